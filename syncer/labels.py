@@ -1,0 +1,118 @@
+"""Identity on the engine: label keys, container names, canonical JSON and hashes.
+
+The spec hash is a contract: changing how it is computed recreates every container
+of every user. tests/unit/test_labels.py pins it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from typing import Any, Mapping
+
+PROJECT = "syncer.project"
+DEFINITION = "syncer.definition"
+REPLICA = "syncer.replica"
+REVISION = "syncer.revision"
+SPEC_HASH = "syncer.spec-hash"
+TEMPLATE = "syncer.template"
+COMMIT = "syncer.commit"
+# The rendered spec itself (secrets as keyed references), so that a plan can show
+# field-level reasons from one list call without a store or an inspect per container.
+SPEC = "syncer.spec"
+# Set on a new container while it runs under its temporary name during a recreate.
+ASIDE = "syncer.aside-of"
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+TEMP_SUFFIX = "_syncer-new"
+
+# A secret inside a rendered spec: its name and a keyed hash, never its value.
+SECRET_REF_RE = re.compile(r"<<secret:([A-Za-z_][A-Za-z0-9_.-]*):([0-9a-f]{32})>>")
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8 kept: the one serialisation that gets hashed."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_of(value: Any) -> str:
+    """`sha256:` + hex digest of the canonical JSON of `value`."""
+    digest = hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+    return f"sha256:{digest}"
+
+
+def spec_hash(spec: Mapping[str, Any]) -> str:
+    """The hash of a rendered container spec (what `syncer.spec-hash` holds)."""
+    return sha256_of(spec)
+
+
+def template_hash(spec: Any, inputs: Any, profiles: Any) -> str:
+    """A template's `spec_hash`: its spec, inputs and profiles together."""
+    return sha256_of({"inputs": inputs, "profiles": profiles, "spec": spec})
+
+
+def container_name(definition: str, replica: int) -> str:
+    """Replica 1 is named like its definition; others get `-N`."""
+    return definition if replica == 1 else f"{definition}-{replica}"
+
+
+def temp_name(name: str) -> str:
+    """The name a replacement container has until the old one is gone."""
+    return f"{name}{TEMP_SUFFIX}"
+
+
+def secret_ref(name: str, value: str, key: bytes) -> str:
+    """The reference that stands for a secret in specs, plans and the store."""
+    mac = hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+    return f"<<secret:{name}:{mac}>>"
+
+
+def has_secret(value: Any) -> bool:
+    """True when a (nested) value holds a secret reference."""
+    if isinstance(value, str):
+        return SECRET_REF_RE.search(value) is not None
+    if isinstance(value, dict):
+        return any(has_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_secret(v) for v in value)
+    return False
+
+
+def secret_names(value: Any) -> set[str]:
+    """Names of the secrets referenced anywhere in a value."""
+    found: set[str] = set()
+    if isinstance(value, str):
+        found.update(m.group(1) for m in SECRET_REF_RE.finditer(value))
+    elif isinstance(value, dict):
+        for v in value.values():
+            found |= secret_names(v)
+    elif isinstance(value, list):
+        for v in value:
+            found |= secret_names(v)
+    return found
+
+
+def reveal(value: str, secrets: Mapping[str, str]) -> str:
+    """Replace secret references by their values: only ever done to talk to Docker."""
+    return SECRET_REF_RE.sub(lambda m: secrets[m.group(1)], value)
+
+
+def container_labels(
+    *, project: str, definition: str, replica: int, revision: int, spec_hash_: str,
+    template_ref: str, commit: str | None, spec: Mapping[str, Any],
+) -> dict[str, str]:
+    """Every label syncer puts on a container it creates."""
+    labels = {
+        PROJECT: project,
+        DEFINITION: definition,
+        REPLICA: str(replica),
+        REVISION: str(revision),
+        SPEC_HASH: spec_hash_,
+        TEMPLATE: template_ref,
+        SPEC: canonical_json(spec),
+    }
+    if commit:
+        labels[COMMIT] = commit
+    return labels

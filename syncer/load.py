@@ -1,0 +1,188 @@
+"""Read a repository's YAML into documents, fast, and locate problems only when asked.
+
+Parsing uses ruamel.yaml's C safe loader (about 0.4 ms a small file). Positions are
+recovered by composing the node tree of one file again, which only happens for files
+that have a problem: a loader that kept positions for every value could not plan a
+thousand definitions in a second.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Protocol
+
+from ruamel.yaml.constructor import DuplicateKeyError, SafeConstructor
+from ruamel.yaml.cyaml import CSafeLoader
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from syncer.errors import Diagnostic, ProjectNotFound
+
+PROJECT_FILE = "syncer.yaml"
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+class _Loader(CSafeLoader):  # type: ignore[misc]
+    """The C safe loader, with timestamps kept as the strings the user wrote."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)
+
+
+class Tree(Protocol):
+    """Where files come from: a directory, or a git commit (see gitsource)."""
+
+    def read(self, path: str) -> bytes | None:
+        """The bytes of a repo-relative file, or None when absent."""
+
+    def yaml_files(self, folder: str) -> list[str]:
+        """Repo-relative paths of every YAML file under `folder`, any depth, sorted."""
+
+
+@dataclass(frozen=True)
+class DirTree:
+    """A repository on disk."""
+
+    root: Path
+
+    def read(self, path: str) -> bytes | None:
+        """The bytes of a repo-relative file, or None when absent."""
+        try:
+            return (self.root / path).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def yaml_files(self, folder: str) -> list[str]:
+        """Repo-relative paths of every YAML file under `folder`, any depth, sorted."""
+        base = self.root / folder
+        found: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for fn in filenames:
+                if fn.endswith(YAML_SUFFIXES) and not fn.startswith("."):
+                    found.append(os.path.relpath(os.path.join(dirpath, fn), self.root))
+        return sorted(p.replace(os.sep, "/") for p in found)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One parsed file: its text (kept to locate problems) and its documents."""
+
+    path: str
+    text: str
+    docs: tuple[Any, ...]
+
+
+def find_root(start: Path) -> Path:
+    """`start` or the nearest parent holding syncer.yaml."""
+    start = start.resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / PROJECT_FILE).is_file():
+            return candidate
+    raise ProjectNotFound(
+        f"no {PROJECT_FILE} in {start} or any parent directory (use --repo DIR)"
+    )
+
+
+def parse(path: str, data: bytes) -> tuple[SourceFile | None, list[Diagnostic]]:
+    """Decode and parse one file into its documents, or say precisely why not."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _byte_position(data, exc.start)
+        return None, [Diagnostic(path, line, col, "file is not valid UTF-8")]
+    text = text.removeprefix("\ufeff")
+    loader = _Loader(text)
+    try:
+        docs = []
+        while loader.check_data():
+            docs.append(loader.get_data())
+    except YAMLError as exc:
+        return None, [_yaml_diagnostic(path, text, exc)]
+    finally:
+        loader.dispose()
+    return SourceFile(path, text, tuple(d for d in docs if d is not None)), []
+
+
+def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
+    before = data[:offset]
+    line = before.count(b"\n") + 1
+    col = offset - (before.rfind(b"\n") + 1) + 1
+    return line, col
+
+
+def _yaml_diagnostic(path: str, text: str, exc: YAMLError) -> Diagnostic:
+    tab = _tab_in_indentation(text)
+    if tab is not None:
+        return Diagnostic(path, tab[0], tab[1], "tab character in indentation (use spaces)")
+    if isinstance(exc, DuplicateKeyError):
+        mark = exc.problem_mark
+        first = exc.context_mark
+        key = str(exc.problem).split('"')[1] if '"' in str(exc.problem) else "?"
+        where = f" (the mapping starts at line {first.line + 1})" if first is not None else ""
+        return Diagnostic(path, mark.line + 1, mark.column + 1, f"duplicate key '{key}'{where}")
+    if isinstance(exc, MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        message = f"YAML syntax error: {exc.problem}"
+        if exc.context:
+            message += f" ({exc.context})"
+        return Diagnostic(path, mark.line + 1, mark.column + 1, message)
+    return Diagnostic(path, 1, 1, f"YAML error: {exc}")
+
+
+def _tab_in_indentation(text: str) -> tuple[int, int] | None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.lstrip(" \t")
+        indent = line[: len(line) - len(stripped)]
+        if "\t" in indent and stripped and not stripped.startswith("#"):
+            return number, indent.index("\t") + 1
+    return None
+
+
+def locate(source: SourceFile, doc: int, path: Iterable[Any], *, key: bool = False) -> tuple[int, int]:
+    """1-based line and column of the value at `path` in document `doc`.
+
+    With `key`, the position of the last path element's key instead of its value.
+    Walks as deep as the path exists and stops at the nearest existing ancestor.
+    """
+    node = _document_node(source.text, doc)
+    if node is None:
+        return 1, 1
+    mark = node.start_mark
+    for step in path:
+        child, key_node = _child(node, step)
+        if child is None:
+            break
+        mark = key_node.start_mark if (key and key_node is not None) else child.start_mark
+        node = child
+    return mark.line + 1, mark.column + 1
+
+
+def _document_node(text: str, doc: int) -> Any:
+    loader = _Loader(text)
+    try:
+        index = -1
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            if not (node.tag.endswith(":null") and node.value in ("", "~", "null")):
+                index += 1
+            if index == doc:
+                return node
+    except YAMLError:
+        return None
+    finally:
+        loader.dispose()
+    return None
+
+
+def _child(node: Any, step: Any) -> tuple[Any, Any]:
+    if node.id == "mapping":
+        for key_node, value_node in node.value:
+            if key_node.value == str(step):
+                return value_node, key_node
+    elif node.id == "sequence" and isinstance(step, int) and 0 <= step < len(node.value):
+        return node.value[step], None
+    return None, None

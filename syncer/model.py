@@ -1,0 +1,244 @@
+"""The data that crosses stages: frozen dataclasses, stdlib only.
+
+Specs are kept as plain JSON-like dicts (the rendered spec is a contract hashed as
+canonical JSON); the dataclasses name what each stage hands to the next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool, None
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a document came from: repo-relative file and its index among `---` documents."""
+
+    file: str
+    doc: int = 0
+
+
+@dataclass(frozen=True)
+class Server:
+    """A Docker endpoint; `docker` None means DOCKER_HOST or the local socket."""
+
+    name: str
+    docker: str | None = None
+    environment: str = "development"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """An outgoing webhook: where, which events, and the secret reference that signs."""
+
+    url: str
+    events: tuple[str, ...]
+    secret: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """syncer.yaml, validated."""
+
+    name: str
+    servers: Mapping[str, Server]
+    default_server: str
+    default_profile: str
+    template_dirs: tuple[str, ...]
+    definition_dirs: tuple[str, ...]
+    prune: bool = True
+    allow_literal_secrets: bool = False
+    webhooks: tuple[WebhookTarget, ...] = ()
+    raw: Mapping[str, JSON] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A catalog entry; `inputs` is normalised JSON Schema."""
+
+    id: str
+    name: str
+    version: str
+    description: str
+    taxonomy: Mapping[str, str]
+    deprecated: bool
+    inputs: Mapping[str, JSON]
+    spec: Mapping[str, JSON]
+    profiles: Mapping[str, Mapping[str, JSON]]
+    spec_hash: str
+    origin: Located
+
+    @property
+    def ref(self) -> str:
+        """`id@version`, as the `syncer.template` label writes it."""
+        return f"{self.id}@{self.version}"
+
+    def secret_inputs(self) -> frozenset[str]:
+        """Inputs whose values are secrets (writeOnly or format: password)."""
+        props = self.inputs.get("properties", {})
+        return frozenset(
+            k for k, v in props.items()
+            if isinstance(v, dict) and (v.get("writeOnly") or v.get("format") == "password")
+        )
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One deployable thing: a template, its params, where and how many."""
+
+    name: str
+    template: str
+    template_version: str | None
+    server: str
+    profile: str
+    replicas: int | None
+    params: Mapping[str, JSON]
+    depends_on: tuple[str, ...]
+    overrides: Mapping[str, JSON]
+    origin: Located
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything loaded and validated from one repository state."""
+
+    root: str
+    config: ProjectConfig
+    templates: tuple[Template, ...]
+    definitions: tuple[Definition, ...]
+    commit: str | None = None
+    dirty: bool = False
+
+    def definition(self, name: str) -> Definition | None:
+        """The definition called `name`, if any."""
+        for d in self.definitions:
+            if d.name == name:
+                return d
+        return None
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """One desired container. `spec` is the rendered spec (secrets as references)."""
+
+    project: str
+    server: str
+    definition: str
+    replica: int
+    name: str
+    template_ref: str
+    spec: Mapping[str, JSON]
+    spec_hash: str
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Desired:
+    """The render stage's result: every container that should exist."""
+
+    project: str
+    containers: tuple[ContainerSpec, ...]
+    definitions: tuple[str, ...]
+    commit: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveContainer:
+    """One container as one list call reports it."""
+
+    id: str
+    name: str
+    server: str
+    state: str
+    health: str | None
+    labels: Mapping[str, str]
+    created: int = 0
+    status: str = ""
+
+    @property
+    def definition(self) -> str | None:
+        """The `syncer.definition` label."""
+        return self.labels.get("syncer.definition")
+
+    @property
+    def replica(self) -> int:
+        """The `syncer.replica` label, 0 when absent or malformed."""
+        try:
+            return int(self.labels.get("syncer.replica", "0"))
+        except ValueError:
+            return 0
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """One server's snapshot: our containers, and who holds the names we want."""
+
+    server: str
+    reachable: bool
+    managed: tuple[LiveContainer, ...] = ()
+    name_holders: tuple[LiveContainer, ...] = ()
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One snapshot of every server."""
+
+    project: str
+    servers: Mapping[str, ServerState]
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why an action happens: a field with before/after, or just a cause in words."""
+
+    field: str
+    before: JSON = None
+    after: JSON = None
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step of a plan."""
+
+    action: str  # create | recreate | start | remove | conflict | noop
+    server: str
+    definition: str
+    container: str
+    revision: int
+    cause: str
+    reasons: tuple[Reason, ...] = ()
+    replica: int = 1
+    spec_hash: str = ""
+    container_id: str = ""
+
+
+ACTION_KINDS = ("create", "recreate", "start", "remove", "conflict", "noop")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A plan is data: the actions plus what it was computed from."""
+
+    project: str
+    commit: str | None
+    dirty: bool
+    fingerprint: str
+    created_at: str
+    actions: tuple[Action, ...]
+
+    def summary(self) -> dict[str, int]:
+        """Count of actions per kind, every kind present."""
+        counts = {k: 0 for k in ACTION_KINDS}
+        for a in self.actions:
+            counts[a.action] += 1
+        return counts
+
+    @property
+    def has_changes(self) -> bool:
+        """True when applying would change anything (conflicts count: they need a human)."""
+        return any(a.action != "noop" for a in self.actions)

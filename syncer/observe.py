@@ -1,0 +1,50 @@
+"""One snapshot of every server, taken in parallel.
+
+Per server: one list call filtered on the project label (all states), plus, only when a
+desired container is missing from that list, one call asking who holds those names, so
+that the plan can report a conflict instead of failing on create.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Mapping
+
+from syncer.docker_api import Engine
+from syncer.errors import SyncerError
+from syncer.model import Desired, Observed, Server, ServerState
+
+EngineFactory = Callable[[Server], Engine]
+
+
+def observe(project: str, servers: Mapping[str, Server], desired: Desired | None,
+            *, engines: EngineFactory = Engine) -> Observed:
+    """Snapshot every server; an unreachable one is recorded, not raised."""
+    wanted: dict[str, list[str]] = {name: [] for name in servers}
+    if desired is not None:
+        for c in desired.containers:
+            wanted.setdefault(c.server, []).append(c.name)
+
+    def one(server: Server) -> ServerState:
+        return observe_server(project, server, wanted.get(server.name, []), engines=engines)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(servers)))) as pool:
+        states = list(pool.map(one, servers.values()))
+    return Observed(project, {s.server: s for s in states})
+
+
+def observe_server(project: str, server: Server, names: list[str], *,
+                   engines: EngineFactory = Engine) -> ServerState:
+    """One server's managed containers and the holders of names we want but lack."""
+    try:
+        engine = engines(server)
+        try:
+            managed = engine.list_project(project)
+            have = {c.name for c in managed}
+            holders = engine.list_names([n for n in names if n not in have])
+        finally:
+            engine.close()
+    except SyncerError as exc:
+        return ServerState(server.name, False, error=str(exc))
+    foreign = tuple(c for c in holders if c.labels.get("syncer.project") != project)
+    return ServerState(server.name, True, tuple(managed), foreign)

@@ -1,0 +1,222 @@
+"""Desired × Observed → Plan. Pure: no Docker, no clock, no store.
+
+Every action states its cause in words; field-level reasons come from the spec label
+the live container carries, so a plan needs nothing but one list call per server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any, Iterable, Mapping
+
+from syncer import labels as L
+from syncer.errors import DockerUnavailable
+from syncer.model import Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason
+
+RUNNING_STATES = ("running", "restarting")
+STARTABLE_STATES = ("created", "exited")
+
+Known = Mapping[str, tuple[int, str]]  # definition → (current revision, definition hash)
+
+
+def definition_hash(containers: Iterable[ContainerSpec]) -> str:
+    """Identity of a definition's whole rendered state: every replica's spec hash."""
+    return L.sha256_of(sorted((c.replica, c.spec_hash) for c in containers))
+
+
+def fingerprint(observed: Observed) -> str:
+    """A hash of the live state a plan was computed from (health left out: it flaps)."""
+    rows = []
+    for name in sorted(observed.servers):
+        s = observed.servers[name]
+        for c in sorted((*s.managed, *s.name_holders), key=lambda c: (c.name, c.id)):
+            rows.append([name, c.name, c.id, c.state, c.labels.get(L.SPEC_HASH, ""),
+                         c.labels.get(L.REVISION, "")])
+    return L.sha256_of(rows)
+
+
+def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
+         known: Known | None = None, dirty: bool = False) -> Plan:
+    """The actions that bring the servers from `observed` to `desired`."""
+    down = [f"{n}: {s.error}" for n, s in sorted(observed.servers.items()) if not s.reachable]
+    if down:
+        raise DockerUnavailable("cannot observe every server:\n" + "\n".join(down))
+    by_def: dict[str, list[ContainerSpec]] = defaultdict(list)
+    for c in desired.containers:
+        by_def[c.definition].append(c)
+    live_by_def: dict[str, list[LiveContainer]] = defaultdict(list)
+    for s in observed.servers.values():
+        for live in s.managed:
+            live_by_def[live.definition or ""].append(live)
+    revisions = {d: _revision(d, cs, live_by_def.get(d, []), known or {}) for d, cs in by_def.items()}
+    actions: list[Action] = []
+    for server, state in sorted(observed.servers.items()):
+        mine = [c for c in desired.containers if c.server == server]
+        actions.extend(_server_actions(server, mine, state.managed, state.name_holders, revisions))
+        actions.extend(_removals(server, mine, state.managed, desired, prune))
+    actions.sort(key=lambda a: (a.server, a.definition, a.replica, a.container))
+    return Plan(desired.project, desired.commit, dirty, fingerprint(observed), created_at, tuple(actions))
+
+
+def _revision(name: str, desired: list[ContainerSpec], live: list[LiveContainer], known: Known) -> int:
+    dh = definition_hash(desired)
+    if name in known:
+        rev, h = known[name]
+        return rev if h == dh else rev + 1
+    revs = [int(c.labels.get(L.REVISION, "0") or 0) for c in live if c.labels.get(L.REVISION, "").isdigit()]
+    if not revs:
+        return 1
+    live_hashes = sorted((c.replica, c.labels.get(L.SPEC_HASH, "")) for c in live if not _is_aside(c))
+    same = live_hashes == sorted((c.replica, c.spec_hash) for c in desired)
+    return max(revs) if same else max(revs) + 1
+
+
+def _is_aside(c: LiveContainer) -> bool:
+    return c.name.endswith(L.TEMP_SUFFIX) or L.ASIDE in c.labels
+
+
+def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable[LiveContainer],
+                    holders: Iterable[LiveContainer], revisions: Mapping[str, int]) -> list[Action]:
+    live = {c.name: c for c in managed}
+    held = {c.name: c for c in holders}
+    out = []
+    for c in desired:
+        rev = revisions[c.definition]
+        base = dict(server=server, definition=c.definition, container=c.name, revision=rev,
+                    replica=c.replica, spec_hash=c.spec_hash)
+        current = live.get(c.name)
+        if current is None:
+            if c.name in held:
+                other = held[c.name]
+                owner = other.labels.get(L.PROJECT)
+                who = f"project '{owner}'" if owner else "a container syncer does not manage"
+                out.append(Action("conflict", cause=f"the name is held by {who} ({other.id[:12]});"
+                                  " nothing will be done", container_id=other.id, **base))
+            else:
+                out.append(Action("create", cause="container absent", **base))
+            continue
+        out.append(_compare(c, current, base))
+    return out
+
+
+def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any]) -> Action:
+    ident = {"container_id": live.id, **base}
+    if live.definition != c.definition:
+        return Action("recreate", cause=f"the name is held by definition '{live.definition}'", **ident)
+    if live.labels.get(L.SPEC_HASH) != c.spec_hash:
+        return Action("recreate", cause="spec changed", reasons=tuple(spec_reasons(live, c.spec)), **ident)
+    if live.state in RUNNING_STATES:
+        cause = "in sync" if live.health != "unhealthy" else "in sync (container reports unhealthy)"
+        return Action("noop", cause=cause, **ident)
+    if live.state in STARTABLE_STATES:
+        return Action("start", cause=f"container is {live.state}", **ident)
+    return Action("recreate", cause=f"container is {live.state or 'in an unknown state'}", **ident)
+
+
+def _removals(server: str, desired: list[ContainerSpec], managed: Iterable[LiveContainer],
+              everything: Desired, prune: bool) -> list[Action]:
+    wanted = {c.name for c in desired}
+    defs = {c.definition: c.server for c in everything.containers}
+    out = []
+    for live in managed:
+        if live.name in wanted:
+            continue
+        d = live.definition or "?"
+        if _is_aside(live):
+            cause = "left over from an interrupted recreate"
+        elif d in defs and defs[d] != server:
+            cause = f"definition moved to server '{defs[d]}'"
+        elif d in defs or d in everything.definitions:
+            count = sum(1 for c in everything.containers if c.definition == d)
+            cause = f"replica {live.replica} is beyond replicas={count}"
+        elif prune:
+            cause = "definition removed (prune)"
+        else:
+            continue
+        out.append(Action("remove", server, d, live.name, int(live.labels.get(L.REVISION, "0") or 0),
+                          cause, replica=live.replica, container_id=live.id,
+                          spec_hash=live.labels.get(L.SPEC_HASH, "")))
+    return out
+
+
+def spec_reasons(live: LiveContainer, desired: Mapping[str, Any]) -> list[Reason]:
+    """Field-level differences between the spec a container was made from and the desired one."""
+    raw = live.labels.get(L.SPEC)
+    if raw is None:
+        return [Reason("spec_hash", live.labels.get(L.SPEC_HASH), None)]
+    try:
+        before = json.loads(raw)
+    except ValueError:
+        return [Reason("spec_hash", live.labels.get(L.SPEC_HASH), None)]
+    return list(diff_fields(before, dict(desired)))
+
+
+def diff_fields(before: Any, after: Any, path: str = "") -> Iterable[Reason]:
+    """Changed leaves as dotted paths; lists compare whole; secrets masked."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key in sorted(set(before) | set(after)):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in before:
+                yield _reason(sub, None, after[key])
+            elif key not in after:
+                yield _reason(sub, before[key], None)
+            else:
+                yield from diff_fields(before[key], after[key], sub)
+    elif L.canonical_json(before) != L.canonical_json(after):
+        yield _reason(path, before, after)
+
+
+def _reason(field: str, before: Any, after: Any) -> Reason:
+    if L.has_secret(before) or L.has_secret(after):
+        return Reason(field, sensitive=True)
+    return Reason(field, before, after)
+
+
+# --- the plan file -------------------------------------------------------------------
+
+FORMAT_VERSION = 1
+SENSITIVE = "(sensitive value changed)"
+
+
+def to_dict(p: Plan, *, desired_hash: str = "") -> dict[str, Any]:
+    """The JSON form of DESIGN.md (what `plan --json` prints and `--out` saves)."""
+    return {
+        "format_version": FORMAT_VERSION, "project": p.project, "commit": p.commit, "dirty": p.dirty,
+        "fingerprint": p.fingerprint, "desired": desired_hash, "created_at": p.created_at,
+        "actions": [_action_dict(a) for a in p.actions], "summary": p.summary(),
+    }
+
+
+def _action_dict(a: Action) -> dict[str, Any]:
+    reasons = []
+    for r in a.reasons:
+        if r.sensitive:
+            reasons.append({"field": r.field, "sensitive": True, "note": SENSITIVE})
+        else:
+            reasons.append({"field": r.field, "before": r.before, "after": r.after})
+    return {"action": a.action, "server": a.server, "definition": a.definition, "container": a.container,
+            "revision": a.revision, "replica": a.replica, "cause": a.cause, "reasons": reasons,
+            "spec_hash": a.spec_hash, "container_id": a.container_id}
+
+
+def from_dict(data: Mapping[str, Any]) -> Plan:
+    """A plan read back from its JSON form; KeyError/TypeError/ValueError on a malformed one."""
+    if data.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"unsupported plan format_version {data.get('format_version')!r}")
+    actions = []
+    for a in data["actions"]:
+        reasons = tuple(
+            Reason(r["field"], sensitive=True) if r.get("sensitive") else Reason(r["field"], r.get("before"), r.get("after"))
+            for r in a.get("reasons", [])
+        )
+        actions.append(Action(a["action"], a["server"], a["definition"], a["container"], int(a["revision"]),
+                              a.get("cause", ""), reasons, int(a.get("replica", 1)), a.get("spec_hash", ""),
+                              a.get("container_id", "")))
+    return Plan(data["project"], data.get("commit"), bool(data.get("dirty")), data["fingerprint"],
+                data["created_at"], tuple(actions))
+
+
+def desired_hash(desired: Desired) -> str:
+    """Identity of the repository state a plan was rendered from."""
+    return L.sha256_of(sorted((c.server, c.name, c.spec_hash) for c in desired.containers))

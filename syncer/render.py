@@ -1,0 +1,249 @@
+"""Project + secrets → Desired: one rendered ContainerSpec per replica, per server.
+
+Pure: no Docker, no clock, no files. Secrets arrive as a mapping and leave as keyed
+references (labels.secret_ref), so that specs, plans and the store never hold a value.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any, Mapping
+
+from jsonschema import Draft202012Validator
+
+from syncer.errors import SecretError
+from syncer.labels import container_name, secret_ref, spec_hash
+from syncer.model import ContainerSpec, Definition, Desired, Project, Server, Template
+
+EXPR_RE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
+WHOLE_RE = re.compile(r"^\$\{\s*([^}]*?)\s*\}$")
+
+
+class _Drop:
+    """Marks a value that named an optional input given no value: its entry goes away."""
+
+
+DROP = _Drop()
+
+
+def render(project: Project, *, secrets: Mapping[str, str], secret_key: bytes,
+           pins: Mapping[str, Mapping[str, Any]] | None = None) -> Desired:
+    """Every container the project wants. `pins` maps a definition to a spec to use instead."""
+    templates = {(t.id, t.version): t for t in project.templates}
+    containers: list[ContainerSpec] = []
+    missing: list[str] = []
+    for d in project.definitions:
+        tpl = templates[(d.template, d.template_version or "")]
+        server = project.config.servers[d.server]
+        try:
+            pinned = (pins or {}).get(d.name)
+            specs = [dict(pinned)] if pinned is not None else None
+            containers.extend(render_definition(project.config.name, d, tpl, server, secrets, secret_key, specs))
+        except SecretError as exc:
+            missing.append(str(exc))
+    if missing:
+        raise SecretError("\n".join(missing))
+    return Desired(project.config.name, tuple(containers), tuple(d.name for d in project.definitions), project.commit)
+
+
+def render_definition(project: str, d: Definition, tpl: Template, server: Server, secrets: Mapping[str, str],
+                      secret_key: bytes, pinned: list[dict[str, Any]] | None = None) -> list[ContainerSpec]:
+    """The containers of one definition (one per replica)."""
+    profile = dict(tpl.profiles.get(d.profile, {}))
+    replicas = d.replicas if d.replicas is not None else int(profile.pop("replicas", 1))
+    profile.pop("replicas", None)
+    if pinned is not None:
+        base = pinned[0]
+    else:
+        values = _inputs(d, tpl, secrets, secret_key)
+        ctx = {"definition.name": d.name, "server.name": server.name,
+               "server.environment": server.environment, "profile": d.profile}
+        ctx.update({f"inputs.{k}": v for k, v in values.items()})
+        merged = deep_merge(dict(tpl.spec), profile)
+        base = _subst(merged, ctx)
+        if d.overrides:
+            base = deep_merge(base, _subst(dict(d.overrides), ctx))
+        base = normalise(base)
+    out = []
+    for replica in range(1, replicas + 1):
+        name = container_name(d.name, replica)
+        spec = _per_container(base, name)
+        out.append(ContainerSpec(project, d.server, d.name, replica, name, tpl.ref, spec,
+                                 spec_hash(spec), d.depends_on))
+    return out
+
+
+def _inputs(d: Definition, tpl: Template, secrets: Mapping[str, str], key: bytes) -> dict[str, Any]:
+    props = tpl.inputs.get("properties", {})
+    values = {k: p["default"] for k, p in props.items() if isinstance(p, dict) and "default" in p}
+    problems = []
+    for name, value in d.params.items():
+        if isinstance(value, dict) and set(value) == {"secret"}:
+            secret_name = value["secret"]
+            if secret_name not in secrets:
+                problems.append(f"{d.origin.file}: definition '{d.name}': secret {secret_name} is not set"
+                                " (set the environment variable or add it to --secrets-file)")
+                continue
+            if not Draft202012Validator(props.get(name, {})).is_valid(secrets[secret_name]):
+                problems.append(f"{d.origin.file}: definition '{d.name}': secret {secret_name} does not"
+                                f" satisfy the schema of input '{name}'")
+                continue
+            values[name] = secret_ref(secret_name, secrets[secret_name], key)
+        elif name in tpl.secret_inputs():
+            # an allowed literal password: still never leaves as a value
+            values[name] = secret_ref(f"literal.{d.name}.{name}", str(value), key)
+        else:
+            values[name] = value
+    if problems:
+        raise SecretError("\n".join(problems))
+    return values
+
+
+def literal_secrets(project: Project) -> dict[str, str]:
+    """Values of literal password params (allowed by `allow_literal_secrets`), by reference name."""
+    templates = {(t.id, t.version): t for t in project.templates}
+    found = {}
+    for d in project.definitions:
+        tpl = templates[(d.template, d.template_version or "")]
+        for name in tpl.secret_inputs() & set(d.params):
+            value = d.params[name]
+            if not (isinstance(value, dict) and set(value) == {"secret"}):
+                found[f"literal.{d.name}.{name}"] = str(value)
+    return found
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Mappings merged key by key, recursively; anything else in `over` replaces."""
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _subst(value: Any, ctx: Mapping[str, Any]) -> Any:
+    if isinstance(value, str):
+        return _subst_str(value, ctx)
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            new = _subst(v, ctx)
+            if new is not DROP:
+                out[k] = new
+        return out
+    if isinstance(value, list):
+        items = []
+        for item in value:
+            # an item (a port, say) that names a missing optional input goes as a whole
+            if isinstance(item, dict) and any(_subst(v, ctx) is DROP for v in item.values()):
+                continue
+            new = _subst(item, ctx)
+            if new is not DROP:
+                items.append(new)
+        return items
+    return value
+
+
+def _subst_str(text: str, ctx: Mapping[str, Any]) -> Any:
+    if "${" not in text:
+        return text
+    whole = WHOLE_RE.match(text)
+    if whole:
+        return ctx.get(whole.group(1), DROP)
+    dropped = False
+
+    def one(m: re.Match[str]) -> str:
+        nonlocal dropped
+        if m.group(1) not in ctx:
+            dropped = True
+            return ""
+        return _as_text(ctx[m.group(1)])
+
+    result = EXPR_RE.sub(one, text)
+    return DROP if dropped else result
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def normalise(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """One canonical shape per meaning, so that equal containers hash equal."""
+    out: dict[str, Any] = {}
+    for key, value in spec.items():
+        fix = _NORMALISERS.get(key)
+        value = fix(value) if fix else value
+        if value in (None, {}, []):
+            continue
+        out[key] = value
+    return out
+
+
+def _image(value: Any) -> str:
+    if isinstance(value, dict):
+        tag = value.get("tag", "latest")
+        return f"{value['repository']}:{tag}"
+    text = str(value)
+    return text if ":" in text.rsplit("/", 1)[-1] or "@" in text else f"{text}:latest"
+
+
+def _argv(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return shlex.split(value)
+    return [_as_text(v) for v in value]
+
+
+def _env(value: Mapping[str, Any]) -> dict[str, str]:
+    return {str(k): _as_text(v) for k, v in value.items() if v is not None}
+
+
+def _ports(value: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    ports = []
+    for p in value:
+        port: dict[str, Any] = {"container_port": int(p["container_port"]), "protocol": p.get("protocol", "tcp")}
+        if p.get("host_port") not in (None, ""):
+            port["host_port"] = int(p["host_port"])
+        if p.get("host_ip"):
+            port["host_ip"] = str(p["host_ip"])
+        ports.append(port)
+    return ports
+
+
+def _healthcheck(value: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(value)
+    if isinstance(out.get("test"), str):
+        out["test"] = ["CMD-SHELL", out["test"]]
+    else:
+        out["test"] = [_as_text(v) for v in out["test"]]
+    return out
+
+
+def _labels(value: Mapping[str, Any]) -> dict[str, str]:
+    return {str(k): _as_text(v) for k, v in value.items()}
+
+
+_NORMALISERS: dict[str, Any] = {
+    "image": _image, "command": _argv, "entrypoint": _argv, "env": _env, "ports": _ports,
+    "healthcheck": _healthcheck, "labels": _labels,
+}
+
+
+def _per_container(base: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """Replica-specific parts: named volumes default to `<container>_<n>`."""
+    spec = dict(base)
+    if "volumes" in spec:
+        vols = []
+        for i, v in enumerate(spec["volumes"], start=1):
+            v = dict(v)
+            if not v.get("host_path") and not v.get("name"):
+                v["name"] = f"{name}_{i}"
+            vols.append(v)
+        spec["volumes"] = vols
+    return spec

@@ -1,0 +1,164 @@
+"""The JSON Schemas of syncer's files, compiled once, and their errors as plain sentences.
+
+The schema files live in syncer/schemas/ (linked as schemas/ at the top of the repo, for
+editors' `# yaml-language-server: $schema=...` lines).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Iterator, Mapping
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
+
+SCHEMA_FILES = ("project", "template", "definition", "spec")
+
+# A stand-in for `{secret: NAME}` while params are checked against a template's inputs:
+# a secret's value is unknown until render, so only its type is checked here.
+SECRET_PLACEHOLDER = "\x00secret\x00"
+
+
+@lru_cache(maxsize=None)
+def _registry() -> Registry:  # type: ignore[type-arg]
+    resources_: list[tuple[str, Resource]] = []  # type: ignore[type-arg]
+    for name in SCHEMA_FILES:
+        resources_.append((f"{name}.schema.json", Resource.from_contents(load_schema(name))))
+    return Registry().with_resources(resources_)
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> dict[str, Any]:
+    """The parsed JSON Schema `name` (project, template, definition, spec)."""
+    text = resources.files("syncer").joinpath("schemas", f"{name}.schema.json").read_text()
+    return dict(json.loads(text))
+
+
+@lru_cache(maxsize=None)
+def validator(name: str) -> Draft202012Validator:
+    """A compiled validator for one of syncer's own schemas."""
+    return Draft202012Validator(load_schema(name), registry=_registry())
+
+
+def input_validator(inputs: Mapping[str, Any]) -> Draft202012Validator:
+    """A compiled validator for a template's (already checked) input schema."""
+    return Draft202012Validator(dict(inputs))
+
+
+def iter_problems(
+    v: Draft202012Validator, instance: Any, *, prefix: tuple[Any, ...] = (),
+    sensitive: frozenset[str] = frozenset(),
+) -> Iterator[tuple[tuple[Any, ...], bool, str]]:
+    """(path, at_key, message) for every violation, most specific first.
+
+    Paths and messages start with `prefix` (where `instance` sits in its document);
+    `sensitive` names the instance's top-level properties whose values are never quoted.
+    """
+    ctx = _Ctx(prefix, sensitive)
+    for error in v.iter_errors(instance):
+        yield from _explain(error, ctx)
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    prefix: tuple[Any, ...]
+    sensitive: frozenset[str]
+
+    def path(self, error: ValidationError) -> tuple[Any, ...]:
+        return (*self.prefix, *error.absolute_path)
+
+    def hides(self, path: tuple[Any, ...]) -> bool:
+        n = len(self.prefix)
+        return len(path) > n and path[n] in self.sensitive
+
+
+def _explain(error: ValidationError, ctx: _Ctx) -> Iterator[tuple[tuple[Any, ...], bool, str]]:
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        deeper = [e for e in error.context if len(e.absolute_path) > len(error.absolute_path)]
+        if deeper:
+            yield from _explain(best_match(deeper), ctx)
+            return
+        kinds = sorted({t for e in error.context if e.validator == "type" for t in _as_list(e.validator_value)})
+        if kinds and all(e.validator in ("type", "pattern") for e in error.context):
+            path = ctx.path(error)
+            got = _json_type(error.instance)
+            if isinstance(error.instance, str):
+                yield path, False, f"{_dotted(path)}: invalid value {_show(error.instance, path, ctx)}"
+            else:
+                yield path, False, f"{_dotted(path)}: expected {' or '.join(kinds)}, got {got}"
+            return
+        yield from _explain(best_match(error.context), ctx)
+        return
+    path = ctx.path(error)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set(error.schema.get("properties", {}))
+        for extra in sorted(k for k in error.instance if k not in known):
+            yield (*path, extra), True, f"unknown field '{_dotted((*path, extra))}'"
+        return
+    if error.validator == "required" and isinstance(error.instance, dict):
+        for missing in error.validator_value:
+            if missing not in error.instance:
+                yield path, False, f"missing required field '{_dotted((*path, missing))}'"
+        return
+    yield path, error.validator in ("propertyNames",), _message(error, path, ctx)
+
+
+def _message(error: ValidationError, path: tuple[Any, ...], ctx: _Ctx) -> str:
+    where = _dotted(path) or "document"
+    value = error.instance
+    kind = error.validator
+    if kind == "type":
+        wanted = " or ".join(_as_list(error.validator_value))
+        return f"{where}: expected {wanted}, got {_json_type(value)}"
+    if kind == "pattern":
+        return f"{where}: {_show(value, path, ctx)} does not match {error.validator_value}"
+    if kind == "enum":
+        options = ", ".join(json.dumps(o) for o in error.validator_value)
+        return f"{where}: {_show(value, path, ctx)} is not one of {options}"
+    if kind == "propertyNames":
+        return f"{where}: invalid key ({error.message})"
+    if _is_sensitive(path, ctx):
+        return f"{where}: the value does not satisfy '{kind}: {error.validator_value}'"
+    return f"{where}: {error.message}"
+
+
+def _is_sensitive(path: tuple[Any, ...], ctx: _Ctx) -> bool:
+    return ctx.hides(path)
+
+
+def _show(value: Any, path: tuple[Any, ...], ctx: _Ctx) -> str:
+    if _is_sensitive(path, ctx):
+        return "the value"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _as_list(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out
