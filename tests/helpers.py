@@ -1,0 +1,108 @@
+"""Test helpers shared by unit and integration tests: repos, git, the CLI, waiting."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import textwrap
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+IMAGE = "syncer-local/busybox:latest"
+HEALTHY_IMAGE = "syncer-local/busybox-healthy:latest"
+UNHEALTHY_IMAGE = "syncer-local/busybox-unhealthy:latest"
+
+
+def unique(prefix: str = "t") -> str:
+    """A project or object name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def write_files(root: Path, files: Mapping[str, str]) -> Path:
+    """Write `files` (path → text, dedented) under `root`."""
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return root
+
+
+def simple_repo(root: Path, project: str, *, definitions: Mapping[str, str] | None = None,
+                templates: Mapping[str, str] | None = None, extra: str = "") -> Path:
+    """A repository with one busybox template `box` and the given definitions."""
+    files = {
+        "syncer.yaml": f"project: {project}\n{extra}",
+        "templates/box.yaml": f"""
+            id: box
+            version: "1.0"
+            inputs:
+              type: object
+              properties:
+                message: {{type: string, default: hello}}
+                token: {{type: string, format: password, writeOnly: true}}
+                port: {{type: integer}}
+            spec:
+              image: {IMAGE}
+              command: [sleep, "3600"]
+              env:
+                MESSAGE: ${{inputs.message}}
+                TOKEN: ${{inputs.token}}
+              ports: [{{container_port: 8080, host_port: "${{inputs.port}}"}}]
+            profiles:
+              development: {{resources: {{memory: 64m}}}}
+            """,
+    }
+    for name, text in (templates or {}).items():
+        files[f"templates/{name}.yaml"] = text
+    for name, text in (definitions or {}).items():
+        files[f"definitions/{name}.yaml"] = text
+    return write_files(root, files)
+
+
+def run_cli(*args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None,
+            input: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`python -m syncer ARGS` as a real process."""
+    full_env = dict(os.environ)
+    full_env.pop("SYNCER_REPO", None)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "syncer", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, input=input, timeout=timeout)
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run real git in `repo` with a fixed identity; returns stdout."""
+    env = dict(os.environ, GIT_AUTHOR_NAME="Test", GIT_AUTHOR_EMAIL="t@example.com",
+               GIT_COMMITTER_NAME="Test", GIT_COMMITTER_EMAIL="t@example.com")
+    out = subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True, env=env)
+    return out.stdout.strip()
+
+
+def git_init(repo: Path) -> None:
+    """A real repository with everything in `repo` committed."""
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "initial")
+
+
+def commit_all(repo: Path, message: str) -> str:
+    """Commit every change; returns the new HEAD sha."""
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1,
+               message: str = "condition") -> Any:
+    """Poll `condition` until it returns something truthy; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
