@@ -1,0 +1,142 @@
+"""Plan on data: every action, revisions, reasons, and the golden text form."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from syncer import labels as L
+from syncer.model import ContainerSpec, Desired, LiveContainer, Observed, ServerState
+from syncer.plan import from_dict, plan, to_dict
+from syncer.views import plan_text
+
+GOLDEN = Path(__file__).resolve().parent.parent / "cases" / "plan_text"
+SECRET = "<<secret:TOKEN:0123456789abcdef0123456789abcdef>>"
+ROTATED = "<<secret:TOKEN:fedcba9876543210fedcba9876543210>>"
+
+
+def spec(**env: str) -> dict[str, object]:
+    return {"image": "busybox:latest", "env": dict(env)}
+
+
+def want(name: str, s: dict[str, object], *, definition: str | None = None, replica: int = 1,
+         server: str = "local") -> ContainerSpec:
+    return ContainerSpec("p", server, definition or name, replica, name, "box@1", s, L.spec_hash(s))
+
+
+def live(name: str, s: dict[str, object], *, state: str = "running", definition: str | None = None,
+         replica: int = 1, revision: int = 1, server: str = "local", health: str | None = None) -> LiveContainer:
+    lab = L.container_labels(project="p", definition=definition or name, replica=replica, revision=revision,
+                             spec_hash_=L.spec_hash(s), template_ref="box@1", commit=None, spec=s)
+    return LiveContainer(f"id-{name}", name, server, state, health, lab)
+
+
+def scenario() -> tuple[Desired, Observed]:
+    desired = Desired("p", (
+        want("api", spec(LEVEL="debug", TOKEN=ROTATED)),
+        want("cache", spec()),
+        want("db", spec(A="1")),
+        want("new", spec()),
+        want("taken", spec()),
+        want("worker", spec(), definition="worker"),
+        want("worker-2", spec(), definition="worker", replica=2),
+        want("edge", spec(), server="remote"),
+    ), ("api", "cache", "db", "new", "taken", "worker", "edge"))
+    local = ServerState("local", True, managed=(
+        live("api", spec(LEVEL="info", TOKEN=SECRET), revision=3),
+        live("cache", spec(), state="exited"),
+        live("db", spec(A="1"), revision=2),
+        live("worker", spec()), live("worker-2", spec(), definition="worker", replica=2),
+        live("worker-3", spec(), definition="worker", replica=3),
+        live("gone", spec()),
+    ), name_holders=(LiveContainer("id-foreign", "taken", "local", "running", None, {}),))
+    remote = ServerState("remote", True, managed=(live("edge", spec(), server="remote", health="unhealthy"),))
+    return desired, Observed("p", {"local": local, "remote": remote})
+
+
+def make_plan():  # type: ignore[no-untyped-def]
+    desired, observed = scenario()
+    return plan(desired, observed, prune=True, created_at="2026-11-22T12:00:00Z")
+
+
+def test_every_action_kind() -> None:
+    actions = {a.container: a.action for a in make_plan().actions}
+    assert actions == {"api": "recreate", "cache": "start", "db": "noop", "new": "create", "taken": "conflict",
+                       "worker": "noop", "worker-2": "noop", "worker-3": "remove", "gone": "remove",
+                       "edge": "noop"}
+
+
+def test_revisions_bump_only_when_the_spec_changed() -> None:
+    revs = {a.container: a.revision for a in make_plan().actions}
+    assert revs["api"] == 4 and revs["db"] == 2 and revs["new"] == 1 and revs["cache"] == 1
+
+
+def test_known_revisions_from_the_store_win() -> None:
+    from syncer.plan import definition_hash
+
+    desired, observed = scenario()
+    db = [c for c in desired.containers if c.definition == "db"]
+    p = plan(desired, observed, prune=True, created_at="t", known={"db": (9, definition_hash(db)), "api": (7, "x")})
+    revs = {a.container: a.revision for a in p.actions}
+    assert revs["db"] == 9 and revs["api"] == 8
+
+
+def test_secret_reasons_are_masked() -> None:
+    api = next(a for a in make_plan().actions if a.container == "api")
+    fields = {r.field: r for r in api.reasons}
+    assert fields["env.TOKEN"].sensitive and fields["env.TOKEN"].before is None
+    assert (fields["env.LEVEL"].before, fields["env.LEVEL"].after) == ("info", "debug")
+    assert "secret" not in json.dumps(to_dict(make_plan()))
+
+
+def test_prune_false_keeps_removed_definitions_but_not_surplus_replicas() -> None:
+    desired, observed = scenario()
+    p = plan(desired, observed, prune=False, created_at="t")
+    removed = {a.container for a in p.actions if a.action == "remove"}
+    assert removed == {"worker-3"}
+
+
+def test_unreachable_server_refuses_to_plan() -> None:
+    from syncer.errors import DockerUnavailable
+
+    desired, _ = scenario()
+    with pytest.raises(DockerUnavailable, match="remote: boom"):
+        plan(desired, Observed("p", {"remote": ServerState("remote", False, error="boom")}), prune=True,
+             created_at="t")
+
+
+def test_json_round_trip() -> None:
+    p = make_plan()
+    data = json.loads(json.dumps(to_dict(p)))
+    assert from_dict(data) == p
+    assert data["summary"] == {"create": 1, "recreate": 1, "start": 1, "remove": 2, "conflict": 1, "noop": 4}
+
+
+def test_fingerprint_moves_with_live_state_only() -> None:
+    desired, observed = scenario()
+    a = plan(desired, observed, prune=True, created_at="t1")
+    b = plan(desired, observed, prune=True, created_at="t2")
+    assert a.fingerprint == b.fingerprint
+    local = observed.servers["local"]
+    changed = Observed("p", {**observed.servers, "local": ServerState("local", True, local.managed[1:],
+                                                                      local.name_holders)})
+    assert plan(desired, changed, prune=True, created_at="t").fingerprint != a.fingerprint
+
+
+@pytest.mark.parametrize("name", ["every-action", "no-changes"])
+def test_golden_plan_text(name: str) -> None:
+    if name == "every-action":
+        text = plan_text(make_plan())
+    else:
+        desired, observed = scenario()
+        only = Desired("p", tuple(c for c in desired.containers if c.definition == "db"), ("db",))
+        local = observed.servers["local"]
+        obs = Observed("p", {"local": ServerState("local", True, tuple(c for c in local.managed if c.name == "db"))})
+        text = plan_text(plan(only, obs, prune=True, created_at="t"))
+    path = GOLDEN / f"{name}.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
