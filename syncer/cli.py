@@ -89,6 +89,187 @@ def plan(obj: dict[str, Any], as_json: bool, out: Path | None, detailed_exitcode
     return 0
 
 
+def _apply_options(f: Any) -> Any:
+    """The options every command that changes containers takes."""
+    options = [
+        click.option("--auto-approve", is_flag=True, help="Apply without asking (for CI and scripts)."),
+        click.option("--parallelism", type=click.IntRange(1, 64), default=4, show_default=True,
+                     help="Actions at once within a dependency wave."),
+        click.option("--health-timeout", type=click.FloatRange(0), default=120.0, show_default=True,
+                     help="Seconds a new container has to become healthy (when it has a healthcheck)."),
+        click.option("--stop-timeout", type=click.IntRange(0), default=10, show_default=True,
+                     help="Seconds a container gets to stop before it is killed."),
+        click.option("--settle", type=click.FloatRange(0), default=0.0, show_default=True,
+                     help="Seconds a new container without a healthcheck must stay running to count as started."),
+        click.option("--prune-volumes", is_flag=True, help="Also remove the named volumes of removed containers."),
+        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _options(kw: dict[str, Any]) -> Any:
+    from syncer.apply import ApplyOptions
+
+    return ApplyOptions(parallelism=kw["parallelism"], health_timeout=kw["health_timeout"],
+                        stop_timeout=kw["stop_timeout"], prune_volumes=kw["prune_volumes"], settle=kw["settle"])
+
+
+def _confirm(auto_approve: bool, as_json: bool) -> Any:
+    from syncer.errors import UsageError
+
+    def confirm(p: Any) -> bool:
+        if not as_json:
+            click.echo(views.plan_text(p), nl=False)
+        if auto_approve:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError("refusing to apply without confirmation: no terminal to ask on;"
+                             " pass --auto-approve (after reviewing `syncer plan`)")
+        answer = click.prompt("Apply these changes? Only 'yes' will be accepted", default="", show_default=False)
+        if answer.strip() != "yes":
+            click.echo("Apply cancelled.")
+            return False
+        return True
+
+    return confirm
+
+
+def _progress(as_json: bool) -> Any:
+    def show(line: str) -> None:
+        if not as_json:
+            click.echo(f"  {line}")
+
+    return show
+
+
+def _finish_apply(report: Any, as_json: bool) -> int:
+    if as_json:
+        click.echo(views.to_json(views.apply_dict(report)), nl=False)
+    elif report.applied:
+        click.echo(views.apply_text(report), nl=False)
+    return 0 if report.ok else 1
+
+
+@cli.command()
+@click.argument("plan_file", required=False, type=PATH)
+@_apply_options
+@click.pass_obj
+def apply(obj: dict[str, Any], plan_file: Path | None, **kw: Any) -> int:
+    """Apply the project (or exactly the saved PLAN_FILE) to the servers.
+
+    Without PLAN_FILE: plan, show it, ask for confirmation (or --auto-approve). With
+    PLAN_FILE (from `syncer plan --out`): apply that plan, refusing it if the repository or
+    the live containers moved since it was made. A recreate keeps the old container until
+    the new one runs (and is healthy); if the new one fails, the old one is started again.
+    Exits 1 when anything failed.
+    """
+    import json as _json
+
+    saved = None
+    if plan_file is not None:
+        try:
+            saved = _json.loads(plan_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SyncerError(f"cannot read plan file {plan_file}: {exc}") from None
+        if not isinstance(saved, dict) or saved.get("format_version") != 1:
+            raise SyncerError(f"{plan_file} is not a syncer plan (format_version 1)")
+    auto = kw["auto_approve"] or saved is not None
+    report = engine.apply(_context(obj), options=_options(kw), confirm=_confirm(auto, kw["as_json"]),
+                          plan_file=saved, progress=_progress(kw["as_json"]))
+    if not report.plan.has_changes and not kw["as_json"]:
+        click.echo(views.closing_line(report.plan))
+    return _finish_apply(report, kw["as_json"])
+
+
+@cli.command()
+@click.argument("definition")
+@click.option("--to", "to", type=int, metavar="N", help="The revision to go back to (default: the previous one).")
+@_apply_options
+@click.pass_obj
+def rollback(obj: dict[str, Any], definition: str, to: int | None, **kw: Any) -> int:
+    """Deploy an earlier revision of DEFINITION again, as a new revision.
+
+    The new revision records `rollback_of`. The definition stays pinned to it (in
+    `apply` and `watch`) until git next changes that definition.
+    """
+    report = engine.rollback(_context(obj), definition, to=to, options=_options(kw),
+                             confirm=_confirm(kw["auto_approve"], kw["as_json"]), progress=_progress(kw["as_json"]))
+    return _finish_apply(report, kw["as_json"])
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_obj
+def status(obj: dict[str, Any], as_json: bool) -> int:
+    """Per definition: server, revision, containers with state and health, in sync or drifted."""
+    _, rows = engine.status(_context(obj))
+    click.echo(views.to_json(views.status_dict(rows)) if as_json else views.status_text(rows), nl=False)
+    return 0
+
+
+@cli.command()
+@click.argument("definition", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the revisions as JSON.")
+@click.pass_obj
+def history(obj: dict[str, Any], definition: str | None, as_json: bool) -> int:
+    """The revisions of DEFINITION (or of every definition), newest first."""
+    ctx = _context(obj)
+    store = engine.open_store(ctx, engine.load(ctx))
+    try:
+        revisions = store.revisions(definition)
+        if definition is not None and not revisions:
+            store.definition(definition)  # NotFound when it was never applied
+    finally:
+        store.close()
+    if as_json:
+        click.echo(views.to_json([views.revision_dict(r) for r in revisions]), nl=False)
+    else:
+        click.echo(views.history_text(revisions), nl=False)
+    return 0
+
+
+@cli.group()
+def deployments() -> None:
+    """List deployments and show one with its log."""
+
+
+@deployments.command("list")
+@click.option("--definition", help="Only this definition's deployments.")
+@click.option("--status", type=click.Choice(["pending", "running", "success", "failed"]), help="Only this status.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def deployments_list(obj: dict[str, Any], definition: str | None, status: str | None, limit: int,
+                     as_json: bool) -> int:
+    """Deployments, newest first."""
+    ctx = _context(obj)
+    store = engine.open_store(ctx, engine.load(ctx))
+    try:
+        rows = store.deployments(definition=definition, status=status, limit=limit)
+    finally:
+        store.close()
+    click.echo(views.to_json(rows) if as_json else views.deployments_text(rows), nl=False)
+    return 0
+
+
+@deployments.command("show")
+@click.argument("deployment_id")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def deployments_show(obj: dict[str, Any], deployment_id: str, as_json: bool) -> int:
+    """One deployment with its log lines."""
+    ctx = _context(obj)
+    store = engine.open_store(ctx, engine.load(ctx))
+    try:
+        row = store.deployment(deployment_id)
+    finally:
+        store.close()
+    click.echo(views.to_json(row) if as_json else views.deployment_text(row), nl=False)
+    return 0
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     try:

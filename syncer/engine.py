@@ -12,14 +12,18 @@ import secrets as pysecrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
-from syncer.errors import SecretError
+from syncer.apply import Applier, ApplyOptions, DeploymentResult
+from syncer.docker_api import Engine
+from syncer.errors import NotFound, SecretError, StalePlan
 from syncer.load import DirTree, Tree, find_root
-from syncer.model import Desired, Observed, Plan, Project
+from syncer.lock import ApplyLock
+from syncer.model import ContainerSpec, Desired, Observed, Plan, Project
 from syncer.observe import EngineFactory, observe
-from syncer.plan import Known, plan
+from syncer.plan import definition_hash, desired_hash, plan
 from syncer.render import literal_secrets, render
+from syncer.store import Revision, Store
 from syncer.validate import build_project
 
 STATE_DIR = ".syncer"
@@ -128,20 +132,324 @@ def _yaml_secrets(path: Path, text: str) -> dict[str, str]:
     return {str(k): "" if v is None else str(v) for k, v in source.docs[0].items()}
 
 
-def desired_state(ctx: Context, project: Project, *, pins: Mapping[str, Mapping[str, object]] | None = None) -> Desired:
-    """Render the project with this context's secrets."""
+def secrets_for(ctx: Context, project: Project) -> dict[str, str]:
+    """Every secret value a render of this project may use."""
     secrets = read_secrets(ctx)
     secrets.update(literal_secrets(project))
-    key = secret_key(ctx.state(Path(project.root)))
-    return render(project, secrets=secrets, secret_key=key, pins=pins)
+    return secrets
+
+
+def desired_state(ctx: Context, project: Project, *, store: Store | None = None,
+                  secrets: Mapping[str, str] | None = None) -> Desired:
+    """Render the project with this context's secrets (and the store's rollback pins)."""
+    values = secrets if secrets is not None else secrets_for(ctx, project)
+    desired = render(project, secrets=values, secret_key=secret_key(ctx.state(Path(project.root))))
+    return _pinned(store, desired) if store is not None else desired
 
 
 def compute_plan(ctx: Context, project: Project, *, engines: EngineFactory | None = None,
-                 known: Known | None = None) -> tuple[Plan, Desired, Observed]:
-    """Render, observe every server once, and diff."""
-    desired = desired_state(ctx, project)
-    kw = {"engines": engines} if engines is not None else {}
-    observed = observe(project.config.name, project.config.servers, desired, **kw)
-    result = plan(desired, observed, prune=project.config.prune, created_at=now_iso(),
-                  known=known, dirty=project.dirty)
+                 store: Store | None = None, secrets: Mapping[str, str] | None = None,
+                 ) -> tuple[Plan, Desired, Observed]:
+    """Render, observe every server once, and diff (revisions numbered from the store)."""
+    own = store is None
+    store = store or open_store(ctx, project)
+    try:
+        desired = desired_state(ctx, project, store=store, secrets=secrets)
+        observed = observe(project.config.name, project.config.servers, desired, engines=engines or Engine)
+        result = plan(desired, observed, prune=project.config.prune, created_at=now_iso(),
+                      known=store.latest_revisions(), dirty=project.dirty)
+    finally:
+        if own:
+            store.close()
     return result, desired, observed
+
+
+# --- apply ---------------------------------------------------------------------------
+
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+def _no_events(kind: str, data: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass
+class ApplyReport:
+    """What an apply did: the plan, each deployment's result, and the run id."""
+
+    plan: Plan
+    results: list[DeploymentResult]
+    run_id: str | None
+    applied: bool
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed (conflicts count as failures: they were not resolved)."""
+        return all(r.ok for r in self.results) and not any(a.action == "conflict" for a in self.plan.actions)
+
+
+class _StoreRecorder:
+    """Deployments into the store, log lines redacted, events out, progress to the view."""
+
+    def __init__(self, store: Store, run_id: str, trigger: str, commit: str | None,
+                 secrets: Mapping[str, str], progress: Callable[[str], None], events: EventSink) -> None:
+        self.store, self.run_id, self.trigger, self.commit = store, run_id, trigger, commit
+        # only values long enough to be secrets, not every environment variable
+        self.redact = sorted({v for v in secrets.values() if len(v) >= 4}, key=len, reverse=True)
+        self.progress, self.events = progress, events
+        self.names: dict[str, str] = {}
+
+    def _clean(self, text: str) -> str:
+        for value in self.redact:
+            text = text.replace(value, "***")
+        return text
+
+    def begin(self, definition: str, server: str, revision: int, actions: list[str]) -> str:
+        dep = self.store.add_deployment(run_id=self.run_id, definition=definition, server=server,
+                                        revision=revision, actions=actions, trigger=self.trigger, commit=self.commit)
+        self.store.deployment_running(dep)
+        self.store.set_definition_status(definition, "deploying")
+        self.names[dep] = definition
+        self.events("deployment.started", {"deployment_id": dep, "definition": definition, "server": server,
+                                           "revision": revision, "actions": actions})
+        return dep
+
+    def log(self, deployment: str, line: str) -> None:
+        line = self._clean(line)
+        self.store.log(deployment, line)
+        self.progress(f"{self.names.get(deployment, '?')}: {line}")
+
+    def finish(self, deployment: str, *, ok: bool, rolled_back: bool = False, error: str = "") -> None:
+        error = self._clean(error)
+        self.store.finish_deployment(deployment, ok=ok, rolled_back=rolled_back, error=error)
+        data = {"deployment_id": deployment, "definition": self.names.get(deployment), "error": error or None,
+                "rolled_back": rolled_back}
+        self.events("deployment.success" if ok else "deployment.failed", data)
+        if rolled_back:
+            self.events("deployment.rolled_back", data)
+
+
+def _pinned(store: Store, desired: Desired) -> Desired:
+    """Definitions pinned by a rollback keep the pinned revision until git changes them."""
+    pins = store.pins()
+    if not pins:
+        return desired
+    by_def: dict[str, list[ContainerSpec]] = {}
+    for c in desired.containers:
+        by_def.setdefault(c.definition, []).append(c)
+    out: list[ContainerSpec] = []
+    for name, containers in by_def.items():
+        pin = pins.get(name)
+        if pin is not None and definition_hash(containers) == pin[1]:
+            out.extend(_from_revision(store.revision(name, pin[0]), containers[0]))
+        else:
+            if pin is not None:
+                store.unpin(name)
+            out.extend(containers)
+    return Desired(desired.project, tuple(out), desired.definitions, desired.commit)
+
+
+def _from_revision(rev: Revision, like: ContainerSpec) -> list[ContainerSpec]:
+    return [ContainerSpec(like.project, s["server"], rev.definition, int(s["replica"]), s["name"], s["template_ref"],
+                          s["spec"], s["spec_hash"], tuple(s.get("depends_on", ()))) for s in rev.specs]
+
+
+def _specs_of(containers: list[ContainerSpec]) -> list[dict[str, Any]]:
+    return [{"server": c.server, "replica": c.replica, "name": c.name, "template_ref": c.template_ref,
+             "spec": dict(c.spec), "spec_hash": c.spec_hash, "depends_on": list(c.depends_on)} for c in containers]
+
+
+def open_store(ctx: Context, project: Project) -> Store:
+    """The project's store."""
+    return Store(ctx.state(Path(project.root)))
+
+
+def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool],
+          plan_file: Mapping[str, Any] | None = None, trigger: str = "cli",
+          progress: Callable[[str], None] = lambda _line: None, events: EventSink = _no_events,
+          engines: EngineFactory | None = None, only: str | None = None) -> ApplyReport:
+    """Plan (or check a saved plan), confirm, then apply under the project's lock."""
+    root = ctx.root()
+    state = ctx.state(root)
+    with ApplyLock(state, f"syncer apply ({trigger})"):
+        project = load(ctx)
+        store = Store(state)
+        try:
+            recovered = store.recover()
+            if recovered:
+                progress(f"marked {recovered} deployment(s) of an interrupted apply as failed (interrupted)")
+            return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=plan_file,
+                                 trigger=trigger, progress=progress, events=events, engines=engines, only=only)
+        finally:
+            store.close()
+
+
+def _apply_locked(ctx: Context, project: Project, store: Store, *, options: ApplyOptions,
+                  confirm: Callable[[Plan], bool], plan_file: Mapping[str, Any] | None, trigger: str,
+                  progress: Callable[[str], None], events: EventSink, engines: EngineFactory | None,
+                  only: str | None) -> ApplyReport:
+    secrets = secrets_for(ctx, project)
+    factory = engines or Engine
+    result, desired, _ = compute_plan(ctx, project, engines=factory, store=store, secrets=secrets)
+    if only is not None:
+        result = _only(result, only)
+    if plan_file is not None:
+        check_fresh(plan_file, result, desired)
+    if not result.has_changes or not confirm(result):
+        return ApplyReport(result, [], None, False)
+    run_id = store.start_run(trigger, project.commit, os.getpid())
+    _record_revisions(store, desired, result, project.commit)
+    live = {name: factory(server) for name, server in project.config.servers.items()}
+    recorder = _StoreRecorder(store, run_id, trigger, project.commit, secrets, progress, events)
+    try:
+        results = Applier(result, desired, live, secrets, recorder, options, commit=project.commit).run()
+    finally:
+        for e in live.values():
+            e.close()
+    _record_outcomes(store, result, results)
+    store.finish_run(run_id, "success" if all(r.ok for r in results) else "failed",
+                     {"deployments": len(results), "failed": sum(1 for r in results if not r.ok),
+                      **result.summary()})
+    return ApplyReport(result, results, run_id, True)
+
+
+def _only(p: Plan, definition: str) -> Plan:
+    actions = tuple(a for a in p.actions if a.definition == definition)
+    if not actions:
+        raise NotFound(f"no definition '{definition}' in the project or on its servers")
+    return Plan(p.project, p.commit, p.dirty, p.fingerprint, p.created_at, actions)
+
+
+def check_fresh(saved: Mapping[str, Any], current: Plan, desired: Desired) -> None:
+    """Refuse a saved plan when the repository or the live state moved since it was made."""
+    if saved.get("project") != current.project:
+        raise StalePlan(f"the plan is for project '{saved.get('project')}', not '{current.project}'")
+    if saved.get("commit") != current.commit or saved.get("desired") != desired_hash(desired):
+        raise StalePlan("the plan is stale: the repository changed since it was made"
+                        f" (plan commit {str(saved.get('commit'))[:12]}, now {str(current.commit)[:12]});"
+                        " run `syncer plan --out FILE` again")
+    if saved.get("fingerprint") != current.fingerprint:
+        raise StalePlan("the plan is stale: the live containers changed since it was made;"
+                        " run `syncer plan --out FILE` again")
+
+
+def _record_revisions(store: Store, desired: Desired, p: Plan, commit: str | None) -> None:
+    revs = {a.definition: a.revision for a in p.actions if a.action != "remove"}
+    by_def: dict[str, list[ContainerSpec]] = {}
+    for c in desired.containers:
+        by_def.setdefault(c.definition, []).append(c)
+    known = store.latest_revisions()
+    with store.transaction():
+        for name, containers in by_def.items():
+            if name not in revs:
+                continue
+            store.upsert_definition(name, containers[0].server, containers[0].template_ref)
+            dh = definition_hash(containers)
+            if known.get(name, (0, ""))[1] != dh:
+                store.add_revision(name, revs[name], dh, _specs_of(containers), commit)
+
+
+def _record_outcomes(store: Store, p: Plan, results: list[DeploymentResult]) -> None:
+    revs = {a.definition: a.revision for a in p.actions if a.action != "remove"}
+    for r in results:
+        if r.definition not in revs:
+            store.set_definition_status(r.definition, "removed" if r.ok else "failed", deleted=r.ok)
+        elif r.ok:
+            store.set_definition_status(r.definition, "active", revision=revs[r.definition])
+        else:
+            store.set_definition_status(r.definition, "failed")
+
+
+def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOptions,
+             confirm: Callable[[Plan], bool], progress: Callable[[str], None] = lambda _line: None,
+             events: EventSink = _no_events, engines: EngineFactory | None = None) -> ApplyReport:
+    """Deploy revision `to` (default: the one before the latest) again, as a new revision.
+
+    The definition stays pinned to it until git next changes that definition.
+    """
+    root = ctx.root()
+    state = ctx.state(root)
+    with ApplyLock(state, "syncer rollback"):
+        project = load(ctx)
+        if project.definition(definition) is None:
+            raise NotFound(f"no definition '{definition}' in the project")
+        store = Store(state)
+        try:
+            store.recover()
+            revisions = store.revisions(definition)
+            if not revisions:
+                raise NotFound(f"definition '{definition}' has no revisions yet (apply it first)")
+            latest = revisions[0]
+            target = _rollback_target(revisions, to)
+            secrets = secrets_for(ctx, project)
+            git_side = [c for c in desired_state(ctx, project, secrets=secrets).containers
+                        if c.definition == definition]
+            number = latest.number + 1
+            with store.transaction():
+                store.add_revision(definition, number, target.def_hash, target.specs, project.commit,
+                                   rollback_of=target.number)
+                store.pin(definition, number, definition_hash(git_side))
+            progress(f"{definition}: revision {number} rolls back to revision {target.number}")
+            events("deployment.rolled_back", {"definition": definition, "revision": number,
+                                              "rollback_of": target.number})
+            return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=None,
+                                 trigger="rollback", progress=progress, events=events, engines=engines,
+                                 only=definition)
+        finally:
+            store.close()
+
+
+def _rollback_target(revisions: list[Revision], to: int | None) -> Revision:
+    if to is None:
+        if len(revisions) < 2:
+            raise NotFound(f"definition '{revisions[0].definition}' has only revision "
+                           f"{revisions[0].number}: nothing to roll back to")
+        latest = revisions[0]
+        older = [r for r in revisions[1:] if r.def_hash != latest.def_hash]
+        return older[0] if older else revisions[1]
+    for r in revisions:
+        if r.number == to:
+            return r
+    raise NotFound(f"definition '{revisions[0].definition}' has no revision {to}"
+                   f" (revisions: {', '.join(str(r.number) for r in reversed(revisions))})")
+
+
+@dataclass(frozen=True)
+class DefinitionStatus:
+    """One definition as `syncer status` reports it."""
+
+    definition: str
+    server: str
+    revision: int
+    containers: list[dict[str, Any]]
+    in_sync: bool
+    actions: list[str]
+    status: str
+    pinned: bool
+
+
+def status(ctx: Context, *, engines: EngineFactory | None = None) -> tuple[Project, list[DefinitionStatus]]:
+    """Per definition: server, revision, containers with state and health, in sync or drifted."""
+    project = load(ctx)
+    store = open_store(ctx, project)
+    try:
+        result, desired, observed = compute_plan(ctx, project, engines=engines, store=store)
+        stored = {d["name"]: d for d in store.definitions()}
+        pins = store.pins()
+    finally:
+        store.close()
+    live: dict[str, list[dict[str, Any]]] = {}
+    for s in observed.servers.values():
+        for c in s.managed:
+            live.setdefault(c.definition or "?", []).append(
+                {"name": c.name, "id": c.id[:12], "server": c.server, "state": c.state, "health": c.health,
+                 "revision": int(c.labels.get("syncer.revision", "0") or 0)})
+    out = []
+    for name in sorted({c.definition for c in desired.containers} | set(live)):
+        acts = [a for a in result.actions if a.definition == name]
+        changing = [f"{a.action} {a.container}" for a in acts if a.action != "noop"]
+        server = next((c.server for c in desired.containers if c.definition == name), acts[0].server if acts else "")
+        revision = max((a.revision for a in acts if a.action != "remove"), default=0)
+        out.append(DefinitionStatus(name, server, revision, sorted(live.get(name, []), key=lambda c: c["name"]),
+                                    not changing, changing, stored.get(name, {}).get("status", "new"), name in pins))
+    return project, out

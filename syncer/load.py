@@ -108,7 +108,10 @@ def parse(path: str, data: bytes) -> tuple[SourceFile | None, list[Diagnostic]]:
 def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
     before = data[:offset]
     line = before.count(b"\n") + 1
-    col = offset - (before.rfind(b"\n") + 1) + 1
+    # the column counts characters, like every other position (the bytes before the
+    # first invalid one decode)
+    start = before.rfind(b"\n") + 1
+    col = len(data[start:offset].decode("utf-8", errors="replace")) + 1
     return line, col
 
 
@@ -118,9 +121,12 @@ def _yaml_diagnostic(path: str, text: str, exc: YAMLError) -> Diagnostic:
         return Diagnostic(path, tab[0], tab[1], "tab character in indentation (use spaces)")
     if isinstance(exc, DuplicateKeyError):
         mark = exc.problem_mark
-        first = exc.context_mark
-        key = str(exc.problem).split('"')[1] if '"' in str(exc.problem) else "?"
-        where = f" (the mapping starts at line {first.line + 1})" if first is not None else ""
+        key, first_line = _duplicate_key(text, mark.line, mark.column)
+        if first_line is not None:
+            where = f" (first at line {first_line})"
+        else:
+            start = exc.context_mark
+            where = f" (the mapping starts at line {start.line + 1})" if start is not None else ""
         return Diagnostic(path, mark.line + 1, mark.column + 1, f"duplicate key '{key}'{where}")
     if isinstance(exc, MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
@@ -129,6 +135,42 @@ def _yaml_diagnostic(path: str, text: str, exc: YAMLError) -> Diagnostic:
             message += f" ({exc.context})"
         return Diagnostic(path, mark.line + 1, mark.column + 1, message)
     return Diagnostic(path, 1, 1, f"YAML error: {exc}")
+
+
+def _duplicate_key(text: str, line: int, column: int) -> tuple[str, int | None]:
+    """The key written at (0-based) line:column and the 1-based line of its first occurrence.
+
+    Composing the node tree does not construct mappings, so it does not stop at the
+    duplicate; the error's own text quotes values, so the key is taken from the node.
+    """
+    loader = _Loader(text)
+    try:
+        stack = []
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                stack.append(node)
+        seen: set[int] = set()
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if node.id == "mapping":
+                for i, (k, _) in enumerate(node.value):
+                    if (k.start_mark.line, k.start_mark.column) == (line, column):
+                        for earlier, _ in node.value[:i]:
+                            if earlier.id == "scalar" and (earlier.tag, earlier.value) == (k.tag, k.value):
+                                return str(k.value), earlier.start_mark.line + 1
+                        return str(k.value), None
+                stack.extend(v for pair in node.value for v in pair)
+            elif node.id == "sequence":
+                stack.extend(node.value)
+    except YAMLError:
+        pass
+    finally:
+        loader.dispose()
+    return "?", None
 
 
 def _tab_in_indentation(text: str) -> tuple[int, int] | None:
@@ -167,7 +209,8 @@ def _document_node(text: str, doc: int) -> Any:
             node = loader.get_node()
             if node is None:
                 continue
-            if not (node.tag.endswith(":null") and node.value in ("", "~", "null")):
+            # a null document (empty, ~, null, Null, NULL) is dropped by parse(): skip it too
+            if not (node.id == "scalar" and node.tag.endswith(":null")):
                 index += 1
             if index == doc:
                 return node

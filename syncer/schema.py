@@ -6,6 +6,7 @@ editors' `# yaml-language-server: $schema=...` lines).
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -96,8 +97,10 @@ def _explain(error: ValidationError, ctx: _Ctx) -> Iterator[tuple[tuple[Any, ...
     path = ctx.path(error)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = set(error.schema.get("properties", {}))
-        for extra in sorted(k for k in error.instance if k not in known):
-            yield (*path, extra), True, f"unknown field '{_dotted((*path, extra))}'"
+        for extra in sorted((k for k in error.instance if k not in known), key=str):
+            close = difflib.get_close_matches(str(extra), sorted(known), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            yield (*path, extra), True, f"unknown field '{_dotted((*path, extra))}'{hint}"
         return
     if error.validator == "required" and isinstance(error.instance, dict):
         for missing in error.validator_value:
@@ -112,8 +115,11 @@ def _message(error: ValidationError, path: tuple[Any, ...], ctx: _Ctx) -> str:
     value = error.instance
     kind = error.validator
     if kind == "type":
-        wanted = " or ".join(_as_list(error.validator_value))
-        return f"{where}: expected {wanted}, got {_json_type(value)}"
+        wanted = _as_list(error.validator_value)
+        hint = ""
+        if wanted == ["string"] and isinstance(value, (int, float)):  # bool is an int too
+            hint = " (put the value in quotes)"
+        return f"{where}: expected {' or '.join(wanted)}, got {_json_type(value)}{hint}"
     if kind == "pattern":
         return f"{where}: {_show(value, path, ctx)} does not match {error.validator_value}"
     if kind == "enum":

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import SchemaError, best_match
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from syncer import schema
 from syncer.errors import Diagnostic, InvalidProject
@@ -54,8 +57,8 @@ def build_project(tree: Tree, root: str, *, commit: str | None = None, dirty: bo
     config = _config(tree, out)
     if config is None:
         raise InvalidProject(out.found)
-    templates = _templates(tree, config, out)
-    definitions = _definitions(tree, config, templates, out)
+    templates, broken = _templates(tree, config, out)
+    definitions = _definitions(tree, config, templates, broken, out)
     if out.found:
         raise InvalidProject(out.found)
     return Project(root, config, tuple(templates), tuple(definitions), commit, dirty)
@@ -77,8 +80,18 @@ def _documents(tree: Tree, path: str, out: _Collector) -> list[tuple[Located, An
         if isinstance(doc, dict):
             docs.append((where, doc))
         else:
-            out.at(where, (), f"expected a mapping, got {type(doc).__name__}")
+            out.at(where, (), f"expected a mapping (key: value), got {_yaml_kind(doc)}")
     return docs
+
+
+def _yaml_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a string" if isinstance(value, str) else type(value).__name__
 
 
 # --- syncer.yaml ---------------------------------------------------------------------
@@ -87,7 +100,10 @@ def _config(tree: Tree, out: _Collector) -> ProjectConfig | None:
     docs = _documents(tree, PROJECT_FILE, out)
     if len(docs) != 1:
         if not out.found:
-            out.found.append(Diagnostic(PROJECT_FILE, 1, 1, "expected exactly one document"))
+            if not docs:
+                out.found.append(Diagnostic(PROJECT_FILE, 1, 1, "the file is empty: it needs at least 'project: NAME'"))
+            else:
+                out.at(docs[1][0], (), f"expected one document, found {len(docs)} (remove the '---' separators)")
         return None
     where, raw = docs[0]
     if not out.schema(schema.validator("project"), raw, where):
@@ -97,10 +113,15 @@ def _config(tree: Tree, out: _Collector) -> ProjectConfig | None:
     default_server = defaults.get("server", next(iter(servers)))
     if default_server not in servers:
         out.at(where, ("defaults", "server"), f"unknown server '{default_server}' (known: {', '.join(servers)})")
-    for key, fallback in (("templates", "templates"), ("definitions", "definitions")):
-        for i, folder in enumerate(raw.get(key, [])):
+    folders: dict[str, tuple[str, ...]] = {}
+    for key in ("templates", "definitions"):
+        inside = []
+        for i, folder in enumerate(raw.get(key, [key])):
             if folder.startswith("/") or ".." in folder.split("/"):
                 out.at(where, (key, i), f"{key}[{i}]: folders must be inside the repository")
+            else:
+                inside.append(folder)  # a folder outside is reported, never read
+        folders[key] = tuple(inside)
     hooks = tuple(
         WebhookTarget(h["url"], tuple(h.get("events", [])), h.get("secret"))
         for h in raw.get("webhooks", [])
@@ -108,8 +129,7 @@ def _config(tree: Tree, out: _Collector) -> ProjectConfig | None:
     return ProjectConfig(
         name=raw["project"], servers=servers, default_server=default_server,
         default_profile=defaults.get("profile", "development"),
-        template_dirs=tuple(raw.get("templates", ["templates"])),
-        definition_dirs=tuple(raw.get("definitions", ["definitions"])),
+        template_dirs=folders["templates"], definition_dirs=folders["definitions"],
         prune=raw.get("prune", True), allow_literal_secrets=raw.get("allow_literal_secrets", False),
         webhooks=hooks, raw=raw,
     )
@@ -126,31 +146,63 @@ def _servers(raw: Mapping[str, Any] | None) -> dict[str, Server]:
 
 # --- templates -----------------------------------------------------------------------
 
-def _templates(tree: Tree, config: ProjectConfig, out: _Collector) -> list[Template]:
+@dataclass
+class _Broken:
+    """What failed, so that its dependants do not report it again as "unknown"."""
+
+    template_ids: set[str] = field(default_factory=set)
+    template_files: list[str] = field(default_factory=list)  # files that could not be parsed
+    definitions: set[str] = field(default_factory=set)
+
+
+def _templates(tree: Tree, config: ProjectConfig, out: _Collector) -> tuple[list[Template], _Broken]:
     found: dict[tuple[str, str], Template] = {}
+    broken = _Broken()
     for folder in config.template_dirs:
         for path in tree.yaml_files(folder):
-            for where, raw in _documents(tree, path, out):
+            docs = _documents(tree, path, out)
+            if path not in out.files:
+                broken.template_files.append(path)
+            for where, raw in docs:
                 tpl = _template(where, raw, out)
                 if tpl is None:
+                    if isinstance(raw.get("id"), str):
+                        broken.template_ids.add(raw["id"])
                     continue
                 first = found.get((tpl.id, tpl.version))
                 if first is not None:
-                    out.at(where, ("id",), f"template '{tpl.ref}' is already defined in {first.origin.file}")
+                    line, _ = locate(out.files[first.origin.file], first.origin.doc, ("id",))
+                    out.at(where, ("id",), f"template '{tpl.ref}' is already defined"
+                           f" (first defined at {first.origin.file}:{line})")
                     continue
                 found[(tpl.id, tpl.version)] = tpl
-    return list(found.values())
+    return list(found.values()), broken
 
 
 def _template(where: Located, raw: dict[str, Any], out: _Collector) -> Template | None:
     if not out.schema(schema.validator("template"), raw, where):
         return None
-    inputs = normalise_inputs(raw.get("inputs") or {})
+    written = raw.get("inputs") or {}
+    inputs = normalise_inputs(written)
     try:
         Draft202012Validator.check_schema(inputs)
     except SchemaError as exc:
-        path = ("inputs", *exc.absolute_path) if "properties" in (raw.get("inputs") or {}) else ("inputs",)
-        out.at(where, path, f"invalid input schema: {exc.message}")
+        error = best_match(exc.context) if exc.validator in ("anyOf", "oneOf") and exc.context else exc
+        steps = list(error.absolute_path)
+        if not _is_json_schema(written) and steps[:1] == ["properties"]:
+            steps = steps[1:]  # the short form has no `properties` level
+        path = ("inputs", *steps)
+        out.at(where, path, f"{schema._dotted(path)}: invalid input schema: {error.message}")
+        return None
+    unresolved = _unresolved_ref(inputs)
+    if unresolved is not None:
+        ref_path, ref = unresolved
+        steps = list(ref_path)
+        if not _is_json_schema(written) and steps[:1] == ["properties"]:
+            steps = steps[1:]
+        path = ("inputs", *steps)
+        out.at(where, path, f"{schema._dotted(path)}: invalid input schema: cannot resolve $ref '{ref}'"
+               " (only references inside the inputs, like '#/$defs/NAME', are supported)")
         return None
     ok = _check_expressions(raw, inputs, where, out)
     if not ok:
@@ -164,9 +216,33 @@ def _template(where: Located, raw: dict[str, Any], out: _Collector) -> Template 
     )
 
 
+def _is_json_schema(inputs: Mapping[str, Any]) -> bool:
+    return "type" in inputs or "properties" in inputs or "$schema" in inputs
+
+
+def _unresolved_ref(inputs: Mapping[str, Any]) -> tuple[tuple[Any, ...], str] | None:
+    """The first `$ref` of an input schema that does not resolve (no network: none is fetched)."""
+    uri = "urn:syncer:inputs"
+    resolver = Registry().with_resource(uri, DRAFT202012.create_resource(dict(inputs))).resolver(uri)
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), inputs)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, Mapping):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                try:
+                    resolver.lookup(ref)
+                except Unresolvable:
+                    return (*path, "$ref"), ref
+            stack.extend(((*path, k), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend(((*path, i), v) for i, v in enumerate(node))
+    return None
+
+
 def normalise_inputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
     """JSON Schema as given, or the seeds' short form `{name: {type, required}}` turned into it."""
-    if "type" in inputs or "properties" in inputs or "$schema" in inputs:
+    if _is_json_schema(inputs):
         schema_ = dict(inputs)
         props = {k: _normalise_prop(v) for k, v in dict(schema_.get("properties", {})).items()}
         return {**schema_, "properties": props} if props else schema_
@@ -234,21 +310,26 @@ class _Catalog:
 
     by_id: dict[str, list[Template]]
     validators: dict[str, Draft202012Validator] = field(default_factory=dict)
+    broken: _Broken = field(default_factory=_Broken)
 
     def pick(self, ref: str) -> tuple[Template | None, str]:
-        """The template a definition names, or why there is none."""
+        """The template a definition names, or why there is none ("" when that is said elsewhere)."""
         tid, _, version = ref.partition("@")
-        versions = self.by_id.get(tid)
-        if not versions:
-            known = ", ".join(sorted(self.by_id)) or "none"
-            return None, f"unknown template '{tid}' (known: {known})"
+        versions = self.by_id.get(tid, [])
         if version:
             for t in versions:
                 if t.version == version:
                     return t, ""
-            return None, f"template '{tid}' has no version '{version}' (versions: {', '.join(t.version for t in versions)})"
-        current = [t for t in versions if not t.deprecated] or versions
-        return current[0], ""
+        elif versions:
+            current = [t for t in versions if not t.deprecated] or versions
+            return current[0], ""
+        if tid in self.broken.template_ids:
+            return None, ""  # the template has problems, reported where it is written
+        if not versions:
+            known = ", ".join(sorted(self.by_id)) or "none"
+            unread = "".join(f"; {f} has errors and was skipped" for f in self.broken.template_files)
+            return None, f"unknown template '{tid}' (known: {known}{unread})"
+        return None, f"template '{tid}' has no version '{version}' (versions: {', '.join(t.version for t in versions)})"
 
     def validator(self, tpl: Template) -> Draft202012Validator:
         """The template's compiled input validator (compiled once per template)."""
@@ -262,19 +343,22 @@ def _version_key(version: str) -> tuple[Any, ...]:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-+]", version))
 
 
-def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], out: _Collector) -> list[Definition]:
+def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], broken: _Broken,
+                 out: _Collector) -> list[Definition]:
     by_id: dict[str, list[Template]] = {}
     for t in templates:
         by_id.setdefault(t.id, []).append(t)
     for versions in by_id.values():
         versions.sort(key=lambda t: _version_key(t.version), reverse=True)
-    catalog = _Catalog(by_id)
+    catalog = _Catalog(by_id, broken=broken)
     seen: dict[str, Definition] = {}
     for folder in config.definition_dirs:
         for path in tree.yaml_files(folder):
             for where, raw in _documents(tree, path, out):
                 d = _definition(where, raw, config, catalog, out)
                 if d is None:
+                    if isinstance(raw.get("name"), str):
+                        broken.definitions.add(raw["name"])
                     continue
                 first = seen.get(d.name)
                 if first is not None:
@@ -283,7 +367,7 @@ def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], o
                            f" (first defined at {first.origin.file}:{line})")
                     continue
                 seen[d.name] = d
-    _check_dependencies(list(seen.values()), out)
+    _check_dependencies(list(seen.values()), broken.definitions, out)
     return list(seen.values())
 
 
@@ -293,11 +377,13 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
         return None
     tpl, why = catalog.pick(raw["template"])
     if tpl is None:
-        out.at(where, ("template",), why)
+        if why:
+            out.at(where, ("template",), why)
         return None
     ok = True
     server = raw.get("server", config.default_server)
-    if server not in config.servers:
+    # an unknown defaults.server is reported once, in syncer.yaml
+    if server not in config.servers and "server" in raw:
         out.at(where, ("server",), f"unknown server '{server}' (known: {', '.join(config.servers)})")
         ok = False
     profile = raw.get("profile", config.default_profile)
@@ -308,6 +394,9 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
         ok = False
     params = raw.get("params") or {}
     ok &= _check_params(params, tpl, where, config, catalog, out)
+    known = set(tpl.inputs.get("properties", {}))
+    for path, text in _strings(raw.get("overrides") or {}, ("overrides",)):
+        ok &= _check_one(text, path, known, where, out)
     if not ok:
         return None
     tid, _, version = raw["template"].partition("@")
@@ -328,20 +417,27 @@ def _check_params(params: Mapping[str, Any], tpl: Template, where: Located, conf
         value = params[name]
         if _is_secret_ref(value):
             if not SECRET_NAME_RE.match(value["secret"]):
-                out.at(where, ("params", name, "secret"), f"params.{name}: invalid secret name")
+                out.at(where, ("params", name, "secret"), f"params.{name}.secret: invalid secret name"
+                       f" {value['secret']!r} (letters, digits, '_', '.', '-', starting with a letter or '_')")
                 ok = False
             checked[name] = schema.SECRET_PLACEHOLDER
         elif not config.allow_literal_secrets:
-            out.at(where, ("params", name), f"params.{name} is a password input: give {{secret: NAME}},"
+            prop = tpl.inputs.get("properties", {}).get(name, {})
+            kind = "a password" if prop.get("format") == "password" else "a secret (writeOnly)"
+            out.at(where, ("params", name), f"params.{name} is {kind} input: give {{secret: NAME}},"
                    " not a literal value (or set allow_literal_secrets: true in syncer.yaml)")
             ok = False
             checked[name] = schema.SECRET_PLACEHOLDER
-    for path, at_key, message in schema.iter_problems(
-        catalog.validator(tpl), checked, prefix=("params",), sensitive=secrets,
-    ):
-        if len(path) > 1 and checked.get(path[1]) == schema.SECRET_PLACEHOLDER and path[1] in secrets:
-            continue  # a secret's constraints are checked when its value is known (render)
-        out.at(where, path, message, key=at_key)
+    try:
+        for path, at_key, message in schema.iter_problems(
+            catalog.validator(tpl), checked, prefix=("params",), sensitive=secrets,
+        ):
+            if len(path) > 1 and checked.get(path[1]) == schema.SECRET_PLACEHOLDER and path[1] in secrets:
+                continue  # a secret's constraints are checked when its value is known (render)
+            out.at(where, path, message, key=at_key)
+            ok = False
+    except Unresolvable as exc:  # a $ref the template check could not see (a nested $id, say)
+        out.at(tpl.origin, ("inputs",), f"inputs: invalid input schema: cannot resolve $ref ({exc})")
         ok = False
     return ok
 
@@ -350,14 +446,14 @@ def _is_secret_ref(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secret"} and isinstance(value["secret"], str)
 
 
-def _check_dependencies(definitions: list[Definition], out: _Collector) -> None:
+def _check_dependencies(definitions: list[Definition], broken: set[str], out: _Collector) -> None:
     names = {d.name for d in definitions}
     graph: dict[str, tuple[str, ...]] = {}
     for d in definitions:
         for i, dep in enumerate(d.depends_on):
             if dep == d.name:
                 out.at(d.origin, ("depends_on", i), f"'{d.name}' depends on itself")
-            elif dep not in names:
+            elif dep not in names and dep not in broken:  # a broken one is reported already
                 out.at(d.origin, ("depends_on", i), f"depends_on names an unknown definition '{dep}'")
         graph[d.name] = tuple(x for x in d.depends_on if x in names and x != d.name)
     by_name = {d.name: d for d in definitions}

@@ -59,3 +59,86 @@ def _show(value: Any) -> str:
 def to_json(data: Any) -> str:
     """Stable, indented JSON for machines and files."""
     return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A plain, aligned text table."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells) + "\n"
+
+
+def apply_text(report: Any) -> str:
+    """The closing summary of an apply."""
+    if not report.applied:
+        return ""
+    lines = []
+    for r in report.results:
+        mark = "ok" if r.ok else ("FAILED, old container restored" if r.rolled_back else "FAILED")
+        lines.append(f"  {r.definition}: {mark} ({r.deployment})" + ("" if r.ok else f": {r.error}"))
+    good = sum(1 for r in report.results if r.ok)
+    bad = len(report.results) - good
+    head = "Apply complete" if bad == 0 else "Apply finished with failures"
+    return "\n".join([*lines, f"{head}: {good} deployment(s) succeeded, {bad} failed."]) + "\n"
+
+
+def apply_dict(report: Any) -> dict[str, Any]:
+    """The JSON result of an apply."""
+    from syncer.plan import to_dict
+
+    return {"applied": report.applied, "ok": report.ok, "run_id": report.run_id, "plan": to_dict(report.plan),
+            "deployments": [{"id": r.deployment, "definition": r.definition, "server": r.server,
+                             "status": "success" if r.ok else "failed", "rolled_back": r.rolled_back,
+                             "error": r.error or None, "actions": r.actions} for r in report.results]}
+
+
+def status_text(rows: list[Any]) -> str:
+    """`syncer status` as a table."""
+    out = []
+    for s in rows:
+        states = ", ".join(f"{c['name']}={c['state']}" + (f"/{c['health']}" if c["health"] else "")
+                           for c in s.containers) or "(none)"
+        sync = "in sync" if s.in_sync else "drifted: " + "; ".join(s.actions)
+        out.append([s.definition, s.server, s.revision or "-", s.status + (" (pinned)" if s.pinned else ""),
+                    states, sync])
+    return table(["DEFINITION", "SERVER", "REV", "STATUS", "CONTAINERS", "SYNC"], out)
+
+
+def status_dict(rows: list[Any]) -> list[dict[str, Any]]:
+    """`syncer status --json`."""
+    return [{"definition": s.definition, "server": s.server, "revision": s.revision, "status": s.status,
+             "pinned": s.pinned, "in_sync": s.in_sync, "drift": s.actions, "containers": s.containers}
+            for s in rows]
+
+
+def revision_dict(r: Any) -> dict[str, Any]:
+    """A revision for JSON output (specs carry secret references only)."""
+    return {"definition": r.definition, "revision": r.number, "created_at": r.created_at, "commit": r.commit,
+            "rollback_of": r.rollback_of, "def_hash": r.def_hash, "specs": r.specs}
+
+
+def history_text(revisions: list[Any]) -> str:
+    """`syncer history` as a table."""
+    rows = [[r.definition, r.number, r.created_at, (r.commit or "-")[:12],
+             f"rollback of {r.rollback_of}" if r.rollback_of else "", r.def_hash[7:19]] for r in revisions]
+    return table(["DEFINITION", "REV", "CREATED", "COMMIT", "NOTE", "HASH"], rows)
+
+
+def deployments_text(deps: list[dict[str, Any]]) -> str:
+    """`syncer deployments list` as a table."""
+    rows = [[d["id"], d["definition"], d["revision"], d["status"] + (" (rolled back)" if d["rolled_back"] else ""),
+             d["trigger"], d["created_at"], "; ".join(d["actions"])] for d in deps]
+    return table(["ID", "DEFINITION", "REV", "STATUS", "TRIGGER", "CREATED", "ACTIONS"], rows)
+
+
+def deployment_text(d: dict[str, Any]) -> str:
+    """`syncer deployments show ID`."""
+    lines = [f"Deployment {d['id']}", f"  definition: {d['definition']} (revision {d['revision']}) on {d['server']}",
+             f"  status:     {d['status']}" + (" (rolled back)" if d["rolled_back"] else ""),
+             f"  trigger:    {d['trigger']}", f"  commit:     {d['commit'] or '-'}",
+             f"  created:    {d['created_at']}  started: {d['started_at'] or '-'}  finished: {d['finished_at'] or '-'}"]
+    if d.get("error"):
+        lines.append(f"  error:      {d['error']}")
+    lines.append("  log:")
+    lines.extend(f"    {row['at']}  {row['line']}" for row in d.get("logs", []))
+    return "\n".join(lines) + "\n"

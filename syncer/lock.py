@@ -1,0 +1,62 @@
+"""One apply at a time per project: an flock on a file in the state directory.
+
+The kernel releases an flock when its process dies, however it dies, so a lock left by
+a killed apply is simply free again: taking it over needs no guessing about stale pids.
+The file also says who holds it, for the message the second apply prints.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from types import TracebackType
+
+from syncer.errors import LockHeld
+
+LOCK_FILE = "apply.lock"
+
+
+class ApplyLock:
+    """`with ApplyLock(state_dir, "syncer apply"):` — raises LockHeld when taken."""
+
+    def __init__(self, state_dir: Path, purpose: str) -> None:
+        self.path = state_dir / LOCK_FILE
+        self.purpose = purpose
+        self._fd: int | None = None
+
+    def __enter__(self) -> "ApplyLock":
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _describe(fd)
+            os.close(fd)
+            raise LockHeld(f"another apply holds the lock {self.path}: {holder}") from None
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "purpose": self.purpose,
+                "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _describe(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except ValueError:
+        info = {}
+    if not info:
+        return "holder unknown"
+    return f"pid {info.get('pid')} on {info.get('host')} ({info.get('purpose')}) since {info.get('since')}"
