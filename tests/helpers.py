@@ -48,7 +48,7 @@ def simple_repo(root: Path, project: str, *, definitions: Mapping[str, str] | No
                 port: {{type: integer}}
             spec:
               image: {IMAGE}
-              command: [sleep, "3600"]
+              command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 1; done"]
               env:
                 MESSAGE: ${{inputs.message}}
                 TOKEN: ${{inputs.token}}

@@ -1,0 +1,286 @@
+"""`syncer apply` against a real engine: actions, restore, order, errors, history, rollback."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import HEALTHY_IMAGE, IMAGE, UNHEALTHY_IMAGE, run_cli, simple_repo, write_files
+
+WEB = "name: web\ntemplate: box\nparams: {message: one}\n"
+FAST = ("--stop-timeout", "1")
+
+
+def _apply(repo: Path, state: Path, *extra: str, env: dict[str, str] | None = None, ok: bool = True) -> Any:
+    out = run_cli("--repo", str(repo), "--state-dir", str(state), "apply", "--auto-approve", *FAST, *extra, env=env)
+    assert "Traceback" not in out.stdout + out.stderr
+    if ok:
+        assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
+
+def _containers(api: Any, project: str) -> dict[str, dict[str, Any]]:
+    rows = api.containers(all=True, filters={"label": [f"syncer.project={project}"]})
+    return {r["Names"][0].lstrip("/"): r for r in rows}
+
+
+def _json(repo: Path, state: Path, *args: str) -> Any:
+    out = run_cli("--repo", str(repo), "--state-dir", str(state), *args, "--json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_create_then_noop_then_recreate_then_remove(tmp_path: Path, project: str, docker_api: Any) -> None:
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": WEB, "old": "name: old\ntemplate: box\n"})
+    state = tmp_path / "s"
+    _apply(repo, state)
+    live = _containers(docker_api, project)
+    assert set(live) == {"web", "old"} and all(c["State"] == "running" for c in live.values())
+    assert live["web"]["Labels"]["syncer.revision"] == "1"
+    env = docker_api.inspect_container("web" if False else live["web"]["Id"])["Config"]["Env"]
+    assert "MESSAGE=one" in env
+    noop = _apply(repo, state)
+    assert "No changes." in noop.stdout and _containers(docker_api, project)["web"]["Id"] == live["web"]["Id"]
+    (repo / "definitions/web.yaml").write_text(WEB.replace("one", "two"))
+    (repo / "definitions/old.yaml").unlink()
+    _apply(repo, state)
+    after = _containers(docker_api, project)
+    assert set(after) == {"web"} and after["web"]["Id"] != live["web"]["Id"]
+    assert after["web"]["Labels"]["syncer.revision"] == "2"
+    assert "MESSAGE=two" in docker_api.inspect_container(after["web"]["Id"])["Config"]["Env"]
+    history = _json(repo, state, "history", "web")
+    assert [h["revision"] for h in history] == [2, 1]
+    deps = _json(repo, state, "deployments", "list")
+    assert {d["status"] for d in deps} == {"success"} and len(deps) == 4
+
+
+def test_start_restores_a_stopped_container(tmp_path: Path, project: str, docker_api: Any) -> None:
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": WEB})
+    state = tmp_path / "s"
+    _apply(repo, state)
+    ident = _containers(docker_api, project)["web"]["Id"]
+    docker_api.stop(ident, timeout=1)
+    out = _apply(repo, state)
+    assert "start" in out.stdout
+    c = _containers(docker_api, project)["web"]
+    assert c["Id"] == ident and c["State"] == "running"
+
+
+def test_scaling_up_and_down(tmp_path: Path, project: str, docker_api: Any) -> None:
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": WEB + "replicas: 1\n"})
+    state = tmp_path / "s"
+    _apply(repo, state)
+    (repo / "definitions/web.yaml").write_text(WEB + "replicas: 3\n")
+    _apply(repo, state)
+    assert set(_containers(docker_api, project)) == {"web", "web-2", "web-3"}
+    (repo / "definitions/web.yaml").write_text(WEB + "replicas: 2\n")
+    _apply(repo, state)
+    assert set(_containers(docker_api, project)) == {"web", "web-2"}
+
+
+UNHEALTHY_TEMPLATE = """
+id: hc
+version: "1.0"
+inputs: {type: object, properties: {image: {type: string}, v: {type: string}}}
+spec:
+  image: ${inputs.image}
+  command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 1; done"]
+  env: {V: "${inputs.v}"}
+  healthcheck: {test: [CMD, "true"], interval: 1s, timeout: 2s, retries: 1}
+"""
+
+
+def test_failed_recreate_restores_the_old_container(tmp_path: Path, project: str, docker_api: Any) -> None:
+    repo = simple_repo(tmp_path / "r", project, templates={"hc": UNHEALTHY_TEMPLATE},
+                       definitions={"svc": f"name: svc\ntemplate: hc\nparams: {{image: '{HEALTHY_IMAGE}', v: a}}\n"})
+    state = tmp_path / "s"
+    _apply(repo, state)
+    old = _containers(docker_api, project)["svc"]
+    # the new version's probe fails: `false` instead of `true`
+    (repo / "templates/hc.yaml").write_text(UNHEALTHY_TEMPLATE.replace('"true"', '"false"'))
+    (repo / "definitions/svc.yaml").write_text(f"name: svc\ntemplate: hc\nparams: {{image: '{UNHEALTHY_IMAGE}', v: b}}\n")
+    out = _apply(repo, state, "--health-timeout", "30", ok=False)
+    assert out.returncode == 1 and "old container restored" in out.stdout
+    now = _containers(docker_api, project)
+    assert set(now) == {"svc"} and now["svc"]["Id"] == old["Id"] and now["svc"]["State"] == "running"
+    [dep] = _json(repo, state, "deployments", "list", "--status", "failed")
+    assert dep["rolled_back"] is True and dep["status"] == "failed"
+    shown = _json(repo, state, "deployments", "show", dep["id"])
+    assert any("unhealthy" in row["line"] for row in shown["logs"])
+
+
+def test_missing_image_fails_before_anything_stops(tmp_path: Path, project: str, docker_api: Any) -> None:
+    repo = simple_repo(tmp_path / "r", project, templates={"hc": UNHEALTHY_TEMPLATE},
+                       definitions={"svc": f"name: svc\ntemplate: hc\nparams: {{image: '{HEALTHY_IMAGE}', v: a}}\n"})
+    state = tmp_path / "s"
+    _apply(repo, state)
+    old = _containers(docker_api, project)["svc"]
+    (repo / "definitions/svc.yaml").write_text(
+        "name: svc\ntemplate: hc\nparams: {image: 'syncer-local/no-such-image:1', v: b}\n")
+    out = _apply(repo, state, ok=False)
+    assert out.returncode == 1 and "could not be pulled" in out.stdout
+    now = _containers(docker_api, project)["svc"]
+    assert now["Id"] == old["Id"] and now["State"] == "running"
+
+
+def test_port_already_allocated_fails_that_deployment_only(tmp_path: Path, project: str, docker_api: Any,
+                                                          unmanaged: list[str]) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    blocker = f"{project}-blocker"
+    unmanaged.append(blocker)
+    hc = docker_api.create_host_config(port_bindings={8080: port})
+    docker_api.start(docker_api.create_container(IMAGE, name=blocker, command=["sleep", "600"], ports=[8080],
+                                                 host_config=hc)["Id"])
+    repo = simple_repo(tmp_path / "r", project, definitions={
+        "web": WEB + f"  port: {port}\n".replace("params: {message: one}\n", "params:\n  message: one\n"),
+        "other": "name: other\ntemplate: box\n"})
+    (repo / "definitions/web.yaml").write_text(f"name: web\ntemplate: box\nparams:\n  message: one\n  port: {port}\n")
+    out = _apply(tmp_path / "r", tmp_path / "s", ok=False)
+    assert out.returncode == 1
+    assert "port is already allocated" in out.stdout or "address already in use" in out.stdout
+    assert set(_containers(docker_api, project)) == {"other"}
+
+
+def test_invalid_mount_is_the_engines_message(tmp_path: Path, project: str, docker_api: Any) -> None:
+    tpl = """
+id: mnt
+version: "1"
+spec:
+  image: syncer-local/busybox:latest
+  command: [sleep, "60"]
+  volumes: [{mount_path: /data, host_path: /nonexistent/syncer-test/file, read_only: true}]
+"""
+    repo = simple_repo(tmp_path / "r", project, templates={"mnt": tpl},
+                       definitions={"m": "name: m\ntemplate: mnt\n"})
+    out = _apply(repo, tmp_path / "s", ok=False)
+    assert out.returncode == 1 and "m: FAILED" in out.stdout
+    deps = _json(repo, tmp_path / "s", "deployments", "list")
+    assert deps[0]["status"] == "failed" and deps[0]["error"]
+
+
+DEP_TEMPLATE = """
+id: slow
+version: "1"
+inputs: {type: object, properties: {wait: {type: integer, default: 0}}}
+spec:
+  image: syncer-local/busybox:latest
+  command: [sh, -c, "trap 'exit 0' TERM; sleep ${inputs.wait}; touch /tmp/ready; while true; do sleep 1; done"]
+  healthcheck: {test: [CMD, test, -f, /tmp/ready], interval: 1s, timeout: 2s, retries: 30}
+"""
+
+
+def test_dependents_start_after_dependencies_are_healthy(tmp_path: Path, project: str, docker_api: Any) -> None:
+    repo = simple_repo(tmp_path / "r", project, templates={"slow": DEP_TEMPLATE}, definitions={
+        "db": "name: db\ntemplate: slow\nparams: {wait: 3}\n",
+        "app": "name: app\ntemplate: slow\ndepends_on: [db]\n",
+        "front": "name: front\ntemplate: box\ndepends_on: [app]\n",
+    })
+    _apply(repo, tmp_path / "s")
+    live = _containers(docker_api, project)
+    info = {n: docker_api.inspect_container(c["Id"]) for n, c in live.items()}
+    started = {n: i["State"]["StartedAt"] for n, i in info.items()}
+    db_healthy = [h["End"] for h in info["db"]["State"]["Health"]["Log"] if h["ExitCode"] == 0][0]
+    assert started["app"] > db_healthy, (started, db_healthy)
+    assert started["front"] > started["app"]
+    assert info["app"]["State"]["Health"]["Status"] == "healthy"
+
+
+def test_failure_skips_dependents_and_lets_independent_work_finish(tmp_path: Path, project: str,
+                                                                   docker_api: Any) -> None:
+    bad = "name: db\ntemplate: box\noverrides: {image: 'syncer-local/no-such-image:2'}\n"
+    repo = simple_repo(tmp_path / "r", project, definitions={
+        "db": bad, "app": "name: app\ntemplate: box\ndepends_on: [db]\n", "solo": "name: solo\ntemplate: box\n"})
+    out = _apply(repo, tmp_path / "s", ok=False)
+    assert out.returncode == 1 and "skipped: dependency db failed" in out.stdout
+    assert set(_containers(docker_api, project)) == {"solo"}
+
+
+def test_saved_plan_applies_and_a_stale_one_is_refused(tmp_path: Path, project: str, docker_api: Any) -> None:
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": WEB})
+    state = tmp_path / "s"
+    plan_file = tmp_path / "plan.json"
+    out = run_cli("--repo", str(repo), "--state-dir", str(state), "plan", "--out", str(plan_file))
+    assert out.returncode == 0
+    (repo / "definitions/web.yaml").write_text(WEB.replace("one", "two"))
+    stale = run_cli("--repo", str(repo), "--state-dir", str(state), "apply", str(plan_file))
+    assert stale.returncode == 1 and "repository changed" in stale.stderr
+    assert _containers(docker_api, project) == {}
+    run_cli("--repo", str(repo), "--state-dir", str(state), "plan", "--out", str(plan_file))
+    docker_api.create_container(IMAGE, name=f"{project}-x", command=["true"],
+                                labels={"syncer.project": project, "syncer.definition": "x"})
+    moved = run_cli("--repo", str(repo), "--state-dir", str(state), "apply", str(plan_file))
+    assert moved.returncode == 1 and "live containers changed" in moved.stderr
+    run_cli("--repo", str(repo), "--state-dir", str(state), "plan", "--out", str(plan_file))
+    good = run_cli("--repo", str(repo), "--state-dir", str(state), "apply", str(plan_file), *FAST)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert set(_containers(docker_api, project)) == {"web"}
+
+
+def test_no_terminal_and_no_auto_approve_refuses(tmp_path: Path, project: str, docker_api: Any) -> None:
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": WEB})
+    out = run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "s"), "apply")
+    assert out.returncode == 1 and "--auto-approve" in out.stderr
+    assert _containers(docker_api, project) == {}
+
+
+def test_rollback_deploys_the_previous_revision_and_pins_it(tmp_path: Path, project: str, docker_api: Any) -> None:
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": WEB})
+    state = tmp_path / "s"
+    _apply(repo, state)
+    (repo / "definitions/web.yaml").write_text(WEB.replace("one", "two"))
+    _apply(repo, state)
+    out = run_cli("--repo", str(repo), "--state-dir", str(state), "rollback", "web", "--auto-approve", *FAST)
+    assert out.returncode == 0, out.stdout + out.stderr
+    c = _containers(docker_api, project)["web"]
+    assert "MESSAGE=one" in docker_api.inspect_container(c["Id"])["Config"]["Env"]
+    assert c["Labels"]["syncer.revision"] == "3"
+    history = _json(repo, state, "history", "web")
+    assert history[0]["revision"] == 3 and history[0]["rollback_of"] == 1
+    assert "No changes." in _apply(repo, state).stdout  # pinned: git still says "two"
+    (repo / "definitions/web.yaml").write_text(WEB.replace("one", "three"))  # git changes it: unpinned
+    _apply(repo, state)
+    c = _containers(docker_api, project)["web"]
+    assert "MESSAGE=three" in docker_api.inspect_container(c["Id"])["Config"]["Env"]
+    assert c["Labels"]["syncer.revision"] == "4"
+    bad = run_cli("--repo", str(repo), "--state-dir", str(state), "rollback", "web", "--to", "99", "--auto-approve")
+    assert bad.returncode == 1 and "no revision 99" in bad.stderr
+
+
+def test_status_reports_drift(tmp_path: Path, project: str, docker_api: Any) -> None:
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": WEB + "replicas: 2\n"})
+    state = tmp_path / "s"
+    _apply(repo, state)
+    [row] = _json(repo, state, "status")
+    assert row["in_sync"] and row["revision"] == 1 and len(row["containers"]) == 2
+    docker_api.remove_container(_containers(docker_api, project)["web-2"]["Id"], force=True)
+    [row] = _json(repo, state, "status")
+    assert not row["in_sync"] and row["drift"] == ["create web-2"]
+
+
+def test_secret_canary_never_leaves(tmp_path: Path, project: str, docker_api: Any) -> None:
+    canary = "CANARY-9d2f-apply-s3cr3t"
+    definition = "name: web\ntemplate: box\nparams:\n  token: {secret: CANARY_TOKEN}\n"
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": definition})
+    state = tmp_path / "s"
+    env = {"CANARY_TOKEN": canary}
+    outputs = [_apply(repo, state, env=env)]
+    ident = _containers(docker_api, project)["web"]["Id"]
+    assert f"TOKEN={canary}" in docker_api.inspect_container(ident)["Config"]["Env"]  # reached Docker
+    outputs.append(_apply(repo, state, env={"CANARY_TOKEN": canary + "-2"}))  # rotated: recreate
+    for args in (("status",), ("status", "--json"), ("history",), ("history", "--json"), ("plan", "--json"),
+                 ("deployments", "list", "--json")):
+        outputs.append(run_cli("--repo", str(repo), "--state-dir", str(state), *args, env=env))
+    outputs.append(run_cli("--repo", str(repo), "--state-dir", str(state), "rollback", "web", "--auto-approve",
+                           *FAST, env=env))
+    for dep in _json(repo, state, "deployments", "list"):
+        outputs.append(run_cli("--repo", str(repo), "--state-dir", str(state), "deployments", "show", dep["id"]))
+    for o in outputs:
+        assert o.returncode == 0, o.stdout + o.stderr
+        assert canary not in o.stdout + o.stderr
+    for f in state.rglob("*"):
+        if f.is_file():
+            assert canary.encode() not in f.read_bytes(), f
