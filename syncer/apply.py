@@ -160,7 +160,10 @@ class Applier:
         server = next((a.server for a in actions if a.action != "remove"), actions[0].server)
         kinds = [f"{a.action} {a.container}" for a in actions]
         dep = self.recorder.begin(name, server, actions[0].revision, kinds)
-        log = lambda line: self.recorder.log(dep, line)  # noqa: E731
+
+        def log(line: str) -> None:
+            self.recorder.log(dep, line)
+
         for a in actions:
             log(f"{a.action} {a.container} on {a.server}: {a.cause}")
             try:

@@ -136,12 +136,21 @@ def _confirm(auto_approve: bool, as_json: bool) -> Any:
     return confirm
 
 
-def _progress(as_json: bool) -> Any:
-    def show(line: str) -> None:
-        if not as_json:
-            click.echo(f"  {line}")
+class _Quiet:
+    def __call__(self, definition: str, line: str) -> None:
+        return None
 
-    return show
+    def close(self) -> None:
+        return None
+
+
+def _progress(as_json: bool) -> Any:
+    """Live rows on a terminal, plain lines otherwise, nothing with --json."""
+    if as_json:
+        return _Quiet()
+    if sys.stdout.isatty() and os.environ.get("TERM") != "dumb":
+        return views.LiveProgress()
+    return views.PlainProgress()
 
 
 def _finish_apply(report: Any, as_json: bool) -> int:
@@ -156,7 +165,7 @@ def _finish_apply(report: Any, as_json: bool) -> int:
 @click.argument("plan_file", required=False, type=PATH)
 @_apply_options
 @click.pass_obj
-def apply(obj: dict[str, Any], plan_file: Path | None, **kw: Any) -> int:
+def apply(obj: dict[str, Any], /, plan_file: Path | None, **kw: Any) -> int:
     """Apply the project (or exactly the saved PLAN_FILE) to the servers.
 
     Without PLAN_FILE: plan, show it, ask for confirmation (or --auto-approve). With
@@ -176,8 +185,24 @@ def apply(obj: dict[str, Any], plan_file: Path | None, **kw: Any) -> int:
         if not isinstance(saved, dict) or saved.get("format_version") != 1:
             raise SyncerError(f"{plan_file} is not a syncer plan (format_version 1)")
     auto = kw["auto_approve"] or saved is not None
-    report = engine.apply(_context(obj), options=_options(kw), confirm=_confirm(auto, kw["as_json"]),
-                          plan_file=saved, progress=_progress(kw["as_json"]))
+    confirm = _confirm(auto, kw["as_json"])
+    progress: Any = None
+
+    def approve(p: Any) -> bool:
+        nonlocal progress
+        ok = bool(confirm(p))
+        progress = _progress(kw["as_json"]) if ok else None
+        return ok
+
+    def show(definition: str, line: str) -> None:
+        (progress or views.PlainProgress())(definition, line) if not kw["as_json"] else None
+
+    try:
+        report = engine.apply(_context(obj), options=_options(kw), confirm=approve, plan_file=saved,
+                              progress=show)
+    finally:
+        if progress is not None:
+            progress.close()
     if not report.plan.has_changes and not kw["as_json"]:
         click.echo(views.closing_line(report.plan))
     return _finish_apply(report, kw["as_json"])
@@ -188,14 +213,18 @@ def apply(obj: dict[str, Any], plan_file: Path | None, **kw: Any) -> int:
 @click.option("--to", "to", type=int, metavar="N", help="The revision to go back to (default: the previous one).")
 @_apply_options
 @click.pass_obj
-def rollback(obj: dict[str, Any], definition: str, to: int | None, **kw: Any) -> int:
+def rollback(obj: dict[str, Any], /, definition: str, to: int | None, **kw: Any) -> int:
     """Deploy an earlier revision of DEFINITION again, as a new revision.
 
     The new revision records `rollback_of`. The definition stays pinned to it (in
     `apply` and `watch`) until git next changes that definition.
     """
-    report = engine.rollback(_context(obj), definition, to=to, options=_options(kw),
-                             confirm=_confirm(kw["auto_approve"], kw["as_json"]), progress=_progress(kw["as_json"]))
+    progress = _progress(kw["as_json"])
+    try:
+        report = engine.rollback(_context(obj), definition, to=to, options=_options(kw),
+                                 confirm=_confirm(kw["auto_approve"], kw["as_json"]), progress=progress)
+    finally:
+        progress.close()
     return _finish_apply(report, kw["as_json"])
 
 

@@ -167,6 +167,11 @@ def compute_plan(ctx: Context, project: Project, *, engines: EngineFactory | Non
 # --- apply ---------------------------------------------------------------------------
 
 EventSink = Callable[[str, dict[str, Any]], None]
+Progress = Callable[[str, str], None]  # (definition or "", line)
+
+
+def _quiet(definition: str, line: str) -> None:
+    return None
 
 
 def _no_events(kind: str, data: dict[str, Any]) -> None:
@@ -192,7 +197,7 @@ class _StoreRecorder:
     """Deployments into the store, log lines redacted, events out, progress to the view."""
 
     def __init__(self, store: Store, run_id: str, trigger: str, commit: str | None,
-                 secrets: Mapping[str, str], progress: Callable[[str], None], events: EventSink) -> None:
+                 secrets: Mapping[str, str], progress: Progress, events: EventSink) -> None:
         self.store, self.run_id, self.trigger, self.commit = store, run_id, trigger, commit
         # only values long enough to be secrets, not every environment variable
         self.redact = sorted({v for v in secrets.values() if len(v) >= 4}, key=len, reverse=True)
@@ -217,11 +222,12 @@ class _StoreRecorder:
     def log(self, deployment: str, line: str) -> None:
         line = self._clean(line)
         self.store.log(deployment, line)
-        self.progress(f"{self.names.get(deployment, '?')}: {line}")
+        self.progress(self.names.get(deployment, "?"), line)
 
     def finish(self, deployment: str, *, ok: bool, rolled_back: bool = False, error: str = "") -> None:
         error = self._clean(error)
         self.store.finish_deployment(deployment, ok=ok, rolled_back=rolled_back, error=error)
+        self.progress(self.names.get(deployment, "?"), "done: ok" if ok else "done: failed")
         data = {"deployment_id": deployment, "definition": self.names.get(deployment), "error": error or None,
                 "rolled_back": rolled_back}
         self.events("deployment.success" if ok else "deployment.failed", data)
@@ -266,7 +272,7 @@ def open_store(ctx: Context, project: Project) -> Store:
 
 def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool],
           plan_file: Mapping[str, Any] | None = None, trigger: str = "cli",
-          progress: Callable[[str], None] = lambda _line: None, events: EventSink = _no_events,
+          progress: Progress = _quiet, events: EventSink = _no_events,
           engines: EngineFactory | None = None, only: str | None = None) -> ApplyReport:
     """Plan (or check a saved plan), confirm, then apply under the project's lock."""
     root = ctx.root()
@@ -277,7 +283,7 @@ def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool
         try:
             recovered = store.recover()
             if recovered:
-                progress(f"marked {recovered} deployment(s) of an interrupted apply as failed (interrupted)")
+                progress("", f"marked {recovered} deployment(s) of an interrupted apply as failed (interrupted)")
             return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=plan_file,
                                  trigger=trigger, progress=progress, events=events, engines=engines, only=only)
         finally:
@@ -286,7 +292,7 @@ def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool
 
 def _apply_locked(ctx: Context, project: Project, store: Store, *, options: ApplyOptions,
                   confirm: Callable[[Plan], bool], plan_file: Mapping[str, Any] | None, trigger: str,
-                  progress: Callable[[str], None], events: EventSink, engines: EngineFactory | None,
+                  progress: Progress, events: EventSink, engines: EngineFactory | None,
                   only: str | None) -> ApplyReport:
     secrets = secrets_for(ctx, project)
     factory = engines or Engine
@@ -361,7 +367,7 @@ def _record_outcomes(store: Store, p: Plan, results: list[DeploymentResult]) -> 
 
 
 def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOptions,
-             confirm: Callable[[Plan], bool], progress: Callable[[str], None] = lambda _line: None,
+             confirm: Callable[[Plan], bool], progress: Progress = _quiet,
              events: EventSink = _no_events, engines: EngineFactory | None = None) -> ApplyReport:
     """Deploy revision `to` (default: the one before the latest) again, as a new revision.
 
@@ -389,7 +395,7 @@ def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOpt
                 store.add_revision(definition, number, target.def_hash, target.specs, project.commit,
                                    rollback_of=target.number)
                 store.pin(definition, number, definition_hash(git_side))
-            progress(f"{definition}: revision {number} rolls back to revision {target.number}")
+            progress(definition, f"revision {number} rolls back to revision {target.number}")
             events("deployment.rolled_back", {"definition": definition, "revision": number,
                                               "rollback_of": target.number})
             return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=None,

@@ -83,7 +83,7 @@ def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable
     out = []
     for c in desired:
         rev = revisions[c.definition]
-        base = dict(server=server, definition=c.definition, container=c.name, revision=rev,
+        base: dict[str, Any] = dict(server=server, definition=c.definition, container=c.name, revision=rev,
                     replica=c.replica, spec_hash=c.spec_hash)
         current = live.get(c.name)
         if current is None:

@@ -394,9 +394,9 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
         ok = False
     params = raw.get("params") or {}
     ok &= _check_params(params, tpl, where, config, catalog, out)
-    known = set(tpl.inputs.get("properties", {}))
+    inputs = set(tpl.inputs.get("properties", {}))
     for path, text in _strings(raw.get("overrides") or {}, ("overrides",)):
-        ok &= _check_one(text, path, known, where, out)
+        ok &= _check_one(text, path, inputs, where, out)
     if not ok:
         return None
     tid, _, version = raw["template"].partition("@")

@@ -142,3 +142,51 @@ def deployment_text(d: dict[str, Any]) -> str:
     lines.append("  log:")
     lines.extend(f"    {row['at']}  {row['line']}" for row in d.get("logs", []))
     return "\n".join(lines) + "\n"
+
+
+class PlainProgress:
+    """Progress as plain lines (no terminal, or a log)."""
+
+    def __call__(self, definition: str, line: str) -> None:
+        print(f"  {definition}: {line}" if definition else f"  {line}", flush=True)
+
+    def close(self) -> None:
+        """Nothing to tear down."""
+
+
+class LiveProgress:
+    """Progress on a terminal: one live row per definition (rich)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.rows: dict[str, tuple[str, str]] = {}
+        self.console = Console()
+        self.live = Live(self._render(), console=self.console, refresh_per_second=8, transient=False)
+        self.live.start()
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        t = Table(show_header=True, header_style="bold", box=None)
+        t.add_column("definition")
+        t.add_column("state")
+        t.add_column("last step", overflow="ellipsis", no_wrap=True)
+        colour = {"running": "yellow", "ok": "green", "failed": "red"}
+        for name, (state, line) in self.rows.items():
+            t.add_row(name, f"[{colour.get(state, 'white')}]{state}[/]", line)
+        return t
+
+    def __call__(self, definition: str, line: str) -> None:
+        if not definition:
+            self.console.print(line)
+            return
+        state = {"done: ok": "ok", "done: failed": "failed"}.get(line, "running")
+        previous = self.rows.get(definition, ("running", ""))[1]
+        self.rows[definition] = (state, previous if line.startswith("done:") else line)
+        self.live.update(self._render())
+
+    def close(self) -> None:
+        """Stop redrawing; the last table stays on screen."""
+        self.live.stop()

@@ -229,6 +229,8 @@ def test_demo_against_an_empty_engine_shows_three_creates(tmp_path: Path, projec
     shutil.copytree(REPO_ROOT / "examples/demo", demo, ignore=shutil.ignore_patterns(".syncer"))
     text = (demo / "syncer.yaml").read_text().replace("project: demo", f"project: {project}")
     (demo / "syncer.yaml").write_text(text)
+    for f in (demo / "definitions").rglob("*.yaml"):  # names of our own: the demo may be running here
+        f.write_text(f.read_text().replace("demo-", f"{project}-"))
     out = run_cli("--repo", str(demo), "--state-dir", str(tmp_path / "state"), "plan")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("Plan: 3 to create, 0 to recreate, 0 to start, 0 to remove.")
