@@ -9,22 +9,24 @@ from __future__ import annotations
 import os
 import re
 import secrets as pysecrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from syncer.apply import Applier, ApplyOptions, DeploymentResult
-from syncer.docker_api import Engine
 from syncer.errors import NotFound, SecretError, StalePlan
 from syncer.load import DirTree, Tree, find_root
 from syncer.lock import ApplyLock
 from syncer.model import ContainerSpec, Desired, Observed, Plan, Project
-from syncer.observe import EngineFactory, observe
 from syncer.plan import definition_hash, desired_hash, plan
 from syncer.render import literal_secrets, render
 from syncer.store import Revision, Store
 from syncer.validate import build_project
+
+if TYPE_CHECKING:  # docker is imported only by commands that talk to Docker
+    from syncer.apply import ApplyOptions, DeploymentResult
+    from syncer.observe import EngineFactory
 
 STATE_DIR = ".syncer"
 KEY_FILE = "secret.key"
@@ -52,7 +54,7 @@ class Context:
 
 def now_iso() -> str:
     """The current UTC time as the plan and the store write it."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _in_git(root: Path) -> bool:
@@ -151,6 +153,9 @@ def compute_plan(ctx: Context, project: Project, *, engines: EngineFactory | Non
                  store: Store | None = None, secrets: Mapping[str, str] | None = None,
                  ) -> tuple[Plan, Desired, Observed]:
     """Render, observe every server once, and diff (revisions numbered from the store)."""
+    from syncer.docker_api import Engine
+    from syncer.observe import observe
+
     own = store is None
     store = store or open_store(ctx, project)
     try:
@@ -294,6 +299,9 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
                   confirm: Callable[[Plan], bool], plan_file: Mapping[str, Any] | None, trigger: str,
                   progress: Progress, events: EventSink, engines: EngineFactory | None,
                   only: str | None) -> ApplyReport:
+    from syncer.apply import Applier
+    from syncer.docker_api import Engine
+
     secrets = secrets_for(ctx, project)
     factory = engines or Engine
     result, desired, _ = compute_plan(ctx, project, engines=factory, store=store, secrets=secrets)

@@ -10,7 +10,8 @@ import hashlib
 import hmac
 import json
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 PROJECT = "syncer.project"
 DEFINITION = "syncer.definition"

@@ -9,9 +9,10 @@ thousand definitions in a second.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from ruamel.yaml.constructor import DuplicateKeyError, SafeConstructor
 from ruamel.yaml.cyaml import CSafeLoader
@@ -23,7 +24,7 @@ PROJECT_FILE = "syncer.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-class _Loader(CSafeLoader):  # type: ignore[misc]
+class _Loader(CSafeLoader):
     """The C safe loader, with timestamps kept as the strings the user wrote."""
 
 

@@ -28,7 +28,7 @@ class ApplyLock:
         self.purpose = purpose
         self._fd: int | None = None
 
-    def __enter__(self) -> "ApplyLock":
+    def __enter__(self) -> ApplyLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -6,8 +6,9 @@ canonical JSON); the dataclasses name what each stage hands to the next.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool, None
 

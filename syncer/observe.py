@@ -7,8 +7,8 @@ that the plan can report a conflict instead of failing on create.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Mapping
 
 from syncer.docker_api import Engine
 from syncer.errors import SyncerError

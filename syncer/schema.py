@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
@@ -24,22 +25,22 @@ SCHEMA_FILES = ("project", "template", "definition", "spec")
 SECRET_PLACEHOLDER = "\x00secret\x00"
 
 
-@lru_cache(maxsize=None)
-def _registry() -> Registry:  # type: ignore[type-arg]
-    resources_: list[tuple[str, Resource]] = []  # type: ignore[type-arg]
+@cache
+def _registry() -> Registry[Any]:
+    resources_: list[tuple[str, Resource[Any]]] = []
     for name in SCHEMA_FILES:
         resources_.append((f"{name}.schema.json", Resource.from_contents(load_schema(name))))
     return Registry().with_resources(resources_)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str) -> dict[str, Any]:
     """The parsed JSON Schema `name` (project, template, definition, spec)."""
     text = resources.files("syncer").joinpath("schemas", f"{name}.schema.json").read_text()
     return dict(json.loads(text))
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str) -> Draft202012Validator:
     """A compiled validator for one of syncer's own schemas."""
     return Draft202012Validator(load_schema(name), registry=_registry())

@@ -11,10 +11,11 @@ import json
 import secrets
 import sqlite3
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from syncer.errors import NotFound, SyncerError
 
@@ -63,7 +64,7 @@ class StoreError(SyncerError):
 
 def now() -> str:
     """UTC, to the millisecond, sortable as text."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def new_id(prefix: str) -> str:
@@ -124,7 +125,7 @@ class Store:
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return [dict(r) for r in self._tx(sql, args).fetchall()]
 
-    def transaction(self) -> "_Transaction":
+    def transaction(self) -> _Transaction:
         """`with store.transaction():` groups writes into one atomic commit."""
         return _Transaction(self)
 
@@ -296,7 +297,7 @@ class _Transaction:
         self.store._lock.acquire()
         self.store._db.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, kind: Any, *_: Any) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         try:
             self.store._db.execute("ROLLBACK" if kind else "COMMIT")
         finally:

@@ -7,8 +7,9 @@ fixing a repository sees every problem in one run.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
@@ -21,7 +22,13 @@ from syncer.errors import Diagnostic, InvalidProject
 from syncer.labels import NAME_RE, template_hash
 from syncer.load import PROJECT_FILE, SourceFile, Tree, locate, parse
 from syncer.model import (
-    Definition, Located, Project, ProjectConfig, Server, Template, WebhookTarget,
+    Definition,
+    Located,
+    Project,
+    ProjectConfig,
+    Server,
+    Template,
+    WebhookTarget,
 )
 
 EXPR_RE = re.compile(r"\$\{([^}]*)\}")
@@ -244,8 +251,8 @@ def normalise_inputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
     """JSON Schema as given, or the seeds' short form `{name: {type, required}}` turned into it."""
     if _is_json_schema(inputs):
         schema_ = dict(inputs)
-        props = {k: _normalise_prop(v) for k, v in dict(schema_.get("properties", {})).items()}
-        return {**schema_, "properties": props} if props else schema_
+        given = {k: _normalise_prop(v) for k, v in dict(schema_.get("properties", {})).items()}
+        return {**schema_, "properties": given} if given else schema_
     props: dict[str, Any] = {}
     required: list[str] = []
     for name, prop in inputs.items():
@@ -399,7 +406,7 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
         ok &= _check_one(text, path, inputs, where, out)
     if not ok:
         return None
-    tid, _, version = raw["template"].partition("@")
+    tid = raw["template"].partition("@")[0]
     return Definition(
         name=raw["name"], template=tid, template_version=tpl.version, server=server,
         profile=profile, replicas=raw.get("replicas"), params=params,
