@@ -162,7 +162,7 @@ def compute_plan(ctx: Context, project: Project, *, engines: EngineFactory | Non
         desired = desired_state(ctx, project, store=store, secrets=secrets)
         observed = observe(project.config.name, project.config.servers, desired, engines=engines or Engine)
         result = plan(desired, observed, prune=project.config.prune, created_at=now_iso(),
-                      known=store.latest_revisions(), dirty=project.dirty)
+                      known=store.latest_revisions(), dirty=project.dirty, held=_holds(store, desired))
     finally:
         if own:
             store.close()
@@ -258,6 +258,23 @@ def _pinned(store: Store, desired: Desired) -> Desired:
                 store.unpin(name)
             out.extend(containers)
     return Desired(desired.project, tuple(out), desired.definitions, desired.commit)
+
+
+def _holds(store: Store, desired: Desired) -> frozenset[str]:
+    """Containers held stopped whose definition has not changed since; lapsed holds go."""
+    holds = store.holds()
+    if not holds:
+        return frozenset()
+    by_def: dict[str, list[ContainerSpec]] = {}
+    for c in desired.containers:
+        by_def.setdefault(c.definition, []).append(c)
+    kept = set()
+    for container, (definition, def_hash) in holds.items():
+        if definition in by_def and definition_hash(by_def[definition]) == def_hash:
+            kept.add(container)
+        else:
+            store.release(container)
+    return frozenset(kept)
 
 
 def _from_revision(rev: Revision, like: ContainerSpec) -> list[ContainerSpec]:

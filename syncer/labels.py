@@ -23,8 +23,6 @@ COMMIT = "syncer.commit"
 # The rendered spec itself (secrets as keyed references), so that a plan can show
 # field-level reasons from one list call without a store or an inspect per container.
 SPEC = "syncer.spec"
-# Set on a new container while it runs under its temporary name during a recreate.
-ASIDE = "syncer.aside-of"
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 TEMP_SUFFIX = "_syncer-new"

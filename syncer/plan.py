@@ -38,8 +38,11 @@ def fingerprint(observed: Observed) -> str:
 
 
 def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
-         known: Known | None = None, dirty: bool = False) -> Plan:
-    """The actions that bring the servers from `observed` to `desired`."""
+         known: Known | None = None, dirty: bool = False, held: frozenset[str] = frozenset()) -> Plan:
+    """The actions that bring the servers from `observed` to `desired`.
+
+    `held` names containers an operator stopped through syncer: they stay stopped.
+    """
     down = [f"{n}: {s.error}" for n, s in sorted(observed.servers.items()) if not s.reachable]
     if down:
         raise DockerUnavailable("cannot observe every server:\n" + "\n".join(down))
@@ -54,7 +57,7 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
     actions: list[Action] = []
     for server, state in sorted(observed.servers.items()):
         mine = [c for c in desired.containers if c.server == server]
-        actions.extend(_server_actions(server, mine, state.managed, state.name_holders, revisions))
+        actions.extend(_server_actions(server, mine, state.managed, state.name_holders, revisions, held))
         actions.extend(_removals(server, mine, state.managed, desired, prune))
     actions.sort(key=lambda a: (a.server, a.definition, a.replica, a.container))
     return Plan(desired.project, desired.commit, dirty, fingerprint(observed), created_at, tuple(actions))
@@ -74,13 +77,14 @@ def _revision(name: str, desired: list[ContainerSpec], live: list[LiveContainer]
 
 
 def _is_aside(c: LiveContainer) -> bool:
-    return c.name.endswith(L.TEMP_SUFFIX) or L.ASIDE in c.labels
+    return c.name.endswith(L.TEMP_SUFFIX)
 
 
 def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable[LiveContainer],
-                    holders: Iterable[LiveContainer], revisions: Mapping[str, int]) -> list[Action]:
+                    holders: Iterable[LiveContainer], revisions: Mapping[str, int],
+                    held: frozenset[str]) -> list[Action]:
     live = {c.name: c for c in managed}
-    held = {c.name: c for c in holders}
+    taken = {c.name: c for c in holders}
     out = []
     for c in desired:
         rev = revisions[c.definition]
@@ -88,8 +92,8 @@ def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable
                     replica=c.replica, spec_hash=c.spec_hash)
         current = live.get(c.name)
         if current is None:
-            if c.name in held:
-                other = held[c.name]
+            if c.name in taken:
+                other = taken[c.name]
                 owner = other.labels.get(L.PROJECT)
                 who = f"project '{owner}'" if owner else "a container syncer does not manage"
                 out.append(Action("conflict", cause=f"the name is held by {who} ({other.id[:12]});"
@@ -97,11 +101,11 @@ def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable
             else:
                 out.append(Action("create", cause="container absent", **base))
             continue
-        out.append(_compare(c, current, base))
+        out.append(_compare(c, current, base, c.name in held))
     return out
 
 
-def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any]) -> Action:
+def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: bool) -> Action:
     ident = {"container_id": live.id, **base}
     if live.definition != c.definition:
         return Action("recreate", cause=f"the name is held by definition '{live.definition}'", **ident)
@@ -110,6 +114,8 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any]) -> Act
     if live.state in RUNNING_STATES:
         cause = "in sync" if live.health != "unhealthy" else "in sync (container reports unhealthy)"
         return Action("noop", cause=cause, **ident)
+    if live.state in STARTABLE_STATES and held:
+        return Action("noop", cause="held stopped by an operator (start it through syncer)", **ident)
     if live.state in STARTABLE_STATES:
         return Action("start", cause=f"container is {live.state}", **ident)
     return Action("recreate", cause=f"container is {live.state or 'in an unknown state'}", **ident)

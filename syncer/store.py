@@ -53,6 +53,32 @@ MIGRATIONS: tuple[str, ...] = (
         definition TEXT PRIMARY KEY, revision INTEGER NOT NULL, source_hash TEXT NOT NULL, created_at TEXT NOT NULL
     );
     """,
+    # 2: the HTTP endpoint and the watch loop
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);
+    CREATE TABLE holds (
+        container TEXT PRIMARY KEY, definition TEXT NOT NULL, def_hash TEXT NOT NULL, created_at TEXT NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE, permission TEXT NOT NULL,
+        rate_limit INTEGER, created_at TEXT NOT NULL, last_used_at TEXT, revoked_at TEXT
+    );
+    CREATE TABLE webhook_deliveries (
+        id TEXT PRIMARY KEY, url TEXT NOT NULL, event TEXT NOT NULL, body TEXT NOT NULL,
+        status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT NOT NULL,
+        last_error TEXT, last_status_code INTEGER, created_at TEXT NOT NULL, delivered_at TEXT
+    );
+    CREATE INDEX deliveries_due ON webhook_deliveries (status, next_attempt_at);
+    CREATE TABLE webhook_attempts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id TEXT NOT NULL, at TEXT NOT NULL,
+        status_code INTEGER, error TEXT, duration_ms INTEGER
+    );
+    CREATE TABLE metric_samples (
+        definition TEXT NOT NULL, container TEXT NOT NULL, at TEXT NOT NULL, cpu_percent REAL,
+        memory_bytes INTEGER
+    );
+    CREATE INDEX samples_by_definition ON metric_samples (definition, at);
+    """,
 )
 
 FINAL = ("success", "failed")
@@ -237,6 +263,32 @@ class Store:
         """definition → (pinned revision, the git hash it was pinned against)."""
         return {r["definition"]: (int(r["revision"]), str(r["source_hash"]))
                 for r in self._rows("SELECT * FROM pins")}
+
+    # --- meta and holds ---------------------------------------------------------------
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """Remember a small JSON value (last commit seen, last validation error, ...)."""
+        self._tx("INSERT OR REPLACE INTO meta (key, value, updated_at) VALUES (?,?,?)",
+                 (key, json.dumps(value), now()))
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        """A value set with set_meta, or `default`."""
+        row = self._tx("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return default if row is None else json.loads(row["value"])
+
+    def hold(self, container: str, definition: str, def_hash: str) -> None:
+        """An operator stopped this container through syncer: keep it stopped until its definition changes."""
+        self._tx("INSERT OR REPLACE INTO holds (container, definition, def_hash, created_at) VALUES (?,?,?,?)",
+                 (container, definition, def_hash, now()))
+
+    def release(self, container: str) -> None:
+        """Started through syncer again (or its definition changed): self-heal applies again."""
+        self._tx("DELETE FROM holds WHERE container=?", (container,))
+
+    def holds(self) -> dict[str, tuple[str, str]]:
+        """container → (definition, the definition hash it was held against)."""
+        return {r["container"]: (str(r["definition"]), str(r["def_hash"]))
+                for r in self._rows("SELECT * FROM holds")}
 
     # --- deployments -----------------------------------------------------------------
 

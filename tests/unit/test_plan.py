@@ -140,3 +140,10 @@ def test_golden_plan_text(name: str) -> None:
     if os.environ.get("UPDATE_GOLDEN"):
         path.write_text(text)
     assert text == path.read_text()
+
+
+def test_held_containers_stay_stopped() -> None:
+    desired, observed = scenario()
+    p = plan(desired, observed, prune=True, created_at="t", held=frozenset({"cache"}))
+    cache = next(a for a in p.actions if a.container == "cache")
+    assert cache.action == "noop" and "held stopped" in cache.cause
