@@ -299,6 +299,62 @@ def deployments_show(obj: dict[str, Any], deployment_id: str, as_json: bool) -> 
     return 0
 
 
+@cli.command()
+@click.option("--repo", "source", metavar="DIR|URL",
+              help="A local work tree (default: the project found as usual) or a git URL to clone into the"
+                   " state dir and follow (https://, ssh://, file://, git@host:path; credentials from git's"
+                   " own configuration, never logged).")
+@click.option("--branch", default="main", show_default=True, help="The branch followed when --repo is a URL.")
+@click.option("--git-poll", default="30s", show_default=True, metavar="DURATION",
+              help="How often to fetch the remote / look for new local commits.")
+@click.option("--resync", default="5m", show_default=True, metavar="DURATION",
+              help="A full re-plan this often, for drift nothing reported.")
+@click.option("--debounce", default="500ms", show_default=True, metavar="DURATION",
+              help="File changes closer together than this are one trigger.")
+@click.option("--self-heal/--no-self-heal", default=True, show_default=True,
+              help="Converge again when Docker reports a managed container died, stopped or was removed.")
+@click.option("--listen", metavar="HOST:PORT", help="Also serve the HTTP API (status, REST, webhooks) here.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="One line per event, as text or JSON (for log shippers).")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Actions at once within a dependency wave.")
+@click.option("--health-timeout", type=click.FloatRange(0), default=120.0, show_default=True,
+              help="Seconds a new container has to become healthy.")
+@click.option("--stop-timeout", type=click.IntRange(0), default=10, show_default=True,
+              help="Seconds a container gets to stop before it is killed.")
+@click.pass_obj
+def watch(obj: dict[str, Any], /, source: str | None, branch: str, git_poll: str, resync: str, debounce: str,
+          self_heal: bool, listen: str | None, log_format: str, parallelism: int, health_timeout: float,
+          stop_timeout: int) -> int:
+    """Keep every server converged to the repository, continuously.
+
+    Re-plans and applies when a file under the repo changes, when the branch moves, when
+    Docker reports a managed container died or was removed (self-heal), on a push webhook
+    or API request (with --listen), and every --resync. A state that fails validation is
+    never applied: its problems are logged and shown by `status`, and what runs keeps
+    running. SIGTERM/SIGINT finish the action in flight, release the lock and exit 0.
+    """
+    from syncer import watch as watch_
+    from syncer.apply import ApplyOptions
+
+    watch_.configure_logging(log_format)
+    ctx = _context(obj)
+    remote = None
+    if source is not None:
+        from syncer import gitsource
+
+        if gitsource.is_remote(source):
+            remote = source
+        else:
+            ctx = engine.Context(repo=Path(source), state_dir=ctx.state_dir, secrets_file=ctx.secrets_file)
+    options = watch_.WatchOptions(
+        source=remote, branch=branch, git_poll=watch_.parse_duration(git_poll),
+        resync=watch_.parse_duration(resync), debounce=watch_.parse_duration(debounce), self_heal=self_heal,
+        listen=listen, apply=ApplyOptions(parallelism=parallelism, health_timeout=health_timeout,
+                                          stop_timeout=stop_timeout))
+    return watch_.Watcher(ctx, options).run()
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     try:

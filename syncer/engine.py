@@ -10,7 +10,7 @@ import os
 import re
 import secrets as pysecrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,7 +76,12 @@ def load(ctx: Context) -> Project:
             from syncer import gitsource
 
             commit, dirty = gitsource.head(root)
-    return build_project(tree, str(root), commit=commit, dirty=dirty)
+    project = build_project(tree, str(root), commit=commit, dirty=dirty)
+    if commit:
+        from syncer import gitsource
+
+        project = replace(project, commit_message=gitsource.commit_message(root, commit))
+    return project
 
 
 def secret_key(state: Path) -> bytes:
@@ -208,6 +213,7 @@ class _StoreRecorder:
         self.redact = sorted({v for v in secrets.values() if len(v) >= 4}, key=len, reverse=True)
         self.progress, self.events = progress, events
         self.names: dict[str, str] = {}
+        self.message = ""
 
     def _clean(self, text: str) -> str:
         for value in self.redact:
@@ -220,6 +226,8 @@ class _StoreRecorder:
         self.store.deployment_running(dep)
         self.store.set_definition_status(definition, "deploying")
         self.names[dep] = definition
+        if self.commit:
+            self.store.log(dep, f"commit {self.commit[:12]} {self.message}".rstrip())
         self.events("deployment.started", {"deployment_id": dep, "definition": definition, "server": server,
                                            "revision": revision, "actions": actions})
         return dep
@@ -321,7 +329,8 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
 
     secrets = secrets_for(ctx, project)
     factory = engines or Engine
-    result, desired, _ = compute_plan(ctx, project, engines=factory, store=store, secrets=secrets)
+    result, desired, observed = compute_plan(ctx, project, engines=factory, store=store, secrets=secrets)
+    _settle_statuses(store, result, desired, observed)
     if only is not None:
         result = _only(result, only)
     if plan_file is not None:
@@ -332,6 +341,7 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
     _record_revisions(store, desired, result, project.commit)
     live = {name: factory(server) for name, server in project.config.servers.items()}
     recorder = _StoreRecorder(store, run_id, trigger, project.commit, secrets, progress, events)
+    recorder.message = project.commit_message
     try:
         results = Applier(result, desired, live, secrets, recorder, options, commit=project.commit).run()
     finally:
@@ -378,6 +388,26 @@ def _record_revisions(store: Store, desired: Desired, p: Plan, commit: str | Non
             dh = definition_hash(containers)
             if known.get(name, (0, ""))[1] != dh:
                 store.add_revision(name, revs[name], dh, _specs_of(containers), commit)
+
+
+def _settle_statuses(store: Store, p: Plan, desired: Desired, observed: Observed) -> None:
+    """What a killed apply did but could not record, read back from the live state: a
+    definition already in sync is active at its revision; a removed one with nothing left
+    on any server is removed (else both would stay `failed` once recover() ran)."""
+    kinds: dict[str, set[str]] = {}
+    for a in p.actions:
+        kinds.setdefault(a.definition, set()).add(a.action)
+    revs = {a.definition: a.revision for a in p.actions if a.action == "noop"}
+    known = store.latest_revisions()
+    live = {c.definition for s in observed.servers.values() for c in s.managed}
+    wanted = set(desired.definitions) | {c.definition for c in desired.containers}
+    for d in store.definitions():
+        name = d["name"]
+        if kinds.get(name) == {"noop"} and known.get(name, (0, ""))[0] == revs[name]:
+            if (d["status"], d["current_revision"]) != ("active", revs[name]):
+                store.set_definition_status(name, "active", revision=revs[name])
+        elif name not in wanted and name not in live and d["status"] != "removed":
+            store.set_definition_status(name, "removed", deleted=True)
 
 
 def _record_outcomes(store: Store, p: Plan, results: list[DeploymentResult]) -> None:

@@ -88,3 +88,68 @@ def tree_at(project_root: Path, ref: str) -> GitTree:
     work = Path(repo.working_tree_dir or project_root).resolve()
     prefix = project_root.resolve().relative_to(work).as_posix()
     return GitTree(commit, "" if prefix == "." else prefix)
+
+
+def commit_message(path: Path, sha: str) -> str:
+    """The first line of a commit's message ("" when unknown)."""
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+        return str(repo.commit(sha).message).strip().splitlines()[0][:200]
+    except (InvalidGitRepositoryError, NoSuchPathError, BadName, ValueError, GitCommandError, IndexError):
+        return ""
+
+
+def safe_url(url: str) -> str:
+    """A remote URL with any credentials removed, for logs."""
+    if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def is_remote(source: str) -> bool:
+    """True for a URL git clones (https://, ssh://, file://, git@host:path)."""
+    return "://" in source or (source.count(":") == 1 and "@" in source.split(":")[0])
+
+
+def sync_clone(url: str, dest: Path, branch: str) -> str:
+    """Clone `url` into `dest` (or fetch it there) and move the work tree to origin/branch.
+
+    The clone belongs to syncer: it is reset hard, and cloned anew when it is damaged.
+    Returns the commit the work tree now holds.
+    """
+    try:
+        return _fetch_reset(git.Repo(dest), url, branch) if (dest / ".git").exists() else _clone(url, dest, branch)
+    except (InvalidGitRepositoryError, NoSuchPathError, ValueError):
+        import shutil
+
+        shutil.rmtree(dest, ignore_errors=True)  # a damaged clone: start again
+        return _clone(url, dest, branch)
+    except GitCommandError as exc:
+        raise GitError(f"git {safe_url(url)} ({branch}): {_first_line(exc)}") from None
+
+
+def _clone(url: str, dest: Path, branch: str) -> str:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        repo = git.Repo.clone_from(url, dest, branch=branch, single_branch=True)
+    except GitCommandError as exc:
+        raise GitError(f"cannot clone {safe_url(url)} ({branch}): {_first_line(exc)}") from None
+    return str(repo.head.commit.hexsha)
+
+
+def _fetch_reset(repo: git.Repo, url: str, branch: str) -> str:
+    if repo.remotes.origin.url != url:
+        repo.remotes.origin.set_url(url)
+    repo.remotes.origin.fetch(f"+refs/heads/{branch}:refs/remotes/origin/{branch}")
+    target = repo.commit(f"origin/{branch}")
+    repo.git.checkout("-B", branch, target.hexsha)
+    repo.git.reset("--hard", target.hexsha)
+    repo.git.clean("-fdq")
+    return str(target.hexsha)
+
+
+def _first_line(exc: GitCommandError) -> str:
+    text = str(exc.stderr or exc).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "stderr:" not in ln]
+    return lines[-1].strip("' ") if lines else "failed"

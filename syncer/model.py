@@ -112,6 +112,7 @@ class Project:
     definitions: tuple[Definition, ...]
     commit: str | None = None
     dirty: bool = False
+    commit_message: str = ""
 
     def definition(self, name: str) -> Definition | None:
         """The definition called `name`, if any."""

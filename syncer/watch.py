@@ -1,0 +1,368 @@
+"""`syncer watch`: one trigger queue, fed by files, git, Docker events, a timer and the
+API, drained by one loop that validates and applies through the engine.
+
+Triggers that arrive during an apply coalesce into exactly one follow-up apply. A
+repository state that fails validation is never applied: its diagnostics are logged and
+kept for `status`, and what runs keeps running until a valid state arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from syncer import engine
+from syncer.apply import ApplyOptions
+from syncer.errors import DockerUnavailable, GitError, InvalidProject, LockHeld, SyncerError
+from syncer.store import Store, new_id
+
+log = logging.getLogger("syncer.watch")
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Why a cycle should run."""
+
+    reason: str
+    definition: str | None = None
+    request_id: str = ""
+    fetch: bool = False  # the remote should be fetched first
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """How the watch loop behaves."""
+
+    source: str | None = None  # a remote URL to clone and follow; None: the local work tree
+    branch: str = "main"
+    git_poll: float = 30.0
+    resync: float = 300.0
+    debounce: float = 0.5
+    self_heal: bool = True
+    listen: str | None = None
+    apply: ApplyOptions = field(default_factory=ApplyOptions)
+
+
+def parse_duration(text: str) -> float:
+    """`30s`, `5m`, `1h`, `250ms` or plain seconds → seconds."""
+    text = text.strip()
+    units = (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
+    for suffix, factor in units:
+        if text.endswith(suffix) and text[: -len(suffix)].replace(".", "", 1).isdigit():
+            return float(text[: -len(suffix)]) * factor
+    try:
+        return float(text)
+    except ValueError:
+        raise SyncerError(f"invalid duration '{text}' (use e.g. 30s, 5m, 1h)") from None
+
+
+class Watcher:
+    """The daemon. `request()` is the API's way in (a SyncRequester)."""
+
+    def __init__(self, ctx: engine.Context, options: WatchOptions) -> None:
+        self.ctx = ctx
+        self.opts = options
+        self.queue: queue.Queue[Trigger] = queue.Queue()
+        self.stopping = threading.Event()
+        self.busy = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.repo: Path | None = None
+        self.state: Path | None = None
+        self.docker_backoff = 1.0
+
+    # --- the way in --------------------------------------------------------------------
+
+    def request(self, reason: str, *, definition: str | None = None) -> str:
+        """Queue a sync; returns the request id."""
+        ident = new_id("req")
+        self.queue.put(Trigger(reason, definition, ident, fetch=reason.startswith("git")))
+        return ident
+
+    # --- set-up ------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        if self.opts.source is not None:
+            from syncer import gitsource
+
+            self.state = (self.ctx.state_dir or Path.cwd() / engine.STATE_DIR).resolve()
+            self.state.mkdir(parents=True, exist_ok=True)
+            self.repo = self.state / "clone"
+            self.ctx = replace(self.ctx, repo=self.repo, state_dir=self.state)
+            log.info("following %s (%s)", gitsource.safe_url(self.opts.source), self.opts.branch,
+                     extra={"event": "source"})
+            self._fetch()
+        else:
+            self.repo = self.ctx.root()
+            self.state = self.ctx.state(self.repo)
+            self.ctx = replace(self.ctx, repo=self.repo, state_dir=self.state)
+
+    def _fetch(self) -> bool:
+        """Fetch the remote; True when it answered. Failures are logged, never raised."""
+        from syncer import gitsource
+
+        assert self.opts.source is not None and self.repo is not None
+        try:
+            sha = gitsource.sync_clone(self.opts.source, self.repo, self.opts.branch)
+        except GitError as exc:
+            log.warning("git: %s (will retry)", exc, extra={"event": "git.error"})
+            return False
+        log.debug("git: at %s", sha[:12], extra={"event": "git.fetched"})
+        return True
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        t = threading.Thread(target=self._guard(name, target), name=name, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _guard(self, name: str, target: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            while not self.stopping.is_set():
+                try:
+                    target()
+                    return
+                except Exception as exc:  # noqa: BLE001 - a watcher thread must not die
+                    log.error("%s failed: %s (restarting)", name, exc, extra={"event": "thread.error"})
+                    self.stopping.wait(2.0)
+
+        return run
+
+    # --- sources of triggers -----------------------------------------------------------
+
+    def _watch_files(self) -> None:
+        import watchfiles
+
+        assert self.repo is not None and self.state is not None
+        state = str(self.state)
+
+        def wanted(change: Any, path: str) -> bool:
+            return not path.startswith(state) and "/.git/" not in path and path.endswith((".yaml", ".yml"))
+
+        # `step` is the quiet time that ends a burst: an edit followed at once by a commit is
+        # one trigger, seen after the commit, so the container is labelled with it.
+        quiet = max(50, int(self.opts.debounce * 1000))
+        for changes in watchfiles.watch(self.repo, watch_filter=wanted, step=quiet, debounce=max(1600, quiet * 4),
+                                        stop_event=self.stopping, raise_interrupt=False):
+            names = sorted({Path(p).name for _, p in changes})
+            self.queue.put(Trigger(f"files changed: {', '.join(names)[:120]}"))
+
+    def _poll_git(self) -> None:
+        last = self._head()
+        while not self.stopping.wait(self.opts.git_poll):
+            if self.opts.source is not None:
+                self.queue.put(Trigger("git poll", fetch=True))
+                continue
+            now = self._head()
+            if now != last:
+                last = now
+                self.queue.put(Trigger(f"new commit {str(now)[:12]}"))
+
+    def _head(self) -> str | None:
+        from syncer import gitsource
+
+        assert self.repo is not None
+        return gitsource.head(self.repo)[0]
+
+    def _resync(self) -> None:
+        while not self.stopping.wait(self.opts.resync):
+            self.queue.put(Trigger("periodic resync"))
+
+    def _docker_events(self) -> None:
+        """Follow each server's event stream; reconnect with backoff; heal on the way back."""
+        from syncer.docker_api import Engine
+
+        project = engine.load(self.ctx)
+        watchers = [threading.Thread(target=self._server_events, args=(Engine, project.config.name, s),
+                                     daemon=True, name=f"events-{s.name}")
+                    for s in project.config.servers.values()]
+        for t in watchers:
+            t.start()
+        self.stopping.wait()
+
+    def _server_events(self, factory: Any, project: str, server: Any) -> None:
+        backoff, lost = 1.0, False
+        while not self.stopping.is_set():
+            try:
+                eng = factory(server)
+                eng.version()
+                if lost:
+                    log.info("docker %s: reachable again", server.name, extra={"event": "docker.back"})
+                    self.queue.put(Trigger(f"docker {server.name} reachable again"))
+                lost, backoff = False, 1.0
+                for event in eng.events(project, since=int(time.time())):
+                    if self.stopping.is_set():
+                        return
+                    self._docker_event(server.name, event)
+            except Exception as exc:  # noqa: BLE001 - any failure: the daemon went away
+                if not lost:
+                    log.warning("docker %s: %s (reconnecting)", server.name, str(exc)[:200],
+                                extra={"event": "docker.lost"})
+                lost = True
+            self.stopping.wait(backoff + random.random() * 0.2 * backoff)
+            backoff = min(backoff * 2, 30.0)
+
+    def _docker_event(self, server: str, event: dict[str, Any]) -> None:
+        action = str(event.get("Action") or event.get("status") or "")
+        attrs = (event.get("Actor") or {}).get("Attributes") or {}
+        name = attrs.get("name", "?")
+        if action in ("die", "stop", "destroy", "kill") or action.startswith("health_status: unhealthy"):
+            if name.endswith("_syncer-new"):
+                return  # our own recreate at work
+            log.info("docker %s: %s %s", server, action, name, extra={"event": "docker.event"})
+            if self.opts.self_heal and not self.busy.is_set():
+                self.queue.put(Trigger(f"docker: {name} {action}"))
+
+    # --- the loop ----------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Watch until SIGTERM/SIGINT; returns the exit code."""
+        self._install_signals()
+        self._prepare()
+        self._spawn("files", self._watch_files) if self.opts.source is None else None
+        self._spawn("git", self._poll_git)
+        self._spawn("resync", self._resync)
+        self._spawn("docker-events", self._docker_events)
+        server = self._start_api()
+        notifier = self._start_notifier()
+        self.queue.put(Trigger("startup", fetch=self.opts.source is not None))
+        try:
+            while not self.stopping.is_set():
+                try:
+                    first = self.queue.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                self._cycle(self._drain(first))
+        finally:
+            if server is not None:
+                server.stop()
+            if notifier is not None:
+                notifier.stop()
+        log.info("stopped", extra={"event": "stop"})
+        return 0
+
+    def _drain(self, first: Trigger) -> list[Trigger]:
+        """The first trigger and everything queued behind it: one cycle serves them all."""
+        batch = [first]
+        deadline = time.monotonic() + 0.05
+        while time.monotonic() < deadline:
+            try:
+                batch.append(self.queue.get_nowait())
+            except queue.Empty:
+                time.sleep(0.01)
+        return batch
+
+    def _cycle(self, batch: list[Trigger]) -> None:
+        reasons = "; ".join(dict.fromkeys(t.reason for t in batch))
+        log.info("trigger: %s", reasons[:300], extra={"event": "trigger"})
+        if self.opts.source is not None and any(t.fetch for t in batch):
+            self._fetch()
+        only = {t.definition for t in batch}
+        definition = only.pop() if len(only) == 1 else None
+        self.busy.set()
+        try:
+            self._apply(reasons, definition)
+        finally:
+            self.busy.clear()
+
+    def _apply(self, reasons: str, definition: str | None) -> None:
+        assert self.state is not None
+        store = Store(self.state)
+        try:
+            try:
+                project = engine.load(self.ctx)
+            except InvalidProject as exc:
+                store.set_meta("last_validation_error", exc.lines())
+                for line in exc.lines():
+                    log.error("invalid: %s", line, extra={"event": "validation.error"})
+                log.error("not applying: the repository is invalid; what runs keeps running",
+                          extra={"event": "validation.failed"})
+                return
+            store.set_meta("last_validation_error", None)
+            store.set_meta("last_commit", {"sha": project.commit, "message": project.commit_message})
+        finally:
+            store.close()
+        try:
+            report = engine.apply(self.ctx, options=self.opts.apply, confirm=lambda p: True, trigger="watch",
+                                  progress=self._progress, only=definition)
+        except LockHeld as exc:
+            log.warning("%s; retrying", exc, extra={"event": "lock.held"})
+            self._later(Trigger("retry after lock"), 2.0)
+            return
+        except DockerUnavailable as exc:
+            log.error("%s", str(exc).replace("\n", "; "), extra={"event": "docker.unavailable"})
+            self._later(Trigger("retry after docker error"), self.docker_backoff)
+            self.docker_backoff = min(self.docker_backoff * 2, 60.0)
+            return
+        except SyncerError as exc:
+            log.error("%s", " | ".join(exc.lines()), extra={"event": "error"})
+            return
+        self.docker_backoff = 1.0
+        s = report.plan.summary()
+        log.info("plan: %d create, %d recreate, %d start, %d remove, %d conflict, %d in sync",
+                 s["create"], s["recreate"], s["start"], s["remove"], s["conflict"], s["noop"],
+                 extra={"event": "plan"})
+        for r in report.results:
+            level = logging.INFO if r.ok else logging.ERROR
+            log.log(level, "deployment %s %s: %s%s", r.deployment, r.definition, "success" if r.ok else "failed",
+                    "" if r.ok else f" ({r.error})", extra={"event": "deployment"})
+
+    def _progress(self, definition: str, line: str) -> None:
+        log.info("%s: %s", definition or "-", line, extra={"event": "action"})
+
+    def _later(self, trigger: Trigger, delay: float) -> None:
+        timer = threading.Timer(delay, lambda: self.queue.put(trigger))
+        timer.daemon = True
+        timer.start()
+
+    def _install_signals(self) -> None:
+        def stop(signum: int, _frame: Any) -> None:
+            log.info("signal %d: finishing the action in flight, then stopping", signum, extra={"event": "signal"})
+            self.stopping.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+    def _start_api(self) -> Any:
+        if not self.opts.listen:
+            return None
+        from syncer import api
+
+        host, _, port = self.opts.listen.rpartition(":")
+        app = api.create_app(self.ctx, sync=self)
+        return api.serve_in_thread(app, host or "127.0.0.1", int(port))
+
+    def _start_notifier(self) -> Any:
+        try:
+            from syncer import notify
+        except ImportError:
+            return None
+        starter = getattr(notify, "start_for", None)
+        return starter(self.ctx) if starter is not None else None
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname.lower(),
+                           "event": getattr(record, "event", "log"), "message": record.getMessage()})
+
+
+def configure_logging(fmt: str) -> None:
+    """Text or JSON lines on stderr."""
+    handler = logging.StreamHandler()
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S"))
+    root = logging.getLogger("syncer")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False

@@ -1,0 +1,64 @@
+"""A second Docker daemon on its own socket and data root, standing for a second server
+(and for a daemon that goes away and comes back) without disturbing other tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.helpers import IMAGE, wait_until
+
+
+class SecondDockerd:
+    """Start/stop/restart a dockerd under a temp dir; `url` is its unix socket."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="syncer-d2-", dir="/tmp"))
+        self.sock = self.root / "docker.sock"
+        self.url = f"unix://{self.sock}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = open(self.root / "dockerd.log", "ab")
+        self.proc = subprocess.Popen(
+            ["dockerd", "--host", self.url, "--data-root", str(self.root / "data"),
+             "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"),
+             "--bridge", "none", "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs"],
+            stdout=log, stderr=log, start_new_session=True)
+        wait_until(self.answers, timeout=60, message=f"second dockerd at {self.url}")
+
+    def answers(self) -> bool:
+        out = subprocess.run(["docker", "-H", self.url, "version", "--format", "{{.Server.Version}}"],
+                             capture_output=True)
+        return out.returncode == 0
+
+    def load_image(self, image: str = IMAGE) -> None:
+        save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+        subprocess.run(["docker", "-H", self.url, "load", "-q"], stdin=save.stdout, check=True,
+                       capture_output=True)
+        save.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+        time.sleep(0.2)
+
+    def destroy(self) -> None:
+        if self.proc is not None:
+            subprocess.run(["docker", "-H", self.url, "rm", "-f", "-v",
+                            *subprocess.run(["docker", "-H", self.url, "ps", "-aq"], capture_output=True,
+                                            text=True).stdout.split()], capture_output=True)
+        self.stop()
+        subprocess.run(["umount", "-R", str(self.root / "exec")], capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)

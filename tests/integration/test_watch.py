@@ -1,0 +1,154 @@
+"""`syncer watch` as a real process on real git repositories and a real engine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.dockerd import SecondDockerd
+from tests.helpers import commit_all, git, git_init, run_cli, simple_repo, wait_until
+
+WEB = "name: {name}\ntemplate: box\nparams: {{message: {message}}}\n"
+
+
+class Watch:
+    """A running `syncer watch` whose log is kept for assertions."""
+
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        self.log = log
+        self.proc = subprocess.Popen([sys.executable, "-m", "syncer", *args], stdout=open(log, "wb"),
+                                     stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=60)
+
+
+@pytest.fixture
+def watches() -> Iterator[list[Watch]]:
+    started: list[Watch] = []
+    yield started
+    for w in started:
+        if w.proc.poll() is None:
+            w.proc.kill()
+            w.proc.wait()
+
+
+def _container(api: Any, project: str, name: str) -> dict[str, Any] | None:
+    rows = api.containers(all=True, filters={"label": [f"syncer.project={project}"]})
+    return next((r for r in rows if r["Names"][0] == f"/{name}"), None)
+
+
+def _running(api: Any, project: str, name: str) -> dict[str, Any] | None:
+    c = _container(api, project, name)
+    return c if c is not None and c["State"] == "running" else None
+
+
+def _start(watches: list[Watch], tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Watch:
+    w = Watch([*args, "--git-poll", "1s", "--debounce", "300ms", "--stop-timeout", "1"], tmp_path / "watch.log",
+              env)
+    watches.append(w)
+    return w
+
+
+def test_commits_are_applied_invalid_ones_are_not_and_drift_heals(tmp_path: Path, project: str, docker_api: Any,
+                                                                  watches: list[Watch]) -> None:
+    name = f"{project}-web"
+    repo = simple_repo(tmp_path / "repo", project, definitions={"web": WEB.format(name=name, message="one")})
+    git_init(repo)
+    state = tmp_path / "state"
+    w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(state), "watch")
+    first = wait_until(lambda: _running(docker_api, project, name), 60, message="first apply")
+    assert first["Labels"]["syncer.commit"] == git(repo, "rev-parse", "HEAD")
+
+    (repo / "definitions/web.yaml").write_text(WEB.format(name=name, message="two"))
+    sha = commit_all(repo, "two")
+    second = wait_until(lambda: (c := _running(docker_api, project, name)) and
+                        c["Labels"].get("syncer.commit") == sha and c, 60, message="commit applied")
+    assert second["Id"] != first["Id"]
+    assert "MESSAGE=two" in docker_api.inspect_container(second["Id"])["Config"]["Env"]
+
+    # an invalid commit: nothing changes, the error is reported
+    (repo / "definitions/web.yaml").write_text(WEB.format(name=name, message="three") + "replicas: lots\n")
+    commit_all(repo, "broken")
+    wait_until(lambda: "replicas: expected integer" in w.text(), 30, message="validation error logged")
+    status = run_cli("--repo", str(repo), "--state-dir", str(state), "status")
+    assert status.returncode == 1 and "definitions/web.yaml:4:11" in status.stderr
+    assert _running(docker_api, project, name)["Id"] == second["Id"]
+    (repo / "definitions/web.yaml").write_text(WEB.format(name=name, message="four"))
+    fixed = commit_all(repo, "fixed")
+    wait_until(lambda: (c := _running(docker_api, project, name)) and c["Labels"].get("syncer.commit") == fixed,
+               60, message="fix applied")
+
+    # drift: kill, then remove behind syncer's back
+    current = _running(docker_api, project, name)
+    docker_api.kill(current["Id"])
+    wait_until(lambda: (c := _running(docker_api, project, name)) and c["Id"] == current["Id"], 60,
+               message="killed container started again")
+    docker_api.remove_container(current["Id"], force=True)
+    wait_until(lambda: (c := _running(docker_api, project, name)) and c["Id"] != current["Id"], 60,
+               message="removed container created again")
+
+    assert w.stop() == 0
+    assert "stopped" in w.text()
+    assert not (state / "apply.lock").read_text()  # released
+
+
+def test_follows_a_remote_repository_by_url(tmp_path: Path, project: str, docker_api: Any,
+                                             watches: list[Watch]) -> None:
+    name = f"{project}-r"
+    work = simple_repo(tmp_path / "work", project, definitions={"web": WEB.format(name=name, message="one")})
+    git_init(work)
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    git(work, "remote", "add", "origin", str(bare))
+    w = _start(watches, tmp_path, "--state-dir", str(tmp_path / "state"), "watch", "--repo", f"file://{bare}",
+               "--branch", "main", "--log-format", "json")
+    wait_until(lambda: _running(docker_api, project, name), 60, message="first apply from the clone")
+    (work / "definitions/web.yaml").write_text(WEB.format(name=name, message="pushed"))
+    sha = commit_all(work, "pushed")
+    git(work, "push", "-q", "origin", "main")
+    c = wait_until(lambda: (c := _running(docker_api, project, name)) and c["Labels"].get("syncer.commit") == sha
+                   and c, 60, message="pushed commit applied")
+    assert "MESSAGE=pushed" in docker_api.inspect_container(c["Id"])["Config"]["Env"]
+    assert w.stop() == 0
+    lines = [ln for ln in w.text().splitlines() if ln.startswith("{")]
+    assert lines and all('"event"' in ln for ln in lines)
+
+
+def test_survives_the_docker_daemon_restarting(tmp_path: Path, project: str, watches: list[Watch]) -> None:
+    import docker
+
+    d2 = SecondDockerd()
+    try:
+        d2.start()
+        d2.load_image()
+        api = docker.APIClient(base_url=d2.url)
+        name = f"{project}-d2"
+        repo = simple_repo(tmp_path / "repo", project, definitions={"web": WEB.format(name=name, message="one")},
+                           extra=f"servers:\n  other: {{docker: '{d2.url}'}}\n")
+        text = (repo / "definitions/web.yaml").read_text()
+        text = text.replace("{message: one}", "{message: one}") + "server: other\n"
+        (repo / "definitions/web.yaml").write_text(text)
+        git_init(repo)
+        w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(tmp_path / "state"), "watch")
+        wait_until(lambda: _running(api, project, name), 60, message="applied on the second daemon")
+        d2.stop()
+        wait_until(lambda: "reconnecting" in w.text(), 30, message="watch noticed the daemon went away")
+        d2.start()
+        api = docker.APIClient(base_url=d2.url)
+        wait_until(lambda: _running(api, project, name), 90, message="converged after the daemon came back")
+        assert w.proc.poll() is None
+        assert w.stop() == 0
+    finally:
+        d2.destroy()
