@@ -234,11 +234,7 @@ class Watcher:
         self.queue.put(Trigger("startup", fetch=self.opts.source is not None))
         try:
             while not self.stopping.is_set():
-                try:
-                    first = self.queue.get(timeout=0.5)
-                except queue.Empty:
-                    continue
-                self._cycle(self._drain(first))
+                self.step()
         finally:
             if server is not None:
                 server.stop()
@@ -246,6 +242,15 @@ class Watcher:
                 notifier.stop()
         log.info("stopped", extra={"event": "stop"})
         return 0
+
+    def step(self, timeout: float = 0.5) -> bool:
+        """Run one cycle for everything queued; False when nothing came within `timeout`."""
+        try:
+            first = self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        self._cycle(self._drain(first))
+        return True
 
     def _drain(self, first: Trigger) -> list[Trigger]:
         """The first trigger and everything queued behind it: one cycle serves them all."""
