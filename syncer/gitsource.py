@@ -35,7 +35,10 @@ def head(path: Path) -> tuple[str | None, bool]:
         sha = repo.head.commit.hexsha
     except ValueError:  # no commit yet
         return None, True
-    return sha, repo.is_dirty(untracked_files=True)
+    try:
+        return sha, repo.is_dirty(untracked_files=True)
+    except GitCommandError as exc:
+        raise GitError(f"git repository at {path} is damaged: {_first_line(exc)}") from None
 
 
 @dataclass
@@ -118,15 +121,25 @@ def sync_clone(url: str, dest: Path, branch: str) -> str:
     The clone belongs to syncer: it is reset hard, and cloned anew when it is damaged.
     Returns the commit the work tree now holds.
     """
+    if not (dest / ".git").exists():
+        return _clone(url, dest, branch)
     try:
-        return _fetch_reset(git.Repo(dest), url, branch) if (dest / ".git").exists() else _clone(url, dest, branch)
-    except (InvalidGitRepositoryError, NoSuchPathError, ValueError):
+        return _fetch_reset(git.Repo(dest), url, branch)
+    except (InvalidGitRepositoryError, NoSuchPathError, ValueError, GitCommandError) as exc:
+        # Unreachable remote or damaged clone? A fresh clone beside it tells: if it works,
+        # it replaces the old one; if not, the remote is the problem and the clone stays.
         import shutil
 
-        shutil.rmtree(dest, ignore_errors=True)  # a damaged clone: start again
-        return _clone(url, dest, branch)
-    except GitCommandError as exc:
-        raise GitError(f"git {safe_url(url)} ({branch}): {_first_line(exc)}") from None
+        fresh = dest.with_name(dest.name + ".new")
+        shutil.rmtree(fresh, ignore_errors=True)
+        try:
+            sha = _clone(url, fresh, branch)
+        except GitError:
+            reason = _first_line(exc) if isinstance(exc, GitCommandError) else str(exc)
+            raise GitError(f"git {safe_url(url)} ({branch}): {reason}") from None
+        shutil.rmtree(dest, ignore_errors=True)
+        fresh.rename(dest)
+        return sha
 
 
 def _clone(url: str, dest: Path, branch: str) -> str:
@@ -153,3 +166,11 @@ def _first_line(exc: GitCommandError) -> str:
     text = str(exc.stderr or exc).strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "stderr:" not in ln]
     return lines[-1].strip("' ") if lines else "failed"
+
+
+def current_branch(path: Path) -> str | None:
+    """The branch checked out in the repository holding `path`; None when detached or not git."""
+    try:
+        return str(git.Repo(path, search_parent_directories=True).active_branch.name)
+    except (InvalidGitRepositoryError, NoSuchPathError, TypeError, ValueError):
+        return None

@@ -273,6 +273,9 @@ class Watcher:
         self.busy.set()
         try:
             self._apply(reasons, definition)
+        except Exception as exc:  # noqa: BLE001 - the loop outlives any one cycle
+            log.error("cycle failed: %s: %s", exc.__class__.__name__, str(exc)[:300], extra={"event": "error"})
+            self._later(Trigger("retry after an error"), 5.0)
         finally:
             self.busy.clear()
 

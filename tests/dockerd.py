@@ -22,13 +22,25 @@ class SecondDockerd:
         self.sock = self.root / "docker.sock"
         self.url = f"unix://{self.sock}"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.subnet = int(self.root.name[-2:], 36) % 250 if self.root.name[-2:].isalnum() else 7
+        self.bridge = f"sd2{self.root.name[-8:]}"[:15].replace("_", "x")
+
+    def _bridge(self) -> None:
+        # Its own bridge: a dockerd started with `--bridge none` deletes the host's docker0,
+        # which would break the main engine for every other test.
+        if subprocess.run(["ip", "link", "show", self.bridge], capture_output=True).returncode == 0:
+            return
+        subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=True)
+        subprocess.run(["ip", "addr", "add", f"10.250.{self.subnet}.1/24", "dev", self.bridge], check=True)
+        subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True)
 
     def start(self) -> None:
+        self._bridge()
         log = open(self.root / "dockerd.log", "ab")
         self.proc = subprocess.Popen(
             ["dockerd", "--host", self.url, "--data-root", str(self.root / "data"),
              "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"),
-             "--bridge", "none", "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs"],
+             "--bridge", self.bridge, "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs"],
             stdout=log, stderr=log, start_new_session=True)
         wait_until(self.answers, timeout=60, message=f"second dockerd at {self.url}")
 
@@ -61,4 +73,5 @@ class SecondDockerd:
                                             text=True).stdout.split()], capture_output=True)
         self.stop()
         subprocess.run(["umount", "-R", str(self.root / "exec")], capture_output=True)
+        subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)

@@ -284,3 +284,44 @@ def test_secret_canary_never_leaves(tmp_path: Path, project: str, docker_api: An
     for f in state.rglob("*"):
         if f.is_file():
             assert canary.encode() not in f.read_bytes(), f
+
+
+VOL = """
+id: vol
+version: "1"
+spec:
+  image: syncer-local/busybox:latest
+  command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 1; done"]
+  volumes: [{mount_path: /data}]
+"""
+
+
+def test_volumes_are_kept_unless_prune_volumes(tmp_path: Path, project: str, docker_api: Any) -> None:
+    repo = simple_repo(tmp_path / "r", project, templates={"vol": VOL}, definitions={
+        "a": f"name: {project}-a\ntemplate: vol\n", "b": f"name: {project}-b\ntemplate: vol\n"})
+    state = tmp_path / "s"
+    _apply(repo, state)
+    names = {v["Name"] for v in docker_api.volumes()["Volumes"] or []}
+    assert {f"{project}-a_1", f"{project}-b_1"} <= names
+    (repo / "definitions/a.yaml").unlink()
+    _apply(repo, state)
+    assert f"{project}-a_1" in {v["Name"] for v in docker_api.volumes()["Volumes"] or []}
+    (repo / "definitions/b.yaml").unlink()
+    _apply(repo, state, "--prune-volumes")
+    left = {v["Name"] for v in docker_api.volumes()["Volumes"] or []}
+    assert f"{project}-b_1" not in left and f"{project}-a_1" in left
+    docker_api.remove_volume(f"{project}-a_1")
+
+
+def test_progress_on_a_terminal_is_live(tmp_path: Path, project: str, docker_api: Any) -> None:
+    import shlex
+    import subprocess
+    import sys
+
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": WEB})
+    cmd = shlex.join([sys.executable, "-m", "syncer", "--repo", str(repo), "--state-dir", str(tmp_path / "s"),
+                      "apply", "--auto-approve", *FAST])
+    out = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout
+    assert "\x1b[" in out.stdout and "definition" in out.stdout  # rich redraws a table
+    assert set(_containers(docker_api, project)) == {"web"}

@@ -77,6 +77,10 @@ def test_commits_are_applied_invalid_ones_are_not_and_drift_heals(tmp_path: Path
                         c["Labels"].get("syncer.commit") == sha and c, 60, message="commit applied")
     assert second["Id"] != first["Id"]
     assert "MESSAGE=two" in docker_api.inspect_container(second["Id"])["Config"]["Env"]
+    deps = run_cli("--repo", str(repo), "--state-dir", str(state), "deployments", "list", "--json")
+    shown = run_cli("--repo", str(repo), "--state-dir", str(state), "deployments", "show",
+                    __import__("json").loads(deps.stdout)[0]["id"])
+    assert f"commit {sha[:12]} two" in shown.stdout
 
     # an invalid commit: nothing changes, the error is reported
     (repo / "definitions/web.yaml").write_text(WEB.format(name=name, message="three") + "replicas: lots\n")
@@ -121,6 +125,20 @@ def test_follows_a_remote_repository_by_url(tmp_path: Path, project: str, docker
     c = wait_until(lambda: (c := _running(docker_api, project, name)) and c["Labels"].get("syncer.commit") == sha
                    and c, 60, message="pushed commit applied")
     assert "MESSAGE=pushed" in docker_api.inspect_container(c["Id"])["Config"]["Env"]
+    # the remote goes away: watch keeps running and retries
+    moved = tmp_path / "moved.git"
+    bare.rename(moved)
+    wait_until(lambda: "will retry" in w.text(), 30, message="unreachable remote logged")
+    assert w.proc.poll() is None
+    moved.rename(bare)
+    # a damaged clone is cloned anew
+    clone_head = tmp_path / "state" / "clone" / ".git" / "HEAD"
+    clone_head.write_text("garbage\n")
+    (work / "definitions/web.yaml").write_text(WEB.format(name=name, message="after-damage"))
+    sha = commit_all(work, "after damage")
+    git(work, "push", "-q", "origin", "main")
+    wait_until(lambda: (c := _running(docker_api, project, name)) and c["Labels"].get("syncer.commit") == sha,
+               60, message="commit applied after the clone was damaged")
     assert w.stop() == 0
     lines = [ln for ln in w.text().splitlines() if ln.startswith("{")]
     assert lines and all('"event"' in ln for ln in lines)
