@@ -216,6 +216,9 @@ class Watcher:
             if name.endswith("_syncer-new"):
                 return  # our own recreate at work
             log.info("docker %s: %s %s", server, action, name, extra={"event": "docker.event"})
+            if action.startswith("health_status: unhealthy"):
+                self._emit("instance.unhealthy", {"container": name, "server": server,
+                                                  "definition": attrs.get("syncer.definition")})
             if self.opts.self_heal and not self.busy.is_set():
                 self.queue.put(Trigger(f"docker: {name} {action}"))
 
@@ -297,7 +300,16 @@ class Watcher:
         finally:
             store.close()
         try:
-            report = engine.apply(self.ctx, options=self.opts.apply, confirm=lambda p: True, trigger="watch",
+            drift = not any(word in reasons for word in ("files changed", "commit", "git", "startup", "api"))
+
+            def confirm(p: Any) -> bool:
+                if drift and p.has_changes:  # nobody asked for this change: report it, then heal
+                    engine.emit_event(self.ctx, project, "drift.detected", {
+                        "reason": reasons, "actions": [f"{a.action} {a.container}" for a in p.actions
+                                                       if a.action != "noop"]})
+                return True
+
+            report = engine.apply(self.ctx, options=self.opts.apply, confirm=confirm, trigger="watch",
                                   progress=self._progress, only=definition)
         except LockHeld as exc:
             log.warning("%s; retrying", exc, extra={"event": "lock.held"})
@@ -320,6 +332,12 @@ class Watcher:
             level = logging.INFO if r.ok else logging.ERROR
             log.log(level, "deployment %s %s: %s%s", r.deployment, r.definition, "success" if r.ok else "failed",
                     "" if r.ok else f" ({r.error})", extra={"event": "deployment"})
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        try:
+            engine.emit_event(self.ctx, engine.load(self.ctx), kind, data)
+        except SyncerError as exc:
+            log.warning("event %s not queued: %s", kind, exc, extra={"event": "webhooks.error"})
 
     def _progress(self, definition: str, line: str) -> None:
         log.info("%s: %s", definition or "-", line, extra={"event": "action"})
@@ -347,12 +365,12 @@ class Watcher:
         return api.serve_in_thread(app, host or "127.0.0.1", int(port))
 
     def _start_notifier(self) -> Any:
+        """Deliver queued event webhooks in the background (retries survive restarts: the queue is the store)."""
         try:
-            from syncer import notify
-        except ImportError:
+            return engine.start_notifier(self.ctx)
+        except SyncerError as exc:
+            log.warning("webhooks: %s", exc, extra={"event": "webhooks.error"})
             return None
-        starter = getattr(notify, "start_for", None)
-        return starter(self.ctx) if starter is not None else None
 
 
 class JsonFormatter(logging.Formatter):

@@ -9,10 +9,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "syncer"
 
 LAYERS = {
     0: {"model", "errors", "labels", "__init__"},
-    1: {"load", "schema", "validate", "render", "plan", "health", "views"},
+    1: {"load", "schema", "validate", "render", "plan", "health", "views", "hooks"},
     2: {"docker_api", "store", "gitsource", "notify", "lock"},
     3: {"observe", "apply", "engine"},
-    4: {"watch", "api", "cli", "__main__"},
+    4: {"watch", "api", "api_core", "api_resources", "api_metrics", "cli", "__main__"},
 }
 OWNERS = {"docker": "docker_api", "requests": "docker_api", "sqlite3": "store", "git": "gitsource",
           "httpx": "notify"}
@@ -59,6 +59,6 @@ def test_every_import_points_down_and_io_stays_in_its_module() -> None:
 
 def test_pure_stages_touch_no_io_library() -> None:
     forbidden = {"docker", "sqlite3", "git", "httpx", "subprocess", "socket", "requests"}
-    for stage in ("model", "labels", "validate", "render", "plan", "schema"):
+    for stage in ("model", "labels", "validate", "render", "plan", "schema", "hooks"):
         tops = {n.split(".")[0] for n in _imports(PACKAGE / f"{stage}.py")}
         assert not tops & forbidden, f"{stage} imports {tops & forbidden}"

@@ -1,0 +1,229 @@
+"""Incoming git webhooks: each provider's documented headers and payloads, signed and tampered."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from syncer import hooks
+from syncer.hooks import HookRejected, PushEvent, verify_and_parse
+
+CASES = Path(__file__).resolve().parents[1] / "cases" / "hooks"
+SECRET = "It's a Secret to Everybody"
+
+
+def body(name: str) -> bytes:
+    return (CASES / f"{name}.json").read_bytes()
+
+
+def hexmac(secret: str, data: bytes) -> str:
+    return hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
+
+
+def github(data: bytes, event: str = "push", secret: str = SECRET) -> dict[str, str]:
+    return {"X-GitHub-Event": event, "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+            "X-Hub-Signature-256": "sha256=" + hexmac(secret, data), "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/044aadd"}
+
+
+def gitlab(data: bytes, secret: str = SECRET) -> dict[str, str]:
+    return {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": secret, "Content-Type": "application/json",
+            "X-Gitlab-Instance": "https://gitlab.example.com"}
+
+
+def gitea(data: bytes, secret: str = SECRET) -> dict[str, str]:
+    # Gitea sends its own headers and GitHub's and Gogs' equivalents (services/webhook/deliver.go)
+    sig = hexmac(secret, data)
+    return {"X-Gitea-Delivery": "f6266f16-1bf3-46a5-9ea4-602e06ead473", "X-Gitea-Event": "push",
+            "X-Gitea-Event-Type": "push", "X-Gitea-Signature": sig, "X-Gogs-Event": "push",
+            "X-Gogs-Signature": sig, "X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + sig,
+            "Content-Type": "application/json"}
+
+
+PROVIDERS: dict[str, tuple[str, Callable[..., dict[str, str]], str]] = {
+    "github": ("github-push", github, "master"),
+    "gitlab": ("gitlab-push", gitlab, "master"),
+    "gitea": ("gitea-push", gitea, "develop"),
+}
+
+
+def test_githubs_documented_test_vector() -> None:
+    # docs.github.com, "Validating webhook deliveries": secret, payload and expected signature
+    assert hooks.sign(SECRET, b"Hello, World!") == \
+        "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_valid_push_is_accepted(provider: str) -> None:
+    name, headers, branch = PROVIDERS[provider]
+    data = body(name)
+    event = verify_and_parse(headers(data), data, SECRET, branch=branch)
+    assert isinstance(event, PushEvent)
+    assert event.provider == provider
+    assert event.ref == f"refs/heads/{branch}" and event.branch == branch
+    assert event.tracked is True and event.deleted is False
+    expected = json.loads(data)
+    assert event.commit == expected.get("checkout_sha", expected["after"])
+    assert event.repository == {"github": "Codertocat/Hello-World", "gitlab": "mike/diaspora",
+                                "gitea": "gitea/webhooks"}[provider]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_push_to_another_branch_is_not_tracked(provider: str) -> None:
+    name, headers, _ = PROVIDERS[provider]
+    data = body(name)
+    event = verify_and_parse(headers(data), data, SECRET, branch="production")
+    assert event is not None and event.tracked is False
+
+
+def test_the_tracked_branch_may_be_given_as_a_full_ref() -> None:
+    data = body("github-push")
+    event = verify_and_parse(github(data), data, SECRET, branch="refs/heads/master")
+    assert event is not None and event.tracked
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_flipped_byte_in_the_body_is_rejected(provider: str) -> None:
+    name, headers, branch = PROVIDERS[provider]
+    data = body(name)
+    signed = headers(data)
+    tampered = bytearray(data)
+    tampered[len(tampered) // 2] ^= 0x01
+    if provider == "gitlab":  # a token, not a signature: the body is not covered, the token is
+        signed["X-Gitlab-Token"] = SECRET[:-1] + chr(ord(SECRET[-1]) ^ 1)
+    with pytest.raises(HookRejected) as err:
+        verify_and_parse(signed, bytes(tampered), SECRET, branch=branch)
+    assert (err.value.status, err.value.code) == (401, "unauthorized")
+
+
+@pytest.mark.parametrize("header", ["X-Hub-Signature-256", "X-Gitea-Signature"])
+def test_a_flipped_character_in_the_signature_is_rejected(header: str) -> None:
+    provider = "github" if header.startswith("X-Hub") else "gitea"
+    name, headers, branch = PROVIDERS[provider]
+    data = body(name)
+    signed = headers(data)
+    value = signed[header]
+    signed[header] = value[:-1] + ("0" if value[-1] != "0" else "1")
+    with pytest.raises(HookRejected) as err:
+        verify_and_parse(signed, data, SECRET, branch=branch)
+    assert err.value.status == 401
+
+
+@pytest.mark.parametrize("provider,header", [("github", "X-Hub-Signature-256"), ("gitlab", "X-Gitlab-Token"),
+                                             ("gitea", "X-Gitea-Signature")])
+def test_a_missing_signature_header_is_rejected(provider: str, header: str) -> None:
+    name, headers, branch = PROVIDERS[provider]
+    data = body(name)
+    signed = headers(data)
+    del signed[header]
+    with pytest.raises(HookRejected) as err:
+        verify_and_parse(signed, data, SECRET, branch=branch)
+    assert (err.value.status, err.value.code) == (401, "unauthorized")
+    assert header in str(err.value)
+
+
+def test_a_wrong_secret_is_rejected() -> None:
+    data = body("github-push")
+    with pytest.raises(HookRejected) as err:
+        verify_and_parse(github(data, secret="another secret"), data, SECRET, branch="master")
+    assert err.value.status == 401
+
+
+@pytest.mark.parametrize("secret", [None, ""])
+def test_without_a_configured_secret_nothing_is_accepted(secret: str | None) -> None:
+    data = body("github-push")
+    with pytest.raises(HookRejected) as err:
+        verify_and_parse(github(data, secret=""), data, secret, branch="master")
+    assert err.value.status == 401 and "secret" in str(err.value)
+
+
+def test_headers_are_case_insensitive() -> None:
+    data = body("github-push")
+    lower = {k.lower(): v for k, v in github(data).items()}
+    upper = {k.upper(): v for k, v in github(data).items()}
+    assert verify_and_parse(lower, data, SECRET, branch="master") == \
+        verify_and_parse(upper, data, SECRET, branch="master")
+
+
+def test_a_verified_ping_returns_none_and_a_forged_one_is_rejected() -> None:
+    data = body("github-ping")
+    assert verify_and_parse(github(data, "ping"), data, SECRET, branch="master") is None
+    with pytest.raises(HookRejected):
+        verify_and_parse(github(data, "ping", secret="forged"), data, SECRET, branch="master")
+
+
+def test_a_tag_deletion_is_a_push_but_not_tracked() -> None:
+    data = body("github-push-tag-deleted")
+    event = verify_and_parse(github(data), data, SECRET, branch="master")
+    assert event is not None
+    assert (event.branch, event.deleted, event.tracked) == (None, True, False)
+
+
+def test_a_deleted_tracked_branch_is_not_tracked() -> None:
+    payload = json.loads(body("github-push"))
+    payload.update(after="0" * 40, deleted=True)
+    data = json.dumps(payload).encode()
+    event = verify_and_parse(github(data), data, SECRET, branch="master")
+    assert event is not None and event.branch == "master" and not event.tracked
+
+
+def test_a_form_encoded_github_payload_is_read() -> None:
+    data = urlencode({"payload": body("github-push").decode()}).encode()
+    headers = github(data) | {"Content-Type": "application/x-www-form-urlencoded"}
+    event = verify_and_parse(headers, data, SECRET, branch="master")
+    assert event is not None and event.tracked
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-Bitbucket-Event": "repo:push"}])
+def test_an_unknown_sender_is_a_bad_request(headers: dict[str, str]) -> None:
+    with pytest.raises(HookRejected) as err:
+        verify_and_parse(headers, b"{}", SECRET, branch="master")
+    assert (err.value.status, err.value.code) == (400, "invalid_request")
+
+
+@pytest.mark.parametrize("make,event", [(github, "issues"), (gitlab, "Merge Request Hook")])
+def test_an_event_other_than_push_is_a_bad_request_once_verified(make: Callable[..., dict[str, str]],
+                                                                  event: str) -> None:
+    data = b'{"action": "opened"}'
+    headers = make(data)
+    headers["X-GitHub-Event" if make is github else "X-Gitlab-Event"] = event
+    with pytest.raises(HookRejected) as err:
+        verify_and_parse(headers, data, SECRET, branch="master")
+    assert err.value.status == 400 and event in str(err.value)
+
+
+@pytest.mark.parametrize("data", [b"{not json", b"[1, 2]", b"\xff\xfe", b'{"after": "abc"}'])
+def test_a_malformed_body_is_a_bad_request(data: bytes) -> None:
+    with pytest.raises(HookRejected) as err:
+        verify_and_parse(github(data), data, SECRET, branch="master")
+    assert (err.value.status, err.value.code) == (400, "invalid_request")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_every_comparison_is_constant_time(provider: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[Any, Any]] = []
+    real = hmac.compare_digest
+
+    def counting(a: Any, b: Any) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", counting)
+    name, headers, branch = PROVIDERS[provider]
+    data = body(name)
+    verify_and_parse(headers(data), data, SECRET, branch=branch)
+    assert len(calls) == 1
+    with pytest.raises(HookRejected):
+        verify_and_parse(headers(data, secret="wrong"), data, SECRET, branch=branch)
+    assert len(calls) == 2
+
+
+def test_max_body_is_one_mebibyte() -> None:
+    assert hooks.MAX_BODY == 1024 * 1024
