@@ -205,7 +205,9 @@ def apply(obj: dict[str, Any], /, plan_file: Path | None, **kw: Any) -> int:
             progress.close()
     if not report.plan.has_changes and not kw["as_json"]:
         click.echo(views.closing_line(report.plan))
-    return _finish_apply(report, kw["as_json"])
+    code = _finish_apply(report, kw["as_json"])
+    _flush_webhooks(obj, kw["as_json"], report.project)  # after the report: a slow receiver must not hold it back
+    return code
 
 
 @cli.command()
@@ -225,7 +227,9 @@ def rollback(obj: dict[str, Any], /, definition: str, to: int | None, **kw: Any)
                                  confirm=_confirm(kw["auto_approve"], kw["as_json"]), progress=progress)
     finally:
         progress.close()
-    return _finish_apply(report, kw["as_json"])
+    code = _finish_apply(report, kw["as_json"])
+    _flush_webhooks(obj, kw["as_json"], report.project)  # after the report: a slow receiver must not hold it back
+    return code
 
 
 @cli.command()
@@ -396,3 +400,264 @@ def _usage_hint(exc: click.ClickException) -> str:
     if ctx is not None:
         return f" (see '{ctx.command_path} --help')"
     return ""
+
+
+# --- webhooks ---------------------------------------------------------------------------
+
+def _flush_webhooks(obj: dict[str, Any], as_json: bool, project: Any = None) -> None:
+    """One-shot commands have no Notifier: try the due deliveries for a few seconds."""
+    delivered, queued = engine.flush_webhooks(_context(obj), timeout=3.0, project=project)
+    if queued and not as_json:
+        click.echo(f"webhooks: {queued} delivery(ies) still queued; `syncer watch`/`serve` or the next apply"
+                   " retries them (see `syncer webhooks deliveries`)", err=True)
+
+
+@cli.group()
+def webhooks() -> None:
+    """Outgoing event webhooks: the delivery queue, test pings, retries.
+
+    Each `webhooks:` target of syncer.yaml gets the events it lists (all when it lists
+    none) as JSON POSTs with X-Syncer-Event, X-Syncer-Delivery, X-Syncer-Timestamp and
+    X-Syncer-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>. Events
+    are queued in the store, so a restart loses none; `syncer watch` and `syncer serve`
+    deliver them continuously, `syncer apply` for a few seconds at its end. A failed
+    delivery is retried with exponential backoff (5 s doubling to 1 h; given up after 10
+    tries or 24 h; env SYNCER_WEBHOOK_BACKOFF, _BACKOFF_MAX, _MAX_ATTEMPTS, _MAX_AGE,
+    _TIMEOUT in seconds). It never fails the deployment that caused it.
+    """
+
+
+def _webhook_store(obj: dict[str, Any]) -> Any:
+    ctx = _context(obj)
+    return engine.open_store(ctx, engine.load(ctx))
+
+
+@webhooks.command("deliveries")
+@click.option("--status", type=click.Choice(["pending", "sending", "delivered", "failed"]),
+              help="Only deliveries in this state (pending: waiting for a retry; failed: given up).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON (each body parsed, under `payload`).")
+@click.pass_obj
+def webhooks_deliveries(obj: dict[str, Any], status: str | None, limit: int, as_json: bool) -> int:
+    """Deliveries, newest first, each with its attempts (time, HTTP status or error, duration)."""
+    import json as _json
+
+    store = _webhook_store(obj)
+    try:
+        rows = store.deliveries(status=status, limit=limit)
+    finally:
+        store.close()
+    if as_json:
+        out = [{**{k: v for k, v in r.items() if k != "body"}, "payload": _json.loads(r["body"])} for r in rows]
+        click.echo(views.to_json(out), nl=False)
+    else:
+        click.echo(_deliveries_text(rows), nl=False)
+    return 0
+
+
+def _deliveries_text(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "No webhook deliveries.\n"
+    lines = []
+    for r in rows:
+        state = r["status"] + (f" (next try {r['next_attempt_at']})" if r["status"] == "pending" else "")
+        lines.append(f"{r['id']}  {r['event']:<22}  {state}  {r['url']}  queued {r['created_at']}")
+        for a in r["attempt_log"]:
+            answer = str(a["status_code"] or "-") + (f"  {a['error']}" if a["error"] else "")
+            lines.append(f"    {a['at']}  {answer}  ({a['duration_ms'] or 0} ms)")
+    return "\n".join(lines) + "\n"
+
+
+@webhooks.command("test")
+@click.option("--url", help="Send to this URL only (signed with its secret when syncer.yaml configures it,"
+                            " unsigned otherwise).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.pass_obj
+def webhooks_test(obj: dict[str, Any], url: str | None, as_json: bool) -> int:
+    """Send a signed `ping` event now to every webhook of syncer.yaml (or to --url).
+
+    Prints how each receiver answered; the pings are recorded as deliveries but never
+    retried. Exits 1 when any of them failed.
+    """
+    import dataclasses
+
+    from syncer import notify
+    from syncer.errors import UsageError
+
+    ctx = _context(obj)
+    project = engine.load(ctx)
+    if not project.config.webhooks and url is None:
+        raise UsageError("no webhooks in syncer.yaml: add a `webhooks:` entry, or pass --url")
+    policy = notify.Policy.from_env()
+    store = engine.open_store(ctx, project)
+    try:
+        with notify.client(policy) as http:
+            outcomes = notify.ping(store, project.config.name, project.config.webhooks,
+                                   notify.resolver(engine.secrets_for(ctx, project)), http=http, url=url,
+                                   timeout=policy.timeout)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(views.to_json([dataclasses.asdict(o) for o in outcomes]), nl=False)
+    else:
+        for o in outcomes:
+            how = f"HTTP {o.status_code}" if o.error is None else o.error
+            click.echo(f"ping {o.url}: {o.status} ({how}, {o.duration_ms} ms) [{o.delivery}]")
+    return 0 if all(o.status == "delivered" for o in outcomes) else 1
+
+
+@webhooks.command("retry")
+@click.argument("delivery_id")
+@click.pass_obj
+def webhooks_retry(obj: dict[str, Any], delivery_id: str) -> int:
+    """Queue DELIVERY_ID again (typically a failed one), due now with a fresh retry budget.
+
+    It is tried at once for a few seconds; if the receiver still does not answer, it stays
+    queued for `syncer watch`/`serve` or the next apply.
+    """
+    import time
+
+    from syncer import notify
+
+    store = _webhook_store(obj)
+    try:
+        store.retry_delivery(delivery_id, due=notify.iso(time.time()))
+    finally:
+        store.close()
+    engine.flush_webhooks(_context(obj), timeout=3.0)
+    store = _webhook_store(obj)
+    try:
+        row = store.delivery(delivery_id)
+    finally:
+        store.close()
+    click.echo(f"{delivery_id}: {row['status']}" + (f" ({row['last_error']})" if row["status"] != "delivered"
+                                                     and row["last_error"] else ""))
+    return 0
+
+
+@cli.command()
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT",
+              help="Where to serve the API (port 0 picks a free one).")
+@click.option("--sample-interval", default="15s", show_default=True, metavar="DURATION",
+              help="How often CPU and memory of the project's containers are sampled (0 turns it off).")
+@click.option("--sample-retention", default="24h", show_default=True, metavar="DURATION",
+              help="How long samples are kept.")
+@click.option("--access-log", is_flag=True, help="Log one line per request.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Log lines as text or JSON.")
+@click.pass_obj
+def serve(obj: dict[str, Any], listen: str, sample_interval: str, sample_retention: str, access_log: bool,
+          log_format: str) -> int:
+    """Serve the HTTP API: status, templates, definitions, instances, servers, deployments,
+    sync, git webhooks and Prometheus metrics under /api/v1 (OpenAPI at /api/v1/openapi.json).
+
+    Every route but /health needs `Authorization: Bearer KEY` (see `syncer keys`). POST
+    /sync and POST /deployments apply in a worker thread of this process; for continuous
+    convergence use `syncer watch --listen` instead. SIGTERM/SIGINT finish the requests and
+    the apply in flight, then exit 0.
+    """
+    import signal
+    import threading
+
+    from syncer import api
+    from syncer import watch as watch_
+
+    watch_.configure_logging(log_format)
+    host, port = api.parse_listen(listen)
+    interval = watch_.parse_duration(sample_interval)
+    ctx = _context(obj)
+    app = api.create_app(ctx, sample_interval=interval or None,
+                         sample_retention=watch_.parse_duration(sample_retention))
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    handle = api.serve_in_thread(app, host, port, access_log=access_log)
+    notifier = _start_notifier(ctx)
+    click.echo(f"syncer: serving http://{host}:{handle.port}/api/v1 (SIGTERM or Ctrl-C stops)", err=True)
+    try:
+        while handle.alive and not stopping.wait(0.5):
+            pass
+    finally:
+        handle.stop()
+        if notifier is not None:
+            notifier.stop()
+    return 0 if stopping.is_set() else 1
+
+
+def _start_notifier(ctx: engine.Context) -> Any:
+    """The webhook sender thread (None, with a warning, when the project cannot be read now)."""
+    import logging
+
+    try:
+        return engine.start_notifier(ctx)
+    except SyncerError as exc:
+        logging.getLogger("syncer.api").warning("webhooks: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        return None
+
+
+@cli.group()
+def keys() -> None:
+    """API keys for `syncer serve` and `syncer watch --listen`: generate, list, revoke.
+
+    A key is shown once, when generated; the store keeps only its SHA-256. Send it as
+    `Authorization: Bearer KEY`. A read key may GET; a write key may also POST.
+    """
+
+
+@keys.command("generate")
+@click.option("--name", required=True, help="What the key is for (shown in `keys list`).")
+@click.option("--permission", type=click.Choice(["read", "write"]), required=True,
+              help="read: GET only; write: also POST (sync, deploy, rollback, stop/start).")
+@click.option("--rate-limit", type=click.IntRange(min=1), metavar="N",
+              help="Requests a minute for this key (default: syncer.yaml's api.rate_limit, else 100).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"id", "name", "key", "permissions"} as JSON.')
+@click.pass_obj
+def keys_generate(obj: dict[str, Any], name: str, permission: str, rate_limit: int | None, as_json: bool) -> int:
+    """Generate a key and print it, once."""
+    store = engine.state_store(_context(obj))
+    try:
+        new = engine.create_api_key(store, name=name, permission=permission, rate_limit=rate_limit)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(views.to_json({"id": new.id, "name": new.name, "key": new.key, "permissions": new.permissions,
+                                  "rate_limit": new.rate_limit}), nl=False)
+    else:
+        click.echo(f"API key {new.id} ({new.name}, {permission}):\n\n    {new.key}\n\n"
+                   "Store it now: it is not shown again (syncer keeps only its hash).")
+    return 0
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def keys_list(obj: dict[str, Any], as_json: bool) -> int:
+    """Every key (never the key itself): permission, rate limit, last use, revoked or not."""
+    store = engine.state_store(_context(obj))
+    try:
+        rows = store.api_keys()
+    finally:
+        store.close()
+    if as_json:
+        click.echo(views.to_json([{**r, "permissions": engine.key_permissions(r["permission"]),
+                                   "status": "revoked" if r["revoked_at"] else "active"} for r in rows]), nl=False)
+    else:
+        click.echo(views.table(["ID", "NAME", "PERMISSION", "RATE LIMIT", "CREATED", "LAST USED", "STATUS"],
+                               [[r["id"], r["name"], r["permission"], r["rate_limit"] or "default", r["created_at"],
+                                 r["last_used_at"] or "never", f"revoked {r['revoked_at']}" if r["revoked_at"]
+                                 else "active"] for r in rows]), nl=False)
+    return 0
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@click.pass_obj
+def keys_revoke(obj: dict[str, Any], key_id: str) -> int:
+    """Revoke KEY_ID: requests with it fail (401) from now on."""
+    store = engine.state_store(_context(obj))
+    try:
+        row = store.revoke_api_key(key_id)
+    finally:
+        store.close()
+    click.echo(f"Revoked {row['id']} ({row['name']}).")
+    return 0

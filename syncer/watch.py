@@ -15,9 +15,10 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from syncer import engine
 from syncer.apply import ApplyOptions
@@ -258,13 +259,11 @@ class Watcher:
     def _drain(self, first: Trigger) -> list[Trigger]:
         """The first trigger and everything queued behind it: one cycle serves them all."""
         batch = [first]
-        deadline = time.monotonic() + 0.05
-        while time.monotonic() < deadline:
+        while True:
             try:
                 batch.append(self.queue.get_nowait())
             except queue.Empty:
-                time.sleep(0.01)
-        return batch
+                return batch
 
     def _cycle(self, batch: list[Trigger]) -> None:
         reasons = "; ".join(dict.fromkeys(t.reason for t in batch))
@@ -283,34 +282,25 @@ class Watcher:
             self.busy.clear()
 
     def _apply(self, reasons: str, definition: str | None) -> None:
-        assert self.state is not None
-        store = Store(self.state)
-        try:
-            try:
-                project = engine.load(self.ctx)
-            except InvalidProject as exc:
-                store.set_meta("last_validation_error", exc.lines())
-                for line in exc.lines():
-                    log.error("invalid: %s", line, extra={"event": "validation.error"})
-                log.error("not applying: the repository is invalid; what runs keeps running",
-                          extra={"event": "validation.failed"})
-                return
-            store.set_meta("last_validation_error", None)
-            store.set_meta("last_commit", {"sha": project.commit, "message": project.commit_message})
-        finally:
-            store.close()
-        try:
-            drift = not any(word in reasons for word in ("files changed", "commit", "git", "startup", "api"))
+        drift = not any(word in reasons for word in ("files changed", "commit", "git", "startup", "api"))
 
-            def confirm(p: Any) -> bool:
-                if drift and p.has_changes:  # nobody asked for this change: report it, then heal
-                    engine.emit_event(self.ctx, project, "drift.detected", {
-                        "reason": reasons, "actions": [f"{a.action} {a.container}" for a in p.actions
-                                                       if a.action != "noop"]})
-                return True
+        def confirm(p: Any) -> bool:
+            if drift and p.has_changes:  # nobody asked for this change: report it, then heal
+                self._emit("drift.detected", {"reason": reasons, "actions": [
+                    f"{a.action} {a.container}" for a in p.actions if a.action != "noop"]})
+            return True
 
+        try:
+            # engine.apply loads (and validates) the project once, under the lock
             report = engine.apply(self.ctx, options=self.opts.apply, confirm=confirm, trigger="watch",
                                   progress=self._progress, only=definition)
+        except InvalidProject as exc:
+            self._remember(last_validation_error=exc.lines())
+            for line in exc.lines():
+                log.error("invalid: %s", line, extra={"event": "validation.error"})
+            log.error("not applying: the repository is invalid; what runs keeps running",
+                      extra={"event": "validation.failed"})
+            return
         except LockHeld as exc:
             log.warning("%s; retrying", exc, extra={"event": "lock.held"})
             self._later(Trigger("retry after lock"), 2.0)
@@ -324,6 +314,9 @@ class Watcher:
             log.error("%s", " | ".join(exc.lines()), extra={"event": "error"})
             return
         self.docker_backoff = 1.0
+        if report.project is not None:
+            self._remember(last_validation_error=None, last_commit={
+                "sha": report.project.commit, "message": report.project.commit_message})
         s = report.plan.summary()
         log.info("plan: %d create, %d recreate, %d start, %d remove, %d conflict, %d in sync",
                  s["create"], s["recreate"], s["start"], s["remove"], s["conflict"], s["noop"],
@@ -332,6 +325,15 @@ class Watcher:
             level = logging.INFO if r.ok else logging.ERROR
             log.log(level, "deployment %s %s: %s%s", r.deployment, r.definition, "success" if r.ok else "failed",
                     "" if r.ok else f" ({r.error})", extra={"event": "deployment"})
+
+    def _remember(self, **values: Any) -> None:
+        assert self.state is not None
+        store = Store(self.state)
+        try:
+            for key, value in values.items():
+                store.set_meta(key, value)
+        finally:
+            store.close()
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         try:

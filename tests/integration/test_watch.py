@@ -54,8 +54,9 @@ def _running(api: Any, project: str, name: str) -> dict[str, Any] | None:
     return c if c is not None and c["State"] == "running" else None
 
 
-def _start(watches: list[Watch], tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Watch:
-    w = Watch([*args, "--git-poll", "1s", "--debounce", "300ms", "--stop-timeout", "1"], tmp_path / "watch.log",
+def _start(watches: list[Watch], tmp_path: Path, *args: str, env: dict[str, str] | None = None,
+           debounce: str = "300ms") -> Watch:
+    w = Watch([*args, "--git-poll", "1s", "--debounce", debounce, "--stop-timeout", "1"], tmp_path / "watch.log",
               env)
     watches.append(w)
     return w
@@ -67,7 +68,9 @@ def test_commits_are_applied_invalid_ones_are_not_and_drift_heals(tmp_path: Path
     repo = simple_repo(tmp_path / "repo", project, definitions={"web": WEB.format(name=name, message="one")})
     git_init(repo)
     state = tmp_path / "state"
-    w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(state), "watch")
+    # a quiet period long enough that each edit and its commit (made at once) are one trigger,
+    # so that the new container is labelled with the commit even on a loaded machine
+    w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(state), "watch", debounce="2s")
     first = wait_until(lambda: _running(docker_api, project, name), 60, message="first apply")
     assert first["Labels"]["syncer.commit"] == git(repo, "rev-parse", "HEAD")
 
