@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 from syncer.errors import (Conflict, DockerUnavailable, NotFound, SecretError, StalePlan, SyncerError,
                            UsageError)
 from syncer.load import DirTree, Tree, find_root
+from syncer import cache
 from syncer.lock import ApplyLock
 from syncer.model import ContainerSpec, Desired, LiveContainer, Observed, Plan, Project
 from syncer.plan import definition_hash, desired_hash, plan
 from syncer.render import literal_secrets, render
 from syncer.store import Revision, Store
-from syncer.validate import build_project
 
 if TYPE_CHECKING:  # docker is imported only by commands that talk to Docker
     from syncer.apply import ApplyOptions, DeploymentResult
@@ -78,7 +78,26 @@ def load(ctx: Context) -> Project:
             from syncer import gitsource
 
             commit, dirty = gitsource.head(root)
-    project = build_project(tree, str(root), commit=commit, dirty=dirty)
+        state = ctx.state(root)
+        key = cache.repo_key(root)
+        cached = cache.get(state, key)
+        if cached is not None and cached.root == str(root):
+            project = replace(cached, commit=commit, dirty=dirty)
+        else:
+            project = _build(tree, root, commit, dirty)
+            cache.put(state, key, project)
+        return _with_message(project, root)
+    return _with_message(_build(tree, root, commit, dirty), root)
+
+
+def _build(tree: Tree, root: Path, commit: str | None, dirty: bool) -> Project:
+    from syncer.validate import build_project  # jsonschema and the parser: only on a cache miss
+
+    return build_project(tree, str(root), commit=commit, dirty=dirty)
+
+
+def _with_message(project: Project, root: Path) -> Project:
+    commit = project.commit
     if commit:
         from syncer import gitsource
 

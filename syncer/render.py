@@ -13,8 +13,6 @@ from functools import lru_cache
 from collections.abc import Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from syncer.errors import SecretError
 from syncer.labels import canonical_json, container_name, secret_ref, spec_hash
 from syncer.model import ContainerSpec, Definition, Desired, Project, Server, Template
@@ -104,8 +102,10 @@ def _inputs(d: Definition, tpl: Template, secrets: Mapping[str, str], key: bytes
 
 
 @lru_cache(maxsize=256)
-def _validator(schema_json: str) -> Draft202012Validator:
+def _validator(schema_json: str) -> Any:
     """One compiled validator per distinct input schema (compiling costs 40x a check)."""
+    from jsonschema import Draft202012Validator  # only where a secret is checked
+
     return Draft202012Validator(json.loads(schema_json))
 
 

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "syncer"
 LAYERS = {
     0: {"model", "errors", "labels", "__init__"},
     1: {"load", "schema", "validate", "render", "plan", "health", "views", "hooks"},
-    2: {"docker_api", "store", "gitsource", "notify", "lock"},
+    2: {"docker_api", "store", "gitsource", "notify", "lock", "cache"},
     3: {"observe", "apply", "engine"},
     4: {"watch", "api", "api_core", "api_resources", "api_metrics", "cli", "__main__"},
 }
