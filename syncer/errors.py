@@ -96,3 +96,9 @@ class NotFound(SyncerError):
     """A named thing (definition, deployment, revision, key) does not exist."""
 
     code = "not_found"
+
+
+class Conflict(SyncerError):
+    """The request cannot be done in the current state (e.g. nothing to roll back to)."""
+
+    code = "conflict"

@@ -28,8 +28,11 @@ def observe(project: str, servers: Mapping[str, Server], desired: Desired | None
     def one(server: Server) -> ServerState:
         return observe_server(project, server, wanted.get(server.name, []), engines=engines)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(servers)))) as pool:
-        states = list(pool.map(one, servers.values()))
+    if len(servers) == 1:  # no thread to start and join for the common case (the API lists often)
+        states = [one(server) for server in servers.values()]
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(servers)))) as pool:
+            states = list(pool.map(one, servers.values()))
     return Observed(project, {s.server: s for s in states})
 
 

@@ -340,6 +340,158 @@ class Store:
         """`PRAGMA integrity_check`'s answer ('ok' when sound)."""
         return str(self._tx("PRAGMA integrity_check").fetchone()[0])
 
+    # --- API keys and metric samples ---------------------------------------------------
+
+    _KEY_COLUMNS = "id, name, permission, rate_limit, created_at, last_used_at, revoked_at"
+
+    def add_api_key(self, name: str, key_hash: str, permission: str, rate_limit: int | None) -> dict[str, Any]:
+        """A new API key; only its hash is kept. Returns its record (never the hash)."""
+        ident = new_id("key")
+        self._tx("INSERT INTO api_keys (id, name, key_hash, permission, rate_limit, created_at) VALUES (?,?,?,?,?,?)",
+                 (ident, name, key_hash, permission, rate_limit, now()))
+        return self.api_key(ident)
+
+    def api_keys(self) -> list[dict[str, Any]]:
+        """Every key, revoked ones included, oldest first."""
+        return self._rows(f"SELECT {self._KEY_COLUMNS} FROM api_keys ORDER BY created_at, id")
+
+    def api_key(self, ident: str) -> dict[str, Any]:
+        """One key by id, or NotFound."""
+        rows = self._rows(f"SELECT {self._KEY_COLUMNS} FROM api_keys WHERE id=?", (ident,))
+        if not rows:
+            raise NotFound(f"no API key '{ident}'")
+        return rows[0]
+
+    def api_key_by_hash(self, key_hash: str) -> dict[str, Any] | None:
+        """The key with this hash (revoked or not), read afresh on every call."""
+        rows = self._rows(f"SELECT {self._KEY_COLUMNS} FROM api_keys WHERE key_hash=?", (key_hash,))
+        return rows[0] if rows else None
+
+    def touch_api_key(self, ident: str) -> None:
+        """Record that the key was just used."""
+        self._tx("UPDATE api_keys SET last_used_at=? WHERE id=?", (now(), ident))
+
+    def revoke_api_key(self, ident: str) -> dict[str, Any]:
+        """Revoke a key (at once; revoking twice keeps the first time)."""
+        self._tx("UPDATE api_keys SET revoked_at=COALESCE(revoked_at, ?) WHERE id=?", (now(), ident))
+        return self.api_key(ident)
+
+    def add_samples(self, samples: Sequence[tuple[str, str, str, float | None, int | None]]) -> None:
+        """(definition, container, at, cpu_percent, memory_bytes) rows, in one transaction."""
+        with self.transaction():
+            for row in samples:
+                self._tx("INSERT INTO metric_samples (definition, container, at, cpu_percent, memory_bytes)"
+                         " VALUES (?,?,?,?,?)", row)
+
+    def samples(self, definition: str, start: str, end: str) -> list[dict[str, Any]]:
+        """A definition's samples with start <= at < end, oldest first."""
+        return self._rows("SELECT container, at, cpu_percent, memory_bytes FROM metric_samples"
+                          " WHERE definition=? AND at>=? AND at<? ORDER BY at", (definition, start, end))
+
+    def prune_samples(self, before: str) -> int:
+        """Forget samples older than `before`; returns how many went."""
+        return int(self._tx("DELETE FROM metric_samples WHERE at<?", (before,)).rowcount)
+
+    def count_by_status(self, table: str) -> dict[str, int]:
+        """status → rows, for `runs`, `deployments`, `definitions` or `webhook_deliveries`."""
+        if table not in ("runs", "deployments", "definitions", "webhook_deliveries"):
+            raise ValueError(f"no status column in {table}")
+        return {str(r["status"]): int(r["n"])
+                for r in self._rows(f"SELECT status, COUNT(*) AS n FROM {table} GROUP BY status")}
+
+    def run_durations(self) -> list[float]:
+        """Seconds each finished apply run took."""
+        rows = self._rows("SELECT (julianday(finished_at) - julianday(started_at)) * 86400.0 AS s FROM runs"
+                          " WHERE finished_at IS NOT NULL")
+        return [max(0.0, float(r["s"])) for r in rows if r["s"] is not None]
+
+    # --- webhook deliveries ---------------------------------------------------------------
+    # A durable queue: a row per (event, target), `pending` until delivered or given up
+    # (`failed`), with one webhook_attempts row per try. Bodies hold no secret values.
+
+    def add_deliveries(self, rows: Sequence[tuple[str, str, str, str]], *, due: str, status: str = "pending") -> None:
+        """Queue (id, url, event, body) rows, due at `due`, in one commit (`sending`: already
+        claimed by the caller until `due`)."""
+        stamp = now()
+        with self.transaction():
+            for ident, url, event, body in rows:
+                self._tx("INSERT INTO webhook_deliveries (id, url, event, body, status, next_attempt_at, created_at)"
+                         " VALUES (?,?,?,?,?,?,?)", (ident, url, event, body, status, due, stamp))
+
+    def claim_deliveries(self, *, due_by: str, lease_until: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Deliveries due by `due_by`, oldest first, claimed (`sending`) until `lease_until`.
+
+        The claim takes them out of reach of every other sender (thread or process) while
+        this one tries them; a sender killed meanwhile leaves them due again at `lease_until`.
+        """
+        with self.transaction():
+            rows = self._rows("SELECT * FROM webhook_deliveries WHERE status IN ('pending','sending')"
+                              " AND next_attempt_at<=? ORDER BY next_attempt_at, created_at, id LIMIT ?",
+                              (due_by, limit))
+            for r in rows:
+                self._tx("UPDATE webhook_deliveries SET status='sending', next_attempt_at=? WHERE id=?",
+                         (lease_until, r["id"]))
+        return rows
+
+    def hasten_deliveries(self, url: str, *, due: str) -> int:
+        """Make every pending delivery to `url` due by `due` (its receiver answered again)."""
+        return int(self._tx("UPDATE webhook_deliveries SET next_attempt_at=? WHERE url=? AND status='pending'"
+                            " AND next_attempt_at>?", (due, url, due)).rowcount)
+
+    def record_attempt(self, ident: str, *, at: str, status_code: int | None, error: str | None,
+                       duration_ms: int | None, status: str, next_attempt_at: str) -> None:
+        """One try of a delivery and its outcome: `delivered`, `pending` (again at
+        `next_attempt_at`) or `failed` (given up)."""
+        with self.transaction():
+            self._tx("INSERT INTO webhook_attempts (delivery_id, at, status_code, error, duration_ms)"
+                     " VALUES (?,?,?,?,?)", (ident, at, status_code, error, duration_ms))
+            self._tx("UPDATE webhook_deliveries SET status=?, attempts=attempts+1, next_attempt_at=?, last_error=?,"
+                     " last_status_code=?, delivered_at=? WHERE id=?",
+                     (status, next_attempt_at, error, status_code, at if status == "delivered" else None, ident))
+
+    def next_delivery_at(self) -> str | None:
+        """When the next pending delivery falls due (None when nothing is pending)."""
+        row = self._tx("SELECT MIN(next_attempt_at) FROM webhook_deliveries"
+                       " WHERE status IN ('pending','sending')").fetchone()
+        return None if row[0] is None else str(row[0])
+
+    def deliveries(self, *, status: str | None = None, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        """Deliveries, newest first, each with its `attempt_log` (oldest attempt first)."""
+        where, args = _filters(status=status)
+        rows = self._rows(f"SELECT * FROM webhook_deliveries {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+                          (*args, limit, offset))
+        return self._with_attempts(rows)
+
+    def count_deliveries(self, *, status: str | None = None) -> int:
+        """How many deliveries match."""
+        where, args = _filters(status=status)
+        return int(self._tx(f"SELECT COUNT(*) FROM webhook_deliveries {where}", args).fetchone()[0])
+
+    def delivery(self, ident: str) -> dict[str, Any]:
+        """One delivery with its attempt log, or NotFound."""
+        rows = self._rows("SELECT * FROM webhook_deliveries WHERE id=?", (ident,))
+        if not rows:
+            raise NotFound(f"no webhook delivery '{ident}'")
+        return self._with_attempts(rows)[0]
+
+    def retry_delivery(self, ident: str, *, due: str) -> dict[str, Any]:
+        """Queue a delivery again, due at `due`, with a fresh retry budget (its past attempts
+        stay in the log); `created_at` becomes the time it was queued again."""
+        self.delivery(ident)
+        self._tx("UPDATE webhook_deliveries SET status='pending', attempts=0, next_attempt_at=?, created_at=?,"
+                 " delivered_at=NULL WHERE id=?", (due, now(), ident))
+        return self.delivery(ident)
+
+    def _with_attempts(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not rows:
+            return rows
+        marks = ",".join("?" * len(rows))
+        log: dict[str, list[dict[str, Any]]] = {r["id"]: [] for r in rows}
+        for a in self._rows(f"SELECT delivery_id, at, status_code, error, duration_ms FROM webhook_attempts"
+                            f" WHERE delivery_id IN ({marks}) ORDER BY id", [r["id"] for r in rows]):
+            log[a.pop("delivery_id")].append(a)
+        return [dict(r, attempt_log=log[r["id"]]) for r in rows]
+
 
 class _Transaction:
     def __init__(self, store: Store) -> None:

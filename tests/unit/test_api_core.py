@@ -1,0 +1,111 @@
+"""The API's small pure parts: rate-limit windows, coalesced calls, memo, parsing helpers."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from syncer.api_core import Coalesced, Memo, Page, RateLimiter, parse_listen
+from syncer.api_resources import uptime_from_status
+from syncer.engine import cpu_percent, hash_api_key, key_permissions, memory_used
+from syncer.errors import SyncerError, UsageError
+
+
+def test_a_key_gets_its_limit_per_minute_window_then_a_fresh_one() -> None:
+    now = [1000.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    answers = [limiter.hit("key_a", 3) for _ in range(4)]
+    assert [a[0] for a in answers] == [True, True, True, False]
+    assert [a[1] for a in answers] == [2, 1, 0, 0] and {a[2] for a in answers} == {1060}
+    assert limiter.hit("key_b", 3)[0] is True  # another key has its own window
+    now[0] = 1060.0
+    assert limiter.hit("key_a", 3) == (True, 2, 1120)
+
+
+def test_simultaneous_callers_share_calls_and_never_get_a_result_older_than_their_call() -> None:
+    starts: list[float] = []
+
+    def compute() -> int:
+        starts.append(time.monotonic())
+        time.sleep(0.05)
+        return len(starts)
+
+    shared = Coalesced(compute)
+    seen: list[tuple[float, int]] = []
+
+    def caller() -> None:
+        began = time.monotonic()
+        seen.append((began, shared.get()))
+
+    threads = [threading.Thread(target=caller) for _ in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 24 and len(starts) <= 3
+    assert all(starts[n - 1] >= began for began, n in seen)
+
+
+def test_a_coalesced_failure_reaches_every_caller_it_served() -> None:
+    def boom() -> int:
+        raise SyncerError("docker is down")
+
+    with pytest.raises(SyncerError, match="docker is down"):
+        Coalesced(boom).get()
+
+
+def test_memo_keeps_a_value_and_an_error_for_its_ttl() -> None:
+    calls = []
+
+    def compute() -> int:
+        calls.append(1)
+        if len(calls) == 2:
+            raise SyncerError("once")
+        return len(calls)
+
+    memo = Memo(compute, ttl=0.05)
+    assert memo.get() == 1 and memo.get() == 1 and len(calls) == 1
+    time.sleep(0.06)
+    with pytest.raises(SyncerError):
+        memo.get()
+    with pytest.raises(SyncerError):
+        memo.get()
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("status, seconds", [("Up Less than a second", 0), ("Up 1 second", 1), ("Up 5 minutes", 300),
+                                             ("Up About a minute", 60), ("Up About an hour (healthy)", 3600),
+                                             ("Up 3 days (unhealthy)", 259200), ("Exited (0) 2 hours ago", None),
+                                             ("Created", None), ("Up 2 weeks (Paused)", 1209600)])
+def test_uptime_is_read_from_the_engines_list_status(status: str, seconds: int | None) -> None:
+    assert uptime_from_status(status) == seconds
+
+
+def test_listen_addresses() -> None:
+    assert parse_listen("127.0.0.1:8080") == ("127.0.0.1", 8080)
+    assert parse_listen(":9000") == ("127.0.0.1", 9000)
+    assert parse_listen("[::1]:0") == ("::1", 0)
+    for bad in ("8080", "host:", "host:99999", "host:x"):
+        with pytest.raises(UsageError):
+            parse_listen(bad)
+
+
+def test_pages_cut_lists() -> None:
+    assert Page(2, 2).cut([1, 2, 3, 4, 5]) == [3, 4] and Page(3, 2).cut([1, 2, 3, 4, 5]) == [5]
+    assert Page(9, 20).cut([1]) == [] and Page(2, 20).offset == 20
+
+
+def test_keys_are_kept_as_hashes_and_write_implies_read() -> None:
+    assert hash_api_key("syncer_abc") == hash_api_key("syncer_abc") != hash_api_key("syncer_abd")
+    assert hash_api_key("syncer_abc").startswith("sha256:") and "syncer_abc" not in hash_api_key("syncer_abc")
+    assert key_permissions("write") == ["read", "write"] and key_permissions("read") == ["read"]
+
+
+def test_cpu_percent_is_the_change_between_two_readings() -> None:
+    assert cpu_percent(None, (10, 100, 2)) is None
+    assert cpu_percent((0, 0, 2), (50, 1000, 2)) == 10.0  # 50 of 1000 host ns, 2 CPUs
+    assert cpu_percent((50, 1000, 2), (50, 1000, 2)) is None  # no host time passed
+    stats = {"memory_stats": {"usage": 5000, "stats": {"total_inactive_file": 1000}}}
+    assert memory_used(stats) == 4000 and memory_used({"memory_stats": {}}) is None
