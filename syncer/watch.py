@@ -15,6 +15,7 @@ import random
 import signal
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -78,14 +79,39 @@ class Watcher:
         self.repo: Path | None = None
         self.state: Path | None = None
         self.docker_backoff = 1.0
+        self.lock = threading.Lock()
+        self.records: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.outcome: dict[str, Any] = {}
 
     # --- the way in --------------------------------------------------------------------
 
     def request(self, reason: str, *, definition: str | None = None) -> str:
         """Queue a sync; returns the request id."""
         ident = new_id("req")
+        with self.lock:
+            self.records[ident] = {"id": ident, "status": "queued", "reason": reason, "definition": definition,
+                                   "requested_at": engine.now_iso(), "started_at": None, "finished_at": None,
+                                   "run_ids": [], "error": None}
+            while len(self.records) > 500:
+                self.records.popitem(last=False)
         self.queue.put(Trigger(reason, definition, ident, fetch=reason.startswith("git")))
         return ident
+
+    def describe(self, request_id: str) -> dict[str, Any] | None:
+        """What became of an API request (queued, running, success, failed): GET /sync/{id}."""
+        with self.lock:
+            record = self.records.get(request_id)
+            return dict(record) if record is not None else None
+
+    def _mark(self, batch: list[Trigger], **changes: Any) -> None:
+        with self.lock:
+            for t in batch:
+                if t.request_id in self.records:
+                    record = self.records[t.request_id]
+                    run_id = changes.pop("run_id", None)
+                    record.update(changes)
+                    if run_id:
+                        record["run_ids"].append(run_id)
 
     # --- set-up ------------------------------------------------------------------------
 
@@ -273,12 +299,15 @@ class Watcher:
         only = {t.definition for t in batch}
         definition = only.pop() if len(only) == 1 else None
         self.busy.set()
+        self._mark(batch, status="running", started_at=engine.now_iso())
+        self.outcome = {"status": "failed", "error": "the cycle did not finish"}
         try:
             self._apply(reasons, definition)
         except Exception as exc:  # noqa: BLE001 - the loop outlives any one cycle
             log.error("cycle failed: %s: %s", exc.__class__.__name__, str(exc)[:300], extra={"event": "error"})
             self._later(Trigger("retry after an error"), 5.0)
         finally:
+            self._mark(batch, finished_at=engine.now_iso(), **self.outcome)
             self.busy.clear()
 
     def _apply(self, reasons: str, definition: str | None) -> None:
@@ -295,6 +324,7 @@ class Watcher:
             report = engine.apply(self.ctx, options=self.opts.apply, confirm=confirm, trigger="watch",
                                   progress=self._progress, only=definition)
         except InvalidProject as exc:
+            self.outcome = {"status": "failed", "error": "the repository is invalid: " + "; ".join(exc.lines())[:500]}
             self._remember(last_validation_error=exc.lines())
             for line in exc.lines():
                 log.error("invalid: %s", line, extra={"event": "validation.error"})
@@ -302,18 +332,23 @@ class Watcher:
                       extra={"event": "validation.failed"})
             return
         except LockHeld as exc:
+            self.outcome = {"status": "failed", "error": f"{exc} (retried)"}
             log.warning("%s; retrying", exc, extra={"event": "lock.held"})
             self._later(Trigger("retry after lock"), 2.0)
             return
         except DockerUnavailable as exc:
+            self.outcome = {"status": "failed", "error": str(exc)[:500]}
             log.error("%s", str(exc).replace("\n", "; "), extra={"event": "docker.unavailable"})
             self._later(Trigger("retry after docker error"), self.docker_backoff)
             self.docker_backoff = min(self.docker_backoff * 2, 60.0)
             return
         except SyncerError as exc:
+            self.outcome = {"status": "failed", "error": " | ".join(exc.lines())[:500]}
             log.error("%s", " | ".join(exc.lines()), extra={"event": "error"})
             return
         self.docker_backoff = 1.0
+        self.outcome = {"status": "success" if report.ok else "failed", "run_id": report.run_id,
+                        "error": None if report.ok else "; ".join(r.error for r in report.results if not r.ok)[:500]}
         if report.project is not None:
             self._remember(last_validation_error=None, last_commit={
                 "sha": report.project.commit, "message": report.project.commit_message})
@@ -363,7 +398,7 @@ class Watcher:
         from syncer import api
 
         host, _, port = self.opts.listen.rpartition(":")
-        app = api.create_app(self.ctx, sync=self)
+        app = api.create_app(self.ctx, sync=self, branch=self.opts.branch if self.opts.source else None)
         return api.serve_in_thread(app, host or "127.0.0.1", int(port))
 
     def _start_notifier(self) -> Any:

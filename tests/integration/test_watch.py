@@ -173,3 +173,36 @@ def test_survives_the_docker_daemon_restarting(tmp_path: Path, project: str, wat
         assert w.stop() == 0
     finally:
         d2.destroy()
+
+
+def test_api_requests_go_into_the_watch_queue(tmp_path: Path, project: str, docker_api: Any,
+                                              watches: list[Watch]) -> None:
+    import json as _json
+
+    import httpx
+
+    from tests.apiserver import free_port
+
+    name = f"{project}-api"
+    repo = simple_repo(tmp_path / "repo", project, definitions={"web": WEB.format(name=name, message="one")})
+    git_init(repo)
+    state = tmp_path / "state"
+    key = _json.loads(run_cli("--repo", str(repo), "--state-dir", str(state), "keys", "generate", "--name", "t",
+                              "--permission", "write", "--json").stdout)["key"]
+    port = free_port()
+    w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(state), "watch",
+               "--listen", f"127.0.0.1:{port}", "--resync", "1h", "--no-self-heal")
+    first = wait_until(lambda: _running(docker_api, project, name), 60, message="first apply")
+    docker_api.stop(first["Id"], timeout=1)  # drift only the API's request will see (no self-heal, no resync)
+    base = f"http://127.0.0.1:{port}/api/v1"
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(timeout=30) as client:
+        wait_until(lambda: client.get(f"{base}/health").status_code == 200, 30, message="API up")
+        answer = client.post(f"{base}/sync", headers=headers)
+        assert answer.status_code == 202, answer.text
+        ident = answer.json()["data"]["request_id"]
+        done = wait_until(lambda: (r := client.get(f"{base}/sync/{ident}", headers=headers).json()["data"])
+                          and r["status"] in ("success", "failed") and r, 60, message="sync request finished")
+    assert done["status"] == "success" and done["run_ids"]
+    assert _running(docker_api, project, name)["Id"] == first["Id"]  # started again by the API's sync
+    assert w.stop() == 0
