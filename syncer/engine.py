@@ -85,7 +85,8 @@ def load(ctx: Context) -> Project:
             project = replace(cached, commit=commit, dirty=dirty)
         else:
             project = _build(tree, root, commit, dirty)
-            cache.put(state, key, project)
+            if not project.config.allow_literal_secrets:  # a literal password must not land in the state dir
+                cache.put(state, key, project)
         return _with_message(project, root)
     return _with_message(_build(tree, root, commit, dirty), root)
 

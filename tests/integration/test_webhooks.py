@@ -286,6 +286,6 @@ def test_no_secret_value_reaches_a_body_or_the_store(tmp_path: Path, project: st
     assert receiver.requests[-1].json["data"] == {"error": "env TOKEN=*** rejected", "***": ["x***x"]}
     for text in [r.body.decode() for r in receiver.requests] + [listed]:
         assert canary not in text and SECRET not in text
-    for f in state.iterdir():
+    for f in (p for p in state.rglob("*") if p.is_file()):
         data = f.read_bytes()
         assert canary.encode() not in data and SECRET.encode() not in data, f

@@ -57,3 +57,14 @@ def test_a_damaged_entry_counts_as_absent(tmp_path: Path) -> None:
         f.write_bytes(b"garbage")
     assert cache.get(state, cache.repo_key(repo)) is None
     assert engine.load(engine.Context(repo=repo, state_dir=state)).config.name == "demo"
+
+
+def test_a_project_with_literal_passwords_is_never_cached(tmp_path: Path) -> None:
+    from tests.helpers import simple_repo
+
+    repo = simple_repo(tmp_path / "r", "lit", extra="allow_literal_secrets: true\n",
+                       definitions={"web": "name: web\ntemplate: box\nparams: {token: LITERAL-canary-42}\n"})
+    state = tmp_path / "state"
+    engine.load(engine.Context(repo=repo, state_dir=state))
+    assert cache.get(state, cache.repo_key(repo)) is None
+    assert not any(b"LITERAL-canary-42" in f.read_bytes() for f in state.rglob("*") if f.is_file())
