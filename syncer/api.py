@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from syncer import __version__, api_resources, engine, hooks
+from syncer import __version__, api_resources, engine, hooks, operations
 from syncer.api_core import (
     ERROR_STATUS,
     BackgroundSync,
@@ -374,7 +374,7 @@ async def git_hook(request: Request) -> Response:
 def _git_hook(svc: Service, headers: dict[str, str], body: bytes) -> Response:
     project = svc.defined()
     branch = api_resources.tracked_branch(svc, project)
-    event = hooks.verify_and_parse(headers, body, engine.git_webhook_secret(svc.ctx, project), branch=branch)
+    event = hooks.verify_and_parse(headers, body, operations.git_webhook_secret(svc.ctx, project), branch=branch)
     if event is None:
         return svc.ok({"event": "ping", "accepted": False, "branch": branch}, status=200)
     data = {"event": "push", "provider": event.provider, "ref": event.ref, "branch": event.branch,

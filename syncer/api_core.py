@@ -23,7 +23,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from fastapi import Request, Response
 
-from syncer import engine
+from syncer import engine, operations
 from syncer.api_metrics import ApiMetrics
 from syncer.docker_api import Engine
 from syncer.errors import InvalidProject, LockHeld, SyncerError
@@ -179,7 +179,7 @@ class ProjectState:
                 return
             try:
                 project = engine.load(self.ctx)
-                self._secrets = engine.secret_values(self.ctx, project)
+                self._secrets = operations.secret_values(self.ctx, project)
                 self._good, self._error = project, None
             except SyncerError as exc:
                 self._error = exc
@@ -317,7 +317,7 @@ class Service:
 
     def __init__(self, ctx: engine.Context, sync: SyncRequester, *, branch: str | None = None) -> None:
         self.ctx = ctx
-        self.store = engine.state_store(ctx)
+        self.store = operations.state_store(ctx)
         self.project = ProjectState(ctx)
         self.project.refresh()  # now: the secrets to mask are known from the first answer
         self.engines = EnginePool()
@@ -327,7 +327,7 @@ class Service:
         self._touched: dict[str, float] = {}
         self.status = Memo(self._status_snapshot, ttl=1.0)
         # GET /instances: simultaneous requests share Docker list calls, never a stale one
-        self.instances = Coalesced(lambda: engine.list_instances(self.defined(), engines=self.engines))
+        self.instances = Coalesced(lambda: operations.list_instances(self.defined(), engines=self.engines))
         self.metrics = ApiMetrics(self.store, self.status.get)
 
     def close(self) -> None:
@@ -372,7 +372,7 @@ class Service:
         if scheme.lower() != "bearer" or not token.strip():
             return Admission(error=(401, "unauthorized", "an API key is required: send 'Authorization: Bearer"
                                     " <key>' (keys come from `syncer keys generate`)"))
-        key = engine.authenticate(self.store, token.strip())
+        key = operations.authenticate(self.store, token.strip())
         if key is None:
             return Admission(error=(401, "unauthorized", "unknown or revoked API key"))
         limit = int(key["rate_limit"] or configured_rate_limit(self.project.last()))
@@ -520,7 +520,7 @@ class BackgroundSync:
 
     def _remember_repo_state(self) -> None:
         """As the watch loop does: the last commit seen, or the problems of an invalid tree."""
-        store = engine.state_store(self.ctx)
+        store = operations.state_store(self.ctx)
         try:
             try:
                 project = engine.load(self.ctx)
@@ -541,7 +541,7 @@ class Sampler:
 
     def __init__(self, service: Service, interval: float, retention: float) -> None:
         self.service, self.interval, self.retention = service, interval, retention
-        self.sampler = engine.MetricSampler(engines=service.engines)
+        self.sampler = operations.MetricSampler(engines=service.engines)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="syncer-sampler", daemon=True)
 

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from syncer import engine
+from syncer import operations
 from syncer.api_core import Page, Service, iso, service_of
 from syncer.errors import NotFound, SyncerError, UsageError
 from syncer.labels import container_name
@@ -253,7 +253,7 @@ def uptime_from_status(status: str) -> int | None:
 
 def _instance(c: LiveContainer, ids: dict[str, str], held: set[str], now: float) -> dict[str, Any]:
     up = uptime_from_status(c.status) if c.state in ("running", "paused", "restarting") else None
-    return {"id": engine.instance_id(c.id), "container_id": c.id[:12], "container_name": c.name,
+    return {"id": operations.instance_id(c.id), "container_id": c.id[:12], "container_name": c.name,
             "definition_id": ids.get(c.definition or ""), "definition": c.definition,
             "server_id": f"srv_{c.server}", "server": c.server, "replica": c.replica,
             "revision": int(c.labels.get("syncer.revision", "0") or 0) or None, "status": c.state,
@@ -315,7 +315,7 @@ def _one(svc: Service, c: LiveContainer, *, precise: bool = True) -> dict[str, A
 @router.get("/instances/{instance_id}", tags=["instances"], summary="One container")
 def get_instance(svc: Svc, instance_id: str) -> Response:
     """By `inst_` id, container id or name; started_at to the second."""
-    return svc.ok(_one(svc, engine.find_instance(svc.defined(), instance_id, engines=svc.engines)))
+    return svc.ok(_one(svc, operations.find_instance(svc.defined(), instance_id, engines=svc.engines)))
 
 
 Timeout = Annotated[int, Query(ge=0, le=600, description="Seconds to stop gracefully before a kill")]
@@ -325,20 +325,20 @@ Timeout = Annotated[int, Query(ge=0, le=600, description="Seconds to stop gracef
 def stop_instance(svc: Svc, instance_id: str, timeout: Timeout = 10) -> Response:
     """Stops the container and records it as held stopped: syncs and self-heal leave it
     stopped until it is started through syncer or its definition changes."""
-    c = engine.stop_instance(svc.ctx, svc.defined(), instance_id, timeout=timeout, engines=svc.engines)
+    c = operations.stop_instance(svc.ctx, svc.defined(), instance_id, timeout=timeout, engines=svc.engines)
     return svc.ok(_one(svc, c))
 
 
 @router.post("/instances/{instance_id}/start", tags=["instances"], summary="Start (releases a hold)")
 def start_instance(svc: Svc, instance_id: str) -> Response:
     """Starts the container; syncs and self-heal look after it again."""
-    return svc.ok(_one(svc, engine.start_instance(svc.ctx, svc.defined(), instance_id, engines=svc.engines)))
+    return svc.ok(_one(svc, operations.start_instance(svc.ctx, svc.defined(), instance_id, engines=svc.engines)))
 
 
 @router.post("/instances/{instance_id}/restart", tags=["instances"], summary="Restart (releases a hold)")
 def restart_instance(svc: Svc, instance_id: str, timeout: Timeout = 10) -> Response:
     """Restarts the container (starting it if stopped)."""
-    c = engine.restart_instance(svc.ctx, svc.defined(), instance_id, timeout=timeout, engines=svc.engines)
+    c = operations.restart_instance(svc.ctx, svc.defined(), instance_id, timeout=timeout, engines=svc.engines)
     return svc.ok(_one(svc, c))
 
 
@@ -352,12 +352,12 @@ def instance_logs(svc: Svc, instance_id: str,
                   ) -> Response:
     """stdout and stderr lines with their timestamps; secret values masked."""
     start = max(0, int(_utc(since).timestamp())) if since is not None else None
-    c, lines = engine.instance_logs(svc.ctx, svc.defined(), instance_id, tail=tail, since=start, engines=svc.engines)
+    c, lines = operations.instance_logs(svc.ctx, svc.defined(), instance_id, tail=tail, since=start, engines=svc.engines)
     out = []
     for line in lines:
         m = _LOG_LINE.match(line)
         out.append({"timestamp": m.group(1), "line": m.group(2)} if m else {"timestamp": None, "line": line})
-    return svc.ok({"instance_id": engine.instance_id(c.id), "container_name": c.name, "lines": out})
+    return svc.ok({"instance_id": operations.instance_id(c.id), "container_name": c.name, "lines": out})
 
 
 # --- servers ------------------------------------------------------------------------------------------
@@ -463,7 +463,7 @@ def rollback_deployment(svc: Svc, deployment_id: str) -> Response:
     from syncer.apply import ApplyOptions
     from syncer.views import apply_dict
 
-    report = engine.rollback_deployment(svc.ctx, deployment_id, options=ApplyOptions(), engines=svc.engines)
+    report = operations.rollback_deployment(svc.ctx, deployment_id, options=ApplyOptions(), engines=svc.engines)
     return svc.ok(apply_dict(report))
 
 

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 import click
 
-from syncer import __version__, engine, views
+from syncer import __version__, engine, operations, views
 from syncer.errors import SyncerError
 
 PATH = click.Path(path_type=Path)
@@ -614,9 +614,9 @@ def keys() -> None:
 @click.pass_obj
 def keys_generate(obj: dict[str, Any], name: str, permission: str, rate_limit: int | None, as_json: bool) -> int:
     """Generate a key and print it, once."""
-    store = engine.state_store(_context(obj))
+    store = operations.state_store(_context(obj))
     try:
-        new = engine.create_api_key(store, name=name, permission=permission, rate_limit=rate_limit)
+        new = operations.create_api_key(store, name=name, permission=permission, rate_limit=rate_limit)
     finally:
         store.close()
     if as_json:
@@ -633,13 +633,13 @@ def keys_generate(obj: dict[str, Any], name: str, permission: str, rate_limit: i
 @click.pass_obj
 def keys_list(obj: dict[str, Any], as_json: bool) -> int:
     """Every key (never the key itself): permission, rate limit, last use, revoked or not."""
-    store = engine.state_store(_context(obj))
+    store = operations.state_store(_context(obj))
     try:
         rows = store.api_keys()
     finally:
         store.close()
     if as_json:
-        click.echo(views.to_json([{**r, "permissions": engine.key_permissions(r["permission"]),
+        click.echo(views.to_json([{**r, "permissions": operations.key_permissions(r["permission"]),
                                    "status": "revoked" if r["revoked_at"] else "active"} for r in rows]), nl=False)
     else:
         click.echo(views.table(["ID", "NAME", "PERMISSION", "RATE LIMIT", "CREATED", "LAST USED", "STATUS"],
@@ -654,7 +654,7 @@ def keys_list(obj: dict[str, Any], as_json: bool) -> int:
 @click.pass_obj
 def keys_revoke(obj: dict[str, Any], key_id: str) -> int:
     """Revoke KEY_ID: requests with it fail (401) from now on."""
-    store = engine.state_store(_context(obj))
+    store = operations.state_store(_context(obj))
     try:
         row = store.revoke_api_key(key_id)
     finally:

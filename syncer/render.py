@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from functools import lru_cache
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from syncer.errors import SecretError

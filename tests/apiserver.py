@@ -79,11 +79,11 @@ class Served:
 
     def quick_key(self, name: str, permission: str) -> dict[str, Any]:
         """A key made in-process (the CLI's own path is tested by `key`): saves a process start."""
-        from syncer import engine
+        from syncer import engine, operations
 
-        store = engine.state_store(engine.Context(repo=self.repo, state_dir=self.state))
+        store = operations.state_store(engine.Context(repo=self.repo, state_dir=self.state))
         try:
-            new = engine.create_api_key(store, name=name, permission=permission, rate_limit=100000)
+            new = operations.create_api_key(store, name=name, permission=permission, rate_limit=100000)
         finally:
             store.close()
         return {"id": new.id, "key": new.key, "permissions": new.permissions}

@@ -9,7 +9,7 @@ import pytest
 
 from syncer.api_core import Coalesced, Memo, Page, RateLimiter, parse_listen
 from syncer.api_resources import uptime_from_status
-from syncer.engine import cpu_percent, hash_api_key, key_permissions, memory_used
+from syncer.operations import cpu_percent, hash_api_key, key_permissions, memory_used
 from syncer.errors import SyncerError, UsageError
 
 

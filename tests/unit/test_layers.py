@@ -11,7 +11,7 @@ LAYERS = {
     0: {"model", "errors", "labels", "__init__"},
     1: {"load", "schema", "validate", "render", "plan", "health", "views", "hooks"},
     2: {"docker_api", "store", "gitsource", "notify", "lock", "cache"},
-    3: {"observe", "apply", "engine"},
+    3: {"observe", "apply", "engine", "operations"},
     4: {"watch", "api", "api_core", "api_resources", "api_metrics", "cli", "__main__"},
 }
 OWNERS = {"docker": "docker_api", "requests": "docker_api", "sqlite3": "store", "git": "gitsource",
