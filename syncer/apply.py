@@ -214,12 +214,16 @@ class Applier:
         ident = eng.create(c.name, c.spec, self._labels(a, c), self.secrets)
         log(f"created {c.name} ({ident[:12]})")
         try:
-            eng.connect_networks(ident, list(c.spec.get("networks", [])))
-            eng.start(ident)
-            self._wait_ready(eng, ident, c.spec, log)
+            self._bring_up(eng, ident, c, log)
         except (ActionFailed, EngineError) as exc:
             eng.remove(ident)
             raise ActionFailed(f"{c.name} did not come up: {exc}") from None
+
+    def _bring_up(self, eng: Engine, ident: str, c: ContainerSpec, log: Callable[[str], None]) -> None:
+        """Networks, start, then wait until running (and healthy, with a healthcheck)."""
+        eng.connect_networks(ident, list(c.spec.get("networks", [])))
+        eng.start(ident)
+        self._wait_ready(eng, ident, c.spec, log)
 
     def _recreate(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
         # Order fixed by DESIGN.md: the new container exists (config validated by the engine)
@@ -235,9 +239,7 @@ class Applier:
             eng.stop(old, timeout=self.opts.stop_timeout)
             log(f"stopped the old {c.name} ({old[:12]})")
         try:
-            eng.connect_networks(new, list(c.spec.get("networks", [])))
-            eng.start(new)
-            self._wait_ready(eng, new, c.spec, log)
+            self._bring_up(eng, new, c, log)
         except (ActionFailed, EngineError) as exc:
             log(f"the new container failed: {exc}; restoring the old one")
             eng.remove(new)
