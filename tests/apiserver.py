@@ -79,7 +79,8 @@ class Served:
 
     def quick_key(self, name: str, permission: str) -> dict[str, Any]:
         """A key made in-process (the CLI's own path is tested by `key`): saves a process start."""
-        from syncer import engine, operations
+        from syncer.engine import facade as engine
+        from syncer.engine import operations
 
         store = operations.state_store(engine.Context(repo=self.repo, state_dir=self.state))
         try:

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from syncer import engine
-from syncer.labels import SPEC_HASH, TEMP_SUFFIX
-from syncer.plan import to_dict
+from syncer.engine import facade as engine
+from syncer.core.labels import SPEC_HASH, TEMP_SUFFIX
+from syncer.stages.plan import to_dict
 from tests.helpers import HEALTHY_IMAGE, IMAGE, run_cli, wait_until, write_files
 
 # Stops within a fraction of a second on SIGTERM: `wait` is interrupted by the trapped signal.

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from syncer import engine
-from syncer.docker_api import Engine
-from syncer.labels import container_labels
-from syncer.model import Server
+from syncer.engine import facade as engine
+from syncer.adapters.docker import Engine
+from syncer.core.labels import container_labels
+from syncer.core.model import Server
 from tests.helpers import IMAGE, commit_all, git, git_init, run_cli, simple_repo, write_files
 
 WEB = """

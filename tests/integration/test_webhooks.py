@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from syncer import engine, notify
-from syncer.store import Store
+from syncer.engine import facade as engine
+from syncer.adapters import webhooks as notify
+from syncer.adapters.store import Store
 from tests.helpers import run_cli, simple_repo, wait_until
 
 SECRET = "wh-secret-5f1c9e2ab7"

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from syncer.api_core import Coalesced, Memo, Page, RateLimiter, parse_listen
-from syncer.api_resources import uptime_from_status
-from syncer.operations import cpu_percent, hash_api_key, key_permissions, memory_used
-from syncer.errors import SyncerError, UsageError
+from syncer.api.core import Coalesced, Memo, Page, RateLimiter, parse_listen
+from syncer.api.routes.resources import uptime_from_status
+from syncer.engine.operations import cpu_percent, hash_api_key, key_permissions, memory_used
+from syncer.core.errors import SyncerError, UsageError
 
 
 def test_a_key_gets_its_limit_per_minute_window_then_a_fresh_one() -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from syncer import cache, engine
-from syncer.errors import InvalidProject
+from syncer.adapters import cache
+from syncer.engine import facade as engine
+from syncer.core.errors import InvalidProject
 from tests.helpers import REPO_ROOT
 
 

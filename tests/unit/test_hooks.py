@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from syncer import hooks
-from syncer.hooks import HookRejected, PushEvent, verify_and_parse
+from syncer.stages import hooks
+from syncer.stages.hooks import HookRejected, PushEvent, verify_and_parse
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "hooks"
 SECRET = "It's a Secret to Everybody"

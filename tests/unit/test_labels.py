@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from syncer import labels as L
+from syncer.core import labels as L
 
 FIXED_SPEC = {
     "image": "syncer-local/busybox:latest",

@@ -1,4 +1,4 @@
-"""syncer.load: parsing, precise error positions, locate() and the directory tree."""
+"""syncer.stages.load: parsing, precise error positions, locate() and the directory tree."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from syncer.errors import Diagnostic, ProjectNotFound
-from syncer.load import DirTree, SourceFile, find_root, locate, parse
+from syncer.core.errors import Diagnostic, ProjectNotFound
+from syncer.stages.load import DirTree, SourceFile, find_root, locate, parse
 
 
 def _parse(text: str, path: str = "f.yaml") -> SourceFile:

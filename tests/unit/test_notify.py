@@ -8,8 +8,8 @@ import hmac
 
 import pytest
 
-from syncer import notify
-from syncer.model import WebhookTarget
+from syncer.adapters import webhooks as notify
+from syncer.core.model import WebhookTarget
 
 
 def test_backoff_doubles_from_five_seconds_up_to_an_hour() -> None:

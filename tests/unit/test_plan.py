@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from syncer import labels as L
-from syncer.model import ContainerSpec, Desired, LiveContainer, Observed, ServerState
-from syncer.plan import from_dict, plan, to_dict
-from syncer.views import plan_text
+from syncer.core import labels as L
+from syncer.core.model import ContainerSpec, Desired, LiveContainer, Observed, ServerState
+from syncer.stages.plan import from_dict, plan, to_dict
+from syncer.cli.views import plan_text
 
 GOLDEN = Path(__file__).resolve().parent.parent / "cases" / "plan_text"
 SECRET = "<<secret:TOKEN:0123456789abcdef0123456789abcdef>>"
@@ -75,7 +75,7 @@ def test_revisions_bump_only_when_the_spec_changed() -> None:
 
 
 def test_known_revisions_from_the_store_win() -> None:
-    from syncer.plan import definition_hash
+    from syncer.stages.plan import definition_hash
 
     desired, observed = scenario()
     db = [c for c in desired.containers if c.definition == "db"]
@@ -100,7 +100,7 @@ def test_prune_false_keeps_removed_definitions_but_not_surplus_replicas() -> Non
 
 
 def test_unreachable_server_refuses_to_plan() -> None:
-    from syncer.errors import DockerUnavailable
+    from syncer.core.errors import DockerUnavailable
 
     desired, _ = scenario()
     with pytest.raises(DockerUnavailable, match="remote: boom"):

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from syncer.errors import SecretError
-from syncer.labels import has_secret, secret_ref
-from syncer.load import DirTree
-from syncer.render import deep_merge, render
-from syncer.validate import build_project
+from syncer.core.errors import SecretError
+from syncer.core.labels import has_secret, secret_ref
+from syncer.stages.load import DirTree
+from syncer.stages.render import deep_merge, render
+from syncer.stages.validate import build_project
 from tests.helpers import write_files
 
 KEY = b"k" * 32

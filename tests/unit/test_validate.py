@@ -1,4 +1,4 @@
-"""syncer.validate on data: input normalisation, version selection, cycles, whole projects."""
+"""syncer.stages.validate on data: input normalisation, version selection, cycles, whole projects."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from syncer.errors import InvalidProject
-from syncer.load import DirTree
-from syncer.validate import build_project, check_name, find_cycles, normalise_inputs
+from syncer.core.errors import InvalidProject
+from syncer.stages.load import DirTree
+from syncer.stages.validate import build_project, check_name, find_cycles, normalise_inputs
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
 

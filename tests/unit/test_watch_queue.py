@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from syncer import engine
-from syncer.watch import Trigger, WatchOptions, Watcher, parse_duration
+from syncer.engine import facade as engine
+from syncer.daemon.watch import Trigger, WatchOptions, Watcher, parse_duration
 
 
 def test_triggers_during_an_apply_cause_exactly_one_follow_up(tmp_path: Path) -> None:

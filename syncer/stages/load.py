@@ -18,7 +18,7 @@ from ruamel.yaml.constructor import DuplicateKeyError, SafeConstructor
 from ruamel.yaml.cyaml import CSafeLoader
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from syncer.errors import Diagnostic, ProjectNotFound
+from syncer.core.errors import Diagnostic, ProjectNotFound
 
 PROJECT_FILE = "syncer.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")

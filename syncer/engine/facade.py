@@ -15,18 +15,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from syncer import cache
-from syncer.errors import NotFound, SecretError, StalePlan
-from syncer.load import DirTree, Tree, find_root
-from syncer.lock import ApplyLock
-from syncer.model import ContainerSpec, Desired, Observed, Plan, Project
-from syncer.plan import definition_hash, desired_hash, plan
-from syncer.render import literal_secrets, render
-from syncer.store import Revision, Store
+from syncer.adapters import cache
+from syncer.core.errors import NotFound, SecretError, StalePlan
+from syncer.stages.load import DirTree, Tree, find_root
+from syncer.adapters.lock import ApplyLock
+from syncer.core.model import ContainerSpec, Desired, Observed, Plan, Project
+from syncer.stages.plan import definition_hash, desired_hash, plan
+from syncer.stages.render import literal_secrets, render
+from syncer.adapters.store import Revision, Store
 
 if TYPE_CHECKING:  # docker is imported only by commands that talk to Docker
-    from syncer.apply import ApplyOptions, DeploymentResult
-    from syncer.observe import EngineFactory
+    from syncer.engine.apply import ApplyOptions, DeploymentResult
+    from syncer.engine.observe import EngineFactory
 
 STATE_DIR = ".syncer"
 KEY_FILE = "secret.key"
@@ -66,14 +66,14 @@ def load(ctx: Context) -> Project:
     root = ctx.root()
     tree: Tree
     if ctx.ref is not None:
-        from syncer import gitsource  # imported only where git is used
+        from syncer.adapters import git as gitsource  # imported only where git is used
 
         git_tree = gitsource.tree_at(root, ctx.ref)
         tree, commit, dirty = git_tree, git_tree.sha, False
     else:
         tree, commit, dirty = DirTree(root), None, False
         if _in_git(root):
-            from syncer import gitsource
+            from syncer.adapters import git as gitsource
 
             commit, dirty = gitsource.head(root)
         state = ctx.state(root)
@@ -90,7 +90,7 @@ def load(ctx: Context) -> Project:
 
 
 def _build(tree: Tree, root: Path, commit: str | None, dirty: bool) -> Project:
-    from syncer.validate import build_project  # jsonschema and the parser: only on a cache miss
+    from syncer.stages.validate import build_project  # jsonschema and the parser: only on a cache miss
 
     return build_project(tree, str(root), commit=commit, dirty=dirty)
 
@@ -98,7 +98,7 @@ def _build(tree: Tree, root: Path, commit: str | None, dirty: bool) -> Project:
 def _with_message(project: Project, root: Path) -> Project:
     commit = project.commit
     if commit:
-        from syncer import gitsource
+        from syncer.adapters import git as gitsource
 
         project = replace(project, commit_message=gitsource.commit_message(root, commit))
     return project
@@ -150,7 +150,7 @@ def parse_secrets_file(path: Path) -> dict[str, str]:
 
 
 def _yaml_secrets(path: Path, text: str) -> dict[str, str]:
-    from syncer.load import parse
+    from syncer.stages.load import parse
 
     source, problems = parse(str(path), text.encode("utf-8"))
     if problems or source is None or len(source.docs) != 1 or not isinstance(source.docs[0], dict):
@@ -178,8 +178,8 @@ def compute_plan(ctx: Context, project: Project, *, engines: EngineFactory | Non
                  store: Store | None = None, secrets: Mapping[str, str] | None = None,
                  ) -> tuple[Plan, Desired, Observed]:
     """Render, observe every server once, and diff (revisions numbered from the store)."""
-    from syncer.docker_api import Engine
-    from syncer.observe import observe
+    from syncer.adapters.docker import Engine
+    from syncer.engine.observe import observe
 
     own = store is None
     store = store or open_store(ctx, project)
@@ -346,8 +346,8 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
                   confirm: Callable[[Plan], bool], plan_file: Mapping[str, Any] | None, trigger: str,
                   progress: Progress, events: EventSink, engines: EngineFactory | None,
                   only: str | None) -> ApplyReport:
-    from syncer.apply import Applier
-    from syncer.docker_api import Engine
+    from syncer.engine.apply import Applier
+    from syncer.adapters.docker import Engine
 
     secrets = secrets_for(ctx, project)
     factory = engines or Engine
@@ -461,7 +461,7 @@ def _webhook_sink(ctx: Context, project: Project, store: Store, events: EventSin
     """`events`, plus every event queued for the project's webhooks (never failing the apply)."""
     if not project.config.webhooks:
         return events
-    from syncer import notify
+    from syncer.adapters import webhooks as notify
 
     return notify.queueing(store, project.config.name, project.config.webhooks,
                            secrets=notify.sensitive_values(project, secrets_for(ctx, project)), then=events)
@@ -472,7 +472,7 @@ def emit_event(ctx: Context, project: Project, kind: str, data: dict[str, Any]) 
     drift.detected) for the project's webhooks. Never raises: the caller's work goes on."""
     import logging
 
-    from syncer import errors
+    from syncer.core import errors
 
     if not project.config.webhooks:
         return
@@ -483,7 +483,7 @@ def emit_event(ctx: Context, project: Project, kind: str, data: dict[str, Any]) 
         finally:
             store.close()
     except errors.SyncerError as exc:  # the store or the secrets file unusable
-        logging.getLogger("syncer.notify").warning("webhook event %s not queued: %s", kind, exc)
+        logging.getLogger("syncer.adapters.webhooks").warning("webhook event %s not queued: %s", kind, exc)
 
 
 def flush_webhooks(ctx: Context, *, timeout: float = 3.0, project: Project | None = None) -> tuple[int, int]:
@@ -500,7 +500,7 @@ def flush_webhooks(ctx: Context, *, timeout: float = 3.0, project: Project | Non
         try:
             if store.next_delivery_at() is None:  # nothing queued: spare the HTTP client
                 return 0, 0
-            from syncer import notify
+            from syncer.adapters import webhooks as notify
 
             outcomes = notify.flush(store, project.config.webhooks,
                                     notify.resolver(secrets_for(ctx, project)), timeout=timeout)
@@ -508,7 +508,7 @@ def flush_webhooks(ctx: Context, *, timeout: float = 3.0, project: Project | Non
         finally:
             store.close()
     except Exception as exc:  # noqa: BLE001 - a webhook never fails the command that caused it
-        logging.getLogger("syncer.notify").warning("webhook deliveries not attempted: %s", exc)
+        logging.getLogger("syncer.adapters.webhooks").warning("webhook deliveries not attempted: %s", exc)
         return 0, 0
     return sum(1 for o in outcomes if o.status == "delivered"), queued
 
@@ -516,7 +516,7 @@ def flush_webhooks(ctx: Context, *, timeout: float = 3.0, project: Project | Non
 def start_notifier(ctx: Context) -> Any:
     """A started notify.Notifier for a long-running process (watch, serve): it delivers
     the queue as it falls due, re-reading the project's webhooks and secrets as they change."""
-    from syncer import notify
+    from syncer.adapters import webhooks as notify
 
     def config() -> tuple[Any, Any]:
         project = load(ctx)

@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from syncer import labels as L
-from syncer.docker_api import Engine, EngineError, Missing
-from syncer.errors import DockerUnavailable
-from syncer.model import Action, ContainerSpec, Desired, Plan
+from syncer.core import labels as L
+from syncer.adapters.docker import Engine, EngineError, Missing
+from syncer.core.errors import DockerUnavailable
+from syncer.core.model import Action, ContainerSpec, Desired, Plan
 
 ACTING = ("create", "recreate", "start", "remove")
 

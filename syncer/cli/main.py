@@ -13,8 +13,11 @@ from typing import Any, NoReturn
 
 import click
 
-from syncer import __version__, engine, operations, views
-from syncer.errors import SyncerError
+from syncer import __version__
+from syncer.engine import facade as engine
+from syncer.engine import operations
+from syncer.cli import views
+from syncer.core.errors import SyncerError
 
 PATH = click.Path(path_type=Path)
 
@@ -75,7 +78,7 @@ def plan(obj: dict[str, Any], as_json: bool, out: Path | None, detailed_exitcode
     Observes every server with one list call each and compares it with the rendered
     project. Secrets appear only as "(sensitive value changed)".
     """
-    from syncer.plan import desired_hash, to_dict
+    from syncer.stages.plan import desired_hash, to_dict
 
     ctx = _context(obj, ref)
     project = engine.load(ctx)
@@ -110,14 +113,14 @@ def _apply_options(f: Any) -> Any:
 
 
 def _options(kw: dict[str, Any]) -> Any:
-    from syncer.apply import ApplyOptions
+    from syncer.engine.apply import ApplyOptions
 
     return ApplyOptions(parallelism=kw["parallelism"], health_timeout=kw["health_timeout"],
                         stop_timeout=kw["stop_timeout"], prune_volumes=kw["prune_volumes"], settle=kw["settle"])
 
 
 def _confirm(auto_approve: bool, as_json: bool) -> Any:
-    from syncer.errors import UsageError
+    from syncer.core.errors import UsageError
 
     def confirm(p: Any) -> bool:
         if not as_json:
@@ -338,14 +341,14 @@ def watch(obj: dict[str, Any], /, source: str | None, branch: str, git_poll: str
     never applied: its problems are logged and shown by `status`, and what runs keeps
     running. SIGTERM/SIGINT finish the action in flight, release the lock and exit 0.
     """
-    from syncer import watch as watch_
-    from syncer.apply import ApplyOptions
+    from syncer.daemon import watch as watch_
+    from syncer.engine.apply import ApplyOptions
 
     watch_.configure_logging(log_format)
     ctx = _context(obj)
     remote = None
     if source is not None:
-        from syncer import gitsource
+        from syncer.adapters import git as gitsource
 
         if gitsource.is_remote(source):
             remote = source
@@ -481,8 +484,8 @@ def webhooks_test(obj: dict[str, Any], url: str | None, as_json: bool) -> int:
     """
     import dataclasses
 
-    from syncer import notify
-    from syncer.errors import UsageError
+    from syncer.adapters import webhooks as notify
+    from syncer.core.errors import UsageError
 
     ctx = _context(obj)
     project = engine.load(ctx)
@@ -517,7 +520,7 @@ def webhooks_retry(obj: dict[str, Any], delivery_id: str) -> int:
     """
     import time
 
-    from syncer import notify
+    from syncer.adapters import webhooks as notify
 
     store = _webhook_store(obj)
     try:
@@ -559,8 +562,8 @@ def serve(obj: dict[str, Any], listen: str, sample_interval: str, sample_retenti
     import signal
     import threading
 
-    from syncer import api
-    from syncer import watch as watch_
+    from syncer.api import app as api
+    from syncer.daemon import watch as watch_
 
     watch_.configure_logging(log_format)
     host, port = api.parse_listen(listen)
@@ -591,7 +594,7 @@ def _start_notifier(ctx: engine.Context) -> Any:
     try:
         return engine.start_notifier(ctx)
     except SyncerError as exc:
-        logging.getLogger("syncer.api").warning("webhooks: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        logging.getLogger("syncer.api.app").warning("webhooks: %s", str(exc).splitlines()[0] if str(exc) else exc)
         return None
 
 

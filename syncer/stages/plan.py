@@ -11,9 +11,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from syncer import labels as L
-from syncer.errors import DockerUnavailable
-from syncer.model import Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason
+from syncer.core import labels as L
+from syncer.core.errors import DockerUnavailable
+from syncer.core.model import Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason
 
 RUNNING_STATES = ("running", "restarting")
 STARTABLE_STATES = ("created", "exited")

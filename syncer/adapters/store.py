@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from syncer.errors import NotFound, SyncerError
+from syncer.core.errors import NotFound, SyncerError
 
 DB_FILE = "state.db"
 

@@ -14,20 +14,23 @@ import os
 import pickle
 from pathlib import Path
 
-from syncer.model import Project
+from syncer.core.model import Project
 
 CACHE_DIR = "cache"
-_CODE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parents[1]
 
 
 def _code_fingerprint() -> bytes:
-    """syncer's own modules and schemas: a change to how files are read invalidates the cache."""
+    """Every module and schema of the syncer package: a change to how files are read
+    invalidates the cache."""
     h = hashlib.sha256()
-    for folder in (_CODE, _CODE / "schemas"):
-        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-            if entry.name.endswith((".py", ".json")):
-                st = entry.stat()
-                h.update(f"{entry.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    for dirpath, dirnames, filenames in os.walk(_PACKAGE):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__pycache__")))
+        for name in sorted(filenames):
+            if name.endswith((".py", ".json")):
+                st = os.stat(os.path.join(dirpath, name))
+                rel = os.path.relpath(os.path.join(dirpath, name), _PACKAGE)
+                h.update(f"{rel}:{st.st_size}:{st.st_mtime_ns};".encode())
     return h.digest()
 
 

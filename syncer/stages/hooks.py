@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from syncer.errors import SyncerError
+from syncer.core.errors import SyncerError
 
 MAX_BODY = 1024 * 1024
 """Bodies larger than this are refused (413) before they are read whole."""

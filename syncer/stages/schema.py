@@ -1,6 +1,6 @@
 """The JSON Schemas of syncer's files, compiled once, and their errors as plain sentences.
 
-The schema files live in syncer/schemas/ (linked as schemas/ at the top of the repo, for
+The schema files live in syncer/stages/schemas/ (linked as schemas/ at the top of the repo, for
 editors' `# yaml-language-server: $schema=...` lines).
 """
 
@@ -36,7 +36,7 @@ def _registry() -> Registry[Any]:
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     """The parsed JSON Schema `name` (project, template, definition, spec)."""
-    text = resources.files("syncer").joinpath("schemas", f"{name}.schema.json").read_text()
+    text = resources.files("syncer.stages").joinpath("schemas", f"{name}.schema.json").read_text()
     return dict(json.loads(text))
 
 

@@ -23,14 +23,15 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from fastapi import Request, Response
 
-from syncer import engine, operations
-from syncer.api_metrics import ApiMetrics
-from syncer.docker_api import Engine
-from syncer.errors import InvalidProject, LockHeld, SyncerError
-from syncer.model import Project, Server
-from syncer.store import new_id
+from syncer.engine import facade as engine
+from syncer.engine import operations
+from syncer.api.metrics import ApiMetrics
+from syncer.adapters.docker import Engine
+from syncer.core.errors import InvalidProject, LockHeld, SyncerError
+from syncer.core.model import Project, Server
+from syncer.adapters.store import new_id
 
-log = logging.getLogger("syncer.api")
+log = logging.getLogger("syncer.api.app")
 
 DEFAULT_RATE_LIMIT = 100
 WINDOW_SECONDS = 60
@@ -433,7 +434,7 @@ class BackgroundSync:
     """
 
     def __init__(self, ctx: engine.Context, *, options: Any = None, retry: float = 2.0, keep: int = 500) -> None:
-        from syncer.apply import ApplyOptions
+        from syncer.engine.apply import ApplyOptions
 
         self.ctx, self.options, self.retry, self.keep = ctx, options or ApplyOptions(), retry, keep
         self._cond = threading.Condition()
@@ -625,7 +626,7 @@ def parse_listen(listen: str) -> tuple[str, int]:
     """`HOST:PORT` (or `[v6]:PORT`, or `:PORT` for 127.0.0.1) → (host, port)."""
     host, sep, port = listen.strip().rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        from syncer.errors import UsageError
+        from syncer.core.errors import UsageError
 
         raise UsageError(f"--listen wants HOST:PORT, not '{listen}'")
     return host.strip("[]") or "127.0.0.1", int(port)

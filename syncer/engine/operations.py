@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from syncer.engine import (
+from syncer.engine.facade import (
     ApplyReport,
     Context,
     desired_state,
@@ -22,15 +22,15 @@ from syncer.engine import (
     read_secrets,
     rollback,
 )
-from syncer.errors import Conflict, DockerUnavailable, NotFound, SyncerError, UsageError
-from syncer.model import LiveContainer, Observed, Project
-from syncer.plan import definition_hash
-from syncer.render import literal_secrets
-from syncer.store import Store
+from syncer.core.errors import Conflict, DockerUnavailable, NotFound, SyncerError, UsageError
+from syncer.core.model import LiveContainer, Observed, Project
+from syncer.stages.plan import definition_hash
+from syncer.stages.render import literal_secrets
+from syncer.adapters.store import Store
 
 if TYPE_CHECKING:
-    from syncer.apply import ApplyOptions
-    from syncer.observe import EngineFactory
+    from syncer.engine.apply import ApplyOptions
+    from syncer.engine.observe import EngineFactory
 
 
 API_KEY_PREFIX = "syncer_"
@@ -126,8 +126,8 @@ def instance_id(container_id: str) -> str:
 
 def list_instances(project: Project, *, engines: EngineFactory | None = None) -> Observed:
     """Every container of the project on every server: one list call per server."""
-    from syncer.docker_api import Engine
-    from syncer.observe import observe
+    from syncer.adapters.docker import Engine
+    from syncer.engine.observe import observe
 
     return observe(project.config.name, project.config.servers, None, engines=engines or Engine)
 
@@ -147,7 +147,7 @@ def find_instance(project: Project, ident: str, *, engines: EngineFactory | None
 
 
 def _on_server(project: Project, c: LiveContainer, engines: EngineFactory | None, act: Callable[[Any], Any]) -> Any:
-    from syncer.docker_api import Engine
+    from syncer.adapters.docker import Engine
 
     server = project.config.servers.get(c.server)
     if server is None:
@@ -282,8 +282,8 @@ class MetricSampler:
 
     def sample(self, project: Project, store: Store) -> int:
         """One reading of every running container on every server; returns how many."""
-        from syncer.docker_api import Engine
-        from syncer.store import now as stamp
+        from syncer.adapters.docker import Engine
+        from syncer.adapters.store import now as stamp
 
         at, rows, seen = stamp(), [], {}
         for server in project.config.servers.values():

@@ -38,12 +38,12 @@ from typing import Any
 import httpx
 
 from syncer import __version__
-from syncer.errors import SyncerError
-from syncer.model import Project, WebhookTarget
-from syncer.render import literal_secrets
-from syncer.store import Store, new_id
+from syncer.core.errors import SyncerError
+from syncer.core.model import Project, WebhookTarget
+from syncer.stages.render import literal_secrets
+from syncer.adapters.store import Store, new_id
 
-log = logging.getLogger("syncer.notify")
+log = logging.getLogger("syncer.adapters.webhooks")
 
 EVENTS = (
     "deployment.started", "deployment.success", "deployment.failed", "deployment.rolled_back",

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from syncer.errors import SecretError
-from syncer.labels import canonical_json, container_name, secret_ref, spec_hash
-from syncer.model import ContainerSpec, Definition, Desired, Project, Server, Template
+from syncer.core.errors import SecretError
+from syncer.core.labels import canonical_json, container_name, secret_ref, spec_hash
+from syncer.core.model import ContainerSpec, Definition, Desired, Project, Server, Template
 
 EXPR_RE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
 WHOLE_RE = re.compile(r"^\$\{\s*([^}]*?)\s*\}$")

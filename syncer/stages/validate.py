@@ -17,11 +17,11 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
-from syncer import schema
-from syncer.errors import Diagnostic, InvalidProject
-from syncer.labels import NAME_RE, template_hash
-from syncer.load import PROJECT_FILE, SourceFile, Tree, locate, parse
-from syncer.model import (
+from syncer.stages import schema
+from syncer.core.errors import Diagnostic, InvalidProject
+from syncer.core.labels import NAME_RE, template_hash
+from syncer.stages.load import PROJECT_FILE, SourceFile, Tree, locate, parse
+from syncer.core.model import (
     Definition,
     Located,
     Project,

@@ -15,9 +15,9 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from requests.exceptions import RequestException
 
-from syncer.errors import DockerUnavailable, SyncerError
-from syncer.labels import reveal
-from syncer.model import LiveContainer, Server
+from syncer.core.errors import DockerUnavailable, SyncerError
+from syncer.core.labels import reveal
+from syncer.core.model import LiveContainer, Server
 
 HEALTH_RE = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from syncer import engine
-from syncer.apply import ApplyOptions
-from syncer.errors import DockerUnavailable, GitError, InvalidProject, LockHeld, SyncerError
-from syncer.store import Store, new_id
+from syncer.engine import facade as engine
+from syncer.engine.apply import ApplyOptions
+from syncer.core.errors import DockerUnavailable, GitError, InvalidProject, LockHeld, SyncerError
+from syncer.adapters.store import Store, new_id
 
-log = logging.getLogger("syncer.watch")
+log = logging.getLogger("syncer.daemon.watch")
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class Watcher:
 
     def _prepare(self) -> None:
         if self.opts.source is not None:
-            from syncer import gitsource
+            from syncer.adapters import git as gitsource
 
             self.state = (self.ctx.state_dir or Path.cwd() / engine.STATE_DIR).resolve()
             self.state.mkdir(parents=True, exist_ok=True)
@@ -133,7 +133,7 @@ class Watcher:
 
     def _fetch(self) -> bool:
         """Fetch the remote; True when it answered. Failures are logged, never raised."""
-        from syncer import gitsource
+        from syncer.adapters import git as gitsource
 
         assert self.opts.source is not None and self.repo is not None
         try:
@@ -192,7 +192,7 @@ class Watcher:
                 self.queue.put(Trigger(f"new commit {str(now)[:12]}"))
 
     def _head(self) -> str | None:
-        from syncer import gitsource
+        from syncer.adapters import git as gitsource
 
         assert self.repo is not None
         return gitsource.head(self.repo)[0]
@@ -203,7 +203,7 @@ class Watcher:
 
     def _docker_events(self) -> None:
         """Follow each server's event stream; reconnect with backoff; heal on the way back."""
-        from syncer.docker_api import Engine
+        from syncer.adapters.docker import Engine
 
         project = engine.load(self.ctx)
         watchers = [threading.Thread(target=self._server_events, args=(Engine, project.config.name, s),
@@ -395,7 +395,7 @@ class Watcher:
     def _start_api(self) -> Any:
         if not self.opts.listen:
             return None
-        from syncer import api
+        from syncer.api import app as api
 
         host, _, port = self.opts.listen.rpartition(":")
         app = api.create_app(self.ctx, sync=self, branch=self.opts.branch if self.opts.source else None)

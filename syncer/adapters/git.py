@@ -13,8 +13,8 @@ from typing import Any
 import git
 from git.exc import BadName, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
-from syncer.errors import GitError
-from syncer.load import YAML_SUFFIXES
+from syncer.core.errors import GitError
+from syncer.stages.load import YAML_SUFFIXES
 
 
 def open_repo(path: Path) -> git.Repo:

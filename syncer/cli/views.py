@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from syncer.model import Plan
-from syncer.plan import SENSITIVE
+from syncer.core.model import Plan
+from syncer.stages.plan import SENSITIVE
 
 SYMBOLS = {"create": "+", "recreate": "~", "start": ">", "remove": "-", "conflict": "!", "noop": "="}
 
@@ -84,7 +84,7 @@ def apply_text(report: Any) -> str:
 
 def apply_dict(report: Any) -> dict[str, Any]:
     """The JSON result of an apply."""
-    from syncer.plan import to_dict
+    from syncer.stages.plan import to_dict
 
     return {"applied": report.applied, "ok": report.ok, "run_id": report.run_id, "plan": to_dict(report.plan),
             "deployments": [{"id": r.deployment, "definition": r.definition, "server": r.server,

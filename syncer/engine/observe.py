@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-from syncer.docker_api import Engine
-from syncer.errors import SyncerError
-from syncer.model import Desired, Observed, Server, ServerState
+from syncer.adapters.docker import Engine
+from syncer.core.errors import SyncerError
+from syncer.core.model import Desired, Observed, Server, ServerState
 
 EngineFactory = Callable[[Server], Engine]
 

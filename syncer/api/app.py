@@ -35,8 +35,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from syncer import __version__, api_resources, engine, hooks, operations
-from syncer.api_core import (
+from syncer import __version__
+from syncer.api.routes import resources as api_resources
+from syncer.engine import facade as engine
+from syncer.stages import hooks
+from syncer.engine import operations
+from syncer.api.core import (
     ERROR_STATUS,
     BackgroundSync,
     Sampler,
@@ -50,11 +54,11 @@ from syncer.api_core import (
     service_from,
     service_of,
 )
-from syncer.errors import DockerUnavailable, NotFound, SyncerError
+from syncer.core.errors import DockerUnavailable, NotFound, SyncerError
 
 __all__ = ["API", "SyncRequester", "ServerHandle", "create_app", "parse_listen", "serve_in_thread"]
 
-log = logging.getLogger("syncer.api")
+log = logging.getLogger("syncer.api.app")
 
 API = "/api/v1"
 PUBLIC = frozenset({f"{API}/health", f"{API}/openapi.json", f"{API}/docs", f"{API}/docs/oauth2-redirect",

@@ -21,11 +21,11 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from syncer import operations
-from syncer.api_core import Page, Service, iso, service_of
-from syncer.errors import NotFound, SyncerError, UsageError
-from syncer.labels import container_name
-from syncer.model import Definition, LiveContainer, Project, Server, Template
+from syncer.engine import operations
+from syncer.api.core import Page, Service, iso, service_of
+from syncer.core.errors import NotFound, SyncerError, UsageError
+from syncer.core.labels import container_name
+from syncer.core.model import Definition, LiveContainer, Project, Server, Template
 
 router = APIRouter()
 Svc = Annotated[Service, Depends(service_of)]
@@ -166,7 +166,7 @@ def get_definition(svc: Svc, definition_id: str) -> Response:
 @router.get("/definitions/{definition_id}/revisions", tags=["definitions"], summary="A definition's revisions")
 def definition_revisions(svc: Svc, definition_id: str, page: Paging) -> Response:
     """Newest first; specs hold secrets as keyed references only."""
-    from syncer.views import revision_dict
+    from syncer.cli.views import revision_dict
 
     name, _, _ = resolve_definition(svc, definition_id)
     return _listing(svc, [revision_dict(r) for r in svc.store.revisions(name)], page)
@@ -285,7 +285,7 @@ def list_instances(svc: Svc, page: Paging, definition_id: str | None = None, ser
     observed = svc.instances.get()
     down = [f"{n}: {s.error}" for n, s in sorted(observed.servers.items()) if not s.reachable]
     if down and len(down) == len(observed.servers):
-        from syncer.errors import DockerUnavailable
+        from syncer.core.errors import DockerUnavailable
 
         raise DockerUnavailable("; ".join(down))
     ids, held, now = definition_ids(svc), set(svc.store.holds()), time.time()
@@ -460,8 +460,8 @@ def rollback_deployment(svc: Svc, deployment_id: str) -> Response:
     """Deploys the definition's revision from before this deployment again, as a new revision
     pinned until git changes the definition. Runs before answering (200 with the deployments
     it made; 409 when another apply holds the lock or there is nothing to roll back to)."""
-    from syncer.apply import ApplyOptions
-    from syncer.views import apply_dict
+    from syncer.engine.apply import ApplyOptions
+    from syncer.cli.views import apply_dict
 
     report = operations.rollback_deployment(svc.ctx, deployment_id, options=ApplyOptions(), engines=svc.engines)
     return svc.ok(apply_dict(report))
@@ -507,6 +507,6 @@ def tracked_branch(svc: Service, project: Project) -> str:
     api = project.config.raw.get("api")
     if isinstance(api, dict) and isinstance(api.get("branch"), str):
         return str(api["branch"])
-    from syncer import gitsource
+    from syncer.adapters import git as gitsource
 
     return gitsource.current_branch(svc.ctx.root()) or "main"

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from syncer.errors import LockHeld
+from syncer.core.errors import LockHeld
 
 LOCK_FILE = "apply.lock"
 
