@@ -6,8 +6,10 @@ canonical JSON); the dataclasses name what each stage hands to the next.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool, None
@@ -115,11 +117,22 @@ class Project:
     commit_message: str = ""
 
     def definition(self, name: str) -> Definition | None:
-        """The definition called `name`, if any."""
-        for d in self.definitions:
-            if d.name == name:
-                return d
-        return None
+        """The definition called `name`, if any (an index, not a scan: 100k definitions)."""
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, Definition]:
+        return {d.name: d for d in self.definitions}
+
+    def template_for(self, ref: str) -> Template | None:
+        """The template `ref` names: `id@version` exactly, or for a plain id its newest
+        version that is not deprecated (the newest deprecated one when all are). The one
+        choice both validation and the API make."""
+        tid, _, version = ref.partition("@")
+        versions = newest_first(t for t in self.templates if t.id == tid)
+        if version:
+            return next((t for t in versions if t.version == version), None)
+        return next(iter([t for t in versions if not t.deprecated] or versions), None)
 
 
 @dataclass(frozen=True)
@@ -244,3 +257,14 @@ class Plan:
     def has_changes(self) -> bool:
         """True when applying would change anything (conflicts count: they need a human)."""
         return any(a.action != "noop" for a in self.actions)
+
+
+def version_key(version: str) -> tuple[tuple[int, int, str], ...]:
+    """How template versions order: part by part on `.`, `-`, `+`; numbers by value, and a
+    word ("latest", "rc1") after every number."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-+]", version))
+
+
+def newest_first(templates: Iterable[Template]) -> list[Template]:
+    """Templates ordered by `version_key`, newest first."""
+    return sorted(templates, key=lambda t: version_key(t.version), reverse=True)

@@ -29,6 +29,7 @@ from syncer.core.model import (
     Server,
     Template,
     WebhookTarget,
+    newest_first,
 )
 
 EXPR_RE = re.compile(r"\$\{([^}]*)\}")
@@ -346,8 +347,6 @@ class _Catalog:
         return v
 
 
-def _version_key(version: str) -> tuple[Any, ...]:
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-+]", version))
 
 
 def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], broken: _Broken,
@@ -356,7 +355,7 @@ def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], b
     for t in templates:
         by_id.setdefault(t.id, []).append(t)
     for versions in by_id.values():
-        versions.sort(key=lambda t: _version_key(t.version), reverse=True)
+        versions[:] = newest_first(versions)
     catalog = _Catalog(by_id, broken=broken)
     seen: dict[str, Definition] = {}
     for folder in config.definition_dirs:

@@ -1,0 +1,58 @@
+"""The one place that masks secrets.
+
+A `Redactor` knows the exact secret values a project references (never "every environment
+variable") and masks them in text and in structured data before anything is printed,
+logged, stored, served or sent. Structured data is masked value by value, before it is
+serialised, so a secret equal to `null`, `true` or a JSON key cannot corrupt a document.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MASK = "***"
+MIN_LENGTH = 4  # shorter values are not masked inside text: "on", "1" would mask everything
+
+
+@dataclass(frozen=True)
+class Redactor:
+    """Masks each of `values` (longest first) wherever it appears."""
+
+    values: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, values: Iterable[str | None]) -> Redactor:
+        """A redactor for these secret values (empty and very short ones ignored)."""
+        kept = {v for v in values if v and len(v) >= MIN_LENGTH}
+        escaped = {json.dumps(v, ensure_ascii=False)[1:-1] for v in kept}  # as they appear inside JSON text
+        return cls(tuple(sorted(kept | escaped, key=lambda v: (-len(v), v))))
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def text(self, text: str) -> str:
+        """`text` with every secret value replaced by ***."""
+        for value in self.values:
+            if value in text:
+                text = text.replace(value, MASK)
+        return text
+
+    def data(self, value: Any) -> Any:
+        """JSON-like `value` with every string (keys included) masked; other scalars kept."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {(self.text(k) if isinstance(k, str) else k): self.data(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.data(v) for v in value]
+        return value
+
+    def lines(self, lines: Iterable[str]) -> list[str]:
+        """Each line masked."""
+        return [self.text(line) for line in lines]
+
+
+NOTHING = Redactor()
