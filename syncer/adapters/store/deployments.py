@@ -1,0 +1,69 @@
+"""Deployments (one definition brought to one revision) and their log lines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from syncer.adapters.store.db import Db, new_id, now, where
+from syncer.core.errors import NotFound
+
+
+class Deployments(Db):
+    """The `deployments` and `deployment_logs` tables."""
+
+    def add_deployment(self, *, run_id: str | None, definition: str, server: str, revision: int,
+                       actions: list[str], trigger: str, commit: str | None) -> str:
+        """A deployment, `pending`."""
+        ident = new_id("deploy")
+        self._exec("INSERT INTO deployments (id, run_id, definition, server, revision, actions, status, trigger,"
+                   " commit_sha, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                   (ident, run_id, definition, server, revision, json.dumps(actions), "pending", trigger, commit,
+                    now()))
+        return ident
+
+    def deployment_running(self, ident: str) -> None:
+        """pending → running."""
+        self._exec("UPDATE deployments SET status='running', started_at=? WHERE id=?", (now(), ident))
+
+    def finish_deployment(self, ident: str, *, ok: bool, rolled_back: bool = False, error: str = "") -> None:
+        """running → success | failed."""
+        self._exec("UPDATE deployments SET status=?, rolled_back=?, error=?, finished_at=? WHERE id=?",
+                   ("success" if ok else "failed", int(rolled_back), error or None, now(), ident))
+
+    def log(self, deployment: str, line: str) -> None:
+        """One log line of a deployment."""
+        self._exec("INSERT INTO deployment_logs (deployment_id, at, line) VALUES (?,?,?)", (deployment, now(), line))
+
+    def deployments(self, *, definition: str | None = None, status: str | None = None,
+                    limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        """Deployments, newest first, optionally filtered."""
+        clause, args = where(definition=definition, status=status)
+        return [_deployment(r) for r in self._rows(
+            f"SELECT * FROM deployments {clause} ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+            (*args, limit, offset))]
+
+    def count_deployments(self, *, definition: str | None = None, status: str | None = None) -> int:
+        """How many deployments match."""
+        clause, args = where(definition=definition, status=status)
+        return int(self._scalar(f"SELECT COUNT(*) FROM deployments {clause}", args))
+
+    def deployment(self, ident: str) -> dict[str, Any]:
+        """One deployment with its log lines."""
+        with self._lock:  # the row and its lines from one moment
+            row = self._one("SELECT * FROM deployments WHERE id=?", (ident,))
+            if row is None:
+                raise NotFound(f"no deployment '{ident}'")
+            dep = _deployment(row)
+            dep["logs"] = self._rows("SELECT at, line FROM deployment_logs WHERE deployment_id=? ORDER BY id",
+                                     (ident,))
+        return dep
+
+
+def _deployment(r: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(r)
+    out["actions"] = json.loads(out["actions"])
+    out["rolled_back"] = bool(out["rolled_back"])
+    out["commit"] = out.pop("commit_sha")
+    return out
