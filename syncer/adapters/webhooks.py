@@ -32,18 +32,18 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from syncer import __version__
 from syncer.core.errors import SyncerError
-from syncer.core.model import Project, WebhookTarget
-from syncer.stages.render import literal_secrets
+from syncer.core import clock
+from syncer.core.model import WebhookTarget
+from syncer.core.redact import NOTHING, Redactor
 from syncer.adapters.store import Store, new_id
 
-log = logging.getLogger("syncer.adapters.webhooks")
+log = logging.getLogger("syncer.webhooks")
 
 EVENTS = (
     "deployment.started", "deployment.success", "deployment.failed", "deployment.rolled_back",
@@ -137,36 +137,6 @@ def resolver(secrets: Mapping[str, str], env: Mapping[str, str] | None = None) -
     return resolve
 
 
-def sensitive_values(project: Project, secrets: Mapping[str, str]) -> list[str]:
-    """Every secret value the project uses (definition params, literal passwords, webhook
-    signing secrets), longest first: none of them may appear in a webhook body."""
-    names = {v["secret"] for d in project.definitions for v in d.params.values()
-             if isinstance(v, Mapping) and set(v) == {"secret"}}
-    values = {secrets[n] for n in names if n in secrets} | set(literal_secrets(project).values())
-    for target in project.config.webhooks:
-        for kind, name in (target.secret or {}).items():
-            values.add((os.environ if kind == "env" else secrets).get(name, ""))
-    api = project.config.raw.get("api")
-    hook_secret = api.get("git_webhook_secret") if isinstance(api, Mapping) else None
-    for kind, name in (hook_secret or {}).items():
-        values.add((os.environ if kind == "env" else secrets).get(name, ""))
-    values.add(os.environ.get("SYNCER_GIT_WEBHOOK_SECRET", ""))
-    return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
-
-
-def redact(value: Any, secrets: Sequence[str]) -> Any:
-    """`value` (JSON-like) with every occurrence of a secret value replaced by ***."""
-    if isinstance(value, str):
-        for s in secrets:
-            value = value.replace(s, "***")
-        return value
-    if isinstance(value, Mapping):
-        return {redact(str(k), secrets): redact(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v, secrets) for v in value]
-    return value
-
-
 def body_of(event_id: str, event: str, project: str, data: Mapping[str, Any], created_at: float) -> str:
     """The JSON body as it is stored and sent."""
     return json.dumps({"id": event_id, "event": event, "created_at": iso(created_at), "project": project,
@@ -188,13 +158,8 @@ def headers(delivery: str, event: str, body: bytes, secret: str | None, timestam
     return out
 
 
-def iso(t: float) -> str:
-    """Unix time as the store writes times (UTC, milliseconds, sortable as text)."""
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _epoch(stamp: str) -> float:
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+iso = clock.stamp  # times as the store writes them (UTC, milliseconds, sortable as text)
+_epoch = clock.epoch
 
 
 # --- the queue ---------------------------------------------------------------------------
@@ -204,14 +169,14 @@ _notifiers_lock = threading.Lock()
 
 
 def enqueue(store: Store, project: str, targets: Iterable[WebhookTarget], event: str, data: Mapping[str, Any],
-            *, secrets: Sequence[str] = (), now: float | None = None) -> list[str]:
+            *, redact: Redactor = NOTHING, now: float | None = None) -> list[str]:
     """Queue `event` for every target that wants it (one delivery each, due now); returns
-    the delivery ids. `secrets` are values to redact from `data`, defensively."""
+    the delivery ids. `redact` masks the project's secrets in `data`, defensively."""
     wanted = [t for t in targets if matches(t, event)]
     if not wanted:
         return []
     at = time.time() if now is None else now
-    body = body_of(new_id("evt"), event, project, redact(data, secrets), at)
+    body = body_of(new_id("evt"), event, project, redact.data(data), at)
     rows = [(new_id("whd"), t.url, event, body) for t in wanted]
     store.add_deliveries(rows, due=iso(at))
     with _notifiers_lock:
@@ -221,7 +186,7 @@ def enqueue(store: Store, project: str, targets: Iterable[WebhookTarget], event:
     return [r[0] for r in rows]
 
 
-def queueing(store: Store, project: str, targets: Sequence[WebhookTarget], *, secrets: Sequence[str],
+def queueing(store: Store, project: str, targets: Sequence[WebhookTarget], *, redact: Redactor,
              then: EventSink) -> EventSink:
     """An event sink that passes each event on to `then` and queues it for `targets`.
 
@@ -230,7 +195,7 @@ def queueing(store: Store, project: str, targets: Sequence[WebhookTarget], *, se
     def sink(kind: str, data: dict[str, Any]) -> None:
         then(kind, data)
         try:
-            enqueue(store, project, targets, kind, data, secrets=secrets)
+            enqueue(store, project, targets, kind, data, redact=redact)
         except Exception as exc:  # noqa: BLE001 - recorded in the log, never raised
             log.warning("could not queue webhook event %s: %s", kind, exc)
 

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from syncer.core.model import Plan
-from syncer.stages.plan import SENSITIVE
+from syncer.core.labels import SENSITIVE
 
 SYMBOLS = {"create": "+", "recreate": "~", "start": ">", "remove": "-", "conflict": "!", "noop": "="}
 
@@ -84,9 +84,9 @@ def apply_text(report: Any) -> str:
 
 def apply_dict(report: Any) -> dict[str, Any]:
     """The JSON result of an apply."""
-    from syncer.stages.plan import to_dict
+    from syncer.engine.facade import plan_document
 
-    return {"applied": report.applied, "ok": report.ok, "run_id": report.run_id, "plan": to_dict(report.plan),
+    return {"applied": report.applied, "ok": report.ok, "run_id": report.run_id, "plan": plan_document(report.plan),
             "deployments": [{"id": r.deployment, "definition": r.definition, "server": r.server,
                              "status": "success" if r.ok else "failed", "rolled_back": r.rolled_back,
                              "error": r.error or None, "actions": r.actions} for r in report.results]}

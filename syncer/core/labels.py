@@ -30,6 +30,8 @@ TEMP_SUFFIX = "_syncer-new"
 # A secret inside a rendered spec: its name and a keyed hash, never its value.
 SECRET_REF_RE = re.compile(r"<<secret:([A-Za-z_][A-Za-z0-9_.-]*):([0-9a-f]{32})>>")
 
+SENSITIVE = "(sensitive value changed)"  # what a plan shows for a secret's change, never its value
+
 
 def canonical_json(value: Any) -> str:
     """Sorted keys, no spaces, UTF-8 kept: the one serialisation that gets hashed."""

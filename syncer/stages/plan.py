@@ -183,7 +183,7 @@ def _reason(field: str, before: Any, after: Any) -> Reason:
 # --- the plan file -------------------------------------------------------------------
 
 FORMAT_VERSION = 1
-SENSITIVE = "(sensitive value changed)"
+SENSITIVE = L.SENSITIVE
 
 
 def to_dict(p: Plan, *, desired_hash: str = "") -> dict[str, Any]:

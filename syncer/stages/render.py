@@ -16,9 +16,8 @@ from typing import Any
 from syncer.core.errors import SecretError
 from syncer.core.labels import canonical_json, container_name, secret_ref, spec_hash
 from syncer.core.model import ContainerSpec, Definition, Desired, Project, Server, Template
+from syncer.stages import expr
 
-EXPR_RE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
-WHOLE_RE = re.compile(r"^\$\{\s*([^}]*?)\s*\}$")
 
 
 class _Drop:
@@ -159,20 +158,18 @@ def _subst(value: Any, ctx: Mapping[str, Any]) -> Any:
 def _subst_str(text: str, ctx: Mapping[str, Any]) -> Any:
     if "${" not in text:
         return text
-    whole = WHOLE_RE.match(text)
-    if whole:
-        return ctx.get(whole.group(1), DROP)
-    dropped = False
-
-    def one(m: re.Match[str]) -> str:
-        nonlocal dropped
-        if m.group(1) not in ctx:
-            dropped = True
-            return ""
-        return _as_text(ctx[m.group(1)])
-
-    result = EXPR_RE.sub(one, text)
-    return DROP if dropped else result
+    name = expr.whole(text)
+    if name is not None:
+        return ctx.get(name, DROP)
+    out = []
+    for piece in expr.split(text):
+        if isinstance(piece, str):
+            out.append(piece)
+        elif piece.name not in ctx:
+            return DROP  # names an optional input given no value: the entry goes
+        else:
+            out.append(_as_text(ctx[piece.name]))
+    return "".join(out)
 
 
 def _as_text(value: Any) -> str:
@@ -256,3 +253,25 @@ def _per_container(base: Mapping[str, Any], name: str) -> dict[str, Any]:
             vols.append(v)
         spec["volumes"] = vols
     return spec
+
+
+def secret_references(project: Project) -> set[str]:
+    """Names of the secrets a project's definitions reference as `{secret: NAME}`, at any
+    depth of their params and overrides."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Mapping):
+            if set(value) == {"secret"} and isinstance(value["secret"], str):
+                found.add(value["secret"])
+                return
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+
+    for d in project.definitions:
+        walk(d.params)
+        walk(d.overrides)
+    return found

@@ -20,6 +20,7 @@ from referencing.jsonschema import DRAFT202012
 from syncer.stages import schema
 from syncer.core.errors import Diagnostic, InvalidProject
 from syncer.core.labels import NAME_RE, template_hash
+from syncer.stages.expr import names as expressions
 from syncer.stages.load import PROJECT_FILE, SourceFile, Tree, locate, parse
 from syncer.core.model import (
     Definition,
@@ -32,7 +33,6 @@ from syncer.core.model import (
     newest_first,
 )
 
-EXPR_RE = re.compile(r"\$\{([^}]*)\}")
 CONTEXT_NAMES = ("definition.name", "server.name", "server.environment", "profile")
 SECRET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
@@ -285,8 +285,7 @@ def _check_expressions(raw: Mapping[str, Any], inputs: Mapping[str, Any], where:
 
 def _check_one(text: str, path: tuple[Any, ...], known: set[str], where: Located, out: _Collector) -> bool:
     ok = True
-    for expr in EXPR_RE.findall(text):
-        expr = expr.strip()
+    for expr in expressions(text):
         if expr.startswith("inputs."):
             if expr[7:] not in known:
                 out.at(where, path, f"${{{expr}}} names an input that does not exist"

@@ -9,6 +9,7 @@ import hmac
 import pytest
 
 from syncer.adapters import webhooks as notify
+from syncer.core.redact import Redactor
 from syncer.core.model import WebhookTarget
 
 
@@ -60,7 +61,7 @@ def test_secrets_resolve_from_the_environment_or_the_projects_secrets() -> None:
 
 def test_redaction_reaches_nested_values_and_keys() -> None:
     data = {"error": "token=hunter22 refused", "hunter22": ["a", {"b": "xhunter22x"}], "n": 3}
-    assert notify.redact(data, ["hunter22"]) == {"error": "token=*** refused", "***": ["a", {"b": "x***x"}],
+    assert Redactor.of(["hunter22"]).data(data) == {"error": "token=*** refused", "***": ["a", {"b": "x***x"}],
                                                  "n": 3}
 
 

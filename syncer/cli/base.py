@@ -1,0 +1,46 @@
+"""What every command shares: the root group, its options, and the engine context they make."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from syncer import __version__
+from syncer.engine import facade as engine
+
+PATH = click.Path(path_type=Path)
+
+
+def context(obj: dict[str, Any], ref: str | None = None) -> engine.Context:
+    """The engine's Context from the root options."""
+    return engine.Context(repo=obj.get("repo"), state_dir=obj.get("state_dir"),
+                          secrets_file=obj.get("secrets_file"), ref=ref)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--repo", type=PATH, envvar="SYNCER_REPO",
+              help="Project directory (default: the current directory or the nearest parent holding syncer.yaml). Env: SYNCER_REPO.")
+@click.option("--state-dir", type=PATH, envvar="SYNCER_STATE_DIR",
+              help="Where the store and the secret-hashing key live (default: .syncer/ beside syncer.yaml). Env: SYNCER_STATE_DIR.")
+@click.option("--secrets-file", type=PATH, envvar="SYNCER_SECRETS_FILE",
+              help="A file of NAME=value lines (or a YAML mapping) kept outside git; the environment wins over it. Env: SYNCER_SECRETS_FILE.")
+@click.version_option(__version__, prog_name="syncer")
+@click.pass_context
+def cli(ctx: click.Context, repo: Path | None, state_dir: Path | None, secrets_file: Path | None) -> None:
+    """syncer keeps Docker servers converged to a git repository of YAML.
+
+    Templates (a catalog with JSON Schema inputs) and definitions (a template, params, a
+    profile, a server) say what should run; `syncer plan` shows how live Docker differs,
+    `syncer apply` makes it so.
+    """
+    ctx.obj = {"repo": repo, "state_dir": state_dir, "secrets_file": secrets_file}
+
+
+def flush_webhooks(obj: dict[str, Any], as_json: bool, project: Any = None) -> None:
+    """One-shot commands have no Notifier: try the due deliveries for a few seconds."""
+    delivered, queued = engine.flush_webhooks(context(obj), timeout=3.0, project=project)
+    if queued and not as_json:
+        click.echo(f"webhooks: {queued} delivery(ies) still queued; `syncer watch`/`serve` or the next apply"
+                   " retries them (see `syncer webhooks deliveries`)", err=True)

@@ -1,0 +1,66 @@
+"""status, history, deployments: what runs and what happened, read from the servers and the store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from syncer.cli import views
+from syncer.cli.base import cli, context
+from syncer.engine import facade as engine
+from syncer.engine import records
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_obj
+def status(obj: dict[str, Any], as_json: bool) -> int:
+    """Per definition: server, revision, containers with state and health, in sync or drifted."""
+    _, rows = engine.status(context(obj))
+    click.echo(views.to_json(views.status_dict(rows)) if as_json else views.status_text(rows), nl=False)
+    return 0
+
+
+@cli.command()
+@click.argument("definition", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the revisions as JSON.")
+@click.pass_obj
+def history(obj: dict[str, Any], definition: str | None, as_json: bool) -> int:
+    """The revisions of DEFINITION (or of every definition), newest first."""
+    revisions = records.history(context(obj), definition)
+    if as_json:
+        click.echo(views.to_json([views.revision_dict(r) for r in revisions]), nl=False)
+    else:
+        click.echo(views.history_text(revisions), nl=False)
+    return 0
+
+
+@cli.group()
+def deployments() -> None:
+    """List deployments and show one with its log."""
+
+
+@deployments.command("list")
+@click.option("--definition", help="Only this definition's deployments.")
+@click.option("--status", type=click.Choice(["pending", "running", "success", "failed"]), help="Only this status.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def deployments_list(obj: dict[str, Any], definition: str | None, status: str | None, limit: int,
+                     as_json: bool) -> int:
+    """Deployments, newest first."""
+    rows = records.deployments(context(obj), definition=definition, status=status, limit=limit)
+    click.echo(views.to_json(rows) if as_json else views.deployments_text(rows), nl=False)
+    return 0
+
+
+@deployments.command("show")
+@click.argument("deployment_id")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def deployments_show(obj: dict[str, Any], deployment_id: str, as_json: bool) -> int:
+    """One deployment with its log lines."""
+    row = records.deployment(context(obj), deployment_id)
+    click.echo(views.to_json(row) if as_json else views.deployment_text(row), nl=False)
+    return 0

@@ -1,0 +1,296 @@
+"""Apply and rollback: the write side, under the project's apply lock.
+
+`apply` plans (or checks a saved plan), asks for confirmation, records revisions, runs the
+plan through the Applier and records each deployment's outcome; `rollback` records an
+earlier revision as a new one, pins it, and applies that definition alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from syncer.adapters.lock import ApplyLock
+from syncer.adapters.store import Revision, Store
+from syncer.core.errors import NotFound, StalePlan
+from syncer.core.model import ContainerSpec, Desired, Observed, Plan, Project
+from syncer.core.redact import Redactor
+from syncer.engine.events import EventSink, no_events, webhook_sink
+from syncer.engine.project import (
+    Context,
+    desired_state,
+    forget_lapsed,
+    load,
+    planned,
+    redactor,
+    secrets_for,
+)
+from syncer.stages.plan import definition_hash, desired_hash
+
+if TYPE_CHECKING:
+    from syncer.engine.apply import ApplyOptions, DeploymentResult
+    from syncer.engine.observe import EngineFactory
+
+Progress = Callable[[str, str], None]  # (definition or "", line)
+
+
+def _quiet(definition: str, line: str) -> None:
+    return None
+
+
+def _specs_of(containers: list[ContainerSpec]) -> list[dict[str, Any]]:
+    return [{"server": c.server, "replica": c.replica, "name": c.name, "template_ref": c.template_ref,
+             "spec": dict(c.spec), "spec_hash": c.spec_hash, "depends_on": list(c.depends_on)} for c in containers]
+
+
+@dataclass
+class ApplyReport:
+    """What an apply did: the plan, each deployment's result, and the run id."""
+
+    plan: Plan
+    results: list[DeploymentResult]
+    run_id: str | None
+    applied: bool
+    project: Project | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed (conflicts count as failures: they were not resolved)."""
+        return all(r.ok for r in self.results) and not any(a.action == "conflict" for a in self.plan.actions)
+
+
+class _StoreRecorder:
+    """Deployments into the store, log lines redacted, events out, progress to the view."""
+
+    def __init__(self, store: Store, run_id: str, trigger: str, commit: str | None,
+                 redact: Redactor, progress: Progress, events: EventSink) -> None:
+        self.store, self.run_id, self.trigger, self.commit = store, run_id, trigger, commit
+        self.redact = redact  # exactly the project's secrets, not every environment variable
+        self.progress, self.events = progress, events
+        self.names: dict[str, str] = {}
+        self.message = ""
+
+    def _clean(self, text: str) -> str:
+        return self.redact.text(text)
+
+    def begin(self, definition: str, server: str, revision: int, actions: list[str]) -> str:
+        dep = self.store.add_deployment(run_id=self.run_id, definition=definition, server=server,
+                                        revision=revision, actions=actions, trigger=self.trigger, commit=self.commit)
+        self.store.deployment_running(dep)
+        self.store.set_definition_status(definition, "deploying")
+        self.names[dep] = definition
+        if self.commit:
+            self.store.log(dep, f"commit {self.commit[:12]} {self.message}".rstrip())
+        self.events("deployment.started", {"deployment_id": dep, "definition": definition, "server": server,
+                                           "revision": revision, "actions": actions})
+        return dep
+
+    def log(self, deployment: str, line: str) -> None:
+        line = self._clean(line)
+        self.store.log(deployment, line)
+        self.progress(self.names.get(deployment, "?"), line)
+
+    def finish(self, deployment: str, *, ok: bool, rolled_back: bool = False, error: str = "") -> None:
+        error = self._clean(error)
+        self.store.finish_deployment(deployment, ok=ok, rolled_back=rolled_back, error=error)
+        self.progress(self.names.get(deployment, "?"), "done: ok" if ok else "done: failed")
+        data = {"deployment_id": deployment, "definition": self.names.get(deployment), "error": error or None,
+                "rolled_back": rolled_back}
+        self.events("deployment.success" if ok else "deployment.failed", data)
+        if rolled_back:
+            self.events("deployment.rolled_back", data)
+
+
+def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool],
+          plan_file: Mapping[str, Any] | None = None, trigger: str = "cli",
+          progress: Progress = _quiet, events: EventSink = no_events,
+          engines: EngineFactory | None = None, only: str | None = None) -> ApplyReport:
+    """Plan (or check a saved plan), confirm, then apply under the project's lock."""
+    root = ctx.root()
+    state = ctx.state(root)
+    with ApplyLock(state, f"syncer apply ({trigger})"):
+        project = load(ctx)
+        store = Store(state)
+        try:
+            events = webhook_sink(ctx, project, store, events)
+            recovered = store.recover()
+            if recovered:
+                progress("", f"marked {recovered} deployment(s) of an interrupted apply as failed (interrupted)")
+            return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=plan_file,
+                                 trigger=trigger, progress=progress, events=events, engines=engines, only=only)
+        finally:
+            store.close()
+
+
+def _apply_locked(ctx: Context, project: Project, store: Store, *, options: ApplyOptions,
+                  confirm: Callable[[Plan], bool], plan_file: Mapping[str, Any] | None, trigger: str,
+                  progress: Progress, events: EventSink, engines: EngineFactory | None,
+                  only: str | None) -> ApplyReport:
+    from syncer.engine.apply import Applier
+    from syncer.adapters.docker import Engine
+
+    secrets = secrets_for(ctx, project)
+    factory = engines or Engine
+    p = planned(ctx, project, store, engines=factory, secrets=secrets)
+    result, desired = p.plan, p.desired
+    forget_lapsed(store, p)
+    _settle_statuses(store, result, desired, p.observed)
+    if only is not None:
+        result = _only(result, only)
+    if plan_file is not None:
+        check_fresh(plan_file, result, desired)
+    if not result.has_changes or not confirm(result):
+        return ApplyReport(result, [], None, False, project)
+    run_id = store.start_run(trigger, project.commit, os.getpid())
+    _record_revisions(store, desired, result, project.commit, events)
+    live = {name: factory(server) for name, server in project.config.servers.items()}
+    recorder = _StoreRecorder(store, run_id, trigger, project.commit, redactor(ctx, project), progress, events)
+    recorder.message = project.commit_message
+    try:
+        results = Applier(result, desired, live, secrets, recorder, options, commit=project.commit).run()
+    finally:
+        for e in live.values():
+            e.close()
+    _record_outcomes(store, result, results, events)
+    store.finish_run(run_id, "success" if all(r.ok for r in results) else "failed",
+                     {"deployments": len(results), "failed": sum(1 for r in results if not r.ok),
+                      **result.summary()})
+    return ApplyReport(result, results, run_id, True, project)
+
+
+def _only(p: Plan, definition: str) -> Plan:
+    actions = tuple(a for a in p.actions if a.definition == definition)
+    if not actions:
+        raise NotFound(f"no definition '{definition}' in the project or on its servers")
+    return Plan(p.project, p.commit, p.dirty, p.fingerprint, p.created_at, actions)
+
+
+def check_fresh(saved: Mapping[str, Any], current: Plan, desired: Desired) -> None:
+    """Refuse a saved plan when the repository or the live state moved since it was made."""
+    if saved.get("project") != current.project:
+        raise StalePlan(f"the plan is for project '{saved.get('project')}', not '{current.project}'")
+    if saved.get("commit") != current.commit or saved.get("desired") != desired_hash(desired):
+        raise StalePlan("the plan is stale: the repository changed since it was made"
+                        f" (plan commit {str(saved.get('commit'))[:12]}, now {str(current.commit)[:12]});"
+                        " run `syncer plan --out FILE` again")
+    if saved.get("fingerprint") != current.fingerprint:
+        raise StalePlan("the plan is stale: the live containers changed since it was made;"
+                        " run `syncer plan --out FILE` again")
+
+
+def _record_revisions(store: Store, desired: Desired, p: Plan, commit: str | None,
+                      events: EventSink = no_events) -> None:
+    revs = {a.definition: a.revision for a in p.actions if a.action != "remove"}
+    by_def: dict[str, list[ContainerSpec]] = {}
+    for c in desired.containers:
+        by_def.setdefault(c.definition, []).append(c)
+    known = store.latest_revisions()
+    gone = {d["name"] for d in store.definitions() if d["deleted_at"]}
+    changed = []
+    with store.transaction():
+        for name, containers in by_def.items():
+            if name not in revs:
+                continue
+            store.upsert_definition(name, containers[0].server, containers[0].template_ref)
+            dh = definition_hash(containers)
+            if known.get(name, (0, ""))[1] != dh:
+                store.add_revision(name, revs[name], dh, _specs_of(containers), commit)
+                changed.append(name)
+    for name in changed:  # after the commit: no event for a revision that was not recorded
+        c = by_def[name][0]
+        events("definition.created" if name not in known or name in gone else "definition.updated",
+               {"definition": name, "revision": revs[name], "server": c.server, "template": c.template_ref,
+                "commit": commit})
+
+
+def _settle_statuses(store: Store, p: Plan, desired: Desired, observed: Observed) -> None:
+    """What a killed apply did but could not record, read back from the live state: a
+    definition already in sync is active at its revision; a removed one with nothing left
+    on any server is removed (else both would stay `failed` once recover() ran)."""
+    kinds: dict[str, set[str]] = {}
+    for a in p.actions:
+        kinds.setdefault(a.definition, set()).add(a.action)
+    revs = {a.definition: a.revision for a in p.actions if a.action == "noop"}
+    known = store.latest_revisions()
+    live = {c.definition for s in observed.servers.values() for c in s.managed}
+    wanted = set(desired.definitions) | {c.definition for c in desired.containers}
+    for d in store.definitions():
+        name = d["name"]
+        if kinds.get(name) == {"noop"} and known.get(name, (0, ""))[0] == revs[name]:
+            if (d["status"], d["current_revision"]) != ("active", revs[name]):
+                store.set_definition_status(name, "active", revision=revs[name])
+        elif name not in wanted and name not in live and d["status"] != "removed":
+            store.set_definition_status(name, "removed", deleted=True)
+
+
+def _record_outcomes(store: Store, p: Plan, results: list[DeploymentResult],
+                     events: EventSink = no_events) -> None:
+    revs = {a.definition: a.revision for a in p.actions if a.action != "remove"}
+    for r in results:
+        if r.definition not in revs:
+            store.set_definition_status(r.definition, "removed" if r.ok else "failed", deleted=r.ok)
+            if r.ok:
+                events("definition.deleted", {"definition": r.definition, "server": r.server})
+        elif r.ok:
+            store.set_definition_status(r.definition, "active", revision=revs[r.definition])
+        else:
+            store.set_definition_status(r.definition, "failed")
+
+
+def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOptions,
+             confirm: Callable[[Plan], bool], progress: Progress = _quiet,
+             events: EventSink = no_events, engines: EngineFactory | None = None) -> ApplyReport:
+    """Deploy revision `to` (default: the one before the latest) again, as a new revision.
+
+    The definition stays pinned to it until git next changes that definition.
+    """
+    root = ctx.root()
+    state = ctx.state(root)
+    with ApplyLock(state, "syncer rollback"):
+        project = load(ctx)
+        if project.definition(definition) is None:
+            raise NotFound(f"no definition '{definition}' in the project")
+        store = Store(state)
+        try:
+            events = webhook_sink(ctx, project, store, events)
+            store.recover()
+            revisions = store.revisions(definition)
+            if not revisions:
+                raise NotFound(f"definition '{definition}' has no revisions yet (apply it first)")
+            latest = revisions[0]
+            target = _rollback_target(revisions, to)
+            secrets = secrets_for(ctx, project)
+            git_side = [c for c in desired_state(ctx, project, secrets=secrets).containers
+                        if c.definition == definition]
+            number = latest.number + 1
+            with store.transaction():
+                store.add_revision(definition, number, target.def_hash, target.specs, project.commit,
+                                   rollback_of=target.number)
+                store.pin(definition, number, definition_hash(git_side))
+            progress(definition, f"revision {number} rolls back to revision {target.number}")
+            events("deployment.rolled_back", {"definition": definition, "revision": number,
+                                              "rollback_of": target.number})
+            events("definition.updated", {"definition": definition, "revision": number,
+                                          "rollback_of": target.number, "commit": project.commit})
+            return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=None,
+                                 trigger="rollback", progress=progress, events=events, engines=engines,
+                                 only=definition)
+        finally:
+            store.close()
+
+
+def _rollback_target(revisions: list[Revision], to: int | None) -> Revision:
+    if to is None:
+        if len(revisions) < 2:
+            raise NotFound(f"definition '{revisions[0].definition}' has only revision "
+                           f"{revisions[0].number}: nothing to roll back to")
+        latest = revisions[0]
+        older = [r for r in revisions[1:] if r.def_hash != latest.def_hash]
+        return older[0] if older else revisions[1]
+    for r in revisions:
+        if r.number == to:
+            return r
+    raise NotFound(f"definition '{revisions[0].definition}' has no revision {to}"
+                   f" (revisions: {', '.join(str(r.number) for r in reversed(revisions))})")

@@ -1,0 +1,222 @@
+"""Find the project, load it, render it, observe its servers and diff: the read side.
+
+Everything here only reads: the store is consulted for revisions, rollback pins and
+operator holds, but a plan, a status or a `plan --ref OLD` never changes it. What has
+lapsed (a pin whose definition git changed since, a hold on a changed definition) is
+dropped by the apply that acts on it (`forget_lapsed`), under the apply lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from syncer.adapters import cache
+from syncer.adapters.store import Revision, Store
+from syncer.core import clock
+from syncer.core.model import ContainerSpec, Desired, Observed, Plan, Project
+from syncer.core.redact import Redactor
+from syncer.engine import secrets as S
+from syncer.stages.load import DirTree, Tree, find_root
+from syncer.stages.plan import definition_hash, plan
+from syncer.stages.render import render
+
+if TYPE_CHECKING:  # docker is imported only by commands that talk to Docker
+    from syncer.engine.observe import EngineFactory
+
+STATE_DIR = ".syncer"
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where a command finds its project, its store and its secrets."""
+
+    repo: Path | None = None
+    state_dir: Path | None = None
+    secrets_file: Path | None = None
+    ref: str | None = None
+
+    def root(self) -> Path:
+        """The project root: --repo, or the nearest directory upwards holding syncer.yaml."""
+        return find_root(self.repo or Path.cwd())
+
+    def state(self, root: Path) -> Path:
+        """The state directory (created on first use)."""
+        path = self.state_dir or root / STATE_DIR
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def now_iso() -> str:
+    """The current UTC time as plans write it."""
+    return clock.iso()
+
+
+def _in_git(root: Path) -> bool:
+    return any((p / ".git").exists() for p in (root, *root.parents))
+
+
+def load(ctx: Context) -> Project:
+    """The validated project at the work tree, or at `ctx.ref` when given."""
+    root = ctx.root()
+    if ctx.ref is not None:
+        from syncer.adapters import git as gitsource  # imported only where git is used
+
+        git_tree = gitsource.tree_at(root, ctx.ref)
+        return _with_message(_build(git_tree, root, git_tree.sha, False), root)
+    commit, dirty = None, False
+    if _in_git(root):
+        from syncer.adapters import git as gitsource
+
+        commit, dirty = gitsource.head(root)
+    state = ctx.state(root)
+    key = cache.repo_key(root)
+    cached = cache.get(state, key)
+    if cached is not None and cached.root == str(root):
+        project = replace(cached, commit=commit, dirty=dirty)
+    else:
+        project = _build(DirTree(root), root, commit, dirty)
+        if not project.config.allow_literal_secrets:  # a literal password must not land in the state dir
+            cache.put(state, key, project)
+    return _with_message(project, root)
+
+
+def _build(tree: Tree, root: Path, commit: str | None, dirty: bool) -> Project:
+    from syncer.stages.validate import build_project  # jsonschema and the parser: only on a cache miss
+
+    return build_project(tree, str(root), commit=commit, dirty=dirty)
+
+
+def _with_message(project: Project, root: Path) -> Project:
+    if project.commit:
+        from syncer.adapters import git as gitsource
+
+        project = replace(project, commit_message=gitsource.commit_message(root, project.commit))
+    return project
+
+
+def read_secrets(ctx: Context) -> dict[str, str]:
+    """Secrets from --secrets-file, overridden by the environment."""
+    return S.read_secrets(ctx.secrets_file)
+
+
+def secrets_for(ctx: Context, project: Project) -> dict[str, str]:
+    """Every secret value a render of this project may use."""
+    return S.with_literals(read_secrets(ctx), project)
+
+
+def redactor(ctx: Context, project: Project) -> Redactor:
+    """Masks exactly the secret values this project references (nothing else)."""
+    return S.redactor(read_secrets(ctx), project)
+
+
+def open_store(ctx: Context, project: Project) -> Store:
+    """The project's store."""
+    return Store(ctx.state(Path(project.root)))
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A plan with what it was computed from, and the pins and holds that lapsed."""
+
+    plan: Plan
+    desired: Desired
+    observed: Observed
+    lapsed_pins: tuple[str, ...] = ()
+    lapsed_holds: tuple[str, ...] = ()
+
+
+def desired_state(ctx: Context, project: Project, *, store: Store | None = None,
+                  secrets: Mapping[str, str] | None = None) -> Desired:
+    """Render the project with this context's secrets (and the store's rollback pins)."""
+    values = secrets if secrets is not None else secrets_for(ctx, project)
+    desired = render(project, secrets=values, secret_key=S.secret_key(ctx.state(Path(project.root))))
+    return pinned(store, desired)[0] if store is not None else desired
+
+
+def compute_plan(ctx: Context, project: Project, *, engines: EngineFactory | None = None,
+                 store: Store | None = None, secrets: Mapping[str, str] | None = None,
+                 ) -> tuple[Plan, Desired, Observed]:
+    """Render, observe every server once, and diff (revisions numbered from the store).
+    Reads the store; never writes it."""
+    own = store is None
+    store = store or open_store(ctx, project)
+    try:
+        p = planned(ctx, project, store, engines=engines, secrets=secrets)
+    finally:
+        if own:
+            store.close()
+    return p.plan, p.desired, p.observed
+
+
+def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFactory | None = None,
+            secrets: Mapping[str, str] | None = None) -> Planned:
+    """`compute_plan`, also naming the pins and holds that lapsed (for the apply to drop)."""
+    from syncer.adapters.docker import Engine
+    from syncer.engine.observe import observe
+
+    values = secrets if secrets is not None else secrets_for(ctx, project)
+    rendered = render(project, secrets=values, secret_key=S.secret_key(ctx.state(Path(project.root))))
+    desired, lapsed_pins = pinned(store, rendered)
+    keep, lapsed_holds = held(store, desired)
+    observed = observe(project.config.name, project.config.servers, desired, engines=engines or Engine)
+    result = plan(desired, observed, prune=project.config.prune, created_at=now_iso(),
+                  known=store.latest_revisions(), dirty=project.dirty, held=keep)
+    return Planned(result, desired, observed, tuple(lapsed_pins), tuple(lapsed_holds))
+
+
+def _by_definition(desired: Desired) -> dict[str, list[ContainerSpec]]:
+    out: dict[str, list[ContainerSpec]] = {}
+    for c in desired.containers:
+        out.setdefault(c.definition, []).append(c)
+    return out
+
+
+def pinned(store: Store, desired: Desired) -> tuple[Desired, list[str]]:
+    """Definitions pinned by a rollback keep the pinned revision until git changes them.
+    Returns the desired state and the pins that lapsed (git changed their definition)."""
+    pins = store.pins()
+    if not pins:
+        return desired, []
+    out: list[ContainerSpec] = []
+    lapsed = []
+    for name, containers in _by_definition(desired).items():
+        pin = pins.get(name)
+        if pin is not None and definition_hash(containers) == pin[1]:
+            out.extend(_from_revision(store.revision(name, pin[0]), containers[0]))
+        else:
+            if pin is not None:
+                lapsed.append(name)
+            out.extend(containers)
+    return Desired(desired.project, tuple(out), desired.definitions, desired.commit), lapsed
+
+
+def held(store: Store, desired: Desired) -> tuple[frozenset[str], list[str]]:
+    """Containers held stopped whose definition has not changed since, and the holds that
+    lapsed (their definition changed or is gone)."""
+    holds = store.holds()
+    if not holds:
+        return frozenset(), []
+    by_def = _by_definition(desired)
+    kept, lapsed = set(), []
+    for container, (definition, def_hash) in holds.items():
+        if definition in by_def and definition_hash(by_def[definition]) == def_hash:
+            kept.add(container)
+        else:
+            lapsed.append(container)
+    return frozenset(kept), lapsed
+
+
+def forget_lapsed(store: Store, p: Planned) -> None:
+    """Drop the pins and holds that lapsed: done by an apply, under its lock, never by a read."""
+    for name in p.lapsed_pins:
+        store.unpin(name)
+    for container in p.lapsed_holds:
+        store.release(container)
+
+
+def _from_revision(rev: Revision, like: ContainerSpec) -> list[ContainerSpec]:
+    return [ContainerSpec(like.project, s["server"], rev.definition, int(s["replica"]), s["name"], s["template_ref"],
+                          s["spec"], s["spec_hash"], tuple(s.get("depends_on", ()))) for s in rev.specs]

@@ -1,0 +1,116 @@
+"""Where secret values come from, and the one redactor built from exactly those a project uses.
+
+Values come from `--secrets-file` and the environment; a project references some of them
+by name (`{secret: NAME}` in params, webhook and git-hook secrets, literal passwords where
+allowed). Only those referenced values are masked: masking every environment variable
+turned `on local` into `on ***` in deployment logs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets as pysecrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from syncer.core.errors import SecretError
+from syncer.core.model import Project
+from syncer.core.redact import Redactor
+from syncer.stages.render import literal_secrets, secret_references
+
+KEY_FILE = "secret.key"
+GIT_HOOK_ENV = "SYNCER_GIT_WEBHOOK_SECRET"
+_DOTENV = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$")
+
+
+def secret_key(state: Path) -> bytes:
+    """The key that turns secrets into keyed hashes; made once per state directory."""
+    path = state / KEY_FILE
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        key = pysecrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+        return key
+
+
+def read_secrets(secrets_file: Path | None) -> dict[str, str]:
+    """Secrets from the secrets file, overridden by the environment."""
+    found: dict[str, str] = {}
+    if secrets_file is not None:
+        found.update(parse_secrets_file(secrets_file))
+    found.update(os.environ)
+    return found
+
+
+def parse_secrets_file(path: Path) -> dict[str, str]:
+    """`NAME=value` lines (dotenv) or a YAML mapping; errors never quote a value."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SecretError(f"cannot read secrets file {path}: {exc.__class__.__name__}") from None
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not all(_DOTENV.match(ln) for ln in lines):
+        return _yaml_secrets(path, text)
+    out = {}
+    for ln in lines:
+        m = _DOTENV.match(ln)
+        assert m is not None
+        value = m.group(2)
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[m.group(1)] = value
+    return out
+
+
+def _yaml_secrets(path: Path, text: str) -> dict[str, str]:
+    from syncer.stages.load import parse
+
+    source, problems = parse(str(path), text.encode("utf-8"))
+    if problems or source is None or len(source.docs) != 1 or not isinstance(source.docs[0], dict):
+        where = f" at line {problems[0].line}" if problems else ""
+        raise SecretError(f"secrets file {path}: expected NAME=value lines or a YAML mapping{where}")
+    return {str(k): "" if v is None else str(v) for k, v in source.docs[0].items()}
+
+
+def with_literals(available: Mapping[str, str], project: Project) -> dict[str, str]:
+    """Every secret value a render of this project may use."""
+    out = dict(available)
+    out.update(literal_secrets(project))
+    return out
+
+
+def named(available: Mapping[str, str], ref: Any) -> str | None:
+    """The value of a `{env: NAME}` (environment) or `{secret: NAME}` reference in syncer.yaml."""
+    if not isinstance(ref, Mapping) or len(ref) != 1:
+        return None
+    (kind, name), = ref.items()
+    return (os.environ if kind == "env" else available).get(str(name))
+
+
+def git_hook_secret(available: Mapping[str, str], project: Project) -> str | None:
+    """The secret incoming git webhooks are verified with: `api.git_webhook_secret` in
+    syncer.yaml, else the SYNCER_GIT_WEBHOOK_SECRET environment variable."""
+    api = project.config.raw.get("api")
+    ref = api.get("git_webhook_secret") if isinstance(api, Mapping) else None
+    configured = named(available, ref) if ref is not None else None
+    return configured or os.environ.get(GIT_HOOK_ENV) or None
+
+
+def sensitive_values(available: Mapping[str, str], project: Project) -> list[str]:
+    """Exactly the secret values this project references: its `{secret: NAME}` params,
+    literal passwords, webhook signing secrets and the git-hook secret."""
+    values = [available.get(name) for name in secret_references(project)]
+    values += list(literal_secrets(project).values())
+    values += [named(available, t.secret) for t in project.config.webhooks]
+    values.append(git_hook_secret(available, project))
+    return [v for v in values if v]
+
+
+def redactor(available: Mapping[str, str], project: Project) -> Redactor:
+    """The project's redactor: masks exactly its referenced secret values."""
+    return Redactor.of(sensitive_values(available, project))

@@ -1,0 +1,54 @@
+"""`syncer status` and GET /status: per definition, where it runs, at which revision, and
+whether it is in sync. A read: it never changes the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from syncer.core.model import Project
+from syncer.engine.project import Context, compute_plan, load, open_store
+
+if TYPE_CHECKING:
+    from syncer.engine.observe import EngineFactory
+
+
+@dataclass(frozen=True)
+class DefinitionStatus:
+    """One definition as `syncer status` reports it."""
+
+    definition: str
+    server: str
+    revision: int
+    containers: list[dict[str, Any]]
+    in_sync: bool
+    actions: list[str]
+    status: str
+    pinned: bool
+
+
+def status(ctx: Context, *, engines: EngineFactory | None = None) -> tuple[Project, list[DefinitionStatus]]:
+    """Per definition: server, revision, containers with state and health, in sync or drifted."""
+    project = load(ctx)
+    store = open_store(ctx, project)
+    try:
+        result, desired, observed = compute_plan(ctx, project, engines=engines, store=store)
+        stored = {d["name"]: d for d in store.definitions()}
+        pins = store.pins()
+    finally:
+        store.close()
+    live: dict[str, list[dict[str, Any]]] = {}
+    for s in observed.servers.values():
+        for c in s.managed:
+            live.setdefault(c.definition or "?", []).append(
+                {"name": c.name, "id": c.id[:12], "server": c.server, "state": c.state, "health": c.health,
+                 "revision": int(c.labels.get("syncer.revision", "0") or 0)})
+    out = []
+    for name in sorted({c.definition for c in desired.containers} | set(live)):
+        acts = [a for a in result.actions if a.definition == name]
+        changing = [f"{a.action} {a.container}" for a in acts if a.action != "noop"]
+        server = next((c.server for c in desired.containers if c.definition == name), acts[0].server if acts else "")
+        revision = max((a.revision for a in acts if a.action != "remove"), default=0)
+        out.append(DefinitionStatus(name, server, revision, sorted(live.get(name, []), key=lambda c: c["name"]),
+                                    not changing, changing, stored.get(name, {}).get("status", "new"), name in pins))
+    return project, out

@@ -1,0 +1,49 @@
+"""The one `${...}` scanner, shared by validate (which names may stand) and render (what
+they become). Linear in the length of the text: a template full of `${` with no `}` costs
+one pass, not one pass per `${`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Expr:
+    """One `${ name }` in a string, its name stripped of surrounding spaces."""
+
+    name: str
+
+
+def split(text: str) -> list[str | Expr]:
+    """`text` as literal pieces and expressions, in order. A `${` with no closing `}` is literal."""
+    out: list[str | Expr] = []
+    at = 0
+    while True:
+        start = text.find("${", at)
+        if start < 0:
+            break
+        end = text.find("}", start + 2)
+        if end < 0:
+            break  # no `}` after this `${`, so none after any later one either
+        if start > at:
+            out.append(text[at:start])
+        out.append(Expr(text[start + 2:end].strip()))
+        at = end + 1
+    if at < len(text):
+        out.append(text[at:])
+    return out
+
+
+def names(text: str) -> list[str]:
+    """The names of every expression in `text`."""
+    if "${" not in text:
+        return []
+    return [p.name for p in split(text) if isinstance(p, Expr)]
+
+
+def whole(text: str) -> str | None:
+    """The name when `text` is exactly one expression (so its value keeps its type), else None."""
+    if not (text.startswith("${") and text.endswith("}")):
+        return None
+    pieces = split(text)
+    return pieces[0].name if len(pieces) == 1 and isinstance(pieces[0], Expr) else None
