@@ -5,18 +5,28 @@ apply does; when not one byte of the repository (nor of syncer's own code and sc
 changed since the last valid load, the result is the same, so it is read back instead.
 Only valid projects are cached: an invalid one is validated afresh every time, so its
 diagnostics are always current.
+
+The entry is JSON, read back field by field against the dataclasses of `core.model`:
+never pickle, which would run the code of whoever could write the state dir. Anything
+unexpected in the file (not JSON, another shape, another format) is a miss.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
-import pickle
+import types
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from syncer.core.model import Project
 
 CACHE_DIR = "cache"
+FORMAT = 1  # bump when the shape of an entry changes
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
@@ -51,26 +61,121 @@ def repo_key(root: Path) -> str:
     return h.hexdigest()
 
 
+def _entry(state: Path, key: str) -> Path:
+    return state / CACHE_DIR / f"project-{key[:32]}.json"
+
+
 def get(state: Path, key: str) -> Project | None:
-    """The cached project for `key`, or None (a damaged entry counts as absent)."""
+    """The cached project for `key`, or None (a damaged or foreign entry counts as absent)."""
     try:
-        with open(state / CACHE_DIR / f"project-{key[:32]}.pickle", "rb") as f:
-            project = pickle.load(f)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        with open(_entry(state, key), "rb") as f:
+            entry = json.load(f)
+        if entry["format"] != FORMAT or entry["key"] != key:
+            return None
+        return project_from_json(entry["project"])
+    except (OSError, ValueError, TypeError, KeyError):
         return None
-    return project if isinstance(project, Project) else None
 
 
 def put(state: Path, key: str, project: Project) -> None:
-    """Remember a valid project; keeps only the latest entry. Failures are ignored."""
+    """Remember a valid project; keeps only the latest entry. Failures are ignored, and so
+    is a project that would not read back equal (a value JSON cannot carry)."""
+    try:
+        text = json.dumps({"format": FORMAT, "key": key, "project": project_to_json(project)},
+                          allow_nan=False, separators=(",", ":"))
+        if project_from_json(json.loads(text)["project"]) != project:
+            return
+    except (ValueError, TypeError, KeyError):
+        return
     folder = state / CACHE_DIR
     try:
-        folder.mkdir(exist_ok=True)
-        for old in folder.glob("project-*.pickle"):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)
+        for old in folder.glob("project-*"):
             old.unlink(missing_ok=True)
-        tmp = folder / f".project-{key[:32]}.tmp"
-        with open(tmp, "wb") as f:
-            pickle.dump(project, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, folder / f"project-{key[:32]}.pickle")
+        _write_private(folder / f".project-{key[:32]}.tmp", text.encode(), _entry(state, key))
     except OSError:
         pass
+
+
+def _write_private(tmp: Path, data: bytes, final: Path) -> None:
+    """Write `data` to `final` through `tmp`, readable by this user only (0600)."""
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, final)
+
+
+# --- the JSON form of core.model's frozen dataclasses ------------------------------------
+
+
+def project_to_json(project: Project) -> dict[str, Any]:
+    """A project as plain JSON data: dataclasses as objects of their fields (never a cached
+    property such as `_by_name`), tuples as lists, mappings as objects."""
+    data = _to_json(project)
+    assert isinstance(data, dict)
+    return data
+
+
+def project_from_json(data: Any) -> Project:
+    """The project `project_to_json` wrote. ValueError, TypeError or KeyError when `data`
+    has another shape: every field is checked against the dataclass's type hints."""
+    project = _from_json(Project, data)
+    assert isinstance(project, Project)
+    return project
+
+
+def _to_json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError("a mapping with keys other than strings")
+        return {k: _to_json(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_to_json(v) for v in value]
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    raise TypeError(f"{type(value).__name__} has no JSON form")
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _from_json(hint: Any, value: Any) -> Any:
+    """`value` (from json.loads) as the type `hint` names, or an error when it does not fit."""
+    if hint is Any:  # core.model's JSON: already plain data
+        return value
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _dataclass(hint, value)
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _from_json(inner, value)
+    if origin is tuple:
+        return tuple(_from_json(args[0], v) for v in _checked(list, value))
+    if origin is Mapping:
+        return {k: _from_json(args[1], v) for k, v in _checked(dict, value).items()}
+    if hint is float and type(value) is int:
+        return float(value)
+    return _checked(hint, value)
+
+
+def _dataclass(cls: type, value: Any) -> Any:
+    """A dataclass from an object holding exactly its fields."""
+    hints, names = _hints(cls), {f.name for f in dataclasses.fields(cls)}
+    if set(_checked(dict, value)) != names:
+        raise KeyError(f"{cls.__name__} wants the fields {sorted(names)}")
+    return cls(**{name: _from_json(hints[name], value[name]) for name in names})
+
+
+def _checked(kind: Any, value: Any) -> Any:
+    """`value` when it is exactly a `kind` (a bool is no int here), else TypeError."""
+    if type(value) is not kind:
+        raise TypeError(f"expected {getattr(kind, '__name__', kind)}, got {type(value).__name__}")
+    return value

@@ -29,7 +29,11 @@ class ApplyLock:
         self._fd: int | None = None
 
     def __enter__(self) -> ApplyLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # it names this host and pid
+        try:
+            os.fchmod(fd, 0o600)  # one left 0644 by an older syncer
+        except OSError:
+            pass
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -206,3 +206,11 @@ def test_a_transaction_inside_another_is_a_savepoint_of_it(tmp_path: Path) -> No
         raise _Rollback
     assert [d["name"] for d in store.definitions()] == ["web"]
     store.close()
+
+
+def test_the_apply_lock_file_is_private(tmp_path: Path) -> None:
+    from syncer.adapters.lock import LOCK_FILE, ApplyLock
+
+    (tmp_path / LOCK_FILE).touch(mode=0o644)
+    with ApplyLock(tmp_path, "test"):
+        assert stat.S_IMODE((tmp_path / LOCK_FILE).stat().st_mode) == 0o600

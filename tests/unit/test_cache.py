@@ -1,8 +1,11 @@
-"""The validated-project cache: a hit only when not one byte changed."""
+"""The validated-project cache: a hit only when not one byte changed; JSON, never pickle."""
 
 from __future__ import annotations
 
+import json
+import pickle
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,7 @@ import pytest
 from syncer.adapters import cache
 from syncer.engine import facade as engine
 from syncer.core.errors import InvalidProject
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, simple_repo
 
 
 def _demo(tmp_path: Path) -> Path:
@@ -54,7 +57,7 @@ def test_a_damaged_entry_counts_as_absent(tmp_path: Path) -> None:
     repo = _demo(tmp_path)
     state = tmp_path / "state"
     engine.load(engine.Context(repo=repo, state_dir=state))
-    for f in (state / "cache").glob("*.pickle"):
+    for f in (state / "cache").glob("project-*.json"):
         f.write_bytes(b"garbage")
     assert cache.get(state, cache.repo_key(repo)) is None
     assert engine.load(engine.Context(repo=repo, state_dir=state)).config.name == "demo"
@@ -69,3 +72,88 @@ def test_a_project_with_literal_passwords_is_never_cached(tmp_path: Path) -> Non
     engine.load(engine.Context(repo=repo, state_dir=state))
     assert cache.get(state, cache.repo_key(repo)) is None
     assert not any(b"LITERAL-canary-42" in f.read_bytes() for f in state.rglob("*") if f.is_file())
+
+
+def _rich(tmp_path: Path) -> Path:
+    """A project using every kind of field: servers, webhooks with secrets, tuples, nested params."""
+    return simple_repo(
+        tmp_path / "rich", "rich",
+        extra="servers:\n  local: {environment: staging, description: here}\n  far: {docker: 'tcp://far:2375'}\n"
+              "webhooks:\n  - {url: 'http://hooks.example/a', events: [deployment.success], secret: {env: WH}}\n"
+              "  - {url: 'https://hooks.example/b'}\n",
+        definitions={
+            "web": "name: web\ntemplate: box@1.0\nserver: far\nreplicas: 2\nparams: {message: hi, port: 18080}\n",
+            "api": "name: api\ntemplate: box\ndepends_on: [web]\nparams: {message: 'a: b'}\n",
+        })
+
+
+def test_a_real_project_reads_back_equal_from_its_json(tmp_path: Path) -> None:
+    project = engine.load(engine.Context(repo=_rich(tmp_path), state_dir=tmp_path / "state"))
+    assert project.config.webhooks and project.definition("api").depends_on == ("web",)  # type: ignore[union-attr]
+    data = json.loads(json.dumps(cache.project_to_json(project)))
+    again = cache.project_from_json(data)
+    assert again == project
+    assert again.definition("web") == project.definition("web")  # the index is rebuilt, not read
+    assert isinstance(again.templates, tuple) and isinstance(again.config.template_dirs, tuple)
+    assert isinstance(again.config.webhooks[0].events, tuple) and type(again.config.servers) is dict
+    assert "_by_name" not in json.dumps(data)
+
+
+def test_the_entry_on_disk_is_private_json(tmp_path: Path) -> None:
+    repo, state = _rich(tmp_path), tmp_path / "state"
+    first = engine.load(engine.Context(repo=repo, state_dir=state))
+    (entry,) = (state / "cache").iterdir()
+    data = json.loads(entry.read_text())
+    assert data["format"] == cache.FORMAT and data["key"] == cache.repo_key(repo)
+    assert data["project"]["config"]["name"] == "rich"
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+    assert stat.S_IMODE((state / "cache").stat().st_mode) == 0o700
+    assert cache.get(state, cache.repo_key(repo)) == first
+
+
+class _Payload:
+    """Unpickling this writes a file: what a planted pickle could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (Path.write_text, (self.marker, "pwned"))  # type: ignore[return-value]
+
+
+def test_a_planted_pickle_is_never_unpickled(tmp_path: Path) -> None:
+    repo, state = _demo(tmp_path), tmp_path / "state"
+    engine.load(engine.Context(repo=repo, state_dir=state))
+    key, marker = cache.repo_key(repo), tmp_path / "marker"
+    planted = pickle.dumps(_Payload(marker))
+    for entry in (state / "cache").iterdir():
+        entry.write_bytes(planted)
+    (state / "cache" / f"project-{key[:32]}.pickle").write_bytes(planted)
+    assert cache.get(state, key) is None
+    assert engine.load(engine.Context(repo=repo, state_dir=state)).config.name == "demo"
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("damage", [
+    lambda e: dict(e, format=cache.FORMAT + 1),
+    lambda e: dict(e, key="0" * 64),
+    lambda e: {k: v for k, v in e.items() if k != "project"},
+    lambda e: dict(e, project=[]),
+    lambda e: dict(e, project=dict(e["project"], extra=1)),
+    lambda e: dict(e, project={k: v for k, v in e["project"].items() if k != "config"}),
+    lambda e: dict(e, project=dict(e["project"], templates={})),
+    lambda e: dict(e, project=dict(e["project"], dirty="no")),
+    lambda e: dict(e, project=dict(e["project"], definitions=[{"name": 1}])),
+    lambda e: dict(e, project=dict(e["project"], config=dict(e["project"]["config"], servers=[]))),
+    lambda e: [e],
+    lambda e: None,
+], ids=["format", "key", "no-project", "project-list", "extra-field", "missing-field", "tuple-as-object",
+        "bool-as-string", "definition-shape", "mapping-as-list", "top-list", "null"])
+def test_an_entry_of_another_shape_or_format_is_a_miss(tmp_path: Path, damage: object) -> None:
+    repo, state = _demo(tmp_path), tmp_path / "state"
+    engine.load(engine.Context(repo=repo, state_dir=state))
+    key = cache.repo_key(repo)
+    (entry,) = (state / "cache").iterdir()
+    entry.write_text(json.dumps(damage(json.loads(entry.read_text()))))  # type: ignore[operator]
+    assert cache.get(state, key) is None
+    assert engine.load(engine.Context(repo=repo, state_dir=state)).config.name == "demo"
