@@ -214,3 +214,28 @@ def test_the_apply_lock_file_is_private(tmp_path: Path) -> None:
     (tmp_path / LOCK_FILE).touch(mode=0o644)
     with ApplyLock(tmp_path, "test"):
         assert stat.S_IMODE((tmp_path / LOCK_FILE).stat().st_mode) == 0o600
+
+
+_OPENER = """
+import sys, time
+from pathlib import Path
+from syncer.adapters.store import Store
+while time.time() < float(sys.argv[2]):
+    pass
+store = Store(Path(sys.argv[1]))
+store.set_meta(sys.argv[3], 1)
+store.close()
+"""
+
+
+def test_processes_opening_a_new_state_dir_at_once_all_migrate_it(tmp_path: Path) -> None:
+    import time
+
+    start = str(time.time() + 1.0)  # every process opens at this moment
+    procs = [subprocess.Popen([sys.executable, "-c", _OPENER, str(tmp_path), start, f"p{n}"],
+                              stderr=subprocess.PIPE, text=True) for n in range(6)]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    store = Store(tmp_path)
+    assert all(store.get_meta(f"p{n}") == 1 for n in range(6))
+    store.close()

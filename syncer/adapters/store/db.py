@@ -119,7 +119,11 @@ class Db:
         self.path = state_dir / DB_FILE
         self._lock = threading.RLock()
         self._db = _connect(self.path, busy_timeout)
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         """Close the connection."""
