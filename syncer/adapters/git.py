@@ -14,7 +14,7 @@ import git
 from git.exc import BadName, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from syncer.core.errors import GitError
-from syncer.stages.load import YAML_SUFFIXES
+from syncer.stages.tree import YAML_SUFFIXES
 
 
 def open_repo(path: Path) -> git.Repo:

@@ -19,7 +19,7 @@ from syncer.core import clock
 from syncer.core.model import ContainerSpec, Desired, Observed, Plan, Project
 from syncer.core.redact import Redactor
 from syncer.engine import secrets as S
-from syncer.stages.load import DirTree, Tree, find_root
+from syncer.stages.tree import DirTree, Tree, find_root
 from syncer.stages.plan import definition_hash, plan
 from syncer.stages.render import render
 

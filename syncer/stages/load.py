@@ -8,20 +8,19 @@ thousand definitions in a second.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from ruamel.yaml.constructor import DuplicateKeyError, SafeConstructor
 from ruamel.yaml.cyaml import CSafeLoader
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from syncer.core.errors import Diagnostic, ProjectNotFound
+from syncer.core.errors import Diagnostic
+from syncer.stages.tree import PROJECT_FILE, YAML_SUFFIXES, DirTree, Tree, find_root
 
-PROJECT_FILE = "syncer.yaml"
-YAML_SUFFIXES = (".yaml", ".yml")
+__all__ = ["PROJECT_FILE", "YAML_SUFFIXES", "DirTree", "SourceFile", "Tree", "find_root", "locate", "parse"]
+
 
 
 class _Loader(CSafeLoader):
@@ -31,41 +30,6 @@ class _Loader(CSafeLoader):
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)
 
 
-class Tree(Protocol):
-    """Where files come from: a directory, or a git commit (see gitsource)."""
-
-    def read(self, path: str) -> bytes | None:
-        """The bytes of a repo-relative file, or None when absent."""
-
-    def yaml_files(self, folder: str) -> list[str]:
-        """Repo-relative paths of every YAML file under `folder`, any depth, sorted."""
-
-
-@dataclass(frozen=True)
-class DirTree:
-    """A repository on disk."""
-
-    root: Path
-
-    def read(self, path: str) -> bytes | None:
-        """The bytes of a repo-relative file, or None when absent."""
-        try:
-            return (self.root / path).read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
-
-    def yaml_files(self, folder: str) -> list[str]:
-        """Repo-relative paths of every YAML file under `folder`, any depth, sorted."""
-        base = self.root / folder
-        found: list[str] = []
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            for fn in filenames:
-                if fn.endswith(YAML_SUFFIXES) and not fn.startswith("."):
-                    found.append(os.path.relpath(os.path.join(dirpath, fn), self.root))
-        return sorted(p.replace(os.sep, "/") for p in found)
-
-
 @dataclass(frozen=True)
 class SourceFile:
     """One parsed file: its text (kept to locate problems) and its documents."""
@@ -73,17 +37,6 @@ class SourceFile:
     path: str
     text: str
     docs: tuple[Any, ...]
-
-
-def find_root(start: Path) -> Path:
-    """`start` or the nearest parent holding syncer.yaml."""
-    start = start.resolve()
-    for candidate in (start, *start.parents):
-        if (candidate / PROJECT_FILE).is_file():
-            return candidate
-    raise ProjectNotFound(
-        f"no {PROJECT_FILE} in {start} or any parent directory (use --repo DIR)"
-    )
 
 
 def parse(path: str, data: bytes) -> tuple[SourceFile | None, list[Diagnostic]]:

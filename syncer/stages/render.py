@@ -7,7 +7,6 @@ references (labels.secret_ref), so that specs, plans and the store never hold a 
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from collections.abc import Mapping
 from functools import lru_cache
