@@ -1,27 +1,20 @@
 """Files × JSON Schemas × cross-references → a Project, or every Diagnostic at once.
 
 Each check appends to one list of diagnostics; nothing raises until the end, so a user
-fixing a repository sees every problem in one run.
+fixing a repository sees every problem in one run. The template catalog is checked in
+`catalog`; diagnostics are collected in `collect`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, best_match
-from referencing import Registry
 from referencing.exceptions import Unresolvable
-from referencing.jsonschema import DRAFT202012
 
-from syncer.stages import schema
 from syncer.core.errors import Diagnostic, InvalidProject
-from syncer.core.labels import NAME_RE, template_hash
-from syncer.stages.expr import names as expressions
-from syncer.stages.load import PROJECT_FILE, SourceFile, Tree, locate, parse
+from syncer.core.labels import NAME_RE
 from syncer.core.model import (
     Definition,
     Located,
@@ -32,80 +25,33 @@ from syncer.core.model import (
     WebhookTarget,
     newest_first,
 )
+from syncer.stages import schema
+from syncer.stages.catalog import Broken, Catalog, check_one, normalise_inputs, strings, templates
+from syncer.stages.collect import Collector, documents
+from syncer.stages.load import PROJECT_FILE, Tree, locate
 
-CONTEXT_NAMES = ("definition.name", "server.name", "server.environment", "profile")
+__all__ = ["build_project", "check_name", "find_cycles", "normalise_inputs"]
+
 SECRET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-
-
-@dataclass
-class _Collector:
-    """The diagnostics found so far, and the files they point into."""
-
-    files: dict[str, SourceFile] = field(default_factory=dict)
-    found: list[Diagnostic] = field(default_factory=list)
-
-    def at(self, where: Located, path: Iterable[Any], message: str, *, key: bool = False) -> None:
-        """Record a problem located at `path` inside document `where`."""
-        source = self.files.get(where.file)
-        line, col = locate(source, where.doc, path, key=key) if source else (0, 0)
-        self.found.append(Diagnostic(where.file, line, col, message))
-
-    def schema(self, v: Draft202012Validator, data: Any, where: Located, **kw: Any) -> bool:
-        """Check `data` against a schema; True when it passed."""
-        ok = True
-        for path, at_key, message in schema.iter_problems(v, data, **kw):
-            self.at(where, path, message, key=at_key)
-            ok = False
-        return ok
 
 
 def build_project(tree: Tree, root: str, *, commit: str | None = None, dirty: bool = False) -> Project:
     """Load and validate a whole repository state; raise InvalidProject with every problem."""
-    out = _Collector()
+    out = Collector()
     config = _config(tree, out)
     if config is None:
         raise InvalidProject(out.found)
-    templates, broken = _templates(tree, config, out)
-    definitions = _definitions(tree, config, templates, broken, out)
+    catalog_, broken = templates(tree, config, out)
+    definitions = _definitions(tree, config, catalog_, broken, out)
     if out.found:
         raise InvalidProject(out.found)
-    return Project(root, config, tuple(templates), tuple(definitions), commit, dirty)
-
-
-def _documents(tree: Tree, path: str, out: _Collector) -> list[tuple[Located, Any]]:
-    data = tree.read(path)
-    if data is None:
-        out.found.append(Diagnostic(path, 0, 0, "file not found"))
-        return []
-    source, problems = parse(path, data)
-    out.found.extend(problems)
-    if source is None:
-        return []
-    out.files[path] = source
-    docs = []
-    for i, doc in enumerate(source.docs):
-        where = Located(path, i)
-        if isinstance(doc, dict):
-            docs.append((where, doc))
-        else:
-            out.at(where, (), f"expected a mapping (key: value), got {_yaml_kind(doc)}")
-    return docs
-
-
-def _yaml_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return "a string" if isinstance(value, str) else type(value).__name__
+    return Project(root, config, tuple(catalog_), tuple(definitions), commit, dirty)
 
 
 # --- syncer.yaml ---------------------------------------------------------------------
 
-def _config(tree: Tree, out: _Collector) -> ProjectConfig | None:
-    docs = _documents(tree, PROJECT_FILE, out)
+def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
+    docs = documents(tree, PROJECT_FILE, out)
     if len(docs) != 1:
         if not out.found:
             if not docs:
@@ -154,212 +100,18 @@ def _servers(raw: Mapping[str, Any] | None) -> dict[str, Server]:
 
 # --- templates -----------------------------------------------------------------------
 
-@dataclass
-class _Broken:
-    """What failed, so that its dependants do not report it again as "unknown"."""
-
-    template_ids: set[str] = field(default_factory=set)
-    template_files: list[str] = field(default_factory=list)  # files that could not be parsed
-    definitions: set[str] = field(default_factory=set)
-
-
-def _templates(tree: Tree, config: ProjectConfig, out: _Collector) -> tuple[list[Template], _Broken]:
-    found: dict[tuple[str, str], Template] = {}
-    broken = _Broken()
-    for folder in config.template_dirs:
-        for path in tree.yaml_files(folder):
-            docs = _documents(tree, path, out)
-            if path not in out.files:
-                broken.template_files.append(path)
-            for where, raw in docs:
-                tpl = _template(where, raw, out)
-                if tpl is None:
-                    if isinstance(raw.get("id"), str):
-                        broken.template_ids.add(raw["id"])
-                    continue
-                first = found.get((tpl.id, tpl.version))
-                if first is not None:
-                    line, _ = locate(out.files[first.origin.file], first.origin.doc, ("id",))
-                    out.at(where, ("id",), f"template '{tpl.ref}' is already defined"
-                           f" (first defined at {first.origin.file}:{line})")
-                    continue
-                found[(tpl.id, tpl.version)] = tpl
-    return list(found.values()), broken
-
-
-def _template(where: Located, raw: dict[str, Any], out: _Collector) -> Template | None:
-    if not out.schema(schema.validator("template"), raw, where):
-        return None
-    written = raw.get("inputs") or {}
-    inputs = normalise_inputs(written)
-    try:
-        Draft202012Validator.check_schema(inputs)
-    except SchemaError as exc:
-        error = best_match(exc.context) if exc.validator in ("anyOf", "oneOf") and exc.context else exc
-        steps = list(error.absolute_path)
-        if not _is_json_schema(written) and steps[:1] == ["properties"]:
-            steps = steps[1:]  # the short form has no `properties` level
-        path = ("inputs", *steps)
-        out.at(where, path, f"{schema._dotted(path)}: invalid input schema: {error.message}")
-        return None
-    unresolved = _unresolved_ref(inputs)
-    if unresolved is not None:
-        ref_path, ref = unresolved
-        steps = list(ref_path)
-        if not _is_json_schema(written) and steps[:1] == ["properties"]:
-            steps = steps[1:]
-        path = ("inputs", *steps)
-        out.at(where, path, f"{schema._dotted(path)}: invalid input schema: cannot resolve $ref '{ref}'"
-               " (only references inside the inputs, like '#/$defs/NAME', are supported)")
-        return None
-    ok = _check_expressions(raw, inputs, where, out)
-    if not ok:
-        return None
-    spec, profiles = raw["spec"], raw.get("profiles", {})
-    return Template(
-        id=raw["id"], name=raw.get("name", raw["id"]), version=raw["version"],
-        description=raw.get("description", ""), taxonomy=raw.get("taxonomy", {}),
-        deprecated=raw.get("deprecated", False), inputs=inputs, spec=spec, profiles=profiles,
-        spec_hash=template_hash(spec, inputs, profiles), origin=where,
-    )
-
-
-def _is_json_schema(inputs: Mapping[str, Any]) -> bool:
-    return "type" in inputs or "properties" in inputs or "$schema" in inputs
-
-
-def _unresolved_ref(inputs: Mapping[str, Any]) -> tuple[tuple[Any, ...], str] | None:
-    """The first `$ref` of an input schema that does not resolve (no network: none is fetched)."""
-    uri = "urn:syncer:inputs"
-    resolver = Registry().with_resource(uri, DRAFT202012.create_resource(dict(inputs))).resolver(uri)
-    stack: list[tuple[tuple[Any, ...], Any]] = [((), inputs)]
-    while stack:
-        path, node = stack.pop()
-        if isinstance(node, Mapping):
-            ref = node.get("$ref")
-            if isinstance(ref, str):
-                try:
-                    resolver.lookup(ref)
-                except Unresolvable:
-                    return (*path, "$ref"), ref
-            stack.extend(((*path, k), v) for k, v in node.items())
-        elif isinstance(node, list):
-            stack.extend(((*path, i), v) for i, v in enumerate(node))
-    return None
-
-
-def normalise_inputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """JSON Schema as given, or the seeds' short form `{name: {type, required}}` turned into it."""
-    if _is_json_schema(inputs):
-        schema_ = dict(inputs)
-        given = {k: _normalise_prop(v) for k, v in dict(schema_.get("properties", {})).items()}
-        return {**schema_, "properties": given} if given else schema_
-    props: dict[str, Any] = {}
-    required: list[str] = []
-    for name, prop in inputs.items():
-        prop = dict(prop) if isinstance(prop, dict) else {"type": prop}
-        if prop.pop("required", False) is True:
-            required.append(name)
-        props[name] = _normalise_prop(prop)
-    out: dict[str, Any] = {"type": "object", "properties": props}
-    if required:
-        out["required"] = required
-    return out
-
-
-def _normalise_prop(prop: Any) -> Any:
-    if isinstance(prop, dict) and prop.get("type") == "password":
-        return {**prop, "type": "string", "format": "password", "writeOnly": True}
-    return prop
-
-
-def _check_expressions(raw: Mapping[str, Any], inputs: Mapping[str, Any], where: Located, out: _Collector) -> bool:
-    known = set(inputs.get("properties", {}))
-    ok = True
-    for path, text in _strings(raw.get("spec", {}), ("spec",)):
-        ok &= _check_one(text, path, known, where, out)
-    for path, text in _strings(raw.get("profiles", {}), ("profiles",)):
-        ok &= _check_one(text, path, known, where, out)
-    return ok
-
-
-def _check_one(text: str, path: tuple[Any, ...], known: set[str], where: Located, out: _Collector) -> bool:
-    ok = True
-    for expr in expressions(text):
-        if expr.startswith("inputs."):
-            if expr[7:] not in known:
-                out.at(where, path, f"${{{expr}}} names an input that does not exist"
-                       f" (inputs: {', '.join(sorted(known)) or 'none'})")
-                ok = False
-        elif expr not in CONTEXT_NAMES:
-            out.at(where, path, f"unknown substitution ${{{expr}}} (allowed: ${{inputs.NAME}}, "
-                   + ", ".join(f"${{{c}}}" for c in CONTEXT_NAMES) + ")")
-            ok = False
-    return ok
-
-
-def _strings(value: Any, path: tuple[Any, ...]) -> Iterable[tuple[tuple[Any, ...], str]]:
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _strings(v, (*path, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _strings(v, (*path, i))
-
-
-# --- definitions ---------------------------------------------------------------------
-
-@dataclass
-class _Catalog:
-    """Templates by id, newest version first, with their compiled input validators."""
-
-    by_id: dict[str, list[Template]]
-    validators: dict[str, Draft202012Validator] = field(default_factory=dict)
-    broken: _Broken = field(default_factory=_Broken)
-
-    def pick(self, ref: str) -> tuple[Template | None, str]:
-        """The template a definition names, or why there is none ("" when that is said elsewhere)."""
-        tid, _, version = ref.partition("@")
-        versions = self.by_id.get(tid, [])
-        if version:
-            for t in versions:
-                if t.version == version:
-                    return t, ""
-        elif versions:
-            current = [t for t in versions if not t.deprecated] or versions
-            return current[0], ""
-        if tid in self.broken.template_ids:
-            return None, ""  # the template has problems, reported where it is written
-        if not versions:
-            known = ", ".join(sorted(self.by_id)) or "none"
-            unread = "".join(f"; {f} has errors and was skipped" for f in self.broken.template_files)
-            return None, f"unknown template '{tid}' (known: {known}{unread})"
-        return None, f"template '{tid}' has no version '{version}' (versions: {', '.join(t.version for t in versions)})"
-
-    def validator(self, tpl: Template) -> Draft202012Validator:
-        """The template's compiled input validator (compiled once per template)."""
-        v = self.validators.get(tpl.ref)
-        if v is None:
-            v = self.validators[tpl.ref] = schema.input_validator(tpl.inputs)
-        return v
-
-
-
-
-def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], broken: _Broken,
-                 out: _Collector) -> list[Definition]:
+def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], broken: Broken,
+                 out: Collector) -> list[Definition]:
     by_id: dict[str, list[Template]] = {}
     for t in templates:
         by_id.setdefault(t.id, []).append(t)
     for versions in by_id.values():
         versions[:] = newest_first(versions)
-    catalog = _Catalog(by_id, broken=broken)
+    catalog = Catalog(by_id, broken=broken)
     seen: dict[str, Definition] = {}
     for folder in config.definition_dirs:
         for path in tree.yaml_files(folder):
-            for where, raw in _documents(tree, path, out):
+            for where, raw in documents(tree, path, out):
                 d = _definition(where, raw, config, catalog, out)
                 if d is None:
                     if isinstance(raw.get("name"), str):
@@ -376,8 +128,8 @@ def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], b
     return list(seen.values())
 
 
-def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, catalog: _Catalog,
-                out: _Collector) -> Definition | None:
+def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, catalog: Catalog,
+                out: Collector) -> Definition | None:
     if not out.schema(schema.validator("definition"), raw, where):
         return None
     tpl, why = catalog.pick(raw["template"])
@@ -400,8 +152,8 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
     params = raw.get("params") or {}
     ok &= _check_params(params, tpl, where, config, catalog, out)
     inputs = set(tpl.inputs.get("properties", {}))
-    for path, text in _strings(raw.get("overrides") or {}, ("overrides",)):
-        ok &= _check_one(text, path, inputs, where, out)
+    for path, text in strings(raw.get("overrides") or {}, ("overrides",)):
+        ok &= check_one(text, path, inputs, where, out)
     if not ok:
         return None
     tid = raw["template"].partition("@")[0]
@@ -414,7 +166,7 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
 
 
 def _check_params(params: Mapping[str, Any], tpl: Template, where: Located, config: ProjectConfig,
-                  catalog: _Catalog, out: _Collector) -> bool:
+                  catalog: Catalog, out: Collector) -> bool:
     secrets = tpl.secret_inputs()
     ok = True
     checked = dict(params)
@@ -451,7 +203,7 @@ def _is_secret_ref(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secret"} and isinstance(value["secret"], str)
 
 
-def _check_dependencies(definitions: list[Definition], broken: set[str], out: _Collector) -> None:
+def _check_dependencies(definitions: list[Definition], broken: set[str], out: Collector) -> None:
     names = {d.name for d in definitions}
     graph: dict[str, tuple[str, ...]] = {}
     for d in definitions:
