@@ -24,7 +24,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 
 from syncer import __version__
 from syncer.core.errors import SyncerError
-from syncer.adapters.store import Store
+from syncer.engine.queries import StateView
 
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -33,10 +33,10 @@ REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 class ApiMetrics:
     """The registry /metrics renders, and the in-process counters the server feeds."""
 
-    def __init__(self, store: Store, status: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, state: StateView, status: Callable[[], dict[str, Any]]) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         # first, so that the plan it may compute is in the same scrape's plan histogram
-        self.registry.register(_StateCollector(store, status))
+        self.registry.register(_StateCollector(state, status))
         self.requests = Counter("syncer_http_requests", "HTTP requests served, by route template, method and status",
                                 ["route", "method", "status"], registry=self.registry)
         self.latency = Histogram("syncer_http_request_duration_seconds", "Time to answer an HTTP request, by route",
@@ -70,8 +70,8 @@ def _histogram(name: str, doc: str, values: list[float]) -> HistogramMetricFamil
 class _StateCollector:
     """Read at scrape time: the store's counts, and the status snapshot."""
 
-    def __init__(self, store: Store, status: Callable[[], dict[str, Any]]) -> None:
-        self.store, self.status = store, status
+    def __init__(self, state: StateView, status: Callable[[], dict[str, Any]]) -> None:
+        self.state, self.status = state, status
 
     def collect(self) -> Iterator[Metric]:
         """Every metric family derived from the store and the live status."""
@@ -79,13 +79,13 @@ class _StateCollector:
         info.add_metric([__version__], 1)
         yield info
         yield _by("syncer_applies", "Apply runs recorded in the store, by status", "status",
-                  self.store.count_by_status("runs"), ("success", "failed", "running", "interrupted"))
+                  self.state.counts("runs"), ("success", "failed", "running", "interrupted"))
         yield _by("syncer_deployments", "Deployments recorded in the store, by status", "status",
-                  self.store.count_by_status("deployments"), ("pending", "running", "success", "failed"))
+                  self.state.counts("deployments"), ("pending", "running", "success", "failed"))
         yield _by("syncer_webhook_deliveries", "Outgoing webhook deliveries, by outcome", "status",
-                  self.store.count_by_status("webhook_deliveries"), ("pending", "sending", "delivered", "failed"))
+                  self.state.counts("webhook_deliveries"), ("pending", "sending", "delivered", "failed"))
         yield _histogram("syncer_apply_duration_seconds", "Duration of finished apply runs recorded in the store",
-                         self.store.run_durations())
+                         self.state.run_durations())
         yield from self._live()
 
     def _live(self) -> Iterator[Metric]:

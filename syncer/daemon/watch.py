@@ -1,42 +1,36 @@
-"""`syncer watch`: one trigger queue, fed by files, git, Docker events, a timer and the
-API, drained by one loop that validates and applies through the engine.
+"""`syncer watch`: one queue of sync requests (the engine's `RequestQueue`), fed by files,
+git, Docker events, a timer and the API, drained by one loop that validates and applies
+through the engine.
 
-Triggers that arrive during an apply coalesce into exactly one follow-up apply. A
+Requests that arrive during an apply coalesce into exactly one follow-up apply, and each
+of them gets that apply's outcome. Each request carries its `Kind`: a plan with changes
+is reported as `drift.detected` only when no request of the cycle asked for a change. A
 repository state that fails validation is never applied: its diagnostics are logged and
 kept for `status`, and what runs keeps running until a valid state arrives.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import queue
 import random
 import signal
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from syncer.engine import facade as engine
-from syncer.engine.apply import ApplyOptions
 from syncer.core.errors import DockerUnavailable, GitError, InvalidProject, LockHeld, SyncerError
-from syncer.adapters.store import Store, new_id
+from syncer.daemon.logs import JsonFormatter, configure_logging
+from syncer.engine import facade as engine
+from syncer.engine import queries, sources
+from syncer.engine.apply import ApplyOptions
+from syncer.engine.requests import Batch, Kind, Outcome, RequestQueue
+
+__all__ = ["JsonFormatter", "Kind", "WatchOptions", "Watcher", "configure_logging", "parse_duration"]
 
 log = logging.getLogger("syncer.daemon.watch")
-
-
-@dataclass(frozen=True)
-class Trigger:
-    """Why a cycle should run."""
-
-    reason: str
-    definition: str | None = None
-    request_id: str = ""
-    fetch: bool = False  # the remote should be fetched first
 
 
 @dataclass(frozen=True)
@@ -72,58 +66,33 @@ class Watcher:
     def __init__(self, ctx: engine.Context, options: WatchOptions) -> None:
         self.ctx = ctx
         self.opts = options
-        self.queue: queue.Queue[Trigger] = queue.Queue()
+        self.queue = RequestQueue()
         self.stopping = threading.Event()
         self.busy = threading.Event()
         self.threads: list[threading.Thread] = []
         self.repo: Path | None = None
         self.state: Path | None = None
         self.docker_backoff = 1.0
-        self.lock = threading.Lock()
-        self.records: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self.outcome: dict[str, Any] = {}
 
     # --- the way in --------------------------------------------------------------------
 
-    def request(self, reason: str, *, definition: str | None = None) -> str:
-        """Queue a sync; returns the request id."""
-        ident = new_id("req")
-        with self.lock:
-            self.records[ident] = {"id": ident, "status": "queued", "reason": reason, "definition": definition,
-                                   "requested_at": engine.now_iso(), "started_at": None, "finished_at": None,
-                                   "run_ids": [], "error": None}
-            while len(self.records) > 500:
-                self.records.popitem(last=False)
-        self.queue.put(Trigger(reason, definition, ident, fetch=reason.startswith("git")))
-        return ident
+    def request(self, reason: str, *, definition: str | None = None, kind: Kind = Kind.API) -> str:
+        """Queue a sync; returns the request id (the API's way in, and every source's)."""
+        return self.queue.put(kind, reason, definition=definition, fetch=kind in (Kind.HOOK, Kind.GIT))
 
     def describe(self, request_id: str) -> dict[str, Any] | None:
-        """What became of an API request (queued, running, success, failed): GET /sync/{id}."""
-        with self.lock:
-            record = self.records.get(request_id)
-            return dict(record) if record is not None else None
-
-    def _mark(self, batch: list[Trigger], **changes: Any) -> None:
-        with self.lock:
-            for t in batch:
-                if t.request_id in self.records:
-                    record = self.records[t.request_id]
-                    run_id = changes.pop("run_id", None)
-                    record.update(changes)
-                    if run_id:
-                        record["run_ids"].append(run_id)
+        """What became of a request (queued, running, success, failed): GET /sync/{id}."""
+        return self.queue.describe(request_id)
 
     # --- set-up ------------------------------------------------------------------------
 
     def _prepare(self) -> None:
         if self.opts.source is not None:
-            from syncer.adapters import git as gitsource
-
             self.state = (self.ctx.state_dir or Path.cwd() / engine.STATE_DIR).resolve()
             self.state.mkdir(parents=True, exist_ok=True)
             self.repo = self.state / "clone"
             self.ctx = replace(self.ctx, repo=self.repo, state_dir=self.state)
-            log.info("following %s (%s)", gitsource.safe_url(self.opts.source), self.opts.branch,
+            log.info("following %s (%s)", sources.safe_url(self.opts.source), self.opts.branch,
                      extra={"event": "source"})
             self._fetch()
         else:
@@ -133,11 +102,9 @@ class Watcher:
 
     def _fetch(self) -> bool:
         """Fetch the remote; True when it answered. Failures are logged, never raised."""
-        from syncer.adapters import git as gitsource
-
         assert self.opts.source is not None and self.repo is not None
         try:
-            sha = gitsource.sync_clone(self.opts.source, self.repo, self.opts.branch)
+            sha = sources.fetch_remote(self.opts.source, self.repo, self.opts.branch)
         except GitError as exc:
             log.warning("git: %s (will retry)", exc, extra={"event": "git.error"})
             return False
@@ -178,52 +145,47 @@ class Watcher:
         for changes in watchfiles.watch(self.repo, watch_filter=wanted, step=quiet, debounce=max(1600, quiet * 4),
                                         stop_event=self.stopping, raise_interrupt=False):
             names = sorted({Path(p).name for _, p in changes})
-            self.queue.put(Trigger(f"files changed: {', '.join(names)[:120]}"))
+            self.request(f"files changed: {', '.join(names)[:120]}", kind=Kind.FILE)
 
     def _poll_git(self) -> None:
         last = self._head()
         while not self.stopping.wait(self.opts.git_poll):
             if self.opts.source is not None:
-                self.queue.put(Trigger("git poll", fetch=True))
+                self.request("git poll", kind=Kind.GIT)
                 continue
             now = self._head()
             if now != last:
                 last = now
-                self.queue.put(Trigger(f"new commit {str(now)[:12]}"))
+                self.request(f"new commit {str(now)[:12]}", kind=Kind.GIT)
 
     def _head(self) -> str | None:
-        from syncer.adapters import git as gitsource
-
         assert self.repo is not None
-        return gitsource.head(self.repo)[0]
+        return sources.head(self.repo)
 
     def _resync(self) -> None:
         while not self.stopping.wait(self.opts.resync):
-            self.queue.put(Trigger("periodic resync"))
+            self.request("periodic resync", kind=Kind.TIMER)
 
     def _docker_events(self) -> None:
         """Follow each server's event stream; reconnect with backoff; heal on the way back."""
-        from syncer.adapters.docker import Engine
-
         project = engine.load(self.ctx)
-        watchers = [threading.Thread(target=self._server_events, args=(Engine, project.config.name, s),
+        watchers = [threading.Thread(target=self._server_events, args=(project.config.name, s),
                                      daemon=True, name=f"events-{s.name}")
                     for s in project.config.servers.values()]
         for t in watchers:
             t.start()
         self.stopping.wait()
 
-    def _server_events(self, factory: Any, project: str, server: Any) -> None:
+    def _server_events(self, project: str, server: Any) -> None:
         backoff, lost = 1.0, False
         while not self.stopping.is_set():
             try:
-                eng = factory(server)
-                eng.version()
+                events = sources.docker_events(server, project, since=int(time.time()))
                 if lost:
                     log.info("docker %s: reachable again", server.name, extra={"event": "docker.back"})
-                    self.queue.put(Trigger(f"docker {server.name} reachable again"))
+                    self.request(f"docker {server.name} reachable again", kind=Kind.DOCKER)
                 lost, backoff = False, 1.0
-                for event in eng.events(project, since=int(time.time())):
+                for event in events:
                     if self.stopping.is_set():
                         return
                     self._docker_event(server.name, event)
@@ -247,7 +209,7 @@ class Watcher:
                 self._emit("instance.unhealthy", {"container": name, "server": server,
                                                   "definition": attrs.get("syncer.definition")})
             if self.opts.self_heal and not self.busy.is_set():
-                self.queue.put(Trigger(f"docker: {name} {action}"))
+                self.request(f"docker: {name} {action}", kind=Kind.DOCKER)
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -261,7 +223,7 @@ class Watcher:
         self._spawn("docker-events", self._docker_events)
         server = self._start_api()
         notifier = self._start_notifier()
-        self.queue.put(Trigger("startup", fetch=self.opts.source is not None))
+        self.queue.put(Kind.STARTUP, "startup", fetch=self.opts.source is not None)
         try:
             while not self.stopping.is_set():
                 self.step()
@@ -275,46 +237,31 @@ class Watcher:
 
     def step(self, timeout: float = 0.5) -> bool:
         """Run one cycle for everything queued; False when nothing came within `timeout`."""
-        try:
-            first = self.queue.get(timeout=timeout)
-        except queue.Empty:
+        batch = self.queue.take(timeout)
+        if batch is None:
             return False
-        self._cycle(self._drain(first))
+        self._cycle(batch)
         return True
 
-    def _drain(self, first: Trigger) -> list[Trigger]:
-        """The first trigger and everything queued behind it: one cycle serves them all."""
-        batch = [first]
-        while True:
-            try:
-                batch.append(self.queue.get_nowait())
-            except queue.Empty:
-                return batch
-
-    def _cycle(self, batch: list[Trigger]) -> None:
-        reasons = "; ".join(dict.fromkeys(t.reason for t in batch))
-        log.info("trigger: %s", reasons[:300], extra={"event": "trigger"})
-        if self.opts.source is not None and any(t.fetch for t in batch):
+    def _cycle(self, batch: Batch) -> None:
+        log.info("trigger: %s", batch.reasons[:300], extra={"event": "trigger"})
+        if self.opts.source is not None and batch.fetch:
             self._fetch()
-        only = {t.definition for t in batch}
-        definition = only.pop() if len(only) == 1 else None
         self.busy.set()
-        self._mark(batch, status="running", started_at=engine.now_iso())
-        self.outcome = {"status": "failed", "error": "the cycle did not finish"}
         try:
-            self._apply(reasons, definition)
+            self.queue.serve(batch, lambda definition: self._apply(batch, definition))
         except Exception as exc:  # noqa: BLE001 - the loop outlives any one cycle
             log.error("cycle failed: %s: %s", exc.__class__.__name__, str(exc)[:300], extra={"event": "error"})
-            self._later(Trigger("retry after an error"), 5.0)
+            self._later("retry after an error", 5.0)
         finally:
-            self._mark(batch, finished_at=engine.now_iso(), **self.outcome)
             self.busy.clear()
 
-    def _apply(self, reasons: str, definition: str | None) -> None:
-        drift = not any(word in reasons for word in ("files changed", "commit", "git", "startup", "api"))
+    def _apply(self, batch: Batch, definition: str | None) -> Outcome:
+        """One apply for `batch` (of `definition`, or everything); never raises a SyncerError."""
+        reasons = batch.reasons
 
         def confirm(p: Any) -> bool:
-            if drift and p.has_changes:  # nobody asked for this change: report it, then heal
+            if batch.drift and p.has_changes:  # nobody asked for this change: report it, then heal
                 self._emit("drift.detected", {"reason": reasons, "actions": [
                     f"{a.action} {a.container}" for a in p.actions if a.action != "noop"]})
             return True
@@ -324,34 +271,37 @@ class Watcher:
             report = engine.apply(self.ctx, options=self.opts.apply, confirm=confirm, trigger="watch",
                                   progress=self._progress, only=definition)
         except InvalidProject as exc:
-            self.outcome = {"status": "failed", "error": "the repository is invalid: " + "; ".join(exc.lines())[:500]}
             self._remember(last_validation_error=exc.lines())
             for line in exc.lines():
                 log.error("invalid: %s", line, extra={"event": "validation.error"})
             log.error("not applying: the repository is invalid; what runs keeps running",
                       extra={"event": "validation.failed"})
-            return
+            return Outcome("failed", error="the repository is invalid: " + "; ".join(exc.lines())[:500])
         except LockHeld as exc:
-            self.outcome = {"status": "failed", "error": f"{exc} (retried)"}
             log.warning("%s; retrying", exc, extra={"event": "lock.held"})
-            self._later(Trigger("retry after lock"), 2.0)
-            return
+            self._later("retry after lock", 2.0)
+            return Outcome("failed", error=f"{exc} (retried)")
         except DockerUnavailable as exc:
-            self.outcome = {"status": "failed", "error": str(exc)[:500]}
             log.error("%s", str(exc).replace("\n", "; "), extra={"event": "docker.unavailable"})
-            self._later(Trigger("retry after docker error"), self.docker_backoff)
+            self._later("retry after docker error", self.docker_backoff)
             self.docker_backoff = min(self.docker_backoff * 2, 60.0)
-            return
+            return Outcome("failed", error=str(exc)[:500])
         except SyncerError as exc:
-            self.outcome = {"status": "failed", "error": " | ".join(exc.lines())[:500]}
             log.error("%s", " | ".join(exc.lines()), extra={"event": "error"})
-            return
+            return Outcome("failed", error=" | ".join(exc.lines())[:500])
         self.docker_backoff = 1.0
-        self.outcome = {"status": "success" if report.ok else "failed", "run_id": report.run_id,
-                        "error": None if report.ok else "; ".join(r.error for r in report.results if not r.ok)[:500]}
+        commit = None
         if report.project is not None:
+            commit = report.project.commit
             self._remember(last_validation_error=None, last_commit={
                 "sha": report.project.commit, "message": report.project.commit_message})
+        self._log_report(report)
+        runs = (report.run_id,) if report.run_id else ()
+        if report.ok:
+            return Outcome("success", runs, commit)
+        return Outcome("failed", runs, commit, "; ".join(r.error for r in report.results if not r.ok)[:500])
+
+    def _log_report(self, report: Any) -> None:
         s = report.plan.summary()
         log.info("plan: %d create, %d recreate, %d start, %d remove, %d conflict, %d in sync",
                  s["create"], s["recreate"], s["start"], s["remove"], s["conflict"], s["noop"],
@@ -363,12 +313,7 @@ class Watcher:
 
     def _remember(self, **values: Any) -> None:
         assert self.state is not None
-        store = Store(self.state)
-        try:
-            for key, value in values.items():
-                store.set_meta(key, value)
-        finally:
-            store.close()
+        queries.remember(self.state, **values)
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         try:
@@ -379,8 +324,8 @@ class Watcher:
     def _progress(self, definition: str, line: str) -> None:
         log.info("%s: %s", definition or "-", line, extra={"event": "action"})
 
-    def _later(self, trigger: Trigger, delay: float) -> None:
-        timer = threading.Timer(delay, lambda: self.queue.put(trigger))
+    def _later(self, reason: str, delay: float) -> None:
+        timer = threading.Timer(delay, lambda: self.request(reason, kind=Kind.RETRY))
         timer.daemon = True
         timer.start()
 
@@ -408,24 +353,3 @@ class Watcher:
         except SyncerError as exc:
             log.warning("webhooks: %s", exc, extra={"event": "webhooks.error"})
             return None
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, for log shippers."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return json.dumps({"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname.lower(),
-                           "event": getattr(record, "event", "log"), "message": record.getMessage()})
-
-
-def configure_logging(fmt: str) -> None:
-    """Text or JSON lines on stderr."""
-    handler = logging.StreamHandler()
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S"))
-    root = logging.getLogger("syncer")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    root.propagate = False

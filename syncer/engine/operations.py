@@ -1,18 +1,22 @@
 """What the HTTP API and the CLI do beside plan and apply: single containers found by id
 or name (one stopped through syncer is held stopped, so that self-heal leaves it alone),
-container logs with secret values masked, API keys, undoing one deployment, and CPU and
-memory samples. Orchestration over the engine's facade, like it.
+container logs with secret values masked, the values no answer may show, undoing one
+deployment. Orchestration over the engine's facade, like it. (API keys live in keys.py,
+CPU and memory samples in samples.py.)
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import secrets as pysecrets
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from syncer.adapters.store import Store
+from syncer.core.errors import Conflict, DockerUnavailable, NotFound, SyncerError
+from syncer.core.model import LiveContainer, Observed, Project
+from syncer.core.redact import Redactor
 from syncer.engine.facade import (
     ApplyReport,
     Context,
@@ -22,20 +26,21 @@ from syncer.engine.facade import (
     read_secrets,
     rollback,
 )
-from syncer.core.errors import Conflict, DockerUnavailable, NotFound, SyncerError, UsageError
-from syncer.core.model import LiveContainer, Observed, Project
+from syncer.engine.keys import (  # where the CLI has always found them
+    NewApiKey,
+    authenticate,
+    create_api_key,
+    hash_api_key,
+    key_permissions,
+)
 from syncer.stages.plan import definition_hash
 from syncer.stages.render import literal_secrets
-from syncer.adapters.store import Store
 
 if TYPE_CHECKING:
     from syncer.engine.apply import ApplyOptions
     from syncer.engine.observe import EngineFactory
 
-
-API_KEY_PREFIX = "syncer_"
-PERMISSIONS = ("read", "write")
-
+__all__ = ["NewApiKey", "authenticate", "create_api_key", "hash_api_key", "key_permissions"]
 
 def state_store(ctx: Context) -> Store:
     """The store of the project `ctx` finds, without loading (validating) the project."""
@@ -70,53 +75,9 @@ def secret_values(ctx: Context, project: Project) -> list[str]:
     return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
 
 
-def redact(text: str, values: list[str]) -> str:
-    """`text` with each of `values` replaced by ***."""
-    for value in values:
-        if value in text:
-            text = text.replace(value, "***")
-    return text
-
-
-@dataclass(frozen=True)
-class NewApiKey:
-    """A key just generated: the only moment its secret part exists outside the caller."""
-
-    id: str
-    name: str
-    key: str
-    permissions: list[str]
-    rate_limit: int | None
-
-
-def hash_api_key(key: str) -> str:
-    """What the store keeps of a key. A key is 256 random bits, so a plain SHA-256 is enough
-    (no salt or slow hash), and a presented key is found by its hash without a scan."""
-    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def key_permissions(permission: str) -> list[str]:
-    """A key's permission as the API lists it: write implies read."""
-    return ["read", "write"] if permission == "write" else ["read"]
-
-
-def create_api_key(store: Store, *, name: str, permission: str, rate_limit: int | None = None) -> NewApiKey:
-    """Generate a key with `read` or `write` permission; the store keeps only its hash."""
-    if permission not in PERMISSIONS:
-        raise UsageError(f"permission must be one of {', '.join(PERMISSIONS)}, not '{permission}'")
-    if not name.strip():
-        raise UsageError("a key needs a name")
-    if rate_limit is not None and rate_limit < 1:
-        raise UsageError("the rate limit must be at least 1 request a minute")
-    key = API_KEY_PREFIX + pysecrets.token_urlsafe(32)
-    row = store.add_api_key(name.strip(), hash_api_key(key), permission, rate_limit)
-    return NewApiKey(str(row["id"]), str(row["name"]), key, key_permissions(permission), rate_limit)
-
-
-def authenticate(store: Store, key: str) -> dict[str, Any] | None:
-    """The key record for a presented key, read afresh; None when unknown or revoked."""
-    row = store.api_key_by_hash(hash_api_key(key))
-    return row if row is not None and row["revoked_at"] is None else None
+def redactor(ctx: Context, project: Project) -> Redactor:
+    """Masks every value `secret_values` finds, in text and in structured data."""
+    return Redactor.of(secret_values(ctx, project))
 
 
 def instance_id(container_id: str) -> str:
@@ -218,8 +179,7 @@ def instance_logs(ctx: Context, project: Project, ident: str, *, tail: int = 100
     """A container's recent output lines (`<RFC 3339 time> <line>`), secret values masked."""
     c = find_instance(project, ident, engines=engines)
     text = _on_server(project, c, engines, lambda e: e.logs(c.id, tail=tail, since=since))
-    values = secret_values(ctx, project)
-    return c, [redact(line, values) for line in str(text).splitlines()]
+    return c, redactor(ctx, project).lines(str(text).splitlines())
 
 
 def rollback_deployment(ctx: Context, deployment_id: str, *, options: ApplyOptions,
@@ -242,71 +202,37 @@ def rollback_deployment(ctx: Context, deployment_id: str, *, options: ApplyOptio
                     engines=engines)
 
 
-def _cpu_counters(stats: Mapping[str, Any]) -> tuple[int, int, int] | None:
-    cpu = stats.get("cpu_stats") or {}
-    total, system = (cpu.get("cpu_usage") or {}).get("total_usage"), cpu.get("system_cpu_usage")
-    if not isinstance(total, int) or not isinstance(system, int):
+def inspect_instance(project: Project, c: LiveContainer, *, engines: EngineFactory | None = None) -> dict[str, Any]:
+    """The engine's full record of one of the project's containers ({} when its server is
+    no longer in the project)."""
+    if c.server not in project.config.servers:
+        return {}
+    return dict(_on_server(project, c, engines, lambda e: e.inspect(c.id)))
+
+
+def started_at(record: Mapping[str, Any]) -> datetime | None:
+    """When an inspected container last started (None when never, or unreadable)."""
+    raw = re.sub(r"(\.\d{6})\d+", r"\1", str((record.get("State") or {}).get("StartedAt") or ""))
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
         return None
-    cpus = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []) or 1
-    return total, system, int(cpus)
+    return moment if moment.year > 1 else None
 
 
-def cpu_percent(before: tuple[int, int, int] | None, after: tuple[int, int, int] | None) -> float | None:
-    """Docker's CPU %: container CPU time over host CPU time between two readings, times CPUs."""
-    if before is None or after is None or after[1] <= before[1] or after[0] < before[0]:
-        return None
-    return round((after[0] - before[0]) / (after[1] - before[1]) * after[2] * 100.0, 3)
+def note_repo_state(ctx: Context) -> Project:
+    """Load the project and remember, as the watch loop does after each apply, the commit
+    seen or the problems of an invalid work tree (raised again as InvalidProject)."""
+    from syncer.core.errors import InvalidProject
+    from syncer.engine.facade import load
+    from syncer.engine.queries import remember
 
+    state = ctx.state(ctx.root())
+    try:
+        project = load(ctx)
+    except InvalidProject as exc:
+        remember(state, last_validation_error=exc.lines())
+        raise
+    remember(state, last_validation_error=None, last_commit={"sha": project.commit, "message": project.commit_message})
+    return project
 
-def memory_used(stats: Mapping[str, Any]) -> int | None:
-    """Memory in use as `docker stats` shows it: usage minus the inactive page cache."""
-    mem = stats.get("memory_stats") or {}
-    usage = mem.get("usage")
-    if not isinstance(usage, int):
-        return None
-    detail = mem.get("stats") or {}
-    cache = detail.get("total_inactive_file", detail.get("inactive_file", 0))
-    return max(0, usage - int(cache or 0))
-
-
-class MetricSampler:
-    """Reads CPU and memory of the project's running containers into the store.
-
-    A one-shot stats reading carries cumulative CPU counters only, so a container's CPU %
-    is the change since this sampler's previous reading of it (none on the first).
-    """
-
-    def __init__(self, *, engines: EngineFactory | None = None) -> None:
-        self.engines = engines
-        self.previous: dict[str, tuple[int, int, int]] = {}
-
-    def sample(self, project: Project, store: Store) -> int:
-        """One reading of every running container on every server; returns how many."""
-        from syncer.adapters.docker import Engine
-        from syncer.adapters.store import now as stamp
-
-        at, rows, seen = stamp(), [], {}
-        for server in project.config.servers.values():
-            try:
-                eng = (self.engines or Engine)(server)
-            except SyncerError:
-                continue  # unreachable this round; the next round tries again
-            try:
-                live = [c for c in eng.list_project(project.config.name) if c.state == "running" and c.definition]
-                for c in live:
-                    try:
-                        stats = eng.stats(c.id)
-                    except SyncerError:
-                        continue  # gone between the list and the reading
-                    counters = _cpu_counters(stats)
-                    rows.append((str(c.definition), c.name, at, cpu_percent(self.previous.get(c.id), counters),
-                                 memory_used(stats)))
-                    if counters is not None:
-                        seen[c.id] = counters
-            except SyncerError:
-                continue
-            finally:
-                eng.close()
-        self.previous = seen
-        store.add_samples(rows)
-        return len(rows)

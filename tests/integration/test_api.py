@@ -348,3 +348,38 @@ def test_a_signed_push_to_the_tracked_branch_syncs(tmp_path: Path, project: str,
         s.error("POST", "/hooks/git", 401, "unauthorized", key=None, content=body, headers=headers)
         big = b"{" + b" " * (1024 * 1024 + 10) + b"}"
         s.error("POST", "/hooks/git", 413, "invalid_request", key=None, content=big, headers=headers)
+
+
+def test_health_answers_at_once_while_another_process_holds_the_store(tmp_path: Path, project: str) -> None:
+    """Regression: keys were checked with a store read (and a "last used" write) on the event
+    loop, so while another process held a write on state.db, /health took 6 s. The bound is
+    0.25 s, not 0.1 s: two cores shared with other test runs."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    holder = ("import sqlite3, sys, time\n"
+              "db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)\n"
+              "db.execute('BEGIN IMMEDIATE'); db.execute(\"UPDATE api_keys SET name = name\")\n"
+              "print('held', flush=True); time.sleep(3); db.execute('COMMIT')\n")
+    with serve(tmp_path, project, definitions={}) as s:
+        proc = subprocess.Popen([sys.executable, "-c", holder, str(s.state / "state.db")], stdout=subprocess.PIPE)
+        try:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == b"held"
+            # keyed requests that must wait for the store, in flight while /health is asked
+            busy = [threading.Thread(target=s.call, args=("GET", "/templates")) for _ in range(3)]
+            for t in busy:
+                t.start()
+            times = []
+            for _ in range(5):
+                started = time.monotonic()
+                assert s.http.get(f"{s.base}/health").status_code == 200
+                times.append(time.monotonic() - started)
+                time.sleep(0.2)
+            assert max(times) < 0.25, times
+            assert proc.poll() is None, "the lock was let go before /health was measured"
+            for t in busy:
+                t.join(60)
+        finally:
+            proc.wait(30)

@@ -7,9 +7,13 @@ import time
 
 import pytest
 
-from syncer.api.core import Coalesced, Memo, Page, RateLimiter, parse_listen
-from syncer.api.routes.resources import uptime_from_status
-from syncer.engine.operations import cpu_percent, hash_api_key, key_permissions, memory_used
+from syncer.api.auth import RateLimiter
+from syncer.api.caches import Coalesced, Memo
+from syncer.api.server import parse_listen
+from syncer.api.service import Page
+from syncer.api.routes.instances import uptime_from_status
+from syncer.engine.keys import hash_api_key, key_permissions
+from syncer.engine.samples import cpu_percent, memory_used
 from syncer.core.errors import SyncerError, UsageError
 
 

@@ -1,14 +1,25 @@
-"""The watch loop's queue: triggers during an apply coalesce into exactly one follow-up."""
+"""The one queue of sync requests and the watch loop over it: requests during an apply
+coalesce into exactly one follow-up, every request of a batch gets its outcome, and drift
+is decided by the kind of request, not by words in its reason."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from syncer.daemon.watch import WatchOptions, Watcher, parse_duration
 from syncer.engine import facade as engine
-from syncer.daemon.watch import Trigger, WatchOptions, Watcher, parse_duration
+from syncer.engine.requests import Kind, Outcome, RequestQueue
+
+
+def _report(run_id: str) -> Any:
+    summary = dict.fromkeys(("create", "recreate", "start", "remove", "conflict", "noop"), 0)
+    return SimpleNamespace(ok=True, run_id=run_id, project=None, results=[],
+                           plan=SimpleNamespace(summary=lambda: summary))
 
 
 def test_triggers_during_an_apply_cause_exactly_one_follow_up(tmp_path: Path) -> None:
@@ -16,37 +27,106 @@ def test_triggers_during_an_apply_cause_exactly_one_follow_up(tmp_path: Path) ->
     calls: list[str] = []
     inside, release = threading.Event(), threading.Event()
 
-    def fake_apply(reasons: str, definition: str | None) -> None:
-        calls.append(reasons)
+    def fake_apply(batch: Any, definition: str | None) -> Outcome:
+        calls.append(batch.reasons)
         if len(calls) == 1:
             inside.set()
             assert release.wait(10)
+        return Outcome("success", (f"run_{len(calls)}",))
 
     w._apply = fake_apply  # type: ignore[method-assign]
-    w.queue.put(Trigger("first"))
+    first = w.request("first", kind=Kind.FILE)
     loop = threading.Thread(target=w.step)
     loop.start()
     assert inside.wait(10)
-    for i in range(5):
-        w.request(f"during-{i}")
+    during = [w.request(f"during-{i}") for i in range(5)]
     release.set()
     loop.join(10)
     assert w.step(timeout=1) is True
     assert w.step(timeout=0.2) is False
     assert calls[0] == "first"
     assert len(calls) == 2 and all(f"during-{i}" in calls[1] for i in range(5))
+    assert w.describe(first)["run_ids"] == ["run_1"]  # type: ignore[index]
+    assert {tuple(w.describe(i)["run_ids"]) for i in during} == {("run_2",)}  # type: ignore[index]
 
 
 def test_one_definition_requests_stay_scoped(tmp_path: Path) -> None:
     w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
     seen: list[str | None] = []
-    w._apply = lambda reasons, definition: seen.append(definition)  # type: ignore[method-assign]
+
+    def fake_apply(batch: Any, definition: str | None) -> Outcome:
+        seen.append(definition)
+        return Outcome("success")
+
+    w._apply = fake_apply  # type: ignore[method-assign]
     w.request("api", definition="web")
     w.step(timeout=1)
     w.request("api", definition="web")
     w.request("api", definition="db")
     w.step(timeout=1)
-    assert seen == ["web", None]
+    w.request("api", definition="db")
+    w.request("api")
+    w.step(timeout=1)
+    assert seen == ["web", "db", "web", None]
+
+
+def test_every_request_served_by_one_apply_gets_its_run_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: the watch loop gave the run id to the first request of a batch only."""
+    monkeypatch.setattr(engine, "apply", lambda ctx, **kw: _report("run_batch"))
+    w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
+    ids = [w.request(f"api {i}") for i in range(3)]
+    assert w.step(timeout=1) is True
+    records = [w.describe(i) for i in ids]
+    assert [(r or {}).get("status") for r in records] == ["success"] * 3
+    assert [(r or {}).get("run_ids") for r in records] == [["run_batch"]] * 3
+
+
+@pytest.mark.parametrize("name", ["git-api", "startup-commit", "files-changed"])
+def test_a_docker_trigger_reports_drift_whatever_the_containers_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Regression: drift was decided by words in the reason, so a container named `git-api`
+    (its name is in the reason) suppressed drift.detected."""
+    plan = SimpleNamespace(has_changes=True, actions=[SimpleNamespace(action="start", container=name)])
+
+    def fake_apply(ctx: Any, *, confirm: Any, **kw: Any) -> Any:
+        confirm(plan)
+        return _report("run_heal")
+
+    monkeypatch.setattr(engine, "apply", fake_apply)
+    w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
+    emitted: list[str] = []
+    w._emit = lambda kind, data: emitted.append(kind)  # type: ignore[method-assign]
+    w._docker_event("local", {"Action": "die", "Actor": {"Attributes": {"name": name}}})
+    assert w.step(timeout=1) is True
+    assert emitted == ["drift.detected"]
+
+
+def test_a_change_someone_asked_for_is_no_drift(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = SimpleNamespace(has_changes=True, actions=[SimpleNamespace(action="create", container="web-1")])
+    monkeypatch.setattr(engine, "apply", lambda ctx, *, confirm, **kw: (confirm(plan), _report("r"))[1])
+    w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
+    emitted: list[str] = []
+    w._emit = lambda kind, data: emitted.append(kind)  # type: ignore[method-assign]
+    w.request("docker: web-1 die", kind=Kind.DOCKER)
+    w.request("new commit", kind=Kind.GIT)
+    assert w.step(timeout=1) is True and emitted == []
+
+
+def test_the_queue_answers_for_every_id_of_a_batch() -> None:
+    q = RequestQueue()
+    ids = [q.put(Kind.API, "a"), q.put(Kind.HOOK, "b", fetch=True), q.put(Kind.TIMER, "c")]
+    assert all((q.describe(i) or {})["status"] == "queued" for i in ids)
+    batch = q.take(0.1)
+    assert batch is not None and batch.ids == ids and batch.fetch and not batch.drift and batch.targets == [None]
+    assert q.take(0.01) is None
+    q.serve(batch, lambda target: Outcome("success", ("run_x",), "abc123"))
+    assert [(q.describe(i) or {})["run_ids"] for i in ids] == [["run_x"]] * 3
+    assert {(q.describe(i) or {})["commit"] for i in ids} == {"abc123"}
+    assert q.describe("req_nope") is None
+
+
+def test_kinds_that_ask_for_a_change() -> None:
+    assert {k for k in Kind if k.asked} == {Kind.FILE, Kind.GIT, Kind.HOOK, Kind.API, Kind.STARTUP}
 
 
 @pytest.mark.parametrize("text,seconds", [("30s", 30), ("5m", 300), ("1h", 3600), ("250ms", 0.25), ("2", 2)])

@@ -1,0 +1,83 @@
+"""Caches that keep the API's answers honest under load: `Memo` (a value at most `ttl`
+seconds old, errors included) and `Coalesced` (simultaneous callers share a computation,
+yet none gets a result older than its call)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from syncer.core.errors import SyncerError
+
+T = TypeVar("T")
+
+
+class Memo(Generic[T]):
+    """A value computed at most once per `ttl` seconds; concurrent callers share one
+    computation, and a SyncerError is remembered for the same time (no stampede on Docker)."""
+
+    def __init__(self, compute: Callable[[], T], ttl: float) -> None:
+        self.compute, self.ttl = compute, ttl
+        self._lock = threading.Lock()
+        self._at: float | None = None
+        self._value: T | None = None
+        self._error: SyncerError | None = None
+
+    def get(self) -> T:
+        """The fresh-enough value, or the fresh-enough error raised again."""
+        with self._lock:
+            if self._at is None or time.monotonic() - self._at >= self.ttl:
+                try:
+                    self._value, self._error = self.compute(), None
+                except SyncerError as exc:
+                    self._value, self._error = None, exc
+                self._at = time.monotonic()
+            if self._error is not None:
+                raise self._error
+            return self._value  # type: ignore[return-value]
+
+
+class Coalesced(Generic[T]):
+    """Concurrent callers share computations, yet none gets a result older than its call: a
+    caller that arrives while a computation runs waits for the next one, which then serves
+    every caller that waited. Under load, N simultaneous callers cost two computations."""
+
+    KEEP = 64  # outcomes kept for waiters still waking up
+
+    def __init__(self, compute: Callable[[], T]) -> None:
+        self.compute = compute
+        self._cond = threading.Condition()
+        self._running = False
+        self._started = 0
+        self._done: dict[int, tuple[bool, Any]] = {}
+
+    def get(self) -> T:
+        """A result computed entirely after this call began."""
+        with self._cond:
+            mine = self._started + 1
+            while mine not in self._done:
+                if not self._running and self._started < mine:
+                    self._running, self._started = True, mine
+                    break
+                self._cond.wait()
+            else:
+                return self._outcome(self._done[mine])
+        try:
+            outcome: tuple[bool, Any] = (True, self.compute())
+        except Exception as exc:  # noqa: BLE001 - handed to every caller it serves
+            outcome = (False, exc)
+        with self._cond:
+            self._done[mine] = outcome
+            self._done.pop(mine - self.KEEP, None)
+            self._running = False
+            self._cond.notify_all()
+        return self._outcome(outcome)
+
+    @staticmethod
+    def _outcome(outcome: tuple[bool, Any]) -> T:
+        ok, value = outcome
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]

@@ -1,0 +1,149 @@
+"""Definitions (the store's `def_…` id once first applied; until then addressed by name,
+which every `{id}` also accepts), their revisions, and their CPU and memory series."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from syncer.api.routes.common import Paging, Svc, listing
+from syncer.api.routes.templates import template_id
+from syncer.api.service import Service
+from syncer.core import clock
+from syncer.core.errors import NotFound, UsageError
+from syncer.core.labels import container_name
+from syncer.core.model import Definition, Project
+
+router = APIRouter()
+
+
+def resolve_definition(svc: Service, ident: str) -> tuple[str, Definition | None, dict[str, Any] | None]:
+    """(name, the project's definition, the store's row) for a `def_` id or a name."""
+    rows = svc.state.definitions()
+    row = next((r for r in rows.values() if r["id"] == ident), None) or rows.get(ident)
+    name = str(row["name"]) if row is not None else ident
+    d = svc.defined().definition(name)
+    if d is None and row is None:
+        raise NotFound(f"no definition '{ident}'")
+    return name, d, row
+
+
+def _params(d: Definition, project: Project) -> dict[str, Any]:
+    """Params as written, a literal value of a secret input shown as ***."""
+    tpl = project.template_for(f"{d.template}@{d.template_version}" if d.template_version else d.template)
+    secret = tpl.secret_inputs() if tpl is not None else frozenset()
+    return {k: ("***" if k in secret and not (isinstance(v, dict) and set(v) == {"secret"}) else v)
+            for k, v in d.params.items()}
+
+
+def _definition(project: Project, name: str, d: Definition | None, row: dict[str, Any] | None,
+                pins: set[str], *, detail: bool = False) -> dict[str, Any]:
+    tpl = None
+    if d is not None:
+        tpl = project.template_for(f"{d.template}@{d.template_version}" if d.template_version else d.template)
+    server = d.server if d is not None else (row or {}).get("server")
+    out: dict[str, Any] = {
+        "id": row["id"] if row else None, "name": name,
+        "template_id": template_id(tpl) if tpl else None,
+        "template": tpl.ref if tpl else (row or {}).get("template"),
+        "server_id": f"srv_{server}" if server else None, "server": server,
+        "profile": d.profile if d else None, "replicas": (d.replicas or 1) if d else None,
+        "status": row["status"] if row else "pending", "current_revision": row["current_revision"] if row else None,
+        "container_name": name, "pinned": name in pins, "in_repository": d is not None,
+        "file": d.origin.file if d else None,
+        "created_at": row["created_at"] if row else None, "updated_at": row["updated_at"] if row else None}
+    if detail and d is not None:
+        out.update(params=_params(d, project), depends_on=list(d.depends_on), overrides=d.overrides,
+                   containers=[container_name(name, i) for i in range(1, (d.replicas or 1) + 1)])
+    return out
+
+
+@router.get("/definitions", tags=["definitions"], summary="Definitions in git and in the store")
+def list_definitions(svc: Svc, page: Paging, server_id: str | None = None, status: str | None = None) -> Response:
+    """Every definition of the repository, and those the store remembers (removed ones too)."""
+    project, pins, rows = svc.defined(), svc.state.pinned(), svc.state.definitions()
+    names = sorted({d.name for d in project.definitions} | set(rows))
+    items = [_definition(project, n, project.definition(n), rows.get(n), pins) for n in names]
+    if server_id is not None:
+        items = [i for i in items if server_id in (i["server_id"], i["server"])]
+    if status is not None:
+        items = [i for i in items if i["status"] == status]
+    return listing(svc, items, page)
+
+
+@router.get("/definitions/{definition_id}", tags=["definitions"], summary="One definition")
+def get_definition(svc: Svc, definition_id: str) -> Response:
+    """With params (secret values never shown), depends_on, overrides and container names."""
+    name, d, row = resolve_definition(svc, definition_id)
+    return svc.ok(_definition(svc.defined(), name, d, row, svc.state.pinned(), detail=True))
+
+
+@router.get("/definitions/{definition_id}/revisions", tags=["definitions"], summary="A definition's revisions")
+def definition_revisions(svc: Svc, definition_id: str, page: Paging) -> Response:
+    """Newest first; specs hold secrets as keyed references only."""
+    from syncer.cli.views import revision_dict
+
+    name, _, _ = resolve_definition(svc, definition_id)
+    return listing(svc, [revision_dict(r) for r in svc.state.revisions(name)], page)
+
+
+INTERVALS = {"1m": 60, "5m": 300, "1h": 3600}
+
+
+def utc(at: datetime) -> datetime:
+    """A time as UTC (naive times are taken as UTC); out of range is the client's error."""
+    try:
+        return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise UsageError(f"time {at.isoformat()} is out of range") from None
+
+
+def _window(start_time: datetime | None, end_time: datetime | None, step: int) -> tuple[datetime, datetime]:
+    end = utc(end_time) if end_time else datetime.now(UTC)
+    try:
+        start = utc(start_time) if start_time else end - timedelta(hours=1)
+    except OverflowError:
+        raise UsageError("end_time is too early") from None
+    if start >= end:
+        raise UsageError("start_time must be before end_time")
+    if (end - start).total_seconds() / step > 2000:
+        raise UsageError("more than 2000 points: shorten the window or widen the interval")
+    return start, end
+
+
+@router.get("/definitions/{definition_id}/metrics", tags=["definitions"], summary="CPU % and memory over time")
+def definition_metrics(svc: Svc, definition_id: str, start_time: datetime | None = None,
+                       end_time: datetime | None = None, interval: Literal["1m", "5m", "1h"] = "1m") -> Response:
+    """Series of the definition's containers (summed over replicas), averaged per interval.
+
+    ISO 8601 times; default the last hour. Sampled by the serving process (`--sample-interval`).
+    """
+    name, _, row = resolve_definition(svc, definition_id)
+    step = INTERVALS[interval]
+    start, end = _window(start_time, end_time, step)
+    buckets: dict[int, dict[str, list[tuple[float | None, int | None]]]] = {}
+    for s in svc.state.samples(name, clock.stamp(start), clock.stamp(end)):
+        slot = buckets.setdefault(int(clock.epoch(s["at"]) // step * step), {})
+        slot.setdefault(s["container"], []).append((s["cpu_percent"], s["memory_bytes"]))
+    cpu, memory = [], []
+    for slot_at in sorted(buckets):
+        per_container = buckets[slot_at].values()
+        stamp = clock.iso(slot_at)
+        cpus = [_mean([c for c, _ in v]) for v in per_container]
+        mems = [_mean([m for _, m in v]) for v in per_container]
+        if any(c is not None for c in cpus):
+            cpu.append({"timestamp": stamp, "value": round(sum(c for c in cpus if c is not None), 3)})
+        if any(m is not None for m in mems):
+            memory.append({"timestamp": stamp, "value": int(sum(m for m in mems if m is not None))})
+    return svc.ok({"definition_id": row["id"] if row else None, "definition": name, "interval": interval,
+                   "start_time": clock.iso(start), "end_time": clock.iso(end),
+                   "metrics": {"cpu": {"unit": "percent", "values": cpu},
+                               "memory": {"unit": "bytes", "values": memory}}})
+
+
+def _mean(values: list[Any]) -> float | None:
+    known = [float(v) for v in values if v is not None]
+    return sum(known) / len(known) if known else None

@@ -1,0 +1,91 @@
+"""The system routes: health (no key), status, sync requests, Prometheus metrics."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from syncer import __version__
+from syncer.api.routes.common import KEYED, Svc
+from syncer.api.service import SyncTracker
+from syncer.core import clock
+from syncer.core.errors import NotFound, SyncerError
+from syncer.engine.requests import Kind
+
+router = APIRouter()
+
+
+@router.get("/health", tags=["system"], summary="Is the API up (no key needed)")
+async def health() -> Response:
+    """`status`, `version` and `timestamp`; touches neither Docker nor the store."""
+    body = {"success": True, "data": {"status": "healthy", "version": __version__, "timestamp": clock.iso()}}
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+
+
+@router.get("/status", tags=["system"], summary="Commit, last apply, drift per definition", dependencies=KEYED)
+def status(svc: Svc) -> Response:
+    """The commit of the work tree, the last commit a sync saw, the last apply run, drift per
+    definition (computed at most once a second), and validation problems, now and last seen."""
+    out: dict[str, Any] = {"project": None, "commit": None, "commit_message": None, "dirty": None,
+                           "last_commit_seen": svc.state.meta("last_commit"),
+                           "last_apply": svc.state.last_run(),
+                           "last_validation_error": svc.state.meta("last_validation_error"),
+                           "validation_error": svc.project.problems, "in_sync": None, "drifted": None,
+                           "definitions": [], "checked_at": None, "error": None}
+    try:
+        snap = svc.status.get()
+    except SyncerError as exc:
+        out["error"] = {"code": exc.code, "message": str(exc).splitlines()[0] if str(exc) else exc.code,
+                        "details": exc.lines()}
+        return svc.ok(out)
+    project, ids = snap["project"], svc.state.definition_ids()
+    out.update(project=project.config.name, commit=project.commit, commit_message=project.commit_message or None,
+               dirty=project.dirty, checked_at=snap["at"])
+    out["definitions"] = [{"definition_id": ids.get(r.definition), "name": r.definition,
+                           "server_id": f"srv_{r.server}" if r.server else None, "server": r.server or None,
+                           "revision": r.revision or None, "status": r.status, "pinned": r.pinned,
+                           "in_sync": r.in_sync, "drift": r.actions, "containers": len(r.containers)}
+                          for r in snap["rows"]]
+    out["drifted"] = sum(1 for d in out["definitions"] if not d["in_sync"])
+    out["in_sync"] = out["drifted"] == 0
+    return svc.ok(out)
+
+
+class SyncBody(BaseModel):
+    """An optional body for POST /sync."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(None, max_length=200, description="Why (kept in the log)")
+
+
+@router.post("/sync", status_code=202, tags=["system"], summary="Sync the whole project now", dependencies=KEYED)
+def sync(svc: Svc, body: Annotated[SyncBody | None, Body()] = None) -> Response:
+    """Queue a full sync (plan and apply every definition); 202 with the request id. Requests
+    made while a sync runs are served by exactly one follow-up sync."""
+    reason = f"api: {body.reason}" if body is not None and body.reason else "api: POST /sync"
+    ident = svc.sync.request(reason, kind=Kind.API)
+    return svc.ok({"request_id": ident, "status": "queued", "definition": None, "requested_at": clock.iso()},
+                  status=202)
+
+
+@router.get("/sync/{request_id}", tags=["system"], summary="What became of a sync request", dependencies=KEYED)
+def sync_request(svc: Svc, request_id: str) -> Response:
+    """queued, running, success or failed, with the apply run ids and the commit (when this
+    server ran it). Every request served by the same sync answers with its outcome."""
+    record = svc.sync.describe(request_id) if isinstance(svc.sync, SyncTracker) else None
+    if record is None:
+        raise NotFound(f"no sync request '{request_id}' known to this server")
+    return svc.ok(record)
+
+
+@router.get("/metrics", tags=["system"], summary="Prometheus metrics (text format)", dependencies=KEYED,
+            response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+def metrics(svc: Svc) -> Response:
+    """Applies and deployments by status, plan and apply durations, drifted definitions,
+    containers by state, webhook deliveries by outcome, HTTP requests by route and status."""
+    text, content_type = svc.metrics.render()
+    return Response(text, media_type=content_type)

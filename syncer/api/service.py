@@ -1,0 +1,204 @@
+"""What the HTTP API's routes share: the serving process's state, and the JSON envelope.
+
+`Service` holds the project as last loaded, a read view of the store, the key ring, a
+Docker client per server per thread, the per-key rate limits, and the one way a response
+goes out: the body masked value by value with the project's redactor, then serialised (so a
+secret equal to `null`, `true` or a key name cannot corrupt the document).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from fastapi import Request, Response
+
+from syncer.api.caches import Coalesced, Memo
+from syncer.api.metrics import ApiMetrics
+from syncer.core import clock
+from syncer.core.errors import SyncerError
+from syncer.core.model import Observed, Project
+from syncer.core.redact import NOTHING, Redactor
+from syncer.engine import facade as engine
+from syncer.engine import operations
+from syncer.engine.keys import KeyRing
+from syncer.engine.pool import EnginePool
+from syncer.engine.queries import StateView
+from syncer.engine.requests import Kind
+
+ERROR_STATUS = {"invalid_request": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404,
+                "conflict": 409, "rate_limited": 429, "internal_error": 500}
+
+T = TypeVar("T")
+
+
+class SyncRequester(Protocol):
+    """Where the API sends "sync now": `syncer serve`'s BackgroundSync, or the watch loop."""
+
+    def request(self, reason: str, *, definition: str | None = None, kind: Kind = Kind.API) -> str:
+        """Queue a sync (of one definition, or all); returns the request's id at once."""
+
+
+@runtime_checkable
+class SyncTracker(Protocol):
+    """A SyncRequester that can also say what became of a request (GET /sync/{id})."""
+
+    def describe(self, request_id: str) -> dict[str, Any] | None:
+        """The request's state, or None when unknown."""
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """VersionTwo's error: `{"success": false, "error": {"code", "message", "details"}}`."""
+    return {"success": False, "error": {"code": code, "message": message, "details": details}}
+
+
+@dataclass(frozen=True)
+class Page:
+    """`page` (from 1) and `per_page` (1..100) of a list."""
+
+    page: int = 1
+    per_page: int = 20
+
+    @property
+    def offset(self) -> int:
+        """Rows before this page."""
+        return (self.page - 1) * self.per_page
+
+    def cut(self, items: Sequence[T]) -> list[T]:
+        """This page's share of `items`."""
+        return list(items[self.offset:self.offset + self.per_page])
+
+
+def masked(redactor: Redactor, value: Any) -> Any:
+    """JSON-like `value` with every string value masked; keys are the API's own names and
+    stay as they are (a secret that happens to equal `success` must not rename a field)."""
+    if isinstance(value, str):
+        return redactor.text(value)
+    if isinstance(value, dict):
+        return {k: masked(redactor, v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [masked(redactor, v) for v in value]
+    return value
+
+
+class ProjectState:
+    """The project, reloaded at most every `ttl` seconds. While the work tree is invalid the
+    last valid project stays in service (as `watch` keeps what runs) and its problems are
+    on hand for /status."""
+
+    def __init__(self, ctx: engine.Context, ttl: float = 2.0) -> None:
+        self.ctx, self.ttl = ctx, ttl
+        self._lock = threading.Lock()
+        self._at = -math.inf
+        self._good: Project | None = None
+        self._redactor = NOTHING
+        self._error: SyncerError | None = None
+
+    def refresh(self) -> None:
+        """Reload when the last load is older than `ttl`."""
+        with self._lock:
+            if time.monotonic() - self._at < self.ttl:
+                return
+            try:
+                project = engine.load(self.ctx)
+                self._redactor = operations.redactor(self.ctx, project)
+                self._good, self._error = project, None
+            except SyncerError as exc:
+                self._error = exc
+            finally:
+                self._at = time.monotonic()
+
+    def last(self) -> Project | None:
+        """The last valid project as it stands, without reloading (never blocks on a load)."""
+        return self._good
+
+    def get(self) -> Project:
+        """The current (or last valid) project; the load's error when there never was one."""
+        self.refresh()
+        if self._good is None:
+            assert self._error is not None
+            raise self._error
+        return self._good
+
+    @property
+    def problems(self) -> list[str] | None:
+        """Why the work tree does not load now (None when it does)."""
+        self.refresh()
+        return self._error.lines() if self._error is not None else None
+
+    def redactor(self) -> Redactor:
+        """Masks the secret values the project used when last loaded (never blocks on a load:
+        error answers are made on the event loop)."""
+        return self._redactor
+
+
+class Service:
+    """Everything a request needs, made once per app."""
+
+    def __init__(self, ctx: engine.Context, sync: SyncRequester, *, branch: str | None = None) -> None:
+        self.ctx = ctx
+        state_dir = ctx.state(ctx.root())
+        self.state = StateView(state_dir)
+        self.keys = KeyRing(state_dir)
+        self.project = ProjectState(ctx)
+        self.project.refresh()  # now: the secrets to mask are known from the first answer
+        self.engines = EnginePool()
+        self.sync = sync
+        self.branch = branch
+        self.status = Memo(self._status_snapshot, ttl=1.0)
+        # GET /instances: simultaneous requests share Docker list calls, never a stale one
+        self.instances: Coalesced[Observed] = Coalesced(
+            lambda: operations.list_instances(self.defined(), engines=self.engines))
+        self.metrics = ApiMetrics(self.state, self.status.get)
+
+    def close(self) -> None:
+        """Release Docker clients, the key ring and the store."""
+        self.engines.close()
+        self.keys.close()
+        self.state.close()
+
+    def respond(self, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        """JSON with every secret value the project uses masked (however it got in)."""
+        text = json.dumps(masked(self.project.redactor(), body), ensure_ascii=False, separators=(",", ":"),
+                          default=str)
+        return Response(text.encode("utf-8"), status, headers=headers, media_type="application/json")
+
+    def ok(self, data: Any, *, page: Page | None = None, total: int | None = None, status: int = 200) -> Response:
+        """DeployAlly's envelope; lists carry `pagination`."""
+        body: dict[str, Any] = {"success": True, "data": data}
+        if page is not None:
+            body["pagination"] = {"page": page.page, "per_page": page.per_page, "total": total}
+        return self.respond(body, status)
+
+    def fail(self, status: int, code: str, message: str, details: Any = None,
+             headers: dict[str, str] | None = None) -> Response:
+        """The error envelope."""
+        return self.respond(error_body(code, message, details), status, headers)
+
+    def defined(self) -> Project:
+        """The project (the last valid one while the work tree is invalid)."""
+        return self.project.get()
+
+    def _status_snapshot(self) -> dict[str, Any]:
+        """Shared by GET /status and /metrics (computed at most once a second)."""
+        started = time.perf_counter()
+        project, rows = engine.status(self.ctx, engines=self.engines)
+        self.metrics.plans.observe(time.perf_counter() - started)
+        return {"project": project, "rows": rows, "at": clock.iso()}
+
+
+def service_from(request: Request) -> Service:
+    """The app's Service."""
+    svc = request.app.state.service
+    assert isinstance(svc, Service)
+    return svc
+
+
+async def service_of(request: Request) -> Service:
+    """The app's Service, as a FastAPI dependency (async, so that FastAPI needs no thread for it)."""
+    return service_from(request)

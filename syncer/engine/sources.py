@@ -1,0 +1,86 @@
+"""Where changes come from, for the long-running shells: the followed git remote and branch,
+verified push webhooks, and each Docker server's event stream."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from syncer.core.model import Project, Server
+from syncer.engine.facade import Context
+from syncer.stages import hooks
+from syncer.stages.hooks import PushEvent
+
+MAX_HOOK_BODY = hooks.MAX_BODY
+
+__all__ = ["MAX_HOOK_BODY", "PushEvent", "docker_events", "fetch_remote", "head", "safe_url", "tracked_branch",
+           "verify_push"]
+
+
+def safe_url(url: str) -> str:
+    """`url` without credentials, for logs."""
+    from syncer.adapters import git as gitsource
+
+    return gitsource.safe_url(url)
+
+
+def fetch_remote(url: str, dest: Path, branch: str) -> str:
+    """Clone `url` into `dest`, or fetch and fast-forward it to `branch`; the commit now
+    checked out. Raises GitError."""
+    from syncer.adapters import git as gitsource
+
+    return gitsource.sync_clone(url, dest, branch)
+
+
+def head(repo: Path) -> str | None:
+    """The commit checked out at `repo` (None outside git)."""
+    from syncer.adapters import git as gitsource
+
+    return gitsource.head(repo)[0]
+
+
+def tracked_branch(ctx: Context, project: Project, override: str | None = None) -> str:
+    """The branch whose pushes trigger a sync: `override`, syncer.yaml's `api.branch`, or
+    the branch checked out (what `watch` follows), else main."""
+    if override:
+        return override
+    api = project.config.raw.get("api")
+    if isinstance(api, Mapping) and isinstance(api.get("branch"), str):
+        return str(api["branch"])
+    from syncer.adapters import git as gitsource
+
+    return gitsource.current_branch(ctx.root()) or "main"
+
+
+def verify_push(ctx: Context, project: Project, headers: Mapping[str, str], body: bytes, *,
+                branch: str) -> PushEvent | None:
+    """A push webhook verified against the project's git-hook secret (GitHub, GitLab, Gitea
+    signatures in constant time); None for a ping. Raises a SyncerError carrying the HTTP
+    status when the signature or the body is refused."""
+    from syncer.engine.operations import git_webhook_secret
+
+    return hooks.verify_and_parse(headers, body, git_webhook_secret(ctx, project), branch=branch)
+
+
+def docker_events(server: Server, project: str, *, since: int) -> Iterator[dict[str, Any]]:
+    """The server's events about the project's containers from `since` (unix seconds) on.
+    Checks the server answers first (raises DockerUnavailable before the first event when
+    it does not); the stream ends, or raises, when the server goes away."""
+    from syncer.adapters.docker import Engine
+
+    eng = Engine(server)
+    try:
+        eng.version()
+    except BaseException:
+        eng.close()
+        raise
+    return _stream(eng, project, since)
+
+
+def _stream(eng: Any, project: str, since: int) -> Iterator[dict[str, Any]]:
+    try:
+        yield from eng.events(project, since=since)
+    finally:
+        eng.close()
+
