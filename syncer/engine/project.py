@@ -45,7 +45,7 @@ class Context:
     def state(self, root: Path) -> Path:
         """The state directory (created on first use)."""
         path = self.state_dir or root / STATE_DIR
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return path
 
 
