@@ -278,7 +278,7 @@ def test_no_secret_value_reaches_a_body_or_the_store(tmp_path: Path, project: st
     try:
         notify.enqueue(store, project, project_.config.webhooks, "deployment.failed",
                        {"error": f"env TOKEN={canary} rejected", canary: [f"x{SECRET}x"]},
-                       secrets=notify.sensitive_values(project_, engine.secrets_for(ctx, project_)))
+                       redact=engine.redactor(ctx, project_))
     finally:
         store.close()
     cli(repo, state, "apply", "--auto-approve")  # its flush sends the queued event
