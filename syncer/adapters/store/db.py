@@ -272,7 +272,14 @@ def _private(path: Path) -> None:
     -shm files the mode of the database file. An existing database is tightened if it is ours."""
     if not path.parent.is_dir():
         path.parent.mkdir(parents=True, mode=_PRIVATE_DIR, exist_ok=True)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, _PRIVATE_FILE))
+    if not path.exists():
+        # create it 0600 before SQLite does. Never open (and close) an existing database file
+        # here: closing any descriptor of a SQLite file drops every POSIX lock this process
+        # holds on it, which corrupts the other connections of a long-running server.
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, _PRIVATE_FILE))
+        except FileExistsError:
+            pass
     for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         try:
             if name.stat().st_mode & 0o077 and name.stat().st_uid == os.getuid():
