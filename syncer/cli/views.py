@@ -190,3 +190,30 @@ class LiveProgress:
     def close(self) -> None:
         """Stop redrawing; the last table stays on screen."""
         self.live.stop()
+
+
+def counts(by_state: dict[str, int]) -> str:
+    """`3 (2 running, 1 exited)` from {"total": 3, "running": 2, "exited": 1}."""
+    rest = ", ".join(f"{n} {state}" for state, n in by_state.items() if state != "total" and n)
+    return f"{by_state.get('total', 0)}" + (f" ({rest})" if rest else "")
+
+
+def template_text(t: dict[str, Any]) -> str:
+    """`syncer templates show` for a person: the header, inputs, profiles, then the spec."""
+    taxonomy = "/".join(str(v) for v in t["taxonomy"].values()) or "-"
+    lines = [f"{t['ref']}  {t['name']}  ({t['id']}, {t['file']})", f"taxonomy: {taxonomy}"]
+    if t["description"]:
+        lines.append(t["description"])
+    if t["deprecated"]:
+        lines.append("DEPRECATED")
+    required = set(t["inputs"].get("required", []))
+    lines.append("inputs:")
+    for name, schema in (t["inputs"].get("properties") or {}).items():
+        kind = schema.get("format") or schema.get("type") or "any"
+        extra = " (required)" if name in required else (f" (default {schema['default']!r})" if "default" in schema
+                                                        else "")
+        lines.append(f"  {name}: {kind}{extra}")
+    lines.append(f"profiles: {', '.join(t['profile_names']) or 'none'}")
+    lines.append("spec:")
+    lines.extend(f"  {line}" for line in to_json(t["spec"]).splitlines())
+    return "\n".join(lines) + "\n"

@@ -159,6 +159,30 @@ def instance_logs(ctx: Context, project: Project, ident: str, *, tail: int = 100
     return c, redactor(ctx, project).lines(str(text).splitlines())
 
 
+def instance_log_lines(ctx: Context, project: Project, ident: str, *, tail: int = 100) -> list[str]:
+    """The last `tail` lines a container printed, secret values masked."""
+    return instance_logs(ctx, project, ident, tail=tail)[1]
+
+
+def instance_rows(ctx: Context, project: Project, *, definition: str | None = None,
+                  server: str | None = None) -> list[dict[str, Any]]:
+    """The project's containers as rows (one list call per server), held ones marked."""
+    store = open_store(ctx, project)
+    try:
+        held = set(store.holds())
+    finally:
+        store.close()
+    rows = []
+    for state in list_instances(project).servers.values():
+        for c in state.managed:
+            if (definition and c.definition != definition) or (server and c.server != server):
+                continue
+            rows.append({"id": instance_id(c.id), "name": c.name, "definition": c.definition, "server": c.server,
+                         "replica": c.replica, "state": c.state, "health": c.health, "status": c.status,
+                         "held_stopped": c.name in held})
+    return sorted(rows, key=lambda r: (r["server"], r["name"]))
+
+
 def rollback_deployment(ctx: Context, deployment_id: str, *, options: ApplyOptions,
                         engines: EngineFactory | None = None) -> ApplyReport:
     """Undo one deployment: roll its definition back to the newest revision before the
