@@ -40,6 +40,7 @@ class WebhookTarget:
     url: str
     events: tuple[str, ...]
     secret: Mapping[str, str] | None = None
+    format: str = "generic"  # generic (signed JSON) | slack | discord | ntfy
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ class _StoreRecorder:
         self.redact = redact  # exactly the project's secrets, not every environment variable
         self.progress, self.events = progress, events
         self.names: dict[str, str] = {}
+        self.info: dict[str, dict[str, Any]] = {}
         self.message = ""
 
     def _clean(self, text: str) -> str:
@@ -81,6 +82,7 @@ class _StoreRecorder:
         self.store.deployment_running(dep)
         self.store.set_definition_status(definition, "deploying")
         self.names[dep] = definition
+        self.info[dep] = {"server": server, "revision": revision, "actions": actions}
         if self.commit:
             self.store.log(dep, f"commit {self.commit[:12]} {self.message}".rstrip())
         self.events("deployment.started", {"deployment_id": dep, "definition": definition, "server": server,
@@ -96,7 +98,8 @@ class _StoreRecorder:
         error = self._clean(error)
         self.store.finish_deployment(deployment, ok=ok, rolled_back=rolled_back, error=error)
         self.progress(self.names.get(deployment, "?"), "done: ok" if ok else "done: failed")
-        data = {"deployment_id": deployment, "definition": self.names.get(deployment), "error": error or None,
+        data = {"deployment_id": deployment, "definition": self.names.get(deployment),
+                **self.info.get(deployment, {}), "commit": self.commit, "error": error or None,
                 "rolled_back": rolled_back}
         self.events("deployment.success" if ok else "deployment.failed", data)
         if rolled_back:

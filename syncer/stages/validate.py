@@ -77,7 +77,7 @@ def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
                 inside.append(folder)  # a folder outside is reported, never read
         folders[key] = tuple(inside)
     hooks = tuple(
-        WebhookTarget(h["url"], tuple(h.get("events", [])), h.get("secret"))
+        WebhookTarget(h["url"], tuple(h.get("events", [])), h.get("secret"), h.get("format", "generic"))
         for h in raw.get("webhooks", [])
     )
     return ProjectConfig(
