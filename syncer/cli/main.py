@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import click
 
-from syncer.cli import admin, daemon, project, records  # noqa: F401 - each registers its commands
+from syncer.cli import admin, daemon, importer, project, records  # noqa: F401 - each registers its commands
 from syncer.cli.base import cli
 from syncer.core.errors import SyncerError
 
