@@ -136,8 +136,9 @@ _PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./@+=:-]*")
 _RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
 
 
-def scalar(value: Any) -> str:
-    """One YAML scalar, quoted only where a plain one would be misread."""
+def scalar(value: Any, *, flow: bool = False) -> str:
+    """One YAML scalar, quoted only where a plain one would be misread (inside a flow
+    list, a colon is read as a mapping's: quoted there too)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -145,7 +146,8 @@ def scalar(value: Any) -> str:
     if isinstance(value, (int, float)):
         return str(value)
     text = str(value)
-    if _PLAIN.fullmatch(text) and not text.endswith(":") and text.lower() not in _RESERVED:
+    if _PLAIN.fullmatch(text) and not text.endswith(":") and text.lower() not in _RESERVED \
+            and not (flow and ":" in text):
         return text
     return json.dumps(text, ensure_ascii=False)
 
@@ -185,7 +187,7 @@ def _inline(value: Any) -> str | None:
         if not value:
             return "[]"
         if all(not isinstance(v, (dict, list)) for v in value):
-            text = "[" + ", ".join(scalar(v) for v in value) + "]"
+            text = "[" + ", ".join(scalar(v, flow=True) for v in value) + "]"
             if len(text) <= 72:
                 return text
         return None
