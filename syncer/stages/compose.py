@@ -20,7 +20,14 @@ from typing import Any
 from syncer.core.errors import Diagnostic
 from syncer.stages import compose_fields as fields
 from syncer.stages.compose_mounts import config_file, secret_file, volume
-from syncer.stages.compose_vars import PASSWORDISH, Unsupported, Vars, dump, input_schema, interpolate
+from syncer.stages.compose_vars import (
+    PASSWORDISH,
+    Unsupported,
+    Vars,
+    dump,
+    input_schema,
+    interpolate,
+)
 from syncer.stages.load import SourceFile, locate, parse
 
 Reader = Callable[[str], "bytes | None"]
@@ -115,7 +122,7 @@ class _Importer:
 
     def volumes(self) -> None:
         for name, conf in (self.doc.get("volumes") or {}).items():
-            for key in sorted((conf or {})):
+            for key in sorted(conf or {}):
                 self.problem(("volumes", name, key), f"volumes: {name}: {key}: not carried (syncer makes"
                                                      " plain local volumes)")
 

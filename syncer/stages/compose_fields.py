@@ -97,8 +97,8 @@ def networks(value: Any) -> tuple[Any, Problems]:
         conf = dict(conf or {})
         if name == "default":
             if conf:
-                problems.append(((name,), "settings on the default network (syncer's project network takes"
-                                          " only the definition name as alias)"))
+                problems.append(((name,), ("settings on the default network (syncer's project network takes"
+                                           " only the definition name as alias)")))
             continue
         for key in sorted(set(conf) - {"aliases", "ipv4_address"}):
             problems.append(((name, key), "not a field of syncer's networks"))
