@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,9 +48,10 @@ class Unsupported(ValueError):
     """A Compose expression syncer cannot say (the message says which)."""
 
 
-def interpolate(text: str, vars: Vars, on_var: Callable[[Var], None] | None = None) -> str:
+def interpolate(text: str, vars: Vars) -> str:
     """Compose's `$VAR`, `${VAR}`, `${VAR:-d}`, `${VAR-d}`, `${VAR:?e}`, `${VAR?e}` and `$$`,
-    as syncer text: each variable becomes `${inputs.var}`. Raises Unsupported for `${VAR:+x}`
+    as syncer text: each variable becomes `${inputs.var}`, whose default is Compose's value
+    for an unset variable (the default given, else ""). Raises Unsupported for `${VAR:+x}`
     and for a literal `${` (from `$${`), which syncer would read as an expression."""
     out: list[str] = []
     i = 0
@@ -72,8 +72,6 @@ def interpolate(text: str, vars: Vars, on_var: Callable[[Var], None] | None = No
             if end < 0:
                 raise Unsupported(f"unclosed '${{' in {text!r}")
             var = _braced(text[i + 2:end], vars)
-            if on_var:
-                on_var(var)
             out.append("${inputs." + var.input + "}")
             i = end + 1
         else:
@@ -82,9 +80,7 @@ def interpolate(text: str, vars: Vars, on_var: Callable[[Var], None] | None = No
                 out.append("$")
                 i += 1
                 continue
-            var = vars.use(m.group(0))
-            if on_var:
-                on_var(var)
+            var = vars.use(m.group(0), "")
             out.append("${inputs." + var.input + "}")
             i = m.end()
     return "".join(out)
@@ -108,7 +104,7 @@ def _braced(body: str, vars: Vars) -> Var:
         raise Unsupported(f"'${{{body}}}' is not a variable")
     name, rest = m.group(0), body[m.end():]
     if rest == "":
-        return vars.use(name)
+        return vars.use(name, "")
     for op in (":-", "-"):
         if rest.startswith(op):
             return vars.use(name, rest[len(op):])

@@ -11,7 +11,7 @@ import pytest
 
 from syncer.core.errors import Diagnostic
 from syncer.stages.compose import Imported, import_compose, project_name
-from syncer.stages.compose_vars import Unsupported, Vars, interpolate
+from syncer.stages.compose_vars import Unsupported, Vars, input_schema, interpolate
 from syncer.stages.load import parse
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "compose"
@@ -130,3 +130,17 @@ def test_interpolate(text: str, want: str) -> None:
 def test_interpolate_refuses_what_syncer_cannot_say(text: str) -> None:
     with pytest.raises(Unsupported):
         interpolate(text, Vars())
+
+
+def test_an_unset_variable_is_empty_as_under_compose() -> None:
+    """`$HOME` with no default is "" when not given (an optional input without a default
+    would drop the whole value instead)."""
+    vars = Vars()
+    assert interpolate("echo $HOME ${USER}", vars) == "echo ${inputs.home} ${inputs.user}"
+    assert [input_schema(v) for v in vars.found.values()] == [{"type": "string", "default": ""}] * 2
+
+
+def test_a_password_variable_has_no_default_and_is_required() -> None:
+    vars = Vars()
+    interpolate("${DB_PASSWORD:-changeme}", vars)
+    assert input_schema(vars.found["DB_PASSWORD"]) == {"type": "string", "format": "password", "writeOnly": True}
