@@ -93,6 +93,9 @@ class _Importer:
             project["networks"] = networks
         self.volumes()
         for name, raw in services.items():
+            if not isinstance(raw, (dict, type(None))):
+                self.problem(("services", name), f"service '{name}': expected a mapping")
+                continue
             svc = self.service(str(name), raw or {})
             self.write_service(svc, job=name in jobs)
         self.out.files["syncer.yaml"] = dump(project, _HEADER)
@@ -134,11 +137,12 @@ class _Importer:
             if key.startswith("x-"):
                 continue
             try:
-                value = self.interp(value, svc.vars)
+                self.field(svc, key, self.interp(value, svc.vars), where)
             except Unsupported as exc:
                 self.problem(where, f"service '{name}': {key}: {exc}")
-                continue
-            self.field(svc, key, value, where)
+            except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+                # Compose would refuse it too; say where rather than fail
+                self.problem(where, f"service '{name}': {key}: not a value Compose's syntax allows here")
         if "image" not in svc.spec:
             svc.spec["image"] = f"{self.out.project}-{name}"  # the name Compose gives a built image
         return svc

@@ -49,6 +49,8 @@ def _file(source: str, target: str, read_only: bool, copy: Copy, shown: Any) -> 
 def _long(value: dict[str, Any], copy: Copy) -> Mount:
     kind = value.get("type", "volume")
     target = value.get("target", "")
+    if not target or (kind == "bind" and not value.get("source")):
+        return kind, None, f"a {kind} mount needs {'a target' if not target else 'a source'}"
     for key in sorted(set(value) - {"type", "source", "target", "read_only", "volume", "bind", "tmpfs"}):
         return kind, None, f"{target}: {key}: not carried"
     nested = value.get(kind) or {}
