@@ -149,4 +149,4 @@ def test_a_password_variable_has_no_default_and_is_required() -> None:
 def test_values_compose_would_refuse_are_located_not_raised() -> None:
     text = b"services:\n  a:\n    image: x\n    ports: 80\n    volumes: [{type: bind}]\n  b: [1]\n"
     got = import_compose("c.yaml", text, read=lambda _: None, project="p", folder="x")
-    assert [(p.line, p.column) for p in got.problems] == [(4, 5), (5, 7), (6, 3)]
+    assert [(p.line, p.column) for p in got.problems] == [(4, 5), (5, 15), (6, 3)]
