@@ -3,7 +3,9 @@ made by syncer and one made by Docker Compose from the same service compare equa
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from typing import Any
 
 FIELDS = ("image", "command", "entrypoint", "env", "ports", "mounts", "labels", "healthcheck", "restart",
@@ -67,11 +69,26 @@ def _aliases(inspect: dict[str, Any], service: str, prefix: str, project_network
 
 def skipped_mounts(spec_label: str | None) -> set[str]:
     """Paths syncer writes as files: Compose bind-mounts them instead."""
-    spec = json.loads(spec_label or "{}")
-    return {f["path"] for f in spec.get("files") or [] if isinstance(f, dict) and "path" in f}
+    files = json.loads(spec_label or "{}").get("files") or []
+    if isinstance(files, dict):  # the normal form: path -> entry
+        return set(files)
+    return {f["path"] for f in files if isinstance(f, dict) and "path" in f}
 
 
 def differences(compose: dict[str, Any], syncer: dict[str, Any]) -> list[str]:
     """One line per field that differs, naming it."""
     return [f"{field}: compose={compose[field]!r} syncer={syncer[field]!r}"
             for field in FIELDS if compose[field] != syncer[field]]
+
+
+def file_contents(api: Any, container_id: str, paths: set[str]) -> dict[str, bytes]:
+    """The bytes at each path in a container (running or not), read over the archive API.
+    A trailing newline is dropped: a secret given in the environment has none, the file
+    Compose mounts for it usually does."""
+    out = {}
+    for path in sorted(paths):
+        stream, _ = api.get_archive(container_id, path)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.extractfile(tar.getmembers()[0])
+            out[path] = member.read().rstrip(b"\n") if member else b""
+    return out

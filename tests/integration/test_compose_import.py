@@ -7,6 +7,7 @@ are strict xfails, so that the day those land and they pass, the marks must go."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -14,27 +15,30 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from tests.helpers import REPO_ROOT, run_cli, unique
-from tests.integration.compose_compare import differences, facts, skipped_mounts
+from tests.integration.compose_compare import differences, facts, file_contents, skipped_mounts
 
 CASES = REPO_ROOT / "tests" / "cases" / "compose"
 ALL = sorted(p.name for p in CASES.iterdir() if (p / "compose.yaml").is_file())
 NOT_LOCAL = {"wordpress", "build_unsupported"}  # public images, or a build: nothing to run
 SPEC_TABLE = "spec-table branch: short forms (env list, port/volume strings, labels list) and the new spec fields"
-NET_FILES_JOBS = "net-files-jobs branch: project network, networks:, files:, env_file, kind: job, depends_on conditions"
-# what `syncer validate` on main (before the two branches) rejects in each case's output
+NET_FILES_JOBS = "net-files-jobs branch: networks: in syncer.yaml, files:, env_file, kind: job, depends_on conditions"
+BOTH = f"{SPEC_TABLE}; {NET_FILES_JOBS}"
+# what `syncer validate` on main (before the two branches) rejects in each case's output;
+# checked against trial merges of this branch with each of them
 NEEDS_VALIDATE = {
     "web_db": SPEC_TABLE, "ports": SPEC_TABLE, "volumes": SPEC_TABLE, "labels_health": SPEC_TABLE,
     "process": SPEC_TABLE, "resources": SPEC_TABLE, "security": SPEC_TABLE, "interpolation": SPEC_TABLE,
-    "wordpress": SPEC_TABLE, "build_unsupported": SPEC_TABLE, "networks": NET_FILES_JOBS,
-    "configs_files": NET_FILES_JOBS, "jobs": NET_FILES_JOBS,
+    "wordpress": SPEC_TABLE, "networks": NET_FILES_JOBS, "configs_files": NET_FILES_JOBS, "jobs": NET_FILES_JOBS,
+    "build_unsupported": BOTH,
 }
-# every applied case differs from Compose at least in its network aliases until the project
-# network exists (containers sit on Docker's default bridge today)
-NEEDS_SAME = {case: f"{NEEDS_VALIDATE.get(case, '')}; {NET_FILES_JOBS}".lstrip("; ")
-              for case in ALL if case not in NOT_LOCAL}
+# until the project network exists, containers sit on Docker's default bridge without their
+# aliases (net-files-jobs); until user labels reach the container, `labels` differs (spec-table)
+NEEDS_SAME = {case: BOTH for case in ALL if case not in NOT_LOCAL}
+NEEDS_SAME.update({"networks": NET_FILES_JOBS, "configs_files": NET_FILES_JOBS, "jobs": NET_FILES_JOBS})
 
 
 def _cases(needs: dict[str, str], names: list[str]) -> list[Any]:
@@ -112,8 +116,12 @@ def compose_project(docker_api: Any) -> Iterator[dict[str, str]]:
     names = {"name": unique("cmp")}
     yield names
     if "file" in names:
-        subprocess.run([str(_compose_binary()), "-p", names["name"], "-f", names["file"], "down", "-v",
-                        "--remove-orphans", "-t", "1"], check=False, capture_output=True, timeout=180)
+        # the env file too: a required variable left unset makes every command fail, down included
+        env = ["--env-file", names["env_file"]] if names.get("env_file") else []
+        down = subprocess.run([str(_compose_binary()), "-p", names["name"], "-f", names["file"], *env, "down", "-v",
+                               "--remove-orphans", "-t", "1"], check=False, capture_output=True, text=True,
+                              timeout=180)
+        assert down.returncode == 0, down.stderr
 
 
 def _compose_up(project: str, case_dir: Path, env_file: Path | None) -> None:
@@ -132,8 +140,13 @@ def _remove_leftovers(api: Any, case_dir: Path, project: str) -> None:
 
 
 def _cleanup_syncer(api: Any, project: str) -> None:
+    volumes = set()
     for c in api.containers(all=True, filters={"label": [f"syncer.project={project}"]}):
+        volumes |= {m["Name"] for m in api.inspect_container(c["Id"])["Mounts"] if m["Type"] == "volume"}
         api.remove_container(c["Id"], force=True, v=True)
+    for name in volumes:  # named after the case's volumes or the containers, not the project
+        with contextlib.suppress(docker.errors.NotFound):
+            api.remove_volume(name, force=True)
     for n in api.networks(filters={"label": [f"syncer.project={project}"]}):
         api.remove_network(n["Id"])
     for v in (api.volumes(filters={"label": [f"syncer.project={project}"]}) or {}).get("Volumes") or []:
@@ -160,16 +173,20 @@ def test_syncer_creates_what_compose_creates(case: str, tmp_path: Path, project:
                           "apply", "--auto-approve", "--stop-timeout", "1")
         assert applied.returncode == 0, applied.stdout + applied.stderr
         ours = _by_replica(docker_api, "syncer.project", "syncer.definition", "syncer.replica", project)
+        written = {key: file_contents(docker_api, c["Id"], skipped_mounts(c["Config"]["Labels"].get("syncer.spec")))
+                   for key, c in ours.items()}
     finally:
         _cleanup_syncer(docker_api, project)
     # one after the other: both would publish the same host ports
     compose_project["file"] = str(case_dir / "compose.yaml")
+    compose_project["env_file"] = str(env_file or "")
     _compose_up(compose_project["name"], case_dir, env_file)
-    differ = _compare(docker_api, ours, project, compose_project["name"])
+    differ = _compare(docker_api, ours, written, project, compose_project["name"])
     assert not differ, "syncer and Compose differ:\n" + "\n".join(differ)
 
 
-def _compare(api: Any, ours: dict[tuple[str, str], Any], project: str, compose: str) -> list[str]:
+def _compare(api: Any, ours: dict[tuple[str, str], Any], written: dict[tuple[str, str], dict[str, bytes]],
+             project: str, compose: str) -> list[str]:
     theirs = _by_replica(api, "com.docker.compose.project", "com.docker.compose.service",
                          "com.docker.compose.container-number", compose)
     problems = [f"{k[0]}#{k[1]}: only {'compose' if k in theirs else 'syncer'} has it"
@@ -182,4 +199,8 @@ def _compare(api: Any, ours: dict[tuple[str, str], Any], project: str, compose: 
         other = facts(api, theirs[key], service=key[0], network_prefix=f"{compose}_",
                       project_network=f"{compose}_default", names=names, skip_mounts=skip)
         problems += [f"{key[0]}#{key[1]} {d}" for d in differences(other, mine)]
+        # what Compose mounts from the host, syncer writes into the container: same bytes
+        mounted = file_contents(api, theirs[key]["Id"], skip)
+        problems += [f"{key[0]}#{key[1]} files: {path}: compose={mounted[path]!r} syncer={data!r}"
+                     for path, data in written[key].items() if mounted.get(path) != data]
     return problems
