@@ -68,6 +68,7 @@ class _Service:
     spec: dict[str, Any] = field(default_factory=dict)
     definition: dict[str, Any] = field(default_factory=dict)
     vars: Vars = field(default_factory=Vars)
+    env_secrets: dict[str, str] = field(default_factory=dict)  # from env files, as `env` entries
 
 
 class _Importer:
@@ -143,6 +144,7 @@ class _Importer:
             except (TypeError, ValueError, AttributeError, KeyError, IndexError):
                 # Compose would refuse it too; say where rather than fail
                 self.problem(where, f"service '{name}': {key}: not a value Compose's syntax allows here")
+        _merge_env(svc.spec, svc.env_secrets)
         if "image" not in svc.spec:
             svc.spec["image"] = f"{self.out.project}-{name}"  # the name Compose gives a built image
         return svc
@@ -226,15 +228,20 @@ class _Importer:
         return "${inputs." + var.input + "}"
 
     def env_files(self, svc: _Service, value: Any, where: tuple[Any, ...]) -> list[str]:
+        """Copied under files/, minus the lines that hold passwords: those become secret
+        inputs in `env` (the file's other lines stay under env_file)."""
         out = []
         for i, entry in enumerate([value] if isinstance(value, (str, dict)) else value):
             path = entry["path"] if isinstance(entry, dict) else entry
-            copied = self.copy(str(path))
+            copied = self.copy(str(path), keep=_not_passwords)
             if copied is None:
                 self.problem(where + ((i,) if isinstance(value, list) else ()),
                              f"service '{svc.name}': env_file: {path} is not a file next to the Compose file")
-            else:
-                out.append(copied)
+                continue
+            out.append(copied)
+            for name in _env_names(self.read(posixpath.normpath(str(path))) or b""):
+                if PASSWORDISH.search(name):
+                    svc.env_secrets[name] = self.env_value(svc, name, None)
         return out
 
     def service_volumes(self, svc: _Service, value: list[Any], where: tuple[Any, ...]) -> None:
@@ -271,14 +278,16 @@ class _Importer:
             else:
                 svc.spec.setdefault("files", []).append(item)
 
-    def copy(self, path: str) -> str | None:
-        """Copy a file next to the Compose file under files/; its repo path, or None."""
+    def copy(self, path: str, keep: Callable[[bytes], bytes] | None = None) -> str | None:
+        """Copy a file next to the Compose file under files/ (through `keep`, when given);
+        its repo path, or None."""
         rel = posixpath.normpath(path)
         if rel in self.copied:
             return self.copied[rel]
         data = self.read(rel)
         if data is None:
             return None
+        data = keep(data) if keep else data
         base = posixpath.basename(rel) or "file"
         target, n = f"files/{base}", 1
         while target in self.out.files:
@@ -311,6 +320,30 @@ class _Importer:
 
 
 _HEADER = "# imported from a Compose file by `syncer import`\n"
+
+
+_ENV_LINE = re.compile(rb"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=")
+
+
+def _env_names(data: bytes) -> list[str]:
+    return [m.group(1).decode() for line in data.splitlines() if (m := _ENV_LINE.match(line))]
+
+
+def _not_passwords(data: bytes) -> bytes:
+    lines = data.splitlines(keepends=True)
+    return b"".join(ln for ln in lines
+                    if not ((m := _ENV_LINE.match(ln)) and PASSWORDISH.search(m.group(1).decode())))
+
+
+def _merge_env(spec: dict[str, Any], extra: dict[str, str]) -> None:
+    """Env-file entries under `env`, where `environment:` does not already set them
+    (under Compose it wins over env files)."""
+    env = spec.get("env")
+    if isinstance(env, list):
+        present = {str(item).partition("=")[0] for item in env}
+        env.extend(f"{k}={v}" for k, v in extra.items() if k not in present)
+    elif extra:
+        spec["env"] = {**extra, **(env or {})}
 
 
 def _split_env(item: str) -> tuple[str, str | None]:

@@ -83,6 +83,8 @@ def test_passwords_become_secrets_and_never_reach_the_repository() -> None:
 def test_a_compose_secret_is_a_secret_file_and_its_value_is_not_copied() -> None:
     got = _import("configs_files")
     assert "s3cret" not in "".join(str(c) for c in got.files.values())
+    # a password in an env file leaves the copied file and becomes a secret input
+    assert b"abc123" not in got.files["files/app.env"] and "secret: API_KEY" in str(got.files["definitions/cx-conf.yaml"])
     assert "secret: API_TOKEN" in str(got.files["templates/cx-conf.yaml"])
     assert got.files["files/app.conf"] == b"listen 8080\n" and "files/api_token.txt" not in got.files
 
