@@ -14,6 +14,7 @@ from typing import Any
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.constants import MINIMUM_DOCKER_API_VERSION
 from docker.tls import TLSConfig
 from requests.exceptions import RequestException
 
@@ -48,17 +49,19 @@ class Engine:
         url = server.docker
         if url is not None and url.startswith("ssh://"):
             url = ssh.local_url(server.name, url)  # OpenSSH forwards the engine's socket: no paramiko
+        where = _env_kwargs() if url is None else {"base_url": url, "tls": tls_config(server)}
         try:
-            if url is None:
-                self.api = docker.APIClient(**_env_kwargs(), timeout=timeout)
-            else:
-                self.api = docker.APIClient(base_url=url, timeout=timeout, tls=tls_config(server))
-        except DockerException as exc:
+            self.api = docker.APIClient(**where, timeout=timeout, version=MINIMUM_DOCKER_API_VERSION)
+            if str(self.api.base_url).startswith("http+docker://"):
+                # a unix socket: no proxy applies, and requests would otherwise read every proxy
+                # variable of the environment on each call (a sixth of a list call's CPU)
+                self.api.trust_env = False
+            # the one round trip a client costs: what version="auto" asks, kept whole (the
+            # engine's version for status), then the API version set as "auto" would set it
+            self.info: dict[str, Any] = dict(self.api.version(api_version=False))
+            self.api._version = str(self.info["ApiVersion"])
+        except (DockerException, RequestException, OSError, KeyError) as exc:
             raise DockerUnavailable(self._unreachable(exc)) from None
-        if str(self.api.base_url).startswith("http+docker://"):
-            # a unix socket: no proxy applies, and requests would otherwise read every proxy
-            # variable of the environment on each call (a sixth of a list call's CPU)
-            self.api.trust_env = False
 
     def _unreachable(self, exc: Exception) -> str:
         """One line naming the server: the TLS failure alone, or what ssh said, when that is why."""

@@ -122,11 +122,19 @@ def status_text(rows: list[Any]) -> str:
     return table(["DEFINITION", "SERVER", "REV", "STATUS", "CONTAINERS", "SYNC"], out)
 
 
-def status_dict(rows: list[Any]) -> list[dict[str, Any]]:
-    """`syncer status --json`."""
-    return [{"definition": s.definition, "server": s.server, "revision": s.revision, "status": s.status,
-             "pinned": s.pinned, "in_sync": s.in_sync, "drift": s.actions, "containers": s.containers}
-            for s in rows]
+def status_dict(rows: list[Any], servers: list[dict[str, Any]]) -> dict[str, Any]:
+    """`syncer status --json`: definitions and servers."""
+    return {"definitions": [{"definition": s.definition, "server": s.server, "revision": s.revision,
+                             "status": s.status, "pinned": s.pinned, "in_sync": s.in_sync, "drift": s.actions,
+                             "containers": s.containers} for s in rows],
+            "servers": servers}
+
+
+def servers_text(servers: list[dict[str, Any]]) -> str:
+    """The servers part of `syncer status`."""
+    rows = [[s["name"], "yes" if s["reachable"] else "NO", s["engine_version"] or "-", s["error"] or ""]
+            for s in servers]
+    return table(["SERVER", "REACHABLE", "ENGINE", "ERROR"], rows)
 
 
 def revision_dict(r: Any) -> dict[str, Any]:

@@ -217,6 +217,7 @@ class ServerState:
     managed: tuple[LiveContainer, ...] = ()
     name_holders: tuple[LiveContainer, ...] = ()
     error: str = ""
+    engine_version: str = ""
 
 
 @dataclass(frozen=True)
