@@ -52,9 +52,11 @@ class Engine:
         where = _env_kwargs() if url is None else {"base_url": url, "tls": tls_config(server)}
         try:
             self.api = docker.APIClient(**where, timeout=timeout, version=MINIMUM_DOCKER_API_VERSION)
-            if str(self.api.base_url).startswith("http+docker://"):
+            if str(self.api.base_url).startswith("http+docker://") or server.tls is not None:
                 # a unix socket: no proxy applies, and requests would otherwise read every proxy
-                # variable of the environment on each call (a sixth of a list call's CPU)
+                # variable of the environment on each call (a sixth of a list call's CPU). With
+                # `tls:`, the files the entry names must win: requests would otherwise check the
+                # engine against REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE instead of the entry's CA.
                 self.api.trust_env = False
             # the one round trip a client costs: what version="auto" asks, kept whole (the
             # engine's version for status), then the API version set as "auto" would set it
@@ -68,7 +70,7 @@ class Engine:
         text = " ".join(str(exc).split())
         ssl = _SSL_RE.search(text)
         if ssl:
-            return f"server '{self.server.name}': TLS: {ssl.group(0).rstrip(' ()')}"
+            return f"server '{self.server.name}': TLS: {re.sub(r' *[(]_ssl[.]c:[0-9]+[)]?$', '', ssl.group(0))}"
         said = ssh.last_error(self.server.docker or "") if (self.server.docker or "").startswith("ssh://") else ""
         if said:
             return f"server '{self.server.name}': ssh: {said}"
