@@ -64,7 +64,9 @@ def _server_counts(c: dict[str, int], down: bool) -> str:
         return f"unreachable, {c['unreachable']} not planned"
     parts = [f"{c[k]} to {k}" for k in ("create", "recreate", "start", "remove") if c[k]]
     parts += [f"{c['conflict']} conflict(s)"] if c["conflict"] else []
-    return ", ".join(parts + [f"{c['noop']} in sync"])
+    if c["noop"] or not parts:
+        parts.append(f"{c['noop']} in sync")
+    return ", ".join(parts)
 
 
 def _show(value: Any) -> str:
