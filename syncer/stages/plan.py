@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from syncer.core import labels as L
+from syncer.core.errors import DockerUnavailable
 from syncer.core.model import Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason
 
 RUNNING_STATES = ("running", "restarting")
@@ -44,7 +45,10 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
     that did not answer gets an `unreachable` action per container wanted there (never
     applied) and nothing else: what runs there is unknown, so nothing is removed.
     """
-    down = {n: s.error or "unreachable" for n, s in sorted(observed.servers.items()) if not s.reachable}
+    down = {n: s.error or f"server '{n}': unreachable" for n, s in sorted(observed.servers.items())
+            if not s.reachable}
+    if down and len(down) == len(observed.servers):  # nothing to plan at all: one clear error
+        raise DockerUnavailable("\n".join(down.values()))
     by_def: dict[str, list[ContainerSpec]] = defaultdict(list)
     for c in desired.containers:
         by_def[c.definition].append(c)

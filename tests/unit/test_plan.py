@@ -115,6 +115,15 @@ def test_an_unreachable_server_blocks_its_own_containers_only() -> None:
     assert p.by_server()["remote"]["unreachable"] == 1 and p.by_server()["local"]["create"] == 1
 
 
+def test_no_server_answering_is_one_error_naming_each() -> None:
+    from syncer.core.errors import DockerUnavailable
+
+    desired, _ = scenario()
+    with pytest.raises(DockerUnavailable, match="^server 'remote': boom$"):
+        plan(desired, Observed("p", {"remote": ServerState("remote", False, error="server 'remote': boom")}),
+             prune=True, created_at="t")
+
+
 def test_unreachable_servers_round_trip_through_json() -> None:
     p = unreachable_plan()
     data = json.loads(json.dumps(to_dict(p)))
