@@ -71,9 +71,15 @@ class Engine:
         ssl = _SSL_RE.search(text)
         if ssl:
             return f"server '{self.server.name}': TLS: {re.sub(r' *[(]_ssl[.]c:[0-9]+[)]?$', '', ssl.group(0))}"
-        said = ssh.last_error(self.server.docker or "") if (self.server.docker or "").startswith("ssh://") else ""
+        url = self.server.docker or ""
+        said = ssh.last_error(url) if url.startswith("ssh://") else ""
         if said:
             return f"server '{self.server.name}': ssh: {said}"
+        if url.startswith("ssh://") and hasattr(self, "api"):
+            try:  # the tunnel ended under a client kept for later: open it again, same socket path
+                ssh.local_url(self.server.name, url)
+            except DockerUnavailable as again:
+                return str(again)
         return f"server '{self.server.name}': cannot reach Docker: {text}"
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -55,10 +55,15 @@ def parse(url: str) -> Target:
 class _Tunnel:
     """One running `ssh -L LOCAL:REMOTE` and the private dir holding LOCAL."""
 
-    def __init__(self, server: str, target: Target, *, timeout: float) -> None:
-        self.dir = tempfile.mkdtemp(prefix="syncer-ssh-")  # 0700: the socket is only ours
+    def __init__(self, server: str, target: Target, *, timeout: float, folder: str | None = None) -> None:
+        # 0700: the socket is only ours. A tunnel opened again keeps its folder, so clients
+        # made before (the API server keeps them) reach the new one at the same path.
+        self.dir = folder or tempfile.mkdtemp(prefix="syncer-ssh-")
         self.local = os.path.join(self.dir, "docker.sock")
         self.errors = os.path.join(self.dir, "ssh.err")
+        for stale in (self.local, self.errors):
+            if os.path.exists(stale):
+                os.unlink(stale)
         cmd = ["-nNT", "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
                "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",
                "-L", f"{self.local}:{target.socket}"]
@@ -95,8 +100,8 @@ class _Tunnel:
             return ""
         return lines[-1].rstrip(".") if lines else ""
 
-    def close(self) -> None:
-        """Stop ssh and remove the socket's dir."""
+    def close(self, *, keep_folder: bool = False) -> None:
+        """Stop ssh and remove the socket's dir (unless it is about to be used again)."""
         if self.proc.stdin is not None:
             try:
                 self.proc.stdin.close()  # the keeper kills ssh
@@ -107,7 +112,8 @@ class _Tunnel:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if not keep_folder:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 _tunnels: dict[str, _Tunnel] = {}
@@ -127,9 +133,12 @@ def local_url(server: str, url: str, *, timeout: float = 20.0) -> str:
     with lock:  # one tunnel per URL; other servers open theirs at the same time
         tunnel = _tunnels.get(url)
         if tunnel is None or not tunnel.alive():
-            if tunnel is not None:
-                tunnel.close()
-            tunnel = _tunnels[url] = _Tunnel(server, target, timeout=timeout)
+            folder = None
+            if tunnel is not None:  # ssh ended (network, remote restart): open it again, same path
+                tunnel.close(keep_folder=True)
+                folder = tunnel.dir
+                del _tunnels[url]
+            tunnel = _tunnels[url] = _Tunnel(server, target, timeout=timeout, folder=folder)
         return f"unix://{tunnel.local}"
 
 
