@@ -56,9 +56,9 @@ class TestSshd:
             f"AuthorizedKeysFile {self.dir}/authorized_keys\nPidFile {self.dir}/sshd.pid\n"
             "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "UsePAM no\nStrictModes no\nAllowStreamLocalForwarding yes\nLogLevel VERBOSE\n")
-        log = open(self.dir / "sshd.log", "ab")
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.dir / "sshd_config")],
-                                     stdout=log, stderr=log, start_new_session=True)
+        with open(self.dir / "sshd.log", "ab") as log:
+            self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.dir / "sshd_config")],
+                                         stdout=log, stderr=log, start_new_session=True)
         wait_until(self._listens, timeout=20, message=f"sshd on 127.0.0.1:{self.port}")
         self.known_hosts(self.host_key)
 

@@ -13,14 +13,14 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import docker
-from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.constants import MINIMUM_DOCKER_API_VERSION
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.tls import TLSConfig
 from requests.exceptions import RequestException
 
+from syncer.adapters import ssh
 from syncer.core.errors import DockerUnavailable, SyncerError
 from syncer.core.labels import reveal
-from syncer.adapters import ssh
 from syncer.core.model import FileRef, LiveContainer, Server
 
 HEALTH_RE = re.compile(r"\((healthy|unhealthy|health: starting)\)")
