@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from syncer.adapters.lock import ApplyLock
 from syncer.adapters.store import Revision, Store
-from syncer.core.errors import NotFound, StalePlan
-from syncer.core.model import ContainerSpec, Desired, Observed, Plan, Project
+from syncer.core.errors import NotFound, StalePlan, SyncerError
+from syncer.core.model import BLOCKING, ContainerSpec, Desired, Observed, Plan, Project, Server
 from syncer.core.redact import Redactor
 from syncer.engine.events import EventSink, no_events, webhook_sink
 from syncer.engine.project import (
@@ -30,6 +30,7 @@ from syncer.engine.project import (
 from syncer.stages.plan import definition_hash, desired_hash
 
 if TYPE_CHECKING:
+    from syncer.adapters.docker import Engine
     from syncer.engine.apply import ApplyOptions, DeploymentResult
     from syncer.engine.observe import EngineFactory
 
@@ -57,8 +58,9 @@ class ApplyReport:
 
     @property
     def ok(self) -> bool:
-        """True when nothing failed (conflicts count as failures: they were not resolved)."""
-        return all(r.ok for r in self.results) and not any(a.action == "conflict" for a in self.plan.actions)
+        """True when nothing failed (conflicts and unreachable servers count as failures: what
+        they block was not applied)."""
+        return all(r.ok for r in self.results) and not any(a.action in BLOCKING for a in self.plan.actions)
 
 
 class _StoreRecorder:
@@ -148,7 +150,7 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
         return ApplyReport(result, [], None, False, project)
     run_id = store.start_run(trigger, project.commit, os.getpid())
     _record_revisions(store, desired, result, project.commit, events)
-    live = {name: factory(server) for name, server in project.config.servers.items()}
+    live = _engines(factory, project.config.servers, result)
     recorder = _StoreRecorder(store, run_id, trigger, project.commit, redactor(ctx, project), progress, events)
     recorder.message = project.commit_message
     try:
@@ -163,11 +165,23 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
     return ApplyReport(result, results, run_id, True, project)
 
 
+def _engines(factory: EngineFactory, servers: Mapping[str, Server], p: Plan) -> dict[str, Engine]:
+    """A client per server that answered the plan; one that does not answer now is left out,
+    and the Applier fails that server's actions only."""
+    out = {}
+    for name in sorted(set(servers) - set(p.unreachable)):
+        try:
+            out[name] = factory(servers[name])
+        except SyncerError:
+            continue
+    return out
+
+
 def _only(p: Plan, definition: str) -> Plan:
     actions = tuple(a for a in p.actions if a.definition == definition)
     if not actions:
         raise NotFound(f"no definition '{definition}' in the project or on its servers")
-    return Plan(p.project, p.commit, p.dirty, p.fingerprint, p.created_at, actions)
+    return Plan(p.project, p.commit, p.dirty, p.fingerprint, p.created_at, actions, p.unreachable)
 
 
 def check_fresh(saved: Mapping[str, Any], current: Plan, desired: Desired) -> None:
