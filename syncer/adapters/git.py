@@ -14,7 +14,9 @@ import git
 from git.exc import BadName, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from syncer.core.errors import GitError
-from syncer.stages.tree import YAML_SUFFIXES
+from syncer.stages.tree import MAX_FILE_BYTES, YAML_SUFFIXES, UnsafePath
+
+_SYMLINK_MODE = 0o120000
 
 
 def open_repo(path: Path) -> git.Repo:
@@ -62,9 +64,15 @@ class GitTree:
 
     def read(self, path: str) -> bytes | None:
         """The bytes of a repo-relative file at this commit, or None."""
+        if path.startswith("/") or ".." in path.split("/"):
+            raise UnsafePath(path, "the path must stay inside the repository")
         obj = self._blob(path)
         if obj is None or obj.type != "blob":
             return None
+        if obj.mode == _SYMLINK_MODE:  # its content is the link's target, never a file's
+            raise UnsafePath(path, "a symbolic link in git: refused (commit the file itself)")
+        if obj.size > MAX_FILE_BYTES:
+            raise UnsafePath(path, f"the file is larger than {MAX_FILE_BYTES // 1024} KiB: refused")
         return bytes(obj.data_stream.read())
 
     def yaml_files(self, folder: str) -> list[str]:

@@ -27,7 +27,7 @@ from syncer.core.model import (
 )
 from syncer.stages import schema
 from syncer.stages.catalog import Broken, Catalog, check_one, normalise_inputs, strings, templates
-from syncer.stages.collect import Collector, documents
+from syncer.stages.collect import Collector, documents, yaml_files
 from syncer.stages.load import PROJECT_FILE, Tree, locate
 
 __all__ = ["build_project", "check_name", "find_cycles", "normalise_inputs"]
@@ -110,7 +110,7 @@ def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], b
     catalog = Catalog(by_id, broken=broken)
     seen: dict[str, Definition] = {}
     for folder in config.definition_dirs:
-        for path in tree.yaml_files(folder):
+        for path in yaml_files(tree, folder, out):
             for where, raw in documents(tree, path, out):
                 d = _definition(where, raw, config, catalog, out)
                 if d is None:
@@ -193,6 +193,9 @@ def _check_params(params: Mapping[str, Any], tpl: Template, where: Located, conf
                 continue  # a secret's constraints are checked when its value is known (render)
             out.at(where, path, message, key=at_key)
             ok = False
+    except RecursionError:  # a schema loop guard.schema_problem did not foresee
+        out.at(tpl.origin, ("inputs",), "inputs: invalid input schema: it refers to itself without end")
+        ok = False
     except Unresolvable as exc:  # a $ref the template check could not see (a nested $id, say)
         out.at(tpl.origin, ("inputs",), f"inputs: invalid input schema: cannot resolve $ref ({exc})")
         ok = False
