@@ -66,10 +66,11 @@ def _file_digest(path: str) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return b"unreadable"
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
+        os.close(fd)
+        return f"special:{st.st_mode}:{st.st_size}:{st.st_mtime_ns}".encode()
     with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
-            return f"special:{st.st_mode}:{st.st_size}:{st.st_mtime_ns}".encode()
         try:
             return hashlib.sha256(f.read(MAX_FILE_BYTES + 1)).digest()
         except OSError:

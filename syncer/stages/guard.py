@@ -129,11 +129,11 @@ def schema_problem(inputs: Any) -> tuple[tuple[Any, ...], str] | None:
             stack.extend(((*path, i), v) for i, v in enumerate(node))
     loop = ref_loop(inputs)
     if loop is not None:
-        return loop, f"$ref '{excerpt_of(str(_at(inputs, loop)))}' comes back to itself (an endless loop)"
+        return loop, f"$ref '{excerpt(str(_at(inputs, loop)))}' comes back to itself (an endless loop)"
     return None
 
 
-def excerpt_of(value: str, limit: int = 40) -> str:
+def excerpt(value: str, limit: int = 40) -> str:
     """`value` cut to `limit` characters: diagnostics never quote more."""
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
@@ -146,7 +146,7 @@ def risky_pattern(pattern: str) -> str | None:
     try:
         tree = sre.parse(pattern)
     except (re.error, RecursionError, OverflowError) as exc:
-        return f"invalid regular expression ({excerpt_of(str(exc))})"
+        return f"invalid regular expression ({excerpt(str(exc))})"
     if _nested_repeat(list(tree), inside=False):
         return ("a repeat inside a repeat (like '(a+)+') can take exponential time: "
                 "rewrite it without nested quantifiers")

@@ -104,7 +104,7 @@ def _non_string_key(text: str) -> tuple[int, int, str] | None:
                 continue
             if key.id == "scalar":
                 kind = _KEY_KINDS.get(key.tag.rsplit(":", 1)[-1], "not a string")
-                shown = excerpt(key.value)
+                shown = guard.excerpt(key.value)
                 message = f"key {shown} is {kind}, not a string: put it in quotes ('{shown}')"
             else:
                 message = f"a {'list' if key.id == 'sequence' else 'mapping'} used as a key: keys must be strings"
@@ -139,11 +139,6 @@ def _nodes(text: str) -> list[Any]:
         loader.dispose()
     found.sort(key=lambda n: (n.start_mark.line, n.start_mark.column))
     return found
-
-
-def excerpt(value: str, limit: int = 40) -> str:
-    """`value` cut to `limit` characters (with an ellipsis): diagnostics never quote more."""
-    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def _byte_position(data: bytes, offset: int) -> tuple[int, int]:

@@ -56,10 +56,11 @@ def read_regular(root: Path, path: str, *, limit: int = MAX_FILE_BYTES) -> bytes
         return None
     except IsADirectoryError:
         return None
+    st = os.fstat(fd)
+    if stat.S_ISDIR(st.st_mode):
+        os.close(fd)
+        return None
     with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            return None
         if not stat.S_ISREG(st.st_mode):
             raise UnsafePath(path, "not a regular file (a FIFO, socket or device): refused")
         if st.st_size > limit:
