@@ -46,9 +46,11 @@ def _code_fingerprint() -> bytes:
     return h.digest()
 
 
-def repo_key(root: Path) -> str:
-    """sha256 of every YAML file under `root` (path and bytes), hidden folders skipped."""
+def repo_key(root: Path, *, extra: bytes = b"") -> str:
+    """sha256 of every YAML file under `root` (path and bytes), hidden folders skipped,
+    and of `extra` (what else validation depends on: the operator's policy)."""
     h = hashlib.sha256(_code_fingerprint())
+    h.update(hashlib.sha256(extra).digest())
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):

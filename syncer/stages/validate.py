@@ -25,24 +25,29 @@ from syncer.core.model import (
     WebhookTarget,
     newest_first,
 )
+from syncer.stages import policy as policies
 from syncer.stages import schema
 from syncer.stages.catalog import Broken, Catalog, check_one, normalise_inputs, strings, templates
 from syncer.stages.collect import Collector, documents, yaml_files
 from syncer.stages.load import PROJECT_FILE, Tree, locate
+from syncer.stages.policy import Policy
 
 __all__ = ["build_project", "check_name", "find_cycles", "normalise_inputs"]
 
 SECRET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
-def build_project(tree: Tree, root: str, *, commit: str | None = None, dirty: bool = False) -> Project:
-    """Load and validate a whole repository state; raise InvalidProject with every problem."""
+def build_project(tree: Tree, root: str, *, commit: str | None = None, dirty: bool = False,
+                  policy: Policy | None = None) -> Project:
+    """Load and validate a whole repository state; raise InvalidProject with every problem.
+    `policy` is the operator's (from outside the repository): syncer.yaml may only tighten it."""
     out = Collector()
     config = _config(tree, out)
     if config is None:
         raise InvalidProject(out.found)
+    in_force = _policy(config, policy, out)
     catalog_, broken = templates(tree, config, out)
-    definitions = _definitions(tree, config, catalog_, broken, out)
+    definitions = _definitions(tree, config, catalog_, broken, out, in_force)
     if out.found:
         raise InvalidProject(out.found)
     return Project(root, config, tuple(catalog_), tuple(definitions), commit, dirty)
@@ -89,6 +94,15 @@ def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
     )
 
 
+def _policy(config: ProjectConfig, outer: Policy | None, out: Collector) -> Policy:
+    raw = config.raw.get("policy")
+    raw = raw if isinstance(raw, Mapping) else None
+    if outer is not None:
+        for path, message in policies.loosening(outer, raw):
+            out.at(Located(PROJECT_FILE, 0), ("policy", *path), message)
+    return policies.combine(outer, raw)
+
+
 def _servers(raw: Mapping[str, Any] | None) -> dict[str, Server]:
     if not raw:
         return {"local": Server("local")}
@@ -101,7 +115,7 @@ def _servers(raw: Mapping[str, Any] | None) -> dict[str, Server]:
 # --- templates -----------------------------------------------------------------------
 
 def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], broken: Broken,
-                 out: Collector) -> list[Definition]:
+                 out: Collector, policy: Policy) -> list[Definition]:
     by_id: dict[str, list[Template]] = {}
     for t in templates:
         by_id.setdefault(t.id, []).append(t)
@@ -112,7 +126,7 @@ def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], b
     for folder in config.definition_dirs:
         for path in yaml_files(tree, folder, out):
             for where, raw in documents(tree, path, out):
-                d = _definition(where, raw, config, catalog, out)
+                d = _definition(where, raw, config, catalog, out, policy)
                 if d is None:
                     if isinstance(raw.get("name"), str):
                         broken.definitions.add(raw["name"])
@@ -129,7 +143,7 @@ def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], b
 
 
 def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, catalog: Catalog,
-                out: Collector) -> Definition | None:
+                out: Collector, policy: Policy) -> Definition | None:
     if not out.schema(schema.validator("definition"), raw, where):
         return None
     tpl, why = catalog.pick(raw["template"])
@@ -157,12 +171,16 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
     if not ok:
         return None
     tid = raw["template"].partition("@")[0]
-    return Definition(
+    d = Definition(
         name=raw["name"], template=tid, template_version=tpl.version, server=server,
         profile=profile, replicas=raw.get("replicas"), params=params,
         depends_on=tuple(raw.get("depends_on", [])), overrides=raw.get("overrides") or {},
         origin=where,
     )
+    for origin, path, message in policies.check_definition(tpl, d, config.servers[server], policy):
+        out.at(origin, path, f"definition '{d.name}': {message}")
+        ok = False
+    return d if ok else None
 
 
 def _check_params(params: Mapping[str, Any], tpl: Template, where: Located, config: ProjectConfig,
