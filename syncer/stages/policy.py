@@ -142,8 +142,9 @@ def _bind_problem(host: str, policy: Policy) -> str | None:
     clean = _clean(host)
     if any(_under(socket, (clean,)) for socket in DOCKER_SOCKETS):  # the socket or a folder holding it
         if not policy.docker_socket:
-            return (f"the Docker socket {clean} gives root on the host: not allowed"
-                    " (policy.docker_socket)")
+            what = f"the Docker socket {clean}" if clean in DOCKER_SOCKETS else \
+                f"bind mount of {_short(clean)} holds the Docker socket, which"
+            return f"{what} gives root on the host: not allowed (policy.docker_socket)"
         return None
     if _under(clean, policy.bind_mounts):
         return None
@@ -225,4 +226,4 @@ def operator_policy(name: str, data: bytes) -> tuple[Policy | None, list[Diagnos
     checker = Draft202012Validator(schema.load_schema("project")["$defs"]["policy"])
     found = [Diagnostic(name, *locate(source, 0, path, key=at_key), message)
              for path, at_key, message in schema.iter_problems(checker, raw, prefix=())]
-    return (None, found) if found else (from_raw(raw), [])
+    return (None, sorted(found, key=lambda d: (d.line, d.column))) if found else (from_raw(raw), [])
