@@ -8,6 +8,7 @@ dropped by the apply that acts on it (`forget_lapsed`), under the apply lock.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,9 +47,19 @@ class Context:
         return find_root(self.repo or Path.cwd())
 
     def state(self, root: Path) -> Path:
-        """The state directory (created on first use)."""
+        """The state directory (created 0700 on first use, with a `.gitignore` of `*` so that
+        a repository holding it is never dirty because of it, nor commits its key)."""
         path = self.state_dir or root / STATE_DIR
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ignore = path / ".gitignore"
+        if not ignore.exists():
+            try:  # O_EXCL: several processes may start at once; one writes it, whole
+                fd = os.open(ignore, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as f:
+                    f.write("# syncer's state: never committed\n*\n")
         return path
 
 
@@ -90,12 +101,12 @@ def load(ctx: Context) -> Project:
 
         git_tree = gitsource.tree_at(root, ctx.ref)
         return _with_message(_build(git_tree, root, git_tree.sha, False, policy), root)
+    state = ctx.state(root)  # first: its .gitignore keeps the work tree clean
     commit, dirty = None, False
     if _in_git(root):
         from syncer.adapters import git as gitsource
 
         commit, dirty = gitsource.head(root)
-    state = ctx.state(root)
     key = cache.repo_key(root, extra=policy_bytes)
     cached = cache.get(state, key)
     if cached is not None and cached.root == str(root):
