@@ -179,25 +179,35 @@ FIELDS = ("privileged", "network_mode", "pid", "ipc", "devices", "cap_add", "vol
 def check_definition(tpl: Template, d: Definition, server: Server,
                      policy: Policy) -> Iterator[tuple[Located, tuple[Any, ...], str]]:
     """(document, path, message) for each field of a definition's spec the policy forbids,
-    located where it is written: the definition's overrides, else the template's profile,
-    else the template's spec. Values are checked after `${...}` substitution (a host path
-    may come from a param)."""
-    ctx = _context(tpl, d, server)
+    located where it is written (see `written`)."""
+    ctx = context(tpl, d, server)
+    for field in FIELDS:
+        found = written(tpl, d, field, ctx)
+        if found is not None:
+            origin, prefix, value = found
+            for path, message in violations({field: value}, policy):
+                yield origin, (*prefix[:-1], *path), message
+
+
+def written(tpl: Template, d: Definition, field: str,
+            ctx: Mapping[str, Any] | None) -> tuple[Located, tuple[Any, ...], Any] | None:
+    """Where a top-level spec field of a definition is written and its value after `${...}`
+    substitution (as written when `ctx` is None): the definition's overrides, else the
+    template's profile, else the template's spec (a field replaces the one below it, as
+    render merges them)."""
     profile = tpl.profiles.get(d.profile, {})
     layers = ((d.origin, ("overrides",), d.overrides),
               (tpl.origin, ("profiles", d.profile), profile if isinstance(profile, Mapping) else {}),
               (tpl.origin, ("spec",), tpl.spec))
-    for field in FIELDS:
-        for origin, prefix, layer in layers:
-            if field in layer:
-                value = substitute(layer[field], ctx)
-                if value is not DROP:
-                    for path, message in violations({field: value}, policy):
-                        yield origin, (*prefix, *path), message
-                break
+    for origin, prefix, layer in layers:
+        if field in layer:
+            value = layer[field] if ctx is None else substitute(layer[field], ctx)
+            return None if value is DROP else (origin, (*prefix, field), value)
+    return None
 
 
-def _context(tpl: Template, d: Definition, server: Server) -> dict[str, Any]:
+def context(tpl: Template, d: Definition, server: Server) -> dict[str, Any]:
+    """What `${...}` names for a definition at validation (a secret is SECRET_VALUE)."""
     props = tpl.inputs.get("properties", {})
     values = {k: p["default"] for k, p in props.items() if isinstance(p, dict) and "default" in p}
     for name, value in d.params.items():

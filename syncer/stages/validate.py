@@ -26,6 +26,7 @@ from syncer.core.model import (
     newest_first,
 )
 from syncer.stages import policy as policies
+from syncer.stages import ports
 from syncer.stages import schema
 from syncer.stages.catalog import Broken, Catalog, check_one, normalise_inputs, strings, templates
 from syncer.stages.collect import Collector, documents, yaml_files
@@ -139,7 +140,30 @@ def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], b
                     continue
                 seen[d.name] = d
     _check_dependencies(list(seen.values()), broken.definitions, out)
+    _check_ports(list(seen.values()), catalog, config, out)
     return list(seen.values())
+
+
+def _check_ports(definitions: list[Definition], catalog: Catalog, config: ProjectConfig, out: Collector) -> None:
+    """Two containers of one server publishing one host port: refused here, not by Docker
+    halfway through an apply."""
+    by_server: dict[str, list[tuple[str, Located, tuple[Any, ...], str, int, str]]] = {}
+    for d in definitions:
+        tpl, _ = catalog.pick(f"{d.template}@{d.template_version}")
+        if tpl is None:
+            continue
+        mine = list(ports.published(tpl, d, config.servers[d.server]))
+        replicas = d.replicas if d.replicas is not None else tpl.profiles.get(d.profile, {}).get("replicas", 1)
+        if mine and isinstance(replicas, int) and replicas > 1:
+            origin, path, _, port, protocol = mine[0]
+            out.at(origin, path, f"definition '{d.name}': its {replicas} replicas cannot all publish"
+                   f" host port {port}/{protocol} on one server (use one replica, or no host_port)")
+        by_server.setdefault(d.server, []).extend((d.name, *entry) for entry in mine)
+    for server, entries in by_server.items():
+        for (name, origin, path), (other, first, first_path), port in ports.clashes(entries):
+            line, _ = locate(out.files[first.file], first.doc, first_path)
+            out.at(origin, path, f"definition '{name}' publishes host port {port} on server '{server}',"
+                   f" which definition '{other}' publishes too ({first.file}:{line})")
 
 
 def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, catalog: Catalog,
