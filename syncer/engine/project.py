@@ -21,9 +21,9 @@ from syncer.core.errors import Diagnostic, InvalidProject
 from syncer.core.model import ContainerSpec, Desired, Observed, Plan, Project
 from syncer.core.redact import Redactor
 from syncer.engine import secrets as S
-from syncer.stages.tree import DirTree, Tree, UnsafePath, find_root, read_regular
 from syncer.stages.plan import definition_hash, plan
 from syncer.stages.render import render
+from syncer.stages.tree import DirTree, Tree, UnsafePath, find_root, read_regular
 
 if TYPE_CHECKING:  # docker is imported only by commands that talk to Docker
     from syncer.engine.observe import EngineFactory
@@ -119,7 +119,9 @@ def load(ctx: Context) -> Project:
 
 
 def _build(tree: Tree, root: Path, commit: str | None, dirty: bool, policy: Policy | None) -> Project:
-    from syncer.stages.validate import build_project  # jsonschema and the parser: only on a cache miss
+    from syncer.stages.validate import (
+        build_project,  # jsonschema and the parser: only on a cache miss
+    )
 
     return build_project(tree, str(root), commit=commit, dirty=dirty, policy=policy)
 

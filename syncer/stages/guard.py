@@ -160,21 +160,34 @@ def _nested_repeat(items: list[Any], *, inside: bool) -> bool:
     for op, arg in items:
         name = str(op)
         if name in _REPEATS:
-            low, high, body = arg
+            _, high, body = arg
             unbounded = high > 1
             if unbounded and inside:
                 return True
-            if _nested_repeat(list(body), inside=inside or unbounded):
+            # a repeated body with a character it must match between its own repeats
+            # (`([a-z]+\.)*`) splits the text one way only: not a nested repeat
+            nested = inside or (unbounded and not _has_separator(list(body)))
+            if _nested_repeat(list(body), inside=nested):
                 return True
-        elif name == "SUBPATTERN":
-            if _nested_repeat(list(arg[-1]), inside=inside):
-                return True
+            continue
+        if name == "SUBPATTERN":
+            bodies = [arg[-1]]
         elif name == "BRANCH":
-            if any(_nested_repeat(list(b), inside=inside) for b in arg[1]):
-                return True
-        elif name in ("ASSERT", "ASSERT_NOT"):
-            if _nested_repeat(list(arg[1]), inside=inside):
-                return True
+            bodies = list(arg[1])
+        else:
+            bodies = [arg[1]] if name in ("ASSERT", "ASSERT_NOT") else []
+        if any(_nested_repeat(list(b), inside=inside) for b in bodies):
+            return True
+    return False
+
+
+def _has_separator(items: list[Any]) -> bool:
+    for op, arg in items:
+        name = str(op)
+        if name in ("LITERAL", "NOT_LITERAL", "IN", "ANY"):
+            return True
+        if name == "SUBPATTERN" and _has_separator(list(arg[-1])):
+            return True
     return False
 
 

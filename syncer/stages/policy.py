@@ -57,7 +57,13 @@ def from_raw(raw: Mapping[str, Any] | None, base: Policy = DEFAULT) -> Policy:
         value = raw["cap_add"]
         caps = ("ALL",) if value is True else () if value is False else tuple(_cap(c) for c in value)
         out = replace(out, cap_add=caps)
-    return replace(out, **{f: bool(raw[f]) for f in FLAGS if f in raw})
+    return _with_flags(out, {f: bool(raw[f]) if f in raw else getattr(out, f) for f in FLAGS})
+
+
+def _with_flags(policy: Policy, flags: Mapping[str, bool]) -> Policy:
+    return Policy(bind_mounts=policy.bind_mounts, cap_add=policy.cap_add, privileged=flags["privileged"],
+                  host_network=flags["host_network"], host_pid=flags["host_pid"], host_ipc=flags["host_ipc"],
+                  devices=flags["devices"], docker_socket=flags["docker_socket"])
 
 
 def loosening(outer: Policy, raw: Mapping[str, Any] | None) -> Iterator[tuple[tuple[Any, ...], str]]:
@@ -84,12 +90,12 @@ def combine(outer: Policy | None, raw: Mapping[str, Any] | None) -> Policy:
     if outer is None:
         return from_raw(raw)
     repo = from_raw(raw, outer)
-    return Policy(
-        bind_mounts=tuple(p for p in repo.bind_mounts if _under(p, outer.bind_mounts)),
+    both = replace(
+        repo, bind_mounts=tuple(p for p in repo.bind_mounts if _under(p, outer.bind_mounts)),
         cap_add=outer.cap_add if "ALL" in repo.cap_add else tuple(
             c for c in repo.cap_add if "ALL" in outer.cap_add or c in outer.cap_add),
-        **{f: getattr(outer, f) and getattr(repo, f) for f in FLAGS},
     )
+    return _with_flags(both, {f: bool(getattr(outer, f) and getattr(repo, f)) for f in FLAGS})
 
 
 def violations(spec: Mapping[str, Any], policy: Policy) -> Iterator[tuple[tuple[Any, ...], str]]:
@@ -163,7 +169,7 @@ def _clean(path: str) -> str:
 
 def _cap(name: str) -> str:
     upper = name.upper()
-    return upper[4:] if upper.startswith("CAP_") else upper
+    return upper.removeprefix("CAP_")
 
 
 def _short(text: str) -> str:

@@ -26,8 +26,7 @@ from syncer.core.model import (
     newest_first,
 )
 from syncer.stages import policy as policies
-from syncer.stages import ports
-from syncer.stages import schema
+from syncer.stages import ports, schema
 from syncer.stages.catalog import Broken, Catalog, check_one, normalise_inputs, strings, templates
 from syncer.stages.collect import Collector, documents, yaml_files
 from syncer.stages.load import PROJECT_FILE, Tree, locate
@@ -160,9 +159,9 @@ def _check_ports(definitions: list[Definition], catalog: Catalog, config: Projec
                    f" host port {port}/{protocol} on one server (use one replica, or no host_port)")
         by_server.setdefault(d.server, []).extend((d.name, *entry) for entry in mine)
     for server, entries in by_server.items():
-        for (name, origin, path), (other, first, first_path), port in ports.clashes(entries):
+        for (name, origin, path), (other, first, first_path), which in ports.clashes(entries):
             line, _ = locate(out.files[first.file], first.doc, first_path)
-            out.at(origin, path, f"definition '{name}' publishes host port {port} on server '{server}',"
+            out.at(origin, path, f"definition '{name}' publishes host port {which} on server '{server}',"
                    f" which definition '{other}' publishes too ({first.file}:{line})")
 
 

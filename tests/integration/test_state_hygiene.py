@@ -108,10 +108,8 @@ class _Server(http.server.SimpleHTTPRequestHandler):
     """git's dumb HTTP protocol: static files behind Basic auth."""
 
     expected = ""
-    seen: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        self.seen.append(self.path)
+    def do_GET(self) -> None:
         if self.headers.get("Authorization") != self.expected:
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="git"')
@@ -131,8 +129,7 @@ def git_http(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     bare = tmp_path / "served" / "repo.git"
     git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
     git(bare, "update-server-info")
-    handler = type("H", (_Server,), {"expected": "Basic " + base64.b64encode(b"ci-bot:s3cr3t-t0ken").decode(),
-                                     "seen": []})
+    handler = type("H", (_Server,), {"expected": "Basic " + base64.b64encode(b"ci-bot:s3cr3t-t0ken").decode()})
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), lambda *a: handler(*a, directory=str(tmp_path / "served")))
     thread = threading.Thread(target=server.serve_forever, daemon=True)

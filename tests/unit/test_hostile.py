@@ -61,8 +61,8 @@ def test_symlink_to_a_file_outside_is_refused_and_never_quoted(tmp_path: Path) -
     root = _repo(tmp_path / "repo")
     (root / "definitions/leak.yaml").symlink_to(outside)
     problems = _problems(root)
-    assert problems == ["definitions/leak.yaml:1:1: the path leads outside the repository"
-                        " (through a symbolic link): refused"]
+    assert problems == [("definitions/leak.yaml:1:1: the path leads outside the repository"
+                         " (through a symbolic link): refused")]
     assert all(SECRET not in p for p in problems)
 
 

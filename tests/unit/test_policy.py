@@ -13,7 +13,15 @@ import pytest
 
 from syncer.core.errors import InvalidProject
 from syncer.stages.load import DirTree
-from syncer.stages.policy import DEFAULT, Policy, combine, from_raw, loosening, operator_policy, violations
+from syncer.stages.policy import (
+    DEFAULT,
+    Policy,
+    combine,
+    from_raw,
+    loosening,
+    operator_policy,
+    violations,
+)
 from syncer.stages.validate import build_project
 
 
@@ -115,13 +123,13 @@ def test_violation_is_located_in_the_template_or_the_override(tmp_path: Path) ->
     root = _repo(tmp_path, "project: demo\n",
                  "name: web\ntemplate: web\noverrides:\n  volumes: [{host_path: /, mount_path: /h}]\n")
     assert _problems(root) == [
-        "definitions/web.yaml:4:25: definition 'web': volumes[0]: bind mount of / holds the Docker socket,"
-        " which gives root on the host: not allowed (policy.docker_socket)",
+        ("definitions/web.yaml:4:25: definition 'web': volumes[0]: bind mount of / holds the Docker socket,"
+         " which gives root on the host: not allowed (policy.docker_socket)"),
     ]
     (root / "definitions/web.yaml").write_text("name: web\ntemplate: web\n")
     assert _problems(root) == [
-        "templates/web.yaml:9:25: definition 'web': volumes[0]: bind mount of /srv/data is not under an"
-        " allowed prefix (policy.bind_mounts: none)",
+        ("templates/web.yaml:9:25: definition 'web': volumes[0]: bind mount of /srv/data is not under an"
+         " allowed prefix (policy.bind_mounts: none)"),
     ]
     (root / "syncer.yaml").write_text("project: demo\npolicy: {bind_mounts: [/srv]}\n")
     assert build_project(DirTree(root), str(root)).definitions[0].name == "web"
@@ -134,6 +142,6 @@ def test_operator_policy_wins_over_the_repository(tmp_path: Path) -> None:
     assert _problems(root, outer) == [
         "syncer.yaml:2:24: policy.bind_mounts[0]: /srv is not under a prefix the operator's policy allows",
         "syncer.yaml:2:46: policy.docker_socket: the operator's policy forbids it; the repository cannot allow it",
-        "templates/web.yaml:9:25: definition 'web': volumes[0]: bind mount of /srv/data is not under an"
-        " allowed prefix (policy.bind_mounts: none)",
+        ("templates/web.yaml:9:25: definition 'web': volumes[0]: bind mount of /srv/data is not under an"
+         " allowed prefix (policy.bind_mounts: none)"),
     ]
