@@ -162,13 +162,14 @@ def _check_expressions(raw: Mapping[str, Any], inputs: Mapping[str, Any], where:
 
 def check_one(text: str, path: tuple[Any, ...], known: set[str], where: Located, out: Collector) -> bool:
     ok = True
-    for expr in expressions(text):
-        if expr.startswith("inputs."):
-            if expr[7:] not in known:
+    for written in expressions(text):
+        expr = guard.excerpt(written)
+        if written.startswith("inputs."):
+            if written[7:] not in known:
                 out.at(where, path, f"${{{expr}}} names an input that does not exist"
                        f" (inputs: {', '.join(sorted(known)) or 'none'})")
                 ok = False
-        elif expr not in CONTEXT_NAMES:
+        elif written not in CONTEXT_NAMES:
             out.at(where, path, f"unknown substitution ${{{expr}}} (allowed: ${{inputs.NAME}}, "
                    + ", ".join(f"${{{c}}}" for c in CONTEXT_NAMES) + ")")
             ok = False

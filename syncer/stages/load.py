@@ -171,7 +171,7 @@ def _yaml_diagnostic(path: str, text: str, exc: YAMLError) -> Diagnostic:
         else:
             start = exc.context_mark
             where = f" (the mapping starts at line {start.line + 1})" if start is not None else ""
-        return Diagnostic(path, mark.line + 1, mark.column + 1, f"duplicate key '{key}'{where}")
+        return Diagnostic(path, mark.line + 1, mark.column + 1, f"duplicate key '{guard.excerpt(key)}'{where}")
     if isinstance(exc, MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
         message = f"YAML syntax error: {exc.problem}"

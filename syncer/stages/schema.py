@@ -108,7 +108,8 @@ def _explain(error: ValidationError, ctx: _Ctx) -> Iterator[tuple[tuple[Any, ...
         for extra in sorted((k for k in error.instance if k not in known), key=str):
             close = difflib.get_close_matches(str(extra), sorted(known), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            yield (*path, extra), True, f"unknown field '{_dotted((*path, extra))}'{hint}"
+            shown = _dotted((*path, extra if len(str(extra)) <= EXCERPT else str(extra)[: EXCERPT - 1] + "…"))
+            yield (*path, extra), True, f"unknown field '{shown}'{hint}"
         return
     if error.validator == "required" and isinstance(error.instance, dict):
         for missing in error.validator_value:
