@@ -151,7 +151,7 @@ def _check_ports(definitions: list[Definition], catalog: Catalog, config: Projec
         tpl, _ = catalog.pick(f"{d.template}@{d.template_version}")
         if tpl is None:
             continue
-        mine = list(ports.published(tpl, d, config.servers[d.server]))
+        mine = list(ports.published(tpl, d, config.servers.get(d.server, Server(d.server))))
         replicas = d.replicas if d.replicas is not None else tpl.profiles.get(d.profile, {}).get("replicas", 1)
         if mine and isinstance(replicas, int) and replicas > 1:
             origin, path, _, port, protocol = mine[0]
@@ -200,7 +200,9 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
         depends_on=tuple(raw.get("depends_on", [])), overrides=raw.get("overrides") or {},
         origin=where,
     )
-    for origin, path, message in policies.check_definition(tpl, d, config.servers[server], policy):
+    # an unknown server is reported already (here, or as syncer.yaml's defaults.server)
+    on = config.servers.get(server, Server(server))
+    for origin, path, message in policies.check_definition(tpl, d, on, policy):
         out.at(origin, path, f"definition '{d.name}': {message}")
         ok = False
     return d if ok else None
