@@ -144,19 +144,14 @@ def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], b
 
 
 def _check_ports(definitions: list[Definition], catalog: Catalog, config: ProjectConfig, out: Collector) -> None:
-    """Two containers of one server publishing one host port: refused here, not by Docker
+    """Two definitions of one server publishing one host port: refused here, not by Docker
     halfway through an apply."""
     by_server: dict[str, list[tuple[str, Located, tuple[Any, ...], str, int, str]]] = {}
     for d in definitions:
         tpl, _ = catalog.pick(f"{d.template}@{d.template_version}")
         if tpl is None:
             continue
-        mine = list(ports.published(tpl, d, config.servers.get(d.server, Server(d.server))))
-        replicas = d.replicas if d.replicas is not None else tpl.profiles.get(d.profile, {}).get("replicas", 1)
-        if mine and isinstance(replicas, int) and replicas > 1:
-            origin, path, _, port, protocol = mine[0]
-            out.at(origin, path, f"definition '{d.name}': its {replicas} replicas cannot all publish"
-                   f" host port {port}/{protocol} on one server (use one replica, or no host_port)")
+        mine = ports.published(tpl, d, config.servers.get(d.server, Server(d.server)))
         by_server.setdefault(d.server, []).extend((d.name, *entry) for entry in mine)
     for server, entries in by_server.items():
         for (name, origin, path), (other, first, first_path), which in ports.clashes(entries):
