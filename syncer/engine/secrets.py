@@ -26,16 +26,33 @@ _DOTENV = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\
 
 
 def secret_key(state: Path) -> bytes:
-    """The key that turns secrets into keyed hashes; made once per state directory."""
+    """The key that turns secrets into keyed hashes; made once per state directory.
+
+    Several processes may make it at once (the first plan of a CI job's parallel steps):
+    each writes its candidate to a private temporary file and links it into place, which
+    only one link can do; the others read back the winner's key, always whole."""
     path = state / KEY_FILE
     try:
-        return path.read_bytes()
+        key = path.read_bytes()
+        if key:
+            return key
     except FileNotFoundError:
-        key = pysecrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        pass
+    key = pysecrets.token_bytes(32)
+    tmp = state / f".{KEY_FILE}.{os.getpid()}.{pysecrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(fd, "wb") as f:
             f.write(key)
-        return key
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            key = path.read_bytes()
+    finally:
+        tmp.unlink(missing_ok=True)
+    return key
 
 
 def read_secrets(secrets_file: Path | None) -> dict[str, str]:
