@@ -13,6 +13,7 @@ from typing import Any
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.types import Healthcheck
 from requests.exceptions import RequestException
 
 from syncer.core.errors import DockerUnavailable, SyncerError
@@ -130,12 +131,14 @@ class Engine:
 
     def create(self, name: str, spec: Mapping[str, Any], labels: Mapping[str, str],
                secrets: Mapping[str, str]) -> str:
-        """Create (not start) a container from a rendered spec; returns its id."""
+        """Create (not start) a container from a rendered spec; returns its id. The spec's own
+        labels go beside syncer's (which win: the schema keeps users out of `syncer.`)."""
         kwargs = create_args(spec, secrets)
+        all_labels = {**kwargs.pop("labels", {}), **labels}
         host_config = self.api.create_host_config(**kwargs.pop("host_config"))
         networking = kwargs.pop("networking_config", None)
         result = self._call(
-            f"create {name}", self.api.create_container, name=name, labels=dict(labels),
+            f"create {name}", self.api.create_container, name=name, labels=all_labels,
             host_config=host_config, networking_config=networking, **kwargs,
         )
         return str(result["Id"])
@@ -224,20 +227,28 @@ def duration_ns(value: Any) -> int:
 
 
 def create_args(spec: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:
-    """The docker-py create_container arguments for a rendered spec, secrets revealed."""
-    env = {k: reveal(v, secrets) for k, v in spec.get("env", {}).items()}
+    """The docker-py create_container arguments for a rendered spec, secrets revealed in
+    every string of it (a healthcheck's test, a label, a command: wherever `${...}` stood)."""
+    spec = reveal_all(spec, secrets)
     host: dict[str, Any] = {}
-    args: dict[str, Any] = {"image": spec["image"], "environment": env, "detach": True}
+    args: dict[str, Any] = {"image": spec["image"], "environment": dict(spec.get("env", {})), "detach": True}
     for key in ("command", "entrypoint"):
         if key in spec:
-            args[key] = [reveal(a, secrets) for a in spec[key]]
-    if spec.get("user"):
-        args["user"] = spec["user"]
-    if spec.get("working_dir"):
-        args["working_dir"] = spec["working_dir"]
+            args[key] = list(spec[key])
+    for key in ("user", "working_dir", "hostname", "domainname", "stop_signal", "platform"):
+        if spec.get(key):
+            args[key] = spec[key]
+    for key in ("tty", "stdin_open"):
+        if key in spec:
+            args[key] = bool(spec[key])
+    if spec.get("labels"):
+        args["labels"] = dict(spec["labels"])
+    if "stop_grace_period" in spec:
+        args["stop_timeout"] = stop_seconds(spec["stop_grace_period"])
     _ports_args(spec.get("ports", []), args, host)
     _volume_args(spec.get("volumes", []), args, host)
     _resource_args(spec, host)
+    _host_args(spec, host)
     if "healthcheck" in spec:
         args["healthcheck"] = _healthcheck_args(spec["healthcheck"])
     networks = spec.get("networks", [])
@@ -245,6 +256,62 @@ def create_args(spec: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str
         host["network_mode"] = networks[0]
     args["host_config"] = host
     return args
+
+
+def reveal_all(value: Any, secrets: Mapping[str, str]) -> Any:
+    """`value` with every secret reference in every string (keys included) revealed."""
+    if isinstance(value, str):
+        return reveal(value, secrets)
+    if isinstance(value, Mapping):
+        return {reveal_all(k, secrets): reveal_all(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal_all(v, secrets) for v in value]
+    return value
+
+
+def stop_seconds(value: Any) -> int:
+    """`stop_grace_period` (`1m30s`, or seconds) as whole seconds, Docker's StopTimeout."""
+    return int(duration_ns(value) // 10**9)
+
+
+# spec field -> HostConfig argument, copied as they are
+_HOST_AS_IS = {"cap_add": "cap_add", "cap_drop": "cap_drop", "security_opt": "security_opt",
+               "dns": "dns", "dns_search": "dns_search", "extra_hosts": "extra_hosts",
+               "sysctls": "sysctls", "pid": "pid_mode", "ipc": "ipc_mode"}
+
+
+def _host_args(spec: Mapping[str, Any], host: dict[str, Any]) -> None:
+    for key, arg in _HOST_AS_IS.items():
+        if spec.get(key):
+            host[arg] = spec[key]
+    for key in ("init", "privileged"):
+        if key in spec:
+            host[key] = bool(spec[key])
+    if "read_only" in spec:
+        host["read_only"] = bool(spec["read_only"])
+    if spec.get("tmpfs"):
+        host["tmpfs"] = dict(_tmpfs(t) for t in spec["tmpfs"])
+    if spec.get("devices"):
+        host["devices"] = [f"{d['source']}:{d['target']}:{d['permissions']}" for d in spec["devices"]]
+    if spec.get("ulimits"):
+        host["ulimits"] = [{"Name": n, "Soft": u["soft"], "Hard": u["hard"]} for n, u in spec["ulimits"].items()]
+    if spec.get("logging"):
+        log = spec["logging"]
+        host["log_config"] = {"Type": log.get("driver", "json-file"), "Config": dict(log.get("options", {}))}
+    if spec.get("gpus"):
+        host["device_requests"] = [_device_request(g) for g in spec["gpus"]]
+
+
+def _tmpfs(entry: str) -> tuple[str, str]:
+    path, _, options = entry.partition(":")
+    return path, options
+
+
+def _device_request(gpu: Mapping[str, Any]) -> dict[str, Any]:
+    count = gpu.get("count")
+    return {"Driver": gpu.get("driver", ""), "Count": -1 if count == "all" else int(count or 0),
+            "DeviceIDs": list(gpu.get("device_ids", [])), "Capabilities": [list(gpu.get("capabilities", ["gpu"]))],
+            "Options": dict(gpu.get("options", {}))}
 
 
 def _ports_args(ports: list[Mapping[str, Any]], args: dict[str, Any], host: dict[str, Any]) -> None:
@@ -277,6 +344,12 @@ def _resource_args(spec: Mapping[str, Any], host: dict[str, Any]) -> None:
         host["mem_limit"] = memory_bytes(res["memory"])
     if "cpus" in res:
         host["nano_cpus"] = int(float(res["cpus"]) * 10**9)
+    if "memory_reservation" in res:
+        host["mem_reservation"] = memory_bytes(res["memory_reservation"])
+    if "shm_size" in res:
+        host["shm_size"] = memory_bytes(res["shm_size"])
+    if "pids" in res:
+        host["pids_limit"] = int(res["pids"])
     restart = spec.get("restart")
     if restart and restart != "no":
         name, _, count = restart.partition(":")
@@ -293,4 +366,7 @@ def _healthcheck_args(hc: Mapping[str, Any]) -> dict[str, Any]:
             out[api_key] = duration_ns(hc[key])
     if "retries" in hc:
         out["retries"] = int(hc["retries"])
+    if "start_interval" in hc:
+        # API 1.44+; docker-py does not know it yet, and older engines ignore the field
+        return {**Healthcheck(**out), "StartInterval": duration_ns(hc["start_interval"])}
     return out
