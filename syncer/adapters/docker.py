@@ -357,10 +357,12 @@ def _resource_args(spec: Mapping[str, Any], host: dict[str, Any]) -> None:
 
 
 def _healthcheck_args(hc: Mapping[str, Any]) -> dict[str, Any]:
-    test = list(hc["test"])
+    """Docker's Healthcheck; without a `test`, the engine keeps the image's probe and takes
+    the timings given here."""
+    test = list(hc.get("test", []))
     if test and test[0] not in ("CMD", "CMD-SHELL", "NONE"):
         test = ["CMD", *test]
-    out: dict[str, Any] = {"test": test}
+    out: dict[str, Any] = {"test": test or None}
     for key, api_key in (("interval", "interval"), ("timeout", "timeout"), ("start_period", "start_period")):
         if key in hc:
             out[api_key] = duration_ns(hc[key])

@@ -163,7 +163,8 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
         known = ", ".join(tpl.profiles) or "none"
         out.at(where, ("profile",), f"template '{tpl.ref}' has no profile '{profile}' (profiles: {known})")
         ok = False
-    ok &= _check_image(raw, tpl, profile, where, out)
+    if ok:  # an unknown profile is reported above, and says enough
+        ok &= _check_image(raw, tpl, profile, where, out)
     params = raw.get("params") or {}
     ok &= _check_params(params, tpl, where, config, catalog, out)
     inputs = set(tpl.inputs.get("properties", {}))
