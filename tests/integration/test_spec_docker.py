@@ -5,6 +5,7 @@ image's HEALTHCHECK gives the probe (issue 10, points 1, 5 and 6)."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -66,14 +67,22 @@ def _apply(repo: Path, state: Path, *extra: str, env: dict[str, str] | None = No
 
 
 def _containers(api: Any, project: str) -> dict[str, dict[str, Any]]:
+    """The project's containers by definition name, inspected (the prefix `_own` added cut off)."""
     rows = api.containers(all=True, filters={"label": [f"syncer.project={project}"]})
-    return {r["Names"][0].lstrip("/"): api.inspect_container(r["Id"]) for r in rows}
+    return {r["Names"][0].lstrip("/").removeprefix(f"{project}-"): api.inspect_container(r["Id"]) for r in rows}
+
+
+def _own(project: str, definition: str) -> str:
+    """Definition names prefixed with the project: container names are global to the engine,
+    and other tests on this engine use `web` or `db` too."""
+    text = re.sub(r"^name: (\S+)", rf"name: {project}-\1", definition, flags=re.M)
+    return re.sub(r"depends_on: \[(\S+)\]", rf"depends_on: [{project}-\1]", text)
 
 
 def _repo(root: Path, project: str, templates: dict[str, str], definitions: dict[str, str]) -> Path:
     files = {"syncer.yaml": f"project: {project}\n"}
     files.update({f"templates/{k}.yaml": v for k, v in templates.items()})
-    files.update({f"definitions/{k}.yaml": v for k, v in definitions.items()})
+    files.update({f"definitions/{k}.yaml": _own(project, v) for k, v in definitions.items()})
     return write_files(root, files)
 
 
@@ -90,8 +99,8 @@ def test_every_field_reaches_the_container(tmp_path: Path, project: str, docker_
     assert info["State"]["Health"]["Status"] == "healthy"  # the spec's probe, secret revealed
     assert cfg["Healthcheck"]["Test"] == ["CMD-SHELL", 'test "$TOKEN" = tok-9f3a']
     assert "TOKEN=tok-9f3a" in cfg["Env"] and "PLAIN=yes" in cfg["Env"]
-    assert cfg["Labels"]["traefik.enable"] == "true" and cfg["Labels"]["tier"] == "web"
-    assert cfg["Labels"]["syncer.definition"] == "web"
+    assert cfg["Labels"]["traefik.enable"] == "true" and cfg["Labels"]["tier"] == f"{project}-web"
+    assert cfg["Labels"]["syncer.definition"] == f"{project}-web"
     assert cfg["Entrypoint"] == ["/bin/sh"] and cfg["Cmd"] == ["-c", LOOP]
     assert (cfg["User"], cfg["WorkingDir"], cfg["Hostname"], cfg["Domainname"]) == (
         "0:0", "/tmp", "webhost", "example.com")
@@ -133,7 +142,7 @@ def test_stop_grace_period_is_used_when_a_recreate_stops_the_old_container(
     assert _apply(repo, tmp_path / "s").returncode == 0
     old = _containers(docker_api, project)["slowd"]
     assert old["Config"]["StopTimeout"] == 2
-    (repo / "definitions/slowd.yaml").write_text("name: slowd\ntemplate: slow\nparams: {v: b}\n")
+    (repo / "definitions/slowd.yaml").write_text(_own(project, "name: slowd\ntemplate: slow\nparams: {v: b}\n"))
     assert _apply(repo, tmp_path / "s").returncode == 0
     kills = {e["Actor"]["Attributes"].get("signal"): e["timeNano"]
              for e in docker_api.events(since=_ts(old["Created"]), until=_now(docker_api), decode=True,
@@ -199,7 +208,7 @@ def test_a_failing_image_healthcheck_on_recreate_restores_the_old_container(
     assert _apply(repo, state, "--health-timeout", "60").returncode == 0
     old = _containers(docker_api, project)["svc"]
     (repo / "definitions/svc.yaml").write_text(
-        f"name: svc\ntemplate: imagehc\nparams: {{image: '{UNHEALTHY_IMAGE}', v: b}}\n")
+        _own(project, f"name: svc\ntemplate: imagehc\nparams: {{image: '{UNHEALTHY_IMAGE}', v: b}}\n"))
     out = _apply(repo, state, "--health-timeout", "60")
     assert out.returncode == 1, out.stdout + out.stderr
     now = _containers(docker_api, project)

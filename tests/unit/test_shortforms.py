@@ -193,3 +193,16 @@ def test_demo_spec_hash_is_unchanged_by_the_new_normalisers(tmp_path: Path) -> N
     from syncer.core.labels import spec_hash
 
     assert spec_hash(normalise(FIXED_SPEC)) == PINNED
+
+
+def test_a_substituted_value_that_is_not_a_port_is_one_clear_error(tmp_path: Path) -> None:
+    from syncer.stages.shortforms import SpecError
+
+    write_files(tmp_path, {
+        "syncer.yaml": "project: p\n",
+        "templates/app.yaml": 'id: app\nversion: "1.0"\ninputs: {p: string}\n'
+                              'spec: {image: i, ports: ["${inputs.p}:80"]}\n',
+        "definitions/d.yaml": "name: web\ntemplate: app\nparams: {p: lots}\n",
+    })
+    with pytest.raises(SpecError, match=r"definitions/d.yaml: definition 'web': ports: cannot read 'lots:80'"):
+        render(build_project(DirTree(tmp_path), str(tmp_path)), secrets={}, secret_key=KEY)
