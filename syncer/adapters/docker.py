@@ -228,7 +228,9 @@ def duration_ns(value: Any) -> int:
 
 def create_args(spec: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:
     """The docker-py create_container arguments for a rendered spec, secrets revealed in
-    every string of it (a healthcheck's test, a label, a command: wherever `${...}` stood)."""
+    every string of it (a healthcheck's test, a command: wherever `${...}` stood) but the
+    labels: syncer reads those back (observe, the API), so they keep the reference."""
+    labels = dict(spec.get("labels", {}))
     spec = reveal_all(spec, secrets)
     host: dict[str, Any] = {}
     args: dict[str, Any] = {"image": spec["image"], "environment": dict(spec.get("env", {})), "detach": True}
@@ -241,8 +243,8 @@ def create_args(spec: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str
     for key in ("tty", "stdin_open"):
         if key in spec:
             args[key] = bool(spec[key])
-    if spec.get("labels"):
-        args["labels"] = dict(spec["labels"])
+    if labels:
+        args["labels"] = labels
     if "stop_grace_period" in spec:
         args["stop_timeout"] = stop_seconds(spec["stop_grace_period"])
     _ports_args(spec.get("ports", []), args, host)

@@ -206,3 +206,14 @@ def test_a_substituted_value_that_is_not_a_port_is_one_clear_error(tmp_path: Pat
     })
     with pytest.raises(SpecError, match=r"definitions/d.yaml: definition 'web': ports: cannot read 'lots:80'"):
         render(build_project(DirTree(tmp_path), str(tmp_path)), secrets={}, secret_key=KEY)
+
+
+def test_labels_keep_secret_references_everything_else_is_revealed() -> None:
+    ref = secret_ref("TOK", "s3cr3t", KEY)
+    spec = {"image": "i", "labels": {"auth": ref}, "command": ["run", f"--token={ref}"],
+            "healthcheck": {"test": ["CMD", "check", ref]}, "extra_hosts": [f"h:{ref}"]}
+    args = create_args(spec, {"TOK": "s3cr3t"})
+    assert args["labels"] == {"auth": ref}  # read back by observe and the API: never the value
+    assert args["command"] == ["run", "--token=s3cr3t"]
+    assert args["healthcheck"]["test"] == ["CMD", "check", "s3cr3t"]
+    assert args["host_config"]["extra_hosts"] == ["h:s3cr3t"]
