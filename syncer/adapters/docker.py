@@ -7,20 +7,24 @@ EngineError (the engine refused), with the engine's own message.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import docker
+from docker.constants import MINIMUM_DOCKER_API_VERSION
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from docker.types import Healthcheck
+from docker.tls import TLSConfig
 from requests.exceptions import RequestException
 
+from syncer.adapters import ssh
 from syncer.core.errors import DockerUnavailable, SyncerError
-from syncer.core.labels import reveal
-from syncer.core.model import LiveContainer, Server
+from syncer.adapters.container_args import InvalidSpec, create_args
+from syncer.core.model import FileRef, LiveContainer, Server
 
 HEALTH_RE = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+_SSL_RE = re.compile(r"\[SSL[^\]]*\][^'\"]*")
 
 
 class EngineError(SyncerError):
@@ -43,17 +47,40 @@ class Engine:
     def __init__(self, server: Server, *, timeout: int = 60) -> None:
         self.server = server
         url = server.docker
+        if url is not None and url.startswith("ssh://"):
+            url = ssh.local_url(server.name, url)  # OpenSSH forwards the engine's socket: no paramiko
+        where = _env_kwargs() if url is None else {"base_url": url, "tls": tls_config(server)}
         try:
-            if url is None:
-                self.api = docker.APIClient(**_env_kwargs(), timeout=timeout)
-            else:
-                self.api = docker.APIClient(base_url=url, timeout=timeout, use_ssh_client=url.startswith("ssh://"))
-        except DockerException as exc:
-            raise DockerUnavailable(f"server '{server.name}': cannot reach Docker: {exc}") from None
-        if str(self.api.base_url).startswith("http+docker://"):
-            # a unix socket: no proxy applies, and requests would otherwise read every proxy
-            # variable of the environment on each call (a sixth of a list call's CPU)
-            self.api.trust_env = False
+            self.api = docker.APIClient(**where, timeout=timeout, version=MINIMUM_DOCKER_API_VERSION)
+            if str(self.api.base_url).startswith("http+docker://") or server.tls is not None:
+                # a unix socket: no proxy applies, and requests would otherwise read every proxy
+                # variable of the environment on each call (a sixth of a list call's CPU). With
+                # `tls:`, the files the entry names must win: requests would otherwise check the
+                # engine against REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE instead of the entry's CA.
+                self.api.trust_env = False
+            # the one round trip a client costs: what version="auto" asks, kept whole (the
+            # engine's version for status), then the API version set as "auto" would set it
+            self.info: dict[str, Any] = dict(self.api.version(api_version=False))
+            self.api._version = str(self.info["ApiVersion"])
+        except (DockerException, RequestException, OSError, KeyError) as exc:
+            raise DockerUnavailable(self._unreachable(exc)) from None
+
+    def _unreachable(self, exc: Exception) -> str:
+        """One line naming the server: the TLS failure alone, or what ssh said, when that is why."""
+        text = " ".join(str(exc).split())
+        ssl = _SSL_RE.search(text)
+        if ssl:
+            return f"server '{self.server.name}': TLS: {re.sub(r' *[(]_ssl[.]c:[0-9]+[)]?$', '', ssl.group(0))}"
+        url = self.server.docker or ""
+        said = ssh.last_error(url) if url.startswith("ssh://") else ""
+        if said:
+            return f"server '{self.server.name}': ssh: {said}"
+        if url.startswith("ssh://") and hasattr(self, "api"):
+            try:  # the tunnel ended under a client kept for later: open it again, same socket path
+                ssh.local_url(self.server.name, url)
+            except DockerUnavailable as again:
+                return str(again)
+        return f"server '{self.server.name}': cannot reach Docker: {text}"
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -63,7 +90,7 @@ class Engine:
         except APIError as exc:
             raise EngineError(f"{what}: {_engine_message(exc)}") from None
         except (DockerException, RequestException, OSError) as exc:
-            raise DockerUnavailable(f"server '{self.server.name}': cannot reach Docker: {exc}") from None
+            raise DockerUnavailable(self._unreachable(exc)) from None
 
     # --- reads -----------------------------------------------------------------------
 
@@ -133,14 +160,25 @@ class Engine:
                secrets: Mapping[str, str]) -> str:
         """Create (not start) a container from a rendered spec; returns its id. The spec's own
         labels go beside syncer's (which win: the schema keeps users out of `syncer.`)."""
-        kwargs = create_args(spec, secrets)
+        try:
+            kwargs = create_args(spec, secrets)
+        except InvalidSpec as exc:
+            raise EngineError(f"create {name}: {exc}") from None
         all_labels = {**kwargs.pop("labels", {}), **labels}
         host_config = self.api.create_host_config(**kwargs.pop("host_config"))
         networking = kwargs.pop("networking_config", None)
-        result = self._call(
-            f"create {name}", self.api.create_container, name=name, labels=all_labels,
-            host_config=host_config, networking_config=networking, **kwargs,
-        )
+        start_interval = (kwargs.get("healthcheck") or {}).pop("start_interval", None)
+        if start_interval is None:
+            result = self._call(
+                f"create {name}", self.api.create_container, name=name, labels=all_labels,
+                host_config=host_config, networking_config=networking, **kwargs,
+            )
+        else:  # the SDK drops StartInterval (API 1.44+): add it to the config it builds
+            platform = kwargs.pop("platform", None)
+            config = self.api.create_container_config(labels=all_labels, host_config=host_config,
+                                                      networking_config=networking, **kwargs)
+            config["Healthcheck"]["StartInterval"] = start_interval
+            result = self._call(f"create {name}", self.api.create_container_from_config, config, name, platform)
         return str(result["Id"])
 
     def connect_networks(self, ident: str, networks: list[str]) -> None:
@@ -203,174 +241,33 @@ def _env_kwargs() -> dict[str, Any]:
     return dict(docker.utils.kwargs_from_env())
 
 
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-_DURATION_RE = re.compile(r"([0-9.]+)(ns|us|ms|s|m|h)")
-_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+def tls_config(server: Server) -> TLSConfig | None:
+    """The client TLS of a server entry, its files checked first. A problem names the server
+    and the field; never the key's path (it may say where keys are kept)."""
+    tls = server.tls
+    if tls is None:
+        return None
+    ca, cert, key = (_tls_file(server.name, f, ref) for f, ref in
+                     (("ca", tls.ca), ("cert", tls.cert), ("key", tls.key)))
+    try:
+        return TLSConfig(client_cert=(cert, key) if cert and key else None, ca_cert=ca, verify=tls.verify)
+    except DockerException:
+        raise DockerUnavailable(f"server '{server.name}': tls: the certificate, key or CA file is unusable") from None
 
 
-def memory_bytes(value: Any) -> int:
-    """`512m` → bytes."""
-    if isinstance(value, int):
-        return value
-    m = re.fullmatch(r"([0-9.]+)([bkmgBKMG]?)", str(value).strip())
-    if not m:
-        raise EngineError(f"invalid memory size {value!r}")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-
-
-def duration_ns(value: Any) -> int:
-    """`10s`, `1m30s` or seconds as an integer → nanoseconds."""
-    if isinstance(value, (int, float)):
-        return int(value * 10**9)
-    total = sum(int(float(n) * _NS[u]) for n, u in _DURATION_RE.findall(str(value)))
-    return total
-
-
-def create_args(spec: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:
-    """The docker-py create_container arguments for a rendered spec, secrets revealed in
-    every string of it (a healthcheck's test, a command: wherever `${...}` stood) but the
-    labels: syncer reads those back (observe, the API), so they keep the reference."""
-    labels = dict(spec.get("labels", {}))
-    spec = reveal_all(spec, secrets)
-    host: dict[str, Any] = {}
-    args: dict[str, Any] = {"image": spec["image"], "environment": dict(spec.get("env", {})), "detach": True}
-    for key in ("command", "entrypoint"):
-        if key in spec:
-            args[key] = list(spec[key])
-    for key in ("user", "working_dir", "hostname", "domainname", "stop_signal", "platform"):
-        if spec.get(key):
-            args[key] = spec[key]
-    for key in ("tty", "stdin_open"):
-        if key in spec:
-            args[key] = bool(spec[key])
-    if labels:
-        args["labels"] = labels
-    if "stop_grace_period" in spec:
-        args["stop_timeout"] = stop_seconds(spec["stop_grace_period"])
-    _ports_args(spec.get("ports", []), args, host)
-    _volume_args(spec.get("volumes", []), args, host)
-    _resource_args(spec, host)
-    _host_args(spec, host)
-    if "healthcheck" in spec:
-        args["healthcheck"] = _healthcheck_args(spec["healthcheck"])
-    networks = spec.get("networks", [])
-    if networks:
-        host["network_mode"] = networks[0]
-    args["host_config"] = host
-    return args
-
-
-def reveal_all(value: Any, secrets: Mapping[str, str]) -> Any:
-    """`value` with every secret reference in every string (keys included) revealed."""
-    if isinstance(value, str):
-        return reveal(value, secrets)
-    if isinstance(value, Mapping):
-        return {reveal_all(k, secrets): reveal_all(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [reveal_all(v, secrets) for v in value]
-    return value
-
-
-def stop_seconds(value: Any) -> int:
-    """`stop_grace_period` (`1m30s`, or seconds) as whole seconds, Docker's StopTimeout."""
-    return int(duration_ns(value) // 10**9)
-
-
-# spec field -> HostConfig argument, copied as they are
-_HOST_AS_IS = {"cap_add": "cap_add", "cap_drop": "cap_drop", "security_opt": "security_opt",
-               "dns": "dns", "dns_search": "dns_search", "extra_hosts": "extra_hosts",
-               "sysctls": "sysctls", "pid": "pid_mode", "ipc": "ipc_mode"}
-
-
-def _host_args(spec: Mapping[str, Any], host: dict[str, Any]) -> None:
-    for key, arg in _HOST_AS_IS.items():
-        if spec.get(key):
-            host[arg] = spec[key]
-    for key in ("init", "privileged"):
-        if key in spec:
-            host[key] = bool(spec[key])
-    if "read_only" in spec:
-        host["read_only"] = bool(spec["read_only"])
-    if spec.get("tmpfs"):
-        host["tmpfs"] = dict(_tmpfs(t) for t in spec["tmpfs"])
-    if spec.get("devices"):
-        host["devices"] = [f"{d['source']}:{d['target']}:{d['permissions']}" for d in spec["devices"]]
-    if spec.get("ulimits"):
-        host["ulimits"] = [{"Name": n, "Soft": u["soft"], "Hard": u["hard"]} for n, u in spec["ulimits"].items()]
-    if spec.get("logging"):
-        log = spec["logging"]
-        host["log_config"] = {"Type": log.get("driver", "json-file"), "Config": dict(log.get("options", {}))}
-    if spec.get("gpus"):
-        host["device_requests"] = [_device_request(g) for g in spec["gpus"]]
-
-
-def _tmpfs(entry: str) -> tuple[str, str]:
-    path, _, options = entry.partition(":")
-    return path, options
-
-
-def _device_request(gpu: Mapping[str, Any]) -> dict[str, Any]:
-    count = gpu.get("count")
-    return {"Driver": gpu.get("driver", ""), "Count": -1 if count == "all" else int(count or 0),
-            "DeviceIDs": list(gpu.get("device_ids", [])), "Capabilities": [list(gpu.get("capabilities", ["gpu"]))],
-            "Options": dict(gpu.get("options", {}))}
-
-
-def _ports_args(ports: list[Mapping[str, Any]], args: dict[str, Any], host: dict[str, Any]) -> None:
-    if not ports:
-        return
-    exposed, bindings = [], {}
-    for p in ports:
-        key = f"{p['container_port']}/{p.get('protocol', 'tcp')}"
-        exposed.append((p["container_port"], p.get("protocol", "tcp")))
-        hp = p.get("host_port")
-        bindings[key] = (p["host_ip"], hp) if p.get("host_ip") else hp
-    args["ports"] = exposed
-    host["port_bindings"] = bindings
-
-
-def _volume_args(volumes: list[Mapping[str, Any]], args: dict[str, Any], host: dict[str, Any]) -> None:
-    if not volumes:
-        return
-    binds = []
-    for v in volumes:
-        source = v.get("host_path") or v["name"]
-        binds.append(f"{source}:{v['mount_path']}:{'ro' if v.get('read_only') else 'rw'}")
-    args["volumes"] = [v["mount_path"] for v in volumes]
-    host["binds"] = binds
-
-
-def _resource_args(spec: Mapping[str, Any], host: dict[str, Any]) -> None:
-    res = spec.get("resources", {})
-    if "memory" in res:
-        host["mem_limit"] = memory_bytes(res["memory"])
-    if "cpus" in res:
-        host["nano_cpus"] = int(float(res["cpus"]) * 10**9)
-    if "memory_reservation" in res:
-        host["mem_reservation"] = memory_bytes(res["memory_reservation"])
-    if "shm_size" in res:
-        host["shm_size"] = memory_bytes(res["shm_size"])
-    if "pids" in res:
-        host["pids_limit"] = int(res["pids"])
-    restart = spec.get("restart")
-    if restart and restart != "no":
-        name, _, count = restart.partition(":")
-        host["restart_policy"] = {"Name": name, "MaximumRetryCount": int(count or 0)}
-
-
-def _healthcheck_args(hc: Mapping[str, Any]) -> dict[str, Any]:
-    """Docker's Healthcheck; without a `test`, the engine keeps the image's probe and takes
-    the timings given here."""
-    test = list(hc.get("test", []))
-    if test and test[0] not in ("CMD", "CMD-SHELL", "NONE"):
-        test = ["CMD", *test]
-    out: dict[str, Any] = {"test": test or None}
-    for key, api_key in (("interval", "interval"), ("timeout", "timeout"), ("start_period", "start_period")):
-        if key in hc:
-            out[api_key] = duration_ns(hc[key])
-    if "retries" in hc:
-        out["retries"] = int(hc["retries"])
-    if "start_interval" in hc:
-        # API 1.44+; docker-py does not know it yet, and older engines ignore the field
-        return {**Healthcheck(**out), "StartInterval": duration_ns(hc["start_interval"])}
-    return out
+def _tls_file(server: str, field: str, ref: FileRef | None) -> str | None:
+    if ref is None:
+        return None
+    shown = "" if field == "key" else f" {ref.rel or '$' + ref.env}"
+    if ref.env:
+        path = os.environ.get(ref.env, "")
+        if not path:
+            raise DockerUnavailable(f"server '{server}': tls.{field}: the environment variable {ref.env} is not set")
+    else:
+        root = os.path.realpath(ref.root)
+        path = os.path.realpath(os.path.join(root, ref.rel))
+        if os.path.commonpath([root, path]) != root:  # a symlink out of the repository
+            raise DockerUnavailable(f"server '{server}': tls.{field}:{shown} leads outside the repository")
+    if not os.path.isfile(path):
+        raise DockerUnavailable(f"server '{server}': tls.{field}:{shown} is not a readable file")
+    return path

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from referencing.exceptions import Unresolvable
@@ -17,7 +17,9 @@ from referencing.exceptions import Unresolvable
 from syncer.core.errors import Diagnostic, InvalidProject
 from syncer.core.labels import NAME_RE
 from syncer.core.model import (
+    TLS,
     Definition,
+    FileRef,
     Located,
     Project,
     ProjectConfig,
@@ -39,7 +41,7 @@ SECRET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 def build_project(tree: Tree, root: str, *, commit: str | None = None, dirty: bool = False) -> Project:
     """Load and validate a whole repository state; raise InvalidProject with every problem."""
     out = Collector()
-    config = _config(tree, out)
+    config = _config(tree, out, root)
     if config is None:
         raise InvalidProject(out.found)
     catalog_, broken = templates(tree, config, out)
@@ -51,7 +53,7 @@ def build_project(tree: Tree, root: str, *, commit: str | None = None, dirty: bo
 
 # --- syncer.yaml ---------------------------------------------------------------------
 
-def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
+def _config(tree: Tree, out: Collector, root: str = "") -> ProjectConfig | None:
     docs = documents(tree, PROJECT_FILE, out)
     if len(docs) != 1:
         if not out.found:
@@ -63,7 +65,7 @@ def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
     where, raw = docs[0]
     if not out.schema(schema.validator("project"), raw, where):
         return None
-    servers = _servers(raw.get("servers"))
+    servers = _servers(raw.get("servers"), root, lambda path, msg: out.at(where, path, msg))
     _unsupported_servers(raw.get("servers") or {}, where, out)
     defaults = raw.get("defaults", {})
     default_server = defaults.get("server", next(iter(servers)))
@@ -79,7 +81,7 @@ def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
                 inside.append(folder)  # a folder outside is reported, never read
         folders[key] = tuple(inside)
     hooks = tuple(
-        WebhookTarget(h["url"], tuple(h.get("events", [])), h.get("secret"))
+        WebhookTarget(h["url"], tuple(h.get("events", [])), h.get("secret"), h.get("format", "generic"))
         for h in raw.get("webhooks", [])
     )
     return ProjectConfig(
@@ -91,25 +93,50 @@ def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
     )
 
 
-def _servers(raw: Mapping[str, Any] | None) -> dict[str, Server]:
+def _servers(raw: Mapping[str, Any] | None, root: str,
+             report: Callable[[tuple[Any, ...], str], None]) -> dict[str, Server]:
     if not raw:
         return {"local": Server("local")}
-    return {
-        name: Server(name, s.get("docker"), s.get("environment", "development"), s.get("description", ""))
-        for name, s in raw.items()
-    }
+    out = {}
+    for name, s in raw.items():
+        def at(key: str, msg: str, n: str = name) -> None:
+            report(("servers", n, "tls", key), msg)
+
+        out[name] = Server(name, s.get("docker"), s.get("environment", "development"), s.get("description", ""),
+                           _tls(s.get("tls"), root, at))
+    return out
+
+
+def _tls(raw: Mapping[str, Any] | None, root: str,
+         report: Callable[[str, str], None]) -> TLS | None:
+    """`tls: {ca, cert, key, verify}`: each file inside the repository or `{env: VAR}`."""
+    if raw is None:
+        return None
+    files: dict[str, FileRef | None] = {}
+    for key in ("ca", "cert", "key"):
+        value = raw.get(key)
+        if isinstance(value, Mapping):
+            files[key] = FileRef(env=str(value["env"]))
+        elif value is None:
+            files[key] = None
+        elif value.startswith("/") or ".." in value.split("/"):
+            # the key's path is not repeated: only that it points outside
+            report(key, f"tls.{key}: the file must be inside the repository (or use {{env: VAR}})")
+            files[key] = None
+        else:
+            files[key] = FileRef(rel=value, root=root)
+    if ("cert" in raw) != ("key" in raw):
+        report("cert" if "cert" in raw else "key", "tls: a client certificate needs its key (cert and key go together)")
+    return TLS(files["ca"], files["cert"], files["key"], bool(raw.get("verify", True)))
 
 
 def _unsupported_servers(raw: Mapping[str, Any], where: Located, out: Collector) -> None:
-    """Keys DESIGN.md gives a server that syncer does not honour yet: an error, never a
-    silent fallback (a Swarm server's definitions would become plain containers)."""
+    """A Swarm server is an error until syncer drives Swarm, never a silent fallback (its
+    definitions would become plain containers)."""
     for name, s in raw.items():
         if s.get("kind") == "swarm":
             out.at(where, ("servers", name, "kind"), f"servers.{name}.kind: Swarm servers are not supported"
                    " yet (their definitions would run as plain containers)")
-        if "tls" in s:
-            out.at(where, ("servers", name, "tls"), f"servers.{name}.tls: not supported yet"
-                   " (use DOCKER_HOST with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH for the default server)")
 
 
 # --- templates -----------------------------------------------------------------------

@@ -29,7 +29,7 @@ spec:
   volumes: ["/cache"]
   tmpfs: ["/run:size=1m"]
   labels: ["traefik.enable=true", "tier=${{definition.name}}"]
-  healthcheck: {{test: "test \\"$TOKEN\\" = ${{inputs.token}}", interval: 1s, timeout: 2s, retries: 3}}
+  healthcheck: {{test: "test \\"$TOKEN\\" = ${{inputs.token}}", interval: 1s, timeout: 2s, retries: 3, start_interval: 1s}}
   restart: on-failure:3
   user: "0:0"
   working_dir: /tmp

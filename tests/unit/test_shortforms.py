@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from syncer.adapters.docker import create_args
+from syncer.adapters.container_args import create_args
 from syncer.core.labels import secret_ref
 from syncer.core.model import ContainerSpec
 from syncer.stages.load import DirTree
@@ -161,8 +161,8 @@ def test_every_field_renders_to_docker_arguments_with_secrets_revealed(tmp_path:
     assert c.spec["healthcheck"]["test"] == ["CMD-SHELL", f"check {ref}"]
     args: dict[str, Any] = create_args(c.spec, {"TOK": "s3cr3t"})
     host = args.pop("host_config")
-    assert args["healthcheck"]["Test"] == ["CMD-SHELL", "check s3cr3t"]
-    assert args["healthcheck"]["StartInterval"] == 10**9 and args["healthcheck"]["Retries"] == 2
+    assert args["healthcheck"]["test"] == ["CMD-SHELL", "check s3cr3t"]
+    assert args["healthcheck"]["start_interval"] == 10**9 and args["healthcheck"]["retries"] == 2
     assert args["environment"] == {"TOKEN": "s3cr3t"}
     assert args["labels"] == {"tier": "front"}
     assert (args["hostname"], args["domainname"], args["user"], args["working_dir"]) == (
