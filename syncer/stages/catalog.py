@@ -89,7 +89,7 @@ def _template(where: Located, raw: dict[str, Any], out: Collector) -> Template |
         path = ("inputs", *steps)
         out.at(where, path, f"{schema._dotted(path)}: invalid input schema: {risky[1]}")
         return None
-    ok = _check_expressions(raw, inputs, where, out)
+    ok = _check_expressions(raw, inputs, where, out) & _has_image(raw, where, out)
     if not ok:
         return None
     spec, profiles = raw["spec"], raw.get("profiles", {})
@@ -99,6 +99,19 @@ def _template(where: Located, raw: dict[str, Any], out: Collector) -> Template |
         deprecated=raw.get("deprecated", False), inputs=inputs, spec=spec, profiles=profiles,
         spec_hash=template_hash(spec, inputs, profiles), origin=where,
     )
+
+
+def _has_image(raw: Mapping[str, Any], where: Located, out: Collector) -> bool:
+    """The spec names an image, or every profile does (a definition picks one of them)."""
+    profiles = raw.get("profiles") or {}
+    if "image" in raw["spec"]:
+        return True
+    lacking = [name for name, p in profiles.items() if "image" not in p]
+    if profiles and not lacking:
+        return True
+    which = f"; profile(s) {', '.join(lacking)} set none" if lacking else ""
+    out.at(where, ("spec",), f"spec: no image (set spec.image, or image in every profile){which}", key=True)
+    return False
 
 
 def _is_json_schema(inputs: Mapping[str, Any]) -> bool:
