@@ -7,7 +7,9 @@ EngineError (the engine refused), with the engine's own message.
 
 from __future__ import annotations
 
+import io
 import re
+import tarfile
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -17,7 +19,7 @@ from requests.exceptions import RequestException
 
 from syncer.core.errors import DockerUnavailable, SyncerError
 from syncer.core.labels import reveal
-from syncer.core.model import LiveContainer, Server
+from syncer.core.model import LiveContainer, LiveNetwork, Server
 
 HEALTH_RE = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 
@@ -95,7 +97,40 @@ class Engine:
             id=row["Id"], name=names[0].lstrip("/"), server=self.server.name,
             state=row.get("State", ""), health=health, labels=row.get("Labels") or {},
             created=int(row.get("Created", 0)), status=status,
+            networks=tuple(sorted(((row.get("NetworkSettings") or {}).get("Networks") or {}))),
         )
+
+    def list_networks(self) -> list[LiveNetwork]:
+        """Every network of the server: ONE list call (ours carry the project label; an
+        external one only has to be there)."""
+        rows = self._call("list networks", self.api.networks)
+        return [LiveNetwork(str(r.get("Id", "")), str(r.get("Name", "")), r.get("Labels") or {}) for r in rows]
+
+    def create_network(self, name: str, labels: Mapping[str, str]) -> str:
+        """Create a user-defined bridge network; returns its id."""
+        result = self._call(f"create network {name}", self.api.create_network, name, driver="bridge",
+                            labels=dict(labels), check_duplicate=True)
+        return str(result.get("Id", ""))
+
+    def remove_network(self, ident: str) -> None:
+        """Remove a network (gone already is fine)."""
+        try:
+            self._call(f"remove network {ident}", self.api.remove_network, ident)
+        except Missing:
+            pass
+
+    def put_files(self, ident: str, files: Mapping[str, tuple[bytes, int, int, int]]) -> None:
+        """Write files (container path → (bytes, mode, uid, gid)) into a created container with
+        one archive put: it works on a remote server, and happens before the start."""
+        if not files:
+            return
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for path, (data, mode, uid, gid) in sorted(files.items()):
+                info = tarfile.TarInfo(path.lstrip("/"))
+                info.size, info.mode, info.uid, info.gid = len(data), mode, uid, gid
+                tar.addfile(info, io.BytesIO(data))
+        self._call(f"put files into {ident}", self.api.put_archive, ident, "/", buf.getvalue())
 
     def inspect(self, ident: str) -> dict[str, Any]:
         """The engine's full record of one container."""
@@ -140,10 +175,13 @@ class Engine:
         )
         return str(result["Id"])
 
-    def connect_networks(self, ident: str, networks: list[str]) -> None:
-        """Attach a created container to its extra networks."""
-        for net in networks[1:]:
-            self._call(f"connect {ident} to {net}", self.api.connect_container_to_network, ident, net)
+    def connect_networks(self, ident: str, networks: Mapping[str, Mapping[str, Any]]) -> None:
+        """Attach a created container to its networks beyond the first (the API of Docker
+        20.10 takes one network at create)."""
+        for net in sorted(networks)[1:]:
+            opts = networks[net]
+            self._call(f"connect {ident} to {net}", self.api.connect_container_to_network, ident, net,
+                       aliases=list(opts.get("aliases") or []) or None, ipv4_address=opts.get("ipv4_address"))
 
     def start(self, ident: str) -> None:
         """Start a container."""
@@ -240,11 +278,26 @@ def create_args(spec: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str
     _resource_args(spec, host)
     if "healthcheck" in spec:
         args["healthcheck"] = _healthcheck_args(spec["healthcheck"])
-    networks = spec.get("networks", [])
-    if networks:
-        host["network_mode"] = networks[0]
+    _network_args(spec, args, host)
     args["host_config"] = host
     return args
+
+
+def _network_args(spec: Mapping[str, Any], args: dict[str, Any], host: dict[str, Any]) -> None:
+    """`network_mode` as given; else the first network (by name) at create, with its aliases."""
+    if spec.get("network_mode"):
+        host["network_mode"] = spec["network_mode"]
+        return
+    networks = spec.get("networks") or {}
+    if not networks:
+        return
+    first = sorted(networks)[0]
+    opts = networks[first]
+    endpoint: dict[str, Any] = {"Aliases": list(opts.get("aliases") or [])}
+    if opts.get("ipv4_address"):
+        endpoint["IPAMConfig"] = {"IPv4Address": opts["ipv4_address"]}
+    host["network_mode"] = first
+    args["networking_config"] = {"EndpointsConfig": {first: endpoint}}
 
 
 def _ports_args(ports: list[Mapping[str, Any]], args: dict[str, Any], host: dict[str, Any]) -> None:

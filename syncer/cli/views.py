@@ -8,7 +8,8 @@ from typing import Any
 from syncer.core.model import Plan
 from syncer.core.labels import SENSITIVE
 
-SYMBOLS = {"create": "+", "recreate": "~", "start": ">", "remove": "-", "conflict": "!", "noop": "="}
+SYMBOLS = {"create": "+", "recreate": "~", "start": ">", "remove": "-", "conflict": "!", "noop": "=",
+           "run": "*", "network create": "+", "network remove": "-"}
 
 
 def plan_text(p: Plan, *, show_noop: bool = False) -> str:
@@ -25,6 +26,9 @@ def plan_text(p: Plan, *, show_noop: bool = False) -> str:
         lines.append("")
         lines.append(f"Server {server}:")
         for a in (a for a in shown if a.server == server):
+            if a.action.startswith("network "):
+                lines.append(f"  {SYMBOLS[a.action]} {a.action} {a.container}  {a.cause}")
+                continue
             rev = f"rev {a.revision}" if a.action != "remove" else ""
             lines.append(f"  {SYMBOLS[a.action]} {a.action:<8} {a.container:<{width}}  {rev:<7} {a.cause}".rstrip())
             for r in a.reasons:
@@ -44,6 +48,10 @@ def closing_line(p: Plan) -> str:
         return f"No changes. {s['noop']} container(s) in sync."
     text = (f"Plan: {s['create']} to create, {s['recreate']} to recreate, {s['start']} to start,"
             f" {s['remove']} to remove.")
+    extra = [f"{s['run']} job(s) to run"] if s["run"] else []
+    extra += [f"{s[k]} network(s) to {k[8:]}" for k in ("network create", "network remove") if s[k]]
+    if extra:
+        text = text[:-1] + ", " + ", ".join(extra) + "."
     if s["conflict"]:
         text += f" {s['conflict']} conflict(s): resolve them by hand; syncer will not touch those containers."
     return text

@@ -56,6 +56,7 @@ class ProjectConfig:
     allow_literal_secrets: bool = False
     webhooks: tuple[WebhookTarget, ...] = ()
     raw: Mapping[str, JSON] = field(default_factory=dict)
+    networks: Mapping[str, bool] = field(default_factory=dict)  # `networks:` name → external
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Template:
     profiles: Mapping[str, Mapping[str, JSON]]
     spec_hash: str
     origin: Located
+    kind: str = "service"  # or "job": runs to completion
 
     @property
     def ref(self) -> str:
@@ -102,6 +104,7 @@ class Definition:
     depends_on: tuple[str, ...]
     overrides: Mapping[str, JSON]
     origin: Located
+    conditions: Mapping[str, str] = field(default_factory=dict)  # dependency → started|healthy|completed
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,13 @@ class ContainerSpec:
     spec: Mapping[str, JSON]
     spec_hash: str
     depends_on: tuple[str, ...] = ()
+    # container path → bytes for `files` (secrets as references, revealed only for Docker)
+    payload: Mapping[str, bytes] = field(default_factory=dict)
+
+    @property
+    def is_job(self) -> bool:
+        """A container that runs to completion (`kind: job` on its template)."""
+        return self.spec.get("kind") == "job"
 
 
 @dataclass(frozen=True)
@@ -172,6 +182,13 @@ class LiveContainer:
     labels: Mapping[str, str]
     created: int = 0
     status: str = ""
+    networks: tuple[str, ...] = ()  # the networks it is attached to (from the same list call)
+
+    @property
+    def exit_code(self) -> int | None:
+        """The code an exited container ended with, read from its status ("Exited (0) ...")."""
+        m = re.match(r"Exited \((-?[0-9]+)\)", self.status)
+        return int(m.group(1)) if m else None
 
     @property
     def definition(self) -> str | None:
@@ -188,14 +205,24 @@ class LiveContainer:
 
 
 @dataclass(frozen=True)
+class LiveNetwork:
+    """One network as the one network list call reports it."""
+
+    id: str
+    name: str
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class ServerState:
-    """One server's snapshot: our containers, and who holds the names we want."""
+    """One server's snapshot: our containers, who holds the names we want, and its networks."""
 
     server: str
     reachable: bool
     managed: tuple[LiveContainer, ...] = ()
     name_holders: tuple[LiveContainer, ...] = ()
     error: str = ""
+    networks: tuple[LiveNetwork, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -220,7 +247,7 @@ class Reason:
 class Action:
     """One step of a plan."""
 
-    action: str  # create | recreate | start | remove | conflict | noop
+    action: str  # create | recreate | start | remove | conflict | run | network create | network remove | noop
     server: str
     definition: str
     container: str
@@ -232,7 +259,9 @@ class Action:
     container_id: str = ""
 
 
-ACTION_KINDS = ("create", "recreate", "start", "remove", "conflict", "noop")
+ACTION_KINDS = ("create", "recreate", "start", "remove", "conflict", "run", "network create", "network remove",
+                "noop")
+NETWORK_ACTIONS = ("network create", "network remove")
 
 
 @dataclass(frozen=True)

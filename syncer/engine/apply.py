@@ -21,7 +21,7 @@ from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core.errors import DockerUnavailable
 from syncer.core.model import Action, ContainerSpec, Desired, Plan
 
-ACTING = ("create", "recreate", "start", "remove")
+ACTING = ("create", "recreate", "start", "remove", "run")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class ApplyOptions:
     stop_timeout: int = 10
     prune_volumes: bool = False
     settle: float = 0.0  # without a healthcheck: how long a new container must stay up
+    job_timeout: float = 600.0  # how long a job may run before its deployment fails
 
 
 class Recorder(Protocol):
@@ -112,6 +113,7 @@ class Applier:
         self.commit = commit
         self.sleep = sleep
         self.specs = {(c.server, c.name): c for c in desired.containers}
+        self.network_errors: dict[str, str] = {}  # server → why a network it needs could not be made
 
     def run(self) -> list[DeploymentResult]:
         """Every deployment's result; failures are results, not exceptions."""
@@ -120,6 +122,7 @@ class Applier:
         deps = {c.definition: c.depends_on for c in self.desired.containers}
         results: list[DeploymentResult] = []
         failed: set[str] = set(blocked)
+        self._networks("network create")  # before the first container that joins them
         for wave in waves(self.desired, groups):
             todo = []
             for name in wave:
@@ -135,7 +138,32 @@ class Applier:
                 done = list(pool.map(lambda n: self._deploy(n, groups[n]), todo))
             results.extend(done)
             failed.update(r.definition for r in done if not r.ok)
+        self._networks("network remove")  # after every container that used them is gone
         return results
+
+    def _networks(self, kind: str) -> None:
+        """Create (or remove) the plan's networks. A failed create fails the actions of its
+        server (recorded on each deployment); a network still in use is left for later."""
+        for a in self.plan.actions:
+            if a.action != kind:
+                continue
+            eng = self.engines[a.server]
+            try:
+                if kind == "network create":
+                    name = self._network_key(a.container)
+                    eng.create_network(a.container, L.network_labels(self.plan.project, name))
+                else:
+                    eng.remove_network(a.container_id or a.container)
+            except (EngineError, DockerUnavailable) as exc:
+                if kind == "network create":
+                    self.network_errors[a.server] = f"network {a.container} could not be created: {exc}"
+
+    def _network_key(self, engine_name: str) -> str:
+        """The name syncer.yaml gives a network of the project (its `syncer.network` label)."""
+        prefix = f"{self.plan.project}_"
+        if engine_name == self.plan.project:
+            return L.DEFAULT_NETWORK
+        return engine_name[len(prefix):] if engine_name.startswith(prefix) else engine_name
 
     def _skip(self, name: str, actions: list[Action], bad: list[str]) -> DeploymentResult:
         server, revision = actions[0].server, actions[0].revision
@@ -151,7 +179,7 @@ class Applier:
         """Dependencies nothing acted on this run may still be starting: wait for them."""
         untouched = {d for n in todo for d in deps.get(n, ()) if d not in groups}
         for c in self.desired.containers:
-            if c.definition in untouched and "healthcheck" in c.spec:
+            if c.definition in untouched and "healthcheck" in c.spec and not c.is_job:
                 try:
                     self._wait_ready(self.engines[c.server], c.name, c.spec, lambda _line: None)
                 except ActionFailed:
@@ -186,7 +214,11 @@ class Applier:
             self._remove(eng, a, log)
             return
         spec = self.specs[(a.server, a.container)]
-        if a.action == "create":
+        if a.server in self.network_errors:
+            raise ActionFailed(self.network_errors[a.server])
+        if a.action == "run":
+            self._run_job(eng, a, spec, log)
+        elif a.action == "create":
             self._create(eng, a, spec, log)
         elif a.action == "start":
             eng.start(a.container_id)
@@ -220,10 +252,50 @@ class Applier:
             raise ActionFailed(f"{c.name} did not come up: {exc}") from None
 
     def _bring_up(self, eng: Engine, ident: str, c: ContainerSpec, log: Callable[[str], None]) -> None:
-        """Networks, start, then wait until running (and healthy, with a healthcheck)."""
-        eng.connect_networks(ident, list(c.spec.get("networks", [])))
+        """Networks, files, start, then wait until running (and healthy, with a healthcheck)."""
+        self._prepare(eng, ident, c, log)
         eng.start(ident)
         self._wait_ready(eng, ident, c.spec, log)
+
+    def _prepare(self, eng: Engine, ident: str, c: ContainerSpec, log: Callable[[str], None]) -> None:
+        """What a created container needs before it starts: its other networks and its files."""
+        eng.connect_networks(ident, dict(c.spec.get("networks") or {}))
+        files = c.spec.get("files") or {}
+        if files:
+            eng.put_files(ident, {path: (self._reveal(c.payload.get(path, b"")), int(str(f["mode"]), 8),
+                                         int(f.get("uid", 0)), int(f.get("gid", 0))) for path, f in files.items()})
+            log(f"wrote {len(files)} file(s): {', '.join(sorted(files))}")
+
+    def _reveal(self, data: bytes) -> bytes:
+        """A file's bytes with its secret references replaced by their values (for Docker only)."""
+        if b"<<secret:" not in data:
+            return data
+        return L.reveal(data.decode("utf-8"), self.secrets).encode("utf-8")
+
+    def _run_job(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
+        """Run a job to completion: exit 0 is success; anything else fails with its last lines.
+        A failed run stays exited (to be read); the next plan runs the job again."""
+        self._ensure_image(eng, c.spec["image"], log)
+        if a.container_id:
+            eng.remove(a.container_id)
+            log(f"removed the previous run of {c.name} ({a.container_id[:12]})")
+        ident = eng.create(c.name, c.spec, self._labels(a, c), self.secrets)
+        log(f"created {c.name} ({ident[:12]})")
+        self._prepare(eng, ident, c, log)
+        eng.start(ident)
+        deadline = time.monotonic() + self.opts.job_timeout
+        while True:
+            state = eng.inspect(ident).get("State", {})
+            if not state.get("Running") and state.get("Status") in ("exited", "dead"):
+                break
+            if time.monotonic() > deadline:
+                eng.stop(ident, timeout=self.opts.stop_timeout)
+                raise ActionFailed(f"the job did not finish within {self.opts.job_timeout:g}s")
+            self.sleep(0.2)
+        code = state.get("ExitCode")
+        if code != 0:
+            raise ActionFailed(f"the job exited with code {code}: {_tail(eng, ident, 10)}".rstrip(": "))
+        log("job completed (exit 0)")
 
     def _recreate(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
         # Order fixed by DESIGN.md: the new container exists (config validated by the engine)
@@ -298,12 +370,12 @@ def _running(eng: Engine, ident: str) -> bool:
         return False
 
 
-def _tail(eng: Engine, ident: str) -> str:
+def _tail(eng: Engine, ident: str, lines: int = 3) -> str:
     try:
-        lines = eng.logs(ident, tail=3).strip().splitlines()
+        out = eng.logs(ident, tail=lines).strip().splitlines()
     except (EngineError, DockerUnavailable):
         return ""
-    return " | ".join(line.split(" ", 1)[-1] for line in lines)[-300:]
+    return " | ".join(line.split(" ", 1)[-1] for line in out)[-100 * lines:]
 
 
 def _probe_output(state: Mapping[str, Any]) -> str:

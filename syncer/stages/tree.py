@@ -24,6 +24,9 @@ class Tree(Protocol):
     def yaml_files(self, folder: str) -> list[str]:
         """Repo-relative paths of every YAML file under `folder`, any depth, sorted."""
 
+    def inside(self, path: str) -> bool:
+        """False when reading `path` would leave the repository (a symlink leading out)."""
+
 
 @dataclass(frozen=True)
 class DirTree:
@@ -48,6 +51,11 @@ class DirTree:
                 if fn.endswith(YAML_SUFFIXES) and not fn.startswith("."):
                     found.append(os.path.relpath(os.path.join(dirpath, fn), self.root))
         return sorted(p.replace(os.sep, "/") for p in found)
+
+    def inside(self, path: str) -> bool:
+        """False when `path` resolves (symlinks followed) outside the repository."""
+        root = self.root.resolve()
+        return (root / path).resolve().is_relative_to(root)
 
 
 def find_root(start: Path) -> Path:

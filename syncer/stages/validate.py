@@ -25,7 +25,7 @@ from syncer.core.model import (
     WebhookTarget,
     newest_first,
 )
-from syncer.stages import schema
+from syncer.stages import networks, schema
 from syncer.stages.catalog import Broken, Catalog, check_one, normalise_inputs, strings, templates
 from syncer.stages.collect import Collector, documents
 from syncer.stages.load import PROJECT_FILE, Tree, locate
@@ -42,6 +42,7 @@ def build_project(tree: Tree, root: str, *, commit: str | None = None, dirty: bo
     if config is None:
         raise InvalidProject(out.found)
     catalog_, broken = templates(tree, config, out)
+    _check_networks(catalog_, config, out)
     definitions = _definitions(tree, config, catalog_, broken, out)
     if out.found:
         raise InvalidProject(out.found)
@@ -86,6 +87,7 @@ def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
         template_dirs=folders["templates"], definition_dirs=folders["definitions"],
         prune=raw.get("prune", True), allow_literal_secrets=raw.get("allow_literal_secrets", False),
         webhooks=hooks, raw=raw,
+        networks={str(k): bool((v or {}).get("external")) for k, v in (raw.get("networks") or {}).items()},
     )
 
 
@@ -99,6 +101,24 @@ def _servers(raw: Mapping[str, Any] | None) -> dict[str, Server]:
 
 
 # --- templates -----------------------------------------------------------------------
+
+def _check_networks(found: list[Template], config: ProjectConfig, out: Collector) -> None:
+    """A network a template (or profile) joins must be declared in syncer.yaml."""
+    for t in found:
+        parts = [(("spec",), t.spec), *((("profiles", n), p) for n, p in t.profiles.items())]
+        for base, spec in parts:
+            _unknown_networks(spec, base, t.origin, config, out)
+
+
+def _unknown_networks(spec: Mapping[str, Any], base: tuple[Any, ...], where: Located, config: ProjectConfig,
+                      out: Collector) -> bool:
+    ok = True
+    for path, name in networks.unknown(spec, config.networks):
+        out.at(where, (*base, *path), f"network '{name}' is not declared under `networks:` in {PROJECT_FILE}"
+               f" (declared: {', '.join(sorted(config.networks)) or 'none'}; the project network is always joined)")
+        ok = False
+    return ok
+
 
 def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], broken: Broken,
                  out: Collector) -> list[Definition]:
@@ -124,7 +144,9 @@ def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], b
                            f" (first defined at {first.origin.file}:{line})")
                     continue
                 seen[d.name] = d
-    _check_dependencies(list(seen.values()), broken.definitions, out)
+    kinds = {d.name: t.kind for d in seen.values() for t in templates
+             if (t.id, t.version) == (d.template, d.template_version)}
+    _check_dependencies(list(seen.values()), broken.definitions, out, kinds)
     return list(seen.values())
 
 
@@ -154,14 +176,18 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
     inputs = set(tpl.inputs.get("properties", {}))
     for path, text in strings(raw.get("overrides") or {}, ("overrides",)):
         ok &= check_one(text, path, inputs, where, out)
+    ok &= _unknown_networks(raw.get("overrides") or {}, ("overrides",), where, config, out)
     if not ok:
         return None
     tid = raw["template"].partition("@")[0]
+    deps = raw.get("depends_on", [])
+    conditions = {str(k): str((v or {}).get("condition", "started")) for k, v in deps.items()} \
+        if isinstance(deps, dict) else {}
     return Definition(
         name=raw["name"], template=tid, template_version=tpl.version, server=server,
         profile=profile, replicas=raw.get("replicas"), params=params,
-        depends_on=tuple(raw.get("depends_on", [])), overrides=raw.get("overrides") or {},
-        origin=where,
+        depends_on=tuple(deps), overrides=raw.get("overrides") or {},
+        origin=where, conditions=conditions,
     )
 
 
@@ -203,15 +229,20 @@ def _is_secret_ref(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secret"} and isinstance(value["secret"], str)
 
 
-def _check_dependencies(definitions: list[Definition], broken: set[str], out: Collector) -> None:
+def _check_dependencies(definitions: list[Definition], broken: set[str], out: Collector,
+                        kinds: Mapping[str, str] | None = None) -> None:
     names = {d.name for d in definitions}
     graph: dict[str, tuple[str, ...]] = {}
     for d in definitions:
         for i, dep in enumerate(d.depends_on):
+            at = ("depends_on", dep) if dep in d.conditions else ("depends_on", i)
             if dep == d.name:
-                out.at(d.origin, ("depends_on", i), f"'{d.name}' depends on itself")
+                out.at(d.origin, at, f"'{d.name}' depends on itself", key=dep in d.conditions)
             elif dep not in names and dep not in broken:  # a broken one is reported already
-                out.at(d.origin, ("depends_on", i), f"depends_on names an unknown definition '{dep}'")
+                out.at(d.origin, at, f"depends_on names an unknown definition '{dep}'", key=dep in d.conditions)
+            elif d.conditions.get(dep) == "completed" and (kinds or {}).get(dep, "job") != "job":
+                out.at(d.origin, (*at, "condition"), f"condition 'completed' needs a job, and '{dep}' is a"
+                       " service (its template has no `kind: job`)")
         graph[d.name] = tuple(x for x in d.depends_on if x in names and x != d.name)
     by_name = {d.name: d for d in definitions}
     for cycle in find_cycles(graph):

@@ -112,7 +112,8 @@ def test_json_round_trip() -> None:
     p = make_plan()
     data = json.loads(json.dumps(to_dict(p)))
     assert from_dict(data) == p
-    assert data["summary"] == {"create": 1, "recreate": 1, "start": 1, "remove": 2, "conflict": 1, "noop": 4}
+    assert data["summary"] == {"create": 1, "recreate": 1, "start": 1, "remove": 2, "conflict": 1, "run": 0,
+                               "network create": 0, "network remove": 0, "noop": 4}
 
 
 def test_fingerprint_moves_with_live_state_only() -> None:
