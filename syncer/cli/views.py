@@ -21,7 +21,7 @@ def plan_text(p: Plan, *, show_noop: bool = False) -> str:
     lines.append(head)
     shown = [a for a in p.actions if show_noop or a.action != "noop"]
     servers = sorted({a.server for a in shown})
-    width = max((len(a.container) for a in shown), default=0)
+    width = max((len(a.container) for a in shown if not a.action.startswith("network ")), default=0)
     for server in servers:
         lines.append("")
         lines.append(f"Server {server}:")
