@@ -105,6 +105,7 @@ def status_text(rows: list[Any]) -> str:
     out = []
     for s in rows:
         states = ", ".join(f"{c['name']}={c['state']}" + (f"/{c['health']}" if c["health"] else "")
+                           + (f" ({c['status']})" if c.get("exit_code") is not None else "")
                            for c in s.containers) or "(none)"
         sync = "in sync" if s.in_sync else "drifted: " + "; ".join(s.actions)
         out.append([s.definition, s.server, s.revision or "-", s.status + (" (pinned)" if s.pinned else ""),
