@@ -210,11 +210,13 @@ def test_observe_lists_once_and_never_inspects(tmp_path: Path, project: str) -> 
             real = self.api.containers
             self.api.containers = lambda *a, **k: (calls.append("list"), real(*a, **k))[1]  # type: ignore
             self.api.inspect_container = lambda *a, **k: calls.append("inspect")  # type: ignore
+            nets = self.api.networks
+            self.api.networks = lambda *a, **k: (calls.append("networks"), nets(*a, **k))[1]  # type: ignore
 
     ctx = engine.Context(repo=repo, state_dir=tmp_path / "state")
     result, _, _ = engine.compute_plan(ctx, engine.load(ctx), engines=Counting)
     assert {a.action for a in result.actions} == {"noop"}
-    assert calls == ["list"]
+    assert calls == ["list", "networks"]  # one container list and one network list per server
 
 
 def test_unreachable_server_is_one_clear_error(tmp_path: Path, project: str) -> None:
