@@ -23,6 +23,7 @@ COMMIT = "syncer.commit"
 # The rendered spec itself (secrets as keyed references), so that a plan can show
 # field-level reasons from one list call without a store or an inspect per container.
 SPEC = "syncer.spec"
+KIND = "syncer.kind"  # "job" on a job's container (absent on a service): its exit is not drift
 NETWORK = "syncer.network"  # on a network syncer made: its name in syncer.yaml ("default": the project's)
 DEFAULT_NETWORK = "default"
 
@@ -131,4 +132,6 @@ def container_labels(
     }
     if commit:
         labels[COMMIT] = commit
+    if spec.get("kind") == "job":
+        labels[KIND] = "job"
     return labels

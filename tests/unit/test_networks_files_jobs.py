@@ -167,3 +167,11 @@ def test_golden_plan_text_with_networks_and_jobs() -> None:
 def test_env_file_syntax() -> None:
     assert parse_env(b"A=1\n\n# no\nB = 'two words'\nexport C=\"3\"\nnot a line\n") == {
         "A": "1", "B": "two words", "C": "3"}
+
+
+def test_a_jobs_container_says_it_is_a_job() -> None:
+    job = L.container_labels(project="p", definition="m", replica=1, revision=1, spec_hash_="h",
+                             template_ref="t@1", commit=None, spec=JOB_SPEC)
+    service = L.container_labels(project="p", definition="w", replica=1, revision=1, spec_hash_="h",
+                                 template_ref="t@1", commit=None, spec={"image": "x"})
+    assert job[L.KIND] == "job" and L.KIND not in service
