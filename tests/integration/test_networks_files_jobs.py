@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import _remove_project
-from tests.helpers import IMAGE, REPO_ROOT, run_cli, unique, write_files
+from tests.helpers import IMAGE, REPO_ROOT, commit_all, git_init, run_cli, unique, write_files
 
 HTTPD = f"""
     id: httpd
@@ -139,6 +139,27 @@ def test_editing_a_file_recreates_exactly_its_users(tmp_path: Path, project: str
     (repo / "files/app.env").write_text("MODE=second\n")
     _apply(repo)
     assert "MODE=second" in docker_api.inspect_container(user)["Config"]["Env"]
+
+
+def test_plan_at_a_ref_reads_the_files_of_that_commit(tmp_path: Path, project: str, docker_api: Any) -> None:
+    name = f"{project}-web"
+    repo = _repo(tmp_path / "r", project, f"""
+        name: {name}
+        template: httpd
+        overrides:
+          files: [{{path: /www/index.html, source: files/index.html}}]
+        """, files={"files/index.html": "one\n", ".gitignore": ".state/\n"})
+    git_init(repo)
+    _apply(repo)
+    (repo / "files/index.html").write_text("two\n")
+    commit_all(repo, "edit the page")
+
+    def action(*ref: str) -> str:
+        data = json.loads(_cli(repo, "plan", "--json", *ref).stdout)
+        return str({a["container"]: a["action"] for a in data["actions"]}[name])
+
+    assert action() == "recreate"
+    assert action("--ref", "HEAD~1") == "noop"  # the old commit's bytes, not the work tree's
 
 
 def test_a_secret_file_reaches_docker_only(tmp_path: Path, project: str, docker_api: Any) -> None:

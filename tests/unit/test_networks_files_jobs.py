@@ -175,3 +175,25 @@ def test_a_jobs_container_says_it_is_a_job() -> None:
     service = L.container_labels(project="p", definition="w", replica=1, revision=1, spec_hash_="h",
                                  template_ref="t@1", commit=None, spec={"image": "x"})
     assert job[L.KIND] == "job" and L.KIND not in service
+
+
+def test_a_source_that_leaves_the_repository_is_a_located_error(tmp_path: Path) -> None:
+    from syncer.core.errors import InvalidProject
+    from syncer.engine.repofiles import read_all
+
+    outside = tmp_path / "outside.conf"
+    outside.write_text("secret host file\n")
+    repo = tmp_path / "repo"
+    p = _project(repo, "name: web\ntemplate: app\n")
+    (repo / "files").mkdir()
+    (repo / "files/app.env").write_text("A=1\n")
+    (repo / "files/app.conf").symlink_to(outside)
+    with pytest.raises(InvalidProject) as info:
+        read_all(p, None)
+    assert info.value.lines() == ["templates/app.yaml:12:37: 'files/app.conf' leads outside the repository"
+                                  " (a symlink); files must stay inside it"]
+    (repo / "files/app.conf").unlink()
+    with pytest.raises(InvalidProject, match="templates/app.yaml:12:37: 'files/app.conf' file not found"):
+        read_all(p, None)
+    (repo / "files/app.conf").write_text("ok\n")
+    assert read_all(p, None) == {"files/app.conf": b"ok\n", "files/app.env": b"A=1\n"}
