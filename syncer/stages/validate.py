@@ -147,7 +147,24 @@ def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], b
     kinds = {d.name: t.kind for d in seen.values() for t in templates
              if (t.id, t.version) == (d.template, d.template_version)}
     _check_dependencies(list(seen.values()), broken.definitions, out, kinds)
+    _check_network_modes(list(seen.values()), templates, broken.definitions, out)
     return list(seen.values())
+
+
+def _check_network_modes(definitions: list[Definition], found: list[Template], broken: set[str],
+                         out: Collector) -> None:
+    """`network_mode: container:X` must name a definition of the project."""
+    names = {d.name for d in definitions} | broken
+    tpls = {(t.id, t.version): t for t in found}
+    for d in definitions:
+        tpl = tpls.get((d.template, d.template_version or ""))
+        for where, base, spec in ((d.origin, ("overrides",), d.overrides),
+                                  *(((tpl.origin, ("spec",), tpl.spec),) if tpl else ())):
+            mode = spec.get("network_mode")
+            if isinstance(mode, str) and mode.startswith("container:") and "${" not in mode:
+                if mode[10:] not in names:
+                    out.at(where, (*base, "network_mode"), f"network_mode names an unknown definition '{mode[10:]}'")
+                break
 
 
 def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, catalog: Catalog,
