@@ -19,7 +19,8 @@ from typing import Any, Protocol
 from syncer.core import labels as L
 from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core.errors import DockerUnavailable
-from syncer.core.model import Action, ContainerSpec, Desired, Plan
+from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan
+from syncer.stages.files import archive
 
 ACTING = ("create", "recreate", "start", "remove", "run")
 
@@ -118,7 +119,7 @@ class Applier:
     def run(self) -> list[DeploymentResult]:
         """Every deployment's result; failures are results, not exceptions."""
         groups = group_actions(self.plan)
-        blocked = {a.definition for a in self.plan.actions if a.action == "conflict"}
+        blocked = {a.definition for a in self.plan.actions if a.action in BLOCKING}
         deps = {c.definition: c.depends_on for c in self.desired.containers}
         results: list[DeploymentResult] = []
         failed: set[str] = set(blocked)
@@ -147,7 +148,9 @@ class Applier:
         for a in self.plan.actions:
             if a.action != kind:
                 continue
-            eng = self.engines[a.server]
+            eng = self.engines.get(a.server)
+            if eng is None:
+                continue  # the server stopped answering: its container actions fail on their own
             try:
                 if kind == "network create":
                     name = self._network_key(a.container)
@@ -179,10 +182,11 @@ class Applier:
         """Dependencies nothing acted on this run may still be starting: wait for them."""
         untouched = {d for n in todo for d in deps.get(n, ()) if d not in groups}
         for c in self.desired.containers:
-            if c.definition in untouched and "healthcheck" in c.spec and not c.is_job:
+            eng = self.engines.get(c.server)
+            if c.definition in untouched and "healthcheck" in c.spec and eng is not None and not c.is_job:
                 try:
-                    self._wait_ready(self.engines[c.server], c.name, c.spec, lambda _line: None)
-                except ActionFailed:
+                    self._wait_ready(eng, c.name, c.spec, lambda _line: None)
+                except (ActionFailed, EngineError, DockerUnavailable):
                     pass  # the dependent's own deployment will show what it meets
 
     def _deploy(self, name: str, actions: list[Action]) -> DeploymentResult:
@@ -209,7 +213,9 @@ class Applier:
         return DeploymentResult(name, server, dep, True, actions=kinds)
 
     def _one(self, a: Action, log: Callable[[str], None]) -> None:
-        eng = self.engines[a.server]
+        eng = self.engines.get(a.server)
+        if eng is None:  # it answered the plan but not the apply: only its own actions fail
+            raise DockerUnavailable(f"server '{a.server}' is unreachable")
         if a.action == "remove":
             self._remove(eng, a, log)
             return
@@ -262,8 +268,9 @@ class Applier:
         eng.connect_networks(ident, dict(c.spec.get("networks") or {}))
         files = c.spec.get("files") or {}
         if files:
-            eng.put_files(ident, {path: (self._reveal(c.payload.get(path, b"")), int(str(f["mode"]), 8),
-                                         int(f.get("uid", 0)), int(f.get("gid", 0))) for path, f in files.items()})
+            eng.put_archive(ident, archive({path: (self._reveal(c.payload.get(path, b"")), int(str(f["mode"]), 8),
+                                                   int(f.get("uid", 0)), int(f.get("gid", 0)))
+                                            for path, f in files.items()}))
             log(f"wrote {len(files)} file(s): {', '.join(sorted(files))}")
 
     def _reveal(self, data: bytes) -> bytes:

@@ -11,6 +11,8 @@ container starts. A `secret:` file contributes its keyed reference, never the va
 from __future__ import annotations
 
 import hashlib
+import io
+import tarfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -155,3 +157,14 @@ def changed_sources(before: Mapping[str, Any], after: Mapping[str, Any]) -> list
             out.append(str(entry["source"]))
     return out
 
+
+
+def archive(files: Mapping[str, tuple[bytes, int, int, int]]) -> bytes:
+    """A tar archive of files (container path → (bytes, mode, uid, gid)), for one archive put."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path, (data, mode, uid, gid) in sorted(files.items()):
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode, info.uid, info.gid = len(data), mode, uid, gid
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

@@ -63,6 +63,8 @@ def missing_external(desired: Desired, observed: Observed, declared: Declared) -
     """(server, declared name) of each external network a container needs that is absent."""
     out = []
     for server, state in sorted(observed.servers.items()):
+        if not state.reachable:
+            continue  # its own `unreachable` actions say so
         present = {n.name for n in state.networks}
         needed = wanted(desired, server)
         for name, external in sorted(declared.items()):
@@ -77,6 +79,8 @@ def actions(desired: Desired, observed: Observed, *, declared: Declared, prune: 
     out: list[Action] = []
     external = external_names(desired.project, declared)
     for server, state in sorted(observed.servers.items()):
+        if not state.reachable:
+            continue  # what exists there is unknown: nothing is planned
         need = wanted(desired, server) - external
         ours = {n.name: n for n in state.networks if n.labels.get(L.PROJECT) == desired.project}
         present = {n.name for n in state.networks}
