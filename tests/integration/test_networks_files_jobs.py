@@ -204,7 +204,7 @@ def test_a_job_runs_once_before_its_dependent(tmp_path: Path, project: str, dock
     again = json.loads(_cli(repo, "plan", "--json").stdout)
     assert {a["container"]: a["action"] for a in again["actions"]} == {job: "noop", app: "noop"}
     status = json.loads(_cli(repo, "status", "--json").stdout)
-    [row] = [c for s in status for c in s["containers"] if c["name"] == job]
+    [row] = [c for s in status["definitions"] for c in s["containers"] if c["name"] == job]
     assert row["exit_code"] == 0 and row["status"].startswith("Exited (0)")
     ident = docker_api.inspect_container(job)["Id"]
     _apply(repo)  # a finished job is in sync: not run again, not restarted
