@@ -161,7 +161,7 @@ spec:
   command: {command}
   env:
     MESSAGE: ${{inputs.message}}
-  networks: [{network}]
+  network_mode: {network}
 """
 
 

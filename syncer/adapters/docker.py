@@ -21,7 +21,7 @@ from requests.exceptions import RequestException
 from syncer.adapters import ssh
 from syncer.core.errors import DockerUnavailable, SyncerError
 from syncer.adapters.container_args import InvalidSpec, create_args
-from syncer.core.model import FileRef, LiveContainer, Server
+from syncer.core.model import FileRef, LiveContainer, LiveNetwork, Server
 
 HEALTH_RE = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 _SSL_RE = re.compile(r"\[SSL[^\]]*\][^'\"]*")
@@ -123,7 +123,32 @@ class Engine:
             id=row["Id"], name=names[0].lstrip("/"), server=self.server.name,
             state=row.get("State", ""), health=health, labels=row.get("Labels") or {},
             created=int(row.get("Created", 0)), status=status,
+            networks=tuple(sorted(((row.get("NetworkSettings") or {}).get("Networks") or {}))),
         )
+
+    def list_networks(self) -> list[LiveNetwork]:
+        """Every network of the server: ONE list call (ours carry the project label; an
+        external one only has to be there)."""
+        rows = self._call("list networks", self.api.networks)
+        return [LiveNetwork(str(r.get("Id", "")), str(r.get("Name", "")), r.get("Labels") or {}) for r in rows]
+
+    def create_network(self, name: str, labels: Mapping[str, str]) -> str:
+        """Create a user-defined bridge network; returns its id."""
+        result = self._call(f"create network {name}", self.api.create_network, name, driver="bridge",
+                            labels=dict(labels), check_duplicate=True)
+        return str(result.get("Id", ""))
+
+    def remove_network(self, ident: str) -> None:
+        """Remove a network (gone already is fine)."""
+        try:
+            self._call(f"remove network {ident}", self.api.remove_network, ident)
+        except Missing:
+            pass
+
+    def put_archive(self, ident: str, data: bytes) -> None:
+        """Write a tar archive (stages.files.archive) at / in a created container: files reach
+        a remote server too, and before the start."""
+        self._call(f"put files into {ident}", self.api.put_archive, ident, "/", data)
 
     def inspect(self, ident: str) -> dict[str, Any]:
         """The engine's full record of one container."""
@@ -181,10 +206,13 @@ class Engine:
             result = self._call(f"create {name}", self.api.create_container_from_config, config, name, platform)
         return str(result["Id"])
 
-    def connect_networks(self, ident: str, networks: list[str]) -> None:
-        """Attach a created container to its extra networks."""
-        for net in networks[1:]:
-            self._call(f"connect {ident} to {net}", self.api.connect_container_to_network, ident, net)
+    def connect_networks(self, ident: str, networks: Mapping[str, Mapping[str, Any]]) -> None:
+        """Attach a created container to its networks beyond the first (the API of Docker
+        20.10 takes one network at create)."""
+        for net in sorted(networks)[1:]:
+            opts = networks[net]
+            self._call(f"connect {ident} to {net}", self.api.connect_container_to_network, ident, net,
+                       aliases=list(opts.get("aliases") or []) or None, ipv4_address=opts.get("ipv4_address"))
 
     def start(self, ident: str) -> None:
         """Start a container."""

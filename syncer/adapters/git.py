@@ -79,6 +79,19 @@ class GitTree:
             raise UnsafePath(path, f"the file is larger than {MAX_FILE_BYTES // 1024} KiB: refused")
         return bytes(obj.data_stream.read())
 
+    def inside(self, path: str) -> bool:
+        """False when `path` at this commit is a symlink whose target leaves the project."""
+        obj = self._blob(path)
+        if obj is None or obj.mode != 0o120000:
+            return True
+        target = PurePosixPath(path).parent / bytes(obj.data_stream.read()).decode("utf-8", "replace")
+        depth = 0
+        for part in target.parts:
+            depth += -1 if part == ".." else (0 if part == "." else 1)
+            if depth < 0 or target.is_absolute():
+                return False
+        return True
+
     def yaml_files(self, folder: str) -> list[str]:
         """Every YAML file under `folder` at this commit, relative to the project."""
         obj = self._blob(folder)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from syncer.core.errors import DockerUnavailable, GitError, InvalidProject, LockHeld, SyncerError
+from syncer.core.labels import KIND
 from syncer.daemon.logs import JsonFormatter, configure_logging
 from syncer.engine import facade as engine
 from syncer.engine import queries, sources
@@ -204,6 +205,8 @@ class Watcher:
         if action in ("die", "stop", "destroy", "kill") or action.startswith("health_status: unhealthy"):
             if name.endswith("_syncer-new"):
                 return  # our own recreate at work
+            if attrs.get(KIND) == "job" and action in ("die", "stop"):
+                return  # a job ending is what a job does: not drift, never self-healed
             log.info("docker %s: %s %s", server, action, name, extra={"event": "docker.event"})
             if action.startswith("health_status: unhealthy"):
                 self._emit("instance.unhealthy", {"container": name, "server": server,

@@ -138,7 +138,7 @@ def test_json_round_trip() -> None:
     data = json.loads(json.dumps(to_dict(p)))
     assert from_dict(data) == p
     assert data["summary"] == {"create": 1, "recreate": 1, "start": 1, "remove": 2, "conflict": 1, "unreachable": 0,
-                               "noop": 4}
+                               "run": 0, "network create": 0, "network remove": 0, "noop": 4}
 
 
 def test_fingerprint_moves_with_live_state_only() -> None:
