@@ -102,6 +102,7 @@ class Definition:
     depends_on: tuple[str, ...]
     overrides: Mapping[str, JSON]
     origin: Located
+    self_heal: Mapping[str, JSON] = field(default_factory=dict)  # {unhealthy: report|restart}
 
 
 @dataclass(frozen=True)

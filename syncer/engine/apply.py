@@ -20,6 +20,7 @@ from syncer.core import labels as L
 from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core.errors import DockerUnavailable
 from syncer.core.model import Action, ContainerSpec, Desired, Plan
+from syncer.engine.heal import OWN
 
 ACTING = ("create", "recreate", "start", "remove")
 
@@ -189,7 +190,7 @@ class Applier:
         if a.action == "create":
             self._create(eng, a, spec, log)
         elif a.action == "start":
-            eng.start(a.container_id)
+            _resume(eng, a.container_id)
             self._wait_ready(eng, a.container_id, spec.spec, log)
         elif a.action == "recreate":
             self._recreate(eng, a, spec, log)
@@ -216,7 +217,8 @@ class Applier:
         try:
             self._bring_up(eng, ident, c, log)
         except (ActionFailed, EngineError) as exc:
-            eng.remove(ident)
+            with OWN.acting(ident):
+                eng.remove(ident)
             raise ActionFailed(f"{c.name} did not come up: {exc}") from None
 
     def _bring_up(self, eng: Engine, ident: str, c: ContainerSpec, log: Callable[[str], None]) -> None:
@@ -236,19 +238,23 @@ class Applier:
         old = a.container_id
         was_running = _running(eng, old)
         if was_running:
-            eng.stop(old, timeout=self.opts.stop_timeout)
+            with OWN.acting(old):  # its die and stop events are ours, not a fault to heal
+                eng.stop(old, timeout=self.opts.stop_timeout)
             log(f"stopped the old {c.name} ({old[:12]})")
         try:
             self._bring_up(eng, new, c, log)
         except (ActionFailed, EngineError) as exc:
             log(f"the new container failed: {exc}; restoring the old one")
-            eng.remove(new)
+            with OWN.acting(new):
+                eng.remove(new)
             if was_running:
+                OWN.forget(old)  # running again: a fault from now on is a fault
                 eng.start(old)
                 log(f"restarted the old {c.name} ({old[:12]})")
             raise ActionFailed(f"{c.name}: new container failed ({exc}); old container restored",
                                rolled_back=True) from None
-        eng.remove(old)
+        with OWN.acting(old):
+            eng.remove(old)
         eng.rename(new, c.name)
         log(f"replaced {c.name}: {old[:12]} -> {new[:12]}")
 
@@ -258,9 +264,10 @@ class Applier:
         except Missing:
             log(f"{a.container} is already gone")
             return
-        if info.get("State", {}).get("Running"):
-            eng.stop(a.container_id, timeout=self.opts.stop_timeout)
-        eng.remove(a.container_id)
+        with OWN.acting(a.container_id):
+            if info.get("State", {}).get("Running"):
+                eng.stop(a.container_id, timeout=self.opts.stop_timeout)
+            eng.remove(a.container_id)
         log(f"removed {a.container} ({a.container_id[:12]})")
         if self.opts.prune_volumes:
             for m in info.get("Mounts", []):
@@ -289,6 +296,15 @@ class Applier:
             if time.monotonic() > deadline:
                 raise ActionFailed(f"not healthy within {self.opts.health_timeout:g}s")
             self.sleep(0.2)
+
+
+def _resume(eng: Engine, ident: str) -> None:
+    """Bring a stopped container back (start), or a paused one (unpause)."""
+    OWN.forget(ident)  # running again: what happens to it next is a fault
+    if eng.inspect(ident).get("State", {}).get("Paused"):
+        eng.unpause(ident)
+    else:
+        eng.start(ident)
 
 
 def _running(eng: Engine, ident: str) -> bool:

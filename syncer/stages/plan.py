@@ -16,7 +16,8 @@ from syncer.core.errors import DockerUnavailable
 from syncer.core.model import Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason
 
 RUNNING_STATES = ("running", "restarting")
-STARTABLE_STATES = ("created", "exited")
+STARTABLE_STATES = ("created", "exited", "paused")  # paused: started again by unpausing
+JOB_KIND = ("syncer.kind", "job")  # the label a job's container carries (DESIGN.md "Jobs")
 
 Known = Mapping[str, tuple[int, str]]  # definition → (current revision, definition hash)
 
@@ -114,11 +115,19 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: 
     if live.state in RUNNING_STATES:
         cause = "in sync" if live.health != "unhealthy" else "in sync (container reports unhealthy)"
         return Action("noop", cause=cause, **ident)
+    if _finished_job(live):
+        return Action("noop", cause="job finished (exit 0)", **ident)
     if live.state in STARTABLE_STATES and held:
         return Action("noop", cause="held stopped by an operator (start it through syncer)", **ident)
     if live.state in STARTABLE_STATES:
         return Action("start", cause=f"container is {live.state}", **ident)
     return Action("recreate", cause=f"container is {live.state or 'in an unknown state'}", **ident)
+
+
+def _finished_job(live: LiveContainer) -> bool:
+    """A job's container that exited 0 is done, not drift: it is never started again."""
+    return (live.labels.get(JOB_KIND[0]) == JOB_KIND[1] and live.state == "exited"
+            and live.status.startswith("Exited (0)"))
 
 
 def _removals(server: str, desired: list[ContainerSpec], managed: Iterable[LiveContainer],

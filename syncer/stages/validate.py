@@ -161,7 +161,7 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
         name=raw["name"], template=tid, template_version=tpl.version, server=server,
         profile=profile, replicas=raw.get("replicas"), params=params,
         depends_on=tuple(raw.get("depends_on", [])), overrides=raw.get("overrides") or {},
-        origin=where,
+        origin=where, self_heal=raw.get("self_heal") or {},
     )
 
 

@@ -147,3 +147,23 @@ def test_held_containers_stay_stopped() -> None:
     p = plan(desired, observed, prune=True, created_at="t", held=frozenset({"cache"}))
     cache = next(a for a in p.actions if a.container == "cache")
     assert cache.action == "noop" and "held stopped" in cache.cause
+
+
+def _one(state: str, *, labels: dict[str, str] | None = None, status: str = "") -> str:
+    s = spec()
+    c = live("web", s, state=state)
+    c = LiveContainer(c.id, c.name, c.server, state, None, {**c.labels, **(labels or {})}, status=status)
+    p = plan(Desired("p", (want("web", s),), ("web",)), Observed("p", {"local": ServerState("local", True, (c,))}),
+             prune=True, created_at="t")
+    return f"{p.actions[0].action}: {p.actions[0].cause}"
+
+
+def test_a_paused_container_is_started_not_recreated() -> None:
+    assert _one("paused") == "start: container is paused"
+
+
+def test_a_finished_job_is_never_started_again() -> None:
+    job = {"syncer.kind": "job"}
+    assert _one("exited", labels=job, status="Exited (0) 3 seconds ago") == "noop: job finished (exit 0)"
+    assert _one("exited", labels=job, status="Exited (1) 3 seconds ago").startswith("start:")
+    assert _one("exited", status="Exited (0) 3 seconds ago").startswith("start:")  # a service: heal it
