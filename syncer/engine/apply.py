@@ -301,10 +301,14 @@ class Applier:
 def _resume(eng: Engine, ident: str) -> None:
     """Bring a stopped container back (start), or a paused one (unpause)."""
     OWN.forget(ident)  # running again: what happens to it next is a fault
-    if eng.inspect(ident).get("State", {}).get("Paused"):
+    try:
+        eng.start(ident)  # the common case first: no inspect on the way to a heal
+    except Missing:
+        raise
+    except EngineError:
+        if not eng.inspect(ident).get("State", {}).get("Paused"):
+            raise
         eng.unpause(ident)
-    else:
-        eng.start(ident)
 
 
 def _running(eng: Engine, ident: str) -> bool:
