@@ -36,7 +36,9 @@ def head(path: Path) -> tuple[str | None, bool]:
     except ValueError:  # no commit yet
         return None, True
     try:
-        return sha, repo.is_dirty(untracked_files=True)
+        # one `git status` (is_dirty runs three git processes: a plan runs on every
+        # self-heal, and each process start costs a loaded machine dearly)
+        return sha, bool(repo.git.status("--porcelain", "--untracked-files=normal").strip())
     except GitCommandError as exc:
         raise GitError(f"git repository at {path} is damaged: {_first_line(exc)}") from None
 
