@@ -36,17 +36,25 @@ def _engine_message(exc: Exception) -> str:
     return str(exc)
 
 
+_versions: dict[str | None, str] = {}  # the endpoint's URL (None: the environment's) -> its API version
+
+
 class Engine:
     """One Docker server."""
 
     def __init__(self, server: Server, *, timeout: int = 60) -> None:
         self.server = server
         url = server.docker
+        # the API version each endpoint answered before: asking again costs a round trip per
+        # Engine, and a long-running process makes two Engines per self-heal
+        known = _versions.get(url)
         try:
             if url is None:
-                self.api = docker.APIClient(**_env_kwargs(), timeout=timeout)
+                self.api = docker.APIClient(**_env_kwargs(), timeout=timeout, version=known)
             else:
-                self.api = docker.APIClient(base_url=url, timeout=timeout, use_ssh_client=url.startswith("ssh://"))
+                self.api = docker.APIClient(base_url=url, timeout=timeout, use_ssh_client=url.startswith("ssh://"),
+                                            version=known)
+            _versions[url] = self.api.api_version
         except DockerException as exc:
             raise DockerUnavailable(f"server '{server.name}': cannot reach Docker: {exc}") from None
         if str(self.api.base_url).startswith("http+docker://"):
