@@ -190,8 +190,10 @@ class Applier:
         if a.action == "create":
             self._create(eng, a, spec, log)
         elif a.action == "start":
-            _resume(eng, a.container_id)
-            self._wait_ready(eng, a.container_id, spec.spec, log)
+            with OWN.acting(a.container_id):  # dying while it comes up: this apply's failure, not a fault
+                _resume(eng, a.container_id)
+                self._wait_ready(eng, a.container_id, spec.spec, log)
+            OWN.forget(a.container_id)  # up: from now on its death is a fault
         elif a.action == "recreate":
             self._recreate(eng, a, spec, log)
 
@@ -223,9 +225,11 @@ class Applier:
 
     def _bring_up(self, eng: Engine, ident: str, c: ContainerSpec, log: Callable[[str], None]) -> None:
         """Networks, start, then wait until running (and healthy, with a healthcheck)."""
-        eng.connect_networks(ident, list(c.spec.get("networks", [])))
-        eng.start(ident)
-        self._wait_ready(eng, ident, c.spec, log)
+        with OWN.acting(ident):  # dying while it comes up: this apply's failure, not a fault
+            eng.connect_networks(ident, list(c.spec.get("networks", [])))
+            eng.start(ident)
+            self._wait_ready(eng, ident, c.spec, log)
+        OWN.forget(ident)  # up: from now on its death is a fault
 
     def _recreate(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
         # Order fixed by DESIGN.md: the new container exists (config validated by the engine)
@@ -300,7 +304,6 @@ class Applier:
 
 def _resume(eng: Engine, ident: str) -> None:
     """Bring a stopped container back (start), or a paused one (unpause)."""
-    OWN.forget(ident)  # running again: what happens to it next is a fault
     try:
         eng.start(ident)  # the common case first: no inspect on the way to a heal
     except Missing:
