@@ -45,3 +45,19 @@ def test_unhealthy_policy_defaults_to_report() -> None:
     assert selfheal.unhealthy_policy(None) == "report"
     assert selfheal.unhealthy_policy({}) == "report"
     assert selfheal.unhealthy_policy({"unhealthy": "restart"}) == "restart"
+
+
+def test_own_actions_last_the_action_and_a_grace_and_a_start_forgets() -> None:
+    from syncer.engine.heal import OwnActions
+
+    own = OwnActions(grace=60.0)
+    assert "abc" not in own
+    with own.acting("abcdef0123"):
+        assert "abcdef0123" in own and "abcdef" in own  # events may carry a short id
+    assert "abcdef0123" in own  # its events arrive just after the call returns
+    own.forget("abcdef0123")
+    assert "abcdef0123" not in own
+    brief = OwnActions(grace=0.0)
+    with brief.acting("x1"):
+        pass
+    assert "x1" not in brief  # the grace is over: a kill of it now is a fault
