@@ -8,7 +8,7 @@ fixing a repository sees every problem in one run. The template catalog is check
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from referencing.exceptions import Unresolvable
@@ -16,7 +16,9 @@ from referencing.exceptions import Unresolvable
 from syncer.core.errors import Diagnostic, InvalidProject
 from syncer.core.labels import NAME_RE
 from syncer.core.model import (
+    TLS,
     Definition,
+    FileRef,
     Located,
     Project,
     ProjectConfig,
@@ -38,7 +40,7 @@ SECRET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 def build_project(tree: Tree, root: str, *, commit: str | None = None, dirty: bool = False) -> Project:
     """Load and validate a whole repository state; raise InvalidProject with every problem."""
     out = Collector()
-    config = _config(tree, out)
+    config = _config(tree, out, root)
     if config is None:
         raise InvalidProject(out.found)
     catalog_, broken = templates(tree, config, out)
@@ -50,7 +52,7 @@ def build_project(tree: Tree, root: str, *, commit: str | None = None, dirty: bo
 
 # --- syncer.yaml ---------------------------------------------------------------------
 
-def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
+def _config(tree: Tree, out: Collector, root: str = "") -> ProjectConfig | None:
     docs = documents(tree, PROJECT_FILE, out)
     if len(docs) != 1:
         if not out.found:
@@ -62,7 +64,7 @@ def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
     where, raw = docs[0]
     if not out.schema(schema.validator("project"), raw, where):
         return None
-    servers = _servers(raw.get("servers"))
+    servers = _servers(raw.get("servers"), root, lambda path, msg: out.at(where, path, msg))
     defaults = raw.get("defaults", {})
     default_server = defaults.get("server", next(iter(servers)))
     if default_server not in servers:
@@ -77,7 +79,7 @@ def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
                 inside.append(folder)  # a folder outside is reported, never read
         folders[key] = tuple(inside)
     hooks = tuple(
-        WebhookTarget(h["url"], tuple(h.get("events", [])), h.get("secret"))
+        WebhookTarget(h["url"], tuple(h.get("events", [])), h.get("secret"), h.get("format", "generic"))
         for h in raw.get("webhooks", [])
     )
     return ProjectConfig(
@@ -89,13 +91,41 @@ def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
     )
 
 
-def _servers(raw: Mapping[str, Any] | None) -> dict[str, Server]:
+def _servers(raw: Mapping[str, Any] | None, root: str,
+             report: Callable[[tuple[Any, ...], str], None]) -> dict[str, Server]:
     if not raw:
         return {"local": Server("local")}
-    return {
-        name: Server(name, s.get("docker"), s.get("environment", "development"), s.get("description", ""))
-        for name, s in raw.items()
-    }
+    out = {}
+    for name, s in raw.items():
+        def at(key: str, msg: str, n: str = name) -> None:
+            report(("servers", n, "tls", key), msg)
+
+        out[name] = Server(name, s.get("docker"), s.get("environment", "development"), s.get("description", ""),
+                           _tls(s.get("tls"), root, at))
+    return out
+
+
+def _tls(raw: Mapping[str, Any] | None, root: str,
+         report: Callable[[str, str], None]) -> TLS | None:
+    """`tls: {ca, cert, key, verify}`: each file inside the repository or `{env: VAR}`."""
+    if raw is None:
+        return None
+    files: dict[str, FileRef | None] = {}
+    for key in ("ca", "cert", "key"):
+        value = raw.get(key)
+        if isinstance(value, Mapping):
+            files[key] = FileRef(env=str(value["env"]))
+        elif value is None:
+            files[key] = None
+        elif value.startswith("/") or ".." in value.split("/"):
+            # the key's path is not repeated: only that it points outside
+            report(key, f"tls.{key}: the file must be inside the repository (or use {{env: VAR}})")
+            files[key] = None
+        else:
+            files[key] = FileRef(rel=value, root=root)
+    if ("cert" in raw) != ("key" in raw):
+        report("cert" if "cert" in raw else "key", "tls: a client certificate needs its key (cert and key go together)")
+    return TLS(files["ca"], files["cert"], files["key"], bool(raw.get("verify", True)))
 
 
 # --- templates -----------------------------------------------------------------------

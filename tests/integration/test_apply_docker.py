@@ -254,10 +254,13 @@ def test_status_reports_drift(tmp_path: Path, project: str, docker_api: Any) -> 
     repo = simple_repo(tmp_path / "r", project, definitions={"web": WEB + "replicas: 2\n"})
     state = tmp_path / "s"
     _apply(repo, state)
-    [row] = _json(repo, state, "status")
+    status = _json(repo, state, "status")
+    [row] = status["definitions"]
     assert row["in_sync"] and row["revision"] == 1 and len(row["containers"]) == 2
+    [server] = status["servers"]
+    assert server["name"] == "local" and server["reachable"] and server["engine_version"]
     docker_api.remove_container(_containers(docker_api, project)["web-2"]["Id"], force=True)
-    [row] = _json(repo, state, "status")
+    [row] = _json(repo, state, "status")["definitions"]
     assert not row["in_sync"] and row["drift"] == ["create web-2"]
 
 
