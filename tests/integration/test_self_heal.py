@@ -7,9 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from syncer.engine import facade as engine
-from syncer.engine import operations
-from tests.helpers import IMAGE, git_init, simple_repo, wait_until
+from tests.helpers import IMAGE, git_init, run_cli, simple_repo, wait_until
 from tests.integration.test_watch import Watch, _container, _running, _start, watches  # noqa: F401 - a fixture
 
 WEB = "name: {name}\ntemplate: box\n"
@@ -95,14 +93,14 @@ def test_each_fault_behind_syncers_back_is_healed(tmp_path: Path, project: str, 
     assert w.stop() == 0
 
 
-def test_an_instance_stopped_through_syncer_stays_stopped(tmp_path: Path, project: str, docker_api: Any,
+def test_an_instance_stopped_with_syncer_instances_stop_stays_stopped(tmp_path: Path, project: str, docker_api: Any,
                                                           watches: list[Watch]) -> None:
     name = f"{project}-held"
     w, repo, state = _watch(watches, tmp_path, project, {"held": WEB.format(name=name)})
     ident = _healed(docker_api, project, name, "the first apply")
-    ctx = engine.Context(repo=repo, state_dir=state)
     seen = len(w.text())
-    operations.stop_instance(ctx, engine.load(ctx), ident, timeout=1)
+    stopped = run_cli("--repo", str(repo), "--state-dir", str(state), "instances", "stop", name, "--timeout", "1")
+    assert stopped.returncode == 0, stopped.stderr
 
     def replanned() -> bool:  # the watch saw the stop and planned after it
         text = w.text()[seen:]
