@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from syncer.adapters.docker import Engine, EngineError, Missing
-from syncer.core.errors import DockerUnavailable
+from syncer.core.errors import DockerUnavailable, SyncerError
 from syncer.core.model import Server
 from syncer.engine.project import Context, load
 from syncer.stages import selfheal
@@ -119,5 +119,8 @@ def restart_unhealthy(server: Server, ident: str, *, timeout: int = 10) -> bool:
 def unhealthy_policy(ctx: Context, definition: str) -> str:
     """What the definition wants done when its container turns unhealthy: "report" (the
     default) or "restart" (`self_heal: {unhealthy: restart}`)."""
-    found = load(ctx).definition(definition)
+    try:
+        found = load(ctx).definition(definition)
+    except SyncerError:  # an invalid repository: what runs keeps running, and is only reported
+        return "report"
     return selfheal.unhealthy_policy(found.self_heal if found is not None else None)

@@ -61,3 +61,12 @@ def test_own_actions_last_the_action_and_a_grace_and_a_start_forgets() -> None:
     with brief.acting("x1"):
         pass
     assert "x1" not in brief  # the grace is over: a kill of it now is a fault
+
+
+def test_an_invalid_repository_only_reports_unhealthy(tmp_path: Any) -> None:
+    """The event stream must outlive a repository that does not load."""
+    from syncer.engine import facade as engine
+    from syncer.engine.heal import unhealthy_policy
+
+    (tmp_path / "syncer.yaml").write_text("project: [not, a, name]\n")
+    assert unhealthy_policy(engine.Context(repo=tmp_path), "web") == "report"
