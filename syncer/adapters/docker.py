@@ -150,6 +150,12 @@ class Engine:
         a remote server too, and before the start."""
         self._call(f"put files into {ident}", self.api.put_archive, ident, "/", data)
 
+    def row(self, ident: str) -> dict[str, Any] | None:
+        """The container list's row for one container id (None when it is gone): what a
+        plan's list call will see, which can lag behind an event and behind `inspect`."""
+        rows = self._call("list containers", self.api.containers, all=True, filters={"id": [ident]})
+        return next((dict(r) for r in rows if str(r.get("Id", "")).startswith(ident)), None)
+
     def inspect(self, ident: str) -> dict[str, Any]:
         """The engine's full record of one container."""
         return dict(self._call(f"inspect {ident}", self.api.inspect_container, ident))
@@ -217,6 +223,10 @@ class Engine:
     def start(self, ident: str) -> None:
         """Start a container."""
         self._call(f"start {ident}", self.api.start, ident)
+
+    def unpause(self, ident: str) -> None:
+        """Resume a paused container."""
+        self._call(f"unpause {ident}", self.api.unpause, ident)
 
     def stop(self, ident: str, *, timeout: int = 10) -> None:
         """Stop a container (SIGTERM, then SIGKILL after `timeout`)."""

@@ -127,6 +127,7 @@ class Definition:
     overrides: Mapping[str, JSON]
     origin: Located
     conditions: Mapping[str, str] = field(default_factory=dict)  # dependency → started|healthy|completed
+    self_heal: Mapping[str, JSON] = field(default_factory=dict)  # {unhealthy: report|restart}
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from syncer.core import labels as L
 from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core.errors import DockerUnavailable
 from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan
+from syncer.engine.heal import OWN
 from syncer.stages.files import archive
 from syncer.stages.waves import group_actions, waves
 
@@ -198,8 +199,10 @@ class Applier:
         elif a.action == "create":
             self._create(eng, a, spec, log)
         elif a.action == "start":
-            eng.start(a.container_id)
-            self._wait_ready(eng, a.container_id, spec.spec, log)
+            with OWN.acting(a.container_id):  # dying while it comes up: this apply's failure, not a fault
+                _resume(eng, a.container_id)
+                self._wait_ready(eng, a.container_id, spec.spec, log)
+            OWN.forget(a.container_id)  # up: from now on its death is a fault
         elif a.action == "recreate":
             self._recreate(eng, a, spec, log)
 
@@ -230,14 +233,17 @@ class Applier:
         try:
             self._bring_up(eng, ident, c, log)
         except (ActionFailed, EngineError) as exc:
-            eng.remove(ident)
+            with OWN.acting(ident):
+                eng.remove(ident)
             raise ActionFailed(f"{c.name} did not come up: {exc}") from None
 
     def _bring_up(self, eng: Engine, ident: str, c: ContainerSpec, log: Callable[[str], None]) -> None:
         """Networks, files, start, then wait until running (and healthy, with a healthcheck)."""
-        self._prepare(eng, ident, c, log)
-        eng.start(ident)
-        self._wait_ready(eng, ident, c.spec, log)
+        with OWN.acting(ident):  # dying while it comes up: this apply's failure, not a fault
+            self._prepare(eng, ident, c, log)
+            eng.start(ident)
+            self._wait_ready(eng, ident, c.spec, log)
+        OWN.forget(ident)  # up: from now on its death is a fault
 
     def _prepare(self, eng: Engine, ident: str, c: ContainerSpec, log: Callable[[str], None]) -> None:
         """What a created container needs before it starts: its other networks and its files."""
@@ -292,19 +298,23 @@ class Applier:
         old_info = _inspect(eng, old)
         was_running = bool(old_info.get("State", {}).get("Running"))
         if was_running:
-            eng.stop(old, timeout=self._stop_timeout(old_info))
+            with OWN.acting(old):  # its die and stop events are ours, not a fault to heal
+                eng.stop(old, timeout=self._stop_timeout(old_info))
             log(f"stopped the old {c.name} ({old[:12]})")
         try:
             self._bring_up(eng, new, c, log)
         except (ActionFailed, EngineError) as exc:
             log(f"the new container failed: {exc}; restoring the old one")
-            eng.remove(new)
+            with OWN.acting(new):
+                eng.remove(new)
             if was_running:
+                OWN.forget(old)  # running again: a fault from now on is a fault
                 eng.start(old)
                 log(f"restarted the old {c.name} ({old[:12]})")
             raise ActionFailed(f"{c.name}: new container failed ({exc}); old container restored",
                                rolled_back=True) from None
-        eng.remove(old)
+        with OWN.acting(old):
+            eng.remove(old)
         eng.rename(new, c.name)
         log(f"replaced {c.name}: {old[:12]} -> {new[:12]}")
 
@@ -314,9 +324,10 @@ class Applier:
         except Missing:
             log(f"{a.container} is already gone")
             return
-        if info.get("State", {}).get("Running"):
-            eng.stop(a.container_id, timeout=self._stop_timeout(info))
-        eng.remove(a.container_id)
+        with OWN.acting(a.container_id):
+            if info.get("State", {}).get("Running"):
+                eng.stop(a.container_id, timeout=self._stop_timeout(info))
+            eng.remove(a.container_id)
         log(f"removed {a.container} ({a.container_id[:12]})")
         if self.opts.prune_volumes:
             for m in info.get("Mounts", []):
@@ -353,6 +364,18 @@ class Applier:
             if time.monotonic() > deadline:
                 raise ActionFailed(f"not healthy within {self.opts.health_timeout:g}s")
             self.sleep(0.2)
+
+
+def _resume(eng: Engine, ident: str) -> None:
+    """Bring a stopped container back (start), or a paused one (unpause)."""
+    try:
+        eng.start(ident)  # the common case first: no inspect on the way to a heal
+    except Missing:
+        raise
+    except EngineError:
+        if not eng.inspect(ident).get("State", {}).get("Paused"):
+            raise
+        eng.unpause(ident)
 
 
 def _inspect(eng: Engine, ident: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from syncer.stages import networks
 from syncer.stages.files import changed_sources
 
 RUNNING_STATES = ("running", "restarting")
-STARTABLE_STATES = ("created", "exited")
+STARTABLE_STATES = ("created", "exited", "paused")  # paused: started again by unpausing
 
 Known = Mapping[str, tuple[int, str]]  # definition → (current revision, definition hash)
 

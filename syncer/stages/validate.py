@@ -249,7 +249,7 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
         name=raw["name"], template=tid, template_version=tpl.version, server=server,
         profile=profile, replicas=raw.get("replicas"), params=params,
         depends_on=tuple(deps), overrides=raw.get("overrides") or {},
-        origin=where, conditions=conditions,
+        origin=where, conditions=conditions, self_heal=raw.get("self_heal") or {},
     )
     # an unknown server is reported already (here, or as syncer.yaml's defaults.server)
     on = config.servers.get(server, Server(server))
