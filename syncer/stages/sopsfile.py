@@ -167,7 +167,8 @@ def _dotenv_metadata(tree: dict[str, Any]) -> dict[str, Any] | None:
     meta: dict[str, Any] = {}
     for key, value in flat.items():
         _put(meta, re.split(r"__(?:map|list)_", key[len(_DOTENV_META):]), value)
-    return _lists(meta)
+    unflattened: dict[str, Any] = _lists(meta)
+    return unflattened
 
 
 def _put(node: dict[str, Any], steps: list[str], value: Any) -> None:
