@@ -58,7 +58,7 @@ def data_key(doc: SopsDocument, env: Mapping[str, str]) -> bytes:
         if not identities:
             problems.append("no age identity (set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY)")
         for stanza in (s for s in doc.stanzas if s.kind == "age" and identities):
-            key = _age_open(stanza.enc, identities)
+            key = age_open(stanza.enc, identities)
             if key is not None:
                 return _checked(doc, key)
         if identities:
@@ -115,7 +115,8 @@ def _identity_lines(text: str, origin: str) -> list[Any]:
     return out
 
 
-def _age_open(armored: str, identities: list[Any]) -> bytes | None:
+def age_open(armored: str, identities: list[Any]) -> bytes | None:
+    """The data key in one age stanza, or None when no identity opens it."""
     try:
         return bytes(pyrage.decrypt(armored.encode("utf-8"), identities))
     except Exception:  # DecryptError: no identity matches (or a damaged stanza)
