@@ -110,7 +110,7 @@ def _identity_lines(text: str, origin: str) -> list[Any]:
             continue
         try:
             out.append(pyrage.x25519.Identity.from_str(line))
-        except Exception:  # pyrage raises its own IdentityError; the line is never quoted
+        except pyrage.IdentityError:  # the line is never quoted: it may be a key
             raise SecretError(f"{origin}:{number}: not an age identity (AGE-SECRET-KEY-1...)") from None
     return out
 
@@ -119,7 +119,7 @@ def age_open(armored: str, identities: list[Any]) -> bytes | None:
     """The data key in one age stanza, or None when no identity opens it."""
     try:
         return bytes(pyrage.decrypt(armored.encode("utf-8"), identities))
-    except Exception:  # DecryptError: no identity matches (or a damaged stanza)
+    except pyrage.DecryptError:  # no identity matches (or a damaged stanza)
         return None
 
 

@@ -140,7 +140,8 @@ def sops_secrets(tree: Tree, project: Project) -> dict[str, dict[str, str]]:
         data = _read_inside(tree, path)
         digest = hashlib.sha256(path.encode() + b"\0" + data).hexdigest()
         if digest not in _DECRYPTED:
-            from syncer.adapters import sops  # pyrage and cryptography: only for projects using SOPS
+            # pyrage and cryptography are imported only by projects that use SOPS
+            from syncer.adapters import sops
 
             _DECRYPTED[digest] = sops.decrypt(path, data)
         out[path] = _DECRYPTED[digest]

@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -225,13 +225,13 @@ def _rfc3339(value: Any) -> str:
     """`lastmodified` as SOPS formats it (Go's time.RFC3339): the MAC's additional data."""
     text = str(value or "")
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(text)
     except ValueError:
         return text
     if when.tzinfo is None:
         return text
     when = when.replace(microsecond=0)
-    if when.utcoffset() == timezone.utc.utcoffset(None):
+    if when.utcoffset() == UTC.utcoffset(None):
         return when.strftime("%Y-%m-%dT%H:%M:%SZ")
     return when.isoformat()
 

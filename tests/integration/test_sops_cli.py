@@ -83,8 +83,8 @@ def test_a_missing_key_is_one_line_naming_the_file_and_recipient(tmp_path: Path,
     code, err = _check(repo, tmp_path / "state", env=NO_IDENTITY)
     assert code == 1
     assert err.strip().splitlines() == [
-        f"secrets/prod.sops.yaml: cannot decrypt the SOPS data key for its recipients (age {age_key[1]}): "
-        "no age identity (set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY)"]
+        (f"secrets/prod.sops.yaml: cannot decrypt the SOPS data key for its recipients (age {age_key[1]}): "
+         "no age identity (set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY)")]
 
 
 def test_ref_reads_the_sops_file_of_that_commit(tmp_path: Path, age_key: tuple[Path, str]) -> None:
