@@ -124,3 +124,13 @@ def test_apply_gives_the_container_the_decrypted_value_and_stores_no_plaintext(
             assert b"s0ps-db-pw" not in path.read_bytes(), f"plaintext in {path}"
     for label, value in rows[0]["Labels"].items():
         assert "s0ps-db-pw" not in value, label
+
+
+def test_a_sops_file_symlinked_out_of_the_repository_is_refused(tmp_path: Path, age_key: tuple[Path, str]) -> None:
+    repo = _repo(tmp_path / "repo", "sopslink", age_key[1],
+                 {"web": "name: web\ntemplate: box\nparams: {token: {secret: db.password}}\n"})
+    outside = tmp_path / "outside.sops.yaml"
+    (repo / "secrets" / "prod.sops.yaml").rename(outside)
+    (repo / "secrets" / "prod.sops.yaml").symlink_to(outside)
+    code, err = _check(repo, tmp_path / "state", env={**NO_IDENTITY, "SOPS_AGE_KEY_FILE": str(age_key[0])})
+    assert code == 1 and err.strip() == "secrets/prod.sops.yaml: the SOPS file leads outside the repository"
