@@ -143,12 +143,25 @@ def read_secrets(ctx: Context) -> dict[str, str]:
 
 def secrets_for(ctx: Context, project: Project) -> dict[str, str]:
     """Every secret value a render of this project may use."""
-    return S.with_literals(read_secrets(ctx), project)
+    return S.with_literals(S.with_sops(read_secrets(ctx), sops_secrets(ctx, project)), project)
 
 
 def redactor(ctx: Context, project: Project) -> Redactor:
     """Masks exactly the secret values this project references (nothing else)."""
-    return S.redactor(read_secrets(ctx), project)
+    return S.redactor(S.with_sops(read_secrets(ctx), sops_secrets(ctx, project)), project)
+
+
+def sops_secrets(ctx: Context, project: Project) -> dict[str, dict[str, str]]:
+    """The values of the project's SOPS files, by file, from the tree the project was
+    loaded from (the commit of `--ref`, else the work tree)."""
+    if not S.sops_files(project):
+        return {}
+    root = Path(project.root)
+    if ctx.ref is not None:
+        from syncer.adapters import git as gitsource
+
+        return S.sops_secrets(gitsource.tree_at(root, ctx.ref), project)
+    return S.sops_secrets(DirTree(root), project)
 
 
 def open_store(ctx: Context, project: Project) -> Store:

@@ -263,6 +263,11 @@ def _per_container(base: Mapping[str, Any], name: str) -> dict[str, Any]:
 def secret_references(project: Project) -> set[str]:
     """Names of the secrets a project's definitions reference as `{secret: NAME}`, at any
     depth of their params and overrides."""
+    return {name for d in project.definitions for name in definition_secrets(d)} | repo_files.secret_names(project)
+
+
+def definition_secrets(d: Definition) -> set[str]:
+    """Names of the secrets one definition references as `{secret: NAME}`."""
     found: set[str] = set()
 
     def walk(value: Any) -> None:
@@ -276,7 +281,6 @@ def secret_references(project: Project) -> set[str]:
             for v in value:
                 walk(v)
 
-    for d in project.definitions:
-        walk(d.params)
-        walk(d.overrides)
-    return found | repo_files.secret_names(project)
+    walk(d.params)
+    walk(d.overrides)
+    return found

@@ -87,6 +87,11 @@ def _config(tree: Tree, out: Collector, root: str = "") -> ProjectConfig | None:
             else:
                 inside.append(folder)  # a folder outside is reported, never read
         folders[key] = tuple(inside)
+    for i, path in enumerate((raw.get("secrets") or {}).get("files", [])):
+        if path.startswith("/") or ".." in path.split("/"):
+            out.at(where, ("secrets", "files", i), f"secrets.files[{i}]: SOPS files must be inside the repository")
+        elif tree.read(path) is None:
+            out.at(where, ("secrets", "files", i), f"secrets.files[{i}]: no file '{path}' in the repository")
     hooks = tuple(
         WebhookTarget(h["url"], tuple(h.get("events", [])), h.get("secret"), h.get("format", "generic"))
         for h in raw.get("webhooks", [])
