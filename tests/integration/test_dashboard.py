@@ -192,11 +192,28 @@ def test_dashboard_asks_for_a_key_and_tells_a_read_key_it_may_not_restart(tmp_pa
         click(browser, f'tr[data-instance="{wrk}"] button[data-action="restart"]')
         shows(browser, "notice", "Not allowed", "need a write key", "may only read")
         assert started_at(docker_api, wrk) == before, "a read key restarted a container"
+        assert browser.find_element(By.CSS_SELECTOR, f'tr[data-instance="{wrk}"] button[data-action="start"]') \
+            .get_attribute("disabled") is not None, "Start should stay disabled on a running instance"
         screenshot(browser, tmp_path / "dashboard-read-key.png")
+
+        # drift made outside syncer shows as drift, and as what a plan would do now
+        docker_api.stop(wrk, timeout=5)
+        shows(browser, "definitions", wrk, "drifted")
+        shows(browser, "plan", "A plan now would do", wrk)
+        shows(browser, "overview", "1 drifted")
+        shows(browser, "instances", "exited")
+        screenshot(browser, tmp_path / "dashboard-drift.png")
 
         # a reload keeps the key (session storage); "Forget key" drops it
         browser.refresh()
         shows(browser, "instances", wrk)
         click(browser, "#forget")
         shows(browser, "login", "API key")
+        assert browser.execute_script("return sessionStorage.getItem('syncer.apiKey')") is None
+
+        # a key revoked while the page polls: back to the form, saying why (never a blank page)
+        give(s.read["key"])
+        shows(browser, "instances", wrk)
+        assert s.cli("keys", "revoke", s.read["id"]).returncode == 0
+        shows(browser, "login-error", "refused", "unknown or revoked API key")
         assert browser.execute_script("return sessionStorage.getItem('syncer.apiKey')") is None

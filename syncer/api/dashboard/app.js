@@ -12,6 +12,7 @@
   let key = null;
   let timer = null;
   let busy = false;
+  let again = false; // a refresh was asked for while one ran
   let pausedUntil = 0;
   const seen = {}; // section -> signature of the data last rendered (no re-render, no flicker)
   const openLogs = new Set(); // deployment ids whose log is shown
@@ -101,7 +102,7 @@
   function notice(text, kind) {
     const box = $("notice");
     box.textContent = text;
-    box.className = "notice " + (kind || "info");
+    box.className = "notice notice-" + (kind || "info");
     box.hidden = false;
     clearTimeout(noticeTimer);
     if (kind !== "error") noticeTimer = setTimeout(() => { box.hidden = true; }, 8000);
@@ -202,8 +203,10 @@
   };
 
   async function refresh() {
-    if (!key || busy) return;
+    if (!key) return;
+    if (busy) { again = true; return; }
     busy = true;
+    again = false;
     stop();
     const live = $("live");
     try {
@@ -236,7 +239,7 @@
       live.className = "live bad";
     } finally {
       busy = false;
-      schedule();
+      if (again && key) refresh(); else schedule();
     }
   }
 
@@ -440,6 +443,7 @@
 
   async function act(instance, action) {
     const buttons = document.querySelectorAll('button.act[data-id="' + CSS.escape(instance.id) + '"]');
+    const was = Array.from(buttons, (b) => b.disabled);
     buttons.forEach((b) => { b.disabled = true; });
     notice(action + " of " + instance.container_name + "…", "info");
     try {
@@ -452,7 +456,7 @@
         notice(instance.container_name + ": " + action + " failed: " + e.message, "error");
       }
     } finally {
-      buttons.forEach((b) => { b.disabled = false; });
+      buttons.forEach((b, n) => { b.disabled = was[n]; });
       delete seen.instances;
       refresh();
     }
