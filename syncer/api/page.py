@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Response
 
 FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
          "style.css": "text/css; charset=utf-8"}
@@ -40,8 +40,8 @@ def index() -> Response:
 
 @router.get("/dashboard/{name}")
 def dashboard_file(name: str) -> Response:
-    if name not in FILES:
-        return Response("not found", status_code=404, media_type="text/plain")
+    if name not in FILES:  # the app's 404: the error envelope, like any unknown route
+        raise HTTPException(404)
     return _answer(name)
 
 

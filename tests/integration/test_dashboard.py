@@ -6,7 +6,6 @@ Screenshots (desktop and a phone-sized window) are written under each test's tmp
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -49,8 +48,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
     options.binary_location = str(chromium)
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1280,1600"):
         options.add_argument(flag)
-    # selenium must not look for (or download) a driver of its own: Debian's is the one
-    os.environ.setdefault("SE_OFFLINE", "true")
+    # Debian's chromedriver, named: selenium does not look for (or download) one of its own
     session = webdriver.Chrome(service=webdriver.ChromeService(executable_path=str(driver)), options=options)
     try:
         yield session
@@ -118,6 +116,8 @@ def test_dashboard_shows_the_project_and_restarts_an_instance(tmp_path: Path, pr
         for name in ("index.html", "app.js", "style.css"):  # no CDN, no external font: nothing remote
             shipped = httpx.get(f"{root_of(s)}/dashboard/{name}" if name != "index.html" else root_of(s) + "/")
             assert shipped.status_code == 200 and not re.search(r"https?://", shipped.text), name
+        other = httpx.get(f"{root_of(s)}/dashboard/secrets.txt", timeout=30)
+        assert other.status_code == 404 and other.json()["error"]["code"] == "not_found"
 
         browser.get(f"{root_of(s)}/#key={s.write['key']}")
         wait_until(lambda: "key=" not in browser.current_url, 10, 0.1, message="the key to leave the address bar")
@@ -172,6 +172,7 @@ def test_dashboard_asks_for_a_key_and_tells_a_read_key_it_may_not_restart(tmp_pa
         browser.get(root_of(s) + "/")
         shows(browser, "login", "API key", "syncer keys generate")
         assert text_of(browser, "dash") == "", "no data without a key"
+        screenshot(browser, tmp_path / "dashboard-key-form.png")
 
         from selenium.webdriver.common.by import By
 
