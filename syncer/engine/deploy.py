@@ -146,10 +146,12 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
     run_id = store.start_run(trigger, project.commit, os.getpid())
     _record_revisions(store, desired, result, project.commit, events)
     live = {name: factory(server) for name, server in project.config.servers.items()}
-    recorder = _StoreRecorder(store, run_id, trigger, project.commit, redactor(ctx, project), progress, events)
+    redact = redactor(ctx, project)
+    recorder = _StoreRecorder(store, run_id, trigger, project.commit, redact, progress, events)
     recorder.message = project.commit_message
     try:
-        results = Applier(result, desired, live, secrets, recorder, options, commit=project.commit).run()
+        results = Applier(result, desired, live, secrets, recorder, options, commit=project.commit,
+                          redact=redact).run()
     finally:
         for e in live.values():
             e.close()

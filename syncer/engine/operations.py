@@ -59,13 +59,13 @@ def git_webhook_secret(ctx: Context, project: Project) -> str | None:
     syncer.yaml, else the SYNCER_GIT_WEBHOOK_SECRET environment variable."""
     api = project.config.raw.get("api")
     ref = api.get("git_webhook_secret") if isinstance(api, Mapping) else None
-    configured = _named_secret(read_secrets(ctx), ref) if ref is not None else None
+    configured = _named_secret(read_secrets(ctx, project), ref) if ref is not None else None
     return configured or os.environ.get("SYNCER_GIT_WEBHOOK_SECRET") or None
 
 
 def secret_values(ctx: Context, project: Project) -> list[str]:
     """Every secret value the project uses, longest first: what no response may show."""
-    available = read_secrets(ctx)
+    available = read_secrets(ctx, project)
     names = {str(v["secret"]) for d in project.definitions for v in d.params.values()
              if isinstance(v, Mapping) and set(v) == {"secret"}}
     values = {available[n] for n in names if n in available} | set(literal_secrets(project).values())

@@ -97,19 +97,20 @@ def _with_message(project: Project, root: Path) -> Project:
     return project
 
 
-def read_secrets(ctx: Context) -> dict[str, str]:
-    """Secrets from --secrets-file, overridden by the environment."""
-    return S.read_secrets(ctx.secrets_file)
+def read_secrets(ctx: Context, project: Project) -> dict[str, str]:
+    """Secrets from --secrets-file, overridden by the environment variables the project's
+    syncer.yaml allows (`secrets: {env: [...]}`)."""
+    return S.read_secrets(ctx.secrets_file, S.allowed_env(project))
 
 
 def secrets_for(ctx: Context, project: Project) -> dict[str, str]:
     """Every secret value a render of this project may use."""
-    return S.with_literals(read_secrets(ctx), project)
+    return S.with_literals(read_secrets(ctx, project), project)
 
 
 def redactor(ctx: Context, project: Project) -> Redactor:
     """Masks exactly the secret values this project references (nothing else)."""
-    return S.redactor(read_secrets(ctx), project)
+    return S.redactor(read_secrets(ctx, project), project)
 
 
 def open_store(ctx: Context, project: Project) -> Store:
