@@ -20,6 +20,9 @@ from syncer.core.labels import reveal
 from syncer.core.model import LiveContainer, Server
 
 HEALTH_RE = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+# An empty image syncer imports itself (nothing to pull): marker containers are made from
+# it, and never started.
+MARKER_IMAGE, MARKER_TAG = "syncer/marker", "1"
 
 
 class EngineError(SyncerError):
@@ -28,6 +31,10 @@ class EngineError(SyncerError):
 
 class Missing(EngineError):
     """The container or image does not exist."""
+
+
+class Conflict(EngineError):
+    """The name is taken (the engine answered 409)."""
 
 
 def _engine_message(exc: Exception) -> str:
@@ -60,6 +67,8 @@ class Engine:
         except (NotFound, ImageNotFound) as exc:
             raise Missing(f"{what}: {_engine_message(exc)}") from None
         except APIError as exc:
+            if exc.status_code == 409:
+                raise Conflict(f"{what}: {_engine_message(exc)}") from None
             raise EngineError(f"{what}: {_engine_message(exc)}") from None
         except (DockerException, RequestException, OSError) as exc:
             raise DockerUnavailable(f"server '{self.server.name}': cannot reach Docker: {exc}") from None
@@ -139,6 +148,31 @@ class Engine:
             host_config=host_config, networking_config=networking, **kwargs,
         )
         return str(result["Id"])
+
+    def create_marker(self, name: str, labels: Mapping[str, str], env: Mapping[str, str]) -> str:
+        """Create a container that is never started: creating a name is atomic, so its name can
+        be a lock, and its env is readable only by whoever may read containers' env.
+        Raises Conflict when the name is taken."""
+        args = {"name": name, "image": f"{MARKER_IMAGE}:{MARKER_TAG}", "command": ["syncer-marker"],
+                "labels": dict(labels), "environment": dict(env),
+                "host_config": self.api.create_host_config(network_mode="none")}
+        try:
+            result = self._call(f"create {name}", self.api.create_container, **args)
+        except Missing:  # the marker image (the container is what we are creating)
+            self._call("import the marker image", self.api.import_image_from_data, b"\0" * 1024,
+                       repository=MARKER_IMAGE, tag=MARKER_TAG)  # an empty tar archive
+            result = self._call(f"create {name}", self.api.create_container, **args)
+        return str(result["Id"])
+
+    def marker(self, name: str) -> dict[str, Any] | None:
+        """A marker container's id, labels, env and creation time; None when there is none."""
+        try:
+            info = self.inspect(name)
+        except Missing:
+            return None
+        config = info.get("Config") or {}
+        env = dict(e.partition("=")[::2] for e in config.get("Env") or [])
+        return {"id": info["Id"], "labels": config.get("Labels") or {}, "env": env, "created": info.get("Created")}
 
     def connect_networks(self, ident: str, networks: list[str]) -> None:
         """Attach a created container to its extra networks."""

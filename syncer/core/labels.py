@@ -24,6 +24,12 @@ COMMIT = "syncer.commit"
 # field-level reasons from one list call without a store or an inspect per container.
 SPEC = "syncer.spec"
 
+# Marker containers: created, never started, named `<project>.syncer-key` / `.syncer-lock`.
+# They carry these instead of `syncer.project`, so observe, plan, prune and the events
+# stream never see them as part of the project.
+MARKER = "syncer.marker"  # key | lock
+MARKER_OF = "syncer.marker-of"  # the project
+
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 TEMP_SUFFIX = "_syncer-new"
 

@@ -264,7 +264,7 @@ def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOpt
             latest = revisions[0]
             target = _rollback_target(revisions, to)
             secrets = secrets_for(ctx, project)
-            git_side = [c for c in desired_state(ctx, project, secrets=secrets).containers
+            git_side = [c for c in desired_state(ctx, project, secrets=secrets, engines=engines).containers
                         if c.definition == definition]
             number = latest.number + 1
             with store.transaction():

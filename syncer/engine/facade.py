@@ -27,7 +27,7 @@ from syncer.engine.project import (
     redactor,
     secrets_for,
 )
-from syncer.engine.secrets import KEY_FILE, parse_secrets_file, secret_key
+from syncer.engine.secrets import KEY_FILE, parse_secrets_file
 from syncer.engine.status import DefinitionStatus, status
 
 
@@ -49,5 +49,5 @@ __all__ = [
     "KEY_FILE", "STATE_DIR", "ApplyReport", "Context", "DefinitionStatus", "EventSink", "Planned", "Progress",
     "apply", "check_fresh", "is_remote", "plan_document", "compute_plan", "desired_state", "emit_event", "flush_webhooks", "load",
     "no_events", "now_iso", "open_store", "parse_secrets_file", "planned", "read_secrets", "redactor",
-    "rollback", "secret_key", "secrets_for", "start_notifier", "status",
+    "rollback", "secrets_for", "start_notifier", "status",
 ]

@@ -127,7 +127,8 @@ def stop_instance(ctx: Context, project: Project, ident: str, *, timeout: int = 
     c = find_instance(project, ident, engines=engines)
     store = open_store(ctx, project)
     try:
-        mine = [d for d in desired_state(ctx, project, store=store).containers if d.definition == c.definition]
+        mine = [d for d in desired_state(ctx, project, store=store, engines=engines).containers
+                if d.definition == c.definition]
         held = any(d.name == c.name for d in mine)
         if held:  # recorded before the stop, so that a self-heal woken by the stop sees it
             store.hold(c.name, str(c.definition), definition_hash(mine))

@@ -129,11 +129,19 @@ class Planned:
     lapsed_holds: tuple[str, ...] = ()
 
 
+def hash_key(ctx: Context, project: Project, engines: EngineFactory | None = None) -> bytes:
+    """The key of the secrets' hashes: the same for every state dir of these servers."""
+    from syncer.adapters.docker import Engine
+    from syncer.engine.serverkey import project_key
+
+    return project_key(ctx.state(Path(project.root)), project, engines=engines or Engine)
+
+
 def desired_state(ctx: Context, project: Project, *, store: Store | None = None,
-                  secrets: Mapping[str, str] | None = None) -> Desired:
+                  secrets: Mapping[str, str] | None = None, engines: EngineFactory | None = None) -> Desired:
     """Render the project with this context's secrets (and the store's rollback pins)."""
     values = secrets if secrets is not None else secrets_for(ctx, project)
-    desired = render(project, secrets=values, secret_key=S.secret_key(ctx.state(Path(project.root))))
+    desired = render(project, secrets=values, secret_key=hash_key(ctx, project, engines))
     return pinned(store, desired)[0] if store is not None else desired
 
 
@@ -159,7 +167,7 @@ def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFact
     from syncer.engine.observe import observe
 
     values = secrets if secrets is not None else secrets_for(ctx, project)
-    rendered = render(project, secrets=values, secret_key=S.secret_key(ctx.state(Path(project.root))))
+    rendered = render(project, secrets=values, secret_key=hash_key(ctx, project, engines))
     desired, lapsed_pins = pinned(store, rendered)
     keep, lapsed_holds = held(store, desired)
     observed = observe(project.config.name, project.config.servers, desired, engines=engines or Engine)

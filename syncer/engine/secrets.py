@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets as pysecrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,22 +22,9 @@ from syncer.core.model import Project
 from syncer.core.redact import Redactor
 from syncer.stages.render import literal_secrets, secret_references
 
-KEY_FILE = "secret.key"
+KEY_FILE = "secret.key"  # where an older syncer kept the hash key (see serverkey.py)
 GIT_HOOK_ENV = "SYNCER_GIT_WEBHOOK_SECRET"
 _DOTENV = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$")
-
-
-def secret_key(state: Path) -> bytes:
-    """The key that turns secrets into keyed hashes; made once per state directory."""
-    path = state / KEY_FILE
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        key = pysecrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(key)
-        return key
 
 
 OWN_PREFIX = "SYNCER_"  # syncer's own variables: never a secret source
