@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syncer.adapters.lock import ApplyLock
@@ -32,6 +33,7 @@ from syncer.stages.plan import definition_hash, desired_hash
 if TYPE_CHECKING:
     from syncer.engine.apply import ApplyOptions, DeploymentResult
     from syncer.engine.observe import EngineFactory
+    from syncer.engine.serverlock import ServerLock
 
 Progress = Callable[[str, str], None]  # (definition or "", line)
 
@@ -112,16 +114,33 @@ def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool
     state = ctx.state(root)
     with ApplyLock(state, f"syncer apply ({trigger})"):
         project = load(ctx)
-        store = Store(state)
-        try:
-            events = webhook_sink(ctx, project, store, events)
-            recovered = store.recover()
-            if recovered:
-                progress("", f"marked {recovered} deployment(s) of an interrupted apply as failed (interrupted)")
-            return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=plan_file,
-                                 trigger=trigger, progress=progress, events=events, engines=engines, only=only)
-        finally:
-            store.close()
+        with _server_lock(project, f"syncer apply ({trigger})", engines):
+            return _apply_in(ctx, project, state, options=options, confirm=confirm, plan_file=plan_file,
+                             trigger=trigger, progress=progress, events=events, engines=engines, only=only)
+
+
+def _server_lock(project: Project, purpose: str, engines: EngineFactory | None) -> ServerLock:
+    """The lock on the servers too: two state dirs (two CI runners) share no flock."""
+    from syncer.adapters.docker import Engine
+    from syncer.engine.serverlock import ServerLock
+
+    return ServerLock(project, purpose, engines=engines or Engine)
+
+
+def _apply_in(ctx: Context, project: Project, state: Path, *, options: ApplyOptions,
+              confirm: Callable[[Plan], bool], plan_file: Mapping[str, Any] | None, trigger: str,
+              progress: Progress, events: EventSink, engines: EngineFactory | None,
+              only: str | None) -> ApplyReport:
+    store = Store(state)
+    try:
+        events = webhook_sink(ctx, project, store, events)
+        recovered = store.recover()
+        if recovered:
+            progress("", f"marked {recovered} deployment(s) of an interrupted apply as failed (interrupted)")
+        return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=plan_file,
+                             trigger=trigger, progress=progress, events=events, engines=engines, only=only)
+    finally:
+        store.close()
 
 
 def _apply_locked(ctx: Context, project: Project, store: Store, *, options: ApplyOptions,
@@ -254,33 +273,41 @@ def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOpt
         project = load(ctx)
         if project.definition(definition) is None:
             raise NotFound(f"no definition '{definition}' in the project")
-        store = Store(state)
-        try:
-            events = webhook_sink(ctx, project, store, events)
-            store.recover()
-            revisions = store.revisions(definition)
-            if not revisions:
-                raise NotFound(f"definition '{definition}' has no revisions yet (apply it first)")
-            latest = revisions[0]
-            target = _rollback_target(revisions, to)
-            secrets = secrets_for(ctx, project)
-            git_side = [c for c in desired_state(ctx, project, secrets=secrets, engines=engines).containers
-                        if c.definition == definition]
-            number = latest.number + 1
-            with store.transaction():
-                store.add_revision(definition, number, target.def_hash, target.specs, project.commit,
-                                   rollback_of=target.number)
-                store.pin(definition, number, definition_hash(git_side))
-            progress(definition, f"revision {number} rolls back to revision {target.number}")
-            events("deployment.rolled_back", {"definition": definition, "revision": number,
-                                              "rollback_of": target.number})
-            events("definition.updated", {"definition": definition, "revision": number,
-                                          "rollback_of": target.number, "commit": project.commit})
-            return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=None,
-                                 trigger="rollback", progress=progress, events=events, engines=engines,
-                                 only=definition)
-        finally:
-            store.close()
+        with _server_lock(project, "syncer rollback", engines):
+            return _rollback_in(ctx, project, state, definition, to=to, options=options, confirm=confirm,
+                                progress=progress, events=events, engines=engines)
+
+
+def _rollback_in(ctx: Context, project: Project, state: Path, definition: str, *, to: int | None,
+                 options: ApplyOptions, confirm: Callable[[Plan], bool], progress: Progress,
+                 events: EventSink, engines: EngineFactory | None) -> ApplyReport:
+    store = Store(state)
+    try:
+        events = webhook_sink(ctx, project, store, events)
+        store.recover()
+        revisions = store.revisions(definition)
+        if not revisions:
+            raise NotFound(f"definition '{definition}' has no revisions yet (apply it first)")
+        latest = revisions[0]
+        target = _rollback_target(revisions, to)
+        secrets = secrets_for(ctx, project)
+        git_side = [c for c in desired_state(ctx, project, secrets=secrets, engines=engines).containers
+                    if c.definition == definition]
+        number = latest.number + 1
+        with store.transaction():
+            store.add_revision(definition, number, target.def_hash, target.specs, project.commit,
+                               rollback_of=target.number)
+            store.pin(definition, number, definition_hash(git_side))
+        progress(definition, f"revision {number} rolls back to revision {target.number}")
+        events("deployment.rolled_back", {"definition": definition, "revision": number,
+                                          "rollback_of": target.number})
+        events("definition.updated", {"definition": definition, "revision": number,
+                                      "rollback_of": target.number, "commit": project.commit})
+        return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=None,
+                             trigger="rollback", progress=progress, events=events, engines=engines,
+                             only=definition)
+    finally:
+        store.close()
 
 
 def _rollback_target(revisions: list[Revision], to: int | None) -> Revision:
