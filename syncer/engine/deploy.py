@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syncer.adapters.lock import ApplyLock
@@ -33,7 +32,6 @@ from syncer.stages.plan import definition_hash, desired_hash
 if TYPE_CHECKING:
     from syncer.engine.apply import ApplyOptions, DeploymentResult
     from syncer.engine.observe import EngineFactory
-    from syncer.engine.serverlock import ServerLock
 
 Progress = Callable[[str, str], None]  # (definition or "", line)
 
@@ -114,40 +112,22 @@ def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool
     state = ctx.state(root)
     with ApplyLock(state, f"syncer apply ({trigger})"):
         project = load(ctx)
-        with _server_lock(project, f"syncer apply ({trigger})", engines):
-            return _apply_in(ctx, project, state, options=options, confirm=confirm, plan_file=plan_file,
-                             trigger=trigger, progress=progress, events=events, engines=engines, only=only)
-
-
-def _server_lock(project: Project, purpose: str, engines: EngineFactory | None) -> ServerLock:
-    """The lock on the servers too: two state dirs (two CI runners) share no flock."""
-    from syncer.adapters.docker import Engine
-    from syncer.engine.serverlock import ServerLock
-
-    return ServerLock(project, purpose, engines=engines or Engine)
-
-
-def _apply_in(ctx: Context, project: Project, state: Path, *, options: ApplyOptions,
-              confirm: Callable[[Plan], bool], plan_file: Mapping[str, Any] | None, trigger: str,
-              progress: Progress, events: EventSink, engines: EngineFactory | None,
-              only: str | None) -> ApplyReport:
-    store = Store(state)
-    try:
-        events = webhook_sink(ctx, project, store, events)
-        recovered = store.recover()
-        if recovered:
-            progress("", f"marked {recovered} deployment(s) of an interrupted apply as failed (interrupted)")
-        return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=plan_file,
-                             trigger=trigger, progress=progress, events=events, engines=engines, only=only)
-    finally:
-        store.close()
+        store = Store(state)
+        try:
+            events = webhook_sink(ctx, project, store, events)
+            recovered = store.recover()
+            if recovered:
+                progress("", f"marked {recovered} deployment(s) of an interrupted apply as failed (interrupted)")
+            return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=plan_file,
+                                 trigger=trigger, progress=progress, events=events, engines=engines, only=only)
+        finally:
+            store.close()
 
 
 def _apply_locked(ctx: Context, project: Project, store: Store, *, options: ApplyOptions,
                   confirm: Callable[[Plan], bool], plan_file: Mapping[str, Any] | None, trigger: str,
                   progress: Progress, events: EventSink, engines: EngineFactory | None,
                   only: str | None) -> ApplyReport:
-    from syncer.engine.apply import Applier
     from syncer.adapters.docker import Engine
 
     secrets = secrets_for(ctx, project)
@@ -162,6 +142,23 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
         check_fresh(plan_file, result, desired)
     if not result.has_changes or not confirm(result):
         return ApplyReport(result, [], None, False, project)
+    # The state dir's flock does not reach another state dir (another CI runner): an apply
+    # that changes something also locks the servers, then checks that nobody moved them since
+    # its plan. One that changes nothing takes no server lock (a no-op apply stays cheap).
+    from syncer.engine.serverlock import ServerLock
+
+    with ServerLock(project, f"syncer apply ({trigger})", engines=factory):
+        if planned(ctx, project, store, engines=factory, secrets=secrets).plan.fingerprint != result.fingerprint:
+            raise StalePlan("another apply changed the live containers since this plan was made; run it again")
+        return _run(ctx, project, store, result, desired, secrets, options=options, trigger=trigger,
+                    progress=progress, events=events, factory=factory)
+
+
+def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: Desired, secrets: dict[str, str],
+         *, options: ApplyOptions, trigger: str, progress: Progress, events: EventSink,
+         factory: EngineFactory) -> ApplyReport:
+    from syncer.engine.apply import Applier
+
     run_id = store.start_run(trigger, project.commit, os.getpid())
     _record_revisions(store, desired, result, project.commit, events)
     live = {name: factory(server) for name, server in project.config.servers.items()}
@@ -273,41 +270,33 @@ def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOpt
         project = load(ctx)
         if project.definition(definition) is None:
             raise NotFound(f"no definition '{definition}' in the project")
-        with _server_lock(project, "syncer rollback", engines):
-            return _rollback_in(ctx, project, state, definition, to=to, options=options, confirm=confirm,
-                                progress=progress, events=events, engines=engines)
-
-
-def _rollback_in(ctx: Context, project: Project, state: Path, definition: str, *, to: int | None,
-                 options: ApplyOptions, confirm: Callable[[Plan], bool], progress: Progress,
-                 events: EventSink, engines: EngineFactory | None) -> ApplyReport:
-    store = Store(state)
-    try:
-        events = webhook_sink(ctx, project, store, events)
-        store.recover()
-        revisions = store.revisions(definition)
-        if not revisions:
-            raise NotFound(f"definition '{definition}' has no revisions yet (apply it first)")
-        latest = revisions[0]
-        target = _rollback_target(revisions, to)
-        secrets = secrets_for(ctx, project)
-        git_side = [c for c in desired_state(ctx, project, secrets=secrets, engines=engines).containers
-                    if c.definition == definition]
-        number = latest.number + 1
-        with store.transaction():
-            store.add_revision(definition, number, target.def_hash, target.specs, project.commit,
-                               rollback_of=target.number)
-            store.pin(definition, number, definition_hash(git_side))
-        progress(definition, f"revision {number} rolls back to revision {target.number}")
-        events("deployment.rolled_back", {"definition": definition, "revision": number,
-                                          "rollback_of": target.number})
-        events("definition.updated", {"definition": definition, "revision": number,
-                                      "rollback_of": target.number, "commit": project.commit})
-        return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=None,
-                             trigger="rollback", progress=progress, events=events, engines=engines,
-                             only=definition)
-    finally:
-        store.close()
+        store = Store(state)
+        try:
+            events = webhook_sink(ctx, project, store, events)
+            store.recover()
+            revisions = store.revisions(definition)
+            if not revisions:
+                raise NotFound(f"definition '{definition}' has no revisions yet (apply it first)")
+            latest = revisions[0]
+            target = _rollback_target(revisions, to)
+            secrets = secrets_for(ctx, project)
+            git_side = [c for c in desired_state(ctx, project, secrets=secrets, engines=engines).containers
+                        if c.definition == definition]
+            number = latest.number + 1
+            with store.transaction():
+                store.add_revision(definition, number, target.def_hash, target.specs, project.commit,
+                                   rollback_of=target.number)
+                store.pin(definition, number, definition_hash(git_side))
+            progress(definition, f"revision {number} rolls back to revision {target.number}")
+            events("deployment.rolled_back", {"definition": definition, "revision": number,
+                                              "rollback_of": target.number})
+            events("definition.updated", {"definition": definition, "revision": number,
+                                          "rollback_of": target.number, "commit": project.commit})
+            return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=None,
+                                 trigger="rollback", progress=progress, events=events, engines=engines,
+                                 only=definition)
+        finally:
+            store.close()
 
 
 def _rollback_target(revisions: list[Revision], to: int | None) -> Revision:
