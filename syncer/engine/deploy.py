@@ -143,12 +143,14 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
     if not result.has_changes or not confirm(result):
         return ApplyReport(result, [], None, False, project)
     # The state dir's flock does not reach another state dir (another CI runner): an apply
-    # that changes something also locks the servers, then checks that nobody moved them since
-    # its plan. One that changes nothing takes no server lock (a no-op apply stays cheap).
+    # that changes something also locks the servers, then checks that nobody changed what it
+    # is about to do since its plan (actions, not the fingerprint: a crash-looping container's
+    # state flaps). One that changes nothing takes no server lock (a no-op apply stays cheap).
     from syncer.engine.serverlock import ServerLock
 
     with ServerLock(project, f"syncer apply ({trigger})", engines=factory):
-        if planned(ctx, project, store, engines=factory, secrets=secrets).plan.fingerprint != result.fingerprint:
+        again = planned(ctx, project, store, engines=factory, secrets=secrets).plan
+        if _steps(_only(again, only) if only is not None else again) != _steps(result):
             raise StalePlan("another apply changed the live containers since this plan was made; run it again")
         return _run(ctx, project, store, result, desired, secrets, options=options, trigger=trigger,
                     progress=progress, events=events, factory=factory)
@@ -176,6 +178,10 @@ def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: De
                      {"deployments": len(results), "failed": sum(1 for r in results if not r.ok),
                       **result.summary()})
     return ApplyReport(result, results, run_id, True, project)
+
+
+def _steps(p: Plan) -> set[tuple[str, str, str, str, str]]:
+    return {(a.action, a.server, a.container, a.container_id, a.spec_hash) for a in p.actions if a.action != "noop"}
 
 
 def _only(p: Plan, definition: str) -> Plan:
