@@ -58,8 +58,8 @@ def project_key(state: Path, project: Project, *, engines: EngineFactory = Engin
         local = local_key(state)
         if local is not None:  # the key this state dir used before: the best guess offline
             return local
-        raise SecretError(f"cannot read the project's secret key from server '{server.name}': {exc}"
-                          f" (bring the server back, or set {ENV_KEY})") from None
+        raise SecretError(f"cannot read the project's secret key (kept on the default server"
+                          f" '{server.name}'): {exc} (bring the server back, or set {ENV_KEY})") from None
 
 
 def local_key(state: Path) -> bytes | None:

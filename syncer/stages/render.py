@@ -102,8 +102,8 @@ def _unset(name: str) -> str:
     if name.startswith("SYNCER_"):
         return (f"secret {name} is not set: syncer's own SYNCER_* variables are never secrets"
                 " (name the secret otherwise)")
-    return (f"secret {name} is not set: add it to --secrets-file, or allow the environment variable"
-            f" in syncer.yaml (secrets: {{env: [{name}]}})")
+    return (f"secret {name} is not set: put it in --secrets-file, or set the environment variable and"
+            f" allow it in syncer.yaml (secrets: {{env: [{name}]}})")
 
 
 @lru_cache(maxsize=256)
