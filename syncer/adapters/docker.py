@@ -7,22 +7,27 @@ EngineError (the engine refused), with the engine's own message.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import docker
+from docker.constants import MINIMUM_DOCKER_API_VERSION
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.tls import TLSConfig
 from requests.exceptions import RequestException
 
+from syncer.adapters import ssh
 from syncer.core.errors import DockerUnavailable, SyncerError
 from syncer.core.labels import reveal
-from syncer.core.model import LiveContainer, Server
+from syncer.core.model import FileRef, LiveContainer, Server
 
 HEALTH_RE = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 # An empty image syncer imports itself (nothing to pull): marker containers are made from
 # it, and never started.
 MARKER_IMAGE, MARKER_TAG = "syncer/marker", "1"
+_SSL_RE = re.compile(r"\[SSL[^\]]*\][^'\"]*")
 
 
 class EngineError(SyncerError):
@@ -49,17 +54,40 @@ class Engine:
     def __init__(self, server: Server, *, timeout: int = 60) -> None:
         self.server = server
         url = server.docker
+        if url is not None and url.startswith("ssh://"):
+            url = ssh.local_url(server.name, url)  # OpenSSH forwards the engine's socket: no paramiko
+        where = _env_kwargs() if url is None else {"base_url": url, "tls": tls_config(server)}
         try:
-            if url is None:
-                self.api = docker.APIClient(**_env_kwargs(), timeout=timeout)
-            else:
-                self.api = docker.APIClient(base_url=url, timeout=timeout, use_ssh_client=url.startswith("ssh://"))
-        except DockerException as exc:
-            raise DockerUnavailable(f"server '{server.name}': cannot reach Docker: {exc}") from None
-        if str(self.api.base_url).startswith("http+docker://"):
-            # a unix socket: no proxy applies, and requests would otherwise read every proxy
-            # variable of the environment on each call (a sixth of a list call's CPU)
-            self.api.trust_env = False
+            self.api = docker.APIClient(**where, timeout=timeout, version=MINIMUM_DOCKER_API_VERSION)
+            if str(self.api.base_url).startswith("http+docker://") or server.tls is not None:
+                # a unix socket: no proxy applies, and requests would otherwise read every proxy
+                # variable of the environment on each call (a sixth of a list call's CPU). With
+                # `tls:`, the files the entry names must win: requests would otherwise check the
+                # engine against REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE instead of the entry's CA.
+                self.api.trust_env = False
+            # the one round trip a client costs: what version="auto" asks, kept whole (the
+            # engine's version for status), then the API version set as "auto" would set it
+            self.info: dict[str, Any] = dict(self.api.version(api_version=False))
+            self.api._version = str(self.info["ApiVersion"])
+        except (DockerException, RequestException, OSError, KeyError) as exc:
+            raise DockerUnavailable(self._unreachable(exc)) from None
+
+    def _unreachable(self, exc: Exception) -> str:
+        """One line naming the server: the TLS failure alone, or what ssh said, when that is why."""
+        text = " ".join(str(exc).split())
+        ssl = _SSL_RE.search(text)
+        if ssl:
+            return f"server '{self.server.name}': TLS: {re.sub(r' *[(]_ssl[.]c:[0-9]+[)]?$', '', ssl.group(0))}"
+        url = self.server.docker or ""
+        said = ssh.last_error(url) if url.startswith("ssh://") else ""
+        if said:
+            return f"server '{self.server.name}': ssh: {said}"
+        if url.startswith("ssh://") and hasattr(self, "api"):
+            try:  # the tunnel ended under a client kept for later: open it again, same socket path
+                ssh.local_url(self.server.name, url)
+            except DockerUnavailable as again:
+                return str(again)
+        return f"server '{self.server.name}': cannot reach Docker: {text}"
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -71,7 +99,7 @@ class Engine:
                 raise Conflict(f"{what}: {_engine_message(exc)}") from None
             raise EngineError(f"{what}: {_engine_message(exc)}") from None
         except (DockerException, RequestException, OSError) as exc:
-            raise DockerUnavailable(f"server '{self.server.name}': cannot reach Docker: {exc}") from None
+            raise DockerUnavailable(self._unreachable(exc)) from None
 
     # --- reads -----------------------------------------------------------------------
 
@@ -232,6 +260,38 @@ class Engine:
 
 def _env_kwargs() -> dict[str, Any]:
     return dict(docker.utils.kwargs_from_env())
+
+
+def tls_config(server: Server) -> TLSConfig | None:
+    """The client TLS of a server entry, its files checked first. A problem names the server
+    and the field; never the key's path (it may say where keys are kept)."""
+    tls = server.tls
+    if tls is None:
+        return None
+    ca, cert, key = (_tls_file(server.name, f, ref) for f, ref in
+                     (("ca", tls.ca), ("cert", tls.cert), ("key", tls.key)))
+    try:
+        return TLSConfig(client_cert=(cert, key) if cert and key else None, ca_cert=ca, verify=tls.verify)
+    except DockerException:
+        raise DockerUnavailable(f"server '{server.name}': tls: the certificate, key or CA file is unusable") from None
+
+
+def _tls_file(server: str, field: str, ref: FileRef | None) -> str | None:
+    if ref is None:
+        return None
+    shown = "" if field == "key" else f" {ref.rel or '$' + ref.env}"
+    if ref.env:
+        path = os.environ.get(ref.env, "")
+        if not path:
+            raise DockerUnavailable(f"server '{server}': tls.{field}: the environment variable {ref.env} is not set")
+    else:
+        root = os.path.realpath(ref.root)
+        path = os.path.realpath(os.path.join(root, ref.rel))
+        if os.path.commonpath([root, path]) != root:  # a symlink out of the repository
+            raise DockerUnavailable(f"server '{server}': tls.{field}:{shown} leads outside the repository")
+    if not os.path.isfile(path):
+        raise DockerUnavailable(f"server '{server}': tls.{field}:{shown} is not a readable file")
+    return path
 
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}

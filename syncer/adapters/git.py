@@ -6,15 +6,21 @@ a plan of a plain directory does not pay for it.
 
 from __future__ import annotations
 
+import base64
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import unquote
 
 import git
 from git.exc import BadName, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from syncer.core.errors import GitError
-from syncer.stages.tree import YAML_SUFFIXES
+from syncer.stages.tree import MAX_FILE_BYTES, YAML_SUFFIXES, UnsafePath
+
+_SYMLINK_MODE = 0o120000
+_CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
 
 
 def open_repo(path: Path) -> git.Repo:
@@ -62,9 +68,15 @@ class GitTree:
 
     def read(self, path: str) -> bytes | None:
         """The bytes of a repo-relative file at this commit, or None."""
+        if path.startswith("/") or ".." in path.split("/"):
+            raise UnsafePath(path, "the path must stay inside the repository")
         obj = self._blob(path)
         if obj is None or obj.type != "blob":
             return None
+        if obj.mode == _SYMLINK_MODE:  # its content is the link's target, never a file's
+            raise UnsafePath(path, "a symbolic link in git: refused (commit the file itself)")
+        if obj.size > MAX_FILE_BYTES:
+            raise UnsafePath(path, f"the file is larger than {MAX_FILE_BYTES // 1024} KiB: refused")
         return bytes(obj.data_stream.read())
 
     def yaml_files(self, folder: str) -> list[str]:
@@ -121,10 +133,11 @@ def sync_clone(url: str, dest: Path, branch: str) -> str:
     The clone belongs to syncer: it is reset hard, and cloned anew when it is damaged.
     Returns the commit the work tree now holds.
     """
+    url, env = _without_credentials(url)
     if not (dest / ".git").exists():
-        return _clone(url, dest, branch)
+        return _clone(url, dest, branch, env)
     try:
-        return _fetch_reset(git.Repo(dest), url, branch)
+        return _fetch_reset(git.Repo(dest), url, branch, env)
     except (InvalidGitRepositoryError, NoSuchPathError, ValueError, GitCommandError) as exc:
         # Unreachable remote or damaged clone? A fresh clone beside it tells: if it works,
         # it replaces the old one; if not, the remote is the problem and the clone stays.
@@ -133,7 +146,7 @@ def sync_clone(url: str, dest: Path, branch: str) -> str:
         fresh = dest.with_name(dest.name + ".new")
         shutil.rmtree(fresh, ignore_errors=True)
         try:
-            sha = _clone(url, fresh, branch)
+            sha = _clone(url, fresh, branch, env)
         except GitError:
             reason = _first_line(exc) if isinstance(exc, GitCommandError) else str(exc)
             raise GitError(f"git {safe_url(url)} ({branch}): {reason}") from None
@@ -142,19 +155,34 @@ def sync_clone(url: str, dest: Path, branch: str) -> str:
         return sha
 
 
-def _clone(url: str, dest: Path, branch: str) -> str:
+def _without_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """`url` without its `user:password@`, and the environment that gives them to git as an
+    HTTP header instead: never in the clone's .git/config, never on a command line (which
+    every user of the host can read in the process list)."""
+    match = re.match(r"^(https?://)([^/@]+)@(.*)$", url)
+    if match is None:
+        return url, {}
+    user, _, password = match.group(2).partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    env = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
+           "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}", "GIT_TERMINAL_PROMPT": "0"}
+    return match.group(1) + match.group(3), env
+
+
+def _clone(url: str, dest: Path, branch: str, env: dict[str, str]) -> str:
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        repo = git.Repo.clone_from(url, dest, branch=branch, single_branch=True)
+        repo = git.Repo.clone_from(url, dest, branch=branch, single_branch=True, env=env or None)
     except GitCommandError as exc:
         raise GitError(f"cannot clone {safe_url(url)} ({branch}): {_first_line(exc)}") from None
     return str(repo.head.commit.hexsha)
 
 
-def _fetch_reset(repo: git.Repo, url: str, branch: str) -> str:
-    if repo.remotes.origin.url != url:
+def _fetch_reset(repo: git.Repo, url: str, branch: str, env: dict[str, str]) -> str:
+    if repo.remotes.origin.url != url:  # also drops credentials an older syncer wrote there
         repo.remotes.origin.set_url(url)
-    repo.remotes.origin.fetch(f"+refs/heads/{branch}:refs/remotes/origin/{branch}")
+    with repo.git.custom_environment(**env):
+        repo.remotes.origin.fetch(f"+refs/heads/{branch}:refs/remotes/origin/{branch}")
     target = repo.commit(f"origin/{branch}")
     repo.git.checkout("-B", branch, target.hexsha)
     repo.git.reset("--hard", target.hexsha)
@@ -163,9 +191,19 @@ def _fetch_reset(repo: git.Repo, url: str, branch: str) -> str:
 
 
 def _first_line(exc: GitCommandError) -> str:
-    text = str(exc.stderr or exc).strip()
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "stderr:" not in ln]
-    return lines[-1].strip("' ") if lines else "failed"
+    """The line of git's stderr that says what went wrong (`fatal: ...`), credentials masked."""
+    lines = []
+    for line in str(exc.stderr or exc).splitlines():
+        line = line.strip()
+        if line.startswith("stderr:"):  # GitPython's wrapping: "stderr: 'fatal: ..."
+            line = line[len("stderr:"):].strip()
+        line = line.strip("'").strip()
+        if line and not line.startswith(("Cloning into", "cmdline:", "Cmd(")):
+            lines.append(_CREDENTIALS.sub(r"\1***@", line))
+    for line in lines:
+        if line.startswith(("fatal:", "error:")):
+            return line
+    return lines[0] if lines else f"git exited with status {exc.status}"
 
 
 def current_branch(path: Path) -> str | None:

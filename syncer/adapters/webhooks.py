@@ -37,11 +37,22 @@ from syncer.core.errors import SyncerError
 from syncer.core import clock
 from syncer.core.model import WebhookTarget
 from syncer.core.redact import NOTHING, Redactor
-from syncer.stages.webhook import EVENTS, PING, POLICY_ENV, Policy, body_of, headers, matches, signature
+from syncer.stages.webhook import (
+    EVENTS,
+    PING,
+    POLICY_ENV,
+    Policy,
+    body_for,
+    body_of,
+    headers,
+    matches,
+    post_url,
+    signature,
+)
 from syncer.adapters.store import Store, new_id
 
 log = logging.getLogger("syncer.webhooks")
-__all__ = ["EVENTS", "PING", "POLICY_ENV", "Policy", "body_of", "headers", "matches", "signature"]
+__all__ = ["EVENTS", "PING", "POLICY_ENV", "Policy", "body_for", "body_of", "headers", "matches", "post_url", "signature"]
 
 Resolver = Callable[[WebhookTarget], str | None]
 EventSink = Callable[[str, dict[str, Any]], None]
@@ -95,8 +106,8 @@ def enqueue(store: Store, project: str, targets: Iterable[WebhookTarget], event:
     if not wanted:
         return []
     at = time.time() if now is None else now
-    body = body_of(new_id("evt"), event, project, redact.data(data), at)
-    rows = [(new_id("whd"), t.url, event, body) for t in wanted]
+    event_id, clean = new_id("evt"), redact.data(data)
+    rows = [(new_id("whd"), t.url, event, body_for(t, event_id, event, project, clean, at)) for t in wanted]
     store.add_deliveries(rows, due=iso(at))
     with _notifiers_lock:
         awake = list(_notifiers)
@@ -165,7 +176,8 @@ def _attempt(store: Store, row: Mapping[str, Any], target: WebhookTarget | None,
     try:
         if target is None:
             raise Undeliverable(f"no webhook with the URL {row['url']} is configured in syncer.yaml any more")
-        code, error, ms = send(client, row["url"], row["event"], row["id"], row["body"].encode("utf-8"),
+        code, error, ms = send(client, post_url(target.format, row["url"]), row["event"], row["id"],
+                               row["body"].encode("utf-8"),
                                resolve_secret(target), timeout=timeout)
         final = False
     except Undeliverable as exc:
@@ -234,13 +246,13 @@ def ping(store: Store, project: str, targets: Sequence[WebhookTarget], resolve_s
         at = time.time()
         data = {"message": "a test delivery from `syncer webhooks test`", "url": target.url,
                 "events": list(target.events) or ["*"], "signed": target.secret is not None}
-        ident, body = new_id("whd"), body_of(new_id("evt"), PING, project, data, at)
+        ident, body = new_id("whd"), body_for(target, new_id("evt"), PING, project, data, at)
         store.add_deliveries([(ident, target.url, PING, body)], due=iso(at + timeout + 60), status="sending")
         code: int | None = None
         ms = 0
         try:
-            code, error, ms = send(http, target.url, PING, ident, body.encode("utf-8"), resolve_secret(target),
-                                   timeout=timeout)
+            code, error, ms = send(http, post_url(target.format, target.url), PING, ident, body.encode("utf-8"),
+                                   resolve_secret(target), timeout=timeout)
         except MissingSecret as exc:
             error = str(exc)
         status = "delivered" if error is None else "failed"

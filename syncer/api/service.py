@@ -187,9 +187,9 @@ class Service:
     def _status_snapshot(self) -> dict[str, Any]:
         """Shared by GET /status and /metrics (computed at most once a second)."""
         started = time.perf_counter()
-        project, rows = engine.status(self.ctx, engines=self.engines)
+        project, rows, servers = engine.status(self.ctx, engines=self.engines)
         self.metrics.plans.observe(time.perf_counter() - started)
-        return {"project": project, "rows": rows, "at": clock.iso()}
+        return {"project": project, "rows": rows, "servers": servers, "at": clock.iso()}
 
 
 def service_from(request: Request) -> Service:

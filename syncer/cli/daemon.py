@@ -57,13 +57,19 @@ def watch(obj: dict[str, Any], /, source: str | None, branch: str, git_poll: str
         if engine.is_remote(source):
             remote = source
         else:
-            ctx = engine.Context(repo=Path(source), state_dir=ctx.state_dir, secrets_file=ctx.secrets_file)
+            ctx = engine.Context(repo=Path(source), state_dir=ctx.state_dir, secrets_file=ctx.secrets_file,
+                                 policy_file=ctx.policy_file)
     options = watch_.WatchOptions(
         source=remote, branch=branch, git_poll=watch_.parse_duration(git_poll),
         resync=watch_.parse_duration(resync), debounce=watch_.parse_duration(debounce), self_heal=self_heal,
         listen=listen, apply=ApplyOptions(parallelism=parallelism, health_timeout=health_timeout,
                                           stop_timeout=stop_timeout))
-    return watch_.Watcher(ctx, options).run()
+    book = _keep_logs(ctx)
+    try:
+        return watch_.Watcher(ctx, options).run()
+    finally:
+        if book is not None:
+            book.stop()
 
 
 @cli.command()
@@ -104,6 +110,7 @@ def serve(obj: dict[str, Any], listen: str, sample_interval: str, sample_retenti
         signal.signal(sig, lambda *_: stopping.set())
     handle = api.serve_in_thread(app, host, port, access_log=access_log)
     notifier = _start_notifier(ctx)
+    book = _keep_logs(ctx)
     click.echo(f"syncer: serving http://{host}:{handle.port}/api/v1 (SIGTERM or Ctrl-C stops)", err=True)
     try:
         while handle.alive and not stopping.wait(0.5):
@@ -112,6 +119,8 @@ def serve(obj: dict[str, Any], listen: str, sample_interval: str, sample_retenti
         handle.stop()
         if notifier is not None:
             notifier.stop()
+        if book is not None:
+            book.stop()
     return 0 if stopping.is_set() else 1
 
 
@@ -123,4 +132,18 @@ def _start_notifier(ctx: engine.Context) -> Any:
         return engine.start_notifier(ctx)
     except SyncerError as exc:
         logging.getLogger("syncer.api.app").warning("webhooks: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        return None
+
+
+def _keep_logs(ctx: engine.Context) -> Any:
+    """File this process's log records into the store for `syncer logs` (None, with a
+    warning, when the project cannot be read now)."""
+    import logging
+
+    from syncer.engine import logbook
+
+    try:
+        return logbook.keep_logs(ctx, engine.redactor(ctx, engine.load(ctx)))
+    except SyncerError as exc:
+        logging.getLogger("syncer.logs").warning("log records not kept: %s", str(exc).splitlines()[0])
         return None

@@ -12,7 +12,15 @@ from typing import NoReturn
 
 import click
 
-from syncer.cli import admin, daemon, project, records  # noqa: F401 - each registers its commands
+from syncer.cli import (  # noqa: F401 - each registers its commands
+    admin,
+    catalog,
+    daemon,
+    importer,
+    instances,
+    project,
+    records,
+)
 from syncer.cli.base import cli
 from syncer.core.errors import SyncerError
 

@@ -8,7 +8,8 @@ from typing import Any
 from syncer.core.model import Plan
 from syncer.core.labels import SENSITIVE
 
-SYMBOLS = {"create": "+", "recreate": "~", "start": ">", "remove": "-", "conflict": "!", "noop": "="}
+SYMBOLS = {"create": "+", "recreate": "~", "start": ">", "remove": "-", "conflict": "!", "unreachable": "?",
+           "noop": "="}
 
 
 def plan_text(p: Plan, *, show_noop: bool = False) -> str:
@@ -19,11 +20,11 @@ def plan_text(p: Plan, *, show_noop: bool = False) -> str:
         head += f" at commit {p.commit[:12]}" + (" (with uncommitted changes)" if p.dirty else "")
     lines.append(head)
     shown = [a for a in p.actions if show_noop or a.action != "noop"]
-    servers = sorted({a.server for a in shown})
+    servers = sorted({a.server for a in shown} | set(p.unreachable))
     width = max((len(a.container) for a in shown), default=0)
     for server in servers:
         lines.append("")
-        lines.append(f"Server {server}:")
+        lines.append(f"Server {server}:" + (f" UNREACHABLE: {p.unreachable[server]}" if server in p.unreachable else ""))
         for a in (a for a in shown if a.server == server):
             rev = f"rev {a.revision}" if a.action != "remove" else ""
             lines.append(f"  {SYMBOLS[a.action]} {a.action:<8} {a.container:<{width}}  {rev:<7} {a.cause}".rstrip())
@@ -38,15 +39,34 @@ def plan_text(p: Plan, *, show_noop: bool = False) -> str:
 
 
 def closing_line(p: Plan) -> str:
-    """`Plan: 3 to create, ...` or `No changes.`; conflicts get their own sentence."""
+    """`Plan: 3 to create, ...` or `No changes.`; conflicts and unreachable servers get their
+    own sentence; over more than one server, a line of counts per server follows."""
     s = p.summary()
     if not p.has_changes:
-        return f"No changes. {s['noop']} container(s) in sync."
-    text = (f"Plan: {s['create']} to create, {s['recreate']} to recreate, {s['start']} to start,"
-            f" {s['remove']} to remove.")
+        text = f"No changes. {s['noop']} container(s) in sync."
+    else:
+        text = (f"Plan: {s['create']} to create, {s['recreate']} to recreate, {s['start']} to start,"
+                f" {s['remove']} to remove.")
     if s["conflict"]:
         text += f" {s['conflict']} conflict(s): resolve them by hand; syncer will not touch those containers."
+    if p.unreachable:
+        names = ", ".join(f"'{n}'" for n in p.unreachable)
+        text += f" {len(p.unreachable)} server(s) unreachable ({names}): {s['unreachable']} container(s) not planned."
+    per = p.by_server()
+    if len(per) > 1:
+        text += "\nBy server: " + "; ".join(f"{name}: {_server_counts(counts, name in p.unreachable)}"
+                                 for name, counts in per.items()) + "."
     return text
+
+
+def _server_counts(c: dict[str, int], down: bool) -> str:
+    if down:
+        return f"unreachable, {c['unreachable']} not planned"
+    parts = [f"{c[k]} to {k}" for k in ("create", "recreate", "start", "remove") if c[k]]
+    parts += [f"{c['conflict']} conflict(s)"] if c["conflict"] else []
+    if c["noop"] or not parts:
+        parts.append(f"{c['noop']} in sync")
+    return ", ".join(parts)
 
 
 def _show(value: Any) -> str:
@@ -104,11 +124,19 @@ def status_text(rows: list[Any]) -> str:
     return table(["DEFINITION", "SERVER", "REV", "STATUS", "CONTAINERS", "SYNC"], out)
 
 
-def status_dict(rows: list[Any]) -> list[dict[str, Any]]:
-    """`syncer status --json`."""
-    return [{"definition": s.definition, "server": s.server, "revision": s.revision, "status": s.status,
-             "pinned": s.pinned, "in_sync": s.in_sync, "drift": s.actions, "containers": s.containers}
-            for s in rows]
+def status_dict(rows: list[Any], servers: list[dict[str, Any]]) -> dict[str, Any]:
+    """`syncer status --json`: definitions and servers."""
+    return {"definitions": [{"definition": s.definition, "server": s.server, "revision": s.revision,
+                             "status": s.status, "pinned": s.pinned, "in_sync": s.in_sync, "drift": s.actions,
+                             "containers": s.containers} for s in rows],
+            "servers": servers}
+
+
+def servers_text(servers: list[dict[str, Any]]) -> str:
+    """The servers part of `syncer status`."""
+    rows = [[s["name"], "yes" if s["reachable"] else "NO", s["engine_version"] or "-", s["error"] or ""]
+            for s in servers]
+    return table(["SERVER", "REACHABLE", "ENGINE", "ERROR"], rows)
 
 
 def revision_dict(r: Any) -> dict[str, Any]:
@@ -190,3 +218,30 @@ class LiveProgress:
     def close(self) -> None:
         """Stop redrawing; the last table stays on screen."""
         self.live.stop()
+
+
+def counts(by_state: dict[str, int]) -> str:
+    """`3 (2 running, 1 exited)` from {"total": 3, "running": 2, "exited": 1}."""
+    rest = ", ".join(f"{n} {state}" for state, n in by_state.items() if state != "total" and n)
+    return f"{by_state.get('total', 0)}" + (f" ({rest})" if rest else "")
+
+
+def template_text(t: dict[str, Any]) -> str:
+    """`syncer templates show` for a person: the header, inputs, profiles, then the spec."""
+    taxonomy = "/".join(str(v) for v in t["taxonomy"].values()) or "-"
+    lines = [f"{t['ref']}  {t['name']}  ({t['id']}, {t['file']})", f"taxonomy: {taxonomy}"]
+    if t["description"]:
+        lines.append(t["description"])
+    if t["deprecated"]:
+        lines.append("DEPRECATED")
+    required = set(t["inputs"].get("required", []))
+    lines.append("inputs:")
+    for name, schema in (t["inputs"].get("properties") or {}).items():
+        kind = schema.get("format") or schema.get("type") or "any"
+        extra = " (required)" if name in required else (f" (default {schema['default']!r})" if "default" in schema
+                                                        else "")
+        lines.append(f"  {name}: {kind}{extra}")
+    lines.append(f"profiles: {', '.join(t['profile_names']) or 'none'}")
+    lines.append("spec:")
+    lines.extend(f"  {line}" for line in to_json(t["spec"]).splitlines())
+    return "\n".join(lines) + "\n"

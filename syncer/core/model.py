@@ -24,6 +24,26 @@ class Located:
 
 
 @dataclass(frozen=True)
+class FileRef:
+    """A file a server entry names: `rel` inside the repository at `root`, or the file whose
+    path the environment variable `env` holds (read when the server is reached)."""
+
+    rel: str = ""
+    root: str = ""
+    env: str = ""
+
+
+@dataclass(frozen=True)
+class TLS:
+    """Client TLS for a `tcp://` server: CA to check the engine with, client certificate and key."""
+
+    ca: FileRef | None = None
+    cert: FileRef | None = None
+    key: FileRef | None = None
+    verify: bool = True
+
+
+@dataclass(frozen=True)
 class Server:
     """A Docker endpoint; `docker` None means DOCKER_HOST or the local socket."""
 
@@ -31,6 +51,7 @@ class Server:
     docker: str | None = None
     environment: str = "development"
     description: str = ""
+    tls: TLS | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +61,7 @@ class WebhookTarget:
     url: str
     events: tuple[str, ...]
     secret: Mapping[str, str] | None = None
+    format: str = "generic"  # generic (signed JSON) | slack | discord | ntfy
 
 
 @dataclass(frozen=True)
@@ -196,6 +218,7 @@ class ServerState:
     managed: tuple[LiveContainer, ...] = ()
     name_holders: tuple[LiveContainer, ...] = ()
     error: str = ""
+    engine_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -220,7 +243,7 @@ class Reason:
 class Action:
     """One step of a plan."""
 
-    action: str  # create | recreate | start | remove | conflict | noop
+    action: str  # create | recreate | start | remove | conflict | unreachable | noop
     server: str
     definition: str
     container: str
@@ -232,7 +255,8 @@ class Action:
     container_id: str = ""
 
 
-ACTION_KINDS = ("create", "recreate", "start", "remove", "conflict", "noop")
+ACTION_KINDS = ("create", "recreate", "start", "remove", "conflict", "unreachable", "noop")
+BLOCKING = ("conflict", "unreachable")  # planned but never acted on: they need a human or a server
 
 
 @dataclass(frozen=True)
@@ -245,6 +269,7 @@ class Plan:
     fingerprint: str
     created_at: str
     actions: tuple[Action, ...]
+    unreachable: Mapping[str, str] = field(default_factory=dict)  # server -> why it did not answer
 
     def summary(self) -> dict[str, int]:
         """Count of actions per kind, every kind present."""
@@ -252,6 +277,13 @@ class Plan:
         for a in self.actions:
             counts[a.action] += 1
         return counts
+
+    def by_server(self) -> dict[str, dict[str, int]]:
+        """`summary()` per server, every server the plan saw (unreachable ones included)."""
+        out: dict[str, dict[str, int]] = {s: {k: 0 for k in ACTION_KINDS} for s in self.unreachable}
+        for a in self.actions:
+            out.setdefault(a.server, {k: 0 for k in ACTION_KINDS})[a.action] += 1
+        return dict(sorted(out.items()))
 
     @property
     def has_changes(self) -> bool:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from syncer.core import labels as L
 from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core.errors import DockerUnavailable
-from syncer.core.model import Action, ContainerSpec, Desired, Plan
+from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan
 from syncer.core.redact import NOTHING, Redactor
 
 ACTING = ("create", "recreate", "start", "remove")
@@ -120,7 +120,7 @@ class Applier:
     def run(self) -> list[DeploymentResult]:
         """Every deployment's result; failures are results, not exceptions."""
         groups = group_actions(self.plan)
-        blocked = {a.definition for a in self.plan.actions if a.action == "conflict"}
+        blocked = {a.definition for a in self.plan.actions if a.action in BLOCKING}
         deps = {c.definition: c.depends_on for c in self.desired.containers}
         results: list[DeploymentResult] = []
         failed: set[str] = set(blocked)
@@ -155,10 +155,11 @@ class Applier:
         """Dependencies nothing acted on this run may still be starting: wait for them."""
         untouched = {d for n in todo for d in deps.get(n, ()) if d not in groups}
         for c in self.desired.containers:
-            if c.definition in untouched and "healthcheck" in c.spec:
+            eng = self.engines.get(c.server)
+            if c.definition in untouched and "healthcheck" in c.spec and eng is not None:
                 try:
-                    self._wait_ready(self.engines[c.server], c.name, c.spec, lambda _line: None)
-                except ActionFailed:
+                    self._wait_ready(eng, c.name, c.spec, lambda _line: None)
+                except (ActionFailed, EngineError, DockerUnavailable):
                     pass  # the dependent's own deployment will show what it meets
 
     def _deploy(self, name: str, actions: list[Action]) -> DeploymentResult:
@@ -183,7 +184,9 @@ class Applier:
         return DeploymentResult(name, server, dep, True, actions=kinds)
 
     def _one(self, a: Action, log: Callable[[str], None]) -> None:
-        eng = self.engines[a.server]
+        eng = self.engines.get(a.server)
+        if eng is None:  # it answered the plan but not the apply: only its own actions fail
+            raise DockerUnavailable(f"server '{a.server}' is unreachable")
         if a.action == "remove":
             self._remove(eng, a, log)
             return

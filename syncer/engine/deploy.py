@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from syncer.adapters.lock import ApplyLock
 from syncer.adapters.store import Revision, Store
-from syncer.core.errors import NotFound, StalePlan
-from syncer.core.model import ContainerSpec, Desired, Observed, Plan, Project
+from syncer.core.errors import NotFound, StalePlan, SyncerError
+from syncer.core.model import BLOCKING, ContainerSpec, Desired, Observed, Plan, Project, Server
 from syncer.core.redact import Redactor
 from syncer.engine.events import EventSink, no_events, webhook_sink
 from syncer.engine.project import (
@@ -30,6 +30,7 @@ from syncer.engine.project import (
 from syncer.stages.plan import definition_hash, desired_hash
 
 if TYPE_CHECKING:
+    from syncer.adapters.docker import Engine
     from syncer.engine.apply import ApplyOptions, DeploymentResult
     from syncer.engine.observe import EngineFactory
 
@@ -57,8 +58,9 @@ class ApplyReport:
 
     @property
     def ok(self) -> bool:
-        """True when nothing failed (conflicts count as failures: they were not resolved)."""
-        return all(r.ok for r in self.results) and not any(a.action == "conflict" for a in self.plan.actions)
+        """True when nothing failed (conflicts and unreachable servers count as failures: what
+        they block was not applied)."""
+        return all(r.ok for r in self.results) and not any(a.action in BLOCKING for a in self.plan.actions)
 
 
 class _StoreRecorder:
@@ -70,6 +72,7 @@ class _StoreRecorder:
         self.redact = redact  # exactly the project's secrets, not every environment variable
         self.progress, self.events = progress, events
         self.names: dict[str, str] = {}
+        self.info: dict[str, dict[str, Any]] = {}
         self.message = ""
 
     def _clean(self, text: str) -> str:
@@ -81,6 +84,7 @@ class _StoreRecorder:
         self.store.deployment_running(dep)
         self.store.set_definition_status(definition, "deploying")
         self.names[dep] = definition
+        self.info[dep] = {"server": server, "revision": revision, "actions": actions}
         if self.commit:
             self.store.log(dep, f"commit {self.commit[:12]} {self.message}".rstrip())
         self.events("deployment.started", {"deployment_id": dep, "definition": definition, "server": server,
@@ -96,7 +100,8 @@ class _StoreRecorder:
         error = self._clean(error)
         self.store.finish_deployment(deployment, ok=ok, rolled_back=rolled_back, error=error)
         self.progress(self.names.get(deployment, "?"), "done: ok" if ok else "done: failed")
-        data = {"deployment_id": deployment, "definition": self.names.get(deployment), "error": error or None,
+        data = {"deployment_id": deployment, "definition": self.names.get(deployment),
+                **self.info.get(deployment, {}), "commit": self.commit, "error": error or None,
                 "rolled_back": rolled_back}
         self.events("deployment.success" if ok else "deployment.failed", data)
         if rolled_back:
@@ -163,7 +168,7 @@ def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: De
 
     run_id = store.start_run(trigger, project.commit, os.getpid())
     _record_revisions(store, desired, result, project.commit, events)
-    live = {name: factory(server) for name, server in project.config.servers.items()}
+    live = _engines(factory, project.config.servers, result)
     redact = redactor(ctx, project)
     recorder = _StoreRecorder(store, run_id, trigger, project.commit, redact, progress, events)
     recorder.message = project.commit_message
@@ -184,11 +189,23 @@ def _steps(p: Plan) -> set[tuple[str, str, str, str, str]]:
     return {(a.action, a.server, a.container, a.container_id, a.spec_hash) for a in p.actions if a.action != "noop"}
 
 
+def _engines(factory: EngineFactory, servers: Mapping[str, Server], p: Plan) -> dict[str, Engine]:
+    """A client per server that answered the plan; one that does not answer now is left out,
+    and the Applier fails that server's actions only."""
+    out = {}
+    for name in sorted(set(servers) - set(p.unreachable)):
+        try:
+            out[name] = factory(servers[name])
+        except SyncerError:
+            continue
+    return out
+
+
 def _only(p: Plan, definition: str) -> Plan:
     actions = tuple(a for a in p.actions if a.definition == definition)
     if not actions:
         raise NotFound(f"no definition '{definition}' in the project or on its servers")
-    return Plan(p.project, p.commit, p.dirty, p.fingerprint, p.created_at, actions)
+    return Plan(p.project, p.commit, p.dirty, p.fingerprint, p.created_at, actions, p.unreachable)
 
 
 def check_fresh(saved: Mapping[str, Any], current: Plan, desired: Desired) -> None:

@@ -27,7 +27,8 @@ from syncer.engine.project import (
     redactor,
     secrets_for,
 )
-from syncer.engine.secrets import KEY_FILE, parse_secrets_file
+from syncer.engine.scaffold import init_repository
+from syncer.engine.secrets import KEY_FILE, parse_secrets_file, secret_key
 from syncer.engine.status import DefinitionStatus, status
 
 
@@ -47,7 +48,7 @@ def is_remote(source: str) -> bool:
 
 __all__ = [
     "KEY_FILE", "STATE_DIR", "ApplyReport", "Context", "DefinitionStatus", "EventSink", "Planned", "Progress",
-    "apply", "check_fresh", "is_remote", "plan_document", "compute_plan", "desired_state", "emit_event", "flush_webhooks", "load",
+    "apply", "check_fresh", "is_remote", "plan_document", "compute_plan", "desired_state", "emit_event", "flush_webhooks", "init_repository", "load",
     "no_events", "now_iso", "open_store", "parse_secrets_file", "planned", "read_secrets", "redactor",
-    "rollback", "secrets_for", "start_notifier", "status",
+    "rollback", "secret_key", "secrets_for", "start_notifier", "status",
 ]

@@ -45,9 +45,10 @@ def observe_server(project: str, server: Server, names: list[str], *,
             managed = engine.list_project(project)
             have = {c.name for c in managed}
             holders = engine.list_names([n for n in names if n not in have])
+            version = str(getattr(engine, "info", {}).get("Version", ""))  # fakes may not have it
         finally:
             engine.close()
     except SyncerError as exc:
         return ServerState(server.name, False, error=str(exc))
     foreign = tuple(c for c in holders if c.labels.get("syncer.project") != project)
-    return ServerState(server.name, True, tuple(managed), foreign)
+    return ServerState(server.name, True, tuple(managed), foreign, engine_version=version)

@@ -7,7 +7,6 @@ CPU and memory samples in samples.py.)
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -17,6 +16,8 @@ from syncer.adapters.store import Store
 from syncer.core.errors import Conflict, DockerUnavailable, NotFound, SyncerError
 from syncer.core.model import LiveContainer, Observed, Project
 from syncer.core.redact import Redactor
+from syncer.engine import secrets as S
+from syncer.engine.project import redactor as project_redactor
 from syncer.engine.facade import (
     ApplyReport,
     Context,
@@ -34,7 +35,6 @@ from syncer.engine.keys import (  # where the CLI has always found them
     key_permissions,
 )
 from syncer.stages.plan import definition_hash
-from syncer.stages.render import literal_secrets
 
 if TYPE_CHECKING:
     from syncer.engine.apply import ApplyOptions
@@ -47,37 +47,14 @@ def state_store(ctx: Context) -> Store:
     return Store(ctx.state(ctx.root()))
 
 
-def _named_secret(available: Mapping[str, str], ref: Any) -> str | None:
-    """The value of a `{env: NAME}` / `{secret: NAME}` reference in syncer.yaml."""
-    if not isinstance(ref, Mapping) or len(ref) != 1:
-        return None
-    return available.get(str(next(iter(ref.values()))))
-
-
 def git_webhook_secret(ctx: Context, project: Project) -> str | None:
-    """The secret incoming git webhooks are verified with: `api.git_webhook_secret` in
-    syncer.yaml, else the SYNCER_GIT_WEBHOOK_SECRET environment variable."""
-    api = project.config.raw.get("api")
-    ref = api.get("git_webhook_secret") if isinstance(api, Mapping) else None
-    configured = _named_secret(read_secrets(ctx, project), ref) if ref is not None else None
-    return configured or os.environ.get("SYNCER_GIT_WEBHOOK_SECRET") or None
-
-
-def secret_values(ctx: Context, project: Project) -> list[str]:
-    """Every secret value the project uses, longest first: what no response may show."""
-    available = read_secrets(ctx, project)
-    names = {str(v["secret"]) for d in project.definitions for v in d.params.values()
-             if isinstance(v, Mapping) and set(v) == {"secret"}}
-    values = {available[n] for n in names if n in available} | set(literal_secrets(project).values())
-    for hook in project.config.webhooks:
-        values.add(_named_secret(available, hook.secret) or "")
-    values.add(git_webhook_secret(ctx, project) or "")
-    return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
+    """The secret incoming git webhooks are verified with (see engine/secrets.py)."""
+    return S.git_hook_secret(read_secrets(ctx, project), project)
 
 
 def redactor(ctx: Context, project: Project) -> Redactor:
-    """Masks every value `secret_values` finds, in text and in structured data."""
-    return Redactor.of(secret_values(ctx, project))
+    """The project's one redactor: exactly its referenced secret values."""
+    return project_redactor(ctx, project)
 
 
 def instance_id(container_id: str) -> str:
@@ -181,6 +158,30 @@ def instance_logs(ctx: Context, project: Project, ident: str, *, tail: int = 100
     c = find_instance(project, ident, engines=engines)
     text = _on_server(project, c, engines, lambda e: e.logs(c.id, tail=tail, since=since))
     return c, redactor(ctx, project).lines(str(text).splitlines())
+
+
+def instance_log_lines(ctx: Context, project: Project, ident: str, *, tail: int = 100) -> list[str]:
+    """The last `tail` lines a container printed, secret values masked."""
+    return instance_logs(ctx, project, ident, tail=tail)[1]
+
+
+def instance_rows(ctx: Context, project: Project, *, definition: str | None = None,
+                  server: str | None = None) -> list[dict[str, Any]]:
+    """The project's containers as rows (one list call per server), held ones marked."""
+    store = open_store(ctx, project)
+    try:
+        held = set(store.holds())
+    finally:
+        store.close()
+    rows = []
+    for state in list_instances(project).servers.values():
+        for c in state.managed:
+            if (definition and c.definition != definition) or (server and c.server != server):
+                continue
+            rows.append({"id": instance_id(c.id), "name": c.name, "definition": c.definition, "server": c.server,
+                         "replica": c.replica, "state": c.state, "health": c.health, "status": c.status,
+                         "held_stopped": c.name in held})
+    return sorted(rows, key=lambda r: (r["server"], r["name"]))
 
 
 def rollback_deployment(ctx: Context, deployment_id: str, *, options: ApplyOptions,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets as pysecrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,40 @@ from syncer.core.model import Project
 from syncer.core.redact import Redactor
 from syncer.stages.render import literal_secrets, secret_references
 
-KEY_FILE = "secret.key"  # where an older syncer kept the hash key (see serverkey.py)
+KEY_FILE = "secret.key"  # this state dir's key: published when the server has none (serverkey.py)
 GIT_HOOK_ENV = "SYNCER_GIT_WEBHOOK_SECRET"
 _DOTENV = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$")
+
+
+def secret_key(state: Path) -> bytes:
+    """This state directory's key, made once: what serverkey.py publishes when the project's
+    server has none yet (the server's key, once there, is the one every state dir uses).
+
+    Several processes may make it at once (the first plan of a CI job's parallel steps):
+    each writes its candidate to a private temporary file and links it into place, which
+    only one link can do; the others read back the winner's key, always whole."""
+    path = state / KEY_FILE
+    try:
+        key = path.read_bytes()
+        if key:
+            return key
+    except FileNotFoundError:
+        pass
+    key = pysecrets.token_bytes(32)
+    tmp = state / f".{KEY_FILE}.{os.getpid()}.{pysecrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            key = path.read_bytes()
+    finally:
+        tmp.unlink(missing_ok=True)
+    return key
 
 
 OWN_PREFIX = "SYNCER_"  # syncer's own variables: never a secret source

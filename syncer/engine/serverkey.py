@@ -13,7 +13,6 @@ server has no key yet, so an upgrade recreates nothing.
 from __future__ import annotations
 
 import os
-import secrets as pysecrets
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from syncer.core import labels as L
 from syncer.core.errors import DockerUnavailable, SecretError
 from syncer.core.model import Project
 from syncer.engine.observe import EngineFactory
-from syncer.engine.secrets import KEY_FILE
+from syncer.engine.secrets import KEY_FILE, secret_key
 from syncer.stages.render import literal_secrets, secret_references
 
 ENV_KEY = "SYNCER_SECRET_KEY"
@@ -75,7 +74,7 @@ def _on_server(eng: Engine, project: str, state: Path) -> bytes:
     found = _read(eng.marker(name))
     if found is not None:
         return found
-    key = local_key(state) or pysecrets.token_bytes(32)
+    key = secret_key(state)  # an older syncer's key, if this state dir has one: nothing is recreated
     try:
         eng.create_marker(name, {L.MARKER: "key", L.MARKER_OF: project}, {MARKER_ENV: key.hex()})
         return key

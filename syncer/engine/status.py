@@ -27,8 +27,10 @@ class DefinitionStatus:
     pinned: bool
 
 
-def status(ctx: Context, *, engines: EngineFactory | None = None) -> tuple[Project, list[DefinitionStatus]]:
-    """Per definition: server, revision, containers with state and health, in sync or drifted."""
+def status(ctx: Context, *, engines: EngineFactory | None = None
+           ) -> tuple[Project, list[DefinitionStatus], list[dict[str, Any]]]:
+    """Per definition: server, revision, containers with state and health, in sync or drifted;
+    per server: reachable or not (and why), and its engine's version."""
     project = load(ctx)
     store = open_store(ctx, project)
     try:
@@ -51,4 +53,6 @@ def status(ctx: Context, *, engines: EngineFactory | None = None) -> tuple[Proje
         revision = max((a.revision for a in acts if a.action != "remove"), default=0)
         out.append(DefinitionStatus(name, server, revision, sorted(live.get(name, []), key=lambda c: c["name"]),
                                     not changing, changing, stored.get(name, {}).get("status", "new"), name in pins))
-    return project, out
+    servers = [{"name": s.server, "reachable": s.reachable, "engine_version": s.engine_version or None,
+                "error": s.error or None} for s in sorted(observed.servers.values(), key=lambda s: s.server)]
+    return project, out, servers

@@ -15,8 +15,8 @@ from referencing.jsonschema import DRAFT202012
 
 from syncer.core.labels import template_hash
 from syncer.core.model import Located, ProjectConfig, Template
-from syncer.stages import schema
-from syncer.stages.collect import Collector, documents
+from syncer.stages import guard, schema
+from syncer.stages.collect import Collector, documents, yaml_files
 from syncer.stages.expr import names as expressions
 from syncer.stages.load import Tree, locate
 
@@ -36,7 +36,7 @@ def templates(tree: Tree, config: ProjectConfig, out: Collector) -> tuple[list[T
     found: dict[tuple[str, str], Template] = {}
     broken = Broken()
     for folder in config.template_dirs:
-        for path in tree.yaml_files(folder):
+        for path in yaml_files(tree, folder, out):
             docs = documents(tree, path, out)
             if path not in out.files:
                 broken.template_files.append(path)
@@ -80,6 +80,14 @@ def _template(where: Located, raw: dict[str, Any], out: Collector) -> Template |
         path = ("inputs", *steps)
         out.at(where, path, f"{schema._dotted(path)}: invalid input schema: cannot resolve $ref '{ref}'"
                " (only references inside the inputs, like '#/$defs/NAME', are supported)")
+        return None
+    risky = guard.schema_problem(inputs)
+    if risky is not None:
+        steps = list(risky[0])
+        if not _is_json_schema(written) and steps[:1] == ["properties"]:
+            steps = steps[1:]
+        path = ("inputs", *steps)
+        out.at(where, path, f"{schema._dotted(path)}: invalid input schema: {risky[1]}")
         return None
     if not _no_secret_defaults(written, inputs, where, out):
         return None
@@ -171,13 +179,14 @@ def _check_expressions(raw: Mapping[str, Any], inputs: Mapping[str, Any], where:
 
 def check_one(text: str, path: tuple[Any, ...], known: set[str], where: Located, out: Collector) -> bool:
     ok = True
-    for expr in expressions(text):
-        if expr.startswith("inputs."):
-            if expr[7:] not in known:
+    for written in expressions(text):
+        expr = guard.excerpt(written)
+        if written.startswith("inputs."):
+            if written[7:] not in known:
                 out.at(where, path, f"${{{expr}}} names an input that does not exist"
                        f" (inputs: {', '.join(sorted(known)) or 'none'})")
                 ok = False
-        elif expr not in CONTEXT_NAMES:
+        elif written not in CONTEXT_NAMES:
             out.at(where, path, f"unknown substitution ${{{expr}}} (allowed: ${{inputs.NAME}}, "
                    + ", ".join(f"${{{c}}}" for c in CONTEXT_NAMES) + ")")
             ok = False

@@ -41,11 +41,14 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
          known: Known | None = None, dirty: bool = False, held: frozenset[str] = frozenset()) -> Plan:
     """The actions that bring the servers from `observed` to `desired`.
 
-    `held` names containers an operator stopped through syncer: they stay stopped.
+    `held` names containers an operator stopped through syncer: they stay stopped. A server
+    that did not answer gets an `unreachable` action per container wanted there (never
+    applied) and nothing else: what runs there is unknown, so nothing is removed.
     """
-    down = [f"{n}: {s.error}" for n, s in sorted(observed.servers.items()) if not s.reachable]
-    if down:
-        raise DockerUnavailable("cannot observe every server:\n" + "\n".join(down))
+    down = {n: s.error or f"server '{n}': unreachable" for n, s in sorted(observed.servers.items())
+            if not s.reachable}
+    if down and len(down) == len(observed.servers):  # nothing to plan at all: one clear error
+        raise DockerUnavailable("\n".join(down.values()))
     by_def: dict[str, list[ContainerSpec]] = defaultdict(list)
     for c in desired.containers:
         by_def[c.definition].append(c)
@@ -57,10 +60,19 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
     actions: list[Action] = []
     for server, state in sorted(observed.servers.items()):
         mine = [c for c in desired.containers if c.server == server]
+        if server in down:
+            actions.extend(_unreachable(server, mine, revisions))
+            continue
         actions.extend(_server_actions(server, mine, state.managed, state.name_holders, revisions, held))
         actions.extend(_removals(server, mine, state.managed, desired, prune))
     actions.sort(key=lambda a: (a.server, a.definition, a.replica, a.container))
-    return Plan(desired.project, desired.commit, dirty, fingerprint(observed), created_at, tuple(actions))
+    return Plan(desired.project, desired.commit, dirty, fingerprint(observed), created_at, tuple(actions), down)
+
+
+def _unreachable(server: str, desired: list[ContainerSpec], revisions: Mapping[str, int]) -> list[Action]:
+    return [Action("unreachable", server, c.definition, c.name, revisions[c.definition],
+                   "the server did not answer; nothing will be done", replica=c.replica, spec_hash=c.spec_hash)
+            for c in desired]
 
 
 def _revision(name: str, desired: list[ContainerSpec], live: list[LiveContainer], known: Known) -> int:
@@ -192,6 +204,8 @@ def to_dict(p: Plan, *, desired_hash: str = "") -> dict[str, Any]:
         "format_version": FORMAT_VERSION, "project": p.project, "commit": p.commit, "dirty": p.dirty,
         "fingerprint": p.fingerprint, "desired": desired_hash, "created_at": p.created_at,
         "actions": [_action_dict(a) for a in p.actions], "summary": p.summary(),
+        "servers": {name: {"reachable": name not in p.unreachable, "error": p.unreachable.get(name),
+                           "summary": counts} for name, counts in p.by_server().items()},
     }
 
 
@@ -220,8 +234,10 @@ def from_dict(data: Mapping[str, Any]) -> Plan:
         actions.append(Action(a["action"], a["server"], a["definition"], a["container"], int(a["revision"]),
                               a.get("cause", ""), reasons, int(a.get("replica", 1)), a.get("spec_hash", ""),
                               a.get("container_id", "")))
+    down = {name: str(s.get("error") or "unreachable") for name, s in (data.get("servers") or {}).items()
+            if not s.get("reachable", True)}
     return Plan(data["project"], data.get("commit"), bool(data.get("dirty")), data["fingerprint"],
-                data["created_at"], tuple(actions))
+                data["created_at"], tuple(actions), down)
 
 
 def desired_hash(desired: Desired) -> str:

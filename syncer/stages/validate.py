@@ -8,7 +8,7 @@ fixing a repository sees every problem in one run. The template catalog is check
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from referencing.exceptions import Unresolvable
@@ -16,7 +16,9 @@ from referencing.exceptions import Unresolvable
 from syncer.core.errors import Diagnostic, InvalidProject
 from syncer.core.labels import NAME_RE
 from syncer.core.model import (
+    TLS,
     Definition,
+    FileRef,
     Located,
     Project,
     ProjectConfig,
@@ -25,24 +27,29 @@ from syncer.core.model import (
     WebhookTarget,
     newest_first,
 )
-from syncer.stages import schema
+from syncer.stages import policy as policies
+from syncer.stages import ports, schema
 from syncer.stages.catalog import Broken, Catalog, check_one, normalise_inputs, strings, templates
-from syncer.stages.collect import Collector, documents
+from syncer.stages.collect import Collector, documents, yaml_files
 from syncer.stages.load import PROJECT_FILE, Tree, locate
+from syncer.stages.policy import Policy
 
 __all__ = ["build_project", "check_name", "find_cycles", "normalise_inputs"]
 
 SECRET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
-def build_project(tree: Tree, root: str, *, commit: str | None = None, dirty: bool = False) -> Project:
-    """Load and validate a whole repository state; raise InvalidProject with every problem."""
+def build_project(tree: Tree, root: str, *, commit: str | None = None, dirty: bool = False,
+                  policy: Policy | None = None) -> Project:
+    """Load and validate a whole repository state; raise InvalidProject with every problem.
+    `policy` is the operator's (from outside the repository): syncer.yaml may only tighten it."""
     out = Collector()
-    config = _config(tree, out)
+    config = _config(tree, out, root)
     if config is None:
         raise InvalidProject(out.found)
+    in_force = _policy(config, policy, out)
     catalog_, broken = templates(tree, config, out)
-    definitions = _definitions(tree, config, catalog_, broken, out)
+    definitions = _definitions(tree, config, catalog_, broken, out, in_force)
     if out.found:
         raise InvalidProject(out.found)
     return Project(root, config, tuple(catalog_), tuple(definitions), commit, dirty)
@@ -50,7 +57,7 @@ def build_project(tree: Tree, root: str, *, commit: str | None = None, dirty: bo
 
 # --- syncer.yaml ---------------------------------------------------------------------
 
-def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
+def _config(tree: Tree, out: Collector, root: str = "") -> ProjectConfig | None:
     docs = documents(tree, PROJECT_FILE, out)
     if len(docs) != 1:
         if not out.found:
@@ -62,7 +69,7 @@ def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
     where, raw = docs[0]
     if not out.schema(schema.validator("project"), raw, where):
         return None
-    servers = _servers(raw.get("servers"))
+    servers = _servers(raw.get("servers"), root, lambda path, msg: out.at(where, path, msg))
     defaults = raw.get("defaults", {})
     default_server = defaults.get("server", next(iter(servers)))
     if default_server not in servers:
@@ -77,7 +84,7 @@ def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
                 inside.append(folder)  # a folder outside is reported, never read
         folders[key] = tuple(inside)
     hooks = tuple(
-        WebhookTarget(h["url"], tuple(h.get("events", [])), h.get("secret"))
+        WebhookTarget(h["url"], tuple(h.get("events", [])), h.get("secret"), h.get("format", "generic"))
         for h in raw.get("webhooks", [])
     )
     return ProjectConfig(
@@ -89,19 +96,56 @@ def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
     )
 
 
-def _servers(raw: Mapping[str, Any] | None) -> dict[str, Server]:
+def _policy(config: ProjectConfig, outer: Policy | None, out: Collector) -> Policy:
+    raw = config.raw.get("policy")
+    raw = raw if isinstance(raw, Mapping) else None
+    if outer is not None:
+        for path, message in policies.loosening(outer, raw):
+            out.at(Located(PROJECT_FILE, 0), ("policy", *path), message)
+    return policies.combine(outer, raw)
+
+
+def _servers(raw: Mapping[str, Any] | None, root: str,
+             report: Callable[[tuple[Any, ...], str], None]) -> dict[str, Server]:
     if not raw:
         return {"local": Server("local")}
-    return {
-        name: Server(name, s.get("docker"), s.get("environment", "development"), s.get("description", ""))
-        for name, s in raw.items()
-    }
+    out = {}
+    for name, s in raw.items():
+        def at(key: str, msg: str, n: str = name) -> None:
+            report(("servers", n, "tls", key), msg)
+
+        out[name] = Server(name, s.get("docker"), s.get("environment", "development"), s.get("description", ""),
+                           _tls(s.get("tls"), root, at))
+    return out
+
+
+def _tls(raw: Mapping[str, Any] | None, root: str,
+         report: Callable[[str, str], None]) -> TLS | None:
+    """`tls: {ca, cert, key, verify}`: each file inside the repository or `{env: VAR}`."""
+    if raw is None:
+        return None
+    files: dict[str, FileRef | None] = {}
+    for key in ("ca", "cert", "key"):
+        value = raw.get(key)
+        if isinstance(value, Mapping):
+            files[key] = FileRef(env=str(value["env"]))
+        elif value is None:
+            files[key] = None
+        elif value.startswith("/") or ".." in value.split("/"):
+            # the key's path is not repeated: only that it points outside
+            report(key, f"tls.{key}: the file must be inside the repository (or use {{env: VAR}})")
+            files[key] = None
+        else:
+            files[key] = FileRef(rel=value, root=root)
+    if ("cert" in raw) != ("key" in raw):
+        report("cert" if "cert" in raw else "key", "tls: a client certificate needs its key (cert and key go together)")
+    return TLS(files["ca"], files["cert"], files["key"], bool(raw.get("verify", True)))
 
 
 # --- templates -----------------------------------------------------------------------
 
 def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], broken: Broken,
-                 out: Collector) -> list[Definition]:
+                 out: Collector, policy: Policy) -> list[Definition]:
     by_id: dict[str, list[Template]] = {}
     for t in templates:
         by_id.setdefault(t.id, []).append(t)
@@ -110,9 +154,9 @@ def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], b
     catalog = Catalog(by_id, broken=broken)
     seen: dict[str, Definition] = {}
     for folder in config.definition_dirs:
-        for path in tree.yaml_files(folder):
+        for path in yaml_files(tree, folder, out):
             for where, raw in documents(tree, path, out):
-                d = _definition(where, raw, config, catalog, out)
+                d = _definition(where, raw, config, catalog, out, policy)
                 if d is None:
                     if isinstance(raw.get("name"), str):
                         broken.definitions.add(raw["name"])
@@ -125,11 +169,29 @@ def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], b
                     continue
                 seen[d.name] = d
     _check_dependencies(list(seen.values()), broken.definitions, out)
+    _check_ports(list(seen.values()), catalog, config, out)
     return list(seen.values())
 
 
+def _check_ports(definitions: list[Definition], catalog: Catalog, config: ProjectConfig, out: Collector) -> None:
+    """Two definitions of one server publishing one host port: refused here, not by Docker
+    halfway through an apply."""
+    by_server: dict[str, list[tuple[str, Located, tuple[Any, ...], str, int, str]]] = {}
+    for d in definitions:
+        tpl, _ = catalog.pick(f"{d.template}@{d.template_version}")
+        if tpl is None:
+            continue
+        mine = ports.published(tpl, d, config.servers.get(d.server, Server(d.server)))
+        by_server.setdefault(d.server, []).extend((d.name, *entry) for entry in mine)
+    for server, entries in by_server.items():
+        for (name, origin, path), (other, first, first_path), which in ports.clashes(entries):
+            line, _ = locate(out.files[first.file], first.doc, first_path)
+            out.at(origin, path, f"definition '{name}' publishes host port {which} on server '{server}',"
+                   f" which definition '{other}' publishes too ({first.file}:{line})")
+
+
 def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, catalog: Catalog,
-                out: Collector) -> Definition | None:
+                out: Collector, policy: Policy) -> Definition | None:
     if not out.schema(schema.validator("definition"), raw, where):
         return None
     tpl, why = catalog.pick(raw["template"])
@@ -157,12 +219,18 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
     if not ok:
         return None
     tid = raw["template"].partition("@")[0]
-    return Definition(
+    d = Definition(
         name=raw["name"], template=tid, template_version=tpl.version, server=server,
         profile=profile, replicas=raw.get("replicas"), params=params,
         depends_on=tuple(raw.get("depends_on", [])), overrides=raw.get("overrides") or {},
         origin=where,
     )
+    # an unknown server is reported already (here, or as syncer.yaml's defaults.server)
+    on = config.servers.get(server, Server(server))
+    for origin, path, message in policies.check_definition(tpl, d, on, policy):
+        out.at(origin, path, f"definition '{d.name}': {message}")
+        ok = False
+    return d if ok else None
 
 
 def _check_params(params: Mapping[str, Any], tpl: Template, where: Located, config: ProjectConfig,
@@ -193,6 +261,9 @@ def _check_params(params: Mapping[str, Any], tpl: Template, where: Located, conf
                 continue  # a secret's constraints are checked when its value is known (render)
             out.at(where, path, message, key=at_key)
             ok = False
+    except RecursionError:  # a schema loop guard.schema_problem did not foresee
+        out.at(tpl.origin, ("inputs",), "inputs: invalid input schema: it refers to itself without end")
+        ok = False
     except Unresolvable as exc:  # a $ref the template check could not see (a nested $id, say)
         out.at(tpl.origin, ("inputs",), f"inputs: invalid input schema: cannot resolve $ref ({exc})")
         ok = False

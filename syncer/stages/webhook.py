@@ -96,3 +96,62 @@ def headers(delivery: str, event: str, body: bytes, secret: str | None, timestam
     if secret is not None:
         out["X-Syncer-Signature"] = signature(secret, timestamp, body)
     return out
+
+
+# --- chat formats ------------------------------------------------------------------------
+
+FORMATS = ("generic", "slack", "discord", "ntfy")
+_ICON = {True: "✅", False: "❌", None: "ℹ️"}
+_DISCORD_COLOUR = {True: 0x2EB67D, False: 0xE01E5A, None: 0x5865F2}
+
+
+def summary(event: str, project: str, data: Mapping[str, Any]) -> tuple[str, str, bool | None]:
+    """A person's reading of an event: (title, text, ok) — ok None when it is neither a
+    success nor a failure. The first line of an error only; values arrive masked."""
+    what = data.get("definition") or data.get("container") or data.get("url") or ""
+    where = f" on {data['server']}" if data.get("server") else ""
+    rev = f" (revision {data['revision']})" if data.get("revision") else ""
+    ok = {"deployment.success": True, "deployment.failed": False, "instance.unhealthy": False,
+          "drift.detected": None}.get(event)
+    title = f"[{project}] {event} {what}".strip()
+    lines = [f"{_ICON[ok]} {event.replace('.', ' ')}: {what}{rev}{where}".rstrip(": ")]
+    if data.get("actions"):
+        lines.append("changes: " + ", ".join(str(a) for a in data["actions"]))
+    if data.get("error"):
+        lines.append("error: " + str(data["error"]).strip().splitlines()[0][:300])
+    if data.get("rolled_back"):
+        lines.append("the previous container was restored (rolled back)")
+    if data.get("commit"):
+        lines.append(f"commit {str(data['commit'])[:12]}")
+    return title, "\n".join(lines), ok
+
+
+def chat_payload(fmt: str, url: str, event: str, project: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The documented incoming-webhook shape of each chat service."""
+    title, text, ok = summary(event, project, data)
+    if fmt == "slack":  # Slack incoming webhooks: `text` (also the notification fallback) + blocks
+        return {"text": f"{title}\n{text}",
+                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*\n{text}"}}]}
+    if fmt == "discord":  # Discord webhooks: content (≤ 2000 chars) and embeds
+        return {"username": "syncer", "content": title[:2000],
+                "embeds": [{"title": title[:256], "description": text[:4096], "color": _DISCORD_COLOUR[ok]}]}
+    # ntfy: JSON published to the server's root URL names the topic
+    return {"topic": url.rstrip("/").rsplit("/", 1)[-1], "title": title, "message": text,
+            "tags": ["white_check_mark" if ok else "x" if ok is False else "information_source", project],
+            "priority": 4 if ok is False else 3}
+
+
+def post_url(fmt: str, url: str) -> str:
+    """Where a delivery is POSTed: ntfy's JSON publishing goes to the server root."""
+    if fmt == "ntfy":
+        return url.rstrip("/").rsplit("/", 1)[0] + "/"
+    return url
+
+
+def body_for(target: WebhookTarget, event_id: str, event: str, project: str, data: Mapping[str, Any],
+             created_at: float) -> str:
+    """The body stored and sent to one target: the signed generic JSON, or a chat message."""
+    if target.format == "generic":
+        return body_of(event_id, event, project, data, created_at)
+    return json.dumps(chat_payload(target.format, target.url, event, project, data), ensure_ascii=False,
+                      separators=(",", ":"))

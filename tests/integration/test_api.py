@@ -168,6 +168,8 @@ def test_every_resource_of_an_applied_project(shared: Served, docker_api: Any) -
     assert server["id"] == "srv_local" and server["reachable"] is True and server["engine_version"]
     assert server["containers"]["running"] == 4 and server["containers"]["total"] == 4
     assert s.ok("GET", "/servers/local")["data"]["id"] == "srv_local"
+    assert status["servers"] == [{"server_id": "srv_local", "name": "local", "reachable": True,
+                                  "engine_version": server["engine_version"], "error": None}]
 
     deployments = s.ok("GET", "/deployments")["data"]
     assert short(s, (d["definition"] for d in deployments)) == set(SHARED)

@@ -221,7 +221,7 @@ def test_second_apply_is_refused_while_the_lock_is_held(tmp_path: Path, project:
     repo, state, gate = tmp_path / "repo", tmp_path / "state", tmp_path / "gate"
     gate.mkdir()
     name = f"{project}-slow"
-    write_files(repo, {"syncer.yaml": f"project: {project}\n", "templates/gated.yaml": GATED.replace("GATE", str(gate)),
+    write_files(repo, {"syncer.yaml": f"project: {project}\npolicy: {{bind_mounts: [{gate}]}}\n", "templates/gated.yaml": GATED.replace("GATE", str(gate)),
                        f"definitions/{name}.yaml": _definition(name, "one", template="gated")})
     cli = ("--repo", str(repo), "--state-dir", str(state))
 

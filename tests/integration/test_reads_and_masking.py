@@ -20,7 +20,7 @@ def _cli(repo: Path, state: Path, *args: str, env: dict[str, str] | None = None)
 
 
 def _pinned(repo: Path, state: Path) -> bool:
-    [row] = json.loads(_cli(repo, state, "status", "--json").stdout)
+    [row] = json.loads(_cli(repo, state, "status", "--json").stdout)["definitions"]
     return bool(row["pinned"])
 
 

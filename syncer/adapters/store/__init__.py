@@ -13,13 +13,14 @@ from syncer.adapters.store.db import DB_FILE, FINAL, MIGRATIONS, Db, StoreError,
 from syncer.adapters.store.deliveries import Deliveries
 from syncer.adapters.store.deployments import Deployments
 from syncer.adapters.store.keys import Keys
+from syncer.adapters.store.logs import Logs
 from syncer.adapters.store.runs import Revision, Runs
 from syncer.adapters.store.samples import Samples
 
 __all__ = ["DB_FILE", "FINAL", "MIGRATIONS", "Revision", "Store", "StoreError", "Transaction", "new_id", "now"]
 
 
-class Store(Runs, Deployments, Keys, Deliveries, Samples, Db):
+class Store(Runs, Deployments, Keys, Deliveries, Samples, Logs, Db):
     """The state database: every table group over one connection. Thread-safe: one lock.
 
     `Store(state_dir)` creates the file (and the state dir) when missing and migrates it;

@@ -82,6 +82,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX samples_by_definition ON metric_samples (definition, at);
     """,
+    # 3: syncer's own log records (`syncer logs`, GET /logs)
+    """
+    CREATE TABLE logs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, level TEXT NOT NULL,
+        component TEXT NOT NULL, message TEXT NOT NULL
+    );
+    CREATE INDEX logs_by_time ON logs (at);
+    """,
 )
 
 FINAL = ("success", "failed")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from syncer.api.routes import deliveries, definitions, deployments, instances, servers, templates
+from syncer.api.routes import deliveries, definitions, deployments, instances, logs, servers, templates
 
 router = APIRouter()
-for _part in (templates, definitions, instances, servers, deployments, deliveries):
+for _part in (templates, definitions, instances, servers, deployments, deliveries, logs):
     router.include_router(_part.router)

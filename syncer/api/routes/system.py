@@ -35,7 +35,7 @@ def status(svc: Svc) -> Response:
                            "last_apply": svc.state.last_run(),
                            "last_validation_error": svc.state.meta("last_validation_error"),
                            "validation_error": svc.project.problems, "in_sync": None, "drifted": None,
-                           "definitions": [], "checked_at": None, "error": None}
+                           "definitions": [], "servers": [], "checked_at": None, "error": None}
     try:
         snap = svc.status.get()
     except SyncerError as exc:
@@ -50,6 +50,7 @@ def status(svc: Svc) -> Response:
                            "revision": r.revision or None, "status": r.status, "pinned": r.pinned,
                            "in_sync": r.in_sync, "drift": r.actions, "containers": len(r.containers)}
                           for r in snap["rows"]]
+    out["servers"] = [{"server_id": f"srv_{s['name']}", **s} for s in snap["servers"]]
     out["drifted"] = sum(1 for d in out["definitions"] if not d["in_sync"])
     out["in_sync"] = out["drifted"] == 0
     return svc.ok(out)
