@@ -20,7 +20,7 @@ from requests.exceptions import RequestException
 
 from syncer.adapters import ssh
 from syncer.core.errors import DockerUnavailable, SyncerError
-from syncer.core.labels import reveal
+from syncer.adapters.container_args import InvalidSpec, create_args
 from syncer.core.model import FileRef, LiveContainer, Server
 
 HEALTH_RE = re.compile(r"\((healthy|unhealthy|health: starting)\)")
@@ -167,14 +167,27 @@ class Engine:
 
     def create(self, name: str, spec: Mapping[str, Any], labels: Mapping[str, str],
                secrets: Mapping[str, str]) -> str:
-        """Create (not start) a container from a rendered spec; returns its id."""
-        kwargs = create_args(spec, secrets)
+        """Create (not start) a container from a rendered spec; returns its id. The spec's own
+        labels go beside syncer's (which win: the schema keeps users out of `syncer.`)."""
+        try:
+            kwargs = create_args(spec, secrets)
+        except InvalidSpec as exc:
+            raise EngineError(f"create {name}: {exc}") from None
+        all_labels = {**kwargs.pop("labels", {}), **labels}
         host_config = self.api.create_host_config(**kwargs.pop("host_config"))
         networking = kwargs.pop("networking_config", None)
-        result = self._call(
-            f"create {name}", self.api.create_container, name=name, labels=dict(labels),
-            host_config=host_config, networking_config=networking, **kwargs,
-        )
+        start_interval = (kwargs.get("healthcheck") or {}).pop("start_interval", None)
+        if start_interval is None:
+            result = self._call(
+                f"create {name}", self.api.create_container, name=name, labels=all_labels,
+                host_config=host_config, networking_config=networking, **kwargs,
+            )
+        else:  # the SDK drops StartInterval (API 1.44+): add it to the config it builds
+            platform = kwargs.pop("platform", None)
+            config = self.api.create_container_config(labels=all_labels, host_config=host_config,
+                                                      networking_config=networking, **kwargs)
+            config["Healthcheck"]["StartInterval"] = start_interval
+            result = self._call(f"create {name}", self.api.create_container_from_config, config, name, platform)
         return str(result["Id"])
 
     def create_marker(self, name: str, labels: Mapping[str, str], env: Mapping[str, str]) -> str:
@@ -292,99 +305,3 @@ def _tls_file(server: str, field: str, ref: FileRef | None) -> str | None:
     if not os.path.isfile(path):
         raise DockerUnavailable(f"server '{server}': tls.{field}:{shown} is not a readable file")
     return path
-
-
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-_DURATION_RE = re.compile(r"([0-9.]+)(ns|us|ms|s|m|h)")
-_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-
-
-def memory_bytes(value: Any) -> int:
-    """`512m` → bytes."""
-    if isinstance(value, int):
-        return value
-    m = re.fullmatch(r"([0-9.]+)([bkmgBKMG]?)", str(value).strip())
-    if not m:
-        raise EngineError(f"invalid memory size {value!r}")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-
-
-def duration_ns(value: Any) -> int:
-    """`10s`, `1m30s` or seconds as an integer → nanoseconds."""
-    if isinstance(value, (int, float)):
-        return int(value * 10**9)
-    total = sum(int(float(n) * _NS[u]) for n, u in _DURATION_RE.findall(str(value)))
-    return total
-
-
-def create_args(spec: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:
-    """The docker-py create_container arguments for a rendered spec, secrets revealed."""
-    env = {k: reveal(v, secrets) for k, v in spec.get("env", {}).items()}
-    host: dict[str, Any] = {}
-    args: dict[str, Any] = {"image": spec["image"], "environment": env, "detach": True}
-    for key in ("command", "entrypoint"):
-        if key in spec:
-            args[key] = [reveal(a, secrets) for a in spec[key]]
-    if spec.get("user"):
-        args["user"] = spec["user"]
-    if spec.get("working_dir"):
-        args["working_dir"] = spec["working_dir"]
-    _ports_args(spec.get("ports", []), args, host)
-    _volume_args(spec.get("volumes", []), args, host)
-    _resource_args(spec, host)
-    if "healthcheck" in spec:
-        args["healthcheck"] = _healthcheck_args(spec["healthcheck"])
-    networks = spec.get("networks", [])
-    if networks:
-        host["network_mode"] = networks[0]
-    args["host_config"] = host
-    return args
-
-
-def _ports_args(ports: list[Mapping[str, Any]], args: dict[str, Any], host: dict[str, Any]) -> None:
-    if not ports:
-        return
-    exposed, bindings = [], {}
-    for p in ports:
-        key = f"{p['container_port']}/{p.get('protocol', 'tcp')}"
-        exposed.append((p["container_port"], p.get("protocol", "tcp")))
-        hp = p.get("host_port")
-        bindings[key] = (p["host_ip"], hp) if p.get("host_ip") else hp
-    args["ports"] = exposed
-    host["port_bindings"] = bindings
-
-
-def _volume_args(volumes: list[Mapping[str, Any]], args: dict[str, Any], host: dict[str, Any]) -> None:
-    if not volumes:
-        return
-    binds = []
-    for v in volumes:
-        source = v.get("host_path") or v["name"]
-        binds.append(f"{source}:{v['mount_path']}:{'ro' if v.get('read_only') else 'rw'}")
-    args["volumes"] = [v["mount_path"] for v in volumes]
-    host["binds"] = binds
-
-
-def _resource_args(spec: Mapping[str, Any], host: dict[str, Any]) -> None:
-    res = spec.get("resources", {})
-    if "memory" in res:
-        host["mem_limit"] = memory_bytes(res["memory"])
-    if "cpus" in res:
-        host["nano_cpus"] = int(float(res["cpus"]) * 10**9)
-    restart = spec.get("restart")
-    if restart and restart != "no":
-        name, _, count = restart.partition(":")
-        host["restart_policy"] = {"Name": name, "MaximumRetryCount": int(count or 0)}
-
-
-def _healthcheck_args(hc: Mapping[str, Any]) -> dict[str, Any]:
-    test = list(hc["test"])
-    if test and test[0] not in ("CMD", "CMD-SHELL", "NONE"):
-        test = ["CMD", *test]
-    out: dict[str, Any] = {"test": test}
-    for key, api_key in (("interval", "interval"), ("timeout", "timeout"), ("start_period", "start_period")):
-        if key in hc:
-            out[api_key] = duration_ns(hc[key])
-    if "retries" in hc:
-        out["retries"] = int(hc["retries"])
-    return out

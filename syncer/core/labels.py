@@ -50,8 +50,15 @@ def sha256_of(value: Any) -> str:
     return f"sha256:{digest}"
 
 
+# Fields that say how syncer acts, not what the container is: changing them recreates
+# nothing (as Compose leaves pull_policy out of its config hash).
+NOT_HASHED = ("pull_policy",)
+
+
 def spec_hash(spec: Mapping[str, Any]) -> str:
     """The hash of a rendered container spec (what `syncer.spec-hash` holds)."""
+    if any(k in spec for k in NOT_HASHED):
+        spec = {k: v for k, v in spec.items() if k not in NOT_HASHED}
     return sha256_of(spec)
 
 

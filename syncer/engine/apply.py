@@ -156,7 +156,7 @@ class Applier:
         untouched = {d for n in todo for d in deps.get(n, ()) if d not in groups}
         for c in self.desired.containers:
             eng = self.engines.get(c.server)
-            if c.definition in untouched and "healthcheck" in c.spec and eng is not None:
+            if c.definition in untouched and eng is not None:
                 try:
                     self._wait_ready(eng, c.name, c.spec, lambda _line: None)
                 except (ActionFailed, EngineError, DockerUnavailable):
@@ -204,10 +204,15 @@ class Applier:
                                   revision=a.revision, spec_hash_=c.spec_hash, template_ref=c.template_ref,
                                   commit=self.commit, spec=c.spec)
 
-    def _ensure_image(self, eng: Engine, image: str, log: Callable[[str], None]) -> None:
-        if eng.has_image(image):
+    def _ensure_image(self, eng: Engine, spec: Mapping[str, Any], log: Callable[[str], None]) -> None:
+        """The image, as `pull_policy` says: `missing` (default) pulls only when absent,
+        `always` pulls every time, `never` uses what the server has or fails."""
+        image, policy = spec["image"], spec.get("pull_policy", "missing")
+        if policy != "always" and eng.has_image(image):
             return
-        log(f"image {image} is not present: pulling")
+        if policy == "never":
+            raise ActionFailed(f"image {image} is not present and pull_policy is never")
+        log(f"image {image} is not present: pulling" if policy != "always" else f"pulling {image} (pull_policy: always)")
         try:
             for line in eng.pull(image):
                 log(f"pull: {line}")
@@ -215,7 +220,7 @@ class Applier:
             raise ActionFailed(f"image {image} is not present and could not be pulled: {exc}") from None
 
     def _create(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
-        self._ensure_image(eng, c.spec["image"], log)
+        self._ensure_image(eng, c.spec, log)
         ident = eng.create(c.name, c.spec, self._labels(a, c), self.secrets)
         log(f"created {c.name} ({ident[:12]})")
         try:
@@ -233,15 +238,16 @@ class Applier:
     def _recreate(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
         # Order fixed by DESIGN.md: the new container exists (config validated by the engine)
         # before the old one stops, and the old one goes only once the new one is proven.
-        self._ensure_image(eng, c.spec["image"], log)
+        self._ensure_image(eng, c.spec, log)
         temp = L.temp_name(c.name)
         eng.remove(temp)
         new = eng.create(temp, c.spec, self._labels(a, c), self.secrets)
         log(f"created {temp} ({new[:12]})")
         old = a.container_id
-        was_running = _running(eng, old)
+        old_info = _inspect(eng, old)
+        was_running = bool(old_info.get("State", {}).get("Running"))
         if was_running:
-            eng.stop(old, timeout=self.opts.stop_timeout)
+            eng.stop(old, timeout=self._stop_timeout(old_info))
             log(f"stopped the old {c.name} ({old[:12]})")
         try:
             self._bring_up(eng, new, c, log)
@@ -264,7 +270,7 @@ class Applier:
             log(f"{a.container} is already gone")
             return
         if info.get("State", {}).get("Running"):
-            eng.stop(a.container_id, timeout=self.opts.stop_timeout)
+            eng.stop(a.container_id, timeout=self._stop_timeout(info))
         eng.remove(a.container_id)
         log(f"removed {a.container} ({a.container_id[:12]})")
         if self.opts.prune_volumes:
@@ -273,12 +279,20 @@ class Applier:
                     eng.remove_volume(m["Name"])
                     log(f"removed volume {m['Name']}")
 
+    def _stop_timeout(self, info: Mapping[str, Any]) -> int:
+        """The container's own StopTimeout (its `stop_grace_period`), else the option's."""
+        own = (info.get("Config") or {}).get("StopTimeout")
+        return int(own) if own is not None else self.opts.stop_timeout
+
     def _wait_ready(self, eng: Engine, ident: str, spec: Mapping[str, Any], log: Callable[[str], None]) -> None:
-        has_hc = "healthcheck" in spec
+        """Running, and healthy by Docker's verdict when the container has a healthcheck,
+        whether the spec or the image's HEALTHCHECK gave it (`test: [NONE]` gives none)."""
         start = time.monotonic()
         deadline = start + self.opts.health_timeout
         while True:
-            state = eng.inspect(ident).get("State", {})
+            info = eng.inspect(ident)
+            state = info.get("State", {})
+            has_hc = _has_healthcheck(info)
             if not state.get("Running"):
                 raise ActionFailed(f"the container exited (code {state.get('ExitCode')}): "
                                    f"{_tail(eng, ident)}".rstrip(": "))
@@ -296,11 +310,19 @@ class Applier:
             self.sleep(0.2)
 
 
-def _running(eng: Engine, ident: str) -> bool:
+def _inspect(eng: Engine, ident: str) -> dict[str, Any]:
     try:
-        return bool(eng.inspect(ident).get("State", {}).get("Running"))
+        return eng.inspect(ident)
     except Missing:
-        return False
+        return {}
+
+
+def _has_healthcheck(info: Mapping[str, Any]) -> bool:
+    """Docker runs a healthcheck: the merged config (spec over image) has a test not NONE."""
+    if (info.get("State") or {}).get("Health"):
+        return True
+    test = ((info.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+    return bool(test) and test[0] != "NONE"
 
 
 def _tail(eng: Engine, ident: str) -> str:

@@ -91,7 +91,7 @@ def _template(where: Located, raw: dict[str, Any], out: Collector) -> Template |
         return None
     if not _no_secret_defaults(written, inputs, where, out):
         return None
-    ok = _check_expressions(raw, inputs, where, out)
+    ok = _check_expressions(raw, inputs, where, out) & _has_image(raw, where, out)
     if not ok:
         return None
     spec, profiles = raw["spec"], raw.get("profiles", {})
@@ -116,6 +116,19 @@ def _no_secret_defaults(written: Mapping[str, Any], inputs: Mapping[str, Any], w
                    " definitions give it as {secret: NAME}", key=True)
             ok = False
     return ok
+
+
+def _has_image(raw: Mapping[str, Any], where: Located, out: Collector) -> bool:
+    """The spec names an image, or every profile does (a definition picks one of them)."""
+    profiles = raw.get("profiles") or {}
+    if "image" in raw["spec"]:
+        return True
+    lacking = [name for name, p in profiles.items() if "image" not in p]
+    if profiles and not lacking:
+        return True
+    which = f"; profile(s) {', '.join(lacking)} set none" if lacking else ""
+    out.at(where, ("spec",), f"spec: no image (set spec.image, or image in every profile){which}", key=True)
+    return False
 
 
 def _is_json_schema(inputs: Mapping[str, Any]) -> bool:

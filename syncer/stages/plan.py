@@ -88,6 +88,12 @@ def _revision(name: str, desired: list[ContainerSpec], live: list[LiveContainer]
     return max(revs) if same else max(revs) + 1
 
 
+def _missing_labels(spec: Mapping[str, Any], live: LiveContainer) -> tuple[Reason, ...]:
+    wanted = spec.get("labels") or {}
+    return tuple(Reason(f"labels.{k}", live.labels.get(k), v) for k, v in sorted(wanted.items())
+                 if live.labels.get(k) != v)
+
+
 def _is_aside(c: LiveContainer) -> bool:
     return c.name.endswith(L.TEMP_SUFFIX)
 
@@ -123,6 +129,10 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: 
         return Action("recreate", cause=f"the name is held by definition '{live.definition}'", **ident)
     if live.labels.get(L.SPEC_HASH) != c.spec_hash:
         return Action("recreate", cause="spec changed", reasons=tuple(spec_reasons(live, c.spec)), **ident)
+    missing = _missing_labels(c.spec, live)
+    if missing:
+        # created by a syncer that hashed the spec's labels but did not apply them
+        return Action("recreate", cause="the spec's labels are not on the container", reasons=missing, **ident)
     if live.state in RUNNING_STATES:
         cause = "in sync" if live.health != "unhealthy" else "in sync (container reports unhealthy)"
         return Action("noop", cause=cause, **ident)

@@ -15,7 +15,7 @@ from typing import Any
 from syncer.core.errors import SecretError
 from syncer.core.labels import canonical_json, container_name, secret_ref, spec_hash
 from syncer.core.model import ContainerSpec, Definition, Desired, Project, Server, Template
-from syncer.stages import expr
+from syncer.stages import expr, shortforms
 
 
 
@@ -59,17 +59,33 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
         ctx = {"definition.name": d.name, "server.name": server.name,
                "server.environment": server.environment, "profile": d.profile}
         ctx.update({f"inputs.{k}": v for k, v in values.items()})
-        merged = deep_merge(dict(tpl.spec), profile)
+        merged = deep_merge(_mappings(tpl.spec), _mappings(profile))
         base = _subst(merged, ctx)
         if d.overrides:
-            base = deep_merge(base, _subst(dict(d.overrides), ctx))
-        base = normalise(base)
+            base = deep_merge(base, _subst(_mappings(d.overrides), ctx))
+        try:
+            base = normalise(base)
+        except shortforms.SpecError as exc:
+            raise shortforms.SpecError(f"{d.origin.file}: definition '{d.name}': {exc}") from None
     out = []
     for replica in range(1, replicas + 1):
         name = container_name(d.name, replica)
         spec = _per_container(base, name)
         out.append(ContainerSpec(project, d.server, d.name, replica, name, tpl.ref, spec,
                                  spec_hash(spec), d.depends_on))
+    return out
+
+
+_KEY_VALUE_FIELDS = ("env", "labels", "sysctls")
+
+
+def _mappings(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Compose's `["K=V"]` lists as mappings before merging, so that a profile's or an
+    override's entries merge key by key with the template's whatever form each uses."""
+    out = dict(spec)
+    for key in _KEY_VALUE_FIELDS:
+        if isinstance(out.get(key), list):
+            out[key] = shortforms.key_values(out[key], key, drop_bare=key == "env")
     return out
 
 
@@ -212,38 +228,13 @@ def _argv(value: Any) -> list[str]:
     return [_as_text(v) for v in value]
 
 
-def _env(value: Mapping[str, Any]) -> dict[str, str]:
-    return {str(k): _as_text(v) for k, v in value.items() if v is not None}
-
-
-def _ports(value: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    ports = []
-    for p in value:
-        port: dict[str, Any] = {"container_port": int(p["container_port"]), "protocol": p.get("protocol", "tcp")}
-        if p.get("host_port") not in (None, ""):
-            port["host_port"] = int(p["host_port"])
-        if p.get("host_ip"):
-            port["host_ip"] = str(p["host_ip"])
-        ports.append(port)
-    return ports
-
-
-def _healthcheck(value: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(value)
-    if isinstance(out.get("test"), str):
-        out["test"] = ["CMD-SHELL", out["test"]]
-    else:
-        out["test"] = [_as_text(v) for v in out["test"]]
-    return out
-
-
-def _labels(value: Mapping[str, Any]) -> dict[str, str]:
-    return {str(k): _as_text(v) for k, v in value.items()}
+def _env(value: Any) -> dict[str, str]:
+    pairs = shortforms.key_values(value, "env", drop_bare=True)
+    return {k: _as_text(v) for k, v in pairs.items() if v is not None}
 
 
 _NORMALISERS: dict[str, Any] = {
-    "image": _image, "command": _argv, "entrypoint": _argv, "env": _env, "ports": _ports,
-    "healthcheck": _healthcheck, "labels": _labels,
+    **shortforms.NORMALISERS, "image": _image, "command": _argv, "entrypoint": _argv, "env": _env,
 }
 
 

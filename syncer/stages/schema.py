@@ -100,7 +100,10 @@ def _explain(error: ValidationError, ctx: _Ctx) -> Iterator[tuple[tuple[Any, ...
             else:
                 yield path, False, f"{_dotted(path)}: expected {' or '.join(kinds)}, got {got}"
             return
-        yield from _explain(best_match(error.context), ctx)
+        # the alternatives of the value's own type say what is wrong with it (an unknown key
+        # of a long-form port), not those of another type ("expected string")
+        same_type = [e for e in error.context if e.validator != "type"]
+        yield from _explain(best_match(same_type or error.context), ctx)
         return
     path = ctx.path(error)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):

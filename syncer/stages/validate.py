@@ -7,6 +7,7 @@ fixing a repository sees every problem in one run. The template catalog is check
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -70,6 +71,7 @@ def _config(tree: Tree, out: Collector, root: str = "") -> ProjectConfig | None:
     if not out.schema(schema.validator("project"), raw, where):
         return None
     servers = _servers(raw.get("servers"), root, lambda path, msg: out.at(where, path, msg))
+    _unsupported_servers(raw.get("servers") or {}, where, out)
     defaults = raw.get("defaults", {})
     default_server = defaults.get("server", next(iter(servers)))
     if default_server not in servers:
@@ -142,6 +144,15 @@ def _tls(raw: Mapping[str, Any] | None, root: str,
     return TLS(files["ca"], files["cert"], files["key"], bool(raw.get("verify", True)))
 
 
+def _unsupported_servers(raw: Mapping[str, Any], where: Located, out: Collector) -> None:
+    """A Swarm server is an error until syncer drives Swarm, never a silent fallback (its
+    definitions would become plain containers)."""
+    for name, s in raw.items():
+        if s.get("kind") == "swarm":
+            out.at(where, ("servers", name, "kind"), f"servers.{name}.kind: Swarm servers are not supported"
+                   " yet (their definitions would run as plain containers)")
+
+
 # --- templates -----------------------------------------------------------------------
 
 def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], broken: Broken,
@@ -211,6 +222,8 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
         known = ", ".join(tpl.profiles) or "none"
         out.at(where, ("profile",), f"template '{tpl.ref}' has no profile '{profile}' (profiles: {known})")
         ok = False
+    if ok:  # an unknown profile is reported above, and says enough
+        ok &= _check_image(raw, tpl, profile, where, out)
     params = raw.get("params") or {}
     ok &= _check_params(params, tpl, where, config, catalog, out)
     inputs = set(tpl.inputs.get("properties", {}))
@@ -236,8 +249,9 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
 def _check_params(params: Mapping[str, Any], tpl: Template, where: Located, config: ProjectConfig,
                   catalog: Catalog, out: Collector) -> bool:
     secrets = tpl.secret_inputs()
-    ok = True
-    checked = dict(params)
+    unknown = _undeclared(params, tpl, where, out)
+    ok = not unknown
+    checked = {k: v for k, v in params.items() if k not in unknown}  # reported once, above
     for name in secrets & set(params):
         value = params[name]
         if _is_secret_ref(value):
@@ -268,6 +282,35 @@ def _check_params(params: Mapping[str, Any], tpl: Template, where: Located, conf
         out.at(tpl.origin, ("inputs",), f"inputs: invalid input schema: cannot resolve $ref ({exc})")
         ok = False
     return ok
+
+
+def _undeclared(params: Mapping[str, Any], tpl: Template, where: Located, out: Collector) -> set[str]:
+    """Params naming no input the template declares, each reported (none when its inputs
+    schema admits more, with an explicit `additionalProperties` or `patternProperties`)."""
+    inputs = tpl.inputs
+    if inputs.get("additionalProperties", False) is not False or "patternProperties" in inputs:
+        return set()
+    known = sorted(inputs.get("properties", {}))
+    unknown = set()
+    for name in params:
+        if name not in known:
+            close = difflib.get_close_matches(str(name), known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (inputs: {', '.join(known) or 'none'})"
+            out.at(where, ("params", name), f"unknown param '{name}'{hint}", key=True)
+            unknown.add(name)
+    return unknown
+
+
+def _check_image(raw: Mapping[str, Any], tpl: Template, profile: str, where: Located, out: Collector) -> bool:
+    """The spec the definition gets (the template's, its profile merged over, then the
+    overrides) names an image."""
+    if "image" in tpl.spec or "image" in tpl.profiles.get(profile, {}):
+        return True
+    if "image" in (raw.get("overrides") or {}):
+        return True
+    out.at(where, ("template",), f"template '{tpl.ref}' gives no image with profile '{profile}'"
+           " (set spec.image in the template, image in the profile, or overrides.image)")
+    return False
 
 
 def _is_secret_ref(value: Any) -> bool:

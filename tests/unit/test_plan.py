@@ -175,3 +175,18 @@ def test_held_containers_stay_stopped() -> None:
     p = plan(desired, observed, prune=True, created_at="t", held=frozenset({"cache"}))
     cache = next(a for a in p.actions if a.container == "cache")
     assert cache.action == "noop" and "held stopped" in cache.cause
+
+
+def test_spec_labels_missing_from_an_in_sync_container_recreate_it() -> None:
+    # issue 10: labels were hashed but never applied; such a container must get them
+    s = {"image": "busybox:latest", "labels": {"traefik.enable": "true"}}
+    old = live("web", s)  # the syncer labels only, as the old create left it
+    applied = LiveContainer(old.id, "web", "local", "running", None, {**old.labels, "traefik.enable": "true"})
+    desired = Desired("p", (want("web", s),), ("web",))
+    for container, kind in ((old, "recreate"), (applied, "noop")):
+        observed = Observed("p", {"local": ServerState("local", True, managed=(container,))})
+        [action] = plan(desired, observed, prune=True, created_at="t").actions
+        assert action.action == kind
+    observed = Observed("p", {"local": ServerState("local", True, managed=(old,))})
+    [action] = plan(desired, observed, prune=True, created_at="t").actions
+    assert [(r.field, r.before, r.after) for r in action.reasons] == [("labels.traefik.enable", None, "true")]
