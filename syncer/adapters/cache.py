@@ -83,16 +83,29 @@ def _entry(state: Path, key: str) -> Path:
     return state / CACHE_DIR / f"project-{key[:32]}.json"
 
 
+# The last project read back in this process, by entry path and key: a long-running process
+# (watch, serve) re-plans on every event, and reading the JSON back costs more than the rest
+# of a self-heal's plan. Projects are frozen, so handing out the same object is safe.
+_last: tuple[Path, str, Project] | None = None
+
+
 def get(state: Path, key: str) -> Project | None:
     """The cached project for `key`, or None (a damaged or foreign entry counts as absent)."""
+    global _last
+    path = _entry(state, key)
+    last = _last
+    if last is not None and last[0] == path and last[1] == key and path.exists():
+        return last[2]
     try:
-        with open(_entry(state, key), "rb") as f:
+        with open(path, "rb") as f:
             entry = json.load(f)
         if entry["format"] != FORMAT or entry["key"] != key:
             return None
-        return project_from_json(entry["project"])
+        project = project_from_json(entry["project"])
     except (OSError, ValueError, TypeError, KeyError):
         return None
+    _last = (path, key, project)
+    return project
 
 
 def put(state: Path, key: str, project: Project) -> None:

@@ -67,11 +67,27 @@ def create_args(spec: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str
     _host_args(spec, host)
     if "healthcheck" in spec:
         args["healthcheck"] = _healthcheck_args(spec["healthcheck"])
-    networks = spec.get("networks", [])
-    if networks:
-        host["network_mode"] = networks[0]
+    _network_args(spec, args, host)
     args["host_config"] = host
     return args
+
+
+def _network_args(spec: Mapping[str, Any], args: dict[str, Any], host: dict[str, Any]) -> None:
+    """`network_mode` as given; else the first network (by name) at create, with its aliases
+    (apply connects the others before the start)."""
+    if spec.get("network_mode"):
+        host["network_mode"] = spec["network_mode"]
+        return
+    networks = spec.get("networks") or {}
+    if not networks:
+        return
+    first = sorted(networks)[0]
+    opts = networks[first] or {}
+    endpoint: dict[str, Any] = {"Aliases": list(opts.get("aliases") or [])}
+    if opts.get("ipv4_address"):
+        endpoint["IPAMConfig"] = {"IPv4Address": opts["ipv4_address"]}
+    host["network_mode"] = first
+    args["networking_config"] = {"EndpointsConfig": {first: endpoint}}
 
 
 def reveal_all(value: Any, secrets: Mapping[str, str]) -> Any:

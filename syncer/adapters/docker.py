@@ -21,7 +21,7 @@ from requests.exceptions import RequestException
 from syncer.adapters import ssh
 from syncer.core.errors import DockerUnavailable, SyncerError
 from syncer.adapters.container_args import InvalidSpec, create_args
-from syncer.core.model import FileRef, LiveContainer, Server
+from syncer.core.model import FileRef, LiveContainer, LiveNetwork, Server
 
 HEALTH_RE = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 # An empty image syncer imports itself (nothing to pull): marker containers are made from
@@ -132,7 +132,38 @@ class Engine:
             id=row["Id"], name=names[0].lstrip("/"), server=self.server.name,
             state=row.get("State", ""), health=health, labels=row.get("Labels") or {},
             created=int(row.get("Created", 0)), status=status,
+            networks=tuple(sorted(((row.get("NetworkSettings") or {}).get("Networks") or {}))),
         )
+
+    def list_networks(self) -> list[LiveNetwork]:
+        """Every network of the server: ONE list call (ours carry the project label; an
+        external one only has to be there)."""
+        rows = self._call("list networks", self.api.networks)
+        return [LiveNetwork(str(r.get("Id", "")), str(r.get("Name", "")), r.get("Labels") or {}) for r in rows]
+
+    def create_network(self, name: str, labels: Mapping[str, str]) -> str:
+        """Create a user-defined bridge network; returns its id."""
+        result = self._call(f"create network {name}", self.api.create_network, name, driver="bridge",
+                            labels=dict(labels), check_duplicate=True)
+        return str(result.get("Id", ""))
+
+    def remove_network(self, ident: str) -> None:
+        """Remove a network (gone already is fine)."""
+        try:
+            self._call(f"remove network {ident}", self.api.remove_network, ident)
+        except Missing:
+            pass
+
+    def put_archive(self, ident: str, data: bytes) -> None:
+        """Write a tar archive (stages.files.archive) at / in a created container: files reach
+        a remote server too, and before the start."""
+        self._call(f"put files into {ident}", self.api.put_archive, ident, "/", data)
+
+    def row(self, ident: str) -> dict[str, Any] | None:
+        """The container list's row for one container id (None when it is gone): what a
+        plan's list call will see, which can lag behind an event and behind `inspect`."""
+        rows = self._call("list containers", self.api.containers, all=True, filters={"id": [ident]})
+        return next((dict(r) for r in rows if str(r.get("Id", "")).startswith(ident)), None)
 
     def inspect(self, ident: str) -> dict[str, Any]:
         """The engine's full record of one container."""
@@ -215,14 +246,21 @@ class Engine:
         env = dict(e.partition("=")[::2] for e in config.get("Env") or [])
         return {"id": info["Id"], "labels": config.get("Labels") or {}, "env": env, "created": info.get("Created")}
 
-    def connect_networks(self, ident: str, networks: list[str]) -> None:
-        """Attach a created container to its extra networks."""
-        for net in networks[1:]:
-            self._call(f"connect {ident} to {net}", self.api.connect_container_to_network, ident, net)
+    def connect_networks(self, ident: str, networks: Mapping[str, Mapping[str, Any]]) -> None:
+        """Attach a created container to its networks beyond the first (the API of Docker
+        20.10 takes one network at create)."""
+        for net in sorted(networks)[1:]:
+            opts = networks[net]
+            self._call(f"connect {ident} to {net}", self.api.connect_container_to_network, ident, net,
+                       aliases=list(opts.get("aliases") or []) or None, ipv4_address=opts.get("ipv4_address"))
 
     def start(self, ident: str) -> None:
         """Start a container."""
         self._call(f"start {ident}", self.api.start, ident)
+
+    def unpause(self, ident: str) -> None:
+        """Resume a paused container."""
+        self._call(f"unpause {ident}", self.api.unpause, ident)
 
     def stop(self, ident: str, *, timeout: int = 10) -> None:
         """Stop a container (SIGTERM, then SIGKILL after `timeout`)."""

@@ -42,7 +42,9 @@ def head(path: Path) -> tuple[str | None, bool]:
     except ValueError:  # no commit yet
         return None, True
     try:
-        return sha, repo.is_dirty(untracked_files=True)
+        # one `git status` (is_dirty runs three git processes: a plan runs on every
+        # self-heal, and each process start costs a loaded machine dearly)
+        return sha, bool(repo.git.status("--porcelain", "--untracked-files=normal").strip())
     except GitCommandError as exc:
         raise GitError(f"git repository at {path} is damaged: {_first_line(exc)}") from None
 
@@ -79,6 +81,19 @@ class GitTree:
             raise UnsafePath(path, f"the file is larger than {MAX_FILE_BYTES // 1024} KiB: refused")
         return bytes(obj.data_stream.read())
 
+    def inside(self, path: str) -> bool:
+        """False when `path` at this commit is a symlink whose target leaves the project."""
+        obj = self._blob(path)
+        if obj is None or obj.mode != 0o120000:
+            return True
+        target = PurePosixPath(path).parent / bytes(obj.data_stream.read()).decode("utf-8", "replace")
+        depth = 0
+        for part in target.parts:
+            depth += -1 if part == ".." else (0 if part == "." else 1)
+            if depth < 0 or target.is_absolute():
+                return False
+        return True
+
     def yaml_files(self, folder: str) -> list[str]:
         """Every YAML file under `folder` at this commit, relative to the project."""
         obj = self._blob(folder)
@@ -105,13 +120,23 @@ def tree_at(project_root: Path, ref: str) -> GitTree:
     return GitTree(commit, "" if prefix == "." else prefix)
 
 
+_messages: dict[tuple[str, str], str] = {}  # (repository, sha) -> first line: a commit never changes
+
+
 def commit_message(path: Path, sha: str) -> str:
     """The first line of a commit's message ("" when unknown)."""
+    key = (str(path), sha)
+    if key in _messages:
+        return _messages[key]
     try:
         repo = git.Repo(path, search_parent_directories=True)
-        return str(repo.commit(sha).message).strip().splitlines()[0][:200]
+        message = str(repo.commit(sha).message).strip().splitlines()[0][:200]
     except (InvalidGitRepositoryError, NoSuchPathError, BadName, ValueError, GitCommandError, IndexError):
         return ""
+    if len(_messages) > 1000:
+        _messages.clear()
+    _messages[key] = message
+    return message
 
 
 def safe_url(url: str) -> str:

@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from syncer import __version__
+from syncer.api import page
 from syncer.api.auth import API, PUBLIC, Gate, guarded
 from syncer.api.routes import hooks, resources, system
 from syncer.api.routes.common import KEYED
@@ -86,6 +87,7 @@ def create_app(ctx: engine.Context, *, sync: SyncRequester | None = None, branch
     app.include_router(system.router, prefix=API)
     app.include_router(hooks.router, prefix=API)
     app.include_router(resources.router, prefix=API, dependencies=KEYED)
+    page.mount(app)  # the dashboard at GET / (no key for the page; its calls need one)
     app.add_middleware(Gate, service=service, paths=lambda: [*app.openapi()["paths"], *PUBLIC])
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -20,6 +20,7 @@ from syncer.cli import (  # noqa: F401 - each registers its commands
     instances,
     project,
     records,
+    secrets,
 )
 from syncer.cli.base import cli
 from syncer.core.errors import SyncerError

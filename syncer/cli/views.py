@@ -9,7 +9,7 @@ from syncer.core.model import Plan
 from syncer.core.labels import SENSITIVE
 
 SYMBOLS = {"create": "+", "recreate": "~", "start": ">", "remove": "-", "conflict": "!", "unreachable": "?",
-           "noop": "="}
+           "noop": "=", "run": "*", "network create": "+", "network remove": "-"}
 
 
 def plan_text(p: Plan, *, show_noop: bool = False) -> str:
@@ -21,11 +21,14 @@ def plan_text(p: Plan, *, show_noop: bool = False) -> str:
     lines.append(head)
     shown = [a for a in p.actions if show_noop or a.action != "noop"]
     servers = sorted({a.server for a in shown} | set(p.unreachable))
-    width = max((len(a.container) for a in shown), default=0)
+    width = max((len(a.container) for a in shown if not a.action.startswith("network ")), default=0)
     for server in servers:
         lines.append("")
         lines.append(f"Server {server}:" + (f" UNREACHABLE: {p.unreachable[server]}" if server in p.unreachable else ""))
         for a in (a for a in shown if a.server == server):
+            if a.action.startswith("network "):
+                lines.append(f"  {SYMBOLS[a.action]} {a.action} {a.container}  {a.cause}")
+                continue
             rev = f"rev {a.revision}" if a.action != "remove" else ""
             lines.append(f"  {SYMBOLS[a.action]} {a.action:<8} {a.container:<{width}}  {rev:<7} {a.cause}".rstrip())
             for r in a.reasons:
@@ -47,6 +50,10 @@ def closing_line(p: Plan) -> str:
     else:
         text = (f"Plan: {s['create']} to create, {s['recreate']} to recreate, {s['start']} to start,"
                 f" {s['remove']} to remove.")
+        extra = [f"{s['run']} job(s) to run"] if s["run"] else []
+        extra += [f"{s[k]} network(s) to {k[8:]}" for k in ("network create", "network remove") if s[k]]
+        if extra:
+            text = text[:-1] + ", " + ", ".join(extra) + "."
     if s["conflict"]:
         text += f" {s['conflict']} conflict(s): resolve them by hand; syncer will not touch those containers."
     if p.unreachable:
@@ -117,6 +124,7 @@ def status_text(rows: list[Any]) -> str:
     out = []
     for s in rows:
         states = ", ".join(f"{c['name']}={c['state']}" + (f"/{c['health']}" if c["health"] else "")
+                           + (f" ({c['status']})" if c.get("exit_code") is not None else "")
                            for c in s.containers) or "(none)"
         sync = "in sync" if s.in_sync else "drifted: " + "; ".join(s.actions)
         out.append([s.definition, s.server, s.revision or "-", s.status + (" (pinned)" if s.pinned else ""),

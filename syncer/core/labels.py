@@ -23,6 +23,9 @@ COMMIT = "syncer.commit"
 # The rendered spec itself (secrets as keyed references), so that a plan can show
 # field-level reasons from one list call without a store or an inspect per container.
 SPEC = "syncer.spec"
+KIND = "syncer.kind"  # "job" on a job's container (absent on a service): its exit is not drift
+NETWORK = "syncer.network"  # on a network syncer made: its name in syncer.yaml ("default": the project's)
+DEFAULT_NETWORK = "default"
 
 # Marker containers: created, never started, named `<project>.syncer-key` / `.syncer-lock`.
 # They carry these instead of `syncer.project`, so observe, plan, prune and the events
@@ -70,6 +73,19 @@ def template_hash(spec: Any, inputs: Any, profiles: Any) -> str:
 def container_name(definition: str, replica: int) -> str:
     """Replica 1 is named like its definition; others get `-N`."""
     return definition if replica == 1 else f"{definition}-{replica}"
+
+
+def network_name(project: str, name: str, *, external: bool = False) -> str:
+    """The engine's name of a network: the project's own is named after the project, one
+    under `networks:` is `<project>_<name>`, an external one keeps its name."""
+    if external:
+        return name
+    return project if name == DEFAULT_NETWORK else f"{project}_{name}"
+
+
+def network_labels(project: str, name: str) -> dict[str, str]:
+    """The labels of a network syncer creates."""
+    return {PROJECT: project, NETWORK: name}
 
 
 def temp_name(name: str) -> str:
@@ -129,4 +145,6 @@ def container_labels(
     }
     if commit:
         labels[COMMIT] = commit
+    if spec.get("kind") == "job":
+        labels[KIND] = "job"
     return labels

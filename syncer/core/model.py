@@ -78,6 +78,7 @@ class ProjectConfig:
     allow_literal_secrets: bool = False
     webhooks: tuple[WebhookTarget, ...] = ()
     raw: Mapping[str, JSON] = field(default_factory=dict)
+    networks: Mapping[str, bool] = field(default_factory=dict)  # `networks:` name → external
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class Template:
     profiles: Mapping[str, Mapping[str, JSON]]
     spec_hash: str
     origin: Located
+    kind: str = "service"  # or "job": runs to completion
 
     @property
     def ref(self) -> str:
@@ -124,6 +126,8 @@ class Definition:
     depends_on: tuple[str, ...]
     overrides: Mapping[str, JSON]
     origin: Located
+    conditions: Mapping[str, str] = field(default_factory=dict)  # dependency → started|healthy|completed
+    self_heal: Mapping[str, JSON] = field(default_factory=dict)  # {unhealthy: report|restart}
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,13 @@ class ContainerSpec:
     spec: Mapping[str, JSON]
     spec_hash: str
     depends_on: tuple[str, ...] = ()
+    # container path → bytes for `files` (secrets as references, revealed only for Docker)
+    payload: Mapping[str, bytes] = field(default_factory=dict)
+
+    @property
+    def is_job(self) -> bool:
+        """A container that runs to completion (`kind: job` on its template)."""
+        return self.spec.get("kind") == "job"
 
 
 @dataclass(frozen=True)
@@ -194,6 +205,13 @@ class LiveContainer:
     labels: Mapping[str, str]
     created: int = 0
     status: str = ""
+    networks: tuple[str, ...] = ()  # the networks it is attached to (from the same list call)
+
+    @property
+    def exit_code(self) -> int | None:
+        """The code an exited container ended with, read from its status ("Exited (0) ...")."""
+        m = re.match(r"Exited \((-?[0-9]+)\)", self.status)
+        return int(m.group(1)) if m else None
 
     @property
     def definition(self) -> str | None:
@@ -210,8 +228,17 @@ class LiveContainer:
 
 
 @dataclass(frozen=True)
+class LiveNetwork:
+    """One network as the one network list call reports it."""
+
+    id: str
+    name: str
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class ServerState:
-    """One server's snapshot: our containers, and who holds the names we want."""
+    """One server's snapshot: our containers, who holds the names we want, and its networks."""
 
     server: str
     reachable: bool
@@ -219,6 +246,7 @@ class ServerState:
     name_holders: tuple[LiveContainer, ...] = ()
     error: str = ""
     engine_version: str = ""
+    networks: tuple[LiveNetwork, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -243,7 +271,7 @@ class Reason:
 class Action:
     """One step of a plan."""
 
-    action: str  # create | recreate | start | remove | conflict | unreachable | noop
+    action: str  # create | recreate | start | remove | conflict | unreachable | run | network create|remove | noop
     server: str
     definition: str
     container: str
@@ -255,8 +283,10 @@ class Action:
     container_id: str = ""
 
 
-ACTION_KINDS = ("create", "recreate", "start", "remove", "conflict", "unreachable", "noop")
+ACTION_KINDS = ("create", "recreate", "start", "remove", "conflict", "unreachable", "run", "network create",
+                "network remove", "noop")
 BLOCKING = ("conflict", "unreachable")  # planned but never acted on: they need a human or a server
+NETWORK_ACTIONS = ("network create", "network remove")
 
 
 @dataclass(frozen=True)

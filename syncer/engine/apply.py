@@ -10,7 +10,6 @@ and its containers are running and, where they have a healthcheck, healthy.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,8 +20,10 @@ from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core.errors import DockerUnavailable
 from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan
 from syncer.core.redact import NOTHING, Redactor
+from syncer.engine.heal import OWN
+from syncer.stages.files import archive
+from syncer.stages.waves import group_actions, waves
 
-ACTING = ("create", "recreate", "start", "remove")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class ApplyOptions:
     stop_timeout: int = 10
     prune_volumes: bool = False
     settle: float = 0.0  # without a healthcheck: how long a new container must stay up
+    job_timeout: float = 600.0  # how long a job may run before its deployment fails
 
 
 class Recorder(Protocol):
@@ -70,34 +72,6 @@ class ActionFailed(Exception):
         self.rolled_back = rolled_back
 
 
-def waves(desired: Desired, groups: Mapping[str, Sequence[Action]]) -> list[list[str]]:
-    """Definition names in dependency order: wave n depends only on waves before it."""
-    deps = {c.definition: c.depends_on for c in desired.containers}
-    level: dict[str, int] = {}
-
-    def depth(name: str, seen: frozenset[str] = frozenset()) -> int:
-        if name not in level:
-            inner = [depth(d, seen | {name}) for d in deps.get(name, ()) if d not in seen]
-            level[name] = 1 + max(inner, default=-1)
-        return level[name]
-
-    out: dict[int, list[str]] = defaultdict(list)
-    for name in groups:
-        out[depth(name)].append(name)
-    return [sorted(out[k]) for k in sorted(out)]
-
-
-def group_actions(plan: Plan) -> dict[str, list[Action]]:
-    """The acting actions of each definition, in the order they must run."""
-    groups: dict[str, list[Action]] = defaultdict(list)
-    for a in plan.actions:
-        if a.action in ACTING:
-            groups[a.definition].append(a)
-    for actions in groups.values():
-        actions.sort(key=lambda a: (not a.container.endswith(L.TEMP_SUFFIX), a.action == "remove", a.replica))
-    return dict(groups)
-
-
 class Applier:
     """Executes one plan. `engines` maps a server name to its Engine."""
 
@@ -116,6 +90,7 @@ class Applier:
         # masked here, at the source, so no result, view or log can show a secret
         self.redact = redact
         self.specs = {(c.server, c.name): c for c in desired.containers}
+        self.network_errors: dict[str, str] = {}  # server → why a network it needs could not be made
 
     def run(self) -> list[DeploymentResult]:
         """Every deployment's result; failures are results, not exceptions."""
@@ -124,6 +99,7 @@ class Applier:
         deps = {c.definition: c.depends_on for c in self.desired.containers}
         results: list[DeploymentResult] = []
         failed: set[str] = set(blocked)
+        self._networks("network create")  # before the first container that joins them
         for wave in waves(self.desired, groups):
             todo = []
             for name in wave:
@@ -139,7 +115,34 @@ class Applier:
                 done = list(pool.map(lambda n: self._deploy(n, groups[n]), todo))
             results.extend(done)
             failed.update(r.definition for r in done if not r.ok)
+        self._networks("network remove")  # after every container that used them is gone
         return results
+
+    def _networks(self, kind: str) -> None:
+        """Create (or remove) the plan's networks. A failed create fails the actions of its
+        server (recorded on each deployment); a network still in use is left for later."""
+        for a in self.plan.actions:
+            if a.action != kind:
+                continue
+            eng = self.engines.get(a.server)
+            if eng is None:
+                continue  # the server stopped answering: its container actions fail on their own
+            try:
+                if kind == "network create":
+                    name = self._network_key(a.container)
+                    eng.create_network(a.container, L.network_labels(self.plan.project, name))
+                else:
+                    eng.remove_network(a.container_id or a.container)
+            except (EngineError, DockerUnavailable) as exc:
+                if kind == "network create":
+                    self.network_errors[a.server] = f"network {a.container} could not be created: {exc}"
+
+    def _network_key(self, engine_name: str) -> str:
+        """The name syncer.yaml gives a network of the project (its `syncer.network` label)."""
+        prefix = f"{self.plan.project}_"
+        if engine_name == self.plan.project:
+            return L.DEFAULT_NETWORK
+        return engine_name[len(prefix):] if engine_name.startswith(prefix) else engine_name
 
     def _skip(self, name: str, actions: list[Action], bad: list[str]) -> DeploymentResult:
         server, revision = actions[0].server, actions[0].revision
@@ -156,7 +159,7 @@ class Applier:
         untouched = {d for n in todo for d in deps.get(n, ()) if d not in groups}
         for c in self.desired.containers:
             eng = self.engines.get(c.server)
-            if c.definition in untouched and eng is not None:
+            if c.definition in untouched and eng is not None and not c.is_job:
                 try:
                     self._wait_ready(eng, c.name, c.spec, lambda _line: None)
                 except (ActionFailed, EngineError, DockerUnavailable):
@@ -191,11 +194,17 @@ class Applier:
             self._remove(eng, a, log)
             return
         spec = self.specs[(a.server, a.container)]
-        if a.action == "create":
+        if a.server in self.network_errors:
+            raise ActionFailed(self.network_errors[a.server])
+        if a.action == "run":
+            self._run_job(eng, a, spec, log)
+        elif a.action == "create":
             self._create(eng, a, spec, log)
         elif a.action == "start":
-            eng.start(a.container_id)
-            self._wait_ready(eng, a.container_id, spec.spec, log)
+            with OWN.acting(a.container_id):  # dying while it comes up: this apply's failure, not a fault
+                _resume(eng, a.container_id)
+                self._wait_ready(eng, a.container_id, spec.spec, log)
+            OWN.forget(a.container_id)  # up: from now on its death is a fault
         elif a.action == "recreate":
             self._recreate(eng, a, spec, log)
 
@@ -226,14 +235,58 @@ class Applier:
         try:
             self._bring_up(eng, ident, c, log)
         except (ActionFailed, EngineError) as exc:
-            eng.remove(ident)
+            with OWN.acting(ident):
+                eng.remove(ident)
             raise ActionFailed(f"{c.name} did not come up: {exc}") from None
 
     def _bring_up(self, eng: Engine, ident: str, c: ContainerSpec, log: Callable[[str], None]) -> None:
-        """Networks, start, then wait until running (and healthy, with a healthcheck)."""
-        eng.connect_networks(ident, list(c.spec.get("networks", [])))
+        """Networks, files, start, then wait until running (and healthy, with a healthcheck)."""
+        with OWN.acting(ident):  # dying while it comes up: this apply's failure, not a fault
+            self._prepare(eng, ident, c, log)
+            eng.start(ident)
+            self._wait_ready(eng, ident, c.spec, log)
+        OWN.forget(ident)  # up: from now on its death is a fault
+
+    def _prepare(self, eng: Engine, ident: str, c: ContainerSpec, log: Callable[[str], None]) -> None:
+        """What a created container needs before it starts: its other networks and its files."""
+        eng.connect_networks(ident, dict(c.spec.get("networks") or {}))
+        files = c.spec.get("files") or {}
+        if files:
+            eng.put_archive(ident, archive({path: (self._reveal(c.payload.get(path, b"")), int(str(f["mode"]), 8),
+                                                   int(f.get("uid", 0)), int(f.get("gid", 0)))
+                                            for path, f in files.items()}))
+            log(f"wrote {len(files)} file(s): {', '.join(sorted(files))}")
+
+    def _reveal(self, data: bytes) -> bytes:
+        """A file's bytes with its secret references replaced by their values (for Docker only)."""
+        if b"<<secret:" not in data:
+            return data
+        return L.reveal(data.decode("utf-8"), self.secrets).encode("utf-8")
+
+    def _run_job(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
+        """Run a job to completion: exit 0 is success; anything else fails with its last lines.
+        A failed run stays exited (to be read); the next plan runs the job again."""
+        self._ensure_image(eng, c.spec["image"], log)
+        if a.container_id:
+            eng.remove(a.container_id)
+            log(f"removed the previous run of {c.name} ({a.container_id[:12]})")
+        ident = eng.create(c.name, c.spec, self._labels(a, c), self.secrets)
+        log(f"created {c.name} ({ident[:12]})")
+        self._prepare(eng, ident, c, log)
         eng.start(ident)
-        self._wait_ready(eng, ident, c.spec, log)
+        deadline = time.monotonic() + self.opts.job_timeout
+        while True:
+            state = eng.inspect(ident).get("State", {})
+            if not state.get("Running") and state.get("Status") in ("exited", "dead"):
+                break
+            if time.monotonic() > deadline:
+                eng.stop(ident, timeout=self.opts.stop_timeout)
+                raise ActionFailed(f"the job did not finish within {self.opts.job_timeout:g}s")
+            self.sleep(0.2)
+        code = state.get("ExitCode")
+        if code != 0:
+            raise ActionFailed(f"the job exited with code {code}: {_tail(eng, ident, 10)}".rstrip(": "))
+        log("job completed (exit 0)")
 
     def _recreate(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
         # Order fixed by DESIGN.md: the new container exists (config validated by the engine)
@@ -247,19 +300,23 @@ class Applier:
         old_info = _inspect(eng, old)
         was_running = bool(old_info.get("State", {}).get("Running"))
         if was_running:
-            eng.stop(old, timeout=self._stop_timeout(old_info))
+            with OWN.acting(old):  # its die and stop events are ours, not a fault to heal
+                eng.stop(old, timeout=self._stop_timeout(old_info))
             log(f"stopped the old {c.name} ({old[:12]})")
         try:
             self._bring_up(eng, new, c, log)
         except (ActionFailed, EngineError) as exc:
             log(f"the new container failed: {exc}; restoring the old one")
-            eng.remove(new)
+            with OWN.acting(new):
+                eng.remove(new)
             if was_running:
+                OWN.forget(old)  # running again: a fault from now on is a fault
                 eng.start(old)
                 log(f"restarted the old {c.name} ({old[:12]})")
             raise ActionFailed(f"{c.name}: new container failed ({exc}); old container restored",
                                rolled_back=True) from None
-        eng.remove(old)
+        with OWN.acting(old):
+            eng.remove(old)
         eng.rename(new, c.name)
         log(f"replaced {c.name}: {old[:12]} -> {new[:12]}")
 
@@ -269,9 +326,10 @@ class Applier:
         except Missing:
             log(f"{a.container} is already gone")
             return
-        if info.get("State", {}).get("Running"):
-            eng.stop(a.container_id, timeout=self._stop_timeout(info))
-        eng.remove(a.container_id)
+        with OWN.acting(a.container_id):
+            if info.get("State", {}).get("Running"):
+                eng.stop(a.container_id, timeout=self._stop_timeout(info))
+            eng.remove(a.container_id)
         log(f"removed {a.container} ({a.container_id[:12]})")
         if self.opts.prune_volumes:
             for m in info.get("Mounts", []):
@@ -310,6 +368,18 @@ class Applier:
             self.sleep(0.2)
 
 
+def _resume(eng: Engine, ident: str) -> None:
+    """Bring a stopped container back (start), or a paused one (unpause)."""
+    try:
+        eng.start(ident)  # the common case first: no inspect on the way to a heal
+    except Missing:
+        raise
+    except EngineError:
+        if not eng.inspect(ident).get("State", {}).get("Paused"):
+            raise
+        eng.unpause(ident)
+
+
 def _inspect(eng: Engine, ident: str) -> dict[str, Any]:
     try:
         return eng.inspect(ident)
@@ -325,12 +395,12 @@ def _has_healthcheck(info: Mapping[str, Any]) -> bool:
     return bool(test) and test[0] != "NONE"
 
 
-def _tail(eng: Engine, ident: str) -> str:
+def _tail(eng: Engine, ident: str, lines: int = 3) -> str:
     try:
-        lines = eng.logs(ident, tail=3).strip().splitlines()
+        out = eng.logs(ident, tail=lines).strip().splitlines()
     except (EngineError, DockerUnavailable):
         return ""
-    return " | ".join(line.split(" ", 1)[-1] for line in lines)[-300:]
+    return " | ".join(line.split(" ", 1)[-1] for line in out)[-100 * lines:]
 
 
 def _probe_output(state: Mapping[str, Any]) -> str:

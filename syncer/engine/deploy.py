@@ -7,6 +7,7 @@ earlier revision as a new one, pins it, and applies that definition alone.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,8 +43,12 @@ def _quiet(definition: str, line: str) -> None:
 
 
 def _specs_of(containers: list[ContainerSpec]) -> list[dict[str, Any]]:
+    # a file's bytes go with the revision so that a rollback writes them again (secrets in
+    # them are references: values never reach the store)
     return [{"server": c.server, "replica": c.replica, "name": c.name, "template_ref": c.template_ref,
-             "spec": dict(c.spec), "spec_hash": c.spec_hash, "depends_on": list(c.depends_on)} for c in containers]
+             "spec": dict(c.spec), "spec_hash": c.spec_hash, "depends_on": list(c.depends_on),
+             **({"payload": {k: base64.b64encode(v).decode("ascii") for k, v in c.payload.items()}}
+                if c.payload else {})} for c in containers]
 
 
 @dataclass
@@ -169,15 +174,17 @@ def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: De
     run_id = store.start_run(trigger, project.commit, os.getpid())
     _record_revisions(store, desired, result, project.commit, events)
     live = _engines(factory, project.config.servers, result)
-    redact = redactor(ctx, project)
-    recorder = _StoreRecorder(store, run_id, trigger, project.commit, redact, progress, events)
+    mask = redactor(ctx, project)
+    recorder = _StoreRecorder(store, run_id, trigger, project.commit, mask, progress, events)
     recorder.message = project.commit_message
     try:
         results = Applier(result, desired, live, secrets, recorder, options, commit=project.commit,
-                          redact=redact).run()
+                          redact=mask).run()
     finally:
         for e in live.values():
             e.close()
+    for r in results:  # an error quotes container output (a job's last lines): masked before any view
+        r.error = mask.text(r.error)
     _record_outcomes(store, result, results, events)
     store.finish_run(run_id, "success" if all(r.ok for r in results) else "failed",
                      {"deployments": len(results), "failed": sum(1 for r in results if not r.ok),
@@ -202,8 +209,9 @@ def _engines(factory: EngineFactory, servers: Mapping[str, Server], p: Plan) -> 
 
 
 def _only(p: Plan, definition: str) -> Plan:
-    actions = tuple(a for a in p.actions if a.definition == definition)
-    if not actions:
+    # the networks a definition joins are created whatever it is applied alone for
+    actions = tuple(a for a in p.actions if a.definition == definition or a.action == "network create")
+    if not any(a.definition == definition for a in actions):
         raise NotFound(f"no definition '{definition}' in the project or on its servers")
     return Plan(p.project, p.commit, p.dirty, p.fingerprint, p.created_at, actions, p.unreachable)
 

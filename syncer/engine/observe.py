@@ -1,6 +1,7 @@
 """One snapshot of every server, taken in parallel.
 
-Per server: one list call filtered on the project label (all states), plus, only when a
+Per server: one list call filtered on the project label (all states) and one network list
+call, plus, only when a
 desired container is missing from that list, one call asking who holds those names, so
 that the plan can report a conflict instead of failing on create.
 """
@@ -46,9 +47,10 @@ def observe_server(project: str, server: Server, names: list[str], *,
             have = {c.name for c in managed}
             holders = engine.list_names([n for n in names if n not in have])
             version = str(getattr(engine, "info", {}).get("Version", ""))  # fakes may not have it
+            networks = engine.list_networks()
         finally:
             engine.close()
     except SyncerError as exc:
         return ServerState(server.name, False, error=str(exc))
     foreign = tuple(c for c in holders if c.labels.get("syncer.project") != project)
-    return ServerState(server.name, True, tuple(managed), foreign, engine_version=version)
+    return ServerState(server.name, True, tuple(managed), foreign, engine_version=version, networks=tuple(networks))

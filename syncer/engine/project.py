@@ -8,6 +8,7 @@ dropped by the apply that acts on it (`forget_lapsed`), under the apply lock.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -20,6 +21,7 @@ from syncer.core import clock
 from syncer.core.errors import Diagnostic, InvalidProject
 from syncer.core.model import ContainerSpec, Desired, Observed, Plan, Project
 from syncer.core.redact import Redactor
+from syncer.engine import repofiles
 from syncer.engine import secrets as S
 from syncer.stages.plan import definition_hash, plan
 from syncer.stages.render import render
@@ -142,12 +144,25 @@ def read_secrets(ctx: Context, project: Project) -> dict[str, str]:
 
 def secrets_for(ctx: Context, project: Project) -> dict[str, str]:
     """Every secret value a render of this project may use."""
-    return S.with_literals(read_secrets(ctx, project), project)
+    return S.with_literals(S.with_sops(read_secrets(ctx, project), sops_secrets(ctx, project)), project)
 
 
 def redactor(ctx: Context, project: Project) -> Redactor:
     """Masks exactly the secret values this project references (nothing else)."""
-    return S.redactor(read_secrets(ctx, project), project)
+    return S.redactor(S.with_sops(read_secrets(ctx, project), sops_secrets(ctx, project)), project)
+
+
+def sops_secrets(ctx: Context, project: Project) -> dict[str, dict[str, str]]:
+    """The values of the project's SOPS files, by file, from the tree the project was
+    loaded from (the commit of `--ref`, else the work tree)."""
+    if not S.sops_files(project):
+        return {}
+    root = Path(project.root)
+    if ctx.ref is not None:
+        from syncer.adapters import git as gitsource
+
+        return S.sops_secrets(gitsource.tree_at(root, ctx.ref), project)
+    return S.sops_secrets(DirTree(root), project)
 
 
 def open_store(ctx: Context, project: Project) -> Store:
@@ -178,7 +193,8 @@ def desired_state(ctx: Context, project: Project, *, store: Store | None = None,
                   secrets: Mapping[str, str] | None = None, engines: EngineFactory | None = None) -> Desired:
     """Render the project with this context's secrets (and the store's rollback pins)."""
     values = secrets if secrets is not None else secrets_for(ctx, project)
-    desired = render(project, secrets=values, secret_key=hash_key(ctx, project, engines))
+    desired = render(project, secrets=values, secret_key=hash_key(ctx, project, engines),
+                     files=repofiles.read_all(project, ctx.ref))
     return pinned(store, desired)[0] if store is not None else desired
 
 
@@ -204,12 +220,15 @@ def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFact
     from syncer.engine.observe import observe
 
     values = secrets if secrets is not None else secrets_for(ctx, project)
-    rendered = render(project, secrets=values, secret_key=hash_key(ctx, project, engines))
+    rendered = render(project, secrets=values, secret_key=hash_key(ctx, project, engines),
+                      files=repofiles.read_all(project, ctx.ref))
     desired, lapsed_pins = pinned(store, rendered)
     keep, lapsed_holds = held(store, desired)
     observed = observe(project.config.name, project.config.servers, desired, engines=engines or Engine)
+    repofiles.check_external(project, desired, observed, ctx.ref)
     result = plan(desired, observed, prune=project.config.prune, created_at=now_iso(),
-                  known=store.latest_revisions(), dirty=project.dirty, held=keep)
+                  known=store.latest_revisions(), dirty=project.dirty, held=keep,
+                  declared=project.config.networks)
     return Planned(result, desired, observed, tuple(lapsed_pins), tuple(lapsed_holds))
 
 
@@ -265,4 +284,6 @@ def forget_lapsed(store: Store, p: Planned) -> None:
 
 def _from_revision(rev: Revision, like: ContainerSpec) -> list[ContainerSpec]:
     return [ContainerSpec(like.project, s["server"], rev.definition, int(s["replica"]), s["name"], s["template_ref"],
-                          s["spec"], s["spec_hash"], tuple(s.get("depends_on", ()))) for s in rev.specs]
+                          s["spec"], s["spec_hash"], tuple(s.get("depends_on", ())),
+                          {k: base64.b64decode(v) for k, v in (s.get("payload") or {}).items()})
+            for s in rev.specs]

@@ -1,6 +1,7 @@
 """Where secret values come from, and the one redactor built from exactly those a project uses.
 
-Values come from `--secrets-file` and from the environment variables the operator allowed
+Values come from `--secrets-file`, the SOPS files syncer.yaml lists (`secrets: {files: [...]}`,
+decrypted in memory by adapters/sops.py) and the environment variables the operator allowed
 in syncer.yaml (`secrets: {env: [NAME, PREFIX_*]}`): whoever can push to the repository must
 not be able to copy syncer's own environment (its `SYNCER_*` variables, a cloud credential)
 into a container, so nothing else of the environment resolves. A project references some of them
@@ -11,6 +12,7 @@ turned `on local` into `on ***` in deployment logs.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets as pysecrets
@@ -22,6 +24,7 @@ from syncer.core.errors import SecretError
 from syncer.core.model import Project
 from syncer.core.redact import Redactor
 from syncer.stages.render import literal_secrets, secret_references
+from syncer.stages.tree import DirTree, Tree
 
 KEY_FILE = "secret.key"  # this state dir's key: published when the server has none (serverkey.py)
 GIT_HOOK_ENV = "SYNCER_GIT_WEBHOOK_SECRET"
@@ -153,3 +156,55 @@ def sensitive_values(available: Mapping[str, str], project: Project) -> list[str
 def redactor(available: Mapping[str, str], project: Project) -> Redactor:
     """The project's redactor: masks exactly its referenced secret values."""
     return Redactor.of(sensitive_values(available, project))
+
+
+# --- SOPS files in git (`secrets: {files: [...]}`) -------------------------------------
+# Decrypted values live in this process only, keyed by the encrypted bytes' hash, so that
+# a plan's secrets and its redactor decrypt (and run gpg) once. Never written anywhere.
+_DECRYPTED: dict[str, dict[str, str]] = {}
+
+
+def sops_files(project: Project) -> list[str]:
+    """The SOPS files syncer.yaml lists (repo-relative), in order."""
+    raw = project.config.raw.get("secrets")
+    files = raw.get("files") if isinstance(raw, Mapping) else None
+    return [str(f) for f in files] if isinstance(files, list) else []
+
+
+def sops_secrets(tree: Tree, project: Project) -> dict[str, dict[str, str]]:
+    """Each listed SOPS file's values by name, read through `tree` (the work tree, or the
+    commit of `plan --ref`) and decrypted in memory."""
+    out: dict[str, dict[str, str]] = {}
+    for path in sops_files(project):
+        data = _read_inside(tree, path)
+        digest = hashlib.sha256(path.encode() + b"\0" + data).hexdigest()
+        if digest not in _DECRYPTED:
+            # pyrage and cryptography are imported only by projects that use SOPS
+            from syncer.adapters import sops
+
+            _DECRYPTED[digest] = sops.decrypt(path, data)
+        out[path] = _DECRYPTED[digest]
+    return out
+
+
+def _read_inside(tree: Tree, path: str) -> bytes:
+    if path.startswith("/") or ".." in path.split("/"):
+        raise SecretError(f"{path}: SOPS files must be inside the repository")
+    if isinstance(tree, DirTree):  # a symlink must not lead out of the repository
+        root = tree.root.resolve()
+        if not (root / path).resolve().is_relative_to(root):
+            raise SecretError(f"{path}: the SOPS file leads outside the repository")
+    data = tree.read(path)
+    if data is None:
+        raise SecretError(f"{path}: no such SOPS file in the repository")
+    return data
+
+
+def with_sops(available: Mapping[str, str], files: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """SOPS values under `available` (the secrets file and the environment win, so that an
+    operator can override a value from git); a later file wins over an earlier one."""
+    out: dict[str, str] = {}
+    for values in files.values():
+        out.update(values)
+    out.update(available)
+    return out

@@ -44,7 +44,9 @@ def status(ctx: Context, *, engines: EngineFactory | None = None
         for c in s.managed:
             live.setdefault(c.definition or "?", []).append(
                 {"name": c.name, "id": c.id[:12], "server": c.server, "state": c.state, "health": c.health,
-                 "revision": int(c.labels.get("syncer.revision", "0") or 0)})
+                 "revision": int(c.labels.get("syncer.revision", "0") or 0),
+                 # a finished job stays exited: its code, and Docker's "Exited (0) 5 minutes ago"
+                 "exit_code": c.exit_code, "status": c.status})
     out = []
     for name in sorted({c.definition for c in desired.containers} | set(live)):
         acts = [a for a in result.actions if a.definition == name]

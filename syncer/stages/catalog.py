@@ -99,7 +99,7 @@ def _template(where: Located, raw: dict[str, Any], out: Collector) -> Template |
         id=raw["id"], name=raw.get("name", raw["id"]), version=raw["version"],
         description=raw.get("description", ""), taxonomy=raw.get("taxonomy", {}),
         deprecated=raw.get("deprecated", False), inputs=inputs, spec=spec, profiles=profiles,
-        spec_hash=template_hash(spec, inputs, profiles), origin=where,
+        spec_hash=template_hash(spec, inputs, profiles), origin=where, kind=raw.get("kind", "service"),
     )
 
 

@@ -14,9 +14,11 @@ from typing import Any
 from syncer.core import labels as L
 from syncer.core.errors import DockerUnavailable
 from syncer.core.model import Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason
+from syncer.stages import networks
+from syncer.stages.files import changed_sources
 
 RUNNING_STATES = ("running", "restarting")
-STARTABLE_STATES = ("created", "exited")
+STARTABLE_STATES = ("created", "exited", "paused")  # paused: started again by unpausing
 
 Known = Mapping[str, tuple[int, str]]  # definition → (current revision, definition hash)
 
@@ -34,16 +36,20 @@ def fingerprint(observed: Observed) -> str:
         for c in sorted((*s.managed, *s.name_holders), key=lambda c: (c.name, c.id)):
             rows.append([name, c.name, c.id, c.state, c.labels.get(L.SPEC_HASH, ""),
                          c.labels.get(L.REVISION, "")])
+        rows.extend([name, "network", n.name, n.id] for n in s.networks
+                    if n.labels.get(L.PROJECT) == observed.project)
     return L.sha256_of(rows)
 
 
 def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
-         known: Known | None = None, dirty: bool = False, held: frozenset[str] = frozenset()) -> Plan:
+         known: Known | None = None, dirty: bool = False, held: frozenset[str] = frozenset(),
+         declared: networks.Declared | None = None) -> Plan:
     """The actions that bring the servers from `observed` to `desired`.
 
     `held` names containers an operator stopped through syncer: they stay stopped. A server
     that did not answer gets an `unreachable` action per container wanted there (never
     applied) and nothing else: what runs there is unknown, so nothing is removed.
+    `declared` is syncer.yaml's `networks:` (name → external).
     """
     down = {n: s.error or f"server '{n}': unreachable" for n, s in sorted(observed.servers.items())
             if not s.reachable}
@@ -65,6 +71,7 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
             continue
         actions.extend(_server_actions(server, mine, state.managed, state.name_holders, revisions, held))
         actions.extend(_removals(server, mine, state.managed, desired, prune))
+    actions.extend(networks.actions(desired, observed, declared=declared or {}, prune=prune))
     actions.sort(key=lambda a: (a.server, a.definition, a.replica, a.container))
     return Plan(desired.project, desired.commit, dirty, fingerprint(observed), created_at, tuple(actions), down)
 
@@ -116,6 +123,8 @@ def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable
                 who = f"project '{owner}'" if owner else "a container syncer does not manage"
                 out.append(Action("conflict", cause=f"the name is held by {who} ({other.id[:12]});"
                                   " nothing will be done", container_id=other.id, **base))
+            elif c.is_job:
+                out.append(Action("run", cause="job has not run yet", **base))
             else:
                 out.append(Action("create", cause="container absent", **base))
             continue
@@ -127,8 +136,10 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: 
     ident = {"container_id": live.id, **base}
     if live.definition != c.definition:
         return Action("recreate", cause=f"the name is held by definition '{live.definition}'", **ident)
+    if c.is_job:
+        return _job(c, live, ident)
     if live.labels.get(L.SPEC_HASH) != c.spec_hash:
-        return Action("recreate", cause="spec changed", reasons=tuple(spec_reasons(live, c.spec)), **ident)
+        return Action("recreate", cause=_changed(live, c), reasons=tuple(spec_reasons(live, c.spec)), **ident)
     missing = _missing_labels(c.spec, live)
     if missing:
         # created by a syncer that hashed the spec's labels but did not apply them
@@ -141,6 +152,30 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: 
     if live.state in STARTABLE_STATES:
         return Action("start", cause=f"container is {live.state}", **ident)
     return Action("recreate", cause=f"container is {live.state or 'in an unknown state'}", **ident)
+
+
+def _job(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any]) -> Action:
+    """A job runs until its spec hash has run successfully once; a finished job is in sync
+    (left exited, never self-healed)."""
+    if live.labels.get(L.SPEC_HASH) != c.spec_hash:
+        return Action("run", cause="job " + _changed(live, c), reasons=tuple(spec_reasons(live, c.spec)), **ident)
+    if live.state in RUNNING_STATES:
+        return Action("noop", cause="job is running", **ident)
+    if live.state == "exited" and live.exit_code == 0:
+        return Action("noop", cause="job completed (exit 0)", **ident)
+    if live.state == "exited":
+        return Action("run", cause=f"the job's last run failed (exit {live.exit_code})", **ident)
+    return Action("run", cause=f"job has not run (container is {live.state or 'in an unknown state'})", **ident)
+
+
+def _changed(live: LiveContainer, c: ContainerSpec) -> str:
+    """"spec changed", naming the repository files whose content changed."""
+    try:
+        before = json.loads(live.labels.get(L.SPEC, "{}"))
+    except ValueError:
+        before = {}
+    names = changed_sources(before if isinstance(before, dict) else {}, c.spec)
+    return "spec changed" + (f" ({', '.join(names)} changed)" if names else "")
 
 
 def _removals(server: str, desired: list[ContainerSpec], managed: Iterable[LiveContainer],

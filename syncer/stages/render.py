@@ -15,7 +15,8 @@ from typing import Any
 from syncer.core.errors import SecretError
 from syncer.core.labels import canonical_json, container_name, secret_ref, spec_hash
 from syncer.core.model import ContainerSpec, Definition, Desired, Project, Server, Template
-from syncer.stages import expr, shortforms
+from syncer.stages import expr, networks, shortforms
+from syncer.stages import files as repo_files
 
 
 
@@ -27,8 +28,9 @@ DROP = _Drop()
 
 
 def render(project: Project, *, secrets: Mapping[str, str], secret_key: bytes,
-           pins: Mapping[str, Mapping[str, Any]] | None = None) -> Desired:
-    """Every container the project wants. `pins` maps a definition to a spec to use instead."""
+           pins: Mapping[str, Mapping[str, Any]] | None = None, files: Mapping[str, bytes] | None = None) -> Desired:
+    """Every container the project wants. `pins` maps a definition to a spec to use instead;
+    `files` holds the bytes of the repo files the specs read (see stages.files.sources)."""
     templates = {(t.id, t.version): t for t in project.templates}
     containers: list[ContainerSpec] = []
     missing: list[str] = []
@@ -38,7 +40,8 @@ def render(project: Project, *, secrets: Mapping[str, str], secret_key: bytes,
         try:
             pinned = (pins or {}).get(d.name)
             specs = [dict(pinned)] if pinned is not None else None
-            containers.extend(render_definition(project.config.name, d, tpl, server, secrets, secret_key, specs))
+            containers.extend(render_definition(project.config.name, d, tpl, server, secrets, secret_key, specs,
+                                                read=files or {}, declared=project.config.networks))
         except SecretError as exc:
             missing.append(str(exc))
     if missing:
@@ -47,8 +50,11 @@ def render(project: Project, *, secrets: Mapping[str, str], secret_key: bytes,
 
 
 def render_definition(project: str, d: Definition, tpl: Template, server: Server, secrets: Mapping[str, str],
-                      secret_key: bytes, pinned: list[dict[str, Any]] | None = None) -> list[ContainerSpec]:
+                      secret_key: bytes, pinned: list[dict[str, Any]] | None = None, *,
+                      read: Mapping[str, bytes] | None = None,
+                      declared: networks.Declared | None = None) -> list[ContainerSpec]:
     """The containers of one definition (one per replica)."""
+    payload: dict[str, bytes] = {}
     profile = dict(tpl.profiles.get(d.profile, {}))
     replicas = d.replicas if d.replicas is not None else int(profile.pop("replicas", 1))
     profile.pop("replicas", None)
@@ -67,12 +73,21 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
             base = normalise(base)
         except shortforms.SpecError as exc:
             raise shortforms.SpecError(f"{d.origin.file}: definition '{d.name}': {exc}") from None
+        base, payload = repo_files.attach(base, read=read or {}, secrets=secrets, key=secret_key,
+                                          where=f"{d.origin.file}: definition '{d.name}'")
+        base = networks.normalise(base, project=project, definition=d.name, declared=declared or {})
+        if tpl.kind == "job":
+            base["kind"] = "job"  # services carry no key: their spec hashes stay what they were
+    depends = d.depends_on
+    mode = str(base.get("network_mode", ""))
+    if mode.startswith("container:") and mode[10:] not in depends:
+        depends = (*depends, mode[10:])  # the container whose network it shares must exist first
     out = []
     for replica in range(1, replicas + 1):
         name = container_name(d.name, replica)
         spec = _per_container(base, name)
         out.append(ContainerSpec(project, d.server, d.name, replica, name, tpl.ref, spec,
-                                 spec_hash(spec), d.depends_on))
+                                 spec_hash(spec), depends, payload))
     return out
 
 
@@ -255,6 +270,11 @@ def _per_container(base: Mapping[str, Any], name: str) -> dict[str, Any]:
 def secret_references(project: Project) -> set[str]:
     """Names of the secrets a project's definitions reference as `{secret: NAME}`, at any
     depth of their params and overrides."""
+    return {name for d in project.definitions for name in definition_secrets(d)} | repo_files.secret_names(project)
+
+
+def definition_secrets(d: Definition) -> set[str]:
+    """Names of the secrets one definition references as `{secret: NAME}`."""
     found: set[str] = set()
 
     def walk(value: Any) -> None:
@@ -268,7 +288,6 @@ def secret_references(project: Project) -> set[str]:
             for v in value:
                 walk(v)
 
-    for d in project.definitions:
-        walk(d.params)
-        walk(d.overrides)
+    walk(d.params)
+    walk(d.overrides)
     return found

@@ -132,8 +132,12 @@ def _message(error: ValidationError, path: tuple[Any, ...], ctx: _Ctx) -> str:
         if wanted == ["string"] and isinstance(value, (int, float)):  # bool is an int too
             hint = " (put the value in quotes)"
         return f"{where}: expected {' or '.join(wanted)}, got {_json_type(value)}{hint}"
+    if kind == "pattern" and error.schema.get("description"):  # a sentence beats a regular expression
+        return f"{where}: {_show(value, path, ctx)} is not {error.schema['description']}"
     if kind == "pattern":
         return f"{where}: {_show(value, path, ctx)} does not match {error.validator_value}"
+    if kind == "oneOf" and error.schema.get("description"):
+        return f"{where}: expected {error.schema['description']}"
     if kind == "enum":
         options = ", ".join(json.dumps(o) for o in error.validator_value)
         return f"{where}: {_show(value, path, ctx)} is not one of {options}"

@@ -82,6 +82,9 @@ class Tree(Protocol):
         """Repo-relative paths of every YAML file under `folder`, any depth, sorted;
         UnsafePath when `folder` leads outside the repository."""
 
+    def inside(self, path: str) -> bool:
+        """False when reading `path` would leave the repository (a symlink leading out)."""
+
 
 @dataclass(frozen=True)
 class DirTree:
@@ -104,6 +107,11 @@ class DirTree:
                     # relative to the folder as written: a file's path says where the user put it
                     found.append(os.path.join(folder, os.path.relpath(os.path.join(dirpath, fn), base)))
         return sorted(os.path.normpath(p).replace(os.sep, "/") for p in found)
+
+    def inside(self, path: str) -> bool:
+        """False when `path` resolves (symlinks followed) outside the repository."""
+        root = self.root.resolve()
+        return (root / path).resolve().is_relative_to(root)
 
 
 def find_root(start: Path) -> Path:

@@ -28,10 +28,11 @@ from syncer.core.model import (
     WebhookTarget,
     newest_first,
 )
+from syncer.stages import networks, schema
 from syncer.stages import policy as policies
-from syncer.stages import ports, schema
 from syncer.stages.catalog import Broken, Catalog, check_one, normalise_inputs, strings, templates
 from syncer.stages.collect import Collector, documents, yaml_files
+from syncer.stages.relations import check_dependencies, check_network_modes, check_ports, find_cycles
 from syncer.stages.load import PROJECT_FILE, Tree, locate
 from syncer.stages.policy import Policy
 
@@ -50,6 +51,7 @@ def build_project(tree: Tree, root: str, *, commit: str | None = None, dirty: bo
         raise InvalidProject(out.found)
     in_force = _policy(config, policy, out)
     catalog_, broken = templates(tree, config, out)
+    _check_networks(catalog_, config, out)
     definitions = _definitions(tree, config, catalog_, broken, out, in_force)
     if out.found:
         raise InvalidProject(out.found)
@@ -85,6 +87,11 @@ def _config(tree: Tree, out: Collector, root: str = "") -> ProjectConfig | None:
             else:
                 inside.append(folder)  # a folder outside is reported, never read
         folders[key] = tuple(inside)
+    for i, path in enumerate((raw.get("secrets") or {}).get("files", [])):
+        if path.startswith("/") or ".." in path.split("/"):
+            out.at(where, ("secrets", "files", i), f"secrets.files[{i}]: SOPS files must be inside the repository")
+        elif tree.read(path) is None:
+            out.at(where, ("secrets", "files", i), f"secrets.files[{i}]: no file '{path}' in the repository")
     hooks = tuple(
         WebhookTarget(h["url"], tuple(h.get("events", [])), h.get("secret"), h.get("format", "generic"))
         for h in raw.get("webhooks", [])
@@ -95,6 +102,7 @@ def _config(tree: Tree, out: Collector, root: str = "") -> ProjectConfig | None:
         template_dirs=folders["templates"], definition_dirs=folders["definitions"],
         prune=raw.get("prune", True), allow_literal_secrets=raw.get("allow_literal_secrets", False),
         webhooks=hooks, raw=raw,
+        networks={str(k): bool((v or {}).get("external")) for k, v in (raw.get("networks") or {}).items()},
     )
 
 
@@ -155,6 +163,26 @@ def _unsupported_servers(raw: Mapping[str, Any], where: Located, out: Collector)
 
 # --- templates -----------------------------------------------------------------------
 
+def _check_networks(found: list[Template], config: ProjectConfig, out: Collector) -> None:
+    """A network a template (or profile) joins must be declared in syncer.yaml."""
+    for t in found:
+        parts = [(("spec",), t.spec), *((("profiles", n), p) for n, p in t.profiles.items())]
+        for base, spec in parts:
+            _unknown_networks(spec, base, t.origin, config, out)
+
+
+def _unknown_networks(spec: Mapping[str, Any], base: tuple[Any, ...], where: Located, config: ProjectConfig,
+                      out: Collector) -> bool:
+    ok = True
+    for path, name in networks.unknown(spec, config.networks):
+        hint = f"; for Docker's own, write `network_mode: {name}`" if name in ("host", "none", "bridge") else ""
+        out.at(where, (*base, *path), f"network '{name}' is not declared under `networks:` in {PROJECT_FILE}"
+               f" (declared: {', '.join(sorted(config.networks)) or 'none'}; the project network is always"
+               f" joined{hint})")
+        ok = False
+    return ok
+
+
 def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], broken: Broken,
                  out: Collector, policy: Policy) -> list[Definition]:
     by_id: dict[str, list[Template]] = {}
@@ -179,26 +207,12 @@ def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], b
                            f" (first defined at {first.origin.file}:{line})")
                     continue
                 seen[d.name] = d
-    _check_dependencies(list(seen.values()), broken.definitions, out)
-    _check_ports(list(seen.values()), catalog, config, out)
+    kinds = {d.name: t.kind for d in seen.values() for t in templates
+             if (t.id, t.version) == (d.template, d.template_version)}
+    check_dependencies(list(seen.values()), broken.definitions, out, kinds)
+    check_network_modes(list(seen.values()), templates, broken.definitions, out)
+    check_ports(list(seen.values()), catalog, config, out)
     return list(seen.values())
-
-
-def _check_ports(definitions: list[Definition], catalog: Catalog, config: ProjectConfig, out: Collector) -> None:
-    """Two definitions of one server publishing one host port: refused here, not by Docker
-    halfway through an apply."""
-    by_server: dict[str, list[tuple[str, Located, tuple[Any, ...], str, int, str]]] = {}
-    for d in definitions:
-        tpl, _ = catalog.pick(f"{d.template}@{d.template_version}")
-        if tpl is None:
-            continue
-        mine = ports.published(tpl, d, config.servers.get(d.server, Server(d.server)))
-        by_server.setdefault(d.server, []).extend((d.name, *entry) for entry in mine)
-    for server, entries in by_server.items():
-        for (name, origin, path), (other, first, first_path), which in ports.clashes(entries):
-            line, _ = locate(out.files[first.file], first.doc, first_path)
-            out.at(origin, path, f"definition '{name}' publishes host port {which} on server '{server}',"
-                   f" which definition '{other}' publishes too ({first.file}:{line})")
 
 
 def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, catalog: Catalog,
@@ -229,14 +243,18 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
     inputs = set(tpl.inputs.get("properties", {}))
     for path, text in strings(raw.get("overrides") or {}, ("overrides",)):
         ok &= check_one(text, path, inputs, where, out)
+    ok &= _unknown_networks(raw.get("overrides") or {}, ("overrides",), where, config, out)
     if not ok:
         return None
     tid = raw["template"].partition("@")[0]
+    deps = raw.get("depends_on", [])
+    conditions = {str(k): str((v or {}).get("condition", "started")) for k, v in deps.items()} \
+        if isinstance(deps, dict) else {}
     d = Definition(
         name=raw["name"], template=tid, template_version=tpl.version, server=server,
         profile=profile, replicas=raw.get("replicas"), params=params,
-        depends_on=tuple(raw.get("depends_on", [])), overrides=raw.get("overrides") or {},
-        origin=where,
+        depends_on=tuple(deps), overrides=raw.get("overrides") or {},
+        origin=where, conditions=conditions, self_heal=raw.get("self_heal") or {},
     )
     # an unknown server is reported already (here, or as syncer.yaml's defaults.server)
     on = config.servers.get(server, Server(server))
@@ -315,47 +333,6 @@ def _check_image(raw: Mapping[str, Any], tpl: Template, profile: str, where: Loc
 
 def _is_secret_ref(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secret"} and isinstance(value["secret"], str)
-
-
-def _check_dependencies(definitions: list[Definition], broken: set[str], out: Collector) -> None:
-    names = {d.name for d in definitions}
-    graph: dict[str, tuple[str, ...]] = {}
-    for d in definitions:
-        for i, dep in enumerate(d.depends_on):
-            if dep == d.name:
-                out.at(d.origin, ("depends_on", i), f"'{d.name}' depends on itself")
-            elif dep not in names and dep not in broken:  # a broken one is reported already
-                out.at(d.origin, ("depends_on", i), f"depends_on names an unknown definition '{dep}'")
-        graph[d.name] = tuple(x for x in d.depends_on if x in names and x != d.name)
-    by_name = {d.name: d for d in definitions}
-    for cycle in find_cycles(graph):
-        first = by_name[cycle[0]]
-        out.at(first.origin, ("depends_on",), "dependency cycle: " + " -> ".join([*cycle, cycle[0]]))
-
-
-def find_cycles(graph: Mapping[str, tuple[str, ...]]) -> list[list[str]]:
-    """Each cycle of a dependency graph once, starting from its smallest name."""
-    cycles: list[list[str]] = []
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in graph.get(node, ()):
-            if state.get(nxt) == 1:
-                cycle = stack[stack.index(nxt):]
-                start = cycle.index(min(cycle))
-                cycles.append(cycle[start:] + cycle[:start])
-            elif nxt not in state:
-                visit(nxt)
-        stack.pop()
-        state[node] = 2
-
-    for node in sorted(graph):
-        if node not in state:
-            visit(node)
-    return cycles
 
 
 def check_name(name: str) -> bool:

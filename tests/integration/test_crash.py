@@ -38,7 +38,7 @@ spec:
   command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 1 & wait; done"]
   env:
     MESSAGE: ${inputs.message}
-  networks: [none]
+  network_mode: none
 """.replace("@IMAGE@", IMAGE)
 
 # Healthy once the test opens the gate (a file on a bind mount): a deployment that lasts
@@ -55,7 +55,7 @@ spec:
   command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 1 & wait; done"]
   env:
     MESSAGE: ${inputs.message}
-  networks: [none]
+  network_mode: none
   volumes: [{host_path: "GATE", mount_path: /gate, read_only: true}]
   healthcheck: {test: [CMD, test, -f, /gate/open], interval: 300ms, timeout: 2s, start_period: 10m, retries: 3}
 """.replace("@IMAGE@", HEALTHY_IMAGE)

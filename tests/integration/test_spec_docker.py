@@ -80,7 +80,7 @@ def _own(project: str, definition: str) -> str:
 
 
 def _repo(root: Path, project: str, templates: dict[str, str], definitions: dict[str, str]) -> Path:
-    files = {"syncer.yaml": f"project: {project}\n"}
+    files = {"syncer.yaml": f"project: {project}\npolicy: {{bind_mounts: [/tmp], devices: true, cap_add: true}}\n"}
     files.update({f"templates/{k}.yaml": v for k, v in templates.items()})
     files.update({f"definitions/{k}.yaml": _own(project, v) for k, v in definitions.items()})
     return write_files(root, files)

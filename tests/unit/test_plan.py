@@ -138,7 +138,7 @@ def test_json_round_trip() -> None:
     data = json.loads(json.dumps(to_dict(p)))
     assert from_dict(data) == p
     assert data["summary"] == {"create": 1, "recreate": 1, "start": 1, "remove": 2, "conflict": 1, "unreachable": 0,
-                               "noop": 4}
+                               "run": 0, "network create": 0, "network remove": 0, "noop": 4}
 
 
 def test_fingerprint_moves_with_live_state_only() -> None:
@@ -190,3 +190,16 @@ def test_spec_labels_missing_from_an_in_sync_container_recreate_it() -> None:
     observed = Observed("p", {"local": ServerState("local", True, managed=(old,))})
     [action] = plan(desired, observed, prune=True, created_at="t").actions
     assert [(r.field, r.before, r.after) for r in action.reasons] == [("labels.traefik.enable", None, "true")]
+
+
+def _one(state: str, *, labels: dict[str, str] | None = None, status: str = "") -> str:
+    s = spec()
+    c = live("web", s, state=state)
+    c = LiveContainer(c.id, c.name, c.server, state, None, {**c.labels, **(labels or {})}, status=status)
+    p = plan(Desired("p", (want("web", s),), ("web",)), Observed("p", {"local": ServerState("local", True, (c,))}),
+             prune=True, created_at="t")
+    return f"{p.actions[0].action}: {p.actions[0].cause}"
+
+
+def test_a_paused_container_is_started_not_recreated() -> None:
+    assert _one("paused") == "start: container is paused"

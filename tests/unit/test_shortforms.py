@@ -40,7 +40,7 @@ def _render(tmp: Path, spec: str, params: str = "{}", secrets: dict[str, str] | 
         spec = "image: syncer-local/busybox:latest\n" + spec
     body = "\n".join("  " + line for line in spec.strip().splitlines())
     write_files(tmp, {
-        "syncer.yaml": "project: p\n",
+        "syncer.yaml": "project: p\npolicy: {bind_mounts: [/srv, /data], devices: true, privileged: true, cap_add: true, host_network: true, host_pid: true, host_ipc: true}\n",
         "templates/app.yaml": TEMPLATE.format(spec=body),
         "definitions/d.yaml": f"name: web\ntemplate: app\nparams: {params}\n",
     })
@@ -100,7 +100,7 @@ def test_short_form_hashes_like_long_form(tmp_path: Path, short: str, long: str)
 
 def test_env_list_in_template_merges_with_profile_mapping(tmp_path: Path) -> None:
     write_files(tmp_path, {
-        "syncer.yaml": "project: p\n",
+        "syncer.yaml": "project: p\npolicy: {bind_mounts: [/srv, /data], devices: true, privileged: true, cap_add: true, host_network: true, host_pid: true, host_ipc: true}\n",
         "templates/app.yaml": """
             id: app
             version: "1.0"
@@ -199,7 +199,7 @@ def test_a_substituted_value_that_is_not_a_port_is_one_clear_error(tmp_path: Pat
     from syncer.stages.shortforms import SpecError
 
     write_files(tmp_path, {
-        "syncer.yaml": "project: p\n",
+        "syncer.yaml": "project: p\npolicy: {bind_mounts: [/srv, /data], devices: true, privileged: true, cap_add: true, host_network: true, host_pid: true, host_ipc: true}\n",
         "templates/app.yaml": 'id: app\nversion: "1.0"\ninputs: {p: string}\n'
                               'spec: {image: i, ports: ["${inputs.p}:80"]}\n',
         "definitions/d.yaml": "name: web\ntemplate: app\nparams: {p: lots}\n",
