@@ -86,9 +86,7 @@ class Applier:
         self.opts = options
         self.commit = commit
         self.sleep = sleep
-        # failure messages quote the container's last output and the health probe's:
-        # masked here, at the source, so no result, view or log can show a secret
-        self.redact = redact
+        self.redact = redact  # failures quote container and probe output: masked at the source
         self.specs = {(c.server, c.name): c for c in desired.containers}
         self.network_errors: dict[str, str] = {}  # server → why a network it needs could not be made
 
