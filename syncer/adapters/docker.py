@@ -24,6 +24,9 @@ from syncer.adapters.container_args import InvalidSpec, create_args
 from syncer.core.model import FileRef, LiveContainer, LiveNetwork, Server
 
 HEALTH_RE = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+# An empty image syncer imports itself (nothing to pull): marker containers are made from
+# it, and never started.
+MARKER_IMAGE, MARKER_TAG = "syncer/marker", "1"
 _SSL_RE = re.compile(r"\[SSL[^\]]*\][^'\"]*")
 
 
@@ -33,6 +36,10 @@ class EngineError(SyncerError):
 
 class Missing(EngineError):
     """The container or image does not exist."""
+
+
+class Conflict(EngineError):
+    """The name is taken (the engine answered 409)."""
 
 
 def _engine_message(exc: Exception) -> str:
@@ -88,6 +95,8 @@ class Engine:
         except (NotFound, ImageNotFound) as exc:
             raise Missing(f"{what}: {_engine_message(exc)}") from None
         except APIError as exc:
+            if exc.status_code == 409:
+                raise Conflict(f"{what}: {_engine_message(exc)}") from None
             raise EngineError(f"{what}: {_engine_message(exc)}") from None
         except (DockerException, RequestException, OSError) as exc:
             raise DockerUnavailable(self._unreachable(exc)) from None
@@ -211,6 +220,31 @@ class Engine:
             config["Healthcheck"]["StartInterval"] = start_interval
             result = self._call(f"create {name}", self.api.create_container_from_config, config, name, platform)
         return str(result["Id"])
+
+    def create_marker(self, name: str, labels: Mapping[str, str], env: Mapping[str, str]) -> str:
+        """Create a container that is never started: creating a name is atomic, so its name can
+        be a lock, and its env is readable only by whoever may read containers' env.
+        Raises Conflict when the name is taken."""
+        args = {"name": name, "image": f"{MARKER_IMAGE}:{MARKER_TAG}", "command": ["syncer-marker"],
+                "labels": dict(labels), "environment": dict(env),
+                "host_config": self.api.create_host_config(network_mode="none")}
+        try:
+            result = self._call(f"create {name}", self.api.create_container, **args)
+        except Missing:  # the marker image (the container is what we are creating)
+            self._call("import the marker image", self.api.import_image_from_data, b"\0" * 1024,
+                       repository=MARKER_IMAGE, tag=MARKER_TAG)  # an empty tar archive
+            result = self._call(f"create {name}", self.api.create_container, **args)
+        return str(result["Id"])
+
+    def marker(self, name: str) -> dict[str, Any] | None:
+        """A marker container's id, labels, env and creation time; None when there is none."""
+        try:
+            info = self.inspect(name)
+        except Missing:
+            return None
+        config = info.get("Config") or {}
+        env = dict(e.partition("=")[::2] for e in config.get("Env") or [])
+        return {"id": info["Id"], "labels": config.get("Labels") or {}, "env": env, "created": info.get("Created")}
 
     def connect_networks(self, ident: str, networks: Mapping[str, Mapping[str, Any]]) -> None:
         """Attach a created container to its networks beyond the first (the API of Docker

@@ -175,7 +175,7 @@ _HTTP_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 40
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "internal_error" if exc.status_code >= 500 else "invalid_request")
-    message = {404: f"no such route: {request.method} {request.url.path}",
-               405: f"method {request.method} is not allowed on {request.url.path}"}.get(exc.status_code,
-                                                                                       str(exc.detail))
+    # never echo what an unauthenticated caller sent: a guessed path may be a secret
+    message = {404: "no such route (the routes are listed at /api/v1/openapi.json)",
+               405: "this method is not allowed on this route"}.get(exc.status_code, str(exc.detail))
     return service_from(request).fail(exc.status_code, code, message, headers=dict(exc.headers or {}))

@@ -23,9 +23,9 @@ def context(obj: dict[str, Any], ref: str | None = None) -> engine.Context:
 @click.option("--repo", type=PATH, envvar="SYNCER_REPO",
               help="Project directory (default: the current directory or the nearest parent holding syncer.yaml). Env: SYNCER_REPO.")
 @click.option("--state-dir", type=PATH, envvar="SYNCER_STATE_DIR",
-              help="Where the store and the secret-hashing key live (default: .syncer/ beside syncer.yaml). Env: SYNCER_STATE_DIR.")
+              help="Where the store lives (default: .syncer/ beside syncer.yaml). Env: SYNCER_STATE_DIR.")
 @click.option("--secrets-file", type=PATH, envvar="SYNCER_SECRETS_FILE",
-              help="A file of NAME=value lines (or a YAML mapping) kept outside git; the environment wins over it. Env: SYNCER_SECRETS_FILE.")
+              help="A file of NAME=value lines (or a YAML mapping) kept outside git; the environment variables syncer.yaml allows (secrets: {env: [...]}) win over it. Env: SYNCER_SECRETS_FILE.")
 @click.option("--policy", type=PATH, envvar="SYNCER_POLICY",
               help="The operator's policy (a YAML file shaped like syncer.yaml's policy:): what the repository's"
                    " containers may ask of the host; the repository's policy: can only tighten it. Env: SYNCER_POLICY.")

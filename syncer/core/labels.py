@@ -27,6 +27,12 @@ KIND = "syncer.kind"  # "job" on a job's container (absent on a service): its ex
 NETWORK = "syncer.network"  # on a network syncer made: its name in syncer.yaml ("default": the project's)
 DEFAULT_NETWORK = "default"
 
+# Marker containers: created, never started, named `<project>.syncer-key` / `.syncer-lock`.
+# They carry these instead of `syncer.project`, so observe, plan, prune and the events
+# stream never see them as part of the project.
+MARKER = "syncer.marker"  # key | lock
+MARKER_OF = "syncer.marker-of"  # the project
+
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 TEMP_SUFFIX = "_syncer-new"
 

@@ -19,6 +19,7 @@ from syncer.core import labels as L
 from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core.errors import DockerUnavailable
 from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan
+from syncer.core.redact import NOTHING, Redactor
 from syncer.engine.heal import OWN
 from syncer.stages.files import archive
 from syncer.stages.waves import group_actions, waves
@@ -76,7 +77,7 @@ class Applier:
 
     def __init__(self, plan: Plan, desired: Desired, engines: Mapping[str, Engine], secrets: Mapping[str, str],
                  recorder: Recorder, options: ApplyOptions, *, commit: str | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, redact: Redactor = NOTHING) -> None:
         self.plan = plan
         self.desired = desired
         self.engines = engines
@@ -85,6 +86,7 @@ class Applier:
         self.opts = options
         self.commit = commit
         self.sleep = sleep
+        self.redact = redact  # failures quote container and probe output: masked at the source
         self.specs = {(c.server, c.name): c for c in desired.containers}
         self.network_errors: dict[str, str] = {}  # server → why a network it needs could not be made
 
@@ -167,20 +169,18 @@ class Applier:
         dep = self.recorder.begin(name, server, actions[0].revision, kinds)
 
         def log(line: str) -> None:
-            self.recorder.log(dep, line)
+            self.recorder.log(dep, self.redact.text(line))
 
         for a in actions:
             log(f"{a.action} {a.container} on {a.server}: {a.cause}")
             try:
                 self._one(a, log)
-            except ActionFailed as exc:
-                log(f"failed: {exc}")
-                self.recorder.finish(dep, ok=False, rolled_back=exc.rolled_back, error=str(exc))
-                return DeploymentResult(name, server, dep, False, exc.rolled_back, str(exc), kinds)
-            except (EngineError, DockerUnavailable) as exc:
-                log(f"failed: {exc}")
-                self.recorder.finish(dep, ok=False, error=str(exc))
-                return DeploymentResult(name, server, dep, False, False, str(exc), kinds)
+            except (ActionFailed, EngineError, DockerUnavailable) as exc:
+                rolled_back = isinstance(exc, ActionFailed) and exc.rolled_back
+                error = self.redact.text(str(exc))
+                log(f"failed: {error}")
+                self.recorder.finish(dep, ok=False, rolled_back=rolled_back, error=error)
+                return DeploymentResult(name, server, dep, False, rolled_back, error, kinds)
         self.recorder.finish(dep, ok=True)
         return DeploymentResult(name, server, dep, True, actions=kinds)
 

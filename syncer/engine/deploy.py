@@ -138,7 +138,6 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
                   confirm: Callable[[Plan], bool], plan_file: Mapping[str, Any] | None, trigger: str,
                   progress: Progress, events: EventSink, engines: EngineFactory | None,
                   only: str | None) -> ApplyReport:
-    from syncer.engine.apply import Applier
     from syncer.adapters.docker import Engine
 
     secrets = secrets_for(ctx, project)
@@ -153,6 +152,25 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
         check_fresh(plan_file, result, desired)
     if not result.has_changes or not confirm(result):
         return ApplyReport(result, [], None, False, project)
+    # The state dir's flock does not reach another state dir (another CI runner): an apply
+    # that changes something also locks the servers, then checks that nobody changed what it
+    # is about to do since its plan (actions, not the fingerprint: a crash-looping container's
+    # state flaps). One that changes nothing takes no server lock (a no-op apply stays cheap).
+    from syncer.engine.serverlock import ServerLock
+
+    with ServerLock(project, f"syncer apply ({trigger})", engines=factory):
+        again = planned(ctx, project, store, engines=factory, secrets=secrets).plan
+        if _steps(_only(again, only) if only is not None else again) != _steps(result):
+            raise StalePlan("another apply changed the live containers since this plan was made; run it again")
+        return _run(ctx, project, store, result, desired, secrets, options=options, trigger=trigger,
+                    progress=progress, events=events, factory=factory)
+
+
+def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: Desired, secrets: dict[str, str],
+         *, options: ApplyOptions, trigger: str, progress: Progress, events: EventSink,
+         factory: EngineFactory) -> ApplyReport:
+    from syncer.engine.apply import Applier
+
     run_id = store.start_run(trigger, project.commit, os.getpid())
     _record_revisions(store, desired, result, project.commit, events)
     live = _engines(factory, project.config.servers, result)
@@ -160,7 +178,8 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
     recorder = _StoreRecorder(store, run_id, trigger, project.commit, mask, progress, events)
     recorder.message = project.commit_message
     try:
-        results = Applier(result, desired, live, secrets, recorder, options, commit=project.commit).run()
+        results = Applier(result, desired, live, secrets, recorder, options, commit=project.commit,
+                          redact=mask).run()
     finally:
         for e in live.values():
             e.close()
@@ -171,6 +190,10 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
                      {"deployments": len(results), "failed": sum(1 for r in results if not r.ok),
                       **result.summary()})
     return ApplyReport(result, results, run_id, True, project)
+
+
+def _steps(p: Plan) -> set[tuple[str, str, str, str, str]]:
+    return {(a.action, a.server, a.container, a.container_id, a.spec_hash) for a in p.actions if a.action != "noop"}
 
 
 def _engines(factory: EngineFactory, servers: Mapping[str, Server], p: Plan) -> dict[str, Engine]:
@@ -288,7 +311,7 @@ def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOpt
             latest = revisions[0]
             target = _rollback_target(revisions, to)
             secrets = secrets_for(ctx, project)
-            git_side = [c for c in desired_state(ctx, project, secrets=secrets).containers
+            git_side = [c for c in desired_state(ctx, project, secrets=secrets, engines=engines).containers
                         if c.definition == definition]
             number = latest.number + 1
             with store.transaction():

@@ -136,19 +136,20 @@ def _with_message(project: Project, root: Path) -> Project:
     return project
 
 
-def read_secrets(ctx: Context) -> dict[str, str]:
-    """Secrets from --secrets-file, overridden by the environment."""
-    return S.read_secrets(ctx.secrets_file)
+def read_secrets(ctx: Context, project: Project) -> dict[str, str]:
+    """Secrets from --secrets-file, overridden by the environment variables the project's
+    syncer.yaml allows (`secrets: {env: [...]}`)."""
+    return S.read_secrets(ctx.secrets_file, S.allowed_env(project))
 
 
 def secrets_for(ctx: Context, project: Project) -> dict[str, str]:
     """Every secret value a render of this project may use."""
-    return S.with_literals(S.with_sops(read_secrets(ctx), sops_secrets(ctx, project)), project)
+    return S.with_literals(S.with_sops(read_secrets(ctx, project), sops_secrets(ctx, project)), project)
 
 
 def redactor(ctx: Context, project: Project) -> Redactor:
     """Masks exactly the secret values this project references (nothing else)."""
-    return S.redactor(S.with_sops(read_secrets(ctx), sops_secrets(ctx, project)), project)
+    return S.redactor(S.with_sops(read_secrets(ctx, project), sops_secrets(ctx, project)), project)
 
 
 def sops_secrets(ctx: Context, project: Project) -> dict[str, dict[str, str]]:
@@ -180,11 +181,19 @@ class Planned:
     lapsed_holds: tuple[str, ...] = ()
 
 
+def hash_key(ctx: Context, project: Project, engines: EngineFactory | None = None) -> bytes:
+    """The key of the secrets' hashes: the same for every state dir of these servers."""
+    from syncer.adapters.docker import Engine
+    from syncer.engine.serverkey import project_key
+
+    return project_key(ctx.state(Path(project.root)), project, engines=engines or Engine)
+
+
 def desired_state(ctx: Context, project: Project, *, store: Store | None = None,
-                  secrets: Mapping[str, str] | None = None) -> Desired:
+                  secrets: Mapping[str, str] | None = None, engines: EngineFactory | None = None) -> Desired:
     """Render the project with this context's secrets (and the store's rollback pins)."""
     values = secrets if secrets is not None else secrets_for(ctx, project)
-    desired = render(project, secrets=values, secret_key=S.secret_key(ctx.state(Path(project.root))),
+    desired = render(project, secrets=values, secret_key=hash_key(ctx, project, engines),
                      files=repofiles.read_all(project, ctx.ref))
     return pinned(store, desired)[0] if store is not None else desired
 
@@ -211,7 +220,7 @@ def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFact
     from syncer.engine.observe import observe
 
     values = secrets if secrets is not None else secrets_for(ctx, project)
-    rendered = render(project, secrets=values, secret_key=S.secret_key(ctx.state(Path(project.root))),
+    rendered = render(project, secrets=values, secret_key=hash_key(ctx, project, engines),
                       files=repofiles.read_all(project, ctx.ref))
     desired, lapsed_pins = pinned(store, rendered)
     keep, lapsed_holds = held(store, desired)

@@ -19,7 +19,7 @@ MISSING = "missing"
 def secrets_check(ctx: Context) -> dict[str, Any]:
     """Every definition's secret names with their source; `missing` counts the unresolved."""
     project = load(ctx)
-    available = read_secrets(ctx)
+    available = read_secrets(ctx, project)
     in_file = S.parse_secrets_file(ctx.secrets_file) if ctx.secrets_file is not None else {}
     files = sops_secrets(ctx, project)
 

@@ -1,7 +1,10 @@
 """Where secret values come from, and the one redactor built from exactly those a project uses.
 
-Values come from `--secrets-file`, the environment and the SOPS files syncer.yaml lists
-(`secrets: {files: [...]}`, decrypted in memory by adapters/sops.py); a project references some of them
+Values come from `--secrets-file`, the SOPS files syncer.yaml lists (`secrets: {files: [...]}`,
+decrypted in memory by adapters/sops.py) and the environment variables the operator allowed
+in syncer.yaml (`secrets: {env: [NAME, PREFIX_*]}`): whoever can push to the repository must
+not be able to copy syncer's own environment (its `SYNCER_*` variables, a cloud credential)
+into a container, so nothing else of the environment resolves. A project references some of them
 by name (`{secret: NAME}` in params, webhook and git-hook secrets, literal passwords where
 allowed). Only those referenced values are masked: masking every environment variable
 turned `on local` into `on ***` in deployment logs.
@@ -23,13 +26,14 @@ from syncer.core.redact import Redactor
 from syncer.stages.render import literal_secrets, secret_references
 from syncer.stages.tree import DirTree, Tree
 
-KEY_FILE = "secret.key"
+KEY_FILE = "secret.key"  # this state dir's key: published when the server has none (serverkey.py)
 GIT_HOOK_ENV = "SYNCER_GIT_WEBHOOK_SECRET"
 _DOTENV = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$")
 
 
 def secret_key(state: Path) -> bytes:
-    """The key that turns secrets into keyed hashes; made once per state directory.
+    """This state directory's key, made once: what serverkey.py publishes when the project's
+    server has none yet (the server's key, once there, is the one every state dir uses).
 
     Several processes may make it at once (the first plan of a CI job's parallel steps):
     each writes its candidate to a private temporary file and links it into place, which
@@ -58,12 +62,30 @@ def secret_key(state: Path) -> bytes:
     return key
 
 
-def read_secrets(secrets_file: Path | None) -> dict[str, str]:
-    """Secrets from the secrets file, overridden by the environment."""
+OWN_PREFIX = "SYNCER_"  # syncer's own variables: never a secret source
+
+
+def allowed_env(project: Project) -> tuple[str, ...]:
+    """The `secrets.env` patterns of syncer.yaml: exact names, or a prefix ending in `*`."""
+    section = project.config.raw.get("secrets")
+    names = section.get("env") if isinstance(section, Mapping) else None
+    return tuple(str(n) for n in names) if isinstance(names, list) else ()
+
+
+def env_allowed(name: str, patterns: tuple[str, ...]) -> bool:
+    """True when the environment variable `name` may be a secret under `patterns`."""
+    if name.startswith(OWN_PREFIX):
+        return False
+    return any(name.startswith(p[:-1]) if p.endswith("*") else name == p for p in patterns)
+
+
+def read_secrets(secrets_file: Path | None, allowed: tuple[str, ...] = ()) -> dict[str, str]:
+    """Secrets from the secrets file, overridden by the environment variables `allowed`
+    names (never syncer's own `SYNCER_*`)."""
     found: dict[str, str] = {}
     if secrets_file is not None:
-        found.update(parse_secrets_file(secrets_file))
-    found.update(os.environ)
+        found.update((k, v) for k, v in parse_secrets_file(secrets_file).items() if not k.startswith(OWN_PREFIX))
+    found.update((k, v) for k, v in os.environ.items() if env_allowed(k, allowed))
     return found
 
 

@@ -89,6 +89,8 @@ def _template(where: Located, raw: dict[str, Any], out: Collector) -> Template |
         path = ("inputs", *steps)
         out.at(where, path, f"{schema._dotted(path)}: invalid input schema: {risky[1]}")
         return None
+    if not _no_secret_defaults(written, inputs, where, out):
+        return None
     ok = _check_expressions(raw, inputs, where, out) & _has_image(raw, where, out)
     if not ok:
         return None
@@ -99,6 +101,21 @@ def _template(where: Located, raw: dict[str, Any], out: Collector) -> Template |
         deprecated=raw.get("deprecated", False), inputs=inputs, spec=spec, profiles=profiles,
         spec_hash=template_hash(spec, inputs, profiles), origin=where, kind=raw.get("kind", "service"),
     )
+
+
+def _no_secret_defaults(written: Mapping[str, Any], inputs: Mapping[str, Any], where: Located,
+                        out: Collector) -> bool:
+    """A default for a password / writeOnly input would be a secret in plain text in the
+    template, the spec label, the store and every plan: refused, whatever the project allows."""
+    ok = True
+    for name, prop in (inputs.get("properties") or {}).items():
+        if isinstance(prop, Mapping) and "default" in prop and (
+                prop.get("writeOnly") or prop.get("format") == "password"):
+            path = ("inputs", *(("properties",) if _is_json_schema(written) else ()), name, "default")
+            out.at(where, path, f"{schema._dotted(path)}: a password (writeOnly) input cannot have a default:"
+                   " definitions give it as {secret: NAME}", key=True)
+            ok = False
+    return ok
 
 
 def _has_image(raw: Mapping[str, Any], where: Located, out: Collector) -> bool:

@@ -112,8 +112,7 @@ def _inputs(d: Definition, tpl: Template, secrets: Mapping[str, str], key: bytes
         if isinstance(value, dict) and set(value) == {"secret"}:
             secret_name = value["secret"]
             if secret_name not in secrets:
-                problems.append(f"{d.origin.file}: definition '{d.name}': secret {secret_name} is not set"
-                                " (set the environment variable or add it to --secrets-file)")
+                problems.append(f"{d.origin.file}: definition '{d.name}': {_unset(secret_name)}")
                 continue
             if not _validator(canonical_json(props.get(name, {}))).is_valid(secrets[secret_name]):
                 problems.append(f"{d.origin.file}: definition '{d.name}': secret {secret_name} does not"
@@ -128,6 +127,14 @@ def _inputs(d: Definition, tpl: Template, secrets: Mapping[str, str], key: bytes
     if problems:
         raise SecretError("\n".join(problems))
     return values
+
+
+def _unset(name: str) -> str:
+    if name.startswith("SYNCER_"):
+        return (f"secret {name} is not set: syncer's own SYNCER_* variables are never secrets"
+                " (name the secret otherwise)")
+    return (f"secret {name} is not set: put it in --secrets-file, or set the environment variable and"
+            f" allow it in syncer.yaml (secrets: {{env: [{name}]}})")
 
 
 @lru_cache(maxsize=256)

@@ -268,7 +268,8 @@ def test_status_reports_drift(tmp_path: Path, project: str, docker_api: Any) -> 
 def test_secret_canary_never_leaves(tmp_path: Path, project: str, docker_api: Any) -> None:
     canary = "CANARY-9d2f-apply-s3cr3t"
     definition = "name: web\ntemplate: box\nparams:\n  token: {secret: CANARY_TOKEN}\n"
-    repo = simple_repo(tmp_path / "r", project, definitions={"web": definition})
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": definition},
+                       extra="secrets: {env: [CANARY_TOKEN]}\n")
     state = tmp_path / "s"
     env = {"CANARY_TOKEN": canary}
     outputs = [_apply(repo, state, env=env)]

@@ -125,7 +125,8 @@ def test_secret_change_is_masked(tmp_path: Path, project: str) -> None:
     canary = "CANARY-s3cr3t-7f1e9a"
     definition = WEB + "  token: {secret: BOX_TOKEN}\n"
     definition = definition.replace("params: {message: one}\n", "params:\n  message: one\n")
-    repo = simple_repo(tmp_path / "repo", project, definitions={"web": definition})
+    repo = simple_repo(tmp_path / "repo", project, definitions={"web": definition},
+                       extra="secrets: {env: [BOX_TOKEN]}\n")
     state = tmp_path / "state"
     env = {"BOX_TOKEN": canary}
     import os
