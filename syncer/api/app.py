@@ -110,7 +110,8 @@ class ErrorEnvelope(BaseModel):
 _ERRORS = {"400": "invalid_request: malformed JSON, a parameter or body that fails validation",
            "401": "unauthorized: no key, or an unknown or revoked one", "403": "forbidden: a read key on a POST",
            "404": "not_found", "409": "conflict", "429": "rate_limited (see the X-RateLimit-* headers)",
-           "500": "internal_error"}
+           "500": "internal_error",
+           "503": "internal_error: a Docker server or the state database cannot be reached now"}
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -144,6 +144,8 @@ class Service:
         self.ctx = ctx
         state_dir = ctx.state(ctx.root())
         self.state = StateView(state_dir)
+        # /health's own connection: it never waits behind another request's store call
+        self.health = StateView(state_dir)
         self.keys = KeyRing(state_dir)
         self.project = ProjectState(ctx)
         self.project.refresh()  # now: the secrets to mask are known from the first answer
@@ -161,6 +163,7 @@ class Service:
         self.engines.close()
         self.keys.close()
         self.state.close()
+        self.health.close()
 
     def respond(self, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         """JSON with every secret value the project uses masked (however it got in)."""

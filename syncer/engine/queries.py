@@ -28,6 +28,10 @@ class StateView:
         """Close the connection."""
         self.store.close()
 
+    def problem(self) -> str | None:
+        """Why the store cannot be read now (None when it can): for GET /health."""
+        return self.store.problem()
+
     # definitions
 
     def definitions(self) -> dict[str, dict[str, Any]]:

@@ -54,7 +54,8 @@ def shared(tmp_path_factory: pytest.TempPathFactory, docker_api: Any) -> Iterato
 
 def test_the_envelope_and_every_error_code(shared: Served, docker_api: Any) -> None:
     s = shared
-    health = s.ok("GET", "/health", key=None)["data"]
+    health = s.call("GET", "/health", key=None).json()
+    assert set(health) == {"status", "version", "timestamp"}, health  # the seed's body: no envelope
     assert health["status"] == "healthy" and health["version"] and health["timestamp"].endswith("Z")
     s.error("GET", "/status", 401, "unauthorized", key=None)
     s.error("GET", "/status", 401, "unauthorized", key={"key": "syncer_not-a-real-key"})

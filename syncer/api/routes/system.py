@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+import logging
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from syncer import __version__
 from syncer.api.routes.common import KEYED, Svc
@@ -17,13 +19,28 @@ from syncer.core.errors import NotFound, SyncerError
 from syncer.engine.requests import Kind
 
 router = APIRouter()
+log = logging.getLogger("syncer.api.app")
 
 
-@router.get("/health", tags=["system"], summary="Is the API up (no key needed)")
-async def health() -> Response:
-    """`status`, `version` and `timestamp`; touches neither Docker nor the store."""
-    body = {"success": True, "data": {"status": "healthy", "version": __version__, "timestamp": clock.iso()}}
-    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+class Health(BaseModel):
+    """The seed's health body, with no envelope (load balancers and HEALTHCHECKs read `status`)."""
+
+    status: Literal["healthy", "unhealthy"]
+    version: str
+    timestamp: str = Field(description="Now, ISO 8601 UTC")
+
+
+@router.get("/health", tags=["system"], summary="Is the API up (no key needed)", response_model=Health,
+            responses={503: {"model": Health, "description": "unhealthy: the state database cannot be read"}})
+async def health(svc: Svc) -> Response:
+    """`{"status", "version", "timestamp"}` with no envelope: 200 `healthy`, or 503 `unhealthy`
+    when the state database cannot be read. Touches no Docker server; reads the store on a
+    connection of its own, so it never waits behind another request."""
+    problem = await run_in_threadpool(svc.health.problem)
+    if problem is not None:
+        log.warning("health: %s", problem)
+    body = {"status": "unhealthy" if problem else "healthy", "version": __version__, "timestamp": clock.iso()}
+    return Response(json.dumps(body, separators=(",", ":")), 503 if problem else 200, media_type="application/json")
 
 
 @router.get("/status", tags=["system"], summary="Commit, last apply, drift per definition", dependencies=KEYED)
