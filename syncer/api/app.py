@@ -177,4 +177,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     message = {404: f"no such route: {request.method} {request.url.path}",
                405: f"method {request.method} is not allowed on {request.url.path}"}.get(exc.status_code,
                                                                                        str(exc.detail))
-    return service_from(request).fail(exc.status_code, code, message, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed(request)
+    return service_from(request).fail(exc.status_code, code, message, headers=headers)
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        regex, more = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and more and regex.match(request.url.path):
+            methods.update(more)
+    return ", ".join(sorted(methods))

@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from fastapi import Request, Response
 
-from syncer.api.caches import Coalesced, Memo
+from syncer.api.caches import Coalesced, Memo, Seen
 from syncer.api.metrics import ApiMetrics
 from syncer.core import clock
 from syncer.core.errors import SyncerError
@@ -50,6 +50,17 @@ class SyncTracker(Protocol):
 
     def describe(self, request_id: str) -> dict[str, Any] | None:
         """The request's state, or None when unknown."""
+
+
+@runtime_checkable
+class PushTarget(Protocol):
+    """A SyncRequester that fetches what a push brings before it applies."""
+
+    def push_problem(self) -> str | None:
+        """Why a pushed commit cannot be fetched and applied here (None when it can)."""
+
+    def push(self, reason: str, *, branch: str, commit: str) -> str:
+        """Queue a fetch of `branch` and a sync; returns the request's id at once."""
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -157,6 +168,7 @@ class Service:
         self.instances: Coalesced[Observed] = Coalesced(
             lambda: operations.list_instances(self.defined(), engines=self.engines))
         self.metrics = ApiMetrics(self.state, self.status.get)
+        self.deliveries = Seen()  # git webhook delivery ids: a redelivery does nothing
 
     def close(self) -> None:
         """Release Docker clients, the key ring and the store."""

@@ -101,6 +101,9 @@ def utc(at: datetime) -> datetime:
         raise UsageError(f"time {at.isoformat()} is out of range") from None
 
 
+MAX_POINTS = 2000
+
+
 def _window(start_time: datetime | None, end_time: datetime | None, step: int) -> tuple[datetime, datetime]:
     end = utc(end_time) if end_time else datetime.now(UTC)
     try:
@@ -109,9 +112,8 @@ def _window(start_time: datetime | None, end_time: datetime | None, step: int) -
         raise UsageError("end_time is too early") from None
     if start >= end:
         raise UsageError("start_time must be before end_time")
-    if (end - start).total_seconds() / step > 2000:
-        raise UsageError("more than 2000 points: shorten the window or widen the interval")
-    return start, end
+    # at most MAX_POINTS intervals: a longer window keeps its newest part (the answer says which)
+    return max(start, end - timedelta(seconds=step * MAX_POINTS)), end
 
 
 @router.get("/definitions/{definition_id}/metrics", tags=["definitions"], summary="CPU % and memory over time")
@@ -119,7 +121,9 @@ def definition_metrics(svc: Svc, definition_id: str, start_time: datetime | None
                        end_time: datetime | None = None, interval: Literal["1m", "5m", "1h"] = "1m") -> Response:
     """Series of the definition's containers (summed over replicas), averaged per interval.
 
-    ISO 8601 times; default the last hour. Sampled by the serving process (`--sample-interval`).
+    ISO 8601 times; default the last hour. A window of more than 2000 intervals is cut to its
+    newest 2000 (`start_time` in the answer says where it begins). Sampled by the serving
+    process (`--sample-interval`).
     """
     name, _, row = resolve_definition(svc, definition_id)
     step = INTERVALS[interval]

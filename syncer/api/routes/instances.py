@@ -123,7 +123,7 @@ _LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\S+)\s(.*)$")
 @router.get("/instances/{instance_id}/logs", tags=["instances"], summary="A container's output")
 def instance_logs(svc: Svc, instance_id: str,
                   tail: Annotated[int, Query(ge=1, le=10000, description="Last N lines")] = 100,
-                  since: Annotated[datetime | None, Query(description="Only lines after (ISO 8601)")] = None
+                  since: Annotated[datetime | None, Query(description="Only lines after this time: ISO 8601, or unix seconds")] = None
                   ) -> Response:
     """stdout and stderr lines with their timestamps; secret values masked."""
     start = max(0, int(utc(since).timestamp())) if since is not None else None
