@@ -202,3 +202,49 @@ def test_an_event_other_than_push_is_ignored_once_verified(make: Callable[..., d
     headers["X-GitHub-Event" if make is github else "X-Gitlab-Event"] = event
     hook = verify(headers, data, SECRET, branch="master")
     assert hook.push is None and hook.ignored is not None and event in hook.ignored
+
+
+# --- issue 11: every event a provider sends is answered, with the reason -------------------------
+
+def _event(headers: dict[str, str], event: str) -> dict[str, str]:
+    for key in ("X-GitHub-Event", "X-Gitlab-Event", "X-Gitea-Event", "X-Gitea-Event-Type", "X-Gogs-Event"):
+        if key in headers:
+            headers[key] = event
+    return headers
+
+
+@pytest.mark.parametrize("name,make,event,reason", [
+    ("github-create-tag", github, "create", "the tag simple-tag was created"),
+    ("github-delete-tag", github, "delete", "the tag simple-tag was deleted"),
+    ("gitea-delete-branch", gitea, "delete", "the branch feature/old was deleted"),
+])
+def test_branch_and_tag_creation_and_deletion_are_ignored_with_the_reason(
+        name: str, make: Callable[..., dict[str, str]], event: str, reason: str) -> None:
+    data = body(name)
+    hook = verify(_event(make(data), event), data, SECRET, branch="master")
+    assert hook.push is None and hook.ignored is not None and hook.ignored.startswith(reason), hook
+
+
+def test_a_gitlab_tag_push_is_a_tag_not_the_tracked_branch() -> None:
+    data = body("gitlab-tag-push")
+    hook = verify(_event(gitlab(data), "Tag Push Hook"), data, SECRET, branch="master")
+    assert hook.push is not None and hook.push.ref == "refs/tags/v1.0.0" and not hook.push.tracked
+    assert hook.ignored == "refs/tags/v1.0.0 is a tag, not the tracked branch master"
+
+
+def test_a_tag_deletion_is_reported_as_a_tag_deletion() -> None:
+    """Regression: a deleted tag was reported as "the branch was deleted"."""
+    data = body("github-push-tag-deleted")
+    hook = verify(github(data), data, SECRET, branch="master")
+    assert hook.ignored is not None and hook.ignored.startswith("the tag ") and "branch" not in hook.ignored
+
+
+def test_the_delivery_id_of_each_provider_is_read() -> None:
+    data = body("gitlab-push")
+    lab = verify(gitlab(data) | {"X-Gitlab-Event-UUID": "13792a34-cac6-4fda-95a8-c58e00a3954e"}, data, SECRET,
+                 branch="master")
+    assert lab.delivery == "13792a34-cac6-4fda-95a8-c58e00a3954e"
+    data = body("github-push")
+    assert verify(github(data), data, SECRET, branch="master").delivery == "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    data = body("gitea-push")
+    assert verify(gitea(data), data, SECRET, branch="develop").delivery == "f6266f16-1bf3-46a5-9ea4-602e06ead473"
