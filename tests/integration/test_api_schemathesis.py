@@ -55,7 +55,7 @@ def test_schemathesis_finds_no_failure(server: Served, tmp_path: Path) -> None:
         [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run",
          f"{s.base}/openapi.json", "--checks", "all", "--max-examples", str(MAX_EXAMPLES),
          "--max-time", str(MAX_TIME), "--header", f"Authorization: Bearer {s.write['key']}",
-         "--seed", "1", "--no-shrink", "--workers", "2", "--request-timeout", "30",
+         "--seed", "1", "--no-shrink", "--workers", "1", "--request-timeout", "30",
          "--suppress-health-check", "all", "--warnings", "off"],
         capture_output=True, text=True, timeout=MAX_TIME + 120, cwd=tmp_path)
     report = out.stdout[-12000:] + out.stderr[-3000:]

@@ -4,9 +4,9 @@ which every `{id}` also accepts), their revisions, and their CPU and memory seri
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from syncer.api.routes.common import Paging, Svc, listing
@@ -102,26 +102,47 @@ def utc(at: datetime) -> datetime:
 
 
 MAX_POINTS = 2000
+TIME = Query(description="ISO 8601, or unix seconds")
 
 
-def _window(start_time: datetime | None, end_time: datetime | None, step: int) -> tuple[datetime, datetime]:
-    end = utc(end_time) if end_time else datetime.now(UTC)
+def _window(start_time: datetime | float | None, end_time: datetime | float | None, step: int) -> tuple[datetime, datetime]:
+    """The window asked for, as UTC; any schema-valid times make one (an empty window, start
+    at or after end, simply holds no samples), at most MAX_POINTS intervals long (a longer
+    one keeps its newest part: the answer says where it begins)."""
+    end = bounded(end_time, datetime.now(UTC))
     try:
-        start = utc(start_time) if start_time else end - timedelta(hours=1)
+        start = bounded(start_time, end - timedelta(hours=1))
     except OverflowError:
-        raise UsageError("end_time is too early") from None
-    if start >= end:
-        raise UsageError("start_time must be before end_time")
-    # at most MAX_POINTS intervals: a longer window keeps its newest part (the answer says which)
-    return max(start, end - timedelta(seconds=step * MAX_POINTS)), end
+        start = end
+    try:
+        start = max(start, end - timedelta(seconds=step * MAX_POINTS))
+    except OverflowError:
+        pass
+    return min(start, end), end
+
+
+def bounded(at: datetime | float | None, default: datetime) -> datetime:
+    """A time as UTC: unix seconds too; past the calendar's ends, its first or last moment."""
+    if at is None:
+        return default
+    if not isinstance(at, datetime):
+        try:
+            return datetime.fromtimestamp(at, UTC)
+        except (OverflowError, ValueError, OSError):
+            return datetime.min.replace(tzinfo=UTC) if at < 0 else datetime.max.replace(tzinfo=UTC)
+    try:
+        return utc(at)
+    except UsageError:
+        return datetime.min.replace(tzinfo=UTC) if at.year == 1 else datetime.max.replace(tzinfo=UTC)
 
 
 @router.get("/definitions/{definition_id}/metrics", tags=["definitions"], summary="CPU % and memory over time")
-def definition_metrics(svc: Svc, definition_id: str, start_time: datetime | None = None,
-                       end_time: datetime | None = None, interval: Literal["1m", "5m", "1h"] = "1m") -> Response:
+def definition_metrics(svc: Svc, definition_id: str, start_time: Annotated[datetime | float | None, TIME] = None,
+                       end_time: Annotated[datetime | float | None, TIME] = None,
+                       interval: Literal["1m", "5m", "1h"] = "1m") -> Response:
     """Series of the definition's containers (summed over replicas), averaged per interval.
 
-    ISO 8601 times; default the last hour. A window of more than 2000 intervals is cut to its
+    ISO 8601 times (or unix seconds); default the last hour. A window of more than 2000 intervals is cut to its
     newest 2000 (`start_time` in the answer says where it begins). Sampled by the serving
     process (`--sample-interval`).
     """
