@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syncer.adapters.store import Revision, Store
-from syncer.core.errors import SyncerError
+from syncer.core.errors import NotFound, SyncerError
 from syncer.core.model import Project, Server
 
 if TYPE_CHECKING:
@@ -37,6 +37,13 @@ class StateView:
     def definitions(self) -> dict[str, dict[str, Any]]:
         """Definition name -> its row (id, server, template, status, current_revision, times)."""
         return {str(d["name"]): d for d in self.store.definitions()}
+
+    def definition_row(self, ident: str) -> dict[str, Any] | None:
+        """One definition's row by `def_` id or name (one indexed query), or None."""
+        try:
+            return self.store.definition(ident)
+        except NotFound:
+            return None
 
     def definition_ids(self) -> dict[str, str]:
         """Definition name -> its `def_` id, for those the store knows."""

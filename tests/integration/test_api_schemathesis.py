@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from tests.apiserver import Served, serve, web, worker
 from tests.helpers import unique
 
 MAX_EXAMPLES = int(os.environ.get("SYNCER_SCHEMATHESIS_EXAMPLES", "15"))
-MAX_TIME = 75
+MAX_TIME = int(os.environ.get("SYNCER_SCHEMATHESIS_SECONDS", "60"))
 
 
 @pytest.fixture
@@ -60,4 +61,5 @@ def test_schemathesis_finds_no_failure(server: Served, tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=MAX_TIME + 120, cwd=tmp_path)
     report = out.stdout[-12000:] + out.stderr[-3000:]
     assert out.returncode == 0, report
-    assert "No issues found" in out.stdout or "passed" in out.stdout, report
+    generated = re.search(r"(\d+) generated", out.stdout)
+    assert generated is not None and int(generated.group(1)) >= 200, report  # it really ran

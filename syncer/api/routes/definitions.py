@@ -22,8 +22,7 @@ router = APIRouter()
 
 def resolve_definition(svc: Service, ident: str) -> tuple[str, Definition | None, dict[str, Any] | None]:
     """(name, the project's definition, the store's row) for a `def_` id or a name."""
-    rows = svc.state.definitions()
-    row = next((r for r in rows.values() if r["id"] == ident), None) or rows.get(ident)
+    row = svc.state.definition_row(ident)
     name = str(row["name"]) if row is not None else ident
     d = svc.defined().definition(name)
     if d is None and row is None:
@@ -66,12 +65,18 @@ def list_definitions(svc: Svc, page: Paging, server_id: str | None = None, statu
     """Every definition of the repository, and those the store remembers (removed ones too)."""
     project, pins, rows = svc.defined(), svc.state.pinned(), svc.state.definitions()
     names = sorted({d.name for d in project.definitions} | set(rows))
-    items = [_definition(project, n, project.definition(n), rows.get(n), pins) for n in names]
     if server_id is not None:
-        items = [i for i in items if server_id in (i["server_id"], i["server"])]
+        names = [n for n in names if server_id in (f"srv_{_server(project, n, rows)}", _server(project, n, rows))]
     if status is not None:
-        items = [i for i in items if i["status"] == status]
-    return listing(svc, items, page)
+        names = [n for n in names if (rows[n]["status"] if n in rows else "pending") == status]
+    # only this page's items are built: the filters above read two fields, not the whole item
+    items = [_definition(project, n, project.definition(n), rows.get(n), pins) for n in page.cut(names)]
+    return svc.ok(items, page=page, total=len(names))
+
+
+def _server(project: Project, name: str, rows: dict[str, dict[str, Any]]) -> str | None:
+    d = project.definition(name)
+    return d.server if d is not None else (rows.get(name) or {}).get("server")
 
 
 @router.get("/definitions/{definition_id}", tags=["definitions"], summary="One definition")
