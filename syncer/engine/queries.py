@@ -28,6 +28,10 @@ class StateView:
         """Close the connection."""
         self.store.close()
 
+    def version(self) -> int:
+        """Changes whenever another connection commits to the store (SQLite's data_version)."""
+        return self.store.data_version()
+
     def problem(self) -> str | None:
         """Why the store cannot be read now (None when it can): for GET /health."""
         return self.store.problem()

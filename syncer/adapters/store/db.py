@@ -151,6 +151,10 @@ class Db:
             return str(exc)
         return None
 
+    def data_version(self) -> int:
+        """`PRAGMA data_version`: changes when another connection commits (not on our own writes)."""
+        return int(self._scalar("PRAGMA data_version"))
+
     def integrity(self) -> str:
         """`PRAGMA integrity_check`'s answer ('ok' when sound)."""
         return str(self._scalar("PRAGMA integrity_check"))

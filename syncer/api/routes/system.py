@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from syncer import __version__
 from syncer.api.routes.common import KEYED, Svc
-from syncer.api.service import SyncTracker
+from syncer.api.service import Service, SyncTracker
 from syncer.core import clock
 from syncer.core.errors import NotFound, SyncerError
 from syncer.engine.requests import Kind
@@ -47,15 +47,30 @@ async def health(svc: Svc) -> Response:
 def status(svc: Svc) -> Response:
     """The commit of the work tree, the last commit a sync saw, the last apply run, drift per
     definition (computed at most once a second), and validation problems, now and last seen."""
+    try:
+        snap: Any = svc.status.get()
+    except SyncerError as exc:
+        snap = exc
+    problems = svc.project.problems
+    # the same snapshot, store and secrets: the same bytes (10k definitions take long to render)
+    key = (snap, svc.project.redactor(), svc.state.version(), json.dumps(problems))
+    cached = svc.rendered.get("status")
+    if cached is not None and all(a is b or a == b for a, b in zip(cached[0], key, strict=True)):
+        return Response(cached[1], media_type="application/json")
+    response = _status(svc, snap, problems)
+    svc.rendered["status"] = (key, bytes(response.body))
+    return response
+
+
+def _status(svc: Service, snap: dict[str, Any] | SyncerError, problems: list[str] | None) -> Response:
     out: dict[str, Any] = {"project": None, "commit": None, "commit_message": None, "dirty": None,
                            "last_commit_seen": svc.state.meta("last_commit"),
                            "last_apply": svc.state.last_run(),
                            "last_validation_error": svc.state.meta("last_validation_error"),
-                           "validation_error": svc.project.problems, "in_sync": None, "drifted": None,
+                           "validation_error": problems, "in_sync": None, "drifted": None,
                            "definitions": [], "checked_at": None, "error": None}
-    try:
-        snap = svc.status.get()
-    except SyncerError as exc:
+    if isinstance(snap, SyncerError):
+        exc = snap
         out["error"] = {"code": exc.code, "message": str(exc).splitlines()[0] if str(exc) else exc.code,
                         "details": exc.lines()}
         return svc.ok(out)
