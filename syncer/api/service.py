@@ -117,9 +117,10 @@ class ProjectState:
     def refresh(self) -> None:
         """Reload when the last load is older than `ttl`."""
         with self._lock:
-            if time.monotonic() - self._at < self.ttl:
+            slow = self._good is not None and self._took >= self.slow
+            if time.monotonic() - self._at < (max(self.ttl, 4 * self._took) if slow else self.ttl):
                 return
-            if self._good is not None and self._took >= self.slow:
+            if slow:
                 if not self._loading:
                     self._loading = True
                     threading.Thread(target=self._reload, name="syncer-project", daemon=True).start()
