@@ -38,11 +38,23 @@ def _params(d: Definition, project: Project) -> dict[str, Any]:
             for k, v in d.params.items()}
 
 
+def _template(project: Project, d: Definition) -> Any:
+    """The definition's template (one choice per ref of the current project: a page asks for 100)."""
+    ref = f"{d.template}@{d.template_version}" if d.template_version else d.template
+    if _TEMPLATES.get("") is not project:  # another project (a reload): forget the old one's choices
+        _TEMPLATES.clear()
+        _TEMPLATES[""] = project
+    if ref not in _TEMPLATES:
+        _TEMPLATES[ref] = project.template_for(ref)
+    return _TEMPLATES[ref]
+
+
+_TEMPLATES: dict[str, Any] = {}
+
+
 def _definition(project: Project, name: str, d: Definition | None, row: dict[str, Any] | None,
                 pins: set[str], *, detail: bool = False) -> dict[str, Any]:
-    tpl = None
-    if d is not None:
-        tpl = project.template_for(f"{d.template}@{d.template_version}" if d.template_version else d.template)
+    tpl = _template(project, d) if d is not None else None
     server = d.server if d is not None else (row or {}).get("server")
     out: dict[str, Any] = {
         "id": row["id"] if row else None, "name": name,
