@@ -289,7 +289,9 @@ class Engine:
         self._call(f"rename {ident}", self.api.rename, ident, name)
 
     def logs(self, ident: str, *, tail: int = 100, since: int | None = None) -> str:
-        """A container's recent output."""
+        """A container's recent output; lines after `since` (unix seconds) when it is above 0
+        (docker-py refuses 0 and below: from the epoch on is every line)."""
+        since = since if since is not None and since > 0 else None
         data = self._call(f"logs {ident}", self.api.logs, ident, tail=tail, since=since, timestamps=True)
         return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
 

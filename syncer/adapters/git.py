@@ -237,3 +237,40 @@ def current_branch(path: Path) -> str | None:
         return str(git.Repo(path, search_parent_directories=True).active_branch.name)
     except (InvalidGitRepositoryError, NoSuchPathError, TypeError, ValueError):
         return None
+
+
+def fetch_problem(path: Path) -> str | None:
+    """Why a push cannot be fetched into the repository holding `path` (None when it can):
+    it must be a git clone with a remote."""
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+    except (InvalidGitRepositoryError, NoSuchPathError):
+        return f"{path} is not a git clone"
+    if not repo.remotes:
+        return f"the git repository at {repo.working_tree_dir} has no remote"
+    return None
+
+
+def fast_forward(path: Path, branch: str) -> str:
+    """Fetch `branch` from the remote of the clone holding `path` (origin, or the first one)
+    and fast-forward the checked-out branch to it; the commit now checked out.
+
+    A work tree the user owns is never reset: raises GitError when another branch is
+    checked out, when local commits diverge, or when local changes would be overwritten.
+    """
+    repo = open_repo(path)
+    names = [r.name for r in repo.remotes]
+    if not names:
+        raise GitError(f"the git repository at {repo.working_tree_dir} has no remote")
+    remote = repo.remote("origin" if "origin" in names else names[0])
+    try:
+        remote.fetch(f"+refs/heads/{branch}:refs/remotes/{remote.name}/{branch}")
+        target = repo.commit(f"{remote.name}/{branch}")
+        checked_out = None if repo.head.is_detached else repo.active_branch.name
+        if checked_out != branch:
+            raise GitError(f"cannot fast-forward {branch}: the work tree at {repo.working_tree_dir} has"
+                           f" {checked_out or 'a detached HEAD'} checked out")
+        repo.git.merge("--ff-only", target.hexsha)
+    except GitCommandError as exc:
+        raise GitError(f"git {safe_url(str(remote.url))} ({branch}): {_first_line(exc)}") from None
+    return str(repo.head.commit.hexsha)

@@ -112,7 +112,8 @@ class ErrorEnvelope(BaseModel):
 _ERRORS = {"400": "invalid_request: malformed JSON, a parameter or body that fails validation",
            "401": "unauthorized: no key, or an unknown or revoked one", "403": "forbidden: a read key on a POST",
            "404": "not_found", "409": "conflict", "429": "rate_limited (see the X-RateLimit-* headers)",
-           "500": "internal_error"}
+           "500": "internal_error",
+           "503": "internal_error: a Docker server or the state database cannot be reached now"}
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -178,4 +179,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     # never echo what an unauthenticated caller sent: a guessed path may be a secret
     message = {404: "no such route (the routes are listed at /api/v1/openapi.json)",
                405: "this method is not allowed on this route"}.get(exc.status_code, str(exc.detail))
-    return service_from(request).fail(exc.status_code, code, message, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed(request)
+    return service_from(request).fail(exc.status_code, code, message, headers=headers)
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        regex, more = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and more and regex.match(request.url.path):
+            methods.update(more)
+    return ", ".join(sorted(methods))

@@ -79,6 +79,17 @@ class Watcher:
         """Queue a sync; returns the request id (the API's way in, and every source's)."""
         return self.queue.put(kind, reason, definition=definition, fetch=kind in (Kind.HOOK, Kind.GIT))
 
+    def push_problem(self) -> str | None:
+        """Why a push cannot be fetched and applied (None when the watch follows a remote)."""
+        if self.opts.source is None:
+            return ("this watch follows the local work tree, not a remote: run"
+                    " `syncer watch --repo URL --branch BRANCH --listen HOST:PORT` to apply pushes")
+        return None
+
+    def push(self, reason: str, *, branch: str, commit: str) -> str:
+        """Queue a fetch of the followed remote and a sync (POST /hooks/git)."""
+        return self.queue.put(Kind.HOOK, reason, fetch=True, branch=branch, commit=commit)
+
     def describe(self, request_id: str) -> dict[str, Any] | None:
         """What became of a request (queued, running, success, failed): GET /sync/{id}."""
         return self.queue.describe(request_id)

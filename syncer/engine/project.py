@@ -120,6 +120,18 @@ def load(ctx: Context) -> Project:
     return _with_message(project, root)
 
 
+def fingerprint(ctx: Context) -> tuple[str, str | None, bool]:
+    """What `load` of the work tree depends on (its YAML files, HEAD, dirty): a long-running
+    server reloads only when this changed (a load of 10k definitions takes a second)."""
+    root = ctx.root()
+    commit, dirty = None, False
+    if _in_git(root):
+        from syncer.adapters import git as gitsource
+
+        commit, dirty = gitsource.head(root)
+    return cache.repo_key(root), commit, dirty
+
+
 def _build(tree: Tree, root: Path, commit: str | None, dirty: bool, policy: Policy | None) -> Project:
     from syncer.stages.validate import (
         build_project,  # jsonschema and the parser: only on a cache miss
