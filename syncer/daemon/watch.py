@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from syncer.core.clock import parse_duration
 from syncer.core.errors import DockerUnavailable, GitError, InvalidProject, LockHeld, SyncerError
 from syncer.daemon.logs import JsonFormatter, configure_logging
 from syncer.engine import facade as engine
@@ -45,19 +46,6 @@ class WatchOptions:
     self_heal: bool = True
     listen: str | None = None
     apply: ApplyOptions = field(default_factory=ApplyOptions)
-
-
-def parse_duration(text: str) -> float:
-    """`30s`, `5m`, `1h`, `250ms` or plain seconds → seconds."""
-    text = text.strip()
-    units = (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
-    for suffix, factor in units:
-        if text.endswith(suffix) and text[: -len(suffix)].replace(".", "", 1).isdigit():
-            return float(text[: -len(suffix)]) * factor
-    try:
-        return float(text)
-    except ValueError:
-        raise SyncerError(f"invalid duration '{text}' (use e.g. 30s, 5m, 1h)") from None
 
 
 class Watcher:

@@ -23,6 +23,7 @@ from syncer.core.redact import NOTHING, Redactor
 from syncer.engine.heal import OWN
 from syncer.stages.files import archive
 from syncer.stages.waves import group_actions, waves
+from syncer.stages.health import has_healthcheck, probe_output
 
 
 
@@ -348,7 +349,7 @@ class Applier:
         while True:
             info = eng.inspect(ident)
             state = info.get("State", {})
-            has_hc = _has_healthcheck(info)
+            has_hc = has_healthcheck(info)
             if not state.get("Running"):
                 raise ActionFailed(f"the container exited (code {state.get('ExitCode')}): "
                                    f"{_tail(eng, ident)}".rstrip(": "))
@@ -358,7 +359,7 @@ class Applier:
                     log("healthy")
                     return
                 if health == "unhealthy":
-                    raise ActionFailed("the container is unhealthy: " + _probe_output(state))
+                    raise ActionFailed("the container is unhealthy: " + probe_output(state))
             elif time.monotonic() - start >= self.opts.settle:
                 return
             if time.monotonic() > deadline:
@@ -385,25 +386,9 @@ def _inspect(eng: Engine, ident: str) -> dict[str, Any]:
         return {}
 
 
-def _has_healthcheck(info: Mapping[str, Any]) -> bool:
-    """Docker runs a healthcheck: the merged config (spec over image) has a test not NONE."""
-    if (info.get("State") or {}).get("Health"):
-        return True
-    test = ((info.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
-    return bool(test) and test[0] != "NONE"
-
-
 def _tail(eng: Engine, ident: str, lines: int = 3) -> str:
     try:
         out = eng.logs(ident, tail=lines).strip().splitlines()
     except (EngineError, DockerUnavailable):
         return ""
     return " | ".join(line.split(" ", 1)[-1] for line in out)[-100 * lines:]
-
-
-def _probe_output(state: Mapping[str, Any]) -> str:
-    log = (state.get("Health") or {}).get("Log") or []
-    if not log:
-        return "no probe output"
-    last = log[-1]
-    return f"probe exited {last.get('ExitCode')}: {str(last.get('Output', '')).strip()[:200]}"

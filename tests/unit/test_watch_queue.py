@@ -206,11 +206,3 @@ def test_kinds_that_ask_for_a_change() -> None:
 @pytest.mark.parametrize("text,seconds", [("30s", 30), ("5m", 300), ("1h", 3600), ("250ms", 0.25), ("2", 2)])
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
-
-
-def test_a_job_ending_is_no_drift_and_is_never_self_healed(tmp_path: Path) -> None:
-    w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
-    w._docker_event("local", {"Action": "die", "Actor": {"Attributes": {"name": "migrate", "syncer.kind": "job"}}})
-    assert w.queue.take(0.2) is None  # nothing was asked for
-    w._docker_event("local", {"Action": "die", "Actor": {"Attributes": {"name": "web"}}})
-    assert w.queue.take(0.2) is not None  # a service dying still is
