@@ -265,7 +265,7 @@ class Applier:
     def _run_job(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
         """Run a job to completion: exit 0 is success; anything else fails with its last lines.
         A failed run stays exited (to be read); the next plan runs the job again."""
-        self._ensure_image(eng, c.spec["image"], log)
+        self._ensure_image(eng, c.spec, log)
         if a.container_id:
             eng.remove(a.container_id)
             log(f"removed the previous run of {c.name} ({a.container_id[:12]})")

@@ -19,6 +19,7 @@ from typing import Any
 
 from syncer.core.errors import Diagnostic
 from syncer.stages import compose_fields as fields
+from syncer.stages import policy as policies
 from syncer.stages.compose_mounts import config_file, secret_file, volume
 from syncer.stages.compose_vars import (
     PASSWORDISH,
@@ -93,12 +94,17 @@ class _Importer:
         if networks:
             project["networks"] = networks
         self.volumes()
+        specs = []
         for name, raw in services.items():
             if not isinstance(raw, (dict, type(None))):
                 self.problem(("services", name), f"service '{name}': expected a mapping")
                 continue
             svc = self.service(str(name), raw or {})
             self.write_service(svc, job=name in jobs)
+            specs.append(svc.spec)
+        allowed = policies.needed(specs)
+        if allowed:  # what the Compose file asks of the host, stated for the operator to review
+            project["policy"] = allowed
         self.out.files["syncer.yaml"] = dump(project, _HEADER)
 
     def networks(self) -> dict[str, Any]:

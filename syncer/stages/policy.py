@@ -15,7 +15,7 @@ names them, long and short forms (`{host_path: /srv/x}`, `"/srv/x:/x:ro"`).
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -243,3 +243,37 @@ def operator_policy(name: str, data: bytes) -> tuple[Policy | None, list[Diagnos
     found = [Diagnostic(name, *locate(source, 0, path, key=at_key), message)
              for path, at_key, message in schema.iter_problems(checker, raw, prefix=())]
     return (None, sorted(found, key=lambda d: (d.line, d.column))) if found else (from_raw(raw), [])
+
+
+def needed(specs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The smallest `policy:` that lets these specs through (only what differs from the
+    default): what `syncer import` writes into syncer.yaml for the operator to review."""
+    binds: set[str] = set()
+    caps: set[str] = set()
+    flags: dict[str, bool] = {}
+    for spec in specs:
+        if spec.get("privileged") is True:
+            flags["privileged"] = True
+        for field, flag in (("network_mode", "host_network"), ("pid", "host_pid"), ("ipc", "host_ipc")):
+            if spec.get(field) == "host":
+                flags[flag] = True
+        if spec.get("devices"):
+            flags["devices"] = True
+        caps.update(_cap(str(c)) for c in spec.get("cap_add") or [])
+        volumes = spec.get("volumes")
+        for volume in volumes if isinstance(volumes, list) else ():
+            found = bind_source(volume)
+            host = _clean(found[1]) if found and found[1].startswith("/") and "${" not in found[1] else None
+            if host is None:
+                continue
+            if any(_under(socket, (host,)) for socket in DOCKER_SOCKETS):
+                flags["docker_socket"] = True
+            else:
+                binds.add(host)
+    out: dict[str, Any] = {}
+    if binds:
+        out["bind_mounts"] = sorted(binds)
+    if caps:
+        out["cap_add"] = sorted(caps)
+    out.update(sorted(flags.items()))
+    return out

@@ -27,14 +27,9 @@ NOT_LOCAL = {"wordpress", "build_unsupported"}  # public images, or a build: not
 NET_FILES_JOBS = "net-files-jobs branch: networks: in syncer.yaml, files:, env_file, kind: job, depends_on conditions"
 # what `syncer validate` rejects in each case's output until net-files-jobs lands (spec-table
 # has: every case that needed only it validates)
-NEEDS_VALIDATE = {
-    "networks": NET_FILES_JOBS, "configs_files": NET_FILES_JOBS, "jobs": NET_FILES_JOBS,
-    "build_unsupported": NET_FILES_JOBS,
-}
-# until the project network exists, containers sit on Docker's default bridge without their
-# aliases (net-files-jobs)
-NEEDS_SAME = {case: NET_FILES_JOBS for case in ALL if case not in NOT_LOCAL}
-NEEDS_SAME.update({"networks": NET_FILES_JOBS, "configs_files": NET_FILES_JOBS, "jobs": NET_FILES_JOBS})
+# every branch this test waited for has landed: nothing is expected to fail
+NEEDS_VALIDATE: dict[str, str] = {}
+NEEDS_SAME: dict[str, str] = {}
 
 
 def _cases(needs: dict[str, str], names: list[str]) -> list[Any]:
