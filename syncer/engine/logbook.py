@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,7 @@ def _stamp(value: str | None, name: str) -> str | None:
         return None
     if value[:1].isdigit() and not value[-1:].isdigit() and "-" not in value:
         return clock.stamp(clock.now() - clock.parse_duration(value))
-    try:
-        return clock.stamp(clock.epoch(value))
+    try:  # a datetime all the way: the calendar's last moment survives (a float would not)
+        return clock.stamp(datetime.fromisoformat(value.replace("Z", "+00:00")))
     except (ValueError, OverflowError):
         raise UsageError(f"{name}: '{value}' is not an ISO 8601 time (e.g. 2026-11-30T12:00:00Z) or a duration ago (30m, 2h, 1d)") from None
