@@ -24,7 +24,7 @@ from syncer.core.errors import SecretError
 from syncer.core.model import Project
 from syncer.core.redact import Redactor
 from syncer.stages.render import literal_secrets, secret_references
-from syncer.stages.tree import DirTree, Tree
+from syncer.stages.tree import DirTree, Tree, UnsafePath
 
 KEY_FILE = "secret.key"  # this state dir's key: published when the server has none (serverkey.py)
 GIT_HOOK_ENV = "SYNCER_GIT_WEBHOOK_SECRET"
@@ -194,7 +194,11 @@ def _read_inside(tree: Tree, path: str) -> bytes:
         root = tree.root.resolve()
         if not (root / path).resolve().is_relative_to(root):
             raise SecretError(f"{path}: the SOPS file leads outside the repository")
-    data = tree.read(path)
+    try:
+        data = tree.read(path)
+    except UnsafePath as exc:  # a link out of the repository, a FIFO, a huge file
+        raise SecretError(f"{path}: the SOPS file leads outside the repository" if "outside" in str(exc)
+                          else str(exc)) from None
     if data is None:
         raise SecretError(f"{path}: no such SOPS file in the repository")
     return data

@@ -32,9 +32,15 @@ from syncer.stages import networks, schema
 from syncer.stages import policy as policies
 from syncer.stages.catalog import Broken, Catalog, check_one, normalise_inputs, strings, templates
 from syncer.stages.collect import Collector, documents, yaml_files
-from syncer.stages.relations import check_dependencies, check_network_modes, check_ports, find_cycles
 from syncer.stages.load import PROJECT_FILE, Tree, locate
 from syncer.stages.policy import Policy
+from syncer.stages.relations import (
+    check_dependencies,
+    check_network_modes,
+    check_ports,
+    find_cycles,
+)
+from syncer.stages.tree import UnsafePath
 
 __all__ = ["build_project", "check_name", "find_cycles", "normalise_inputs"]
 
@@ -90,8 +96,15 @@ def _config(tree: Tree, out: Collector, root: str = "") -> ProjectConfig | None:
     for i, path in enumerate((raw.get("secrets") or {}).get("files", [])):
         if path.startswith("/") or ".." in path.split("/"):
             out.at(where, ("secrets", "files", i), f"secrets.files[{i}]: SOPS files must be inside the repository")
-        elif tree.read(path) is None:
-            out.at(where, ("secrets", "files", i), f"secrets.files[{i}]: no file '{path}' in the repository")
+        else:
+            try:
+                missing = tree.read(path) is None
+            except UnsafePath:  # a link out of the repository: named, never followed
+                out.at(where, ("secrets", "files", i), f"secrets.files[{i}]: {path}: the SOPS file leads"
+                       " outside the repository")
+                continue
+            if missing:
+                out.at(where, ("secrets", "files", i), f"secrets.files[{i}]: no file '{path}' in the repository")
     hooks = tuple(
         WebhookTarget(h["url"], tuple(h.get("events", [])), h.get("secret"), h.get("format", "generic"))
         for h in raw.get("webhooks", [])

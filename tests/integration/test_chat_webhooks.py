@@ -46,8 +46,8 @@ def test_a_failure_reads_with_its_first_error_line_and_no_secret(tmp_path: Path,
     name = f"{project}-job"
     repo = simple_repo(tmp_path / "r", project, templates={"failer": FAILING},
                        definitions={"f": f"name: {name}\ntemplate: failer\nparams: {{token: {{secret: CHAT_TOK}}}}\n"},
-                       extra=hooks_yaml(f"{{url: '{receiver.url('/slack')}', format: slack,"
-                                        " events: [deployment.failed]}"))
+                       extra="secrets: {env: [CHAT_TOK]}\n" + hooks_yaml(
+                           f"{{url: '{receiver.url('/slack')}', format: slack, events: [deployment.failed]}}"))
     out = cli(repo, tmp_path / "s", "apply", "--auto-approve", "--stop-timeout", "1",
               env={"CHAT_TOK": "chat-canary-81fa"}, ok=False)
     assert out.returncode == 1

@@ -68,7 +68,7 @@ def test_instances_stop_holds_start_releases_and_logs_mask_secrets(tmp_path: Pat
           command: [sh, -c, "echo token=$TOKEN; trap 'exit 0' TERM; while true; do sleep 1; done"]
           env: {TOKEN: "${inputs.token}"}
         """
-    repo = simple_repo(tmp_path / "r", project, templates={"talker": printing},
+    repo = simple_repo(tmp_path / "r", project, templates={"talker": printing}, extra="secrets: {env: [CMD_TOK]}\n",
                        definitions={"web": WEB.format(p=project),
                                     "t": f"name: {project}-t\ntemplate: talker\nparams: {{token: {{secret: CMD_TOK}}}}\n"})
     env = {"CMD_TOK": "tok-canary-5521"}

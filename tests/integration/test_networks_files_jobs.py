@@ -169,7 +169,7 @@ def test_a_secret_file_reaches_docker_only(tmp_path: Path, project: str, docker_
         template: httpd
         overrides:
           files: [{{path: /www/key.txt, secret: APP_KEY}}]
-        """)
+        """, extra="secrets: {env: [APP_KEY]}\n")
     env = {"APP_KEY": "s3cr3t-value-42"}
     out = _apply(repo, env=env)
     assert "s3cr3t-value-42" not in out.stdout + out.stderr
@@ -226,7 +226,7 @@ def test_a_failed_job_fails_its_deployment_with_masked_logs(tmp_path: Path, proj
         name: {app}
         template: sleeper
         depends_on: {{{job}: {{condition: completed}}}}
-        """)
+        """, extra="secrets: {env: [JOB_TOKEN]}\n")
     env = {"JOB_TOKEN": "hunter2-very-secret"}
     out = _apply(repo, ok=False, env=env)
     assert out.returncode == 1

@@ -189,7 +189,8 @@ def test_an_unreachable_server_fails_its_own_actions_only(tmp_path: Path, projec
     data = json.loads(plan.stdout)
     assert data["servers"]["far"]["reachable"] is False and "server 'far'" in data["servers"]["far"]["error"]
     assert {a["container"]: a["action"] for a in data["actions"]} == {
-        f"{project}-a": "create", f"{project}-b": "unreachable", f"{project}-c": "create", f"{project}-d": "create"}
+        f"{project}-a": "create", f"{project}-b": "unreachable", f"{project}-c": "create", f"{project}-d": "create",
+        project: "network create"}  # the project network, on each server that answered
     out = _cli(repo, tmp_path / "s", "apply", "--auto-approve")
     assert out.returncode == 1, out.stdout + out.stderr
     assert _mine(docker_api, project) == {f"{project}-a": "running"}  # d waits for b, which is on far

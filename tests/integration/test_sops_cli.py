@@ -43,7 +43,8 @@ def _sops_file(path: Path, text: str, recipient: str) -> None:
 
 
 def _repo(root: Path, project: str, recipient: str, definitions: dict[str, str]) -> Path:
-    simple_repo(root, project, extra="secrets:\n  files: [secrets/prod.sops.yaml]\n", definitions=definitions)
+    simple_repo(root, project, extra="secrets:\n  files: [secrets/prod.sops.yaml]\n  env: [API_TOKEN]\n",
+                definitions=definitions)
     _sops_file(root / "secrets" / "prod.sops.yaml", "db:\n  password: s0ps-db-pw\nAPI_TOKEN: s0ps-api\n", recipient)
     return root
 
@@ -133,4 +134,5 @@ def test_a_sops_file_symlinked_out_of_the_repository_is_refused(tmp_path: Path, 
     (repo / "secrets" / "prod.sops.yaml").rename(outside)
     (repo / "secrets" / "prod.sops.yaml").symlink_to(outside)
     code, err = _check(repo, tmp_path / "state", env={**NO_IDENTITY, "SOPS_AGE_KEY_FILE": str(age_key[0])})
-    assert code == 1 and err.strip() == "secrets/prod.sops.yaml: the SOPS file leads outside the repository"
+    assert code == 1 and err.strip() == ("syncer.yaml:3:11: secrets.files[0]: secrets/prod.sops.yaml: the SOPS file"
+                                         " leads outside the repository")
