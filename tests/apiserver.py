@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import IMAGE, REPO_ROOT, git_init, run_cli, simple_repo, wait_until
+from tests.helpers import IMAGE, REPO_ROOT, git_init, remove_project, run_cli, simple_repo, wait_until
 
 CANARY = "CANARY-api-7f3e-s3cr3t-value"
 
@@ -174,6 +174,9 @@ def serve(tmp_path: Path, project: str, *, definitions: dict[str, str] | None = 
         yield served
     finally:
         code = served.stop()
+        import docker  # the test's own client: the project's networks and markers go too
+
+        remove_project(docker.APIClient(), project)
         assert code == 0, served.server_log()[-3000:]
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from tests.helpers import IMAGE, REPO_ROOT, unique
+from tests.helpers import IMAGE, REPO_ROOT, remove_project, sweep_leftovers, unique
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -32,24 +31,11 @@ def docker_api() -> Any:
         api.inspect_image(IMAGE)
     except docker.errors.ImageNotFound:
         subprocess.run(["bash", str(REPO_ROOT / "scripts/build-images")], check=True)
+    sweep_leftovers(api)  # an interrupted earlier run's networks would exhaust the address pools
     return api
 
 
-def _remove_project(api: Any, project: str) -> None:
-    for c in api.containers(all=True, filters={"label": [f"syncer.project={project}"]}):
-        api.remove_container(c["Id"], force=True, v=True)
-    for c in api.containers(all=True, filters={"label": [f"syncer.marker-of={project}"]}):  # key, lock
-        api.remove_container(c["Id"], force=True)
-    for n in api.networks(filters={"label": [f"syncer.project={project}"]}):
-        try:
-            api.remove_network(n["Id"])
-        except Exception:  # noqa: BLE001 - best effort cleanup
-            pass
-    for v in (api.volumes(filters={"name": project}) or {}).get("Volumes") or []:
-        try:
-            api.remove_volume(v["Name"], force=True)
-        except Exception:  # noqa: BLE001 - best effort cleanup
-            pass
+_remove_project = remove_project  # the one cleanup, in tests/helpers.py
 
 
 @pytest.fixture

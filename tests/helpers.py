@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -106,3 +107,42 @@ def wait_until(condition: Callable[[], Any], timeout: float = 30.0, interval: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+def remove_project(api: Any, project: str) -> None:
+    """Everything a test project made: containers (and their volumes), syncer's key and lock
+    markers, its networks and named volumes. Best effort, never raising."""
+    for label in (f"syncer.project={project}", f"syncer.marker-of={project}"):
+        for c in _quiet(lambda: api.containers(all=True, filters={"label": [label]})) or []:
+            _quiet(lambda: api.remove_container(c["Id"], force=True, v=True))
+    for n in _quiet(lambda: api.networks(filters={"label": [f"syncer.project={project}"]})) or []:
+        _quiet(lambda: api.remove_network(n["Id"]))
+    for v in (_quiet(lambda: api.volumes(filters={"name": project})) or {}).get("Volumes") or []:
+        _quiet(lambda: api.remove_volume(v["Name"], force=True))
+
+
+TEST_PROJECT = re.compile(r"^[a-z]+-[0-9a-f]{8}(?:[-_.]|$)")  # what `unique()` makes
+
+
+def sweep_leftovers(api: Any) -> None:
+    """What interrupted test runs left on the engine (their networks exhaust Docker's address
+    pools): containers and networks whose project is a test's `unique()` name."""
+    for c in _quiet(lambda: api.containers(all=True)) or []:
+        labels = c.get("Labels") or {}
+        owner = labels.get("syncer.project") or labels.get("syncer.marker-of") \
+            or labels.get("com.docker.compose.project") or ""
+        names = [n.lstrip("/") for n in c.get("Names") or []]
+        if TEST_PROJECT.match(owner) or any(TEST_PROJECT.match(n) for n in names):
+            _quiet(lambda: api.remove_container(c["Id"], force=True, v=True))
+    for n in _quiet(lambda: api.networks()) or []:
+        labels = n.get("Labels") or {}
+        owner = labels.get("syncer.project") or labels.get("com.docker.compose.project") or ""
+        if TEST_PROJECT.match(owner):
+            _quiet(lambda: api.remove_network(n["Id"]))
+
+
+def _quiet(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except Exception:  # noqa: BLE001 - cleanup is best effort
+        return None
