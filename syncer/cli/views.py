@@ -8,7 +8,8 @@ from typing import Any
 from syncer.core.model import Plan
 from syncer.core.labels import SENSITIVE
 
-SYMBOLS = {"create": "+", "recreate": "~", "start": ">", "remove": "-", "conflict": "!", "noop": "="}
+SYMBOLS = {"create": "+", "recreate": "~", "start": ">", "remove": "-", "conflict": "!", "noop": "=",
+           "update": "^"}
 
 
 def plan_text(p: Plan, *, show_noop: bool = False) -> str:
@@ -44,6 +45,8 @@ def closing_line(p: Plan) -> str:
         return f"No changes. {s['noop']} container(s) in sync."
     text = (f"Plan: {s['create']} to create, {s['recreate']} to recreate, {s['start']} to start,"
             f" {s['remove']} to remove.")
+    if s.get("update"):  # Swarm services rolled in place
+        text = text[:-1] + f", {s['update']} to update (Swarm)."
     if s["conflict"]:
         text += f" {s['conflict']} conflict(s): resolve them by hand; syncer will not touch those containers."
     return text

@@ -31,6 +31,7 @@ class Server:
     docker: str | None = None
     environment: str = "development"
     description: str = ""
+    kind: str = "docker"  # docker | swarm (a Swarm manager: definitions become services)
 
 
 @dataclass(frozen=True)
@@ -189,14 +190,34 @@ class LiveContainer:
 
 
 @dataclass(frozen=True)
+class LiveTask:
+    """One Swarm task (a replica of a service) as one `GET /tasks` reports it."""
+
+    id: str
+    service: str  # the service's name (= the definition's)
+    service_id: str
+    slot: int
+    node: str
+    state: str  # Status.State: new, pending, starting, running, failed, shutdown, ...
+    desired: str  # DesiredState
+    error: str = ""  # Status.Err
+    container_id: str = ""
+    updated: str = ""
+    spec_hash: str = ""  # the syncer.spec-hash its container carries (which revision it runs)
+
+
+@dataclass(frozen=True)
 class ServerState:
-    """One server's snapshot: our containers, and who holds the names we want."""
+    """One server's snapshot: our containers (on a Swarm server: our services, one
+    LiveContainer each, and their tasks), and who holds the names we want."""
 
     server: str
     reachable: bool
     managed: tuple[LiveContainer, ...] = ()
     name_holders: tuple[LiveContainer, ...] = ()
     error: str = ""
+    kind: str = "docker"
+    tasks: tuple[LiveTask, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -221,7 +242,7 @@ class Reason:
 class Action:
     """One step of a plan."""
 
-    action: str  # create | recreate | start | remove | conflict | noop
+    action: str  # create | recreate | start | remove | conflict | noop | update (Swarm)
     server: str
     definition: str
     container: str
@@ -251,7 +272,9 @@ class Plan:
         """Count of actions per kind, every kind present."""
         counts = {k: 0 for k in ACTION_KINDS}
         for a in self.actions:
-            counts[a.action] += 1
+            # `update` (a Swarm service rolled) is counted only where there is one, so that
+            # container-only plans keep the summary DESIGN.md shows
+            counts[a.action] = counts.get(a.action, 0) + 1
         return counts
 
     @property

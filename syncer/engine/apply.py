@@ -20,8 +20,9 @@ from syncer.core import labels as L
 from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core.errors import DockerUnavailable
 from syncer.core.model import Action, ContainerSpec, Desired, Plan
+from syncer.engine.swarm_apply import DeployFailed, SwarmDeployer, is_swarm
 
-ACTING = ("create", "recreate", "start", "remove")
+ACTING = ("create", "recreate", "start", "remove", "update")
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,9 @@ class Applier:
         self.commit = commit
         self.sleep = sleep
         self.specs = {(c.server, c.name): c for c in desired.containers}
+        # Swarm servers: services instead of containers, behind the same plan actions
+        self.swarms = {name: SwarmDeployer(eng, desired.project, secrets, timeout=options.health_timeout, sleep=sleep)
+                       for name, eng in engines.items() if is_swarm(eng)}
 
     def run(self) -> list[DeploymentResult]:
         """Every deployment's result; failures are results, not exceptions."""
@@ -151,7 +155,7 @@ class Applier:
         """Dependencies nothing acted on this run may still be starting: wait for them."""
         untouched = {d for n in todo for d in deps.get(n, ()) if d not in groups}
         for c in self.desired.containers:
-            if c.definition in untouched and "healthcheck" in c.spec:
+            if c.definition in untouched and "healthcheck" in c.spec and c.server not in self.swarms:
                 try:
                     self._wait_ready(self.engines[c.server], c.name, c.spec, lambda _line: None)
                 except ActionFailed:
@@ -173,6 +177,10 @@ class Applier:
                 log(f"failed: {exc}")
                 self.recorder.finish(dep, ok=False, rolled_back=exc.rolled_back, error=str(exc))
                 return DeploymentResult(name, server, dep, False, exc.rolled_back, str(exc), kinds)
+            except DeployFailed as exc:
+                log(f"failed: {exc}")
+                self.recorder.finish(dep, ok=False, rolled_back=exc.rolled_back, error=str(exc))
+                return DeploymentResult(name, server, dep, False, exc.rolled_back, str(exc), kinds)
             except (EngineError, DockerUnavailable) as exc:
                 log(f"failed: {exc}")
                 self.recorder.finish(dep, ok=False, error=str(exc))
@@ -182,6 +190,11 @@ class Applier:
 
     def _one(self, a: Action, log: Callable[[str], None]) -> None:
         eng = self.engines[a.server]
+        if a.server in self.swarms:
+            c = self.specs.get((a.server, a.container))
+            labels = self._labels(a, c) if c is not None else {}
+            self.swarms[a.server].run(a, c, labels, log)
+            return
         if a.action == "remove":
             self._remove(eng, a, log)
             return

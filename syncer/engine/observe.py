@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from syncer.adapters.docker import Engine
+from syncer.adapters.swarm import Swarm
 from syncer.core.errors import SyncerError
 from syncer.core.model import Desired, Observed, Server, ServerState
 
@@ -42,6 +43,9 @@ def observe_server(project: str, server: Server, names: list[str], *,
     try:
         engine = engines(server)
         try:
+            if server.kind == "swarm":  # one GET /services and one GET /tasks
+                services, tasks = Swarm(engine).observe(project)
+                return ServerState(server.name, True, tuple(services), kind="swarm", tasks=tuple(tasks))
             managed = engine.list_project(project)
             have = {c.name for c in managed}
             holders = engine.list_names([n for n in names if n not in have])

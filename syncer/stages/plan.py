@@ -13,7 +13,9 @@ from typing import Any
 
 from syncer.core import labels as L
 from syncer.core.errors import DockerUnavailable
-from syncer.core.model import Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason
+from syncer.core.model import (
+    Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason, ServerState,
+)
 
 RUNNING_STATES = ("running", "restarting")
 STARTABLE_STATES = ("created", "exited")
@@ -57,7 +59,10 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
     actions: list[Action] = []
     for server, state in sorted(observed.servers.items()):
         mine = [c for c in desired.containers if c.server == server]
-        actions.extend(_server_actions(server, mine, state.managed, state.name_holders, revisions, held))
+        if state.kind == "swarm":  # one service per definition: Swarm keeps its replicas
+            actions.extend(_service_actions(server, mine, state, revisions))
+        else:
+            actions.extend(_server_actions(server, mine, state.managed, state.name_holders, revisions, held))
         actions.extend(_removals(server, mine, state.managed, desired, prune))
     actions.sort(key=lambda a: (a.server, a.definition, a.replica, a.container))
     return Plan(desired.project, desired.commit, dirty, fingerprint(observed), created_at, tuple(actions))
@@ -119,6 +124,26 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: 
     if live.state in STARTABLE_STATES:
         return Action("start", cause=f"container is {live.state}", **ident)
     return Action("recreate", cause=f"container is {live.state or 'in an unknown state'}", **ident)
+
+
+def _service_actions(server: str, desired: list[ContainerSpec], state: ServerState,
+                     revisions: Mapping[str, int]) -> list[Action]:
+    """A Swarm server: create the services that are absent, update the changed ones."""
+    live = {c.name: c for c in state.managed}
+    out = []
+    for c in desired:
+        base: dict[str, Any] = dict(server=server, definition=c.definition, container=c.name,
+                                    revision=revisions[c.definition], spec_hash=c.spec_hash)
+        current = live.get(c.name)
+        if current is None:
+            out.append(Action("create", cause="service absent", **base))
+        elif current.labels.get(L.SPEC_HASH) != c.spec_hash:
+            out.append(Action("update", cause="spec changed: Swarm rolls the service",
+                              reasons=tuple(spec_reasons(current, c.spec)), container_id=current.id, **base))
+        else:
+            out.append(Action("noop", cause=f"in sync ({current.status})" if current.status else "in sync",
+                              container_id=current.id, **base))
+    return out
 
 
 def _removals(server: str, desired: list[ContainerSpec], managed: Iterable[LiveContainer],

@@ -50,6 +50,7 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
                       secret_key: bytes, pinned: list[dict[str, Any]] | None = None) -> list[ContainerSpec]:
     """The containers of one definition (one per replica)."""
     profile = dict(tpl.profiles.get(d.profile, {}))
+    from_profile = "replicas" in profile or d.replicas is not None
     replicas = d.replicas if d.replicas is not None else int(profile.pop("replicas", 1))
     profile.pop("replicas", None)
     if pinned is not None:
@@ -64,6 +65,15 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
         if d.overrides:
             base = deep_merge(base, _subst(dict(d.overrides), ctx))
         base = normalise(base)
+    # `replicas` may also come from the spec: the definition's, then the profile's win
+    in_spec = base.pop("replicas", None)
+    if in_spec is not None and (pinned is not None or not from_profile):
+        replicas = int(in_spec)
+    if server.kind == "swarm":
+        # one Swarm service per definition: Swarm makes the replicas, so their count is a
+        # field of the service's spec (a change of it is an update, not new containers)
+        spec = {**base, "replicas": replicas}
+        return [ContainerSpec(project, d.server, d.name, 1, d.name, tpl.ref, spec, spec_hash(spec), d.depends_on)]
     out = []
     for replica in range(1, replicas + 1):
         name = container_name(d.name, replica)

@@ -93,7 +93,8 @@ def _servers(raw: Mapping[str, Any] | None) -> dict[str, Server]:
     if not raw:
         return {"local": Server("local")}
     return {
-        name: Server(name, s.get("docker"), s.get("environment", "development"), s.get("description", ""))
+        name: Server(name, s.get("docker"), s.get("environment", "development"), s.get("description", ""),
+                     s.get("kind", "docker"))
         for name, s in raw.items()
     }
 

@@ -1,0 +1,156 @@
+"""Apply on a Swarm server: create, update or remove one service, then wait for Swarm.
+
+Swarm does the rolling and the rolling back (UpdateConfig: start-first by default,
+`FailureAction: rollback`, a monitor window); syncer only reports: an update that ends
+`completed` is a success, one that ends `rollback_completed` a failed deployment with
+`rolled_back`, each failed task's error in the deployment's log. Health, from the spec or
+the image's HEALTHCHECK, gates it: a task with a healthcheck is `running` only once healthy.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from syncer.adapters.docker import Engine
+from syncer.adapters.swarm import Swarm, failed_tasks, running_count
+from syncer.core.model import Action, ContainerSpec
+from syncer.stages import swarm as S
+
+Log = Callable[[str], None]
+FAILURES_ON_CREATE = 3  # failed tasks after which a new service is given up (Swarm would retry forever)
+
+
+class DeployFailed(Exception):
+    """A service did not converge; `rolled_back` when Swarm restored the previous spec."""
+
+    def __init__(self, message: str, *, rolled_back: bool = False) -> None:
+        super().__init__(message)
+        self.rolled_back = rolled_back
+
+
+def is_swarm(engine: Engine) -> bool:
+    """True for a server declared `kind: swarm` (fakes without a server are not)."""
+    server = getattr(engine, "server", None)
+    return getattr(server, "kind", "docker") == "swarm"
+
+
+class SwarmDeployer:
+    """One Swarm server's side of an apply."""
+
+    def __init__(self, engine: Engine, project: str, secrets: Mapping[str, str], *, timeout: float,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.swarm = Swarm(engine)
+        self.project = project
+        self.secrets = secrets
+        self.timeout = timeout
+        self.sleep = sleep
+        # the overlay is made once per apply; deployments of one wave run in parallel
+        self._net_lock = threading.Lock()
+        self._net_ready = False
+
+    def run(self, a: Action, c: ContainerSpec | None, labels: Mapping[str, str], log: Log) -> None:
+        """Carry out one plan action on this server."""
+        if a.action == "remove" or c is None:
+            self.remove(a, log)
+            return
+        self._network()
+        files = S.files_of(c)
+        ids = self.swarm.ensure_files(files, self.project, c.definition, self.secrets)
+        body = S.attach_files(S.service_spec(c, labels), ids)
+        if a.action == "create":
+            self.create(c, body, log)
+        else:
+            self.update(a, c, body, log)
+        gone = self.swarm.prune_files(self.project, c.definition, {f.name for f in files})
+        if gone:
+            log(f"removed unused config(s)/secret(s): {', '.join(sorted(gone))}")
+
+    def _network(self) -> None:
+        with self._net_lock:
+            if not self._net_ready:
+                self.swarm.ensure_network(S.network_name(self.project), self.project)
+                self._net_ready = True
+
+    def create(self, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> None:
+        """`POST /services/create`, then wait until every replica's task runs (and is healthy)."""
+        ident = self.swarm.create_service(body, self.secrets)
+        log(f"created service {c.definition} ({ident[:12]})")
+        wanted = int(body["Mode"]["Replicated"]["Replicas"])
+        try:
+            self._wait_running(ident, wanted, log, give_up_after=FAILURES_ON_CREATE)
+        except DeployFailed as exc:
+            self.swarm.remove_service(ident)
+            raise DeployFailed(f"service {c.definition} did not come up: {exc}; removed it") from None
+
+    def update(self, a: Action, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> None:
+        """`POST /services/{id}/update?version=…`, then wait for Swarm's verdict."""
+        info = self.swarm.inspect_service(a.container_id)
+        version = int(info["Version"]["Index"])
+        before = (info.get("UpdateStatus") or {}).get("StartedAt", "")
+        old_task = (info.get("Spec", {}).get("Labels") or {}).get(S.TASK_HASH)
+        self.swarm.update_service(a.container_id, version, body, self.secrets)
+        wanted = int(body["Mode"]["Replicated"]["Replicas"])
+        if old_task == body["Labels"][S.TASK_HASH]:
+            # nothing the tasks run changed (replicas, the update pace, labels): no roll, so
+            # Swarm writes no UpdateStatus; wait for the replica count
+            log(f"updated service {c.definition}: its tasks are unchanged; {wanted} replica(s) wanted")
+            # (earlier failed tasks stay in the service's history: only the clock ends this wait)
+            self._wait_running(a.container_id, wanted, log, give_up_after=10**9)
+            return
+        log(f"updated service {c.definition} (version {version}): Swarm is rolling its tasks")
+        self._wait_update(a.container_id, before, log)
+
+    def _wait_update(self, ident: str, before: str, log: Log) -> None:
+        deadline = time.monotonic() + self.timeout
+        seen = ""
+        while time.monotonic() < deadline:
+            status = self.swarm.inspect_service(ident).get("UpdateStatus") or {}
+            started = status.get("StartedAt", "")
+            state = status.get("State", "") if started and started != before else ""
+            if state and state != seen:
+                log(f"update {state}" + (f": {status['Message']}" if status.get("Message") else ""))
+                seen = state
+            if state == "completed":
+                return
+            if state in ("rollback_completed", "paused", "rollback_paused"):
+                for line in failed_tasks(self.swarm.service_tasks(ident), started):
+                    log(line)
+                if state == "rollback_completed":
+                    raise DeployFailed(f"Swarm rolled the update back: {status.get('Message', '')}".rstrip(": "),
+                                       rolled_back=True)
+                raise DeployFailed(f"the update is {state}: {status.get('Message', '')}".rstrip(": "))
+            self.sleep(0.25)
+        raise DeployFailed(f"the update did not finish within {self.timeout:g}s")
+
+    def _wait_running(self, ident: str, wanted: int, log: Log, *, give_up_after: int) -> None:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            tasks = self.swarm.service_tasks(ident)
+            counts = running_count(tasks)
+            failed = failed_tasks(tasks)
+            if counts["running"] == wanted and sum(counts.values()) == wanted:
+                log(S.tasks_summary(wanted, wanted))
+                return
+            if len(failed) >= give_up_after or time.monotonic() > deadline:
+                for line in failed:
+                    log(line)
+                why = f"{len(failed)} task(s) failed" if failed else f"not running within {self.timeout:g}s"
+                raise DeployFailed(f"{why} ({S.tasks_summary(counts['running'], wanted)})")
+            self.sleep(0.25)
+
+    def remove(self, a: Action, log: Log) -> None:
+        """Remove the service, wait for its tasks to go, then its configs and secrets."""
+        self.swarm.remove_service(a.container_id)
+        log(f"removed service {a.container} ({a.container_id[:12]})")
+        deadline = time.monotonic() + self.timeout
+        while self.swarm.service_tasks(a.container_id) and time.monotonic() < deadline:
+            self.sleep(0.25)
+        gone = self.swarm.prune_files(self.project, a.definition, set())
+        if gone:
+            log(f"removed config(s)/secret(s): {', '.join(sorted(gone))}")
+        if not self.swarm.observe(self.project)[0]:  # the project's last service: its overlay goes too
+            if self.swarm.remove_network(S.network_name(self.project), self.project):
+                log(f"removed network {S.network_name(self.project)}")
