@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from syncer.adapters.docker import Engine, Missing
+from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core import labels as L
 from syncer.core.labels import reveal
 from syncer.core.model import LiveContainer, LiveTask
@@ -69,8 +69,11 @@ class Swarm:
         return dict(self._call(f"inspect service {ident}", self.api.inspect_service, ident))
 
     def service_tasks(self, service_id: str) -> list[dict[str, Any]]:
-        """Every task of one service, raw (status, error, timestamps)."""
-        return list(self._call("list tasks", self.api.tasks, filters={"service": service_id}))
+        """Every task of one service, raw (status, error, timestamps); none once it is gone."""
+        try:
+            return list(self._call("list tasks", self.api.tasks, filters={"service": service_id}))
+        except Missing:
+            return []
 
     # --- writes ----------------------------------------------------------------------
 
@@ -107,17 +110,18 @@ class Swarm:
         self._call(f"create network {name}", self.api.create_network, name, driver="overlay",
                    attachable=True, labels={L.PROJECT: project}, check_duplicate=True)
 
-    def remove_network(self, name: str, project: str) -> bool:
-        """Remove the project's overlay when syncer made it; False when it is still in use."""
+    def remove_network(self, name: str, project: str) -> str:
+        """Remove the project's overlay when syncer made it; "" when done, else why not
+        (the engine's message: still in use by a task that is stopping)."""
         for n in self._call("list networks", self.api.networks, names=[name]):
             if n.get("Name") == name and (n.get("Labels") or {}).get(L.PROJECT) == project:
                 try:
                     self._call(f"remove network {name}", self.api.remove_network, n["Id"])
                 except Missing:
                     pass
-                except Exception:  # noqa: BLE001 - still attached to a service going away: a later apply retries
-                    return False
-        return True
+                except EngineError as exc:
+                    return str(exc)
+        return ""
 
     def ensure_files(self, files: list[SwarmFile], project: str, definition: str,
                      secrets: Mapping[str, str]) -> dict[str, str]:
@@ -177,12 +181,15 @@ def _revealed(body: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, 
 
 
 def failed_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "") -> list[str]:
-    """One line per task that failed (after `since`, an RFC 3339 time), with Swarm's error."""
+    """One line per task created after `since` (an RFC 3339 time) that failed or that Swarm
+    stopped (a new task a rollback shut down), with Swarm's error or last message."""
     lines = []
     for t in sorted(tasks, key=lambda t: t.get("CreatedAt", "")):
         status = t.get("Status") or {}
-        if status.get("State") in ("failed", "rejected") and t.get("CreatedAt", "") >= since:
-            lines.append(f"task {t['ID'][:12]} (slot {t.get('Slot', '?')}) {status.get('State')}:"
+        failed = status.get("State") in ("failed", "rejected") or bool(status.get("Err"))
+        stopped = t.get("DesiredState") == "shutdown" and bool(since)
+        if (failed or stopped) and t.get("CreatedAt", "") >= since:
+            lines.append(f"task {t['ID'][:12]} (slot {t.get('Slot', '?')}) failed, now {status.get('State')}:"
                          f" {status.get('Err') or status.get('Message') or 'no error given'}")
     return lines
 

@@ -90,6 +90,7 @@ class SwarmDeployer:
         info = self.swarm.inspect_service(a.container_id)
         version = int(info["Version"]["Index"])
         before = (info.get("UpdateStatus") or {}).get("StartedAt", "")
+        sent = str(info.get("UpdatedAt", ""))  # tasks created after this are this update's
         old_task = (info.get("Spec", {}).get("Labels") or {}).get(S.TASK_HASH)
         self.swarm.update_service(a.container_id, version, body, self.secrets)
         wanted = int(body["Mode"]["Replicated"]["Replicas"])
@@ -101,9 +102,9 @@ class SwarmDeployer:
             self._wait_running(a.container_id, wanted, log, give_up_after=10**9)
             return
         log(f"updated service {c.definition} (version {version}): Swarm is rolling its tasks")
-        self._wait_update(a.container_id, before, log)
+        self._wait_update(a.container_id, before, sent, log)
 
-    def _wait_update(self, ident: str, before: str, log: Log) -> None:
+    def _wait_update(self, ident: str, before: str, sent: str, log: Log) -> None:
         deadline = time.monotonic() + self.timeout
         seen = ""
         while time.monotonic() < deadline:
@@ -116,7 +117,7 @@ class SwarmDeployer:
             if state == "completed":
                 return
             if state in ("rollback_completed", "paused", "rollback_paused"):
-                for line in failed_tasks(self.swarm.service_tasks(ident), started):
+                for line in failed_tasks(self.swarm.service_tasks(ident), sent):
                     log(line)
                 if state == "rollback_completed":
                     raise DeployFailed(f"Swarm rolled the update back: {status.get('Message', '')}".rstrip(": "),
@@ -152,5 +153,12 @@ class SwarmDeployer:
         if gone:
             log(f"removed config(s)/secret(s): {', '.join(sorted(gone))}")
         if not self.swarm.observe(self.project)[0]:  # the project's last service: its overlay goes too
-            if self.swarm.remove_network(S.network_name(self.project), self.project):
-                log(f"removed network {S.network_name(self.project)}")
+            self._remove_network(log)
+
+    def _remove_network(self, log: Log) -> None:
+        # the tasks' containers leave the overlay a moment after their service is gone
+        name = S.network_name(self.project)
+        deadline = time.monotonic() + min(self.timeout, 30.0)
+        while (why := self.swarm.remove_network(name, self.project)) and time.monotonic() < deadline:
+            self.sleep(0.5)
+        log(f"network {name} not removed: {why}" if why else f"removed network {name}")
