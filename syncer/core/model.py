@@ -219,6 +219,19 @@ class ServerState:
     kind: str = "docker"
     tasks: tuple[LiveTask, ...] = ()
 
+    def instances(self) -> tuple[LiveContainer, ...]:
+        """What `instances` lists: the containers, or on a Swarm server the tasks Swarm
+        wants running (as LiveContainers named `<service>.<slot>`)."""
+        if self.kind != "swarm":
+            return self.managed
+        project = next((c.labels.get("syncer.project", "") for c in self.managed), "")
+        return tuple(
+            LiveContainer(id=t.id, name=f"{t.service}.{t.slot}", server=self.server, state=t.state, health=None,
+                          labels={"syncer.project": project, "syncer.definition": t.service,
+                                  "syncer.replica": str(t.slot)},
+                          status=f"task {t.state}" + (f": {t.error}" if t.error else ""))
+            for t in self.tasks if t.desired == "running")
+
 
 @dataclass(frozen=True)
 class Observed:

@@ -201,7 +201,9 @@ class Watcher:
         action = str(event.get("Action") or event.get("status") or "")
         attrs = (event.get("Actor") or {}).get("Attributes") or {}
         name = attrs.get("name", "?")
-        if action in ("die", "stop", "destroy", "kill") or action.startswith("health_status: unhealthy"):
+        # a Swarm service removed behind syncer's back (Swarm itself replaces failed tasks)
+        gone = event.get("Type") == "service" and action == "remove"
+        if gone or action in ("die", "stop", "destroy", "kill") or action.startswith("health_status: unhealthy"):
             if name.endswith("_syncer-new"):
                 return  # our own recreate at work
             log.info("docker %s: %s %s", server, action, name, extra={"event": "docker.event"})
