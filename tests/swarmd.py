@@ -5,6 +5,7 @@ pidfile and bridge; never `--bridge none`, which deletes the host's docker0) tha
 from __future__ import annotations
 
 import random
+import shutil
 import subprocess
 
 from tests.dockerd import SecondDockerd
@@ -37,3 +38,12 @@ class SwarmDockerd(SecondDockerd):
             ids = self.docker(kind, "ls", "-q", "--filter", label).split()
             if ids:
                 subprocess.run(["docker", "-H", self.url, kind, "rm", *ids], capture_output=True)
+
+    def destroy(self) -> None:
+        """Leave the swarm (its tasks go), then the daemon, its mounts, bridge and files."""
+        if self.proc is not None:
+            subprocess.run(["docker", "-H", self.url, "swarm", "leave", "--force"], capture_output=True)
+        super().destroy()
+        for mount in ("data", "exec"):  # a swarm daemon also mounts its data root and netns files
+            subprocess.run(["umount", "-R", str(self.root / mount)], capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)

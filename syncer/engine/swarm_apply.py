@@ -20,6 +20,7 @@ from syncer.core.model import Action, ContainerSpec
 from syncer.stages import swarm as S
 
 Log = Callable[[str], None]
+POLL = 0.1  # seconds between two looks at a service's tasks or UpdateStatus
 FAILURES_ON_CREATE = 3  # failed tasks after which a new service is given up (Swarm would retry forever)
 
 
@@ -58,15 +59,17 @@ class SwarmDeployer:
             return
         self._network()
         files = S.files_of(c)
-        ids = self.swarm.ensure_files(files, self.project, c.definition, self.secrets)
+        ids = self.swarm.ensure_files(files, self.project, c.definition, self.secrets) if files else {}
         body = S.attach_files(S.service_spec(c, labels), ids)
+        had_files = False
         if a.action == "create":
             self.create(c, body, log)
         else:
-            self.update(a, c, body, log)
-        gone = self.swarm.prune_files(self.project, c.definition, {f.name for f in files})
-        if gone:
-            log(f"removed unused config(s)/secret(s): {', '.join(sorted(gone))}")
+            had_files = self.update(a, c, body, log)
+        if files or had_files:  # (two list calls saved for the services without files)
+            gone = self.swarm.prune_files(self.project, c.definition, {f.name for f in files})
+            if gone:
+                log(f"removed unused config(s)/secret(s): {', '.join(sorted(gone))}")
 
     def _network(self) -> None:
         with self._net_lock:
@@ -85,9 +88,12 @@ class SwarmDeployer:
             self.swarm.remove_service(ident)
             raise DeployFailed(f"service {c.definition} did not come up: {exc}; removed it") from None
 
-    def update(self, a: Action, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> None:
-        """`POST /services/{id}/update?version=…`, then wait for Swarm's verdict."""
+    def update(self, a: Action, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> bool:
+        """`POST /services/{id}/update?version=…`, then wait for Swarm's verdict. True when
+        the service used configs or secrets before (they may now be unused)."""
         info = self.swarm.inspect_service(a.container_id)
+        old_cs = info.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {})
+        had_files = bool(old_cs.get("Configs") or old_cs.get("Secrets"))
         version = int(info["Version"]["Index"])
         before = (info.get("UpdateStatus") or {}).get("StartedAt", "")
         sent = str(info.get("UpdatedAt", ""))  # tasks created after this are this update's
@@ -100,9 +106,10 @@ class SwarmDeployer:
             log(f"updated service {c.definition}: its tasks are unchanged; {wanted} replica(s) wanted")
             # (earlier failed tasks stay in the service's history: only the clock ends this wait)
             self._wait_running(a.container_id, wanted, log, give_up_after=10**9)
-            return
+            return had_files
         log(f"updated service {c.definition} (version {version}): Swarm is rolling its tasks")
         self._wait_update(a.container_id, before, sent, log)
+        return had_files
 
     def _wait_update(self, ident: str, before: str, sent: str, log: Log) -> None:
         deadline = time.monotonic() + self.timeout
@@ -123,7 +130,7 @@ class SwarmDeployer:
                     raise DeployFailed(f"Swarm rolled the update back: {status.get('Message', '')}".rstrip(": "),
                                        rolled_back=True)
                 raise DeployFailed(f"the update is {state}: {status.get('Message', '')}".rstrip(": "))
-            self.sleep(0.25)
+            self.sleep(POLL)
         raise DeployFailed(f"the update did not finish within {self.timeout:g}s")
 
     def _wait_running(self, ident: str, wanted: int, log: Log, *, give_up_after: int) -> None:
@@ -140,7 +147,7 @@ class SwarmDeployer:
                     log(line)
                 why = f"{len(failed)} task(s) failed" if failed else f"not running within {self.timeout:g}s"
                 raise DeployFailed(f"{why} ({S.tasks_summary(counts['running'], wanted)})")
-            self.sleep(0.25)
+            self.sleep(POLL)
 
     def remove(self, a: Action, log: Log) -> None:
         """Remove the service, wait for its tasks to go, then its configs and secrets."""
@@ -148,7 +155,7 @@ class SwarmDeployer:
         log(f"removed service {a.container} ({a.container_id[:12]})")
         deadline = time.monotonic() + self.timeout
         while self.swarm.service_tasks(a.container_id) and time.monotonic() < deadline:
-            self.sleep(0.25)
+            self.sleep(POLL)
         gone = self.swarm.prune_files(self.project, a.definition, set())
         if gone:
             log(f"removed config(s)/secret(s): {', '.join(sorted(gone))}")
