@@ -153,6 +153,21 @@ def test_services_are_created_scaled_updated_and_removed_beside_containers(
     assert svc["Spec"]["Labels"]["syncer.revision"] == "3"
     assert len(_running(api, "web")) == 3 and not before & {t["ID"] for t in _running(api, "web")}
 
+    # `instances list` shows the tasks (and the container on the other server)
+    out = run_cli("--repo", str(repo), "instances", "list", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    tasks = sorted(r["name"] for r in rows if r["server"] == "cluster")
+    assert tasks == ["web.1", "web.2", "web.3"] and all(r["state"] == "running" for r in rows)
+    assert [r["name"] for r in rows if r["server"] == "local"] == ["side"]
+
+    # rollback deploys the earlier revision's spec as an update of the service
+    out = run_cli("--repo", str(repo), "rollback", "web", "--auto-approve")
+    assert out.returncode == 0, out.stdout + out.stderr
+    svc = _service(api, "web")
+    assert svc is not None and "MESSAGE=hello" in svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
+    assert svc["Spec"]["Labels"]["syncer.revision"] == "4" and svc["UpdateStatus"]["State"] == "completed"
+
     # removed from the repository: the service goes (prune), and with the last one the overlay
     (repo / "definitions/web.yaml").unlink()
     out = _apply(repo)
