@@ -137,6 +137,8 @@ class SwarmDeployer:
         deadline = time.monotonic() + self.timeout
         while True:
             tasks = self.swarm.service_tasks(ident)
+            if not tasks:
+                self.swarm.inspect_service(ident)  # raises Missing when it was removed meanwhile
             counts = running_count(tasks)
             failed = failed_tasks(tasks)
             if counts["running"] == wanted and sum(counts.values()) == wanted:

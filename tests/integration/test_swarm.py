@@ -275,3 +275,32 @@ def test_files_become_configs_and_secrets_named_by_content_and_rotate(swarm: Swa
     assert len(rotated) == 1 and rotated != secrets
     assert wait_until(lambda: _read(swarm, "/run/secrets/token") == "s3cret-2", timeout=30)
     assert not any("s3cret" in line for line in rec.lines)
+
+
+def test_watch_brings_back_a_service_removed_behind_its_back(tmp_path: Path, swarm: SwarmDockerd,
+                                                             sproject: str) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    api = _api(swarm)
+    repo = _repo(tmp_path / "repo", sproject, swarm, {"svc": "name: svc\ntemplate: box\nreplicas: 1\n"})
+    log = open(tmp_path / "watch.log", "wb")
+    # a long resync: only the Swarm event stream can bring the service back in time
+    w = subprocess.Popen([sys.executable, "-m", "syncer", "--repo", str(repo), "watch", "--resync", "1h",
+                          "--debounce", "300ms"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "done: ok" in (tmp_path / "watch.log").read_text(), timeout=90, message="first apply")
+        first = _service(api, "svc")
+        assert first is not None and len(_running(api, "svc")) == 1
+        api.remove_service(first["ID"])
+        back = wait_until(lambda: (s := _service(api, "svc")) and s["ID"] != first["ID"] and s, timeout=90,
+                          message="the service back (watch log: " + str(tmp_path / "watch.log") + ")")
+        assert back["Spec"]["Labels"]["syncer.project"] == sproject
+    finally:
+        w.send_signal(signal.SIGTERM)
+        try:
+            w.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            w.kill()
+            w.wait()
