@@ -38,6 +38,13 @@ def is_swarm(engine: Engine) -> bool:
     return getattr(server, "kind", "docker") == "swarm"
 
 
+def _roll_time(update: Mapping[str, Any], replicas: int) -> float:
+    """Seconds a roll takes beyond starting tasks: each batch is watched for the monitor
+    window and followed by the delay (the health timeout alone would cut a long roll short)."""
+    batches = -(-replicas // update["Parallelism"]) if update["Parallelism"] else 1
+    return float(batches * (update["Monitor"] + update["Delay"]) / 10**9)
+
+
 class SwarmDeployer:
     """One Swarm server's side of an apply."""
 
@@ -108,11 +115,11 @@ class SwarmDeployer:
             self._wait_running(a.container_id, wanted, log, give_up_after=10**9)
             return had_files
         log(f"updated service {c.definition} (version {version}): Swarm is rolling its tasks")
-        self._wait_update(a.container_id, before, sent, log)
+        self._wait_update(a.container_id, before, sent, log, extra=_roll_time(body["UpdateConfig"], wanted))
         return had_files
 
-    def _wait_update(self, ident: str, before: str, sent: str, log: Log) -> None:
-        deadline = time.monotonic() + self.timeout
+    def _wait_update(self, ident: str, before: str, sent: str, log: Log, *, extra: float = 0.0) -> None:
+        deadline = time.monotonic() + self.timeout + extra
         seen = ""
         while time.monotonic() < deadline:
             status = self.swarm.inspect_service(ident).get("UpdateStatus") or {}
