@@ -187,10 +187,12 @@ def failed_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "") -> list[st
     for t in sorted(tasks, key=lambda t: t.get("CreatedAt", "")):
         status = t.get("Status") or {}
         failed = status.get("State") in ("failed", "rejected") or bool(status.get("Err"))
-        stopped = t.get("DesiredState") == "shutdown" and bool(since)
+        # an unhealthy task ends `complete` with no error on some engines (20.10): Swarm
+        # shutting down a task we did not ask to stop is the failure
+        stopped = t.get("DesiredState") == "shutdown"
         if (failed or stopped) and t.get("CreatedAt", "") >= since:
-            lines.append(f"task {t['ID'][:12]} (slot {t.get('Slot', '?')}) failed, now {status.get('State')}:"
-                         f" {status.get('Err') or status.get('Message') or 'no error given'}")
+            why = status.get("Err") or "stopped by Swarm (it exited, or its healthcheck failed)"
+            lines.append(f"task {t['ID'][:12]} (slot {t.get('Slot', '?')}) failed, now {status.get('State')}: {why}")
     return lines
 
 

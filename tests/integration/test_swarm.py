@@ -202,6 +202,19 @@ def test_a_failing_healthcheck_is_rolled_back_by_swarm(tmp_path: Path, swarm: Sw
     assert any("update rollback_completed" in line for line in lines), lines
     assert any(line.startswith("task ") and "failed" in line for line in lines), lines
 
+    # a new service whose tasks never turn healthy: given up after a few failed tasks, removed
+    (repo / "definitions/bad.yaml").write_text(f"name: bad\ntemplate: box\nparams: {{image: \"{UNHEALTHY_IMAGE}\"}}\n")
+    out = _apply(repo)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert _service(api, "bad") is None, out.stdout
+    store = Store(repo / ".syncer")
+    try:
+        dep = store.deployment(store.deployments(definition="bad", limit=1)[0]["id"])
+    finally:
+        store.close()
+    assert dep["status"] == "failed" and "did not come up" in dep["error"]
+    assert sum(1 for r in dep["logs"] if r["line"].startswith("task ")) >= 3, dep["logs"]
+
 
 def _spec(project: str, files: list[dict[str, Any]]) -> ContainerSpec:
     spec = {"image": IMAGE, "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
