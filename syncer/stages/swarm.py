@@ -69,8 +69,10 @@ def files_of(c: ContainerSpec) -> list[SwarmFile]:
             data = f"<<secret:{data}:{'0' * 32}>>"  # a bare name: resolved by name at the edge
         # the hash of what the spec holds: for a secret, its keyed reference, never its value
         digest = L.sha256_of({"path": f["path"], "data": data}).removeprefix("sha256:")[:12]
-        kind = "secret" if secret is not None else "config"
-        mode = int(str(f.get("mode", "0400" if secret is not None else "0444")), 8)
+        # content that holds a secret (`${inputs.password}` in it) is a secret too: a config's
+        # data is readable by anyone who may inspect it
+        kind = "secret" if secret is not None or L.has_secret(data) else "config"
+        mode = int(str(f.get("mode", "0400" if kind == "secret" else "0444")), 8)
         out.append(SwarmFile(kind, f"{c.project}_{c.definition}_{digest}", str(f["path"]), data, mode,
                              str(f.get("uid", "0")), str(f.get("gid", "0"))))
     return out

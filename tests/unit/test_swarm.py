@@ -95,6 +95,8 @@ def test_files_are_configs_and_secrets_named_by_content_hash() -> None:
     assert (conf.kind, secret.kind) == ("config", "secret")
     assert conf.name.startswith("acme_web_") and len(conf.name.rsplit("_", 1)[1]) == 12
     assert (conf.mode, secret.mode) == (0o444, 0o400)
+    [mixed] = S.files_of(_spec(files=[{"path": "/etc/db.conf", "content": f"password={ref}\n"}]))
+    assert (mixed.kind, mixed.mode) == ("secret", 0o400)  # a config holding a secret is a secret
     changed, _ = S.files_of(_spec(files=[{"path": "/etc/app.conf", "content": "x=2\n"}, files[1]]))
     assert changed.name != conf.name
     body = S.attach_files(S.service_spec(_spec(files=files), {}), {conf.name: "c1", secret.name: "s1"})
@@ -139,3 +141,25 @@ def test_instances_of_a_swarm_server_are_its_tasks() -> None:
     state = ServerState("cluster", True, (_service(c),), kind="swarm", tasks=(task, gone))
     [row] = state.instances()
     assert (row.name, row.definition, row.replica, row.state) == ("web.2", "web", 2, "running")
+
+
+def test_golden_plan_text_with_a_swarm_server_beside_a_docker_one() -> None:
+    import os
+    from pathlib import Path
+
+    from syncer.cli.views import plan_text
+
+    web, api = _spec(), ContainerSpec("acme", "cluster", "api", 1, "api", "box@1.0", {"image": "a:1", "replicas": 1},
+                                      L.spec_hash({"image": "a:1", "replicas": 1}))
+    scaled = _spec(replicas=3, env={"LEVEL": "debug"})
+    box = {"image": "busybox:latest"}
+    side = ContainerSpec("acme", "local", "side", 1, "side", "box@1.0", box, L.spec_hash(box))
+    swarm = ServerState("cluster", True, (_service(web),), kind="swarm")
+    local = ServerState("local", True, ())
+    p = plan(Desired("acme", (scaled, api, side), ("web", "api", "side")),
+             Observed("acme", {"cluster": swarm, "local": local}), prune=True, created_at="t")
+    text = plan_text(p)
+    path = Path(__file__).resolve().parent.parent / "cases" / "plan_text" / "swarm.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
