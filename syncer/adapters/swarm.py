@@ -68,6 +68,10 @@ class Swarm:
         """The manager's full record of one service (its Version and UpdateStatus)."""
         return dict(self._call(f"inspect service {ident}", self.api.inspect_service, ident))
 
+    def project_tasks(self, project: str) -> list[dict[str, Any]]:
+        """Every task of the project's services, raw: one call for many waiting deployments."""
+        return list(self._call("list tasks", self.api.tasks, filters={"label": [f"{L.PROJECT}={project}"]}))
+
     def service_tasks(self, service_id: str) -> list[dict[str, Any]]:
         """Every task of one service, raw (status, error, timestamps); none once it is gone."""
         try:

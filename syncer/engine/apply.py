@@ -135,7 +135,10 @@ class Applier:
                     todo.append(name)
             self._wait_dependencies(todo, deps, groups)
             # Parallel inside a wave only: the next wave needs this one running and healthy.
-            with ThreadPoolExecutor(max_workers=max(1, self.opts.parallelism)) as pool:
+            # A Swarm deployment mostly waits while Swarm schedules its tasks: it does not
+            # count against the engine's parallelism, so that all of a wave's services roll at once
+            swarm = sum(1 for n in todo if groups[n][0].server in self.swarms)
+            with ThreadPoolExecutor(max_workers=max(1, self.opts.parallelism + swarm)) as pool:
                 done = list(pool.map(lambda n: self._deploy(n, groups[n]), todo))
             results.extend(done)
             failed.update(r.definition for r in done if not r.ok)

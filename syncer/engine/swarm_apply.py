@@ -20,7 +20,8 @@ from syncer.core.model import Action, ContainerSpec
 from syncer.stages import swarm as S
 
 Log = Callable[[str], None]
-POLL = 0.1  # seconds between two looks at a service's tasks or UpdateStatus
+POLL = 0.1  # seconds between two looks at a service's tasks or UpdateStatus, at first ...
+POLL_MAX = 0.3  # ... growing to this: many services waiting at once must not flood the manager
 FAILURES_ON_CREATE = 3  # failed tasks after which a new service is given up (Swarm would retry forever)
 
 
@@ -58,6 +59,19 @@ class SwarmDeployer:
         # the overlay is made once per apply; deployments of one wave run in parallel
         self._net_lock = threading.Lock()
         self._net_ready = False
+        # One GET /tasks for the whole project, shared by every deployment waiting on this
+        # server: twenty services polling one by one would slow the manager they wait on.
+        self._snap_lock = threading.Lock()
+        self._snap: list[dict[str, Any]] = []
+        self._snap_at = -1.0
+
+    def _tasks(self, ident: str) -> list[dict[str, Any]]:
+        with self._snap_lock:
+            if time.monotonic() - self._snap_at >= POLL:
+                self._snap = self.swarm.project_tasks(self.project)
+                self._snap_at = time.monotonic()
+            snap = self._snap
+        return [t for t in snap if t.get("ServiceID") == ident]
 
     def run(self, a: Action, c: ContainerSpec | None, labels: Mapping[str, str], log: Log) -> None:
         """Carry out one plan action on this server."""
@@ -120,7 +134,7 @@ class SwarmDeployer:
 
     def _wait_update(self, ident: str, before: str, sent: str, log: Log, *, extra: float = 0.0) -> None:
         deadline = time.monotonic() + self.timeout + extra
-        seen = ""
+        seen, pause = "", POLL
         while time.monotonic() < deadline:
             status = self.swarm.inspect_service(ident).get("UpdateStatus") or {}
             started = status.get("StartedAt", "")
@@ -137,13 +151,14 @@ class SwarmDeployer:
                     raise DeployFailed(f"Swarm rolled the update back: {status.get('Message', '')}".rstrip(": "),
                                        rolled_back=True)
                 raise DeployFailed(f"the update is {state}: {status.get('Message', '')}".rstrip(": "))
-            self.sleep(POLL)
+            self.sleep(pause)
+            pause = min(POLL_MAX, pause * 1.5)
         raise DeployFailed(f"the update did not finish within {self.timeout:g}s")
 
     def _wait_running(self, ident: str, wanted: int, log: Log, *, give_up_after: int) -> None:
         deadline = time.monotonic() + self.timeout
         while True:
-            tasks = self.swarm.service_tasks(ident)
+            tasks = self._tasks(ident)
             if not tasks:
                 self.swarm.inspect_service(ident)  # raises Missing when it was removed meanwhile
             counts = running_count(tasks)
