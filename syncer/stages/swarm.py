@@ -62,7 +62,7 @@ def network_name(project: str) -> str:
 def files_of(c: ContainerSpec) -> list[SwarmFile]:
     """The configs and secrets a service needs, named with their content's hash."""
     out = []
-    for f in c.spec.get("files", []) or []:
+    for f in _file_entries(c):
         secret = f.get("secret")
         data = str(secret if secret is not None else f.get("content", ""))
         if secret is not None and not L.SECRET_REF_RE.fullmatch(data):
@@ -75,6 +75,25 @@ def files_of(c: ContainerSpec) -> list[SwarmFile]:
         mode = int(str(f.get("mode", "0400" if kind == "secret" else "0444")), 8)
         out.append(SwarmFile(kind, f"{c.project}_{c.definition}_{digest}", str(f["path"]), data, mode,
                              str(f.get("uid", "0")), str(f.get("gid", "0"))))
+    return out
+
+
+def _file_entries(c: ContainerSpec) -> list[Mapping[str, Any]]:
+    """`files` as `[{path, content | secret, mode, uid, gid}]`. Also reads the rendered form
+    of the files branch, `{path: {sha256 | secret+hash, mode, uid, gid}}` with the bytes in
+    `ContainerSpec.payload` (a secret's payload is its reference)."""
+    files = c.spec.get("files") or []
+    if not isinstance(files, Mapping):
+        return list(files)
+    payload: Mapping[str, bytes] = getattr(c, "payload", None) or {}
+    out: list[Mapping[str, Any]] = []
+    for path, kept in files.items():
+        entry = {k: kept[k] for k in ("mode", "uid", "gid") if k in kept}
+        if "secret" in kept:
+            entry["secret"] = kept.get("hash") or kept["secret"]
+        else:
+            entry["content"] = payload.get(path, b"").decode("utf-8", "replace")
+        out.append({"path": path, **entry})
     return out
 
 

@@ -163,3 +163,11 @@ def test_golden_plan_text_with_a_swarm_server_beside_a_docker_one() -> None:
     if os.environ.get("UPDATE_GOLDEN"):
         path.write_text(text)
     assert text == path.read_text()
+
+
+def test_files_in_the_rendered_mapping_form_are_read_too() -> None:
+    ref = "<<secret:TOKEN:" + "a" * 32 + ">>"
+    files = {"/etc/app.conf": {"sha256": "x", "mode": "0440"}, "/run/t": {"secret": "TOKEN", "hash": ref}}
+    conf, secret = S.files_of(_spec(files=files))
+    assert (conf.kind, conf.mode, conf.data) == ("config", 0o440, "")  # no payload: empty content
+    assert (secret.kind, secret.data, secret.mode) == ("secret", ref, 0o400)
