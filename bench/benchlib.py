@@ -61,9 +61,9 @@ def interpreter_of(cmd: list[str]) -> str:
         if first.startswith("#!") and "python" in first:
             parts = first[2:].split()
             return parts[-1] if parts[0].endswith("env") else parts[0]
-    except OSError:
+    except (OSError, UnicodeDecodeError):  # UnicodeDecodeError: `--syncer "PYTHON -m syncer"`
         pass
-    return sys.executable
+    return cmd[0] if _is_elf(cmd[0]) else sys.executable
 
 
 def _is_elf(path: str) -> bool:
@@ -161,7 +161,7 @@ spec:
   command: {command}
   env:
     MESSAGE: ${{inputs.message}}
-  networks: [{network}]
+  network_mode: {network}
 """
 
 

@@ -163,7 +163,7 @@ def serve(tmp_path: Path, project: str, *, definitions: dict[str, str] | None = 
     """Apply the project with the CLI, then serve it; SIGTERM must end it with exit 0."""
     defaults = {"web": web(project), "worker": worker(project)}
     repo = simple_repo(tmp_path / "r", project, definitions=defaults if definitions is None else definitions,
-                       templates=templates, extra=extra)
+                       templates=templates, extra="secrets: {env: [API_CANARY]}\n" + extra)
     git_init(repo)
     state = tmp_path / "s"
     served = Served(repo, state, {"API_CANARY": CANARY, **(env or {})}, project)

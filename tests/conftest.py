@@ -38,6 +38,13 @@ def docker_api() -> Any:
 def _remove_project(api: Any, project: str) -> None:
     for c in api.containers(all=True, filters={"label": [f"syncer.project={project}"]}):
         api.remove_container(c["Id"], force=True, v=True)
+    for c in api.containers(all=True, filters={"label": [f"syncer.marker-of={project}"]}):  # key, lock
+        api.remove_container(c["Id"], force=True)
+    for n in api.networks(filters={"label": [f"syncer.project={project}"]}):
+        try:
+            api.remove_network(n["Id"])
+        except Exception:  # noqa: BLE001 - best effort cleanup
+            pass
     for v in (api.volumes(filters={"name": project}) or {}).get("Volumes") or []:
         try:
             api.remove_volume(v["Name"], force=True)

@@ -17,7 +17,8 @@ from tests.helpers import IMAGE, wait_until
 class SecondDockerd:
     """Start/stop/restart a dockerd under a temp dir; `url` is its unix socket."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, extra_args: tuple[str, ...] = ()) -> None:
+        self.extra_args = extra_args  # e.g. a TLS listener: --host tcp://... --tlsverify ...
         self.root = Path(tempfile.mkdtemp(prefix="syncer-d2-", dir="/tmp"))
         self.sock = self.root / "docker.sock"
         self.url = f"unix://{self.sock}"
@@ -40,7 +41,8 @@ class SecondDockerd:
         self.proc = subprocess.Popen(
             ["dockerd", "--host", self.url, "--data-root", str(self.root / "data"),
              "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"),
-             "--bridge", self.bridge, "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs"],
+             "--bridge", self.bridge, "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs",
+             *self.extra_args],
             stdout=log, stderr=log, start_new_session=True)
         wait_until(self.answers, timeout=60, message=f"second dockerd at {self.url}")
 

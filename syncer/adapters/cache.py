@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import stat
 import types
 from collections.abc import Mapping
 from functools import cache
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from syncer.core.model import Project
+from syncer.stages.tree import MAX_FILE_BYTES
 
 CACHE_DIR = "cache"
 FORMAT = 1  # bump when the shape of an entry changes
@@ -44,37 +46,66 @@ def _code_fingerprint() -> bytes:
     return h.digest()
 
 
-def repo_key(root: Path) -> str:
-    """sha256 of every YAML file under `root` (path and bytes), hidden folders skipped."""
+def repo_key(root: Path, *, extra: bytes = b"") -> str:
+    """sha256 of every YAML file under `root` (path and bytes), hidden folders skipped,
+    and of `extra` (what else validation depends on: the operator's policy)."""
     h = hashlib.sha256(_code_fingerprint())
+    h.update(hashlib.sha256(extra).digest())
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.endswith((".yaml", ".yml")):
                 path = os.path.join(dirpath, name)
                 h.update(os.path.relpath(path, root).encode() + b"\0")
-                try:
-                    with open(path, "rb") as f:
-                        h.update(hashlib.sha256(f.read()).digest())
-                except OSError:
-                    h.update(b"unreadable")
+                h.update(_file_digest(path))
     return h.hexdigest()
+
+
+def _file_digest(path: str) -> bytes:
+    """sha256 of a regular file's bytes. A FIFO, a device or a file over the size cap is
+    never read (a FIFO would block, /dev/zero never ends): validation refuses it anyway."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return b"unreadable"
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
+        os.close(fd)
+        return f"special:{st.st_mode}:{st.st_size}:{st.st_mtime_ns}".encode()
+    with os.fdopen(fd, "rb") as f:
+        try:
+            return hashlib.sha256(f.read(MAX_FILE_BYTES + 1)).digest()
+        except OSError:
+            return b"unreadable"
 
 
 def _entry(state: Path, key: str) -> Path:
     return state / CACHE_DIR / f"project-{key[:32]}.json"
 
 
+# The last project read back in this process, by entry path and key: a long-running process
+# (watch, serve) re-plans on every event, and reading the JSON back costs more than the rest
+# of a self-heal's plan. Projects are frozen, so handing out the same object is safe.
+_last: tuple[Path, str, Project] | None = None
+
+
 def get(state: Path, key: str) -> Project | None:
     """The cached project for `key`, or None (a damaged or foreign entry counts as absent)."""
+    global _last
+    path = _entry(state, key)
+    last = _last
+    if last is not None and last[0] == path and last[1] == key and path.exists():
+        return last[2]
     try:
-        with open(_entry(state, key), "rb") as f:
+        with open(path, "rb") as f:
             entry = json.load(f)
         if entry["format"] != FORMAT or entry["key"] != key:
             return None
-        return project_from_json(entry["project"])
+        project = project_from_json(entry["project"])
     except (OSError, ValueError, TypeError, KeyError):
         return None
+    _last = (path, key, project)
+    return project
 
 
 def put(state: Path, key: str, project: Project) -> None:

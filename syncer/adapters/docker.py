@@ -7,19 +7,27 @@ EngineError (the engine refused), with the engine's own message.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import docker
+from docker.constants import MINIMUM_DOCKER_API_VERSION
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.tls import TLSConfig
 from requests.exceptions import RequestException
 
+from syncer.adapters import ssh
 from syncer.core.errors import DockerUnavailable, SyncerError
-from syncer.core.labels import reveal
-from syncer.core.model import LiveContainer, Server
+from syncer.adapters.container_args import InvalidSpec, create_args
+from syncer.core.model import FileRef, LiveContainer, LiveNetwork, Server
 
 HEALTH_RE = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+# An empty image syncer imports itself (nothing to pull): marker containers are made from
+# it, and never started.
+MARKER_IMAGE, MARKER_TAG = "syncer/marker", "1"
+_SSL_RE = re.compile(r"\[SSL[^\]]*\][^'\"]*")
 
 
 class EngineError(SyncerError):
@@ -28,6 +36,10 @@ class EngineError(SyncerError):
 
 class Missing(EngineError):
     """The container or image does not exist."""
+
+
+class Conflict(EngineError):
+    """The name is taken (the engine answered 409)."""
 
 
 def _engine_message(exc: Exception) -> str:
@@ -42,17 +54,40 @@ class Engine:
     def __init__(self, server: Server, *, timeout: int = 60) -> None:
         self.server = server
         url = server.docker
+        if url is not None and url.startswith("ssh://"):
+            url = ssh.local_url(server.name, url)  # OpenSSH forwards the engine's socket: no paramiko
+        where = _env_kwargs() if url is None else {"base_url": url, "tls": tls_config(server)}
         try:
-            if url is None:
-                self.api = docker.APIClient(**_env_kwargs(), timeout=timeout)
-            else:
-                self.api = docker.APIClient(base_url=url, timeout=timeout, use_ssh_client=url.startswith("ssh://"))
-        except DockerException as exc:
-            raise DockerUnavailable(f"server '{server.name}': cannot reach Docker: {exc}") from None
-        if str(self.api.base_url).startswith("http+docker://"):
-            # a unix socket: no proxy applies, and requests would otherwise read every proxy
-            # variable of the environment on each call (a sixth of a list call's CPU)
-            self.api.trust_env = False
+            self.api = docker.APIClient(**where, timeout=timeout, version=MINIMUM_DOCKER_API_VERSION)
+            if str(self.api.base_url).startswith("http+docker://") or server.tls is not None:
+                # a unix socket: no proxy applies, and requests would otherwise read every proxy
+                # variable of the environment on each call (a sixth of a list call's CPU). With
+                # `tls:`, the files the entry names must win: requests would otherwise check the
+                # engine against REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE instead of the entry's CA.
+                self.api.trust_env = False
+            # the one round trip a client costs: what version="auto" asks, kept whole (the
+            # engine's version for status), then the API version set as "auto" would set it
+            self.info: dict[str, Any] = dict(self.api.version(api_version=False))
+            self.api._version = str(self.info["ApiVersion"])
+        except (DockerException, RequestException, OSError, KeyError) as exc:
+            raise DockerUnavailable(self._unreachable(exc)) from None
+
+    def _unreachable(self, exc: Exception) -> str:
+        """One line naming the server: the TLS failure alone, or what ssh said, when that is why."""
+        text = " ".join(str(exc).split())
+        ssl = _SSL_RE.search(text)
+        if ssl:
+            return f"server '{self.server.name}': TLS: {re.sub(r' *[(]_ssl[.]c:[0-9]+[)]?$', '', ssl.group(0))}"
+        url = self.server.docker or ""
+        said = ssh.last_error(url) if url.startswith("ssh://") else ""
+        if said:
+            return f"server '{self.server.name}': ssh: {said}"
+        if url.startswith("ssh://") and hasattr(self, "api"):
+            try:  # the tunnel ended under a client kept for later: open it again, same socket path
+                ssh.local_url(self.server.name, url)
+            except DockerUnavailable as again:
+                return str(again)
+        return f"server '{self.server.name}': cannot reach Docker: {text}"
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -60,9 +95,11 @@ class Engine:
         except (NotFound, ImageNotFound) as exc:
             raise Missing(f"{what}: {_engine_message(exc)}") from None
         except APIError as exc:
+            if exc.status_code == 409:
+                raise Conflict(f"{what}: {_engine_message(exc)}") from None
             raise EngineError(f"{what}: {_engine_message(exc)}") from None
         except (DockerException, RequestException, OSError) as exc:
-            raise DockerUnavailable(f"server '{self.server.name}': cannot reach Docker: {exc}") from None
+            raise DockerUnavailable(self._unreachable(exc)) from None
 
     # --- reads -----------------------------------------------------------------------
 
@@ -95,7 +132,38 @@ class Engine:
             id=row["Id"], name=names[0].lstrip("/"), server=self.server.name,
             state=row.get("State", ""), health=health, labels=row.get("Labels") or {},
             created=int(row.get("Created", 0)), status=status,
+            networks=tuple(sorted(((row.get("NetworkSettings") or {}).get("Networks") or {}))),
         )
+
+    def list_networks(self) -> list[LiveNetwork]:
+        """Every network of the server: ONE list call (ours carry the project label; an
+        external one only has to be there)."""
+        rows = self._call("list networks", self.api.networks)
+        return [LiveNetwork(str(r.get("Id", "")), str(r.get("Name", "")), r.get("Labels") or {}) for r in rows]
+
+    def create_network(self, name: str, labels: Mapping[str, str]) -> str:
+        """Create a user-defined bridge network; returns its id."""
+        result = self._call(f"create network {name}", self.api.create_network, name, driver="bridge",
+                            labels=dict(labels), check_duplicate=True)
+        return str(result.get("Id", ""))
+
+    def remove_network(self, ident: str) -> None:
+        """Remove a network (gone already is fine)."""
+        try:
+            self._call(f"remove network {ident}", self.api.remove_network, ident)
+        except Missing:
+            pass
+
+    def put_archive(self, ident: str, data: bytes) -> None:
+        """Write a tar archive (stages.files.archive) at / in a created container: files reach
+        a remote server too, and before the start."""
+        self._call(f"put files into {ident}", self.api.put_archive, ident, "/", data)
+
+    def row(self, ident: str) -> dict[str, Any] | None:
+        """The container list's row for one container id (None when it is gone): what a
+        plan's list call will see, which can lag behind an event and behind `inspect`."""
+        rows = self._call("list containers", self.api.containers, all=True, filters={"id": [ident]})
+        return next((dict(r) for r in rows if str(r.get("Id", "")).startswith(ident)), None)
 
     def inspect(self, ident: str) -> dict[str, Any]:
         """The engine's full record of one container."""
@@ -130,24 +198,69 @@ class Engine:
 
     def create(self, name: str, spec: Mapping[str, Any], labels: Mapping[str, str],
                secrets: Mapping[str, str]) -> str:
-        """Create (not start) a container from a rendered spec; returns its id."""
-        kwargs = create_args(spec, secrets)
+        """Create (not start) a container from a rendered spec; returns its id. The spec's own
+        labels go beside syncer's (which win: the schema keeps users out of `syncer.`)."""
+        try:
+            kwargs = create_args(spec, secrets)
+        except InvalidSpec as exc:
+            raise EngineError(f"create {name}: {exc}") from None
+        all_labels = {**kwargs.pop("labels", {}), **labels}
         host_config = self.api.create_host_config(**kwargs.pop("host_config"))
         networking = kwargs.pop("networking_config", None)
-        result = self._call(
-            f"create {name}", self.api.create_container, name=name, labels=dict(labels),
-            host_config=host_config, networking_config=networking, **kwargs,
-        )
+        start_interval = (kwargs.get("healthcheck") or {}).pop("start_interval", None)
+        if start_interval is None:
+            result = self._call(
+                f"create {name}", self.api.create_container, name=name, labels=all_labels,
+                host_config=host_config, networking_config=networking, **kwargs,
+            )
+        else:  # the SDK drops StartInterval (API 1.44+): add it to the config it builds
+            platform = kwargs.pop("platform", None)
+            config = self.api.create_container_config(labels=all_labels, host_config=host_config,
+                                                      networking_config=networking, **kwargs)
+            config["Healthcheck"]["StartInterval"] = start_interval
+            result = self._call(f"create {name}", self.api.create_container_from_config, config, name, platform)
         return str(result["Id"])
 
-    def connect_networks(self, ident: str, networks: list[str]) -> None:
-        """Attach a created container to its extra networks."""
-        for net in networks[1:]:
-            self._call(f"connect {ident} to {net}", self.api.connect_container_to_network, ident, net)
+    def create_marker(self, name: str, labels: Mapping[str, str], env: Mapping[str, str]) -> str:
+        """Create a container that is never started: creating a name is atomic, so its name can
+        be a lock, and its env is readable only by whoever may read containers' env.
+        Raises Conflict when the name is taken."""
+        args = {"name": name, "image": f"{MARKER_IMAGE}:{MARKER_TAG}", "command": ["syncer-marker"],
+                "labels": dict(labels), "environment": dict(env),
+                "host_config": self.api.create_host_config(network_mode="none")}
+        try:
+            result = self._call(f"create {name}", self.api.create_container, **args)
+        except Missing:  # the marker image (the container is what we are creating)
+            self._call("import the marker image", self.api.import_image_from_data, b"\0" * 1024,
+                       repository=MARKER_IMAGE, tag=MARKER_TAG)  # an empty tar archive
+            result = self._call(f"create {name}", self.api.create_container, **args)
+        return str(result["Id"])
+
+    def marker(self, name: str) -> dict[str, Any] | None:
+        """A marker container's id, labels, env and creation time; None when there is none."""
+        try:
+            info = self.inspect(name)
+        except Missing:
+            return None
+        config = info.get("Config") or {}
+        env = dict(e.partition("=")[::2] for e in config.get("Env") or [])
+        return {"id": info["Id"], "labels": config.get("Labels") or {}, "env": env, "created": info.get("Created")}
+
+    def connect_networks(self, ident: str, networks: Mapping[str, Mapping[str, Any]]) -> None:
+        """Attach a created container to its networks beyond the first (the API of Docker
+        20.10 takes one network at create)."""
+        for net in sorted(networks)[1:]:
+            opts = networks[net]
+            self._call(f"connect {ident} to {net}", self.api.connect_container_to_network, ident, net,
+                       aliases=list(opts.get("aliases") or []) or None, ipv4_address=opts.get("ipv4_address"))
 
     def start(self, ident: str) -> None:
         """Start a container."""
         self._call(f"start {ident}", self.api.start, ident)
+
+    def unpause(self, ident: str) -> None:
+        """Resume a paused container."""
+        self._call(f"unpause {ident}", self.api.unpause, ident)
 
     def stop(self, ident: str, *, timeout: int = 10) -> None:
         """Stop a container (SIGTERM, then SIGKILL after `timeout`)."""
@@ -176,7 +289,9 @@ class Engine:
         self._call(f"rename {ident}", self.api.rename, ident, name)
 
     def logs(self, ident: str, *, tail: int = 100, since: int | None = None) -> str:
-        """A container's recent output."""
+        """A container's recent output; lines after `since` (unix seconds) when it is above 0
+        (docker-py refuses 0 and below: from the epoch on is every line)."""
+        since = since if since is not None and since > 0 else None
         data = self._call(f"logs {ident}", self.api.logs, ident, tail=tail, since=since, timestamps=True)
         return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
 
@@ -200,97 +315,33 @@ def _env_kwargs() -> dict[str, Any]:
     return dict(docker.utils.kwargs_from_env())
 
 
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-_DURATION_RE = re.compile(r"([0-9.]+)(ns|us|ms|s|m|h)")
-_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+def tls_config(server: Server) -> TLSConfig | None:
+    """The client TLS of a server entry, its files checked first. A problem names the server
+    and the field; never the key's path (it may say where keys are kept)."""
+    tls = server.tls
+    if tls is None:
+        return None
+    ca, cert, key = (_tls_file(server.name, f, ref) for f, ref in
+                     (("ca", tls.ca), ("cert", tls.cert), ("key", tls.key)))
+    try:
+        return TLSConfig(client_cert=(cert, key) if cert and key else None, ca_cert=ca, verify=tls.verify)
+    except DockerException:
+        raise DockerUnavailable(f"server '{server.name}': tls: the certificate, key or CA file is unusable") from None
 
 
-def memory_bytes(value: Any) -> int:
-    """`512m` → bytes."""
-    if isinstance(value, int):
-        return value
-    m = re.fullmatch(r"([0-9.]+)([bkmgBKMG]?)", str(value).strip())
-    if not m:
-        raise EngineError(f"invalid memory size {value!r}")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-
-
-def duration_ns(value: Any) -> int:
-    """`10s`, `1m30s` or seconds as an integer → nanoseconds."""
-    if isinstance(value, (int, float)):
-        return int(value * 10**9)
-    total = sum(int(float(n) * _NS[u]) for n, u in _DURATION_RE.findall(str(value)))
-    return total
-
-
-def create_args(spec: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:
-    """The docker-py create_container arguments for a rendered spec, secrets revealed."""
-    env = {k: reveal(v, secrets) for k, v in spec.get("env", {}).items()}
-    host: dict[str, Any] = {}
-    args: dict[str, Any] = {"image": spec["image"], "environment": env, "detach": True}
-    for key in ("command", "entrypoint"):
-        if key in spec:
-            args[key] = [reveal(a, secrets) for a in spec[key]]
-    if spec.get("user"):
-        args["user"] = spec["user"]
-    if spec.get("working_dir"):
-        args["working_dir"] = spec["working_dir"]
-    _ports_args(spec.get("ports", []), args, host)
-    _volume_args(spec.get("volumes", []), args, host)
-    _resource_args(spec, host)
-    if "healthcheck" in spec:
-        args["healthcheck"] = _healthcheck_args(spec["healthcheck"])
-    networks = spec.get("networks", [])
-    if networks:
-        host["network_mode"] = networks[0]
-    args["host_config"] = host
-    return args
-
-
-def _ports_args(ports: list[Mapping[str, Any]], args: dict[str, Any], host: dict[str, Any]) -> None:
-    if not ports:
-        return
-    exposed, bindings = [], {}
-    for p in ports:
-        key = f"{p['container_port']}/{p.get('protocol', 'tcp')}"
-        exposed.append((p["container_port"], p.get("protocol", "tcp")))
-        hp = p.get("host_port")
-        bindings[key] = (p["host_ip"], hp) if p.get("host_ip") else hp
-    args["ports"] = exposed
-    host["port_bindings"] = bindings
-
-
-def _volume_args(volumes: list[Mapping[str, Any]], args: dict[str, Any], host: dict[str, Any]) -> None:
-    if not volumes:
-        return
-    binds = []
-    for v in volumes:
-        source = v.get("host_path") or v["name"]
-        binds.append(f"{source}:{v['mount_path']}:{'ro' if v.get('read_only') else 'rw'}")
-    args["volumes"] = [v["mount_path"] for v in volumes]
-    host["binds"] = binds
-
-
-def _resource_args(spec: Mapping[str, Any], host: dict[str, Any]) -> None:
-    res = spec.get("resources", {})
-    if "memory" in res:
-        host["mem_limit"] = memory_bytes(res["memory"])
-    if "cpus" in res:
-        host["nano_cpus"] = int(float(res["cpus"]) * 10**9)
-    restart = spec.get("restart")
-    if restart and restart != "no":
-        name, _, count = restart.partition(":")
-        host["restart_policy"] = {"Name": name, "MaximumRetryCount": int(count or 0)}
-
-
-def _healthcheck_args(hc: Mapping[str, Any]) -> dict[str, Any]:
-    test = list(hc["test"])
-    if test and test[0] not in ("CMD", "CMD-SHELL", "NONE"):
-        test = ["CMD", *test]
-    out: dict[str, Any] = {"test": test}
-    for key, api_key in (("interval", "interval"), ("timeout", "timeout"), ("start_period", "start_period")):
-        if key in hc:
-            out[api_key] = duration_ns(hc[key])
-    if "retries" in hc:
-        out["retries"] = int(hc["retries"])
-    return out
+def _tls_file(server: str, field: str, ref: FileRef | None) -> str | None:
+    if ref is None:
+        return None
+    shown = "" if field == "key" else f" {ref.rel or '$' + ref.env}"
+    if ref.env:
+        path = os.environ.get(ref.env, "")
+        if not path:
+            raise DockerUnavailable(f"server '{server}': tls.{field}: the environment variable {ref.env} is not set")
+    else:
+        root = os.path.realpath(ref.root)
+        path = os.path.realpath(os.path.join(root, ref.rel))
+        if os.path.commonpath([root, path]) != root:  # a symlink out of the repository
+            raise DockerUnavailable(f"server '{server}': tls.{field}:{shown} leads outside the repository")
+    if not os.path.isfile(path):
+        raise DockerUnavailable(f"server '{server}': tls.{field}:{shown} is not a readable file")
+    return path

@@ -29,23 +29,40 @@ class ApplyLock:
         self._fd: int | None = None
 
     def __enter__(self) -> ApplyLock:
+        for _ in range(3):
+            fd = self._open()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if _silent(fd):
+                    # Held, but by no syncer apply (which writes who it is at once): a process
+                    # that merely opened the file (read-only, say) must not block every apply.
+                    # The file is replaced; lockers check they locked the file at the path.
+                    if _is_current(fd, self.path):  # not one another apply put there already
+                        self.path.unlink(missing_ok=True)
+                    os.close(fd)
+                    continue
+                holder = _describe(fd)
+                os.close(fd)
+                raise LockHeld(f"another apply holds the lock {self.path}: {holder}") from None
+            if not _is_current(fd, self.path):  # replaced while we waited: lock the new one
+                os.close(fd)
+                continue
+            info = {"pid": os.getpid(), "host": socket.gethostname(), "purpose": self.purpose,
+                    "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode(), 0)
+            self._fd = fd
+            return self
+        raise LockHeld(f"the lock {self.path} keeps changing: another process is taking it")
+
+    def _open(self) -> int:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # it names this host and pid
         try:
             os.fchmod(fd, 0o600)  # one left 0644 by an older syncer
         except OSError:
             pass
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _describe(fd)
-            os.close(fd)
-            raise LockHeld(f"another apply holds the lock {self.path}: {holder}") from None
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "purpose": self.purpose,
-                "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
-        self._fd = fd
-        return self
+        return fd
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -54,6 +71,27 @@ class ApplyLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def _is_current(fd: int, path: Path) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def _silent(fd: int, *, patience: float = 1.0) -> bool:
+    """True when the lock's holder has said nothing for `patience` seconds: a syncer apply
+    writes who it is right after it takes the lock, so this holder is something else."""
+    deadline = time.monotonic() + patience
+    while True:
+        if os.pread(fd, 1, 0):
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.05)  # polling the file: the holder gives no other signal
 
 
 def _describe(fd: int) -> str:

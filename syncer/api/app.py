@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from syncer import __version__
+from syncer.api import page
 from syncer.api.auth import API, PUBLIC, Gate, guarded
 from syncer.api.routes import hooks, resources, system
 from syncer.api.routes.common import KEYED
@@ -86,6 +87,7 @@ def create_app(ctx: engine.Context, *, sync: SyncRequester | None = None, branch
     app.include_router(system.router, prefix=API)
     app.include_router(hooks.router, prefix=API)
     app.include_router(resources.router, prefix=API, dependencies=KEYED)
+    page.mount(app)  # the dashboard at GET / (no key for the page; its calls need one)
     app.add_middleware(Gate, service=service, paths=lambda: [*app.openapi()["paths"], *PUBLIC])
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -110,7 +112,8 @@ class ErrorEnvelope(BaseModel):
 _ERRORS = {"400": "invalid_request: malformed JSON, a parameter or body that fails validation",
            "401": "unauthorized: no key, or an unknown or revoked one", "403": "forbidden: a read key on a POST",
            "404": "not_found", "409": "conflict", "429": "rate_limited (see the X-RateLimit-* headers)",
-           "500": "internal_error"}
+           "500": "internal_error",
+           "503": "internal_error: a Docker server or the state database cannot be reached now"}
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -173,7 +176,20 @@ _HTTP_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 40
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "internal_error" if exc.status_code >= 500 else "invalid_request")
-    message = {404: f"no such route: {request.method} {request.url.path}",
-               405: f"method {request.method} is not allowed on {request.url.path}"}.get(exc.status_code,
-                                                                                       str(exc.detail))
-    return service_from(request).fail(exc.status_code, code, message, headers=dict(exc.headers or {}))
+    # never echo what an unauthenticated caller sent: a guessed path may be a secret
+    message = {404: "no such route (the routes are listed at /api/v1/openapi.json)",
+               405: "this method is not allowed on this route"}.get(exc.status_code, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed(request)
+    return service_from(request).fail(exc.status_code, code, message, headers=headers)
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        regex, more = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and more and regex.match(request.url.path):
+            methods.update(more)
+    return ", ".join(sorted(methods))

@@ -67,6 +67,13 @@ class RateLimiter:
                 w.count += 1
             return allowed, max(0, limit - w.count), math.ceil(w.start + WINDOW_SECONDS)
 
+    def refund(self, key: str) -> None:
+        """Take back one counted request (it turned out not to count)."""
+        with self._lock:
+            w = self._windows.get(key)
+            if w is not None and w.count > 0:
+                w.count -= 1
+
 
 @dataclass
 class Admission:
@@ -112,6 +119,11 @@ def guarded(path: str) -> bool:
     return (path == API or path.startswith(API + "/")) and path not in PUBLIC
 
 
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "?"
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key.lower() == name:
@@ -120,6 +132,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Refused requests without a valid key (unknown routes, wrong keys, bad hook signatures), per
+# client address and minute: plenty for mistakes, not for guessing paths or keys (thousands a
+# second were measured without it). Answered ones (/health, the dashboard) are not counted.
+ANONYMOUS_LIMIT = 600
+HEALTH = f"{API}/health"
 
 
 class Gate:
@@ -131,6 +148,7 @@ class Gate:
                  paths: Callable[[], list[str]]) -> None:
         self.app, self.service, self.paths = app, service, paths
         self.limiter = RateLimiter()
+        self.anonymous = RateLimiter()
         self._templates: list[tuple[re.Pattern[str], str]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -139,6 +157,7 @@ class Gate:
             return
         started, sent = time.perf_counter(), [0]
         extra: list[tuple[bytes, bytes]] = []
+        anonymous = False
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -148,14 +167,19 @@ class Gate:
             await send(message)
 
         try:
+            verdict = Admission()
             if guarded(scope["path"]):
                 verdict = await run_in_threadpool(admit, self.service, self.limiter,
                                                   _header(scope, b"authorization"), scope["method"])
                 extra.extend((k.lower().encode(), v.encode()) for k, v in verdict.headers)
-                if verdict.error is not None:
-                    status, code, message = verdict.error
-                    await self.service.fail(status, code, message)(scope, receive, send_with_headers)
-                    return
+            anonymous = verdict.key_id is None and scope["path"] != HEALTH  # load balancers: never refused
+            if anonymous and not self.anonymous.hit(_client(scope), ANONYMOUS_LIMIT)[0]:
+                verdict.error = (429, "rate_limited", f"more than {ANONYMOUS_LIMIT} refused requests a minute"
+                                 " without a valid API key from this address; wait a minute")
+            if verdict.error is not None:
+                status, code, message = verdict.error
+                await self.service.fail(status, code, message)(scope, receive, send_with_headers)
+                return
             await self.app(scope, receive, send_with_headers)
         except Exception:
             log.exception("unexpected error answering %s %s", scope["method"], scope["path"])
@@ -163,6 +187,8 @@ class Gate:
                 body = self.service.fail(500, "internal_error", "internal error; the server log has the details")
                 await body(scope, receive, send_with_headers)
         finally:
+            if anonymous and sent[0] < 400:
+                self.anonymous.refund(_client(scope))  # only refusals count towards the limit
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"  # labels stay few
             self.service.metrics.request(self._route(scope), method, sent[0] or 500, time.perf_counter() - started)
 

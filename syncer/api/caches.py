@@ -16,27 +16,59 @@ T = TypeVar("T")
 
 class Memo(Generic[T]):
     """A value computed at most once per `ttl` seconds; concurrent callers share one
-    computation, and a SyncerError is remembered for the same time (no stampede on Docker)."""
+    computation, and a SyncerError is remembered for the same time (no stampede on Docker).
 
-    def __init__(self, compute: Callable[[], T], ttl: float) -> None:
-        self.compute, self.ttl = compute, ttl
+    With `slow` (seconds): once a computation has taken that long (a plan of 10k
+    definitions takes seconds), a stale value is answered at once while one refresh runs in
+    the background, instead of every caller waiting for it (the value says when it was made),
+    and refreshes are spaced by four times the computation (at most a fifth of a core).
+    """
+
+    def __init__(self, compute: Callable[[], T], ttl: float, *, slow: float | None = None) -> None:
+        self.compute, self.ttl, self.slow = compute, ttl, slow
         self._lock = threading.Lock()
         self._at: float | None = None
+        self._took = 0.0
+        self._refreshing = False
         self._value: T | None = None
         self._error: SyncerError | None = None
 
     def get(self) -> T:
         """The fresh-enough value, or the fresh-enough error raised again."""
         with self._lock:
-            if self._at is None or time.monotonic() - self._at >= self.ttl:
-                try:
-                    self._value, self._error = self.compute(), None
-                except SyncerError as exc:
-                    self._value, self._error = None, exc
-                self._at = time.monotonic()
+            if self._at is None or time.monotonic() - self._at >= self._ttl():
+                if self.slow is not None and self._at is not None and self._took >= self.slow:
+                    if not self._refreshing:
+                        self._refreshing = True
+                        threading.Thread(target=self._refresh, name="syncer-memo", daemon=True).start()
+                else:
+                    self._store(*self._run())
             if self._error is not None:
                 raise self._error
             return self._value  # type: ignore[return-value]
+
+    def _ttl(self) -> float:
+        # a slow computation runs at most a fifth of the time, not back to back
+        return max(self.ttl, 4 * self._took) if self.slow is not None and self._took >= self.slow else self.ttl
+
+    def _run(self) -> tuple[T | None, SyncerError | None, float]:
+        started = time.monotonic()
+        try:
+            return self.compute(), None, time.monotonic() - started
+        except SyncerError as exc:
+            return None, exc, time.monotonic() - started
+
+    def _store(self, value: T | None, error: SyncerError | None, took: float) -> None:
+        self._value, self._error, self._took, self._at = value, error, took, time.monotonic()
+
+    def _refresh(self) -> None:
+        try:
+            outcome = self._run()
+        finally:
+            with self._lock:
+                self._refreshing = False
+        with self._lock:
+            self._store(*outcome)
 
 
 class Coalesced(Generic[T]):
@@ -81,3 +113,24 @@ class Coalesced(Generic[T]):
         if not ok:
             raise value
         return value  # type: ignore[no-any-return]
+
+
+class Seen:
+    """The last `keep` keys seen (webhook delivery ids): `first(key)` is True once per key."""
+
+    def __init__(self, keep: int = 2000) -> None:
+        from collections import OrderedDict
+
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._keys: OrderedDict[str, None] = OrderedDict()
+
+    def first(self, key: str) -> bool:
+        """True the first time `key` is offered (and remembers it), False after."""
+        with self._lock:
+            if key in self._keys:
+                return False
+            self._keys[key] = None
+            while len(self._keys) > self.keep:
+                self._keys.popitem(last=False)
+            return True

@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from fastapi import Request, Response
 
-from syncer.api.caches import Coalesced, Memo
+from syncer.api.caches import Coalesced, Memo, Seen
 from syncer.api.metrics import ApiMetrics
 from syncer.core import clock
 from syncer.core.errors import SyncerError
@@ -50,6 +50,17 @@ class SyncTracker(Protocol):
 
     def describe(self, request_id: str) -> dict[str, Any] | None:
         """The request's state, or None when unknown."""
+
+
+@runtime_checkable
+class PushTarget(Protocol):
+    """A SyncRequester that fetches what a push brings before it applies."""
+
+    def push_problem(self) -> str | None:
+        """Why a pushed commit cannot be fetched and applied here (None when it can)."""
+
+    def push(self, reason: str, *, branch: str, commit: str) -> str:
+        """Queue a fetch of `branch` and a sync; returns the request's id at once."""
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -89,29 +100,60 @@ def masked(redactor: Redactor, value: Any) -> Any:
 class ProjectState:
     """The project, reloaded at most every `ttl` seconds. While the work tree is invalid the
     last valid project stays in service (as `watch` keeps what runs) and its problems are
-    on hand for /status."""
+    on hand for /status. Once a load takes `slow` seconds (thousands of definitions), the
+    next loads run in the background and requests keep the last project meanwhile."""
 
-    def __init__(self, ctx: engine.Context, ttl: float = 2.0) -> None:
-        self.ctx, self.ttl = ctx, ttl
+    def __init__(self, ctx: engine.Context, ttl: float = 2.0, slow: float = 0.5) -> None:
+        self.ctx, self.ttl, self.slow = ctx, ttl, slow
         self._lock = threading.Lock()
         self._at = -math.inf
+        self._took = 0.0
+        self._loading = False
         self._good: Project | None = None
+        self._seen: tuple[str, str | None, bool] | None = None  # the fingerprint `_good` was loaded at
         self._redactor = NOTHING
         self._error: SyncerError | None = None
 
     def refresh(self) -> None:
         """Reload when the last load is older than `ttl`."""
         with self._lock:
-            if time.monotonic() - self._at < self.ttl:
+            slow = self._good is not None and self._took >= self.slow
+            if time.monotonic() - self._at < (max(self.ttl, 4 * self._took) if slow else self.ttl):
                 return
-            try:
-                project = engine.load(self.ctx)
-                self._redactor = operations.redactor(self.ctx, project)
-                self._good, self._error = project, None
-            except SyncerError as exc:
-                self._error = exc
-            finally:
-                self._at = time.monotonic()
+            if slow:
+                if not self._loading:
+                    self._loading = True
+                    threading.Thread(target=self._reload, name="syncer-project", daemon=True).start()
+                return
+            self._keep(*self._load())
+
+    def _load(self) -> tuple[Project | None, Redactor | None, SyncerError | None, float]:
+        started = time.monotonic()
+        try:
+            seen = engine.fingerprint(self.ctx) if self.ctx.ref is None else None
+            if seen is not None and seen == self._seen and self._good is not None:
+                # nothing changed: no reload (the secrets are read again: a value may have changed)
+                return self._good, operations.redactor(self.ctx, self._good), None, self._took
+            project = engine.load(self.ctx)
+            self._seen = seen
+            return project, operations.redactor(self.ctx, project), None, time.monotonic() - started
+        except SyncerError as exc:
+            return None, None, exc, time.monotonic() - started
+
+    def _keep(self, project: Project | None, redactor: Redactor | None, error: SyncerError | None,
+              took: float) -> None:
+        if project is not None and redactor is not None:
+            self._good, self._redactor = project, redactor
+        self._error, self._took, self._at = error, took, time.monotonic()
+
+    def _reload(self) -> None:
+        try:
+            loaded = self._load()
+        finally:
+            with self._lock:
+                self._loading = False
+        with self._lock:
+            self._keep(*loaded)
 
     def last(self) -> Project | None:
         """The last valid project as it stands, without reloading (never blocks on a load)."""
@@ -144,27 +186,36 @@ class Service:
         self.ctx = ctx
         state_dir = ctx.state(ctx.root())
         self.state = StateView(state_dir)
+        # /health's own connection: it never waits behind another request's store call
+        self.health = StateView(state_dir)
         self.keys = KeyRing(state_dir)
         self.project = ProjectState(ctx)
         self.project.refresh()  # now: the secrets to mask are known from the first answer
         self.engines = EnginePool()
         self.sync = sync
         self.branch = branch
-        self.status = Memo(self._status_snapshot, ttl=1.0)
+        # a plan of thousands of definitions takes seconds: then the last one is answered
+        # while the next is computed (its `checked_at` says when)
+        self.status = Memo(self._status_snapshot, ttl=1.0, slow=0.5)
         # GET /instances: simultaneous requests share Docker list calls, never a stale one
         self.instances: Coalesced[Observed] = Coalesced(
             lambda: operations.list_instances(self.defined(), engines=self.engines))
         self.metrics = ApiMetrics(self.state, self.status.get)
+        self.rendered: dict[str, tuple[Any, bytes]] = {}  # answers kept while their inputs stand
+        self.listed: dict[str, tuple[Any, ...]] = {}  # sorted lists kept while their inputs stand
+        self.deliveries = Seen()  # git webhook delivery ids: a redelivery does nothing
 
     def close(self) -> None:
         """Release Docker clients, the key ring and the store."""
         self.engines.close()
         self.keys.close()
         self.state.close()
+        self.health.close()
 
     def respond(self, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         """JSON with every secret value the project uses masked (however it got in)."""
-        text = json.dumps(masked(self.project.redactor(), body), ensure_ascii=False, separators=(",", ":"),
+        redactor = self.project.redactor()
+        text = json.dumps(masked(redactor, body) if redactor else body, ensure_ascii=False, separators=(",", ":"),
                           default=str)
         return Response(text.encode("utf-8"), status, headers=headers, media_type="application/json")
 
@@ -187,9 +238,9 @@ class Service:
     def _status_snapshot(self) -> dict[str, Any]:
         """Shared by GET /status and /metrics (computed at most once a second)."""
         started = time.perf_counter()
-        project, rows = engine.status(self.ctx, engines=self.engines)
+        project, rows, servers = engine.status(self.ctx, engines=self.engines)
         self.metrics.plans.observe(time.perf_counter() - started)
-        return {"project": project, "rows": rows, "at": clock.iso()}
+        return {"project": project, "rows": rows, "servers": servers, "at": clock.iso()}
 
 
 def service_from(request: Request) -> Service:

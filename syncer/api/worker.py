@@ -10,10 +10,10 @@ import logging
 import threading
 from typing import Any
 
-from syncer.core.errors import LockHeld, SyncerError
+from syncer.core.errors import GitError, LockHeld, SyncerError
 from syncer.engine import facade as engine
-from syncer.engine import operations
-from syncer.engine.requests import Kind, Outcome, RequestQueue
+from syncer.engine import operations, sources
+from syncer.engine.requests import Batch, Kind, Outcome, RequestQueue
 
 log = logging.getLogger("syncer.api.app")
 
@@ -38,10 +38,24 @@ class BackgroundSync:
     def request(self, reason: str, *, definition: str | None = None, kind: Kind = Kind.API) -> str:
         """Queue a sync; returns its request id (`req_…`)."""
         ident = self.queue.put(kind, reason, definition=definition)
+        self._start()
+        return ident
+
+    def _start(self) -> None:
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="syncer-api-sync", daemon=True)
                 self._thread.start()
+
+    def push_problem(self) -> str | None:
+        """Why a pushed commit cannot be fetched and applied here (None: the project's work
+        tree is a git clone with a remote, fast-forwarded on each push)."""
+        return sources.fetch_problem(self.ctx.root())
+
+    def push(self, reason: str, *, branch: str, commit: str) -> str:
+        """Queue a fetch of `branch` and a full sync of what it brings; the request id."""
+        ident = self.queue.put(Kind.HOOK, reason, fetch=True, branch=branch, commit=commit)
+        self._start()
         return ident
 
     def describe(self, request_id: str) -> dict[str, Any] | None:
@@ -62,7 +76,19 @@ class BackgroundSync:
             batch = self.queue.take()
             if batch is None or self._stopping.is_set():
                 return
-            self.queue.serve(batch, self._apply)
+            self.queue.serve(batch, self._apply, fetch=self._fetch)
+
+    def _fetch(self, batch: Batch) -> Outcome | None:
+        """Fast-forward the work tree to the pushed branch; a failed outcome when it cannot."""
+        if not batch.fetch or batch.branch is None:
+            return None
+        try:
+            sha = sources.fast_forward(self.ctx.root(), batch.branch)
+        except GitError as exc:
+            log.error("sync: fetch failed: %s", exc)
+            return Outcome("failed", error=f"fetch failed: {str(exc).splitlines()[0]}")
+        log.info("sync: %s at %s", batch.branch, sha[:12])
+        return None
 
     def _apply(self, definition: str | None) -> Outcome:
         """One apply, retried while another process holds the lock."""

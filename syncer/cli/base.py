@@ -16,26 +16,30 @@ PATH = click.Path(path_type=Path)
 def context(obj: dict[str, Any], ref: str | None = None) -> engine.Context:
     """The engine's Context from the root options."""
     return engine.Context(repo=obj.get("repo"), state_dir=obj.get("state_dir"),
-                          secrets_file=obj.get("secrets_file"), ref=ref)
+                          secrets_file=obj.get("secrets_file"), ref=ref, policy_file=obj.get("policy"))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--repo", type=PATH, envvar="SYNCER_REPO",
               help="Project directory (default: the current directory or the nearest parent holding syncer.yaml). Env: SYNCER_REPO.")
 @click.option("--state-dir", type=PATH, envvar="SYNCER_STATE_DIR",
-              help="Where the store and the secret-hashing key live (default: .syncer/ beside syncer.yaml). Env: SYNCER_STATE_DIR.")
+              help="Where the store lives (default: .syncer/ beside syncer.yaml). Env: SYNCER_STATE_DIR.")
 @click.option("--secrets-file", type=PATH, envvar="SYNCER_SECRETS_FILE",
-              help="A file of NAME=value lines (or a YAML mapping) kept outside git; the environment wins over it. Env: SYNCER_SECRETS_FILE.")
+              help="A file of NAME=value lines (or a YAML mapping) kept outside git; the environment variables syncer.yaml allows (secrets: {env: [...]}) win over it. Env: SYNCER_SECRETS_FILE.")
+@click.option("--policy", type=PATH, envvar="SYNCER_POLICY",
+              help="The operator's policy (a YAML file shaped like syncer.yaml's policy:): what the repository's"
+                   " containers may ask of the host; the repository's policy: can only tighten it. Env: SYNCER_POLICY.")
 @click.version_option(__version__, prog_name="syncer")
 @click.pass_context
-def cli(ctx: click.Context, repo: Path | None, state_dir: Path | None, secrets_file: Path | None) -> None:
+def cli(ctx: click.Context, repo: Path | None, state_dir: Path | None, secrets_file: Path | None,
+        policy: Path | None) -> None:
     """syncer keeps Docker servers converged to a git repository of YAML.
 
     Templates (a catalog with JSON Schema inputs) and definitions (a template, params, a
     profile, a server) say what should run; `syncer plan` shows how live Docker differs,
     `syncer apply` makes it so.
     """
-    ctx.obj = {"repo": repo, "state_dir": state_dir, "secrets_file": secrets_file}
+    ctx.obj = {"repo": repo, "state_dir": state_dir, "secrets_file": secrets_file, "policy": policy}
 
 
 def flush_webhooks(obj: dict[str, Any], as_json: bool, project: Any = None) -> None:

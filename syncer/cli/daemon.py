@@ -57,7 +57,8 @@ def watch(obj: dict[str, Any], /, source: str | None, branch: str, git_poll: str
         if engine.is_remote(source):
             remote = source
         else:
-            ctx = engine.Context(repo=Path(source), state_dir=ctx.state_dir, secrets_file=ctx.secrets_file)
+            ctx = engine.Context(repo=Path(source), state_dir=ctx.state_dir, secrets_file=ctx.secrets_file,
+                                 policy_file=ctx.policy_file)
     options = watch_.WatchOptions(
         source=remote, branch=branch, git_poll=watch_.parse_duration(git_poll),
         resync=watch_.parse_duration(resync), debounce=watch_.parse_duration(debounce), self_heal=self_heal,

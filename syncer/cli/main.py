@@ -12,7 +12,16 @@ from typing import NoReturn
 
 import click
 
-from syncer.cli import admin, catalog, daemon, instances, project, records  # noqa: F401 - each registers its commands
+from syncer.cli import (  # noqa: F401 - each registers its commands
+    admin,
+    catalog,
+    daemon,
+    importer,
+    instances,
+    project,
+    records,
+    secrets,
+)
 from syncer.cli.base import cli
 from syncer.core.errors import SyncerError
 

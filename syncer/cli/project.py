@@ -54,6 +54,8 @@ def plan(obj: dict[str, Any], as_json: bool, out: Path | None, detailed_exitcode
     if out is not None:
         _write_atomic(out, views.to_json(data))
     click.echo(views.to_json(data) if as_json else views.plan_text(result, show_noop=show_noop), nl=False)
+    if result.unreachable:  # the plan is shown, but it is not the whole plan: an error
+        return 1
     if detailed_exitcode and result.has_changes:
         return 2
     return 0

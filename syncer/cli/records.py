@@ -16,10 +16,15 @@ from syncer.engine import records
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.pass_obj
 def status(obj: dict[str, Any], as_json: bool) -> int:
-    """Per definition: server, revision, containers with state and health, in sync or drifted."""
-    _, rows = engine.status(context(obj))
-    click.echo(views.to_json(views.status_dict(rows)) if as_json else views.status_text(rows), nl=False)
-    return 0
+    """Per definition: server, revision, containers with state and health, in sync or drifted;
+    then each server: reachable or not, and its engine's version. Exits 1 when a server did
+    not answer."""
+    _, rows, servers = engine.status(context(obj))
+    if as_json:
+        click.echo(views.to_json(views.status_dict(rows, servers)), nl=False)
+    else:
+        click.echo(views.status_text(rows) + "\n" + views.servers_text(servers), nl=False)
+    return 0 if all(s["reachable"] for s in servers) else 1
 
 
 @cli.command()

@@ -8,8 +8,8 @@ from typing import Any
 from syncer.core.model import Plan
 from syncer.core.labels import SENSITIVE
 
-SYMBOLS = {"create": "+", "recreate": "~", "start": ">", "remove": "-", "conflict": "!", "noop": "=",
-           "update": "^"}
+SYMBOLS = {"create": "+", "recreate": "~", "start": ">", "remove": "-", "conflict": "!", "unreachable": "?",
+           "noop": "=", "run": "*", "network create": "+", "network remove": "-", "update": "^"}
 
 
 def plan_text(p: Plan, *, show_noop: bool = False) -> str:
@@ -20,12 +20,15 @@ def plan_text(p: Plan, *, show_noop: bool = False) -> str:
         head += f" at commit {p.commit[:12]}" + (" (with uncommitted changes)" if p.dirty else "")
     lines.append(head)
     shown = [a for a in p.actions if show_noop or a.action != "noop"]
-    servers = sorted({a.server for a in shown})
-    width = max((len(a.container) for a in shown), default=0)
+    servers = sorted({a.server for a in shown} | set(p.unreachable))
+    width = max((len(a.container) for a in shown if not a.action.startswith("network ")), default=0)
     for server in servers:
         lines.append("")
-        lines.append(f"Server {server}:")
+        lines.append(f"Server {server}:" + (f" UNREACHABLE: {p.unreachable[server]}" if server in p.unreachable else ""))
         for a in (a for a in shown if a.server == server):
+            if a.action.startswith("network "):
+                lines.append(f"  {SYMBOLS[a.action]} {a.action} {a.container}  {a.cause}")
+                continue
             rev = f"rev {a.revision}" if a.action != "remove" else ""
             lines.append(f"  {SYMBOLS[a.action]} {a.action:<8} {a.container:<{width}}  {rev:<7} {a.cause}".rstrip())
             for r in a.reasons:
@@ -39,17 +42,39 @@ def plan_text(p: Plan, *, show_noop: bool = False) -> str:
 
 
 def closing_line(p: Plan) -> str:
-    """`Plan: 3 to create, ...` or `No changes.`; conflicts get their own sentence."""
+    """`Plan: 3 to create, ...` or `No changes.`; conflicts and unreachable servers get their
+    own sentence; over more than one server, a line of counts per server follows."""
     s = p.summary()
     if not p.has_changes:
-        return f"No changes. {s['noop']} container(s) in sync."
-    text = (f"Plan: {s['create']} to create, {s['recreate']} to recreate, {s['start']} to start,"
-            f" {s['remove']} to remove.")
-    if s.get("update"):  # Swarm services rolled in place
-        text = text[:-1] + f", {s['update']} to update (Swarm)."
+        text = f"No changes. {s['noop']} container(s) in sync."
+    else:
+        text = (f"Plan: {s['create']} to create, {s['recreate']} to recreate, {s['start']} to start,"
+                f" {s['remove']} to remove.")
+        extra = [f"{s['update']} to update (Swarm)"] if s.get("update") else []  # services rolled in place
+        extra += [f"{s['run']} job(s) to run"] if s["run"] else []
+        extra += [f"{s[k]} network(s) to {k[8:]}" for k in ("network create", "network remove") if s[k]]
+        if extra:
+            text = text[:-1] + ", " + ", ".join(extra) + "."
     if s["conflict"]:
         text += f" {s['conflict']} conflict(s): resolve them by hand; syncer will not touch those containers."
+    if p.unreachable:
+        names = ", ".join(f"'{n}'" for n in p.unreachable)
+        text += f" {len(p.unreachable)} server(s) unreachable ({names}): {s['unreachable']} container(s) not planned."
+    per = p.by_server()
+    if len(per) > 1:
+        text += "\nBy server: " + "; ".join(f"{name}: {_server_counts(counts, name in p.unreachable)}"
+                                 for name, counts in per.items()) + "."
     return text
+
+
+def _server_counts(c: dict[str, int], down: bool) -> str:
+    if down:
+        return f"unreachable, {c['unreachable']} not planned"
+    parts = [f"{c[k]} to {k}" for k in ("create", "recreate", "start", "remove", "update") if c.get(k)]
+    parts += [f"{c['conflict']} conflict(s)"] if c["conflict"] else []
+    if c["noop"] or not parts:
+        parts.append(f"{c['noop']} in sync")
+    return ", ".join(parts)
 
 
 def _show(value: Any) -> str:
@@ -100,6 +125,7 @@ def status_text(rows: list[Any]) -> str:
     out = []
     for s in rows:
         states = ", ".join(f"{c['name']}={c['state']}" + (f"/{c['health']}" if c["health"] else "")
+                           + (f" ({c['status']})" if c.get("exit_code") is not None else "")
                            for c in s.containers) or "(none)"
         sync = "in sync" if s.in_sync else "drifted: " + "; ".join(s.actions)
         out.append([s.definition, s.server, s.revision or "-", s.status + (" (pinned)" if s.pinned else ""),
@@ -107,11 +133,19 @@ def status_text(rows: list[Any]) -> str:
     return table(["DEFINITION", "SERVER", "REV", "STATUS", "CONTAINERS", "SYNC"], out)
 
 
-def status_dict(rows: list[Any]) -> list[dict[str, Any]]:
-    """`syncer status --json`."""
-    return [{"definition": s.definition, "server": s.server, "revision": s.revision, "status": s.status,
-             "pinned": s.pinned, "in_sync": s.in_sync, "drift": s.actions, "containers": s.containers}
-            for s in rows]
+def status_dict(rows: list[Any], servers: list[dict[str, Any]]) -> dict[str, Any]:
+    """`syncer status --json`: definitions and servers."""
+    return {"definitions": [{"definition": s.definition, "server": s.server, "revision": s.revision,
+                             "status": s.status, "pinned": s.pinned, "in_sync": s.in_sync, "drift": s.actions,
+                             "containers": s.containers} for s in rows],
+            "servers": servers}
+
+
+def servers_text(servers: list[dict[str, Any]]) -> str:
+    """The servers part of `syncer status`."""
+    rows = [[s["name"], "yes" if s["reachable"] else "NO", s["engine_version"] or "-", s["error"] or ""]
+            for s in servers]
+    return table(["SERVER", "REACHABLE", "ENGINE", "ERROR"], rows)
 
 
 def revision_dict(r: Any) -> dict[str, Any]:

@@ -23,6 +23,15 @@ COMMIT = "syncer.commit"
 # The rendered spec itself (secrets as keyed references), so that a plan can show
 # field-level reasons from one list call without a store or an inspect per container.
 SPEC = "syncer.spec"
+KIND = "syncer.kind"  # "job" on a job's container (absent on a service): its exit is not drift
+NETWORK = "syncer.network"  # on a network syncer made: its name in syncer.yaml ("default": the project's)
+DEFAULT_NETWORK = "default"
+
+# Marker containers: created, never started, named `<project>.syncer-key` / `.syncer-lock`.
+# They carry these instead of `syncer.project`, so observe, plan, prune and the events
+# stream never see them as part of the project.
+MARKER = "syncer.marker"  # key | lock
+MARKER_OF = "syncer.marker-of"  # the project
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 TEMP_SUFFIX = "_syncer-new"
@@ -44,8 +53,15 @@ def sha256_of(value: Any) -> str:
     return f"sha256:{digest}"
 
 
+# Fields that say how syncer acts, not what the container is: changing them recreates
+# nothing (as Compose leaves pull_policy out of its config hash).
+NOT_HASHED = ("pull_policy",)
+
+
 def spec_hash(spec: Mapping[str, Any]) -> str:
     """The hash of a rendered container spec (what `syncer.spec-hash` holds)."""
+    if any(k in spec for k in NOT_HASHED):
+        spec = {k: v for k, v in spec.items() if k not in NOT_HASHED}
     return sha256_of(spec)
 
 
@@ -57,6 +73,19 @@ def template_hash(spec: Any, inputs: Any, profiles: Any) -> str:
 def container_name(definition: str, replica: int) -> str:
     """Replica 1 is named like its definition; others get `-N`."""
     return definition if replica == 1 else f"{definition}-{replica}"
+
+
+def network_name(project: str, name: str, *, external: bool = False) -> str:
+    """The engine's name of a network: the project's own is named after the project, one
+    under `networks:` is `<project>_<name>`, an external one keeps its name."""
+    if external:
+        return name
+    return project if name == DEFAULT_NETWORK else f"{project}_{name}"
+
+
+def network_labels(project: str, name: str) -> dict[str, str]:
+    """The labels of a network syncer creates."""
+    return {PROJECT: project, NETWORK: name}
 
 
 def temp_name(name: str) -> str:
@@ -116,4 +145,6 @@ def container_labels(
     }
     if commit:
         labels[COMMIT] = commit
+    if spec.get("kind") == "job":
+        labels[KIND] = "job"
     return labels

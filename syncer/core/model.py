@@ -24,6 +24,26 @@ class Located:
 
 
 @dataclass(frozen=True)
+class FileRef:
+    """A file a server entry names: `rel` inside the repository at `root`, or the file whose
+    path the environment variable `env` holds (read when the server is reached)."""
+
+    rel: str = ""
+    root: str = ""
+    env: str = ""
+
+
+@dataclass(frozen=True)
+class TLS:
+    """Client TLS for a `tcp://` server: CA to check the engine with, client certificate and key."""
+
+    ca: FileRef | None = None
+    cert: FileRef | None = None
+    key: FileRef | None = None
+    verify: bool = True
+
+
+@dataclass(frozen=True)
 class Server:
     """A Docker endpoint; `docker` None means DOCKER_HOST or the local socket."""
 
@@ -31,7 +51,8 @@ class Server:
     docker: str | None = None
     environment: str = "development"
     description: str = ""
-    kind: str = "docker"  # docker | swarm (a Swarm manager: definitions become services)
+    tls: TLS | None = None
+    kind: str = "docker"  # "swarm": a Swarm manager (definitions become services); else containers
 
 
 @dataclass(frozen=True)
@@ -58,6 +79,7 @@ class ProjectConfig:
     allow_literal_secrets: bool = False
     webhooks: tuple[WebhookTarget, ...] = ()
     raw: Mapping[str, JSON] = field(default_factory=dict)
+    networks: Mapping[str, bool] = field(default_factory=dict)  # `networks:` name → external
 
 
 @dataclass(frozen=True)
@@ -75,6 +97,7 @@ class Template:
     profiles: Mapping[str, Mapping[str, JSON]]
     spec_hash: str
     origin: Located
+    kind: str = "service"  # or "job": runs to completion
 
     @property
     def ref(self) -> str:
@@ -104,6 +127,8 @@ class Definition:
     depends_on: tuple[str, ...]
     overrides: Mapping[str, JSON]
     origin: Located
+    conditions: Mapping[str, str] = field(default_factory=dict)  # dependency → started|healthy|completed
+    self_heal: Mapping[str, JSON] = field(default_factory=dict)  # {unhealthy: report|restart}
 
 
 @dataclass(frozen=True)
@@ -150,6 +175,13 @@ class ContainerSpec:
     spec: Mapping[str, JSON]
     spec_hash: str
     depends_on: tuple[str, ...] = ()
+    # container path → bytes for `files` (secrets as references, revealed only for Docker)
+    payload: Mapping[str, bytes] = field(default_factory=dict)
+
+    @property
+    def is_job(self) -> bool:
+        """A container that runs to completion (`kind: job` on its template)."""
+        return self.spec.get("kind") == "job"
 
 
 @dataclass(frozen=True)
@@ -174,6 +206,13 @@ class LiveContainer:
     labels: Mapping[str, str]
     created: int = 0
     status: str = ""
+    networks: tuple[str, ...] = ()  # the networks it is attached to (from the same list call)
+
+    @property
+    def exit_code(self) -> int | None:
+        """The code an exited container ended with, read from its status ("Exited (0) ...")."""
+        m = re.match(r"Exited \((-?[0-9]+)\)", self.status)
+        return int(m.group(1)) if m else None
 
     @property
     def definition(self) -> str | None:
@@ -187,6 +226,15 @@ class LiveContainer:
             return int(self.labels.get("syncer.replica", "0"))
         except ValueError:
             return 0
+
+
+@dataclass(frozen=True)
+class LiveNetwork:
+    """One network as the one network list call reports it."""
+
+    id: str
+    name: str
+    labels: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -209,13 +257,15 @@ class LiveTask:
 @dataclass(frozen=True)
 class ServerState:
     """One server's snapshot: our containers (on a Swarm server: our services, one
-    LiveContainer each, and their tasks), and who holds the names we want."""
+    LiveContainer each, and their tasks), who holds the names we want, and its networks."""
 
     server: str
     reachable: bool
     managed: tuple[LiveContainer, ...] = ()
     name_holders: tuple[LiveContainer, ...] = ()
     error: str = ""
+    engine_version: str = ""
+    networks: tuple[LiveNetwork, ...] = ()
     kind: str = "docker"
     tasks: tuple[LiveTask, ...] = ()
 
@@ -255,7 +305,8 @@ class Reason:
 class Action:
     """One step of a plan."""
 
-    action: str  # create | recreate | start | remove | conflict | noop | update (Swarm)
+    action: str  # create | recreate | start | remove | conflict | unreachable | run | network create|remove
+    #              | update (a Swarm service rolled) | noop
     server: str
     definition: str
     container: str
@@ -267,7 +318,10 @@ class Action:
     container_id: str = ""
 
 
-ACTION_KINDS = ("create", "recreate", "start", "remove", "conflict", "noop")
+ACTION_KINDS = ("create", "recreate", "start", "remove", "conflict", "unreachable", "run", "network create",
+                "network remove", "noop")
+BLOCKING = ("conflict", "unreachable")  # planned but never acted on: they need a human or a server
+NETWORK_ACTIONS = ("network create", "network remove")
 
 
 @dataclass(frozen=True)
@@ -280,6 +334,7 @@ class Plan:
     fingerprint: str
     created_at: str
     actions: tuple[Action, ...]
+    unreachable: Mapping[str, str] = field(default_factory=dict)  # server -> why it did not answer
 
     def summary(self) -> dict[str, int]:
         """Count of actions per kind, every kind present."""
@@ -289,6 +344,14 @@ class Plan:
             # container-only plans keep the summary DESIGN.md shows
             counts[a.action] = counts.get(a.action, 0) + 1
         return counts
+
+    def by_server(self) -> dict[str, dict[str, int]]:
+        """`summary()` per server, every server the plan saw (unreachable ones included)."""
+        out: dict[str, dict[str, int]] = {s: {k: 0 for k in ACTION_KINDS} for s in self.unreachable}
+        for a in self.actions:
+            counts = out.setdefault(a.server, {k: 0 for k in ACTION_KINDS})
+            counts[a.action] = counts.get(a.action, 0) + 1  # `update` only where there is one
+        return dict(sorted(out.items()))
 
     @property
     def has_changes(self) -> bool:

@@ -21,10 +21,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from syncer.core.clock import parse_duration
 from syncer.core.errors import DockerUnavailable, GitError, InvalidProject, LockHeld, SyncerError
 from syncer.daemon.logs import JsonFormatter, configure_logging
 from syncer.engine import facade as engine
-from syncer.engine import queries, sources
+from syncer.engine import heal, queries, sources
 from syncer.engine.apply import ApplyOptions
 from syncer.engine.requests import Batch, Kind, Outcome, RequestQueue
 
@@ -47,19 +48,6 @@ class WatchOptions:
     apply: ApplyOptions = field(default_factory=ApplyOptions)
 
 
-def parse_duration(text: str) -> float:
-    """`30s`, `5m`, `1h`, `250ms` or plain seconds → seconds."""
-    text = text.strip()
-    units = (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
-    for suffix, factor in units:
-        if text.endswith(suffix) and text[: -len(suffix)].replace(".", "", 1).isdigit():
-            return float(text[: -len(suffix)]) * factor
-    try:
-        return float(text)
-    except ValueError:
-        raise SyncerError(f"invalid duration '{text}' (use e.g. 30s, 5m, 1h)") from None
-
-
 class Watcher:
     """The daemon. `request()` is the API's way in (a SyncRequester)."""
 
@@ -68,7 +56,6 @@ class Watcher:
         self.opts = options
         self.queue = RequestQueue()
         self.stopping = threading.Event()
-        self.busy = threading.Event()
         self.threads: list[threading.Thread] = []
         self.repo: Path | None = None
         self.state: Path | None = None
@@ -79,6 +66,17 @@ class Watcher:
     def request(self, reason: str, *, definition: str | None = None, kind: Kind = Kind.API) -> str:
         """Queue a sync; returns the request id (the API's way in, and every source's)."""
         return self.queue.put(kind, reason, definition=definition, fetch=kind in (Kind.HOOK, Kind.GIT))
+
+    def push_problem(self) -> str | None:
+        """Why a push cannot be fetched and applied (None when the watch follows a remote)."""
+        if self.opts.source is None:
+            return ("this watch follows the local work tree, not a remote: run"
+                    " `syncer watch --repo URL --branch BRANCH --listen HOST:PORT` to apply pushes")
+        return None
+
+    def push(self, reason: str, *, branch: str, commit: str) -> str:
+        """Queue a fetch of the followed remote and a sync (POST /hooks/git)."""
+        return self.queue.put(Kind.HOOK, reason, fetch=True, branch=branch, commit=commit)
 
     def describe(self, request_id: str) -> dict[str, Any] | None:
         """What became of a request (queued, running, success, failed): GET /sync/{id}."""
@@ -177,10 +175,15 @@ class Watcher:
         self.stopping.wait()
 
     def _server_events(self, project: str, server: Any) -> None:
-        backoff, lost = 1.0, False
+        # Every end of the stream counts as a loss: events were missed while it was down
+        # (the daemon restarted, the connection dropped), so a resync follows the reconnect.
+        # `since` replays what the daemon still has from just before the last event seen.
+        backoff, lost, since = 1.0, False, int(time.time())
         while not self.stopping.is_set():
+            observer = None
             try:
-                events = sources.docker_events(server, project, since=int(time.time()))
+                events = sources.docker_events(server, project, since=since)
+                observer = heal.Observer(server)
                 if lost:
                     log.info("docker %s: reachable again", server.name, extra={"event": "docker.back"})
                     self.request(f"docker {server.name} reachable again", kind=Kind.DOCKER)
@@ -188,30 +191,62 @@ class Watcher:
                 for event in events:
                     if self.stopping.is_set():
                         return
-                    self._docker_event(server.name, event)
+                    since = max(since, int(event.get("time") or since))
+                    self._docker_event(server, observer, event)
+                log.warning("docker %s: the event stream ended (reconnecting)", server.name,
+                            extra={"event": "docker.lost"})
             except Exception as exc:  # noqa: BLE001 - any failure: the daemon went away
                 if not lost:
                     log.warning("docker %s: %s (reconnecting)", server.name, str(exc)[:200],
                                 extra={"event": "docker.lost"})
-                lost = True
+            finally:
+                if observer is not None:
+                    observer.close()
+            lost = True
             self.stopping.wait(backoff + random.random() * 0.2 * backoff)
             backoff = min(backoff * 2, 30.0)
 
-    def _docker_event(self, server: str, event: dict[str, Any]) -> None:
-        action = str(event.get("Action") or event.get("status") or "")
-        attrs = (event.get("Actor") or {}).get("Attributes") or {}
-        name = attrs.get("name", "?")
-        # a Swarm service removed behind syncer's back (Swarm itself replaces failed tasks)
-        gone = event.get("Type") == "service" and action == "remove"
-        if gone or action in ("die", "stop", "destroy", "kill") or action.startswith("health_status: unhealthy"):
-            if name.endswith("_syncer-new"):
-                return  # our own recreate at work
-            log.info("docker %s: %s %s", server, action, name, extra={"event": "docker.event"})
-            if action.startswith("health_status: unhealthy"):
-                self._emit("instance.unhealthy", {"container": name, "server": server,
-                                                  "definition": attrs.get("syncer.definition")})
-            if self.opts.self_heal and not self.busy.is_set():
-                self.request(f"docker: {name} {action}", kind=Kind.DOCKER)
+    def _docker_event(self, server: Any, observer: heal.Observer, event: dict[str, Any]) -> None:
+        """A fault is healed whether or not a cycle runs (requests then coalesce into one
+        follow-up), once the container list shows the state the event announced."""
+        verdict = heal.read_event(event)
+        if verdict.what == "ignore":
+            return
+        log.info("docker %s: %s %s", server.name, verdict.action, verdict.name, extra={"event": "docker.event"})
+        if verdict.what == "unhealthy":
+            self._unhealthy(server, verdict)
+            return
+        if not self.opts.self_heal or verdict.expect is None:
+            return
+        expect = verdict.expect
+
+        def settle_then_heal() -> None:
+            try:
+                settled = observer.settle(verdict.container_id, expect)
+            except SyncerError:
+                settled = False  # the list could not be read: heal anyway, the plan will tell
+            if not settled and verdict.action == "kill":
+                return  # a signal the container survived: nothing to heal
+            self.request(f"docker: {verdict.name} {verdict.action}", kind=Kind.DOCKER)
+
+        # its own thread: waiting for one container's state must not hold back the next event
+        threading.Thread(target=settle_then_heal, daemon=True, name=f"settle-{verdict.name}").start()
+
+    def _unhealthy(self, server: Any, verdict: heal.Verdict) -> None:
+        self._emit("instance.unhealthy", {"container": verdict.name, "server": server.name,
+                                          "definition": verdict.definition})
+        if not self.opts.self_heal or verdict.definition is None:
+            return
+        if heal.unhealthy_policy(self.ctx, verdict.definition) != "restart":
+            return  # the default: report only
+
+        def restart() -> None:
+            if heal.restart_unhealthy(server, verdict.container_id, timeout=self.opts.apply.stop_timeout):
+                log.info("docker %s: restarted unhealthy %s (self_heal: unhealthy: restart)", server.name,
+                         verdict.name, extra={"event": "heal.restart"})
+
+        # its own thread: a restart waits for the stop timeout, the event stream must not
+        threading.Thread(target=restart, daemon=True, name=f"restart-{verdict.name}").start()
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -249,14 +284,11 @@ class Watcher:
         log.info("trigger: %s", batch.reasons[:300], extra={"event": "trigger"})
         if self.opts.source is not None and batch.fetch:
             self._fetch()
-        self.busy.set()
         try:
             self.queue.serve(batch, lambda definition: self._apply(batch, definition))
         except Exception as exc:  # noqa: BLE001 - the loop outlives any one cycle
             log.error("cycle failed: %s: %s", exc.__class__.__name__, str(exc)[:300], extra={"event": "error"})
             self._later("retry after an error", 5.0)
-        finally:
-            self.busy.clear()
 
     def _apply(self, batch: Batch, definition: str | None) -> Outcome:
         """One apply for `batch` (of `definition`, or everything); never raises a SyncerError."""

@@ -10,7 +10,6 @@ and its containers are running and, where they have a healthcheck, healthy.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,10 +18,13 @@ from typing import Any, Protocol
 from syncer.core import labels as L
 from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core.errors import DockerUnavailable
-from syncer.core.model import Action, ContainerSpec, Desired, Plan
-from syncer.engine.swarm_apply import DeployFailed, SwarmDeployer, is_swarm
-
-ACTING = ("create", "recreate", "start", "remove", "update")
+from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan
+from syncer.core.redact import NOTHING, Redactor
+from syncer.engine.heal import OWN
+from syncer.engine.swarm_apply import DeployFailed, Swarms
+from syncer.stages.files import archive
+from syncer.stages.waves import group_actions, waves
+from syncer.stages.health import has_healthcheck, probe_output
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class ApplyOptions:
     stop_timeout: int = 10
     prune_volumes: bool = False
     settle: float = 0.0  # without a healthcheck: how long a new container must stay up
+    job_timeout: float = 600.0  # how long a job may run before its deployment fails
 
 
 class Recorder(Protocol):
@@ -70,40 +73,12 @@ class ActionFailed(Exception):
         self.rolled_back = rolled_back
 
 
-def waves(desired: Desired, groups: Mapping[str, Sequence[Action]]) -> list[list[str]]:
-    """Definition names in dependency order: wave n depends only on waves before it."""
-    deps = {c.definition: c.depends_on for c in desired.containers}
-    level: dict[str, int] = {}
-
-    def depth(name: str, seen: frozenset[str] = frozenset()) -> int:
-        if name not in level:
-            inner = [depth(d, seen | {name}) for d in deps.get(name, ()) if d not in seen]
-            level[name] = 1 + max(inner, default=-1)
-        return level[name]
-
-    out: dict[int, list[str]] = defaultdict(list)
-    for name in groups:
-        out[depth(name)].append(name)
-    return [sorted(out[k]) for k in sorted(out)]
-
-
-def group_actions(plan: Plan) -> dict[str, list[Action]]:
-    """The acting actions of each definition, in the order they must run."""
-    groups: dict[str, list[Action]] = defaultdict(list)
-    for a in plan.actions:
-        if a.action in ACTING:
-            groups[a.definition].append(a)
-    for actions in groups.values():
-        actions.sort(key=lambda a: (not a.container.endswith(L.TEMP_SUFFIX), a.action == "remove", a.replica))
-    return dict(groups)
-
-
 class Applier:
     """Executes one plan. `engines` maps a server name to its Engine."""
 
     def __init__(self, plan: Plan, desired: Desired, engines: Mapping[str, Engine], secrets: Mapping[str, str],
                  recorder: Recorder, options: ApplyOptions, *, commit: str | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, redact: Redactor = NOTHING) -> None:
         self.plan = plan
         self.desired = desired
         self.engines = engines
@@ -112,18 +87,19 @@ class Applier:
         self.opts = options
         self.commit = commit
         self.sleep = sleep
+        self.redact = redact  # failures quote container and probe output: masked at the source
         self.specs = {(c.server, c.name): c for c in desired.containers}
-        # Swarm servers: services instead of containers, behind the same plan actions
-        self.swarms = {name: SwarmDeployer(eng, desired.project, secrets, timeout=options.health_timeout, sleep=sleep)
-                       for name, eng in engines.items() if is_swarm(eng)}
+        self.network_errors: dict[str, str] = {}  # server → why a network it needs could not be made
+        self.swarms = Swarms(engines, desired.project, secrets, timeout=options.health_timeout, sleep=sleep)
 
     def run(self) -> list[DeploymentResult]:
         """Every deployment's result; failures are results, not exceptions."""
         groups = group_actions(self.plan)
-        blocked = {a.definition for a in self.plan.actions if a.action == "conflict"}
+        blocked = {a.definition for a in self.plan.actions if a.action in BLOCKING}
         deps = {c.definition: c.depends_on for c in self.desired.containers}
         results: list[DeploymentResult] = []
         failed: set[str] = set(blocked)
+        self._networks("network create")  # before the first container that joins them
         for wave in waves(self.desired, groups):
             todo = []
             for name in wave:
@@ -135,14 +111,39 @@ class Applier:
                     todo.append(name)
             self._wait_dependencies(todo, deps, groups)
             # Parallel inside a wave only: the next wave needs this one running and healthy.
-            # A Swarm deployment mostly waits while Swarm schedules its tasks: it does not
-            # count against the engine's parallelism, so that all of a wave's services roll at once
-            swarm = sum(1 for n in todo if groups[n][0].server in self.swarms)
-            with ThreadPoolExecutor(max_workers=max(1, self.opts.parallelism + swarm)) as pool:
+            workers = self.opts.parallelism + self.swarms.workers(todo, groups)  # (see Swarms.workers)
+            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
                 done = list(pool.map(lambda n: self._deploy(n, groups[n]), todo))
             results.extend(done)
             failed.update(r.definition for r in done if not r.ok)
+        self._networks("network remove")  # after every container that used them is gone
         return results
+
+    def _networks(self, kind: str) -> None:
+        """Create (or remove) the plan's networks. A failed create fails the actions of its
+        server (recorded on each deployment); a network still in use is left for later."""
+        for a in self.plan.actions:
+            if a.action != kind:
+                continue
+            eng = self.engines.get(a.server)
+            if eng is None:
+                continue  # the server stopped answering: its container actions fail on their own
+            try:
+                if kind == "network create":
+                    name = self._network_key(a.container)
+                    eng.create_network(a.container, L.network_labels(self.plan.project, name))
+                else:
+                    eng.remove_network(a.container_id or a.container)
+            except (EngineError, DockerUnavailable) as exc:
+                if kind == "network create":
+                    self.network_errors[a.server] = f"network {a.container} could not be created: {exc}"
+
+    def _network_key(self, engine_name: str) -> str:
+        """The name syncer.yaml gives a network of the project (its `syncer.network` label)."""
+        prefix = f"{self.plan.project}_"
+        if engine_name == self.plan.project:
+            return L.DEFAULT_NETWORK
+        return engine_name[len(prefix):] if engine_name.startswith(prefix) else engine_name
 
     def _skip(self, name: str, actions: list[Action], bad: list[str]) -> DeploymentResult:
         server, revision = actions[0].server, actions[0].revision
@@ -158,10 +159,11 @@ class Applier:
         """Dependencies nothing acted on this run may still be starting: wait for them."""
         untouched = {d for n in todo for d in deps.get(n, ()) if d not in groups}
         for c in self.desired.containers:
-            if c.definition in untouched and "healthcheck" in c.spec and c.server not in self.swarms:
+            eng = self.engines.get(c.server)
+            if c.definition in untouched and eng is not None and not c.is_job and c.server not in self.swarms:
                 try:
-                    self._wait_ready(self.engines[c.server], c.name, c.spec, lambda _line: None)
-                except ActionFailed:
+                    self._wait_ready(eng, c.name, c.spec, lambda _line: None)
+                except (ActionFailed, EngineError, DockerUnavailable):
                     pass  # the dependent's own deployment will show what it meets
 
     def _deploy(self, name: str, actions: list[Action]) -> DeploymentResult:
@@ -170,43 +172,42 @@ class Applier:
         dep = self.recorder.begin(name, server, actions[0].revision, kinds)
 
         def log(line: str) -> None:
-            self.recorder.log(dep, line)
+            self.recorder.log(dep, self.redact.text(line))
 
         for a in actions:
             log(f"{a.action} {a.container} on {a.server}: {a.cause}")
             try:
                 self._one(a, log)
-            except ActionFailed as exc:
-                log(f"failed: {exc}")
-                self.recorder.finish(dep, ok=False, rolled_back=exc.rolled_back, error=str(exc))
-                return DeploymentResult(name, server, dep, False, exc.rolled_back, str(exc), kinds)
-            except DeployFailed as exc:
-                log(f"failed: {exc}")
-                self.recorder.finish(dep, ok=False, rolled_back=exc.rolled_back, error=str(exc))
-                return DeploymentResult(name, server, dep, False, exc.rolled_back, str(exc), kinds)
-            except (EngineError, DockerUnavailable) as exc:
-                log(f"failed: {exc}")
-                self.recorder.finish(dep, ok=False, error=str(exc))
-                return DeploymentResult(name, server, dep, False, False, str(exc), kinds)
+            except (ActionFailed, DeployFailed, EngineError, DockerUnavailable) as exc:
+                rolled_back = isinstance(exc, (ActionFailed, DeployFailed)) and exc.rolled_back
+                error = self.redact.text(str(exc))
+                log(f"failed: {error}")
+                self.recorder.finish(dep, ok=False, rolled_back=rolled_back, error=error)
+                return DeploymentResult(name, server, dep, False, rolled_back, error, kinds)
         self.recorder.finish(dep, ok=True)
         return DeploymentResult(name, server, dep, True, actions=kinds)
 
     def _one(self, a: Action, log: Callable[[str], None]) -> None:
-        eng = self.engines[a.server]
-        if a.server in self.swarms:
-            c = self.specs.get((a.server, a.container))
-            labels = self._labels(a, c) if c is not None else {}
-            self.swarms[a.server].run(a, c, labels, log)
-            return
+        eng = self.engines.get(a.server)
+        if eng is None:  # it answered the plan but not the apply: only its own actions fail
+            raise DockerUnavailable(f"server '{a.server}' is unreachable")
+        if a.server in self.swarms:  # services instead of containers, behind the same actions
+            return self.swarms.run(a, self.specs.get((a.server, a.container)), self._labels, log)
         if a.action == "remove":
             self._remove(eng, a, log)
             return
         spec = self.specs[(a.server, a.container)]
-        if a.action == "create":
+        if a.server in self.network_errors:
+            raise ActionFailed(self.network_errors[a.server])
+        if a.action == "run":
+            self._run_job(eng, a, spec, log)
+        elif a.action == "create":
             self._create(eng, a, spec, log)
         elif a.action == "start":
-            eng.start(a.container_id)
-            self._wait_ready(eng, a.container_id, spec.spec, log)
+            with OWN.acting(a.container_id):  # dying while it comes up: this apply's failure, not a fault
+                _resume(eng, a.container_id)
+                self._wait_ready(eng, a.container_id, spec.spec, log)
+            OWN.forget(a.container_id)  # up: from now on its death is a fault
         elif a.action == "recreate":
             self._recreate(eng, a, spec, log)
 
@@ -215,10 +216,15 @@ class Applier:
                                   revision=a.revision, spec_hash_=c.spec_hash, template_ref=c.template_ref,
                                   commit=self.commit, spec=c.spec)
 
-    def _ensure_image(self, eng: Engine, image: str, log: Callable[[str], None]) -> None:
-        if eng.has_image(image):
+    def _ensure_image(self, eng: Engine, spec: Mapping[str, Any], log: Callable[[str], None]) -> None:
+        """The image, as `pull_policy` says: `missing` (default) pulls only when absent,
+        `always` pulls every time, `never` uses what the server has or fails."""
+        image, policy = spec["image"], spec.get("pull_policy", "missing")
+        if policy != "always" and eng.has_image(image):
             return
-        log(f"image {image} is not present: pulling")
+        if policy == "never":
+            raise ActionFailed(f"image {image} is not present and pull_policy is never")
+        log(f"image {image} is not present: pulling" if policy != "always" else f"pulling {image} (pull_policy: always)")
         try:
             for line in eng.pull(image):
                 log(f"pull: {line}")
@@ -226,45 +232,94 @@ class Applier:
             raise ActionFailed(f"image {image} is not present and could not be pulled: {exc}") from None
 
     def _create(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
-        self._ensure_image(eng, c.spec["image"], log)
+        self._ensure_image(eng, c.spec, log)
         ident = eng.create(c.name, c.spec, self._labels(a, c), self.secrets)
         log(f"created {c.name} ({ident[:12]})")
         try:
             self._bring_up(eng, ident, c, log)
         except (ActionFailed, EngineError) as exc:
-            eng.remove(ident)
+            with OWN.acting(ident):
+                eng.remove(ident)
             raise ActionFailed(f"{c.name} did not come up: {exc}") from None
 
     def _bring_up(self, eng: Engine, ident: str, c: ContainerSpec, log: Callable[[str], None]) -> None:
-        """Networks, start, then wait until running (and healthy, with a healthcheck)."""
-        eng.connect_networks(ident, list(c.spec.get("networks", [])))
+        """Networks, files, start, then wait until running (and healthy, with a healthcheck)."""
+        with OWN.acting(ident):  # dying while it comes up: this apply's failure, not a fault
+            self._prepare(eng, ident, c, log)
+            eng.start(ident)
+            self._wait_ready(eng, ident, c.spec, log)
+        OWN.forget(ident)  # up: from now on its death is a fault
+
+    def _prepare(self, eng: Engine, ident: str, c: ContainerSpec, log: Callable[[str], None]) -> None:
+        """What a created container needs before it starts: its other networks and its files."""
+        eng.connect_networks(ident, dict(c.spec.get("networks") or {}))
+        files = c.spec.get("files") or {}
+        if files:
+            eng.put_archive(ident, archive({path: (self._reveal(c.payload.get(path, b"")), int(str(f["mode"]), 8),
+                                                   int(f.get("uid", 0)), int(f.get("gid", 0)))
+                                            for path, f in files.items()}))
+            log(f"wrote {len(files)} file(s): {', '.join(sorted(files))}")
+
+    def _reveal(self, data: bytes) -> bytes:
+        """A file's bytes with its secret references replaced by their values (for Docker only)."""
+        if b"<<secret:" not in data:
+            return data
+        return L.reveal(data.decode("utf-8"), self.secrets).encode("utf-8")
+
+    def _run_job(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
+        """Run a job to completion: exit 0 is success; anything else fails with its last lines.
+        A failed run stays exited (to be read); the next plan runs the job again."""
+        self._ensure_image(eng, c.spec, log)
+        if a.container_id:
+            eng.remove(a.container_id)
+            log(f"removed the previous run of {c.name} ({a.container_id[:12]})")
+        ident = eng.create(c.name, c.spec, self._labels(a, c), self.secrets)
+        log(f"created {c.name} ({ident[:12]})")
+        self._prepare(eng, ident, c, log)
         eng.start(ident)
-        self._wait_ready(eng, ident, c.spec, log)
+        deadline = time.monotonic() + self.opts.job_timeout
+        while True:
+            state = eng.inspect(ident).get("State", {})
+            if not state.get("Running") and state.get("Status") in ("exited", "dead"):
+                break
+            if time.monotonic() > deadline:
+                eng.stop(ident, timeout=self.opts.stop_timeout)
+                raise ActionFailed(f"the job did not finish within {self.opts.job_timeout:g}s")
+            self.sleep(0.2)
+        code = state.get("ExitCode")
+        if code != 0:
+            raise ActionFailed(f"the job exited with code {code}: {_tail(eng, ident, 10)}".rstrip(": "))
+        log("job completed (exit 0)")
 
     def _recreate(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
         # Order fixed by DESIGN.md: the new container exists (config validated by the engine)
         # before the old one stops, and the old one goes only once the new one is proven.
-        self._ensure_image(eng, c.spec["image"], log)
+        self._ensure_image(eng, c.spec, log)
         temp = L.temp_name(c.name)
         eng.remove(temp)
         new = eng.create(temp, c.spec, self._labels(a, c), self.secrets)
         log(f"created {temp} ({new[:12]})")
         old = a.container_id
-        was_running = _running(eng, old)
+        old_info = _inspect(eng, old)
+        was_running = bool(old_info.get("State", {}).get("Running"))
         if was_running:
-            eng.stop(old, timeout=self.opts.stop_timeout)
+            with OWN.acting(old):  # its die and stop events are ours, not a fault to heal
+                eng.stop(old, timeout=self._stop_timeout(old_info))
             log(f"stopped the old {c.name} ({old[:12]})")
         try:
             self._bring_up(eng, new, c, log)
         except (ActionFailed, EngineError) as exc:
             log(f"the new container failed: {exc}; restoring the old one")
-            eng.remove(new)
+            with OWN.acting(new):
+                eng.remove(new)
             if was_running:
+                OWN.forget(old)  # running again: a fault from now on is a fault
                 eng.start(old)
                 log(f"restarted the old {c.name} ({old[:12]})")
             raise ActionFailed(f"{c.name}: new container failed ({exc}); old container restored",
                                rolled_back=True) from None
-        eng.remove(old)
+        with OWN.acting(old):
+            eng.remove(old)
         eng.rename(new, c.name)
         log(f"replaced {c.name}: {old[:12]} -> {new[:12]}")
 
@@ -274,9 +329,10 @@ class Applier:
         except Missing:
             log(f"{a.container} is already gone")
             return
-        if info.get("State", {}).get("Running"):
-            eng.stop(a.container_id, timeout=self.opts.stop_timeout)
-        eng.remove(a.container_id)
+        with OWN.acting(a.container_id):
+            if info.get("State", {}).get("Running"):
+                eng.stop(a.container_id, timeout=self._stop_timeout(info))
+            eng.remove(a.container_id)
         log(f"removed {a.container} ({a.container_id[:12]})")
         if self.opts.prune_volumes:
             for m in info.get("Mounts", []):
@@ -284,12 +340,20 @@ class Applier:
                     eng.remove_volume(m["Name"])
                     log(f"removed volume {m['Name']}")
 
+    def _stop_timeout(self, info: Mapping[str, Any]) -> int:
+        """The container's own StopTimeout (its `stop_grace_period`), else the option's."""
+        own = (info.get("Config") or {}).get("StopTimeout")
+        return int(own) if own is not None else self.opts.stop_timeout
+
     def _wait_ready(self, eng: Engine, ident: str, spec: Mapping[str, Any], log: Callable[[str], None]) -> None:
-        has_hc = "healthcheck" in spec
+        """Running, and healthy by Docker's verdict when the container has a healthcheck,
+        whether the spec or the image's HEALTHCHECK gave it (`test: [NONE]` gives none)."""
         start = time.monotonic()
         deadline = start + self.opts.health_timeout
         while True:
-            state = eng.inspect(ident).get("State", {})
+            info = eng.inspect(ident)
+            state = info.get("State", {})
+            has_hc = has_healthcheck(info)
             if not state.get("Running"):
                 raise ActionFailed(f"the container exited (code {state.get('ExitCode')}): "
                                    f"{_tail(eng, ident)}".rstrip(": "))
@@ -299,7 +363,7 @@ class Applier:
                     log("healthy")
                     return
                 if health == "unhealthy":
-                    raise ActionFailed("the container is unhealthy: " + _probe_output(state))
+                    raise ActionFailed("the container is unhealthy: " + probe_output(state))
             elif time.monotonic() - start >= self.opts.settle:
                 return
             if time.monotonic() > deadline:
@@ -307,24 +371,28 @@ class Applier:
             self.sleep(0.2)
 
 
-def _running(eng: Engine, ident: str) -> bool:
+def _resume(eng: Engine, ident: str) -> None:
+    """Bring a stopped container back (start), or a paused one (unpause)."""
     try:
-        return bool(eng.inspect(ident).get("State", {}).get("Running"))
+        eng.start(ident)  # the common case first: no inspect on the way to a heal
     except Missing:
-        return False
+        raise
+    except EngineError:
+        if not eng.inspect(ident).get("State", {}).get("Paused"):
+            raise
+        eng.unpause(ident)
 
 
-def _tail(eng: Engine, ident: str) -> str:
+def _inspect(eng: Engine, ident: str) -> dict[str, Any]:
     try:
-        lines = eng.logs(ident, tail=3).strip().splitlines()
+        return eng.inspect(ident)
+    except Missing:
+        return {}
+
+
+def _tail(eng: Engine, ident: str, lines: int = 3) -> str:
+    try:
+        out = eng.logs(ident, tail=lines).strip().splitlines()
     except (EngineError, DockerUnavailable):
         return ""
-    return " | ".join(line.split(" ", 1)[-1] for line in lines)[-300:]
-
-
-def _probe_output(state: Mapping[str, Any]) -> str:
-    log = (state.get("Health") or {}).get("Log") or []
-    if not log:
-        return "no probe output"
-    last = log[-1]
-    return f"probe exited {last.get('ExitCode')}: {str(last.get('Output', '')).strip()[:200]}"
+    return " | ".join(line.split(" ", 1)[-1] for line in out)[-100 * lines:]

@@ -7,6 +7,7 @@ earlier revision as a new one, pins it, and applies that definition alone.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from syncer.adapters.lock import ApplyLock
 from syncer.adapters.store import Revision, Store
-from syncer.core.errors import NotFound, StalePlan
-from syncer.core.model import ContainerSpec, Desired, Observed, Plan, Project
+from syncer.core.errors import NotFound, StalePlan, SyncerError
+from syncer.core.model import BLOCKING, ContainerSpec, Desired, Observed, Plan, Project, Server
 from syncer.core.redact import Redactor
 from syncer.engine.events import EventSink, no_events, webhook_sink
 from syncer.engine.project import (
@@ -30,6 +31,7 @@ from syncer.engine.project import (
 from syncer.stages.plan import definition_hash, desired_hash
 
 if TYPE_CHECKING:
+    from syncer.adapters.docker import Engine
     from syncer.engine.apply import ApplyOptions, DeploymentResult
     from syncer.engine.observe import EngineFactory
 
@@ -41,8 +43,12 @@ def _quiet(definition: str, line: str) -> None:
 
 
 def _specs_of(containers: list[ContainerSpec]) -> list[dict[str, Any]]:
+    # a file's bytes go with the revision so that a rollback writes them again (secrets in
+    # them are references: values never reach the store)
     return [{"server": c.server, "replica": c.replica, "name": c.name, "template_ref": c.template_ref,
-             "spec": dict(c.spec), "spec_hash": c.spec_hash, "depends_on": list(c.depends_on)} for c in containers]
+             "spec": dict(c.spec), "spec_hash": c.spec_hash, "depends_on": list(c.depends_on),
+             **({"payload": {k: base64.b64encode(v).decode("ascii") for k, v in c.payload.items()}}
+                if c.payload else {})} for c in containers]
 
 
 @dataclass
@@ -57,8 +63,9 @@ class ApplyReport:
 
     @property
     def ok(self) -> bool:
-        """True when nothing failed (conflicts count as failures: they were not resolved)."""
-        return all(r.ok for r in self.results) and not any(a.action == "conflict" for a in self.plan.actions)
+        """True when nothing failed (conflicts and unreachable servers count as failures: what
+        they block was not applied)."""
+        return all(r.ok for r in self.results) and not any(a.action in BLOCKING for a in self.plan.actions)
 
 
 class _StoreRecorder:
@@ -131,7 +138,6 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
                   confirm: Callable[[Plan], bool], plan_file: Mapping[str, Any] | None, trigger: str,
                   progress: Progress, events: EventSink, engines: EngineFactory | None,
                   only: str | None) -> ApplyReport:
-    from syncer.engine.apply import Applier
     from syncer.adapters.docker import Engine
 
     secrets = secrets_for(ctx, project)
@@ -146,16 +152,39 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
         check_fresh(plan_file, result, desired)
     if not result.has_changes or not confirm(result):
         return ApplyReport(result, [], None, False, project)
+    # The state dir's flock does not reach another state dir (another CI runner): an apply
+    # that changes something also locks the servers, then checks that nobody changed what it
+    # is about to do since its plan (actions, not the fingerprint: a crash-looping container's
+    # state flaps). One that changes nothing takes no server lock (a no-op apply stays cheap).
+    from syncer.engine.serverlock import ServerLock
+
+    with ServerLock(project, f"syncer apply ({trigger})", engines=factory):
+        again = planned(ctx, project, store, engines=factory, secrets=secrets).plan
+        if _steps(_only(again, only) if only is not None else again) != _steps(result):
+            raise StalePlan("another apply changed the live containers since this plan was made; run it again")
+        return _run(ctx, project, store, result, desired, secrets, options=options, trigger=trigger,
+                    progress=progress, events=events, factory=factory)
+
+
+def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: Desired, secrets: dict[str, str],
+         *, options: ApplyOptions, trigger: str, progress: Progress, events: EventSink,
+         factory: EngineFactory) -> ApplyReport:
+    from syncer.engine.apply import Applier
+
     run_id = store.start_run(trigger, project.commit, os.getpid())
     _record_revisions(store, desired, result, project.commit, events)
-    live = {name: factory(server) for name, server in project.config.servers.items()}
-    recorder = _StoreRecorder(store, run_id, trigger, project.commit, redactor(ctx, project), progress, events)
+    live = _engines(factory, project.config.servers, result)
+    mask = redactor(ctx, project)
+    recorder = _StoreRecorder(store, run_id, trigger, project.commit, mask, progress, events)
     recorder.message = project.commit_message
     try:
-        results = Applier(result, desired, live, secrets, recorder, options, commit=project.commit).run()
+        results = Applier(result, desired, live, secrets, recorder, options, commit=project.commit,
+                          redact=mask).run()
     finally:
         for e in live.values():
             e.close()
+    for r in results:  # an error quotes container output (a job's last lines): masked before any view
+        r.error = mask.text(r.error)
     _record_outcomes(store, result, results, events)
     store.finish_run(run_id, "success" if all(r.ok for r in results) else "failed",
                      {"deployments": len(results), "failed": sum(1 for r in results if not r.ok),
@@ -163,11 +192,28 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
     return ApplyReport(result, results, run_id, True, project)
 
 
+def _steps(p: Plan) -> set[tuple[str, str, str, str, str]]:
+    return {(a.action, a.server, a.container, a.container_id, a.spec_hash) for a in p.actions if a.action != "noop"}
+
+
+def _engines(factory: EngineFactory, servers: Mapping[str, Server], p: Plan) -> dict[str, Engine]:
+    """A client per server that answered the plan; one that does not answer now is left out,
+    and the Applier fails that server's actions only."""
+    out = {}
+    for name in sorted(set(servers) - set(p.unreachable)):
+        try:
+            out[name] = factory(servers[name])
+        except SyncerError:
+            continue
+    return out
+
+
 def _only(p: Plan, definition: str) -> Plan:
-    actions = tuple(a for a in p.actions if a.definition == definition)
-    if not actions:
+    # the networks a definition joins are created whatever it is applied alone for
+    actions = tuple(a for a in p.actions if a.definition == definition or a.action == "network create")
+    if not any(a.definition == definition for a in actions):
         raise NotFound(f"no definition '{definition}' in the project or on its servers")
-    return Plan(p.project, p.commit, p.dirty, p.fingerprint, p.created_at, actions)
+    return Plan(p.project, p.commit, p.dirty, p.fingerprint, p.created_at, actions, p.unreachable)
 
 
 def check_fresh(saved: Mapping[str, Any], current: Plan, desired: Desired) -> None:
@@ -265,7 +311,7 @@ def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOpt
             latest = revisions[0]
             target = _rollback_target(revisions, to)
             secrets = secrets_for(ctx, project)
-            git_side = [c for c in desired_state(ctx, project, secrets=secrets).containers
+            git_side = [c for c in desired_state(ctx, project, secrets=secrets, engines=engines).containers
                         if c.definition == definition]
             number = latest.number + 1
             with store.transaction():

@@ -19,6 +19,7 @@ from syncer.engine.project import (
     Planned,
     compute_plan,
     desired_state,
+    fingerprint,
     load,
     now_iso,
     open_store,
@@ -48,7 +49,7 @@ def is_remote(source: str) -> bool:
 
 __all__ = [
     "KEY_FILE", "STATE_DIR", "ApplyReport", "Context", "DefinitionStatus", "EventSink", "Planned", "Progress",
-    "apply", "check_fresh", "is_remote", "plan_document", "compute_plan", "desired_state", "emit_event", "flush_webhooks", "init_repository", "load",
+    "apply", "check_fresh", "is_remote", "plan_document", "compute_plan", "desired_state", "emit_event", "fingerprint", "flush_webhooks", "init_repository", "load",
     "no_events", "now_iso", "open_store", "parse_secrets_file", "planned", "read_secrets", "redactor",
     "rollback", "secret_key", "secrets_for", "start_notifier", "status",
 ]

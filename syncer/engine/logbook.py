@@ -109,15 +109,12 @@ def read_logs(ctx: Context, *, level: str | None = None, component: str | None =
     return rows, total
 
 
-_AGO = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def _stamp(value: str | None, name: str) -> str | None:
     """An ISO 8601 time, or a duration ago (`30m`, `2h`, `1d`), as the store writes times."""
     if value is None:
         return None
-    if value[:-1].isdigit() and value[-1:] in _AGO:
-        return clock.stamp(clock.now() - int(value[:-1]) * _AGO[value[-1]])
+    if value[:1].isdigit() and not value[-1:].isdigit() and "-" not in value:
+        return clock.stamp(clock.now() - clock.parse_duration(value))
     try:
         return clock.stamp(clock.epoch(value))
     except (ValueError, OverflowError):

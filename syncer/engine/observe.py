@@ -1,6 +1,7 @@
 """One snapshot of every server, taken in parallel.
 
-Per server: one list call filtered on the project label (all states), plus, only when a
+Per server: one list call filtered on the project label (all states) and one network list
+call, plus, only when a
 desired container is missing from that list, one call asking who holds those names, so
 that the plan can report a conflict instead of failing on create.
 """
@@ -45,13 +46,17 @@ def observe_server(project: str, server: Server, names: list[str], *,
         try:
             if server.kind == "swarm":  # one GET /services and one GET /tasks
                 services, tasks = Swarm(engine).observe(project)
-                return ServerState(server.name, True, tuple(services), kind="swarm", tasks=tuple(tasks))
+                version = str(getattr(engine, "info", {}).get("Version", ""))
+                return ServerState(server.name, True, tuple(services), kind="swarm", tasks=tuple(tasks),
+                                   engine_version=version)
             managed = engine.list_project(project)
             have = {c.name for c in managed}
             holders = engine.list_names([n for n in names if n not in have])
+            version = str(getattr(engine, "info", {}).get("Version", ""))  # fakes may not have it
+            networks = engine.list_networks()
         finally:
             engine.close()
     except SyncerError as exc:
         return ServerState(server.name, False, error=str(exc))
     foreign = tuple(c for c in holders if c.labels.get("syncer.project") != project)
-    return ServerState(server.name, True, tuple(managed), foreign)
+    return ServerState(server.name, True, tuple(managed), foreign, engine_version=version, networks=tuple(networks))

@@ -49,7 +49,7 @@ def state_store(ctx: Context) -> Store:
 
 def git_webhook_secret(ctx: Context, project: Project) -> str | None:
     """The secret incoming git webhooks are verified with (see engine/secrets.py)."""
-    return S.git_hook_secret(read_secrets(ctx), project)
+    return S.git_hook_secret(read_secrets(ctx, project), project)
 
 
 def redactor(ctx: Context, project: Project) -> Redactor:
@@ -104,7 +104,8 @@ def stop_instance(ctx: Context, project: Project, ident: str, *, timeout: int = 
     c = find_instance(project, ident, engines=engines)
     store = open_store(ctx, project)
     try:
-        mine = [d for d in desired_state(ctx, project, store=store).containers if d.definition == c.definition]
+        mine = [d for d in desired_state(ctx, project, store=store, engines=engines).containers
+                if d.definition == c.definition]
         held = any(d.name == c.name for d in mine)
         if held:  # recorded before the stop, so that a self-heal woken by the stop sees it
             store.hold(c.name, str(c.definition), definition_hash(mine))

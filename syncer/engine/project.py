@@ -8,6 +8,8 @@ dropped by the apply that acts on it (`forget_lapsed`), under the apply lock.
 
 from __future__ import annotations
 
+import base64
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,15 +18,18 @@ from typing import TYPE_CHECKING
 from syncer.adapters import cache
 from syncer.adapters.store import Revision, Store
 from syncer.core import clock
+from syncer.core.errors import Diagnostic, InvalidProject
 from syncer.core.model import ContainerSpec, Desired, Observed, Plan, Project
 from syncer.core.redact import Redactor
+from syncer.engine import repofiles
 from syncer.engine import secrets as S
-from syncer.stages.tree import DirTree, Tree, find_root
 from syncer.stages.plan import definition_hash, plan
 from syncer.stages.render import render
+from syncer.stages.tree import DirTree, Tree, UnsafePath, find_root, read_regular
 
 if TYPE_CHECKING:  # docker is imported only by commands that talk to Docker
     from syncer.engine.observe import EngineFactory
+    from syncer.stages.policy import Policy
 
 STATE_DIR = ".syncer"
 
@@ -37,15 +42,26 @@ class Context:
     state_dir: Path | None = None
     secrets_file: Path | None = None
     ref: str | None = None
+    policy_file: Path | None = None  # the operator's policy, outside the repository
 
     def root(self) -> Path:
         """The project root: --repo, or the nearest directory upwards holding syncer.yaml."""
         return find_root(self.repo or Path.cwd())
 
     def state(self, root: Path) -> Path:
-        """The state directory (created on first use)."""
+        """The state directory (created 0700 on first use, with a `.gitignore` of `*` so that
+        a repository holding it is never dirty because of it, nor commits its key)."""
         path = self.state_dir or root / STATE_DIR
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ignore = path / ".gitignore"
+        if not ignore.exists():
+            try:  # O_EXCL: several processes may start at once; one writes it, whole
+                fd = os.open(ignore, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as f:
+                    f.write("# syncer's state: never committed\n*\n")
         return path
 
 
@@ -58,35 +74,70 @@ def _in_git(root: Path) -> bool:
     return any((p / ".git").exists() for p in (root, *root.parents))
 
 
+def operator_policy(ctx: Context) -> tuple[Policy | None, bytes]:
+    """The operator's policy (`--policy FILE` / SYNCER_POLICY) and the bytes it was read
+    from (they key the cache: a project valid under one policy is not under another)."""
+    if ctx.policy_file is None:
+        return None, b""
+    from syncer.stages.policy import operator_policy as parse_policy
+
+    try:
+        real = ctx.policy_file.resolve()  # the operator's own file: it may be a link anywhere
+        data = read_regular(real.parent, real.name)
+    except (OSError, UnsafePath) as exc:
+        raise InvalidProject([Diagnostic(str(ctx.policy_file), 0, 0, f"cannot read the policy file ({exc})")]) from None
+    if data is None:
+        raise InvalidProject([Diagnostic(str(ctx.policy_file), 0, 0, "the policy file does not exist")])
+    policy, problems = parse_policy(str(ctx.policy_file), data)
+    if policy is None:
+        raise InvalidProject(problems)
+    return policy, data
+
+
 def load(ctx: Context) -> Project:
     """The validated project at the work tree, or at `ctx.ref` when given."""
     root = ctx.root()
+    policy, policy_bytes = operator_policy(ctx)
     if ctx.ref is not None:
         from syncer.adapters import git as gitsource  # imported only where git is used
 
         git_tree = gitsource.tree_at(root, ctx.ref)
-        return _with_message(_build(git_tree, root, git_tree.sha, False), root)
+        return _with_message(_build(git_tree, root, git_tree.sha, False, policy), root)
+    state = ctx.state(root)  # first: its .gitignore keeps the work tree clean
     commit, dirty = None, False
     if _in_git(root):
         from syncer.adapters import git as gitsource
 
         commit, dirty = gitsource.head(root)
-    state = ctx.state(root)
-    key = cache.repo_key(root)
+    key = cache.repo_key(root, extra=policy_bytes)
     cached = cache.get(state, key)
     if cached is not None and cached.root == str(root):
         project = replace(cached, commit=commit, dirty=dirty)
     else:
-        project = _build(DirTree(root), root, commit, dirty)
+        project = _build(DirTree(root), root, commit, dirty, policy)
         if not project.config.allow_literal_secrets:  # a literal password must not land in the state dir
             cache.put(state, key, project)
     return _with_message(project, root)
 
 
-def _build(tree: Tree, root: Path, commit: str | None, dirty: bool) -> Project:
-    from syncer.stages.validate import build_project  # jsonschema and the parser: only on a cache miss
+def fingerprint(ctx: Context) -> tuple[str, str | None, bool]:
+    """What `load` of the work tree depends on (its YAML files, HEAD, dirty): a long-running
+    server reloads only when this changed (a load of 10k definitions takes a second)."""
+    root = ctx.root()
+    commit, dirty = None, False
+    if _in_git(root):
+        from syncer.adapters import git as gitsource
 
-    return build_project(tree, str(root), commit=commit, dirty=dirty)
+        commit, dirty = gitsource.head(root)
+    return cache.repo_key(root), commit, dirty
+
+
+def _build(tree: Tree, root: Path, commit: str | None, dirty: bool, policy: Policy | None) -> Project:
+    from syncer.stages.validate import (
+        build_project,  # jsonschema and the parser: only on a cache miss
+    )
+
+    return build_project(tree, str(root), commit=commit, dirty=dirty, policy=policy)
 
 
 def _with_message(project: Project, root: Path) -> Project:
@@ -97,19 +148,33 @@ def _with_message(project: Project, root: Path) -> Project:
     return project
 
 
-def read_secrets(ctx: Context) -> dict[str, str]:
-    """Secrets from --secrets-file, overridden by the environment."""
-    return S.read_secrets(ctx.secrets_file)
+def read_secrets(ctx: Context, project: Project) -> dict[str, str]:
+    """Secrets from --secrets-file, overridden by the environment variables the project's
+    syncer.yaml allows (`secrets: {env: [...]}`)."""
+    return S.read_secrets(ctx.secrets_file, S.allowed_env(project))
 
 
 def secrets_for(ctx: Context, project: Project) -> dict[str, str]:
     """Every secret value a render of this project may use."""
-    return S.with_literals(read_secrets(ctx), project)
+    return S.with_literals(S.with_sops(read_secrets(ctx, project), sops_secrets(ctx, project)), project)
 
 
 def redactor(ctx: Context, project: Project) -> Redactor:
     """Masks exactly the secret values this project references (nothing else)."""
-    return S.redactor(read_secrets(ctx), project)
+    return S.redactor(S.with_sops(read_secrets(ctx, project), sops_secrets(ctx, project)), project)
+
+
+def sops_secrets(ctx: Context, project: Project) -> dict[str, dict[str, str]]:
+    """The values of the project's SOPS files, by file, from the tree the project was
+    loaded from (the commit of `--ref`, else the work tree)."""
+    if not S.sops_files(project):
+        return {}
+    root = Path(project.root)
+    if ctx.ref is not None:
+        from syncer.adapters import git as gitsource
+
+        return S.sops_secrets(gitsource.tree_at(root, ctx.ref), project)
+    return S.sops_secrets(DirTree(root), project)
 
 
 def open_store(ctx: Context, project: Project) -> Store:
@@ -128,11 +193,20 @@ class Planned:
     lapsed_holds: tuple[str, ...] = ()
 
 
+def hash_key(ctx: Context, project: Project, engines: EngineFactory | None = None) -> bytes:
+    """The key of the secrets' hashes: the same for every state dir of these servers."""
+    from syncer.adapters.docker import Engine
+    from syncer.engine.serverkey import project_key
+
+    return project_key(ctx.state(Path(project.root)), project, engines=engines or Engine)
+
+
 def desired_state(ctx: Context, project: Project, *, store: Store | None = None,
-                  secrets: Mapping[str, str] | None = None) -> Desired:
+                  secrets: Mapping[str, str] | None = None, engines: EngineFactory | None = None) -> Desired:
     """Render the project with this context's secrets (and the store's rollback pins)."""
     values = secrets if secrets is not None else secrets_for(ctx, project)
-    desired = render(project, secrets=values, secret_key=S.secret_key(ctx.state(Path(project.root))))
+    desired = render(project, secrets=values, secret_key=hash_key(ctx, project, engines),
+                     files=repofiles.read_all(project, ctx.ref))
     return pinned(store, desired)[0] if store is not None else desired
 
 
@@ -158,12 +232,15 @@ def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFact
     from syncer.engine.observe import observe
 
     values = secrets if secrets is not None else secrets_for(ctx, project)
-    rendered = render(project, secrets=values, secret_key=S.secret_key(ctx.state(Path(project.root))))
+    rendered = render(project, secrets=values, secret_key=hash_key(ctx, project, engines),
+                      files=repofiles.read_all(project, ctx.ref))
     desired, lapsed_pins = pinned(store, rendered)
     keep, lapsed_holds = held(store, desired)
     observed = observe(project.config.name, project.config.servers, desired, engines=engines or Engine)
+    repofiles.check_external(project, desired, observed, ctx.ref)
     result = plan(desired, observed, prune=project.config.prune, created_at=now_iso(),
-                  known=store.latest_revisions(), dirty=project.dirty, held=keep)
+                  known=store.latest_revisions(), dirty=project.dirty, held=keep,
+                  declared=project.config.networks)
     return Planned(result, desired, observed, tuple(lapsed_pins), tuple(lapsed_holds))
 
 
@@ -219,4 +296,6 @@ def forget_lapsed(store: Store, p: Planned) -> None:
 
 def _from_revision(rev: Revision, like: ContainerSpec) -> list[ContainerSpec]:
     return [ContainerSpec(like.project, s["server"], rev.definition, int(s["replica"]), s["name"], s["template_ref"],
-                          s["spec"], s["spec_hash"], tuple(s.get("depends_on", ()))) for s in rev.specs]
+                          s["spec"], s["spec_hash"], tuple(s.get("depends_on", ())),
+                          {k: base64.b64decode(v) for k, v in (s.get("payload") or {}).items()})
+            for s in rev.specs]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syncer.adapters.store import Revision, Store
-from syncer.core.errors import SyncerError
+from syncer.core.errors import NotFound, SyncerError
 from syncer.core.model import Project, Server
 
 if TYPE_CHECKING:
@@ -28,11 +28,26 @@ class StateView:
         """Close the connection."""
         self.store.close()
 
+    def version(self) -> int:
+        """Changes whenever another connection commits to the store (SQLite's data_version)."""
+        return self.store.data_version()
+
+    def problem(self) -> str | None:
+        """Why the store cannot be read now (None when it can): for GET /health."""
+        return self.store.problem()
+
     # definitions
 
     def definitions(self) -> dict[str, dict[str, Any]]:
         """Definition name -> its row (id, server, template, status, current_revision, times)."""
         return {str(d["name"]): d for d in self.store.definitions()}
+
+    def definition_row(self, ident: str) -> dict[str, Any] | None:
+        """One definition's row by `def_` id or name (one indexed query), or None."""
+        try:
+            return self.store.definition(ident)
+        except NotFound:
+            return None
 
     def definition_ids(self) -> dict[str, str]:
         """Definition name -> its `def_` id, for those the store knows."""

@@ -54,6 +54,8 @@ class Request:
     definition: str | None = None  # None: the whole project
     fetch: bool = False  # fetch the followed remote first
     requested_at: str = ""
+    branch: str | None = None  # the branch to fetch (a push's)
+    commit: str | None = None  # the commit a push announced
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,11 @@ class Batch:
     def fetch(self) -> bool:
         """True when any request wants the remote fetched first."""
         return any(r.fetch for r in self.requests)
+
+    @property
+    def branch(self) -> str | None:
+        """The branch the newest push of the batch moved (None: no push)."""
+        return next((r.branch for r in reversed(self.requests) if r.branch), None)
 
     @property
     def drift(self) -> bool:
@@ -125,7 +132,8 @@ class _Record:
         return {"id": r.id, "status": self.status, "reason": r.reason, "kind": r.kind.value,
                 "definition": r.definition, "requested_at": r.requested_at, "started_at": self.started_at,
                 "finished_at": self.finished_at, "run_ids": list(o.run_ids) if o else [],
-                "commit": o.commit if o else None, "error": o.error if o else None}
+                "commit": o.commit if o else None, "error": o.error if o else None,
+                "pushed_commit": r.commit, "branch": r.branch}
 
 
 class RequestQueue:
@@ -138,9 +146,10 @@ class RequestQueue:
         self._records: OrderedDict[str, _Record] = OrderedDict()
         self._closed = False
 
-    def put(self, kind: Kind, reason: str, *, definition: str | None = None, fetch: bool = False) -> str:
+    def put(self, kind: Kind, reason: str, *, definition: str | None = None, fetch: bool = False,
+            branch: str | None = None, commit: str | None = None) -> str:
         """Queue a request; returns its id at once."""
-        request = Request(new_id("req"), kind, reason, definition, fetch, clock.iso())
+        request = Request(new_id("req"), kind, reason, definition, fetch, clock.iso(), branch, commit)
         with self._cond:
             self._pending.append(request)
             self._records[request.id] = _Record(request)
@@ -184,17 +193,22 @@ class RequestQueue:
             for record in self._of(batch):
                 record.status, record.finished_at, record.outcome = outcome.status, now, outcome
 
-    def serve(self, batch: Batch, apply: Callable[[str | None], Outcome]) -> Outcome:
+    def serve(self, batch: Batch, apply: Callable[[str | None], Outcome],
+              fetch: Callable[[Batch], Outcome | None] | None = None) -> Outcome:
         """Run `apply` once per target of `batch`, recording the batch running, then its
-        combined outcome for every request in it."""
+        combined outcome for every request in it. `fetch` runs first; the failed outcome it
+        may return fails the batch, and the applies still run (for the other requests)."""
         self.started(batch)
         outcomes: list[Outcome] = []
+        failed = fetch(batch) if fetch is not None else None
         try:
             for target in batch.targets:
                 outcomes.append(apply(target))
         finally:
             result = Outcome.combine(outcomes) if len(outcomes) == len(batch.targets) else Outcome(
                 "failed", tuple(r for o in outcomes for r in o.run_ids), error="the cycle did not finish")
+            if failed is not None:
+                result = Outcome.combine([failed, result])
             self.finished(batch, result)
         return result
 

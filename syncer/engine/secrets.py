@@ -1,6 +1,10 @@
 """Where secret values come from, and the one redactor built from exactly those a project uses.
 
-Values come from `--secrets-file` and the environment; a project references some of them
+Values come from `--secrets-file`, the SOPS files syncer.yaml lists (`secrets: {files: [...]}`,
+decrypted in memory by adapters/sops.py) and the environment variables the operator allowed
+in syncer.yaml (`secrets: {env: [NAME, PREFIX_*]}`): whoever can push to the repository must
+not be able to copy syncer's own environment (its `SYNCER_*` variables, a cloud credential)
+into a container, so nothing else of the environment resolves. A project references some of them
 by name (`{secret: NAME}` in params, webhook and git-hook secrets, literal passwords where
 allowed). Only those referenced values are masked: masking every environment variable
 turned `on local` into `on ***` in deployment logs.
@@ -8,6 +12,7 @@ turned `on local` into `on ***` in deployment logs.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets as pysecrets
@@ -19,31 +24,68 @@ from syncer.core.errors import SecretError
 from syncer.core.model import Project
 from syncer.core.redact import Redactor
 from syncer.stages.render import literal_secrets, secret_references
+from syncer.stages.tree import DirTree, Tree
 
-KEY_FILE = "secret.key"
+KEY_FILE = "secret.key"  # this state dir's key: published when the server has none (serverkey.py)
 GIT_HOOK_ENV = "SYNCER_GIT_WEBHOOK_SECRET"
 _DOTENV = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$")
 
 
 def secret_key(state: Path) -> bytes:
-    """The key that turns secrets into keyed hashes; made once per state directory."""
+    """This state directory's key, made once: what serverkey.py publishes when the project's
+    server has none yet (the server's key, once there, is the one every state dir uses).
+
+    Several processes may make it at once (the first plan of a CI job's parallel steps):
+    each writes its candidate to a private temporary file and links it into place, which
+    only one link can do; the others read back the winner's key, always whole."""
     path = state / KEY_FILE
     try:
-        return path.read_bytes()
+        key = path.read_bytes()
+        if key:
+            return key
     except FileNotFoundError:
-        key = pysecrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        pass
+    key = pysecrets.token_bytes(32)
+    tmp = state / f".{KEY_FILE}.{os.getpid()}.{pysecrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(fd, "wb") as f:
             f.write(key)
-        return key
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            key = path.read_bytes()
+    finally:
+        tmp.unlink(missing_ok=True)
+    return key
 
 
-def read_secrets(secrets_file: Path | None) -> dict[str, str]:
-    """Secrets from the secrets file, overridden by the environment."""
+OWN_PREFIX = "SYNCER_"  # syncer's own variables: never a secret source
+
+
+def allowed_env(project: Project) -> tuple[str, ...]:
+    """The `secrets.env` patterns of syncer.yaml: exact names, or a prefix ending in `*`."""
+    section = project.config.raw.get("secrets")
+    names = section.get("env") if isinstance(section, Mapping) else None
+    return tuple(str(n) for n in names) if isinstance(names, list) else ()
+
+
+def env_allowed(name: str, patterns: tuple[str, ...]) -> bool:
+    """True when the environment variable `name` may be a secret under `patterns`."""
+    if name.startswith(OWN_PREFIX):
+        return False
+    return any(name.startswith(p[:-1]) if p.endswith("*") else name == p for p in patterns)
+
+
+def read_secrets(secrets_file: Path | None, allowed: tuple[str, ...] = ()) -> dict[str, str]:
+    """Secrets from the secrets file, overridden by the environment variables `allowed`
+    names (never syncer's own `SYNCER_*`)."""
     found: dict[str, str] = {}
     if secrets_file is not None:
-        found.update(parse_secrets_file(secrets_file))
-    found.update(os.environ)
+        found.update((k, v) for k, v in parse_secrets_file(secrets_file).items() if not k.startswith(OWN_PREFIX))
+    found.update((k, v) for k, v in os.environ.items() if env_allowed(k, allowed))
     return found
 
 
@@ -114,3 +156,55 @@ def sensitive_values(available: Mapping[str, str], project: Project) -> list[str
 def redactor(available: Mapping[str, str], project: Project) -> Redactor:
     """The project's redactor: masks exactly its referenced secret values."""
     return Redactor.of(sensitive_values(available, project))
+
+
+# --- SOPS files in git (`secrets: {files: [...]}`) -------------------------------------
+# Decrypted values live in this process only, keyed by the encrypted bytes' hash, so that
+# a plan's secrets and its redactor decrypt (and run gpg) once. Never written anywhere.
+_DECRYPTED: dict[str, dict[str, str]] = {}
+
+
+def sops_files(project: Project) -> list[str]:
+    """The SOPS files syncer.yaml lists (repo-relative), in order."""
+    raw = project.config.raw.get("secrets")
+    files = raw.get("files") if isinstance(raw, Mapping) else None
+    return [str(f) for f in files] if isinstance(files, list) else []
+
+
+def sops_secrets(tree: Tree, project: Project) -> dict[str, dict[str, str]]:
+    """Each listed SOPS file's values by name, read through `tree` (the work tree, or the
+    commit of `plan --ref`) and decrypted in memory."""
+    out: dict[str, dict[str, str]] = {}
+    for path in sops_files(project):
+        data = _read_inside(tree, path)
+        digest = hashlib.sha256(path.encode() + b"\0" + data).hexdigest()
+        if digest not in _DECRYPTED:
+            # pyrage and cryptography are imported only by projects that use SOPS
+            from syncer.adapters import sops
+
+            _DECRYPTED[digest] = sops.decrypt(path, data)
+        out[path] = _DECRYPTED[digest]
+    return out
+
+
+def _read_inside(tree: Tree, path: str) -> bytes:
+    if path.startswith("/") or ".." in path.split("/"):
+        raise SecretError(f"{path}: SOPS files must be inside the repository")
+    if isinstance(tree, DirTree):  # a symlink must not lead out of the repository
+        root = tree.root.resolve()
+        if not (root / path).resolve().is_relative_to(root):
+            raise SecretError(f"{path}: the SOPS file leads outside the repository")
+    data = tree.read(path)
+    if data is None:
+        raise SecretError(f"{path}: no such SOPS file in the repository")
+    return data
+
+
+def with_sops(available: Mapping[str, str], files: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """SOPS values under `available` (the secrets file and the environment win, so that an
+    operator can override a value from git); a later file wins over an earlier one."""
+    out: dict[str, str] = {}
+    for values in files.values():
+        out.update(values)
+    out.update(available)
+    return out

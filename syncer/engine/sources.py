@@ -10,12 +10,12 @@ from typing import Any
 from syncer.core.model import Project, Server
 from syncer.engine.facade import Context
 from syncer.stages import hooks
-from syncer.stages.hooks import PushEvent
+from syncer.stages.hooks import HookEvent, PushEvent
 
 MAX_HOOK_BODY = hooks.MAX_BODY
 
-__all__ = ["MAX_HOOK_BODY", "PushEvent", "docker_events", "fetch_remote", "head", "safe_url", "tracked_branch",
-           "verify_push"]
+__all__ = ["MAX_HOOK_BODY", "HookEvent", "PushEvent", "docker_events", "fast_forward", "fetch_problem", "fetch_remote", "head",
+           "safe_url", "tracked_branch", "verify_push"]
 
 
 def safe_url(url: str) -> str:
@@ -31,6 +31,22 @@ def fetch_remote(url: str, dest: Path, branch: str) -> str:
     from syncer.adapters import git as gitsource
 
     return gitsource.sync_clone(url, dest, branch)
+
+
+def fetch_problem(repo: Path) -> str | None:
+    """Why a push cannot be fetched into the work tree at `repo` (None: it is a git clone
+    with a remote)."""
+    from syncer.adapters import git as gitsource
+
+    return gitsource.fetch_problem(repo)
+
+
+def fast_forward(repo: Path, branch: str) -> str:
+    """Fetch `branch` from the clone's remote and fast-forward the work tree to it (never a
+    reset: a user's work tree); the commit now checked out. Raises GitError."""
+    from syncer.adapters import git as gitsource
+
+    return gitsource.fast_forward(repo, branch)
 
 
 def head(repo: Path) -> str | None:
@@ -54,13 +70,13 @@ def tracked_branch(ctx: Context, project: Project, override: str | None = None) 
 
 
 def verify_push(ctx: Context, project: Project, headers: Mapping[str, str], body: bytes, *,
-                branch: str) -> PushEvent | None:
-    """A push webhook verified against the project's git-hook secret (GitHub, GitLab, Gitea
-    signatures in constant time); None for a ping. Raises a SyncerError carrying the HTTP
-    status when the signature or the body is refused."""
+                branch: str) -> HookEvent:
+    """A git webhook verified against the project's git-hook secret (GitHub, GitLab, Gitea
+    signatures in constant time): the push, or why it is ignored. Raises a SyncerError
+    carrying the HTTP status when the signature or the body is refused."""
     from syncer.engine.operations import git_webhook_secret
 
-    return hooks.verify_and_parse(headers, body, git_webhook_secret(ctx, project), branch=branch)
+    return hooks.verify(headers, body, git_webhook_secret(ctx, project), branch=branch)
 
 
 def docker_events(server: Server, project: str, *, since: int) -> Iterator[dict[str, Any]]:

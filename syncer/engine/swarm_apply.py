@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from syncer.adapters.docker import Engine
 from syncer.adapters.swarm import Swarm, failed_tasks, running_count
 from syncer.core.model import Action, ContainerSpec
+from syncer.engine.heal import OWN
 from syncer.stages import swarm as S
 
 Log = Callable[[str], None]
@@ -44,6 +45,30 @@ def _roll_time(update: Mapping[str, Any], replicas: int) -> float:
     window and followed by the delay (the health timeout alone would cut a long roll short)."""
     batches = -(-replicas // update["Parallelism"]) if update["Parallelism"] else 1
     return float(batches * (update["Monitor"] + update["Delay"]) / 10**9)
+
+
+class Swarms:
+    """The Swarm servers of one apply, as the Applier dispatches to them: services instead of
+    containers, behind the same plan actions."""
+
+    def __init__(self, engines: Mapping[str, Engine], project: str, secrets: Mapping[str, str], *,
+                 timeout: float, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.deployers = {name: SwarmDeployer(eng, project, secrets, timeout=timeout, sleep=sleep)
+                          for name, eng in engines.items() if is_swarm(eng)}
+
+    def __contains__(self, server: object) -> bool:
+        return server in self.deployers
+
+    def workers(self, todo: Sequence[str], groups: Mapping[str, Sequence[Action]]) -> int:
+        """Threads to add to a wave's pool: a Swarm deployment mostly waits while Swarm
+        schedules its tasks, so it does not count against the engine's parallelism (all of
+        a wave's services roll at once)."""
+        return sum(1 for n in todo if groups[n][0].server in self.deployers)
+
+    def run(self, a: Action, c: ContainerSpec | None,
+            labels: Callable[[Action, ContainerSpec], Mapping[str, str]], log: Log) -> None:
+        """Carry out one plan action on its Swarm server."""
+        self.deployers[a.server].run(a, c, labels(a, c) if c is not None else {}, log)
 
 
 class SwarmDeployer:
@@ -106,7 +131,8 @@ class SwarmDeployer:
         try:
             self._wait_running(ident, wanted, log, give_up_after=FAILURES_ON_CREATE)
         except DeployFailed as exc:
-            self.swarm.remove_service(ident)
+            with OWN.acting(ident):  # its remove event is this apply's, not a fault to heal
+                self.swarm.remove_service(ident)
             raise DeployFailed(f"service {c.definition} did not come up: {exc}; removed it") from None
 
     def update(self, a: Action, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> bool:
@@ -175,7 +201,8 @@ class SwarmDeployer:
 
     def remove(self, a: Action, log: Log) -> None:
         """Remove the service, wait for its tasks to go, then its configs and secrets."""
-        self.swarm.remove_service(a.container_id)
+        with OWN.acting(a.container_id):  # its remove event is ours, not a fault to heal
+            self.swarm.remove_service(a.container_id)
         log(f"removed service {a.container} ({a.container_id[:12]})")
         deadline = time.monotonic() + self.timeout
         while self.swarm.service_tasks(a.container_id) and time.monotonic() < deadline:

@@ -15,8 +15,8 @@ from referencing.jsonschema import DRAFT202012
 
 from syncer.core.labels import template_hash
 from syncer.core.model import Located, ProjectConfig, Template
-from syncer.stages import schema
-from syncer.stages.collect import Collector, documents
+from syncer.stages import guard, schema
+from syncer.stages.collect import Collector, documents, yaml_files
 from syncer.stages.expr import names as expressions
 from syncer.stages.load import Tree, locate
 
@@ -36,7 +36,7 @@ def templates(tree: Tree, config: ProjectConfig, out: Collector) -> tuple[list[T
     found: dict[tuple[str, str], Template] = {}
     broken = Broken()
     for folder in config.template_dirs:
-        for path in tree.yaml_files(folder):
+        for path in yaml_files(tree, folder, out):
             docs = documents(tree, path, out)
             if path not in out.files:
                 broken.template_files.append(path)
@@ -81,7 +81,17 @@ def _template(where: Located, raw: dict[str, Any], out: Collector) -> Template |
         out.at(where, path, f"{schema._dotted(path)}: invalid input schema: cannot resolve $ref '{ref}'"
                " (only references inside the inputs, like '#/$defs/NAME', are supported)")
         return None
-    ok = _check_expressions(raw, inputs, where, out)
+    risky = guard.schema_problem(inputs)
+    if risky is not None:
+        steps = list(risky[0])
+        if not _is_json_schema(written) and steps[:1] == ["properties"]:
+            steps = steps[1:]
+        path = ("inputs", *steps)
+        out.at(where, path, f"{schema._dotted(path)}: invalid input schema: {risky[1]}")
+        return None
+    if not _no_secret_defaults(written, inputs, where, out):
+        return None
+    ok = _check_expressions(raw, inputs, where, out) & _has_image(raw, where, out)
     if not ok:
         return None
     spec, profiles = raw["spec"], raw.get("profiles", {})
@@ -89,8 +99,36 @@ def _template(where: Located, raw: dict[str, Any], out: Collector) -> Template |
         id=raw["id"], name=raw.get("name", raw["id"]), version=raw["version"],
         description=raw.get("description", ""), taxonomy=raw.get("taxonomy", {}),
         deprecated=raw.get("deprecated", False), inputs=inputs, spec=spec, profiles=profiles,
-        spec_hash=template_hash(spec, inputs, profiles), origin=where,
+        spec_hash=template_hash(spec, inputs, profiles), origin=where, kind=raw.get("kind", "service"),
     )
+
+
+def _no_secret_defaults(written: Mapping[str, Any], inputs: Mapping[str, Any], where: Located,
+                        out: Collector) -> bool:
+    """A default for a password / writeOnly input would be a secret in plain text in the
+    template, the spec label, the store and every plan: refused, whatever the project allows."""
+    ok = True
+    for name, prop in (inputs.get("properties") or {}).items():
+        if isinstance(prop, Mapping) and "default" in prop and (
+                prop.get("writeOnly") or prop.get("format") == "password"):
+            path = ("inputs", *(("properties",) if _is_json_schema(written) else ()), name, "default")
+            out.at(where, path, f"{schema._dotted(path)}: a password (writeOnly) input cannot have a default:"
+                   " definitions give it as {secret: NAME}", key=True)
+            ok = False
+    return ok
+
+
+def _has_image(raw: Mapping[str, Any], where: Located, out: Collector) -> bool:
+    """The spec names an image, or every profile does (a definition picks one of them)."""
+    profiles = raw.get("profiles") or {}
+    if "image" in raw["spec"]:
+        return True
+    lacking = [name for name, p in profiles.items() if "image" not in p]
+    if profiles and not lacking:
+        return True
+    which = f"; profile(s) {', '.join(lacking)} set none" if lacking else ""
+    out.at(where, ("spec",), f"spec: no image (set spec.image, or image in every profile){which}", key=True)
+    return False
 
 
 def _is_json_schema(inputs: Mapping[str, Any]) -> bool:
@@ -154,13 +192,14 @@ def _check_expressions(raw: Mapping[str, Any], inputs: Mapping[str, Any], where:
 
 def check_one(text: str, path: tuple[Any, ...], known: set[str], where: Located, out: Collector) -> bool:
     ok = True
-    for expr in expressions(text):
-        if expr.startswith("inputs."):
-            if expr[7:] not in known:
+    for written in expressions(text):
+        expr = guard.excerpt(written)
+        if written.startswith("inputs."):
+            if written[7:] not in known:
                 out.at(where, path, f"${{{expr}}} names an input that does not exist"
                        f" (inputs: {', '.join(sorted(known)) or 'none'})")
                 ok = False
-        elif expr not in CONTEXT_NAMES:
+        elif written not in CONTEXT_NAMES:
             out.at(where, path, f"unknown substitution ${{{expr}}} (allowed: ${{inputs.NAME}}, "
                    + ", ".join(f"${{{c}}}" for c in CONTEXT_NAMES) + ")")
             ok = False

@@ -13,6 +13,7 @@ from syncer.core.errors import Diagnostic
 from syncer.core.model import Located
 from syncer.stages import schema
 from syncer.stages.load import SourceFile, Tree, locate, parse
+from syncer.stages.tree import UnsafePath
 
 
 @dataclass
@@ -37,8 +38,21 @@ class Collector:
         return ok
 
 
+def yaml_files(tree: Tree, folder: str, out: Collector) -> list[str]:
+    """The YAML files under `folder`; none (and a diagnostic) when the folder is refused."""
+    try:
+        return tree.yaml_files(folder)
+    except UnsafePath as exc:
+        out.found.append(Diagnostic(exc.path, 1, 1, exc.problem))
+        return []
+
+
 def documents(tree: Tree, path: str, out: Collector) -> list[tuple[Located, Any]]:
-    data = tree.read(path)
+    try:
+        data = tree.read(path)
+    except UnsafePath as exc:  # the message names the path, never what it points at
+        out.found.append(Diagnostic(exc.path, 1, 1, exc.problem))
+        return []
     if data is None:
         out.found.append(Diagnostic(path, 0, 0, "file not found"))
         return []

@@ -1,7 +1,7 @@
 """Incoming git webhooks: verify the sender's signature, then read the push. Pure: no I/O.
 
 The HTTP endpoint (`POST /api/v1/hooks/git`) hands the raw headers and body here; what
-comes back says whether to fetch and sync. Each provider signs differently (as their
+comes back says whether to fetch and sync, or why not. Each provider signs differently (as their
 documentation describes):
 
 - GitHub: `X-GitHub-Event: push|ping`, `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`.
@@ -54,13 +54,27 @@ class PushEvent:
     deleted: bool = False
 
 
-def verify_and_parse(headers: Mapping[str, str], body: bytes, secret: str | None, *,
-                     branch: str) -> PushEvent | None:
-    """Verify a git webhook and read its push; None for a verified GitHub `ping`.
+@dataclass(frozen=True)
+class HookEvent:
+    """A verified webhook delivery: what the provider said happened, and what to do about it."""
 
-    Raises HookRejected: 401 `unauthorized` for a missing or wrong signature or token (or
-    no secret configured), 400 `invalid_request` for an unknown sender or event, or a body
-    that is not the JSON the provider sends.
+    provider: str                 # github | gitlab | gitea
+    event: str                    # the provider's event name (push, Tag Push Hook, create, ...)
+    delivery: str | None          # the provider's delivery id (the same on a redelivery)
+    push: PushEvent | None = None  # the ref that moved, for push events
+    ignored: str | None = None    # why nothing is synced; None for a push to the tracked branch
+    ping: bool = False            # GitHub's ping when the webhook is created
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str | None, *, branch: str) -> HookEvent:
+    """Verify a git webhook and say what it asks for.
+
+    Every verified event is answered: a push to the tracked branch leaves `ignored` None;
+    tag pushes, pushes to other branches, deletions, branch or tag creation and any other
+    event carry the reason they are ignored. Raises HookRejected: 401 `unauthorized` for a
+    request no provider signed (no provider header, a missing or wrong signature or token,
+    no secret configured), 400 `invalid_request` for a signed push whose body is not the
+    JSON the provider sends.
     """
     h = {str(k).lower(): str(v) for k, v in headers.items()}
     provider, event = _provider(h)
@@ -68,12 +82,34 @@ def verify_and_parse(headers: Mapping[str, str], body: bytes, secret: str | None
         raise HookRejected(401, "unauthorized", "no git webhook secret is configured, so no webhook is accepted"
                            " (set api.git_webhook_secret in syncer.yaml or SYNCER_GIT_WEBHOOK_SECRET)")
     _VERIFY[provider](h, body, secret)
+    delivery = next((h[k].strip() for k in _DELIVERY[provider] if h.get(k, "").strip()), None)
     if provider == "github" and event == "ping":
-        return None
+        return HookEvent(provider, event, delivery, ignored="a ping: the webhook works", ping=True)
+    if event in _REF_EVENTS[provider]:
+        return HookEvent(provider, event, delivery, ignored=_ref_event(event, _payload(h, body)))
     if event not in _PUSH[provider]:
-        raise HookRejected(400, "invalid_request", f"{_NAME[provider]} event '{event}' is not handled:"
-                           " send push events only")
-    return _push(provider, _payload(h, body), branch)
+        return HookEvent(provider, event, delivery, ignored=f"{_NAME[provider]} event '{event}' is not a push")
+    push = _push(provider, _payload(h, body), branch)
+    return HookEvent(provider, event, delivery, push, None if push.tracked else _why_not(push, branch))
+
+
+def _why_not(push: PushEvent, tracked: str) -> str:
+    """Why a verified push triggers no sync."""
+    wanted = tracked.removeprefix("refs/heads/")
+    if push.ref.startswith("refs/tags/"):
+        tag = push.ref.removeprefix("refs/tags/")
+        return f"the tag {tag} was deleted" if push.deleted else f"{push.ref} is a tag, not the tracked branch {wanted}"
+    if push.deleted:
+        return f"the branch {push.branch or push.ref} was deleted"
+    return f"{push.ref} is not the tracked branch {wanted}"
+
+
+def _ref_event(event: str, data: Mapping[str, Any]) -> str:
+    """GitHub's and Gitea's `create` and `delete`: a branch or tag made or removed."""
+    kind = _text(data.get("ref_type")) or "ref"
+    ref = _text(data.get("ref")) or "?"
+    done = "created (its pushes are what syncs)" if event == "create" else "deleted"
+    return f"the {kind} {ref} was {done}"
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -84,7 +120,10 @@ def sign(secret: str, body: bytes) -> str:
 # --- providers -------------------------------------------------------------------------
 
 _NAME = {"github": "GitHub", "gitlab": "GitLab", "gitea": "Gitea"}
-_PUSH = {"github": {"push"}, "gitlab": {"Push Hook"}, "gitea": {"push"}}
+_PUSH = {"github": {"push"}, "gitlab": {"Push Hook", "Tag Push Hook"}, "gitea": {"push"}}
+_REF_EVENTS = {"github": {"create", "delete"}, "gitlab": set(), "gitea": {"create", "delete"}}
+_DELIVERY = {"github": ("x-github-delivery",), "gitlab": ("x-gitlab-event-uuid", "x-gitlab-webhook-uuid"),
+             "gitea": ("x-gitea-delivery", "x-github-delivery")}
 
 
 def _provider(h: Mapping[str, str]) -> tuple[str, str]:
@@ -93,7 +132,7 @@ def _provider(h: Mapping[str, str]) -> tuple[str, str]:
                              ("github", "x-github-event")):
         if header in h:
             return provider, h[header].strip()
-    raise HookRejected(400, "invalid_request", "not a GitHub, GitLab or Gitea webhook (no X-GitHub-Event,"
+    raise HookRejected(401, "unauthorized", "not a GitHub, GitLab or Gitea webhook (no X-GitHub-Event,"
                        " X-Gitlab-Event or X-Gitea-Event header)")
 
 

@@ -15,8 +15,10 @@ from typing import Any
 from ruamel.yaml.constructor import DuplicateKeyError, SafeConstructor
 from ruamel.yaml.cyaml import CSafeLoader
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from syncer.core.errors import Diagnostic
+from syncer.stages import guard
 from syncer.stages.tree import PROJECT_FILE, YAML_SUFFIXES, DirTree, Tree, find_root
 
 __all__ = ["PROJECT_FILE", "YAML_SUFFIXES", "DirTree", "SourceFile", "Tree", "find_root", "locate", "parse"]
@@ -47,6 +49,9 @@ def parse(path: str, data: bytes) -> tuple[SourceFile | None, list[Diagnostic]]:
         line, col = _byte_position(data, exc.start)
         return None, [Diagnostic(path, line, col, "file is not valid UTF-8")]
     text = text.removeprefix("\ufeff")
+    deep = guard.nesting(text)
+    if deep is not None:  # before the parser, which recurses (and crashes) on deep nesting
+        return None, [Diagnostic(path, deep[0], deep[1], f"nesting deeper than {guard.MAX_DEPTH} levels: refused")]
     loader = _Loader(text)
     try:
         docs = []
@@ -56,7 +61,84 @@ def parse(path: str, data: bytes) -> tuple[SourceFile | None, list[Diagnostic]]:
         return None, [_yaml_diagnostic(path, text, exc)]
     finally:
         loader.dispose()
+    refused = guard.expansion(docs)
+    if refused is not None:
+        return None, [_refusal(path, text, *refused)]
     return SourceFile(path, text, tuple(d for d in docs if d is not None)), []
+
+
+def _refusal(path: str, text: str, kind: str, why: str) -> Diagnostic:
+    if kind == "key":
+        found = _non_string_key(text)
+        if found is not None:
+            return Diagnostic(path, *found)
+        return Diagnostic(path, 1, 1, "a mapping key that is not a string (put keys in quotes)")
+    line, col = _first_alias(text)
+    return Diagnostic(path, line, col, why)
+
+
+def _first_alias(text: str) -> tuple[int, int]:
+    loader = _Loader(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if type(event).__name__ == "AliasEvent":
+                return event.start_mark.line + 1, event.start_mark.column + 1
+    except YAMLError:
+        pass
+    finally:
+        loader.dispose()
+    return 1, 1
+
+
+_KEY_KINDS = {"int": "a number", "float": "a number", "bool": "a boolean", "null": "null"}
+
+
+def _non_string_key(text: str) -> tuple[int, int, str] | None:
+    """Line, column and message for the first mapping key that is not a string."""
+    for node in _nodes(text):
+        if node.id != "mapping":
+            continue
+        for key, _ in node.value:
+            if key.id == "scalar" and key.tag.rsplit(":", 1)[-1] in ("str", "merge"):
+                continue
+            if key.id == "scalar":
+                kind = _KEY_KINDS.get(key.tag.rsplit(":", 1)[-1], "not a string")
+                shown = guard.excerpt(key.value)
+                message = f"key {shown} is {kind}, not a string: put it in quotes ('{shown}')"
+            else:
+                message = f"a {'list' if key.id == 'sequence' else 'mapping'} used as a key: keys must be strings"
+            return key.start_mark.line + 1, key.start_mark.column + 1, message
+    return None
+
+
+def _nodes(text: str) -> list[Any]:
+    """Every distinct node of every document of `text` (for locating problems only)."""
+    loader = _Loader(text)
+    found: list[Any] = []
+    try:
+        stack = []
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                stack.append(node)
+        seen: set[int] = set()
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            found.append(node)
+            if node.id == "mapping":
+                stack.extend(v for pair in node.value for v in pair)
+            elif node.id == "sequence":
+                stack.extend(node.value)
+    except YAMLError:
+        pass
+    finally:
+        loader.dispose()
+    found.sort(key=lambda n: (n.start_mark.line, n.start_mark.column))
+    return found
 
 
 def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
@@ -73,7 +155,15 @@ def _yaml_diagnostic(path: str, text: str, exc: YAMLError) -> Diagnostic:
     tab = _tab_in_indentation(text)
     if tab is not None:
         return Diagnostic(path, tab[0], tab[1], "tab character in indentation (use spaces)")
+    if isinstance(exc, ReaderError) and isinstance(exc.position, int):
+        before = text[: exc.position]
+        line = before.count("\n") + 1
+        col = exc.position - (before.rfind("\n") + 1) + 1
+        return Diagnostic(path, line, col, f"character U+{_code(exc.character):04X} is not allowed in YAML ({exc.reason})")
     if isinstance(exc, DuplicateKeyError):
+        found = _non_string_key(text)  # `1:` and `true:` are "duplicates" as Python keys
+        if found is not None:
+            return Diagnostic(path, *found)
         mark = exc.problem_mark
         key, first_line = _duplicate_key(text, mark.line, mark.column)
         if first_line is not None:
@@ -81,7 +171,7 @@ def _yaml_diagnostic(path: str, text: str, exc: YAMLError) -> Diagnostic:
         else:
             start = exc.context_mark
             where = f" (the mapping starts at line {start.line + 1})" if start is not None else ""
-        return Diagnostic(path, mark.line + 1, mark.column + 1, f"duplicate key '{key}'{where}")
+        return Diagnostic(path, mark.line + 1, mark.column + 1, f"duplicate key '{guard.excerpt(key)}'{where}")
     if isinstance(exc, MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
         message = f"YAML syntax error: {exc.problem}"
@@ -183,3 +273,7 @@ def _child(node: Any, step: Any) -> tuple[Any, Any]:
     elif node.id == "sequence" and isinstance(step, int) and 0 <= step < len(node.value):
         return node.value[step], None
     return None, None
+
+
+def _code(character: Any) -> int:
+    return ord(character) if isinstance(character, str) else int(character)

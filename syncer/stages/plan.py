@@ -16,9 +16,11 @@ from syncer.core.errors import DockerUnavailable
 from syncer.core.model import (
     Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason, ServerState,
 )
+from syncer.stages import networks
+from syncer.stages.files import changed_sources
 
 RUNNING_STATES = ("running", "restarting")
-STARTABLE_STATES = ("created", "exited")
+STARTABLE_STATES = ("created", "exited", "paused")  # paused: started again by unpausing
 
 Known = Mapping[str, tuple[int, str]]  # definition → (current revision, definition hash)
 
@@ -36,18 +38,25 @@ def fingerprint(observed: Observed) -> str:
         for c in sorted((*s.managed, *s.name_holders), key=lambda c: (c.name, c.id)):
             rows.append([name, c.name, c.id, c.state, c.labels.get(L.SPEC_HASH, ""),
                          c.labels.get(L.REVISION, "")])
+        rows.extend([name, "network", n.name, n.id] for n in s.networks
+                    if n.labels.get(L.PROJECT) == observed.project)
     return L.sha256_of(rows)
 
 
 def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
-         known: Known | None = None, dirty: bool = False, held: frozenset[str] = frozenset()) -> Plan:
+         known: Known | None = None, dirty: bool = False, held: frozenset[str] = frozenset(),
+         declared: networks.Declared | None = None) -> Plan:
     """The actions that bring the servers from `observed` to `desired`.
 
-    `held` names containers an operator stopped through syncer: they stay stopped.
+    `held` names containers an operator stopped through syncer: they stay stopped. A server
+    that did not answer gets an `unreachable` action per container wanted there (never
+    applied) and nothing else: what runs there is unknown, so nothing is removed.
+    `declared` is syncer.yaml's `networks:` (name → external).
     """
-    down = [f"{n}: {s.error}" for n, s in sorted(observed.servers.items()) if not s.reachable]
-    if down:
-        raise DockerUnavailable("cannot observe every server:\n" + "\n".join(down))
+    down = {n: s.error or f"server '{n}': unreachable" for n, s in sorted(observed.servers.items())
+            if not s.reachable}
+    if down and len(down) == len(observed.servers):  # nothing to plan at all: one clear error
+        raise DockerUnavailable("\n".join(down.values()))
     by_def: dict[str, list[ContainerSpec]] = defaultdict(list)
     for c in desired.containers:
         by_def[c.definition].append(c)
@@ -59,13 +68,25 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
     actions: list[Action] = []
     for server, state in sorted(observed.servers.items()):
         mine = [c for c in desired.containers if c.server == server]
+        if server in down:
+            actions.extend(_unreachable(server, mine, revisions))
+            continue
         if state.kind == "swarm":  # one service per definition: Swarm keeps its replicas
             actions.extend(_service_actions(server, mine, state, revisions))
         else:
             actions.extend(_server_actions(server, mine, state.managed, state.name_holders, revisions, held))
         actions.extend(_removals(server, mine, state.managed, desired, prune))
+    # a Swarm server's overlay is made by its apply (engine/swarm_apply.py): no network actions there
+    containers = Observed(observed.project, {n: st for n, st in observed.servers.items() if st.kind != "swarm"})
+    actions.extend(networks.actions(desired, containers, declared=declared or {}, prune=prune))
     actions.sort(key=lambda a: (a.server, a.definition, a.replica, a.container))
-    return Plan(desired.project, desired.commit, dirty, fingerprint(observed), created_at, tuple(actions))
+    return Plan(desired.project, desired.commit, dirty, fingerprint(observed), created_at, tuple(actions), down)
+
+
+def _unreachable(server: str, desired: list[ContainerSpec], revisions: Mapping[str, int]) -> list[Action]:
+    return [Action("unreachable", server, c.definition, c.name, revisions[c.definition],
+                   "the server did not answer; nothing will be done", replica=c.replica, spec_hash=c.spec_hash)
+            for c in desired]
 
 
 def _revision(name: str, desired: list[ContainerSpec], live: list[LiveContainer], known: Known) -> int:
@@ -79,6 +100,12 @@ def _revision(name: str, desired: list[ContainerSpec], live: list[LiveContainer]
     live_hashes = sorted((c.replica, c.labels.get(L.SPEC_HASH, "")) for c in live if not _is_aside(c))
     same = live_hashes == sorted((c.replica, c.spec_hash) for c in desired)
     return max(revs) if same else max(revs) + 1
+
+
+def _missing_labels(spec: Mapping[str, Any], live: LiveContainer) -> tuple[Reason, ...]:
+    wanted = spec.get("labels") or {}
+    return tuple(Reason(f"labels.{k}", live.labels.get(k), v) for k, v in sorted(wanted.items())
+                 if live.labels.get(k) != v)
 
 
 def _is_aside(c: LiveContainer) -> bool:
@@ -103,6 +130,8 @@ def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable
                 who = f"project '{owner}'" if owner else "a container syncer does not manage"
                 out.append(Action("conflict", cause=f"the name is held by {who} ({other.id[:12]});"
                                   " nothing will be done", container_id=other.id, **base))
+            elif c.is_job:
+                out.append(Action("run", cause="job has not run yet", **base))
             else:
                 out.append(Action("create", cause="container absent", **base))
             continue
@@ -114,8 +143,14 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: 
     ident = {"container_id": live.id, **base}
     if live.definition != c.definition:
         return Action("recreate", cause=f"the name is held by definition '{live.definition}'", **ident)
+    if c.is_job:
+        return _job(c, live, ident)
     if live.labels.get(L.SPEC_HASH) != c.spec_hash:
-        return Action("recreate", cause="spec changed", reasons=tuple(spec_reasons(live, c.spec)), **ident)
+        return Action("recreate", cause=_changed(live, c), reasons=tuple(spec_reasons(live, c.spec)), **ident)
+    missing = _missing_labels(c.spec, live)
+    if missing:
+        # created by a syncer that hashed the spec's labels but did not apply them
+        return Action("recreate", cause="the spec's labels are not on the container", reasons=missing, **ident)
     if live.state in RUNNING_STATES:
         cause = "in sync" if live.health != "unhealthy" else "in sync (container reports unhealthy)"
         return Action("noop", cause=cause, **ident)
@@ -144,6 +179,29 @@ def _service_actions(server: str, desired: list[ContainerSpec], state: ServerSta
             out.append(Action("noop", cause=f"in sync ({current.status})" if current.status else "in sync",
                               container_id=current.id, **base))
     return out
+
+def _job(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any]) -> Action:
+    """A job runs until its spec hash has run successfully once; a finished job is in sync
+    (left exited, never self-healed)."""
+    if live.labels.get(L.SPEC_HASH) != c.spec_hash:
+        return Action("run", cause="job " + _changed(live, c), reasons=tuple(spec_reasons(live, c.spec)), **ident)
+    if live.state in RUNNING_STATES:
+        return Action("noop", cause="job is running", **ident)
+    if live.state == "exited" and live.exit_code == 0:
+        return Action("noop", cause="job completed (exit 0)", **ident)
+    if live.state == "exited":
+        return Action("run", cause=f"the job's last run failed (exit {live.exit_code})", **ident)
+    return Action("run", cause=f"job has not run (container is {live.state or 'in an unknown state'})", **ident)
+
+
+def _changed(live: LiveContainer, c: ContainerSpec) -> str:
+    """"spec changed", naming the repository files whose content changed."""
+    try:
+        before = json.loads(live.labels.get(L.SPEC, "{}"))
+    except ValueError:
+        before = {}
+    names = changed_sources(before if isinstance(before, dict) else {}, c.spec)
+    return "spec changed" + (f" ({', '.join(names)} changed)" if names else "")
 
 
 def _removals(server: str, desired: list[ContainerSpec], managed: Iterable[LiveContainer],
@@ -217,6 +275,8 @@ def to_dict(p: Plan, *, desired_hash: str = "") -> dict[str, Any]:
         "format_version": FORMAT_VERSION, "project": p.project, "commit": p.commit, "dirty": p.dirty,
         "fingerprint": p.fingerprint, "desired": desired_hash, "created_at": p.created_at,
         "actions": [_action_dict(a) for a in p.actions], "summary": p.summary(),
+        "servers": {name: {"reachable": name not in p.unreachable, "error": p.unreachable.get(name),
+                           "summary": counts} for name, counts in p.by_server().items()},
     }
 
 
@@ -245,8 +305,10 @@ def from_dict(data: Mapping[str, Any]) -> Plan:
         actions.append(Action(a["action"], a["server"], a["definition"], a["container"], int(a["revision"]),
                               a.get("cause", ""), reasons, int(a.get("replica", 1)), a.get("spec_hash", ""),
                               a.get("container_id", "")))
+    down = {name: str(s.get("error") or "unreachable") for name, s in (data.get("servers") or {}).items()
+            if not s.get("reachable", True)}
     return Plan(data["project"], data.get("commit"), bool(data.get("dirty")), data["fingerprint"],
-                data["created_at"], tuple(actions))
+                data["created_at"], tuple(actions), down)
 
 
 def desired_hash(desired: Desired) -> str:

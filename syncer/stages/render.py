@@ -15,7 +15,8 @@ from typing import Any
 from syncer.core.errors import SecretError
 from syncer.core.labels import canonical_json, container_name, secret_ref, spec_hash
 from syncer.core.model import ContainerSpec, Definition, Desired, Project, Server, Template
-from syncer.stages import expr
+from syncer.stages import expr, networks, shortforms
+from syncer.stages import files as repo_files
 
 
 
@@ -27,8 +28,9 @@ DROP = _Drop()
 
 
 def render(project: Project, *, secrets: Mapping[str, str], secret_key: bytes,
-           pins: Mapping[str, Mapping[str, Any]] | None = None) -> Desired:
-    """Every container the project wants. `pins` maps a definition to a spec to use instead."""
+           pins: Mapping[str, Mapping[str, Any]] | None = None, files: Mapping[str, bytes] | None = None) -> Desired:
+    """Every container the project wants. `pins` maps a definition to a spec to use instead;
+    `files` holds the bytes of the repo files the specs read (see stages.files.sources)."""
     templates = {(t.id, t.version): t for t in project.templates}
     containers: list[ContainerSpec] = []
     missing: list[str] = []
@@ -38,7 +40,8 @@ def render(project: Project, *, secrets: Mapping[str, str], secret_key: bytes,
         try:
             pinned = (pins or {}).get(d.name)
             specs = [dict(pinned)] if pinned is not None else None
-            containers.extend(render_definition(project.config.name, d, tpl, server, secrets, secret_key, specs))
+            containers.extend(render_definition(project.config.name, d, tpl, server, secrets, secret_key, specs,
+                                                read=files or {}, declared=project.config.networks))
         except SecretError as exc:
             missing.append(str(exc))
     if missing:
@@ -47,8 +50,11 @@ def render(project: Project, *, secrets: Mapping[str, str], secret_key: bytes,
 
 
 def render_definition(project: str, d: Definition, tpl: Template, server: Server, secrets: Mapping[str, str],
-                      secret_key: bytes, pinned: list[dict[str, Any]] | None = None) -> list[ContainerSpec]:
+                      secret_key: bytes, pinned: list[dict[str, Any]] | None = None, *,
+                      read: Mapping[str, bytes] | None = None,
+                      declared: networks.Declared | None = None) -> list[ContainerSpec]:
     """The containers of one definition (one per replica)."""
+    payload: dict[str, bytes] = {}
     profile = dict(tpl.profiles.get(d.profile, {}))
     from_profile = "replicas" in profile or d.replicas is not None
     replicas = d.replicas if d.replicas is not None else int(profile.pop("replicas", 1))
@@ -60,26 +66,51 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
         ctx = {"definition.name": d.name, "server.name": server.name,
                "server.environment": server.environment, "profile": d.profile}
         ctx.update({f"inputs.{k}": v for k, v in values.items()})
-        merged = deep_merge(dict(tpl.spec), profile)
+        merged = deep_merge(_mappings(tpl.spec), _mappings(profile))
         base = _subst(merged, ctx)
         if d.overrides:
-            base = deep_merge(base, _subst(dict(d.overrides), ctx))
-        base = normalise(base)
+            base = deep_merge(base, _subst(_mappings(d.overrides), ctx))
+        try:
+            base = normalise(base)
+        except shortforms.SpecError as exc:
+            raise shortforms.SpecError(f"{d.origin.file}: definition '{d.name}': {exc}") from None
+        base, payload = repo_files.attach(base, read=read or {}, secrets=secrets, key=secret_key,
+                                          where=f"{d.origin.file}: definition '{d.name}'")
+        base = networks.normalise(base, project=project, definition=d.name, declared=declared or {})
+        if tpl.kind == "job":
+            base["kind"] = "job"  # services carry no key: their spec hashes stay what they were
     # `replicas` may also come from the spec: the definition's, then the profile's win
     in_spec = base.pop("replicas", None)
     if in_spec is not None and (pinned is not None or not from_profile):
         replicas = int(in_spec)
+    depends = d.depends_on
+    mode = str(base.get("network_mode", ""))
+    if mode.startswith("container:") and mode[10:] not in depends:
+        depends = (*depends, mode[10:])  # the container whose network it shares must exist first
     if server.kind == "swarm":
         # one Swarm service per definition: Swarm makes the replicas, so their count is a
         # field of the service's spec (a change of it is an update, not new containers)
         spec = {**base, "replicas": replicas}
-        return [ContainerSpec(project, d.server, d.name, 1, d.name, tpl.ref, spec, spec_hash(spec), d.depends_on)]
+        return [ContainerSpec(project, d.server, d.name, 1, d.name, tpl.ref, spec, spec_hash(spec), depends, payload)]
     out = []
     for replica in range(1, replicas + 1):
         name = container_name(d.name, replica)
         spec = _per_container(base, name)
         out.append(ContainerSpec(project, d.server, d.name, replica, name, tpl.ref, spec,
-                                 spec_hash(spec), d.depends_on))
+                                 spec_hash(spec), depends, payload))
+    return out
+
+
+_KEY_VALUE_FIELDS = ("env", "labels", "sysctls")
+
+
+def _mappings(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Compose's `["K=V"]` lists as mappings before merging, so that a profile's or an
+    override's entries merge key by key with the template's whatever form each uses."""
+    out = dict(spec)
+    for key in _KEY_VALUE_FIELDS:
+        if isinstance(out.get(key), list):
+            out[key] = shortforms.key_values(out[key], key, drop_bare=key == "env")
     return out
 
 
@@ -91,8 +122,7 @@ def _inputs(d: Definition, tpl: Template, secrets: Mapping[str, str], key: bytes
         if isinstance(value, dict) and set(value) == {"secret"}:
             secret_name = value["secret"]
             if secret_name not in secrets:
-                problems.append(f"{d.origin.file}: definition '{d.name}': secret {secret_name} is not set"
-                                " (set the environment variable or add it to --secrets-file)")
+                problems.append(f"{d.origin.file}: definition '{d.name}': {_unset(secret_name)}")
                 continue
             if not _validator(canonical_json(props.get(name, {}))).is_valid(secrets[secret_name]):
                 problems.append(f"{d.origin.file}: definition '{d.name}': secret {secret_name} does not"
@@ -107,6 +137,14 @@ def _inputs(d: Definition, tpl: Template, secrets: Mapping[str, str], key: bytes
     if problems:
         raise SecretError("\n".join(problems))
     return values
+
+
+def _unset(name: str) -> str:
+    if name.startswith("SYNCER_"):
+        return (f"secret {name} is not set: syncer's own SYNCER_* variables are never secrets"
+                " (name the secret otherwise)")
+    return (f"secret {name} is not set: put it in --secrets-file, or set the environment variable and"
+            f" allow it in syncer.yaml (secrets: {{env: [{name}]}})")
 
 
 @lru_cache(maxsize=256)
@@ -215,38 +253,13 @@ def _argv(value: Any) -> list[str]:
     return [_as_text(v) for v in value]
 
 
-def _env(value: Mapping[str, Any]) -> dict[str, str]:
-    return {str(k): _as_text(v) for k, v in value.items() if v is not None}
-
-
-def _ports(value: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    ports = []
-    for p in value:
-        port: dict[str, Any] = {"container_port": int(p["container_port"]), "protocol": p.get("protocol", "tcp")}
-        if p.get("host_port") not in (None, ""):
-            port["host_port"] = int(p["host_port"])
-        if p.get("host_ip"):
-            port["host_ip"] = str(p["host_ip"])
-        ports.append(port)
-    return ports
-
-
-def _healthcheck(value: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(value)
-    if isinstance(out.get("test"), str):
-        out["test"] = ["CMD-SHELL", out["test"]]
-    else:
-        out["test"] = [_as_text(v) for v in out["test"]]
-    return out
-
-
-def _labels(value: Mapping[str, Any]) -> dict[str, str]:
-    return {str(k): _as_text(v) for k, v in value.items()}
+def _env(value: Any) -> dict[str, str]:
+    pairs = shortforms.key_values(value, "env", drop_bare=True)
+    return {k: _as_text(v) for k, v in pairs.items() if v is not None}
 
 
 _NORMALISERS: dict[str, Any] = {
-    "image": _image, "command": _argv, "entrypoint": _argv, "env": _env, "ports": _ports,
-    "healthcheck": _healthcheck, "labels": _labels,
+    **shortforms.NORMALISERS, "image": _image, "command": _argv, "entrypoint": _argv, "env": _env,
 }
 
 
@@ -267,6 +280,11 @@ def _per_container(base: Mapping[str, Any], name: str) -> dict[str, Any]:
 def secret_references(project: Project) -> set[str]:
     """Names of the secrets a project's definitions reference as `{secret: NAME}`, at any
     depth of their params and overrides."""
+    return {name for d in project.definitions for name in definition_secrets(d)} | repo_files.secret_names(project)
+
+
+def definition_secrets(d: Definition) -> set[str]:
+    """Names of the secrets one definition references as `{secret: NAME}`."""
     found: set[str] = set()
 
     def walk(value: Any) -> None:
@@ -280,7 +298,6 @@ def secret_references(project: Project) -> set[str]:
             for v in value:
                 walk(v)
 
-    for d in project.definitions:
-        walk(d.params)
-        walk(d.overrides)
+    walk(d.params)
+    walk(d.overrides)
     return found

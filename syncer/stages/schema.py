@@ -23,6 +23,7 @@ SCHEMA_FILES = ("project", "template", "definition", "spec")
 # A stand-in for `{secret: NAME}` while params are checked against a template's inputs:
 # a secret's value is unknown until render, so only its type is checked here.
 SECRET_PLACEHOLDER = "\x00secret\x00"
+EXCERPT = 40  # no diagnostic quotes more of a value than this many characters
 
 
 @cache
@@ -84,6 +85,12 @@ def _explain(error: ValidationError, ctx: _Ctx) -> Iterator[tuple[tuple[Any, ...
         if deeper:
             yield from _explain(best_match(deeper), ctx)
             return
+        fitting = [e for e in error.context if e.validator != "type" and _fits_type(e)]
+        if fitting and not isinstance(error.instance, str):
+            # a branch took the value's type and refused the value (`host_port: 70000`):
+            # its reason is the real one, not "expected string" from another branch
+            yield from _explain(best_match(fitting), ctx)
+            return
         kinds = sorted({t for e in error.context if e.validator == "type" for t in _as_list(e.validator_value)})
         if kinds and all(e.validator in ("type", "pattern") for e in error.context):
             path = ctx.path(error)
@@ -93,7 +100,10 @@ def _explain(error: ValidationError, ctx: _Ctx) -> Iterator[tuple[tuple[Any, ...
             else:
                 yield path, False, f"{_dotted(path)}: expected {' or '.join(kinds)}, got {got}"
             return
-        yield from _explain(best_match(error.context), ctx)
+        # the alternatives of the value's own type say what is wrong with it (an unknown key
+        # of a long-form port), not those of another type ("expected string")
+        same_type = [e for e in error.context if e.validator != "type"]
+        yield from _explain(best_match(same_type or error.context), ctx)
         return
     path = ctx.path(error)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -101,7 +111,8 @@ def _explain(error: ValidationError, ctx: _Ctx) -> Iterator[tuple[tuple[Any, ...
         for extra in sorted((k for k in error.instance if k not in known), key=str):
             close = difflib.get_close_matches(str(extra), sorted(known), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            yield (*path, extra), True, f"unknown field '{_dotted((*path, extra))}'{hint}"
+            shown = _dotted((*path, extra if len(str(extra)) <= EXCERPT else str(extra)[: EXCERPT - 1] + "…"))
+            yield (*path, extra), True, f"unknown field '{shown}'{hint}"
         return
     if error.validator == "required" and isinstance(error.instance, dict):
         for missing in error.validator_value:
@@ -121,8 +132,12 @@ def _message(error: ValidationError, path: tuple[Any, ...], ctx: _Ctx) -> str:
         if wanted == ["string"] and isinstance(value, (int, float)):  # bool is an int too
             hint = " (put the value in quotes)"
         return f"{where}: expected {' or '.join(wanted)}, got {_json_type(value)}{hint}"
+    if kind == "pattern" and error.schema.get("description"):  # a sentence beats a regular expression
+        return f"{where}: {_show(value, path, ctx)} is not {error.schema['description']}"
     if kind == "pattern":
         return f"{where}: {_show(value, path, ctx)} does not match {error.validator_value}"
+    if kind == "oneOf" and error.schema.get("description"):
+        return f"{where}: expected {error.schema['description']}"
     if kind == "enum":
         options = ", ".join(json.dumps(o) for o in error.validator_value)
         return f"{where}: {_show(value, path, ctx)} is not one of {options}"
@@ -130,7 +145,25 @@ def _message(error: ValidationError, path: tuple[Any, ...], ctx: _Ctx) -> str:
         return f"{where}: invalid key ({error.message})"
     if _is_sensitive(path, ctx):
         return f"{where}: the value does not satisfy '{kind}: {error.validator_value}'"
-    return f"{where}: {error.message}"
+    return f"{where}: {_without_long_values(error.message, value)}"
+
+
+def _fits_type(error: ValidationError) -> bool:
+    """True when `error` comes from a schema whose `type` (if any) the value has."""
+    wanted = error.schema.get("type") if isinstance(error.schema, dict) else None
+    if wanted is None:
+        return False
+    return _json_type(error.instance) in _as_list(wanted) or (
+        "number" in _as_list(wanted) and _json_type(error.instance) == "integer")
+
+
+def _without_long_values(message: str, value: Any) -> str:
+    """jsonschema's message with any quoted value cut to a short excerpt (a value may be a
+    file's whole content, or something that must not be echoed at length)."""
+    shown = repr(value)
+    if len(shown) > EXCERPT and shown in message:
+        message = message.replace(shown, shown[: EXCERPT - 1] + "…")
+    return message
 
 
 def _is_sensitive(path: tuple[Any, ...], ctx: _Ctx) -> bool:
@@ -141,7 +174,7 @@ def _show(value: Any, path: tuple[Any, ...], ctx: _Ctx) -> str:
     if _is_sensitive(path, ctx):
         return "the value"
     text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= EXCERPT else text[: EXCERPT - 1] + "…"
 
 
 def _as_list(value: Any) -> list[str]:

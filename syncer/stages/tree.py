@@ -5,6 +5,7 @@ cached plan never needs."""
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -13,16 +14,76 @@ from syncer.core.errors import ProjectNotFound
 
 PROJECT_FILE = "syncer.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
+MAX_FILE_BYTES = 1 << 20  # no file syncer reads from a repository is larger than this
+
+
+class UnsafePath(ValueError):
+    """A repository path syncer refuses to read: it leads outside the repository, is not a
+    regular file (a FIFO, a device), or is too large. The message names the path, never
+    what it points at."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+def resolve_in_repo(root: Path, path: str) -> Path:
+    """The real location of the repo-relative `path`, refused (UnsafePath) when it is
+    absolute, climbs out with '..', or resolves (through symbolic links) outside `root`.
+
+    The one check for every path a repository names: templates, definitions, syncer.yaml,
+    folders, `files.source`, `env_file`.
+    """
+    if path.startswith("/") or ".." in path.replace(os.sep, "/").split("/"):
+        raise UnsafePath(path, "the path must stay inside the repository")
+    base = root.resolve()
+    real = (base / path).resolve()
+    if real != base and base not in real.parents:
+        raise UnsafePath(path, "the path leads outside the repository (through a symbolic link): refused")
+    return real
+
+
+def read_regular(root: Path, path: str, *, limit: int = MAX_FILE_BYTES) -> bytes | None:
+    """The bytes of the repo-relative regular file `path` (None when absent), read without
+    ever blocking or reading without end: a FIFO, a device or a file over `limit` bytes
+    is refused (UnsafePath), and so is a path that leads outside the repository."""
+    real = resolve_in_repo(root, path)
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below)
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except IsADirectoryError:
+        return None
+    st = os.fstat(fd)
+    if stat.S_ISDIR(st.st_mode):
+        os.close(fd)
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePath(path, "not a regular file (a FIFO, socket or device): refused")
+        if st.st_size > limit:
+            raise UnsafePath(path, f"the file is larger than {limit // 1024} KiB: refused")
+        data = f.read(limit + 1)
+    if len(data) > limit:  # it grew while being read
+        raise UnsafePath(path, f"the file is larger than {limit // 1024} KiB: refused")
+    return data
 
 
 class Tree(Protocol):
     """Where files come from: a directory, or a git commit (see gitsource)."""
 
     def read(self, path: str) -> bytes | None:
-        """The bytes of a repo-relative file, or None when absent."""
+        """The bytes of a repo-relative file, or None when absent; UnsafePath when the
+        path is refused (outside the repository, not a regular file, too large)."""
 
     def yaml_files(self, folder: str) -> list[str]:
-        """Repo-relative paths of every YAML file under `folder`, any depth, sorted."""
+        """Repo-relative paths of every YAML file under `folder`, any depth, sorted;
+        UnsafePath when `folder` leads outside the repository."""
+
+    def inside(self, path: str) -> bool:
+        """False when reading `path` would leave the repository (a symlink leading out)."""
 
 
 @dataclass(frozen=True)
@@ -32,22 +93,25 @@ class DirTree:
     root: Path
 
     def read(self, path: str) -> bytes | None:
-        """The bytes of a repo-relative file, or None when absent."""
-        try:
-            return (self.root / path).read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
+        """The bytes of a repo-relative regular file, or None when absent (see read_regular)."""
+        return read_regular(self.root, path)
 
     def yaml_files(self, folder: str) -> list[str]:
         """Repo-relative paths of every YAML file under `folder`, any depth, sorted."""
-        base = self.root / folder
+        base = resolve_in_repo(self.root, folder)
         found: list[str] = []
         for dirpath, dirnames, filenames in os.walk(base):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for fn in filenames:
                 if fn.endswith(YAML_SUFFIXES) and not fn.startswith("."):
-                    found.append(os.path.relpath(os.path.join(dirpath, fn), self.root))
-        return sorted(p.replace(os.sep, "/") for p in found)
+                    # relative to the folder as written: a file's path says where the user put it
+                    found.append(os.path.join(folder, os.path.relpath(os.path.join(dirpath, fn), base)))
+        return sorted(os.path.normpath(p).replace(os.sep, "/") for p in found)
+
+    def inside(self, path: str) -> bool:
+        """False when `path` resolves (symlinks followed) outside the repository."""
+        root = self.root.resolve()
+        return (root / path).resolve().is_relative_to(root)
 
 
 def find_root(start: Path) -> Path:

@@ -7,8 +7,9 @@ fixing a repository sees every problem in one run. The template catalog is check
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from referencing.exceptions import Unresolvable
@@ -16,7 +17,9 @@ from referencing.exceptions import Unresolvable
 from syncer.core.errors import Diagnostic, InvalidProject
 from syncer.core.labels import NAME_RE
 from syncer.core.model import (
+    TLS,
     Definition,
+    FileRef,
     Located,
     Project,
     ProjectConfig,
@@ -25,24 +28,31 @@ from syncer.core.model import (
     WebhookTarget,
     newest_first,
 )
-from syncer.stages import schema
+from syncer.stages import networks, schema
+from syncer.stages import policy as policies
 from syncer.stages.catalog import Broken, Catalog, check_one, normalise_inputs, strings, templates
-from syncer.stages.collect import Collector, documents
+from syncer.stages.collect import Collector, documents, yaml_files
+from syncer.stages.relations import check_dependencies, check_network_modes, check_ports, find_cycles
 from syncer.stages.load import PROJECT_FILE, Tree, locate
+from syncer.stages.policy import Policy
 
 __all__ = ["build_project", "check_name", "find_cycles", "normalise_inputs"]
 
 SECRET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
-def build_project(tree: Tree, root: str, *, commit: str | None = None, dirty: bool = False) -> Project:
-    """Load and validate a whole repository state; raise InvalidProject with every problem."""
+def build_project(tree: Tree, root: str, *, commit: str | None = None, dirty: bool = False,
+                  policy: Policy | None = None) -> Project:
+    """Load and validate a whole repository state; raise InvalidProject with every problem.
+    `policy` is the operator's (from outside the repository): syncer.yaml may only tighten it."""
     out = Collector()
-    config = _config(tree, out)
+    config = _config(tree, out, root)
     if config is None:
         raise InvalidProject(out.found)
+    in_force = _policy(config, policy, out)
     catalog_, broken = templates(tree, config, out)
-    definitions = _definitions(tree, config, catalog_, broken, out)
+    _check_networks(catalog_, config, out)
+    definitions = _definitions(tree, config, catalog_, broken, out, in_force)
     if out.found:
         raise InvalidProject(out.found)
     return Project(root, config, tuple(catalog_), tuple(definitions), commit, dirty)
@@ -50,7 +60,7 @@ def build_project(tree: Tree, root: str, *, commit: str | None = None, dirty: bo
 
 # --- syncer.yaml ---------------------------------------------------------------------
 
-def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
+def _config(tree: Tree, out: Collector, root: str = "") -> ProjectConfig | None:
     docs = documents(tree, PROJECT_FILE, out)
     if len(docs) != 1:
         if not out.found:
@@ -62,7 +72,7 @@ def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
     where, raw = docs[0]
     if not out.schema(schema.validator("project"), raw, where):
         return None
-    servers = _servers(raw.get("servers"))
+    servers = _servers(raw.get("servers"), root, lambda path, msg: out.at(where, path, msg))
     defaults = raw.get("defaults", {})
     default_server = defaults.get("server", next(iter(servers)))
     if default_server not in servers:
@@ -76,6 +86,11 @@ def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
             else:
                 inside.append(folder)  # a folder outside is reported, never read
         folders[key] = tuple(inside)
+    for i, path in enumerate((raw.get("secrets") or {}).get("files", [])):
+        if path.startswith("/") or ".." in path.split("/"):
+            out.at(where, ("secrets", "files", i), f"secrets.files[{i}]: SOPS files must be inside the repository")
+        elif tree.read(path) is None:
+            out.at(where, ("secrets", "files", i), f"secrets.files[{i}]: no file '{path}' in the repository")
     hooks = tuple(
         WebhookTarget(h["url"], tuple(h.get("events", [])), h.get("secret"), h.get("format", "generic"))
         for h in raw.get("webhooks", [])
@@ -86,23 +101,80 @@ def _config(tree: Tree, out: Collector) -> ProjectConfig | None:
         template_dirs=folders["templates"], definition_dirs=folders["definitions"],
         prune=raw.get("prune", True), allow_literal_secrets=raw.get("allow_literal_secrets", False),
         webhooks=hooks, raw=raw,
+        networks={str(k): bool((v or {}).get("external")) for k, v in (raw.get("networks") or {}).items()},
     )
 
 
-def _servers(raw: Mapping[str, Any] | None) -> dict[str, Server]:
+def _policy(config: ProjectConfig, outer: Policy | None, out: Collector) -> Policy:
+    raw = config.raw.get("policy")
+    raw = raw if isinstance(raw, Mapping) else None
+    if outer is not None:
+        for path, message in policies.loosening(outer, raw):
+            out.at(Located(PROJECT_FILE, 0), ("policy", *path), message)
+    return policies.combine(outer, raw)
+
+
+def _servers(raw: Mapping[str, Any] | None, root: str,
+             report: Callable[[tuple[Any, ...], str], None]) -> dict[str, Server]:
     if not raw:
         return {"local": Server("local")}
-    return {
-        name: Server(name, s.get("docker"), s.get("environment", "development"), s.get("description", ""),
-                     s.get("kind", "docker"))
-        for name, s in raw.items()
-    }
+    out = {}
+    for name, s in raw.items():
+        def at(key: str, msg: str, n: str = name) -> None:
+            report(("servers", n, "tls", key), msg)
+
+        out[name] = Server(name, s.get("docker"), s.get("environment", "development"), s.get("description", ""),
+                           _tls(s.get("tls"), root, at), s.get("kind", "docker"))
+    return out
+
+
+def _tls(raw: Mapping[str, Any] | None, root: str,
+         report: Callable[[str, str], None]) -> TLS | None:
+    """`tls: {ca, cert, key, verify}`: each file inside the repository or `{env: VAR}`."""
+    if raw is None:
+        return None
+    files: dict[str, FileRef | None] = {}
+    for key in ("ca", "cert", "key"):
+        value = raw.get(key)
+        if isinstance(value, Mapping):
+            files[key] = FileRef(env=str(value["env"]))
+        elif value is None:
+            files[key] = None
+        elif value.startswith("/") or ".." in value.split("/"):
+            # the key's path is not repeated: only that it points outside
+            report(key, f"tls.{key}: the file must be inside the repository (or use {{env: VAR}})")
+            files[key] = None
+        else:
+            files[key] = FileRef(rel=value, root=root)
+    if ("cert" in raw) != ("key" in raw):
+        report("cert" if "cert" in raw else "key", "tls: a client certificate needs its key (cert and key go together)")
+    return TLS(files["ca"], files["cert"], files["key"], bool(raw.get("verify", True)))
 
 
 # --- templates -----------------------------------------------------------------------
 
+def _check_networks(found: list[Template], config: ProjectConfig, out: Collector) -> None:
+    """A network a template (or profile) joins must be declared in syncer.yaml."""
+    for t in found:
+        parts = [(("spec",), t.spec), *((("profiles", n), p) for n, p in t.profiles.items())]
+        for base, spec in parts:
+            _unknown_networks(spec, base, t.origin, config, out)
+
+
+def _unknown_networks(spec: Mapping[str, Any], base: tuple[Any, ...], where: Located, config: ProjectConfig,
+                      out: Collector) -> bool:
+    ok = True
+    for path, name in networks.unknown(spec, config.networks):
+        hint = f"; for Docker's own, write `network_mode: {name}`" if name in ("host", "none", "bridge") else ""
+        out.at(where, (*base, *path), f"network '{name}' is not declared under `networks:` in {PROJECT_FILE}"
+               f" (declared: {', '.join(sorted(config.networks)) or 'none'}; the project network is always"
+               f" joined{hint})")
+        ok = False
+    return ok
+
+
 def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], broken: Broken,
-                 out: Collector) -> list[Definition]:
+                 out: Collector, policy: Policy) -> list[Definition]:
     by_id: dict[str, list[Template]] = {}
     for t in templates:
         by_id.setdefault(t.id, []).append(t)
@@ -111,9 +183,9 @@ def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], b
     catalog = Catalog(by_id, broken=broken)
     seen: dict[str, Definition] = {}
     for folder in config.definition_dirs:
-        for path in tree.yaml_files(folder):
+        for path in yaml_files(tree, folder, out):
             for where, raw in documents(tree, path, out):
-                d = _definition(where, raw, config, catalog, out)
+                d = _definition(where, raw, config, catalog, out, policy)
                 if d is None:
                     if isinstance(raw.get("name"), str):
                         broken.definitions.add(raw["name"])
@@ -125,12 +197,16 @@ def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], b
                            f" (first defined at {first.origin.file}:{line})")
                     continue
                 seen[d.name] = d
-    _check_dependencies(list(seen.values()), broken.definitions, out)
+    kinds = {d.name: t.kind for d in seen.values() for t in templates
+             if (t.id, t.version) == (d.template, d.template_version)}
+    check_dependencies(list(seen.values()), broken.definitions, out, kinds)
+    check_network_modes(list(seen.values()), templates, broken.definitions, out)
+    check_ports(list(seen.values()), catalog, config, out)
     return list(seen.values())
 
 
 def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, catalog: Catalog,
-                out: Collector) -> Definition | None:
+                out: Collector, policy: Policy) -> Definition | None:
     if not out.schema(schema.validator("definition"), raw, where):
         return None
     tpl, why = catalog.pick(raw["template"])
@@ -150,27 +226,40 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
         known = ", ".join(tpl.profiles) or "none"
         out.at(where, ("profile",), f"template '{tpl.ref}' has no profile '{profile}' (profiles: {known})")
         ok = False
+    if ok:  # an unknown profile is reported above, and says enough
+        ok &= _check_image(raw, tpl, profile, where, out)
     params = raw.get("params") or {}
     ok &= _check_params(params, tpl, where, config, catalog, out)
     inputs = set(tpl.inputs.get("properties", {}))
     for path, text in strings(raw.get("overrides") or {}, ("overrides",)):
         ok &= check_one(text, path, inputs, where, out)
+    ok &= _unknown_networks(raw.get("overrides") or {}, ("overrides",), where, config, out)
     if not ok:
         return None
     tid = raw["template"].partition("@")[0]
-    return Definition(
+    deps = raw.get("depends_on", [])
+    conditions = {str(k): str((v or {}).get("condition", "started")) for k, v in deps.items()} \
+        if isinstance(deps, dict) else {}
+    d = Definition(
         name=raw["name"], template=tid, template_version=tpl.version, server=server,
         profile=profile, replicas=raw.get("replicas"), params=params,
-        depends_on=tuple(raw.get("depends_on", [])), overrides=raw.get("overrides") or {},
-        origin=where,
+        depends_on=tuple(deps), overrides=raw.get("overrides") or {},
+        origin=where, conditions=conditions, self_heal=raw.get("self_heal") or {},
     )
+    # an unknown server is reported already (here, or as syncer.yaml's defaults.server)
+    on = config.servers.get(server, Server(server))
+    for origin, path, message in policies.check_definition(tpl, d, on, policy):
+        out.at(origin, path, f"definition '{d.name}': {message}")
+        ok = False
+    return d if ok else None
 
 
 def _check_params(params: Mapping[str, Any], tpl: Template, where: Located, config: ProjectConfig,
                   catalog: Catalog, out: Collector) -> bool:
     secrets = tpl.secret_inputs()
-    ok = True
-    checked = dict(params)
+    unknown = _undeclared(params, tpl, where, out)
+    ok = not unknown
+    checked = {k: v for k, v in params.items() if k not in unknown}  # reported once, above
     for name in secrets & set(params):
         value = params[name]
         if _is_secret_ref(value):
@@ -194,55 +283,46 @@ def _check_params(params: Mapping[str, Any], tpl: Template, where: Located, conf
                 continue  # a secret's constraints are checked when its value is known (render)
             out.at(where, path, message, key=at_key)
             ok = False
+    except RecursionError:  # a schema loop guard.schema_problem did not foresee
+        out.at(tpl.origin, ("inputs",), "inputs: invalid input schema: it refers to itself without end")
+        ok = False
     except Unresolvable as exc:  # a $ref the template check could not see (a nested $id, say)
         out.at(tpl.origin, ("inputs",), f"inputs: invalid input schema: cannot resolve $ref ({exc})")
         ok = False
     return ok
 
 
+def _undeclared(params: Mapping[str, Any], tpl: Template, where: Located, out: Collector) -> set[str]:
+    """Params naming no input the template declares, each reported (none when its inputs
+    schema admits more, with an explicit `additionalProperties` or `patternProperties`)."""
+    inputs = tpl.inputs
+    if inputs.get("additionalProperties", False) is not False or "patternProperties" in inputs:
+        return set()
+    known = sorted(inputs.get("properties", {}))
+    unknown = set()
+    for name in params:
+        if name not in known:
+            close = difflib.get_close_matches(str(name), known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (inputs: {', '.join(known) or 'none'})"
+            out.at(where, ("params", name), f"unknown param '{name}'{hint}", key=True)
+            unknown.add(name)
+    return unknown
+
+
+def _check_image(raw: Mapping[str, Any], tpl: Template, profile: str, where: Located, out: Collector) -> bool:
+    """The spec the definition gets (the template's, its profile merged over, then the
+    overrides) names an image."""
+    if "image" in tpl.spec or "image" in tpl.profiles.get(profile, {}):
+        return True
+    if "image" in (raw.get("overrides") or {}):
+        return True
+    out.at(where, ("template",), f"template '{tpl.ref}' gives no image with profile '{profile}'"
+           " (set spec.image in the template, image in the profile, or overrides.image)")
+    return False
+
+
 def _is_secret_ref(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secret"} and isinstance(value["secret"], str)
-
-
-def _check_dependencies(definitions: list[Definition], broken: set[str], out: Collector) -> None:
-    names = {d.name for d in definitions}
-    graph: dict[str, tuple[str, ...]] = {}
-    for d in definitions:
-        for i, dep in enumerate(d.depends_on):
-            if dep == d.name:
-                out.at(d.origin, ("depends_on", i), f"'{d.name}' depends on itself")
-            elif dep not in names and dep not in broken:  # a broken one is reported already
-                out.at(d.origin, ("depends_on", i), f"depends_on names an unknown definition '{dep}'")
-        graph[d.name] = tuple(x for x in d.depends_on if x in names and x != d.name)
-    by_name = {d.name: d for d in definitions}
-    for cycle in find_cycles(graph):
-        first = by_name[cycle[0]]
-        out.at(first.origin, ("depends_on",), "dependency cycle: " + " -> ".join([*cycle, cycle[0]]))
-
-
-def find_cycles(graph: Mapping[str, tuple[str, ...]]) -> list[list[str]]:
-    """Each cycle of a dependency graph once, starting from its smallest name."""
-    cycles: list[list[str]] = []
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in graph.get(node, ()):
-            if state.get(nxt) == 1:
-                cycle = stack[stack.index(nxt):]
-                start = cycle.index(min(cycle))
-                cycles.append(cycle[start:] + cycle[:start])
-            elif nxt not in state:
-                visit(nxt)
-        stack.pop()
-        state[node] = 2
-
-    for node in sorted(graph):
-        if node not in state:
-            visit(node)
-    return cycles
 
 
 def check_name(name: str) -> bool:

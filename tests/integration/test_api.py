@@ -29,7 +29,7 @@ from tests.apiserver import (
     web,
     worker,
 )
-from tests.helpers import REPO_ROOT, commit_all, unique, wait_until
+from tests.helpers import REPO_ROOT, commit_all, git, unique, wait_until
 
 SHARED = ("web", "worker", "talker")
 
@@ -54,7 +54,8 @@ def shared(tmp_path_factory: pytest.TempPathFactory, docker_api: Any) -> Iterato
 
 def test_the_envelope_and_every_error_code(shared: Served, docker_api: Any) -> None:
     s = shared
-    health = s.ok("GET", "/health", key=None)["data"]
+    health = s.call("GET", "/health", key=None).json()
+    assert set(health) == {"status", "version", "timestamp"}, health  # the seed's body: no envelope
     assert health["status"] == "healthy" and health["version"] and health["timestamp"].endswith("Z")
     s.error("GET", "/status", 401, "unauthorized", key=None)
     s.error("GET", "/status", 401, "unauthorized", key={"key": "syncer_not-a-real-key"})
@@ -168,6 +169,8 @@ def test_every_resource_of_an_applied_project(shared: Served, docker_api: Any) -
     assert server["id"] == "srv_local" and server["reachable"] is True and server["engine_version"]
     assert server["containers"]["running"] == 4 and server["containers"]["total"] == 4
     assert s.ok("GET", "/servers/local")["data"]["id"] == "srv_local"
+    assert status["servers"] == [{"server_id": "srv_local", "name": "local", "reachable": True,
+                                  "engine_version": server["engine_version"], "error": None}]
 
     deployments = s.ok("GET", "/deployments")["data"]
     assert short(s, (d["definition"] for d in deployments)) == set(SHARED)
@@ -326,22 +329,56 @@ def _github(payload: dict[str, Any], secret: str = HOOK_SECRET, event: str = "pu
                   "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958"}
 
 
-def test_a_signed_push_to_the_tracked_branch_syncs(tmp_path: Path, project: str, docker_api: Any) -> None:
+def test_a_signed_push_is_fetched_and_applied_or_refused_with_409(tmp_path: Path, project: str,
+                                                                   docker_api: Any) -> None:
+    """Issue 11, point 3: serve answered a push with 202 and reported the request a success
+    with no run, and never fetched the commit. Now: no remote, 409; a clone of a remote
+    (a real bare repository, a real push), the pushed commit fetched, fast-forwarded, applied."""
     payload = json.loads((REPO_ROOT / "tests/cases/hooks/github-push.json").read_text())
     env = {"SYNCER_GIT_WEBHOOK_SECRET": HOOK_SECRET}
     with serve(tmp_path, project, definitions={"worker": worker(project)}, env=env) as s:
-        (s.repo / "definitions/worker.yaml").write_text(worker(project, "pushed"))
-        sha = commit_all(s.repo, "push me")
+        before = git(s.repo, "rev-parse", "HEAD")
+        body, headers = _github({**payload, "ref": "refs/heads/main", "after": before})
+        refused = s.error("POST", "/hooks/git", 409, "conflict", key=None, content=body, headers=headers)
+        assert "no remote" in refused["error"]["message"] and "syncer watch --repo URL" in refused["error"]["message"]
+
+        bare = tmp_path / "origin.git"
+        git(tmp_path, "clone", "-q", "--bare", str(s.repo), str(bare))
+        git(s.repo, "remote", "add", "origin", f"file://{bare}")
+        dev = tmp_path / "dev"
+        git(tmp_path, "clone", "-q", f"file://{bare}", str(dev))
+        git(dev, "config", "user.email", "dev@example.com")
+        git(dev, "config", "user.name", "dev")
+        (dev / "definitions/worker.yaml").write_text(worker(project, "pushed"))
+        sha = commit_all(dev, "push me")
+        git(dev, "push", "-q", "origin", "main")
+        assert git(s.repo, "rev-parse", "HEAD") == before  # nothing fetched yet
+
         body, headers = _github({**payload, "ref": "refs/heads/main", "after": sha})
         r = s.call("POST", "/hooks/git", key=None, content=body, headers=headers)
-        assert r.status_code == 202 and r.json()["data"]["accepted"] is True, r.text
-        assert s.wait_sync(r.json()["data"]["request_id"])["status"] == "success"
+        assert r.status_code == 202 and r.json()["data"]["outcome"] == "accepted", r.text
+        done = s.wait_sync(r.json()["data"]["request_id"])
+        assert done["status"] == "success" and done["commit"] == sha and done["pushed_commit"] == sha, done
+        assert done["run_ids"] and done["kind"] == "hook", done
+        assert git(s.repo, "rev-parse", "HEAD") == sha
         c = containers(docker_api, project)["worker"]
         assert "MESSAGE=pushed" in env_of(docker_api, c["Id"]) and c["Labels"]["syncer.commit"] == sha
 
+        # the same delivery again (a provider's redelivery): 202 duplicate, nothing queued
+        again = s.call("POST", "/hooks/git", key=None, content=body, headers=headers)
+        assert again.status_code == 202 and again.json()["data"]["outcome"] == "duplicate", again.text
+        assert again.json()["data"]["request_id"] is None
+
+        other = {"X-GitHub-Delivery": "another-delivery"}
         body, headers = _github({**payload, "ref": "refs/heads/elsewhere", "after": sha})
-        r = s.call("POST", "/hooks/git", key=None, content=body, headers=headers)
+        r = s.call("POST", "/hooks/git", key=None, content=body, headers=headers | other)
         assert r.status_code == 202 and r.json()["data"]["accepted"] is False and not r.json()["data"]["request_id"]
+        assert r.json()["data"]["outcome"] == "ignored" and "not the tracked branch" in r.json()["data"][
+            "ignored_because"]
+        tag = json.loads((REPO_ROOT / "tests/cases/hooks/github-create-tag.json").read_text())
+        body, headers = _github(tag, event="create")
+        r = s.call("POST", "/hooks/git", key=None, content=body, headers=headers | {"X-GitHub-Delivery": "t1"})
+        assert r.status_code == 202 and r.json()["data"]["ignored_because"].startswith("the tag simple-tag was")
         body, headers = _github({"zen": "Keep it logically awesome.", "hook_id": 1}, event="ping")
         assert s.call("POST", "/hooks/git", key=None, content=body, headers=headers).status_code == 200
         body, headers = _github({**payload, "ref": "refs/heads/main"}, secret="wrong")

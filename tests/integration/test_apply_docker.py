@@ -155,7 +155,8 @@ spec:
   volumes: [{mount_path: /data, host_path: /nonexistent/syncer-test/file, read_only: true}]
 """
     repo = simple_repo(tmp_path / "r", project, templates={"mnt": tpl},
-                       definitions={"m": "name: m\ntemplate: mnt\n"})
+                       definitions={"m": "name: m\ntemplate: mnt\n"},
+                       extra="policy: {bind_mounts: [/nonexistent/syncer-test]}\n")
     out = _apply(repo, tmp_path / "s", ok=False)
     assert out.returncode == 1 and "m: FAILED" in out.stdout
     deps = _json(repo, tmp_path / "s", "deployments", "list")
@@ -254,17 +255,21 @@ def test_status_reports_drift(tmp_path: Path, project: str, docker_api: Any) -> 
     repo = simple_repo(tmp_path / "r", project, definitions={"web": WEB + "replicas: 2\n"})
     state = tmp_path / "s"
     _apply(repo, state)
-    [row] = _json(repo, state, "status")
+    status = _json(repo, state, "status")
+    [row] = status["definitions"]
     assert row["in_sync"] and row["revision"] == 1 and len(row["containers"]) == 2
+    [server] = status["servers"]
+    assert server["name"] == "local" and server["reachable"] and server["engine_version"]
     docker_api.remove_container(_containers(docker_api, project)["web-2"]["Id"], force=True)
-    [row] = _json(repo, state, "status")
+    [row] = _json(repo, state, "status")["definitions"]
     assert not row["in_sync"] and row["drift"] == ["create web-2"]
 
 
 def test_secret_canary_never_leaves(tmp_path: Path, project: str, docker_api: Any) -> None:
     canary = "CANARY-9d2f-apply-s3cr3t"
     definition = "name: web\ntemplate: box\nparams:\n  token: {secret: CANARY_TOKEN}\n"
-    repo = simple_repo(tmp_path / "r", project, definitions={"web": definition})
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": definition},
+                       extra="secrets: {env: [CANARY_TOKEN]}\n")
     state = tmp_path / "s"
     env = {"CANARY_TOKEN": canary}
     outputs = [_apply(repo, state, env=env)]

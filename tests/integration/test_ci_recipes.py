@@ -15,6 +15,7 @@ from ruamel.yaml import YAML
 from tests.helpers import REPO_ROOT, simple_repo
 
 RECIPES = REPO_ROOT / "examples" / "ci"
+ALLOW = "secrets: {env: [DB_PASSWORD]}\n"  # the recipes' secret, allowed as their comments say
 DEFINITION = "name: {name}\ntemplate: box\nparams: {{message: hi, token: {{secret: DB_PASSWORD}}}}\n"
 
 
@@ -60,7 +61,8 @@ def _gitlab_job(recipe: dict[str, Any], job: str, repo: Path, env: dict[str, str
 def test_github_actions_plans_a_pull_request_then_applies_main(tmp_path: Path, project: str,
                                                                docker_api: Any) -> None:
     recipe = _yaml(RECIPES / "github-actions.yml")
-    repo = simple_repo(tmp_path / "repo", project, definitions={"web": DEFINITION.format(name=f"{project}-web")})
+    repo = simple_repo(tmp_path / "repo", project, definitions={"web": DEFINITION.format(name=f"{project}-web")},
+                       extra=ALLOW)
     summary = tmp_path / "summary.md"
     env = _env(tmp_path, {"GITHUB_STEP_SUMMARY": str(summary)})
     _github_job(recipe["jobs"]["plan"], repo, env)  # changes (exit 2) do not fail the check
@@ -78,7 +80,8 @@ def test_github_actions_plans_a_pull_request_then_applies_main(tmp_path: Path, p
 
 def test_gitlab_ci_plans_a_merge_request_then_applies(tmp_path: Path, project: str, docker_api: Any) -> None:
     recipe = _yaml(RECIPES / "gitlab-ci.yml")
-    repo = simple_repo(tmp_path / "repo", project, definitions={"web": DEFINITION.format(name=f"{project}-web")})
+    repo = simple_repo(tmp_path / "repo", project, definitions={"web": DEFINITION.format(name=f"{project}-web")},
+                       extra=ALLOW)
     env = _env(tmp_path, {})
     assert f"create   {project}-web" in _gitlab_job(recipe, "syncer-plan", repo, env)
     assert (repo / "plan.json").is_file()

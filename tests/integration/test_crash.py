@@ -38,7 +38,7 @@ spec:
   command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 1 & wait; done"]
   env:
     MESSAGE: ${inputs.message}
-  networks: [none]
+  network_mode: none
 """.replace("@IMAGE@", IMAGE)
 
 # Healthy once the test opens the gate (a file on a bind mount): a deployment that lasts
@@ -55,7 +55,7 @@ spec:
   command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 1 & wait; done"]
   env:
     MESSAGE: ${inputs.message}
-  networks: [none]
+  network_mode: none
   volumes: [{host_path: "GATE", mount_path: /gate, read_only: true}]
   healthcheck: {test: [CMD, test, -f, /gate/open], interval: 300ms, timeout: 2s, start_period: 10m, retries: 3}
 """.replace("@IMAGE@", HEALTHY_IMAGE)
@@ -221,7 +221,7 @@ def test_second_apply_is_refused_while_the_lock_is_held(tmp_path: Path, project:
     repo, state, gate = tmp_path / "repo", tmp_path / "state", tmp_path / "gate"
     gate.mkdir()
     name = f"{project}-slow"
-    write_files(repo, {"syncer.yaml": f"project: {project}\n", "templates/gated.yaml": GATED.replace("GATE", str(gate)),
+    write_files(repo, {"syncer.yaml": f"project: {project}\npolicy: {{bind_mounts: [{gate}]}}\n", "templates/gated.yaml": GATED.replace("GATE", str(gate)),
                        f"definitions/{name}.yaml": _definition(name, "one", template="gated")})
     cli = ("--repo", str(repo), "--state-dir", str(state))
 

@@ -27,6 +27,9 @@ def _prepare(repo: Path, state: Path, *, start: bool = True, env: dict[str, str]
     desired = engine.desired_state(ctx, project)
     eng = Engine(Server("local"))
     ids = []
+    present = {n.name for n in eng.list_networks()}
+    for net in sorted({n for c in desired.containers for n in c.spec.get("networks") or {}} - present):
+        eng.create_network(net, {"syncer.project": project.config.name, "syncer.network": "default"})
     for c in desired.containers:
         labels = container_labels(project=c.project, definition=c.definition, replica=c.replica,
                                   revision=revision, spec_hash_=c.spec_hash, template_ref=c.template_ref,
@@ -45,7 +48,8 @@ def _plan(repo: Path, state: Path, *extra: str, env: dict[str, str] | None = Non
 
 
 def _actions(data: dict[str, Any]) -> dict[str, str]:
-    return {a["container"]: a["action"] for a in data["actions"]}
+    """Container actions (the project network's own are tested in test_networks_files_jobs)."""
+    return {a["container"]: a["action"] for a in data["actions"] if not a["action"].startswith("network ")}
 
 
 def test_empty_engine_plans_creates(tmp_path: Path, project: str) -> None:
@@ -111,7 +115,7 @@ def test_unmanaged_container_holding_the_name_is_a_conflict(tmp_path: Path, proj
     ident = docker_api.create_container(IMAGE, name=name, command=["sleep", "3600"])["Id"]
     repo = simple_repo(tmp_path / "repo", project, definitions={"web": WEB.replace("name: web", f"name: {name}")})
     data = _plan(repo, tmp_path / "state")
-    [action] = data["actions"]
+    [action] = [a for a in data["actions"] if not a["action"].startswith("network ")]
     assert action["action"] == "conflict" and action["container_id"] == ident
     assert data["summary"]["conflict"] == 1
     assert docker_api.inspect_container(ident)["State"]["Status"] == "created"  # untouched
@@ -121,7 +125,8 @@ def test_secret_change_is_masked(tmp_path: Path, project: str) -> None:
     canary = "CANARY-s3cr3t-7f1e9a"
     definition = WEB + "  token: {secret: BOX_TOKEN}\n"
     definition = definition.replace("params: {message: one}\n", "params:\n  message: one\n")
-    repo = simple_repo(tmp_path / "repo", project, definitions={"web": definition})
+    repo = simple_repo(tmp_path / "repo", project, definitions={"web": definition},
+                       extra="secrets: {env: [BOX_TOKEN]}\n")
     state = tmp_path / "state"
     env = {"BOX_TOKEN": canary}
     import os
@@ -206,11 +211,13 @@ def test_observe_lists_once_and_never_inspects(tmp_path: Path, project: str) -> 
             real = self.api.containers
             self.api.containers = lambda *a, **k: (calls.append("list"), real(*a, **k))[1]  # type: ignore
             self.api.inspect_container = lambda *a, **k: calls.append("inspect")  # type: ignore
+            nets = self.api.networks
+            self.api.networks = lambda *a, **k: (calls.append("networks"), nets(*a, **k))[1]  # type: ignore
 
     ctx = engine.Context(repo=repo, state_dir=tmp_path / "state")
     result, _, _ = engine.compute_plan(ctx, engine.load(ctx), engines=Counting)
     assert {a.action for a in result.actions} == {"noop"}
-    assert calls == ["list"]
+    assert calls == ["list", "networks"]  # one container list and one network list per server
 
 
 def test_unreachable_server_is_one_clear_error(tmp_path: Path, project: str) -> None:
@@ -233,4 +240,5 @@ def test_demo_against_an_empty_engine_shows_three_creates(tmp_path: Path, projec
         f.write_text(f.read_text().replace("demo-", f"{project}-"))
     out = run_cli("--repo", str(demo), "--state-dir", str(tmp_path / "state"), "plan")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().endswith("Plan: 3 to create, 0 to recreate, 0 to start, 0 to remove.")
+    assert out.stdout.strip().endswith("Plan: 3 to create, 0 to recreate, 0 to start, 0 to remove,"
+                                       " 1 network(s) to create.")

@@ -20,7 +20,7 @@ def _cli(repo: Path, state: Path, *args: str, env: dict[str, str] | None = None)
 
 
 def _pinned(repo: Path, state: Path) -> bool:
-    [row] = json.loads(_cli(repo, state, "status", "--json").stdout)
+    [row] = json.loads(_cli(repo, state, "status", "--json").stdout)["definitions"]
     return bool(row["pinned"])
 
 
@@ -45,7 +45,8 @@ def test_plan_of_an_old_ref_and_status_keep_a_rollback_pin(tmp_path: Path, proje
 
 def test_deployment_logs_mask_only_referenced_secrets(tmp_path: Path, project: str, docker_api: Any) -> None:
     definition = "name: web\ntemplate: box\nparams: {message: hi, token: {secret: HOUSE_TOKEN}}\n"
-    repo = simple_repo(tmp_path / "r", project, definitions={"web": definition})
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": definition},
+                       extra="secrets: {env: [HOUSE_*]}\n")
     state = tmp_path / "s"
     env = {"HOUSE_TOKEN": "tok-3f9a1c77e2", "UNRELATED_SETTING": "local", "ANOTHER": "created"}
     assert _cli(repo, state, "apply", "--auto-approve", *FAST, env=env).returncode == 0

@@ -137,7 +137,8 @@ def deliveries(state: Path) -> list[dict[str, Any]]:
 def test_each_event_arrives_once_signed_and_filtered(tmp_path: Path, project: str, receiver: Receiver) -> None:
     receiver.up()
     web = f"{project}-web"
-    repo = simple_repo(tmp_path / "r", project, definitions={"web": box(web)}, extra=hooks_yaml(
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": box(web)},
+                       extra="secrets: {env: [WH_SECRET]}\n" + hooks_yaml(
         f"{{url: '{receiver.url()}', secret: {{env: WH_SECRET}}}}",
         f"{{url: '{receiver.url('/success')}', events: [deployment.success], secret: {{secret: WH_SECRET}}}}",
         f"{{url: '{receiver.url('/unsigned-missing')}', secret: {{env: WH_NOT_SET}}}}"))
@@ -265,7 +266,7 @@ def test_no_secret_value_reaches_a_body_or_the_store(tmp_path: Path, project: st
     repo = simple_repo(tmp_path / "r", project,
                        definitions={"web": f"name: {project}-web\ntemplate: box\nparams:\n"
                                            "  token: {secret: CANARY_TOKEN}\n"},
-                       extra=hooks_yaml(f"{{url: '{receiver.url()}', secret: {{env: WH_SECRET}}}}"))
+                       extra="secrets: {env: [CANARY_TOKEN]}\n" + hooks_yaml(f"{{url: '{receiver.url()}', secret: {{env: WH_SECRET}}}}"))
     state = tmp_path / "s"
     apply(repo, state, env={"CANARY_TOKEN": canary})
     cli(repo, state, "webhooks", "test")

@@ -15,6 +15,7 @@ from syncer.api.routes.instances import uptime_from_status
 from syncer.engine.keys import hash_api_key, key_permissions
 from syncer.engine.samples import cpu_percent, memory_used
 from syncer.core.errors import SyncerError, UsageError
+from tests.helpers import wait_until
 
 
 def test_a_key_gets_its_limit_per_minute_window_then_a_fresh_one() -> None:
@@ -77,6 +78,28 @@ def test_memo_keeps_a_value_and_an_error_for_its_ttl() -> None:
     with pytest.raises(SyncerError):
         memo.get()
     assert len(calls) == 2
+
+
+def test_a_slow_memo_answers_the_last_value_while_one_refresh_runs() -> None:
+    """A plan of 10k definitions takes seconds: /status answers the last one meanwhile."""
+    release, calls = threading.Event(), []
+
+    def compute() -> int:
+        calls.append(1)
+        if len(calls) > 1:
+            release.wait(10)
+        else:
+            time.sleep(0.03)
+        return len(calls)
+
+    memo = Memo(compute, ttl=0.01, slow=0.02)
+    assert memo.get() == 1
+    time.sleep(0.15)  # stale, even counting the spacing of four computations
+    started = time.monotonic()
+    assert [memo.get() for _ in range(5)] == [1] * 5 and time.monotonic() - started < 0.5
+    assert len(calls) == 2  # one refresh in the background, not one per caller
+    release.set()
+    wait_until(lambda: memo.get() >= 2, 5)
 
 
 @pytest.mark.parametrize("status, seconds", [("Up Less than a second", 0), ("Up 1 second", 1), ("Up 5 minutes", 300),

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 
 from syncer.stages import hooks
-from syncer.stages.hooks import HookRejected, PushEvent, verify_and_parse
+from syncer.stages.hooks import HookRejected, PushEvent, verify
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "hooks"
 SECRET = "It's a Secret to Everybody"
@@ -45,6 +45,11 @@ def gitea(data: bytes, secret: str = SECRET) -> dict[str, str]:
             "X-Gitea-Event-Type": "push", "X-Gitea-Signature": sig, "X-Gogs-Event": "push",
             "X-Gogs-Signature": sig, "X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + sig,
             "Content-Type": "application/json"}
+
+
+def verify_and_parse(headers: dict[str, str], data: bytes, secret: str | None, *, branch: str) -> PushEvent | None:
+    """The push a verified delivery carries (None for a ping)."""
+    return verify(headers, data, secret, branch=branch).push
 
 
 PROVIDERS: dict[str, tuple[str, Callable[..., dict[str, str]], str]] = {
@@ -154,7 +159,7 @@ def test_headers_are_case_insensitive() -> None:
 
 def test_a_verified_ping_returns_none_and_a_forged_one_is_rejected() -> None:
     data = body("github-ping")
-    assert verify_and_parse(github(data, "ping"), data, SECRET, branch="master") is None
+    assert verify(github(data, "ping"), data, SECRET, branch="master").ping
     with pytest.raises(HookRejected):
         verify_and_parse(github(data, "ping", secret="forged"), data, SECRET, branch="master")
 
@@ -182,48 +187,64 @@ def test_a_form_encoded_github_payload_is_read() -> None:
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-Bitbucket-Event": "repo:push"}])
-def test_an_unknown_sender_is_a_bad_request(headers: dict[str, str]) -> None:
+def test_an_unknown_sender_is_unauthorized(headers: dict[str, str]) -> None:
+    """Nobody signed it: 401, as for a wrong signature (400 read as a schema-valid request refused)."""
     with pytest.raises(HookRejected) as err:
-        verify_and_parse(headers, b"{}", SECRET, branch="master")
-    assert (err.value.status, err.value.code) == (400, "invalid_request")
+        verify(headers, b"{}", SECRET, branch="master")
+    assert (err.value.status, err.value.code) == (401, "unauthorized")
 
 
 @pytest.mark.parametrize("make,event", [(github, "issues"), (gitlab, "Merge Request Hook")])
-def test_an_event_other_than_push_is_a_bad_request_once_verified(make: Callable[..., dict[str, str]],
-                                                                  event: str) -> None:
+def test_an_event_other_than_push_is_ignored_once_verified(make: Callable[..., dict[str, str]], event: str) -> None:
+    """Issue 11: providers record a 400 as a failed delivery; a verified event is acknowledged."""
     data = b'{"action": "opened"}'
     headers = make(data)
     headers["X-GitHub-Event" if make is github else "X-Gitlab-Event"] = event
-    with pytest.raises(HookRejected) as err:
-        verify_and_parse(headers, data, SECRET, branch="master")
-    assert err.value.status == 400 and event in str(err.value)
+    hook = verify(headers, data, SECRET, branch="master")
+    assert hook.push is None and hook.ignored is not None and event in hook.ignored
 
 
-@pytest.mark.parametrize("data", [b"{not json", b"[1, 2]", b"\xff\xfe", b'{"after": "abc"}'])
-def test_a_malformed_body_is_a_bad_request(data: bytes) -> None:
-    with pytest.raises(HookRejected) as err:
-        verify_and_parse(github(data), data, SECRET, branch="master")
-    assert (err.value.status, err.value.code) == (400, "invalid_request")
+# --- issue 11: every event a provider sends is answered, with the reason -------------------------
+
+def _event(headers: dict[str, str], event: str) -> dict[str, str]:
+    for key in ("X-GitHub-Event", "X-Gitlab-Event", "X-Gitea-Event", "X-Gitea-Event-Type", "X-Gogs-Event"):
+        if key in headers:
+            headers[key] = event
+    return headers
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
-def test_every_comparison_is_constant_time(provider: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[Any, Any]] = []
-    real = hmac.compare_digest
-
-    def counting(a: Any, b: Any) -> bool:
-        calls.append((a, b))
-        return real(a, b)
-
-    monkeypatch.setattr(hmac, "compare_digest", counting)
-    name, headers, branch = PROVIDERS[provider]
+@pytest.mark.parametrize("name,make,event,reason", [
+    ("github-create-tag", github, "create", "the tag simple-tag was created"),
+    ("github-delete-tag", github, "delete", "the tag simple-tag was deleted"),
+    ("gitea-delete-branch", gitea, "delete", "the branch feature/old was deleted"),
+])
+def test_branch_and_tag_creation_and_deletion_are_ignored_with_the_reason(
+        name: str, make: Callable[..., dict[str, str]], event: str, reason: str) -> None:
     data = body(name)
-    verify_and_parse(headers(data), data, SECRET, branch=branch)
-    assert len(calls) == 1
-    with pytest.raises(HookRejected):
-        verify_and_parse(headers(data, secret="wrong"), data, SECRET, branch=branch)
-    assert len(calls) == 2
+    hook = verify(_event(make(data), event), data, SECRET, branch="master")
+    assert hook.push is None and hook.ignored is not None and hook.ignored.startswith(reason), hook
 
 
-def test_max_body_is_one_mebibyte() -> None:
-    assert hooks.MAX_BODY == 1024 * 1024
+def test_a_gitlab_tag_push_is_a_tag_not_the_tracked_branch() -> None:
+    data = body("gitlab-tag-push")
+    hook = verify(_event(gitlab(data), "Tag Push Hook"), data, SECRET, branch="master")
+    assert hook.push is not None and hook.push.ref == "refs/tags/v1.0.0" and not hook.push.tracked
+    assert hook.ignored == "refs/tags/v1.0.0 is a tag, not the tracked branch master"
+
+
+def test_a_tag_deletion_is_reported_as_a_tag_deletion() -> None:
+    """Regression: a deleted tag was reported as "the branch was deleted"."""
+    data = body("github-push-tag-deleted")
+    hook = verify(github(data), data, SECRET, branch="master")
+    assert hook.ignored is not None and hook.ignored.startswith("the tag ") and "branch" not in hook.ignored
+
+
+def test_the_delivery_id_of_each_provider_is_read() -> None:
+    data = body("gitlab-push")
+    lab = verify(gitlab(data) | {"X-Gitlab-Event-UUID": "13792a34-cac6-4fda-95a8-c58e00a3954e"}, data, SECRET,
+                 branch="master")
+    assert lab.delivery == "13792a34-cac6-4fda-95a8-c58e00a3954e"
+    data = body("github-push")
+    assert verify(github(data), data, SECRET, branch="master").delivery == "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    data = body("gitea-push")
+    assert verify(gitea(data), data, SECRET, branch="develop").delivery == "f6266f16-1bf3-46a5-9ea4-602e06ead473"

@@ -50,3 +50,7 @@ def test_container_names_and_labels() -> None:
 
 
 PINNED = "sha256:c3441de0cc6cba179f406ab33097435ce2013bd8e10f75c7f7464cbb66da401a"
+
+
+def test_pull_policy_is_not_part_of_the_hash() -> None:
+    assert L.spec_hash({**FIXED_SPEC, "pull_policy": "never"}) == PINNED

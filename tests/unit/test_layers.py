@@ -28,6 +28,8 @@ OWNERS = {
     "ruamel": ("stages/load.py",),
     "jsonschema": ("stages/",),
     "prometheus_client": ("api/",),
+    "pyrage": ("adapters/sops.py",),
+    "cryptography": ("adapters/sops.py",),
 }
 PURE_FORBIDDEN = {"docker", "sqlite3", "git", "httpx", "subprocess", "socket", "requests", "threading",
                   "fcntl", "urllib.request"}

@@ -99,20 +99,46 @@ def test_prune_false_keeps_removed_definitions_but_not_surplus_replicas() -> Non
     assert removed == {"worker-3"}
 
 
-def test_unreachable_server_refuses_to_plan() -> None:
+def unreachable_plan():  # type: ignore[no-untyped-def]
+    desired, observed = scenario()
+    down = ServerState("remote", False, error="server 'remote': cannot reach Docker: boom")
+    return plan(desired, Observed("p", {**observed.servers, "remote": down}), prune=True, created_at="t")
+
+
+def test_an_unreachable_server_blocks_its_own_containers_only() -> None:
+    p = unreachable_plan()
+    remote = [(a.action, a.container) for a in p.actions if a.server == "remote"]
+    assert remote == [("unreachable", "edge")]
+    assert p.unreachable == {"remote": "server 'remote': cannot reach Docker: boom"}
+    local = {a.container: a.action for a in p.actions if a.server == "local"}
+    assert local["new"] == "create" and local["api"] == "recreate"  # the other server is planned as usual
+    assert p.by_server()["remote"]["unreachable"] == 1 and p.by_server()["local"]["create"] == 1
+
+
+def test_no_server_answering_is_one_error_naming_each() -> None:
     from syncer.core.errors import DockerUnavailable
 
     desired, _ = scenario()
-    with pytest.raises(DockerUnavailable, match="remote: boom"):
-        plan(desired, Observed("p", {"remote": ServerState("remote", False, error="boom")}), prune=True,
-             created_at="t")
+    with pytest.raises(DockerUnavailable, match="^server 'remote': boom$"):
+        plan(desired, Observed("p", {"remote": ServerState("remote", False, error="server 'remote': boom")}),
+             prune=True, created_at="t")
+
+
+def test_unreachable_servers_round_trip_through_json() -> None:
+    p = unreachable_plan()
+    data = json.loads(json.dumps(to_dict(p)))
+    assert data["servers"]["remote"] == {"reachable": False, "error": "server 'remote': cannot reach Docker: boom",
+                                         "summary": {**{k: 0 for k in data["summary"]}, "unreachable": 1}}
+    assert data["servers"]["local"]["reachable"] is True
+    assert from_dict(data) == p
 
 
 def test_json_round_trip() -> None:
     p = make_plan()
     data = json.loads(json.dumps(to_dict(p)))
     assert from_dict(data) == p
-    assert data["summary"] == {"create": 1, "recreate": 1, "start": 1, "remove": 2, "conflict": 1, "noop": 4}
+    assert data["summary"] == {"create": 1, "recreate": 1, "start": 1, "remove": 2, "conflict": 1, "unreachable": 0,
+                               "run": 0, "network create": 0, "network remove": 0, "noop": 4}
 
 
 def test_fingerprint_moves_with_live_state_only() -> None:
@@ -126,10 +152,12 @@ def test_fingerprint_moves_with_live_state_only() -> None:
     assert plan(desired, changed, prune=True, created_at="t").fingerprint != a.fingerprint
 
 
-@pytest.mark.parametrize("name", ["every-action", "no-changes"])
+@pytest.mark.parametrize("name", ["every-action", "no-changes", "unreachable-server"])
 def test_golden_plan_text(name: str) -> None:
     if name == "every-action":
         text = plan_text(make_plan())
+    elif name == "unreachable-server":
+        text = plan_text(unreachable_plan())
     else:
         desired, observed = scenario()
         only = Desired("p", tuple(c for c in desired.containers if c.definition == "db"), ("db",))
@@ -147,3 +175,31 @@ def test_held_containers_stay_stopped() -> None:
     p = plan(desired, observed, prune=True, created_at="t", held=frozenset({"cache"}))
     cache = next(a for a in p.actions if a.container == "cache")
     assert cache.action == "noop" and "held stopped" in cache.cause
+
+
+def test_spec_labels_missing_from_an_in_sync_container_recreate_it() -> None:
+    # issue 10: labels were hashed but never applied; such a container must get them
+    s = {"image": "busybox:latest", "labels": {"traefik.enable": "true"}}
+    old = live("web", s)  # the syncer labels only, as the old create left it
+    applied = LiveContainer(old.id, "web", "local", "running", None, {**old.labels, "traefik.enable": "true"})
+    desired = Desired("p", (want("web", s),), ("web",))
+    for container, kind in ((old, "recreate"), (applied, "noop")):
+        observed = Observed("p", {"local": ServerState("local", True, managed=(container,))})
+        [action] = plan(desired, observed, prune=True, created_at="t").actions
+        assert action.action == kind
+    observed = Observed("p", {"local": ServerState("local", True, managed=(old,))})
+    [action] = plan(desired, observed, prune=True, created_at="t").actions
+    assert [(r.field, r.before, r.after) for r in action.reasons] == [("labels.traefik.enable", None, "true")]
+
+
+def _one(state: str, *, labels: dict[str, str] | None = None, status: str = "") -> str:
+    s = spec()
+    c = live("web", s, state=state)
+    c = LiveContainer(c.id, c.name, c.server, state, None, {**c.labels, **(labels or {})}, status=status)
+    p = plan(Desired("p", (want("web", s),), ("web",)), Observed("p", {"local": ServerState("local", True, (c,))}),
+             prune=True, created_at="t")
+    return f"{p.actions[0].action}: {p.actions[0].cause}"
+
+
+def test_a_paused_container_is_started_not_recreated() -> None:
+    assert _one("paused") == "start: container is paused"

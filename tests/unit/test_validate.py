@@ -287,3 +287,31 @@ def test_folders_outside_the_repository_are_reported_and_never_read() -> None:
 
 def test_a_missing_syncer_yaml_inside_a_tree_is_a_diagnostic() -> None:
     assert diagnostics(MemTree({})) == ["syncer.yaml: file not found"]
+
+
+def _tls_project(tls: str) -> MemTree:
+    return repo({"syncer.yaml": f"""
+        project: p
+        servers:
+          db:
+            docker: tcp://db.example.com:2376
+            tls: {tls}
+        """})
+
+
+def test_tls_files_resolve_inside_the_repository_or_name_a_variable() -> None:
+    from syncer.core.model import TLS, FileRef
+
+    project = build_project(_tls_project("{ca: certs/ca.pem, cert: certs/c.pem, key: {env: DB_KEY}, verify: true}"),
+                            "/repo")
+    assert project.config.servers["db"].tls == TLS(FileRef("certs/ca.pem", "/repo"), FileRef("certs/c.pem", "/repo"),
+                                                   FileRef(env="DB_KEY"), True)
+
+
+def test_tls_files_outside_the_repository_and_a_lone_cert_are_refused_without_the_key_path() -> None:
+    found = diagnostics(_tls_project("{ca: ../ca.pem, cert: certs/c.pem, key: /etc/keys/secret-db.pem}"))
+    assert found == ["syncer.yaml:5:15: tls.ca: the file must be inside the repository (or use {env: VAR})",
+                     "syncer.yaml:5:50: tls.key: the file must be inside the repository (or use {env: VAR})"]
+    assert not any("/etc/keys" in line for line in found)
+    lone = diagnostics(_tls_project("{ca: certs/ca.pem, cert: certs/c.pem}"))
+    assert lone == ["syncer.yaml:5:35: tls: a client certificate needs its key (cert and key go together)"]

@@ -96,9 +96,83 @@ def test_a_docker_trigger_reports_drift_whatever_the_containers_name(
     w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
     emitted: list[str] = []
     w._emit = lambda kind, data: emitted.append(kind)  # type: ignore[method-assign]
-    w._docker_event("local", {"Action": "die", "Actor": {"Attributes": {"name": name}}})
-    assert w.step(timeout=1) is True
+    w._docker_event(SimpleNamespace(name="local"), _Settled(), {"Action": "die", "Actor": {
+        "ID": f"id-{name}", "Attributes": {"name": name}}})
+    assert w.step(timeout=5) is True
     assert emitted == ["drift.detected"]
+
+
+class _Settled:
+    """An Observer whose container list shows the announced state at once (or never)."""
+
+    def __init__(self, settles: bool = True) -> None:
+        self.settles = settles
+        self.asked: list[tuple[str, str]] = []
+
+    def settle(self, ident: str, expect: str, **kw: Any) -> bool:
+        self.asked.append((ident, expect))
+        return self.settles
+
+
+def _die(ident: str, name: str = "web", action: str = "die") -> dict[str, Any]:
+    return {"Action": action, "Actor": {"ID": ident, "Attributes": {"name": name, "syncer.definition": name}}}
+
+
+def test_a_fault_during_a_cycle_is_healed_by_one_follow_up(tmp_path: Path) -> None:
+    """Regression (issue 11): an event that arrived while a cycle ran was dropped, so a
+    `docker kill` whose `die` came during the cycle it started was never healed."""
+    w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
+    calls: list[str] = []
+    inside, release = threading.Event(), threading.Event()
+
+    def fake_apply(batch: Any, definition: str | None) -> Outcome:
+        calls.append(batch.reasons)
+        if len(calls) == 1:
+            inside.set()
+            assert release.wait(10)
+        return Outcome("success")
+
+    w._apply = fake_apply  # type: ignore[method-assign]
+    w.request("docker: web kill", kind=Kind.DOCKER)
+    loop = threading.Thread(target=w.step)
+    loop.start()
+    assert inside.wait(10)
+    observer = _Settled()
+    for action in ("die", "stop"):
+        w._docker_event(SimpleNamespace(name="local"), observer, _die("c1", action=action))
+    wait = threading.Event()
+    while len(w.queue._pending) < 2 and not wait.wait(0.01):
+        pass
+    release.set()
+    loop.join(10)
+    assert w.step(timeout=5) is True and w.step(timeout=0.2) is False
+    assert len(calls) == 2 and "web die" in calls[1] and "web stop" in calls[1]
+    assert observer.asked == [("c1", "stopped"), ("c1", "stopped")]
+
+
+def test_own_actions_are_known_by_id_not_by_name(tmp_path: Path) -> None:
+    from syncer.engine.heal import OWN
+
+    w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
+    w._apply = lambda batch, definition: Outcome("success")  # type: ignore[method-assign]
+    observer = _Settled()
+    with OWN.acting("ours123"):
+        w._docker_event(SimpleNamespace(name="local"), observer, _die("ours123", "web_syncer-new"))
+        w._docker_event(SimpleNamespace(name="local"), observer, _die("ours123", "web"))
+    assert w.step(timeout=0.3) is False and observer.asked == []
+    # a fault on a container whose name looks like syncer's temporary one is still a fault
+    w._docker_event(SimpleNamespace(name="local"), observer, _die("theirs456", "web_syncer-new"))
+    assert w.step(timeout=5) is True
+
+
+def test_a_kill_the_container_survived_heals_nothing(tmp_path: Path) -> None:
+    w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
+    observer = _Settled(settles=False)
+    w._docker_event(SimpleNamespace(name="local"), observer, _die("c2", action="kill"))
+    wait = threading.Event()
+    while not observer.asked and not wait.wait(0.01):
+        pass
+    assert w.step(timeout=0.3) is False
 
 
 def test_a_change_someone_asked_for_is_no_drift(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -128,6 +128,7 @@ class Db:
         self._lock = threading.RLock()
         self._db = _connect(self.path, busy_timeout)
         try:
+            self._file = os.stat(self.path)
             self._migrate()
         except BaseException:
             self._db.close()
@@ -141,6 +142,26 @@ class Db:
     def transaction(self) -> Transaction:
         """`with store.transaction():` groups writes into one atomic commit."""
         return Transaction(self)
+
+    def problem(self) -> str | None:
+        """Why this store cannot be read now (None when it can): the file at its path is gone
+        or is no longer the one opened, or a read of the schema fails. Never opens the file
+        anew (closing a second handle would drop this process's SQLite locks)."""
+        try:
+            now = os.stat(self.path)
+        except OSError as exc:
+            return f"state database {self.path}: {exc.strerror or exc}"
+        if (now.st_dev, now.st_ino) != (self._file.st_dev, self._file.st_ino):
+            return f"state database {self.path} was replaced or removed while in use"
+        try:
+            self._scalar("SELECT count(*) FROM sqlite_master")
+        except StoreError as exc:
+            return str(exc)
+        return None
+
+    def data_version(self) -> int:
+        """`PRAGMA data_version`: changes when another connection commits (not on our own writes)."""
+        return int(self._scalar("PRAGMA data_version"))
 
     def integrity(self) -> str:
         """`PRAGMA integrity_check`'s answer ('ok' when sound)."""

@@ -4,9 +4,9 @@ which every `{id}` also accepts), their revisions, and their CPU and memory seri
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from syncer.api.routes.common import Paging, Svc, listing
@@ -22,8 +22,7 @@ router = APIRouter()
 
 def resolve_definition(svc: Service, ident: str) -> tuple[str, Definition | None, dict[str, Any] | None]:
     """(name, the project's definition, the store's row) for a `def_` id or a name."""
-    rows = svc.state.definitions()
-    row = next((r for r in rows.values() if r["id"] == ident), None) or rows.get(ident)
+    row = svc.state.definition_row(ident)
     name = str(row["name"]) if row is not None else ident
     d = svc.defined().definition(name)
     if d is None and row is None:
@@ -39,11 +38,23 @@ def _params(d: Definition, project: Project) -> dict[str, Any]:
             for k, v in d.params.items()}
 
 
+def _template(project: Project, d: Definition) -> Any:
+    """The definition's template (one choice per ref of the current project: a page asks for 100)."""
+    ref = f"{d.template}@{d.template_version}" if d.template_version else d.template
+    if _TEMPLATES.get("") is not project:  # another project (a reload): forget the old one's choices
+        _TEMPLATES.clear()
+        _TEMPLATES[""] = project
+    if ref not in _TEMPLATES:
+        _TEMPLATES[ref] = project.template_for(ref)
+    return _TEMPLATES[ref]
+
+
+_TEMPLATES: dict[str, Any] = {}
+
+
 def _definition(project: Project, name: str, d: Definition | None, row: dict[str, Any] | None,
                 pins: set[str], *, detail: bool = False) -> dict[str, Any]:
-    tpl = None
-    if d is not None:
-        tpl = project.template_for(f"{d.template}@{d.template_version}" if d.template_version else d.template)
+    tpl = _template(project, d) if d is not None else None
     server = d.server if d is not None else (row or {}).get("server")
     out: dict[str, Any] = {
         "id": row["id"] if row else None, "name": name,
@@ -64,14 +75,33 @@ def _definition(project: Project, name: str, d: Definition | None, row: dict[str
 @router.get("/definitions", tags=["definitions"], summary="Definitions in git and in the store")
 def list_definitions(svc: Svc, page: Paging, server_id: str | None = None, status: str | None = None) -> Response:
     """Every definition of the repository, and those the store remembers (removed ones too)."""
-    project, pins, rows = svc.defined(), svc.state.pinned(), svc.state.definitions()
-    names = sorted({d.name for d in project.definitions} | set(rows))
-    items = [_definition(project, n, project.definition(n), rows.get(n), pins) for n in names]
+    project = svc.defined()
+    rows, names, pins = _names(svc, project)
     if server_id is not None:
-        items = [i for i in items if server_id in (i["server_id"], i["server"])]
+        names = [n for n in names if server_id in (f"srv_{_server(project, n, rows)}", _server(project, n, rows))]
     if status is not None:
-        items = [i for i in items if i["status"] == status]
-    return listing(svc, items, page)
+        names = [n for n in names if (rows[n]["status"] if n in rows else "pending") == status]
+    # only this page's items are built: the filters above read two fields, not the whole item
+    items = [_definition(project, n, project.definition(n), rows.get(n), pins) for n in page.cut(names)]
+    return svc.ok(items, page=page, total=len(names))
+
+
+def _names(svc: Service, project: Project) -> tuple[dict[str, dict[str, Any]], list[str], set[str]]:
+    """The store's rows, every name sorted, the pins: read again only when the project or the
+    store changed (sorting 100k names per request was most of the answer's time)."""
+    version = svc.state.version()
+    cached = svc.listed.get("definitions")
+    if cached is not None and cached[0] is project and cached[1] == version:
+        return cached[2], cached[3], cached[4]
+    rows, pins = svc.state.definitions(), svc.state.pinned()
+    names = sorted({d.name for d in project.definitions} | set(rows))
+    svc.listed["definitions"] = (project, version, rows, names, pins)
+    return rows, names, pins
+
+
+def _server(project: Project, name: str, rows: dict[str, dict[str, Any]]) -> str | None:
+    d = project.definition(name)
+    return d.server if d is not None else (rows.get(name) or {}).get("server")
 
 
 @router.get("/definitions/{definition_id}", tags=["definitions"], summary="One definition")
@@ -101,25 +131,50 @@ def utc(at: datetime) -> datetime:
         raise UsageError(f"time {at.isoformat()} is out of range") from None
 
 
-def _window(start_time: datetime | None, end_time: datetime | None, step: int) -> tuple[datetime, datetime]:
-    end = utc(end_time) if end_time else datetime.now(UTC)
+MAX_POINTS = 2000
+TIME = Query(description="ISO 8601, or unix seconds")
+
+
+def _window(start_time: datetime | float | None, end_time: datetime | float | None, step: int) -> tuple[datetime, datetime]:
+    """The window asked for, as UTC; any schema-valid times make one (an empty window, start
+    at or after end, simply holds no samples), at most MAX_POINTS intervals long (a longer
+    one keeps its newest part: the answer says where it begins)."""
+    end = bounded(end_time, datetime.now(UTC))
     try:
-        start = utc(start_time) if start_time else end - timedelta(hours=1)
+        start = bounded(start_time, end - timedelta(hours=1))
     except OverflowError:
-        raise UsageError("end_time is too early") from None
-    if start >= end:
-        raise UsageError("start_time must be before end_time")
-    if (end - start).total_seconds() / step > 2000:
-        raise UsageError("more than 2000 points: shorten the window or widen the interval")
-    return start, end
+        start = end
+    try:
+        start = max(start, end - timedelta(seconds=step * MAX_POINTS))
+    except OverflowError:
+        pass
+    return min(start, end), end
+
+
+def bounded(at: datetime | float | None, default: datetime) -> datetime:
+    """A time as UTC: unix seconds too; past the calendar's ends, its first or last moment."""
+    if at is None:
+        return default
+    if not isinstance(at, datetime):
+        try:
+            return datetime.fromtimestamp(at, UTC)
+        except (OverflowError, ValueError, OSError):
+            return datetime.min.replace(tzinfo=UTC) if at < 0 else datetime.max.replace(tzinfo=UTC)
+    try:
+        return utc(at)
+    except UsageError:
+        return datetime.min.replace(tzinfo=UTC) if at.year == 1 else datetime.max.replace(tzinfo=UTC)
 
 
 @router.get("/definitions/{definition_id}/metrics", tags=["definitions"], summary="CPU % and memory over time")
-def definition_metrics(svc: Svc, definition_id: str, start_time: datetime | None = None,
-                       end_time: datetime | None = None, interval: Literal["1m", "5m", "1h"] = "1m") -> Response:
+def definition_metrics(svc: Svc, definition_id: str, start_time: Annotated[datetime | float | None, TIME] = None,
+                       end_time: Annotated[datetime | float | None, TIME] = None,
+                       interval: Literal["1m", "5m", "1h"] = "1m") -> Response:
     """Series of the definition's containers (summed over replicas), averaged per interval.
 
-    ISO 8601 times; default the last hour. Sampled by the serving process (`--sample-interval`).
+    ISO 8601 times (or unix seconds); default the last hour. A window of more than 2000 intervals is cut to its
+    newest 2000 (`start_time` in the answer says where it begins). Sampled by the serving
+    process (`--sample-interval`).
     """
     name, _, row = resolve_definition(svc, definition_id)
     step = INTERVALS[interval]

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from syncer.api.routes.common import Paging, Svc, listing
-from syncer.api.routes.definitions import utc
+from syncer.api.routes.definitions import bounded
 from syncer.api.service import Service
 from syncer.core import clock
 from syncer.core.errors import DockerUnavailable
@@ -117,16 +117,26 @@ def restart_instance(svc: Svc, instance_id: str, timeout: Timeout = 10) -> Respo
     return svc.ok(_one(svc, c))
 
 
+def _since(since: datetime | float | None) -> int | None:
+    """Unix seconds for Docker (None: from the start)."""
+    if since is None:
+        return None
+    seconds = int(bounded(since, datetime.now(UTC)).timestamp())
+    return seconds if seconds > 0 else None
+
+
 _LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\S+)\s(.*)$")
 
 
 @router.get("/instances/{instance_id}/logs", tags=["instances"], summary="A container's output")
 def instance_logs(svc: Svc, instance_id: str,
                   tail: Annotated[int, Query(ge=1, le=10000, description="Last N lines")] = 100,
-                  since: Annotated[datetime | None, Query(description="Only lines after (ISO 8601)")] = None
+                  since: Annotated[datetime | float | None,
+                                   Query(description="Only lines after this time: ISO 8601, or unix seconds")] = None
                   ) -> Response:
-    """stdout and stderr lines with their timestamps; secret values masked."""
-    start = max(0, int(utc(since).timestamp())) if since is not None else None
+    """stdout and stderr lines with their timestamps; secret values masked. A `since` at or
+    before the epoch means every line."""
+    start = _since(since)
     c, lines = operations.instance_logs(svc.ctx, svc.defined(), instance_id, tail=tail, since=start,
                                         engines=svc.engines)
     out = []

@@ -3,42 +3,74 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+import logging
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from syncer import __version__
 from syncer.api.routes.common import KEYED, Svc
-from syncer.api.service import SyncTracker
+from syncer.api.service import Service, SyncTracker
 from syncer.core import clock
 from syncer.core.errors import NotFound, SyncerError
 from syncer.engine.requests import Kind
 
 router = APIRouter()
+log = logging.getLogger("syncer.api.app")
 
 
-@router.get("/health", tags=["system"], summary="Is the API up (no key needed)")
-async def health() -> Response:
-    """`status`, `version` and `timestamp`; touches neither Docker nor the store."""
-    body = {"success": True, "data": {"status": "healthy", "version": __version__, "timestamp": clock.iso()}}
-    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+class Health(BaseModel):
+    """The seed's health body, with no envelope (load balancers and HEALTHCHECKs read `status`)."""
+
+    status: Literal["healthy", "unhealthy"]
+    version: str
+    timestamp: str = Field(description="Now, ISO 8601 UTC")
+
+
+@router.get("/health", tags=["system"], summary="Is the API up (no key needed)", response_model=Health,
+            responses={503: {"model": Health, "description": "unhealthy: the state database cannot be read"}})
+async def health(svc: Svc) -> Response:
+    """`{"status", "version", "timestamp"}` with no envelope: 200 `healthy`, or 503 `unhealthy`
+    when the state database cannot be read. Touches no Docker server; reads the store on a
+    connection of its own, so it never waits behind another request."""
+    problem = await run_in_threadpool(svc.health.problem)
+    if problem is not None:
+        log.warning("health: %s", problem)
+    body = {"status": "unhealthy" if problem else "healthy", "version": __version__, "timestamp": clock.iso()}
+    return Response(json.dumps(body, separators=(",", ":")), 503 if problem else 200, media_type="application/json")
 
 
 @router.get("/status", tags=["system"], summary="Commit, last apply, drift per definition", dependencies=KEYED)
 def status(svc: Svc) -> Response:
     """The commit of the work tree, the last commit a sync saw, the last apply run, drift per
     definition (computed at most once a second), and validation problems, now and last seen."""
+    try:
+        snap: Any = svc.status.get()
+    except SyncerError as exc:
+        snap = exc
+    problems = svc.project.problems
+    # the same snapshot, store and secrets: the same bytes (10k definitions take long to render)
+    key = (snap, svc.project.redactor(), svc.state.version(), json.dumps(problems))
+    cached = svc.rendered.get("status")
+    if cached is not None and all(a is b or a == b for a, b in zip(cached[0], key, strict=True)):
+        return Response(cached[1], media_type="application/json")
+    response = _status(svc, snap, problems)
+    svc.rendered["status"] = (key, bytes(response.body))
+    return response
+
+
+def _status(svc: Service, snap: dict[str, Any] | SyncerError, problems: list[str] | None) -> Response:
     out: dict[str, Any] = {"project": None, "commit": None, "commit_message": None, "dirty": None,
                            "last_commit_seen": svc.state.meta("last_commit"),
                            "last_apply": svc.state.last_run(),
                            "last_validation_error": svc.state.meta("last_validation_error"),
-                           "validation_error": svc.project.problems, "in_sync": None, "drifted": None,
-                           "definitions": [], "checked_at": None, "error": None}
-    try:
-        snap = svc.status.get()
-    except SyncerError as exc:
+                           "validation_error": problems, "in_sync": None, "drifted": None,
+                           "definitions": [], "servers": [], "checked_at": None, "error": None}
+    if isinstance(snap, SyncerError):
+        exc = snap
         out["error"] = {"code": exc.code, "message": str(exc).splitlines()[0] if str(exc) else exc.code,
                         "details": exc.lines()}
         return svc.ok(out)
@@ -50,6 +82,7 @@ def status(svc: Svc) -> Response:
                            "revision": r.revision or None, "status": r.status, "pinned": r.pinned,
                            "in_sync": r.in_sync, "drift": r.actions, "containers": len(r.containers)}
                           for r in snap["rows"]]
+    out["servers"] = [{"server_id": f"srv_{s['name']}", **s} for s in snap["servers"]]
     out["drifted"] = sum(1 for d in out["definitions"] if not d["in_sync"])
     out["in_sync"] = out["drifted"] == 0
     return svc.ok(out)

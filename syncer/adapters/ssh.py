@@ -1,0 +1,160 @@
+"""`ssh://` servers through the system's OpenSSH (its config, agent and known_hosts).
+
+No SSH library: `ssh -L` forwards the remote engine's socket to a local unix socket in a
+private temp dir, and the Docker client talks to that as `unix://`. One tunnel per URL per
+process, opened on first use and closed at exit (or when this process dies: the tunnel's
+keeper shell reads our end of a pipe and kills ssh on EOF).
+
+URL: `ssh://[USER@]HOST[:PORT][?socket=/remote/docker.sock]`; the remote socket defaults
+to /var/run/docker.sock. `SYNCER_SSH_CONFIG` names an ssh_config file passed as `-F`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+from syncer.core.errors import DockerUnavailable
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+CONFIG_ENV = "SYNCER_SSH_CONFIG"
+# ssh runs under a keeper shell that kills it when our end of the shell's stdin closes (we
+# exit or die) and otherwise exits with ssh's status (an auth or host key failure). A
+# background job's stdin is /dev/null, hence the pipe kept on fd 3 for the reader.
+_KEEPER = ('exec 3<&0; ssh "$@" </dev/null & pid=$!; (read _ <&3; kill $pid 2>/dev/null) & reader=$!; '
+           'wait $pid; status=$?; kill $reader 2>/dev/null; exit $status')
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an ssh:// URL points: the ssh destination and the remote engine's socket."""
+
+    destination: str
+    port: int | None
+    socket: str
+
+
+def parse(url: str) -> Target:
+    """`ssh://user@host:2222?socket=/run/docker.sock` -> Target."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host:
+        raise ValueError(f"no host in {url!r}")
+    user = f"{parts.username}@" if parts.username else ""
+    socket = parse_qs(parts.query).get("socket", [""])[0] or DEFAULT_SOCKET
+    return Target(user + host, parts.port, socket)
+
+
+class _Tunnel:
+    """One running `ssh -L LOCAL:REMOTE` and the private dir holding LOCAL."""
+
+    def __init__(self, server: str, target: Target, *, timeout: float, folder: str | None = None) -> None:
+        # 0700: the socket is only ours. A tunnel opened again keeps its folder, so clients
+        # made before (the API server keeps them) reach the new one at the same path.
+        self.dir = folder or tempfile.mkdtemp(prefix="syncer-ssh-")
+        self.local = os.path.join(self.dir, "docker.sock")
+        self.errors = os.path.join(self.dir, "ssh.err")
+        for stale in (self.local, self.errors):
+            if os.path.exists(stale):
+                os.unlink(stale)
+        cmd = ["-nNT", "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+               "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",
+               "-L", f"{self.local}:{target.socket}"]
+        config = os.environ.get(CONFIG_ENV)
+        if config:
+            cmd += ["-F", config]
+        if target.port is not None:
+            cmd += ["-p", str(target.port)]
+        with open(self.errors, "wb") as err:  # a file, not a pipe: nobody drains ssh's stderr later
+            self.proc = subprocess.Popen(["sh", "-c", _KEEPER, "sh", *cmd, "--", target.destination],
+                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+        self._wait(server, timeout)
+
+    def _wait(self, server: str, timeout: float) -> None:
+        # ssh binds the local socket only once it has authenticated and the forward is set up
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(self.local):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                why = self.last_error() or ("timed out" if self.proc.poll() is None else "ssh exited")
+                self.close()
+                raise DockerUnavailable(f"server '{server}': ssh: {why}")
+            time.sleep(0.02)
+
+    def alive(self) -> bool:
+        """True while ssh runs."""
+        return self.proc.poll() is None
+
+    def last_error(self) -> str:
+        """ssh's last complaint, one line (warnings about adding known hosts skipped)."""
+        try:
+            with open(self.errors, encoding="utf-8", errors="replace") as f:
+                lines = [ln.strip() for ln in f if ln.strip() and not ln.startswith("Warning: Permanently added")]
+        except OSError:
+            return ""
+        return lines[-1].rstrip(".") if lines else ""
+
+    def close(self, *, keep_folder: bool = False) -> None:
+        """Stop ssh and remove the socket's dir (unless it is about to be used again)."""
+        if self.proc.stdin is not None:
+            try:
+                self.proc.stdin.close()  # the keeper kills ssh
+            except OSError:
+                pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if not keep_folder:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_tunnels: dict[str, _Tunnel] = {}
+_locks: dict[str, threading.Lock] = {}
+_guard = threading.Lock()
+
+
+def local_url(server: str, url: str, *, timeout: float = 20.0) -> str:
+    """The `unix://` URL of a local socket forwarded to the server's engine; opens the tunnel
+    on first use (and again if ssh ended). DockerUnavailable, naming the server, when ssh fails."""
+    try:
+        target = parse(url)
+    except ValueError as exc:
+        raise DockerUnavailable(f"server '{server}': {exc}") from None
+    with _guard:
+        lock = _locks.setdefault(url, threading.Lock())
+    with lock:  # one tunnel per URL; other servers open theirs at the same time
+        tunnel = _tunnels.get(url)
+        if tunnel is None or not tunnel.alive():
+            folder = None
+            if tunnel is not None:  # ssh ended (network, remote restart): open it again, same path
+                tunnel.close(keep_folder=True)
+                folder = tunnel.dir
+                del _tunnels[url]
+            tunnel = _tunnels[url] = _Tunnel(server, target, timeout=timeout, folder=folder)
+        return f"unix://{tunnel.local}"
+
+
+def last_error(url: str) -> str:
+    """What ssh last said for this URL's tunnel (e.g. the remote socket refused), or ""."""
+    tunnel = _tunnels.get(url)
+    return tunnel.last_error() if tunnel is not None else ""
+
+
+def close_all() -> None:
+    """Close every tunnel this process opened."""
+    with _guard:
+        tunnels = list(_tunnels.values())
+        _tunnels.clear()
+    for t in tunnels:
+        t.close()
+
+
+atexit.register(close_all)

@@ -1,0 +1,51 @@
+"""import: a Compose file becomes a syncer repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from syncer.cli import views
+from syncer.cli.base import PATH, cli
+from syncer.engine.importer import import_compose
+
+
+@cli.command("import")
+@click.argument("compose_file", type=PATH)
+@click.option("--project", "project_name", metavar="NAME",
+              help="The project's name (default: the Compose file's name:, else its folder's name).")
+@click.option("--out", type=PATH, required=True, help="The directory to write the repository to (new or empty).")
+@click.option("--partial", is_flag=True, help="Write what can be carried and exit 0, still listing the rest.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def import_(compose_file: Path, project_name: str | None, out: Path, partial: bool, as_json: bool) -> int:
+    """Write a syncer repository from a Docker Compose file.
+
+    One template and one definition per service, syncer.yaml with the Compose networks,
+    files/ for configs and relative bind mounts of files, and {secret: NAME} for every
+    value that looks like a password (set those secrets before `syncer apply`). Compose
+    variables (${VAR:-default}) become template inputs. What cannot be carried (build:,
+    say) is listed as FILE:LINE:COLUMN; then nothing is written and the exit code is 1,
+    unless --partial.
+    """
+    report = import_compose(compose_file, out=out, project=project_name, partial=partial)
+    if as_json:
+        click.echo(views.to_json({"project": report.project, "out": str(report.out), "written": report.written,
+                                  "not_carried": [str(p) for p in report.problems],
+                                  "secrets": report.secrets}), nl=False)
+    else:
+        _text(report)
+    return 1 if report.problems and not partial else 0
+
+
+def _text(report: Any) -> None:
+    for problem in report.problems:
+        click.echo(str(problem), err=True)
+    if not report.written:
+        click.echo(f"Nothing written: {len(report.problems)} thing(s) cannot be carried (--partial writes the rest).",
+                   err=True)
+        return
+    click.echo(f"Wrote project '{report.project}' to {report.out}: {len(report.written)} file(s).")
+    for name, origin in report.secrets.items():
+        click.echo(f"  secret {name} ({origin}): set it in the environment or --secrets-file before apply")

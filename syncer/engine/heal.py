@@ -1,0 +1,126 @@
+"""Self-heal, the engine's side: which containers syncer itself is acting on, waiting until
+the container list shows what an event announced, and restarting an unhealthy container
+whose definition opts in (`self_heal: {unhealthy: restart}`).
+
+The ids syncer stops, removes or restarts are recorded before it acts and kept for a short
+grace once the action returns (its events arrive within milliseconds), so that the watcher
+can tell its own events from faults by id. Starting a container forgets its id: from then
+on a kill of it is a fault again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from syncer.adapters.docker import Engine, EngineError, Missing
+from syncer.core.errors import DockerUnavailable, SyncerError
+from syncer.core.model import Server
+from syncer.engine.project import Context, load
+from syncer.stages import selfheal
+from syncer.stages.selfheal import Expect, Verdict
+
+__all__ = ["OWN", "Observer", "OwnActions", "Verdict", "read_event", "restart_unhealthy", "unhealthy_policy"]
+
+GRACE_S = 5.0  # how long an id stays "ours" once the action on it returned
+POLL_S = 0.02
+
+
+class OwnActions:
+    """Container ids syncer is acting on (thread-safe): `in` tells an own event from a fault."""
+
+    def __init__(self, grace: float = GRACE_S) -> None:
+        self.grace = grace
+        self._lock = threading.Lock()
+        self._until: dict[str, float] = {}  # id -> monotonic expiry (inf while acting)
+
+    @contextmanager
+    def acting(self, ident: str) -> Iterator[None]:
+        """Mark `ident` as ours for the action in the block, and a grace after it."""
+        with self._lock:
+            self._until[ident] = float("inf")
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._until[ident] = time.monotonic() + self.grace
+
+    def mark(self, ident: str) -> None:
+        """`ident` is ours for the grace from now (a container syncer just created)."""
+        with self._lock:
+            self._until[ident] = time.monotonic() + self.grace
+
+    def forget(self, ident: str) -> None:
+        """`ident` is no longer ours: syncer started it, what happens to it next is a fault."""
+        with self._lock:
+            self._until.pop(ident, None)
+
+    def __contains__(self, ident: object) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            for key in [k for k, t in self._until.items() if t < now]:
+                del self._until[key]
+            return isinstance(ident, str) and any(k.startswith(ident) or ident.startswith(k)
+                                                  for k in self._until if k and ident)
+
+
+OWN = OwnActions()  # this process's: the watcher and the applies it runs share it
+
+
+def read_event(event: dict[str, Any]) -> Verdict:
+    """The verdict on one event, with this process's own actions recognised by id."""
+    return selfheal.read_event(event, OWN)
+
+
+class Observer:
+    """One server's container list, read again until it shows what an event announced."""
+
+    def __init__(self, server: Server) -> None:
+        self.engine = Engine(server, timeout=10)
+
+    def settle(self, ident: str, expect: Expect, *, timeout: float = 3.0) -> bool:
+        """Wait until the list shows `ident` in the state `expect`; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if selfheal.settled(expect, self.engine.row(ident)):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(POLL_S)
+
+    def close(self) -> None:
+        """Release the connection."""
+        self.engine.close()
+
+
+def restart_unhealthy(server: Server, ident: str, *, timeout: int = 10) -> bool:
+    """Restart `ident` when it is still running and unhealthy; True when it was restarted."""
+    eng = Engine(server)
+    try:
+        try:
+            state = eng.inspect(ident).get("State", {})
+        except Missing:
+            return False
+        if not state.get("Running") or (state.get("Health") or {}).get("Status") != "unhealthy":
+            return False
+        with OWN.acting(ident):
+            eng.restart(ident, timeout=timeout)
+        OWN.forget(ident)
+        return True
+    except (EngineError, DockerUnavailable):
+        return False
+    finally:
+        eng.close()
+
+
+def unhealthy_policy(ctx: Context, definition: str) -> str:
+    """What the definition wants done when its container turns unhealthy: "report" (the
+    default) or "restart" (`self_heal: {unhealthy: restart}`)."""
+    try:
+        found = load(ctx).definition(definition)
+    except SyncerError:  # an invalid repository: what runs keeps running, and is only reported
+        return "report"
+    return selfheal.unhealthy_policy(found.self_heal if found is not None else None)

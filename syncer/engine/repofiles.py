@@ -1,0 +1,83 @@
+"""The bytes of the repository files a project's specs read (`files[].source`, `env_file`),
+through the same Tree the project was loaded from (the work tree, or the commit of
+`--ref`), and the located errors of syncer.yaml's networks. Render stays pure: it gets
+the bytes from here.
+
+Checked on every read, not only at validation: a cached project is not validated again,
+and a file may have gone or turned into a symlink leading out since.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from syncer.core.errors import Diagnostic, InvalidProject
+from syncer.core.model import Desired, Located, Observed, Project
+from syncer.stages import networks
+from syncer.stages.files import sources, unsafe
+from syncer.stages.load import PROJECT_FILE, DirTree, Tree, locate, parse
+
+
+def tree_of(root: Path, ref: str | None) -> Tree:
+    """The files of the work tree, or of the commit `ref` names."""
+    if ref is None:
+        return DirTree(root)
+    from syncer.adapters import git as gitsource  # imported only where git is used
+
+    return gitsource.tree_at(root, ref)
+
+
+def read_all(project: Project, ref: str | None) -> dict[str, bytes]:
+    """Repo path → bytes of every file the specs read; InvalidProject (located) when one is
+    missing, outside the repository, or a symlink leading out."""
+    used = sources(project)
+    if not used:
+        return {}
+    tree = tree_of(Path(project.root), ref)
+    found: dict[str, bytes] = {}
+    problems: list[Diagnostic] = []
+    for path, uses in sorted(used.items()):
+        why = unsafe(path)
+        data = None
+        if why is None and not tree.inside(path):
+            why = "leads outside the repository (a symlink); files must stay inside it"
+        if why is None:
+            data = tree.read(path)
+            why = "file not found in the repository" if data is None else None
+        if why is not None or data is None:
+            problems.extend(_located(tree, uses, f"'{path}' {why}"))
+        else:
+            found[path] = data
+    if problems:
+        raise InvalidProject(problems)
+    return found
+
+
+def _located(tree: Tree, uses: Iterable[tuple[Located, tuple[object, ...]]], message: str) -> list[Diagnostic]:
+    out = []
+    for where, path in uses:
+        line, col = _position(tree, where, path)
+        out.append(Diagnostic(where.file, line, col, message))
+    return out
+
+
+def _position(tree: Tree, where: Located, path: tuple[object, ...]) -> tuple[int, int]:
+    data = tree.read(where.file)
+    source = parse(where.file, data)[0] if data is not None else None
+    return locate(source, where.doc, path) if source is not None else (0, 0)
+
+
+def check_external(project: Project, desired: Desired, observed: Observed, ref: str | None) -> None:
+    """A plan against a missing external network is a located error in syncer.yaml, not a
+    failed create."""
+    missing = networks.missing_external(desired, observed, project.config.networks)
+    if not missing:
+        return
+    tree = tree_of(Path(project.root), ref)
+    problems = []
+    for server, name in missing:
+        line, col = _position(tree, Located(PROJECT_FILE), ("networks", name))
+        problems.append(Diagnostic(PROJECT_FILE, line, col, f"network '{name}' is external and does not exist"
+                                   f" on server '{server}' (create it, or drop `external: true`)"))
+    raise InvalidProject(problems)

@@ -1,0 +1,57 @@
+"""`syncer secrets check`: which secret names each definition uses and where each one
+resolves from (the environment, the secrets file, a SOPS file), or that it is missing.
+Names and sources only: no value ever leaves this module."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from syncer.core.model import Project
+from syncer.engine import secrets as S
+from syncer.engine.project import Context, load, read_secrets, sops_secrets
+from syncer.stages.render import definition_secrets
+
+MISSING = "missing"
+
+
+def secrets_check(ctx: Context) -> dict[str, Any]:
+    """Every definition's secret names with their source; `missing` counts the unresolved."""
+    project = load(ctx)
+    available = read_secrets(ctx, project)
+    in_file = S.parse_secrets_file(ctx.secrets_file) if ctx.secrets_file is not None else {}
+    files = sops_secrets(ctx, project)
+
+    def where(name: str) -> dict[str, Any]:
+        return {"name": name, **source(name, available, in_file, files)}
+
+    rows: list[dict[str, Any]] = [{"definition": d.name, "secrets": [where(n) for n in sorted(definition_secrets(d))]}
+            for d in project.definitions]
+    config = [where(n) for n in sorted(_config_references(project))]
+    missing = sum(s["source"] == MISSING for r in rows for s in r["secrets"])
+    missing += sum(s["source"] == MISSING for s in config)
+    return {"project": project.config.name, "sops_files": list(files), "definitions": rows,
+            "config": config, "missing": missing}
+
+
+def source(name: str, available: Mapping[str, str], in_file: Mapping[str, str],
+           files: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+    """Where `name` resolves from, by the precedence of `secrets_for`: the environment,
+    then the secrets file, then the last SOPS file holding it."""
+    if name in available:
+        from_env = name in os.environ and os.environ[name] == available[name]
+        return {"source": "env" if from_env or name not in in_file else "secrets-file", "file": None}
+    holders = [path for path, values in files.items() if name in values]
+    if holders:
+        return {"source": "sops", "file": holders[-1]}
+    return {"source": MISSING, "file": None}
+
+
+def _config_references(project: Project) -> set[str]:
+    """`{secret: NAME}` references of syncer.yaml itself (webhook and git-hook secrets)."""
+    refs: list[Any] = [t.secret for t in project.config.webhooks]
+    api = project.config.raw.get("api")
+    if isinstance(api, Mapping):
+        refs.append(api.get("git_webhook_secret"))
+    return {str(r["secret"]) for r in refs if isinstance(r, Mapping) and set(r) == {"secret"}}

@@ -1,0 +1,96 @@
+"""The key that turns secrets into keyed hashes, kept with the live state on the server.
+
+A key per state directory made every fresh checkout (every CI job, every second operator,
+`watch --repo URL`) see "(sensitive value changed)" for every container with a secret, and
+two state dirs recreate them back and forth. The key now lives where the containers live:
+in the env of a marker container `<project>.syncer-key` (created, never started) on the
+project's default server — one key per project, whatever its servers — readable only by
+whoever can already read the containers' env. `SYNCER_SECRET_KEY`, when set, wins (and is
+never published). A state dir's `secret.key` from an older syncer is published when the
+server has no key yet, so an upgrade recreates nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from syncer.adapters.docker import Conflict, Engine, EngineError
+from syncer.core import labels as L
+from syncer.core.errors import DockerUnavailable, SecretError
+from syncer.core.model import Project
+from syncer.engine.observe import EngineFactory
+from syncer.engine.secrets import KEY_FILE, secret_key
+from syncer.stages.render import literal_secrets, secret_references
+
+ENV_KEY = "SYNCER_SECRET_KEY"
+MARKER_ENV = "SYNCER_KEY"
+
+
+def key_name(project: str) -> str:
+    """The marker container holding a project's key."""
+    return f"{project}.syncer-key"
+
+
+def needs_key(project: Project) -> bool:
+    """True when some definition has a secret to hash (else no server is asked)."""
+    return bool(secret_references(project) or literal_secrets(project))
+
+
+def project_key(state: Path, project: Project, *, engines: EngineFactory = Engine) -> bytes:
+    """The project's key: SYNCER_SECRET_KEY, else the one on the default server (published
+    there first if the server has none: this state dir's old key, or a new random one)."""
+    configured = os.environ.get(ENV_KEY)
+    if configured:
+        return configured.encode("utf-8")
+    if not needs_key(project):
+        return b""
+    server = project.config.servers[project.config.default_server]
+    try:
+        eng = engines(server)
+        try:
+            return _on_server(eng, project.config.name, state)
+        finally:
+            eng.close()
+    except (EngineError, DockerUnavailable) as exc:
+        local = local_key(state)
+        if local is not None:  # the key this state dir used before: the best guess offline
+            return local
+        raise SecretError(f"cannot read the project's secret key (kept on the default server"
+                          f" '{server.name}'): {exc} (bring the server back, or set {ENV_KEY})") from None
+
+
+def local_key(state: Path) -> bytes | None:
+    """The key an older syncer kept in the state directory, if any."""
+    try:
+        return (state / KEY_FILE).read_bytes() or None
+    except OSError:
+        return None
+
+
+def _on_server(eng: Engine, project: str, state: Path) -> bytes:
+    name = key_name(project)
+    found = _read(eng.marker(name))
+    if found is not None:
+        return found
+    key = secret_key(state)  # an older syncer's key, if this state dir has one: nothing is recreated
+    try:
+        eng.create_marker(name, {L.MARKER: "key", L.MARKER_OF: project}, {MARKER_ENV: key.hex()})
+        return key
+    except Conflict:  # another state dir published one first: everybody uses theirs
+        found = _read(eng.marker(name))
+    if found is None:
+        raise SecretError(f"server '{eng.server.name}': {name} holds no readable key"
+                          f" (remove it with `docker rm {name}` to publish a new one; every"
+                          " container with a secret is then recreated once)")
+    return found
+
+
+def _read(marker: dict[str, Any] | None) -> bytes | None:
+    if marker is None:
+        return None
+    try:
+        return bytes.fromhex(str(marker["env"].get(MARKER_ENV, ""))) or None
+    except ValueError:
+        return None

@@ -1,0 +1,121 @@
+"""One apply at a time per project across state dirs: the lock is also taken on the servers.
+
+Two CI runners with their own state dirs share nothing on disk, so the state dir's flock
+cannot serialise them. On each reachable server of the project, the lock is a marker
+container `<project>.syncer-lock` (created, never started): creating a name is atomic in
+the engine, so whoever creates it holds the lock; its labels say who (host, pid, purpose)
+and since when; it is released by removing it (by id: never a successor's). A holder on
+this host whose process is gone is taken over; one older than the lease is reported with
+how to break it. Servers are locked in name order, so two applies never hold halves.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from types import TracebackType
+
+from syncer.adapters.docker import Conflict, Engine, EngineError
+from syncer.core import clock
+from syncer.core import labels as L
+from syncer.core.errors import DockerUnavailable, LockHeld
+from syncer.core.model import Project, Server
+from syncer.engine.observe import EngineFactory
+
+LEASE = 3600.0  # seconds: a holder older than this is probably gone (the message says how to break it)
+HOST, PID, SINCE, PURPOSE = "syncer.lock.host", "syncer.lock.pid", "syncer.lock.since", "syncer.lock.purpose"
+
+
+def lock_name(project: str) -> str:
+    """The marker container that is a project's apply lock on a server."""
+    return f"{project}.syncer-lock"
+
+
+class ServerLock:
+    """`with ServerLock(project, "syncer apply"):` — raises LockHeld when another apply holds it.
+    An unreachable server is not locked: the plan reports it and its actions fail."""
+
+    def __init__(self, project: Project, purpose: str, *, engines: EngineFactory = Engine,
+                 lease: float = LEASE) -> None:
+        self.project, self.purpose, self.engines, self.lease = project, purpose, engines, lease
+        self.held: list[tuple[Server, str]] = []
+
+    def __enter__(self) -> ServerLock:
+        try:
+            for name in sorted(self.project.config.servers):
+                server = self.project.config.servers[name]
+                ident = self._take(server)
+                if ident is not None:
+                    self.held.append((server, ident))
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._release()
+
+    def _labels(self) -> dict[str, str]:
+        return {L.MARKER: "lock", L.MARKER_OF: self.project.config.name, HOST: socket.gethostname(),
+                PID: str(os.getpid()), SINCE: clock.iso(), PURPOSE: self.purpose}
+
+    def _take(self, server: Server) -> str | None:
+        name = lock_name(self.project.config.name)
+        try:
+            eng = self.engines(server)
+        except DockerUnavailable:
+            return None
+        try:
+            for _ in range(3):  # a holder may go (or be taken over) between create and inspect
+                try:
+                    return eng.create_marker(name, self._labels(), {})
+                except Conflict:
+                    holder = eng.marker(name)
+                    if holder is not None and _dead_here(holder["labels"]):
+                        eng.remove(holder["id"])  # by id: a live successor's lock is never removed
+                    elif holder is not None:
+                        raise LockHeld(self._message(server, name, holder["labels"])) from None
+            raise LockHeld(f"another apply keeps taking the project's lock on server '{server.name}'")
+        except (EngineError, DockerUnavailable):
+            return None  # unreachable or refusing: that server's actions fail on their own
+        finally:
+            eng.close()
+
+    def _message(self, server: Server, name: str, labels: dict[str, str]) -> str:
+        since = labels.get(SINCE, "?")
+        text = (f"another apply holds the project's lock on server '{server.name}': pid {labels.get(PID, '?')}"
+                f" on {labels.get(HOST, '?')} ({labels.get(PURPOSE, '?')}) since {since}")
+        try:
+            age = clock.now() - clock.epoch(since)
+        except ValueError:
+            age = self.lease + 1
+        if age > self.lease:
+            text += (f"; it is older than the {self.lease / 60:g}-minute lease: if that apply is gone,"
+                     f" break the lock with `docker rm {name}` on server '{server.name}'")
+        return text
+
+    def _release(self) -> None:
+        while self.held:
+            server, ident = self.held.pop()
+            try:
+                eng = self.engines(server)
+                try:
+                    eng.remove(ident)
+                finally:
+                    eng.close()
+            except (EngineError, DockerUnavailable):
+                pass  # a lock left behind is reported to the next apply with how to break it
+
+
+def _dead_here(labels: dict[str, str]) -> bool:
+    """True when the holder ran on this host and its process is gone."""
+    if labels.get(HOST) != socket.gethostname():
+        return False
+    try:
+        os.kill(int(labels.get(PID, "")), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, PermissionError):
+        return False
+    return False

@@ -1,0 +1,383 @@
+"""A Compose file → a syncer repository (path → file content), and what could not be carried.
+
+Pure: the Compose file arrives as bytes and the files it names are read through `read`
+(relative to the Compose file's folder; None for anything that is not a regular file).
+Compose's own rules: `services`, `networks`, `volumes`, `configs`, `secrets` at the top,
+`x-` extensions ignored, variable interpolation in values (never in keys). One template and
+one definition per service; the short forms the Compose file used are kept (DESIGN.md's
+spec table accepts them); passwords become `{secret: NAME}`; configs and relative bind
+mounts of files become `files:` entries whose content is copied under `files/`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncer.core.errors import Diagnostic
+from syncer.stages import compose_fields as fields
+from syncer.stages import policy as policies
+from syncer.stages.compose_mounts import config_file, secret_file, volume
+from syncer.stages.compose_vars import (
+    PASSWORDISH,
+    Unsupported,
+    Vars,
+    dump,
+    input_schema,
+    interpolate,
+)
+from syncer.stages.load import SourceFile, locate, parse
+
+Reader = Callable[[str], "bytes | None"]
+
+# Compose service keys whose value a syncer spec takes as it is (after interpolation)
+KEPT = frozenset({
+    "image", "command", "entrypoint", "labels", "healthcheck", "restart", "user", "working_dir", "hostname",
+    "domainname", "init", "tty", "stdin_open", "cap_add", "cap_drop", "privileged", "read_only",
+    "security_opt", "devices", "ulimits", "sysctls", "extra_hosts", "dns", "dns_search", "stop_signal",
+    "stop_grace_period", "logging", "pid", "ipc", "gpus", "platform", "pull_policy",
+})
+WHY = {
+    "build": "syncer deploys images; build it in CI",
+    "extends": "merge the extended service in by hand (syncer templates have profiles instead)",
+    "profiles": "every definition runs under syncer; leave out the ones you do not want",
+    "container_name": "the container is named after the definition (the service name)",
+    "links": "containers find each other by definition name on the project network",
+    "external_links": "use an external network in syncer.yaml instead",
+    "expose": "syncer does not record exposed ports (containers on one network reach every port)",
+    "volumes_from": "declare the volumes on this service too",
+}
+TOP_LEVEL = frozenset({"version", "name", "services", "networks", "volumes", "configs", "secrets"})
+
+
+@dataclass
+class Imported:
+    """The repository (path → text, or bytes for a copied file) and what was left out."""
+
+    project: str
+    files: dict[str, str | bytes] = field(default_factory=dict)
+    problems: list[Diagnostic] = field(default_factory=list)
+    secrets: dict[str, str] = field(default_factory=dict)  # secret name → where it came from
+
+
+@dataclass
+class _Service:
+    name: str
+    spec: dict[str, Any] = field(default_factory=dict)
+    definition: dict[str, Any] = field(default_factory=dict)
+    vars: Vars = field(default_factory=Vars)
+    env_secrets: dict[str, str] = field(default_factory=dict)  # from env files, as `env` entries
+
+
+class _Importer:
+    def __init__(self, source: SourceFile, read: Reader, out: Imported) -> None:
+        self.source, self.read, self.out = source, read, out
+        self.doc: dict[str, Any] = source.docs[0]
+        self.copied: dict[str, str] = {}  # Compose-relative source → files/ path
+
+    def problem(self, path: tuple[Any, ...], message: str) -> None:
+        line, col = locate(self.source, 0, path, key=True)
+        self.out.problems.append(Diagnostic(self.source.path, line, col, message))
+
+    def run(self) -> None:
+        for key in self.doc:
+            if key not in TOP_LEVEL and not str(key).startswith("x-"):
+                self.problem((key,), f"{key}: a top-level Compose element syncer does not carry")
+        services = self.doc.get("services") or {}
+        jobs = fields.completed_jobs(services)
+        project: dict[str, Any] = {"project": self.out.project, "templates": ["templates"],
+                                   "definitions": ["definitions"]}
+        networks = self.networks()
+        if networks:
+            project["networks"] = networks
+        self.volumes()
+        specs = []
+        for name, raw in services.items():
+            if not isinstance(raw, (dict, type(None))):
+                self.problem(("services", name), f"service '{name}': expected a mapping")
+                continue
+            svc = self.service(str(name), raw or {})
+            self.write_service(svc, job=name in jobs)
+            specs.append(svc.spec)
+        allowed = policies.needed(specs)
+        if allowed:  # what the Compose file asks of the host, stated for the operator to review
+            project["policy"] = allowed
+        self.out.files["syncer.yaml"] = dump(project, _HEADER)
+
+    def networks(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, conf in (self.doc.get("networks") or {}).items():
+            conf = conf or {}
+            where = ("networks", name)
+            if name == "default":
+                if conf:
+                    self.problem(where, "networks: default: syncer's project network takes no settings")
+                continue
+            if conf.get("external"):
+                out[name] = {"external": True}
+                if conf.get("name") not in (None, name):
+                    self.problem(where + ("name",), f"networks: {name}: an external network is found by its key;"
+                                                    " name the key after the Docker network")
+                continue
+            out[name] = {}
+            for key in sorted(set(conf) - {"driver"}):
+                self.problem(where + (key,), f"networks: {name}: {key}: not carried (syncer makes plain"
+                                             " bridge networks)")
+            if conf.get("driver", "bridge") != "bridge":
+                self.problem(where + ("driver",), f"networks: {name}: driver: syncer makes bridge networks")
+        return out
+
+    def volumes(self) -> None:
+        for name, conf in (self.doc.get("volumes") or {}).items():
+            for key in sorted(conf or {}):
+                self.problem(("volumes", name, key), f"volumes: {name}: {key}: not carried (syncer makes"
+                                                     " plain local volumes)")
+
+    def service(self, name: str, raw: dict[str, Any]) -> _Service:
+        svc = _Service(name)
+        for key, value in raw.items():
+            key = str(key)
+            where = ("services", name, key)
+            if key.startswith("x-"):
+                continue
+            try:
+                self.field(svc, key, self.interp(value, svc.vars), where)
+            except Unsupported as exc:
+                self.problem(where, f"service '{name}': {key}: {exc}")
+            except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+                # Compose would refuse it too; say where rather than fail
+                self.problem(where, f"service '{name}': {key}: not a value Compose's syntax allows here")
+        _merge_env(svc.spec, svc.env_secrets)
+        if "image" not in svc.spec:
+            svc.spec["image"] = f"{self.out.project}-{name}"  # the name Compose gives a built image
+        return svc
+
+    def interp(self, value: Any, vars: Vars) -> Any:
+        if isinstance(value, str):
+            return interpolate(value, vars)
+        if isinstance(value, dict):
+            return {k: self.interp(v, vars) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.interp(v, vars) for v in value]
+        return value
+
+    def field(self, svc: _Service, key: str, value: Any, where: tuple[Any, ...]) -> None:
+        spec = svc.spec
+        if key in KEPT:
+            spec[key] = value
+        elif (res := fields.resource_key(key)) is not None:
+            spec.setdefault("resources", {})[res] = value
+        elif key == "environment":
+            spec["env"] = self.environment(svc, value)
+        elif key == "env_file":
+            spec["env_file"] = self.env_files(svc, value, where)
+        elif key == "tmpfs":
+            spec.setdefault("tmpfs", []).extend([value] if isinstance(value, str) else value)
+        elif key == "network_mode":
+            spec[key] = "container:" + value[len("service:"):] if value.startswith("service:") else value
+        elif key == "ports":
+            spec[key] = self.located(fields.ports(value), where, svc)
+        elif key == "networks":
+            nets = self.located(fields.networks(value), where, svc)
+            if nets:
+                spec[key] = nets
+        elif key == "volumes":
+            self.service_volumes(svc, value, where)
+        elif key in ("configs", "secrets"):
+            self.mounted(svc, key, value, where)
+        elif key == "deploy":
+            resources, extra, problems = fields.deploy(value or {})
+            self.located(([], problems), where, svc)
+            spec.setdefault("resources", {}).update(resources)
+            if "restart" in extra:
+                spec["restart"] = extra.pop("restart")
+            svc.definition.update(extra)
+        elif key == "scale":
+            svc.definition["replicas"] = value
+        elif key == "depends_on":
+            svc.definition[key] = self.located(fields.depends_on(value), where, svc)
+        else:
+            why = WHY.get(key, "not a field of syncer's container spec")
+            self.problem(where, f"service '{svc.name}': {key}: {why}")
+
+    def located(self, result: tuple[Any, fields.Problems], where: tuple[Any, ...], svc: _Service) -> Any:
+        value, problems = result
+        for path, reason in problems:
+            named = ".".join([where[-1], *(str(p) for p in path if not isinstance(p, int))])
+            self.problem(where + path, f"service '{svc.name}': {named}: {reason}")
+        return value
+
+    def environment(self, svc: _Service, value: Any) -> Any:
+        """Passwords become secret inputs; a variable taken from the shell becomes an input."""
+        pairs = value.items() if isinstance(value, dict) else (_split_env(str(v)) for v in value)
+        env: dict[str, Any] = {}
+        for name, v in pairs:
+            env[name] = self.env_value(svc, str(name), v)
+        if isinstance(value, dict):
+            return env
+        return [f"{k}={v}" for k, v in env.items()]
+
+    def env_value(self, svc: _Service, name: str, value: Any) -> Any:
+        whole = re.fullmatch(r"\$\{inputs\.([a-z0-9_]+)\}", value) if isinstance(value, str) else None
+        if not PASSWORDISH.search(name):
+            if value is None:
+                return "${inputs." + svc.vars.use(name).input + "}"
+            return value
+        if whole is not None:
+            var = next(v for v in svc.vars.found.values() if v.input == whole.group(1))
+        else:
+            var = svc.vars.use(name)
+        var.secret = True
+        return "${inputs." + var.input + "}"
+
+    def env_files(self, svc: _Service, value: Any, where: tuple[Any, ...]) -> list[str]:
+        """Copied under files/, minus the lines that hold passwords: those become secret
+        inputs in `env` (the file's other lines stay under env_file)."""
+        out = []
+        for i, entry in enumerate([value] if isinstance(value, (str, dict)) else value):
+            path = entry["path"] if isinstance(entry, dict) else entry
+            copied = self.copy(str(path), keep=_not_passwords)
+            if copied is None:
+                self.problem(where + ((i,) if isinstance(value, list) else ()),
+                             f"service '{svc.name}': env_file: {path} is not a file next to the Compose file")
+                continue
+            out.append(copied)
+            for name in _env_names(self.read(posixpath.normpath(str(path))) or b""):
+                if PASSWORDISH.search(name):
+                    svc.env_secrets[name] = self.env_value(svc, name, None)
+        return out
+
+    def service_volumes(self, svc: _Service, value: list[Any], where: tuple[Any, ...]) -> None:
+        for i, v in enumerate(value):
+            kind, item, why = volume(v, self.copy)
+            if why:
+                self.problem(where + (i,), f"service '{svc.name}': volumes: {why}")
+            elif kind == "tmpfs":
+                svc.spec.setdefault("tmpfs", []).append(item)
+            elif kind == "file":
+                svc.spec.setdefault("files", []).append(item)
+            else:
+                svc.spec.setdefault("volumes", []).append(item)
+
+    def mounted(self, svc: _Service, key: str, value: list[Any], where: tuple[Any, ...]) -> None:
+        top = self.doc.get(key) or {}
+        for i, ref in enumerate(value):
+            ref = {"source": ref} if isinstance(ref, str) else dict(ref)
+            conf = top.get(ref.get("source"))
+            if conf is None:
+                self.problem(where + (i,), f"service '{svc.name}': {key}: '{ref.get('source')}' is not declared"
+                                           f" under the top-level {key}:")
+                continue
+            if key == "secrets":
+                item, why = secret_file(ref, conf)
+                self.out.secrets.setdefault(item.get("secret", ""), f"Compose secret '{ref['source']}'"
+                                            + (f" (its value is in {conf['file']})" if conf.get("file") else ""))
+            else:
+                if conf.get("environment"):
+                    svc.vars.use(str(conf["environment"]))
+                item, why = config_file(ref, self.interp(conf, svc.vars), self.copy)
+            if why:
+                self.problem(where + (i,), f"service '{svc.name}': {key}: {why}")
+            else:
+                svc.spec.setdefault("files", []).append(item)
+
+    def copy(self, path: str, keep: Callable[[bytes], bytes] | None = None) -> str | None:
+        """Copy a file next to the Compose file under files/ (through `keep`, when given);
+        its repo path, or None."""
+        rel = posixpath.normpath(path)
+        if rel in self.copied:
+            return self.copied[rel]
+        data = self.read(rel)
+        if data is None:
+            return None
+        data = keep(data) if keep else data
+        base = posixpath.basename(rel) or "file"
+        target, n = f"files/{base}", 1
+        while target in self.out.files:
+            n += 1
+            target = f"files/{n}-{base}"
+        self.out.files[target] = data
+        self.copied[rel] = target
+        return target
+
+    def write_service(self, svc: _Service, *, job: bool) -> None:
+        inputs: dict[str, Any] = {"type": "object", "properties": {}}
+        params: dict[str, Any] = {}
+        for var in svc.vars.found.values():
+            inputs["properties"][var.input] = input_schema(var)
+            if var.secret:
+                params[var.input] = {"secret": var.name}
+                self.out.secrets.setdefault(var.name, f"service '{svc.name}'")
+            if var.required or var.secret:
+                inputs.setdefault("required", []).append(var.input)
+        template: dict[str, Any] = {"id": svc.name, "name": svc.name, "version": "1.0",
+                                    "description": f"imported from {self.source.path} (service '{svc.name}')"}
+        if job:
+            template["kind"] = "job"
+        template.update({"inputs": inputs, "spec": svc.spec})
+        definition: dict[str, Any] = {"name": svc.name, "template": svc.name, **svc.definition}
+        if params:
+            definition["params"] = params
+        self.out.files[f"templates/{svc.name}.yaml"] = dump(template)
+        self.out.files[f"definitions/{svc.name}.yaml"] = dump(definition)
+
+
+_HEADER = "# imported from a Compose file by `syncer import`\n"
+
+
+_ENV_LINE = re.compile(rb"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=")
+
+
+def _env_names(data: bytes) -> list[str]:
+    return [m.group(1).decode() for line in data.splitlines() if (m := _ENV_LINE.match(line))]
+
+
+def _not_passwords(data: bytes) -> bytes:
+    lines = data.splitlines(keepends=True)
+    return b"".join(ln for ln in lines
+                    if not ((m := _ENV_LINE.match(ln)) and PASSWORDISH.search(m.group(1).decode())))
+
+
+def _merge_env(spec: dict[str, Any], extra: dict[str, str]) -> None:
+    """Env-file entries under `env`, where `environment:` does not already set them
+    (under Compose it wins over env files)."""
+    env = spec.get("env")
+    if isinstance(env, list):
+        present = {str(item).partition("=")[0] for item in env}
+        env.extend(f"{k}={v}" for k, v in extra.items() if k not in present)
+    elif extra:
+        spec["env"] = {**extra, **(env or {})}
+
+
+def _split_env(item: str) -> tuple[str, str | None]:
+    name, eq, value = item.partition("=")
+    return name, (value if eq else None)
+
+
+def project_name(explicit: str | None, doc_name: Any, folder: str) -> str:
+    """--project, else the Compose file's `name:`, else its folder's name, as Compose
+    normalises it (lower case; letters, digits, `_` and `-`)."""
+    for candidate in (explicit, doc_name if isinstance(doc_name, str) else None, folder):
+        if candidate:
+            name = re.sub(r"[^a-z0-9_-]", "", candidate.lower()).lstrip("_-")
+            if name:
+                return name
+    return "imported"
+
+
+def import_compose(path: str, data: bytes, *, read: Reader, project: str | None, folder: str) -> Imported:
+    """The syncer repository a Compose file becomes. `path` names the file in messages;
+    `folder` is its folder's name (the project name of last resort)."""
+    source, problems = parse(path, data)
+    if source is None:
+        return Imported(project or "imported", problems=problems)
+    doc = source.docs[0] if len(source.docs) == 1 else None
+    if not isinstance(doc, dict) or not isinstance(doc.get("services"), dict):
+        return Imported(project or "imported",
+                        problems=[Diagnostic(path, 1, 1, "not a Compose file: expected one mapping with services:")])
+    out = Imported(project_name(project, doc.get("name"), folder))
+    _Importer(source, read, out).run()
+    return out

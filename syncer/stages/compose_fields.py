@@ -1,0 +1,200 @@
+"""Compose service fields whose value changes shape on the way to a syncer spec: ports,
+volumes, networks, resources (`mem_limit`, `deploy.resources`), `deploy`, `depends_on`.
+Each function returns the syncer value and the problems, as (key path, reason) pairs,
+for what it could not carry; the caller locates them in the Compose file."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+Problems = list[tuple[tuple[Any, ...], str]]
+
+_PORT = re.compile(r"^(?:(?P<ip>\[[^\]]*\]|[0-9.]+):)?(?:(?P<host>[0-9-]*):)?(?P<ctr>[0-9-]+)(?:/(?P<proto>[a-z]+))?$")
+
+
+def ports(value: list[Any]) -> tuple[list[Any], Problems]:
+    """Short forms kept (port ranges spelled out one by one), long forms renamed."""
+    out: list[Any] = []
+    problems: Problems = []
+    for i, p in enumerate(value):
+        if isinstance(p, dict):
+            long, why = _long_port(p)
+            out.append(long)
+            problems.extend(((i, k), r) for k, r in why)
+        elif isinstance(p, (int, float)):
+            out.append(str(p))
+        else:
+            spelled = _spell_range(str(p))
+            if spelled is None:
+                problems.append(((i,), f"'{p}': a port range whose sides differ in length"))
+            else:
+                out.extend(spelled)
+    return out, problems
+
+
+def _long_port(p: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    out: dict[str, Any] = {"container_port": _int(p.get("target"))}
+    why = []
+    if p.get("published") not in (None, ""):
+        published = p["published"]
+        if isinstance(published, str) and "-" in published and "${" not in published:
+            why.append(("published", "a published port range in the long form; write the short form"))
+        out["host_port"] = _int(published)
+    for key in ("protocol", "host_ip"):
+        if key in p:
+            out[key] = p[key]
+    for key in sorted(set(p) - {"target", "published", "protocol", "host_ip", "mode", "name", "app_protocol"}):
+        why.append((key, "not a field of syncer's ports"))
+    if p.get("mode", "ingress") not in ("ingress", "host"):
+        why.append(("mode", "only the ingress and host modes exist"))
+    return out, why
+
+
+def _int(value: Any) -> Any:
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+def _spell_range(text: str) -> list[str] | None:
+    m = _PORT.match(text)
+    if "${" in text or m is None or "-" not in text:
+        return [text]
+    ctr = _span(m.group("ctr"))
+    host = _span(m.group("host")) if m.group("host") else None
+    if host is not None and len(host) != len(ctr):
+        return None
+    prefix = f"{m.group('ip')}:" if m.group("ip") else ""
+    suffix = f"/{m.group('proto')}" if m.group("proto") else ""
+    return [f"{prefix}{host[i]}:{c}{suffix}" if host else f"{prefix}{c}{suffix}" for i, c in enumerate(ctr)]
+
+
+def _span(text: str) -> list[int]:
+    low, _, high = text.partition("-")
+    return list(range(int(low), int(high or low) + 1))
+
+
+def split_volume(text: str) -> tuple[str, str, list[str]]:
+    """`source:target:options` (source may be empty: an anonymous volume)."""
+    parts = text.split(":")
+    if len(parts) == 1:
+        return "", parts[0], []
+    return parts[0], parts[1], ",".join(parts[2:]).split(",") if len(parts) > 2 else []
+
+
+def is_relative(source: str) -> bool:
+    """A bind source relative to the Compose file (`./x`, `../x`, `.`)."""
+    return source.startswith(".")
+
+
+def networks(value: Any) -> tuple[Any, Problems]:
+    """Compose's `default` network is syncer's project network: it goes from the list."""
+    problems: Problems = []
+    if isinstance(value, list):
+        kept = [n for n in value if n != "default"]
+        return (kept or None), problems
+    out: dict[str, Any] = {}
+    for name, conf in (value or {}).items():
+        conf = dict(conf or {})
+        if name == "default":
+            if conf:
+                problems.append(((name,), ("settings on the default network (syncer's project network takes"
+                                           " only the definition name as alias)")))
+            continue
+        for key in sorted(set(conf) - {"aliases", "ipv4_address"}):
+            problems.append(((name, key), "not a field of syncer's networks"))
+            conf.pop(key)
+        out[name] = conf
+    return (out or None), problems
+
+
+_RESOURCES = {"mem_limit": "memory", "cpus": "cpus", "pids_limit": "pids", "mem_reservation": "memory_reservation",
+              "shm_size": "shm_size"}
+
+
+def resource_key(compose_key: str) -> str | None:
+    """The `resources` field a top-level Compose service key sets, if any."""
+    return _RESOURCES.get(compose_key)
+
+
+_CONDITIONS = {"on-failure": "on-failure", "any": "always", "none": "no"}
+
+
+def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Problems]:
+    """`deploy:` as (resources, definition fields {replicas, restart}, problems)."""
+    resources: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    problems: Problems = []
+    for key, v in value.items():
+        if key == "replicas":
+            extra["replicas"] = v
+        elif key == "mode" and v == "replicated":
+            continue
+        elif key == "resources":
+            problems.extend(_deploy_resources(v or {}, resources))
+        elif key == "restart_policy":
+            policy = v or {}
+            restart = _CONDITIONS.get(policy.get("condition", "any"), "always")
+            if restart == "on-failure" and policy.get("max_attempts"):
+                restart += f":{policy['max_attempts']}"
+            extra["restart"] = restart
+            for other in sorted(set(policy) - {"condition", "max_attempts"}):
+                problems.append(((key, other), "syncer's restart is Docker's restart policy: no delay or window"))
+        else:
+            problems.append(((key,), "a Swarm setting outside syncer's container spec"))
+    return resources, extra, problems
+
+
+def _deploy_resources(value: dict[str, Any], resources: dict[str, Any]) -> Problems:
+    problems: Problems = []
+    for key, v in (value.get("limits") or {}).items():
+        if key in ("memory", "cpus", "pids"):
+            resources[key] = v
+        else:
+            problems.append((("resources", "limits", key), "not a field of syncer's resources"))
+    for key, v in (value.get("reservations") or {}).items():
+        if key == "memory":
+            resources["memory_reservation"] = v
+        elif key == "devices":
+            problems.append((("resources", "reservations", key),
+                             "device reservations are not carried; use gpus: or devices: in the spec"))
+        else:
+            problems.append((("resources", "reservations", key), "syncer reserves memory only"))
+    for key in sorted(set(value) - {"limits", "reservations"}):
+        problems.append((("resources", key), "not a field of syncer's resources"))
+    return problems
+
+
+_DEPENDS = {"service_started": "started", "service_healthy": "healthy",
+            "service_completed_successfully": "completed"}
+
+
+def depends_on(value: Any) -> tuple[Any, Problems]:
+    """A list stays a list; conditions take syncer's names."""
+    if isinstance(value, list):
+        return list(value), []
+    out: dict[str, Any] = {}
+    problems: Problems = []
+    for name, conf in value.items():
+        conf = conf or {}
+        condition = conf.get("condition", "service_started")
+        if condition not in _DEPENDS:
+            problems.append(((name, "condition"), f"unknown condition '{condition}'"))
+            continue
+        out[name] = {"condition": _DEPENDS[condition]}
+        if conf.get("restart"):
+            problems.append(((name, "restart"), "syncer does not restart dependents when this one restarts"))
+        if conf.get("required") is False:
+            problems.append(((name, "required"), "every dependency is required under syncer"))
+    return out, problems
+
+
+def completed_jobs(services: dict[str, Any]) -> set[str]:
+    """Services some other service waits on with `service_completed_successfully`: jobs."""
+    jobs = set()
+    for svc in services.values():
+        deps = (svc or {}).get("depends_on") if isinstance(svc, dict) else None
+        if isinstance(deps, dict):
+            for name, conf in deps.items():
+                if (conf or {}).get("condition") == "service_completed_successfully":
+                    jobs.add(name)
+    return jobs

@@ -1,0 +1,123 @@
+"""What a Compose service mounts — volumes, configs, secrets — as syncer `volumes`, `tmpfs`
+and `files` entries. A relative bind mount of a file and a config with `file:` are copied
+into the repository (`copy` returns the repo path, or None when the source is not a file),
+so that they reach every server the same way; a Compose secret becomes a `secret:` file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from syncer.stages.compose_fields import is_relative, split_volume
+
+Copy = Callable[[str], "str | None"]
+Mount = tuple[str, Any, str]  # (volume | tmpfs | file, the syncer entry, why it cannot be carried)
+
+_READ_ONLY = {"ro", "readonly"}
+_HARMLESS = {"rw", ""}
+
+
+def volume(value: Any, copy: Copy) -> Mount:
+    """One entry of a service's `volumes:`, short or long form."""
+    if isinstance(value, dict):
+        return _long(value, copy)
+    source, target, options = split_volume(str(value))
+    unknown = [o for o in options if o not in _READ_ONLY | _HARMLESS]
+    if unknown:
+        return "volume", None, f"'{value}': option {unknown[0]} is not carried"
+    read_only = any(o in _READ_ONLY for o in options)
+    if source and is_relative(source):
+        return _file(source, target, read_only, copy, value)
+    if source.startswith("~"):
+        return "volume", None, f"'{value}': a path under ~ depends on who runs it; write the absolute path"
+    if not source:
+        return "volume", {"mount_path": target}, ""
+    return "volume", str(value), ""
+
+
+def _file(source: str, target: str, read_only: bool, copy: Copy, shown: Any) -> Mount:
+    path = copy(source)
+    if path is None:
+        return "file", None, (f"'{shown}': {source} is not a file next to the Compose file (syncer's files:"
+                              " carries files; mount a directory from an absolute host path)")
+    entry: dict[str, Any] = {"path": target, "source": path}
+    if read_only:
+        entry["mode"] = "0444"
+    return "file", entry, ""
+
+
+def _long(value: dict[str, Any], copy: Copy) -> Mount:
+    kind = value.get("type", "volume")
+    target = value.get("target", "")
+    if not target or (kind == "bind" and not value.get("source")):
+        return kind, None, f"a {kind} mount needs {'a target' if not target else 'a source'}"
+    for key in sorted(set(value) - {"type", "source", "target", "read_only", "volume", "bind", "tmpfs"}):
+        return kind, None, f"{target}: {key}: not carried"
+    nested = value.get(kind) or {}
+    if nested and not (kind == "bind" and set(nested) <= {"create_host_path"}):
+        return kind, None, f"{target}: {kind} options ({', '.join(sorted(nested))}) are not carried"
+    read_only = bool(value.get("read_only"))
+    source = str(value.get("source") or "")
+    if kind == "tmpfs":
+        return "tmpfs", target, ""
+    if kind == "bind":
+        if is_relative(source):
+            return _file(source, target, read_only, copy, f"{source}:{target}")
+        entry: dict[str, Any] = {"mount_path": target, "host_path": source}
+    elif kind == "volume":
+        entry = {"mount_path": target}
+        if source:
+            entry["name"] = source
+    else:
+        return kind, None, f"{target}: type {kind} is not carried"
+    if read_only:
+        entry["read_only"] = True
+    return "volume", entry, ""
+
+
+def _mode(value: Any) -> str:
+    # Compose reads `mode: 0440` as octal; syncer's YAML (1.2) reads the integer 440:
+    # write back the digits as Compose meant them
+    return f"0{value}" if isinstance(value, int) and set(str(value)) <= set("01234567") else str(value)
+
+
+def _ownership(ref: dict[str, Any], entry: dict[str, Any]) -> None:
+    for key in ("uid", "gid"):
+        if key in ref:
+            entry[key] = int(ref[key])
+    if "mode" in ref:
+        entry["mode"] = _mode(ref["mode"])
+
+
+def config_file(ref: dict[str, Any], conf: dict[str, Any], copy: Copy) -> tuple[dict[str, Any], str]:
+    """A service's config: written at `target` (Compose's default: /<name>)."""
+    name = ref["source"]
+    target = ref.get("target") or f"/{name}"
+    entry: dict[str, Any] = {"path": target}
+    if conf.get("file"):
+        path = copy(str(conf["file"]))
+        if path is None:
+            return entry, f"'{name}': {conf['file']} is not a file next to the Compose file"
+        entry["source"] = path
+    elif "content" in conf:
+        entry["content"] = conf["content"]
+    elif conf.get("environment"):
+        entry["content"] = "${inputs." + str(conf["environment"]).lower() + "}"
+    else:
+        return entry, f"'{name}': an external config (syncer writes files from the repository)"
+    _ownership(ref, entry)
+    return entry, ""
+
+
+def secret_file(ref: dict[str, Any], conf: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """A service's secret: a `secret:` file at `target` (Compose's default /run/secrets/<name>)."""
+    name = ref["source"]
+    target = ref.get("target") or name
+    if not str(target).startswith("/"):
+        target = f"/run/secrets/{target}"
+    secret = str(conf.get("environment") or name).upper()
+    entry: dict[str, Any] = {"path": target, "secret": secret}
+    _ownership(ref, entry)
+    if conf.get("external"):
+        return entry, f"'{name}': an external secret (give it to syncer as secret {secret})"
+    return entry, ""

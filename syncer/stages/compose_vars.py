@@ -1,0 +1,190 @@
+"""Compose's variable interpolation turned into template inputs, and the small YAML writer
+the importer emits its files with. Pure: the importer never reads the environment, so
+`${VAR:-default}` becomes an input with that default, never the importing shell's value."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+# an environment name or Compose variable that "looks like a password"
+PASSWORDISH = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY", re.IGNORECASE)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass
+class Var:
+    """One Compose variable: the template input it becomes."""
+
+    name: str
+    default: str | None = None
+    required: bool = False
+    secret: bool = False
+
+    @property
+    def input(self) -> str:
+        """The template input's name."""
+        return self.name.lower()
+
+
+@dataclass
+class Vars:
+    """Every variable one service interpolates, in the order first met."""
+
+    found: dict[str, Var] = field(default_factory=dict)
+
+    def use(self, name: str, default: str | None = None, *, required: bool = False) -> Var:
+        """Record a use of `name` (a later default fills an earlier absent one)."""
+        var = self.found.setdefault(name, Var(name, secret=bool(PASSWORDISH.search(name))))
+        if var.default is None and default is not None:
+            var.default = default
+        var.required = var.required or required
+        return var
+
+
+class Unsupported(ValueError):
+    """A Compose expression syncer cannot say (the message says which)."""
+
+
+def interpolate(text: str, vars: Vars) -> str:
+    """Compose's `$VAR`, `${VAR}`, `${VAR:-d}`, `${VAR-d}`, `${VAR:?e}`, `${VAR?e}` and `$$`,
+    as syncer text: each variable becomes `${inputs.var}`, whose default is Compose's value
+    for an unset variable (the default given, else ""). Raises Unsupported for `${VAR:+x}`
+    and for a literal `${` (from `$${`), which syncer would read as an expression."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c != "$":
+            out.append(c)
+            i += 1
+            continue
+        nxt = text[i + 1:i + 2]
+        if nxt == "$":
+            if text[i + 2:i + 3] == "{":
+                raise Unsupported("'$${' is a literal '${' under Compose, which syncer would read as an expression")
+            out.append("$")
+            i += 2
+        elif nxt == "{":
+            end = _closing(text, i + 2)
+            if end < 0:
+                raise Unsupported(f"unclosed '${{' in {text!r}")
+            var = _braced(text[i + 2:end], vars)
+            out.append("${inputs." + var.input + "}")
+            i = end + 1
+        else:
+            m = _NAME.match(text, i + 1)
+            if m is None:
+                out.append("$")
+                i += 1
+                continue
+            var = vars.use(m.group(0), "")
+            out.append("${inputs." + var.input + "}")
+            i = m.end()
+    return "".join(out)
+
+
+def _closing(text: str, start: int) -> int:
+    depth = 1
+    for j in range(start, len(text)):
+        if text[j] == "{":
+            depth += 1
+        elif text[j] == "}":
+            depth -= 1
+            if depth == 0:
+                return j
+    return -1
+
+
+def _braced(body: str, vars: Vars) -> Var:
+    m = _NAME.match(body)
+    if m is None:
+        raise Unsupported(f"'${{{body}}}' is not a variable")
+    name, rest = m.group(0), body[m.end():]
+    if rest == "":
+        return vars.use(name, "")
+    for op in (":-", "-"):
+        if rest.startswith(op):
+            return vars.use(name, rest[len(op):])
+    for op in (":?", "?"):
+        if rest.startswith(op):
+            return vars.use(name, required=True)
+    raise Unsupported(f"'${{{body}}}': syncer inputs have no '{rest[:2]}' form")
+
+
+def input_schema(var: Var) -> dict[str, Any]:
+    """The JSON Schema of the input a variable becomes (passwords: writeOnly, no default)."""
+    if var.secret:
+        return {"type": "string", "format": "password", "writeOnly": True}
+    if var.default is not None and re.fullmatch(r"[1-9][0-9]{0,8}|0", var.default):
+        return {"type": "integer", "default": int(var.default)}
+    out: dict[str, Any] = {"type": "string"}
+    if var.default is not None:
+        out["default"] = var.default
+    return out
+
+
+# --- the YAML writer: block style, flow style for short lists of plain scalars ---------
+
+_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./@+=:-]*")
+_RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
+
+
+def scalar(value: Any, *, flow: bool = False) -> str:
+    """One YAML scalar, quoted only where a plain one would be misread (inside a flow
+    list, a colon is read as a mapping's: quoted there too)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    text = str(value)
+    if _PLAIN.fullmatch(text) and not text.endswith(":") and text.lower() not in _RESERVED \
+            and not (flow and ":" in text):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def dump(value: dict[str, Any], header: str = "") -> str:
+    """`value` as a YAML document."""
+    return header + "\n".join(_block(value, 0)) + "\n"
+
+
+def _block(value: Any, indent: int) -> list[str]:
+    pad = " " * indent
+    lines: list[str] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            inline = _inline(v)
+            if inline is not None:
+                lines.append(f"{pad}{scalar(k)}: {inline}")
+            else:
+                lines.append(f"{pad}{scalar(k)}:")
+                lines.extend(_block(v, indent + 2))
+        return lines
+    for item in value:
+        inline = _inline(item)
+        if inline is not None:
+            lines.append(f"{pad}- {inline}")
+        else:
+            inner = _block(item, indent + 2)
+            lines.append(f"{pad}- {inner[0].lstrip()}")
+            lines.extend(inner[1:])
+    return lines
+
+
+def _inline(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "{}" if not value else None
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        if all(not isinstance(v, (dict, list)) for v in value):
+            text = "[" + ", ".join(scalar(v, flow=True) for v in value) + "]"
+            if len(text) <= 72:
+                return text
+        return None
+    return scalar(value)

@@ -1,0 +1,24 @@
+"""Health is Docker's verdict, read from an inspected container: whether Docker runs a
+healthcheck for it (the spec's or the image's), and what the last probe said."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def has_healthcheck(info: Mapping[str, Any]) -> bool:
+    """Docker runs a healthcheck: the merged config (spec over image) has a test not NONE."""
+    if (info.get("State") or {}).get("Health"):
+        return True
+    test = ((info.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+    return bool(test) and test[0] != "NONE"
+
+
+def probe_output(state: Mapping[str, Any]) -> str:
+    """The last probe's exit code and output (cut short), for a failed deployment's error."""
+    log = (state.get("Health") or {}).get("Log") or []
+    if not log:
+        return "no probe output"
+    last = log[-1]
+    return f"probe exited {last.get('ExitCode')}: {str(last.get('Output', '')).strip()[:200]}"

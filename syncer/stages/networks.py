@@ -1,0 +1,102 @@
+"""The project network and the networks of syncer.yaml: their normal form in a rendered
+spec, and the `network create` / `network remove` actions of a plan. Pure.
+
+Every container (unless it sets `network_mode`) joins the project network, named after
+the project, with its definition name as a DNS alias; so containers find each other by
+definition name and two projects on one host never see each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from syncer.core import labels as L
+from syncer.core.model import Action, Desired, LiveContainer, Observed
+
+Declared = Mapping[str, bool]  # syncer.yaml `networks:` name → external
+
+
+def normalise(spec: Mapping[str, Any], *, project: str, definition: str, declared: Declared) -> dict[str, Any]:
+    """`networks` as `{engine name: {aliases, ipv4_address}}`, the project network always in;
+    none at all with `network_mode` (the container then shares another's stack)."""
+    out = dict(spec)
+    if out.get("network_mode"):
+        out.pop("networks", None)
+        return out
+    given = out.get("networks") or []
+    wanted: dict[str, Mapping[str, Any]] = {L.DEFAULT_NETWORK: {}}
+    if isinstance(given, Mapping):
+        wanted.update({str(k): dict(v or {}) for k, v in given.items()})
+    else:
+        wanted.update({str(n): {} for n in given})
+    networks: dict[str, Any] = {}
+    for name, opts in wanted.items():
+        entry: dict[str, Any] = {"aliases": sorted({definition, *(str(a) for a in opts.get("aliases") or [])})}
+        if opts.get("ipv4_address"):
+            entry["ipv4_address"] = str(opts["ipv4_address"])
+        networks[L.network_name(project, name, external=declared.get(name, False))] = entry
+    out["networks"] = networks
+    return out
+
+
+def unknown(spec: Mapping[str, Any], declared: Declared) -> Iterable[tuple[tuple[Any, ...], str]]:
+    """(path, name) of each network a spec names that syncer.yaml does not declare."""
+    given = spec.get("networks") or []
+    names = list(given) if isinstance(given, (list, Mapping)) else []
+    for i, name in enumerate(names):
+        if isinstance(name, str) and "${" not in name and name != L.DEFAULT_NETWORK and name not in declared:
+            yield (("networks", name) if isinstance(given, Mapping) else ("networks", i)), name
+
+
+def wanted(desired: Desired, server: str) -> set[str]:
+    """Engine names of the networks the containers on `server` join."""
+    return {n for c in desired.containers if c.server == server for n in c.spec.get("networks") or {}}
+
+
+def external_names(project: str, declared: Declared) -> set[str]:
+    """Engine names of the networks that must exist and are never created or removed."""
+    return {L.network_name(project, n, external=True) for n, ext in declared.items() if ext}
+
+
+def missing_external(desired: Desired, observed: Observed, declared: Declared) -> list[tuple[str, str]]:
+    """(server, declared name) of each external network a container needs that is absent."""
+    out = []
+    for server, state in sorted(observed.servers.items()):
+        if not state.reachable:
+            continue  # its own `unreachable` actions say so
+        present = {n.name for n in state.networks}
+        needed = wanted(desired, server)
+        for name, external in sorted(declared.items()):
+            if external and name in needed and name not in present:
+                out.append((server, name))
+    return out
+
+
+def actions(desired: Desired, observed: Observed, *, declared: Declared, prune: bool) -> list[Action]:
+    """`network create` for each needed network that is absent; with prune, `network remove`
+    for each of the project's networks that no container will use any more."""
+    out: list[Action] = []
+    external = external_names(desired.project, declared)
+    for server, state in sorted(observed.servers.items()):
+        if not state.reachable:
+            continue  # what exists there is unknown: nothing is planned
+        need = wanted(desired, server) - external
+        ours = {n.name: n for n in state.networks if n.labels.get(L.PROJECT) == desired.project}
+        present = {n.name for n in state.networks}
+        for name in sorted(need - present):
+            out.append(Action("network create", server, "", name, 0, "network absent"))
+        if not prune:
+            continue
+        staying = _staying(desired, server, state.managed)
+        for name in sorted(set(ours) - need):
+            if not any(name in c.networks for c in staying):
+                out.append(Action("network remove", server, "", name, 0, "no container of the project uses it",
+                                  container_id=ours[name].id))
+    return out
+
+
+def _staying(desired: Desired, server: str, managed: Iterable[LiveContainer]) -> list[LiveContainer]:
+    """Live containers this plan keeps as they are (a recreated one leaves its networks)."""
+    kept = {(c.name, c.spec_hash) for c in desired.containers if c.server == server}
+    return [c for c in managed if (c.name, c.labels.get(L.SPEC_HASH, "")) in kept]

@@ -1,0 +1,93 @@
+"""Checks across definitions: dependencies (unknown, self, cycles, `completed` on a job
+only), `network_mode: container:X` naming a definition, and host ports published twice on
+one server. Each problem is located at the definition that wrote it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from syncer.core.model import Definition, Located, ProjectConfig, Server, Template
+from syncer.stages import ports
+from syncer.stages.catalog import Catalog
+from syncer.stages.collect import Collector
+from syncer.stages.load import locate
+
+
+def check_ports(definitions: list[Definition], catalog: Catalog, config: ProjectConfig, out: Collector) -> None:
+    """Two definitions of one server publishing one host port: refused here, not by Docker
+    halfway through an apply."""
+    by_server: dict[str, list[tuple[str, Located, tuple[Any, ...], str, int, str]]] = {}
+    for d in definitions:
+        tpl, _ = catalog.pick(f"{d.template}@{d.template_version}")
+        if tpl is None:
+            continue
+        mine = ports.published(tpl, d, config.servers.get(d.server, Server(d.server)))
+        by_server.setdefault(d.server, []).extend((d.name, *entry) for entry in mine)
+    for server, entries in by_server.items():
+        for (name, origin, path), (other, first, first_path), which in ports.clashes(entries):
+            line, _ = locate(out.files[first.file], first.doc, first_path)
+            out.at(origin, path, f"definition '{name}' publishes host port {which} on server '{server}',"
+                   f" which definition '{other}' publishes too ({first.file}:{line})")
+
+
+def check_network_modes(definitions: list[Definition], found: list[Template], broken: set[str],
+                         out: Collector) -> None:
+    """`network_mode: container:X` must name a definition of the project."""
+    names = {d.name for d in definitions} | broken
+    tpls = {(t.id, t.version): t for t in found}
+    for d in definitions:
+        tpl = tpls.get((d.template, d.template_version or ""))
+        for where, base, spec in ((d.origin, ("overrides",), d.overrides),
+                                  *(((tpl.origin, ("spec",), tpl.spec),) if tpl else ())):
+            mode = spec.get("network_mode")
+            if isinstance(mode, str) and mode.startswith("container:") and "${" not in mode:
+                if mode[10:] not in names:
+                    out.at(where, (*base, "network_mode"), f"network_mode names an unknown definition '{mode[10:]}'")
+                break
+
+
+def check_dependencies(definitions: list[Definition], broken: set[str], out: Collector,
+                        kinds: Mapping[str, str] | None = None) -> None:
+    names = {d.name for d in definitions}
+    graph: dict[str, tuple[str, ...]] = {}
+    for d in definitions:
+        for i, dep in enumerate(d.depends_on):
+            at = ("depends_on", dep) if dep in d.conditions else ("depends_on", i)
+            if dep == d.name:
+                out.at(d.origin, at, f"'{d.name}' depends on itself", key=dep in d.conditions)
+            elif dep not in names and dep not in broken:  # a broken one is reported already
+                out.at(d.origin, at, f"depends_on names an unknown definition '{dep}'", key=dep in d.conditions)
+            elif d.conditions.get(dep) == "completed" and (kinds or {}).get(dep, "job") != "job":
+                out.at(d.origin, (*at, "condition"), f"condition 'completed' needs a job, and '{dep}' is a"
+                       " service (its template has no `kind: job`)")
+        graph[d.name] = tuple(x for x in d.depends_on if x in names and x != d.name)
+    by_name = {d.name: d for d in definitions}
+    for cycle in find_cycles(graph):
+        first = by_name[cycle[0]]
+        out.at(first.origin, ("depends_on",), "dependency cycle: " + " -> ".join([*cycle, cycle[0]]))
+
+
+def find_cycles(graph: Mapping[str, tuple[str, ...]]) -> list[list[str]]:
+    """Each cycle of a dependency graph once, starting from its smallest name."""
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt):]
+                start = cycle.index(min(cycle))
+                cycles.append(cycle[start:] + cycle[:start])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return cycles

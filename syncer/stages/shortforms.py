@@ -1,0 +1,260 @@
+"""Compose's short forms turned into syncer's long forms, one canonical shape per meaning, so
+that `"8080:80"` and `{container_port: 80, host_port: 8080}` give the same spec hash.
+
+Pure. Each function takes a field's value after `${...}` substitution (so a number may
+arrive as text) and returns its canonical form; `render.normalise` calls them by field.
+A value that cannot be read raises SpecError with the field named.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from syncer.core.errors import SyncerError
+
+
+class SpecError(SyncerError):
+    """A rendered value (after substitution) that does not read as its field."""
+
+
+_PORT_RE = re.compile(
+    r"^(?:(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+):)?(?P<host>[0-9]+(?:-[0-9]+)?)?:)?"
+    r"(?P<cont>[0-9]+(?:-[0-9]+)?)(?:/(?P<proto>tcp|udp|sctp))?$")
+
+
+def text(value: Any) -> str:
+    """A scalar as the text Docker would see (`true`, not `True`; None as empty)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def flag(value: Any, field: str) -> bool:
+    """A boolean, also from a substituted `"true"` / `"false"`."""
+    if isinstance(value, bool):
+        return value
+    lowered = text(value).strip().lower()
+    if lowered in ("true", "yes", "1"):
+        return True
+    if lowered in ("false", "no", "0", ""):
+        return False
+    raise SpecError(f"{field}: expected true or false, got {value!r}")
+
+
+def integer(value: Any, field: str) -> int:
+    """An integer, also from substituted text."""
+    if isinstance(value, bool):
+        raise SpecError(f"{field}: expected an integer, got {value!r}")
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise SpecError(f"{field}: expected an integer, got {value!r}") from None
+
+
+def key_values(value: Any, field: str, *, drop_bare: bool = False) -> dict[str, Any]:
+    """A mapping, or Compose's list `["K=V", "K"]` (a bare `K` is `K: None`)."""
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    out: dict[str, Any] = {}
+    for item in value:
+        key, sep, val = text(item).partition("=")
+        if not key:
+            raise SpecError(f"{field}: {item!r} has no name before '='")
+        out[key] = val if sep else (None if drop_bare else "")
+    return out
+
+
+def ports(value: list[Any]) -> list[dict[str, Any]]:
+    """Each port, long or short (`"80"`, `"8080:80"`, `"127.0.0.1:53:53/udp"`, ranges), long."""
+    out: list[dict[str, Any]] = []
+    for item in value:
+        if isinstance(item, Mapping):
+            out.append(_long_port(item))
+        else:
+            out.extend(_short_ports(text(item)))
+    return out
+
+
+def _long_port(p: Mapping[str, Any]) -> dict[str, Any]:
+    port: dict[str, Any] = {"container_port": integer(p["container_port"], "ports.container_port"),
+                            "protocol": p.get("protocol", "tcp")}
+    if p.get("host_port") not in (None, ""):
+        port["host_port"] = integer(p["host_port"], "ports.host_port")
+    if p.get("host_ip"):
+        port["host_ip"] = str(p["host_ip"])
+    return port
+
+
+def _short_ports(spec: str) -> list[dict[str, Any]]:
+    m = _PORT_RE.match(spec.strip())
+    if m is None:
+        raise SpecError(f"ports: cannot read {spec!r} (HOST_IP:HOST_PORT:CONTAINER_PORT/PROTOCOL)")
+    conts = _range(m.group("cont"))
+    hosts = _range(m.group("host")) if m.group("host") else []
+    if hosts and len(hosts) != len(conts):
+        raise SpecError(f"ports: {spec!r}: the host and container ranges differ in length")
+    out = []
+    for i, cont in enumerate(conts):
+        port: dict[str, Any] = {"container_port": cont, "protocol": m.group("proto") or "tcp"}
+        if hosts:
+            port["host_port"] = hosts[i]
+        if m.group("ip"):
+            port["host_ip"] = m.group("ip").strip("[]")
+        out.append(port)
+    return out
+
+
+def _range(part: str) -> list[int]:
+    first, _, last = part.partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
+def volumes(value: list[Any]) -> list[dict[str, Any]]:
+    """Each volume, long or short (`"data:/x"`, `"/srv/x:/x:ro"`, `"/x"`), long; read_only
+    only when true."""
+    out = []
+    for item in value:
+        vol = dict(item) if isinstance(item, Mapping) else _short_volume(text(item))
+        if "read_only" in vol:
+            if flag(vol["read_only"], "volumes.read_only"):
+                vol["read_only"] = True
+            else:
+                del vol["read_only"]
+        out.append(vol)
+    return out
+
+
+def _short_volume(spec: str) -> dict[str, Any]:
+    parts = spec.split(":")
+    if len(parts) == 1:
+        return {"mount_path": parts[0]}
+    if len(parts) > 3 or not parts[1].startswith("/"):
+        raise SpecError(f"volumes: cannot read {spec!r} (NAME_OR_HOST_PATH:MOUNT_PATH[:ro])")
+    vol: dict[str, Any] = {"mount_path": parts[1]}
+    vol["host_path" if parts[0].startswith("/") else "name"] = parts[0]
+    if len(parts) == 3 and "ro" in parts[2].split(","):
+        vol["read_only"] = True
+    return vol
+
+
+def as_list(value: Any) -> list[str]:
+    """A string or a list of strings, as a list (tmpfs, dns, dns_search)."""
+    return [text(value)] if isinstance(value, (str, int, float)) else [text(v) for v in value]
+
+
+def healthcheck(value: Mapping[str, Any]) -> dict[str, Any]:
+    """`disable: true` and `test: [NONE]` are one thing: the image's HEALTHCHECK off."""
+    out = dict(value)
+    disabled = flag(out.pop("disable", False), "healthcheck.disable")
+    test = out.get("test")
+    if isinstance(test, str):
+        out["test"] = ["CMD-SHELL", test]
+    elif test is not None:
+        out["test"] = [text(v) for v in test]
+    if disabled or out.get("test") == ["NONE"]:
+        return {"test": ["NONE"]}
+    if "retries" in out:
+        out["retries"] = integer(out["retries"], "healthcheck.retries")
+    return out
+
+
+def labels(value: Any) -> dict[str, str]:
+    """A mapping or a list `["k=v"]`, values as text."""
+    return {k: text(v) for k, v in key_values(value, "labels").items()}
+
+
+def extra_hosts(value: Any) -> list[str]:
+    """`["host:ip"]`, `["host=ip"]` or `{host: ip}` → `["host:ip"]` (Docker's ExtraHosts)."""
+    if isinstance(value, Mapping):
+        pairs = [(str(k), text(v)) for k, v in value.items()]
+    else:
+        pairs = []
+        for item in value:
+            entry = text(item)
+            sep = "=" if "=" in entry else ":"
+            host, _, ip = entry.partition(sep)
+            if not host or not ip:
+                raise SpecError(f"extra_hosts: cannot read {entry!r} (HOST:IP or HOST=IP)")
+            pairs.append((host, ip))
+    return [f"{host}:{ip}" for host, ip in pairs]
+
+
+def ulimits(value: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """`nofile: 1024` → `{soft: 1024, hard: 1024}`."""
+    out = {}
+    for name, limit in value.items():
+        if isinstance(limit, Mapping):
+            out[str(name)] = {"soft": integer(limit["soft"], f"ulimits.{name}.soft"),
+                              "hard": integer(limit["hard"], f"ulimits.{name}.hard")}
+        else:
+            n = integer(limit, f"ulimits.{name}")
+            out[str(name)] = {"soft": n, "hard": n}
+    return out
+
+
+def sysctls(value: Any) -> dict[str, str]:
+    """A mapping or a list `["k=v"]`, values as text."""
+    return {k: text(v) for k, v in key_values(value, "sysctls").items()}
+
+
+def devices(value: list[Any]) -> list[dict[str, str]]:
+    """`"/dev/x"`, `"/dev/x:/dev/y:rw"` or `{source, target, permissions}` → all three keys."""
+    out = []
+    for item in value:
+        if isinstance(item, Mapping):
+            source, target, perms = str(item["source"]), item.get("target"), item.get("permissions")
+        else:
+            parts = text(item).split(":")
+            source = parts[0]
+            target = parts[1] if len(parts) > 1 else None
+            perms = parts[2] if len(parts) > 2 else None
+        out.append({"source": source, "target": str(target or source), "permissions": str(perms or "rwm")})
+    return out
+
+
+def gpus(value: Any) -> list[dict[str, Any]]:
+    """`all` → one request for every GPU; each request with its capabilities (default gpu)."""
+    items = [{"count": "all"}] if value == "all" else list(value)
+    out = []
+    for item in items:
+        req = dict(item)
+        req.setdefault("capabilities", ["gpu"])
+        if "count" in req and req["count"] != "all":
+            req["count"] = integer(req["count"], "gpus.count")
+        out.append(req)
+    return out
+
+
+def logging(value: Mapping[str, Any]) -> dict[str, Any]:
+    """Options as text, as Docker's LogConfig holds them."""
+    out = dict(value)
+    if "options" in out:
+        out["options"] = {str(k): text(v) for k, v in out["options"].items()}
+    return out
+
+
+def resources(value: Mapping[str, Any]) -> dict[str, Any]:
+    """`pids` as an integer; sizes and cpus as written (their hash is pinned)."""
+    out = dict(value)
+    if "pids" in out:
+        out["pids"] = integer(out["pids"], "resources.pids")
+    return out
+
+
+def _flag_of(field: str) -> Any:
+    return lambda value: flag(value, field)
+
+
+FLAGS = ("init", "tty", "stdin_open", "privileged", "read_only")
+
+NORMALISERS: dict[str, Any] = {
+    "ports": ports, "volumes": volumes, "healthcheck": healthcheck, "labels": labels,
+    "env": lambda v: key_values(v, "env", drop_bare=True), "tmpfs": as_list, "dns": as_list,
+    "dns_search": as_list, "extra_hosts": extra_hosts, "ulimits": ulimits, "sysctls": sysctls,
+    "devices": devices, "gpus": gpus, "logging": logging, "resources": resources,
+    **{f: _flag_of(f) for f in FLAGS},
+}

@@ -1,0 +1,94 @@
+"""What the Compose comparison looks at in one container, normalised so that a container
+made by syncer and one made by Docker Compose from the same service compare equal."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from typing import Any
+
+FIELDS = ("image", "command", "entrypoint", "env", "ports", "mounts", "labels", "healthcheck", "restart",
+          "network_mode", "aliases")
+_OWN_LABELS = ("com.docker.compose.", "syncer.")
+
+
+def facts(api: Any, inspect: dict[str, Any], *, service: str, network_prefix: str, project_network: str,
+          names: dict[str, str], skip_mounts: set[str]) -> dict[str, Any]:
+    """The compared fields of one inspected container. `network_prefix` turns a network's
+    Docker name into its Compose key (`<project>_`); `project_network` is the one that
+    stands for Compose's `default`; `names` maps container ids to service names."""
+    cfg, host = inspect["Config"], inspect["HostConfig"]
+    return {
+        "image": inspect["Image"],
+        "command": cfg.get("Cmd"),
+        "entrypoint": cfg.get("Entrypoint"),
+        "env": sorted(cfg.get("Env") or []),
+        "ports": _ports(host.get("PortBindings") or {}),
+        "mounts": _mounts(inspect, skip_mounts),
+        "labels": {k: v for k, v in (cfg.get("Labels") or {}).items() if not k.startswith(_OWN_LABELS)},
+        "healthcheck": cfg.get("Healthcheck") or None,
+        "restart": _restart(host.get("RestartPolicy") or {}),
+        "network_mode": _network_mode(host.get("NetworkMode") or "", names),
+        "aliases": _aliases(inspect, service, network_prefix, project_network),
+    }
+
+
+def _ports(bindings: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return sorted((port, b.get("HostIp") or "0.0.0.0", b.get("HostPort") or "")
+                  for port, bs in bindings.items() for b in (bs or []))
+
+
+def _mounts(inspect: dict[str, Any], skip: set[str]) -> list[tuple[str, str]]:
+    found = {(m["Destination"], m["Type"]) for m in inspect.get("Mounts") or []}
+    found |= {(path, "tmpfs") for path in (inspect["HostConfig"].get("Tmpfs") or {})}
+    return sorted(m for m in found if m[0] not in skip)
+
+
+def _restart(policy: dict[str, Any]) -> tuple[str, int]:
+    return (policy.get("Name") or "no", int(policy.get("MaximumRetryCount") or 0))
+
+
+def _network_mode(mode: str, names: dict[str, str]) -> str:
+    if mode.startswith("container:"):
+        target = mode.split(":", 1)[1]
+        return "container:" + next((s for cid, s in names.items() if cid.startswith(target) or target == s), target)
+    return mode if mode in ("host", "none") else "networks"
+
+
+def _aliases(inspect: dict[str, Any], service: str, prefix: str, project_network: str) -> dict[str, list[str]]:
+    own = {inspect["Id"][:12], inspect["Name"].lstrip("/")}
+    out = {}
+    for name, net in (inspect["NetworkSettings"].get("Networks") or {}).items():
+        key = "default" if name == project_network else name.removeprefix(prefix)
+        # the service's own name resolves on both sides: Compose adds it as an alias,
+        # syncer names the container after it
+        out[key] = sorted((set(net.get("Aliases") or []) - own) | {service})
+    return out
+
+
+def skipped_mounts(spec_label: str | None) -> set[str]:
+    """Paths syncer writes as files: Compose bind-mounts them instead."""
+    files = json.loads(spec_label or "{}").get("files") or []
+    if isinstance(files, dict):  # the normal form: path -> entry
+        return set(files)
+    return {f["path"] for f in files if isinstance(f, dict) and "path" in f}
+
+
+def differences(compose: dict[str, Any], syncer: dict[str, Any]) -> list[str]:
+    """One line per field that differs, naming it."""
+    return [f"{field}: compose={compose[field]!r} syncer={syncer[field]!r}"
+            for field in FIELDS if compose[field] != syncer[field]]
+
+
+def file_contents(api: Any, container_id: str, paths: set[str]) -> dict[str, bytes]:
+    """The bytes at each path in a container (running or not), read over the archive API.
+    A trailing newline is dropped: a secret given in the environment has none, the file
+    Compose mounts for it usually does."""
+    out = {}
+    for path in sorted(paths):
+        stream, _ = api.get_archive(container_id, path)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.extractfile(tar.getmembers()[0])
+            out[path] = member.read().rstrip(b"\n") if member else b""
+    return out

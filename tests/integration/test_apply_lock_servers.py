@@ -1,0 +1,95 @@
+"""Issue 12, point 2 (last sentence): one apply at a time per project across state dirs.
+
+Two CI runners share no state dir, so an apply that changes something also takes the lock on
+the servers: a marker container `<project>.syncer-lock`, created (atomically) by the holder,
+removed at the end."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import IMAGE, REPO_ROOT, run_cli, simple_repo, wait_until
+
+SLOW = """
+id: slow
+version: "1"
+spec:
+  image: syncer-local/busybox:latest
+  command: [sh, -c, "sleep 4; touch /tmp/ready; trap 'exit 0' TERM; while true; do sleep 1; done"]
+  healthcheck: {test: [CMD-SHELL, "test -f /tmp/ready"], interval: 1s, retries: 60}
+"""
+
+
+def _lock(api: Any, project: str) -> list[dict[str, Any]]:
+    return list(api.containers(all=True, filters={"name": f"^/{project}.syncer-lock$"}))
+
+
+def _apply(repo: Path, state: Path) -> subprocess.CompletedProcess[str]:
+    return run_cli("--repo", str(repo), "--state-dir", str(state), "apply", "--auto-approve", "--stop-timeout", "1")
+
+
+def test_a_second_state_dir_cannot_apply_while_the_first_does(tmp_path: Path, project: str,
+                                                              docker_api: Any) -> None:
+    repo = simple_repo(tmp_path / "r", project, templates={"slow": SLOW},
+                       definitions={"slow": f"name: {project}-slow\ntemplate: slow\n",
+                                    # the second wave waits for slow's health: the first apply is
+                                    # still running, with changes left, when the second plans
+                                    "after": f"name: {project}-after\ntemplate: box\n"
+                                             f"depends_on: [{project}-slow]\n"})
+    env = {k: v for k, v in os.environ.items() if k != "SYNCER_REPO"}
+    first = subprocess.Popen([sys.executable, "-m", "syncer", "--repo", str(repo), "--state-dir", str(tmp_path / "a"),
+                              "apply", "--auto-approve"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, env=env, cwd=REPO_ROOT)
+    try:
+        wait_until(lambda: docker_api.containers(all=True, filters={"name": f"^/{project}-slow"}), 60,
+                   message="the first apply to create its container")
+        [held] = _lock(docker_api, project)
+        second = _apply(repo, tmp_path / "b")
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert f"pid {first.pid} on {socket.gethostname()}" in second.stderr and "since" in second.stderr
+        assert "Traceback" not in second.stderr
+        out, _ = first.communicate(timeout=120)
+        assert first.returncode == 0, out
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert _lock(docker_api, project) == []  # released
+    again = _apply(repo, tmp_path / "b")
+    assert again.returncode == 0 and "No changes." in again.stdout, again.stdout + again.stderr
+    assert held["Labels"]["syncer.marker-of"] == project and "syncer.project" not in held["Labels"]
+
+
+def _fake_holder(api: Any, project: str, **labels: str) -> None:
+    api.create_container(IMAGE, ["true"], name=f"{project}.syncer-lock",
+                         labels={"syncer.marker": "lock", "syncer.marker-of": project, **labels})
+
+
+def test_a_dead_holder_on_this_host_is_taken_over(tmp_path: Path, project: str, docker_api: Any) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # its pid is free now
+    _fake_holder(docker_api, project, **{"syncer.lock.host": socket.gethostname(),
+                                         "syncer.lock.pid": str(dead.pid), "syncer.lock.since": "2026-01-01T00:00:00Z"})
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": f"name: {project}-web\ntemplate: box\n"})
+    out = _apply(repo, tmp_path / "s")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert _lock(docker_api, project) == [] and docker_api.containers(filters={"name": f"^/{project}-web$"})
+
+
+def test_a_holder_past_its_lease_is_reported_with_how_to_break_it(tmp_path: Path, project: str,
+                                                                  docker_api: Any) -> None:
+    _fake_holder(docker_api, project, **{"syncer.lock.host": "ci-runner-7", "syncer.lock.pid": "4242",
+                                         "syncer.lock.since": "2026-01-01T00:00:00Z",
+                                         "syncer.lock.purpose": "syncer apply (cli)"})
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": f"name: {project}-web\ntemplate: box\n"})
+    out = _apply(repo, tmp_path / "s")
+    assert out.returncode == 1
+    assert "pid 4242 on ci-runner-7 (syncer apply (cli)) since 2026-01-01T00:00:00Z" in out.stderr
+    assert f"docker rm {project}.syncer-lock" in out.stderr
+    assert len(_lock(docker_api, project)) == 1  # a live-looking holder elsewhere is never removed
+    assert not docker_api.containers(all=True, filters={"label": f"syncer.project={project}"})  # nothing done

@@ -1,0 +1,218 @@
+"""Servers beyond the local socket, against real parts: a second dockerd reached through a
+real OpenSSH server (`ssh://`) and over TCP with real TLS certificates (`tcp://` + `tls:`),
+and one plan over several servers where one does not answer (issue 14)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from tests.dockerd import SecondDockerd
+from tests.helpers import run_cli, simple_repo
+from tests.remote import TestSshd, free_port, keygen, make_certs
+
+
+@dataclass
+class Remote:
+    """The second engine, its ssh and TLS doors, and the certificates."""
+
+    d2: SecondDockerd
+    sshd: TestSshd
+    tcp: str
+    certs: dict[str, Path]
+
+    def api(self) -> Any:
+        return docker.APIClient(base_url=self.d2.url)
+
+
+@pytest.fixture(scope="module")
+def remote(docker_api: Any) -> Iterator[Remote]:
+    certs = make_certs(Path(tempfile.mkdtemp(prefix="syncer-certs-", dir="/tmp")))
+    port = free_port()
+    d2 = SecondDockerd(extra_args=("--host", f"tcp://127.0.0.1:{port}", "--tlsverify",
+                                   "--tlscacert", str(certs["ca"]), "--tlscert", str(certs["server"]),
+                                   "--tlskey", str(certs["server-key"])))
+    sshd = TestSshd()
+    try:
+        d2.start()
+        d2.load_image()
+        sshd.start()
+        yield Remote(d2, sshd, f"tcp://127.0.0.1:{port}", certs)
+    finally:
+        sshd.stop()
+        d2.destroy()
+        shutil.rmtree(certs["ca"].parent, ignore_errors=True)
+
+
+def _defs(project: str, **servers: str) -> dict[str, str]:
+    return {name: f"name: {project}-{name}\ntemplate: box\nserver: {server}\n" for name, server in servers.items()}
+
+
+def _cli(repo: Path, state: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+    out = run_cli("--repo", str(repo), "--state-dir", str(state), *args, env=env)
+    assert "Traceback" not in out.stdout + out.stderr, out.stdout + out.stderr
+    return out
+
+
+def _mine(api: Any, project: str) -> dict[str, str]:
+    rows = api.containers(all=True, filters={"label": [f"syncer.project={project}"]})
+    return {r["Names"][0].lstrip("/"): r["State"] for r in rows}
+
+
+def _ssh_repo(tmp_path: Path, project: str, remote: Remote) -> Path:
+    url = remote.sshd.url(remote.d2.sock)
+    return simple_repo(tmp_path / "r", project, definitions=_defs(project, web="edge", api="local"),
+                       extra=f"servers:\n  local: {{}}\n  edge: {{docker: '{url}'}}\n")
+
+
+def test_an_ssh_server_is_planned_and_applied_through_openssh(tmp_path: Path, project: str, remote: Remote,
+                                                             docker_api: Any) -> None:
+    repo = _ssh_repo(tmp_path, project, remote)
+    env = {"SYNCER_SSH_CONFIG": str(remote.sshd.config())}
+    out = _cli(repo, tmp_path / "s", "apply", "--auto-approve", env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert _mine(remote.api(), project) == {f"{project}-web": "running"}  # on the engine behind sshd
+    assert _mine(docker_api, project) == {f"{project}-api": "running"}
+    again = _cli(repo, tmp_path / "s", "plan", "--json", env=env)
+    data = json.loads(again.stdout)
+    assert again.returncode == 0 and not [a for a in data["actions"] if a["action"] != "noop"]
+    assert data["servers"]["edge"] == {"reachable": True, "error": None, "summary": data["servers"]["edge"]["summary"]}
+    assert data["servers"]["edge"]["summary"]["noop"] == 1 and data["servers"]["local"]["summary"]["noop"] == 1
+    status = json.loads(_cli(repo, tmp_path / "s", "status", "--json", env=env).stdout)
+    edge = next(s for s in status["servers"] if s["name"] == "edge")
+    assert edge["reachable"] and edge["engine_version"] == remote.api().version()["Version"]
+
+
+@pytest.mark.parametrize("failure", ["host key", "auth"])
+def test_an_ssh_failure_is_one_line_naming_the_server_and_fails_only_its_actions(
+        tmp_path: Path, project: str, remote: Remote, docker_api: Any, failure: str) -> None:
+    repo = _ssh_repo(tmp_path, project, remote)
+    stranger = keygen(tmp_path / "stranger")
+    if failure == "host key":  # the server presents a key other than the one known_hosts holds
+        known = tmp_path / "known_hosts"
+        pub = (tmp_path / "stranger.pub").read_text().split()
+        known.write_text(f"[127.0.0.1]:{remote.sshd.port} {pub[0]} {pub[1]}\n")
+        config = remote.sshd.config().read_text().replace(f"{remote.sshd.dir}/known_hosts", str(known))
+        expected = "server 'edge': ssh: Host key verification failed"
+    else:  # a key the server does not authorise
+        config = remote.sshd.config(identity=stranger).read_text()
+        expected = "server 'edge': ssh: root@127.0.0.1: Permission denied (publickey)"
+    (tmp_path / "ssh_config").write_text(config)
+    env = {"SYNCER_SSH_CONFIG": str(tmp_path / "ssh_config")}
+    out = _cli(repo, tmp_path / "s", "apply", "--auto-approve", env=env)
+    assert out.returncode == 1
+    assert expected in out.stdout + out.stderr
+    assert [ln for ln in (out.stdout + out.stderr).splitlines() if expected in ln] == [
+        f"Server edge: UNREACHABLE: {expected}"]
+    assert _mine(docker_api, project) == {f"{project}-api": "running"}  # the other server was applied
+    assert _mine(remote.api(), project) == {}
+
+
+def _tls_repo(tmp_path: Path, project: str, remote: Remote, ca: Path) -> Path:
+    repo = simple_repo(tmp_path / "r", project, definitions=_defs(project, web="secure"),
+                       extra=f"servers:\n  secure:\n    docker: {remote.tcp}\n"
+                             "    tls: {ca: certs/ca.pem, cert: certs/client.pem, key: {env: TEST_TLS_KEY}}\n")
+    (repo / "certs").mkdir()
+    shutil.copy(ca, repo / "certs/ca.pem")
+    shutil.copy(remote.certs["client"], repo / "certs/client.pem")
+    return repo
+
+
+def _key_env(remote: Remote) -> dict[str, str]:
+    # the bundle variable is set on purpose: the entry's CA must win over it
+    return {"TEST_TLS_KEY": str(remote.certs["client-key"]), "REQUESTS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt"}
+
+
+def _no_key_in(remote: Remote, text: str) -> None:
+    key = remote.certs["client-key"]
+    body = "".join(ln for ln in key.read_text().splitlines() if "-----" not in ln)
+    assert str(key) not in text and key.name not in text and body[:40] not in text
+
+
+def test_a_tls_server_is_applied_with_the_entrys_certificates(tmp_path: Path, project: str,
+                                                             remote: Remote) -> None:
+    repo = _tls_repo(tmp_path, project, remote, remote.certs["ca"])
+    out = _cli(repo, tmp_path / "s", "apply", "--auto-approve", env=_key_env(remote))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert _mine(remote.api(), project) == {f"{project}-web": "running"}
+    outputs = [out.stdout + out.stderr]
+    for args in (("plan", "--json"), ("status", "--json"), ("status",)):
+        res = _cli(repo, tmp_path / "s", *args, env=_key_env(remote))
+        assert res.returncode == 0, res.stdout + res.stderr
+        outputs.append(res.stdout + res.stderr)
+    for text in outputs:
+        _no_key_in(remote, text)
+
+
+def test_a_wrong_ca_is_one_clear_error_naming_the_server(tmp_path: Path, project: str, remote: Remote) -> None:
+    other = make_certs(tmp_path / "other", "other")
+    repo = _tls_repo(tmp_path, project, remote, other["ca"])
+    out = _cli(repo, tmp_path / "s", "plan", env=_key_env(remote))
+    text = out.stdout + out.stderr
+    assert out.returncode == 1
+    [line] = [ln for ln in text.splitlines() if "server 'secure'" in ln]
+    # the only server: nothing to plan, so the error alone (on stderr)
+    assert line.endswith("server 'secure': TLS: [SSL: CERTIFICATE_VERIFY_FAILED]"
+                         " certificate verify failed: unable to get local issuer certificate"), line
+    _no_key_in(remote, text)
+
+
+def test_a_tls_key_file_outside_the_repository_is_refused_without_naming_it(tmp_path: Path, project: str,
+                                                                          remote: Remote) -> None:
+    repo = simple_repo(tmp_path / "r", project, definitions=_defs(project, web="secure"),
+                       extra=f"servers:\n  secure:\n    docker: {remote.tcp}\n"
+                             f"    tls: {{ca: certs/ca.pem, cert: certs/c.pem, key: {remote.certs['client-key']}}}\n")
+    out = _cli(repo, tmp_path / "s", "validate")
+    assert out.returncode == 1
+    assert "syncer.yaml:5:" in out.stderr + out.stdout and "must be inside the repository" in out.stderr + out.stdout
+    _no_key_in(remote, out.stdout + out.stderr)
+
+
+def test_an_unreachable_server_fails_its_own_actions_only(tmp_path: Path, project: str, remote: Remote,
+                                                          docker_api: Any) -> None:
+    gone = tmp_path / "nobody-listens.sock"
+    repo = simple_repo(tmp_path / "r", project,
+                       definitions={**_defs(project, a="local", b="far", c="other"),
+                                    "d": f"name: {project}-d\ntemplate: box\nserver: local\ndepends_on: [{project}-b]\n"},
+                       extra=f"servers:\n  local: {{}}\n  far: {{docker: 'unix://{gone}'}}\n"
+                             f"  other: {{docker: '{remote.d2.url}'}}\n")
+    plan = _cli(repo, tmp_path / "s", "plan", "--json")
+    assert plan.returncode == 1
+    data = json.loads(plan.stdout)
+    assert data["servers"]["far"]["reachable"] is False and "server 'far'" in data["servers"]["far"]["error"]
+    assert {a["container"]: a["action"] for a in data["actions"]} == {
+        f"{project}-a": "create", f"{project}-b": "unreachable", f"{project}-c": "create", f"{project}-d": "create"}
+    out = _cli(repo, tmp_path / "s", "apply", "--auto-approve")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert _mine(docker_api, project) == {f"{project}-a": "running"}  # d waits for b, which is on far
+    assert _mine(remote.api(), project) == {f"{project}-c": "running"}
+    assert "By server: far: unreachable, 1 not planned; local: 2 to create; other: 1 to create." in out.stdout
+
+
+def test_a_kept_client_reaches_the_server_again_after_its_tunnel_ended(remote: Remote,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from syncer.adapters import ssh
+    from syncer.adapters.docker import Engine
+    from syncer.core.errors import DockerUnavailable
+    from syncer.core.model import Server
+
+    monkeypatch.setenv("SYNCER_SSH_CONFIG", str(remote.sshd.config()))
+    url = remote.sshd.url(remote.d2.sock) + "&for=kept-client"  # a tunnel of this test's own
+    eng = Engine(Server("edge", url))  # the API server keeps its clients like this
+    try:
+        assert eng.version()["Version"]
+        ssh._tunnels[url].close(keep_folder=True)  # ssh ends (network gone, remote restarted)
+        with pytest.raises(DockerUnavailable, match="^server 'edge': "):
+            eng.version()
+        assert eng.version()["Version"]  # the same client, through the tunnel opened again
+    finally:
+        eng.close()
+        ssh._tunnels.pop(url).close()

@@ -1,0 +1,132 @@
+"""Self-heal under a real `syncer watch` (issue 11): every fault done behind syncer's back is
+undone, what an operator asked for through syncer is not. Not timed: bench/watch times it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import IMAGE, git_init, run_cli, simple_repo, wait_until
+from tests.integration.test_watch import Watch, _container, _running, _start, watches  # noqa: F401 - a fixture
+
+WEB = "name: {name}\ntemplate: box\n"
+# PID 1 eats memory on SIGUSR1: the kernel's OOM killer then ends the container's main process
+HOG = f"""
+id: hog
+version: "1.0"
+spec:
+  image: {IMAGE}
+  command: [sh, -c, "trap 'a=xxxxxxxxxxxxxxxx; while :; do a=$a$a; done' USR1; while true; do sleep 1; done"]
+  resources: {{memory: 16m}}
+"""
+# healthy until /tmp/sick exists
+SICKLY = f"""
+id: sickly
+version: "1.0"
+spec:
+  image: {IMAGE}
+  command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 1; done"]
+  healthcheck: {{test: [CMD-SHELL, "test ! -e /tmp/sick"], interval: 1s, timeout: 1s, retries: 1}}
+"""
+
+
+def _watch(watches: list[Watch], tmp_path: Path, project: str, definitions: dict[str, str],
+           templates: dict[str, str] | None = None) -> tuple[Watch, Path, Path]:
+    repo = simple_repo(tmp_path / "repo", project, definitions=definitions, templates=templates)
+    git_init(repo)
+    state = tmp_path / "state"
+    # no resync during the test: only the events can heal
+    w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(state), "watch", "--resync", "1h")
+    return w, repo, state
+
+
+def _healed(api: Any, project: str, name: str, what: str, *, after: str | None = None) -> str:
+    """Wait until `name` runs, unpaused, in the list and in its own record, and (`after`: the
+    StartedAt before a fault) was started again since; its id."""
+
+    def up() -> str | None:
+        c = _running(api, project, name)
+        if c is None:
+            return None
+        state = api.inspect_container(c["Id"])["State"]
+        ok = state["Running"] and not state["Paused"] and (after is None or state["StartedAt"] != after)
+        return str(c["Id"]) if ok else None
+
+    return wait_until(up, 60, message=f"{name} healed after {what}")
+
+
+def _started(api: Any, ident: str) -> str:
+    return str(api.inspect_container(ident)["State"]["StartedAt"])
+
+
+def test_each_fault_behind_syncers_back_is_healed(tmp_path: Path, project: str, docker_api: Any,
+                                                 watches: list[Watch]) -> None:
+    name, hog = f"{project}-web", f"{project}-hog"
+    w, _, _ = _watch(watches, tmp_path, project, {"web": WEB.format(name=name), "hog": f"name: {hog}\ntemplate: hog\n"},
+                     {"hog": HOG})
+    ident = _healed(docker_api, project, name, "the first apply")
+    hog_id = _healed(docker_api, project, hog, "the first apply")
+
+    for what, fault in [("docker kill", lambda: docker_api.kill(ident)),
+                        # the main process exits (its TERM trap ends it), signalled from inside
+                        ("the main process exiting", lambda: subprocess.run(
+                            ["docker", "exec", name, "kill", "-TERM", "1"], check=True, capture_output=True)),
+                        ("docker stop", lambda: docker_api.stop(ident, timeout=1))]:
+        before = _started(docker_api, ident)
+        fault()
+        assert _healed(docker_api, project, name, what, after=before) == ident
+    docker_api.pause(ident)
+    assert docker_api.inspect_container(ident)["State"]["Paused"]
+    assert _healed(docker_api, project, name, "docker pause") == ident
+    docker_api.remove_container(ident, force=True)
+    assert _healed(docker_api, project, name, "docker rm -f") != ident
+
+    before = _started(docker_api, hog_id)
+    docker_api.kill(hog_id, signal="USR1")
+    assert _healed(docker_api, project, hog, "an OOM kill", after=before) == hog_id
+    assert docker_api.inspect_container(hog_id)["State"]["OOMKilled"]
+
+    text = w.text()
+    for fault in ("die", "pause", "destroy", "oom"):
+        assert f" {fault} {project}" in text, fault
+    assert w.stop() == 0
+
+
+def test_an_instance_stopped_with_syncer_instances_stop_stays_stopped(tmp_path: Path, project: str, docker_api: Any,
+                                                          watches: list[Watch]) -> None:
+    name = f"{project}-held"
+    w, repo, state = _watch(watches, tmp_path, project, {"held": WEB.format(name=name)})
+    ident = _healed(docker_api, project, name, "the first apply")
+    seen = len(w.text())
+    stopped = run_cli("--repo", str(repo), "--state-dir", str(state), "instances", "stop", name, "--timeout", "1")
+    assert stopped.returncode == 0, stopped.stderr
+
+    def replanned() -> bool:  # the watch saw the stop and planned after it
+        text = w.text()[seen:]
+        return f"trigger: docker: {name} " in text and "plan:" in text.split(f"trigger: docker: {name} ", 1)[1]
+
+    wait_until(replanned, 60, message="a cycle after the stop")
+    c = _container(docker_api, project, name)
+    assert c is not None and c["Id"] == ident and c["State"] == "exited"
+    assert w.stop() == 0
+
+
+def test_unhealthy_is_restarted_only_where_the_definition_opts_in(tmp_path: Path, project: str, docker_api: Any,
+                                                                  watches: list[Watch]) -> None:
+    heal, report = f"{project}-heal", f"{project}-report"
+    w, _, _ = _watch(watches, tmp_path, project, {
+        "heal": f"name: {heal}\ntemplate: sickly\nself_heal: {{unhealthy: restart}}\n",
+        "report": f"name: {report}\ntemplate: sickly\n"}, {"sickly": SICKLY})
+    started = {}
+    for n in (heal, report):
+        c = wait_until(lambda: (c := _running(docker_api, project, n)) and "(healthy)" in c["Status"] and c, 60,
+                       message=f"{n} healthy")
+        started[n] = docker_api.inspect_container(c["Id"])["State"]["StartedAt"]
+        subprocess.run(["docker", "exec", n, "touch", "/tmp/sick"], check=True, capture_output=True)
+    wait_until(lambda: docker_api.inspect_container(heal)["State"]["StartedAt"] != started[heal], 60,
+               message="the opted-in container restarted")
+    wait_until(lambda: f"unhealthy {report}" in w.text(), 30, message="the other one reported")
+    assert docker_api.inspect_container(report)["State"]["StartedAt"] == started[report]
+    assert docker_api.inspect_container(report)["State"]["Running"]
+    assert w.stop() == 0

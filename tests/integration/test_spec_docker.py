@@ -1,0 +1,262 @@
+"""The container spec table against a real engine: every field reaches the container as
+`docker inspect` shows it, and health comes from Docker's verdict, whether the spec or the
+image's HEALTHCHECK gives the probe (issue 10, points 1, 5 and 6)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import HEALTHY_IMAGE, IMAGE, UNHEALTHY_IMAGE, run_cli, write_files
+
+LOOP = "trap 'exit 0' INT TERM; while true; do sleep 1; done"
+
+EVERY_FIELD = f"""
+id: full
+version: "1.0"
+inputs:
+  token: {{type: password, required: true}}
+  port: {{type: integer, default: 0}}
+spec:
+  image: {IMAGE}
+  entrypoint: /bin/sh
+  command: ["-c", "{LOOP}"]
+  env: ["TOKEN=${{inputs.token}}", "PLAIN=yes"]
+  ports: ["127.0.0.1::8080/tcp"]
+  volumes: ["/cache"]
+  tmpfs: ["/run:size=1m"]
+  labels: ["traefik.enable=true", "tier=${{definition.name}}"]
+  healthcheck: {{test: "test \\"$TOKEN\\" = ${{inputs.token}}", interval: 1s, timeout: 2s, retries: 3, start_interval: 1s}}
+  restart: on-failure:3
+  user: "0:0"
+  working_dir: /tmp
+  hostname: webhost
+  domainname: example.com
+  init: true
+  tty: true
+  stdin_open: true
+  resources: {{memory: 64m, cpus: 0.5, pids: 50, memory_reservation: 32m, shm_size: 16m}}
+  cap_add: [NET_ADMIN]
+  cap_drop: [MKNOD]
+  privileged: false
+  read_only: true
+  security_opt: [no-new-privileges]
+  devices: ["/dev/null:/dev/nothing:r"]
+  ulimits: {{nofile: {{soft: 100, hard: 200}}, nproc: 64}}
+  sysctls: ["net.core.somaxconn=1024"]
+  extra_hosts: ["db:10.0.0.5", "cache=10.0.0.6"]
+  dns: 10.0.0.2
+  dns_search: [example.com]
+  stop_signal: SIGINT
+  stop_grace_period: 1m30s
+  logging: {{driver: json-file, options: {{max-size: 1m, max-file: 2}}}}
+  ipc: shareable
+  platform: linux/amd64
+  pull_policy: never
+"""
+
+
+def _apply(repo: Path, state: Path, *extra: str, env: dict[str, str] | None = None) -> Any:
+    out = run_cli("--repo", str(repo), "--state-dir", str(state), "apply", "--auto-approve",
+                  "--stop-timeout", "1", *extra, env=env)
+    assert "Traceback" not in out.stdout + out.stderr
+    return out
+
+
+def _containers(api: Any, project: str) -> dict[str, dict[str, Any]]:
+    """The project's containers by definition name, inspected (the prefix `_own` added cut off)."""
+    rows = api.containers(all=True, filters={"label": [f"syncer.project={project}"]})
+    return {r["Names"][0].lstrip("/").removeprefix(f"{project}-"): api.inspect_container(r["Id"]) for r in rows}
+
+
+def _own(project: str, definition: str) -> str:
+    """Definition names prefixed with the project: container names are global to the engine,
+    and other tests on this engine use `web` or `db` too."""
+    text = re.sub(r"^name: (\S+)", rf"name: {project}-\1", definition, flags=re.M)
+    return re.sub(r"depends_on: \[(\S+)\]", rf"depends_on: [{project}-\1]", text)
+
+
+def _repo(root: Path, project: str, templates: dict[str, str], definitions: dict[str, str]) -> Path:
+    files = {"syncer.yaml": f"project: {project}\npolicy: {{bind_mounts: [/tmp], devices: true, cap_add: true}}\n"}
+    files.update({f"templates/{k}.yaml": v for k, v in templates.items()})
+    files.update({f"definitions/{k}.yaml": _own(project, v) for k, v in definitions.items()})
+    return write_files(root, files)
+
+
+def test_every_field_reaches_the_container(tmp_path: Path, project: str, docker_api: Any) -> None:
+    repo = _repo(tmp_path / "r", project, {"full": EVERY_FIELD},
+                 {"web": "name: web\ntemplate: full\nparams: {token: {secret: FULL_TOKEN}}\n"})
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text("FULL_TOKEN=tok-9f3a\n")
+    out = _apply(repo, tmp_path / "s", "--health-timeout", "60", env={"SYNCER_SECRETS_FILE": str(secrets)})
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "tok-9f3a" not in out.stdout + out.stderr
+    info = _containers(docker_api, project)["web"]
+    cfg, host = info["Config"], info["HostConfig"]
+    assert info["State"]["Health"]["Status"] == "healthy"  # the spec's probe, secret revealed
+    assert cfg["Healthcheck"]["Test"] == ["CMD-SHELL", 'test "$TOKEN" = tok-9f3a']
+    assert "TOKEN=tok-9f3a" in cfg["Env"] and "PLAIN=yes" in cfg["Env"]
+    assert cfg["Labels"]["traefik.enable"] == "true" and cfg["Labels"]["tier"] == f"{project}-web"
+    assert cfg["Labels"]["syncer.definition"] == f"{project}-web"
+    assert cfg["Entrypoint"] == ["/bin/sh"] and cfg["Cmd"] == ["-c", LOOP]
+    assert (cfg["User"], cfg["WorkingDir"], cfg["Hostname"], cfg["Domainname"]) == (
+        "0:0", "/tmp", "webhost", "example.com")
+    assert (cfg["Tty"], cfg["OpenStdin"], cfg["StopSignal"], cfg["StopTimeout"]) == (True, True, "SIGINT", 90)
+    assert host["PortBindings"]["8080/tcp"][0]["HostIp"] == "127.0.0.1"
+    assert host["Tmpfs"] == {"/run": "size=1m"}
+    assert [m["Destination"] for m in info["Mounts"]] == ["/cache"]
+    assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    assert (host["Init"], host["Privileged"], host["ReadonlyRootfs"]) == (True, False, True)
+    assert (host["Memory"], host["NanoCpus"], host["PidsLimit"]) == (64 << 20, 5 * 10**8, 50)
+    assert (host["MemoryReservation"], host["ShmSize"]) == (32 << 20, 16 << 20)
+    assert (host["CapAdd"], host["CapDrop"], host["SecurityOpt"]) == (["NET_ADMIN"], ["MKNOD"], ["no-new-privileges"])
+    assert host["Devices"] == [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/nothing",
+                                "CgroupPermissions": "r"}]
+    assert sorted(host["Ulimits"], key=lambda u: u["Name"]) == [
+        {"Name": "nofile", "Soft": 100, "Hard": 200}, {"Name": "nproc", "Soft": 64, "Hard": 64}]
+    assert host["Sysctls"] == {"net.core.somaxconn": "1024"}
+    assert host["ExtraHosts"] == ["db:10.0.0.5", "cache:10.0.0.6"]
+    assert (host["Dns"], host["DnsSearch"]) == (["10.0.0.2"], ["example.com"])
+    assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "2"}}
+    assert host["IpcMode"] == "shareable"
+
+
+def test_stop_grace_period_is_used_when_a_recreate_stops_the_old_container(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    # The process ignores SIGTERM: only the grace period ends it. With the old container's own
+    # StopTimeout (2s) the stop takes ~2s, not the --stop-timeout of 1s the CLI was given.
+    template = f"""
+        id: slow
+        version: "1.0"
+        inputs: {{v: string}}
+        spec:
+          image: {IMAGE}
+          command: [sh, -c, "trap '' TERM; while true; do sleep 1; done"]
+          env: {{V: "${{inputs.v}}"}}
+          stop_grace_period: 2s
+        """
+    repo = _repo(tmp_path / "r", project, {"slow": template}, {"slowd": "name: slowd\ntemplate: slow\nparams: {v: a}\n"})
+    assert _apply(repo, tmp_path / "s").returncode == 0
+    old = _containers(docker_api, project)["slowd"]
+    assert old["Config"]["StopTimeout"] == 2
+    (repo / "definitions/slowd.yaml").write_text(_own(project, "name: slowd\ntemplate: slow\nparams: {v: b}\n"))
+    assert _apply(repo, tmp_path / "s").returncode == 0
+    kills = {e["Actor"]["Attributes"].get("signal"): e["timeNano"]
+             for e in docker_api.events(since=_ts(old["Created"]), until=_now(docker_api), decode=True,
+                                        filters={"container": old["Id"], "event": "kill"})}
+    grace = (kills["9"] - kills["15"]) / 1e9  # SIGTERM, then SIGKILL when the grace period ran out
+    assert 1.8 <= grace < 5, grace
+
+
+def _ts(created: str) -> int:
+    return int(datetime.fromisoformat(created[:19]).timestamp()) - 1
+
+
+def _now(api: Any) -> int:
+    return int(datetime.fromisoformat(api.info()["SystemTime"][:19]).timestamp()) + 2
+
+
+IMAGE_HC = """
+id: imagehc
+version: "1.0"
+inputs: {image: string, v: string}
+spec:
+  image: ${inputs.image}
+  env: {V: "${inputs.v}"}
+"""
+
+DEPENDENT = f"""
+id: plain
+version: "1.0"
+spec:
+  image: {IMAGE}
+  command: [sh, -c, "{LOOP}"]
+"""
+
+
+def _started(info: dict[str, Any]) -> datetime:
+    return _parse(info["State"]["StartedAt"])
+
+
+def _parse(text: str) -> datetime:
+    head, _, frac = text.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}")
+
+
+def test_apply_waits_for_the_image_healthcheck_before_dependents(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    repo = _repo(tmp_path / "r", project, {"imagehc": IMAGE_HC, "plain": DEPENDENT}, {
+        "db": f"name: db\ntemplate: imagehc\nparams: {{image: '{HEALTHY_IMAGE}', v: a}}\n",
+        "app": "name: app\ntemplate: plain\ndepends_on: [db]\n",
+    })
+    out = _apply(repo, tmp_path / "s", "--health-timeout", "60")
+    assert out.returncode == 0, out.stdout + out.stderr
+    live = _containers(docker_api, project)
+    health = live["db"]["State"]["Health"]
+    first_pass = min(_parse(p["End"]) for p in health["Log"] if p["ExitCode"] == 0)
+    assert _started(live["app"]) > first_pass
+
+
+def test_a_failing_image_healthcheck_on_recreate_restores_the_old_container(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    repo = _repo(tmp_path / "r", project, {"imagehc": IMAGE_HC},
+                 {"svc": f"name: svc\ntemplate: imagehc\nparams: {{image: '{HEALTHY_IMAGE}', v: a}}\n"})
+    state = tmp_path / "s"
+    assert _apply(repo, state, "--health-timeout", "60").returncode == 0
+    old = _containers(docker_api, project)["svc"]
+    (repo / "definitions/svc.yaml").write_text(
+        _own(project, f"name: svc\ntemplate: imagehc\nparams: {{image: '{UNHEALTHY_IMAGE}', v: b}}\n"))
+    out = _apply(repo, state, "--health-timeout", "60")
+    assert out.returncode == 1, out.stdout + out.stderr
+    now = _containers(docker_api, project)
+    assert set(now) == {"svc"} and now["svc"]["Id"] == old["Id"] and now["svc"]["State"]["Running"]
+    listed = run_cli("--repo", str(repo), "--state-dir", str(state), "deployments", "list", "--status", "failed",
+                     "--json")
+    [dep] = json.loads(listed.stdout)
+    assert dep["rolled_back"] is True
+
+
+def test_disabled_healthcheck_turns_the_image_one_off_and_apply_does_not_wait(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    # An unhealthy image, its HEALTHCHECK turned off both ways: apply succeeds (before the fix
+    # `test: [NONE]` hung until the health timeout; now neither has any probe at all).
+    repo = _repo(tmp_path / "r", project, {"imagehc": IMAGE_HC}, {
+        "off": f"name: off\ntemplate: imagehc\nparams: {{image: '{UNHEALTHY_IMAGE}', v: a}}\n"
+               "overrides: {healthcheck: {disable: true}}\n",
+        "none": f"name: none\ntemplate: imagehc\nparams: {{image: '{UNHEALTHY_IMAGE}', v: a}}\n"
+                "overrides: {healthcheck: {test: [NONE]}}\n",
+    })
+    out = _apply(repo, tmp_path / "s", "--health-timeout", "20")
+    assert out.returncode == 0, out.stdout + out.stderr
+    live = _containers(docker_api, project)
+    for name in ("off", "none"):
+        assert live[name]["Config"]["Healthcheck"]["Test"] == ["NONE"]
+        assert "Health" not in live[name]["State"] and live[name]["State"]["Running"]
+    assert live["off"]["Config"]["Labels"]["syncer.spec-hash"] == live["none"]["Config"]["Labels"]["syncer.spec-hash"]
+
+
+def test_pull_policy_never_fails_for_a_missing_image_without_pulling(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    template = "id: gone\nversion: \"1.0\"\nspec: {image: 'syncer-local/no-such-image:1', pull_policy: never}\n"
+    repo = _repo(tmp_path / "r", project, {"gone": template}, {"g": "name: g\ntemplate: gone\n"})
+    out = _apply(repo, tmp_path / "s")
+    assert out.returncode == 1
+    assert "pull_policy is never" in out.stdout and "pulling" not in out.stdout
+    assert _containers(docker_api, project) == {}
+
+
+def test_healthcheck_timings_without_test_keep_the_image_probe(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    repo = _repo(tmp_path / "r", project, {"imagehc": IMAGE_HC}, {
+        "db": f"name: db\ntemplate: imagehc\nparams: {{image: '{HEALTHY_IMAGE}', v: a}}\n"
+              "overrides: {healthcheck: {interval: 2s, retries: 2}}\n",
+    })
+    out = _apply(repo, tmp_path / "s", "--health-timeout", "60")
+    assert out.returncode == 0, out.stdout + out.stderr
+    info = _containers(docker_api, project)["db"]
+    assert info["Config"]["Healthcheck"]["Test"] == ["CMD", "true"]  # the image's
+    assert (info["Config"]["Healthcheck"]["Interval"], info["Config"]["Healthcheck"]["Retries"]) == (2 * 10**9, 2)
+    assert info["State"]["Health"]["Status"] == "healthy"

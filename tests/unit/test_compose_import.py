@@ -1,0 +1,154 @@
+"""The compose stage: each Compose file of tests/cases/compose/ and the repository it becomes
+(golden files under expected/, what cannot be carried in not_carried.txt). Regenerate with
+SYNCER_UPDATE_GOLDEN=1 and read the diff before committing it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from syncer.core.errors import Diagnostic
+from syncer.stages.compose import Imported, import_compose, project_name
+from syncer.stages.compose_vars import Unsupported, Vars, input_schema, interpolate
+from syncer.stages.load import parse
+
+CASES = Path(__file__).resolve().parents[1] / "cases" / "compose"
+NAMES = sorted(p.name for p in CASES.iterdir() if (p / "compose.yaml").is_file())
+
+
+def _import(case: str, project: str | None = None) -> Imported:
+    folder = CASES / case
+
+    def read(rel: str) -> bytes | None:
+        path = folder / rel
+        return path.read_bytes() if path.is_file() else None
+
+    return import_compose("compose.yaml", (folder / "compose.yaml").read_bytes(), read=read, project=project,
+                          folder=case)
+
+
+def _as_bytes(content: str | bytes) -> bytes:
+    return content if isinstance(content, bytes) else content.encode("utf-8")
+
+
+@pytest.mark.parametrize("case", NAMES)
+def test_golden(case: str) -> None:
+    got = _import(case)
+    expected_dir = CASES / case / "expected"
+    problems = "".join(f"{p}\n" for p in got.problems)
+    if os.environ.get("SYNCER_UPDATE_GOLDEN"):
+        for rel, content in got.files.items():
+            (expected_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            (expected_dir / rel).write_bytes(_as_bytes(content))
+        (CASES / case / "not_carried.txt").write_text(problems)
+    want = {p.relative_to(expected_dir).as_posix(): p.read_bytes() for p in expected_dir.rglob("*") if p.is_file()}
+    assert {k: _as_bytes(v) for k, v in got.files.items()} == want
+    assert problems == (CASES / case / "not_carried.txt").read_text()
+
+
+@pytest.mark.parametrize("case", NAMES)
+def test_every_generated_yaml_file_parses(case: str) -> None:
+    for rel, content in _import(case).files.items():
+        if rel.endswith(".yaml"):
+            source, problems = parse(rel, _as_bytes(content))
+            assert problems == [] and source is not None and isinstance(source.docs[0], dict), rel
+
+
+def test_the_spec_table_is_covered() -> None:
+    """Every row of DESIGN.md's spec table appears in some case's output."""
+    text = "".join(str(c) for case in NAMES for c in _import(case).files.values())
+    rows = ["image", "command", "entrypoint", "env", "env_file", "ports", "volumes", "tmpfs", "files", "labels",
+            "networks", "network_mode", "depends_on", "healthcheck", "restart", "user", "working_dir", "hostname",
+            "domainname", "init", "tty", "stdin_open", "resources", "memory", "cpus", "pids",
+            "memory_reservation", "shm_size", "cap_add", "cap_drop", "read_only", "security_opt",
+            "ulimits", "sysctls", "extra_hosts", "dns", "dns_search", "stop_signal", "stop_grace_period",
+            "logging", "pid", "ipc", "kind: job", "condition: completed", "condition: healthy",
+            "condition: started", "external: true", "aliases"]
+    assert [r for r in rows if f"{r}:" not in text and r not in text] == []
+
+
+def test_passwords_become_secrets_and_never_reach_the_repository() -> None:
+    got = _import("web_db")
+    text = "".join(str(c) for c in got.files.values())
+    assert "example" not in text
+    assert "POSTGRES_PASSWORD: \"${inputs.postgres_password}\"" in str(got.files["templates/cx-db.yaml"])
+    assert "format: password" in str(got.files["templates/cx-db.yaml"])
+    assert "secret: POSTGRES_PASSWORD" in str(got.files["definitions/cx-db.yaml"])
+    assert "\"DB_PASSWORD=${inputs.db_password}\"" in str(got.files["templates/cx-web.yaml"])
+    assert set(got.secrets) == {"POSTGRES_PASSWORD", "DB_PASSWORD"}
+
+
+def test_a_compose_secret_is_a_secret_file_and_its_value_is_not_copied() -> None:
+    got = _import("configs_files")
+    assert "s3cret" not in "".join(str(c) for c in got.files.values())
+    # a password in an env file leaves the copied file and becomes a secret input
+    assert b"abc123" not in got.files["files/app.env"] and "secret: API_KEY" in str(got.files["definitions/cx-conf.yaml"])
+    assert "secret: API_TOKEN" in str(got.files["templates/cx-conf.yaml"])
+    assert got.files["files/app.conf"] == b"listen 8080\n" and "files/api_token.txt" not in got.files
+
+
+def test_interpolation_becomes_inputs_with_defaults() -> None:
+    tpl = str(_import("interpolation").files["templates/cx-interp.yaml"])
+    assert "cx_greeting:\n      type: string\n      default: \"hello world\"" in tpl
+    assert "cx_workers:\n      type: integer\n      default: 4" in tpl
+    assert "cx_db_password:\n      type: string\n      format: password" in tpl
+    assert "required: [cx_db_password]" in tpl
+    assert "echo $HOSTNAME" in tpl  # $$ is Compose's literal $
+
+
+def test_unsupported_fields_are_listed_with_service_and_line() -> None:
+    got = _import("build_unsupported")
+    assert Diagnostic("compose.yaml", 4, 5, "service 'cx-built': build: syncer deploys images; build it in CI") \
+        in got.problems
+    assert any(p.line == 15 and "deploy.resources.reservations.devices" in p.message for p in got.problems)
+    # without an image, the one Compose would have built: <project>-<service>
+    assert "image: build_unsupported-cx-built" in str(got.files["templates/cx-built.yaml"])
+
+
+def test_a_file_that_is_not_compose_is_one_located_error() -> None:
+    got = import_compose("c.yaml", b"services: [\n", read=lambda _: None, project=None, folder="x")
+    assert got.files == {} and len(got.problems) == 1 and got.problems[0].line == 2
+    got = import_compose("c.yaml", b"just: text\n", read=lambda _: None, project=None, folder="x")
+    assert got.files == {} and "not a Compose file" in got.problems[0].message
+
+
+def test_project_name_as_compose_makes_it() -> None:
+    assert project_name("Given", "named", "dir") == "given"
+    assert project_name(None, "My App!", "dir") == "myapp"
+    assert project_name(None, None, "_Some.Dir") == "somedir"
+
+
+@pytest.mark.parametrize("text, want", [
+    ("plain", "plain"), ("$$", "$"), ("a${X}b", "a${inputs.x}b"), ("$X/y", "${inputs.x}/y"),
+    ("${X:-d}", "${inputs.x}"), ("${X-d}", "${inputs.x}"), ("${X:?e}", "${inputs.x}"), ("cost $5", "cost $5"),
+])
+def test_interpolate(text: str, want: str) -> None:
+    assert interpolate(text, Vars()) == want
+
+
+@pytest.mark.parametrize("text", ["${X:+alt}", "$${X}", "${X"])
+def test_interpolate_refuses_what_syncer_cannot_say(text: str) -> None:
+    with pytest.raises(Unsupported):
+        interpolate(text, Vars())
+
+
+def test_an_unset_variable_is_empty_as_under_compose() -> None:
+    """`$HOME` with no default is "" when not given (an optional input without a default
+    would drop the whole value instead)."""
+    vars = Vars()
+    assert interpolate("echo $HOME ${USER}", vars) == "echo ${inputs.home} ${inputs.user}"
+    assert [input_schema(v) for v in vars.found.values()] == [{"type": "string", "default": ""}] * 2
+
+
+def test_a_password_variable_has_no_default_and_is_required() -> None:
+    vars = Vars()
+    interpolate("${DB_PASSWORD:-changeme}", vars)
+    assert input_schema(vars.found["DB_PASSWORD"]) == {"type": "string", "format": "password", "writeOnly": True}
+
+
+def test_values_compose_would_refuse_are_located_not_raised() -> None:
+    text = b"services:\n  a:\n    image: x\n    ports: 80\n    volumes: [{type: bind}]\n  b: [1]\n"
+    got = import_compose("c.yaml", text, read=lambda _: None, project="p", folder="x")
+    assert [(p.line, p.column) for p in got.problems] == [(4, 5), (5, 15), (6, 3)]

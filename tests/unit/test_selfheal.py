@@ -1,0 +1,92 @@
+"""Self-heal decisions (stages/selfheal) and the plan's part: pause, finished jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from syncer.stages import selfheal
+
+
+def _event(action: str, ident: str = "abc", name: str = "web") -> dict[str, Any]:
+    return {"Action": action, "Actor": {"ID": ident, "Attributes": {"name": name, "syncer.definition": "web"}}}
+
+
+@pytest.mark.parametrize("action,expect", [("die", "stopped"), ("stop", "stopped"), ("kill", "stopped"),
+                                           ("oom", "stopped"), ("destroy", "gone"), ("pause", "paused")])
+def test_each_fault_names_the_state_to_wait_for(action: str, expect: str) -> None:
+    v = selfheal.read_event(_event(action), own=set())
+    assert (v.what, v.expect, v.container_id, v.definition) == ("heal", expect, "abc", "web")
+
+
+def test_unhealthy_and_other_events() -> None:
+    assert selfheal.read_event(_event("health_status: unhealthy"), own=set()).what == "unhealthy"
+    assert selfheal.read_event(_event("health_status: healthy"), own=set()).what == "ignore"
+    assert selfheal.read_event(_event("start"), own=set()).what == "ignore"
+    assert selfheal.read_event(_event("die", ident="mine"), own={"mine"}).why == "syncer's own action"
+
+
+@pytest.mark.parametrize("expect,row,done", [
+    ("stopped", {"State": "running"}, False),  # Docker 20.10: the list lags behind `die`
+    ("stopped", {"State": "exited"}, True),
+    ("stopped", {"State": "restarting"}, True),
+    ("stopped", None, True),
+    ("gone", {"State": "exited"}, False),
+    ("gone", None, True),
+    ("paused", {"State": "running"}, False),
+    ("paused", {"State": "paused"}, True),
+])
+def test_settled_waits_for_the_list_to_show_the_fault(expect: Any, row: Any, done: bool) -> None:
+    assert selfheal.settled(expect, row) is done
+
+
+def test_unhealthy_policy_defaults_to_report() -> None:
+    assert selfheal.unhealthy_policy(None) == "report"
+    assert selfheal.unhealthy_policy({}) == "report"
+    assert selfheal.unhealthy_policy({"unhealthy": "restart"}) == "restart"
+
+
+def test_own_actions_last_the_action_and_a_grace_and_a_start_forgets() -> None:
+    from syncer.engine.heal import OwnActions
+
+    own = OwnActions(grace=60.0)
+    assert "abc" not in own
+    with own.acting("abcdef0123"):
+        assert "abcdef0123" in own and "abcdef" in own  # events may carry a short id
+    assert "abcdef0123" in own  # its events arrive just after the call returns
+    own.forget("abcdef0123")
+    assert "abcdef0123" not in own
+    brief = OwnActions(grace=0.0)
+    with brief.acting("x1"):
+        pass
+    assert "x1" not in brief  # the grace is over: a kill of it now is a fault
+
+
+def test_an_invalid_repository_only_reports_unhealthy(tmp_path: Any) -> None:
+    """The event stream must outlive a repository that does not load."""
+    from syncer.engine import facade as engine
+    from syncer.engine.heal import unhealthy_policy
+
+    (tmp_path / "syncer.yaml").write_text("project: [not, a, name]\n")
+    assert unhealthy_policy(engine.Context(repo=tmp_path), "web") == "report"
+
+
+def test_a_job_ending_is_never_a_fault_to_heal() -> None:
+    from syncer.stages.selfheal import read_event
+
+    event = {"Action": "die", "Actor": {"ID": "abc", "Attributes": {"name": "migrate", "syncer.kind": "job"}}}
+    assert read_event(event, set()).what == "ignore"
+    service = {"Action": "die", "Actor": {"ID": "abc", "Attributes": {"name": "web"}}}
+    assert read_event(service, set()).what == "heal"
+
+
+def test_a_swarm_service_removed_behind_syncers_back_is_a_fault_and_its_other_events_are_not() -> None:
+    def service(action: str) -> dict[str, Any]:
+        return {"Type": "service", "Action": action, "Actor": {"ID": "svc1", "Attributes": {"name": "web"}}}
+
+    v = selfheal.read_event(service("remove"), own=set())
+    assert (v.what, v.expect, v.name) == ("heal", "gone", "web")
+    assert selfheal.read_event(service("update"), own=set()).what == "ignore"
+    assert selfheal.read_event(service("create"), own=set()).what == "ignore"
+    assert selfheal.read_event(service("remove"), own={"svc1"}).why == "syncer's own action"
