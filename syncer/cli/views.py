@@ -9,7 +9,7 @@ from syncer.core.model import Plan
 from syncer.core.labels import SENSITIVE
 
 SYMBOLS = {"create": "+", "recreate": "~", "start": ">", "remove": "-", "conflict": "!", "unreachable": "?",
-           "noop": "=", "run": "*", "network create": "+", "network remove": "-"}
+           "noop": "=", "run": "*", "network create": "+", "network remove": "-", "update": "^"}
 
 
 def plan_text(p: Plan, *, show_noop: bool = False) -> str:
@@ -50,7 +50,8 @@ def closing_line(p: Plan) -> str:
     else:
         text = (f"Plan: {s['create']} to create, {s['recreate']} to recreate, {s['start']} to start,"
                 f" {s['remove']} to remove.")
-        extra = [f"{s['run']} job(s) to run"] if s["run"] else []
+        extra = [f"{s['update']} to update (Swarm)"] if s.get("update") else []  # services rolled in place
+        extra += [f"{s['run']} job(s) to run"] if s["run"] else []
         extra += [f"{s[k]} network(s) to {k[8:]}" for k in ("network create", "network remove") if s[k]]
         if extra:
             text = text[:-1] + ", " + ", ".join(extra) + "."
@@ -69,7 +70,7 @@ def closing_line(p: Plan) -> str:
 def _server_counts(c: dict[str, int], down: bool) -> str:
     if down:
         return f"unreachable, {c['unreachable']} not planned"
-    parts = [f"{c[k]} to {k}" for k in ("create", "recreate", "start", "remove") if c[k]]
+    parts = [f"{c[k]} to {k}" for k in ("create", "recreate", "start", "remove", "update") if c.get(k)]
     parts += [f"{c['conflict']} conflict(s)"] if c["conflict"] else []
     if c["noop"] or not parts:
         parts.append(f"{c['noop']} in sync")

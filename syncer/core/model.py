@@ -52,6 +52,7 @@ class Server:
     environment: str = "development"
     description: str = ""
     tls: TLS | None = None
+    kind: str = "docker"  # "swarm": a Swarm manager (definitions become services); else containers
 
 
 @dataclass(frozen=True)
@@ -237,8 +238,26 @@ class LiveNetwork:
 
 
 @dataclass(frozen=True)
+class LiveTask:
+    """One Swarm task (a replica of a service) as one `GET /tasks` reports it."""
+
+    id: str
+    service: str  # the service's name (= the definition's)
+    service_id: str
+    slot: int
+    node: str
+    state: str  # Status.State: new, pending, starting, running, failed, shutdown, ...
+    desired: str  # DesiredState
+    error: str = ""  # Status.Err
+    container_id: str = ""
+    updated: str = ""
+    spec_hash: str = ""  # the syncer.spec-hash its container carries (which revision it runs)
+
+
+@dataclass(frozen=True)
 class ServerState:
-    """One server's snapshot: our containers, who holds the names we want, and its networks."""
+    """One server's snapshot: our containers (on a Swarm server: our services, one
+    LiveContainer each, and their tasks), who holds the names we want, and its networks."""
 
     server: str
     reachable: bool
@@ -247,6 +266,21 @@ class ServerState:
     error: str = ""
     engine_version: str = ""
     networks: tuple[LiveNetwork, ...] = ()
+    kind: str = "docker"
+    tasks: tuple[LiveTask, ...] = ()
+
+    def instances(self) -> tuple[LiveContainer, ...]:
+        """What `instances` lists: the containers, or on a Swarm server the tasks Swarm
+        wants running (as LiveContainers named `<service>.<slot>`)."""
+        if self.kind != "swarm":
+            return self.managed
+        project = next((c.labels.get("syncer.project", "") for c in self.managed), "")
+        return tuple(
+            LiveContainer(id=t.id, name=f"{t.service}.{t.slot}", server=self.server, state=t.state, health=None,
+                          labels={"syncer.project": project, "syncer.definition": t.service,
+                                  "syncer.replica": str(t.slot)},
+                          status=f"task {t.state}" + (f": {t.error}" if t.error else ""))
+            for t in self.tasks if t.desired == "running")
 
 
 @dataclass(frozen=True)
@@ -271,7 +305,8 @@ class Reason:
 class Action:
     """One step of a plan."""
 
-    action: str  # create | recreate | start | remove | conflict | unreachable | run | network create|remove | noop
+    action: str  # create | recreate | start | remove | conflict | unreachable | run | network create|remove
+    #              | update (a Swarm service rolled) | noop
     server: str
     definition: str
     container: str
@@ -305,14 +340,17 @@ class Plan:
         """Count of actions per kind, every kind present."""
         counts = {k: 0 for k in ACTION_KINDS}
         for a in self.actions:
-            counts[a.action] += 1
+            # `update` (a Swarm service rolled) is counted only where there is one, so that
+            # container-only plans keep the summary DESIGN.md shows
+            counts[a.action] = counts.get(a.action, 0) + 1
         return counts
 
     def by_server(self) -> dict[str, dict[str, int]]:
         """`summary()` per server, every server the plan saw (unreachable ones included)."""
         out: dict[str, dict[str, int]] = {s: {k: 0 for k in ACTION_KINDS} for s in self.unreachable}
         for a in self.actions:
-            out.setdefault(a.server, {k: 0 for k in ACTION_KINDS})[a.action] += 1
+            counts = out.setdefault(a.server, {k: 0 for k in ACTION_KINDS})
+            counts[a.action] = counts.get(a.action, 0) + 1  # `update` only where there is one
         return dict(sorted(out.items()))
 
     @property

@@ -21,10 +21,10 @@ from syncer.core.errors import DockerUnavailable
 from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan
 from syncer.core.redact import NOTHING, Redactor
 from syncer.engine.heal import OWN
+from syncer.engine.swarm_apply import DeployFailed, Swarms
 from syncer.stages.files import archive
 from syncer.stages.waves import group_actions, waves
 from syncer.stages.health import has_healthcheck, probe_output
-
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,7 @@ class Applier:
         self.redact = redact  # failures quote container and probe output: masked at the source
         self.specs = {(c.server, c.name): c for c in desired.containers}
         self.network_errors: dict[str, str] = {}  # server → why a network it needs could not be made
+        self.swarms = Swarms(engines, desired.project, secrets, timeout=options.health_timeout, sleep=sleep)
 
     def run(self) -> list[DeploymentResult]:
         """Every deployment's result; failures are results, not exceptions."""
@@ -110,7 +111,8 @@ class Applier:
                     todo.append(name)
             self._wait_dependencies(todo, deps, groups)
             # Parallel inside a wave only: the next wave needs this one running and healthy.
-            with ThreadPoolExecutor(max_workers=max(1, self.opts.parallelism)) as pool:
+            workers = self.opts.parallelism + self.swarms.workers(todo, groups)  # (see Swarms.workers)
+            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
                 done = list(pool.map(lambda n: self._deploy(n, groups[n]), todo))
             results.extend(done)
             failed.update(r.definition for r in done if not r.ok)
@@ -158,7 +160,7 @@ class Applier:
         untouched = {d for n in todo for d in deps.get(n, ()) if d not in groups}
         for c in self.desired.containers:
             eng = self.engines.get(c.server)
-            if c.definition in untouched and eng is not None and not c.is_job:
+            if c.definition in untouched and eng is not None and not c.is_job and c.server not in self.swarms:
                 try:
                     self._wait_ready(eng, c.name, c.spec, lambda _line: None)
                 except (ActionFailed, EngineError, DockerUnavailable):
@@ -176,8 +178,8 @@ class Applier:
             log(f"{a.action} {a.container} on {a.server}: {a.cause}")
             try:
                 self._one(a, log)
-            except (ActionFailed, EngineError, DockerUnavailable) as exc:
-                rolled_back = isinstance(exc, ActionFailed) and exc.rolled_back
+            except (ActionFailed, DeployFailed, EngineError, DockerUnavailable) as exc:
+                rolled_back = isinstance(exc, (ActionFailed, DeployFailed)) and exc.rolled_back
                 error = self.redact.text(str(exc))
                 log(f"failed: {error}")
                 self.recorder.finish(dep, ok=False, rolled_back=rolled_back, error=error)
@@ -189,6 +191,8 @@ class Applier:
         eng = self.engines.get(a.server)
         if eng is None:  # it answered the plan but not the apply: only its own actions fail
             raise DockerUnavailable(f"server '{a.server}' is unreachable")
+        if a.server in self.swarms:  # services instead of containers, behind the same actions
+            return self.swarms.run(a, self.specs.get((a.server, a.container)), self._labels, log)
         if a.action == "remove":
             self._remove(eng, a, log)
             return

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from syncer.adapters.docker import Engine
+from syncer.adapters.swarm import Swarm
 from syncer.core.errors import SyncerError
 from syncer.core.model import Desired, Observed, Server, ServerState
 
@@ -43,6 +44,11 @@ def observe_server(project: str, server: Server, names: list[str], *,
     try:
         engine = engines(server)
         try:
+            if server.kind == "swarm":  # one GET /services and one GET /tasks
+                services, tasks = Swarm(engine).observe(project)
+                version = str(getattr(engine, "info", {}).get("Version", ""))
+                return ServerState(server.name, True, tuple(services), kind="swarm", tasks=tuple(tasks),
+                                   engine_version=version)
             managed = engine.list_project(project)
             have = {c.name for c in managed}
             holders = engine.list_names([n for n in names if n not in have])

@@ -175,7 +175,7 @@ def instance_rows(ctx: Context, project: Project, *, definition: str | None = No
         store.close()
     rows = []
     for state in list_instances(project).servers.values():
-        for c in state.managed:
+        for c in state.instances():  # on a Swarm server: its tasks
             if (definition and c.definition != definition) or (server and c.server != server):
                 continue
             rows.append({"id": instance_id(c.id), "name": c.name, "definition": c.definition, "server": c.server,

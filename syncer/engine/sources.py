@@ -96,7 +96,12 @@ def docker_events(server: Server, project: str, *, since: int) -> Iterator[dict[
 
 def _stream(eng: Any, project: str, since: int) -> Iterator[dict[str, Any]]:
     try:
-        yield from eng.events(project, since=since)
+        if eng.server.kind == "swarm":  # services (updated, removed) and their tasks' containers
+            from syncer.adapters.swarm import Swarm
+
+            yield from Swarm(eng).events(project, since=since)
+        else:
+            yield from eng.events(project, since=since)
     finally:
         eng.close()
 

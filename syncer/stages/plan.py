@@ -13,7 +13,9 @@ from typing import Any
 
 from syncer.core import labels as L
 from syncer.core.errors import DockerUnavailable
-from syncer.core.model import Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason
+from syncer.core.model import (
+    Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason, ServerState,
+)
 from syncer.stages import networks
 from syncer.stages.files import changed_sources
 
@@ -69,9 +71,14 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
         if server in down:
             actions.extend(_unreachable(server, mine, revisions))
             continue
-        actions.extend(_server_actions(server, mine, state.managed, state.name_holders, revisions, held))
+        if state.kind == "swarm":  # one service per definition: Swarm keeps its replicas
+            actions.extend(_service_actions(server, mine, state, revisions))
+        else:
+            actions.extend(_server_actions(server, mine, state.managed, state.name_holders, revisions, held))
         actions.extend(_removals(server, mine, state.managed, desired, prune))
-    actions.extend(networks.actions(desired, observed, declared=declared or {}, prune=prune))
+    # a Swarm server's overlay is made by its apply (engine/swarm_apply.py): no network actions there
+    containers = Observed(observed.project, {n: st for n, st in observed.servers.items() if st.kind != "swarm"})
+    actions.extend(networks.actions(desired, containers, declared=declared or {}, prune=prune))
     actions.sort(key=lambda a: (a.server, a.definition, a.replica, a.container))
     return Plan(desired.project, desired.commit, dirty, fingerprint(observed), created_at, tuple(actions), down)
 
@@ -153,6 +160,25 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: 
         return Action("start", cause=f"container is {live.state}", **ident)
     return Action("recreate", cause=f"container is {live.state or 'in an unknown state'}", **ident)
 
+
+def _service_actions(server: str, desired: list[ContainerSpec], state: ServerState,
+                     revisions: Mapping[str, int]) -> list[Action]:
+    """A Swarm server: create the services that are absent, update the changed ones."""
+    live = {c.name: c for c in state.managed}
+    out = []
+    for c in desired:
+        base: dict[str, Any] = dict(server=server, definition=c.definition, container=c.name,
+                                    revision=revisions[c.definition], spec_hash=c.spec_hash)
+        current = live.get(c.name)
+        if current is None:
+            out.append(Action("create", cause="service absent", **base))
+        elif current.labels.get(L.SPEC_HASH) != c.spec_hash:
+            out.append(Action("update", cause="spec changed: Swarm rolls the service",
+                              reasons=tuple(spec_reasons(current, c.spec)), container_id=current.id, **base))
+        else:
+            out.append(Action("noop", cause=f"in sync ({current.status})" if current.status else "in sync",
+                              container_id=current.id, **base))
+    return out
 
 def _job(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any]) -> Action:
     """A job runs until its spec hash has run successfully once; a finished job is in sync

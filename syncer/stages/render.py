@@ -56,6 +56,7 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
     """The containers of one definition (one per replica)."""
     payload: dict[str, bytes] = {}
     profile = dict(tpl.profiles.get(d.profile, {}))
+    from_profile = "replicas" in profile or d.replicas is not None
     replicas = d.replicas if d.replicas is not None else int(profile.pop("replicas", 1))
     profile.pop("replicas", None)
     if pinned is not None:
@@ -78,10 +79,19 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
         base = networks.normalise(base, project=project, definition=d.name, declared=declared or {})
         if tpl.kind == "job":
             base["kind"] = "job"  # services carry no key: their spec hashes stay what they were
+    # `replicas` may also come from the spec: the definition's, then the profile's win
+    in_spec = base.pop("replicas", None)
+    if in_spec is not None and (pinned is not None or not from_profile):
+        replicas = int(in_spec)
     depends = d.depends_on
     mode = str(base.get("network_mode", ""))
     if mode.startswith("container:") and mode[10:] not in depends:
         depends = (*depends, mode[10:])  # the container whose network it shares must exist first
+    if server.kind == "swarm":
+        # one Swarm service per definition: Swarm makes the replicas, so their count is a
+        # field of the service's spec (a change of it is an update, not new containers)
+        spec = {**base, "replicas": replicas}
+        return [ContainerSpec(project, d.server, d.name, 1, d.name, tpl.ref, spec, spec_hash(spec), depends, payload)]
     out = []
     for replica in range(1, replicas + 1):
         name = container_name(d.name, replica)

@@ -47,10 +47,15 @@ def read_event(event: Mapping[str, Any], own: Container[str]) -> Verdict:
     def verdict(what: Literal["ignore", "heal", "unhealthy"], why: str = "", expect: Expect | None = None) -> Verdict:
         return Verdict(what, action, ident, name, definition, expect, why)
 
-    if action not in _EXPECT and not action.startswith(UNHEALTHY):
+    # a Swarm service removed behind syncer's back is the one service event that is a fault
+    # (Swarm itself replaces failed tasks); its id is a service's, so no container is listed
+    service = event.get("Type") == "service"
+    if (action != "remove") if service else (action not in _EXPECT and not action.startswith(UNHEALTHY)):
         return verdict("ignore", "not a fault")
     if ident and ident in own:
         return verdict("ignore", "syncer's own action")
+    if service:
+        return verdict("heal", expect="gone")
     if attrs.get(KIND) == "job" and action in ("die", "stop", "kill", "oom"):
         return verdict("ignore", "a job ending is what a job does: not drift, never self-healed")
     if action.startswith(UNHEALTHY):

@@ -79,7 +79,6 @@ def _config(tree: Tree, out: Collector, root: str = "") -> ProjectConfig | None:
     if not out.schema(schema.validator("project"), raw, where):
         return None
     servers = _servers(raw.get("servers"), root, lambda path, msg: out.at(where, path, msg))
-    _unsupported_servers(raw.get("servers") or {}, where, out)
     defaults = raw.get("defaults", {})
     default_server = defaults.get("server", next(iter(servers)))
     if default_server not in servers:
@@ -138,7 +137,7 @@ def _servers(raw: Mapping[str, Any] | None, root: str,
             report(("servers", n, "tls", key), msg)
 
         out[name] = Server(name, s.get("docker"), s.get("environment", "development"), s.get("description", ""),
-                           _tls(s.get("tls"), root, at))
+                           _tls(s.get("tls"), root, at), s.get("kind", "docker"))
     return out
 
 
@@ -163,15 +162,6 @@ def _tls(raw: Mapping[str, Any] | None, root: str,
     if ("cert" in raw) != ("key" in raw):
         report("cert" if "cert" in raw else "key", "tls: a client certificate needs its key (cert and key go together)")
     return TLS(files["ca"], files["cert"], files["key"], bool(raw.get("verify", True)))
-
-
-def _unsupported_servers(raw: Mapping[str, Any], where: Located, out: Collector) -> None:
-    """A Swarm server is an error until syncer drives Swarm, never a silent fallback (its
-    definitions would become plain containers)."""
-    for name, s in raw.items():
-        if s.get("kind") == "swarm":
-            out.at(where, ("servers", name, "kind"), f"servers.{name}.kind: Swarm servers are not supported"
-                   " yet (their definitions would run as plain containers)")
 
 
 # --- templates -----------------------------------------------------------------------

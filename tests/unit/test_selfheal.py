@@ -79,3 +79,14 @@ def test_a_job_ending_is_never_a_fault_to_heal() -> None:
     assert read_event(event, set()).what == "ignore"
     service = {"Action": "die", "Actor": {"ID": "abc", "Attributes": {"name": "web"}}}
     assert read_event(service, set()).what == "heal"
+
+
+def test_a_swarm_service_removed_behind_syncers_back_is_a_fault_and_its_other_events_are_not() -> None:
+    def service(action: str) -> dict[str, Any]:
+        return {"Type": "service", "Action": action, "Actor": {"ID": "svc1", "Attributes": {"name": "web"}}}
+
+    v = selfheal.read_event(service("remove"), own=set())
+    assert (v.what, v.expect, v.name) == ("heal", "gone", "web")
+    assert selfheal.read_event(service("update"), own=set()).what == "ignore"
+    assert selfheal.read_event(service("create"), own=set()).what == "ignore"
+    assert selfheal.read_event(service("remove"), own={"svc1"}).why == "syncer's own action"

@@ -71,7 +71,7 @@ def list_instances(svc: Svc, page: Paging, definition_id: str | None = None, ser
     if down and len(down) == len(observed.servers):
         raise DockerUnavailable("; ".join(down))
     ids, held, now = svc.state.definition_ids(), svc.state.held(), time.time()
-    items = [_instance(c, ids, held, now) for s in observed.servers.values() for c in s.managed]
+    items = [_instance(c, ids, held, now) for s in observed.servers.values() for c in s.instances()]
     items.sort(key=lambda i: (i["server"], i["container_name"]))
     if definition_id is not None:
         items = [i for i in items if definition_id in (i["definition_id"], i["definition"])]

@@ -1,0 +1,205 @@
+"""Docker Swarm over the docker SDK's low-level client: services, tasks, configs, secrets
+and the project's overlay network. It rides on an `Engine` (its connection, its error
+mapping), so a Swarm manager is reached exactly as any other server is.
+
+Reads are one `GET /services` and one `GET /tasks`, both filtered on the project label
+(tasks carry their service's labels for that filter). Secret values are revealed here,
+in the env, the arguments and secret files only, never in labels.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from syncer.adapters.docker import Engine, EngineError, Missing
+from syncer.core import labels as L
+from syncer.core.labels import reveal
+from syncer.core.model import LiveContainer, LiveTask
+from syncer.stages.swarm import SwarmFile, tasks_summary
+
+
+class Swarm:
+    """The Swarm side of one server (a manager)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.api = engine.api
+        self.name = engine.server.name
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.engine._call(what, fn, *args, **kwargs)
+
+    # --- reads -----------------------------------------------------------------------
+
+    def observe(self, project: str) -> tuple[list[LiveContainer], list[LiveTask]]:
+        """The project's services (one LiveContainer each) and their tasks: two list calls."""
+        label = {"label": [f"{L.PROJECT}={project}"]}
+        services = self._call("list services", self.api.services, filters=label)
+        tasks = [self._task(t, services) for t in self._call("list tasks", self.api.tasks, filters=label)]
+        return [self._service(s, tasks) for s in services], tasks
+
+    def _service(self, row: Mapping[str, Any], tasks: list[LiveTask]) -> LiveContainer:
+        spec = row.get("Spec", {})
+        wanted = int(((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 0))
+        running = sum(1 for t in tasks if t.service_id == row["ID"] and t.state == "running"
+                      and t.desired == "running")
+        status = tasks_summary(running, wanted)
+        update = (row.get("UpdateStatus") or {}).get("State")
+        if update and update not in ("completed",):
+            status += f", update {update}"
+        return LiveContainer(id=row["ID"], name=spec.get("Name", ""), server=self.name, state="running",
+                             health=None if running >= wanted else "unhealthy", labels=spec.get("Labels") or {},
+                             status=status)
+
+    def _task(self, row: Mapping[str, Any], services: list[Mapping[str, Any]]) -> LiveTask:
+        names = {s["ID"]: s.get("Spec", {}).get("Name", "") for s in services}
+        status = row.get("Status") or {}
+        return LiveTask(
+            id=row["ID"], service=names.get(row.get("ServiceID", ""), ""), service_id=row.get("ServiceID", ""),
+            slot=int(row.get("Slot") or 0), node=row.get("NodeID", ""), state=status.get("State", ""),
+            desired=row.get("DesiredState", ""), error=status.get("Err", ""),
+            container_id=(status.get("ContainerStatus") or {}).get("ContainerID", ""),
+            updated=row.get("UpdatedAt", ""),
+        )
+
+    def inspect_service(self, ident: str) -> dict[str, Any]:
+        """The manager's full record of one service (its Version and UpdateStatus)."""
+        return dict(self._call(f"inspect service {ident}", self.api.inspect_service, ident))
+
+    def project_tasks(self, project: str) -> list[dict[str, Any]]:
+        """Every task of the project's services, raw: one call for many waiting deployments."""
+        return list(self._call("list tasks", self.api.tasks, filters={"label": [f"{L.PROJECT}={project}"]}))
+
+    def service_tasks(self, service_id: str) -> list[dict[str, Any]]:
+        """Every task of one service, raw (status, error, timestamps); none once it is gone."""
+        try:
+            return list(self._call("list tasks", self.api.tasks, filters={"service": service_id}))
+        except Missing:
+            return []
+
+    # --- writes ----------------------------------------------------------------------
+
+    def create_service(self, body: Mapping[str, Any], secrets: Mapping[str, str]) -> str:
+        """`POST /services/create`; returns the service's id."""
+        b = _revealed(body, secrets)
+        result = self._call(
+            f"create service {b['Name']}", self.api.create_service, b["TaskTemplate"], name=b["Name"],
+            labels=b["Labels"], mode=b["Mode"], update_config=b["UpdateConfig"],
+            rollback_config=b["RollbackConfig"], endpoint_spec=b["EndpointSpec"])
+        return str(result["ID"])
+
+    def update_service(self, ident: str, version: int, body: Mapping[str, Any],
+                       secrets: Mapping[str, str]) -> None:
+        """`POST /services/{id}/update?version=…` with the whole new spec."""
+        b = _revealed(body, secrets)
+        self._call(f"update service {b['Name']}", self.api.update_service, ident, version,
+                   task_template=b["TaskTemplate"], name=b["Name"], labels=b["Labels"], mode=b["Mode"],
+                   update_config=b["UpdateConfig"], rollback_config=b["RollbackConfig"],
+                   endpoint_spec=b["EndpointSpec"])
+
+    def remove_service(self, ident: str) -> None:
+        """Remove a service (Swarm stops its tasks)."""
+        try:
+            self._call(f"remove service {ident}", self.api.remove_service, ident)
+        except Missing:
+            pass
+
+    def ensure_network(self, name: str, project: str) -> None:
+        """The project's attachable overlay network, labelled, created when missing."""
+        found = self._call("list networks", self.api.networks, names=[name])
+        if any(n.get("Name") == name for n in found):
+            return
+        self._call(f"create network {name}", self.api.create_network, name, driver="overlay",
+                   attachable=True, labels={L.PROJECT: project}, check_duplicate=True)
+
+    def remove_network(self, name: str, project: str) -> str:
+        """Remove the project's overlay when syncer made it; "" when done, else why not
+        (the engine's message: still in use by a task that is stopping)."""
+        for n in self._call("list networks", self.api.networks, names=[name]):
+            if n.get("Name") == name and (n.get("Labels") or {}).get(L.PROJECT) == project:
+                try:
+                    self._call(f"remove network {name}", self.api.remove_network, n["Id"])
+                except Missing:
+                    pass
+                except EngineError as exc:
+                    return str(exc)
+        return ""
+
+    def ensure_files(self, files: list[SwarmFile], project: str, definition: str,
+                     secrets: Mapping[str, str]) -> dict[str, str]:
+        """Configs and secrets by their content-hash names, created when missing; name → id."""
+        have = {**self._files("config", project), **self._files("secret", project)}
+        ids = {}
+        for f in files:
+            if f.name not in have:
+                labels = {L.PROJECT: project, L.DEFINITION: definition}
+                data = reveal(f.data, secrets)  # a secret's value goes to the manager and nowhere else
+                make = self.api.create_config if f.kind == "config" else self.api.create_secret
+                have[f.name] = str(self._call(f"create {f.kind} {f.name}", make, f.name, data.encode(),
+                                              labels=labels)["ID"])
+            ids[f.name] = have[f.name]
+        return ids
+
+    def prune_files(self, project: str, definition: str, keep: set[str]) -> list[str]:
+        """Remove the definition's configs and secrets not in `keep`; those still used by a
+        task being shut down stay until a later apply. Returns the names removed."""
+        gone = []
+        for kind in ("config", "secret"):
+            remove = self.api.remove_config if kind == "config" else self.api.remove_secret
+            for name, ident in self._files(kind, project, definition).items():
+                if name in keep:
+                    continue
+                try:
+                    self._call(f"remove {kind} {name}", remove, ident)
+                    gone.append(name)
+                except Exception:  # noqa: BLE001 - in use by a task still stopping
+                    continue
+        return gone
+
+    def _files(self, kind: str, project: str, definition: str | None = None) -> dict[str, str]:
+        labels = [f"{L.PROJECT}={project}"] + ([f"{L.DEFINITION}={definition}"] if definition else [])
+        rows = self._call(f"list {kind}s", self.api.configs if kind == "config" else self.api.secrets,
+                          filters={"label": labels})
+        return {r["Spec"]["Name"]: r["ID"] for r in rows}
+
+    def events(self, project: str, *, since: int | None = None) -> Iterator[dict[str, Any]]:
+        """Service events (create, update, remove) and the containers of the project's tasks."""
+        stream = self._call("events", self.api.events, decode=True, since=since,
+                            filters={"type": ["service", "container"]})
+        for event in stream:
+            attrs = (event.get("Actor") or {}).get("Attributes") or {}
+            if event.get("Type") == "service" or attrs.get(L.PROJECT) == project:
+                yield event
+
+
+def _revealed(body: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:
+    """Secret references replaced by values in the env and arguments only (labels keep
+    the references: they are read back by every list call)."""
+    cs = dict(body["TaskTemplate"]["ContainerSpec"])
+    for key in ("Env", "Args", "Command"):
+        if key in cs:
+            cs[key] = [reveal(v, secrets) for v in cs[key]]
+    return {**body, "TaskTemplate": {**body["TaskTemplate"], "ContainerSpec": cs}}
+
+
+def failed_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "") -> list[str]:
+    """One line per task created after `since` (an RFC 3339 time) that failed or that Swarm
+    stopped (a new task a rollback shut down), with Swarm's error or last message."""
+    lines = []
+    for t in sorted(tasks, key=lambda t: t.get("CreatedAt", "")):
+        status = t.get("Status") or {}
+        failed = status.get("State") in ("failed", "rejected") or bool(status.get("Err"))
+        # an unhealthy task ends `complete` with no error on some engines (20.10): Swarm
+        # shutting down a task we did not ask to stop is the failure
+        stopped = t.get("DesiredState") == "shutdown"
+        if (failed or stopped) and t.get("CreatedAt", "") >= since:
+            why = status.get("Err") or "stopped by Swarm (it exited, or its healthcheck failed)"
+            lines.append(f"task {t['ID'][:12]} (slot {t.get('Slot', '?')}) failed, now {status.get('State')}: {why}")
+    return lines
+
+
+def running_count(tasks: Sequence[Mapping[str, Any]]) -> Counter[str]:
+    """How many tasks are in each state, among those Swarm wants running."""
+    return Counter((t.get("Status") or {}).get("State", "") for t in tasks if t.get("DesiredState") == "running")

@@ -1,0 +1,222 @@
+"""Apply on a Swarm server: create, update or remove one service, then wait for Swarm.
+
+Swarm does the rolling and the rolling back (UpdateConfig: start-first by default,
+`FailureAction: rollback`, a monitor window); syncer only reports: an update that ends
+`completed` is a success, one that ends `rollback_completed` a failed deployment with
+`rolled_back`, each failed task's error in the deployment's log. Health, from the spec or
+the image's HEALTHCHECK, gates it: a task with a healthcheck is `running` only once healthy.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from syncer.adapters.docker import Engine
+from syncer.adapters.swarm import Swarm, failed_tasks, running_count
+from syncer.core.model import Action, ContainerSpec
+from syncer.engine.heal import OWN
+from syncer.stages import swarm as S
+
+Log = Callable[[str], None]
+POLL = 0.1  # seconds between two looks at a service's tasks or UpdateStatus, at first ...
+POLL_MAX = 0.3  # ... growing to this: many services waiting at once must not flood the manager
+FAILURES_ON_CREATE = 3  # failed tasks after which a new service is given up (Swarm would retry forever)
+
+
+class DeployFailed(Exception):
+    """A service did not converge; `rolled_back` when Swarm restored the previous spec."""
+
+    def __init__(self, message: str, *, rolled_back: bool = False) -> None:
+        super().__init__(message)
+        self.rolled_back = rolled_back
+
+
+def is_swarm(engine: Engine) -> bool:
+    """True for a server declared `kind: swarm` (fakes without a server are not)."""
+    server = getattr(engine, "server", None)
+    return getattr(server, "kind", "docker") == "swarm"
+
+
+def _roll_time(update: Mapping[str, Any], replicas: int) -> float:
+    """Seconds a roll takes beyond starting tasks: each batch is watched for the monitor
+    window and followed by the delay (the health timeout alone would cut a long roll short)."""
+    batches = -(-replicas // update["Parallelism"]) if update["Parallelism"] else 1
+    return float(batches * (update["Monitor"] + update["Delay"]) / 10**9)
+
+
+class Swarms:
+    """The Swarm servers of one apply, as the Applier dispatches to them: services instead of
+    containers, behind the same plan actions."""
+
+    def __init__(self, engines: Mapping[str, Engine], project: str, secrets: Mapping[str, str], *,
+                 timeout: float, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.deployers = {name: SwarmDeployer(eng, project, secrets, timeout=timeout, sleep=sleep)
+                          for name, eng in engines.items() if is_swarm(eng)}
+
+    def __contains__(self, server: object) -> bool:
+        return server in self.deployers
+
+    def workers(self, todo: Sequence[str], groups: Mapping[str, Sequence[Action]]) -> int:
+        """Threads to add to a wave's pool: a Swarm deployment mostly waits while Swarm
+        schedules its tasks, so it does not count against the engine's parallelism (all of
+        a wave's services roll at once)."""
+        return sum(1 for n in todo if groups[n][0].server in self.deployers)
+
+    def run(self, a: Action, c: ContainerSpec | None,
+            labels: Callable[[Action, ContainerSpec], Mapping[str, str]], log: Log) -> None:
+        """Carry out one plan action on its Swarm server."""
+        self.deployers[a.server].run(a, c, labels(a, c) if c is not None else {}, log)
+
+
+class SwarmDeployer:
+    """One Swarm server's side of an apply."""
+
+    def __init__(self, engine: Engine, project: str, secrets: Mapping[str, str], *, timeout: float,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.swarm = Swarm(engine)
+        self.project = project
+        self.secrets = secrets
+        self.timeout = timeout
+        self.sleep = sleep
+        # the overlay is made once per apply; deployments of one wave run in parallel
+        self._net_lock = threading.Lock()
+        self._net_ready = False
+        # One GET /tasks for the whole project, shared by every deployment waiting on this
+        # server: twenty services polling one by one would slow the manager they wait on.
+        self._snap_lock = threading.Lock()
+        self._snap: list[dict[str, Any]] = []
+        self._snap_at = -1.0
+
+    def _tasks(self, ident: str) -> list[dict[str, Any]]:
+        with self._snap_lock:
+            if time.monotonic() - self._snap_at >= POLL:
+                self._snap = self.swarm.project_tasks(self.project)
+                self._snap_at = time.monotonic()
+            snap = self._snap
+        return [t for t in snap if t.get("ServiceID") == ident]
+
+    def run(self, a: Action, c: ContainerSpec | None, labels: Mapping[str, str], log: Log) -> None:
+        """Carry out one plan action on this server."""
+        if a.action == "remove" or c is None:
+            self.remove(a, log)
+            return
+        self._network()
+        files = S.files_of(c)
+        ids = self.swarm.ensure_files(files, self.project, c.definition, self.secrets) if files else {}
+        body = S.attach_files(S.service_spec(c, labels), ids)
+        had_files = False
+        if a.action == "create":
+            self.create(c, body, log)
+        else:
+            had_files = self.update(a, c, body, log)
+        if files or had_files:  # (two list calls saved for the services without files)
+            gone = self.swarm.prune_files(self.project, c.definition, {f.name for f in files})
+            if gone:
+                log(f"removed unused config(s)/secret(s): {', '.join(sorted(gone))}")
+
+    def _network(self) -> None:
+        with self._net_lock:
+            if not self._net_ready:
+                self.swarm.ensure_network(S.network_name(self.project), self.project)
+                self._net_ready = True
+
+    def create(self, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> None:
+        """`POST /services/create`, then wait until every replica's task runs (and is healthy)."""
+        ident = self.swarm.create_service(body, self.secrets)
+        log(f"created service {c.definition} ({ident[:12]})")
+        wanted = int(body["Mode"]["Replicated"]["Replicas"])
+        try:
+            self._wait_running(ident, wanted, log, give_up_after=FAILURES_ON_CREATE)
+        except DeployFailed as exc:
+            with OWN.acting(ident):  # its remove event is this apply's, not a fault to heal
+                self.swarm.remove_service(ident)
+            raise DeployFailed(f"service {c.definition} did not come up: {exc}; removed it") from None
+
+    def update(self, a: Action, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> bool:
+        """`POST /services/{id}/update?version=…`, then wait for Swarm's verdict. True when
+        the service used configs or secrets before (they may now be unused)."""
+        info = self.swarm.inspect_service(a.container_id)
+        old_cs = info.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {})
+        had_files = bool(old_cs.get("Configs") or old_cs.get("Secrets"))
+        version = int(info["Version"]["Index"])
+        before = (info.get("UpdateStatus") or {}).get("StartedAt", "")
+        sent = str(info.get("UpdatedAt", ""))  # tasks created after this are this update's
+        old_task = (info.get("Spec", {}).get("Labels") or {}).get(S.TASK_HASH)
+        self.swarm.update_service(a.container_id, version, body, self.secrets)
+        wanted = int(body["Mode"]["Replicated"]["Replicas"])
+        if old_task == body["Labels"][S.TASK_HASH]:
+            # nothing the tasks run changed (replicas, the update pace, labels): no roll, so
+            # Swarm writes no UpdateStatus; wait for the replica count
+            log(f"updated service {c.definition}: its tasks are unchanged; {wanted} replica(s) wanted")
+            # (earlier failed tasks stay in the service's history: only the clock ends this wait)
+            self._wait_running(a.container_id, wanted, log, give_up_after=10**9)
+            return had_files
+        log(f"updated service {c.definition} (version {version}): Swarm is rolling its tasks")
+        self._wait_update(a.container_id, before, sent, log, extra=_roll_time(body["UpdateConfig"], wanted))
+        return had_files
+
+    def _wait_update(self, ident: str, before: str, sent: str, log: Log, *, extra: float = 0.0) -> None:
+        deadline = time.monotonic() + self.timeout + extra
+        seen, pause = "", POLL
+        while time.monotonic() < deadline:
+            status = self.swarm.inspect_service(ident).get("UpdateStatus") or {}
+            started = status.get("StartedAt", "")
+            state = status.get("State", "") if started and started != before else ""
+            if state and state != seen:
+                log(f"update {state}" + (f": {status['Message']}" if status.get("Message") else ""))
+                seen = state
+            if state == "completed":
+                return
+            if state in ("rollback_completed", "paused", "rollback_paused"):
+                for line in failed_tasks(self.swarm.service_tasks(ident), sent):
+                    log(line)
+                if state == "rollback_completed":
+                    raise DeployFailed(f"Swarm rolled the update back: {status.get('Message', '')}".rstrip(": "),
+                                       rolled_back=True)
+                raise DeployFailed(f"the update is {state}: {status.get('Message', '')}".rstrip(": "))
+            self.sleep(pause)
+            pause = min(POLL_MAX, pause * 1.5)
+        raise DeployFailed(f"the update did not finish within {self.timeout:g}s")
+
+    def _wait_running(self, ident: str, wanted: int, log: Log, *, give_up_after: int) -> None:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            tasks = self._tasks(ident)
+            if not tasks:
+                self.swarm.inspect_service(ident)  # raises Missing when it was removed meanwhile
+            counts = running_count(tasks)
+            failed = failed_tasks(tasks)
+            if counts["running"] == wanted and sum(counts.values()) == wanted:
+                log(S.tasks_summary(wanted, wanted))
+                return
+            if len(failed) >= give_up_after or time.monotonic() > deadline:
+                for line in failed:
+                    log(line)
+                why = f"{len(failed)} task(s) failed" if failed else f"not running within {self.timeout:g}s"
+                raise DeployFailed(f"{why} ({S.tasks_summary(counts['running'], wanted)})")
+            self.sleep(POLL)
+
+    def remove(self, a: Action, log: Log) -> None:
+        """Remove the service, wait for its tasks to go, then its configs and secrets."""
+        with OWN.acting(a.container_id):  # its remove event is ours, not a fault to heal
+            self.swarm.remove_service(a.container_id)
+        log(f"removed service {a.container} ({a.container_id[:12]})")
+        deadline = time.monotonic() + self.timeout
+        while self.swarm.service_tasks(a.container_id) and time.monotonic() < deadline:
+            self.sleep(POLL)
+        gone = self.swarm.prune_files(self.project, a.definition, set())
+        if gone:
+            log(f"removed config(s)/secret(s): {', '.join(sorted(gone))}")
+        if not self.swarm.observe(self.project)[0]:  # the project's last service: its overlay goes too
+            self._remove_network(log)
+
+    def _remove_network(self, log: Log) -> None:
+        # the tasks' containers leave the overlay a moment after their service is gone
+        name = S.network_name(self.project)
+        deadline = time.monotonic() + min(self.timeout, 30.0)
+        while (why := self.swarm.remove_network(name, self.project)) and time.monotonic() < deadline:
+            self.sleep(0.5)
+        log(f"network {name} not removed: {why}" if why else f"removed network {name}")

@@ -1,0 +1,245 @@
+"""A rendered ContainerSpec → a Swarm service spec (the body of `POST /services/create` and
+`/services/{id}/update`). Pure: no Docker, no clock.
+
+Secrets stay references here (`<<secret:NAME:HASH>>`): the adapter reveals them in the env
+and the arguments only, at the edge. Files become Swarm configs (`secret:` files Swarm
+secrets), named by their content's hash so that a changed file is a new config and a
+rolling update; the adapter fills in their ids (`attach_files`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from syncer.core import labels as L
+from syncer.core.model import ContainerSpec
+
+DEFAULT_MONITOR = "5s"  # how long Swarm watches each updated task before it counts as proven
+TASK_HASH = "syncer.task-hash"  # on the service: the hash of its TaskTemplate (is a roll expected?)
+SETTLED = ("completed", "rollback_completed", "paused", "rollback_paused")
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_DURATION_RE = re.compile(r"([0-9.]+)(ns|us|ms|s|m|h)")
+_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def ns(value: Any) -> int:
+    """`10s`, `1m30s` or seconds as a number → nanoseconds (the API's durations)."""
+    if isinstance(value, (int, float)):
+        return int(value * 10**9)
+    return sum(int(float(n) * _NS[u]) for n, u in _DURATION_RE.findall(str(value)))
+
+
+def size(value: Any) -> int:
+    """`512m` → bytes."""
+    if isinstance(value, int):
+        return value
+    m = re.fullmatch(r"([0-9.]+)([bkmgBKMG]?)", str(value).strip())
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()]) if m else 0
+
+
+@dataclass(frozen=True)
+class SwarmFile:
+    """One `files` entry as a Swarm config (or secret): its content-hash name and where it goes."""
+
+    kind: str  # config | secret
+    name: str  # <project>_<definition>_<hash12>
+    path: str
+    data: str  # the content; for a secret, its reference (revealed by the adapter only)
+    mode: int
+    uid: str = "0"
+    gid: str = "0"
+
+
+def network_name(project: str) -> str:
+    """The project's attachable overlay network."""
+    return project
+
+
+def files_of(c: ContainerSpec) -> list[SwarmFile]:
+    """The configs and secrets a service needs, named with their content's hash."""
+    out = []
+    for f in _file_entries(c):
+        secret = f.get("secret")
+        data = str(secret if secret is not None else f.get("content", ""))
+        if secret is not None and not L.SECRET_REF_RE.fullmatch(data):
+            data = f"<<secret:{data}:{'0' * 32}>>"  # a bare name: resolved by name at the edge
+        # the hash of what the spec holds: for a secret, its keyed reference, never its value
+        digest = L.sha256_of({"path": f["path"], "data": data}).removeprefix("sha256:")[:12]
+        # content that holds a secret (`${inputs.password}` in it) is a secret too: a config's
+        # data is readable by anyone who may inspect it
+        kind = "secret" if secret is not None or L.has_secret(data) else "config"
+        mode = int(str(f.get("mode", "0400" if kind == "secret" else "0444")), 8)
+        out.append(SwarmFile(kind, f"{c.project}_{c.definition}_{digest}", str(f["path"]), data, mode,
+                             str(f.get("uid", "0")), str(f.get("gid", "0"))))
+    return out
+
+
+def _file_entries(c: ContainerSpec) -> list[Mapping[str, Any]]:
+    """`files` as `[{path, content | secret, mode, uid, gid}]`. Also reads the rendered form
+    of the files branch, `{path: {sha256 | secret+hash, mode, uid, gid}}` with the bytes in
+    `ContainerSpec.payload` (a secret's payload is its reference)."""
+    files = c.spec.get("files") or []
+    if not isinstance(files, Mapping):
+        return list(files)
+    payload: Mapping[str, bytes] = getattr(c, "payload", None) or {}
+    out: list[Mapping[str, Any]] = []
+    for path, kept in files.items():
+        entry = {k: kept[k] for k in ("mode", "uid", "gid") if k in kept}
+        if "secret" in kept:
+            entry["secret"] = kept.get("hash") or kept["secret"]
+        else:
+            entry["content"] = payload.get(path, b"").decode("utf-8", "replace")
+        out.append({"path": path, **entry})
+    return out
+
+
+def service_spec(c: ContainerSpec, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The ServiceSpec for one definition on a Swarm server (configs without ids yet)."""
+    spec = c.spec
+    task = task_template(c)
+    update = update_config(spec)
+    service_labels = {**labels, TASK_HASH: L.sha256_of(task)}
+    body: dict[str, Any] = {
+        "Name": c.definition, "Labels": service_labels, "TaskTemplate": task,
+        "Mode": {"Replicated": {"Replicas": int(spec.get("replicas", 1))}},
+        "UpdateConfig": update,
+        # undoing a failed update uses the same pace, and stops rather than loops on failure
+        "RollbackConfig": {**update, "FailureAction": "pause"},
+        "EndpointSpec": {"Mode": "vip", "Ports": _ports(spec.get("ports", []))},
+    }
+    return body
+
+
+def task_template(c: ContainerSpec) -> dict[str, Any]:
+    """TaskTemplate: the container, its resources, restart policy, placement and networks."""
+    spec = c.spec
+    task: dict[str, Any] = {
+        "ContainerSpec": container_spec(c),
+        "Resources": {"Limits": _limits(spec.get("resources", {}))},
+        "RestartPolicy": _restart(spec.get("restart")),
+        "Placement": {"Constraints": list(spec.get("placement", {}).get("constraints", []))},
+        "Networks": _networks(c),
+    }
+    return task
+
+
+def container_spec(c: ContainerSpec) -> dict[str, Any]:
+    """TaskTemplate.ContainerSpec. Its labels name the project and definition only: a
+    change of replicas or of the update pace must not restart every task."""
+    spec = c.spec
+    out: dict[str, Any] = {
+        "Image": spec["image"],
+        "Labels": {**spec.get("labels", {}), L.PROJECT: c.project, L.DEFINITION: c.definition},
+        "Env": [f"{k}={v}" for k, v in sorted(spec.get("env", {}).items())],
+    }
+    if "entrypoint" in spec:
+        out["Command"] = list(spec["entrypoint"])
+    if "command" in spec:
+        out["Args"] = list(spec["command"])
+    for key, api in (("user", "User"), ("working_dir", "Dir"), ("hostname", "Hostname")):
+        if spec.get(key):
+            out[api] = str(spec[key])
+    if "stop_grace_period" in spec:
+        out["StopGracePeriod"] = ns(spec["stop_grace_period"])
+    if "healthcheck" in spec:
+        out["Healthcheck"] = _healthcheck(spec["healthcheck"])
+    mounts = [_mount(v) for v in spec.get("volumes", [])]
+    if mounts:
+        out["Mounts"] = mounts
+    for f in files_of(c):
+        key = "Configs" if f.kind == "config" else "Secrets"
+        out.setdefault(key, []).append({
+            "File": {"Name": f.path, "UID": f.uid, "GID": f.gid, "Mode": f.mode},
+            f"{f.kind.capitalize()}Name": f.name,
+        })
+    return out
+
+
+def attach_files(body: Mapping[str, Any], ids: Mapping[str, str]) -> dict[str, Any]:
+    """The spec with each config's and secret's id filled in (ids by name, from the adapter)."""
+    cs = dict(body["TaskTemplate"]["ContainerSpec"])
+    for key, id_key, name_key in (("Configs", "ConfigID", "ConfigName"), ("Secrets", "SecretID", "SecretName")):
+        if key in cs:
+            cs[key] = [{**ref, id_key: ids[ref[name_key]]} for ref in cs[key]]
+    return {**body, "TaskTemplate": {**body["TaskTemplate"], "ContainerSpec": cs}}
+
+
+def update_config(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """UpdateConfig: start-first by default, roll back on failure, with a monitor window."""
+    up = spec.get("update", {})
+    return {
+        "Parallelism": int(up.get("parallelism", 1)),
+        "Delay": ns(up.get("delay", 0)),
+        "FailureAction": "rollback",
+        "Monitor": ns(up.get("monitor", DEFAULT_MONITOR)),
+        "MaxFailureRatio": 0,
+        "Order": up.get("order", "start-first"),
+    }
+
+
+def _ports(ports: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    # only published ports: Swarm would pick a random public port for the others
+    return [{"Protocol": p.get("protocol", "tcp"), "TargetPort": int(p["container_port"]),
+             "PublishedPort": int(p["host_port"]), "PublishMode": "ingress"}
+            for p in ports if p.get("host_port") is not None]
+
+
+def _limits(res: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "memory" in res:
+        out["MemoryBytes"] = size(res["memory"])
+    if "cpus" in res:
+        out["NanoCPUs"] = int(float(res["cpus"]) * 10**9)
+    if "pids" in res:
+        out["Pids"] = int(res["pids"])
+    return out
+
+
+def _restart(policy: Any) -> dict[str, Any]:
+    name, _, count = str(policy or "always").partition(":")
+    if name == "no":
+        return {"Condition": "none"}
+    if name == "on-failure":
+        return {"Condition": "on-failure", "MaxAttempts": int(count or 0)}
+    return {"Condition": "any"}
+
+
+def _networks(c: ContainerSpec) -> list[dict[str, Any]]:
+    # the project's overlay, where the definition's name is its DNS alias; then the spec's own
+    extra = [n for n in c.spec.get("networks", []) if isinstance(n, str) and n != network_name(c.project)]
+    return [{"Target": network_name(c.project), "Aliases": [c.definition]},
+            *({"Target": n} for n in extra)]
+
+
+def _healthcheck(hc: Mapping[str, Any]) -> dict[str, Any]:
+    if hc.get("disable"):
+        return {"Test": ["NONE"]}
+    test = list(hc.get("test", []))
+    if test and test[0] not in ("CMD", "CMD-SHELL", "NONE"):
+        test = ["CMD", *test]
+    out: dict[str, Any] = {"Test": test}
+    for key, api in (("interval", "Interval"), ("timeout", "Timeout"), ("start_period", "StartPeriod")):
+        if key in hc:
+            out[api] = ns(hc[key])
+    if "retries" in hc:
+        out["Retries"] = int(hc["retries"])
+    return out
+
+
+def _mount(v: Mapping[str, Any]) -> dict[str, Any]:
+    bind = bool(v.get("host_path"))
+    out: dict[str, Any] = {"Type": "bind" if bind else "volume", "Target": v["mount_path"],
+                           "ReadOnly": bool(v.get("read_only"))}
+    source = v.get("host_path") or v.get("name")
+    if source:
+        out["Source"] = source
+    return out
+
+
+def tasks_summary(running: int, wanted: int) -> str:
+    """`2/2 tasks running`, for a plan's noop cause and the deployment log."""
+    return f"{running}/{wanted} task(s) running"

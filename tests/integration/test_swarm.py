@@ -1,0 +1,319 @@
+"""Swarm servers (`kind: swarm`) against a real single-node Swarm: a second dockerd,
+`docker swarm init`-ed, started once for this module (tests/swarmd.py) and stopped at the end.
+
+Each test has its own project; what it made on the swarm goes at the end, even on failure.
+Update monitor windows are short (1s) so that the whole module stays within a minute or two.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncer.adapters.store import Store
+from syncer.core.model import ContainerSpec, Desired, Server
+from syncer.core.labels import secret_ref, spec_hash
+from syncer.engine.apply import Applier, ApplyOptions
+from syncer.engine.observe import observe
+from syncer.stages.plan import plan
+from tests.helpers import IMAGE, UNHEALTHY_IMAGE, run_cli, unique, wait_until, write_files
+from tests.swarmd import SwarmDockerd
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+LOOP = "[sh, -c, \"trap 'exit 0' TERM; while true; do sleep 1; done\"]"
+
+
+@pytest.fixture(scope="module")
+def swarm(docker_api: Any) -> Iterator[SwarmDockerd]:
+    """One Swarm manager for every test of this module."""
+    d = SwarmDockerd()
+    try:
+        d.start()
+    except Exception as exc:  # noqa: BLE001 - a swarm that cannot start: fail in CI, never skip there
+        d.destroy()
+        if IN_CI:
+            pytest.fail(f"cannot start a Swarm manager: {exc}")
+        pytest.skip(f"cannot start a Swarm manager: {exc}")
+    yield d
+    d.destroy()
+
+
+@pytest.fixture
+def sproject(swarm: SwarmDockerd, project: str) -> Iterator[str]:
+    """A project name of this test's own, cleaned from the swarm (and the local engine) after."""
+    yield project
+    swarm.remove_project(project)
+
+
+def _api(swarm: SwarmDockerd) -> Any:
+    import docker
+
+    return docker.APIClient(base_url=swarm.url, timeout=60)
+
+
+def _repo(root: Path, project: str, swarm: SwarmDockerd, defs: dict[str, str]) -> Path:
+    files = {
+        "syncer.yaml": f"""
+            project: {project}
+            servers:
+              cluster: {{docker: "{swarm.url}", kind: swarm}}
+              local: {{}}
+            defaults: {{server: cluster}}
+            """,
+        "templates/box.yaml": f"""
+            id: box
+            version: "1.0"
+            inputs:
+              type: object
+              properties:
+                message: {{type: string, default: hello}}
+                image: {{type: string, default: "{IMAGE}"}}
+            spec:
+              image: ${{inputs.image}}
+              command: {LOOP}
+              env: {{MESSAGE: "${{inputs.message}}"}}
+              update: {{monitor: 1s, order: start-first}}
+            """,
+    }
+    files.update({f"definitions/{name}.yaml": text for name, text in defs.items()})
+    return write_files(root, files)
+
+
+def _apply(repo: Path, *args: str) -> Any:
+    return run_cli("--repo", str(repo), "apply", "--auto-approve", *args)
+
+
+def _service(api: Any, name: str) -> dict[str, Any] | None:
+    found = [s for s in api.services(filters={"name": name}) if s["Spec"]["Name"] == name]
+    return found[0] if found else None
+
+
+def _running(api: Any, name: str) -> list[dict[str, Any]]:
+    return [t for t in api.tasks(filters={"service": name, "desired-state": "running"})
+            if t["Status"]["State"] == "running"]
+
+
+def _plan(repo: Path) -> dict[str, Any]:
+    out = run_cli("--repo", str(repo), "plan", "--json")
+    assert out.returncode == 0, out.stderr
+    return dict(json.loads(out.stdout))
+
+
+def test_services_are_created_scaled_updated_and_removed_beside_containers(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str, docker_api: Any) -> None:
+    api = _api(swarm)
+    repo = _repo(tmp_path, sproject, swarm, {
+        "web": "name: web\ntemplate: box\nreplicas: 2\n",
+        "side": "name: side\ntemplate: box\nserver: local\n",
+    })
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    svc = _service(api, "web")
+    assert svc is not None
+    labels = svc["Spec"]["Labels"]
+    assert labels["syncer.project"] == sproject and labels["syncer.definition"] == "web"
+    assert labels["syncer.revision"] == "1" and labels["syncer.spec-hash"].startswith("sha256:")
+    assert json.loads(labels["syncer.spec"])["replicas"] == 2
+    assert svc["Spec"]["UpdateConfig"]["FailureAction"] == "rollback"
+    assert svc["Spec"]["UpdateConfig"]["Order"] == "start-first"
+    assert len(_running(api, "web")) == 2
+    # the project network: an attachable overlay, the definition's name its alias
+    net = api.inspect_network(sproject)
+    assert net["Driver"] == "overlay" and net["Attachable"] and net["Labels"]["syncer.project"] == sproject
+    assert svc["Spec"]["TaskTemplate"]["Networks"][0]["Aliases"] == ["web"]
+    # ... and a plain container on the other server, in the same project
+    assert [c["Names"] for c in docker_api.containers(filters={"label": f"syncer.project={sproject}"})] \
+        == [["/side"]]
+    assert {a["action"] for a in _plan(repo)["actions"]} == {"noop"}
+
+    # scale: an update of the service that restarts none of the running tasks
+    before = {t["ID"] for t in _running(api, "web")}
+    (repo / "definitions/web.yaml").write_text("name: web\ntemplate: box\nreplicas: 3\n")
+    actions = [a for a in _plan(repo)["actions"] if a["definition"] == "web"]
+    assert actions[0]["action"] == "update"
+    assert actions[0]["reasons"] == [{"field": "replicas", "before": 2, "after": 3}]
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    running = {t["ID"] for t in _running(api, "web")}
+    assert len(running) == 3 and before <= running
+
+    # a changed env: Swarm rolls every task, and the service's labels follow
+    (repo / "definitions/web.yaml").write_text("name: web\ntemplate: box\nreplicas: 3\nparams: {message: bye}\n")
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    svc = _service(api, "web")
+    assert svc is not None
+    assert "MESSAGE=bye" in svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
+    assert svc["UpdateStatus"]["State"] == "completed"
+    assert svc["Spec"]["Labels"]["syncer.revision"] == "3"
+    assert len(_running(api, "web")) == 3 and not before & {t["ID"] for t in _running(api, "web")}
+
+    # `instances list` shows the tasks (and the container on the other server)
+    out = run_cli("--repo", str(repo), "instances", "list", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    tasks = sorted(r["name"] for r in rows if r["server"] == "cluster")
+    assert tasks == ["web.1", "web.2", "web.3"] and all(r["state"] == "running" for r in rows)
+    assert [r["name"] for r in rows if r["server"] == "local"] == ["side"]
+
+    # rollback deploys the earlier revision's spec as an update of the service
+    out = run_cli("--repo", str(repo), "rollback", "web", "--auto-approve")
+    assert out.returncode == 0, out.stdout + out.stderr
+    svc = _service(api, "web")
+    assert svc is not None and "MESSAGE=hello" in svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
+    assert svc["Spec"]["Labels"]["syncer.revision"] == "4" and svc["UpdateStatus"]["State"] == "completed"
+
+    # removed from the repository: the service goes (prune), and with the last one the overlay
+    (repo / "definitions/web.yaml").unlink()
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert _service(api, "web") is None
+    # (Swarm deletes an overlay once the last task left it: a moment after the apply)
+    wait_until(lambda: not [n for n in api.networks(names=[sproject]) if n["Name"] == sproject], timeout=30,
+               message="the project's overlay removed")
+
+
+def test_a_failing_healthcheck_is_rolled_back_by_swarm(tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    api = _api(swarm)
+    repo = _repo(tmp_path, sproject, swarm, {"app": "name: app\ntemplate: box\nreplicas: 2\n"})
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    (repo / "definitions/app.yaml").write_text(
+        f"name: app\ntemplate: box\nreplicas: 2\nparams: {{image: \"{UNHEALTHY_IMAGE}\"}}\n")
+    out = _apply(repo)
+    assert out.returncode == 1, out.stdout + out.stderr
+    svc = _service(api, "app")
+    assert svc is not None
+    assert svc["UpdateStatus"]["State"] == "rollback_completed"
+    assert svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == IMAGE
+    wait_until(lambda: len(_running(api, "app")) == 2, timeout=30, message="the old tasks running")
+    store = Store(repo / ".syncer")
+    try:
+        dep = store.deployment(store.deployments(definition="app", limit=1)[0]["id"])
+    finally:
+        store.close()
+    assert dep["status"] == "failed" and dep["rolled_back"] is True
+    lines = [r["line"] for r in dep["logs"]]
+    assert any("update rollback_completed" in line for line in lines), lines
+    assert any(line.startswith("task ") and "failed" in line for line in lines), lines
+
+    # a new service whose tasks never turn healthy: given up after a few failed tasks, removed
+    (repo / "definitions/bad.yaml").write_text(f"name: bad\ntemplate: box\nparams: {{image: \"{UNHEALTHY_IMAGE}\"}}\n")
+    out = _apply(repo)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert _service(api, "bad") is None, out.stdout
+    store = Store(repo / ".syncer")
+    try:
+        dep = store.deployment(store.deployments(definition="bad", limit=1)[0]["id"])
+    finally:
+        store.close()
+    assert dep["status"] == "failed" and "did not come up" in dep["error"]
+    assert sum(1 for r in dep["logs"] if r["line"].startswith("task ")) >= 3, dep["logs"]
+
+
+def _spec(project: str, files: list[dict[str, Any]]) -> ContainerSpec:
+    spec = {"image": IMAGE, "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
+            "replicas": 1, "update": {"monitor": "1s"}, "files": files}
+    return ContainerSpec(project, "cluster", "conf", 1, "conf", "box@1.0", spec, spec_hash(spec))
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.outcomes: list[tuple[bool, bool]] = []
+
+    def begin(self, definition: str, server: str, revision: int, actions: list[str]) -> str:
+        return "d"
+
+    def log(self, deployment: str, line: str) -> None:
+        self.lines.append(line)
+
+    def finish(self, deployment: str, *, ok: bool, rolled_back: bool = False, error: str = "") -> None:
+        self.outcomes.append((ok, rolled_back))
+
+
+def _deploy(project: str, server: Server, c: ContainerSpec, secrets: dict[str, str]) -> _Recorder:
+    from syncer.adapters.docker import Engine
+
+    desired = Desired(project, (c,), ("conf",))
+    observed = observe(project, {"cluster": server}, desired)
+    p = plan(desired, observed, prune=True, created_at="now")
+    rec = _Recorder()
+    engine = Engine(server)
+    try:
+        Applier(p, desired, {"cluster": engine}, secrets, rec, ApplyOptions(health_timeout=60)).run()
+    finally:
+        engine.close()
+    assert rec.outcomes == [(True, False)], rec.lines
+    return rec
+
+
+def _read(swarm: SwarmDockerd, path: str) -> str:
+    ids = swarm.docker("ps", "-q", "--filter", "label=com.docker.swarm.service.name=conf").split()
+    return swarm.docker("exec", ids[0], "cat", path) if len(ids) == 1 else ""
+
+
+def test_files_become_configs_and_secrets_named_by_content_and_rotate(swarm: SwarmDockerd, sproject: str) -> None:
+    api = _api(swarm)
+    server = Server("cluster", swarm.url, kind="swarm")
+    key = b"k" * 32
+
+    def files(conf: str, token: str) -> list[dict[str, Any]]:
+        return [{"path": "/etc/app.conf", "content": conf},
+                {"path": "/run/secrets/token", "secret": secret_ref("TOKEN", token, key)}]
+
+    _deploy(sproject, server, _spec(sproject, files("level=info\n", "s3cret-1")), {"TOKEN": "s3cret-1"})
+    configs = [c["Spec"]["Name"] for c in api.configs(filters={"label": f"syncer.project={sproject}"})]
+    secrets = [s["Spec"]["Name"] for s in api.secrets(filters={"label": f"syncer.project={sproject}"})]
+    assert len(configs) == 1 and configs[0].startswith(f"{sproject}_conf_") and len(configs[0].split("_")[-1]) == 12
+    assert len(secrets) == 1 and secrets[0].startswith(f"{sproject}_conf_")
+    assert wait_until(lambda: _read(swarm, "/etc/app.conf") == "level=info\n", timeout=30)
+    assert _read(swarm, "/run/secrets/token") == "s3cret-1"
+
+    # a changed file: a new config, a rolling update, the old config removed once unused
+    rec = _deploy(sproject, server, _spec(sproject, files("level=debug\n", "s3cret-1")), {"TOKEN": "s3cret-1"})
+    assert any("update completed" in line for line in rec.lines), rec.lines
+    now = [c["Spec"]["Name"] for c in api.configs(filters={"label": f"syncer.project={sproject}"})]
+    assert len(now) == 1 and now != configs
+    assert wait_until(lambda: _read(swarm, "/etc/app.conf") == "level=debug\n", timeout=30)
+
+    # a rotated secret: a new Swarm secret (its name from the keyed hash, never the value)
+    _deploy(sproject, server, _spec(sproject, files("level=debug\n", "s3cret-2")), {"TOKEN": "s3cret-2"})
+    rotated = [s["Spec"]["Name"] for s in api.secrets(filters={"label": f"syncer.project={sproject}"})]
+    assert len(rotated) == 1 and rotated != secrets
+    assert wait_until(lambda: _read(swarm, "/run/secrets/token") == "s3cret-2", timeout=30)
+    assert not any("s3cret" in line for line in rec.lines)
+
+
+def test_watch_brings_back_a_service_removed_behind_its_back(tmp_path: Path, swarm: SwarmDockerd,
+                                                             sproject: str) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    api = _api(swarm)
+    repo = _repo(tmp_path / "repo", sproject, swarm, {"svc": "name: svc\ntemplate: box\nreplicas: 1\n"})
+    log = open(tmp_path / "watch.log", "wb")
+    # a long resync: only the Swarm event stream can bring the service back in time
+    w = subprocess.Popen([sys.executable, "-m", "syncer", "--repo", str(repo), "watch", "--resync", "1h",
+                          "--debounce", "300ms"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "done: ok" in (tmp_path / "watch.log").read_text(), timeout=90, message="first apply")
+        first = _service(api, "svc")
+        assert first is not None and len(_running(api, "svc")) == 1
+        api.remove_service(first["ID"])
+        back = wait_until(lambda: (s := _service(api, "svc")) and s["ID"] != first["ID"] and s, timeout=90,
+                          message="the service back (watch log: " + str(tmp_path / "watch.log") + ")")
+        assert back["Spec"]["Labels"]["syncer.project"] == sproject
+    finally:
+        w.send_signal(signal.SIGTERM)
+        try:
+            w.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            w.kill()
+            w.wait()

@@ -1,0 +1,49 @@
+"""A single-node Docker Swarm: a second dockerd (its own socket, data root, exec root,
+pidfile and bridge; never `--bridge none`, which deletes the host's docker0) that is
+`docker swarm init`-ed on loopback ports of its own, with the local images loaded."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+
+from tests.dockerd import SecondDockerd
+from tests.helpers import HEALTHY_IMAGE, IMAGE, UNHEALTHY_IMAGE
+
+
+class SwarmDockerd(SecondDockerd):
+    """`url` is the manager's unix socket; `docker(...)` runs the CLI against it."""
+
+    def start(self) -> None:
+        super().start()
+        # ports of its own, so that two swarms on one machine (two engineers, CI) never clash
+        port = random.randint(20000, 29000)
+        self.docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{port}",
+                    "--data-path-port", str(port + 1))
+        for image in (IMAGE, HEALTHY_IMAGE, UNHEALTHY_IMAGE):
+            self.load_image(image)
+
+    def docker(self, *args: str) -> str:
+        """The docker CLI against this manager; its stdout."""
+        out = subprocess.run(["docker", "-H", self.url, *args], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"docker {' '.join(args)}: {out.stderr.strip()}")
+        return out.stdout
+
+    def remove_project(self, project: str) -> None:
+        """Everything a test made on the swarm: services, then configs, secrets, networks."""
+        label = f"label=syncer.project={project}"
+        for kind in ("service", "config", "secret", "network"):
+            ids = self.docker(kind, "ls", "-q", "--filter", label).split()
+            if ids:
+                subprocess.run(["docker", "-H", self.url, kind, "rm", *ids], capture_output=True)
+
+    def destroy(self) -> None:
+        """Leave the swarm (its tasks go), then the daemon, its mounts, bridge and files."""
+        if self.proc is not None:
+            subprocess.run(["docker", "-H", self.url, "swarm", "leave", "--force"], capture_output=True)
+        super().destroy()
+        for mount in ("data", "exec"):  # a swarm daemon also mounts its data root and netns files
+            subprocess.run(["umount", "-R", str(self.root / mount)], capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)

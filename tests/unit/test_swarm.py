@@ -1,0 +1,173 @@
+"""Swarm servers, the pure parts: render (one service per definition), the ServiceSpec a
+rendered spec becomes, and the plan for a Swarm server (create / update / noop / remove)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from syncer.core import labels as L
+from syncer.core.model import (
+    ContainerSpec, Definition, Desired, LiveContainer, LiveTask, Located, Observed, Server, ServerState, Template,
+)
+from syncer.stages import swarm as S
+from syncer.stages.plan import plan
+from syncer.stages.render import render_definition
+from syncer.cli.views import closing_line
+
+KEY = b"k" * 32
+
+
+def _tpl(spec: dict[str, Any]) -> Template:
+    return Template("box", "box", "1.0", "", {}, False, {"type": "object", "properties": {}}, spec, {}, "h",
+                    Located("t.yaml"))
+
+
+def _def(replicas: int | None) -> Definition:
+    return Definition("web", "box", None, "cluster", "development", replicas, {}, (), {}, Located("d.yaml"))
+
+
+def _spec(**extra: Any) -> ContainerSpec:
+    spec = {"image": "busybox:latest", "command": ["sleep", "1000"], "replicas": 2, **extra}
+    return ContainerSpec("acme", "cluster", "web", 1, "web", "box@1.0", spec, L.spec_hash(spec))
+
+
+def test_a_swarm_server_renders_one_service_per_definition_with_its_replicas() -> None:
+    swarm = Server("cluster", "unix:///x.sock", kind="swarm")
+    [c] = render_definition("acme", _def(3), _tpl({"image": "busybox"}), swarm, {}, KEY)
+    assert (c.name, c.replica, c.spec["replicas"]) == ("web", 1, 3)
+    docker = Server("cluster")
+    assert [c.name for c in render_definition("acme", _def(3), _tpl({"image": "busybox"}), docker, {}, KEY)] \
+        == ["web", "web-2", "web-3"]
+    # `replicas` in the spec counts when the definition gives none
+    [c] = render_definition("acme", _def(None), _tpl({"image": "busybox", "replicas": 4}), swarm, {}, KEY)
+    assert c.spec["replicas"] == 4
+
+
+def test_the_service_spec_rolls_start_first_and_rolls_back_on_failure() -> None:
+    body = S.service_spec(_spec(), {L.PROJECT: "acme"})
+    assert body["Name"] == "web" and body["Mode"] == {"Replicated": {"Replicas": 2}}
+    assert body["UpdateConfig"] == {"Parallelism": 1, "Delay": 0, "FailureAction": "rollback",
+                                    "Monitor": 5 * 10**9, "MaxFailureRatio": 0, "Order": "start-first"}
+    assert body["RollbackConfig"]["FailureAction"] == "pause"
+    task = body["TaskTemplate"]
+    assert task["ContainerSpec"]["Args"] == ["sleep", "1000"] and "Command" not in task["ContainerSpec"]
+    assert task["Networks"] == [{"Target": "acme", "Aliases": ["web"]}]
+    assert task["RestartPolicy"] == {"Condition": "any"}
+
+
+def test_spec_fields_map_to_the_swarm_api() -> None:
+    ref = "<<secret:DB:" + "0" * 32 + ">>"
+    c = _spec(env={"DB": ref}, ports=[{"container_port": 80, "host_port": 8080, "protocol": "tcp"},
+                                      {"container_port": 9000, "protocol": "tcp"}],
+              healthcheck={"test": ["CMD", "true"], "interval": "2s", "retries": 3},
+              placement={"constraints": ["node.role==manager"]},
+              update={"parallelism": 2, "delay": "1s", "order": "stop-first", "monitor": "1s"},
+              resources={"memory": "64m", "cpus": 0.5}, restart="on-failure:3", user="1000", working_dir="/srv",
+              volumes=[{"name": "data", "mount_path": "/data"}])
+    body = S.service_spec(c, {})
+    cs = body["TaskTemplate"]["ContainerSpec"]
+    assert cs["Env"] == [f"DB={ref}"]  # the reference: the adapter reveals it, at the edge only
+    assert cs["Healthcheck"] == {"Test": ["CMD", "true"], "Interval": 2 * 10**9, "Retries": 3}
+    assert (cs["User"], cs["Dir"]) == ("1000", "/srv")
+    assert cs["Mounts"] == [{"Type": "volume", "Target": "/data", "ReadOnly": False, "Source": "data"}]
+    assert body["EndpointSpec"]["Ports"] == [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080,
+                                              "PublishMode": "ingress"}]
+    assert body["TaskTemplate"]["Placement"] == {"Constraints": ["node.role==manager"]}
+    assert body["TaskTemplate"]["Resources"]["Limits"] == {"MemoryBytes": 64 * 1024**2, "NanoCPUs": 5 * 10**8}
+    assert body["TaskTemplate"]["RestartPolicy"] == {"Condition": "on-failure", "MaxAttempts": 3}
+    assert body["UpdateConfig"]["Order"] == "stop-first" and body["UpdateConfig"]["Delay"] == 10**9
+    assert body["UpdateConfig"]["Parallelism"] == 2 and body["UpdateConfig"]["Monitor"] == 10**9
+
+
+def test_scaling_leaves_the_task_template_alone() -> None:
+    # a replica count or update pace change must not restart every task
+    a = S.service_spec(_spec(), {})
+    b = S.service_spec(_spec(replicas=5, update={"parallelism": 3}), {})
+    assert a["TaskTemplate"] == b["TaskTemplate"] and a["Labels"][S.TASK_HASH] == b["Labels"][S.TASK_HASH]
+    c = S.service_spec(_spec(env={"A": "1"}), {})
+    assert c["Labels"][S.TASK_HASH] != a["Labels"][S.TASK_HASH]
+
+
+def test_files_are_configs_and_secrets_named_by_content_hash() -> None:
+    ref = "<<secret:TOKEN:" + "a" * 32 + ">>"
+    files = [{"path": "/etc/app.conf", "content": "x=1\n"}, {"path": "/run/secrets/t", "secret": ref}]
+    conf, secret = S.files_of(_spec(files=files))
+    assert (conf.kind, secret.kind) == ("config", "secret")
+    assert conf.name.startswith("acme_web_") and len(conf.name.rsplit("_", 1)[1]) == 12
+    assert (conf.mode, secret.mode) == (0o444, 0o400)
+    [mixed] = S.files_of(_spec(files=[{"path": "/etc/db.conf", "content": f"password={ref}\n"}]))
+    assert (mixed.kind, mixed.mode) == ("secret", 0o400)  # a config holding a secret is a secret
+    changed, _ = S.files_of(_spec(files=[{"path": "/etc/app.conf", "content": "x=2\n"}, files[1]]))
+    assert changed.name != conf.name
+    body = S.attach_files(S.service_spec(_spec(files=files), {}), {conf.name: "c1", secret.name: "s1"})
+    cs = body["TaskTemplate"]["ContainerSpec"]
+    assert cs["Configs"] == [{"File": {"Name": "/etc/app.conf", "UID": "0", "GID": "0", "Mode": 0o444},
+                              "ConfigName": conf.name, "ConfigID": "c1"}]
+    assert cs["Secrets"][0]["SecretID"] == "s1"
+
+
+def _service(c: ContainerSpec, **labels: str) -> LiveContainer:
+    base = L.container_labels(project="acme", definition=c.definition, replica=1, revision=1, spec_hash_=c.spec_hash,
+                              template_ref=c.template_ref, commit=None, spec=c.spec)
+    return LiveContainer("svc1", c.definition, "cluster", "running", None, {**base, **labels}, status="2/2 task(s) running")
+
+
+def _plan(desired: list[ContainerSpec], live: list[LiveContainer], defs: tuple[str, ...] = ("web",)) -> Any:
+    state = ServerState("cluster", True, tuple(live), kind="swarm")
+    return plan(Desired("acme", tuple(desired), defs), Observed("acme", {"cluster": state}), prune=True,
+                created_at="now")
+
+
+def test_the_plan_for_a_swarm_server_creates_updates_and_removes_services() -> None:
+    c = _spec()
+    p = _plan([c], [])
+    assert [(a.action, a.container, a.cause) for a in p.actions] == [("create", "web", "service absent")]
+    p = _plan([c], [_service(c)])
+    assert [(a.action, a.cause) for a in p.actions] == [("noop", "in sync (2/2 task(s) running)")]
+    scaled = _spec(replicas=3)
+    p = _plan([scaled], [_service(c)])
+    [a] = p.actions
+    assert (a.action, a.container_id, a.revision) == ("update", "svc1", 2)
+    assert [(r.field, r.before, r.after) for r in a.reasons] == [("replicas", 2, 3)]
+    assert p.summary()["update"] == 1 and "1 to update (Swarm)" in closing_line(p)
+    p = _plan([], [_service(c)], defs=())
+    assert [(a.action, a.cause) for a in p.actions] == [("remove", "definition removed (prune)")]
+
+
+def test_instances_of_a_swarm_server_are_its_tasks() -> None:
+    c = _spec()
+    task = LiveTask("task1", "web", "svc1", 2, "node1", "running", "running")
+    gone = LiveTask("task0", "web", "svc1", 1, "node1", "shutdown", "shutdown")
+    state = ServerState("cluster", True, (_service(c),), kind="swarm", tasks=(task, gone))
+    [row] = state.instances()
+    assert (row.name, row.definition, row.replica, row.state) == ("web.2", "web", 2, "running")
+
+
+def test_golden_plan_text_with_a_swarm_server_beside_a_docker_one() -> None:
+    import os
+    from pathlib import Path
+
+    from syncer.cli.views import plan_text
+
+    web, api = _spec(), ContainerSpec("acme", "cluster", "api", 1, "api", "box@1.0", {"image": "a:1", "replicas": 1},
+                                      L.spec_hash({"image": "a:1", "replicas": 1}))
+    scaled = _spec(replicas=3, env={"LEVEL": "debug"})
+    box = {"image": "busybox:latest"}
+    side = ContainerSpec("acme", "local", "side", 1, "side", "box@1.0", box, L.spec_hash(box))
+    swarm = ServerState("cluster", True, (_service(web),), kind="swarm")
+    local = ServerState("local", True, ())
+    p = plan(Desired("acme", (scaled, api, side), ("web", "api", "side")),
+             Observed("acme", {"cluster": swarm, "local": local}), prune=True, created_at="t")
+    text = plan_text(p)
+    path = Path(__file__).resolve().parent.parent / "cases" / "plan_text" / "swarm.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+def test_files_in_the_rendered_mapping_form_are_read_too() -> None:
+    ref = "<<secret:TOKEN:" + "a" * 32 + ">>"
+    files = {"/etc/app.conf": {"sha256": "x", "mode": "0440"}, "/run/t": {"secret": "TOKEN", "hash": ref}}
+    conf, secret = S.files_of(_spec(files=files))
+    assert (conf.kind, conf.mode, conf.data) == ("config", 0o440, "")  # no payload: empty content
+    assert (secret.kind, secret.data, secret.mode) == ("secret", ref, 0o400)
