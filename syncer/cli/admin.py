@@ -8,7 +8,6 @@ import click
 
 from syncer.cli import views
 from syncer.cli.base import cli, context
-from syncer.engine import records
 
 
 @cli.group()
@@ -34,6 +33,8 @@ def webhooks() -> None:
 @click.pass_obj
 def webhooks_deliveries(obj: dict[str, Any], status: str | None, limit: int, as_json: bool) -> int:
     """Deliveries, newest first, each with its attempts (time, HTTP status or error, duration)."""
+    from syncer.engine import records
+
     rows = records.deliveries(context(obj), status=status, limit=limit)
     if as_json:
         click.echo(views.to_json(rows), nl=False)
@@ -66,6 +67,8 @@ def webhooks_test(obj: dict[str, Any], url: str | None, as_json: bool) -> int:
     Prints how each receiver answered; the pings are recorded as deliveries but never
     retried. Exits 1 when any of them failed.
     """
+    from syncer.engine import records
+
     outcomes = records.ping_webhooks(context(obj), url)
     if as_json:
         click.echo(views.to_json(outcomes), nl=False)
@@ -85,6 +88,8 @@ def webhooks_retry(obj: dict[str, Any], delivery_id: str) -> int:
     It is tried at once for a few seconds; if the receiver still does not answer, it stays
     queued for `syncer watch`/`serve` or the next apply.
     """
+    from syncer.engine import records
+
     row = records.retry_delivery(context(obj), delivery_id)
     click.echo(f"{delivery_id}: {row['status']}" + (f" ({row['last_error']})" if row["status"] != "delivered"
                                                      and row["last_error"] else ""))
@@ -110,6 +115,8 @@ def keys() -> None:
 @click.pass_obj
 def keys_generate(obj: dict[str, Any], name: str, permission: str, rate_limit: int | None, as_json: bool) -> int:
     """Generate a key and print it, once."""
+    from syncer.engine import records
+
     new = records.generate_key(context(obj), name=name, permission=permission, rate_limit=rate_limit)
     if as_json:
         click.echo(views.to_json(new), nl=False)
@@ -124,6 +131,8 @@ def keys_generate(obj: dict[str, Any], name: str, permission: str, rate_limit: i
 @click.pass_obj
 def keys_list(obj: dict[str, Any], as_json: bool) -> int:
     """Every key (never the key itself): permission, rate limit, last use, revoked or not."""
+    from syncer.engine import records
+
     rows = records.list_keys(context(obj))
     if as_json:
         click.echo(views.to_json(rows), nl=False)
@@ -140,6 +149,8 @@ def keys_list(obj: dict[str, Any], as_json: bool) -> int:
 @click.pass_obj
 def keys_revoke(obj: dict[str, Any], key_id: str) -> int:
     """Revoke KEY_ID: requests with it fail (401) from now on."""
+    from syncer.engine import records
+
     row = records.revoke_key(context(obj), key_id)
     click.echo(f"Revoked {row['id']} ({row['name']}).")
     return 0

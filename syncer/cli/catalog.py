@@ -9,13 +9,13 @@ import click
 
 from syncer.cli import views
 from syncer.cli.base import PATH, cli, context
-from syncer.engine import catalog, queries
 from syncer.engine import facade as engine
 
 
 @cli.group()
 def templates() -> None:
     """The template catalog: list it (filtered on taxonomy) and show one template."""
+
 
 
 @templates.command("list")
@@ -27,6 +27,8 @@ def templates() -> None:
 def templates_list(obj: dict[str, Any], kingdom: str | None, family: str | None, species: str | None,
                    as_json: bool) -> int:
     """Every template (id@version, name, taxonomy, deprecated), like GET /templates."""
+    from syncer.engine import catalog
+
     rows = catalog.list_templates(engine.load(context(obj)), kingdom=kingdom, family=family, species=species)
     if as_json:
         click.echo(views.to_json(rows), nl=False)
@@ -45,6 +47,8 @@ def templates_show(obj: dict[str, Any], template: str, as_json: bool) -> int:
     """One template (by id, id@version or tpl_ id) with its inputs, spec and profiles.
 
     A plain id shows the version a definition naming that id gets."""
+    from syncer.engine import catalog
+
     found = catalog.template_dict(catalog.find_template(engine.load(context(obj)), template), detail=True)
     if as_json:
         click.echo(views.to_json(found), nl=False)
@@ -60,6 +64,8 @@ def servers(obj: dict[str, Any], as_json: bool) -> int:
     """Each server: reachable or not (and why), engine version, the project's containers there.
 
     Exits 1 when a server does not answer."""
+    from syncer.engine import queries
+
     rows = queries.servers_info(engine.load(context(obj)))
     if as_json:
         click.echo(views.to_json(rows), nl=False)

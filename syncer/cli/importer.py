@@ -9,7 +9,6 @@ import click
 
 from syncer.cli import views
 from syncer.cli.base import PATH, cli
-from syncer.engine.importer import import_compose
 
 
 @cli.command("import")
@@ -29,6 +28,8 @@ def import_(compose_file: Path, project_name: str | None, out: Path, partial: bo
     say) is listed as FILE:LINE:COLUMN; then nothing is written and the exit code is 1,
     unless --partial.
     """
+    from syncer.engine.importer import import_compose  # the Compose stages: only for import
+
     report = import_compose(compose_file, out=out, project=project_name, partial=partial)
     if as_json:
         click.echo(views.to_json({"project": report.project, "out": str(report.out), "written": report.written,

@@ -9,7 +9,6 @@ import click
 from syncer.cli import views
 from syncer.cli.base import cli, context
 from syncer.engine import facade as engine
-from syncer.engine import logbook, operations
 
 
 @cli.group()
@@ -27,6 +26,8 @@ def instances() -> None:
 @click.pass_obj
 def instances_list(obj: dict[str, Any], definition: str | None, server: str | None, as_json: bool) -> int:
     """Every managed container: id, name, definition, server, state, health, held or not."""
+    from syncer.engine import operations
+
     ctx = context(obj)
     rows = operations.instance_rows(ctx, engine.load(ctx), definition=definition, server=server)
     if as_json:
@@ -39,6 +40,8 @@ def instances_list(obj: dict[str, Any], definition: str | None, server: str | No
 
 
 def _one(obj: dict[str, Any], act: str, ident: str, **kw: Any) -> int:
+    from syncer.engine import operations
+
     ctx = context(obj)
     project = engine.load(ctx)
     do = {"stop": operations.stop_instance, "start": operations.start_instance,
@@ -83,6 +86,8 @@ def instances_restart(obj: dict[str, Any], instance: str, timeout: int) -> int:
 @click.pass_obj
 def instances_logs(obj: dict[str, Any], instance: str, tail: int, as_json: bool) -> int:
     """The container's own output (stdout and stderr), secrets masked."""
+    from syncer.engine import operations
+
     ctx = context(obj)
     lines = operations.instance_log_lines(ctx, engine.load(ctx), instance, tail=tail)
     click.echo(views.to_json({"lines": lines}) if as_json else "".join(f"{ln}\n" for ln in lines), nl=False)
@@ -101,6 +106,8 @@ def instances_logs(obj: dict[str, Any], instance: str, tail: int, as_json: bool)
 def logs(obj: dict[str, Any], level: str | None, component: str | None, since: str | None, until: str | None,
          limit: int, as_json: bool) -> int:
     """syncer's own records (what `watch` and `serve` did), newest first, like GET /logs."""
+    from syncer.engine import logbook
+
     rows, _ = logbook.read_logs(context(obj), level=level, component=component, since=since, until=until,
                                 limit=limit)
     if as_json:

@@ -9,7 +9,6 @@ import click
 from syncer.cli import views
 from syncer.cli.base import cli, context
 from syncer.engine import facade as engine
-from syncer.engine import records
 
 
 @cli.command()
@@ -33,6 +32,8 @@ def status(obj: dict[str, Any], as_json: bool) -> int:
 @click.pass_obj
 def history(obj: dict[str, Any], definition: str | None, as_json: bool) -> int:
     """The revisions of DEFINITION (or of every definition), newest first."""
+    from syncer.engine import records
+
     revisions = records.history(context(obj), definition)
     if as_json:
         click.echo(views.to_json([views.revision_dict(r) for r in revisions]), nl=False)
@@ -55,6 +56,8 @@ def deployments() -> None:
 def deployments_list(obj: dict[str, Any], definition: str | None, status: str | None, limit: int,
                      as_json: bool) -> int:
     """Deployments, newest first."""
+    from syncer.engine import records
+
     rows = records.deployments(context(obj), definition=definition, status=status, limit=limit)
     click.echo(views.to_json(rows) if as_json else views.deployments_text(rows), nl=False)
     return 0
@@ -66,6 +69,8 @@ def deployments_list(obj: dict[str, Any], definition: str | None, status: str | 
 @click.pass_obj
 def deployments_show(obj: dict[str, Any], deployment_id: str, as_json: bool) -> int:
     """One deployment with its log lines."""
+    from syncer.engine import records
+
     row = records.deployment(context(obj), deployment_id)
     click.echo(views.to_json(row) if as_json else views.deployment_text(row), nl=False)
     return 0

@@ -8,7 +8,6 @@ import click
 
 from syncer.cli import views
 from syncer.cli.base import cli, context
-from syncer.engine.secretcheck import secrets_check
 
 
 @cli.group()
@@ -31,6 +30,8 @@ def secrets_check_command(obj: dict[str, Any], ref: str | None, as_json: bool) -
     """List each definition's secret names and their source (env, secrets-file, sops FILE,
     or MISSING), never a value. Exits 1 when any is missing or a SOPS file cannot be
     decrypted."""
+    from syncer.engine.secretcheck import secrets_check
+
     report = secrets_check(context(obj, ref))
     if as_json:
         click.echo(views.to_json(report), nl=False)

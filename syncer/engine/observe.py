@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from syncer.adapters.docker import Engine
-from syncer.adapters.swarm import Swarm
 from syncer.core.errors import SyncerError
 from syncer.core.model import Desired, Observed, Server, ServerState
 
@@ -45,6 +44,8 @@ def observe_server(project: str, server: Server, names: list[str], *,
         engine = engines(server)
         try:
             if server.kind == "swarm":  # one GET /services and one GET /tasks
+                from syncer.adapters.swarm import Swarm  # only swarm servers pay for it
+
                 services, tasks = Swarm(engine).observe(project)
                 version = str(getattr(engine, "info", {}).get("Version", ""))
                 return ServerState(server.name, True, tuple(services), kind="swarm", tasks=tuple(tasks),

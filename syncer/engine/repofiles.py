@@ -16,7 +16,7 @@ from syncer.core.errors import Diagnostic, InvalidProject
 from syncer.core.model import Desired, Located, Observed, Project
 from syncer.stages import networks
 from syncer.stages.files import sources, unsafe
-from syncer.stages.load import PROJECT_FILE, DirTree, Tree, locate, parse
+from syncer.stages.tree import PROJECT_FILE, DirTree, Tree
 
 
 def tree_of(root: Path, ref: str | None) -> Tree:
@@ -64,6 +64,8 @@ def _located(tree: Tree, uses: Iterable[tuple[Located, tuple[object, ...]]], mes
 
 def _position(tree: Tree, where: Located, path: tuple[object, ...]) -> tuple[int, int]:
     data = tree.read(where.file)
+    from syncer.stages.load import locate, parse  # the YAML parser: only to place an error
+
     source = parse(where.file, data)[0] if data is not None else None
     return locate(source, where.doc, path) if source is not None else (0, 0)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import tarfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -161,6 +160,8 @@ def changed_sources(before: Mapping[str, Any], after: Mapping[str, Any]) -> list
 
 def archive(files: Mapping[str, tuple[bytes, int, int, int]]) -> bytes:
     """A tar archive of files (container path → (bytes, mode, uid, gid)), for one archive put."""
+    import tarfile  # only an apply that writes files pays for it (and its compressors)
+
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for path, (data, mode, uid, gid) in sorted(files.items()):

@@ -193,8 +193,10 @@ def test_dashboard_asks_for_a_key_and_tells_a_read_key_it_may_not_restart(tmp_pa
         click(browser, f'tr[data-instance="{wrk}"] button[data-action="restart"]')
         shows(browser, "notice", "Not allowed", "need a write key", "may only read")
         assert started_at(docker_api, wrk) == before, "a read key restarted a container"
-        assert browser.find_element(By.CSS_SELECTOR, f'tr[data-instance="{wrk}"] button[data-action="start"]') \
-            .get_attribute("disabled") is not None, "Start should stay disabled on a running instance"
+        start = f'tr[data-instance="{wrk}"] button[data-action="start"]'
+        # read in one go in the page: a live refresh may redraw the row between two driver calls
+        assert browser.execute_script("const b = document.querySelector(arguments[0]); return b && b.disabled;",
+                                      start), "Start should stay disabled on a running instance"
         screenshot(browser, tmp_path / "dashboard-read-key.png")
 
         # drift made outside syncer shows as drift, and as what a plan would do now
