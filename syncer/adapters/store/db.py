@@ -13,6 +13,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -288,12 +289,26 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
         _private(path)
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_timeout)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
+        _wal(db, busy_timeout)
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the state database {path}: {exc}") from None
     return db
+
+
+def _wal(db: sqlite3.Connection, busy_timeout: float) -> None:
+    """WAL mode. Switching to it needs a moment alone with the file, and SQLite does not wait
+    for that with its busy timeout: processes opening a new state dir at once retry here."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _private(path: Path) -> None:
