@@ -187,33 +187,15 @@ def _duplicate_key(text: str, line: int, column: int) -> tuple[str, int | None]:
     Composing the node tree does not construct mappings, so it does not stop at the
     duplicate; the error's own text quotes values, so the key is taken from the node.
     """
-    loader = _Loader(text)
-    try:
-        stack = []
-        while loader.check_node():
-            node = loader.get_node()
-            if node is not None:
-                stack.append(node)
-        seen: set[int] = set()
-        while stack:
-            node = stack.pop()
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            if node.id == "mapping":
-                for i, (k, _) in enumerate(node.value):
-                    if (k.start_mark.line, k.start_mark.column) == (line, column):
-                        for earlier, _ in node.value[:i]:
-                            if earlier.id == "scalar" and (earlier.tag, earlier.value) == (k.tag, k.value):
-                                return str(k.value), earlier.start_mark.line + 1
-                        return str(k.value), None
-                stack.extend(v for pair in node.value for v in pair)
-            elif node.id == "sequence":
-                stack.extend(node.value)
-    except YAMLError:
-        pass
-    finally:
-        loader.dispose()
+    for node in _nodes(text):  # the one walk over every node
+        if node.id != "mapping":
+            continue
+        for i, (k, _) in enumerate(node.value):
+            if (k.start_mark.line, k.start_mark.column) == (line, column):
+                for earlier, _ in node.value[:i]:
+                    if earlier.id == "scalar" and (earlier.tag, earlier.value) == (k.tag, k.value):
+                        return str(k.value), earlier.start_mark.line + 1
+                return str(k.value), None
     return "?", None
 
 

@@ -16,8 +16,7 @@ import httpx
 import pytest
 
 from tests.apiserver import CANARY, Served, serve, worker
-from tests.conftest import IN_CI
-from tests.helpers import wait_until
+from tests.helpers import unavailable, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -29,9 +28,7 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 def _missing(message: str) -> None:
     message += "; run scripts/setup (apt-get install chromium chromium-driver; pip install -e '.[test]')"
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(message)
 
 
 @pytest.fixture
