@@ -69,11 +69,20 @@ class SecondDockerd:
         time.sleep(0.2)
 
     def destroy(self) -> None:
+        """Its containers and networks go first: a bridge the daemon does not remove stays in the
+        host's network namespace and keeps its subnet from every engine (address pools run out)."""
+        links: list[str] = []
         if self.proc is not None:
             subprocess.run(["docker", "-H", self.url, "rm", "-f", "-v",
                             *subprocess.run(["docker", "-H", self.url, "ps", "-aq"], capture_output=True,
                                             text=True).stdout.split()], capture_output=True)
+            links = [f"br-{i[:12]}" for i in subprocess.run(
+                ["docker", "-H", self.url, "network", "ls", "-q", "--filter", "driver=bridge"],
+                capture_output=True, text=True).stdout.split()]
+            subprocess.run(["docker", "-H", self.url, "network", "prune", "-f"], capture_output=True)
         self.stop()
+        for link in links:
+            subprocess.run(["ip", "link", "delete", link], capture_output=True)
         subprocess.run(["umount", "-R", str(self.root / "exec")], capture_output=True)
         subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)

@@ -139,6 +139,25 @@ def sweep_leftovers(api: Any) -> None:
         owner = labels.get("syncer.project") or labels.get("com.docker.compose.project") or ""
         if TEST_PROJECT.match(owner):
             _quiet(lambda: api.remove_network(n["Id"]))
+    _sweep_bridges(api)
+
+
+def _sweep_bridges(api: Any) -> None:
+    """Bridges of second dockerds that were killed with networks on them stay in the host's
+    network namespace and keep their subnets from every engine: remove the `br-*` links no
+    network of the main engine owns, unless a second dockerd is running now (they may be its)."""
+    import subprocess
+
+    if subprocess.run(["pgrep", "-f", "dockerd --host unix:///tmp/syncer-d2-"], capture_output=True).returncode == 0:
+        return
+    networks = _quiet(lambda: api.networks()) or []
+    ours = {f"br-{n['Id'][:12]}" for n in networks} | {n["Name"] for n in networks}
+    links = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True, text=True).stdout
+    for line in links.splitlines():
+        name = line.split(":")[1].strip().split("@")[0]
+        if (name.startswith("br-") and name not in ours) or name.startswith("sd2") \
+                or (name == "docker_gwbridge" and name not in ours):
+            subprocess.run(["ip", "link", "delete", name], capture_output=True)
 
 
 def _quiet(call: Callable[[], Any]) -> Any:

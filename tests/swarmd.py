@@ -47,3 +47,7 @@ class SwarmDockerd(SecondDockerd):
         for mount in ("data", "exec"):  # a swarm daemon also mounts its data root and netns files
             subprocess.run(["umount", "-R", str(self.root / mount)], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+        main = subprocess.run(["docker", "network", "ls", "-q", "--filter", "name=^docker_gwbridge$"],
+                              capture_output=True, text=True)
+        if main.returncode == 0 and not main.stdout.strip():  # the swarm's, not the main engine's
+            subprocess.run(["ip", "link", "delete", "docker_gwbridge"], capture_output=True)

@@ -6,13 +6,17 @@ container `<project>.syncer-lock` (created, never started): creating a name is a
 the engine, so whoever creates it holds the lock; its labels say who (host, pid, purpose)
 and since when; it is released by removing it (by id: never a successor's). A holder on
 this host whose process is gone is taken over; one older than the lease is reported with
-how to break it. Servers are locked in name order, so two applies never hold halves.
+how to break it. A holder labelled with this very process that no live lock of the process
+knows is one whose release failed (the server went away mid-apply: a long-lived `syncer watch`
+would otherwise lock itself out for good once the server is back), and is taken over too.
+Servers are locked in name order, so two applies never hold halves.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import uuid
 from types import TracebackType
 
 from syncer.adapters.docker import Conflict, Engine, EngineError
@@ -24,6 +28,8 @@ from syncer.engine.observe import EngineFactory
 
 LEASE = 3600.0  # seconds: a holder older than this is probably gone (the message says how to break it)
 HOST, PID, SINCE, PURPOSE = "syncer.lock.host", "syncer.lock.pid", "syncer.lock.since", "syncer.lock.purpose"
+TOKEN = "syncer.lock.token"
+_LIVE: set[str] = set()  # the tokens of this process's locks not yet released
 
 
 def lock_name(project: str) -> str:
@@ -39,8 +45,10 @@ class ServerLock:
                  lease: float = LEASE) -> None:
         self.project, self.purpose, self.engines, self.lease = project, purpose, engines, lease
         self.held: list[tuple[Server, str]] = []
+        self.token = uuid.uuid4().hex
 
     def __enter__(self) -> ServerLock:
+        _LIVE.add(self.token)
         try:
             for name in sorted(self.project.config.servers):
                 server = self.project.config.servers[name]
@@ -58,7 +66,7 @@ class ServerLock:
 
     def _labels(self) -> dict[str, str]:
         return {L.MARKER: "lock", L.MARKER_OF: self.project.config.name, HOST: socket.gethostname(),
-                PID: str(os.getpid()), SINCE: clock.iso(), PURPOSE: self.purpose}
+                PID: str(os.getpid()), SINCE: clock.iso(), PURPOSE: self.purpose, TOKEN: self.token}
 
     def _take(self, server: Server) -> str | None:
         name = lock_name(self.project.config.name)
@@ -96,6 +104,7 @@ class ServerLock:
         return text
 
     def _release(self) -> None:
+        _LIVE.discard(self.token)
         while self.held:
             server, ident = self.held.pop()
             try:
@@ -109,9 +118,12 @@ class ServerLock:
 
 
 def _dead_here(labels: dict[str, str]) -> bool:
-    """True when the holder ran on this host and its process is gone."""
+    """True when the holder ran on this host and its process is gone, or it is this process
+    and no lock of ours still held has its token (its release failed)."""
     if labels.get(HOST) != socket.gethostname():
         return False
+    if labels.get(PID) == str(os.getpid()):
+        return labels.get(TOKEN) not in _LIVE
     try:
         os.kill(int(labels.get(PID, "")), 0)
     except ProcessLookupError:

@@ -93,3 +93,30 @@ def test_a_holder_past_its_lease_is_reported_with_how_to_break_it(tmp_path: Path
     assert f"docker rm {project}.syncer-lock" in out.stderr
     assert len(_lock(docker_api, project)) == 1  # a live-looking holder elsewhere is never removed
     assert not docker_api.containers(all=True, filters={"label": f"syncer.project={project}"})  # nothing done
+
+
+def test_a_lock_this_process_failed_to_release_is_taken_over_by_it(tmp_path: Path, project: str,
+                                                                  docker_api: Any) -> None:
+    """`syncer watch` is one long-lived process: when a server goes away mid-apply, the release
+    fails and the lock stays behind with the watch's own (live) pid. Once the server is back,
+    the watch must take it over, not lock itself out for good; a lock still held by this process
+    keeps excluding a second apply of it."""
+    import pytest
+
+    from syncer.core.errors import LockHeld
+    from syncer.engine.project import Context, load
+    from syncer.engine.serverlock import ServerLock
+
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": f"name: {project}-web\ntemplate: box\n"})
+    loaded = load(Context(repo=repo, state_dir=tmp_path / "s"))
+    _fake_holder(docker_api, project, **{"syncer.lock.host": socket.gethostname(), "syncer.lock.pid": str(os.getpid()),
+                                         "syncer.lock.since": "2026-01-01T00:00:00Z",
+                                         "syncer.lock.token": "released-by-nobody"})
+    with ServerLock(loaded, "syncer watch"):
+        [held] = _lock(docker_api, project)
+        assert held["Labels"]["syncer.lock.token"] != "released-by-nobody"
+        with pytest.raises(LockHeld) as info:
+            ServerLock(loaded, "syncer watch").__enter__()
+        assert f"pid {os.getpid()}" in str(info.value)
+        assert len(_lock(docker_api, project)) == 1
+    assert _lock(docker_api, project) == []
