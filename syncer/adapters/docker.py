@@ -3,31 +3,32 @@
 Reads are one filtered list call (never an inspect per container); writes are the few
 calls apply needs. Every engine failure leaves as DockerUnavailable (unreachable) or
 EngineError (the engine refused), with the engine's own message.
+
+On a unix socket (the local engine, an ssh server's forwarded socket) the reads go through
+`engine_http` and the docker SDK is imported only when a write, a stream or TLS needs it:
+its import alone costs a no-op `plan`/`apply` about half of its time.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import docker
-from docker.constants import MINIMUM_DOCKER_API_VERSION
-from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from docker.tls import TLSConfig
-from requests.exceptions import RequestException
-
-from syncer.adapters import ssh
-from syncer.core.errors import DockerUnavailable, SyncerError
+from syncer.adapters import engine_http, ssh
 from syncer.adapters.container_args import InvalidSpec, create_args
-from syncer.core.model import FileRef, LiveContainer, LiveNetwork, Server
+from syncer.adapters.docker_tls import tls_config
+from syncer.core.errors import DockerUnavailable, SyncerError
+from syncer.core.model import LiveContainer, LiveNetwork, Server
 
 HEALTH_RE = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 # An empty image syncer imports itself (nothing to pull): marker containers are made from
 # it, and never started.
 MARKER_IMAGE, MARKER_TAG = "syncer/marker", "1"
 _SSL_RE = re.compile(r"\[SSL[^\]]*\][^'\"]*")
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 
 
 class EngineError(SyncerError):
@@ -43,34 +44,77 @@ class Conflict(EngineError):
 
 
 def _engine_message(exc: Exception) -> str:
-    if isinstance(exc, APIError):
-        return str(exc.explanation or exc)
-    return str(exc)
+    explanation = getattr(exc, "explanation", None)  # the SDK's APIError
+    return str(explanation or exc)
+
+
+def _light_socket(url: str | None) -> str | None:
+    """The socket the reads can use without the SDK: a unix socket and no TLS from the
+    environment (DOCKER_TLS_VERIFY/DOCKER_CERT_PATH are the SDK's to read)."""
+    if url is None:
+        if os.environ.get("DOCKER_TLS_VERIFY") or os.environ.get("DOCKER_CERT_PATH"):
+            return None
+        url = os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+    return engine_http.socket_path(url)
 
 
 class Engine:
     """One Docker server."""
 
     def __init__(self, server: Server, *, timeout: int = 60) -> None:
-        self.server = server
+        self.server, self.timeout = server, timeout
         url = server.docker
         if url is not None and url.startswith("ssh://"):
             url = ssh.local_url(server.name, url)  # OpenSSH forwards the engine's socket: no paramiko
-        where = _env_kwargs() if url is None else {"base_url": url, "tls": tls_config(server)}
+        self.url = url
+        self._sdk: Any = None
+        self._made = False
+        path = None if server.tls is not None else _light_socket(url)
         try:
-            self.api = docker.APIClient(**where, timeout=timeout, version=MINIMUM_DOCKER_API_VERSION)
-            if str(self.api.base_url).startswith("http+docker://") or server.tls is not None:
+            if path is not None:
+                self.reads: Any = engine_http.UnixReader(path, timeout=timeout)
+                self.info: dict[str, Any] = self.reads.version(api_version=False)
+                self.reads.api_version = str(self.info["ApiVersion"])
+            else:
+                self.reads = self.api  # the SDK's client: it asks the version itself
+        except (engine_http.Refused, OSError, KeyError, ValueError) as exc:
+            raise DockerUnavailable(self._unreachable(exc)) from None
+        self._made = True
+
+    @property
+    def api(self) -> Any:
+        """The docker SDK's client, made (and the SDK imported) on first use."""
+        if self._sdk is None:
+            self._sdk = self._make_sdk()
+        return self._sdk
+
+    def _make_sdk(self) -> Any:
+        import docker
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+
+        url = self.url
+        where = dict(docker.utils.kwargs_from_env()) if url is None else \
+            {"base_url": url, "tls": tls_config(self.server)}
+        known = getattr(self, "info", None)
+        try:
+            api = docker.APIClient(**where, timeout=self.timeout,
+                                   version=str(known["ApiVersion"]) if known else
+                                   docker.constants.MINIMUM_DOCKER_API_VERSION)
+            if str(api.base_url).startswith("http+docker://") or self.server.tls is not None:
                 # a unix socket: no proxy applies, and requests would otherwise read every proxy
                 # variable of the environment on each call (a sixth of a list call's CPU). With
                 # `tls:`, the files the entry names must win: requests would otherwise check the
                 # engine against REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE instead of the entry's CA.
-                self.api.trust_env = False
-            # the one round trip a client costs: what version="auto" asks, kept whole (the
-            # engine's version for status), then the API version set as "auto" would set it
-            self.info: dict[str, Any] = dict(self.api.version(api_version=False))
-            self.api._version = str(self.info["ApiVersion"])
+                api.trust_env = False
+            if not known:
+                # the one round trip a client costs: what version="auto" asks, kept whole (the
+                # engine's version for status), then the API version set as "auto" would set it
+                self.info = dict(api.version(api_version=False))
+                api._version = str(self.info["ApiVersion"])
         except (DockerException, RequestException, OSError, KeyError) as exc:
             raise DockerUnavailable(self._unreachable(exc)) from None
+        return api
 
     def _unreachable(self, exc: Exception) -> str:
         """One line naming the server: the TLS failure alone, or what ssh said, when that is why."""
@@ -82,7 +126,7 @@ class Engine:
         said = ssh.last_error(url) if url.startswith("ssh://") else ""
         if said:
             return f"server '{self.server.name}': ssh: {said}"
-        if url.startswith("ssh://") and hasattr(self, "api"):
+        if url.startswith("ssh://") and self._made:
             try:  # the tunnel ended under a client kept for later: open it again, same socket path
                 ssh.local_url(self.server.name, url)
             except DockerUnavailable as again:
@@ -92,20 +136,41 @@ class Engine:
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (NotFound, ImageNotFound) as exc:
-            raise Missing(f"{what}: {_engine_message(exc)}") from None
-        except APIError as exc:
-            if exc.status_code == 409:
-                raise Conflict(f"{what}: {_engine_message(exc)}") from None
-            raise EngineError(f"{what}: {_engine_message(exc)}") from None
-        except (DockerException, RequestException, OSError) as exc:
-            raise DockerUnavailable(self._unreachable(exc)) from None
+        except DockerUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - sorted below; anything else goes on as it was
+            raise self._sorted(what, exc) from None
+
+    def _sorted(self, what: str, exc: Exception) -> Exception:
+        """An engine failure as Missing/Conflict/EngineError (refused) or DockerUnavailable."""
+        status: int | None = None
+        if isinstance(exc, engine_http.Refused):
+            status = exc.status
+        elif "docker" in sys.modules:  # only the SDK raises its own errors
+            from docker.errors import APIError, DockerException
+            from requests.exceptions import RequestException
+
+            if isinstance(exc, APIError):
+                status = exc.status_code or 500
+            elif not isinstance(exc, (DockerException, RequestException)):
+                status = None if isinstance(exc, OSError) else -1
+        elif not isinstance(exc, OSError):
+            status = -1
+        if status == -1:
+            return exc  # not the engine's doing
+        if status is None:
+            return DockerUnavailable(self._unreachable(exc))
+        if status == 404:
+            return Missing(f"{what}: {_engine_message(exc)}")
+        if status == 409:
+            return Conflict(f"{what}: {_engine_message(exc)}")
+        return EngineError(f"{what}: {_engine_message(exc)}")
 
     # --- reads -----------------------------------------------------------------------
 
     def list_project(self, project: str) -> list[LiveContainer]:
         """Every container of the project, all states: ONE list call."""
-        rows = self._call("list containers", self.api.containers, all=True,
+        rows = self._call("list containers", self.reads.containers, all=True,
                           filters={"label": [f"syncer.project={project}"]})
         return [self._live(r) for r in rows]
 
@@ -118,7 +183,7 @@ class Engine:
         if not names:
             return []
         wanted = set(names)
-        rows = self._call("list containers", self.api.containers, all=True)
+        rows = self._call("list containers", self.reads.containers, all=True)
         return [self._live(r) for r in rows if any(n.lstrip("/") in wanted for n in r.get("Names") or [])]
 
     def _live(self, row: Mapping[str, Any]) -> LiveContainer:
@@ -132,13 +197,13 @@ class Engine:
             id=row["Id"], name=names[0].lstrip("/"), server=self.server.name,
             state=row.get("State", ""), health=health, labels=row.get("Labels") or {},
             created=int(row.get("Created", 0)), status=status,
-            networks=tuple(sorted(((row.get("NetworkSettings") or {}).get("Networks") or {}))),
+            networks=tuple(sorted((row.get("NetworkSettings") or {}).get("Networks") or {})),
         )
 
     def list_networks(self) -> list[LiveNetwork]:
         """Every network of the server: ONE list call (ours carry the project label; an
         external one only has to be there)."""
-        rows = self._call("list networks", self.api.networks)
+        rows = self._call("list networks", self.reads.networks)
         return [LiveNetwork(str(r.get("Id", "")), str(r.get("Name", "")), r.get("Labels") or {}) for r in rows]
 
     def create_network(self, name: str, labels: Mapping[str, str]) -> str:
@@ -162,21 +227,21 @@ class Engine:
     def row(self, ident: str) -> dict[str, Any] | None:
         """The container list's row for one container id (None when it is gone): what a
         plan's list call will see, which can lag behind an event and behind `inspect`."""
-        rows = self._call("list containers", self.api.containers, all=True, filters={"id": [ident]})
+        rows = self._call("list containers", self.reads.containers, all=True, filters={"id": [ident]})
         return next((dict(r) for r in rows if str(r.get("Id", "")).startswith(ident)), None)
 
     def inspect(self, ident: str) -> dict[str, Any]:
         """The engine's full record of one container."""
-        return dict(self._call(f"inspect {ident}", self.api.inspect_container, ident))
+        return dict(self._call(f"inspect {ident}", self.reads.inspect_container, ident))
 
     def version(self) -> dict[str, Any]:
         """The engine's version record (also a reachability check)."""
-        return dict(self._call("version", self.api.version))
+        return dict(self._call("version", self.reads.version))
 
     def has_image(self, image: str) -> bool:
         """True when the image is present locally."""
         try:
-            self._call(f"image {image}", self.api.inspect_image, image)
+            self._call(f"image {image}", self.reads.inspect_image, image)
             return True
         except Missing:
             return False
@@ -191,7 +256,12 @@ class Engine:
                     raise EngineError(f"pull {image}: {event['error']}")
                 if event.get("status"):
                     yield f"{event.get('id', '')} {event['status']} {event.get('progress', '')}".strip()
-        except (APIError, RequestException) as exc:
+        except EngineError:
+            raise
+        except Exception as exc:
+            sorted_ = self._sorted(f"pull {image}", exc)
+            if sorted_ is exc:
+                raise
             raise EngineError(f"pull {image}: {_engine_message(exc)}") from None
 
     # --- writes ----------------------------------------------------------------------
@@ -302,46 +372,13 @@ class Engine:
         yield from stream
 
     def close(self) -> None:
-        """Release the connection pool."""
-        self.api.close()
+        """Release the connections."""
+        if self.reads is not self._sdk:
+            self.reads.close()
+        if self._sdk is not None:
+            self._sdk.close()
 
     def stats(self, ident: str) -> dict[str, Any]:
         """One reading of a container's CPU and memory counters, at once (no streaming, no
         one-second wait: `precpu_stats` is empty, so CPU % needs the caller's previous reading)."""
         return dict(self._call(f"stats {ident}", self.api.stats, ident, stream=False, one_shot=True))
-
-
-def _env_kwargs() -> dict[str, Any]:
-    return dict(docker.utils.kwargs_from_env())
-
-
-def tls_config(server: Server) -> TLSConfig | None:
-    """The client TLS of a server entry, its files checked first. A problem names the server
-    and the field; never the key's path (it may say where keys are kept)."""
-    tls = server.tls
-    if tls is None:
-        return None
-    ca, cert, key = (_tls_file(server.name, f, ref) for f, ref in
-                     (("ca", tls.ca), ("cert", tls.cert), ("key", tls.key)))
-    try:
-        return TLSConfig(client_cert=(cert, key) if cert and key else None, ca_cert=ca, verify=tls.verify)
-    except DockerException:
-        raise DockerUnavailable(f"server '{server.name}': tls: the certificate, key or CA file is unusable") from None
-
-
-def _tls_file(server: str, field: str, ref: FileRef | None) -> str | None:
-    if ref is None:
-        return None
-    shown = "" if field == "key" else f" {ref.rel or '$' + ref.env}"
-    if ref.env:
-        path = os.environ.get(ref.env, "")
-        if not path:
-            raise DockerUnavailable(f"server '{server}': tls.{field}: the environment variable {ref.env} is not set")
-    else:
-        root = os.path.realpath(ref.root)
-        path = os.path.realpath(os.path.join(root, ref.rel))
-        if os.path.commonpath([root, path]) != root:  # a symlink out of the repository
-            raise DockerUnavailable(f"server '{server}': tls.{field}:{shown} leads outside the repository")
-    if not os.path.isfile(path):
-        raise DockerUnavailable(f"server '{server}': tls.{field}:{shown} is not a readable file")
-    return path

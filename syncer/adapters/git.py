@@ -31,24 +31,6 @@ def open_repo(path: Path) -> git.Repo:
         raise GitError(f"{path} is not inside a git repository ({exc})") from None
 
 
-def head(path: Path) -> tuple[str | None, bool]:
-    """HEAD's commit and whether the work tree has changes; (None, False) outside git."""
-    try:
-        repo = git.Repo(path, search_parent_directories=True)
-    except (InvalidGitRepositoryError, NoSuchPathError):
-        return None, False
-    try:
-        sha = repo.head.commit.hexsha
-    except ValueError:  # no commit yet
-        return None, True
-    try:
-        # one `git status` (is_dirty runs three git processes: a plan runs on every
-        # self-heal, and each process start costs a loaded machine dearly)
-        return sha, bool(repo.git.status("--porcelain", "--untracked-files=normal").strip())
-    except GitCommandError as exc:
-        raise GitError(f"git repository at {path} is damaged: {_first_line(exc)}") from None
-
-
 @dataclass
 class GitTree:
     """The files of one commit, read from the object store without touching the work tree."""
@@ -118,25 +100,6 @@ def tree_at(project_root: Path, ref: str) -> GitTree:
     work = Path(repo.working_tree_dir or project_root).resolve()
     prefix = project_root.resolve().relative_to(work).as_posix()
     return GitTree(commit, "" if prefix == "." else prefix)
-
-
-_messages: dict[tuple[str, str], str] = {}  # (repository, sha) -> first line: a commit never changes
-
-
-def commit_message(path: Path, sha: str) -> str:
-    """The first line of a commit's message ("" when unknown)."""
-    key = (str(path), sha)
-    if key in _messages:
-        return _messages[key]
-    try:
-        repo = git.Repo(path, search_parent_directories=True)
-        message = str(repo.commit(sha).message).strip().splitlines()[0][:200]
-    except (InvalidGitRepositoryError, NoSuchPathError, BadName, ValueError, GitCommandError, IndexError):
-        return ""
-    if len(_messages) > 1000:
-        _messages.clear()
-    _messages[key] = message
-    return message
 
 
 def safe_url(url: str) -> str:

@@ -25,8 +25,13 @@ class Swarm:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.api = engine.api
+        self.reads = engine.reads  # GETs without the SDK on a unix socket
         self.name = engine.server.name
+
+    @property
+    def api(self) -> Any:
+        """The SDK's client, for writes and streams (made on first use)."""
+        return self.engine.api
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return self.engine._call(what, fn, *args, **kwargs)
@@ -36,8 +41,8 @@ class Swarm:
     def observe(self, project: str) -> tuple[list[LiveContainer], list[LiveTask]]:
         """The project's services (one LiveContainer each) and their tasks: two list calls."""
         label = {"label": [f"{L.PROJECT}={project}"]}
-        services = self._call("list services", self.api.services, filters=label)
-        tasks = [self._task(t, services) for t in self._call("list tasks", self.api.tasks, filters=label)]
+        services = self._call("list services", self.reads.services, filters=label)
+        tasks = [self._task(t, services) for t in self._call("list tasks", self.reads.tasks, filters=label)]
         return [self._service(s, tasks) for s in services], tasks
 
     def _service(self, row: Mapping[str, Any], tasks: list[LiveTask]) -> LiveContainer:
@@ -66,16 +71,16 @@ class Swarm:
 
     def inspect_service(self, ident: str) -> dict[str, Any]:
         """The manager's full record of one service (its Version and UpdateStatus)."""
-        return dict(self._call(f"inspect service {ident}", self.api.inspect_service, ident))
+        return dict(self._call(f"inspect service {ident}", self.reads.inspect_service, ident))
 
     def project_tasks(self, project: str) -> list[dict[str, Any]]:
         """Every task of the project's services, raw: one call for many waiting deployments."""
-        return list(self._call("list tasks", self.api.tasks, filters={"label": [f"{L.PROJECT}={project}"]}))
+        return list(self._call("list tasks", self.reads.tasks, filters={"label": [f"{L.PROJECT}={project}"]}))
 
     def service_tasks(self, service_id: str) -> list[dict[str, Any]]:
         """Every task of one service, raw (status, error, timestamps); none once it is gone."""
         try:
-            return list(self._call("list tasks", self.api.tasks, filters={"service": service_id}))
+            return list(self._call("list tasks", self.reads.tasks, filters={"service": service_id}))
         except Missing:
             return []
 
@@ -108,7 +113,7 @@ class Swarm:
 
     def ensure_network(self, name: str, project: str) -> None:
         """The project's attachable overlay network, labelled, created when missing."""
-        found = self._call("list networks", self.api.networks, names=[name])
+        found = self._call("list networks", self.reads.networks, names=[name])
         if any(n.get("Name") == name for n in found):
             return
         self._call(f"create network {name}", self.api.create_network, name, driver="overlay",
@@ -117,7 +122,7 @@ class Swarm:
     def remove_network(self, name: str, project: str) -> str:
         """Remove the project's overlay when syncer made it; "" when done, else why not
         (the engine's message: still in use by a task that is stopping)."""
-        for n in self._call("list networks", self.api.networks, names=[name]):
+        for n in self._call("list networks", self.reads.networks, names=[name]):
             if n.get("Name") == name and (n.get("Labels") or {}).get(L.PROJECT) == project:
                 try:
                     self._call(f"remove network {name}", self.api.remove_network, n["Id"])
@@ -160,7 +165,7 @@ class Swarm:
 
     def _files(self, kind: str, project: str, definition: str | None = None) -> dict[str, str]:
         labels = [f"{L.PROJECT}={project}"] + ([f"{L.DEFINITION}={definition}"] if definition else [])
-        rows = self._call(f"list {kind}s", self.api.configs if kind == "config" else self.api.secrets,
+        rows = self._call(f"list {kind}s", self.reads.configs if kind == "config" else self.reads.secrets,
                           filters={"label": labels})
         return {r["Spec"]["Name"]: r["ID"] for r in rows}
 

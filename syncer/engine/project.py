@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from syncer.adapters import cache
+from syncer.adapters import cache, gitcli
 from syncer.adapters.store import Revision, Store
 from syncer.core import clock
 from syncer.core.errors import Diagnostic, InvalidProject
@@ -106,9 +106,7 @@ def load(ctx: Context) -> Project:
     state = ctx.state(root)  # first: its .gitignore keeps the work tree clean
     commit, dirty = None, False
     if _in_git(root):
-        from syncer.adapters import git as gitsource
-
-        commit, dirty = gitsource.head(root)
+        commit, dirty = gitcli.head(root)
     key = cache.repo_key(root, extra=policy_bytes)
     cached = cache.get(state, key)
     if cached is not None and cached.root == str(root):
@@ -126,9 +124,7 @@ def fingerprint(ctx: Context) -> tuple[str, str | None, bool]:
     root = ctx.root()
     commit, dirty = None, False
     if _in_git(root):
-        from syncer.adapters import git as gitsource
-
-        commit, dirty = gitsource.head(root)
+        commit, dirty = gitcli.head(root)
     return cache.repo_key(root), commit, dirty
 
 
@@ -142,9 +138,7 @@ def _build(tree: Tree, root: Path, commit: str | None, dirty: bool, policy: Poli
 
 def _with_message(project: Project, root: Path) -> Project:
     if project.commit:
-        from syncer.adapters import git as gitsource
-
-        project = replace(project, commit_message=gitsource.commit_message(root, project.commit))
+        project = replace(project, commit_message=gitcli.commit_message(root, project.commit))
     return project
 
 

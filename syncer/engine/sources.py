@@ -51,9 +51,9 @@ def fast_forward(repo: Path, branch: str) -> str:
 
 def head(repo: Path) -> str | None:
     """The commit checked out at `repo` (None outside git)."""
-    from syncer.adapters import git as gitsource
+    from syncer.adapters import gitcli
 
-    return gitsource.head(repo)[0]
+    return gitcli.head(repo)[0]
 
 
 def tracked_branch(ctx: Context, project: Project, override: str | None = None) -> str:

@@ -208,11 +208,11 @@ def test_observe_lists_once_and_never_inspects(tmp_path: Path, project: str) -> 
     class Counting(Engine):
         def __init__(self, server: Server) -> None:
             super().__init__(server)
-            real = self.api.containers
-            self.api.containers = lambda *a, **k: (calls.append("list"), real(*a, **k))[1]  # type: ignore
-            self.api.inspect_container = lambda *a, **k: calls.append("inspect")  # type: ignore
-            nets = self.api.networks
-            self.api.networks = lambda *a, **k: (calls.append("networks"), nets(*a, **k))[1]  # type: ignore
+            real = self.reads.containers
+            self.reads.containers = lambda *a, **k: (calls.append("list"), real(*a, **k))[1]  # type: ignore
+            self.reads.inspect_container = lambda *a, **k: calls.append("inspect")  # type: ignore
+            nets = self.reads.networks
+            self.reads.networks = lambda *a, **k: (calls.append("networks"), nets(*a, **k))[1]  # type: ignore
 
     ctx = engine.Context(repo=repo, state_dir=tmp_path / "state")
     result, _, _ = engine.compute_plan(ctx, engine.load(ctx), engines=Counting)

@@ -12,7 +12,7 @@ FLOORS = {"core": 0, "stages": 1, "adapters": 2, "engine": 3, "daemon": 4, "api"
 SHELLS = {"daemon", "api", "cli"}
 # the third-party (or stdlib) library -> the modules (relative to syncer/) that may import it
 OWNERS = {
-    "docker": ("adapters/docker.py", "adapters/swarm.py"),
+    "docker": ("adapters/docker.py", "adapters/docker_tls.py", "adapters/swarm.py"),
     "requests": ("adapters/docker.py", "adapters/swarm.py"),
     "paramiko": (),
     "sqlite3": ("adapters/store/",),

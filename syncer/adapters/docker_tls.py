@@ -1,0 +1,47 @@
+"""A server entry's `tls:` as the docker SDK's client TLS, its files checked first."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from syncer.core.errors import DockerUnavailable
+from syncer.core.model import FileRef, Server
+
+if TYPE_CHECKING:
+    from docker.tls import TLSConfig
+
+
+def tls_config(server: Server) -> TLSConfig | None:
+    """The client TLS of a server entry, its files checked first. A problem names the server
+    and the field; never the key's path (it may say where keys are kept)."""
+    tls = server.tls
+    if tls is None:
+        return None
+    ca, cert, key = (_tls_file(server.name, f, ref) for f, ref in
+                     (("ca", tls.ca), ("cert", tls.cert), ("key", tls.key)))
+    from docker.errors import DockerException
+    from docker.tls import TLSConfig
+
+    try:
+        return TLSConfig(client_cert=(cert, key) if cert and key else None, ca_cert=ca, verify=tls.verify)
+    except DockerException:
+        raise DockerUnavailable(f"server '{server.name}': tls: the certificate, key or CA file is unusable") from None
+
+
+def _tls_file(server: str, field: str, ref: FileRef | None) -> str | None:
+    if ref is None:
+        return None
+    shown = "" if field == "key" else f" {ref.rel or '$' + ref.env}"
+    if ref.env:
+        path = os.environ.get(ref.env, "")
+        if not path:
+            raise DockerUnavailable(f"server '{server}': tls.{field}: the environment variable {ref.env} is not set")
+    else:
+        root = os.path.realpath(ref.root)
+        path = os.path.realpath(os.path.join(root, ref.rel))
+        if os.path.commonpath([root, path]) != root:  # a symlink out of the repository
+            raise DockerUnavailable(f"server '{server}': tls.{field}:{shown} leads outside the repository")
+    if not os.path.isfile(path):
+        raise DockerUnavailable(f"server '{server}': tls.{field}:{shown} is not a readable file")
+    return path

@@ -1,0 +1,143 @@
+"""Reads from an engine on a unix socket, with the standard library only.
+
+`import docker` costs a process about 0.15 s (requests, urllib3, its API mixins), more than
+everything else a no-op `plan` or `apply` does. The reads those commands make are plain GETs
+of JSON over the engine's unix socket (also an ssh server's, which OpenSSH forwards to a
+local socket), so `adapters.docker.Engine` makes them here and builds the SDK's client only
+when it has to write, stream or speak TLS. The answers are the engine's JSON as the SDK
+returns it; failures leave as `Refused` (the engine answered an error) or `OSError`
+(unreachable).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+
+class Refused(Exception):
+    """The engine answered with an error status; `status` and the engine's message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def socket_path(url: str) -> str | None:
+    """The socket's path of a `unix://` engine URL; None for any other kind."""
+    if url.startswith("unix://"):
+        return url[len("unix://"):] or None
+    if url.startswith("/"):
+        return url
+    return None
+
+
+class UnixReader:
+    """The GETs an observation makes, with the method names and answers of the SDK's client.
+    One kept-alive connection, one request at a time (a lock: pooled engines are shared)."""
+
+    def __init__(self, path: str, *, timeout: float) -> None:
+        self.path, self.timeout = path, timeout
+        self.api_version = ""  # set from the engine's /version
+        self._conn: _UnixConnection | None = None
+        self._lock = threading.Lock()
+
+    def _get(self, path: str, query: Mapping[str, Any] | None = None, *, versioned: bool = True) -> Any:
+        url = (f"/v{self.api_version}" if versioned and self.api_version else "") + path
+        if query:
+            url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
+        with self._lock:
+            for attempt in (0, 1):
+                fresh = self._conn is None
+                if self._conn is None:
+                    self._conn = _UnixConnection(self.path, self.timeout)
+                try:
+                    self._conn.request("GET", url)
+                    resp = self._conn.getresponse()
+                    body = resp.read()
+                    break
+                except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                    self.close_locked()
+                    if fresh or attempt:  # a kept-alive connection the engine had closed: once more
+                        raise
+                except BaseException:
+                    self.close_locked()
+                    raise
+        if resp.status >= 400:
+            raise Refused(resp.status, _message(body, resp.status))
+        return json.loads(body) if body else None
+
+    def close_locked(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            self.close_locked()
+
+    # --- the SDK's names -------------------------------------------------------------
+
+    def version(self, api_version: bool = True) -> dict[str, Any]:
+        return dict(self._get("/version", versioned=api_version))
+
+    def containers(self, all: bool = False, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return list(self._get("/containers/json", {"all": 1 if all else None, "filters": _filters(filters)}))
+
+    def inspect_container(self, ident: str) -> dict[str, Any]:
+        return dict(self._get(f"/containers/{quote(ident, safe='')}/json"))
+
+    def inspect_image(self, image: str) -> dict[str, Any]:
+        return dict(self._get(f"/images/{quote(image, safe='/:@')}/json"))
+
+    def networks(self, names: list[str] | None = None) -> list[dict[str, Any]]:
+        return list(self._get("/networks", {"filters": _filters({"name": names} if names else None)}))
+
+    def services(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return list(self._get("/services", {"filters": _filters(filters)}))
+
+    def inspect_service(self, ident: str) -> dict[str, Any]:
+        return dict(self._get(f"/services/{quote(ident, safe='')}"))
+
+    def tasks(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return list(self._get("/tasks", {"filters": _filters(filters)}))
+
+    def configs(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return list(self._get("/configs", {"filters": _filters(filters)}))
+
+    def secrets(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return list(self._get("/secrets", {"filters": _filters(filters)}))
+
+
+def _filters(filters: Mapping[str, Any] | None) -> str | None:
+    if not filters:
+        return None
+    return json.dumps({k: v if isinstance(v, list) else [v] for k, v in filters.items()})
+
+
+def _message(body: bytes, status: int) -> str:
+    try:
+        return str(json.loads(body)["message"])
+    except (ValueError, KeyError, TypeError):
+        return body.decode("utf-8", "replace").strip() or f"HTTP {status}"
