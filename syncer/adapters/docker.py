@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from syncer.adapters import engine_http, ssh
+from syncer.adapters import engine_http
 from syncer.adapters.container_args import InvalidSpec, create_args
 from syncer.adapters.docker_tls import tls_config
 from syncer.core.errors import DockerUnavailable, SyncerError
@@ -65,11 +65,13 @@ class Engine:
         self.server, self.timeout = server, timeout
         url = server.docker
         if url is not None and url.startswith("ssh://"):
+            from syncer.adapters import ssh  # only ssh servers pay for it
+
             url = ssh.local_url(server.name, url)  # OpenSSH forwards the engine's socket: no paramiko
         self.url = url
         self._sdk: Any = None
         self._made = False
-        path = None if server.tls is not None else _light_socket(url)
+        self.socket = path = None if server.tls is not None else _light_socket(url)
         try:
             if path is not None:
                 self.reads: Any = engine_http.UnixReader(path, timeout=timeout)
@@ -123,7 +125,12 @@ class Engine:
         if ssl:
             return f"server '{self.server.name}': TLS: {re.sub(r' *[(]_ssl[.]c:[0-9]+[)]?$', '', ssl.group(0))}"
         url = self.server.docker or ""
-        said = ssh.last_error(url) if url.startswith("ssh://") else ""
+        if not url.startswith("ssh://"):
+            where = f" at {self.socket}" if self.socket and isinstance(exc, OSError) else ""
+            return f"server '{self.server.name}': cannot reach Docker{where}: {text}"
+        from syncer.adapters import ssh
+
+        said = ssh.last_error(url)
         if said:
             return f"server '{self.server.name}': ssh: {said}"
         if url.startswith("ssh://") and self._made:

@@ -21,7 +21,7 @@ from syncer.core.errors import DockerUnavailable
 from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan
 from syncer.core.redact import NOTHING, Redactor
 from syncer.engine.heal import OWN
-from syncer.engine.swarm_apply import DeployFailed, Swarms
+from syncer.engine.swarms import DeployFailed, Swarms
 from syncer.stages.files import archive
 from syncer.stages.waves import group_actions, waves
 from syncer.stages.health import has_healthcheck, probe_output

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from syncer.adapters.docker import Engine
 from syncer.adapters.swarm import Swarm, failed_tasks, running_count
 from syncer.core.model import Action, ContainerSpec
 from syncer.engine.heal import OWN
+from syncer.engine.swarms import DeployFailed
 from syncer.stages import swarm as S
 
 Log = Callable[[str], None]
@@ -26,49 +27,11 @@ POLL_MAX = 0.3  # ... growing to this: many services waiting at once must not fl
 FAILURES_ON_CREATE = 3  # failed tasks after which a new service is given up (Swarm would retry forever)
 
 
-class DeployFailed(Exception):
-    """A service did not converge; `rolled_back` when Swarm restored the previous spec."""
-
-    def __init__(self, message: str, *, rolled_back: bool = False) -> None:
-        super().__init__(message)
-        self.rolled_back = rolled_back
-
-
-def is_swarm(engine: Engine) -> bool:
-    """True for a server declared `kind: swarm` (fakes without a server are not)."""
-    server = getattr(engine, "server", None)
-    return getattr(server, "kind", "docker") == "swarm"
-
-
 def _roll_time(update: Mapping[str, Any], replicas: int) -> float:
     """Seconds a roll takes beyond starting tasks: each batch is watched for the monitor
     window and followed by the delay (the health timeout alone would cut a long roll short)."""
     batches = -(-replicas // update["Parallelism"]) if update["Parallelism"] else 1
     return float(batches * (update["Monitor"] + update["Delay"]) / 10**9)
-
-
-class Swarms:
-    """The Swarm servers of one apply, as the Applier dispatches to them: services instead of
-    containers, behind the same plan actions."""
-
-    def __init__(self, engines: Mapping[str, Engine], project: str, secrets: Mapping[str, str], *,
-                 timeout: float, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.deployers = {name: SwarmDeployer(eng, project, secrets, timeout=timeout, sleep=sleep)
-                          for name, eng in engines.items() if is_swarm(eng)}
-
-    def __contains__(self, server: object) -> bool:
-        return server in self.deployers
-
-    def workers(self, todo: Sequence[str], groups: Mapping[str, Sequence[Action]]) -> int:
-        """Threads to add to a wave's pool: a Swarm deployment mostly waits while Swarm
-        schedules its tasks, so it does not count against the engine's parallelism (all of
-        a wave's services roll at once)."""
-        return sum(1 for n in todo if groups[n][0].server in self.deployers)
-
-    def run(self, a: Action, c: ContainerSpec | None,
-            labels: Callable[[Action, ContainerSpec], Mapping[str, str]], log: Log) -> None:
-        """Carry out one plan action on its Swarm server."""
-        self.deployers[a.server].run(a, c, labels(a, c) if c is not None else {}, log)
 
 
 class SwarmDeployer:
