@@ -13,22 +13,26 @@ unexpected in the file (not JSON, another shape, another format) is a miss.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import hashlib
+import hmac
 import json
 import os
 import stat
 import types
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from syncer.core.model import Project
+from syncer.core.model import ContainerSpec, Desired, Project
 from syncer.stages.tree import MAX_FILE_BYTES
 
 CACHE_DIR = "cache"
-FORMAT = 1  # bump when the shape of an entry changes
+FORMAT = 2  # bump when the shape of an entry changes
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
@@ -210,3 +214,87 @@ def _checked(kind: Any, value: Any) -> Any:
     if type(value) is not kind:
         raise TypeError(f"expected {getattr(kind, '__name__', kind)}, got {type(value).__name__}")
     return value
+
+
+# --- rendered projects ---------------------------------------------------------------------
+# Specs hold secrets as keyed references, never values (stages.render), so a rendered
+# project may rest in the state dir beside the store, which keeps the same specs.
+
+RENDER_FORMAT = 1
+_last_render: tuple[Path, str, Desired] | None = None
+
+
+def render_key(source: str, secrets: Mapping[str, str], secret_key: bytes, files: Mapping[str, bytes]) -> str:
+    """What a render depends on: the validated YAML (`source`), the bytes of the repo files
+    the specs read, and the secrets with their key (as an HMAC: the key is not in the state
+    dir when it is kept on the server, so the entry's name tells nothing of the values)."""
+    h = hashlib.sha256(f"render:{RENDER_FORMAT}:{source}".encode())
+    h.update(hmac.new(secret_key or b"-", json.dumps(sorted(secrets.items())).encode(), "sha256").digest())
+    for path in sorted(files):
+        h.update(path.encode() + b"\0" + hashlib.sha256(files[path]).digest())
+    return h.hexdigest()
+
+
+def _render_entry(state: Path, key: str) -> Path:
+    return state / CACHE_DIR / f"render-{key[:32]}.json"
+
+
+def get_render(state: Path, key: str) -> Desired | None:
+    """The rendered project for `key`, or None (a damaged or foreign entry counts as absent)."""
+    global _last_render
+    path = _render_entry(state, key)
+    last = _last_render
+    if last is not None and last[0] == path and last[1] == key and path.exists():
+        return last[2]
+    try:
+        with open(path, "rb") as f:
+            entry = json.load(f)
+        if entry["format"] != RENDER_FORMAT or entry["key"] != key:
+            return None
+        desired = _desired_from_json(entry["desired"])
+    except (OSError, ValueError, TypeError, KeyError, binascii.Error):
+        return None
+    _last_render = (path, key, desired)
+    return desired
+
+
+def put_render(state: Path, key: str, desired: Desired) -> None:
+    """Remember a rendered project (the latest only); failures are ignored."""
+    global _last_render
+    try:
+        data = {"format": RENDER_FORMAT, "key": key, "desired": _desired_to_json(desired)}
+        text = json.dumps(data, allow_nan=False, separators=(",", ":"))
+        if _desired_from_json(json.loads(text)["desired"]) != replace(desired, commit=None):
+            return  # a value JSON does not carry back equal
+    except (ValueError, TypeError, KeyError):
+        return
+    folder = state / CACHE_DIR
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for old in folder.glob("render-*"):
+            old.unlink(missing_ok=True)
+        _write_private(folder / f".render-{key[:32]}.tmp", text.encode(), _render_entry(state, key))
+        _last_render = (_render_entry(state, key), key, replace(desired, commit=None))
+    except OSError:
+        pass
+
+
+def _desired_to_json(desired: Desired) -> dict[str, Any]:
+    return {"project": desired.project, "definitions": list(desired.definitions), "containers": [
+        [c.project, c.server, c.definition, c.replica, c.name, c.template_ref, c.spec, c.spec_hash,
+         list(c.depends_on), {k: base64.b64encode(v).decode("ascii") for k, v in c.payload.items()}]
+        for c in desired.containers]}
+
+
+def _desired_from_json(data: Any) -> Desired:
+    containers = []
+    for row in _checked(list, data["containers"]):
+        project, server, definition, replica, name, ref, spec, spec_hash, depends, payload = _checked(list, row)
+        for text in (project, server, definition, name, ref, spec_hash, *_checked(list, depends)):
+            _checked(str, text)
+        containers.append(ContainerSpec(project, server, definition, _checked(int, replica), name, ref,
+                                        _checked(dict, spec), spec_hash, tuple(depends),
+                                        {str(k): base64.b64decode(_checked(str, v), validate=True)
+                                         for k, v in _checked(dict, payload).items()}))
+    definitions = tuple(_checked(str, d) for d in _checked(list, data["definitions"]))
+    return Desired(_checked(str, data["project"]), tuple(containers), definitions, None)

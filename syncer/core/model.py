@@ -142,6 +142,8 @@ class Project:
     commit: str | None = None
     dirty: bool = False
     commit_message: str = ""
+    # the digest of the YAML bytes (and policy) it was validated from; "" when unknown (a git ref)
+    source: str = ""
 
     def definition(self, name: str) -> Definition | None:
         """The definition called `name`, if any (an index, not a scan: 100k definitions)."""

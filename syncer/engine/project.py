@@ -109,10 +109,10 @@ def load(ctx: Context) -> Project:
         commit, dirty = gitcli.head(root)
     key = cache.repo_key(root, extra=policy_bytes)
     cached = cache.get(state, key)
-    if cached is not None and cached.root == str(root):
+    if cached is not None and cached.root == str(root) and cached.source == key:
         project = replace(cached, commit=commit, dirty=dirty)
     else:
-        project = _build(DirTree(root), root, commit, dirty, policy)
+        project = replace(_build(DirTree(root), root, commit, dirty, policy), source=key)
         if not project.config.allow_literal_secrets:  # a literal password must not land in the state dir
             cache.put(state, key, project)
     return _with_message(project, root)
@@ -199,9 +199,25 @@ def desired_state(ctx: Context, project: Project, *, store: Store | None = None,
                   secrets: Mapping[str, str] | None = None, engines: EngineFactory | None = None) -> Desired:
     """Render the project with this context's secrets (and the store's rollback pins)."""
     values = secrets if secrets is not None else secrets_for(ctx, project)
-    desired = render(project, secrets=values, secret_key=hash_key(ctx, project, engines),
-                     files=repofiles.read_all(project, ctx.ref))
+    desired = rendered(ctx, project, values, hash_key(ctx, project, engines))
     return pinned(store, desired)[0] if store is not None else desired
+
+
+def rendered(ctx: Context, project: Project, secrets: Mapping[str, str], secret_key: bytes) -> Desired:
+    """The project rendered, read back from the state dir when nothing it depends on changed
+    (the YAML, the repo files the specs read, the secrets, their key): rendering a thousand
+    definitions costs a plan more than its observation, and a self-heal re-plans twice."""
+    files = repofiles.read_all(project, ctx.ref)
+    key = None
+    if project.source and not project.config.allow_literal_secrets:
+        key = cache.render_key(project.source, secrets, secret_key, files)
+        hit = cache.get_render(ctx.state(Path(project.root)), key)
+        if hit is not None:
+            return replace(hit, commit=project.commit)
+    desired = render(project, secrets=secrets, secret_key=secret_key, files=files)
+    if key is not None:
+        cache.put_render(ctx.state(Path(project.root)), key, desired)
+    return desired
 
 
 def compute_plan(ctx: Context, project: Project, *, engines: EngineFactory | None = None,
@@ -226,9 +242,7 @@ def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFact
     from syncer.engine.observe import observe
 
     values = secrets if secrets is not None else secrets_for(ctx, project)
-    rendered = render(project, secrets=values, secret_key=hash_key(ctx, project, engines),
-                      files=repofiles.read_all(project, ctx.ref))
-    desired, lapsed_pins = pinned(store, rendered)
+    desired, lapsed_pins = pinned(store, rendered(ctx, project, values, hash_key(ctx, project, engines)))
     keep, lapsed_holds = held(store, desired)
     observed = observe(project.config.name, project.config.servers, desired, engines=engines or Engine)
     repofiles.check_external(project, desired, observed, ctx.ref)

@@ -157,3 +157,62 @@ def test_an_entry_of_another_shape_or_format_is_a_miss(tmp_path: Path, damage: o
     entry.write_text(json.dumps(damage(json.loads(entry.read_text()))))  # type: ignore[operator]
     assert cache.get(state, key) is None
     assert engine.load(engine.Context(repo=repo, state_dir=state)).config.name == "demo"
+
+
+def _render_repo(tmp_path: Path) -> Path:
+    return simple_repo(tmp_path / "r", "rc", definitions={
+        "web": "name: web\ntemplate: box\nparams: {token: {secret: TOKEN}}\n",
+        "conf": "name: conf\ntemplate: box\noverrides:\n  files:\n    - {path: /etc/a.conf, source: files/a.conf}\n"
+                "    - {path: /run/s, secret: TOKEN}\n"})
+
+
+def _rendered(ctx: engine.Context, secrets: dict[str, str]) -> object:
+    from syncer.engine.project import rendered
+
+    project = engine.load(ctx)
+    return rendered(ctx, project, secrets, b"k" * 32)
+
+
+def test_a_render_is_read_back_equal_and_misses_on_any_input_it_depends_on(tmp_path: Path) -> None:
+    from syncer.stages.render import render
+
+    repo = _render_repo(tmp_path)
+    (repo / "files").mkdir()
+    (repo / "files/a.conf").write_text("one\n")
+    state = tmp_path / "state"
+    ctx = engine.Context(repo=repo, state_dir=state)
+    canary = "canary-3d1f-never-in-the-state-dir"
+    first = _rendered(ctx, {"TOKEN": canary})
+    [entry] = (state / "cache").glob("render-*.json")
+    assert canary not in entry.read_text() and canary not in str(first)
+    cache._last_render = None  # as a new process: read from the file
+    again = _rendered(ctx, {"TOKEN": canary})
+    assert again == first
+    fresh = render(engine.load(ctx), secrets={"TOKEN": canary}, secret_key=b"k" * 32,
+                   files={"files/a.conf": b"one\n"})
+    assert again == fresh
+
+    def hashes(d: object) -> dict[str, str]:
+        return {c.name: c.spec_hash for c in d.containers}  # type: ignore[attr-defined]
+
+    rotated = _rendered(ctx, {"TOKEN": canary + "2"})  # another secret value: both specs change
+    assert hashes(rotated)["web"] != hashes(first)["web"] and hashes(rotated)["conf"] != hashes(first)["conf"]
+    (repo / "files/a.conf").write_text("two\n")  # a repo file the spec reads, not YAML
+    edited = _rendered(ctx, {"TOKEN": canary})
+    assert hashes(edited)["conf"] != hashes(first)["conf"] and hashes(edited)["web"] == hashes(first)["web"]
+    assert len(list((state / "cache").glob("render-*.json"))) == 1  # the latest only
+
+
+def test_a_damaged_render_entry_counts_as_absent(tmp_path: Path) -> None:
+    repo = _render_repo(tmp_path)
+    (repo / "files").mkdir()
+    (repo / "files/a.conf").write_text("one\n")
+    state = tmp_path / "state"
+    ctx = engine.Context(repo=repo, state_dir=state)
+    first = _rendered(ctx, {"TOKEN": "x"})
+    [entry] = (state / "cache").glob("render-*.json")
+    for damage in ("{", json.dumps({"format": 1, "key": "other", "desired": {}}), "[]"):
+        entry.write_text(damage)
+        cache._last_render = None
+        assert _rendered(ctx, {"TOKEN": "x"}) == first
+        entry = next((state / "cache").glob("render-*.json"))
