@@ -111,6 +111,7 @@ def child_env(python: str) -> dict[str, str]:
         sys.exit(f"bench: cannot import syncer with {python}: {where.stderr.strip()[-500:]}")
     subprocess.run([python, "-m", "compileall", "-q", where.stdout.strip()], env=env, check=False,
                    stdout=subprocess.DEVNULL)
+    log(f"bench: syncer imported from {where.stdout.strip()}")
     return env
 
 
@@ -169,34 +170,48 @@ def names_for(prefix: str, n: int) -> list[str]:
     return [f"{prefix}-{i:04d}" for i in range(n)]
 
 
-def definition_text(name: str, message: str) -> str:
-    return f"name: {name}\ntemplate: box\nparams: {{message: {json.dumps(message)}}}\n"
+def definition_text(name: str, message: str, netfiles: NetFiles | None = None) -> str:
+    text = f"name: {name}\ntemplate: box\nparams: {{message: {json.dumps(message)}}}\n"
+    return text + netfiles.overrides_text(name) if netfiles is not None else text
 
 
-def write_definition(repo: Path, name: str, message: str) -> Path:
+def write_definition(repo: Path, name: str, message: str, netfiles: NetFiles | None = None) -> Path:
     """Write one definition file in place (one write: watchfiles sees one change)."""
     path = repo / "definitions" / f"{name}.yaml"
-    path.write_text(definition_text(name, message), encoding="utf-8")
+    path.write_text(definition_text(name, message, netfiles), encoding="utf-8")
     return path
 
 
-def write_repo(repo: Path, project: str, names: Iterable[str], *, network: str, use_git: bool) -> None:
-    """syncer.yaml, one template `box`, one file per definition (optionally a git work tree)."""
+def write_repo(repo: Path, project: str, names: Iterable[str], *, network: str, use_git: bool,
+               netfiles: NetFiles | None = None) -> None:
+    """syncer.yaml, one template `box`, one file per definition (optionally a git work tree).
+    With `netfiles`, the template sets no network mode: every container joins the project
+    network, and the definitions use the variant's networks, files and env files."""
     (repo / "templates").mkdir(parents=True, exist_ok=True)
     (repo / "definitions").mkdir(parents=True, exist_ok=True)
-    (repo / "syncer.yaml").write_text(f"project: {project}\nprune: true\n", encoding="utf-8")
-    (repo / "templates" / "box.yaml").write_text(
-        TEMPLATE.format(image=IMAGE, command=json.dumps(COMMAND), network=network), encoding="utf-8")
+    (repo / "syncer.yaml").write_text(
+        f"project: {project}\nprune: true\n" + (netfiles.syncer_yaml_networks() if netfiles else ""),
+        encoding="utf-8")
+    template = TEMPLATE.format(image=IMAGE, command=json.dumps(COMMAND), network=network)
+    if netfiles is not None:
+        template = template.replace(f"  network_mode: {network}\n", "")
+        netfiles.write_files(repo)
+    (repo / "templates" / "box.yaml").write_text(template, encoding="utf-8")
     for name in names:
-        write_definition(repo, name, f"hello from {name}")
+        write_definition(repo, name, f"hello from {name}", netfiles)
     if use_git:
         git(repo, "init", "-q", "-b", "main")
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", "bench: initial")
 
 
-def compose_text(services: dict[str, str], *, network: str) -> str:
-    """The compose file equivalent to the repository: same image, command, env."""
+def compose_text(services: dict[str, str], *, network: str, netfiles: NetFiles | None = None,
+                 repo: Path | None = None) -> str:
+    """The compose file equivalent to the repository: same image, command, env (and with the
+    netfiles variant the same networks, aliases, env files and files)."""
+    if netfiles is not None:
+        assert repo is not None
+        return netfiles.compose_text(services, repo)
     lines = ["services:"]
     for name, message in services.items():
         lines += [f"  {name}:",
@@ -206,6 +221,209 @@ def compose_text(services: dict[str, str], *, network: str) -> str:
                   f"    network_mode: {network}",
                   "    stop_grace_period: 1s"]
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------
+# The netfiles variant: extra networks (one external), files and env files
+# --------------------------------------------------------------------------------------
+
+# Repository files the definitions read (`files: [{source}]` and `env_file:`).
+NF_COMMON = "files/common.conf"
+NF_LOGGING = "files/logging.json"
+NF_ENV = "files/env/group-{k}.env"
+NF_GROUPS = 5
+# Inline content with expressions; the compose twin gets it rendered by the bench.
+NF_CONTENT = "name=${definition.name}\nserver=${server.name}\nenvironment=${server.environment}\n"
+
+
+def _nf_render(text: str, name: str) -> str:
+    return (text.replace("${definition.name}", name).replace("${server.name}", "local")
+            .replace("${server.environment}", "development"))
+
+
+class NetFiles:
+    """The layout of `--variant netfiles`, shared by the syncer repository and its compose twin.
+
+    syncer.yaml declares `front` and `back` (created by syncer as <project>_front/_back) and
+    the external network `external` (an engine name unique to the run, created and removed by
+    the bench). Definition i:
+      - i even (half): `files:` — a repo file (files/common.conf), a second one for every
+        fourth (files/logging.json, mode 0440), and inline `content:` with ${...} — and
+        `env_file: [files/env/group-K.env]` (K = i mod 5);
+      - i mod 4 == 0: joins `front` with an alias; i mod 4 == 1: joins `back` (aliased) and the
+        external network; the others only the project network (all of them, as with Compose's
+        default network, are reachable there by their definition name).
+    """
+
+    def __init__(self, external: str) -> None:
+        self.external = external
+
+    # --- what definition i uses --------------------------------------------------------
+
+    @staticmethod
+    def index(name: str) -> int:
+        return int(name.rsplit("-", 1)[1])
+
+    def files(self, name: str) -> list[dict[str, Any]]:
+        i = self.index(name)
+        if i % 2:
+            return []
+        out: list[dict[str, Any]] = [{"path": "/etc/bench/common.conf", "source": NF_COMMON}]
+        if i % 4 == 0:
+            out.append({"path": "/etc/bench/logging.json", "source": NF_LOGGING, "mode": "0440"})
+        out.append({"path": "/etc/bench/instance.conf", "content": NF_CONTENT})
+        return out
+
+    def env_file(self, name: str) -> str | None:
+        i = self.index(name)
+        return None if i % 2 else NF_ENV.format(k=i % NF_GROUPS)
+
+    def networks(self, name: str) -> dict[str, list[str]]:
+        """syncer.yaml network name → extra aliases."""
+        i = self.index(name)
+        if i % 4 == 0:
+            return {"front": [f"{name}-web"]}
+        if i % 4 == 1:
+            return {"back": [f"{name}-svc"], self.external: []}
+        return {}
+
+    def engine_networks(self, project: str, name: str) -> dict[str, list[str]]:
+        """Engine network name → aliases, as syncer normalises them (the definition name on
+        every network, the project network always in)."""
+        out = {project: [name]}
+        for net, aliases in self.networks(name).items():
+            engine = net if net == self.external else f"{project}_{net}"
+            out[engine] = sorted({name, *aliases})
+        return out
+
+    def env(self, repo: Path, name: str, message: str) -> dict[str, str]:
+        """The container's env: the env file's, then MESSAGE (env wins over env_file)."""
+        path = self.env_file(name)
+        env: dict[str, str] = {}
+        if path:
+            for line in (repo / path).read_text(encoding="utf-8").splitlines():
+                if line.strip() and not line.startswith("#"):
+                    k, _, v = line.partition("=")
+                    env[k] = v
+        env["MESSAGE"] = message
+        return env
+
+    def payload(self, repo: Path, name: str) -> list[tuple[str, bytes, int]]:
+        """(path in the container, bytes, mode) of each file, as syncer writes them."""
+        out = []
+        for f in self.files(name):
+            data = ((repo / f["source"]).read_bytes() if "source" in f
+                    else _nf_render(f["content"], name).encode("utf-8"))
+            out.append((f["path"], data, int(f.get("mode", "0444"), 8)))
+        return out
+
+    # --- the repository -----------------------------------------------------------------
+
+    def syncer_yaml_networks(self) -> str:
+        return f"networks:\n  front: {{}}\n  back: {{}}\n  {self.external}: {{external: true}}\n"
+
+    def write_files(self, repo: Path) -> None:
+        (repo / "files" / "env").mkdir(parents=True, exist_ok=True)
+        (repo / NF_COMMON).write_text(
+            "# shared by every service that reads files\n"
+            + "".join(f"option_{k} = value {k}\n" for k in range(40)), encoding="utf-8")
+        (repo / NF_LOGGING).write_text(json.dumps(
+            {"version": 1, "handlers": {"console": {"class": "logging.StreamHandler", "level": "INFO"}},
+             "root": {"handlers": ["console"], "level": "INFO"}}, indent=2) + "\n", encoding="utf-8")
+        for k in range(NF_GROUPS):
+            (repo / NF_ENV.format(k=k)).write_text(
+                f"# group {k}\nGROUP=group-{k}\nLOG_LEVEL=info\nFEATURE_{k}=on\nREGION=eu-west-{k}\n",
+                encoding="utf-8")
+
+    def overrides_text(self, name: str) -> str:
+        """The `overrides:` block of a definition ("" when it uses none of the variant)."""
+        lines = []
+        nets = self.networks(name)
+        if nets:
+            lines.append("  networks:")
+            for net, aliases in nets.items():
+                lines.append(f"    {net}: {{aliases: {json.dumps(aliases)}}}" if aliases else f"    {net}: {{}}")
+        env_file = self.env_file(name)
+        if env_file:
+            lines.append(f"  env_file: [{env_file}]")
+        files = self.files(name)
+        if files:
+            lines.append("  files:")
+            lines += [f"    - {json.dumps(f)}" for f in files]
+        return ("overrides:\n" + "\n".join(lines) + "\n") if lines else ""
+
+    # --- the compose twin ----------------------------------------------------------------
+
+    def compose_text(self, services: dict[str, str], repo: Path) -> str:
+        lines = ["services:"]
+        configs: list[str] = []
+        for name, message in services.items():
+            lines += [f"  {name}:",
+                      f"    image: {IMAGE}",
+                      f"    command: {json.dumps(COMMAND)}",
+                      f"    environment: {{MESSAGE: {json.dumps(message)}}}",
+                      "    stop_grace_period: 1s"]
+            env_file = self.env_file(name)
+            if env_file:
+                lines.append(f"    env_file: [{json.dumps(str(repo / env_file))}]")
+            nets = self.networks(name)
+            if nets:
+                lines.append("    networks:")
+                lines.append("      default: {}")
+                for net, aliases in nets.items():
+                    key = "external" if net == self.external else net
+                    lines.append(f"      {key}: {{aliases: {json.dumps(aliases)}}}" if aliases else f"      {key}: {{}}")
+            files = self.files(name)
+            if files:
+                lines.append("    configs:")
+                for k, f in enumerate(files):
+                    cname = f"{name}-{k}"
+                    mode = int(f.get("mode", "0444"), 8)
+                    lines.append(f"      - {{source: {cname}, target: {f['path']}, mode: {mode}}}")
+                    if "source" in f:
+                        configs.append(f"  {cname}: {{file: {json.dumps(str(repo / f['source']))}}}")
+                    else:
+                        configs.append(f"  {cname}: {{content: {json.dumps(_nf_render(f['content'], name))}}}")
+        lines += ["networks:", "  front: {}", "  back: {}",
+                  f"  external: {{external: true, name: {self.external}}}"]
+        if configs:
+            lines += ["configs:", *configs]
+        return "\n".join(lines) + "\n"
+
+    # --- the external network ------------------------------------------------------------
+
+    def create_external(self, owner: str) -> None:
+        """Create the external network (labelled bench.external-of=<owner>, not syncer's)."""
+        client = api(30)
+        try:
+            client.create_network(self.external, driver="bridge", labels={"bench.external-of": owner},
+                                  check_duplicate=True)
+        finally:
+            client.close()
+
+
+def remove_networks(*, project: str | None = None, external: str | None = None) -> int:
+    """Remove syncer's networks of `project` (label syncer.project) and, by name, `external`.
+    Their containers must be gone first; one still in use is reported and left."""
+    import docker
+
+    client = api(60)
+    removed = 0
+    try:
+        nets = client.networks(filters={"label": [f"syncer.project={project}"]}) if project else []
+        if external:
+            nets += [n for n in client.networks(names=[external]) if n.get("Name") == external]
+        for net in nets:
+            try:
+                client.remove_network(net["Id"])
+                removed += 1
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                log(f"  WARNING: network {net.get('Name')} not removed: {exc}")
+    finally:
+        client.close()
+    return removed
 
 
 # --------------------------------------------------------------------------------------
