@@ -27,6 +27,7 @@ from syncer.daemon.logs import JsonFormatter, configure_logging
 from syncer.engine import facade as engine
 from syncer.engine import heal, queries, sources
 from syncer.engine.apply import ApplyOptions
+from syncer.engine.pool import EnginePool
 from syncer.engine.requests import Batch, Kind, Outcome, RequestQueue
 
 __all__ = ["JsonFormatter", "Kind", "WatchOptions", "Watcher", "configure_logging", "parse_duration"]
@@ -60,6 +61,9 @@ class Watcher:
         self.repo: Path | None = None
         self.state: Path | None = None
         self.docker_backoff = 1.0
+        # clients kept between cycles: each new one costs a version round trip, and a
+        # self-heal's cycle needs a few (plan, lock, re-plan, apply)
+        self.engines = EnginePool()
 
     # --- the way in --------------------------------------------------------------------
 
@@ -269,6 +273,7 @@ class Watcher:
                 server.stop()
             if notifier is not None:
                 notifier.stop()
+            self.engines.close()
         log.info("stopped", extra={"event": "stop"})
         return 0
 
@@ -303,7 +308,7 @@ class Watcher:
         try:
             # engine.apply loads (and validates) the project once, under the lock
             report = engine.apply(self.ctx, options=self.opts.apply, confirm=confirm, trigger="watch",
-                                  progress=self._progress, only=definition)
+                                  progress=self._progress, only=definition, engines=self.engines)
         except InvalidProject as exc:
             self._remember(last_validation_error=exc.lines())
             for line in exc.lines():
