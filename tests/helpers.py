@@ -124,22 +124,41 @@ def remove_project(api: Any, project: str) -> None:
 TEST_PROJECT = re.compile(r"^[a-z]+-[0-9a-f]{8}(?:[-_.]|$)")  # what `unique()` makes
 
 
+STALE_S = 30 * 60  # a test's objects older than this belong to a run that was interrupted
+
+
 def sweep_leftovers(api: Any) -> None:
     """What interrupted test runs left on the engine (their networks exhaust Docker's address
-    pools): containers and networks whose project is a test's `unique()` name."""
+    pools): containers and networks whose project is a test's `unique()` name, older than
+    STALE_S — a test session running beside this one (another terminal) keeps its own."""
+    import time
+
+    cutoff = time.time() - STALE_S
     for c in _quiet(lambda: api.containers(all=True)) or []:
         labels = c.get("Labels") or {}
         owner = labels.get("syncer.project") or labels.get("syncer.marker-of") \
             or labels.get("com.docker.compose.project") or ""
         names = [n.lstrip("/") for n in c.get("Names") or []]
-        if TEST_PROJECT.match(owner) or any(TEST_PROJECT.match(n) for n in names):
+        if (TEST_PROJECT.match(owner) or any(TEST_PROJECT.match(n) for n in names)) \
+                and int(c.get("Created") or 0) < cutoff:
             _quiet(lambda: api.remove_container(c["Id"], force=True, v=True))
     for n in _quiet(lambda: api.networks()) or []:
         labels = n.get("Labels") or {}
         owner = labels.get("syncer.project") or labels.get("com.docker.compose.project") or ""
-        if TEST_PROJECT.match(owner):
+        if TEST_PROJECT.match(owner) and _epoch(n.get("Created", "")) < cutoff:
             _quiet(lambda: api.remove_network(n["Id"]))
     _sweep_bridges(api)
+
+
+def _epoch(created: str) -> float:
+    """A network's `Created` (RFC 3339 with nanoseconds) in seconds; 0 when unreadable."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(created[:26].rstrip("Z") + "+00:00" if "." in created[:26]
+                                      else created.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _sweep_bridges(api: Any) -> None:

@@ -9,24 +9,27 @@ secret values) that must never show in the output.
 it runs against an unreachable Docker engine (DOCKER_HOST=tcp://127.0.0.1:1).
 
 Each case is copied to a temporary directory first (outside this git work tree, so that
-nothing asks git about it and nothing is ever written beside the case). The CLI runs as a
-subprocess; the runs needed by the selected tests start together, in a thread pool, because
-each one pays the interpreter's start-up.
+nothing asks git about it and nothing is ever written beside the case). The CLI runs in a
+fresh interpreter, with the environment a user's shell would give it: the runs needed by
+the selected tests go through ONE such interpreter, one after the other (`BATCH` calls the
+console script's own `main` with its streams captured), because each interpreter pays
+syncer's start-up; two cases also run as processes of their own and must print the same.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-CASES_DIR = Path(__file__).resolve().parents[1] / "cases" / "bad"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CASES_DIR = REPO_ROOT / "tests" / "cases" / "bad"
 CASES = sorted(p.name for p in CASES_DIR.iterdir() if p.is_dir())
 NOT_IN_REPO = ("expected.txt", "must-not-appear.txt")
 UNREACHABLE_DOCKER = "tcp://127.0.0.1:1"
@@ -47,14 +50,44 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(command: str, case: str, workdir: Path) -> Run:
+BATCH = """
+import contextlib, io, json, os, sys, traceback
+from syncer.cli.main import main
+out = []
+for cwd, argv in json.load(sys.stdin):
+    os.chdir(cwd)
+    stdout, stderr, code = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            main(argv)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            code, _ = 99, stderr.write(traceback.format_exc())
+    out.append([code, stdout.getvalue(), stderr.getvalue()])
+json.dump(out, sys.__stdout__)
+"""
+
+
+def _argv(command: str, case: str, workdir: Path) -> list[str]:
     repo = workdir / "repo"
     shutil.copytree(CASES_DIR / case, repo, ignore=shutil.ignore_patterns(*NOT_IN_REPO))
-    proc = subprocess.run(
-        [sys.executable, "-m", "syncer", "--repo", str(repo), "--state-dir", str(workdir / "state"), command],
-        capture_output=True, text=True, env=_env(), cwd=workdir, timeout=120, check=False,
-    )
+    return ["--repo", str(repo), "--state-dir", str(workdir / "state"), command]
+
+
+def _run(command: str, case: str, workdir: Path) -> Run:
+    proc = subprocess.run([sys.executable, "-m", "syncer", *_argv(command, case, workdir)],
+                          capture_output=True, text=True, env=_env(), cwd=workdir, timeout=120, check=False)
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _batch(jobs: dict[tuple[str, str], Path]) -> dict[tuple[str, str], Run]:
+    keys = sorted(jobs)
+    calls = [[str(jobs[k]), _argv(k[0], k[1], jobs[k])] for k in keys]
+    proc = subprocess.run([sys.executable, "-c", BATCH], input=json.dumps(calls), capture_output=True, text=True,
+                          env=_env(), cwd=REPO_ROOT, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {k: Run(*row) for k, row in zip(keys, json.loads(proc.stdout), strict=True)}
 
 
 @pytest.fixture(scope="session")
@@ -68,9 +101,16 @@ def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         if {"command", "case"} <= set(callspec.params):
             wanted.add((callspec.params["command"], callspec.params["case"]))
     jobs = {key: tmp_path_factory.mktemp(f"{key[0]}-{key[1]}") for key in sorted(wanted)}
-    with ThreadPoolExecutor(max_workers=max(2, (os.cpu_count() or 1) * 2)) as pool:
-        futures = {key: pool.submit(_run, key[0], key[1], path) for key, path in jobs.items()}
-        return {key: f.result() for key, f in futures.items()}
+    return _batch(jobs) if jobs else {}
+
+
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_a_process_of_its_own_prints_what_the_batch_printed(tmp_path: Path, command: str) -> None:
+    """The batch is no softer than the console script: the same case, run both ways."""
+    case = "defaults-server-unknown" if "defaults-server-unknown" in CASES else CASES[0]
+    alone = _run(command, case, tmp_path / "alone")
+    batched = _batch({(command, case): tmp_path / "batched"})[(command, case)]
+    assert alone == batched and alone.code == 1 and alone.stderr
 
 
 def _expected(case: str) -> list[str]:
