@@ -28,7 +28,7 @@ from syncer.engine.project import (
     redactor,
     secrets_for,
 )
-from syncer.stages.plan import definition_hash, desired_hash
+from syncer.stages.plan import definition_hash, desired_hash, restores_only
 
 if TYPE_CHECKING:
     from syncer.adapters.docker import Engine
@@ -156,8 +156,15 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
     # that changes something also locks the servers, then checks that nobody changed what it
     # is about to do since its plan (actions, not the fingerprint: a crash-looping container's
     # state flaps). One that changes nothing takes no server lock (a no-op apply stays cheap).
-    from syncer.engine.serverlock import ServerLock
+    from syncer.engine.serverlock import ServerLock, held_elsewhere
 
+    if restores_only(result, store.latest_revisions()) and \
+            not held_elsewhere(project, {a.server for a in result.actions if a.action != "noop"}, engines=factory):
+        # a self-heal (containers of the deployed revision started or made again) when no
+        # other apply is under way: taking the lock (a container create and remove) and
+        # re-planning would double the time a killed container stays down
+        return _run(ctx, project, store, result, desired, secrets, options=options, trigger=trigger,
+                    progress=progress, events=events, factory=factory)
     with ServerLock(project, f"syncer apply ({trigger})", engines=factory):
         again = planned(ctx, project, store, engines=factory, secrets=secrets).plan
         if _steps(_only(again, only) if only is not None else again) != _steps(result):

@@ -9,7 +9,9 @@ this host whose process is gone is taken over; one older than the lease is repor
 how to break it. A holder labelled with this very process that no live lock of the process
 knows is one whose release failed (the server went away mid-apply: a long-lived `syncer watch`
 would otherwise lock itself out for good once the server is back), and is taken over too.
-Servers are locked in name order, so two applies never hold halves.
+Servers are locked in name order, so two applies never hold halves. A self-heal (only
+containers of the deployed revision to start or create again) takes no lock when
+`held_elsewhere` finds none: it would double the time a killed container stays down.
 """
 
 from __future__ import annotations
@@ -115,6 +117,26 @@ class ServerLock:
                     eng.close()
             except (EngineError, DockerUnavailable):
                 pass  # a lock left behind is reported to the next apply with how to break it
+
+
+def held_elsewhere(project: Project, servers: set[str], *, engines: EngineFactory = Engine) -> bool:
+    """True when another apply holds the project's lock on one of these servers (a read:
+    one inspect per server; an unreachable server counts as not held)."""
+    name = lock_name(project.config.name)
+    for server in sorted(servers):
+        try:
+            eng = engines(project.config.servers[server])
+        except DockerUnavailable:
+            continue
+        try:
+            holder = eng.marker(name)
+        except (EngineError, DockerUnavailable):
+            holder = None
+        finally:
+            eng.close()
+        if holder is not None and not _dead_here(holder["labels"]):
+            return True
+    return False
 
 
 def _dead_here(labels: dict[str, str]) -> bool:

@@ -314,3 +314,14 @@ def from_dict(data: Mapping[str, Any]) -> Plan:
 def desired_hash(desired: Desired) -> str:
     """Identity of the repository state a plan was rendered from."""
     return L.sha256_of(sorted((c.server, c.name, c.spec_hash) for c in desired.containers))
+
+
+RESTORING = frozenset({"start", "create"})
+
+
+def restores_only(p: Plan, known: Known) -> bool:
+    """True when every change brings back what the store says is deployed: containers of a
+    definition's current revision to start or create again (a self-heal), nothing new."""
+    changes = [a for a in p.actions if a.action != "noop"]
+    return bool(changes) and all(a.action in RESTORING and a.definition in known
+                                 and a.revision == known[a.definition][0] for a in changes)

@@ -120,3 +120,30 @@ def test_a_lock_this_process_failed_to_release_is_taken_over_by_it(tmp_path: Pat
         assert f"pid {os.getpid()}" in str(info.value)
         assert len(_lock(docker_api, project)) == 1
     assert _lock(docker_api, project) == []
+
+
+def test_a_self_heal_takes_no_lock_unless_another_apply_holds_it(tmp_path: Path, project: str,
+                                                                 docker_api: Any) -> None:
+    """Restarting a killed container of the deployed revision is a self-heal: no lock is
+    created (a create and a remove would double the time it stays down), but a lock another
+    apply holds still stops it."""
+    import time
+
+    name = f"{project}-web"
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": f"name: {name}\ntemplate: box\n"})
+    assert _apply(repo, tmp_path / "s").returncode == 0
+    docker_api.kill(name)
+    t0 = time.time_ns()
+    healed = _apply(repo, tmp_path / "s")
+    assert healed.returncode == 0 and "start" in healed.stdout, healed.stdout + healed.stderr
+    assert docker_api.inspect_container(name)["State"]["Running"]
+    made = docker_api.events(since=t0 // 10**9 - 1, until=int(time.time()) + 1, decode=True,
+                             filters={"type": ["container"], "event": ["create"]})
+    locks = [e for e in made if e["Actor"]["Attributes"].get("name") == f"{project}.syncer-lock"]
+    assert not [e for e in locks if e["timeNano"] > t0]
+    _fake_holder(docker_api, project, **{"syncer.lock.host": "ci-runner-7", "syncer.lock.pid": "4242",
+                                         "syncer.lock.since": "2026-01-01T00:00:00Z"})
+    docker_api.kill(name)
+    refused = _apply(repo, tmp_path / "s")
+    assert refused.returncode == 1 and "pid 4242 on ci-runner-7" in refused.stderr, refused.stdout + refused.stderr
+    assert not docker_api.inspect_container(name)["State"]["Running"]

@@ -203,3 +203,26 @@ def _one(state: str, *, labels: dict[str, str] | None = None, status: str = "") 
 
 def test_a_paused_container_is_started_not_recreated() -> None:
     assert _one("paused") == "start: container is paused"
+
+
+def test_only_a_restore_of_the_deployed_revision_counts_as_a_self_heal() -> None:
+    from syncer.stages.plan import definition_hash, restores_only
+
+    cache = [want("cache", spec())]
+    fresh = [want("fresh", spec())]
+    desired = Desired("p", (*cache, *fresh), ("cache", "fresh"))
+    stopped = Observed("p", {"local": ServerState("local", True, managed=(
+        live("cache", spec(), state="exited"), live("fresh", spec())))})
+    known = {"cache": (1, definition_hash(cache)), "fresh": (1, definition_hash(fresh))}
+    healed = plan(desired, stopped, prune=True, created_at="t", known=known)
+    assert [a.action for a in healed.actions if a.action != "noop"] == ["start"] and restores_only(healed, known)
+    gone = Observed("p", {"local": ServerState("local", True, managed=(live("fresh", spec()),))})
+    assert restores_only(plan(desired, gone, prune=True, created_at="t", known=known), known)  # rm -f: create
+    changed = {**known, "cache": (1, "an older definition")}  # the definition changed: a new revision
+    assert not restores_only(plan(desired, stopped, prune=True, created_at="t", known=changed), changed)
+    assert not restores_only(plan(desired, gone, prune=True, created_at="t", known={}), {})  # never deployed
+    assert not restores_only(plan(desired, Observed("p", {"local": ServerState("local", True, managed=(
+        live("cache", spec()), live("fresh", spec())))}), prune=True, created_at="t", known=known), known)  # nothing
+    extra = Observed("p", {"local": ServerState("local", True, managed=(
+        live("cache", spec(), state="exited"), live("fresh", spec()), live("old", spec())))})
+    assert not restores_only(plan(desired, extra, prune=True, created_at="t", known=known), known)  # a removal
