@@ -2,8 +2,9 @@
 and the project's overlay network. It rides on an `Engine` (its connection, its error
 mapping), so a Swarm manager is reached exactly as any other server is.
 
-Reads are one `GET /services` and one `GET /tasks`, both filtered on the project label
-(tasks carry their service's labels for that filter). Secret values are revealed here,
+Reads are one `GET /services` (unfiltered: it also finds who holds the names we want) and
+one `GET /tasks` filtered on the project label (tasks carry their service's labels for that
+filter), and one `GET /networks`. Secret values are revealed here,
 in the env, the arguments and secret files only, never in labels.
 """
 
@@ -48,8 +49,9 @@ class Swarm:
         mine = [r for r in rows if ((r.get("Spec") or {}).get("Labels") or {}).get(L.PROJECT) == project]
         label = {"label": [f"{L.PROJECT}={project}"]}
         tasks = [self._task(t, mine) for t in self._call("list tasks", self.reads.tasks, filters=label)]
-        wanted = set(names)
-        others = [self._service(r, []) for r in rows if r not in mine and r.get("Spec", {}).get("Name") in wanted]
+        wanted, ids = set(names), {r["ID"] for r in mine}
+        others = [self._service(r, []) for r in rows
+                  if r["ID"] not in ids and (r.get("Spec") or {}).get("Name") in wanted]
         networks = [LiveNetwork(str(n.get("Id", "")), str(n.get("Name", "")), n.get("Labels") or {})
                     for n in self._call("list networks", self.reads.networks)]
         return [self._service(r, tasks) for r in mine], tasks, others, networks
