@@ -111,8 +111,10 @@ class UnixReader:
     def inspect_image(self, image: str) -> dict[str, Any]:
         return dict(self._get(f"/images/{quote(image, safe='/:@')}/json"))
 
-    def networks(self, names: list[str] | None = None) -> list[dict[str, Any]]:
-        return list(self._get("/networks", {"filters": _filters({"name": names} if names else None)}))
+    def networks(self, names: list[str] | None = None,
+                 filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        wanted = {**(filters or {}), **({"name": names} if names else {})}
+        return list(self._get("/networks", {"filters": _filters(wanted or None)}))
 
     def services(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return list(self._get("/services", {"filters": _filters(filters)}))

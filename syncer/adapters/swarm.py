@@ -2,8 +2,9 @@
 and the project's overlay network. It rides on an `Engine` (its connection, its error
 mapping), so a Swarm manager is reached exactly as any other server is.
 
-Reads are one `GET /services` and one `GET /tasks`, both filtered on the project label
-(tasks carry their service's labels for that filter). Secret values are revealed here,
+Reads are one `GET /services` (unfiltered: it also finds who holds the names we want) and
+one `GET /tasks` filtered on the project label (tasks carry their service's labels for that
+filter), and one `GET /networks`. Secret values are revealed here,
 in the env, the arguments and secret files only, never in labels.
 """
 
@@ -16,8 +17,8 @@ from typing import Any
 from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core import labels as L
 from syncer.core.labels import reveal
-from syncer.core.model import LiveContainer, LiveTask
-from syncer.stages.swarm import SwarmFile, tasks_summary
+from syncer.core.model import LiveContainer, LiveNetwork, LiveTask
+from syncer.stages.swarm import SwarmFile, job_state, tasks_summary
 
 
 class Swarm:
@@ -38,25 +39,42 @@ class Swarm:
 
     # --- reads -----------------------------------------------------------------------
 
-    def observe(self, project: str) -> tuple[list[LiveContainer], list[LiveTask]]:
-        """The project's services (one LiveContainer each) and their tasks: two list calls."""
+    def observe(self, project: str, names: Sequence[str] = ()
+                ) -> tuple[list[LiveContainer], list[LiveTask], list[LiveContainer], list[LiveNetwork]]:
+        """The project's services (one LiveContainer each), their tasks, the services of
+        others holding `names` (conflicts) and the networks: one GET /services, unfiltered
+        (a label filter cannot also find the holders of our names), one GET /tasks filtered
+        on the project label, one GET /networks."""
+        rows = self._call("list services", self.reads.services)
+        mine = [r for r in rows if ((r.get("Spec") or {}).get("Labels") or {}).get(L.PROJECT) == project]
         label = {"label": [f"{L.PROJECT}={project}"]}
-        services = self._call("list services", self.reads.services, filters=label)
-        tasks = [self._task(t, services) for t in self._call("list tasks", self.reads.tasks, filters=label)]
-        return [self._service(s, tasks) for s in services], tasks
+        tasks = [self._task(t, mine) for t in self._call("list tasks", self.reads.tasks, filters=label)]
+        wanted, ids = set(names), {r["ID"] for r in mine}
+        others = [self._service(r, []) for r in rows
+                  if r["ID"] not in ids and (r.get("Spec") or {}).get("Name") in wanted]
+        networks = [LiveNetwork(str(n.get("Id", "")), str(n.get("Name", "")), n.get("Labels") or {})
+                    for n in self._call("list networks", self.reads.networks)]
+        return [self._service(r, tasks) for r in mine], tasks, others, networks
 
     def _service(self, row: Mapping[str, Any], tasks: list[LiveTask]) -> LiveContainer:
         spec = row.get("Spec", {})
-        wanted = int(((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 0))
+        mode = spec.get("Mode") or {}
+        labels = spec.get("Labels") or {}
+        if "ReplicatedJob" in mode:
+            state, status = job_state([t for t in tasks if t.service_id == row["ID"]])
+            return LiveContainer(id=row["ID"], name=spec.get("Name", ""), server=self.name, state=state,
+                                 health=None, labels=labels, status=status)
+        wanted = int((mode.get("Replicated") or {}).get("Replicas", 0))
         running = sum(1 for t in tasks if t.service_id == row["ID"] and t.state == "running"
                       and t.desired == "running")
         status = tasks_summary(running, wanted)
         update = (row.get("UpdateStatus") or {}).get("State")
         if update and update not in ("completed",):
             status += f", update {update}"
-        return LiveContainer(id=row["ID"], name=spec.get("Name", ""), server=self.name, state="running",
-                             health=None if running >= wanted else "unhealthy", labels=spec.get("Labels") or {},
-                             status=status)
+        return LiveContainer(id=row["ID"], name=spec.get("Name", ""), server=self.name,
+                             state="running" if wanted else "stopped",
+                             health=None if running >= wanted else "unhealthy", labels=labels,
+                             status=status, replicas=wanted)
 
     def _task(self, row: Mapping[str, Any], services: list[Mapping[str, Any]]) -> LiveTask:
         names = {s["ID"]: s.get("Spec", {}).get("Name", "") for s in services}
@@ -91,8 +109,8 @@ class Swarm:
         b = _revealed(body, secrets)
         result = self._call(
             f"create service {b['Name']}", self.api.create_service, b["TaskTemplate"], name=b["Name"],
-            labels=b["Labels"], mode=b["Mode"], update_config=b["UpdateConfig"],
-            rollback_config=b["RollbackConfig"], endpoint_spec=b["EndpointSpec"])
+            labels=b["Labels"], mode=b["Mode"], update_config=b.get("UpdateConfig"),
+            rollback_config=b.get("RollbackConfig"), endpoint_spec=b["EndpointSpec"])
         return str(result["ID"])
 
     def update_service(self, ident: str, version: int, body: Mapping[str, Any],
@@ -104,6 +122,20 @@ class Swarm:
                    update_config=b["UpdateConfig"], rollback_config=b["RollbackConfig"],
                    endpoint_spec=b["EndpointSpec"])
 
+    def scale(self, ident: str, replicas: int, *, force: bool = False) -> None:
+        """Set a service's replicas (and with `force`, roll every task: ForceUpdate + 1),
+        sending back the spec the manager holds, unchanged otherwise (no defaults filled in:
+        they would read as a new TaskTemplate and roll the tasks)."""
+        info = self.inspect_service(ident)
+        spec = info["Spec"]
+        task = dict(spec["TaskTemplate"])
+        if force:
+            task["ForceUpdate"] = int(task.get("ForceUpdate") or 0) + 1
+        self._call(f"update service {spec['Name']}", self.api.update_service, ident, int(info["Version"]["Index"]),
+                   task_template=task, name=spec["Name"], labels=spec.get("Labels"),
+                   mode={"Replicated": {"Replicas": replicas}}, update_config=spec.get("UpdateConfig"),
+                   rollback_config=spec.get("RollbackConfig"), endpoint_spec=spec.get("EndpointSpec"))
+
     def remove_service(self, ident: str) -> None:
         """Remove a service (Swarm stops its tasks)."""
         try:
@@ -111,17 +143,27 @@ class Swarm:
         except Missing:
             pass
 
-    def ensure_network(self, name: str, project: str) -> None:
-        """The project's attachable overlay network, labelled, created when missing."""
+    def ensure_network(self, name: str, project: str, key: str = L.DEFAULT_NETWORK) -> None:
+        """An attachable overlay of the project (labelled with syncer.yaml's name for it),
+        created when missing."""
         found = self._call("list networks", self.reads.networks, names=[name])
         if any(n.get("Name") == name for n in found):
             return
         self._call(f"create network {name}", self.api.create_network, name, driver="overlay",
-                   attachable=True, labels={L.PROJECT: project}, check_duplicate=True)
+                   attachable=True, labels=L.network_labels(project, key), check_duplicate=True)
+
+    def unused_networks(self, project: str, keep: set[str]) -> dict[str, str]:
+        """The project's overlays (name → id) not in `keep` and joined by none of its
+        services: one network list call and one service list call."""
+        nets = self._call("list networks", self.reads.networks, filters={"label": [f"{L.PROJECT}={project}"]})
+        services = self._call("list services", self.reads.services, filters={"label": [f"{L.PROJECT}={project}"]})
+        used = {n.get("Target") for s in services for n in (s["Spec"].get("TaskTemplate") or {}).get("Networks") or []}
+        return {n["Name"]: n["Id"] for n in nets
+                if n.get("Name") not in keep and n.get("Name") not in used and n.get("Id") not in used}
 
     def remove_network(self, name: str, project: str) -> str:
-        """Remove the project's overlay when syncer made it; "" when done, else why not
-        (the engine's message: still in use by a task that is stopping)."""
+        """Remove one of the project's overlays; "" when done (or gone), else why not (the
+        engine's message: still in use by a task that is stopping)."""
         for n in self._call("list networks", self.reads.networks, names=[name]):
             if n.get("Name") == name and (n.get("Labels") or {}).get(L.PROJECT) == project:
                 try:
@@ -170,13 +212,32 @@ class Swarm:
         return {r["Spec"]["Name"]: r["ID"] for r in rows}
 
     def events(self, project: str, *, since: int | None = None) -> Iterator[dict[str, Any]]:
-        """Service events (create, update, remove) and the containers of the project's tasks."""
+        """The project's service events (create, update, remove) and its tasks' containers.
+        A service event names its service only (no labels): the project's services are
+        listed once, and a service created or updated later is looked at once."""
+        ours = {str(s["Spec"]["Name"]) for s in self._call(
+            "list services", self.reads.services, filters={"label": [f"{L.PROJECT}={project}"]})}
         stream = self._call("events", self.api.events, decode=True, since=since,
                             filters={"type": ["service", "container"]})
         for event in stream:
-            attrs = (event.get("Actor") or {}).get("Attributes") or {}
-            if event.get("Type") == "service" or attrs.get(L.PROJECT) == project:
+            actor = event.get("Actor") or {}
+            attrs = actor.get("Attributes") or {}
+            if event.get("Type") != "service":
+                if attrs.get(L.PROJECT) == project:
+                    yield event
+                continue
+            name = str(attrs.get("name", ""))
+            if name not in ours and event.get("Action") in ("create", "update") and self._ours(actor, project):
+                ours.add(name)
+            if name in ours:
                 yield event
+
+    def _ours(self, actor: Mapping[str, Any], project: str) -> bool:
+        try:
+            labels = self.inspect_service(str(actor.get("ID", ""))).get("Spec", {}).get("Labels") or {}
+        except (Missing, EngineError):
+            return False  # removed meanwhile: its remove event names a service we never had
+        return bool(labels.get(L.PROJECT) == project)
 
 
 def _revealed(body: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:

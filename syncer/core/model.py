@@ -209,6 +209,7 @@ class LiveContainer:
     created: int = 0
     status: str = ""
     networks: tuple[str, ...] = ()  # the networks it is attached to (from the same list call)
+    replicas: int | None = None  # a Swarm service's: the replicas its spec asks for (None: a job)
 
     @property
     def exit_code(self) -> int | None:
@@ -270,6 +271,7 @@ class ServerState:
     networks: tuple[LiveNetwork, ...] = ()
     kind: str = "docker"
     tasks: tuple[LiveTask, ...] = ()
+    api_version: str = ""  # the engine API's version (Swarm jobs need 1.41)
 
     def instances(self) -> tuple[LiveContainer, ...]:
         """What `instances` lists: the containers, or on a Swarm server the tasks Swarm

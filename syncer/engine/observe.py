@@ -1,9 +1,10 @@
 """One snapshot of every server, taken in parallel.
 
 Per server: one list call filtered on the project label (all states) and one network list
-call, plus, only when a
-desired container is missing from that list, one call asking who holds those names, so
-that the plan can report a conflict instead of failing on create.
+call, plus, only when a desired container is missing from that list, one call asking who
+holds those names, so that the plan can report a conflict instead of failing on create.
+A Swarm manager: one GET /services (unfiltered: it also shows who holds our names), one
+GET /tasks filtered on the project label, one GET /networks.
 """
 
 from __future__ import annotations
@@ -43,13 +44,14 @@ def observe_server(project: str, server: Server, names: list[str], *,
     try:
         engine = engines(server)
         try:
-            if server.kind == "swarm":  # one GET /services and one GET /tasks
+            if server.kind == "swarm":  # one GET /services, one GET /tasks, one GET /networks
                 from syncer.adapters.swarm import Swarm  # only swarm servers pay for it
 
-                services, tasks = Swarm(engine).observe(project)
-                version = str(getattr(engine, "info", {}).get("Version", ""))
-                return ServerState(server.name, True, tuple(services), kind="swarm", tasks=tuple(tasks),
-                                   engine_version=version)
+                services, tasks, others, nets = Swarm(engine).observe(project, names)
+                info = getattr(engine, "info", {})
+                return ServerState(server.name, True, tuple(services), tuple(others), kind="swarm",
+                                   tasks=tuple(tasks), engine_version=str(info.get("Version", "")),
+                                   api_version=str(info.get("ApiVersion", "")), networks=tuple(nets))
             managed = engine.list_project(project)
             have = {c.name for c in managed}
             holders = engine.list_names([n for n in names if n not in have])

@@ -1,5 +1,6 @@
 """What the HTTP API and the CLI do beside plan and apply: single containers found by id
-or name (one stopped through syncer is held stopped, so that self-heal leaves it alone),
+or name (one stopped through syncer is held stopped, so that self-heal leaves it alone; on
+a Swarm server the instance is the definition's service, scaled to 0 and held there),
 container logs with secret values masked, the values no answer may show, undoing one
 deployment. Orchestration over the engine's facade, like it. (API keys live in keys.py,
 CPU and memory samples in samples.py.)
@@ -110,7 +111,10 @@ def stop_instance(ctx: Context, project: Project, ident: str, *, timeout: int = 
         if held:  # recorded before the stop, so that a self-heal woken by the stop sees it
             store.hold(c.name, str(c.definition), definition_hash(mine))
         try:
-            _on_server(project, c, engines, lambda e: e.stop(c.id, timeout=timeout))
+            if _is_service(project, c):  # a Swarm service: scaled to 0 replicas, held there
+                _on_server(project, c, engines, lambda e: _swarm_ops().stop(e, c, timeout=timeout + 30))
+            else:
+                _on_server(project, c, engines, lambda e: e.stop(c.id, timeout=timeout))
         except SyncerError:
             if held:
                 store.release(c.name)
@@ -119,6 +123,17 @@ def stop_instance(ctx: Context, project: Project, ident: str, *, timeout: int = 
         store.close()
     _instance_event(ctx, project, "instance.stopped", c, held=held)
     return find_instance(project, c.id, engines=engines)
+
+
+def _is_service(project: Project, c: LiveContainer) -> bool:
+    server = project.config.servers.get(c.server)
+    return server is not None and server.kind == "swarm"
+
+
+def _swarm_ops() -> Any:
+    from syncer.engine import swarm_ops  # only Swarm projects pay for it
+
+    return swarm_ops
 
 
 def _instance_event(ctx: Context, project: Project, kind: str, c: LiveContainer, **extra: Any) -> None:
@@ -142,14 +157,24 @@ def _release_and(ctx: Context, project: Project, ident: str, engines: EngineFact
 
 def start_instance(ctx: Context, project: Project, ident: str, *,
                    engines: EngineFactory | None = None) -> LiveContainer:
-    """Start a container, releasing an operator's hold (self-heal applies to it again)."""
-    return _release_and(ctx, project, ident, engines, lambda e, c: e.start(c.id))
+    """Start a container, releasing an operator's hold (self-heal applies to it again); a
+    Swarm service goes back to the replicas it was deployed with."""
+    def act(e: Any, c: LiveContainer) -> Any:
+        return _swarm_ops().start(e, c, timeout=60) if _is_service(project, c) else e.start(c.id)
+
+    return _release_and(ctx, project, ident, engines, act)
 
 
 def restart_instance(ctx: Context, project: Project, ident: str, *, timeout: int = 10,
                      engines: EngineFactory | None = None) -> LiveContainer:
-    """Restart a container (stopped or running), releasing an operator's hold."""
-    return _release_and(ctx, project, ident, engines, lambda e, c: e.restart(c.id, timeout=timeout))
+    """Restart a container (stopped or running), releasing an operator's hold; a Swarm
+    service is rolled (ForceUpdate + 1) at the replicas it was deployed with."""
+    def act(e: Any, c: LiveContainer) -> Any:
+        if _is_service(project, c):
+            return _swarm_ops().start(e, c, timeout=timeout + 60, force=True)
+        return e.restart(c.id, timeout=timeout)
+
+    return _release_and(ctx, project, ident, engines, act)
 
 
 def instance_logs(ctx: Context, project: Project, ident: str, *, tail: int = 100, since: int | None = None,

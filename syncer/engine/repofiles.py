@@ -1,6 +1,7 @@
 """The bytes of the repository files a project's specs read (`files[].source`, `env_file`),
 through the same Tree the project was loaded from (the work tree, or the commit of
-`--ref`), and the located errors of syncer.yaml's networks. Render stays pure: it gets
+`--ref`), and the located errors of syncer.yaml's networks (and of jobs a Swarm manager
+cannot run). Render stays pure: it gets
 the bytes from here.
 
 Checked on every read, not only at validation: a cached project is not validated again,
@@ -16,6 +17,7 @@ from syncer.core.errors import Diagnostic, InvalidProject
 from syncer.core.model import Desired, Located, Observed, Project
 from syncer.stages import networks
 from syncer.stages.files import sources, unsafe
+from syncer.stages.swarm import jobs_unsupported
 from syncer.stages.tree import PROJECT_FILE, DirTree, Tree
 
 
@@ -74,7 +76,8 @@ def check_external(project: Project, desired: Desired, observed: Observed, ref: 
     """A plan against a missing external network is a located error in syncer.yaml, not a
     failed create."""
     missing = networks.missing_external(desired, observed, project.config.networks)
-    if not missing:
+    jobs = jobs_unsupported(desired, observed) if any(c.is_job for c in desired.containers) else []
+    if not missing and not jobs:
         return
     tree = tree_of(Path(project.root), ref)
     problems = []
@@ -82,4 +85,11 @@ def check_external(project: Project, desired: Desired, observed: Observed, ref: 
         line, col = _position(tree, Located(PROJECT_FILE), ("networks", name))
         problems.append(Diagnostic(PROJECT_FILE, line, col, f"network '{name}' is external and does not exist"
                                    f" on server '{server}' (create it, or drop `external: true`)"))
+    for server, definition, api in jobs:  # a Swarm job is a ReplicatedJob service
+        d = project.definition(definition)
+        where = d.origin if d is not None else Located(PROJECT_FILE)
+        line, col = _position(tree, where, ("template",))
+        problems.append(Diagnostic(where.file, line, col, f"definition '{definition}' is a job, and server"
+                                   f" '{server}' is a Swarm manager whose engine (API {api}) has no jobs:"
+                                   " Swarm runs jobs from Docker 20.10 (API 1.41) on"))
     raise InvalidProject(problems)

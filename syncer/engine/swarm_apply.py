@@ -16,7 +16,7 @@ from typing import Any
 
 from syncer.adapters.docker import Engine
 from syncer.adapters.swarm import Swarm, failed_tasks, running_count
-from syncer.core.model import Action, ContainerSpec
+from syncer.core.model import Action, ContainerSpec, Desired
 from syncer.engine.heal import OWN
 from syncer.engine.swarms import DeployFailed
 from syncer.stages import swarm as S
@@ -37,16 +37,20 @@ def _roll_time(update: Mapping[str, Any], replicas: int) -> float:
 class SwarmDeployer:
     """One Swarm server's side of an apply."""
 
-    def __init__(self, engine: Engine, project: str, secrets: Mapping[str, str], *, timeout: float,
+    def __init__(self, engine: Engine, desired: Desired, secrets: Mapping[str, str], *, timeout: float,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.swarm = Swarm(engine)
-        self.project = project
+        self.project = desired.project
         self.secrets = secrets
         self.timeout = timeout
         self.sleep = sleep
-        # the overlay is made once per apply; deployments of one wave run in parallel
+        # each overlay is made once per apply; deployments of one wave run in parallel
         self._net_lock = threading.Lock()
-        self._net_ready = False
+        self._net_ready: set[str] = set()
+        # the overlays this server's services will join: never removed, even while a
+        # deployment of this apply has not attached its service yet
+        server = engine.server.name
+        self.keep = {n for c in desired.containers if c.server == server for n in S.networks_of(c)}
         # One GET /tasks for the whole project, shared by every deployment waiting on this
         # server: twenty services polling one by one would slow the manager they wait on.
         self._snap_lock = threading.Lock()
@@ -66,25 +70,57 @@ class SwarmDeployer:
         if a.action == "remove" or c is None:
             self.remove(a, log)
             return
-        self._network()
+        self._networks(c)
         files = S.files_of(c)
         ids = self.swarm.ensure_files(files, self.project, c.definition, self.secrets) if files else {}
         body = S.attach_files(S.service_spec(c, labels), ids)
         had_files = False
-        if a.action == "create":
+        if a.action == "run":
+            self.run_job(a, c, body, log)
+        elif a.action == "create":
             self.create(c, body, log)
         else:
             had_files = self.update(a, c, body, log)
+            self._prune_networks(log)  # the update may have left one of the project's overlays
         if files or had_files:  # (two list calls saved for the services without files)
             gone = self.swarm.prune_files(self.project, c.definition, {f.name for f in files})
             if gone:
                 log(f"removed unused config(s)/secret(s): {', '.join(sorted(gone))}")
 
-    def _network(self) -> None:
+    def _networks(self, c: ContainerSpec) -> None:
+        """The overlays the service joins: attachable, labelled with the project and the name
+        syncer.yaml gives them (external ones were checked at plan time)."""
         with self._net_lock:
-            if not self._net_ready:
-                self.swarm.ensure_network(S.network_name(self.project), self.project)
-                self._net_ready = True
+            for name, key in S.networks_of(c).items():
+                if name not in self._net_ready:
+                    self.swarm.ensure_network(name, self.project, key)
+                    self._net_ready.add(name)
+
+    def run_job(self, a: Action, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> None:
+        """A job (`Mode: ReplicatedJob`): its earlier service goes, a new one runs once; the
+        deployment succeeds when its tasks completed (exit 0), else fails with the task's error."""
+        if a.container_id:
+            with OWN.acting(a.container_id):  # its remove event is this apply's, not a fault
+                self.swarm.remove_service(a.container_id)
+            log(f"removed the job's earlier service ({a.container_id[:12]})")
+        ident = self.swarm.create_service(body, self.secrets)
+        log(f"created job service {c.definition} ({ident[:12]}): Swarm runs it to completion")
+        wanted = int(body["Mode"]["ReplicatedJob"]["TotalCompletions"])
+        deadline = time.monotonic() + self.timeout
+        while True:
+            tasks = self._tasks(ident)
+            done = sum(1 for t in tasks if (t.get("Status") or {}).get("State") == "complete")
+            failed = [t for t in tasks if (t.get("Status") or {}).get("State") in ("failed", "rejected")]
+            if done >= wanted:
+                log(f"job completed: {done} task(s) exited 0")
+                return
+            if failed:
+                for line in failed_tasks(failed):
+                    log(line)
+                raise DeployFailed(f"the job failed: {(failed[0].get('Status') or {}).get('Err') or 'task failed'}")
+            if time.monotonic() > deadline:
+                raise DeployFailed(f"the job did not complete within {self.timeout:g}s")
+            self.sleep(POLL)
 
     def create(self, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> None:
         """`POST /services/create`, then wait until every replica's task runs (and is healthy)."""
@@ -173,13 +209,13 @@ class SwarmDeployer:
         gone = self.swarm.prune_files(self.project, a.definition, set())
         if gone:
             log(f"removed config(s)/secret(s): {', '.join(sorted(gone))}")
-        if not self.swarm.observe(self.project)[0]:  # the project's last service: its overlay goes too
-            self._remove_network(log)
+        self._prune_networks(log)  # with the project's last service, its overlay goes too
 
-    def _remove_network(self, log: Log) -> None:
-        # the tasks' containers leave the overlay a moment after their service is gone
-        name = S.network_name(self.project)
-        deadline = time.monotonic() + min(self.timeout, 30.0)
-        while (why := self.swarm.remove_network(name, self.project)) and time.monotonic() < deadline:
-            self.sleep(0.5)
-        log(f"network {name} not removed: {why}" if why else f"removed network {name}")
+    def _prune_networks(self, log: Log) -> None:
+        """Remove the project's overlays no service joins and none will."""
+        for name in sorted(self.swarm.unused_networks(self.project, self.keep)):
+            # the tasks' containers leave the overlay a moment after their service changed
+            deadline = time.monotonic() + min(self.timeout, 30.0)
+            while (why := self.swarm.remove_network(name, self.project)) and time.monotonic() < deadline:
+                self.sleep(0.5)
+            log(f"network {name} not removed: {why}" if why else f"removed network {name}")

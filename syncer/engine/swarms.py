@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from syncer.adapters.docker import Engine
-from syncer.core.model import Action, ContainerSpec
+from syncer.core.model import Action, ContainerSpec, Desired
 
 Log = Callable[[str], None]
 
@@ -31,13 +31,13 @@ class Swarms:
     """The Swarm servers of one apply, as the Applier dispatches to them: services instead of
     containers, behind the same plan actions."""
 
-    def __init__(self, engines: Mapping[str, Engine], project: str, secrets: Mapping[str, str], *,
+    def __init__(self, engines: Mapping[str, Engine], desired: Desired, secrets: Mapping[str, str], *,
                  timeout: float, sleep: Callable[[float], None] = time.sleep) -> None:
         self.deployers: dict[str, Any] = {}
         if any(is_swarm(eng) for eng in engines.values()):
             from syncer.engine.swarm_apply import SwarmDeployer  # only swarm projects pay for it
 
-            self.deployers = {name: SwarmDeployer(eng, project, secrets, timeout=timeout, sleep=sleep)
+            self.deployers = {name: SwarmDeployer(eng, desired, secrets, timeout=timeout, sleep=sleep)
                               for name, eng in engines.items() if is_swarm(eng)}
 
     def __contains__(self, server: object) -> bool:

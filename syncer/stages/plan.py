@@ -72,7 +72,7 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
             actions.extend(_unreachable(server, mine, revisions))
             continue
         if state.kind == "swarm":  # one service per definition: Swarm keeps its replicas
-            actions.extend(_service_actions(server, mine, state, revisions))
+            actions.extend(_service_actions(server, mine, state, revisions, held))
         else:
             actions.extend(_server_actions(server, mine, state.managed, state.name_holders, revisions, held))
         actions.extend(_removals(server, mine, state.managed, desired, prune))
@@ -125,11 +125,7 @@ def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable
         current = live.get(c.name)
         if current is None:
             if c.name in taken:
-                other = taken[c.name]
-                owner = other.labels.get(L.PROJECT)
-                who = f"project '{owner}'" if owner else "a container syncer does not manage"
-                out.append(Action("conflict", cause=f"the name is held by {who} ({other.id[:12]});"
-                                  " nothing will be done", container_id=other.id, **base))
+                out.append(_conflict(taken[c.name], "a container", base))
             elif c.is_job:
                 out.append(Action("run", cause="job has not run yet", **base))
             else:
@@ -137,6 +133,13 @@ def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable
             continue
         out.append(_compare(c, current, base, c.name in held))
     return out
+
+
+def _conflict(other: LiveContainer, what: str, base: dict[str, Any]) -> Action:
+    owner = other.labels.get(L.PROJECT)
+    who = f"project '{owner}'" if owner else f"{what} syncer does not manage"
+    return Action("conflict", cause=f"the name is held by {who} ({other.id[:12]}); nothing will be done",
+                  container_id=other.id, **base)
 
 
 def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: bool) -> Action:
@@ -162,23 +165,41 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: 
 
 
 def _service_actions(server: str, desired: list[ContainerSpec], state: ServerState,
-                     revisions: Mapping[str, int]) -> list[Action]:
-    """A Swarm server: create the services that are absent, update the changed ones."""
+                     revisions: Mapping[str, int], held: frozenset[str]) -> list[Action]:
+    """A Swarm server: create the services that are absent, update the changed ones, run a
+    job once per spec hash; a name held by a service syncer does not manage (or another
+    project's) is a conflict, not Docker's error at apply time."""
     live = {c.name: c for c in state.managed}
+    taken = {c.name: c for c in state.name_holders}
     out = []
     for c in desired:
         base: dict[str, Any] = dict(server=server, definition=c.definition, container=c.name,
                                     revision=revisions[c.definition], spec_hash=c.spec_hash)
         current = live.get(c.name)
-        if current is None:
-            out.append(Action("create", cause="service absent", **base))
-        elif current.labels.get(L.SPEC_HASH) != c.spec_hash:
-            out.append(Action("update", cause="spec changed: Swarm rolls the service",
-                              reasons=tuple(spec_reasons(current, c.spec)), container_id=current.id, **base))
+        if current is None and c.name in taken:
+            out.append(_conflict(taken[c.name], "a service", base))
+        elif current is None:
+            out.append(Action("run", cause="job has not run yet", **base) if c.is_job
+                       else Action("create", cause="service absent", **base))
+        elif c.is_job:
+            out.append(_job(c, current, {"container_id": current.id, **base}))
         else:
-            out.append(Action("noop", cause=f"in sync ({current.status})" if current.status else "in sync",
-                              container_id=current.id, **base))
+            out.append(_service(c, current, {"container_id": current.id, **base}, c.name in held))
     return out
+
+
+def _service(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any], held: bool) -> Action:
+    if live.labels.get(L.SPEC_HASH) != c.spec_hash:
+        return Action("update", cause="spec changed: Swarm rolls the service",
+                      reasons=tuple(spec_reasons(live, c.spec)), **ident)
+    wanted = int(c.spec.get("replicas", 1))
+    if held and live.replicas == 0:
+        return Action("noop", cause="held at 0 replicas by an operator (start it through syncer)", **ident)
+    if live.replicas is not None and live.replicas != wanted:
+        return Action("update", cause=f"scaled to {live.replicas} outside syncer: back to {wanted}",
+                      reasons=(Reason("replicas", live.replicas, wanted),), **ident)
+    return Action("noop", cause=f"in sync ({live.status})" if live.status else "in sync", **ident)
+
 
 def _job(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any]) -> Action:
     """A job runs until its spec hash has run successfully once; a finished job is in sync

@@ -10,15 +10,16 @@ rolling update; the adapter fills in their ids (`attach_files`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from syncer.core import labels as L
-from syncer.core.model import ContainerSpec
+from syncer.core.model import ContainerSpec, Desired, LiveTask, Observed
 
 DEFAULT_MONITOR = "5s"  # how long Swarm watches each updated task before it counts as proven
 TASK_HASH = "syncer.task-hash"  # on the service: the hash of its TaskTemplate (is a roll expected?)
+JOB_API = (1, 41)  # the first engine API with `Mode: ReplicatedJob` (Docker 20.10)
 SETTLED = ("completed", "rollback_completed", "paused", "rollback_paused")
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -103,15 +104,38 @@ def service_spec(c: ContainerSpec, labels: Mapping[str, str]) -> dict[str, Any]:
     task = task_template(c)
     update = update_config(spec)
     service_labels = {**labels, TASK_HASH: L.sha256_of(task)}
+    replicas = int(spec.get("replicas", 1))
     body: dict[str, Any] = {
         "Name": c.definition, "Labels": service_labels, "TaskTemplate": task,
-        "Mode": {"Replicated": {"Replicas": int(spec.get("replicas", 1))}},
+        "Mode": {"Replicated": {"Replicas": replicas}},
         "UpdateConfig": update,
         # undoing a failed update uses the same pace, and stops rather than loops on failure
         "RollbackConfig": {**update, "FailureAction": "pause"},
         "EndpointSpec": {"Mode": "vip", "Ports": _ports(spec.get("ports", []))},
     }
+    if c.is_job:  # runs to completion once per service; a new spec is a new service (no rolls)
+        body["Mode"] = {"ReplicatedJob": {"MaxConcurrent": replicas, "TotalCompletions": replicas}}
+        del body["UpdateConfig"], body["RollbackConfig"]
     return body
+
+
+def jobs_unsupported(desired: Desired, observed: Observed) -> list[tuple[str, str, str]]:
+    """(server, definition, API version) of each job wanted on a Swarm manager whose engine
+    has no ReplicatedJob mode (API < 1.41, Docker < 20.10)."""
+    out = []
+    for c in desired.containers:
+        state = observed.servers.get(c.server)
+        if c.is_job and state is not None and state.kind == "swarm" and state.reachable \
+                and _api_key(state.api_version) < JOB_API:
+            out.append((c.server, c.definition, state.api_version or "unknown"))
+    return out
+
+
+def _api_key(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in version.split("."))
+    except ValueError:
+        return (0,)
 
 
 def task_template(c: ContainerSpec) -> dict[str, Any]:
@@ -120,7 +144,9 @@ def task_template(c: ContainerSpec) -> dict[str, Any]:
     task: dict[str, Any] = {
         "ContainerSpec": container_spec(c),
         "Resources": {"Limits": _limits(spec.get("resources", {}))},
-        "RestartPolicy": _restart(spec.get("restart")),
+        # a job runs once: only `on-failure` retries it; otherwise a failed task fails the job
+        "RestartPolicy": _restart(spec.get("restart") if not c.is_job or str(spec.get("restart", "")).startswith(
+            "on-failure") else "no"),
         "Placement": {"Constraints": list(spec.get("placement", {}).get("constraints", []))},
         "Networks": _networks(c),
     }
@@ -133,7 +159,9 @@ def container_spec(c: ContainerSpec) -> dict[str, Any]:
     spec = c.spec
     out: dict[str, Any] = {
         "Image": spec["image"],
-        "Labels": {**spec.get("labels", {}), L.PROJECT: c.project, L.DEFINITION: c.definition},
+        "Labels": {**spec.get("labels", {}), L.PROJECT: c.project, L.DEFINITION: c.definition,
+                   # a job's task container ending is what a job does: self-heal leaves it
+                   **({L.KIND: "job"} if c.is_job else {})},
         "Env": [f"{k}={v}" for k, v in sorted(spec.get("env", {}).items())],
     }
     if "entrypoint" in spec:
@@ -209,10 +237,29 @@ def _restart(policy: Any) -> dict[str, Any]:
 
 
 def _networks(c: ContainerSpec) -> list[dict[str, Any]]:
-    # the project's overlay, where the definition's name is its DNS alias; then the spec's own
-    extra = [n for n in c.spec.get("networks", []) if isinstance(n, str) and n != network_name(c.project)]
-    return [{"Target": network_name(c.project), "Aliases": [c.definition]},
-            *({"Target": n} for n in extra)]
+    # the project's overlay first, then the spec's own (syncer.yaml `networks:`), the
+    # definition's name a DNS alias on each
+    given = c.spec.get("networks") or {}
+    named = dict(given) if isinstance(given, Mapping) else {str(n): {} for n in given}
+    out = [{"Target": network_name(c.project), "Aliases": [c.definition]}]
+    for name, opts in named.items():
+        if name != network_name(c.project):
+            aliases = sorted({c.definition, *((opts or {}).get("aliases") or [])})
+            out.append({"Target": name, "Aliases": aliases})
+    return out
+
+
+def networks_of(c: ContainerSpec) -> dict[str, str]:
+    """The overlays a service joins that syncer makes: engine name → syncer.yaml's name (the
+    project's is `default`; an external one is not here: it only has to exist)."""
+    out = {}
+    for n in _networks(c):
+        name = n["Target"]
+        if name == network_name(c.project):
+            out[name] = L.DEFAULT_NETWORK
+        elif name.startswith(f"{c.project}_"):
+            out[name] = name[len(c.project) + 1:]
+    return out
 
 
 def _healthcheck(hc: Mapping[str, Any]) -> dict[str, Any]:
@@ -243,3 +290,21 @@ def _mount(v: Mapping[str, Any]) -> dict[str, Any]:
 def tasks_summary(running: int, wanted: int) -> str:
     """`2/2 tasks running`, for a plan's noop cause and the deployment log."""
     return f"{running}/{wanted} task(s) running"
+
+
+_EXIT_RE = re.compile(r"non-zero exit \((-?[0-9]+)\)")
+
+
+def job_state(tasks: Sequence[LiveTask]) -> tuple[str, str]:
+    """A job service's state and status as a container's would read (`exited`, `Exited (0)
+    ...`), so that the plan judges a Swarm job as it judges a job container."""
+    states = [t.state for t in tasks]
+    if any(s not in ("complete", "failed", "rejected", "shutdown", "orphaned", "remove") for s in states):
+        return "running", "job running"
+    if "complete" in states:
+        return "exited", "Exited (0) job completed"
+    failed = sorted((t for t in tasks if t.state in ("failed", "rejected")), key=lambda t: t.updated)
+    if failed:
+        m = _EXIT_RE.search(failed[-1].error)
+        return "exited", f"Exited ({m.group(1) if m else 1}) {failed[-1].error}"
+    return "created", "no task yet"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,15 +55,30 @@ def _api(swarm: SwarmDockerd) -> Any:
     return docker.APIClient(base_url=swarm.url, timeout=60)
 
 
-def _repo(root: Path, project: str, swarm: SwarmDockerd, defs: dict[str, str]) -> Path:
+JOB = f"""
+    id: job
+    version: "1.0"
+    kind: job
+    inputs:
+      type: object
+      properties:
+        script: {{type: string}}
+    spec:
+      image: {IMAGE}
+      command: [sh, -c, "${{inputs.script}}"]
+    """
+
+
+def _repo(root: Path, project: str, swarm: SwarmDockerd, defs: dict[str, str], *, extra: str = "") -> Path:
     files = {
-        "syncer.yaml": f"""
+        "syncer.yaml": textwrap.dedent(f"""
             project: {project}
             servers:
               cluster: {{docker: "{swarm.url}", kind: swarm}}
               local: {{}}
             defaults: {{server: cluster}}
-            """,
+            """) + textwrap.dedent(extra),
+        "templates/job.yaml": JOB,
         "templates/box.yaml": f"""
             id: box
             version: "1.0"
@@ -304,10 +320,18 @@ def test_watch_brings_back_a_service_removed_behind_its_back(tmp_path: Path, swa
         wait_until(lambda: "done: ok" in (tmp_path / "watch.log").read_text(), timeout=90, message="first apply")
         first = _service(api, "svc")
         assert first is not None and len(_running(api, "svc")) == 1
+        # another project's service removed: not this watch's business (issue 14: service
+        # events name only their service, and every project's used to trigger a sync)
+        stranger = f"other-{sproject[2:]}"
+        other = api.create_service({"ContainerSpec": {"Image": IMAGE, "Args": ["sleep", "600"]}}, name=stranger,
+                                   labels={"syncer.project": f"{sproject}-other", "syncer.definition": stranger})
+        api.remove_service(other["ID"])
         api.remove_service(first["ID"])
         back = wait_until(lambda: (s := _service(api, "svc")) and s["ID"] != first["ID"] and s, timeout=90,
                           message="the service back (watch log: " + str(tmp_path / "watch.log") + ")")
         assert back["Spec"]["Labels"]["syncer.project"] == sproject
+        text = (tmp_path / "watch.log").read_text()
+        assert "remove svc" in text and stranger not in text, text
     finally:
         w.send_signal(signal.SIGTERM)
         try:
@@ -315,3 +339,134 @@ def test_watch_brings_back_a_service_removed_behind_its_back(tmp_path: Path, swa
         except subprocess.TimeoutExpired:
             w.kill()
             w.wait()
+
+
+def test_instances_stop_holds_a_service_at_zero_and_start_and_restart_bring_it_back(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    api = _api(swarm)
+    name = f"held-{sproject[2:]}"
+    repo = _repo(tmp_path, sproject, swarm, {name: f"name: {name}\ntemplate: box\nreplicas: 2\n"})
+    assert _apply(repo).returncode == 0
+    out = run_cli("--repo", str(repo), "instances", "stop", name)
+    assert out.returncode == 0, out.stdout + out.stderr
+    svc = _service(api, name)
+    assert svc is not None and svc["Spec"]["Mode"]["Replicated"]["Replicas"] == 0 and not _running(api, name)
+    # the hold: a plan leaves it at 0, and so does an apply
+    [a] = _plan(repo)["actions"]
+    assert (a["action"], a["cause"]) == ("noop", "held at 0 replicas by an operator (start it through syncer)")
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    svc = _service(api, name)
+    assert svc is not None and svc["Spec"]["Mode"]["Replicated"]["Replicas"] == 0 and not _running(api, name)
+
+    out = run_cli("--repo", str(repo), "instances", "start", name)
+    assert out.returncode == 0, out.stdout + out.stderr
+    svc = _service(api, name)
+    assert svc is not None and svc["Spec"]["Mode"]["Replicated"]["Replicas"] == 2 and len(_running(api, name)) == 2
+    assert {a["action"] for a in _plan(repo)["actions"]} == {"noop"}  # the hold is gone, nothing to do
+
+    before = {t["ID"] for t in _running(api, name)}
+    out = run_cli("--repo", str(repo), "instances", "restart", name)
+    assert out.returncode == 0, out.stdout + out.stderr
+    svc = _service(api, name)
+    assert svc is not None and svc["Spec"]["TaskTemplate"]["ForceUpdate"] == 1
+    assert svc["UpdateStatus"]["State"] == "completed"
+    after = {t["ID"] for t in _running(api, name)}
+    assert len(after) == 2 and not before & after  # every task replaced
+
+    # scaled outside syncer (not held): the plan puts the definition's replicas back
+    api.update_service(svc["ID"], svc["Version"]["Index"], task_template=svc["Spec"]["TaskTemplate"],
+                       name=name, labels=svc["Spec"]["Labels"], mode={"Replicated": {"Replicas": 1}},
+                       update_config=svc["Spec"]["UpdateConfig"], endpoint_spec=svc["Spec"]["EndpointSpec"])
+    [a] = _plan(repo)["actions"]
+    assert a["action"] == "update" and a["reasons"] == [{"field": "replicas", "before": 1, "after": 2}]
+
+
+def test_declared_networks_are_overlays_the_services_join_and_external_ones_must_exist(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    api = _api(swarm)
+    name, ext = f"net-{sproject[2:]}", f"{sproject}-ext"
+    extra = f"networks:\n  backend: {{}}\n  {ext}: {{external: true}}\n"
+    repo = _repo(tmp_path, sproject, swarm,
+                 {name: f"name: {name}\ntemplate: box\noverrides: {{networks: [backend, {ext}]}}\n"}, extra=extra)
+    out = run_cli("--repo", str(repo), "plan")
+    assert out.returncode != 0 and _service(api, name) is None
+    assert f"syncer.yaml:8:19: network '{ext}' is external and does not exist on server 'cluster'" in out.stderr, \
+        out.stdout + out.stderr
+    api.create_network(ext, driver="overlay", attachable=True)
+    try:
+        out = _apply(repo)
+        assert out.returncode == 0, out.stdout + out.stderr
+        backend = api.inspect_network(f"{sproject}_backend")
+        assert backend["Driver"] == "overlay" and backend["Attachable"]
+        assert backend["Labels"] == {"syncer.project": sproject, "syncer.network": "backend"}
+        svc = _service(api, name)
+        assert svc is not None
+        ids = {api.inspect_network(n)["Id"]: n for n in (sproject, f"{sproject}_backend", ext)}
+        joined = {ids[n["Target"]]: n["Aliases"] for n in svc["Spec"]["TaskTemplate"]["Networks"]}
+        assert joined == {sproject: [name], f"{sproject}_backend": [name], ext: [name]}
+        # no longer used: the project's overlay goes, the external one stays
+        (repo / f"definitions/{name}.yaml").write_text(f"name: {name}\ntemplate: box\n")
+        out = _apply(repo)
+        assert out.returncode == 0, out.stdout + out.stderr
+        # (Swarm deletes an overlay once the last task left it: a moment after the apply)
+        wait_until(lambda: not [n for n in api.networks(names=[f"{sproject}_backend"])
+                                if n["Name"] == f"{sproject}_backend"], timeout=30, message="backend removed")
+        assert [n for n in api.networks(names=[ext]) if n["Name"] == ext]
+    finally:
+        swarm.remove_project(sproject)
+        api.remove_network(ext)
+
+
+def test_a_job_runs_once_as_a_replicated_job_and_a_failure_carries_the_tasks_error(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    api = _api(swarm)
+    ok, bad = f"job-{sproject[2:]}", f"bad-{sproject[2:]}"
+    repo = _repo(tmp_path, sproject, swarm, {ok: f"name: {ok}\ntemplate: job\nparams: {{script: 'echo done'}}\n"})
+    if tuple(int(p) for p in api.version()["ApiVersion"].split(".")) < (1, 41):  # Docker < 20.10
+        out = run_cli("--repo", str(repo), "plan")
+        assert out.returncode != 0 and "has no jobs: Swarm runs jobs from Docker 20.10" in out.stderr
+        return
+    assert [a["action"] for a in _plan(repo)["actions"]] == ["run"]
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    svc = _service(api, ok)
+    assert svc is not None and svc["Spec"]["Mode"] == {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}}
+    tasks = api.tasks(filters={"service": svc["ID"]})
+    assert [t["Status"]["State"] for t in tasks] == ["complete"]
+    [a] = _plan(repo)["actions"]
+    assert (a["action"], a["cause"]) == ("noop", "job completed (exit 0)")
+    assert _apply(repo).returncode == 0
+    again = _service(api, ok)
+    assert again is not None and again["ID"] == svc["ID"] and len(api.tasks(filters={"service": svc["ID"]})) == 1
+
+    (repo / f"definitions/{bad}.yaml").write_text(f"name: {bad}\ntemplate: job\nparams: {{script: 'exit 3'}}\n")
+    out = _apply(repo)
+    assert out.returncode == 1, out.stdout + out.stderr
+    store = Store(repo / ".syncer")
+    try:
+        dep = store.deployment(store.deployments(definition=bad, limit=1)[0]["id"])
+    finally:
+        store.close()
+    assert dep["status"] == "failed" and "non-zero exit (3)" in dep["error"], dep
+    [a] = [a for a in _plan(repo)["actions"] if a["definition"] == bad]
+    assert a["action"] == "run" and "exit 3" in a["cause"]
+
+
+def test_a_service_name_held_outside_the_project_is_a_planned_conflict(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    api = _api(swarm)
+    name = f"taken-{sproject[2:]}"
+    held = api.create_service({"ContainerSpec": {"Image": IMAGE, "Args": ["sleep", "600"]}}, name=name)
+    try:
+        repo = _repo(tmp_path, sproject, swarm, {name: f"name: {name}\ntemplate: box\n"})
+        [a] = _plan(repo)["actions"]
+        assert a["action"] == "conflict" and a["container_id"] == held["ID"]
+        assert a["cause"] == (f"the name is held by a service syncer does not manage ({held['ID'][:12]});"
+                              " nothing will be done")
+        out = _apply(repo)
+        assert out.returncode != 0 and "Traceback" not in out.stderr
+        svc = _service(api, name)
+        assert svc is not None and svc["ID"] == held["ID"] and not svc["Spec"].get("Labels")
+    finally:
+        api.remove_service(held["ID"])

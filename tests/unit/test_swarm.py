@@ -171,3 +171,57 @@ def test_files_in_the_rendered_mapping_form_are_read_too() -> None:
     conf, secret = S.files_of(_spec(files=files))
     assert (conf.kind, conf.mode, conf.data) == ("config", 0o440, "")  # no payload: empty content
     assert (secret.kind, secret.data, secret.mode) == ("secret", ref, 0o400)
+
+
+def _state(live: list[LiveContainer], holders: tuple[LiveContainer, ...] = (), api: str = "1.41") -> ServerState:
+    return ServerState("cluster", True, tuple(live), holders, kind="swarm", api_version=api)
+
+
+def test_a_name_held_outside_the_project_is_a_conflict_and_a_held_service_stays_at_zero() -> None:
+    from dataclasses import replace
+
+    c = _spec()
+    stranger = LiveContainer("abc123def4567890", "web", "cluster", "running", None, {})
+    p = plan(Desired("acme", (c,), ("web",)), Observed("acme", {"cluster": _state([], (stranger,))}),
+             prune=True, created_at="now")
+    assert [(a.action, a.cause) for a in p.actions] == [
+        ("conflict", "the name is held by a service syncer does not manage (abc123def456); nothing will be done")]
+    stopped = replace(_service(c), replicas=0, state="stopped")
+    observed = Observed("acme", {"cluster": _state([stopped])})
+    [a] = plan(Desired("acme", (c,), ("web",)), observed, prune=True, created_at="t", held=frozenset({"web"})).actions
+    assert (a.action, a.cause) == ("noop", "held at 0 replicas by an operator (start it through syncer)")
+    [a] = plan(Desired("acme", (c,), ("web",)), observed, prune=True, created_at="t").actions
+    assert (a.action, [(r.field, r.before, r.after) for r in a.reasons]) == ("update", [("replicas", 0, 2)])
+
+
+def test_a_swarm_job_is_a_replicated_job_run_once_per_spec_hash() -> None:
+    job = _spec(kind="job", replicas=1, restart="always")
+    body = S.service_spec(job, {})
+    assert body["Mode"] == {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}}
+    assert "UpdateConfig" not in body and body["TaskTemplate"]["RestartPolicy"] == {"Condition": "none"}
+    assert body["TaskTemplate"]["ContainerSpec"]["Labels"][L.KIND] == "job"  # its exit is not a fault
+    done = LiveTask("t1", "web", "svc1", 1, "n", "complete", "complete")
+    failed = LiveTask("t2", "web", "svc1", 1, "n", "failed", "shutdown", error="task: non-zero exit (3)")
+    assert S.job_state([done]) == ("exited", "Exited (0) job completed")
+    assert S.job_state([failed])[0] == "exited" and S.job_state([failed])[1].startswith("Exited (3)")
+    live = _service(job)
+    for tasks, want in (([done], ("noop", "job completed (exit 0)")), ([failed], ("run", "the job's last run"))):
+        from dataclasses import replace
+
+        state, status = S.job_state(tasks)
+        [a] = _plan([job], [replace(live, state=state, status=status)]).actions
+        assert (a.action, a.cause[:len(want[1])]) == want
+    assert [a.action for a in _plan([job], []).actions] == ["run"]
+    # an engine without ReplicatedJob (API < 1.41) is named at plan time
+    old = Observed("acme", {"cluster": _state([], api="1.40")})
+    assert S.jobs_unsupported(Desired("acme", (job,), ("web",)), old) == [("cluster", "web", "1.40")]
+    assert S.jobs_unsupported(Desired("acme", (job,), ("web",)), Observed("acme", {"cluster": _state([])})) == []
+
+
+def test_declared_networks_are_joined_with_the_definition_as_alias() -> None:
+    c = _spec(networks={"acme": {"aliases": ["web"]}, "acme_backend": {"aliases": ["api", "web"]},
+                        "shared": {"aliases": ["web"]}})
+    assert S.service_spec(c, {})["TaskTemplate"]["Networks"] == [
+        {"Target": "acme", "Aliases": ["web"]}, {"Target": "acme_backend", "Aliases": ["api", "web"]},
+        {"Target": "shared", "Aliases": ["web"]}]
+    assert S.networks_of(c) == {"acme": "default", "acme_backend": "backend"}  # `shared` is external

@@ -1,0 +1,67 @@
+"""`instances stop|start|restart` on a Swarm server's definition, whose instance is its
+service: stop scales it to 0 replicas (held there by the store, as a stopped container is),
+start scales it back to the replicas of the spec it was deployed from, restart rolls every
+task (ForceUpdate + 1). Each waits until Swarm shows the result.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from syncer.adapters.docker import Engine
+from syncer.adapters.swarm import Swarm
+from syncer.core import labels as L
+from syncer.core.errors import SyncerError
+from syncer.core.model import LiveContainer
+
+POLL = 0.2
+
+
+def deployed_replicas(c: LiveContainer) -> int:
+    """The replicas of the spec the service was deployed from (its `syncer.spec` label)."""
+    try:
+        return int(json.loads(c.labels.get(L.SPEC, "{}")).get("replicas", 1))
+    except (ValueError, TypeError, AttributeError):
+        return 1
+
+
+def stop(engine: Engine, c: LiveContainer, *, timeout: float) -> None:
+    """Scale the service to 0 and wait until none of its tasks runs."""
+    swarm = Swarm(engine)
+    swarm.scale(c.id, 0)
+    _wait(lambda: not [t for t in swarm.service_tasks(c.id) if _state(t) == "running"], timeout,
+          f"service {c.name}: tasks still running after {timeout:g}s")
+
+
+def start(engine: Engine, c: LiveContainer, *, timeout: float, force: bool = False) -> None:
+    """Scale the service back to its deployed replicas (with `force`, roll every task too),
+    and wait until that many tasks run (a forced roll: until Swarm says it completed)."""
+    swarm = Swarm(engine)
+    before = (swarm.inspect_service(c.id).get("UpdateStatus") or {}).get("StartedAt", "")
+    replicas = deployed_replicas(c)
+    swarm.scale(c.id, replicas, force=force)
+
+    def done() -> bool:
+        if force:
+            status = swarm.inspect_service(c.id).get("UpdateStatus") or {}
+            if status.get("StartedAt", "") == before or status.get("State") != "completed":
+                return False
+        running = [t for t in swarm.service_tasks(c.id)
+                   if _state(t) == "running" and t.get("DesiredState") == "running"]
+        return len(running) == replicas
+
+    _wait(done, timeout, f"service {c.name}: {replicas} task(s) not running after {timeout:g}s")
+
+
+def _state(task: dict[str, Any]) -> str:
+    return str((task.get("Status") or {}).get("State", ""))
+
+
+def _wait(condition: Any, timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SyncerError(message)
+        time.sleep(POLL)
