@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from syncer.adapters import cache, gitcli
 from syncer.adapters.store import Revision, Store
@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # docker is imported only by commands that talk to Docker
     from syncer.stages.policy import Policy
 
 STATE_DIR = ".syncer"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -219,22 +220,60 @@ def compute_plan(ctx: Context, project: Project, *, engines: EngineFactory | Non
     return p.plan, p.desired, p.observed
 
 
+class Reuse:
+    """For reads repeated every second (the API's status): the last render of a project and
+    the last plan, given again while everything they were computed from is the same — the
+    same Project object, secrets, key and files; an equal desired state, observation, store
+    revisions and holds. Docker is observed every time. A reused plan keeps its `created_at`:
+    never hand one to an apply."""
+
+    def __init__(self) -> None:
+        self._render: tuple[Project, tuple[object, ...], Desired] | None = None
+        self._last: dict[str, tuple[Project, tuple[object, ...], Any]] = {}
+
+    def render(self, project: Project, *, secrets: Mapping[str, str], secret_key: bytes,
+               files: Mapping[str, bytes]) -> Desired:
+        """`render`, or the last one when its inputs are the same."""
+        inputs, last = (dict(secrets), secret_key, dict(files)), self._render
+        if last is not None and last[0] is project and last[1] == inputs:
+            return last[2]
+        desired = render(project, secrets=secrets, secret_key=secret_key, files=files)
+        self._render = (project, inputs, desired)
+        return desired
+
+    def same(self, kind: str, project: Project, inputs: tuple[object, ...], compute: Callable[[], T]) -> T:
+        """`compute()`, or the last `kind` of the same Project object when `inputs` are the
+        same (or equal) as its (another project is not compared: that is a new value)."""
+        last = self._last.get(kind)
+        if last is not None and last[0] is project and all(
+                a is b or a == b for a, b in zip(last[1], inputs, strict=True)):
+            return last[2]  # type: ignore[no-any-return]
+        value = compute()
+        self._last[kind] = (project, inputs, value)
+        return value
+
+
 def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFactory | None = None,
-            secrets: Mapping[str, str] | None = None) -> Planned:
-    """`compute_plan`, also naming the pins and holds that lapsed (for the apply to drop)."""
+            secrets: Mapping[str, str] | None = None, reuse: Reuse | None = None) -> Planned:
+    """`compute_plan`, also naming the pins and holds that lapsed (for the apply to drop).
+    With `reuse` (reads only), what did not change since its last call is not computed again."""
     from syncer.adapters.docker import Engine
     from syncer.engine.observe import observe
 
     values = secrets if secrets is not None else secrets_for(ctx, project)
-    rendered = render(project, secrets=values, secret_key=hash_key(ctx, project, engines),
-                      files=repofiles.read_all(project, ctx.ref))
+    rendered = (reuse.render if reuse is not None else render)(
+        project, secrets=values, secret_key=hash_key(ctx, project, engines), files=repofiles.read_all(project, ctx.ref))
     desired, lapsed_pins = pinned(store, rendered)
     keep, lapsed_holds = held(store, desired)
     observed = observe(project.config.name, project.config.servers, desired, engines=engines or Engine)
     repofiles.check_external(project, desired, observed, ctx.ref)
-    result = plan(desired, observed, prune=project.config.prune, created_at=now_iso(),
-                  known=store.latest_revisions(), dirty=project.dirty, held=keep,
-                  declared=project.config.networks)
+    known = store.latest_revisions()
+
+    def compute() -> Plan:
+        return plan(desired, observed, prune=project.config.prune, created_at=now_iso(), known=known,
+                    dirty=project.dirty, held=keep, declared=project.config.networks)
+
+    result = reuse.same("plan", project, (desired, observed, known, keep), compute) if reuse is not None else compute()
     return Planned(result, desired, observed, tuple(lapsed_pins), tuple(lapsed_holds))
 
 
