@@ -226,10 +226,15 @@ class Service:
 
     def respond(self, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         """JSON with every secret value the project uses masked (however it got in)."""
+        return Response(self.serialise(body), status, headers=headers, media_type="application/json")
+
+    def serialise(self, value: Any) -> bytes:
+        """`value` as the answers' JSON, every secret value masked (a part of an answer made
+        apart is made with this, byte for byte as in the whole)."""
         redactor = self.project.redactor()
-        text = json.dumps(masked(redactor, body) if redactor else body, ensure_ascii=False, separators=(",", ":"),
+        text = json.dumps(masked(redactor, value) if redactor else value, ensure_ascii=False, separators=(",", ":"),
                           default=str)
-        return Response(text.encode("utf-8"), status, headers=headers, media_type="application/json")
+        return text.encode("utf-8")
 
     def ok(self, data: Any, *, page: Page | None = None, total: int | None = None, status: int = 200) -> Response:
         """DeployAlly's envelope; lists carry `pagination`."""
