@@ -155,6 +155,17 @@ class ProjectState:
         with self._lock:
             self._keep(*loaded)
 
+    def current(self) -> Project:
+        """The project as the work tree holds it now (as of the last load): the load's error
+        when it does not load (unlike `get`, which keeps serving the last valid one)."""
+        self.refresh()
+        with self._lock:  # both from the same load
+            good, error = self._good, self._error
+        if error is not None or good is None:
+            assert error is not None
+            raise error
+        return good
+
     def last(self) -> Project | None:
         """The last valid project as it stands, without reloading (never blocks on a load)."""
         return self._good
@@ -197,6 +208,7 @@ class Service:
         # a plan of thousands of definitions takes seconds: then the last one is answered
         # while the next is computed (its `checked_at` says when)
         self.status = Memo(self._status_snapshot, ttl=1.0, slow=0.5)
+        self.reuse = engine.Reuse()  # the status's render and plan, while their inputs stand
         # GET /instances: simultaneous requests share Docker list calls, never a stale one
         self.instances: Coalesced[Observed] = Coalesced(
             lambda: operations.list_instances(self.defined(), engines=self.engines))
@@ -214,10 +226,15 @@ class Service:
 
     def respond(self, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         """JSON with every secret value the project uses masked (however it got in)."""
+        return Response(self.serialise(body), status, headers=headers, media_type="application/json")
+
+    def serialise(self, value: Any) -> bytes:
+        """`value` as the answers' JSON, every secret value masked (a part of an answer made
+        apart is made with this, byte for byte as in the whole)."""
         redactor = self.project.redactor()
-        text = json.dumps(masked(redactor, body) if redactor else body, ensure_ascii=False, separators=(",", ":"),
+        text = json.dumps(masked(redactor, value) if redactor else value, ensure_ascii=False, separators=(",", ":"),
                           default=str)
-        return Response(text.encode("utf-8"), status, headers=headers, media_type="application/json")
+        return text.encode("utf-8")
 
     def ok(self, data: Any, *, page: Page | None = None, total: int | None = None, status: int = 200) -> Response:
         """DeployAlly's envelope; lists carry `pagination`."""
@@ -238,7 +255,8 @@ class Service:
     def _status_snapshot(self) -> dict[str, Any]:
         """Shared by GET /status and /metrics (computed at most once a second)."""
         started = time.perf_counter()
-        project, rows, servers = engine.status(self.ctx, engines=self.engines)
+        project, rows, servers = engine.status(self.ctx, engines=self.engines, project=self.project.current(),
+                                               reuse=self.reuse)
         self.metrics.plans.observe(time.perf_counter() - started)
         return {"project": project, "rows": rows, "servers": servers, "at": clock.iso()}
 

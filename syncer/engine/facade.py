@@ -17,6 +17,7 @@ from syncer.engine.project import (
     STATE_DIR,
     Context,
     Planned,
+    Reuse,
     compute_plan,
     desired_state,
     fingerprint,
@@ -48,7 +49,7 @@ def is_remote(source: str) -> bool:
     return remote(source)
 
 __all__ = [
-    "KEY_FILE", "STATE_DIR", "ApplyReport", "Context", "DefinitionStatus", "EventSink", "Planned", "Progress",
+    "KEY_FILE", "STATE_DIR", "ApplyReport", "Context", "DefinitionStatus", "EventSink", "Planned", "Progress", "Reuse",
     "apply", "check_fresh", "is_remote", "plan_document", "compute_plan", "desired_state", "emit_event", "fingerprint", "flush_webhooks", "init_repository", "load",
     "no_events", "now_iso", "open_store", "parse_secrets_file", "planned", "read_secrets", "redactor",
     "rollback", "secret_key", "secrets_for", "start_notifier", "status",

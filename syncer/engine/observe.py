@@ -62,4 +62,7 @@ def observe_server(project: str, server: Server, names: list[str], *,
     except SyncerError as exc:
         return ServerState(server.name, False, error=str(exc))
     foreign = tuple(c for c in holders if c.labels.get("syncer.project") != project)
+    # by name: Docker lists networks in no stable order, and equal states must compare (and
+    # fingerprint) equal
+    networks = sorted(networks, key=lambda n: (n.name, n.id))
     return ServerState(server.name, True, tuple(managed), foreign, engine_version=version, networks=tuple(networks))

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from syncer.adapters import cache, gitcli
 from syncer.adapters.store import Revision, Store
@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # docker is imported only by commands that talk to Docker
     from syncer.stages.policy import Policy
 
 STATE_DIR = ".syncer"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,19 @@ def desired_state(ctx: Context, project: Project, *, store: Store | None = None,
     return pinned(store, desired)[0] if store is not None else desired
 
 
+_committed: tuple[Desired, str | None, Desired] | None = None  # the last hit with its commit: one object
+
+
+def _with_commit(desired: Desired, commit: str | None) -> Desired:
+    global _committed
+    last = _committed
+    if last is not None and last[0] is desired and last[1] == commit:
+        return last[2]
+    out = desired if desired.commit == commit else replace(desired, commit=commit)
+    _committed = (desired, commit, out)
+    return out
+
+
 def rendered(ctx: Context, project: Project, secrets: Mapping[str, str], secret_key: bytes) -> Desired:
     """The project rendered, read back from the state dir when nothing it depends on changed
     (the YAML, the repo files the specs read, the secrets, their key): rendering a thousand
@@ -213,7 +227,7 @@ def rendered(ctx: Context, project: Project, secrets: Mapping[str, str], secret_
         key = cache.render_key(project.source, secrets, secret_key, files)
         hit = cache.get_render(ctx.state(Path(project.root)), key)
         if hit is not None:
-            return replace(hit, commit=project.commit)
+            return _with_commit(hit, project.commit)
     desired = render(project, secrets=secrets, secret_key=secret_key, files=files)
     if key is not None:
         cache.put_render(ctx.state(Path(project.root)), key, desired)
@@ -235,9 +249,32 @@ def compute_plan(ctx: Context, project: Project, *, engines: EngineFactory | Non
     return p.plan, p.desired, p.observed
 
 
+class Reuse:
+    """For reads repeated every second (the API's status): the last plan, given again while
+    everything it was computed from is the same — the same Project object; an equal desired
+    state (`rendered` hands out the same object while its inputs are the same), observation,
+    store revisions and holds. Docker is observed every time. A reused plan keeps its
+    `created_at`: never hand one to an apply."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[Project, tuple[object, ...], Any]] = {}
+
+    def same(self, kind: str, project: Project, inputs: tuple[object, ...], compute: Callable[[], T]) -> T:
+        """`compute()`, or the last `kind` of the same Project object when `inputs` are the
+        same (or equal) as its (another project is not compared: that is a new value)."""
+        last = self._last.get(kind)
+        if last is not None and last[0] is project and all(
+                a is b or a == b for a, b in zip(last[1], inputs, strict=True)):
+            return last[2]  # type: ignore[no-any-return]
+        value = compute()
+        self._last[kind] = (project, inputs, value)
+        return value
+
+
 def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFactory | None = None,
-            secrets: Mapping[str, str] | None = None) -> Planned:
-    """`compute_plan`, also naming the pins and holds that lapsed (for the apply to drop)."""
+            secrets: Mapping[str, str] | None = None, reuse: Reuse | None = None) -> Planned:
+    """`compute_plan`, also naming the pins and holds that lapsed (for the apply to drop).
+    With `reuse` (reads only), what did not change since its last call is not computed again."""
     from syncer.adapters.docker import Engine
     from syncer.engine.observe import observe
 
@@ -246,9 +283,13 @@ def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFact
     keep, lapsed_holds = held(store, desired)
     observed = observe(project.config.name, project.config.servers, desired, engines=engines or Engine)
     repofiles.check_external(project, desired, observed, ctx.ref)
-    result = plan(desired, observed, prune=project.config.prune, created_at=now_iso(),
-                  known=store.latest_revisions(), dirty=project.dirty, held=keep,
-                  declared=project.config.networks)
+    known = store.latest_revisions()
+
+    def compute() -> Plan:
+        return plan(desired, observed, prune=project.config.prune, created_at=now_iso(), known=known,
+                    dirty=project.dirty, held=keep, declared=project.config.networks)
+
+    result = reuse.same("plan", project, (desired, observed, known, keep), compute) if reuse is not None else compute()
     return Planned(result, desired, observed, tuple(lapsed_pins), tuple(lapsed_holds))
 
 

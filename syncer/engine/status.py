@@ -3,11 +3,12 @@ whether it is in sync. A read: it never changes the store."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from syncer.core.model import Project
-from syncer.engine.project import Context, compute_plan, load, open_store
+from syncer.core.model import Desired, Observed, Plan, Project
+from syncer.engine.project import Context, Reuse, load, open_store, planned
 
 if TYPE_CHECKING:
     from syncer.engine.observe import EngineFactory
@@ -27,18 +28,37 @@ class DefinitionStatus:
     pinned: bool
 
 
-def status(ctx: Context, *, engines: EngineFactory | None = None
-           ) -> tuple[Project, list[DefinitionStatus], list[dict[str, Any]]]:
+def status(ctx: Context, *, engines: EngineFactory | None = None, project: Project | None = None,
+           reuse: Reuse | None = None) -> tuple[Project, list[DefinitionStatus], list[dict[str, Any]]]:
     """Per definition: server, revision, containers with state and health, in sync or drifted;
-    per server: reachable or not (and why), and its engine's version."""
-    project = load(ctx)
+    per server: reachable or not (and why), and its engine's version.
+
+    A server asking every second passes the `project` it holds (loaded when its files or HEAD
+    changed) and a `Reuse`: the render and the plan are then made again only when the
+    project, the live state or the store changed; Docker is asked every time."""
+    project = project if project is not None else load(ctx)
     store = open_store(ctx, project)
     try:
-        result, desired, observed = compute_plan(ctx, project, engines=engines, store=store)
+        p = planned(ctx, project, store, engines=engines, reuse=reuse)
+        result, desired, observed = p.plan, p.desired, p.observed
         stored = {d["name"]: d for d in store.definitions()}
         pins = store.pins()
     finally:
         store.close()
+
+    def build() -> list[DefinitionStatus]:
+        return _rows(result, desired, observed, stored, pins)
+
+    # the same plan object is the same desired state (the plan is reused only then)
+    out = reuse.same("status rows", project, (result, observed, stored, pins), build) if reuse else build()
+    servers = [{"name": s.server, "reachable": s.reachable, "engine_version": s.engine_version or None,
+                "error": s.error or None} for s in sorted(observed.servers.values(), key=lambda s: s.server)]
+    return project, out, servers
+
+
+def _rows(result: Plan, desired: Desired, observed: Observed, stored: dict[str, dict[str, Any]],
+          pins: Mapping[str, Any]) -> list[DefinitionStatus]:
+    """One row per definition, desired or live, by name."""
     live: dict[str, list[dict[str, Any]]] = {}
     for s in observed.servers.values():
         for c in s.managed:
@@ -62,6 +82,4 @@ def status(ctx: Context, *, engines: EngineFactory | None = None
         revision = max((a.revision for a in acts if a.action != "remove"), default=0)
         out.append(DefinitionStatus(name, server, revision, sorted(live.get(name, []), key=lambda c: c["name"]),
                                     not changing, changing, stored.get(name, {}).get("status", "new"), name in pins))
-    servers = [{"name": s.server, "reachable": s.reachable, "engine_version": s.engine_version or None,
-                "error": s.error or None} for s in sorted(observed.servers.values(), key=lambda s: s.server)]
-    return project, out, servers
+    return out

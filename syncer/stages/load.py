@@ -59,6 +59,8 @@ def parse(path: str, data: bytes) -> tuple[SourceFile | None, list[Diagnostic]]:
             docs.append(loader.get_data())
     except YAMLError as exc:
         return None, [_yaml_diagnostic(path, text, exc)]
+    except TypeError:  # the parser hashes keys: a list holding a mapping cannot be one
+        return None, [_refusal(path, text, "key", "")]
     finally:
         loader.dispose()
     refused = guard.expansion(docs)

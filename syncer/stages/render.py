@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -155,8 +155,24 @@ def _validator(schema_json: str) -> Any:
     return Draft202012Validator(json.loads(schema_json))
 
 
+# The last Project object's answers: a server asks these of the same (frozen) project every
+# second, and a walk of 10k definitions takes a tenth of a second.
+_LAST: dict[str, tuple[Project, Any]] = {}
+
+
+def _of_last(kind: str, project: Project, compute: Callable[[Project], Any]) -> Any:
+    last = _LAST.get(kind)
+    if last is None or last[0] is not project:
+        last = _LAST[kind] = (project, compute(project))
+    return last[1]
+
+
 def literal_secrets(project: Project) -> dict[str, str]:
     """Values of literal password params (allowed by `allow_literal_secrets`), by reference name."""
+    return dict(_of_last("literal", project, _literal_secrets))
+
+
+def _literal_secrets(project: Project) -> dict[str, str]:
     templates = {(t.id, t.version): t for t in project.templates}
     found = {}
     for d in project.definitions:
@@ -280,7 +296,8 @@ def _per_container(base: Mapping[str, Any], name: str) -> dict[str, Any]:
 def secret_references(project: Project) -> set[str]:
     """Names of the secrets a project's definitions reference as `{secret: NAME}`, at any
     depth of their params and overrides."""
-    return {name for d in project.definitions for name in definition_secrets(d)} | repo_files.secret_names(project)
+    return set(_of_last("references", project, lambda p: {
+        name for d in p.definitions for name in definition_secrets(d)} | repo_files.secret_names(p)))
 
 
 def definition_secrets(d: Definition) -> set[str]:

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from syncer.api.routes.common import Paging, Svc, listing
 from syncer.api.routes.templates import template_id
-from syncer.api.service import Service
+from syncer.api.service import Page, Service
 from syncer.core import clock
 from syncer.core.errors import NotFound, UsageError
 from syncer.core.labels import container_name
@@ -77,6 +77,26 @@ def list_definitions(svc: Svc, page: Paging, server_id: str | None = None, statu
     """Every definition of the repository, and those the store remembers (removed ones too)."""
     project = svc.defined()
     rows, names, pins = _names(svc, project)
+    # a page's bytes stand while the project, the store and the secrets do (`_names` makes a
+    # new list whenever the project or the store changed): a dashboard asks again and again
+    key = (page.page, page.per_page, server_id, status)
+    redactor = svc.project.redactor()
+    pages = svc.listed.get("definition pages")
+    if pages is None or pages[0] is not names or pages[1] != redactor:
+        pages = svc.listed["definition pages"] = (names, redactor, {})
+    if key in pages[2]:
+        return Response(pages[2][key], media_type="application/json")
+    response = _page(svc, project, page, server_id, status, rows, names, pins)
+    if len(pages[2]) < PAGES_KEPT:
+        pages[2][key] = bytes(response.body)
+    return response
+
+
+PAGES_KEPT = 64  # distinct pages and filters kept per project and store state (at most ~2 MB)
+
+
+def _page(svc: Service, project: Project, page: Page, server_id: str | None, status: str | None,
+          rows: dict[str, dict[str, Any]], names: list[str], pins: set[str]) -> Response:
     if server_id is not None:
         names = [n for n in names if server_id in (f"srv_{_server(project, n, rows)}", _server(project, n, rows))]
     if status is not None:
