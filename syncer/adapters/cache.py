@@ -21,6 +21,7 @@ import hmac
 import json
 import os
 import stat
+import time
 import types
 from collections.abc import Mapping
 from dataclasses import replace
@@ -36,9 +37,10 @@ FORMAT = 2  # bump when the shape of an entry changes
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
+@cache
 def _code_fingerprint() -> bytes:
     """Every module and schema of the syncer package: a change to how files are read
-    invalidates the cache."""
+    invalidates the cache. Once per process: the code that runs is the code it imported."""
     h = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(_PACKAGE):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__pycache__")))
@@ -65,7 +67,33 @@ def repo_key(root: Path, *, extra: bytes = b"") -> str:
     return h.hexdigest()
 
 
+# path -> (inode, size, mtime, digest) of files whose mtime was well before they were read:
+# a long-running process (watch, serve) re-keys the repository on every cycle, and reading
+# every YAML file again costs a self-heal more than its plan. A file changed within RACY_NS
+# of its reading is read again each time (timestamps are coarser than the clock: git's
+# "racy clean" rule).
+_digests: dict[str, tuple[int, int, int, bytes]] = {}
+RACY_NS = 2_000_000_000
+
+
 def _file_digest(path: str) -> bytes:
+    """sha256 of a regular file's bytes (see `_digests`)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return b"unreadable"
+    known = _digests.get(path)
+    if known is not None and known[:3] == (st.st_ino, st.st_size, st.st_mtime_ns) and stat.S_ISREG(st.st_mode):
+        return known[3]
+    digest = _read_digest(path)
+    if stat.S_ISREG(st.st_mode) and st.st_mtime_ns < time.time_ns() - RACY_NS:
+        if len(_digests) > 200_000:
+            _digests.clear()
+        _digests[path] = (st.st_ino, st.st_size, st.st_mtime_ns, digest)
+    return digest
+
+
+def _read_digest(path: str) -> bytes:
     """sha256 of a regular file's bytes. A FIFO, a device or a file over the size cap is
     never read (a FIFO would block, /dev/zero never ends): validation refuses it anyway."""
     try:

@@ -243,14 +243,21 @@ def _record_revisions(store: Store, desired: Desired, p: Plan, commit: str | Non
     for c in desired.containers:
         by_def.setdefault(c.definition, []).append(c)
     known = store.latest_revisions()
-    gone = {d["name"] for d in store.definitions() if d["deleted_at"]}
+    rows = {d["name"]: d for d in store.definitions()}
+    gone = {name for name, d in rows.items() if d["deleted_at"]}
+    acted = {a.definition for a in p.actions if a.action not in ("noop", "remove")}
     changed = []
     with store.transaction():
         for name, containers in by_def.items():
             if name not in revs:
                 continue
-            store.upsert_definition(name, containers[0].server, containers[0].template_ref)
-            dh = definition_hash(containers)
+            first, dh = containers[0], definition_hash(containers)
+            row = rows.get(name)
+            # a definition nothing happens to, as the store has it, is not written (a self-heal
+            # of one container must not rewrite the rows of all the others before it starts it)
+            if name in acted or name in gone or row is None or known.get(name, (0, ""))[1] != dh \
+                    or (row["server"], row["template"]) != (first.server, first.template_ref):
+                store.upsert_definition(name, first.server, first.template_ref)
             if known.get(name, (0, ""))[1] != dh:
                 store.add_revision(name, revs[name], dh, _specs_of(containers), commit)
                 changed.append(name)

@@ -216,3 +216,21 @@ def test_a_damaged_render_entry_counts_as_absent(tmp_path: Path) -> None:
         cache._last_render = None
         assert _rendered(ctx, {"TOKEN": "x"}) == first
         entry = next((state / "cache").glob("render-*.json"))
+
+
+def test_a_file_read_before_is_read_again_once_it_changed(tmp_path: Path) -> None:
+    """The digests a long-running process keeps between cycles follow every change: the
+    same size, a new mtime (and one changed within the racy window is never kept)."""
+    import os
+
+    repo = _demo(tmp_path)
+    web = repo / "definitions/web.yaml"
+    old = web.stat().st_mtime_ns - 10**10
+    os.utime(web, ns=(old, old))  # written long ago: its digest is kept
+    before = cache.repo_key(repo)
+    assert str(web) in cache._digests and cache.repo_key(repo) == before
+    web.write_text(web.read_text().replace("18080", "18081"))  # same size, mtime now
+    changed = cache.repo_key(repo)
+    assert changed != before
+    web.write_text(web.read_text().replace("18081", "18082"))  # again within the racy window
+    assert cache.repo_key(repo) not in (before, changed)
