@@ -38,11 +38,12 @@ class SwarmDeployer:
     """One Swarm server's side of an apply."""
 
     def __init__(self, engine: Engine, desired: Desired, secrets: Mapping[str, str], *, timeout: float,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 job_timeout: float = 600.0, sleep: Callable[[float], None] = time.sleep) -> None:
         self.swarm = Swarm(engine)
         self.project = desired.project
         self.secrets = secrets
         self.timeout = timeout
+        self.job_timeout = job_timeout  # a job runs to completion: the apply's job timeout, not the health one
         self.sleep = sleep
         # each overlay is made once per apply; deployments of one wave run in parallel
         self._net_lock = threading.Lock()
@@ -106,7 +107,7 @@ class SwarmDeployer:
         ident = self.swarm.create_service(body, self.secrets)
         log(f"created job service {c.definition} ({ident[:12]}): Swarm runs it to completion")
         wanted = int(body["Mode"]["ReplicatedJob"]["TotalCompletions"])
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + self.job_timeout
         while True:
             tasks = self._tasks(ident)
             done = sum(1 for t in tasks if (t.get("Status") or {}).get("State") == "complete")
@@ -119,7 +120,7 @@ class SwarmDeployer:
                     log(line)
                 raise DeployFailed(f"the job failed: {(failed[0].get('Status') or {}).get('Err') or 'task failed'}")
             if time.monotonic() > deadline:
-                raise DeployFailed(f"the job did not complete within {self.timeout:g}s")
+                raise DeployFailed(f"the job did not complete within {self.job_timeout:g}s")
             self.sleep(POLL)
 
     def create(self, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from syncer.core import labels as L
 from syncer.core.model import (
     ContainerSpec, Definition, Desired, LiveContainer, LiveTask, Located, Observed, Server, ServerState, Template,
@@ -225,3 +227,25 @@ def test_declared_networks_are_joined_with_the_definition_as_alias() -> None:
         {"Target": "acme", "Aliases": ["web"]}, {"Target": "acme_backend", "Aliases": ["api", "web"]},
         {"Target": "shared", "Aliases": ["web"]}]
     assert S.networks_of(c) == {"acme": "default", "acme_backend": "backend"}  # `shared` is external
+
+
+def test_a_swarm_job_waits_for_the_job_timeout_not_the_health_timeout() -> None:
+    """A job runs to completion: its wait is the apply's job timeout (a long migration must not
+    fail at the health timeout, and a job past its own limit fails)."""
+    from types import SimpleNamespace
+
+    from syncer.core.model import Action, ContainerSpec, Desired
+    from syncer.engine.swarm_apply import SwarmDeployer
+    from syncer.engine.swarms import DeployFailed
+
+    running = [{"ServiceID": "svc1", "Status": {"State": "running"}}]
+    fake = SimpleNamespace(server=SimpleNamespace(name="sw"), reads=None)
+    spec = ContainerSpec("p", "sw", "migrate", 1, "migrate", "job@1", {"image": "x", "kind": "job"}, "h")
+    deployer = SwarmDeployer(fake, Desired("p", (spec,), ("migrate",)), {}, timeout=3600.0, job_timeout=0.0,
+                             sleep=lambda _s: None)
+    deployer.swarm = SimpleNamespace(create_service=lambda body, secrets: "svc1",  # type: ignore[assignment]
+                                     project_tasks=lambda project: running)
+    body = {"Mode": {"ReplicatedJob": {"TotalCompletions": 1}}}
+    action = Action("run", "sw", "migrate", "migrate", 1, "job not run")
+    with pytest.raises(DeployFailed, match="within 0s"):
+        deployer.run_job(action, spec, body, lambda _line: None)
