@@ -23,15 +23,16 @@ import os
 import stat
 import time
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Generic, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from syncer.core.model import ContainerSpec, Desired, Project
 from syncer.stages.tree import MAX_FILE_BYTES
 
+T = TypeVar("T")
 CACHE_DIR = "cache"
 FORMAT = 2  # bump when the shape of an entry changes
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -111,54 +112,57 @@ def _read_digest(path: str) -> bytes:
             return b"unreadable"
 
 
-def _entry(state: Path, key: str) -> Path:
-    return state / CACHE_DIR / f"project-{key[:32]}.json"
+class _Entries(Generic[T]):
+    """One kind of cache entry: `<prefix>-<key>.json` in the state dir's cache folder, the
+    latest only, read back field by field (never pickle); the last one read is kept in
+    memory as well: a long-running process (watch, serve) re-plans on every event, and
+    reading the JSON back costs more than the rest of a self-heal's plan. Values are frozen, so handing out the
+    same object is safe. A damaged or foreign entry counts as absent; a value that would not
+    read back equal is not written."""
 
+    def __init__(self, prefix: str, fmt: int, field: str, to_json: Callable[[T], Any],
+                 from_json: Callable[[Any], T]) -> None:
+        self.prefix, self.format, self.field = prefix, fmt, field
+        self.to_json, self.from_json = to_json, from_json
+        self.last: tuple[Path, str, T] | None = None
 
-# The last project read back in this process, by entry path and key: a long-running process
-# (watch, serve) re-plans on every event, and reading the JSON back costs more than the rest
-# of a self-heal's plan. Projects are frozen, so handing out the same object is safe.
-_last: tuple[Path, str, Project] | None = None
+    def path(self, state: Path, key: str) -> Path:
+        return state / CACHE_DIR / f"{self.prefix}-{key[:32]}.json"
 
-
-def get(state: Path, key: str) -> Project | None:
-    """The cached project for `key`, or None (a damaged or foreign entry counts as absent)."""
-    global _last
-    path = _entry(state, key)
-    last = _last
-    if last is not None and last[0] == path and last[1] == key and path.exists():
-        return last[2]
-    try:
-        with open(path, "rb") as f:
-            entry = json.load(f)
-        if entry["format"] != FORMAT or entry["key"] != key:
+    def get(self, state: Path, key: str) -> T | None:
+        path = self.path(state, key)
+        last = self.last
+        if last is not None and last[0] == path and last[1] == key and path.exists():
+            return last[2]
+        try:
+            with open(path, "rb") as f:
+                entry = json.load(f)
+            if entry["format"] != self.format or entry["key"] != key:
+                return None
+            value = self.from_json(entry[self.field])
+        except (OSError, ValueError, TypeError, KeyError, binascii.Error):
             return None
-        project = project_from_json(entry["project"])
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
-    _last = (path, key, project)
-    return project
+        self.last = (path, key, value)
+        return value
 
-
-def put(state: Path, key: str, project: Project) -> None:
-    """Remember a valid project; keeps only the latest entry. Failures are ignored, and so
-    is a project that would not read back equal (a value JSON cannot carry)."""
-    try:
-        text = json.dumps({"format": FORMAT, "key": key, "project": project_to_json(project)},
-                          allow_nan=False, separators=(",", ":"))
-        if project_from_json(json.loads(text)["project"]) != project:
+    def put(self, state: Path, key: str, value: T) -> None:
+        try:
+            text = json.dumps({"format": self.format, "key": key, self.field: self.to_json(value)},
+                              allow_nan=False, separators=(",", ":"))
+            back = self.from_json(json.loads(text)[self.field])
+        except (ValueError, TypeError, KeyError):
             return
-    except (ValueError, TypeError, KeyError):
-        return
-    folder = state / CACHE_DIR
-    try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(folder, 0o700)
-        for old in folder.glob("project-*"):
-            old.unlink(missing_ok=True)
-        _write_private(folder / f".project-{key[:32]}.tmp", text.encode(), _entry(state, key))
-    except OSError:
-        pass
+        if back != value:
+            return
+        folder = state / CACHE_DIR
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            os.chmod(folder, 0o700)
+            for old in folder.glob(f"{self.prefix}-*"):
+                old.unlink(missing_ok=True)
+            _write_private(folder / f".{self.prefix}-{key[:32]}.tmp", text.encode(), self.path(state, key))
+        except OSError:
+            pass
 
 
 def _write_private(tmp: Path, data: bytes, final: Path) -> None:
@@ -249,7 +253,6 @@ def _checked(kind: Any, value: Any) -> Any:
 # project may rest in the state dir beside the store, which keeps the same specs.
 
 RENDER_FORMAT = 1
-_last_render: tuple[Path, str, Desired] | None = None
 
 
 def render_key(source: str, secrets: Mapping[str, str], secret_key: bytes, files: Mapping[str, bytes]) -> str:
@@ -261,50 +264,6 @@ def render_key(source: str, secrets: Mapping[str, str], secret_key: bytes, files
     for path in sorted(files):
         h.update(path.encode() + b"\0" + hashlib.sha256(files[path]).digest())
     return h.hexdigest()
-
-
-def _render_entry(state: Path, key: str) -> Path:
-    return state / CACHE_DIR / f"render-{key[:32]}.json"
-
-
-def get_render(state: Path, key: str) -> Desired | None:
-    """The rendered project for `key`, or None (a damaged or foreign entry counts as absent)."""
-    global _last_render
-    path = _render_entry(state, key)
-    last = _last_render
-    if last is not None and last[0] == path and last[1] == key and path.exists():
-        return last[2]
-    try:
-        with open(path, "rb") as f:
-            entry = json.load(f)
-        if entry["format"] != RENDER_FORMAT or entry["key"] != key:
-            return None
-        desired = _desired_from_json(entry["desired"])
-    except (OSError, ValueError, TypeError, KeyError, binascii.Error):
-        return None
-    _last_render = (path, key, desired)
-    return desired
-
-
-def put_render(state: Path, key: str, desired: Desired) -> None:
-    """Remember a rendered project (the latest only); failures are ignored."""
-    global _last_render
-    try:
-        data = {"format": RENDER_FORMAT, "key": key, "desired": _desired_to_json(desired)}
-        text = json.dumps(data, allow_nan=False, separators=(",", ":"))
-        if _desired_from_json(json.loads(text)["desired"]) != replace(desired, commit=None):
-            return  # a value JSON does not carry back equal
-    except (ValueError, TypeError, KeyError):
-        return
-    folder = state / CACHE_DIR
-    try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-        for old in folder.glob("render-*"):
-            old.unlink(missing_ok=True)
-        _write_private(folder / f".render-{key[:32]}.tmp", text.encode(), _render_entry(state, key))
-        _last_render = (_render_entry(state, key), key, replace(desired, commit=None))
-    except OSError:
-        pass
 
 
 def _desired_to_json(desired: Desired) -> dict[str, Any]:
@@ -326,3 +285,28 @@ def _desired_from_json(data: Any) -> Desired:
                                          for k, v in _checked(dict, payload).items()}))
     definitions = tuple(_checked(str, d) for d in _checked(list, data["definitions"]))
     return Desired(_checked(str, data["project"]), tuple(containers), definitions, None)
+
+
+PROJECTS: _Entries[Project] = _Entries("project", FORMAT, "project", lambda p: project_to_json(p), project_from_json)
+# a rendered project rests without its commit (a new commit of the same files renders the same)
+RENDERS: _Entries[Desired] = _Entries("render", RENDER_FORMAT, "desired", _desired_to_json, _desired_from_json)
+
+
+def get(state: Path, key: str) -> Project | None:
+    """The cached project for `key`, or None."""
+    return PROJECTS.get(state, key)
+
+
+def put(state: Path, key: str, project: Project) -> None:
+    """Remember a valid project (the latest only); failures are ignored."""
+    PROJECTS.put(state, key, project)
+
+
+def get_render(state: Path, key: str) -> Desired | None:
+    """The rendered project for `key` (its commit unset), or None."""
+    return RENDERS.get(state, key)
+
+
+def put_render(state: Path, key: str, desired: Desired) -> None:
+    """Remember a rendered project (the latest only); failures are ignored."""
+    RENDERS.put(state, key, replace(desired, commit=None))

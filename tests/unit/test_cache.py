@@ -185,7 +185,7 @@ def test_a_render_is_read_back_equal_and_misses_on_any_input_it_depends_on(tmp_p
     first = _rendered(ctx, {"TOKEN": canary})
     [entry] = (state / "cache").glob("render-*.json")
     assert canary not in entry.read_text() and canary not in str(first)
-    cache._last_render = None  # as a new process: read from the file
+    cache.RENDERS.last = None  # as a new process: read from the file
     again = _rendered(ctx, {"TOKEN": canary})
     assert again == first
     fresh = render(engine.load(ctx), secrets={"TOKEN": canary}, secret_key=b"k" * 32,
@@ -213,7 +213,7 @@ def test_a_damaged_render_entry_counts_as_absent(tmp_path: Path) -> None:
     [entry] = (state / "cache").glob("render-*.json")
     for damage in ("{", json.dumps({"format": 1, "key": "other", "desired": {}}), "[]"):
         entry.write_text(damage)
-        cache._last_render = None
+        cache.RENDERS.last = None
         assert _rendered(ctx, {"TOKEN": "x"}) == first
         entry = next((state / "cache").glob("render-*.json"))
 
