@@ -13,12 +13,13 @@ from pathlib import Path
 
 from syncer.core.errors import GitError
 
-_ENV = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}  # status never takes the index lock
+_QUIET = {"GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}  # status never takes the index lock; messages in English
 _messages: dict[tuple[str, str], str] = {}  # (repository, sha) -> first line: a commit never changes
 
 
 def _git(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, env=_ENV, check=False,
+    return subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True,
+                          env={**os.environ, **_QUIET}, check=False,
                           stdin=subprocess.DEVNULL)
 
 
