@@ -14,7 +14,7 @@ import pytest
 from syncer.api.app import create_app, serve_in_thread
 from syncer.engine import facade as engine
 from syncer.engine import operations
-from tests.helpers import IMAGE, git_init, simple_repo, unique
+from tests.helpers import IMAGE, git_init, remove_project, simple_repo, unique
 
 
 def _db(version: str) -> str:
@@ -46,6 +46,9 @@ def _served(tmp_path: Path, secret_values: tuple[str, str, str]) -> Iterator[tup
             yield client, f"http://127.0.0.1:{handle.port}/api/v1"
     finally:
         handle.stop()
+        import docker  # reads publish the project's key marker on the server: it goes too
+
+        remove_project(docker.APIClient(), project)
 
 
 @pytest.fixture()
