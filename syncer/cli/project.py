@@ -162,6 +162,9 @@ def apply(obj: dict[str, Any], /, plan_file: Path | None, **kw: Any) -> int:
 
     def approve(p: Any) -> bool:
         nonlocal progress
+        if progress is not None:  # asked again: the live state moved while the lock was taken
+            progress.close()
+            progress = None
         ok = bool(confirm(p))
         progress = _progress(kw["as_json"]) if ok else None
         return ok

@@ -166,9 +166,19 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
         return _run(ctx, project, store, result, desired, secrets, options=options, trigger=trigger,
                     progress=progress, events=events, factory=factory)
     with ServerLock(project, f"syncer apply ({trigger})", engines=factory):
-        again = planned(ctx, project, store, engines=factory, secrets=secrets).plan
-        if _steps(_only(again, only) if only is not None else again) != _steps(result):
-            raise StalePlan("another apply changed the live containers since this plan was made; run it again")
+        fresh = planned(ctx, project, store, engines=factory, secrets=secrets)
+        again = _only(fresh.plan, only) if only is not None else fresh.plan
+        if _steps(again) != _steps(result):
+            if plan_file is not None:  # exactly that plan was asked for
+                raise StalePlan("another apply changed the live containers since this plan was made; run it again")
+            # The live state moved between the plan and the lock (another apply finished, or
+            # Docker was still carrying out what a killed one had asked): the plan made under
+            # the lock is the one to confirm and apply.
+            progress("", "the live containers changed since this plan was made: planned again")
+            _settle_statuses(store, fresh.plan, fresh.desired, fresh.observed)
+            if not again.has_changes or not confirm(again):
+                return ApplyReport(again, [], None, False, project)
+            result, desired = again, fresh.desired
         return _run(ctx, project, store, result, desired, secrets, options=options, trigger=trigger,
                     progress=progress, events=events, factory=factory)
 

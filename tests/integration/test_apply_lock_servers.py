@@ -147,3 +147,31 @@ def test_a_self_heal_takes_no_lock_unless_another_apply_holds_it(tmp_path: Path,
     refused = _apply(repo, tmp_path / "s")
     assert refused.returncode == 1 and "pid 4242 on ci-runner-7" in refused.stderr, refused.stdout + refused.stderr
     assert not docker_api.inspect_container(name)["State"]["Running"]
+
+
+def test_a_plan_the_live_state_moved_under_is_planned_again_and_confirmed(tmp_path: Path, project: str,
+                                                                         docker_api: Any) -> None:
+    """Between the plan and the lock the live state moved (another apply finished, or Docker
+    was still carrying out what a killed apply asked): the plan made under the lock is shown
+    and confirmed again, and applied — not refused as stale (a saved plan still is)."""
+    from syncer.engine import facade as engine
+    from syncer.engine.apply import ApplyOptions
+
+    web, api = f"{project}-web", f"{project}-api"
+    defs = {"web": f"name: {web}\ntemplate: box\n", "api": f"name: {api}\ntemplate: box\n"}
+    repo = simple_repo(tmp_path / "r", project, definitions=defs)
+    assert _apply(repo, tmp_path / "s").returncode == 0
+    (repo / "definitions/web.yaml").write_text(f"name: {web}\ntemplate: box\nparams: {{message: moved}}\n")
+    seen: list[list[tuple[str, str]]] = []
+
+    def confirm(p: Any) -> bool:
+        seen.append(sorted((a.action, a.container) for a in p.actions if a.action != "noop"))
+        if len(seen) == 1:
+            docker_api.stop(api, timeout=1)  # the live state moves before the lock is taken
+        return True
+
+    ctx = engine.Context(repo=repo, state_dir=tmp_path / "s")
+    report = engine.apply(ctx, options=ApplyOptions(stop_timeout=1), confirm=confirm)
+    assert seen == [[("recreate", web)], [("recreate", web), ("start", api)]]
+    assert report.ok and docker_api.inspect_container(api)["State"]["Running"]
+    assert docker_api.inspect_container(web)["Config"]["Env"].count("MESSAGE=moved") == 1
