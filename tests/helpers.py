@@ -19,6 +19,25 @@ HEALTHY_IMAGE = "syncer-local/busybox-healthy:latest"
 UNHEALTHY_IMAGE = "syncer-local/busybox-unhealthy:latest"
 
 
+def job_template(*, token: bool = False) -> str:
+    """A `kind: job` template `job` running `inputs.script` in sh; with `token`, a password
+    input `token` in its env as TOKEN."""
+    secret = "\n        token: {type: string, format: password, writeOnly: true}" if token else ""
+    env = '\n      env: {TOKEN: "${inputs.token}"}' if token else ""
+    return f"""
+    id: job
+    version: "1.0"
+    kind: job
+    inputs:
+      type: object
+      properties:
+        script: {{type: string}}{secret}
+    spec:
+      image: {IMAGE}
+      command: [sh, -c, "${{inputs.script}}"]{env}
+    """
+
+
 def unique(prefix: str = "t") -> str:
     """A project or object name no other test uses."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"

@@ -152,15 +152,6 @@ class Swarm:
         self._call(f"create network {name}", self.api.create_network, name, driver="overlay",
                    attachable=True, labels=L.network_labels(project, key), check_duplicate=True)
 
-    def unused_networks(self, project: str, keep: set[str]) -> dict[str, str]:
-        """The project's overlays (name → id) not in `keep` and joined by none of its
-        services: one network list call and one service list call."""
-        nets = self._call("list networks", self.reads.networks, filters={"label": [f"{L.PROJECT}={project}"]})
-        services = self._call("list services", self.reads.services, filters={"label": [f"{L.PROJECT}={project}"]})
-        used = {n.get("Target") for s in services for n in (s["Spec"].get("TaskTemplate") or {}).get("Networks") or []}
-        return {n["Name"]: n["Id"] for n in nets
-                if n.get("Name") not in keep and n.get("Name") not in used and n.get("Id") not in used}
-
     def remove_network(self, name: str, project: str) -> str:
         """Remove one of the project's overlays; "" when done (or gone), else why not (the
         engine's message: still in use by a task that is stopping)."""

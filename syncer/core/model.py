@@ -7,8 +7,9 @@ canonical JSON); the dataclasses name what each stage hands to the next.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -275,16 +276,37 @@ class ServerState:
 
     def instances(self) -> tuple[LiveContainer, ...]:
         """What `instances` lists: the containers, or on a Swarm server the tasks Swarm
-        wants running (as LiveContainers named `<service>.<slot>`)."""
+        wants running (as LiveContainers named `<service>.<slot>`), and one row for each
+        service with none (held at 0 by `instances stop`, or a finished job): the service."""
         if self.kind != "swarm":
             return self.managed
         project = next((c.labels.get("syncer.project", "") for c in self.managed), "")
-        return tuple(
+        tasks = tuple(
             LiveContainer(id=t.id, name=f"{t.service}.{t.slot}", server=self.server, state=t.state, health=None,
                           labels={"syncer.project": project, "syncer.definition": t.service,
                                   "syncer.replica": str(t.slot)},
                           status=f"task {t.state}" + (f": {t.error}" if t.error else ""))
             for t in self.tasks if t.desired == "running")
+        busy = {t.service_id for t in self.tasks if t.desired == "running"}
+        return tasks + tuple(_idle_service(c) for c in self.managed if c.id not in busy)
+
+
+def _idle_service(c: LiveContainer) -> LiveContainer:
+    """A service no task of which Swarm wants running, as its one `instances` row."""
+    if c.replicas is None:  # a job: its state reads as a finished container's
+        return c
+    wanted = spec_replicas(c.labels)
+    status = (f"stopped: 0/{wanted} replicas (`instances start` scales it back to {wanted})" if c.replicas == 0
+              else f"0/{c.replicas} replicas running")
+    return replace(c, state="stopped" if c.replicas == 0 else c.state, status=status)
+
+
+def spec_replicas(labels: Mapping[str, str]) -> int:
+    """The replicas of the spec a service was deployed from (its `syncer.spec` label)."""
+    try:
+        return int(json.loads(labels.get("syncer.spec", "{}")).get("replicas", 1))
+    except (ValueError, TypeError, AttributeError):
+        return 1
 
 
 @dataclass(frozen=True)

@@ -133,8 +133,8 @@ class Applier:
                 if kind == "network create":
                     name = self._network_key(a.container)
                     eng.create_network(a.container, L.network_labels(self.plan.project, name))
-                else:
-                    eng.remove_network(a.container_id or a.container)
+                else:  # (on a Swarm server, once the tasks that left it let go)
+                    self.swarms.remove_network(a, eng)
             except (EngineError, DockerUnavailable) as exc:
                 if kind == "network create":
                     self.network_errors[a.server] = f"network {a.container} could not be created: {exc}"

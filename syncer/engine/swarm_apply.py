@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from syncer.adapters.docker import Engine
+from syncer.adapters.docker import Engine, EngineError
 from syncer.adapters.swarm import Swarm, failed_tasks, running_count
 from syncer.core.model import Action, ContainerSpec, Desired
 from syncer.engine.heal import OWN
@@ -48,10 +48,6 @@ class SwarmDeployer:
         # each overlay is made once per apply; deployments of one wave run in parallel
         self._net_lock = threading.Lock()
         self._net_ready: set[str] = set()
-        # the overlays this server's services will join: never removed, even while a
-        # deployment of this apply has not attached its service yet
-        server = engine.server.name
-        self.keep = {n for c in desired.containers if c.server == server for n in S.networks_of(c)}
         # One GET /tasks for the whole project, shared by every deployment waiting on this
         # server: twenty services polling one by one would slow the manager they wait on.
         self._snap_lock = threading.Lock()
@@ -80,9 +76,11 @@ class SwarmDeployer:
             self.run_job(a, c, body, log)
         elif a.action == "create":
             self.create(c, body, log)
+        elif a.action == "recreate":  # a mode change (a job turned service): Swarm updates no mode
+            self._remove_earlier(a, log)
+            self.create(c, body, log)
         else:
             had_files = self.update(a, c, body, log)
-            self._prune_networks(log)  # the update may have left one of the project's overlays
         if files or had_files:  # (two list calls saved for the services without files)
             gone = self.swarm.prune_files(self.project, c.definition, {f.name for f in files})
             if gone:
@@ -100,10 +98,7 @@ class SwarmDeployer:
     def run_job(self, a: Action, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> None:
         """A job (`Mode: ReplicatedJob`): its earlier service goes, a new one runs once; the
         deployment succeeds when its tasks completed (exit 0), else fails with the task's error."""
-        if a.container_id:
-            with OWN.acting(a.container_id):  # its remove event is this apply's, not a fault
-                self.swarm.remove_service(a.container_id)
-            log(f"removed the job's earlier service ({a.container_id[:12]})")
+        self._remove_earlier(a, log)
         ident = self.swarm.create_service(body, self.secrets)
         log(f"created job service {c.definition} ({ident[:12]}): Swarm runs it to completion")
         wanted = int(body["Mode"]["ReplicatedJob"]["TotalCompletions"])
@@ -122,6 +117,13 @@ class SwarmDeployer:
             if time.monotonic() > deadline:
                 raise DeployFailed(f"the job did not complete within {self.job_timeout:g}s")
             self.sleep(POLL)
+
+    def _remove_earlier(self, a: Action, log: Log) -> None:
+        """The definition's earlier service, before a new one of its name is made."""
+        if a.container_id:
+            with OWN.acting(a.container_id):  # its remove event is this apply's, not a fault
+                self.swarm.remove_service(a.container_id)
+            log(f"removed the earlier service ({a.container_id[:12]})")
 
     def create(self, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> None:
         """`POST /services/create`, then wait until every replica's task runs (and is healthy)."""
@@ -210,13 +212,12 @@ class SwarmDeployer:
         gone = self.swarm.prune_files(self.project, a.definition, set())
         if gone:
             log(f"removed config(s)/secret(s): {', '.join(sorted(gone))}")
-        self._prune_networks(log)  # with the project's last service, its overlay goes too
 
-    def _prune_networks(self, log: Log) -> None:
-        """Remove the project's overlays no service joins and none will."""
-        for name in sorted(self.swarm.unused_networks(self.project, self.keep)):
-            # the tasks' containers leave the overlay a moment after their service changed
-            deadline = time.monotonic() + min(self.timeout, 30.0)
-            while (why := self.swarm.remove_network(name, self.project)) and time.monotonic() < deadline:
-                self.sleep(0.5)
-            log(f"network {name} not removed: {why}" if why else f"removed network {name}")
+    def remove_network(self, name: str) -> None:
+        """Remove one of the project's overlays (the plan's `network remove`: no service will
+        join it), waiting for the tasks of a service that left it to let go of it."""
+        deadline = time.monotonic() + min(self.timeout, 30.0)
+        while (why := self.swarm.remove_network(name, self.project)) and time.monotonic() < deadline:
+            self.sleep(0.5)
+        if why:  # left for a later apply, as a container network still in use is
+            raise EngineError(f"network {name} not removed: {why}")

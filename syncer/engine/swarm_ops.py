@@ -6,25 +6,20 @@ task (ForceUpdate + 1). Each waits until Swarm shows the result.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from syncer.adapters.docker import Engine
 from syncer.adapters.swarm import Swarm
-from syncer.core import labels as L
 from syncer.core.errors import SyncerError
-from syncer.core.model import LiveContainer
+from syncer.core.model import LiveContainer, spec_replicas
 
 POLL = 0.2
 
 
 def deployed_replicas(c: LiveContainer) -> int:
     """The replicas of the spec the service was deployed from (its `syncer.spec` label)."""
-    try:
-        return int(json.loads(c.labels.get(L.SPEC, "{}")).get("replicas", 1))
-    except (ValueError, TypeError, AttributeError):
-        return 1
+    return spec_replicas(c.labels)
 
 
 def stop(engine: Engine, c: LiveContainer, *, timeout: float) -> None:

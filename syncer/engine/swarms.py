@@ -54,3 +54,11 @@ class Swarms:
             labels: Callable[[Action, ContainerSpec], Mapping[str, str]], log: Log) -> None:
         """Carry out one plan action on its Swarm server."""
         self.deployers[a.server].run(a, c, labels(a, c) if c is not None else {}, log)
+
+    def remove_network(self, a: Action, engine: Engine) -> None:
+        """A `network remove` of the plan: on a Swarm server, an overlay the tasks of a
+        service that left it still hold for a moment; elsewhere, at once."""
+        if a.server in self.deployers:
+            self.deployers[a.server].remove_network(a.container)
+        else:
+            engine.remove_network(a.container_id or a.container)

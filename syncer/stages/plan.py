@@ -76,9 +76,10 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
         else:
             actions.extend(_server_actions(server, mine, state.managed, state.name_holders, revisions, held))
         actions.extend(_removals(server, mine, state.managed, desired, prune))
-    # a Swarm server's overlay is made by its apply (engine/swarm_apply.py): no network actions there
-    containers = Observed(observed.project, {n: st for n, st in observed.servers.items() if st.kind != "swarm"})
-    actions.extend(networks.actions(desired, containers, declared=declared or {}, prune=prune))
+    # a Swarm server's overlays are made by the deployments that join them (engine/swarm_apply.py):
+    # no `network create` there; the unused ones are removed as on any server
+    actions.extend(a for a in networks.actions(desired, observed, declared=declared or {}, prune=prune)
+                   if a.action != "network create" or observed.servers[a.server].kind != "swarm")
     actions.sort(key=lambda a: (a.server, a.definition, a.replica, a.container))
     return Plan(desired.project, desired.commit, dirty, fingerprint(observed), created_at, tuple(actions), down)
 
@@ -181,11 +182,22 @@ def _service_actions(server: str, desired: list[ContainerSpec], state: ServerSta
         elif current is None:
             out.append(Action("run", cause="job has not run yet", **base) if c.is_job
                        else Action("create", cause="service absent", **base))
+        elif (current.labels.get(L.KIND) == "job") != c.is_job:  # deployed as a job or not
+            out.append(_mode_change(c, current, {"container_id": current.id, **base}))
         elif c.is_job:
             out.append(_job(c, current, {"container_id": current.id, **base}))
         else:
             out.append(_service(c, current, {"container_id": current.id, **base}, c.name in held))
     return out
+
+
+def _mode_change(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any]) -> Action:
+    """A service turned into a job or back: Swarm refuses a mode change on update, so the
+    service is removed and made again (a job by `run`, which removes its earlier service)."""
+    before, after = ("replicated", "replicated-job") if c.is_job else ("replicated-job", "replicated")
+    reasons = (Reason("mode", before, after), *spec_reasons(live, c.spec))
+    cause = "mode changed: Swarm cannot update a service's mode; the service is removed and made again"
+    return Action("run" if c.is_job else "recreate", cause=cause, reasons=reasons, **ident)
 
 
 def _service(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any], held: bool) -> Action:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import _remove_project
-from tests.helpers import IMAGE, REPO_ROOT, commit_all, git_init, run_cli, unique, write_files
+from tests.helpers import IMAGE, REPO_ROOT, commit_all, git_init, job_template, run_cli, unique, write_files
 
 HTTPD = f"""
     id: httpd
@@ -30,27 +30,14 @@ SLEEPER = f"""
       image: {IMAGE}
       command: [sh, -c, 'trap "exit 0" TERM; while true; do sleep 1; done']
     """
-JOB = f"""
-    id: job
-    version: "1.0"
-    kind: job
-    inputs:
-      type: object
-      properties:
-        script: {{type: string}}
-        token: {{type: string, format: password, writeOnly: true}}
-    spec:
-      image: {IMAGE}
-      command: [sh, -c, "${{inputs.script}}"]
-      env: {{TOKEN: "${{inputs.token}}"}}
-    """
 
 
 def _repo(root: Path, project: str, definitions: str, *, extra: str = "",
           files: dict[str, str] | None = None) -> Path:
     return write_files(root, {
         "syncer.yaml": f"project: {project}\n{extra}",
-        "templates/httpd.yaml": HTTPD, "templates/sleeper.yaml": SLEEPER, "templates/job.yaml": JOB,
+        "templates/httpd.yaml": HTTPD, "templates/sleeper.yaml": SLEEPER,
+        "templates/job.yaml": job_template(token=True),
         "definitions/all.yaml": definitions, **(files or {}),
     })
 

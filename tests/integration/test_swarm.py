@@ -22,7 +22,7 @@ from syncer.core.labels import secret_ref, spec_hash
 from syncer.engine.apply import Applier, ApplyOptions
 from syncer.engine.observe import observe
 from syncer.stages.plan import plan
-from tests.helpers import IMAGE, UNHEALTHY_IMAGE, run_cli, unavailable, wait_until, write_files
+from tests.helpers import IMAGE, UNHEALTHY_IMAGE, job_template, run_cli, unavailable, wait_until, write_files
 from tests.swarmd import SwarmDockerd
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -55,20 +55,6 @@ def _api(swarm: SwarmDockerd) -> Any:
     return docker.APIClient(base_url=swarm.url, timeout=60)
 
 
-JOB = f"""
-    id: job
-    version: "1.0"
-    kind: job
-    inputs:
-      type: object
-      properties:
-        script: {{type: string}}
-    spec:
-      image: {IMAGE}
-      command: [sh, -c, "${{inputs.script}}"]
-    """
-
-
 def _repo(root: Path, project: str, swarm: SwarmDockerd, defs: dict[str, str], *, extra: str = "") -> Path:
     files = {
         "syncer.yaml": textwrap.dedent(f"""
@@ -78,7 +64,7 @@ def _repo(root: Path, project: str, swarm: SwarmDockerd, defs: dict[str, str], *
               local: {{}}
             defaults: {{server: cluster}}
             """) + textwrap.dedent(extra),
-        "templates/job.yaml": JOB,
+        "templates/job.yaml": job_template(),
         "templates/box.yaml": f"""
             id: box
             version: "1.0"
