@@ -337,6 +337,13 @@ def test_instances_stop_holds_a_service_at_zero_and_start_and_restart_bring_it_b
     assert out.returncode == 0, out.stdout + out.stderr
     svc = _service(api, name)
     assert svc is not None and svc["Spec"]["Mode"]["Replicated"]["Replicas"] == 0 and not _running(api, name)
+    # `instances list` still shows it: one row for the service, stopped at 0 of its 2 replicas
+    out = run_cli("--repo", str(repo), "instances", "list", "--json")
+    assert out.returncode == 0, out.stderr
+    [row] = json.loads(out.stdout)
+    assert (row["name"], row["id"], row["state"], row["held_stopped"]) == (name, f"inst_{svc['ID'][:12]}", "stopped",
+                                                                          True)
+    assert "0/2 replicas" in row["status"], row
     # the hold: a plan leaves it at 0, and so does an apply
     [a] = _plan(repo)["actions"]
     assert (a["action"], a["cause"]) == ("noop", "held at 0 replicas by an operator (start it through syncer)")
@@ -456,3 +463,57 @@ def test_a_service_name_held_outside_the_project_is_a_planned_conflict(
         assert svc is not None and svc["ID"] == held["ID"] and not svc["Spec"].get("Labels")
     finally:
         api.remove_service(held["ID"])
+
+
+def test_a_service_turned_into_a_job_and_back_is_replaced_not_updated(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    api = _api(swarm)
+    name = f"mode-{sproject[2:]}"
+    repo = _repo(tmp_path, sproject, swarm, {name: f"name: {name}\ntemplate: box\n"})
+    assert _apply(repo).returncode == 0
+    first = _service(api, name)
+    assert first is not None
+    # Swarm refuses a mode change on update: the plan says so and the apply replaces the service
+    (repo / f"definitions/{name}.yaml").write_text(f"name: {name}\ntemplate: job\nparams: {{script: 'echo done'}}\n")
+    [a] = _plan(repo)["actions"]
+    assert a["action"] == "run" and a["reasons"][0] == {"field": "mode", "before": "replicated",
+                                                        "after": "replicated-job"}, a
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    job = _service(api, name)
+    assert job is not None and job["ID"] != first["ID"] and "ReplicatedJob" in job["Spec"]["Mode"]
+    assert [t["Status"]["State"] for t in api.tasks(filters={"service": job["ID"]})] == ["complete"]
+    # ... and back to a long-running service
+    (repo / f"definitions/{name}.yaml").write_text(f"name: {name}\ntemplate: box\nreplicas: 2\n")
+    [a] = _plan(repo)["actions"]
+    assert a["action"] == "recreate" and a["reasons"][0] == {"field": "mode", "before": "replicated-job",
+                                                             "after": "replicated"}, a
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    svc = _service(api, name)
+    assert svc is not None and svc["ID"] != job["ID"] and svc["Spec"]["Mode"] == {"Replicated": {"Replicas": 2}}
+    assert len(_running(api, name)) == 2
+    assert {a["action"] for a in _plan(repo)["actions"]} == {"noop"}
+
+
+def test_an_unused_overlay_is_removed_by_the_next_apply_even_when_no_service_changes(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    api = _api(swarm)
+    name, old = f"keep-{sproject[2:]}", f"{sproject}_old"
+    repo = _repo(tmp_path, sproject, swarm, {name: f"name: {name}\ntemplate: box\n"})
+    assert _apply(repo).returncode == 0
+    # an overlay syncer made for a network syncer.yaml no longer declares (and no service joins)
+    api.create_network(old, driver="overlay", attachable=True,
+                       labels={"syncer.project": sproject, "syncer.network": "old"})
+    actions = {(a["action"], a["server"], a["container"]) for a in _plan(repo)["actions"]}
+    assert actions == {("noop", "cluster", name), ("network remove", "cluster", old)}, actions
+    assert [n for n in api.networks(names=[old]) if n["Name"] == old]  # a plan alone removes nothing
+    before = _service(api, name)
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert not [n for n in api.networks(names=[old]) if n["Name"] == old]
+    after = _service(api, name)
+    assert before is not None and after is not None and after["Version"] == before["Version"]  # untouched
+    assert [n for n in api.networks(names=[sproject]) if n["Name"] == sproject]  # the project's, still joined
+    assert {a["action"] for a in _plan(repo)["actions"]} == {"noop"}
+

@@ -249,3 +249,50 @@ def test_a_swarm_job_waits_for_the_job_timeout_not_the_health_timeout() -> None:
     action = Action("run", "sw", "migrate", "migrate", 1, "job not run")
     with pytest.raises(DeployFailed, match="within 0s"):
         deployer.run_job(action, spec, body, lambda _line: None)
+
+
+def test_a_service_held_at_zero_or_a_finished_job_is_still_one_instances_row() -> None:
+    from dataclasses import replace
+
+    c = _spec()
+    held = replace(_service(c), replicas=0, state="stopped", status="0/0 task(s) running")
+    gone = LiveTask("task0", "web", "svc1", 1, "node1", "shutdown", "shutdown")
+    [row] = ServerState("cluster", True, (held,), kind="swarm", tasks=(gone,)).instances()
+    assert (row.id, row.name, row.definition, row.state) == ("svc1", "web", "web", "stopped")
+    assert row.status == "stopped: 0/2 replicas (`instances start` scales it back to 2)"
+    job = replace(_service(_spec(kind="job")), id="svc2", name="once", state="exited",
+                  status="Exited (0) job completed", labels={L.DEFINITION: "once"})
+    done = LiveTask("task1", "once", "svc2", 1, "node1", "complete", "complete")
+    task = LiveTask("task2", "web", "svc1", 1, "node1", "running", "running")
+    running = replace(held, replicas=2, state="running")
+    rows = ServerState("cluster", True, (running, job), kind="swarm", tasks=(task, done)).instances()
+    assert [(r.name, r.state, r.status) for r in rows] == [
+        ("web.1", "running", "task running"), ("once", "exited", "Exited (0) job completed")]
+
+
+def test_a_mode_change_between_job_and_service_is_a_replacement_not_an_update() -> None:
+    service, job = _spec(), _spec(kind="job")
+    [a] = _plan([job], [_service(service)]).actions
+    assert (a.action, a.container_id) == ("run", "svc1")
+    assert (a.reasons[0].field, a.reasons[0].before, a.reasons[0].after) == ("mode", "replicated", "replicated-job")
+    [a] = _plan([service], [_service(job)]).actions
+    assert (a.action, a.container_id) == ("recreate", "svc1")
+    assert (a.reasons[0].field, a.reasons[0].before, a.reasons[0].after) == ("mode", "replicated-job", "replicated")
+    assert a.cause.startswith("mode changed")
+
+
+def test_an_overlay_no_service_will_join_is_planned_for_removal_and_none_is_planned_for_creation() -> None:
+    from dataclasses import replace
+
+    from syncer.core.model import LiveNetwork
+
+    c = _spec(networks={"acme": {"aliases": ["web"]}})
+    nets = (LiveNetwork("n1", "acme", {L.PROJECT: "acme"}), LiveNetwork("n2", "acme_old", {L.PROJECT: "acme"}),
+            LiveNetwork("n3", "ingress", {}))
+    state = ServerState("cluster", True, (_service(c),), kind="swarm", networks=nets)
+    p = plan(Desired("acme", (c,), ("web",)), Observed("acme", {"cluster": state}), prune=True, created_at="t")
+    assert [(a.action, a.container, a.container_id) for a in p.actions if a.action != "noop"] == [
+        ("network remove", "acme_old", "n2")]
+    bare = Observed("acme", {"cluster": replace(state, networks=())})
+    p = plan(Desired("acme", (c,), ("web",)), bare, prune=True, created_at="t")
+    assert [a.action for a in p.actions] == ["noop"]  # the overlay is made by the deployment that joins it
