@@ -465,35 +465,38 @@ def test_a_service_name_held_outside_the_project_is_a_planned_conflict(
         api.remove_service(held["ID"])
 
 
-def test_a_service_turned_into_a_job_and_back_is_replaced_not_updated(
+def test_a_job_turned_into_a_service_and_back_is_replaced_not_updated(
         tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
     api = _api(swarm)
     name = f"mode-{sproject[2:]}"
-    repo = _repo(tmp_path, sproject, swarm, {name: f"name: {name}\ntemplate: box\n"})
+    as_job = f"name: {name}\ntemplate: job\nparams: {{script: 'echo done'}}\n"
+    repo = _repo(tmp_path, sproject, swarm, {name: as_job})
     assert _apply(repo).returncode == 0
-    first = _service(api, name)
-    assert first is not None
-    # Swarm refuses a mode change on update: the plan says so and the apply replaces the service
-    (repo / f"definitions/{name}.yaml").write_text(f"name: {name}\ntemplate: job\nparams: {{script: 'echo done'}}\n")
-    [a] = _plan(repo)["actions"]
-    assert a["action"] == "run" and a["reasons"][0] == {"field": "mode", "before": "replicated",
-                                                        "after": "replicated-job"}, a
-    out = _apply(repo)
-    assert out.returncode == 0, out.stdout + out.stderr
     job = _service(api, name)
-    assert job is not None and job["ID"] != first["ID"] and "ReplicatedJob" in job["Spec"]["Mode"]
-    assert [t["Status"]["State"] for t in api.tasks(filters={"service": job["ID"]})] == ["complete"]
-    # ... and back to a long-running service
+    assert job is not None and "ReplicatedJob" in job["Spec"]["Mode"]
+    # Swarm refuses a mode change on update: the plan says so and the apply replaces the service
     (repo / f"definitions/{name}.yaml").write_text(f"name: {name}\ntemplate: box\nreplicas: 2\n")
-    [a] = _plan(repo)["actions"]
-    assert a["action"] == "recreate" and a["reasons"][0] == {"field": "mode", "before": "replicated-job",
-                                                             "after": "replicated"}, a
     out = _apply(repo)
     assert out.returncode == 0, out.stdout + out.stderr
     svc = _service(api, name)
     assert svc is not None and svc["ID"] != job["ID"] and svc["Spec"]["Mode"] == {"Replicated": {"Replicas": 2}}
     assert len(_running(api, name)) == 2
     assert {a["action"] for a in _plan(repo)["actions"]} == {"noop"}
+    # ... and back to a job
+    (repo / f"definitions/{name}.yaml").write_text(as_job)
+    [a] = _plan(repo)["actions"]
+    assert a["action"] == "run" and a["reasons"][0] == {"field": "mode", "before": "replicated",
+                                                        "after": "replicated-job"}, a
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    again = _service(api, name)
+    assert again is not None and again["ID"] != svc["ID"] and "ReplicatedJob" in again["Spec"]["Mode"]
+    assert [t["Status"]["State"] for t in api.tasks(filters={"service": again["ID"]})] == ["complete"]
+    # the plan that turned it back into a service said why it replaces it
+    (repo / f"definitions/{name}.yaml").write_text(f"name: {name}\ntemplate: box\n")
+    [a] = _plan(repo)["actions"]
+    assert a["action"] == "recreate" and a["reasons"][0] == {"field": "mode", "before": "replicated-job",
+                                                             "after": "replicated"}, a
 
 
 def test_an_unused_overlay_is_removed_by_the_next_apply_even_when_no_service_changes(
