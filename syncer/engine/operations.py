@@ -231,8 +231,8 @@ def rollback_deployment(ctx: Context, deployment_id: str, *, options: ApplyOptio
 
 def inspect_instance(project: Project, c: LiveContainer, *, engines: EngineFactory | None = None) -> dict[str, Any]:
     """The engine's full record of one of the project's containers ({} when its server is
-    no longer in the project)."""
-    if c.server not in project.config.servers:
+    no longer in the project, or for a Swarm service: its tasks' containers are the nodes')."""
+    if c.server not in project.config.servers or _is_service(project, c):
         return {}
     return dict(_on_server(project, c, engines, lambda e: e.inspect(c.id)))
 

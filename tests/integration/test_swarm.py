@@ -520,3 +520,28 @@ def test_an_unused_overlay_is_removed_by_the_next_apply_even_when_no_service_cha
     assert [n for n in api.networks(names=[sproject]) if n["Name"] == sproject]  # the project's, still joined
     assert {a["action"] for a in _plan(repo)["actions"]} == {"noop"}
 
+
+
+def test_the_api_lists_a_held_service_and_answers_its_stop_and_start(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    from tests.apiserver import Served
+
+    api = _api(swarm)
+    name = f"api-{sproject[2:]}"
+    repo = _repo(tmp_path / "repo", sproject, swarm, {name: f"name: {name}\ntemplate: box\nreplicas: 2\n"})
+    assert _apply(repo).returncode == 0
+    served = Served(repo, repo / ".syncer", {}, sproject)
+    served.start()
+    try:
+        stopped = served.ok("POST", f"/instances/{name}/stop")["data"]
+        assert (stopped["container_name"], stopped["status"], stopped["held_stopped"]) == (name, "stopped", True)
+        svc = _service(api, name)
+        assert svc is not None and svc["Spec"]["Mode"]["Replicated"]["Replicas"] == 0
+        [item] = served.ok("GET", "/instances")["data"]
+        assert (item["id"], item["status"], item["held_stopped"]) == (stopped["id"], "stopped", True)
+        served.ok("POST", f"/instances/{stopped['id']}/start")
+        items = served.ok("GET", "/instances")["data"]
+        assert sorted((i["container_name"], i["status"]) for i in items) == [(f"{name}.1", "running"),
+                                                                             (f"{name}.2", "running")]
+    finally:
+        assert served.stop() == 0, served.server_log()[-3000:]
