@@ -231,7 +231,10 @@ class Watcher:
                 settled = False  # the list could not be read: heal anyway, the plan will tell
             if not settled and verdict.action == "kill":
                 return  # a signal the container survived: nothing to heal
-            self.request(f"docker: {verdict.name} {verdict.action}", kind=Kind.DOCKER)
+            # of its definition alone: one container's fault is healed from a list of that
+            # definition's containers, not the project's (a resync or any other request of
+            # the batch still plans everything)
+            self.request(f"docker: {verdict.name} {verdict.action}", kind=Kind.DOCKER, definition=verdict.definition)
 
         # its own thread: waiting for one container's state must not hold back the next event
         threading.Thread(target=settle_then_heal, daemon=True, name=f"settle-{verdict.name}").start()
@@ -297,18 +300,12 @@ class Watcher:
 
     def _apply(self, batch: Batch, definition: str | None) -> Outcome:
         """One apply for `batch` (of `definition`, or everything); never raises a SyncerError."""
-        reasons = batch.reasons
-
-        def confirm(p: Any) -> bool:
-            if batch.drift and p.has_changes:  # nobody asked for this change: report it, then heal
-                self._emit("drift.detected", {"reason": reasons, "actions": [
-                    f"{a.action} {a.container}" for a in p.actions if a.action != "noop"]})
-            return True
-
         try:
-            # engine.apply loads (and validates) the project once, under the lock
-            report = engine.apply(self.ctx, options=self.opts.apply, confirm=confirm, trigger="watch",
-                                  progress=self._progress, only=definition, engines=self.engines)
+            # engine.apply loads (and validates) the project once, under the lock; a plan with
+            # changes nobody asked for is queued as drift.detected there, with that project
+            report = engine.apply(self.ctx, options=self.opts.apply, confirm=lambda p: True, trigger="watch",
+                                  progress=self._progress, only=definition, engines=self.engines,
+                                  drift=batch.reasons if batch.drift else None)
         except InvalidProject as exc:
             self._remember(last_validation_error=exc.lines())
             for line in exc.lines():

@@ -86,20 +86,21 @@ def test_a_docker_trigger_reports_drift_whatever_the_containers_name(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     """Regression: drift was decided by words in the reason, so a container named `git-api`
     (its name is in the reason) suppressed drift.detected."""
-    plan = SimpleNamespace(has_changes=True, actions=[SimpleNamespace(action="start", container=name)])
+    drift: list[str | None] = []
 
-    def fake_apply(ctx: Any, *, confirm: Any, **kw: Any) -> Any:
-        confirm(plan)
+    def fake_apply(ctx: Any, **kw: Any) -> Any:
+        drift.append(kw.get("drift"))  # the engine queues drift.detected when this is given
         return _report("run_heal")
 
     monkeypatch.setattr(engine, "apply", fake_apply)
     w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
-    emitted: list[str] = []
-    w._emit = lambda kind, data: emitted.append(kind)  # type: ignore[method-assign]
     w._docker_event(SimpleNamespace(name="local"), _Settled(), {"Action": "die", "Actor": {
         "ID": f"id-{name}", "Attributes": {"name": name}}})
     assert w.step(timeout=5) is True
-    assert emitted == ["drift.detected"]
+    assert len(drift) == 1 and drift[0] is not None and name in drift[0]
+    w.request("files changed: web.yaml", kind=Kind.FILE)  # a change someone asked for: no drift
+    assert w.step(timeout=5) is True
+    assert drift[1:] == [None]
 
 
 class _Settled:
