@@ -15,7 +15,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from syncer.adapters import engine_http
 from syncer.adapters.container_args import InvalidSpec, create_args
@@ -42,6 +42,21 @@ class Missing(EngineError):
 
 class Conflict(EngineError):
     """The name is taken (the engine answered 409)."""
+
+
+def _failure(exc: Exception) -> tuple[Literal["refused", "unreachable", "other"], int]:
+    """Whose failure: the engine's refusal (and its status), no engine, or neither (a bug)."""
+    if isinstance(exc, engine_http.Refused):
+        return "refused", exc.status
+    if "docker" in sys.modules:  # only the SDK raises its own errors (it is imported for writes)
+        from docker.errors import APIError, DockerException
+        from requests.exceptions import RequestException
+
+        if isinstance(exc, APIError):
+            return "refused", exc.status_code or 500
+        if isinstance(exc, (DockerException, RequestException)):
+            return "unreachable", 0
+    return ("unreachable", 0) if isinstance(exc, OSError) else ("other", 0)
 
 
 def _engine_message(exc: Exception) -> str:
@@ -150,23 +165,12 @@ class Engine:
             raise self._sorted(what, exc) from None
 
     def _sorted(self, what: str, exc: Exception) -> Exception:
-        """An engine failure as Missing/Conflict/EngineError (refused) or DockerUnavailable."""
-        status: int | None = None
-        if isinstance(exc, engine_http.Refused):
-            status = exc.status
-        elif "docker" in sys.modules:  # only the SDK raises its own errors
-            from docker.errors import APIError, DockerException
-            from requests.exceptions import RequestException
-
-            if isinstance(exc, APIError):
-                status = exc.status_code or 500
-            elif not isinstance(exc, (DockerException, RequestException)):
-                status = None if isinstance(exc, OSError) else -1
-        elif not isinstance(exc, OSError):
-            status = -1
-        if status == -1:
-            return exc  # not the engine's doing
-        if status is None:
+        """An engine failure as Missing/Conflict/EngineError (refused) or DockerUnavailable;
+        any other exception is handed back as it is (not the engine's doing)."""
+        who, status = _failure(exc)
+        if who == "other":
+            return exc
+        if who == "unreachable":
             return DockerUnavailable(self._unreachable(exc))
         if status == 404:
             return Missing(f"{what}: {_engine_message(exc)}")
@@ -184,11 +188,9 @@ class Engine:
         return [self._live(r) for r in rows]
 
     def list_names(self, names: list[str]) -> list[LiveContainer]:
-        """Containers holding any of these exact names: one unfiltered list, matched here.
-
-        Not `name` filters: the engine compiles each as a regex against every container,
-        which grows as names x containers (seconds for a thousand new definitions).
-        """
+        """Containers holding any of these exact names: one list call, matched here. Name
+        filters only for a few: the engine matches each regex against every container (seconds
+        for a thousand new definitions), so more are matched here in one unfiltered list."""
         if not names:
             return []
         wanted = set(names)
