@@ -213,7 +213,6 @@ class Service:
         self.instances: Coalesced[Observed] = Coalesced(
             lambda: operations.list_instances(self.defined(), engines=self.engines))
         self.metrics = ApiMetrics(self.state, self.status.get)
-        self.rendered: dict[str, tuple[Any, bytes]] = {}  # answers kept while their inputs stand
         self.listed: dict[str, tuple[Any, ...]] = {}  # sorted lists kept while their inputs stand
         self.deliveries = Seen()  # git webhook delivery ids: a redelivery does nothing
 
