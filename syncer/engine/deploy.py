@@ -117,11 +117,12 @@ def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool
           plan_file: Mapping[str, Any] | None = None, trigger: str = "cli",
           progress: Progress = _quiet, events: EventSink = no_events,
           engines: EngineFactory | None = None, only: str | None = None,
-          drift: str | None = None) -> ApplyReport:
+          drift: str | None = None, ready: Callable[[], object] | None = None) -> ApplyReport:
     """Plan (or check a saved plan), confirm, then apply under the project's lock. `only`:
     plan and apply that definition alone. `drift`: nobody asked for a change (the reason
     given is a self-heal's or a resync's), so a plan with changes is queued as
-    `drift.detected` for the webhooks before it is confirmed."""
+    `drift.detected` for the webhooks before it is confirmed. `ready`: waited for once the
+    project is loaded and rendered, before Docker is observed (a self-heal's fault settling)."""
     root = ctx.root()
     state = ctx.state(root)
     with ApplyLock(state, f"syncer apply ({trigger})"):
@@ -134,7 +135,7 @@ def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool
                 progress("", f"marked {recovered} deployment(s) of an interrupted apply as failed (interrupted)")
             return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=plan_file,
                                  trigger=trigger, progress=progress, events=events, engines=engines, only=only,
-                                 drift=drift)
+                                 drift=drift, ready=ready)
         finally:
             store.close()
 
@@ -142,12 +143,13 @@ def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool
 def _apply_locked(ctx: Context, project: Project, store: Store, *, options: ApplyOptions,
                   confirm: Callable[[Plan], bool], plan_file: Mapping[str, Any] | None, trigger: str,
                   progress: Progress, events: EventSink, engines: EngineFactory | None,
-                  only: str | None, drift: str | None = None) -> ApplyReport:
+                  only: str | None, drift: str | None = None,
+                  ready: Callable[[], object] | None = None) -> ApplyReport:
     from syncer.adapters.docker import Engine
 
     secrets = secrets_for(ctx, project)
     factory = engines or Engine
-    p = planned(ctx, project, store, engines=factory, secrets=secrets, only=only)
+    p = planned(ctx, project, store, engines=factory, secrets=secrets, only=only, ready=ready)
     result, desired = p.plan, p.desired
     forget_lapsed(store, p)
     _settle_statuses(store, result, desired, p.observed, p.known, only=only)
