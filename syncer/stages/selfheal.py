@@ -79,7 +79,9 @@ def settled(expect: Expect, row: Mapping[str, Any] | None) -> bool:
         return False
     if expect == "paused":
         return state == "paused"
-    return state != "running"  # exited, dead, or restarting by its own restart policy
+    # exited, dead, or restarting by its own restart policy; not `removing`: a `docker rm -f`
+    # is under way, and the plan should find the container gone (a create), not half-removed
+    return state not in ("running", "removing")
 
 
 def unhealthy_policy(self_heal: Mapping[str, Any] | None) -> str:

@@ -38,6 +38,7 @@ def test_unhealthy_and_other_events() -> None:
     ("stopped", {"State": "running"}, False),  # Docker 20.10: the list lags behind `die`
     ("stopped", {"State": "exited"}, True),
     ("stopped", {"State": "restarting"}, True),
+    ("stopped", {"State": "removing"}, False),  # `docker rm -f` under way: wait until it is gone
     ("stopped", None, True),
     ("gone", {"State": "exited"}, False),
     ("gone", None, True),
