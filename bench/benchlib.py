@@ -337,12 +337,7 @@ class NetFiles:
 
     def overrides_text(self, name: str) -> str:
         """The `overrides:` block of a definition ("" when it uses none of the variant)."""
-        lines = []
-        nets = self.networks(name)
-        if nets:
-            lines.append("  networks:")
-            for net, aliases in nets.items():
-                lines.append(f"    {net}: {{aliases: {json.dumps(aliases)}}}" if aliases else f"    {net}: {{}}")
+        lines = self.networks_text(name, "  ")
         env_file = self.env_file(name)
         if env_file:
             lines.append(f"  env_file: [{env_file}]")
@@ -351,6 +346,19 @@ class NetFiles:
             lines.append("  files:")
             lines += [f"    - {json.dumps(f)}" for f in files]
         return ("overrides:\n" + "\n".join(lines) + "\n") if lines else ""
+
+    def networks_text(self, name: str, indent: str, *, compose: bool = False) -> list[str]:
+        """The `networks:` lines of a definition at `indent` (none when it joins none). The
+        compose twin's service also stays on `default` and names the external network by
+        its key in the file."""
+        nets = self.networks(name)
+        if not nets:
+            return []
+        lines = [f"{indent}networks:"] + ([f"{indent}  default: {{}}"] if compose else [])
+        for net, aliases in nets.items():
+            key = "external" if compose and net == self.external else net
+            lines.append(f"{indent}  {key}: {{aliases: {json.dumps(aliases)}}}" if aliases else f"{indent}  {key}: {{}}")
+        return lines
 
     # --- the compose twin ----------------------------------------------------------------
 
@@ -366,13 +374,7 @@ class NetFiles:
             env_file = self.env_file(name)
             if env_file:
                 lines.append(f"    env_file: [{json.dumps(str(repo / env_file))}]")
-            nets = self.networks(name)
-            if nets:
-                lines.append("    networks:")
-                lines.append("      default: {}")
-                for net, aliases in nets.items():
-                    key = "external" if net == self.external else net
-                    lines.append(f"      {key}: {{aliases: {json.dumps(aliases)}}}" if aliases else f"      {key}: {{}}")
+            lines += self.networks_text(name, "    ", compose=True)
             files = self.files(name)
             if files:
                 lines.append("    configs:")

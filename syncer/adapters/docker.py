@@ -15,7 +15,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from syncer.adapters import engine_http
 from syncer.adapters.container_args import InvalidSpec, create_args
@@ -29,6 +29,7 @@ HEALTH_RE = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 MARKER_IMAGE, MARKER_TAG = "syncer/marker", "1"
 _SSL_RE = re.compile(r"\[SSL[^\]]*\][^'\"]*")
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+FEW_NAMES = 8  # up to this many names are asked for by (anchored) name filters
 
 
 class EngineError(SyncerError):
@@ -41,6 +42,21 @@ class Missing(EngineError):
 
 class Conflict(EngineError):
     """The name is taken (the engine answered 409)."""
+
+
+def _failure(exc: Exception) -> tuple[Literal["refused", "unreachable", "other"], int]:
+    """Whose failure: the engine's refusal (and its status), no engine, or neither (a bug)."""
+    if isinstance(exc, engine_http.Refused):
+        return "refused", exc.status
+    if "docker" in sys.modules:  # only the SDK raises its own errors (it is imported for writes)
+        from docker.errors import APIError, DockerException
+        from requests.exceptions import RequestException
+
+        if isinstance(exc, APIError):
+            return "refused", exc.status_code or 500
+        if isinstance(exc, (DockerException, RequestException)):
+            return "unreachable", 0
+    return ("unreachable", 0) if isinstance(exc, OSError) else ("other", 0)
 
 
 def _engine_message(exc: Exception) -> str:
@@ -149,23 +165,12 @@ class Engine:
             raise self._sorted(what, exc) from None
 
     def _sorted(self, what: str, exc: Exception) -> Exception:
-        """An engine failure as Missing/Conflict/EngineError (refused) or DockerUnavailable."""
-        status: int | None = None
-        if isinstance(exc, engine_http.Refused):
-            status = exc.status
-        elif "docker" in sys.modules:  # only the SDK raises its own errors
-            from docker.errors import APIError, DockerException
-            from requests.exceptions import RequestException
-
-            if isinstance(exc, APIError):
-                status = exc.status_code or 500
-            elif not isinstance(exc, (DockerException, RequestException)):
-                status = None if isinstance(exc, OSError) else -1
-        elif not isinstance(exc, OSError):
-            status = -1
-        if status == -1:
-            return exc  # not the engine's doing
-        if status is None:
+        """An engine failure as Missing/Conflict/EngineError (refused) or DockerUnavailable;
+        any other exception is handed back as it is (not the engine's doing)."""
+        who, status = _failure(exc)
+        if who == "other":
+            return exc
+        if who == "unreachable":
             return DockerUnavailable(self._unreachable(exc))
         if status == 404:
             return Missing(f"{what}: {_engine_message(exc)}")
@@ -175,22 +180,24 @@ class Engine:
 
     # --- reads -----------------------------------------------------------------------
 
-    def list_project(self, project: str) -> list[LiveContainer]:
-        """Every container of the project, all states: ONE list call."""
-        rows = self._call("list containers", self.reads.containers, all=True,
-                          filters={"label": [f"syncer.project={project}"]})
+    def list_project(self, project: str, definition: str | None = None) -> list[LiveContainer]:
+        """Every container of the project (or of one of its definitions), all states: ONE
+        list call."""
+        wanted = [f"syncer.project={project}"] + ([f"syncer.definition={definition}"] if definition else [])
+        rows = self._call("list containers", self.reads.containers, all=True, filters={"label": wanted})
         return [self._live(r) for r in rows]
 
     def list_names(self, names: list[str]) -> list[LiveContainer]:
-        """Containers holding any of these exact names: one unfiltered list, matched here.
-
-        Not `name` filters: the engine compiles each as a regex against every container,
-        which grows as names x containers (seconds for a thousand new definitions).
-        """
+        """Containers holding any of these exact names: one list call, matched here. Name
+        filters only for a few: the engine matches each regex against every container (seconds
+        for a thousand new definitions), so more are matched here in one unfiltered list."""
         if not names:
             return []
         wanted = set(names)
-        rows = self._call("list containers", self.reads.containers, all=True)
+        # a few names (a self-heal's one container): anchored patterns cost the engine a
+        # handful of matches, and the answer is a row or two instead of every container
+        few = {"name": [f"^/{re.escape(n)}$" for n in sorted(wanted)]} if len(wanted) <= FEW_NAMES else None
+        rows = self._call("list containers", self.reads.containers, all=True, filters=few)
         return [self._live(r) for r in rows if any(n.lstrip("/") in wanted for n in r.get("Names") or [])]
 
     def _live(self, row: Mapping[str, Any]) -> LiveContainer:

@@ -114,23 +114,3 @@ class Coalesced(Generic[T]):
             raise value
         return value  # type: ignore[no-any-return]
 
-
-class Seen:
-    """The last `keep` keys seen (webhook delivery ids): `first(key)` is True once per key."""
-
-    def __init__(self, keep: int = 2000) -> None:
-        from collections import OrderedDict
-
-        self.keep = keep
-        self._lock = threading.Lock()
-        self._keys: OrderedDict[str, None] = OrderedDict()
-
-    def first(self, key: str) -> bool:
-        """True the first time `key` is offered (and remembers it), False after."""
-        with self._lock:
-            if key in self._keys:
-                return False
-            self._keys[key] = None
-            while len(self._keys) > self.keep:
-                self._keys.popitem(last=False)
-            return True

@@ -18,14 +18,14 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from fastapi import Request, Response
 
-from syncer.api.caches import Coalesced, Memo, Seen
+from syncer.api.caches import Coalesced, Memo
 from syncer.api.metrics import ApiMetrics
 from syncer.core import clock
 from syncer.core.errors import SyncerError
 from syncer.core.model import Observed, Project
 from syncer.core.redact import NOTHING, Redactor
 from syncer.engine import facade as engine
-from syncer.engine import operations
+from syncer.engine import operations, sources
 from syncer.engine.keys import KeyRing
 from syncer.engine.pool import EnginePool
 from syncer.engine.queries import StateView
@@ -213,14 +213,15 @@ class Service:
         self.instances: Coalesced[Observed] = Coalesced(
             lambda: operations.list_instances(self.defined(), engines=self.engines))
         self.metrics = ApiMetrics(self.state, self.status.get)
-        self.rendered: dict[str, tuple[Any, bytes]] = {}  # answers kept while their inputs stand
         self.listed: dict[str, tuple[Any, ...]] = {}  # sorted lists kept while their inputs stand
-        self.deliveries = Seen()  # git webhook delivery ids: a redelivery does nothing
+        # git webhook delivery ids, in the store: a redelivery does nothing, even after a restart
+        self.deliveries = sources.Redeliveries(state_dir)
 
     def close(self) -> None:
         """Release Docker clients, the key ring and the store."""
         self.engines.close()
         self.keys.close()
+        self.deliveries.close()
         self.state.close()
         self.health.close()
 

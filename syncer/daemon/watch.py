@@ -33,6 +33,7 @@ from syncer.engine.requests import Batch, Kind, Outcome, RequestQueue
 __all__ = ["JsonFormatter", "Kind", "WatchOptions", "Watcher", "configure_logging", "parse_duration"]
 
 log = logging.getLogger("syncer.daemon.watch")
+SETTLE_S = 3.0  # the longest a fault's cycle waits for the container list to show it
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,10 @@ class Watcher:
 
     # --- the way in --------------------------------------------------------------------
 
-    def request(self, reason: str, *, definition: str | None = None, kind: Kind = Kind.API) -> str:
+    def request(self, reason: str, *, definition: str | None = None, kind: Kind = Kind.API,
+                ready: Callable[[], object] | None = None) -> str:
         """Queue a sync; returns the request id (the API's way in, and every source's)."""
-        return self.queue.put(kind, reason, definition=definition, fetch=kind in (Kind.HOOK, Kind.GIT))
+        return self.queue.put(kind, reason, definition=definition, fetch=kind in (Kind.HOOK, Kind.GIT), ready=ready)
 
     def push_problem(self) -> str | None:
         """Why a push cannot be fetched and applied (None when the watch follows a remote)."""
@@ -212,7 +214,9 @@ class Watcher:
 
     def _docker_event(self, server: Any, observer: heal.Observer, event: dict[str, Any]) -> None:
         """A fault is healed whether or not a cycle runs (requests then coalesce into one
-        follow-up), once the container list shows the state the event announced."""
+        follow-up). Its cycle starts at once: it loads and renders the project while Docker
+        finishes the exit, and observes once the container list shows what the event
+        announced (Docker 20.10 lists a container `running` for a while after its `die`)."""
         verdict = heal.read_event(event)
         if verdict.what == "ignore":
             return
@@ -220,21 +224,25 @@ class Watcher:
         if verdict.what == "unhealthy":
             self._unhealthy(server, verdict)
             return
-        if not self.opts.self_heal or verdict.expect is None:
+        if verdict.what == "note" or not self.opts.self_heal or verdict.expect is None:
             return
-        expect = verdict.expect
+        expect, settled = verdict.expect, threading.Event()
 
-        def settle_then_heal() -> None:
+        def settle() -> None:
             try:
-                settled = observer.settle(verdict.container_id, expect)
+                observer.settle(verdict.container_id, expect, timeout=SETTLE_S)
             except SyncerError:
-                settled = False  # the list could not be read: heal anyway, the plan will tell
-            if not settled and verdict.action == "kill":
-                return  # a signal the container survived: nothing to heal
-            self.request(f"docker: {verdict.name} {verdict.action}", kind=Kind.DOCKER)
+                pass  # the list could not be read: the plan will tell
+            finally:
+                settled.set()
 
         # its own thread: waiting for one container's state must not hold back the next event
-        threading.Thread(target=settle_then_heal, daemon=True, name=f"settle-{verdict.name}").start()
+        threading.Thread(target=settle, daemon=True, name=f"settle-{verdict.name}").start()
+        # of its definition alone: one container's fault is healed from a list of that
+        # definition's containers, not the project's (a resync or any other request of the
+        # batch still plans everything)
+        self.request(f"docker: {verdict.name} {verdict.action}", kind=Kind.DOCKER, definition=verdict.definition,
+                     ready=lambda: settled.wait(SETTLE_S + 1))
 
     def _unhealthy(self, server: Any, verdict: heal.Verdict) -> None:
         self._emit("instance.unhealthy", {"container": verdict.name, "server": server.name,
@@ -297,18 +305,12 @@ class Watcher:
 
     def _apply(self, batch: Batch, definition: str | None) -> Outcome:
         """One apply for `batch` (of `definition`, or everything); never raises a SyncerError."""
-        reasons = batch.reasons
-
-        def confirm(p: Any) -> bool:
-            if batch.drift and p.has_changes:  # nobody asked for this change: report it, then heal
-                self._emit("drift.detected", {"reason": reasons, "actions": [
-                    f"{a.action} {a.container}" for a in p.actions if a.action != "noop"]})
-            return True
-
         try:
-            # engine.apply loads (and validates) the project once, under the lock
-            report = engine.apply(self.ctx, options=self.opts.apply, confirm=confirm, trigger="watch",
-                                  progress=self._progress, only=definition, engines=self.engines)
+            # engine.apply loads (and validates) the project once, under the lock; a plan with
+            # changes nobody asked for is queued as drift.detected there, with that project
+            report = engine.apply(self.ctx, options=self.opts.apply, confirm=lambda p: True, trigger="watch",
+                                  progress=self._progress, only=definition, engines=self.engines,
+                                  drift=batch.reasons if batch.drift else None, ready=batch.ready)
         except InvalidProject as exc:
             self._remember(last_validation_error=exc.lines())
             for line in exc.lines():

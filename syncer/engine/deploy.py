@@ -28,7 +28,7 @@ from syncer.engine.project import (
     redactor,
     secrets_for,
 )
-from syncer.stages.plan import definition_hash, desired_hash, restores_only
+from syncer.stages.plan import Known, definition_hash, desired_hash, restores_only
 
 if TYPE_CHECKING:
     from syncer.adapters.docker import Engine
@@ -116,8 +116,13 @@ class _StoreRecorder:
 def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool],
           plan_file: Mapping[str, Any] | None = None, trigger: str = "cli",
           progress: Progress = _quiet, events: EventSink = no_events,
-          engines: EngineFactory | None = None, only: str | None = None) -> ApplyReport:
-    """Plan (or check a saved plan), confirm, then apply under the project's lock."""
+          engines: EngineFactory | None = None, only: str | None = None,
+          drift: str | None = None, ready: Callable[[], object] | None = None) -> ApplyReport:
+    """Plan (or check a saved plan), confirm, then apply under the project's lock. `only`:
+    plan and apply that definition alone. `drift`: nobody asked for a change (the reason
+    given is a self-heal's or a resync's), so a plan with changes is queued as
+    `drift.detected` for the webhooks before it is confirmed. `ready`: waited for once the
+    project is loaded and rendered, before Docker is observed (a self-heal's fault settling)."""
     root = ctx.root()
     state = ctx.state(root)
     with ApplyLock(state, f"syncer apply ({trigger})"):
@@ -129,7 +134,8 @@ def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool
             if recovered:
                 progress("", f"marked {recovered} deployment(s) of an interrupted apply as failed (interrupted)")
             return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=plan_file,
-                                 trigger=trigger, progress=progress, events=events, engines=engines, only=only)
+                                 trigger=trigger, progress=progress, events=events, engines=engines, only=only,
+                                 drift=drift, ready=ready)
         finally:
             store.close()
 
@@ -137,19 +143,23 @@ def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool
 def _apply_locked(ctx: Context, project: Project, store: Store, *, options: ApplyOptions,
                   confirm: Callable[[Plan], bool], plan_file: Mapping[str, Any] | None, trigger: str,
                   progress: Progress, events: EventSink, engines: EngineFactory | None,
-                  only: str | None) -> ApplyReport:
+                  only: str | None, drift: str | None = None,
+                  ready: Callable[[], object] | None = None) -> ApplyReport:
     from syncer.adapters.docker import Engine
 
     secrets = secrets_for(ctx, project)
     factory = engines or Engine
-    p = planned(ctx, project, store, engines=factory, secrets=secrets)
+    p = planned(ctx, project, store, engines=factory, secrets=secrets, only=only, ready=ready)
     result, desired = p.plan, p.desired
     forget_lapsed(store, p)
-    _settle_statuses(store, result, desired, p.observed)
+    _settle_statuses(store, result, desired, p.observed, p.known, only=only)
     if only is not None:
         result = _only(result, only)
     if plan_file is not None:
         check_fresh(plan_file, result, desired)
+    if result.has_changes and drift is not None:  # nobody asked for this change: report it, then heal
+        events("drift.detected", {"reason": drift, "actions": [
+            f"{a.action} {a.container}" for a in result.actions if a.action != "noop"]})
     if not result.has_changes or not confirm(result):
         return ApplyReport(result, [], None, False, project)
     # The state dir's flock does not reach another state dir (another CI runner): an apply
@@ -158,7 +168,7 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
     # state flaps). One that changes nothing takes no server lock (a no-op apply stays cheap).
     from syncer.engine.serverlock import ServerLock, held_elsewhere
 
-    if restores_only(result, store.latest_revisions()) and \
+    if restores_only(result, p.known) and \
             not held_elsewhere(project, {a.server for a in result.actions if a.action != "noop"}, engines=factory):
         # a self-heal (containers of the deployed revision started or made again) when no
         # other apply is under way: taking the lock (a container create and remove) and
@@ -166,7 +176,7 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
         return _run(ctx, project, store, result, desired, secrets, options=options, trigger=trigger,
                     progress=progress, events=events, factory=factory)
     with ServerLock(project, f"syncer apply ({trigger})", engines=factory):
-        fresh = planned(ctx, project, store, engines=factory, secrets=secrets)
+        fresh = planned(ctx, project, store, engines=factory, secrets=secrets, only=only)
         again = _only(fresh.plan, only) if only is not None else fresh.plan
         if _steps(again) != _steps(result):
             if plan_file is not None:  # exactly that plan was asked for
@@ -175,7 +185,7 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
             # Docker was still carrying out what a killed one had asked): the plan made under
             # the lock is the one to confirm and apply.
             progress("", "the live containers changed since this plan was made: planned again")
-            _settle_statuses(store, fresh.plan, fresh.desired, fresh.observed)
+            _settle_statuses(store, fresh.plan, fresh.desired, fresh.observed, fresh.known, only=only)
             if not again.has_changes or not confirm(again):
                 return ApplyReport(again, [], None, False, project)
             result, desired = again, fresh.desired
@@ -278,19 +288,22 @@ def _record_revisions(store: Store, desired: Desired, p: Plan, commit: str | Non
                 "commit": commit})
 
 
-def _settle_statuses(store: Store, p: Plan, desired: Desired, observed: Observed) -> None:
+def _settle_statuses(store: Store, p: Plan, desired: Desired, observed: Observed, known: Known,
+                     *, only: str | None = None) -> None:
     """What a killed apply did but could not record, read back from the live state: a
     definition already in sync is active at its revision; a removed one with nothing left
-    on any server is removed (else both would stay `failed` once recover() ran)."""
+    on any server is removed (else both would stay `failed` once recover() ran). A plan of
+    one definition (`only`) observed only its containers: it settles that one alone."""
     kinds: dict[str, set[str]] = {}
     for a in p.actions:
         kinds.setdefault(a.definition, set()).add(a.action)
     revs = {a.definition: a.revision for a in p.actions if a.action == "noop"}
-    known = store.latest_revisions()
     live = {c.definition for s in observed.servers.values() for c in s.managed}
     wanted = set(desired.definitions) | {c.definition for c in desired.containers}
     for d in store.definitions():
         name = d["name"]
+        if only is not None and name != only:
+            continue
         if kinds.get(name) == {"noop"} and known.get(name, (0, ""))[0] == revs[name]:
             if (d["status"], d["current_revision"]) != ("active", revs[name]):
                 store.set_definition_status(name, "active", revision=revs[name])

@@ -3,6 +3,9 @@
 Per server: one list call filtered on the project label (all states) and one network list
 call, plus, only when a desired container is missing from that list, one call asking who
 holds those names, so that the plan can report a conflict instead of failing on create.
+Scoped to one definition (a self-heal, a sync of one definition), the container list is
+filtered on its label too, and the names are asked for by name: a row or two instead of
+every container of the project.
 A Swarm manager: one GET /services (unfiltered: it also shows who holds our names), one
 GET /tasks filtered on the project label, one GET /networks.
 """
@@ -20,15 +23,17 @@ EngineFactory = Callable[[Server], Engine]
 
 
 def observe(project: str, servers: Mapping[str, Server], desired: Desired | None,
-            *, engines: EngineFactory = Engine) -> Observed:
-    """Snapshot every server; an unreachable one is recorded, not raised."""
+            *, engines: EngineFactory = Engine, definition: str | None = None) -> Observed:
+    """Snapshot every server (of `definition` only, when given: see `observe_server`); an
+    unreachable one is recorded, not raised."""
     wanted: dict[str, list[str]] = {name: [] for name in servers}
     if desired is not None:
         for c in desired.containers:
-            wanted.setdefault(c.server, []).append(c.name)
+            if definition is None or c.definition == definition:
+                wanted.setdefault(c.server, []).append(c.name)
 
     def one(server: Server) -> ServerState:
-        return observe_server(project, server, wanted.get(server.name, []), engines=engines)
+        return observe_server(project, server, wanted.get(server.name, []), engines=engines, definition=definition)
 
     if len(servers) == 1:  # no thread to start and join for the common case (the API lists often)
         states = [one(server) for server in servers.values()]
@@ -39,8 +44,11 @@ def observe(project: str, servers: Mapping[str, Server], desired: Desired | None
 
 
 def observe_server(project: str, server: Server, names: list[str], *,
-                   engines: EngineFactory = Engine) -> ServerState:
-    """One server's managed containers and the holders of names we want but lack."""
+                   engines: EngineFactory = Engine, definition: str | None = None) -> ServerState:
+    """One server's managed containers and the holders of names we want but lack. With
+    `definition`, only that definition's containers, plus any container of the project
+    holding one of its names (another definition's: the plan recreates it); a Swarm server
+    is observed whole (a handful of services)."""
     try:
         engine = engines(server)
         try:
@@ -52,9 +60,11 @@ def observe_server(project: str, server: Server, names: list[str], *,
                 return ServerState(server.name, True, tuple(services), tuple(others), kind="swarm",
                                    tasks=tuple(tasks), engine_version=str(info.get("Version", "")),
                                    api_version=str(info.get("ApiVersion", "")), networks=tuple(nets))
-            managed = engine.list_project(project)
+            managed = engine.list_project(project, definition)
             have = {c.name for c in managed}
             holders = engine.list_names([n for n in names if n not in have])
+            if definition is not None:  # ours under another definition: managed, as a full list has it
+                managed += [c for c in holders if c.labels.get("syncer.project") == project]
             version = str(getattr(engine, "info", {}).get("Version", ""))  # fakes may not have it
             networks = engine.list_networks()
         finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,7 +23,7 @@ from syncer.core.model import ContainerSpec, Desired, Observed, Plan, Project
 from syncer.core.redact import Redactor
 from syncer.engine import repofiles
 from syncer.engine import secrets as S
-from syncer.stages.plan import definition_hash, plan
+from syncer.stages.plan import Known, definition_hash, plan
 from syncer.stages.render import render
 from syncer.stages.tree import DirTree, Tree, UnsafePath, find_root, read_regular
 
@@ -186,6 +186,7 @@ class Planned:
     observed: Observed
     lapsed_pins: tuple[str, ...] = ()
     lapsed_holds: tuple[str, ...] = ()
+    known: Known = field(default_factory=dict)  # the store's latest revision of each definition
 
 
 def hash_key(ctx: Context, project: Project, engines: EngineFactory | None = None) -> bytes:
@@ -272,25 +273,32 @@ class Reuse:
 
 
 def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFactory | None = None,
-            secrets: Mapping[str, str] | None = None, reuse: Reuse | None = None) -> Planned:
+            secrets: Mapping[str, str] | None = None, reuse: Reuse | None = None,
+            only: str | None = None, ready: Callable[[], object] | None = None) -> Planned:
     """`compute_plan`, also naming the pins and holds that lapsed (for the apply to drop).
-    With `reuse` (reads only), what did not change since its last call is not computed again."""
+    With `reuse` (reads only), what did not change since its last call is not computed again.
+    With `only`, the plan and the observation are of that definition alone (the desired
+    state stays whole: pins, holds and records are the project's). `ready` is waited for
+    right before Docker is observed."""
     from syncer.adapters.docker import Engine
     from syncer.engine.observe import observe
 
     values = secrets if secrets is not None else secrets_for(ctx, project)
     desired, lapsed_pins = pinned(store, rendered(ctx, project, values, hash_key(ctx, project, engines)))
     keep, lapsed_holds = held(store, desired)
-    observed = observe(project.config.name, project.config.servers, desired, engines=engines or Engine)
+    if ready is not None:
+        ready()
+    observed = observe(project.config.name, project.config.servers, desired, engines=engines or Engine,
+                       definition=only)
     repofiles.check_external(project, desired, observed, ctx.ref)
     known = store.latest_revisions()
 
     def compute() -> Plan:
         return plan(desired, observed, prune=project.config.prune, created_at=now_iso(), known=known,
-                    dirty=project.dirty, held=keep, declared=project.config.networks)
+                    dirty=project.dirty, held=keep, declared=project.config.networks, only=only)
 
-    result = reuse.same("plan", project, (desired, observed, known, keep), compute) if reuse is not None else compute()
-    return Planned(result, desired, observed, tuple(lapsed_pins), tuple(lapsed_holds))
+    result = reuse.same("plan", project, (desired, observed, known, keep, only), compute) if reuse is not None else compute()
+    return Planned(result, desired, observed, tuple(lapsed_pins), tuple(lapsed_holds), known)
 
 
 def _by_definition(desired: Desired) -> dict[str, list[ContainerSpec]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
 
@@ -56,6 +56,9 @@ class Request:
     requested_at: str = ""
     branch: str | None = None  # the branch to fetch (a push's)
     commit: str | None = None  # the commit a push announced
+    # a fault's: waits (bounded) until the container list shows what its event announced,
+    # so the cycle loads and renders meanwhile and observes only then
+    ready: Callable[[], object] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,12 @@ class Batch:
         if None in wanted:
             return [None]
         return [*sorted(d for d in wanted if d is not None)]
+
+    def ready(self) -> None:
+        """Wait until the live state every request of the batch waits for can be read."""
+        for r in self.requests:
+            if r.ready is not None:
+                r.ready()
 
     @property
     def fetch(self) -> bool:
@@ -147,9 +156,10 @@ class RequestQueue:
         self._closed = False
 
     def put(self, kind: Kind, reason: str, *, definition: str | None = None, fetch: bool = False,
-            branch: str | None = None, commit: str | None = None) -> str:
+            branch: str | None = None, commit: str | None = None,
+            ready: Callable[[], object] | None = None) -> str:
         """Queue a request; returns its id at once."""
-        request = Request(new_id("req"), kind, reason, definition, fetch, clock.iso(), branch, commit)
+        request = Request(new_id("req"), kind, reason, definition, fetch, clock.iso(), branch, commit, ready)
         with self._cond:
             self._pending.append(request)
             self._records[request.id] = _Record(request)

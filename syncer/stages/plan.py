@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import replace
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -45,8 +46,9 @@ def fingerprint(observed: Observed) -> str:
 
 def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
          known: Known | None = None, dirty: bool = False, held: frozenset[str] = frozenset(),
-         declared: networks.Declared | None = None) -> Plan:
-    """The actions that bring the servers from `observed` to `desired`.
+         declared: networks.Declared | None = None, only: str | None = None) -> Plan:
+    """The actions that bring the servers from `observed` to `desired` (of the definition
+    `only`, when given: see `scoped`).
 
     `held` names containers an operator stopped through syncer: they stay stopped. A server
     that did not answer gets an `unreachable` action per container wanted there (never
@@ -57,6 +59,8 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
             if not s.reachable}
     if down and len(down) == len(observed.servers):  # nothing to plan at all: one clear error
         raise DockerUnavailable("\n".join(down.values()))
+    if only is not None:
+        desired, observed = scoped(desired, observed, only)
     by_def: dict[str, list[ContainerSpec]] = defaultdict(list)
     for c in desired.containers:
         by_def[c.definition].append(c)
@@ -77,11 +81,29 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
             actions.extend(_server_actions(server, mine, state.managed, state.name_holders, revisions, held))
         actions.extend(_removals(server, mine, state.managed, desired, prune))
     # a Swarm server's overlays are made by the deployments that join them (engine/swarm_apply.py):
-    # no `network create` there; the unused ones are removed as on any server
-    actions.extend(a for a in networks.actions(desired, observed, declared=declared or {}, prune=prune)
+    # no `network create` there; the unused ones are removed as on any server. One definition's
+    # plan sees only its own containers: whether a network is still used by the others is not
+    # known from it, so it removes none
+    actions.extend(a for a in networks.actions(desired, observed, declared=declared or {},
+                                               prune=prune and only is None)
                    if a.action != "network create" or observed.servers[a.server].kind != "swarm")
     actions.sort(key=lambda a: (a.server, a.definition, a.replica, a.container))
     return Plan(desired.project, desired.commit, dirty, fingerprint(observed), created_at, tuple(actions), down)
+
+
+def scoped(desired: Desired, observed: Observed, definition: str) -> tuple[Desired, Observed]:
+    """What a plan of one definition alone is made from: its containers in both (on a Swarm
+    server its service and that service's tasks), and any live container holding one of its
+    names (the plan recreates it, as a plan of everything would)."""
+    mine = tuple(c for c in desired.containers if c.definition == definition)
+    names = {c.name for c in mine}
+    servers = {}
+    for name, state in observed.servers.items():
+        managed = tuple(c for c in state.managed if c.definition == definition or c.name in names)
+        services = {c.name for c in managed}
+        servers[name] = replace(state, managed=managed, tasks=tuple(t for t in state.tasks if t.service in services))
+    return (replace(desired, containers=mine, definitions=tuple(d for d in desired.definitions if d == definition)),
+            Observed(observed.project, servers))
 
 
 def _unreachable(server: str, desired: list[ContainerSpec], revisions: Mapping[str, int]) -> list[Action]:

@@ -16,9 +16,12 @@ from typing import Any, Literal
 from syncer.core.labels import KIND
 
 # What each event means, and the state the container list must show before planning.
+# `kill`, `stop` and `oom` are not faults in themselves: a signal may be survived (`docker
+# kill -s HUP` reloads many servers), and a main process that exits, whatever ended it, is
+# reported by the `die` that follows them (Docker emits it from the exit itself).
 Expect = Literal["stopped", "gone", "paused"]
-_EXPECT: dict[str, Expect] = {"die": "stopped", "stop": "stopped", "kill": "stopped", "oom": "stopped",
-                              "destroy": "gone", "pause": "paused"}
+_EXPECT: dict[str, Expect] = {"die": "stopped", "destroy": "gone", "pause": "paused"}
+_FOLLOWED_BY_DIE = frozenset({"kill", "stop", "oom"})
 UNHEALTHY = "health_status: unhealthy"
 POLICIES = ("report", "restart")
 
@@ -27,7 +30,7 @@ POLICIES = ("report", "restart")
 class Verdict:
     """What to do about one event."""
 
-    what: Literal["ignore", "heal", "unhealthy"]
+    what: Literal["ignore", "note", "heal", "unhealthy"]  # note: worth a log line, nothing to do
     action: str = ""
     container_id: str = ""
     name: str = ""
@@ -44,19 +47,23 @@ def read_event(event: Mapping[str, Any], own: Container[str]) -> Verdict:
     ident = str(actor.get("ID") or event.get("id") or "")
     name, definition = str(attrs.get("name", "?")), attrs.get("syncer.definition")
 
-    def verdict(what: Literal["ignore", "heal", "unhealthy"], why: str = "", expect: Expect | None = None) -> Verdict:
+    def verdict(what: Literal["ignore", "note", "heal", "unhealthy"], why: str = "",
+                expect: Expect | None = None) -> Verdict:
         return Verdict(what, action, ident, name, definition, expect, why)
 
     # a Swarm service removed behind syncer's back is the one service event that is a fault
     # (Swarm itself replaces failed tasks); its id is a service's, so no container is listed
     service = event.get("Type") == "service"
-    if (action != "remove") if service else (action not in _EXPECT and not action.startswith(UNHEALTHY)):
+    known = action in _EXPECT or action in _FOLLOWED_BY_DIE or action.startswith(UNHEALTHY)
+    if (action != "remove") if service else not known:
         return verdict("ignore", "not a fault")
     if ident and ident in own:
         return verdict("ignore", "syncer's own action")
     if service:
         return verdict("heal", expect="gone")
-    if attrs.get(KIND) == "job" and action in ("die", "stop", "kill", "oom"):
+    if action in _FOLLOWED_BY_DIE:
+        return verdict("note", "the `die` that follows, if the container ends, is the fault")
+    if attrs.get(KIND) == "job" and action == "die":
         return verdict("ignore", "a job ending is what a job does: not drift, never self-healed")
     if action.startswith(UNHEALTHY):
         return verdict("unhealthy")
@@ -72,7 +79,9 @@ def settled(expect: Expect, row: Mapping[str, Any] | None) -> bool:
         return False
     if expect == "paused":
         return state == "paused"
-    return state != "running"  # exited, dead, or restarting by its own restart policy
+    # exited, dead, or restarting by its own restart policy; not `removing`: a `docker rm -f`
+    # is under way, and the plan should find the container gone (a create), not half-removed
+    return state not in ("running", "removing")
 
 
 def unhealthy_policy(self_heal: Mapping[str, Any] | None) -> str:

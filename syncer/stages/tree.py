@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
@@ -28,27 +29,28 @@ class UnsafePath(ValueError):
         self.problem = problem
 
 
-def resolve_in_repo(root: Path, path: str) -> Path:
+def resolve_in_repo(root: Path, path: str, *, real_root: str | None = None) -> Path:
     """The real location of the repo-relative `path`, refused (UnsafePath) when it is
-    absolute, climbs out with '..', or resolves (through symbolic links) outside `root`.
+    absolute, climbs out with '..', or resolves (through symbolic links) outside `root`
+    (`real_root`: the root's own real path, when the caller resolved it already).
 
     The one check for every path a repository names: templates, definitions, syncer.yaml,
     folders, `files.source`, `env_file`.
     """
     if path.startswith("/") or ".." in path.replace(os.sep, "/").split("/"):
         raise UnsafePath(path, "the path must stay inside the repository")
-    base = root.resolve()
-    real = (base / path).resolve()
-    if real != base and base not in real.parents:
+    base = real_root or os.path.realpath(root)
+    real = os.path.realpath(os.path.join(base, path))
+    if real != base and not real.startswith(base.rstrip("/") + "/"):
         raise UnsafePath(path, "the path leads outside the repository (through a symbolic link): refused")
-    return real
+    return Path(real)
 
 
-def read_regular(root: Path, path: str, *, limit: int = MAX_FILE_BYTES) -> bytes | None:
+def read_regular(root: Path, path: str, *, limit: int = MAX_FILE_BYTES, real_root: str | None = None) -> bytes | None:
     """The bytes of the repo-relative regular file `path` (None when absent), read without
     ever blocking or reading without end: a FIFO, a device or a file over `limit` bytes
     is refused (UnsafePath), and so is a path that leads outside the repository."""
-    real = resolve_in_repo(root, path)
+    real = resolve_in_repo(root, path, real_root=real_root)
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below)
         fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
@@ -92,13 +94,19 @@ class DirTree:
 
     root: Path
 
+    @cached_property
+    def real_root(self) -> str:
+        """The root's real path, resolved once for every file read through this tree (one
+        load): the links inside the repository are still resolved at each read."""
+        return os.path.realpath(self.root)
+
     def read(self, path: str) -> bytes | None:
         """The bytes of a repo-relative regular file, or None when absent (see read_regular)."""
-        return read_regular(self.root, path)
+        return read_regular(self.root, path, real_root=self.real_root)
 
     def yaml_files(self, folder: str) -> list[str]:
         """Repo-relative paths of every YAML file under `folder`, any depth, sorted."""
-        base = resolve_in_repo(self.root, folder)
+        base = resolve_in_repo(self.root, folder, real_root=self.real_root)
         found: list[str] = []
         for dirpath, dirnames, filenames in os.walk(base):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]

@@ -389,8 +389,9 @@ def test_a_signed_push_is_fetched_and_applied_or_refused_with_409(tmp_path: Path
 
 def test_health_answers_at_once_while_another_process_holds_the_store(tmp_path: Path, project: str) -> None:
     """Regression: keys were checked with a store read (and a "last used" write) on the event
-    loop, so while another process held a write on state.db, /health took 6 s. The bound is
-    0.25 s, not 0.1 s: two cores shared with other test runs."""
+    loop, so while another process held a write on state.db, /health took 6 s. Not a
+    performance bound: an answer that waited for the store would come only once the holder
+    lets go (after 10 s), so each must come well before that, with the holder still holding."""
     import subprocess
     import sys
     import threading
@@ -399,7 +400,7 @@ def test_health_answers_at_once_while_another_process_holds_the_store(tmp_path: 
     holder = ("import sqlite3, sys, time\n"
               "db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)\n"
               "db.execute('BEGIN IMMEDIATE'); db.execute(\"UPDATE api_keys SET name = name\")\n"
-              "print('held', flush=True); time.sleep(3); db.execute('COMMIT')\n")
+              "print('held', flush=True); time.sleep(10); db.execute('COMMIT')\n")
     with serve(tmp_path, project, definitions={}) as s:
         proc = subprocess.Popen([sys.executable, "-c", holder, str(s.state / "state.db")], stdout=subprocess.PIPE)
         try:
@@ -414,9 +415,10 @@ def test_health_answers_at_once_while_another_process_holds_the_store(tmp_path: 
                 assert s.http.get(f"{s.base}/health").status_code == 200
                 times.append(time.monotonic() - started)
                 time.sleep(0.2)
-            assert max(times) < 0.25, times
             assert proc.poll() is None, "the lock was let go before /health was measured"
+            assert max(times) < 2.0, times
+        finally:
+            proc.terminate()  # its connection closes: the write is rolled back and the store free
+            proc.wait(30)
             for t in busy:
                 t.join(60)
-        finally:
-            proc.wait(30)

@@ -242,3 +242,42 @@ def test_demo_against_an_empty_engine_shows_three_creates(tmp_path: Path, projec
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("Plan: 3 to create, 0 to recreate, 0 to start, 0 to remove,"
                                        " 1 network(s) to create.")
+
+
+def test_a_plan_of_one_definition_lists_only_its_containers(tmp_path: Path, project: str, docker_api: Any) -> None:
+    """A self-heal plans one definition: its list call is filtered on the definition and a
+    missing name is asked for by name, so each answer holds its rows only, not every
+    container of the project (or of the engine); the plan is the whole plan's part."""
+    repo = simple_repo(tmp_path / "repo", project, definitions={
+        "web": WEB + "replicas: 2\n", "api": WEB.replace("name: web", "name: api")})
+    state = tmp_path / "state"
+    _prepare(repo, state)
+    rows: list[list[str]] = []
+
+    class Counting(Engine):
+        def __init__(self, server: Server) -> None:
+            super().__init__(server)
+            real = self.reads.containers
+
+            def listed(*a: Any, **k: Any) -> Any:
+                out = real(*a, **k)
+                rows.append(sorted(n.lstrip("/") for r in out for n in r["Names"]))
+                return out
+
+            self.reads.containers = listed  # type: ignore[method-assign]
+
+    ctx = engine.Context(repo=repo, state_dir=state)
+    loaded = engine.load(ctx)
+    web2 = next(c.name for c in engine.desired_state(ctx, loaded).containers if c.definition == "web" and c.replica == 2)
+    docker_api.remove_container(web2, force=True)
+    store = engine.open_store(ctx, loaded)
+    try:
+        whole = engine.planned(ctx, loaded, store, engines=Engine).plan
+        rows.clear()
+        part = engine.planned(ctx, loaded, store, engines=Counting, only="web").plan
+    finally:
+        store.close()
+    web1 = next(a.container for a in part.actions if a.replica == 1)
+    assert rows == [[web1], []]  # web's own container; nobody holds web-2's name
+    assert {(a.container, a.action) for a in part.actions} == {(web1, "noop"), (web2, "create")}
+    assert part.actions == tuple(a for a in whole.actions if a.definition == "web")

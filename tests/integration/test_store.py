@@ -239,3 +239,21 @@ def test_processes_opening_a_new_state_dir_at_once_all_migrate_it(tmp_path: Path
     store = Store(tmp_path)
     assert all(store.get_meta(f"p{n}") == 1 for n in range(6))
     store.close()
+
+
+def test_git_webhook_delivery_ids_are_kept_bounded_in_number_and_age(tmp_path: Path) -> None:
+    """Issue 11: a redelivery is recognised across restarts, so the ids live in the store; the
+    table keeps the newest `keep` and none seen before `before`, pruned on insert."""
+    store = Store(tmp_path)
+    try:
+        past = "2000-01-01T00:00:00.000Z"
+        assert [store.first_hook_delivery(f"github:{n}", keep=3, before=past) for n in range(5)] == [True] * 5
+        assert store.hook_deliveries_kept() == 3
+        assert not store.first_hook_delivery("github:4", keep=3, before=past)  # a redelivery
+        assert store.first_hook_delivery("gitea:4", keep=3, before=past)  # another provider's id
+        assert store.first_hook_delivery("github:0", keep=3, before=past)  # forgotten: the oldest went
+        assert store.hook_deliveries_kept() == 3
+        assert store.first_hook_delivery("github:new", keep=3, before="9999-01-01T00:00:00.000Z")
+        assert store.hook_deliveries_kept() == 0  # everything was seen before `before`
+    finally:
+        store.close()

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from syncer.engine import facade as engine
+from syncer.engine.apply import ApplyOptions
 from syncer.adapters import webhooks as notify
 from syncer.adapters.store import Store
 from tests.helpers import run_cli, simple_repo, wait_until
@@ -291,3 +292,32 @@ def test_no_secret_value_reaches_a_body_or_the_store(tmp_path: Path, project: st
     for f in (p for p in state.rglob("*") if p.is_file()):
         data = f.read_bytes()
         assert canary.encode() not in data and SECRET.encode() not in data, f
+
+
+def test_drift_is_queued_by_the_apply_that_heals_it_and_only_then(tmp_path: Path, project: str, docker_api: Any,
+                                                                  receiver: Receiver) -> None:
+    """A watch's self-heal or resync passes `drift` (nobody asked for a change): the apply
+    queues drift.detected with the project it loaded (the watch loaded it a second time to
+    queue it, in the heal's path), and only when its plan has changes."""
+    receiver.up()
+    web, other = f"{project}-web", f"{project}-other"
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": box(web), "other": box(other)},
+                       extra="secrets: {env: [WH_SECRET]}\n" + hooks_yaml(
+                           f"{{url: '{receiver.url()}', events: [drift.detected], secret: {{env: WH_SECRET}}}}"))
+    state = tmp_path / "s"
+    apply(repo, state)
+    ctx = engine.Context(repo=repo, state_dir=state)
+    options = ApplyOptions(stop_timeout=1)
+    engine.apply(ctx, options=options, confirm=lambda p: True, drift="periodic resync")  # in sync: nothing
+    assert [r["event"] for r in deliveries(state)] == []
+    docker_api.stop(web, timeout=1)
+    docker_api.stop(other, timeout=1)
+    report = engine.apply(ctx, options=options, confirm=lambda p: True, drift=f"docker: {web} die", only=web)
+    assert report.ok and docker_api.inspect_container(web)["State"]["Running"]
+    assert not docker_api.inspect_container(other)["State"]["Running"]  # a plan of `web` alone
+    rows = deliveries(state)
+    assert [r["event"] for r in rows] == ["drift.detected"]
+    body = json.loads(rows[0]["body"])
+    assert body["data"] == {"reason": f"docker: {web} die", "actions": [f"start {web}"]}
+    engine.apply(ctx, options=options, confirm=lambda p: True)  # asked for (drift None): no event
+    assert len(deliveries(state)) == 1 and docker_api.inspect_container(other)["State"]["Running"]

@@ -159,11 +159,17 @@ def test_an_entry_of_another_shape_or_format_is_a_miss(tmp_path: Path, damage: o
     assert engine.load(engine.Context(repo=repo, state_dir=state)).config.name == "demo"
 
 
-def _render_repo(tmp_path: Path) -> Path:
-    return simple_repo(tmp_path / "r", "rc", definitions={
+def _render_repo(tmp_path: Path) -> tuple[Path, Path, engine.Context]:
+    """A repository whose specs read a secret and a repo file (files/a.conf), its state dir,
+    and the context over both."""
+    repo = simple_repo(tmp_path / "r", "rc", definitions={
         "web": "name: web\ntemplate: box\nparams: {token: {secret: TOKEN}}\n",
         "conf": "name: conf\ntemplate: box\noverrides:\n  files:\n    - {path: /etc/a.conf, source: files/a.conf}\n"
                 "    - {path: /run/s, secret: TOKEN}\n"})
+    (repo / "files").mkdir()
+    (repo / "files/a.conf").write_text("one\n")
+    state = tmp_path / "state"
+    return repo, state, engine.Context(repo=repo, state_dir=state)
 
 
 def _rendered(ctx: engine.Context, secrets: dict[str, str]) -> object:
@@ -176,11 +182,7 @@ def _rendered(ctx: engine.Context, secrets: dict[str, str]) -> object:
 def test_a_render_is_read_back_equal_and_misses_on_any_input_it_depends_on(tmp_path: Path) -> None:
     from syncer.stages.render import render
 
-    repo = _render_repo(tmp_path)
-    (repo / "files").mkdir()
-    (repo / "files/a.conf").write_text("one\n")
-    state = tmp_path / "state"
-    ctx = engine.Context(repo=repo, state_dir=state)
+    repo, state, ctx = _render_repo(tmp_path)
     canary = "canary-3d1f-never-in-the-state-dir"
     first = _rendered(ctx, {"TOKEN": canary})
     [entry] = (state / "cache").glob("render-*.json")
@@ -204,11 +206,7 @@ def test_a_render_is_read_back_equal_and_misses_on_any_input_it_depends_on(tmp_p
 
 
 def test_a_damaged_render_entry_counts_as_absent(tmp_path: Path) -> None:
-    repo = _render_repo(tmp_path)
-    (repo / "files").mkdir()
-    (repo / "files/a.conf").write_text("one\n")
-    state = tmp_path / "state"
-    ctx = engine.Context(repo=repo, state_dir=state)
+    _, state, ctx = _render_repo(tmp_path)
     first = _rendered(ctx, {"TOKEN": "x"})
     [entry] = (state / "cache").glob("render-*.json")
     for damage in ("{", json.dumps({"format": 1, "key": "other", "desired": {}}), "[]"):

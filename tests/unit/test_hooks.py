@@ -217,6 +217,7 @@ def _event(headers: dict[str, str], event: str) -> dict[str, str]:
     ("github-create-tag", github, "create", "the tag simple-tag was created"),
     ("github-delete-tag", github, "delete", "the tag simple-tag was deleted"),
     ("gitea-delete-branch", gitea, "delete", "the branch feature/old was deleted"),
+    ("gitea-create-tag", gitea, "create", "the tag v1.0.0 was created"),
 ])
 def test_branch_and_tag_creation_and_deletion_are_ignored_with_the_reason(
         name: str, make: Callable[..., dict[str, str]], event: str, reason: str) -> None:

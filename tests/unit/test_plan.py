@@ -226,3 +226,26 @@ def test_only_a_restore_of_the_deployed_revision_counts_as_a_self_heal() -> None
     extra = Observed("p", {"local": ServerState("local", True, managed=(
         live("cache", spec(), state="exited"), live("fresh", spec()), live("old", spec())))})
     assert not restores_only(plan(desired, extra, prune=True, created_at="t", known=known), known)  # a removal
+
+
+def test_a_plan_of_one_definition_is_the_whole_plans_part_for_it() -> None:
+    """`only` (a self-heal, a sync of one definition) plans from that definition's part of
+    both states: the same actions the whole plan has for it, nothing of the others, and no
+    network removal (whether the others still use one is not in that part)."""
+    from syncer.core.model import LiveNetwork
+
+    desired, observed = scenario()
+    orphan = LiveNetwork("n-1", "p_old", {L.PROJECT: "p"})
+    local = observed.servers["local"]
+    # `cache`'s name held by a container of the project under another definition: recreated
+    local = ServerState("local", True, managed=(*[c for c in local.managed if c.name != "cache"],
+                                                live("cache", spec(), definition="old-cache")),
+                        name_holders=local.name_holders, networks=(orphan,))
+    observed = Observed("p", {**observed.servers, "local": local})
+    whole = plan(desired, observed, prune=True, created_at="t")
+    assert any(a.action == "network remove" for a in whole.actions)
+    for definition in ("api", "cache", "new", "taken", "worker", "edge", "gone"):
+        part = plan(desired, observed, prune=True, created_at="t", only=definition)
+        assert part.actions == tuple(a for a in whole.actions if a.definition == definition), definition
+    cache = plan(desired, observed, prune=True, created_at="t", only="cache").actions
+    assert [(a.action, a.cause) for a in cache] == [("recreate", "the name is held by definition 'old-cache'")]

@@ -13,11 +13,18 @@ def _event(action: str, ident: str = "abc", name: str = "web") -> dict[str, Any]
     return {"Action": action, "Actor": {"ID": ident, "Attributes": {"name": name, "syncer.definition": "web"}}}
 
 
-@pytest.mark.parametrize("action,expect", [("die", "stopped"), ("stop", "stopped"), ("kill", "stopped"),
-                                           ("oom", "stopped"), ("destroy", "gone"), ("pause", "paused")])
+@pytest.mark.parametrize("action,expect", [("die", "stopped"), ("destroy", "gone"), ("pause", "paused")])
 def test_each_fault_names_the_state_to_wait_for(action: str, expect: str) -> None:
     v = selfheal.read_event(_event(action), own=set())
     assert (v.what, v.expect, v.container_id, v.definition) == ("heal", expect, "abc", "web")
+
+
+@pytest.mark.parametrize("action", ["kill", "stop", "oom"])
+def test_a_signal_or_a_stop_is_healed_by_the_die_that_follows_it(action: str) -> None:
+    """A kill may be survived (`kill -s HUP`); one that ends the container, like a stop or
+    an OOM kill, is followed by `die`: one fault, one heal (each of them started a cycle)."""
+    v = selfheal.read_event(_event(action), own=set())
+    assert (v.what, v.expect) == ("note", None) and "die" in v.why  # logged, not healed
 
 
 def test_unhealthy_and_other_events() -> None:
@@ -31,6 +38,7 @@ def test_unhealthy_and_other_events() -> None:
     ("stopped", {"State": "running"}, False),  # Docker 20.10: the list lags behind `die`
     ("stopped", {"State": "exited"}, True),
     ("stopped", {"State": "restarting"}, True),
+    ("stopped", {"State": "removing"}, False),  # `docker rm -f` under way: wait until it is gone
     ("stopped", None, True),
     ("gone", {"State": "exited"}, False),
     ("gone", None, True),

@@ -14,6 +14,7 @@ import pytest
 from syncer.daemon.watch import WatchOptions, Watcher, parse_duration
 from syncer.engine import facade as engine
 from syncer.engine.requests import Kind, Outcome, RequestQueue
+from tests.helpers import wait_until
 
 
 def _report(run_id: str) -> Any:
@@ -86,20 +87,21 @@ def test_a_docker_trigger_reports_drift_whatever_the_containers_name(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     """Regression: drift was decided by words in the reason, so a container named `git-api`
     (its name is in the reason) suppressed drift.detected."""
-    plan = SimpleNamespace(has_changes=True, actions=[SimpleNamespace(action="start", container=name)])
+    drift: list[str | None] = []
 
-    def fake_apply(ctx: Any, *, confirm: Any, **kw: Any) -> Any:
-        confirm(plan)
+    def fake_apply(ctx: Any, **kw: Any) -> Any:
+        drift.append(kw.get("drift"))  # the engine queues drift.detected when this is given
         return _report("run_heal")
 
     monkeypatch.setattr(engine, "apply", fake_apply)
     w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
-    emitted: list[str] = []
-    w._emit = lambda kind, data: emitted.append(kind)  # type: ignore[method-assign]
     w._docker_event(SimpleNamespace(name="local"), _Settled(), {"Action": "die", "Actor": {
         "ID": f"id-{name}", "Attributes": {"name": name}}})
     assert w.step(timeout=5) is True
-    assert emitted == ["drift.detected"]
+    assert len(drift) == 1 and drift[0] is not None and name in drift[0]
+    w.request("files changed: web.yaml", kind=Kind.FILE)  # a change someone asked for: no drift
+    assert w.step(timeout=5) is True
+    assert drift[1:] == [None]
 
 
 class _Settled:
@@ -138,16 +140,15 @@ def test_a_fault_during_a_cycle_is_healed_by_one_follow_up(tmp_path: Path) -> No
     loop.start()
     assert inside.wait(10)
     observer = _Settled()
-    for action in ("die", "stop"):
+    for action in ("die", "pause"):
         w._docker_event(SimpleNamespace(name="local"), observer, _die("c1", action=action))
-    wait = threading.Event()
-    while len(w.queue._pending) < 2 and not wait.wait(0.01):
-        pass
+    assert len(w.queue._pending) == 2  # queued at once: the cycle waits for the settling itself
     release.set()
     loop.join(10)
     assert w.step(timeout=5) is True and w.step(timeout=0.2) is False
-    assert len(calls) == 2 and "web die" in calls[1] and "web stop" in calls[1]
-    assert observer.asked == [("c1", "stopped"), ("c1", "stopped")]
+    assert len(calls) == 2 and "web die" in calls[1] and "web pause" in calls[1]
+    wait_until(lambda: len(observer.asked) == 2, 5, interval=0.01, message="both settled")
+    assert sorted(observer.asked) == [("c1", "paused"), ("c1", "stopped")]
 
 
 def test_own_actions_are_known_by_id_not_by_name(tmp_path: Path) -> None:
@@ -165,25 +166,50 @@ def test_own_actions_are_known_by_id_not_by_name(tmp_path: Path) -> None:
     assert w.step(timeout=5) is True
 
 
-def test_a_kill_the_container_survived_heals_nothing(tmp_path: Path) -> None:
+def test_a_kill_or_a_stop_is_left_to_the_die_that_follows(tmp_path: Path) -> None:
+    """A kill the container survives heals nothing; one that ends it is one fault (its
+    `die`), not two cycles."""
     w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
     observer = _Settled(settles=False)
-    w._docker_event(SimpleNamespace(name="local"), observer, _die("c2", action="kill"))
-    wait = threading.Event()
-    while not observer.asked and not wait.wait(0.01):
-        pass
-    assert w.step(timeout=0.3) is False
+    for action in ("kill", "stop", "oom"):
+        w._docker_event(SimpleNamespace(name="local"), observer, _die("c2", action=action))
+    assert w.step(timeout=0.3) is False and observer.asked == []
+
+
+def test_a_faults_cycle_loads_at_once_and_observes_once_the_list_shows_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cycle of a `die` starts before the container list shows the container stopped
+    (its load and render overlap Docker's exit handling); it reads Docker only after."""
+    order: list[str] = []
+    settle = threading.Event()
+
+    class Slow(_Settled):
+        def settle(self, ident: str, expect: str, **kw: Any) -> bool:
+            settle.wait(10)
+            order.append("settled")
+            return True
+
+    def fake_apply(ctx: Any, **kw: Any) -> Any:
+        order.append("cycle started")
+        settle.set()  # Docker finishes the exit while the cycle loads
+        kw["ready"]()
+        order.append("observed")
+        return _report("run_heal")
+
+    monkeypatch.setattr(engine, "apply", fake_apply)
+    w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
+    w._docker_event(SimpleNamespace(name="local"), Slow(), _die("c3"))
+    assert w.step(timeout=5) is True
+    assert order == ["cycle started", "settled", "observed"]
 
 
 def test_a_change_someone_asked_for_is_no_drift(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    plan = SimpleNamespace(has_changes=True, actions=[SimpleNamespace(action="create", container="web-1")])
-    monkeypatch.setattr(engine, "apply", lambda ctx, *, confirm, **kw: (confirm(plan), _report("r"))[1])
+    drift: list[str | None] = []
+    monkeypatch.setattr(engine, "apply", lambda ctx, **kw: (drift.append(kw.get("drift")), _report("r"))[1])
     w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
-    emitted: list[str] = []
-    w._emit = lambda kind, data: emitted.append(kind)  # type: ignore[method-assign]
     w.request("docker: web-1 die", kind=Kind.DOCKER)
     w.request("new commit", kind=Kind.GIT)
-    assert w.step(timeout=1) is True and emitted == []
+    assert w.step(timeout=1) is True and drift == [None]
 
 
 def test_the_queue_answers_for_every_id_of_a_batch() -> None:

@@ -2,7 +2,8 @@
 
 `<state dir>/state.db` holds apply runs, definitions, revisions and pins (`runs`),
 deployments and their logs (`deployments`), API keys (`keys`), outgoing webhook
-deliveries (`deliveries`) and metric samples (`samples`); `db` owns the connection, the
+deliveries (`deliveries`), metric samples (`samples`) and the git webhook
+delivery ids seen (`hooks`); `db` owns the connection, the
 migrations, the lock and transactions. Every write is one transaction, so a process killed
 at any moment leaves the file consistent. `Store` is all of them over one connection.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from syncer.adapters.store.db import DB_FILE, FINAL, MIGRATIONS, Db, StoreError, Transaction, new_id, now
 from syncer.adapters.store.deliveries import Deliveries
 from syncer.adapters.store.deployments import Deployments
+from syncer.adapters.store.hooks import HookDeliveries
 from syncer.adapters.store.keys import Keys
 from syncer.adapters.store.logs import Logs
 from syncer.adapters.store.runs import Revision, Runs
@@ -20,7 +22,7 @@ from syncer.adapters.store.samples import Samples
 __all__ = ["DB_FILE", "FINAL", "MIGRATIONS", "Revision", "Store", "StoreError", "Transaction", "new_id", "now"]
 
 
-class Store(Runs, Deployments, Keys, Deliveries, Samples, Logs, Db):
+class Store(Runs, Deployments, Keys, Deliveries, Samples, Logs, HookDeliveries, Db):
     """The state database: every table group over one connection. Thread-safe: one lock.
 
     `Store(state_dir)` creates the file (and the state dir) when missing and migrates it;

@@ -91,6 +91,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX logs_by_time ON logs (at);
     """,
+    # 4: git webhook delivery ids seen (a provider's redelivery does nothing, across restarts)
+    """
+    CREATE TABLE hook_deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, seen_at TEXT NOT NULL
+    );
+    CREATE INDEX hook_deliveries_by_time ON hook_deliveries (seen_at);
+    """,
 )
 
 FINAL = ("success", "failed")

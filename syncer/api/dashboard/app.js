@@ -194,7 +194,7 @@
   }
 
   const CALLS = {
-    status: "/status",
+    status: "/status?drift=true&per_page=100", // the summary, and the drifted rows only
     definitions: "/definitions?per_page=100",
     instances: "/instances?per_page=100",
     deployments: "/deployments?per_page=25",
@@ -303,7 +303,9 @@
   }
 
   function drawDefinitions({ list, status, instances }) {
+    // /status lists the drifted definitions only: any other is in sync once all drifted ones are here
     const drift = new Map(((status && status.definitions) || []).map((d) => [d.name, d]));
+    const allDrifted = status && status.in_sync !== null && status.drifted <= (status.definitions || []).length;
     const mine = (name) => (instances || []).filter((i) => i.definition === name);
     return table(["Name", "Template", "Server", "Revision", "Drift", "Health", "Containers"], list, (d) => {
       const row = drift.get(d.name);
@@ -314,7 +316,7 @@
         : unhealthy ? badge(unhealthy + " unhealthy", "bad")
           : running === insts.length ? badge(insts.some((i) => i.health === "healthy") ? "healthy" : "running")
             : badge(running + "/" + insts.length + " running", "warn");
-      const driftCell = !row ? "—" : row.in_sync ? badge("in sync")
+      const driftCell = !row ? (allDrifted ? badge("in sync") : "—") : row.in_sync ? badge("in sync")
         : el("div", {}, badge("drifted", "bad"), el("ul", { class: "reasons" },
           (row.drift || []).map((a) => el("li", { text: typeof a === "string" ? a : JSON.stringify(a) }))));
       return [el("strong", { text: d.name }), d.template, d.server, d.current_revision + (d.pinned ? " (pinned)" : ""),
@@ -355,6 +357,7 @@
       out.append(el("p", { text: "A plan now would do:" }));
       out.append(el("ul", { class: "reasons" }, drifted.map((d) => el("li", {}, el("strong", { text: d.name + ": " }),
         el("ul", {}, (d.drift || []).map((a) => el("li", { text: typeof a === "string" ? a : JSON.stringify(a) })))))));
+      if (s.drifted > drifted.length) out.append(el("p", { class: "muted", text: "and " + (s.drifted - drifted.length) + " more drifted definitions" }));
     }
     if (s.checked_at) out.append(el("p", { class: "muted", text: "Checked " + when(s.checked_at) }));
     return out;
