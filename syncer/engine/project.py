@@ -111,12 +111,14 @@ def load(ctx: Context) -> Project:
     key = cache.repo_key(root, extra=policy_bytes)
     cached = cache.get(state, key)
     if cached is not None and cached.root == str(root) and cached.source == key:
-        project = replace(cached, commit=commit, dirty=dirty)
+        project = _with_message(replace(cached, commit=commit, dirty=dirty), root, cached)
+        if project.commit == cached.commit:
+            return project
     else:
-        project = replace(_build(DirTree(root), root, commit, dirty, policy), source=key)
-        if not project.config.allow_literal_secrets:  # a literal password must not land in the state dir
-            cache.put(state, key, project)
-    return _with_message(project, root)
+        project = _with_message(replace(_build(DirTree(root), root, commit, dirty, policy), source=key), root)
+    if not project.config.allow_literal_secrets:  # a literal password must not land in the state dir
+        cache.put(state, key, project)  # with its commit's message: the next no-op runs no `git log`
+    return project
 
 
 def fingerprint(ctx: Context) -> tuple[str, str | None, bool]:
@@ -137,10 +139,14 @@ def _build(tree: Tree, root: Path, commit: str | None, dirty: bool, policy: Poli
     return build_project(tree, str(root), commit=commit, dirty=dirty, policy=policy)
 
 
-def _with_message(project: Project, root: Path) -> Project:
-    if project.commit:
-        project = replace(project, commit_message=gitcli.commit_message(root, project.commit))
-    return project
+def _with_message(project: Project, root: Path, known: Project | None = None) -> Project:
+    """The project with its commit's message: `known`'s when it was loaded at that commit
+    (a commit's message never changes), else git's."""
+    if not project.commit:
+        return replace(project, commit_message="") if project.commit_message else project
+    if known is not None and known.commit == project.commit and known.commit_message:
+        return replace(project, commit_message=known.commit_message)
+    return replace(project, commit_message=gitcli.commit_message(root, project.commit))
 
 
 def read_secrets(ctx: Context, project: Project) -> dict[str, str]:
