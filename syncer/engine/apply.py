@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -113,6 +112,8 @@ class Applier:
             self._wait_dependencies(todo, deps, groups)
             # Parallel inside a wave only: the next wave needs this one running and healthy.
             workers = self.opts.parallelism + self.swarms.workers(todo, groups)  # (see Swarms.workers)
+            from concurrent.futures import ThreadPoolExecutor  # (it imports logging): not for a no-op
+
             with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
                 done = list(pool.map(lambda n: self._deploy(n, groups[n]), todo))
             results.extend(done)

@@ -2,7 +2,9 @@
 work tree, on a cache hit against a local engine, imports no docker SDK (requests), no
 GitPython, no YAML parser or JSON Schema validator and nothing of the HTTP server or the
 terminal UI: each is tens of milliseconds of every scheduled CI run and every self-heal.
-Nor `http.client` (it imports `email` and `ssl`): the engine's reads speak HTTP themselves."""
+Nor `http.client` (it imports `email` and `ssl`): the engine's reads speak HTTP themselves;
+nor `logging`, `concurrent.futures` (it imports logging) or `random` (`secrets` imports it),
+each a few milliseconds a no-op has no use for."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import pytest
 from tests.helpers import REPO_ROOT, git_init, simple_repo
 
 HEAVY = ("docker", "requests", "urllib3", "git", "ruamel", "jsonschema", "fastapi", "starlette", "uvicorn",
-         "pydantic", "rich", "httpx", "paramiko", "http", "email", "ssl")
+         "pydantic", "rich", "httpx", "paramiko", "http", "email", "ssl",
+         "logging", "concurrent", "random")
 
 
 def _imported(*args: str) -> tuple[set[str], str]:
