@@ -8,23 +8,49 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
 JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool, None
+_NAMES: dict[type, tuple[str, ...]] = {}
 
 
-@dataclass(frozen=True)
-class Located:
+class _Record:
+    """The repr, == and hash that @dataclass(frozen=True) would generate, written once: a
+    dataclass compiles each method it generates, which cost every command ~7 ms here."""
+
+    __slots__ = ()
+
+    def _values(self) -> tuple[Any, ...]:
+        names = _NAMES.get(type(self))
+        if names is None:
+            names = _NAMES[type(self)] = tuple(f.name for f in fields(self))  # type: ignore[arg-type]
+        return tuple(getattr(self, name) for name in names)
+
+    def __repr__(self) -> str:
+        names = (f.name for f in fields(self))  # type: ignore[arg-type]
+        return f"{type(self).__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self._values() == other._values()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Located(_Record):
     """Where a document came from: repo-relative file and its index among `---` documents."""
 
     file: str
     doc: int = 0
 
 
-@dataclass(frozen=True)
-class FileRef:
+@dataclass(frozen=True, repr=False, eq=False)
+class FileRef(_Record):
     """A file a server entry names: `rel` inside the repository at `root`, or the file whose
     path the environment variable `env` holds (read when the server is reached)."""
 
@@ -33,8 +59,8 @@ class FileRef:
     env: str = ""
 
 
-@dataclass(frozen=True)
-class TLS:
+@dataclass(frozen=True, repr=False, eq=False)
+class TLS(_Record):
     """Client TLS for a `tcp://` server: CA to check the engine with, client certificate and key."""
 
     ca: FileRef | None = None
@@ -43,8 +69,8 @@ class TLS:
     verify: bool = True
 
 
-@dataclass(frozen=True)
-class Server:
+@dataclass(frozen=True, repr=False, eq=False)
+class Server(_Record):
     """A Docker endpoint; `docker` None means DOCKER_HOST or the local socket."""
 
     name: str
@@ -55,8 +81,8 @@ class Server:
     kind: str = "docker"  # "swarm": a Swarm manager (definitions become services); else containers
 
 
-@dataclass(frozen=True)
-class WebhookTarget:
+@dataclass(frozen=True, repr=False, eq=False)
+class WebhookTarget(_Record):
     """An outgoing webhook: where, which events, and the secret reference that signs."""
 
     url: str
@@ -65,8 +91,8 @@ class WebhookTarget:
     format: str = "generic"  # generic (signed JSON) | slack | discord | ntfy
 
 
-@dataclass(frozen=True)
-class ProjectConfig:
+@dataclass(frozen=True, repr=False, eq=False)
+class ProjectConfig(_Record):
     """syncer.yaml, validated."""
 
     name: str
@@ -82,8 +108,8 @@ class ProjectConfig:
     networks: Mapping[str, bool] = field(default_factory=dict)  # `networks:` name → external
 
 
-@dataclass(frozen=True)
-class Template:
+@dataclass(frozen=True, repr=False, eq=False)
+class Template(_Record):
     """A catalog entry; `inputs` is normalised JSON Schema."""
 
     id: str
@@ -113,8 +139,8 @@ class Template:
         )
 
 
-@dataclass(frozen=True)
-class Definition:
+@dataclass(frozen=True, repr=False, eq=False)
+class Definition(_Record):
     """One deployable thing: a template, its params, where and how many."""
 
     name: str
@@ -131,8 +157,8 @@ class Definition:
     self_heal: Mapping[str, JSON] = field(default_factory=dict)  # {unhealthy: report|restart}
 
 
-@dataclass(frozen=True)
-class Project:
+@dataclass(frozen=True, repr=False, eq=False)
+class Project(_Record):
     """Everything loaded and validated from one repository state."""
 
     root: str
@@ -164,8 +190,8 @@ class Project:
         return next(iter([t for t in versions if not t.deprecated] or versions), None)
 
 
-@dataclass(frozen=True)
-class ContainerSpec:
+@dataclass(frozen=True, repr=False, eq=False)
+class ContainerSpec(_Record):
     """One desired container. `spec` is the rendered spec (secrets as references)."""
 
     project: str
@@ -186,8 +212,8 @@ class ContainerSpec:
         return self.spec.get("kind") == "job"
 
 
-@dataclass(frozen=True)
-class Desired:
+@dataclass(frozen=True, repr=False, eq=False)
+class Desired(_Record):
     """The render stage's result: every container that should exist."""
 
     project: str
@@ -196,8 +222,8 @@ class Desired:
     commit: str | None = None
 
 
-@dataclass(frozen=True)
-class LiveContainer:
+@dataclass(frozen=True, repr=False, eq=False)
+class LiveContainer(_Record):
     """One container as one list call reports it."""
 
     id: str
@@ -231,8 +257,8 @@ class LiveContainer:
             return 0
 
 
-@dataclass(frozen=True)
-class LiveNetwork:
+@dataclass(frozen=True, repr=False, eq=False)
+class LiveNetwork(_Record):
     """One network as the one network list call reports it."""
 
     id: str
@@ -240,8 +266,8 @@ class LiveNetwork:
     labels: Mapping[str, str]
 
 
-@dataclass(frozen=True)
-class LiveTask:
+@dataclass(frozen=True, repr=False, eq=False)
+class LiveTask(_Record):
     """One Swarm task (a replica of a service) as one `GET /tasks` reports it."""
 
     id: str
@@ -257,8 +283,8 @@ class LiveTask:
     spec_hash: str = ""  # the syncer.spec-hash its container carries (which revision it runs)
 
 
-@dataclass(frozen=True)
-class ServerState:
+@dataclass(frozen=True, repr=False, eq=False)
+class ServerState(_Record):
     """One server's snapshot: our containers (on a Swarm server: our services, one
     LiveContainer each, and their tasks), who holds the names we want, and its networks."""
 
@@ -287,16 +313,16 @@ class ServerState:
             for t in self.tasks if t.desired == "running")
 
 
-@dataclass(frozen=True)
-class Observed:
+@dataclass(frozen=True, repr=False, eq=False)
+class Observed(_Record):
     """One snapshot of every server."""
 
     project: str
     servers: Mapping[str, ServerState]
 
 
-@dataclass(frozen=True)
-class Reason:
+@dataclass(frozen=True, repr=False, eq=False)
+class Reason(_Record):
     """Why an action happens: a field with before/after, or just a cause in words."""
 
     field: str
@@ -305,8 +331,8 @@ class Reason:
     sensitive: bool = False
 
 
-@dataclass(frozen=True)
-class Action:
+@dataclass(frozen=True, repr=False, eq=False)
+class Action(_Record):
     """One step of a plan."""
 
     action: str  # create | recreate | start | remove | conflict | unreachable | run | network create|remove
@@ -328,8 +354,8 @@ BLOCKING = ("conflict", "unreachable")  # planned but never acted on: they need 
 NETWORK_ACTIONS = ("network create", "network remove")
 
 
-@dataclass(frozen=True)
-class Plan:
+@dataclass(frozen=True, repr=False, eq=False)
+class Plan(_Record):
     """A plan is data: the actions plus what it was computed from."""
 
     project: str
