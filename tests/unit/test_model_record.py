@@ -1,0 +1,38 @@
+"""core.model's dataclasses take repr, == and hash from one base written in source
+(`_Record`) rather than generating them per class (start-up): they must behave exactly as
+the methods @dataclass(frozen=True) generates."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from syncer.core import model
+
+RECORDS = sorted((c for c in vars(model).values() if isinstance(c, type) and issubclass(c, model._Record)
+                  and c is not model._Record), key=lambda c: c.__name__)
+
+
+def test_every_model_dataclass_is_a_record() -> None:
+    dataclasses_ = {c for c in vars(model).values() if isinstance(c, type) and dataclasses.is_dataclass(c)}
+    assert dataclasses_ == set(RECORDS) and len(RECORDS) >= 19
+
+
+@pytest.mark.parametrize("cls", RECORDS, ids=lambda c: c.__name__)
+def test_repr_eq_and_hash_are_the_generated_ones(cls: type) -> None:
+    names = [f.name for f in dataclasses.fields(cls)]
+    twin = dataclasses.make_dataclass(cls.__name__, names, frozen=True)  # what @dataclass generates
+    twin.__qualname__ = cls.__qualname__
+    values = {name: f"{name}-{i}" for i, name in enumerate(names)}
+    one, same, other = cls(**values), cls(**values), cls(**{**values, names[-1]: ("x", 1)})
+    generated, generated_other = twin(**values), twin(**{**values, names[-1]: ("x", 1)})
+    assert repr(one) == repr(generated) and repr(other) == repr(generated_other)
+    assert hash(one) == hash(same) == hash(generated) and hash(other) == hash(generated_other)
+    assert one == same and not one != same and one != other and not one == other
+    assert one != generated  # another class never compares equal, as generated __eq__ says
+    assert one.__eq__(tuple(values.values())) is NotImplemented
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(one, names[0], "changed")
+    with pytest.raises(TypeError):  # a field that cannot be hashed makes the record unhashable
+        hash(cls(**{**values, names[0]: {}}))
