@@ -8,41 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from syncer.core.record import Record
+
 JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool, None
-_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-class _Record:
-    """The repr, == and hash that @dataclass(frozen=True) would generate, written once: a
-    dataclass compiles each method it generates, which cost every command ~7 ms here."""
-
-    __slots__ = ()
-
-    def _values(self) -> tuple[Any, ...]:
-        names = _NAMES.get(type(self))
-        if names is None:
-            names = _NAMES[type(self)] = tuple(f.name for f in fields(self))  # type: ignore[arg-type]
-        return tuple(getattr(self, name) for name in names)
-
-    def __repr__(self) -> str:
-        names = (f.name for f in fields(self))  # type: ignore[arg-type]
-        return f"{type(self).__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return self._values() == other._values()
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._values())
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class Located(_Record):
+class Located(Record):
     """Where a document came from: repo-relative file and its index among `---` documents."""
 
     file: str
@@ -50,7 +26,7 @@ class Located(_Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class FileRef(_Record):
+class FileRef(Record):
     """A file a server entry names: `rel` inside the repository at `root`, or the file whose
     path the environment variable `env` holds (read when the server is reached)."""
 
@@ -60,7 +36,7 @@ class FileRef(_Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class TLS(_Record):
+class TLS(Record):
     """Client TLS for a `tcp://` server: CA to check the engine with, client certificate and key."""
 
     ca: FileRef | None = None
@@ -70,7 +46,7 @@ class TLS(_Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class Server(_Record):
+class Server(Record):
     """A Docker endpoint; `docker` None means DOCKER_HOST or the local socket."""
 
     name: str
@@ -82,7 +58,7 @@ class Server(_Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class WebhookTarget(_Record):
+class WebhookTarget(Record):
     """An outgoing webhook: where, which events, and the secret reference that signs."""
 
     url: str
@@ -92,7 +68,7 @@ class WebhookTarget(_Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class ProjectConfig(_Record):
+class ProjectConfig(Record):
     """syncer.yaml, validated."""
 
     name: str
@@ -109,7 +85,7 @@ class ProjectConfig(_Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class Template(_Record):
+class Template(Record):
     """A catalog entry; `inputs` is normalised JSON Schema."""
 
     id: str
@@ -140,7 +116,7 @@ class Template(_Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class Definition(_Record):
+class Definition(Record):
     """One deployable thing: a template, its params, where and how many."""
 
     name: str
@@ -158,7 +134,7 @@ class Definition(_Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class Project(_Record):
+class Project(Record):
     """Everything loaded and validated from one repository state."""
 
     root: str
@@ -191,7 +167,7 @@ class Project(_Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class ContainerSpec(_Record):
+class ContainerSpec(Record):
     """One desired container. `spec` is the rendered spec (secrets as references)."""
 
     project: str
@@ -213,7 +189,7 @@ class ContainerSpec(_Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class Desired(_Record):
+class Desired(Record):
     """The render stage's result: every container that should exist."""
 
     project: str
@@ -223,7 +199,7 @@ class Desired(_Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class LiveContainer(_Record):
+class LiveContainer(Record):
     """One container as one list call reports it."""
 
     id: str
@@ -258,7 +234,7 @@ class LiveContainer(_Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class LiveNetwork(_Record):
+class LiveNetwork(Record):
     """One network as the one network list call reports it."""
 
     id: str
@@ -267,7 +243,7 @@ class LiveNetwork(_Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class LiveTask(_Record):
+class LiveTask(Record):
     """One Swarm task (a replica of a service) as one `GET /tasks` reports it."""
 
     id: str
@@ -284,7 +260,7 @@ class LiveTask(_Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class ServerState(_Record):
+class ServerState(Record):
     """One server's snapshot: our containers (on a Swarm server: our services, one
     LiveContainer each, and their tasks), who holds the names we want, and its networks."""
 
@@ -314,7 +290,7 @@ class ServerState(_Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class Observed(_Record):
+class Observed(Record):
     """One snapshot of every server."""
 
     project: str
@@ -322,7 +298,7 @@ class Observed(_Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class Reason(_Record):
+class Reason(Record):
     """Why an action happens: a field with before/after, or just a cause in words."""
 
     field: str
@@ -332,7 +308,7 @@ class Reason(_Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class Action(_Record):
+class Action(Record):
     """One step of a plan."""
 
     action: str  # create | recreate | start | remove | conflict | unreachable | run | network create|remove
@@ -355,7 +331,7 @@ NETWORK_ACTIONS = ("network create", "network remove")
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class Plan(_Record):
+class Plan(Record):
     """A plan is data: the actions plus what it was computed from."""
 
     project: str

@@ -18,6 +18,7 @@ from syncer.core import labels as L
 from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core.errors import DockerUnavailable
 from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan
+from syncer.core.record import Record
 from syncer.core.redact import NOTHING, Redactor
 from syncer.engine.heal import OWN
 from syncer.engine.swarms import DeployFailed, Swarms
@@ -26,8 +27,8 @@ from syncer.stages.waves import group_actions, waves
 from syncer.stages.health import has_healthcheck, probe_output
 
 
-@dataclass(frozen=True)
-class ApplyOptions:
+@dataclass(frozen=True, repr=False, eq=False)
+class ApplyOptions(Record):
     """How to apply: parallelism, timeouts, and whether volumes of removed containers go too."""
 
     parallelism: int = 4

@@ -20,6 +20,7 @@ from syncer.adapters.store import Revision, Store
 from syncer.core import clock
 from syncer.core.errors import Diagnostic, InvalidProject
 from syncer.core.model import ContainerSpec, Desired, Observed, Plan, Project
+from syncer.core.record import Record
 from syncer.core.redact import Redactor
 from syncer.engine import repofiles
 from syncer.engine import secrets as S
@@ -35,8 +36,8 @@ STATE_DIR = ".syncer"
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Context:
+@dataclass(frozen=True, repr=False, eq=False)
+class Context(Record):
     """Where a command finds its project, its store and its secrets."""
 
     repo: Path | None = None
@@ -183,8 +184,8 @@ def open_store(ctx: Context, project: Project) -> Store:
     return Store(ctx.state(Path(project.root)))
 
 
-@dataclass(frozen=True)
-class Planned:
+@dataclass(frozen=True, repr=False, eq=False)
+class Planned(Record):
     """A plan with what it was computed from, and the pins and holds that lapsed."""
 
     plan: Plan
