@@ -114,7 +114,6 @@ class Applier:
             # Parallel inside a wave only: the next wave needs this one running and healthy.
             workers = self.opts.parallelism + self.swarms.workers(todo, groups)  # (see Swarms.workers)
             from concurrent.futures import ThreadPoolExecutor  # (it imports logging): not for a no-op
-
             with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
                 done = list(pool.map(lambda n: self._deploy(n, groups[n]), todo))
             results.extend(done)
