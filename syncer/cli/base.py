@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,30 @@ from syncer.engine import facade as engine
 
 PATH = click.Path(path_type=Path)
 
+# Each command (or group) of the root and the module of syncer.cli that registers it: a
+# command imports its own module only, never every command's (start-up is most of a no-op).
+# tests/unit/test_cli_commands.py checks this table against what the modules register.
+COMMANDS = {
+    "validate": "project", "plan": "project", "apply": "project", "rollback": "project",
+    "status": "records", "history": "records", "deployments": "records",
+    "templates": "catalog", "servers": "catalog", "init": "catalog", "completion": "catalog",
+    "instances": "instances", "logs": "instances", "watch": "daemon", "serve": "daemon",
+    "webhooks": "admin", "keys": "admin", "secrets": "secrets", "import": "importer",
+}
+
+
+class LazyGroup(click.Group):
+    """The root group: lists every command of COMMANDS, imports a command's module when
+    that command is looked up (to run, or for its --help or a shell completion)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(f"syncer.cli.{COMMANDS[cmd_name]}")
+        return self.commands.get(cmd_name)
+
 
 def context(obj: dict[str, Any], ref: str | None = None) -> engine.Context:
     """The engine's Context from the root options."""
@@ -19,7 +44,7 @@ def context(obj: dict[str, Any], ref: str | None = None) -> engine.Context:
                           secrets_file=obj.get("secrets_file"), ref=ref, policy_file=obj.get("policy"))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--repo", type=PATH, envvar="SYNCER_REPO",
               help="Project directory (default: the current directory or the nearest parent holding syncer.yaml). Env: SYNCER_REPO.")
 @click.option("--state-dir", type=PATH, envvar="SYNCER_STATE_DIR",

@@ -1,5 +1,7 @@
 """The command line: parse → engine → view → exit code. Nothing is decided here.
 
+Each command's module is imported when that command runs (`base.LazyGroup`).
+
 Exit codes: 0 success, 1 any error (usage errors included), 2 only for
 `plan --detailed-exitcode` when there are changes.
 """
@@ -12,16 +14,6 @@ from typing import NoReturn
 
 import click
 
-from syncer.cli import (  # noqa: F401 - each registers its commands
-    admin,
-    catalog,
-    daemon,
-    importer,
-    instances,
-    project,
-    records,
-    secrets,
-)
 from syncer.cli.base import cli
 from syncer.core.errors import SyncerError
 

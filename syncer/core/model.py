@@ -13,19 +13,21 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+from syncer.core.record import Record
+
 JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool, None
 
 
-@dataclass(frozen=True)
-class Located:
+@dataclass(frozen=True, repr=False, eq=False)
+class Located(Record):
     """Where a document came from: repo-relative file and its index among `---` documents."""
 
     file: str
     doc: int = 0
 
 
-@dataclass(frozen=True)
-class FileRef:
+@dataclass(frozen=True, repr=False, eq=False)
+class FileRef(Record):
     """A file a server entry names: `rel` inside the repository at `root`, or the file whose
     path the environment variable `env` holds (read when the server is reached)."""
 
@@ -34,8 +36,8 @@ class FileRef:
     env: str = ""
 
 
-@dataclass(frozen=True)
-class TLS:
+@dataclass(frozen=True, repr=False, eq=False)
+class TLS(Record):
     """Client TLS for a `tcp://` server: CA to check the engine with, client certificate and key."""
 
     ca: FileRef | None = None
@@ -44,8 +46,8 @@ class TLS:
     verify: bool = True
 
 
-@dataclass(frozen=True)
-class Server:
+@dataclass(frozen=True, repr=False, eq=False)
+class Server(Record):
     """A Docker endpoint; `docker` None means DOCKER_HOST or the local socket."""
 
     name: str
@@ -56,8 +58,8 @@ class Server:
     kind: str = "docker"  # "swarm": a Swarm manager (definitions become services); else containers
 
 
-@dataclass(frozen=True)
-class WebhookTarget:
+@dataclass(frozen=True, repr=False, eq=False)
+class WebhookTarget(Record):
     """An outgoing webhook: where, which events, and the secret reference that signs."""
 
     url: str
@@ -66,8 +68,8 @@ class WebhookTarget:
     format: str = "generic"  # generic (signed JSON) | slack | discord | ntfy
 
 
-@dataclass(frozen=True)
-class ProjectConfig:
+@dataclass(frozen=True, repr=False, eq=False)
+class ProjectConfig(Record):
     """syncer.yaml, validated."""
 
     name: str
@@ -83,8 +85,8 @@ class ProjectConfig:
     networks: Mapping[str, bool] = field(default_factory=dict)  # `networks:` name → external
 
 
-@dataclass(frozen=True)
-class Template:
+@dataclass(frozen=True, repr=False, eq=False)
+class Template(Record):
     """A catalog entry; `inputs` is normalised JSON Schema."""
 
     id: str
@@ -114,8 +116,8 @@ class Template:
         )
 
 
-@dataclass(frozen=True)
-class Definition:
+@dataclass(frozen=True, repr=False, eq=False)
+class Definition(Record):
     """One deployable thing: a template, its params, where and how many."""
 
     name: str
@@ -132,8 +134,8 @@ class Definition:
     self_heal: Mapping[str, JSON] = field(default_factory=dict)  # {unhealthy: report|restart}
 
 
-@dataclass(frozen=True)
-class Project:
+@dataclass(frozen=True, repr=False, eq=False)
+class Project(Record):
     """Everything loaded and validated from one repository state."""
 
     root: str
@@ -165,8 +167,8 @@ class Project:
         return next(iter([t for t in versions if not t.deprecated] or versions), None)
 
 
-@dataclass(frozen=True)
-class ContainerSpec:
+@dataclass(frozen=True, repr=False, eq=False)
+class ContainerSpec(Record):
     """One desired container. `spec` is the rendered spec (secrets as references)."""
 
     project: str
@@ -187,8 +189,8 @@ class ContainerSpec:
         return self.spec.get("kind") == "job"
 
 
-@dataclass(frozen=True)
-class Desired:
+@dataclass(frozen=True, repr=False, eq=False)
+class Desired(Record):
     """The render stage's result: every container that should exist."""
 
     project: str
@@ -197,8 +199,8 @@ class Desired:
     commit: str | None = None
 
 
-@dataclass(frozen=True)
-class LiveContainer:
+@dataclass(frozen=True, repr=False, eq=False)
+class LiveContainer(Record):
     """One container as one list call reports it."""
 
     id: str
@@ -232,8 +234,8 @@ class LiveContainer:
             return 0
 
 
-@dataclass(frozen=True)
-class LiveNetwork:
+@dataclass(frozen=True, repr=False, eq=False)
+class LiveNetwork(Record):
     """One network as the one network list call reports it."""
 
     id: str
@@ -241,8 +243,8 @@ class LiveNetwork:
     labels: Mapping[str, str]
 
 
-@dataclass(frozen=True)
-class LiveTask:
+@dataclass(frozen=True, repr=False, eq=False)
+class LiveTask(Record):
     """One Swarm task (a replica of a service) as one `GET /tasks` reports it."""
 
     id: str
@@ -258,8 +260,8 @@ class LiveTask:
     spec_hash: str = ""  # the syncer.spec-hash its container carries (which revision it runs)
 
 
-@dataclass(frozen=True)
-class ServerState:
+@dataclass(frozen=True, repr=False, eq=False)
+class ServerState(Record):
     """One server's snapshot: our containers (on a Swarm server: our services, one
     LiveContainer each, and their tasks), who holds the names we want, and its networks."""
 
@@ -309,16 +311,16 @@ def spec_replicas(labels: Mapping[str, str]) -> int:
         return 1
 
 
-@dataclass(frozen=True)
-class Observed:
+@dataclass(frozen=True, repr=False, eq=False)
+class Observed(Record):
     """One snapshot of every server."""
 
     project: str
     servers: Mapping[str, ServerState]
 
 
-@dataclass(frozen=True)
-class Reason:
+@dataclass(frozen=True, repr=False, eq=False)
+class Reason(Record):
     """Why an action happens: a field with before/after, or just a cause in words."""
 
     field: str
@@ -327,8 +329,8 @@ class Reason:
     sensitive: bool = False
 
 
-@dataclass(frozen=True)
-class Action:
+@dataclass(frozen=True, repr=False, eq=False)
+class Action(Record):
     """One step of a plan."""
 
     action: str  # create | recreate | start | remove | conflict | unreachable | run | network create|remove
@@ -350,8 +352,8 @@ BLOCKING = ("conflict", "unreachable")  # planned but never acted on: they need 
 NETWORK_ACTIONS = ("network create", "network remove")
 
 
-@dataclass(frozen=True)
-class Plan:
+@dataclass(frozen=True, repr=False, eq=False)
+class Plan(Record):
     """A plan is data: the actions plus what it was computed from."""
 
     project: str

@@ -13,12 +13,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from syncer.core.record import Record
+
 MASK = "***"
 MIN_LENGTH = 4  # shorter values are not masked inside text: "on", "1" would mask everything
 
 
-@dataclass(frozen=True)
-class Redactor:
+@dataclass(frozen=True, repr=False, eq=False)
+class Redactor(Record):
     """Masks each of `values` (longest first) wherever it appears."""
 
     values: tuple[str, ...] = ()

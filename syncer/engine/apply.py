@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,6 +18,7 @@ from syncer.core import labels as L
 from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core.errors import DockerUnavailable
 from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan
+from syncer.core.record import Record
 from syncer.core.redact import NOTHING, Redactor
 from syncer.engine.heal import OWN
 from syncer.engine.swarms import DeployFailed, Swarms
@@ -27,8 +27,8 @@ from syncer.stages.waves import group_actions, waves
 from syncer.stages.health import has_healthcheck, probe_output
 
 
-@dataclass(frozen=True)
-class ApplyOptions:
+@dataclass(frozen=True, repr=False, eq=False)
+class ApplyOptions(Record):
     """How to apply: parallelism, timeouts, and whether volumes of removed containers go too."""
 
     parallelism: int = 4
@@ -113,6 +113,7 @@ class Applier:
             self._wait_dependencies(todo, deps, groups)
             # Parallel inside a wave only: the next wave needs this one running and healthy.
             workers = self.opts.parallelism + self.swarms.workers(todo, groups)  # (see Swarms.workers)
+            from concurrent.futures import ThreadPoolExecutor  # (it imports logging): not for a no-op
             with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
                 done = list(pool.map(lambda n: self._deploy(n, groups[n]), todo))
             results.extend(done)

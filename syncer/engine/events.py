@@ -4,7 +4,6 @@ never fails the work that caused it."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +13,12 @@ from syncer.core.model import Project
 from syncer.engine.project import Context, load, open_store, redactor, secrets_for
 
 EventSink = Callable[[str, dict[str, Any]], None]
-log = logging.getLogger("syncer.webhooks")
+
+
+def _warn(message: str, *args: object) -> None:
+    import logging  # only when a webhook fails: it costs every command's start-up ~4 ms
+
+    logging.getLogger("syncer.webhooks").warning(message, *args)
 
 
 def no_events(kind: str, data: dict[str, Any]) -> None:
@@ -44,7 +48,7 @@ def emit_event(ctx: Context, project: Project, kind: str, data: dict[str, Any]) 
         finally:
             store.close()
     except SyncerError as exc:  # the store or the secrets file unusable
-        log.warning("webhook event %s not queued: %s", kind, exc)
+        _warn("webhook event %s not queued: %s", kind, exc)
 
 
 def flush_webhooks(ctx: Context, *, timeout: float = 3.0, project: Project | None = None) -> tuple[int, int]:
@@ -67,7 +71,7 @@ def flush_webhooks(ctx: Context, *, timeout: float = 3.0, project: Project | Non
         finally:
             store.close()
     except Exception as exc:  # noqa: BLE001 - a webhook never fails the command that caused it
-        log.warning("webhook deliveries not attempted: %s", exc)
+        _warn("webhook deliveries not attempted: %s", exc)
         return 0, 0
     return sum(1 for o in outcomes if o.status == "delivered"), queued
 

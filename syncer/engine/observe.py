@@ -13,7 +13,6 @@ GET /tasks filtered on the project label, one GET /networks.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 from syncer.adapters.docker import Engine
 from syncer.core.errors import SyncerError
@@ -38,6 +37,8 @@ def observe(project: str, servers: Mapping[str, Server], desired: Desired | None
     if len(servers) == 1:  # no thread to start and join for the common case (the API lists often)
         states = [one(server) for server in servers.values()]
     else:
+        from concurrent.futures import ThreadPoolExecutor  # (it imports logging): only for many servers
+
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(servers)))) as pool:
             states = list(pool.map(one, servers.values()))
     return Observed(project, {s.server: s for s in states})

@@ -20,6 +20,7 @@ from syncer.adapters.store import Revision, Store
 from syncer.core import clock
 from syncer.core.errors import Diagnostic, InvalidProject
 from syncer.core.model import ContainerSpec, Desired, Observed, Plan, Project
+from syncer.core.record import Record
 from syncer.core.redact import Redactor
 from syncer.engine import repofiles
 from syncer.engine import secrets as S
@@ -35,8 +36,8 @@ STATE_DIR = ".syncer"
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Context:
+@dataclass(frozen=True, repr=False, eq=False)
+class Context(Record):
     """Where a command finds its project, its store and its secrets."""
 
     repo: Path | None = None
@@ -111,12 +112,14 @@ def load(ctx: Context) -> Project:
     key = cache.repo_key(root, extra=policy_bytes)
     cached = cache.get(state, key)
     if cached is not None and cached.root == str(root) and cached.source == key:
-        project = replace(cached, commit=commit, dirty=dirty)
+        project = _with_message(replace(cached, commit=commit, dirty=dirty), root, cached)
+        if project.commit == cached.commit:
+            return project
     else:
-        project = replace(_build(DirTree(root), root, commit, dirty, policy), source=key)
-        if not project.config.allow_literal_secrets:  # a literal password must not land in the state dir
-            cache.put(state, key, project)
-    return _with_message(project, root)
+        project = _with_message(replace(_build(DirTree(root), root, commit, dirty, policy), source=key), root)
+    if not project.config.allow_literal_secrets:  # a literal password must not land in the state dir
+        cache.put(state, key, project)  # with its commit's message: the next no-op runs no `git log`
+    return project
 
 
 def fingerprint(ctx: Context) -> tuple[str, str | None, bool]:
@@ -137,10 +140,14 @@ def _build(tree: Tree, root: Path, commit: str | None, dirty: bool, policy: Poli
     return build_project(tree, str(root), commit=commit, dirty=dirty, policy=policy)
 
 
-def _with_message(project: Project, root: Path) -> Project:
-    if project.commit:
-        project = replace(project, commit_message=gitcli.commit_message(root, project.commit))
-    return project
+def _with_message(project: Project, root: Path, known: Project | None = None) -> Project:
+    """The project with its commit's message: `known`'s when it was loaded at that commit
+    (a commit's message never changes), else git's."""
+    if not project.commit:
+        return replace(project, commit_message="") if project.commit_message else project
+    if known is not None and known.commit == project.commit and known.commit_message:
+        return replace(project, commit_message=known.commit_message)
+    return replace(project, commit_message=gitcli.commit_message(root, project.commit))
 
 
 def read_secrets(ctx: Context, project: Project) -> dict[str, str]:
@@ -177,8 +184,8 @@ def open_store(ctx: Context, project: Project) -> Store:
     return Store(ctx.state(Path(project.root)))
 
 
-@dataclass(frozen=True)
-class Planned:
+@dataclass(frozen=True, repr=False, eq=False)
+class Planned(Record):
     """A plan with what it was computed from, and the pins and holds that lapsed."""
 
     plan: Plan

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import secrets as pysecrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -45,8 +44,8 @@ def secret_key(state: Path) -> bytes:
             return key
     except FileNotFoundError:
         pass
-    key = pysecrets.token_bytes(32)
-    tmp = state / f".{KEY_FILE}.{os.getpid()}.{pysecrets.token_hex(4)}"
+    key = os.urandom(32)  # what secrets.token_bytes returns; its `random` import costs every command
+    tmp = state / f".{KEY_FILE}.{os.getpid()}.{os.urandom(4).hex()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from syncer.core.model import Desired, Observed, Plan, Project
+from syncer.core.record import Record
 from syncer.engine.project import Context, Reuse, load, open_store, planned
 
 if TYPE_CHECKING:
     from syncer.engine.observe import EngineFactory
 
 
-@dataclass(frozen=True)
-class DefinitionStatus:
+@dataclass(frozen=True, repr=False, eq=False)
+class DefinitionStatus(Record):
     """One definition as `syncer status` reports it."""
 
     definition: str

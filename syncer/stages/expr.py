@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from syncer.core.record import Record
 
-@dataclass(frozen=True)
-class Expr:
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Expr(Record):
     """One `${ name }` in a string, its name stripped of surrounding spaces."""
 
     name: str

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from syncer.core.labels import KIND
+from syncer.core.record import Record
 
 # What each event means, and the state the container list must show before planning.
 # `kill`, `stop` and `oom` are not faults in themselves: a signal may be survived (`docker
@@ -26,8 +27,8 @@ UNHEALTHY = "health_status: unhealthy"
 POLICIES = ("report", "restart")
 
 
-@dataclass(frozen=True)
-class Verdict:
+@dataclass(frozen=True, repr=False, eq=False)
+class Verdict(Record):
     """What to do about one event."""
 
     what: Literal["ignore", "note", "heal", "unhealthy"]  # note: worth a log line, nothing to do

@@ -16,6 +16,7 @@ from typing import Any
 
 from syncer.core import labels as L
 from syncer.core.model import ContainerSpec, Desired, LiveTask, Observed
+from syncer.core.record import Record
 
 DEFAULT_MONITOR = "5s"  # how long Swarm watches each updated task before it counts as proven
 TASK_HASH = "syncer.task-hash"  # on the service: the hash of its TaskTemplate (is a roll expected?)
@@ -42,8 +43,8 @@ def size(value: Any) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()]) if m else 0
 
 
-@dataclass(frozen=True)
-class SwarmFile:
+@dataclass(frozen=True, repr=False, eq=False)
+class SwarmFile(Record):
     """One `files` entry as a Swarm config (or secret): its content-hash name and where it goes."""
 
     kind: str  # config | secret

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from syncer.core.errors import ProjectNotFound
+from syncer.core.record import Record
 
 PROJECT_FILE = "syncer.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -88,8 +89,8 @@ class Tree(Protocol):
         """False when reading `path` would leave the repository (a symlink leading out)."""
 
 
-@dataclass(frozen=True)
-class DirTree:
+@dataclass(frozen=True, repr=False, eq=False)
+class DirTree(Record):
     """A repository on disk."""
 
     root: Path

@@ -10,7 +10,6 @@ of sqlite3 leaves this module as a StoreError, so the CLI and the API can report
 from __future__ import annotations
 
 import os
-import secrets
 import sqlite3
 import threading
 import time
@@ -115,7 +114,7 @@ def now() -> str:
 
 def new_id(prefix: str) -> str:
     """An id with the seeds' prefix: deploy_, def_, run_, ..."""
-    return f"{prefix}_{secrets.token_hex(6)}"
+    return f"{prefix}_{os.urandom(6).hex()}"  # secrets.token_hex, without its `random` import
 
 
 def where(**filters: Any) -> tuple[str, list[Any]]:

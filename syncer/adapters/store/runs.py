@@ -12,10 +12,11 @@ from typing import Any
 
 from syncer.adapters.store.db import Db, new_id, now
 from syncer.core.errors import NotFound
+from syncer.core.record import Record
 
 
-@dataclass(frozen=True)
-class Revision:
+@dataclass(frozen=True, repr=False, eq=False)
+class Revision(Record):
     """One rendered state of a definition."""
 
     definition: str

@@ -1,0 +1,57 @@
+"""The root group imports a command's module only when that command is looked up
+(`syncer.cli.base.LazyGroup`): its table must name every command the modules register, and
+--help and shell completion must still see them all."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from syncer.cli.base import COMMANDS, cli
+from tests.helpers import REPO_ROOT
+
+CLI_DIR = Path(REPO_ROOT) / "syncer" / "cli"
+NOT_COMMANDS = {"__init__", "base", "main", "views"}
+
+
+def _python(code: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO_ROOT,
+                          env={**os.environ, **env}, timeout=60)
+
+
+def test_the_table_names_exactly_what_each_module_registers() -> None:
+    modules = sorted(p.stem for p in CLI_DIR.glob("*.py") if p.stem not in NOT_COMMANDS)
+    for module in modules:
+        importlib.import_module(f"syncer.cli.{module}")
+    assert sorted(set(COMMANDS.values())) == modules
+    assert sorted(cli.commands) == sorted(COMMANDS)
+    assert {name: (c.callback.__module__ if c.callback else "") for name, c in cli.commands.items()} == \
+        {name: f"syncer.cli.{module}" for name, module in COMMANDS.items()}
+
+
+def test_a_command_imports_its_own_module_only() -> None:
+    out = _python("import sys\nfrom syncer.cli.main import main\ntry:\n    main(sys.argv[1:])\n"
+                  "except SystemExit:\n    pass\n"
+                  "print(sorted(m for m in sys.modules if m.startswith('syncer.cli.')))", "servers", "--help")
+    assert out.returncode == 0, out.stderr
+    assert "Each server: reachable or not" in out.stdout
+    assert out.stdout.splitlines()[-1] == str(["syncer.cli.base", "syncer.cli.catalog", "syncer.cli.main",
+                                                "syncer.cli.views"])
+
+
+def test_help_lists_every_command() -> None:
+    out = _python("from syncer.cli.main import main; main()", "--help")
+    assert out.returncode == 0, out.stderr
+    listed = out.stdout.split("Commands:\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in listed if line.strip()] == sorted(COMMANDS)
+
+
+def test_shell_completion_offers_every_command_and_a_commands_options() -> None:
+    code = "from syncer.cli.main import main; main()"
+    names = _python(code, _SYNCER_COMPLETE="bash_complete", COMP_WORDS="syncer ", COMP_CWORD="1")
+    assert sorted(line.split(",", 1)[1] for line in names.stdout.splitlines()) == sorted(COMMANDS)
+    options = _python(code, _SYNCER_COMPLETE="bash_complete", COMP_WORDS="syncer apply --auto", COMP_CWORD="2")
+    assert options.stdout.splitlines() == ["plain,--auto-approve"]
