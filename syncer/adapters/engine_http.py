@@ -7,15 +7,11 @@ local socket), so `adapters.docker.Engine` makes them here and builds the SDK's 
 when it has to write, stream or speak TLS. The answers are the engine's JSON as the SDK
 returns it; failures leave as `Refused` (the engine answered an error) or `OSError`
 (unreachable).
-
-The HTTP/1.1 itself is a few lines of its own rather than `http.client`: that module
-imports `email` (its header parser) and `ssl`, 20 ms of every no-op command, for the
-three GETs of a plain-JSON API (a status line, headers, a body of Content-Length bytes
-or chunks) that need neither.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import threading
@@ -32,86 +28,20 @@ class Refused(Exception):
         self.status = status
 
 
-MAX_HEADER_LINE = 65536
-
-
-class _UnixConnection:
-    """One kept-alive HTTP/1.1 connection to a unix socket, for GETs of JSON."""
-
+class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
+        sock.settimeout(self.timeout)
         try:
-            sock.connect(path)
+            sock.connect(self.socket_path)
         except OSError:
             sock.close()
             raise
-        self.sock, self.file = sock, sock.makefile("rb")
-        self.closed = False  # the engine said `Connection: close`: this one is not reused
-
-    def get(self, url: str) -> tuple[int, bytes]:
-        """The status and the body of `GET url`; a connection the engine had closed is
-        ConnectionResetError, a reply that is not HTTP is ConnectionError (both OSError)."""
-        self.sock.sendall(f"GET {url} HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: identity\r\n\r\n".encode())
-        line = self._line()
-        if not line:
-            raise ConnectionResetError("the engine closed the connection without an answer")
-        version, _, rest = line.partition(b" ")
-        code = rest[:3]
-        if not version.startswith(b"HTTP/") or not code.isdigit():
-            raise ConnectionError(f"not an HTTP answer: {line[:80]!r}")
-        headers: dict[bytes, bytes] = {}
-        while (header := self._line()) not in (b"\r\n", b"\n", b""):
-            name, _, value = header.partition(b":")
-            headers[name.strip().lower()] = value.strip()
-        if headers.get(b"connection", b"").lower() == b"close" or version == b"HTTP/1.0":
-            self.closed = True
-        if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-            body = self._chunked()
-        elif b"content-length" in headers:
-            body = self._exactly(_number(headers[b"content-length"], 10))
-        elif int(code) in (204, 304):
-            body = b""
-        else:  # no length: the body runs to the end of the connection
-            body, self.closed = self.file.read(), True
-        return int(code), body
-
-    def _line(self) -> bytes:
-        line = self.file.readline(MAX_HEADER_LINE + 1)
-        if len(line) > MAX_HEADER_LINE:
-            raise ConnectionError("an HTTP header line longer than 64 KiB")
-        return line
-
-    def _exactly(self, n: int) -> bytes:
-        data = self.file.read(n)
-        if len(data) != n:
-            raise ConnectionError(f"the engine's answer ended after {len(data)} of {n} bytes")
-        return data
-
-    def _chunked(self) -> bytes:
-        parts: list[bytes] = []
-        while True:
-            size = _number(self._line().split(b";", 1)[0], 16)
-            if size == 0:
-                while self._line() not in (b"\r\n", b"\n", b""):  # trailers
-                    pass
-                return b"".join(parts)
-            parts.append(self._exactly(size))
-            self._exactly(2)  # the chunk's CRLF
-
-    def close(self) -> None:
-        self.file.close()
-        self.sock.close()
-
-
-def _number(text: bytes, base: int) -> int:
-    try:
-        n = int(text.strip(), base)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise ConnectionError(f"not a length in the engine's answer: {text[:40]!r}")
-    return n
+        self.sock = sock
 
 
 def socket_path(url: str) -> str | None:
@@ -143,19 +73,19 @@ class UnixReader:
                 if self._conn is None:
                     self._conn = _UnixConnection(self.path, self.timeout)
                 try:
-                    status, body = self._conn.get(url)
-                    if self._conn.closed:
-                        self.close_locked()
+                    self._conn.request("GET", url)
+                    resp = self._conn.getresponse()
+                    body = resp.read()
                     break
-                except (BrokenPipeError, ConnectionResetError):
+                except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                     self.close_locked()
                     if fresh or attempt:  # a kept-alive connection the engine had closed: once more
                         raise
                 except BaseException:
                     self.close_locked()
                     raise
-        if status >= 400:
-            raise Refused(status, _message(body, status))
+        if resp.status >= 400:
+            raise Refused(resp.status, _message(body, resp.status))
         return json.loads(body) if body else None
 
     def close_locked(self) -> None:

@@ -2,9 +2,9 @@
 work tree, on a cache hit against a local engine, imports no docker SDK (requests), no
 GitPython, no YAML parser or JSON Schema validator and nothing of the HTTP server or the
 terminal UI: each is tens of milliseconds of every scheduled CI run and every self-heal.
-Nor `http.client` (it imports `email` and `ssl`): the engine's reads speak HTTP themselves;
-nor `logging`, `concurrent.futures` (it imports logging) or `random` (`secrets` imports it),
-each a few milliseconds a no-op has no use for."""
+Nor `logging` or `concurrent.futures` (it imports logging), a few milliseconds a no-op has
+no use for. (`http.client`, which the engine's reads use, imports `email`, `ssl` and
+`random`: about 20 ms, left to the standard library rather than an HTTP client of our own.)"""
 
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ import pytest
 from tests.helpers import REPO_ROOT, git_init, simple_repo
 
 HEAVY = ("docker", "requests", "urllib3", "git", "ruamel", "jsonschema", "fastapi", "starlette", "uvicorn",
-         "pydantic", "rich", "httpx", "paramiko", "http", "email", "ssl",
-         "logging", "concurrent", "random")
+         "pydantic", "rich", "httpx", "paramiko", "logging", "concurrent")
 
 
 def _imported(*args: str) -> tuple[set[str], str]:
@@ -42,5 +41,5 @@ def test_a_no_op_imports_nothing_heavy(tmp_path: Path, project: str, command: li
     assert first.returncode == 0, first.stdout + first.stderr
     tops, stdout = _imported(*base, *command)
     assert "No changes" in stdout
-    assert "syncer" in tops and "socket" in tops  # the measurement sees imports at all
+    assert "syncer" in tops and "http" in tops  # the measurement sees imports at all
     assert sorted(tops & set(HEAVY)) == []
