@@ -24,8 +24,7 @@ from syncer.core.errors import DockerUnavailable, SyncerError
 from syncer.core.model import LiveContainer, LiveNetwork, Server
 
 HEALTH_RE = re.compile(r"\((healthy|unhealthy|health: starting)\)")
-# An empty image syncer imports itself (nothing to pull): marker containers are made from
-# it, and never started.
+# An empty image syncer imports itself (nothing to pull): markers are made from it, never started
 MARKER_IMAGE, MARKER_TAG = "syncer/marker", "1"
 _SSL_RE = re.compile(r"\[SSL[^\]]*\][^'\"]*")
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
@@ -60,8 +59,7 @@ def _failure(exc: Exception) -> tuple[Literal["refused", "unreachable", "other"]
 
 
 def _engine_message(exc: Exception) -> str:
-    explanation = getattr(exc, "explanation", None)  # the SDK's APIError
-    return str(explanation or exc)
+    return str(getattr(exc, "explanation", None) or exc)  # the SDK's APIError explains
 
 
 def _light_socket(url: str | None) -> str | None:
@@ -87,17 +85,24 @@ class Engine:
         self.url = url
         self._sdk: Any = None
         self._made = False
+        self._info: dict[str, Any] | None = None
+        self.api_version = ""  # asked at once: every read's URL has it
         self.socket = path = None if server.tls is not None else _light_socket(url)
         try:
             if path is not None:
                 self.reads: Any = engine_http.UnixReader(path, timeout=timeout)
-                self.info: dict[str, Any] = self.reads.version(api_version=False)
-                self.reads.api_version = str(self.info["ApiVersion"])
+                self.reads.api_version = self.api_version = self.reads.ping()
             else:
                 self.reads = self.api  # the SDK's client: it asks the version itself
         except (engine_http.Refused, OSError, KeyError, ValueError) as exc:
             raise DockerUnavailable(self._unreachable(exc)) from None
         self._made = True
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The engine's /version (its version, API version, OS), asked once, when first needed."""
+        self._info = self._info or dict(self._call("version", self.reads.version, api_version=False))
+        return self._info
 
     @property
     def api(self) -> Any:
@@ -114,22 +119,19 @@ class Engine:
         url = self.url
         where = dict(docker.utils.kwargs_from_env()) if url is None else \
             {"base_url": url, "tls": tls_config(self.server)}
-        known = getattr(self, "info", None)
+        known = self.api_version
         try:
             api = docker.APIClient(**where, timeout=self.timeout,
-                                   version=str(known["ApiVersion"]) if known else
-                                   docker.constants.MINIMUM_DOCKER_API_VERSION)
+                                   version=known or docker.constants.MINIMUM_DOCKER_API_VERSION)
             if str(api.base_url).startswith("http+docker://") or self.server.tls is not None:
                 # a unix socket: no proxy applies, and requests would otherwise read every proxy
                 # variable of the environment on each call (a sixth of a list call's CPU). With
                 # `tls:`, the files the entry names must win: requests would otherwise check the
                 # engine against REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE instead of the entry's CA.
                 api.trust_env = False
-            if not known:
-                # the one round trip a client costs: what version="auto" asks, kept whole (the
-                # engine's version for status), then the API version set as "auto" would set it
-                self.info = dict(api.version(api_version=False))
-                api._version = str(self.info["ApiVersion"])
+            if not known:  # what version="auto" asks, kept whole (the engine's version for status)
+                self._info = dict(api.version(api_version=False))
+                api._version = self.api_version = str(self._info["ApiVersion"])
         except (DockerException, RequestException, OSError, KeyError) as exc:
             raise DockerUnavailable(self._unreachable(exc)) from None
         return api

@@ -59,11 +59,16 @@ class UnixReader:
 
     def __init__(self, path: str, *, timeout: float) -> None:
         self.path, self.timeout = path, timeout
-        self.api_version = ""  # set from the engine's /version
+        self.api_version = ""  # set from the engine's /_ping
         self._conn: _UnixConnection | None = None
         self._lock = threading.Lock()
 
     def _get(self, path: str, query: Mapping[str, Any] | None = None, *, versioned: bool = True) -> Any:
+        body = self._request(path, query, versioned=versioned)[1]
+        return json.loads(body) if body else None
+
+    def _request(self, path: str, query: Mapping[str, Any] | None = None, *,
+                 versioned: bool = True) -> tuple[http.client.HTTPResponse, bytes]:
         url = (f"/v{self.api_version}" if versioned and self.api_version else "") + path
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
@@ -86,7 +91,7 @@ class UnixReader:
                     raise
         if resp.status >= 400:
             raise Refused(resp.status, _message(body, resp.status))
-        return json.loads(body) if body else None
+        return resp, body
 
     def close_locked(self) -> None:
         if self._conn is not None:
@@ -98,6 +103,15 @@ class UnixReader:
             self.close_locked()
 
     # --- the SDK's names -------------------------------------------------------------
+
+    def ping(self) -> str:
+        """The engine's API version, from the headers of `GET /_ping`: what the docker CLI
+        negotiates with (a /version costs the engine ~7 ms, a ping ~0.4 ms)."""
+        resp = self._request("/_ping", versioned=False)[0]
+        version = resp.getheader("Api-Version")
+        if not version:
+            raise ValueError("the engine's /_ping did not say its API version")
+        return version
 
     def version(self, api_version: bool = True) -> dict[str, Any]:
         return dict(self._get("/version", versioned=api_version))

@@ -40,7 +40,7 @@ def status(ctx: Context, *, engines: EngineFactory | None = None, project: Proje
     project = project if project is not None else load(ctx)
     store = open_store(ctx, project)
     try:
-        p = planned(ctx, project, store, engines=engines, reuse=reuse)
+        p = planned(ctx, project, store, engines=engines, reuse=reuse, versions=True)
         result, desired, observed = p.plan, p.desired, p.observed
         stored = {d["name"]: d for d in store.definitions()}
         pins = store.pins()
