@@ -266,6 +266,7 @@ def _record_revisions(store: Store, desired: Desired, p: Plan, commit: str | Non
     rows = {d["name"]: d for d in store.definitions()}
     gone = {name for name, d in rows.items() if d["deleted_at"]}
     acted = {a.definition for a in p.actions if a.action not in ("noop", "remove")}
+    removing = {a.definition for a in p.actions if a.action == "remove"}
     changed = []
     with store.transaction():
         for name, containers in by_def.items():
@@ -281,6 +282,8 @@ def _record_revisions(store: Store, desired: Desired, p: Plan, commit: str | Non
             if known.get(name, (0, ""))[1] != dh:
                 store.add_revision(name, revs[name], dh, _specs_of(containers), commit)
                 changed.append(name)
+                if name not in acted and name not in removing:  # in sync already (another state dir made it)
+                    store.set_definition_status(name, "active", revision=revs[name])
     for name in changed:  # after the commit: no event for a revision that was not recorded
         c = by_def[name][0]
         events("definition.created" if name not in known or name in gone else "definition.updated",

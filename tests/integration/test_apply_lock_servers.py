@@ -175,3 +175,22 @@ def test_a_plan_the_live_state_moved_under_is_planned_again_and_confirmed(tmp_pa
     assert seen == [[("recreate", web)], [("recreate", web), ("start", api)]]
     assert report.ok and docker_api.inspect_container(api)["State"]["Running"]
     assert docker_api.inspect_container(web)["Config"]["Env"].count("MESSAGE=moved") == 1
+
+
+def test_a_definition_in_sync_is_active_in_a_new_state_dir_once_an_apply_records_it(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    """A second CI runner (its own state dir) whose apply starts one definition records the
+    revision of the others, in sync already: they are `active` at it, not `pending` until
+    some later apply settles them."""
+    import json
+
+    web, worker = f"{project}-web", f"{project}-worker"
+    repo = simple_repo(tmp_path / "r", project, definitions={
+        "web": f"name: {web}\ntemplate: box\n", "worker": f"name: {worker}\ntemplate: box\n"})
+    assert _apply(repo, tmp_path / "first").returncode == 0
+    docker_api.stop(web, timeout=1)
+    assert _apply(repo, tmp_path / "second").returncode == 0
+    out = run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "second"), "status", "--json")
+    rows = {d["definition"]: d for d in json.loads(out.stdout)["definitions"]}
+    assert (rows[worker]["status"], rows[worker]["revision"]) == ("active", 1), rows[worker]
+    assert rows[web]["status"] == "active"
