@@ -160,7 +160,13 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
     if result.has_changes and drift is not None:  # nobody asked for this change: report it, then heal
         events("drift.detected", {"reason": drift, "actions": [
             f"{a.action} {a.container}" for a in result.actions if a.action != "noop"]})
-    if not result.has_changes or not confirm(result):
+    if not result.has_changes:
+        if any(d not in p.known for d in {a.definition for a in result.actions}):
+            # a new state dir (another CI runner) learns the revisions that run: status and
+            # history start from them (a set check: later no-op applies write nothing)
+            _record_revisions(store, desired, result, project.commit, events)
+        return ApplyReport(result, [], None, False, project)
+    if not confirm(result):
         return ApplyReport(result, [], None, False, project)
     # The state dir's flock does not reach another state dir (another CI runner): an apply
     # that changes something also locks the servers, then checks that nobody changed what it

@@ -194,3 +194,8 @@ def test_a_definition_in_sync_is_active_in_a_new_state_dir_once_an_apply_records
     rows = {d["definition"]: d for d in json.loads(out.stdout)["definitions"]}
     assert (rows[worker]["status"], rows[worker]["revision"]) == ("active", 1), rows[worker]
     assert rows[web]["status"] == "active"
+    # a third runner whose apply has nothing to do learns them too
+    assert _apply(repo, tmp_path / "third").returncode == 0
+    out = run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "third"), "status", "--json")
+    rows = {d["definition"]: d for d in json.loads(out.stdout)["definitions"]}
+    assert {(r["status"], r["revision"]) for r in rows.values()} == {("active", 1)}, rows
