@@ -232,3 +232,22 @@ def test_kinds_that_ask_for_a_change() -> None:
 @pytest.mark.parametrize("text,seconds", [("30s", 30), ("5m", 300), ("1h", 3600), ("250ms", 0.25), ("2", 2)])
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
+
+
+def test_a_fault_of_a_definition_the_repository_no_longer_has_heals_nothing_and_fails_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `prune: false` a removed definition's container stays; when it dies, its plan of
+    that definition alone has nothing to do: not an error in the log, not a failed request."""
+    from syncer.core.errors import NotFound
+
+    def fake_apply(ctx: Any, **kw: Any) -> Any:
+        raise NotFound(f"no definition '{kw['only']}' in the project or on its servers")
+
+    monkeypatch.setattr(engine, "apply", fake_apply)
+    w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
+    healed = w.request("docker: old die", kind=Kind.DOCKER, definition="old")
+    assert w.step(timeout=5) is True
+    assert (w.describe(healed) or {})["status"] == "success"
+    asked = w.request("sync old", kind=Kind.API, definition="old")  # someone asked: that is an error
+    assert w.step(timeout=5) is True
+    assert (w.describe(asked) or {})["status"] == "failed"
