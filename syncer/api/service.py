@@ -25,7 +25,7 @@ from syncer.core.errors import SyncerError
 from syncer.core.model import Observed, Project
 from syncer.core.redact import NOTHING, Redactor
 from syncer.engine import facade as engine
-from syncer.engine import operations, sources
+from syncer.engine import operations
 from syncer.engine.keys import KeyRing
 from syncer.engine.pool import EnginePool
 from syncer.engine.queries import StateView
@@ -214,14 +214,11 @@ class Service:
             lambda: operations.list_instances(self.defined(), engines=self.engines))
         self.metrics = ApiMetrics(self.state, self.status.get)
         self.listed: dict[str, tuple[Any, ...]] = {}  # sorted lists kept while their inputs stand
-        # git webhook delivery ids, in the store: a redelivery does nothing, even after a restart
-        self.deliveries = sources.Redeliveries(state_dir)
 
     def close(self) -> None:
         """Release Docker clients, the key ring and the store."""
         self.engines.close()
         self.keys.close()
-        self.deliveries.close()
         self.state.close()
         self.health.close()
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syncer.adapters.store import Revision, Store
+from syncer.core import clock
 from syncer.core.errors import NotFound, SyncerError
 from syncer.core.model import Project, Server
 
@@ -31,6 +32,14 @@ class StateView:
     def version(self) -> int:
         """Changes whenever another connection commits to the store (SQLite's data_version)."""
         return self.store.data_version()
+
+    HOOK_IDS_KEPT, HOOK_IDS_DAYS = 10_000, 7  # git webhook delivery ids: the newest, none older
+
+    def first_delivery(self, key: str) -> bool:
+        """True the first time a git webhook's `key` (provider:delivery id) is offered, False
+        for a redelivery: kept in the store, so a restarted server remembers it."""
+        before = clock.stamp(clock.now() - self.HOOK_IDS_DAYS * 86400)
+        return self.store.first_hook_delivery(key, keep=self.HOOK_IDS_KEPT, before=before)
 
     def problem(self) -> str | None:
         """Why the store cannot be read now (None when it can): for GET /health."""

@@ -7,8 +7,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from syncer.adapters.store import Store
-from syncer.core import clock
 from syncer.core.model import Project, Server
 from syncer.engine.facade import Context
 from syncer.stages import hooks
@@ -16,7 +14,7 @@ from syncer.stages.hooks import HookEvent, PushEvent
 
 MAX_HOOK_BODY = hooks.MAX_BODY
 
-__all__ = ["MAX_HOOK_BODY", "HookEvent", "PushEvent", "Redeliveries", "docker_events", "fast_forward", "fetch_problem", "fetch_remote", "head",
+__all__ = ["MAX_HOOK_BODY", "HookEvent", "PushEvent", "docker_events", "fast_forward", "fetch_problem", "fetch_remote", "head",
            "safe_url", "tracked_branch", "verify_push"]
 
 
@@ -79,25 +77,6 @@ def verify_push(ctx: Context, project: Project, headers: Mapping[str, str], body
     from syncer.engine.operations import git_webhook_secret
 
     return hooks.verify(headers, body, git_webhook_secret(ctx, project), branch=branch)
-
-
-class Redeliveries:
-    """The git webhook delivery ids a server has seen, kept in the store (a restart remembers
-    them): the newest KEEP, none older than DAYS."""
-
-    KEEP, DAYS = 10_000, 7
-
-    def __init__(self, state_dir: Path) -> None:
-        self.store = Store(state_dir)
-
-    def first(self, key: str) -> bool:
-        """True the first time `key` (provider:delivery id) is offered, False for a redelivery."""
-        before = clock.stamp(clock.now() - self.DAYS * 86400)
-        return self.store.first_hook_delivery(key, keep=self.KEEP, before=before)
-
-    def close(self) -> None:
-        """Close the connection."""
-        self.store.close()
 
 
 def docker_events(server: Server, project: str, *, since: int) -> Iterator[dict[str, Any]]:

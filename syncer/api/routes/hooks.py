@@ -89,7 +89,7 @@ def _git_hook(svc: Service, headers: dict[str, str], body: bytes) -> Response:
                            " `syncer watch --repo URL --listen HOST:PORT`")
     if hook.ping:
         return svc.ok({**data, "ignored_because": hook.ignored}, status=200)
-    if hook.delivery is not None and not svc.deliveries.first(f"{hook.provider}:{hook.delivery}"):
+    if hook.delivery is not None and not svc.state.first_delivery(f"{hook.provider}:{hook.delivery}"):
         data.update(outcome="duplicate", ignored_because=f"delivery {hook.delivery} was seen before")
         return svc.ok(data, status=202)
     if hook.ignored is not None or push is None:
