@@ -48,7 +48,9 @@ def test_a_failure_reads_with_its_first_error_line_and_no_secret(tmp_path: Path,
                        definitions={"f": f"name: {name}\ntemplate: failer\nparams: {{token: {{secret: CHAT_TOK}}}}\n"},
                        extra="secrets: {env: [CHAT_TOK]}\n" + hooks_yaml(
                            f"{{url: '{receiver.url('/slack')}', format: slack, events: [deployment.failed]}}"))
-    out = cli(repo, tmp_path / "s", "apply", "--auto-approve", "--stop-timeout", "1",
+    # --settle: the container exits at once, but without a healthcheck "running" right after
+    # its start is success; it must stay up a moment for its exit to fail the deployment
+    out = cli(repo, tmp_path / "s", "apply", "--auto-approve", "--stop-timeout", "1", "--settle", "2",
               env={"CHAT_TOK": "chat-canary-81fa"}, ok=False)
     assert out.returncode == 1
     [message] = [r.json for r in receiver.requests if r.path == "/slack"]
