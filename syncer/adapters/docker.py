@@ -88,12 +88,12 @@ class Engine:
         self._info: dict[str, Any] | None = None
         self.api_version = ""  # asked at once: every read's URL has it
         self.socket = path = None if server.tls is not None else _light_socket(url)
+        # JSON over the unix socket without the SDK (None: TLS or tcp, where the SDK does all)
+        self.light = None if path is None else engine_http.UnixClient(path, timeout=timeout)
         try:
-            if path is not None:
-                self.reads: Any = engine_http.UnixReader(path, timeout=timeout)
-                self.reads.api_version = self.api_version = self.reads.ping()
-            else:
-                self.reads = self.api  # the SDK's client: it asks the version itself
+            if self.light is not None:
+                self.light.api_version = self.api_version = self.light.ping()
+            self.reads: Any = self.light or self.api  # (the SDK's client asks the version itself)
         except (engine_http.Refused, OSError, KeyError, ValueError) as exc:
             raise DockerUnavailable(self._unreachable(exc)) from None
         self._made = True
@@ -389,8 +389,8 @@ class Engine:
 
     def close(self) -> None:
         """Release the connections."""
-        if self.reads is not self._sdk:
-            self.reads.close()
+        if self.light is not None:
+            self.light.close()
         if self._sdk is not None:
             self._sdk.close()
 

@@ -1,18 +1,20 @@
-"""Reads from an engine on a unix socket, with the standard library only.
+"""Requests of JSON to an engine on a unix socket, with the standard library only.
 
 `import docker` costs a process about 0.15 s (requests, urllib3, its API mixins), more than
 everything else a no-op `plan` or `apply` does. The reads those commands make are plain GETs
 of JSON over the engine's unix socket (also an ssh server's, which OpenSSH forwards to a
 local socket), so `adapters.docker.Engine` makes them here and builds the SDK's client only
-when it has to write, stream or speak TLS. The answers are the engine's JSON as the SDK
-returns it; failures leave as `Refused` (the engine answered an error) or `OSError`
-(unreachable).
+when it has to stream, speak TLS or make a container (whose body the SDK builds). The Swarm
+adapter's writes (services, networks, configs, secrets) send the Engine API's own JSON, which
+`post`/`delete` carry as they are. The answers are the engine's JSON as the SDK returns it;
+failures leave as `Refused` (the engine answered an error) or `OSError` (unreachable).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import select
 import socket
 import threading
 from collections.abc import Mapping
@@ -53,9 +55,10 @@ def socket_path(url: str) -> str | None:
     return None
 
 
-class UnixReader:
-    """The GETs an observation makes, with the method names and answers of the SDK's client.
-    One kept-alive connection, one request at a time (a lock: pooled engines are shared)."""
+class UnixClient:
+    """The GETs an observation makes, with the method names and answers of the SDK's client,
+    and `post`/`delete` of JSON for writes. One kept-alive connection, one request at a time
+    (a lock: pooled engines are shared)."""
 
     def __init__(self, path: str, *, timeout: float) -> None:
         self.path, self.timeout = path, timeout
@@ -67,31 +70,44 @@ class UnixReader:
         body = self._request(path, query, versioned=versioned)[1]
         return json.loads(body) if body else None
 
-    def _request(self, path: str, query: Mapping[str, Any] | None = None, *,
-                 versioned: bool = True) -> tuple[http.client.HTTPResponse, bytes]:
+    def _request(self, path: str, query: Mapping[str, Any] | None = None, *, versioned: bool = True,
+                 method: str = "GET", body: Any = None) -> tuple[http.client.HTTPResponse, bytes]:
         url = (f"/v{self.api_version}" if versioned and self.api_version else "") + path
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
+        payload = None if body is None else json.dumps(body).encode()
+        headers = {} if payload is None else {"Content-Type": "application/json"}
         with self._lock:
+            if method != "GET" and self._conn is not None and _dropped(self._conn):
+                self.close_locked()  # a write is sent once: never on a connection the engine closed
             for attempt in (0, 1):
                 fresh = self._conn is None
                 if self._conn is None:
                     self._conn = _UnixConnection(self.path, self.timeout)
                 try:
-                    self._conn.request("GET", url)
+                    self._conn.request(method, url, body=payload, headers=headers)
                     resp = self._conn.getresponse()
-                    body = resp.read()
+                    data = resp.read()
                     break
                 except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                     self.close_locked()
-                    if fresh or attempt:  # a kept-alive connection the engine had closed: once more
+                    if fresh or attempt or method != "GET":  # a kept-alive GET the engine had closed: once more
                         raise
                 except BaseException:
                     self.close_locked()
                     raise
         if resp.status >= 400:
-            raise Refused(resp.status, _message(body, resp.status))
-        return resp, body
+            raise Refused(resp.status, _message(data, resp.status))
+        return resp, data
+
+    def post(self, path: str, body: Any = None, query: Mapping[str, Any] | None = None) -> Any:
+        """`POST` the JSON `body`; the engine's JSON answer (None when it sends none)."""
+        data = self._request(path, query, method="POST", body=body if body is not None else {})[1]
+        return json.loads(data) if data else None
+
+    def delete(self, path: str) -> None:
+        """`DELETE` a resource."""
+        self._request(path, method="DELETE")
 
     def close_locked(self) -> None:
         if self._conn is not None:
@@ -144,6 +160,17 @@ class UnixReader:
 
     def secrets(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return list(self._get("/secrets", {"filters": _filters(filters)}))
+
+
+def _dropped(conn: _UnixConnection) -> bool:
+    """True when an idle kept-alive connection was closed by the engine (readable at EOF)."""
+    sock = conn.sock
+    if sock is None:
+        return False
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
 
 
 def _filters(filters: Mapping[str, Any] | None) -> str | None:

@@ -1,6 +1,12 @@
-"""Docker Swarm over the docker SDK's low-level client: services, tasks, configs, secrets
-and the project's overlay network. It rides on an `Engine` (its connection, its error
-mapping), so a Swarm manager is reached exactly as any other server is.
+"""Docker Swarm through the Engine API: services, tasks, configs, secrets and the project's
+overlay network. It rides on an `Engine` (its connection, its error mapping), so a Swarm
+manager is reached exactly as any other server is.
+
+The bodies syncer sends are the Engine API's own JSON (`stages.swarm` builds them), so on a
+unix socket (local, or an ssh server's forwarded one) they go as they are through the
+engine's `light` client and an apply never imports the docker SDK (~0.1 s). Over TLS or tcp,
+and for a service whose image may need the credentials of a `docker login` (the SDK sends
+them as `X-Registry-Auth` for the nodes to pull with), the SDK's client makes them.
 
 Reads are one `GET /services` (unfiltered: it also finds who holds the names we want) and
 one `GET /tasks` filtered on the project label (tasks carry their service's labels for that
@@ -10,9 +16,15 @@ in the env, the arguments and secret files only, never in labels.
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import cache
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core import labels as L
@@ -27,6 +39,7 @@ class Swarm:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.reads = engine.reads  # GETs without the SDK on a unix socket
+        self.light = engine.light  # writes of JSON without the SDK, on a unix socket
         self.name = engine.server.name
 
     @property
@@ -36,6 +49,15 @@ class Swarm:
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return self.engine._call(what, fn, *args, **kwargs)
+
+    def _write(self, what: str, light: Callable[[Any], Any], sdk: Callable[[Any], Any], *,
+               pulls: bool = False) -> Any:
+        """One write: `light(client)` with the Engine API's JSON on a unix socket, else
+        `sdk(api)`; `pulls` (a service's image) also goes through the SDK when a docker login
+        holds credentials, which the SDK sends along for the nodes to pull with."""
+        if self.light is not None and not (pulls and registry_credentials()):
+            return self._call(what, light, self.light)
+        return self._call(what, sdk, self.api)
 
     # --- reads -----------------------------------------------------------------------
 
@@ -107,39 +129,45 @@ class Swarm:
     def create_service(self, body: Mapping[str, Any], secrets: Mapping[str, str]) -> str:
         """`POST /services/create`; returns the service's id."""
         b = _revealed(body, secrets)
-        result = self._call(
-            f"create service {b['Name']}", self.api.create_service, b["TaskTemplate"], name=b["Name"],
-            labels=b["Labels"], mode=b["Mode"], update_config=b.get("UpdateConfig"),
-            rollback_config=b.get("RollbackConfig"), endpoint_spec=b["EndpointSpec"])
+        result = self._write(
+            f"create service {b['Name']}", lambda c: c.post("/services/create", b),
+            lambda api: api.create_service(
+                b["TaskTemplate"], name=b["Name"], labels=b["Labels"], mode=b["Mode"],
+                update_config=b.get("UpdateConfig"), rollback_config=b.get("RollbackConfig"),
+                endpoint_spec=b["EndpointSpec"]), pulls=True)
         return str(result["ID"])
 
     def update_service(self, ident: str, version: int, body: Mapping[str, Any],
                        secrets: Mapping[str, str]) -> None:
         """`POST /services/{id}/update?version=…` with the whole new spec."""
-        b = _revealed(body, secrets)
-        self._call(f"update service {b['Name']}", self.api.update_service, ident, version,
-                   task_template=b["TaskTemplate"], name=b["Name"], labels=b["Labels"], mode=b["Mode"],
-                   update_config=b["UpdateConfig"], rollback_config=b["RollbackConfig"],
-                   endpoint_spec=b["EndpointSpec"])
+        self._update(ident, version, _revealed(body, secrets))
+
+    def _update(self, ident: str, version: int, b: Mapping[str, Any]) -> None:
+        self._write(
+            f"update service {b['Name']}",
+            lambda c: c.post(f"/services/{quote(ident, safe='')}/update", b, {"version": version}),
+            lambda api: api.update_service(
+                ident, version, task_template=b["TaskTemplate"], name=b["Name"], labels=b.get("Labels"),
+                mode=b["Mode"], update_config=b.get("UpdateConfig"), rollback_config=b.get("RollbackConfig"),
+                endpoint_spec=b.get("EndpointSpec")), pulls=True)
 
     def scale(self, ident: str, replicas: int, *, force: bool = False) -> None:
         """Set a service's replicas (and with `force`, roll every task: ForceUpdate + 1),
         sending back the spec the manager holds, unchanged otherwise (no defaults filled in:
         they would read as a new TaskTemplate and roll the tasks)."""
         info = self.inspect_service(ident)
-        spec = info["Spec"]
+        spec = dict(info["Spec"])
         task = dict(spec["TaskTemplate"])
         if force:
             task["ForceUpdate"] = int(task.get("ForceUpdate") or 0) + 1
-        self._call(f"update service {spec['Name']}", self.api.update_service, ident, int(info["Version"]["Index"]),
-                   task_template=task, name=spec["Name"], labels=spec.get("Labels"),
-                   mode={"Replicated": {"Replicas": replicas}}, update_config=spec.get("UpdateConfig"),
-                   rollback_config=spec.get("RollbackConfig"), endpoint_spec=spec.get("EndpointSpec"))
+        spec.update(TaskTemplate=task, Mode={"Replicated": {"Replicas": replicas}})
+        self._update(ident, int(info["Version"]["Index"]), spec)
 
     def remove_service(self, ident: str) -> None:
         """Remove a service (Swarm stops its tasks)."""
         try:
-            self._call(f"remove service {ident}", self.api.remove_service, ident)
+            self._write(f"remove service {ident}", lambda c: c.delete(f"/services/{quote(ident, safe='')}"),
+                        lambda api: api.remove_service(ident))
         except Missing:
             pass
 
@@ -149,16 +177,22 @@ class Swarm:
         found = self._call("list networks", self.reads.networks, names=[name])
         if any(n.get("Name") == name for n in found):
             return
-        self._call(f"create network {name}", self.api.create_network, name, driver="overlay",
-                   attachable=True, labels=L.network_labels(project, key), check_duplicate=True)
+        labels = L.network_labels(project, key)
+        self._write(f"create network {name}",
+                    lambda c: c.post("/networks/create", {"Name": name, "Driver": "overlay", "Attachable": True,
+                                                          "Labels": labels, "CheckDuplicate": True}),
+                    lambda api: api.create_network(name, driver="overlay", attachable=True, labels=labels,
+                                                   check_duplicate=True))
 
     def remove_network(self, name: str, project: str) -> str:
         """Remove one of the project's overlays; "" when done (or gone), else why not (the
         engine's message: still in use by a task that is stopping)."""
         for n in self._call("list networks", self.reads.networks, names=[name]):
             if n.get("Name") == name and (n.get("Labels") or {}).get(L.PROJECT) == project:
+                ident = str(n["Id"])
                 try:
-                    self._call(f"remove network {name}", self.api.remove_network, n["Id"])
+                    self._write(f"remove network {name}", lambda c: c.delete(f"/networks/{quote(ident, safe='')}"),
+                                lambda api: api.remove_network(ident))
                 except Missing:
                     pass
                 except EngineError as exc:
@@ -174,23 +208,42 @@ class Swarm:
             if f.name not in have:
                 labels = {L.PROJECT: project, L.DEFINITION: definition}
                 data = reveal(f.data, secrets)  # a secret's value goes to the manager and nowhere else
-                make = self.api.create_config if f.kind == "config" else self.api.create_secret
-                have[f.name] = str(self._call(f"create {f.kind} {f.name}", make, f.name, data.encode(),
-                                              labels=labels)["ID"])
+                have[f.name] = self.create_object(f.kind, f.name, data.encode(), labels)
             ids[f.name] = have[f.name]
         return ids
+
+    def create_object(self, kind: str, name: str, data: bytes, labels: Mapping[str, str]) -> str:
+        """`POST /configs/create` or `/secrets/create` (kind "config" or "secret"); its id.
+        Names are unique in the swarm: a taken one is Conflict."""
+        body = {"Name": name, "Labels": dict(labels), "Data": base64.b64encode(data).decode()}
+        made = self._write(f"create {kind} {name}", lambda c: c.post(f"/{kind}s/create", body),
+                           lambda api: getattr(api, f"create_{kind}")(name, data, labels=dict(labels)))
+        return str(made["ID"])
+
+    def find_object(self, kind: str, name: str) -> dict[str, Any] | None:
+        """A config or secret of this exact name: its id and labels; None when there is none."""
+        rows = self._call(f"list {kind}s", self.reads.configs if kind == "config" else self.reads.secrets,
+                          filters={"name": [name]})  # (a prefix match: the exact name is picked here)
+        for r in rows:
+            if (r.get("Spec") or {}).get("Name") == name:
+                return {"id": str(r["ID"]), "labels": dict(r["Spec"].get("Labels") or {})}
+        return None
+
+    def remove_object(self, kind: str, ident: str) -> None:
+        """Remove a config or a secret."""
+        self._write(f"remove {kind} {ident}", lambda c: c.delete(f"/{kind}s/{quote(ident, safe='')}"),
+                    lambda api: getattr(api, f"remove_{kind}")(ident))
 
     def prune_files(self, project: str, definition: str, keep: set[str]) -> list[str]:
         """Remove the definition's configs and secrets not in `keep`; those still used by a
         task being shut down stay until a later apply. Returns the names removed."""
         gone = []
         for kind in ("config", "secret"):
-            remove = self.api.remove_config if kind == "config" else self.api.remove_secret
             for name, ident in self._files(kind, project, definition).items():
                 if name in keep:
                     continue
                 try:
-                    self._call(f"remove {kind} {name}", remove, ident)
+                    self.remove_object(kind, ident)
                     gone.append(name)
                 except Exception:  # noqa: BLE001 - in use by a task still stopping
                     continue
@@ -229,6 +282,25 @@ class Swarm:
         except (Missing, EngineError):
             return False  # removed meanwhile: its remove event names a service we never had
         return bool(labels.get(L.PROJECT) == project)
+
+
+@cache
+def registry_credentials() -> bool:
+    """True when the docker client's config holds registry credentials (`docker login`
+    wrote `auths`, or it names a credential store or helpers): what the SDK would send."""
+    where = os.environ.get("DOCKER_CONFIG")
+    paths = [Path(where) / "config.json"] if where else [Path.home() / ".docker" / "config.json",
+                                                         Path.home() / ".dockercfg"]
+    for path in paths:
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(doc, dict):
+            continue
+        if path.name == ".dockercfg" or doc.get("auths") or doc.get("credsStore") or doc.get("credHelpers"):
+            return True
+    return False
 
 
 def _revealed(body: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:

@@ -9,7 +9,10 @@ this host whose process is gone is taken over; one older than the lease is repor
 how to break it. A holder labelled with this very process that no live lock of the process
 knows is one whose release failed (the server went away mid-apply: a long-lived `syncer watch`
 would otherwise lock itself out for good once the server is back), and is taken over too.
-Servers are locked in name order, so two applies never hold halves. A self-heal (only
+Servers are locked in name order, so two applies never hold halves. On a Swarm server the
+lock is a Swarm config of that name instead: config names are unique in the whole swarm, so
+two applies that reach it through different managers still exclude each other (a marker
+container would lock one node's engine only), and a config is made in a few milliseconds. A self-heal (only
 containers of the deployed revision to start or create again) takes no lock when
 `held_elsewhere` finds none: it would double the time a killed container stays down.
 """
@@ -20,6 +23,7 @@ import os
 import socket
 import uuid
 from types import TracebackType
+from typing import Any
 
 from syncer.adapters.docker import Conflict, Engine, EngineError
 from syncer.core import clock
@@ -79,11 +83,11 @@ class ServerLock:
         try:
             for _ in range(3):  # a holder may go (or be taken over) between create and inspect
                 try:
-                    return eng.create_marker(name, self._labels(), {})
+                    return _create(eng, name, self._labels())
                 except Conflict:
-                    holder = eng.marker(name)
+                    holder = _holder(eng, name)
                     if holder is not None and _dead_here(holder["labels"]):
-                        eng.remove(holder["id"])  # by id: a live successor's lock is never removed
+                        _remove(eng, holder["id"])  # by id: a live successor's lock is never removed
                     elif holder is not None:
                         raise LockHeld(self._message(server, name, holder["labels"])) from None
             raise LockHeld(f"another apply keeps taking the project's lock on server '{server.name}'")
@@ -101,8 +105,9 @@ class ServerLock:
         except ValueError:
             age = self.lease + 1
         if age > self.lease:
+            rm = "docker config rm" if server.kind == "swarm" else "docker rm"
             text += (f"; it is older than the {self.lease / 60:g}-minute lease: if that apply is gone,"
-                     f" break the lock with `docker rm {name}` on server '{server.name}'")
+                     f" break the lock with `{rm} {name}` on server '{server.name}'")
         return text
 
     def _release(self) -> None:
@@ -112,7 +117,7 @@ class ServerLock:
             try:
                 eng = self.engines(server)
                 try:
-                    eng.remove(ident)
+                    _remove(eng, ident)
                 finally:
                     eng.close()
             except (EngineError, DockerUnavailable):
@@ -129,7 +134,7 @@ def held_elsewhere(project: Project, servers: set[str], *, engines: EngineFactor
         except DockerUnavailable:
             continue
         try:
-            holder = eng.marker(name)
+            holder = _holder(eng, name)
         except (EngineError, DockerUnavailable):
             holder = None
         finally:
@@ -137,6 +142,38 @@ def held_elsewhere(project: Project, servers: set[str], *, engines: EngineFactor
         if holder is not None and not _dead_here(holder["labels"]):
             return True
     return False
+
+
+def _swarm(eng: Engine) -> Any:
+    """The Swarm side of a `kind: swarm` server, else None (fakes have no server)."""
+    if getattr(getattr(eng, "server", None), "kind", "docker") != "swarm":
+        return None
+    from syncer.adapters.swarm import Swarm  # only swarm servers pay for it
+
+    return Swarm(eng)
+
+
+def _create(eng: Engine, name: str, labels: dict[str, str]) -> str:
+    """Take the lock: make its marker container, or on a Swarm server its config (Conflict
+    when held)."""
+    swarm = _swarm(eng)
+    if swarm is None:
+        return eng.create_marker(name, labels, {})
+    return str(swarm.create_object("config", name, b"syncer apply lock\n", labels))
+
+
+def _holder(eng: Engine, name: str) -> dict[str, Any] | None:
+    """The lock's id and labels, None when nobody holds it."""
+    swarm = _swarm(eng)
+    return eng.marker(name) if swarm is None else swarm.find_object("config", name)
+
+
+def _remove(eng: Engine, ident: str) -> None:
+    swarm = _swarm(eng)
+    if swarm is None:
+        eng.remove(ident)
+    else:
+        swarm.remove_object("config", ident)
 
 
 def _dead_here(labels: dict[str, str]) -> bool:

@@ -293,13 +293,13 @@ def test_a_plan_asks_the_engine_for_a_ping_not_its_version(tmp_path: Path, proje
     repo = simple_repo(tmp_path / "repo", project, definitions={"web": WEB})
     _prepare(repo, tmp_path / "state")
     asked: list[str] = []
-    real = engine_http.UnixReader._request
+    real = engine_http.UnixClient._request
 
     def spy(self: Any, path: str, *a: Any, **k: Any) -> Any:
         asked.append(path)
         return real(self, path, *a, **k)
 
-    monkeypatch.setattr(engine_http.UnixReader, "_request", spy)
+    monkeypatch.setattr(engine_http.UnixClient, "_request", spy)
     ctx = engine.Context(repo=repo, state_dir=tmp_path / "state")
     result, _, _ = engine.compute_plan(ctx, engine.load(ctx), engines=Engine)
     assert {a.action for a in result.actions} == {"noop"}

@@ -545,3 +545,71 @@ def test_the_api_lists_a_held_service_and_answers_its_stop_and_start(
                                                                              (f"{name}.2", "running")]
     finally:
         assert served.stop() == 0, served.server_log()[-3000:]
+
+
+def test_an_apply_on_a_swarm_locks_with_a_config_and_never_imports_the_sdk(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """On a Swarm server the apply lock is a Swarm config (unique in the whole swarm, not one
+    node's container), and every write goes as the Engine API's JSON over the unix socket:
+    the ~0.1 s import of the docker SDK is never paid (no `docker login` here)."""
+    api = _api(swarm)
+    repo = write_files(tmp_path / "repo", {
+        "syncer.yaml": f'project: {sproject}\nservers:\n  cluster: {{docker: "{swarm.url}", kind: swarm}}\n',
+        "templates/box.yaml": f"""
+            id: box
+            version: "1.0"
+            inputs: {{type: object, properties: {{level: {{type: string, default: info}}}}}}
+            spec:
+              image: {IMAGE}
+              command: {LOOP}
+              files: [{{path: /etc/app.conf, content: "level=${{inputs.level}}"}}]
+              update: {{monitor: 1s}}
+            """,
+        "definitions/web.yaml": "name: web\ntemplate: box\nreplicas: 1\n",
+    })
+    lock = f"{sproject}.syncer-lock"
+    env = {"DOCKER_CONFIG": str(tmp_path / "no-login")}  # whatever this machine's docker login holds
+
+    def apply() -> Any:
+        return _importtime(repo, env)
+
+    out = apply()
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "docker" not in _imported(out.stderr) and "requests" not in _imported(out.stderr)
+    svc = _service(api, "web")
+    assert svc is not None and len(_running(api, "web")) == 1
+    assert [c["Spec"]["Name"] for c in api.configs(filters={"label": f"syncer.project={sproject}"})] != []
+    assert not [c for c in api.configs(filters={"name": lock}) if c["Spec"]["Name"] == lock]  # released
+    assert not swarm.docker("ps", "-aq", "--filter", f"name={lock}").strip()  # no marker container
+
+    # another apply (on another host, alive) holds the lock: this one waits for nobody and changes nothing
+    api.create_config(lock, b"syncer apply lock\n", labels={
+        "syncer.marker": "lock", "syncer.marker-of": sproject, "syncer.lock.host": "elsewhere",
+        "syncer.lock.pid": "1", "syncer.lock.since": "2020-01-01T00:00:00Z", "syncer.lock.purpose": "syncer apply"})
+    (repo / "definitions/web.yaml").write_text("name: web\ntemplate: box\nreplicas: 1\nparams: {level: debug}\n")
+    out = apply()
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert f"another apply holds the project's lock on server 'cluster': pid 1 on elsewhere" in out.stderr
+    assert f"`docker config rm {lock}` on server 'cluster'" in out.stderr
+    svc = _service(api, "web")
+    assert svc is not None and svc["Spec"]["Labels"]["syncer.revision"] == "1"  # unchanged
+
+    swarm.docker("config", "rm", lock)  # broken as the message says: the change goes through
+    out = apply()
+    assert out.returncode == 0, out.stdout + out.stderr
+    svc = _service(api, "web")
+    assert svc is not None and svc["Spec"]["Labels"]["syncer.revision"] == "2"
+    assert "docker" not in _imported(out.stderr)
+
+
+def _importtime(repo: Path, env: dict[str, str]) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-X", "importtime", "-m", "syncer", "--repo", str(repo), "apply",
+                           "--auto-approve"], capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
+
+
+def _imported(stderr: str) -> set[str]:
+    """The modules `-X importtime` reports."""
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if line.startswith("import time:")}

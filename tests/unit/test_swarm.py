@@ -239,7 +239,7 @@ def test_a_swarm_job_waits_for_the_job_timeout_not_the_health_timeout() -> None:
     from syncer.engine.swarms import DeployFailed
 
     running = [{"ServiceID": "svc1", "Status": {"State": "running"}}]
-    fake = SimpleNamespace(server=SimpleNamespace(name="sw"), reads=None)
+    fake = SimpleNamespace(server=SimpleNamespace(name="sw"), reads=None, light=None)
     spec = ContainerSpec("p", "sw", "migrate", 1, "migrate", "job@1", {"image": "x", "kind": "job"}, "h")
     deployer = SwarmDeployer(fake, Desired("p", (spec,), ("migrate",)), {}, timeout=3600.0, job_timeout=0.0,
                              sleep=lambda _s: None)
@@ -296,3 +296,81 @@ def test_an_overlay_no_service_will_join_is_planned_for_removal_and_none_is_plan
     bare = Observed("acme", {"cluster": replace(state, networks=())})
     p = plan(Desired("acme", (c,), ("web",)), bare, prune=True, created_at="t")
     assert [a.action for a in p.actions] == ["noop"]  # the overlay is made by the deployment that joins it
+
+
+def _credentials(tmp_path: Any, monkeypatch: Any, doc: str | None) -> bool:
+    from syncer.adapters.swarm import registry_credentials
+
+    (tmp_path / "cfg").mkdir(exist_ok=True)
+    if doc is not None:
+        (tmp_path / "cfg" / "config.json").write_text(doc)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "cfg"))
+    registry_credentials.cache_clear()
+    try:
+        return registry_credentials()
+    finally:
+        registry_credentials.cache_clear()
+
+
+@pytest.mark.parametrize(("doc", "held"), [
+    (None, False), ("{}", False), ('{"auths": {}}', False), ("not json", False),
+    ('{"auths": {"registry.example.com": {"auth": "dTpw"}}}', True),
+    ('{"credsStore": "pass"}', True), ('{"credHelpers": {"gcr.io": "gcloud"}}', True),
+])
+def test_registry_credentials_are_what_a_docker_login_left_in_the_client_config(
+        tmp_path: Any, monkeypatch: Any, doc: str | None, held: bool) -> None:
+    assert _credentials(tmp_path, monkeypatch, doc) is held
+
+
+class _Client:
+    def __init__(self, who: str, calls: list[tuple[str, str]]) -> None:
+        self.who, self.calls = who, calls
+
+    def post(self, path: str, body: Any = None, query: Any = None) -> dict[str, str]:
+        self.calls.append((self.who, path))
+        return {"ID": "s1"}
+
+    def create_service(self, *args: Any, **kwargs: Any) -> dict[str, str]:
+        self.calls.append((self.who, "create_service"))
+        return {"ID": "s1"}
+
+    def create_config(self, *args: Any, **kwargs: Any) -> dict[str, str]:
+        self.calls.append((self.who, "create_config"))
+        return {"ID": "c1"}
+
+
+class _Engine:
+    def __init__(self, light: Any, sdk: Any) -> None:
+        self.server = Server("cluster", "unix:///x.sock", kind="swarm")
+        self.light, self.reads, self.api = light, light, sdk
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+
+def test_a_service_goes_through_the_sdk_only_where_it_may_need_a_registry_login_or_there_is_no_socket(
+        tmp_path: Any, monkeypatch: Any) -> None:
+    from syncer.adapters.swarm import Swarm, registry_credentials
+
+    body = {"Name": "web", "Labels": {}, "Mode": {"Replicated": {"Replicas": 1}}, "EndpointSpec": {},
+            "TaskTemplate": {"ContainerSpec": {"Image": "registry.example.com/app:1", "Env": []}}}
+    calls: list[tuple[str, str]] = []
+    swarm = Swarm(_Engine(_Client("light", calls), _Client("sdk", calls)))  # type: ignore[arg-type]
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    registry_credentials.cache_clear()
+    swarm.create_service(body, {})
+    swarm.create_object("config", "c", b"x", {})
+    assert calls == [("light", "/services/create"), ("light", "/configs/create")]
+
+    calls.clear()
+    (tmp_path / "config.json").write_text('{"auths": {"registry.example.com": {"auth": "dTpw"}}}')
+    registry_credentials.cache_clear()
+    swarm.create_service(body, {})  # the SDK sends the login along as X-Registry-Auth
+    swarm.create_object("config", "c", b"x", {})  # (a config pulls nothing)
+    assert calls == [("sdk", "create_service"), ("light", "/configs/create")]
+
+    calls.clear()
+    over_tls = Swarm(_Engine(None, _Client("sdk", calls)))  # type: ignore[arg-type]
+    over_tls.create_object("config", "c", b"x", {})
+    assert calls == [("sdk", "create_config")]
+    registry_credentials.cache_clear()
