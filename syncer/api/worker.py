@@ -27,7 +27,7 @@ class BackgroundSync:
     """
 
     def __init__(self, ctx: engine.Context, *, options: Any = None, retry: float = 2.0, keep: int = 500) -> None:
-        from syncer.engine.apply import ApplyOptions
+        from syncer.engine.options import ApplyOptions
 
         self.ctx, self.options, self.retry = ctx, options or ApplyOptions(), retry
         self.queue = RequestQueue(keep=keep)

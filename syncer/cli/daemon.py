@@ -48,7 +48,7 @@ def watch(obj: dict[str, Any], /, source: str | None, branch: str, git_poll: str
     running. SIGTERM/SIGINT finish the action in flight, release the lock and exit 0.
     """
     from syncer.daemon import watch as watch_
-    from syncer.engine.apply import ApplyOptions
+    from syncer.engine.options import ApplyOptions
 
     watch_.configure_logging(log_format)
     ctx = context(obj)

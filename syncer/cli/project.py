@@ -82,7 +82,7 @@ def _apply_options(f: Any) -> Any:
 
 
 def _options(kw: dict[str, Any]) -> Any:
-    from syncer.engine.apply import ApplyOptions
+    from syncer.engine.options import ApplyOptions
 
     return ApplyOptions(parallelism=kw["parallelism"], health_timeout=kw["health_timeout"],
                         stop_timeout=kw["stop_timeout"], prune_volumes=kw["prune_volumes"], settle=kw["settle"])

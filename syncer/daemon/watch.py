@@ -26,7 +26,7 @@ from syncer.core.errors import DockerUnavailable, GitError, InvalidProject, Lock
 from syncer.daemon.logs import JsonFormatter, configure_logging
 from syncer.engine import facade as engine
 from syncer.engine import heal, queries, sources
-from syncer.engine.apply import ApplyOptions
+from syncer.engine.options import ApplyOptions
 from syncer.engine.pool import EnginePool
 from syncer.engine.requests import Batch, Kind, Outcome, RequestQueue
 

@@ -18,25 +18,13 @@ from syncer.core import labels as L
 from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core.errors import DockerUnavailable
 from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan
-from syncer.core.record import Record
 from syncer.core.redact import NOTHING, Redactor
 from syncer.engine.heal import OWN
+from syncer.engine.options import ApplyOptions
 from syncer.engine.swarms import DeployFailed, Swarms
 from syncer.stages.files import archive
 from syncer.stages.waves import group_actions, waves
 from syncer.stages.health import has_healthcheck, probe_output
-
-
-@dataclass(frozen=True, repr=False, eq=False)
-class ApplyOptions(Record):
-    """How to apply: parallelism, timeouts, and whether volumes of removed containers go too."""
-
-    parallelism: int = 4
-    health_timeout: float = 120.0
-    stop_timeout: int = 10
-    prune_volumes: bool = False
-    settle: float = 0.0  # without a healthcheck: how long a new container must stay up
-    job_timeout: float = 600.0  # how long a job may run before its deployment fails
 
 
 class Recorder(Protocol):

@@ -32,7 +32,8 @@ from syncer.stages.plan import Known, definition_hash, desired_hash, restores_on
 
 if TYPE_CHECKING:
     from syncer.adapters.docker import Engine
-    from syncer.engine.apply import ApplyOptions, DeploymentResult
+    from syncer.engine.apply import DeploymentResult
+    from syncer.engine.options import ApplyOptions
     from syncer.engine.observe import EngineFactory
 
 Progress = Callable[[str, str], None]  # (definition or "", line)

@@ -38,7 +38,7 @@ from syncer.engine.keys import (  # where the CLI has always found them
 from syncer.stages.plan import definition_hash
 
 if TYPE_CHECKING:
-    from syncer.engine.apply import ApplyOptions
+    from syncer.engine.options import ApplyOptions
     from syncer.engine.observe import EngineFactory
 
 __all__ = ["NewApiKey", "authenticate", "create_api_key", "hash_api_key", "key_permissions"]

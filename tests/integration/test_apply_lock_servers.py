@@ -155,7 +155,7 @@ def test_a_plan_the_live_state_moved_under_is_planned_again_and_confirmed(tmp_pa
     was still carrying out what a killed apply asked): the plan made under the lock is shown
     and confirmed again, and applied — not refused as stale (a saved plan still is)."""
     from syncer.engine import facade as engine
-    from syncer.engine.apply import ApplyOptions
+    from syncer.engine.options import ApplyOptions
 
     web, api = f"{project}-web", f"{project}-api"
     defs = {"web": f"name: {web}\ntemplate: box\n", "api": f"name: {api}\ntemplate: box\n"}

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from syncer.engine import facade as engine
-from syncer.engine.apply import ApplyOptions
+from syncer.engine.options import ApplyOptions
 from syncer.adapters import webhooks as notify
 from syncer.adapters.store import Store
 from tests.helpers import run_cli, simple_repo, wait_until

@@ -12,7 +12,7 @@ from syncer.adapters.store.runs import Revision
 from syncer.core import model
 from syncer.core.record import Record
 from syncer.core.redact import Redactor
-from syncer.engine.apply import ApplyOptions
+from syncer.engine.options import ApplyOptions
 from syncer.engine.project import Context, Planned
 from syncer.engine.status import DefinitionStatus
 from syncer.stages.expr import Expr

@@ -68,7 +68,7 @@ def rollback_deployment(svc: Svc, deployment_id: str) -> Response:
     pinned until git changes the definition. Runs before answering (200 with the deployments
     it made; 409 when another apply holds the lock or there is nothing to roll back to)."""
     from syncer.cli.views import apply_dict
-    from syncer.engine.apply import ApplyOptions
+    from syncer.engine.options import ApplyOptions
 
     report = operations.rollback_deployment(svc.ctx, deployment_id, options=ApplyOptions(), engines=svc.engines)
     return svc.ok(apply_dict(report))
