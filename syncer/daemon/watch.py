@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from syncer.core.clock import parse_duration
-from syncer.core.errors import DockerUnavailable, GitError, InvalidProject, LockHeld, NotFound, SyncerError
+from syncer.core.errors import DockerUnavailable, GitError, InvalidProject, LockHeld, SyncerError
 from syncer.daemon.logs import JsonFormatter, configure_logging
 from syncer.engine import facade as engine
 from syncer.engine import heal, queries, sources
@@ -328,10 +328,6 @@ class Watcher:
             self.docker_backoff = min(self.docker_backoff * 2, 60.0)
             return Outcome("failed", error=str(exc)[:500])
         except SyncerError as exc:
-            if isinstance(exc, NotFound) and definition is not None and batch.drift:
-                # a fault of a container whose definition the repository dropped (`prune: false`)
-                log.info("docker: %s is not in the repository: nothing to heal", definition)
-                return Outcome("success")
             log.error("%s", " | ".join(exc.lines()), extra={"event": "error"})
             return Outcome("failed", error=" | ".join(exc.lines())[:500])
         self.docker_backoff = 1.0

@@ -155,7 +155,7 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
     forget_lapsed(store, p)
     _settle_statuses(store, result, desired, p.observed, p.known, only=only)
     if only is not None:
-        result = _only(result, only)
+        result = _only(result, only, heal=drift is not None)
     if plan_file is not None:
         check_fresh(plan_file, result, desired)
     if result.has_changes and drift is not None:  # nobody asked for this change: report it, then heal
@@ -184,7 +184,7 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
                     progress=progress, events=events, factory=factory)
     with ServerLock(project, f"syncer apply ({trigger})", engines=factory):
         fresh = planned(ctx, project, store, engines=factory, secrets=secrets, only=only)
-        again = _only(fresh.plan, only) if only is not None else fresh.plan
+        again = _only(fresh.plan, only, heal=drift is not None) if only is not None else fresh.plan
         if _steps(again) != _steps(result):
             if plan_file is not None:  # exactly that plan was asked for
                 raise StalePlan("another apply changed the live containers since this plan was made; run it again")
@@ -242,10 +242,15 @@ def _engines(factory: EngineFactory, servers: Mapping[str, Server], p: Plan) -> 
     return out
 
 
-def _only(p: Plan, definition: str) -> Plan:
+def _only(p: Plan, definition: str, *, heal: bool = False) -> Plan:
+    """The plan's part for one definition. Unknown to the repository and to the servers: a
+    heal (a fault of a container whose definition the repository dropped, which `prune: false`
+    keeps) has nothing to do; anyone asking to apply it is told it does not exist."""
     # the networks a definition joins are created whatever it is applied alone for
     actions = tuple(a for a in p.actions if a.definition == definition or a.action == "network create")
     if not any(a.definition == definition for a in actions):
+        if heal:
+            return Plan(p.project, p.commit, p.dirty, p.fingerprint, p.created_at, (), p.unreachable)
         raise NotFound(f"no definition '{definition}' in the project or on its servers")
     return Plan(p.project, p.commit, p.dirty, p.fingerprint, p.created_at, actions, p.unreachable)
 

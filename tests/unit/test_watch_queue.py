@@ -234,20 +234,19 @@ def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-def test_a_fault_of_a_definition_the_repository_no_longer_has_heals_nothing_and_fails_nothing(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_fault_of_a_definition_the_repository_no_longer_has_heals_nothing_and_fails_nothing() -> None:
     """With `prune: false` a removed definition's container stays; when it dies, its plan of
-    that definition alone has nothing to do: not an error in the log, not a failed request."""
+    that definition alone has nothing to do (the engine says so: no error in the watch's log,
+    no failed request). Someone asking to apply an unknown definition is told it does not exist."""
     from syncer.core.errors import NotFound
+    from syncer.core.model import Action, Plan
+    from syncer.engine.deploy import _only
 
-    def fake_apply(ctx: Any, **kw: Any) -> Any:
-        raise NotFound(f"no definition '{kw['only']}' in the project or on its servers")
-
-    monkeypatch.setattr(engine, "apply", fake_apply)
-    w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
-    healed = w.request("docker: old die", kind=Kind.DOCKER, definition="old")
-    assert w.step(timeout=5) is True
-    assert (w.describe(healed) or {})["status"] == "success"
-    asked = w.request("sync old", kind=Kind.API, definition="old")  # someone asked: that is an error
-    assert w.step(timeout=5) is True
-    assert (w.describe(asked) or {})["status"] == "failed"
+    net = Action("network create", "local", "", "p", 0, "absent")
+    web = Action("noop", "local", "web", "web", 1, "in sync")
+    whole = Plan("p", "c", False, "f", "now", (net, web), ())
+    healed = _only(whole, "old", heal=True)
+    assert healed.actions == () and not healed.has_changes
+    with pytest.raises(NotFound, match="no definition 'old'"):
+        _only(whole, "old")
+    assert _only(whole, "web", heal=True).actions == (net, web)  # (its networks come along)
