@@ -255,6 +255,17 @@ class Swarm:
                           filters={"label": labels})
         return {r["Spec"]["Name"]: r["ID"] for r in rows}
 
+    def logs(self, ident: str, *, tail: int = 100, since: int | None = None) -> str:
+        """A service's recent output, every task's lines merged in time order (each line starts
+        with its RFC 3339 time, nine fraction digits: the text sorts as the times do); the last
+        `tail` of them, after `since` (unix seconds) when it is above 0. A stream: the SDK's."""
+        since = since if since is not None and since > 0 else None
+        chunks = self._call(f"logs of service {ident}", self.api.service_logs, ident, stdout=True, stderr=True,
+                            timestamps=True, tail=tail, since=since, follow=False)
+        text = b"".join(self._call(f"logs of service {ident}", list, chunks)).decode("utf-8", "replace")
+        lines = sorted(text.splitlines())  # (a sort is stable: one task's lines of one time stay in order)
+        return "".join(f"{line}\n" for line in lines[-tail:])
+
     def events(self, project: str, *, since: int | None = None) -> Iterator[dict[str, Any]]:
         """The project's service events (create, update, remove) and its tasks' containers.
         A service event names its service only (no labels): the project's services are

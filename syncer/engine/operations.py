@@ -179,9 +179,13 @@ def restart_instance(ctx: Context, project: Project, ident: str, *, timeout: int
 
 def instance_logs(ctx: Context, project: Project, ident: str, *, tail: int = 100, since: int | None = None,
                   engines: EngineFactory | None = None) -> tuple[LiveContainer, list[str]]:
-    """A container's recent output lines (`<RFC 3339 time> <line>`), secret values masked."""
+    """A container's recent output lines (`<RFC 3339 time> <line>`), secret values masked; a
+    Swarm service's: every task's, in time order."""
     c = find_instance(project, ident, engines=engines)
-    text = _on_server(project, c, engines, lambda e: e.logs(c.id, tail=tail, since=since))
+    if _is_service(project, c):
+        text = _on_server(project, c, engines, lambda e: _swarm_ops().logs(e, c, tail=tail, since=since))
+    else:
+        text = _on_server(project, c, engines, lambda e: e.logs(c.id, tail=tail, since=since))
     return c, redactor(ctx, project).lines(str(text).splitlines())
 
 

@@ -1,7 +1,7 @@
-"""`instances stop|start|restart` on a Swarm server's definition, whose instance is its
+"""`instances stop|start|restart|logs` on a Swarm server's definition, whose instance is its
 service: stop scales it to 0 replicas (held there by the store, as a stopped container is),
 start scales it back to the replicas of the spec it was deployed from, restart rolls every
-task (ForceUpdate + 1). Each waits until Swarm shows the result.
+task (ForceUpdate + 1). Each waits until Swarm shows the result. Logs are every task's.
 """
 
 from __future__ import annotations
@@ -20,6 +20,11 @@ POLL = 0.2
 def deployed_replicas(c: LiveContainer) -> int:
     """The replicas of the spec the service was deployed from (its `syncer.spec` label)."""
     return spec_replicas(c.labels)
+
+
+def logs(engine: Engine, c: LiveContainer, *, tail: int, since: int | None) -> str:
+    """The service's output: its tasks' lines in time order, the last `tail`."""
+    return Swarm(engine).logs(c.id, tail=tail, since=since)
 
 
 def stop(engine: Engine, c: LiveContainer, *, timeout: float) -> None:

@@ -614,3 +614,39 @@ def _importtime(repo: Path, env: dict[str, str]) -> Any:
 def _imported(stderr: str) -> set[str]:
     """The modules `-X importtime` reports."""
     return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_instances_logs_of_a_service_are_every_tasks_lines_in_time_order(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    repo = write_files(tmp_path / "repo", {
+        "syncer.yaml": f'project: {sproject}\nservers:\n  cluster: {{docker: "{swarm.url}", kind: swarm}}\n',
+        "templates/talk.yaml": f"""
+            id: talk
+            version: "1.0"
+            inputs: {{type: object, properties: {{}}}}
+            spec:
+              image: {IMAGE}
+              command: [sh, -c, "echo hello from $(hostname); echo bye from $(hostname); trap 'exit 0' TERM; while true; do sleep 1; done"]
+              update: {{monitor: 1s}}
+            """,
+        "definitions/talk.yaml": "name: talk\ntemplate: talk\nreplicas: 2\n",
+    })
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+    def lines() -> list[str]:
+        got = run_cli("--repo", str(repo), "instances", "logs", "talk", "--json")
+        assert got.returncode == 0, got.stdout + got.stderr
+        return list(json.loads(got.stdout)["lines"])
+
+    assert wait_until(lambda: len(lines()) == 4, timeout=30, message="both tasks' lines")
+    got = lines()
+    hosts = {line.split()[-1] for line in got}
+    assert len(hosts) == 2 and all(line[:4].isdigit() for line in got)  # each task's, each with its time
+    assert [line.split()[1] for line in got].count("hello") == 2
+    assert got == sorted(got)  # in time order
+    for host in hosts:  # one task's lines in its own order
+        mine = [line.split()[1] for line in got if line.endswith(host)]
+        assert mine == ["hello", "bye"]
+    tail = run_cli("--repo", str(repo), "instances", "logs", "talk", "--tail", "1", "--json")
+    assert tail.returncode == 0 and len(json.loads(tail.stdout)["lines"]) == 1
