@@ -650,3 +650,37 @@ def test_instances_logs_of_a_service_are_every_tasks_lines_in_time_order(
         assert mine == ["hello", "bye"]
     tail = run_cli("--repo", str(repo), "instances", "logs", "talk", "--tail", "1", "--json")
     assert tail.returncode == 0 and len(json.loads(tail.stdout)["lines"]) == 1
+
+
+def test_with_a_docker_login_services_go_through_the_sdk_which_passes_it_on(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """A `docker login` in the client's config: a service's create and update go through the
+    SDK's client (which sends the login along as X-Registry-Auth for the nodes to pull with),
+    and work the same on the real swarm."""
+    api = _api(swarm)
+    (tmp_path / "login").mkdir()
+    (tmp_path / "login" / "config.json").write_text('{"auths": {"registry.example.invalid": {"auth": "dTpw"}}}')
+    env = {"DOCKER_CONFIG": str(tmp_path / "login")}
+    repo = write_files(tmp_path / "repo", {
+        "syncer.yaml": f'project: {sproject}\nservers:\n  cluster: {{docker: "{swarm.url}", kind: swarm}}\n',
+        "templates/box.yaml": f"""
+            id: box
+            version: "1.0"
+            inputs: {{type: object, properties: {{message: {{type: string, default: hello}}}}}}
+            spec:
+              image: {IMAGE}
+              command: {LOOP}
+              env: {{MESSAGE: "${{inputs.message}}"}}
+              update: {{monitor: 1s}}
+            """,
+        "definitions/web.yaml": "name: web\ntemplate: box\n",
+    })
+    out = _importtime(repo, env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "docker" in _imported(out.stderr)
+    (repo / "definitions/web.yaml").write_text("name: web\ntemplate: box\nparams: {message: bye}\n")
+    out = _importtime(repo, env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    svc = _service(api, "web")
+    assert svc is not None and "MESSAGE=bye" in svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
+    assert svc["UpdateStatus"]["State"] == "completed" and len(_running(api, "web")) == 1
