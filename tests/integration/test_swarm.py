@@ -218,8 +218,10 @@ def test_a_failing_healthcheck_is_rolled_back_by_swarm(tmp_path: Path, swarm: Sw
 
 
 def _spec(project: str, files: list[dict[str, Any]]) -> ContainerSpec:
+    # (the project network as render puts it in every spec: without it, the plan would remove the
+    # overlay the service still joins, and the apply wait 30 s for it to be let go)
     spec = {"image": IMAGE, "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
-            "replicas": 1, "update": {"monitor": "1s"}, "files": files}
+            "replicas": 1, "update": {"monitor": "1s"}, "files": files, "networks": {project: {"aliases": ["conf"]}}}
     return ContainerSpec(project, "cluster", "conf", 1, "conf", "box@1.0", spec, spec_hash(spec))
 
 
