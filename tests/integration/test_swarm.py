@@ -56,15 +56,16 @@ def _api(swarm: SwarmDockerd) -> Any:
     return docker.APIClient(base_url=swarm.url, timeout=60)
 
 
-def _repo(root: Path, project: str, swarm: SwarmDockerd, defs: dict[str, str], *, extra: str = "") -> Path:
+def _repo(root: Path, project: str, swarm: SwarmDockerd, defs: dict[str, str], *, extra: str = "",
+          local: bool = True, templates: dict[str, str] | None = None) -> Path:
+    """The swarm (the default server) and, with `local`, the local engine beside it; the `box`
+    and `job` templates and `templates` (path -> text); `defs` (name -> text)."""
     files = {
         "syncer.yaml": textwrap.dedent(f"""
             project: {project}
             servers:
               cluster: {{docker: "{swarm.url}", kind: swarm}}
-              local: {{}}
-            defaults: {{server: cluster}}
-            """) + textwrap.dedent(extra),
+            """) + ("  local: {}\n" if local else "") + "defaults: {server: cluster}\n" + textwrap.dedent(extra),
         "templates/job.yaml": job_template(),
         "templates/box.yaml": f"""
             id: box
@@ -81,6 +82,7 @@ def _repo(root: Path, project: str, swarm: SwarmDockerd, defs: dict[str, str], *
               update: {{monitor: 1s, order: start-first}}
             """,
     }
+    files.update(templates or {})
     files.update({f"definitions/{name}.yaml": text for name, text in defs.items()})
     return write_files(root, files)
 
@@ -556,10 +558,9 @@ def test_an_apply_on_a_swarm_locks_with_a_config_and_never_imports_the_sdk(
     node's container), and every write goes as the Engine API's JSON over the unix socket:
     the ~0.1 s import of the docker SDK is never paid (no `docker login` here)."""
     api = _api(swarm)
-    repo = write_files(tmp_path / "repo", {
-        "syncer.yaml": f'project: {sproject}\nservers:\n  cluster: {{docker: "{swarm.url}", kind: swarm}}\n',
-        "templates/box.yaml": f"""
-            id: box
+    repo = _repo(tmp_path / "repo", sproject, swarm, {"web": "name: web\ntemplate: conf\nreplicas: 1\n"},
+                 local=False, templates={"templates/conf.yaml": f"""
+            id: conf
             version: "1.0"
             inputs: {{type: object, properties: {{level: {{type: string, default: info}}}}}}
             spec:
@@ -567,9 +568,7 @@ def test_an_apply_on_a_swarm_locks_with_a_config_and_never_imports_the_sdk(
               command: {LOOP}
               files: [{{path: /etc/app.conf, content: "level=${{inputs.level}}"}}]
               update: {{monitor: 1s}}
-            """,
-        "definitions/web.yaml": "name: web\ntemplate: box\nreplicas: 1\n",
-    })
+            """})
     lock = f"{sproject}.syncer-lock"
     env = {"DOCKER_CONFIG": str(tmp_path / "no-login")}  # whatever this machine's docker login holds
 
@@ -589,7 +588,7 @@ def test_an_apply_on_a_swarm_locks_with_a_config_and_never_imports_the_sdk(
     api.create_config(lock, b"syncer apply lock\n", labels={
         "syncer.marker": "lock", "syncer.marker-of": sproject, "syncer.lock.host": "elsewhere",
         "syncer.lock.pid": "1", "syncer.lock.since": "2020-01-01T00:00:00Z", "syncer.lock.purpose": "syncer apply"})
-    (repo / "definitions/web.yaml").write_text("name: web\ntemplate: box\nreplicas: 1\nparams: {level: debug}\n")
+    (repo / "definitions/web.yaml").write_text("name: web\ntemplate: conf\nreplicas: 1\nparams: {level: debug}\n")
     out = apply()
     assert out.returncode == 1, out.stdout + out.stderr
     assert "another apply holds the project's lock on server 'cluster': pid 1 on elsewhere" in out.stderr
@@ -620,9 +619,8 @@ def _imported(stderr: str) -> set[str]:
 
 def test_instances_logs_of_a_service_are_every_tasks_lines_in_time_order(
         tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
-    repo = write_files(tmp_path / "repo", {
-        "syncer.yaml": f'project: {sproject}\nservers:\n  cluster: {{docker: "{swarm.url}", kind: swarm}}\n',
-        "templates/talk.yaml": f"""
+    repo = _repo(tmp_path / "repo", sproject, swarm, {"talk": "name: talk\ntemplate: talk\nreplicas: 2\n"},
+                 local=False, templates={"templates/talk.yaml": f"""
             id: talk
             version: "1.0"
             inputs: {{type: object, properties: {{}}}}
@@ -630,9 +628,7 @@ def test_instances_logs_of_a_service_are_every_tasks_lines_in_time_order(
               image: {IMAGE}
               command: [sh, -c, "echo hello from $(hostname); echo bye from $(hostname); trap 'exit 0' TERM; while true; do sleep 1; done"]
               update: {{monitor: 1s}}
-            """,
-        "definitions/talk.yaml": "name: talk\ntemplate: talk\nreplicas: 2\n",
-    })
+            """})
     out = _apply(repo)
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -663,20 +659,7 @@ def test_with_a_docker_login_services_go_through_the_sdk_which_passes_it_on(
     (tmp_path / "login").mkdir()
     (tmp_path / "login" / "config.json").write_text('{"auths": {"registry.example.invalid": {"auth": "dTpw"}}}')
     env = {"DOCKER_CONFIG": str(tmp_path / "login")}
-    repo = write_files(tmp_path / "repo", {
-        "syncer.yaml": f'project: {sproject}\nservers:\n  cluster: {{docker: "{swarm.url}", kind: swarm}}\n',
-        "templates/box.yaml": f"""
-            id: box
-            version: "1.0"
-            inputs: {{type: object, properties: {{message: {{type: string, default: hello}}}}}}
-            spec:
-              image: {IMAGE}
-              command: {LOOP}
-              env: {{MESSAGE: "${{inputs.message}}"}}
-              update: {{monitor: 1s}}
-            """,
-        "definitions/web.yaml": "name: web\ntemplate: box\n",
-    })
+    repo = _repo(tmp_path / "repo", sproject, swarm, {"web": "name: web\ntemplate: box\n"}, local=False)
     out = _importtime(repo, env)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "docker" in _imported(out.stderr)
