@@ -222,9 +222,7 @@ class Swarm:
 
     def find_object(self, kind: str, name: str) -> dict[str, Any] | None:
         """A config or secret of this exact name: its id and labels; None when there is none."""
-        rows = self._call(f"list {kind}s", self.reads.configs if kind == "config" else self.reads.secrets,
-                          filters={"name": [name]})  # (a prefix match: the exact name is picked here)
-        for r in rows:
+        for r in self._list(kind, {"name": [name]}):  # (a prefix match: the exact name is picked here)
             if (r.get("Spec") or {}).get("Name") == name:
                 return {"id": str(r["ID"]), "labels": dict(r["Spec"].get("Labels") or {})}
         return None
@@ -251,9 +249,11 @@ class Swarm:
 
     def _files(self, kind: str, project: str, definition: str | None = None) -> dict[str, str]:
         labels = [f"{L.PROJECT}={project}"] + ([f"{L.DEFINITION}={definition}"] if definition else [])
-        rows = self._call(f"list {kind}s", self.reads.configs if kind == "config" else self.reads.secrets,
-                          filters={"label": labels})
-        return {r["Spec"]["Name"]: r["ID"] for r in rows}
+        return {r["Spec"]["Name"]: r["ID"] for r in self._list(kind, {"label": labels})}
+
+    def _list(self, kind: str, filters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """`GET /configs` or `/secrets` (kind "config" or "secret") with these filters."""
+        return list(self._call(f"list {kind}s", getattr(self.reads, f"{kind}s"), filters=filters))
 
     def logs(self, ident: str, *, tail: int = 100, since: int | None = None) -> str:
         """A service's recent output, every task's lines merged in time order (each line starts

@@ -21,15 +21,18 @@ class Record:
 
     __slots__ = ()
 
-    def _values(self) -> tuple[Any, ...]:
+    def _names(self) -> tuple[str, ...]:
         names = _NAMES.get(type(self))
         if names is None:
             names = _NAMES[type(self)] = tuple(f.name for f in fields(self))  # type: ignore[arg-type]
-        return tuple(getattr(self, name) for name in names)
+        return names
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._names())
 
     def __repr__(self) -> str:
-        names = (f.name for f in fields(self))  # type: ignore[arg-type]
-        return f"{type(self).__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
+        pairs = (f"{n}={getattr(self, n)!r}" for n in self._names())
+        return f"{type(self).__qualname__}({', '.join(pairs)})"
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is self.__class__:
