@@ -6,7 +6,7 @@ canonical JSON); the dataclasses name what each stage hands to the next.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 import json
 import re
 from dataclasses import dataclass, field, replace
@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from syncer.core.record import Record
+from syncer.core.versions import newest_first
 
 JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool, None
 
@@ -213,6 +214,8 @@ class LiveContainer(Record):
     status: str = ""
     networks: tuple[str, ...] = ()  # the networks it is attached to (from the same list call)
     replicas: int | None = None  # a Swarm service's: the replicas its spec asks for (None: a job)
+    image: str = ""  # the image it runs: a container's image id, a service's image as its spec names it
+    digests: tuple[str, ...] = ()  # `repo@sha256:…` that image is known as (asked only for pull_policy: always)
 
     @property
     def exit_code(self) -> int | None:
@@ -261,6 +264,14 @@ class LiveTask(Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
+class RegistryAnswer(Record):
+    """What a registry said a tag names now: its manifest digest, or why it could not tell."""
+
+    digest: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True, repr=False, eq=False)
 class ServerState(Record):
     """One server's snapshot: our containers (on a Swarm server: our services, one
     LiveContainer each, and their tasks), who holds the names we want, and its networks."""
@@ -275,6 +286,7 @@ class ServerState(Record):
     kind: str = "docker"
     tasks: tuple[LiveTask, ...] = ()
     api_version: str = ""  # the engine API's version (Swarm jobs need 1.41)
+    registry: Mapping[str, RegistryAnswer] = field(default_factory=dict)  # pull_policy always: ref → now
 
     def instances(self) -> tuple[LiveContainer, ...]:
         """What `instances` lists: the containers, or on a Swarm server the tasks Swarm
@@ -385,14 +397,3 @@ class Plan(Record):
     def has_changes(self) -> bool:
         """True when applying would change anything (conflicts count: they need a human)."""
         return any(a.action != "noop" for a in self.actions)
-
-
-def version_key(version: str) -> tuple[tuple[int, int, str], ...]:
-    """How template versions order: part by part on `.`, `-`, `+`; numbers by value, and a
-    word ("latest", "rc1") after every number."""
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-+]", version))
-
-
-def newest_first(templates: Iterable[Template]) -> list[Template]:
-    """Templates ordered by `version_key`, newest first."""
-    return sorted(templates, key=lambda t: version_key(t.version), reverse=True)

@@ -11,7 +11,8 @@ import hashlib
 from typing import Any
 
 from syncer.core.errors import NotFound
-from syncer.core.model import Project, Template, version_key
+from syncer.core.model import Project, Template
+from syncer.core.versions import version_key
 
 TAXONOMY_FILTERS = ("kingdom", "family", "species")
 

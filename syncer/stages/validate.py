@@ -26,8 +26,8 @@ from syncer.core.model import (
     Server,
     Template,
     WebhookTarget,
-    newest_first,
 )
+from syncer.core.versions import newest_first
 from syncer.stages import networks, schema
 from syncer.stages import policy as policies
 from syncer.stages.catalog import Broken, Catalog, check_one, normalise_inputs, strings, templates
