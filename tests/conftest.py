@@ -54,3 +54,20 @@ def unmanaged(docker_api: Any) -> Iterator[list[str]]:
             docker_api.remove_container(n, force=True)
         except Exception:  # noqa: BLE001
             pass
+
+
+@pytest.fixture(scope="session")
+def registry(docker_api: Any) -> Iterator[Any]:
+    """A real image registry (Debian's docker-registry) on a loopback port, for this session."""
+    from tests.registry import BINARY, Registry
+
+    if not os.path.exists(BINARY):
+        unavailable(f"{BINARY} is missing; run scripts/setup (apt-get install docker-registry)")
+    r = Registry()
+    try:
+        r.start()
+    except Exception as exc:  # noqa: BLE001 - a registry that cannot start: fail in CI, never skip there
+        r.destroy()
+        unavailable(f"cannot start docker-registry: {exc}")
+    yield r
+    r.destroy()

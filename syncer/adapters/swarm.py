@@ -17,16 +17,13 @@ in the env, the arguments and secret files only, never in labels.
 from __future__ import annotations
 
 import base64
-import json
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from syncer.adapters.docker import Engine, EngineError, Missing
+from syncer.adapters.images import registry_credentials
 from syncer.core import labels as L
 from syncer.core.labels import reveal
 from syncer.core.model import LiveContainer, LiveNetwork, LiveTask
@@ -82,10 +79,12 @@ class Swarm:
         spec = row.get("Spec", {})
         mode = spec.get("Mode") or {}
         labels = spec.get("Labels") or {}
+        image = str(((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", ""))
+        pins = (image,) if "@" in image else ()  # the digest it was resolved to (images.pinned)
         if "ReplicatedJob" in mode:
             state, status = job_state([t for t in tasks if t.service_id == row["ID"]])
             return LiveContainer(id=row["ID"], name=spec.get("Name", ""), server=self.name, state=state,
-                                 health=None, labels=labels, status=status)
+                                 health=None, labels=labels, status=status, image=image, digests=pins)
         wanted = int((mode.get("Replicated") or {}).get("Replicas", 0))
         running = sum(1 for t in tasks if t.service_id == row["ID"] and t.state == "running"
                       and t.desired == "running")
@@ -96,7 +95,7 @@ class Swarm:
         return LiveContainer(id=row["ID"], name=spec.get("Name", ""), server=self.name,
                              state="running" if wanted else "stopped",
                              health=None if running >= wanted else "unhealthy", labels=labels,
-                             status=status, replicas=wanted)
+                             status=status, replicas=wanted, image=image, digests=pins)
 
     def _task(self, row: Mapping[str, Any], services: list[Mapping[str, Any]]) -> LiveTask:
         names = {s["ID"]: s.get("Spec", {}).get("Name", "") for s in services}
@@ -293,25 +292,6 @@ class Swarm:
         except (Missing, EngineError):
             return False  # removed meanwhile: its remove event names a service we never had
         return bool(labels.get(L.PROJECT) == project)
-
-
-@cache
-def registry_credentials() -> bool:
-    """True when the docker client's config holds registry credentials (`docker login`
-    wrote `auths`, or it names a credential store or helpers): what the SDK would send."""
-    where = os.environ.get("DOCKER_CONFIG")
-    paths = [Path(where) / "config.json"] if where else [Path.home() / ".docker" / "config.json",
-                                                         Path.home() / ".dockercfg"]
-    for path in paths:
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(doc, dict):
-            continue
-        if path.name == ".dockercfg" or doc.get("auths") or doc.get("credsStore") or doc.get("credHelpers"):
-            return True
-    return False
 
 
 def _revealed(body: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:

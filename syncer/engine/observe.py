@@ -13,6 +13,7 @@ GET /tasks filtered on the project label, one GET /networks.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from syncer.adapters.docker import Engine
 from syncer.core.errors import SyncerError
@@ -27,14 +28,17 @@ def observe(project: str, servers: Mapping[str, Server], desired: Desired | None
     unreachable one is recorded, not raised. `versions`: each engine's version too (for
     status: the engine answers /version in ~7 ms, a plan needs only the API version)."""
     wanted: dict[str, list[str]] = {name: [] for name in servers}
+    follow: dict[str, dict[str, str]] = {}  # server → name → image ref, for `pull_policy: always`
     if desired is not None:
         for c in desired.containers:
             if definition is None or c.definition == definition:
                 wanted.setdefault(c.server, []).append(c.name)
+                if c.spec.get("pull_policy") == "always":
+                    follow.setdefault(c.server, {})[c.name] = str(c.spec["image"])
 
     def one(server: Server) -> ServerState:
-        return observe_server(project, server, wanted.get(server.name, []), engines=engines, definition=definition,
-                              versions=versions)
+        return observe_server(project, server, wanted.get(server.name, []), engines=engines,
+                              definition=definition, versions=versions, follow=follow.get(server.name, {}))
 
     if len(servers) == 1:  # no thread to start and join for the common case (the API lists often)
         states = [one(server) for server in servers.values()]
@@ -48,37 +52,62 @@ def observe(project: str, servers: Mapping[str, Server], desired: Desired | None
 
 def observe_server(project: str, server: Server, names: list[str], *,
                    engines: EngineFactory = Engine, definition: str | None = None,
-                   versions: bool = False) -> ServerState:
+                   versions: bool = False, follow: Mapping[str, str] | None = None) -> ServerState:
     """One server's managed containers and the holders of names we want but lack. With
     `definition`, only that definition's containers, plus any container of the project
     holding one of its names (another definition's: the plan recreates it); a Swarm server
-    is observed whole (a handful of services)."""
+    is observed whole (a handful of services). `follow`: name → image ref of the specs
+    with `pull_policy: always` (see `_tags`)."""
     try:
         engine = engines(server)
         try:
-            if server.kind == "swarm":  # one GET /services, one GET /tasks, one GET /networks
-                from syncer.adapters.swarm import Swarm  # only swarm servers pay for it
-
-                services, tasks, others, nets = Swarm(engine).observe(project, names)
-                return ServerState(server.name, True, tuple(services), tuple(others), kind="swarm",
-                                   tasks=tuple(tasks), engine_version=_version(engine, versions),
-                                   api_version=str(getattr(engine, "api_version", "")), networks=tuple(nets))
-            managed = engine.list_project(project, definition)
-            have = {c.name for c in managed}
-            holders = engine.list_names([n for n in names if n not in have])
-            if definition is not None:  # ours under another definition: managed, as a full list has it
-                managed += [c for c in holders if c.labels.get("syncer.project") == project]
-            version = _version(engine, versions)
-            networks = engine.list_networks()
+            state = (_swarm(engine, project, server, names, versions) if server.kind == "swarm"
+                     else _containers(engine, project, server, names, definition, versions))
+            return _tags(engine, state, follow) if follow else state
         finally:
             engine.close()
     except SyncerError as exc:
         return ServerState(server.name, False, error=str(exc))
-    foreign = tuple(c for c in holders if c.labels.get("syncer.project") != project)
+
+
+def _swarm(engine: Engine, project: str, server: Server, names: list[str], versions: bool) -> ServerState:
+    """A Swarm manager: one GET /services, one GET /tasks, one GET /networks."""
+    from syncer.adapters.swarm import Swarm  # only swarm servers pay for it
+
+    services, tasks, others, nets = Swarm(engine).observe(project, names)
+    return ServerState(server.name, True, tuple(services), tuple(others), kind="swarm",
+                       tasks=tuple(tasks), engine_version=_version(engine, versions),
+                       api_version=str(getattr(engine, "api_version", "")), networks=tuple(nets))
+
+
+def _containers(engine: Engine, project: str, server: Server, names: list[str], definition: str | None,
+                versions: bool) -> ServerState:
+    managed = engine.list_project(project, definition)
+    have = {c.name for c in managed}
+    holders = engine.list_names([n for n in names if n not in have])
+    if definition is not None:  # ours under another definition: managed, as a full list has it
+        managed += [c for c in holders if c.labels.get("syncer.project") == project]
+    version = _version(engine, versions)
     # by name: Docker lists networks in no stable order, and equal states must compare (and
     # fingerprint) equal
-    networks = sorted(networks, key=lambda n: (n.name, n.id))
+    networks = sorted(engine.list_networks(), key=lambda n: (n.name, n.id))
+    foreign = tuple(c for c in holders if c.labels.get("syncer.project") != project)
     return ServerState(server.name, True, tuple(managed), foreign, engine_version=version, networks=tuple(networks))
+
+
+def _tags(engine: Engine, state: ServerState, follow: Mapping[str, str]) -> ServerState:
+    """`pull_policy: always` follows the tag: what each followed ref names in its registry
+    now, and which digests the image each of those containers runs is known as (a service
+    carries its pinned digest already). A few calls, only for such specs; the plan compares."""
+    from syncer.adapters.images import registry_digest, repo_digests  # only such projects pay
+
+    registry = {ref: registry_digest(engine, ref) for ref in sorted(set(follow.values()))}
+    known: dict[str, tuple[str, ...]] = {}
+    for c in state.managed:
+        if c.name in follow and c.image and c.image not in known and state.kind != "swarm":
+            known[c.image] = repo_digests(engine, c.image)
+    managed = tuple(replace(c, digests=known[c.image]) if c.image in known else c for c in state.managed)
+    return replace(state, managed=managed, registry=registry)
 
 
 def _version(engine: Engine, wanted: bool) -> str:

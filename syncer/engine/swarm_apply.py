@@ -70,7 +70,7 @@ class SwarmDeployer:
         self._networks(c)
         files = S.files_of(c)
         ids = self.swarm.ensure_files(files, self.project, c.definition, self.secrets) if files else {}
-        body = S.attach_files(S.service_spec(c, labels), ids)
+        body = S.attach_files(S.service_spec(c, labels, image=self._pinned(c, log)), ids)
         had_files = False
         if a.action == "run":
             self.run_job(a, c, body, log)
@@ -85,6 +85,20 @@ class SwarmDeployer:
             gone = self.swarm.prune_files(self.project, c.definition, {f.name for f in files})
             if gone:
                 log(f"removed unused config(s)/secret(s): {', '.join(sorted(gone))}")
+
+    def _pinned(self, c: ContainerSpec, log: Log) -> str:
+        """`pull_policy: always`: the image pinned to the digest its tag names in the registry
+        now, as `docker service create` resolves it, so that every node runs the same image
+        and the next plan can tell when the tag moves. "" otherwise, or when the registry did
+        not answer (the nodes then resolve the tag themselves)."""
+        if c.spec.get("pull_policy") != "always":
+            return ""
+        from syncer.adapters.images import pinned, registry_digest
+
+        answer = registry_digest(self.swarm.engine, str(c.spec["image"]))
+        if answer.error:
+            log(f"{answer.error}; the service names the tag and each node resolves it")
+        return pinned(str(c.spec["image"]), answer) if answer.digest else ""
 
     def _networks(self, c: ContainerSpec) -> None:
         """The overlays the service joins: attachable, labelled with the project and the name

@@ -17,7 +17,7 @@ from syncer.core.errors import DockerUnavailable
 from syncer.core.model import (
     Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason, ServerState,
 )
-from syncer.stages import networks
+from syncer.stages import networks, tags
 from syncer.stages.files import changed_sources
 
 RUNNING_STATES = ("running", "restarting")
@@ -41,6 +41,7 @@ def fingerprint(observed: Observed) -> str:
                          c.labels.get(L.REVISION, "")])
         rows.extend([name, "network", n.name, n.id] for n in s.networks
                     if n.labels.get(L.PROJECT) == observed.project)
+        rows.extend([name, "registry", ref, s.registry[ref].digest] for ref in sorted(s.registry))
     return L.sha256_of(rows)
 
 
@@ -76,9 +77,10 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
             actions.extend(_unreachable(server, mine, revisions))
             continue
         if state.kind == "swarm":  # one service per definition: Swarm keeps its replicas
-            actions.extend(_service_actions(server, mine, state, revisions, held))
+            ours = _service_actions(server, mine, state, revisions, held)
         else:
-            actions.extend(_server_actions(server, mine, state.managed, state.name_holders, revisions, held))
+            ours = _server_actions(server, mine, state.managed, state.name_holders, revisions, held)
+        actions.extend(tags.follow(ours, mine, state, held) if state.registry else ours)
         actions.extend(_removals(server, mine, state.managed, desired, prune))
     # a Swarm server's overlays are made by the deployments that join them (engine/swarm_apply.py):
     # no `network create` there; the unused ones are removed as on any server. One definition's

@@ -99,10 +99,13 @@ def _file_entries(c: ContainerSpec) -> list[Mapping[str, Any]]:
     return out
 
 
-def service_spec(c: ContainerSpec, labels: Mapping[str, str]) -> dict[str, Any]:
-    """The ServiceSpec for one definition on a Swarm server (configs without ids yet)."""
+def service_spec(c: ContainerSpec, labels: Mapping[str, str], *, image: str = "") -> dict[str, Any]:
+    """The ServiceSpec for one definition on a Swarm server (configs without ids yet);
+    `image`: the spec's image pinned to a digest (`ref@sha256:…`), which the tasks run."""
     spec = c.spec
     task = task_template(c)
+    if image:  # (in the task hash: a tag that moved rolls the tasks)
+        task["ContainerSpec"] = {**task["ContainerSpec"], "Image": image}
     update = update_config(spec)
     service_labels = {**labels, TASK_HASH: L.sha256_of(task)}
     replicas = int(spec.get("replicas", 1))

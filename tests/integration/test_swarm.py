@@ -23,7 +23,8 @@ from syncer.engine.apply import Applier
 from syncer.engine.options import ApplyOptions
 from syncer.engine.observe import observe
 from syncer.stages.plan import plan
-from tests.helpers import IMAGE, UNHEALTHY_IMAGE, job_template, run_cli, unavailable, wait_until, write_files
+from tests.helpers import HEALTHY_IMAGE, IMAGE, UNHEALTHY_IMAGE, job_template, run_cli, unavailable, wait_until, write_files
+from tests.registry import Registry
 from tests.swarmd import SwarmDockerd
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -669,3 +670,33 @@ def test_with_a_docker_login_services_go_through_the_sdk_which_passes_it_on(
     svc = _service(api, "web")
     assert svc is not None and "MESSAGE=bye" in svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
     assert svc["UpdateStatus"]["State"] == "completed" and len(_running(api, "web")) == 1
+
+
+def test_pull_policy_always_pins_a_service_to_its_tags_digest_and_rolls_it_when_the_tag_moves(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str, registry: Registry) -> None:
+    """As `docker service create` resolves a tag, so every node runs one image; a tag the
+    registry moves to another image is a plan `update`, and the tasks roll to it."""
+    api = _api(swarm)
+    ref = registry.push(IMAGE, f"{sproject}/app:1")
+    follow = {"templates/follow.yaml": f'id: follow\nversion: "1.0"\nspec: {{image: "{ref}", pull_policy: always, '
+                                       f'command: {LOOP}, update: {{monitor: 1s}}}}\n'}
+    repo = _repo(tmp_path / "repo", sproject, swarm, {"web": "name: web\ntemplate: follow\n"}, local=False,
+                 templates=follow)
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    first = registry.digest(ref)
+    svc = _service(api, "web")
+    assert svc is not None and svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == f"{ref}@{first}"
+    assert _plan(repo)["actions"][0]["action"] == "noop"
+
+    registry.push(HEALTHY_IMAGE, f"{sproject}/app:1")
+    moved = registry.digest(ref)
+    [web] = [a for a in _plan(repo)["actions"] if a["container"] == "web"]
+    assert web["action"] == "update" and web["reasons"][0]["after"] == moved[:19]
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    svc = _service(api, "web")
+    assert svc is not None and svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == f"{ref}@{moved}"
+    assert svc["UpdateStatus"]["State"] == "completed"
+    [task] = _running(api, "web")
+    assert task["Spec"]["ContainerSpec"]["Image"] == f"{ref}@{moved}"

@@ -299,7 +299,7 @@ def test_an_overlay_no_service_will_join_is_planned_for_removal_and_none_is_plan
 
 
 def _credentials(tmp_path: Any, monkeypatch: Any, doc: str | None) -> bool:
-    from syncer.adapters.swarm import registry_credentials
+    from syncer.adapters.images import registry_credentials
 
     (tmp_path / "cfg").mkdir(exist_ok=True)
     if doc is not None:
@@ -350,7 +350,8 @@ class _Engine:
 
 def test_a_service_goes_through_the_sdk_only_where_it_may_need_a_registry_login_or_there_is_no_socket(
         tmp_path: Any, monkeypatch: Any) -> None:
-    from syncer.adapters.swarm import Swarm, registry_credentials
+    from syncer.adapters.images import registry_credentials
+    from syncer.adapters.swarm import Swarm
 
     body = {"Name": "web", "Labels": {}, "Mode": {"Replicated": {"Replicas": 1}}, "EndpointSpec": {},
             "TaskTemplate": {"ContainerSpec": {"Image": "registry.example.com/app:1", "Env": []}}}

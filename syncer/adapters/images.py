@@ -1,0 +1,73 @@
+"""Images and their registries, through an `Engine`: which manifest digest a tag names in
+its registry now (the engine asks the registry: `GET /distribution/{ref}/json`, no pull),
+which digests a local image was pulled or pushed as (`RepoDigests`), and whether the
+client holds a `docker login` to send along.
+
+This is what `pull_policy: always` needs to follow a tag: the plan compares the registry's
+answer with what runs (stages.plan), and a Swarm service is pinned to the digest it was
+resolved to, as `docker service create` does, so every node runs the same image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from pathlib import Path
+from urllib.parse import quote
+
+from syncer.adapters.docker import Engine
+from syncer.core.errors import SyncerError
+from syncer.core.model import RegistryAnswer
+
+
+def registry_digest(engine: Engine, ref: str) -> RegistryAnswer:
+    """The manifest digest `ref` names in its registry now, asked through the engine (which
+    reaches the registry as its pulls do); an answer carrying the error when it cannot tell.
+    With a docker login the SDK asks, sending the credentials along."""
+    what = f"ask the registry for {ref}"
+    try:
+        if engine.light is not None and not registry_credentials():
+            row = engine._call(what, engine.light._get, f"/distribution/{quote(ref, safe='/:@')}/json")
+        else:
+            row = engine._call(what, engine.api.inspect_distribution, ref)
+        return RegistryAnswer(digest=str(row["Descriptor"]["digest"]))
+    except SyncerError as exc:
+        return RegistryAnswer(error=str(exc))
+    except (KeyError, TypeError) as exc:
+        return RegistryAnswer(error=f"{what}: unexpected answer ({exc})")
+
+
+def repo_digests(engine: Engine, image: str) -> tuple[str, ...]:
+    """The `repo@sha256:…` names a local image (by id or name) was pulled or pushed as; none
+    for an image that was built here, or that is gone."""
+    try:
+        row = engine._call(f"image {image}", engine.reads.inspect_image, image)
+    except SyncerError:
+        return ()
+    return tuple(str(d) for d in row.get("RepoDigests") or ())
+
+
+def pinned(ref: str, answer: RegistryAnswer) -> str:
+    """`ref@digest`, the image a Swarm service is created with once its registry answered
+    (the ref alone when it did not: the nodes then resolve the tag themselves)."""
+    return f"{ref.split('@', 1)[0]}@{answer.digest}" if answer.digest else ref
+
+
+@cache
+def registry_credentials() -> bool:
+    """True when the docker client's config holds registry credentials (`docker login`
+    wrote `auths`, or it names a credential store or helpers): what the SDK would send."""
+    where = os.environ.get("DOCKER_CONFIG")
+    paths = [Path(where) / "config.json"] if where else [Path.home() / ".docker" / "config.json",
+                                                         Path.home() / ".dockercfg"]
+    for path in paths:
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(doc, dict):
+            continue
+        if path.name == ".dockercfg" or doc.get("auths") or doc.get("credsStore") or doc.get("credHelpers"):
+            return True
+    return False

@@ -1,0 +1,39 @@
+"""`pull_policy: always` follows the tag. Pure: observe asked the registry what each such
+tag names now (ServerState.registry) and which digests the running image is known as
+(LiveContainer.digests: a container's image's RepoDigests, a service's pinned digest)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from syncer.core.model import Action, ContainerSpec, LiveContainer, Reason, ServerState
+
+
+def follow(actions: list[Action], desired: list[ContainerSpec], state: ServerState,
+            held: frozenset[str]) -> list[Action]:
+    """`pull_policy: always` follows the tag: a container (service) that is otherwise in
+    sync, but runs another image than its tag names in the registry now, is recreated (the
+    service rolls). A registry that did not answer changes nothing, and the cause says so."""
+    specs = {c.name: c for c in desired if c.spec.get("pull_policy") == "always" and not c.is_job}
+    live = {c.name: c for c in state.managed}
+    return [_moved(a, specs[a.container], live[a.container], state) if a.action in ("noop", "start")
+            and a.container in specs and a.container in live and a.container not in held else a
+            for a in actions]
+
+
+def _moved(a: Action, c: ContainerSpec, live: LiveContainer, state: ServerState) -> Action:
+    ref = str(c.spec["image"])
+    answer = state.registry.get(ref)
+    if answer is None or any(d.endswith("@" + answer.digest) for d in live.digests if answer.digest):
+        return a
+    if answer.error:
+        return replace(a, cause=f"{a.cause}; the tag was not checked: {answer.error}")
+    was = live.digests[0].rsplit("@", 1)[-1] if live.digests else live.image or "unknown"
+    swarm = state.kind == "swarm"
+    return replace(a, action="update" if swarm else "recreate",
+                   cause=f"{ref} names another image in its registry now" + (": Swarm rolls the service" if swarm else ""),
+                   reasons=(Reason("image", _short(was), _short(answer.digest)),))
+
+
+def _short(digest: str) -> str:
+    return digest[:19]  # "sha256:" and 12 hex digits, as docker shows ids

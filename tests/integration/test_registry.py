@@ -1,0 +1,94 @@
+"""Images from a real registry (Debian's docker-registry on a loopback port): an absent image
+is pulled, and `pull_policy: always` follows its tag when the registry moves it to another
+image. Checked through the engine: the image each container runs, not printed text (except
+the plan's cause, which is the contract)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import HEALTHY_IMAGE, IMAGE, run_cli, simple_repo
+from tests.registry import Registry
+
+APP = """
+id: app
+version: "1.0"
+inputs: {{type: object, properties: {{}}}}
+spec:
+  image: {ref}
+  pull_policy: {policy}
+  command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 1; done"]
+"""
+
+
+def _repo(tmp_path: Path, project: str, ref: str, policy: str) -> Path:
+    return simple_repo(tmp_path / "repo", project, templates={"app": APP.format(ref=ref, policy=policy)},
+                       definitions={"web": "name: web\ntemplate: app\n"})
+
+
+def _cli(repo: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "state"), *args)
+
+
+def _image_of(api: Any, project: str) -> str:
+    [row] = api.containers(all=True, filters={"label": f"syncer.project={project}"})
+    return str(api.inspect_container(row["Id"])["Image"])
+
+
+def _web(plan: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    return next(a for a in json.loads(plan.stdout)["actions"] if a["container"].endswith("web"))
+
+
+def test_an_image_absent_here_is_pulled_from_its_registry_and_runs(
+        tmp_path: Path, project: str, docker_api: Any, registry: Registry) -> None:
+    ref = registry.push(IMAGE, f"{project}/app:1")
+    docker_api.remove_image(ref)  # only the registry has this name now
+    repo = _repo(tmp_path, project, ref, "missing")
+    out = _cli(repo, tmp_path, "apply", "--auto-approve")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"image {ref} is not present: pulling" in out.stdout
+    assert _image_of(docker_api, project) == docker_api.inspect_image(ref)["Id"]
+    assert any(d.endswith("@" + registry.digest(ref)) for d in docker_api.inspect_image(ref)["RepoDigests"])
+
+
+def test_pull_policy_always_follows_a_tag_the_registry_moves_to_another_image(
+        tmp_path: Path, project: str, docker_api: Any, registry: Registry) -> None:
+    ref = registry.push(IMAGE, f"{project}/app:1")
+    repo = _repo(tmp_path, project, ref, "always")
+    out = _cli(repo, tmp_path, "apply", "--auto-approve")
+    assert out.returncode == 0, out.stdout + out.stderr
+    before = _image_of(docker_api, project)
+    assert _web(_cli(repo, tmp_path, "plan", "--json"))["action"] == "noop"
+
+    registry.push(HEALTHY_IMAGE, f"{project}/app:1")  # the tag moves; nothing here pulled it
+    docker_api.tag(IMAGE, ref)  # (as if this engine still had the old one under the tag)
+    moved = _web(_cli(repo, tmp_path, "plan", "--json"))
+    assert moved["action"] == "recreate" and moved["cause"] == f"{ref} names another image in its registry now"
+    assert docker_api.inspect_image(ref)["Id"] == before  # a plan pulls nothing
+
+    out = _cli(repo, tmp_path, "apply", "--auto-approve")
+    assert out.returncode == 0, out.stdout + out.stderr
+    after = _image_of(docker_api, project)
+    assert after == docker_api.inspect_image(HEALTHY_IMAGE)["Id"] != before
+    assert _web(_cli(repo, tmp_path, "plan", "--json"))["action"] == "noop"
+
+
+def test_a_registry_that_does_not_answer_changes_nothing_and_the_plan_says_why(
+        tmp_path: Path, project: str, docker_api: Any, registry: Registry) -> None:
+    ref = registry.push(IMAGE, f"{project}/app:1")
+    repo = _repo(tmp_path, project, ref, "always")
+    assert _cli(repo, tmp_path, "apply", "--auto-approve").returncode == 0
+    running = _image_of(docker_api, project)
+    registry.stop()
+    try:
+        web = _web(_cli(repo, tmp_path, "plan", "--json"))
+        assert web["action"] == "noop" and web["cause"].startswith(f"in sync; the tag was not checked: ask the registry for {ref}")
+        out = _cli(repo, tmp_path, "apply", "--auto-approve")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert _image_of(docker_api, project) == running
+    finally:
+        registry.start()

@@ -1,0 +1,69 @@
+"""A real image registry: Debian's `docker-registry` (the CNCF distribution registry) on a
+loopback port of its own, its storage in a temp dir. The engines reach it without TLS
+(Docker trusts 127.0.0.0/8 as an insecure registry by default); images get there by a
+`docker tag` + `docker push` from the main engine, so a tag can be moved to another image."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from tests.helpers import wait_until
+
+BINARY = "/usr/bin/docker-registry"
+
+
+class Registry:
+    """`host` is `127.0.0.1:<port>`; `push(local, "name:tag")` gives the tag that image."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="syncer-registry-", dir="/tmp"))
+        self.host = f"127.0.0.1:{random.randint(30000, 39000)}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        config = self.root / "config.yml"
+        config.write_text(f"version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {self.root / 'data'}}}\n"
+                          f"  delete: {{enabled: true}}\nhttp: {{addr: '{self.host}'}}\n")
+        log = open(self.root / "registry.log", "ab")
+        self.proc = subprocess.Popen([BINARY, "serve", str(config)], stdout=log, stderr=log, start_new_session=True)
+        wait_until(self.answers, timeout=30, message=f"docker-registry at {self.host}")
+
+    def answers(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"docker-registry exited: {(self.root / 'registry.log').read_text()[-500:]}")
+        try:
+            with urllib.request.urlopen(f"http://{self.host}/v2/", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def push(self, local: str, name: str) -> str:
+        """Tag the main engine's `local` image as `<host>/<name>` and push it; the full
+        reference, whose digest in the registry is `digest(ref)`."""
+        ref = f"{self.host}/{name}"
+        subprocess.run(["docker", "tag", local, ref], check=True, capture_output=True)
+        subprocess.run(["docker", "push", "-q", ref], check=True, capture_output=True)
+        return ref
+
+    def digest(self, ref: str) -> str:
+        """The manifest digest the registry serves for `ref` now."""
+        name, tag = ref.removeprefix(self.host + "/").rsplit(":", 1)
+        req = urllib.request.Request(f"http://{self.host}/v2/{name}/manifests/{tag}", method="HEAD", headers={
+            "Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return str(r.headers["Docker-Content-Digest"])
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)

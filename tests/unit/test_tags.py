@@ -1,0 +1,83 @@
+"""`pull_policy: always` follows the tag: the plan's decision, from what observe found in
+the registry (ServerState.registry) and on the running image (LiveContainer.digests)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from syncer.core.model import Desired, LiveContainer, Observed, RegistryAnswer, ServerState
+from syncer.stages.plan import fingerprint, plan
+from tests.unit.test_plan import live, want
+
+REF = "registry.example:5000/app:1"
+OLD = "sha256:" + "a" * 64
+NEW = "sha256:" + "b" * 64
+
+
+def _spec(policy: str = "always") -> dict[str, object]:
+    return {"image": REF, "pull_policy": policy}
+
+
+def _plan(s: dict[str, object], c: LiveContainer, answer: RegistryAnswer, *, kind: str = "docker",
+          held: frozenset[str] = frozenset()) -> tuple[str, str, list[tuple[str, object, object]]]:
+    state = ServerState("local", True, managed=(c,), kind=kind, registry={REF: answer})
+    [a] = plan(Desired("p", (want("web", s),), ("web",)), Observed("p", {"local": state}),
+               prune=True, created_at="t", held=held).actions
+    return a.action, a.cause, [(r.field, r.before, r.after) for r in a.reasons]
+
+
+def _running(s: dict[str, object], digest: str, *, state: str = "running") -> LiveContainer:
+    return replace(live("web", s, state=state), image="sha256:" + "9" * 64,
+                   digests=(f"registry.example:5000/app@{digest}",))
+
+
+def test_a_container_whose_tag_moved_in_the_registry_is_recreated_naming_both_digests() -> None:
+    s = _spec()
+    action, cause, reasons = _plan(s, _running(s, OLD), RegistryAnswer(digest=NEW))
+    assert (action, cause) == ("recreate", f"{REF} names another image in its registry now")
+    assert reasons == [("image", OLD[:19], NEW[:19])]
+
+
+def test_a_container_running_what_the_tag_names_is_in_sync() -> None:
+    s = _spec()
+    assert _plan(s, _running(s, NEW), RegistryAnswer(digest=NEW))[:2] == ("noop", "in sync")
+
+
+def test_a_stopped_container_whose_tag_moved_is_recreated_not_started_but_an_operators_hold_stands() -> None:
+    s = _spec()
+    assert _plan(s, _running(s, OLD, state="exited"), RegistryAnswer(digest=NEW))[0] == "recreate"
+    held = _plan(s, _running(s, OLD, state="exited"), RegistryAnswer(digest=NEW), held=frozenset({"web"}))
+    assert held[0] == "noop" and "held stopped" in held[1]
+
+
+def test_an_image_built_here_with_no_registry_digest_counts_as_moved() -> None:
+    s = _spec()
+    c = replace(live("web", s), image="sha256:" + "9" * 64)
+    assert _plan(s, c, RegistryAnswer(digest=NEW))[2] == [("image", "sha256:" + "9" * 12, NEW[:19])]
+
+
+def test_a_registry_that_did_not_answer_changes_nothing_and_the_cause_says_why() -> None:
+    s = _spec()
+    action, cause, _ = _plan(s, _running(s, OLD), RegistryAnswer(error="ask the registry for x: refused"))
+    assert action == "noop" and cause == "in sync; the tag was not checked: ask the registry for x: refused"
+
+
+def test_other_pull_policies_never_follow_the_tag() -> None:
+    s = _spec("missing")
+    assert _plan(s, _running(s, OLD), RegistryAnswer(digest=NEW))[0] == "noop"
+
+
+def test_a_service_whose_tag_moved_rolls_and_one_pinned_to_it_is_in_sync() -> None:
+    s = _spec()
+    service = replace(live("web", s), image=f"{REF}@{OLD}", digests=(f"{REF}@{OLD}",), replicas=1)
+    action, cause, reasons = _plan(s, service, RegistryAnswer(digest=NEW), kind="swarm")
+    assert (action, cause) == ("update", f"{REF} names another image in its registry now: Swarm rolls the service")
+    assert reasons == [("image", OLD[:19], NEW[:19])]
+    pinned = replace(service, image=f"{REF}@{NEW}", digests=(f"{REF}@{NEW}",))
+    assert _plan(s, pinned, RegistryAnswer(digest=NEW), kind="swarm")[0] == "noop"
+
+
+def test_a_plan_saved_before_the_tag_moved_is_stale() -> None:
+    state = ServerState("local", True, registry={REF: RegistryAnswer(digest=OLD)})
+    moved = replace(state, registry={REF: RegistryAnswer(digest=NEW)})
+    assert fingerprint(Observed("p", {"local": state})) != fingerprint(Observed("p", {"local": moved}))
