@@ -56,14 +56,13 @@ def unmanaged(docker_api: Any) -> Iterator[list[str]]:
             pass
 
 
-@pytest.fixture(scope="session")
-def registry(docker_api: Any) -> Iterator[Any]:
-    """A real image registry (Debian's docker-registry) on a loopback port, for this session."""
+
+def _registry(password: str = "") -> Iterator[Any]:
     from tests.registry import BINARY, Registry
 
     if not os.path.exists(BINARY):
         unavailable(f"{BINARY} is missing; run scripts/setup (apt-get install docker-registry)")
-    r = Registry()
+    r = Registry(password=password)
     try:
         r.start()
     except Exception as exc:  # noqa: BLE001 - a registry that cannot start: fail in CI, never skip there
@@ -71,3 +70,16 @@ def registry(docker_api: Any) -> Iterator[Any]:
         unavailable(f"cannot start docker-registry: {exc}")
     yield r
     r.destroy()
+
+
+@pytest.fixture(scope="session")
+def registry(docker_api: Any) -> Iterator[Any]:
+    """A real image registry (Debian's docker-registry) on a loopback port, for this session."""
+    yield from _registry()
+
+
+@pytest.fixture(scope="session")
+def private_registry(docker_api: Any) -> Iterator[Any]:
+    """A real registry that asks for a login (basic auth); its `login` is a DOCKER_CONFIG
+    directory holding it, and its password a canary that must never reach output."""
+    yield from _registry(password=f"canary-{unique('pw')}")

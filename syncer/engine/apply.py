@@ -219,7 +219,8 @@ class Applier:
             for line in eng.pull(image):
                 log(f"pull: {line}")
         except (EngineError, DockerUnavailable) as exc:
-            raise ActionFailed(f"image {image} is not present and could not be pulled: {exc}") from None
+            absent = "is not present and " if policy != "always" else ""
+            raise ActionFailed(f"image {image} {absent}could not be pulled: {exc}") from None
 
     def _create(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
         self._ensure_image(eng, c.spec, log)

@@ -29,8 +29,12 @@ def _repo(tmp_path: Path, project: str, ref: str, policy: str) -> Path:
                        definitions={"web": "name: web\ntemplate: app\n"})
 
 
-def _cli(repo: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "state"), *args)
+def _cli(repo: Path, tmp_path: Path, *args: str, login: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """syncer with the docker client config `login` (DOCKER_CONFIG; an empty one by default)."""
+    if login is None:
+        (login := tmp_path / "no-login").mkdir(exist_ok=True)
+    return run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "state"), *args,
+                   env={"DOCKER_CONFIG": str(login)})
 
 
 def _image_of(api: Any, project: str) -> str:
@@ -92,3 +96,23 @@ def test_a_registry_that_does_not_answer_changes_nothing_and_the_plan_says_why(
         assert _image_of(docker_api, project) == running
     finally:
         registry.start()
+
+
+def test_a_private_registry_is_reached_with_the_clients_docker_login_and_the_password_never_shows(
+        tmp_path: Path, project: str, docker_api: Any, private_registry: Registry) -> None:
+    ref = private_registry.push(IMAGE, f"{project}/app:1")
+    docker_api.remove_image(ref)
+    repo = _repo(tmp_path, project, ref, "always")
+    refused = _cli(repo, tmp_path, "apply", "--auto-approve")  # no login: the registry says no
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"image {ref} could not be pulled: " in refused.stdout and "no basic auth credentials" in refused.stdout
+    assert docker_api.containers(all=True, filters={"label": f"syncer.project={project}"}) == []
+
+    login = private_registry.login
+    out = _cli(repo, tmp_path, "apply", "--auto-approve", login=login)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert _image_of(docker_api, project) == docker_api.inspect_image(ref)["Id"]
+    plan = _cli(repo, tmp_path, "plan", "--json", login=login)
+    assert (_web(plan)["action"], _web(plan)["cause"]) == ("noop", "in sync")  # the tag was checked, with the login
+    for said in (refused, out, plan):
+        assert private_registry.password not in said.stdout + said.stderr

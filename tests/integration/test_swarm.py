@@ -651,22 +651,24 @@ def test_instances_logs_of_a_service_are_every_tasks_lines_in_time_order(
     assert tail.returncode == 0 and len(json.loads(tail.stdout)["lines"]) == 1
 
 
-def test_with_a_docker_login_services_go_through_the_sdk_which_passes_it_on(
-        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+def test_with_a_docker_login_the_nodes_pull_a_private_image_which_the_sdk_passes_the_login_on_for(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str, private_registry: Registry) -> None:
     """A `docker login` in the client's config: a service's create and update go through the
-    SDK's client (which sends the login along as X-Registry-Auth for the nodes to pull with),
-    and work the same on the real swarm."""
+    SDK's client, which sends the login along as X-Registry-Auth, and the node pulls the
+    image from a real registry that asks for it."""
     api = _api(swarm)
-    (tmp_path / "login").mkdir()
-    (tmp_path / "login" / "config.json").write_text('{"auths": {"registry.example.invalid": {"auth": "dTpw"}}}')
-    env = {"DOCKER_CONFIG": str(tmp_path / "login")}
-    repo = _repo(tmp_path / "repo", sproject, swarm, {"web": "name: web\ntemplate: box\n"}, local=False)
+    ref = private_registry.push(IMAGE, f"{sproject}/app:1")
+    env = {"DOCKER_CONFIG": str(private_registry.login)}
+    repo = _repo(tmp_path / "repo", sproject, swarm, {"web": f"name: web\ntemplate: box\nparams: {{image: '{ref}'}}\n"},
+                 local=False)
     out = _importtime(repo, env)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "docker" in _imported(out.stderr)
-    (repo / "definitions/web.yaml").write_text("name: web\ntemplate: box\nparams: {message: bye}\n")
+    assert api.inspect_image(ref)["Id"] == api.inspect_image(IMAGE)["Id"]  # the node pulled it, with the login
+    (repo / "definitions/web.yaml").write_text(f"name: web\ntemplate: box\nparams: {{image: '{ref}', message: bye}}\n")
     out = _importtime(repo, env)
     assert out.returncode == 0, out.stdout + out.stderr
+    assert private_registry.password not in out.stdout + out.stderr
     svc = _service(api, "web")
     assert svc is not None and "MESSAGE=bye" in svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
     assert svc["UpdateStatus"]["State"] == "completed" and len(_running(api, "web")) == 1
