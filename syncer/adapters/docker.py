@@ -58,7 +58,7 @@ def _failure(exc: Exception) -> tuple[Literal["refused", "unreachable", "other"]
     return ("unreachable", 0) if isinstance(exc, OSError) else ("other", 0)
 
 
-def _engine_message(exc: Exception) -> str:
+def engine_message(exc: Exception) -> str:
     return str(getattr(exc, "explanation", None) or exc)  # the SDK's APIError explains
 
 
@@ -175,10 +175,10 @@ class Engine:
         if who == "unreachable":
             return DockerUnavailable(self._unreachable(exc))
         if status == 404:
-            return Missing(f"{what}: {_engine_message(exc)}")
+            return Missing(f"{what}: {engine_message(exc)}")
         if status == 409:
-            return Conflict(f"{what}: {_engine_message(exc)}")
-        return EngineError(f"{what}: {_engine_message(exc)}")
+            return Conflict(f"{what}: {engine_message(exc)}")
+        return EngineError(f"{what}: {engine_message(exc)}")
 
     # --- reads -----------------------------------------------------------------------
 
@@ -253,32 +253,6 @@ class Engine:
     def version(self) -> dict[str, Any]:
         """The engine's version record (also a reachability check)."""
         return dict(self._call("version", self.reads.version))
-
-    def has_image(self, image: str) -> bool:
-        """True when the image is present locally."""
-        try:
-            self._call(f"image {image}", self.reads.inspect_image, image)
-            return True
-        except Missing:
-            return False
-
-    def pull(self, image: str) -> Iterator[str]:
-        """Pull an image, yielding progress lines."""
-        repo, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
-        stream = self._call(f"pull {image}", self.api.pull, repo, tag=tag, stream=True, decode=True)
-        try:
-            for event in stream:
-                if "error" in event:
-                    raise EngineError(f"pull {image}: {event['error']}")
-                if event.get("status"):
-                    yield f"{event.get('id', '')} {event['status']} {event.get('progress', '')}".strip()
-        except EngineError:
-            raise
-        except Exception as exc:
-            sorted_ = self._sorted(f"pull {image}", exc)
-            if sorted_ is exc:
-                raise
-            raise EngineError(f"pull {image}: {_engine_message(exc)}") from None
 
     # --- writes ----------------------------------------------------------------------
 

@@ -12,13 +12,44 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from urllib.parse import quote
 
-from syncer.adapters.docker import Engine
+from syncer.adapters.docker import Engine, EngineError, Missing, engine_message
 from syncer.core.errors import SyncerError
 from syncer.core.model import RegistryAnswer
+
+
+def has_image(engine: Engine, image: str) -> bool:
+    """True when the image is present on the server."""
+    try:
+        engine._call(f"image {image}", engine.reads.inspect_image, image)
+        return True
+    except Missing:
+        return False
+
+
+def pull(engine: Engine, image: str) -> Iterator[str]:
+    """Pull an image (by tag, or by digest: `repo@sha256:…`), yielding progress lines."""
+    repo, at, tag = image.rpartition("@")
+    if not at:  # the tag follows the last colon of the last path part (a registry's port is no tag)
+        repo, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+    stream = engine._call(f"pull {image}", engine.api.pull, repo, tag=tag, stream=True, decode=True)
+    try:
+        for event in stream:
+            if "error" in event:
+                raise EngineError(f"pull {image}: {event['error']}")
+            if event.get("status"):
+                yield f"{event.get('id', '')} {event['status']} {event.get('progress', '')}".strip()
+    except EngineError:
+        raise
+    except Exception as exc:
+        sorted_ = engine._sorted(f"pull {image}", exc)
+        if sorted_ is exc:
+            raise
+        raise EngineError(f"pull {image}: {engine_message(exc)}") from None
 
 
 def registry_digest(engine: Engine, ref: str) -> RegistryAnswer:

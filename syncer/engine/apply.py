@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from syncer.core import labels as L
+from syncer.adapters import images
 from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core.errors import DockerUnavailable
 from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan
@@ -210,13 +211,13 @@ class Applier:
         """The image, as `pull_policy` says: `missing` (default) pulls only when absent,
         `always` pulls every time, `never` uses what the server has or fails."""
         image, policy = spec["image"], spec.get("pull_policy", "missing")
-        if policy != "always" and eng.has_image(image):
+        if policy != "always" and images.has_image(eng, image):
             return
         if policy == "never":
             raise ActionFailed(f"image {image} is not present and pull_policy is never")
         log(f"image {image} is not present: pulling" if policy != "always" else f"pulling {image} (pull_policy: always)")
         try:
-            for line in eng.pull(image):
+            for line in images.pull(eng, image):
                 log(f"pull: {line}")
         except (EngineError, DockerUnavailable) as exc:
             absent = "is not present and " if policy != "always" else ""

@@ -116,3 +116,25 @@ def test_a_private_registry_is_reached_with_the_clients_docker_login_and_the_pas
     assert (_web(plan)["action"], _web(plan)["cause"]) == ("noop", "in sync")  # the tag was checked, with the login
     for said in (refused, out, plan):
         assert private_registry.password not in said.stdout + said.stderr
+
+
+def test_an_image_named_by_digest_is_pulled_by_that_digest(
+        tmp_path: Path, project: str, docker_api: Any, registry: Registry) -> None:
+    own = f"syncer-local/{project}:1"  # an image of this test's own, so that it can be gone here
+    subprocess.run(["docker", "build", "-q", "-t", own, "-"], input=f"FROM {IMAGE}\nLABEL test={project}\n",
+                   text=True, check=True, capture_output=True)
+    built = docker_api.inspect_image(own)["Id"]
+    tagged = registry.push(own, f"{project}/app:1")
+    pinned = f"{tagged.rsplit(':', 1)[0]}@{registry.digest(tagged)}"
+    registry.push(HEALTHY_IMAGE, f"{project}/app:1")  # the tag moves on; the digest still names the first
+    docker_api.remove_image(built, force=True)
+    repo = _repo(tmp_path, project, pinned, "missing")
+    try:
+        out = _cli(repo, tmp_path, "apply", "--auto-approve")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert f"image {pinned} is not present: pulling" in out.stdout
+        assert _image_of(docker_api, project) == built
+        assert _web(_cli(repo, tmp_path, "plan", "--json"))["action"] == "noop"
+    finally:
+        _cli(repo, tmp_path, "destroy", "--auto-approve")
+        subprocess.run(["docker", "rmi", "-f", built], capture_output=True)
