@@ -10,7 +10,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import HEALTHY_IMAGE, IMAGE, run_cli, simple_repo
+from tests.helpers import HEALTHY_IMAGE, IMAGE, git_init, run_cli, simple_repo, wait_until
+from tests.integration.test_watch import Watch, _start, watches  # noqa: F401 - (the fixture)
 from tests.registry import Registry
 
 APP = """
@@ -138,3 +139,23 @@ def test_an_image_named_by_digest_is_pulled_by_that_digest(
     finally:
         _cli(repo, tmp_path, "destroy", "--auto-approve")
         subprocess.run(["docker", "rmi", "-f", built], capture_output=True)
+
+
+def test_watch_rolls_out_a_tag_pushed_again_at_its_next_resync(
+        tmp_path: Path, project: str, docker_api: Any, registry: Registry, watches: list[Watch]) -> None:
+    ref = registry.push(IMAGE, f"{project}/app:1")
+    repo = _repo(tmp_path, project, ref, "always")
+    git_init(repo)
+    w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(tmp_path / "state"), "watch",
+               "--resync", "2s", "--no-self-heal")
+    first = docker_api.inspect_image(IMAGE)["Id"]
+    wait_until(lambda: _running_image(docker_api, project) == first, 60, message="first apply")
+    registry.push(HEALTHY_IMAGE, f"{project}/app:1")  # no commit: only the registry moved
+    moved = docker_api.inspect_image(HEALTHY_IMAGE)["Id"]
+    wait_until(lambda: _running_image(docker_api, project) == moved, 60, message="the moved tag rolled out")
+    assert w.stop() == 0
+
+
+def _running_image(api: Any, project: str) -> str:
+    rows = api.containers(filters={"label": f"syncer.project={project}", "status": "running"})
+    return str(rows[0]["ImageID"]) if len(rows) == 1 else ""
