@@ -81,13 +81,14 @@ class ServerLock:
         except DockerUnavailable:
             return None
         try:
+            store = _store(eng)
             for _ in range(3):  # a holder may go (or be taken over) between create and inspect
                 try:
-                    return _create(eng, name, self._labels())
+                    return store.create(name, self._labels())
                 except Conflict:
-                    holder = _holder(eng, name)
+                    holder = store.holder(name)
                     if holder is not None and _dead_here(holder["labels"]):
-                        _remove(eng, holder["id"])  # by id: a live successor's lock is never removed
+                        store.remove(holder["id"])  # by id: a live successor's lock is never removed
                     elif holder is not None:
                         raise LockHeld(self._message(server, name, holder["labels"])) from None
             raise LockHeld(f"another apply keeps taking the project's lock on server '{server.name}'")
@@ -117,7 +118,7 @@ class ServerLock:
             try:
                 eng = self.engines(server)
                 try:
-                    _remove(eng, ident)
+                    _store(eng).remove(ident)
                 finally:
                     eng.close()
             except (EngineError, DockerUnavailable):
@@ -134,7 +135,7 @@ def held_elsewhere(project: Project, servers: set[str], *, engines: EngineFactor
         except DockerUnavailable:
             continue
         try:
-            holder = _holder(eng, name)
+            holder = _store(eng).holder(name)
         except (EngineError, DockerUnavailable):
             holder = None
         finally:
@@ -144,36 +145,47 @@ def held_elsewhere(project: Project, servers: set[str], *, engines: EngineFactor
     return False
 
 
-def _swarm(eng: Engine) -> Any:
-    """The Swarm side of a `kind: swarm` server, else None (fakes have no server)."""
-    if getattr(getattr(eng, "server", None), "kind", "docker") != "swarm":
-        return None
-    from syncer.adapters.swarm import Swarm  # only swarm servers pay for it
+class _Markers:
+    """The lock as a marker container (created, never started) on one engine."""
 
-    return Swarm(eng)
+    def __init__(self, eng: Engine) -> None:
+        self.eng = eng
 
+    def create(self, name: str, labels: dict[str, str]) -> str:
+        """Take the lock (Conflict when held)."""
+        return self.eng.create_marker(name, labels, {})
 
-def _create(eng: Engine, name: str, labels: dict[str, str]) -> str:
-    """Take the lock: make its marker container, or on a Swarm server its config (Conflict
-    when held)."""
-    swarm = _swarm(eng)
-    if swarm is None:
-        return eng.create_marker(name, labels, {})
-    return str(swarm.create_object("config", name, b"syncer apply lock\n", labels))
+    def holder(self, name: str) -> dict[str, Any] | None:
+        """The lock's id and labels, None when nobody holds it."""
+        return self.eng.marker(name)
 
-
-def _holder(eng: Engine, name: str) -> dict[str, Any] | None:
-    """The lock's id and labels, None when nobody holds it."""
-    swarm = _swarm(eng)
-    return eng.marker(name) if swarm is None else swarm.find_object("config", name)
+    def remove(self, ident: str) -> None:
+        self.eng.remove(ident)
 
 
-def _remove(eng: Engine, ident: str) -> None:
-    swarm = _swarm(eng)
-    if swarm is None:
-        eng.remove(ident)
-    else:
-        swarm.remove_object("config", ident)
+class _Configs(_Markers):
+    """On a Swarm server: the lock as a Swarm config (names are unique in the whole swarm)."""
+
+    def __init__(self, eng: Engine) -> None:
+        super().__init__(eng)
+        from syncer.adapters.swarm import Swarm  # only swarm servers pay for it
+
+        self.swarm = Swarm(eng)
+
+    def create(self, name: str, labels: dict[str, str]) -> str:
+        return str(self.swarm.create_object("config", name, b"syncer apply lock\n", labels))
+
+    def holder(self, name: str) -> dict[str, Any] | None:
+        return self.swarm.find_object("config", name)
+
+    def remove(self, ident: str) -> None:
+        self.swarm.remove_object("config", ident)
+
+
+def _store(eng: Engine) -> _Markers:
+    """Where the lock lives on this server, chosen once per engine (fakes have no server)."""
+    swarm = getattr(getattr(eng, "server", None), "kind", "docker") == "swarm"
+    return _Configs(eng) if swarm else _Markers(eng)
 
 
 def _dead_here(labels: dict[str, str]) -> bool:
