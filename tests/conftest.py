@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.helpers import IMAGE, REPO_ROOT, remove_project, sweep_leftovers, unavailable, unique
+from tests.helpers import IMAGE, REPO_ROOT, remove_project, started, sweep_leftovers, unavailable, unique
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -62,14 +62,7 @@ def _registry(password: str = "") -> Iterator[Any]:
 
     if not os.path.exists(BINARY):
         unavailable(f"{BINARY} is missing; run scripts/setup (apt-get install docker-registry)")
-    r = Registry(password=password)
-    try:
-        r.start()
-    except Exception as exc:  # noqa: BLE001 - a registry that cannot start: fail in CI, never skip there
-        r.destroy()
-        unavailable(f"cannot start docker-registry: {exc}")
-    yield r
-    r.destroy()
+    yield from started(Registry(password=password), "docker-registry")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping, Protocol, TypeVar
 
 import textwrap
 
@@ -212,3 +212,25 @@ def unavailable(message: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+class _Part(Protocol):
+    def start(self) -> None: ...
+    def destroy(self) -> None: ...
+
+
+P = TypeVar("P", bound=_Part)
+
+
+def started(part: P, what: str) -> Iterator[P]:
+    """A fixture's real part (a swarm, a registry), started, and destroyed at the end; one
+    that cannot start fails the test when CI is set, never skips there."""
+    try:
+        part.start()
+    except Exception as exc:  # noqa: BLE001 - whatever stops it from starting
+        part.destroy()
+        unavailable(f"cannot start {what}: {exc}")
+    try:
+        yield part
+    finally:
+        part.destroy()

@@ -23,7 +23,7 @@ from syncer.engine.apply import Applier
 from syncer.engine.options import ApplyOptions
 from syncer.engine.observe import observe
 from syncer.stages.plan import plan
-from tests.helpers import HEALTHY_IMAGE, IMAGE, UNHEALTHY_IMAGE, job_template, run_cli, unavailable, wait_until, write_files
+from tests.helpers import HEALTHY_IMAGE, IMAGE, UNHEALTHY_IMAGE, job_template, run_cli, started, wait_until, write_files
 from tests.registry import Registry
 from tests.swarmd import SwarmDockerd
 
@@ -34,14 +34,7 @@ LOOP = "[sh, -c, \"trap 'exit 0' TERM; while true; do sleep 1; done\"]"
 @pytest.fixture(scope="module")
 def swarm(docker_api: Any) -> Iterator[SwarmDockerd]:
     """One Swarm manager for every test of this module."""
-    d = SwarmDockerd()
-    try:
-        d.start()
-    except Exception as exc:  # noqa: BLE001 - a swarm that cannot start: fail in CI, never skip there
-        d.destroy()
-        unavailable(f"cannot start a Swarm manager: {exc}")
-    yield d
-    d.destroy()
+    yield from started(SwarmDockerd(), "a Swarm manager")
 
 
 @pytest.fixture
