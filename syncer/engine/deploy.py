@@ -150,12 +150,13 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
 
     secrets = secrets_for(ctx, project)
     factory = engines or Engine
-    p = planned(ctx, project, store, engines=factory, secrets=secrets, only=only, ready=ready)
+    heal = only is not None and drift is not None  # restores what runs: a moved tag waits for the next sync
+    p = planned(ctx, project, store, engines=factory, secrets=secrets, only=only, ready=ready, tags=not heal)
     result, desired = p.plan, p.desired
     forget_lapsed(store, p)
     _settle_statuses(store, result, desired, p.observed, p.known, only=only)
     if only is not None:
-        result = _only(result, only, heal=drift is not None)
+        result = _only(result, only, heal=heal)
     if plan_file is not None:
         check_fresh(plan_file, result, desired)
     if result.has_changes and drift is not None:  # nobody asked for this change: report it, then heal
@@ -183,8 +184,8 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
         return _run(ctx, project, store, result, desired, secrets, options=options, trigger=trigger,
                     progress=progress, events=events, factory=factory)
     with ServerLock(project, f"syncer apply ({trigger})", engines=factory):
-        fresh = planned(ctx, project, store, engines=factory, secrets=secrets, only=only)
-        again = _only(fresh.plan, only, heal=drift is not None) if only is not None else fresh.plan
+        fresh = planned(ctx, project, store, engines=factory, secrets=secrets, only=only, tags=not heal)
+        again = _only(fresh.plan, only, heal=heal) if only is not None else fresh.plan
         if _steps(again) != _steps(result):
             if plan_file is not None:  # exactly that plan was asked for
                 raise StalePlan("another apply changed the live containers since this plan was made; run it again")

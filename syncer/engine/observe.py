@@ -23,17 +23,20 @@ EngineFactory = Callable[[Server], Engine]
 
 
 def observe(project: str, servers: Mapping[str, Server], desired: Desired | None,
-            *, engines: EngineFactory = Engine, definition: str | None = None, versions: bool = False) -> Observed:
+            *, engines: EngineFactory = Engine, definition: str | None = None, versions: bool = False,
+            tags: bool = True) -> Observed:
     """Snapshot every server (of `definition` only, when given: see `observe_server`); an
     unreachable one is recorded, not raised. `versions`: each engine's version too (for
-    status: the engine answers /version in ~7 ms, a plan needs only the API version)."""
+    status: the engine answers /version in ~7 ms, a plan needs only the API version).
+    `tags`: ask the registries about `pull_policy: always` images (a self-heal does not:
+    it restores what runs, and a registry's round trip would keep a killed container down)."""
     wanted: dict[str, list[str]] = {name: [] for name in servers}
     follow: dict[str, dict[str, str]] = {}  # server → name → image ref, for `pull_policy: always`
     if desired is not None:
         for c in desired.containers:
             if definition is None or c.definition == definition:
                 wanted.setdefault(c.server, []).append(c.name)
-                if c.spec.get("pull_policy") == "always":
+                if tags and c.spec.get("pull_policy") == "always":
                     follow.setdefault(c.server, {})[c.name] = str(c.spec["image"])
 
     def one(server: Server) -> ServerState:

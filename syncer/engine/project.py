@@ -282,12 +282,13 @@ class Reuse:
 def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFactory | None = None,
             secrets: Mapping[str, str] | None = None, reuse: Reuse | None = None,
             only: str | None = None, ready: Callable[[], object] | None = None,
-            versions: bool = False) -> Planned:
+            versions: bool = False, tags: bool = True) -> Planned:
     """`compute_plan`, also naming the pins and holds that lapsed (for the apply to drop).
     With `reuse` (reads only), what did not change since its last call is not computed again.
     With `only`, the plan and the observation are of that definition alone (the desired
     state stays whole: pins, holds and records are the project's). `ready` is waited for
-    right before Docker is observed; `versions`: the engines' versions are observed too."""
+    right before Docker is observed; `versions`: the engines' versions are observed too;
+    `tags`: the registries are asked about `pull_policy: always` images (not for a self-heal)."""
     from syncer.adapters.docker import Engine
     from syncer.engine.observe import observe
 
@@ -297,7 +298,7 @@ def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFact
     if ready is not None:
         ready()
     observed = observe(project.config.name, project.config.servers, desired, engines=engines or Engine,
-                       definition=only, versions=versions)
+                       definition=only, versions=versions, tags=tags)
     repofiles.check_external(project, desired, observed, ctx.ref)
     known = store.latest_revisions()
 

@@ -159,3 +159,24 @@ def test_watch_rolls_out_a_tag_pushed_again_at_its_next_resync(
 def _running_image(api: Any, project: str) -> str:
     rows = api.containers(filters={"label": f"syncer.project={project}", "status": "running"})
     return str(rows[0]["ImageID"]) if len(rows) == 1 else ""
+
+
+def test_a_self_heal_restores_what_ran_and_leaves_a_moved_tag_to_the_next_sync(
+        tmp_path: Path, project: str, docker_api: Any, registry: Registry, watches: list[Watch]) -> None:
+    """A self-heal asks no registry (its round trip would keep the killed container down):
+    it starts the container again as it was; the tag that moved waits for a sync."""
+    ref = registry.push(IMAGE, f"{project}/app:1")
+    repo = _repo(tmp_path, project, ref, "always")
+    git_init(repo)
+    w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(tmp_path / "state"), "watch", "--resync", "1h")
+    first = docker_api.inspect_image(IMAGE)["Id"]
+    wait_until(lambda: _running_image(docker_api, project) == first, 60, message="first apply")
+    [row] = docker_api.containers(filters={"label": f"syncer.project={project}"})
+    registry.push(HEALTHY_IMAGE, f"{project}/app:1")
+    docker_api.kill(row["Id"])
+    wait_until(lambda: _running_image(docker_api, project) == first, 60, message="self-heal")
+    [healed] = docker_api.containers(filters={"label": f"syncer.project={project}"})
+    assert healed["Id"] == row["Id"]  # started again, not recreated with the moved tag's image
+    moved = _web(_cli(repo, tmp_path, "plan", "--json"))
+    assert moved["action"] == "recreate"  # (the next sync rolls it out)
+    assert "planned again" not in w.text()  # the heal's own plan was the restore: no lock, no second plan
