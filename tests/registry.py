@@ -88,6 +88,11 @@ class Registry:
         with urllib.request.urlopen(req, timeout=5) as r:
             return str(r.headers["Docker-Content-Digest"])
 
+    def requests(self) -> list[str]:
+        """The requests the registry served so far, as its access log has them (`GET /v2/…`)."""
+        text = (self.root / "registry.log").read_text(errors="replace")
+        return [line for line in text.splitlines() if '"GET /v2/' in line or '"HEAD /v2/' in line]
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()

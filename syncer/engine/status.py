@@ -36,11 +36,14 @@ def status(ctx: Context, *, engines: EngineFactory | None = None, project: Proje
 
     A server asking every second passes the `project` it holds (loaded when its files or HEAD
     changed) and a `Reuse`: the render and the plan are then made again only when the
-    project, the live state or the store changed; Docker is asked every time."""
+    project, the live state or the store changed; Docker is asked every time, a registry
+    never (`pull_policy: always` tags are followed by plan and apply)."""
     project = project if project is not None else load(ctx)
     store = open_store(ctx, project)
     try:
-        p = planned(ctx, project, store, engines=engines, reuse=reuse, versions=True)
+        # no registry is asked (tags=False): the dashboard asks every second, and a registry
+        # counts manifest requests; a moved tag shows in the next plan, apply or resync
+        p = planned(ctx, project, store, engines=engines, reuse=reuse, versions=True, tags=False)
         result, desired, observed = p.plan, p.desired, p.observed
         stored = {d["name"]: d for d in store.definitions()}
         pins = store.pins()

@@ -180,3 +180,17 @@ def test_a_self_heal_restores_what_ran_and_leaves_a_moved_tag_to_the_next_sync(
     moved = _web(_cli(repo, tmp_path, "plan", "--json"))
     assert moved["action"] == "recreate"  # (the next sync rolls it out)
     assert "planned again" not in w.text()  # the heal's own plan was the restore: no lock, no second plan
+
+
+def test_status_asks_no_registry(tmp_path: Path, project: str, docker_api: Any, registry: Registry) -> None:
+    """The dashboard asks for the status every second: a registry (which counts manifest
+    requests) is asked by plans and applies only."""
+    ref = registry.push(IMAGE, f"{project}/app:1")
+    repo = _repo(tmp_path, project, ref, "always")
+    assert _cli(repo, tmp_path, "apply", "--auto-approve").returncode == 0
+    asked = len(registry.requests())
+    status = _cli(repo, tmp_path, "status", "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert len(registry.requests()) == asked
+    assert _cli(repo, tmp_path, "plan").returncode == 0
+    assert len(registry.requests()) > asked  # (a plan does ask: the count would see it)
