@@ -112,6 +112,11 @@ class Swarm:
         """The manager's full record of one service (its Version and UpdateStatus)."""
         return dict(self._call(f"inspect service {ident}", self.reads.inspect_service, ident))
 
+    def project_services(self, project: str) -> list[dict[str, Any]]:
+        """The project's services, raw (each with its UpdateStatus): one call for many waiting
+        deployments."""
+        return list(self._call("list services", self.reads.services, filters={"label": [f"{L.PROJECT}={project}"]}))
+
     def project_tasks(self, project: str) -> list[dict[str, Any]]:
         """Every task of the project's services, raw: one call for many waiting deployments."""
         return list(self._call("list tasks", self.reads.tasks, filters={"label": [f"{L.PROJECT}={project}"]}))

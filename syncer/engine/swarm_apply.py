@@ -22,9 +22,27 @@ from syncer.engine.swarms import DeployFailed
 from syncer.stages import swarm as S
 
 Log = Callable[[str], None]
-POLL = 0.1  # seconds between two looks at a service's tasks or UpdateStatus, at first ...
-POLL_MAX = 0.3  # ... growing to this: many services waiting at once must not flood the manager
+POLL = 0.1  # seconds between two looks at the services' tasks and UpdateStatus (shared: see _Snapshot)
 FAILURES_ON_CREATE = 3  # failed tasks after which a new service is given up (Swarm would retry forever)
+
+
+class _Snapshot:
+    """One list call shared by every deployment waiting on this server, made again once it is
+    POLL old: twenty services waiting at once ask the manager ten times a second, not two
+    hundred, and each one still sees its change within POLL (a roll's end is not noticed late)."""
+
+    def __init__(self, fetch: Callable[[], list[dict[str, Any]]]) -> None:
+        self.fetch = fetch
+        self._lock = threading.Lock()
+        self._rows: list[dict[str, Any]] = []
+        self._at = -1.0
+
+    def rows(self) -> list[dict[str, Any]]:
+        with self._lock:
+            if time.monotonic() - self._at >= POLL:
+                self._rows = self.fetch()
+                self._at = time.monotonic()
+            return self._rows
 
 
 def _roll_time(update: Mapping[str, Any], replicas: int) -> float:
@@ -48,19 +66,18 @@ class SwarmDeployer:
         # each overlay is made once per apply; deployments of one wave run in parallel
         self._net_lock = threading.Lock()
         self._net_ready: set[str] = set()
-        # One GET /tasks for the whole project, shared by every deployment waiting on this
-        # server: twenty services polling one by one would slow the manager they wait on.
-        self._snap_lock = threading.Lock()
-        self._snap: list[dict[str, Any]] = []
-        self._snap_at = -1.0
+        # One GET /tasks and one GET /services for the whole project, shared by every deployment
+        # waiting on this server: twenty services polling one by one would slow the manager
+        self._task_rows = _Snapshot(lambda: self.swarm.project_tasks(self.project))
+        self._service_rows = _Snapshot(lambda: self.swarm.project_services(self.project))
 
     def _tasks(self, ident: str) -> list[dict[str, Any]]:
-        with self._snap_lock:
-            if time.monotonic() - self._snap_at >= POLL:
-                self._snap = self.swarm.project_tasks(self.project)
-                self._snap_at = time.monotonic()
-            snap = self._snap
-        return [t for t in snap if t.get("ServiceID") == ident]
+        return [t for t in self._task_rows.rows() if t.get("ServiceID") == ident]
+
+    def _update_status(self, ident: str) -> dict[str, Any]:
+        """The service's UpdateStatus, from the shared list (asked by id when the list lacks it)."""
+        row = next((r for r in self._service_rows.rows() if r.get("ID") == ident), None)
+        return dict((row if row is not None else self.swarm.inspect_service(ident)).get("UpdateStatus") or {})
 
     def run(self, a: Action, c: ContainerSpec | None, labels: Mapping[str, str], log: Log) -> None:
         """Carry out one plan action on this server."""
@@ -176,9 +193,9 @@ class SwarmDeployer:
 
     def _wait_update(self, ident: str, before: str, sent: str, log: Log, *, extra: float = 0.0) -> None:
         deadline = time.monotonic() + self.timeout + extra
-        seen, pause = "", POLL
+        seen = ""
         while time.monotonic() < deadline:
-            status = self.swarm.inspect_service(ident).get("UpdateStatus") or {}
+            status = self._update_status(ident)
             started = status.get("StartedAt", "")
             state = status.get("State", "") if started and started != before else ""
             if state and state != seen:
@@ -193,8 +210,7 @@ class SwarmDeployer:
                     raise DeployFailed(f"Swarm rolled the update back: {status.get('Message', '')}".rstrip(": "),
                                        rolled_back=True)
                 raise DeployFailed(f"the update is {state}: {status.get('Message', '')}".rstrip(": "))
-            self.sleep(pause)
-            pause = min(POLL_MAX, pause * 1.5)
+            self.sleep(POLL)
         raise DeployFailed(f"the update did not finish within {self.timeout:g}s")
 
     def _wait_running(self, ident: str, wanted: int, log: Log, *, give_up_after: int) -> None:
