@@ -1,5 +1,5 @@
 """`python -m syncer` runs the command line."""
 
-from syncer.cli.main import main
+from syncer.cli.main import run
 
-main()
+run()

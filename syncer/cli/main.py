@@ -28,7 +28,7 @@ finally:
     if _collecting:
         gc.enable()
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "run"]
 
 
 def _fail(lines: list[str], code: int = 1) -> NoReturn:
@@ -56,6 +56,19 @@ def main(argv: list[str] | None = None) -> NoReturn:
             raise
         _fail([f"syncer: internal error: {exc.__class__.__name__}: {exc} (set SYNCER_DEBUG=1 for details)"])
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def run() -> NoReturn:
+    """The `syncer` process: `main()`, then an exit whose last collections skip everything
+    start-up and the command made (gc.freeze). Interpreter shutdown otherwise walks every
+    object the ~250 modules and the command created: 10-20 ms of a 0.15 s no-op apply.
+    Atexit handlers, threads and finalizers run as on any exit; only cyclic garbage is left
+    to the operating system. (`main` itself stays free of this process-wide switch: tests
+    call it many times in one process.)"""
+    try:
+        main()
+    finally:
+        gc.freeze()
 
 
 def _usage_hint(exc: click.ClickException) -> str:

@@ -73,3 +73,22 @@ def test_the_cli_imports_with_the_collector_off_and_leaves_it_as_it_found_it() -
     passes, after, kept_off = out.stdout.split()
     # (about 30 passes with it on; the few left are Python loading main.py itself, before it runs)
     assert int(passes) < 5 and (after, kept_off) == ("True", "False")
+
+
+def test_the_syncer_process_exits_with_everything_frozen_and_main_leaves_the_collector_alone() -> None:
+    """`run` (the console script, `python -m syncer`) freezes what the run made before the
+    interpreter's last collections walk it; `main`, which tests call many times in one
+    process, does not."""
+    import subprocess
+    import sys
+    import tomllib
+
+    probe = "import atexit, gc; atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0));"
+    for entry, frozen in (("run()", True), ("main()", False)):
+        out = subprocess.run([sys.executable, "-c", f"{probe} from syncer.cli.main import main, run; {entry}",
+                              "--version"], capture_output=True, text=True, check=False)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines()[-1] == f"frozen {frozen}"
+    scripts = tomllib.loads((CLI_DIR.parent.parent / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"syncer": "syncer.cli.main:run"}
+    assert "run()" in (CLI_DIR.parent / "__main__.py").read_text()
