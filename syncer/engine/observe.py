@@ -36,7 +36,7 @@ def observe(project: str, servers: Mapping[str, Server], desired: Desired | None
         for c in desired.containers:
             if definition is None or c.definition == definition:
                 wanted.setdefault(c.server, []).append(c.name)
-                if tags and c.spec.get("pull_policy") == "always":
+                if tags and c.spec.get("pull_policy") == "always" and not c.is_job:  # (a job is not followed)
                     follow.setdefault(c.server, {})[c.name] = str(c.spec["image"])
 
     def one(server: Server) -> ServerState:
