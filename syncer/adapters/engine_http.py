@@ -141,6 +141,11 @@ class UnixClient:
     def inspect_image(self, image: str) -> dict[str, Any]:
         return dict(self._get(f"/images/{quote(image, safe='/:@')}/json"))
 
+    def inspect_distribution(self, image: str) -> dict[str, Any]:
+        """What the image's registry says of it (its manifest's Descriptor), asked by the engine
+        without credentials (with a docker login, the SDK's client asks: it sends them)."""
+        return dict(self._get(f"/distribution/{quote(image, safe='/:@')}/json"))
+
     def networks(self, names: list[str] | None = None,
                  filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         wanted = {**(filters or {}), **({"name": names} if names else {})}

@@ -15,7 +15,6 @@ import os
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from urllib.parse import quote
 
 from syncer.adapters.docker import Engine, EngineError, Missing, engine_message
 from syncer.core.errors import SyncerError
@@ -58,10 +57,8 @@ def registry_digest(engine: Engine, ref: str) -> RegistryAnswer:
     With a docker login the SDK asks, sending the credentials along."""
     what = f"ask the registry for {ref}"
     try:
-        if engine.light is not None and not registry_credentials():
-            row = engine._call(what, engine.light._get, f"/distribution/{quote(ref, safe='/:@')}/json")
-        else:
-            row = engine._call(what, engine.api.inspect_distribution, ref)
+        client = engine.api if registry_credentials() else engine.reads  # (reads: the SDK's too over TLS)
+        row = engine._call(what, client.inspect_distribution, ref)
         return RegistryAnswer(digest=str(row["Descriptor"]["digest"]))
     except SyncerError as exc:
         return RegistryAnswer(error=str(exc))

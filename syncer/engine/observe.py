@@ -109,7 +109,8 @@ def _tags(engine: Engine, state: ServerState, follow: Mapping[str, str]) -> Serv
     for c in state.managed:
         if c.name in follow and c.image and c.image not in known and state.kind != "swarm":
             known[c.image] = repo_digests(engine, c.image)
-    managed = tuple(replace(c, digests=known[c.image]) if c.image in known else c for c in state.managed)
+    managed = tuple(replace(c, digests=known[c.image]) if c.name in follow and c.image in known else c
+                    for c in state.managed)
     return replace(state, managed=managed, registry=registry)
 
 
