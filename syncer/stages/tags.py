@@ -24,10 +24,12 @@ def follow(actions: list[Action], desired: list[ContainerSpec], state: ServerSta
 def _moved(a: Action, c: ContainerSpec, live: LiveContainer, state: ServerState) -> Action:
     ref = str(c.spec["image"])
     answer = state.registry.get(ref)
-    if answer is None or any(d.endswith("@" + answer.digest) for d in live.digests if answer.digest):
+    if answer is None:
         return a
     if answer.error:
         return replace(a, cause=f"{a.cause}; the tag was not checked: {answer.error}")
+    if any(d.endswith("@" + answer.digest) for d in live.digests):
+        return a
     was = live.digests[0].rsplit("@", 1)[-1] if live.digests else live.image or "unknown"
     swarm = state.kind == "swarm"
     return replace(a, action="update" if swarm else "recreate",
