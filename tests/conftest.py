@@ -76,3 +76,14 @@ def private_registry(docker_api: Any) -> Iterator[Any]:
     """A real registry that asks for a login (basic auth); its `login` is a DOCKER_CONFIG
     directory holding it, and its password a canary that must never reach output."""
     yield from _registry(password=f"canary-{unique('pw')}")
+
+
+@pytest.fixture
+def watches() -> Iterator[list[Any]]:
+    """The `syncer watch` processes a test starts (tests/watching.py); killed at its end."""
+    started: list[Any] = []
+    yield started
+    for w in started:
+        if w.proc.poll() is None:
+            w.proc.kill()
+            w.proc.wait()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers import HEALTHY_IMAGE, IMAGE, git_init, run_cli, simple_repo, wait_until
-from tests.integration.test_watch import Watch, _start, watches  # noqa: F401 - (the fixture)
+from tests.watching import Watch, start as _start
 from tests.registry import Registry
 
 APP = """

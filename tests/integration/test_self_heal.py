@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers import IMAGE, git_init, run_cli, simple_repo, wait_until
-from tests.integration.test_watch import Watch, _container, _running, _start, watches  # noqa: F401 - a fixture
+from tests.integration.test_watch import _container, _running
+from tests.watching import Watch, start as _start
 
 WEB = "name: {name}\ntemplate: box\n"
 # PID 1 eats memory on SIGUSR1: the kernel's OOM killer then ends the container's main process

@@ -2,46 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
-from typing import Any, Iterator
-
-import pytest
+from typing import Any
 
 from tests.dockerd import SecondDockerd
 from tests.helpers import commit_all, git, git_init, run_cli, simple_repo, wait_until
+from tests.watching import Watch, start as _start
 
 WEB = "name: {name}\ntemplate: box\nparams: {{message: {message}}}\n"
-
-
-class Watch:
-    """A running `syncer watch` whose log is kept for assertions."""
-
-    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
-        self.log = log
-        self.proc = subprocess.Popen([sys.executable, "-m", "syncer", *args], stdout=open(log, "wb"),
-                                     stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=60)
-
-
-@pytest.fixture
-def watches() -> Iterator[list[Watch]]:
-    started: list[Watch] = []
-    yield started
-    for w in started:
-        if w.proc.poll() is None:
-            w.proc.kill()
-            w.proc.wait()
 
 
 def _container(api: Any, project: str, name: str) -> dict[str, Any] | None:
@@ -52,14 +21,6 @@ def _container(api: Any, project: str, name: str) -> dict[str, Any] | None:
 def _running(api: Any, project: str, name: str) -> dict[str, Any] | None:
     c = _container(api, project, name)
     return c if c is not None and c["State"] == "running" else None
-
-
-def _start(watches: list[Watch], tmp_path: Path, *args: str, env: dict[str, str] | None = None,
-           debounce: str = "300ms") -> Watch:
-    w = Watch([*args, "--git-poll", "1s", "--debounce", debounce, "--stop-timeout", "1"], tmp_path / "watch.log",
-              env)
-    watches.append(w)
-    return w
 
 
 def test_commits_are_applied_invalid_ones_are_not_and_drift_heals(tmp_path: Path, project: str, docker_api: Any,
