@@ -125,14 +125,10 @@ def test_survives_the_docker_daemon_restarting(tmp_path: Path, project: str, wat
         git_init(repo)
         w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(tmp_path / "state"), "watch")
         first = wait_until(lambda: _running(api, project, name), 60, message="applied on the second daemon")
-        # the daemon goes away in the middle of a heal: the watch's lock on it cannot be released,
-        # and once the daemon is back the watch must take its own stale lock over
+        # the daemon goes away while the watch heals what was removed behind its back. (A heal
+        # takes no lock since self-heal went lock-free; a lock the process could not release is
+        # taken over by test_apply_lock_servers. Waiting here for a lock to show cost 20 s a run.)
         api.remove_container(first["Id"], force=True)
-        try:
-            wait_until(lambda: api.containers(all=True, filters={"name": f"^/{project}.syncer-lock$"}), 20,
-                       interval=0.01, message="the heal to take the lock")
-        except AssertionError:
-            pass  # the heal was over before it was seen: the daemon still goes away
         d2.stop()
         wait_until(lambda: "reconnecting" in w.text(), 30, message="watch noticed the daemon went away")
         d2.start()
