@@ -199,8 +199,11 @@ def test_a_failing_healthcheck_is_rolled_back_by_swarm(tmp_path: Path, swarm: Sw
     assert any("update rollback_completed" in line for line in lines), lines
     assert any(line.startswith("task ") and "failed" in line for line in lines), lines
 
-    # a new service whose tasks never turn healthy: given up after a few failed tasks, removed
-    (repo / "definitions/bad.yaml").write_text(f"name: bad\ntemplate: box\nparams: {{image: \"{UNHEALTHY_IMAGE}\"}}\n")
+    # a new service whose tasks never turn healthy: given up after a few failed tasks, removed.
+    # (Three replicas fail at once: one replica would fail three times, each after Swarm's 5 s
+    # restart delay.)
+    (repo / "definitions/bad.yaml").write_text(
+        f"name: bad\ntemplate: box\nreplicas: 3\nparams: {{image: \"{UNHEALTHY_IMAGE}\"}}\n")
     out = _apply(repo)
     assert out.returncode == 1, out.stdout + out.stderr
     assert _service(api, "bad") is None, out.stdout
