@@ -18,7 +18,7 @@ from syncer.core import labels as L
 from syncer.adapters import images
 from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core.errors import DockerUnavailable
-from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan
+from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan, RegistryAnswer
 from syncer.core.redact import NOTHING, Redactor
 from syncer.engine.heal import OWN
 from syncer.engine.options import ApplyOptions
@@ -67,7 +67,10 @@ class Applier:
 
     def __init__(self, plan: Plan, desired: Desired, engines: Mapping[str, Engine], secrets: Mapping[str, str],
                  recorder: Recorder, options: ApplyOptions, *, commit: str | None = None,
-                 sleep: Callable[[float], None] = time.sleep, redact: Redactor = NOTHING) -> None:
+                 sleep: Callable[[float], None] = time.sleep, redact: Redactor = NOTHING,
+                 registry: Mapping[str, Mapping[str, RegistryAnswer]] | None = None) -> None:
+        """`registry`: server → image ref → what its registry said when the plan was made
+        (`pull_policy: always`); a Swarm service is pinned to that digest, the one the plan showed."""
         self.plan = plan
         self.desired = desired
         self.engines = engines
@@ -80,7 +83,7 @@ class Applier:
         self.specs = {(c.server, c.name): c for c in desired.containers}
         self.network_errors: dict[str, str] = {}  # server → why a network it needs could not be made
         self.swarms = Swarms(engines, desired, secrets, timeout=options.health_timeout,
-                             job_timeout=options.job_timeout, sleep=sleep)
+                             job_timeout=options.job_timeout, sleep=sleep, registry=registry or {})
 
     def run(self) -> list[DeploymentResult]:
         """Every deployment's result; failures are results, not exceptions."""

@@ -182,7 +182,7 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
         # other apply is under way: taking the lock (a container create and remove) and
         # re-planning would double the time a killed container stays down
         return _run(ctx, project, store, result, desired, secrets, options=options, trigger=trigger,
-                    progress=progress, events=events, factory=factory)
+                    progress=progress, events=events, factory=factory, observed=p.observed)
     with ServerLock(project, f"syncer apply ({trigger})", engines=factory):
         fresh = planned(ctx, project, store, engines=factory, secrets=secrets, only=only, tags=not heal)
         again = _only(fresh.plan, only, heal=heal) if only is not None else fresh.plan
@@ -196,14 +196,16 @@ def _apply_locked(ctx: Context, project: Project, store: Store, *, options: Appl
             _settle_statuses(store, fresh.plan, fresh.desired, fresh.observed, fresh.known, only=only)
             if not again.has_changes or not confirm(again):
                 return ApplyReport(again, [], None, False, project)
-            result, desired = again, fresh.desired
+            result, desired, p = again, fresh.desired, fresh
         return _run(ctx, project, store, result, desired, secrets, options=options, trigger=trigger,
-                    progress=progress, events=events, factory=factory)
+                    progress=progress, events=events, factory=factory, observed=p.observed)
 
 
 def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: Desired, secrets: dict[str, str],
          *, options: ApplyOptions, trigger: str, progress: Progress, events: EventSink,
-         factory: EngineFactory) -> ApplyReport:
+         factory: EngineFactory, observed: Observed) -> ApplyReport:
+    """Carry out `result`; `observed` is the observation it was planned from (the registry's
+    answers in it pin what a followed tag names: the digest the plan showed)."""
     from syncer.engine.apply import Applier
 
     run_id = store.start_run(trigger, project.commit, os.getpid())
@@ -213,8 +215,8 @@ def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: De
     recorder = _StoreRecorder(store, run_id, trigger, project.commit, mask, progress, events)
     recorder.message = project.commit_message
     try:
-        results = Applier(result, desired, live, secrets, recorder, options, commit=project.commit,
-                          redact=mask).run()
+        results = Applier(result, desired, live, secrets, recorder, options, commit=project.commit, redact=mask,
+                          registry={name: s.registry for name, s in observed.servers.items()}).run()
     finally:
         for e in live.values():
             e.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 from syncer.adapters.docker import Engine, EngineError
 from syncer.adapters.swarm import Swarm, failed_tasks, running_count
-from syncer.core.model import Action, ContainerSpec, Desired
+from syncer.core.model import Action, ContainerSpec, Desired, RegistryAnswer
 from syncer.engine.heal import OWN
 from syncer.engine.swarms import DeployFailed
 from syncer.stages import swarm as S
@@ -56,8 +56,10 @@ class SwarmDeployer:
     """One Swarm server's side of an apply."""
 
     def __init__(self, engine: Engine, desired: Desired, secrets: Mapping[str, str], *, timeout: float,
-                 job_timeout: float = 600.0, sleep: Callable[[float], None] = time.sleep) -> None:
+                 job_timeout: float = 600.0, sleep: Callable[[float], None] = time.sleep,
+                 registry: Mapping[str, RegistryAnswer] | None = None) -> None:
         self.swarm = Swarm(engine)
+        self.registry = dict(registry or {})  # image ref → what the plan's observation heard (_pinned)
         self.project = desired.project
         self.secrets = secrets
         self.timeout = timeout
@@ -104,15 +106,18 @@ class SwarmDeployer:
                 log(f"removed unused config(s)/secret(s): {', '.join(sorted(gone))}")
 
     def _pinned(self, c: ContainerSpec, log: Log) -> str:
-        """`pull_policy: always`: the image pinned to the digest its tag names in the registry
-        now, as `docker service create` resolves it, so that every node runs the same image
-        and the next plan can tell when the tag moves. "" otherwise, or when the registry did
-        not answer (the nodes then resolve the tag themselves)."""
+        """`pull_policy: always`: the image pinned to the digest its tag names in the registry,
+        as `docker service create` resolves it, so that every node runs the same image and the
+        next plan can tell when the tag moves. The digest is the one the plan's observation
+        heard (what the plan showed is what rolls out; the registry is not asked twice); the
+        registry is asked here only for a ref that observation did not ask about. "" otherwise,
+        or when the registry did not answer (the nodes then resolve the tag themselves)."""
         if c.spec.get("pull_policy") != "always":
             return ""
         from syncer.adapters.images import pinned, registry_digest
 
-        answer = registry_digest(self.swarm.engine, str(c.spec["image"]))
+        ref = str(c.spec["image"])
+        answer = self.registry.get(ref) or registry_digest(self.swarm.engine, ref)
         if answer.error:
             log(f"{answer.error}; the service names the tag and each node resolves it")
         return pinned(str(c.spec["image"]), answer) if answer.digest else ""

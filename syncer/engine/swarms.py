@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from syncer.adapters.docker import Engine
-from syncer.core.model import Action, ContainerSpec, Desired
+from syncer.core.model import Action, ContainerSpec, Desired, RegistryAnswer
 
 Log = Callable[[str], None]
 
@@ -32,13 +32,14 @@ class Swarms:
     containers, behind the same plan actions."""
 
     def __init__(self, engines: Mapping[str, Engine], desired: Desired, secrets: Mapping[str, str], *,
-                 timeout: float, job_timeout: float = 600.0, sleep: Callable[[float], None] = time.sleep) -> None:
+                 timeout: float, job_timeout: float = 600.0, sleep: Callable[[float], None] = time.sleep,
+                 registry: Mapping[str, Mapping[str, RegistryAnswer]] | None = None) -> None:
         self.deployers: dict[str, Any] = {}
         if any(is_swarm(eng) for eng in engines.values()):
             from syncer.engine.swarm_apply import SwarmDeployer  # only swarm projects pay for it
 
-            self.deployers = {name: SwarmDeployer(eng, desired, secrets, timeout=timeout,
-                                                             job_timeout=job_timeout, sleep=sleep)
+            self.deployers = {name: SwarmDeployer(eng, desired, secrets, timeout=timeout, job_timeout=job_timeout,
+                                                  sleep=sleep, registry=(registry or {}).get(name, {}))
                               for name, eng in engines.items() if is_swarm(eng)}
 
     def __contains__(self, server: object) -> bool:

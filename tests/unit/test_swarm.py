@@ -251,6 +251,38 @@ def test_a_swarm_job_waits_for_the_job_timeout_not_the_health_timeout() -> None:
         deployer.run_job(action, spec, body, lambda _line: None)
 
 
+def test_a_followed_tag_is_pinned_to_the_digest_the_plan_heard_and_the_registry_is_not_asked_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the plan showed is what rolls out: the apply pins the digest of the plan's own
+    observation. The registry is asked only for a ref that observation did not ask about."""
+    from types import SimpleNamespace
+
+    from syncer.adapters import images
+    from syncer.core.model import ContainerSpec, Desired, RegistryAnswer
+    from syncer.engine.swarm_apply import SwarmDeployer
+
+    asked: list[str] = []
+    monkeypatch.setattr(images, "registry_digest",
+                        lambda _engine, ref: asked.append(ref) or RegistryAnswer(digest="sha256:" + "b" * 64))
+    fake = SimpleNamespace(server=SimpleNamespace(name="sw"), reads=None, light=None)
+    planned = RegistryAnswer(digest="sha256:" + "a" * 64)
+    spec = ContainerSpec("p", "sw", "web", 1, "web", "box@1", {"image": "reg:5000/app:1", "pull_policy": "always"}, "h")
+    other = ContainerSpec("p", "sw", "api", 1, "api", "box@1", {"image": "reg:5000/api:1", "pull_policy": "always"}, "h")
+    plain = ContainerSpec("p", "sw", "db", 1, "db", "box@1", {"image": "reg:5000/db:1"}, "h")
+    deployer = SwarmDeployer(fake, Desired("p", (spec, other, plain), ()), {}, timeout=1.0,
+                             registry={"reg:5000/app:1": planned})
+    lines: list[str] = []
+    assert deployer._pinned(spec, lines.append) == "reg:5000/app:1@sha256:" + "a" * 64
+    assert asked == []
+    assert deployer._pinned(other, lines.append) == "reg:5000/api:1@sha256:" + "b" * 64
+    assert asked == ["reg:5000/api:1"]
+    assert deployer._pinned(plain, lines.append) == "" and asked == ["reg:5000/api:1"] and not lines
+    unanswered = SwarmDeployer(fake, Desired("p", (spec,), ()), {}, timeout=1.0,
+                               registry={"reg:5000/app:1": RegistryAnswer(error="registry unreachable")})
+    assert unanswered._pinned(spec, lines.append) == "" and asked == ["reg:5000/api:1"]
+    assert lines == ["registry unreachable; the service names the tag and each node resolves it"]
+
+
 def test_a_service_held_at_zero_or_a_finished_job_is_still_one_instances_row() -> None:
     from dataclasses import replace
 
