@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 
 from syncer.adapters.docker import Engine, EngineError, Missing, engine_message
@@ -82,16 +82,31 @@ def pinned(ref: str, answer: RegistryAnswer) -> str:
     return f"{ref.split('@', 1)[0]}@{answer.digest}" if answer.digest else ref
 
 
-@cache
 def registry_credentials() -> bool:
     """True when the docker client's config holds registry credentials (`docker login`
-    wrote `auths`, or it names a credential store or helpers): what the SDK would send."""
+    wrote `auths`, or it names a credential store or helpers): what the SDK would send.
+    Read again only when a config file changes (a stat each): a long-running `watch` sees
+    a `docker login` (or logout) made after it started."""
     where = os.environ.get("DOCKER_CONFIG")
     paths = [Path(where) / "config.json"] if where else [Path.home() / ".docker" / "config.json",
                                                          Path.home() / ".dockercfg"]
-    for path in paths:
+    return _credentials_in(tuple((str(path), *_stamp(path)) for path in paths))
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return (-1, -1)
+    return (st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=8)
+def _credentials_in(files: tuple[tuple[str, int, int], ...]) -> bool:
+    for name, mtime, _size in files:
+        path = Path(name)
         try:
-            doc = json.loads(path.read_text())
+            doc = json.loads(path.read_text()) if mtime >= 0 else None
         except (OSError, ValueError):
             continue
         if not isinstance(doc, dict):

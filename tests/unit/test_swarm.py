@@ -337,11 +337,7 @@ def _credentials(tmp_path: Any, monkeypatch: Any, doc: str | None) -> bool:
     if doc is not None:
         (tmp_path / "cfg" / "config.json").write_text(doc)
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "cfg"))
-    registry_credentials.cache_clear()
-    try:
-        return registry_credentials()
-    finally:
-        registry_credentials.cache_clear()
+    return registry_credentials()
 
 
 @pytest.mark.parametrize(("doc", "held"), [
@@ -352,6 +348,21 @@ def _credentials(tmp_path: Any, monkeypatch: Any, doc: str | None) -> bool:
 def test_registry_credentials_are_what_a_docker_login_left_in_the_client_config(
         tmp_path: Any, monkeypatch: Any, doc: str | None, held: bool) -> None:
     assert _credentials(tmp_path, monkeypatch, doc) is held
+
+
+def test_a_docker_login_or_logout_after_start_is_seen_by_the_same_process(tmp_path: Any, monkeypatch: Any) -> None:
+    """A long-running `watch` must not keep what the client config said when it started."""
+    import os
+
+    assert _credentials(tmp_path, monkeypatch, None) is False
+    config = tmp_path / "cfg" / "config.json"
+    assert _credentials(tmp_path, monkeypatch, '{"auths": {"registry.example.com": {"auth": "dTpw"}}}') is True
+    stamp = config.stat().st_mtime_ns
+    config.write_text('{"auths": {}}    ')  # a logout; the same mtime, as a coarse clock could leave it
+    os.utime(config, ns=(stamp, stamp))
+    assert _credentials(tmp_path, monkeypatch, None) is False
+    config.unlink()
+    assert _credentials(tmp_path, monkeypatch, None) is False
 
 
 class _Client:
@@ -382,7 +393,6 @@ class _Engine:
 
 def test_a_service_goes_through_the_sdk_only_where_it_may_need_a_registry_login_or_there_is_no_socket(
         tmp_path: Any, monkeypatch: Any) -> None:
-    from syncer.adapters.images import registry_credentials
     from syncer.adapters.swarm import Swarm
 
     body = {"Name": "web", "Labels": {}, "Mode": {"Replicated": {"Replicas": 1}}, "EndpointSpec": {},
@@ -390,14 +400,12 @@ def test_a_service_goes_through_the_sdk_only_where_it_may_need_a_registry_login_
     calls: list[tuple[str, str]] = []
     swarm = Swarm(_Engine(_Client("light", calls), _Client("sdk", calls)))  # type: ignore[arg-type]
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
-    registry_credentials.cache_clear()
     swarm.create_service(body, {})
     swarm.create_object("config", "c", b"x", {})
     assert calls == [("light", "/services/create"), ("light", "/configs/create")]
 
     calls.clear()
     (tmp_path / "config.json").write_text('{"auths": {"registry.example.com": {"auth": "dTpw"}}}')
-    registry_credentials.cache_clear()
     swarm.create_service(body, {})  # the SDK sends the login along as X-Registry-Auth
     swarm.create_object("config", "c", b"x", {})  # (a config pulls nothing)
     assert calls == [("sdk", "create_service"), ("light", "/configs/create")]
@@ -406,4 +414,3 @@ def test_a_service_goes_through_the_sdk_only_where_it_may_need_a_registry_login_
     over_tls = Swarm(_Engine(None, _Client("sdk", calls)))  # type: ignore[arg-type]
     over_tls.create_object("config", "c", b"x", {})
     assert calls == [("sdk", "create_config")]
-    registry_credentials.cache_clear()
