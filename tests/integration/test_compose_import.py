@@ -110,7 +110,7 @@ def compose_project(docker_api: Any) -> Iterator[dict[str, str]]:
         # the env file too: a required variable left unset makes every command fail, down included
         env = ["--env-file", names["env_file"]] if names.get("env_file") else []
         down = subprocess.run([str(_compose_binary()), "-p", names["name"], "-f", names["file"], *env, "down", "-v",
-                               "--remove-orphans", "-t", "1"], check=False, capture_output=True, text=True,
+                               "--remove-orphans", "-t", "0"], check=False, capture_output=True, text=True,
                               timeout=180)
         assert down.returncode == 0, down.stderr
 
