@@ -83,7 +83,7 @@ class Applier:
         self.specs = {(c.server, c.name): c for c in desired.containers}
         self.network_errors: dict[str, str] = {}  # server → why a network it needs could not be made
         self.swarms = Swarms(engines, desired, secrets, timeout=options.health_timeout,
-                             job_timeout=options.job_timeout, sleep=sleep, registry=registry or {})
+                             job_timeout=options.job_timeout, sleep=sleep, registry=registry)
 
     def run(self) -> list[DeploymentResult]:
         """Every deployment's result; failures are results, not exceptions."""

@@ -120,7 +120,7 @@ class SwarmDeployer:
         answer = self.registry.get(ref) or registry_digest(self.swarm.engine, ref)
         if answer.error:
             log(f"{answer.error}; the service names the tag and each node resolves it")
-        return pinned(str(c.spec["image"]), answer) if answer.digest else ""
+        return pinned(ref, answer) if answer.digest else ""
 
     def _networks(self, c: ContainerSpec) -> None:
         """The overlays the service joins: attachable, labelled with the project and the name
