@@ -100,6 +100,12 @@ class UnixClient:
             raise Refused(resp.status, _message(data, resp.status))
         return resp, data
 
+    def twin(self) -> UnixClient:
+        """A client of the same engine on a connection of its own (requests in parallel)."""
+        other = UnixClient(self.path, timeout=self.timeout)
+        other.api_version = self.api_version
+        return other
+
     def post(self, path: str, body: Any = None, query: Mapping[str, Any] | None = None) -> Any:
         """`POST` the JSON `body`; the engine's JSON answer (None when it sends none)."""
         data = self._request(path, query, method="POST", body=body if body is not None else {})[1]

@@ -102,9 +102,9 @@ def _tags(engine: Engine, state: ServerState, follow: Mapping[str, str]) -> Serv
     """`pull_policy: always` follows the tag: what each followed ref names in its registry
     now, and which digests the image each of those containers runs is known as (a service
     carries its pinned digest already). A few calls, only for such specs; the plan compares."""
-    from syncer.adapters.images import registry_digest, repo_digests  # only such projects pay
+    from syncer.adapters.images import registry_digests, repo_digests  # only such projects pay
 
-    registry = {ref: registry_digest(engine, ref) for ref in sorted(set(follow.values()))}
+    registry = registry_digests(engine, follow.values())
     known: dict[str, tuple[str, ...]] = {}
     for c in state.managed:
         if c.name in follow and c.image and c.image not in known and state.kind != "swarm":

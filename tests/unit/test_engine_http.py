@@ -66,3 +66,22 @@ def test_a_write_goes_once_on_a_fresh_connection_when_the_engine_closed_the_kept
         ["GET", "/_ping"], ["POST", "/services/create"], ["POST", "/configs/create"], ["DELETE", "/services/web"]]
     assert json.loads(engine.requests[1][1]) == {"Name": "web"}  # the body as given, once
     assert engine.connections == 4
+
+
+def test_a_twin_asks_the_same_engine_at_the_same_api_version_on_a_connection_of_its_own(tmp_path: Path) -> None:
+    engine = _OneAnswerPerConnection(tmp_path / "e.sock")
+    client = UnixClient(str(tmp_path / "e.sock"), timeout=5)
+    try:
+        client.api_version = client.ping()
+        twin = client.twin()
+        try:
+            assert (twin.path, twin.timeout, twin.api_version) == (client.path, client.timeout, "1.41")
+            assert twin._conn is None and twin._lock is not client._lock
+            twin.inspect_distribution("reg:5000/app:1")
+        finally:
+            twin.close()
+    finally:
+        client.close()
+        engine.close()
+    assert [line.split()[:2] for line, _ in engine.requests] == [
+        ["GET", "/_ping"], ["GET", "/v1.41/distribution/reg:5000/app:1/json"]]

@@ -81,3 +81,41 @@ def test_a_plan_saved_before_the_tag_moved_is_stale() -> None:
     state = ServerState("local", True, registry={REF: RegistryAnswer(digest=OLD)})
     moved = replace(state, registry={REF: RegistryAnswer(digest=NEW)})
     assert fingerprint(Observed("p", {"local": state})) != fingerprint(Observed("p", {"local": moved}))
+
+
+class _Asker:
+    """A connection of its own to a fake engine: each question waits at a barrier that only
+    opens when two questions are under way at once (asked one at a time, it breaks)."""
+
+    def __init__(self, barrier: object, log: list[str]) -> None:
+        self.barrier, self.log, self.api_version = barrier, log, ""
+
+    def twin(self) -> _Asker:
+        self.log.append("twin")
+        return _Asker(self.barrier, self.log)
+
+    def inspect_distribution(self, ref: str) -> dict[str, object]:
+        self.barrier.wait()  # type: ignore[attr-defined]
+        return {"Descriptor": {"digest": NEW if ref.endswith("api:1") else OLD}}
+
+    def close(self) -> None:
+        self.log.append("closed")
+
+
+def test_several_followed_refs_are_asked_at_once_each_on_a_connection_of_its_own(
+        tmp_path: object, monkeypatch: object) -> None:
+    """A registry question is a round trip to a registry (~0.3-1 s to a public one): a plan
+    with several followed images must not pay them one after the other."""
+    import threading
+    from types import SimpleNamespace
+
+    from syncer.adapters.images import registry_digests
+
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))  # type: ignore[attr-defined]  # no docker login
+    log: list[str] = []
+    light = _Asker(threading.Barrier(2, timeout=10), log)
+    engine = SimpleNamespace(light=light, reads=light, _call=lambda what, fn, *a: fn(*a))
+    refs = ["reg:5000/web:1", "reg:5000/api:1", "reg:5000/web:1"]
+    answers = registry_digests(engine, refs)  # type: ignore[arg-type]
+    assert answers == {"reg:5000/api:1": RegistryAnswer(digest=NEW), "reg:5000/web:1": RegistryAnswer(digest=OLD)}
+    assert sorted(log) == ["closed", "closed", "twin", "twin"]  # each its own, and each closed
