@@ -82,6 +82,30 @@ def test_pull_policy_always_follows_a_tag_the_registry_moves_to_another_image(
     assert _web(_cli(repo, tmp_path, "plan", "--json"))["action"] == "noop"
 
 
+def test_several_followed_images_are_asked_at_once_on_connections_of_their_own(
+        tmp_path: Path, project: str, registry: Registry, monkeypatch: Any) -> None:
+    """Through the real engine, each worker on its own connection to its socket: the same
+    answers as the registry's own, one question per image, the engine's client left as it was."""
+    from syncer.adapters.docker import Engine
+    from syncer.adapters.images import registry_digests
+    from syncer.core.model import Server
+
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))  # no docker login: the engine's socket asks
+    refs = [registry.push(image, f"{project}/{name}:1")
+            for image, name in ((IMAGE, "web"), (HEALTHY_IMAGE, "api"), (IMAGE, "worker"))]
+    seen = len(registry.requests())
+    engine = Engine(Server("local"))
+    try:
+        answers = registry_digests(engine, [*refs, refs[0]])
+        assert {ref: (a.digest, a.error) for ref, a in answers.items()} == {ref: (registry.digest(ref), "")
+                                                                          for ref in refs}
+        assert engine.reads.containers(filters={"label": [f"syncer.project={project}"]}) == []  # still answers
+    finally:
+        engine.close()
+    asked = "\n".join(line for line in registry.requests()[seen:] if "/manifests/" in line)
+    assert all(f"/v2/{project}/{name}/manifests/" in asked for name in ("web", "api", "worker")), asked
+
+
 def test_a_registry_that_does_not_answer_changes_nothing_and_the_plan_says_why(
         tmp_path: Path, project: str, docker_api: Any, registry: Registry) -> None:
     ref = registry.push(IMAGE, f"{project}/app:1")
