@@ -18,6 +18,7 @@ from dataclasses import replace
 from syncer.adapters.docker import Engine
 from syncer.core.errors import SyncerError
 from syncer.core.model import Desired, Observed, Server, ServerState
+from syncer.stages.tags import followed
 
 EngineFactory = Callable[[Server], Engine]
 
@@ -36,7 +37,7 @@ def observe(project: str, servers: Mapping[str, Server], desired: Desired | None
         for c in desired.containers:
             if definition is None or c.definition == definition:
                 wanted.setdefault(c.server, []).append(c.name)
-                if tags and c.spec.get("pull_policy") == "always" and not c.is_job:  # (a job is not followed)
+                if tags and followed(c):
                     follow.setdefault(c.server, {})[c.name] = str(c.spec["image"])
 
     def one(server: Server) -> ServerState:

@@ -9,12 +9,18 @@ from dataclasses import replace
 from syncer.core.model import Action, ContainerSpec, LiveContainer, Reason, ServerState
 
 
+def followed(c: ContainerSpec) -> bool:
+    """`pull_policy: always` on a service or container: plans follow what its tag names in the
+    registry (a job runs once and is not followed)."""
+    return c.spec.get("pull_policy") == "always" and not c.is_job
+
+
 def follow(actions: list[Action], desired: list[ContainerSpec], state: ServerState,
             held: frozenset[str]) -> list[Action]:
     """`pull_policy: always` follows the tag: a container (service) that is otherwise in
     sync, but runs another image than its tag names in the registry now, is recreated (the
     service rolls). A registry that did not answer changes nothing, and the cause says so."""
-    specs = {c.name: c for c in desired if c.spec.get("pull_policy") == "always" and not c.is_job}
+    specs = {c.name: c for c in desired if followed(c)}
     live = {c.name: c for c in state.managed}
     return [_moved(a, specs[a.container], live[a.container], state) if a.action in ("noop", "start")
             and a.container in specs and a.container in live and a.container not in held else a
