@@ -188,9 +188,17 @@ def _sweep_bridges(api: Any) -> None:
 
     if subprocess.run(["pgrep", "-f", "dockerd --host unix:///tmp/syncer-d2-"], capture_output=True).returncode == 0:
         return
-    networks = _quiet(lambda: api.networks()) or []
-    ours = {f"br-{n['Id'][:12]}" for n in networks} | {n["Name"] for n in networks}
+    # a second dockerd makes its bridge before its process starts: a fresh root means one may be
+    # starting in another session now (the test shards of scripts/test run side by side)
+    if any(time.time() - d.stat().st_mtime < STALE_S for d in Path("/tmp").glob("syncer-d2-*")):
+        return
+    # links first, networks second: a network another session creates in between is then in
+    # `ours` (listed the other way round, its new bridge would look like nobody's)
     links = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True, text=True).stdout
+    networks = _quiet(lambda: api.networks())
+    if networks is None:
+        return
+    ours = {f"br-{n['Id'][:12]}" for n in networks} | {n["Name"] for n in networks}
     for line in links.splitlines():
         name = line.split(":")[1].strip().split("@")[0]
         if (name.startswith("br-") and name not in ours) or name.startswith("sd2") \
