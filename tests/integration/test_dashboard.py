@@ -71,8 +71,11 @@ def shows(driver: Any, element_id: str, *wanted: str, timeout: float = 30) -> st
     try:
         return str(wait_until(seen, timeout, 0.2, message=f"#{element_id} to show {wanted}"))
     except AssertionError:
+        page = driver.execute_script("return [document.readyState, location.href,"
+                                     " document.body ? document.body.innerText.slice(0, 400) : null]")
         raise AssertionError(f"#{element_id} shows {text_of(driver, element_id)!r}; notice:"
-                             f" {text_of(driver, 'notice')!r}; wanted {wanted}") from None
+                             f" {text_of(driver, 'notice')!r}; wanted {wanted}; page (state, address,"
+                             f" text): {page!r}") from None
 
 
 def click(driver: Any, css: str) -> None:
