@@ -1,8 +1,8 @@
-"""Apply and rollback: the write side, under the project's apply lock.
+"""Apply: the write side, under the project's apply lock.
 
 `apply` plans (or checks a saved plan), asks for confirmation, records revisions, runs the
-plan through the Applier and records each deployment's outcome; `rollback` records an
-earlier revision as a new one, pins it, and applies that definition alone.
+plan through the Applier and records each deployment's outcome (`apply_locked`, which
+`engine/rollback.py` runs too, for the one definition it rolled back).
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from syncer.adapters.lock import ApplyLock
-from syncer.adapters.store import Revision, Store
+from syncer.adapters.store import Store
 from syncer.core.errors import NotFound, StalePlan, SyncerError
 from syncer.core.model import BLOCKING, ContainerSpec, Desired, Observed, Plan, Project, Server
 from syncer.core.redact import Redactor
 from syncer.engine.events import EventSink, no_events, webhook_sink
 from syncer.engine.project import (
     Context,
-    desired_state,
     forget_lapsed,
     load,
     planned,
@@ -39,7 +38,7 @@ if TYPE_CHECKING:
 Progress = Callable[[str, str], None]  # (definition or "", line)
 
 
-def _quiet(definition: str, line: str) -> None:
+def quiet(definition: str, line: str) -> None:
     return None
 
 
@@ -116,7 +115,7 @@ class _StoreRecorder:
 
 def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool],
           plan_file: Mapping[str, Any] | None = None, trigger: str = "cli",
-          progress: Progress = _quiet, events: EventSink = no_events,
+          progress: Progress = quiet, events: EventSink = no_events,
           engines: EngineFactory | None = None, only: str | None = None,
           drift: str | None = None, ready: Callable[[], object] | None = None) -> ApplyReport:
     """Plan (or check a saved plan), confirm, then apply under the project's lock. `only`:
@@ -134,14 +133,14 @@ def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool
             recovered = store.recover()
             if recovered:
                 progress("", f"marked {recovered} deployment(s) of an interrupted apply as failed (interrupted)")
-            return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=plan_file,
+            return apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=plan_file,
                                  trigger=trigger, progress=progress, events=events, engines=engines, only=only,
                                  drift=drift, ready=ready)
         finally:
             store.close()
 
 
-def _apply_locked(ctx: Context, project: Project, store: Store, *, options: ApplyOptions,
+def apply_locked(ctx: Context, project: Project, store: Store, *, options: ApplyOptions,
                   confirm: Callable[[Plan], bool], plan_file: Mapping[str, Any] | None, trigger: str,
                   progress: Progress, events: EventSink, engines: EngineFactory | None,
                   only: str | None, drift: str | None = None,
@@ -341,60 +340,3 @@ def _record_outcomes(store: Store, p: Plan, results: list[DeploymentResult],
             store.set_definition_status(r.definition, "active", revision=revs[r.definition])
         else:
             store.set_definition_status(r.definition, "failed")
-
-
-def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOptions,
-             confirm: Callable[[Plan], bool], progress: Progress = _quiet,
-             events: EventSink = no_events, engines: EngineFactory | None = None) -> ApplyReport:
-    """Deploy revision `to` (default: the one before the latest) again, as a new revision.
-
-    The definition stays pinned to it until git next changes that definition.
-    """
-    root = ctx.root()
-    state = ctx.state(root)
-    with ApplyLock(state, "syncer rollback"):
-        project = load(ctx)
-        if project.definition(definition) is None:
-            raise NotFound(f"no definition '{definition}' in the project")
-        store = Store(state)
-        try:
-            events = webhook_sink(ctx, project, store, events)
-            store.recover()
-            revisions = store.revisions(definition)
-            if not revisions:
-                raise NotFound(f"definition '{definition}' has no revisions yet (apply it first)")
-            latest = revisions[0]
-            target = _rollback_target(revisions, to)
-            secrets = secrets_for(ctx, project)
-            git_side = [c for c in desired_state(ctx, project, secrets=secrets, engines=engines).containers
-                        if c.definition == definition]
-            number = latest.number + 1
-            with store.transaction():
-                store.add_revision(definition, number, target.def_hash, target.specs, project.commit,
-                                   rollback_of=target.number)
-                store.pin(definition, number, definition_hash(git_side))
-            progress(definition, f"revision {number} rolls back to revision {target.number}")
-            events("deployment.rolled_back", {"definition": definition, "revision": number,
-                                              "rollback_of": target.number})
-            events("definition.updated", {"definition": definition, "revision": number,
-                                          "rollback_of": target.number, "commit": project.commit})
-            return _apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=None,
-                                 trigger="rollback", progress=progress, events=events, engines=engines,
-                                 only=definition)
-        finally:
-            store.close()
-
-
-def _rollback_target(revisions: list[Revision], to: int | None) -> Revision:
-    if to is None:
-        if len(revisions) < 2:
-            raise NotFound(f"definition '{revisions[0].definition}' has only revision "
-                           f"{revisions[0].number}: nothing to roll back to")
-        latest = revisions[0]
-        older = [r for r in revisions[1:] if r.def_hash != latest.def_hash]
-        return older[0] if older else revisions[1]
-    for r in revisions:
-        if r.number == to:
-            return r
-    raise NotFound(f"definition '{revisions[0].definition}' has no revision {to}"
-                   f" (revisions: {', '.join(str(r.number) for r in reversed(revisions))})")

@@ -11,7 +11,7 @@ from typing import Any
 
 from syncer.core.model import Desired, Plan
 
-from syncer.engine.deploy import ApplyReport, Progress, apply, check_fresh, rollback
+from syncer.engine.deploy import ApplyReport, Progress, apply, check_fresh
 from syncer.engine.events import EventSink, emit_event, flush_webhooks, no_events, start_notifier
 from syncer.engine.project import (
     STATE_DIR,
@@ -29,6 +29,7 @@ from syncer.engine.project import (
     redactor,
     secrets_for,
 )
+from syncer.engine.rollback import rollback
 from syncer.engine.scaffold import init_repository
 from syncer.engine.secrets import KEY_FILE, parse_secrets_file, secret_key
 from syncer.engine.status import DefinitionStatus, status
