@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import IMAGE, REPO_ROOT, git_init, remove_project, run_cli, simple_repo, wait_until
+from tests.helpers import IMAGE, REPO_ROOT, free_port, git_init, remove_project, run_cli, simple_repo, wait_until
 
 CANARY = "CANARY-api-7f3e-s3cr3t-value"
 
@@ -50,11 +49,6 @@ spec:
 ERROR_CODES = {"invalid_request", "unauthorized", "forbidden", "not_found", "conflict", "rate_limited",
                "internal_error"}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Served:

@@ -43,6 +43,16 @@ def unique(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on now (the kernel's pick: two test sessions
+    side by side, as scripts/test runs them, are never handed the same one at once)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def write_files(root: Path, files: Mapping[str, str]) -> Path:
     """Write `files` (path → text, dedented) under `root`."""
     for rel, text in files.items():

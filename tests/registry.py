@@ -7,32 +7,16 @@ from __future__ import annotations
 
 import base64
 import json
-import random
 import shutil
-import socket
 import subprocess
 import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import wait_until
+from tests.helpers import free_port, wait_until
 
 BINARY = "/usr/bin/docker-registry"
-
-
-def _unused_port() -> int:
-    """A loopback port nothing listens on now, outside the kernel's ephemeral range (two test
-    sessions side by side each start registries: a random pick alone could meet the other's)."""
-    for _ in range(100):
-        port = random.randint(30000, 32000)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free loopback port in 30000-32000 for docker-registry")
 
 
 class Registry:
@@ -42,7 +26,7 @@ class Registry:
 
     def __init__(self, *, password: str = "") -> None:
         self.root = Path(tempfile.mkdtemp(prefix="syncer-registry-", dir="/tmp"))
-        self.host = f"127.0.0.1:{_unused_port()}"
+        self.host = f"127.0.0.1:{free_port()}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.password = password
         self.login = self.root / "login"

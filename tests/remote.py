@@ -13,16 +13,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.helpers import wait_until
+from tests.helpers import free_port, wait_until
 
 SSHD = "/usr/sbin/sshd"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _run(*cmd: str, cwd: Path | None = None) -> None:
