@@ -176,6 +176,7 @@ def deployment_text(d: dict[str, Any]) -> str:
              f"  created:    {d['created_at']}  started: {d['started_at'] or '-'}  finished: {d['finished_at'] or '-'}"]
     if d.get("error"):
         lines.append(f"  error:      {d['error']}")
+    lines.extend(f"  image:      {ref} = {digest}" for ref, digest in (d.get("images") or {}).items())
     lines.append("  log:")
     lines.extend(f"    {row['at']}  {row['line']}" for row in d.get("logs", []))
     return "\n".join(lines) + "\n"

@@ -28,6 +28,7 @@ from syncer.engine.project import (
     secrets_for,
 )
 from syncer.stages.plan import Known, definition_hash, desired_hash, restores_only
+from syncer.stages.tags import heard
 
 if TYPE_CHECKING:
     from syncer.adapters.docker import Engine
@@ -79,13 +80,15 @@ class _StoreRecorder:
         self.names: dict[str, str] = {}
         self.info: dict[str, dict[str, Any]] = {}
         self.message = ""
+        self.images: Mapping[tuple[str, str], Mapping[str, str]] = {}  # stages.tags.heard
 
     def _clean(self, text: str) -> str:
         return self.redact.text(text)
 
     def begin(self, definition: str, server: str, revision: int, actions: list[str]) -> str:
         dep = self.store.add_deployment(run_id=self.run_id, definition=definition, server=server,
-                                        revision=revision, actions=actions, trigger=self.trigger, commit=self.commit)
+                                        revision=revision, actions=actions, trigger=self.trigger, commit=self.commit,
+                                        images=self.images.get((definition, server)))
         self.store.deployment_running(dep)
         self.store.set_definition_status(definition, "deploying")
         self.names[dep] = definition
@@ -213,9 +216,11 @@ def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: De
     mask = redactor(ctx, project)
     recorder = _StoreRecorder(store, run_id, trigger, project.commit, mask, progress, events)
     recorder.message = project.commit_message
+    registry = {name: s.registry for name, s in observed.servers.items()}
+    recorder.images = heard(desired.containers, registry)
     try:
         results = Applier(result, desired, live, secrets, recorder, options, commit=project.commit, redact=mask,
-                          registry={name: s.registry for name, s in observed.servers.items()}).run()
+                          registry=registry).run()
     finally:
         for e in live.values():
             e.close()

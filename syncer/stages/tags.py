@@ -4,15 +4,30 @@ tag names now (ServerState.registry) and which digests the running image is know
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from syncer.core.model import Action, ContainerSpec, LiveContainer, Reason, ServerState
+from syncer.core.model import Action, ContainerSpec, LiveContainer, Reason, RegistryAnswer, ServerState
 
 
 def followed(c: ContainerSpec) -> bool:
     """`pull_policy: always` on a service or container: plans follow what its tag names in the
     registry (a job runs once and is not followed)."""
     return c.spec.get("pull_policy") == "always" and not c.is_job
+
+
+def heard(desired: Iterable[ContainerSpec], registry: Mapping[str, Mapping[str, RegistryAnswer]]
+          ) -> dict[tuple[str, str], dict[str, str]]:
+    """(definition, server) → each followed tag → the digest its registry named when the plan
+    was made (what a deployment of it rolls out; a tag the registry did not answer is left out)."""
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for c in desired:
+        if followed(c):
+            ref = str(c.spec["image"])
+            answer = registry.get(c.server, {}).get(ref)
+            if answer is not None and answer.digest and not answer.error:
+                out.setdefault((c.definition, c.server), {})[ref] = answer.digest
+    return out
 
 
 def follow(actions: list[Action], desired: list[ContainerSpec], state: ServerState,

@@ -63,6 +63,7 @@ def test_an_image_absent_here_is_pulled_from_its_registry_and_runs(
 def test_pull_policy_always_follows_a_tag_the_registry_moves_to_another_image(
         tmp_path: Path, project: str, docker_api: Any, registry: Registry) -> None:
     ref = registry.push(IMAGE, f"{project}/app:1")
+    first_digest = registry.digest(ref)
     repo = _repo(tmp_path, project, ref, "always")
     out = _cli(repo, tmp_path, "apply", "--auto-approve")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -80,6 +81,16 @@ def test_pull_policy_always_follows_a_tag_the_registry_moves_to_another_image(
     after = _image_of(docker_api, project)
     assert after == docker_api.inspect_image(HEALTHY_IMAGE)["Id"] != before
     assert _web(_cli(repo, tmp_path, "plan", "--json"))["action"] == "noop"
+
+    # the history says which image each deployment rolled out: the revision alone cannot
+    listed = _cli(repo, tmp_path, "deployments", "list", "--definition", "web", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rolled, first = json.loads(listed.stdout)
+    assert rolled["revision"] == first["revision"]
+    assert (first["images"], rolled["images"]) == ({ref: first_digest}, {ref: registry.digest(ref)})
+    assert first_digest != registry.digest(ref)
+    shown = _cli(repo, tmp_path, "deployments", "show", rolled["id"])
+    assert f"image:      {ref} = {registry.digest(ref)}" in shown.stdout, shown.stdout
 
 
 def test_several_followed_images_are_asked_at_once_on_connections_of_their_own(

@@ -119,3 +119,18 @@ def test_several_followed_refs_are_asked_at_once_each_on_a_connection_of_its_own
     answers = registry_digests(engine, refs)  # type: ignore[arg-type]
     assert answers == {"reg:5000/api:1": RegistryAnswer(digest=NEW), "reg:5000/web:1": RegistryAnswer(digest=OLD)}
     assert sorted(log) == ["closed", "closed", "twin", "twin"]  # each its own, and each closed
+
+
+def test_a_deployment_records_what_each_followed_tag_named_when_planned_and_nothing_else() -> None:
+    from syncer.stages.tags import heard
+
+    other = "registry.example:5000/db:2"
+    desired = [want("web", _spec()), want("web-2", _spec(), definition="web", replica=2),
+               want("db", {"image": other, "pull_policy": "always"}),
+               want("cache", _spec("missing")),  # not followed: its revision says what runs
+               want("job", {**_spec(), "kind": "job"}),  # a job runs once: not followed
+               want("far", _spec(), server="far")]
+    answers = {"local": {REF: RegistryAnswer(digest=NEW), other: RegistryAnswer(error="registry down")},
+               "far": {REF: RegistryAnswer(digest=OLD)}}
+    assert heard(desired, answers) == {("web", "local"): {REF: NEW}, ("far", "far"): {REF: OLD}}
+    assert heard(desired, {}) == {}

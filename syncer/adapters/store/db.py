@@ -97,6 +97,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX hook_deliveries_by_time ON hook_deliveries (seen_at);
     """,
+    # 5: what each followed tag (`pull_policy: always`) named when its deployment was planned
+    """
+    ALTER TABLE deployments ADD COLUMN images TEXT;
+    """,
 )
 
 FINAL = ("success", "failed")

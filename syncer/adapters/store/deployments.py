@@ -14,13 +14,14 @@ class Deployments(Db):
     """The `deployments` and `deployment_logs` tables."""
 
     def add_deployment(self, *, run_id: str | None, definition: str, server: str, revision: int,
-                       actions: list[str], trigger: str, commit: str | None) -> str:
-        """A deployment, `pending`."""
+                       actions: list[str], trigger: str, commit: str | None,
+                       images: Mapping[str, str] | None = None) -> str:
+        """A deployment, `pending`; `images`: each followed tag → the digest it named when planned."""
         ident = new_id("deploy")
         self._exec("INSERT INTO deployments (id, run_id, definition, server, revision, actions, status, trigger,"
-                   " commit_sha, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                   " commit_sha, created_at, images) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                    (ident, run_id, definition, server, revision, json.dumps(actions), "pending", trigger, commit,
-                    now()))
+                    now(), json.dumps(dict(sorted(images.items()))) if images else None))
         return ident
 
     def deployment_running(self, ident: str) -> None:
@@ -66,4 +67,5 @@ def _deployment(r: Mapping[str, Any]) -> dict[str, Any]:
     out["actions"] = json.loads(out["actions"])
     out["rolled_back"] = bool(out["rolled_back"])
     out["commit"] = out.pop("commit_sha")
+    out["images"] = json.loads(out["images"]) if out.get("images") else {}
     return out
