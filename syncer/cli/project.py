@@ -187,14 +187,17 @@ def apply(obj: dict[str, Any], /, plan_file: Path | None, **kw: Any) -> int:
 
 @cli.command()
 @click.argument("definition")
-@click.option("--to", "to", type=int, metavar="N", help="The revision to go back to (default: the previous one).")
+@click.option("--to", "to", type=int, metavar="N",
+              help="The revision to go back to, at the digests it last ran (default: what ran before).")
 @_apply_options
 @click.pass_obj
 def rollback(obj: dict[str, Any], /, definition: str, to: int | None, **kw: Any) -> int:
-    """Deploy an earlier revision of DEFINITION again, as a new revision.
+    """Deploy what ran before of DEFINITION again, as a new revision.
 
-    The new revision records `rollback_of`. The definition stays pinned to it (in
-    `apply` and `watch`) until git next changes that definition.
+    What ran before: the last successful deployment of another revision, or of the same one
+    while a followed tag (`pull_policy: always`) named another image; that tag is pinned to
+    the digest it named then. The new revision records `rollback_of`. The definition stays
+    pinned to it (in `apply` and `watch`) until git next changes that definition.
     """
     progress = _progress(kw["as_json"])
     try:

@@ -43,7 +43,7 @@ def quiet(definition: str, line: str) -> None:
     return None
 
 
-def _specs_of(containers: list[ContainerSpec]) -> list[dict[str, Any]]:
+def specs_of(containers: list[ContainerSpec]) -> list[dict[str, Any]]:
     # a file's bytes go with the revision so that a rollback writes them again (secrets in
     # them are references: values never reach the store)
     return [{"server": c.server, "replica": c.replica, "name": c.name, "template_ref": c.template_ref,
@@ -299,7 +299,7 @@ def _record_revisions(store: Store, desired: Desired, p: Plan, commit: str | Non
                     or (row["server"], row["template"]) != (first.server, first.template_ref):
                 store.upsert_definition(name, first.server, first.template_ref)
             if known.get(name, (0, ""))[1] != dh:
-                store.add_revision(name, revs[name], dh, _specs_of(containers), commit)
+                store.add_revision(name, revs[name], dh, specs_of(containers), commit)
                 changed.append(name)
                 if name not in acted and name not in removing:  # in sync already (another state dir made it)
                     store.set_definition_status(name, "active", revision=revs[name])

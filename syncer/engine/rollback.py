@@ -1,22 +1,25 @@
-"""Rollback: an earlier revision recorded again as a new one, pinned, and applied alone.
+"""Rollback: what ran before recorded again as a new revision, pinned, and applied alone.
 
-The definition stays pinned to the rolled-back revision until git next changes it (the pin
-records the definition's hash in git at the time).
+What ran before is an earlier revision, or the same one while its followed tags named other
+images (`deployments.images`): those tags are pinned to the digests recorded then. The
+definition stays pinned to the new revision until git next changes it (the pin records the
+definition's hash in git at the time).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from syncer.adapters.lock import ApplyLock
 from syncer.adapters.store import Revision, Store
 from syncer.core.errors import NotFound
 from syncer.core.model import Plan
-from syncer.engine.deploy import ApplyReport, Progress, apply_locked, quiet
+from syncer.engine.deploy import ApplyReport, Progress, apply_locked, quiet, specs_of
 from syncer.engine.events import EventSink, no_events, webhook_sink
-from syncer.engine.project import Context, desired_state, load, secrets_for
+from syncer.engine.project import Context, desired_state, from_revision, load, secrets_for
 from syncer.stages.plan import definition_hash
+from syncer.stages.tags import pin_digests
 
 if TYPE_CHECKING:
     from syncer.engine.observe import EngineFactory
@@ -26,9 +29,8 @@ if TYPE_CHECKING:
 def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOptions,
              confirm: Callable[[Plan], bool], progress: Progress = quiet,
              events: EventSink = no_events, engines: EngineFactory | None = None) -> ApplyReport:
-    """Deploy revision `to` (default: the one before the latest) again, as a new revision.
-
-    The definition stays pinned to it until git next changes that definition.
+    """Deploy revision `to`, or by default what ran before (`rollback_target`), again as a
+    new revision. The definition stays pinned to it until git next changes that definition.
     """
     root = ctx.root()
     state = ctx.state(root)
@@ -44,16 +46,20 @@ def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOpt
             if not revisions:
                 raise NotFound(f"definition '{definition}' has no revisions yet (apply it first)")
             latest = revisions[0]
-            target = _rollback_target(revisions, to)
+            target, images = rollback_target(revisions, store.deployments(definition=definition, limit=HISTORY), to)
             secrets = secrets_for(ctx, project)
             git_side = [c for c in desired_state(ctx, project, secrets=secrets, engines=engines).containers
                         if c.definition == definition]
+            def_hash, specs = target.def_hash, target.specs
+            if images and git_side:  # each followed tag back at the digest that deployment ran
+                containers = pin_digests(from_revision(target, git_side[0]), images)
+                def_hash, specs = definition_hash(containers), specs_of(containers)
             number = latest.number + 1
             with store.transaction():
-                store.add_revision(definition, number, target.def_hash, target.specs, project.commit,
-                                   rollback_of=target.number)
+                store.add_revision(definition, number, def_hash, specs, project.commit, rollback_of=target.number)
                 store.pin(definition, number, definition_hash(git_side))
-            progress(definition, f"revision {number} rolls back to revision {target.number}")
+            progress(definition, f"revision {number} rolls back to revision {target.number}"
+                     + "".join(f"; {ref} at {digest}" for ref, digest in sorted(images.items())))
             events("deployment.rolled_back", {"definition": definition, "revision": number,
                                               "rollback_of": target.number})
             events("definition.updated", {"definition": definition, "revision": number,
@@ -63,6 +69,31 @@ def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOpt
                                  only=definition)
         finally:
             store.close()
+
+
+HISTORY = 200  # the deployments a rollback looks back through
+
+
+def rollback_target(revisions: list[Revision], deployments: list[dict[str, Any]], to: int | None
+                    ) -> tuple[Revision, dict[str, str]]:
+    """The revision to deploy again, and the digests its followed tags go back to (tag →
+    digest, as `deployments.images` recorded them; `{}` when nothing was followed).
+
+    With `to`: that revision, at the digests its last successful deployment ran. Without:
+    the last successful deployment that ran something else than the latest revision does now
+    (another revision, or the same one while its tags named other images: a tag that moved
+    makes no new revision); without one, the revision before the latest (as always)."""
+    by_number = {r.number: r for r in revisions}
+    done = [d for d in deployments if d["status"] == "success" and d["revision"] in by_number]  # newest first
+    if to is not None:
+        target = _rollback_target(revisions, to)
+        return target, next((dict(d["images"]) for d in done if d["revision"] == to), {})
+    latest = revisions[0]
+    now: tuple[str, dict[str, str]] = (latest.def_hash, next((d["images"] for d in done if d["revision"] == latest.number), {}))
+    for d in done:
+        if (by_number[d["revision"]].def_hash, d["images"]) != now:
+            return by_number[d["revision"]], dict(d["images"])
+    return _rollback_target(revisions, None), {}
 
 
 def _rollback_target(revisions: list[Revision], to: int | None) -> Revision:

@@ -112,11 +112,11 @@ class SwarmDeployer:
         heard (what the plan showed is what rolls out; the registry is not asked twice); the
         registry is asked here only for a ref that observation did not ask about. "" otherwise,
         or when the registry did not answer (the nodes then resolve the tag themselves)."""
-        if c.spec.get("pull_policy") != "always":
+        ref = str(c.spec["image"])
+        if c.spec.get("pull_policy") != "always" or "@" in ref:  # (a digest, as a rollback pins, is pinned)
             return ""
         from syncer.adapters.images import pinned, registry_digest
 
-        ref = str(c.spec["image"])
         answer = self.registry.get(ref) or registry_digest(self.swarm.engine, ref)
         if answer.error:
             log(f"{answer.error}; the service names the tag and each node resolves it")

@@ -7,13 +7,33 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
+from syncer.core import labels as L
 from syncer.core.model import Action, ContainerSpec, LiveContainer, Reason, RegistryAnswer, ServerState
 
 
 def followed(c: ContainerSpec) -> bool:
     """`pull_policy: always` on a service or container: plans follow what its tag names in the
-    registry (a job runs once and is not followed)."""
-    return c.spec.get("pull_policy") == "always" and not c.is_job
+    registry (a job runs once and is not followed; a digest, as a rollback pins, names one image)."""
+    return c.spec.get("pull_policy") == "always" and not c.is_job and "@" not in str(c.spec.get("image", ""))
+
+
+def repository(ref: str) -> str:
+    """An image reference without its tag or digest (a registry's port is no tag)."""
+    name = ref.split("@", 1)[0]
+    return name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+
+
+def pin_digests(containers: Iterable[ContainerSpec], images: Mapping[str, str]) -> list[ContainerSpec]:
+    """A revision's containers with each followed tag that `images` (a deployment's record:
+    tag → digest) names pinned to that digest, `repo@sha256:…`: what a rollback deploys."""
+    out = []
+    for c in containers:
+        ref = str(c.spec.get("image", ""))
+        if followed(c) and ref in images:
+            spec = {**c.spec, "image": f"{repository(ref)}@{images[ref]}"}
+            c = replace(c, spec=spec, spec_hash=L.spec_hash(spec))
+        out.append(c)
+    return out
 
 
 def heard(desired: Iterable[ContainerSpec], registry: Mapping[str, Mapping[str, RegistryAnswer]]

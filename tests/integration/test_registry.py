@@ -93,6 +93,42 @@ def test_pull_policy_always_follows_a_tag_the_registry_moves_to_another_image(
     assert f"image:      {ref} = {registry.digest(ref)}" in shown.stdout, shown.stdout
 
 
+def test_a_rollback_returns_a_followed_tag_to_the_image_it_named_before_it_moved(
+        tmp_path: Path, project: str, docker_api: Any, registry: Registry) -> None:
+    ref = registry.push(IMAGE, f"{project}/app:1")
+    old, old_digest = docker_api.inspect_image(IMAGE)["Id"], registry.digest(ref)
+    repo = _repo(tmp_path, project, ref, "always")
+    assert _cli(repo, tmp_path, "apply", "--auto-approve").returncode == 0
+    registry.push(HEALTHY_IMAGE, f"{project}/app:1")  # the tag moves: the next apply rolls it
+    new, new_digest = docker_api.inspect_image(HEALTHY_IMAGE)["Id"], registry.digest(ref)
+    assert _cli(repo, tmp_path, "apply", "--auto-approve").returncode == 0
+    assert _image_of(docker_api, project) == new
+
+    # one revision, two images: the rollback goes back to the digest the tag named before
+    back = _cli(repo, tmp_path, "rollback", "web", "--auto-approve")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert f"{ref} at {old_digest}" in back.stdout, back.stdout
+    assert _image_of(docker_api, project) == old
+    [row] = docker_api.containers(filters={"label": f"syncer.project={project}"})
+    assert row["Image"].endswith(f"@{old_digest}")
+    # pinned: the tag, which names the new image in the registry, is not followed
+    assert _web(_cli(repo, tmp_path, "plan", "--json"))["action"] == "noop"
+    assert _cli(repo, tmp_path, "apply", "--auto-approve").returncode == 0
+    assert _image_of(docker_api, project) == old
+
+    # and a rollback of the rollback goes forward to what the tag named after it moved
+    again = _cli(repo, tmp_path, "rollback", "web", "--auto-approve")
+    assert again.returncode == 0 and f"{ref} at {new_digest}" in again.stdout, again.stdout + again.stderr
+    assert _image_of(docker_api, project) == new
+
+    # a change to the definition in git ends the pin: the tag is followed again
+    (repo / "templates/app.yaml").write_text(APP.format(ref=ref, policy="always") + "  env: {V: \"2\"}\n")
+    assert _cli(repo, tmp_path, "apply", "--auto-approve").returncode == 0
+    assert _image_of(docker_api, project) == new
+    [row] = docker_api.containers(filters={"label": f"syncer.project={project}"})
+    assert row["Image"] == ref
+
+
 def test_several_followed_images_are_asked_at_once_on_connections_of_their_own(
         tmp_path: Path, project: str, registry: Registry, monkeypatch: Any) -> None:
     """Through the real engine, each worker on its own connection to its socket: the same

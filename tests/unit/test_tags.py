@@ -134,3 +134,22 @@ def test_a_deployment_records_what_each_followed_tag_named_when_planned_and_noth
                "far": {REF: RegistryAnswer(digest=OLD)}}
     assert heard(desired, answers) == {("web", "local"): {REF: NEW}, ("far", "far"): {REF: OLD}}
     assert heard(desired, {}) == {}
+
+
+def test_a_rollback_pins_each_followed_tag_to_the_digest_its_deployment_ran() -> None:
+    from syncer.core import labels as L
+    from syncer.stages.tags import pin_digests, repository
+
+    assert [repository(r) for r in (REF, "app", "app:1", "host:5000/app", f"host:5000/a/app:1@{OLD}")] \
+        == ["registry.example:5000/app", "app", "app", "host:5000/app", "host:5000/a/app"]
+    followed_, fixed, job = want("web", _spec()), want("db", _spec("missing")), want("job", {**_spec(), "kind": "job"})
+    web, db, j = pin_digests([followed_, fixed, job], {REF: OLD})
+    assert web.spec["image"] == f"registry.example:5000/app@{OLD}" and web.spec_hash == L.spec_hash(web.spec)
+    assert (db, j) == (fixed, job)  # not followed: the revision says what runs
+    assert pin_digests([followed_], {}) == [followed_]
+    # pinned, it follows nothing: no registry question (observe asks for followed specs only),
+    # no roll when the tag moves, and no digest recorded for a tag it no longer names
+    from syncer.stages.tags import followed, heard
+
+    assert followed(followed_) and not followed(web)
+    assert heard([web], {"local": {web.spec["image"]: RegistryAnswer(digest=NEW)}}) == {}
