@@ -698,3 +698,13 @@ def test_pull_policy_always_pins_a_service_to_its_tags_digest_and_rolls_it_when_
     assert svc["UpdateStatus"]["State"] == "completed"
     [task] = _running(api, "web")
     assert task["Spec"]["ContainerSpec"]["Image"] == f"{ref}@{moved}"
+
+    # a rollback undoes the roll: the service goes back to the digest the tag named before,
+    # as an update, and stays there (pinned) while the tag names the other image
+    out = run_cli("--repo", str(repo), "rollback", "web", "--auto-approve")
+    assert out.returncode == 0, out.stdout + out.stderr
+    repository = ref.rsplit(":", 1)[0]
+    svc = _service(api, "web")
+    assert svc is not None and svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == f"{repository}@{first}"
+    assert svc["UpdateStatus"]["State"] == "completed"
+    assert _plan(repo)["actions"][0]["action"] == "noop"
