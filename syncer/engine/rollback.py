@@ -85,11 +85,14 @@ def rollback_target(revisions: list[Revision], deployments: list[dict[str, Any]]
     makes no new revision); without one, the revision before the latest (as always)."""
     by_number = {r.number: r for r in revisions}
     done = [d for d in deployments if d["status"] == "success" and d["revision"] in by_number]  # newest first
+    if any(d["images"] for d in done):  # it follows tags: a deployment that recorded none (a self-heal,
+        done = [d for d in done if d["images"]]  # which asks no registry) does not say what ran
     if to is not None:
         target = _rollback_target(revisions, to)
         return target, next((dict(d["images"]) for d in done if d["revision"] == to), {})
     latest = revisions[0]
-    now: tuple[str, dict[str, str]] = (latest.def_hash, next((d["images"] for d in done if d["revision"] == latest.number), {}))
+    now: tuple[str, dict[str, str]] = (latest.def_hash,
+                                       next((d["images"] for d in done if d["revision"] == latest.number), {}))
     for d in done:
         if (by_number[d["revision"]].def_hash, d["images"]) != now:
             return by_number[d["revision"]], dict(d["images"])

@@ -28,6 +28,12 @@ def test_a_tag_that_moved_under_one_revision_goes_back_to_the_digest_before() ->
     assert (target.number, images) == (1, A)
 
 
+def test_a_self_heal_which_records_no_digest_does_not_stand_for_what_ran() -> None:
+    revisions = [_rev(1, "h1")]
+    target, images = rollback_target(revisions, [_dep(1, {}), _dep(1, B), _dep(1, A)], None)
+    assert (target.number, images) == (1, A)
+
+
 def test_another_revision_goes_back_with_the_digests_it_last_ran() -> None:
     revisions = [_rev(2, "h2"), _rev(1, "h1")]
     deployments = [_dep(2, B), _dep(1, B), _dep(1, A)]
