@@ -21,6 +21,7 @@ from typing import Any
 from syncer.adapters.docker import Engine, EngineError, Missing, engine_message
 from syncer.core.errors import SyncerError
 from syncer.core.model import RegistryAnswer
+from syncer.stages.tags import repository
 
 PARALLEL_ASKS = 4  # registry questions at once per server (each on a connection of its own)
 
@@ -36,9 +37,8 @@ def has_image(engine: Engine, image: str) -> bool:
 
 def pull(engine: Engine, image: str) -> Iterator[str]:
     """Pull an image (by tag, or by digest: `repo@sha256:…`), yielding progress lines."""
-    repo, at, tag = image.rpartition("@")
-    if not at:  # the tag follows the last colon of the last path part (a registry's port is no tag)
-        repo, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+    repo = repository(image)
+    tag = image.rpartition("@")[2] if "@" in image else image[len(repo) + 1:] or "latest"
     stream = engine._call(f"pull {image}", engine.api.pull, repo, tag=tag, stream=True, decode=True)
     try:
         for event in stream:
