@@ -328,7 +328,7 @@ def pinned(store: Store, desired: Desired) -> tuple[Desired, list[str]]:
     for name, containers in _by_definition(desired).items():
         pin = pins.get(name)
         if pin is not None and definition_hash(containers) == pin[1]:
-            out.extend(from_revision(store.revision(name, pin[0]), containers[0]))
+            out.extend(from_revision(store.revision(name, pin[0]), desired.project))
         else:
             if pin is not None:
                 lapsed.append(name)
@@ -360,8 +360,9 @@ def forget_lapsed(store: Store, p: Planned) -> None:
         store.release(container)
 
 
-def from_revision(rev: Revision, like: ContainerSpec) -> list[ContainerSpec]:
-    return [ContainerSpec(like.project, s["server"], rev.definition, int(s["replica"]), s["name"], s["template_ref"],
+def from_revision(rev: Revision, project: str) -> list[ContainerSpec]:
+    """A recorded revision's containers, as render makes them."""
+    return [ContainerSpec(project, s["server"], rev.definition, int(s["replica"]), s["name"], s["template_ref"],
                           s["spec"], s["spec_hash"], tuple(s.get("depends_on", ())),
                           {k: base64.b64decode(v) for k, v in (s.get("payload") or {}).items()})
             for s in rev.specs]

@@ -51,8 +51,8 @@ def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOpt
             git_side = [c for c in desired_state(ctx, project, secrets=secrets, engines=engines).containers
                         if c.definition == definition]
             def_hash, specs = target.def_hash, target.specs
-            if images and git_side:  # each followed tag back at the digest that deployment ran
-                containers = pin_digests(from_revision(target, git_side[0]), images)
+            if images:  # each followed tag back at the digest that deployment ran
+                containers = pin_digests(from_revision(target, project.config.name), images)
                 def_hash, specs = definition_hash(containers), specs_of(containers)
             number = latest.number + 1
             with store.transaction():
