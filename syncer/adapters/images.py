@@ -35,9 +35,17 @@ def has_image(engine: Engine, image: str) -> bool:
         return False
 
 
-def pull(engine: Engine, image: str) -> Iterator[str]:
-    """Pull an image (by tag, or by digest: `repo@sha256:…`), yielding progress lines."""
+def pull(engine: Engine, image: str, digest: str = "") -> Iterator[str]:
+    """Pull an image (by tag, or by digest: `repo@sha256:…`), yielding progress lines.
+    `digest`: what the tag `image` named when the plan was made. That digest is pulled and
+    the tag set to it here, so what runs is what the plan showed and the deployment recorded,
+    even when the tag moved again since (its next move is the next plan's)."""
     repo = repository(image)
+    if digest:
+        yield from pull(engine, f"{repo}@{digest}")
+        tag = image[len(repo) + 1:] or "latest"
+        engine._call(f"tag {repo}@{digest} as {image}", engine.api.tag, f"{repo}@{digest}", repo, tag)
+        return
     tag = image.rpartition("@")[2] if "@" in image else image[len(repo) + 1:] or "latest"
     stream = engine._call(f"pull {image}", engine.api.pull, repo, tag=tag, stream=True, decode=True)
     try:

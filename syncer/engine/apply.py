@@ -81,6 +81,7 @@ class Applier:
         self.sleep = sleep
         self.redact = redact  # failures quote container and probe output: masked at the source
         self.specs = {(c.server, c.name): c for c in desired.containers}
+        self.registry = registry or {}
         self.network_errors: dict[str, str] = {}  # server → why a network it needs could not be made
         self.swarms = Swarms(engines, desired, secrets, timeout=options.health_timeout,
                              job_timeout=options.job_timeout, sleep=sleep, registry=registry)
@@ -210,24 +211,28 @@ class Applier:
                                   revision=a.revision, spec_hash_=c.spec_hash, template_ref=c.template_ref,
                                   commit=self.commit, spec=c.spec)
 
-    def _ensure_image(self, eng: Engine, spec: Mapping[str, Any], log: Callable[[str], None]) -> None:
+    def _ensure_image(self, eng: Engine, c: ContainerSpec, log: Callable[[str], None]) -> None:
         """The image, as `pull_policy` says: `missing` (default) pulls only when absent,
-        `always` pulls every time, `never` uses what the server has or fails."""
-        image, policy = spec["image"], spec.get("pull_policy", "missing")
+        `always` pulls every time (the digest the plan heard its tag name, when it asked),
+        `never` uses what the server has or fails."""
+        image, policy = c.spec["image"], c.spec.get("pull_policy", "missing")
         if policy != "always" and images.has_image(eng, image):
             return
         if policy == "never":
             raise ActionFailed(f"image {image} is not present and pull_policy is never")
-        log(f"image {image} is not present: pulling" if policy != "always" else f"pulling {image} (pull_policy: always)")
+        heard = self.registry.get(c.server, {}).get(image) if policy == "always" else None
+        digest = heard.digest if heard is not None and not heard.error else ""
+        log(f"image {image} is not present: pulling" if policy != "always" else
+            f"pulling {image}{f' at {digest}' if digest else ''} (pull_policy: always)")
         try:
-            for line in images.pull(eng, image):
+            for line in images.pull(eng, image, digest):
                 log(f"pull: {line}")
         except (EngineError, DockerUnavailable) as exc:
             absent = "is not present and " if policy != "always" else ""
             raise ActionFailed(f"image {image} {absent}could not be pulled: {exc}") from None
 
     def _create(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
-        self._ensure_image(eng, c.spec, log)
+        self._ensure_image(eng, c, log)
         ident = eng.create(c.name, c.spec, self._labels(a, c), self.secrets)
         log(f"created {c.name} ({ident[:12]})")
         try:
@@ -264,7 +269,7 @@ class Applier:
     def _run_job(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
         """Run a job to completion: exit 0 is success; anything else fails with its last lines.
         A failed run stays exited (to be read); the next plan runs the job again."""
-        self._ensure_image(eng, c.spec, log)
+        self._ensure_image(eng, c, log)
         if a.container_id:
             eng.remove(a.container_id)
             log(f"removed the previous run of {c.name} ({a.container_id[:12]})")
@@ -289,7 +294,7 @@ class Applier:
     def _recreate(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
         # Order fixed by DESIGN.md: the new container exists (config validated by the engine)
         # before the old one stops, and the old one goes only once the new one is proven.
-        self._ensure_image(eng, c.spec, log)
+        self._ensure_image(eng, c, log)
         temp = L.temp_name(c.name)
         eng.remove(temp)
         new = eng.create(temp, c.spec, self._labels(a, c), self.secrets)

@@ -93,6 +93,46 @@ def test_pull_policy_always_follows_a_tag_the_registry_moves_to_another_image(
     assert f"image:      {ref} = {registry.digest(ref)}" in shown.stdout, shown.stdout
 
 
+def test_an_apply_runs_the_digest_its_plan_showed_though_the_tag_moves_again_before_it_pulls(
+        tmp_path: Path, project: str, docker_api: Any, registry: Registry, monkeypatch: Any) -> None:
+    """The plan heard the tag name one image; someone pushes a third under the same tag while
+    the apply waits for its confirmation (before anything is pulled). What runs, what the
+    deployment records and what the tag names here is the image the plan showed; the third
+    is the next plan's to roll out."""
+    from syncer.engine import facade as engine
+    from syncer.engine.options import ApplyOptions
+
+    third = f"syncer-local/{project}-third:1"
+    subprocess.run(["docker", "build", "-q", "-t", third, "-"], input=f"FROM {IMAGE}\nLABEL test={project}\n",
+                   text=True, check=True, capture_output=True)
+    ref = registry.push(IMAGE, f"{project}/app:1")
+    repo = _repo(tmp_path, project, ref, "always")
+    try:
+        assert _cli(repo, tmp_path, "apply", "--auto-approve").returncode == 0
+        registry.push(HEALTHY_IMAGE, f"{project}/app:1")
+        shown, shown_id = registry.digest(ref), docker_api.inspect_image(HEALTHY_IMAGE)["Id"]
+        docker_api.tag(IMAGE, ref)  # (this engine still has the first image under the tag)
+
+        def confirm(plan: Any) -> bool:
+            assert [a.action for a in plan.actions if a.action != "noop"] == ["recreate"]
+            registry.push(third, f"{project}/app:1")  # the tag moves on before the apply pulls
+            return True
+
+        (login := tmp_path / "no-login").mkdir(exist_ok=True)
+        monkeypatch.setenv("DOCKER_CONFIG", str(login))
+        ctx = engine.Context(repo=repo, state_dir=tmp_path / "state")
+        report = engine.apply(ctx, options=ApplyOptions(stop_timeout=1), confirm=confirm)
+        assert report.ok, [r.error for r in report.results]
+        assert registry.digest(ref) != shown
+        assert _image_of(docker_api, project) == shown_id == docker_api.inspect_image(ref)["Id"]
+        listed = _cli(repo, tmp_path, "deployments", "list", "--definition", "web", "--json")
+        assert json.loads(listed.stdout)[0]["images"] == {ref: shown}
+        moved = _web(_cli(repo, tmp_path, "plan", "--json"))
+        assert moved["action"] == "recreate" and moved["cause"] == f"{ref} names another image in its registry now"
+    finally:
+        subprocess.run(["docker", "rmi", "-f", third], capture_output=True)
+
+
 def test_a_rollback_returns_a_followed_tag_to_the_image_it_named_before_it_moved(
         tmp_path: Path, project: str, docker_api: Any, registry: Registry) -> None:
     ref = registry.push(IMAGE, f"{project}/app:1")
