@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from syncer.adapters.store import Store
-from syncer.core.errors import Conflict, DockerUnavailable, NotFound, SyncerError
+from syncer.core.errors import DockerUnavailable, NotFound, SyncerError
 from syncer.core.model import LiveContainer, Observed, Project
 from syncer.core.redact import Redactor
 from syncer.engine import secrets as S
@@ -215,21 +215,14 @@ def instance_rows(ctx: Context, project: Project, *, definition: str | None = No
 
 def rollback_deployment(ctx: Context, deployment_id: str, *, options: ApplyOptions,
                         engines: EngineFactory | None = None) -> ApplyReport:
-    """Undo one deployment: roll its definition back to the newest revision before the
-    deployment's own that renders differently (the state that deployment replaced)."""
+    """Undo one deployment: deploy again what it replaced (`rollback.undo_target`), an
+    earlier revision or the digests a followed tag named before it rolled."""
     store = state_store(ctx)
     try:
         dep = store.deployment(deployment_id)
-        revisions = store.revisions(dep["definition"])
     finally:
         store.close()
-    number = int(dep["revision"])
-    current = next((r for r in revisions if r.number == number), None)
-    older = [r for r in revisions if r.number < number and (current is None or r.def_hash != current.def_hash)]
-    if not older:
-        raise Conflict(f"deployment {deployment_id} put definition '{dep['definition']}' at revision {number};"
-                       " there is no earlier revision to roll back to")
-    return rollback(ctx, dep["definition"], to=older[0].number, options=options, confirm=lambda p: True,
+    return rollback(ctx, dep["definition"], to=None, undo=dep, options=options, confirm=lambda p: True,
                     engines=engines)
 
 

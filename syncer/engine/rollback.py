@@ -8,12 +8,12 @@ definition's hash in git at the time).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from syncer.adapters.lock import ApplyLock
 from syncer.adapters.store import Revision, Store
-from syncer.core.errors import NotFound
+from syncer.core.errors import Conflict, NotFound
 from syncer.core.model import Plan
 from syncer.engine.deploy import ApplyReport, Progress, apply_locked, quiet, specs_of
 from syncer.engine.events import EventSink, no_events, webhook_sink
@@ -28,9 +28,11 @@ if TYPE_CHECKING:
 
 def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOptions,
              confirm: Callable[[Plan], bool], progress: Progress = quiet,
-             events: EventSink = no_events, engines: EngineFactory | None = None) -> ApplyReport:
+             events: EventSink = no_events, engines: EngineFactory | None = None,
+             undo: Mapping[str, Any] | None = None) -> ApplyReport:
     """Deploy revision `to`, or by default what ran before (`rollback_target`), again as a
-    new revision. The definition stays pinned to it until git next changes that definition.
+    new revision; `undo` (one of the definition's deployments): what that deployment replaced
+    (`undo_target`). The definition stays pinned to it until git next changes that definition.
     """
     root = ctx.root()
     state = ctx.state(root)
@@ -46,7 +48,9 @@ def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOpt
             if not revisions:
                 raise NotFound(f"definition '{definition}' has no revisions yet (apply it first)")
             latest = revisions[0]
-            target, images = rollback_target(revisions, store.deployments(definition=definition, limit=HISTORY), to)
+            history = store.deployments(definition=definition, limit=HISTORY)
+            target, images = (undo_target(revisions, history, undo) if undo is not None
+                              else rollback_target(revisions, history, to))
             secrets = secrets_for(ctx, project)
             git_side = [c for c in desired_state(ctx, project, secrets=secrets, engines=engines).containers
                         if c.definition == definition]
@@ -84,9 +88,7 @@ def rollback_target(revisions: list[Revision], deployments: list[dict[str, Any]]
     (another revision, or the same one while its tags named other images: a tag that moved
     makes no new revision); without one, the revision before the latest (as always)."""
     by_number = {r.number: r for r in revisions}
-    done = [d for d in deployments if d["status"] == "success" and d["revision"] in by_number]  # newest first
-    if any(d["images"] for d in done):  # it follows tags: a deployment that recorded none (a self-heal,
-        done = [d for d in done if d["images"]]  # which asks no registry) does not say what ran
+    done = _ran(deployments, by_number)
     if to is not None:
         target = _rollback_target(revisions, to)
         return target, next((dict(d["images"]) for d in done if d["revision"] == to), {})
@@ -97,6 +99,38 @@ def rollback_target(revisions: list[Revision], deployments: list[dict[str, Any]]
         if (by_number[d["revision"]].def_hash, d["images"]) != now:
             return by_number[d["revision"]], dict(d["images"])
     return _rollback_target(revisions, None), {}
+
+
+def undo_target(revisions: list[Revision], deployments: list[dict[str, Any]], undone: Mapping[str, Any]
+                ) -> tuple[Revision, dict[str, str]]:
+    """What the deployment `undone` replaced, as `rollback_target` answers: the last successful
+    deployment before it that ran something else than it did (another revision, or the same
+    one while its tags named other images); without one in `deployments` (newest first), the
+    newest revision before its own that renders differently, at its last digests."""
+    by_number = {r.number: r for r in revisions}
+    ids = [d["id"] for d in deployments]
+    earlier = set(ids[ids.index(undone["id"]) + 1:]) if undone["id"] in ids else set()
+    done = [d for d in _ran(deployments, by_number) if d["id"] in earlier]
+    number = int(undone["revision"])
+    mine = by_number.get(number)
+    # a deployment that recorded no digest (a self-heal) ran what the one before it at its revision did
+    images: dict[str, str] = undone["images"] or next((d["images"] for d in done if d["revision"] == number), {})
+    for d in done:
+        if mine is None or (by_number[d["revision"]].def_hash, d["images"]) != (mine.def_hash, images):
+            return by_number[d["revision"]], dict(d["images"])
+    older = [r for r in revisions if r.number < number and (mine is None or r.def_hash != mine.def_hash)]
+    if not older:
+        raise Conflict(f"deployment {undone['id']} put definition '{undone['definition']}' at revision {number};"
+                       " nothing ran before it to roll back to")
+    return rollback_target(revisions, deployments, older[0].number)
+
+
+def _ran(deployments: list[dict[str, Any]], by_number: Mapping[int, Revision]) -> list[dict[str, Any]]:
+    """The successful deployments of known revisions (newest first) that say what ran: once a
+    definition follows tags, one that recorded no digest (a self-heal, which asks no registry)
+    does not."""
+    done = [d for d in deployments if d["status"] == "success" and d["revision"] in by_number]
+    return [d for d in done if d["images"]] if any(d["images"] for d in done) else done
 
 
 def _rollback_target(revisions: list[Revision], to: int | None) -> Revision:

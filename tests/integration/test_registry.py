@@ -169,6 +169,35 @@ def test_a_rollback_returns_a_followed_tag_to_the_image_it_named_before_it_moved
     assert row["Image"] == ref
 
 
+def test_the_api_undoes_a_tag_roll_by_its_deployment(
+        tmp_path: Path, project: str, docker_api: Any, registry: Registry) -> None:
+    """`POST /deployments/{id}/rollback` of the deployment that rolled a moved tag out (one
+    revision, another image) deploys again the digest the tag named before it."""
+    from tests.apiserver import serve
+
+    ref = registry.push(IMAGE, f"{project}/app:1")
+    old, old_digest = docker_api.inspect_image(IMAGE)["Id"], registry.digest(ref)
+    (login := tmp_path / "no-login").mkdir()
+    with serve(tmp_path, project, templates={"app": APP.format(ref=ref, policy="always")},
+               definitions={"web": f"name: {project}-web\ntemplate: app\n"}, env={"DOCKER_CONFIG": str(login)}) as s:
+        registry.push(HEALTHY_IMAGE, f"{project}/app:1")
+        queued = s.ok("POST", "/deployments", 202, json={"definition_id": s.n("web")})["data"]
+        assert s.wait_sync(queued["request_id"])["status"] == "success"
+        assert _image_of(docker_api, project) == docker_api.inspect_image(HEALTHY_IMAGE)["Id"]
+        rolled, first = s.ok("GET", "/deployments")["data"]
+        assert rolled["revision"] == first["revision"] == 1 and first["images"] == {ref: old_digest}
+
+        result = s.ok("POST", f"/deployments/{rolled['id']}/rollback")["data"]
+        assert result["ok"] is True and result["deployments"][0]["status"] == "success"
+        assert _image_of(docker_api, project) == old
+        [row] = docker_api.containers(filters={"label": f"syncer.project={project}"})
+        assert row["Image"] == f"{ref.rsplit(':', 1)[0]}@{old_digest}"
+        revs = s.ok("GET", f"/definitions/{s.n('web')}/revisions")["data"]
+        assert (revs[0]["revision"], revs[0]["rollback_of"]) == (2, 1)
+        # undoing the first deployment: nothing ran before it
+        s.error("POST", f"/deployments/{first['id']}/rollback", 409, "conflict")
+
+
 def test_several_followed_images_are_asked_at_once_on_connections_of_their_own(
         tmp_path: Path, project: str, registry: Registry, monkeypatch: Any) -> None:
     """Through the real engine, each worker on its own connection to its socket: the same

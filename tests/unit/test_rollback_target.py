@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from syncer.adapters.store import Revision
-from syncer.core.errors import NotFound
-from syncer.engine.rollback import rollback_target
+from syncer.core.errors import Conflict, NotFound
+from syncer.engine.rollback import rollback_target, undo_target
 
 A, B = {"app:1": "sha256:" + "a" * 64}, {"app:1": "sha256:" + "b" * 64}
 
@@ -18,8 +18,9 @@ def _rev(number: int, def_hash: str) -> Revision:
     return Revision("web", number, def_hash, [], None, "t", None)
 
 
-def _dep(revision: int, images: dict[str, str], status: str = "success") -> dict[str, Any]:
-    return {"revision": revision, "images": images, "status": status}
+def _dep(revision: int, images: dict[str, str], status: str = "success", ident: str = "") -> dict[str, Any]:
+    return {"id": ident or f"dep-{revision}-{status}-{sorted(images.values())}", "definition": "web",
+            "revision": revision, "images": images, "status": status}
 
 
 def test_a_tag_that_moved_under_one_revision_goes_back_to_the_digest_before() -> None:
@@ -55,3 +56,28 @@ def test_without_a_history_of_images_the_revision_before_the_latest_as_always() 
         rollback_target([_rev(1, "h1")], [_dep(1, A)], None)
     with pytest.raises(NotFound, match="has no revision 7"):
         rollback_target(revisions, [], 7)
+
+
+def test_undoing_a_tag_roll_goes_back_to_the_digest_it_replaced() -> None:
+    revisions = [_rev(1, "h1")]
+    history = [_dep(1, A, ident="d3"), _dep(1, B, ident="d2"), _dep(1, A, ident="d1")]
+    assert undo_target(revisions, history, history[1]) == (revisions[0], A)  # d2 rolled A → B
+    assert undo_target(revisions, history, history[0]) == (revisions[0], B)  # d3 rolled B → A
+    with pytest.raises(Conflict, match="nothing ran before it"):
+        undo_target(revisions, history, history[2])
+
+
+def test_undoing_a_revision_goes_back_to_what_ran_before_it_not_to_what_runs_now() -> None:
+    revisions = [_rev(3, "h3"), _rev(2, "h2"), _rev(1, "h1")]
+    history = [_dep(3, {}, ident="d3"), _dep(2, {}, ident="d2"), _dep(1, {}, ident="d1")]
+    assert undo_target(revisions, history, history[1]) == (revisions[2], {})
+    failed = _dep(2, {}, "failed", ident="d2f")  # a failed deployment is undone as well
+    assert undo_target(revisions, [history[0], failed, history[2]], failed) == (revisions[2], {})
+
+
+def test_an_undone_self_heal_stands_for_what_its_revision_ran_and_an_old_one_falls_back_to_revisions() -> None:
+    revisions = [_rev(2, "h2"), _rev(1, "h1")]
+    history = [_dep(2, {}, ident="heal"), _dep(2, B, ident="d2"), _dep(1, A, ident="d1")]
+    assert undo_target(revisions, history, history[0]) == (revisions[1], A)
+    gone = _dep(2, B, ident="beyond-the-history")  # older than the deployments looked through
+    assert undo_target(revisions, history, gone) == (revisions[1], A)

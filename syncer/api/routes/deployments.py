@@ -64,8 +64,9 @@ def create_deployment(svc: Svc, body: DeploymentBody) -> Response:
 
 @router.post("/deployments/{deployment_id}/rollback", tags=["deployments"], summary="Undo a deployment")
 def rollback_deployment(svc: Svc, deployment_id: str) -> Response:
-    """Deploys the definition's revision from before this deployment again, as a new revision
-    pinned until git changes the definition. Runs before answering (200 with the deployments
+    """Deploys again what this deployment replaced: the definition's earlier revision, or the
+    digests its followed tags named before it rolled them (same revision, another image), as a
+    new revision pinned until git changes the definition. Runs before answering (200 with the deployments
     it made; 409 when another apply holds the lock or there is nothing to roll back to)."""
     from syncer.cli.views import apply_dict
     from syncer.engine.options import ApplyOptions
