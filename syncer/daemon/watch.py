@@ -12,10 +12,8 @@ kept for `status`, and what runs keeps running until a valid state arrives.
 from __future__ import annotations
 
 import logging
-import random
 import signal
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,9 +21,10 @@ from typing import Any
 
 from syncer.core.clock import parse_duration
 from syncer.core.errors import DockerUnavailable, GitError, InvalidProject, LockHeld, SyncerError
+from syncer.daemon.faults import DockerFaults
 from syncer.daemon.logs import JsonFormatter, configure_logging
 from syncer.engine import facade as engine
-from syncer.engine import heal, queries, sources
+from syncer.engine import queries, sources
 from syncer.engine.options import ApplyOptions
 from syncer.engine.pool import EnginePool
 from syncer.engine.requests import Batch, Kind, Outcome, RequestQueue
@@ -33,7 +32,6 @@ from syncer.engine.requests import Batch, Kind, Outcome, RequestQueue
 __all__ = ["JsonFormatter", "Kind", "WatchOptions", "Watcher", "configure_logging", "parse_duration"]
 
 log = logging.getLogger("syncer.daemon.watch")
-SETTLE_S = 3.0  # the longest a fault's cycle waits for the container list to show it
 
 
 @dataclass(frozen=True)
@@ -65,6 +63,7 @@ class Watcher:
         # clients kept between cycles: each new one costs a version round trip, and a
         # self-heal's cycle needs a few (plan, lock, re-plan, apply)
         self.engines = EnginePool()
+        self.faults = DockerFaults(self)
 
     # --- the way in --------------------------------------------------------------------
 
@@ -170,96 +169,6 @@ class Watcher:
         while not self.stopping.wait(self.opts.resync):
             self.request("periodic resync", kind=Kind.TIMER)
 
-    def _docker_events(self) -> None:
-        """Follow each server's event stream; reconnect with backoff; heal on the way back."""
-        project = engine.load(self.ctx)
-        watchers = [threading.Thread(target=self._server_events, args=(project.config.name, s),
-                                     daemon=True, name=f"events-{s.name}")
-                    for s in project.config.servers.values()]
-        for t in watchers:
-            t.start()
-        self.stopping.wait()
-
-    def _server_events(self, project: str, server: Any) -> None:
-        # Every end of the stream counts as a loss: events were missed while it was down
-        # (the daemon restarted, the connection dropped), so a resync follows the reconnect.
-        # `since` replays what the daemon still has from just before the last event seen.
-        backoff, lost, since = 1.0, False, int(time.time())
-        while not self.stopping.is_set():
-            observer = None
-            try:
-                events = sources.docker_events(server, project, since=since)
-                observer = heal.Observer(server)
-                if lost:
-                    log.info("docker %s: reachable again", server.name, extra={"event": "docker.back"})
-                    self.request(f"docker {server.name} reachable again", kind=Kind.DOCKER)
-                lost, backoff = False, 1.0
-                for event in events:
-                    if self.stopping.is_set():
-                        return
-                    since = max(since, int(event.get("time") or since))
-                    self._docker_event(server, observer, event)
-                log.warning("docker %s: the event stream ended (reconnecting)", server.name,
-                            extra={"event": "docker.lost"})
-            except Exception as exc:  # noqa: BLE001 - any failure: the daemon went away
-                if not lost:
-                    log.warning("docker %s: %s (reconnecting)", server.name, str(exc)[:200],
-                                extra={"event": "docker.lost"})
-            finally:
-                if observer is not None:
-                    observer.close()
-            lost = True
-            self.stopping.wait(backoff + random.random() * 0.2 * backoff)
-            backoff = min(backoff * 2, 30.0)
-
-    def _docker_event(self, server: Any, observer: heal.Observer, event: dict[str, Any]) -> None:
-        """A fault is healed whether or not a cycle runs (requests then coalesce into one
-        follow-up). Its cycle starts at once: it loads and renders the project while Docker
-        finishes the exit, and observes once the container list shows what the event
-        announced (Docker 20.10 lists a container `running` for a while after its `die`)."""
-        verdict = heal.read_event(event)
-        if verdict.what == "ignore":
-            return
-        log.info("docker %s: %s %s", server.name, verdict.action, verdict.name, extra={"event": "docker.event"})
-        if verdict.what == "unhealthy":
-            self._unhealthy(server, verdict)
-            return
-        if verdict.what == "note" or not self.opts.self_heal or verdict.expect is None:
-            return
-        expect, settled = verdict.expect, threading.Event()
-
-        def settle() -> None:
-            try:
-                observer.settle(verdict.container_id, expect, timeout=SETTLE_S)
-            except SyncerError:
-                pass  # the list could not be read: the plan will tell
-            finally:
-                settled.set()
-
-        # its own thread: waiting for one container's state must not hold back the next event
-        threading.Thread(target=settle, daemon=True, name=f"settle-{verdict.name}").start()
-        # of its definition alone: one container's fault is healed from a list of that
-        # definition's containers, not the project's (a resync or any other request of the
-        # batch still plans everything)
-        self.request(f"docker: {verdict.name} {verdict.action}", kind=Kind.DOCKER, definition=verdict.definition,
-                     ready=lambda: settled.wait(SETTLE_S + 1))
-
-    def _unhealthy(self, server: Any, verdict: heal.Verdict) -> None:
-        self._emit("instance.unhealthy", {"container": verdict.name, "server": server.name,
-                                          "definition": verdict.definition})
-        if not self.opts.self_heal or verdict.definition is None:
-            return
-        if heal.unhealthy_policy(self.ctx, verdict.definition) != "restart":
-            return  # the default: report only
-
-        def restart() -> None:
-            if heal.restart_unhealthy(server, verdict.container_id, timeout=self.opts.apply.stop_timeout):
-                log.info("docker %s: restarted unhealthy %s (self_heal: unhealthy: restart)", server.name,
-                         verdict.name, extra={"event": "heal.restart"})
-
-        # its own thread: a restart waits for the stop timeout, the event stream must not
-        threading.Thread(target=restart, daemon=True, name=f"restart-{verdict.name}").start()
-
     # --- the loop ----------------------------------------------------------------------
 
     def run(self) -> int:
@@ -269,7 +178,7 @@ class Watcher:
         self._spawn("files", self._watch_files) if self.opts.source is None else None
         self._spawn("git", self._poll_git)
         self._spawn("resync", self._resync)
-        self._spawn("docker-events", self._docker_events)
+        self._spawn("docker-events", self.faults.run)
         server = self._start_api()
         notifier = self._start_notifier()
         self.queue.put(Kind.STARTUP, "startup", fetch=self.opts.source is not None)
@@ -356,7 +265,7 @@ class Watcher:
         assert self.state is not None
         queries.remember(self.state, **values)
 
-    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+    def emit(self, kind: str, data: dict[str, Any]) -> None:
         try:
             engine.emit_event(self.ctx, engine.load(self.ctx), kind, data)
         except SyncerError as exc:

@@ -10,7 +10,7 @@ from typing import Any
 from syncer.adapters.store import Store
 from syncer.core.errors import SyncerError
 from syncer.core.model import Project
-from syncer.engine.project import Context, load, open_store, redactor, secrets_for
+from syncer.engine.project import Context, load, open_store, redactor, secrets_for, state_store
 
 EventSink = Callable[[str, dict[str, Any]], None]
 
@@ -85,4 +85,4 @@ def start_notifier(ctx: Context) -> Any:
         project = load(ctx)
         return project.config.webhooks, notify.resolver(secrets_for(ctx, project))
 
-    return notify.Notifier(Store(ctx.state(ctx.root())), config, owns_store=True).start()
+    return notify.Notifier(state_store(ctx), config, owns_store=True).start()

@@ -19,13 +19,17 @@ from typing import Any
 from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core.errors import DockerUnavailable, SyncerError
 from syncer.core.model import Server
-from syncer.engine.project import Context, load
+from syncer.engine.project import Context, load, state_store
 from syncer.stages import selfheal
 from syncer.stages.selfheal import Expect, Verdict
 
-__all__ = ["OWN", "Observer", "OwnActions", "Verdict", "read_event", "restart_unhealthy", "unhealthy_policy"]
+__all__ = ["OWN", "SIGNALLED", "CrashLoops", "Observer", "OwnActions", "Verdict", "note_finished", "read_event",
+           "restart_unhealthy", "unhealthy_policy"]
 
 GRACE_S = 5.0  # how long an id stays "ours" once the action on it returned
+# How long a signal someone sent (`docker kill`, `docker stop`) makes the container's next
+# `die` theirs (a fault), not its own end: a stop waits up to the stop timeout to kill.
+SIGNAL_GRACE_S = 300.0
 POLL_S = 0.005  # a one-container list by id costs ~2 ms: the wait is what Docker takes, not the polling
 
 
@@ -68,11 +72,46 @@ class OwnActions:
 
 
 OWN = OwnActions()  # this process's: the watcher and the applies it runs share it
+SIGNALLED = OwnActions(grace=SIGNAL_GRACE_S)  # ids someone else sent a signal (kill, stop)
 
 
 def read_event(event: dict[str, Any]) -> Verdict:
-    """The verdict on one event, with this process's own actions recognised by id."""
-    return selfheal.read_event(event, OWN)
+    """The verdict on one event, with this process's own actions recognised by id, and a
+    `die` that follows someone's `kill` (a `docker stop` or `kill`) told from a container's
+    own end."""
+    action, ident = event.get("Action"), str((event.get("Actor") or {}).get("ID") or "")
+    # (`docker stop` sends a `kill` first: its `stop` event comes after the `die`)
+    if action == "kill" and event.get("Type", "container") == "container" and ident and ident not in OWN:
+        SIGNALLED.mark(ident)
+    verdict = selfheal.read_event(event, OWN, SIGNALLED)
+    if action == "die" and ident:
+        SIGNALLED.forget(ident)  # the signal's end has come: the container's next end is judged afresh
+    return verdict
+
+
+class CrashLoops:
+    """Containers that ended on their own, by name: when each was last healed and how many
+    times in a row (`selfheal.crash_delay`). Thread-safe: every server's events use it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[str, tuple[int, float]] = {}
+
+    def delay(self, name: str) -> tuple[float, int]:
+        """Seconds to wait before healing `name`, which ended on its own now, and its crashes in a row."""
+        with self._lock:
+            delay, self._seen[name] = selfheal.crash_delay(self._seen.get(name), time.monotonic())
+            return delay, self._seen[name][0]
+
+
+def note_finished(ctx: Context, verdict: Verdict) -> None:
+    """Remember that a container ended on its own as its restart policy allows (`finished`):
+    plans leave it exited until its definition changes it or it is started through syncer."""
+    store = state_store(ctx)
+    try:
+        store.mark_finished(verdict.name, verdict.container_id, str(verdict.definition or ""))
+    finally:
+        store.close()
 
 
 class Observer:

@@ -17,7 +17,7 @@ from syncer.adapters.store.logs import LEVELS
 from syncer.core import clock
 from syncer.core.errors import UsageError
 from syncer.core.redact import NOTHING, Redactor
-from syncer.engine.project import Context
+from syncer.engine.project import Context, state_store
 
 RETENTION = 7 * 86400.0  # seconds records are kept
 _LEVEL = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn", logging.ERROR: "error",
@@ -101,7 +101,7 @@ def read_logs(ctx: Context, *, level: str | None = None, component: str | None =
     if level is not None and level not in LEVELS:
         raise UsageError(f"level must be one of {', '.join(LEVELS)}, not '{level}'")
     start, end = (_stamp(v, name) for v, name in ((since, "since"), (until, "until")))
-    store = Store(ctx.state(ctx.root()))
+    store = state_store(ctx)
     try:
         rows = store.logs(level=level, component=component, start=start, end=end, limit=limit, offset=offset)
         total = store.count_logs(level=level, component=component, start=start, end=end)

@@ -13,12 +13,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from syncer.adapters.store import Store
 from syncer.core.errors import DockerUnavailable, NotFound, SyncerError
 from syncer.core.model import LiveContainer, Observed, Project
 from syncer.core.redact import Redactor
 from syncer.engine import secrets as S
 from syncer.engine.project import redactor as project_redactor
+from syncer.engine.project import state_store
 from syncer.engine.facade import (
     ApplyReport,
     Context,
@@ -42,11 +42,6 @@ if TYPE_CHECKING:
     from syncer.engine.observe import EngineFactory
 
 __all__ = ["NewApiKey", "authenticate", "create_api_key", "hash_api_key", "key_permissions"]
-
-def state_store(ctx: Context) -> Store:
-    """The store of the project `ctx` finds, without loading (validating) the project."""
-    return Store(ctx.state(ctx.root()))
-
 
 def git_webhook_secret(ctx: Context, project: Project) -> str | None:
     """The secret incoming git webhooks are verified with (see engine/secrets.py)."""
@@ -148,6 +143,7 @@ def _release_and(ctx: Context, project: Project, ident: str, engines: EngineFact
     store = open_store(ctx, project)
     try:
         store.release(c.name)
+        store.unmark_finished(c.name)  # run again on purpose: its next end is judged afresh
     finally:
         store.close()
     _on_server(project, c, engines, lambda e: act(e, c))

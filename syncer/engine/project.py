@@ -184,6 +184,11 @@ def open_store(ctx: Context, project: Project) -> Store:
     return Store(ctx.state(Path(project.root)))
 
 
+def state_store(ctx: Context) -> Store:
+    """The store of the project `ctx` finds, without loading (validating) the project."""
+    return Store(ctx.state(ctx.root()))
+
+
 @dataclass(frozen=True, repr=False, eq=False)
 class Planned(Record):
     """A plan with what it was computed from, and the pins and holds that lapsed."""
@@ -300,11 +305,12 @@ def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFact
     observed = observe(project.config.name, project.config.servers, desired, engines=engines or Engine,
                        definition=only, versions=versions, tags=tags)
     repofiles.check_external(project, desired, observed, ctx.ref)
-    known = store.latest_revisions()
+    known, finished = store.latest_revisions(), store.finished()
 
     def compute() -> Plan:
         return plan(desired, observed, prune=project.config.prune, created_at=now_iso(), known=known,
-                    dirty=project.dirty, held=keep, declared=project.config.networks, only=only)
+                    dirty=project.dirty, held=keep, declared=project.config.networks, only=only,
+                    finished=finished)
 
     result = reuse.same("plan", project, (desired, observed, known, keep, only), compute) if reuse is not None else compute()
     return Planned(result, desired, observed, tuple(lapsed_pins), tuple(lapsed_holds), known)

@@ -12,14 +12,14 @@ from syncer.adapters.store import Revision, Store
 from syncer.core import clock
 from syncer.core.errors import UsageError
 from syncer.engine.events import flush_webhooks
-from syncer.engine.project import Context, load, open_store, secrets_for
+from syncer.engine.project import Context, load, open_store, secrets_for, state_store
 
 T = TypeVar("T")
 
 
 @contextmanager
 def _store(ctx: Context) -> Iterator[Store]:
-    store = Store(ctx.state(ctx.root()))
+    store = state_store(ctx)
     try:
         yield store
     finally:

@@ -47,11 +47,14 @@ def fingerprint(observed: Observed) -> str:
 
 def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
          known: Known | None = None, dirty: bool = False, held: frozenset[str] = frozenset(),
-         declared: networks.Declared | None = None, only: str | None = None) -> Plan:
+         declared: networks.Declared | None = None, only: str | None = None,
+         finished: Mapping[str, str] | None = None) -> Plan:
     """The actions that bring the servers from `observed` to `desired` (of the definition
     `only`, when given: see `scoped`).
 
-    `held` names containers an operator stopped through syncer: they stay stopped. A server
+    `held` names containers an operator stopped through syncer: they stay stopped;
+    `finished` (name → container id) the ones watch saw end on their own as their restart
+    policy allows: while that container is exited 0, it stays so. A server
     that did not answer gets an `unreachable` action per container wanted there (never
     applied) and nothing else: what runs there is unknown, so nothing is removed.
     `declared` is syncer.yaml's `networks:` (name → external).
@@ -79,7 +82,7 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
         if state.kind == "swarm":  # one service per definition: Swarm keeps its replicas
             ours = _service_actions(server, mine, state, revisions, held)
         else:
-            ours = _server_actions(server, mine, state.managed, state.name_holders, revisions, held)
+            ours = _server_actions(server, mine, state.managed, state.name_holders, revisions, held, finished or {})
         actions.extend(tags.follow(ours, mine, state, held) if state.registry else ours)
         actions.extend(_removals(server, mine, state.managed, desired, prune))
     # a Swarm server's overlays are made by the deployments that join them (engine/swarm_apply.py):
@@ -139,7 +142,7 @@ def _is_aside(c: LiveContainer) -> bool:
 
 def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable[LiveContainer],
                     holders: Iterable[LiveContainer], revisions: Mapping[str, int],
-                    held: frozenset[str]) -> list[Action]:
+                    held: frozenset[str], finished: Mapping[str, str]) -> list[Action]:
     live = {c.name: c for c in managed}
     taken = {c.name: c for c in holders}
     out = []
@@ -156,7 +159,7 @@ def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable
             else:
                 out.append(Action("create", cause="container absent", **base))
             continue
-        out.append(_compare(c, current, base, c.name in held))
+        out.append(_compare(c, current, base, c.name in held, finished.get(c.name) == current.id))
     return out
 
 
@@ -167,7 +170,8 @@ def _conflict(other: LiveContainer, what: str, base: dict[str, Any]) -> Action:
                   container_id=other.id, **base)
 
 
-def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: bool) -> Action:
+def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: bool,
+             finished: bool = False) -> Action:
     ident = {"container_id": live.id, **base}
     if live.definition != c.definition:
         return Action("recreate", cause=f"the name is held by definition '{live.definition}'", **ident)
@@ -184,6 +188,9 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: 
         return Action("noop", cause=cause, **ident)
     if live.state in STARTABLE_STATES and held:
         return Action("noop", cause="held stopped by an operator (start it through syncer)", **ident)
+    if finished and live.state == "exited" and live.exit_code == 0:
+        return Action("noop", cause="exited 0 on its own, as its restart policy allows (start it through syncer"
+                      " to run it again)", **ident)
     if live.state in STARTABLE_STATES:
         return Action("start", cause=f"container is {live.state}", **ident)
     return Action("recreate", cause=f"container is {live.state or 'in an unknown state'}", **ident)

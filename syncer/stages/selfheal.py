@@ -5,15 +5,22 @@ container must be seen in (stopped, gone, paused) before a re-plan can see the f
 on Docker 20.10 the container list can still say `running` when `die` arrives, so a plan
 made at once would find nothing to heal. Events caused by syncer's own actions are
 recognised by container id (the ids the apply stops, removes or creates), never by name.
+
+A container that ends on its own (its `die` follows no `kill` from anyone: `docker stop`
+and `docker kill` send one) is treated as its restart policy says: one whose spec says
+`restart: "no"` or `on-failure` and that exited 0 has finished, and is left exited (a
+one-shot); any other is healed, at once the first time and then backing off while it keeps
+crashing (`crash_delay`), as Docker's own restart policies do.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from syncer.core.labels import KIND
+from syncer.core.labels import KIND, SPEC
 from syncer.core.record import Record
 
 # What each event means, and the state the container list must show before planning.
@@ -25,32 +32,38 @@ _EXPECT: dict[str, Expect] = {"die": "stopped", "destroy": "gone", "pause": "pau
 _FOLLOWED_BY_DIE = frozenset({"kill", "stop", "oom"})
 UNHEALTHY = "health_status: unhealthy"
 POLICIES = ("report", "restart")
+CRASH_RESET_S = 60.0  # a container that stayed up this long after its heal crashes afresh
+CRASH_CAP_S = 300.0  # the longest wait between two heals of a crash loop
 
 
 @dataclass(frozen=True, repr=False, eq=False)
 class Verdict(Record):
     """What to do about one event."""
 
-    what: Literal["ignore", "note", "heal", "unhealthy"]  # note: worth a log line, nothing to do
+    # note: worth a log line, nothing to do; finished: it ended on its own as its restart policy allows
+    what: Literal["ignore", "note", "heal", "unhealthy", "finished"]
     action: str = ""
     container_id: str = ""
     name: str = ""
     definition: str | None = None
     expect: Expect | None = None  # heal: the state to wait for before the re-plan
     why: str = ""
+    crashed: bool = False  # heal: it ended on its own (no one's kill or stop): a crash loop backs off
+    exit_code: int | None = None  # a die's
 
 
-def read_event(event: Mapping[str, Any], own: Container[str]) -> Verdict:
-    """The verdict on one event of the project's event stream (`own`: ids syncer acts on)."""
+def read_event(event: Mapping[str, Any], own: Container[str], signalled: Container[str] = ()) -> Verdict:
+    """The verdict on one event of the project's event stream (`own`: ids syncer acts on;
+    `signalled`: ids someone sent a signal lately (`docker kill`, `docker stop`), whose `die` is their doing)."""
     action = str(event.get("Action") or event.get("status") or "")
     actor = event.get("Actor") or {}
     attrs = actor.get("Attributes") or {}
     ident = str(actor.get("ID") or event.get("id") or "")
     name, definition = str(attrs.get("name", "?")), attrs.get("syncer.definition")
 
-    def verdict(what: Literal["ignore", "note", "heal", "unhealthy"], why: str = "",
-                expect: Expect | None = None) -> Verdict:
-        return Verdict(what, action, ident, name, definition, expect, why)
+    def verdict(what: Literal["ignore", "note", "heal", "unhealthy", "finished"], why: str = "",
+                expect: Expect | None = None, crashed: bool = False) -> Verdict:
+        return Verdict(what, action, ident, name, definition, expect, why, crashed, _exit_code(attrs))
 
     # a Swarm service removed behind syncer's back is the one service event that is a fault
     # (Swarm itself replaces failed tasks); its id is a service's, so no container is listed
@@ -68,7 +81,40 @@ def read_event(event: Mapping[str, Any], own: Container[str]) -> Verdict:
         return verdict("ignore", "a job ending is what a job does: not drift, never self-healed")
     if action.startswith(UNHEALTHY):
         return verdict("unhealthy")
+    if action == "die" and ident not in signalled:  # the main process ended on its own
+        restart = _restart_policy(attrs)
+        if _exit_code(attrs) == 0 and (restart == "no" or restart.startswith("on-failure")):
+            return verdict("finished", f"exited 0 on its own, and its restart policy is {restart}: left exited")
+        return verdict("heal", expect="stopped", crashed=True)
     return verdict("heal", expect=_EXPECT[action])
+
+
+def _exit_code(attrs: Mapping[str, Any]) -> int | None:
+    try:
+        return int(attrs["exitCode"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _restart_policy(attrs: Mapping[str, Any]) -> str:
+    """The restart policy the container's spec states ("" when it states none: then a main
+    process that ends is a fault, whatever its exit code)."""
+    try:
+        spec = json.loads(str(attrs.get(SPEC) or "{}"))
+    except ValueError:
+        return ""
+    return str(spec.get("restart", "")) if isinstance(spec, dict) else ""
+
+
+def crash_delay(previous: tuple[int, float] | None, now: float) -> tuple[float, tuple[int, float]]:
+    """How long to wait before healing a container that ended on its own again, and what to
+    remember of it (crashes in a row, when it was healed). The first crash is healed at once;
+    each next one within CRASH_RESET_S of the last heal waits twice as long as the one before
+    (2 s, 4 s, ... up to CRASH_CAP_S): a crash loop neither hammers the engine nor floods the
+    history and the webhooks with a deployment a second, and is still never left down."""
+    count = previous[0] + 1 if previous is not None and now - previous[1] < CRASH_RESET_S else 1
+    delay = 0.0 if count == 1 else min(2.0 ** (count - 1), CRASH_CAP_S)
+    return delay, (count, now + delay)
 
 
 def settled(expect: Expect, row: Mapping[str, Any] | None) -> bool:

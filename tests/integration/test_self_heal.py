@@ -3,6 +3,7 @@ undone, what an operator asked for through syncer is not. Not timed: bench/watch
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -130,4 +131,73 @@ def test_unhealthy_is_restarted_only_where_the_definition_opts_in(tmp_path: Path
     wait_until(lambda: f"unhealthy {report}" in w.text(), 30, message="the other one reported")
     assert docker_api.inspect_container(report)["State"]["StartedAt"] == started[report]
     assert docker_api.inspect_container(report)["State"]["Running"]
+    assert w.stop() == 0
+
+
+# ends on TERM with exit 0 (as most servers do), and on its own with exit 0 once /tmp/done exists
+ONESHOT = f"""
+id: oneshot
+version: "1.0"
+spec:
+  image: {IMAGE}
+  command: [sh, -c, "trap 'exit 0' TERM; while [ ! -e /tmp/done ]; do sleep 0.2; done; echo finished"]
+  restart: "no"
+"""
+CRASHER = f"""
+id: crasher
+version: "1.0"
+spec:
+  image: {IMAGE}
+  command: [sh, -c, "sleep 1; echo giving up; exit 3"]
+"""
+
+
+def test_a_container_that_exits_0_on_its_own_under_restart_no_is_left_exited_but_a_stop_is_healed(
+        tmp_path: Path, project: str, docker_api: Any, watches: list[Watch]) -> None:
+    """A one-shot (a Compose service with `restart: "no"` whose process ends with exit 0) ran
+    again every second under watch. Its own clean end is now final; the same exit code from
+    someone's `docker stop` is still a fault."""
+    name = f"{project}-once"
+    w, repo, state = _watch(watches, tmp_path, project, {"once": f"name: {name}\ntemplate: oneshot\n"},
+                            {"oneshot": ONESHOT})
+    ident = _healed(docker_api, project, name, "the first apply")
+    before = _started(docker_api, ident)
+    docker_api.stop(ident, timeout=5)  # exit 0 too, but someone's doing
+    assert docker_api.inspect_container(ident)["State"]["ExitCode"] == 0
+    assert _healed(docker_api, project, name, "docker stop", after=before) == ident
+
+    before = _started(docker_api, ident)
+    subprocess.run(["docker", "exec", name, "touch", "/tmp/done"], check=True, capture_output=True)
+    wait_until(lambda: "exited 0 on its own, and its restart policy is no: left exited" in w.text(), 30,
+               message="the watch noting the end")
+    plan = run_cli("--repo", str(repo), "--state-dir", str(state), "plan", "--json")
+    [once] = [a for a in __import__("json").loads(plan.stdout)["actions"] if a["container"] == name]
+    assert (once["action"], once["cause"]) == (
+        "noop", "exited 0 on its own, as its restart policy allows (start it through syncer to run it again)")
+    record = docker_api.inspect_container(ident)["State"]
+    assert (record["Status"], record["ExitCode"], record["StartedAt"]) == ("exited", 0, before)
+    assert w.text().count(f"trigger: docker: {name} die") == 1  # the stop's only
+
+    # run again on purpose: it starts, and its next clean end is final again
+    started = run_cli("--repo", str(repo), "--state-dir", str(state), "instances", "start", name)
+    assert started.returncode == 0, started.stderr
+    assert docker_api.inspect_container(ident)["State"]["StartedAt"] != before
+    assert w.stop() == 0
+
+
+def test_a_crash_loop_is_healed_with_a_growing_wait(tmp_path: Path, project: str, docker_api: Any,
+                                                    watches: list[Watch]) -> None:
+    """A container that exits 3 a second after each start was started again at once, forever:
+    a deployment, a log line and a webhook a second. It is healed at once the first time,
+    then after 2 s, 4 s, ..."""
+    name = f"{project}-crash"
+    w, _, _ = _watch(watches, tmp_path, project, {"crash": f"name: {name}\ntemplate: crasher\n"},
+                     {"crasher": CRASHER})
+    wait_until(lambda: f"{name} exited with code 3 on its own, 3 times in a row: healing it in 4s" in w.text(), 60,
+               message="the third crash in a row backed off")
+    text = w.text()
+    assert f"{name} exited with code 3 on its own, 2 times in a row: healing it in 2s (crash loop back-off)" in text
+    # healed once at once, once after the 2 s wait: two heals, not one a second
+    heals = re.findall(rf"trigger: docker: {name} die(.*)", text)
+    assert heals == ["", " (after 2s of back-off)"], heals
     assert w.stop() == 0

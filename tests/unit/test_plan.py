@@ -177,6 +177,28 @@ def test_held_containers_stay_stopped() -> None:
     assert cache.action == "noop" and "held stopped" in cache.cause
 
 
+def test_a_container_watch_saw_finish_on_its_own_stays_exited_while_it_is_that_container() -> None:
+    from dataclasses import replace
+
+    desired, observed = scenario()
+    local = observed.servers["local"]
+    done = tuple(replace(c, status="Exited (0) 3 seconds ago") if c.name == "cache" else c for c in local.managed)
+    exited = Observed("p", {**observed.servers, "local": replace(local, managed=done)})
+
+    def cache(obs: Observed, finished: dict[str, str]) -> tuple[str, str]:
+        a = next(a for a in plan(desired, obs, prune=True, created_at="t", finished=finished).actions
+                 if a.container == "cache")
+        return a.action, a.cause
+
+    assert cache(exited, {"cache": "id-cache"}) == (
+        "noop", "exited 0 on its own, as its restart policy allows (start it through syncer to run it again)")
+    assert cache(exited, {"cache": "id-an-earlier-cache"})[0] == "start"  # another container under the name
+    assert cache(exited, {})[0] == "start"
+    crashed = tuple(replace(c, status="Exited (3) 1 second ago") if c.name == "cache" else c for c in local.managed)
+    assert cache(Observed("p", {**observed.servers, "local": replace(local, managed=crashed)}),
+                 {"cache": "id-cache"})[0] == "start"  # its last end was not a clean one
+
+
 def test_spec_labels_missing_from_an_in_sync_container_recreate_it() -> None:
     # issue 10: labels were hashed but never applied; such a container must get them
     s = {"image": "busybox:latest", "labels": {"traefik.enable": "true"}}

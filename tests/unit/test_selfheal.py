@@ -98,3 +98,63 @@ def test_a_swarm_service_removed_behind_syncers_back_is_a_fault_and_its_other_ev
     assert selfheal.read_event(service("update"), own=set()).what == "ignore"
     assert selfheal.read_event(service("create"), own=set()).what == "ignore"
     assert selfheal.read_event(service("remove"), own={"svc1"}).why == "syncer's own action"
+
+
+def _die(code: str | None, restart: str | None, ident: str = "abc") -> dict[str, Any]:
+    import json
+
+    attrs: dict[str, Any] = {"name": "web", "syncer.definition": "web"}
+    if code is not None:
+        attrs["exitCode"] = code
+    if restart is not None:
+        attrs["syncer.spec"] = json.dumps({"image": "x", "restart": restart})
+    return {"Action": "die", "Actor": {"ID": ident, "Attributes": attrs}}
+
+
+@pytest.mark.parametrize("restart", ["no", "on-failure", "on-failure:3"])
+def test_a_container_that_exits_0_on_its_own_under_a_policy_that_allows_it_has_finished(restart: str) -> None:
+    v = selfheal.read_event(_die("0", restart), own=set())
+    assert (v.what, v.exit_code, v.expect) == ("finished", 0, None)
+    assert f"restart policy is {restart}" in v.why
+
+
+@pytest.mark.parametrize("code,restart", [("0", None), ("0", "always"), ("0", "unless-stopped"),
+                                          ("3", "no"), ("137", "on-failure"), (None, "no")])
+def test_any_other_end_on_its_own_is_a_crash_to_heal(code: str | None, restart: str | None) -> None:
+    """Issue 11: a main process that exits is healed whatever its code, unless the spec's
+    own restart policy says a clean exit is the end (and the event says it was clean)."""
+    v = selfheal.read_event(_die(code, restart), own=set())
+    assert (v.what, v.expect, v.crashed) == ("heal", "stopped", True)
+
+
+def test_a_die_after_someones_kill_or_stop_is_their_fault_and_healed_at_once() -> None:
+    v = selfheal.read_event(_die("0", "no"), own=set(), signalled={"abc"})
+    assert (v.what, v.expect, v.crashed) == ("heal", "stopped", False)
+
+
+def test_the_engine_remembers_who_was_signalled_by_someone_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    from syncer.engine import heal
+
+    monkeypatch.setattr(heal, "SIGNALLED", heal.OwnActions(grace=60))
+    kill = {"Type": "container", "Action": "kill", "Actor": {"ID": "theirs", "Attributes": {"signal": "15"}}}
+    assert heal.read_event(kill).what == "note"
+    assert heal.read_event(_die("0", "no", ident="theirs")).what == "heal"
+    assert heal.read_event(_die("0", "no", ident="theirs")).what == "finished"  # its next end is its own
+    with heal.OWN.acting("ours"):  # syncer's own stop: its die is syncer's, not anyone's fault
+        heal.read_event({**kill, "Actor": {"ID": "ours"}})
+    assert "ours" not in heal.SIGNALLED
+    heal.read_event({**kill, "Action": "stop"})  # a stop event comes after the die: it signals nothing
+    assert "theirs" not in heal.SIGNALLED
+    assert heal.read_event(_die("0", "no", ident="other")).what == "finished"
+
+
+def test_a_crash_loop_backs_off_and_starts_over_once_the_container_stayed_up() -> None:
+    state, delays = None, []
+    now = 1000.0
+    for _ in range(11):
+        delay, state = selfheal.crash_delay(state, now)
+        delays.append(delay)
+        now += delay + 1.0  # it crashes a second after each heal
+    assert delays == [0.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 300.0, 300.0]
+    delay, state = selfheal.crash_delay(state, now + selfheal.CRASH_RESET_S)  # it ran a while
+    assert (delay, state[0]) == (0.0, 1)

@@ -95,7 +95,7 @@ def test_a_docker_trigger_reports_drift_whatever_the_containers_name(
 
     monkeypatch.setattr(engine, "apply", fake_apply)
     w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
-    w._docker_event(SimpleNamespace(name="local"), _Settled(), {"Action": "die", "Actor": {
+    w.faults.event(SimpleNamespace(name="local"), _Settled(), {"Action": "die", "Actor": {
         "ID": f"id-{name}", "Attributes": {"name": name}}})
     assert w.step(timeout=5) is True
     assert len(drift) == 1 and drift[0] is not None and name in drift[0]
@@ -141,7 +141,7 @@ def test_a_fault_during_a_cycle_is_healed_by_one_follow_up(tmp_path: Path) -> No
     assert inside.wait(10)
     observer = _Settled()
     for action in ("die", "pause"):
-        w._docker_event(SimpleNamespace(name="local"), observer, _die("c1", action=action))
+        w.faults.event(SimpleNamespace(name="local"), observer, _die("c1", action=action))
     assert len(w.queue._pending) == 2  # queued at once: the cycle waits for the settling itself
     release.set()
     loop.join(10)
@@ -158,11 +158,11 @@ def test_own_actions_are_known_by_id_not_by_name(tmp_path: Path) -> None:
     w._apply = lambda batch, definition: Outcome("success")  # type: ignore[method-assign]
     observer = _Settled()
     with OWN.acting("ours123"):
-        w._docker_event(SimpleNamespace(name="local"), observer, _die("ours123", "web_syncer-new"))
-        w._docker_event(SimpleNamespace(name="local"), observer, _die("ours123", "web"))
+        w.faults.event(SimpleNamespace(name="local"), observer, _die("ours123", "web_syncer-new"))
+        w.faults.event(SimpleNamespace(name="local"), observer, _die("ours123", "web"))
     assert w.step(timeout=0.3) is False and observer.asked == []
     # a fault on a container whose name looks like syncer's temporary one is still a fault
-    w._docker_event(SimpleNamespace(name="local"), observer, _die("theirs456", "web_syncer-new"))
+    w.faults.event(SimpleNamespace(name="local"), observer, _die("theirs456", "web_syncer-new"))
     assert w.step(timeout=5) is True
 
 
@@ -172,7 +172,7 @@ def test_a_kill_or_a_stop_is_left_to_the_die_that_follows(tmp_path: Path) -> Non
     w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
     observer = _Settled(settles=False)
     for action in ("kill", "stop", "oom"):
-        w._docker_event(SimpleNamespace(name="local"), observer, _die("c2", action=action))
+        w.faults.event(SimpleNamespace(name="local"), observer, _die("c2", action=action))
     assert w.step(timeout=0.3) is False and observer.asked == []
 
 
@@ -198,7 +198,7 @@ def test_a_faults_cycle_loads_at_once_and_observes_once_the_list_shows_it(
 
     monkeypatch.setattr(engine, "apply", fake_apply)
     w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
-    w._docker_event(SimpleNamespace(name="local"), Slow(), _die("c3"))
+    w.faults.event(SimpleNamespace(name="local"), Slow(), _die("c3"))
     assert w.step(timeout=5) is True
     assert order == ["cycle started", "settled", "observed"]
 

@@ -101,6 +101,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE deployments ADD COLUMN images TEXT;
     """,
+    # 6: containers that ended on their own as their restart policy allows (watch saw it)
+    """
+    CREATE TABLE finished (
+        container TEXT PRIMARY KEY, container_id TEXT NOT NULL, definition TEXT NOT NULL, created_at TEXT NOT NULL
+    );
+    """,
 )
 
 FINAL = ("success", "failed")

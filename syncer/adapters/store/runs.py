@@ -174,6 +174,21 @@ class Runs(Db):
                 for r in self._rows("SELECT * FROM holds")}
 
 
+    def mark_finished(self, container: str, container_id: str, definition: str) -> None:
+        """The container `container_id` ended on its own as its restart policy allows (a
+        one-shot that exited 0): plans leave it exited while that container stays so."""
+        self._exec("INSERT OR REPLACE INTO finished (container, container_id, definition, created_at)"
+                   " VALUES (?,?,?,?)", (container, container_id, definition, now()))
+
+    def unmark_finished(self, container: str) -> None:
+        """Started through syncer again: the next end is judged afresh."""
+        self._exec("DELETE FROM finished WHERE container=?", (container,))
+
+    def finished(self) -> dict[str, str]:
+        """container name → the id of the container that finished under it."""
+        return {str(r["container"]): str(r["container_id"]) for r in self._rows("SELECT * FROM finished")}
+
+
 def _revision(r: Mapping[str, Any]) -> Revision:
     return Revision(r["definition"], int(r["number"]), r["def_hash"], json.loads(r["specs"]), r["commit_sha"],
                     r["created_at"], r["rollback_of"])

@@ -1,0 +1,162 @@
+"""The watch's Docker side: each server's event stream, read as faults to heal.
+
+A fault is healed whether or not a cycle runs (requests then coalesce into one follow-up).
+A container that ended on its own is healed at once the first time, then with a growing
+wait while it keeps crashing (`stages.selfheal.crash_delay`); one that exited 0 as its
+restart policy allows (`restart: "no"` or `on-failure`) has finished, and is remembered as
+such instead (`heal.note_finished`): plans leave it exited.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from syncer.core.errors import SyncerError
+from syncer.engine import facade as engine
+from syncer.engine import heal, sources
+from syncer.engine.requests import Kind
+
+if TYPE_CHECKING:
+    from syncer.daemon.watch import Watcher
+
+log = logging.getLogger("syncer.daemon.watch")
+SETTLE_S = 3.0  # the longest a fault's cycle waits for the container list to show it
+
+
+class DockerFaults:
+    """Follows every server's events for one `Watcher` and turns faults into its requests."""
+
+    def __init__(self, watcher: Watcher) -> None:
+        self.watcher = watcher
+        self.crashes = heal.CrashLoops()
+
+    def run(self) -> None:
+        """Follow each server's event stream; reconnect with backoff; heal on the way back."""
+        w = self.watcher
+        project = engine.load(w.ctx)
+        watchers = [threading.Thread(target=self._server_events, args=(project.config.name, s),
+                                     daemon=True, name=f"events-{s.name}")
+                    for s in project.config.servers.values()]
+        for t in watchers:
+            t.start()
+        w.stopping.wait()
+
+    def _server_events(self, project: str, server: Any) -> None:
+        # Every end of the stream counts as a loss: events were missed while it was down
+        # (the daemon restarted, the connection dropped), so a resync follows the reconnect.
+        # `since` replays what the daemon still has from just before the last event seen.
+        w = self.watcher
+        backoff, lost, since = 1.0, False, int(time.time())
+        while not w.stopping.is_set():
+            observer = None
+            try:
+                events = sources.docker_events(server, project, since=since)
+                observer = heal.Observer(server)
+                if lost:
+                    log.info("docker %s: reachable again", server.name, extra={"event": "docker.back"})
+                    w.request(f"docker {server.name} reachable again", kind=Kind.DOCKER)
+                lost, backoff = False, 1.0
+                for event in events:
+                    if w.stopping.is_set():
+                        return
+                    since = max(since, int(event.get("time") or since))
+                    self.event(server, observer, event)
+                log.warning("docker %s: the event stream ended (reconnecting)", server.name,
+                            extra={"event": "docker.lost"})
+            except Exception as exc:  # noqa: BLE001 - any failure: the daemon went away
+                if not lost:
+                    log.warning("docker %s: %s (reconnecting)", server.name, str(exc)[:200],
+                                extra={"event": "docker.lost"})
+            finally:
+                if observer is not None:
+                    observer.close()
+            lost = True
+            w.stopping.wait(backoff + random.random() * 0.2 * backoff)
+            backoff = min(backoff * 2, 30.0)
+
+    def event(self, server: Any, observer: heal.Observer, event: dict[str, Any]) -> None:
+        """One event. A fault's cycle starts at once: it loads and renders the project while
+        Docker finishes the exit, and observes once the container list shows what the event
+        announced (Docker 20.10 lists a container `running` for a while after its `die`)."""
+        w = self.watcher
+        verdict = heal.read_event(event)
+        if verdict.what == "ignore":
+            return
+        log.info("docker %s: %s %s", server.name, verdict.action, verdict.name, extra={"event": "docker.event"})
+        if verdict.what == "unhealthy":
+            self._unhealthy(server, verdict)
+            return
+        if verdict.what == "finished":
+            self._finished(server, verdict)
+            return
+        if verdict.what == "note" or not w.opts.self_heal or verdict.expect is None:
+            return
+        if verdict.crashed and self._backed_off(server, verdict):
+            return
+        expect, settled = verdict.expect, threading.Event()
+
+        def settle() -> None:
+            try:
+                observer.settle(verdict.container_id, expect, timeout=SETTLE_S)
+            except SyncerError:
+                pass  # the list could not be read: the plan will tell
+            finally:
+                settled.set()
+
+        # its own thread: waiting for one container's state must not hold back the next event
+        threading.Thread(target=settle, daemon=True, name=f"settle-{verdict.name}").start()
+        # of its definition alone: one container's fault is healed from a list of that
+        # definition's containers, not the project's (a resync or any other request of the
+        # batch still plans everything)
+        w.request(f"docker: {verdict.name} {verdict.action}", kind=Kind.DOCKER, definition=verdict.definition,
+                  ready=lambda: settled.wait(SETTLE_S + 1))
+
+    def _finished(self, server: Any, verdict: heal.Verdict) -> None:
+        log.info("docker %s: %s %s (a container that runs to completion is a `kind: job` in its template)",
+                 server.name, verdict.name, verdict.why, extra={"event": "heal.finished"})
+        try:
+            heal.note_finished(self.watcher.ctx, verdict)
+        except SyncerError as exc:  # not remembered: the next plan starts it again, as before
+            log.warning("%s: %s", verdict.name, exc, extra={"event": "store.error"})
+
+    def _backed_off(self, server: Any, verdict: heal.Verdict) -> bool:
+        """A container that keeps ending on its own is healed after a growing wait; True when
+        this heal was put off (a timer queues it)."""
+        delay, count = self.crashes.delay(verdict.name)
+        if not delay:
+            return False
+        code = "" if verdict.exit_code is None else f" with code {verdict.exit_code}"
+        log.warning("docker %s: %s exited%s on its own, %d times in a row: healing it in %gs (crash loop back-off)",
+                    server.name, verdict.name, code, count, delay, extra={"event": "heal.backoff"})
+        w = self.watcher
+
+        def heal_now() -> None:
+            if not w.stopping.is_set():
+                w.request(f"docker: {verdict.name} {verdict.action} (after {delay:g}s of back-off)",
+                          kind=Kind.DOCKER, definition=verdict.definition)
+
+        timer = threading.Timer(delay, heal_now)
+        timer.daemon = True
+        timer.start()
+        return True
+
+    def _unhealthy(self, server: Any, verdict: heal.Verdict) -> None:
+        w = self.watcher
+        w.emit("instance.unhealthy", {"container": verdict.name, "server": server.name,
+                                      "definition": verdict.definition})
+        if not w.opts.self_heal or verdict.definition is None:
+            return
+        if heal.unhealthy_policy(w.ctx, verdict.definition) != "restart":
+            return  # the default: report only
+
+        def restart() -> None:
+            if heal.restart_unhealthy(server, verdict.container_id, timeout=w.opts.apply.stop_timeout):
+                log.info("docker %s: restarted unhealthy %s (self_heal: unhealthy: restart)", server.name,
+                         verdict.name, extra={"event": "heal.restart"})
+
+        # its own thread: a restart waits for the stop timeout, the event stream must not
+        threading.Thread(target=restart, daemon=True, name=f"restart-{verdict.name}").start()
