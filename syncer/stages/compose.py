@@ -22,12 +22,12 @@ from syncer.stages import compose_fields as fields
 from syncer.stages import policy as policies
 from syncer.stages.compose_mounts import config_file, secret_file, volume
 from syncer.stages.compose_vars import (
-    PASSWORDISH,
     Unsupported,
     Vars,
     dump,
     input_schema,
     interpolate,
+    passwordish,
 )
 from syncer.stages.load import SourceFile, locate, parse
 
@@ -222,7 +222,7 @@ class _Importer:
 
     def env_value(self, svc: _Service, name: str, value: Any) -> Any:
         whole = re.fullmatch(r"\$\{inputs\.([a-z0-9_]+)\}", value) if isinstance(value, str) else None
-        if not PASSWORDISH.search(name):
+        if not passwordish(name):
             if value is None:
                 return "${inputs." + svc.vars.use(name).input + "}"
             return value
@@ -246,7 +246,7 @@ class _Importer:
                 continue
             out.append(copied)
             for name in _env_names(self.read(posixpath.normpath(str(path))) or b""):
-                if PASSWORDISH.search(name):
+                if passwordish(name):
                     svc.env_secrets[name] = self.env_value(svc, name, None)
         return out
 
@@ -338,7 +338,7 @@ def _env_names(data: bytes) -> list[str]:
 def _not_passwords(data: bytes) -> bytes:
     lines = data.splitlines(keepends=True)
     return b"".join(ln for ln in lines
-                    if not ((m := _ENV_LINE.match(ln)) and PASSWORDISH.search(m.group(1).decode())))
+                    if not ((m := _ENV_LINE.match(ln)) and passwordish(m.group(1).decode())))
 
 
 def _merge_env(spec: dict[str, Any], extra: dict[str, str]) -> None:

@@ -11,6 +11,13 @@ from typing import Any
 
 # an environment name or Compose variable that "looks like a password"
 PASSWORDISH = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY", re.IGNORECASE)
+# ... except one that names where it is: the official images' `POSTGRES_PASSWORD_FILE=/run/secrets/db`
+_LOCATION = re.compile(r"_(FILE|PATH|DIR)$", re.IGNORECASE)
+
+
+def passwordish(name: str) -> bool:
+    """True when an environment name or Compose variable looks like it holds a password."""
+    return bool(PASSWORDISH.search(name)) and not _LOCATION.search(name)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -37,7 +44,7 @@ class Vars:
 
     def use(self, name: str, default: str | None = None, *, required: bool = False) -> Var:
         """Record a use of `name` (a later default fills an earlier absent one)."""
-        var = self.found.setdefault(name, Var(name, secret=bool(PASSWORDISH.search(name))))
+        var = self.found.setdefault(name, Var(name, secret=passwordish(name)))
         if var.default is None and default is not None:
             var.default = default
         var.required = var.required or required

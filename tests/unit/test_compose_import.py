@@ -152,3 +152,23 @@ def test_values_compose_would_refuse_are_located_not_raised() -> None:
     text = b"services:\n  a:\n    image: x\n    ports: 80\n    volumes: [{type: bind}]\n  b: [1]\n"
     got = import_compose("c.yaml", text, read=lambda _: None, project="p", folder="x")
     assert [(p.line, p.column) for p in got.problems] == [(4, 5), (5, 15), (6, 3)]
+
+
+def test_a_variable_naming_where_a_password_is_stays_plain() -> None:
+    """The official images' `*_FILE` convention: POSTGRES_PASSWORD_FILE holds a path, not a
+    password. Made a secret, it had to be set as one, and its path was masked in every log."""
+    text = b"""
+services:
+  db:
+    image: postgres:16
+    environment:
+      POSTGRES_PASSWORD_FILE: /run/secrets/db_password
+      MYSQL_ROOT_PASSWORD: ${ROOT_PASSWORD}
+      TLS_KEY_PATH: ${KEY_PATH:-/etc/tls/key.pem}
+"""
+    got = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p")
+    tpl = str(got.files["templates/db.yaml"])
+    assert "POSTGRES_PASSWORD_FILE: /run/secrets/db_password" in tpl
+    assert "MYSQL_ROOT_PASSWORD: \"${inputs.root_password}\"" in tpl and "format: password" in tpl
+    assert "key_path:\n      type: string\n      default: /etc/tls/key.pem" in tpl
+    assert set(got.secrets) == {"ROOT_PASSWORD"}
