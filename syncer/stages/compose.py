@@ -191,7 +191,8 @@ class _Importer:
         elif key == "deploy":
             resources, extra, problems = fields.deploy(value or {})
             self.located(([], problems), where, svc)
-            spec.setdefault("resources", {}).update(resources)
+            if resources:  # (`deploy: {replicas: 2}` alone sets none)
+                spec.setdefault("resources", {}).update(resources)
             if "restart" in extra:
                 spec["restart"] = extra.pop("restart")
             svc.definition.update(extra)
