@@ -22,7 +22,8 @@ def import_(compose_file: Path, project_name: str | None, out: Path, partial: bo
     """Write a syncer repository from a Docker Compose file.
 
     One template and one definition per service, syncer.yaml with the Compose networks,
-    files/ for configs and relative bind mounts of files, and {secret: NAME} for every
+    files/ for configs and relative bind mounts (a directory's files, up to 100, each as a
+    files: entry), and {secret: NAME} for every
     value that looks like a password (set those secrets before `syncer apply`). Compose
     variables (${VAR:-default}) become template inputs. What cannot be carried (build:,
     say) is listed as FILE:LINE:COLUMN; then nothing is written and the exit code is 1,

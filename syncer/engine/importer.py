@@ -5,6 +5,7 @@ files it names, relative to its folder) and writes the result."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
         raise UsageError(f"{out} exists and is not an empty directory; choose a new --out")
     folder = compose_file.resolve().parent
     imported = convert(str(compose_file), data, read=lambda rel: _read_file(folder, rel), project=project,
-                       folder=folder.name)
+                       folder=folder.name, listdir=lambda rel: _list_files(folder, rel))
     if not imported.files:
         raise InvalidProject(imported.problems)
     report = ImportReport(imported.project, out, [], sorted(imported.problems), dict(sorted(imported.secrets.items())))
@@ -63,6 +64,28 @@ def _read_file(folder: Path, rel: str) -> bytes | None:
         return path.read_bytes()
     except OSError:
         return None
+
+
+LISTED_AT_MOST = 1000  # a directory bigger than this is not carried anyway: stop looking
+
+
+def _list_files(folder: Path, rel: str) -> list[str] | None:
+    """The regular files under the directory `rel` (relative to it, `/`-separated, sorted);
+    None when `rel` is no directory. Symlinks are left out: in the container Compose mounts,
+    one resolves to the container's files, not to the host's."""
+    top = folder / rel
+    if not top.is_dir():
+        return None
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = sorted(d for d in dirnames if d != ".git")  # (symlinked ones are not walked)
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if path.is_file() and not path.is_symlink():
+                found.append(path.relative_to(top).as_posix())
+        if len(found) > LISTED_AT_MOST:
+            break
+    return sorted(found)
 
 
 __all__ = ["ImportReport", "import_compose"]

@@ -20,7 +20,7 @@ from typing import Any
 from syncer.core.errors import Diagnostic
 from syncer.stages import compose_fields as fields
 from syncer.stages import policy as policies
-from syncer.stages.compose_mounts import config_file, secret_file, volume
+from syncer.stages.compose_mounts import MAX_DIR_FILES, config_file, secret_file, volume
 from syncer.stages.compose_vars import (
     Unsupported,
     Vars,
@@ -32,6 +32,7 @@ from syncer.stages.compose_vars import (
 from syncer.stages.load import SourceFile, locate, parse
 
 Reader = Callable[[str], "bytes | None"]
+Lister = Callable[[str], "list[str] | None"]  # the files under a directory, relative to it; None: no directory
 
 # Compose service keys whose value a syncer spec takes as it is (after interpolation)
 KEPT = frozenset({
@@ -73,10 +74,11 @@ class _Service:
 
 
 class _Importer:
-    def __init__(self, source: SourceFile, read: Reader, out: Imported) -> None:
-        self.source, self.read, self.out = source, read, out
+    def __init__(self, source: SourceFile, read: Reader, out: Imported, listdir: Lister) -> None:
+        self.source, self.read, self.out, self.listdir = source, read, out, listdir
         self.doc: dict[str, Any] = source.docs[0]
         self.copied: dict[str, str] = {}  # Compose-relative source → files/ path
+        self.trees: dict[str, dict[str, str]] = {}  # a directory copied: its files → files/ paths
 
     def problem(self, path: tuple[Any, ...], message: str) -> None:
         line, col = locate(self.source, 0, path, key=True)
@@ -253,13 +255,13 @@ class _Importer:
 
     def service_volumes(self, svc: _Service, value: list[Any], where: tuple[Any, ...]) -> None:
         for i, v in enumerate(value):
-            kind, item, why = volume(v, self.copy)
+            kind, item, why = volume(v, self.copy_any)
             if why:
                 self.problem(where + (i,), f"service '{svc.name}': volumes: {why}")
             elif kind == "tmpfs":
                 svc.spec.setdefault("tmpfs", []).append(item)
             elif kind == "file":
-                svc.spec.setdefault("files", []).append(item)
+                svc.spec.setdefault("files", []).extend(item if isinstance(item, list) else [item])
             else:
                 svc.spec.setdefault("volumes", []).append(item)
 
@@ -295,14 +297,38 @@ class _Importer:
         if data is None:
             return None
         data = keep(data) if keep else data
-        base = posixpath.basename(rel) or "file"
-        target, n = f"files/{base}", 1
-        while target in self.out.files:
-            n += 1
-            target = f"files/{n}-{base}"
+        target = self._free(f"files/{posixpath.basename(rel) or 'file'}")
         self.out.files[target] = data
         self.copied[rel] = target
         return target
+
+    def copy_any(self, path: str) -> str | dict[str, str] | None:
+        """`copy` of a file; of a directory, each of its files (at most MAX_DIR_FILES) under
+        one folder of files/: {path inside the directory: repo path}; None otherwise."""
+        copied = self.copy(path)
+        rel = posixpath.normpath(path)
+        if copied is not None or rel in self.trees:
+            return copied if copied is not None else self.trees[rel]
+        inner = self.listdir(rel)
+        if inner is None or len(inner) > MAX_DIR_FILES:
+            return None
+        folder = self._free(f"files/{posixpath.basename(rel) or 'dir'}")
+        tree: dict[str, str] = {}
+        for name in inner:
+            data = self.read(posixpath.join(rel, name))
+            if data is None:
+                return None
+            self.out.files[tree.setdefault(name, f"{folder}/{name}")] = data
+        self.trees[rel] = tree
+        return tree
+
+    def _free(self, target: str) -> str:
+        """`target`, or `n-<name>` beside it when a file or folder of files/ has that name."""
+        base, n, out = posixpath.basename(target), 1, target
+        while out in self.out.files or any(f.startswith(out + "/") for f in self.out.files):
+            n += 1
+            out = f"{posixpath.dirname(target)}/{n}-{base}"
+        return out
 
     def write_service(self, svc: _Service, *, job: bool) -> None:
         inputs: dict[str, Any] = {"type": "object", "properties": {}}
@@ -369,9 +395,11 @@ def project_name(explicit: str | None, doc_name: Any, folder: str) -> str:
     return "imported"
 
 
-def import_compose(path: str, data: bytes, *, read: Reader, project: str | None, folder: str) -> Imported:
+def import_compose(path: str, data: bytes, *, read: Reader, project: str | None, folder: str,
+                   listdir: Lister = lambda rel: None) -> Imported:
     """The syncer repository a Compose file becomes. `path` names the file in messages;
-    `folder` is its folder's name (the project name of last resort)."""
+    `folder` is its folder's name (the project name of last resort); `read` and `listdir`
+    read what it names, relative to its folder."""
     source, problems = parse(path, data)
     if source is None:
         return Imported(project or "imported", problems=problems)
@@ -380,5 +408,5 @@ def import_compose(path: str, data: bytes, *, read: Reader, project: str | None,
         return Imported(project or "imported",
                         problems=[Diagnostic(path, 1, 1, "not a Compose file: expected one mapping with services:")])
     out = Imported(project_name(project, doc.get("name"), folder))
-    _Importer(source, read, out).run()
+    _Importer(source, read, out, listdir).run()
     return out

@@ -1,17 +1,21 @@
 """What a Compose service mounts — volumes, configs, secrets — as syncer `volumes`, `tmpfs`
-and `files` entries. A relative bind mount of a file and a config with `file:` are copied
-into the repository (`copy` returns the repo path, or None when the source is not a file),
-so that they reach every server the same way; a Compose secret becomes a `secret:` file."""
+and `files` entries. A relative bind mount of a file or of a directory, and a config with
+`file:`, are copied into the repository (`copy` returns the repo path of a file, each file
+of a directory by its path inside it, or None when the source is neither), so that they
+reach every server the same way; a Compose secret becomes a `secret:` file."""
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
 from typing import Any
 
 from syncer.stages.compose_fields import is_relative, split_volume
 
-Copy = Callable[[str], "str | None"]
-Mount = tuple[str, Any, str]  # (volume | tmpfs | file, the syncer entry, why it cannot be carried)
+Copy = Callable[[str], "str | dict[str, str] | None"]
+# (volume | tmpfs | file, the syncer entry (a directory's: a list of file entries), why it cannot be carried)
+Mount = tuple[str, Any, str]
+MAX_DIR_FILES = 100  # the files a directory may hold to be carried (each one is a `files:` entry)
 
 _READ_ONLY = {"ro", "readonly"}
 _HARMLESS = {"rw", ""}
@@ -38,12 +42,17 @@ def volume(value: Any, copy: Copy) -> Mount:
 def _file(source: str, target: str, read_only: bool, copy: Copy, shown: Any) -> Mount:
     path = copy(source)
     if path is None:
-        return "file", None, (f"'{shown}': {source} is not a file next to the Compose file (syncer's files:"
-                              " carries files; mount a directory from an absolute host path)")
-    entry: dict[str, Any] = {"path": target, "source": path}
-    if read_only:
-        entry["mode"] = "0444"
-    return "file", entry, ""
+        return "file", None, (f"'{shown}': {source} is neither a file nor a directory of at most"
+                              f" {MAX_DIR_FILES} files next to the Compose file (syncer's files: carries"
+                              " those; mount anything else from an absolute host path)")
+    mode = {"mode": "0444"} if read_only else {}
+    if isinstance(path, str):
+        return "file", {"path": target, "source": path, **mode}, ""
+    if not path:  # (a data directory, as a rule: what the container writes there would be lost)
+        return "file", None, (f"'{shown}': {source} is an empty directory; a named volume keeps what the"
+                              " container writes there")
+    return "file", [{"path": posixpath.join(target, inner), "source": repo, **mode}
+                    for inner, repo in sorted(path.items())], ""
 
 
 def _long(value: dict[str, Any], copy: Copy) -> Mount:
@@ -96,7 +105,7 @@ def config_file(ref: dict[str, Any], conf: dict[str, Any], copy: Copy) -> tuple[
     entry: dict[str, Any] = {"path": target}
     if conf.get("file"):
         path = copy(str(conf["file"]))
-        if path is None:
+        if not isinstance(path, str):
             return entry, f"'{name}': {conf['file']} is not a file next to the Compose file"
         entry["source"] = path
     elif "content" in conf:

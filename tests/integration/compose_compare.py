@@ -42,7 +42,8 @@ def _ports(bindings: dict[str, Any]) -> list[tuple[str, str, str]]:
 def _mounts(inspect: dict[str, Any], skip: set[str]) -> list[tuple[str, str]]:
     found = {(m["Destination"], m["Type"]) for m in inspect.get("Mounts") or []}
     found |= {(path, "tmpfs") for path in (inspect["HostConfig"].get("Tmpfs") or {})}
-    return sorted(m for m in found if m[0] not in skip)
+    # a bind mount Compose makes of a file, or of a directory, syncer writes as files
+    return sorted(m for m in found if m[0] not in skip and not any(p.startswith(m[0] + "/") for p in skip))
 
 
 def _restart(policy: dict[str, Any]) -> tuple[str, int]:

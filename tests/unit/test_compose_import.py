@@ -25,8 +25,12 @@ def _import(case: str, project: str | None = None) -> Imported:
         path = folder / rel
         return path.read_bytes() if path.is_file() else None
 
+    def listdir(rel: str) -> list[str] | None:
+        top = folder / rel
+        return sorted(p.relative_to(top).as_posix() for p in top.rglob("*") if p.is_file()) if top.is_dir() else None
+
     return import_compose("compose.yaml", (folder / "compose.yaml").read_bytes(), read=read, project=project,
-                          folder=case)
+                          folder=case, listdir=listdir)
 
 
 def _as_bytes(content: str | bytes) -> bytes:
@@ -172,3 +176,50 @@ services:
     assert "MYSQL_ROOT_PASSWORD: \"${inputs.root_password}\"" in tpl and "format: password" in tpl
     assert "key_path:\n      type: string\n      default: /etc/tls/key.pem" in tpl
     assert set(got.secrets) == {"ROOT_PASSWORD"}
+
+
+def _with_tree(text: bytes, tree: dict[str, bytes]) -> Imported:
+    def read(rel: str) -> bytes | None:
+        return tree.get(rel)
+
+    def listdir(rel: str) -> list[str] | None:
+        inner = sorted(p[len(rel) + 1:] for p in tree if p.startswith(rel + "/"))
+        return inner if inner or rel in ("data",) else None  # `data`: an empty directory
+
+    return import_compose("compose.yaml", text, read=read, project="p", folder="p", listdir=listdir)
+
+
+def test_a_directory_too_big_or_empty_is_listed_not_carried() -> None:
+    big = {f"assets/{i:03}.txt": b"x" for i in range(101)}
+    got = _with_tree(b"""
+services:
+  web:
+    image: busybox
+    volumes: ["./assets:/assets:ro", "./data:/var/lib/data", "./small:/small"]
+""", {**big, "small/a": b"A", "small/b/c": b"C"})
+    problems = [d.message for d in got.problems]
+    assert problems == [
+        "service 'web': volumes: './assets:/assets:ro': ./assets is neither a file nor a directory of at most 100"
+        " files next to the Compose file (syncer's files: carries those; mount anything else from an absolute"
+        " host path)",
+        "service 'web': volumes: './data:/var/lib/data': ./data is an empty directory; a named volume keeps what"
+        " the container writes there",
+    ]
+    assert got.files["files/small/a"] == b"A" and got.files["files/small/b/c"] == b"C"
+    assert "path: /small/b/c\n      source: files/small/b/c" in str(got.files["templates/web.yaml"])
+
+
+def test_a_directory_and_a_file_of_one_name_get_folders_of_their_own() -> None:
+    got = _with_tree(b"""
+services:
+  a:
+    image: busybox
+    volumes: ["./x/conf:/etc/a:ro", "./y/conf:/etc/b:ro", "./conf:/etc/c/conf"]
+  b:
+    image: busybox
+    volumes: ["./x/conf:/etc/a:ro"]
+""", {"x/conf/one": b"1", "y/conf/one": b"2", "conf": b"file"})
+    assert got.problems == []
+    assert {k: v for k, v in got.files.items() if k.startswith("files/")} == {
+        "files/conf/one": b"1", "files/2-conf/one": b"2", "files/3-conf": b"file"}
+    assert "source: files/conf/one" in str(got.files["templates/b.yaml"])  # copied once
