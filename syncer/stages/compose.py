@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.core.errors import Diagnostic
 from syncer.stages import compose_fields as fields
 from syncer.stages import policy as policies
-from syncer.stages.compose_mounts import MAX_DIR_FILES, config_file, secret_file, volume
+from syncer.stages.compose_mounts import Lister, Reader, RepoFiles, config_file, secret_file, volume
 from syncer.stages.compose_vars import (
     Unsupported,
     Vars,
@@ -30,9 +29,6 @@ from syncer.stages.compose_vars import (
     passwordish,
 )
 from syncer.stages.load import SourceFile, locate, parse
-
-Reader = Callable[[str], "bytes | None"]
-Lister = Callable[[str], "list[str] | None"]  # the files under a directory, relative to it; None: no directory
 
 # Compose service keys whose value a syncer spec takes as it is (after interpolation)
 KEPT = frozenset({
@@ -75,10 +71,10 @@ class _Service:
 
 class _Importer:
     def __init__(self, source: SourceFile, read: Reader, out: Imported, listdir: Lister) -> None:
-        self.source, self.read, self.out, self.listdir = source, read, out, listdir
+        self.source, self.read, self.out = source, read, out
+        self.repo_files = RepoFiles(read, listdir, out.files)
+        self.copy, self.copy_any = self.repo_files.copy, self.repo_files.copy_any
         self.doc: dict[str, Any] = source.docs[0]
-        self.copied: dict[str, str] = {}  # Compose-relative source → files/ path
-        self.trees: dict[str, dict[str, str]] = {}  # a directory copied: its files → files/ paths
 
     def problem(self, path: tuple[Any, ...], message: str) -> None:
         line, col = locate(self.source, 0, path, key=True)
@@ -286,49 +282,6 @@ class _Importer:
                 self.problem(where + (i,), f"service '{svc.name}': {key}: {why}")
             else:
                 svc.spec.setdefault("files", []).append(item)
-
-    def copy(self, path: str, keep: Callable[[bytes], bytes] | None = None) -> str | None:
-        """Copy a file next to the Compose file under files/ (through `keep`, when given);
-        its repo path, or None."""
-        rel = posixpath.normpath(path)
-        if rel in self.copied:
-            return self.copied[rel]
-        data = self.read(rel)
-        if data is None:
-            return None
-        data = keep(data) if keep else data
-        target = self._free(f"files/{posixpath.basename(rel) or 'file'}")
-        self.out.files[target] = data
-        self.copied[rel] = target
-        return target
-
-    def copy_any(self, path: str) -> str | dict[str, str] | None:
-        """`copy` of a file; of a directory, each of its files (at most MAX_DIR_FILES) under
-        one folder of files/: {path inside the directory: repo path}; None otherwise."""
-        copied = self.copy(path)
-        rel = posixpath.normpath(path)
-        if copied is not None or rel in self.trees:
-            return copied if copied is not None else self.trees[rel]
-        inner = self.listdir(rel)
-        if inner is None or len(inner) > MAX_DIR_FILES:
-            return None
-        folder = self._free(f"files/{posixpath.basename(rel) or 'dir'}")
-        tree: dict[str, str] = {}
-        for name in inner:
-            data = self.read(posixpath.join(rel, name))
-            if data is None:
-                return None
-            self.out.files[tree.setdefault(name, f"{folder}/{name}")] = data
-        self.trees[rel] = tree
-        return tree
-
-    def _free(self, target: str) -> str:
-        """`target`, or `n-<name>` beside it when a file or folder of files/ has that name."""
-        base, n, out = posixpath.basename(target), 1, target
-        while out in self.out.files or any(f.startswith(out + "/") for f in self.out.files):
-            n += 1
-            out = f"{posixpath.dirname(target)}/{n}-{base}"
-        return out
 
     def write_service(self, svc: _Service, *, job: bool) -> None:
         inputs: dict[str, Any] = {"type": "object", "properties": {}}

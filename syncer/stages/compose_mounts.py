@@ -12,6 +12,8 @@ from typing import Any
 
 from syncer.stages.compose_fields import is_relative, split_volume
 
+Reader = Callable[[str], "bytes | None"]
+Lister = Callable[[str], "list[str] | None"]  # the files under a directory, relative to it; None: no directory
 Copy = Callable[[str], "str | dict[str, str] | None"]
 # (volume | tmpfs | file, the syncer entry (a directory's: a list of file entries), why it cannot be carried)
 Mount = tuple[str, Any, str]
@@ -130,3 +132,56 @@ def secret_file(ref: dict[str, Any], conf: dict[str, Any]) -> tuple[dict[str, An
     if conf.get("external"):
         return entry, f"'{name}': an external secret (give it to syncer as secret {secret})"
     return entry, ""
+
+
+class RepoFiles:
+    """What the import copies into the new repository's files/ (`files`: repo path → bytes),
+    read next to the Compose file; each source once."""
+
+    def __init__(self, read: Reader, listdir: Lister, files: dict[str, str | bytes]) -> None:
+        self.read, self.listdir, self.files = read, listdir, files
+        self.copied: dict[str, str] = {}  # Compose-relative source → files/ path
+        self.trees: dict[str, dict[str, str]] = {}  # a directory copied: its files → files/ paths
+
+    def copy(self, path: str, keep: Callable[[bytes], bytes] | None = None) -> str | None:
+        """Copy a file next to the Compose file under files/ (through `keep`, when given);
+        its repo path, or None."""
+        rel = posixpath.normpath(path)
+        if rel in self.copied:
+            return self.copied[rel]
+        data = self.read(rel)
+        if data is None:
+            return None
+        data = keep(data) if keep else data
+        target = self._free(f"files/{posixpath.basename(rel) or 'file'}")
+        self.files[target] = data
+        self.copied[rel] = target
+        return target
+
+    def copy_any(self, path: str) -> str | dict[str, str] | None:
+        """`copy` of a file; of a directory, each of its files (at most MAX_DIR_FILES) under
+        one folder of files/: {path inside the directory: repo path}; None otherwise."""
+        copied = self.copy(path)
+        rel = posixpath.normpath(path)
+        if copied is not None or rel in self.trees:
+            return copied if copied is not None else self.trees[rel]
+        inner = self.listdir(rel)
+        if inner is None or len(inner) > MAX_DIR_FILES:
+            return None
+        folder = self._free(f"files/{posixpath.basename(rel) or 'dir'}")
+        tree: dict[str, str] = {}
+        for name in inner:
+            data = self.read(posixpath.join(rel, name))
+            if data is None:
+                return None
+            self.files[tree.setdefault(name, f"{folder}/{name}")] = data
+        self.trees[rel] = tree
+        return tree
+
+    def _free(self, target: str) -> str:
+        """`target`, or `n-<name>` beside it when a file or folder of files/ has that name."""
+        base, n, out = posixpath.basename(target), 1, target
+        while out in self.files or any(f.startswith(out + "/") for f in self.files):
+            n += 1
+            out = f"{posixpath.dirname(target)}/{n}-{base}"
+        return out
