@@ -171,7 +171,8 @@ class _Importer:
         elif key == "environment":
             spec["env"] = self.environment(svc, value)
         elif key == "env_file":
-            spec["env_file"] = self.env_files(svc, value, where)
+            if paths := self.env_files(svc, value, where):
+                spec["env_file"] = paths
         elif key == "tmpfs":
             spec.setdefault("tmpfs", []).extend([value] if isinstance(value, str) else value)
         elif key == "network_mode":
@@ -239,6 +240,8 @@ class _Importer:
         for i, entry in enumerate([value] if isinstance(value, (str, dict)) else value):
             path = entry["path"] if isinstance(entry, dict) else entry
             copied = self.copy(str(path), keep=_not_passwords)
+            if copied is None and isinstance(entry, dict) and entry.get("required") is False:
+                continue  # an optional env file that is not there: Compose reads nothing either
             if copied is None:
                 self.problem(where + ((i,) if isinstance(value, list) else ()),
                              f"service '{svc.name}': env_file: {path} is not a file next to the Compose file")

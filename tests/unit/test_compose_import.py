@@ -223,3 +223,23 @@ services:
     assert {k: v for k, v in got.files.items() if k.startswith("files/")} == {
         "files/conf/one": b"1", "files/2-conf/one": b"2", "files/3-conf": b"file"}
     assert "source: files/conf/one" in str(got.files["templates/b.yaml"])  # copied once
+
+
+def test_an_optional_env_file_that_is_not_there_is_left_out_as_compose_does() -> None:
+    got = _with_tree(b"""
+services:
+  web:
+    image: busybox
+    env_file:
+      - path: ./local.env
+        required: false
+      - path: ./app.env
+        required: false
+""", {"app.env": b"A=1\n"})
+    assert got.problems == []
+    assert "env_file: [files/app.env]" in str(got.files["templates/web.yaml"])
+    got = _with_tree(b"services:\n  web:\n    image: busybox\n    env_file: [{path: ./local.env, required: false}]\n", {})
+    assert got.problems == [] and "env_file" not in str(got.files["templates/web.yaml"])
+    missing = _with_tree(b"services:\n  web:\n    image: busybox\n    env_file: [./local.env]\n", {})
+    assert [d.message for d in missing.problems] == [
+        "service 'web': env_file: ./local.env is not a file next to the Compose file"]
