@@ -214,7 +214,7 @@ class Engine:
             state=row.get("State", ""), health=health, labels=row.get("Labels") or {},
             created=int(row.get("Created", 0)), status=status,
             networks=tuple(sorted((row.get("NetworkSettings") or {}).get("Networks") or {})),
-            image=str(row.get("ImageID", "")))
+            image=str(row.get("ImageID", "")), network_mode=str((row.get("HostConfig") or {}).get("NetworkMode", "")))
 
     def list_networks(self) -> list[LiveNetwork]:
         """Every network of the server: ONE list call (ours carry the project label; an

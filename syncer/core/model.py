@@ -216,6 +216,7 @@ class LiveContainer(Record):
     replicas: int | None = None  # a Swarm service's: the replicas its spec asks for (None: a job)
     image: str = ""  # the image it runs: a container's image id, a service's image as its spec names it
     digests: tuple[str, ...] = ()  # `repo@sha256:…` that image is known as (asked only for pull_policy: always)
+    network_mode: str = ""  # HostConfig.NetworkMode: `container:<id>` when it shares another's network
 
     @property
     def exit_code(self) -> int | None:

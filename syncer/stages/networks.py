@@ -9,10 +9,11 @@ definition name and two projects on one host never see each other.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from syncer.core import labels as L
-from syncer.core.model import Action, Desired, LiveContainer, Observed
+from syncer.core.model import Action, ContainerSpec, Desired, LiveContainer, Observed
 
 Declared = Mapping[str, bool]  # syncer.yaml `networks:` name → external
 
@@ -100,3 +101,29 @@ def _staying(desired: Desired, server: str, managed: Iterable[LiveContainer]) ->
     """Live containers this plan keeps as they are (a recreated one leaves its networks)."""
     kept = {(c.name, c.spec_hash) for c in desired.containers if c.server == server}
     return [c for c in managed if (c.name, c.labels.get(L.SPEC_HASH, "")) in kept]
+
+
+def shared(actions: list[Action], desired: Iterable[ContainerSpec], managed: Iterable[LiveContainer]) -> list[Action]:
+    """`network_mode: container:X` joins the network namespace of the container X is at its
+    create: a container made again under that name leaves the sharer in the namespace of one
+    that is gone (Compose recreates it too). So a sharer whose X is created or recreated by
+    this plan, or that shares a container X no longer is, is recreated (after X: render made
+    X a dependency)."""
+    live = {c.name: c for c in managed}
+    remade = {a.container for a in actions if a.action in ("create", "recreate")}
+    modes = {c.name: str(c.spec.get("network_mode", "")) for c in desired}
+    out = []
+    for a in actions:
+        mode = modes.get(a.container, "")
+        current = live.get(a.container)
+        target = mode[len("container:"):] if mode.startswith("container:") else ""
+        # (X outside this plan's scope — a heal of the sharer alone — is not judged)
+        if a.action in ("noop", "start") and target in modes and current is not None:
+            joined = current.network_mode[len("container:"):] if current.network_mode.startswith("container:") else ""
+            now = live.get(target)
+            if target in remade:
+                a = replace(a, action="recreate", cause=f"it shares the network of {target}, which is made again")
+            elif joined and (now is None or not now.id.startswith(joined)):
+                a = replace(a, action="recreate", cause=f"it shares the network of a {target} container that is gone")
+        out.append(a)
+    return out

@@ -82,7 +82,8 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
         if state.kind == "swarm":  # one service per definition: Swarm keeps its replicas
             ours = _service_actions(server, mine, state, revisions, held)
         else:
-            ours = _server_actions(server, mine, state.managed, state.name_holders, revisions, held, finished or {})
+            ours = networks.shared(_server_actions(server, mine, state.managed, state.name_holders, revisions,
+                                                   held, finished or {}), mine, state.managed)
         actions.extend(tags.follow(ours, mine, state, held) if state.registry else ours)
         actions.extend(_removals(server, mine, state.managed, desired, prune))
     # a Swarm server's overlays are made by the deployments that join them (engine/swarm_apply.py):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -282,3 +283,34 @@ def test_the_webapp_example_applies(tmp_path: Path, project: str, docker_api: An
     assert api["State"]["StartedAt"] > docker_api.inspect_container(f"{project}-migrate")["State"]["FinishedAt"]
     assert "GREETING=hello" in api["Config"]["Env"]
     assert "No changes." in _cli(repo, "plan").stdout
+
+
+def test_a_container_sharing_anothers_network_is_made_again_with_it(tmp_path: Path, project: str,
+                                                                   docker_api: Any) -> None:
+    """`network_mode: container:X` joins the namespace of the X container of the moment: an
+    apply that made X again left the sharer in the namespace of one that was gone (planned in
+    sync), so it no longer reached X on localhost."""
+    web, side = f"{project}-web", f"{project}-side"
+    definitions = f"""
+        name: {web}
+        template: httpd
+        overrides:
+          files: [{{path: /www/index.html, source: files/index.html}}]
+          env: {{V: "1"}}
+        ---
+        name: {side}
+        template: sleeper
+        overrides: {{network_mode: "container:{web}"}}
+        """
+    repo = _repo(tmp_path / "r", project, definitions, files={"files/index.html": "one\n"})
+    _apply(repo)
+    assert _wget(docker_api, side, "http://127.0.0.1:8080/") == (0, "one\n")
+    (repo / "definitions/all.yaml").write_text(textwrap.dedent(definitions).replace('V: "1"', 'V: "2"'))
+    plan = json.loads(_cli(repo, "plan", "--json").stdout)
+    assert {a["container"]: (a["action"], a["cause"]) for a in plan["actions"]}[side] == (
+        "recreate", f"it shares the network of {web}, which is made again")
+    _apply(repo)
+    web_id = docker_api.inspect_container(web)["Id"]
+    assert docker_api.inspect_container(side)["HostConfig"]["NetworkMode"] == f"container:{web_id}"
+    assert _wget(docker_api, side, "http://127.0.0.1:8080/") == (0, "one\n")
+    assert all(a["action"] == "noop" for a in json.loads(_cli(repo, "plan", "--json").stdout)["actions"])

@@ -271,3 +271,29 @@ def test_a_plan_of_one_definition_is_the_whole_plans_part_for_it() -> None:
         assert part.actions == tuple(a for a in whole.actions if a.definition == definition), definition
     cache = plan(desired, observed, prune=True, created_at="t", only="cache").actions
     assert [(a.action, a.cause) for a in cache] == [("recreate", "the name is held by definition 'old-cache'")]
+
+
+def test_a_container_sharing_anothers_network_is_made_again_with_it() -> None:
+    """`network_mode: container:db`: Docker joins the namespace of the db container of the
+    moment; a db made again left `app` in the namespace of one that is gone, planned noop."""
+    from dataclasses import replace
+
+    app_spec = {"image": "busybox:latest", "network_mode": "container:db"}
+    desired = Desired("p", (want("db", spec(A="2")), want("app", app_spec)), ("db", "app"))
+    db_live = live("db", spec(A="1"))
+    app_live = replace(live("app", app_spec), network_mode=f"container:{db_live.id}")
+
+    def actions(db: LiveContainer, app: LiveContainer, wanted: Desired = desired) -> dict[str, tuple[str, str]]:
+        obs = Observed("p", {"local": ServerState("local", True, (db, app))})
+        return {a.container: (a.action, a.cause) for a in plan(wanted, obs, prune=True, created_at="t").actions}
+
+    assert actions(db_live, app_live)["app"] == ("recreate", "it shares the network of db, which is made again")
+    in_sync = Desired("p", (want("db", spec(A="1")), want("app", app_spec)), ("db", "app"))
+    assert actions(db_live, app_live, in_sync)["app"] == ("noop", "in sync")
+    # db was made again by an earlier apply: app still holds the namespace of the one before
+    stale = replace(app_live, network_mode="container:0123456789ab")
+    assert actions(db_live, stale, in_sync)["app"] == ("recreate", "it shares the network of a db container that is gone")
+    # a plan of app alone (a heal) does not see db: it judges nothing about it
+    alone = plan(in_sync, Observed("p", {"local": ServerState("local", True, (db_live, stale))}), prune=True,
+                 created_at="t", only="app")
+    assert [(a.container, a.action) for a in alone.actions] == [("app", "noop")]
