@@ -1,8 +1,6 @@
-"""The data that crosses stages: frozen dataclasses, stdlib only.
-
-Specs are kept as plain JSON-like dicts (the rendered spec is a contract hashed as
-canonical JSON); the dataclasses name what each stage hands to the next.
-"""
+"""The data that crosses stages: frozen dataclasses, stdlib only. Specs are plain JSON-like
+dicts (the rendered spec is a contract hashed as canonical JSON); the dataclasses name what
+each stage hands to the next."""
 
 from __future__ import annotations
 
@@ -217,6 +215,7 @@ class LiveContainer(Record):
     image: str = ""  # the image it runs: a container's image id, a service's image as its spec names it
     digests: tuple[str, ...] = ()  # `repo@sha256:…` that image is known as (asked only for pull_policy: always)
     network_mode: str = ""  # HostConfig.NetworkMode: `container:<id>` when it shares another's network
+    started_at: str = ""  # State.StartedAt, inspected for a sharer of a network and its owner only
 
     @property
     def exit_code(self) -> int | None:

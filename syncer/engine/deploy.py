@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from syncer.engine.project import (
     secrets_for,
 )
 from syncer.stages.plan import Known, definition_hash, desired_hash, restores_only
+from syncer.stages.networks import sharers
 from syncer.stages.tags import heard
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
     forget_lapsed(store, p)
     _settle_statuses(store, result, desired, p.observed, p.known, only=only)
     if only is not None:
-        result = _only(result, only, heal=heal)
+        result = _only(result, only, heal=heal, also=sharers(desired.containers, only))
     if plan_file is not None:
         check_fresh(plan_file, result, desired)
     if result.has_changes and drift is not None:  # nobody asked for this change: report it, then heal
@@ -187,7 +188,8 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
                     progress=progress, events=events, factory=factory, observed=p.observed)
     with ServerLock(project, f"syncer apply ({trigger})", engines=factory):
         fresh = planned(ctx, project, store, engines=factory, secrets=secrets, only=only, tags=not heal)
-        again = _only(fresh.plan, only, heal=heal) if only is not None else fresh.plan
+        again = (_only(fresh.plan, only, heal=heal, also=sharers(fresh.desired.containers, only))
+                 if only is not None else fresh.plan)
         if _steps(again) != _steps(result):
             if plan_file is not None:  # exactly that plan was asked for
                 raise StalePlan("another apply changed the live containers since this plan was made; run it again")
@@ -249,12 +251,14 @@ def _engines(factory: EngineFactory, servers: Mapping[str, Server], p: Plan) -> 
     return out
 
 
-def _only(p: Plan, definition: str, *, heal: bool = False) -> Plan:
-    """The plan's part for one definition. Unknown to the repository and to the servers: a
-    heal (a fault of a container whose definition the repository dropped, which `prune: false`
-    keeps) has nothing to do; anyone asking to apply it is told it does not exist."""
+def _only(p: Plan, definition: str, *, heal: bool = False, also: Collection[str] = ()) -> Plan:
+    """The plan's part for one definition (and the containers `also` names: those sharing
+    its network). Unknown to the repository and to the servers: a heal (a fault of a
+    container whose definition the repository dropped, which `prune: false` keeps) has
+    nothing to do; anyone asking to apply it is told it does not exist."""
     # the networks a definition joins are created whatever it is applied alone for
-    actions = tuple(a for a in p.actions if a.definition == definition or a.action == "network create")
+    actions = tuple(a for a in p.actions
+                    if a.definition == definition or a.container in also or a.action == "network create")
     if not any(a.definition == definition for a in actions):
         if heal:
             return Plan(p.project, p.commit, p.dirty, p.fingerprint, p.created_at, (), p.unreachable)

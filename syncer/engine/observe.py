@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from syncer.adapters.docker import Engine
+from syncer.adapters.docker import Engine, Missing
 from syncer.core.errors import SyncerError
-from syncer.core.model import Desired, Observed, Server, ServerState
+from syncer.core.model import Desired, LiveContainer, Observed, Server, ServerState
+from syncer.stages.networks import sharers
 from syncer.stages.tags import followed
 
 EngineFactory = Callable[[Server], Engine]
@@ -34,8 +35,9 @@ def observe(project: str, servers: Mapping[str, Server], desired: Desired | None
     wanted: dict[str, list[str]] = {name: [] for name in servers}
     follow: dict[str, dict[str, str]] = {}  # server → name → image ref, for `pull_policy: always`
     if desired is not None:
+        also = sharers(desired.containers, definition) if definition is not None else set()
         for c in desired.containers:
-            if definition is None or c.definition == definition:
+            if definition is None or c.definition == definition or c.name in also:
                 wanted.setdefault(c.server, []).append(c.name)
                 if tags and followed(c):
                     follow.setdefault(c.server, {})[c.name] = str(c.spec["image"])
@@ -86,7 +88,7 @@ def _swarm(engine: Engine, project: str, server: Server, names: list[str], versi
 
 def _containers(engine: Engine, project: str, server: Server, names: list[str], definition: str | None,
                 versions: bool) -> ServerState:
-    managed = engine.list_project(project, definition)
+    managed = _with_starts(engine, engine.list_project(project, definition))
     have = {c.name for c in managed}
     holders = engine.list_names([n for n in names if n not in have])
     if definition is not None:  # ours under another definition: managed, as a full list has it
@@ -118,3 +120,22 @@ def _tags(engine: Engine, state: ServerState, follow: Mapping[str, str]) -> Serv
 def _version(engine: Engine, wanted: bool) -> str:
     """The engine's version when `wanted` (fakes may not know it), else ""."""
     return str(getattr(engine, "info", {}).get("Version", "")) if wanted else ""
+
+
+def _with_starts(engine: Engine, managed: list[LiveContainer]) -> list[LiveContainer]:
+    """When a container shares another's network (`container:<id>`), both with the time they
+    last started (`started_at`): Docker gives a container that starts again a new network
+    namespace, and one that joined its old one is left with a loopback only (plan: recreate
+    it). Two inspects per sharer; a project without sharers pays nothing."""
+    owners = {c.network_mode[len("container:"):] for c in managed if c.network_mode.startswith("container:")}
+    if not owners:
+        return managed
+    out = []
+    for c in managed:
+        if c.network_mode.startswith("container:") or any(c.id.startswith(o) for o in owners if o):
+            try:
+                c = replace(c, started_at=str(engine.inspect(c.id).get("State", {}).get("StartedAt", "")))
+            except Missing:
+                pass  # gone since the list: the plan sees the list's view
+        out.append(c)
+    return out

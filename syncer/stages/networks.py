@@ -103,27 +103,47 @@ def _staying(desired: Desired, server: str, managed: Iterable[LiveContainer]) ->
     return [c for c in managed if (c.name, c.labels.get(L.SPEC_HASH, "")) in kept]
 
 
+def sharers(desired: Iterable[ContainerSpec], definition: str) -> set[str]:
+    """The containers (of other definitions) that share the network of one of `definition`'s
+    (`network_mode: container:X`): what a plan of that definition alone must judge too."""
+    desired = list(desired)
+    mine = {f"container:{c.name}" for c in desired if c.definition == definition}
+    return {c.name for c in desired if c.definition != definition and c.spec.get("network_mode") in mine}
+
+
 def shared(actions: list[Action], desired: Iterable[ContainerSpec], managed: Iterable[LiveContainer]) -> list[Action]:
-    """`network_mode: container:X` joins the network namespace of the container X is at its
-    create: a container made again under that name leaves the sharer in the namespace of one
-    that is gone (Compose recreates it too). So a sharer whose X is created or recreated by
-    this plan, or that shares a container X no longer is, is recreated (after X: render made
-    X a dependency)."""
+    """`network_mode: container:X` joins the network namespace X has when it starts: a
+    container made again under X's name, or X started again (Docker gives it a new namespace),
+    leaves a running sharer with the old one: a loopback only (Compose recreates it with X).
+    Such a sharer is recreated, after X (render made X a dependency)."""
     live = {c.name: c for c in managed}
-    remade = {a.container for a in actions if a.action in ("create", "recreate")}
+    replaced = {a.container for a in actions if a.action in ("create", "recreate")}
+    started = {a.container for a in actions if a.action == "start"}
     modes = {c.name: str(c.spec.get("network_mode", "")) for c in desired}
     out = []
     for a in actions:
-        mode = modes.get(a.container, "")
-        current = live.get(a.container)
+        mode, current = modes.get(a.container, ""), live.get(a.container)
         target = mode[len("container:"):] if mode.startswith("container:") else ""
         # (X outside this plan's scope — a heal of the sharer alone — is not judged)
         if a.action in ("noop", "start") and target in modes and current is not None:
             joined = current.network_mode[len("container:"):] if current.network_mode.startswith("container:") else ""
             now = live.get(target)
-            if target in remade:
-                a = replace(a, action="recreate", cause=f"it shares the network of {target}, which is made again")
+            why = ""
+            if target in replaced:
+                why = f"it shares the network of {target}, which is made again"
             elif joined and (now is None or not now.id.startswith(joined)):
-                a = replace(a, action="recreate", cause=f"it shares the network of a {target} container that is gone")
+                why = f"it shares the network of a {target} container that is gone"
+            elif a.action == "noop" and target in started:
+                why = f"it shares the network of {target}, which starts again"
+            elif a.action == "noop" and now is not None and _instant(now.started_at) > _instant(current.started_at):
+                why = f"it shares the network of {target}, which started again after it (a new network)"
+            if why:
+                a = replace(a, action="recreate", cause=why)
         out.append(a)
     return out
+
+
+def _instant(stamp: str) -> tuple[str, str]:
+    """Docker's RFC 3339 time (nanoseconds, trailing zeros cut) in an order that compares."""
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    return whole, fraction.ljust(9, "0")

@@ -100,8 +100,10 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
 def scoped(desired: Desired, observed: Observed, definition: str) -> tuple[Desired, Observed]:
     """What a plan of one definition alone is made from: its containers in both (on a Swarm
     server its service and that service's tasks), and any live container holding one of its
-    names (the plan recreates it, as a plan of everything would)."""
-    mine = tuple(c for c in desired.containers if c.definition == definition)
+    names (the plan recreates it, as a plan of everything would); with the containers that
+    share the network of one of its own (`networks.shared`: a heal that starts it again)."""
+    also = networks.sharers(desired.containers, definition)
+    mine = tuple(c for c in desired.containers if c.definition == definition or c.name in also)
     names = {c.name for c in mine}
     servers = {}
     for name, state in observed.servers.items():

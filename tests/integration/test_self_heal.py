@@ -201,3 +201,39 @@ def test_a_crash_loop_is_healed_with_a_growing_wait(tmp_path: Path, project: str
     heals = re.findall(rf"trigger: docker: {name} die(.*)", text)
     assert heals == ["", " (after 2s of back-off)"], heals
     assert w.stop() == 0
+
+
+HTTPD = f"""
+id: httpd
+version: "1.0"
+spec:
+  image: {IMAGE}
+  command: [sh, -c, 'mkdir -p /www; echo up > /www/index.html; trap "exit 0" TERM; httpd -f -p 8080 -h /www & wait']
+"""
+
+
+def test_a_container_sharing_the_network_of_one_healed_or_restarted_gets_the_new_one(
+        tmp_path: Path, project: str, docker_api: Any, watches: list[Watch]) -> None:
+    """Docker gives a container that starts again a new network namespace: one that shares
+    it (`network_mode: container:X`, a VPN sidecar's clients) kept the old one, a loopback
+    only, until something recreated it."""
+    web, side = f"{project}-web", f"{project}-side"
+    w, _, _ = _watch(watches, tmp_path, project, {
+        "web": f"name: {web}\ntemplate: httpd\n",
+        "side": f"name: {side}\ntemplate: box\noverrides: {{network_mode: 'container:{web}'}}\n"}, {"httpd": HTTPD})
+
+    def reaches() -> bool:
+        c = _running(docker_api, project, side)
+        if c is None:
+            return False
+        ex = docker_api.exec_create(c["Id"], ["wget", "-qO-", "http://127.0.0.1:8080/"])
+        return docker_api.exec_start(ex["Id"]) == b"up\n" and docker_api.exec_inspect(ex["Id"])["ExitCode"] == 0
+
+    wait_until(reaches, 60, message="the side container reaching web on localhost")
+    for fault in (lambda: docker_api.kill(web), lambda: docker_api.restart(web, timeout=1)):
+        before = _container(docker_api, project, side)
+        fault()
+        wait_until(lambda: (c := _container(docker_api, project, side)) is not None and c["Id"] != before["Id"]
+                   and reaches(), 60, message="the side container made again in web's new namespace")
+    assert f"it shares the network of {web}" in w.text()
+    assert w.stop() == 0

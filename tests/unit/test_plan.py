@@ -293,6 +293,19 @@ def test_a_container_sharing_anothers_network_is_made_again_with_it() -> None:
     # db was made again by an earlier apply: app still holds the namespace of the one before
     stale = replace(app_live, network_mode="container:0123456789ab")
     assert actions(db_live, stale, in_sync)["app"] == ("recreate", "it shares the network of a db container that is gone")
+    # db started again (Docker gave it a new namespace): app, running, has the old one
+    later = replace(db_live, started_at="2026-12-01T10:00:05.1Z")
+    early = replace(app_live, started_at="2026-12-01T10:00:05.09999Z")
+    assert actions(later, early, in_sync)["app"][0] == "recreate"
+    assert actions(replace(later, started_at="2026-12-01T10:00:05.0999Z"), early, in_sync)["app"][0] == "noop"
+    stopped = replace(db_live, state="exited")
+    assert actions(stopped, app_live, in_sync)["app"] == ("recreate", "it shares the network of db, which starts again")
+    # an exited app starts after db: it joins the namespace db has then
+    assert actions(stopped, replace(app_live, state="exited"), in_sync)["app"][0] == "start"
+    # a plan of db alone (db's heal) judges app too: it would be left with the old namespace
+    healed = plan(in_sync, Observed("p", {"local": ServerState("local", True, (stopped, app_live))}), prune=True,
+                  created_at="t", only="db")
+    assert [(a.container, a.action) for a in healed.actions] == [("app", "recreate"), ("db", "start")]
     # a plan of app alone (a heal) does not see db: it judges nothing about it
     alone = plan(in_sync, Observed("p", {"local": ServerState("local", True, (db_live, stale))}), prune=True,
                  created_at="t", only="app")
