@@ -25,7 +25,8 @@ def instances() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def instances_list(obj: dict[str, Any], definition: str | None, server: str | None, as_json: bool) -> int:
-    """Every managed container: id, name, definition, server, state, health, held or not."""
+    """Every managed container: id, name, definition, server, state, health, and whether it
+    is held stopped by an operator or finished (ended on its own as its restart policy allows)."""
     from syncer.engine import operations
 
     ctx = context(obj)
@@ -35,7 +36,8 @@ def instances_list(obj: dict[str, Any], definition: str | None, server: str | No
     else:
         click.echo(views.table(["ID", "NAME", "DEFINITION", "SERVER", "STATE", "HEALTH", "HELD"],
                                [[r["id"], r["name"], r["definition"], r["server"], r["state"], r["health"] or "-",
-                                 "held stopped" if r["held_stopped"] else ""] for r in rows]), nl=False)
+                                 "held stopped" if r["held_stopped"] else "finished" if r["finished"] else ""]
+                                for r in rows]), nl=False)
     return 0
 
 

@@ -36,12 +36,13 @@ from syncer.engine.keys import (  # where the CLI has always found them
     key_permissions,
 )
 from syncer.stages.plan import definition_hash
+from syncer.stages.selfheal import finished
 
 if TYPE_CHECKING:
     from syncer.engine.options import ApplyOptions
     from syncer.engine.observe import EngineFactory
 
-__all__ = ["NewApiKey", "authenticate", "create_api_key", "hash_api_key", "key_permissions"]
+__all__ = ["NewApiKey", "authenticate", "create_api_key", "finished", "hash_api_key", "key_permissions"]
 
 def git_webhook_secret(ctx: Context, project: Project) -> str | None:
     """The secret incoming git webhooks are verified with (see engine/secrets.py)."""
@@ -195,7 +196,7 @@ def instance_rows(ctx: Context, project: Project, *, definition: str | None = No
     """The project's containers as rows (one list call per server), held ones marked."""
     store = open_store(ctx, project)
     try:
-        held = set(store.holds())
+        held, marks = set(store.holds()), store.finished()
     finally:
         store.close()
     rows = []
@@ -205,7 +206,7 @@ def instance_rows(ctx: Context, project: Project, *, definition: str | None = No
                 continue
             rows.append({"id": instance_id(c.id), "name": c.name, "definition": c.definition, "server": c.server,
                          "replica": c.replica, "state": c.state, "health": c.health, "status": c.status,
-                         "held_stopped": c.name in held})
+                         "held_stopped": c.name in held, "finished": finished(c, marks)})
     return sorted(rows, key=lambda r: (r["server"], r["name"]))
 
 

@@ -70,6 +70,10 @@ class StateView:
         """Containers held stopped by an operator."""
         return set(self.store.holds())
 
+    def finished(self) -> dict[str, str]:
+        """Containers watch saw end on their own as their restart policy allows: name → id."""
+        return self.store.finished()
+
     def revisions(self, definition: str) -> list[Revision]:
         """A definition's revisions, newest first."""
         return self.store.revisions(definition)

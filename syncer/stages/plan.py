@@ -17,7 +17,7 @@ from syncer.core.errors import DockerUnavailable
 from syncer.core.model import (
     Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason, ServerState,
 )
-from syncer.stages import networks, tags
+from syncer.stages import networks, selfheal, tags
 from syncer.stages.files import changed_sources
 
 RUNNING_STATES = ("running", "restarting")
@@ -162,7 +162,7 @@ def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable
             else:
                 out.append(Action("create", cause="container absent", **base))
             continue
-        out.append(_compare(c, current, base, c.name in held, finished.get(c.name) == current.id))
+        out.append(_compare(c, current, base, c.name in held, selfheal.finished(current, finished)))
     return out
 
 
@@ -191,7 +191,7 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: 
         return Action("noop", cause=cause, **ident)
     if live.state in STARTABLE_STATES and held:
         return Action("noop", cause="held stopped by an operator (start it through syncer)", **ident)
-    if finished and live.state == "exited" and live.exit_code == 0:
+    if finished:
         return Action("noop", cause="exited 0 on its own, as its restart policy allows (start it through syncer"
                       " to run it again)", **ident)
     if live.state in STARTABLE_STATES:

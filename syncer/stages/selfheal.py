@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from syncer.core.labels import KIND, SPEC
+from syncer.core.model import LiveContainer
 from syncer.core.record import Record
 
 # What each event means, and the state the container list must show before planning.
@@ -115,6 +116,12 @@ def crash_delay(previous: tuple[int, float] | None, now: float) -> tuple[float, 
     count = previous[0] + 1 if previous is not None and now - previous[1] < CRASH_RESET_S else 1
     delay = 0.0 if count == 1 else min(2.0 ** (count - 1), CRASH_CAP_S)
     return delay, (count, now + delay)
+
+
+def finished(c: LiveContainer, marks: Mapping[str, str]) -> bool:
+    """True when `c` is the container watch saw end on its own as its restart policy allows
+    (`marks`: name → that container's id), and is still exited 0: plans leave it so."""
+    return marks.get(c.name) == c.id and c.state == "exited" and c.exit_code == 0
 
 
 def settled(expect: Expect, row: Mapping[str, Any] | None) -> bool:

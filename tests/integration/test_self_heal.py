@@ -178,10 +178,17 @@ def test_a_container_that_exits_0_on_its_own_under_restart_no_is_left_exited_but
     assert (record["Status"], record["ExitCode"], record["StartedAt"]) == ("exited", 0, before)
     assert w.text().count(f"trigger: docker: {name} die") == 1  # the stop's only
 
-    # run again on purpose: it starts, and its next clean end is final again
+    def row() -> dict[str, Any]:
+        listed = run_cli("--repo", str(repo), "--state-dir", str(state), "instances", "list", "--json")
+        return next(r for r in __import__("json").loads(listed.stdout) if r["name"] == name)
+
+    assert (row()["state"], row()["finished"], row()["held_stopped"]) == ("exited", True, False)
+    # run again on purpose: it starts (and, /tmp/done being there, ends at once: final again)
     started = run_cli("--repo", str(repo), "--state-dir", str(state), "instances", "start", name)
     assert started.returncode == 0, started.stderr
     assert docker_api.inspect_container(ident)["State"]["StartedAt"] != before
+    wait_until(lambda: w.text().count("its restart policy is no: left exited") == 2, 30, message="the second end")
+    assert row()["finished"] is True and w.text().count(f"trigger: docker: {name} die") == 1
     assert w.stop() == 0
 
 

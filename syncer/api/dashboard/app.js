@@ -326,7 +326,8 @@
 
   function drawInstances(list) {
     return table(["Name", "Definition", "Server", "State", "Health", "Up", "Actions"], list, (i) => {
-      const state = el("span", {}, badge(i.status), i.held_stopped ? [" ", badge("held stopped", "warn")] : null);
+      const state = el("span", {}, badge(i.status), i.held_stopped ? [" ", badge("held stopped", "warn")]
+        : i.finished ? [" ", badge("finished")] : null);
       const actions = el("div", { class: "actions" }, ["start", "stop", "restart"].map((action) =>
         el("button", { type: "button", class: "act " + action, "data-action": action, "data-id": i.id,
                        "data-name": i.container_name, text: action[0].toUpperCase() + action.slice(1),

@@ -38,13 +38,15 @@ def uptime_from_status(status: str) -> int | None:
     return int(m.group(3)) * _UNIT[m.group(4)]
 
 
-def _instance(c: LiveContainer, ids: dict[str, str], held: set[str], now: float) -> dict[str, Any]:
+def _instance(c: LiveContainer, ids: dict[str, str], held: set[str], marks: dict[str, str],
+              now: float) -> dict[str, Any]:
     up = uptime_from_status(c.status) if c.state in ("running", "paused", "restarting") else None
     return {"id": operations.instance_id(c.id), "container_id": c.id[:12], "container_name": c.name,
             "definition_id": ids.get(c.definition or ""), "definition": c.definition,
             "server_id": f"srv_{c.server}", "server": c.server, "replica": c.replica,
             "revision": int(c.labels.get("syncer.revision", "0") or 0) or None, "status": c.state,
-            "health": c.health, "held_stopped": c.name in held, "created_at": clock.iso(c.created) if c.created else None,
+            "health": c.health, "held_stopped": c.name in held, "finished": operations.finished(c, marks),
+            "created_at": clock.iso(c.created) if c.created else None,
             "started_at": clock.iso(now - up) if up is not None else None, "uptime_seconds": up}
 
 
@@ -70,8 +72,8 @@ def list_instances(svc: Svc, page: Paging, definition_id: str | None = None, ser
     down = [f"{n}: {s.error}" for n, s in sorted(observed.servers.items()) if not s.reachable]
     if down and len(down) == len(observed.servers):
         raise DockerUnavailable("; ".join(down))
-    ids, held, now = svc.state.definition_ids(), svc.state.held(), time.time()
-    items = [_instance(c, ids, held, now) for s in observed.servers.values() for c in s.instances()]
+    ids, held, marks, now = svc.state.definition_ids(), svc.state.held(), svc.state.finished(), time.time()
+    items = [_instance(c, ids, held, marks, now) for s in observed.servers.values() for c in s.instances()]
     items.sort(key=lambda i: (i["server"], i["container_name"]))
     if definition_id is not None:
         items = [i for i in items if definition_id in (i["definition_id"], i["definition"])]
@@ -83,7 +85,7 @@ def list_instances(svc: Svc, page: Paging, definition_id: str | None = None, ser
 
 
 def _one(svc: Service, c: LiveContainer) -> dict[str, Any]:
-    inst = _instance(c, svc.state.definition_ids(), svc.state.held(), time.time())
+    inst = _instance(c, svc.state.definition_ids(), svc.state.held(), svc.state.finished(), time.time())
     return _precise(inst, operations.inspect_instance(svc.defined(), c, engines=svc.engines), time.time())
 
 
