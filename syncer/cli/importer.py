@@ -17,25 +17,30 @@ from syncer.cli.base import PATH, cli
               help="The project's name (default: the Compose file's name:, else its folder's name).")
 @click.option("--out", type=PATH, required=True, help="The directory to write the repository to (new or empty).")
 @click.option("--partial", is_flag=True, help="Write what can be carried and exit 0, still listing the rest.")
+@click.option("--profile", "profiles", multiple=True, metavar="NAME",
+              help="A Compose profile to start, as `docker compose --profile NAME up` (repeatable); a service"
+                   " in profiles none of which is given is left out, as Compose leaves it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def import_(compose_file: Path, project_name: str | None, out: Path, partial: bool, as_json: bool) -> int:
+def import_(compose_file: Path, project_name: str | None, out: Path, partial: bool, profiles: tuple[str, ...],
+            as_json: bool) -> int:
     """Write a syncer repository from a Docker Compose file.
 
     One template and one definition per service, syncer.yaml with the Compose networks,
     files/ for configs and relative bind mounts (a directory's files, up to 100, each as a
     files: entry), and {secret: NAME} for every
     value that looks like a password (set those secrets before `syncer apply`). Compose
-    variables (${VAR:-default}) become template inputs. What cannot be carried (build:,
+    variables (${VAR:-default}) become template inputs; a service in profiles none of
+    which --profile names is left out, as Compose leaves it. What cannot be carried (build:,
     say) is listed as FILE:LINE:COLUMN; then nothing is written and the exit code is 1,
     unless --partial.
     """
     from syncer.engine.importer import import_compose  # the Compose stages: only for import
 
-    report = import_compose(compose_file, out=out, project=project_name, partial=partial)
+    report = import_compose(compose_file, out=out, project=project_name, partial=partial, profiles=profiles)
     if as_json:
         click.echo(views.to_json({"project": report.project, "out": str(report.out), "written": report.written,
                                   "not_carried": [str(p) for p in report.problems],
-                                  "secrets": report.secrets}), nl=False)
+                                  "secrets": report.secrets, "skipped": report.skipped}), nl=False)
     else:
         _text(report)
     return 1 if report.problems and not partial else 0
@@ -51,3 +56,5 @@ def _text(report: Any) -> None:
     click.echo(f"Wrote project '{report.project}' to {report.out}: {len(report.written)} file(s).")
     for name, origin in report.secrets.items():
         click.echo(f"  secret {name} ({origin}): set it in the environment or --secrets-file before apply")
+    for name, why in report.skipped.items():
+        click.echo(f"  left out service '{name}': {why}")

@@ -23,10 +23,11 @@ class ImportReport:
     written: list[str] = field(default_factory=list)
     problems: list[Diagnostic] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # services left out (their profiles) → why
 
 
 def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
-                   partial: bool = False) -> ImportReport:
+                   partial: bool = False, profiles: tuple[str, ...] = ()) -> ImportReport:
     """Convert `compose_file` into a repository under `out` (which must be empty or absent).
 
     When something cannot be carried, nothing is written unless `partial`; the report lists
@@ -39,10 +40,11 @@ def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
         raise UsageError(f"{out} exists and is not an empty directory; choose a new --out")
     folder = compose_file.resolve().parent
     imported = convert(str(compose_file), data, read=lambda rel: _read_file(folder, rel), project=project,
-                       folder=folder.name, listdir=lambda rel: _list_files(folder, rel))
+                       folder=folder.name, listdir=lambda rel: _list_files(folder, rel), profiles=profiles)
     if not imported.files:
         raise InvalidProject(imported.problems)
-    report = ImportReport(imported.project, out, [], sorted(imported.problems), dict(sorted(imported.secrets.items())))
+    report = ImportReport(imported.project, out, [], sorted(imported.problems), dict(sorted(imported.secrets.items())),
+                          dict(sorted(imported.skipped.items())))
     if imported.problems and not partial:
         return report
     for rel, content in sorted(imported.files.items()):

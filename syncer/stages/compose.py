@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +41,6 @@ KEPT = frozenset({
 WHY = {
     "build": "syncer deploys images; build it in CI",
     "extends": "merge the extended service in by hand (syncer templates have profiles instead)",
-    "profiles": "every definition runs under syncer; leave out the ones you do not want",
     "container_name": "the container is named after the definition (the service name)",
     "links": "containers find each other by definition name on the project network",
     "external_links": "use an external network in syncer.yaml instead",
@@ -58,6 +58,7 @@ class Imported:
     files: dict[str, str | bytes] = field(default_factory=dict)
     problems: list[Diagnostic] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)  # secret name → where it came from
+    skipped: dict[str, str] = field(default_factory=dict)  # service → why it was left out (its profiles)
 
 
 @dataclass
@@ -70,7 +71,9 @@ class _Service:
 
 
 class _Importer:
-    def __init__(self, source: SourceFile, read: Reader, out: Imported, listdir: Lister) -> None:
+    def __init__(self, source: SourceFile, read: Reader, out: Imported, listdir: Lister,
+                 profiles: Collection[str] = ()) -> None:
+        self.profiles = set(profiles)
         self.source, self.read, self.out = source, read, out
         self.repo_files = RepoFiles(read, listdir, out.files)
         self.copy, self.copy_any = self.repo_files.copy, self.repo_files.copy_any
@@ -93,6 +96,7 @@ class _Importer:
             project["networks"] = networks
         self.volumes()
         specs = []
+        services = {name: raw for name, raw in services.items() if self.enabled(str(name), raw)}
         for name, raw in services.items():
             if not isinstance(raw, (dict, type(None))):
                 self.problem(("services", name), f"service '{name}': expected a mapping")
@@ -153,6 +157,16 @@ class _Importer:
             svc.spec["image"] = f"{self.out.project}-{name}"  # the name Compose gives a built image
         return svc
 
+    def enabled(self, name: str, raw: Any) -> bool:
+        """Whether `docker compose --profile P… up` would start the service: one in profiles
+        none of which is asked for is left out, and said so."""
+        listed = raw.get("profiles") if isinstance(raw, dict) else None
+        if not isinstance(listed, list) or not listed or self.profiles & {str(p) for p in listed}:
+            return True
+        names = ", ".join(str(p) for p in listed)
+        self.out.skipped[name] = f"in profile {names}: Compose starts it only when asked (--profile {listed[0]})"
+        return False
+
     def interp(self, value: Any, vars: Vars) -> Any:
         if isinstance(value, str):
             return interpolate(value, vars)
@@ -199,6 +213,10 @@ class _Importer:
             svc.definition["replicas"] = value
         elif key == "depends_on":
             svc.definition[key] = self.located(fields.depends_on(value), where, svc)
+            for other in sorted(set(svc.definition[key]) & set(self.out.skipped)):
+                self.problem(where, f"service '{svc.name}': depends_on: '{other}' is {self.out.skipped[other]}")
+        elif key == "profiles":
+            pass  # one of them is asked for (`enabled`)
         else:
             why = WHY.get(key, "not a field of syncer's container spec")
             self.problem(where, f"service '{svc.name}': {key}: {why}")
@@ -352,10 +370,11 @@ def project_name(explicit: str | None, doc_name: Any, folder: str) -> str:
 
 
 def import_compose(path: str, data: bytes, *, read: Reader, project: str | None, folder: str,
-                   listdir: Lister = lambda rel: None) -> Imported:
+                   listdir: Lister = lambda rel: None, profiles: Collection[str] = ()) -> Imported:
     """The syncer repository a Compose file becomes. `path` names the file in messages;
     `folder` is its folder's name (the project name of last resort); `read` and `listdir`
-    read what it names, relative to its folder."""
+    read what it names, relative to its folder; `profiles`: the Compose profiles to start
+    (a service in profiles none of which is given is left out, as `docker compose up` does)."""
     source, problems = parse(path, data)
     if source is None:
         return Imported(project or "imported", problems=problems)
@@ -364,5 +383,5 @@ def import_compose(path: str, data: bytes, *, read: Reader, project: str | None,
         return Imported(project or "imported",
                         problems=[Diagnostic(path, 1, 1, "not a Compose file: expected one mapping with services:")])
     out = Imported(project_name(project, doc.get("name"), folder))
-    _Importer(source, read, out, listdir).run()
+    _Importer(source, read, out, listdir, profiles).run()
     return out

@@ -63,6 +63,21 @@ def test_partial_writes_the_rest_and_exits_0_still_listing(tmp_path: Path) -> No
     assert (tmp_path / "out/templates/cx-gpu.yaml").is_file() and (tmp_path / "out/syncer.yaml").is_file()
 
 
+def test_profiles_start_what_compose_up_starts_and_more_when_asked(tmp_path: Path) -> None:
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c/compose.yaml").write_text("services:\n  app: {image: busybox}\n"
+                                             "  debug: {image: busybox, profiles: [debug]}\n")
+    plain = _import(tmp_path / "c", tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr
+    assert "left out service 'debug': in profile debug: Compose starts it only when asked (--profile debug)" \
+        in plain.stdout
+    assert sorted(p.name for p in (tmp_path / "plain/definitions").iterdir()) == ["app.yaml"]
+    asked = _import(tmp_path / "c", tmp_path / "asked", "--profile", "debug", "--json")
+    assert asked.returncode == 0 and json.loads(asked.stdout)["skipped"] == {}
+    assert sorted(p.name for p in (tmp_path / "asked/definitions").iterdir()) == ["app.yaml", "debug.yaml"]
+    assert run_cli("--repo", str(tmp_path / "asked"), "validate").returncode == 0
+
+
 def test_bad_input_is_one_located_line(tmp_path: Path) -> None:
     bad = tmp_path / "c" / "compose.yaml"
     bad.parent.mkdir()

@@ -243,3 +243,35 @@ services:
     missing = _with_tree(b"services:\n  web:\n    image: busybox\n    env_file: [./local.env]\n", {})
     assert [d.message for d in missing.problems] == [
         "service 'web': env_file: ./local.env is not a file next to the Compose file"]
+
+
+def test_a_service_in_profiles_none_of_which_is_asked_for_is_left_out_as_compose_does() -> None:
+    text = b"""
+services:
+  web:
+    image: busybox
+    depends_on: [api]
+  api:
+    image: busybox
+  debug:
+    image: busybox
+    profiles: [debug, tools]
+  admin:
+    image: busybox
+    profiles: [admin]
+    depends_on: [debug]
+"""
+    got = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p")
+    assert got.problems == [] and sorted(k for k in got.files if k.startswith("definitions/")) == [
+        "definitions/api.yaml", "definitions/web.yaml"]
+    assert got.skipped == {
+        "admin": "in profile admin: Compose starts it only when asked (--profile admin)",
+        "debug": "in profile debug, tools: Compose starts it only when asked (--profile debug)"}
+    tools = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p", profiles=["tools"])
+    assert "definitions/debug.yaml" in tools.files and "profiles" not in str(tools.files["templates/debug.yaml"])
+    assert list(tools.skipped) == ["admin"] and tools.problems == []
+    # a service asked for that depends on one left out: Compose refuses the project, the import says why
+    admin = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p", profiles=["admin"])
+    assert [d.message for d in admin.problems] == [
+        "service 'admin': depends_on: 'debug' is in profile debug, tools: Compose starts it only when asked"
+        " (--profile debug)"]
