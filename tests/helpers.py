@@ -203,17 +203,22 @@ def _sweep_bridges(api: Any) -> None:
     if any(time.time() - d.stat().st_mtime < STALE_S for d in Path("/tmp").glob("syncer-d2-*")):
         return
     # links first, networks second: a network another session creates in between is then in
-    # `ours` (listed the other way round, its new bridge would look like nobody's)
+    # `ours` (listed the other way round, its new bridge would look like nobody's) — and listed
+    # again a moment later: the engine makes a network's bridge before the network is listed,
+    # so a bridge of a network being created now (the other test shard) looks like nobody's once
     links = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True, text=True).stdout
-    networks = _quiet(lambda: api.networks())
-    if networks is None:
-        return
-    ours = {f"br-{n['Id'][:12]}" for n in networks} | {n["Name"] for n in networks}
-    for line in links.splitlines():
-        name = line.split(":")[1].strip().split("@")[0]
-        if (name.startswith("br-") and name not in ours) or name.startswith("sd2") \
-                or (name == "docker_gwbridge" and name not in ours):
-            subprocess.run(["ip", "link", "delete", name], capture_output=True)
+    names = [line.split(":")[1].strip().split("@")[0] for line in links.splitlines()]
+    orphans = [n for n in names if n.startswith(("br-", "sd2")) or n == "docker_gwbridge"]
+    for again in (False, True):
+        if again and orphans:
+            time.sleep(2.0)
+        networks = _quiet(lambda: api.networks())
+        if networks is None or not orphans:
+            return
+        ours = {f"br-{n['Id'][:12]}" for n in networks} | {n["Name"] for n in networks}
+        orphans = [n for n in orphans if n.startswith("sd2") or n not in ours]
+    for name in orphans:
+        subprocess.run(["ip", "link", "delete", name], capture_output=True)
 
 
 def _quiet(call: Callable[[], Any]) -> Any:
