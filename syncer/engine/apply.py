@@ -21,11 +21,11 @@ from syncer.core.errors import DockerUnavailable
 from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan, RegistryAnswer
 from syncer.core.redact import NOTHING, Redactor
 from syncer.engine.heal import OWN
+from syncer.engine.readiness import ActionFailed, tail, wait_ready
 from syncer.engine.options import ApplyOptions
 from syncer.engine.swarms import DeployFailed, Swarms
 from syncer.stages.files import archive
 from syncer.stages.waves import group_actions, waves
-from syncer.stages.health import has_healthcheck, probe_output
 
 
 class Recorder(Protocol):
@@ -54,14 +54,6 @@ class DeploymentResult:
     actions: list[str] = field(default_factory=list)
 
 
-class ActionFailed(Exception):
-    """One action failed; `rolled_back` when the old container was restored."""
-
-    def __init__(self, message: str, *, rolled_back: bool = False) -> None:
-        super().__init__(message)
-        self.rolled_back = rolled_back
-
-
 class Applier:
     """Executes one plan. `engines` maps a server name to its Engine."""
 
@@ -82,6 +74,7 @@ class Applier:
         self.redact = redact  # failures quote container and probe output: masked at the source
         self.specs = {(c.server, c.name): c for c in desired.containers}
         self.registry = registry or {}
+        self.completed: list[tuple[str, str, str]] = []  # one-shots that ran to completion: name, id, definition
         self.network_errors: dict[str, str] = {}  # server → why a network it needs could not be made
         self.swarms = Swarms(engines, desired, secrets, timeout=options.health_timeout,
                              job_timeout=options.job_timeout, sleep=sleep, registry=registry)
@@ -201,7 +194,8 @@ class Applier:
         elif a.action == "start":
             with OWN.acting(a.container_id):  # dying while it comes up: this apply's failure, not a fault
                 _resume(eng, a.container_id)
-                self._wait_ready(eng, a.container_id, spec.spec, log)
+                if self._wait_ready(eng, a.container_id, spec.spec, log):
+                    self.completed.append((spec.name, a.container_id, spec.definition))
             OWN.forget(a.container_id)  # up: from now on its death is a fault
         elif a.action == "recreate":
             self._recreate(eng, a, spec, log)
@@ -247,7 +241,8 @@ class Applier:
         with OWN.acting(ident):  # dying while it comes up: this apply's failure, not a fault
             self._prepare(eng, ident, c, log)
             eng.start(ident)
-            self._wait_ready(eng, ident, c.spec, log)
+            if self._wait_ready(eng, ident, c.spec, log):  # a one-shot that ran: plans leave it exited
+                self.completed.append((c.name, ident, c.definition))
         OWN.forget(ident)  # up: from now on its death is a fault
 
     def _prepare(self, eng: Engine, ident: str, c: ContainerSpec, log: Callable[[str], None]) -> None:
@@ -288,7 +283,7 @@ class Applier:
             self.sleep(0.2)
         code = state.get("ExitCode")
         if code != 0:
-            raise ActionFailed(f"the job exited with code {code}: {_tail(eng, ident, 10)}".rstrip(": "))
+            raise ActionFailed(f"the job exited with code {code}: {tail(eng, ident, 10)}".rstrip(": "))
         log("job completed (exit 0)")
 
     def _recreate(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
@@ -345,31 +340,10 @@ class Applier:
         own = (info.get("Config") or {}).get("StopTimeout")
         return int(own) if own is not None else self.opts.stop_timeout
 
-    def _wait_ready(self, eng: Engine, ident: str, spec: Mapping[str, Any], log: Callable[[str], None]) -> None:
-        """Running, and healthy by Docker's verdict when the container has a healthcheck,
-        whether the spec or the image's HEALTHCHECK gave it (`test: [NONE]` gives none)."""
-        start = time.monotonic()
-        deadline = start + self.opts.health_timeout
-        while True:
-            info = eng.inspect(ident)
-            state = info.get("State", {})
-            has_hc = has_healthcheck(info)
-            if not state.get("Running"):
-                raise ActionFailed(f"the container exited (code {state.get('ExitCode')}): "
-                                   f"{_tail(eng, ident)}".rstrip(": "))
-            if has_hc:
-                health = (state.get("Health") or {}).get("Status")
-                if health == "healthy":
-                    log("healthy")
-                    return
-                if health == "unhealthy":
-                    raise ActionFailed("the container is unhealthy: " + probe_output(state))
-            elif time.monotonic() - start >= self.opts.settle:
-                return
-            if time.monotonic() > deadline:
-                raise ActionFailed(f"not healthy within {self.opts.health_timeout:g}s")
-            self.sleep(0.2)
-
+    def _wait_ready(self, eng: Engine, ident: str, spec: Mapping[str, Any], log: Callable[[str], None]) -> bool:
+        """`readiness.wait_ready` with this apply's timeouts; True: it ran to completion."""
+        return wait_ready(eng, ident, spec, log, timeout=self.opts.health_timeout, settle=self.opts.settle,
+                          sleep=self.sleep)
 
 def _resume(eng: Engine, ident: str) -> None:
     """Bring a stopped container back (start), or a paused one (unpause)."""
@@ -389,10 +363,3 @@ def _inspect(eng: Engine, ident: str) -> dict[str, Any]:
     except Missing:
         return {}
 
-
-def _tail(eng: Engine, ident: str, lines: int = 3) -> str:
-    try:
-        out = eng.logs(ident, tail=lines).strip().splitlines()
-    except (EngineError, DockerUnavailable):
-        return ""
-    return " | ".join(line.split(" ", 1)[-1] for line in out)[-100 * lines:]

@@ -220,12 +220,15 @@ def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: De
     recorder.message = project.commit_message
     registry = {name: s.registry for name, s in observed.servers.items()}
     recorder.images = heard(desired.containers, registry)
+    applier = Applier(result, desired, live, secrets, recorder, options, commit=project.commit, redact=mask,
+                      registry=registry)
     try:
-        results = Applier(result, desired, live, secrets, recorder, options, commit=project.commit, redact=mask,
-                          registry=registry).run()
+        results = applier.run()
     finally:
         for e in live.values():
             e.close()
+    for name, ident, definition in applier.completed:  # as watch records one it sees end on its own
+        store.mark_finished(name, ident, definition)
     for r in results:  # an error quotes container output (a job's last lines): masked before any view
         r.error = mask.text(r.error)
     _record_outcomes(store, result, results, events)

@@ -84,10 +84,16 @@ def read_event(event: Mapping[str, Any], own: Container[str], signalled: Contain
         return verdict("unhealthy")
     if action == "die" and ident not in signalled:  # the main process ended on its own
         restart = _restart_policy(attrs)
-        if _exit_code(attrs) == 0 and (restart == "no" or restart.startswith("on-failure")):
+        if _exit_code(attrs) == 0 and runs_to_completion(restart):
             return verdict("finished", f"exited 0 on its own, and its restart policy is {restart}: left exited")
         return verdict("heal", expect="stopped", crashed=True)
     return verdict("heal", expect=_EXPECT[action])
+
+
+def runs_to_completion(restart: Any) -> bool:
+    """A stated restart policy under which an exit 0 is the end (Docker does not restart it):
+    `no` and `on-failure[:N]`. None stated: the container is meant to keep running."""
+    return str(restart) == "no" or str(restart).startswith("on-failure")
 
 
 def _exit_code(attrs: Mapping[str, Any]) -> int | None:

@@ -330,3 +330,38 @@ def test_progress_on_a_terminal_is_live(tmp_path: Path, project: str, docker_api
     assert out.returncode == 0, out.stdout
     assert "\x1b[" in out.stdout and "definition" in out.stdout  # rich redraws a table
     assert set(_containers(docker_api, project)) == {"web"}
+
+
+
+# an app's image (with a HEALTHCHECK for its server) running a one-shot command: the apply
+# waits for "healthy", and the container ends first
+QUICK = f"""
+id: quick
+version: "1.0"
+spec:
+  image: {HEALTHY_IMAGE}
+  command: [sh, -c, "echo migrated"]
+  restart: "no"
+"""
+
+
+def test_a_one_shot_that_ends_before_it_is_healthy_under_restart_no_ran_and_stays_exited(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    """A Compose one-shot (`restart: "no"`) run with an image whose HEALTHCHECK is for its
+    server: the apply waited for "healthy", saw the container exit 0, and failed the
+    deployment ("the container exited (code 0)"); every later apply ran it again. It ran to
+    completion, and plans leave it exited until its spec changes (no watch needed)."""
+    name = f"{project}-migrate"
+    repo = simple_repo(tmp_path / "r", project, templates={"quick": QUICK},
+                       definitions={"migrate": f"name: {name}\ntemplate: quick\n"})
+    out = _apply(repo, tmp_path / "s")
+    assert "ran to completion (exit 0; restart: no)" in out.stdout, out.stdout
+    [seed] = _containers(docker_api, project).values()
+    assert seed["State"] == "exited" and docker_api.inspect_container(seed["Id"])["State"]["ExitCode"] == 0
+    plan = json.loads(run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "s"), "plan", "--json").stdout)
+    assert [(a["action"], a["cause"]) for a in plan["actions"] if a["container"] == name] == [
+        ("noop", "exited 0 on its own, as its restart policy allows (start it through syncer to run it again)")]
+    # without a restart policy that lets it end, a container that exits is a failed deployment
+    (repo / "templates/quick.yaml").write_text(QUICK.replace('  restart: "no"\n', ""))
+    failed = _apply(repo, tmp_path / "s", ok=False)
+    assert failed.returncode == 1 and "the container exited (code 0)" in failed.stdout

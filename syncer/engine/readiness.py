@@ -1,0 +1,62 @@
+"""Waiting for a container the apply started: running (and healthy by Docker's verdict when
+it has a healthcheck), or — under a restart policy that lets it end (`restart: "no"`,
+`on-failure`) — ended with exit 0 on its own, which is a one-shot that ran to completion."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from syncer.adapters.docker import Engine, EngineError
+from syncer.core.errors import DockerUnavailable
+from syncer.stages.health import has_healthcheck, probe_output
+from syncer.stages.selfheal import runs_to_completion
+
+
+class ActionFailed(Exception):
+    """One action failed; `rolled_back` when the old container was restored."""
+
+    def __init__(self, message: str, *, rolled_back: bool = False) -> None:
+        super().__init__(message)
+        self.rolled_back = rolled_back
+
+
+def wait_ready(eng: Engine, ident: str, spec: Mapping[str, Any], log: Callable[[str], None], *,
+               timeout: float, settle: float, sleep: Callable[[float], None] = time.sleep) -> bool:
+    """Running, and healthy by Docker's verdict when the container has a healthcheck, whether
+    the spec or the image's HEALTHCHECK gave it (`test: [NONE]` gives none). True when it
+    ran to completion instead: exited 0 under a restart policy that lets it end."""
+    start = time.monotonic()
+    deadline = start + timeout
+    while True:
+        info = eng.inspect(ident)
+        state = info.get("State", {})
+        has_hc = has_healthcheck(info)
+        if not state.get("Running"):
+            if state.get("ExitCode") == 0 and runs_to_completion(spec.get("restart")):
+                log(f"ran to completion (exit 0; restart: {spec['restart']})")
+                return True
+            raise ActionFailed(f"the container exited (code {state.get('ExitCode')}): "
+                               f"{tail(eng, ident)}".rstrip(": "))
+        if has_hc:
+            health = (state.get("Health") or {}).get("Status")
+            if health == "healthy":
+                log("healthy")
+                return False
+            if health == "unhealthy":
+                raise ActionFailed("the container is unhealthy: " + probe_output(state))
+        elif time.monotonic() - start >= settle:
+            return False
+        if time.monotonic() > deadline:
+            raise ActionFailed(f"not healthy within {timeout:g}s")
+        sleep(0.2)
+
+
+def tail(eng: Engine, ident: str, lines: int = 3) -> str:
+    """The container's last log lines, joined (for a failure's message)."""
+    try:
+        out = eng.logs(ident, tail=lines).strip().splitlines()
+    except (EngineError, DockerUnavailable):
+        return ""
+    return " | ".join(line.split(" ", 1)[-1] for line in out)[-100 * lines:]
