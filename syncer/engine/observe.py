@@ -88,7 +88,7 @@ def _swarm(engine: Engine, project: str, server: Server, names: list[str], versi
 
 def _containers(engine: Engine, project: str, server: Server, names: list[str], definition: str | None,
                 versions: bool) -> ServerState:
-    managed = _with_starts(engine, engine.list_project(project, definition))
+    managed = engine.list_project(project, definition)
     have = {c.name for c in managed}
     holders = engine.list_names([n for n in names if n not in have])
     if definition is not None:  # ours under another definition: managed, as a full list has it
@@ -98,6 +98,7 @@ def _containers(engine: Engine, project: str, server: Server, names: list[str], 
     # fingerprint) equal
     networks = sorted(engine.list_networks(), key=lambda n: (n.name, n.id))
     foreign = tuple(c for c in holders if c.labels.get("syncer.project") != project)
+    managed = _with_starts(engine, managed)  # (a heal's sharers came with the name holders)
     return ServerState(server.name, True, tuple(managed), foreign, engine_version=version, networks=tuple(networks))
 
 

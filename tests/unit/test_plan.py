@@ -306,6 +306,10 @@ def test_a_container_sharing_anothers_network_is_made_again_with_it() -> None:
     healed = plan(in_sync, Observed("p", {"local": ServerState("local", True, (stopped, app_live))}), prune=True,
                   created_at="t", only="db")
     assert [(a.container, a.action) for a in healed.actions] == [("app", "recreate"), ("db", "start")]
+    # ... and when db is running again already (a `docker restart` the heal came after)
+    restarted = plan(in_sync, Observed("p", {"local": ServerState("local", True, (later, early))}), prune=True,
+                     created_at="t", only="db")
+    assert [(a.container, a.action) for a in restarted.actions] == [("app", "recreate"), ("db", "noop")]
     # a plan of app alone (a heal) does not see db: it judges nothing about it
     alone = plan(in_sync, Observed("p", {"local": ServerState("local", True, (db_live, stale))}), prune=True,
                  created_at="t", only="app")
