@@ -129,6 +129,23 @@ def reveal(value: str, secrets: Mapping[str, str]) -> str:
     return SECRET_REF_RE.sub(lambda m: secrets[m.group(1)], value)
 
 
+def spec_of(labels: Mapping[str, str]) -> dict[str, Any]:
+    """The rendered spec a container (or service) was made from, as its `syncer.spec` label
+    says; {} when the label is absent or unreadable."""
+    try:
+        spec = json.loads(labels.get(SPEC) or "{}")
+    except ValueError:
+        return {}
+    return spec if isinstance(spec, dict) else {}
+
+
+def shared_with(network_mode: Any) -> str:
+    """X of `network_mode: container:X` (a definition's name in a spec, a container id on a
+    live container); "" for any other mode."""
+    mode = str(network_mode or "")
+    return mode[len("container:"):] if mode.startswith("container:") else ""
+
+
 def container_labels(
     *, project: str, definition: str, replica: int, revision: int, spec_hash_: str,
     template_ref: str, commit: str | None, spec: Mapping[str, Any],

@@ -5,12 +5,12 @@ each stage hands to the next."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-import json
 import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+from syncer.core.labels import spec_of
 from syncer.core.record import Record
 from syncer.core.versions import newest_first
 
@@ -318,8 +318,8 @@ def _idle_service(c: LiveContainer) -> LiveContainer:
 def spec_replicas(labels: Mapping[str, str]) -> int:
     """The replicas of the spec a service was deployed from (its `syncer.spec` label)."""
     try:
-        return int(json.loads(labels.get("syncer.spec", "{}")).get("replicas", 1))
-    except (ValueError, TypeError, AttributeError):
+        return int(spec_of(labels).get("replicas", 1))
+    except (ValueError, TypeError):
         return 1
 
 

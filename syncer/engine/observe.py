@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from syncer.adapters.docker import Engine, Missing
 from syncer.core.errors import SyncerError
+from syncer.core.labels import shared_with
 from syncer.core.model import Desired, LiveContainer, Observed, Server, ServerState
 from syncer.stages.networks import sharers
 from syncer.stages.tags import followed
@@ -128,12 +129,12 @@ def _with_starts(engine: Engine, managed: list[LiveContainer]) -> list[LiveConta
     last started (`started_at`): Docker gives a container that starts again a new network
     namespace, and one that joined its old one is left with a loopback only (plan: recreate
     it). Two inspects per sharer; a project without sharers pays nothing."""
-    owners = {c.network_mode[len("container:"):] for c in managed if c.network_mode.startswith("container:")}
+    owners = {shared_with(c.network_mode) for c in managed} - {""}
     if not owners:
         return managed
     out = []
     for c in managed:
-        if c.network_mode.startswith("container:") or any(c.id.startswith(o) for o in owners if o):
+        if shared_with(c.network_mode) or any(c.id.startswith(o) for o in owners):
             try:
                 c = replace(c, started_at=str(engine.inspect(c.id).get("State", {}).get("StartedAt", "")))
             except Missing:

@@ -107,8 +107,8 @@ def sharers(desired: Iterable[ContainerSpec], definition: str) -> set[str]:
     """The containers (of other definitions) that share the network of one of `definition`'s
     (`network_mode: container:X`): what a plan of that definition alone must judge too."""
     desired = list(desired)
-    mine = {f"container:{c.name}" for c in desired if c.definition == definition}
-    return {c.name for c in desired if c.definition != definition and c.spec.get("network_mode") in mine}
+    mine = {c.name for c in desired if c.definition == definition}
+    return {c.name for c in desired if c.definition != definition and L.shared_with(c.spec.get("network_mode")) in mine}
 
 
 def shared(actions: list[Action], desired: Iterable[ContainerSpec], managed: Iterable[LiveContainer]) -> list[Action]:
@@ -119,14 +119,13 @@ def shared(actions: list[Action], desired: Iterable[ContainerSpec], managed: Ite
     live = {c.name: c for c in managed}
     replaced = {a.container for a in actions if a.action in ("create", "recreate")}
     started = {a.container for a in actions if a.action == "start"}
-    modes = {c.name: str(c.spec.get("network_mode", "")) for c in desired}
+    targets = {c.name: L.shared_with(c.spec.get("network_mode")) for c in desired}
     out = []
     for a in actions:
-        mode, current = modes.get(a.container, ""), live.get(a.container)
-        target = mode[len("container:"):] if mode.startswith("container:") else ""
+        target, current = targets.get(a.container, ""), live.get(a.container)
         # (X outside this plan's scope — a heal of the sharer alone — is not judged)
-        if a.action in ("noop", "start") and target in modes and current is not None:
-            joined = current.network_mode[len("container:"):] if current.network_mode.startswith("container:") else ""
+        if a.action in ("noop", "start") and target in targets and current is not None:
+            joined = L.shared_with(current.network_mode)
             now = live.get(target)
             why = ""
             if target in replaced:

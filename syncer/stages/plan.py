@@ -263,11 +263,7 @@ def _job(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any]) -> Action
 
 def _changed(live: LiveContainer, c: ContainerSpec) -> str:
     """"spec changed", naming the repository files whose content changed."""
-    try:
-        before = json.loads(live.labels.get(L.SPEC, "{}"))
-    except ValueError:
-        before = {}
-    names = changed_sources(before if isinstance(before, dict) else {}, c.spec)
+    names = changed_sources(L.spec_of(live.labels), c.spec)
     return "spec changed" + (f" ({', '.join(names)} changed)" if names else "")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from syncer.core.labels import shared_with
 from syncer.core.model import Definition, Located, ProjectConfig, Server, Template
 from syncer.stages import ports
 from syncer.stages.catalog import Catalog
@@ -41,9 +42,10 @@ def check_network_modes(definitions: list[Definition], found: list[Template], br
         for where, base, spec in ((d.origin, ("overrides",), d.overrides),
                                   *(((tpl.origin, ("spec",), tpl.spec),) if tpl else ())):
             mode = spec.get("network_mode")
-            if isinstance(mode, str) and mode.startswith("container:") and "${" not in mode:
-                if mode[10:] not in names:
-                    out.at(where, (*base, "network_mode"), f"network_mode names an unknown definition '{mode[10:]}'")
+            owner = shared_with(mode) if isinstance(mode, str) and "${" not in mode else ""
+            if owner:
+                if owner not in names:
+                    out.at(where, (*base, "network_mode"), f"network_mode names an unknown definition '{owner}'")
                 break
 
 

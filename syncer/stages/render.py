@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from syncer.core.errors import SecretError
-from syncer.core.labels import canonical_json, container_name, secret_ref, spec_hash
+from syncer.core.labels import canonical_json, container_name, secret_ref, shared_with, spec_hash
 from syncer.core.model import ContainerSpec, Definition, Desired, Project, Server, Template
 from syncer.stages import expr, networks, shortforms
 from syncer.stages import files as repo_files
@@ -84,9 +84,9 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
     if in_spec is not None and (pinned is not None or not from_profile):
         replicas = int(in_spec)
     depends = d.depends_on
-    mode = str(base.get("network_mode", ""))
-    if mode.startswith("container:") and mode[10:] not in depends:
-        depends = (*depends, mode[10:])  # the container whose network it shares must exist first
+    owner = shared_with(base.get("network_mode"))
+    if owner and owner not in depends:
+        depends = (*depends, owner)  # the container whose network it shares must exist first
     if server.kind == "swarm":
         # one Swarm service per definition: Swarm makes the replicas, so their count is a
         # field of the service's spec (a change of it is an update, not new containers)

@@ -15,12 +15,11 @@ crashing (`crash_delay`), as Docker's own restart policies do.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from syncer.core.labels import KIND, SPEC
+from syncer.core.labels import KIND, spec_of
 from syncer.core.model import LiveContainer
 from syncer.core.record import Record
 
@@ -106,11 +105,7 @@ def _exit_code(attrs: Mapping[str, Any]) -> int | None:
 def _restart_policy(attrs: Mapping[str, Any]) -> str:
     """The restart policy the container's spec states ("" when it states none: then a main
     process that ends is a fault, whatever its exit code)."""
-    try:
-        spec = json.loads(str(attrs.get(SPEC) or "{}"))
-    except ValueError:
-        return ""
-    return str(spec.get("restart", "")) if isinstance(spec, dict) else ""
+    return str(spec_of(attrs).get("restart", ""))
 
 
 def crash_delay(previous: tuple[int, float] | None, now: float) -> tuple[float, tuple[int, float]]:
