@@ -132,16 +132,8 @@ class DockerFaults:
         code = "" if verdict.exit_code is None else f" with code {verdict.exit_code}"
         log.warning("docker %s: %s exited%s on its own, %d times in a row: healing it in %gs (crash loop back-off)",
                     server.name, verdict.name, code, count, delay, extra={"event": "heal.backoff"})
-        w = self.watcher
-
-        def heal_now() -> None:
-            if not w.stopping.is_set():
-                w.request(f"docker: {verdict.name} {verdict.action} (after {delay:g}s of back-off)",
-                          kind=Kind.DOCKER, definition=verdict.definition)
-
-        timer = threading.Timer(delay, heal_now)
-        timer.daemon = True
-        timer.start()
+        self.watcher.later(f"docker: {verdict.name} {verdict.action} (after {delay:g}s of back-off)", delay,
+                           kind=Kind.DOCKER, definition=verdict.definition)
         return True
 
     def _unhealthy(self, server: Any, verdict: heal.Verdict) -> None:

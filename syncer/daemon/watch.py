@@ -210,7 +210,7 @@ class Watcher:
             self.queue.serve(batch, lambda definition: self._apply(batch, definition))
         except Exception as exc:  # noqa: BLE001 - the loop outlives any one cycle
             log.error("cycle failed: %s: %s", exc.__class__.__name__, str(exc)[:300], extra={"event": "error"})
-            self._later("retry after an error", 5.0)
+            self.later("retry after an error", 5.0)
 
     def _apply(self, batch: Batch, definition: str | None) -> Outcome:
         """One apply for `batch` (of `definition`, or everything); never raises a SyncerError."""
@@ -229,11 +229,11 @@ class Watcher:
             return Outcome("failed", error="the repository is invalid: " + "; ".join(exc.lines())[:500])
         except LockHeld as exc:
             log.warning("%s; retrying", exc, extra={"event": "lock.held"})
-            self._later("retry after lock", 2.0)
+            self.later("retry after lock", 2.0)
             return Outcome("failed", error=f"{exc} (retried)")
         except DockerUnavailable as exc:
             log.error("%s", str(exc).replace("\n", "; "), extra={"event": "docker.unavailable"})
-            self._later("retry after docker error", self.docker_backoff)
+            self.later("retry after docker error", self.docker_backoff)
             self.docker_backoff = min(self.docker_backoff * 2, 60.0)
             return Outcome("failed", error=str(exc)[:500])
         except SyncerError as exc:
@@ -274,8 +274,13 @@ class Watcher:
     def _progress(self, definition: str, line: str) -> None:
         log.info("%s: %s", definition or "-", line, extra={"event": "action"})
 
-    def _later(self, reason: str, delay: float) -> None:
-        timer = threading.Timer(delay, lambda: self.request(reason, kind=Kind.RETRY))
+    def later(self, reason: str, delay: float, *, kind: Kind = Kind.RETRY, definition: str | None = None) -> None:
+        """Queue a sync `delay` seconds from now (a retry, or a crash loop's next heal)."""
+        def queue() -> None:
+            if not self.stopping.is_set():
+                self.request(reason, kind=kind, definition=definition)
+
+        timer = threading.Timer(delay, queue)
         timer.daemon = True
         timer.start()
 
