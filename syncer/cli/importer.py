@@ -55,6 +55,8 @@ def _text(report: Any) -> None:
         return
     click.echo(f"Wrote project '{report.project}' to {report.out}: {len(report.written)} file(s).")
     for name, origin in report.secrets.items():
-        click.echo(f"  secret {name} ({origin}): set it in the environment or --secrets-file before apply")
+        where = "in the environment (syncer.yaml allows it) or in --secrets-file" if name in report.from_env else \
+            "in --secrets-file"
+        click.echo(f"  secret {name} ({origin}): set it {where} before apply")
     for name, why in report.skipped.items():
         click.echo(f"  left out service '{name}': {why}")

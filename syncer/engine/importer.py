@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncer.core.errors import Diagnostic, InvalidProject, UsageError
+from syncer.stages.compose import env_secrets
 from syncer.stages.compose import import_compose as convert
 
 
@@ -24,6 +25,7 @@ class ImportReport:
     problems: list[Diagnostic] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # services left out (their profiles) → why
+    from_env: list[str] = field(default_factory=list)  # the secrets syncer.yaml lets the environment give
 
 
 def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
@@ -44,7 +46,7 @@ def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
     if not imported.files:
         raise InvalidProject(imported.problems)
     report = ImportReport(imported.project, out, [], sorted(imported.problems), dict(sorted(imported.secrets.items())),
-                          dict(sorted(imported.skipped.items())))
+                          dict(sorted(imported.skipped.items())), env_secrets(imported.secrets))
     if imported.problems and not partial:
         return report
     for rel, content in sorted(imported.files.items()):

@@ -107,6 +107,8 @@ class _Importer:
         allowed = policies.needed(specs)
         if allowed:  # what the Compose file asks of the host, stated for the operator to review
             project["policy"] = allowed
+        if from_env := env_secrets(self.out.secrets):  # so that the report's "set it in the environment" holds
+            project["secrets"] = {"env": from_env}
         self.out.files["syncer.yaml"] = dump(project, _HEADER)
 
     def networks(self) -> dict[str, Any]:
@@ -356,6 +358,16 @@ def _merge_env(spec: dict[str, Any], extra: dict[str, str]) -> None:
 def _split_env(item: str) -> tuple[str, str | None]:
     name, eq, value = item.partition("=")
     return name, (value if eq else None)
+
+
+def env_secrets(names: Collection[str]) -> list[str]:
+    """The secrets the import made that syncer.yaml lets the environment give: the names that
+    are environment variable names (never syncer's own `SYNCER_*`); any other comes from a
+    secrets file."""
+    return sorted(n for n in names if _ENV_NAME.fullmatch(n) and not n.startswith("SYNCER_"))
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def project_name(explicit: str | None, doc_name: Any, folder: str) -> str:

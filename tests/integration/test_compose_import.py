@@ -91,6 +91,21 @@ def test_bad_input_is_one_located_line(tmp_path: Path) -> None:
     assert result.returncode == 1 and "not an empty directory" in result.stderr
 
 
+def test_the_secrets_the_import_asks_for_can_come_from_the_environment_as_its_report_says(tmp_path: Path) -> None:
+    """The report says "set it in the environment": the import's syncer.yaml allows exactly
+    those names, so a plan with them set reads them (and one without them says which is missing)."""
+    project = unique("cxenv")
+    result = _import(CASES / "configs_files", tmp_path / "out", "--project", project)
+    assert result.returncode == 0, result.stderr
+    assert "secret API_KEY (service 'cx-conf'): set it in the environment (syncer.yaml allows it)" in result.stdout
+    repo = ("--repo", str(tmp_path / "out"), "--state-dir", str(tmp_path / "state"))
+    unset = run_cli(*repo, "plan")
+    assert unset.returncode == 1 and "secret API_KEY is not set" in unset.stderr
+    given = run_cli(*repo, "plan", env={"API_KEY": "k-canary-1", "API_TOKEN": "t-canary-2"})
+    assert given.returncode == 0, given.stderr
+    assert "create   cx-conf" in given.stdout and "canary" not in given.stdout + given.stderr
+
+
 def test_json_report_names_the_secrets_never_their_values(tmp_path: Path) -> None:
     result = _import(CASES / "web_db", tmp_path / "out", "--json")
     assert result.returncode == 0, result.stderr
