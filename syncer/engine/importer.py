@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncer.core.errors import Diagnostic, InvalidProject, UsageError
-from syncer.stages.compose import env_secrets
+from syncer.stages.compose_vars import env_secrets
 from syncer.stages.compose import import_compose as convert
 
 

@@ -25,6 +25,7 @@ from syncer.stages.compose_vars import (
     Unsupported,
     Vars,
     dump,
+    env_secrets,
     input_schema,
     interpolate,
     passwordish,
@@ -41,7 +42,6 @@ KEPT = frozenset({
 WHY = {
     "build": "syncer deploys images; build it in CI",
     "extends": "merge the extended service in by hand (syncer templates have profiles instead)",
-    "container_name": "the container is named after the definition (the service name)",
     "links": "containers find each other by definition name on the project network",
     "external_links": "use an external network in syncer.yaml instead",
     "expose": "syncer does not record exposed ports (containers on one network reach every port)",
@@ -78,6 +78,7 @@ class _Importer:
         self.repo_files = RepoFiles(read, listdir, out.files)
         self.copy, self.copy_any = self.repo_files.copy, self.repo_files.copy_any
         self.doc: dict[str, Any] = source.docs[0]
+        self.renamed: dict[str, str] = {}  # service → its container_name, which names its definition
 
     def problem(self, path: tuple[Any, ...], message: str) -> None:
         line, col = locate(self.source, 0, path, key=True)
@@ -97,6 +98,9 @@ class _Importer:
         self.volumes()
         specs = []
         services = {name: raw for name, raw in services.items() if self.enabled(str(name), raw)}
+        self.renamed, problems = fields.container_names(services)
+        for (service,), reason in problems:
+            self.problem(("services", service, "container_name"), f"service '{service}': container_name: {reason}")
         for name, raw in services.items():
             if not isinstance(raw, (dict, type(None))):
                 self.problem(("services", name), f"service '{name}': expected a mapping")
@@ -192,7 +196,8 @@ class _Importer:
         elif key == "tmpfs":
             spec.setdefault("tmpfs", []).extend([value] if isinstance(value, str) else value)
         elif key == "network_mode":
-            spec[key] = "container:" + value[len("service:"):] if value.startswith("service:") else value
+            shared = value[len("service:"):] if value.startswith("service:") else None
+            spec[key] = value if shared is None else "container:" + self.renamed.get(shared, shared)
         elif key == "ports":
             spec[key] = self.located(fields.ports(value), where, svc)
         elif key == "networks":
@@ -217,8 +222,11 @@ class _Importer:
             svc.definition[key] = self.located(fields.depends_on(value), where, svc)
             for other in sorted(set(svc.definition[key]) & set(self.out.skipped)):
                 self.problem(where, f"service '{svc.name}': depends_on: '{other}' is {self.out.skipped[other]}")
-        elif key == "profiles":
-            pass  # one of them is asked for (`enabled`)
+            deps = svc.definition[key]  # (by definition name: a service's container_name names its definition)
+            svc.definition[key] = ({self.renamed.get(k, k): v for k, v in deps.items()} if isinstance(deps, dict)
+                                   else [self.renamed.get(str(d), d) for d in deps])
+        elif key in ("profiles", "container_name"):
+            pass  # one of the profiles is asked for (`enabled`); container_name names the definition (`run`)
         else:
             why = WHY.get(key, "not a field of syncer's container spec")
             self.problem(where, f"service '{svc.name}': {key}: {why}")
@@ -321,11 +329,14 @@ class _Importer:
         if job:
             template["kind"] = "job"
         template.update({"inputs": inputs, "spec": svc.spec})
-        definition: dict[str, Any] = {"name": svc.name, "template": svc.name, **svc.definition}
+        name = self.renamed.get(svc.name, svc.name)
+        if name != svc.name:
+            fields.with_alias(svc.spec, svc.name)
+        definition: dict[str, Any] = {"name": name, "template": svc.name, **svc.definition}
         if params:
             definition["params"] = params
         self.out.files[f"templates/{svc.name}.yaml"] = dump(template)
-        self.out.files[f"definitions/{svc.name}.yaml"] = dump(definition)
+        self.out.files[f"definitions/{name}.yaml"] = dump(definition)
 
 
 _HEADER = "# imported from a Compose file by `syncer import`\n"
@@ -358,16 +369,6 @@ def _merge_env(spec: dict[str, Any], extra: dict[str, str]) -> None:
 def _split_env(item: str) -> tuple[str, str | None]:
     name, eq, value = item.partition("=")
     return name, (value if eq else None)
-
-
-def env_secrets(names: Collection[str]) -> list[str]:
-    """The secrets the import made that syncer.yaml lets the environment give: the names that
-    are environment variable names (never syncer's own `SYNCER_*`); any other comes from a
-    secrets file."""
-    return sorted(n for n in names if _ENV_NAME.fullmatch(n) and not n.startswith("SYNCER_"))
-
-
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def project_name(explicit: str | None, doc_name: Any, folder: str) -> str:

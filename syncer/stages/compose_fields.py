@@ -1,5 +1,6 @@
 """Compose service fields whose value changes shape on the way to a syncer spec: ports,
-volumes, networks, resources (`mem_limit`, `deploy.resources`), `deploy`, `depends_on`.
+volumes, networks, resources (`mem_limit`, `deploy.resources`), `deploy`, `depends_on`,
+`container_name`.
 Each function returns the syncer value and the problems, as (key path, reason) pairs,
 for what it could not carry; the caller locates them in the Compose file."""
 
@@ -87,7 +88,8 @@ def is_relative(source: str) -> bool:
 
 
 def networks(value: Any) -> tuple[Any, Problems]:
-    """Compose's `default` network is syncer's project network: it goes from the list."""
+    """Compose's `default` network is syncer's project network (every container joins it):
+    it goes from the list, and stays in a mapping only to carry aliases."""
     problems: Problems = []
     if isinstance(value, list):
         kept = [n for n in value if n != "default"]
@@ -96,9 +98,12 @@ def networks(value: Any) -> tuple[Any, Problems]:
     for name, conf in (value or {}).items():
         conf = dict(conf or {})
         if name == "default":
-            if conf:
-                problems.append(((name,), ("settings on the default network (syncer's project network takes"
-                                           " only the definition name as alias)")))
+            for key in sorted(set(conf) - {"aliases"}):
+                problems.append(((name, key), "not carried on the default network (syncer's project network has"
+                                              " no fixed subnet)" if key == "ipv4_address" else
+                                 "not a field of syncer's networks"))
+            if conf.get("aliases"):
+                out[name] = {"aliases": conf["aliases"]}
             continue
         for key in sorted(set(conf) - {"aliases", "ipv4_address"}):
             problems.append(((name, key), "not a field of syncer's networks"))
@@ -186,6 +191,46 @@ def depends_on(value: Any) -> tuple[Any, Problems]:
         if conf.get("required") is False:
             problems.append(((name, "required"), "every dependency is required under syncer"))
     return out, problems
+
+
+_CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+
+
+def container_names(services: dict[str, Any]) -> tuple[dict[str, str], Problems]:
+    """`container_name` of each service: syncer names a container after its definition, so
+    the definition takes that name (the service's name stays reachable: `with_alias`).
+    Returns service → name for the names that differ from their service's; problems as
+    ((service,), reason)."""
+    renamed: dict[str, str] = {}
+    problems: Problems = []
+    taken = {str(n): str(n) for n in services}  # name → the service it names
+    for service, raw in services.items():
+        value = raw.get("container_name") if isinstance(raw, dict) else None
+        if value is None or value == service:
+            continue
+        if not isinstance(value, str) or "$" in value:
+            problems.append(((service,), "a name with a variable cannot name a definition; write the name"))
+        elif not _CONTAINER_NAME.fullmatch(value):
+            problems.append(((service,), f"'{value}' is not a container name Docker accepts"))
+        elif value in taken:
+            problems.append(((service,), f"'{value}' is also the name of service '{taken[value]}'"))
+        else:
+            renamed[str(service)] = taken[value] = value
+    return renamed, problems
+
+
+def with_alias(spec: dict[str, Any], alias: str) -> None:
+    """The service's name as a DNS alias on every network it joins, the project network
+    included, as Compose gives it (its container is named otherwise)."""
+    if spec.get("network_mode"):
+        return
+    given = spec.get("networks")
+    named = {str(n): {} for n in given} if isinstance(given, list) else dict(given or {})
+    joined: dict[str, Any] = {"default": named.pop("default", {}), **named}
+    for name, conf in joined.items():
+        aliases = list((conf or {}).get("aliases") or [])
+        joined[name] = {**(conf or {}), "aliases": aliases if alias in aliases else [*aliases, alias]}
+    spec["networks"] = joined
 
 
 def completed_jobs(services: dict[str, Any]) -> set[str]:

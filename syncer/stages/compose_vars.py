@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,3 +196,13 @@ def _inline(value: Any) -> str | None:
                 return text
         return None
     return scalar(value)
+
+
+def env_secrets(names: Collection[str]) -> list[str]:
+    """The secrets the import made that syncer.yaml lets the environment give: the names that
+    are environment variable names (never syncer's own `SYNCER_*`); any other comes from a
+    secrets file."""
+    return sorted(n for n in names if _ENV_NAME.fullmatch(n) and not n.startswith("SYNCER_"))
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

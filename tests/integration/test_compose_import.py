@@ -210,6 +210,9 @@ def _compare(api: Any, ours: dict[tuple[str, str], Any], written: dict[tuple[str
              project: str, compose: str) -> list[str]:
     theirs = _by_replica(api, "com.docker.compose.project", "com.docker.compose.service",
                          "com.docker.compose.container-number", compose)
+    # a service with a container_name: Compose names the container so, syncer the definition
+    theirs = {((c["Name"].lstrip("/"), "1") if not c["Name"].lstrip("/").startswith(f"{compose}-") else k): c
+              for k, c in theirs.items()}
     problems = [f"{k[0]}#{k[1]}: only {'compose' if k in theirs else 'syncer'} has it"
                 for k in sorted(set(ours) ^ set(theirs))]
     names = {c["Id"]: k[0] for k, c in [*ours.items(), *theirs.items()]}
