@@ -275,3 +275,53 @@ services:
     assert [d.message for d in admin.problems] == [
         "service 'admin': depends_on: 'debug' is in profile debug, tools: Compose starts it only when asked"
         " (--profile debug)"]
+
+
+def test_a_container_name_that_cannot_name_a_definition_is_listed_where_it_is_written() -> None:
+    text = b"""
+services:
+  a:
+    image: busybox
+    container_name: ${NAME:-x}
+  b:
+    image: busybox
+    container_name: "-bad"
+  c:
+    image: busybox
+    container_name: a
+  d:
+    image: busybox
+    container_name: e
+  e:
+    image: busybox
+    networks: [back]
+    container_name: e
+networks:
+  back: {}
+"""
+    got = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p")
+    assert [(d.line, d.message) for d in got.problems] == [
+        (5, "service 'a': container_name: a name with a variable cannot name a definition; write the name"),
+        (8, "service 'b': container_name: '-bad' is not a container name Docker accepts"),
+        (11, "service 'c': container_name: 'a' is also the name of service 'a'"),
+        (14, "service 'd': container_name: 'e' is also the name of service 'e'"),
+    ]
+    # a container_name equal to the service's is what syncer does anyway: nothing to add
+    assert got.files["definitions/e.yaml"] == "name: e\ntemplate: e\n"
+    assert "aliases" not in str(got.files["templates/e.yaml"])
+
+
+def test_aliases_on_the_default_network_are_carried_and_its_address_is_not() -> None:
+    got = import_compose("compose.yaml", b"""
+services:
+  web:
+    image: busybox
+    networks:
+      default:
+        aliases: [www]
+        ipv4_address: 10.5.0.9
+""", read=lambda rel: None, project="p", folder="p")
+    assert "networks:\n    default:\n      aliases: [www]\n" in str(got.files["templates/web.yaml"])
+    assert [d.message for d in got.problems] == [
+        "service 'web': networks.default.ipv4_address: not carried on the default network (syncer's project"
+        " network has no fixed subnet)"]
