@@ -62,6 +62,7 @@ def create_args(spec: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str
     if "stop_grace_period" in spec:
         args["stop_timeout"] = stop_seconds(spec["stop_grace_period"])
     _ports_args(spec.get("ports", []), args, host)
+    _expose_args(spec.get("expose", []), args)
     _volume_args(spec.get("volumes", []), args, host)
     _resource_args(spec, host)
     _host_args(spec, host)
@@ -157,6 +158,21 @@ def _ports_args(ports: list[Mapping[str, Any]], args: dict[str, Any], host: dict
         bindings[key] = (p["host_ip"], hp) if p.get("host_ip") else hp
     args["ports"] = exposed
     host["port_bindings"] = bindings
+
+
+def _expose_args(expose: list[str], args: dict[str, Any]) -> None:
+    """`expose` (`PORT/PROTO`, as render leaves it) joins the published ports in ExposedPorts,
+    each once; nothing is bound on the host for it."""
+    exposed = list(args.get("ports", []))
+    seen = set(exposed)
+    for entry in expose:
+        port, _, protocol = entry.partition("/")
+        key = (int(port), protocol or "tcp")
+        if key not in seen:
+            seen.add(key)
+            exposed.append(key)
+    if exposed:
+        args["ports"] = exposed
 
 
 def _volume_args(volumes: list[Mapping[str, Any]], args: dict[str, Any], host: dict[str, Any]) -> None:

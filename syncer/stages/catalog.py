@@ -15,7 +15,7 @@ from referencing.jsonschema import DRAFT202012
 
 from syncer.core.labels import template_hash
 from syncer.core.model import Located, ProjectConfig, Template
-from syncer.stages import guard, schema
+from syncer.stages import guard, schema, shortforms
 from syncer.stages.collect import Collector, documents, yaml_files
 from syncer.stages.expr import names as expressions
 from syncer.stages.load import Tree, locate
@@ -92,6 +92,9 @@ def _template(where: Located, raw: dict[str, Any], out: Collector) -> Template |
     if not _no_secret_defaults(written, inputs, where, out):
         return None
     ok = _check_expressions(raw, inputs, where, out) & _has_image(raw, where, out)
+    ok &= check_expose(raw["spec"], ("spec",), where, out)
+    for name, profile in (raw.get("profiles") or {}).items():
+        ok &= check_expose(profile, ("profiles", name), where, out)
     if not ok:
         return None
     spec, profiles = raw["spec"], raw.get("profiles", {})
@@ -187,6 +190,22 @@ def _check_expressions(raw: Mapping[str, Any], inputs: Mapping[str, Any], where:
         ok &= check_one(text, path, known, where, out)
     for path, text in strings(raw.get("profiles", {}), ("profiles",)):
         ok &= check_one(text, path, known, where, out)
+    return ok
+
+
+def check_expose(spec: Mapping[str, Any], base: tuple[Any, ...], where: Located, out: Collector) -> bool:
+    """`expose` entries the schema lets through that are still no set of ports (a range that
+    runs backwards or is too wide), located; one with `${...}` is checked at render."""
+    ok = True
+    for i, entry in enumerate(spec.get("expose") or []):
+        if isinstance(entry, str) and "${" in entry:
+            continue
+        try:
+            shortforms.exposed_range(str(entry))
+        except shortforms.SpecError as exc:
+            path = (*base, "expose", i)
+            out.at(where, path, f"{schema._dotted(path)}: {exc}")
+            ok = False
     return ok
 
 

@@ -37,14 +37,13 @@ KEPT = frozenset({
     "image", "command", "entrypoint", "labels", "healthcheck", "restart", "user", "working_dir", "hostname",
     "domainname", "init", "tty", "stdin_open", "cap_add", "cap_drop", "privileged", "read_only",
     "security_opt", "devices", "ulimits", "sysctls", "extra_hosts", "dns", "dns_search", "stop_signal",
-    "stop_grace_period", "logging", "pid", "ipc", "gpus", "platform", "pull_policy",
+    "stop_grace_period", "logging", "pid", "ipc", "gpus", "platform", "pull_policy", "expose",
 })
 WHY = {
     "build": "syncer deploys images; build it in CI",
     "extends": "merge the extended service in by hand (syncer templates have profiles instead)",
     "links": "containers find each other by definition name on the project network",
     "external_links": "use an external network in syncer.yaml instead",
-    "expose": "syncer does not record exposed ports (containers on one network reach every port)",
     "volumes_from": "declare the volumes on this service too",
 }
 TOP_LEVEL = frozenset({"version", "name", "services", "networks", "volumes", "configs", "secrets"})

@@ -113,6 +113,40 @@ def _range(part: str) -> list[int]:
     return list(range(int(first), int(last or first) + 1))
 
 
+MAX_EXPOSED_RANGE = 1000  # ports in one `expose` range: a wider one is a slip, not 60,000 entries
+_EXPOSE_RE = re.compile(r"^([0-9]+)(?:-([0-9]+))?(?:/(tcp|udp|sctp))?$")
+
+
+def expose(value: list[Any]) -> list[str]:
+    """Compose's `expose` (`3000`, `"8000-8010"`, `"53/udp"`) as sorted, distinct `PORT/PROTO`
+    strings: each port of a range, tcp unless written."""
+    found: set[tuple[int, str]] = set()
+    for item in value:
+        try:
+            first, last, protocol = exposed_range(text(item))
+        except SpecError as exc:
+            raise SpecError(f"expose: {exc}") from None
+        found.update((port, protocol) for port in range(first, last + 1))
+    return [f"{port}/{protocol}" for port, protocol in sorted(found)]
+
+
+def exposed_range(entry: str) -> tuple[int, int, str]:
+    """(first, last, protocol) of one `expose` entry; SpecError for a port outside 1-65535,
+    a range that runs backwards, or one of more than MAX_EXPOSED_RANGE ports."""
+    m = _EXPOSE_RE.match(entry.strip())
+    if m is None:
+        raise SpecError(f"cannot read {entry!r} (PORT, PORT/PROTO, PORT-PORT or PORT-PORT/PROTO)")
+    first = int(m.group(1))
+    last = int(m.group(2) or first)
+    if not (1 <= first <= 65535 and 1 <= last <= 65535):
+        raise SpecError(f"{entry!r}: a port is 1-65535")
+    if last < first:
+        raise SpecError(f"{entry!r}: the range runs backwards")
+    if last - first + 1 > MAX_EXPOSED_RANGE:
+        raise SpecError(f"{entry!r} spans {last - first + 1} ports (at most {MAX_EXPOSED_RANGE} in one range)")
+    return first, last, m.group(3) or "tcp"
+
+
 def volumes(value: list[Any]) -> list[dict[str, Any]]:
     """Each volume, long or short (`"data:/x"`, `"/srv/x:/x:ro"`, `"/x"`), long; read_only
     only when true."""
@@ -252,7 +286,7 @@ def _flag_of(field: str) -> Any:
 FLAGS = ("init", "tty", "stdin_open", "privileged", "read_only")
 
 NORMALISERS: dict[str, Any] = {
-    "ports": ports, "volumes": volumes, "healthcheck": healthcheck, "labels": labels,
+    "ports": ports, "expose": expose, "volumes": volumes, "healthcheck": healthcheck, "labels": labels,
     "env": lambda v: key_values(v, "env", drop_bare=True), "tmpfs": as_list, "dns": as_list,
     "dns_search": as_list, "extra_hosts": extra_hosts, "ulimits": ulimits, "sysctls": sysctls,
     "devices": devices, "gpus": gpus, "logging": logging, "resources": resources,

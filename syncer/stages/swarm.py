@@ -115,6 +115,7 @@ def service_spec(c: ContainerSpec, labels: Mapping[str, str], *, image: str = ""
         "UpdateConfig": update,
         # undoing a failed update uses the same pace, and stops rather than loops on failure
         "RollbackConfig": {**update, "FailureAction": "pause"},
+        # `expose` is left out: a service has no exposed ports (`docker stack deploy` ignores it)
         "EndpointSpec": {"Mode": "vip", "Ports": _ports(spec.get("ports", []))},
     }
     if c.is_job:  # runs to completion once per service; a new spec is a new service (no rolls)

@@ -30,7 +30,15 @@ from syncer.core.model import (
 from syncer.core.versions import newest_first
 from syncer.stages import networks, schema
 from syncer.stages import policy as policies
-from syncer.stages.catalog import Broken, Catalog, check_one, normalise_inputs, strings, templates
+from syncer.stages.catalog import (
+    Broken,
+    Catalog,
+    check_expose,
+    check_one,
+    normalise_inputs,
+    strings,
+    templates,
+)
 from syncer.stages.collect import Collector, documents, yaml_files
 from syncer.stages.load import PROJECT_FILE, Tree, locate
 from syncer.stages.policy import Policy
@@ -247,6 +255,7 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
     for path, text in strings(raw.get("overrides") or {}, ("overrides",)):
         ok &= check_one(text, path, inputs, where, out)
     ok &= _unknown_networks(raw.get("overrides") or {}, ("overrides",), where, config, out)
+    ok &= check_expose(raw.get("overrides") or {}, ("overrides",), where, out)
     if not ok:
         return None
     tid = raw["template"].partition("@")[0]
