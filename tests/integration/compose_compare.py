@@ -8,8 +8,8 @@ import json
 import tarfile
 from typing import Any
 
-FIELDS = ("image", "command", "entrypoint", "env", "ports", "mounts", "labels", "healthcheck", "restart",
-          "network_mode", "aliases")
+FIELDS = ("image", "command", "entrypoint", "env", "ports", "exposed", "mounts", "labels", "healthcheck",
+          "restart", "network_mode", "aliases")
 _OWN_LABELS = ("com.docker.compose.", "syncer.")
 
 
@@ -25,6 +25,7 @@ def facts(api: Any, inspect: dict[str, Any], *, service: str, network_prefix: st
         "entrypoint": cfg.get("Entrypoint"),
         "env": sorted(cfg.get("Env") or []),
         "ports": _ports(host.get("PortBindings") or {}),
+        "exposed": _exposed(cfg.get("ExposedPorts") or {}),  # the published ones, `expose`, the image's
         "mounts": _mounts(inspect, skip_mounts),
         "labels": {k: v for k, v in (cfg.get("Labels") or {}).items() if not k.startswith(_OWN_LABELS)},
         "healthcheck": cfg.get("Healthcheck") or None,
@@ -37,6 +38,17 @@ def facts(api: Any, inspect: dict[str, Any], *, service: str, network_prefix: st
 def _ports(bindings: dict[str, Any]) -> list[tuple[str, str, str]]:
     return sorted((port, b.get("HostIp") or "0.0.0.0", b.get("HostPort") or "")
                   for port, bs in bindings.items() for b in (bs or []))
+
+
+def _exposed(ports: dict[str, Any]) -> list[str]:
+    """ExposedPorts as the engine reads them: Compose sends `expose` as written ("3000",
+    "7000-7001"), the docker CLI and syncer one `PORT/PROTO` per port (tcp unless written)."""
+    out = set()
+    for key in ports:
+        span, _, proto = key.partition("/")
+        first, _, last = span.partition("-")
+        out |= {f"{p}/{proto or 'tcp'}" for p in range(int(first), int(last or first) + 1)}
+    return sorted(out)
 
 
 def _mounts(inspect: dict[str, Any], skip: set[str]) -> list[tuple[str, str]]:
