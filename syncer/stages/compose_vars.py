@@ -59,8 +59,8 @@ class Unsupported(ValueError):
 def interpolate(text: str, vars: Vars) -> str:
     """Compose's `$VAR`, `${VAR}`, `${VAR:-d}`, `${VAR-d}`, `${VAR:?e}`, `${VAR?e}` and `$$`,
     as syncer text: each variable becomes `${inputs.var}`, whose default is Compose's value
-    for an unset variable (the default given, else ""). Raises Unsupported for `${VAR:+x}`
-    and for a literal `${` (from `$${`), which syncer would read as an expression."""
+    for an unset variable (the default given, else ""); a literal `${` (from `$${`) stays
+    `$${`, syncer's way of writing it. Raises Unsupported for `${VAR:+x}`."""
     out: list[str] = []
     i = 0
     while i < len(text):
@@ -71,9 +71,8 @@ def interpolate(text: str, vars: Vars) -> str:
             continue
         nxt = text[i + 1:i + 2]
         if nxt == "$":
-            if text[i + 2:i + 3] == "{":
-                raise Unsupported("'$${' is a literal '${' under Compose, which syncer would read as an expression")
-            out.append("$")
+            # `$$` is a `$`; before `{` it stays `$${`, which syncer too reads as a literal `${`
+            out.append("$$" if text[i + 2:i + 3] == "{" else "$")
             i += 2
         elif nxt == "{":
             end = _closing(text, i + 2)

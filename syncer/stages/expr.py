@@ -17,22 +17,31 @@ class Expr(Record):
 
 
 def split(text: str) -> list[str | Expr]:
-    """`text` as literal pieces and expressions, in order. A `${` with no closing `}` is literal."""
+    """`text` as literal pieces and expressions, in order. A `${` with no closing `}` is literal,
+    and `$${` is a literal `${` (as under Compose: a shell's `$${HOME}` in a healthcheck)."""
     out: list[str | Expr] = []
+    literal = ""  # the literal piece being gathered (escapes resolved)
     at = 0
     while True:
         start = text.find("${", at)
         if start < 0:
             break
+        if start > 0 and text[start - 1] == "$":
+            literal += text[at:start - 1] + "${"
+            at = start + 2
+            continue
         end = text.find("}", start + 2)
         if end < 0:
             break  # no `}` after this `${`, so none after any later one either
-        if start > at:
-            out.append(text[at:start])
+        literal += text[at:start]
+        if literal:
+            out.append(literal)
+            literal = ""
         out.append(Expr(text[start + 2:end].strip()))
         at = end + 1
-    if at < len(text):
-        out.append(text[at:])
+    literal += text[at:]
+    if literal:
+        out.append(literal)
     return out
 
 

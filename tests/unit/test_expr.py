@@ -15,6 +15,14 @@ def test_split_names_and_whole() -> None:
     assert expr.split("${ no end") == ["${ no end"]
 
 
+def test_a_doubled_dollar_before_a_brace_is_a_literal_brace_expression_as_under_compose() -> None:
+    assert expr.split("pg_isready -U $${POSTGRES_USER} -d ${inputs.db}") == [
+        "pg_isready -U ${POSTGRES_USER} -d ", expr.Expr("inputs.db")]
+    assert expr.names("$${HOME} $${PATH}") == [] and expr.split("$${HOME}") == ["${HOME}"]
+    assert expr.whole("$${x}") is None and expr.split("$$${x}") == ["$${x}"]
+    assert expr.split("echo $$ $HOME") == ["echo $$ $HOME"]  # any other `$` stays as written
+
+
 def test_many_unclosed_expressions_cost_one_pass() -> None:
     text = "${" * 200_000  # the regex scan this replaced took quadratic time here
     started = time.perf_counter()

@@ -116,3 +116,17 @@ def test_render_is_deterministic(tmp_path: Path) -> None:
 
 def test_deep_merge() -> None:
     assert deep_merge({"a": {"b": 1, "c": 2}, "l": [1]}, {"a": {"c": 3}, "l": [2]}) == {"a": {"b": 1, "c": 3}, "l": [2]}
+
+
+def test_a_literal_brace_expression_reaches_the_container_as_written_once(tmp_path: Path) -> None:
+    """`$${POSTGRES_USER}` in a healthcheck is the container's own variable, for its shell:
+    no input to declare, and Docker gets `${POSTGRES_USER}`."""
+    write_files(tmp_path, {
+        "syncer.yaml": "project: r\n",
+        "templates/db.yaml": "id: db\nversion: '1'\ninputs: {type: object, properties: {db: {type: string}}}\n"
+                             "spec:\n  image: postgres\n  healthcheck:\n"
+                             "    test: [CMD-SHELL, 'pg_isready -U $${POSTGRES_USER} -d ${inputs.db}']\n",
+        "definitions/d.yaml": "name: pg\ntemplate: db\nparams: {db: shop}\n",
+    })
+    [c] = render(build_project(DirTree(tmp_path), str(tmp_path)), secrets={}, secret_key=KEY).containers
+    assert c.spec["healthcheck"]["test"] == ["CMD-SHELL", "pg_isready -U ${POSTGRES_USER} -d shop"]
