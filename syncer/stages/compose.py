@@ -91,10 +91,11 @@ class _Importer:
         jobs = fields.completed_jobs(services)
         project: dict[str, Any] = {"project": self.out.project, "templates": ["templates"],
                                    "definitions": ["definitions"]}
-        networks = self.networks()
+        networks, problems = fields.top_level(self.doc)
+        for path, why in problems:
+            self.problem(path, why)
         if networks:
             project["networks"] = networks
-        self.volumes()
         specs = []
         services = {name: raw for name, raw in services.items() if self.enabled(str(name), raw)}
         self.renamed, problems = fields.container_names(services)
@@ -113,35 +114,6 @@ class _Importer:
         if from_env := env_secrets(self.out.secrets):  # so that the report's "set it in the environment" holds
             project["secrets"] = {"env": from_env}
         self.out.files["syncer.yaml"] = dump(project, _HEADER)
-
-    def networks(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, conf in (self.doc.get("networks") or {}).items():
-            conf = conf or {}
-            where = ("networks", name)
-            if name == "default":
-                if conf:
-                    self.problem(where, "networks: default: syncer's project network takes no settings")
-                continue
-            if conf.get("external"):
-                out[name] = {"external": True}
-                if conf.get("name") not in (None, name):
-                    self.problem(where + ("name",), f"networks: {name}: an external network is found by its key;"
-                                                    " name the key after the Docker network")
-                continue
-            out[name] = {}
-            for key in sorted(set(conf) - {"driver"}):
-                self.problem(where + (key,), f"networks: {name}: {key}: not carried (syncer makes plain"
-                                             " bridge networks)")
-            if conf.get("driver", "bridge") != "bridge":
-                self.problem(where + ("driver",), f"networks: {name}: driver: syncer makes bridge networks")
-        return out
-
-    def volumes(self) -> None:
-        for name, conf in (self.doc.get("volumes") or {}).items():
-            for key in sorted(conf or {}):
-                self.problem(("volumes", name, key), f"volumes: {name}: {key}: not carried (syncer makes"
-                                                     " plain local volumes)")
 
     def service(self, name: str, raw: dict[str, Any]) -> _Service:
         svc = _Service(name)

@@ -14,6 +14,38 @@ Problems = list[tuple[tuple[Any, ...], str]]
 _PORT = re.compile(r"^(?:(?P<ip>\[[^\]]*\]|[0-9.]+):)?(?:(?P<host>[0-9-]*):)?(?P<ctr>[0-9-]+)(?:/(?P<proto>[a-z]+))?$")
 
 
+def top_level(doc: dict[str, Any]) -> tuple[dict[str, Any], Problems]:
+    """The top-level `networks` as syncer.yaml's (`default` is the project network; an
+    external one is found by its key), and what top-level `networks` and `volumes` say that
+    syncer does not carry; problems with their whole key path."""
+    out: dict[str, Any] = {}
+    problems: Problems = []
+    for name, conf in (doc.get("networks") or {}).items():
+        conf = conf or {}
+        where = ("networks", name)
+        if name == "default":
+            if conf:
+                problems.append((where, "networks: default: syncer's project network takes no settings"))
+            continue
+        if conf.get("external"):
+            out[name] = {"external": True}
+            if conf.get("name") not in (None, name):
+                problems.append((where + ("name",), f"networks: {name}: an external network is found by its key;"
+                                                     " name the key after the Docker network"))
+            continue
+        out[name] = {}
+        for key in sorted(set(conf) - {"driver"}):
+            problems.append((where + (key,), f"networks: {name}: {key}: not carried (syncer makes plain bridge"
+                                             " networks)"))
+        if conf.get("driver", "bridge") != "bridge":
+            problems.append((where + ("driver",), f"networks: {name}: driver: syncer makes bridge networks"))
+    for name, conf in (doc.get("volumes") or {}).items():
+        for key in sorted(conf or {}):
+            problems.append((("volumes", name, key), f"volumes: {name}: {key}: not carried (syncer makes plain"
+                                                     " local volumes)"))
+    return out, problems
+
+
 def ports(value: list[Any]) -> tuple[list[Any], Problems]:
     """Short forms kept (port ranges spelled out one by one), long forms renamed."""
     out: list[Any] = []
