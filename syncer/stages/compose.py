@@ -42,7 +42,6 @@ KEPT = frozenset({
 WHY = {
     "build": "syncer deploys images; build it in CI",
     "extends": "merge the extended service in by hand (syncer templates have profiles instead)",
-    "links": "containers find each other by definition name on the project network",
     "external_links": "use an external network in syncer.yaml instead",
     "volumes_from": "declare the volumes on this service too",
 }
@@ -78,6 +77,8 @@ class _Importer:
         self.copy, self.copy_any = self.repo_files.copy, self.repo_files.copy_any
         self.doc: dict[str, Any] = source.docs[0]
         self.renamed: dict[str, str] = {}  # service → its container_name, which names its definition
+        self.links: dict[str, list[str]] = {}  # service → the services it links to (its dependencies)
+        self.link_aliases: fields.Aliases = {}  # service → the names others link to it by, and where
 
     def problem(self, path: tuple[Any, ...], message: str) -> None:
         line, col = locate(self.source, 0, path, key=True)
@@ -101,6 +102,9 @@ class _Importer:
         self.renamed, problems = fields.container_names(services)
         for (service,), reason in problems:
             self.problem(("services", service, "container_name"), f"service '{service}': container_name: {reason}")
+        self.links, self.link_aliases, problems = fields.links(services, self.out.skipped)
+        for (service, i), reason in problems:
+            self.problem(("services", service, "links", i), f"service '{service}': links: {reason}")
         for name, raw in services.items():
             if not isinstance(raw, (dict, type(None))):
                 self.problem(("services", name), f"service '{name}': expected a mapping")
@@ -196,8 +200,8 @@ class _Importer:
             deps = svc.definition[key]  # (by definition name: a service's container_name names its definition)
             svc.definition[key] = ({self.renamed.get(k, k): v for k, v in deps.items()} if isinstance(deps, dict)
                                    else [self.renamed.get(str(d), d) for d in deps])
-        elif key in ("profiles", "container_name"):
-            pass  # one of the profiles is asked for (`enabled`); container_name names the definition (`run`)
+        elif key in ("profiles", "container_name", "links"):
+            pass  # a profile is asked for (`enabled`); container_name and links: `run`
         else:
             why = WHY.get(key, "not a field of syncer's container spec")
             self.problem(where, f"service '{svc.name}': {key}: {why}")
@@ -303,6 +307,10 @@ class _Importer:
         name = self.renamed.get(svc.name, svc.name)
         if name != svc.name:
             fields.with_alias(svc.spec, svc.name)
+        for alias, networks in self.link_aliases.get(svc.name, []):
+            fields.with_alias(svc.spec, alias, networks)
+        if svc.name in self.links:
+            fields.with_dependencies(svc.definition, [self.renamed.get(t, t) for t in self.links[svc.name]])
         definition: dict[str, Any] = {"name": name, "template": svc.name, **svc.definition}
         if params:
             definition["params"] = params

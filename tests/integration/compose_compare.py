@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 from typing import Any
 
@@ -14,10 +15,12 @@ _OWN_LABELS = ("com.docker.compose.", "syncer.")
 
 
 def facts(api: Any, inspect: dict[str, Any], *, service: str, network_prefix: str, project_network: str,
-          names: dict[str, str], skip_mounts: set[str]) -> dict[str, Any]:
+          names: dict[str, str], skip_mounts: set[str],
+          linked_as: dict[str, set[str]] | None = None) -> dict[str, Any]:
     """The compared fields of one inspected container. `network_prefix` turns a network's
     Docker name into its Compose key (`<project>_`); `project_network` is the one that
-    stands for Compose's `default`; `names` maps container ids to service names."""
+    stands for Compose's `default`; `names` maps container ids to service names; `linked_as`
+    (network name → aliases) the names other containers link to this one by."""
     cfg, host = inspect["Config"], inspect["HostConfig"]
     return {
         "image": inspect["Image"],
@@ -31,7 +34,7 @@ def facts(api: Any, inspect: dict[str, Any], *, service: str, network_prefix: st
         "healthcheck": cfg.get("Healthcheck") or None,
         "restart": _restart(host.get("RestartPolicy") or {}),
         "network_mode": _network_mode(host.get("NetworkMode") or "", names),
-        "aliases": _aliases(inspect, service, network_prefix, project_network),
+        "aliases": _aliases(inspect, service, network_prefix, project_network, linked_as or {}),
     }
 
 
@@ -69,14 +72,29 @@ def _network_mode(mode: str, names: dict[str, str]) -> str:
     return mode if mode in ("host", "none") else "networks"
 
 
-def _aliases(inspect: dict[str, Any], service: str, prefix: str, project_network: str) -> dict[str, list[str]]:
+def _aliases(inspect: dict[str, Any], service: str, prefix: str, project_network: str,
+             linked_as: dict[str, set[str]]) -> dict[str, list[str]]:
     own = {inspect["Id"][:12], inspect["Name"].lstrip("/")}
     out = {}
     for name, net in (inspect["NetworkSettings"].get("Networks") or {}).items():
         key = "default" if name == project_network else name.removeprefix(prefix)
         # the service's own name resolves on both sides: Compose adds it as an alias,
         # syncer names the container after it
-        out[key] = sorted((set(net.get("Aliases") or []) - own) | {service})
+        out[key] = sorted((set(net.get("Aliases") or []) - own) | {service} | linked_as.get(name, set()))
+    return out
+
+
+def link_aliases(containers: list[dict[str, Any]]) -> dict[str, dict[str, set[str]]]:
+    """Container name → network → the aliases Compose's `links: [SERVICE:ALIAS]` give it: they
+    sit on the container that links (`Links: ["target:alias"]`), syncer puts them on the target.
+    The `<service>-<n>` names Compose adds as links for old clients are left out."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for c in containers:
+        for network, endpoint in (c["NetworkSettings"].get("Networks") or {}).items():
+            for link in endpoint.get("Links") or []:
+                target, _, alias = link.partition(":")
+                if alias and not re.fullmatch(r".+-[0-9]+", alias):
+                    out.setdefault(target, {}).setdefault(network, set()).add(alias)
     return out
 
 

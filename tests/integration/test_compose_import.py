@@ -19,7 +19,7 @@ import docker
 import pytest
 
 from tests.helpers import REPO_ROOT, run_cli, unique
-from tests.integration.compose_compare import differences, facts, file_contents, skipped_mounts
+from tests.integration.compose_compare import differences, facts, file_contents, link_aliases, skipped_mounts
 
 CASES = REPO_ROOT / "tests" / "cases" / "compose"
 ALL = sorted(p.name for p in CASES.iterdir() if (p / "compose.yaml").is_file())
@@ -216,12 +216,14 @@ def _compare(api: Any, ours: dict[tuple[str, str], Any], written: dict[tuple[str
     problems = [f"{k[0]}#{k[1]}: only {'compose' if k in theirs else 'syncer'} has it"
                 for k in sorted(set(ours) ^ set(theirs))]
     names = {c["Id"]: k[0] for k, c in [*ours.items(), *theirs.items()]}
+    linked = link_aliases(list(theirs.values()))
     for key in sorted(set(ours) & set(theirs)):
         skip = skipped_mounts(ours[key]["Config"]["Labels"].get("syncer.spec"))
         mine = facts(api, ours[key], service=key[0], network_prefix=f"{project}_", project_network=project,
                      names=names, skip_mounts=skip)
         other = facts(api, theirs[key], service=key[0], network_prefix=f"{compose}_",
-                      project_network=f"{compose}_default", names=names, skip_mounts=skip)
+                      project_network=f"{compose}_default", names=names, skip_mounts=skip,
+                      linked_as=linked.get(theirs[key]["Name"].lstrip("/")))
         problems += [f"{key[0]}#{key[1]} {d}" for d in differences(other, mine)]
         # what Compose mounts from the host, syncer writes into the container: same bytes
         mounted = file_contents(api, theirs[key]["Id"], skip)

@@ -326,3 +326,40 @@ services:
     assert [d.message for d in got.problems] == [
         "service 'web': networks.default.ipv4_address: not carried on the default network (syncer's project"
         " network has no fixed subnet)"]
+
+
+def test_links_are_dependencies_and_aliases_where_the_linking_service_is() -> None:
+    got = import_compose("compose.yaml", b"""
+services:
+  web:
+    image: busybox
+    depends_on: [cache]
+    links: [db, "db:database", cache, "gone:x"]
+    networks: [front]
+  api:
+    image: busybox
+    links: ["db:sql"]
+  db:
+    image: busybox
+    networks: [front, back]
+  cache:
+    image: busybox
+  debug:
+    image: busybox
+    profiles: [debug]
+  tool:
+    image: busybox
+    links: [debug]
+networks:
+  front: {}
+  back: {}
+""", read=lambda rel: None, project="p", folder="p")
+    assert [(d.line, d.message) for d in got.problems] == [
+        (6, "service 'web': links: 'gone' is no service of this file"),
+        (21, "service 'tool': links: 'debug' is in profile debug: Compose starts it only when asked"
+             " (--profile debug)")]
+    assert got.files["definitions/web.yaml"] == "name: web\ntemplate: web\ndepends_on: [cache, db]\n"
+    assert got.files["definitions/api.yaml"] == "name: api\ntemplate: api\ndepends_on: [db]\n"
+    # `database` where web is (front), `sql` where api is (the project network)
+    assert ("  networks:\n    default:\n      aliases: [sql]\n    front:\n      aliases: [database]\n"
+            "    back: {}\n") in str(got.files["templates/db.yaml"])
