@@ -111,7 +111,7 @@ class _Importer:
                 continue
             svc = self.service(str(name), raw or {})
             self.write_service(svc, job=name in jobs)
-            specs.append(svc.spec)
+            specs.append(policies.substitute(svc.spec, _defaults(svc.vars)))  # as validate reads it
         allowed = policies.needed(specs)
         if allowed:  # what the Compose file asks of the host, stated for the operator to review
             project["policy"] = allowed
@@ -316,6 +316,12 @@ class _Importer:
             definition["params"] = params
         self.out.files[f"templates/{svc.name}.yaml"] = dump(template)
         self.out.files[f"definitions/{name}.yaml"] = dump(definition)
+
+
+def _defaults(vars: Vars) -> dict[str, Any]:
+    """`${inputs.x}` → the default the import gives input x (none for one without)."""
+    schemas = {f"inputs.{v.input}": input_schema(v) for v in vars.found.values()}
+    return {name: schema["default"] for name, schema in schemas.items() if "default" in schema}
 
 
 _HEADER = "# imported from a Compose file by `syncer import`\n"

@@ -363,3 +363,16 @@ networks:
     # `database` where web is (front), `sql` where api is (the project network)
     assert ("  networks:\n    default:\n      aliases: [sql]\n    front:\n      aliases: [database]\n"
             "    back: {}\n") in str(got.files["templates/db.yaml"])
+
+
+def test_the_policy_lets_through_a_bind_mount_whose_path_is_a_variable_with_a_default() -> None:
+    """`${STORAGE:-/mnt/docker-volumes}/app:/data` validates as `/mnt/docker-volumes/app`:
+    the policy the import writes names that path, so what it wrote validates."""
+    got = import_compose("compose.yaml", b"""
+services:
+  app:
+    image: busybox
+    volumes: ["${STORAGE:-/mnt/docker-volumes}/app:/data", "/srv/plain:/plain"]
+""", read=lambda rel: None, project="p", folder="p")
+    assert got.problems == []
+    assert "policy:\n  bind_mounts: [/mnt/docker-volumes/app, /srv/plain]\n" in str(got.files["syncer.yaml"])
