@@ -40,7 +40,8 @@ def import_(compose_file: Path, project_name: str | None, out: Path, partial: bo
     if as_json:
         click.echo(views.to_json({"project": report.project, "out": str(report.out), "written": report.written,
                                   "not_carried": [str(p) for p in report.problems],
-                                  "secrets": report.secrets, "skipped": report.skipped}), nl=False)
+                                  "secrets": report.secrets, "skipped": report.skipped, "needs": report.needs}),
+                   nl=False)
     else:
         _text(report)
     return 1 if report.problems and not partial else 0
@@ -58,5 +59,7 @@ def _text(report: Any) -> None:
         where = "in the environment (syncer.yaml allows it) or in --secrets-file" if name in report.from_env else \
             "in --secrets-file"
         click.echo(f"  secret {name} ({origin}): set it {where} before apply")
+    for where, variable in report.needs.items():
+        click.echo(f"  {where}: the Compose file requires ${{{variable}}} and gives it no value: set it before apply")
     for name, why in report.skipped.items():
         click.echo(f"  left out service '{name}': {why}")

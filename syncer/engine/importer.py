@@ -26,6 +26,7 @@ class ImportReport:
     secrets: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # services left out (their profiles) → why
     from_env: list[str] = field(default_factory=list)  # the secrets syncer.yaml lets the environment give
+    needs: dict[str, str] = field(default_factory=dict)  # params to give (where → the Compose variable)
 
 
 def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
@@ -46,7 +47,8 @@ def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
     if not imported.files:
         raise InvalidProject(imported.problems)
     report = ImportReport(imported.project, out, [], sorted(imported.problems), dict(sorted(imported.secrets.items())),
-                          dict(sorted(imported.skipped.items())), env_secrets(imported.secrets))
+                          dict(sorted(imported.skipped.items())), env_secrets(imported.secrets),
+                          dict(sorted(imported.needs.items())))
     if imported.problems and not partial:
         return report
     for rel, content in sorted(imported.files.items()):

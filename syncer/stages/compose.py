@@ -30,6 +30,7 @@ from syncer.stages.compose_vars import (
     interpolate,
     passwordish,
 )
+from syncer.stages.files import parse_env
 from syncer.stages.load import SourceFile, locate, parse
 
 # Compose service keys whose value a syncer spec takes as it is (after interpolation)
@@ -57,6 +58,7 @@ class Imported:
     problems: list[Diagnostic] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)  # secret name → where it came from
     skipped: dict[str, str] = field(default_factory=dict)  # service → why it was left out (its profiles)
+    needs: dict[str, str] = field(default_factory=dict)  # `definitions/D.yaml params.x` → the variable it stands for
 
 
 @dataclass
@@ -77,6 +79,7 @@ class _Importer:
         self.copy, self.copy_any = self.repo_files.copy, self.repo_files.copy_any
         self.doc: dict[str, Any] = source.docs[0]
         self.renamed: dict[str, str] = {}  # service → its container_name, which names its definition
+        self.dotenv = parse_env(read(".env") or b"")  # what Compose interpolates from (passwords aside)
         self.links: dict[str, list[str]] = {}  # service → the services it links to (its dependencies)
         self.link_aliases: fields.Aliases = {}  # service → the names others link to it by, and where
 
@@ -134,6 +137,9 @@ class _Importer:
                 # Compose would refuse it too; say where rather than fail
                 self.problem(where, f"service '{name}': {key}: not a value Compose's syntax allows here")
         _merge_env(svc.spec, svc.env_secrets)
+        for var in svc.vars.found.values():  # `.env` beside the Compose file sets variables, as for Compose
+            if var.name in self.dotenv and not var.secret and (self.dotenv[var.name] or var.default is None):
+                var.default, var.required = self.dotenv[var.name], False
         if "image" not in svc.spec:
             svc.spec["image"] = f"{self.out.project}-{name}"  # the name Compose gives a built image
         return svc
@@ -296,9 +302,12 @@ class _Importer:
             inputs["properties"][var.input] = input_schema(var)
             if var.secret:
                 params[var.input] = {"secret": var.name}
-                self.out.secrets.setdefault(var.name, f"service '{svc.name}'")
+                self.out.secrets.setdefault(var.name, f"service '{svc.name}'" + (
+                    "; a value is in .env" if var.name in self.dotenv else ""))
             if var.required or var.secret:
                 inputs.setdefault("required", []).append(var.input)
+            if var.required and not var.secret:  # `${X:?…}` with no value: Compose would refuse to start
+                self.out.needs[f"definitions/{self.renamed.get(svc.name, svc.name)}.yaml params.{var.input}"] = var.name
         template: dict[str, Any] = {"id": svc.name, "name": svc.name, "version": "1.0",
                                     "description": f"imported from {self.source.path} (service '{svc.name}')"}
         if job:

@@ -106,6 +106,20 @@ def test_the_secrets_the_import_asks_for_can_come_from_the_environment_as_its_re
     assert "create   cx-conf" in given.stdout and "canary" not in given.stdout + given.stderr
 
 
+def test_dotenv_gives_variables_and_the_report_names_the_params_still_to_give(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "compose.yaml").write_text(
+        "services:\n  app:\n    image: busybox\n    environment: [\"MODE=${MODE}\", \"ZONE=${ZONE:?set ZONE}\"]\n")
+    (tmp_path / "app" / ".env").write_text("MODE=fast\n")
+    result = _import(tmp_path / "app", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert ("  definitions/app.yaml params.zone: the Compose file requires ${ZONE} and gives it no value: set it"
+            " before apply") in result.stdout
+    assert "default: fast" in (tmp_path / "out" / "templates" / "app.yaml").read_text()
+    as_json = json.loads(_import(tmp_path / "app", tmp_path / "out2", "--json").stdout)
+    assert as_json["needs"] == {"definitions/app.yaml params.zone": "ZONE"}
+
+
 def test_json_report_names_the_secrets_never_their_values(tmp_path: Path) -> None:
     result = _import(CASES / "web_db", tmp_path / "out", "--json")
     assert result.returncode == 0, result.stderr

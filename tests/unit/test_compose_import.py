@@ -376,3 +376,29 @@ services:
 """, read=lambda rel: None, project="p", folder="p")
     assert got.problems == []
     assert "policy:\n  bind_mounts: [/mnt/docker-volumes/app, /srv/plain]\n" in str(got.files["syncer.yaml"])
+
+
+def test_dotenv_beside_the_compose_file_gives_variables_as_compose_reads_them_but_never_passwords() -> None:
+    text = b"""
+services:
+  vpn:
+    image: busybox
+    environment:
+      - PROVIDER=${PROVIDER:-none}
+      - CITIES=${CITIES:?CITIES must be set}
+      - REGION=${REGION:?REGION must be set}
+      - EMPTY=${EMPTY:-kept}
+      - WIREGUARD_PRIVATE_KEY=${WIREGUARD_PRIVATE_KEY}
+"""
+    dotenv = b"# provider\nPROVIDER=mullvad\nCITIES='Oslo'\nEMPTY=\nWIREGUARD_PRIVATE_KEY=k-canary-0451\n"
+    got = import_compose("compose.yaml", text, read=lambda rel: dotenv if rel == ".env" else None,
+                         project="p", folder="p")
+    template = str(got.files["templates/vpn.yaml"])
+    assert "provider:\n      type: string\n      default: mullvad\n" in template
+    assert "cities:\n      type: string\n      default: Oslo\n" in template
+    assert "empty:\n      type: string\n      default: kept\n" in template  # `:-` takes its default for ""
+    assert "required: [region, wireguard_private_key]" in template
+    assert "k-canary-0451" not in "".join(str(v) for v in got.files.values())
+    assert got.secrets == {"WIREGUARD_PRIVATE_KEY": "service 'vpn'; a value is in .env"}
+    # REGION has no value anywhere: Compose would refuse to start; the report says where to give it
+    assert got.needs == {"definitions/vpn.yaml params.region": "REGION"}
