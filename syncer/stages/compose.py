@@ -32,6 +32,7 @@ from syncer.stages.compose_vars import (
 )
 from syncer.stages.files import parse_env
 from syncer.stages.load import SourceFile, locate, parse
+from syncer.stages.render import substitute
 
 # Compose service keys whose value a syncer spec takes as it is (after interpolation)
 KEPT = frozenset({
@@ -114,7 +115,7 @@ class _Importer:
                 continue
             svc = self.service(str(name), raw or {})
             self.write_service(svc, job=name in jobs)
-            specs.append(policies.substitute(svc.spec, _defaults(svc.vars)))  # as validate reads it
+            specs.append(substitute(svc.spec, _defaults(svc.vars)))  # as validate reads it
         allowed = policies.needed(specs)
         if allowed:  # what the Compose file asks of the host, stated for the operator to review
             project["policy"] = allowed

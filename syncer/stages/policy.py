@@ -23,7 +23,7 @@ from syncer.core.errors import Diagnostic
 from syncer.core.model import Definition, Located, Server, Template
 from syncer.stages.guard import excerpt
 from syncer.stages.render import DROP
-from syncer.stages.render import _subst as substitute  # the one `${...}` substitution render uses
+from syncer.stages.render import substitute  # the one `${...}` substitution render uses
 
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 FLAGS = ("privileged", "host_network", "host_pid", "host_ipc", "devices", "docker_socket")

@@ -195,6 +195,12 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
     return out
 
 
+def substitute(value: Any, ctx: Mapping[str, Any]) -> Any:
+    """Every `${...}` in `value` (strings, nested) from `ctx`, as render substitutes: DROP for
+    a whole value naming what `ctx` lacks; an entry or item naming it goes."""
+    return _subst(value, ctx)
+
+
 def _subst(value: Any, ctx: Mapping[str, Any]) -> Any:
     if isinstance(value, str):
         return _subst_str(value, ctx)
