@@ -195,8 +195,10 @@ class _Importer:
             self.located(([], problems), where, svc)
             if resources:  # (`deploy: {replicas: 2}` alone sets none)
                 spec.setdefault("resources", {}).update(resources)
-            if "restart" in extra:
-                spec["restart"] = extra.pop("restart")
+            for key in ("restart", "placement", "update"):
+                if extra.get(key):
+                    spec[key] = extra.pop(key)
+                extra.pop(key, None)
             svc.definition.update(extra)
         elif key == "scale":
             svc.definition["replicas"] = value

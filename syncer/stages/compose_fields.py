@@ -157,7 +157,9 @@ _CONDITIONS = {"on-failure": "on-failure", "any": "always", "none": "no"}
 
 
 def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Problems]:
-    """`deploy:` as (resources, definition fields {replicas, restart}, problems)."""
+    """`deploy:` as (resources, fields {replicas, restart, placement, update}, problems); the
+    Swarm ones are spec fields a Swarm server reads (a container server, as `docker compose
+    up`, leaves them)."""
     resources: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     problems: Problems = []
@@ -168,6 +170,13 @@ def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Probl
             continue
         elif key == "resources":
             problems.extend(_deploy_resources(v or {}, resources))
+        elif key == "placement":  # (what `docker stack deploy` reads; `compose up` ignores it, as a container server does)
+            extra["placement"] = {"constraints": list(v.get("constraints") or [])} if v.get("constraints") else {}
+            problems.extend(((key, other), "syncer places by constraints only") for other in sorted(set(v) - {"constraints"}))
+        elif key == "update_config":
+            extra["update"] = {k: v[k] for k in ("parallelism", "delay", "order", "monitor") if k in v}
+            problems.extend(((key, other), "not carried: syncer's Swarm updates roll back when a task fails")
+                            for other in sorted(set(v) - {"parallelism", "delay", "order", "monitor"}))
         elif key == "restart_policy":
             policy = v or {}
             restart = _CONDITIONS.get(policy.get("condition", "any"), "always")

@@ -402,3 +402,25 @@ services:
     assert got.secrets == {"WIREGUARD_PRIVATE_KEY": "service 'vpn'; a value is in .env"}
     # REGION has no value anywhere: Compose would refuse to start; the report says where to give it
     assert got.needs == {"definitions/vpn.yaml params.region": "REGION"}
+
+
+def test_deploy_placement_and_update_config_are_the_swarm_fields_of_the_spec() -> None:
+    got = import_compose("compose.yaml", b"""
+services:
+  app:
+    image: busybox
+    deploy:
+      replicas: 2
+      placement:
+        constraints: [node.role == worker]
+        max_replicas_per_node: 1
+      update_config: {parallelism: 1, delay: 10s, order: start-first, failure_action: pause}
+""", read=lambda rel: None, project="p", folder="p")
+    template = str(got.files["templates/app.yaml"])
+    assert ('  placement:\n    constraints: ["node.role == worker"]\n  update:\n    parallelism: 1\n    delay: "10s"\n'
+            "    order: start-first\n") in template
+    assert "replicas: 2" in str(got.files["definitions/app.yaml"])
+    assert [d.message for d in got.problems] == [
+        "service 'app': deploy.placement.max_replicas_per_node: syncer places by constraints only",
+        "service 'app': deploy.update_config.failure_action: not carried: syncer's Swarm updates roll back when a"
+        " task fails"]
