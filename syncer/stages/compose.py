@@ -20,7 +20,7 @@ from typing import Any
 from syncer.core.errors import Diagnostic
 from syncer.stages import compose_fields as fields
 from syncer.stages import policy as policies
-from syncer.stages.compose_mounts import Lister, Reader, RepoFiles, config_file, secret_file, volume
+from syncer.stages.compose_mounts import Lister, Reader, RepoFiles, config_file, named, secret_file, volume
 from syncer.stages.compose_vars import (
     Unsupported,
     Vars,
@@ -97,7 +97,8 @@ class _Importer:
         project: dict[str, Any] = {"project": self.out.project, "templates": ["templates"],
                                    "definitions": ["definitions"]}
         networks, problems = fields.top_level(self.doc)
-        for path, why in problems:
+        self.volume_names, more = fields.volume_names(self.doc, self.out.project)
+        for path, why in problems + more:
             self.problem(path, why)
         if networks:
             project["networks"] = networks
@@ -274,7 +275,7 @@ class _Importer:
             elif kind == "file":
                 svc.spec.setdefault("files", []).extend(item if isinstance(item, list) else [item])
             else:
-                svc.spec.setdefault("volumes", []).append(item)
+                svc.spec.setdefault("volumes", []).append(named(item, self.volume_names))
 
     def mounted(self, svc: _Service, key: str, value: list[Any], where: tuple[Any, ...]) -> None:
         top = self.doc.get(key) or {}

@@ -16,8 +16,8 @@ _PORT = re.compile(r"^(?:(?P<ip>\[[^\]]*\]|[0-9.]+):)?(?:(?P<host>[0-9-]*):)?(?P
 
 def top_level(doc: dict[str, Any]) -> tuple[dict[str, Any], Problems]:
     """The top-level `networks` as syncer.yaml's (`default` is the project network; an
-    external one is found by its key), and what top-level `networks` and `volumes` say that
-    syncer does not carry; problems with their whole key path."""
+    external one is found by its key), and what they say that syncer does not carry;
+    problems with their whole key path."""
     out: dict[str, Any] = {}
     problems: Problems = []
     for name, conf in (doc.get("networks") or {}).items():
@@ -39,11 +39,30 @@ def top_level(doc: dict[str, Any]) -> tuple[dict[str, Any], Problems]:
                                              " networks)"))
         if conf.get("driver", "bridge") != "bridge":
             problems.append((where + ("driver",), f"networks: {name}: driver: syncer makes bridge networks"))
-    for name, conf in (doc.get("volumes") or {}).items():
-        for key in sorted(conf or {}):
-            problems.append((("volumes", name, key), f"volumes: {name}: {key}: not carried (syncer makes plain"
-                                                     " local volumes)"))
     return out, problems
+
+
+def volume_names(doc: dict[str, Any], project: str) -> tuple[dict[str, str], Problems]:
+    """The Docker name of each top-level volume as Compose names it — `<project>_<key>`, or its
+    `name:`; an external one its key (or name) — so that syncer mounts the volumes a Compose
+    deployment of this file filled; and what the declarations say that syncer does not carry."""
+    names: dict[str, str] = {}
+    problems: Problems = []
+    for key, conf in (doc.get("volumes") or {}).items():
+        conf = conf or {}
+        external = conf.get("external")
+        given = conf.get("name") or (external.get("name") if isinstance(external, dict) else None)
+        if isinstance(given, str) and "$" in given:
+            problems.append((("volumes", key, "name"), f"volumes: {key}: name: a name with a variable is not carried"))
+            continue
+        names[str(key)] = str(given) if given else str(key) if external else f"{project}_{key}"
+        for other in sorted(set(conf) - {"name", "external", "driver"}):
+            problems.append((("volumes", key, other), f"volumes: {key}: {other}: not carried (syncer makes plain"
+                                                      " local volumes)"))
+        if conf.get("driver", "local") != "local":
+            problems.append((("volumes", key, "driver"), f"volumes: {key}: driver: not carried (syncer makes"
+                                                         " plain local volumes)"))
+    return names, problems
 
 
 def ports(value: list[Any]) -> tuple[list[Any], Problems]:

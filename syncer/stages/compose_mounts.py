@@ -41,6 +41,14 @@ def volume(value: Any, copy: Copy) -> Mount:
     return "volume", str(value), ""
 
 
+def named(item: Any, names: dict[str, str]) -> Any:
+    """A named volume's entry with the Docker name its declaration gives it (`volume_names`)."""
+    if isinstance(item, dict):
+        return {**item, "name": names[item["name"]]} if item.get("name") in names else item
+    source, sep, rest = str(item).partition(":")
+    return f"{names[source]}:{rest}" if sep and source in names else item
+
+
 def _file(source: str, target: str, read_only: bool, copy: Copy, shown: Any) -> Mount:
     path = copy(source)
     if path is None:

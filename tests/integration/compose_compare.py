@@ -29,7 +29,7 @@ def facts(api: Any, inspect: dict[str, Any], *, service: str, network_prefix: st
         "env": sorted(cfg.get("Env") or []),
         "ports": _ports(host.get("PortBindings") or {}),
         "exposed": _exposed(cfg.get("ExposedPorts") or {}),  # the published ones, `expose`, the image's
-        "mounts": _mounts(inspect, skip_mounts),
+        "mounts": _mounts(inspect, skip_mounts, network_prefix),
         "labels": {k: v for k, v in (cfg.get("Labels") or {}).items() if not k.startswith(_OWN_LABELS)},
         "healthcheck": cfg.get("Healthcheck") or None,
         "restart": _restart(host.get("RestartPolicy") or {}),
@@ -54,11 +54,23 @@ def _exposed(ports: dict[str, Any]) -> list[str]:
     return sorted(out)
 
 
-def _mounts(inspect: dict[str, Any], skip: set[str]) -> list[tuple[str, str]]:
-    found = {(m["Destination"], m["Type"]) for m in inspect.get("Mounts") or []}
+def _mounts(inspect: dict[str, Any], skip: set[str], prefix: str) -> list[tuple[str, ...]]:
+    """(destination, type[, volume]) of each mount; a named volume's name without its project's
+    prefix (both name it `<project>_<volume>`). An anonymous one has none: Compose's has a
+    random name, syncer names it `<container>_<n>` (so that it outlives a recreate)."""
+    anonymous = re.compile(r"[0-9a-f]{64}|" + re.escape(inspect["Name"].lstrip("/")) + r"_[0-9]+")
+    found: set[tuple[str, ...]] = {
+        (m["Destination"], m["Type"], *([_project_relative(m["Name"], prefix)] if m["Type"] == "volume"
+                                        and not anonymous.fullmatch(m["Name"]) else []))
+        for m in inspect.get("Mounts") or []}
     found |= {(path, "tmpfs") for path in (inspect["HostConfig"].get("Tmpfs") or {})}
     # a bind mount Compose makes of a file, or of a directory, syncer writes as files
     return sorted(m for m in found if m[0] not in skip and not any(p.startswith(m[0] + "/") for p in skip))
+
+
+def _project_relative(name: str, prefix: str) -> str:
+    """`<project>_x` as `{project}_x` (either project); any other name as it is."""
+    return "{project}_" + name[len(prefix):] if name.startswith(prefix) else name
 
 
 def _restart(policy: dict[str, Any]) -> tuple[str, int]:

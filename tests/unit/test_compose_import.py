@@ -424,3 +424,36 @@ services:
         "service 'app': deploy.placement.max_replicas_per_node: syncer places by constraints only",
         "service 'app': deploy.update_config.failure_action: not carried: syncer's Swarm updates roll back when a"
         " task fails"]
+
+
+def test_named_volumes_keep_the_names_compose_gives_them_so_a_compose_deployment_keeps_its_data() -> None:
+    got = import_compose("compose.yaml", b"""
+services:
+  app:
+    image: busybox
+    volumes:
+      - data:/data
+      - type: volume
+        source: shared
+        target: /shared
+      - old:/old:ro
+      - named:/named
+volumes:
+  data:
+    driver: local
+  shared:
+    external: true
+  old:
+    external: {name: legacy_volume}
+  named:
+    name: exact-name
+  nfs:
+    driver: nfs-plugin
+    driver_opts: {type: nfs}
+""", read=lambda rel: None, project="shop", folder="p")
+    template = str(got.files["templates/app.yaml"])
+    assert ("    - shop_data:/data\n    - mount_path: /shared\n      name: shared\n    - legacy_volume:/old:ro\n"
+            "    - exact-name:/named\n") in template
+    assert [d.message for d in got.problems] == [
+        "volumes: nfs: driver_opts: not carried (syncer makes plain local volumes)",
+        "volumes: nfs: driver: not carried (syncer makes plain local volumes)"]
