@@ -244,3 +244,33 @@ def _compare(api: Any, ours: dict[tuple[str, str], Any], written: dict[tuple[str
         problems += [f"{key[0]}#{key[1]} files: {path}: compose={mounted[path]!r} syncer={data!r}"
                      for path, data in written[key].items() if mounted.get(path) != data]
     return problems
+
+
+def test_an_app_moved_from_compose_finds_the_data_its_compose_deployment_left(tmp_path: Path, docker_api: Any) -> None:
+    """`docker compose down` (volumes kept), `syncer import`, `syncer apply`: the container
+    mounts the volume Compose filled, as `compose up` would again."""
+    name = unique("mv")
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "compose.yaml").write_text(
+        "services:\n  cx-keeper:\n    image: syncer-local/busybox:latest\n"
+        "    command: [sh, -c, \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n"
+        "    volumes: [\"cxkept:/data\"]\nvolumes:\n  cxkept: {}\n")
+    compose = [str(_compose_binary()), "-f", str(folder / "compose.yaml")]  # its project: the folder's name
+    state = tmp_path / "state"
+    try:
+        assert subprocess.run([*compose, "up", "-d"], capture_output=True, timeout=180).returncode == 0
+        assert subprocess.run([*compose, "exec", "-T", "cx-keeper", "sh", "-c", "echo filled > /data/mark"],
+                              capture_output=True, timeout=60).returncode == 0
+        assert subprocess.run([*compose, "down", "-t", "0"], capture_output=True, timeout=180).returncode == 0
+        assert _import(folder, tmp_path / "out").returncode == 0
+        applied = run_cli("--repo", str(tmp_path / "out"), "--state-dir", str(state), "apply", "--auto-approve",
+                          "--stop-timeout", "1")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        out = docker_api.exec_start(docker_api.exec_create("cx-keeper", ["cat", "/data/mark"])["Id"])
+        assert out == b"filled\n"
+    finally:
+        _cleanup_syncer(docker_api, name)
+        subprocess.run([*compose, "down", "-v", "-t", "0"], capture_output=True, timeout=180)
+        with contextlib.suppress(docker.errors.NotFound):
+            docker_api.remove_volume(f"{name}_cxkept", force=True)
