@@ -34,7 +34,7 @@ from syncer.stages.tree import MAX_FILE_BYTES
 
 T = TypeVar("T")
 CACHE_DIR = "cache"
-FORMAT = 2  # bump when the shape of an entry changes
+FORMAT = 3  # bump when the shape of an entry changes (3: ProjectConfig.internal_networks)
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 

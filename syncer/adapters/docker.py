@@ -220,12 +220,14 @@ class Engine:
         """Every network of the server: ONE list call (ours carry the project label; an
         external one only has to be there)."""
         rows = self._call("list networks", self.reads.networks)
-        return [LiveNetwork(str(r.get("Id", "")), str(r.get("Name", "")), r.get("Labels") or {}) for r in rows]
+        return [LiveNetwork(str(r.get("Id", "")), str(r.get("Name", "")), r.get("Labels") or {},
+                            r.get("Internal") is True) for r in rows]
 
-    def create_network(self, name: str, labels: Mapping[str, str]) -> str:
-        """Create a user-defined bridge network; returns its id."""
+    def create_network(self, name: str, labels: Mapping[str, str], *, internal: bool = False) -> str:
+        """Create a user-defined bridge network (`internal`: with no route out of the host);
+        returns its id."""
         result = self._call(f"create network {name}", self.api.create_network, name, driver="bridge",
-                            labels=dict(labels), check_duplicate=True)
+                            labels=dict(labels), check_duplicate=True, internal=internal)
         return str(result.get("Id", ""))
 
     def remove_network(self, ident: str) -> None:

@@ -71,8 +71,8 @@ class Swarm:
         wanted, ids = set(names), {r["ID"] for r in mine}
         others = [self._service(r, []) for r in rows
                   if r["ID"] not in ids and (r.get("Spec") or {}).get("Name") in wanted]
-        networks = [LiveNetwork(str(n.get("Id", "")), str(n.get("Name", "")), n.get("Labels") or {})
-                    for n in self._call("list networks", self.reads.networks)]
+        networks = [LiveNetwork(str(n.get("Id", "")), str(n.get("Name", "")), n.get("Labels") or {},
+                                n.get("Internal") is True) for n in self._call("list networks", self.reads.networks)]
         return [self._service(r, tasks) for r in mine], tasks, others, networks
 
     def _service(self, row: Mapping[str, Any], tasks: list[LiveTask]) -> LiveContainer:
@@ -175,18 +175,20 @@ class Swarm:
         except Missing:
             pass
 
-    def ensure_network(self, name: str, project: str, key: str = L.DEFAULT_NETWORK) -> None:
-        """An attachable overlay of the project (labelled with syncer.yaml's name for it),
-        created when missing."""
+    def ensure_network(self, name: str, project: str, key: str = L.DEFAULT_NETWORK, *,
+                       internal: bool = False) -> None:
+        """An attachable overlay of the project (labelled with syncer.yaml's name for it;
+        `internal`: with no route out), created when missing."""
         found = self._call("list networks", self.reads.networks, names=[name])
         if any(n.get("Name") == name for n in found):
             return
         labels = L.network_labels(project, key)
         self._write(f"create network {name}",
                     lambda c: c.post("/networks/create", {"Name": name, "Driver": "overlay", "Attachable": True,
-                                                          "Labels": labels, "CheckDuplicate": True}),
+                                                          "Internal": internal, "Labels": labels,
+                                                          "CheckDuplicate": True}),
                     lambda api: api.create_network(name, driver="overlay", attachable=True, labels=labels,
-                                                   check_duplicate=True))
+                                                   check_duplicate=True, internal=internal))
 
     def remove_network(self, name: str, project: str) -> str:
         """Remove one of the project's overlays; "" when done (or gone), else why not (the

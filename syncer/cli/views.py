@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from syncer.core.model import Plan
+from syncer.core.model import Action, Plan
 from syncer.core.labels import SENSITIVE
 
 SYMBOLS = {"create": "+", "recreate": "~", "start": ">", "remove": "-", "conflict": "!", "unreachable": "?",
@@ -21,13 +21,14 @@ def plan_text(p: Plan, *, show_noop: bool = False) -> str:
     lines.append(head)
     shown = [a for a in p.actions if show_noop or a.action != "noop"]
     servers = sorted({a.server for a in shown} | set(p.unreachable))
-    width = max((len(a.container) for a in shown if not a.action.startswith("network ")), default=0)
+    width = max((len(a.container) for a in shown if not _of_network(a)), default=0)
     for server in servers:
         lines.append("")
         lines.append(f"Server {server}:" + (f" UNREACHABLE: {p.unreachable[server]}" if server in p.unreachable else ""))
         for a in (a for a in shown if a.server == server):
-            if a.action.startswith("network "):
-                lines.append(f"  {SYMBOLS[a.action]} {a.action} {a.container}  {a.cause}")
+            if _of_network(a):
+                kind = a.action if a.action.startswith("network ") else f"network {a.action}"
+                lines.append(f"  {SYMBOLS[a.action]} {kind} {a.container}  {a.cause}")
                 continue
             rev = f"rev {a.revision}" if a.action != "remove" else ""
             lines.append(f"  {SYMBOLS[a.action]} {a.action:<8} {a.container:<{width}}  {rev:<7} {a.cause}".rstrip())
@@ -56,7 +57,9 @@ def closing_line(p: Plan) -> str:
         if extra:
             text = text[:-1] + ", " + ", ".join(extra) + "."
     if s["conflict"]:
-        text += f" {s['conflict']} conflict(s): resolve them by hand; syncer will not touch those containers."
+        nets = [_of_network(a) for a in p.actions if a.action == "conflict"]
+        what = "networks" if all(nets) else "containers and networks" if any(nets) else "containers"
+        text += f" {s['conflict']} conflict(s): resolve them by hand; syncer will not touch those {what}."
     if p.unreachable:
         names = ", ".join(f"'{n}'" for n in p.unreachable)
         text += f" {len(p.unreachable)} server(s) unreachable ({names}): {s['unreachable']} container(s) not planned."
@@ -65,6 +68,12 @@ def closing_line(p: Plan) -> str:
         text += "\nBy server: " + "; ".join(f"{name}: {_server_counts(counts, name in p.unreachable)}"
                                  for name, counts in per.items()) + "."
     return text
+
+
+def _of_network(a: Action) -> bool:
+    """A network's action (`network create` / `network remove`, or a conflict about a
+    network: one of no definition), shown on a line of its own without a revision."""
+    return a.action.startswith("network ") or (a.action == "conflict" and not a.definition)
 
 
 def _server_counts(c: dict[str, int], down: bool) -> str:

@@ -82,6 +82,7 @@ class ProjectConfig(Record):
     webhooks: tuple[WebhookTarget, ...] = ()
     raw: Mapping[str, JSON] = field(default_factory=dict)
     networks: Mapping[str, bool] = field(default_factory=dict)  # `networks:` name → external
+    internal_networks: tuple[str, ...] = ()  # `networks:` names with `internal: true` (no route out)
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -244,6 +245,7 @@ class LiveNetwork(Record):
     id: str
     name: str
     labels: Mapping[str, str]
+    internal: bool = False  # Docker's `Internal`: no route out of the host (fixed when it is made)
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -345,8 +347,7 @@ class Reason(Record):
 class Action(Record):
     """One step of a plan."""
 
-    action: str  # create | recreate | start | remove | conflict | unreachable | run | network create|remove
-    #              | update (a Swarm service rolled) | noop
+    action: str  # one of ACTION_KINDS, or update (a Swarm service rolled)
     server: str
     definition: str
     container: str

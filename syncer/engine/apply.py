@@ -10,7 +10,7 @@ and its containers are running and, where they have a healthcheck, healthy.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -60,9 +60,11 @@ class Applier:
     def __init__(self, plan: Plan, desired: Desired, engines: Mapping[str, Engine], secrets: Mapping[str, str],
                  recorder: Recorder, options: ApplyOptions, *, commit: str | None = None,
                  sleep: Callable[[float], None] = time.sleep, redact: Redactor = NOTHING,
-                 registry: Mapping[str, Mapping[str, RegistryAnswer]] | None = None) -> None:
+                 registry: Mapping[str, Mapping[str, RegistryAnswer]] | None = None,
+                 internal: Collection[str] = ()) -> None:
         """`registry`: server → image ref → what its registry said when the plan was made
-        (`pull_policy: always`); a Swarm service is pinned to that digest, the one the plan showed."""
+        (`pull_policy: always`); a Swarm service is pinned to that digest, the one the plan showed.
+        `internal`: engine names of the networks syncer.yaml makes `internal: true`."""
         self.plan = plan
         self.desired = desired
         self.engines = engines
@@ -76,8 +78,9 @@ class Applier:
         self.registry = registry or {}
         self.completed: list[tuple[str, str, str]] = []  # one-shots that ran to completion: name, id, definition
         self.network_errors: dict[str, str] = {}  # server → why a network it needs could not be made
+        self.internal = frozenset(internal)
         self.swarms = Swarms(engines, desired, secrets, timeout=options.health_timeout,
-                             job_timeout=options.job_timeout, sleep=sleep, registry=registry)
+                             job_timeout=options.job_timeout, sleep=sleep, registry=registry, internal=internal)
 
     def run(self) -> list[DeploymentResult]:
         """Every deployment's result; failures are results, not exceptions."""
@@ -119,7 +122,8 @@ class Applier:
             try:
                 if kind == "network create":
                     name = self._network_key(a.container)
-                    eng.create_network(a.container, L.network_labels(self.plan.project, name))
+                    eng.create_network(a.container, L.network_labels(self.plan.project, name),
+                                       internal=a.container in self.internal)
                 else:  # (on a Swarm server, once the tasks that left it let go)
                     self.swarms.remove_network(a, eng)
             except (EngineError, DockerUnavailable) as exc:

@@ -28,7 +28,7 @@ from syncer.engine.project import (
     secrets_for,
 )
 from syncer.stages.plan import Known, definition_hash, desired_hash, restores_only
-from syncer.stages.networks import sharers
+from syncer.stages.networks import internal_names, sharers
 from syncer.stages.tags import heard
 
 if TYPE_CHECKING:
@@ -221,7 +221,7 @@ def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: De
     registry = {name: s.registry for name, s in observed.servers.items()}
     recorder.images = heard(desired.containers, registry)
     applier = Applier(result, desired, live, secrets, recorder, options, commit=project.commit, redact=mask,
-                      registry=registry)
+                      registry=registry, internal=internal_names(project.config.name, project.config.internal_networks))
     try:
         results = applier.run()
     finally:

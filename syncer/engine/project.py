@@ -310,7 +310,7 @@ def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFact
     def compute() -> Plan:
         return plan(desired, observed, prune=project.config.prune, created_at=now_iso(), known=known,
                     dirty=project.dirty, held=keep, declared=project.config.networks, only=only,
-                    finished=finished)
+                    finished=finished, internal=project.config.internal_networks)
 
     result = reuse.same("plan", project, (desired, observed, known, keep, only), compute) if reuse is not None else compute()
     return Planned(result, desired, observed, tuple(lapsed_pins), tuple(lapsed_holds), known)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from syncer.adapters.docker import Engine, EngineError
@@ -57,8 +57,9 @@ class SwarmDeployer:
 
     def __init__(self, engine: Engine, desired: Desired, secrets: Mapping[str, str], *, timeout: float,
                  job_timeout: float = 600.0, sleep: Callable[[float], None] = time.sleep,
-                 registry: Mapping[str, RegistryAnswer] | None = None) -> None:
+                 registry: Mapping[str, RegistryAnswer] | None = None, internal: Collection[str] = ()) -> None:
         self.swarm = Swarm(engine)
+        self.internal = frozenset(internal)  # engine names of the overlays made `internal: true`
         self.registry = dict(registry or {})  # image ref → what the plan's observation heard (_pinned)
         self.project = desired.project
         self.secrets = secrets
@@ -128,7 +129,7 @@ class SwarmDeployer:
         with self._net_lock:
             for name, key in S.networks_of(c).items():
                 if name not in self._net_ready:
-                    self.swarm.ensure_network(name, self.project, key)
+                    self.swarm.ensure_network(name, self.project, key, internal=name in self.internal)
                     self._net_ready.add(name)
 
     def run_job(self, a: Action, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> None:

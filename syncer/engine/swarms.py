@@ -4,7 +4,7 @@ syncer (services, configs, rolls) for a project that has none."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from syncer.adapters.docker import Engine
@@ -33,13 +33,15 @@ class Swarms:
 
     def __init__(self, engines: Mapping[str, Engine], desired: Desired, secrets: Mapping[str, str], *,
                  timeout: float, job_timeout: float = 600.0, sleep: Callable[[float], None] = time.sleep,
-                 registry: Mapping[str, Mapping[str, RegistryAnswer]] | None = None) -> None:
+                 registry: Mapping[str, Mapping[str, RegistryAnswer]] | None = None,
+                 internal: Collection[str] = ()) -> None:
         self.deployers: dict[str, Any] = {}
         if any(is_swarm(eng) for eng in engines.values()):
             from syncer.engine.swarm_apply import SwarmDeployer  # only swarm projects pay for it
 
             self.deployers = {name: SwarmDeployer(eng, desired, secrets, timeout=timeout, job_timeout=job_timeout,
-                                                  sleep=sleep, registry=(registry or {}).get(name, {}))
+                                                  sleep=sleep, registry=(registry or {}).get(name, {}),
+                                                  internal=internal)
                               for name, eng in engines.items() if is_swarm(eng)}
 
     def __contains__(self, server: object) -> bool:

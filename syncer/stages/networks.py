@@ -13,20 +13,32 @@ from dataclasses import replace
 from typing import Any
 
 from syncer.core import labels as L
-from syncer.core.model import Action, ContainerSpec, Desired, LiveContainer, Observed
+from syncer.core.model import (
+    Action,
+    ContainerSpec,
+    Desired,
+    LiveContainer,
+    LiveNetwork,
+    Observed,
+    Reason,
+)
 
 Declared = Mapping[str, bool]  # syncer.yaml `networks:` name → external
 
 
-def normalise(spec: Mapping[str, Any], *, project: str, definition: str, declared: Declared) -> dict[str, Any]:
-    """`networks` as `{engine name: {aliases, ipv4_address}}`, the project network always in;
-    none at all with `network_mode` (the container then shares another's stack)."""
+def normalise(spec: Mapping[str, Any], *, project: str, definition: str, declared: Declared,
+              internal: Iterable[str] = ()) -> dict[str, Any]:
+    """`networks` as `{engine name: {aliases, ipv4_address}}`, the project network in but for
+    a container that joins `internal` networks only (syncer.yaml's names: it is to have no
+    route out, and the project network has one); none at all with `network_mode` (the
+    container then shares another's stack)."""
     out = dict(spec)
     if out.get("network_mode"):
         out.pop("networks", None)
         return out
     given = out.get("networks") or []
-    wanted: dict[str, Mapping[str, Any]] = {L.DEFAULT_NETWORK: {}}
+    closed = bool(given) and {str(n) for n in given} <= set(internal)  # (`default` listed: it is joined)
+    wanted: dict[str, Mapping[str, Any]] = {} if closed else {L.DEFAULT_NETWORK: {}}
     if isinstance(given, Mapping):
         wanted.update({str(k): dict(v or {}) for k, v in given.items()})
     else:
@@ -74,19 +86,31 @@ def missing_external(desired: Desired, observed: Observed, declared: Declared) -
     return out
 
 
-def actions(desired: Desired, observed: Observed, *, declared: Declared, prune: bool) -> list[Action]:
-    """`network create` for each needed network that is absent; with prune, `network remove`
-    for each of the project's networks that no container will use any more."""
+def internal_names(project: str, internal: Iterable[str]) -> frozenset[str]:
+    """Engine names of the networks syncer.yaml makes `internal: true` (no route out of the host)."""
+    return frozenset(L.network_name(project, n) for n in internal)
+
+
+def actions(desired: Desired, observed: Observed, *, declared: Declared, prune: bool,
+            internal: Iterable[str] = ()) -> list[Action]:
+    """`network create` for each needed network that is absent (`internal`: syncer.yaml's
+    names of those made without a route out); a `conflict` for each needed one whose
+    Internal is not what syncer.yaml says; with prune, `network remove` for each of the
+    project's networks that no container will use any more."""
     out: list[Action] = []
     external = external_names(desired.project, declared)
+    closed = internal_names(desired.project, internal)
     for server, state in sorted(observed.servers.items()):
         if not state.reachable:
             continue  # what exists there is unknown: nothing is planned
         need = wanted(desired, server) - external
         ours = {n.name: n for n in state.networks if n.labels.get(L.PROJECT) == desired.project}
-        present = {n.name for n in state.networks}
-        for name in sorted(need - present):
-            out.append(Action("network create", server, "", name, 0, "network absent"))
+        present = {n.name: n for n in state.networks}
+        for name in sorted(need - set(present)):
+            cause = "network absent" + (" (internal: no route out of the host)" if name in closed else "")
+            out.append(Action("network create", server, "", name, 0, cause))
+        out.extend(_mismatch(server, present[n], n in closed) for n in sorted(need & set(present))
+                   if present[n].internal != (n in closed))
         if not prune:
             continue
         staying = _staying(desired, server, state.managed)
@@ -95,6 +119,20 @@ def actions(desired: Desired, observed: Observed, *, declared: Declared, prune: 
                 out.append(Action("network remove", server, "", name, 0, "no container of the project uses it",
                                   container_id=ours[name].id))
     return out
+
+
+def _mismatch(server: str, live: LiveNetwork, internal: bool) -> Action:
+    """Docker cannot change a network's Internal flag in place: the network must go (once no
+    container uses it) for the next apply to make it as syncer.yaml says. A conflict, as for
+    a container whose name is held: syncer does not tear down a network containers still use,
+    and an apply reports it as not done (exit 1) until someone removes it."""
+    now, says = ("internal", "not internal") if live.internal else ("not internal", "internal")
+    return Action("conflict", server, "", live.name, 0,
+                  f"the network is {now} but syncer.yaml makes it {says}: Docker cannot change that in place."
+                  " Remove it once no container uses it (take the definitions off it and `syncer apply`, or"
+                  f" `docker rm -f` its containers and `docker network rm {live.name}`), then apply again;"
+                  " until then nothing is done to it",
+                  reasons=(Reason("internal", live.internal, internal),), container_id=live.id)
 
 
 def _staying(desired: Desired, server: str, managed: Iterable[LiveContainer]) -> list[LiveContainer]:

@@ -48,7 +48,7 @@ def fingerprint(observed: Observed) -> str:
 def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
          known: Known | None = None, dirty: bool = False, held: frozenset[str] = frozenset(),
          declared: networks.Declared | None = None, only: str | None = None,
-         finished: Mapping[str, str] | None = None) -> Plan:
+         finished: Mapping[str, str] | None = None, internal: Iterable[str] = ()) -> Plan:
     """The actions that bring the servers from `observed` to `desired` (of the definition
     `only`, when given: see `scoped`).
 
@@ -57,7 +57,8 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
     policy allows: while that container is exited 0, it stays so. A server
     that did not answer gets an `unreachable` action per container wanted there (never
     applied) and nothing else: what runs there is unknown, so nothing is removed.
-    `declared` is syncer.yaml's `networks:` (name → external).
+    `declared` is syncer.yaml's `networks:` (name → external), `internal` the names of
+    those it makes `internal: true`.
     """
     down = {n: s.error or f"server '{n}': unreachable" for n, s in sorted(observed.servers.items())
             if not s.reachable}
@@ -91,7 +92,7 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
     # plan sees only its own containers: whether a network is still used by the others is not
     # known from it, so it removes none
     actions.extend(a for a in networks.actions(desired, observed, declared=declared or {},
-                                               prune=prune and only is None)
+                                               prune=prune and only is None, internal=internal)
                    if a.action != "network create" or observed.servers[a.server].kind != "swarm")
     actions.sort(key=lambda a: (a.server, a.definition, a.replica, a.container))
     return Plan(desired.project, desired.commit, dirty, fingerprint(observed), created_at, tuple(actions), down)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -41,7 +41,8 @@ def render(project: Project, *, secrets: Mapping[str, str], secret_key: bytes,
             pinned = (pins or {}).get(d.name)
             specs = [dict(pinned)] if pinned is not None else None
             containers.extend(render_definition(project.config.name, d, tpl, server, secrets, secret_key, specs,
-                                                read=files or {}, declared=project.config.networks))
+                                                read=files or {}, declared=project.config.networks,
+                                                internal=project.config.internal_networks))
         except SecretError as exc:
             missing.append(str(exc))
     if missing:
@@ -52,7 +53,7 @@ def render(project: Project, *, secrets: Mapping[str, str], secret_key: bytes,
 def render_definition(project: str, d: Definition, tpl: Template, server: Server, secrets: Mapping[str, str],
                       secret_key: bytes, pinned: list[dict[str, Any]] | None = None, *,
                       read: Mapping[str, bytes] | None = None,
-                      declared: networks.Declared | None = None) -> list[ContainerSpec]:
+                      declared: networks.Declared | None = None, internal: Iterable[str] = ()) -> list[ContainerSpec]:
     """The containers of one definition (one per replica)."""
     payload: dict[str, bytes] = {}
     profile = dict(tpl.profiles.get(d.profile, {}))
@@ -76,7 +77,8 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
             raise shortforms.SpecError(f"{d.origin.file}: definition '{d.name}': {exc}") from None
         base, payload = repo_files.attach(base, read=read or {}, secrets=secrets, key=secret_key,
                                           where=f"{d.origin.file}: definition '{d.name}'")
-        base = networks.normalise(base, project=project, definition=d.name, declared=declared or {})
+        base = networks.normalise(base, project=project, definition=d.name, declared=declared or {},
+                                  internal=internal)
         if tpl.kind == "job":
             base["kind"] = "job"  # services carry no key: their spec hashes stay what they were
     # `replicas` may also come from the spec: the definition's, then the profile's win

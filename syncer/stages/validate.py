@@ -112,6 +112,7 @@ def _config(tree: Tree, out: Collector, root: str = "") -> ProjectConfig | None:
                 continue
             if missing:
                 out.at(where, ("secrets", "files", i), f"secrets.files[{i}]: no file '{path}' in the repository")
+    declared, internal = _declared_networks(raw.get("networks"), where, out)
     hooks = tuple(
         WebhookTarget(h["url"], tuple(h.get("events", [])), h.get("secret"), h.get("format", "generic"))
         for h in raw.get("webhooks", [])
@@ -122,8 +123,24 @@ def _config(tree: Tree, out: Collector, root: str = "") -> ProjectConfig | None:
         template_dirs=folders["templates"], definition_dirs=folders["definitions"],
         prune=raw.get("prune", True), allow_literal_secrets=raw.get("allow_literal_secrets", False),
         webhooks=hooks, raw=raw,
-        networks={str(k): bool((v or {}).get("external")) for k, v in (raw.get("networks") or {}).items()},
+        networks=declared, internal_networks=internal,
     )
+
+
+def _declared_networks(raw: Mapping[str, Any] | None, where: Located,
+                       out: Collector) -> tuple[dict[str, bool], tuple[str, ...]]:
+    """syncer.yaml's `networks:`: name → external, and the names made `internal: true`.
+    syncer never creates or changes an external network: `internal` on one is an error."""
+    declared, internal = {}, []
+    for name, opts in (raw or {}).items():
+        declared[str(name)] = external = bool((opts or {}).get("external"))
+        if external and "internal" in (opts or {}):
+            out.at(where, ("networks", name, "internal"), f"networks.{name}: `internal` is for a network syncer"
+                   " makes; an external one is never created or changed by syncer (drop `internal`, or"
+                   " `external: true`)", key=True)
+        elif (opts or {}).get("internal"):
+            internal.append(str(name))
+    return declared, tuple(sorted(internal))
 
 
 def _policy(config: ProjectConfig, outer: Policy | None, out: Collector) -> Policy:

@@ -23,7 +23,9 @@ from syncer.engine.apply import Applier
 from syncer.engine.options import ApplyOptions
 from syncer.engine.observe import observe
 from syncer.stages.plan import plan
-from tests.helpers import HEALTHY_IMAGE, IMAGE, UNHEALTHY_IMAGE, job_template, run_cli, started, wait_until, write_files
+from tests.helpers import (
+    HEALTHY_IMAGE, IMAGE, UNHEALTHY_IMAGE, job_template, run_cli, started, unique, wait_until, write_files,
+)
 from tests.registry import Registry
 from tests.swarmd import SwarmDockerd
 
@@ -411,6 +413,28 @@ def test_declared_networks_are_overlays_the_services_join_and_external_ones_must
     finally:
         swarm.remove_project(sproject)
         api.remove_network(ext)
+
+
+def test_an_internal_network_is_an_internal_overlay_and_a_flag_flipped_later_a_planned_conflict(
+        tmp_path: Path, swarm: SwarmDockerd) -> None:
+    api, project = _api(swarm), unique("inet")
+    name, back = f"in-{project[5:]}", f"{project}_back"
+    repo = _repo(tmp_path, project, swarm, {name: f"name: {name}\ntemplate: box\noverrides: {{networks: [back]}}\n"},
+                 extra="networks:\n  back: {internal: true}\n", local=False)
+    try:
+        out = _apply(repo)
+        assert out.returncode == 0, out.stdout + out.stderr
+        made = api.inspect_network(back)
+        assert made["Driver"] == "overlay" and made["Attachable"] and made["Internal"] is True
+        assert api.inspect_network(project)["Internal"] is False  # the project's overlay is not
+        svc = _service(api, name)
+        assert svc is not None and made["Id"] in {n["Target"] for n in svc["Spec"]["TaskTemplate"]["Networks"]}
+        (repo / "syncer.yaml").write_text((repo / "syncer.yaml").read_text().replace("{internal: true}", "{}"))
+        [conflict] = [a for a in _plan(repo)["actions"] if a["action"] == "conflict"]
+        assert (conflict["server"], conflict["container"], conflict["definition"]) == ("cluster", back, "")
+        assert conflict["reasons"] == [{"field": "internal", "before": True, "after": False}]
+    finally:
+        swarm.remove_project(project)
 
 
 def test_a_job_runs_once_as_a_replicated_job_and_a_failure_carries_the_tasks_error(

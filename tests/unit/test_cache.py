@@ -80,7 +80,8 @@ def _rich(tmp_path: Path) -> Path:
         tmp_path / "rich", "rich",
         extra="servers:\n  local: {environment: staging, description: here}\n  far: {docker: 'tcp://far:2375'}\n"
               "webhooks:\n  - {url: 'http://hooks.example/a', events: [deployment.success], secret: {env: WH}}\n"
-              "  - {url: 'https://hooks.example/b'}\n",
+              "  - {url: 'https://hooks.example/b'}\n"
+              "networks: {back: {internal: true}, front: {}, edge: {external: true}}\n",
         definitions={
             "web": "name: web\ntemplate: box@1.0\nserver: far\nreplicas: 2\nparams: {message: hi, port: 18080}\n",
             "api": "name: api\ntemplate: box\ndepends_on: [web]\nparams: {message: 'a: b'}\n",
@@ -96,6 +97,7 @@ def test_a_real_project_reads_back_equal_from_its_json(tmp_path: Path) -> None:
     assert again.definition("web") == project.definition("web")  # the index is rebuilt, not read
     assert isinstance(again.templates, tuple) and isinstance(again.config.template_dirs, tuple)
     assert isinstance(again.config.webhooks[0].events, tuple) and type(again.config.servers) is dict
+    assert again.config.internal_networks == ("back",) and again.config.networks["edge"] is True
     assert "_by_name" not in json.dumps(data)
 
 
@@ -147,8 +149,11 @@ def test_a_planted_pickle_is_never_unpickled(tmp_path: Path) -> None:
     lambda e: dict(e, project=dict(e["project"], config=dict(e["project"]["config"], servers=[]))),
     lambda e: [e],
     lambda e: None,
+    # what a syncer before `internal: true` wrote (FORMAT 2): its config has no internal_networks
+    lambda e: dict(e, format=2, project=dict(e["project"], config={
+        k: v for k, v in e["project"]["config"].items() if k != "internal_networks"})),
 ], ids=["format", "key", "no-project", "project-list", "extra-field", "missing-field", "tuple-as-object",
-        "bool-as-string", "definition-shape", "mapping-as-list", "top-list", "null"])
+        "bool-as-string", "definition-shape", "mapping-as-list", "top-list", "null", "before-internal-networks"])
 def test_an_entry_of_another_shape_or_format_is_a_miss(tmp_path: Path, damage: object) -> None:
     repo, state = _demo(tmp_path), tmp_path / "state"
     engine.load(engine.Context(repo=repo, state_dir=state))
