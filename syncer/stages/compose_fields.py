@@ -24,8 +24,11 @@ def top_level(doc: dict[str, Any]) -> tuple[dict[str, Any], Problems]:
         conf = conf or {}
         where = ("networks", name)
         if name == "default":
-            if conf:
-                problems.append((where, "networks: default: syncer's project network takes no settings"))
+            if conf.get("internal") is True:
+                out[name] = {"internal": True}
+            if set(conf) - {"internal"}:
+                problems.append((where, "networks: default: syncer's project network takes no settings but"
+                                        " internal"))
             continue
         if conf.get("external"):
             out[name] = {"external": True}
@@ -33,8 +36,8 @@ def top_level(doc: dict[str, Any]) -> tuple[dict[str, Any], Problems]:
                 problems.append((where + ("name",), f"networks: {name}: an external network is found by its key;"
                                                      " name the key after the Docker network"))
             continue
-        out[name] = {}
-        for key in sorted(set(conf) - {"driver"}):
+        out[name] = {"internal": True} if conf.get("internal") is True else {}
+        for key in sorted(set(conf) - {"driver", "internal"}):
             problems.append((where + (key,), f"networks: {name}: {key}: not carried (syncer makes plain bridge"
                                              " networks)"))
         if conf.get("driver", "bridge") != "bridge":

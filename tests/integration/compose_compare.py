@@ -10,7 +10,7 @@ import tarfile
 from typing import Any
 
 FIELDS = ("image", "command", "entrypoint", "env", "ports", "exposed", "mounts", "labels", "healthcheck",
-          "restart", "network_mode", "aliases")
+          "restart", "network_mode", "aliases", "internal")
 _OWN_LABELS = ("com.docker.compose.", "syncer.")
 
 
@@ -35,6 +35,7 @@ def facts(api: Any, inspect: dict[str, Any], *, service: str, network_prefix: st
         "restart": _restart(host.get("RestartPolicy") or {}),
         "network_mode": _network_mode(host.get("NetworkMode") or "", names),
         "aliases": _aliases(inspect, service, network_prefix, project_network, linked_as or {}),
+        "internal": sorted(n.removeprefix(network_prefix) for n in inspect.get("_internal", [])),
     }
 
 
@@ -94,6 +95,13 @@ def _aliases(inspect: dict[str, Any], service: str, prefix: str, project_network
         # syncer names the container after it
         out[key] = sorted((set(net.get("Aliases") or []) - own) | {service} | linked_as.get(name, set()))
     return out
+
+
+def with_internal(api: Any, inspect: dict[str, Any]) -> dict[str, Any]:
+    """The inspected container with `_internal`: the names of its networks that are Internal
+    (read while they exist: syncer's are removed before Compose's are made)."""
+    nets = inspect["NetworkSettings"].get("Networks") or {}
+    return {**inspect, "_internal": [n for n in nets if api.inspect_network(n).get("Internal")]}
 
 
 def link_aliases(containers: list[dict[str, Any]]) -> dict[str, dict[str, set[str]]]:

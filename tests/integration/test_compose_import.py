@@ -19,7 +19,14 @@ import docker
 import pytest
 
 from tests.helpers import REPO_ROOT, run_cli, unique
-from tests.integration.compose_compare import differences, facts, file_contents, link_aliases, skipped_mounts
+from tests.integration.compose_compare import (
+    differences,
+    facts,
+    file_contents,
+    link_aliases,
+    skipped_mounts,
+    with_internal,
+)
 
 CASES = REPO_ROOT / "tests" / "cases" / "compose"
 ALL = sorted(p.name for p in CASES.iterdir() if (p / "compose.yaml").is_file())
@@ -190,8 +197,8 @@ def _cleanup_syncer(api: Any, project: str) -> None:
 
 def _by_replica(api: Any, label: str, service_label: str, replica_label: str, value: str) -> dict[tuple[str, str], Any]:
     rows = api.containers(all=True, filters={"label": [f"{label}={value}"]})
-    return {(r["Labels"][service_label], r["Labels"].get(replica_label, "1")): api.inspect_container(r["Id"])
-            for r in rows}
+    return {(r["Labels"][service_label], r["Labels"].get(replica_label, "1")):
+            with_internal(api, api.inspect_container(r["Id"])) for r in rows}
 
 
 @pytest.mark.parametrize("case", _cases(NEEDS_SAME, [c for c in ALL if c not in NOT_LOCAL]))
