@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # an environment name or Compose variable that "looks like a password"
-PASSWORDISH = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY", re.IGNORECASE)
+PASSWORDISH = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL|SALT|(?:^|_)(?:PASS|PWD)(?:$|_)",
+                         re.IGNORECASE)
 # ... except one that names where it is: the official images' `POSTGRES_PASSWORD_FILE=/run/secrets/db`
 _LOCATION = re.compile(r"_(FILE|PATH|DIR)$", re.IGNORECASE)
 

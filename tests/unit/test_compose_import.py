@@ -457,3 +457,16 @@ volumes:
     assert [d.message for d in got.problems] == [
         "volumes: nfs: driver_opts: not carried (syncer makes plain local volumes)",
         "volumes: nfs: driver: not carried (syncer makes plain local volumes)"]
+
+
+@pytest.mark.parametrize("name, secret", [
+    ("DB_PASS", True), ("SMTP_PASS", True), ("DB_PWD", True), ("AUTH_SALT", True), ("GOOGLE_CREDENTIALS", True),
+    ("PASSENGER_COUNT", False), ("BYPASS_CACHE", False), ("COMPASS", False), ("DB_PASS_FILE", False),
+])
+def test_short_password_names_are_passwords_too(name: str, secret: bool) -> None:
+    """`.env` is read now, and it is where such values live: `DB_PASS=…` must not reach git."""
+    got = import_compose("compose.yaml", f"services:\n  app:\n    image: busybox\n    environment:\n      - {name}=${{{name}}}\n"
+                         .encode(), read=lambda rel: f"{name}=v-canary-77\n".encode() if rel == ".env" else None,
+                         project="p", folder="p")
+    assert (name in got.secrets) is secret
+    assert ("v-canary-77" in "".join(str(v) for v in got.files.values())) is not secret
