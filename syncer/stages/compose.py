@@ -4,9 +4,8 @@ Pure: the Compose file arrives as bytes and the files it names are read through 
 (relative to the Compose file's folder; None for anything that is not a regular file).
 Compose's own rules: `services`, `networks`, `volumes`, `configs`, `secrets` at the top,
 `x-` extensions ignored, variable interpolation in values (never in keys). One template and
-one definition per service; the short forms the Compose file used are kept (DESIGN.md's
-spec table accepts them); passwords become `{secret: NAME}`; configs and relative bind
-mounts of files become `files:` entries whose content is copied under `files/`.
+one definition per service, in the short forms the Compose file used; passwords become
+`{secret: NAME}`; configs and relative bind mounts become `files:` copied under `files/`.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from syncer.stages.compose_mounts import Lister, Reader, RepoFiles, config_file,
 from syncer.stages.compose_vars import (
     Unsupported,
     Vars,
+    credentialed,
     dump,
     env_secrets,
     input_schema,
@@ -140,7 +140,9 @@ class _Importer:
                 self.problem(where, f"service '{name}': {key}: not a value Compose's syntax allows here")
         _merge_env(svc.spec, svc.env_secrets)
         for var in svc.vars.found.values():  # `.env` beside the Compose file sets variables, as for Compose
-            if var.name in self.dotenv and not var.secret and (self.dotenv[var.name] or var.default is None):
+            if var.name in self.dotenv and credentialed(self.dotenv[var.name]):
+                var.secret = True
+            elif var.name in self.dotenv and not var.secret and (self.dotenv[var.name] or var.default is None):
                 var.default, var.required = self.dotenv[var.name], False
         if "image" not in svc.spec:
             svc.spec["image"] = f"{self.out.project}-{name}"  # the name Compose gives a built image
@@ -235,7 +237,7 @@ class _Importer:
 
     def env_value(self, svc: _Service, name: str, value: Any) -> Any:
         whole = re.fullmatch(r"\$\{inputs\.([a-z0-9_]+)\}", value) if isinstance(value, str) else None
-        if not passwordish(name):
+        if not passwordish(name) and not credentialed(value):
             if value is None:
                 return "${inputs." + svc.vars.use(name).input + "}"
             return value

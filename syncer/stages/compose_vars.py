@@ -20,6 +20,14 @@ _LOCATION = re.compile(r"_(FILE|PATH|DIR)$", re.IGNORECASE)
 def passwordish(name: str) -> bool:
     """True when an environment name or Compose variable looks like it holds a password."""
     return bool(PASSWORDISH.search(name)) and not _LOCATION.search(name)
+
+
+_CREDENTIALED = re.compile(r"://[^/\s:@]*:(?!\$\{)[^/\s@]+@")  # (a password given as ${...} is an input)
+
+
+def credentialed(value: object) -> bool:
+    """True for a value holding a password whatever its name: a URL with `user:password@`."""
+    return isinstance(value, str) and bool(_CREDENTIALED.search(value))
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 

@@ -470,3 +470,19 @@ def test_short_password_names_are_passwords_too(name: str, secret: bool) -> None
                          project="p", folder="p")
     assert (name in got.secrets) is secret
     assert ("v-canary-77" in "".join(str(v) for v in got.files.values())) is not secret
+
+
+def test_a_url_holding_a_password_is_a_secret_whatever_its_name() -> None:
+    got = import_compose("compose.yaml", b"""
+services:
+  app:
+    image: busybox
+    environment:
+      DATABASE_URL: postgres://app:pw-canary-31@db/app
+      CACHE_URL: ${CACHE_URL}
+      HOME_URL: http://example.com:8080/x
+""", read=lambda rel: b"CACHE_URL=redis://:pw-canary-32@cache:6379\n" if rel == ".env" else None,
+        project="p", folder="p")
+    assert set(got.secrets) == {"DATABASE_URL", "CACHE_URL"}
+    written = "".join(str(v) for v in got.files.values())
+    assert "canary" not in written and "HOME_URL: http://example.com:8080/x" in written
