@@ -29,6 +29,8 @@ from syncer.stages.compose_vars import (
     input_schema,
     interpolate,
     passwordish,
+    secret_lines,
+    without_secrets,
 )
 from syncer.stages.files import parse_env
 from syncer.stages.load import SourceFile, locate, parse
@@ -254,7 +256,7 @@ class _Importer:
         out = []
         for i, entry in enumerate([value] if isinstance(value, (str, dict)) else value):
             path = entry["path"] if isinstance(entry, dict) else entry
-            copied = self.copy(str(path), keep=_not_passwords)
+            copied = self.copy(str(path), keep=without_secrets)
             if copied is None and isinstance(entry, dict) and entry.get("required") is False:
                 continue  # an optional env file that is not there: Compose reads nothing either
             if copied is None:
@@ -262,9 +264,8 @@ class _Importer:
                              f"service '{svc.name}': env_file: {path} is not a file next to the Compose file")
                 continue
             out.append(copied)
-            for name in _env_names(self.read(posixpath.normpath(str(path))) or b""):
-                if passwordish(name):
-                    svc.env_secrets[name] = self.env_value(svc, name, None)
+            for name, value in secret_lines(self.read(posixpath.normpath(str(path))) or b"").items():
+                svc.env_secrets[name] = self.env_value(svc, name, value)
         return out
 
     def service_volumes(self, svc: _Service, value: list[Any], where: tuple[Any, ...]) -> None:
@@ -340,19 +341,6 @@ def _defaults(vars: Vars) -> dict[str, Any]:
 
 
 _HEADER = "# imported from a Compose file by `syncer import`\n"
-
-
-_ENV_LINE = re.compile(rb"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=")
-
-
-def _env_names(data: bytes) -> list[str]:
-    return [m.group(1).decode() for line in data.splitlines() if (m := _ENV_LINE.match(line))]
-
-
-def _not_passwords(data: bytes) -> bytes:
-    lines = data.splitlines(keepends=True)
-    return b"".join(ln for ln in lines
-                    if not ((m := _ENV_LINE.match(ln)) and passwordish(m.group(1).decode())))
 
 
 def _merge_env(spec: dict[str, Any], extra: dict[str, str]) -> None:

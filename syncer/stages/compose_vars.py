@@ -25,6 +25,23 @@ def passwordish(name: str) -> bool:
 _CREDENTIALED = re.compile(r"://[^/\s:@]*:(?!\$\{)[^/\s@]+@")  # (a password given as ${...} is an input)
 
 
+_ENV_LINE = re.compile(rb"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=(.*)$")
+
+
+def secret_lines(data: bytes) -> dict[str, str]:
+    """An env file's lines that hold passwords (by their name, or a URL holding one): name → value."""
+    found = {m.group(1).decode(): m.group(2).decode("utf-8", "replace").strip()
+             for line in data.splitlines() if (m := _ENV_LINE.match(line))}
+    return {name: value for name, value in found.items() if passwordish(name) or credentialed(value)}
+
+
+def without_secrets(data: bytes) -> bytes:
+    """An env file without the lines `secret_lines` finds (what the import copies into the repository)."""
+    secret = secret_lines(data)
+    return b"".join(ln for ln in data.splitlines(keepends=True)
+                    if not ((m := _ENV_LINE.match(ln.rstrip(b"\r\n"))) and m.group(1).decode() in secret))
+
+
 def credentialed(value: object) -> bool:
     """True for a value holding a password whatever its name: a URL with `user:password@`."""
     return isinstance(value, str) and bool(_CREDENTIALED.search(value))

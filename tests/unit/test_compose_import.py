@@ -486,3 +486,11 @@ services:
     assert set(got.secrets) == {"DATABASE_URL", "CACHE_URL"}
     written = "".join(str(v) for v in got.files.values())
     assert "canary" not in written and "HOME_URL: http://example.com:8080/x" in written
+
+
+def test_an_env_file_line_holding_a_url_with_a_password_stays_out_of_the_copy() -> None:
+    got = _with_tree(b"services:\n  app:\n    image: busybox\n    env_file: [app.env]\n",
+                     {"app.env": b"MODE=fast\nDATABASE_URL=postgres://u:pw-canary-9@db/x\nDB_PASS=pw-canary-8\n"})
+    assert got.problems == [] and set(got.secrets) == {"DATABASE_URL", "DB_PASS"}
+    assert got.files["files/app.env"] == b"MODE=fast\n"
+    assert "canary" not in "".join(str(v) for v in got.files.values())
