@@ -181,7 +181,8 @@ def _volume_args(volumes: list[Mapping[str, Any]], args: dict[str, Any], host: d
     binds = []
     for v in volumes:
         source = v.get("host_path") or v["name"]
-        binds.append(f"{source}:{v['mount_path']}:{'ro' if v.get('read_only') else 'rw'}")
+        label = f",{v['selinux']}" if v.get("selinux") else ""  # SELinux relabelling: z shared, Z private
+        binds.append(f"{source}:{v['mount_path']}:{'ro' if v.get('read_only') else 'rw'}{label}")
     args["volumes"] = [v["mount_path"] for v in volumes]
     host["binds"] = binds
 

@@ -20,7 +20,7 @@ Mount = tuple[str, Any, str]
 MAX_DIR_FILES = 100  # the files a directory may hold to be carried (each one is a `files:` entry)
 
 _READ_ONLY = {"ro", "readonly"}
-_HARMLESS = {"rw", ""}
+_HARMLESS = {"rw", "", "z", "Z"}  # (z, Z: SELinux labels, which syncer's short form carries as written)
 
 
 def volume(value: Any, copy: Copy) -> Mount:
@@ -73,7 +73,7 @@ def _long(value: dict[str, Any], copy: Copy) -> Mount:
     for key in sorted(set(value) - {"type", "source", "target", "read_only", "volume", "bind", "tmpfs"}):
         return kind, None, f"{target}: {key}: not carried"
     nested = value.get(kind) or {}
-    if nested and not (kind == "bind" and set(nested) <= {"create_host_path"}):
+    if nested and not (kind == "bind" and set(nested) <= {"create_host_path", "selinux"}):
         return kind, None, f"{target}: {kind} options ({', '.join(sorted(nested))}) are not carried"
     read_only = bool(value.get("read_only"))
     source = str(value.get("source") or "")
@@ -83,6 +83,8 @@ def _long(value: dict[str, Any], copy: Copy) -> Mount:
         if is_relative(source):
             return _file(source, target, read_only, copy, f"{source}:{target}")
         entry: dict[str, Any] = {"mount_path": target, "host_path": source}
+        if nested.get("selinux") in ("z", "Z"):
+            entry["selinux"] = nested["selinux"]
     elif kind == "volume":
         entry = {"mount_path": target}
         if source:

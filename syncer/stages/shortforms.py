@@ -148,7 +148,7 @@ def exposed_range(entry: str) -> tuple[int, int, str]:
 
 
 def volumes(value: list[Any]) -> list[dict[str, Any]]:
-    """Each volume, long or short (`"data:/x"`, `"/srv/x:/x:ro"`, `"/x"`), long; read_only
+    """Each volume, long or short (`"data:/x"`, `"/srv/x:/x:ro,z"`, `"/x"`), long; read_only
     only when true."""
     out = []
     for item in value:
@@ -170,8 +170,12 @@ def _short_volume(spec: str) -> dict[str, Any]:
         raise SpecError(f"volumes: cannot read {spec!r} (NAME_OR_HOST_PATH:MOUNT_PATH[:ro])")
     vol: dict[str, Any] = {"mount_path": parts[1]}
     vol["host_path" if parts[0].startswith("/") else "name"] = parts[0]
-    if len(parts) == 3 and "ro" in parts[2].split(","):
+    options = parts[2].split(",") if len(parts) == 3 else []
+    if "ro" in options:
         vol["read_only"] = True
+    for label in ("z", "Z"):
+        if label in options:
+            vol["selinux"] = label
     return vol
 
 

@@ -283,6 +283,7 @@ def _healthcheck(hc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _mount(v: Mapping[str, Any]) -> dict[str, Any]:
+    """A volume as a service Mount (`selinux` is left out: Swarm mounts have no relabelling)."""
     bind = bool(v.get("host_path"))
     out: dict[str, Any] = {"Type": "bind" if bind else "volume", "Target": v["mount_path"],
                            "ReadOnly": bool(v.get("read_only"))}

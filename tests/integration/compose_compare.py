@@ -62,7 +62,8 @@ def _mounts(inspect: dict[str, Any], skip: set[str], prefix: str) -> list[tuple[
     anonymous = re.compile(r"[0-9a-f]{64}|" + re.escape(inspect["Name"].lstrip("/")) + r"_[0-9]+")
     found: set[tuple[str, ...]] = {
         (m["Destination"], m["Type"], *([_project_relative(m["Name"], prefix)] if m["Type"] == "volume"
-                                        and not anonymous.fullmatch(m["Name"]) else []))
+                                        and not anonymous.fullmatch(m["Name"]) else []),
+         *(sorted(set(m.get("Mode", "").split(",")) & {"z", "Z"}) if m["Type"] == "bind" else []))
         for m in inspect.get("Mounts") or []}
     found |= {(path, "tmpfs") for path in (inspect["HostConfig"].get("Tmpfs") or {})}
     # a bind mount Compose makes of a file, or of a directory, syncer writes as files

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from syncer.adapters.container_args import create_args
+from syncer.core.errors import InvalidProject
 from syncer.core.labels import secret_ref
 from syncer.core.model import ContainerSpec
 from syncer.stages.load import DirTree
@@ -67,6 +68,9 @@ PAIRS = [
     ("volume-bind-ro", 'volumes: ["/srv/x:/x:ro"]', "volumes: [{mount_path: /x, host_path: /srv/x, read_only: true}]"),
     ("volume-rw", 'volumes: ["/srv/x:/x:rw"]', "volumes: [{mount_path: /x, host_path: /srv/x, read_only: false}]"),
     ("volume-anonymous", 'volumes: ["/cache"]', "volumes: [{mount_path: /cache}]"),
+    ("volume-selinux", 'volumes: ["/srv/x:/x:ro,Z", "/data/y:/y:z"]',
+     "volumes: [{mount_path: /x, host_path: /srv/x, read_only: true, selinux: Z},"
+     " {mount_path: /y, host_path: /data/y, selinux: z}]"),
     ("tmpfs-string", "tmpfs: /run", "tmpfs: [/run]"),
     ("labels-list", 'labels: ["a=1", "b"]', "labels: {a: '1', b: ''}"),
     ("healthcheck-string", 'healthcheck: {test: "wget -q localhost"}', "healthcheck: {test: [CMD-SHELL, wget -q localhost]}"),
@@ -217,3 +221,11 @@ def test_labels_keep_secret_references_everything_else_is_revealed() -> None:
     assert args["command"] == ["run", "--token=s3cr3t"]
     assert args["healthcheck"]["test"] == ["CMD", "check", "s3cr3t"]
     assert args["host_config"]["extra_hosts"] == ["h:s3cr3t"]
+
+
+def test_a_bind_mount_keeps_its_selinux_label_and_an_option_syncer_cannot_carry_is_refused(tmp_path: Path) -> None:
+    c = _render(tmp_path / "a", 'volumes: ["/srv/x:/x:ro,Z", "/data/y:/y:z", "/srv/w:/w"]')
+    assert create_args(c.spec, {})["host_config"]["binds"] == ["/srv/x:/x:ro,Z", "/data/y:/y:rw,z", "/srv/w:/w:rw"]
+    with pytest.raises(InvalidProject) as info:  # (it was dropped without a word)
+        _render(tmp_path / "b", 'volumes: ["/srv/x:/x:ro,nocopy"]')
+    assert "volumes[0]" in str(info.value)
