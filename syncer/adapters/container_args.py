@@ -11,25 +11,23 @@ from typing import Any
 
 from syncer.core.errors import SyncerError
 from syncer.core.labels import reveal
+from syncer.stages.shortforms import byte_size
 
 
 class InvalidSpec(SyncerError):
     """A rendered value Docker cannot take (a memory size that is not one, say)."""
 
 
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _DURATION_RE = re.compile(r"([0-9.]+)(ns|us|ms|s|m|h)")
 _NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 
 
 def memory_bytes(value: Any) -> int:
-    """`512m` → bytes."""
-    if isinstance(value, int):
-        return value
-    m = re.fullmatch(r"([0-9.]+)([bkmgBKMG]?)", str(value).strip())
-    if not m:
+    """`512m`, `256mb`, `1GiB` → bytes (`shortforms.byte_size`, as Docker reads them)."""
+    found = byte_size(value)
+    if found is None:
         raise InvalidSpec(f"invalid memory size {value!r}")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    return found
 
 
 def duration_ns(value: Any) -> int:

@@ -113,6 +113,19 @@ def _range(part: str) -> list[int]:
     return list(range(int(first), int(last or first) + 1))
 
 
+_BYTES = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?([kmgtp]?)i?b?", re.IGNORECASE)
+_POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+
+
+def byte_size(value: Any) -> int | None:
+    """A size as Docker and Compose read one — `512m`, `256mb`, `1GiB`, `1.5g`, `100` (bytes),
+    powers of 1024 — in bytes; None for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    m = _BYTES.fullmatch(str(value).strip())
+    return int(float(m.group(1)) * 1024 ** _POWERS[m.group(2).lower()]) if m else None
+
+
 MAX_EXPOSED_RANGE = 1000  # ports in one `expose` range: a wider one is a slip, not 60,000 entries
 _EXPOSE_RE = re.compile(r"^([0-9]+)(?:-([0-9]+))?(?:/(tcp|udp|sctp))?$")
 

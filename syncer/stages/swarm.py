@@ -17,13 +17,13 @@ from typing import Any
 from syncer.core import labels as L
 from syncer.core.model import ContainerSpec, Desired, LiveTask, Observed
 from syncer.core.record import Record
+from syncer.stages.shortforms import byte_size
 
 DEFAULT_MONITOR = "5s"  # how long Swarm watches each updated task before it counts as proven
 TASK_HASH = "syncer.task-hash"  # on the service: the hash of its TaskTemplate (is a roll expected?)
 JOB_API = (1, 41)  # the first engine API with `Mode: ReplicatedJob` (Docker 20.10)
 SETTLED = ("completed", "rollback_completed", "paused", "rollback_paused")
 
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _DURATION_RE = re.compile(r"([0-9.]+)(ns|us|ms|s|m|h)")
 _NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 
@@ -36,11 +36,8 @@ def ns(value: Any) -> int:
 
 
 def size(value: Any) -> int:
-    """`512m` → bytes."""
-    if isinstance(value, int):
-        return value
-    m = re.fullmatch(r"([0-9.]+)([bkmgBKMG]?)", str(value).strip())
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()]) if m else 0
+    """`512m`, `256mb`, `1GiB` → bytes (`shortforms.byte_size`); 0 for what is none."""
+    return byte_size(value) or 0
 
 
 @dataclass(frozen=True, repr=False, eq=False)

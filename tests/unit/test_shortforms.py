@@ -229,3 +229,19 @@ def test_a_bind_mount_keeps_its_selinux_label_and_an_option_syncer_cannot_carry_
     with pytest.raises(InvalidProject) as info:  # (it was dropped without a word)
         _render(tmp_path / "b", 'volumes: ["/srv/x:/x:ro,nocopy"]')
     assert "volumes[0]" in str(info.value)
+
+
+@pytest.mark.parametrize("given, size", [
+    ("512m", 512 * 1024**2), ("256mb", 256 * 1024**2), ("1GiB", 1024**3), ("1.5g", 1536 * 1024**2), ("100", 100),
+    ("64 MB", 64 * 1024**2), (2048, 2048), ("10x", None), ("m", None),
+])
+def test_a_size_is_read_as_docker_and_compose_read_it(given: Any, size: int | None) -> None:
+    from syncer.stages.shortforms import byte_size
+
+    assert byte_size(given) == size
+
+
+def test_a_memory_limit_in_compose_spelling_validates_and_reaches_docker(tmp_path: Path) -> None:
+    c = _render(tmp_path, "resources: {memory: 256mb, memory_reservation: 1GiB, shm_size: 64 m}")
+    host = create_args(c.spec, {})["host_config"]
+    assert (host["mem_limit"], host["mem_reservation"], host["shm_size"]) == (256 * 1024**2, 1024**3, 64 * 1024**2)
