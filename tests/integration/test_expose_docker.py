@@ -5,13 +5,11 @@ change of `expose` is a recreate whose reason names the field."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 
-from tests.helpers import IMAGE, remove_project, run_cli, unique
+from tests.helpers import IMAGE, run_cli
 from tests.integration.test_spec_docker import LOOP, _apply, _containers, _own, _repo
 
 TEMPLATE = f"""
@@ -25,28 +23,19 @@ spec:
 """
 
 
-@pytest.fixture
-def xp_project(docker_api: Any) -> Iterator[str]:
-    """A project of this test's own (`xp-…`); its containers and networks go at the end."""
-    name = unique("xp")
-    remove_project(docker_api, name)
-    yield name
-    remove_project(docker_api, name)
-
-
 def test_expose_reaches_exposed_ports_and_a_change_recreates(
-        tmp_path: Path, xp_project: str, docker_api: Any) -> None:
+        tmp_path: Path, project: str, docker_api: Any) -> None:
     definition = "name: web\ntemplate: exposing\n"
-    repo = _repo(tmp_path / "r", xp_project, {"exposing": TEMPLATE}, {"web": definition})
+    repo = _repo(tmp_path / "r", project, {"exposing": TEMPLATE}, {"web": definition})
     state = tmp_path / "s"
     out = _apply(repo, state)
     assert out.returncode == 0, out.stdout + out.stderr
-    info = _containers(docker_api, xp_project)["web"]
+    info = _containers(docker_api, project)["web"]
     assert set(info["Config"]["ExposedPorts"]) == {
         "53/udp", "3000/tcp", "8000/tcp", "8001/tcp", "8002/tcp", "8080/tcp", "9000/tcp", "9001/tcp"}
     assert set(info["HostConfig"]["PortBindings"]) == {"8080/tcp"}  # only `ports` binds: expose publishes nothing
 
-    (repo / "definitions/web.yaml").write_text(_own(xp_project, definition + "overrides: {expose: [\"3000\"]}\n"))
+    (repo / "definitions/web.yaml").write_text(_own(project, definition + "overrides: {expose: [\"3000\"]}\n"))
     listed = run_cli("--repo", str(repo), "--state-dir", str(state), "plan", "--json")
     assert listed.returncode == 0, listed.stderr
     [action] = [a for a in json.loads(listed.stdout)["actions"] if not a["action"].startswith("network ")]

@@ -7,30 +7,11 @@ On a Swarm server: tests/integration/test_swarm.py (the overlay)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.helpers import IMAGE, remove_project, run_cli, unique, write_files
-
-SLEEPER = f"""
-    id: sleeper
-    version: "1.0"
-    spec:
-      image: {IMAGE}
-      command: [sh, -c, 'trap "exit 0" TERM; while true; do sleep 1; done']
-    """
-
-
-@pytest.fixture
-def inet(docker_api: Any) -> Iterator[str]:
-    """A project name of this test's own; its containers and networks go at the end."""
-    name = unique("inet")
-    remove_project(docker_api, name)
-    yield name
-    remove_project(docker_api, name)
+from tests.helpers import run_cli, write_files
+from tests.integration.test_networks_files_jobs import SLEEPER
 
 
 def _cli(repo: Path, *args: str) -> Any:
@@ -51,30 +32,30 @@ def _network(api: Any, name: str) -> dict[str, Any]:
 
 
 def test_an_internal_network_is_made_internal_and_a_flag_flipped_later_is_a_planned_conflict(
-        tmp_path: Path, inet: str, docker_api: Any) -> None:
-    web, api, back = f"{inet}-web", f"{inet}-api", f"{inet}_back"
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    web, api, back = f"{project}-web", f"{project}-api", f"{project}_back"
     repo = write_files(tmp_path / "r", {
-        "syncer.yaml": f"project: {inet}\nnetworks:\n  back: {{internal: true}}\n",
+        "syncer.yaml": f"project: {project}\nnetworks:\n  back: {{internal: true}}\n",
         "templates/sleeper.yaml": SLEEPER,
         "definitions/web.yaml": f"name: {web}\ntemplate: sleeper\noverrides: {{networks: [back]}}\n",
         "definitions/api.yaml": f"name: {api}\ntemplate: sleeper\noverrides: {{networks: [default, back]}}\n",
     })
     plan = json.loads(_cli(repo, "plan", "--json").stdout)
     assert {a["container"]: a["cause"] for a in plan["actions"] if a["action"] == "network create"} == {
-        inet: "network absent", back: "network absent (internal: no route out of the host)"}
+        project: "network absent", back: "network absent (internal: no route out of the host)"}
     _apply(repo)
     made = _network(docker_api, back)
-    assert made["Internal"] is True and made["Labels"] == {"syncer.project": inet, "syncer.network": "back"}
-    assert _network(docker_api, inet)["Internal"] is False  # the project network is not
+    assert made["Internal"] is True and made["Labels"] == {"syncer.project": project, "syncer.network": "back"}
+    assert _network(docker_api, project)["Internal"] is False  # the project network is not
     # on internal networks only, web is left off the project network (it has a route out);
     # api, which lists the project network (`default`), joins both
     joined = docker_api.inspect_container(web)["NetworkSettings"]["Networks"]
     assert set(joined) == {back} and joined[back]["NetworkID"] == made["Id"]
-    assert set(docker_api.inspect_container(api)["NetworkSettings"]["Networks"]) == {inet, back}
+    assert set(docker_api.inspect_container(api)["NetworkSettings"]["Networks"]) == {project, back}
     assert "No changes." in _cli(repo, "plan").stdout
 
     # the flag taken off: Docker cannot change it in place; the plan says so and leaves it
-    (repo / "syncer.yaml").write_text(f"project: {inet}\nnetworks:\n  back: {{}}\n")
+    (repo / "syncer.yaml").write_text(f"project: {project}\nnetworks:\n  back: {{}}\n")
     out = _cli(repo, "plan", "--json", "--detailed-exitcode")
     assert out.returncode == 2, out.stdout + out.stderr
     [conflict] = [a for a in json.loads(out.stdout)["actions"] if a["action"] == "conflict"]
