@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-
 from tests.helpers import IMAGE, run_cli
 from tests.integration.test_spec_docker import LOOP, _apply, _containers, _own, _repo
 
