@@ -193,6 +193,8 @@ def _resource_args(spec: Mapping[str, Any], host: dict[str, Any]) -> None:
         host["nano_cpus"] = int(float(res["cpus"]) * 10**9)
     if "memory_reservation" in res:
         host["mem_reservation"] = memory_bytes(res["memory_reservation"])
+    if "memory_swap" in res:  # (-1: swap without limit)
+        host["memswap_limit"] = memory_bytes(res["memory_swap"])
     if "shm_size" in res:
         host["shm_size"] = memory_bytes(res["shm_size"])
     if "pids" in res:

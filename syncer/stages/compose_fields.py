@@ -167,7 +167,7 @@ def networks(value: Any) -> tuple[Any, Problems]:
 
 
 _RESOURCES = {"mem_limit": "memory", "cpus": "cpus", "pids_limit": "pids", "mem_reservation": "memory_reservation",
-              "shm_size": "shm_size"}
+              "shm_size": "shm_size", "memswap_limit": "memory_swap"}
 
 
 def resource_key(compose_key: str) -> str | None:

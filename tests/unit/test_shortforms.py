@@ -242,6 +242,9 @@ def test_a_size_is_read_as_docker_and_compose_read_it(given: Any, size: int | No
 
 
 def test_a_memory_limit_in_compose_spelling_validates_and_reaches_docker(tmp_path: Path) -> None:
-    c = _render(tmp_path, "resources: {memory: 256mb, memory_reservation: 1GiB, shm_size: 64 m}")
+    c = _render(tmp_path, "resources: {memory: 256mb, memory_reservation: 1GiB, shm_size: 64 m, memory_swap: 512mb}")
     host = create_args(c.spec, {})["host_config"]
-    assert (host["mem_limit"], host["mem_reservation"], host["shm_size"]) == (256 * 1024**2, 1024**3, 64 * 1024**2)
+    assert (host["mem_limit"], host["mem_reservation"], host["shm_size"], host["memswap_limit"]) == (
+        256 * 1024**2, 1024**3, 64 * 1024**2, 512 * 1024**2)
+    unlimited = _render(tmp_path / "b", "resources: {memory: 64m, memory_swap: -1}")
+    assert create_args(unlimited.spec, {})["host_config"]["memswap_limit"] == -1
