@@ -18,7 +18,7 @@ from typing import Any
 import docker
 import pytest
 
-from tests.helpers import REPO_ROOT, run_cli, unique
+from tests.helpers import REPO_ROOT, remove_project, run_cli, unique
 from tests.integration.compose_compare import (
     differences,
     facts,
@@ -98,10 +98,10 @@ def test_bad_input_is_one_located_line(tmp_path: Path) -> None:
     assert result.returncode == 1 and "not an empty directory" in result.stderr
 
 
-def test_the_secrets_the_import_asks_for_can_come_from_the_environment_as_its_report_says(tmp_path: Path) -> None:
+def test_the_secrets_the_import_asks_for_can_come_from_the_environment_as_its_report_says(tmp_path: Path,
+                                                                                         project: str) -> None:
     """The report says "set it in the environment": the import's syncer.yaml allows exactly
     those names, so a plan with them set reads them (and one without them says which is missing)."""
-    project = unique("cxenv")
     result = _import(CASES / "configs_files", tmp_path / "out", "--project", project)
     assert result.returncode == 0, result.stderr
     assert "secret API_KEY (service 'cx-conf'): set it in the environment (syncer.yaml allows it)" in result.stdout
@@ -278,6 +278,7 @@ def test_an_app_moved_from_compose_finds_the_data_its_compose_deployment_left(tm
         assert out == b"filled\n"
     finally:
         _cleanup_syncer(docker_api, name)
+        remove_project(docker_api, name)  # (the key marker too)
         subprocess.run([*compose, "down", "-v", "-t", "0"], capture_output=True, timeout=180)
         with contextlib.suppress(docker.errors.NotFound):
             docker_api.remove_volume(f"{name}_cxkept", force=True)
