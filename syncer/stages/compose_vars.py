@@ -10,6 +10,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from syncer.stages.files import parse_env
+
 # an environment name or Compose variable that "looks like a password"
 PASSWORDISH = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL|SALT|(?:^|_)(?:PASS|PWD)(?:$|_)",
                          re.IGNORECASE)
@@ -25,14 +27,13 @@ def passwordish(name: str) -> bool:
 _CREDENTIALED = re.compile(r"://[^/\s:@]*:(?!\$\{)[^/\s@]+@")  # (a password given as ${...} is an input)
 
 
-_ENV_LINE = re.compile(rb"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=(.*)$")
+_ENV_LINE = re.compile(rb"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=")
 
 
 def secret_lines(data: bytes) -> dict[str, str]:
-    """An env file's lines that hold passwords (by their name, or a URL holding one): name → value."""
-    found = {m.group(1).decode(): m.group(2).decode("utf-8", "replace").strip()
-             for line in data.splitlines() if (m := _ENV_LINE.match(line))}
-    return {name: value for name, value in found.items() if passwordish(name) or credentialed(value)}
+    """An env file's lines that hold passwords (by their name, or a URL holding one): name → value,
+    read as Compose reads an env file (`files.parse_env`)."""
+    return {name: value for name, value in parse_env(data).items() if passwordish(name) or credentialed(value)}
 
 
 def without_secrets(data: bytes) -> bytes:
