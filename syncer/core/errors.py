@@ -8,17 +8,26 @@ its exit code; anything outside this tree is a bug.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import total_ordering
+
+from syncer.core.record import Record, record
 
 
-@dataclass(frozen=True, order=True)
-class Diagnostic:
-    """One problem in one file; line and column are 1-based (0 = unknown)."""
+@total_ordering
+@record
+class Diagnostic(Record):
+    """One problem in one file; line and column are 1-based (0 = unknown). Ordered by its
+    fields in order, as `@dataclass(order=True)` orders (written here: start-up)."""
 
     file: str
     line: int
     column: int
     message: str
+
+    def __lt__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self._values() < other._values()
+        return NotImplemented
 
     def __str__(self) -> str:
         if self.line <= 0:

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from functools import cached_property
 from typing import Any
 
 from syncer.core.labels import spec_of
-from syncer.core.record import Record
+from syncer.core.record import Record, record
 from syncer.core.versions import newest_first
 
 JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool, None
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class Located(Record):
     """Where a document came from: repo-relative file and its index among `---` documents."""
 
@@ -25,7 +25,7 @@ class Located(Record):
     doc: int = 0
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class FileRef(Record):
     """A file a server entry names: `rel` inside the repository at `root`, or the file whose
     path the environment variable `env` holds (read when the server is reached)."""
@@ -35,7 +35,7 @@ class FileRef(Record):
     env: str = ""
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class TLS(Record):
     """Client TLS for a `tcp://` server: CA to check the engine with, client certificate and key."""
 
@@ -45,7 +45,7 @@ class TLS(Record):
     verify: bool = True
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class Server(Record):
     """A Docker endpoint; `docker` None means DOCKER_HOST or the local socket."""
 
@@ -57,7 +57,7 @@ class Server(Record):
     kind: str = "docker"  # "swarm": a Swarm manager (definitions become services); else containers
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class WebhookTarget(Record):
     """An outgoing webhook: where, which events, and the secret reference that signs."""
 
@@ -67,7 +67,7 @@ class WebhookTarget(Record):
     format: str = "generic"  # generic (signed JSON) | slack | discord | ntfy
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class ProjectConfig(Record):
     """syncer.yaml, validated."""
 
@@ -85,7 +85,7 @@ class ProjectConfig(Record):
     internal_networks: tuple[str, ...] = ()  # `networks:` names with `internal: true` (no route out)
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class Template(Record):
     """A catalog entry; `inputs` is normalised JSON Schema."""
 
@@ -116,7 +116,7 @@ class Template(Record):
         )
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class Definition(Record):
     """One deployable thing: a template, its params, where and how many."""
 
@@ -134,7 +134,7 @@ class Definition(Record):
     self_heal: Mapping[str, JSON] = field(default_factory=dict)  # {unhealthy: report|restart}
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class Project(Record):
     """Everything loaded and validated from one repository state."""
 
@@ -167,7 +167,7 @@ class Project(Record):
         return next(iter([t for t in versions if not t.deprecated] or versions), None)
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class ContainerSpec(Record):
     """One desired container. `spec` is the rendered spec (secrets as references)."""
 
@@ -189,7 +189,7 @@ class ContainerSpec(Record):
         return self.spec.get("kind") == "job"
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class Desired(Record):
     """The render stage's result: every container that should exist."""
 
@@ -199,7 +199,7 @@ class Desired(Record):
     commit: str | None = None
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class LiveContainer(Record):
     """One container as one list call reports it."""
 
@@ -238,7 +238,7 @@ class LiveContainer(Record):
             return 0
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class LiveNetwork(Record):
     """One network as the one network list call reports it."""
 
@@ -248,7 +248,7 @@ class LiveNetwork(Record):
     internal: bool = False  # Docker's `Internal`: no route out of the host (fixed when it is made)
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class LiveTask(Record):
     """One Swarm task (a replica of a service) as one `GET /tasks` reports it."""
 
@@ -265,7 +265,7 @@ class LiveTask(Record):
     spec_hash: str = ""  # the syncer.spec-hash its container carries (which revision it runs)
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class RegistryAnswer(Record):
     """What a registry said a tag names now: its manifest digest, or why it could not tell."""
 
@@ -273,7 +273,7 @@ class RegistryAnswer(Record):
     error: str = ""
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class ServerState(Record):
     """One server's snapshot: our containers (on a Swarm server: our services, one
     LiveContainer each, and their tasks), who holds the names we want, and its networks."""
@@ -325,7 +325,7 @@ def spec_replicas(labels: Mapping[str, str]) -> int:
         return 1
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class Observed(Record):
     """One snapshot of every server."""
 
@@ -333,7 +333,7 @@ class Observed(Record):
     servers: Mapping[str, ServerState]
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class Reason(Record):
     """Why an action happens: a field with before/after, or just a cause in words."""
 
@@ -343,7 +343,7 @@ class Reason(Record):
     sensitive: bool = False
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class Action(Record):
     """One step of a plan."""
 
@@ -365,7 +365,7 @@ BLOCKING = ("conflict", "unreachable")  # planned but never acted on: they need 
 NETWORK_ACTIONS = ("network create", "network remove")
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class Plan(Record):
     """A plan is data: the actions plus what it was computed from."""
 

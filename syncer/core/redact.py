@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from syncer.core.record import Record
+from syncer.core.record import Record, record
 
 MASK = "***"
 MIN_LENGTH = 4  # shorter values are not masked inside text: "on", "1" would mask everything
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class Redactor(Record):
     """Masks each of `values` (longest first) wherever it appears."""
 

@@ -3,12 +3,11 @@ only parses its options (and then finds nothing to change) never imports the App
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-from syncer.core.record import Record
+from syncer.core.record import Record, record
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class ApplyOptions(Record):
     """How to apply: parallelism, timeouts, and whether volumes of removed containers go too."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,7 +20,7 @@ from syncer.adapters.store import Revision, Store
 from syncer.core import clock
 from syncer.core.errors import Diagnostic, InvalidProject
 from syncer.core.model import ContainerSpec, Desired, Observed, Plan, Project
-from syncer.core.record import Record
+from syncer.core.record import Record, record
 from syncer.core.redact import Redactor
 from syncer.engine import repofiles
 from syncer.engine import secrets as S
@@ -36,7 +36,7 @@ STATE_DIR = ".syncer"
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class Context(Record):
     """Where a command finds its project, its store and its secrets."""
 
@@ -189,7 +189,7 @@ def state_store(ctx: Context) -> Store:
     return Store(ctx.state(ctx.root()))
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class Planned(Record):
     """A plan with what it was computed from, and the pins and holds that lapsed."""
 

@@ -4,18 +4,17 @@ whether it is in sync. A read: it never changes the store."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from syncer.core.model import Desired, Observed, Plan, Project
-from syncer.core.record import Record
+from syncer.core.record import Record, record
 from syncer.engine.project import Context, Reuse, load, open_store, planned
 
 if TYPE_CHECKING:
     from syncer.engine.observe import EngineFactory
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class DefinitionStatus(Record):
     """One definition as `syncer status` reports it."""
 

@@ -4,12 +4,11 @@ one pass, not one pass per `${`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-from syncer.core.record import Record
+from syncer.core.record import Record, record
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class Expr(Record):
     """One `${ name }` in a string, its name stripped of surrounding spaces."""
 

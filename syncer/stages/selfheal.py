@@ -16,12 +16,11 @@ crashing (`crash_delay`), as Docker's own restart policies do.
 from __future__ import annotations
 
 from collections.abc import Container, Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from syncer.core.labels import KIND, spec_of
 from syncer.core.model import LiveContainer
-from syncer.core.record import Record
+from syncer.core.record import Record, record
 
 # What each event means, and the state the container list must show before planning.
 # `kill`, `stop` and `oom` are not faults in themselves: a signal may be survived (`docker
@@ -36,7 +35,7 @@ CRASH_RESET_S = 60.0  # a container that stayed up this long after its heal cras
 CRASH_CAP_S = 300.0  # the longest wait between two heals of a crash loop
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class Verdict(Record):
     """What to do about one event."""
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from syncer.core import labels as L
 from syncer.core.model import ContainerSpec, Desired, LiveTask, Observed
-from syncer.core.record import Record
+from syncer.core.record import Record, record
 from syncer.stages.shortforms import byte_size
 
 DEFAULT_MONITOR = "5s"  # how long Swarm watches each updated task before it counts as proven
@@ -40,7 +39,7 @@ def size(value: Any) -> int:
     return byte_size(value) or 0
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class SwarmFile(Record):
     """One `files` entry as a Swarm config (or secret): its content-hash name and where it goes."""
 

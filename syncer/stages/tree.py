@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
 from syncer.core.errors import ProjectNotFound
-from syncer.core.record import Record
+from syncer.core.record import Record, record
 
 PROJECT_FILE = "syncer.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -89,7 +88,7 @@ class Tree(Protocol):
         """False when reading `path` would leave the repository (a symlink leading out)."""
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class DirTree(Record):
     """A repository on disk."""
 

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from syncer.adapters.store.db import Db, new_id, now
 from syncer.core.errors import NotFound
-from syncer.core.record import Record
+from syncer.core.record import Record, record
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@record
 class Revision(Record):
     """One rendered state of a definition."""
 
