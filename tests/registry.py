@@ -98,6 +98,22 @@ class Registry:
             self.proc.wait(timeout=10)
         self.proc = None
 
+    def refs_here(self) -> list[str]:
+        """The main engine's references to this registry's images: the tags `push` made and
+        the digests of what syncer pulled (a tag moved on leaves its old image by digest)."""
+        listed = subprocess.run(["docker", "image", "ls", "--digests", "--format",
+                                 "{{.Repository}}\t{{.Tag}}\t{{.Digest}}"], capture_output=True, text=True)
+        refs = []
+        for line in listed.stdout.splitlines():
+            repo, tag, digest = (line.split("\t") + ["", ""])[:3]
+            if repo.startswith(self.host + "/"):
+                refs += [f"{repo}:{tag}"] if tag not in ("", "<none>") else []
+                refs += [f"{repo}@{digest}"] if digest not in ("", "<none>") else []
+        return refs
+
     def destroy(self) -> None:
         self.stop()
+        refs = self.refs_here()
+        if refs:  # untagged, not forced: an image another reference holds stays
+            subprocess.run(["docker", "rmi", *refs], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)

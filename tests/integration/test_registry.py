@@ -334,3 +334,21 @@ def test_status_asks_no_registry(tmp_path: Path, project: str, docker_api: Any, 
     assert len(registry.requests()) == asked
     assert _cli(repo, tmp_path, "plan").returncode == 0
     assert len(registry.requests()) > asked  # (a plan does ask: the count would see it)
+
+
+def test_a_test_registry_takes_its_images_off_the_engine_and_leaves_the_local_ones(
+        project: str, docker_api: Any) -> None:
+    """Each registry fixture tagged and pulled `127.0.0.1:<port>/…` images on the main engine
+    and left them there: a thousand references after a day of CI runs."""
+    reg = Registry()
+    reg.start()
+    try:
+        ref = reg.push(IMAGE, f"{project}/app:1")
+        docker_api.remove_image(ref)
+        docker_api.pull(ref)  # as syncer pulls it: a tag and a digest reference
+        reg.push(HEALTHY_IMAGE, f"{project}/app:1")  # the tag moves: the old image keeps its digest
+        assert len(reg.refs_here()) >= 3
+    finally:
+        reg.destroy()
+    assert reg.refs_here() == []
+    assert docker_api.inspect_image(IMAGE)["Id"] and docker_api.inspect_image(HEALTHY_IMAGE)["Id"]
