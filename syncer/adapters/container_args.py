@@ -148,14 +148,17 @@ def _device_request(gpu: Mapping[str, Any]) -> dict[str, Any]:
 def _ports_args(ports: list[Mapping[str, Any]], args: dict[str, Any], host: dict[str, Any]) -> None:
     if not ports:
         return
-    exposed, bindings = [], {}
+    exposed: list[tuple[int, str]] = []
+    bindings: dict[str, list[Any]] = {}
     for p in ports:
-        key = f"{p['container_port']}/{p.get('protocol', 'tcp')}"
-        exposed.append((p["container_port"], p.get("protocol", "tcp")))
+        port = (p["container_port"], p.get("protocol", "tcp"))
+        if port not in exposed:
+            exposed.append(port)
         hp = p.get("host_port")
-        bindings[key] = (p["host_ip"], hp) if p.get("host_ip") else hp
+        bindings.setdefault(f"{port[0]}/{port[1]}", []).append((p["host_ip"], hp) if p.get("host_ip") else hp)
     args["ports"] = exposed
-    host["port_bindings"] = bindings
+    # one container port published on several host ports (`8080:80`, `8081:80`) keeps them all
+    host["port_bindings"] = {key: found[0] if len(found) == 1 else found for key, found in bindings.items()}
 
 
 def _expose_args(expose: list[str], args: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ spec:
   entrypoint: /bin/sh
   command: ["-c", "{LOOP}"]
   env: ["TOKEN=${{inputs.token}}", "PLAIN=yes"]
-  ports: ["127.0.0.1::8080/tcp"]
+  ports: ["127.0.0.1::8080/tcp", "127.0.0.2::8080/tcp"]
   volumes: ["/cache"]
   tmpfs: ["/run:size=1m"]
   labels: ["traefik.enable=true", "tier=${{definition.name}}"]
@@ -105,7 +105,8 @@ def test_every_field_reaches_the_container(tmp_path: Path, project: str, docker_
     assert (cfg["User"], cfg["WorkingDir"], cfg["Hostname"], cfg["Domainname"]) == (
         "0:0", "/tmp", "webhost", "example.com")
     assert (cfg["Tty"], cfg["OpenStdin"], cfg["StopSignal"], cfg["StopTimeout"]) == (True, True, "SIGINT", 90)
-    assert host["PortBindings"]["8080/tcp"][0]["HostIp"] == "127.0.0.1"
+    # one container port published twice keeps both (the second replaced the first)
+    assert [b["HostIp"] for b in host["PortBindings"]["8080/tcp"]] == ["127.0.0.1", "127.0.0.2"]
     assert host["Tmpfs"] == {"/run": "size=1m"}
     assert [m["Destination"] for m in info["Mounts"]] == ["/cache"]
     assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
