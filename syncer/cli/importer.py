@@ -12,7 +12,7 @@ from syncer.cli.base import PATH, cli
 
 
 @cli.command("import")
-@click.argument("compose_file", type=PATH)
+@click.argument("compose_files", metavar="COMPOSE_FILE...", nargs=-1, required=True, type=PATH)
 @click.option("--project", "project_name", metavar="NAME",
               help="The project's name (default: the Compose file's name:, else its folder's name).")
 @click.option("--out", type=PATH, required=True, help="The directory to write the repository to (new or empty).")
@@ -20,10 +20,14 @@ from syncer.cli.base import PATH, cli
 @click.option("--profile", "profiles", multiple=True, metavar="NAME",
               help="A Compose profile to start, as `docker compose --profile NAME up` (repeatable); a service"
                    " in profiles none of which is given is left out, as Compose leaves it.")
+@click.option("--no-override", is_flag=True,
+              help="Read the one file given, not the compose.override.yaml beside it that `docker compose` reads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def import_(compose_file: Path, project_name: str | None, out: Path, partial: bool, profiles: tuple[str, ...],
-            as_json: bool) -> int:
-    """Write a syncer repository from a Docker Compose file.
+def import_(compose_files: tuple[Path, ...], project_name: str | None, out: Path, partial: bool,
+            profiles: tuple[str, ...], no_override: bool, as_json: bool) -> int:
+    """Write a syncer repository from a Docker Compose file (or several, merged in order as
+    `docker compose -f A -f B` merges them; one named compose.yaml or docker-compose.yml gets
+    the compose.override.yaml beside it merged in, as `docker compose` run there does).
 
     One template and one definition per service, syncer.yaml with the Compose networks,
     files/ for configs and relative bind mounts (a directory's files, up to 100, each as a
@@ -36,9 +40,11 @@ def import_(compose_file: Path, project_name: str | None, out: Path, partial: bo
     """
     from syncer.engine.importer import import_compose  # the Compose stages: only for import
 
-    report = import_compose(compose_file, out=out, project=project_name, partial=partial, profiles=profiles)
+    report = import_compose(compose_files[0], out=out, project=project_name, partial=partial, profiles=profiles,
+                            more=compose_files[1:], override=not no_override)
     if as_json:
-        click.echo(views.to_json({"project": report.project, "out": str(report.out), "written": report.written,
+        click.echo(views.to_json({"project": report.project, "out": str(report.out), "merged": report.merged,
+                                  "written": report.written,
                                   "not_carried": [str(p) for p in report.problems],
                                   "secrets": report.secrets, "skipped": report.skipped, "needs": report.needs}),
                    nl=False)
@@ -55,6 +61,10 @@ def _text(report: Any) -> None:
                    err=True)
         return
     click.echo(f"Wrote project '{report.project}' to {report.out}: {len(report.written)} file(s).")
+    if report.merged:
+        how = " (as `docker compose` run in its folder reads it; --no-override reads the first alone)" \
+            if report.override_found else ""
+        click.echo(f"  merged into the first file, in order: {', '.join(report.merged)}{how}")
     for name, origin in report.secrets.items():
         where = "in the environment (syncer.yaml allows it) or in --secrets-file" if name in report.from_env else \
             "in --secrets-file"

@@ -12,6 +12,7 @@ from pathlib import Path
 from syncer.core.errors import Diagnostic, InvalidProject, UsageError
 from syncer.stages.compose_vars import env_secrets
 from syncer.stages.compose import import_compose as convert
+from syncer.stages.compose_merge import override_file
 
 
 @dataclass(frozen=True)
@@ -27,28 +28,36 @@ class ImportReport:
     skipped: dict[str, str] = field(default_factory=dict)  # services left out (their profiles) → why
     from_env: list[str] = field(default_factory=list)  # the secrets syncer.yaml lets the environment give
     needs: dict[str, str] = field(default_factory=dict)  # params to give (where → the Compose variable)
+    merged: list[str] = field(default_factory=list)  # the files merged into the first, in order
+    override_found: bool = False  # the last of them is the override `docker compose` reads beside it
 
 
 def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
-                   partial: bool = False, profiles: tuple[str, ...] = ()) -> ImportReport:
-    """Convert `compose_file` into a repository under `out` (which must be empty or absent).
+                   partial: bool = False, profiles: tuple[str, ...] = (), more: tuple[Path, ...] = (),
+                   override: bool = True) -> ImportReport:
+    """Convert `compose_file` (with the files of `more` merged into it, in order, as
+    `docker compose -f A -f B` merges them) into a repository under `out` (which must be
+    empty or absent). Given alone, a file `docker compose` looks for gets the override file
+    beside it merged in, as `docker compose` run in that folder does, unless not `override`.
+    Relative paths in every file are read from the first file's folder, as Compose reads them.
 
     When something cannot be carried, nothing is written unless `partial`; the report lists
     it either way. A file that is not a Compose file at all raises InvalidProject."""
-    try:
-        data = compose_file.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {compose_file}: {exc.strerror or exc.__class__.__name__}") from None
+    folder = compose_file.resolve().parent
+    found = override_file(compose_file.name, lambda name: (folder / name).is_file()) \
+        if override and not more else None
+    merged = [*more, *([compose_file.parent / found] if found else [])]
+    data, extra = _read(compose_file), [(str(p), _read(p)) for p in merged]
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} exists and is not an empty directory; choose a new --out")
-    folder = compose_file.resolve().parent
     imported = convert(str(compose_file), data, read=lambda rel: _read_file(folder, rel), project=project,
-                       folder=folder.name, listdir=lambda rel: _list_files(folder, rel), profiles=profiles)
+                       folder=folder.name, listdir=lambda rel: _list_files(folder, rel), profiles=profiles,
+                       more=extra)
     if not imported.files:
         raise InvalidProject(imported.problems)
     report = ImportReport(imported.project, out, [], sorted(imported.problems), dict(sorted(imported.secrets.items())),
                           dict(sorted(imported.skipped.items())), env_secrets(imported.secrets),
-                          dict(sorted(imported.needs.items())))
+                          dict(sorted(imported.needs.items())), [str(p) for p in merged], found is not None)
     if imported.problems and not partial:
         return report
     for rel, content in sorted(imported.files.items()):
@@ -60,6 +69,13 @@ def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
             target.write_text(content, encoding="utf-8")
         report.written.append(rel)
     return report
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc.__class__.__name__}") from None
 
 
 def _read_file(folder: Path, rel: str) -> bytes | None:

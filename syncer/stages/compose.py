@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,8 @@ from syncer.stages.compose_vars import (
     without_secrets,
 )
 from syncer.stages.files import parse_env
-from syncer.stages.load import SourceFile, locate, parse
+from syncer.stages.compose_merge import load_all
+from syncer.stages.load import SourceFile, locate_in
 from syncer.stages.render import substitute
 
 # Compose service keys whose value a syncer spec takes as it is (after interpolation)
@@ -74,21 +75,20 @@ class _Service:
 
 
 class _Importer:
-    def __init__(self, source: SourceFile, read: Reader, out: Imported, listdir: Lister,
-                 profiles: Collection[str] = ()) -> None:
+    def __init__(self, sources: list[SourceFile], doc: dict[str, Any], read: Reader, out: Imported,
+                 listdir: Lister, profiles: Collection[str] = ()) -> None:
         self.profiles = set(profiles)
-        self.source, self.read, self.out = source, read, out
+        self.sources, self.source, self.read, self.out = sources, sources[0], read, out
         self.repo_files = RepoFiles(read, listdir, out.files)
         self.copy, self.copy_any = self.repo_files.copy, self.repo_files.copy_any
-        self.doc: dict[str, Any] = source.docs[0]
+        self.doc = doc  # the files merged
         self.renamed: dict[str, str] = {}  # service → its container_name, which names its definition
         self.dotenv = parse_env(read(".env") or b"")  # what Compose interpolates from (passwords aside)
         self.links: dict[str, list[str]] = {}  # service → the services it links to (its dependencies)
         self.link_aliases: fields.Aliases = {}  # service → the names others link to it by, and where
 
     def problem(self, path: tuple[Any, ...], message: str) -> None:
-        line, col = locate(self.source, 0, path, key=True)
-        self.out.problems.append(Diagnostic(self.source.path, line, col, message))
+        self.out.problems.append(Diagnostic(*locate_in(self.sources, 0, path, key=True), message))
 
     def run(self) -> None:
         for key in self.doc:
@@ -371,18 +371,16 @@ def project_name(explicit: str | None, doc_name: Any, folder: str) -> str:
 
 
 def import_compose(path: str, data: bytes, *, read: Reader, project: str | None, folder: str,
-                   listdir: Lister = lambda rel: None, profiles: Collection[str] = ()) -> Imported:
+                   listdir: Lister = lambda rel: None, profiles: Collection[str] = (),
+                   more: Sequence[tuple[str, bytes]] = ()) -> Imported:
     """The syncer repository a Compose file becomes. `path` names the file in messages;
     `folder` is its folder's name (the project name of last resort); `read` and `listdir`
     read what it names, relative to its folder; `profiles`: the Compose profiles to start
-    (a service in profiles none of which is given is left out, as `docker compose up` does)."""
-    source, problems = parse(path, data)
-    if source is None:
+    (a service in profiles none of which is given is left out, as `docker compose up` does);
+    `more`: the files (path, content) merged into it, in order, as `docker compose -f` merges."""
+    sources, doc, problems = load_all([(path, data), *more])
+    if doc is None:
         return Imported(project or "imported", problems=problems)
-    doc = source.docs[0] if len(source.docs) == 1 else None
-    if not isinstance(doc, dict) or not isinstance(doc.get("services"), dict):
-        return Imported(project or "imported",
-                        problems=[Diagnostic(path, 1, 1, "not a Compose file: expected one mapping with services:")])
-    out = Imported(project_name(project, doc.get("name"), folder))
-    _Importer(source, read, out, listdir, profiles).run()
+    out = Imported(project_name(project, doc.get("name"), folder), problems=problems)
+    _Importer(sources, doc, read, out, listdir, profiles).run()
     return out

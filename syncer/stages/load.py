@@ -15,13 +15,15 @@ from typing import Any
 from ruamel.yaml.constructor import DuplicateKeyError, SafeConstructor
 from ruamel.yaml.cyaml import CSafeLoader
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.reader import ReaderError
 
 from syncer.core.errors import Diagnostic
 from syncer.stages import guard
 from syncer.stages.tree import PROJECT_FILE, YAML_SUFFIXES, DirTree, Tree, find_root
 
-__all__ = ["PROJECT_FILE", "YAML_SUFFIXES", "DirTree", "SourceFile", "Tree", "find_root", "locate", "parse"]
+__all__ = ["PROJECT_FILE", "YAML_SUFFIXES", "DirTree", "Override", "OverrideList", "OverrideMap", "RESET",
+           "SourceFile", "Tree", "find_root", "locate", "locate_in", "parse"]
 
 
 
@@ -30,6 +32,50 @@ class _Loader(CSafeLoader):
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)
+
+
+class _Reset:
+    """Compose's `!reset`: an override file's way to remove what an earlier file set."""
+
+    def __repr__(self) -> str:
+        return "RESET"
+
+
+RESET = _Reset()
+
+
+class OverrideMap(dict[Any, Any]):
+    """A mapping tagged `!override` in a Compose file: it replaces, it does not merge."""
+
+
+class OverrideList(list[Any]):
+    """A sequence tagged `!override` in a Compose file: it replaces, it is not appended."""
+
+
+Override = (OverrideMap, OverrideList)
+
+
+class _ComposeLoader(_Loader):
+    """The safe loader, plus the two tags Compose gives override files."""
+
+
+def _reset(loader: Any, node: Any) -> _Reset:
+    return RESET
+
+
+def _override(loader: Any, node: Any) -> Any:
+    if node.id == "mapping":
+        return OverrideMap(loader.construct_mapping(node, deep=True))
+    if node.id == "sequence":
+        return OverrideList(loader.construct_sequence(node, deep=True))
+    # a scalar replaces anyway: read it as it would read untagged (a number stays a number)
+    untagged = ScalarNode(loader.resolve(ScalarNode, node.value, (True, False)), node.value,
+                          node.start_mark, node.end_mark, style=node.style)
+    return loader.construct_object(untagged, deep=True)
+
+
+_ComposeLoader.add_constructor("!reset", _reset)
+_ComposeLoader.add_constructor("!override", _override)
 
 
 @dataclass(frozen=True)
@@ -41,8 +87,9 @@ class SourceFile:
     docs: tuple[Any, ...]
 
 
-def parse(path: str, data: bytes) -> tuple[SourceFile | None, list[Diagnostic]]:
-    """Decode and parse one file into its documents, or say precisely why not."""
+def parse(path: str, data: bytes, *, compose: bool = False) -> tuple[SourceFile | None, list[Diagnostic]]:
+    """Decode and parse one file into its documents, or say precisely why not. `compose`:
+    a Compose file, whose `!reset` and `!override` tags are read (RESET, OverrideMap/List)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -52,7 +99,7 @@ def parse(path: str, data: bytes) -> tuple[SourceFile | None, list[Diagnostic]]:
     deep = guard.nesting(text)
     if deep is not None:  # before the parser, which recurses (and crashes) on deep nesting
         return None, [Diagnostic(path, deep[0], deep[1], f"nesting deeper than {guard.MAX_DEPTH} levels: refused")]
-    loader = _Loader(text)
+    loader = (_ComposeLoader if compose else _Loader)(text)
     try:
         docs = []
         while loader.check_data():
@@ -216,21 +263,40 @@ def locate(source: SourceFile, doc: int, path: Iterable[Any], *, key: bool = Fal
     With `key`, the position of the last path element's key instead of its value.
     Walks as deep as the path exists and stops at the nearest existing ancestor.
     """
+    return _locate(source, doc, path, key=key)[:2]
+
+
+def locate_in(sources: Iterable[SourceFile], doc: int, path: Iterable[Any], *,
+              key: bool = False) -> tuple[str, int, int]:
+    """The file, line and column of the value at `path` among files merged in order: the
+    file that holds the most of the path, the last one of those (it set the value)."""
+    steps = list(path)
+    best: tuple[int, str, int, int] | None = None
+    for source in sources:
+        line, col, depth = _locate(source, doc, steps, key=key)
+        if best is None or depth >= best[0]:
+            best = (depth, source.path, line, col)
+    if best is None:
+        return "", 1, 1
+    return best[1], best[2], best[3]
+
+
+def _locate(source: SourceFile, doc: int, path: Iterable[Any], *, key: bool) -> tuple[int, int, int]:
     node = _document_node(source.text, doc)
     if node is None:
-        return 1, 1
-    mark = node.start_mark
+        return 1, 1, -1
+    mark, depth = node.start_mark, 0
     for step in path:
         child, key_node = _child(node, step)
         if child is None:
             break
         mark = key_node.start_mark if (key and key_node is not None) else child.start_mark
-        node = child
-    return mark.line + 1, mark.column + 1
+        node, depth = child, depth + 1
+    return mark.line + 1, mark.column + 1, depth
 
 
 def _document_node(text: str, doc: int) -> Any:
-    loader = _Loader(text)
+    loader = _Loader(text)  # (nodes only: no tag is constructed)
     try:
         index = -1
         while loader.check_node():

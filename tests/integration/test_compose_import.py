@@ -17,6 +17,7 @@ from typing import Any
 
 import docker
 import pytest
+from ruamel.yaml import YAML
 
 from tests.helpers import REPO_ROOT, remove_project, run_cli, unique
 from tests.integration.compose_compare import (
@@ -85,6 +86,35 @@ def test_profiles_start_what_compose_up_starts_and_more_when_asked(tmp_path: Pat
     assert run_cli("--repo", str(tmp_path / "asked"), "validate").returncode == 0
 
 
+def test_the_override_beside_it_and_further_files_are_merged_as_docker_compose_merges_them(tmp_path: Path) -> None:
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "compose.yaml").write_text("services:\n  app: {image: busybox, environment: {MODE: prod}}\n")
+    (folder / "compose.override.yaml").write_text("services:\n  app: {environment: {MODE: dev}}\n")
+    (folder / "prod.yaml").write_text("services:\n  app: {environment: {MODE: live}}\n  extra: {image: busybox}\n")
+
+    def env(out: str) -> Any:
+        return YAML(typ="safe").load((tmp_path / out / "templates/app.yaml").read_text())["spec"]["env"]
+
+    beside = _import(folder, tmp_path / "beside")  # `docker compose up` run in the folder reads both
+    assert beside.returncode == 0, beside.stderr
+    assert f"merged into the first file, in order: {folder / 'compose.override.yaml'} (as `docker compose`" \
+        in beside.stdout and env("beside") == {"MODE": "dev"}
+    alone = _import(folder, tmp_path / "alone", "--no-override", "--json")
+    assert alone.returncode == 0 and json.loads(alone.stdout)["merged"] == [] and env("alone") == {"MODE": "prod"}
+    # as `docker compose -f compose.yaml -f prod.yaml`: the files named, in order, and no other
+    named = run_cli("import", str(folder / "compose.yaml"), str(folder / "prod.yaml"), "--out", str(tmp_path / "named"))
+    assert named.returncode == 0, named.stderr
+    assert env("named") == {"MODE": "live"} and (tmp_path / "named/definitions/extra.yaml").is_file()
+    (folder / "bad.yaml").write_text("services:\n  app:\n    environment: [A=1]\n    ports: {x: 1}\n    build: .\n")
+    (folder / "compose.yaml").write_text("services:\n  app: {image: busybox, ports: ['80:80']}\n")
+    bad = run_cli("import", str(folder / "compose.yaml"), str(folder / "bad.yaml"), "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 1 and not (tmp_path / "bad").exists()
+    assert bad.stderr.splitlines()[:2] == [
+        f"{folder / 'bad.yaml'}:4:5: services.app.ports: cannot override a list with a mapping (Compose refuses it too)",
+        f"{folder / 'bad.yaml'}:5:5: service 'app': build: syncer deploys images; build it in CI"]
+
+
 def test_bad_input_is_one_located_line(tmp_path: Path) -> None:
     bad = tmp_path / "c" / "compose.yaml"
     bad.parent.mkdir()
@@ -139,7 +169,7 @@ def test_json_report_names_the_secrets_never_their_values(tmp_path: Path) -> Non
 def test_every_case_is_a_valid_compose_file(case: str) -> None:
     """Compose itself accepts each case (with its secrets.env), so the comparison is fair."""
     env_file = CASES / case / "secrets.env"
-    result = subprocess.run([str(_compose_binary()), "-f", str(CASES / case / "compose.yaml"), "--env-file",
+    result = subprocess.run([str(_compose_binary()), *_files(CASES / case), "--env-file",
                              str(env_file if env_file.is_file() else "/dev/null"), "config", "-q"],
                             check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -160,14 +190,22 @@ def compose_project(docker_api: Any) -> Iterator[dict[str, str]]:
     if "file" in names:
         # the env file too: a required variable left unset makes every command fail, down included
         env = ["--env-file", names["env_file"]] if names.get("env_file") else []
-        down = subprocess.run([str(_compose_binary()), "-p", names["name"], "-f", names["file"], *env, "down", "-v",
+        down = subprocess.run([str(_compose_binary()), "-p", names["name"], *_files(Path(names["file"]).parent), *env,
+                               "down", "-v",
                                "--remove-orphans", "-t", "0"], check=False, capture_output=True, text=True,
                               timeout=180)
         assert down.returncode == 0, down.stderr
 
 
+def _files(case_dir: Path) -> list[str]:
+    """`-f` for the case's compose.yaml, and for its compose.override.yaml when it has one (which
+    `docker compose` reads beside it, and `syncer import compose.yaml` merges too)."""
+    names = ["compose.yaml", *(["compose.override.yaml"] if (case_dir / "compose.override.yaml").is_file() else [])]
+    return [arg for name in names for arg in ("-f", str(case_dir / name))]
+
+
 def _compose_up(project: str, case_dir: Path, env_file: Path | None) -> None:
-    cmd = [str(_compose_binary()), "-p", project, "-f", str(case_dir / "compose.yaml")]
+    cmd = [str(_compose_binary()), "-p", project, *_files(case_dir)]
     if env_file is not None:
         cmd += ["--env-file", str(env_file)]
     result = subprocess.run(cmd + ["up", "-d"], check=False, capture_output=True, text=True, timeout=300)

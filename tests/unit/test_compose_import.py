@@ -29,8 +29,10 @@ def _import(case: str, project: str | None = None) -> Imported:
         top = folder / rel
         return sorted(p.relative_to(top).as_posix() for p in top.rglob("*") if p.is_file()) if top.is_dir() else None
 
+    # a case with a compose.override.yaml is imported with it, as `docker compose` reads the pair
+    more = [(name, (folder / name).read_bytes()) for name in ["compose.override.yaml"] if (folder / name).is_file()]
     return import_compose("compose.yaml", (folder / "compose.yaml").read_bytes(), read=read, project=project,
-                          folder=case, listdir=listdir)
+                          folder=case, listdir=listdir, more=more)
 
 
 def _as_bytes(content: str | bytes) -> bytes:

@@ -1,0 +1,139 @@
+"""Compose files merged as `docker compose -f A -f B` merges them (stages/compose_merge), and
+the import of a merged pair: each rule against what `docker compose config` makes of the
+same files (the results below were read from Compose v2's own output), and problems located
+in the file that wrote them. tests/integration/test_compose_import.py compares the containers
+of a whole pair (tests/cases/compose/override) with Compose's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from syncer.stages.compose import import_compose
+from syncer.stages.compose_merge import load_all, override_file
+
+
+def _merged(base: str, *more: str) -> dict[str, Any]:
+    files = [("compose.yaml", base.encode()), *((f"o{i}.yaml", m.encode()) for i, m in enumerate(more))]
+    sources, doc, problems = load_all(files)
+    assert doc is not None and not problems, problems
+    return doc
+
+
+def _app(base: str, over: str) -> dict[str, Any]:
+    doc = _merged(f"services:\n  app:\n{base}", f"services:\n  app:\n{over}")
+    return dict(doc["services"]["app"])
+
+
+def test_a_later_scalar_wins_and_a_mapping_merges_key_by_key() -> None:
+    app = _app("    image: a:1\n    restart: always\n    healthcheck: {test: [CMD, 'true'], interval: 5s}\n",
+               "    image: a:2\n    healthcheck: {retries: 3}\n")
+    assert app == {"image": "a:2", "restart": "always",
+                   "healthcheck": {"test": ["CMD", "true"], "interval": "5s", "retries": 3}}
+
+
+def test_command_entrypoint_and_the_healthcheck_test_are_replaced_not_appended() -> None:
+    app = _app("    command: [a, b]\n    entrypoint: [sh]\n    healthcheck: {test: [CMD, x], interval: 5s}\n",
+               "    command: [c]\n    entrypoint: [bash, -c]\n    healthcheck: {test: [CMD-SHELL, y]}\n")
+    assert app["command"] == ["c"] and app["entrypoint"] == ["bash", "-c"]
+    assert app["healthcheck"] == {"test": ["CMD-SHELL", "y"], "interval": "5s"}
+
+
+def test_lists_are_appended_to_and_kept_unique_where_compose_keeps_them_so() -> None:
+    app = _app("    ports: ['8080:80', '127.0.0.1:8443:443']\n    volumes: ['data:/data', './a:/etc/a']\n"
+               "    cap_add: [NET_ADMIN]\n    dns: 1.1.1.1\n    expose: ['7000']\n"
+               "    secrets: [db]\n    extra_hosts: ['a:10.0.0.1']\n",
+               "    ports: ['9090:80', {target: 443, published: 8443, host_ip: 127.0.0.1}]\n"
+               "    volumes: ['other:/data']\n    cap_add: [NET_ADMIN, SYS_TIME]\n    dns: [8.8.8.8]\n"
+               "    expose: ['7000', '7001']\n    secrets: [{source: db2, target: /run/secrets/db}]\n"
+               "    extra_hosts: ['a:10.0.0.1', 'b:10.0.0.2']\n")
+    # a port by its address and protocol (either form), a volume and a secret by target
+    assert app["ports"] == ["8080:80", {"target": 443, "published": 8443, "host_ip": "127.0.0.1"}, "9090:80"]
+    assert app["volumes"] == ["other:/data", "./a:/etc/a"]
+    assert app["cap_add"] == ["NET_ADMIN", "SYS_TIME"] and app["dns"] == ["1.1.1.1", "8.8.8.8"]
+    assert app["expose"] == ["7000", "7001"] and app["secrets"] == [{"source": "db2", "target": "/run/secrets/db"}]
+    assert app["extra_hosts"] == ["a:10.0.0.1", "b:10.0.0.2"]
+    plain = _app("    devices: ['/dev/a:/dev/x']\n    security_opt: [a]\n",
+                 "    devices: ['/dev/b:/dev/x']\n    security_opt: [a]\n")
+    assert plain["devices"] == ["/dev/b:/dev/x"] and plain["security_opt"] == ["a", "a"]  # (as Compose)
+
+
+def test_environment_and_labels_merge_by_name_whichever_form_each_file_wrote() -> None:
+    app = _app("    environment: {MODE: prod, KEEP: '1'}\n    labels: [tier=1, team=web]\n",
+               "    environment: [MODE=dev, EXTRA]\n    labels: {tier: '2', debug: true}\n")
+    assert app["environment"] == ["KEEP=1", "MODE=dev", "EXTRA"]
+    assert app["labels"] == ["tier=2", "team=web", "debug=true"]
+    both = _app("    environment: {A: '1', B: '2'}\n", "    environment: {B: '3', C: null}\n")
+    assert both["environment"] == {"A": "1", "B": "3", "C": None}  # two mappings stay one
+
+
+def test_depends_on_and_networks_merge_as_mappings() -> None:
+    app = _app("    depends_on: [db]\n    networks: [default, front]\n",
+               "    depends_on: {cache: {condition: service_healthy}}\n    networks: {front: {aliases: [www]}}\n")
+    assert app["depends_on"] == {"db": {"condition": "service_started", "required": True},
+                                 "cache": {"condition": "service_healthy"}}
+    assert app["networks"] == {"default": None, "front": {"aliases": ["www"]}}
+
+
+def test_logging_merges_its_options_for_one_driver_and_is_replaced_for_another() -> None:
+    same = _app("    logging: {driver: json-file, options: {max-size: 1m}}\n", "    logging: {options: {max-file: '2'}}\n")
+    assert same["logging"] == {"driver": "json-file", "options": {"max-size": "1m", "max-file": "2"}}
+    other = _app("    logging: {driver: json-file, options: {max-size: 1m}}\n",
+                 "    logging: {driver: syslog, options: {tag: x}}\n")
+    assert other["logging"] == {"driver": "syslog", "options": {"tag": "x"}}
+
+
+def test_null_keeps_reset_removes_and_override_replaces_whole() -> None:
+    app = _app("    image: a\n    ports: ['80:80']\n    environment: {A: '1', B: '2'}\n    labels: {x: '1', y: '2'}\n"
+               "    user: root\n",
+               "    image:\n    ports: !reset []\n    environment: {A: !reset null}\n    labels: !override {z: '3'}\n"
+               "    user: !reset null\n")
+    assert app == {"image": "a", "environment": {"B": "2"}, "labels": {"z": "3"}}
+    alone = _merged("services:\n  app:\n    image: a\n    ports: !reset ['80:80']\n    user: !override root\n")
+    assert alone["services"]["app"] == {"image": "a", "user": "root"}  # one file alone: what its tags leave
+
+
+def test_services_and_top_level_elements_are_added_by_later_files() -> None:
+    doc = _merged("services:\n  a: {image: a}\nnetworks: {front: {}}\n",
+                  "services:\n  b: {image: b}\nnetworks: {back: {internal: true}}\nvolumes: {data: {}}\nname: later\n")
+    assert set(doc["services"]) == {"a", "b"} and doc["networks"] == {"front": {}, "back": {"internal": True}}
+    assert doc["volumes"] == {"data": {}} and doc["name"] == "later"
+
+
+def test_what_cannot_override_is_located_in_the_file_that_wrote_it() -> None:
+    files = [("compose.yaml", b"services:\n  app:\n    image: a\n    ports: ['80:80']\n"),
+             ("prod.yaml", b"services:\n  app:\n    ports: {a: b}\n")]
+    _, doc, problems = load_all(files)
+    assert [str(p) for p in problems] == [
+        "prod.yaml:3:5: services.app.ports: cannot override a list with a mapping (Compose refuses it too)"]
+    got = import_compose("compose.yaml", files[0][1], read=lambda rel: None, project="p", folder="p", more=files[1:])
+    assert [str(p) for p in got.problems] == [str(p) for p in problems]
+
+
+def test_an_import_problem_names_the_file_that_set_the_value() -> None:
+    base = b"services:\n  app:\n    image: a\n    restart: always\n"
+    over = b"# the override\nservices:\n  app:\n    build: .\n    restart: always\n  b:\n    image: b\n    volumes_from: [app]\n"
+    got = import_compose("compose.yaml", base, read=lambda rel: None, project="p", folder="p",
+                         more=[("compose.override.yaml", over)])
+    assert [str(p) for p in got.problems] == [
+        "compose.override.yaml:4:5: service 'app': build: syncer deploys images; build it in CI",
+        "compose.override.yaml:8:5: service 'b': volumes_from: declare the volumes on this service too"]
+
+
+@pytest.mark.parametrize("text", [b"services: [\n", b"- a\n", b"services: {app: {image: b}}\n---\nx: 1\n"])
+def test_a_broken_later_file_is_one_located_error(text: bytes) -> None:
+    got = import_compose("compose.yaml", b"services:\n  app: {image: a}\n", read=lambda rel: None, project="p",
+                         folder="p", more=[("o.yaml", text)])
+    assert len(got.problems) == 1 and got.problems[0].file == "o.yaml" and not got.files
+    other = import_compose("compose.yaml", b"services:\n  app: {image: a}\n", read=lambda rel: None, project="p",
+                           folder="p", more=[("o.yaml", b"just: text\n")])
+    assert [str(p) for p in other.problems] == ["o.yaml:1:1: just: a top-level Compose element syncer does not carry"]
+
+
+def test_the_override_file_is_the_one_docker_compose_reads_beside_a_file_it_looks_for() -> None:
+    present = {"compose.override.yaml", "docker-compose.override.yml"}.__contains__
+    assert override_file("compose.yaml", present) == "compose.override.yaml"
+    assert override_file("docker-compose.yml", present) == "compose.override.yaml"  # its first, as Compose's
+    assert override_file("prod.yaml", present) is None  # a file `docker compose` never looks for alone
+    assert override_file("compose.yaml", lambda name: False) is None
