@@ -30,8 +30,9 @@ def import_(compose_files: tuple[Path, ...], project_name: str | None, out: Path
     the compose.override.yaml beside it merged in, as `docker compose` run there does).
 
     One template and one definition per service, syncer.yaml with the Compose networks,
-    files/ for configs and relative bind mounts (a directory's files, up to 100, each as a
-    files: entry), and {secret: NAME} for every
+    files/ for configs and relative bind mounts the container only reads (a directory's
+    files, up to 100, each as a files: entry; a data directory stays the host directory
+    Compose mounts, by its absolute path), and {secret: NAME} for every
     value that looks like a password (set those secrets before `syncer apply`). Compose
     variables (${VAR:-default}) become template inputs; a service in profiles none of
     which --profile names is left out, as Compose leaves it. What cannot be carried (build:,
@@ -46,7 +47,8 @@ def import_(compose_files: tuple[Path, ...], project_name: str | None, out: Path
         click.echo(views.to_json({"project": report.project, "out": str(report.out), "merged": report.merged,
                                   "written": report.written,
                                   "not_carried": [str(p) for p in report.problems],
-                                  "secrets": report.secrets, "skipped": report.skipped, "needs": report.needs}),
+                                  "secrets": report.secrets, "skipped": report.skipped, "needs": report.needs,
+                                  "host_paths": report.host_paths}),
                    nl=False)
     else:
         _text(report)
@@ -71,5 +73,8 @@ def _text(report: Any) -> None:
         click.echo(f"  secret {name} ({origin}): set it {where} before apply")
     for where, variable in report.needs.items():
         click.echo(f"  {where}: the Compose file requires ${{{variable}}} and gives it no value: set it before apply")
+    for path, service in report.host_paths.items():
+        click.echo(f"  service '{service}' mounts the host directory {path}, as Compose does (its data stays"
+                   " there): a server that runs it needs that directory")
     for name, why in report.skipped.items():
         click.echo(f"  left out service '{name}': {why}")

@@ -29,6 +29,7 @@ class ImportReport:
     from_env: list[str] = field(default_factory=list)  # the secrets syncer.yaml lets the environment give
     needs: dict[str, str] = field(default_factory=dict)  # params to give (where → the Compose variable)
     merged: list[str] = field(default_factory=list)  # the files merged into the first, in order
+    host_paths: dict[str, str] = field(default_factory=dict)  # host directories bind-mounted → the service
     override_found: bool = False  # the last of them is the override `docker compose` reads beside it
 
 
@@ -52,12 +53,13 @@ def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
         raise UsageError(f"{out} exists and is not an empty directory; choose a new --out")
     imported = convert(str(compose_file), data, read=lambda rel: _read_file(folder, rel), project=project,
                        folder=folder.name, listdir=lambda rel: _list_files(folder, rel), profiles=profiles,
-                       more=extra)
+                       more=extra, root=str(folder))
     if not imported.files:
         raise InvalidProject(imported.problems)
     report = ImportReport(imported.project, out, [], sorted(imported.problems), dict(sorted(imported.secrets.items())),
                           dict(sorted(imported.skipped.items())), env_secrets(imported.secrets),
-                          dict(sorted(imported.needs.items())), [str(p) for p in merged], found is not None)
+                          dict(sorted(imported.needs.items())), [str(p) for p in merged],
+                          dict(sorted(imported.host_paths.items())), found is not None)
     if imported.problems and not partial:
         return report
     for rel, content in sorted(imported.files.items()):

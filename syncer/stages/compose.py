@@ -63,6 +63,7 @@ class Imported:
     secrets: dict[str, str] = field(default_factory=dict)  # secret name → where it came from
     skipped: dict[str, str] = field(default_factory=dict)  # service → why it was left out (its profiles)
     needs: dict[str, str] = field(default_factory=dict)  # `definitions/D.yaml params.x` → the variable it stands for
+    host_paths: dict[str, str] = field(default_factory=dict)  # a host directory bind-mounted → the service
 
 
 @dataclass
@@ -76,11 +77,12 @@ class _Service:
 
 class _Importer:
     def __init__(self, sources: list[SourceFile], doc: dict[str, Any], read: Reader, out: Imported,
-                 listdir: Lister, profiles: Collection[str] = ()) -> None:
+                 listdir: Lister, profiles: Collection[str] = (), root: str = "") -> None:
         self.profiles = set(profiles)
+        self.root = root  # the Compose file's folder on this host: where Compose mounts `./data` from
         self.sources, self.source, self.read, self.out = sources, sources[0], read, out
         self.repo_files = RepoFiles(read, listdir, out.files)
-        self.copy, self.copy_any = self.repo_files.copy, self.repo_files.copy_any
+        self.copy = self.repo_files.copy
         self.doc = doc  # the files merged
         self.renamed: dict[str, str] = {}  # service → its container_name, which names its definition
         self.dotenv = parse_env(read(".env") or b"")  # what Compose interpolates from (passwords aside)
@@ -149,6 +151,9 @@ class _Importer:
         if "image" not in svc.spec:
             svc.spec["image"] = f"{self.out.project}-{name}"  # the name Compose gives a built image
         return svc
+
+    def host(self, rel: str) -> str | None:
+        return posixpath.normpath(posixpath.join(self.root, rel)) if self.root else None
 
     def enabled(self, name: str, raw: Any) -> bool:
         """Whether `docker compose --profile P… up` would start the service: one in profiles
@@ -270,9 +275,12 @@ class _Importer:
 
     def service_volumes(self, svc: _Service, value: list[Any], where: tuple[Any, ...]) -> None:
         for i, v in enumerate(value):
-            kind, item, why = volume(v, self.copy_any)
+            kind, item, why = volume(v, self.repo_files, self.host)
             if why:
                 self.problem(where + (i,), f"service '{svc.name}': volumes: {why}")
+            elif kind == "host":
+                svc.spec.setdefault("volumes", []).append(item)
+                self.out.host_paths[item["host_path"] if isinstance(item, dict) else item.split(":")[0]] = svc.name
             elif kind == "tmpfs":
                 svc.spec.setdefault("tmpfs", []).append(item)
             elif kind == "file":
@@ -372,15 +380,16 @@ def project_name(explicit: str | None, doc_name: Any, folder: str) -> str:
 
 def import_compose(path: str, data: bytes, *, read: Reader, project: str | None, folder: str,
                    listdir: Lister = lambda rel: None, profiles: Collection[str] = (),
-                   more: Sequence[tuple[str, bytes]] = ()) -> Imported:
+                   more: Sequence[tuple[str, bytes]] = (), root: str = "") -> Imported:
     """The syncer repository a Compose file becomes. `path` names the file in messages;
     `folder` is its folder's name (the project name of last resort); `read` and `listdir`
     read what it names, relative to its folder; `profiles`: the Compose profiles to start
     (a service in profiles none of which is given is left out, as `docker compose up` does);
-    `more`: the files (path, content) merged into it, in order, as `docker compose -f` merges."""
+    `more`: the files (path, content) merged into it, in order, as `docker compose -f` merges;
+    `root`: its folder's absolute path, from which a relative data directory is bind-mounted."""
     sources, doc, problems = load_all([(path, data), *more])
     if doc is None:
         return Imported(project or "imported", problems=problems)
     out = Imported(project_name(project, doc.get("name"), folder), problems=problems)
-    _Importer(sources, doc, read, out, listdir, profiles).run()
+    _Importer(sources, doc, read, out, listdir, profiles, root).run()
     return out

@@ -15,7 +15,9 @@ from syncer.stages.compose_fields import is_relative, split_volume
 Reader = Callable[[str], "bytes | None"]
 Lister = Callable[[str], "list[str] | None"]  # the files under a directory, relative to it; None: no directory
 Copy = Callable[[str], "str | dict[str, str] | None"]
-# (volume | tmpfs | file, the syncer entry (a directory's: a list of file entries), why it cannot be carried)
+Host = Callable[[str], "str | None"]  # a Compose-relative path → the host path Compose mounts (None: unknown)
+# (volume | tmpfs | file | host, the syncer entry (a directory's: a list of file entries), why it
+# cannot be carried); `host`: a bind mount of the host directory Compose mounts
 Mount = tuple[str, Any, str]
 MAX_DIR_FILES = 100  # the files a directory may hold to be carried (each one is a `files:` entry)
 
@@ -23,17 +25,19 @@ _READ_ONLY = {"ro", "readonly"}
 _HARMLESS = {"rw", "", "z", "Z"}  # (z, Z: SELinux labels, which syncer's short form carries as written)
 
 
-def volume(value: Any, copy: Copy) -> Mount:
-    """One entry of a service's `volumes:`, short or long form."""
+def volume(value: Any, files: RepoFiles, host: Host = lambda rel: None) -> Mount:
+    """One entry of a service's `volumes:`, short or long form. A relative bind mount of data
+    (`_data`) is the host directory Compose mounts, by its absolute path (`host`); one of
+    files the container only reads is copied into the repository as `files:` entries."""
     if isinstance(value, dict):
-        return _long(value, copy)
+        return _long(value, files, host)
     source, target, options = split_volume(str(value))
     unknown = [o for o in options if o not in _READ_ONLY | _HARMLESS]
     if unknown:
         return "volume", None, f"'{value}': option {unknown[0]} is not carried"
     read_only = any(o in _READ_ONLY for o in options)
     if source and is_relative(source):
-        return _file(source, target, read_only, copy, value)
+        return _file(source, target, read_only, files, value, host)
     if source.startswith("~"):
         return "volume", None, f"'{value}': a path under ~ depends on who runs it; write the absolute path"
     if not source:
@@ -49,8 +53,26 @@ def named(item: Any, names: dict[str, str]) -> Any:
     return f"{names[source]}:{rest}" if sep and source in names else item
 
 
-def _file(source: str, target: str, read_only: bool, copy: Copy, shown: Any) -> Mount:
-    path = copy(source)
+def _data(source: str, read_only: bool, files: RepoFiles) -> bool:
+    """Whether a relative bind mount holds what the container writes (or what Compose's
+    deployment left): a directory that is missing (Compose makes it), mounted read-write,
+    empty or too big to carry, or an empty file mounted read-write (`acme.json`, say)."""
+    rel = posixpath.normpath(source)
+    data = files.read(rel)
+    if data is not None:
+        return not read_only and not data
+    inner = files.listdir(rel)
+    return inner is None or not read_only or not inner or len(inner) > MAX_DIR_FILES
+
+
+def _file(source: str, target: str, read_only: bool, files: RepoFiles, shown: Any, host: Host, *,
+          long: bool = False) -> Mount:
+    where = host(source)
+    if where is not None and _data(source, read_only, files):  # it stays on the host, as under Compose
+        if long:
+            return "host", {"mount_path": target, "host_path": where, **({"read_only": True} if read_only else {})}, ""
+        return "host", f"{where}:{target}" + (":ro" if read_only else ""), ""
+    path = files.copy_any(source)
     if path is None:
         return "file", None, (f"'{shown}': {source} is neither a file nor a directory of at most"
                               f" {MAX_DIR_FILES} files next to the Compose file (syncer's files: carries"
@@ -65,7 +87,7 @@ def _file(source: str, target: str, read_only: bool, copy: Copy, shown: Any) -> 
                     for inner, repo in sorted(path.items())], ""
 
 
-def _long(value: dict[str, Any], copy: Copy) -> Mount:
+def _long(value: dict[str, Any], files: RepoFiles, host: Host) -> Mount:
     kind = value.get("type", "volume")
     target = value.get("target", "")
     if not target or (kind == "bind" and not value.get("source")):
@@ -81,7 +103,7 @@ def _long(value: dict[str, Any], copy: Copy) -> Mount:
         return "tmpfs", target, ""
     if kind == "bind":
         if is_relative(source):
-            return _file(source, target, read_only, copy, f"{source}:{target}")
+            return _file(source, target, read_only, files, f"{source}:{target}", host, long=True)
         entry: dict[str, Any] = {"mount_path": target, "host_path": source}
         if nested.get("selinux") in ("z", "Z"):
             entry["selinux"] = nested["selinux"]

@@ -293,27 +293,31 @@ def _compare(api: Any, ours: dict[tuple[str, str], Any], written: dict[tuple[str
 
 def test_an_app_moved_from_compose_finds_the_data_its_compose_deployment_left(tmp_path: Path, docker_api: Any) -> None:
     """`docker compose down` (volumes kept), `syncer import`, `syncer apply`: the container
-    mounts the volume Compose filled, as `compose up` would again."""
+    mounts the volume Compose filled, and the data directory beside the Compose file that
+    Compose made and filled (`./state`), as `compose up` would again."""
     name = unique("mv")
     folder = tmp_path / name
     folder.mkdir()
     (folder / "compose.yaml").write_text(
         "services:\n  cx-keeper:\n    image: syncer-local/busybox:latest\n"
         "    command: [sh, -c, \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n"
-        "    volumes: [\"cxkept:/data\"]\nvolumes:\n  cxkept: {}\n")
+        "    volumes: [\"cxkept:/data\", \"./state:/state\"]\nvolumes:\n  cxkept: {}\n")
     compose = [str(_compose_binary()), "-f", str(folder / "compose.yaml")]  # its project: the folder's name
     state = tmp_path / "state"
     try:
         assert subprocess.run([*compose, "up", "-d"], capture_output=True, timeout=180).returncode == 0
-        assert subprocess.run([*compose, "exec", "-T", "cx-keeper", "sh", "-c", "echo filled > /data/mark"],
+        assert subprocess.run([*compose, "exec", "-T", "cx-keeper", "sh", "-c",
+                               "echo filled > /data/mark && echo kept > /state/mark"],
                               capture_output=True, timeout=60).returncode == 0
         assert subprocess.run([*compose, "down", "-t", "0"], capture_output=True, timeout=180).returncode == 0
-        assert _import(folder, tmp_path / "out").returncode == 0
+        imported = _import(folder, tmp_path / "out")
+        assert imported.returncode == 0, imported.stderr
+        assert f"service 'cx-keeper' mounts the host directory {folder / 'state'}, as Compose does" in imported.stdout
         applied = run_cli("--repo", str(tmp_path / "out"), "--state-dir", str(state), "apply", "--auto-approve",
                           "--stop-timeout", "1")
         assert applied.returncode == 0, applied.stdout + applied.stderr
-        out = docker_api.exec_start(docker_api.exec_create("cx-keeper", ["cat", "/data/mark"])["Id"])
-        assert out == b"filled\n"
+        out = docker_api.exec_start(docker_api.exec_create("cx-keeper", ["cat", "/data/mark", "/state/mark"])["Id"])
+        assert out == b"filled\nkept\n"
     finally:
         _cleanup_syncer(docker_api, name)
         remove_project(docker_api, name)  # (the key marker too)

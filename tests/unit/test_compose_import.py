@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
 from syncer.core.errors import Diagnostic
 from syncer.stages.compose import Imported, import_compose, project_name
@@ -31,8 +32,9 @@ def _import(case: str, project: str | None = None) -> Imported:
 
     # a case with a compose.override.yaml is imported with it, as `docker compose` reads the pair
     more = [(name, (folder / name).read_bytes()) for name in ["compose.override.yaml"] if (folder / name).is_file()]
+    # its folder as if it were /srv/<case> on the host (where a relative data directory is mounted from)
     return import_compose("compose.yaml", (folder / "compose.yaml").read_bytes(), read=read, project=project,
-                          folder=case, listdir=listdir, more=more)
+                          folder=case, listdir=listdir, more=more, root=f"/srv/{case}")
 
 
 def _as_bytes(content: str | bytes) -> bytes:
@@ -181,7 +183,7 @@ services:
     assert set(got.secrets) == {"ROOT_PASSWORD"}
 
 
-def _with_tree(text: bytes, tree: dict[str, bytes]) -> Imported:
+def _with_tree(text: bytes, tree: dict[str, bytes], root: str = "") -> Imported:
     def read(rel: str) -> bytes | None:
         return tree.get(rel)
 
@@ -189,10 +191,43 @@ def _with_tree(text: bytes, tree: dict[str, bytes]) -> Imported:
         inner = sorted(p[len(rel) + 1:] for p in tree if p.startswith(rel + "/"))
         return inner if inner or rel in ("data",) else None  # `data`: an empty directory
 
-    return import_compose("compose.yaml", text, read=read, project="p", folder="p", listdir=listdir)
+    return import_compose("compose.yaml", text, read=read, project="p", folder="p", listdir=listdir, root=root)
 
 
-def test_a_directory_too_big_or_empty_is_listed_not_carried() -> None:
+def test_a_data_directory_is_the_host_directory_compose_mounts_by_its_absolute_path() -> None:
+    """Missing (Compose makes it), mounted read-write, empty, or too big to carry as files:
+    what the container writes there stays on the host, where the Compose deployment left it
+    (and an application moved from Compose finds it). What it only reads is copied."""
+    big = {f"assets/{i:03}.txt": b"x" for i in range(101)}
+    got = _with_tree(b"""
+services:
+  web:
+    image: busybox
+    volumes:
+      - ./assets:/assets:ro
+      - ./data:/var/lib/data
+      - ../shared/state:/state
+      - {type: bind, source: ./cache, target: /cache, read_only: true}
+      - ./config:/config
+      - ./acme.json:/acme.json
+      - ./small:/small:ro
+      - ./app.conf:/etc/app.conf
+""", {**big, "small/a": b"A", "config/settings.xml": b"<x/>", "acme.json": b"", "app.conf": b"k=v"},
+        root="/srv/app")
+    assert got.problems == []
+    spec = str(got.files["templates/web.yaml"])
+    assert all(f"- {entry}\n" in spec for entry in (
+        "/srv/app/assets:/assets:ro", "/srv/app/data:/var/lib/data", "/srv/shared/state:/state",
+        "/srv/app/config:/config", "/srv/app/acme.json:/acme.json"))
+    assert "mount_path: /cache\n      host_path: /srv/app/cache\n      read_only: true" in spec
+    assert got.files["files/small/a"] == b"A" and got.files["files/app.conf"] == b"k=v"  # read-only, or a file
+    assert got.host_paths == {p: "web" for p in ("/srv/app/assets", "/srv/app/data", "/srv/shared/state",
+                                                 "/srv/app/cache", "/srv/app/config", "/srv/app/acme.json")}
+    # stated in the policy, for the operator to review
+    assert YAML(typ="safe").load(str(got.files["syncer.yaml"]))["policy"]["bind_mounts"] == sorted(got.host_paths)
+
+
+def test_a_directory_too_big_or_empty_is_listed_not_carried_where_its_host_is_unknown() -> None:
     big = {f"assets/{i:03}.txt": b"x" for i in range(101)}
     got = _with_tree(b"""
 services:
