@@ -46,7 +46,6 @@ KEPT = frozenset({
 })
 WHY = {
     "build": "syncer deploys images; build it in CI",
-    "extends": "merge the extended service in by hand (syncer templates have profiles instead)",
     "external_links": "use an external network in syncer.yaml instead",
     "volumes_from": "declare the volumes on this service too",
 }
@@ -387,7 +386,7 @@ def import_compose(path: str, data: bytes, *, read: Reader, project: str | None,
     (a service in profiles none of which is given is left out, as `docker compose up` does);
     `more`: the files (path, content) merged into it, in order, as `docker compose -f` merges;
     `root`: its folder's absolute path, from which a relative data directory is bind-mounted."""
-    sources, doc, problems = load_all([(path, data), *more])
+    sources, doc, problems = load_all([(path, data), *more], read)
     if doc is None:
         return Imported(project or "imported", problems=problems)
     out = Imported(project_name(project, doc.get("name"), folder), problems=problems)

@@ -11,6 +11,7 @@ keeps what an earlier file set; `!reset` removes it and `!override` replaces it 
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -95,11 +96,14 @@ def _rule(path: Path, rules: Iterable[Path]) -> Path | None:
     return None
 
 
-def load_all(files: list[tuple[str, bytes]]) -> tuple[list[SourceFile], dict[str, Any] | None, list[Diagnostic]]:
-    """Compose files (path, content) parsed and merged in order: their sources (to locate
-    problems in), the merged document (None when one is not a Compose file) and what stops
-    the merge or cannot be merged, located."""
+def load_all(files: list[tuple[str, bytes]], read: Callable[[str], bytes | None] = lambda rel: None,
+             ) -> tuple[list[SourceFile], dict[str, Any] | None, list[Diagnostic]]:
+    """Compose files (path, content) parsed, each one's `extends` applied (`read` reads a
+    file one names, relative to the first file's folder) and merged in order: their sources
+    (to locate problems in), the merged document (None when one is not a Compose file) and
+    what stops the merge or cannot be merged, located."""
     sources, docs = [], []
+    problems: Problems = []
     for i, (path, data) in enumerate(files):
         source, refused = parse(path, data, compose=True)
         if source is None:
@@ -109,13 +113,106 @@ def load_all(files: list[tuple[str, bytes]]) -> tuple[list[SourceFile], dict[str
             return [], None, [Diagnostic(path, 1, 1, "not a Compose file: expected one mapping"
                                                      + (" with services:" if i == 0 else ""))]
         sources.append(source)
-        docs.append(doc)
-    problems: Problems = []
+        docs.append(extended(doc, read, problems))
     merged: Any = clean(docs[0])
     for doc in docs[1:]:
         merged = merge(merged, doc, (), problems)
-    return sources, merged, [Diagnostic(*locate_in(sources, 0, where, key=True), f"{'.'.join(where)}: {why}")
+    return sources, merged, [Diagnostic(*locate_in(sources, 0, where, key=True), f"{_named(where)}: {why}")
                              for where, why in problems]
+
+
+def _named(path: Path) -> str:
+    """`service 'app': ports` for a service's field (as the import names it), else the path."""
+    if len(path) > 2 and path[0] == "services":
+        return f"service '{path[1]}': {'.'.join(path[2:])}"
+    return ".".join(path)
+
+
+class _Refused(Exception):
+    pass
+
+
+def extended(doc: dict[str, Any], read: Callable[[str], bytes | None], problems: Problems) -> dict[str, Any]:
+    """`doc` with each service that `extends` another (of this file, or of the file it names)
+    made of that one merged with its own settings, by the rules files merge by (Compose's);
+    the relative paths of a service from another folder rebased onto this file's folder."""
+    services = doc.get("services")
+    if not isinstance(services, dict) or not any(isinstance(s, dict) and "extends" in s for s in services.values()):
+        return doc
+    others: dict[str, dict[str, Any] | None] = {}
+
+    def services_of(path: str) -> dict[str, Any] | None:
+        if path not in others:
+            data = read(posixpath.normpath(path))
+            source = parse(path, data, compose=True)[0] if data is not None else None
+            other = source.docs[0] if source is not None and len(source.docs) == 1 else None
+            found = other.get("services") if isinstance(other, dict) else None
+            others[path] = found if isinstance(found, dict) else None
+        return others[path]
+
+    def resolve(name: str, pool: dict[str, Any], folder: str, seen: tuple[tuple[str, str], ...]) -> Any:
+        service = pool.get(name)
+        if not isinstance(service, dict) or "extends" not in service:
+            return _rebased(clean(service), folder)
+        ext = service["extends"]
+        ref = ext if isinstance(ext, str) else ext.get("service") if isinstance(ext, dict) else None
+        file = ext.get("file") if isinstance(ext, dict) else None
+        if not isinstance(ref, str) or not (file is None or isinstance(file, str)):
+            raise _Refused("name the service (`service:`) and, from another file, its `file:`")
+        where = posixpath.join(folder, file) if file else folder + "#"
+        other = services_of(posixpath.join(folder, file)) if file else pool
+        if other is None:
+            raise _Refused(f"{file} is not a Compose file with services: next to this one")
+        if ref not in other:
+            raise _Refused(f"no service '{ref}' in {file or 'this file'}")
+        if (where, ref) in seen:
+            raise _Refused(f"'{ref}' extends itself ({' -> '.join(n for _, n in seen)} -> {ref})")
+        base = resolve(ref, other, posixpath.dirname(posixpath.join(folder, file)) if file else folder,
+                       (*seen, (where, ref)))
+        local = _rebased({k: v for k, v in service.items() if k != "extends"}, folder)  # (its tags for merge)
+        merging: Problems = []
+        merged = merge(base, local, ("services", name), merging)
+        if merging:
+            raise _Refused(f"{'.'.join(merging[0][0][2:])}: {merging[0][1]}")
+        return merged
+
+    out = dict(services)
+    for name, service in services.items():
+        if isinstance(service, dict) and "extends" in service:
+            try:
+                out[name] = resolve(str(name), services, "", (("#", str(name)),))
+            except _Refused as refused:
+                problems.append((("services", str(name), "extends"), str(refused)))
+                out[name] = {k: v for k, v in service.items() if k != "extends"}
+    return {**doc, "services": out}
+
+
+def _rebased(service: Any, folder: str) -> Any:
+    """A service written in `folder` (relative to the first file's), its relative bind mounts
+    and env files as paths from the first file's folder, as Compose resolves them."""
+    if not folder or not isinstance(service, dict):
+        return service
+
+    def moved(path: Any) -> Any:
+        text = str(path)
+        return "./" + posixpath.normpath(posixpath.join(folder, text)) if not text.startswith("/") else path
+
+    out = dict(service)
+    if isinstance(out.get("volumes"), list):
+        volumes = []
+        for v in out["volumes"]:
+            if isinstance(v, dict) and v.get("type") == "bind" and str(v.get("source", "")).startswith("."):
+                v = {**v, "source": moved(v["source"])}
+            elif isinstance(v, str) and v.startswith("."):
+                source, _, rest = v.partition(":")
+                v = f"{moved(source)}:{rest}"
+            volumes.append(v)
+        out["volumes"] = type(out["volumes"])(volumes)  # (an !override list stays one)
+    if "env_file" in out:
+        files = out["env_file"] if isinstance(out["env_file"], list) else [out["env_file"]]
+        out["env_file"] = type(files)({**f, "path": moved(f["path"])} if isinstance(f, dict) and "path" in f
+                                       else moved(f) for f in files)
+    return out
 
 
 def clean(value: Any) -> Any:

@@ -111,7 +111,7 @@ def test_the_override_beside_it_and_further_files_are_merged_as_docker_compose_m
     bad = run_cli("import", str(folder / "compose.yaml"), str(folder / "bad.yaml"), "--out", str(tmp_path / "bad"))
     assert bad.returncode == 1 and not (tmp_path / "bad").exists()
     assert bad.stderr.splitlines()[:2] == [
-        f"{folder / 'bad.yaml'}:4:5: services.app.ports: cannot override a list with a mapping (Compose refuses it too)",
+        f"{folder / 'bad.yaml'}:4:5: service 'app': ports: cannot override a list with a mapping (Compose refuses it too)",
         f"{folder / 'bad.yaml'}:5:5: service 'app': build: syncer deploys images; build it in CI"]
 
 

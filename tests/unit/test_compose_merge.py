@@ -106,7 +106,7 @@ def test_what_cannot_override_is_located_in_the_file_that_wrote_it() -> None:
              ("prod.yaml", b"services:\n  app:\n    ports: {a: b}\n")]
     _, doc, problems = load_all(files)
     assert [str(p) for p in problems] == [
-        "prod.yaml:3:5: services.app.ports: cannot override a list with a mapping (Compose refuses it too)"]
+        "prod.yaml:3:5: service 'app': ports: cannot override a list with a mapping (Compose refuses it too)"]
     got = import_compose("compose.yaml", files[0][1], read=lambda rel: None, project="p", folder="p", more=files[1:])
     assert [str(p) for p in got.problems] == [str(p) for p in problems]
 
@@ -137,3 +137,40 @@ def test_the_override_file_is_the_one_docker_compose_reads_beside_a_file_it_look
     assert override_file("docker-compose.yml", present) == "compose.override.yaml"  # its first, as Compose's
     assert override_file("prod.yaml", present) is None  # a file `docker compose` never looks for alone
     assert override_file("compose.yaml", lambda name: False) is None
+
+
+def _extends(text: str, files: dict[str, bytes] | None = None) -> Any:
+    return import_compose("compose.yaml", text.encode(), read=lambda rel: (files or {}).get(rel), project="p",
+                          folder="p")
+
+
+def test_extends_builds_a_service_from_another_by_the_merge_rules() -> None:
+    doc = _merged("services:\n  base: {image: a, environment: {A: '1'}, ports: ['80:80'], command: [x]}\n"
+                  "  child: {extends: base, environment: {B: '2'}, command: [y]}\n"
+                  "  grand: {extends: {service: child}, ports: !override ['81:80']}\n")
+    assert doc["services"]["child"] == {"image": "a", "environment": {"A": "1", "B": "2"}, "ports": ["80:80"],
+                                        "command": ["y"]}
+    assert doc["services"]["grand"]["ports"] == ["81:80"] and doc["services"]["grand"]["command"] == ["y"]
+
+
+def test_extends_from_another_folder_keeps_its_relative_paths_its_own() -> None:
+    other = (b"services:\n  w:\n    image: a\n    volumes: ['./w.conf:/etc/w.conf:ro', 'data:/data']\n"
+             b"    env_file: w.env\n")
+    got = _extends("services:\n  app: {extends: {file: lib/c.yaml, service: w}}\n",
+                   {"lib/c.yaml": other, "lib/w.conf": b"k=v\n", "lib/w.env": b"A=1\n"})
+    assert got.problems == [] and got.files["files/w.conf"] == b"k=v\n" and got.files["files/w.env"] == b"A=1\n"
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("  app: {image: a, extends: nope}\n", "service 'app': extends: no service 'nope' in this file"),
+    ("  app: {extends: b}\n  b: {extends: app}\n", "service 'app': extends: 'app' extends itself (app -> b -> app)"),
+    ("  app: {extends: {file: gone.yaml, service: w}}\n",
+     "service 'app': extends: gone.yaml is not a Compose file with services: next to this one"),
+    ("  app: {extends: {file: 3}}\n",
+     "service 'app': extends: name the service (`service:`) and, from another file, its `file:`"),
+    ("  app: {extends: b, ports: {x: 1}}\n  b: {image: a, ports: ['80:80']}\n",
+     "service 'app': extends: ports: cannot override a list with a mapping (Compose refuses it too)"),
+])
+def test_an_extends_that_cannot_be_followed_is_located_at_it(text: str, why: str) -> None:
+    got = _extends("services:\n" + text)
+    assert [p.message for p in got.problems][:1] == [why] and got.problems[0].line == 2
