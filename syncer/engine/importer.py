@@ -53,7 +53,7 @@ def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
         raise UsageError(f"{out} exists and is not an empty directory; choose a new --out")
     imported = convert(str(compose_file), data, read=lambda rel: _read_file(folder, rel), project=project,
                        folder=folder.name, listdir=lambda rel: _list_files(folder, rel), profiles=profiles,
-                       more=extra, root=str(folder))
+                       more=extra, root=str(folder), home=str(Path.home()))
     if not imported.files:
         raise InvalidProject(imported.problems)
     report = ImportReport(imported.project, out, [], sorted(imported.problems), dict(sorted(imported.secrets.items())),

@@ -76,9 +76,9 @@ class _Service:
 
 class _Importer:
     def __init__(self, sources: list[SourceFile], doc: dict[str, Any], read: Reader, out: Imported,
-                 listdir: Lister, profiles: Collection[str] = (), root: str = "") -> None:
+                 listdir: Lister, profiles: Collection[str] = (), root: str = "", home: str = "") -> None:
         self.profiles = set(profiles)
-        self.root = root  # the Compose file's folder on this host: where Compose mounts `./data` from
+        self.root, self.home = root, home  # the Compose file's folder, where `./data` is; and `~`
         self.sources, self.source, self.read, self.out = sources, sources[0], read, out
         self.repo_files = RepoFiles(read, listdir, out.files)
         self.copy = self.repo_files.copy
@@ -152,6 +152,8 @@ class _Importer:
         return svc
 
     def host(self, rel: str) -> str | None:
+        if rel == "~" or rel.startswith("~/"):  # the home of who imports it: of who ran Compose, as a rule
+            return posixpath.normpath(self.home + rel[1:]) if self.home else None
         return posixpath.normpath(posixpath.join(self.root, rel)) if self.root else None
 
     def enabled(self, name: str, raw: Any) -> bool:
@@ -379,16 +381,17 @@ def project_name(explicit: str | None, doc_name: Any, folder: str) -> str:
 
 def import_compose(path: str, data: bytes, *, read: Reader, project: str | None, folder: str,
                    listdir: Lister = lambda rel: None, profiles: Collection[str] = (),
-                   more: Sequence[tuple[str, bytes]] = (), root: str = "") -> Imported:
+                   more: Sequence[tuple[str, bytes]] = (), root: str = "", home: str = "") -> Imported:
     """The syncer repository a Compose file becomes. `path` names the file in messages;
     `folder` is its folder's name (the project name of last resort); `read` and `listdir`
     read what it names, relative to its folder; `profiles`: the Compose profiles to start
     (a service in profiles none of which is given is left out, as `docker compose up` does);
     `more`: the files (path, content) merged into it, in order, as `docker compose -f` merges;
-    `root`: its folder's absolute path, from which a relative data directory is bind-mounted."""
+    `root`: its folder's absolute path, from which a relative data directory is bind-mounted
+    (and `home`, what `~` stands for)."""
     sources, doc, problems = load_all([(path, data), *more], read)
     if doc is None:
         return Imported(project or "imported", problems=problems)
     out = Imported(project_name(project, doc.get("name"), folder), problems=problems)
-    _Importer(sources, doc, read, out, listdir, profiles, root).run()
+    _Importer(sources, doc, read, out, listdir, profiles, root, home).run()
     return out

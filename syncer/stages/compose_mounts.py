@@ -15,7 +15,7 @@ from syncer.stages.compose_fields import is_relative, split_volume
 Reader = Callable[[str], "bytes | None"]
 Lister = Callable[[str], "list[str] | None"]  # the files under a directory, relative to it; None: no directory
 Copy = Callable[[str], "str | dict[str, str] | None"]
-Host = Callable[[str], "str | None"]  # a Compose-relative path → the host path Compose mounts (None: unknown)
+Host = Callable[[str], "str | None"]  # a Compose-relative or ~ path → the host path Compose mounts (None: unknown)
 # (volume | tmpfs | file | host, the syncer entry (a directory's: a list of file entries), why it
 # cannot be carried); `host`: a bind mount of the host directory Compose mounts
 Mount = tuple[str, Any, str]
@@ -39,7 +39,10 @@ def volume(value: Any, files: RepoFiles, host: Host = lambda rel: None) -> Mount
     if source and is_relative(source):
         return _file(source, target, read_only, files, value, host)
     if source.startswith("~"):
-        return "volume", None, f"'{value}': a path under ~ depends on who runs it; write the absolute path"
+        where = host(source) if source == "~" or source.startswith("~/") else None
+        if where is None:
+            return "volume", None, f"'{value}': a path under ~ depends on who runs it; write the absolute path"
+        return "host", ":".join([where, *str(value).split(":")[1:]]), ""  # the home of who ran Compose
     if not source:
         return "volume", {"mount_path": target}, ""
     return "volume", str(value), ""
@@ -104,7 +107,10 @@ def _long(value: dict[str, Any], files: RepoFiles, host: Host) -> Mount:
     if kind == "bind":
         if is_relative(source):
             return _file(source, target, read_only, files, f"{source}:{target}", host, long=True)
-        entry: dict[str, Any] = {"mount_path": target, "host_path": source}
+        home = host(source) if source == "~" or source.startswith("~/") else source
+        if home is None or home.startswith("~"):
+            return kind, None, f"{target}: a path under ~ depends on who runs it; write the absolute path"
+        entry: dict[str, Any] = {"mount_path": target, "host_path": home}
         if nested.get("selinux") in ("z", "Z"):
             entry["selinux"] = nested["selinux"]
     elif kind == "volume":
@@ -115,7 +121,7 @@ def _long(value: dict[str, Any], files: RepoFiles, host: Host) -> Mount:
         return kind, None, f"{target}: type {kind} is not carried"
     if read_only:
         entry["read_only"] = True
-    return "volume", entry, ""
+    return "host" if kind == "bind" and source.startswith("~") else "volume", entry, ""
 
 
 def _mode(value: Any) -> str:

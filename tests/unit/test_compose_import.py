@@ -227,6 +227,23 @@ services:
     assert YAML(typ="safe").load(str(got.files["syncer.yaml"]))["policy"]["bind_mounts"] == sorted(got.host_paths)
 
 
+def test_a_path_under_home_is_the_home_of_who_imports_it_as_compose_reads_it() -> None:
+    text = b"""
+services:
+  mc:
+    image: busybox
+    volumes: ["~/minecraft_data:/data", "~other/x:/x", {type: bind, source: ~/logs, target: /logs}]
+"""
+    got = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p", home="/home/op")
+    assert [p.message for p in got.problems] == [
+        "service 'mc': volumes: '~other/x:/x': a path under ~ depends on who runs it; write the absolute path"]
+    assert got.host_paths == {"/home/op/minecraft_data": "mc", "/home/op/logs": "mc"}
+    spec = str(got.files["templates/mc.yaml"])
+    assert "- /home/op/minecraft_data:/data\n" in spec and "host_path: /home/op/logs" in spec
+    unknown = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p")
+    assert len(unknown.problems) == 3  # (no home given: nothing guessed)
+
+
 def test_a_directory_too_big_or_empty_is_listed_not_carried_where_its_host_is_unknown() -> None:
     big = {f"assets/{i:03}.txt": b"x" for i in range(101)}
     got = _with_tree(b"""
