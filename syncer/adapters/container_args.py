@@ -108,7 +108,7 @@ def stop_seconds(value: Any) -> int:
 # spec field -> HostConfig argument, copied as they are
 _HOST_AS_IS = {"cap_add": "cap_add", "cap_drop": "cap_drop", "security_opt": "security_opt",
                "dns": "dns", "dns_search": "dns_search", "extra_hosts": "extra_hosts",
-               "sysctls": "sysctls", "pid": "pid_mode", "ipc": "ipc_mode"}
+               "sysctls": "sysctls", "pid": "pid_mode", "ipc": "ipc_mode", "runtime": "runtime"}
 
 
 def _host_args(spec: Mapping[str, Any], host: dict[str, Any]) -> None:

@@ -252,6 +252,22 @@ def test_pull_policy_never_fails_for_a_missing_image_without_pulling(
     assert _containers(docker_api, project) == {}
 
 
+def test_runtime_reaches_the_engine_which_runs_the_container_with_it(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    """`runtime` (Compose's: `nvidia`, a wasm shim) is HostConfig.Runtime: the engine's default
+    one runs it, and one the engine does not know is the engine's own refusal."""
+    spec = f"image: {IMAGE}\n  command: {json.dumps(['sh', '-c', LOOP])}\n"
+    templates = {"ok": f"id: ok\nversion: \"1.0\"\nspec:\n  {spec}  runtime: runc\n",
+                 "odd": f"id: odd\nversion: \"1.0\"\nspec:\n  {spec}  runtime: syncer-no-such-runtime\n"}
+    repo = _repo(tmp_path / "r", project, templates, {"a": "name: a\ntemplate: ok\n", "b": "name: b\ntemplate: odd\n"})
+    out = _apply(repo, tmp_path / "s")
+    # (engines word it differently: "Unknown runtime specified X", "unknown or invalid runtime name: X")
+    assert out.returncode == 1 and re.search(r"(?i)unknown.*runtime.*syncer-no-such-runtime", out.stdout), out.stdout
+    running = _containers(docker_api, project)
+    assert running["a"]["HostConfig"]["Runtime"] == "runc" and running["a"]["State"]["Running"]
+    assert running.get("b") is None or not running["b"]["State"]["Running"]
+
+
 def test_healthcheck_timings_without_test_keep_the_image_probe(
         tmp_path: Path, project: str, docker_api: Any) -> None:
     repo = _repo(tmp_path / "r", project, {"imagehc": IMAGE_HC}, {

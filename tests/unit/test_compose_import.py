@@ -73,7 +73,7 @@ def test_the_spec_table_is_covered() -> None:
             "memory_reservation", "shm_size", "cap_add", "cap_drop", "read_only", "security_opt",
             "ulimits", "sysctls", "extra_hosts", "dns", "dns_search", "stop_signal", "stop_grace_period",
             "logging", "pid", "ipc", "kind: job", "condition: completed", "condition: healthy",
-            "condition: started", "external: true", "aliases"]
+            "condition: started", "external: true", "aliases", "runtime"]
     assert [r for r in rows if f"{r}:" not in text and r not in text] == []
 
 
