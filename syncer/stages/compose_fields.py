@@ -191,7 +191,7 @@ def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Probl
         elif key == "mode" and v == "replicated":
             continue
         elif key == "resources":
-            problems.extend(_deploy_resources(v or {}, resources))
+            problems.extend(_deploy_resources(v or {}, resources, extra))
         elif key == "placement":  # (what `docker stack deploy` reads; `compose up` ignores it, as a container server does)
             extra["placement"] = {"constraints": list(v.get("constraints") or [])} if v.get("constraints") else {}
             problems.extend(((key, other), "syncer places by constraints only") for other in sorted(set(v) - {"constraints"}))
@@ -212,7 +212,7 @@ def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Probl
     return resources, extra, problems
 
 
-def _deploy_resources(value: dict[str, Any], resources: dict[str, Any]) -> Problems:
+def _deploy_resources(value: dict[str, Any], resources: dict[str, Any], extra: dict[str, Any]) -> Problems:
     problems: Problems = []
     for key, v in (value.get("limits") or {}).items():
         if key in ("memory", "cpus", "pids"):
@@ -222,14 +222,35 @@ def _deploy_resources(value: dict[str, Any], resources: dict[str, Any]) -> Probl
     for key, v in (value.get("reservations") or {}).items():
         if key == "memory":
             resources["memory_reservation"] = v
-        elif key == "devices":
-            problems.append((("resources", "reservations", key),
-                             "device reservations are not carried; use gpus: or devices: in the spec"))
+        elif key == "devices":  # GPUs and the like: the spec's `gpus` (Docker's DeviceRequests, as Compose makes)
+            gpus, more = _device_requests(v or [])
+            extra["gpus"] = gpus
+            problems.extend((("resources", "reservations", key, *where), why) for where, why in more)
         else:
             problems.append((("resources", "reservations", key), "syncer reserves memory only"))
     for key in sorted(set(value) - {"limits", "reservations"}):
         problems.append((("resources", key), "not a field of syncer's resources"))
     return problems
+
+
+_DEVICE_KEYS = ("driver", "count", "device_ids", "capabilities", "options")
+
+
+def _device_requests(value: list[Any]) -> tuple[list[dict[str, Any]], Problems]:
+    """`reservations.devices` as `gpus` entries: one that names neither a count nor devices
+    asks for all of them, as Compose reads it."""
+    out: list[dict[str, Any]] = []
+    problems: Problems = []
+    for i, device in enumerate(value):
+        if not isinstance(device, dict):
+            problems.append(((i,), "expected a mapping (capabilities, driver, count, device_ids, options)"))
+            continue
+        problems.extend(((i, key), "not a field of a device request") for key in sorted(set(device) - set(_DEVICE_KEYS)))
+        request = {k: device[k] for k in _DEVICE_KEYS if k in device}
+        if "count" not in request and "device_ids" not in request:
+            request["count"] = "all"
+        out.append(request)
+    return out, problems
 
 
 _DEPENDS = {"service_started": "started", "service_healthy": "healthy",

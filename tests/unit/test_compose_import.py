@@ -110,7 +110,8 @@ def test_unsupported_fields_are_listed_with_service_and_line() -> None:
     got = _import("build_unsupported")
     assert Diagnostic("compose.yaml", 4, 5, "service 'cx-built': build: syncer deploys images; build it in CI") \
         in got.problems
-    assert any(p.line == 15 and "deploy.resources.reservations.devices" in p.message for p in got.problems)
+    assert Diagnostic("compose.yaml", 17, 5, "service 'cx-gpu': volumes_from: declare the volumes on this service"
+                                             " too") in got.problems
     # without an image, the one Compose would have built: <project>-<service>
     assert "image: build_unsupported-cx-built" in str(got.files["templates/cx-built.yaml"])
 
@@ -548,3 +549,36 @@ def test_an_env_file_line_holding_a_url_with_a_password_stays_out_of_the_copy() 
     assert got.problems == [] and set(got.secrets) == {"DATABASE_URL", "DB_PASS"}
     assert got.files["files/app.env"] == b"MODE=fast\n"
     assert "canary" not in "".join(str(v) for v in got.files.values())
+
+
+def test_device_reservations_are_the_gpus_docker_compose_asks_the_engine_for() -> None:
+    """Compose's GPU form (`deploy.resources.reservations.devices`, as AI stacks write it) is
+    the spec's `gpus` (DeviceRequests); one naming neither a count nor devices asks for all."""
+    text = b"""
+services:
+  ollama:
+    image: ollama/ollama
+    deploy:
+      resources:
+        reservations:
+          memory: 1g
+          devices:
+            - {driver: nvidia, count: 1, capabilities: [gpu]}
+            - {capabilities: [gpu, utility], device_ids: ["0", "3"]}
+            - {driver: nvidia, capabilities: [gpu]}
+            - {capabilities: [gpu], shared: true}
+"""
+    got = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p")
+    assert [p.message for p in got.problems] == [
+        "service 'ollama': deploy.resources.reservations.devices.shared: not a field of a device request"]
+    spec = YAML(typ="safe").load(str(got.files["templates/ollama.yaml"]))["spec"]
+    assert spec["gpus"] == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]},
+                            {"device_ids": ["0", "3"], "capabilities": ["gpu", "utility"]},
+                            {"driver": "nvidia", "count": "all", "capabilities": ["gpu"]},
+                            {"count": "all", "capabilities": ["gpu"]}]
+    assert spec["resources"] == {"memory_reservation": "1g"}
+    from syncer.adapters.container_args import create_args
+    from syncer.stages.shortforms import gpus
+    requests = create_args({"image": "i", "gpus": gpus(spec["gpus"][:3])}, {})["host_config"]["device_requests"]
+    assert [(r["Driver"], r["Count"], r["DeviceIDs"], r["Capabilities"]) for r in requests] == [
+        ("nvidia", 1, [], [["gpu"]]), ("", 0, ["0", "3"], [["gpu", "utility"]]), ("nvidia", -1, [], [["gpu"]])]
