@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from syncer.adapters import engine_http
@@ -220,14 +220,15 @@ class Engine:
         """Every network of the server: ONE list call (ours carry the project label; an
         external one only has to be there)."""
         rows = self._call("list networks", self.reads.networks)
-        return [LiveNetwork(str(r.get("Id", "")), str(r.get("Name", "")), r.get("Labels") or {},
-                            r.get("Internal") is True) for r in rows]
+        return [live_network(r) for r in rows]
 
-    def create_network(self, name: str, labels: Mapping[str, str], *, internal: bool = False) -> str:
-        """Create a user-defined bridge network (`internal`: with no route out of the host);
-        returns its id."""
+    def create_network(self, name: str, labels: Mapping[str, str], *, internal: bool = False,
+                       ipam: Sequence[Mapping[str, str]] = ()) -> str:
+        """Create a user-defined bridge network (`internal`: with no route out of the host;
+        `ipam`: its address pools, syncer.yaml's `{subnet, gateway, ip_range}`); its id."""
         result = self._call(f"create network {name}", self.api.create_network, name, driver="bridge",
-                            labels=dict(labels), check_duplicate=True, internal=internal)
+                            labels=dict(labels), check_duplicate=True, internal=internal,
+                            ipam=ipam_config(ipam) if ipam else None)
         return str(result.get("Id", ""))
 
     def remove_network(self, ident: str) -> None:
@@ -374,3 +375,16 @@ class Engine:
         """One reading of a container's CPU and memory counters, at once (no streaming, no
         one-second wait: `precpu_stats` is empty, so CPU % needs the caller's previous reading)."""
         return dict(self._call(f"stats {ident}", self.api.stats, ident, stream=False, one_shot=True))
+
+
+def live_network(row: Mapping[str, Any]) -> LiveNetwork:
+    """A network as the engine's network list reports it."""
+    pools = (row.get("IPAM") or {}).get("Config") or []
+    return LiveNetwork(str(row.get("Id", "")), str(row.get("Name", "")), row.get("Labels") or {},
+                       row.get("Internal") is True, tuple(sorted(str(p["Subnet"]) for p in pools if p.get("Subnet"))))
+
+
+def ipam_config(pools: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    """The Engine API's IPAM of a network made with syncer.yaml's pools (the default driver)."""
+    keys = {"subnet": "Subnet", "gateway": "Gateway", "ip_range": "IPRange"}
+    return {"Driver": "default", "Config": [{keys[k]: v for k, v in p.items() if k in keys} for p in pools]}

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from syncer.adapters.docker import Engine, EngineError, Missing
+from syncer.adapters.docker import Engine, EngineError, Missing, live_network
 from syncer.adapters.images import registry_credentials
 from syncer.core import labels as L
 from syncer.core.labels import reveal
@@ -71,8 +71,7 @@ class Swarm:
         wanted, ids = set(names), {r["ID"] for r in mine}
         others = [self._service(r, []) for r in rows
                   if r["ID"] not in ids and (r.get("Spec") or {}).get("Name") in wanted]
-        networks = [LiveNetwork(str(n.get("Id", "")), str(n.get("Name", "")), n.get("Labels") or {},
-                                n.get("Internal") is True) for n in self._call("list networks", self.reads.networks)]
+        networks = [live_network(n) for n in self._call("list networks", self.reads.networks)]
         return [self._service(r, tasks) for r in mine], tasks, others, networks
 
     def _service(self, row: Mapping[str, Any], tasks: list[LiveTask]) -> LiveContainer:
@@ -178,7 +177,7 @@ class Swarm:
     def ensure_network(self, name: str, project: str, key: str = L.DEFAULT_NETWORK, *,
                        internal: bool = False) -> None:
         """An attachable overlay of the project (labelled with syncer.yaml's name for it;
-        `internal`: with no route out), created when missing."""
+        `internal`: with no route out), created when missing (with Swarm's address pools)."""
         found = self._call("list networks", self.reads.networks, names=[name])
         if any(n.get("Name") == name for n in found):
             return

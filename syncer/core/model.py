@@ -1,6 +1,5 @@
 """The data that crosses stages: frozen dataclasses, stdlib only. Specs are plain JSON-like
-dicts (the rendered spec is a contract hashed as canonical JSON); the dataclasses name what
-each stage hands to the next."""
+dicts (a rendered spec is a contract, hashed as canonical JSON); the records name the rest."""
 
 from __future__ import annotations
 
@@ -240,12 +239,13 @@ class LiveContainer(Record):
 
 @record
 class LiveNetwork(Record):
-    """One network as the one network list call reports it."""
-
+    """One network as the one network list call reports it; `internal` (no route out of the
+    host) and `subnets` (its IPAM pools') are fixed when it is made."""
     id: str
     name: str
     labels: Mapping[str, str]
-    internal: bool = False  # Docker's `Internal`: no route out of the host (fixed when it is made)
+    internal: bool = False
+    subnets: tuple[str, ...] = ()
 
 
 @record

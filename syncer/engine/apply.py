@@ -123,7 +123,8 @@ class Applier:
                 if kind == "network create":
                     name = self._network_key(a.container)
                     eng.create_network(a.container, L.network_labels(self.plan.project, name),
-                                       internal=a.container in self.internal)
+                                       internal=a.container in self.internal,
+                                       ipam=next((r.after for r in a.reasons if r.field == "ipam"), ()))
                 else:  # (on a Swarm server, once the tasks that left it let go)
                     self.swarms.remove_network(a, eng)
             except (EngineError, DockerUnavailable) as exc:

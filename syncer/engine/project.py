@@ -24,6 +24,7 @@ from syncer.core.record import Record, record
 from syncer.core.redact import Redactor
 from syncer.engine import repofiles
 from syncer.engine import secrets as S
+from syncer.stages.networks import pools_of
 from syncer.stages.plan import Known, definition_hash, plan
 from syncer.stages.render import render
 from syncer.stages.tree import DirTree, Tree, UnsafePath, find_root, read_regular
@@ -310,7 +311,8 @@ def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFact
     def compute() -> Plan:
         return plan(desired, observed, prune=project.config.prune, created_at=now_iso(), known=known,
                     dirty=project.dirty, held=keep, declared=project.config.networks, only=only,
-                    finished=finished, internal=project.config.internal_networks)
+                    finished=finished, internal=project.config.internal_networks,
+                    ipam=pools_of(project.config.raw.get("networks")))
 
     result = reuse.same("plan", project, (desired, observed, known, keep, only), compute) if reuse is not None else compute()
     return Planned(result, desired, observed, tuple(lapsed_pins), tuple(lapsed_holds), known)

@@ -37,12 +37,42 @@ def top_level(doc: dict[str, Any]) -> tuple[dict[str, Any], Problems]:
                                                      " name the key after the Docker network"))
             continue
         out[name] = {"internal": True} if conf.get("internal") is True else {}
-        for key in sorted(set(conf) - {"driver", "internal"}):
+        if conf.get("ipam") is not None:
+            pools, why = _ipam(conf["ipam"])
+            if pools:
+                out[name]["ipam"] = {"config": pools}
+            problems.extend((where + ("ipam", *path), f"networks: {name}: "
+                             + ".".join(["ipam", *(str(p) for p in path if not isinstance(p, int))]) + f": {reason}")
+                            for path, reason in why)
+        for key in sorted(set(conf) - {"driver", "internal", "ipam"}):
             problems.append((where + (key,), f"networks: {name}: {key}: not carried (syncer makes plain bridge"
                                              " networks)"))
         if conf.get("driver", "bridge") != "bridge":
             problems.append((where + ("driver",), f"networks: {name}: driver: syncer makes bridge networks"))
     return out, problems
+
+
+_POOL_KEYS = ("subnet", "gateway", "ip_range")
+
+
+def _ipam(value: Any) -> tuple[list[dict[str, str]], Problems]:
+    """Compose's `ipam` as syncer.yaml's: its pools (`config`) of the default driver."""
+    problems: Problems = []
+    if not isinstance(value, dict):
+        return [], [((), "expected a mapping (config: [{subnet, gateway, ip_range}])")]
+    if value.get("driver", "default") != "default":
+        problems.append((("driver",), "syncer makes networks with Docker's default IPAM driver"))
+    problems.extend(((key,), "not carried (syncer carries the pools of config:)")
+                    for key in sorted(set(value) - {"driver", "config"}))
+    pools: list[dict[str, str]] = []
+    for i, pool in enumerate(value.get("config") or []):
+        if not isinstance(pool, dict) or "subnet" not in pool:
+            problems.append((("config", i), "a pool needs a subnet"))
+            continue
+        problems.extend((("config", i, key), "not carried (a pool is its subnet, gateway and ip_range)")
+                        for key in sorted(set(pool) - set(_POOL_KEYS)))
+        pools.append({key: str(pool[key]) for key in _POOL_KEYS if key in pool})
+    return pools, problems
 
 
 def volume_names(doc: dict[str, Any], project: str) -> tuple[dict[str, str], Problems]:

@@ -24,6 +24,7 @@ from syncer.core.model import (
 )
 
 Declared = Mapping[str, bool]  # syncer.yaml `networks:` name → external
+Pools = tuple[Mapping[str, str], ...]  # a network's address pools: `{subnet, gateway, ip_range}`
 
 
 def normalise(spec: Mapping[str, Any], *, project: str, definition: str, declared: Declared,
@@ -92,25 +93,33 @@ def internal_names(project: str, internal: Iterable[str]) -> frozenset[str]:
 
 
 def actions(desired: Desired, observed: Observed, *, declared: Declared, prune: bool,
-            internal: Iterable[str] = ()) -> list[Action]:
+            internal: Iterable[str] = (), ipam: Mapping[str, Pools] = {}) -> list[Action]:
     """`network create` for each needed network that is absent (`internal`: syncer.yaml's
-    names of those made without a route out); a `conflict` for each needed one whose
-    Internal is not what syncer.yaml says; with prune, `network remove` for each of the
-    project's networks that no container will use any more."""
+    names of those made without a route out; `ipam`: its names → their address pools, which
+    the action carries as its `ipam` reason); a `conflict` for each needed one whose
+    Internal, or subnets, are not what syncer.yaml says; with prune, `network remove` for
+    each of the project's networks that no container will use any more. (On a Swarm
+    server, an overlay takes Swarm's own address pools: `ipam` is not read there.)"""
     out: list[Action] = []
     external = external_names(desired.project, declared)
     closed = internal_names(desired.project, internal)
+    pools = {L.network_name(desired.project, n): tuple(p) for n, p in ipam.items()}
     for server, state in sorted(observed.servers.items()):
         if not state.reachable:
             continue  # what exists there is unknown: nothing is planned
         need = wanted(desired, server) - external
         ours = {n.name: n for n in state.networks if n.labels.get(L.PROJECT) == desired.project}
         present = {n.name: n for n in state.networks}
+        fixed = pools if state.kind != "swarm" else {}
         for name in sorted(need - set(present)):
             cause = "network absent" + (" (internal: no route out of the host)" if name in closed else "")
-            out.append(Action("network create", server, "", name, 0, cause))
+            subnets = ", ".join(p["subnet"] for p in fixed.get(name, ()))
+            out.append(Action("network create", server, "", name, 0, cause + (f" (subnet {subnets})" if subnets else ""),
+                              reasons=(Reason("ipam", None, [dict(p) for p in fixed[name]]),) if subnets else ()))
         out.extend(_mismatch(server, present[n], n in closed) for n in sorted(need & set(present))
                    if present[n].internal != (n in closed))
+        out.extend(_moved(server, present[n], fixed[n]) for n in sorted(need & set(present) & set(fixed))
+                   if present[n].subnets != tuple(sorted(p["subnet"] for p in fixed[n])))
         if not prune:
             continue
         staying = _staying(desired, server, state.managed)
@@ -133,6 +142,23 @@ def _mismatch(server: str, live: LiveNetwork, internal: bool) -> Action:
                   f" `docker rm -f` its containers and `docker network rm {live.name}`), then apply again;"
                   " until then nothing is done to it",
                   reasons=(Reason("internal", live.internal, internal),), container_id=live.id)
+
+
+def _moved(server: str, live: LiveNetwork, pools: Pools) -> Action:
+    """Docker cannot change a network's subnets in place either: a conflict, as `_mismatch`."""
+    want = sorted(p["subnet"] for p in pools)
+    return Action("conflict", server, "", live.name, 0,
+                  f"the network's subnets are {', '.join(live.subnets) or 'what Docker chose'} but syncer.yaml gives it"
+                  f" {', '.join(want)}: Docker cannot change that in place. Remove it once no container uses it"
+                  f" (take the definitions off it and `syncer apply`, or `docker rm -f` its containers and"
+                  f" `docker network rm {live.name}`), then apply again; until then nothing is done to it",
+                  reasons=(Reason("subnets", list(live.subnets), want),), container_id=live.id)
+
+
+def pools_of(raw: Mapping[str, Any] | None) -> dict[str, Pools]:
+    """syncer.yaml's `networks:` → the address pools (`ipam.config`) of those that give them."""
+    return {str(name): tuple(opts["ipam"]["config"]) for name, opts in (raw or {}).items()
+            if isinstance(opts, Mapping) and isinstance(opts.get("ipam"), Mapping) and not opts.get("external")}
 
 
 def _staying(desired: Desired, server: str, managed: Iterable[LiveContainer]) -> list[LiveContainer]:

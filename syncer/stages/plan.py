@@ -48,7 +48,8 @@ def fingerprint(observed: Observed) -> str:
 def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
          known: Known | None = None, dirty: bool = False, held: frozenset[str] = frozenset(),
          declared: networks.Declared | None = None, only: str | None = None,
-         finished: Mapping[str, str] | None = None, internal: Iterable[str] = ()) -> Plan:
+         finished: Mapping[str, str] | None = None, internal: Iterable[str] = (),
+         ipam: Mapping[str, Any] = {}) -> Plan:
     """The actions that bring the servers from `observed` to `desired` (of the definition
     `only`, when given: see `scoped`).
 
@@ -58,7 +59,7 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
     that did not answer gets an `unreachable` action per container wanted there (never
     applied) and nothing else: what runs there is unknown, so nothing is removed.
     `declared` is syncer.yaml's `networks:` (name → external), `internal` the names of
-    those it makes `internal: true`.
+    those it makes `internal: true`, `ipam` their address pools (name → `ipam.config`).
     """
     down = {n: s.error or f"server '{n}': unreachable" for n, s in sorted(observed.servers.items())
             if not s.reachable}
@@ -92,7 +93,7 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
     # plan sees only its own containers: whether a network is still used by the others is not
     # known from it, so it removes none
     actions.extend(a for a in networks.actions(desired, observed, declared=declared or {},
-                                               prune=prune and only is None, internal=internal)
+                                               prune=prune and only is None, internal=internal, ipam=ipam)
                    if a.action != "network create" or observed.servers[a.server].kind != "swarm")
     actions.sort(key=lambda a: (a.server, a.definition, a.replica, a.container))
     return Plan(desired.project, desired.commit, dirty, fingerprint(observed), created_at, tuple(actions), down)

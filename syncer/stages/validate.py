@@ -134,11 +134,12 @@ def _declared_networks(raw: Mapping[str, Any] | None, where: Located,
     declared, internal = {}, []
     for name, opts in (raw or {}).items():
         declared[str(name)] = external = bool((opts or {}).get("external"))
-        if external and "internal" in (opts or {}):
-            out.at(where, ("networks", name, "internal"), f"networks.{name}: `internal` is for a network syncer"
-                   " makes; an external one is never created or changed by syncer (drop `internal`, or"
-                   " `external: true`)", key=True)
-        elif (opts or {}).get("internal"):
+        for key in ("internal", "ipam"):
+            if external and key in (opts or {}):
+                out.at(where, ("networks", name, key), f"networks.{name}: `{key}` is for a network syncer"
+                       " makes; an external one is never created or changed by syncer (drop"
+                       f" `{key}`, or `external: true`)", key=True)
+        if not external and (opts or {}).get("internal"):
             internal.append(str(name))
     return declared, tuple(sorted(internal))
 

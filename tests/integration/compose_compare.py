@@ -10,7 +10,7 @@ import tarfile
 from typing import Any
 
 FIELDS = ("image", "command", "entrypoint", "env", "ports", "exposed", "mounts", "labels", "healthcheck",
-          "restart", "network_mode", "aliases", "internal", "memory")
+          "restart", "network_mode", "aliases", "addresses", "internal", "memory")
 _OWN_LABELS = ("com.docker.compose.", "syncer.")
 
 
@@ -35,6 +35,10 @@ def facts(api: Any, inspect: dict[str, Any], *, service: str, network_prefix: st
         "restart": _restart(host.get("RestartPolicy") or {}),
         "network_mode": _network_mode(host.get("NetworkMode") or "", names),
         "aliases": _aliases(inspect, service, network_prefix, project_network, linked_as or {}),
+        "addresses": {"default" if name == project_network else name.removeprefix(network_prefix):
+                      (net.get("IPAMConfig") or {}).get("IPv4Address")
+                      for name, net in (inspect["NetworkSettings"].get("Networks") or {}).items()
+                      if (net.get("IPAMConfig") or {}).get("IPv4Address")},  # the fixed ones (ipv4_address)
         "memory": {k: host.get(k) for k in ("Memory", "MemoryReservation", "MemorySwap", "ShmSize", "NanoCpus",
                                             "PidsLimit")},
         "internal": sorted(n.removeprefix(network_prefix) for n in inspect.get("_internal", [])),
