@@ -74,7 +74,7 @@ def _text(report: Any) -> None:
     for where, variable in report.needs.items():
         click.echo(f"  {where}: the Compose file requires ${{{variable}}} and gives it no value: set it before apply")
     for path, service in report.host_paths.items():
-        click.echo(f"  service '{service}' mounts the host directory {path}, as Compose does (its data stays"
-                   " there): a server that runs it needs that directory")
+        click.echo(f"  service '{service}' mounts {path} from the host, as Compose does (its data stays"
+                   " there): a server that runs it needs that path")
     for name, why in report.skipped.items():
         click.echo(f"  left out service '{name}': {why}")

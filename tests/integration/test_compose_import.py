@@ -312,7 +312,7 @@ def test_an_app_moved_from_compose_finds_the_data_its_compose_deployment_left(tm
         assert subprocess.run([*compose, "down", "-t", "0"], capture_output=True, timeout=180).returncode == 0
         imported = _import(folder, tmp_path / "out")
         assert imported.returncode == 0, imported.stderr
-        assert f"service 'cx-keeper' mounts the host directory {folder / 'state'}, as Compose does" in imported.stdout
+        assert f"service 'cx-keeper' mounts {folder / 'state'} from the host, as Compose does" in imported.stdout
         applied = run_cli("--repo", str(tmp_path / "out"), "--state-dir", str(state), "apply", "--auto-approve",
                           "--stop-timeout", "1")
         assert applied.returncode == 0, applied.stdout + applied.stderr
