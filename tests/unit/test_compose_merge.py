@@ -174,3 +174,20 @@ def test_extends_from_another_folder_keeps_its_relative_paths_its_own() -> None:
 def test_an_extends_that_cannot_be_followed_is_located_at_it(text: str, why: str) -> None:
     got = _extends("services:\n" + text)
     assert [p.message for p in got.problems][:1] == [why] and got.problems[0].line == 2
+
+
+def test_a_password_an_override_or_an_extended_service_sets_never_reaches_the_repository() -> None:
+    """The canary of each form (env mapping, `K=V` list, a URL with a password, an env file of
+    an extended service from another folder) becomes a secret as in one file alone."""
+    base = b"services:\n  db: {image: postgres, environment: {POSTGRES_USER: app}}\n" \
+           b"  app: {extends: {file: lib/app.yaml, service: app}}\n"
+    over = b"services:\n  db:\n    environment: {POSTGRES_PASSWORD: canary-pw-1}\n" \
+           b"  app:\n    environment: ['DATABASE_URL=postgres://app:canary-pw-2@db/app']\n"
+    lib = {"lib/app.yaml": b"services:\n  app: {image: a, env_file: app.env}\n",
+           "lib/app.env": b"API_TOKEN=canary-pw-3\nMODE=prod\n"}
+    got = import_compose("compose.yaml", base, read=lib.get, project="p", folder="p",
+                         more=[("compose.override.yaml", over)])
+    assert got.problems == []
+    written = "".join(c if isinstance(c, str) else c.decode() for c in got.files.values())
+    assert "canary-pw" not in written and "MODE=prod" in written
+    assert set(got.secrets) == {"POSTGRES_PASSWORD", "DATABASE_URL", "API_TOKEN"}
