@@ -197,6 +197,8 @@ class _Importer:
             nets = self.located(fields.networks(value), where, svc)
             if nets:
                 spec[key] = nets
+            if value and "default" not in value:  # (listed networks only: not Compose's default one)
+                spec["project_network"] = False
         elif key == "volumes":
             self.service_volumes(svc, value, where)
         elif key in ("configs", "secrets"):

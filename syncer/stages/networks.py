@@ -30,15 +30,16 @@ Pools = tuple[Mapping[str, str], ...]  # a network's address pools: `{subnet, ga
 def normalise(spec: Mapping[str, Any], *, project: str, definition: str, declared: Declared,
               internal: Iterable[str] = ()) -> dict[str, Any]:
     """`networks` as `{engine name: {aliases, ipv4_address}}`, the project network in but for
-    a container that joins `internal` networks only (syncer.yaml's names: it is to have no
-    route out, and the project network has one); none at all with `network_mode` (the
-    container then shares another's stack)."""
+    a container that says `project_network: false`, or that joins `internal` networks only
+    (syncer.yaml's names: it is to have no route out, and the project network has one); none
+    at all with `network_mode` (the container then shares another's stack)."""
     out = dict(spec)
     if out.get("network_mode"):
         out.pop("networks", None)
         return out
     given = out.get("networks") or []
-    closed = bool(given) and {str(n) for n in given} <= set(internal)  # (`default` listed: it is joined)
+    # off the project network: by `project_network: false`, or on `internal` networks only
+    closed = out.get("project_network") is False or (bool(given) and {str(n) for n in given} <= set(internal))
     wanted: dict[str, Mapping[str, Any]] = {} if closed else {L.DEFAULT_NETWORK: {}}
     if isinstance(given, Mapping):
         wanted.update({str(k): dict(v or {}) for k, v in given.items()})

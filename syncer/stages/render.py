@@ -77,6 +77,9 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
             raise shortforms.SpecError(f"{d.origin.file}: definition '{d.name}': {exc}") from None
         base, payload = repo_files.attach(base, read=read or {}, secrets=secrets, key=secret_key,
                                           where=f"{d.origin.file}: definition '{d.name}'")
+        if base.get("project_network") is False and not base.get("networks") and not base.get("network_mode"):
+            raise shortforms.SpecError(f"{d.origin.file}: definition '{d.name}': project_network: false leaves it"
+                                       " on no network: list its `networks` (or set `network_mode`)")
         base = networks.normalise(base, project=project, definition=d.name, declared=declared or {},
                                   internal=internal)
         if tpl.kind == "job":

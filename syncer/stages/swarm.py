@@ -238,11 +238,13 @@ def _restart(policy: Any) -> dict[str, Any]:
 
 
 def _networks(c: ContainerSpec) -> list[dict[str, Any]]:
-    # the project's overlay first, then the spec's own (syncer.yaml `networks:`), the
+    # the project's overlay first (unless the rendered spec left it out: `project_network:
+    # false`, or internal networks only), then the spec's own (syncer.yaml `networks:`), the
     # definition's name a DNS alias on each
     given = c.spec.get("networks") or {}
     named = dict(given) if isinstance(given, Mapping) else {str(n): {} for n in given}
-    out = [{"Target": network_name(c.project), "Aliases": [c.definition]}]
+    joined = not named or network_name(c.project) in named
+    out = [{"Target": network_name(c.project), "Aliases": [c.definition]}] if joined else []
     for name, opts in named.items():
         if name != network_name(c.project):
             aliases = sorted({c.definition, *((opts or {}).get("aliases") or [])})

@@ -206,8 +206,8 @@ def _unknown_networks(spec: Mapping[str, Any], base: tuple[Any, ...], where: Loc
     for path, name in networks.unknown(spec, config.networks):
         hint = f"; for Docker's own, write `network_mode: {name}`" if name in ("host", "none", "bridge") else ""
         out.at(where, (*base, *path), f"network '{name}' is not declared under `networks:` in {PROJECT_FILE}"
-               f" (declared: {', '.join(sorted(config.networks)) or 'none'}; the project network is always"
-               f" joined{hint})")
+               f" (declared: {', '.join(sorted(config.networks)) or 'none'}; the project network is joined unless"
+               f" `project_network: false`{hint})")
         ok = False
     return ok
 

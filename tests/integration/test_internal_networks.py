@@ -77,3 +77,21 @@ def test_an_internal_network_is_made_internal_and_a_flag_flipped_later_is_a_plan
     assert again["Internal"] is False and again["Id"] != made["Id"]
     assert back in docker_api.inspect_container(web)["NetworkSettings"]["Networks"]
     assert "No changes." in _cli(repo, "plan").stdout
+
+
+def test_project_network_false_keeps_a_container_to_its_own_networks(tmp_path: Path, project: str,
+                                                                     docker_api: Any) -> None:
+    """As a Compose service that lists networks but not `default`: a database on the back
+    network is not on the project network that every other container joins."""
+    db, web = f"{project}-db", f"{project}-web"
+    repo = write_files(tmp_path / "r", {
+        "syncer.yaml": f"project: {project}\nnetworks:\n  back: {{}}\n",
+        "templates/sleeper.yaml": SLEEPER,
+        "definitions/db.yaml": f"name: {db}\ntemplate: sleeper\n"
+                               "overrides: {networks: [back], project_network: false}\n",
+        "definitions/web.yaml": f"name: {web}\ntemplate: sleeper\n",
+    })
+    _apply(repo)
+    assert set(docker_api.inspect_container(db)["NetworkSettings"]["Networks"]) == {f"{project}_back"}
+    assert set(docker_api.inspect_container(web)["NetworkSettings"]["Networks"]) == {project}
+    assert "No changes." in _cli(repo, "plan").stdout

@@ -162,3 +162,27 @@ def test_a_container_on_internal_networks_only_is_left_off_the_project_network(g
                               declared={"back": False, "front": False}, internal=("back",))
     assert sorted(spec["networks"]) == joined
     assert all(v["aliases"] == ["web"] for v in spec["networks"].values())
+
+
+@pytest.mark.parametrize("given, joined", [
+    (["front"], ["p_front"]),  # as a Compose service that lists networks but not `default`
+    (["default", "front"], ["p", "p_front"]),  # `default` listed: the project network is a listed one
+])
+def test_project_network_false_leaves_a_container_on_the_networks_it_lists_only(given: list[str],
+                                                                               joined: list[str]) -> None:
+    spec = networks.normalise({"image": "busybox", "networks": given, "project_network": False}, project="p",
+                              definition="web", declared={"front": False})
+    assert sorted(spec["networks"]) == joined
+
+
+def test_project_network_false_on_no_network_is_an_error_at_the_definition() -> None:
+    from syncer.stages.render import render
+    from syncer.stages.shortforms import SpecError
+
+    project = build_project(repo({"syncer.yaml": "project: p\n", "templates/box.yaml": TEMPLATE,
+                                  "definitions/d.yaml": "name: d\ntemplate: box\noverrides: {project_network: false}\n"}),
+                            "/repo")
+    with pytest.raises(SpecError) as info:
+        render(project, secrets={}, secret_key=b"k")
+    assert str(info.value) == ("definitions/d.yaml: definition 'd': project_network: false leaves it on no network:"
+                               " list its `networks` (or set `network_mode`)")

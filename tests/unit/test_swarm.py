@@ -227,6 +227,11 @@ def test_declared_networks_are_joined_with_the_definition_as_alias() -> None:
         {"Target": "acme", "Aliases": ["web"]}, {"Target": "acme_backend", "Aliases": ["api", "web"]},
         {"Target": "shared", "Aliases": ["web"]}]
     assert S.networks_of(c) == {"acme": "default", "acme_backend": "backend"}  # `shared` is external
+    # left off the project's overlay by the rendered spec (`project_network: false`, or internal
+    # networks only), as a container is left off the project network
+    alone = _spec(networks={"acme_backend": {"aliases": ["web"]}})
+    assert S.service_spec(alone, {})["TaskTemplate"]["Networks"] == [{"Target": "acme_backend", "Aliases": ["web"]}]
+    assert S.networks_of(alone) == {"acme_backend": "backend"}
 
 
 def test_a_swarm_job_waits_for_the_job_timeout_not_the_health_timeout() -> None:
