@@ -191,3 +191,36 @@ def test_a_password_an_override_or_an_extended_service_sets_never_reaches_the_re
     written = "".join(c if isinstance(c, str) else c.decode() for c in got.files.values())
     assert "canary-pw" not in written and "MODE=prod" in written
     assert set(got.secrets) == {"POSTGRES_PASSWORD", "DATABASE_URL", "API_TOKEN"}
+
+
+def test_include_copies_another_application_in_with_its_own_folder_for_paths() -> None:
+    files = {"a/compose.yaml": b"include: [../b/compose.yaml]\nservices:\n  sa:\n    image: a\n"
+                               b"    volumes: ['./data:/data', './conf.ini:/etc/conf.ini:ro']\n"
+                               b"configs:\n  cfg: {file: ./cfg.txt}\n",
+             "a/conf.ini": b"k=v\n", "a/cfg.txt": b"cfg\n",
+             "b/compose.yaml": b"services:\n  sb: {image: b, env_file: b.env}\n", "b/b.env": b"B=1\n"}
+    got = import_compose("compose.yaml", b"include: [a/compose.yaml]\nservices:\n  main: {image: m}\n",
+                         read=files.get, project="p", folder="p", root="/srv/p")
+    assert got.problems == []
+    assert {"templates/main.yaml", "templates/sa.yaml", "templates/sb.yaml"} <= set(got.files)
+    assert got.files["files/conf.ini"] == b"k=v\n" and got.files["files/b.env"] == b"B=1\n"
+    assert "/srv/p/a/data:/data" in str(got.files["templates/sa.yaml"])  # its ./data: its own folder's
+
+
+@pytest.mark.parametrize(("include", "files", "want"), [
+    ("[gone.yaml]", {}, "compose.yaml:3:11: include.0: gone.yaml is not a Compose file next to this one"),
+    ("[b.yaml]", {"b.yaml": b"services:\n  main: {image: b}\n"},
+     "compose.yaml:3:11: include.0: services 'main' is defined both here and in b.yaml: Compose does not merge them"),
+    ("[{path: b.yaml, env_file: b.env}]", {"b.yaml": b"services:\n  b: {image: b}\n"},
+     "compose.yaml:3:26: include.0.env_file: not carried: the import reads variables from the first file's .env"),
+    ("[sub/b.yaml]", {"sub/b.yaml": b"services:\n  b: {image: b}\n", "sub/.env": b"X=1\n"},
+     "compose.yaml:3:11: include.0: sub/.env is not read: the import reads variables from the first file's .env"),
+    ("[b.yaml]", {"b.yaml": b"include: [c.yaml]\nservices:\n  b: {image: b}\n",
+                  "c.yaml": b"include: [b.yaml]\nservices:\n  c: {image: c}\n"},
+     "c.yaml:1:11: include.0: b.yaml includes itself (b.yaml -> c.yaml -> b.yaml)"),  # where the loop closes
+    ("3", {}, "compose.yaml:3:1: include: expected a list of Compose files"),
+])
+def test_an_include_that_cannot_be_carried_is_located_at_it(include: str, files: dict[str, bytes], want: str) -> None:
+    got = import_compose("compose.yaml", f"services:\n  main: {{image: m}}\ninclude: {include}\n".encode(),
+                         read=files.get, project="p", folder="p")
+    assert [str(p) for p in got.problems] == [want]
