@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.core.errors import Diagnostic
-from syncer.stages import compose_fields as fields
+from syncer.stages import compose_fields as fields, compose_networks
 from syncer.stages import policy as policies
 from syncer.stages.compose_mounts import Lister, Reader, RepoFiles, config_file, named, secret_file, volume
 from syncer.stages.compose_vars import (
@@ -99,7 +99,7 @@ class _Importer:
         jobs = fields.completed_jobs(services)
         project: dict[str, Any] = {"project": self.out.project, "templates": ["templates"],
                                    "definitions": ["definitions"]}
-        networks, problems = fields.top_level(self.doc)
+        networks, problems = compose_networks.top_level(self.doc)
         self.volume_names, more = fields.volume_names(self.doc, self.out.project)
         for path, why in problems + more:
             self.problem(path, why)
@@ -194,7 +194,8 @@ class _Importer:
         elif key == "ports":
             spec[key] = self.located(fields.ports(value), where, svc)
         elif key == "networks":
-            nets = self.located(fields.networks(value), where, svc)
+            fixed = bool(((self.doc.get("networks") or {}).get("default") or {}).get("ipam"))
+            nets = self.located(compose_networks.networks(value, fixed_default=fixed), where, svc)
             if nets:
                 spec[key] = nets
             if value and "default" not in value:  # (listed networks only: not Compose's default one)

@@ -1,6 +1,6 @@
 """Compose service fields whose value changes shape on the way to a syncer spec: ports,
-volumes, networks, resources (`mem_limit`, `deploy.resources`), `deploy`, `depends_on`,
-`container_name`.
+volumes, resources (`mem_limit`, `deploy.resources`), `deploy`, `depends_on`,
+`container_name` (networks: compose_networks).
 Each function returns the syncer value and the problems, as (key path, reason) pairs,
 for what it could not carry; the caller locates them in the Compose file."""
 
@@ -12,67 +12,6 @@ from typing import Any
 Problems = list[tuple[tuple[Any, ...], str]]
 
 _PORT = re.compile(r"^(?:(?P<ip>\[[^\]]*\]|[0-9.]+):)?(?:(?P<host>[0-9-]*):)?(?P<ctr>[0-9-]+)(?:/(?P<proto>[a-z]+))?$")
-
-
-def top_level(doc: dict[str, Any]) -> tuple[dict[str, Any], Problems]:
-    """The top-level `networks` as syncer.yaml's (`default` is the project network; an
-    external one is found by its key), and what they say that syncer does not carry;
-    problems with their whole key path."""
-    out: dict[str, Any] = {}
-    problems: Problems = []
-    for name, conf in (doc.get("networks") or {}).items():
-        conf = conf or {}
-        where = ("networks", name)
-        if name == "default":
-            if conf.get("internal") is True:
-                out[name] = {"internal": True}
-            if set(conf) - {"internal"}:
-                problems.append((where, "networks: default: syncer's project network takes no settings but"
-                                        " internal"))
-            continue
-        if conf.get("external"):
-            out[name] = {"external": True}
-            if conf.get("name") not in (None, name):
-                problems.append((where + ("name",), f"networks: {name}: an external network is found by its key;"
-                                                     " name the key after the Docker network"))
-            continue
-        out[name] = {"internal": True} if conf.get("internal") is True else {}
-        if conf.get("ipam") is not None:
-            pools, why = _ipam(conf["ipam"])
-            if pools:
-                out[name]["ipam"] = {"config": pools}
-            problems.extend((where + ("ipam", *path), f"networks: {name}: "
-                             + ".".join(["ipam", *(str(p) for p in path if not isinstance(p, int))]) + f": {reason}")
-                            for path, reason in why)
-        for key in sorted(set(conf) - {"driver", "internal", "ipam"}):
-            problems.append((where + (key,), f"networks: {name}: {key}: not carried (syncer makes plain bridge"
-                                             " networks)"))
-        if conf.get("driver", "bridge") != "bridge":
-            problems.append((where + ("driver",), f"networks: {name}: driver: syncer makes bridge networks"))
-    return out, problems
-
-
-_POOL_KEYS = ("subnet", "gateway", "ip_range")
-
-
-def _ipam(value: Any) -> tuple[list[dict[str, str]], Problems]:
-    """Compose's `ipam` as syncer.yaml's: its pools (`config`) of the default driver."""
-    problems: Problems = []
-    if not isinstance(value, dict):
-        return [], [((), "expected a mapping (config: [{subnet, gateway, ip_range}])")]
-    if value.get("driver", "default") != "default":
-        problems.append((("driver",), "syncer makes networks with Docker's default IPAM driver"))
-    problems.extend(((key,), "not carried (syncer carries the pools of config:)")
-                    for key in sorted(set(value) - {"driver", "config"}))
-    pools: list[dict[str, str]] = []
-    for i, pool in enumerate(value.get("config") or []):
-        if not isinstance(pool, dict) or "subnet" not in pool:
-            problems.append((("config", i), "a pool needs a subnet"))
-            continue
-        problems.extend((("config", i, key), "not carried (a pool is its subnet, gateway and ip_range)")
-                        for key in sorted(set(pool) - set(_POOL_KEYS)))
-        pools.append({key: str(pool[key]) for key in _POOL_KEYS if key in pool})
-    return pools, problems
 
 
 def volume_names(doc: dict[str, Any], project: str) -> tuple[dict[str, str], Problems]:
@@ -169,31 +108,6 @@ def split_volume(text: str) -> tuple[str, str, list[str]]:
 def is_relative(source: str) -> bool:
     """A bind source relative to the Compose file (`./x`, `../x`, `.`)."""
     return source.startswith(".")
-
-
-def networks(value: Any) -> tuple[Any, Problems]:
-    """Compose's `default` network is syncer's project network (every container joins it):
-    it goes from the list, and stays in a mapping only to carry aliases."""
-    problems: Problems = []
-    if isinstance(value, list):
-        kept = [n for n in value if n != "default"]
-        return (kept or None), problems
-    out: dict[str, Any] = {}
-    for name, conf in (value or {}).items():
-        conf = dict(conf or {})
-        if name == "default":
-            for key in sorted(set(conf) - {"aliases"}):
-                problems.append(((name, key), "not carried on the default network (syncer's project network has"
-                                              " no fixed subnet)" if key == "ipv4_address" else
-                                 "not a field of syncer's networks"))
-            if conf.get("aliases"):
-                out[name] = {"aliases": conf["aliases"]}
-            continue
-        for key in sorted(set(conf) - {"aliases", "ipv4_address"}):
-            problems.append(((name, key), "not a field of syncer's networks"))
-            conf.pop(key)
-        out[name] = conf
-    return (out or None), problems
 
 
 _RESOURCES = {"mem_limit": "memory", "cpus": "cpus", "pids_limit": "pids", "mem_reservation": "memory_reservation",

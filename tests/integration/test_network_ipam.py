@@ -52,3 +52,21 @@ def test_a_network_is_made_with_its_pools_and_a_fixed_address_is_the_containers(
         f" {other}" in out.stdout, out.stdout
     assert docker_api.inspect_network(found["Id"])["IPAM"]["Config"][0]["Subnet"] == subnet
     assert docker_api.inspect_container(web)["State"]["Running"]
+
+
+def test_the_project_network_takes_pools_as_default_and_a_fixed_address_on_it(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    web = f"{project}-web"
+    octet = 16 + zlib.crc32(project.encode()) % 200
+    repo = write_files(tmp_path / "r", {
+        "syncer.yaml": f"project: {project}\nnetworks:\n  default: {{ipam: {{config: [{{subnet: 10.216.{octet}.0/24}}]}}}}\n",
+        "templates/sleeper.yaml": SLEEPER,
+        "definitions/web.yaml": f"name: {web}\ntemplate: sleeper\n"
+                                f"overrides: {{networks: {{default: {{ipv4_address: 10.216.{octet}.20}}}}}}\n",
+    })
+    applied = _cli(repo, "apply", "--auto-approve", "--stop-timeout", "1")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    [found] = [n for n in docker_api.networks(names=[project]) if n["Name"] == project]
+    assert docker_api.inspect_network(found["Id"])["IPAM"]["Config"][0]["Subnet"] == f"10.216.{octet}.0/24"
+    assert docker_api.inspect_container(web)["NetworkSettings"]["Networks"][project]["IPAddress"] == \
+        f"10.216.{octet}.20"

@@ -367,8 +367,8 @@ networks:
     assert "aliases" not in str(got.files["templates/e.yaml"])
 
 
-def test_aliases_on_the_default_network_are_carried_and_its_address_is_not() -> None:
-    got = import_compose("compose.yaml", b"""
+def test_aliases_on_the_default_network_are_carried_and_its_address_where_it_has_a_subnet() -> None:
+    text = b"""
 services:
   web:
     image: busybox
@@ -376,11 +376,18 @@ services:
       default:
         aliases: [www]
         ipv4_address: 10.5.0.9
-""", read=lambda rel: None, project="p", folder="p")
+"""
+    got = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p")
     assert "networks:\n    default:\n      aliases: [www]\n" in str(got.files["templates/web.yaml"])
     assert [d.message for d in got.problems] == [
-        "service 'web': networks.default.ipv4_address: not carried on the default network (syncer's project"
-        " network has no fixed subnet)"]
+        "service 'web': networks.default.ipv4_address: not carried on the default network (its subnet is"
+        " Docker's choice: give it `ipam` in the Compose file's networks)"]
+    # the default network of a fixed subnet: the project network's pools, and the address carried
+    fixed = import_compose("compose.yaml", text + b"networks:\n  default:\n    ipam: {config: [{subnet: 10.5.0.0/24}]}\n",
+                           read=lambda rel: None, project="p", folder="p")
+    assert fixed.problems == []
+    assert "      aliases: [www]\n      ipv4_address: \"10.5.0.9\"" in str(fixed.files["templates/web.yaml"])
+    assert "default:\n    ipam:\n      config:\n        - subnet: \"10.5.0.0/24\"" in str(fixed.files["syncer.yaml"])
 
 
 def test_links_are_dependencies_and_aliases_where_the_linking_service_is() -> None:

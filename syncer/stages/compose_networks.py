@@ -1,0 +1,101 @@
+"""Compose's networks as syncer's: the top-level ones as syncer.yaml's `networks:` (external,
+internal, their address pools) and a service's `networks` as its spec's. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from syncer.stages.compose_fields import Problems
+
+
+def top_level(doc: dict[str, Any]) -> tuple[dict[str, Any], Problems]:
+    """The top-level `networks` as syncer.yaml's (`default` is the project network; an
+    external one is found by its key), and what they say that syncer does not carry;
+    problems with their whole key path."""
+    out: dict[str, Any] = {}
+    problems: Problems = []
+    for name, conf in (doc.get("networks") or {}).items():
+        conf = conf or {}
+        where = ("networks", name)
+        if name == "default":
+            if conf.get("internal") is True:
+                out[name] = {"internal": True}
+            if conf.get("ipam") is not None:  # (its pools: the project network's)
+                pools, why = _ipam(conf["ipam"])
+                if pools:
+                    out.setdefault(name, {})["ipam"] = {"config": pools}
+                problems.extend((where + ("ipam", *path), f"networks: default: ipam: {reason}") for path, reason in why)
+            if set(conf) - {"internal", "ipam"}:
+                problems.append((where, "networks: default: syncer's project network takes no settings but"
+                                        " internal and ipam"))
+            continue
+        if conf.get("external"):
+            out[name] = {"external": True}
+            if conf.get("name") not in (None, name):
+                problems.append((where + ("name",), f"networks: {name}: an external network is found by its key;"
+                                                     " name the key after the Docker network"))
+            continue
+        out[name] = {"internal": True} if conf.get("internal") is True else {}
+        if conf.get("ipam") is not None:
+            pools, why = _ipam(conf["ipam"])
+            if pools:
+                out[name]["ipam"] = {"config": pools}
+            problems.extend((where + ("ipam", *path), f"networks: {name}: "
+                             + ".".join(["ipam", *(str(p) for p in path if not isinstance(p, int))]) + f": {reason}")
+                            for path, reason in why)
+        for key in sorted(set(conf) - {"driver", "internal", "ipam"}):
+            problems.append((where + (key,), f"networks: {name}: {key}: not carried (syncer makes plain bridge"
+                                             " networks)"))
+        if conf.get("driver", "bridge") != "bridge":
+            problems.append((where + ("driver",), f"networks: {name}: driver: syncer makes bridge networks"))
+    return out, problems
+
+
+_POOL_KEYS = ("subnet", "gateway", "ip_range")
+
+
+def _ipam(value: Any) -> tuple[list[dict[str, str]], Problems]:
+    """Compose's `ipam` as syncer.yaml's: its pools (`config`) of the default driver."""
+    problems: Problems = []
+    if not isinstance(value, dict):
+        return [], [((), "expected a mapping (config: [{subnet, gateway, ip_range}])")]
+    if value.get("driver", "default") != "default":
+        problems.append((("driver",), "syncer makes networks with Docker's default IPAM driver"))
+    problems.extend(((key,), "not carried (syncer carries the pools of config:)")
+                    for key in sorted(set(value) - {"driver", "config"}))
+    pools: list[dict[str, str]] = []
+    for i, pool in enumerate(value.get("config") or []):
+        if not isinstance(pool, dict) or "subnet" not in pool:
+            problems.append((("config", i), "a pool needs a subnet"))
+            continue
+        problems.extend((("config", i, key), "not carried (a pool is its subnet, gateway and ip_range)")
+                        for key in sorted(set(pool) - set(_POOL_KEYS)))
+        pools.append({key: str(pool[key]) for key in _POOL_KEYS if key in pool})
+    return pools, problems
+
+
+def networks(value: Any, *, fixed_default: bool = False) -> tuple[Any, Problems]:
+    """Compose's `default` network is syncer's project network (every container joins it):
+    it goes from the list, and stays in a mapping only to carry aliases (and an
+    `ipv4_address` when `fixed_default`: the project network has pools of its own)."""
+    problems: Problems = []
+    if isinstance(value, list):
+        kept = [n for n in value if n != "default"]
+        return (kept or None), problems
+    out: dict[str, Any] = {}
+    for name, conf in (value or {}).items():
+        conf = dict(conf or {})
+        if name == "default":
+            allowed = ("aliases", "ipv4_address") if fixed_default else ("aliases",)  # (in this order)
+            for key in sorted(set(conf) - set(allowed)):
+                problems.append(((name, key), "not carried on the default network (its subnet is Docker's"
+                                              " choice: give it `ipam` in the Compose file's networks)"
+                                 if key == "ipv4_address" else "not a field of syncer's networks"))
+            if {k: conf[k] for k in allowed if conf.get(k)}:
+                out[name] = {k: conf[k] for k in allowed if conf.get(k)}
+            continue
+        for key in sorted(set(conf) - {"aliases", "ipv4_address"}):
+            problems.append(((name, key), "not a field of syncer's networks"))
+            conf.pop(key)
+        out[name] = conf
+    return (out or None), problems
