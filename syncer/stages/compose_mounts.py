@@ -7,6 +7,7 @@ reach every server the same way; a Compose secret becomes a `secret:` file."""
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -68,13 +69,34 @@ def _data(source: str, read_only: bool, files: RepoFiles) -> bool:
     return inner is None or not read_only or not inner or len(inner) > MAX_DIR_FILES
 
 
+# what a private key looks like in a file: PEM (`-----BEGIN ... PRIVATE KEY-----`), OpenSSH's,
+# or a JSON store of them (Traefik's acme.json: "PrivateKey", a certificate's "key")
+_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|\"PrivateKey\"\s*:|\"key\"\s*:\s*\"[A-Za-z0-9+/=]{64,}")
+
+
+def _holds_key(source: str, files: RepoFiles) -> bool:
+    """Whether a relative bind mount (a file, or a directory's files) holds a private key:
+    one that is never copied into the repository."""
+    rel = posixpath.normpath(source)
+    data = files.read(rel)
+    if data is not None:
+        return bool(_KEY.search(data))
+    inner = files.listdir(rel) or []
+    return len(inner) <= MAX_DIR_FILES and any(_KEY.search(files.read(posixpath.join(rel, name)) or b"")
+                                               for name in inner)
+
+
 def _file(source: str, target: str, read_only: bool, files: RepoFiles, shown: Any, host: Host, *,
           long: bool = False) -> Mount:
     where = host(source)
-    if where is not None and _data(source, read_only, files):  # it stays on the host, as under Compose
+    key = _holds_key(source, files)
+    if where is not None and (key or _data(source, read_only, files)):  # it stays on the host, as under Compose
         if long:
             return "host", {"mount_path": target, "host_path": where, **({"read_only": True} if read_only else {})}, ""
         return "host", f"{where}:{target}" + (":ro" if read_only else ""), ""
+    if key:
+        return "file", None, (f"'{shown}': {source} holds a private key, which the import never copies into the"
+                              " repository: mount it from an absolute host path")
     path = files.copy_any(source)
     if path is None:
         return "file", None, (f"'{shown}': {source} is neither a file nor a directory of at most"

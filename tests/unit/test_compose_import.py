@@ -589,3 +589,33 @@ services:
     requests = create_args({"image": "i", "gpus": gpus(spec["gpus"][:3])}, {})["host_config"]["device_requests"]
     assert [(r["Driver"], r["Count"], r["DeviceIDs"], r["Capabilities"]) for r in requests] == [
         ("nvidia", 1, [], [["gpu"]]), ("", 0, ["0", "3"], [["gpu", "utility"]]), ("nvidia", -1, [], [["gpu"]])]
+
+
+def test_a_file_or_directory_holding_a_private_key_is_never_copied_into_the_repository() -> None:
+    """A certificate's key, or Traefik's acme.json after a Compose deployment ran (its account
+    and certificate keys), stays on the host, mounted from where Compose mounted it."""
+    pem = b"-----BEGIN EC PRIVATE KEY-----\ncanary-key-material\n-----END EC PRIVATE KEY-----\n"
+    acme = b'{"le": {"Account": {"Email": "a@b.c", "PrivateKey": "canary-acme-account"}, "Certificates": []}}'
+    text = b"""
+services:
+  proxy:
+    image: traefik
+    volumes:
+      - ./acme.json:/acme.json
+      - ./certs:/certs:ro
+      - ./tls/site.key:/etc/ssl/site.key:ro
+      - ./traefik.yml:/etc/traefik/traefik.yml:ro
+"""
+    tree = {"acme.json": acme, "certs/site.crt": b"-----BEGIN CERTIFICATE-----\nx\n", "certs/site.key": pem,
+            "tls/site.key": pem, "traefik.yml": b"entryPoints: {}\n"}
+    got = _with_tree(text, tree, root="/srv/p")
+    assert got.problems == []
+    written = "".join(c if isinstance(c, str) else c.decode() for c in got.files.values())
+    assert "canary" not in written and got.files["files/traefik.yml"] == b"entryPoints: {}\n"
+    assert set(got.host_paths) == {"/srv/p/acme.json", "/srv/p/certs", "/srv/p/tls/site.key"}
+    unknown = _with_tree(text, tree)  # where the host is not known: said, and still not copied
+    assert [p.message for p in unknown.problems] == [
+        f"service 'proxy': volumes: '{v}': {v.split(':')[0]} holds a private key, which the import never copies"
+        " into the repository: mount it from an absolute host path"
+        for v in ("./acme.json:/acme.json", "./certs:/certs:ro", "./tls/site.key:/etc/ssl/site.key:ro")]
+    assert "canary" not in "".join(c if isinstance(c, str) else c.decode() for c in unknown.files.values())
