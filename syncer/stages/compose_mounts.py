@@ -40,9 +40,9 @@ def volume(value: Any, files: RepoFiles, host: Host = lambda rel: None) -> Mount
     if source and is_relative(source):
         return _file(source, target, read_only, files, value, host)
     if source.startswith("~"):
-        where = host(source) if source == "~" or source.startswith("~/") else None
+        where = _home(source, host)
         if where is None:
-            return "volume", None, f"'{value}': a path under ~ depends on who runs it; write the absolute path"
+            return "volume", None, f"'{value}': {_UNKNOWN_HOME}"
         return "host", ":".join([where, *str(value).split(":")[1:]]), ""  # the home of who ran Compose
     if not source:
         return "volume", {"mount_path": target}, ""
@@ -57,44 +57,37 @@ def named(item: Any, names: dict[str, str]) -> Any:
     return f"{names[source]}:{rest}" if sep and source in names else item
 
 
-def _data(source: str, read_only: bool, files: RepoFiles) -> bool:
-    """Whether a relative bind mount holds what the container writes (or what Compose's
-    deployment left): a directory that is missing (Compose makes it), mounted read-write,
-    empty or too big to carry, or an empty file mounted read-write (`acme.json`, say)."""
-    rel = posixpath.normpath(source)
-    data = files.read(rel)
-    if data is not None:
-        return not read_only and not data
-    inner = files.listdir(rel)
-    return inner is None or not read_only or not inner or len(inner) > MAX_DIR_FILES
-
-
 # what a private key looks like in a file: PEM (`-----BEGIN ... PRIVATE KEY-----`), OpenSSH's,
 # or a JSON store of them (Traefik's acme.json: "PrivateKey", a certificate's "key")
 _KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|\"PrivateKey\"\s*:|\"key\"\s*:\s*\"[A-Za-z0-9+/=]{64,}")
 
 
-def _holds_key(source: str, files: RepoFiles) -> bool:
-    """Whether a relative bind mount (a file, or a directory's files) holds a private key:
-    one that is never copied into the repository."""
+def _stays(source: str, read_only: bool, files: RepoFiles) -> str:
+    """Why a relative bind mount stays on the host rather than in the repository ("" when it
+    is copied): it holds a private key (a file, or one of a directory's files), or it holds
+    what the container writes, or what Compose's deployment left — a directory that is
+    missing (Compose makes it), mounted read-write, empty or too big to carry, or an empty
+    file mounted read-write (`acme.json`, say)."""
     rel = posixpath.normpath(source)
     data = files.read(rel)
     if data is not None:
-        return bool(_KEY.search(data))
-    inner = files.listdir(rel) or []
-    return len(inner) <= MAX_DIR_FILES and any(_KEY.search(files.read(posixpath.join(rel, name)) or b"")
-                                               for name in inner)
+        return "key" if _KEY.search(data) else "data" if not read_only and not data else ""
+    inner = files.listdir(rel)
+    if inner is None or not inner or len(inner) > MAX_DIR_FILES:
+        return "data"
+    if any(_KEY.search(files.read(posixpath.join(rel, name)) or b"") for name in inner):
+        return "key"
+    return "data" if not read_only else ""
 
 
 def _file(source: str, target: str, read_only: bool, files: RepoFiles, shown: Any, host: Host, *,
           long: bool = False) -> Mount:
-    where = host(source)
-    key = _holds_key(source, files)
-    if where is not None and (key or _data(source, read_only, files)):  # it stays on the host, as under Compose
+    where, why = host(source), _stays(source, read_only, files)
+    if where is not None and why:  # it stays on the host, as under Compose
         if long:
             return "host", {"mount_path": target, "host_path": where, **({"read_only": True} if read_only else {})}, ""
         return "host", f"{where}:{target}" + (":ro" if read_only else ""), ""
-    if key:
+    if why == "key":
         return "file", None, (f"'{shown}': {source} holds a private key, which the import never copies into the"
                               " repository: mount it from an absolute host path")
     path = files.copy_any(source)
@@ -129,9 +122,9 @@ def _long(value: dict[str, Any], files: RepoFiles, host: Host) -> Mount:
     if kind == "bind":
         if is_relative(source):
             return _file(source, target, read_only, files, f"{source}:{target}", host, long=True)
-        home = host(source) if source == "~" or source.startswith("~/") else source
-        if home is None or home.startswith("~"):
-            return kind, None, f"{target}: a path under ~ depends on who runs it; write the absolute path"
+        home = _home(source, host) if source.startswith("~") else source
+        if home is None:
+            return kind, None, f"{target}: {_UNKNOWN_HOME}"
         entry: dict[str, Any] = {"mount_path": target, "host_path": home}
         if nested.get("selinux") in ("z", "Z"):
             entry["selinux"] = nested["selinux"]
@@ -144,6 +137,14 @@ def _long(value: dict[str, Any], files: RepoFiles, host: Host) -> Mount:
     if read_only:
         entry["read_only"] = True
     return "host" if kind == "bind" and source.startswith("~") else "volume", entry, ""
+
+
+_UNKNOWN_HOME = "a path under ~ depends on who runs it; write the absolute path"
+
+
+def _home(source: str, host: Host) -> str | None:
+    """`~` or `~/x` from the home `host` knows (None for `~user/x`, or no home known)."""
+    return host(source) if source == "~" or source.startswith("~/") else None
 
 
 def _mode(value: Any) -> str:

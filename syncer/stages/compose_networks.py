@@ -17,38 +17,39 @@ def top_level(doc: dict[str, Any]) -> tuple[dict[str, Any], Problems]:
     for name, conf in (doc.get("networks") or {}).items():
         conf = conf or {}
         where = ("networks", name)
-        if name == "default":
-            if conf.get("internal") is True:
-                out[name] = {"internal": True}
-            if conf.get("ipam") is not None:  # (its pools: the project network's)
-                pools, why = _ipam(conf["ipam"])
-                if pools:
-                    out.setdefault(name, {})["ipam"] = {"config": pools}
-                problems.extend((where + ("ipam", *path), f"networks: default: ipam: {reason}") for path, reason in why)
-            if set(conf) - {"internal", "ipam"}:
-                problems.append((where, "networks: default: syncer's project network takes no settings but"
-                                        " internal and ipam"))
-            continue
-        if conf.get("external"):
+        if conf.get("external") and name != "default":
             out[name] = {"external": True}
             if conf.get("name") not in (None, name):
                 problems.append((where + ("name",), f"networks: {name}: an external network is found by its key;"
                                                      " name the key after the Docker network"))
             continue
-        out[name] = {"internal": True} if conf.get("internal") is True else {}
-        if conf.get("ipam") is not None:
-            pools, why = _ipam(conf["ipam"])
-            if pools:
-                out[name]["ipam"] = {"config": pools}
-            problems.extend((where + ("ipam", *path), f"networks: {name}: "
-                             + ".".join(["ipam", *(str(p) for p in path if not isinstance(p, int))]) + f": {reason}")
-                            for path, reason in why)
+        made = _made(name, conf, where, problems)  # (the project network's, for `default`)
+        if made or name != "default":
+            out[name] = made
+        if name == "default":
+            if set(conf) - {"internal", "ipam"}:
+                problems.append((where, "networks: default: syncer's project network takes no settings but"
+                                        " internal and ipam"))
+            continue
         for key in sorted(set(conf) - {"driver", "internal", "ipam"}):
             problems.append((where + (key,), f"networks: {name}: {key}: not carried (syncer makes plain bridge"
                                              " networks)"))
         if conf.get("driver", "bridge") != "bridge":
             problems.append((where + ("driver",), f"networks: {name}: driver: syncer makes bridge networks"))
     return out, problems
+
+
+def _made(name: str, conf: dict[str, Any], where: tuple[Any, ...], problems: Problems) -> dict[str, Any]:
+    """What syncer.yaml says of a network syncer makes: `internal`, and `ipam`'s pools."""
+    made: dict[str, Any] = {"internal": True} if conf.get("internal") is True else {}
+    if conf.get("ipam") is not None:
+        pools, why = _ipam(conf["ipam"])
+        if pools:
+            made["ipam"] = {"config": pools}
+        problems.extend((where + ("ipam", *path), f"networks: {name}: "
+                         + ".".join(["ipam", *(str(p) for p in path if not isinstance(p, int))]) + f": {reason}")
+                        for path, reason in why)
+    return made
 
 
 _POOL_KEYS = ("subnet", "gateway", "ip_range")

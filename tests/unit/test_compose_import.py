@@ -37,6 +37,11 @@ def _import(case: str, project: str | None = None) -> Imported:
                           folder=case, listdir=listdir, more=more, root=f"/srv/{case}")
 
 
+def written(got: Imported) -> str:
+    """Everything an import wrote, as one text (to look for a canary in)."""
+    return "".join(c if isinstance(c, str) else c.decode(errors="replace") for c in got.files.values())
+
+
 def _as_bytes(content: str | bytes) -> bytes:
     return content if isinstance(content, bytes) else content.encode("utf-8")
 
@@ -605,17 +610,18 @@ services:
       - ./certs:/certs:ro
       - ./tls/site.key:/etc/ssl/site.key:ro
       - ./traefik.yml:/etc/traefik/traefik.yml:ro
+      - ./ssh:/root/.ssh
 """
     tree = {"acme.json": acme, "certs/site.crt": b"-----BEGIN CERTIFICATE-----\nx\n", "certs/site.key": pem,
-            "tls/site.key": pem, "traefik.yml": b"entryPoints: {}\n"}
+            "tls/site.key": pem, "traefik.yml": b"entryPoints: {}\n", "ssh/id_ed25519": pem}
     got = _with_tree(text, tree, root="/srv/p")
     assert got.problems == []
-    written = "".join(c if isinstance(c, str) else c.decode() for c in got.files.values())
-    assert "canary" not in written and got.files["files/traefik.yml"] == b"entryPoints: {}\n"
-    assert set(got.host_paths) == {"/srv/p/acme.json", "/srv/p/certs", "/srv/p/tls/site.key"}
+    assert "canary" not in written(got) and got.files["files/traefik.yml"] == b"entryPoints: {}\n"
+    assert set(got.host_paths) == {"/srv/p/acme.json", "/srv/p/certs", "/srv/p/tls/site.key", "/srv/p/ssh"}
     unknown = _with_tree(text, tree)  # where the host is not known: said, and still not copied
     assert [p.message for p in unknown.problems] == [
         f"service 'proxy': volumes: '{v}': {v.split(':')[0]} holds a private key, which the import never copies"
         " into the repository: mount it from an absolute host path"
-        for v in ("./acme.json:/acme.json", "./certs:/certs:ro", "./tls/site.key:/etc/ssl/site.key:ro")]
-    assert "canary" not in "".join(c if isinstance(c, str) else c.decode() for c in unknown.files.values())
+        for v in ("./acme.json:/acme.json", "./certs:/certs:ro", "./tls/site.key:/etc/ssl/site.key:ro",
+                  "./ssh:/root/.ssh")]
+    assert "canary" not in written(unknown)

@@ -12,6 +12,7 @@ import pytest
 
 from syncer.stages.compose import import_compose
 from syncer.stages.compose_merge import load_all, override_file
+from tests.unit.test_compose_import import written
 
 
 def _merged(base: str, *more: str) -> dict[str, Any]:
@@ -188,8 +189,7 @@ def test_a_password_an_override_or_an_extended_service_sets_never_reaches_the_re
     got = import_compose("compose.yaml", base, read=lib.get, project="p", folder="p",
                          more=[("compose.override.yaml", over)])
     assert got.problems == []
-    written = "".join(c if isinstance(c, str) else c.decode() for c in got.files.values())
-    assert "canary-pw" not in written and "MODE=prod" in written
+    assert "canary-pw" not in written(got) and "MODE=prod" in written(got)
     assert set(got.secrets) == {"POSTGRES_PASSWORD", "DATABASE_URL", "API_TOKEN"}
 
 
