@@ -47,7 +47,7 @@ def closing_line(p: Plan) -> str:
     own sentence; over more than one server, a line of counts per server follows."""
     s = p.summary()
     if not p.has_changes:
-        text = f"No changes. {s['noop']} container(s) in sync."
+        text = f"No changes. {_things(p, 'noop')} in sync."
     else:
         text = (f"Plan: {s['create']} to create, {s['recreate']} to recreate, {s['start']} to start,"
                 f" {s['remove']} to remove.")
@@ -62,12 +62,22 @@ def closing_line(p: Plan) -> str:
         text += f" {s['conflict']} conflict(s): resolve them by hand; syncer will not touch those {what}."
     if p.unreachable:
         names = ", ".join(f"'{n}'" for n in p.unreachable)
-        text += f" {len(p.unreachable)} server(s) unreachable ({names}): {s['unreachable']} container(s) not planned."
+        text += f" {len(p.unreachable)} server(s) unreachable ({names}): {_things(p, 'unreachable')} not planned."
     per = p.by_server()
     if len(per) > 1:
         text += "\nBy server: " + "; ".join(f"{name}: {_server_counts(counts, name in p.unreachable)}"
                                  for name, counts in per.items()) + "."
     return text
+
+
+def _things(p: Plan, action: str) -> str:
+    """How many actions of a kind, in words: `3 container(s)`, `20 service(s)` (on Swarm
+    servers), or both."""
+    services = sum(1 for a in p.actions if a.action == action and a.server in p.swarm)
+    containers = sum(1 for a in p.actions if a.action == action) - services
+    parts = [f"{containers} container(s)"] if containers or not services else []
+    parts += [f"{services} service(s)"] if services else []
+    return " and ".join(parts)
 
 
 def _of_network(a: Action) -> bool:

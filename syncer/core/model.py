@@ -376,14 +376,13 @@ class Plan(Record):
     created_at: str
     actions: tuple[Action, ...]
     unreachable: Mapping[str, str] = field(default_factory=dict)  # server -> why it did not answer
+    swarm: frozenset[str] = frozenset()  # the Swarm servers: their actions are services, not containers
 
     def summary(self) -> dict[str, int]:
         """Count of actions per kind, every kind present."""
         counts = {k: 0 for k in ACTION_KINDS}
-        for a in self.actions:
-            # `update` (a Swarm service rolled) is counted only where there is one, so that
-            # container-only plans keep the summary DESIGN.md shows
-            counts[a.action] = counts.get(a.action, 0) + 1
+        for a in self.actions:  # `update` (a Swarm service rolled) only where there is one, so that
+            counts[a.action] = counts.get(a.action, 0) + 1  # container-only plans keep DESIGN.md's summary
         return counts
 
     def by_server(self) -> dict[str, dict[str, int]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from syncer.adapters.lock import ApplyLock
@@ -264,9 +264,9 @@ def _only(p: Plan, definition: str, *, heal: bool = False, also: Collection[str]
                     if a.definition == definition or a.container in also or a.action == "network create")
     if not any(a.definition == definition for a in actions):
         if heal:
-            return Plan(p.project, p.commit, p.dirty, p.fingerprint, p.created_at, (), p.unreachable)
+            return replace(p, actions=())
         raise NotFound(f"no definition '{definition}' in the project or on its servers")
-    return Plan(p.project, p.commit, p.dirty, p.fingerprint, p.created_at, actions, p.unreachable)
+    return replace(p, actions=actions)
 
 
 def check_fresh(saved: Mapping[str, Any], current: Plan, desired: Desired) -> None:

@@ -96,7 +96,9 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
                                                prune=prune and only is None, internal=internal, ipam=ipam)
                    if a.action != "network create" or observed.servers[a.server].kind != "swarm")
     actions.sort(key=lambda a: (a.server, a.definition, a.replica, a.container))
-    return Plan(desired.project, desired.commit, dirty, fingerprint(observed), created_at, tuple(actions), down)
+    swarm = frozenset(n for n, s in observed.servers.items() if s.kind == "swarm")
+    return Plan(desired.project, desired.commit, dirty, fingerprint(observed), created_at, tuple(actions), down,
+                swarm)
 
 
 def scoped(desired: Desired, observed: Observed, definition: str) -> tuple[Desired, Observed]:
@@ -341,7 +343,8 @@ def to_dict(p: Plan, *, desired_hash: str = "") -> dict[str, Any]:
         "fingerprint": p.fingerprint, "desired": desired_hash, "created_at": p.created_at,
         "actions": [_action_dict(a) for a in p.actions], "summary": p.summary(),
         "servers": {name: {"reachable": name not in p.unreachable, "error": p.unreachable.get(name),
-                           "summary": counts} for name, counts in p.by_server().items()},
+                           "kind": "swarm" if name in p.swarm else "docker", "summary": counts}
+                    for name, counts in p.by_server().items()},
     }
 
 
@@ -370,10 +373,11 @@ def from_dict(data: Mapping[str, Any]) -> Plan:
         actions.append(Action(a["action"], a["server"], a["definition"], a["container"], int(a["revision"]),
                               a.get("cause", ""), reasons, int(a.get("replica", 1)), a.get("spec_hash", ""),
                               a.get("container_id", "")))
-    down = {name: str(s.get("error") or "unreachable") for name, s in (data.get("servers") or {}).items()
-            if not s.get("reachable", True)}
+    servers = data.get("servers") or {}
+    down = {name: str(s.get("error") or "unreachable") for name, s in servers.items() if not s.get("reachable", True)}
+    swarm = frozenset(name for name, s in servers.items() if s.get("kind") == "swarm")
     return Plan(data["project"], data.get("commit"), bool(data.get("dirty")), data["fingerprint"],
-                data["created_at"], tuple(actions), down)
+                data["created_at"], tuple(actions), down, swarm)
 
 
 def desired_hash(desired: Desired) -> str:

@@ -128,7 +128,7 @@ def test_unreachable_servers_round_trip_through_json() -> None:
     p = unreachable_plan()
     data = json.loads(json.dumps(to_dict(p)))
     assert data["servers"]["remote"] == {"reachable": False, "error": "server 'remote': cannot reach Docker: boom",
-                                         "summary": {**{k: 0 for k in data["summary"]}, "unreachable": 1}}
+                                         "kind": "docker", "summary": {**{k: 0 for k in data["summary"]}, "unreachable": 1}}
     assert data["servers"]["local"]["reachable"] is True
     assert from_dict(data) == p
 

@@ -136,6 +136,27 @@ def test_the_plan_for_a_swarm_server_creates_updates_and_removes_services() -> N
     assert [(a.action, a.cause) for a in p.actions] == [("remove", "definition removed (prune)")]
 
 
+def test_a_plan_counts_services_on_swarm_servers_and_containers_elsewhere() -> None:
+    from syncer.stages.plan import from_dict, to_dict
+
+    c = _spec()
+    p = _plan([c], [_service(c)])
+    assert closing_line(p) == "No changes. 1 service(s) in sync."
+    box = {"image": "busybox:latest"}
+    side = ContainerSpec("acme", "local", "side", 1, "side", "box@1.0", box, L.spec_hash(box))
+    side_live = LiveContainer("c1", "side", "local", "running", None,
+                              L.container_labels(project="acme", definition="side", replica=1, revision=1,
+                                                 spec_hash_=side.spec_hash, template_ref="box@1.0", commit=None,
+                                                 spec=box))
+    both = plan(Desired("acme", (c, side), ("web", "side")),
+                Observed("acme", {"cluster": ServerState("cluster", True, (_service(c),), kind="swarm"),
+                                  "local": ServerState("local", True, (side_live,))}), prune=True, created_at="t")
+    assert closing_line(both).startswith("No changes. 1 container(s) and 1 service(s) in sync.")
+    back = from_dict(to_dict(both))  # a saved plan keeps which servers are Swarm's
+    assert back.swarm == frozenset({"cluster"}) and closing_line(back) == closing_line(both)
+    assert to_dict(both)["servers"]["cluster"]["kind"] == "swarm"
+
+
 def test_instances_of_a_swarm_server_are_its_tasks() -> None:
     c = _spec()
     task = LiveTask("task1", "web", "svc1", 2, "node1", "running", "running")
