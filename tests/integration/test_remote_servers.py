@@ -84,7 +84,8 @@ def test_an_ssh_server_is_planned_and_applied_through_openssh(tmp_path: Path, pr
     again = _cli(repo, tmp_path / "s", "plan", "--json", env=env)
     data = json.loads(again.stdout)
     assert again.returncode == 0 and not [a for a in data["actions"] if a["action"] != "noop"]
-    assert data["servers"]["edge"] == {"reachable": True, "error": None, "summary": data["servers"]["edge"]["summary"]}
+    assert data["servers"]["edge"] == {"reachable": True, "error": None, "kind": "docker",
+                                     "summary": data["servers"]["edge"]["summary"]}
     assert data["servers"]["edge"]["summary"]["noop"] == 1 and data["servers"]["local"]["summary"]["noop"] == 1
     status = json.loads(_cli(repo, tmp_path / "s", "status", "--json", env=env).stdout)
     edge = next(s for s in status["servers"] if s["name"] == "edge")
