@@ -17,7 +17,7 @@ import json
 import select
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -106,6 +106,11 @@ class UnixClient:
         other.api_version = self.api_version
         return other
 
+    def events(self, filters: Mapping[str, Any], *, since: float) -> EventStream:
+        """`GET /events` from `since` (unix seconds) on, on a connection of its own."""
+        return EventStream(self, f"/v{self.api_version}/events?"
+                           + urlencode({"since": f"{since:.3f}", "filters": _filters(filters)}))
+
     def post(self, path: str, body: Any = None, query: Mapping[str, Any] | None = None) -> Any:
         """`POST` the JSON `body`; the engine's JSON answer (None when it sends none)."""
         data = self._request(path, query, method="POST", body=body if body is not None else {})[1]
@@ -171,6 +176,35 @@ class UnixClient:
 
     def secrets(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return list(self._get("/secrets", {"filters": _filters(filters)}))
+
+
+class EventStream:
+    """The engine's events, one JSON object a line, as they happen; `close()` from another
+    thread ends the iteration (it shuts the socket the reader blocks on)."""
+
+    def __init__(self, client: UnixClient, url: str) -> None:
+        self._conn = _UnixConnection(client.path, client.timeout)
+        self._conn.timeout = None  # (an event may be minutes away: only close() ends the wait)
+        self._conn.request("GET", url)
+        self._resp = self._conn.getresponse()
+        if self._resp.status >= 400:
+            data = self._resp.read()
+            self._conn.close()
+            raise Refused(self._resp.status, _message(data, self._resp.status))
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        while line := self._resp.readline():
+            if line.strip():
+                yield json.loads(line)
+
+    def close(self) -> None:
+        sock = self._conn.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._conn.close()
 
 
 def _dropped(conn: _UnixConnection) -> bool:

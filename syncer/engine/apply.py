@@ -84,6 +84,12 @@ class Applier:
 
     def run(self) -> list[DeploymentResult]:
         """Every deployment's result; failures are results, not exceptions."""
+        try:
+            return self._waves()
+        finally:
+            self.swarms.close()
+
+    def _waves(self) -> list[DeploymentResult]:
         groups = group_actions(self.plan)
         blocked = {a.definition for a in self.plan.actions if a.action in BLOCKING}
         deps = {c.definition: c.depends_on for c in self.desired.containers}

@@ -5,6 +5,8 @@ Swarm does the rolling and the rolling back (UpdateConfig: start-first by defaul
 `completed` is a success, one that ends `rollback_completed` a failed deployment with
 `rolled_back`, each failed task's error in the deployment's log. Health, from the spec or
 the image's HEALTHCHECK, gates it: a task with a healthcheck is `running` only once healthy.
+A roll's wait ends when the manager's service events say its state moved (engine/swarm_wake.py);
+the waits for tasks to run go by the clock (POLL).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from syncer.adapters.docker import Engine, EngineError
 from syncer.adapters.swarm import Swarm, failed_tasks, running_count
 from syncer.core.model import Action, ContainerSpec, Desired, RegistryAnswer
 from syncer.engine.heal import OWN
+from syncer.engine.swarm_wake import SLOW, Waker, since
 from syncer.engine.swarms import DeployFailed
 from syncer.stages import swarm as S
 
@@ -27,26 +30,35 @@ Log = Callable[[str], None]
 # 0.1 s, bench/swarm's create ran at 0.93x stack deploy's rate and a change took 1.17x its time
 # (medians of 8 rounds); at 0.25 s, 1.00x and 1.12x. A roll's end is seen 0.075 s later on average.
 POLL = 0.25
+WOKEN = 0.1  # at least this between two lists the events asked for (rolls ending together)
 FAILURES_ON_CREATE = 3  # failed tasks after which a new service is given up (Swarm would retry forever)
 
 
 class _Snapshot:
     """One list call shared by every deployment waiting on this server, made again once it is
     POLL old: twenty services waiting at once ask the manager four times a second, not eighty,
-    and each one still sees its change within POLL (a roll's end is not noticed late)."""
+    and each one still sees its change within POLL (a roll's end is not noticed late). A
+    waiter the events woke (engine/swarm_wake.py) asks for a list made after event `after`."""
 
-    def __init__(self, fetch: Callable[[], list[dict[str, Any]]]) -> None:
-        self.fetch = fetch
+    def __init__(self, fetch: Callable[[], list[dict[str, Any]]], seq: Callable[[], int]) -> None:
+        self.fetch, self.seq = fetch, seq
         self._lock = threading.Lock()
         self._rows: list[dict[str, Any]] = []
         self._at = -1.0
+        self._seq = -1  # the events counted when the list was asked for
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self, after: int = -1) -> tuple[list[dict[str, Any]], int]:
+        """The rows, and the events counted before they were asked for. Asked again for
+        events at most every WOKEN (twenty services ending at once make one list, not twenty)."""
         with self._lock:
-            if time.monotonic() - self._at >= POLL:
+            age = time.monotonic() - self._at
+            if age >= POLL or self._seq < after:
+                if self._seq < after and age < WOKEN:
+                    time.sleep(WOKEN - age)  # (the others wait on the lock, then share this list)
+                seq = self.seq()
                 self._rows = self.fetch()
-                self._at = time.monotonic()
-            return self._rows
+                self._at, self._seq = time.monotonic(), seq
+            return self._rows, self._seq
 
 
 def _roll_time(update: Mapping[str, Any], replicas: int) -> float:
@@ -75,16 +87,45 @@ class SwarmDeployer:
         self._net_ready: set[str] = set()
         # One GET /tasks and one GET /services for the whole project, shared by every deployment
         # waiting on this server: twenty services polling one by one would slow the manager
-        self._task_rows = _Snapshot(lambda: self.swarm.project_tasks(self.project))
-        self._service_rows = _Snapshot(lambda: self.swarm.project_services(self.project))
+        self._task_rows = _Snapshot(lambda: self.swarm.project_tasks(self.project), self._seq)
+        self._service_rows = _Snapshot(lambda: self.swarm.project_services(self.project), self._seq)
+        # the manager's service events, which end a roll's wait sooner than the clock (a unix
+        # socket's only: an ssh server's forwarded one too)
+        self._waker: Waker | None = None
+
+    def _seq(self) -> int:
+        return self._waker.seq if self._waker is not None else 0
+
+    def _listen(self) -> None:
+        """Start reading the manager's service events (once per apply and server)."""
+        light = self.swarm.light
+        with self._net_lock:
+            if self._waker is None and light is not None:
+                start = since()
+                self._waker = Waker(lambda: light.events({"type": ["service"]}, since=start))
+
+    def _pause(self, ident: str, after: int) -> int:
+        """Wait before looking at a roll again: until the events say it moved, else SLOW (POLL
+        without them). The events' seq, for the next list to reflect."""
+        w = self._waker
+        if w is None or not w.alive:
+            self.sleep(POLL)
+            return -1
+        return w.wait(ident, after, SLOW)[0]
+
+    def close(self) -> None:
+        """Stop reading the manager's events."""
+        if self._waker is not None:
+            self._waker.close()
 
     def _tasks(self, ident: str) -> list[dict[str, Any]]:
-        return [t for t in self._task_rows.rows() if t.get("ServiceID") == ident]
+        return [t for t in self._task_rows.rows()[0] if t.get("ServiceID") == ident]
 
-    def _update_status(self, ident: str) -> dict[str, Any]:
+    def _update_status(self, ident: str, after: int = -1) -> tuple[dict[str, Any], int]:
         """The service's UpdateStatus, from the shared list (asked by id when the list lacks it)."""
-        row = next((r for r in self._service_rows.rows() if r.get("ID") == ident), None)
-        return dict((row if row is not None else self.swarm.inspect_service(ident)).get("UpdateStatus") or {})
+        rows, seq = self._service_rows.rows(after)
+        row = next((r for r in rows if r.get("ID") == ident), None)
+        return dict((row if row is not None else self.swarm.inspect_service(ident)).get("UpdateStatus") or {}), seq
 
     def run(self, a: Action, c: ContainerSpec | None, labels: Mapping[str, str], log: Log) -> None:
         """Carry out one plan action on this server."""
@@ -188,6 +229,7 @@ class SwarmDeployer:
         before = (info.get("UpdateStatus") or {}).get("StartedAt", "")
         sent = str(info.get("UpdatedAt", ""))  # tasks created after this are this update's
         old_task = (info.get("Spec", {}).get("Labels") or {}).get(S.TASK_HASH)
+        self._listen()  # (before the write: its roll's first move must not be missed)
         self.swarm.update_service(a.container_id, version, body, self.secrets)
         wanted = int(body["Mode"]["Replicated"]["Replicas"])
         if old_task == body["Labels"][S.TASK_HASH]:
@@ -203,9 +245,9 @@ class SwarmDeployer:
 
     def _wait_update(self, ident: str, before: str, sent: str, log: Log, *, extra: float = 0.0) -> None:
         deadline = time.monotonic() + self.timeout + extra
-        seen = ""
+        seen, after = "", -1
         while time.monotonic() < deadline:
-            status = self._update_status(ident)
+            status, at = self._update_status(ident, after)
             started = status.get("StartedAt", "")
             state = status.get("State", "") if started and started != before else ""
             if state and state != seen:
@@ -220,7 +262,7 @@ class SwarmDeployer:
                     raise DeployFailed(f"Swarm rolled the update back: {status.get('Message', '')}".rstrip(": "),
                                        rolled_back=True)
                 raise DeployFailed(f"the update is {state}: {status.get('Message', '')}".rstrip(": "))
-            self.sleep(POLL)
+            after = self._pause(ident, at)
         raise DeployFailed(f"the update did not finish within {self.timeout:g}s")
 
     def _wait_running(self, ident: str, wanted: int, log: Log, *, give_up_after: int) -> None:

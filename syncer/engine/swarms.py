@@ -58,6 +58,11 @@ class Swarms:
         """Carry out one plan action on its Swarm server."""
         self.deployers[a.server].run(a, c, labels(a, c) if c is not None else {}, log)
 
+    def close(self) -> None:
+        """The end of the apply: the Swarm servers' event streams are read no more."""
+        for deployer in self.deployers.values():
+            deployer.close()
+
     def remove_network(self, a: Action, engine: Engine) -> None:
         """A `network remove` of the plan: on a Swarm server, an overlay the tasks of a
         service that left it still hold for a moment; elsewhere, at once."""

@@ -734,3 +734,42 @@ def test_pull_policy_always_pins_a_service_to_its_tags_digest_and_rolls_it_when_
     assert svc is not None and svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == f"{repository}@{first}"
     assert svc["UpdateStatus"]["State"] == "completed"
     assert _plan(repo)["actions"][0]["action"] == "noop"
+
+
+def test_the_managers_events_wake_a_rolls_wait_when_it_moves(swarm: SwarmDockerd, sproject: str) -> None:
+    """engine/swarm_wake.py against a real manager: its service events, read without the SDK,
+    say each state a roll reaches (`updatestate.new`); a wait they end returns long before its
+    clock would, Swarm's UpdateStatus already says that state, and close() ends the reading."""
+    import time
+
+    from syncer.adapters.docker import Engine
+    from syncer.engine.swarm_wake import Waker, since
+
+    api = _api(swarm)
+    engine = Engine(Server("cluster", swarm.url, kind="swarm"))
+    light = engine.light
+    assert light is not None
+    start = since()
+    waker = Waker(lambda: light.events({"type": ["service"]}, since=start))
+    try:
+        spec = {"Name": f"{sproject}-woken", "Labels": {"syncer.project": sproject},
+                "TaskTemplate": {"ContainerSpec": {"Image": IMAGE,
+                                                   "Command": ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]}},
+                "Mode": {"Replicated": {"Replicas": 1}},
+                "UpdateConfig": {"Monitor": 10**9, "Order": "start-first", "FailureAction": "rollback"}}
+        ident = light.post("/services/create", spec)["ID"]
+        assert wait_until(lambda: len(_running(api, f"{sproject}-woken")) == 1, timeout=60)
+        info = api.inspect_service(ident)
+        changed = {**info["Spec"], "TaskTemplate": {**info["Spec"]["TaskTemplate"], "ForceUpdate": 1}}
+        light.post(f"/services/{ident}/update", changed, {"version": info["Version"]["Index"]})
+        t0, seq, states = time.monotonic(), 0, []
+        while "completed" not in states and time.monotonic() - t0 < 60:
+            seq, woken = waker.wait(ident, after=seq, timeout=120)
+            assert woken, "the stream ended or said nothing"
+            states.append((api.inspect_service(ident).get("UpdateStatus") or {}).get("State"))
+        assert states[0] == "updating" and states[-1] == "completed", states
+        assert time.monotonic() - t0 < 60
+    finally:
+        waker.close()
+        engine.close()
+    assert wait_until(lambda: not waker.alive, timeout=10)
