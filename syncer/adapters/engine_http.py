@@ -106,10 +106,10 @@ class UnixClient:
         other.api_version = self.api_version
         return other
 
-    def events(self, filters: Mapping[str, Any], *, since: float) -> EventStream:
+    def events(self, filters: Mapping[str, Any], *, since: int) -> EventStream:
         """`GET /events` from `since` (unix seconds) on, on a connection of its own."""
         return EventStream(self, f"/v{self.api_version}/events?"
-                           + urlencode({"since": f"{since:.3f}", "filters": _filters(filters)}))
+                           + urlencode({"since": since, "filters": _filters(filters)}))
 
     def post(self, path: str, body: Any = None, query: Mapping[str, Any] | None = None) -> Any:
         """`POST` the JSON `body`; the engine's JSON answer (None when it sends none)."""

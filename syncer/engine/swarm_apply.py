@@ -40,7 +40,7 @@ class _Snapshot:
     and each one still sees its change within POLL (a roll's end is not noticed late). A
     waiter the events woke (engine/swarm_wake.py) asks for a list made after event `after`."""
 
-    def __init__(self, fetch: Callable[[], list[dict[str, Any]]], seq: Callable[[], int]) -> None:
+    def __init__(self, fetch: Callable[[], list[dict[str, Any]]], seq: Callable[[], int] = lambda: 0) -> None:
         self.fetch, self.seq = fetch, seq
         self._lock = threading.Lock()
         self._rows: list[dict[str, Any]] = []
@@ -82,12 +82,13 @@ class SwarmDeployer:
         self.timeout = timeout
         self.job_timeout = job_timeout  # a job runs to completion: the apply's job timeout, not the health one
         self.sleep = sleep
-        # each overlay is made once per apply; deployments of one wave run in parallel
-        self._net_lock = threading.Lock()
+        # each overlay is made, and the event stream opened, once per apply; deployments of one
+        # wave run in parallel
+        self._lock = threading.Lock()
         self._net_ready: set[str] = set()
         # One GET /tasks and one GET /services for the whole project, shared by every deployment
         # waiting on this server: twenty services polling one by one would slow the manager
-        self._task_rows = _Snapshot(lambda: self.swarm.project_tasks(self.project), self._seq)
+        self._task_rows = _Snapshot(lambda: self.swarm.project_tasks(self.project))
         self._service_rows = _Snapshot(lambda: self.swarm.project_services(self.project), self._seq)
         # the manager's service events, which end a roll's wait sooner than the clock (a unix
         # socket's only: an ssh server's forwarded one too)
@@ -99,7 +100,7 @@ class SwarmDeployer:
     def _listen(self) -> None:
         """Start reading the manager's service events (once per apply and server)."""
         light = self.swarm.light
-        with self._net_lock:
+        with self._lock:
             if self._waker is None and light is not None:
                 start = since()
                 self._waker = Waker(lambda: light.events({"type": ["service"]}, since=start))
@@ -171,7 +172,7 @@ class SwarmDeployer:
     def _networks(self, c: ContainerSpec) -> None:
         """The overlays the service joins: attachable, labelled with the project and the name
         syncer.yaml gives them (external ones were checked at plan time)."""
-        with self._net_lock:
+        with self._lock:
             for name, key in S.networks_of(c).items():
                 if name not in self._net_ready:
                     self.swarm.ensure_network(name, self.project, key, internal=name in self.internal)
