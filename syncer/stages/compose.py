@@ -331,6 +331,11 @@ class _Importer:
                                     "description": f"imported from {self.source.path} (service '{svc.name}')"}
         if job:
             template["kind"] = "job"
+        elif "restart" not in svc.spec:
+            # Compose's own default: a service that exits 0 has finished (a seed, a one-shot
+            # task), and `compose up` leaves it exited; a syncer spec that states no restart
+            # wants its container running, and would call that exit a failed deployment
+            svc.spec["restart"] = "no"
         template.update({"inputs": inputs, "spec": svc.spec})
         name = self.renamed.get(svc.name, svc.name)
         if name != svc.name:
