@@ -19,6 +19,7 @@ from typing import Any
 from syncer.core.errors import Diagnostic
 from syncer.stages import compose_fields as fields, compose_networks
 from syncer.stages import policy as policies
+from syncer.stages.compose_include import load_all
 from syncer.stages.compose_mounts import Lister, Reader, RepoFiles, config_file, named, secret_file, volume
 from syncer.stages.compose_vars import (
     Unsupported,
@@ -26,14 +27,16 @@ from syncer.stages.compose_vars import (
     credentialed,
     dump,
     env_secrets,
+    input_defaults,
     input_schema,
+    merge_env,
+    split_env,
     interpolate,
     passwordish,
     secret_lines,
     without_secrets,
 )
 from syncer.stages.files import parse_env
-from syncer.stages.compose_merge import load_all
 from syncer.stages.load import SourceFile, locate_in
 from syncer.stages.render import substitute
 
@@ -72,11 +75,13 @@ class _Service:
     definition: dict[str, Any] = field(default_factory=dict)
     vars: Vars = field(default_factory=Vars)
     env_secrets: dict[str, str] = field(default_factory=dict)  # from env files, as `env` entries
+    dotenv: dict[str, str] = field(default_factory=dict)  # the variables Compose interpolates it with
 
 
 class _Importer:
     def __init__(self, sources: list[SourceFile], doc: dict[str, Any], read: Reader, out: Imported,
-                 listdir: Lister, profiles: Collection[str] = (), root: str = "", home: str = "") -> None:
+                 listdir: Lister, profiles: Collection[str] = (), root: str = "", home: str = "",
+                 envs: dict[str, list[str]] | None = None) -> None:
         self.profiles = set(profiles)
         self.root, self.home = root, home  # the Compose file's folder, where `./data` is; and `~`
         self.sources, self.source, self.read, self.out = sources, sources[0], read, out
@@ -85,6 +90,7 @@ class _Importer:
         self.doc = doc  # the files merged
         self.renamed: dict[str, str] = {}  # service → its container_name, which names its definition
         self.dotenv = parse_env(read(".env") or b"")  # what Compose interpolates from (passwords aside)
+        self.envs = envs or {}  # an included service → its include's env files (compose_include.included)
         self.links: dict[str, list[str]] = {}  # service → the services it links to (its dependencies)
         self.link_aliases: fields.Aliases = {}  # service → the names others link to it by, and where
 
@@ -119,7 +125,7 @@ class _Importer:
                 continue
             svc = self.service(str(name), raw or {})
             self.write_service(svc, job=name in jobs)
-            specs.append(substitute(svc.spec, _defaults(svc.vars)))  # as validate reads it
+            specs.append(substitute(svc.spec, input_defaults(svc.vars)))  # as validate reads it
         allowed = policies.needed(specs)
         if allowed:  # what the Compose file asks of the host, stated for the operator to review
             project["policy"] = allowed
@@ -128,7 +134,7 @@ class _Importer:
         self.out.files["syncer.yaml"] = dump(project, _HEADER)
 
     def service(self, name: str, raw: dict[str, Any]) -> _Service:
-        svc = _Service(name)
+        svc = _Service(name, dotenv=self.variables(name))
         for key, value in raw.items():
             key = str(key)
             where = ("services", name, key)
@@ -141,15 +147,25 @@ class _Importer:
             except (TypeError, ValueError, AttributeError, KeyError, IndexError):
                 # Compose would refuse it too; say where rather than fail
                 self.problem(where, f"service '{name}': {key}: not a value Compose's syntax allows here")
-        _merge_env(svc.spec, svc.env_secrets)
+        merge_env(svc.spec, svc.env_secrets)
+        dotenv = svc.dotenv
         for var in svc.vars.found.values():  # `.env` beside the Compose file sets variables, as for Compose
-            if var.name in self.dotenv and credentialed(self.dotenv[var.name]):
+            if var.name in dotenv and credentialed(dotenv[var.name]):
                 var.secret = True
-            elif var.name in self.dotenv and not var.secret and (self.dotenv[var.name] or var.default is None):
-                var.default, var.required = self.dotenv[var.name], False
+            elif var.name in dotenv and not var.secret and (dotenv[var.name] or var.default is None):
+                var.default, var.required = dotenv[var.name], False
         if "image" not in svc.spec:
             svc.spec["image"] = f"{self.out.project}-{name}"  # the name Compose gives a built image
         return svc
+
+    def variables(self, service: str) -> dict[str, str]:
+        """What Compose interpolates a service with: the first file's `.env`, and for a service
+        an `include:` copied in, its include's env files for what that leaves unset (the
+        outermost include first)."""
+        merged: dict[str, str] = {}
+        for path in reversed(self.envs.get(service, [])):
+            merged.update(parse_env(self.read(path) or b""))
+        return merged | self.dotenv
 
     def host(self, rel: str) -> str | None:
         if rel == "~" or rel.startswith("~/"):  # the home of who imports it: of who ran Compose, as a rule
@@ -238,7 +254,7 @@ class _Importer:
 
     def environment(self, svc: _Service, value: Any) -> Any:
         """Passwords become secret inputs; a variable taken from the shell becomes an input."""
-        pairs = value.items() if isinstance(value, dict) else (_split_env(str(v)) for v in value)
+        pairs = value.items() if isinstance(value, dict) else (split_env(str(v)) for v in value)
         env: dict[str, Any] = {}
         for name, v in pairs:
             env[name] = self.env_value(svc, str(name), v)
@@ -322,7 +338,7 @@ class _Importer:
             if var.secret:
                 params[var.input] = {"secret": var.name}
                 self.out.secrets.setdefault(var.name, f"service '{svc.name}'" + (
-                    "; a value is in .env" if var.name in self.dotenv else ""))
+                    "; a value is in .env" if var.name in svc.dotenv else ""))
             if var.required or var.secret:
                 inputs.setdefault("required", []).append(var.input)
             if var.required and not var.secret:  # `${X:?…}` with no value: Compose would refuse to start
@@ -351,29 +367,7 @@ class _Importer:
         self.out.files[f"definitions/{name}.yaml"] = dump(definition)
 
 
-def _defaults(vars: Vars) -> dict[str, Any]:
-    """`${inputs.x}` → the default the import gives input x (none for one without)."""
-    schemas = {f"inputs.{v.input}": input_schema(v) for v in vars.found.values()}
-    return {name: schema["default"] for name, schema in schemas.items() if "default" in schema}
-
-
 _HEADER = "# imported from a Compose file by `syncer import`\n"
-
-
-def _merge_env(spec: dict[str, Any], extra: dict[str, str]) -> None:
-    """Env-file entries under `env`, where `environment:` does not already set them
-    (under Compose it wins over env files)."""
-    env = spec.get("env")
-    if isinstance(env, list):
-        present = {str(item).partition("=")[0] for item in env}
-        env.extend(f"{k}={v}" for k, v in extra.items() if k not in present)
-    elif extra:
-        spec["env"] = {**extra, **(env or {})}
-
-
-def _split_env(item: str) -> tuple[str, str | None]:
-    name, eq, value = item.partition("=")
-    return name, (value if eq else None)
 
 
 def project_name(explicit: str | None, doc_name: Any, folder: str) -> str:
@@ -397,9 +391,10 @@ def import_compose(path: str, data: bytes, *, read: Reader, project: str | None,
     `more`: the files (path, content) merged into it, in order, as `docker compose -f` merges;
     `root`: its folder's absolute path, from which a relative data directory is bind-mounted
     (and `home`, what `~` stands for)."""
-    sources, doc, problems = load_all([(path, data), *more], read)
+    envs: dict[str, list[str]] = {}
+    sources, doc, problems = load_all([(path, data), *more], read, envs)
     if doc is None:
         return Imported(project or "imported", problems=problems)
     out = Imported(project_name(project, doc.get("name"), folder), problems=problems)
-    _Importer(sources, doc, read, out, listdir, profiles, root, home).run()
+    _Importer(sources, doc, read, out, listdir, profiles, root, home, envs).run()
     return out

@@ -15,10 +15,9 @@ import posixpath
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from syncer.core.errors import Diagnostic
 from syncer.stages import shortforms
 from syncer.stages.compose_fields import split_volume
-from syncer.stages.load import RESET, Override, SourceFile, locate_in, parse
+from syncer.stages.load import RESET, Override, parse
 
 Path = tuple[Any, ...]  # keys (a list's index an int, where problems are located)
 Problems = list[tuple[Path, str]]
@@ -96,115 +95,7 @@ def _rule(path: Path, rules: Iterable[Path]) -> Path | None:
     return None
 
 
-def load_all(files: list[tuple[str, bytes]], read: Callable[[str], bytes | None] = lambda rel: None,
-             ) -> tuple[list[SourceFile], dict[str, Any] | None, list[Diagnostic]]:
-    """Compose files (path, content) parsed, each one's `extends` applied (`read` reads a
-    file one names, relative to the first file's folder) and merged in order: their sources
-    (to locate problems in), the merged document (None when one is not a Compose file) and
-    what stops the merge or cannot be merged, located."""
-    sources, docs = [], []
-    problems: Problems = []
-    for i, (path, data) in enumerate(files):
-        source, refused = parse(path, data, compose=True)
-        if source is None:
-            return [], None, refused
-        doc = source.docs[0] if len(source.docs) == 1 else None
-        if not isinstance(doc, dict) or (i == 0 and not isinstance(doc.get("services"), dict) and "include" not in doc):
-            return [], None, [Diagnostic(path, 1, 1, "not a Compose file: expected one mapping"
-                                                     + (" with services:" if i == 0 else ""))]
-        sources.append(source)
-        docs.append(extended(doc, read, problems))
-    merged: Any = clean(docs[0])
-    for doc in docs[1:]:
-        merged = merge(merged, doc, (), problems)
-    merged = included(merged, read, problems, sources)
-    return sources, merged, [Diagnostic(*locate_in(sources, 0, where, key=True), f"{_named(where)}: {why}")
-                             for where, why in problems]
-
-
-RESOURCES = ("services", "networks", "volumes", "configs", "secrets")
-MAX_INCLUDES = 20  # files an include chain may nest (a loop through other folders ends here too)
-
-
-def included(doc: dict[str, Any], read: Callable[[str], bytes | None], problems: Problems,
-             sources: list[SourceFile], seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    """`doc` with the Compose applications its `include:` names copied in, as Compose copies
-    them: each loaded on its own (its files merged, its `extends` and `include` applied, its
-    relative paths from its own folder or `project_directory`), its services, networks,
-    volumes, configs and secrets added; a name both define is a problem, never merged."""
-    entries = doc.get("include")
-    if entries is None:
-        return doc
-    out = {k: v for k, v in doc.items() if k != "include"}
-    if not isinstance(entries, list):
-        problems.append((("include",), "expected a list of Compose files"))
-        return out
-    for i, entry in enumerate(entries):
-        where: Path = ("include", i)
-        paths = [entry] if isinstance(entry, str) else entry.get("path") if isinstance(entry, dict) else None
-        paths = [paths] if isinstance(paths, str) else paths
-        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
-            problems.append((where, "name the Compose file(s) to include (a path, or `path:`)"))
-            continue
-        options = entry if isinstance(entry, dict) else {}
-        if "env_file" in options:
-            problems.append(((*where, "env_file"), "not carried: the import reads variables from the first"
-                                                   " file's .env"))
-        folder = posixpath.normpath(str(options.get("project_directory") or posixpath.dirname(paths[0]) or "."))
-        folder = "" if folder == "." else folder
-        if folder and read(posixpath.join(folder, ".env")) is not None:
-            problems.append((where, f"{folder}/.env is not read: the import reads variables from the first"
-                                    " file's .env"))
-        loaded = _application(paths, read, folder, problems, sources, where, seen)
-        for key in RESOURCES:
-            mine = out.setdefault(key, {}) if isinstance(out.get(key, {}), dict) else {}
-            for name, value in ((loaded or {}).get(key) or {}).items():
-                if name in mine:
-                    problems.append((where, f"{key} '{name}' is defined both here and in {paths[0]}:"
-                                            " Compose does not merge them"))
-                else:
-                    mine[name] = _rebased(value, folder) if key == "services" else _moved_file(value, folder)
-        for key in RESOURCES:
-            if out.get(key) == {} and key not in doc:
-                del out[key]
-    return out
-
-
-def _application(paths: list[str], read: Callable[[str], bytes | None], folder: str, problems: Problems,
-                 sources: list[SourceFile], where: Path, seen: tuple[str, ...]) -> dict[str, Any] | None:
-    """The Compose application of an `include` entry's files (merged), its own `extends` and
-    `include` applied with paths from `folder`; None (a problem said) when one cannot be read."""
-    inner = (lambda rel: read(posixpath.normpath(posixpath.join(folder, rel)))) if folder else read
-    merged: Any = None
-    for path in paths:
-        norm = posixpath.normpath(path)
-        if len(seen) >= MAX_INCLUDES:
-            problems.append((where, f"includes nest deeper than {MAX_INCLUDES} files: refused"))
-            return None
-        if norm in seen:
-            problems.append((where, f"{path} includes itself ({' -> '.join((*seen, norm))})"))
-            return None
-        data = read(norm)
-        source = parse(path, data, compose=True)[0] if data is not None else None
-        doc = source.docs[0] if source is not None and len(source.docs) == 1 else None
-        if source is None or not isinstance(doc, dict):
-            problems.append((where, f"{path} is not a Compose file next to this one"))
-            return None
-        sources.append(source)
-        doc = extended(doc, inner, problems)
-        merged = clean(doc) if merged is None else merge(merged, doc, (), problems)
-    return included(merged, inner, problems, sources, (*seen, *(posixpath.normpath(p) for p in paths)))
-
-
-def _moved_file(value: Any, folder: str) -> Any:
-    """A config's or secret's `file:` (relative to its own Compose file) from the first file's folder."""
-    if folder and isinstance(value, dict) and isinstance(value.get("file"), str) \
-            and not value["file"].startswith("/"):
-        return {**value, "file": "./" + posixpath.normpath(posixpath.join(folder, value["file"]))}
-    return value
-
-
-def _named(path: Path) -> str:
+def named(path: Path) -> str:
     """`service 'app': ports` for a service's field (as the import names it), else the path."""
     if len(path) > 2 and path[0] == "services":
         return f"service '{path[1]}': {'.'.join(str(p) for p in path[2:])}"
@@ -236,7 +127,7 @@ def extended(doc: dict[str, Any], read: Callable[[str], bytes | None], problems:
     def resolve(name: str, pool: dict[str, Any], folder: str, seen: tuple[tuple[str, str], ...]) -> Any:
         service = pool.get(name)
         if not isinstance(service, dict) or "extends" not in service:
-            return _rebased(clean(service), folder)
+            return rebased(clean(service), folder)
         ext = service["extends"]
         ref = ext if isinstance(ext, str) else ext.get("service") if isinstance(ext, dict) else None
         file = ext.get("file") if isinstance(ext, dict) else None
@@ -252,7 +143,7 @@ def extended(doc: dict[str, Any], read: Callable[[str], bytes | None], problems:
             raise _Refused(f"'{ref}' extends itself ({' -> '.join(n for _, n in seen)} -> {ref})")
         base = resolve(ref, other, posixpath.dirname(posixpath.join(folder, file)) if file else folder,
                        (*seen, (where, ref)))
-        local = _rebased({k: v for k, v in service.items() if k != "extends"}, folder)  # (its tags for merge)
+        local = rebased({k: v for k, v in service.items() if k != "extends"}, folder)  # (its tags for merge)
         merging: Problems = []
         merged = merge(base, local, ("services", name), merging)
         if merging:
@@ -270,7 +161,7 @@ def extended(doc: dict[str, Any], read: Callable[[str], bytes | None], problems:
     return {**doc, "services": out}
 
 
-def _rebased(service: Any, folder: str) -> Any:
+def rebased(service: Any, folder: str) -> Any:
     """A service written in `folder` (relative to the first file's), its relative bind mounts
     and env files as paths from the first file's folder, as Compose resolves them."""
     if not folder or not isinstance(service, dict):

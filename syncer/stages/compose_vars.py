@@ -232,3 +232,25 @@ def env_secrets(names: Collection[str]) -> list[str]:
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def input_defaults(vars: Vars) -> dict[str, Any]:
+    """`${inputs.x}` → the default the import gives input x (none for one without)."""
+    schemas = {f"inputs.{v.input}": input_schema(v) for v in vars.found.values()}
+    return {name: schema["default"] for name, schema in schemas.items() if "default" in schema}
+
+
+def merge_env(spec: dict[str, Any], extra: dict[str, str]) -> None:
+    """Env-file entries under `env`, where `environment:` does not already set them
+    (under Compose it wins over env files)."""
+    env = spec.get("env")
+    if isinstance(env, list):
+        present = {str(item).partition("=")[0] for item in env}
+        env.extend(f"{k}={v}" for k, v in extra.items() if k not in present)
+    elif extra:
+        spec["env"] = {**extra, **(env or {})}
+
+
+def split_env(item: str) -> tuple[str, str | None]:
+    name, eq, value = item.partition("=")
+    return name, (value if eq else None)

@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
 from syncer.stages.compose import import_compose
-from syncer.stages.compose_merge import load_all, override_file
+from syncer.stages.compose_include import load_all
+from syncer.stages.compose_merge import override_file
 from tests.unit.test_compose_import import written
 
 
@@ -212,9 +214,9 @@ def test_include_copies_another_application_in_with_its_own_folder_for_paths() -
     ("[b.yaml]", {"b.yaml": b"services:\n  main: {image: b}\n"},
      "compose.yaml:3:11: include.0: services 'main' is defined both here and in b.yaml: Compose does not merge them"),
     ("[{path: b.yaml, env_file: b.env}]", {"b.yaml": b"services:\n  b: {image: b}\n"},
-     "compose.yaml:3:26: include.0.env_file: not carried: the import reads variables from the first file's .env"),
-    ("[sub/b.yaml]", {"sub/b.yaml": b"services:\n  b: {image: b}\n", "sub/.env": b"X=1\n"},
-     "compose.yaml:3:11: include.0: sub/.env is not read: the import reads variables from the first file's .env"),
+     "compose.yaml:3:26: include.0.env_file: b.env: no such file next to this one"),
+    ("[{path: b.yaml, env_file: {x: 1}}]", {"b.yaml": b"services:\n  b: {image: b}\n"},
+     "compose.yaml:3:26: include.0.env_file: expected a path or a list of paths"),
     ("[b.yaml]", {"b.yaml": b"include: [c.yaml]\nservices:\n  b: {image: b}\n",
                   "c.yaml": b"include: [b.yaml]\nservices:\n  c: {image: c}\n"},
      "c.yaml:1:11: include.0: b.yaml includes itself (b.yaml -> c.yaml -> b.yaml)"),  # where the loop closes
@@ -224,3 +226,41 @@ def test_an_include_that_cannot_be_carried_is_located_at_it(include: str, files:
     got = import_compose("compose.yaml", f"services:\n  main: {{image: m}}\ninclude: {include}\n".encode(),
                          read=files.get, project="p", folder="p")
     assert [str(p) for p in got.problems] == [want]
+
+
+def _input_defaults(got: Any, service: str) -> dict[str, Any]:
+    template = YAML(typ="safe").load(got.files[f"templates/{service}.yaml"])
+    return {k: v.get("default") for k, v in template["inputs"]["properties"].items()}
+
+
+def test_an_included_application_takes_its_own_env_for_what_the_including_one_leaves_unset() -> None:
+    """As `docker compose config` reads it (checked with Compose v2): the first file's .env
+    wins; the included folder's .env gives the rest; its env_file, when the include names
+    one, instead of that .env; and the includes nest, the outer one winning."""
+    inner = b"services:\n  inner: {image: 'b:${TAG:-x}', environment: {A: '${A:-u}', B: '${B:-u}', C: '${C:-u}'}}\n"
+    files = {"sub/compose.yaml": inner, "sub/.env": b"A=child\nB=child\nC=child\n", ".env": b"A=parent\nTAG=ptag\n",
+             "other.env": b"C=fromfile\n"}
+    top = b"include: [sub/compose.yaml]\nservices:\n  top: {image: 'b:${TAG:-x}', environment: {B: '${B:-u}'}}\n"
+    got = import_compose("compose.yaml", top, read=files.get, project="p", folder="p")
+    assert got.problems == []
+    assert _input_defaults(got, "inner") == {"tag": "ptag", "a": "parent", "b": "child", "c": "child"}
+    assert _input_defaults(got, "top") == {"tag": "ptag", "b": "u"}  # the included .env is the include's only
+    named = b"include: [{path: sub/compose.yaml, env_file: other.env}]\nservices: {}\n"
+    got = import_compose("compose.yaml", named, read=files.get, project="p", folder="p")
+    assert got.problems == [] and _input_defaults(got, "inner") == {"tag": "ptag", "a": "parent", "b": "u",
+                                                                     "c": "fromfile"}
+    nested = {"a/compose.yaml": b"include: [../b/compose.yaml]\nservices: {}\n", "a/.env": b"X=outer\n",
+              "b/compose.yaml": b"services:\n  deep: {image: 'b', environment: {X: '${X}', Y: '${Y}'}}\n",
+              "b/.env": b"X=inner\nY=inner\n"}
+    got = import_compose("compose.yaml", b"include: [a/compose.yaml]\nservices: {}\n", read=nested.get,
+                         project="p", folder="p")
+    assert got.problems == [] and _input_defaults(got, "deep") == {"x": "outer", "y": "inner"}
+
+
+def test_a_password_in_an_included_env_becomes_a_secret_never_a_default() -> None:
+    files = {"sub/compose.yaml": b"services:\n  db: {image: pg, environment: {POSTGRES_PASSWORD: '${DB_PASSWORD}'}}\n",
+             "sub/.env": b"DB_PASSWORD=canary-inc-1\n"}
+    got = import_compose("compose.yaml", b"include: [sub/compose.yaml]\nservices: {}\n", read=files.get,
+                         project="p", folder="p")
+    assert got.problems == [] and "canary-inc-1" not in written(got)
+    assert set(got.secrets) == {"DB_PASSWORD"} and "a value is in .env" in got.secrets["DB_PASSWORD"]
