@@ -422,3 +422,17 @@ def test_health_answers_at_once_while_another_process_holds_the_store(tmp_path: 
             proc.wait(30)
             for t in busy:
                 t.join(60)
+
+
+def test_sigusr1_writes_every_threads_stack_to_the_log_and_serving_goes_on(tmp_path: Path, project: str) -> None:
+    """What an operator (and tests/apiserver.py, for a daemon that will not stop) sends to
+    see where `syncer serve` waits: the stacks, names and lines only, and the API still answers."""
+    import signal
+
+    with serve(tmp_path, project, definitions={}) as s:
+        assert s.proc is not None
+        s.proc.send_signal(signal.SIGUSR1)
+        wait_until(lambda: "most recent call first" in s.server_log(), 10, message="the stacks in serve's log")
+        assert s.http.get(f"{s.base}/health").status_code == 200
+        log = s.server_log()
+        assert "syncer/api/server.py" in log or "uvicorn" in log, log[-3000:]
