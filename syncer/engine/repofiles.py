@@ -17,7 +17,7 @@ from syncer.core.errors import Diagnostic, InvalidProject
 from syncer.core.model import Desired, Located, Observed, Project
 from syncer.stages import networks
 from syncer.stages.files import sources, unsafe
-from syncer.stages.swarm import jobs_unsupported
+from syncer.stages.swarm import fields_unsupported, jobs_unsupported
 from syncer.stages.tree import PROJECT_FILE, DirTree, Tree
 
 
@@ -74,10 +74,11 @@ def _position(tree: Tree, where: Located, path: tuple[object, ...]) -> tuple[int
 
 def check_external(project: Project, desired: Desired, observed: Observed, ref: str | None) -> None:
     """A plan against a missing external network is a located error in syncer.yaml, not a
-    failed create."""
+    failed create; so are a job, or a field no Swarm service has, on a Swarm server."""
     missing = networks.missing_external(desired, observed, project.config.networks)
     jobs = jobs_unsupported(desired, observed) if any(c.is_job for c in desired.containers) else []
-    if not missing and not jobs:
+    unsupported = fields_unsupported(desired, observed)
+    if not missing and not jobs and not unsupported:
         return
     tree = tree_of(Path(project.root), ref)
     problems = []
@@ -85,11 +86,17 @@ def check_external(project: Project, desired: Desired, observed: Observed, ref: 
         line, col = _position(tree, Located(PROJECT_FILE), ("networks", name))
         problems.append(Diagnostic(PROJECT_FILE, line, col, f"network '{name}' is external and does not exist"
                                    f" on server '{server}' (create it, or drop `external: true`)"))
-    for server, definition, api in jobs:  # a Swarm job is a ReplicatedJob service
+    def at_template(definition: str, message: str) -> Diagnostic:
         d = project.definition(definition)
         where = d.origin if d is not None else Located(PROJECT_FILE)
-        line, col = _position(tree, where, ("template",))
-        problems.append(Diagnostic(where.file, line, col, f"definition '{definition}' is a job, and server"
-                                   f" '{server}' is a Swarm manager whose engine (API {api}) has no jobs:"
-                                   " Swarm runs jobs from Docker 20.10 (API 1.41) on"))
+        return Diagnostic(where.file, *_position(tree, where, ("template",)), message)
+
+    for server, definition, api in jobs:  # a Swarm job is a ReplicatedJob service
+        problems.append(at_template(definition, f"definition '{definition}' is a job, and server '{server}' is a"
+                                    f" Swarm manager whose engine (API {api}) has no jobs: Swarm runs jobs from"
+                                    " Docker 20.10 (API 1.41) on"))
+    for server, definition, fields in unsupported:
+        problems.append(at_template(definition, f"definition '{definition}' runs on Swarm server '{server}',"
+                                    f" whose services have no {', '.join(fields)}: take them out of its spec"
+                                    " (a profile may), or run it on a Docker server"))
     raise InvalidProject(problems)

@@ -773,3 +773,59 @@ def test_the_managers_events_wake_a_rolls_wait_when_it_moves(swarm: SwarmDockerd
         waker.close()
         engine.close()
     assert wait_until(lambda: not waker.alive, timeout=10)
+
+
+def test_process_settings_reach_the_tasks_containers_and_what_swarm_lacks_is_refused(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """A service's task container, inspected on the node, has what the spec asked for as a
+    container would (before, Swarm services silently went without them); a field no service
+    has is a located plan error, and nothing is made."""
+    tight = f"""
+        id: tight
+        version: "1.0"
+        inputs: {{type: object, properties: {{}}}}
+        spec:
+          image: {IMAGE}
+          command: {LOOP}
+          read_only: true
+          init: true
+          cap_drop: [NET_RAW]
+          stop_signal: SIGINT
+          ulimits: {{nofile: {{soft: 1024, hard: 2048}}}}
+          dns: [10.0.0.2]
+          dns_search: corp.example
+          extra_hosts: ["db.internal:10.0.0.5"]
+          tmpfs: ["/scratch:size=8m"]
+          logging: {{driver: json-file, options: {{max-size: 1m}}}}
+          update: {{monitor: 1s}}
+        """
+    repo = _repo(tmp_path / "r", sproject, swarm, {"tight": "name: tight\ntemplate: tight\n"}, local=False,
+                 templates={"templates/tight.yaml": tight})
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    api = _api(swarm)
+    [task] = _running(api, "tight")
+    c = api.inspect_container(task["Status"]["ContainerStatus"]["ContainerID"])
+    host = c["HostConfig"]
+    assert host["ReadonlyRootfs"] is True and host["Init"] is True, host
+    assert host["CapDrop"] in (["CAP_NET_RAW"], ["NET_RAW"]), host
+    assert host["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048}]
+    assert host["Dns"] == ["10.0.0.2"] and host["DnsSearch"] == ["corp.example"]
+    assert "db.internal:10.0.0.5" in host["ExtraHosts"]
+    assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1m"}}
+    assert c["Config"]["StopSignal"] == "SIGINT"
+    assert [(m["Type"], m["Destination"]) for m in c["Mounts"] if m["Type"] == "tmpfs"] == [("tmpfs", "/scratch")]
+    # the process sees it: a read-only root, and the tmpfs writable
+    probe = api.exec_create(c["Id"], ["sh", "-c", "touch /x 2>/dev/null && echo rw || echo ro; touch /scratch/y && echo ok"])
+    assert api.exec_start(probe).decode().split() == ["ro", "ok"]
+
+    loose = tight.replace("read_only: true", "domainname: corp.example\n          resources: {shm_size: 256m}")
+    repo = _repo(tmp_path / "r2", sproject, swarm, {"loose": "name: loose\ntemplate: tight\n"}, local=False,
+                 templates={"templates/tight.yaml": loose})
+    out = _apply(repo)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        "definitions/loose.yaml:2:11: definition 'loose' runs on Swarm server 'cluster', whose services have no"
+        " domainname, resources.shm_size: take them out of its spec (a profile may), or run it on a Docker server"],\
+        out.stderr
+    assert _service(api, "loose") is None

@@ -440,3 +440,42 @@ def test_a_service_goes_through_the_sdk_only_where_it_may_need_a_registry_login_
     over_tls = Swarm(_Engine(None, _Client("sdk", calls)))  # type: ignore[arg-type]
     over_tls.create_object("config", "c", b"x", {})
     assert calls == [("sdk", "create_config")]
+
+
+def test_process_settings_reach_the_service_as_they_reach_a_container() -> None:
+    """What `docker service create` takes for them (docs of the Engine API's ContainerSpec):
+    nothing a container would get is left out of a service without a word."""
+    c = _spec(cap_add=["NET_ADMIN"], cap_drop=["ALL"], sysctls={"net.core.somaxconn": 1024}, stop_signal="SIGINT",
+              init=True, read_only=True, tty=False, stdin_open=True, ulimits={"nofile": {"soft": 1024, "hard": 2048}},
+              dns=["10.0.0.2"], dns_search="corp.example", extra_hosts=["db:10.0.0.5", "v6:::1"],
+              tmpfs=["/run", "/cache:size=64m,mode=1777"], logging={"driver": "json-file",
+                                                                 "options": {"max-size": "1m", "compress": True}},
+              resources={"memory": "64m", "memory_reservation": "32m"})
+    body = S.service_spec(c, {})
+    cs = body["TaskTemplate"]["ContainerSpec"]
+    assert (cs["CapabilityAdd"], cs["CapabilityDrop"]) == (["NET_ADMIN"], ["ALL"])
+    assert cs["Sysctls"] == {"net.core.somaxconn": "1024"} and cs["StopSignal"] == "SIGINT"
+    assert (cs["Init"], cs["ReadOnly"], cs["TTY"], cs["OpenStdin"]) == (True, True, False, True)
+    assert cs["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048}]
+    assert cs["DNSConfig"] == {"Nameservers": ["10.0.0.2"], "Search": ["corp.example"]}
+    assert cs["Hosts"] == ["10.0.0.5 db", "::1 v6"]  # hosts(5): the address first
+    assert cs["Mounts"] == [{"Type": "tmpfs", "Target": "/run"},
+                            {"Type": "tmpfs", "Target": "/cache", "TmpfsOptions": {"SizeBytes": 64 * 1024**2,
+                                                                                 "Mode": 0o1777}}]
+    assert body["TaskTemplate"]["LogDriver"] == {"Name": "json-file", "Options": {"max-size": "1m", "compress": "true"}}
+    assert body["TaskTemplate"]["Resources"]["Reservations"] == {"MemoryBytes": 32 * 1024**2}
+    assert S.not_on_swarm(c.spec) == []
+
+
+def test_what_no_swarm_service_has_is_named_not_dropped() -> None:
+    spec = {"image": "busybox", "privileged": True, "devices": [{"source": "/dev/fuse", "target": "/dev/fuse"}],
+            "security_opt": ["no-new-privileges"], "resources": {"shm_size": "1g"}, "tmpfs": ["/t:size=1m,noexec"],
+            "read_only": False, "pid": ""}
+    assert S.not_on_swarm(spec) == ["privileged", "devices", "security_opt", "resources.shm_size",
+                                    "tmpfs options of /t other than size and mode"]
+    swarm = ServerState("cluster", True, kind="swarm")
+    docker = ServerState("local", True)
+    both = Desired("acme", (_spec(privileged=True), ContainerSpec("acme", "local", "w", 1, "w", "box@1.0",
+                                                                   {"image": "b", "privileged": True}, "h")), ())
+    observed = Observed("acme", {"cluster": swarm, "local": docker})
+    assert S.fields_unsupported(both, observed) == [("cluster", "web", ["privileged"])]
