@@ -1,8 +1,7 @@
 """Desired × Observed → Plan. Pure: no Docker, no clock, no store.
 
-Every action states its cause in words; field-level reasons come from the spec label
-the live container carries, so a plan needs nothing but one list call per server.
-"""
+Every action states its cause in words; field-level reasons come from the spec label the
+live container carries, so a plan needs nothing but one list call per server."""
 
 from __future__ import annotations
 
@@ -18,6 +17,7 @@ from syncer.core.model import (
     Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason, ServerState,
 )
 from syncer.stages import networks, selfheal, tags
+from syncer.stages.swarm import TASK_HASH, task_hash
 from syncer.stages.files import changed_sources
 
 RUNNING_STATES = ("running", "restarting")
@@ -242,6 +242,10 @@ def _service(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any], held:
     if live.labels.get(L.SPEC_HASH) != c.spec_hash:
         return Action("update", cause="spec changed: Swarm rolls the service",
                       reasons=tuple(spec_reasons(live, c.spec)), **ident)
+    wants = task_hash(c, live.image if "@" in live.image else "")  # the tasks this syncer makes of the spec
+    if live.labels.get(TASK_HASH, wants) != wants:  # made by an earlier syncer, which carried less of it
+        return Action("update", cause="an earlier syncer carried less of this spec to Swarm: Swarm rolls it",
+                      reasons=(Reason("task template", live.labels[TASK_HASH], wants),), **ident)
     wanted = int(c.spec.get("replicas", 1))
     if held and live.replicas == 0:
         return Action("noop", cause="held at 0 replicas by an operator (start it through syncer)", **ident)

@@ -99,9 +99,7 @@ def service_spec(c: ContainerSpec, labels: Mapping[str, str], *, image: str = ""
     """The ServiceSpec for one definition on a Swarm server (configs without ids yet);
     `image`: the spec's image pinned to a digest (`ref@sha256:…`), which the tasks run."""
     spec = c.spec
-    task = task_template(c)
-    if image:  # (in the task hash: a tag that moved rolls the tasks)
-        task["ContainerSpec"] = {**task["ContainerSpec"], "Image": image}
+    task = _task(c, image)
     update = update_config(spec)
     service_labels = {**labels, TASK_HASH: L.sha256_of(task)}
     replicas = int(spec.get("replicas", 1))
@@ -118,6 +116,19 @@ def service_spec(c: ContainerSpec, labels: Mapping[str, str], *, image: str = ""
         body["Mode"] = {"ReplicatedJob": {"MaxConcurrent": replicas, "TotalCompletions": replicas}}
         del body["UpdateConfig"], body["RollbackConfig"]
     return body
+
+
+def _task(c: ContainerSpec, image: str) -> dict[str, Any]:
+    task = task_template(c)
+    if image:  # (in the task hash: a tag that moved rolls the tasks)
+        task["ContainerSpec"] = {**task["ContainerSpec"], "Image": image}
+    return task
+
+
+def task_hash(c: ContainerSpec, image: str = "") -> str:
+    """The hash of the TaskTemplate syncer makes of a spec (`image`: pinned to a digest),
+    labelled on the service: one made by an earlier syncer that carried less differs."""
+    return L.sha256_of(_task(c, image))
 
 
 def jobs_unsupported(desired: Desired, observed: Observed) -> list[tuple[str, str, str]]:

@@ -819,6 +819,17 @@ def test_process_settings_reach_the_tasks_containers_and_what_swarm_lacks_is_ref
     probe = api.exec_create(c["Id"], ["sh", "-c", "touch /x 2>/dev/null && echo rw || echo ro; touch /scratch/y && echo ok"])
     assert api.exec_start(probe).decode().split() == ["ro", "ok"]
 
+    # a service an earlier syncer made of this spec, which left `read_only` out of its tasks
+    # (and labelled it with the hash of what it made): rolled to a read-only root again
+    swarm.docker("service", "update", "--read-only=false", "--label-add", "syncer.task-hash=sha256:earlier", "tight")
+    [action] = _plan(repo)["actions"]
+    assert action["action"] == "update" and [r["field"] for r in action["reasons"]] == ["task template"], action
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert [a["action"] for a in _plan(repo)["actions"]] == ["noop"]
+    [task] = _running(api, "tight")
+    assert api.inspect_container(task["Status"]["ContainerStatus"]["ContainerID"])["HostConfig"]["ReadonlyRootfs"]
+
     loose = tight.replace("read_only: true", "domainname: corp.example\n          resources: {shm_size: 256m}")
     repo = _repo(tmp_path / "r2", sproject, swarm, {"loose": "name: loose\ntemplate: tight\n"}, local=False,
                  templates={"templates/tight.yaml": loose})

@@ -479,3 +479,22 @@ def test_what_no_swarm_service_has_is_named_not_dropped() -> None:
                                                                    {"image": "b", "privileged": True}, "h")), ())
     observed = Observed("acme", {"cluster": swarm, "local": docker})
     assert S.fields_unsupported(both, observed) == [("cluster", "web", ["privileged"])]
+
+
+def test_a_service_an_earlier_syncer_made_of_the_same_spec_is_rolled_to_what_this_one_makes() -> None:
+    """The spec label matches, the task template label does not (an earlier syncer left
+    `read_only` out of the service): an update, not a noop that leaves the root writable."""
+    from dataclasses import replace
+
+    c = _spec(read_only=True)
+    now = S.task_hash(c)
+    assert S.service_spec(c, {})["Labels"][S.TASK_HASH] == now  # what apply labels the service with
+    assert [a.action for a in _plan([c], [_service(c, **{S.TASK_HASH: now})]).actions] == ["noop"]
+    assert [a.action for a in _plan([c], [_service(c)]).actions] == ["noop"]  # made before the label existed
+    [a] = _plan([c], [_service(c, **{S.TASK_HASH: "sha256:before"})]).actions
+    assert (a.action, a.cause) == ("update", "an earlier syncer carried less of this spec to Swarm: Swarm rolls it")
+    assert [(r.field, r.before, r.after) for r in a.reasons] == [("task template", "sha256:before", now)]
+    # a service pinned to a digest is compared with that pin in its task template
+    pin = "busybox:latest@sha256:" + "a" * 64
+    pinned = replace(_service(c, **{S.TASK_HASH: S.task_hash(c, pin)}), image=pin)
+    assert [a.action for a in _plan([c], [pinned]).actions] == ["noop"]
