@@ -244,8 +244,7 @@ def _process(spec: Mapping[str, Any], out: dict[str, Any]) -> None:
         out["Hosts"] = [f"{ip} {host}" for host, _, ip in (str(e).partition(":") for e in spec["extra_hosts"])]
 
 
-def _text(value: Any) -> str:
-    """A value the API wants as a string (`true`, not Python's `True`)."""
+def _text(value: Any) -> str:  # a value the API wants as a string (`true`, not Python's `True`)
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
@@ -268,6 +267,10 @@ def not_on_swarm(spec: Mapping[str, Any]) -> list[str]:
     out += [f"resources.{key}" for key in _NOT_ON_SWARM_RESOURCES if key in (spec.get("resources") or {})]
     out += [f"tmpfs options of {t.partition(':')[0]} other than size and mode" for t in _listed(spec.get("tmpfs"))
             if set(o.partition("=")[0] for o in t.partition(":")[2].split(",") if o) - {"size", "mode"}]
+    nets = spec.get("networks")
+    out += [f"networks.{n}.ipv4_address" for n, o in (nets.items() if isinstance(nets, Mapping) else ())
+            if (o or {}).get("ipv4_address")]
+    out += [f"selinux of the volume at {v['mount_path']}" for v in spec.get("volumes", []) if v.get("selinux")]
     return out
 
 
@@ -364,7 +367,7 @@ def _healthcheck(hc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _mount(v: Mapping[str, Any]) -> dict[str, Any]:
-    """A volume as a service Mount (`selinux` is left out: Swarm mounts have no relabelling)."""
+    """A volume as a service Mount (Swarm mounts have no SELinux relabelling: not_on_swarm)."""
     bind = bool(v.get("host_path"))
     out: dict[str, Any] = {"Type": "bind" if bind else "volume", "Target": v["mount_path"],
                            "ReadOnly": bool(v.get("read_only"))}

@@ -470,9 +470,11 @@ def test_process_settings_reach_the_service_as_they_reach_a_container() -> None:
 def test_what_no_swarm_service_has_is_named_not_dropped() -> None:
     spec = {"image": "busybox", "privileged": True, "devices": [{"source": "/dev/fuse", "target": "/dev/fuse"}],
             "security_opt": ["no-new-privileges"], "resources": {"shm_size": "1g"}, "tmpfs": ["/t:size=1m,noexec"],
-            "read_only": False, "pid": ""}
+            "read_only": False, "pid": "", "networks": {"back": {"ipv4_address": "10.1.0.9"}, "front": None},
+            "volumes": [{"mount_path": "/d", "host_path": "/srv/d", "selinux": "z"}, {"mount_path": "/e", "name": "e"}]}
     assert S.not_on_swarm(spec) == ["privileged", "devices", "security_opt", "resources.shm_size",
-                                    "tmpfs options of /t other than size and mode"]
+                                    "tmpfs options of /t other than size and mode", "networks.back.ipv4_address",
+                                    "selinux of the volume at /d"]
     swarm = ServerState("cluster", True, kind="swarm")
     docker = ServerState("local", True)
     both = Desired("acme", (_spec(privileged=True), ContainerSpec("acme", "local", "w", 1, "w", "box@1.0",
