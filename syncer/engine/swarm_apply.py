@@ -246,11 +246,15 @@ class SwarmDeployer:
 
     def _wait_update(self, ident: str, before: str, sent: str, log: Log, *, extra: float = 0.0) -> None:
         deadline = time.monotonic() + self.timeout + extra
-        seen, after = "", -1
+        seen, after, looks = "", -1, 0
         while time.monotonic() < deadline:
             status, at = self._update_status(ident, after)
             started = status.get("StartedAt", "")
             state = status.get("State", "") if started and started != before else ""
+            looks += 1
+            if not state and looks == 3 and self._already_running(ident):
+                log("its tasks already run this template: Swarm has nothing to roll")
+                return
             if state and state != seen:
                 log(f"update {state}" + (f": {status['Message']}" if status.get("Message") else ""))
                 seen = state
@@ -265,6 +269,18 @@ class SwarmDeployer:
                 raise DeployFailed(f"the update is {state}: {status.get('Message', '')}".rstrip(": "))
             after = self._pause(ident, at)
         raise DeployFailed(f"the update did not finish within {self.timeout:g}s")
+
+    def _already_running(self, ident: str) -> bool:
+        """Whether every task Swarm wants running runs the service's template as it stands: an
+        update that changed nothing the tasks run (by Swarm's measure) starts no roll and
+        writes no UpdateStatus. Asked only when none began by the third look at the roll."""
+        def task_part(spec: Any) -> Any:  # (a task's copy of the template has no `Runtime`)
+            return {k: v for k, v in (spec or {}).items() if k != "Runtime"}
+
+        template = task_part(self.swarm.inspect_service(ident).get("Spec", {}).get("TaskTemplate"))
+        tasks = [t for t in self.swarm.service_tasks(ident) if t.get("DesiredState") == "running"]
+        return bool(tasks) and all(task_part(t.get("Spec")) == template
+                                   and (t.get("Status") or {}).get("State") == "running" for t in tasks)
 
     def _wait_running(self, ident: str, wanted: int, log: Log, *, give_up_after: int) -> None:
         deadline = time.monotonic() + self.timeout

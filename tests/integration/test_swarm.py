@@ -829,6 +829,13 @@ def test_process_settings_reach_the_tasks_containers_and_what_swarm_lacks_is_ref
     assert [a["action"] for a in _plan(repo)["actions"]] == ["noop"]
     [task] = _running(api, "tight")
     assert api.inspect_container(task["Status"]["ContainerStatus"]["ContainerID"])["HostConfig"]["ReadonlyRootfs"]
+    # a stale label alone: the update changes nothing the tasks run, Swarm starts no roll and
+    # writes no UpdateStatus; the apply sees the tasks already run the template (no timeout)
+    swarm.docker("service", "update", "--detach", "--label-add", "syncer.task-hash=sha256:earlier", "tight")
+    out = _apply(repo, "--health-timeout", "30")
+    assert out.returncode == 0 and "Swarm has nothing to roll" in out.stdout, out.stdout + out.stderr
+    assert [t["ID"] for t in _running(api, "tight")] == [task["ID"]]  # the same task runs on
+    assert [a["action"] for a in _plan(repo)["actions"]] == ["noop"]
 
     loose = tight.replace("read_only: true", "domainname: corp.example\n          resources: {shm_size: 256m}")
     repo = _repo(tmp_path / "r2", sproject, swarm, {"loose": "name: loose\ntemplate: tight\n"}, local=False,

@@ -125,3 +125,49 @@ def test_a_rolls_wait_is_ended_by_the_event_not_by_the_clock() -> None:
     assert 0.25 < took < SLOW, took
     assert lines == ["update updating", "update completed"]
     assert stream.closed.wait(5)  # close() ended the reading
+
+
+def _quiet_deployer(task_spec: dict[str, Any], completed_after: int) -> tuple[Any, list[str], list[float]]:
+    """A deployer whose service shows no new UpdateStatus until list `completed_after`, whose
+    template is {"ContainerSpec": {"Image": "b"}, "Runtime": "container"}, and whose one task
+    runs `task_spec`."""
+    from syncer.core.model import Desired
+    from syncer.engine import swarm_apply
+
+    lists: list[int] = []
+
+    def project_services(_project: str) -> list[dict[str, Any]]:
+        lists.append(1)
+        done = len(lists) >= completed_after
+        # (until then, the UpdateStatus of an earlier roll: started before this update)
+        return [{"ID": "svc1", "UpdateStatus": {"State": "completed", "StartedAt": "new" if done else "before"}}]
+
+    template = {"ContainerSpec": {"Image": "b"}, "Runtime": "container"}
+    fake = SimpleNamespace(server=SimpleNamespace(name="sw"), reads=None, light=None)
+    slept: list[float] = []
+    deployer = swarm_apply.SwarmDeployer(fake, Desired("p", (), ()), {}, timeout=60.0,  # type: ignore[arg-type]
+                                         sleep=slept.append)
+    deployer.swarm = SimpleNamespace(  # type: ignore[assignment]
+        project_services=project_services, inspect_service=lambda _i: {"Spec": {"TaskTemplate": template}},
+        service_tasks=lambda _i: [{"DesiredState": "running", "Status": {"State": "running"}, "Spec": task_spec}])
+    lines: list[str] = []
+    return deployer, lines, slept
+
+
+def test_an_update_swarm_starts_no_roll_for_ends_when_the_tasks_already_run_the_template(monkeypatch: Any) -> None:
+    from syncer.engine import swarm_apply
+
+    monkeypatch.setattr(swarm_apply, "POLL", 0.0)  # each look lists afresh
+    deployer, lines, slept = _quiet_deployer({"ContainerSpec": {"Image": "b"}}, completed_after=100)
+    deployer._wait_update("svc1", "before", "", lines.append)
+    assert lines == ["its tasks already run this template: Swarm has nothing to roll"] and len(slept) == 2
+
+
+def test_an_update_whose_roll_has_not_begun_is_waited_for_while_the_tasks_run_the_old_template(
+        monkeypatch: Any) -> None:
+    from syncer.engine import swarm_apply
+
+    monkeypatch.setattr(swarm_apply, "POLL", 0.0)
+    deployer, lines, slept = _quiet_deployer({"ContainerSpec": {"Image": "a"}}, completed_after=6)
+    deployer._wait_update("svc1", "before", "", lines.append)
+    assert lines == ["update completed"] and len(slept) == 5
