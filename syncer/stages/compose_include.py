@@ -98,9 +98,8 @@ def _env_files(given: Any, folder: str, read: Callable[[str], bytes | None], pro
                where: Path) -> list[str]:
     """An include entry's env files (from the including file's folder): its `env_file` (a path
     or a list; each must exist, as Compose demands), else the included folder's `.env` if any."""
-    if given is None:
-        dotenv = posixpath.join(folder, ".env") if folder else ".env"
-        return [dotenv] if folder and read(dotenv) is not None else []
+    if given is None:  # (one in the including file's own folder shares its .env, which wins anyway)
+        return [f"{folder}/.env"] if folder and read(f"{folder}/.env") is not None else []
     names = [given] if isinstance(given, str) else given
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         problems.append((where, "expected a path or a list of paths"))
