@@ -17,6 +17,7 @@ from syncer.core import labels as L
 from syncer.core.model import ContainerSpec, Desired, LiveTask, Observed
 from syncer.core.record import Record, record
 from syncer.stages.shortforms import byte_size
+from syncer.stages.swarm_fields import listed, not_on_swarm, process, text, tmpfs_mount
 
 DEFAULT_MONITOR = "5s"  # how long Swarm watches each updated task before it counts as proven
 TASK_HASH = "syncer.task-hash"  # on the service: the hash of its TaskTemplate (is a roll expected?)
@@ -178,7 +179,7 @@ def task_template(c: ContainerSpec) -> dict[str, Any]:
     if spec.get("logging"):
         log = spec["logging"]
         task["LogDriver"] = {"Name": log.get("driver", "json-file"),
-                             "Options": {k: _text(v) for k, v in log.get("options", {}).items()}}
+                             "Options": {k: text(v) for k, v in log.get("options", {}).items()}}
     return task
 
 
@@ -204,8 +205,8 @@ def container_spec(c: ContainerSpec) -> dict[str, Any]:
         out["StopGracePeriod"] = ns(spec["stop_grace_period"])
     if "healthcheck" in spec:
         out["Healthcheck"] = _healthcheck(spec["healthcheck"])
-    _process(spec, out)
-    mounts = [_mount(v) for v in spec.get("volumes", [])] + [_tmpfs(t) for t in _listed(spec.get("tmpfs"))]
+    process(spec, out)
+    mounts = [_mount(v) for v in spec.get("volumes", [])] + [tmpfs_mount(t) for t in listed(spec.get("tmpfs"))]
     if mounts:
         out["Mounts"] = mounts
     for f in files_of(c):
@@ -214,63 +215,6 @@ def container_spec(c: ContainerSpec) -> dict[str, Any]:
             "File": {"Name": f.path, "UID": f.uid, "GID": f.gid, "Mode": f.mode},
             f"{f.kind.capitalize()}Name": f.name,
         })
-    return out
-
-
-# spec field -> ContainerSpec field, copied as they are (lists and mappings of strings)
-_AS_IS = {"cap_add": "CapabilityAdd", "cap_drop": "CapabilityDrop", "sysctls": "Sysctls", "stop_signal": "StopSignal"}
-_FLAGS = {"init": "Init", "read_only": "ReadOnly", "tty": "TTY", "stdin_open": "OpenStdin"}
-# what a Swarm service has no setting for (the plan refuses a definition that asks for it)
-NOT_ON_SWARM = ("privileged", "devices", "pid", "ipc", "runtime", "gpus", "network_mode", "security_opt",
-                "domainname", "platform")
-_NOT_ON_SWARM_RESOURCES = ("memory_swap", "shm_size")
-
-
-def _process(spec: Mapping[str, Any], out: dict[str, Any]) -> None:
-    """The process settings a service's tasks take as a container would: capabilities,
-    sysctls, flags, ulimits, DNS and /etc/hosts (Swarm writes `IP host`, Docker `host:IP`)."""
-    for key, api in _AS_IS.items():
-        if spec.get(key):
-            out[api] = {k: _text(v) for k, v in spec[key].items()} if key == "sysctls" else spec[key]
-    for key, api in _FLAGS.items():
-        if key in spec:
-            out[api] = bool(spec[key])
-    if spec.get("ulimits"):
-        out["Ulimits"] = [{"Name": n, "Soft": u["soft"], "Hard": u["hard"]} for n, u in spec["ulimits"].items()]
-    dns = {api: _listed(spec.get(key)) for key, api in (("dns", "Nameservers"), ("dns_search", "Search"))}
-    if any(dns.values()):
-        out["DNSConfig"] = {k: v for k, v in dns.items() if v}
-    if spec.get("extra_hosts"):
-        out["Hosts"] = [f"{ip} {host}" for host, _, ip in (str(e).partition(":") for e in spec["extra_hosts"])]
-
-
-def _text(value: Any) -> str:  # a value the API wants as a string (`true`, not Python's `True`)
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
-
-
-def _listed(value: Any) -> list[str]:
-    return [value] if isinstance(value, str) else list(value or [])
-
-
-def _tmpfs(entry: str) -> dict[str, Any]:
-    """`/run` or `/run:size=64m,mode=1777` as a tmpfs Mount (size and mode: what Swarm takes)."""
-    path, _, options = entry.partition(":")
-    opts = dict(o.partition("=")[::2] for o in options.split(",") if o)
-    tmpfs = {**({"SizeBytes": size(opts["size"])} if "size" in opts else {}),
-             **({"Mode": int(opts["mode"], 8)} if "mode" in opts else {})}
-    return {"Type": "tmpfs", "Target": path, **({"TmpfsOptions": tmpfs} if tmpfs else {})}
-
-
-def not_on_swarm(spec: Mapping[str, Any]) -> list[str]:
-    """The fields of a rendered spec that a Swarm service cannot carry (none: it can run there)."""
-    out = [key for key in NOT_ON_SWARM if spec.get(key) not in (None, False, [], {}, "")]
-    out += [f"resources.{key}" for key in _NOT_ON_SWARM_RESOURCES if key in (spec.get("resources") or {})]
-    out += [f"tmpfs options of {t.partition(':')[0]} other than size and mode" for t in _listed(spec.get("tmpfs"))
-            if set(o.partition("=")[0] for o in t.partition(":")[2].split(",") if o) - {"size", "mode"}]
-    nets = spec.get("networks")
-    out += [f"networks.{n}.ipv4_address" for n, o in (nets.items() if isinstance(nets, Mapping) else ())
-            if (o or {}).get("ipv4_address")]
-    out += [f"selinux of the volume at {v['mount_path']}" for v in spec.get("volumes", []) if v.get("selinux")]
     return out
 
 

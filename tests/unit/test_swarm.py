@@ -473,8 +473,11 @@ def test_what_no_swarm_service_has_is_named_not_dropped() -> None:
             "read_only": False, "pid": "", "networks": {"back": {"ipv4_address": "10.1.0.9"}, "front": None},
             "volumes": [{"mount_path": "/d", "host_path": "/srv/d", "selinux": "z"}, {"mount_path": "/e", "name": "e"}]}
     assert S.not_on_swarm(spec) == ["privileged", "devices", "security_opt", "resources.shm_size",
-                                    "tmpfs options of /t other than size and mode", "networks.back.ipv4_address",
-                                    "selinux of the volume at /d"]
+                                    "tmpfs option(s) noexec of /t (a size and an octal mode only)",
+                                    "networks.back.ipv4_address", "selinux of the volume at /d"]
+    # a size or mode Swarm cannot read is named too, never a crash of the plan
+    assert S.not_on_swarm({"tmpfs": ["/a:size=lots,mode=999", "/b:mode=0700,size=1m"]}) == [
+        "tmpfs option(s) size=lots,mode=999 of /a (a size and an octal mode only)"]
     swarm = ServerState("cluster", True, kind="swarm")
     docker = ServerState("local", True)
     both = Desired("acme", (_spec(privileged=True), ContainerSpec("acme", "local", "w", 1, "w", "box@1.0",

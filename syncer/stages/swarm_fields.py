@@ -1,0 +1,80 @@
+"""The spec fields a Swarm service's tasks take as a container would (the ContainerSpec's
+process settings: capabilities, sysctls, flags, ulimits, DNS, /etc/hosts, tmpfs), and those
+no service has, which the plan refuses for a definition on a Swarm server. Pure."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from syncer.stages.shortforms import byte_size
+
+# spec field -> ContainerSpec field, copied as they are (lists and mappings of strings)
+_AS_IS = {"cap_add": "CapabilityAdd", "cap_drop": "CapabilityDrop", "sysctls": "Sysctls", "stop_signal": "StopSignal"}
+_FLAGS = {"init": "Init", "read_only": "ReadOnly", "tty": "TTY", "stdin_open": "OpenStdin"}
+# what a Swarm service has no setting for (the plan refuses a definition that asks for it)
+NOT_ON_SWARM = ("privileged", "devices", "pid", "ipc", "runtime", "gpus", "network_mode", "security_opt",
+                "domainname", "platform")
+_NOT_ON_SWARM_RESOURCES = ("memory_swap", "shm_size")
+
+
+def process(spec: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """The process settings a service's tasks take as a container would: capabilities,
+    sysctls, flags, ulimits, DNS and /etc/hosts (Swarm writes `IP host`, Docker `host:IP`)."""
+    for key, api in _AS_IS.items():
+        if spec.get(key):
+            out[api] = {k: text(v) for k, v in spec[key].items()} if key == "sysctls" else spec[key]
+    for key, api in _FLAGS.items():
+        if key in spec:
+            out[api] = bool(spec[key])
+    if spec.get("ulimits"):
+        out["Ulimits"] = [{"Name": n, "Soft": u["soft"], "Hard": u["hard"]} for n, u in spec["ulimits"].items()]
+    dns = {api: listed(spec.get(key)) for key, api in (("dns", "Nameservers"), ("dns_search", "Search"))}
+    if any(dns.values()):
+        out["DNSConfig"] = {k: v for k, v in dns.items() if v}
+    if spec.get("extra_hosts"):
+        out["Hosts"] = [f"{ip} {host}" for host, _, ip in (str(e).partition(":") for e in spec["extra_hosts"])]
+
+
+def text(value: Any) -> str:  # a value the API wants as a string (`true`, not Python's `True`)
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def listed(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _tmpfs_options(entry: str) -> tuple[str, dict[str, Any], list[str]]:
+    """`/run` or `/run:size=64m,mode=1777`: its path, the TmpfsOptions Swarm takes (size and an
+    octal mode), and the options it cannot take (others, or a size or mode it cannot read)."""
+    path, _, options = entry.partition(":")
+    taken: dict[str, Any] = {}
+    rest = []
+    for option in (o for o in options.split(",") if o):
+        key, _, value = option.partition("=")
+        if key == "size" and (bytes_ := byte_size(value)):
+            taken["SizeBytes"] = bytes_
+        elif key == "mode" and re.fullmatch(r"[0-7]{1,4}", value):
+            taken["Mode"] = int(value, 8)
+        else:
+            rest.append(option)
+    return path, taken, rest
+
+
+def tmpfs_mount(entry: str) -> dict[str, Any]:
+    path, taken, _ = _tmpfs_options(entry)
+    return {"Type": "tmpfs", "Target": path, **({"TmpfsOptions": taken} if taken else {})}
+
+
+def not_on_swarm(spec: Mapping[str, Any]) -> list[str]:
+    """The fields of a rendered spec that a Swarm service cannot carry (none: it can run there)."""
+    out = [key for key in NOT_ON_SWARM if spec.get(key) not in (None, False, [], {}, "")]
+    out += [f"resources.{key}" for key in _NOT_ON_SWARM_RESOURCES if key in (spec.get("resources") or {})]
+    out += [f"tmpfs option(s) {','.join(rest)} of {path} (a size and an octal mode only)"
+            for path, _, rest in map(_tmpfs_options, listed(spec.get("tmpfs"))) if rest]
+    nets = spec.get("networks")
+    out += [f"networks.{n}.ipv4_address" for n, o in (nets.items() if isinstance(nets, Mapping) else ())
+            if (o or {}).get("ipv4_address")]
+    out += [f"selinux of the volume at {v['mount_path']}" for v in spec.get("volumes", []) if v.get("selinux")]
+    return out
