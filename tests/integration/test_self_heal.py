@@ -78,8 +78,8 @@ def test_each_fault_behind_syncers_back_is_healed(tmp_path: Path, project: str, 
         before = _started(docker_api, ident)
         fault()
         assert _healed(docker_api, project, name, what, after=before) == ident
-    docker_api.pause(ident)
-    assert docker_api.inspect_container(ident)["State"]["Paused"]
+    docker_api.pause(ident)  # (the watch may unpause it before an inspect here could see it paused)
+    wait_until(lambda: f" pause {project}" in w.text(), 60, message="the watch to see the pause")
     assert _healed(docker_api, project, name, "docker pause") == ident
     docker_api.remove_container(ident, force=True)
     assert _healed(docker_api, project, name, "docker rm -f") != ident
