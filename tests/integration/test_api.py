@@ -432,7 +432,10 @@ def test_sigusr1_writes_every_threads_stack_to_the_log_and_serving_goes_on(tmp_p
     with serve(tmp_path, project, definitions={}) as s:
         assert s.proc is not None
         s.proc.send_signal(signal.SIGUSR1)
-        # every thread's stack, the API's server thread among them (read once all is written)
-        wait_until(lambda: "most recent call first" in (log := s.server_log()) and "uvicorn" in log, 10,
-                   message="the stacks in serve's log")
+        # every thread's stack (the main one and the API server's at least), once all is written
+        try:
+            wait_until(lambda: s.server_log().count("(most recent call first)") >= 2, 30,
+                       message="two threads' stacks in serve's log")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the log:\n{s.server_log()[-4000:]}") from None
         assert s.http.get(f"{s.base}/health").status_code == 200
