@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -113,9 +112,6 @@ class Served:
         try:
             return self.proc.wait(60)
         except subprocess.TimeoutExpired:
-            # where it waits: SIGUSR1 has the daemon write every thread's stack to its log
-            self.proc.send_signal(signal.SIGUSR1)
-            time.sleep(1)
             self.proc.kill()
             self.proc.wait(30)
             raise AssertionError("syncer serve did not exit within 60 s of SIGTERM; its log:\n"

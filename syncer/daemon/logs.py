@@ -1,13 +1,9 @@
-"""How `syncer watch` and `syncer serve` log: text or JSON lines on stderr; SIGUSR1 writes
-every thread's stack there (where a daemon that does not stop is waiting)."""
+"""How `syncer watch` and `syncer serve` log: text or JSON lines on stderr."""
 
 from __future__ import annotations
 
-import faulthandler
 import json
 import logging
-import signal
-import sys
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,5 +25,3 @@ def configure_logging(fmt: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
     root.propagate = False
-    # file names, lines and function names only: no value (no secret) is ever in it
-    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True, chain=False)

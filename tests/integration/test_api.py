@@ -423,19 +423,3 @@ def test_health_answers_at_once_while_another_process_holds_the_store(tmp_path: 
             for t in busy:
                 t.join(60)
 
-
-def test_sigusr1_writes_every_threads_stack_to_the_log_and_serving_goes_on(tmp_path: Path, project: str) -> None:
-    """What an operator (and tests/apiserver.py, for a daemon that will not stop) sends to
-    see where `syncer serve` waits: the stacks, names and lines only, and the API still answers."""
-    import signal
-
-    with serve(tmp_path, project, definitions={}) as s:
-        assert s.proc is not None
-        s.proc.send_signal(signal.SIGUSR1)
-        # every thread's stack (the main one and the API server's at least), once all is written
-        try:
-            wait_until(lambda: s.server_log().count("(most recent call first)") >= 2, 30,
-                       message="two threads' stacks in serve's log")
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; the log:\n{s.server_log()[-4000:]}") from None
-        assert s.http.get(f"{s.base}/health").status_code == 200
