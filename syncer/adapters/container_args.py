@@ -11,7 +11,7 @@ from typing import Any
 
 from syncer.core.errors import SyncerError
 from syncer.core.labels import reveal
-from syncer.stages.shortforms import byte_size
+from syncer.stages.shortforms import byte_size, tmpfs_entry
 
 
 class InvalidSpec(SyncerError):
@@ -121,7 +121,7 @@ def _host_args(spec: Mapping[str, Any], host: dict[str, Any]) -> None:
     if "read_only" in spec:
         host["read_only"] = bool(spec["read_only"])
     if spec.get("tmpfs"):
-        host["tmpfs"] = dict(_tmpfs(t) for t in spec["tmpfs"])
+        host["tmpfs"] = dict(tmpfs_entry(t) for t in spec["tmpfs"])
     if spec.get("devices"):
         host["devices"] = [f"{d['source']}:{d['target']}:{d['permissions']}" for d in spec["devices"]]
     if spec.get("ulimits"):
@@ -131,11 +131,6 @@ def _host_args(spec: Mapping[str, Any], host: dict[str, Any]) -> None:
         host["log_config"] = {"Type": log.get("driver", "json-file"), "Config": dict(log.get("options", {}))}
     if spec.get("gpus"):
         host["device_requests"] = [_device_request(g) for g in spec["gpus"]]
-
-
-def _tmpfs(entry: str) -> tuple[str, str]:
-    path, _, options = entry.partition(":")
-    return path, options
 
 
 def _device_request(gpu: Mapping[str, Any]) -> dict[str, Any]:

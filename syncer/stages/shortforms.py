@@ -197,6 +197,12 @@ def as_list(value: Any) -> list[str]:
     return [text(value)] if isinstance(value, (str, int, float)) else [text(v) for v in value]
 
 
+def tmpfs_entry(entry: str) -> tuple[str, str]:
+    """`/run:size=64m,mode=1777` as its path and its options (`""` when it has none)."""
+    path, _, options = entry.partition(":")
+    return path, options
+
+
 def healthcheck(value: Mapping[str, Any]) -> dict[str, Any]:
     """`disable: true` and `test: [NONE]` are one thing: the image's HEALTHCHECK off."""
     out = dict(value)

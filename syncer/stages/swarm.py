@@ -17,7 +17,7 @@ from syncer.core import labels as L
 from syncer.core.model import ContainerSpec, Desired, LiveTask, Observed
 from syncer.core.record import Record, record
 from syncer.stages.shortforms import byte_size
-from syncer.stages.swarm_fields import listed, not_on_swarm, process, text, tmpfs_mount
+from syncer.stages.swarm_fields import not_on_swarm, process, text, tmpfs_mount
 
 DEFAULT_MONITOR = "5s"  # how long Swarm watches each updated task before it counts as proven
 TASK_HASH = "syncer.task-hash"  # on the service: the hash of its TaskTemplate (is a roll expected?)
@@ -206,7 +206,7 @@ def container_spec(c: ContainerSpec) -> dict[str, Any]:
     if "healthcheck" in spec:
         out["Healthcheck"] = _healthcheck(spec["healthcheck"])
     process(spec, out)
-    mounts = [_mount(v) for v in spec.get("volumes", [])] + [tmpfs_mount(t) for t in listed(spec.get("tmpfs"))]
+    mounts = [_mount(v) for v in spec.get("volumes", [])] + [tmpfs_mount(t) for t in spec.get("tmpfs") or []]
     if mounts:
         out["Mounts"] = mounts
     for f in files_of(c):

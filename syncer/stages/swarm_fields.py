@@ -1,6 +1,7 @@
 """The spec fields a Swarm service's tasks take as a container would (the ContainerSpec's
 process settings: capabilities, sysctls, flags, ulimits, DNS, /etc/hosts, tmpfs), and those
-no service has, which the plan refuses for a definition on a Swarm server. Pure."""
+no service has, which the plan refuses for a definition on a Swarm server. Pure; the spec is
+a rendered one (stages/shortforms made `dns`, `dns_search` and `tmpfs` lists)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from syncer.stages.shortforms import byte_size
+from syncer.stages.shortforms import byte_size, tmpfs_entry
 
 # spec field -> ContainerSpec field, copied as they are (lists and mappings of strings)
 _AS_IS = {"cap_add": "CapabilityAdd", "cap_drop": "CapabilityDrop", "sysctls": "Sysctls", "stop_signal": "StopSignal"}
@@ -30,7 +31,7 @@ def process(spec: Mapping[str, Any], out: dict[str, Any]) -> None:
             out[api] = bool(spec[key])
     if spec.get("ulimits"):
         out["Ulimits"] = [{"Name": n, "Soft": u["soft"], "Hard": u["hard"]} for n, u in spec["ulimits"].items()]
-    dns = {api: listed(spec.get(key)) for key, api in (("dns", "Nameservers"), ("dns_search", "Search"))}
+    dns = {api: spec.get(key) or [] for key, api in (("dns", "Nameservers"), ("dns_search", "Search"))}
     if any(dns.values()):
         out["DNSConfig"] = {k: v for k, v in dns.items() if v}
     if spec.get("extra_hosts"):
@@ -41,14 +42,10 @@ def text(value: Any) -> str:  # a value the API wants as a string (`true`, not P
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
-def listed(value: Any) -> list[str]:
-    return [value] if isinstance(value, str) else list(value or [])
-
-
 def _tmpfs_options(entry: str) -> tuple[str, dict[str, Any], list[str]]:
     """`/run` or `/run:size=64m,mode=1777`: its path, the TmpfsOptions Swarm takes (size and an
     octal mode), and the options it cannot take (others, or a size or mode it cannot read)."""
-    path, _, options = entry.partition(":")
+    path, options = tmpfs_entry(entry)
     taken: dict[str, Any] = {}
     rest = []
     for option in (o for o in options.split(",") if o):
@@ -72,7 +69,7 @@ def not_on_swarm(spec: Mapping[str, Any]) -> list[str]:
     out = [key for key in NOT_ON_SWARM if spec.get(key) not in (None, False, [], {}, "")]
     out += [f"resources.{key}" for key in _NOT_ON_SWARM_RESOURCES if key in (spec.get("resources") or {})]
     out += [f"tmpfs option(s) {','.join(rest)} of {path} (a size and an octal mode only)"
-            for path, _, rest in map(_tmpfs_options, listed(spec.get("tmpfs"))) if rest]
+            for path, _, rest in map(_tmpfs_options, spec.get("tmpfs") or []) if rest]
     nets = spec.get("networks")
     out += [f"networks.{n}.ipv4_address" for n, o in (nets.items() if isinstance(nets, Mapping) else ())
             if (o or {}).get("ipv4_address")]

@@ -13,7 +13,7 @@ from syncer.core.model import (
 )
 from syncer.stages import swarm as S
 from syncer.stages.plan import plan
-from syncer.stages.render import render_definition
+from syncer.stages.render import normalise, render_definition
 from syncer.cli.views import closing_line
 
 KEY = b"k" * 32
@@ -29,7 +29,8 @@ def _def(replicas: int | None) -> Definition:
 
 
 def _spec(**extra: Any) -> ContainerSpec:
-    spec = {"image": "busybox:latest", "command": ["sleep", "1000"], "replicas": 2, **extra}
+    """A rendered spec: its short forms made canonical (`dns_search: x` a list), as render does."""
+    spec = normalise({"image": "busybox:latest", "command": ["sleep", "1000"], "replicas": 2, **extra})
     return ContainerSpec("acme", "cluster", "web", 1, "web", "box@1.0", spec, L.spec_hash(spec))
 
 
