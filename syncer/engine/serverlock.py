@@ -4,7 +4,9 @@ Two CI runners with their own state dirs share nothing on disk, so the state dir
 cannot serialise them. On each reachable server of the project, the lock is a marker
 container `<project>.syncer-lock` (created, never started): creating a name is atomic in
 the engine, so whoever creates it holds the lock; its labels say who (host, pid, purpose)
-and since when; it is released by removing it (by id: never a successor's). A holder on
+and since when; it is released by removing it (by id: never a successor's). A name the
+engine refuses while no container has it yet is a create still in flight (an apply killed
+while taking the lock: the engine finishes that create), waited for. A holder on
 this host whose process is gone is taken over; one older than the lease is reported with
 how to break it. A holder labelled with this very process that no live lock of the process
 knows is one whose release failed (the server went away mid-apply: a long-lived `syncer watch`
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from types import TracebackType
 from typing import Any
@@ -33,6 +36,10 @@ from syncer.core.model import Project, Server
 from syncer.engine.observe import EngineFactory
 
 LEASE = 3600.0  # seconds: a holder older than this is probably gone (the message says how to break it)
+# a lock's name taken while no container has it yet is a create in flight: looked at again after
+# 0.05 s, then twice as long each time up to 1 s (~6 s in all over TRIES), then reported
+IN_FLIGHT_PAUSE = 0.05
+TRIES = 10
 HOST, PID, SINCE, PURPOSE = "syncer.lock.host", "syncer.lock.pid", "syncer.lock.since", "syncer.lock.purpose"
 TOKEN = "syncer.lock.token"
 _LIVE: set[str] = set()  # the tokens of this process's locks not yet released
@@ -82,14 +89,20 @@ class ServerLock:
             return None
         try:
             store = _store(eng)
-            for _ in range(3):  # a holder may go (or be taken over) between create and inspect
+            pause = IN_FLIGHT_PAUSE
+            for _ in range(TRIES):  # a holder may go (or be taken over) between create and inspect
                 try:
                     return store.create(name, self._labels())
                 except Conflict:
                     holder = store.holder(name)
-                    if holder is not None and _dead_here(holder["labels"]):
+                    if holder is None:
+                        # the name is taken by a create the engine has not finished (an apply
+                        # killed while making its lock: the engine still makes it): wait for it
+                        time.sleep(pause)
+                        pause = min(2 * pause, 1.0)
+                    elif _dead_here(holder["labels"]):
                         store.remove(holder["id"])  # by id: a live successor's lock is never removed
-                    elif holder is not None:
+                    else:
                         raise LockHeld(self._message(server, name, holder["labels"])) from None
             raise LockHeld(f"another apply keeps taking the project's lock on server '{server.name}'")
         except (EngineError, DockerUnavailable):
