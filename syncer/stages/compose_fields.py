@@ -123,9 +123,9 @@ _CONDITIONS = {"on-failure": "on-failure", "any": "always", "none": "no"}
 
 
 def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Problems]:
-    """`deploy:` as (resources, fields {replicas, restart, placement, update}, problems); the
-    Swarm ones are spec fields a Swarm server reads (a container server, as `docker compose
-    up`, leaves them)."""
+    """`deploy:` as (resources, fields {replicas, restart, placement, service_labels, update},
+    problems); the Swarm ones are spec fields a Swarm server reads (a container server, as
+    `docker compose up`, leaves them)."""
     resources: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     problems: Problems = []
@@ -136,6 +136,8 @@ def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Probl
             continue
         elif key == "resources":
             problems.extend(_deploy_resources(v or {}, resources, extra))
+        elif key == "labels":  # the service's own (`docker stack deploy`); `compose up` leaves them
+            extra["service_labels"] = v
         elif key == "placement":  # (what `docker stack deploy` reads; `compose up` ignores it, as a container server does)
             extra["placement"] = {"constraints": list(v.get("constraints") or [])} if v.get("constraints") else {}
             problems.extend(((key, other), "syncer places by constraints only") for other in sorted(set(v) - {"constraints"}))

@@ -141,6 +141,8 @@ def _message(error: ValidationError, path: tuple[Any, ...], ctx: _Ctx) -> str:
     if kind == "enum":
         options = ", ".join(json.dumps(o) for o in error.validator_value)
         return f"{where}: {_show(value, path, ctx)} is not one of {options}"
+    if kind == "not" and error.schema.get("description"):  # (a key refused by name: `syncer.*` labels)
+        return f"{where}: {_show(value, path, ctx)} is {error.schema['description']}"
     if kind == "propertyNames":
         return f"{where}: invalid key ({error.message})"
     if _is_sensitive(path, ctx):

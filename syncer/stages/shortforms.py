@@ -219,9 +219,9 @@ def healthcheck(value: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def labels(value: Any) -> dict[str, str]:
+def labels(value: Any, field: str = "labels") -> dict[str, str]:
     """A mapping or a list `["k=v"]`, values as text."""
-    return {k: text(v) for k, v in key_values(value, "labels").items()}
+    return {k: text(v) for k, v in key_values(value, field).items()}
 
 
 def extra_hosts(value: Any) -> list[str]:
@@ -310,6 +310,7 @@ FLAGS = ("init", "tty", "stdin_open", "privileged", "read_only")
 
 NORMALISERS: dict[str, Any] = {
     "ports": ports, "expose": expose, "volumes": volumes, "healthcheck": healthcheck, "labels": labels,
+    "service_labels": lambda v: labels(v, "service_labels"),
     "env": lambda v: key_values(v, "env", drop_bare=True), "tmpfs": as_list, "dns": as_list,
     "dns_search": as_list, "extra_hosts": extra_hosts, "ulimits": ulimits, "sysctls": sysctls,
     "devices": devices, "gpus": gpus, "logging": logging, "resources": resources,

@@ -102,7 +102,9 @@ def service_spec(c: ContainerSpec, labels: Mapping[str, str], *, image: str = ""
     spec = c.spec
     task = _task(c, image)
     update = update_config(spec)
-    service_labels = {**labels, TASK_HASH: L.sha256_of(task)}
+    # the spec's `service_labels` (Compose's deploy.labels: what tools watching services read)
+    # beside syncer's own; not in the task template, so a change of them rolls no task
+    service_labels = {**spec.get("service_labels", {}), **labels, TASK_HASH: L.sha256_of(task)}
     replicas = int(spec.get("replicas", 1))
     body: dict[str, Any] = {
         "Name": c.definition, "Labels": service_labels, "TaskTemplate": task,

@@ -847,3 +847,35 @@ def test_process_settings_reach_the_tasks_containers_and_what_swarm_lacks_is_ref
         " domainname, resources.shm_size: take them out of its spec (a profile may), or run it on a Docker server"],\
         out.stderr
     assert _service(api, "loose") is None
+
+
+def test_service_labels_are_set_on_the_service_and_changed_without_rolling_its_tasks(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """Compose's `deploy.labels` (what Traefik's Swarm provider reads) are the service's own:
+    on the service beside syncer's labels, not on its tasks' containers; a change of them is
+    an update with the field's reason, and the same tasks run on."""
+    api = _api(swarm)
+    web = "name: web\ntemplate: box\nreplicas: 2\noverrides:\n  service_labels: {%s}\n"
+    port = "traefik.http.services.web.loadbalancer.server.port"
+    repo = _repo(tmp_path, sproject, swarm, {"web": web % f"{port}: '8080', traefik.enable: 'true'"}, local=False)
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    svc = _service(api, "web")
+    assert svc is not None
+    labels = svc["Spec"]["Labels"]
+    assert (labels[port], labels["traefik.enable"], labels["syncer.definition"]) == ("8080", "true", "web")
+    assert port not in svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Labels"]
+    before = {t["ID"] for t in _running(api, "web")}
+    assert len(before) == 2
+
+    (repo / "definitions/web.yaml").write_text(web % f"{port}: '9090'")
+    actions = [a for a in _plan(repo)["actions"] if a["definition"] == "web"]
+    assert actions[0]["action"] == "update"
+    assert actions[0]["reasons"] == [{"field": "service_labels.traefik.enable", "before": "true", "after": None},
+                                     {"field": f"service_labels.{port}", "before": "8080", "after": "9090"}]
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    labels = _service(api, "web")["Spec"]["Labels"]  # type: ignore[index]
+    assert labels[port] == "9090" and "traefik.enable" not in labels
+    assert {t["ID"] for t in _running(api, "web")} == before  # no task was rolled
+    assert {a["action"] for a in _plan(repo)["actions"]} == {"noop"}

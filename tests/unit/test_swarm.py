@@ -91,6 +91,20 @@ def test_scaling_leaves_the_task_template_alone() -> None:
     assert c["Labels"][S.TASK_HASH] != a["Labels"][S.TASK_HASH]
 
 
+def test_service_labels_are_the_services_own_and_roll_no_task() -> None:
+    """Compose's `deploy.labels`: on the service (what Traefik's Swarm provider reads), beside
+    syncer's own, not on its tasks' containers; a change of them rolls no task."""
+    own = {"syncer.project": "acme", "syncer.definition": "web"}
+    a = S.service_spec(_spec(labels={"on.container": "1"}), own)
+    b = S.service_spec(_spec(labels={"on.container": "1"}, service_labels=["traefik.http.services.web.loadbalancer"
+                                                                             ".server.port=8080", "n=2"]), own)
+    assert b["Labels"] == {**own, "traefik.http.services.web.loadbalancer.server.port": "8080", "n": "2",
+                           S.TASK_HASH: a["Labels"][S.TASK_HASH]}
+    assert b["TaskTemplate"] == a["TaskTemplate"]  # the same tasks: Swarm starts no roll
+    assert "n" not in b["TaskTemplate"]["ContainerSpec"]["Labels"]
+    assert b["TaskTemplate"]["ContainerSpec"]["Labels"]["on.container"] == "1"
+
+
 def test_files_are_configs_and_secrets_named_by_content_hash() -> None:
     ref = "<<secret:TOKEN:" + "a" * 32 + ">>"
     files = [{"path": "/etc/app.conf", "content": "x=1\n"}, {"path": "/run/secrets/t", "secret": ref}]
