@@ -83,18 +83,21 @@ class Swarm:
         if "ReplicatedJob" in mode:
             state, status = job_state([t for t in tasks if t.service_id == row["ID"]])
             return LiveContainer(id=row["ID"], name=spec.get("Name", ""), server=self.name, state=state,
-                                 health=None, labels=labels, status=status, image=image, digests=pins)
-        wanted = int((mode.get("Replicated") or {}).get("Replicas", 0))
-        running = sum(1 for t in tasks if t.service_id == row["ID"] and t.state == "running"
-                      and t.desired == "running")
+                                 health=None, labels=labels, status=status, image=image, digests=pins,
+                                 mode="replicated-job")
+        mine = [t for t in tasks if t.service_id == row["ID"] and t.desired == "running"]
+        running = sum(1 for t in mine if t.state == "running")
+        glob = "Global" in mode  # one task per node its placement allows: as many as Swarm wants running
+        wanted = len(mine) if glob else int((mode.get("Replicated") or {}).get("Replicas", 0))
         status = tasks_summary(running, wanted)
         update = (row.get("UpdateStatus") or {}).get("State")
         if update and update not in ("completed",):
             status += f", update {update}"
         return LiveContainer(id=row["ID"], name=spec.get("Name", ""), server=self.name,
-                             state="running" if wanted else "stopped",
+                             state="running" if wanted or glob else "stopped",
                              health=None if running >= wanted else "unhealthy", labels=labels,
-                             status=status, replicas=wanted, image=image, digests=pins)
+                             status=status, replicas=None if glob else wanted, image=image, digests=pins,
+                             mode="global" if glob else "replicated")
 
     def _task(self, row: Mapping[str, Any], services: list[Mapping[str, Any]]) -> LiveTask:
         names = {s["ID"]: s.get("Spec", {}).get("Name", "") for s in services}
@@ -154,16 +157,18 @@ class Swarm:
                 mode=b["Mode"], update_config=b.get("UpdateConfig"), rollback_config=b.get("RollbackConfig"),
                 endpoint_spec=b.get("EndpointSpec")), pulls=True)
 
-    def scale(self, ident: str, replicas: int, *, force: bool = False) -> None:
-        """Set a service's replicas (and with `force`, roll every task: ForceUpdate + 1),
-        sending back the spec the manager holds, unchanged otherwise (no defaults filled in:
-        they would read as a new TaskTemplate and roll the tasks)."""
+    def scale(self, ident: str, replicas: int | None, *, force: bool = False) -> None:
+        """Set a service's replicas (None: leave its mode, a global one's) and with `force`, roll
+        every task (ForceUpdate + 1), sending back the spec the manager holds, unchanged
+        otherwise (no defaults filled in: they would read as a new TaskTemplate and roll the tasks)."""
         info = self.inspect_service(ident)
         spec = dict(info["Spec"])
         task = dict(spec["TaskTemplate"])
         if force:
             task["ForceUpdate"] = int(task.get("ForceUpdate") or 0) + 1
-        spec.update(TaskTemplate=task, Mode={"Replicated": {"Replicas": replicas}})
+        spec["TaskTemplate"] = task
+        if replicas is not None:
+            spec["Mode"] = {"Replicated": {"Replicas": replicas}}
         self._update(ident, int(info["Version"]["Index"]), spec)
 
     def remove_service(self, ident: str) -> None:

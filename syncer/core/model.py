@@ -211,7 +211,8 @@ class LiveContainer(Record):
     created: int = 0
     status: str = ""
     networks: tuple[str, ...] = ()  # the networks it is attached to (from the same list call)
-    replicas: int | None = None  # a Swarm service's: the replicas its spec asks for (None: a job)
+    replicas: int | None = None  # a Swarm service's: the replicas its spec asks for (None: a job, a global one)
+    mode: str = ""  # a Swarm service's: `replicated`, `global` or `replicated-job`
     image: str = ""  # the image it runs: a container's image id, a service's image as its spec names it
     digests: tuple[str, ...] = ()  # `repo@sha256:…` that image is known as (asked only for pull_policy: always)
     network_mode: str = ""  # HostConfig.NetworkMode: `container:<id>` when it shares another's network
@@ -291,16 +292,16 @@ class ServerState(Record):
     registry: Mapping[str, RegistryAnswer] = field(default_factory=dict)  # pull_policy always: ref → now
 
     def instances(self) -> tuple[LiveContainer, ...]:
-        """What `instances` lists: the containers, or on a Swarm server the tasks Swarm
-        wants running (as LiveContainers named `<service>.<slot>`), and one row for each
-        service with none (held at 0 by `instances stop`, or a finished job): the service."""
+        """What `instances` lists: the containers, or on a Swarm server the tasks Swarm wants
+        running (LiveContainers named `<service>.<slot>`, a global service's `<service>.<node>`),
+        and one row for each service with none (held at 0 by `instances stop`, a finished job)."""
         if self.kind != "swarm":
             return self.managed
         project = next((c.labels.get("syncer.project", "") for c in self.managed), "")
         tasks = tuple(
-            LiveContainer(id=t.id, name=f"{t.service}.{t.slot}", server=self.server, state=t.state, health=None,
-                          labels={"syncer.project": project, "syncer.definition": t.service,
-                                  "syncer.replica": str(t.slot)},
+            LiveContainer(id=t.id, name=f"{t.service}.{t.slot or t.node[:12]}", server=self.server, state=t.state,
+                          health=None, labels={"syncer.project": project, "syncer.definition": t.service,
+                                               "syncer.replica": str(t.slot)},
                           status=f"task {t.state}" + (f": {t.error}" if t.error else ""))
             for t in self.tasks if t.desired == "running")
         busy = {t.service_id for t in self.tasks if t.desired == "running"}

@@ -61,6 +61,11 @@ class _Snapshot:
             return self._rows, self._seq
 
 
+def _replicas(body: Mapping[str, Any]) -> int | None:
+    """The replicas a service body asks for; None for a global one (a task on each node)."""
+    return None if "Global" in body["Mode"] else int(body["Mode"]["Replicated"]["Replicas"])
+
+
 def _roll_time(update: Mapping[str, Any], replicas: int) -> float:
     """Seconds a roll takes beyond starting tasks: each batch is watched for the monitor
     window and followed by the delay (the health timeout alone would cut a long roll short)."""
@@ -212,7 +217,7 @@ class SwarmDeployer:
         """`POST /services/create`, then wait until every replica's task runs (and is healthy)."""
         ident = self.swarm.create_service(body, self.secrets)
         log(f"created service {c.definition} ({ident[:12]})")
-        wanted = int(body["Mode"]["Replicated"]["Replicas"])
+        wanted = _replicas(body)
         try:
             self._wait_running(ident, wanted, log, give_up_after=FAILURES_ON_CREATE)
         except DeployFailed as exc:
@@ -232,16 +237,18 @@ class SwarmDeployer:
         old_task = (info.get("Spec", {}).get("Labels") or {}).get(S.TASK_HASH)
         self._listen()  # (before the write: its roll's first move must not be missed)
         self.swarm.update_service(a.container_id, version, body, self.secrets)
-        wanted = int(body["Mode"]["Replicated"]["Replicas"])
+        wanted = _replicas(body)
         if old_task == body["Labels"][S.TASK_HASH]:
             # nothing the tasks run changed (replicas, the update pace, labels): no roll, so
             # Swarm writes no UpdateStatus; wait for the replica count
-            log(f"updated service {c.definition}: its tasks are unchanged; {wanted} replica(s) wanted")
+            log(f"updated service {c.definition}: its tasks are unchanged; "
+                + (f"{wanted} replica(s) wanted" if wanted is not None else "one task on each node"))
             # (earlier failed tasks stay in the service's history: only the clock ends this wait)
             self._wait_running(a.container_id, wanted, log, give_up_after=10**9)
             return had_files
         log(f"updated service {c.definition} (version {version}): Swarm is rolling its tasks")
-        self._wait_update(a.container_id, before, sent, log, extra=_roll_time(body["UpdateConfig"], wanted))
+        tasks = wanted if wanted is not None else sum(running_count(self.swarm.service_tasks(a.container_id)).values())
+        self._wait_update(a.container_id, before, sent, log, extra=_roll_time(body["UpdateConfig"], tasks))
         return had_files
 
     def _wait_update(self, ident: str, before: str, sent: str, log: Log, *, extra: float = 0.0) -> None:
@@ -282,7 +289,9 @@ class SwarmDeployer:
         return bool(tasks) and all(task_part(t.get("Spec")) == template
                                    and (t.get("Status") or {}).get("State") == "running" for t in tasks)
 
-    def _wait_running(self, ident: str, wanted: int, log: Log, *, give_up_after: int) -> None:
+    def _wait_running(self, ident: str, wanted: int | None, log: Log, *, give_up_after: int) -> None:
+        """Until `wanted` tasks run (None: a global service's, every task Swarm wants running,
+        one per node its placement allows; at least one)."""
         deadline = time.monotonic() + self.timeout
         while True:
             tasks = self._tasks(ident)
@@ -290,14 +299,15 @@ class SwarmDeployer:
                 self.swarm.inspect_service(ident)  # raises Missing when it was removed meanwhile
             counts = running_count(tasks)
             failed = failed_tasks(tasks)
-            if counts["running"] == wanted and sum(counts.values()) == wanted:
-                log(S.tasks_summary(wanted, wanted))
+            want = wanted if wanted is not None else sum(counts.values())
+            if counts["running"] == want and sum(counts.values()) == want and (want or wanted is not None):
+                log(S.tasks_summary(want, want))
                 return
             if len(failed) >= give_up_after or time.monotonic() > deadline:
                 for line in failed:
                     log(line)
                 why = f"{len(failed)} task(s) failed" if failed else f"not running within {self.timeout:g}s"
-                raise DeployFailed(f"{why} ({S.tasks_summary(counts['running'], wanted)})")
+                raise DeployFailed(f"{why} ({S.tasks_summary(counts['running'], want)})")
             self.sleep(POLL)
 
     def remove(self, a: Action, log: Log) -> None:

@@ -1,7 +1,8 @@
 """`instances stop|start|restart|logs` on a Swarm server's definition, whose instance is its
 service: stop scales it to 0 replicas (held there by the store, as a stopped container is),
 start scales it back to the replicas of the spec it was deployed from, restart rolls every
-task (ForceUpdate + 1). Each waits until Swarm shows the result. Logs are every task's.
+task (ForceUpdate + 1). A global service (a task on each node) has no replicas to scale: stop
+refuses it, restart rolls it. Each waits until Swarm shows the result. Logs are every task's.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def logs(engine: Engine, c: LiveContainer, *, tail: int, since: int | None) -> s
 
 def stop(engine: Engine, c: LiveContainer, *, timeout: float) -> None:
     """Scale the service to 0 and wait until none of its tasks runs."""
+    if c.mode == "global":
+        raise SyncerError(f"service {c.name} runs one task on each node (mode: global), which Swarm cannot scale"
+                          " to 0: remove its definition to stop it")
     swarm = Swarm(engine)
     swarm.scale(c.id, 0)
     _wait(lambda: not [t for t in swarm.service_tasks(c.id) if _state(t) == "running"], timeout,
@@ -40,7 +44,7 @@ def start(engine: Engine, c: LiveContainer, *, timeout: float, force: bool = Fal
     and wait until that many tasks run (a forced roll: until Swarm says it completed)."""
     swarm = Swarm(engine)
     before = (swarm.inspect_service(c.id).get("UpdateStatus") or {}).get("StartedAt", "")
-    replicas = deployed_replicas(c)
+    replicas = None if c.mode == "global" else deployed_replicas(c)  # (global: a task on each node)
     swarm.scale(c.id, replicas, force=force)
 
     def done() -> bool:
@@ -48,11 +52,12 @@ def start(engine: Engine, c: LiveContainer, *, timeout: float, force: bool = Fal
             status = swarm.inspect_service(c.id).get("UpdateStatus") or {}
             if status.get("StartedAt", "") == before or status.get("State") != "completed":
                 return False
-        running = [t for t in swarm.service_tasks(c.id)
-                   if _state(t) == "running" and t.get("DesiredState") == "running"]
-        return len(running) == replicas
+        wanted = [t for t in swarm.service_tasks(c.id) if t.get("DesiredState") == "running"]
+        running = [t for t in wanted if _state(t) == "running"]
+        return len(running) == (replicas if replicas is not None else len(wanted) or -1)
 
-    _wait(done, timeout, f"service {c.name}: {replicas} task(s) not running after {timeout:g}s")
+    many = replicas if replicas is not None else "its"
+    _wait(done, timeout, f"service {c.name}: {many} task(s) not running after {timeout:g}s")
 
 
 def _state(task: dict[str, Any]) -> str:

@@ -123,17 +123,18 @@ _CONDITIONS = {"on-failure": "on-failure", "any": "always", "none": "no"}
 
 
 def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Problems]:
-    """`deploy:` as (resources, fields {replicas, restart, placement, service_labels, update},
-    problems); the Swarm ones are spec fields a Swarm server reads (a container server, as
-    `docker compose up`, leaves them)."""
+    """`deploy:` as (resources, fields {replicas, mode, restart, placement, service_labels,
+    update}, problems); the Swarm ones are spec fields a Swarm server reads (a container
+    server, as `docker compose up`, leaves them)."""
     resources: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     problems: Problems = []
     for key, v in value.items():
         if key == "replicas":
             extra["replicas"] = v
-        elif key == "mode" and v == "replicated":
-            continue
+        elif key == "mode" and v in ("replicated", "global"):  # (global: one task on each node)
+            if v == "global":
+                extra["mode"] = v
         elif key == "resources":
             problems.extend(_deploy_resources(v or {}, resources, extra))
         elif key == "labels":  # the service's own (`docker stack deploy`); `compose up` leaves them

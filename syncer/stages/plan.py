@@ -17,7 +17,7 @@ from syncer.core.model import (
     Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason, ServerState,
 )
 from syncer.stages import networks, selfheal, tags
-from syncer.stages.swarm import TASK_HASH, task_hash
+from syncer.stages.swarm import TASK_HASH, live_mode, service_mode, task_hash
 from syncer.stages.files import changed_sources
 
 RUNNING_STATES = ("running", "restarting")
@@ -220,7 +220,7 @@ def _service_actions(server: str, desired: list[ContainerSpec], state: ServerSta
         elif current is None:
             out.append(Action("run", cause="job has not run yet", **base) if c.is_job
                        else Action("create", cause="service absent", **base))
-        elif (current.labels.get(L.KIND) == "job") != c.is_job:  # deployed as a job or not
+        elif live_mode(current) != service_mode(c):  # a job, a global or a replicated service
             out.append(_mode_change(c, current, {"container_id": current.id, **base}))
         elif c.is_job:
             out.append(_job(c, current, {"container_id": current.id, **base}))
@@ -230,10 +230,10 @@ def _service_actions(server: str, desired: list[ContainerSpec], state: ServerSta
 
 
 def _mode_change(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any]) -> Action:
-    """A service turned into a job or back: Swarm refuses a mode change on update, so the
-    service is removed and made again (a job by `run`, which removes its earlier service)."""
-    before, after = ("replicated", "replicated-job") if c.is_job else ("replicated-job", "replicated")
-    reasons = (Reason("mode", before, after), *spec_reasons(live, c.spec))
+    """A service turned into a job, a global one or back: Swarm refuses a mode change on update,
+    so the service is removed and made again (a job by `run`, which removes its earlier service)."""
+    before, after = live_mode(live), service_mode(c)
+    reasons = (Reason("mode", before, after), *(r for r in spec_reasons(live, c.spec) if r.field != "mode"))
     cause = "mode changed: Swarm cannot update a service's mode; the service is removed and made again"
     return Action("run" if c.is_job else "recreate", cause=cause, reasons=reasons, **ident)
 

@@ -88,6 +88,12 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
     in_spec = base.pop("replicas", None)
     if in_spec is not None and (pinned is not None or not from_profile):
         replicas = int(in_spec)
+    if base.get("mode") == "global":  # one task per node on Swarm; one container elsewhere, as under Compose
+        if from_profile or in_spec is not None or tpl.kind == "job":
+            what = "a job" if tpl.kind == "job" else "replicas"
+            raise shortforms.SpecError(f"{d.origin.file}: definition '{d.name}': mode: global runs one task on each"
+                                       f" node: {what} cannot go with it (as `docker stack deploy` refuses)")
+        replicas = 1
     depends = d.depends_on
     owner = shared_with(base.get("network_mode"))
     if owner and owner not in depends:
@@ -95,7 +101,7 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
     if server.kind == "swarm":
         # one Swarm service per definition: Swarm makes the replicas, so their count is a
         # field of the service's spec (a change of it is an update, not new containers)
-        spec = {**base, "replicas": replicas}
+        spec = base if base.get("mode") == "global" else {**base, "replicas": replicas}
         return [ContainerSpec(project, d.server, d.name, 1, d.name, tpl.ref, spec, spec_hash(spec), depends, payload)]
     out = []
     for replica in range(1, replicas + 1):

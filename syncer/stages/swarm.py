@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from syncer.core import labels as L
-from syncer.core.model import ContainerSpec, Desired, LiveTask, Observed
+from syncer.core.model import ContainerSpec, Desired, LiveContainer, LiveTask, Observed
 from syncer.core.record import Record, record
 from syncer.stages.shortforms import byte_size
 from syncer.stages.swarm_fields import not_on_swarm, process, text, tmpfs_mount
@@ -108,7 +108,7 @@ def service_spec(c: ContainerSpec, labels: Mapping[str, str], *, image: str = ""
     replicas = int(spec.get("replicas", 1))
     body: dict[str, Any] = {
         "Name": c.definition, "Labels": service_labels, "TaskTemplate": task,
-        "Mode": {"Replicated": {"Replicas": replicas}},
+        "Mode": {"Global": {}} if spec.get("mode") == "global" else {"Replicated": {"Replicas": replicas}},
         "UpdateConfig": update,
         # undoing a failed update uses the same pace, and stops rather than loops on failure
         "RollbackConfig": {**update, "FailureAction": "pause"},
@@ -119,6 +119,16 @@ def service_spec(c: ContainerSpec, labels: Mapping[str, str], *, image: str = ""
         body["Mode"] = {"ReplicatedJob": {"MaxConcurrent": replicas, "TotalCompletions": replicas}}
         del body["UpdateConfig"], body["RollbackConfig"]
     return body
+
+
+def service_mode(c: ContainerSpec) -> str:
+    """The Swarm mode a definition runs in: `replicated-job`, `global` or `replicated`."""
+    return "replicated-job" if c.is_job else str(c.spec.get("mode", "replicated"))
+
+
+def live_mode(live: LiveContainer) -> str:
+    """The mode a service runs in (a job's by its label where the observation did not say)."""
+    return live.mode or ("replicated-job" if live.labels.get(L.KIND) == "job" else "replicated")
 
 
 def _task(c: ContainerSpec, image: str) -> dict[str, Any]:

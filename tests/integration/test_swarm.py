@@ -879,3 +879,47 @@ def test_service_labels_are_set_on_the_service_and_changed_without_rolling_its_t
     assert labels[port] == "9090" and "traefik.enable" not in labels
     assert {t["ID"] for t in _running(api, "web")} == before  # no task was rolled
     assert {a["action"] for a in _plan(repo)["actions"]} == {"noop"}
+
+
+def test_a_global_service_runs_a_task_on_each_node_rolls_restarts_and_turns_replicated_by_being_made_again(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """`mode: global` (Compose's deploy.mode): one task per node (one node here); an env change
+    rolls it; `instances restart` rolls it and keeps it global; `instances stop` refuses it (Swarm
+    scales no global service); turned replicated, it is removed and made again (Swarm refuses a
+    mode change on update)."""
+    api = _api(swarm)
+    agent = "name: agent\ntemplate: box\noverrides: {mode: global}\nparams: {message: %s}\n"
+    repo = _repo(tmp_path, sproject, swarm, {"agent": agent % "one"}, local=False)
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "1/1 task(s) running" in out.stdout
+    svc = _service(api, "agent")
+    assert svc is not None and svc["Spec"]["Mode"] == {"Global": {}}
+    [first] = _running(api, "agent")
+    [a] = _plan(repo)["actions"]
+    assert (a["action"], a["cause"]) == ("noop", "in sync (1/1 task(s) running)")
+
+    (repo / "definitions/agent.yaml").write_text(agent % "two")
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    [second] = _running(api, "agent")
+    assert second["ID"] != first["ID"] and "MESSAGE=two" in second["Spec"]["ContainerSpec"]["Env"]
+
+    out = run_cli("--repo", str(repo), "instances", "restart", "agent")
+    assert out.returncode == 0, out.stdout + out.stderr
+    svc = _service(api, "agent")
+    assert svc is not None and svc["Spec"]["Mode"] == {"Global": {}} and svc["Spec"]["TaskTemplate"]["ForceUpdate"] == 1
+    [third] = _running(api, "agent")
+    assert third["ID"] != second["ID"]
+    out = run_cli("--repo", str(repo), "instances", "stop", "agent")
+    assert out.returncode == 1 and "mode: global" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert [t["ID"] for t in _running(api, "agent")] == [third["ID"]]
+
+    (repo / "definitions/agent.yaml").write_text("name: agent\ntemplate: box\nreplicas: 2\nparams: {message: two}\n")
+    [a] = _plan(repo)["actions"]
+    assert a["action"] == "recreate" and a["reasons"][0] == {"field": "mode", "before": "global", "after": "replicated"}
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    svc = _service(api, "agent")
+    assert svc is not None and svc["Spec"]["Mode"] == {"Replicated": {"Replicas": 2}} and len(_running(api, "agent")) == 2
+    assert {a["action"] for a in _plan(repo)["actions"]} == {"noop"}

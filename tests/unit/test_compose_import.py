@@ -493,6 +493,20 @@ services:
         " task fails"]
 
 
+def test_deploy_mode_global_and_labels_are_the_swarm_fields_of_the_spec() -> None:
+    got = import_compose("compose.yaml", b"""
+services:
+  agent:
+    image: busybox
+    deploy:
+      mode: global
+      labels: {com.example.role: agent}
+""", read=lambda rel: None, project="p", folder="p")
+    template = str(got.files["templates/agent.yaml"])
+    assert "  mode: global\n" in template and "  service_labels:\n    com.example.role: agent\n" in template
+    assert "replicas" not in str(got.files["definitions/agent.yaml"]) and not got.problems
+
+
 def test_named_volumes_keep_the_names_compose_gives_them_so_a_compose_deployment_keeps_its_data() -> None:
     got = import_compose("compose.yaml", b"""
 services:

@@ -518,3 +518,64 @@ def test_a_service_an_earlier_syncer_made_of_the_same_spec_is_rolled_to_what_thi
     pin = "busybox:latest@sha256:" + "a" * 64
     pinned = replace(_service(c, **{S.TASK_HASH: S.task_hash(c, pin)}), image=pin)
     assert [a.action for a in _plan([c], [pinned]).actions] == ["noop"]
+
+
+def test_a_global_service_runs_a_task_on_each_node_and_one_container_elsewhere() -> None:
+    """Compose's `deploy.mode: global` (an agent on every node): Swarm's `Mode: Global`, with no
+    replicas in its spec; a container server runs one container, as `docker compose up` does."""
+    from dataclasses import replace
+
+    from syncer.stages.shortforms import SpecError
+
+    tpl = _tpl({"image": "busybox", "mode": "global"})
+    swarm = Server("cluster", "unix:///x.sock", kind="swarm")
+    [c] = render_definition("acme", _def(None), tpl, swarm, {}, KEY)
+    assert c.spec["mode"] == "global" and "replicas" not in c.spec
+    assert S.service_spec(c, {})["Mode"] == {"Global": {}} and S.service_mode(c) == "global"
+    assert [x.name for x in render_definition("acme", _def(None), tpl, Server("cluster"), {}, KEY)] == ["web"]
+    with pytest.raises(SpecError, match="mode: global runs one task on each node: replicas cannot go with it"):
+        render_definition("acme", _def(3), tpl, swarm, {}, KEY)
+    with pytest.raises(SpecError, match="a job cannot go with it"):
+        render_definition("acme", _def(None), replace(tpl, kind="job"), swarm, {}, KEY)
+
+
+def test_a_service_turned_global_or_back_is_made_again_not_updated() -> None:
+    """Swarm refuses a mode change on update ("service mode change is not allowed")."""
+    from dataclasses import replace
+
+    replicated, glob = _spec(), _spec(mode="global")
+    [a] = _plan([glob], [replace(_service(replicated), mode="replicated")]).actions
+    assert (a.action, a.container_id) == ("recreate", "svc1")
+    assert [(r.field, r.before, r.after) for r in a.reasons] == [("mode", "replicated", "global")]
+    [b] = _plan([replicated], [replace(_service(glob), mode="global", replicas=None)]).actions
+    assert (b.action, b.reasons[0].field, b.reasons[0].before, b.reasons[0].after) == (
+        "recreate", "mode", "global", "replicated")
+    # in sync: no replica count to drift from
+    [c] = _plan([glob], [replace(_service(glob), mode="global", replicas=None, status="1/1 task(s) running")]).actions
+    assert (c.action, c.cause) == ("noop", "in sync (1/1 task(s) running)")
+
+
+def test_a_global_service_is_observed_with_as_many_tasks_as_swarm_wants_running() -> None:
+    from syncer.adapters.swarm import Swarm
+
+    labels = {L.PROJECT: "acme", L.DEFINITION: "agent"}
+    row = {"ID": "svc9", "Spec": {"Name": "agent", "Labels": labels, "Mode": {"Global": {}},
+                                  "TaskTemplate": {"ContainerSpec": {"Image": "busybox:latest"}}}}
+
+    def task(ident: str, node: str, state: str, desired: str = "running") -> dict[str, Any]:
+        return {"ID": ident, "ServiceID": "svc9", "NodeID": node, "DesiredState": desired, "Status": {"State": state}}
+
+    class Reads:
+        def services(self) -> list[dict[str, Any]]:
+            return [row]
+
+        def tasks(self, filters: Any) -> list[dict[str, Any]]:
+            return [task("t1", "n1", "running"), task("t2", "n2", "starting"), task("t0", "n1", "shutdown", "shutdown")]
+
+        def networks(self) -> list[dict[str, Any]]:
+            return []
+
+    [live], tasks, _, _ = Swarm(_Engine(Reads(), None)).observe("acme")  # type: ignore[arg-type]
+    assert (live.mode, live.replicas, live.state, live.health, live.status) == (
+        "global", None, "running", "unhealthy", "1/2 task(s) running")
+    assert len(tasks) == 3
