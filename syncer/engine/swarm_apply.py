@@ -235,10 +235,12 @@ class SwarmDeployer:
         before = (info.get("UpdateStatus") or {}).get("StartedAt", "")
         sent = str(info.get("UpdatedAt", ""))  # tasks created after this are this update's
         old_task = (info.get("Spec", {}).get("Labels") or {}).get(S.TASK_HASH)
+        # a new TaskTemplate or EndpointSpec (published ports) makes Swarm roll every task
+        ports_same = S.endpoint_key(info.get("Spec", {}).get("EndpointSpec")) == S.endpoint_key(body["EndpointSpec"])
         self._listen()  # (before the write: its roll's first move must not be missed)
         self.swarm.update_service(a.container_id, version, body, self.secrets)
         wanted = _replicas(body)
-        if old_task == body["Labels"][S.TASK_HASH]:
+        if old_task == body["Labels"][S.TASK_HASH] and ports_same:
             # nothing the tasks run changed (replicas, the update pace, labels): no roll, so
             # Swarm writes no UpdateStatus; wait for the replica count
             log(f"updated service {c.definition}: its tasks are unchanged; "
@@ -248,10 +250,14 @@ class SwarmDeployer:
             return had_files
         log(f"updated service {c.definition} (version {version}): Swarm is rolling its tasks")
         tasks = wanted if wanted is not None else sum(running_count(self.swarm.service_tasks(a.container_id)).values())
-        self._wait_update(a.container_id, before, sent, log, extra=_roll_time(body["UpdateConfig"], tasks))
+        self._wait_update(a.container_id, before, sent, log, extra=_roll_time(body["UpdateConfig"], tasks),
+                          template_only=ports_same)
         return had_files
 
-    def _wait_update(self, ident: str, before: str, sent: str, log: Log, *, extra: float = 0.0) -> None:
+    def _wait_update(self, ident: str, before: str, sent: str, log: Log, *, extra: float = 0.0,
+                     template_only: bool = True) -> None:
+        """Until Swarm's verdict on the roll. `template_only`: only the TaskTemplate changed, so
+        tasks already running it mean that Swarm has nothing to roll (not so for new ports)."""
         deadline = time.monotonic() + self.timeout + extra
         seen, after, looks = "", -1, 0
         while time.monotonic() < deadline:
@@ -259,7 +265,7 @@ class SwarmDeployer:
             started = status.get("StartedAt", "")
             state = status.get("State", "") if started and started != before else ""
             looks += 1
-            if not state and looks == 3 and self._already_running(ident):
+            if not state and looks == 3 and template_only and self._already_running(ident):
                 log("its tasks already run this template: Swarm has nothing to roll")
                 return
             if state and state != seen:

@@ -68,6 +68,8 @@ def _long_port(p: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]
     for key in ("protocol", "host_ip"):
         if key in p:
             out[key] = p[key]
+    if p.get("mode") == "host":  # (Swarm: the node's own port, not the routing mesh)
+        out["mode"] = "host"
     for key in sorted(set(p) - {"target", "published", "protocol", "host_ip", "mode", "name", "app_protocol"}):
         why.append((key, "not a field of syncer's ports"))
     if p.get("mode", "ingress") not in ("ingress", "host"):

@@ -86,6 +86,8 @@ def _long_port(p: Mapping[str, Any]) -> dict[str, Any]:
         port["host_port"] = integer(p["host_port"], "ports.host_port")
     if p.get("host_ip"):
         port["host_ip"] = str(p["host_ip"])
+    if p.get("mode") == "host":  # (on Swarm; `ingress`, the default, is left out: hashes stay)
+        port["mode"] = "host"
     return port
 
 

@@ -255,8 +255,17 @@ def update_config(spec: Mapping[str, Any]) -> dict[str, Any]:
 def _ports(ports: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     # only published ports: Swarm would pick a random public port for the others
     return [{"Protocol": p.get("protocol", "tcp"), "TargetPort": int(p["container_port"]),
-             "PublishedPort": int(p["host_port"]), "PublishMode": "ingress"}
+             "PublishedPort": int(p["host_port"]), "PublishMode": p.get("mode", "ingress")}
             for p in ports if p.get("host_port") is not None]
+
+
+def endpoint_key(endpoint: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    """An EndpointSpec as Swarm compares it, whether syncer sent it or the manager keeps it (no
+    `Ports` for none, defaults left out): a change of it rolls the tasks as a new TaskTemplate does."""
+    ep = endpoint or {}
+    ports = sorted((p.get("Protocol") or "tcp", int(p.get("TargetPort") or 0), int(p.get("PublishedPort") or 0),
+                    p.get("PublishMode") or "ingress") for p in ep.get("Ports") or [])
+    return (ep.get("Mode") or "vip", tuple(ports))
 
 
 def _limits(res: Mapping[str, Any]) -> dict[str, Any]:

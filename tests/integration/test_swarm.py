@@ -923,3 +923,30 @@ def test_a_global_service_runs_a_task_on_each_node_rolls_restarts_and_turns_repl
     svc = _service(api, "agent")
     assert svc is not None and svc["Spec"]["Mode"] == {"Replicated": {"Replicas": 2}} and len(_running(api, "agent")) == 2
     assert {a["action"] for a in _plan(repo)["actions"]} == {"noop"}
+
+
+def test_a_published_port_moved_or_put_in_host_mode_is_a_roll_the_apply_waits_for(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """Swarm rolls every task when a service's published ports change (the EndpointSpec, not the
+    TaskTemplate): the apply waits for Swarm's verdict on that roll, as for any other; it used to
+    say "its tasks are unchanged" and return while Swarm rolled (a failed roll went unreported)."""
+    api = _api(swarm)
+    port = 20000 + int(sproject[-4:], 16) % 5000
+    web = "name: web\ntemplate: box\noverrides:\n  ports: [%s]\n"
+    repo = _repo(tmp_path, sproject, swarm, {"web": web % f'"{port}:80"'}, local=False)
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    [first] = _running(api, "web")
+
+    (repo / "definitions/web.yaml").write_text(web % f"{{container_port: 80, host_port: {port + 1}, mode: host}}")
+    [a] = _plan(repo)["actions"]
+    assert a["action"] == "update" and a["reasons"][0]["field"] == "ports"
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Swarm is rolling its tasks" in out.stdout and "update completed" in out.stdout, out.stdout
+    svc = _service(api, "web")
+    assert svc is not None and svc["UpdateStatus"]["State"] == "completed"
+    assert [(p["PublishedPort"], p["PublishMode"]) for p in svc["Spec"]["EndpointSpec"]["Ports"]] == [(port + 1, "host")]
+    [second] = _running(api, "web")
+    assert second["ID"] != first["ID"]
+    assert {a["action"] for a in _plan(repo)["actions"]} == {"noop"}

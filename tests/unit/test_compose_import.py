@@ -493,7 +493,7 @@ services:
         " task fails"]
 
 
-def test_deploy_mode_global_and_labels_are_the_swarm_fields_of_the_spec() -> None:
+def test_deploy_mode_global_labels_and_host_mode_ports_are_the_swarm_fields_of_the_spec() -> None:
     got = import_compose("compose.yaml", b"""
 services:
   agent:
@@ -501,9 +501,14 @@ services:
     deploy:
       mode: global
       labels: {com.example.role: agent}
+    ports:
+      - {target: 9100, published: 9100, mode: host}
+      - {target: 80, published: 8080, mode: ingress}
 """, read=lambda rel: None, project="p", folder="p")
     template = str(got.files["templates/agent.yaml"])
     assert "  mode: global\n" in template and "  service_labels:\n    com.example.role: agent\n" in template
+    assert ("    - container_port: 9100\n      host_port: 9100\n      mode: host\n"
+            "    - container_port: 80\n      host_port: 8080\n") in template
     assert "replicas" not in str(got.files["definitions/agent.yaml"]) and not got.problems
 
 

@@ -579,3 +579,23 @@ def test_a_global_service_is_observed_with_as_many_tasks_as_swarm_wants_running(
     assert (live.mode, live.replicas, live.state, live.health, live.status) == (
         "global", None, "running", "unhealthy", "1/2 task(s) running")
     assert len(tasks) == 3
+
+
+def test_published_ports_take_their_mode_and_a_change_of_them_is_a_roll() -> None:
+    """Swarm rolls every task when the EndpointSpec changes (a task's endpoint is part of what
+    it runs), so the apply waits for that roll as for a new TaskTemplate; `mode: host` publishes
+    on the node a task runs on, as Compose's long form says."""
+    c = _spec(ports=[{"container_port": 80, "host_port": 8080}, {"container_port": 53, "host_port": 53,
+                                                                 "protocol": "udp", "mode": "host"}])
+    assert c.spec["ports"][0] == {"container_port": 80, "protocol": "tcp", "host_port": 8080}  # (ingress: left out)
+    ep = S.service_spec(c, {})["EndpointSpec"]
+    assert [p["PublishMode"] for p in ep["Ports"]] == ["ingress", "host"]
+    kept = {"Mode": "vip", "Ports": [dict(p, Protocol=None) if p["Protocol"] == "tcp" else p for p in ep["Ports"]]}
+    assert S.endpoint_key(kept) == S.endpoint_key(ep)  # as the manager keeps it: defaults may be left out
+    assert S.endpoint_key({"Mode": "vip"}) == S.endpoint_key({"Mode": "vip", "Ports": []})
+    moved = S.service_spec(_spec(ports=[{"container_port": 80, "host_port": 8081}]), {})["EndpointSpec"]
+    assert S.endpoint_key(moved) != S.endpoint_key(S.service_spec(_spec(ports=["8080:80"]), {})["EndpointSpec"])
+    host = S.service_spec(_spec(ports=[{"container_port": 80, "host_port": 8080, "mode": "host"}]), {})
+    assert S.endpoint_key(host["EndpointSpec"]) != S.endpoint_key(S.service_spec(_spec(ports=["8080:80"]), {})[
+        "EndpointSpec"])
+    assert host["Labels"][S.TASK_HASH] == S.service_spec(_spec(ports=["8080:80"]), {})["Labels"][S.TASK_HASH]
