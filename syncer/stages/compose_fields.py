@@ -125,8 +125,8 @@ _CONDITIONS = {"on-failure": "on-failure", "any": "always", "none": "no"}
 
 
 def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Problems]:
-    """`deploy:` as (resources, fields {replicas, mode, restart, placement, service_labels,
-    update}, problems); the Swarm ones are spec fields a Swarm server reads (a container
+    """`deploy:` as (resources, fields {replicas, mode, endpoint_mode, restart, placement,
+    service_labels, update}, problems); the Swarm ones are spec fields a Swarm server reads (a container
     server, as `docker compose up`, leaves them)."""
     resources: dict[str, Any] = {}
     extra: dict[str, Any] = {}
@@ -137,6 +137,9 @@ def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Probl
         elif key == "mode" and v in ("replicated", "global"):  # (global: one task on each node)
             if v == "global":
                 extra["mode"] = v
+        elif key == "endpoint_mode" and v in ("vip", "dnsrr"):
+            if v == "dnsrr":
+                extra["endpoint_mode"] = v
         elif key == "resources":
             problems.extend(_deploy_resources(v or {}, resources, extra))
         elif key == "labels":  # the service's own (`docker stack deploy`); `compose up` leaves them
@@ -169,14 +172,14 @@ def _deploy_resources(value: dict[str, Any], resources: dict[str, Any], extra: d
         else:
             problems.append((("resources", "limits", key), "not a field of syncer's resources"))
     for key, v in (value.get("reservations") or {}).items():
-        if key == "memory":
-            resources["memory_reservation"] = v
+        if key in ("memory", "cpus"):  # (cpus: what Swarm's scheduler reserves; `compose up` leaves it)
+            resources[f"{key}_reservation"] = v
         elif key == "devices":  # GPUs and the like: the spec's `gpus` (Docker's DeviceRequests, as Compose makes)
             gpus, more = _device_requests(v or [])
             extra["gpus"] = gpus
             problems.extend((("resources", "reservations", key, *where), why) for where, why in more)
         else:
-            problems.append((("resources", "reservations", key), "syncer reserves memory only"))
+            problems.append((("resources", "reservations", key), "syncer reserves memory and cpus only"))
     for key in sorted(set(value) - {"limits", "reservations"}):
         problems.append((("resources", key), "not a field of syncer's resources"))
     return problems

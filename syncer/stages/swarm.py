@@ -113,7 +113,7 @@ def service_spec(c: ContainerSpec, labels: Mapping[str, str], *, image: str = ""
         # undoing a failed update uses the same pace, and stops rather than loops on failure
         "RollbackConfig": {**update, "FailureAction": "pause"},
         # `expose` is left out: a service has no exposed ports (`docker stack deploy` ignores it)
-        "EndpointSpec": {"Mode": "vip", "Ports": _ports(spec.get("ports", []))},
+        "EndpointSpec": {"Mode": spec.get("endpoint_mode", "vip"), "Ports": _ports(spec.get("ports", []))},
     }
     if c.is_job:  # runs to completion once per service; a new spec is a new service (no rolls)
         body["Mode"] = {"ReplicatedJob": {"MaxConcurrent": replicas, "TotalCompletions": replicas}}
@@ -179,9 +179,7 @@ def task_template(c: ContainerSpec) -> dict[str, Any]:
     spec = c.spec
     task: dict[str, Any] = {
         "ContainerSpec": container_spec(c),
-        "Resources": {"Limits": _limits(spec.get("resources", {})),
-                      **({"Reservations": {"MemoryBytes": size(spec["resources"]["memory_reservation"])}}
-                         if "memory_reservation" in spec.get("resources", {}) else {})},
+        "Resources": {"Limits": _limits(spec.get("resources", {})), **_reservations(spec.get("resources", {}))},
         # a job runs once: only `on-failure` retries it; otherwise a failed task fails the job
         "RestartPolicy": _restart(spec.get("restart") if not c.is_job or str(spec.get("restart", "")).startswith(
             "on-failure") else "no"),
@@ -266,6 +264,16 @@ def endpoint_key(endpoint: Mapping[str, Any] | None) -> tuple[Any, ...]:
     ports = sorted((p.get("Protocol") or "tcp", int(p.get("TargetPort") or 0), int(p.get("PublishedPort") or 0),
                     p.get("PublishMode") or "ingress") for p in ep.get("Ports") or [])
     return (ep.get("Mode") or "vip", tuple(ports))
+
+
+def _reservations(res: Mapping[str, Any]) -> dict[str, Any]:
+    """What the scheduler reserves on a node for each task: memory and CPUs."""
+    out: dict[str, Any] = {}
+    if "memory_reservation" in res:
+        out["MemoryBytes"] = size(res["memory_reservation"])
+    if "cpus_reservation" in res:
+        out["NanoCPUs"] = int(float(res["cpus_reservation"]) * 10**9)
+    return {"Reservations": out} if out else {}
 
 
 def _limits(res: Mapping[str, Any]) -> dict[str, Any]:

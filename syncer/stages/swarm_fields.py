@@ -74,4 +74,7 @@ def not_on_swarm(spec: Mapping[str, Any]) -> list[str]:
     out += [f"networks.{n}.ipv4_address" for n, o in (nets.items() if isinstance(nets, Mapping) else ())
             if (o or {}).get("ipv4_address")]
     out += [f"selinux of the volume at {v['mount_path']}" for v in spec.get("volumes", []) if v.get("selinux")]
+    if spec.get("endpoint_mode") == "dnsrr":  # (Swarm: "port published with ingress mode can't be used with dnsrr")
+        out += [f"port {p['host_port']} through the routing mesh with endpoint_mode: dnsrr (publish it with mode: host)"
+                for p in spec.get("ports", []) if p.get("host_port") is not None and p.get("mode") != "host"]
     return out

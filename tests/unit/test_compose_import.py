@@ -493,7 +493,7 @@ services:
         " task fails"]
 
 
-def test_deploy_mode_global_labels_and_host_mode_ports_are_the_swarm_fields_of_the_spec() -> None:
+def test_deploy_mode_endpoint_mode_labels_cpu_reservations_and_host_ports_are_the_swarm_fields() -> None:
     got = import_compose("compose.yaml", b"""
 services:
   agent:
@@ -501,6 +501,8 @@ services:
     deploy:
       mode: global
       labels: {com.example.role: agent}
+      endpoint_mode: dnsrr
+      resources: {reservations: {cpus: "0.25", memory: 32M}}
     ports:
       - {target: 9100, published: 9100, mode: host}
       - {target: 80, published: 8080, mode: ingress}
@@ -509,6 +511,7 @@ services:
     assert "  mode: global\n" in template and "  service_labels:\n    com.example.role: agent\n" in template
     assert ("    - container_port: 9100\n      host_port: 9100\n      mode: host\n"
             "    - container_port: 80\n      host_port: 8080\n") in template
+    assert "  endpoint_mode: dnsrr\n" in template and "cpus_reservation: \"0.25\"" in template
     assert "replicas" not in str(got.files["definitions/agent.yaml"]) and not got.problems
 
 

@@ -599,3 +599,20 @@ def test_published_ports_take_their_mode_and_a_change_of_them_is_a_roll() -> Non
     assert S.endpoint_key(host["EndpointSpec"]) != S.endpoint_key(S.service_spec(_spec(ports=["8080:80"]), {})[
         "EndpointSpec"])
     assert host["Labels"][S.TASK_HASH] == S.service_spec(_spec(ports=["8080:80"]), {})["Labels"][S.TASK_HASH]
+
+
+def test_cpu_reservations_and_the_dnsrr_endpoint_mode_reach_the_service() -> None:
+    """Compose's deploy.resources.reservations.cpus (what Swarm's scheduler reserves) and
+    deploy.endpoint_mode: dnsrr; Swarm refuses a routing-mesh port beside dnsrr, so the plan does."""
+    body = S.service_spec(_spec(resources={"cpus_reservation": "0.25", "memory_reservation": "32m", "cpus": 1},
+                                endpoint_mode="dnsrr", ports=[{"container_port": 80, "host_port": 8080, "mode": "host"}]),
+                          {})
+    assert body["TaskTemplate"]["Resources"] == {"Limits": {"NanoCPUs": 10**9},
+                                                 "Reservations": {"MemoryBytes": 32 * 1024**2, "NanoCPUs": 25 * 10**7}}
+    assert body["EndpointSpec"]["Mode"] == "dnsrr"
+    assert S.service_spec(_spec(), {})["EndpointSpec"]["Mode"] == "vip"
+    assert S.service_spec(_spec(), {})["TaskTemplate"]["Resources"] == {"Limits": {}}
+    assert S.not_on_swarm(_spec(endpoint_mode="dnsrr", ports=["8080:80", "9090"]).spec) == [
+        "port 8080 through the routing mesh with endpoint_mode: dnsrr (publish it with mode: host)"]
+    assert S.not_on_swarm(_spec(endpoint_mode="dnsrr", ports=[{"container_port": 80, "host_port": 8080,
+                                                               "mode": "host"}]).spec) == []
