@@ -225,7 +225,7 @@ class _Importer:
             self.located(([], problems), where, svc)
             if resources:  # (`deploy: {replicas: 2}` alone sets none)
                 spec.setdefault("resources", {}).update(resources)
-            for key in ("mode", "endpoint_mode", "restart", "placement", "service_labels", "update", "gpus"):
+            for key in fields.DEPLOY_SPEC_FIELDS:
                 if extra.get(key):
                     spec[key] = extra.pop(key)
                 extra.pop(key, None)

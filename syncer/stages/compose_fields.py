@@ -122,11 +122,14 @@ def resource_key(compose_key: str) -> str | None:
 
 
 _CONDITIONS = {"on-failure": "on-failure", "any": "always", "none": "no"}
+# what `deploy:` gives the template's spec (the rest, `replicas`, goes to the definition)
+DEPLOY_SPEC_FIELDS = ("mode", "endpoint_mode", "restart", "restart_policy", "placement", "service_labels", "update",
+                      "gpus")
 
 
 def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Problems]:
-    """`deploy:` as (resources, fields {replicas, mode, endpoint_mode, restart, placement,
-    service_labels, update}, problems); the Swarm ones are spec fields a Swarm server reads (a container
+    """`deploy:` as (resources, fields {replicas, mode, endpoint_mode, restart, restart_policy,
+    placement, service_labels, update}, problems); the Swarm ones are spec fields a Swarm server reads (a container
     server, as `docker compose up`, leaves them)."""
     resources: dict[str, Any] = {}
     extra: dict[str, Any] = {}
@@ -151,14 +154,18 @@ def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Probl
             extra["update"] = {k: v[k] for k in ("parallelism", "delay", "order", "monitor") if k in v}
             problems.extend(((key, other), "not carried: syncer's Swarm updates roll back when a task fails")
                             for other in sorted(set(v) - {"parallelism", "delay", "order", "monitor"}))
-        elif key == "restart_policy":
+        elif key == "restart_policy":  # the condition is `restart`; Swarm's pace is `restart_policy`
             policy = v or {}
             restart = _CONDITIONS.get(policy.get("condition", "any"), "always")
             if restart == "on-failure" and policy.get("max_attempts"):
                 restart += f":{policy['max_attempts']}"
             extra["restart"] = restart
-            for other in sorted(set(policy) - {"condition", "max_attempts"}):
-                problems.append(((key, other), "syncer's restart is Docker's restart policy: no delay or window"))
+            pace = {k: policy[k] for k in ("delay", "window") if k in policy}
+            if restart == "always" and policy.get("max_attempts"):  # (on-failure:N says it for the other)
+                pace["max_attempts"] = policy["max_attempts"]
+            extra["restart_policy"] = pace
+            for other in sorted(set(policy) - {"condition", "max_attempts", "delay", "window"}):
+                problems.append(((key, other), "not a field of Compose's restart_policy"))
         else:
             problems.append(((key,), "a Swarm setting outside syncer's container spec"))
     return resources, extra, problems

@@ -182,7 +182,7 @@ def task_template(c: ContainerSpec) -> dict[str, Any]:
         "Resources": {"Limits": _limits(spec.get("resources", {})), **_reservations(spec.get("resources", {}))},
         # a job runs once: only `on-failure` retries it; otherwise a failed task fails the job
         "RestartPolicy": _restart(spec.get("restart") if not c.is_job or str(spec.get("restart", "")).startswith(
-            "on-failure") else "no"),
+            "on-failure") else "no", spec.get("restart_policy") or {}),
         "Placement": {"Constraints": list(spec.get("placement", {}).get("constraints", []))},
         "Networks": _networks(c),
     }
@@ -287,13 +287,16 @@ def _limits(res: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _restart(policy: Any) -> dict[str, Any]:
+def _restart(policy: Any, pace: Mapping[str, Any]) -> dict[str, Any]:
+    """Swarm's RestartPolicy: the condition from `restart`, the pace from `restart_policy`."""
     name, _, count = str(policy or "always").partition(":")
-    if name == "no":
-        return {"Condition": "none"}
+    out: dict[str, Any] = {"Condition": {"no": "none", "on-failure": "on-failure"}.get(name, "any")}
     if name == "on-failure":
-        return {"Condition": "on-failure", "MaxAttempts": int(count or 0)}
-    return {"Condition": "any"}
+        out["MaxAttempts"] = int(count or 0)
+    if "max_attempts" in pace:
+        out["MaxAttempts"] = int(pace["max_attempts"])
+    out.update({api: ns(pace[key]) for key, api in (("delay", "Delay"), ("window", "Window")) if key in pace})
+    return out
 
 
 def _networks(c: ContainerSpec) -> list[dict[str, Any]]:

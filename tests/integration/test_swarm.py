@@ -952,16 +952,19 @@ def test_a_published_port_moved_or_put_in_host_mode_is_a_roll_the_apply_waits_fo
     assert {a["action"] for a in _plan(repo)["actions"]} == {"noop"}
 
 
-def test_a_cpu_reservation_and_the_dnsrr_endpoint_mode_reach_the_service_and_a_mesh_port_beside_dnsrr_is_refused(
+def test_a_cpu_reservation_the_restart_pace_and_dnsrr_reach_the_service_and_a_mesh_port_beside_dnsrr_is_refused(
         tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
     api = _api(swarm)
-    web = "name: web\ntemplate: box\noverrides:\n  endpoint_mode: dnsrr\n  resources: {cpus_reservation: 0.1}\n%s"
+    web = ("name: web\ntemplate: box\noverrides:\n  endpoint_mode: dnsrr\n  resources: {cpus_reservation: 0.1}\n"
+           "  restart_policy: {delay: 2s, window: 10s, max_attempts: 4}\n%s")
     repo = _repo(tmp_path, sproject, swarm, {"web": web % ""}, local=False)
     out = _apply(repo)
     assert out.returncode == 0, out.stdout + out.stderr
     svc = _service(api, "web")
     assert svc is not None and svc["Spec"]["EndpointSpec"]["Mode"] == "dnsrr"
     assert svc["Spec"]["TaskTemplate"]["Resources"]["Reservations"] == {"NanoCPUs": 10**8}
+    assert svc["Spec"]["TaskTemplate"]["RestartPolicy"] == {"Condition": "any", "MaxAttempts": 4, "Delay": 2 * 10**9,
+                                                            "Window": 10 * 10**9}
     assert len(_running(api, "web")) == 1
 
     (repo / "definitions/web.yaml").write_text(web % '  ports: ["18099:80"]\n')

@@ -616,3 +616,17 @@ def test_cpu_reservations_and_the_dnsrr_endpoint_mode_reach_the_service() -> Non
         "port 8080 through the routing mesh with endpoint_mode: dnsrr (publish it with mode: host)"]
     assert S.not_on_swarm(_spec(endpoint_mode="dnsrr", ports=[{"container_port": 80, "host_port": 8080,
                                                                "mode": "host"}]).spec) == []
+
+
+def test_the_pace_of_restarts_reaches_swarms_restart_policy() -> None:
+    """Compose's deploy.restart_policy delay, window and max_attempts (any condition): the
+    condition stays `restart`'s; a task restarted too fast would crash-loop a node."""
+    def policy(**extra: Any) -> Any:
+        return S.service_spec(_spec(**extra), {})["TaskTemplate"]["RestartPolicy"]
+
+    assert policy(restart="on-failure:3", restart_policy={"delay": "10s", "window": "2m"}) == {
+        "Condition": "on-failure", "MaxAttempts": 3, "Delay": 10 * 10**9, "Window": 120 * 10**9}
+    assert policy(restart="always", restart_policy={"max_attempts": 5, "delay": 1.5}) == {
+        "Condition": "any", "MaxAttempts": 5, "Delay": 15 * 10**8}
+    assert policy(restart="on-failure:3", restart_policy={"max_attempts": 5})["MaxAttempts"] == 5
+    assert policy() == {"Condition": "any"} and policy(restart="no") == {"Condition": "none"}
