@@ -148,12 +148,16 @@ def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Probl
         elif key == "labels":  # the service's own (`docker stack deploy`); `compose up` leaves them
             extra["service_labels"] = v
         elif key == "placement":  # (what `docker stack deploy` reads; `compose up` ignores it, as a container server does)
-            extra["placement"] = {"constraints": list(v.get("constraints") or [])} if v.get("constraints") else {}
-            problems.extend(((key, other), "syncer places by constraints only") for other in sorted(set(v) - {"constraints"}))
+            extra["placement"] = {k: v[k] for k in ("constraints", "preferences", "max_replicas_per_node") if v.get(k)}
+            problems.extend(((key, other), "not a field of Compose's placement")
+                            for other in sorted(set(v) - {"constraints", "preferences", "max_replicas_per_node"}))
         elif key == "update_config":
             extra["update"] = {k: v[k] for k in ("parallelism", "delay", "order", "monitor") if k in v}
+            # (what syncer does already, stated, is no loss: a roll back on the first failed task)
+            same = {"failure_action": "rollback", "max_failure_ratio": 0}
             problems.extend(((key, other), "not carried: syncer's Swarm updates roll back when a task fails")
-                            for other in sorted(set(v) - {"parallelism", "delay", "order", "monitor"}))
+                            for other in sorted(set(v) - {"parallelism", "delay", "order", "monitor"})
+                            if other not in same or v[other] != same[other])
         elif key == "restart_policy":  # the condition is `restart`; Swarm's pace is `restart_policy`
             policy = v or {}
             restart = _CONDITIONS.get(policy.get("condition", "any"), "always")

@@ -183,7 +183,7 @@ def task_template(c: ContainerSpec) -> dict[str, Any]:
         # a job runs once: only `on-failure` retries it; otherwise a failed task fails the job
         "RestartPolicy": _restart(spec.get("restart") if not c.is_job or str(spec.get("restart", "")).startswith(
             "on-failure") else "no", spec.get("restart_policy") or {}),
-        "Placement": {"Constraints": list(spec.get("placement", {}).get("constraints", []))},
+        "Placement": _placement(spec.get("placement", {})),
         "Networks": _networks(c),
     }
     if spec.get("logging"):
@@ -264,6 +264,17 @@ def endpoint_key(endpoint: Mapping[str, Any] | None) -> tuple[Any, ...]:
     ports = sorted((p.get("Protocol") or "tcp", int(p.get("TargetPort") or 0), int(p.get("PublishedPort") or 0),
                     p.get("PublishMode") or "ingress") for p in ep.get("Ports") or [])
     return (ep.get("Mode") or "vip", tuple(ports))
+
+
+def _placement(where: Mapping[str, Any]) -> dict[str, Any]:
+    """Placement: constraints, then (only when given: the task hash of others stays) the spread
+    preferences and the most replicas on one node."""
+    out: dict[str, Any] = {"Constraints": list(where.get("constraints", []))}
+    if where.get("preferences"):
+        out["Preferences"] = [{"Spread": {"SpreadDescriptor": p["spread"]}} for p in where["preferences"]]
+    if "max_replicas_per_node" in where:
+        out["MaxReplicas"] = int(where["max_replicas_per_node"])
+    return out
 
 
 def _reservations(res: Mapping[str, Any]) -> dict[str, Any]:

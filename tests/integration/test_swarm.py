@@ -956,7 +956,8 @@ def test_a_cpu_reservation_the_restart_pace_and_dnsrr_reach_the_service_and_a_me
         tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
     api = _api(swarm)
     web = ("name: web\ntemplate: box\noverrides:\n  endpoint_mode: dnsrr\n  resources: {cpus_reservation: 0.1}\n"
-           "  restart_policy: {delay: 2s, window: 10s, max_attempts: 4}\n%s")
+           "  restart_policy: {delay: 2s, window: 10s, max_attempts: 4}\n"
+           "  placement: {preferences: [{spread: node.labels.zone}], max_replicas_per_node: 1}\n%s")
     repo = _repo(tmp_path, sproject, swarm, {"web": web % ""}, local=False)
     out = _apply(repo)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -965,6 +966,8 @@ def test_a_cpu_reservation_the_restart_pace_and_dnsrr_reach_the_service_and_a_me
     assert svc["Spec"]["TaskTemplate"]["Resources"]["Reservations"] == {"NanoCPUs": 10**8}
     assert svc["Spec"]["TaskTemplate"]["RestartPolicy"] == {"Condition": "any", "MaxAttempts": 4, "Delay": 2 * 10**9,
                                                             "Window": 10 * 10**9}
+    assert svc["Spec"]["TaskTemplate"]["Placement"] == {
+        "Preferences": [{"Spread": {"SpreadDescriptor": "node.labels.zone"}}], "MaxReplicas": 1}
     assert len(_running(api, "web")) == 1
 
     (repo / "definitions/web.yaml").write_text(web % '  ports: ["18099:80"]\n')

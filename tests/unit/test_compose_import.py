@@ -480,17 +480,27 @@ services:
       replicas: 2
       placement:
         constraints: [node.role == worker]
+        preferences: [{spread: node.labels.zone}]
         max_replicas_per_node: 1
       update_config: {parallelism: 1, delay: 10s, order: start-first, failure_action: pause}
 """, read=lambda rel: None, project="p", folder="p")
     template = str(got.files["templates/app.yaml"])
-    assert ('  placement:\n    constraints: ["node.role == worker"]\n  update:\n    parallelism: 1\n    delay: "10s"\n'
+    assert ('  placement:\n    constraints: ["node.role == worker"]\n    preferences:\n      - spread: node.labels.zone\n'
+            '    max_replicas_per_node: 1\n  update:\n    parallelism: 1\n    delay: "10s"\n'
             "    order: start-first\n") in template
     assert "replicas: 2" in str(got.files["definitions/app.yaml"])
     assert [d.message for d in got.problems] == [
-        "service 'app': deploy.placement.max_replicas_per_node: syncer places by constraints only",
         "service 'app': deploy.update_config.failure_action: not carried: syncer's Swarm updates roll back when a"
         " task fails"]
+    # what syncer does anyway, stated, is carried: no problem
+    same = import_compose("compose.yaml", b"""
+services:
+  app:
+    image: busybox
+    deploy:
+      update_config: {parallelism: 2, failure_action: rollback, max_failure_ratio: 0}
+""", read=lambda rel: None, project="p", folder="p")
+    assert same.problems == [] and "  update:\n    parallelism: 2\n" in str(same.files["templates/app.yaml"])
 
 
 def test_deploy_mode_endpoint_mode_labels_cpu_reservations_and_host_ports_are_the_swarm_fields() -> None:

@@ -630,3 +630,14 @@ def test_the_pace_of_restarts_reaches_swarms_restart_policy() -> None:
         "Condition": "any", "MaxAttempts": 5, "Delay": 15 * 10**8}
     assert policy(restart="on-failure:3", restart_policy={"max_attempts": 5})["MaxAttempts"] == 5
     assert policy() == {"Condition": "any"} and policy(restart="no") == {"Condition": "none"}
+
+
+def test_placement_spreads_over_a_label_and_caps_the_replicas_on_one_node() -> None:
+    place = {"constraints": ["node.role == worker"], "preferences": [{"spread": "node.labels.zone"}],
+             "max_replicas_per_node": 1}
+    assert S.service_spec(_spec(placement=place), {})["TaskTemplate"]["Placement"] == {
+        "Constraints": ["node.role == worker"], "Preferences": [{"Spread": {"SpreadDescriptor": "node.labels.zone"}}],
+        "MaxReplicas": 1}
+    # without them, the template is what earlier syncers made (their services roll for nothing)
+    assert S.service_spec(_spec(placement={"constraints": ["a==b"]}), {})["TaskTemplate"]["Placement"] == {
+        "Constraints": ["a==b"]}
