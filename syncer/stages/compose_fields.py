@@ -124,12 +124,12 @@ def resource_key(compose_key: str) -> str | None:
 _CONDITIONS = {"on-failure": "on-failure", "any": "always", "none": "no"}
 # what `deploy:` gives the template's spec (the rest, `replicas`, goes to the definition)
 DEPLOY_SPEC_FIELDS = ("mode", "endpoint_mode", "restart", "restart_policy", "placement", "service_labels", "update",
-                      "gpus")
+                      "rollback", "gpus")
 
 
 def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Problems]:
     """`deploy:` as (resources, fields {replicas, mode, endpoint_mode, restart, restart_policy,
-    placement, service_labels, update}, problems); the Swarm ones are spec fields a Swarm server reads (a container
+    placement, service_labels, update, rollback}, problems); the Swarm ones are spec fields a Swarm server reads (a container
     server, as `docker compose up`, leaves them)."""
     resources: dict[str, Any] = {}
     extra: dict[str, Any] = {}
@@ -158,6 +158,12 @@ def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Probl
             problems.extend(((key, other), "not carried: syncer's Swarm updates roll back when a task fails")
                             for other in sorted(set(v) - {"parallelism", "delay", "order", "monitor"})
                             if other not in same or v[other] != same[other])
+        elif key == "rollback_config":  # (a failed rollback pauses: syncer reports it, nothing loops)
+            extra["rollback"] = {k: v[k] for k in ("parallelism", "delay", "order", "monitor") if k in v}
+            problems.extend(((key, other), "not carried: a rollback that fails pauses under syncer")
+                            for other in sorted(set(v) - {"parallelism", "delay", "order", "monitor"})
+                            if other not in ("failure_action", "max_failure_ratio")
+                            or v[other] != {"failure_action": "pause", "max_failure_ratio": 0}[other])
         elif key == "restart_policy":  # the condition is `restart`; Swarm's pace is `restart_policy`
             policy = v or {}
             restart = _CONDITIONS.get(policy.get("condition", "any"), "always")

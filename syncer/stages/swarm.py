@@ -110,8 +110,9 @@ def service_spec(c: ContainerSpec, labels: Mapping[str, str], *, image: str = ""
         "Name": c.definition, "Labels": service_labels, "TaskTemplate": task,
         "Mode": {"Global": {}} if spec.get("mode") == "global" else {"Replicated": {"Replicas": replicas}},
         "UpdateConfig": update,
-        # undoing a failed update uses the same pace, and stops rather than loops on failure
-        "RollbackConfig": {**update, "FailureAction": "pause"},
+        # undoing a failed update uses the same pace (or `rollback`'s), and stops rather than
+        # loops on failure
+        "RollbackConfig": {**update, **_pace(spec.get("rollback", {})), "FailureAction": "pause"},
         # `expose` is left out: a service has no exposed ports (`docker stack deploy` ignores it)
         "EndpointSpec": {"Mode": spec.get("endpoint_mode", "vip"), "Ports": _ports(spec.get("ports", []))},
     }
@@ -239,15 +240,19 @@ def attach_files(body: Mapping[str, Any], ids: Mapping[str, str]) -> dict[str, A
 
 def update_config(spec: Mapping[str, Any]) -> dict[str, Any]:
     """UpdateConfig: start-first by default, roll back on failure, with a monitor window."""
-    up = spec.get("update", {})
-    return {
-        "Parallelism": int(up.get("parallelism", 1)),
-        "Delay": ns(up.get("delay", 0)),
-        "FailureAction": "rollback",
-        "Monitor": ns(up.get("monitor", DEFAULT_MONITOR)),
-        "MaxFailureRatio": 0,
-        "Order": up.get("order", "start-first"),
-    }
+    defaults = {"Parallelism": 1, "Delay": 0, "Monitor": ns(DEFAULT_MONITOR), "Order": "start-first"}
+    return {**defaults, **_pace(spec.get("update", {})), "FailureAction": "rollback", "MaxFailureRatio": 0}
+
+
+def _pace(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of an `update` or `rollback` mapping that it gives, as the API's."""
+    out: dict[str, Any] = {api: ns(given[key]) for key, api in (("delay", "Delay"), ("monitor", "Monitor"))
+                           if key in given}
+    if "parallelism" in given:
+        out["Parallelism"] = int(given["parallelism"])
+    if "order" in given:
+        out["Order"] = given["order"]
+    return out
 
 
 def _ports(ports: list[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -957,7 +957,8 @@ def test_a_cpu_reservation_the_restart_pace_and_dnsrr_reach_the_service_and_a_me
     api = _api(swarm)
     web = ("name: web\ntemplate: box\noverrides:\n  endpoint_mode: dnsrr\n  resources: {cpus_reservation: 0.1}\n"
            "  restart_policy: {delay: 2s, window: 10s, max_attempts: 4}\n"
-           "  placement: {preferences: [{spread: node.labels.zone}], max_replicas_per_node: 1}\n%s")
+           "  placement: {preferences: [{spread: node.labels.zone}], max_replicas_per_node: 1}\n"
+           "  rollback: {order: stop-first, parallelism: 0}\n%s")
     repo = _repo(tmp_path, sproject, swarm, {"web": web % ""}, local=False)
     out = _apply(repo)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -968,6 +969,8 @@ def test_a_cpu_reservation_the_restart_pace_and_dnsrr_reach_the_service_and_a_me
                                                             "Window": 10 * 10**9}
     assert svc["Spec"]["TaskTemplate"]["Placement"] == {
         "Preferences": [{"Spread": {"SpreadDescriptor": "node.labels.zone"}}], "MaxReplicas": 1}
+    rollback = svc["Spec"]["RollbackConfig"]
+    assert (rollback["Order"], rollback.get("Parallelism", 0), rollback["FailureAction"]) == ("stop-first", 0, "pause")
     assert len(_running(api, "web")) == 1
 
     (repo / "definitions/web.yaml").write_text(web % '  ports: ["18099:80"]\n')

@@ -499,8 +499,10 @@ services:
     image: busybox
     deploy:
       update_config: {parallelism: 2, failure_action: rollback, max_failure_ratio: 0}
+      rollback_config: {parallelism: 0, order: stop-first, failure_action: pause}
 """, read=lambda rel: None, project="p", folder="p")
     assert same.problems == [] and "  update:\n    parallelism: 2\n" in str(same.files["templates/app.yaml"])
+    assert "  rollback:\n    parallelism: 0\n    order: stop-first\n" in str(same.files["templates/app.yaml"])
 
 
 def test_deploy_mode_endpoint_mode_labels_cpu_reservations_and_host_ports_are_the_swarm_fields() -> None:

@@ -641,3 +641,15 @@ def test_placement_spreads_over_a_label_and_caps_the_replicas_on_one_node() -> N
     # without them, the template is what earlier syncers made (their services roll for nothing)
     assert S.service_spec(_spec(placement={"constraints": ["a==b"]}), {})["TaskTemplate"]["Placement"] == {
         "Constraints": ["a==b"]}
+
+
+def test_a_rollback_takes_its_own_pace_where_the_spec_gives_one_else_the_updates() -> None:
+    body = S.service_spec(_spec(update={"parallelism": 2, "monitor": "1s"},
+                                rollback={"parallelism": 0, "order": "stop-first"}), {})
+    assert body["UpdateConfig"] == {"Parallelism": 2, "Delay": 0, "Monitor": 10**9, "Order": "start-first",
+                                    "FailureAction": "rollback", "MaxFailureRatio": 0}
+    assert body["RollbackConfig"] == {"Parallelism": 0, "Delay": 0, "Monitor": 10**9, "Order": "stop-first",
+                                      "FailureAction": "pause", "MaxFailureRatio": 0}
+    plain = S.service_spec(_spec(), {})
+    assert plain["RollbackConfig"] == {**plain["UpdateConfig"], "FailureAction": "pause"}
+    assert plain["UpdateConfig"]["Monitor"] == 5 * 10**9 and plain["UpdateConfig"]["Parallelism"] == 1
