@@ -90,7 +90,7 @@ class ServerLock:
         try:
             store = _store(eng)
             pause = IN_FLIGHT_PAUSE
-            for _ in range(TRIES):  # a holder may go (or be taken over) between create and inspect
+            for attempt in range(TRIES):  # a holder may go (or be taken over) between create and inspect
                 try:
                     return store.create(name, self._labels())
                 except Conflict:
@@ -98,7 +98,8 @@ class ServerLock:
                     if holder is None:
                         # the name is taken by a create the engine has not finished (an apply
                         # killed while making its lock: the engine still makes it): wait for it
-                        time.sleep(pause)
+                        if attempt < TRIES - 1:
+                            time.sleep(pause)
                         pause = min(2 * pause, 1.0)
                     elif _dead_here(holder["labels"]):
                         store.remove(holder["id"])  # by id: a live successor's lock is never removed

@@ -286,9 +286,10 @@ class SwarmDeployer:
     def _already_running(self, ident: str) -> bool:
         """Whether every task Swarm wants running runs the service's template as it stands: an
         update that changed nothing the tasks run (by Swarm's measure) starts no roll and
-        writes no UpdateStatus. Asked only when none began by the third look at the roll."""
+        writes no UpdateStatus. Asked only when none began by the third look at the roll.
+        Placement is left aside, as Swarm leaves it: a task on a node that still fits is kept."""
         def task_part(spec: Any) -> Any:  # (a task's copy of the template has no `Runtime`)
-            return {k: v for k, v in (spec or {}).items() if k != "Runtime"}
+            return {k: v for k, v in (spec or {}).items() if k not in ("Runtime", "Placement")}
 
         template = task_part(self.swarm.inspect_service(ident).get("Spec", {}).get("TaskTemplate"))
         tasks = [t for t in self.swarm.service_tasks(ident) if t.get("DesiredState") == "running"]

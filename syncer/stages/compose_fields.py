@@ -140,6 +140,8 @@ def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Probl
         elif key == "mode" and v in ("replicated", "global"):  # (global: one task on each node)
             if v == "global":
                 extra["mode"] = v
+            if v == "global" and "replicas" in value:
+                problems.append(((key,), "mode: global runs one task on each node: replicas cannot go with it"))
         elif key == "endpoint_mode" and v in ("vip", "dnsrr"):
             if v == "dnsrr":
                 extra["endpoint_mode"] = v

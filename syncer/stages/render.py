@@ -112,7 +112,7 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
     return out
 
 
-_KEY_VALUE_FIELDS = ("env", "labels", "sysctls")
+_KEY_VALUE_FIELDS = ("env", "labels", "service_labels", "sysctls")
 
 
 def _mappings(spec: Mapping[str, Any]) -> dict[str, Any]:

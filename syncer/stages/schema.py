@@ -119,6 +119,9 @@ def _explain(error: ValidationError, ctx: _Ctx) -> Iterator[tuple[tuple[Any, ...
             if missing not in error.instance:
                 yield path, False, f"missing required field '{_dotted((*path, missing))}'"
         return
+    if error.validator == "not" and "propertyNames" in error.schema_path:  # a key refused by name: at the key
+        yield (*path, error.instance), True, _message(error, path, ctx)
+        return
     yield path, error.validator in ("propertyNames",), _message(error, path, ctx)
 
 

@@ -239,8 +239,14 @@ def attach_files(body: Mapping[str, Any], ids: Mapping[str, str]) -> dict[str, A
 
 
 def update_config(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """UpdateConfig: start-first by default, roll back on failure, with a monitor window."""
-    defaults = {"Parallelism": 1, "Delay": 0, "Monitor": ns(DEFAULT_MONITOR), "Order": "start-first"}
+    """UpdateConfig: start-first by default, roll back on failure, with a monitor window. A
+    task that binds a node's own port (`mode: host`), or of which a node takes a set number
+    (`max_replicas_per_node`), cannot start beside the one it replaces: stop-first there, as
+    Swarm's own default (start-first would leave the new task pending until the timeout)."""
+    pinned = any(p.get("mode") == "host" for p in spec.get("ports", [])) or \
+        "max_replicas_per_node" in spec.get("placement", {})
+    defaults = {"Parallelism": 1, "Delay": 0, "Monitor": ns(DEFAULT_MONITOR),
+                "Order": "stop-first" if pinned else "start-first"}
     return {**defaults, **_pace(spec.get("update", {})), "FailureAction": "rollback", "MaxFailureRatio": 0}
 
 
@@ -264,10 +270,11 @@ def _ports(ports: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def endpoint_key(endpoint: Mapping[str, Any] | None) -> tuple[Any, ...]:
     """An EndpointSpec as Swarm compares it, whether syncer sent it or the manager keeps it (no
-    `Ports` for none, defaults left out): a change of it rolls the tasks as a new TaskTemplate does."""
+    `Ports` for none, defaults left out; the ports in their order, as Swarm compares them): a
+    change of it rolls the tasks as a new TaskTemplate does."""
     ep = endpoint or {}
-    ports = sorted((p.get("Protocol") or "tcp", int(p.get("TargetPort") or 0), int(p.get("PublishedPort") or 0),
-                    p.get("PublishMode") or "ingress") for p in ep.get("Ports") or [])
+    ports = ((p.get("Protocol") or "tcp", int(p.get("TargetPort") or 0), int(p.get("PublishedPort") or 0),
+              p.get("PublishMode") or "ingress") for p in ep.get("Ports") or [])
     return (ep.get("Mode") or "vip", tuple(ports))
 
 

@@ -932,8 +932,19 @@ def test_a_published_port_moved_or_put_in_host_mode_is_a_roll_the_apply_waits_fo
     say "its tasks are unchanged" and return while Swarm rolled (a failed roll went unreported)."""
     api = _api(swarm)
     port = 20000 + int(sproject[-4:], 16) % 5000
-    web = "name: web\ntemplate: box\noverrides:\n  ports: [%s]\n"
-    repo = _repo(tmp_path, sproject, swarm, {"web": web % f'"{port}:80"'}, local=False)
+    web = "name: web\ntemplate: edge\noverrides:\n  ports: [%s]\n"
+    edge = f"""
+        id: edge
+        version: "1.0"
+        inputs: {{type: object, properties: {{message: {{type: string, default: hello}}}}}}
+        spec:
+          image: {IMAGE}
+          command: {LOOP}
+          env: {{MESSAGE: "${{inputs.message}}"}}
+          update: {{monitor: 1s}}
+        """  # (the update order left to syncer)
+    repo = _repo(tmp_path, sproject, swarm, {"web": web % f'"{port}:80"'}, local=False,
+                 templates={"templates/edge.yaml": edge})
     out = _apply(repo)
     assert out.returncode == 0, out.stdout + out.stderr
     [first] = _running(api, "web")
@@ -950,6 +961,16 @@ def test_a_published_port_moved_or_put_in_host_mode_is_a_roll_the_apply_waits_fo
     [second] = _running(api, "web")
     assert second["ID"] != first["ID"]
     assert {a["action"] for a in _plan(repo)["actions"]} == {"noop"}
+    assert svc["Spec"]["UpdateConfig"]["Order"] == "stop-first"  # its task holds the node's port
+
+    # a later roll of a task that holds its node's port: stop-first (start-first would leave the
+    # new task pending on a port the old one holds, until the timeout)
+    (repo / "definitions/web.yaml").write_text(web % f"{{container_port: 80, host_port: {port + 1}, mode: host}}"
+                                               + "params: {message: again}\n")
+    out = _apply(repo)
+    assert out.returncode == 0 and "update completed" in out.stdout, out.stdout + out.stderr
+    [third] = _running(api, "web")
+    assert third["ID"] != second["ID"] and "MESSAGE=again" in third["Spec"]["ContainerSpec"]["Env"]
 
 
 def test_a_cpu_reservation_the_restart_pace_and_dnsrr_reach_the_service_and_a_mesh_port_beside_dnsrr_is_refused(

@@ -34,13 +34,15 @@ def test_simultaneous_callers_share_calls_and_never_get_a_result_older_than_thei
 
     def compute() -> int:
         starts.append(time.monotonic())
-        time.sleep(0.05)
+        time.sleep(0.2)
         return len(starts)
 
     shared = Coalesced(compute)
     seen: list[tuple[float, int]] = []
+    ready = threading.Barrier(24)  # (together: starting 24 threads takes a while on a busy machine)
 
     def caller() -> None:
+        ready.wait()
         began = time.monotonic()
         seen.append((began, shared.get()))
 

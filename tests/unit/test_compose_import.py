@@ -502,6 +502,14 @@ services:
       rollback_config: {parallelism: 0, order: stop-first, failure_action: pause}
 """, read=lambda rel: None, project="p", folder="p")
     assert same.problems == [] and "  update:\n    parallelism: 2\n" in str(same.files["templates/app.yaml"])
+    both = import_compose("compose.yaml", b"""
+services:
+  agent:
+    image: busybox
+    deploy: {mode: global, replicas: 2}
+""", read=lambda rel: None, project="p", folder="p")
+    assert [d.message for d in both.problems] == [
+        "service 'agent': deploy.mode: mode: global runs one task on each node: replicas cannot go with it"]
     assert "  rollback:\n    parallelism: 0\n    order: stop-first\n" in str(same.files["templates/app.yaml"])
 
 

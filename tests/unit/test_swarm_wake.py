@@ -171,3 +171,20 @@ def test_an_update_whose_roll_has_not_begun_is_waited_for_while_the_tasks_run_th
     deployer, lines, slept = _quiet_deployer({"ContainerSpec": {"Image": "a"}}, completed_after=6)
     deployer._wait_update("svc1", "before", "", lines.append)
     assert lines == ["update completed"] and len(slept) == 5
+
+
+def test_a_placement_swarm_keeps_its_tasks_under_is_no_roll_and_new_ports_always_are(monkeypatch: Any) -> None:
+    """Swarm keeps a task whose node still fits a changed placement (preferences, the most
+    replicas per node): no roll, no UpdateStatus. New published ports always roll: their wait
+    never takes the tasks' template for Swarm's verdict."""
+    from syncer.engine import swarm_apply
+
+    monkeypatch.setattr(swarm_apply, "POLL", 0.0)
+    # the task runs the template as it was before the placement changed: the template has none
+    deployer, lines, slept = _quiet_deployer({"ContainerSpec": {"Image": "b"}, "Placement": {"MaxReplicas": 1}},
+                                             completed_after=100)
+    deployer._wait_update("svc1", "before", "", lines.append)
+    assert lines == ["its tasks already run this template: Swarm has nothing to roll"]
+    deployer, lines, slept = _quiet_deployer({"ContainerSpec": {"Image": "b"}}, completed_after=6)
+    deployer._wait_update("svc1", "before", "", lines.append, template_only=False)
+    assert lines == ["update completed"] and len(slept) == 5
