@@ -315,3 +315,36 @@ def test_tls_files_outside_the_repository_and_a_lone_cert_are_refused_without_th
     assert not any("/etc/keys" in line for line in found)
     lone = diagnostics(_tls_project("{ca: certs/ca.pem, cert: certs/c.pem}"))
     assert lone == ["syncer.yaml:5:35: tls: a client certificate needs its key (cert and key go together)"]
+
+
+def test_a_profile_takes_every_field_a_spec_takes() -> None:
+    """The docs say a profile takes the fields of a spec; the profile's schema was a copy that
+    had fallen behind (no placement, update, files, env_file, network_mode, …). It is the spec's."""
+    tree = repo({
+        "syncer.yaml": "project: p\n",
+        "templates/web.yaml": """
+            id: web
+            version: "1.0"
+            spec: {image: busybox}
+            profiles:
+              production:
+                replicas: 3
+                placement: {constraints: [node.role == worker], max_replicas_per_node: 1}
+                update: {order: stop-first, parallelism: 2}
+                rollback: {parallelism: 1}
+                restart_policy: {delay: 5s}
+                service_labels: {traefik.enable: "true"}
+                endpoint_mode: dnsrr
+                project_network: true
+                networks: {}
+              edge: {mode: global, env_file: [web.env]}
+            """,
+        "definitions/x.yaml": "name: x\ntemplate: web\nprofile: production\n",
+    })
+    [template] = build_project(tree, "/repo").templates
+    assert template.profiles["production"]["placement"] == {"constraints": ["node.role == worker"],
+                                                            "max_replicas_per_node": 1}
+    assert template.profiles["edge"]["mode"] == "global"
+    bad = repo({**tree.files, "templates/web.yaml": tree.files["templates/web.yaml"].replace("dnsrr", "dns")})
+    assert diagnostics(bad) == ['templates/web.yaml:12:20: profiles.production.endpoint_mode: "dns" is not one of'
+                                ' "vip", "dnsrr"']
