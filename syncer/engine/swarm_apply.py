@@ -249,7 +249,7 @@ class SwarmDeployer:
             self._wait_running(a.container_id, wanted, log, give_up_after=10**9)
             return had_files
         log(f"updated service {c.definition} (version {version}): Swarm is rolling its tasks")
-        tasks = wanted if wanted is not None else sum(running_count(self.swarm.service_tasks(a.container_id)).values())
+        tasks = wanted if wanted is not None else sum(running_count(self._tasks(a.container_id)).values())
         self._wait_update(a.container_id, before, sent, log, extra=_roll_time(body["UpdateConfig"], tasks),
                           template_only=ports_same)
         return had_files

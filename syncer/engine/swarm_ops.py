@@ -54,7 +54,9 @@ def start(engine: Engine, c: LiveContainer, *, timeout: float, force: bool = Fal
                 return False
         wanted = [t for t in swarm.service_tasks(c.id) if t.get("DesiredState") == "running"]
         running = [t for t in wanted if _state(t) == "running"]
-        return len(running) == (replicas if replicas is not None else len(wanted) or -1)
+        if replicas is None:  # global: every task Swarm wants running, at least one
+            return bool(wanted) and len(running) == len(wanted)
+        return len(running) == replicas
 
     many = replicas if replicas is not None else "its"
     _wait(done, timeout, f"service {c.name}: {many} task(s) not running after {timeout:g}s")

@@ -129,8 +129,8 @@ DEPLOY_SPEC_FIELDS = ("mode", "endpoint_mode", "restart", "restart_policy", "pla
 
 def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Problems]:
     """`deploy:` as (resources, fields {replicas, mode, endpoint_mode, restart, restart_policy,
-    placement, service_labels, update, rollback}, problems); the Swarm ones are spec fields a Swarm server reads (a container
-    server, as `docker compose up`, leaves them)."""
+    placement, service_labels, update, rollback}, problems); the Swarm ones are spec fields a
+    Swarm server reads (a container server, as `docker compose up`, leaves them)."""
     resources: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     problems: Problems = []
@@ -153,19 +153,10 @@ def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Probl
             extra["placement"] = {k: v[k] for k in ("constraints", "preferences", "max_replicas_per_node") if v.get(k)}
             problems.extend(((key, other), "not a field of Compose's placement")
                             for other in sorted(set(v) - {"constraints", "preferences", "max_replicas_per_node"}))
-        elif key == "update_config":
-            extra["update"] = {k: v[k] for k in ("parallelism", "delay", "order", "monitor") if k in v}
-            # (what syncer does already, stated, is no loss: a roll back on the first failed task)
-            same = {"failure_action": "rollback", "max_failure_ratio": 0}
-            problems.extend(((key, other), "not carried: syncer's Swarm updates roll back when a task fails")
-                            for other in sorted(set(v) - {"parallelism", "delay", "order", "monitor"})
-                            if other not in same or v[other] != same[other])
+        elif key == "update_config":  # (syncer's updates roll back on the first failed task)
+            extra["update"] = _roll(key, v, "rollback", "syncer's Swarm updates roll back when a task fails", problems)
         elif key == "rollback_config":  # (a failed rollback pauses: syncer reports it, nothing loops)
-            extra["rollback"] = {k: v[k] for k in ("parallelism", "delay", "order", "monitor") if k in v}
-            problems.extend(((key, other), "not carried: a rollback that fails pauses under syncer")
-                            for other in sorted(set(v) - {"parallelism", "delay", "order", "monitor"})
-                            if other not in ("failure_action", "max_failure_ratio")
-                            or v[other] != {"failure_action": "pause", "max_failure_ratio": 0}[other])
+            extra["rollback"] = _roll(key, v, "pause", "a rollback that fails pauses under syncer", problems)
         elif key == "restart_policy":  # the condition is `restart`; Swarm's pace is `restart_policy`
             policy = v or {}
             restart = _CONDITIONS.get(policy.get("condition", "any"), "always")
@@ -181,6 +172,18 @@ def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Probl
         else:
             problems.append(((key,), "a Swarm setting outside syncer's container spec"))
     return resources, extra, problems
+
+
+def _roll(key: str, value: dict[str, Any], action: str, why: str, problems: Problems) -> dict[str, Any]:
+    """An `update_config` or `rollback_config` as the spec's `update` or `rollback`; stating what
+    syncer does anyway (`failure_action: ACTION`, `max_failure_ratio: 0`) is no loss."""
+    same = {"failure_action": action, "max_failure_ratio": 0}
+    problems.extend(((key, other), f"not carried: {why}")
+                    for other in sorted(set(value) - set(_PACE)) if other not in same or value[other] != same[other])
+    return {k: value[k] for k in _PACE if k in value}
+
+
+_PACE = ("parallelism", "delay", "order", "monitor")
 
 
 def _deploy_resources(value: dict[str, Any], resources: dict[str, Any], extra: dict[str, Any]) -> Problems:

@@ -180,7 +180,7 @@ def task_template(c: ContainerSpec) -> dict[str, Any]:
     spec = c.spec
     task: dict[str, Any] = {
         "ContainerSpec": container_spec(c),
-        "Resources": {"Limits": _limits(spec.get("resources", {})), **_reservations(spec.get("resources", {}))},
+        "Resources": _resources(spec.get("resources", {})),
         # a job runs once: only `on-failure` retries it; otherwise a failed task fails the job
         "RestartPolicy": _restart(spec.get("restart") if not c.is_job or str(spec.get("restart", "")).startswith(
             "on-failure") else "no", spec.get("restart_policy") or {}),
@@ -289,25 +289,18 @@ def _placement(where: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _reservations(res: Mapping[str, Any]) -> dict[str, Any]:
-    """What the scheduler reserves on a node for each task: memory and CPUs."""
-    out: dict[str, Any] = {}
-    if "memory_reservation" in res:
-        out["MemoryBytes"] = size(res["memory_reservation"])
-    if "cpus_reservation" in res:
-        out["NanoCPUs"] = int(float(res["cpus_reservation"]) * 10**9)
-    return {"Reservations": out} if out else {}
-
-
-def _limits(res: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if "memory" in res:
-        out["MemoryBytes"] = size(res["memory"])
-    if "cpus" in res:
-        out["NanoCPUs"] = int(float(res["cpus"]) * 10**9)
+def _resources(res: Mapping[str, Any]) -> dict[str, Any]:
+    """Limits (`memory`, `cpus`, `pids`), and what the scheduler reserves on a node for each
+    task (`memory_reservation`, `cpus_reservation`; none: no `Reservations`)."""
+    out: dict[str, Any] = {"Limits": {}, "Reservations": {}}
+    for suffix, part in (("", "Limits"), ("_reservation", "Reservations")):
+        if f"memory{suffix}" in res:
+            out[part]["MemoryBytes"] = size(res[f"memory{suffix}"])
+        if f"cpus{suffix}" in res:
+            out[part]["NanoCPUs"] = int(float(res[f"cpus{suffix}"]) * 10**9)
     if "pids" in res:
-        out["Pids"] = int(res["pids"])
-    return out
+        out["Limits"]["Pids"] = int(res["pids"])
+    return out if out["Reservations"] else {"Limits": out["Limits"]}
 
 
 def _restart(policy: Any, pace: Mapping[str, Any]) -> dict[str, Any]:
