@@ -80,11 +80,11 @@ class Swarm:
         labels = spec.get("Labels") or {}
         image = str(((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", ""))
         pins = (image,) if "@" in image else ()  # the digest it was resolved to (images.pinned)
-        if "ReplicatedJob" in mode:
+        if "ReplicatedJob" in mode or "GlobalJob" in mode:
             state, status = job_state([t for t in tasks if t.service_id == row["ID"]])
             return LiveContainer(id=row["ID"], name=spec.get("Name", ""), server=self.name, state=state,
                                  health=None, labels=labels, status=status, image=image, digests=pins,
-                                 mode="replicated-job")
+                                 mode="global-job" if "GlobalJob" in mode else "replicated-job")
         mine = [t for t in tasks if t.service_id == row["ID"] and t.desired == "running"]
         running = sum(1 for t in mine if t.state == "running")
         glob = "Global" in mode  # one task per node its placement allows: as many as Swarm wants running
@@ -329,6 +329,19 @@ def failed_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "") -> list[st
             why = status.get("Err") or "stopped by Swarm (it exited, or its healthcheck failed)"
             lines.append(f"task {t['ID'][:12]} (slot {t.get('Slot', '?')}) failed, now {status.get('State')}: {why}")
     return lines
+
+
+def job_progress(mode: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]
+                 ) -> tuple[bool, list[Mapping[str, Any]]]:
+    """(completed, failed tasks) of one run of a job service: `mode`, its spec's (ReplicatedJob:
+    as many tasks exited 0 as its TotalCompletions; GlobalJob: every task, one on each node,
+    which Swarm makes together); `tasks`, that run's."""
+    done = sum(1 for t in tasks if (t.get("Status") or {}).get("State") == "complete")
+    failed = [t for t in tasks if (t.get("Status") or {}).get("State") in ("failed", "rejected")]
+    replicated = mode.get("ReplicatedJob")
+    if replicated is not None:
+        return done >= int(replicated.get("TotalCompletions") or replicated.get("MaxConcurrent") or 1), failed
+    return bool(tasks) and done == len(tasks), failed
 
 
 def running_count(tasks: Sequence[Mapping[str, Any]]) -> Counter[str]:

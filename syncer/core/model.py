@@ -212,7 +212,7 @@ class LiveContainer(Record):
     status: str = ""
     networks: tuple[str, ...] = ()  # the networks it is attached to (from the same list call)
     replicas: int | None = None  # a Swarm service's: the replicas its spec asks for (None: a job, a global one)
-    mode: str = ""  # a Swarm service's: `replicated`, `global` or `replicated-job`
+    mode: str = ""  # a Swarm service's: `replicated`, `global`, `replicated-job` or `global-job`
     image: str = ""  # the image it runs: a container's image id, a service's image as its spec names it
     digests: tuple[str, ...] = ()  # `repo@sha256:…` that image is known as (asked only for pull_policy: always)
     network_mode: str = ""  # HostConfig.NetworkMode: `container:<id>` when it shares another's network

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from syncer.adapters.docker import Engine, EngineError
-from syncer.adapters.swarm import Swarm, failed_tasks, running_count
+from syncer.adapters.swarm import Swarm, failed_tasks, job_progress, running_count
 from syncer.core.model import Action, ContainerSpec, Desired, RegistryAnswer
 from syncer.engine.heal import OWN
 from syncer.engine.swarm_wake import SLOW, Waker, since
@@ -184,18 +184,17 @@ class SwarmDeployer:
                     self._net_ready.add(name)
 
     def run_job(self, a: Action, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> None:
-        """A job (`Mode: ReplicatedJob`): its earlier service goes, a new one runs once; the
-        deployment succeeds when its tasks completed (exit 0), else fails with the task's error."""
+        """A job (`Mode: ReplicatedJob`, or `GlobalJob`: a task on each node): its earlier service
+        goes, a new one runs once; the deployment succeeds when its tasks completed (exit 0),
+        else fails with the task's error."""
         self._remove_earlier(a, log)
         ident = self.swarm.create_service(body, self.secrets)
         log(f"created job service {c.definition} ({ident[:12]}): Swarm runs it to completion")
-        wanted = int(body["Mode"]["ReplicatedJob"]["TotalCompletions"])
         deadline = time.monotonic() + self.job_timeout
         while True:
-            tasks = self._tasks(ident)
-            done = sum(1 for t in tasks if (t.get("Status") or {}).get("State") == "complete")
-            failed = [t for t in tasks if (t.get("Status") or {}).get("State") in ("failed", "rejected")]
-            if done >= wanted:
+            complete, failed = job_progress(body["Mode"], tasks := self._tasks(ident))
+            if complete:
+                done = sum(1 for t in tasks if (t.get("Status") or {}).get("State") == "complete")
                 log(f"job completed: {done} task(s) exited 0")
                 return
             if failed:

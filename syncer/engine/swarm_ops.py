@@ -2,7 +2,8 @@
 service: stop scales it to 0 replicas (held there by the store, as a stopped container is),
 start scales it back to the replicas of the spec it was deployed from, restart rolls every
 task (ForceUpdate + 1). A global service (a task on each node) has no replicas to scale: stop
-refuses it, restart rolls it. Each waits until Swarm shows the result. Logs are every task's.
+refuses it, restart rolls it. A job (replicated or global) cannot be stopped; start and restart
+run it again. Each waits until Swarm shows the result. Logs are every task's.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from typing import Any
 
 from syncer.adapters.docker import Engine
-from syncer.adapters.swarm import Swarm
+from syncer.adapters.swarm import Swarm, job_progress
 from syncer.core.errors import SyncerError
 from syncer.core.model import LiveContainer, spec_replicas
 
@@ -30,6 +31,9 @@ def logs(engine: Engine, c: LiveContainer, *, tail: int, since: int | None) -> s
 
 def stop(engine: Engine, c: LiveContainer, *, timeout: float) -> None:
     """Scale the service to 0 and wait until none of its tasks runs."""
+    if c.mode.endswith("-job"):
+        raise SyncerError(f"service {c.name} is a job (it runs to completion), which Swarm cannot stop:"
+                          " remove its definition to remove it")
     if c.mode == "global":
         raise SyncerError(f"service {c.name} runs one task on each node (mode: global), which Swarm cannot scale"
                           " to 0: remove its definition to stop it")
@@ -43,6 +47,8 @@ def start(engine: Engine, c: LiveContainer, *, timeout: float, force: bool = Fal
     """Scale the service back to its deployed replicas (with `force`, roll every task too),
     and wait until that many tasks run (a forced roll: until Swarm says it completed)."""
     swarm = Swarm(engine)
+    if c.mode.endswith("-job"):
+        return _run_again(swarm, c, timeout)
     before = (swarm.inspect_service(c.id).get("UpdateStatus") or {}).get("StartedAt", "")
     replicas = None if c.mode == "global" else deployed_replicas(c)  # (global: a task on each node)
     swarm.scale(c.id, replicas, force=force)
@@ -60,6 +66,25 @@ def start(engine: Engine, c: LiveContainer, *, timeout: float, force: bool = Fal
 
     many = replicas if replicas is not None else "its"
     _wait(done, timeout, f"service {c.name}: {many} task(s) not running after {timeout:g}s")
+
+
+def _run_again(swarm: Swarm, c: LiveContainer, timeout: float) -> None:
+    """A job service runs once more (as `docker start` runs a finished job container again):
+    any change of its spec starts a new run (Swarm's JobIteration); wait until that run's
+    tasks completed, or one failed."""
+    swarm.scale(c.id, None, force=True)
+    info = swarm.inspect_service(c.id)
+    run = ((info.get("JobStatus") or {}).get("JobIteration") or {}).get("Index")
+
+    def done() -> bool:
+        tasks = [t for t in swarm.service_tasks(c.id) if (t.get("JobIteration") or {}).get("Index") == run]
+        complete, failed = job_progress(info["Spec"]["Mode"], tasks)
+        if failed:
+            why = (failed[0].get("Status") or {}).get("Err") or "task failed"
+            raise SyncerError(f"service {c.name}: the job failed: {why}")
+        return complete
+
+    _wait(done, timeout, f"service {c.name}: the job did not complete within {timeout:g}s")
 
 
 def _state(task: dict[str, Any]) -> str:

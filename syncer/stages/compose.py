@@ -22,19 +22,8 @@ from syncer.stages import policy as policies
 from syncer.stages.compose_include import load_all
 from syncer.stages.compose_mounts import Lister, Reader, RepoFiles, config_file, named, secret_file, volume
 from syncer.stages.compose_vars import (
-    Unsupported,
-    Vars,
-    credentialed,
-    dump,
-    env_secrets,
-    input_defaults,
-    input_schema,
-    merge_env,
-    split_env,
-    interpolate,
-    passwordish,
-    secret_lines,
-    without_secrets,
+    Unsupported, Vars, credentialed, dump, env_secrets, input_defaults, input_schema, interpolate,
+    merge_env, passwordish, secret_lines, split_env, without_secrets,
 )
 from syncer.stages.files import parse_env
 from syncer.stages.load import SourceFile, locate_in
@@ -76,6 +65,7 @@ class _Service:
     vars: Vars = field(default_factory=Vars)
     env_secrets: dict[str, str] = field(default_factory=dict)  # from env files, as `env` entries
     dotenv: dict[str, str] = field(default_factory=dict)  # the variables Compose interpolates it with
+    job: bool = False  # deploy.mode says it runs to completion (`replicated-job`, `global-job`)
 
 
 class _Importer:
@@ -124,7 +114,7 @@ class _Importer:
                 self.problem(("services", name), f"service '{name}': expected a mapping")
                 continue
             svc = self.service(str(name), raw or {})
-            self.write_service(svc, job=name in jobs)
+            self.write_service(svc, job=name in jobs or svc.job)
             specs.append(substitute(svc.spec, input_defaults(svc.vars)))  # as validate reads it
         allowed = policies.needed(specs)
         if allowed:  # what the Compose file asks of the host, stated for the operator to review
@@ -229,6 +219,7 @@ class _Importer:
                 if extra.get(key):
                     spec[key] = extra.pop(key)
                 extra.pop(key, None)
+            svc.job = bool(extra.pop("job", False))
             svc.definition.update(extra)
         elif key == "scale":
             svc.definition["replicas"] = value

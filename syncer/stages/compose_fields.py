@@ -128,20 +128,23 @@ DEPLOY_SPEC_FIELDS = ("mode", "endpoint_mode", "restart", "restart_policy", "pla
 
 
 def deploy(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Problems]:
-    """`deploy:` as (resources, fields {replicas, mode, endpoint_mode, restart, restart_policy,
+    """`deploy:` as (resources, fields {replicas, job, mode, endpoint_mode, restart, restart_policy,
     placement, service_labels, update, rollback}, problems); the Swarm ones are spec fields a
-    Swarm server reads (a container server, as `docker compose up`, leaves them)."""
+    Swarm server reads (a container server, as `docker compose up`, leaves them); `job`: a
+    job mode (`replicated-job`, `global-job`), which runs to completion."""
     resources: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     problems: Problems = []
     for key, v in value.items():
         if key == "replicas":
             extra["replicas"] = v
-        elif key == "mode" and v in ("replicated", "global"):  # (global: one task on each node)
-            if v == "global":
-                extra["mode"] = v
-            if v == "global" and "replicas" in value:
-                problems.append(((key,), "mode: global runs one task on each node: replicas cannot go with it"))
+        elif key == "mode" and v in ("replicated", "global", "replicated-job", "global-job"):
+            if v.endswith("-job"):  # runs to completion: a `kind: job` template
+                extra["job"] = True
+            if v.startswith("global"):  # one task on each node
+                extra["mode"] = "global"
+                if "replicas" in value:
+                    problems.append(((key,), f"mode: {v} runs one task on each node: replicas cannot go with it"))
         elif key == "endpoint_mode" and v in ("vip", "dnsrr"):
             if v == "dnsrr":
                 extra["endpoint_mode"] = v

@@ -89,10 +89,9 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
     if in_spec is not None and (pinned is not None or not from_profile):
         replicas = int(in_spec)
     if base.get("mode") == "global":  # one task per node on Swarm; one container elsewhere, as under Compose
-        if pinned is None and (from_profile or in_spec is not None or tpl.kind == "job"):  # (a rollback: as it ran)
-            what = "a job" if tpl.kind == "job" else "replicas"
+        if pinned is None and (from_profile or in_spec is not None):  # (a rollback: as it ran)
             raise shortforms.SpecError(f"{d.origin.file}: definition '{d.name}': mode: global runs one task on each"
-                                       f" node: {what} cannot go with it (as `docker stack deploy` refuses)")
+                                       " node: replicas cannot go with it (as `docker stack deploy` refuses)")
         replicas = 1
     depends = d.depends_on
     owner = shared_with(base.get("network_mode"))

@@ -117,14 +117,17 @@ def service_spec(c: ContainerSpec, labels: Mapping[str, str], *, image: str = ""
         "EndpointSpec": {"Mode": spec.get("endpoint_mode", "vip"), "Ports": _ports(spec.get("ports", []))},
     }
     if c.is_job:  # runs to completion once per service; a new spec is a new service (no rolls)
-        body["Mode"] = {"ReplicatedJob": {"MaxConcurrent": replicas, "TotalCompletions": replicas}}
+        body["Mode"] = {"GlobalJob": {}} if spec.get("mode") == "global" else {
+            "ReplicatedJob": {"MaxConcurrent": replicas, "TotalCompletions": replicas}}
         del body["UpdateConfig"], body["RollbackConfig"]
     return body
 
 
 def service_mode(c: ContainerSpec) -> str:
-    """The Swarm mode a definition runs in: `replicated-job`, `global` or `replicated`."""
-    return "replicated-job" if c.is_job else str(c.spec.get("mode", "replicated"))
+    """The Swarm mode a definition runs in: `replicated`, `global`, `replicated-job` or
+    `global-job` (Compose's names for them)."""
+    mode = str(c.spec.get("mode", "replicated"))
+    return f"{mode}-job" if c.is_job else mode
 
 
 def live_mode(live: LiveContainer) -> str:

@@ -97,6 +97,14 @@ def _running(api: Any, name: str) -> list[dict[str, Any]]:
             if t["Status"]["State"] == "running"]
 
 
+def _last_deployment(repo: Path, definition: str) -> dict[str, Any]:
+    store = Store(repo / ".syncer")
+    try:
+        return dict(store.deployment(store.deployments(definition=definition, limit=1)[0]["id"]))
+    finally:
+        store.close()
+
+
 def _plan(repo: Path) -> dict[str, Any]:
     out = run_cli("--repo", str(repo), "plan", "--json")
     assert out.returncode == 0, out.stderr
@@ -191,11 +199,7 @@ def test_a_failing_healthcheck_is_rolled_back_by_swarm(tmp_path: Path, swarm: Sw
     assert svc["UpdateStatus"]["State"] == "rollback_completed"
     assert svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == IMAGE
     wait_until(lambda: len(_running(api, "app")) == 2, timeout=30, message="the old tasks running")
-    store = Store(repo / ".syncer")
-    try:
-        dep = store.deployment(store.deployments(definition="app", limit=1)[0]["id"])
-    finally:
-        store.close()
+    dep = _last_deployment(repo, "app")
     assert dep["status"] == "failed" and dep["rolled_back"] is True
     lines = [r["line"] for r in dep["logs"]]
     assert any("update rollback_completed" in line for line in lines), lines
@@ -209,11 +213,7 @@ def test_a_failing_healthcheck_is_rolled_back_by_swarm(tmp_path: Path, swarm: Sw
     out = _apply(repo)
     assert out.returncode == 1, out.stdout + out.stderr
     assert _service(api, "bad") is None, out.stdout
-    store = Store(repo / ".syncer")
-    try:
-        dep = store.deployment(store.deployments(definition="bad", limit=1)[0]["id"])
-    finally:
-        store.close()
+    dep = _last_deployment(repo, "bad")
     assert dep["status"] == "failed" and "did not come up" in dep["error"]
     assert sum(1 for r in dep["logs"] if r["line"].startswith("task ")) >= 3, dep["logs"]
 
@@ -464,11 +464,7 @@ def test_a_job_runs_once_as_a_replicated_job_and_a_failure_carries_the_tasks_err
     (repo / f"definitions/{bad}.yaml").write_text(f"name: {bad}\ntemplate: job\nparams: {{script: 'exit 3'}}\n")
     out = _apply(repo)
     assert out.returncode == 1, out.stdout + out.stderr
-    store = Store(repo / ".syncer")
-    try:
-        dep = store.deployment(store.deployments(definition=bad, limit=1)[0]["id"])
-    finally:
-        store.close()
+    dep = _last_deployment(repo, bad)
     assert dep["status"] == "failed" and "non-zero exit (3)" in dep["error"], dep
     [a] = [a for a in _plan(repo)["actions"] if a["definition"] == bad]
     assert a["action"] == "run" and "exit 3" in a["cause"]
@@ -525,6 +521,57 @@ def test_a_job_turned_into_a_service_and_back_is_replaced_not_updated(
     [a] = _plan(repo)["actions"]
     assert a["action"] == "recreate" and a["reasons"][0] == {"field": "mode", "before": "replicated-job",
                                                              "after": "replicated"}, a
+
+
+def test_a_global_job_runs_once_on_each_node_and_a_failure_carries_the_tasks_error(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """Compose's `deploy.mode: global-job` (a migration or a clean-up on every node): Swarm's
+    `Mode: GlobalJob`; the apply waits for each node's task to complete."""
+    api = _api(swarm)
+    name = f"each-{sproject[2:]}"
+    each = f"""
+        id: each
+        version: "1.0"
+        kind: job
+        inputs: {{type: object, properties: {{script: {{type: string}}}}}}
+        spec: {{image: "{IMAGE}", command: [sh, -c, "${{inputs.script}}"], mode: global}}
+        """
+    repo = _repo(tmp_path, sproject, swarm, {name: f"name: {name}\ntemplate: each\nparams: {{script: 'echo ok'}}\n"},
+                 local=False, templates={"templates/each.yaml": each})
+    [a] = _plan(repo)["actions"]
+    assert (a["action"], a["cause"]) == ("run", "job has not run yet")
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    svc = _service(api, name)
+    assert svc is not None and svc["Spec"]["Mode"] == {"GlobalJob": {}}
+    nodes = api.nodes()
+    tasks = api.tasks(filters={"service": svc["ID"]})
+    assert sorted(t["NodeID"] for t in tasks) == sorted(n["ID"] for n in nodes)  # one on each node
+    assert {t["Status"]["State"] for t in tasks} == {"complete"}
+    [a] = _plan(repo)["actions"]
+    assert (a["action"], a["cause"]) == ("noop", "job completed (exit 0)")
+    # Swarm stops no job (scaling it would be a mode change); start and restart run it again
+    out = run_cli("--repo", str(repo), "instances", "stop", name)
+    assert out.returncode == 1 and "rpc error" not in out.stderr, out.stderr
+    assert f"service {name} is a job (it runs to completion), which Swarm cannot stop" in out.stderr
+    out = run_cli("--repo", str(repo), "instances", "restart", name)
+    assert out.returncode == 0, out.stdout + out.stderr
+    runs = [((t.get("JobIteration") or {}).get("Index", 0), t["NodeID"], t["Status"]["State"])
+            for t in api.tasks(filters={"service": svc["ID"]})]
+    assert sorted(r for r in runs if r[0] == 1) == sorted((1, n["ID"], "complete") for n in nodes), runs
+    assert [a["action"] for a in _plan(repo)["actions"]] == ["noop"]
+    # a replicated job now: Swarm changes no mode, the job is made again
+    (repo / f"definitions/{name}.yaml").write_text(f"name: {name}\ntemplate: job\nparams: {{script: 'echo ok'}}\n")
+    [a] = _plan(repo)["actions"]
+    assert a["action"] == "run" and {"field": "mode", "before": "global-job", "after": "replicated-job"} in a["reasons"]
+    # a global job that fails: the deployment fails with its task's error
+    (repo / f"definitions/{name}.yaml").write_text(f"name: {name}\ntemplate: each\nparams: {{script: 'exit 4'}}\n")
+    out = _apply(repo)
+    assert out.returncode == 1, out.stdout + out.stderr
+    again = _service(api, name)
+    assert again is not None and again["ID"] != svc["ID"] and again["Spec"]["Mode"] == {"GlobalJob": {}}
+    dep = _last_deployment(repo, name)
+    assert dep["status"] == "failed" and "non-zero exit (4)" in dep["error"], dep
 
 
 def test_an_unused_overlay_is_removed_by_the_next_apply_even_when_no_service_changes(

@@ -181,12 +181,17 @@ services:
       MYSQL_ROOT_PASSWORD: ${ROOT_PASSWORD}
       TLS_KEY_PATH: ${KEY_PATH:-/etc/tls/key.pem}
 """
-    got = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p")
+    got = _imported(text)
     tpl = str(got.files["templates/db.yaml"])
     assert "POSTGRES_PASSWORD_FILE: /run/secrets/db_password" in tpl
     assert "MYSQL_ROOT_PASSWORD: \"${inputs.root_password}\"" in tpl and "format: password" in tpl
     assert "key_path:\n      type: string\n      default: /etc/tls/key.pem" in tpl
     assert set(got.secrets) == {"ROOT_PASSWORD"}
+
+
+def _imported(text: bytes) -> Imported:
+    """A Compose file that names no file of its own, imported as project `p`."""
+    return import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p")
 
 
 def _with_tree(text: bytes, tree: dict[str, bytes], root: str = "") -> Imported:
@@ -246,7 +251,7 @@ services:
     assert got.host_paths == {"/home/op/minecraft_data": "mc", "/home/op/logs": "mc"}
     spec = str(got.files["templates/mc.yaml"])
     assert "- /home/op/minecraft_data:/data\n" in spec and "host_path: /home/op/logs" in spec
-    unknown = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p")
+    unknown = _imported(text)
     assert len(unknown.problems) == 3  # (no home given: nothing guessed)
 
 
@@ -322,7 +327,7 @@ services:
     profiles: [admin]
     depends_on: [debug]
 """
-    got = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p")
+    got = _imported(text)
     assert got.problems == [] and sorted(k for k in got.files if k.startswith("definitions/")) == [
         "definitions/api.yaml", "definitions/web.yaml"]
     assert got.skipped == {
@@ -360,7 +365,7 @@ services:
 networks:
   back: {}
 """
-    got = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p")
+    got = _imported(text)
     assert [(d.line, d.message) for d in got.problems] == [
         (5, "service 'a': container_name: a name with a variable cannot name a definition; write the name"),
         (8, "service 'b': container_name: '-bad' is not a container name Docker accepts"),
@@ -382,21 +387,20 @@ services:
         aliases: [www]
         ipv4_address: 10.5.0.9
 """
-    got = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p")
+    got = _imported(text)
     assert "networks:\n    default:\n      aliases: [www]\n" in str(got.files["templates/web.yaml"])
     assert [d.message for d in got.problems] == [
         "service 'web': networks.default.ipv4_address: not carried on the default network (its subnet is"
         " Docker's choice: give it `ipam` in the Compose file's networks)"]
     # the default network of a fixed subnet: the project network's pools, and the address carried
-    fixed = import_compose("compose.yaml", text + b"networks:\n  default:\n    ipam: {config: [{subnet: 10.5.0.0/24}]}\n",
-                           read=lambda rel: None, project="p", folder="p")
+    fixed = _imported(text + b"networks:\n  default:\n    ipam: {config: [{subnet: 10.5.0.0/24}]}\n")
     assert fixed.problems == []
     assert "      aliases: [www]\n      ipv4_address: \"10.5.0.9\"" in str(fixed.files["templates/web.yaml"])
     assert "default:\n    ipam:\n      config:\n        - subnet: \"10.5.0.0/24\"" in str(fixed.files["syncer.yaml"])
 
 
 def test_links_are_dependencies_and_aliases_where_the_linking_service_is() -> None:
-    got = import_compose("compose.yaml", b"""
+    got = _imported(b"""
 services:
   web:
     image: busybox
@@ -420,7 +424,7 @@ services:
 networks:
   front: {}
   back: {}
-""", read=lambda rel: None, project="p", folder="p")
+""")
     assert [(d.line, d.message) for d in got.problems] == [
         (6, "service 'web': links: 'gone' is no service of this file"),
         (21, "service 'tool': links: 'debug' is in profile debug: Compose starts it only when asked"
@@ -435,12 +439,12 @@ networks:
 def test_the_policy_lets_through_a_bind_mount_whose_path_is_a_variable_with_a_default() -> None:
     """`${STORAGE:-/mnt/docker-volumes}/app:/data` validates as `/mnt/docker-volumes/app`:
     the policy the import writes names that path, so what it wrote validates."""
-    got = import_compose("compose.yaml", b"""
+    got = _imported(b"""
 services:
   app:
     image: busybox
     volumes: ["${STORAGE:-/mnt/docker-volumes}/app:/data", "/srv/plain:/plain"]
-""", read=lambda rel: None, project="p", folder="p")
+""")
     assert got.problems == []
     assert "policy:\n  bind_mounts: [/mnt/docker-volumes/app, /srv/plain]\n" in str(got.files["syncer.yaml"])
 
@@ -472,7 +476,7 @@ services:
 
 
 def test_deploy_placement_and_update_config_are_the_swarm_fields_of_the_spec() -> None:
-    got = import_compose("compose.yaml", b"""
+    got = _imported(b"""
 services:
   app:
     image: busybox
@@ -483,7 +487,7 @@ services:
         preferences: [{spread: node.labels.zone}]
         max_replicas_per_node: 1
       update_config: {parallelism: 1, delay: 10s, order: start-first, failure_action: pause}
-""", read=lambda rel: None, project="p", folder="p")
+""")
     template = str(got.files["templates/app.yaml"])
     assert ('  placement:\n    constraints: ["node.role == worker"]\n    preferences:\n      - spread: node.labels.zone\n'
             '    max_replicas_per_node: 1\n  update:\n    parallelism: 1\n    delay: "10s"\n'
@@ -493,28 +497,36 @@ services:
         "service 'app': deploy.update_config.failure_action: not carried: syncer's Swarm updates roll back when a"
         " task fails"]
     # what syncer does anyway, stated, is carried: no problem
-    same = import_compose("compose.yaml", b"""
+    same = _imported(b"""
 services:
   app:
     image: busybox
     deploy:
       update_config: {parallelism: 2, failure_action: rollback, max_failure_ratio: 0}
       rollback_config: {parallelism: 0, order: stop-first, failure_action: pause}
-""", read=lambda rel: None, project="p", folder="p")
+""")
     assert same.problems == [] and "  update:\n    parallelism: 2\n" in str(same.files["templates/app.yaml"])
-    both = import_compose("compose.yaml", b"""
+    both = _imported(b"""
 services:
   agent:
     image: busybox
     deploy: {mode: global, replicas: 2}
-""", read=lambda rel: None, project="p", folder="p")
+""")
     assert [d.message for d in both.problems] == [
         "service 'agent': deploy.mode: mode: global runs one task on each node: replicas cannot go with it"]
+    each = _imported(b"""
+services:
+  sweep:
+    image: busybox
+    deploy: {mode: global-job, replicas: 2}
+""")
+    assert [d.message for d in each.problems] == [
+        "service 'sweep': deploy.mode: mode: global-job runs one task on each node: replicas cannot go with it"]
     assert "  rollback:\n    parallelism: 0\n    order: stop-first\n" in str(same.files["templates/app.yaml"])
 
 
 def test_deploy_mode_endpoint_mode_labels_cpu_reservations_and_host_ports_are_the_swarm_fields() -> None:
-    got = import_compose("compose.yaml", b"""
+    got = _imported(b"""
 services:
   agent:
     image: busybox
@@ -526,7 +538,7 @@ services:
     ports:
       - {target: 9100, published: 9100, mode: host}
       - {target: 80, published: 8080, mode: ingress}
-""", read=lambda rel: None, project="p", folder="p")
+""")
     template = str(got.files["templates/agent.yaml"])
     assert "  mode: global\n" in template and "  service_labels:\n    com.example.role: agent\n" in template
     assert ("    - container_port: 9100\n      host_port: 9100\n      mode: host\n"
@@ -622,7 +634,7 @@ services:
             - {driver: nvidia, capabilities: [gpu]}
             - {capabilities: [gpu], shared: true}
 """
-    got = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p")
+    got = _imported(text)
     assert [p.message for p in got.problems] == [
         "service 'ollama': deploy.resources.reservations.devices.shared: not a field of a device request"]
     spec = YAML(typ="safe").load(str(got.files["templates/ollama.yaml"]))["spec"]

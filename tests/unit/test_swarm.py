@@ -535,8 +535,52 @@ def test_a_global_service_runs_a_task_on_each_node_and_one_container_elsewhere()
     assert [x.name for x in render_definition("acme", _def(None), tpl, Server("cluster"), {}, KEY)] == ["web"]
     with pytest.raises(SpecError, match="mode: global runs one task on each node: replicas cannot go with it"):
         render_definition("acme", _def(3), tpl, swarm, {}, KEY)
-    with pytest.raises(SpecError, match="a job cannot go with it"):
-        render_definition("acme", _def(None), replace(tpl, kind="job"), swarm, {}, KEY)
+    # a job with it: Compose's `global-job`, a run to completion on each node
+    [job] = render_definition("acme", _def(None), replace(tpl, kind="job"), swarm, {}, KEY)
+    body = S.service_spec(job, {})
+    assert body["Mode"] == {"GlobalJob": {}} and "UpdateConfig" not in body and S.service_mode(job) == "global-job"
+    assert [x.name for x in render_definition("acme", _def(None), replace(tpl, kind="job"), Server("cluster"), {},
+                                              KEY)] == ["web"]
+
+
+def test_a_job_run_completes_when_each_task_it_asks_for_exited_0() -> None:
+    """A replicated job: its TotalCompletions tasks exited 0; a global one: every task Swarm
+    made for it (one on each node, made together), and at least one."""
+    from syncer.adapters.swarm import job_progress
+
+    def t(state: str) -> dict[str, Any]:
+        return {"Status": {"State": state, "Err": "task: non-zero exit (2)" if state == "failed" else ""}}
+
+    two = {"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 2}}
+    assert job_progress(two, [t("complete"), t("running")]) == (False, [])
+    assert job_progress(two, [t("complete"), t("complete")]) == (True, [])
+    assert job_progress({"GlobalJob": {}}, []) == (False, [])
+    assert job_progress({"GlobalJob": {}}, [t("complete"), t("starting")]) == (False, [])
+    assert job_progress({"GlobalJob": {}}, [t("complete"), t("complete")]) == (True, [])
+    complete, failed = job_progress({"GlobalJob": {}}, [t("complete"), t("failed")])
+    assert not complete and [f["Status"]["State"] for f in failed] == ["failed"]
+
+
+def test_a_global_job_is_observed_as_a_job_in_its_mode() -> None:
+    from syncer.adapters.swarm import Swarm
+
+    labels = {L.PROJECT: "acme", L.DEFINITION: "sweep", L.KIND: "job"}
+    row = {"ID": "svc7", "Spec": {"Name": "sweep", "Labels": labels, "Mode": {"GlobalJob": {}},
+                                  "TaskTemplate": {"ContainerSpec": {"Image": "busybox:latest"}}}}
+
+    class Reads:
+        def services(self) -> list[dict[str, Any]]:
+            return [row]
+
+        def tasks(self, filters: Any) -> list[dict[str, Any]]:
+            return [{"ID": "t1", "ServiceID": "svc7", "NodeID": "n1", "DesiredState": "complete",
+                     "Status": {"State": "complete"}}]
+
+        def networks(self) -> list[dict[str, Any]]:
+            return []
+
+    [live], _, _, _ = Swarm(_Engine(Reads(), None)).observe("acme")  # type: ignore[arg-type]
+    assert (live.mode, live.state, live.status) == ("global-job", "exited", "Exited (0) job completed")
 
 
 def test_a_service_turned_global_or_back_is_made_again_not_updated() -> None:
