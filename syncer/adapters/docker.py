@@ -58,8 +58,13 @@ def _failure(exc: Exception) -> tuple[Literal["refused", "unreachable", "other"]
     return ("unreachable", 0) if isinstance(exc, OSError) else ("other", 0)
 
 
+# a Swarm manager passes its gRPC status along ("rpc error: code = Unknown desc = constraint
+# expected one operator from ==, !="): the part after `desc =` is the message
+_GRPC = re.compile(r"rpc error: code = \w+ desc = ")
+
+
 def engine_message(exc: Exception) -> str:
-    return str(getattr(exc, "explanation", None) or exc)  # the SDK's APIError explains
+    return _GRPC.sub("", str(getattr(exc, "explanation", None) or exc))  # the SDK's APIError explains
 
 
 def _light_socket(url: str | None) -> str | None:

@@ -331,6 +331,20 @@ def failed_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "") -> list[st
     return lines
 
 
+def waiting_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "") -> list[str]:
+    """One line per task created after `since` that Swarm wants running and that does not run
+    yet, with Swarm's reason (`pending: no suitable node (scheduling constraints not satisfied
+    on 1 node)`): what a wait that ran out of time reports."""
+    lines = []
+    for t in sorted(tasks, key=lambda t: t.get("CreatedAt", "")):
+        status = t.get("Status") or {}
+        if t.get("DesiredState") == "running" and status.get("State") != "running" \
+                and t.get("CreatedAt", "") >= since:
+            why = status.get("Err") or status.get("Message") or "no reason given"
+            lines.append(f"task {t['ID'][:12]} (slot {t.get('Slot', '?')}) is {status.get('State')}: {why}")
+    return lines
+
+
 def job_progress(mode: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]
                  ) -> tuple[bool, list[Mapping[str, Any]]]:
     """(completed, failed tasks) of one run of a job service: `mode`, its spec's (ReplicatedJob:

@@ -11,13 +11,14 @@ the waits for tasks to run go by the clock (POLL).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from syncer.adapters.docker import Engine, EngineError
-from syncer.adapters.swarm import Swarm, failed_tasks, job_progress, running_count
+from syncer.adapters.swarm import Swarm, failed_tasks, job_progress, running_count, waiting_tasks
 from syncer.core.model import Action, ContainerSpec, Desired, RegistryAnswer
 from syncer.engine.heal import OWN
 from syncer.engine.swarm_wake import SLOW, Waker, since
@@ -59,6 +60,22 @@ class _Snapshot:
                 self._rows = self.fetch()
                 self._at, self._seq = time.monotonic(), seq
             return self._rows, self._seq
+
+
+def _waiting(tasks: list[dict[str, Any]], since: str, log: Log) -> str:
+    """The tasks a wait ran out of time for, logged, and the first one's reason for the error."""
+    lines = waiting_tasks(tasks, since)
+    for line in lines:
+        log(line)
+    return _reason(lines)
+
+
+def _reason(lines: list[str]) -> str:
+    """`; STATE: Swarm's reason` of the first of failed_tasks' or waiting_tasks' lines."""
+    return "; " + _TASK_LINE.sub("", lines[0]) if lines else ""
+
+
+_TASK_LINE = re.compile(r"^task \S+ \(slot [^)]*\) (?:failed, now |is )")
 
 
 def _replicas(body: Mapping[str, Any]) -> int | None:
@@ -280,7 +297,8 @@ class SwarmDeployer:
                                        rolled_back=True)
                 raise DeployFailed(f"the update is {state}: {status.get('Message', '')}".rstrip(": "))
             after = self._pause(ident, at)
-        raise DeployFailed(f"the update did not finish within {self.timeout:g}s")
+        raise DeployFailed(f"the update did not finish within {self.timeout:g}s"
+                           + _waiting(self.swarm.service_tasks(ident), sent, log))
 
     def _already_running(self, ident: str) -> bool:
         """Whether every task Swarm wants running runs the service's template as it stands: an
@@ -313,7 +331,8 @@ class SwarmDeployer:
                 for line in failed:
                     log(line)
                 why = f"{len(failed)} task(s) failed" if failed else f"not running within {self.timeout:g}s"
-                raise DeployFailed(f"{why} ({S.tasks_summary(counts['running'], want)})")
+                raise DeployFailed(f"{why} ({S.tasks_summary(counts['running'], want)})"
+                                   + (_reason(failed) if failed else _waiting(tasks, "", log)))
             self.sleep(POLL)
 
     def remove(self, a: Action, log: Log) -> None:

@@ -15,7 +15,7 @@ from referencing.jsonschema import DRAFT202012
 
 from syncer.core.labels import template_hash
 from syncer.core.model import Located, ProjectConfig, Template
-from syncer.stages import guard, schema, shortforms
+from syncer.stages import guard, schema, shortforms, swarm_fields
 from syncer.stages.collect import Collector, documents, yaml_files
 from syncer.stages.expr import names as expressions
 from syncer.stages.load import Tree, locate
@@ -92,9 +92,9 @@ def _template(where: Located, raw: dict[str, Any], out: Collector) -> Template |
     if not _no_secret_defaults(written, inputs, where, out):
         return None
     ok = _check_expressions(raw, inputs, where, out) & _has_image(raw, where, out)
-    ok &= check_expose(raw["spec"], ("spec",), where, out)
+    ok &= check_forms(raw["spec"], ("spec",), where, out)
     for name, profile in (raw.get("profiles") or {}).items():
-        ok &= check_expose(profile, ("profiles", name), where, out)
+        ok &= check_forms(profile, ("profiles", name), where, out)
     if not ok:
         return None
     spec, profiles = raw["spec"], raw.get("profiles", {})
@@ -193,20 +193,37 @@ def _check_expressions(raw: Mapping[str, Any], inputs: Mapping[str, Any], where:
     return ok
 
 
-def check_expose(spec: Mapping[str, Any], base: tuple[Any, ...], where: Located, out: Collector) -> bool:
-    """`expose` entries the schema lets through that are still no set of ports (a range that
-    runs backwards or is too wide), located; one with `${...}` is checked at render."""
+def check_forms(spec: Mapping[str, Any], base: tuple[Any, ...], where: Located, out: Collector) -> bool:
+    """What the schema lets through that is still wrong, located: an `expose` entry or a short
+    `ports` one that is no set of ports (out of range, a range that runs backwards or is too
+    wide), a placement constraint Swarm would refuse; one with `${...}` is checked at render
+    (ports) or by Swarm (constraints)."""
     ok = True
-    for i, entry in enumerate(spec.get("expose") or []):
-        if isinstance(entry, str) and "${" in entry:
-            continue
-        try:
-            shortforms.exposed_range(str(entry))
-        except shortforms.SpecError as exc:
-            path = (*base, "expose", i)
-            out.at(where, path, f"{schema._dotted(path)}: {exc}")
-            ok = False
+    placement = spec.get("placement")
+    constraints = placement.get("constraints") if isinstance(placement, Mapping) else None
+    for key, entries, check in (("expose", spec.get("expose"), shortforms.exposed_range),
+                                ("ports", spec.get("ports"), _short_port),
+                                ("placement.constraints", constraints, _constraint)):
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            if isinstance(entry, Mapping) or (isinstance(entry, str) and "${" in entry):
+                continue
+            try:
+                check(str(entry))
+            except shortforms.SpecError as exc:
+                path = (*base, *key.split("."), i)
+                out.at(where, path, f"{schema._dotted(path)}: {str(exc).removeprefix('ports: ')}")
+                ok = False
     return ok
+
+
+def _short_port(entry: str) -> None:
+    shortforms.ports([entry])
+
+
+def _constraint(entry: str) -> None:
+    problem = swarm_fields.constraint_problem(entry)
+    if problem:
+        raise shortforms.SpecError(problem)
 
 
 def check_one(text: str, path: tuple[Any, ...], known: set[str], where: Located, out: Collector) -> bool:

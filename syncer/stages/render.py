@@ -17,6 +17,7 @@ from syncer.core.labels import canonical_json, container_name, secret_ref, share
 from syncer.core.model import ContainerSpec, Definition, Desired, Project, Server, Template
 from syncer.stages import expr, networks, shortforms
 from syncer.stages import files as repo_files
+from syncer.stages.swarm_fields import constraint_problem
 
 
 
@@ -73,6 +74,9 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
             base = deep_merge(base, _subst(_mappings(d.overrides), ctx))
         try:
             base = normalise(base)
+            for constraint in (base.get("placement") or {}).get("constraints") or []:  # (as substituted)
+                if problem := constraint_problem(str(constraint)):
+                    raise shortforms.SpecError(f"placement.constraints: {problem}")
         except shortforms.SpecError as exc:
             raise shortforms.SpecError(f"{d.origin.file}: definition '{d.name}': {exc}") from None
         base, payload = repo_files.attach(base, read=read or {}, secrets=secrets, key=secret_key,

@@ -80,10 +80,10 @@ def ports(value: list[Any]) -> list[dict[str, Any]]:
 
 
 def _long_port(p: Mapping[str, Any]) -> dict[str, Any]:
-    port: dict[str, Any] = {"container_port": integer(p["container_port"], "ports.container_port"),
+    port: dict[str, Any] = {"container_port": _port(p["container_port"], "container_port", 1),
                             "protocol": p.get("protocol", "tcp")}
     if p.get("host_port") not in (None, ""):
-        port["host_port"] = integer(p["host_port"], "ports.host_port")
+        port["host_port"] = _port(p["host_port"], "host_port", 0)
     if p.get("host_ip"):
         port["host_ip"] = str(p["host_ip"])
     if p.get("mode") == "host":  # (on Swarm; `ingress`, the default, is left out: hashes stay)
@@ -91,12 +91,25 @@ def _long_port(p: Mapping[str, Any]) -> dict[str, Any]:
     return port
 
 
+def _port(value: Any, key: str, lowest: int) -> int:
+    """One port of the long form (substituted at render: the schema saw `${...}`)."""
+    port = integer(value, f"ports.{key}")
+    try:
+        port_range(port, port, lowest, key.replace("_", " "))
+    except SpecError as exc:
+        raise SpecError(f"ports.{key}: {port}: {exc}") from None
+    return port
+
+
 def _short_ports(spec: str) -> list[dict[str, Any]]:
     m = _PORT_RE.match(spec.strip())
     if m is None:
         raise SpecError(f"ports: cannot read {spec!r} (HOST_IP:HOST_PORT:CONTAINER_PORT/PROTOCOL)")
-    conts = _range(m.group("cont"))
-    hosts = _range(m.group("host")) if m.group("host") else []
+    try:
+        conts = _range(m.group("cont"), 1, "container port")
+        hosts = _range(m.group("host"), 0, "host port") if m.group("host") else []  # (0: any free one)
+    except SpecError as exc:
+        raise SpecError(f"ports: {spec!r}: {exc}") from None
     if hosts and len(hosts) != len(conts):
         raise SpecError(f"ports: {spec!r}: the host and container ranges differ in length")
     out = []
@@ -110,9 +123,22 @@ def _short_ports(spec: str) -> list[dict[str, Any]]:
     return out
 
 
-def _range(part: str) -> list[int]:
+def _range(part: str, lowest: int, what: str) -> list[int]:
     first, _, last = part.partition("-")
-    return list(range(int(first), int(last or first) + 1))
+    return list(range(*port_range(int(first), int(last or first), lowest, what)))
+
+
+def port_range(first: int, last: int, lowest: int = 1, what: str = "port") -> tuple[int, int]:
+    """(first, last + 1) of a port range (`expose`, `ports`: one port is a range of one);
+    SpecError for a port outside lowest-65535, a range that runs backwards, or one of more
+    than MAX_PORT_RANGE ports."""
+    if not (lowest <= first <= 65535 and lowest <= last <= 65535):
+        raise SpecError(f"a {what} is {lowest}-65535")
+    if last < first:
+        raise SpecError("the range runs backwards")
+    if last - first + 1 > MAX_PORT_RANGE:
+        raise SpecError(f"the range spans {last - first + 1} ports (at most {MAX_PORT_RANGE} in one)")
+    return first, last + 1
 
 
 _BYTES = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?([kmgtp]?)i?b?", re.IGNORECASE)
@@ -128,7 +154,7 @@ def byte_size(value: Any) -> int | None:
     return int(float(m.group(1)) * 1024 ** _POWERS[m.group(2).lower()]) if m else None
 
 
-MAX_EXPOSED_RANGE = 1000  # ports in one `expose` range: a wider one is a slip, not 60,000 entries
+MAX_PORT_RANGE = 1000  # ports in one `expose` or `ports` range: a wider one is a slip, not 60,000 entries
 _EXPOSE_RE = re.compile(r"^([0-9]+)(?:-([0-9]+))?(?:/(tcp|udp|sctp))?$")
 
 
@@ -147,19 +173,15 @@ def expose(value: list[Any]) -> list[str]:
 
 def exposed_range(entry: str) -> tuple[int, int, str]:
     """(first, last, protocol) of one `expose` entry; SpecError for a port outside 1-65535,
-    a range that runs backwards, or one of more than MAX_EXPOSED_RANGE ports."""
+    a range that runs backwards, or one of more than MAX_PORT_RANGE ports."""
     m = _EXPOSE_RE.match(entry.strip())
     if m is None:
         raise SpecError(f"cannot read {entry!r} (PORT, PORT/PROTO, PORT-PORT or PORT-PORT/PROTO)")
-    first = int(m.group(1))
-    last = int(m.group(2) or first)
-    if not (1 <= first <= 65535 and 1 <= last <= 65535):
-        raise SpecError(f"{entry!r}: a port is 1-65535")
-    if last < first:
-        raise SpecError(f"{entry!r}: the range runs backwards")
-    if last - first + 1 > MAX_EXPOSED_RANGE:
-        raise SpecError(f"{entry!r} spans {last - first + 1} ports (at most {MAX_EXPOSED_RANGE} in one range)")
-    return first, last, m.group(3) or "tcp"
+    try:
+        first, end = port_range(int(m.group(1)), int(m.group(2) or m.group(1)))
+    except SpecError as exc:
+        raise SpecError(f"{entry!r}: {exc}") from None
+    return first, end - 1, m.group(3) or "tcp"
 
 
 def volumes(value: list[Any]) -> list[dict[str, Any]]:

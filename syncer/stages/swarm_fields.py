@@ -78,3 +78,25 @@ def not_on_swarm(spec: Mapping[str, Any]) -> list[str]:
         out += [f"port {p['host_port']} through the routing mesh with endpoint_mode: dnsrr (publish it with mode: host)"
                 for p in spec.get("ports", []) if p.get("host_port") is not None and p.get("mode") != "host"]
     return out
+
+
+# what Swarm's scheduler reads in a constraint (its `key op value`): an attribute name, and a
+# value of letters, digits and a few signs (none that reads as a future operator)
+_ATTRIBUTE = re.compile(r"[a-z_][a-z0-9_.-]+", re.IGNORECASE)
+_VALUE = re.compile(r"[a-z0-9:_\s.*()?+\[\]\\^$|/-]+", re.IGNORECASE)
+
+
+def constraint_problem(constraint: str) -> str | None:
+    """Why Swarm would refuse a placement constraint (None: it reads it), said before any
+    service is created rather than as the manager's error halfway through an apply."""
+    for op in ("==", "!="):  # (Swarm's order: `a==b!=c` is `a` == `b!=c`)
+        if op in constraint:
+            attribute, _, value = (part.strip() for part in constraint.partition(op))
+            if not value:
+                return f"{constraint!r}: no value after {op}"
+            if not _ATTRIBUTE.fullmatch(attribute):
+                return f"{constraint!r}: {attribute!r} is no node attribute (node.role, node.labels.NAME, ...)"
+            if not _VALUE.fullmatch(value):
+                return f"{constraint!r}: Swarm takes no value {value!r} (letters, digits and :-_.*()?+[]\\^$|/ only)"
+            return None
+    return f"{constraint!r}: a constraint is ATTRIBUTE == VALUE or ATTRIBUTE != VALUE (node.role == manager)"

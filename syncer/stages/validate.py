@@ -33,7 +33,7 @@ from syncer.stages import policy as policies
 from syncer.stages.catalog import (
     Broken,
     Catalog,
-    check_expose,
+    check_forms,
     check_one,
     normalise_inputs,
     strings,
@@ -273,7 +273,7 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
     for path, text in strings(raw.get("overrides") or {}, ("overrides",)):
         ok &= check_one(text, path, inputs, where, out)
     ok &= _unknown_networks(raw.get("overrides") or {}, ("overrides",), where, config, out)
-    ok &= check_expose(raw.get("overrides") or {}, ("overrides",), where, out)
+    ok &= check_forms(raw.get("overrides") or {}, ("overrides",), where, out)
     if not ok:
         return None
     tid = raw["template"].partition("@")[0]

@@ -574,6 +574,42 @@ def test_a_global_job_runs_once_on_each_node_and_a_failure_carries_the_tasks_err
     assert dep["status"] == "failed" and "non-zero exit (4)" in dep["error"], dep
 
 
+def test_a_service_swarm_cannot_place_fails_with_swarms_reason_and_a_bad_constraint_is_located(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """A constraint no node meets leaves the tasks `pending` (Swarm does not refuse it): the
+    wait that runs out says why, for a new service and for an update. A constraint Swarm would
+    refuse ("constraint expected one operator from ==, !=") is a located error before anything."""
+    api = _api(swarm)
+    name = f"place-{sproject[2:]}"
+    nowhere = "overrides: {placement: {constraints: ['node.labels.zone == nowhere']}}\n"
+    repo = _repo(tmp_path, sproject, swarm, {name: f"name: {name}\ntemplate: box\n{nowhere}"}, local=False)
+    out = _apply(repo, "--health-timeout", "3")
+    assert out.returncode == 1, out.stdout + out.stderr
+    dep = _last_deployment(repo, name)
+    assert "(0/1 task(s) running); pending: no suitable node (scheduling constraints" \
+        in dep["error"], dep["error"]
+    assert any("pending: no suitable node" in r["line"] for r in dep["logs"]), dep["logs"]
+    assert _service(api, name) is None
+    # running, then moved where no node is: the update runs out with the same reason
+    (repo / f"definitions/{name}.yaml").write_text(f"name: {name}\ntemplate: box\n")
+    assert _apply(repo).returncode == 0
+    (repo / f"definitions/{name}.yaml").write_text(
+        f"name: {name}\ntemplate: box\nparams: {{message: moved}}\n{nowhere}")
+    out = _apply(repo, "--health-timeout", "3")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "pending: no suitable node" in _last_deployment(repo, name)["error"]
+    # a constraint Swarm would refuse: nothing happens
+    (repo / f"definitions/{name}.yaml").write_text(
+        f"name: {name}\ntemplate: box\noverrides: {{placement: {{constraints: ['node.role = worker']}}}}\n")
+    before = _service(api, name)
+    out = _apply(repo)
+    assert out.returncode == 1 and out.stderr.strip() == (
+        f"definitions/{name}.yaml:3:39: overrides.placement.constraints[0]: 'node.role = worker': a constraint"
+        " is ATTRIBUTE == VALUE or ATTRIBUTE != VALUE (node.role == manager)"), out.stderr
+    after = _service(api, name)
+    assert before is not None and after is not None and after["Version"] == before["Version"]
+
+
 def test_an_unused_overlay_is_removed_by_the_next_apply_even_when_no_service_changes(
         tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
     api = _api(swarm)

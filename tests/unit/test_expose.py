@@ -10,7 +10,7 @@ import pytest
 
 from syncer.adapters.container_args import create_args
 from syncer.stages import swarm
-from syncer.stages.shortforms import MAX_EXPOSED_RANGE, SpecError, expose
+from syncer.stages.shortforms import MAX_PORT_RANGE, SpecError, expose
 from tests.unit.test_shortforms import _render
 from tests.unit.test_validate import diagnostics, repo
 
@@ -22,9 +22,9 @@ def test_the_normal_form_is_sorted_distinct_port_slash_protocol_with_ranges_expa
 
 
 def test_a_range_is_bounded_and_must_run_forwards() -> None:
-    assert len(expose([f"1-{MAX_EXPOSED_RANGE}"])) == MAX_EXPOSED_RANGE
-    with pytest.raises(SpecError, match=r"expose: '1-1001' spans 1001 ports \(at most 1000 in one range\)"):
-        expose([f"1-{MAX_EXPOSED_RANGE + 1}"])
+    assert len(expose([f"1-{MAX_PORT_RANGE}"])) == MAX_PORT_RANGE
+    with pytest.raises(SpecError, match=r"expose: '1-1001': the range spans 1001 ports \(at most 1000 in one\)"):
+        expose([f"1-{MAX_PORT_RANGE + 1}"])
     with pytest.raises(SpecError, match=r"expose: '9001-9000': the range runs backwards"):
         expose(["9001-9000"])
     with pytest.raises(SpecError, match=r"expose: cannot read 'http'"):
@@ -80,16 +80,16 @@ def test_expose_is_a_list_in_a_profile_too() -> None:
 
 def test_a_range_too_wide_or_backwards_is_located_where_it_is_written() -> None:
     assert _project(_template('expose: ["1-2000"]', '{expose: ["9001-9000/udp"]}')) == [
-        "templates/web.yaml:5:12: spec.expose[0]: '1-2000' spans 2000 ports (at most 1000 in one range)",
+        "templates/web.yaml:5:12: spec.expose[0]: '1-2000': the range spans 2000 ports (at most 1000 in one)",
         "templates/web.yaml:7:26: profiles.development.expose[0]: '9001-9000/udp': the range runs backwards",
     ]
     overridden = _project(_template("expose: [80]"), 'name: web\ntemplate: web\noverrides:\n  expose: [80, "100-1100"]\n')
     assert overridden == [
-        "definitions/web.yaml:4:16: overrides.expose[1]: '100-1100' spans 1001 ports (at most 1000 in one range)"]
+        "definitions/web.yaml:4:16: overrides.expose[1]: '100-1100': the range spans 1001 ports (at most 1000 in one)"]
 
 
 def test_a_substituted_range_too_wide_is_an_error_at_render(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match=r"definitions/d.yaml: definition 'web': expose: '1-5000' spans 5000"):
+    with pytest.raises(SpecError, match=r"definitions/d.yaml: definition 'web': expose: '1-5000': the range spans 5000"):
         _render(tmp_path, 'expose: ["1-${inputs.port}"]', params="{port: 5000}")
 
 

@@ -731,3 +731,45 @@ def test_service_labels_merge_key_by_key_whatever_form_each_side_uses() -> None:
                    Located("d.yaml"))
     [c] = render_definition("acme", d, tpl, Server("cluster", "unix:///x.sock", kind="swarm"), {}, KEY)
     assert c.spec["service_labels"] == {"a": "1", "b": "2", "c": "3"}
+
+
+def test_a_placement_constraint_is_read_as_swarms_scheduler_reads_it() -> None:
+    """`key == value` or `key != value` (Swarm's operators, `==` tried first), an attribute
+    name, a value without signs that read as operators; anything else Swarm's manager refuses
+    on create ("constraint expected one operator from ==, !="), which a plan says first."""
+    from syncer.stages.swarm_fields import constraint_problem
+
+    for ok in ("node.role == manager", "node.role==worker", " node.labels.zone != eu-1 ", "node.ip == 10.0.0.0/8",
+               "engine.labels.gpu == (a|b)*", "node.platform.os == linux"):
+        assert constraint_problem(ok) is None, ok
+    assert constraint_problem("node.role = worker") == (
+        "'node.role = worker': a constraint is ATTRIBUTE == VALUE or ATTRIBUTE != VALUE (node.role == manager)")
+    assert constraint_problem("node.role ==") == "'node.role ==': no value after =="
+    assert constraint_problem("== x") == "'== x': '' is no node attribute (node.role, node.labels.NAME, ...)"
+    assert constraint_problem("node role == x") is not None and constraint_problem("9node == x") is not None
+    assert constraint_problem("node.labels.a == b>c") == (
+        "'node.labels.a == b>c': Swarm takes no value 'b>c' (letters, digits and :-_.*()?+[]\\^$|/ only)")
+    assert constraint_problem("ab==c!=d") == (  # `==` first: `ab` == `c!=d`, a value Swarm refuses
+        "'ab==c!=d': Swarm takes no value 'c!=d' (letters, digits and :-_.*()?+[]\\^$|/ only)")
+    assert constraint_problem("ab!=c") is None and constraint_problem("a!=c") is not None  # (a name of 2 or more)
+
+
+def test_a_wait_that_runs_out_says_why_swarm_has_not_run_the_task() -> None:
+    from syncer.adapters.docker import engine_message
+    from syncer.adapters.swarm import waiting_tasks
+
+    def t(ident: str, state: str, desired: str = "running", **status: str) -> dict[str, Any]:
+        return {"ID": ident * 12, "Slot": 1, "CreatedAt": f"2026-12-02T10:00:0{ident}Z", "DesiredState": desired,
+                "Status": {"State": state, **status}}
+
+    tasks = [t("1", "running"), t("2", "pending", Err="no suitable node (scheduling constraints not satisfied on"
+                                                      " 1 node)"),
+             t("3", "preparing", Message="preparing"), t("4", "shutdown", "shutdown"), t("5", "assigned")]
+    assert waiting_tasks(tasks) == [
+        "task 222222222222 (slot 1) is pending: no suitable node (scheduling constraints not satisfied on 1 node)",
+        "task 333333333333 (slot 1) is preparing: preparing", "task 555555555555 (slot 1) is assigned: no reason given"]
+    assert waiting_tasks(tasks, since="2026-12-02T10:00:04Z") == [
+        "task 555555555555 (slot 1) is assigned: no reason given"]
+    # Swarm's own errors lose the gRPC status they came wrapped in
+    exc = Exception("rpc error: code = Unknown desc = constraint expected one operator from ==, !=")
+    assert engine_message(exc) == "constraint expected one operator from ==, !="
