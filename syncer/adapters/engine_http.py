@@ -171,6 +171,9 @@ class UnixClient:
     def tasks(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return list(self._get("/tasks", {"filters": _filters(filters)}))
 
+    def nodes(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return list(self._get("/nodes", {"filters": _filters(filters)}))
+
     def configs(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return list(self._get("/configs", {"filters": _filters(filters)}))
 

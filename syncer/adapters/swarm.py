@@ -130,6 +130,10 @@ class Swarm:
         except Missing:
             return []
 
+    def nodes(self) -> list[dict[str, Any]]:
+        """The swarm's nodes, raw (role, availability, state, hostname)."""
+        return list(self._call("list nodes", self.reads.nodes))
+
     # --- writes ----------------------------------------------------------------------
 
     def create_service(self, body: Mapping[str, Any], secrets: Mapping[str, str]) -> str:

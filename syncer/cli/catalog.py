@@ -61,7 +61,8 @@ def templates_show(obj: dict[str, Any], template: str, as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def servers(obj: dict[str, Any], as_json: bool) -> int:
-    """Each server: reachable or not (and why), engine version, the project's containers there.
+    """Each server: reachable or not (and why), engine version, the project's containers there
+    (on a Swarm server: its tasks, and its nodes: how many, how many ready, those that are not).
 
     Exits 1 when a server does not answer."""
     from syncer.engine import queries
@@ -70,9 +71,10 @@ def servers(obj: dict[str, Any], as_json: bool) -> int:
     if as_json:
         click.echo(views.to_json(rows), nl=False)
     else:
-        click.echo(views.table(["SERVER", "ENVIRONMENT", "REACHABLE", "ENGINE", "CONTAINERS", "DOCKER"],
+        click.echo(views.table(["SERVER", "ENVIRONMENT", "REACHABLE", "ENGINE", "CONTAINERS", "NODES", "DOCKER"],
                                [[r["name"], r["environment"] or "-", "yes" if r["reachable"] else f"no: {r['error']}",
-                                 r["engine_version"] or "-", views.counts(r["containers"]), r["docker"]]
+                                 r["engine_version"] or "-", views.counts(r["containers"]),
+                                 views.swarm_nodes(r.get("swarm")), r["docker"]]
                                 for r in rows]), nl=False)
     return 0 if all(r["reachable"] for r in rows) else 1
 

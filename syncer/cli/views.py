@@ -255,6 +255,14 @@ def counts(by_state: dict[str, int]) -> str:
     return f"{by_state.get('total', 0)}" + (f" ({rest})" if rest else "")
 
 
+def swarm_nodes(swarm: dict[str, Any] | None) -> str:
+    """`3 (2 ready; b: down, active)` from a Swarm server's `swarm`; `-` for a container server."""
+    if not swarm:
+        return "-"
+    rest = "; ".join([f"{swarm['ready']} ready", *swarm["not_ready"]])
+    return f"{swarm['nodes']} ({rest})"
+
+
 def template_text(t: dict[str, Any]) -> str:
     """`syncer templates show` for a person: the header, inputs, profiles, then the spec."""
     taxonomy = "/".join(str(v) for v in t["taxonomy"].values()) or "-"

@@ -142,7 +142,8 @@ def remember(state_dir: Path, **values: Any) -> None:
 
 def server_info(project: Project, server: Server, *, engines: EngineFactory | None = None) -> dict[str, Any]:
     """A server as the API shows it: reachable or not (and why), its engine's version, and the
-    project's containers there by state."""
+    project's containers there by state (on a Swarm server: the tasks Swarm wants running, and
+    `swarm`, its nodes)."""
     from syncer.adapters.docker import Engine
 
     out: dict[str, Any] = {"id": f"srv_{server.name}", "name": server.name,
@@ -154,18 +155,41 @@ def server_info(project: Project, server: Server, *, engines: EngineFactory | No
         eng = (engines or Engine)(server)
         try:
             version = eng.version()
-            live = eng.list_project(project.config.name)
+            if server.kind == "swarm":  # the tasks Swarm wants running, wherever they are
+                from syncer.adapters.swarm import Swarm
+
+                swarm = Swarm(eng)
+                nodes, tasks = swarm.nodes(), swarm.project_tasks(project.config.name)
+                states = [(t.get("Status") or {}).get("State", "") for t in tasks if t.get("DesiredState") == "running"]
+                out["swarm"] = swarm_nodes(nodes)
+            else:
+                states = [c.state for c in eng.list_project(project.config.name)]
         finally:
             eng.close()
     except SyncerError as exc:
         out["error"] = str(exc)
         return out
-    counts: dict[str, int] = {"total": len(live), "running": 0, "exited": 0, "created": 0}
-    for c in live:
-        counts[c.state or "unknown"] = counts.get(c.state or "unknown", 0) + 1
+    counts: dict[str, int] = {"total": len(states), "running": 0, "exited": 0, "created": 0}
+    for state in states:
+        counts[state or "unknown"] = counts.get(state or "unknown", 0) + 1
     out.update(reachable=True, engine_version=version.get("Version"), api_version=version.get("ApiVersion"),
                os=version.get("Os"), arch=version.get("Arch"), containers=counts)
     return out
+
+
+def swarm_nodes(nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """A swarm's nodes as the API shows them: how many, how many ready and active (where
+    Swarm places tasks), how many managers, and each node that is not, with why."""
+    def ready(n: dict[str, Any]) -> bool:
+        return (n.get("Status") or {}).get("State") == "ready" and (n.get("Spec") or {}).get("Availability") == "active"
+
+    def name(n: dict[str, Any]) -> str:
+        return str((n.get("Description") or {}).get("Hostname") or n.get("ID", "")[:12])
+
+    return {"nodes": len(nodes), "ready": sum(1 for n in nodes if ready(n)),
+            "managers": sum(1 for n in nodes if (n.get("Spec") or {}).get("Role") == "manager"),
+            "not_ready": sorted(f"{name(n)}: {(n.get('Status') or {}).get('State', '?')},"
+                                f" {(n.get('Spec') or {}).get('Availability', '?')}" for n in nodes if not ready(n))}
 
 
 def servers_info(project: Project, *, engines: EngineFactory | None = None) -> list[dict[str, Any]]:

@@ -610,6 +610,34 @@ def test_a_service_swarm_cannot_place_fails_with_swarms_reason_and_a_bad_constra
     assert before is not None and after is not None and after["Version"] == before["Version"]
 
 
+def test_servers_shows_a_swarms_nodes_and_its_tasks_and_a_node_swarm_cannot_use(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """`syncer servers` (and `GET /servers`, the dashboard's table): on a Swarm server the
+    project's tasks (not the containers that happen to be on the manager) and its nodes."""
+    api = _api(swarm)
+    name = f"nodes-{sproject[2:]}"
+    repo = _repo(tmp_path, sproject, swarm, {name: f"name: {name}\ntemplate: box\nreplicas: 2\n"})
+    assert _apply(repo).returncode == 0
+    out = run_cli("--repo", str(repo), "servers", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = {r["name"]: r for r in json.loads(out.stdout)}
+    cluster = rows["cluster"]
+    assert cluster["swarm"] == {"nodes": 1, "ready": 1, "managers": 1, "not_ready": []}, cluster
+    assert cluster["containers"]["total"] == 2 and cluster["containers"]["running"] == 2
+    assert "swarm" not in rows["local"]
+    [node] = api.nodes()
+    host = node["Description"]["Hostname"]
+    spec = dict(node["Spec"], Availability="pause")  # (pause, not drain: the tasks stay where they are)
+    api.update_node(node["ID"], node["Version"]["Index"], spec)
+    try:
+        out = run_cli("--repo", str(repo), "servers")
+        line = next(line for line in out.stdout.splitlines() if line.startswith("cluster"))
+        assert f"1 (0 ready; {host}: ready, pause)" in line, out.stdout
+    finally:
+        node = api.inspect_node(node["ID"])
+        api.update_node(node["ID"], node["Version"]["Index"], dict(node["Spec"], Availability="active"))
+
+
 def test_an_unused_overlay_is_removed_by_the_next_apply_even_when_no_service_changes(
         tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
     api = _api(swarm)

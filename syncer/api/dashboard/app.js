@@ -424,12 +424,15 @@
   }
 
   function drawServers(list) {
-    return table(["Name", "Reachable", "Engine", "Environment", "Containers"], list, (s) => [
+    return table(["Name", "Reachable", "Engine", "Environment", "Containers", "Swarm nodes"], list, (s) => [
       el("strong", { text: s.name }),
       s.reachable ? badge("reachable") : el("span", {}, badge("unreachable"), s.error ? el("div", { class: "error", text: s.error }) : null),
       s.engine_version ? s.engine_version + (s.api_version ? " (API " + s.api_version + ")" : "") : "—",
       s.environment || "—",
       s.containers ? s.containers.running + " running of " + s.containers.total : "—",
+      // a Swarm manager: its nodes, and each one Swarm cannot place tasks on, with why
+      s.swarm ? el("span", {}, s.swarm.ready + " ready of " + s.swarm.nodes,
+                   ...s.swarm.not_ready.map((n) => el("div", { class: "error", text: n }))) : "—",
     ]);
   }
 
