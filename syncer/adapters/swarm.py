@@ -319,6 +319,9 @@ def _revealed(body: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, 
     return {**body, "TaskTemplate": {**body["TaskTemplate"], "ContainerSpec": cs}}
 
 
+_NOT_YET = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting")  # before running
+
+
 def failed_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "") -> list[str]:
     """One line per task created after `since` (an RFC 3339 time) that failed or that Swarm
     stopped (a new task a rollback shut down), with Swarm's error or last message."""
@@ -331,7 +334,9 @@ def failed_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "") -> list[st
         stopped = t.get("DesiredState") == "shutdown"
         if (failed or stopped) and t.get("CreatedAt", "") >= since:
             why = status.get("Err") or "stopped by Swarm (it exited, or its healthcheck failed)"
-            lines.append(f"task {t['ID'][:12]} (slot {t.get('Slot', '?')}) failed, now {status.get('State')}: {why}")
+            # (a task Swarm cannot place is still pending, with the scheduler's reason as its error)
+            verb = "is" if status.get("State") in _NOT_YET and not stopped else "failed, now"
+            lines.append(f"task {t['ID'][:12]} (slot {t.get('Slot', '?')}) {verb} {status.get('State')}: {why}")
     return lines
 
 

@@ -770,6 +770,12 @@ def test_a_wait_that_runs_out_says_why_swarm_has_not_run_the_task() -> None:
         "task 333333333333 (slot 1) is preparing: preparing", "task 555555555555 (slot 1) is assigned: no reason given"]
     assert waiting_tasks(tasks, since="2026-12-02T10:00:04Z") == [
         "task 555555555555 (slot 1) is assigned: no reason given"]
+    # a task Swarm cannot place carries the scheduler's reason as its error: still pending, not failed
+    from syncer.adapters.swarm import failed_tasks
+
+    assert failed_tasks([tasks[1], t("6", "rejected", Err="Range of CPUs is from 0.01 to 2.00")]) == [
+        "task 222222222222 (slot 1) is pending: no suitable node (scheduling constraints not satisfied on 1 node)",
+        "task 666666666666 (slot 1) failed, now rejected: Range of CPUs is from 0.01 to 2.00"]
     # Swarm's own errors lose the gRPC status they came wrapped in
     exc = Exception("rpc error: code = Unknown desc = constraint expected one operator from ==, !=")
     assert engine_message(exc) == "constraint expected one operator from ==, !="
