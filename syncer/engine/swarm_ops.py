@@ -13,7 +13,7 @@ from typing import Any
 
 from syncer.adapters.docker import Engine
 from syncer.adapters.swarm import Swarm, job_progress
-from syncer.core.errors import SyncerError
+from syncer.core.errors import Conflict, SyncerError
 from syncer.core.model import LiveContainer, spec_replicas
 
 POLL = 0.2
@@ -32,10 +32,10 @@ def logs(engine: Engine, c: LiveContainer, *, tail: int, since: int | None) -> s
 def stop(engine: Engine, c: LiveContainer, *, timeout: float) -> None:
     """Scale the service to 0 and wait until none of its tasks runs."""
     if c.mode.endswith("-job"):
-        raise SyncerError(f"service {c.name} is a job (it runs to completion), which Swarm cannot stop:"
+        raise Conflict(f"service {c.name} is a job (it runs to completion), which Swarm cannot stop:"
                           " remove its definition to remove it")
     if c.mode == "global":
-        raise SyncerError(f"service {c.name} runs one task on each node (mode: global), which Swarm cannot scale"
+        raise Conflict(f"service {c.name} runs one task on each node (mode: global), which Swarm cannot scale"
                           " to 0: remove its definition to stop it")
     swarm = Swarm(engine)
     swarm.scale(c.id, 0)

@@ -667,19 +667,24 @@ def test_the_api_lists_a_held_service_and_answers_its_stop_and_start(
 
     api = _api(swarm)
     name = f"api-{sproject[2:]}"
-    repo = _repo(tmp_path / "repo", sproject, swarm, {name: f"name: {name}\ntemplate: box\nreplicas: 2\n"})
+    each = f"each-{sproject[2:]}"
+    repo = _repo(tmp_path / "repo", sproject, swarm, {name: f"name: {name}\ntemplate: box\nreplicas: 2\n",
+                                                      each: f"name: {each}\ntemplate: box\noverrides: {{mode: global}}\n"})
     assert _apply(repo).returncode == 0
     served = Served(repo, repo / ".syncer", {}, sproject)
     served.start()
     try:
+        # a global service has no replicas to scale to 0: a conflict, not the server's error
+        refused = served.error("POST", f"/instances/{each}/stop", 409, "conflict")
+        assert "which Swarm cannot scale to 0" in refused["error"]["message"]
         stopped = served.ok("POST", f"/instances/{name}/stop")["data"]
         assert (stopped["container_name"], stopped["status"], stopped["held_stopped"]) == (name, "stopped", True)
         svc = _service(api, name)
         assert svc is not None and svc["Spec"]["Mode"]["Replicated"]["Replicas"] == 0
-        [item] = served.ok("GET", "/instances")["data"]
+        [item] = [i for i in served.ok("GET", "/instances")["data"] if i["definition"] == name]
         assert (item["id"], item["status"], item["held_stopped"]) == (stopped["id"], "stopped", True)
         served.ok("POST", f"/instances/{stopped['id']}/start")
-        items = served.ok("GET", "/instances")["data"]
+        items = [i for i in served.ok("GET", "/instances")["data"] if i["definition"] == name]
         assert sorted((i["container_name"], i["status"]) for i in items) == [(f"{name}.1", "running"),
                                                                              (f"{name}.2", "running")]
     finally:
