@@ -27,7 +27,7 @@ from syncer.adapters.images import registry_credentials
 from syncer.core import labels as L
 from syncer.core.labels import reveal
 from syncer.core.model import LiveContainer, LiveNetwork, LiveTask
-from syncer.stages.swarm import SwarmFile, job_state, tasks_summary
+from syncer.stages.swarm import SwarmFile, job_complete, job_completions, job_run, job_state, tasks_summary
 
 
 class Swarm:
@@ -67,7 +67,10 @@ class Swarm:
         rows = self._call("list services", self.reads.services)
         mine = [r for r in rows if ((r.get("Spec") or {}).get("Labels") or {}).get(L.PROJECT) == project]
         label = {"label": [f"{L.PROJECT}={project}"]}
-        tasks = [self._task(t, mine) for t in self._call("list tasks", self.reads.tasks, filters=label)]
+        # a job's tasks of its last run only (`instances start` runs it again: Swarm's JobIteration)
+        runs = {r["ID"]: job_run(r.get("JobStatus")) for r in mine if _is_job(r)}
+        tasks = [self._task(t, mine) for t in self._call("list tasks", self.reads.tasks, filters=label)
+                 if t.get("ServiceID") not in runs or job_run(t) == runs[t["ServiceID"]]]
         wanted, ids = set(names), {r["ID"] for r in mine}
         others = [self._service(r, []) for r in rows
                   if r["ID"] not in ids and (r.get("Spec") or {}).get("Name") in wanted]
@@ -80,8 +83,8 @@ class Swarm:
         labels = spec.get("Labels") or {}
         image = str(((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", ""))
         pins = (image,) if "@" in image else ()  # the digest it was resolved to (images.pinned)
-        if "ReplicatedJob" in mode or "GlobalJob" in mode:
-            state, status = job_state([t for t in tasks if t.service_id == row["ID"]])
+        if _is_job(row):  # (observe kept its last run's tasks)
+            state, status = job_state([t for t in tasks if t.service_id == row["ID"]], job_completions(mode))
             return LiveContainer(id=row["ID"], name=spec.get("Name", ""), server=self.name, state=state,
                                  health=None, labels=labels, status=status, image=image, digests=pins,
                                  mode="global-job" if "GlobalJob" in mode else "replicated-job")
@@ -309,6 +312,11 @@ class Swarm:
         return bool(labels.get(L.PROJECT) == project)
 
 
+def _is_job(service: Mapping[str, Any]) -> bool:
+    mode = (service.get("Spec") or {}).get("Mode") or {}
+    return "ReplicatedJob" in mode or "GlobalJob" in mode
+
+
 def _revealed(body: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:
     """Secret references replaced by values in the env and arguments only (labels keep
     the references: they are read back by every list call)."""
@@ -340,14 +348,14 @@ def failed_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "") -> list[st
     return lines
 
 
-def waiting_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "") -> list[str]:
-    """One line per task created after `since` that Swarm wants running and that does not run
-    yet, with Swarm's reason (`pending: no suitable node (scheduling constraints not satisfied
-    on 1 node)`): what a wait that ran out of time reports."""
+def waiting_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "", *, until: str = "running") -> list[str]:
+    """One line per task created after `since` that Swarm wants running (or, for a job, to
+    complete) and that is not `until` yet, with Swarm's reason (`pending: no suitable node
+    (scheduling constraints not satisfied on 1 node)`): what a wait that ran out reports."""
     lines = []
     for t in sorted(tasks, key=lambda t: t.get("CreatedAt", "")):
         status = t.get("Status") or {}
-        if t.get("DesiredState") == "running" and status.get("State") != "running" \
+        if t.get("DesiredState") in ("running", "complete") and status.get("State") != until \
                 and t.get("CreatedAt", "") >= since:
             why = status.get("Err") or status.get("Message") or "no reason given"
             lines.append(f"task {t['ID'][:12]} (slot {t.get('Slot', '?')}) is {status.get('State')}: {why}")
@@ -356,15 +364,14 @@ def waiting_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "") -> list[s
 
 def job_progress(mode: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]
                  ) -> tuple[bool, list[Mapping[str, Any]]]:
-    """(completed, failed tasks) of one run of a job service: `mode`, its spec's (ReplicatedJob:
-    as many tasks exited 0 as its TotalCompletions; GlobalJob: every task, one on each node,
-    which Swarm makes together); `tasks`, that run's."""
-    done = sum(1 for t in tasks if (t.get("Status") or {}).get("State") == "complete")
-    failed = [t for t in tasks if (t.get("Status") or {}).get("State") in ("failed", "rejected")]
-    replicated = mode.get("ReplicatedJob")
-    if replicated is not None:
-        return done >= int(replicated.get("TotalCompletions") or replicated.get("MaxConcurrent") or 1), failed
-    return bool(tasks) and done == len(tasks), failed
+    """(completed, failed tasks) of one run of a job service, raw: `mode`, its spec's; `tasks`,
+    that run's (stages/swarm.job_complete says when it completed)."""
+    def state(t: Mapping[str, Any]) -> str:
+        return str((t.get("Status") or {}).get("State", ""))
+
+    failed = [t for t in tasks if state(t) in ("failed", "rejected")]
+    runs = [(state(t), str(t.get("NodeID", "")), str(t.get("UpdatedAt", ""))) for t in tasks]
+    return job_complete(runs, job_completions(mode)), failed
 
 
 def running_count(tasks: Sequence[Mapping[str, Any]]) -> Counter[str]:

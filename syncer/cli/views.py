@@ -259,6 +259,8 @@ def swarm_nodes(swarm: dict[str, Any] | None) -> str:
     """`3 (2 ready; b: down, active)` from a Swarm server's `swarm`; `-` for a container server."""
     if not swarm:
         return "-"
+    if "error" in swarm:
+        return f"? ({swarm['error']})"
     rest = "; ".join([f"{swarm['ready']} ready", *swarm["not_ready"]])
     return f"{swarm['nodes']} ({rest})"
 

@@ -156,12 +156,7 @@ def server_info(project: Project, server: Server, *, engines: EngineFactory | No
         try:
             version = eng.version()
             if server.kind == "swarm":  # the tasks Swarm wants running, wherever they are
-                from syncer.adapters.swarm import Swarm
-
-                swarm = Swarm(eng)
-                nodes, tasks = swarm.nodes(), swarm.project_tasks(project.config.name)
-                states = [(t.get("Status") or {}).get("State", "") for t in tasks if t.get("DesiredState") == "running"]
-                out["swarm"] = swarm_nodes(nodes)
+                states = _swarm_part(eng, project.config.name, out)
             else:
                 states = [c.state for c in eng.list_project(project.config.name)]
         finally:
@@ -175,6 +170,21 @@ def server_info(project: Project, server: Server, *, engines: EngineFactory | No
     out.update(reachable=True, engine_version=version.get("Version"), api_version=version.get("ApiVersion"),
                os=version.get("Os"), arch=version.get("Arch"), containers=counts)
     return out
+
+
+def _swarm_part(eng: Any, project: str, out: dict[str, Any]) -> list[str]:
+    """A Swarm server's tasks' states, and its nodes in `out["swarm"]`; an engine that answers
+    but is no manager (a worker, or out of its swarm) keeps `reachable`, with the error there."""
+    from syncer.adapters.swarm import Swarm
+
+    swarm = Swarm(eng)
+    try:
+        nodes, tasks = swarm.nodes(), swarm.project_tasks(project)
+    except SyncerError as exc:
+        out["swarm"] = {"error": str(exc)}
+        return []
+    out["swarm"] = swarm_nodes(nodes)
+    return [(t.get("Status") or {}).get("State", "") for t in tasks if t.get("DesiredState") == "running"]
 
 
 def swarm_nodes(nodes: list[dict[str, Any]]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from syncer.core.errors import Diagnostic, InvalidProject
 from syncer.core.model import Desired, Located, Observed, Project
 from syncer.stages import networks
 from syncer.stages.files import sources, unsafe
-from syncer.stages.swarm import fields_unsupported, jobs_unsupported
+from syncer.stages.swarm_fields import fields_unsupported, jobs_unsupported
 from syncer.stages.tree import PROJECT_FILE, DirTree, Tree
 
 

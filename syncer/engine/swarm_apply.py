@@ -62,17 +62,20 @@ class _Snapshot:
             return self._rows, self._seq
 
 
-def _waiting(tasks: list[dict[str, Any]], since: str, log: Log) -> str:
-    """The tasks a wait ran out of time for, logged, and the first one's reason for the error."""
-    lines = waiting_tasks(tasks, since)
+def _waiting(tasks: list[dict[str, Any]], since: str, log: Log, *, until: str = "running") -> str:
+    """The tasks a wait ran out of time for, logged, and the last one's reason for the error
+    (none at all, on a create: Swarm placed nothing)."""
+    lines = waiting_tasks(tasks, since, until=until)
     for line in lines:
         log(line)
+    if not tasks and not since:
+        return "; Swarm made no task (does any node meet its placement?)"
     return _reason(lines)
 
 
 def _reason(lines: list[str]) -> str:
-    """`; STATE: Swarm's reason` of the first of failed_tasks' or waiting_tasks' lines."""
-    return "; " + _TASK_LINE.sub("", lines[0]) if lines else ""
+    """`; STATE: Swarm's reason` of the last (newest) of failed_tasks' or waiting_tasks' lines."""
+    return "; " + _TASK_LINE.sub("", lines[-1]) if lines else ""
 
 
 _TASK_LINE = re.compile(r"^task \S+ \(slot [^)]*\) (?:failed, now |is )")
@@ -219,7 +222,8 @@ class SwarmDeployer:
                     log(line)
                 raise DeployFailed(f"the job failed: {(failed[0].get('Status') or {}).get('Err') or 'task failed'}")
             if time.monotonic() > deadline:
-                raise DeployFailed(f"the job did not complete within {self.job_timeout:g}s")
+                raise DeployFailed(f"the job did not complete within {self.job_timeout:g}s"
+                                   + _waiting(tasks, "", log, until="complete"))
             self.sleep(POLL)
 
     def _remove_earlier(self, a: Action, log: Log) -> None:

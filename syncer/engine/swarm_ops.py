@@ -3,7 +3,8 @@ service: stop scales it to 0 replicas (held there by the store, as a stopped con
 start scales it back to the replicas of the spec it was deployed from, restart rolls every
 task (ForceUpdate + 1). A global service (a task on each node) has no replicas to scale: stop
 refuses it, restart rolls it. A job (replicated or global) cannot be stopped; start and restart
-run it again. Each waits until Swarm shows the result. Logs are every task's.
+run it again (and return, as `docker start` does). The others wait until Swarm shows the
+result. Logs are every task's.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from typing import Any
 
 from syncer.adapters.docker import Engine
-from syncer.adapters.swarm import Swarm, job_progress
+from syncer.adapters.swarm import Swarm
 from syncer.core.errors import Conflict, SyncerError
 from syncer.core.model import LiveContainer, spec_replicas
 
@@ -48,7 +49,7 @@ def start(engine: Engine, c: LiveContainer, *, timeout: float, force: bool = Fal
     and wait until that many tasks run (a forced roll: until Swarm says it completed)."""
     swarm = Swarm(engine)
     if c.mode.endswith("-job"):
-        return _run_again(swarm, c, timeout)
+        return _run_again(swarm, c)
     before = (swarm.inspect_service(c.id).get("UpdateStatus") or {}).get("StartedAt", "")
     replicas = None if c.mode == "global" else deployed_replicas(c)  # (global: a task on each node)
     swarm.scale(c.id, replicas, force=force)
@@ -68,23 +69,11 @@ def start(engine: Engine, c: LiveContainer, *, timeout: float, force: bool = Fal
     _wait(done, timeout, f"service {c.name}: {many} task(s) not running after {timeout:g}s")
 
 
-def _run_again(swarm: Swarm, c: LiveContainer, timeout: float) -> None:
-    """A job service runs once more (as `docker start` runs a finished job container again):
-    any change of its spec starts a new run (Swarm's JobIteration); wait until that run's
-    tasks completed, or one failed."""
+def _run_again(swarm: Swarm, c: LiveContainer) -> None:
+    """A job service runs once more, as `docker start` runs a finished job container again
+    (and, as it, without waiting for the run to end: the plan judges the run as any job's).
+    Any change of a job's spec starts a new run (Swarm's JobIteration)."""
     swarm.scale(c.id, None, force=True)
-    info = swarm.inspect_service(c.id)
-    run = ((info.get("JobStatus") or {}).get("JobIteration") or {}).get("Index")
-
-    def done() -> bool:
-        tasks = [t for t in swarm.service_tasks(c.id) if (t.get("JobIteration") or {}).get("Index") == run]
-        complete, failed = job_progress(info["Spec"]["Mode"], tasks)
-        if failed:
-            why = (failed[0].get("Status") or {}).get("Err") or "task failed"
-            raise SyncerError(f"service {c.name}: the job failed: {why}")
-        return complete
-
-    _wait(done, timeout, f"service {c.name}: the job did not complete within {timeout:g}s")
 
 
 def _state(task: dict[str, Any]) -> str:

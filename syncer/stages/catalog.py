@@ -196,8 +196,7 @@ def _check_expressions(raw: Mapping[str, Any], inputs: Mapping[str, Any], where:
 def check_forms(spec: Mapping[str, Any], base: tuple[Any, ...], where: Located, out: Collector) -> bool:
     """What the schema lets through that is still wrong, located: an `expose` entry or a short
     `ports` one that is no set of ports (out of range, a range that runs backwards or is too
-    wide), a placement constraint Swarm would refuse; one with `${...}` is checked at render
-    (ports) or by Swarm (constraints)."""
+    wide), a placement constraint Swarm would refuse; one with `${...}` is checked at render."""
     ok = True
     placement = spec.get("placement")
     constraints = placement.get("constraints") if isinstance(placement, Mapping) else None

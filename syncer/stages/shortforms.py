@@ -128,16 +128,16 @@ def _range(part: str, lowest: int, what: str) -> list[int]:
     return list(range(*port_range(int(first), int(last or first), lowest, what)))
 
 
-def port_range(first: int, last: int, lowest: int = 1, what: str = "port") -> tuple[int, int]:
+def port_range(first: int, last: int, lowest: int = 1, what: str = "port", widest: int = 65535) -> tuple[int, int]:
     """(first, last + 1) of a port range (`expose`, `ports`: one port is a range of one);
     SpecError for a port outside lowest-65535, a range that runs backwards, or one of more
-    than MAX_PORT_RANGE ports."""
+    than `widest` ports (published ranges may be wide: a TURN server's 49152-65535/udp)."""
     if not (lowest <= first <= 65535 and lowest <= last <= 65535):
         raise SpecError(f"a {what} is {lowest}-65535")
     if last < first:
         raise SpecError("the range runs backwards")
-    if last - first + 1 > MAX_PORT_RANGE:
-        raise SpecError(f"the range spans {last - first + 1} ports (at most {MAX_PORT_RANGE} in one)")
+    if last - first + 1 > widest:
+        raise SpecError(f"the range spans {last - first + 1} ports (at most {widest} in one)")
     return first, last + 1
 
 
@@ -154,7 +154,7 @@ def byte_size(value: Any) -> int | None:
     return int(float(m.group(1)) * 1024 ** _POWERS[m.group(2).lower()]) if m else None
 
 
-MAX_PORT_RANGE = 1000  # ports in one `expose` or `ports` range: a wider one is a slip, not 60,000 entries
+MAX_EXPOSED_RANGE = 1000  # ports in one `expose` range: a wider one is a slip, not 60,000 entries
 _EXPOSE_RE = re.compile(r"^([0-9]+)(?:-([0-9]+))?(?:/(tcp|udp|sctp))?$")
 
 
@@ -173,12 +173,12 @@ def expose(value: list[Any]) -> list[str]:
 
 def exposed_range(entry: str) -> tuple[int, int, str]:
     """(first, last, protocol) of one `expose` entry; SpecError for a port outside 1-65535,
-    a range that runs backwards, or one of more than MAX_PORT_RANGE ports."""
+    a range that runs backwards, or one of more than MAX_EXPOSED_RANGE ports."""
     m = _EXPOSE_RE.match(entry.strip())
     if m is None:
         raise SpecError(f"cannot read {entry!r} (PORT, PORT/PROTO, PORT-PORT or PORT-PORT/PROTO)")
     try:
-        first, end = port_range(int(m.group(1)), int(m.group(2) or m.group(1)))
+        first, end = port_range(int(m.group(1)), int(m.group(2) or m.group(1)), widest=MAX_EXPOSED_RANGE)
     except SpecError as exc:
         raise SpecError(f"{entry!r}: {exc}") from None
     return first, end - 1, m.group(3) or "tcp"

@@ -14,14 +14,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from syncer.core import labels as L
-from syncer.core.model import ContainerSpec, Desired, LiveContainer, LiveTask, Observed
+from syncer.core.model import ContainerSpec, LiveContainer, LiveTask
 from syncer.core.record import Record, record
 from syncer.stages.shortforms import byte_size
-from syncer.stages.swarm_fields import not_on_swarm, process, text, tmpfs_mount
+from syncer.stages.swarm_fields import process, text, tmpfs_mount
 
 DEFAULT_MONITOR = "5s"  # how long Swarm watches each updated task before it counts as proven
 TASK_HASH = "syncer.task-hash"  # on the service: the hash of its TaskTemplate (is a roll expected?)
-JOB_API = (1, 41)  # the first engine API with `Mode: ReplicatedJob` (Docker 20.10)
 SETTLED = ("completed", "rollback_completed", "paused", "rollback_paused")
 
 _DURATION_RE = re.compile(r"([0-9.]+)(ns|us|ms|s|m|h)")
@@ -146,36 +145,6 @@ def task_hash(c: ContainerSpec, image: str = "") -> str:
     """The hash of the TaskTemplate syncer makes of a spec (`image`: pinned to a digest),
     labelled on the service: one made by an earlier syncer that carried less differs."""
     return L.sha256_of(_task(c, image))
-
-
-def jobs_unsupported(desired: Desired, observed: Observed) -> list[tuple[str, str, str]]:
-    """(server, definition, API version) of each job wanted on a Swarm manager whose engine
-    has no ReplicatedJob mode (API < 1.41, Docker < 20.10)."""
-    out = []
-    for c in desired.containers:
-        state = observed.servers.get(c.server)
-        if c.is_job and state is not None and state.kind == "swarm" and state.reachable \
-                and _api_key(state.api_version) < JOB_API:
-            out.append((c.server, c.definition, state.api_version or "unknown"))
-    return out
-
-
-def fields_unsupported(desired: Desired, observed: Observed) -> list[tuple[str, str, list[str]]]:
-    """(server, definition, fields) of each definition wanted on a Swarm manager with fields
-    a service cannot carry: refused at plan time rather than left out of the service."""
-    out = []
-    for c in desired.containers:
-        state = observed.servers.get(c.server)
-        if state is not None and state.kind == "swarm" and (fields := not_on_swarm(c.spec)):
-            out.append((c.server, c.definition, fields))
-    return out
-
-
-def _api_key(version: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(p) for p in version.split("."))
-    except ValueError:
-        return (0,)
 
 
 def task_template(c: ContainerSpec) -> dict[str, Any]:
@@ -380,16 +349,42 @@ def tasks_summary(running: int, wanted: int) -> str:
 _EXIT_RE = re.compile(r"non-zero exit \((-?[0-9]+)\)")
 
 
-def job_state(tasks: Sequence[LiveTask]) -> tuple[str, str]:
+def job_state(tasks: Sequence[LiveTask], completions: int | None) -> tuple[str, str]:
     """A job service's state and status as a container's would read (`exited`, `Exited (0)
-    ...`), so that the plan judges a Swarm job as it judges a job container."""
+    ...`), so that the plan judges a Swarm job as it judges a job container: `tasks`, those of
+    its last run; `completions`, as job_complete takes it."""
     states = [t.state for t in tasks]
     if any(s not in ("complete", "failed", "rejected", "shutdown", "orphaned", "remove") for s in states):
         return "running", "job running"
-    if "complete" in states:
+    if job_complete([(t.state, t.node, t.updated) for t in tasks], completions):
         return "exited", "Exited (0) job completed"
     failed = sorted((t for t in tasks if t.state in ("failed", "rejected")), key=lambda t: t.updated)
     if failed:
         m = _EXIT_RE.search(failed[-1].error)
         return "exited", f"Exited ({m.group(1) if m else 1}) {failed[-1].error}"
-    return "created", "no task yet"
+    return ("running", "job running") if tasks else ("created", "no task yet")
+
+
+def job_complete(tasks: Sequence[tuple[str, str, str]], completions: int | None) -> bool:
+    """Whether one run of a job completed. `tasks`: its tasks' (state, node, updated);
+    `completions`: a replicated job's TotalCompletions (that many exited 0), or None for a
+    global job (on each node, its latest task exited 0: one that failed there and was not
+    retried is a failed run, whatever the other nodes did)."""
+    if completions is not None:
+        return sum(1 for state, _, _ in tasks if state == "complete") >= completions
+    latest: dict[str, str] = {}
+    for state, node, _ in sorted(tasks, key=lambda t: t[2]):
+        latest[node] = state
+    return bool(latest) and all(state == "complete" for state in latest.values())
+
+
+def job_completions(mode: Mapping[str, Any]) -> int | None:
+    """A job service's Mode → what job_complete takes (None: a global job)."""
+    replicated = mode.get("ReplicatedJob")
+    return None if replicated is None else int(replicated.get("TotalCompletions") or replicated.get("MaxConcurrent") or 1)
+
+
+def job_run(value: Mapping[str, Any] | None) -> int:
+    """Which run of a job a service (its `JobStatus`) or a task (itself) is at: Swarm's
+    JobIteration, 0 for the first (the API leaves a zero index out)."""
+    return int(((value or {}).get("JobIteration") or {}).get("Index") or 0)

@@ -9,7 +9,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from syncer.core.model import Desired, Observed
 from syncer.stages.shortforms import byte_size, tmpfs_entry
+
+JOB_API = (1, 41)  # the first engine API with Swarm's job modes (Docker 20.10)
 
 # spec field -> ContainerSpec field, copied as they are (lists and mappings of strings)
 _AS_IS = {"cap_add": "CapabilityAdd", "cap_drop": "CapabilityDrop", "sysctls": "Sysctls", "stop_signal": "StopSignal"}
@@ -80,10 +83,40 @@ def not_on_swarm(spec: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def jobs_unsupported(desired: Desired, observed: Observed) -> list[tuple[str, str, str]]:
+    """(server, definition, API version) of each job wanted on a Swarm manager whose engine
+    has no ReplicatedJob mode (API < 1.41, Docker < 20.10)."""
+    out = []
+    for c in desired.containers:
+        state = observed.servers.get(c.server)
+        if c.is_job and state is not None and state.kind == "swarm" and state.reachable \
+                and _api_key(state.api_version) < JOB_API:
+            out.append((c.server, c.definition, state.api_version or "unknown"))
+    return out
+
+
+def fields_unsupported(desired: Desired, observed: Observed) -> list[tuple[str, str, list[str]]]:
+    """(server, definition, fields) of each definition wanted on a Swarm manager with fields
+    a service cannot carry: refused at plan time rather than left out of the service."""
+    out = []
+    for c in desired.containers:
+        state = observed.servers.get(c.server)
+        if state is not None and state.kind == "swarm" and (fields := not_on_swarm(c.spec)):
+            out.append((c.server, c.definition, fields))
+    return out
+
+
+def _api_key(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in version.split("."))
+    except ValueError:
+        return (0,)
+
+
 # what Swarm's scheduler reads in a constraint (its `key op value`): an attribute name, and a
 # value of letters, digits and a few signs (none that reads as a future operator)
-_ATTRIBUTE = re.compile(r"[a-z_][a-z0-9_.-]+", re.IGNORECASE)
-_VALUE = re.compile(r"[a-z0-9:_\s.*()?+\[\]\\^$|/-]+", re.IGNORECASE)
+_ATTRIBUTE = re.compile(r"[a-z_][a-z0-9_.-]+", re.IGNORECASE | re.ASCII)
+_VALUE = re.compile(r"[a-z0-9:_ \t\n\f\r.*()?+\[\]\\^$|/-]+", re.IGNORECASE | re.ASCII)  # (Go's \s)
 
 
 def constraint_problem(constraint: str) -> str | None:

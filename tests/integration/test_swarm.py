@@ -554,12 +554,17 @@ def test_a_global_job_runs_once_on_each_node_and_a_failure_carries_the_tasks_err
     out = run_cli("--repo", str(repo), "instances", "stop", name)
     assert out.returncode == 1 and "rpc error" not in out.stderr, out.stderr
     assert f"service {name} is a job (it runs to completion), which Swarm cannot stop" in out.stderr
-    out = run_cli("--repo", str(repo), "instances", "restart", name)
+    out = run_cli("--repo", str(repo), "instances", "restart", name)  # (returns as `docker start` does)
     assert out.returncode == 0, out.stdout + out.stderr
-    runs = [((t.get("JobIteration") or {}).get("Index", 0), t["NodeID"], t["Status"]["State"])
-            for t in api.tasks(filters={"service": svc["ID"]})]
-    assert sorted(r for r in runs if r[0] == 1) == sorted((1, n["ID"], "complete") for n in nodes), runs
-    assert [a["action"] for a in _plan(repo)["actions"]] == ["noop"]
+
+    def second_run() -> list[tuple[str, str]]:
+        return sorted((t["NodeID"], t["Status"]["State"]) for t in api.tasks(filters={"service": svc["ID"]})
+                      if (t.get("JobIteration") or {}).get("Index") == 1)
+
+    wait_until(lambda: second_run() == sorted((n["ID"], "complete") for n in nodes), timeout=60,
+               message="the second run complete on each node")
+    [a] = _plan(repo)["actions"]
+    assert (a["action"], a["cause"]) == ("noop", "job completed (exit 0)")
     # a replicated job now: Swarm changes no mode, the job is made again
     (repo / f"definitions/{name}.yaml").write_text(f"name: {name}\ntemplate: job\nparams: {{script: 'echo ok'}}\n")
     [a] = _plan(repo)["actions"]
@@ -572,6 +577,8 @@ def test_a_global_job_runs_once_on_each_node_and_a_failure_carries_the_tasks_err
     assert again is not None and again["ID"] != svc["ID"] and again["Spec"]["Mode"] == {"GlobalJob": {}}
     dep = _last_deployment(repo, name)
     assert dep["status"] == "failed" and "non-zero exit (4)" in dep["error"], dep
+    [a] = _plan(repo)["actions"]  # a failed run is run again by the next apply
+    assert (a["action"], a["cause"]) == ("run", "the job's last run failed (exit 4)")
 
 
 def test_a_service_swarm_cannot_place_fails_with_swarms_reason_and_a_bad_constraint_is_located(

@@ -10,7 +10,7 @@ import pytest
 
 from syncer.adapters.container_args import create_args
 from syncer.stages import swarm
-from syncer.stages.shortforms import MAX_PORT_RANGE, SpecError, expose
+from syncer.stages.shortforms import MAX_EXPOSED_RANGE, SpecError, expose
 from tests.unit.test_shortforms import _render
 from tests.unit.test_validate import diagnostics, repo
 
@@ -22,9 +22,9 @@ def test_the_normal_form_is_sorted_distinct_port_slash_protocol_with_ranges_expa
 
 
 def test_a_range_is_bounded_and_must_run_forwards() -> None:
-    assert len(expose([f"1-{MAX_PORT_RANGE}"])) == MAX_PORT_RANGE
+    assert len(expose([f"1-{MAX_EXPOSED_RANGE}"])) == MAX_EXPOSED_RANGE
     with pytest.raises(SpecError, match=r"expose: '1-1001': the range spans 1001 ports \(at most 1000 in one\)"):
-        expose([f"1-{MAX_PORT_RANGE + 1}"])
+        expose([f"1-{MAX_EXPOSED_RANGE + 1}"])
     with pytest.raises(SpecError, match=r"expose: '9001-9000': the range runs backwards"):
         expose(["9001-9000"])
     with pytest.raises(SpecError, match=r"expose: cannot read 'http'"):

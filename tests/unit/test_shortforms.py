@@ -248,3 +248,19 @@ def test_a_memory_limit_in_compose_spelling_validates_and_reaches_docker(tmp_pat
         256 * 1024**2, 1024**3, 64 * 1024**2, 512 * 1024**2)
     unlimited = _render(tmp_path / "b", "resources: {memory: 64m, memory_swap: -1}")
     assert create_args(unlimited.spec, {})["host_config"]["memswap_limit"] == -1
+
+
+def test_a_short_port_is_checked_as_docker_reads_it() -> None:
+    """A container port is 1-65535, a host port 0-65535 (0: any free one), a range runs
+    upwards; a published range may be wide (a TURN server's), unlike `expose`'s."""
+    from syncer.stages.shortforms import SpecError, ports
+
+    assert len(ports(["49152-65535:49152-65535/udp"])) == 16384
+    assert ports(["0:80"]) == [{"container_port": 80, "protocol": "tcp", "host_port": 0}]
+    assert ports(["[::1]:53:53/udp", "127.0.0.1::80"])[0]["host_ip"] == "::1"
+    for bad, why in (("70000:80", "a host port is 0-65535"), ("8080:0", "a container port is 1-65535"),
+                     ("9000-8000:80-81", "the range runs backwards"), ("80:90-89", "the range runs backwards")):
+        with pytest.raises(SpecError, match=f"ports: '{bad}': {why}"):
+            ports([bad])
+    with pytest.raises(SpecError, match="ports.container_port: 99999: a container port is 1-65535"):
+        ports([{"container_port": "99999"}])

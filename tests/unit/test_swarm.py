@@ -12,6 +12,7 @@ from syncer.core.model import (
     ContainerSpec, Definition, Desired, LiveContainer, LiveTask, Located, Observed, Server, ServerState, Template,
 )
 from syncer.stages import swarm as S
+from syncer.stages import swarm_fields
 from syncer.stages.plan import plan
 from syncer.stages.render import normalise, render_definition
 from syncer.cli.views import closing_line
@@ -240,20 +241,20 @@ def test_a_swarm_job_is_a_replicated_job_run_once_per_spec_hash() -> None:
     assert body["TaskTemplate"]["ContainerSpec"]["Labels"][L.KIND] == "job"  # its exit is not a fault
     done = LiveTask("t1", "web", "svc1", 1, "n", "complete", "complete")
     failed = LiveTask("t2", "web", "svc1", 1, "n", "failed", "shutdown", error="task: non-zero exit (3)")
-    assert S.job_state([done]) == ("exited", "Exited (0) job completed")
-    assert S.job_state([failed])[0] == "exited" and S.job_state([failed])[1].startswith("Exited (3)")
+    assert S.job_state([done], 1) == ("exited", "Exited (0) job completed")
+    assert S.job_state([failed], 1)[0] == "exited" and S.job_state([failed], 1)[1].startswith("Exited (3)")
     live = _service(job)
     for tasks, want in (([done], ("noop", "job completed (exit 0)")), ([failed], ("run", "the job's last run"))):
         from dataclasses import replace
 
-        state, status = S.job_state(tasks)
+        state, status = S.job_state(tasks, 1)
         [a] = _plan([job], [replace(live, state=state, status=status)]).actions
         assert (a.action, a.cause[:len(want[1])]) == want
     assert [a.action for a in _plan([job], []).actions] == ["run"]
     # an engine without ReplicatedJob (API < 1.41) is named at plan time
     old = Observed("acme", {"cluster": _state([], api="1.40")})
-    assert S.jobs_unsupported(Desired("acme", (job,), ("web",)), old) == [("cluster", "web", "1.40")]
-    assert S.jobs_unsupported(Desired("acme", (job,), ("web",)), Observed("acme", {"cluster": _state([])})) == []
+    assert swarm_fields.jobs_unsupported(Desired("acme", (job,), ("web",)), old) == [("cluster", "web", "1.40")]
+    assert swarm_fields.jobs_unsupported(Desired("acme", (job,), ("web",)), Observed("acme", {"cluster": _state([])})) == []
 
 
 def test_declared_networks_are_joined_with_the_definition_as_alias() -> None:
@@ -479,7 +480,7 @@ def test_process_settings_reach_the_service_as_they_reach_a_container() -> None:
                                                                                  "Mode": 0o1777}}]
     assert body["TaskTemplate"]["LogDriver"] == {"Name": "json-file", "Options": {"max-size": "1m", "compress": "true"}}
     assert body["TaskTemplate"]["Resources"]["Reservations"] == {"MemoryBytes": 32 * 1024**2}
-    assert S.not_on_swarm(c.spec) == []
+    assert swarm_fields.not_on_swarm(c.spec) == []
 
 
 def test_what_no_swarm_service_has_is_named_not_dropped() -> None:
@@ -487,18 +488,18 @@ def test_what_no_swarm_service_has_is_named_not_dropped() -> None:
             "security_opt": ["no-new-privileges"], "resources": {"shm_size": "1g"}, "tmpfs": ["/t:size=1m,noexec"],
             "read_only": False, "pid": "", "networks": {"back": {"ipv4_address": "10.1.0.9"}, "front": None},
             "volumes": [{"mount_path": "/d", "host_path": "/srv/d", "selinux": "z"}, {"mount_path": "/e", "name": "e"}]}
-    assert S.not_on_swarm(spec) == ["privileged", "devices", "security_opt", "resources.shm_size",
+    assert swarm_fields.not_on_swarm(spec) == ["privileged", "devices", "security_opt", "resources.shm_size",
                                     "tmpfs option(s) noexec of /t (a size and an octal mode only)",
                                     "networks.back.ipv4_address", "selinux of the volume at /d"]
     # a size or mode Swarm cannot read is named too, never a crash of the plan
-    assert S.not_on_swarm({"tmpfs": ["/a:size=lots,mode=999", "/b:mode=0700,size=1m"]}) == [
+    assert swarm_fields.not_on_swarm({"tmpfs": ["/a:size=lots,mode=999", "/b:mode=0700,size=1m"]}) == [
         "tmpfs option(s) size=lots,mode=999 of /a (a size and an octal mode only)"]
     swarm = ServerState("cluster", True, kind="swarm")
     docker = ServerState("local", True)
     both = Desired("acme", (_spec(privileged=True), ContainerSpec("acme", "local", "w", 1, "w", "box@1.0",
                                                                    {"image": "b", "privileged": True}, "h")), ())
     observed = Observed("acme", {"cluster": swarm, "local": docker})
-    assert S.fields_unsupported(both, observed) == [("cluster", "web", ["privileged"])]
+    assert swarm_fields.fields_unsupported(both, observed) == [("cluster", "web", ["privileged"])]
 
 
 def test_a_service_an_earlier_syncer_made_of_the_same_spec_is_rolled_to_what_this_one_makes() -> None:
@@ -559,28 +560,57 @@ def test_a_job_run_completes_when_each_task_it_asks_for_exited_0() -> None:
     assert job_progress({"GlobalJob": {}}, [t("complete"), t("complete")]) == (True, [])
     complete, failed = job_progress({"GlobalJob": {}}, [t("complete"), t("failed")])
     assert not complete and [f["Status"]["State"] for f in failed] == ["failed"]
+    on = [dict(t("complete"), NodeID="a", UpdatedAt="1"), dict(t("failed"), NodeID="b", UpdatedAt="2")]
+    assert job_progress({"GlobalJob": {}}, on)[0] is False
+    assert job_progress({"GlobalJob": {}}, [*on, dict(t("complete"), NodeID="b", UpdatedAt="3")])[0] is True
+
+
+def test_a_job_run_is_judged_by_each_node_or_by_its_completions() -> None:
+    """A global job whose task failed on one node failed, whatever the other nodes did (and
+    one that failed there and was retried to exit 0 completed); a replicated job completed
+    when its TotalCompletions tasks exited 0."""
+    def t(ident: str, node: str, state: str, at: str) -> LiveTask:
+        err = "task: non-zero exit (4)" if state == "failed" else ""
+        return LiveTask(ident, "sweep", "svc7", 0, node, state, "complete", error=err, updated=at)
+
+    a_ok, b_bad = t("t1", "a", "complete", "2026-12-02T10:00:01Z"), t("t2", "b", "failed", "2026-12-02T10:00:02Z")
+    assert S.job_state([a_ok, b_bad], None) == ("exited", "Exited (4) task: non-zero exit (4)")
+    b_retried = t("t3", "b", "complete", "2026-12-02T10:00:09Z")
+    assert S.job_state([a_ok, b_bad, b_retried], None) == ("exited", "Exited (0) job completed")
+    assert S.job_state([a_ok, b_bad], 2)[1].startswith("Exited (4)")
+    assert S.job_state([a_ok, b_retried], 2) == ("exited", "Exited (0) job completed")
+    assert S.job_state([a_ok], 2) == ("running", "job running")  # (the second is yet to be made)
+    assert S.job_state([], None) == ("created", "no task yet")
+    assert S.job_completions({"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 3}}) == 3
+    assert S.job_completions({"GlobalJob": {}}) is None
+    assert S.job_run({"JobIteration": {"Index": 2}}) == 2 and S.job_run({"JobIteration": {}}) == 0 == S.job_run(None)
 
 
 def test_a_global_job_is_observed_as_a_job_in_its_mode() -> None:
     from syncer.adapters.swarm import Swarm
 
     labels = {L.PROJECT: "acme", L.DEFINITION: "sweep", L.KIND: "job"}
-    row = {"ID": "svc7", "Spec": {"Name": "sweep", "Labels": labels, "Mode": {"GlobalJob": {}},
-                                  "TaskTemplate": {"ContainerSpec": {"Image": "busybox:latest"}}}}
+    row = {"ID": "svc7", "JobStatus": {"JobIteration": {"Index": 1}},
+           "Spec": {"Name": "sweep", "Labels": labels, "Mode": {"GlobalJob": {}},
+                    "TaskTemplate": {"ContainerSpec": {"Image": "busybox:latest"}}}}
 
     class Reads:
         def services(self) -> list[dict[str, Any]]:
             return [row]
 
         def tasks(self, filters: Any) -> list[dict[str, Any]]:
-            return [{"ID": "t1", "ServiceID": "svc7", "NodeID": "n1", "DesiredState": "complete",
-                     "Status": {"State": "complete"}}]
+            # its first run failed; `instances start` ran it again (JobIteration 1), and that completed
+            return [{"ID": "t0", "ServiceID": "svc7", "NodeID": "n1", "DesiredState": "complete",
+                     "Status": {"State": "failed", "Err": "task: non-zero exit (1)"}},
+                    {"ID": "t1", "ServiceID": "svc7", "NodeID": "n1", "DesiredState": "complete",
+                     "JobIteration": {"Index": 1}, "Status": {"State": "complete"}}]
 
         def networks(self) -> list[dict[str, Any]]:
             return []
 
-    [live], _, _, _ = Swarm(_Engine(Reads(), None)).observe("acme")  # type: ignore[arg-type]
+    [live], tasks, _, _ = Swarm(_Engine(Reads(), None)).observe("acme")  # type: ignore[arg-type]
     assert (live.mode, live.state, live.status) == ("global-job", "exited", "Exited (0) job completed")
+    assert [t.id for t in tasks] == ["t1"]  # the last run's
 
 
 def test_a_service_turned_global_or_back_is_made_again_not_updated() -> None:
@@ -656,9 +686,9 @@ def test_cpu_reservations_and_the_dnsrr_endpoint_mode_reach_the_service() -> Non
     assert body["EndpointSpec"]["Mode"] == "dnsrr"
     assert S.service_spec(_spec(), {})["EndpointSpec"]["Mode"] == "vip"
     assert S.service_spec(_spec(), {})["TaskTemplate"]["Resources"] == {"Limits": {}}
-    assert S.not_on_swarm(_spec(endpoint_mode="dnsrr", ports=["8080:80", "9090"]).spec) == [
+    assert swarm_fields.not_on_swarm(_spec(endpoint_mode="dnsrr", ports=["8080:80", "9090"]).spec) == [
         "port 8080 through the routing mesh with endpoint_mode: dnsrr (publish it with mode: host)"]
-    assert S.not_on_swarm(_spec(endpoint_mode="dnsrr", ports=[{"container_port": 80, "host_port": 8080,
+    assert swarm_fields.not_on_swarm(_spec(endpoint_mode="dnsrr", ports=[{"container_port": 80, "host_port": 8080,
                                                                "mode": "host"}]).spec) == []
 
 
@@ -779,3 +809,33 @@ def test_a_wait_that_runs_out_says_why_swarm_has_not_run_the_task() -> None:
     # Swarm's own errors lose the gRPC status they came wrapped in
     exc = Exception("rpc error: code = Unknown desc = constraint expected one operator from ==, !=")
     assert engine_message(exc) == "constraint expected one operator from ==, !="
+
+
+def test_a_swarm_server_answering_as_no_manager_stays_reachable_with_the_error() -> None:
+    """`syncer servers` / GET /servers: its engine answered (reachable, its version); its nodes
+    could not be listed (a worker, or a node out of its swarm): that error, under `swarm`."""
+    from syncer.adapters.docker import EngineError
+    from types import SimpleNamespace
+
+    from syncer.engine.queries import server_info, swarm_nodes
+
+    class Reads:
+        def nodes(self) -> list[dict[str, Any]]:
+            raise EngineError("list nodes: This node is not a swarm manager.")
+
+    class Eng(_Engine):
+        def version(self) -> dict[str, Any]:
+            return {"Version": "27.0.1", "ApiVersion": "1.46"}
+
+        def close(self) -> None:
+            pass
+
+    project = SimpleNamespace(config=SimpleNamespace(name="acme"))  # (all server_info reads of it)
+    info = server_info(project, Server("cluster", kind="swarm"),  # type: ignore[arg-type]
+                       engines=lambda s: Eng(Reads(), None))  # type: ignore[arg-type,return-value]
+    assert (info["reachable"], info["engine_version"]) == (True, "27.0.1")
+    assert info["swarm"] == {"error": "list nodes: This node is not a swarm manager."}
+    node = {"ID": "n1", "Description": {"Hostname": "a"}, "Spec": {"Role": "manager", "Availability": "active"},
+            "Status": {"State": "ready"}}
+    down = {"ID": "n2xxxxxxxxxxxxxx", "Spec": {"Role": "worker", "Availability": "active"}, "Status": {"State": "down"}}
+    assert swarm_nodes([node, down]) == {"nodes": 2, "ready": 1, "managers": 1, "not_ready": ["n2xxxxxxxxxx: down, active"]}

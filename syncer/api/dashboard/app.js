@@ -431,6 +431,7 @@
       s.environment || "—",
       s.containers ? s.containers.running + " running of " + s.containers.total : "—",
       // a Swarm manager: its nodes, and each one Swarm cannot place tasks on, with why
+      s.swarm && s.swarm.error ? el("div", { class: "error", text: s.swarm.error }) :
       s.swarm ? el("span", {}, s.swarm.ready + " ready of " + s.swarm.nodes,
                    ...s.swarm.not_ready.map((n) => el("div", { class: "error", text: n }))) : "—",
     ]);
