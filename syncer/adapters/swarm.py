@@ -362,15 +362,24 @@ def waiting_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "", *, until:
     return lines
 
 
-def job_progress(mode: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]
-                 ) -> tuple[bool, list[Mapping[str, Any]]]:
-    """(completed, failed tasks) of one run of a job service, raw: `mode`, its spec's; `tasks`,
-    that run's (stages/swarm.job_complete says when it completed)."""
+def job_progress(mode: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]],
+                 restart: Mapping[str, Any] | None = None) -> tuple[bool, list[Mapping[str, Any]]]:
+    """(completed, failed tasks Swarm will not retry) of one run of a job service, raw: `mode`
+    and `restart` (its RestartPolicy), its spec's; `tasks`, that run's (stages/swarm.job_complete
+    says when it completed). Under `on-failure`, a failed task is retried in its slot (a global
+    job's: on its node) until MaxAttempts restarts failed too (0: forever; the job timeout ends it)."""
     def state(t: Mapping[str, Any]) -> str:
         return str((t.get("Status") or {}).get("State", ""))
 
     failed = [t for t in tasks if state(t) in ("failed", "rejected")]
     runs = [(state(t), str(t.get("NodeID", "")), str(t.get("UpdatedAt", ""))) for t in tasks]
+    if (restart or {}).get("Condition") == "on-failure":
+        def where(t: Mapping[str, Any]) -> Any:
+            return t.get("NodeID") if "GlobalJob" in mode else t.get("Slot") or 0
+
+        attempts = int((restart or {}).get("MaxAttempts") or 0)
+        failures = Counter(where(t) for t in failed)
+        failed = [t for t in failed if attempts and failures[where(t)] > attempts]
     return job_complete(runs, job_completions(mode)), failed
 
 

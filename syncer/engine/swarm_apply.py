@@ -207,12 +207,15 @@ class SwarmDeployer:
         """A job (`Mode: ReplicatedJob`, or `GlobalJob`: a task on each node): its earlier service
         goes, a new one runs once; the deployment succeeds when its tasks completed (exit 0),
         else fails with the task's error."""
-        self._remove_earlier(a, log)
-        ident = self.swarm.create_service(body, self.secrets)
-        log(f"created job service {c.definition} ({ident[:12]}): Swarm runs it to completion")
+        ident, run = self._run_in_place(a, c, body, log) if a.container_id else ("", 0)
+        if not ident:
+            self._remove_earlier(a, log)
+            ident = self.swarm.create_service(body, self.secrets)
+            log(f"created job service {c.definition} ({ident[:12]}): Swarm runs it to completion")
         deadline = time.monotonic() + self.job_timeout
         while True:
-            complete, failed = job_progress(body["Mode"], tasks := self._tasks(ident))
+            tasks = [t for t in self._tasks(ident) if S.job_run(t) == run]
+            complete, failed = job_progress(body["Mode"], tasks, (body.get("TaskTemplate") or {}).get("RestartPolicy"))
             if complete:
                 done = sum(1 for t in tasks if (t.get("Status") or {}).get("State") == "complete")
                 log(f"job completed: {done} task(s) exited 0")
@@ -225,6 +228,22 @@ class SwarmDeployer:
                 raise DeployFailed(f"the job did not complete within {self.job_timeout:g}s"
                                    + _waiting(tasks, "", log, until="complete"))
             self.sleep(POLL)
+
+    def _run_in_place(self, a: Action, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> tuple[str, int]:
+        """A job whose earlier service is a job of the same mode runs again in it: an update
+        (ForceUpdate + 1, so that a spec run before runs again) starts Swarm's next run of it.
+        Removing it and making a new one would leave its tasks behind on the nodes (Swarm keeps
+        a removed job's tasks and containers: moby/moby#42789). ("", 0): not in place."""
+        info = self.swarm.inspect_service(a.container_id)
+        spec = info.get("Spec") or {}
+        if set(spec.get("Mode") or {}) != set(body["Mode"]):
+            return "", 0
+        force = int((spec.get("TaskTemplate") or {}).get("ForceUpdate") or 0) + 1
+        again = {**body, "TaskTemplate": {**body["TaskTemplate"], "ForceUpdate": force}}
+        self.swarm.update_service(a.container_id, int(info["Version"]["Index"]), again, self.secrets)
+        run = S.job_run(self.swarm.inspect_service(a.container_id).get("JobStatus"))
+        log(f"updated job service {c.definition} ({a.container_id[:12]}): Swarm runs it again (run {run})")
+        return a.container_id, run
 
     def _remove_earlier(self, a: Action, log: Log) -> None:
         """The definition's earlier service, before a new one of its name is made."""

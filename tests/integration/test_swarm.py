@@ -470,6 +470,40 @@ def test_a_job_runs_once_as_a_replicated_job_and_a_failure_carries_the_tasks_err
     assert a["action"] == "run" and "exit 3" in a["cause"]
 
 
+def test_a_job_swarm_retries_on_failure_succeeds_when_a_retry_does(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """`restart: on-failure:N` on a job: Swarm runs a failed task again; the apply waits for
+    that (it used to call the job failed at the first failed task, while Swarm went on to
+    complete it), and fails once a slot's attempts are spent."""
+    api = _api(swarm)
+    name, volume = f"retry-{sproject[2:]}", f"retry-{sproject[2:]}"
+    once = "test -f /data/$$HOSTNAME || { touch /data/$$HOSTNAME; exit 3; }"  # fails the first time only
+
+    def job(script: str, attempts: int) -> str:
+        return (f"name: {name}\ntemplate: job\nreplicas: 2\nparams: {{script: '{script}'}}\noverrides: {{restart:"
+                f" 'on-failure:{attempts}', restart_policy: {{delay: 1s}}, volumes: ['{volume}:/data']}}\n")
+
+    repo = _repo(tmp_path, sproject, swarm, {name: job(once, 2)}, local=False)
+    try:
+        out = _apply(repo)
+        assert out.returncode == 0, out.stdout + out.stderr
+        states = sorted(t["Status"]["State"] for t in api.tasks(filters={"service": name}))
+        assert states.count("complete") == 2 and "failed" in states, states
+        assert [a["action"] for a in _plan(repo)["actions"]] == ["noop"]
+        # always failing: after 1 + 1 attempts in a slot, the job failed
+        (repo / f"definitions/{name}.yaml").write_text(job("exit 4", 1))
+        out = _apply(repo)
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert "non-zero exit (4)" in _last_deployment(repo, name)["error"]
+        assert len(api.services(filters={"name": name})) == 1  # run again in place
+    finally:  # (a removed job's containers stay: moby/moby#42789; this node is the manager)
+        for svc in api.services(filters={"name": name}):
+            api.remove_service(svc["ID"])
+        for left in api.containers(all=True, filters={"volume": volume}):
+            api.remove_container(left["Id"], force=True)
+        api.remove_volume(volume, force=True)
+
+
 def test_a_service_name_held_outside_the_project_is_a_planned_conflict(
         tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
     api = _api(swarm)
@@ -573,8 +607,10 @@ def test_a_global_job_runs_once_on_each_node_and_a_failure_carries_the_tasks_err
     (repo / f"definitions/{name}.yaml").write_text(f"name: {name}\ntemplate: each\nparams: {{script: 'exit 4'}}\n")
     out = _apply(repo)
     assert out.returncode == 1, out.stdout + out.stderr
+    # (run again in its service, an update: a removed job's tasks would stay behind, moby/moby#42789)
     again = _service(api, name)
-    assert again is not None and again["ID"] != svc["ID"] and again["Spec"]["Mode"] == {"GlobalJob": {}}
+    assert again is not None and again["ID"] == svc["ID"] and again["Spec"]["Mode"] == {"GlobalJob": {}}
+    assert again["JobStatus"]["JobIteration"]["Index"] == 2, again["JobStatus"]
     dep = _last_deployment(repo, name)
     assert dep["status"] == "failed" and "non-zero exit (4)" in dep["error"], dep
     [a] = _plan(repo)["actions"]  # a failed run is run again by the next apply

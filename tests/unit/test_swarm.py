@@ -560,6 +560,14 @@ def test_a_job_run_completes_when_each_task_it_asks_for_exited_0() -> None:
     assert job_progress({"GlobalJob": {}}, [t("complete"), t("complete")]) == (True, [])
     complete, failed = job_progress({"GlobalJob": {}}, [t("complete"), t("failed")])
     assert not complete and [f["Status"]["State"] for f in failed] == ["failed"]
+    # under on-failure, Swarm retries a failed task in its slot: not a failed run until its attempts are spent
+    retried = {"Condition": "on-failure", "MaxAttempts": 2}
+    assert job_progress(two, [dict(t("failed"), Slot=1), t("running")], retried) == (False, [])
+    spent = [dict(t("failed"), Slot=1), dict(t("failed"), Slot=1), dict(t("failed"), Slot=1), t("complete")]
+    assert len(job_progress(two, spent, retried)[1]) == 3 and job_progress(two, spent, {"Condition": "none"})[1]
+    assert job_progress(two, spent, {"Condition": "on-failure", "MaxAttempts": 0})[1] == []  # (retried forever)
+    assert job_progress(two, [dict(t("failed"), Slot=1), dict(t("complete"), Slot=1), t("complete")], retried) == (
+        True, [])
     on = [dict(t("complete"), NodeID="a", UpdatedAt="1"), dict(t("failed"), NodeID="b", UpdatedAt="2")]
     assert job_progress({"GlobalJob": {}}, on)[0] is False
     assert job_progress({"GlobalJob": {}}, [*on, dict(t("complete"), NodeID="b", UpdatedAt="3")])[0] is True
