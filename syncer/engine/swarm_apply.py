@@ -353,7 +353,10 @@ class SwarmDeployer:
             if len(failed) >= give_up_after or time.monotonic() > deadline:
                 for line in failed:
                     log(line)
-                why = f"{len(failed)} task(s) failed" if failed else f"not running within {self.timeout:g}s"
+                unplaced = sum(1 for line in failed if " failed, now " not in line)  # (pending: Swarm's reason)
+                why = ", ".join(f"{n} task(s) {what}" for n, what in ((len(failed) - unplaced, "failed"),
+                                                                       (unplaced, "not placed")) if n) \
+                    or f"not running within {self.timeout:g}s"
                 raise DeployFailed(f"{why} ({S.tasks_summary(counts['running'], want)})"
                                    + (_reason(failed) if failed else _waiting(tasks, "", log)))
             self.sleep(POLL)

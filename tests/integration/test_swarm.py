@@ -629,7 +629,7 @@ def test_a_service_swarm_cannot_place_fails_with_swarms_reason_and_a_bad_constra
     out = _apply(repo, "--health-timeout", "3")
     assert out.returncode == 1, out.stdout + out.stderr
     dep = _last_deployment(repo, name)
-    assert "(0/1 task(s) running); pending: no suitable node (scheduling constraints" \
+    assert "1 task(s) not placed (0/1 task(s) running); pending: no suitable node (scheduling constraints" \
         in dep["error"], dep["error"]
     assert any("pending: no suitable node" in r["line"] for r in dep["logs"]), dep["logs"]
     assert _service(api, name) is None
