@@ -280,7 +280,7 @@ def test_a_swarm_job_waits_for_the_job_timeout_not_the_health_timeout() -> None:
     from syncer.engine.swarm_apply import SwarmDeployer
     from syncer.engine.swarms import DeployFailed
 
-    running = [{"ServiceID": "svc1", "Status": {"State": "running"}}]
+    running = [{"ID": "t" * 12, "ServiceID": "svc1", "DesiredState": "complete", "Status": {"State": "running"}}]
     fake = SimpleNamespace(server=SimpleNamespace(name="sw"), reads=None, light=None)
     spec = ContainerSpec("p", "sw", "migrate", 1, "migrate", "job@1", {"image": "x", "kind": "job"}, "h")
     deployer = SwarmDeployer(fake, Desired("p", (spec,), ("migrate",)), {}, timeout=3600.0, job_timeout=0.0,
@@ -290,6 +290,12 @@ def test_a_swarm_job_waits_for_the_job_timeout_not_the_health_timeout() -> None:
     body = {"Mode": {"ReplicatedJob": {"TotalCompletions": 1}}}
     action = Action("run", "sw", "migrate", "migrate", 1, "job not run")
     with pytest.raises(DeployFailed, match="within 0s"):
+        deployer.run_job(action, spec, body, lambda _line: None)
+    # what it waited for, when the clock ran out: a task still running, or Swarm placing none
+    with pytest.raises(DeployFailed, match=r"the job did not complete within 0s; running: no reason given$"):
+        deployer.run_job(action, spec, body, lambda _line: None)
+    running.clear()
+    with pytest.raises(DeployFailed, match=r"within 0s; Swarm made no task \(does any node meet its placement\?\)$"):
         deployer.run_job(action, spec, body, lambda _line: None)
 
 
