@@ -17,7 +17,6 @@ in the env, the arguments and secret files only, never in labels.
 from __future__ import annotations
 
 import base64
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -27,7 +26,7 @@ from syncer.adapters.images import registry_credentials
 from syncer.core import labels as L
 from syncer.core.labels import reveal
 from syncer.core.model import LiveContainer, LiveNetwork, LiveTask
-from syncer.stages.swarm import SwarmFile, job_complete, job_completions, job_run, job_state, tasks_summary
+from syncer.stages.swarm import SwarmFile, job_completions, job_run, job_state, tasks_summary
 
 
 class Swarm:
@@ -325,64 +324,3 @@ def _revealed(body: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, 
         if key in cs:
             cs[key] = [reveal(v, secrets) for v in cs[key]]
     return {**body, "TaskTemplate": {**body["TaskTemplate"], "ContainerSpec": cs}}
-
-
-_NOT_YET = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting")  # before running
-
-
-def failed_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "") -> list[str]:
-    """One line per task created after `since` (an RFC 3339 time) that failed or that Swarm
-    stopped (a new task a rollback shut down), with Swarm's error or last message."""
-    lines = []
-    for t in sorted(tasks, key=lambda t: t.get("CreatedAt", "")):
-        status = t.get("Status") or {}
-        failed = status.get("State") in ("failed", "rejected") or bool(status.get("Err"))
-        # an unhealthy task ends `complete` with no error on some engines (20.10): Swarm
-        # shutting down a task we did not ask to stop is the failure
-        stopped = t.get("DesiredState") == "shutdown"
-        if (failed or stopped) and t.get("CreatedAt", "") >= since:
-            why = status.get("Err") or "stopped by Swarm (it exited, or its healthcheck failed)"
-            # (a task Swarm cannot place is still pending, with the scheduler's reason as its error)
-            verb = "is" if status.get("State") in _NOT_YET and not stopped else "failed, now"
-            lines.append(f"task {t['ID'][:12]} (slot {t.get('Slot', '?')}) {verb} {status.get('State')}: {why}")
-    return lines
-
-
-def waiting_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "", *, until: str = "running") -> list[str]:
-    """One line per task created after `since` that Swarm wants running (or, for a job, to
-    complete) and that is not `until` yet, with Swarm's reason (`pending: no suitable node
-    (scheduling constraints not satisfied on 1 node)`): what a wait that ran out reports."""
-    lines = []
-    for t in sorted(tasks, key=lambda t: t.get("CreatedAt", "")):
-        status = t.get("Status") or {}
-        if t.get("DesiredState") in ("running", "complete") and status.get("State") != until \
-                and t.get("CreatedAt", "") >= since:
-            why = status.get("Err") or status.get("Message") or "no reason given"
-            lines.append(f"task {t['ID'][:12]} (slot {t.get('Slot', '?')}) is {status.get('State')}: {why}")
-    return lines
-
-
-def job_progress(mode: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]],
-                 restart: Mapping[str, Any] | None = None) -> tuple[bool, list[Mapping[str, Any]]]:
-    """(completed, failed tasks Swarm will not retry) of one run of a job service, raw: `mode`
-    and `restart` (its RestartPolicy), its spec's; `tasks`, that run's (stages/swarm.job_complete
-    says when it completed). Under `on-failure`, a failed task is retried in its slot (a global
-    job's: on its node) until MaxAttempts restarts failed too (0: forever; the job timeout ends it)."""
-    def state(t: Mapping[str, Any]) -> str:
-        return str((t.get("Status") or {}).get("State", ""))
-
-    failed = [t for t in tasks if state(t) in ("failed", "rejected")]
-    runs = [(state(t), str(t.get("NodeID", "")), str(t.get("UpdatedAt", ""))) for t in tasks]
-    if (restart or {}).get("Condition") == "on-failure":
-        def where(t: Mapping[str, Any]) -> Any:
-            return t.get("NodeID") if "GlobalJob" in mode else t.get("Slot") or 0
-
-        attempts = int((restart or {}).get("MaxAttempts") or 0)
-        failures = Counter(where(t) for t in failed)
-        failed = [t for t in failed if attempts and failures[where(t)] > attempts]
-    return job_complete(runs, job_completions(mode)), failed
-
-
-def running_count(tasks: Sequence[Mapping[str, Any]]) -> Counter[str]:
-    """How many tasks are in each state, among those Swarm wants running."""
-    return Counter((t.get("Status") or {}).get("State", "") for t in tasks if t.get("DesiredState") == "running")

@@ -11,19 +11,19 @@ the waits for tasks to run go by the clock (POLL).
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from syncer.adapters.docker import Engine, EngineError
-from syncer.adapters.swarm import Swarm, failed_tasks, job_progress, running_count, waiting_tasks
+from syncer.adapters.swarm import Swarm
 from syncer.core.model import Action, ContainerSpec, Desired, RegistryAnswer
 from syncer.engine.heal import OWN
 from syncer.engine.swarm_wake import SLOW, Waker, since
 from syncer.engine.swarms import DeployFailed
 from syncer.stages import swarm as S
+from syncer.stages.swarm_tasks import TaskNote, failed_tasks, job_progress, running_count, waiting_tasks
 
 Log = Callable[[str], None]
 # seconds between two looks at the services' tasks and UpdateStatus (shared: see _Snapshot). A
@@ -65,20 +65,17 @@ class _Snapshot:
 def _waiting(tasks: list[dict[str, Any]], since: str, log: Log, *, until: str = "running") -> str:
     """The tasks a wait ran out of time for, logged, and the last one's reason for the error
     (none at all, on a create: Swarm placed nothing)."""
-    lines = waiting_tasks(tasks, since, until=until)
-    for line in lines:
-        log(line)
+    notes = waiting_tasks(tasks, since, until=until)
+    for note in notes:
+        log(note.line)
     if not tasks and not since:
         return "; Swarm made no task (does any node meet its placement?)"
-    return _reason(lines)
+    return _reason(notes)
 
 
-def _reason(lines: list[str]) -> str:
-    """`; STATE: Swarm's reason` of the last (newest) of failed_tasks' or waiting_tasks' lines."""
-    return "; " + _TASK_LINE.sub("", lines[-1]) if lines else ""
-
-
-_TASK_LINE = re.compile(r"^task \S+ \(slot [^)]*\) (?:failed, now |is )")
+def _reason(notes: list[TaskNote]) -> str:
+    """`; STATE: Swarm's reason` of the last (newest) task noted."""
+    return f"; {notes[-1].reason}" if notes else ""
 
 
 def _replicas(body: Mapping[str, Any]) -> int | None:
@@ -204,9 +201,10 @@ class SwarmDeployer:
                     self._net_ready.add(name)
 
     def run_job(self, a: Action, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> None:
-        """A job (`Mode: ReplicatedJob`, or `GlobalJob`: a task on each node): its earlier service
-        goes, a new one runs once; the deployment succeeds when its tasks completed (exit 0),
-        else fails with the task's error."""
+        """A job (`Mode: ReplicatedJob`, or `GlobalJob`: a task on each node) runs once: again in
+        its earlier service when that is a job of the same mode, else in a new one (the earlier,
+        a long-running service or a job of the other mode, removed first); the deployment
+        succeeds when that run's tasks completed (exit 0), else fails with a task's error."""
         ident, run = self._run_in_place(a, c, body, log) if a.container_id else ("", 0)
         if not ident:
             self._remove_earlier(a, log)
@@ -221,8 +219,8 @@ class SwarmDeployer:
                 log(f"job completed: {done} task(s) exited 0")
                 return
             if failed:
-                for line in failed_tasks(failed):
-                    log(line)
+                for note in failed_tasks(failed):
+                    log(note.line)
                 raise DeployFailed(f"the job failed: {(failed[0].get('Status') or {}).get('Err') or 'task failed'}")
             if time.monotonic() > deadline:
                 raise DeployFailed(f"the job did not complete within {self.job_timeout:g}s"
@@ -313,8 +311,8 @@ class SwarmDeployer:
             if state == "completed":
                 return
             if state in ("rollback_completed", "paused", "rollback_paused"):
-                for line in failed_tasks(self.swarm.service_tasks(ident), sent):
-                    log(line)
+                for note in failed_tasks(self.swarm.service_tasks(ident), sent):
+                    log(note.line)
                 if state == "rollback_completed":
                     raise DeployFailed(f"Swarm rolled the update back: {status.get('Message', '')}".rstrip(": "),
                                        rolled_back=True)
@@ -351,9 +349,9 @@ class SwarmDeployer:
                 log(S.tasks_summary(want, want))
                 return
             if len(failed) >= give_up_after or time.monotonic() > deadline:
-                for line in failed:
-                    log(line)
-                unplaced = sum(1 for line in failed if " failed, now " not in line)  # (pending: Swarm's reason)
+                for note in failed:
+                    log(note.line)
+                unplaced = sum(1 for note in failed if not note.ended)  # (pending: Swarm could not place it)
                 why = ", ".join(f"{n} task(s) {what}" for n, what in ((len(failed) - unplaced, "failed"),
                                                                        (unplaced, "not placed")) if n) \
                     or f"not running within {self.timeout:g}s"

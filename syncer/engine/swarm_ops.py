@@ -34,10 +34,10 @@ def stop(engine: Engine, c: LiveContainer, *, timeout: float) -> None:
     """Scale the service to 0 and wait until none of its tasks runs."""
     if c.mode.endswith("-job"):
         raise Conflict(f"service {c.name} is a job (it runs to completion), which Swarm cannot stop:"
-                          " remove its definition to remove it")
+                       " remove its definition to remove it")
     if c.mode == "global":
         raise Conflict(f"service {c.name} runs one task on each node (mode: global), which Swarm cannot scale"
-                          " to 0: remove its definition to stop it")
+                       " to 0: remove its definition to stop it")
     swarm = Swarm(engine)
     swarm.scale(c.id, 0)
     _wait(lambda: not [t for t in swarm.service_tasks(c.id) if _state(t) == "running"], timeout,

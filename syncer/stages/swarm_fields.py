@@ -85,7 +85,7 @@ def not_on_swarm(spec: Mapping[str, Any]) -> list[str]:
 
 def jobs_unsupported(desired: Desired, observed: Observed) -> list[tuple[str, str, str]]:
     """(server, definition, API version) of each job wanted on a Swarm manager whose engine
-    has no ReplicatedJob mode (API < 1.41, Docker < 20.10)."""
+    has no job modes (API < 1.41, Docker < 20.10)."""
     out = []
     for c in desired.containers:
         state = observed.servers.get(c.server)

@@ -553,7 +553,7 @@ def test_a_global_service_runs_a_task_on_each_node_and_one_container_elsewhere()
 def test_a_job_run_completes_when_each_task_it_asks_for_exited_0() -> None:
     """A replicated job: its TotalCompletions tasks exited 0; a global one: every task Swarm
     made for it (one on each node, made together), and at least one."""
-    from syncer.adapters.swarm import job_progress
+    from syncer.stages.swarm_tasks import job_progress
 
     def t(state: str) -> dict[str, Any]:
         return {"Status": {"State": state, "Err": "task: non-zero exit (2)" if state == "failed" else ""}}
@@ -800,7 +800,7 @@ def test_a_placement_constraint_is_read_as_swarms_scheduler_reads_it() -> None:
 
 def test_a_wait_that_runs_out_says_why_swarm_has_not_run_the_task() -> None:
     from syncer.adapters.docker import engine_message
-    from syncer.adapters.swarm import waiting_tasks
+    from syncer.stages.swarm_tasks import waiting_tasks
 
     def t(ident: str, state: str, desired: str = "running", **status: str) -> dict[str, Any]:
         return {"ID": ident * 12, "Slot": 1, "CreatedAt": f"2026-12-02T10:00:0{ident}Z", "DesiredState": desired,
@@ -809,15 +809,19 @@ def test_a_wait_that_runs_out_says_why_swarm_has_not_run_the_task() -> None:
     tasks = [t("1", "running"), t("2", "pending", Err="no suitable node (scheduling constraints not satisfied on"
                                                       " 1 node)"),
              t("3", "preparing", Message="preparing"), t("4", "shutdown", "shutdown"), t("5", "assigned")]
-    assert waiting_tasks(tasks) == [
+    assert [n.line for n in waiting_tasks(tasks)] == [
         "task 222222222222 (slot 1) is pending: no suitable node (scheduling constraints not satisfied on 1 node)",
         "task 333333333333 (slot 1) is preparing: preparing", "task 555555555555 (slot 1) is assigned: no reason given"]
-    assert waiting_tasks(tasks, since="2026-12-02T10:00:04Z") == [
+    assert [n.line for n in waiting_tasks(tasks, since="2026-12-02T10:00:04Z")] == [
         "task 555555555555 (slot 1) is assigned: no reason given"]
     # a task Swarm cannot place carries the scheduler's reason as its error: still pending, not failed
-    from syncer.adapters.swarm import failed_tasks
+    from syncer.stages.swarm_tasks import failed_tasks
 
-    assert failed_tasks([tasks[1], t("6", "rejected", Err="Range of CPUs is from 0.01 to 2.00")]) == [
+    notes = failed_tasks([tasks[1], t("6", "rejected", Err="Range of CPUs is from 0.01 to 2.00")])
+    assert [(n.ended, n.reason) for n in notes] == [
+        (False, "pending: no suitable node (scheduling constraints not satisfied on 1 node)"),
+        (True, "rejected: Range of CPUs is from 0.01 to 2.00")]
+    assert [n.line for n in notes] == [
         "task 222222222222 (slot 1) is pending: no suitable node (scheduling constraints not satisfied on 1 node)",
         "task 666666666666 (slot 1) failed, now rejected: Range of CPUs is from 0.01 to 2.00"]
     # Swarm's own errors lose the gRPC status they came wrapped in

@@ -1,0 +1,90 @@
+"""What a deployment reads in a Swarm service's tasks, as the manager lists them (raw rows):
+which failed or wait, and why; how many run; whether a job's run completed. Pure."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+from syncer.stages.swarm import job_complete, job_completions
+
+_NOT_YET = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting")  # before running
+
+
+class TaskNote(NamedTuple):
+    """One task a deployment reports: `ended` (it failed, or Swarm stopped it) or still on its
+    way (`pending`, with the scheduler's reason as its error: Swarm could not place it)."""
+
+    ident: str
+    slot: Any
+    state: str
+    why: str
+    ended: bool
+
+    @property
+    def line(self) -> str:
+        """`task ID (slot N) failed, now STATE: WHY` (or `is STATE: WHY`), for the log."""
+        return f"task {self.ident[:12]} (slot {self.slot}) {'failed, now' if self.ended else 'is'} {self.reason}"
+
+    @property
+    def reason(self) -> str:
+        """`STATE: WHY`, for the deployment's error."""
+        return f"{self.state}: {self.why}"
+
+
+def failed_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "") -> list[TaskNote]:
+    """Each task created after `since` (an RFC 3339 time) that failed or that Swarm stopped (a
+    new task a rollback shut down), with Swarm's error or last message; oldest first."""
+    notes = []
+    for t in sorted(tasks, key=lambda t: t.get("CreatedAt", "")):
+        status = t.get("Status") or {}
+        failed = status.get("State") in ("failed", "rejected") or bool(status.get("Err"))
+        # an unhealthy task ends `complete` with no error on some engines (20.10): Swarm
+        # shutting down a task we did not ask to stop is the failure
+        stopped = t.get("DesiredState") == "shutdown"
+        if (failed or stopped) and t.get("CreatedAt", "") >= since:
+            why = status.get("Err") or "stopped by Swarm (it exited, or its healthcheck failed)"
+            ended = stopped or status.get("State") not in _NOT_YET
+            notes.append(TaskNote(t["ID"], t.get("Slot", "?"), str(status.get("State")), why, ended))
+    return notes
+
+
+def waiting_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "", *, until: str = "running") -> list[TaskNote]:
+    """Each task created after `since` that Swarm wants running (or, for a job, to complete)
+    and that is not `until` yet, with Swarm's reason (`pending: no suitable node (scheduling
+    constraints not satisfied on 1 node)`): what a wait that ran out reports; oldest first."""
+    notes = []
+    for t in sorted(tasks, key=lambda t: t.get("CreatedAt", "")):
+        status = t.get("Status") or {}
+        if t.get("DesiredState") in ("running", "complete") and status.get("State") != until \
+                and t.get("CreatedAt", "") >= since:
+            why = status.get("Err") or status.get("Message") or "no reason given"
+            notes.append(TaskNote(t["ID"], t.get("Slot", "?"), str(status.get("State")), why, False))
+    return notes
+
+
+def job_progress(mode: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]],
+                 restart: Mapping[str, Any] | None = None) -> tuple[bool, list[Mapping[str, Any]]]:
+    """(completed, failed tasks Swarm will not retry) of one run of a job service, raw: `mode`
+    and `restart` (its RestartPolicy), its spec's; `tasks`, that run's (stages/swarm.job_complete
+    says when it completed). Under `on-failure`, a failed task is retried in its slot (a global
+    job's: on its node) until MaxAttempts restarts failed too (0: forever; the job timeout ends it)."""
+    def state(t: Mapping[str, Any]) -> str:
+        return str((t.get("Status") or {}).get("State", ""))
+
+    failed = [t for t in tasks if state(t) in ("failed", "rejected")]
+    runs = [(state(t), str(t.get("NodeID", "")), str(t.get("UpdatedAt", ""))) for t in tasks]
+    if (restart or {}).get("Condition") == "on-failure":
+        def where(t: Mapping[str, Any]) -> Any:
+            return t.get("NodeID") if "GlobalJob" in mode else t.get("Slot") or 0
+
+        attempts = int((restart or {}).get("MaxAttempts") or 0)
+        failures = Counter(where(t) for t in failed)
+        failed = [t for t in failed if attempts and failures[where(t)] > attempts]
+    return job_complete(runs, job_completions(mode)), failed
+
+
+def running_count(tasks: Sequence[Mapping[str, Any]]) -> Counter[str]:
+    """How many tasks are in each state, among those Swarm wants running."""
+    return Counter((t.get("Status") or {}).get("State", "") for t in tasks if t.get("DesiredState") == "running")
