@@ -71,8 +71,11 @@ class _Service:
 class _Importer:
     def __init__(self, sources: list[SourceFile], doc: dict[str, Any], read: Reader, out: Imported,
                  listdir: Lister, profiles: Collection[str] = (), root: str = "", home: str = "",
-                 envs: dict[str, list[str]] | None = None) -> None:
+                 envs: dict[str, list[str]] | None = None, compose_project: str = "") -> None:
         self.profiles = set(profiles)
+        # the project Compose itself names this file's volumes and built images after (its `name:`
+        # or folder), which --project does not rename: a moved app finds the volumes it filled
+        self.compose_project = compose_project or out.project
         self.root, self.home = root, home  # the Compose file's folder, where `./data` is; and `~`
         self.sources, self.source, self.read, self.out = sources, sources[0], read, out
         self.repo_files = RepoFiles(read, listdir, out.files)
@@ -96,7 +99,7 @@ class _Importer:
         project: dict[str, Any] = {"project": self.out.project, "templates": ["templates"],
                                    "definitions": ["definitions"]}
         networks, problems = compose_networks.top_level(self.doc)
-        self.volume_names, more = fields.volume_names(self.doc, self.out.project)
+        self.volume_names, more = fields.volume_names(self.doc, self.compose_project)
         for path, why in problems + more:
             self.problem(path, why)
         if networks:
@@ -145,7 +148,7 @@ class _Importer:
             elif var.name in dotenv and not var.secret and (dotenv[var.name] or var.default is None):
                 var.default, var.required = dotenv[var.name], False
         if "image" not in svc.spec:
-            svc.spec["image"] = f"{self.out.project}-{name}"  # the name Compose gives a built image
+            svc.spec["image"] = f"{self.compose_project}-{name}"  # the name Compose gives a built image
         return svc
 
     def variables(self, service: str) -> dict[str, str]:
@@ -183,7 +186,10 @@ class _Importer:
 
     def field(self, svc: _Service, key: str, value: Any, where: tuple[Any, ...]) -> None:
         spec = svc.spec
-        if key in KEPT:
+        if key in ("pid", "ipc") and str(value).startswith("service:"):
+            self.problem(where, f"service '{svc.name}': {key}: {value}: sharing another service's"
+                         f" {key} namespace is not carried (syncer shares a container's network only)")
+        elif key in KEPT:
             spec[key] = value
         elif (res := fields.resource_key(key)) is not None:
             spec.setdefault("resources", {})[res] = value
@@ -201,7 +207,8 @@ class _Importer:
             spec[key] = self.located(fields.ports(value), where, svc)
         elif key == "networks":
             fixed = bool(((self.doc.get("networks") or {}).get("default") or {}).get("ipam"))
-            nets = self.located(compose_networks.networks(value, fixed_default=fixed), where, svc)
+            named = compose_networks.external_names(self.doc)
+            nets = self.located(compose_networks.networks(value, fixed_default=fixed, renamed=named), where, svc)
             if nets:
                 spec[key] = nets
             if value and "default" not in value:  # (listed networks only: not Compose's default one)
@@ -224,10 +231,10 @@ class _Importer:
         elif key == "scale":
             svc.definition["replicas"] = value
         elif key == "depends_on":
-            svc.definition[key] = self.located(fields.depends_on(value), where, svc)
-            for other in sorted(set(svc.definition[key]) & set(self.out.skipped)):
+            svc.definition[key] = deps = self.located(fields.depends_on(value, self.out.skipped), where, svc)
+            for other in sorted(set(deps) & set(self.out.skipped)):
                 self.problem(where, f"service '{svc.name}': depends_on: '{other}' is {self.out.skipped[other]}")
-            deps = svc.definition[key]  # (by definition name: a service's container_name names its definition)
+            # by definition name: a service's container_name names its definition
             svc.definition[key] = ({self.renamed.get(k, k): v for k, v in deps.items()} if isinstance(deps, dict)
                                    else [self.renamed.get(str(d), d) for d in deps])
         elif key in ("profiles", "container_name", "links"):
@@ -387,5 +394,6 @@ def import_compose(path: str, data: bytes, *, read: Reader, project: str | None,
     if doc is None:
         return Imported(project or "imported", problems=problems)
     out = Imported(project_name(project, doc.get("name"), folder), problems=problems)
-    _Importer(sources, doc, read, out, listdir, profiles, root, home, envs).run()
+    _Importer(sources, doc, read, out, listdir, profiles, root, home, envs,
+              compose_project=project_name(None, doc.get("name"), folder)).run()
     return out

@@ -7,6 +7,7 @@ for what it could not carry; the caller locates them in the Compose file."""
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 Problems = list[tuple[tuple[Any, ...], str]]
@@ -234,14 +235,18 @@ _DEPENDS = {"service_started": "started", "service_healthy": "healthy",
             "service_completed_successfully": "completed"}
 
 
-def depends_on(value: Any) -> tuple[Any, Problems]:
-    """A list stays a list; conditions take syncer's names."""
+def depends_on(value: Any, skipped: Collection[str] = ()) -> tuple[Any, Problems]:
+    """A list stays a list; conditions take syncer's names. A dependency Compose may go
+    without (`required: false`) is left out when the import leaves its service out (`skipped`:
+    its profiles), as Compose starts the service without it; else it is one like another."""
     if isinstance(value, list):
         return list(value), []
     out: dict[str, Any] = {}
     problems: Problems = []
     for name, conf in value.items():
         conf = conf or {}
+        if conf.get("required") is False and name in skipped:
+            continue
         condition = conf.get("condition", "service_started")
         if condition not in _DEPENDS:
             problems.append(((name, "condition"), f"unknown condition '{condition}'"))
@@ -249,8 +254,6 @@ def depends_on(value: Any) -> tuple[Any, Problems]:
         out[name] = {"condition": _DEPENDS[condition]}
         if conf.get("restart"):
             problems.append(((name, "restart"), "syncer does not restart dependents when this one restarts"))
-        if conf.get("required") is False:
-            problems.append(((name, "required"), "every dependency is required under syncer"))
     return out, problems
 
 

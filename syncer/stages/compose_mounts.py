@@ -38,7 +38,8 @@ def volume(value: Any, files: RepoFiles, host: Host = lambda rel: None) -> Mount
         return "volume", None, f"'{value}': option {unknown[0]} is not carried"
     read_only = any(o in _READ_ONLY for o in options)
     if source and is_relative(source):
-        return _file(source, target, read_only, files, value, host)
+        label = next((o for o in options if o in ("z", "Z")), "")
+        return _file(source, target, read_only, files, value, host, selinux=label)
     if source.startswith("~"):
         where = _home(source, host)
         if where is None:
@@ -81,12 +82,14 @@ def _stays(source: str, read_only: bool, files: RepoFiles) -> str:
 
 
 def _file(source: str, target: str, read_only: bool, files: RepoFiles, shown: Any, host: Host, *,
-          long: bool = False) -> Mount:
+          long: bool = False, selinux: str = "") -> Mount:
     where, why = host(source), _stays(source, read_only, files)
-    if where is not None and why:  # it stays on the host, as under Compose
+    if where is not None and why:  # it stays on the host, as under Compose (its SELinux label too)
         if long:
-            return "host", {"mount_path": target, "host_path": where, **({"read_only": True} if read_only else {})}, ""
-        return "host", f"{where}:{target}" + (":ro" if read_only else ""), ""
+            return "host", {"mount_path": target, "host_path": where, **({"read_only": True} if read_only else {}),
+                            **({"selinux": selinux} if selinux else {})}, ""
+        options = ",".join(o for o in ("ro" if read_only else "", selinux) if o)
+        return "host", f"{where}:{target}" + (f":{options}" if options else ""), ""
     if why == "key":
         return "file", None, (f"'{shown}': {source} holds a private key, which the import never copies into the"
                               " repository: mount it from an absolute host path")
@@ -113,15 +116,19 @@ def _long(value: dict[str, Any], files: RepoFiles, host: Host) -> Mount:
     for key in sorted(set(value) - {"type", "source", "target", "read_only", "volume", "bind", "tmpfs"}):
         return kind, None, f"{target}: {key}: not carried"
     nested = value.get(kind) or {}
-    if nested and not (kind == "bind" and set(nested) <= {"create_host_path", "selinux"}):
+    if nested and not (kind == "bind" and set(nested) <= {"create_host_path", "selinux"}) \
+            and not (kind == "tmpfs" and set(nested) <= {"size", "mode"}):
         return kind, None, f"{target}: {kind} options ({', '.join(sorted(nested))}) are not carried"
     read_only = bool(value.get("read_only"))
     source = str(value.get("source") or "")
-    if kind == "tmpfs":
-        return "tmpfs", target, ""
+    if kind == "tmpfs":  # the short form's options, which Docker reads (size in bytes or with a unit)
+        options = ",".join(f"{k}={_mode(nested[k]) if k == 'mode' else nested[k]}" for k in ("size", "mode")
+                           if k in nested)
+        return "tmpfs", f"{target}:{options}" if options else target, ""
     if kind == "bind":
         if is_relative(source):
-            return _file(source, target, read_only, files, f"{source}:{target}", host, long=True)
+            return _file(source, target, read_only, files, f"{source}:{target}", host, long=True,
+                         selinux=str(nested.get("selinux") or "") if nested.get("selinux") in ("z", "Z") else "")
         home = _home(source, host) if source.startswith("~") else source
         if home is None:
             return kind, None, f"{target}: {_UNKNOWN_HOME}"
@@ -188,7 +195,9 @@ def secret_file(ref: dict[str, Any], conf: dict[str, Any]) -> tuple[dict[str, An
     if not str(target).startswith("/"):
         target = f"/run/secrets/{target}"
     secret = str(conf.get("environment") or name).upper()
-    entry: dict[str, Any] = {"path": target, "secret": secret}
+    # readable by the service's user, as under Compose (a bind of the file, or 0444 for one from
+    # the environment) and Swarm: syncer's own default (0400, root's) would lock a non-root app out
+    entry: dict[str, Any] = {"path": target, "secret": secret, "mode": "0444"}
     _ownership(ref, entry)
     if conf.get("external"):
         return entry, f"'{name}': an external secret (give it to syncer as secret {secret})"

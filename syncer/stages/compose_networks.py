@@ -10,7 +10,7 @@ from syncer.stages.compose_fields import Problems
 
 def top_level(doc: dict[str, Any]) -> tuple[dict[str, Any], Problems]:
     """The top-level `networks` as syncer.yaml's (`default` is the project network; an
-    external one is found by its key), and what they say that syncer does not carry;
+    external one keyed by its Docker name, which syncer finds it by), and what they say that syncer does not carry;
     problems with their whole key path."""
     out: dict[str, Any] = {}
     problems: Problems = []
@@ -18,10 +18,12 @@ def top_level(doc: dict[str, Any]) -> tuple[dict[str, Any], Problems]:
         conf = conf or {}
         where = ("networks", name)
         if conf.get("external") and name != "default":
-            out[name] = {"external": True}
-            if conf.get("name") not in (None, name):
-                problems.append((where + ("name",), f"networks: {name}: an external network is found by its key;"
-                                                     " name the key after the Docker network"))
+            given = external_names(doc).get(name, name)
+            if not isinstance(given, str) or "$" in given:
+                problems.append((where + ("name",), f"networks: {name}: name: a name with a variable is not carried"))
+            elif given != name and given in (doc.get("networks") or {}):
+                problems.append((where + ("name",), f"networks: {name}: name: {given} is another network's key"))
+            out[given] = {"external": True}  # (syncer finds an external network by its key: the Docker name)
             continue
         made = _made(name, conf, where, problems)  # (the project network's, for `default`)
         if made or name != "default":
@@ -37,6 +39,18 @@ def top_level(doc: dict[str, Any]) -> tuple[dict[str, Any], Problems]:
         if conf.get("driver", "bridge") != "bridge":
             problems.append((where + ("driver",), f"networks: {name}: driver: syncer makes bridge networks"))
     return out, problems
+
+
+def external_names(doc: dict[str, Any]) -> dict[str, Any]:
+    """Each external network's Docker name by its Compose key, when they differ (`name:`, or the
+    older `external: {name: ...}`): Traefik's `proxy: {external: true, name: traefik_proxy}`."""
+    out: dict[str, Any] = {}
+    for key, conf in (doc.get("networks") or {}).items():
+        external = (conf or {}).get("external")
+        given = (conf or {}).get("name") or (external.get("name") if isinstance(external, dict) else None)
+        if external and key != "default" and given not in (None, key):
+            out[key] = given
+    return out
 
 
 def _made(name: str, conf: dict[str, Any], where: tuple[Any, ...], problems: Problems) -> dict[str, Any]:
@@ -75,13 +89,16 @@ def _ipam(value: Any) -> tuple[list[dict[str, str]], Problems]:
     return pools, problems
 
 
-def networks(value: Any, *, fixed_default: bool = False) -> tuple[Any, Problems]:
+def networks(value: Any, *, fixed_default: bool = False, renamed: dict[str, Any] | None = None
+             ) -> tuple[Any, Problems]:
     """Compose's `default` network is syncer's project network (every container joins it):
     it goes from the list, and stays in a mapping only to carry aliases (and an
-    `ipv4_address` when `fixed_default`: the project network has pools of its own)."""
+    `ipv4_address` when `fixed_default`: the project network has pools of its own). An
+    external network is named by its Docker name (`renamed`: external_names)."""
     problems: Problems = []
+    names = renamed or {}
     if isinstance(value, list):
-        kept = [n for n in value if n != "default"]
+        kept = [names.get(n, n) for n in value if n != "default"]
         return (kept or None), problems
     out: dict[str, Any] = {}
     for name, conf in (value or {}).items():
@@ -98,5 +115,5 @@ def networks(value: Any, *, fixed_default: bool = False) -> tuple[Any, Problems]
         for key in sorted(set(conf) - {"aliases", "ipv4_address"}):
             problems.append(((name, key), "not a field of syncer's networks"))
             conf.pop(key)
-        out[name] = conf
+        out[names.get(name, name)] = conf
     return (out or None), problems

@@ -324,3 +324,36 @@ def test_an_app_moved_from_compose_finds_the_data_its_compose_deployment_left(tm
         subprocess.run([*compose, "down", "-v", "-t", "0"], capture_output=True, timeout=180)
         with contextlib.suppress(docker.errors.NotFound):
             docker_api.remove_volume(f"{name}_cxkept", force=True)
+
+
+def test_a_non_root_service_reads_its_secret_and_joins_the_external_network_compose_named(
+        tmp_path: Path, docker_api: Any) -> None:
+    """What a Compose deployment of this file gets: the service's user (1000) reads its secret
+    (a file Compose bind-mounts readable), and `proxy: {external: true, name: ...}` is the
+    Docker network of that name (Traefik's usual pattern)."""
+    name = unique("sx")
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "token.txt").write_text("s-canary-3\n")
+    (folder / "compose.yaml").write_text(
+        "services:\n  cx-reader:\n    image: syncer-local/busybox:latest\n    user: \"1000:1000\"\n"
+        "    command: [sh, -c, \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n"
+        "    secrets: [token]\n    networks: [proxy, default]\n"
+        f"secrets:\n  token: {{file: ./token.txt}}\nnetworks:\n  proxy: {{external: true, name: {name}_edge}}\n")
+    docker_api.create_network(f"{name}_edge")
+    try:
+        imported = _import(folder, tmp_path / "out")
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+        applied = run_cli("--repo", str(tmp_path / "out"), "--state-dir", str(tmp_path / "state"), "apply",
+                          "--auto-approve", "--stop-timeout", "1", env={"TOKEN": "s-canary-3\n"})
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        run = docker_api.exec_create("cx-reader", ["cat", "/run/secrets/token"])
+        assert docker_api.exec_start(run["Id"]) == b"s-canary-3\n"
+        assert docker_api.exec_inspect(run["Id"])["ExitCode"] == 0
+        joined = docker_api.inspect_container("cx-reader")["NetworkSettings"]["Networks"]
+        assert set(joined) == {name, f"{name}_edge"}
+    finally:
+        _cleanup_syncer(docker_api, name)
+        remove_project(docker_api, name)
+        with contextlib.suppress(docker.errors.NotFound):
+            docker_api.remove_network(f"{name}_edge")

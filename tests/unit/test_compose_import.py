@@ -571,7 +571,7 @@ volumes:
   nfs:
     driver: nfs-plugin
     driver_opts: {type: nfs}
-""", read=lambda rel: None, project="shop", folder="p")
+""", read=lambda rel: None, project=None, folder="shop")
     template = str(got.files["templates/app.yaml"])
     assert ("    - shop_data:/data\n    - mount_path: /shared\n      name: shared\n    - legacy_volume:/old:ro\n"
             "    - exact-name:/named\n") in template
@@ -679,3 +679,99 @@ services:
         for v in ("./acme.json:/acme.json", "./certs:/certs:ro", "./tls/site.key:/etc/ssl/site.key:ro",
                   "./ssh:/root/.ssh")]
     assert "canary" not in written(unknown)
+
+
+def test_a_project_named_on_the_command_line_keeps_the_volumes_compose_named_after_its_own() -> None:
+    """`--project other` names syncer's project; Compose named the volumes (and a built image)
+    after the file's `name:` (else its folder): renaming them would lose the data."""
+    for name, folder, expected in (("name: blog\n", "p", "blog"), ("", "site", "site")):
+        got = import_compose("compose.yaml", (name + "services:\n  db:\n    build: .\n    volumes: [\"db_data:/var/lib/x\"]\n"
+                                              "volumes:\n  db_data: {}\n").encode(),
+                             read=lambda rel: None, project="other", folder=folder)
+        assert got.project == "other"
+        template = str(got.files["templates/db.yaml"])
+        assert f'  volumes: ["{expected}_db_data:/var/lib/x"]\n' in template and f"  image: {expected}-db\n" in template
+
+
+def test_a_secret_is_readable_by_the_services_user_as_under_compose() -> None:
+    got = _imported(b"""
+services:
+  api:
+    image: busybox
+    user: "1000:1000"
+    secrets: [token, {source: key, mode: 0400, uid: "1000"}]
+secrets:
+  token: {file: ./token.txt}
+  key: {environment: API_KEY}
+""")
+    template = str(got.files["templates/api.yaml"])
+    assert "    - path: /run/secrets/token\n      secret: TOKEN\n      mode: \"0444\"\n" in template
+    assert "    - path: /run/secrets/key\n      secret: API_KEY\n      mode: \"0400\"\n      uid: 1000\n" in template
+
+
+def test_pid_or_ipc_of_another_service_is_a_located_problem_not_an_apply_failure() -> None:
+    got = _imported(b"""
+services:
+  legacy:
+    image: busybox
+  dep:
+    image: busybox
+    pid: "service:legacy"
+    ipc: host
+""")
+    assert [(d.line, d.message) for d in got.problems] == [
+        (7, "service 'dep': pid: service:legacy: sharing another service's pid namespace is not carried"
+            " (syncer shares a container's network only)")]
+    assert "  ipc: host\n" in str(got.files["templates/dep.yaml"])
+
+
+def test_an_optional_dependency_compose_does_not_start_is_left_out_as_compose_leaves_it() -> None:
+    text = b"""
+services:
+  web:
+    image: busybox
+    depends_on:
+      opt: {condition: service_started, required: false}
+      db: {condition: service_healthy, required: false}
+  db:
+    image: busybox
+  opt:
+    image: busybox
+    profiles: [extras]
+"""
+    got = _imported(text)
+    assert not got.problems
+    assert str(got.files["definitions/web.yaml"]).endswith("depends_on:\n  db:\n    condition: healthy\n")
+    both = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p", profiles=["extras"])
+    assert not both.problems and "  opt:\n" in str(both.files["definitions/web.yaml"])
+    required = _imported(text.replace(b"required: false}\n      db:", b"required: true}\n      db:"))
+    assert [d.message for d in required.problems] == [
+        "service 'web': depends_on: 'opt' is in profile extras: Compose starts it only when asked (--profile extras)"]
+
+
+def test_an_external_network_with_a_name_is_joined_by_that_name() -> None:
+    """Traefik's usual `proxy: {external: true, name: traefik_proxy}` (and the older
+    `external: {name: ...}`): syncer finds an external network by its key, so the key becomes
+    the Docker name, in syncer.yaml and in each service that joins it."""
+    got = _imported(b"""
+services:
+  web:
+    image: busybox
+    networks:
+      proxy: {aliases: [site]}
+      default: {}
+  worker:
+    image: busybox
+    networks: [old, default]
+networks:
+  proxy: {external: true, name: traefik_proxy}
+  old:
+    external: {name: legacy_net}
+""")
+    assert not got.problems
+    assert "networks:\n  traefik_proxy:\n    external: true\n  legacy_net:\n    external: true\n" in str(got.files["syncer.yaml"])
+    assert "  networks:\n    traefik_proxy:\n      aliases: [site]\n" in str(got.files["templates/web.yaml"])
+    assert "  networks: [legacy_net]\n" in str(got.files["templates/worker.yaml"])
+    clash = _imported(b"services:\n  a:\n    image: busybox\n    networks: [x]\n"
+                      b"networks:\n  x: {external: true, name: y}\n  y: {}\n")
+    assert [d.message for d in clash.problems] == ["networks: x: name: y is another network's key"]
