@@ -775,3 +775,21 @@ networks:
     clash = _imported(b"services:\n  a:\n    image: busybox\n    networks: [x]\n"
                       b"networks:\n  x: {external: true, name: y}\n  y: {}\n")
     assert [d.message for d in clash.problems] == ["networks: x: name: y is another network's key"]
+
+
+def test_a_host_binds_selinux_label_and_a_long_tmpfs_options_are_carried() -> None:
+    got = _with_tree(b"""
+services:
+  web:
+    image: busybox
+    volumes:
+      - ./data:/data:z
+      - {type: bind, source: ./state, target: /state, bind: {selinux: Z}}
+      - {type: tmpfs, target: /cache, tmpfs: {size: 67108864, mode: 1777}}
+      - {type: tmpfs, target: /run/x}
+""", {}, root="/srv/app")
+    assert not got.problems, got.problems
+    template = str(got.files["templates/web.yaml"])
+    assert "/srv/app/data:/data:z" in template
+    assert "host_path: /srv/app/state\n      selinux: Z" in template
+    assert '  tmpfs: ["/cache:size=67108864,mode=01777", /run/x]\n' in template
