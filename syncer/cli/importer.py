@@ -48,7 +48,7 @@ def import_(compose_files: tuple[Path, ...], project_name: str | None, out: Path
                                   "written": report.written,
                                   "not_carried": [str(p) for p in report.problems],
                                   "secrets": report.secrets, "skipped": report.skipped, "needs": report.needs,
-                                  "host_paths": report.host_paths}),
+                                  "shell": report.shell, "host_paths": report.host_paths}),
                    nl=False)
     else:
         _text(report)
@@ -73,6 +73,9 @@ def _text(report: Any) -> None:
         click.echo(f"  secret {name} ({origin}): set it {where} before apply")
     for where, variable in report.needs.items():
         click.echo(f"  {where}: the Compose file requires ${{{variable}}} and gives it no value: set it before apply")
+    for where, variable in report.shell.items():
+        click.echo(f"  {where}: Compose passes the shell's {variable} (`{variable}:` with no value): set it, or"
+                   " the variable is not set")
     for path, service in report.host_paths.items():
         click.echo(f"  service '{service}' mounts {path} from the host, as Compose does (its data stays"
                    " there): a server that runs it needs that path")

@@ -31,6 +31,7 @@ class ImportReport:
     merged: list[str] = field(default_factory=list)  # the files merged into the first, in order
     host_paths: dict[str, str] = field(default_factory=dict)  # host directories bind-mounted → the service
     override_found: bool = False  # the last of them is the override `docker compose` reads beside it
+    shell: dict[str, str] = field(default_factory=dict)  # params Compose took from the shell (where → variable)
 
 
 def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
@@ -59,7 +60,8 @@ def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
     report = ImportReport(imported.project, out, [], sorted(imported.problems), dict(sorted(imported.secrets.items())),
                           dict(sorted(imported.skipped.items())), env_secrets(imported.secrets),
                           dict(sorted(imported.needs.items())), [str(p) for p in merged],
-                          dict(sorted(imported.host_paths.items())), found is not None)
+                          dict(sorted(imported.host_paths.items())), found is not None,
+                          dict(sorted(imported.shell.items())))
     if imported.problems and not partial:
         return report
     for rel, content in sorted(imported.files.items()):

@@ -18,6 +18,7 @@ from typing import Any
 
 from syncer.core.errors import Diagnostic
 from syncer.stages import compose_fields as fields, compose_networks
+from syncer.stages.compose_fields import project_name
 from syncer.stages import policy as policies
 from syncer.stages.compose_include import load_all
 from syncer.stages.compose_mounts import Lister, Reader, RepoFiles, config_file, named, secret_file, volume
@@ -54,6 +55,7 @@ class Imported:
     secrets: dict[str, str] = field(default_factory=dict)  # secret name → where it came from
     skipped: dict[str, str] = field(default_factory=dict)  # service → why it was left out (its profiles)
     needs: dict[str, str] = field(default_factory=dict)  # `definitions/D.yaml params.x` → the variable it stands for
+    shell: dict[str, str] = field(default_factory=dict)  # the same, for a variable Compose takes from the shell
     host_paths: dict[str, str] = field(default_factory=dict)  # a host directory bind-mounted → the service
 
 
@@ -263,8 +265,10 @@ class _Importer:
     def env_value(self, svc: _Service, name: str, value: Any) -> Any:
         whole = re.fullmatch(r"\$\{inputs\.([a-z0-9_]+)\}", value) if isinstance(value, str) else None
         if not passwordish(name) and not credentialed(value):
-            if value is None:
-                return "${inputs." + svc.vars.use(name).input + "}"
+            if value is None:  # Compose passes the shell's value at `up` (none: the variable is not set)
+                var = svc.vars.use(name)
+                var.shell = True
+                return "${inputs." + var.input + "}"
             return value
         if whole is not None:
             var = next(v for v in svc.vars.found.values() if v.input == whole.group(1))
@@ -339,8 +343,11 @@ class _Importer:
                     "; a value is in .env" if var.name in svc.dotenv else ""))
             if var.required or var.secret:
                 inputs.setdefault("required", []).append(var.input)
+            where = f"definitions/{self.renamed.get(svc.name, svc.name)}.yaml params.{var.input}"
             if var.required and not var.secret:  # `${X:?…}` with no value: Compose would refuse to start
-                self.out.needs[f"definitions/{self.renamed.get(svc.name, svc.name)}.yaml params.{var.input}"] = var.name
+                self.out.needs[where] = var.name
+            elif var.shell and var.default is None and not var.secret:
+                self.out.shell[where] = var.name
         template: dict[str, Any] = {"id": svc.name, "name": svc.name, "version": "1.0",
                                     "description": f"imported from {self.source.path} (service '{svc.name}')"}
         if job:
@@ -366,17 +373,6 @@ class _Importer:
 
 
 _HEADER = "# imported from a Compose file by `syncer import`\n"
-
-
-def project_name(explicit: str | None, doc_name: Any, folder: str) -> str:
-    """--project, else the Compose file's `name:`, else its folder's name, as Compose
-    normalises it (lower case; letters, digits, `_` and `-`)."""
-    for candidate in (explicit, doc_name if isinstance(doc_name, str) else None, folder):
-        if candidate:
-            name = re.sub(r"[^a-z0-9_-]", "", candidate.lower()).lstrip("_-")
-            if name:
-                return name
-    return "imported"
 
 
 def import_compose(path: str, data: bytes, *, read: Reader, project: str | None, folder: str,

@@ -57,6 +57,7 @@ class Var:
     default: str | None = None
     required: bool = False
     secret: bool = False
+    shell: bool = False  # `KEY:` with no value in `environment`: Compose takes the shell's at `up`
 
     @property
     def input(self) -> str:

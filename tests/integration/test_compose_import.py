@@ -146,7 +146,7 @@ def test_the_secrets_the_import_asks_for_can_come_from_the_environment_as_its_re
 def test_dotenv_gives_variables_and_the_report_names_the_params_still_to_give(tmp_path: Path) -> None:
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "compose.yaml").write_text(
-        "services:\n  app:\n    image: busybox\n    environment: [\"MODE=${MODE}\", \"ZONE=${ZONE:?set ZONE}\"]\n")
+        "services:\n  app:\n    image: busybox\n    environment: [\"MODE=${MODE}\", \"ZONE=${ZONE:?set ZONE}\", TZ]\n")
     (tmp_path / "app" / ".env").write_text("MODE=fast\n")
     result = _import(tmp_path / "app", tmp_path / "out")
     assert result.returncode == 0, result.stderr
@@ -154,7 +154,10 @@ def test_dotenv_gives_variables_and_the_report_names_the_params_still_to_give(tm
             " before apply") in result.stdout
     assert "default: fast" in (tmp_path / "out" / "templates" / "app.yaml").read_text()
     as_json = json.loads(_import(tmp_path / "app", tmp_path / "out2", "--json").stdout)
+    assert ("  definitions/app.yaml params.tz: Compose passes the shell's TZ (`TZ:` with no value): set it, or the"
+            " variable is not set") in result.stdout
     assert as_json["needs"] == {"definitions/app.yaml params.zone": "ZONE"}
+    assert as_json["shell"] == {"definitions/app.yaml params.tz": "TZ"}
 
 
 def test_json_report_names_the_secrets_never_their_values(tmp_path: Path) -> None:

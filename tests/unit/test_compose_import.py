@@ -793,3 +793,14 @@ services:
     assert "/srv/app/data:/data:z" in template
     assert "host_path: /srv/app/state\n      selinux: Z" in template
     assert '  tmpfs: ["/cache:size=67108864,mode=01777", /run/x]\n' in template
+
+
+def test_a_variable_compose_takes_from_the_shell_is_reported_as_a_param_to_give() -> None:
+    """`KEY:` (or `- KEY`) with no value: Compose passes the shell's at `up`. The import cannot
+    know it, so it says so (unless `.env` gives it, as Compose would read it there too)."""
+    got = _with_tree(b"services:\n  web:\n    image: busybox\n    environment:\n      FROM_SHELL:\n"
+                     b"      FROM_DOTENV:\n      PLAIN: x\n  job:\n    image: busybox\n    environment: [LISTED]\n",
+                     {".env": b"FROM_DOTENV=d\n"})
+    assert got.shell == {"definitions/web.yaml params.from_shell": "FROM_SHELL",
+                         "definitions/job.yaml params.listed": "LISTED"}
+    assert not got.needs and not got.problems
