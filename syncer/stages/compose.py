@@ -24,7 +24,7 @@ from syncer.stages.compose_include import load_all
 from syncer.stages.compose_mounts import Lister, Reader, RepoFiles, config_file, named, secret_file, volume
 from syncer.stages.compose_vars import (
     Unsupported, Vars, credentialed, dump, env_secrets, input_defaults, input_schema, interpolate,
-    merge_env, passwordish, secret_lines, split_env, without_secrets,
+    merge_env, passwordish, secret_lines, settle, split_env, without_secrets,
 )
 from syncer.stages.files import parse_env
 from syncer.stages.load import SourceFile, locate_in
@@ -144,11 +144,10 @@ class _Importer:
                 self.problem(where, f"service '{name}': {key}: not a value Compose's syntax allows here")
         merge_env(svc.spec, svc.env_secrets)
         dotenv = svc.dotenv
-        for var in svc.vars.found.values():  # `.env` beside the Compose file sets variables, as for Compose
-            if var.name in dotenv and credentialed(dotenv[var.name]):
-                var.secret = True
-            elif var.name in dotenv and not var.secret and (dotenv[var.name] or var.default is None):
-                var.default, var.required = dotenv[var.name], False
+        for variable, values in settle(svc.vars, dotenv):  # `.env` beside the Compose file sets variables
+            self.problem(("services", name), f"service '{name}': ${{{variable}}} reads as "
+                         + " and as ".join(repr(v) for v in sorted(values)) + " in its uses here (their defaults"
+                         " differ): a syncer input has one value; give every use the same default")
         if "image" not in svc.spec:
             svc.spec["image"] = f"{self.compose_project}-{name}"  # the name Compose gives a built image
         return svc
@@ -292,7 +291,8 @@ class _Importer:
                 continue
             out.append(copied)
             for name, value in secret_lines(self.read(posixpath.normpath(str(path))) or b"").items():
-                svc.env_secrets[name] = self.env_value(svc, name, value)
+                plain = not passwordish(name) and not credentialed(value)  # (Compose's variables in it)
+                svc.env_secrets[name] = self.env_value(svc, name, interpolate(value, svc.vars) if plain else value)
         return out
 
     def service_volumes(self, svc: _Service, value: list[Any], where: tuple[Any, ...]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,9 +31,15 @@ _ENV_LINE = re.compile(rb"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=")
 
 
 def secret_lines(data: bytes) -> dict[str, str]:
-    """An env file's lines that hold passwords (by their name, or a URL holding one): name → value,
-    read as Compose reads an env file (`files.parse_env`)."""
-    return {name: value for name, value in parse_env(data).items() if passwordish(name) or credentialed(value)}
+    """An env file's lines that hold passwords (by their name, or a URL holding one), and those
+    Compose interpolates (`${TEAM:-none}-x`; not in single quotes): name → value, read as
+    Compose reads an env file (`files.parse_env`). The import takes them out of the file
+    copied into the repository, into the spec's `env` (passwords as secrets)."""
+    literal = {m.group(1).decode() for ln in data.splitlines()
+               if (m := _ENV_LINE.match(ln)) and ln[m.end():].lstrip().startswith(b"'")}
+    return {name: value for name, value in parse_env(data).items()
+            if passwordish(name) or credentialed(value)
+            or (name not in literal and "$" in value)}
 
 
 def without_secrets(data: bytes) -> bytes:
@@ -46,7 +52,10 @@ def without_secrets(data: bytes) -> bytes:
 def credentialed(value: object) -> bool:
     """True for a value holding a password whatever its name: a URL with `user:password@`."""
     return isinstance(value, str) and bool(_CREDENTIALED.search(value))
+
+
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_VARIABLE = re.compile(r"\$(\{|[A-Za-z_])")
 
 
 @dataclass
@@ -58,6 +67,14 @@ class Var:
     required: bool = False
     secret: bool = False
     shell: bool = False  # `KEY:` with no value in `environment`: Compose takes the shell's at `up`
+    forms: list[tuple[str, bool]] = field(default_factory=list)  # each use's (default, `:-` rather than `-`)
+
+    def values(self, dotenv: str | None) -> set[str]:
+        """What Compose reads for each use given `.env`'s value (None: unset): a set value wins,
+        an empty one is `-`'s but not `:-`'s, an unset one takes each default."""
+        if dotenv:
+            return {dotenv} if self.forms else set()
+        return {"" if dotenv == "" and not colon else default for default, colon in self.forms}
 
     @property
     def input(self) -> str:
@@ -71,13 +88,36 @@ class Vars:
 
     found: dict[str, Var] = field(default_factory=dict)
 
-    def use(self, name: str, default: str | None = None, *, required: bool = False) -> Var:
-        """Record a use of `name` (a later default fills an earlier absent one)."""
+    def use(self, name: str, default: str | None = None, *, required: bool = False, colon: bool = True) -> Var:
+        """Record a use of `name` (a later default fills an earlier absent one; `forms` keeps each)."""
         var = self.found.setdefault(name, Var(name, secret=passwordish(name)))
         if var.default is None and default is not None:
             var.default = default
+        if default is not None:
+            var.forms.append((default, colon))
         var.required = var.required or required
         return var
+
+
+def settle(vars: Vars, dotenv: Mapping[str, str]) -> list[tuple[str, set[str]]]:
+    """Each variable's default as `.env` (what Compose interpolates from) and its uses' own
+    defaults give it — a password's value never: it becomes a secret —; the variables whose
+    uses read differently (`${X-a}` and `${X:-b}`), which one input cannot say."""
+    differ: list[tuple[str, set[str]]] = []
+    for var in vars.found.values():
+        given = dotenv.get(var.name)
+        values = var.values(given)
+        if given is not None and credentialed(given):
+            var.secret = True
+        elif var.secret:
+            continue
+        elif len(values) > 1:
+            differ.append((var.name, values))
+        elif values:
+            var.default, var.required = values.pop(), var.required and given is None
+        elif given is not None and (given or var.default is None):
+            var.default, var.required = given, False
+    return differ
 
 
 class Unsupported(ValueError):
@@ -142,7 +182,11 @@ def _braced(body: str, vars: Vars) -> Var:
         return vars.use(name, "")
     for op in (":-", "-"):
         if rest.startswith(op):
-            return vars.use(name, rest[len(op):])
+            default = rest[len(op):]
+            if _VARIABLE.search(default.replace("$$", "")):
+                raise Unsupported(f"'${{{body}}}': a default made of another variable is not carried"
+                                  " (a syncer input's default is a value)")
+            return vars.use(name, default, colon=op == ":-")
     for op in (":?", "?"):
         if rest.startswith(op):
             return vars.use(name, required=True)

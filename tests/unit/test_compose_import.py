@@ -804,3 +804,40 @@ def test_a_variable_compose_takes_from_the_shell_is_reported_as_a_param_to_give(
     assert got.shell == {"definitions/web.yaml params.from_shell": "FROM_SHELL",
                          "definitions/job.yaml params.listed": "LISTED"}
     assert not got.needs and not got.problems
+
+
+def test_a_variable_whose_uses_read_differently_is_a_problem_not_the_first_default() -> None:
+    """Compose reads `${X-a}` and `${X:-b}` apart (an empty value is `-`'s, not `:-`'s): one
+    syncer input cannot say both, so the import says so instead of giving both the first."""
+    text = b"services:\n  web:\n    image: busybox\n    environment:\n      A: ${EMPTY-dash}\n      B: ${EMPTY:-colon}\n"
+    for dotenv, expected in ((b"EMPTY=\n", "'' and as 'colon'"), (b"", "'colon' and as 'dash'")):
+        got = _with_tree(text, {".env": dotenv})
+        assert [(d.line, d.message) for d in got.problems] == [
+            (2, f"service 'web': ${{EMPTY}} reads as {expected} in its uses here (their defaults differ):"
+                " a syncer input has one value; give every use the same default")]
+    same = _with_tree(text, {".env": b"EMPTY=set\n"})  # a value: both read it
+    assert not same.problems and "default: set" in str(same.files["templates/web.yaml"])
+    dash = _with_tree(b"services:\n  web:\n    image: busybox\n    environment: {A: \"${EMPTY-dash}\"}\n",
+                      {".env": b"EMPTY=\n"})
+    assert not dash.problems and "      default: \"\"\n" in str(dash.files["templates/web.yaml"])
+
+
+def test_a_default_made_of_another_variable_is_a_located_problem_not_literal_text() -> None:
+    got = _imported(b"services:\n  web:\n    image: busybox\n    environment:\n      N: ${OUTER:-${INNER:-deep}}\n")
+    assert [(d.line, d.message) for d in got.problems] == [
+        (4, "service 'web': environment: '${OUTER:-${INNER:-deep}}': a default made of another variable is not"
+            " carried (a syncer input's default is a value)")]
+
+
+def test_an_env_files_variables_are_interpolated_as_compose_does() -> None:
+    """Compose interpolates an env file's values (not single-quoted ones): such a line leaves
+    the copied file for the spec's `env`, its variables as inputs, as in `environment:`."""
+    got = _with_tree(b"services:\n  web:\n    image: busybox\n    env_file: [common.env]\n",
+                     {"common.env": b"PLAIN=1\nEXPANDED=${TEAM:-none}-x\nKEPT='${NOT}'\nCOST=$$5\n",
+                      ".env": b"TEAM=payments\n"})
+    assert not got.problems
+    assert got.files["files/common.env"] == b"PLAIN=1\nKEPT='${NOT}'\n"
+    template = str(got.files["templates/web.yaml"])
+    assert "COST: \"$5\"\n" in template
+    assert "EXPANDED: \"${inputs.team}-x\"" in template and "default: payments" in template
+    assert "not" not in template.split("properties:")[1].split("spec:")[0]
