@@ -124,6 +124,17 @@ def secret_names(value: Any) -> set[str]:
     return found
 
 
+def changed_secrets(value: Any, secrets: Mapping[str, str], key: bytes) -> set[str]:
+    """The secrets a (nested) value references whose value is no longer the one referenced
+    (its keyed hash differs): a spec of an earlier revision cannot be deployed with them, as
+    syncer never keeps a secret's old value. A secret not set at all is not counted here."""
+    if isinstance(value, str):
+        return {m.group(1) for m in SECRET_REF_RE.finditer(value)
+                if m.group(1) in secrets and secret_ref(m.group(1), secrets[m.group(1)], key) != m.group(0)}
+    inner = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return set().union(*(changed_secrets(v, secrets, key) for v in inner))
+
+
 def reveal(value: str, secrets: Mapping[str, str]) -> str:
     """Replace secret references by their values: only ever done to talk to Docker."""
     return SECRET_REF_RE.sub(lambda m: secrets[m.group(1)], value)

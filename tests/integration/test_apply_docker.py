@@ -251,6 +251,33 @@ def test_rollback_deploys_the_previous_revision_and_pins_it(tmp_path: Path, proj
     assert bad.returncode == 1 and "no revision 99" in bad.stderr
 
 
+def test_a_rollback_across_a_rotated_secret_is_refused_not_run_with_todays_value(tmp_path: Path, project: str,
+                                                                                  docker_api: Any) -> None:
+    """syncer keeps no secret's old value: the revision that ran with the old one cannot run
+    again with today's under its name (on Swarm, a secret named after the old value would
+    hold the new one); it says so and changes nothing."""
+    repo = simple_repo(tmp_path / "r", project,
+                       definitions={"web": "name: web\ntemplate: box\nparams: {token: {secret: API_TOKEN}}\n"},
+                       extra="secrets: {env: [API_TOKEN]}\n")
+    state = tmp_path / "s"
+    _apply(repo, state, env={"API_TOKEN": "r-canary-old"})
+    _apply(repo, state, env={"API_TOKEN": "r-canary-new"})
+    before = _containers(docker_api, project)["web"]
+    out = run_cli("--repo", str(repo), "--state-dir", str(state), "rollback", "web", "--to", "1", "--auto-approve",
+                  *FAST, env={"API_TOKEN": "r-canary-new"})
+    assert out.returncode == 1 and "canary" not in out.stdout + out.stderr
+    assert out.stderr.strip() == ("rollback of 'web' to revision 1: secret API_TOKEN changed since, and syncer never"
+                                  " keeps a secret's old value: set it back to that value to roll back, or apply the"
+                                  " current one")
+    assert _containers(docker_api, project)["web"]["Id"] == before["Id"]
+    assert [r["revision"] for r in _json(repo, state, "history", "web")] == [2, 1]
+    back = run_cli("--repo", str(repo), "--state-dir", str(state), "rollback", "web", "--to", "1", "--auto-approve",
+                   *FAST, env={"API_TOKEN": "r-canary-old"})
+    assert back.returncode == 0, back.stdout + back.stderr
+    env = docker_api.inspect_container(_containers(docker_api, project)["web"]["Id"])["Config"]["Env"]
+    assert "TOKEN=r-canary-old" in env
+
+
 def test_status_reports_drift(tmp_path: Path, project: str, docker_api: Any) -> None:
     repo = simple_repo(tmp_path / "r", project, definitions={"web": WEB + "replicas: 2\n"})
     state = tmp_path / "s"
