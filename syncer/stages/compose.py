@@ -73,11 +73,8 @@ class _Service:
 class _Importer:
     def __init__(self, sources: list[SourceFile], doc: dict[str, Any], read: Reader, out: Imported,
                  listdir: Lister, profiles: Collection[str] = (), root: str = "", home: str = "",
-                 envs: dict[str, list[str]] | None = None, compose_project: str = "") -> None:
+                 envs: dict[str, list[str]] | None = None) -> None:
         self.profiles = set(profiles)
-        # the project Compose itself names this file's volumes and built images after (its `name:`
-        # or folder), which --project does not rename: a moved app finds the volumes it filled
-        self.compose_project = compose_project or out.project
         self.root, self.home = root, home  # the Compose file's folder, where `./data` is; and `~`
         self.sources, self.source, self.read, self.out = sources, sources[0], read, out
         self.repo_files = RepoFiles(read, listdir, out.files)
@@ -101,7 +98,7 @@ class _Importer:
         project: dict[str, Any] = {"project": self.out.project, "templates": ["templates"],
                                    "definitions": ["definitions"]}
         networks, problems = compose_networks.top_level(self.doc)
-        self.volume_names, more = fields.volume_names(self.doc, self.compose_project)
+        self.volume_names, more = fields.volume_names(self.doc, self.out.project)
         for path, why in problems + more:
             self.problem(path, why)
         if networks:
@@ -149,7 +146,7 @@ class _Importer:
                          + " and as ".join(repr(v) for v in sorted(values)) + " in its uses here (their defaults"
                          " differ): a syncer input has one value; give every use the same default")
         if "image" not in svc.spec:
-            svc.spec["image"] = f"{self.compose_project}-{name}"  # the name Compose gives a built image
+            svc.spec["image"] = f"{self.out.project}-{name}"  # the name Compose gives a built image
         return svc
 
     def variables(self, service: str) -> dict[str, str]:
@@ -390,6 +387,5 @@ def import_compose(path: str, data: bytes, *, read: Reader, project: str | None,
     if doc is None:
         return Imported(project or "imported", problems=problems)
     out = Imported(project_name(project, doc.get("name"), folder), problems=problems)
-    _Importer(sources, doc, read, out, listdir, profiles, root, home, envs,
-              compose_project=project_name(None, doc.get("name"), folder)).run()
+    _Importer(sources, doc, read, out, listdir, profiles, root, home, envs).run()
     return out

