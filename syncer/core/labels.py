@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 PROJECT = "syncer.project"
@@ -99,40 +99,31 @@ def secret_ref(name: str, value: str, key: bytes) -> str:
     return f"<<secret:{name}:{mac}>>"
 
 
+def _refs(value: Any) -> Iterator[re.Match[str]]:
+    """Each secret reference in a (nested) value, in order."""
+    if isinstance(value, str):
+        yield from SECRET_REF_RE.finditer(value)
+    elif isinstance(value, (dict, list)):
+        for v in value.values() if isinstance(value, dict) else value:
+            yield from _refs(v)
+
+
 def has_secret(value: Any) -> bool:
     """True when a (nested) value holds a secret reference."""
-    if isinstance(value, str):
-        return SECRET_REF_RE.search(value) is not None
-    if isinstance(value, dict):
-        return any(has_secret(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_secret(v) for v in value)
-    return False
+    return next(_refs(value), None) is not None
 
 
 def secret_names(value: Any) -> set[str]:
     """Names of the secrets referenced anywhere in a value."""
-    found: set[str] = set()
-    if isinstance(value, str):
-        found.update(m.group(1) for m in SECRET_REF_RE.finditer(value))
-    elif isinstance(value, dict):
-        for v in value.values():
-            found |= secret_names(v)
-    elif isinstance(value, list):
-        for v in value:
-            found |= secret_names(v)
-    return found
+    return {m.group(1) for m in _refs(value)}
 
 
 def changed_secrets(value: Any, secrets: Mapping[str, str], key: bytes) -> set[str]:
     """The secrets a (nested) value references whose value is no longer the one referenced
     (its keyed hash differs): a spec of an earlier revision cannot be deployed with them, as
     syncer never keeps a secret's old value. A secret not set at all is not counted here."""
-    if isinstance(value, str):
-        return {m.group(1) for m in SECRET_REF_RE.finditer(value)
-                if m.group(1) in secrets and secret_ref(m.group(1), secrets[m.group(1)], key) != m.group(0)}
-    inner = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    return set().union(*(changed_secrets(v, secrets, key) for v in inner))
+    return {m.group(1) for m in _refs(value)
+            if m.group(1) in secrets and secret_ref(m.group(1), secrets[m.group(1)], key) != m.group(0)}
 
 
 def reveal(value: str, secrets: Mapping[str, str]) -> str:

@@ -18,7 +18,7 @@ from syncer.core.labels import changed_secrets
 from syncer.core.model import Plan
 from syncer.engine.deploy import ApplyReport, Progress, apply_locked, quiet, specs_of
 from syncer.engine.events import EventSink, no_events, webhook_sink
-from syncer.engine.project import Context, desired_state, from_revision, hash_key, load, secrets_for
+from syncer.engine.project import Context, from_revision, hash_key, load, rendered, secrets_for
 from syncer.stages.plan import definition_hash
 from syncer.stages.tags import pin_digests
 
@@ -53,13 +53,13 @@ def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOpt
             target, images = (undo_target(revisions, history, undo) if undo is not None
                               else rollback_target(revisions, history, to))
             secrets = secrets_for(ctx, project)
-            if changed := changed_secrets(target.specs, secrets, hash_key(ctx, project, engines)):
+            key = hash_key(ctx, project, engines)  # (once: it may ask the servers for it)
+            if changed := changed_secrets(target.specs, secrets, key):
                 # (its old value is nowhere: deploying the revision would write today's under its name)
                 raise SecretError(f"rollback of '{definition}' to revision {target.number}: secret"
                                   f" {', '.join(sorted(changed))} changed since, and syncer never keeps a secret's"
                                   " old value: set it back to that value to roll back, or apply the current one")
-            git_side = [c for c in desired_state(ctx, project, secrets=secrets, engines=engines).containers
-                        if c.definition == definition]
+            git_side = [c for c in rendered(ctx, project, secrets, key).containers if c.definition == definition]
             def_hash, specs = target.def_hash, target.specs
             if images:  # each followed tag back at the digest that deployment ran
                 containers = pin_digests(from_revision(target, project.config.name), images)

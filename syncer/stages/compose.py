@@ -24,7 +24,7 @@ from syncer.stages.compose_include import load_all
 from syncer.stages.compose_mounts import Lister, Reader, RepoFiles, config_file, named, secret_file, volume
 from syncer.stages.compose_vars import (
     Unsupported, Vars, credentialed, dump, env_secrets, input_defaults, input_schema, interpolate,
-    merge_env, passwordish, secret_lines, settle, split_env, without_secrets,
+    merge_env, moved_lines, passwordish, settle, split_env, without_moved,
 )
 from syncer.stages.files import parse_env
 from syncer.stages.load import SourceFile, locate_in
@@ -85,6 +85,7 @@ class _Importer:
         self.envs = envs or {}  # an included service → its include's env files (compose_include.included)
         self.links: dict[str, list[str]] = {}  # service → the services it links to (its dependencies)
         self.link_aliases: fields.Aliases = {}  # service → the names others link to it by, and where
+        self.external = compose_networks.external_names(doc)  # an external network's key → its Docker name
 
     def problem(self, path: tuple[Any, ...], message: str) -> None:
         self.out.problems.append(Diagnostic(*locate_in(self.sources, 0, path, key=True), message))
@@ -205,8 +206,8 @@ class _Importer:
             spec[key] = self.located(fields.ports(value), where, svc)
         elif key == "networks":
             fixed = bool(((self.doc.get("networks") or {}).get("default") or {}).get("ipam"))
-            named = compose_networks.external_names(self.doc)
-            nets = self.located(compose_networks.networks(value, fixed_default=fixed, renamed=named), where, svc)
+            nets = self.located(compose_networks.networks(value, fixed_default=fixed, renamed=self.external), where,
+                                svc)
             if nets:
                 spec[key] = nets
             if value and "default" not in value:  # (listed networks only: not Compose's default one)
@@ -279,7 +280,7 @@ class _Importer:
         out = []
         for i, entry in enumerate([value] if isinstance(value, (str, dict)) else value):
             path = entry["path"] if isinstance(entry, dict) else entry
-            copied = self.copy(str(path), keep=without_secrets)
+            copied = self.copy(str(path), keep=without_moved)
             if copied is None and isinstance(entry, dict) and entry.get("required") is False:
                 continue  # an optional env file that is not there: Compose reads nothing either
             if copied is None:
@@ -287,7 +288,7 @@ class _Importer:
                              f"service '{svc.name}': env_file: {path} is not a file next to the Compose file")
                 continue
             out.append(copied)
-            for name, value in secret_lines(self.read(posixpath.normpath(str(path))) or b"").items():
+            for name, value in moved_lines(self.read(posixpath.normpath(str(path))) or b"").items():
                 plain = not passwordish(name) and not credentialed(value)  # (Compose's variables in it)
                 svc.env_secrets[name] = self.env_value(svc, name, interpolate(value, svc.vars) if plain else value)
         return out

@@ -121,20 +121,18 @@ def _long(value: dict[str, Any], files: RepoFiles, host: Host) -> Mount:
         return kind, None, f"{target}: {kind} options ({', '.join(sorted(nested))}) are not carried"
     read_only = bool(value.get("read_only"))
     source = str(value.get("source") or "")
+    label = str(nested["selinux"]) if nested.get("selinux") in ("z", "Z") else ""  # (a bind's)
     if kind == "tmpfs":  # the short form's options, which Docker reads (size in bytes or with a unit)
         options = ",".join(f"{k}={_mode(nested[k]) if k == 'mode' else nested[k]}" for k in ("size", "mode")
                            if k in nested)
         return "tmpfs", f"{target}:{options}" if options else target, ""
     if kind == "bind":
         if is_relative(source):
-            return _file(source, target, read_only, files, f"{source}:{target}", host, long=True,
-                         selinux=str(nested.get("selinux") or "") if nested.get("selinux") in ("z", "Z") else "")
+            return _file(source, target, read_only, files, f"{source}:{target}", host, long=True, selinux=label)
         home = _home(source, host) if source.startswith("~") else source
         if home is None:
             return kind, None, f"{target}: {_UNKNOWN_HOME}"
-        entry: dict[str, Any] = {"mount_path": target, "host_path": home}
-        if nested.get("selinux") in ("z", "Z"):
-            entry["selinux"] = nested["selinux"]
+        entry: dict[str, Any] = {"mount_path": target, "host_path": home, **({"selinux": label} if label else {})}
     elif kind == "volume":
         entry = {"mount_path": target}
         if source:

@@ -14,16 +14,18 @@ def top_level(doc: dict[str, Any]) -> tuple[dict[str, Any], Problems]:
     problems with their whole key path."""
     out: dict[str, Any] = {}
     problems: Problems = []
+    named = external_names(doc)
     for name, conf in (doc.get("networks") or {}).items():
         conf = conf or {}
         where = ("networks", name)
         if conf.get("external") and name != "default":
-            given = external_names(doc).get(name, name)
+            given = named.get(name, name)
             if not isinstance(given, str) or "$" in given:
                 problems.append((where + ("name",), f"networks: {name}: name: a name with a variable is not carried"))
             elif given != name and given in (doc.get("networks") or {}):
                 problems.append((where + ("name",), f"networks: {name}: name: {given} is another network's key"))
-            out[given] = {"external": True}  # (syncer finds an external network by its key: the Docker name)
+            else:
+                out[given] = {"external": True}  # (syncer finds an external network by its key: the Docker name)
             continue
         made = _made(name, conf, where, problems)  # (the project network's, for `default`)
         if made or name != "default":

@@ -30,7 +30,7 @@ _CREDENTIALED = re.compile(r"://[^/\s:@]*:(?!\$\{)[^/\s@]+@")  # (a password giv
 _ENV_LINE = re.compile(rb"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=")
 
 
-def secret_lines(data: bytes) -> dict[str, str]:
+def moved_lines(data: bytes) -> dict[str, str]:
     """An env file's lines that hold passwords (by their name, or a URL holding one), and those
     Compose interpolates (`${TEAM:-none}-x`; not in single quotes): name → value, read as
     Compose reads an env file (`files.parse_env`). The import takes them out of the file
@@ -42,9 +42,9 @@ def secret_lines(data: bytes) -> dict[str, str]:
             or (name not in literal and "$" in value)}
 
 
-def without_secrets(data: bytes) -> bytes:
-    """An env file without the lines `secret_lines` finds (what the import copies into the repository)."""
-    secret = secret_lines(data)
+def without_moved(data: bytes) -> bytes:
+    """An env file without the lines `moved_lines` finds (what the import copies into the repository)."""
+    secret = moved_lines(data)
     return b"".join(ln for ln in data.splitlines(keepends=True)
                     if not ((m := _ENV_LINE.match(ln.rstrip(b"\r\n"))) and m.group(1).decode() in secret))
 
