@@ -19,9 +19,9 @@ from syncer.engine import facade as engine
                    " own configuration, never logged).")
 @click.option("--branch", default="main", show_default=True, help="The branch followed when --repo is a URL.")
 @click.option("--git-poll", default="30s", show_default=True, metavar="DURATION",
-              help="How often to fetch the remote / look for new local commits.")
+              help="How often to fetch the remote / look for new local commits (0: never).")
 @click.option("--resync", default="5m", show_default=True, metavar="DURATION",
-              help="A full re-plan this often, for drift nothing reported.")
+              help="A full re-plan this often, for drift nothing reported (0: never).")
 @click.option("--debounce", default="500ms", show_default=True, metavar="DURATION",
               help="File changes closer together than this are one trigger.")
 @click.option("--self-heal/--no-self-heal", default=True, show_default=True,
@@ -51,6 +51,10 @@ def watch(obj: dict[str, Any], /, source: str | None, branch: str, git_poll: str
     from syncer.engine.options import ApplyOptions
 
     watch_.configure_logging(log_format)
+    if listen is not None:
+        from syncer.api.server import parse_listen  # (the standard library only: no server yet)
+
+        parse_listen(listen)  # a bad one is refused before anything starts
     ctx = context(obj)
     remote = None
     if source is not None:

@@ -33,6 +33,31 @@ class DockerFaults:
     def __init__(self, watcher: Watcher) -> None:
         self.watcher = watcher
         self.crashes = heal.CrashLoops()
+        # the faults not healed yet: container id → (server, name, definition); a cycle that
+        # cannot plan (an invalid repository, a secret not set) heals them as they ran
+        self._open: dict[str, tuple[Any, str, str | None]] = {}
+        self._lock = threading.Lock()
+
+    def healed(self, definition: str | None) -> None:
+        """A cycle of `definition` (None: every one) converged: its faults are healed."""
+        with self._lock:
+            for ident in [i for i, (_, _, d) in self._open.items() if definition is None or d == definition]:
+                del self._open[ident]
+
+    def heal_as_it_ran(self) -> None:
+        """The repository cannot be planned: start each faulted container again with the
+        config it was made with (what syncer last applied), rather than leave it dead until a
+        valid commit. One that was removed waits for that commit."""
+        with self._lock:
+            faults, self._open = self._open, {}
+        for ident, (server, name, _) in faults.items():
+            started = heal.start_as_it_ran(server, ident)
+            if started:
+                log.info("%s: started again as it ran (the repository cannot be planned: syncer heals what it"
+                         " last applied)", name, extra={"event": "heal.as_it_ran"})
+            elif started is False:
+                log.warning("%s: removed, and made again only once the repository can be planned", name,
+                            extra={"event": "heal.waits"})
 
     def run(self) -> None:
         """Follow each server's event stream; reconnect with backoff; heal on the way back."""
@@ -98,6 +123,8 @@ class DockerFaults:
         if verdict.crashed and self._backed_off(server, verdict):
             return
         expect, settled = verdict.expect, threading.Event()
+        with self._lock:
+            self._open[verdict.container_id] = (server, verdict.name, verdict.definition)
 
         def settle() -> None:
             try:

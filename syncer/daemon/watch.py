@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from syncer.core.clock import parse_duration
-from syncer.core.errors import DockerUnavailable, GitError, InvalidProject, LockHeld, SyncerError
+from syncer.core.errors import DockerUnavailable, GitError, InvalidProject, LockHeld, SecretError, SyncerError
 from syncer.daemon.faults import DockerFaults
 from syncer.daemon.logs import JsonFormatter, configure_logging
 from syncer.engine import facade as engine
@@ -176,8 +176,10 @@ class Watcher:
         self._install_signals()
         self._prepare()
         self._spawn("files", self._watch_files) if self.opts.source is None else None
-        self._spawn("git", self._poll_git)
-        self._spawn("resync", self._resync)
+        if self.opts.git_poll > 0:  # 0: off (a remote's pushes come by webhook)
+            self._spawn("git", self._poll_git)
+        if self.opts.resync > 0:  # 0: off (a wait of 0 would re-plan in a loop)
+            self._spawn("resync", self._resync)
         self._spawn("docker-events", self.faults.run)
         server = self._start_api()
         notifier = self._start_notifier()
@@ -226,6 +228,7 @@ class Watcher:
                 log.error("invalid: %s", line, extra={"event": "validation.error"})
             log.error("not applying: the repository is invalid; what runs keeps running",
                       extra={"event": "validation.failed"})
+            self.faults.heal_as_it_ran()
             return Outcome("failed", error="the repository is invalid: " + "; ".join(exc.lines())[:500])
         except LockHeld as exc:
             log.warning("%s; retrying", exc, extra={"event": "lock.held"})
@@ -238,8 +241,11 @@ class Watcher:
             return Outcome("failed", error=str(exc)[:500])
         except SyncerError as exc:
             log.error("%s", " | ".join(exc.lines()), extra={"event": "error"})
+            if isinstance(exc, SecretError):  # (nothing could be rendered)
+                self.faults.heal_as_it_ran()
             return Outcome("failed", error=" | ".join(exc.lines())[:500])
         self.docker_backoff = 1.0
+        self.faults.healed(definition)
         commit = None
         if report.project is not None:
             commit = report.project.commit
@@ -297,9 +303,9 @@ class Watcher:
             return None
         from syncer.api import app as api
 
-        host, _, port = self.opts.listen.rpartition(":")
+        host, port = api.parse_listen(self.opts.listen)
         app = api.create_app(self.ctx, sync=self, branch=self.opts.branch if self.opts.source else None)
-        return api.serve_in_thread(app, host or "127.0.0.1", int(port))
+        return api.serve_in_thread(app, host, port)
 
     def _start_notifier(self) -> Any:
         """Deliver queued event webhooks in the background (retries survive restarts: the queue is the store)."""

@@ -24,7 +24,7 @@ from syncer.stages import selfheal
 from syncer.stages.selfheal import Expect, Verdict
 
 __all__ = ["OWN", "SIGNALLED", "CrashLoops", "Observer", "OwnActions", "Verdict", "note_finished", "read_event",
-           "restart_unhealthy", "unhealthy_policy"]
+           "restart_unhealthy", "start_as_it_ran", "unhealthy_policy"]
 
 GRACE_S = 5.0  # how long an id stays "ours" once the action on it returned
 # How long a signal someone sent (`docker kill`, `docker stop`) makes the container's next
@@ -151,6 +151,27 @@ def restart_unhealthy(server: Server, ident: str, *, timeout: int = 10) -> bool:
         return True
     except (EngineError, DockerUnavailable):
         return False
+    finally:
+        eng.close()
+
+
+def start_as_it_ran(server: Server, ident: str) -> bool | None:
+    """Start `ident` again as it was made (its own config, nothing read from the repository):
+    True when started, False when it is gone (removed), None when there is nothing to do (it
+    runs again) or the engine could not be asked."""
+    eng = Engine(server)
+    try:
+        try:
+            state = eng.inspect(ident).get("State", {})
+        except Missing:
+            return False
+        if state.get("Running"):
+            return None
+        eng.start(ident)
+        OWN.forget(ident)
+        return True
+    except (EngineError, DockerUnavailable):
+        return None
     finally:
         eng.close()
 

@@ -72,6 +72,33 @@ def test_commits_are_applied_invalid_ones_are_not_and_drift_heals(tmp_path: Path
     assert not (state / "apply.lock").read_text()  # released
 
 
+def test_an_invalid_commit_or_a_missing_secret_does_not_stop_self_heal(tmp_path: Path, project: str,
+                                                                       docker_api: Any, watches: list[Watch]) -> None:
+    """What syncer last applied is healed while the repository cannot be planned: a killed
+    container starts again as it ran (a removed one waits for a valid commit). `--resync 0s`
+    is off, not a re-plan in a loop; a bad `--listen` is one line before anything starts."""
+    web, worker = f"{project}-web", f"{project}-worker"
+    repo = simple_repo(tmp_path / "repo", project, definitions={"web": WEB.format(name=web, message="one"),
+                                                                "worker": WEB.format(name=worker, message="w")})
+    git_init(repo)
+    base = ("--repo", str(repo), "--state-dir", str(tmp_path / "state"), "watch")
+    bad = run_cli(*base, "--listen", "127.0.0.1:99999")
+    assert bad.returncode == 1 and bad.stderr == "--listen wants HOST:PORT, not '127.0.0.1:99999'\n"
+    w = _start(watches, tmp_path, *base, "--resync", "0s")
+    wait_until(lambda: _running(docker_api, project, web) and _running(docker_api, project, worker), 60,
+               message="first apply")
+    (repo / "definitions/web.yaml").write_text(WEB.format(name=web, message="two") + "replicas: lots\n")
+    commit_all(repo, "broken")
+    wait_until(lambda: "replicas: expected integer" in w.text(), 30, message="validation error logged")
+    killed = _running(docker_api, project, worker)
+    docker_api.kill(killed["Id"])
+    wait_until(lambda: (c := _running(docker_api, project, worker)) and c["Id"] == killed["Id"], 30,
+               message="killed container of a valid definition started again while the repository is invalid")
+    assert f"{worker}: started again as it ran" in w.text()
+    assert "periodic resync" not in w.text()
+    assert w.stop() == 0
+
+
 def test_follows_a_remote_repository_by_url(tmp_path: Path, project: str, docker_api: Any,
                                              watches: list[Watch]) -> None:
     name = f"{project}-r"
