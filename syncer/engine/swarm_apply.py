@@ -11,12 +11,14 @@ the waits for tasks to run go by the clock (POLL).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from syncer.adapters.docker import Engine, EngineError
+from syncer.core.errors import DockerUnavailable
 from syncer.adapters.swarm import Swarm
 from syncer.core.model import Action, ContainerSpec, Desired, RegistryAnswer
 from syncer.engine.heal import OWN
@@ -252,7 +254,11 @@ class SwarmDeployer:
 
     def create(self, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> None:
         """`POST /services/create`, then wait until every replica's task runs (and is healthy)."""
-        ident = self.swarm.create_service(body, self.secrets)
+        try:
+            ident = self.swarm.create_service(body, self.secrets)
+        except EngineError:
+            self._drop_files(c)  # (refused: no service will use them)
+            raise
         log(f"created service {c.definition} ({ident[:12]})")
         wanted = _replicas(body)
         try:
@@ -260,7 +266,14 @@ class SwarmDeployer:
         except DeployFailed as exc:
             with OWN.acting(ident):  # its remove event is this apply's, not a fault to heal
                 self.swarm.remove_service(ident)
+            self._drop_files(c)
             raise DeployFailed(f"service {c.definition} did not come up: {exc}; removed it") from None
+
+    def _drop_files(self, c: ContainerSpec) -> None:
+        """The configs and secrets made for a service that is not there: no plan would name them
+        again (the next apply makes them anew), and a secret's data should not outlive its use."""
+        with contextlib.suppress(EngineError, DockerUnavailable):  # (best effort: the failure is the news)
+            self.swarm.prune_files(self.project, c.definition, set())
 
     def update(self, a: Action, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> bool:
         """`POST /services/{id}/update?version=…`, then wait for Swarm's verdict. True when

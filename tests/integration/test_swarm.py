@@ -209,10 +209,13 @@ def test_a_failing_healthcheck_is_rolled_back_by_swarm(tmp_path: Path, swarm: Sw
     # (Three replicas fail at once: one replica would fail three times, each after Swarm's 5 s
     # restart delay.)
     (repo / "definitions/bad.yaml").write_text(
-        f"name: bad\ntemplate: box\nreplicas: 3\nparams: {{image: \"{UNHEALTHY_IMAGE}\"}}\n")
+        f"name: bad\ntemplate: box\nreplicas: 3\nparams: {{image: \"{UNHEALTHY_IMAGE}\"}}\n"
+        "overrides: {files: [{path: /etc/bad.conf, content: \"x\"}]}\n")
     out = _apply(repo)
     assert out.returncode == 1, out.stdout + out.stderr
     assert _service(api, "bad") is None, out.stdout
+    # its config went with it: no plan names it again, and a secret's data would outlive its use
+    assert api.configs(filters={"label": [f"syncer.project={sproject}", "syncer.definition=bad"]}) == []
     dep = _last_deployment(repo, "bad")
     assert dep["status"] == "failed" and "did not come up" in dep["error"]
     assert sum(1 for r in dep["logs"] if r["line"].startswith("task ")) >= 3, dep["logs"]
