@@ -71,10 +71,19 @@ def find_instance(project: Project, ident: str, *, engines: EngineFactory | None
     """One of the project's containers by `inst_` id, container id (12+ hex digits) or name."""
     observed = list_instances(project, engines=engines)
     short = ident.removeprefix("inst_").lower()
+    def named(c: LiveContainer) -> bool:
+        return c.name == ident or (len(short) >= 12 and c.id.startswith(short))
+
     for state in observed.servers.values():
         for c in state.managed:
-            if c.name == ident or (len(short) >= 12 and c.id.startswith(short)):
+            if named(c):
                 return c
+    for state in observed.servers.values():  # a Swarm task, as `instances` lists it
+        task = next((c for c in state.instances() if named(c) and c not in state.managed), None)
+        if task is not None:
+            raise NotFound(f"'{ident}' is a task of Swarm service '{task.definition}' on server '{task.server}':"
+                           f" there an instance is the service, which Swarm runs its tasks for (name it:"
+                           f" '{task.definition}')")
     down = [f"{n}: {s.error}" for n, s in sorted(observed.servers.items()) if not s.reachable]
     if down:
         raise DockerUnavailable(f"no instance '{ident}' on the servers that answered; " + "; ".join(down))

@@ -340,6 +340,13 @@ def test_instances_stop_holds_a_service_at_zero_and_start_and_restart_bring_it_b
     name = f"held-{sproject[2:]}"
     repo = _repo(tmp_path, sproject, swarm, {name: f"name: {name}\ntemplate: box\nreplicas: 2\n"})
     assert _apply(repo).returncode == 0
+    # a task `instances list` shows, by id or name: the answer names the service to act on
+    rows = json.loads(run_cli("--repo", str(repo), "instances", "list", "--json").stdout)
+    for task in (rows[0]["id"], f"{name}.1"):
+        out = run_cli("--repo", str(repo), "instances", "stop", task)
+        assert out.returncode == 1 and out.stderr == (
+            f"'{task}' is a task of Swarm service '{name}' on server 'cluster': there an instance is the service,"
+            f" which Swarm runs its tasks for (name it: '{name}')\n"), out.stderr
     out = run_cli("--repo", str(repo), "instances", "stop", name)
     assert out.returncode == 0, out.stdout + out.stderr
     svc = _service(api, name)
