@@ -89,12 +89,18 @@ class _StateCollector:
         yield from self._live()
 
     def _live(self) -> Iterator[Metric]:
+        up = "1 when the project loads and every server answers"
         try:
-            rows = self.status()["rows"]
+            snapshot = self.status()
         except SyncerError:
-            yield GaugeMetricFamily("syncer_status_up", "1 when the project loads and every server answers", value=0)
+            yield GaugeMetricFamily("syncer_status_up", up, value=0)
             return
-        yield GaugeMetricFamily("syncer_status_up", "1 when the project loads and every server answers", value=1)
+        rows, servers = snapshot["rows"], snapshot.get("servers") or []
+        yield GaugeMetricFamily("syncer_status_up", up, value=int(all(s.get("reachable") for s in servers)))
+        reachable = GaugeMetricFamily("syncer_server_up", "1 when the server's engine answers", labels=["server"])
+        for s in servers:
+            reachable.add_metric([str(s.get("name"))], int(bool(s.get("reachable"))))
+        yield reachable
         yield GaugeMetricFamily("syncer_definitions", "Definitions in the project or on its servers",
                                 value=len(rows))
         yield GaugeMetricFamily("syncer_definitions_drifted", "Definitions whose live containers differ from git",

@@ -262,6 +262,9 @@ class Watcher:
         log.info("plan: %d create, %d recreate, %d start, %d remove, %d conflict, %d in sync",
                  s["create"], s["recreate"], s["start"], s["remove"], s["conflict"], s["noop"],
                  extra={"event": "plan"})
+        for server, why in sorted(report.plan.unreachable.items()):  # (its actions wait for it)
+            log.warning("server %s unreachable: %s", server, str(why).replace("\n", "; ")[:300],
+                        extra={"event": "server.unreachable"})
         for r in report.results:
             level = logging.INFO if r.ok else logging.ERROR
             log.log(level, "deployment %s %s: %s%s", r.deployment, r.definition, "success" if r.ok else "failed",

@@ -276,6 +276,7 @@ def test_prometheus_metrics_and_sampled_series(shared: Served, docker_api: Any) 
                  "syncer_apply_duration_seconds", "syncer_definitions_drifted", "syncer_containers",
                  "syncer_webhook_deliveries", "syncer_http_requests_total"):
         assert f"# TYPE {name} " in r.text, name
+    assert "syncer_status_up 1.0" in r.text and 'syncer_server_up{server="local"} 1.0' in r.text
     assert 'syncer_applies{status="success"} 1.0' in r.text
     assert 'syncer_deployments{status="success"} 3.0' in r.text
     assert 'syncer_containers{state="running"} 4.0' in r.text and "syncer_definitions_drifted 0.0" in r.text

@@ -76,10 +76,13 @@ def test_an_invalid_commit_or_a_missing_secret_does_not_stop_self_heal(tmp_path:
                                                                        docker_api: Any, watches: list[Watch]) -> None:
     """What syncer last applied is healed while the repository cannot be planned: a killed
     container starts again as it ran (a removed one waits for a valid commit). `--resync 0s`
-    is off, not a re-plan in a loop; a bad `--listen` is one line before anything starts."""
+    is off, not a re-plan in a loop; a bad `--listen` is one line before anything starts; a
+    server that does not answer is a line of the log, not only of `status`."""
     web, worker = f"{project}-web", f"{project}-worker"
-    repo = simple_repo(tmp_path / "repo", project, definitions={"web": WEB.format(name=web, message="one"),
-                                                                "worker": WEB.format(name=worker, message="w")})
+    repo = simple_repo(tmp_path / "repo", project, definitions={
+        "web": WEB.format(name=web, message="one"), "worker": WEB.format(name=worker, message="w"),
+        "far": WEB.format(name=f"{project}-far", message="f") + "server: ghost\n"},
+        extra=f"servers:\n  local: {{}}\n  ghost: {{docker: 'unix://{tmp_path}/nobody.sock'}}\n")
     git_init(repo)
     base = ("--repo", str(repo), "--state-dir", str(tmp_path / "state"), "watch")
     bad = run_cli(*base, "--listen", "127.0.0.1:99999")
@@ -87,6 +90,7 @@ def test_an_invalid_commit_or_a_missing_secret_does_not_stop_self_heal(tmp_path:
     w = _start(watches, tmp_path, *base, "--resync", "0s")
     wait_until(lambda: _running(docker_api, project, web) and _running(docker_api, project, worker), 60,
                message="first apply")
+    wait_until(lambda: "server ghost unreachable: " in w.text(), 10, message="the unreachable server logged")
     (repo / "definitions/web.yaml").write_text(WEB.format(name=web, message="two") + "replicas: lots\n")
     commit_all(repo, "broken")
     wait_until(lambda: "replicas: expected integer" in w.text(), 30, message="validation error logged")
