@@ -119,6 +119,10 @@ _ATTRIBUTE = re.compile(r"[a-z_][a-z0-9_.-]+", re.IGNORECASE | re.ASCII)
 _VALUE = re.compile(r"[a-z0-9:_ \t\n\f\r.*()?+\[\]\\^$|/-]+", re.IGNORECASE | re.ASCII)  # (Go's \s)
 
 
+_KEYS = ("node.id", "node.hostname", "node.ip", "node.role", "node.platform.os", "node.platform.arch")
+_LABELS = ("node.labels.", "engine.labels.")
+
+
 def constraint_problem(constraint: str) -> str | None:
     """Why Swarm would refuse a placement constraint (None: it reads it), said before any
     service is created rather than as the manager's error halfway through an apply."""
@@ -131,5 +135,12 @@ def constraint_problem(constraint: str) -> str | None:
                 return f"{constraint!r}: {attribute!r} is no node attribute (node.role, node.labels.NAME, ...)"
             if not _VALUE.fullmatch(value):
                 return f"{constraint!r}: Swarm takes no value {value!r} (letters, digits and :-_.*()?+[]\\^$|/ only)"
+            # Swarm reads any other key, and then no node ever matches: the tasks wait for ever
+            key = attribute.lower()
+            if key not in _KEYS and not key.startswith(_LABELS):
+                return (f"{constraint!r}: {attribute!r} is no node attribute ({', '.join(_KEYS)}, node.labels.NAME"
+                        " or engine.labels.NAME)")
+            if key == "node.role" and value.lower() not in ("manager", "worker"):
+                return f"{constraint!r}: a node's role is manager or worker"
             return None
     return f"{constraint!r}: a constraint is ATTRIBUTE == VALUE or ATTRIBUTE != VALUE (node.role == manager)"

@@ -795,7 +795,13 @@ def test_a_placement_constraint_is_read_as_swarms_scheduler_reads_it() -> None:
         "'node.labels.a == b>c': Swarm takes no value 'b>c' (letters, digits and :-_.*()?+[]\\^$|/ only)")
     assert constraint_problem("ab==c!=d") == (  # `==` first: `ab` == `c!=d`, a value Swarm refuses
         "'ab==c!=d': Swarm takes no value 'c!=d' (letters, digits and :-_.*()?+[]\\^$|/ only)")
-    assert constraint_problem("ab!=c") is None and constraint_problem("a!=c") is not None  # (a name of 2 or more)
+    assert constraint_problem("node.labels.ab!=c") is None and constraint_problem("a!=c") is not None
+    # a key Swarm reads but no node has (its tasks would wait for ever), a role no node has
+    assert constraint_problem("node.rol == manager") == (
+        "'node.rol == manager': 'node.rol' is no node attribute (node.id, node.hostname, node.ip, node.role,"
+        " node.platform.os, node.platform.arch, node.labels.NAME or engine.labels.NAME)")
+    assert constraint_problem("node.role == manger") == "'node.role == manger': a node's role is manager or worker"
+    assert constraint_problem("Node.Role == Worker") is None  # (Swarm compares them case-blind)
 
 
 def test_a_wait_that_runs_out_says_why_swarm_has_not_run_the_task() -> None:

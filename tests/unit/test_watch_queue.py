@@ -20,7 +20,7 @@ from tests.helpers import wait_until
 def _report(run_id: str) -> Any:
     summary = dict.fromkeys(("create", "recreate", "start", "remove", "conflict", "noop"), 0)
     return SimpleNamespace(ok=True, run_id=run_id, project=None, results=[],
-                           plan=SimpleNamespace(summary=lambda: summary))
+                           plan=SimpleNamespace(summary=lambda: summary, unreachable={}))
 
 
 def test_triggers_during_an_apply_cause_exactly_one_follow_up(tmp_path: Path) -> None:
