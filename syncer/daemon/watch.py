@@ -75,8 +75,7 @@ class Watcher:
     def push_problem(self) -> str | None:
         """Why a push cannot be fetched and applied (None when the watch follows a remote)."""
         if self.opts.source is None:
-            return ("this watch follows the local work tree, not a remote: run"
-                    " `syncer watch --repo URL --branch BRANCH --listen HOST:PORT` to apply pushes")
+            return "this watch follows the local work tree, not a remote"
         return None
 
     def push(self, reason: str, *, branch: str, commit: str) -> str:

@@ -187,7 +187,8 @@ def test_api_requests_go_into_the_watch_queue(tmp_path: Path, project: str, dock
                               "--permission", "write", "--json").stdout)["key"]
     port = free_port()
     w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(state), "watch",
-               "--listen", f"127.0.0.1:{port}", "--resync", "1h", "--no-self-heal")
+               "--listen", f"127.0.0.1:{port}", "--resync", "1h", "--no-self-heal",
+               env={"SYNCER_GIT_WEBHOOK_SECRET": "hook-secret"})
     first = wait_until(lambda: _running(docker_api, project, name), 60, message="first apply")
     docker_api.stop(first["Id"], timeout=1)  # drift only the API's request will see (no self-heal, no resync)
     base = f"http://127.0.0.1:{port}/api/v1"
@@ -199,6 +200,19 @@ def test_api_requests_go_into_the_watch_queue(tmp_path: Path, project: str, dock
         ident = answer.json()["data"]["request_id"]
         done = wait_until(lambda: (r := client.get(f"{base}/sync/{ident}", headers=headers).json()["data"])
                           and r["status"] in ("success", "failed") and r, 60, message="sync request finished")
+        # a push: this watch applies its work tree's own commits and fetches from nowhere
+        import hashlib
+        import hmac
+
+        body = _json.dumps({"ref": "refs/heads/main", "after": "a" * 40, "commits": []}).encode()
+        signed = {"X-GitHub-Event": "push", "Content-Type": "application/json", "X-Hub-Signature-256":
+                  "sha256=" + hmac.new(b"hook-secret", body, hashlib.sha256).hexdigest()}
+        pushed = client.post(f"{base}/hooks/git", content=body, headers=signed)
+        assert pushed.status_code == 409, pushed.text
+        assert pushed.json()["error"]["message"] == (
+            "this server cannot apply a push: this watch follows the local work tree, not a remote. Serve a git"
+            " clone of the repository (`git clone URL DIR; syncer --repo DIR serve`), or follow the remote with"
+            " `syncer watch --repo URL --listen HOST:PORT`")
     assert done["status"] == "success" and done["run_ids"]
     assert _running(docker_api, project, name)["Id"] == first["Id"]  # started again by the API's sync
     assert w.stop() == 0
