@@ -21,6 +21,7 @@ deployments it made, because an operator undoing a deployment wants to know it w
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -186,10 +187,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def _allowed(request: Request) -> str:
-    """Every method some route serves at this path (Starlette names only the first route's)."""
+    """Every method some route serves at this path, read from the OpenAPI document (the
+    routes of an included router are not the app's own to walk); HEAD wherever GET is."""
     methods: set[str] = set()
-    for route in request.app.routes:
-        regex, more = getattr(route, "path_regex", None), getattr(route, "methods", None)
-        if regex is not None and more and regex.match(request.url.path):
-            methods.update(more)
-    return ", ".join(sorted(methods))
+    for template, operations in request.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), request.url.path):
+            methods.update(m.upper() for m in operations)
+    return ", ".join(sorted(methods | ({"HEAD"} if "GET" in methods else set())))

@@ -159,11 +159,17 @@ class Gate:
         extra: list[tuple[bytes, bytes]] = []
         anonymous = False
 
+        head = scope["method"] == "HEAD"
+        if head:  # every GET answers HEAD too (its headers, no body), as HTTP says
+            scope = {**scope, "method": "GET"}
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 sent[0] = int(message["status"])
                 if extra:
                     message = {**message, "headers": [*message.get("headers", ()), *extra]}
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         try:

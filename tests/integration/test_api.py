@@ -64,6 +64,12 @@ def test_the_envelope_and_every_error_code(shared: Served, docker_api: Any) -> N
     outside = s.http.get(s.base.removesuffix("/api/v1") + "/elsewhere")
     assert outside.status_code == 404 and outside.json()["error"]["code"] == "not_found"
     s.error("DELETE", "/status", 405, "invalid_request")
+    assert s.call("DELETE", "/deployments").headers["allow"] == "GET, HEAD, POST"
+    # HEAD of any GET (a read key may: the docs say so): its headers, no body
+    for path, key in (("/health", None), ("/status", "read"), ("/deployments", "read")):
+        head = s.call("HEAD", path, key=key)
+        assert head.status_code == 200 and head.content == b"" and head.headers["content-type"], (path, head)
+    assert s.call("HEAD", "/status", key=None).status_code == 401
     bad_json = s.error("POST", "/deployments", 400, "invalid_request", content=b'{"definition_id": ',
                        headers={"Content-Type": "application/json"})
     assert "JSON" in bad_json["error"]["message"]
