@@ -6,6 +6,17 @@ import json
 import logging
 
 
+class TextFormatter(logging.Formatter):
+    """`TIME LEVEL message`, one line per event: a message of several lines (an error naming
+    several secrets or files) keeps them on one, joined by " | "."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return " | ".join(line for line in super().format(record).splitlines() if line.strip())
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, for log shippers."""
 
@@ -20,7 +31,7 @@ def configure_logging(fmt: str) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger("syncer")
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
