@@ -177,9 +177,13 @@ def _payload(h: Mapping[str, str], body: bytes) -> dict[str, Any]:
         if h.get("content-type", "").split(";")[0].strip() == "application/x-www-form-urlencoded":
             text = parse_qs(text, strict_parsing=True)["payload"][0]
         data = json.loads(text)
-    except (UnicodeDecodeError, ValueError, KeyError) as exc:
-        raise HookRejected(400, "invalid_request", f"the body is not a JSON push payload ({exc.__class__.__name__})"
-                           ) from None
+    except UnicodeDecodeError:
+        raise HookRejected(400, "invalid_request", "the body is not a JSON push payload (not UTF-8 text)") from None
+    except KeyError:
+        raise HookRejected(400, "invalid_request", "the body is not a JSON push payload (a form without"
+                           " its `payload` field)") from None
+    except ValueError:
+        raise HookRejected(400, "invalid_request", "the body is not a JSON push payload (not JSON)") from None
     if not isinstance(data, dict):
         raise HookRejected(400, "invalid_request", "the body is not a JSON object")
     return data
@@ -191,6 +195,8 @@ def _push(provider: str, data: Mapping[str, Any], tracked_branch: str) -> PushEv
         raise HookRejected(400, "invalid_request", "the push payload has no 'ref'")
     commit = _text(data.get("checkout_sha")) if provider == "gitlab" else ""
     commit = commit or _text(data.get("after"))
+    if not commit and data.get("deleted") is not True:  # (a deletion says so, or names the zero commit)
+        raise HookRejected(400, "invalid_request", "the push payload has no 'after' (the commit pushed)")
     deleted = commit in ("", ZERO_SHA) or data.get("deleted") is True
     branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
     wanted = tracked_branch.removeprefix("refs/heads/")

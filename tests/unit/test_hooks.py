@@ -249,3 +249,16 @@ def test_the_delivery_id_of_each_provider_is_read() -> None:
     assert verify(github(data), data, SECRET, branch="master").delivery == "72d3162e-cc78-11e3-81ab-4c9367dc0958"
     data = body("gitea-push")
     assert verify(gitea(data), data, SECRET, branch="develop").delivery == "f6266f16-1bf3-46a5-9ea4-602e06ead473"
+
+
+def test_a_body_that_is_no_push_says_what_it_is_not_in_words_not_exception_names() -> None:
+    for data, why in ((b"\xff\xfe", "not UTF-8 text"), (b"{not json", "not JSON")):
+        with pytest.raises(hooks.HookRejected) as raised:
+            verify_and_parse(github(data), data, SECRET, branch="master")
+        assert str(raised.value) == f"the body is not a JSON push payload ({why})"
+    payload = json.loads(body("github-push"))
+    del payload["after"]  # (was read as a deleted branch)
+    data = json.dumps(payload).encode()
+    with pytest.raises(hooks.HookRejected) as raised:
+        verify_and_parse(github(data), data, SECRET, branch="master")
+    assert str(raised.value) == "the push payload has no 'after' (the commit pushed)"
