@@ -17,7 +17,7 @@ class TaskNote(NamedTuple):
     way (`pending`, with the scheduler's reason as its error: Swarm could not place it)."""
 
     ident: str
-    slot: Any
+    where: str  # `slot N`, or a global service's (or job's) `node ID`
     state: str
     why: str
     ended: bool
@@ -25,7 +25,7 @@ class TaskNote(NamedTuple):
     @property
     def line(self) -> str:
         """`task ID (slot N) failed, now STATE: WHY` (or `is STATE: WHY`), for the log."""
-        return f"task {self.ident[:12]} (slot {self.slot}) {'failed, now' if self.ended else 'is'} {self.reason}"
+        return f"task {self.ident[:12]} ({self.where}) {'failed, now' if self.ended else 'is'} {self.reason}"
 
     @property
     def reason(self) -> str:
@@ -46,7 +46,7 @@ def failed_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "") -> list[Ta
         if (failed or stopped) and t.get("CreatedAt", "") >= since:
             why = status.get("Err") or "stopped by Swarm (it exited, or its healthcheck failed)"
             ended = stopped or status.get("State") not in _NOT_YET
-            notes.append(TaskNote(t["ID"], t.get("Slot", "?"), str(status.get("State")), why, ended))
+            notes.append(TaskNote(t["ID"], _where(t), str(status.get("State")), why, ended))
     return notes
 
 
@@ -60,8 +60,13 @@ def waiting_tasks(tasks: Sequence[Mapping[str, Any]], since: str = "", *, until:
         if t.get("DesiredState") in ("running", "complete") and status.get("State") != until \
                 and t.get("CreatedAt", "") >= since:
             why = status.get("Err") or status.get("Message") or "no reason given"
-            notes.append(TaskNote(t["ID"], t.get("Slot", "?"), str(status.get("State")), why, False))
+            notes.append(TaskNote(t["ID"], _where(t), str(status.get("State")), why, False))
     return notes
+
+
+def _where(task: Mapping[str, Any]) -> str:
+    """Where a task runs, for its log line: its slot, or (a global one's, which has none) its node."""
+    return f"slot {task['Slot']}" if task.get("Slot") else f"node {str(task.get('NodeID') or '?')[:12]}"
 
 
 def job_progress(mode: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]],

@@ -830,6 +830,10 @@ def test_a_wait_that_runs_out_says_why_swarm_has_not_run_the_task() -> None:
     assert [n.line for n in notes] == [
         "task 222222222222 (slot 1) is pending: no suitable node (scheduling constraints not satisfied on 1 node)",
         "task 666666666666 (slot 1) failed, now rejected: Range of CPUs is from 0.01 to 2.00"]
+    # a global service's (or job's) task has no slot: its node says where (was `slot ?`)
+    node = {**t("7", "failed", Err="task: non-zero exit (1)"), "Slot": None, "NodeID": "n0deid0000000xyz"}
+    assert failed_tasks([node])[0].line == "task 777777777777 (node n0deid000000) failed, now failed: task: non-zero" \
+                                           " exit (1)"
     # Swarm's own errors lose the gRPC status they came wrapped in
     exc = Exception("rpc error: code = Unknown desc = constraint expected one operator from ==, !=")
     assert engine_message(exc) == "constraint expected one operator from ==, !="
