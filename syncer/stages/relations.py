@@ -32,6 +32,29 @@ def check_ports(definitions: list[Definition], catalog: Catalog, config: Project
                    f" which definition '{other}' publishes too ({first.file}:{line})")
 
 
+def check_global_replicas(definitions: list[Definition], catalog: Catalog, out: Collector) -> None:
+    """`mode: global` (a task on each node) with `replicas` beside it, from the definition,
+    its overrides, its profile or the spec: refused here, at the line that set them, as the
+    render would (whatever the server: under Compose too it is one container)."""
+    why = ("mode: global runs one task on each node: replicas cannot go with it (as `docker stack deploy`"
+           " refuses)")
+    for d in definitions:
+        tpl, _ = catalog.pick(f"{d.template}@{d.template_version}")
+        if tpl is None:
+            continue
+        profile = tpl.profiles.get(d.profile) or {}
+        mode = d.overrides.get("mode", profile.get("mode", tpl.spec.get("mode")))
+        if mode != "global":
+            continue
+        for where, path, given in ((d.origin, ("replicas",), d.replicas is not None),
+                                   (d.origin, ("overrides", "replicas"), "replicas" in d.overrides),
+                                   (tpl.origin, ("profiles", d.profile, "replicas"), "replicas" in profile),
+                                   (tpl.origin, ("spec", "replicas"), "replicas" in tpl.spec)):
+            if given:
+                out.at(where, path, why)
+                break
+
+
 def check_network_modes(definitions: list[Definition], found: list[Template], broken: set[str],
                          out: Collector) -> None:
     """`network_mode: container:X` must name a definition of the project."""

@@ -44,6 +44,7 @@ from syncer.stages.load import PROJECT_FILE, Tree, locate
 from syncer.stages.policy import Policy
 from syncer.stages.relations import (
     check_dependencies,
+    check_global_replicas,
     check_network_modes,
     check_ports,
     find_cycles,
@@ -241,6 +242,7 @@ def _definitions(tree: Tree, config: ProjectConfig, templates: list[Template], b
     check_dependencies(list(seen.values()), broken.definitions, out, kinds)
     check_network_modes(list(seen.values()), templates, broken.definitions, out)
     check_ports(list(seen.values()), catalog, config, out)
+    check_global_replicas(list(seen.values()), catalog, out)
     return list(seen.values())
 
 
