@@ -73,8 +73,8 @@ def observe_server(project: str, server: Server, names: list[str], *,
             return _tags(engine, state, follow) if follow else state
         finally:
             engine.close()
-    except SyncerError as exc:
-        return ServerState(server.name, False, error=str(exc))
+    except SyncerError as exc:  # (its kind kept: what it would have run is services on a Swarm server)
+        return ServerState(server.name, False, error=str(exc), kind=server.kind)
 
 
 def _swarm(engine: Engine, project: str, server: Server, names: list[str], versions: bool) -> ServerState:

@@ -867,3 +867,17 @@ def test_a_swarm_server_answering_as_no_manager_stays_reachable_with_the_error()
             "Status": {"State": "ready"}}
     down = {"ID": "n2xxxxxxxxxxxxxx", "Spec": {"Role": "worker", "Availability": "active"}, "Status": {"State": "down"}}
     assert swarm_nodes([node, down]) == {"nodes": 2, "ready": 1, "managers": 1, "not_ready": ["n2xxxxxxxxxx: down, active"]}
+
+
+def test_a_swarm_server_that_does_not_answer_keeps_its_kind_and_its_services_are_services() -> None:
+    """A `kind: swarm` server unreachable (or no manager): its plan line counted
+    `container(s) not planned`, and the plan's Swarm checks skipped it."""
+    from syncer.core.errors import DockerUnavailable
+    from syncer.core.model import Server
+    from syncer.engine.observe import observe_server
+
+    def refuse(server: Server) -> Any:
+        raise DockerUnavailable("server 'cluster': This node is not a swarm manager")
+
+    state = observe_server("p", Server("cluster", kind="swarm"), [], engines=refuse)
+    assert (state.reachable, state.kind) == (False, "swarm")
