@@ -19,6 +19,7 @@ from syncer.core.redact import Redactor
 from syncer.engine import secrets as S
 from syncer.engine.project import redactor as project_redactor
 from syncer.engine.project import state_store
+from syncer.engine.deploy import Progress, quiet
 from syncer.engine.facade import (
     ApplyReport,
     Context,
@@ -220,7 +221,7 @@ def instance_rows(ctx: Context, project: Project, *, definition: str | None = No
 
 
 def rollback_deployment(ctx: Context, deployment_id: str, *, options: ApplyOptions,
-                        engines: EngineFactory | None = None) -> ApplyReport:
+                        engines: EngineFactory | None = None, progress: Progress = quiet) -> ApplyReport:
     """Undo one deployment: deploy again what it replaced (`rollback.undo_target`), an
     earlier revision or the digests a followed tag named before it rolled."""
     store = state_store(ctx)
@@ -229,7 +230,7 @@ def rollback_deployment(ctx: Context, deployment_id: str, *, options: ApplyOptio
     finally:
         store.close()
     return rollback(ctx, dep["definition"], to=None, undo=dep, options=options, confirm=lambda p: True,
-                    engines=engines)
+                    engines=engines, progress=progress)
 
 
 def inspect_instance(project: Project, c: LiveContainer, *, engines: EngineFactory | None = None) -> dict[str, Any]:

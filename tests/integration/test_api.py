@@ -264,6 +264,8 @@ def test_rollback_a_deployment(tmp_path: Path, project: str, docker_api: Any) ->
         assert second["revision"] == 2
         result = s.ok("POST", f"/deployments/{second['id']}/rollback")["data"]
         assert result["ok"] is True and result["deployments"][0]["status"] == "success"
+        # the process's log says it, as it says a sync's actions (an audit trail without gaps)
+        assert f"revision 3 rolls back to revision 1 (rollback of {second['id']})" in s.server_log()
         c = containers(docker_api, project)["worker"]
         assert "MESSAGE=w1" in env_of(docker_api, c["Id"]) and c["Labels"]["syncer.revision"] == "3"
         revs = s.ok("GET", f"/definitions/{s.n('worker')}/revisions")["data"]

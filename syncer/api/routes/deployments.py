@@ -3,6 +3,7 @@ and undoing one."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -15,6 +16,8 @@ from syncer.core import clock
 from syncer.core.errors import NotFound
 from syncer.engine import operations
 from syncer.engine.requests import Kind
+
+log = logging.getLogger("syncer.api.app")
 
 router = APIRouter()
 
@@ -71,5 +74,9 @@ def rollback_deployment(svc: Svc, deployment_id: str) -> Response:
     from syncer.cli.views import apply_dict
     from syncer.engine.options import ApplyOptions
 
-    report = operations.rollback_deployment(svc.ctx, deployment_id, options=ApplyOptions(), engines=svc.engines)
+    def progress(definition: str, line: str) -> None:  # the process's log, as a sync's lines are
+        log.info("%s: %s (rollback of %s)", definition or "-", line, deployment_id, extra={"event": "action"})
+
+    report = operations.rollback_deployment(svc.ctx, deployment_id, options=ApplyOptions(), engines=svc.engines,
+                                            progress=progress)
     return svc.ok(apply_dict(report))
