@@ -103,6 +103,40 @@ def test_an_invalid_commit_or_a_missing_secret_does_not_stop_self_heal(tmp_path:
     assert w.stop() == 0
 
 
+def test_a_restart_through_the_api_is_not_a_fault_to_heal(tmp_path: Path, project: str, docker_api: Any,
+                                                         watches: list[Watch]) -> None:
+    """`POST /instances/X/restart` on a watch's API: the restart's own `die` was read as a
+    fault, and a self-heal deployment (and a drift webhook) followed it."""
+    import json as _json
+    import time
+
+    import httpx
+
+    from tests.apiserver import free_port
+
+    name = f"{project}-rs"
+    repo = simple_repo(tmp_path / "repo", project, definitions={"web": WEB.format(name=name, message="one")})
+    git_init(repo)
+    state = tmp_path / "state"
+    key = _json.loads(run_cli("--repo", str(repo), "--state-dir", str(state), "keys", "generate", "--name", "t",
+                              "--permission", "write", "--json").stdout)["key"]
+    port = free_port()
+    w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(state), "watch",
+               "--listen", f"127.0.0.1:{port}", "--resync", "1h")
+    first = wait_until(lambda: _running(docker_api, project, name), 60, message="first apply")
+    base = f"http://127.0.0.1:{port}/api/v1"
+    with httpx.Client(timeout=30) as client:
+        wait_until(lambda: client.get(f"{base}/health").status_code == 200, 30, message="API up")
+        mark = len(w.text())
+        answer = client.post(f"{base}/instances/{name}/restart?timeout=1", headers={"Authorization": f"Bearer {key}"})
+        assert answer.status_code == 200, answer.text
+    time.sleep(3)  # (a heal's cycle would begin at once, on the restart's die event)
+    after = w.text()[mark:]
+    assert "trigger: docker" not in after and "deployment" not in after, after
+    assert _running(docker_api, project, name)["Id"] == first["Id"]
+    assert w.stop() == 0
+
+
 def test_follows_a_remote_repository_by_url(tmp_path: Path, project: str, docker_api: Any,
                                              watches: list[Watch]) -> None:
     name = f"{project}-r"
