@@ -253,7 +253,9 @@ class Service:
     def _status_snapshot(self) -> dict[str, Any]:
         """Shared by GET /status and /metrics (computed at most once a second)."""
         started = time.perf_counter()
-        project, rows, servers = engine.status(self.ctx, engines=self.engines, project=self.project.current(),
+        # while the work tree is invalid: the last valid project's drift (what runs), beside the
+        # problems /status lists — not an empty page when an operator most needs one
+        project, rows, servers = engine.status(self.ctx, engines=self.engines, project=self.project.get(),
                                                reuse=self.reuse)
         self.metrics.plans.observe(time.perf_counter() - started)
         return {"project": project, "rows": rows, "servers": servers, "at": clock.iso()}

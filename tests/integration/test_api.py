@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -271,6 +272,14 @@ def test_rollback_a_deployment(tmp_path: Path, project: str, docker_api: Any) ->
         revs = s.ok("GET", f"/definitions/{s.n('worker')}/revisions")["data"]
         assert revs[0]["revision"] == 3 and revs[0]["rollback_of"] == 1
         assert s.ok("GET", f"/definitions/{s.n('worker')}")["data"]["pinned"] is True
+        # a file goes bad: /status keeps the last valid project's drift beside the problems
+        (s.repo / "definitions/worker.yaml").write_text(worker(project, "w3") + "replicas: lots\n")
+        wait_until(lambda: s.ok("GET", "/status")["data"]["validation_error"], 15, message="the problem seen")
+        time.sleep(1.5)  # (a snapshot made before the problem was seen is kept a second)
+        status = s.ok("GET", "/status")["data"]
+        assert status["project"] == project and status["error"] is None
+        assert [d["name"] for d in status["definitions"]] == [s.n("worker")] and status["counts"]
+        assert any("replicas: expected integer" in line for line in status["validation_error"])
 
 
 def test_prometheus_metrics_and_sampled_series(shared: Served, docker_api: Any) -> None:
