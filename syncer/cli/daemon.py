@@ -68,12 +68,8 @@ def watch(obj: dict[str, Any], /, source: str | None, branch: str, git_poll: str
         resync=watch_.parse_duration(resync), debounce=watch_.parse_duration(debounce), self_heal=self_heal,
         listen=listen, apply=ApplyOptions(parallelism=parallelism, health_timeout=health_timeout,
                                           stop_timeout=stop_timeout))
-    book = _keep_logs(ctx)
-    try:
-        return watch_.Watcher(ctx, options).run()
-    finally:
-        if book is not None:
-            book.stop()
+    # (the log book opens once the watch knows its repository: a URL's clone, not the cwd)
+    return watch_.Watcher(ctx, options, on_ready=_keep_logs).run()
 
 
 @cli.command()

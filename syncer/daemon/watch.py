@@ -51,8 +51,11 @@ class WatchOptions:
 class Watcher:
     """The daemon. `request()` is the API's way in (a SyncRequester)."""
 
-    def __init__(self, ctx: engine.Context, options: WatchOptions) -> None:
+    def __init__(self, ctx: engine.Context, options: WatchOptions,
+                 on_ready: Callable[[engine.Context], Any] | None = None) -> None:
         self.ctx = ctx
+        self.on_ready = on_ready  # called with the watch's context once it knows its repository: what
+        # it returns (the log book) is stopped at the end
         self.opts = options
         self.queue = RequestQueue()
         self.stopping = threading.Event()
@@ -174,6 +177,14 @@ class Watcher:
         """Watch until SIGTERM/SIGINT; returns the exit code."""
         self._install_signals()
         self._prepare()
+        book = self.on_ready(self.ctx) if self.on_ready is not None else None
+        try:
+            return self._serve()
+        finally:
+            if book is not None:
+                book.stop()
+
+    def _serve(self) -> int:
         self._spawn("files", self._watch_files) if self.opts.source is None else None
         if self.opts.git_poll > 0:  # 0: off (a remote's pushes come by webhook)
             self._spawn("git", self._poll_git)

@@ -139,6 +139,8 @@ def test_a_restart_through_the_api_is_not_a_fault_to_heal(tmp_path: Path, projec
 
 def test_follows_a_remote_repository_by_url(tmp_path: Path, project: str, docker_api: Any,
                                              watches: list[Watch]) -> None:
+    import json as _json
+
     name = f"{project}-r"
     work = simple_repo(tmp_path / "work", project, definitions={"web": WEB.format(name=name, message="one")})
     git_init(work)
@@ -171,6 +173,12 @@ def test_follows_a_remote_repository_by_url(tmp_path: Path, project: str, docker
     assert w.stop() == 0
     lines = [ln for ln in w.text().splitlines() if ln.startswith("{")]
     assert lines and all('"event"' in ln for ln in lines)
+    # its records are filed in the state dir's store whatever directory it was started from
+    # (they were kept only when the cwd held a syncer.yaml)
+    assert "log records not kept" not in w.text()
+    kept = run_cli("--repo", str(tmp_path / "state" / "clone"), "--state-dir", str(tmp_path / "state"), "logs",
+                   "--json")
+    assert kept.returncode == 0 and any(r["message"] == "stopped" for r in _json.loads(kept.stdout)), kept.stdout
 
 
 def test_survives_the_docker_daemon_restarting(tmp_path: Path, project: str, watches: list[Watch]) -> None:
