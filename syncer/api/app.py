@@ -21,7 +21,6 @@ deployments it made, because an operator undoing a deployment wants to know it w
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,7 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from syncer import __version__
 from syncer.api import page
-from syncer.api.auth import API, PUBLIC, Gate, guarded
+from syncer.api.auth import API, PUBLIC, Gate, guarded, path_pattern
 from syncer.api.routes import hooks, resources, system
 from syncer.api.routes.common import KEYED
 from syncer.api.server import ServerHandle, parse_listen, serve_in_thread
@@ -191,6 +190,6 @@ def _allowed(request: Request) -> str:
     routes of an included router are not the app's own to walk); HEAD wherever GET is."""
     methods: set[str] = set()
     for template, operations in request.app.openapi()["paths"].items():
-        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), request.url.path):
+        if path_pattern(template).match(request.url.path):
             methods.update(m.upper() for m in operations)
     return ", ".join(sorted(methods | ({"HEAD"} if "GET" in methods else set())))

@@ -20,6 +20,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from syncer.api.service import Service
+from syncer.engine.sources import MAX_HOOK_BODY
 from syncer.core import clock
 from syncer.core.model import Project
 
@@ -139,6 +140,46 @@ ANONYMOUS_LIMIT = 600
 HEALTH = f"{API}/health"
 
 
+MAX_BODY = MAX_HOOK_BODY  # bytes: a push payload's limit is every request's (the API takes small JSON)
+
+
+def path_pattern(template: str) -> re.Pattern[str]:
+    """The paths an OpenAPI path template (`/deployments/{deployment_id}`) stands for."""
+    return re.compile(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$")
+
+
+async def _body(scope: Scope, receive: Receive) -> bytes | None:
+    """The request's body read whole (API bodies are small JSON), or None once it passes
+    MAX_BODY — refused by its declared length before a byte is read, else as it streams."""
+    declared = _header(scope, b"content-length") or ""
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # (the client went away: the route meets the end as it would)
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > MAX_BODY:
+            return None
+        more = bool(message.get("more_body"))
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives the body read already, then what the client sends next (its disconnect)."""
+    sent = [False]
+
+    async def again() -> Message:
+        if not sent[0]:
+            sent[0] = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
+
+
 class Gate:
     """The outermost middleware. Answers 401/403/429 before any route runs, adds the
     X-RateLimit-* headers to every authenticated answer, counts every request, and turns an
@@ -186,12 +227,17 @@ class Gate:
                 status, code, message = verdict.error
                 await self.service.fail(status, code, message)(scope, receive, send_with_headers)
                 return
-            await self.app(scope, receive, send_with_headers)
+            body = await _body(scope, receive)  # whole, or None past MAX_BODY: no route reads more
+            if body is None:
+                await self.service.fail(413, "invalid_request", f"body over {MAX_BODY} bytes")(
+                    scope, receive, send_with_headers)
+                return
+            await self.app(scope, _replay(body, receive), send_with_headers)
         except Exception:
             log.exception("unexpected error answering %s %s", scope["method"], scope["path"])
             if not sent[0]:
-                body = self.service.fail(500, "internal_error", "internal error; the server log has the details")
-                await body(scope, receive, send_with_headers)
+                failed = self.service.fail(500, "internal_error", "internal error; the server log has the details")
+                await failed(scope, receive, send_with_headers)
         finally:
             if anonymous and sent[0] < 400:
                 self.anonymous.refund(_client(scope))  # only refusals count towards the limit
@@ -201,7 +247,6 @@ class Gate:
     def _route(self, scope: Scope) -> str:
         """The route template of the path (not the path itself: metric labels must stay few)."""
         if self._templates is None:
-            self._templates = [(re.compile(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(p)) + "$"), p)
-                               for p in sorted(self.paths())]
+            self._templates = [(path_pattern(p), p) for p in sorted(self.paths())]
         path = scope["path"]
         return next((template for pattern, template in self._templates if pattern.match(path)), "(unmatched)")

@@ -403,6 +403,12 @@ def test_a_signed_push_is_fetched_and_applied_or_refused_with_409(tmp_path: Path
         s.error("POST", "/hooks/git", 401, "unauthorized", key=None, content=body, headers=headers)
         big = b"{" + b" " * (1024 * 1024 + 10) + b"}"
         s.error("POST", "/hooks/git", 413, "invalid_request", key=None, content=big, headers=headers)
+        # (chunked: no length to refuse up front) and any route's body, a key's too: the same limit
+        s.error("POST", "/hooks/git", 413, "invalid_request", key=None, content=iter([big[:600_000], big[600_000:]]),
+                headers=headers)
+        s.error("POST", "/sync", 413, "invalid_request", content=big, headers={"Content-Type": "application/json"})
+        s.error("POST", "/deployments", 413, "invalid_request", content=iter([big]),
+                headers={"Content-Type": "application/json"})
 
 
 def test_health_answers_at_once_while_another_process_holds_the_store(tmp_path: Path, project: str) -> None:
