@@ -77,6 +77,15 @@ def test_the_envelope_and_every_error_code(shared: Served, docker_api: Any) -> N
     missing = s.error("POST", "/deployments", 400, "invalid_request", json={"nope": 1})
     assert {e["field"] for e in missing["error"]["details"]["errors"]} >= {"body.definition_id"}
     s.error("GET", "/instances?per_page=101", 400, "invalid_request")
+    # a filter naming nothing that can exist is an error, as on /deployments, not an empty page
+    for path, status, code in (("/instances?status=bogus", 400, "invalid_request"),
+                               ("/definitions?status=bogus", 400, "invalid_request"),
+                               ("/instances?definition_id=nope", 404, "not_found"),
+                               ("/instances?server_id=srv_nope", 404, "not_found"),
+                               ("/definitions?server_id=nope", 404, "not_found")):
+        s.error("GET", path, status, code)
+    assert s.ok("GET", "/instances?server_id=srv_local&status=running")["pagination"]["total"] == 4
+    assert s.ok("GET", f"/instances?definition_id={s.n('web')}")["pagination"]["total"] >= 1
     s.error("GET", "/instances?page=0", 400, "invalid_request")
     s.error("GET", f"/definitions/{s.n('web')}/metrics?interval=7m", 400, "invalid_request")
     s.error("GET", f"/definitions/{s.n('web')}/metrics?start_time=yesterday", 400, "invalid_request")

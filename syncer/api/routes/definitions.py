@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from syncer.api.routes.common import Paging, Svc, listing
+from syncer.api.routes.common import Paging, Svc, listing, server_of
 from syncer.api.routes.templates import template_id
 from syncer.api.service import Page, Service
 from syncer.core import clock
@@ -18,6 +18,9 @@ from syncer.core.labels import container_name
 from syncer.core.model import Definition, Project
 
 router = APIRouter()
+
+
+DefinitionStatus = Literal["pending", "deploying", "active", "failed", "removed"]
 
 
 def resolve_definition(svc: Service, ident: str) -> tuple[str, Definition | None, dict[str, Any] | None]:
@@ -73,9 +76,12 @@ def _definition(project: Project, name: str, d: Definition | None, row: dict[str
 
 
 @router.get("/definitions", tags=["definitions"], summary="Definitions in git and in the store")
-def list_definitions(svc: Svc, page: Paging, server_id: str | None = None, status: str | None = None) -> Response:
+def list_definitions(svc: Svc, page: Paging, server_id: str | None = None,
+                     status: Annotated[DefinitionStatus | None, Query()] = None) -> Response:
     """Every definition of the repository, and those the store remembers (removed ones too)."""
     project = svc.defined()
+    if server_id is not None:
+        server_of(project, server_id)  # (404 for a server the project has not: not an empty page)
     rows, names, pins = _names(svc, project)
     # a page's bytes stand while the project, the store and the secrets do (`_names` makes a
     # new list whenever the project or the store changed): a dashboard asks again and again

@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from syncer.api.routes.common import Paging, Svc, listing
-from syncer.api.routes.definitions import bounded
+from syncer.api.routes.common import Paging, Svc, listing, server_of
+from syncer.api.routes.definitions import bounded, resolve_definition
 from syncer.api.service import Service
 from syncer.core import clock
 from syncer.core.errors import DockerUnavailable
@@ -62,12 +62,21 @@ def _precise(inst: dict[str, Any], record: dict[str, Any], now: float) -> dict[s
     return inst
 
 
+# a container's state, or (on a Swarm server) a task's
+InstanceStatus = Literal["created", "running", "paused", "restarting", "removing", "exited", "dead", "stopped",
+                         "new", "pending", "assigned", "accepted", "preparing", "ready", "starting", "complete",
+                         "failed", "shutdown", "rejected", "orphaned", "remove"]
+
+
 @router.get("/instances", tags=["instances"], summary="The project's containers")
 def list_instances(svc: Svc, page: Paging, definition_id: str | None = None, server_id: str | None = None,
-                   status: str | None = None) -> Response:
+                   status: Annotated[InstanceStatus | None, Query()] = None) -> Response:
     """One list call per server, made after the request arrived (simultaneous requests share
     one). `started_at`/`uptime_seconds` are as precise as the engine's list says
-    (`Up 5 minutes`); GET /instances/{id} gives them to the second."""
+    (`Up 5 minutes`); GET /instances/{id} gives them to the second. An unknown definition or
+    server is 404, an unknown status 400 (not an empty page)."""
+    name = resolve_definition(svc, definition_id)[0] if definition_id is not None else None
+    server = server_of(svc.defined(), server_id) if server_id is not None else None
     observed = svc.instances.get()
     down = [f"{n}: {s.error}" for n, s in sorted(observed.servers.items()) if not s.reachable]
     if down and len(down) == len(observed.servers):
@@ -75,10 +84,10 @@ def list_instances(svc: Svc, page: Paging, definition_id: str | None = None, ser
     ids, held, marks, now = svc.state.definition_ids(), svc.state.held(), svc.state.finished(), time.time()
     items = [_instance(c, ids, held, marks, now) for s in observed.servers.values() for c in s.instances()]
     items.sort(key=lambda i: (i["server"], i["container_name"]))
-    if definition_id is not None:
-        items = [i for i in items if definition_id in (i["definition_id"], i["definition"])]
-    if server_id is not None:
-        items = [i for i in items if server_id in (i["server_id"], i["server"])]
+    if name is not None:
+        items = [i for i in items if i["definition"] == name]
+    if server is not None:
+        items = [i for i in items if i["server"] == server]
     if status is not None:
         items = [i for i in items if i["status"] == status]
     return listing(svc, items, page)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from syncer.api.routes.common import Paging, Svc, listing
-from syncer.core.errors import NotFound
+from syncer.api.routes.common import Paging, Svc, listing, server_of
 from syncer.engine import queries
 
 router = APIRouter()
@@ -22,7 +21,5 @@ def list_servers(svc: Svc, page: Paging) -> Response:
 def get_server(svc: Svc, server_id: str) -> Response:
     """By `srv_` id or name."""
     project = svc.defined()
-    server = project.config.servers.get(server_id.removeprefix("srv_")) or project.config.servers.get(server_id)
-    if server is None:
-        raise NotFound(f"no server '{server_id}'")
+    server = project.config.servers[server_of(project, server_id)]
     return svc.ok(queries.server_info(project, server, engines=svc.engines))
