@@ -12,6 +12,7 @@ from pathlib import Path
 from syncer.core.errors import Diagnostic, InvalidProject, UsageError
 from syncer.stages.compose_vars import env_secrets
 from syncer.stages.compose import import_compose as convert
+from syncer.stages.compose_check import checked
 from syncer.stages.compose_merge import override_file
 
 
@@ -57,6 +58,8 @@ def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
                        more=extra, root=str(folder), home=str(Path.home()))
     if not imported.files:
         raise InvalidProject(imported.problems)
+    if not imported.problems:  # (what it could not carry first: the rest would be read half made)
+        imported.problems.extend(checked(imported, str(out)))
     report = ImportReport(imported.project, out, [], sorted(imported.problems), dict(sorted(imported.secrets.items())),
                           dict(sorted(imported.skipped.items())), env_secrets(imported.secrets),
                           dict(sorted(imported.needs.items())), [str(p) for p in merged],

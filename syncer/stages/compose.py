@@ -21,7 +21,7 @@ from syncer.stages import compose_fields as fields, compose_networks
 from syncer.stages.compose_fields import project_name
 from syncer.stages import policy as policies
 from syncer.stages.compose_include import load_all
-from syncer.stages.compose_mounts import Lister, Reader, RepoFiles, config_file, named, secret_file, volume
+from syncer.stages.compose_mounts import Lister, Reader, RepoFiles, config_file, named, secret_file, undeclared, volume
 from syncer.stages.compose_vars import (
     Unsupported, Vars, credentialed, dump, env_secrets, input_defaults, input_schema, interpolate,
     merge_env, moved_lines, passwordish, settle, split_env, without_moved,
@@ -57,6 +57,7 @@ class Imported:
     needs: dict[str, str] = field(default_factory=dict)  # `definitions/D.yaml params.x` → the variable it stands for
     shell: dict[str, str] = field(default_factory=dict)  # the same, for a variable Compose takes from the shell
     host_paths: dict[str, str] = field(default_factory=dict)  # a host directory bind-mounted → the service
+    origins: dict[str, tuple[str, str, int, int]] = field(default_factory=dict)  # a file written → its service, where
 
 
 @dataclass
@@ -305,6 +306,9 @@ class _Importer:
                 svc.spec.setdefault("tmpfs", []).append(item)
             elif kind == "file":
                 svc.spec.setdefault("files", []).extend(item if isinstance(item, list) else [item])
+            elif missing := undeclared(item, self.volume_names):
+                self.problem(where + (i,), f"service '{svc.name}': volumes: '{missing}' is not declared under"
+                                           " the top-level volumes: (Compose refuses it too)")
             else:
                 svc.spec.setdefault("volumes", []).append(named(item, self.volume_names))
 
@@ -368,6 +372,9 @@ class _Importer:
             definition["params"] = params
         self.out.files[f"templates/{svc.name}.yaml"] = dump(template)
         self.out.files[f"definitions/{name}.yaml"] = dump(definition)
+        file, line, column = locate_in(self.sources, 0, ("services", svc.name), key=True)
+        for written in (f"templates/{svc.name}.yaml", f"definitions/{name}.yaml"):
+            self.out.origins[written] = (svc.name, file, line, column)
 
 
 _HEADER = "# imported from a Compose file by `syncer import`\n"

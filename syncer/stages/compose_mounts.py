@@ -50,6 +50,15 @@ def volume(value: Any, files: RepoFiles, host: Host = lambda rel: None) -> Mount
     return "volume", str(value), ""
 
 
+def undeclared(item: Any, names: dict[str, str]) -> str | None:
+    """The named volume a service's entry mounts that the top-level `volumes:` does not
+    declare (Compose refuses it: "service refers to undefined volume"); None for any other."""
+    source = item.get("name") if isinstance(item, dict) else str(item).partition(":")[0] if ":" in str(item) else None
+    if not source or str(source).startswith(("/", ".", "~", "$")):
+        return None
+    return None if source in names else str(source)
+
+
 def named(item: Any, names: dict[str, str]) -> Any:
     """A named volume's entry with the Docker name its declaration gives it (`volume_names`)."""
     if isinstance(item, dict):

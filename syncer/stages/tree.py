@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Protocol
@@ -86,6 +87,28 @@ class Tree(Protocol):
 
     def inside(self, path: str) -> bool:
         """False when reading `path` would leave the repository (a symlink leading out)."""
+
+
+class FilesTree:
+    """A repository held in memory (path → text or bytes): what `syncer import` is about to
+    write, validated before a byte reaches the disk."""
+
+    def __init__(self, files: Mapping[str, str | bytes]) -> None:
+        self.files = files
+
+    def read(self, path: str) -> bytes | None:
+        """The file's bytes, or None when absent."""
+        data = self.files.get(path)
+        return data.encode("utf-8") if isinstance(data, str) else data
+
+    def yaml_files(self, folder: str) -> list[str]:
+        """Every YAML file under `folder`, sorted."""
+        prefix = folder.rstrip("/") + "/"
+        return sorted(p for p in self.files if p.startswith(prefix) and p.endswith(YAML_SUFFIXES))
+
+    def inside(self, path: str) -> bool:
+        """Always: it holds nothing but its own files."""
+        return True
 
 
 @record

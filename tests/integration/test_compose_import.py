@@ -128,6 +128,29 @@ def test_bad_input_is_one_located_line(tmp_path: Path) -> None:
     assert result.returncode == 1 and "not an empty directory" in result.stderr
 
 
+def test_a_value_syncer_would_refuse_is_the_imports_located_error_and_nothing_is_written(tmp_path: Path) -> None:
+    """The import wrote them, and `syncer validate` then refused them in a file the user did
+    not write: now the import says so, at the Compose service, and writes nothing."""
+    (tmp_path / "app").mkdir()
+    where = tmp_path / "app" / "compose.yaml"
+    where.write_text("services:\n  web:\n    image: busybox\n    healthcheck: {test: \"true\", intervall: 5s}\n"
+                     "  job:\n    image: busybox\n    init: \"yes\"\n")
+    result = _import(tmp_path / "app", tmp_path / "out")
+    assert result.returncode == 1 and not (tmp_path / "out").exists()
+    assert result.stderr.splitlines() == [
+        f"{where}:2:3: service 'web': unknown field 'spec.healthcheck.intervall' (did you mean 'interval'?)"
+        " (templates/web.yaml:12:5 in the repository it becomes)",
+        f"{where}:5:3: service 'job': spec.init: invalid value \"yes\" (templates/job.yaml:10:9 in the repository"
+        " it becomes)",
+        "Nothing written: 2 thing(s) cannot be carried (--partial writes the rest)."]
+    # (what cannot be carried at all is said first: the rest is read once it is whole)
+    where.write_text("services:\n  keep:\n    image: busybox\n    volumes: [\"novol:/x\"]\n")
+    result = _import(tmp_path / "app", tmp_path / "out")
+    assert result.returncode == 1 and result.stderr.splitlines()[0] == (
+        f"{where}:4:15: service 'keep': volumes: 'novol' is not declared under the top-level volumes: (Compose"
+        " refuses it too)")
+
+
 def test_the_secrets_the_import_asks_for_can_come_from_the_environment_as_its_report_says(tmp_path: Path,
                                                                                          project: str) -> None:
     """The report says "set it in the environment": the import's syncer.yaml allows exactly
