@@ -159,7 +159,7 @@ def test_extends_builds_a_service_from_another_by_the_merge_rules() -> None:
 def test_extends_from_another_folder_keeps_its_relative_paths_its_own() -> None:
     other = (b"services:\n  w:\n    image: a\n    volumes: ['./w.conf:/etc/w.conf:ro', 'data:/data']\n"
              b"    env_file: w.env\n")
-    got = _extends("services:\n  app: {extends: {file: lib/c.yaml, service: w}}\n",
+    got = _extends("services:\n  app: {extends: {file: lib/c.yaml, service: w}}\nvolumes: {data: {}}\n",  # (as Compose wants)
                    {"lib/c.yaml": other, "lib/w.conf": b"k=v\n", "lib/w.env": b"A=1\n"})
     assert got.problems == [] and got.files["files/w.conf"] == b"k=v\n" and got.files["files/w.env"] == b"A=1\n"
 
