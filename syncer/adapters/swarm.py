@@ -95,9 +95,11 @@ class Swarm:
         update = (row.get("UpdateStatus") or {}).get("State")
         if update and update not in ("completed",):
             status += f", update {update}"
-        return LiveContainer(id=row["ID"], name=spec.get("Name", ""), server=self.name,
-                             state="running" if wanted or glob else "stopped",
-                             health=None if running >= wanted else "unhealthy", labels=labels,
+        # no task running while some are wanted (pending on placement, starting, failing): not
+        # `running` — and no health either, which only a running task has
+        state = "running" if running else "starting" if wanted or glob else "stopped"
+        return LiveContainer(id=row["ID"], name=spec.get("Name", ""), server=self.name, state=state,
+                             health=None if running >= wanted or not running else "unhealthy", labels=labels,
                              status=status, replicas=None if glob else wanted, image=image, digests=pins,
                              mode="global" if glob else "replicated")
 

@@ -651,6 +651,14 @@ def test_a_service_swarm_cannot_place_fails_with_swarms_reason_and_a_bad_constra
     out = _apply(repo, "--health-timeout", "3")
     assert out.returncode == 1, out.stdout + out.stderr
     assert "pending: no suitable node" in _last_deployment(repo, name)["error"]
+    # stop-first: the old task went, the new one waits: no task runs, and status says so
+    (repo / f"definitions/{name}.yaml").write_text(
+        f"name: {name}\ntemplate: box\nparams: {{message: stopped-first}}\n"
+        "overrides: {update: {order: stop-first}, placement: {constraints: ['node.labels.zone == nowhere']}}\n")
+    assert _apply(repo, "--health-timeout", "3").returncode == 1
+    status = json.loads(run_cli("--repo", str(repo), "status", "--json").stdout)
+    [row] = [r for r in status["definitions"] if r["definition"] == name]
+    assert [(c["state"], c["health"]) for c in row["containers"]] == [("starting", None)], row
     # a constraint Swarm would refuse: nothing happens
     (repo / f"definitions/{name}.yaml").write_text(
         f"name: {name}\ntemplate: box\noverrides: {{placement: {{constraints: ['node.role = worker']}}}}\n")
