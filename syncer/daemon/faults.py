@@ -120,11 +120,11 @@ class DockerFaults:
             return
         if verdict.what == "note" or not w.opts.self_heal or verdict.expect is None:
             return
+        with self._lock:  # (a backed-off crash too: its timer's cycle may find the repository invalid)
+            self._open[verdict.container_id] = (server, verdict.name, verdict.definition)
         if verdict.crashed and self._backed_off(server, verdict):
             return
         expect, settled = verdict.expect, threading.Event()
-        with self._lock:
-            self._open[verdict.container_id] = (server, verdict.name, verdict.definition)
 
         def settle() -> None:
             try:
