@@ -25,7 +25,9 @@ from syncer.engine.heal import OWN
 from syncer.engine.swarm_wake import SLOW, Waker, since
 from syncer.engine.swarms import DeployFailed
 from syncer.stages import swarm as S
-from syncer.stages.swarm_tasks import TaskNote, failed_tasks, job_progress, running_count, waiting_tasks
+from syncer.stages.swarm_tasks import (
+    TaskNote, failed_tasks, health_checked, job_progress, roll_time, running_count, waiting_tasks, wanted_replicas,
+)
 
 Log = Callable[[str], None]
 # seconds between two looks at the services' tasks and UpdateStatus (shared: see _Snapshot). A
@@ -34,6 +36,7 @@ Log = Callable[[str], None]
 # (medians of 8 rounds); at 0.25 s, 1.00x and 1.12x. A roll's end is seen 0.075 s later on average.
 POLL = 0.25
 WOKEN = 0.1  # at least this between two lists the events asked for (rolls ending together)
+CONFIRM = 0.5  # seconds after which a health-checked service's running tasks are looked at again
 FAILURES_ON_CREATE = 3  # failed tasks after which a new service is given up (Swarm would retry forever)
 
 
@@ -78,18 +81,6 @@ def _waiting(tasks: list[dict[str, Any]], since: str, log: Log, *, until: str = 
 def _reason(notes: list[TaskNote]) -> str:
     """`; STATE: Swarm's reason` of the last (newest) task noted."""
     return f"; {notes[-1].reason}" if notes else ""
-
-
-def _replicas(body: Mapping[str, Any]) -> int | None:
-    """The replicas a service body asks for; None for a global one (a task on each node)."""
-    return None if "Global" in body["Mode"] else int(body["Mode"]["Replicated"]["Replicas"])
-
-
-def _roll_time(update: Mapping[str, Any], replicas: int) -> float:
-    """Seconds a roll takes beyond starting tasks: each batch is watched for the monitor
-    window and followed by the delay (the health timeout alone would cut a long roll short)."""
-    batches = -(-replicas // update["Parallelism"]) if update["Parallelism"] else 1
-    return float(batches * (update["Monitor"] + update["Delay"]) / 10**9)
 
 
 class SwarmDeployer:
@@ -260,9 +251,9 @@ class SwarmDeployer:
             self._drop_files(c)  # (refused: no service will use them)
             raise
         log(f"created service {c.definition} ({ident[:12]})")
-        wanted = _replicas(body)
+        wanted = wanted_replicas(body)
         try:
-            self._wait_running(ident, wanted, log, give_up_after=FAILURES_ON_CREATE)
+            self._wait_running(ident, wanted, log, give_up_after=FAILURES_ON_CREATE, checked=health_checked(body))
         except DeployFailed as exc:
             with OWN.acting(ident):  # its remove event is this apply's, not a fault to heal
                 self.swarm.remove_service(ident)
@@ -289,7 +280,7 @@ class SwarmDeployer:
         ports_same = S.endpoint_key(info.get("Spec", {}).get("EndpointSpec")) == S.endpoint_key(body["EndpointSpec"])
         self._listen()  # (before the write: its roll's first move must not be missed)
         self.swarm.update_service(a.container_id, version, body, self.secrets)
-        wanted = _replicas(body)
+        wanted = wanted_replicas(body)
         if old_task == body["Labels"][S.TASK_HASH] and ports_same:
             # nothing the tasks run changed (replicas, the update pace, labels): no roll, so
             # Swarm writes no UpdateStatus; wait for the replica count
@@ -300,7 +291,7 @@ class SwarmDeployer:
             return had_files
         log(f"updated service {c.definition} (version {version}): Swarm is rolling its tasks")
         tasks = wanted if wanted is not None else sum(running_count(self._tasks(a.container_id)).values())
-        self._wait_update(a.container_id, before, sent, log, extra=_roll_time(body["UpdateConfig"], tasks),
+        self._wait_update(a.container_id, before, sent, log, extra=roll_time(body["UpdateConfig"], tasks),
                           template_only=ports_same)
         return had_files
 
@@ -347,9 +338,12 @@ class SwarmDeployer:
         return bool(tasks) and all(task_part(t.get("Spec")) == template
                                    and (t.get("Status") or {}).get("State") == "running" for t in tasks)
 
-    def _wait_running(self, ident: str, wanted: int | None, log: Log, *, give_up_after: int) -> None:
+    def _wait_running(self, ident: str, wanted: int | None, log: Log, *, give_up_after: int,
+                      checked: bool = False) -> None:
         """Until `wanted` tasks run (None: a global service's, every task Swarm wants running,
-        one per node its placement allows; at least one)."""
+        one per node its placement allows; at least one). `checked`: the tasks have a
+        healthcheck — Swarm lists a task stopped as unhealthy whose process exits 0 as
+        `running` for a moment before `complete`, so they must still run a moment later."""
         deadline = time.monotonic() + self.timeout
         while True:
             tasks = self._tasks(ident)
@@ -358,7 +352,8 @@ class SwarmDeployer:
             counts = running_count(tasks)
             failed = failed_tasks(tasks)
             want = wanted if wanted is not None else sum(counts.values())
-            if counts["running"] == want and sum(counts.values()) == want and (want or wanted is not None):
+            if counts["running"] == want and sum(counts.values()) == want and (want or wanted is not None) \
+                    and (not checked or self._still_running(ident, tasks)):
                 log(S.tasks_summary(want, want))
                 return
             if len(failed) >= give_up_after or time.monotonic() > deadline:
@@ -371,6 +366,14 @@ class SwarmDeployer:
                 raise DeployFailed(f"{why} ({S.tasks_summary(counts['running'], want)})"
                                    + (_reason(failed) if failed else _waiting(tasks, "", log)))
             self.sleep(POLL)
+
+    def _still_running(self, ident: str, tasks: list[dict[str, Any]]) -> bool:
+        """Whether the tasks seen running still run CONFIRM later, in a list asked for then."""
+        seen = {t["ID"] for t in tasks if t.get("DesiredState") == "running"}
+        self.sleep(CONFIRM)
+        now = {t["ID"] for t in self.swarm.service_tasks(ident)
+               if t.get("DesiredState") == "running" and (t.get("Status") or {}).get("State") == "running"}
+        return seen <= now
 
     def remove(self, a: Action, log: Log) -> None:
         """Remove the service, wait for its tasks to go, then its configs and secrets."""

@@ -1,5 +1,6 @@
 """What a deployment reads in a Swarm service's tasks, as the manager lists them (raw rows):
-which failed or wait, and why; how many run; whether a job's run completed. Pure."""
+which failed or wait, and why; how many run; whether a job's run completed; and in the body
+it sent: how many tasks to wait for, whether they are health-checked, how long a roll takes. Pure."""
 
 from __future__ import annotations
 
@@ -93,3 +94,21 @@ def job_progress(mode: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]],
 def running_count(tasks: Sequence[Mapping[str, Any]]) -> Counter[str]:
     """How many tasks are in each state, among those Swarm wants running."""
     return Counter((t.get("Status") or {}).get("State", "") for t in tasks if t.get("DesiredState") == "running")
+
+
+def wanted_replicas(body: Mapping[str, Any]) -> int | None:
+    """The replicas a service body asks for; None for a global one (a task on each node)."""
+    return None if "Global" in body["Mode"] else int(body["Mode"]["Replicated"]["Replicas"])
+
+
+def health_checked(body: Mapping[str, Any]) -> bool:
+    """Whether the service's tasks have a healthcheck of their spec (the image's is not seen here)."""
+    test = (body["TaskTemplate"]["ContainerSpec"].get("Healthcheck") or {}).get("Test") or []
+    return bool(test) and test[0] != "NONE"
+
+
+def roll_time(update: Mapping[str, Any], replicas: int) -> float:
+    """Seconds a roll takes beyond starting tasks: each batch is watched for the monitor
+    window and followed by the delay (the health timeout alone would cut a long roll short)."""
+    batches = -(-replicas // update["Parallelism"]) if update["Parallelism"] else 1
+    return float(batches * (update["Monitor"] + update["Delay"]) / 10**9)

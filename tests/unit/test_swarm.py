@@ -299,6 +299,34 @@ def test_a_swarm_job_waits_for_the_job_timeout_not_the_health_timeout() -> None:
         deployer.run_job(action, spec, body, lambda _line: None)
 
 
+def test_a_health_checked_task_seen_running_once_must_still_run_a_moment_later() -> None:
+    """Swarm lists a task stopped as unhealthy whose process exits 0 as `running` for a moment,
+    then `complete` (found on a real swarm: such a create was once reported ok). A service
+    with a healthcheck is up once its tasks still run in a list asked for CONFIRM later."""
+    from types import SimpleNamespace
+
+    from syncer.core.model import Desired
+    from syncer.engine.swarm_apply import SwarmDeployer
+    from syncer.engine.swarms import DeployFailed
+
+    def task(state: str, desired: str = "running") -> dict[str, Any]:
+        return {"ID": "t" * 12, "ServiceID": "svc1", "DesiredState": desired, "Slot": 1,
+                "CreatedAt": "2026-12-02T10:00:00Z", "Status": {"State": state}}
+
+    listed = [[task("running")]]  # what the shared list shows; the confirming look sees it ended
+    fake = SimpleNamespace(server=SimpleNamespace(name="sw"), reads=None, light=None)
+    deployer = SwarmDeployer(fake, Desired("p", (), ()), {}, timeout=0.0, sleep=lambda _s: None)
+    deployer.swarm = SimpleNamespace(project_tasks=lambda project: listed[0],  # type: ignore[assignment]
+                                     service_tasks=lambda ident: [task("complete", "shutdown")])
+    lines: list[str] = []
+    with pytest.raises(DeployFailed):
+        deployer._wait_running("svc1", 1, lines.append, give_up_after=3, checked=True)
+    assert "1/1 task(s) running" not in lines
+    deployer.swarm.service_tasks = lambda ident: [task("running")]  # still running: up
+    deployer._wait_running("svc1", 1, lines.append, give_up_after=3, checked=True)
+    assert lines[-1] == "1/1 task(s) running"
+
+
 def test_a_followed_tag_is_pinned_to_the_digest_the_plan_heard_and_the_registry_is_not_asked_again(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """What the plan showed is what rolls out: the apply pins the digest of the plan's own
