@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -135,45 +135,48 @@ class Observer:
         self.engine.close()
 
 
-def restart_unhealthy(server: Server, ident: str, *, timeout: int = 10) -> bool:
-    """Restart `ident` when it is still running and unhealthy; True when it was restarted."""
+def _on_container(server: Server, ident: str, act: Callable[[Engine, Mapping[str, Any]], bool | None]
+                  ) -> bool | None:
+    """`act(engine, its State)` on one container: its answer; False when the container is
+    gone; None when the engine could not be asked."""
     eng = Engine(server)
     try:
         try:
             state = eng.inspect(ident).get("State", {})
         except Missing:
             return False
+        return act(eng, state)
+    except (EngineError, DockerUnavailable):
+        return None
+    finally:
+        eng.close()
+
+
+def restart_unhealthy(server: Server, ident: str, *, timeout: int = 10) -> bool:
+    """Restart `ident` when it is still running and unhealthy; True when it was restarted."""
+    def restart(eng: Engine, state: Mapping[str, Any]) -> bool:
         if not state.get("Running") or (state.get("Health") or {}).get("Status") != "unhealthy":
             return False
         with OWN.acting(ident):
             eng.restart(ident, timeout=timeout)
         OWN.forget(ident)
         return True
-    except (EngineError, DockerUnavailable):
-        return False
-    finally:
-        eng.close()
+
+    return bool(_on_container(server, ident, restart))
 
 
 def start_as_it_ran(server: Server, ident: str) -> bool | None:
     """Start `ident` again as it was made (its own config, nothing read from the repository):
     True when started, False when it is gone (removed), None when there is nothing to do (it
     runs again) or the engine could not be asked."""
-    eng = Engine(server)
-    try:
-        try:
-            state = eng.inspect(ident).get("State", {})
-        except Missing:
-            return False
+    def start(eng: Engine, state: Mapping[str, Any]) -> bool | None:
         if state.get("Running"):
             return None
         eng.start(ident)
         OWN.forget(ident)
         return True
-    except (EngineError, DockerUnavailable):
-        return None
-    finally:
-        eng.close()
+
+    return _on_container(server, ident, start)
 
 
 def unhealthy_policy(ctx: Context, definition: str) -> str:

@@ -23,6 +23,25 @@ def _running(api: Any, project: str, name: str) -> dict[str, Any] | None:
     return c if c is not None and c["State"] == "running" else None
 
 
+def _watch_with_api(tmp_path: Path, project: str, name: str, watches: list[Watch], *extra: str,
+                    env: dict[str, str] | None = None) -> tuple[Watch, str, str]:
+    """A watch of a one-definition repository serving its API: (the watch, the API's base URL,
+    a write key)."""
+    import json as _json
+
+    from tests.apiserver import free_port
+
+    repo = simple_repo(tmp_path / "repo", project, definitions={"web": WEB.format(name=name, message="one")})
+    git_init(repo)
+    state = tmp_path / "state"
+    key = _json.loads(run_cli("--repo", str(repo), "--state-dir", str(state), "keys", "generate", "--name", "t",
+                              "--permission", "write", "--json").stdout)["key"]
+    port = free_port()
+    w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(state), "watch",
+               "--listen", f"127.0.0.1:{port}", "--resync", "1h", *extra, env=env)
+    return w, f"http://127.0.0.1:{port}/api/v1", key
+
+
 def test_commits_are_applied_invalid_ones_are_not_and_drift_heals(tmp_path: Path, project: str, docker_api: Any,
                                                                   watches: list[Watch]) -> None:
     name = f"{project}-web"
@@ -107,24 +126,13 @@ def test_a_restart_through_the_api_is_not_a_fault_to_heal(tmp_path: Path, projec
                                                          watches: list[Watch]) -> None:
     """`POST /instances/X/restart` on a watch's API: the restart's own `die` was read as a
     fault, and a self-heal deployment (and a drift webhook) followed it."""
-    import json as _json
     import time
 
     import httpx
 
-    from tests.apiserver import free_port
-
     name = f"{project}-rs"
-    repo = simple_repo(tmp_path / "repo", project, definitions={"web": WEB.format(name=name, message="one")})
-    git_init(repo)
-    state = tmp_path / "state"
-    key = _json.loads(run_cli("--repo", str(repo), "--state-dir", str(state), "keys", "generate", "--name", "t",
-                              "--permission", "write", "--json").stdout)["key"]
-    port = free_port()
-    w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(state), "watch",
-               "--listen", f"127.0.0.1:{port}", "--resync", "1h")
+    w, base, key = _watch_with_api(tmp_path, project, name, watches)
     first = wait_until(lambda: _running(docker_api, project, name), 60, message="first apply")
-    base = f"http://127.0.0.1:{port}/api/v1"
     with httpx.Client(timeout=30) as client:
         wait_until(lambda: client.get(f"{base}/health").status_code == 200, 30, message="API up")
         mark = len(w.text())
@@ -219,21 +227,11 @@ def test_api_requests_go_into_the_watch_queue(tmp_path: Path, project: str, dock
 
     import httpx
 
-    from tests.apiserver import free_port
-
     name = f"{project}-api"
-    repo = simple_repo(tmp_path / "repo", project, definitions={"web": WEB.format(name=name, message="one")})
-    git_init(repo)
-    state = tmp_path / "state"
-    key = _json.loads(run_cli("--repo", str(repo), "--state-dir", str(state), "keys", "generate", "--name", "t",
-                              "--permission", "write", "--json").stdout)["key"]
-    port = free_port()
-    w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(state), "watch",
-               "--listen", f"127.0.0.1:{port}", "--resync", "1h", "--no-self-heal",
-               env={"SYNCER_GIT_WEBHOOK_SECRET": "hook-secret"})
+    w, base, key = _watch_with_api(tmp_path, project, name, watches, "--no-self-heal",
+                                   env={"SYNCER_GIT_WEBHOOK_SECRET": "hook-secret"})
     first = wait_until(lambda: _running(docker_api, project, name), 60, message="first apply")
     docker_api.stop(first["Id"], timeout=1)  # drift only the API's request will see (no self-heal, no resync)
-    base = f"http://127.0.0.1:{port}/api/v1"
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(timeout=30) as client:
         wait_until(lambda: client.get(f"{base}/health").status_code == 200, 30, message="API up")
