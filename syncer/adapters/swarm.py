@@ -134,6 +134,15 @@ class Swarm:
         except Missing:
             return []
 
+    def image_healthcheck(self, image: str) -> list[str] | None:
+        """The test of the image's own healthcheck, as the manager holds the image; None when it
+        has none or the manager does not hold that image (the nodes pull it themselves)."""
+        try:
+            info = self._call(f"inspect image {image}", self.reads.inspect_image, image)
+        except Missing:
+            return None
+        return list(((info.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []) or None
+
     def nodes(self) -> list[dict[str, Any]]:
         """The swarm's nodes, raw (role, availability, state, hostname)."""
         return list(self._call("list nodes", self.reads.nodes))

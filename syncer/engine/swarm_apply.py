@@ -252,8 +252,10 @@ class SwarmDeployer:
             raise
         log(f"created service {c.definition} ({ident[:12]})")
         wanted = wanted_replicas(body)
+        image = str(body["TaskTemplate"]["ContainerSpec"]["Image"])
+        checked = health_checked(body, lambda: self.swarm.image_healthcheck(image))
         try:
-            self._wait_running(ident, wanted, log, give_up_after=FAILURES_ON_CREATE, checked=health_checked(body))
+            self._wait_running(ident, wanted, log, give_up_after=FAILURES_ON_CREATE, checked=checked)
         except DeployFailed as exc:
             with OWN.acting(ident):  # its remove event is this apply's, not a fault to heal
                 self.swarm.remove_service(ident)

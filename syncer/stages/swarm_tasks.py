@@ -5,7 +5,7 @@ it sent: how many tasks to wait for, whether they are health-checked, how long a
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from syncer.stages.swarm import job_complete, job_completions
@@ -101,9 +101,11 @@ def wanted_replicas(body: Mapping[str, Any]) -> int | None:
     return None if "Global" in body["Mode"] else int(body["Mode"]["Replicated"]["Replicas"])
 
 
-def health_checked(body: Mapping[str, Any]) -> bool:
-    """Whether the service's tasks have a healthcheck of their spec (the image's is not seen here)."""
-    test = (body["TaskTemplate"]["ContainerSpec"].get("Healthcheck") or {}).get("Test") or []
+def health_checked(body: Mapping[str, Any], image_test: Callable[[], Sequence[str] | None] = lambda: None) -> bool:
+    """Whether the service's tasks have a healthcheck: their spec's test, else (a spec that
+    names none, or only its timings) the image's, asked of `image_test` only then; `NONE` in
+    the spec disables it."""
+    test = (body["TaskTemplate"]["ContainerSpec"].get("Healthcheck") or {}).get("Test") or image_test() or []
     return bool(test) and test[0] != "NONE"
 
 

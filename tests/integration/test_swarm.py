@@ -952,6 +952,25 @@ def test_the_managers_events_wake_a_rolls_wait_when_it_moves(swarm: SwarmDockerd
     assert wait_until(lambda: not waker.alive, timeout=10)
 
 
+def test_the_manager_tells_an_images_own_healthcheck(swarm: SwarmDockerd) -> None:
+    """What a create asks to know whether its tasks are health-checked when the spec names no
+    test (and so confirms them running a moment later): the image's test as the manager holds
+    it, None without one, and None for an image the manager does not hold."""
+    from syncer.adapters.docker import Engine
+    from syncer.adapters.swarm import Swarm
+
+    engine = Engine(Server("cluster", swarm.url, kind="swarm"))
+    try:
+        s = Swarm(engine)
+        test = s.image_healthcheck(UNHEALTHY_IMAGE)
+        assert test == ["CMD", "false"], test
+        assert s.image_healthcheck(HEALTHY_IMAGE) is not None
+        assert s.image_healthcheck(IMAGE) is None
+        assert s.image_healthcheck("syncer-local/not-here:1") is None
+    finally:
+        engine.close()
+
+
 def test_process_settings_reach_the_tasks_containers_and_what_swarm_lacks_is_refused(
         tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
     """A service's task container, inspected on the node, has what the spec asked for as a

@@ -327,6 +327,57 @@ def test_a_health_checked_task_seen_running_once_must_still_run_a_moment_later()
     assert lines[-1] == "1/1 task(s) running"
 
 
+def test_a_create_whose_image_has_the_healthcheck_is_confirmed_as_one_whose_spec_has_it() -> None:
+    """The image's own healthcheck gates the tasks as the spec's does (Swarm runs it), so a
+    service without one in its spec is confirmed CONFIRM later when its image has one; the
+    image is asked about only when the spec does not decide, and NONE in the spec disables it."""
+    from types import SimpleNamespace
+
+    from syncer.core.model import Desired
+    from syncer.engine.swarm_apply import SwarmDeployer
+    from syncer.engine.swarms import DeployFailed
+    from syncer.stages.swarm_tasks import health_checked
+
+    def body(healthcheck: dict[str, Any] | None = None) -> dict[str, Any]:
+        cs: dict[str, Any] = {"Image": "busybox:latest", **({"Healthcheck": healthcheck} if healthcheck else {})}
+        return {"Name": "app", "Mode": {"Replicated": {"Replicas": 1}}, "TaskTemplate": {"ContainerSpec": cs}}
+
+    asked: list[str] = []
+
+    def image_test(test: list[str] | None) -> Any:
+        return lambda: asked.append("image") or test
+
+    assert health_checked(body(), image_test(["CMD-SHELL", "false"]))
+    assert not health_checked(body(), image_test(None))
+    assert not health_checked(body(), image_test(["NONE"]))
+    assert asked == ["image"] * 3
+    asked.clear()
+    assert not health_checked(body({"Test": ["NONE"]}), image_test(["CMD-SHELL", "false"]))
+    assert health_checked(body({"Test": ["CMD", "true"]}), image_test(None))
+    assert health_checked(body({"Interval": 10**9}), image_test(["CMD-SHELL", "true"]))  # timings only
+    assert asked == ["image"]
+
+    def task(state: str, desired: str = "running") -> dict[str, Any]:
+        return {"ID": "t" * 12, "ServiceID": "svc1", "DesiredState": desired, "Slot": 1,
+                "CreatedAt": "2026-12-02T10:00:00Z", "Status": {"State": state}}
+
+    removed: list[str] = []
+    fake = SimpleNamespace(server=SimpleNamespace(name="sw"), reads=None, light=None)
+    deployer = SwarmDeployer(fake, Desired("p", (), ()), {}, timeout=0.0, sleep=lambda _s: None)
+    deployer.swarm = SimpleNamespace(  # type: ignore[assignment]
+        create_service=lambda b, secrets: "svc1", project_tasks=lambda project: [task("running")],
+        service_tasks=lambda ident: [task("complete", "shutdown")], remove_service=removed.append,
+        prune_files=lambda *a: [], image_healthcheck=lambda image: ["CMD-SHELL", "false"])
+    spec = ContainerSpec("p", "sw", "app", 1, "app", "box@1.0", {"image": "busybox:latest"}, "h")
+    with pytest.raises(DeployFailed, match="did not come up"):
+        deployer.create(spec, body(), lambda _line: None)
+    assert removed == ["svc1"]
+    deployer.swarm.image_healthcheck = lambda image: None  # no healthcheck: up when seen running
+    lines: list[str] = []
+    deployer.create(spec, body(), lines.append)
+    assert lines[-1] == "1/1 task(s) running"
+
+
 def test_a_followed_tag_is_pinned_to_the_digest_the_plan_heard_and_the_registry_is_not_asked_again(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """What the plan showed is what rolls out: the apply pins the digest of the plan's own
