@@ -5,7 +5,8 @@ whose definition opts in (`self_heal: {unhealthy: restart}`).
 The ids syncer stops, removes or restarts are recorded before it acts and kept for a short
 grace once the action returns (its events arrive within milliseconds), so that the watcher
 can tell its own events from faults by id. Starting a container forgets its id: from then
-on a kill of it is a fault again.
+on a kill of it is a fault again; a restart's id is forgotten once its `restart` event, the
+last of the kill, die, stop and start it makes, has been read.
 """
 
 from __future__ import annotations
@@ -40,17 +41,35 @@ class OwnActions:
         self.grace = grace
         self._lock = threading.Lock()
         self._until: dict[str, float] = {}  # id -> monotonic expiry (inf while acting)
+        self._closing: dict[str, str] = {}  # id -> the event that ends the action on it
 
     @contextmanager
-    def acting(self, ident: str) -> Iterator[None]:
-        """Mark `ident` as ours for the action in the block, and a grace after it."""
+    def acting(self, ident: str, *, until: str = "") -> Iterator[None]:
+        """Mark `ident` as ours for the action in the block, and a grace after it. `until`: the
+        event that ends the action (a restart's `restart`, after its kill, die, stop and start,
+        which may reach the watcher after the call returned): once it is `seen`, the id is no
+        longer ours, at once rather than after the grace, so that its next death is a fault."""
         with self._lock:
             self._until[ident] = float("inf")
+            if until:
+                self._closing[ident] = until
         try:
             yield
         finally:
             with self._lock:
-                self._until[ident] = time.monotonic() + self.grace
+                if until and ident not in self._closing:  # its closing event came before the call returned
+                    self._until.pop(ident, None)
+                else:
+                    self._until[ident] = time.monotonic() + self.grace
+
+    def seen(self, ident: str, action: str) -> None:
+        """An event of `ident`: when it is the one its action ends with, the id is a fault's
+        again (or will be, once the action's call returns)."""
+        with self._lock:
+            for key in [k for k, a in self._closing.items() if a == action and _same(k, ident)]:
+                del self._closing[key]
+                if self._until.get(key) != float("inf"):
+                    self._until.pop(key, None)
 
     def mark(self, ident: str) -> None:
         """`ident` is ours for the grace from now (a container syncer just created)."""
@@ -67,8 +86,13 @@ class OwnActions:
         with self._lock:
             for key in [k for k, t in self._until.items() if t < now]:
                 del self._until[key]
-            return isinstance(ident, str) and any(k.startswith(ident) or ident.startswith(k)
-                                                  for k in self._until if k and ident)
+                self._closing.pop(key, None)
+            return isinstance(ident, str) and any(_same(k, ident) for k in self._until)
+
+
+def _same(a: str, b: str) -> bool:
+    """Whether two container ids (either may be short) name the same container."""
+    return bool(a and b) and (a.startswith(b) or b.startswith(a))
 
 
 OWN = OwnActions()  # this process's: the watcher and the applies it runs share it
@@ -84,6 +108,8 @@ def read_event(event: dict[str, Any]) -> Verdict:
     if action == "kill" and event.get("Type", "container") == "container" and ident and ident not in OWN:
         SIGNALLED.mark(ident)
     verdict = selfheal.read_event(event, OWN, SIGNALLED)
+    if action and ident:
+        OWN.seen(ident, str(action))
     if action == "die" and ident:
         SIGNALLED.forget(ident)  # the signal's end has come: the container's next end is judged afresh
     return verdict
@@ -157,9 +183,8 @@ def restart_unhealthy(server: Server, ident: str, *, timeout: int = 10) -> bool:
     def restart(eng: Engine, state: Mapping[str, Any]) -> bool:
         if not state.get("Running") or (state.get("Health") or {}).get("Status") != "unhealthy":
             return False
-        with OWN.acting(ident):
+        with OWN.acting(ident, until="restart"):  # its kill, die and stop events are this restart's
             eng.restart(ident, timeout=timeout)
-        OWN.forget(ident)
         return True
 
     return bool(_on_container(server, ident, restart))

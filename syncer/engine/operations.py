@@ -181,8 +181,8 @@ def restart_instance(ctx: Context, project: Project, ident: str, *, timeout: int
             return _swarm_ops().start(e, c, timeout=timeout + 60, force=True)
         from syncer.engine.heal import OWN
 
-        with OWN.acting(c.id):  # its die is this restart's (its event may come a moment later: the
-            e.restart(c.id, timeout=timeout)  # grace covers it), not a fault a watch in this process heals
+        with OWN.acting(c.id, until="restart"):  # its die is this restart's (its event may come a moment
+            e.restart(c.id, timeout=timeout)  # later), not a fault a watch in this process heals
         return None
 
     return _release_and(ctx, project, ident, engines, act)

@@ -129,6 +129,9 @@ def test_unhealthy_is_restarted_only_where_the_definition_opts_in(tmp_path: Path
     wait_until(lambda: docker_api.inspect_container(heal)["State"]["StartedAt"] != started[heal], 60,
                message="the opted-in container restarted")
     wait_until(lambda: f"unhealthy {report}" in w.text(), 30, message="the other one reported")
+    wait_until(lambda: "restarted unhealthy" in w.text(), 30, message="the restart logged")
+    # the restart's own kill, die and stop are not faults: no heal cycle follows it
+    assert not [line for line in w.text().splitlines() if line.endswith((f"die {heal}", f"stop {heal}"))], w.text()
     assert docker_api.inspect_container(report)["State"]["StartedAt"] == started[report]
     assert docker_api.inspect_container(report)["State"]["Running"]
     assert w.stop() == 0

@@ -71,6 +71,41 @@ def test_own_actions_last_the_action_and_a_grace_and_a_start_forgets() -> None:
     assert "x1" not in brief  # the grace is over: a kill of it now is a fault
 
 
+def test_a_restarts_events_are_ours_until_its_restart_event_then_a_death_is_a_fault_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restart's kill, die and stop may reach the watcher after the call returned (they were
+    once read as a fault: the id had been forgotten right after the call); its `restart` event,
+    the last, gives the container back, so a crash a moment later is healed, not taken for ours."""
+    from syncer.engine import heal
+
+    monkeypatch.setattr(heal, "OWN", heal.OwnActions(grace=60))
+    monkeypatch.setattr(heal, "SIGNALLED", heal.OwnActions(grace=60))
+    ident = "c0ffee" * 10
+
+    def event(action: str, **attrs: str) -> dict[str, Any]:
+        return {"Type": "container", "Action": action, "Actor": {"ID": ident, "Attributes": {"name": "web", **attrs}}}
+
+    with heal.OWN.acting(ident, until="restart"):
+        pass  # the call returned; its events come now
+    for action in ("kill", "kill", "die", "stop", "start"):
+        assert heal.read_event(event(action, exitCode="137")).what == "ignore", action
+    assert heal.read_event(event("restart")).what == "ignore"
+    assert ident not in heal.OWN  # given back at its last event, not after the 60 s grace
+    v = heal.read_event(event("die", exitCode="1"))
+    assert (v.what, v.crashed) == ("heal", True)
+
+    # the closing event read before the call returned: given back as the call returns
+    with heal.OWN.acting(ident, until="restart"):
+        heal.read_event(event("restart"))
+        assert ident in heal.OWN
+    assert ident not in heal.OWN
+    # without `until`, the grace as before
+    with heal.OWN.acting(ident):
+        pass
+    heal.read_event(event("restart"))
+    assert ident in heal.OWN
+
+
 def test_an_invalid_repository_only_reports_unhealthy(tmp_path: Any) -> None:
     """The event stream must outlive a repository that does not load."""
     from syncer.engine import facade as engine
