@@ -11,6 +11,7 @@ from typing import Any
 
 from syncer.core.errors import Diagnostic
 from syncer.stages.compose_merge import Path, Problems, clean, extended, merge, named, rebased
+from syncer.stages.compose_text import as_compose_text
 from syncer.stages.load import SourceFile, locate_in, parse
 
 
@@ -37,7 +38,7 @@ def load_all(files: list[tuple[str, bytes]], read: Callable[[str], bytes | None]
     merged: Any = clean(docs[0])
     for doc in docs[1:]:
         merged = merge(merged, doc, (), problems)
-    merged = included(merged, read, problems, sources, envs=envs if envs is not None else {})
+    merged = as_compose_text(included(merged, read, problems, sources, envs=envs if envs is not None else {}))
     return sources, merged, [Diagnostic(*locate_in(sources, 0, where, key=True), f"{named(where)}: {why}")
                              for where, why in problems]
 

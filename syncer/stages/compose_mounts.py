@@ -162,12 +162,15 @@ def _home(source: str, host: Host) -> str | None:
 
 
 def _mode(value: Any) -> str:
-    # Compose reads `mode: 0440` as octal; syncer's YAML (1.2) reads the integer 440:
-    # write back the digits as Compose meant them
-    return f"0{value}" if isinstance(value, int) and set(str(value)) <= set("01234567") else str(value)
+    # Compose (and the import's reading of its file) reads `mode: 0440` as octal, 288; syncer's
+    # YAML (1.2) would read 440: written as octal digits, which syncer reads as a mode
+    return f"0{value:o}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
-def _ownership(ref: dict[str, Any], entry: dict[str, Any]) -> None:
+def _ownership(ref: dict[str, Any], entry: dict[str, Any], conf: dict[str, Any]) -> None:
+    if conf.get("file"):  # `compose up` bind-mounts the file as it is: its `mode`, `uid`, `gid` go unused
+        entry["mode"] = "0444"  # (readable by the service's user, as the host's file usually is)
+        return
     for key in ("uid", "gid"):
         if key in ref:
             entry[key] = int(ref[key])
@@ -191,7 +194,7 @@ def config_file(ref: dict[str, Any], conf: dict[str, Any], copy: Copy) -> tuple[
         entry["content"] = "${inputs." + str(conf["environment"]).lower() + "}"
     else:
         return entry, f"'{name}': an external config (syncer writes files from the repository)"
-    _ownership(ref, entry)
+    _ownership(ref, entry, conf)
     return entry, ""
 
 
@@ -205,7 +208,7 @@ def secret_file(ref: dict[str, Any], conf: dict[str, Any]) -> tuple[dict[str, An
     # readable by the service's user, as under Compose (a bind of the file, or 0444 for one from
     # the environment) and Swarm: syncer's own default (0400, root's) would lock a non-root app out
     entry: dict[str, Any] = {"path": target, "secret": secret, "mode": "0444"}
-    _ownership(ref, entry)
+    _ownership(ref, entry, conf)
     if conf.get("external"):
         return entry, f"'{name}': an external secret (give it to syncer as secret {secret})"
     return entry, ""

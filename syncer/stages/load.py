@@ -31,7 +31,15 @@ class _Loader(CSafeLoader):
     """The C safe loader, with timestamps kept as the strings the user wrote."""
 
 
+def _float(loader: Any, node: Any) -> float:
+    """A YAML 1.2 float (`1e3`, `.5`, `-.inf`), read without the C loader's YAML 1.1 warning,
+    which it prints on stderr for an exponent without a dot."""
+    text = node.value.replace("_", "").lower()
+    return float(text.replace(".inf", "inf").replace(".nan", "nan"))
+
+
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)
+_Loader.add_constructor("tag:yaml.org,2002:float", _float)
 
 
 class _Reset:
@@ -74,8 +82,18 @@ def _override(loader: Any, node: Any) -> Any:
     return loader.construct_object(untagged, deep=True)
 
 
+def _compose_int(loader: Any, node: Any) -> int:
+    """An integer as Compose's YAML reader (yaml.v3) reads it: digits after a leading 0 are
+    octal where they can be (`0755` is 493, as in `mode: 0440`); else as YAML 1.2 reads it."""
+    digits = node.value.replace("_", "").lstrip("+-")
+    if len(digits) > 1 and digits[0] == "0" and set(digits) <= set("01234567"):
+        return (-1 if node.value.startswith("-") else 1) * int(digits, 8)
+    return int(SafeConstructor.construct_yaml_int(loader, node))
+
+
 _ComposeLoader.add_constructor("!reset", _reset)
 _ComposeLoader.add_constructor("!override", _override)
+_ComposeLoader.add_constructor("tag:yaml.org,2002:int", _compose_int)
 
 
 @dataclass(frozen=True)

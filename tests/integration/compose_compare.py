@@ -10,7 +10,7 @@ import tarfile
 from typing import Any
 
 FIELDS = ("image", "command", "entrypoint", "env", "ports", "exposed", "mounts", "labels", "healthcheck",
-          "restart", "network_mode", "aliases", "addresses", "internal", "memory")
+          "restart", "network_mode", "aliases", "addresses", "internal", "memory", "sysctls", "tmpfs_modes")
 _OWN_LABELS = ("com.docker.compose.", "syncer.")
 
 
@@ -42,7 +42,20 @@ def facts(api: Any, inspect: dict[str, Any], *, service: str, network_prefix: st
         "memory": {k: host.get(k) for k in ("Memory", "MemoryReservation", "MemorySwap", "ShmSize", "NanoCpus",
                                             "PidsLimit")},
         "internal": sorted(n.removeprefix(network_prefix) for n in inspect.get("_internal", [])),
+        "sysctls": host.get("Sysctls") or {},
+        "tmpfs_modes": inspect.get("_tmpfs_modes", {}),
     }
+
+
+def _tmpfs_modes(api: Any, inspect: dict[str, Any]) -> dict[str, str]:
+    """The permissions of each tmpfs as the running container sees them (Compose sends a long
+    form's as a mount's TmpfsOptions, syncer as HostConfig.Tmpfs options)."""
+    paths = set(inspect["HostConfig"].get("Tmpfs") or {}) | {
+        m["Target"] for m in inspect["HostConfig"].get("Mounts") or [] if m.get("Type") == "tmpfs"}
+    if not paths or not inspect["State"].get("Running"):
+        return {}
+    run = api.exec_create(inspect["Id"], ["stat", "-c", "%n %a", *sorted(paths)])
+    return dict(line.split(" ", 1) for line in api.exec_start(run["Id"]).decode().splitlines() if " " in line)
 
 
 def _ports(bindings: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -107,10 +120,11 @@ def _aliases(inspect: dict[str, Any], service: str, prefix: str, project_network
 
 
 def with_internal(api: Any, inspect: dict[str, Any]) -> dict[str, Any]:
-    """The inspected container with `_internal`: the names of its networks that are Internal
-    (read while they exist: syncer's are removed before Compose's are made)."""
+    """The inspected container with `_internal`: the names of its networks that are Internal,
+    and `_tmpfs_modes` (read while they exist: syncer's are removed before Compose's are made)."""
     nets = inspect["NetworkSettings"].get("Networks") or {}
-    return {**inspect, "_internal": [n for n in nets if api.inspect_network(n).get("Internal")]}
+    return {**inspect, "_internal": [n for n in nets if api.inspect_network(n).get("Internal")],
+            "_tmpfs_modes": _tmpfs_modes(api, inspect)}
 
 
 def link_aliases(containers: list[dict[str, Any]]) -> dict[str, dict[str, set[str]]]:
@@ -141,14 +155,17 @@ def differences(compose: dict[str, Any], syncer: dict[str, Any]) -> list[str]:
             for field in FIELDS if compose[field] != syncer[field]]
 
 
-def file_contents(api: Any, container_id: str, paths: set[str]) -> dict[str, bytes]:
-    """The bytes at each path in a container (running or not), read over the archive API.
-    A trailing newline is dropped: a secret given in the environment has none, the file
-    Compose mounts for it usually does."""
+def file_contents(api: Any, container_id: str, paths: set[str]) -> dict[str, tuple[bytes, str]]:
+    """The bytes and who may read or run it (the permissions without the write bits, octal) at
+    each path in a container (running or not), read over the archive API. A trailing newline is
+    dropped: a secret given in the environment has none, the file Compose mounts for it usually
+    does. (Write bits aside: Compose mounts a host file read-only, as it is on the host, where
+    syncer writes the file with no write bit.)"""
     out = {}
     for path in sorted(paths):
         stream, _ = api.get_archive(container_id, path)
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-            member = tar.extractfile(tar.getmembers()[0])
-            out[path] = member.read().rstrip(b"\n") if member else b""
+            info = tar.getmembers()[0]
+            member = tar.extractfile(info)
+            out[path] = (member.read().rstrip(b"\n") if member else b"", f"{info.mode & 0o7555:o}")
     return out

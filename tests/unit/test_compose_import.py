@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
@@ -780,7 +781,9 @@ services:
     template = str(got.files["templates/web.yaml"])
     assert "/srv/app/data:/data:z" in template
     assert "host_path: /srv/app/state\n      selinux: Z" in template
-    assert '  tmpfs: ["/cache:size=67108864,mode=01777", /run/x]\n' in template
+    # (Compose sends `mode: 1777` as the number it reads, 1777, which is 0o3361: measured with
+    # `docker compose up`, v2.40; `mode: 01777` is 0o1777)
+    assert '  tmpfs: ["/cache:size=67108864,mode=03361", /run/x]\n' in template
 
 
 def test_a_variable_compose_takes_from_the_shell_is_reported_as_a_param_to_give() -> None:
@@ -829,3 +832,33 @@ def test_an_env_files_variables_are_interpolated_as_compose_does() -> None:
     assert "COST: \"$5\"\n" in template
     assert "EXPANDED: \"${inputs.team}-x\"" in template and "default: payments" in template
     assert "not" not in template.split("properties:")[1].split("spec:")[0]
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (1e6, "1e+06"), (1234567.0, "1.234567e+06"), (1e-05, "1e-05"), (1.5e-05, "1.5e-05"), (1e21, "1e+21"),
+    (123456.5, "123456.5"), (100000.0, "100000"), (1000.0, "1000"), (0.1, "0.1"), (0.0001, "0.0001"),
+    (-2.5, "-2.5"), (0.0, "0"), (-0.0, "-0"), (float("inf"), "+Inf"), (float("-inf"), "-Inf"),
+    (float("nan"), "NaN"), (3.14159265358979, "3.14159265358979"), (12345678901234567890, "12345678901234567890"),
+    (99999999999999999999999, "1e+23"), (-12, "-12"), (True, "true"), (False, "false"), ("0755", "0755"),
+    (None, None),
+])
+def test_a_number_where_compose_wants_text_is_the_text_go_prints(value: Any, text: Any) -> None:
+    """Go's `%v` of what yaml.v3 read (checked against `docker compose config`)."""
+    from syncer.stages.compose_text import go_text
+
+    assert go_text(value) == text
+
+
+def test_compose_reads_a_leading_0_as_octal_and_no_yaml_file_prints_a_warning(recwarn: Any) -> None:
+    """yaml.v3 (Compose's reader) takes `0755` as 493; syncer's own files stay YAML 1.2 (755). A
+    float with an exponent and no dot (`1e3`) once made the C loader print a YAML 1.1 warning."""
+    from syncer.stages.load import parse
+
+    text = b"a: 0755\nb: -012\nc: 08\nd: 0x1F\ne: 0o17\nf: 1e3\ng: 1_000\nh: .5\ni: -.inf\n"
+    compose, _ = parse("compose.yaml", text, compose=True)
+    own, _ = parse("t.yaml", text)
+    assert compose is not None and own is not None
+    assert compose.docs[0] == {"a": 493, "b": -10, "c": 8, "d": 31, "e": 15, "f": 1000.0, "g": 1000, "h": 0.5,
+                               "i": float("-inf")}
+    assert own.docs[0]["a"] == 755 and own.docs[0]["f"] == 1000.0
+    assert not recwarn.list, [str(w.message) for w in recwarn.list]
