@@ -167,9 +167,9 @@ class _Importer:
 
     def enabled(self, name: str, raw: Any) -> bool:
         """Whether `docker compose --profile P… up` would start the service: one in profiles
-        none of which is asked for is left out, and said so."""
+        none of which is asked for is left out, and said so (none asked: Compose's profile "")."""
         listed = raw.get("profiles") if isinstance(raw, dict) else None
-        if not isinstance(listed, list) or not listed or self.profiles & {str(p) for p in listed}:
+        if not isinstance(listed, list) or not listed or (self.profiles or {""}) & {str(p) for p in listed}:
             return True
         names = ", ".join(str(p) for p in listed)
         self.out.skipped[name] = f"in profile {names}: Compose starts it only when asked (--profile {listed[0]})"

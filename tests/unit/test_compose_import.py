@@ -342,6 +342,11 @@ services:
     assert [d.message for d in admin.problems] == [
         "service 'admin': depends_on: 'debug' is in profile debug, tools: Compose starts it only when asked"
         " (--profile debug)"]
+    # the profile "" is Compose's when none is asked for (checked with `docker compose config --services`)
+    blank = b"services:\n  a: {image: busybox}\n  b: {image: busybox, profiles: [\"\"]}\n"
+    assert "definitions/b.yaml" in _imported(blank).files
+    asked = import_compose("compose.yaml", blank, read=lambda rel: None, project="p", folder="p", profiles=["x"])
+    assert "definitions/b.yaml" not in asked.files and list(asked.skipped) == ["b"]
 
 
 def test_a_container_name_that_cannot_name_a_definition_is_listed_where_it_is_written() -> None:
