@@ -34,7 +34,7 @@ from syncer.stages.tree import MAX_FILE_BYTES
 
 T = TypeVar("T")
 CACHE_DIR = "cache"
-FORMAT = 3  # bump when the shape of an entry changes (3: ProjectConfig.internal_networks)
+FORMAT = 4  # bump when the shape of an entry changes (4: Definition.restarts_with)
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
@@ -254,7 +254,7 @@ def _checked(kind: Any, value: Any) -> Any:
 # Specs hold secrets as keyed references, never values (stages.render), so a rendered
 # project may rest in the state dir beside the store, which keeps the same specs.
 
-RENDER_FORMAT = 1
+RENDER_FORMAT = 2  # (2: ContainerSpec.restarts_with)
 
 
 def render_key(source: str, secrets: Mapping[str, str], secret_key: bytes, files: Mapping[str, bytes]) -> str:

@@ -9,7 +9,7 @@ from syncer.core.model import Action, Plan
 from syncer.core.labels import SENSITIVE
 
 SYMBOLS = {"create": "+", "recreate": "~", "start": ">", "remove": "-", "conflict": "!", "unreachable": "?",
-           "noop": "=", "run": "*", "network create": "+", "network remove": "-", "update": "^"}
+           "noop": "=", "run": "*", "network create": "+", "network remove": "-", "update": "^", "restart": "@"}
 
 
 def plan_text(p: Plan, *, show_noop: bool = False) -> str:
@@ -53,6 +53,7 @@ def closing_line(p: Plan) -> str:
                 f" {s['remove']} to remove.")
         extra = [f"{s['update']} to update (Swarm)"] if s.get("update") else []  # services rolled in place
         extra += [f"{s['run']} job(s) to run"] if s["run"] else []
+        extra += [f"{s['restart']} to restart after a dependency"] if s.get("restart") else []
         extra += [f"{s[k]} network(s) to {k[8:]}" for k in ("network create", "network remove") if s[k]]
         if extra:
             text = text[:-1] + ", " + ", ".join(extra) + "."
@@ -89,7 +90,7 @@ def _of_network(a: Action) -> bool:
 def _server_counts(c: dict[str, int], down: bool) -> str:
     if down:
         return f"unreachable, {c['unreachable']} not planned"
-    parts = [f"{c[k]} to {k}" for k in ("create", "recreate", "start", "remove", "update") if c.get(k)]
+    parts = [f"{c[k]} to {k}" for k in ("create", "recreate", "start", "remove", "update", "restart") if c.get(k)]
     parts += [f"{c['conflict']} conflict(s)"] if c["conflict"] else []
     if c["noop"] or not parts:
         parts.append(f"{c['noop']} in sync")

@@ -109,10 +109,8 @@ class Template(Record):
     def secret_inputs(self) -> frozenset[str]:
         """Inputs whose values are secrets (writeOnly or format: password)."""
         props = self.inputs.get("properties", {})
-        return frozenset(
-            k for k, v in props.items()
-            if isinstance(v, dict) and (v.get("writeOnly") or v.get("format") == "password")
-        )
+        return frozenset(k for k, v in props.items()
+                         if isinstance(v, dict) and (v.get("writeOnly") or v.get("format") == "password"))
 
 
 @record
@@ -131,6 +129,7 @@ class Definition(Record):
     origin: Located
     conditions: Mapping[str, str] = field(default_factory=dict)  # dependency → started|healthy|completed
     self_heal: Mapping[str, JSON] = field(default_factory=dict)  # {unhealthy: report|restart}
+    restarts_with: tuple[str, ...] = ()  # dependencies (`restart: true`) whose update restarts it
 
 
 @record
@@ -181,6 +180,7 @@ class ContainerSpec(Record):
     depends_on: tuple[str, ...] = ()
     # container path → bytes for `files` (secrets as references, revealed only for Docker)
     payload: Mapping[str, bytes] = field(default_factory=dict)
+    restarts_with: tuple[str, ...] = ()  # its definition's: dependencies whose update restarts it
 
     @property
     def is_job(self) -> bool:
@@ -348,7 +348,7 @@ class Reason(Record):
 class Action(Record):
     """One step of a plan."""
 
-    action: str  # one of ACTION_KINDS, or update (a Swarm service rolled)
+    action: str  # one of ACTION_KINDS, update (a Swarm service rolled) or restart (after a dependency)
     server: str
     definition: str
     container: str

@@ -210,6 +210,11 @@ class Applier:
             OWN.forget(a.container_id)  # up: from now on its death is a fault
         elif a.action == "recreate":
             self._recreate(eng, a, spec, log)
+        elif a.action == "restart":  # after a dependency it restarts with (depends_on restart: true)
+            with OWN.acting(a.container_id, until="restart"):  # its kill, die and stop are this apply's
+                eng.restart(a.container_id, timeout=self._stop_timeout(_inspect(eng, a.container_id)))
+                log(f"restarted {spec.name} ({a.container_id[:12]}): {a.cause}")
+                self._wait_ready(eng, a.container_id, spec.spec, log)
 
     def _labels(self, a: Action, c: ContainerSpec) -> dict[str, str]:
         return L.container_labels(project=c.project, definition=c.definition, replica=c.replica,

@@ -1,4 +1,4 @@
-"""Apply on a Swarm server: create, update or remove one service, then wait for Swarm.
+"""Apply on a Swarm server: create, update, restart or remove one service, then wait for Swarm.
 
 Swarm does the rolling and the rolling back (UpdateConfig: start-first by default,
 `FailureAction: rollback`, a monitor window); syncer only reports: an update that ends
@@ -6,8 +6,7 @@ Swarm does the rolling and the rolling back (UpdateConfig: start-first by defaul
 `rolled_back`, each failed task's error in the deployment's log. Health, from the spec or
 the image's HEALTHCHECK, gates it: a task with a healthcheck is `running` only once healthy.
 A roll's wait ends when the manager's service events say its state moved (engine/swarm_wake.py);
-the waits for tasks to run go by the clock (POLL).
-"""
+the waits for tasks to run go by the clock (POLL)."""
 
 from __future__ import annotations
 
@@ -26,7 +25,8 @@ from syncer.engine.swarm_wake import SLOW, Waker, since
 from syncer.engine.swarms import DeployFailed
 from syncer.stages import swarm as S
 from syncer.stages.swarm_tasks import (
-    TaskNote, failed_tasks, health_checked, job_progress, roll_time, running_count, waiting_tasks, wanted_replicas,
+    failed_tasks, health_checked, job_progress, last_reason, roll_time, running_count, waiting_reason, waiting_tasks,
+    wanted_replicas,
 )
 
 Log = Callable[[str], None]
@@ -68,19 +68,11 @@ class _Snapshot:
 
 
 def _waiting(tasks: list[dict[str, Any]], since: str, log: Log, *, until: str = "running") -> str:
-    """The tasks a wait ran out of time for, logged, and the last one's reason for the error
-    (none at all, on a create: Swarm placed nothing)."""
+    """The tasks a wait ran out of time for, logged; the tail of its error."""
     notes = waiting_tasks(tasks, since, until=until)
     for note in notes:
         log(note.line)
-    if not tasks and not since:
-        return "; Swarm made no task (does any node meet its placement?)"
-    return _reason(notes)
-
-
-def _reason(notes: list[TaskNote]) -> str:
-    """`; STATE: Swarm's reason` of the last (newest) task noted."""
-    return f"; {notes[-1].reason}" if notes else ""
+    return waiting_reason(tasks, since, notes)
 
 
 class SwarmDeployer:
@@ -146,8 +138,9 @@ class SwarmDeployer:
     def run(self, a: Action, c: ContainerSpec | None, labels: Mapping[str, str], log: Log) -> None:
         """Carry out one plan action on this server."""
         if a.action == "remove" or c is None:
-            self.remove(a, log)
-            return
+            return self.remove(a, log)
+        if a.action == "restart":  # after a dependency (stages/restarts.py): every task rolled
+            return self.restart(a, log)  # (the spec is unchanged)
         self._networks(c)
         files = S.files_of(c)
         ids = self.swarm.ensure_files(files, self.project, c.definition, self.secrets) if files else {}
@@ -263,8 +256,7 @@ class SwarmDeployer:
             raise DeployFailed(f"service {c.definition} did not come up: {exc}; removed it") from None
 
     def _drop_files(self, c: ContainerSpec) -> None:
-        """The configs and secrets made for a service that is not there: no plan would name them
-        again (the next apply makes them anew), and a secret's data should not outlive its use."""
+        """The configs and secrets made for a service that is not there (no plan names them again)."""
         with contextlib.suppress(EngineError, DockerUnavailable):  # (best effort: the failure is the news)
             self.swarm.prune_files(self.project, c.definition, set())
 
@@ -296,6 +288,15 @@ class SwarmDeployer:
         self._wait_update(a.container_id, before, sent, log, extra=roll_time(body["UpdateConfig"], tasks),
                           template_only=ports_same)
         return had_files
+
+    def restart(self, a: Action, log: Log) -> None:
+        """Roll every task (ForceUpdate + 1, the spec the manager holds otherwise unchanged)."""
+        info = self.swarm.inspect_service(a.container_id)
+        self._listen()  # (before the write: its roll's first move must not be missed)
+        self.swarm.scale(a.container_id, None, force=True)
+        log(f"restarting service {a.definition}: Swarm rolls its tasks ({a.cause})")
+        self._wait_update(a.container_id, (info.get("UpdateStatus") or {}).get("StartedAt", ""),
+                          str(info.get("UpdatedAt", "")), log, template_only=False)
 
     def _wait_update(self, ident: str, before: str, sent: str, log: Log, *, extra: float = 0.0,
                      template_only: bool = True) -> None:
@@ -366,7 +367,7 @@ class SwarmDeployer:
                                                                        (unplaced, "not placed")) if n) \
                     or f"not running within {self.timeout:g}s"
                 raise DeployFailed(f"{why} ({S.tasks_summary(counts['running'], want)})"
-                                   + (_reason(failed) if failed else _waiting(tasks, "", log)))
+                                   + (last_reason(failed) if failed else _waiting(tasks, "", log)))
             self.sleep(POLL)
 
     def _still_running(self, ident: str, tasks: list[dict[str, Any]]) -> bool:

@@ -251,9 +251,7 @@ def depends_on(value: Any, skipped: Collection[str] = ()) -> tuple[Any, Problems
         if condition not in _DEPENDS:
             problems.append(((name, "condition"), f"unknown condition '{condition}'"))
             continue
-        out[name] = {"condition": _DEPENDS[condition]}
-        if conf.get("restart"):
-            problems.append(((name, "restart"), "syncer does not restart dependents when this one restarts"))
+        out[name] = {"condition": _DEPENDS[condition], **({"restart": True} if conf.get("restart") else {})}
     return out, problems
 
 

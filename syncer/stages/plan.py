@@ -16,7 +16,7 @@ from syncer.core.errors import DockerUnavailable
 from syncer.core.model import (
     Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason, ServerState,
 )
-from syncer.stages import networks, selfheal, tags
+from syncer.stages import networks, restarts, selfheal, tags
 from syncer.stages.swarm import TASK_HASH, live_mode, service_mode, task_hash
 from syncer.stages.files import changed_sources
 
@@ -95,6 +95,7 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
     actions.extend(a for a in networks.actions(desired, observed, declared=declared or {},
                                                prune=prune and only is None, internal=internal, ipam=ipam)
                    if a.action != "network create" or observed.servers[a.server].kind != "swarm")
+    actions = restarts.after_dependencies(actions, desired, observed)
     actions.sort(key=lambda a: (a.server, a.definition, a.replica, a.container))
     swarm = frozenset(n for n, s in observed.servers.items() if s.kind == "swarm")
     return Plan(desired.project, desired.commit, dirty, fingerprint(observed), created_at, tuple(actions), down,
@@ -370,10 +371,8 @@ def from_dict(data: Mapping[str, Any]) -> Plan:
         raise ValueError(f"unsupported plan format_version {data.get('format_version')!r}")
     actions = []
     for a in data["actions"]:
-        reasons = tuple(
-            Reason(r["field"], sensitive=True) if r.get("sensitive") else Reason(r["field"], r.get("before"), r.get("after"))
-            for r in a.get("reasons", [])
-        )
+        reasons = tuple(Reason(r["field"], sensitive=True) if r.get("sensitive")
+                        else Reason(r["field"], r.get("before"), r.get("after")) for r in a.get("reasons", []))
         actions.append(Action(a["action"], a["server"], a["definition"], a["container"], int(a["revision"]),
                               a.get("cause", ""), reasons, int(a.get("replica", 1)), a.get("spec_hash", ""),
                               a.get("container_id", "")))

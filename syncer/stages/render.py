@@ -105,13 +105,14 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
         # one Swarm service per definition: Swarm makes the replicas, so their count is a
         # field of the service's spec (a change of it is an update, not new containers)
         spec = base if base.get("mode") == "global" else {**base, "replicas": replicas}
-        return [ContainerSpec(project, d.server, d.name, 1, d.name, tpl.ref, spec, spec_hash(spec), depends, payload)]
+        return [ContainerSpec(project, d.server, d.name, 1, d.name, tpl.ref, spec, spec_hash(spec), depends, payload,
+                              d.restarts_with)]
     out = []
     for replica in range(1, replicas + 1):
         name = container_name(d.name, replica)
         spec = _per_container(base, name)
         out.append(ContainerSpec(project, d.server, d.name, replica, name, tpl.ref, spec,
-                                 spec_hash(spec), depends, payload))
+                                 spec_hash(spec), depends, payload, d.restarts_with))
     return out
 
 

@@ -114,3 +114,16 @@ def roll_time(update: Mapping[str, Any], replicas: int) -> float:
     window and followed by the delay (the health timeout alone would cut a long roll short)."""
     batches = -(-replicas // update["Parallelism"]) if update["Parallelism"] else 1
     return float(batches * (update["Monitor"] + update["Delay"]) / 10**9)
+
+
+def last_reason(notes: list[TaskNote]) -> str:
+    """`; STATE: Swarm's reason` of the last (newest) task noted."""
+    return f"; {notes[-1].reason}" if notes else ""
+
+
+def waiting_reason(tasks: list[dict[str, Any]], since: str, notes: list[TaskNote]) -> str:
+    """The tail of the error of a wait that ran out of time: Swarm made no task at all (on a
+    create: no node meets its placement), else the newest task noted's reason."""
+    if not tasks and not since:
+        return "; Swarm made no task (does any node meet its placement?)"
+    return last_reason(notes)

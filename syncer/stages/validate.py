@@ -282,11 +282,13 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
     deps = raw.get("depends_on", [])
     conditions = {str(k): str((v or {}).get("condition", "started")) for k, v in deps.items()} \
         if isinstance(deps, dict) else {}
+    restarts = tuple(str(k) for k, v in deps.items() if (v or {}).get("restart") is True) \
+        if isinstance(deps, dict) else ()
     d = Definition(
         name=raw["name"], template=tid, template_version=tpl.version, server=server,
         profile=profile, replicas=raw.get("replicas"), params=params,
         depends_on=tuple(deps), overrides=raw.get("overrides") or {},
-        origin=where, conditions=conditions, self_heal=raw.get("self_heal") or {},
+        origin=where, conditions=conditions, self_heal=raw.get("self_heal") or {}, restarts_with=restarts,
     )
     # an unknown server is reported already (here, or as syncer.yaml's defaults.server)
     on = config.servers.get(server, Server(server))

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from syncer.core import labels as L
 from syncer.core.model import Action, Desired, Plan
 
-ACTING = ("create", "recreate", "start", "remove", "run", "update")  # the actions that change something
-# (`update`: a Swarm service rolled in place)
+ACTING = ("create", "recreate", "start", "remove", "run", "update", "restart")  # the actions that change something
+# (`update`: a Swarm service rolled in place; `restart`: after a dependency, stages/restarts.py)
 
 
 def waves(desired: Desired, groups: Mapping[str, Sequence[Action]]) -> list[list[str]]:

@@ -190,6 +190,32 @@ def test_dependents_start_after_dependencies_are_healthy(tmp_path: Path, project
     assert info["app"]["State"]["Health"]["Status"] == "healthy"
 
 
+def test_a_dependent_with_restart_true_is_restarted_once_its_dependency_is_recreated(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    """Compose's `depends_on: {db: {restart: true}}`: after the apply recreates db, it restarts
+    app (the same container, started again after db is up); a second apply leaves both alone,
+    and a dependent without `restart` is not touched."""
+    repo = simple_repo(tmp_path / "r", project, definitions={
+        "db": "name: db\ntemplate: box\nparams: {message: one}\n",
+        "app": "name: app\ntemplate: box\ndepends_on: {db: {condition: started, restart: true}}\n",
+        "other": "name: other\ntemplate: box\ndepends_on: [db]\n"})
+    state = tmp_path / "s"
+    _apply(repo, state)
+    before = {n: docker_api.inspect_container(c["Id"]) for n, c in _containers(docker_api, project).items()}
+    (repo / "definitions/db.yaml").write_text("name: db\ntemplate: box\nparams: {message: two}\n")
+    planned = _json(repo, state, "plan")
+    assert {a["container"]: a["action"] for a in planned["actions"]} == {
+        "db": "recreate", "app": "restart", "other": "noop"}
+    out = _apply(repo, state)
+    assert "restarted app" in out.stdout, out.stdout
+    after = {n: docker_api.inspect_container(c["Id"]) for n, c in _containers(docker_api, project).items()}
+    assert after["app"]["Id"] == before["app"]["Id"] and after["app"]["State"]["Running"]
+    assert after["app"]["State"]["StartedAt"] > after["db"]["State"]["StartedAt"] > before["app"]["State"]["StartedAt"]
+    assert after["other"]["State"]["StartedAt"] == before["other"]["State"]["StartedAt"]
+    again = _json(repo, state, "plan")
+    assert {a["action"] for a in again["actions"]} == {"noop"}
+
+
 def test_failure_skips_dependents_and_lets_independent_work_finish(tmp_path: Path, project: str,
                                                                    docker_api: Any) -> None:
     bad = "name: db\ntemplate: box\noverrides: {image: 'syncer-local/no-such-image:2'}\n"

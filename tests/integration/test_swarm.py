@@ -952,6 +952,34 @@ def test_the_managers_events_wake_a_rolls_wait_when_it_moves(swarm: SwarmDockerd
     assert wait_until(lambda: not waker.alive, timeout=10)
 
 
+def test_a_service_with_restart_true_rolls_its_tasks_after_its_dependency_updates(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """`depends_on: {db: {restart: true}}` on Swarm: once db's update completed, app's tasks
+    are rolled (ForceUpdate + 1, its spec otherwise unchanged) and the apply waits for it."""
+    api = _api(swarm)
+    repo = _repo(tmp_path, sproject, swarm, {
+        "db": "name: db\ntemplate: box\n",
+        "app": "name: app\ntemplate: box\ndepends_on: {db: {restart: true}}\n"}, local=False)
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    app = _service(api, "app")
+    assert app is not None
+    force = app["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
+    (repo / "definitions/db.yaml").write_text("name: db\ntemplate: box\nparams: {message: changed}\n")
+    assert {a["container"]: a["action"] for a in _plan(repo)["actions"]} == {"db": "update", "app": "restart"}
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    app = _service(api, "app")
+    db = _service(api, "db")
+    assert app is not None and db is not None
+    assert app["Spec"]["TaskTemplate"]["ForceUpdate"] == force + 1
+    assert app["UpdateStatus"]["State"] == "completed"
+    assert app["UpdateStatus"]["StartedAt"] > db["UpdateStatus"]["CompletedAt"]
+    lines = [r["line"] for r in _last_deployment(repo, "app")["logs"]]
+    assert any(line.startswith("restarting service app") for line in lines), lines
+    assert {a["action"] for a in _plan(repo)["actions"]} == {"noop"}
+
+
 def test_the_manager_tells_an_images_own_healthcheck(swarm: SwarmDockerd) -> None:
     """What a create asks to know whether its tasks are health-checked when the spec names no
     test (and so confirms them running a moment later): the image's test as the manager holds

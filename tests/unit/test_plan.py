@@ -314,3 +314,43 @@ def test_a_container_sharing_anothers_network_is_made_again_with_it() -> None:
     alone = plan(in_sync, Observed("p", {"local": ServerState("local", True, (db_live, stale))}), prune=True,
                  created_at="t", only="app")
     assert [(a.container, a.action) for a in alone.actions] == [("app", "noop")]
+
+
+def test_a_dependent_with_restart_true_is_restarted_after_its_dependency_is_updated() -> None:
+    """Compose's `depends_on: {db: {restart: true}}`: the plan restarts each running container
+    of the dependent that it leaves alone, once the dependency is created, recreated or run
+    again; a dependent the plan changes anyway, one that is stopped, or one whose dependency
+    is in sync stays as it was."""
+    from dataclasses import replace
+
+    def dependent(name: str, restarts: tuple[str, ...] = ("db",)) -> ContainerSpec:
+        return replace(want(name, spec()), depends_on=("db",), restarts_with=restarts)
+
+    desired = Desired("p", (want("db", spec(A="2")), dependent("web"), dependent("stopped"),
+                            replace(dependent("changed"), spec=spec(B="2"), spec_hash=L.spec_hash(spec(B="2"))),
+                            dependent("plain", ())), ("db", "web", "stopped", "changed", "plain"))
+    local = ServerState("local", True, managed=(
+        live("db", spec(A="1")), live("web", spec()), live("stopped", spec(), state="exited"),
+        live("changed", spec()), live("plain", spec())))
+    p = plan(desired, Observed("p", {"local": local}), prune=True, created_at="now")
+    got = {a.container: a.action for a in p.actions}
+    assert got == {"db": "recreate", "web": "restart", "stopped": "start", "changed": "recreate", "plain": "noop"}
+    web = next(a for a in p.actions if a.container == "web")
+    assert web.cause == "restarted after its dependency db (recreate): depends_on restart: true"
+    assert web.container_id == "id-web" and web.revision == 1  # the same container, the same revision
+    text = plan_text(p)
+    assert "@ restart  web" in text and "1 to restart after a dependency" in text, text
+    assert from_dict(to_dict(p)).actions == p.actions
+
+    # the dependency in sync: nothing restarts
+    same = replace(desired, containers=(want("db", spec(A="1")), *desired.containers[1:]))
+    assert {a.container: a.action for a in plan(same, Observed("p", {"local": local}), prune=True,
+                                                created_at="now").actions}["web"] == "noop"
+    # a Swarm service held at 0 replicas by an operator stays held
+    from syncer.stages.restarts import after_dependencies
+    from syncer.core.model import Action
+
+    held = ServerState("local", True, kind="swarm", managed=(replace(live("web", spec()), replicas=0),))
+    acts = [Action("update", "local", "db", "db", 2, "spec changed"),
+            Action("noop", "local", "web", "web", 1, "held", container_id="id-web")]
+    assert [a.action for a in after_dependencies(acts, desired, Observed("p", {"local": held}))] == ["update", "noop"]
