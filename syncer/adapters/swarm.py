@@ -37,6 +37,7 @@ class Swarm:
         self.reads = engine.reads  # GETs without the SDK on a unix socket
         self.light = engine.light  # writes of JSON without the SDK, on a unix socket
         self.name = engine.server.name
+        self._image_tests: dict[str, list[str] | None] = {}  # image → its own healthcheck's test
 
     @property
     def api(self) -> Any:
@@ -136,12 +137,17 @@ class Swarm:
 
     def image_healthcheck(self, image: str) -> list[str] | None:
         """The test of the image's own healthcheck, as the manager holds the image; None when it
-        has none or the manager does not hold that image (the nodes pull it themselves)."""
-        try:
-            info = self._call(f"inspect image {image}", self.reads.inspect_image, image)
-        except Missing:
-            return None
-        return list(((info.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []) or None
+        has none or the manager does not hold that image (the nodes pull it themselves). Asked
+        once per image: the services of one apply share it (each request waits its turn on the
+        connection, behind and before the other services' creates)."""
+        if image not in self._image_tests:
+            try:
+                info = self._call(f"inspect image {image}", self.reads.inspect_image, image)
+            except Missing:
+                info = {}
+            self._image_tests[image] = list(((info.get("Config") or {}).get("Healthcheck") or {}).get("Test")
+                                            or []) or None
+        return self._image_tests[image]
 
     def nodes(self) -> list[dict[str, Any]]:
         """The swarm's nodes, raw (role, availability, state, hostname)."""

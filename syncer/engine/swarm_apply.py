@@ -245,8 +245,7 @@ class SwarmDeployer:
             raise
         log(f"created service {c.definition} ({ident[:12]})")
         wanted = wanted_replicas(body)
-        image = str(body["TaskTemplate"]["ContainerSpec"]["Image"])
-        checked = health_checked(body, lambda: self.swarm.image_healthcheck(image))
+        checked = lambda: health_checked(body, self.swarm.image_healthcheck)  # noqa: E731 (asked once it runs)
         try:
             self._wait_running(ident, wanted, log, give_up_after=FAILURES_ON_CREATE, checked=checked)
         except DeployFailed as exc:
@@ -342,11 +341,12 @@ class SwarmDeployer:
                                    and (t.get("Status") or {}).get("State") == "running" for t in tasks)
 
     def _wait_running(self, ident: str, wanted: int | None, log: Log, *, give_up_after: int,
-                      checked: bool = False) -> None:
+                      checked: Callable[[], bool] = lambda: False) -> None:
         """Until `wanted` tasks run (None: a global service's, every task Swarm wants running,
-        one per node its placement allows; at least one). `checked`: the tasks have a
-        healthcheck — Swarm lists a task stopped as unhealthy whose process exits 0 as
-        `running` for a moment before `complete`, so they must still run a moment later."""
+        one per node its placement allows; at least one). `checked()`: the tasks have a
+        healthcheck (asked once they run) — Swarm lists a task stopped as unhealthy whose
+        process exits 0 as `running` for a moment before `complete`, so they must still run a
+        moment later."""
         deadline = time.monotonic() + self.timeout
         while True:
             tasks = self._tasks(ident)
@@ -356,7 +356,7 @@ class SwarmDeployer:
             failed = failed_tasks(tasks)
             want = wanted if wanted is not None else sum(counts.values())
             if counts["running"] == want and sum(counts.values()) == want and (want or wanted is not None) \
-                    and (not checked or self._still_running(ident, tasks)):
+                    and (not checked() or self._still_running(ident, tasks)):
                 log(S.tasks_summary(want, want))
                 return
             if len(failed) >= give_up_after or time.monotonic() > deadline:

@@ -101,11 +101,13 @@ def wanted_replicas(body: Mapping[str, Any]) -> int | None:
     return None if "Global" in body["Mode"] else int(body["Mode"]["Replicated"]["Replicas"])
 
 
-def health_checked(body: Mapping[str, Any], image_test: Callable[[], Sequence[str] | None] = lambda: None) -> bool:
+def health_checked(body: Mapping[str, Any],
+                   image_test: Callable[[str], Sequence[str] | None] = lambda image: None) -> bool:
     """Whether the service's tasks have a healthcheck: their spec's test, else (a spec that
-    names none, or only its timings) the image's, asked of `image_test` only then; `NONE` in
-    the spec disables it."""
-    test = (body["TaskTemplate"]["ContainerSpec"].get("Healthcheck") or {}).get("Test") or image_test() or []
+    names none, or only its timings) the image's, asked of `image_test(image)` only then;
+    `NONE` in the spec disables it."""
+    cs = body["TaskTemplate"]["ContainerSpec"]
+    test = (cs.get("Healthcheck") or {}).get("Test") or image_test(str(cs["Image"])) or []
     return bool(test) and test[0] != "NONE"
 
 

@@ -995,6 +995,13 @@ def test_the_manager_tells_an_images_own_healthcheck(swarm: SwarmDockerd) -> Non
         assert s.image_healthcheck(HEALTHY_IMAGE) is not None
         assert s.image_healthcheck(IMAGE) is None
         assert s.image_healthcheck("syncer-local/not-here:1") is None
+        # once per image: twenty services of one image ask the busy manager once, not twenty times
+        asked: list[str] = []
+        s.reads = type("Counting", (), {"inspect_image": lambda self, image: asked.append(image) or {}})()
+        for _ in range(3):
+            assert s.image_healthcheck(UNHEALTHY_IMAGE) == ["CMD", "false"]
+            assert s.image_healthcheck("syncer-local/other:1") is None
+        assert asked == ["syncer-local/other:1"]
     finally:
         engine.close()
 

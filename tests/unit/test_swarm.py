@@ -320,10 +320,10 @@ def test_a_health_checked_task_seen_running_once_must_still_run_a_moment_later()
                                      service_tasks=lambda ident: [task("complete", "shutdown")])
     lines: list[str] = []
     with pytest.raises(DeployFailed):
-        deployer._wait_running("svc1", 1, lines.append, give_up_after=3, checked=True)
+        deployer._wait_running("svc1", 1, lines.append, give_up_after=3, checked=lambda: True)
     assert "1/1 task(s) running" not in lines
     deployer.swarm.service_tasks = lambda ident: [task("running")]  # still running: up
-    deployer._wait_running("svc1", 1, lines.append, give_up_after=3, checked=True)
+    deployer._wait_running("svc1", 1, lines.append, give_up_after=3, checked=lambda: True)
     assert lines[-1] == "1/1 task(s) running"
 
 
@@ -345,17 +345,17 @@ def test_a_create_whose_image_has_the_healthcheck_is_confirmed_as_one_whose_spec
     asked: list[str] = []
 
     def image_test(test: list[str] | None) -> Any:
-        return lambda: asked.append("image") or test
+        return lambda image: asked.append(image) or test
 
     assert health_checked(body(), image_test(["CMD-SHELL", "false"]))
     assert not health_checked(body(), image_test(None))
     assert not health_checked(body(), image_test(["NONE"]))
-    assert asked == ["image"] * 3
+    assert asked == ["busybox:latest"] * 3
     asked.clear()
     assert not health_checked(body({"Test": ["NONE"]}), image_test(["CMD-SHELL", "false"]))
     assert health_checked(body({"Test": ["CMD", "true"]}), image_test(None))
     assert health_checked(body({"Interval": 10**9}), image_test(["CMD-SHELL", "true"]))  # timings only
-    assert asked == ["image"]
+    assert asked == ["busybox:latest"]
 
     def task(state: str, desired: str = "running") -> dict[str, Any]:
         return {"ID": "t" * 12, "ServiceID": "svc1", "DesiredState": desired, "Slot": 1,
