@@ -216,7 +216,8 @@ class LiveContainer(Record):
     image: str = ""  # the image it runs: a container's image id, a service's image as its spec names it
     digests: tuple[str, ...] = ()  # `repo@sha256:…` that image is known as (asked only for pull_policy: always)
     network_mode: str = ""  # HostConfig.NetworkMode: `container:<id>` when it shares another's network
-    started_at: str = ""  # State.StartedAt, inspected for a sharer of a network and its owner only
+    started_at: str = ""  # State.StartedAt, inspected for a network's sharer and owner, a restart's dependent
+    made_at: str = ""  # Created (RFC 3339, to the nanosecond), inspected alike (a restart's dependency)
 
     @property
     def exit_code(self) -> int | None:
@@ -240,8 +241,7 @@ class LiveContainer(Record):
 
 @record
 class LiveNetwork(Record):
-    """One network as the one network list call reports it; `internal` (no route out of the
-    host) and `subnets` (its IPAM pools') are fixed when it is made."""
+    """One network as the one network list call reports it; `internal` and `subnets` are fixed when made."""
     id: str
     name: str
     labels: Mapping[str, str]

@@ -269,8 +269,10 @@ class Watcher:
 
     def _log_report(self, report: Any) -> None:
         s = report.plan.summary()
-        log.info("plan: %d create, %d recreate, %d start, %d remove, %d conflict, %d in sync",
-                 s["create"], s["recreate"], s["start"], s["remove"], s["conflict"], s["noop"],
+        more = "".join(f", {s[k]} {k}" for k in ("update", "restart", "run", "network create", "network remove")
+                       if s.get(k))  # (each only when the plan has one)
+        log.info("plan: %d create, %d recreate, %d start, %d remove, %d conflict, %d in sync%s",
+                 s["create"], s["recreate"], s["start"], s["remove"], s["conflict"], s["noop"], more,
                  extra={"event": "plan"})
         for server, why in sorted(report.plan.unreachable.items()):  # (its actions wait for it)
             log.warning("server %s unreachable: %s", server, str(why).replace("\n", "; ")[:300],

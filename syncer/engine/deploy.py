@@ -28,7 +28,8 @@ from syncer.engine.project import (
     secrets_for,
 )
 from syncer.stages.plan import Known, definition_hash, desired_hash, restores_only
-from syncer.stages.networks import internal_names, sharers
+from syncer.stages.networks import internal_names
+from syncer.stages.restarts import judged_with
 from syncer.stages.tags import heard
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
     forget_lapsed(store, p)
     _settle_statuses(store, result, desired, p.observed, p.known, only=only)
     if only is not None:
-        result = _only(result, only, heal=heal, also=sharers(desired.containers, only))
+        result = _only(result, only, heal=heal, also=judged_with(desired.containers, only))
     if plan_file is not None:
         check_fresh(plan_file, result, desired)
     if result.has_changes and drift is not None:  # nobody asked for this change: report it, then heal
@@ -188,7 +189,7 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
                     progress=progress, events=events, factory=factory, observed=p.observed)
     with ServerLock(project, f"syncer apply ({trigger})", engines=factory):
         fresh = planned(ctx, project, store, engines=factory, secrets=secrets, only=only, tags=not heal)
-        again = (_only(fresh.plan, only, heal=heal, also=sharers(fresh.desired.containers, only))
+        again = (_only(fresh.plan, only, heal=heal, also=judged_with(fresh.desired.containers, only))
                  if only is not None else fresh.plan)
         if _steps(again) != _steps(result):
             if plan_file is not None:  # exactly that plan was asked for

@@ -19,7 +19,7 @@ from syncer.adapters.docker import Engine, Missing
 from syncer.core.errors import SyncerError
 from syncer.core.labels import shared_with
 from syncer.core.model import Desired, LiveContainer, Observed, Server, ServerState
-from syncer.stages.networks import sharers
+from syncer.stages.restarts import Restarting, judged_with
 from syncer.stages.tags import followed
 
 EngineFactory = Callable[[Server], Engine]
@@ -35,8 +35,9 @@ def observe(project: str, servers: Mapping[str, Server], desired: Desired | None
     it restores what runs, and a registry's round trip would keep a killed container down)."""
     wanted: dict[str, list[str]] = {name: [] for name in servers}
     follow: dict[str, dict[str, str]] = {}  # server → name → image ref, for `pull_policy: always`
+    restarting = Restarting(desired.containers if desired is not None else ())
     if desired is not None:
-        also = sharers(desired.containers, definition) if definition is not None else set()
+        also = judged_with(desired.containers, definition) if definition is not None else set()
         for c in desired.containers:
             if definition is None or c.definition == definition or c.name in also:
                 wanted.setdefault(c.server, []).append(c.name)
@@ -45,7 +46,8 @@ def observe(project: str, servers: Mapping[str, Server], desired: Desired | None
 
     def one(server: Server) -> ServerState:
         return observe_server(project, server, wanted.get(server.name, []), engines=engines,
-                              definition=definition, versions=versions, follow=follow.get(server.name, {}))
+                              definition=definition, versions=versions, follow=follow.get(server.name, {}),
+                              restarting=restarting)
 
     if len(servers) == 1:  # no thread to start and join for the common case (the API lists often)
         states = [one(server) for server in servers.values()]
@@ -59,17 +61,19 @@ def observe(project: str, servers: Mapping[str, Server], desired: Desired | None
 
 def observe_server(project: str, server: Server, names: list[str], *,
                    engines: EngineFactory = Engine, definition: str | None = None,
-                   versions: bool = False, follow: Mapping[str, str] | None = None) -> ServerState:
+                   versions: bool = False, follow: Mapping[str, str] | None = None,
+                   restarting: Restarting = Restarting(())) -> ServerState:
     """One server's managed containers and the holders of names we want but lack. With
     `definition`, only that definition's containers, plus any container of the project
     holding one of its names (another definition's: the plan recreates it); a Swarm server
     is observed whole (a handful of services). `follow`: name → image ref of the specs
-    with `pull_policy: always` (see `_tags`)."""
+    with `pull_policy: always` (see `_tags`); `restarting`: the definitions whose containers'
+    start and creation times a `restart: true` needs (see `_with_starts`)."""
     try:
         engine = engines(server)
         try:
             state = (_swarm(engine, project, server, names, versions) if server.kind == "swarm"
-                     else _containers(engine, project, server, names, definition, versions))
+                     else _containers(engine, project, server, names, definition, versions, restarting))
             return _tags(engine, state, follow) if follow else state
         finally:
             engine.close()
@@ -88,7 +92,7 @@ def _swarm(engine: Engine, project: str, server: Server, names: list[str], versi
 
 
 def _containers(engine: Engine, project: str, server: Server, names: list[str], definition: str | None,
-                versions: bool) -> ServerState:
+                versions: bool, restarting: Restarting) -> ServerState:
     managed = engine.list_project(project, definition)
     have = {c.name for c in managed}
     holders = engine.list_names([n for n in names if n not in have])
@@ -99,7 +103,7 @@ def _containers(engine: Engine, project: str, server: Server, names: list[str], 
     # fingerprint) equal
     networks = sorted(engine.list_networks(), key=lambda n: (n.name, n.id))
     foreign = tuple(c for c in holders if c.labels.get("syncer.project") != project)
-    managed = _with_starts(engine, managed)  # (a heal's sharers came with the name holders)
+    managed = _with_starts(engine, managed, restarting)  # (a heal's sharers came with the name holders)
     return ServerState(server.name, True, tuple(managed), foreign, engine_version=version, networks=tuple(networks))
 
 
@@ -124,19 +128,24 @@ def _version(engine: Engine, wanted: bool) -> str:
     return str(getattr(engine, "info", {}).get("Version", "")) if wanted else ""
 
 
-def _with_starts(engine: Engine, managed: list[LiveContainer]) -> list[LiveContainer]:
+def _with_starts(engine: Engine, managed: list[LiveContainer], restarting: Restarting) -> list[LiveContainer]:
     """When a container shares another's network (`container:<id>`), both with the time they
     last started (`started_at`): Docker gives a container that starts again a new network
     namespace, and one that joined its old one is left with a loopback only (plan: recreate
-    it). Two inspects per sharer; a project without sharers pays nothing."""
+    it). And the containers of a definition that restarts with another (`restart: true`) and
+    of that other, with when they started and were made (`made_at`): a dependency made after
+    its dependent started is one the dependent has not been restarted for. One inspect each;
+    a project with neither pays nothing."""
     owners = {shared_with(c.network_mode) for c in managed} - {""}
-    if not owners:
+    if not owners and not restarting:
         return managed
     out = []
     for c in managed:
-        if shared_with(c.network_mode) or any(c.id.startswith(o) for o in owners):
+        if shared_with(c.network_mode) or any(c.id.startswith(o) for o in owners) or restarting.involves(c):
             try:
-                c = replace(c, started_at=str(engine.inspect(c.id).get("State", {}).get("StartedAt", "")))
+                info = engine.inspect(c.id)
+                c = replace(c, started_at=str(info.get("State", {}).get("StartedAt", "")),
+                            made_at=str(info.get("Created", "")))
             except Missing:
                 pass  # gone since the list: the plan sees the list's view
         out.append(c)

@@ -10,6 +10,8 @@ import re
 from collections.abc import Collection
 from typing import Any
 
+from syncer.stages import shortforms
+
 Problems = list[tuple[tuple[Any, ...], str]]
 
 _PORT = re.compile(r"^(?:(?P<ip>\[[^\]]*\]|[0-9.]+):)?(?:(?P<host>[0-9-]*):)?(?P<ctr>[0-9-]+)(?:/(?P<proto>[a-z]+))?$")
@@ -251,7 +253,18 @@ def depends_on(value: Any, skipped: Collection[str] = ()) -> tuple[Any, Problems
         if condition not in _DEPENDS:
             problems.append(((name, "condition"), f"unknown condition '{condition}'"))
             continue
-        out[name] = {"condition": _DEPENDS[condition], **({"restart": True} if conf.get("restart") else {})}
+        out[name] = {"condition": _DEPENDS[condition]}
+        restart = conf.get("restart")
+        if restart is None:
+            continue
+        try:  # a boolean, or its text (Compose reads "false" and `no` as false)
+            on = shortforms.flag(restart, "restart") if isinstance(restart, bool | str) else None
+        except shortforms.SpecError:
+            on = None
+        if on is None:
+            problems.append(((name, "restart"), f"expected true or false, got {restart!r}"))
+        elif on:
+            out[name]["restart"] = True
     return out, problems
 
 

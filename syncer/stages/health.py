@@ -21,4 +21,5 @@ def probe_output(state: Mapping[str, Any]) -> str:
     if not log:
         return "no probe output"
     last = log[-1]
-    return f"probe exited {last.get('ExitCode')}: {str(last.get('Output', '')).strip()[:200]}"
+    output = str(last.get("Output", "")).strip()[:200]
+    return f"probe exited {last.get('ExitCode')}" + (f": {output}" if output else " (no output)")

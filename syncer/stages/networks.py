@@ -199,7 +199,7 @@ def shared(actions: list[Action], desired: Iterable[ContainerSpec], managed: Ite
                 why = f"it shares the network of a {target} container that is gone"
             elif a.action == "noop" and target in started:
                 why = f"it shares the network of {target}, which starts again"
-            elif a.action == "noop" and now is not None and _instant(now.started_at) > _instant(current.started_at):
+            elif a.action == "noop" and now is not None and instant(now.started_at) > instant(current.started_at):
                 why = f"it shares the network of {target}, which started again after it (a new network)"
             if why:
                 a = replace(a, action="recreate", cause=why)
@@ -207,7 +207,7 @@ def shared(actions: list[Action], desired: Iterable[ContainerSpec], managed: Ite
     return out
 
 
-def _instant(stamp: str) -> tuple[str, str]:
+def instant(stamp: str) -> tuple[str, str]:
     """Docker's RFC 3339 time (nanoseconds, trailing zeros cut) in an order that compares."""
     whole, _, fraction = stamp.rstrip("Z").partition(".")
     return whole, fraction.ljust(9, "0")

@@ -107,7 +107,7 @@ def scoped(desired: Desired, observed: Observed, definition: str) -> tuple[Desir
     server its service and that service's tasks), and any live container holding one of its
     names (the plan recreates it, as a plan of everything would); with the containers that
     share the network of one of its own (`networks.shared`: a heal that starts it again)."""
-    also = networks.sharers(desired.containers, definition)
+    also = restarts.judged_with(desired.containers, definition)
     mine = tuple(c for c in desired.containers if c.definition == definition or c.name in also)
     names = {c.name for c in mine}
     servers = {}

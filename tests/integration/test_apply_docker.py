@@ -216,6 +216,41 @@ def test_a_dependent_with_restart_true_is_restarted_once_its_dependency_is_recre
     assert {a["action"] for a in again["actions"]} == {"noop"}
 
 
+def test_a_restart_left_undone_is_done_by_the_next_apply_and_a_rollback_restarts_dependents(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    """A restart skipped (another dependency failed) is not lost: the dependency was made after
+    the dependent started, so the next plan restarts it. `rollback db` (a plan of db alone)
+    restarts db's dependents in the same apply."""
+    box = "name: {0}\ntemplate: box\nparams: {{message: {1}}}\n"
+    repo = simple_repo(tmp_path / "r", project, definitions={
+        "db": box.format("db", "one"), "other": box.format("other", "one"),
+        "app": "name: app\ntemplate: box\ndepends_on: {db: {restart: true}, other: {}}\n"})
+    state = tmp_path / "s"
+    _apply(repo, state)
+    (repo / "definitions/db.yaml").write_text(box.format("db", "two"))
+    (repo / "definitions/other.yaml").write_text(box.format("other", "one")
+                                                 + "overrides: {image: 'syncer-local/no-such-image:2'}\n")
+    out = _apply(repo, state, ok=False)
+    assert out.returncode == 1 and "skipped: dependency other failed" in out.stdout, out.stdout
+    (repo / "definitions/other.yaml").write_text(box.format("other", "one"))
+    planned = {a["container"]: (a["action"], a["cause"]) for a in _json(repo, state, "plan")["actions"]}
+    assert planned["app"] == ("restart", "restarted after its dependency db (made after it started):"
+                                         " depends_on restart: true"), planned
+    _apply(repo, state)
+
+    def started(name: str) -> str:
+        return str(docker_api.inspect_container(_containers(docker_api, project)[name]["Id"])["State"]["StartedAt"])
+
+    assert started("app") > started("db")
+    assert {a["action"] for a in _json(repo, state, "plan")["actions"]} == {"noop"}
+
+    rolled = run_cli("--repo", str(repo), "--state-dir", str(state), "rollback", "db", "--auto-approve", *FAST)
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert "restarted app" in rolled.stdout, rolled.stdout
+    assert started("app") > started("db")
+    assert {a["action"] for a in _json(repo, state, "plan")["actions"]} == {"noop"}
+
+
 def test_failure_skips_dependents_and_lets_independent_work_finish(tmp_path: Path, project: str,
                                                                    docker_api: Any) -> None:
     bad = "name: db\ntemplate: box\noverrides: {image: 'syncer-local/no-such-image:2'}\n"

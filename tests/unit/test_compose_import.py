@@ -867,3 +867,23 @@ def test_compose_reads_a_leading_0_as_octal_and_no_yaml_file_prints_a_warning(re
                                "i": float("-inf")}
     assert own.docs[0]["a"] == 755 and own.docs[0]["f"] == 1000.0
     assert not recwarn.list, [str(w.message) for w in recwarn.list]
+
+
+def test_depends_on_restart_is_read_as_compose_reads_it() -> None:
+    """`restart: true` (or `yes`, `"true"`) is carried; `"false"` and `no` are false, as Compose
+    reads them (measured with `docker compose config`); anything else is a located problem."""
+    def imported(value: str) -> Imported:
+        text = ("services:\n  db: {image: busybox}\n  web:\n    image: busybox\n    depends_on:\n"
+                f"      db: {{condition: service_started, restart: {value}}}\n").encode()
+        return _imported(text)
+
+    for value in ("true", "yes", '"true"'):
+        got = imported(value)
+        assert not got.problems and "restart: true" in str(got.files["definitions/web.yaml"]), value
+    for value in ('"false"', "no", "false"):
+        got = imported(value)
+        assert not got.problems and "restart" not in str(got.files["definitions/web.yaml"]), value
+    for value in ('"banana"', "1"):
+        assert [d.message for d in imported(value).problems] == [
+            f"service 'web': depends_on.db.restart: expected true or false, got {'banana' if 'b' in value else 1!r}"
+            .replace("got banana", "got 'banana'")], value

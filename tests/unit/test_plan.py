@@ -354,3 +354,32 @@ def test_a_dependent_with_restart_true_is_restarted_after_its_dependency_is_upda
     acts = [Action("update", "local", "db", "db", 2, "spec changed"),
             Action("noop", "local", "web", "web", 1, "held", container_id="id-web")]
     assert [a.action for a in after_dependencies(acts, desired, Observed("p", {"local": held}))] == ["update", "noop"]
+
+
+def test_a_restart_left_undone_is_planned_again_from_when_the_dependency_was_made() -> None:
+    """A dependency made after its dependent last started (a restart an earlier apply skipped,
+    a rollback of the dependency alone, a self-heal that made it anew) restarts the dependent on
+    the next plan; one that only started again (Docker's restart policy) restarts nothing."""
+    from dataclasses import replace
+
+    desired = Desired("p", (want("db", spec()), replace(want("web", spec()), depends_on=("db",),
+                                                          restarts_with=("db",))), ("db", "web"))
+
+    def observed(db_made: str, db_started: str, web_started: str) -> Observed:
+        db = replace(live("db", spec()), made_at=db_made, started_at=db_started)
+        web = replace(live("web", spec()), made_at="2026-12-02T10:00:00.1Z", started_at=web_started)
+        return Observed("p", {"local": ServerState("local", True, managed=(db, web))})
+
+    def web_action(o: Observed) -> tuple[str, str]:
+        a = next(a for a in plan(desired, o, prune=True, created_at="now").actions if a.container == "web")
+        return a.action, a.cause
+
+    # made at 10:05:00.5, web started 10:05:00.25 (the same second: nanoseconds compared)
+    assert web_action(observed("2026-12-02T10:05:00.5Z", "2026-12-02T10:05:00.6Z", "2026-12-02T10:05:00.25Z")) == (
+        "restart", "restarted after its dependency db (made after it started): depends_on restart: true")
+    # web restarted after db was made: done
+    assert web_action(observed("2026-12-02T10:05:00.5Z", "2026-12-02T10:05:00.6Z", "2026-12-02T10:05:01Z"))[0] == "noop"
+    # db only started again (made long before web started): nothing
+    assert web_action(observed("2026-12-02T09:00:00Z", "2026-12-02T10:06:00Z", "2026-12-02T10:05:01Z"))[0] == "noop"
+    # not inspected (no times): nothing
+    assert web_action(observed("", "", ""))[0] == "noop"
