@@ -82,7 +82,7 @@ class _Importer:
         self.copy = self.repo_files.copy
         self.doc = doc  # the files merged
         self.renamed: dict[str, str] = {}  # service → its container_name, which names its definition
-        self.dotenv = parse_env(read(".env") or b"")  # what Compose interpolates from (passwords aside)
+        self.dotenv = parse_env(read(".env") or b"", expand=True)  # what Compose interpolates from (passwords aside)
         self.envs = envs or {}  # an included service → its include's env files (compose_include.included)
         self.links: dict[str, list[str]] = {}  # service → the services it links to (its dependencies)
         self.link_aliases: fields.Aliases = {}  # service → the names others link to it by, and where
@@ -157,7 +157,7 @@ class _Importer:
         outermost include first)."""
         merged: dict[str, str] = {}
         for path in reversed(self.envs.get(service, [])):
-            merged.update(parse_env(self.read(path) or b""))
+            merged.update(parse_env(self.read(path) or b"", expand=True))
         return merged | self.dotenv
 
     def host(self, rel: str) -> str | None:

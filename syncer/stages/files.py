@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,7 +77,7 @@ def attach(spec: Mapping[str, Any], *, read: Mapping[str, bytes], secrets: Mappi
     if env_paths:
         merged: dict[str, str] = {}
         for path in env_paths:
-            merged.update(parse_env(read[path]))
+            merged.update(parse_env(read[path], expand=True))
         merged.update(out.get("env") or {})
         out["env"] = merged
     entries = out.pop("files", None) or []
@@ -129,21 +130,86 @@ def mode_text(value: Any) -> str:
     return format(int(str(value), 8), "04o")
 
 
-def parse_env(data: bytes) -> dict[str, str]:
-    """An env file as Compose reads it: KEY=VALUE lines, `#` comments, optional quotes."""
+_STATEMENT = re.compile(r"(?:export[ \t]+)?([A-Za-z0-9_.]+)[ \t]*[=:][ \t]*")
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
+_REFERENCE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+?])((?:[^{}]|\{[^{}]*\})*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def parse_env(data: bytes, *, expand: bool = False) -> dict[str, str]:
+    """An env file as Compose reads it (its dotenv format, checked against `docker compose
+    config`): `KEY=VALUE` (or `KEY: VALUE`) statements, `export ` before the key allowed, `#`
+    comment lines. An unquoted value ends with its line or at a ` #` comment, and is trimmed;
+    a single-quoted one is literal; a double-quoted one reads `\\n`, `\\r`, `\\t` as those
+    characters and `\\X` as X. A quoted one may span lines, and what follows its closing quote
+    on the line is ignored. With `expand` (Compose's reading of `.env`), `$VAR` and `${VAR}`
+    (with `:-`, `-`, `:+`, `+`, `:?`, `?`) in unquoted and double-quoted values take the value
+    of an earlier key, else none: the import knows no shell. Without, they stay as written, for
+    the caller to read. A key alone, one starting with a digit, and a malformed line are left out."""
+    text = data.decode("utf-8", "replace").removeprefix("\ufeff")
     env: dict[str, str] = {}
-    for raw in data.decode("utf-8", "replace").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
+    pos, n = 0, len(text)
+    while pos < n:
+        if text[pos].isspace():
+            pos += 1
             continue
-        name, sep, value = line.removeprefix("export ").partition("=")
-        if not sep:
+        eol = text.find("\n", pos)
+        eol = n if eol < 0 else eol
+        m = _STATEMENT.match(text, pos, eol)
+        if text[pos] == "#" or m is None:
+            pos = eol
             continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        env[name.strip()] = value
+        key, pos = m.group(1), m.end()
+        quote = text[pos] if pos < n and text[pos] in "'\"" else ""
+        if quote:
+            end = pos + 1
+            while end < n and (text[end] != quote or text[end - 1] == "\\"):
+                end += 1
+            raw = text[pos + 1:end]
+            value = raw if quote == "'" else _env_value(raw, env, escapes=True, expand=expand)
+            after = text.find("\n", end)
+            pos = n if after < 0 else after
+        else:
+            raw = re.split(r"\s#", text[pos:eol], maxsplit=1)[0].rstrip()
+            value = _env_value(raw, env, escapes=False, expand=expand)
+            pos = eol
+        if not key[0].isdigit():
+            env[key] = value
     return env
+
+
+def _env_value(raw: str, env: Mapping[str, str], *, escapes: bool, expand: bool) -> str:
+    """One value's text: escapes read (double quotes), references replaced (`expand`), in one
+    pass, so that an escaped `\\$` stays a `$`."""
+    out: list[str] = []
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if escapes and c == "\\" and i + 1 < len(raw):
+            out.append(_ESCAPES.get(raw[i + 1], raw[i + 1]))
+            i += 2
+        elif expand and raw.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif expand and (m := _REFERENCE.match(raw, i)):
+            out.append(_reference(m, env))
+            i = m.end()
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def _reference(m: re.Match[str], env: Mapping[str, str]) -> str:
+    """`${NAME<op>word}` or `$NAME` against `env` (an unset name reads as empty)."""
+    name = m.group(1) or m.group(4)
+    op, word = m.group(2) or "", m.group(3) or ""
+    value = env.get(name)
+    word = _env_value(word, env, escapes=False, expand=True) if op else ""
+    if op in (":-", "-"):
+        return word if value is None or (op == ":-" and value == "") else value
+    if op in (":+", "+"):
+        return word if value is not None and (op == "+" or value != "") else ""
+    return value or ""
 
 
 def changed_sources(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ import docker
 import pytest
 from ruamel.yaml import YAML
 
-from tests.helpers import REPO_ROOT, remove_project, run_cli, unique
+from tests.helpers import IMAGE, REPO_ROOT, remove_project, run_cli, unique
 from tests.integration.compose_compare import (
     differences,
     facts,
@@ -55,6 +56,66 @@ def _import(case_dir: Path, out: Path, *extra: str) -> subprocess.CompletedProce
     result = run_cli("import", str(case_dir / "compose.yaml"), "--out", str(out), *extra)
     assert "Traceback" not in result.stdout + result.stderr
     return result
+
+
+ENV_FILE = r"""# comment line
+  # indented comment
+A=value # comment
+B=value#nospace
+C='single # not a comment'
+D="line1\nline2"
+E="tab\there"
+F="quoted" # trailing comment
+H="multi
+line"
+J="esc \"inner\""
+K=  spaced value
+export L=exported
+M: yaml style
+N="dollar \$HOME and \\ backslash"
+O='${A} literal'
+P="${A}-expanded"
+Q=${A}-unquoted
+R=${UNSET:-fallback}
+S=
+T=""
+U=a=b=c
+V="a#b"
+W=$A
+Y=tail\
+Z=last
+"""
+
+
+def test_an_env_file_reads_as_compose_reads_it(tmp_path: Path) -> None:
+    """Comments, quotes, escapes, lines spanning lines and references to earlier keys, as
+    Compose's dotenv reads them: the values `docker compose config` shows (once read with an
+    empty environment), and the `.env` values the import takes for its inputs' defaults."""
+    from syncer.stages.files import parse_env
+
+    (tmp_path / "app.env").write_text(ENV_FILE)
+    (tmp_path / "compose.yaml").write_text(
+        f"services:\n  web:\n    image: {IMAGE}\n    env_file: [app.env]\n")
+    shown = subprocess.run([str(_compose_binary()), "-f", str(tmp_path / "compose.yaml"), "config", "--format",
+                            "json"], capture_output=True, text=True, timeout=60, env={"PATH": os.environ["PATH"]})
+    assert shown.returncode == 0, shown.stderr
+    compose = {k: v.replace("$$", "$") for k, v in json.loads(shown.stdout)["services"]["web"]["environment"].items()}
+    assert parse_env(ENV_FILE.encode(), expand=True) == compose
+
+    # `.env`: a comment after a value, a quoted one, and a value made of an earlier one
+    (tmp_path / ".env").write_text('BASE=svc\nFQDN=${BASE}.example.com # the site\nPORT="18095" # quoted\n')
+    (tmp_path / "compose.yaml").write_text(
+        f"services:\n  web:\n    image: {IMAGE}\n    environment: {{SITE: 'https://${{FQDN}}/'}}\n"
+        "    ports: ['${PORT}:80']\n")
+    shown = subprocess.run([str(_compose_binary()), "-f", str(tmp_path / "compose.yaml"), "config", "--format",
+                            "json"], capture_output=True, text=True, timeout=60, env={"PATH": os.environ["PATH"]})
+    assert shown.returncode == 0, shown.stderr
+    web = json.loads(shown.stdout)["services"]["web"]
+    assert web["environment"]["SITE"] == "https://svc.example.com/" and web["ports"][0]["published"] == "18095"
+    result = run_cli("import", str(tmp_path / "compose.yaml"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    template = (tmp_path / "out/templates/web.yaml").read_text()
+    assert 'default: svc.example.com' in template and 'default: 18095' in template, template
 
 
 def test_import_exits_1_and_writes_nothing_when_something_cannot_be_carried(tmp_path: Path) -> None:
