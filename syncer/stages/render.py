@@ -265,12 +265,14 @@ def _as_text(value: Any) -> str:
 
 
 def normalise(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """One canonical shape per meaning, so that equal containers hash equal."""
+    """One canonical shape per meaning, so that equal containers hash equal. An empty value
+    means nothing and goes, but `entrypoint: []` (or `""`): it clears the image's ENTRYPOINT,
+    as Compose's does (Docker keeps an empty one, and fills in the image's for none)."""
     out: dict[str, Any] = {}
     for key, value in spec.items():
         fix = _NORMALISERS.get(key)
         value = fix(value) if fix else value
-        if value in (None, {}, []):
+        if value in (None, {}, []) and not (key == "entrypoint" and value == []):  # (see below)
             continue
         out[key] = value
     return out

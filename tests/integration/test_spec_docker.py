@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import HEALTHY_IMAGE, IMAGE, UNHEALTHY_IMAGE, run_cli, write_files
+from tests.helpers import HEALTHY_IMAGE, IMAGE, UNHEALTHY_IMAGE, remove_project, run_cli, write_files
 
 LOOP = "trap 'exit 0' INT TERM; while true; do sleep 1; done"
 
@@ -280,3 +280,36 @@ def test_healthcheck_timings_without_test_keep_the_image_probe(
     assert info["Config"]["Healthcheck"]["Test"] == ["CMD", "true"]  # the image's
     assert (info["Config"]["Healthcheck"]["Interval"], info["Config"]["Healthcheck"]["Retries"]) == (2 * 10**9, 2)
     assert info["State"]["Health"]["Status"] == "healthy"
+
+
+def test_an_empty_entrypoint_clears_the_images_as_composes_does(tmp_path: Path, project: str,
+                                                                 docker_api: Any) -> None:
+    """`entrypoint: []` (Compose's way to drop an image's ENTRYPOINT) reaches Docker as an empty
+    entrypoint; it was dropped as an empty value, and the image's ran with the command as its
+    arguments. (The image is built here, FROM the local busybox, with an ENTRYPOINT of its own.)"""
+    import io
+
+    image = f"syncer-local/{project}-entrypoint:1"
+    for _ in docker_api.build(fileobj=io.BytesIO(f'FROM {IMAGE}\nENTRYPOINT ["echo", "from-the-image"]\n'.encode()),
+                              tag=image, rm=True):
+        pass  # (the build streams its progress: it is done once read to the end)
+    try:
+        template = f"""
+id: cleared
+version: "1.0"
+spec:
+  image: {image}
+  pull_policy: never
+  entrypoint: []
+  command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 1; done"]
+"""
+        repo = _repo(tmp_path / "r", project, {"cleared": template}, {"app": "name: app\ntemplate: cleared\n"})
+        out = _apply(repo, tmp_path / "s")
+        assert out.returncode == 0, out.stdout + out.stderr
+        info = _containers(docker_api, project)["app"]
+        assert info["Config"]["Entrypoint"] in ([], None) and info["Config"]["Cmd"][0] == "sh", info["Config"]
+        assert info["State"]["Running"], info["State"]
+        assert "from-the-image" not in docker_api.logs(info["Id"]).decode()
+    finally:
+        remove_project(docker_api, project)
+        docker_api.remove_image(image, force=True)
