@@ -8,7 +8,7 @@ thousand definitions in a second.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +96,61 @@ _ComposeLoader.add_constructor("!override", _override)
 _ComposeLoader.add_constructor("tag:yaml.org,2002:int", _compose_int)
 
 
+class _PureConstructor(SafeConstructor):
+    """What ruamel.yaml's pure-Python loader (YAML 1.2) builds, as the C one does; that loader
+    reads a file the C one refuses: libyaml keeps YAML 1.1's rule against a `:` in a flow
+    list's plain item (`ports: [8080:80]`), which YAML 1.2, Compose's reader and PyYAML accept.
+    Only such files pay for the slower parser."""
+
+
+class _PureComposeConstructor(_PureConstructor):
+    """The pure loader's, with the Compose file's tags and integers."""
+
+
+_PureConstructor.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)
+_PureConstructor.add_constructor("tag:yaml.org,2002:float", _float)
+_PureComposeConstructor.add_constructor("!reset", _reset)
+_PureComposeConstructor.add_constructor("!override", _override)
+_PureComposeConstructor.add_constructor("tag:yaml.org,2002:int", _compose_int)
+
+
+def _pure(compose: bool = False) -> Any:
+    """The pure-Python loader, for what the C one refuses."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Constructor = _PureComposeConstructor if compose else _PureConstructor
+    return yaml
+
+
+def _c_reads(text: str) -> bool:
+    """Whether the C loader parses `text` (its events: nothing is constructed)."""
+    loader = _Loader(text)
+    try:
+        while loader.check_event():
+            loader.get_event()
+        return True
+    except YAMLError:
+        return False
+    finally:
+        loader.dispose()
+
+
+def _stream(text: str, *, nodes: bool = False) -> Iterator[Any]:
+    """The parser's events of `text` (with `nodes`: each document's node tree; no tag is
+    constructed), to locate a problem, by the loader that reads it."""
+    if not _c_reads(text):
+        yield from (_pure().compose_all(text) if nodes else _pure().parse(text))
+        return
+    loader = _Loader(text)
+    check, get = (loader.check_node, loader.get_node) if nodes else (loader.check_event, loader.get_event)
+    try:
+        while check():
+            yield get()
+    finally:
+        loader.dispose()
+
+
 @dataclass(frozen=True)
 class SourceFile:
     """One parsed file: its text (kept to locate problems) and its documents."""
@@ -123,7 +178,12 @@ def parse(path: str, data: bytes, *, compose: bool = False) -> tuple[SourceFile 
         while loader.check_data():
             docs.append(loader.get_data())
     except YAMLError as exc:
-        return None, [_yaml_diagnostic(path, text, exc)]
+        try:  # (what the C loader refuses, the pure one may read: its words when neither does)
+            docs = list(_pure(compose).load_all(text))
+        except YAMLError:
+            return None, [_yaml_diagnostic(path, text, exc)]
+        except TypeError:
+            return None, [_refusal(path, text, "key", "")]
     except TypeError:  # the parser hashes keys: a list holding a mapping cannot be one
         return None, [_refusal(path, text, "key", "")]
     finally:
@@ -145,16 +205,12 @@ def _refusal(path: str, text: str, kind: str, why: str) -> Diagnostic:
 
 
 def _first_alias(text: str) -> tuple[int, int]:
-    loader = _Loader(text)
     try:
-        while loader.check_event():
-            event = loader.get_event()
+        for event in _stream(text):
             if type(event).__name__ == "AliasEvent":
                 return event.start_mark.line + 1, event.start_mark.column + 1
     except YAMLError:
         pass
-    finally:
-        loader.dispose()
     return 1, 1
 
 
@@ -181,14 +237,9 @@ def _non_string_key(text: str) -> tuple[int, int, str] | None:
 
 def _nodes(text: str) -> list[Any]:
     """Every distinct node of every document of `text` (for locating problems only)."""
-    loader = _Loader(text)
     found: list[Any] = []
     try:
-        stack = []
-        while loader.check_node():
-            node = loader.get_node()
-            if node is not None:
-                stack.append(node)
+        stack = [node for node in _stream(text, nodes=True) if node is not None]
         seen: set[int] = set()
         while stack:
             node = stack.pop()
@@ -202,8 +253,6 @@ def _nodes(text: str) -> list[Any]:
                 stack.extend(node.value)
     except YAMLError:
         pass
-    finally:
-        loader.dispose()
     found.sort(key=lambda n: (n.start_mark.line, n.start_mark.column))
     return found
 
@@ -314,11 +363,9 @@ def _locate(source: SourceFile, doc: int, path: Iterable[Any], *, key: bool) -> 
 
 
 def _document_node(text: str, doc: int) -> Any:
-    loader = _Loader(text)  # (nodes only: no tag is constructed)
+    index = -1
     try:
-        index = -1
-        while loader.check_node():
-            node = loader.get_node()
+        for node in _stream(text, nodes=True):
             if node is None:
                 continue
             # a null document (empty, ~, null, Null, NULL) is dropped by parse(): skip it too
@@ -328,8 +375,6 @@ def _document_node(text: str, doc: int) -> Any:
                 return node
     except YAMLError:
         return None
-    finally:
-        loader.dispose()
     return None
 
 

@@ -227,3 +227,21 @@ def test_find_root_walks_up_to_syncer_yaml(tmp_path: Path) -> None:
 def test_find_root_says_where_it_looked(tmp_path: Path) -> None:
     with pytest.raises(ProjectNotFound, match="no syncer.yaml"):
         find_root(tmp_path)
+
+
+def test_a_colon_in_a_flow_lists_plain_item_reads_as_yaml_1_2_and_compose_read_it() -> None:
+    """`ports: [8080:80]` is YAML 1.2 (and Compose's reader, and PyYAML) but not libyaml's YAML
+    1.1: the C loader refused it as a syntax error. The pure loader reads such a file, with the
+    same values as the C one gives any other (octal in a Compose file, timestamps as text), and
+    problems in it are still located."""
+    text = b"ports: [8080:80]\nvolumes: [./data:/data]\ncommand: [--addr=:80]\nmode: 0755\nwhen: 2026-12-02\nf: 1e3\n"
+    own, problems = parse("t.yaml", text)
+    assert not problems and own is not None
+    assert own.docs[0] == {"ports": ["8080:80"], "volumes": ["./data:/data"], "command": ["--addr=:80"],
+                           "mode": 755, "when": "2026-12-02", "f": 1000.0}
+    compose, problems = parse("compose.yaml", text + b"x: !reset null\n", compose=True)
+    assert not problems and compose is not None and compose.docs[0]["mode"] == 493
+    assert locate(own, 0, ("when",)) == (5, 7)
+    # what neither reads is the C loader's located error, as before
+    assert parse("t.yaml", b"a: [b\n")[1] == [
+        Diagnostic("t.yaml", 2, 1, "YAML syntax error: did not find expected ',' or ']' (while parsing a flow sequence)")]
