@@ -142,6 +142,7 @@ class _Importer:
                 # Compose would refuse it too; say where rather than fail
                 self.problem(where, f"service '{name}': {key}: not a value Compose's syntax allows here")
         merge_env(svc.spec, svc.env_secrets)
+        compose_networks.join_external_default(svc.spec, self.external.get("default"))
         dotenv = svc.dotenv
         for variable, values in settle(svc.vars, dotenv):  # `.env` beside the Compose file sets variables
             self.problem(("services", name), f"service '{name}': ${{{variable}}} reads as "

@@ -18,7 +18,7 @@ def top_level(doc: dict[str, Any]) -> tuple[dict[str, Any], Problems]:
     for name, conf in (doc.get("networks") or {}).items():
         conf = conf or {}
         where = ("networks", name)
-        if conf.get("external") and name != "default":
+        if conf.get("external") and (name != "default" or name in named):  # (default: the stack on network X)
             given = named.get(name, name)
             if not isinstance(given, str) or "$" in given:
                 problems.append((where + ("name",), f"networks: {name}: name: a name with a variable is not carried"))
@@ -50,9 +50,25 @@ def external_names(doc: dict[str, Any]) -> dict[str, Any]:
     for key, conf in (doc.get("networks") or {}).items():
         external = (conf or {}).get("external")
         given = (conf or {}).get("name") or (external.get("name") if isinstance(external, dict) else None)
-        if external and key != "default" and given not in (None, key):
+        if external and given not in (None, key):
             out[key] = given
     return out
+
+
+def join_external_default(spec: dict[str, Any], name: Any) -> None:
+    """`networks: default: {external: true, name: X}` (a stack put on an existing network, as
+    behind a Traefik that made it): a service that joins Compose's default network joins X
+    instead of a project network of its own (X among its networks, with the aliases it gave
+    `default`, and `project_network: false`). Not one that lists networks without `default`,
+    nor one on another's network or the host's."""
+    if not isinstance(name, str) or spec.get("network_mode") or spec.get("project_network") is False:
+        return
+    nets = spec.get("networks")
+    if isinstance(nets, dict):
+        spec["networks"] = {**{k: v for k, v in nets.items() if k != "default"}, name: nets.get("default") or {}}
+    else:
+        spec["networks"] = [*(nets or []), name]
+    spec["project_network"] = False
 
 
 def _made(name: str, conf: dict[str, Any], where: tuple[Any, ...], problems: Problems) -> dict[str, Any]:

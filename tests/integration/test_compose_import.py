@@ -413,6 +413,44 @@ def test_an_app_moved_from_compose_finds_the_data_its_compose_deployment_left(tm
             docker_api.remove_volume(f"{name}_cxkept", force=True)
 
 
+def test_a_stack_whose_default_network_is_an_external_one_joins_it_as_under_compose(
+        tmp_path: Path, docker_api: Any) -> None:
+    """`networks: default: {external: true, name: X}` (a stack put on the network a Traefik
+    made): what joins Compose's default joins X, with the aliases given to `default`, and no
+    project network is made; a service listing other networks only joins those. (It was
+    refused: "syncer's project network takes no settings but internal and ipam".)"""
+    name = unique("sx")
+    folder = tmp_path / name
+    folder.mkdir()
+    loop = "command: [sh, -c, \"trap 'exit 0' TERM; while true; do sleep 1; done\"]"
+    (folder / "compose.yaml").write_text(
+        f"services:\n  {name}-y:\n    image: {IMAGE}\n    {loop}\n"
+        f"  {name}-z:\n    image: {IMAGE}\n    {loop}\n    networks:\n      default: {{aliases: [zed]}}\n      back: {{}}\n"
+        f"  {name}-w:\n    image: {IMAGE}\n    {loop}\n    networks: [back]\n"
+        f"networks:\n  default:\n    external: true\n    name: {name}_proxy\n  back: {{}}\n")
+    docker_api.create_network(f"{name}_proxy")
+    try:
+        imported = _import(folder, tmp_path / "out", "--project", name)
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+        applied = run_cli("--repo", str(tmp_path / "out"), "--state-dir", str(tmp_path / "state"), "apply",
+                          "--auto-approve", "--stop-timeout", "1")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+
+        def joined(service: str) -> dict[str, Any]:
+            return dict(docker_api.inspect_container(f"{name}-{service}")["NetworkSettings"]["Networks"])
+
+        assert set(joined("y")) == {f"{name}_proxy"}
+        z = joined("z")
+        assert set(z) == {f"{name}_proxy", f"{name}_back"} and "zed" in z[f"{name}_proxy"]["Aliases"]
+        assert set(joined("w")) == {f"{name}_back"}
+        assert not [n for n in docker_api.networks(names=[name]) if n["Name"] == name]  # no project network
+    finally:
+        _cleanup_syncer(docker_api, name)
+        remove_project(docker_api, name)
+        with contextlib.suppress(docker.errors.NotFound):
+            docker_api.remove_network(f"{name}_proxy")
+
+
 def test_a_non_root_service_reads_its_secret_and_joins_the_external_network_compose_named(
         tmp_path: Path, docker_api: Any) -> None:
     """What a Compose deployment of this file gets: the service's user (1000) reads its secret
