@@ -23,8 +23,8 @@ from syncer.stages import policy as policies
 from syncer.stages.compose_include import load_all
 from syncer.stages.compose_mounts import Lister, Reader, RepoFiles, config_file, named, secret_file, undeclared, volume
 from syncer.stages.compose_vars import (
-    Unsupported, Vars, credentialed, dump, env_secrets, input_defaults, input_schema, interpolate,
-    merge_env, moved_lines, passwordish, settle, split_env, without_moved,
+    ENTRIES, Unsupported, Vars, credentialed, dump, env_secrets, input_defaults, input_schema, interpolate,
+    interpolated, merge_env, moved_lines, passwordish, settle, split_env, without_moved,
 )
 from syncer.stages.files import parse_env
 from syncer.stages.load import SourceFile, locate_in
@@ -135,7 +135,10 @@ class _Importer:
             if key.startswith("x-"):
                 continue
             try:
-                self.field(svc, key, self.interp(value, svc.vars), where)
+                value, refused = interpolated(value, svc.vars, entries=key in ENTRIES)
+                for path, exc in refused:  # (an entry alone: the others are carried)
+                    self.problem(where + path, f"service '{name}': {key}.{path[0]}: {exc}")
+                self.field(svc, key, value, where)
             except Unsupported as exc:
                 self.problem(where, f"service '{name}': {key}: {exc}")
             except (TypeError, ValueError, AttributeError, KeyError, IndexError):
@@ -176,14 +179,6 @@ class _Importer:
         self.out.skipped[name] = f"in profile {names}: Compose starts it only when asked (--profile {listed[0]})"
         return False
 
-    def interp(self, value: Any, vars: Vars) -> Any:
-        if isinstance(value, str):
-            return interpolate(value, vars)
-        if isinstance(value, dict):
-            return {k: self.interp(v, vars) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.interp(v, vars) for v in value]
-        return value
 
     def field(self, svc: _Service, key: str, value: Any, where: tuple[Any, ...]) -> None:
         spec = svc.spec
@@ -329,7 +324,7 @@ class _Importer:
             else:
                 if conf.get("environment"):
                     svc.vars.use(str(conf["environment"]))
-                item, why = config_file(ref, self.interp(conf, svc.vars), self.copy)
+                item, why = config_file(ref, interpolated(conf, svc.vars)[0], self.copy)
             if why:
                 self.problem(where + (i,), f"service '{svc.name}': {key}: {why}")
             else:

@@ -161,6 +161,38 @@ def interpolate(text: str, vars: Vars) -> str:
     return "".join(out)
 
 
+ENTRIES = ("environment", "labels", "annotations", "sysctls", "extra_hosts")  # independent entries
+
+
+def interpolated(value: Any, vars: Vars, *, entries: bool = False
+                 ) -> tuple[Any, list[tuple[tuple[Any, ...], Unsupported]]]:
+    """`value` with `interpolate` applied to its every string. With `entries` (a mapping or list
+    of independent entries, ENTRIES), an entry that cannot be carried is left out alone, and
+    listed with its key or index; else the first such raises Unsupported."""
+    def each(v: Any) -> Any:
+        if isinstance(v, str):
+            return interpolate(v, vars)
+        if isinstance(v, dict):
+            return {k: each(x) for k, x in v.items()}
+        return [each(x) for x in v] if isinstance(v, list) else v
+
+    if not entries or not isinstance(value, dict | list):
+        return each(value), []
+    refused: list[tuple[tuple[Any, ...], Unsupported]] = []
+    kept: dict[Any, Any] | list[Any] = {} if isinstance(value, dict) else []
+    for at, item in (value.items() if isinstance(value, dict) else enumerate(value)):
+        try:
+            done = each(item)
+        except Unsupported as exc:
+            refused.append(((at,), exc))
+            continue
+        if isinstance(kept, dict):
+            kept[at] = done
+        else:
+            kept.append(done)
+    return kept, refused
+
+
 def _closing(text: str, start: int) -> int:
     depth = 1
     for j in range(start, len(text)):

@@ -821,7 +821,7 @@ def test_a_variable_whose_uses_read_differently_is_a_problem_not_the_first_defau
 def test_a_default_made_of_another_variable_is_a_located_problem_not_literal_text() -> None:
     got = _imported(b"services:\n  web:\n    image: busybox\n    environment:\n      N: ${OUTER:-${INNER:-deep}}\n")
     assert [(d.line, d.message) for d in got.problems] == [
-        (4, "service 'web': environment: '${OUTER:-${INNER:-deep}}': a default made of another variable is not"
+        (5, "service 'web': environment.N: '${OUTER:-${INNER:-deep}}': a default made of another variable is not"
             " carried (a syncer input's default is a value)")]
 
 
@@ -887,3 +887,15 @@ def test_depends_on_restart_is_read_as_compose_reads_it() -> None:
         assert [d.message for d in imported(value).problems] == [
             f"service 'web': depends_on.db.restart: expected true or false, got {'banana' if 'b' in value else 1!r}"
             .replace("got banana", "got 'banana'")], value
+
+
+def test_partial_leaves_out_only_the_entry_it_cannot_carry() -> None:
+    """One environment entry (or label) syncer cannot say (`${X:+y}`) is a problem of its own:
+    the service's other entries are carried (`--partial` once wrote no `env` at all)."""
+    got = _imported(b"services:\n  y:\n    image: busybox\n    environment:\n      KEEP: '1'\n"
+                    b"      ALT: ${X:+y}\n    labels: [a=1, 'b=${X:+y}']\n")
+    assert [(d.line, d.message) for d in got.problems] == [
+        (6, "service 'y': environment.ALT: '${X:+y}': syncer inputs have no ':+' form"),
+        (7, "service 'y': labels.1: '${X:+y}': syncer inputs have no ':+' form")]
+    template = str(got.files["templates/y.yaml"])
+    assert 'KEEP: "1"' in template and "labels: [a=1]" in template and "ALT" not in template, template
