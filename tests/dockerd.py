@@ -68,21 +68,31 @@ class SecondDockerd:
         self.proc = None
         time.sleep(0.2)
 
+    def cli(self, *args: str, timeout: float = 60) -> str:
+        """The docker CLI against this daemon, best effort: its stdout, "" when it failed or did
+        not answer within `timeout` (a wedged daemon must not hang the clean-up of a test run)."""
+        try:
+            return subprocess.run(["docker", "-H", self.url, *args], capture_output=True, text=True,
+                                  timeout=timeout).stdout
+        except subprocess.TimeoutExpired:
+            return ""
+
     def destroy(self) -> None:
         """Its containers and networks go first: a bridge the daemon does not remove stays in the
-        host's network namespace and keeps its subnet from every engine (address pools run out)."""
+        host's network namespace and keeps its subnet from every engine (address pools run out).
+        A daemon that stopped answering is killed instead, and what it left mounted unmounted."""
         links: list[str] = []
         if self.proc is not None:
-            subprocess.run(["docker", "-H", self.url, "rm", "-f", "-v",
-                            *subprocess.run(["docker", "-H", self.url, "ps", "-aq"], capture_output=True,
-                                            text=True).stdout.split()], capture_output=True)
-            links = [f"br-{i[:12]}" for i in subprocess.run(
-                ["docker", "-H", self.url, "network", "ls", "-q", "--filter", "driver=bridge"],
-                capture_output=True, text=True).stdout.split()]
-            subprocess.run(["docker", "-H", self.url, "network", "prune", "-f"], capture_output=True)
+            ids = self.cli("ps", "-aq").split()
+            if ids:
+                self.cli("rm", "-f", "-v", *ids)
+            links = [f"br-{i[:12]}" for i in self.cli("network", "ls", "-q", "--filter", "driver=bridge").split()]
+            self.cli("network", "prune", "-f")
         self.stop()
         for link in links:
             subprocess.run(["ip", "link", "delete", link], capture_output=True)
+        for netns in (self.root / "exec" / "netns").glob("*"):  # (left mounted by a daemon killed mid-way)
+            subprocess.run(["umount", str(netns)], capture_output=True)
         subprocess.run(["umount", "-R", str(self.root / "exec")], capture_output=True)
         subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)

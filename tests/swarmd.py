@@ -26,7 +26,10 @@ class SwarmDockerd(SecondDockerd):
 
     def docker(self, *args: str) -> str:
         """The docker CLI against this manager; its stdout."""
-        out = subprocess.run(["docker", "-H", self.url, *args], capture_output=True, text=True)
+        try:
+            out = subprocess.run(["docker", "-H", self.url, *args], capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"docker {' '.join(args)}: the swarm's daemon did not answer within 120s") from None
         if out.returncode != 0:
             raise RuntimeError(f"docker {' '.join(args)}: {out.stderr.strip()}")
         return out.stdout
@@ -37,12 +40,12 @@ class SwarmDockerd(SecondDockerd):
         for kind in ("service", "config", "secret", "network"):
             ids = self.docker(kind, "ls", "-q", "--filter", label).split()
             if ids:
-                subprocess.run(["docker", "-H", self.url, kind, "rm", *ids], capture_output=True)
+                self.cli(kind, "rm", *ids)
 
     def destroy(self) -> None:
         """Leave the swarm (its tasks go), then the daemon, its mounts, bridge and files."""
         if self.proc is not None:
-            subprocess.run(["docker", "-H", self.url, "swarm", "leave", "--force"], capture_output=True)
+            self.cli("swarm", "leave", "--force", timeout=90)
         super().destroy()
         for mount in ("data", "exec"):  # a swarm daemon also mounts its data root and netns files
             subprocess.run(["umount", "-R", str(self.root / mount)], capture_output=True)
