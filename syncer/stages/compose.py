@@ -179,7 +179,6 @@ class _Importer:
         self.out.skipped[name] = f"in profile {names}: Compose starts it only when asked (--profile {listed[0]})"
         return False
 
-
     def field(self, svc: _Service, key: str, value: Any, where: tuple[Any, ...]) -> None:
         spec = svc.spec
         if key in ("pid", "ipc") and str(value).startswith("service:"):

@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncer.stages.files import parse_env
+from syncer.stages.files import ENV_STATEMENT, parse_env
 
 # an environment name or Compose variable that "looks like a password"
 PASSWORDISH = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL|SALT|(?:^|_)(?:PASS|PWD)(?:$|_)",
@@ -27,16 +27,13 @@ def passwordish(name: str) -> bool:
 _CREDENTIALED = re.compile(r"://[^/\s:@]*:(?!\$\{)[^/\s@]+@")  # (a password given as ${...} is an input)
 
 
-_ENV_LINE = re.compile(rb"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=")
-
-
 def moved_lines(data: bytes) -> dict[str, str]:
     """An env file's lines that hold passwords (by their name, or a URL holding one), and those
     Compose interpolates (`${TEAM:-none}-x`; not in single quotes): name → value, read as
     Compose reads an env file (`files.parse_env`). The import takes them out of the file
     copied into the repository, into the spec's `env` (passwords as secrets)."""
-    literal = {m.group(1).decode() for ln in data.splitlines()
-               if (m := _ENV_LINE.match(ln)) and ln[m.end():].lstrip().startswith(b"'")}
+    lines = [ln.lstrip() for ln in data.decode("utf-8", "replace").splitlines()]
+    literal = {m.group(1) for ln in lines if (m := ENV_STATEMENT.match(ln)) and ln[m.end():].startswith("'")}
     return {name: value for name, value in parse_env(data).items()
             if passwordish(name) or credentialed(value)
             or (name not in literal and "$" in value)}
@@ -46,7 +43,8 @@ def without_moved(data: bytes) -> bytes:
     """An env file without the lines `moved_lines` finds (what the import copies into the repository)."""
     secret = moved_lines(data)
     return b"".join(ln for ln in data.splitlines(keepends=True)
-                    if not ((m := _ENV_LINE.match(ln.rstrip(b"\r\n"))) and m.group(1).decode() in secret))
+                    if not ((m := ENV_STATEMENT.match(ln.decode("utf-8", "replace").lstrip()))
+                            and m.group(1) in secret))
 
 
 def credentialed(value: object) -> bool:

@@ -130,7 +130,7 @@ def mode_text(value: Any) -> str:
     return format(int(str(value), 8), "04o")
 
 
-_STATEMENT = re.compile(r"(?:export[ \t]+)?([A-Za-z0-9_.]+)[ \t]*[=:][ \t]*")
+ENV_STATEMENT = re.compile(r"(?:export[ \t]+)?([A-Za-z0-9_.]+)[ \t]*[=:][ \t]*")  # a key, up to its value
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
 _REFERENCE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+?])((?:[^{}]|\{[^{}]*\})*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
 
@@ -154,7 +154,7 @@ def parse_env(data: bytes, *, expand: bool = False) -> dict[str, str]:
             continue
         eol = text.find("\n", pos)
         eol = n if eol < 0 else eol
-        m = _STATEMENT.match(text, pos, eol)
+        m = ENV_STATEMENT.match(text, pos, eol)
         if text[pos] == "#" or m is None:
             pos = eol
             continue

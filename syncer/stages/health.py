@@ -7,12 +7,16 @@ from collections.abc import Mapping
 from typing import Any
 
 
+def probes(test: Any) -> bool:
+    """Whether a healthcheck's `Test` is one Docker runs: given, and not NONE."""
+    return bool(test) and test[0] != "NONE"
+
+
 def has_healthcheck(info: Mapping[str, Any]) -> bool:
     """Docker runs a healthcheck: the merged config (spec over image) has a test not NONE."""
     if (info.get("State") or {}).get("Health"):
         return True
-    test = ((info.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
-    return bool(test) and test[0] != "NONE"
+    return probes(((info.get("Config") or {}).get("Healthcheck") or {}).get("Test"))
 
 
 def probe_output(state: Mapping[str, Any]) -> str:

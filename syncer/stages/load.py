@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from ruamel.yaml.constructor import DuplicateKeyError, SafeConstructor
@@ -123,8 +124,10 @@ def _pure(compose: bool = False) -> Any:
     return yaml
 
 
+@lru_cache(maxsize=8)
 def _c_reads(text: str) -> bool:
-    """Whether the C loader parses `text` (its events: nothing is constructed)."""
+    """Whether the C loader parses `text` (its events: nothing is constructed); asked once per
+    file however many of its problems are located."""
     loader = _Loader(text)
     try:
         while loader.check_event():

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from syncer.stages.health import probes
 from syncer.stages.swarm import job_complete, job_completions
 
 _NOT_YET = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting")  # before running
@@ -107,8 +108,7 @@ def health_checked(body: Mapping[str, Any],
     names none, or only its timings) the image's, asked of `image_test(image)` only then;
     `NONE` in the spec disables it."""
     cs = body["TaskTemplate"]["ContainerSpec"]
-    test = (cs.get("Healthcheck") or {}).get("Test") or image_test(str(cs["Image"])) or []
-    return bool(test) and test[0] != "NONE"
+    return probes((cs.get("Healthcheck") or {}).get("Test") or image_test(str(cs["Image"])))
 
 
 def roll_time(update: Mapping[str, Any], replicas: int) -> float:
