@@ -34,12 +34,31 @@ MARKER = "syncer.marker"  # key | lock
 MARKER_OF = "syncer.marker-of"  # the project
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# What the server kind names after a definition: a container (Docker wants two characters at
+# least) or a Swarm service (a DNS name component: letters and digits joined by - or _, <= 63).
+_CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+_SERVICE_NAME = re.compile(r"[a-zA-Z0-9](?:[-_]*[a-zA-Z0-9]+)*")
 TEMP_SUFFIX = "_syncer-new"
 
 # A secret inside a rendered spec: its name and a keyed hash, never its value.
 SECRET_REF_RE = re.compile(r"<<secret:([A-Za-z_][A-Za-z0-9_.-]*):([0-9a-f]{32})>>")
 
 SENSITIVE = "(sensitive value changed)"  # what a plan shows for a secret's change, never its value
+
+
+def name_problem(name: str, kind: str) -> str:
+    """Why a definition of this name cannot run on a server of this kind ("" when it can):
+    the name becomes the container's or the Swarm service's, and Docker refuses these."""
+    if kind == "swarm":
+        if len(name) > 63:
+            return f"'{name}' is {len(name)} characters; a Swarm service name is at most 63"
+        if not _SERVICE_NAME.fullmatch(name):
+            return (f"'{name}' cannot name a Swarm service: letters and digits, joined by '-' or '_'"
+                    " (no '.', no '-' or '_' at either end)")
+        return ""
+    if not _CONTAINER_NAME.fullmatch(name):
+        return f"'{name}' cannot name a container: Docker wants at least two characters"
+    return ""
 
 
 def canonical_json(value: Any) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from referencing.exceptions import Unresolvable
 
 from syncer.core.errors import Diagnostic, InvalidProject
-from syncer.core.labels import NAME_RE
+from syncer.core.labels import NAME_RE, name_problem
 from syncer.core.model import (
     TLS,
     Definition,
@@ -292,6 +292,9 @@ def _definition(where: Located, raw: dict[str, Any], config: ProjectConfig, cata
     )
     # an unknown server is reported already (here, or as syncer.yaml's defaults.server)
     on = config.servers.get(server, Server(server))
+    if NAME_RE.match(d.name) and (problem := name_problem(d.name, on.kind)):  # (else the schema said so)
+        out.at(where, ("name",), f"definition name {problem}")
+        ok = False
     for origin, path, message in policies.check_definition(tpl, d, on, policy):
         out.at(origin, path, f"definition '{d.name}': {message}")
         ok = False

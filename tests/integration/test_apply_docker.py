@@ -155,7 +155,7 @@ spec:
   volumes: [{mount_path: /data, host_path: /nonexistent/syncer-test/file, read_only: true}]
 """
     repo = simple_repo(tmp_path / "r", project, templates={"mnt": tpl},
-                       definitions={"m": "name: m\ntemplate: mnt\n"},
+                       definitions={"m": f"name: {project}-m\ntemplate: mnt\n"},
                        extra="policy: {bind_mounts: [/nonexistent/syncer-test]}\n")
     out = _apply(repo, tmp_path / "s", ok=False)
     assert out.returncode == 1 and "m: FAILED" in out.stdout

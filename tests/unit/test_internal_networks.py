@@ -28,7 +28,7 @@ TEMPLATE = "id: box\nversion: '1'\nspec: {image: busybox}\n"
 
 def _build(syncer_yaml: str) -> MemTree:
     return repo({"syncer.yaml": syncer_yaml, "templates/box.yaml": TEMPLATE,
-                 "definitions/d.yaml": "name: d\ntemplate: box\n"})
+                 "definitions/d.yaml": "name: dd\ntemplate: box\n"})
 
 
 def _diagnostics(syncer_yaml: str) -> list[str]:
@@ -180,9 +180,9 @@ def test_project_network_false_on_no_network_is_an_error_at_the_definition() -> 
     from syncer.stages.shortforms import SpecError
 
     project = build_project(repo({"syncer.yaml": "project: p\n", "templates/box.yaml": TEMPLATE,
-                                  "definitions/d.yaml": "name: d\ntemplate: box\noverrides: {project_network: false}\n"}),
+                                  "definitions/d.yaml": "name: dd\ntemplate: box\noverrides: {project_network: false}\n"}),
                             "/repo")
     with pytest.raises(SpecError) as info:
         render(project, secrets={}, secret_key=b"k")
-    assert str(info.value) == ("definitions/d.yaml: definition 'd': project_network: false leaves it on no network:"
+    assert str(info.value) == ("definitions/d.yaml: definition 'dd': project_network: false leaves it on no network:"
                                " list its `networks` (or set `network_mode`)")

@@ -175,7 +175,7 @@ def test_when_every_version_is_deprecated_the_newest_is_used() -> None:
         "syncer.yaml": "project: p\n",
         "templates/a.yaml": web("1.0", deprecated=True),
         "templates/b.yaml": web("3.0", deprecated=True),
-        "definitions/x.yaml": "name: x\ntemplate: web\n",
+        "definitions/x.yaml": "name: xx\ntemplate: web\n",
     })
     assert build_project(tree, "/repo").definitions[0].template_version == "3.0"
 
@@ -229,7 +229,7 @@ def test_defaults_come_from_syncer_yaml() -> None:
             defaults: {server: b, profile: development}
             """,
         "templates/web.yaml": web("1.0"),
-        "definitions/x.yaml": "name: x\ntemplate: web\n",
+        "definitions/x.yaml": "name: xx\ntemplate: web\n",
     })
     project = build_project(tree, "/repo")
     d = project.definitions[0]
@@ -241,8 +241,8 @@ def test_every_problem_is_reported_at_once_sorted_by_file_and_line() -> None:
     tree = repo({
         "syncer.yaml": "project: p\n",
         "templates/web.yaml": web("1.0"),
-        "definitions/b.yaml": "name: b\ntemplate: web\nprofile: nope\n",
-        "definitions/a.yaml": "name: a\ntemplate: nope\n---\nname: c\ntemplate: web\nreplicas: x\n",
+        "definitions/b.yaml": "name: bb\ntemplate: web\nprofile: nope\n",
+        "definitions/a.yaml": "name: aa\ntemplate: nope\n---\nname: cc\ntemplate: web\nreplicas: x\n",
     })
     assert diagnostics(tree) == [
         "definitions/a.yaml:2:11: unknown template 'nope' (known: web)",
@@ -255,7 +255,7 @@ def test_a_broken_template_does_not_make_its_definitions_report_it_unknown() -> 
     tree = repo({
         "syncer.yaml": "project: p\n",
         "templates/web.yaml": 'id: web\nversion: "1"\nspec: {image: busybox, restart: sometimes}\n',
-        "definitions/x.yaml": "name: x\ntemplate: web\n",
+        "definitions/x.yaml": "name: xx\ntemplate: web\n",
     })
     lines = diagnostics(tree)
     assert len(lines) == 1 and lines[0].startswith("templates/web.yaml:3:")
@@ -265,7 +265,7 @@ def test_an_unknown_default_server_is_reported_once_in_syncer_yaml() -> None:
     tree = repo({
         "syncer.yaml": "project: p\ndefaults: {server: nowhere}\n",
         "templates/web.yaml": web("1.0"),
-        "definitions/x.yaml": "name: x\ntemplate: web\n",
+        "definitions/x.yaml": "name: xx\ntemplate: web\n",
     })
     assert diagnostics(tree) == ["syncer.yaml:2:20: unknown server 'nowhere' (known: local)"]
 
@@ -339,7 +339,7 @@ def test_a_profile_takes_every_field_a_spec_takes() -> None:
                 networks: {}
               edge: {mode: global, env_file: [web.env]}
             """,
-        "definitions/x.yaml": "name: x\ntemplate: web\nprofile: production\n",
+        "definitions/x.yaml": "name: xx\ntemplate: web\nprofile: production\n",
     })
     [template] = build_project(tree, "/repo").templates
     assert template.profiles["production"]["placement"] == {"constraints": ["node.role == worker"],
@@ -348,3 +348,25 @@ def test_a_profile_takes_every_field_a_spec_takes() -> None:
     bad = repo({**tree.files, "templates/web.yaml": tree.files["templates/web.yaml"].replace("dnsrr", "dns")})
     assert diagnostics(bad) == ['templates/web.yaml:12:20: profiles.production.endpoint_mode: "dns" is not one of'
                                 ' "vip", "dnsrr"']
+
+
+def test_a_name_the_server_kind_cannot_carry_is_refused_at_validate_not_at_apply() -> None:
+    """The name becomes a container's (Docker: two characters at least) or a Swarm service's
+    (a DNS name component, <= 63): what the engine would refuse at apply, validate refuses."""
+    long = "s" + "x" * 63
+    tree = repo({
+        "syncer.yaml": "project: p\nservers:\n  local: {}\n  sw: {kind: swarm}\ndefaults: {server: local}\n",
+        "templates/web.yaml": web("1.0"),
+        "definitions/c.yaml": "name: c\ntemplate: web\n---\nname: c.2\ntemplate: web\n",
+        "definitions/s.yaml": "".join(f"name: {n}\ntemplate: web\nserver: sw\n---\n"
+                                      for n in ("s.1", "s-", "_s", long, "s", "my_app", "s--x", long[:63])),
+    })
+    assert diagnostics(tree) == [
+        "definitions/c.yaml:1:7: definition name 'c' cannot name a container: Docker wants at least two characters",
+        "definitions/s.yaml:1:7: definition name 's.1' cannot name a Swarm service: letters and digits,"
+        " joined by '-' or '_' (no '.', no '-' or '_' at either end)",
+        "definitions/s.yaml:5:7: definition name 's-' cannot name a Swarm service: letters and digits,"
+        " joined by '-' or '_' (no '.', no '-' or '_' at either end)",
+        'definitions/s.yaml:9:7: name: "_s" does not match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$',  # (any server's)
+        f"definitions/s.yaml:13:7: definition name '{long}' is 64 characters; a Swarm service name is at most 63",
+    ]
