@@ -134,7 +134,7 @@ def apply_dict(report: Any) -> dict[str, Any]:
     """The JSON result of an apply."""
     from syncer.engine.facade import plan_document
 
-    return {"applied": report.applied, "ok": report.ok, "run_id": report.run_id, "plan": plan_document(report.plan),
+    return {"applied": report.applied, "ok": report.ok, "run_id": report.run_id, "plan": plan_document(report.plan, report.desired),
             "deployments": [{"id": r.deployment, "definition": r.definition, "server": r.server,
                              "status": "success" if r.ok else "failed", "rolled_back": r.rolled_back,
                              "error": r.error or None, "actions": r.actions} for r in report.results]}

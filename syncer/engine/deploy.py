@@ -63,6 +63,7 @@ class ApplyReport:
     run_id: str | None
     applied: bool
     project: Project | None = None
+    desired: Desired | None = None  # what the plan was made for (its hash is in the plan's JSON)
 
     @property
     def ok(self) -> bool:
@@ -171,9 +172,9 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
             # a new state dir (another CI runner) learns the revisions that run: status and
             # history start from them (a set check: later no-op applies write nothing)
             _record_revisions(store, desired, result, project.commit, events)
-        return ApplyReport(result, [], None, False, project)
+        return ApplyReport(result, [], None, False, project, desired)
     if not confirm(result):
-        return ApplyReport(result, [], None, False, project)
+        return ApplyReport(result, [], None, False, project, desired)
     # The state dir's flock does not reach another state dir (another CI runner): an apply
     # that changes something also locks the servers, then checks that nobody changed what it
     # is about to do since its plan (actions, not the fingerprint: a crash-looping container's
@@ -200,7 +201,7 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
             progress("", "the live containers changed since this plan was made: planned again")
             _settle_statuses(store, fresh.plan, fresh.desired, fresh.observed, fresh.known, only=only)
             if not again.has_changes or not confirm(again):
-                return ApplyReport(again, [], None, False, project)
+                return ApplyReport(again, [], None, False, project, fresh.desired)
             result, desired, p = again, fresh.desired, fresh
         return _run(ctx, project, store, result, desired, secrets, options=options, trigger=trigger,
                     progress=progress, events=events, factory=factory, observed=p.observed)
@@ -236,7 +237,7 @@ def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: De
     store.finish_run(run_id, "success" if all(r.ok for r in results) else "failed",
                      {"deployments": len(results), "failed": sum(1 for r in results if not r.ok),
                       **result.summary()})
-    return ApplyReport(result, results, run_id, True, project)
+    return ApplyReport(result, results, run_id, True, project, desired)
 
 
 def _steps(p: Plan) -> set[tuple[str, str, str, str, str]]:

@@ -307,3 +307,16 @@ def test_a_plan_asks_the_engine_for_a_ping_not_its_version(tmp_path: Path, proje
     asked.clear()
     _, _, servers = engine.status(ctx, engines=Engine)
     assert "/version" in asked and servers[0]["engine_version"]
+
+
+def test_apply_json_carries_the_plans_desired_hash(tmp_path: Path, project: str) -> None:
+    """`apply --json`'s plan is the plan document `plan --json` prints, `desired` included
+    (it was empty: a CI job could not match the apply to the plan it reviewed)."""
+    repo = simple_repo(tmp_path / "repo", project, definitions={"web": WEB})
+    desired = _plan(repo, tmp_path / "state")["desired"]
+    assert desired.startswith("sha256:")
+    for applied in (True, False):  # a change, then a no-op
+        out = run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "state"), "apply", "--auto-approve", "--json")
+        assert out.returncode == 0, out.stdout + out.stderr
+        report = json.loads(out.stdout)
+        assert report["applied"] is applied and report["plan"]["desired"] == desired
