@@ -288,7 +288,7 @@ class ServerState(Record):
     networks: tuple[LiveNetwork, ...] = ()
     kind: str = "docker"
     tasks: tuple[LiveTask, ...] = ()
-    api_version: str = ""  # the engine API's version (Swarm jobs need 1.41)
+    api_version: str = ""  # the engine API's version (Swarm jobs need 1.41, start_interval 1.44)
     registry: Mapping[str, RegistryAnswer] = field(default_factory=dict)  # pull_policy always: ref → now
 
     def instances(self) -> tuple[LiveContainer, ...]:

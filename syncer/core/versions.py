@@ -25,3 +25,11 @@ def version_key(version: str) -> tuple[tuple[int, int, str], ...]:
 def newest_first(templates: Iterable[T]) -> list[T]:
     """Templates ordered by `version_key`, newest first."""
     return sorted(templates, key=lambda t: version_key(t.version), reverse=True)
+
+
+def api_key(version: str) -> tuple[int, ...]:
+    """An Engine API version ("1.41") as numbers that order; (0,) when unknown."""
+    try:
+        return tuple(int(p) for p in version.split("."))
+    except ValueError:
+        return (0,)

@@ -104,7 +104,8 @@ def _containers(engine: Engine, project: str, server: Server, names: list[str], 
     networks = sorted(engine.list_networks(), key=lambda n: (n.name, n.id))
     foreign = tuple(c for c in holders if c.labels.get("syncer.project") != project)
     managed = _with_starts(engine, managed, restarting)  # (a heal's sharers came with the name holders)
-    return ServerState(server.name, True, tuple(managed), foreign, engine_version=version, networks=tuple(networks))
+    return ServerState(server.name, True, tuple(managed), foreign, engine_version=version, networks=tuple(networks),
+                       api_version=str(getattr(engine, "api_version", "")))
 
 
 def _tags(engine: Engine, state: ServerState, follow: Mapping[str, str]) -> ServerState:

@@ -17,7 +17,7 @@ from syncer.core.errors import Diagnostic, InvalidProject
 from syncer.core.model import Desired, Located, Observed, Project
 from syncer.stages import networks
 from syncer.stages.files import sources, unsafe
-from syncer.stages.swarm_fields import fields_unsupported, jobs_unsupported
+from syncer.stages.swarm_fields import fields_unsupported, jobs_unsupported, start_interval_unsupported
 from syncer.stages.tree import PROJECT_FILE, DirTree, Tree
 
 
@@ -74,11 +74,13 @@ def _position(tree: Tree, where: Located, path: tuple[object, ...]) -> tuple[int
 
 def check_external(project: Project, desired: Desired, observed: Observed, ref: str | None) -> None:
     """A plan against a missing external network is a located error in syncer.yaml, not a
-    failed create; so are a job, or a field no Swarm service has, on a Swarm server."""
+    failed create; so are a job, or a field no Swarm service has, on a Swarm server, and a
+    healthcheck's start_interval on an engine that would drop it."""
     missing = networks.missing_external(desired, observed, project.config.networks)
     jobs = jobs_unsupported(desired, observed) if any(c.is_job for c in desired.containers) else []
     unsupported = fields_unsupported(desired, observed)
-    if not missing and not jobs and not unsupported:
+    old = start_interval_unsupported(desired, observed)
+    if not missing and not jobs and not unsupported and not old:
         return
     tree = tree_of(Path(project.root), ref)
     problems = []
@@ -99,4 +101,8 @@ def check_external(project: Project, desired: Desired, observed: Observed, ref: 
         problems.append(at_template(definition, f"definition '{definition}' runs on Swarm server '{server}',"
                                     f" whose services have no {', '.join(fields)}: take them out of its spec"
                                     " (a profile may), or run it on a Docker server"))
+    for server, definition, api in old:
+        problems.append(at_template(definition, f"definition '{definition}' has a healthcheck with start_interval,"
+                                    f" which server '{server}' (API {api}) would drop: it needs Docker 25"
+                                    " (API 1.44) or later; take it out (a profile may) or upgrade the engine"))
     raise InvalidProject(problems)

@@ -322,7 +322,8 @@ def _healthcheck(hc: Mapping[str, Any]) -> dict[str, Any]:
     if test and test[0] not in ("CMD", "CMD-SHELL", "NONE"):
         test = ["CMD", *test]
     out: dict[str, Any] = {"Test": test}
-    for key, api in (("interval", "Interval"), ("timeout", "Timeout"), ("start_period", "StartPeriod")):
+    for key, api in (("interval", "Interval"), ("timeout", "Timeout"), ("start_period", "StartPeriod"),
+                     ("start_interval", "StartInterval")):
         if key in hc:
             out[api] = ns(hc[key])
     if "retries" in hc:

@@ -10,9 +10,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from syncer.core.model import Desired, Observed
+from syncer.core.versions import api_key
 from syncer.stages.shortforms import byte_size, tmpfs_entry
 
 JOB_API = (1, 41)  # the first engine API with Swarm's job modes (Docker 20.10)
+START_INTERVAL_API = (1, 44)  # the first with a healthcheck's StartInterval (Docker 25)
 
 # spec field -> ContainerSpec field, copied as they are (lists and mappings of strings)
 _AS_IS = {"cap_add": "CapabilityAdd", "cap_drop": "CapabilityDrop", "sysctls": "Sysctls", "stop_signal": "StopSignal"}
@@ -90,8 +92,21 @@ def jobs_unsupported(desired: Desired, observed: Observed) -> list[tuple[str, st
     for c in desired.containers:
         state = observed.servers.get(c.server)
         if c.is_job and state is not None and state.kind == "swarm" and state.reachable \
-                and _api_key(state.api_version) < JOB_API:
+                and api_key(state.api_version) < JOB_API:
             out.append((c.server, c.definition, state.api_version or "unknown"))
+    return out
+
+
+def start_interval_unsupported(desired: Desired, observed: Observed) -> list[tuple[str, str, str]]:
+    """(server, definition, API version) of each healthcheck with `start_interval` wanted on an
+    engine older than API 1.44 (Docker 25), which would drop it without a word (Compose refuses
+    it there too)."""
+    out = []
+    for c in desired.containers:
+        state = observed.servers.get(c.server)
+        if "start_interval" in (c.spec.get("healthcheck") or {}) and state is not None and state.reachable \
+                and state.api_version and api_key(state.api_version) < START_INTERVAL_API:
+            out.append((c.server, c.definition, state.api_version))
     return out
 
 
@@ -104,13 +119,6 @@ def fields_unsupported(desired: Desired, observed: Observed) -> list[tuple[str, 
         if state is not None and state.kind == "swarm" and (fields := not_on_swarm(c.spec)):
             out.append((c.server, c.definition, fields))
     return out
-
-
-def _api_key(version: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(p) for p in version.split("."))
-    except ValueError:
-        return (0,)
 
 
 # what Swarm's scheduler reads in a constraint (its `key op value`): an attribute name, and a

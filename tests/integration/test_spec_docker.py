@@ -29,7 +29,7 @@ spec:
   volumes: ["/cache"]
   tmpfs: ["/run:size=1m"]
   labels: ["traefik.enable=true", "tier=${{definition.name}}"]
-  healthcheck: {{test: "test \\"$TOKEN\\" = ${{inputs.token}}", interval: 1s, timeout: 2s, retries: 3, start_interval: 1s}}
+  healthcheck: {{test: "test \\"$TOKEN\\" = ${{inputs.token}}", interval: 1s, timeout: 2s, retries: 3}}
   restart: on-failure:3
   user: "0:0"
   working_dir: /tmp
@@ -313,3 +313,26 @@ spec:
     finally:
         remove_project(docker_api, project)
         docker_api.remove_image(image, force=True)
+
+
+def test_start_interval_reaches_an_engine_that_has_it_and_is_refused_where_it_would_be_dropped(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    """A healthcheck's `start_interval` is Docker 25's (API 1.44): there it reaches the container;
+    an older engine ignores the field, so the plan refuses it at the template (as Compose
+    refuses it) instead of running a container without it."""
+    spec = f"image: {IMAGE}\n  command: {json.dumps(['sh', '-c', LOOP])}\n"
+    template = (f"id: si\nversion: \"1.0\"\nspec:\n  {spec}"
+                "  healthcheck: {test: [CMD, 'true'], interval: 1s, start_period: 5s, start_interval: 1s}\n")
+    repo = _repo(tmp_path / "r", project, {"si": template}, {"si": "name: si\ntemplate: si\n"})
+    api = tuple(int(p) for p in docker_api.version()["ApiVersion"].split("."))
+    out = _apply(repo, tmp_path / "s")
+    if api >= (1, 44):
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert _containers(docker_api, project)["si"]["Config"]["Healthcheck"]["StartInterval"] == 10**9
+    else:
+        assert out.returncode == 1
+        assert re.fullmatch(rf"definitions/si\.yaml:2:11: definition '{project}-si' has a healthcheck with"
+                            r" start_interval, which server 'local' \(API [0-9.]+\) would drop: it needs Docker 25"
+                            r" \(API 1\.44\) or later; take it out \(a profile may\) or upgrade the engine\n",
+                            out.stderr), out.stdout + out.stderr
+        assert _containers(docker_api, project) == {}

@@ -960,3 +960,17 @@ def test_a_swarm_server_that_does_not_answer_keeps_its_kind_and_its_services_are
 
     state = observe_server("p", Server("cluster", kind="swarm"), [], engines=refuse)
     assert (state.reachable, state.kind) == (False, "swarm")
+
+
+def test_start_interval_reaches_the_service_and_an_engine_that_would_drop_it_is_named() -> None:
+    """Swarm's HealthConfig carries StartInterval from API 1.44 (Docker 25); an older engine
+    ignores it, so the plan names each such definition (repofiles makes that a located error)."""
+    c = _spec(healthcheck={"test": ["CMD", "true"], "start_period": "9s", "start_interval": "1s"})
+    assert S.service_spec(c, {})["TaskTemplate"]["ContainerSpec"]["Healthcheck"] == {
+        "Test": ["CMD", "true"], "StartPeriod": 9 * 10**9, "StartInterval": 10**9}
+    want = Desired("acme", (c,), ("web",))
+    for api, refused in (("1.41", True), ("1.43", True), ("1.44", False), ("1.47", False), ("", False)):
+        got = swarm_fields.start_interval_unsupported(want, Observed("acme", {"cluster": _state([], api=api)}))
+        assert got == ([("cluster", "web", api)] if refused else []), api
+    plain = Desired("acme", (_spec(healthcheck={"test": ["CMD", "true"]}),), ("web",))
+    assert swarm_fields.start_interval_unsupported(plain, Observed("acme", {"cluster": _state([], api="1.41")})) == []
