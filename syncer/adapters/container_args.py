@@ -107,7 +107,8 @@ def stop_seconds(value: Any) -> int:
 
 # spec field -> HostConfig argument, copied as they are
 _HOST_AS_IS = {"cap_add": "cap_add", "cap_drop": "cap_drop", "security_opt": "security_opt",
-               "dns": "dns", "dns_search": "dns_search", "extra_hosts": "extra_hosts",
+               "dns": "dns", "dns_search": "dns_search", "dns_opt": "dns_opt", "group_add": "group_add",
+               "extra_hosts": "extra_hosts",
                "sysctls": "sysctls", "pid": "pid_mode", "ipc": "ipc_mode", "runtime": "runtime"}
 
 
@@ -197,6 +198,8 @@ def _resource_args(spec: Mapping[str, Any], host: dict[str, Any]) -> None:
         host["shm_size"] = memory_bytes(res["shm_size"])
     if "pids" in res:
         host["pids_limit"] = int(res["pids"])
+    if "cpu_shares" in res:
+        host["cpu_shares"] = int(res["cpu_shares"])
     restart = spec.get("restart")
     if restart and restart != "no":
         name, _, count = restart.partition(":")

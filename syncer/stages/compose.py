@@ -34,8 +34,8 @@ from syncer.stages.render import substitute
 KEPT = frozenset({
     "image", "command", "entrypoint", "labels", "healthcheck", "restart", "user", "working_dir", "hostname",
     "domainname", "init", "tty", "stdin_open", "cap_add", "cap_drop", "privileged", "read_only",
-    "security_opt", "devices", "ulimits", "sysctls", "extra_hosts", "dns", "dns_search", "stop_signal",
-    "stop_grace_period", "logging", "pid", "ipc", "gpus", "platform", "pull_policy", "expose", "runtime",
+    "security_opt", "devices", "ulimits", "sysctls", "extra_hosts", "dns", "dns_search", "dns_opt", "group_add",
+    "stop_signal", "stop_grace_period", "logging", "pid", "ipc", "gpus", "platform", "pull_policy", "expose", "runtime",
 })
 WHY = {
     "build": "syncer deploys images; build it in CI",

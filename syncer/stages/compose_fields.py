@@ -116,7 +116,7 @@ def is_relative(source: str) -> bool:
 
 
 _RESOURCES = {"mem_limit": "memory", "cpus": "cpus", "pids_limit": "pids", "mem_reservation": "memory_reservation",
-              "shm_size": "shm_size", "memswap_limit": "memory_swap"}
+              "shm_size": "shm_size", "memswap_limit": "memory_swap", "cpu_shares": "cpu_shares"}
 
 
 def resource_key(compose_key: str) -> str | None:

@@ -217,7 +217,8 @@ def _short_volume(spec: str) -> dict[str, Any]:
 
 
 def as_list(value: Any) -> list[str]:
-    """A string or a list of strings, as a list (tmpfs, dns, dns_search)."""
+    """A string or a list of strings, as a list (tmpfs, dns, dns_search, dns_opt; group_add's
+    names and ids, as the strings Docker takes)."""
     return [text(value)] if isinstance(value, (str, int, float)) else [text(v) for v in value]
 
 
@@ -336,7 +337,7 @@ NORMALISERS: dict[str, Any] = {
     "ports": ports, "expose": expose, "volumes": volumes, "healthcheck": healthcheck, "labels": labels,
     "service_labels": lambda v: labels(v, "service_labels"),
     "env": lambda v: key_values(v, "env", drop_bare=True), "tmpfs": as_list, "dns": as_list,
-    "dns_search": as_list, "extra_hosts": extra_hosts, "ulimits": ulimits, "sysctls": sysctls,
+    "dns_search": as_list, "dns_opt": as_list, "group_add": as_list, "extra_hosts": extra_hosts, "ulimits": ulimits, "sysctls": sysctls,
     "devices": devices, "gpus": gpus, "logging": logging, "resources": resources,
     **{f: _flag_of(f) for f in FLAGS},
 }

@@ -17,12 +17,13 @@ JOB_API = (1, 41)  # the first engine API with Swarm's job modes (Docker 20.10)
 START_INTERVAL_API = (1, 44)  # the first with a healthcheck's StartInterval (Docker 25)
 
 # spec field -> ContainerSpec field, copied as they are (lists and mappings of strings)
-_AS_IS = {"cap_add": "CapabilityAdd", "cap_drop": "CapabilityDrop", "sysctls": "Sysctls", "stop_signal": "StopSignal"}
+_AS_IS = {"cap_add": "CapabilityAdd", "cap_drop": "CapabilityDrop", "sysctls": "Sysctls", "stop_signal": "StopSignal",
+          "group_add": "Groups"}
 _FLAGS = {"init": "Init", "read_only": "ReadOnly", "tty": "TTY", "stdin_open": "OpenStdin"}
 # what a Swarm service has no setting for (the plan refuses a definition that asks for it)
 NOT_ON_SWARM = ("privileged", "devices", "pid", "ipc", "runtime", "gpus", "network_mode", "security_opt",
                 "domainname", "platform")
-_NOT_ON_SWARM_RESOURCES = ("memory_swap", "shm_size")
+_NOT_ON_SWARM_RESOURCES = ("memory_swap", "shm_size", "cpu_shares")
 
 
 def process(spec: Mapping[str, Any], out: dict[str, Any]) -> None:
@@ -36,7 +37,8 @@ def process(spec: Mapping[str, Any], out: dict[str, Any]) -> None:
             out[api] = bool(spec[key])
     if spec.get("ulimits"):
         out["Ulimits"] = [{"Name": n, "Soft": u["soft"], "Hard": u["hard"]} for n, u in spec["ulimits"].items()]
-    dns = {api: spec.get(key) or [] for key, api in (("dns", "Nameservers"), ("dns_search", "Search"))}
+    dns = {api: spec.get(key) or [] for key, api in (("dns", "Nameservers"), ("dns_search", "Search"),
+                                                     ("dns_opt", "Options"))}
     if any(dns.values()):
         out["DNSConfig"] = {k: v for k, v in dns.items() if v}
     if spec.get("extra_hosts"):

@@ -10,7 +10,8 @@ import tarfile
 from typing import Any
 
 FIELDS = ("image", "command", "entrypoint", "env", "ports", "exposed", "mounts", "labels", "healthcheck",
-          "restart", "network_mode", "aliases", "addresses", "internal", "memory", "sysctls", "tmpfs_modes")
+          "restart", "network_mode", "aliases", "addresses", "internal", "memory", "sysctls", "tmpfs_modes", "groups",
+          "dns_options")
 _OWN_LABELS = ("com.docker.compose.", "syncer.")
 
 
@@ -40,7 +41,9 @@ def facts(api: Any, inspect: dict[str, Any], *, service: str, network_prefix: st
                       for name, net in (inspect["NetworkSettings"].get("Networks") or {}).items()
                       if (net.get("IPAMConfig") or {}).get("IPv4Address")},  # the fixed ones (ipv4_address)
         "memory": {k: host.get(k) for k in ("Memory", "MemoryReservation", "MemorySwap", "ShmSize", "NanoCpus",
-                                            "PidsLimit")},
+                                            "PidsLimit", "CpuShares")},
+        "groups": host.get("GroupAdd") or [],
+        "dns_options": host.get("DnsOptions") or [],
         "internal": sorted(n.removeprefix(network_prefix) for n in inspect.get("_internal", [])),
         "sysctls": host.get("Sysctls") or {},
         "tmpfs_modes": inspect.get("_tmpfs_modes", {}),

@@ -974,3 +974,14 @@ def test_start_interval_reaches_the_service_and_an_engine_that_would_drop_it_is_
         assert got == ([("cluster", "web", api)] if refused else []), api
     plain = Desired("acme", (_spec(healthcheck={"test": ["CMD", "true"]}),), ("web",))
     assert swarm_fields.start_interval_unsupported(plain, Observed("acme", {"cluster": _state([], api="1.41")})) == []
+
+
+def test_more_groups_and_resolver_options_reach_the_service_and_cpu_shares_are_refused() -> None:
+    """group_add is ContainerSpec.Groups and dns_opt DNSConfig.Options, as `docker service
+    create --group --dns-option` set them; a service has no CPU shares (Resources has none)."""
+    c = _spec(group_add=["nogroup", "4242"], dns_opt=["ndots:2"], dns=["10.0.0.2"])
+    cs = S.service_spec(c, {})["TaskTemplate"]["ContainerSpec"]
+    assert cs["Groups"] == ["nogroup", "4242"]
+    assert cs["DNSConfig"] == {"Nameservers": ["10.0.0.2"], "Options": ["ndots:2"]}
+    assert swarm_fields.not_on_swarm(c.spec) == []
+    assert swarm_fields.not_on_swarm({"resources": {"cpu_shares": 512}}) == ["resources.cpu_shares"]
