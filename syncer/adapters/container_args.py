@@ -179,6 +179,7 @@ def _volume_args(volumes: list[Mapping[str, Any]], args: dict[str, Any], host: d
     for v in volumes:
         source = v.get("host_path") or v["name"]
         label = f",{v['selinux']}" if v.get("selinux") else ""  # SELinux relabelling: z shared, Z private
+        label += f",{v['propagation']}" if v.get("propagation") else ""  # a bind's (rslave: host mounts appear)
         binds.append(f"{source}:{v['mount_path']}:{'ro' if v.get('read_only') else 'rw'}{label}")
     args["volumes"] = [v["mount_path"] for v in volumes]
     host["binds"] = binds

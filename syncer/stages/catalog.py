@@ -3,7 +3,7 @@ naming inputs that exist), and the choice of template a definition's `template:`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,27 +196,33 @@ def _check_expressions(raw: Mapping[str, Any], inputs: Mapping[str, Any], where:
 def check_forms(spec: Mapping[str, Any], base: tuple[Any, ...], where: Located, out: Collector) -> bool:
     """What the schema lets through that is still wrong, located: an `expose` entry or a short
     `ports` one that is no set of ports (out of range, a range that runs backwards or is too
-    wide), a placement constraint Swarm would refuse; one with `${...}` is checked at render."""
+    wide), a placement constraint Swarm would refuse, a volume the engine would (a named one's
+    propagation); one with `${...}` is checked at render."""
     ok = True
     placement = spec.get("placement")
     constraints = placement.get("constraints") if isinstance(placement, Mapping) else None
-    for key, entries, check in (("expose", spec.get("expose"), shortforms.exposed_range),
-                                ("ports", spec.get("ports"), _short_port),
-                                ("placement.constraints", constraints, _constraint)):
+    checks: tuple[tuple[str, Any, Callable[[Any], object]], ...] = (
+        ("expose", spec.get("expose"), shortforms.exposed_range), ("ports", spec.get("ports"), _short_port),
+        ("placement.constraints", constraints, _constraint), ("volumes", spec.get("volumes"), _volume))
+    for key, entries, check in checks:
         for i, entry in enumerate(entries if isinstance(entries, list) else []):
-            if isinstance(entry, Mapping) or (isinstance(entry, str) and "${" in entry):
+            if (isinstance(entry, Mapping) and check is not _volume) or "${" in str(entry):
                 continue
             try:
-                check(str(entry))
+                check(entry if isinstance(entry, Mapping) else str(entry))
             except shortforms.SpecError as exc:
                 path = (*base, *key.split("."), i)
-                out.at(where, path, f"{schema._dotted(path)}: {str(exc).removeprefix('ports: ')}")
+                out.at(where, path, f"{schema._dotted(path)}: {str(exc).removeprefix(f'{key}: ')}")
                 ok = False
     return ok
 
 
 def _short_port(entry: str) -> None:
     shortforms.ports([entry])
+
+
+def _volume(entry: str | Mapping[str, Any]) -> None:  # (either form: a named volume's propagation, say)
+    shortforms.volumes([entry])
 
 
 def _constraint(entry: str) -> None:

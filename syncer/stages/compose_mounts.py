@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from syncer.stages.compose_fields import is_relative, split_volume
+from syncer.stages.shortforms import PROPAGATION
 
 Reader = Callable[[str], "bytes | None"]
 Lister = Callable[[str], "list[str] | None"]  # the files under a directory, relative to it; None: no directory
@@ -33,13 +34,14 @@ def volume(value: Any, files: RepoFiles, host: Host = lambda rel: None) -> Mount
     if isinstance(value, dict):
         return _long(value, files, host)
     source, target, options = split_volume(str(value))
-    unknown = [o for o in options if o not in _READ_ONLY | _HARMLESS]
+    unknown = [o for o in options if o not in _READ_ONLY | _HARMLESS | set(PROPAGATION)]
     if unknown:
         return "volume", None, f"'{value}': option {unknown[0]} is not carried"
     read_only = any(o in _READ_ONLY for o in options)
     if source and is_relative(source):
         label = next((o for o in options if o in ("z", "Z")), "")
-        return _file(source, target, read_only, files, value, host, selinux=label)
+        return _file(source, target, read_only, files, value, host, selinux=label,
+                     propagation=next((o for o in options if o in PROPAGATION), ""))
     if source.startswith("~"):
         where = _home(source, host)
         if where is None:
@@ -91,13 +93,14 @@ def _stays(source: str, read_only: bool, files: RepoFiles) -> str:
 
 
 def _file(source: str, target: str, read_only: bool, files: RepoFiles, shown: Any, host: Host, *,
-          long: bool = False, selinux: str = "") -> Mount:
+          long: bool = False, selinux: str = "", propagation: str = "") -> Mount:
     where, why = host(source), _stays(source, read_only, files)
     if where is not None and why:  # it stays on the host, as under Compose (its SELinux label too)
         if long:
             return "host", {"mount_path": target, "host_path": where, **({"read_only": True} if read_only else {}),
-                            **({"selinux": selinux} if selinux else {})}, ""
-        options = ",".join(o for o in ("ro" if read_only else "", selinux) if o)
+                            **({"selinux": selinux} if selinux else {}),
+                            **({"propagation": propagation} if propagation else {})}, ""
+        options = ",".join(o for o in ("ro" if read_only else "", selinux, propagation) if o)
         return "host", f"{where}:{target}" + (f":{options}" if options else ""), ""
     if why == "key":
         return "file", None, (f"'{shown}': {source} holds a private key, which the import never copies into the"
@@ -125,23 +128,28 @@ def _long(value: dict[str, Any], files: RepoFiles, host: Host) -> Mount:
     for key in sorted(set(value) - {"type", "source", "target", "read_only", "volume", "bind", "tmpfs"}):
         return kind, None, f"{target}: {key}: not carried"
     nested = value.get(kind) or {}
-    if nested and not (kind == "bind" and set(nested) <= {"create_host_path", "selinux"}) \
+    if nested and not (kind == "bind" and set(nested) <= {"create_host_path", "selinux", "propagation"}) \
             and not (kind == "tmpfs" and set(nested) <= {"size", "mode"}):
         return kind, None, f"{target}: {kind} options ({', '.join(sorted(nested))}) are not carried"
     read_only = bool(value.get("read_only"))
     source = str(value.get("source") or "")
     label = str(nested["selinux"]) if nested.get("selinux") in ("z", "Z") else ""  # (a bind's)
+    propagation = str(nested.get("propagation") or "") if kind == "bind" else ""
+    if propagation and propagation not in PROPAGATION:
+        return kind, None, f"{target}: bind propagation {propagation!r} is none of {', '.join(PROPAGATION)}"
     if kind == "tmpfs":  # the short form's options, which Docker reads (size in bytes or with a unit)
         options = ",".join(f"{k}={_mode(nested[k]) if k == 'mode' else nested[k]}" for k in ("size", "mode")
                            if k in nested)
         return "tmpfs", f"{target}:{options}" if options else target, ""
     if kind == "bind":
         if is_relative(source):
-            return _file(source, target, read_only, files, f"{source}:{target}", host, long=True, selinux=label)
+            return _file(source, target, read_only, files, f"{source}:{target}", host, long=True, selinux=label,
+                         propagation=propagation)
         home = _home(source, host) if source.startswith("~") else source
         if home is None:
             return kind, None, f"{target}: {_UNKNOWN_HOME}"
-        entry: dict[str, Any] = {"mount_path": target, "host_path": home, **({"selinux": label} if label else {})}
+        entry: dict[str, Any] = {"mount_path": target, "host_path": home, **({"selinux": label} if label else {}),
+                                 **({"propagation": propagation} if propagation else {})}
     elif kind == "volume":
         entry = {"mount_path": target}
         if source:

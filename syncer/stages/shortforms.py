@@ -195,6 +195,8 @@ def volumes(value: list[Any]) -> list[dict[str, Any]]:
                 vol["read_only"] = True
             else:
                 del vol["read_only"]
+        if vol.get("propagation") and not vol.get("host_path"):
+            raise SpecError(f"volumes: {vol.get('mount_path')}: propagation is a host_path bind's (a named volume has none)")
         out.append(vol)
     return out
 
@@ -213,7 +215,13 @@ def _short_volume(spec: str) -> dict[str, Any]:
     for label in ("z", "Z"):
         if label in options:
             vol["selinux"] = label
+    for mode in PROPAGATION:
+        if mode in options:
+            vol["propagation"] = mode
     return vol
+
+
+PROPAGATION = ("private", "rprivate", "shared", "rshared", "slave", "rslave")  # a bind's, as Docker names them
 
 
 def as_list(value: Any) -> list[str]:

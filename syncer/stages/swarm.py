@@ -339,6 +339,8 @@ def _mount(v: Mapping[str, Any]) -> dict[str, Any]:
     source = v.get("host_path") or v.get("name")
     if source:
         out["Source"] = source
+    if v.get("propagation"):
+        out["BindOptions"] = {"Propagation": v["propagation"]}
     return out
 
 

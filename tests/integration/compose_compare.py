@@ -78,7 +78,7 @@ def _exposed(ports: dict[str, Any]) -> list[str]:
 
 
 def _mounts(inspect: dict[str, Any], skip: set[str], prefix: str) -> list[tuple[str, ...]]:
-    """(destination, type[, volume | a bind's SELinux label and host path]) of each mount; a named
+    """(destination, type[, volume | a bind's SELinux label, host path and propagation]) of each mount; a named
     volume's name without its project's prefix (both name it `<project>_<volume>`). An
     anonymous one has none: Compose's has a
     random name, syncer names it `<container>_<n>` (so that it outlives a recreate)."""
@@ -87,7 +87,7 @@ def _mounts(inspect: dict[str, Any], skip: set[str], prefix: str) -> list[tuple[
         (m["Destination"], m["Type"], *([_project_relative(m["Name"], prefix)] if m["Type"] == "volume"
                                         and not anonymous.fullmatch(m["Name"]) else []),
          *(sorted(set(m.get("Mode", "").split(",")) & {"z", "Z"}) if m["Type"] == "bind" else []),
-         *([m["Source"]] if m["Type"] == "bind" else []))  # the host directory both mount
+         *([m["Source"], m.get("Propagation") or ""] if m["Type"] == "bind" else []))  # the host directory both mount
         for m in inspect.get("Mounts") or []}
     found |= {(path, "tmpfs") for path in (inspect["HostConfig"].get("Tmpfs") or {})}
     # a bind mount Compose makes of a file, or of a directory, syncer writes as files

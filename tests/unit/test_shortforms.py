@@ -264,3 +264,19 @@ def test_a_short_port_is_checked_as_docker_reads_it() -> None:
             ports([bad])
     with pytest.raises(SpecError, match="ports.container_port: 99999: a container port is 1-65535"):
         ports([{"container_port": "99999"}])
+
+
+def test_a_binds_propagation_reads_short_or_long_and_reaches_binds_and_the_service_mount() -> None:
+    """`/:/rootfs:ro,rslave` (node-exporter's, cAdvisor's) and `{host_path, propagation}` are one
+    volume; Docker takes it in the bind's options, Swarm as the mount's BindOptions; a named
+    volume has no propagation (an error at the field, not the engine's at apply)."""
+    from syncer.stages.shortforms import SpecError, volumes
+    from syncer.stages.swarm import _mount
+
+    short, = volumes(["/:/rootfs:ro,rslave"])
+    long, = volumes([{"mount_path": "/rootfs", "host_path": "/", "read_only": True, "propagation": "rslave"}])
+    assert short == long == {"mount_path": "/rootfs", "host_path": "/", "read_only": True, "propagation": "rslave"}
+    assert create_args({"image": "x", "volumes": [short]}, {})["host_config"]["binds"] == ["/:/rootfs:ro,rslave"]
+    assert _mount(short)["BindOptions"] == {"Propagation": "rslave"}
+    with pytest.raises(SpecError, match="propagation is a host_path bind's"):
+        volumes(["data:/data:rshared"])

@@ -370,3 +370,16 @@ def test_a_name_the_server_kind_cannot_carry_is_refused_at_validate_not_at_apply
         'definitions/s.yaml:9:7: name: "_s" does not match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$',  # (any server's)
         f"definitions/s.yaml:13:7: definition name '{long}' is 64 characters; a Swarm service name is at most 63",
     ]
+
+
+def test_a_named_volumes_propagation_is_a_located_error_at_validate() -> None:
+    tree = repo({
+        "syncer.yaml": "project: p\n",
+        "templates/web.yaml": 'id: web\nversion: "1"\nspec:\n  image: busybox\n'
+                              '  volumes: ["/:/rootfs:ro,rslave", "data:/data:rshared", {name: x, mount_path: /x, propagation: slave}]\n',
+        "definitions/x.yaml": "name: xx\ntemplate: web\n",
+    })
+    assert diagnostics(tree) == [
+        "templates/web.yaml:5:36: spec.volumes[1]: /data: propagation is a host_path bind's (a named volume has none)",
+        "templates/web.yaml:5:58: spec.volumes[2]: /x: propagation is a host_path bind's (a named volume has none)",
+    ]
