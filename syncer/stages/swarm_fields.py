@@ -81,6 +81,11 @@ def not_on_swarm(spec: Mapping[str, Any]) -> list[str]:
     out += [f"networks.{n}.ipv4_address" for n, o in (nets.items() if isinstance(nets, Mapping) else ())
             if (o or {}).get("ipv4_address")]
     out += [f"selinux of the volume at {v['mount_path']}" for v in spec.get("volumes", []) if v.get("selinux")]
+    # a service publishes on every address of each node (the mesh, or mode: host): a port bound to
+    # one address (127.0.0.1 to keep it local) would be open to all, so it is refused, not dropped
+    out += [f"port {p['host_port']} bound to {p['host_ip']} (a service publishes on every address)"
+            for p in spec.get("ports", []) if p.get("host_port") is not None
+            and p.get("host_ip") not in (None, "", "0.0.0.0", "::")]
     if spec.get("endpoint_mode") == "dnsrr":  # (Swarm: "port published with ingress mode can't be used with dnsrr")
         out += [f"port {p['host_port']} through the routing mesh with endpoint_mode: dnsrr (publish it with mode: host)"
                 for p in spec.get("ports", []) if p.get("host_port") is not None and p.get("mode") != "host"]

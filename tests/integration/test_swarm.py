@@ -1025,6 +1025,8 @@ def test_process_settings_reach_the_tasks_containers_and_what_swarm_lacks_is_ref
           ulimits: {{nofile: {{soft: 1024, hard: 2048}}}}
           dns: [10.0.0.2]
           dns_search: corp.example
+          dns_opt: ["ndots:2"]
+          group_add: [nogroup, "4242"]
           extra_hosts: ["db.internal:10.0.0.5"]
           tmpfs: ["/scratch:size=8m"]
           logging: {{driver: json-file, options: {{max-size: 1m}}}}
@@ -1041,7 +1043,8 @@ def test_process_settings_reach_the_tasks_containers_and_what_swarm_lacks_is_ref
     assert host["ReadonlyRootfs"] is True and host["Init"] is True, host
     assert host["CapDrop"] in (["CAP_NET_RAW"], ["NET_RAW"]), host
     assert host["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048}]
-    assert host["Dns"] == ["10.0.0.2"] and host["DnsSearch"] == ["corp.example"]
+    assert host["Dns"] == ["10.0.0.2"] and host["DnsSearch"] == ["corp.example"] and host["DnsOptions"] == ["ndots:2"]
+    assert host["GroupAdd"] == ["nogroup", "4242"]
     assert "db.internal:10.0.0.5" in host["ExtraHosts"]
     assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1m"}}
     assert c["Config"]["StopSignal"] == "SIGINT"
@@ -1068,14 +1071,16 @@ def test_process_settings_reach_the_tasks_containers_and_what_swarm_lacks_is_ref
     assert [t["ID"] for t in _running(api, "tight")] == [task["ID"]]  # the same task runs on
     assert [a["action"] for a in _plan(repo)["actions"]] == ["noop"]
 
-    loose = tight.replace("read_only: true", "domainname: corp.example\n          resources: {shm_size: 256m}")
+    loose = tight.replace("read_only: true", "domainname: corp.example\n          resources: {shm_size: 256m}\n"
+                                             "          ports: ['127.0.0.1:18081:80']")
     repo = _repo(tmp_path / "r2", sproject, swarm, {"loose": "name: loose\ntemplate: tight\n"}, local=False,
                  templates={"templates/tight.yaml": loose})
     out = _apply(repo)
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [
         "definitions/loose.yaml:2:11: definition 'loose' runs on Swarm server 'cluster', whose services have no"
-        " domainname, resources.shm_size: take them out of its spec (a profile may), or run it on a Docker server"],\
+        " domainname, resources.shm_size, port 18081 bound to 127.0.0.1 (a service publishes on every address):"
+        " take them out of its spec (a profile may), or run it on a Docker server"],\
         out.stderr
     assert _service(api, "loose") is None
 

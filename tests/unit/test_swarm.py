@@ -985,3 +985,12 @@ def test_more_groups_and_resolver_options_reach_the_service_and_cpu_shares_are_r
     assert cs["DNSConfig"] == {"Nameservers": ["10.0.0.2"], "Options": ["ndots:2"]}
     assert swarm_fields.not_on_swarm(c.spec) == []
     assert swarm_fields.not_on_swarm({"resources": {"cpu_shares": 512}}) == ["resources.cpu_shares"]
+
+
+def test_a_port_bound_to_one_address_is_refused_not_published_on_every_one() -> None:
+    """Swarm publishes a port on every address of each node: `127.0.0.1:8081:80` (kept local on
+    a container server) would be open to the world there, so the plan refuses it."""
+    local = _spec(ports=["127.0.0.1:18081:80", "[::1]:18082:80/udp", "0.0.0.0:18083:80", "18084:80"])
+    assert swarm_fields.not_on_swarm(local.spec) == [
+        "port 18081 bound to 127.0.0.1 (a service publishes on every address)",
+        "port 18082 bound to ::1 (a service publishes on every address)"]
