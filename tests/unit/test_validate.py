@@ -383,3 +383,15 @@ def test_a_named_volumes_propagation_is_a_located_error_at_validate() -> None:
         "templates/web.yaml:5:36: spec.volumes[1]: /data: propagation is a host_path bind's (a named volume has none)",
         "templates/web.yaml:5:58: spec.volumes[2]: /x: propagation is a host_path bind's (a named volume has none)",
     ]
+
+
+def test_replicas_are_capped_at_1000_in_a_profile_and_an_override_as_in_a_definition() -> None:
+    tree = repo({
+        "syncer.yaml": "project: p\n",
+        "templates/web.yaml": 'id: web\nversion: "1"\nspec: {image: busybox}\nprofiles:\n  development: {replicas: 100000}\n',
+        "definitions/x.yaml": "name: xx\ntemplate: web\noverrides: {replicas: 5000}\n",
+    })
+    assert diagnostics(tree) == [
+        "definitions/x.yaml:3:23: overrides.replicas: 5000 is greater than the maximum of 1000",
+        "templates/web.yaml:5:27: profiles.development.replicas: 100000 is greater than the maximum of 1000",
+    ]
