@@ -64,7 +64,13 @@ class Swarm:
         others holding `names` (conflicts) and the networks: one GET /services, unfiltered
         (a label filter cannot also find the holders of our names), one GET /tasks filtered
         on the project label, one GET /networks."""
-        rows = self._call("list services", self.reads.services)
+        try:
+            rows = self._call("list services", self.reads.services)
+        except EngineError as exc:
+            if "not a swarm manager" not in str(exc):
+                raise
+            raise EngineError("it is `kind: swarm`, and its engine is not a Swarm manager: run `docker swarm init`"
+                              " there, or point its `docker:` at a manager") from None
         mine = [r for r in rows if ((r.get("Spec") or {}).get("Labels") or {}).get(L.PROJECT) == project]
         label = {"label": [f"{L.PROJECT}={project}"]}
         # a job's tasks of its last run only (`instances start` runs it again: Swarm's JobIteration)

@@ -63,8 +63,8 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
     """
     down = {n: s.error or f"server '{n}': unreachable" for n, s in sorted(observed.servers.items())
             if not s.reachable}
-    if down and len(down) == len(observed.servers):  # nothing to plan at all: one clear error
-        raise DockerUnavailable("\n".join(down.values()))
+    if down and len(down) == len(observed.servers):  # nothing to plan at all: one clear error (naming the server)
+        raise DockerUnavailable("\n".join(e if f"'{n}'" in e else f"server '{n}': {e}" for n, e in down.items()))
     if only is not None:
         desired, observed = scoped(desired, observed, only)
     by_def: dict[str, list[ContainerSpec]] = defaultdict(list)

@@ -1237,3 +1237,17 @@ def test_a_cpu_reservation_the_restart_pace_and_dnsrr_reach_the_service_and_a_me
         "definitions/web.yaml:2:11: definition 'web' runs on Swarm server 'cluster', whose services have no port 18099"
         " through the routing mesh with endpoint_mode: dnsrr (publish it with mode: host): take them out of its spec"
         " (a profile may), or run it on a Docker server")
+
+
+def test_a_swarm_server_whose_engine_is_no_manager_is_one_line_naming_it_and_kind(
+        tmp_path: Path, project: str) -> None:
+    """`kind: swarm` on an engine that is no Swarm manager (the main one here): the plan says
+    which server and what to do, not the engine's bare 503."""
+    repo = write_files(tmp_path / "r", {
+        "syncer.yaml": f"project: {project}\nservers:\n  ns: {{kind: swarm}}\n",
+        "templates/box.yaml": f"id: box\nversion: \"1.0\"\nspec: {{image: {IMAGE}}}\n",
+        "definitions/box.yaml": f"name: {project}-box\ntemplate: box\n"})
+    out = run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "s"), "plan")
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr == ("server 'ns': it is `kind: swarm`, and its engine is not a Swarm manager: run `docker swarm"
+                          " init` there, or point its `docker:` at a manager\n"), out.stderr
