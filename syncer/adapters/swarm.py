@@ -224,19 +224,25 @@ class Swarm:
                                                    check_duplicate=True, internal=internal))
 
     def remove_network(self, name: str, project: str) -> str:
-        """Remove one of the project's overlays; "" when done (or gone), else why not (the
-        engine's message: still in use by a task that is stopping)."""
-        for n in self._call("list networks", self.reads.networks, names=[name]):
-            if n.get("Name") == name and (n.get("Labels") or {}).get(L.PROJECT) == project:
-                ident = str(n["Id"])
-                try:
-                    self._write(f"remove network {name}", lambda c: c.delete(f"/networks/{quote(ident, safe='')}"),
-                                lambda api: api.remove_network(ident))
-                except Missing:
-                    pass
-                except EngineError as exc:
-                    return str(exc)
-        return ""
+        """Remove one of the project's overlays; "" when it is gone, else why not (the engine's
+        message: still in use by a task that is stopping). The manager takes the DELETE while
+        the node still holds the overlay for the tasks of a removed service that are stopping
+        (their stop grace period): until it is out of the list, it is not gone — the next plan
+        would remove it again."""
+        def ours() -> list[dict[str, Any]]:
+            return [n for n in self._call("list networks", self.reads.networks, names=[name])
+                    if n.get("Name") == name and (n.get("Labels") or {}).get(L.PROJECT) == project]
+
+        for n in ours():
+            ident = str(n["Id"])
+            try:
+                self._write(f"remove network {name}", lambda c: c.delete(f"/networks/{quote(ident, safe='')}"),
+                            lambda api: api.remove_network(ident))
+            except Missing:
+                pass
+            except EngineError as exc:
+                return str(exc)
+        return "still held by the tasks of a removed service that are stopping" if ours() else ""
 
     def ensure_files(self, files: list[SwarmFile], project: str, definition: str,
                      secrets: Mapping[str, str]) -> dict[str, str]:

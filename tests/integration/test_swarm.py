@@ -1251,3 +1251,29 @@ def test_a_swarm_server_whose_engine_is_no_manager_is_one_line_naming_it_and_kin
     assert out.returncode == 1 and out.stdout == ""
     assert out.stderr == ("server 'ns': it is `kind: swarm`, and its engine is not a Swarm manager: run `docker swarm"
                           " init` there, or point its `docker:` at a manager\n"), out.stderr
+
+
+def test_removing_the_last_service_removes_its_overlay_in_the_same_apply(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """The manager takes the overlay's DELETE while the removed service's task still stops (its
+    grace period): the apply waits until the overlay is gone, so the next plan has nothing left."""
+    api = _api(swarm)
+    name = f"last-{sproject[2:]}"
+    slow = f"""
+        id: slow
+        version: "1.0"
+        spec:
+          image: {IMAGE}
+          command: [sleep, "3600"]
+          stop_grace_period: 3s
+        """
+    repo = _repo(tmp_path, sproject, swarm, {name: f"name: {name}\ntemplate: slow\n"}, local=False,
+                 templates={"templates/slow.yaml": slow})
+    assert _apply(repo).returncode == 0
+    assert wait_until(lambda: len(_running(api, name)) == 1, timeout=60)
+    (repo / f"definitions/{name}.yaml").unlink()
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert _service(api, name) is None
+    assert not [n for n in api.networks(names=[sproject]) if n["Name"] == sproject]
+    assert [a for a in _plan(repo)["actions"] if a["action"] != "noop"] == []
