@@ -27,6 +27,7 @@ from syncer.core import labels as L
 from syncer.core.labels import reveal
 from syncer.core.model import LiveContainer, LiveNetwork, LiveTask
 from syncer.stages.swarm import SwarmFile, job_completions, job_run, job_state, tasks_summary
+from syncer.stages.swarm_drift import live_template
 
 
 class Swarm:
@@ -108,7 +109,7 @@ class Swarm:
         return LiveContainer(id=row["ID"], name=spec.get("Name", ""), server=self.name, state=state,
                              health=None if running >= wanted or not running else "unhealthy", labels=labels,
                              status=status, replicas=None if glob else wanted, image=image, digests=pins,
-                             mode="global" if glob else "replicated")
+                             mode="global" if glob else "replicated", template=live_template(spec))
 
     def _task(self, row: Mapping[str, Any], services: list[Mapping[str, Any]]) -> LiveTask:
         names = {s["ID"]: s.get("Spec", {}).get("Name", "") for s in services}

@@ -3,8 +3,8 @@ dicts (a rendered spec is a contract, hashed as canonical JSON); the records nam
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import re
+from collections.abc import Mapping
 from dataclasses import field, replace
 from functools import cached_property
 from typing import Any
@@ -155,9 +155,8 @@ class Project(Record):
         return {d.name: d for d in self.definitions}
 
     def template_for(self, ref: str) -> Template | None:
-        """The template `ref` names: `id@version` exactly, or for a plain id its newest
-        version that is not deprecated (the newest deprecated one when all are). The one
-        choice both validation and the API make."""
+        """The template `ref` names: `id@version` exactly, or for a plain id its newest version
+        not deprecated (the newest deprecated one when all are): validation's and the API's."""
         tid, _, version = ref.partition("@")
         versions = newest_first(t for t in self.templates if t.id == tid)
         if version:
@@ -218,6 +217,7 @@ class LiveContainer(Record):
     network_mode: str = ""  # HostConfig.NetworkMode: `container:<id>` when it shares another's network
     started_at: str = ""  # State.StartedAt, inspected for a network's sharer and owner, a restart's dependent
     made_at: str = ""  # Created (RFC 3339, to the nanosecond), inspected alike (a restart's dependency)
+    template: str = ""  # a Swarm service's live TaskTemplate and ports (stages/swarm_drift.live_template)
 
     @property
     def exit_code(self) -> int | None:

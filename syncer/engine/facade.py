@@ -38,7 +38,8 @@ from syncer.engine.status import DefinitionStatus, status
 def plan_document(result: Plan, desired: Desired | None = None) -> dict[str, Any]:
     """The plan as JSON data (`plan --json`, `--out`), with the hash of the desired state
     that a saved plan is checked against."""
-    from syncer.stages.plan import desired_hash, to_dict
+    from syncer.stages.plan import desired_hash
+    from syncer.stages.planfile import to_dict
 
     return to_dict(result, desired_hash=desired_hash(desired) if desired is not None else "")
 

@@ -14,10 +14,11 @@ from typing import Any
 from syncer.core import labels as L
 from syncer.core.errors import DockerUnavailable
 from syncer.core.model import (
-    Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason, ServerState,
+    Action, ContainerSpec, Desired, LiveContainer, LiveNetwork, Observed, Plan, Reason, ServerState,
 )
 from syncer.stages import networks, restarts, selfheal, tags
 from syncer.stages.swarm import TASK_HASH, live_mode, service_mode, task_hash
+from syncer.stages.swarm_drift import drifted
 from syncer.stages.files import changed_sources
 
 RUNNING_STATES = ("running", "restarting")
@@ -226,7 +227,7 @@ def _service_actions(server: str, desired: list[ContainerSpec], state: ServerSta
         elif c.is_job:
             out.append(_job(c, current, {"container_id": current.id, **base}))
         else:
-            out.append(_service(c, current, {"container_id": current.id, **base}, c.name in held))
+            out.append(_service(c, current, {"container_id": current.id, **base}, c.name in held, state.networks))
     return out
 
 
@@ -239,7 +240,8 @@ def _mode_change(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any]) -
     return Action("run" if c.is_job else "recreate", cause=cause, reasons=reasons, **ident)
 
 
-def _service(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any], held: bool) -> Action:
+def _service(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any], held: bool,
+             nets: tuple[LiveNetwork, ...]) -> Action:
     if live.labels.get(L.SPEC_HASH) != c.spec_hash:
         return Action("update", cause="spec changed: Swarm rolls the service",
                       reasons=tuple(spec_reasons(live, c.spec)), **ident)
@@ -247,6 +249,9 @@ def _service(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any], held:
     if live.labels.get(TASK_HASH, wants) != wants:  # made by an earlier syncer, which carried less of it
         return Action("update", cause="an earlier syncer carried less of this spec to Swarm: Swarm rolls it",
                       reasons=(Reason("task template", live.labels[TASK_HASH], wants),), **ident)
+    if drift := drifted(c, live, nets):  # `docker service update --env-add ...`: rolled back to the repository's
+        return Action("update", cause="changed outside syncer: Swarm rolls it back to the repository's",
+                      reasons=tuple(Reason(f, "changed outside syncer", "the repository's") for f in drift), **ident)
     wanted = int(c.spec.get("replicas", 1))
     if held and live.replicas == 0:
         return Action("noop", cause="held at 0 replicas by an operator (start it through syncer)", **ident)
@@ -333,54 +338,6 @@ def _reason(field: str, before: Any, after: Any) -> Reason:
     if L.has_secret(before) or L.has_secret(after):
         return Reason(field, sensitive=True)
     return Reason(field, before, after)
-
-
-# --- the plan file -------------------------------------------------------------------
-
-FORMAT_VERSION = 1
-SENSITIVE = L.SENSITIVE
-
-
-def to_dict(p: Plan, *, desired_hash: str = "") -> dict[str, Any]:
-    """The JSON form of DESIGN.md (what `plan --json` prints and `--out` saves)."""
-    return {
-        "format_version": FORMAT_VERSION, "project": p.project, "commit": p.commit, "dirty": p.dirty,
-        "fingerprint": p.fingerprint, "desired": desired_hash, "created_at": p.created_at,
-        "actions": [_action_dict(a) for a in p.actions], "summary": p.summary(),
-        "servers": {name: {"reachable": name not in p.unreachable, "error": p.unreachable.get(name),
-                           "kind": "swarm" if name in p.swarm else "docker", "summary": counts}
-                    for name, counts in p.by_server().items()},
-    }
-
-
-def _action_dict(a: Action) -> dict[str, Any]:
-    reasons = []
-    for r in a.reasons:
-        if r.sensitive:
-            reasons.append({"field": r.field, "sensitive": True, "note": SENSITIVE})
-        else:
-            reasons.append({"field": r.field, "before": r.before, "after": r.after})
-    return {"action": a.action, "server": a.server, "definition": a.definition, "container": a.container,
-            "revision": a.revision, "replica": a.replica, "cause": a.cause, "reasons": reasons,
-            "spec_hash": a.spec_hash, "container_id": a.container_id}
-
-
-def from_dict(data: Mapping[str, Any]) -> Plan:
-    """A plan read back from its JSON form; KeyError/TypeError/ValueError on a malformed one."""
-    if data.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"unsupported plan format_version {data.get('format_version')!r}")
-    actions = []
-    for a in data["actions"]:
-        reasons = tuple(Reason(r["field"], sensitive=True) if r.get("sensitive")
-                        else Reason(r["field"], r.get("before"), r.get("after")) for r in a.get("reasons", []))
-        actions.append(Action(a["action"], a["server"], a["definition"], a["container"], int(a["revision"]),
-                              a.get("cause", ""), reasons, int(a.get("replica", 1)), a.get("spec_hash", ""),
-                              a.get("container_id", "")))
-    servers = data.get("servers") or {}
-    down = {name: str(s.get("error") or "unreachable") for name, s in servers.items() if not s.get("reachable", True)}
-    swarm = frozenset(name for name, s in servers.items() if s.get("kind") == "swarm")
-    return Plan(data["project"], data.get("commit"), bool(data.get("dirty")), data["fingerprint"],
-                data["created_at"], tuple(actions), down, swarm)
 
 
 def desired_hash(desired: Desired) -> str:

@@ -99,7 +99,7 @@ def service_spec(c: ContainerSpec, labels: Mapping[str, str], *, image: str = ""
     """The ServiceSpec for one definition on a Swarm server (configs without ids yet);
     `image`: the spec's image pinned to a digest (`ref@sha256:…`), which the tasks run."""
     spec = c.spec
-    task = _task(c, image)
+    task = task_of(c, image)
     update = update_config(spec)
     # the spec's `service_labels` (Compose's deploy.labels: what tools watching services read)
     # beside syncer's own; not in the task template, so a change of them rolls no task
@@ -113,7 +113,7 @@ def service_spec(c: ContainerSpec, labels: Mapping[str, str], *, image: str = ""
         # loops on failure
         "RollbackConfig": {**update, **_pace(spec.get("rollback", {})), "FailureAction": "pause"},
         # `expose` is left out: a service has no exposed ports (`docker stack deploy` ignores it)
-        "EndpointSpec": {"Mode": spec.get("endpoint_mode", "vip"), "Ports": _ports(spec.get("ports", []))},
+        "EndpointSpec": endpoint_spec(spec),
     }
     if c.is_job:  # runs to completion once per service; a new spec is a new service (no rolls)
         body["Mode"] = {"GlobalJob": {}} if spec.get("mode") == "global" else {
@@ -134,7 +134,8 @@ def live_mode(live: LiveContainer) -> str:
     return live.mode or ("replicated-job" if live.labels.get(L.KIND) == "job" else "replicated")
 
 
-def _task(c: ContainerSpec, image: str) -> dict[str, Any]:
+def task_of(c: ContainerSpec, image: str) -> dict[str, Any]:
+    """The TaskTemplate syncer sends for `c` (`image`: the spec's pinned to a digest)."""
     task = task_template(c)
     if image:  # (in the task hash: a tag that moved rolls the tasks)
         task["ContainerSpec"] = {**task["ContainerSpec"], "Image": image}
@@ -144,7 +145,7 @@ def _task(c: ContainerSpec, image: str) -> dict[str, Any]:
 def task_hash(c: ContainerSpec, image: str = "") -> str:
     """The hash of the TaskTemplate syncer makes of a spec (`image`: pinned to a digest),
     labelled on the service: one made by an earlier syncer that carried less differs."""
-    return L.sha256_of(_task(c, image))
+    return L.sha256_of(task_of(c, image))
 
 
 def task_template(c: ContainerSpec) -> dict[str, Any]:
@@ -231,6 +232,10 @@ def _pace(given: Mapping[str, Any]) -> dict[str, Any]:
     if "order" in given:
         out["Order"] = given["order"]
     return out
+
+
+def endpoint_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    return {"Mode": spec.get("endpoint_mode", "vip"), "Ports": _ports(spec.get("ports", []))}
 
 
 def _ports(ports: list[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from syncer.engine import facade as engine
 from syncer.core.labels import SPEC_HASH, TEMP_SUFFIX
-from syncer.stages.plan import to_dict
+from syncer.stages.planfile import to_dict
 from tests.helpers import HEALTHY_IMAGE, IMAGE, run_cli, wait_until, write_files
 
 # Stops within a fraction of a second on SIGTERM: `wait` is interrupted by the trapped signal.

@@ -1277,3 +1277,51 @@ def test_removing_the_last_service_removes_its_overlay_in_the_same_apply(
     assert _service(api, name) is None
     assert not [n for n in api.networks(names=[sproject]) if n["Name"] == sproject]
     assert [a for a in _plan(repo)["actions"] if a["action"] != "noop"] == []
+
+
+def test_a_service_changed_outside_syncer_is_drift_the_next_apply_rolls_back(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """`docker service update --env-add/--publish-add` by hand: the plan names the drifted
+    fields (never their values: one holds a secret) and the apply puts the repository's spec
+    back; a service holding a secret's value where syncer's template has its reference, and
+    the manager's own defaults, are no drift."""
+    api = _api(swarm)
+    name = f"drift-{sproject[2:]}"
+    sec = f"""
+        id: sec
+        version: "1.0"
+        inputs: {{type: object, properties: {{token: {{type: string, format: password}}}}}}
+        spec:
+          image: {IMAGE}
+          command: {LOOP}
+          env: {{TOKEN: "t=${{inputs.token}};", PLAIN: "yes"}}
+          ports: ["18096:80"]
+          placement: {{constraints: ["node.role==manager"]}}
+          volumes: ["/tmp:/host-tmp:ro"]
+          update: {{monitor: 1s}}
+        """
+    repo = _repo(tmp_path / "r", sproject, swarm, {name: f"name: {name}\ntemplate: sec\nparams: {{token: {{secret: DT}}}}\n"},
+                 local=False, templates={"templates/sec.yaml": sec}, extra="policy: {bind_mounts: [/tmp]}\n")
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text("DT=drift-canary-5c1e\n")
+    env = {"SYNCER_SECRETS_FILE": str(secrets)}
+
+    def cli(*args: str) -> Any:
+        out = run_cli("--repo", str(repo), *args, env=env)
+        assert "drift-canary-5c1e" not in out.stdout + out.stderr
+        return out
+
+    assert cli("apply", "--auto-approve").returncode == 0
+    assert [a["action"] for a in json.loads(cli("plan", "--json").stdout)["actions"]] == ["noop"]
+    swarm.docker("service", "update", "-d", "--env-add", "DRIFT=1", "--publish-add", "18095:81", name)
+    [action] = json.loads(cli("plan", "--json").stdout)["actions"]
+    assert action["action"] == "update" and action["cause"].startswith("changed outside syncer"), action
+    assert {(r["field"], r["before"]) for r in action["reasons"]} == {
+        ("TaskTemplate.ContainerSpec.Env", "changed outside syncer"), ("EndpointSpec.Ports", "changed outside syncer")}
+    out = cli("apply", "--auto-approve")
+    assert out.returncode == 0, out.stdout + out.stderr
+    spec = _service(api, name)["Spec"]  # type: ignore[index]
+    assert not any(e.startswith("DRIFT=") for e in spec["TaskTemplate"]["ContainerSpec"]["Env"])
+    assert "t=drift-canary-5c1e;" in " ".join(spec["TaskTemplate"]["ContainerSpec"]["Env"])
+    assert [p["PublishedPort"] for p in spec["EndpointSpec"]["Ports"]] == [18096]
+    assert [a["action"] for a in json.loads(cli("plan", "--json").stdout)["actions"]] == ["noop"]

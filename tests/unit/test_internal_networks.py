@@ -19,7 +19,8 @@ from syncer.core.model import (
     ServerState,
 )
 from syncer.stages import networks
-from syncer.stages.plan import plan, to_dict
+from syncer.stages.plan import plan
+from syncer.stages.planfile import to_dict
 from syncer.stages.validate import build_project
 from tests.unit.test_validate import MemTree, repo
 

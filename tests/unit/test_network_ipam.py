@@ -12,7 +12,8 @@ from syncer.core import labels as L
 from syncer.core.model import Action, ContainerSpec, Desired, LiveNetwork, Observed, ServerState
 from syncer.stages import networks
 from syncer.stages.compose import import_compose
-from syncer.stages.plan import plan, to_dict
+from syncer.stages.plan import plan
+from syncer.stages.planfile import to_dict
 from syncer.stages.validate import build_project
 from tests.unit.test_internal_networks import _build, _diagnostics
 

@@ -12,7 +12,8 @@ from syncer.core.errors import SecretError
 from syncer.core.model import ContainerSpec, Desired, LiveContainer, LiveNetwork, Observed, ServerState
 from syncer.stages.files import parse_env
 from syncer.stages.load import DirTree
-from syncer.stages.plan import plan, to_dict
+from syncer.stages.plan import plan
+from syncer.stages.planfile import to_dict
 from syncer.stages.render import render, secret_references
 from syncer.stages.validate import build_project
 from syncer.cli.views import plan_text

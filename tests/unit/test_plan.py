@@ -10,7 +10,8 @@ import pytest
 
 from syncer.core import labels as L
 from syncer.core.model import ContainerSpec, Desired, LiveContainer, Observed, ServerState
-from syncer.stages.plan import from_dict, plan, to_dict
+from syncer.stages.plan import plan
+from syncer.stages.planfile import from_dict, to_dict
 from syncer.cli.views import plan_text
 
 GOLDEN = Path(__file__).resolve().parent.parent / "cases" / "plan_text"

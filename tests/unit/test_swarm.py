@@ -153,7 +153,7 @@ def test_the_plan_for_a_swarm_server_creates_updates_and_removes_services() -> N
 
 
 def test_a_plan_counts_services_on_swarm_servers_and_containers_elsewhere() -> None:
-    from syncer.stages.plan import from_dict, to_dict
+    from syncer.stages.planfile import from_dict, to_dict
 
     c = _spec()
     p = _plan([c], [_service(c)])
@@ -994,3 +994,41 @@ def test_a_port_bound_to_one_address_is_refused_not_published_on_every_one() -> 
     assert swarm_fields.not_on_swarm(local.spec) == [
         "port 18081 bound to 127.0.0.1 (a service publishes on every address)",
         "port 18082 bound to ::1 (a service publishes on every address)"]
+
+
+def test_drift_is_what_differs_once_the_managers_defaults_ids_pins_and_secret_values_are_set_aside() -> None:
+    """The live spec as a manager keeps it (Isolation, Runtime, ForceUpdate filled in; zero
+    values left out; networks by ID; the image pinned; a secret's value where the template has
+    its reference) is no drift; an env entry, an image or a constraint changed by hand is."""
+    import json as _json
+    from dataclasses import replace
+
+    from syncer.core.model import LiveNetwork
+    from syncer.stages.swarm_drift import drifted, live_template
+
+    ref = "<<secret:DB:" + "a" * 32 + ">>"
+    c = _spec(env={"DB": f"pw={ref};", "A": "1"}, volumes=[{"name": "data", "mount_path": "/data"}],
+              placement={"constraints": ["node.role==manager"]}, ports=["8080:80"])
+    sent = S.service_spec(c, {})
+    task = _json.loads(_json.dumps(sent["TaskTemplate"]))
+    cs = task["ContainerSpec"]
+    cs.update(Isolation="default", Image="busybox:latest@sha256:" + "b" * 64,
+              Env=["A=1", "DB=pw=hunter2;"])  # the manager's order, a secret's value
+    for m in cs.get("Mounts", []):
+        m.pop("ReadOnly", None)  # (false: Go leaves it out)
+    task.update(ForceUpdate=3, Runtime="container")
+    task["Networks"] = [{**n, "Target": "netid1"} for n in task["Networks"]]
+    nets = (LiveNetwork("netid1", "acme", {}),)
+    live = LiveContainer("s1", "web", "cluster", "running", None, {}, image=cs["Image"],
+                         template=live_template({"TaskTemplate": task, "EndpointSpec": sent["EndpointSpec"]}))
+    assert drifted(c, live, nets) == []
+
+    def by_hand(**container: Any) -> LiveContainer:
+        changed = {**task, "ContainerSpec": {**cs, **container}}
+        return replace(live, image=changed["ContainerSpec"]["Image"],
+                       template=live_template({"TaskTemplate": changed, "EndpointSpec": sent["EndpointSpec"]}))
+
+    assert drifted(c, by_hand(Env=[*cs["Env"], "DRIFT=1"]), nets) == ["TaskTemplate.ContainerSpec.Env"]
+    assert drifted(c, by_hand(Env=["A=1", "DB=other;"]), nets) == ["TaskTemplate.ContainerSpec.Env"]  # around the secret
+    assert drifted(c, by_hand(Image="other:1"), nets) == ["TaskTemplate.ContainerSpec.Image"]
+    assert drifted(c, replace(live, template=""), nets) == []  # (nothing of the live spec read: a job)
