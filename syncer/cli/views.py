@@ -91,6 +91,8 @@ def _server_counts(c: dict[str, int], down: bool) -> str:
     if down:
         return f"unreachable, {c['unreachable']} not planned"
     parts = [f"{c[k]} to {k}" for k in ("create", "recreate", "start", "remove", "update", "restart") if c.get(k)]
+    parts += [f"{c['run']} job(s) to run"] if c.get("run") else []
+    parts += [f"{c[k]} network(s) to {k[8:]}" for k in ("network create", "network remove") if c.get(k)]
     parts += [f"{c['conflict']} conflict(s)"] if c["conflict"] else []
     if c["noop"] or not parts:
         parts.append(f"{c['noop']} in sync")

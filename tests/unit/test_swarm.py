@@ -1032,3 +1032,14 @@ def test_drift_is_what_differs_once_the_managers_defaults_ids_pins_and_secret_va
     assert drifted(c, by_hand(Env=["A=1", "DB=other;"]), nets) == ["TaskTemplate.ContainerSpec.Env"]  # around the secret
     assert drifted(c, by_hand(Image="other:1"), nets) == ["TaskTemplate.ContainerSpec.Image"]
     assert drifted(c, replace(live, template=""), nets) == []  # (nothing of the live spec read: a job)
+
+
+def test_the_by_server_line_counts_job_runs_and_network_changes_as_the_closing_line_does() -> None:
+    from syncer.core.model import Action, Plan
+
+    acts = (Action("create", "cluster", "web", "web", 1, ""), Action("run", "cluster", "mig", "mig", 1, ""),
+            Action("network create", "cluster", "", "acme", 0, ""), Action("network remove", "local", "", "acme_old", 0, ""),
+            Action("noop", "local", "db", "db", 1, ""))
+    text = closing_line(Plan("acme", None, False, "f", "t", acts, {}, frozenset({"cluster"})))
+    assert text.endswith("\nBy server: cluster: 1 to create, 1 job(s) to run, 1 network(s) to create;"
+                         " local: 1 network(s) to remove, 1 in sync."), text
