@@ -26,11 +26,12 @@ def instances() -> None:
 @click.pass_obj
 def instances_list(obj: dict[str, Any], definition: str | None, server: str | None, as_json: bool) -> int:
     """Every managed container: id, name, definition, server, state, health, and whether it
-    is held stopped by an operator or finished (ended on its own as its restart policy allows)."""
+    is held stopped by an operator or finished (ended on its own as its restart policy allows).
+    A server that does not answer is named on stderr, and the exit code is 1."""
     from syncer.engine import operations
 
     ctx = context(obj)
-    rows = operations.instance_rows(ctx, engine.load(ctx), definition=definition, server=server)
+    rows, down = operations.instance_rows(ctx, engine.load(ctx), definition=definition, server=server)
     if as_json:
         click.echo(views.to_json(rows), nl=False)
     else:
@@ -38,7 +39,9 @@ def instances_list(obj: dict[str, Any], definition: str | None, server: str | No
                                [[r["id"], r["name"], r["definition"], r["server"], r["state"], r["health"] or "-",
                                  "held stopped" if r["held_stopped"] else "finished" if r["finished"] else ""]
                                 for r in rows]), nl=False)
-    return 0
+    for line in down:  # the rows of the others are listed; the exit code says the list is partial
+        click.echo(line, err=True)
+    return 1 if down else 0
 
 
 def _one(obj: dict[str, Any], act: str, ident: str, **kw: Any) -> int:

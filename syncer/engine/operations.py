@@ -206,22 +206,26 @@ def instance_log_lines(ctx: Context, project: Project, ident: str, *, tail: int 
 
 
 def instance_rows(ctx: Context, project: Project, *, definition: str | None = None,
-                  server: str | None = None) -> list[dict[str, Any]]:
-    """The project's containers as rows (one list call per server), held ones marked."""
+                  server: str | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """The project's containers as rows (one list call per server), held ones marked; and
+    a line for each server (of those asked) that did not answer, whose rows are missing."""
     store = open_store(ctx, project)
     try:
         held, marks = set(store.holds()), store.finished()
     finally:
         store.close()
     rows = []
-    for state in list_instances(project).servers.values():
+    observed = list_instances(project)
+    down = [f"server '{n}' did not answer, its instances are not listed: {s.error}"
+            for n, s in sorted(observed.servers.items()) if not s.reachable and server in (None, n)]
+    for state in observed.servers.values():
         for c in state.instances():  # on a Swarm server: its tasks
             if (definition and c.definition != definition) or (server and c.server != server):
                 continue
             rows.append({"id": instance_id(c.id), "name": c.name, "definition": c.definition, "server": c.server,
                          "replica": c.replica, "state": c.state, "health": c.health, "status": c.status,
                          "held_stopped": c.name in held, "finished": finished(c, marks)})
-    return sorted(rows, key=lambda r: (r["server"], r["name"]))
+    return sorted(rows, key=lambda r: (r["server"], r["name"])), down
 
 
 def rollback_deployment(ctx: Context, deployment_id: str, *, options: ApplyOptions,

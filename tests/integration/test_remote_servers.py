@@ -196,7 +196,12 @@ def test_an_unreachable_server_fails_its_own_actions_only(tmp_path: Path, projec
     assert out.returncode == 1, out.stdout + out.stderr
     assert _mine(docker_api, project) == {f"{project}-a": "running"}  # d waits for b, which is on far
     assert _mine(remote.api(), project) == {f"{project}-c": "running"}
-    assert "By server: far: unreachable, 1 not planned; local: 2 to create; other: 1 to create." in out.stdout
+    assert ("By server: far: unreachable, 1 not planned; local: 2 to create, 1 network(s) to create;"
+            " other: 1 to create, 1 network(s) to create.") in out.stdout
+    listed = _cli(repo, tmp_path / "s", "instances", "list", "--json")  # the others' rows; the list is partial
+    assert listed.returncode == 1 and sorted(r["name"] for r in json.loads(listed.stdout)) == [
+        f"{project}-a", f"{project}-c"]
+    assert listed.stderr.startswith("server 'far' did not answer, its instances are not listed: "), listed.stderr
 
 
 def test_a_kept_client_reaches_the_server_again_after_its_tunnel_ended(remote: Remote,
