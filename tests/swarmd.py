@@ -35,12 +35,16 @@ class SwarmDockerd(SecondDockerd):
         return out.stdout
 
     def remove_project(self, project: str) -> None:
-        """Everything a test made on the swarm: services, then configs, secrets, networks."""
+        """Everything a test made on the swarm: services, then configs, secrets, networks, and
+        the project's key."""
         label = f"label=syncer.project={project}"
         for kind in ("service", "config", "secret", "network"):
             ids = self.docker(kind, "ls", "-q", "--filter", label).split()
             if ids:
                 self.cli(kind, "rm", *ids)
+        keys = self.docker("config", "ls", "-q", "--filter", f"label=syncer.marker-of={project}").split()
+        if keys:  # the project's secret key (and a lock an interrupted apply left)
+            self.cli("config", "rm", *keys)
 
     def destroy(self) -> None:
         """Leave the swarm (its tasks go), then the daemon, its mounts, bridge and files."""

@@ -267,10 +267,12 @@ class Swarm:
         return str(made["ID"])
 
     def find_object(self, kind: str, name: str) -> dict[str, Any] | None:
-        """A config or secret of this exact name: its id and labels; None when there is none."""
+        """A config or secret of this exact name: its id, labels and (a config's; a secret's is
+        never read back) data; None when there is none."""
         for r in self._list(kind, {"name": [name]}):  # (a prefix match: the exact name is picked here)
             if (r.get("Spec") or {}).get("Name") == name:
-                return {"id": str(r["ID"]), "labels": dict(r["Spec"].get("Labels") or {})}
+                return {"id": str(r["ID"]), "labels": dict(r["Spec"].get("Labels") or {}),
+                        "data": base64.b64decode(r["Spec"].get("Data") or "")}
         return None
 
     def remove_object(self, kind: str, ident: str) -> None:

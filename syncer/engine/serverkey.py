@@ -5,7 +5,9 @@ A key per state directory made every fresh checkout (every CI job, every second 
 two state dirs recreate them back and forth. The key now lives where the containers live:
 in the env of a marker container `<project>.syncer-key` (created, never started) on the
 project's default server — one key per project, whatever its servers — readable only by
-whoever can already read the containers' env. `SYNCER_SECRET_KEY`, when set, wins (and is
+whoever can already read the containers' env. On a Swarm manager it is a Swarm config of
+that name (readable by the same people), which every manager of the swarm serves alike;
+the marker container an older syncer made there is carried over. `SYNCER_SECRET_KEY`, when set, wins (and is
 never published). A state dir's `secret.key` from an older syncer is published when the
 server has no key yet, so an upgrade recreates nothing.
 """
@@ -71,20 +73,47 @@ def local_key(state: Path) -> bytes | None:
 
 def _on_server(eng: Engine, project: str, state: Path) -> bytes:
     name = key_name(project)
-    found = _read(eng.marker(name))
+    swarm = _swarm(eng)
+    found = _read(eng.marker(name)) if swarm is None else _from_config(swarm.find_object("config", name))
     if found is not None:
         return found
-    key = secret_key(state)  # an older syncer's key, if this state dir has one: nothing is recreated
+    # an older syncer's key: on a Swarm manager the marker container it made there, else this
+    # state dir's: nothing is recreated
+    key = (_read(eng.marker(name)) if swarm is not None else None) or secret_key(state)
+    labels = {L.MARKER: "key", L.MARKER_OF: project}
     try:
-        eng.create_marker(name, {L.MARKER: "key", L.MARKER_OF: project}, {MARKER_ENV: key.hex()})
+        if swarm is None:
+            eng.create_marker(name, labels, {MARKER_ENV: key.hex()})
+        else:
+            swarm.create_object("config", name, key.hex().encode(), labels)
         return key
     except Conflict:  # another state dir published one first: everybody uses theirs
-        found = _read(eng.marker(name))
+        found = _read(eng.marker(name)) if swarm is None else _from_config(swarm.find_object("config", name))
     if found is None:
+        rm = "docker rm" if swarm is None else "docker config rm"
         raise SecretError(f"server '{eng.server.name}': {name} holds no readable key"
-                          f" (remove it with `docker rm {name}` to publish a new one; every"
+                          f" (remove it with `{rm} {name}` to publish a new one; every"
                           " container with a secret is then recreated once)")
     return found
+
+
+def _swarm(eng: Engine) -> Any:
+    """On a Swarm manager, the key is a Swarm config (names are unique in the whole swarm, so
+    every manager a runner reaches reads the same key; a marker container is one node's)."""
+    if getattr(getattr(eng, "server", None), "kind", "docker") != "swarm":
+        return None
+    from syncer.adapters.swarm import Swarm  # only swarm servers pay for it
+
+    return Swarm(eng)
+
+
+def _from_config(found: dict[str, Any] | None) -> bytes | None:
+    if found is None:
+        return None
+    try:
+        return bytes.fromhex(found["data"].decode("ascii", "replace").strip()) or None
+    except ValueError:
+        return None
 
 
 def _read(marker: dict[str, Any] | None) -> bytes | None:

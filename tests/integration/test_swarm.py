@@ -1325,3 +1325,34 @@ def test_a_service_changed_outside_syncer_is_drift_the_next_apply_rolls_back(
     assert "t=drift-canary-5c1e;" in " ".join(spec["TaskTemplate"]["ContainerSpec"]["Env"])
     assert [p["PublishedPort"] for p in spec["EndpointSpec"]["Ports"]] == [18096]
     assert [a["action"] for a in json.loads(cli("plan", "--json").stdout)["actions"]] == ["noop"]
+
+
+def test_the_secret_key_is_a_swarm_config_every_manager_serves_and_an_older_marker_is_carried_over(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """On a Swarm default server the project's secret key is a Swarm config (one per swarm,
+    whichever manager a runner reaches), not a node's marker container; the key an older
+    syncer kept in one there is published as the config, so nothing is recreated."""
+    api = _api(swarm)
+    name = f"key-{sproject[2:]}"
+    pw = (f"id: pw\nversion: \"1.0\"\ninputs: {{type: object, properties: {{token: {{type: string, format: password}}}}}}\n"
+          f"spec: {{image: {IMAGE}, command: {LOOP}, env: {{TOKEN: \"${{inputs.token}}\"}}}}\n")
+    repo = _repo(tmp_path / "r", sproject, swarm, {name: f"name: {name}\ntemplate: pw\nparams: {{token: {{secret: KM}}}}\n"},
+                 local=False, templates={"templates/pw.yaml": pw})
+    env = {"SYNCER_SECRETS_FILE": str(write_files(tmp_path / "s", {"secrets.env": "KM=key-canary-71d0\n"}) / "secrets.env")}
+    old = "ab" * 32  # the key an older syncer kept in a marker container on this manager
+    api.create_container("syncer/marker:1" if api.images(name="syncer/marker") else IMAGE, name=f"{sproject}.syncer-key",
+                         environment={"SYNCER_KEY": old}, labels={"syncer.marker": "key", "syncer.marker-of": sproject})
+    try:
+        out = run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "state"), "plan", "--json", env=env)
+        assert out.returncode == 0, out.stdout + out.stderr
+        [config] = [c for c in api.configs(filters={"name": f"{sproject}.syncer-key"})
+                    if c["Spec"]["Name"] == f"{sproject}.syncer-key"]
+        import base64
+        assert base64.b64decode(config["Spec"]["Data"]).decode() == old
+        assert config["Spec"]["Labels"] == {"syncer.marker": "key", "syncer.marker-of": sproject}
+        # a second state dir (another runner) reads the same key: the plans agree
+        again = run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "state2"), "plan", "--json", env=env)
+        assert json.loads(again.stdout)["actions"][0]["spec_hash"] == json.loads(out.stdout)["actions"][0]["spec_hash"]
+        assert "key-canary-71d0" not in out.stdout + out.stderr + again.stdout + again.stderr
+    finally:
+        api.remove_container(f"{sproject}.syncer-key", force=True)
