@@ -202,12 +202,20 @@ class Swarm:
         self._update(ident, int(info["Version"]["Index"]), spec)
 
     def remove_service(self, ident: str) -> None:
-        """Remove a service (Swarm stops its tasks)."""
+        """Remove a service (Swarm stops its tasks). A job's tasks that ended stay behind as
+        containers (moby/moby#42789: nothing removes them): those on this node go too."""
         try:
             self._write(f"remove service {ident}", lambda c: c.delete(f"/services/{quote(ident, safe='')}"),
                         lambda api: api.remove_service(ident))
         except Missing:
             pass
+        ended = self._call("list containers", self.reads.containers, all=True,
+                           filters={"label": [f"com.docker.swarm.service.id={ident}"], "status": ["exited", "dead"]})
+        for row in ended:  # (a running task's container is Swarm's to stop and remove)
+            try:
+                self.engine.remove(str(row["Id"]))
+            except EngineError:  # (Missing among them: Swarm removed it first) a later look is not needed
+                pass
 
     def ensure_network(self, name: str, project: str, key: str = L.DEFAULT_NETWORK, *,
                        internal: bool = False) -> None:

@@ -478,6 +478,12 @@ def test_a_job_runs_once_as_a_replicated_job_and_a_failure_carries_the_tasks_err
     assert dep["status"] == "failed" and "non-zero exit (3)" in dep["error"], dep
     [a] = [a for a in _plan(repo)["actions"] if a["definition"] == bad]
     assert a["action"] == "run" and "exit 3" in a["cause"]
+    # a removed job leaves no ended task containers on the node (Swarm would: moby/moby#42789)
+    assert api.containers(all=True, filters={"label": f"com.docker.swarm.service.id={svc['ID']}"})
+    (repo / f"definitions/{ok}.yaml").unlink()
+    assert _apply(repo).returncode == 1  # (bad still fails)
+    assert _service(api, ok) is None
+    assert api.containers(all=True, filters={"label": f"com.docker.swarm.service.id={svc['ID']}"}) == []
 
 
 def test_a_job_swarm_retries_on_failure_succeeds_when_a_retry_does(
