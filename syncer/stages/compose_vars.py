@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncer.stages.files import ENV_STATEMENT, parse_env
+from syncer.stages.files import env_statements, parse_env
 
 # an environment name or Compose variable that "looks like a password"
 PASSWORDISH = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL|SALT|(?:^|_)(?:PASS|PWD)(?:$|_)",
@@ -32,19 +32,28 @@ def moved_lines(data: bytes) -> dict[str, str]:
     Compose interpolates (`${TEAM:-none}-x`; not in single quotes): name → value, read as
     Compose reads an env file (`files.parse_env`). The import takes them out of the file
     copied into the repository, into the spec's `env` (passwords as secrets)."""
-    lines = [ln.lstrip() for ln in data.decode("utf-8", "replace").splitlines()]
-    literal = {m.group(1) for ln in lines if (m := ENV_STATEMENT.match(ln)) and ln[m.end():].startswith("'")}
+    text = data.decode("utf-8", "replace").removeprefix("\ufeff")
+    literal = {key for key, quote, *_ in env_statements(text) if quote == "'"}
     return {name: value for name, value in parse_env(data).items()
             if passwordish(name) or credentialed(value)
             or (name not in literal and "$" in value)}
 
 
 def without_moved(data: bytes) -> bytes:
-    """An env file without the lines `moved_lines` finds (what the import copies into the repository)."""
+    """An env file without the statements `moved_lines` finds (what the import copies into the
+    repository): each with all its lines (a quoted value may span several: none may stay)."""
     secret = moved_lines(data)
-    return b"".join(ln for ln in data.splitlines(keepends=True)
-                    if not ((m := ENV_STATEMENT.match(ln.decode("utf-8", "replace").lstrip()))
-                            and m.group(1) in secret))
+    if not secret:
+        return data
+    text = data.decode("utf-8", "replace")
+    bom = 1 if text.startswith("\ufeff") else 0
+    out, last = [], 0
+    for key, _, _, start, end in env_statements(text[bom:]):
+        if key in secret:
+            first = text.rfind("\n", 0, start + bom) + 1  # the whole lines it takes, its newline too
+            out.append(text[last:first])
+            last = min(end + bom + 1, len(text))
+    return "".join([*out, text[last:]]).encode("utf-8")
 
 
 def credentialed(value: object) -> bool:

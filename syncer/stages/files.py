@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from syncer.core.errors import SecretError
@@ -145,8 +145,17 @@ def parse_env(data: bytes, *, expand: bool = False) -> dict[str, str]:
     (with `:-`, `-`, `:+`, `+`, `:?`, `?`) in unquoted and double-quoted values take the value
     of an earlier key, else none: the import knows no shell. Without, they stay as written, for
     the caller to read. A key alone, one starting with a digit, and a malformed line are left out."""
-    text = data.decode("utf-8", "replace").removeprefix("\ufeff")
     env: dict[str, str] = {}
+    for key, quote, raw, _, _ in env_statements(data.decode("utf-8", "replace").removeprefix("\ufeff")):
+        value = raw if quote == "'" else _env_value(raw, env, escapes=quote == '"', expand=expand)
+        if not key[0].isdigit():
+            env[key] = value
+    return env
+
+
+def env_statements(text: str) -> Iterator[tuple[str, str, str, int, int]]:
+    """Each statement of an env file (see parse_env): its key, its quote ("" for none), its
+    value as written, and where in `text` it starts and ends (a quoted value may span lines)."""
     pos, n = 0, len(text)
     while pos < n:
         if text[pos].isspace():
@@ -158,23 +167,19 @@ def parse_env(data: bytes, *, expand: bool = False) -> dict[str, str]:
         if text[pos] == "#" or m is None:
             pos = eol
             continue
-        key, pos = m.group(1), m.end()
+        start, key, pos = pos, m.group(1), m.end()
         quote = text[pos] if pos < n and text[pos] in "'\"" else ""
         if quote:
             end = pos + 1
             while end < n and (text[end] != quote or text[end - 1] == "\\"):
                 end += 1
             raw = text[pos + 1:end]
-            value = raw if quote == "'" else _env_value(raw, env, escapes=True, expand=expand)
             after = text.find("\n", end)
             pos = n if after < 0 else after
         else:
             raw = re.split(r"\s#", text[pos:eol], maxsplit=1)[0].rstrip()
-            value = _env_value(raw, env, escapes=False, expand=expand)
             pos = eol
-        if not key[0].isdigit():
-            env[key] = value
-    return env
+        yield key, quote, raw, start, pos
 
 
 def _env_value(raw: str, env: Mapping[str, str], *, escapes: bool, expand: bool) -> str:

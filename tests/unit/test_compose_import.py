@@ -899,3 +899,14 @@ def test_partial_leaves_out_only_the_entry_it_cannot_carry() -> None:
         (7, "service 'y': labels.1: '${X:+y}': syncer inputs have no ':+' form")]
     template = str(got.files["templates/y.yaml"])
     assert 'KEEP: "1"' in template and "labels: [a=1]" in template and "ALT" not in template, template
+
+
+def test_a_password_written_over_several_lines_leaves_the_copied_env_file_whole() -> None:
+    """A quoted value may span lines in an env file: every line of a password's statement
+    leaves the file copied into the repository (the line-based cut left its later lines there)."""
+    env = b'A=1\nDB_PASSWORD="line1\nline2-canary-9e"\n  # kept\nNOTE="two\nlines kept"\nB=2\n'
+    got = _with_tree(b"services:\n  web:\n    image: busybox\n    env_file: [./app.env]\n", {"app.env": env})
+    copied = got.files["files/app.env"]
+    assert isinstance(copied, bytes) and b"canary" not in copied and b"line1" not in copied
+    assert copied == b'A=1\n  # kept\nNOTE="two\nlines kept"\nB=2\n'
+    assert "secret: DB_PASSWORD" in str(got.files["definitions/web.yaml"])
