@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -146,19 +147,22 @@ def test_port_already_allocated_fails_that_deployment_only(tmp_path: Path, proje
 
 
 def test_invalid_mount_is_the_engines_message(tmp_path: Path, project: str, docker_api: Any) -> None:
+    """A file bind-mounted over a directory of the image: the engine refuses it at start, and
+    that refusal is the deployment's error. (A missing host path is no error: Docker makes it.)"""
     tpl = """
 id: mnt
 version: "1"
 spec:
   image: syncer-local/busybox:latest
   command: [sleep, "60"]
-  volumes: [{mount_path: /data, host_path: /nonexistent/syncer-test/file, read_only: true}]
+  volumes: [{mount_path: /bin, host_path: /etc/hostname, read_only: true}]
 """
     repo = simple_repo(tmp_path / "r", project, templates={"mnt": tpl},
                        definitions={"m": f"name: {project}-m\ntemplate: mnt\n"},
-                       extra="policy: {bind_mounts: [/nonexistent/syncer-test]}\n")
+                       extra="policy: {bind_mounts: [/etc/hostname]}\n")
     out = _apply(repo, tmp_path / "s", ok=False)
     assert out.returncode == 1 and "m: FAILED" in out.stdout
+    assert re.search(r"(?i)not a directory|mount", out.stdout), out.stdout
     deps = _json(repo, tmp_path / "s", "deployments", "list")
     assert deps[0]["status"] == "failed" and deps[0]["error"]
 
