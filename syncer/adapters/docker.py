@@ -153,15 +153,29 @@ class Engine:
             return f"server '{self.server.name}': cannot reach Docker{where}: {text}"
         from syncer.adapters import ssh
 
+        _, why = self._reopen()
+        if why:
+            return why
         said = ssh.last_error(url)
         if said:
             return f"server '{self.server.name}': ssh: {said}"
-        if url.startswith("ssh://") and self._made:
-            try:  # the tunnel ended under a client kept for later: open it again, same socket path
-                ssh.local_url(self.server.name, url)
-            except DockerUnavailable as again:
-                return str(again)
         return f"server '{self.server.name}': cannot reach Docker: {text}"
+
+    def _reopen(self) -> tuple[bool, str]:
+        """An ssh server's tunnel that ended under a client kept for later (the API server's,
+        watch's) is opened again, at the same socket path: (opened again, why it could not)."""
+        url = self.server.docker or ""
+        if not (url.startswith("ssh://") and self._made):
+            return False, ""
+        from syncer.adapters import ssh
+
+        if ssh.alive(url):
+            return False, ""
+        try:
+            ssh.local_url(self.server.name, url)
+        except DockerUnavailable as again:
+            return False, str(again)
+        return True, ""
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -169,6 +183,12 @@ class Engine:
         except DockerUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - sorted below; anything else goes on as it was
+            if isinstance(exc, (FileNotFoundError, ConnectionRefusedError)) and self._reopen()[0]:
+                # nothing reached the engine (its socket was gone): once more, through the new tunnel
+                try:
+                    return fn(*args, **kwargs)
+                except Exception as again:  # noqa: BLE001 - sorted below
+                    exc = again
             raise self._sorted(what, exc) from None
 
     def _sorted(self, what: str, exc: Exception) -> Exception:

@@ -55,10 +55,11 @@ def parse(url: str) -> Target:
 class _Tunnel:
     """One running `ssh -L LOCAL:REMOTE` and the private dir holding LOCAL."""
 
-    def __init__(self, server: str, target: Target, *, timeout: float, folder: str | None = None) -> None:
-        # 0700: the socket is only ours. A tunnel opened again keeps its folder, so clients
-        # made before (the API server keeps them) reach the new one at the same path.
-        self.dir = folder or tempfile.mkdtemp(prefix="syncer-ssh-")
+    def __init__(self, server: str, target: Target, *, timeout: float, folder: str) -> None:
+        # 0700 (mkdtemp): the socket is only ours. A URL keeps its folder for the life of the
+        # process, so clients made before (the API server keeps them) reach a tunnel opened
+        # again at the same path — also after attempts that failed while the server was away.
+        self.dir = folder
         self.local = os.path.join(self.dir, "docker.sock")
         self.errors = os.path.join(self.dir, "ssh.err")
         for stale in (self.local, self.errors):
@@ -83,8 +84,8 @@ class _Tunnel:
         while not os.path.exists(self.local):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 why = self.last_error() or ("timed out" if self.proc.poll() is None else "ssh exited")
-                self.close()
-                raise DockerUnavailable(f"server '{server}': ssh: {why}")
+                self.close(keep_folder=True)  # (the URL's: the next attempt uses it again)
+                raise DockerUnavailable(f"server '{server}': ssh: {why.removeprefix('ssh: ')}")
             time.sleep(0.02)
 
     def alive(self) -> bool:
@@ -117,8 +118,10 @@ class _Tunnel:
 
 
 _tunnels: dict[str, _Tunnel] = {}
+_folders: dict[str, str] = {}  # URL → the private dir of its local socket, kept while the process runs
 _locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
+_OWNER = "owner"  # the pid of the process a folder belongs to (a killed one's is removed by the next)
 
 
 def local_url(server: str, url: str, *, timeout: float = 20.0) -> str:
@@ -133,13 +136,38 @@ def local_url(server: str, url: str, *, timeout: float = 20.0) -> str:
     with lock:  # one tunnel per URL; other servers open theirs at the same time
         tunnel = _tunnels.get(url)
         if tunnel is None or not tunnel.alive():
-            folder = None
             if tunnel is not None:  # ssh ended (network, remote restart): open it again, same path
                 tunnel.close(keep_folder=True)
-                folder = tunnel.dir
                 del _tunnels[url]
+            folder = _folders.get(url) or _folder()
+            _folders[url] = folder
             tunnel = _tunnels[url] = _Tunnel(server, target, timeout=timeout, folder=folder)
         return f"unix://{tunnel.local}"
+
+
+def _folder() -> str:
+    """A new private dir for a local socket, marked with this process; the dirs of syncer
+    processes that were killed (no atexit ran) are removed first."""
+    base = tempfile.gettempdir()
+    for name in os.listdir(base):
+        if name.startswith("syncer-ssh-"):
+            try:
+                with open(os.path.join(base, name, _OWNER), encoding="ascii") as f:
+                    os.kill(int(f.read()), 0)
+            except ProcessLookupError:
+                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+            except (OSError, ValueError):
+                pass  # not ours to judge (another user's, being made, or no owner written)
+    folder = tempfile.mkdtemp(prefix="syncer-ssh-")
+    with open(os.path.join(folder, _OWNER), "w", encoding="ascii") as f:
+        f.write(str(os.getpid()))
+    return folder
+
+
+def alive(url: str) -> bool:
+    """True while this URL's tunnel runs."""
+    tunnel = _tunnels.get(url)
+    return tunnel is not None and tunnel.alive()
 
 
 def last_error(url: str) -> str:
@@ -152,9 +180,13 @@ def close_all() -> None:
     """Close every tunnel this process opened."""
     with _guard:
         tunnels = list(_tunnels.values())
+        folders = list(_folders.values())
         _tunnels.clear()
+        _folders.clear()
     for t in tunnels:
         t.close()
+    for folder in folders:  # (one whose last attempt failed has no tunnel)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 atexit.register(close_all)

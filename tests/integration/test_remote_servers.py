@@ -214,12 +214,24 @@ def test_a_kept_client_reaches_the_server_again_after_its_tunnel_ended(remote: R
     monkeypatch.setenv("SYNCER_SSH_CONFIG", str(remote.sshd.config()))
     url = remote.sshd.url(remote.d2.sock) + "&for=kept-client"  # a tunnel of this test's own
     eng = Engine(Server("edge", url))  # the API server keeps its clients like this
+    stranger = keygen(remote.sshd.dir / "kept-client-stranger")
     try:
         assert eng.version()["Version"]
+        folder = ssh._tunnels[url].dir
         ssh._tunnels[url].close(keep_folder=True)  # ssh ends (network gone, remote restarted)
-        with pytest.raises(DockerUnavailable, match="^server 'edge': "):
-            eng.version()
-        assert eng.version()["Version"]  # the same client, through the tunnel opened again
+        assert eng.version()["Version"]  # the same client: the tunnel opened again, the call made again
+        ssh._tunnels[url].close(keep_folder=True)
+        # while the server is away, opening it again fails (here: refused), once and again: the
+        # client keeps its path, and the next tunnel is made there (a new path left it on a
+        # deleted socket for good)
+        monkeypatch.setenv("SYNCER_SSH_CONFIG", str(remote.sshd.config(identity=stranger)))
+        for _ in range(2):
+            with pytest.raises(DockerUnavailable, match="^server 'edge': ssh: .*Permission denied"):
+                eng.version()
+        monkeypatch.setenv("SYNCER_SSH_CONFIG", str(remote.sshd.config()))
+        assert eng.version()["Version"]  # back: the same client, through the tunnel opened again
+        assert ssh._tunnels[url].dir == folder
     finally:
         eng.close()
         ssh._tunnels.pop(url).close()
+        ssh._folders.pop(url, None)
