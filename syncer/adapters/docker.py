@@ -153,29 +153,14 @@ class Engine:
             return f"server '{self.server.name}': cannot reach Docker{where}: {text}"
         from syncer.adapters import ssh
 
-        _, why = self._reopen()
-        if why:
-            return why
-        said = ssh.last_error(url)
-        if said:
-            return f"server '{self.server.name}': ssh: {said}"
-        return f"server '{self.server.name}': cannot reach Docker: {text}"
+        return ssh.why(self.server.name, url, opened=self._made) or f"server '{self.server.name}': cannot reach Docker: {text}"
 
-    def _reopen(self) -> tuple[bool, str]:
-        """An ssh server's tunnel that ended under a client kept for later (the API server's,
-        watch's) is opened again, at the same socket path: (opened again, why it could not)."""
+    def _reopen(self) -> bool:
+        """True when an ssh server's tunnel had ended and is open again (see ssh.reopen)."""
+        from syncer.adapters import ssh  # (only on a failure: the no-op pays nothing)
+
         url = self.server.docker or ""
-        if not (url.startswith("ssh://") and self._made):
-            return False, ""
-        from syncer.adapters import ssh
-
-        if ssh.alive(url):
-            return False, ""
-        try:
-            ssh.local_url(self.server.name, url)
-        except DockerUnavailable as again:
-            return False, str(again)
-        return True, ""
+        return url.startswith("ssh://") and self._made and ssh.reopen(self.server.name, url)[0]
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -183,7 +168,7 @@ class Engine:
         except DockerUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - sorted below; anything else goes on as it was
-            if isinstance(exc, (FileNotFoundError, ConnectionRefusedError)) and self._reopen()[0]:
+            if isinstance(exc, (FileNotFoundError, ConnectionRefusedError)) and self._reopen():
                 # nothing reached the engine (its socket was gone): once more, through the new tunnel
                 try:
                     return fn(*args, **kwargs)

@@ -164,10 +164,29 @@ def _folder() -> str:
     return folder
 
 
-def alive(url: str) -> bool:
-    """True while this URL's tunnel runs."""
+def reopen(server: str, url: str) -> tuple[bool, str]:
+    """A tunnel that ended under a client kept for later (the API server's, watch's) is opened
+    again, at the same socket path: (opened again, why it could not: "" when it runs)."""
     tunnel = _tunnels.get(url)
-    return tunnel is not None and tunnel.alive()
+    if tunnel is not None and tunnel.alive():
+        return False, ""
+    try:
+        local_url(server, url)
+    except DockerUnavailable as again:
+        return False, str(again)
+    return True, ""
+
+
+def why(server: str, url: str, *, opened: bool) -> str:
+    """Why the server's engine was not reached when ssh is the reason ("" when it is not):
+    a tunnel that ended and cannot be opened again (`opened`: one was open before), or what
+    ssh last said."""
+    if opened:
+        reason = reopen(server, url)[1]
+        if reason:
+            return reason
+    said = last_error(url)
+    return f"server '{server}': ssh: {said}" if said else ""
 
 
 def last_error(url: str) -> str:
