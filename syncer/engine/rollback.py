@@ -64,21 +64,43 @@ def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOpt
             if images:  # each followed tag back at the digest that deployment ran
                 containers = pin_digests(from_revision(target, project.config.name), images)
                 def_hash, specs = definition_hash(containers), specs_of(containers)
-            number = latest.number + 1
+            number, before = latest.number + 1, store.pins().get(definition)
             with store.transaction():
                 store.add_revision(definition, number, def_hash, specs, project.commit, rollback_of=target.number)
                 store.pin(definition, number, definition_hash(git_side))
             progress(definition, f"revision {number} rolls back to revision {target.number}"
                      + "".join(f"; {ref} at {digest}" for ref, digest in sorted(images.items())))
-            events("deployment.rolled_back", {"definition": definition, "revision": number,
-                                              "rollback_of": target.number})
-            events("definition.updated", {"definition": definition, "revision": number,
-                                          "rollback_of": target.number, "commit": project.commit})
-            return apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=None,
-                                 trigger="rollback", progress=progress, events=events, engines=engines,
-                                 only=definition)
+            report = None
+            try:
+                report = apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=None,
+                                      trigger="rollback", progress=progress, events=events, engines=engines,
+                                      only=definition)
+            finally:
+                if report is None or not_applied(report, definition):
+                    # declined, or nothing of it could run (its server away): the revision and the pin
+                    # go, or the next apply (or watch's resync) would carry out what was not
+                    with store.transaction():
+                        store.drop_revision(definition, number)
+                        if before is not None:
+                            store.pin(definition, *before)
+                        else:
+                            store.unpin(definition)
+                    progress(definition, f"revision {number} not applied: dropped")
+            if not not_applied(report, definition):
+                events("deployment.rolled_back", {"definition": definition, "revision": number,
+                                                  "rollback_of": target.number})
+                events("definition.updated", {"definition": definition, "revision": number,
+                                              "rollback_of": target.number, "commit": project.commit})
+            return report
         finally:
             store.close()
+
+
+def not_applied(report: ApplyReport, definition: str) -> bool:
+    """True when the rollback's plan would change the definition and none of it ran (not
+    confirmed, or blocked): a plan with nothing to do keeps the pin (what runs is the target)."""
+    changes = [a for a in report.plan.actions if a.definition == definition and a.action != "noop"]
+    return bool(changes) and not any(r.definition == definition for r in report.results)
 
 
 HISTORY = 200  # the deployments a rollback looks back through

@@ -299,6 +299,11 @@ def test_rollback_deploys_the_previous_revision_and_pins_it(tmp_path: Path, proj
     _apply(repo, state)
     (repo / "definitions/web.yaml").write_text(WEB.replace("one", "two"))
     _apply(repo, state)
+    # declined (no terminal to confirm on): nothing of it stays, so no later apply carries it out
+    declined = run_cli("--repo", str(repo), "--state-dir", str(state), "rollback", "web", *FAST)
+    assert declined.returncode == 1 and "revision 3 not applied: dropped" in declined.stdout, declined.stdout
+    assert [r["revision"] for r in _json(repo, state, "history", "web")] == [2, 1]
+    assert "No changes." in _apply(repo, state).stdout
     out = run_cli("--repo", str(repo), "--state-dir", str(state), "rollback", "web", "--auto-approve", *FAST)
     assert out.returncode == 0, out.stdout + out.stderr
     c = _containers(docker_api, project)["web"]

@@ -109,6 +109,10 @@ class Runs(Db):
                    " rollback_of) VALUES (?,?,?,?,?,?,?)",
                    (definition, number, def_hash, json.dumps(specs), commit, now(), rollback_of))
 
+    def drop_revision(self, definition: str, number: int) -> None:
+        """Forget a revision nothing ran (a rollback declined, or that could not be applied)."""
+        self._exec("DELETE FROM revisions WHERE definition=? AND number=?", (definition, number))
+
     def latest_revisions(self) -> dict[str, tuple[int, str]]:
         """definition → (latest revision number, its definition hash)."""
         rows = self._rows("SELECT definition, number, def_hash FROM revisions r WHERE number ="
