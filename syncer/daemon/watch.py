@@ -254,7 +254,11 @@ class Watcher:
             if isinstance(exc, SecretError):  # (nothing could be rendered)
                 self.faults.heal_as_it_ran()
             return Outcome("failed", error=" | ".join(exc.lines())[:500])
-        self.docker_backoff = 1.0
+        if report.plan.unreachable:  # what waits for a server that did not answer is tried again, as after
+            self.later("retry: a server did not answer", self.docker_backoff, definition=definition)  # a Docker error
+            self.docker_backoff = min(self.docker_backoff * 2, 60.0)
+        else:
+            self.docker_backoff = 1.0
         self.faults.healed(definition)
         commit = None
         if report.project is not None:

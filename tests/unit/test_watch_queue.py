@@ -250,3 +250,27 @@ def test_a_fault_of_a_definition_the_repository_no_longer_has_heals_nothing_and_
     with pytest.raises(NotFound, match="no definition 'old'"):
         _only(whole, "old")
     assert _only(whole, "web", heal=True).actions == (net, web)  # (its networks come along)
+
+
+def test_a_heal_that_met_an_unreachable_server_is_tried_again_with_backoff(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: a fault whose apply found its server away (one of several: the apply goes
+    on for the others) was dropped; with `--resync 0` the container stayed dead. It is tried
+    again, as after a Docker error, until the server answers."""
+    calls: list[str | None] = []
+
+    def fake_apply(ctx: Any, **kw: Any) -> Any:
+        calls.append(kw.get("only"))
+        report = _report(f"run_{len(calls)}")
+        report.plan.unreachable = {"edge": "ssh: Connection refused"} if len(calls) < 3 else {}
+        return report
+
+    monkeypatch.setattr(engine, "apply", fake_apply)
+    w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
+    w.docker_backoff = 0.05  # (1 s, then doubling, in a watch)
+    w.faults.event(SimpleNamespace(name="edge"), _Settled(), _die("id-web"))
+    assert w.step(timeout=5) is True
+    assert w.step(timeout=3) is True  # the retry, 0.05 s later
+    assert w.step(timeout=3) is True  # and again, 0.1 s later: now it answers
+    assert w.step(timeout=1) is False  # and nothing more
+    assert calls == ["web", "web", "web"] and w.docker_backoff == 1.0
