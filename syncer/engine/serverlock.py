@@ -31,7 +31,7 @@ from typing import Any
 from syncer.adapters.docker import Conflict, Engine, EngineError
 from syncer.core import clock
 from syncer.core import labels as L
-from syncer.core.errors import DockerUnavailable, LockHeld
+from syncer.core.errors import Conflict as SameEngine, DockerUnavailable, LockHeld
 from syncer.core.model import Project, Server
 from syncer.engine.observe import EngineFactory
 
@@ -101,6 +101,10 @@ class ServerLock:
                         if attempt < TRIES - 1:
                             time.sleep(pause)
                         pause = min(2 * pause, 1.0)
+                    elif holder["labels"].get(TOKEN) == self.token:  # this apply's own lock
+                        others = ", ".join(f"'{s.name}'" for s, _ in self.held)
+                        raise SameEngine(f"server '{server.name}' reaches a Docker engine this apply already locked"
+                                       f" through server {others}: two server entries name one engine (keep one)")
                     elif _dead_here(holder["labels"]):
                         store.remove(holder["id"])  # by id: a live successor's lock is never removed
                     else:

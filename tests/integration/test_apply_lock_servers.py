@@ -199,3 +199,18 @@ def test_a_definition_in_sync_is_active_in_a_new_state_dir_once_an_apply_records
     out = run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "third"), "status", "--json")
     rows = {d["definition"]: d for d in json.loads(out.stdout)["definitions"]}
     assert {(r["status"], r["revision"]) for r in rows.values()} == {("active", 1)}, rows
+
+
+def test_two_server_entries_for_one_engine_are_named_not_reported_as_another_apply(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    """Two entries reaching one engine: the apply met its own lock there and said "another
+    apply holds the project's lock" with its own pid. It says what is wrong; nothing is made,
+    and the lock it took is released."""
+    repo = simple_repo(tmp_path / "r", project, definitions={"web": f"name: {project}-web\ntemplate: box\n"},
+                       extra="servers:\n  local: {}\n  again: {docker: 'unix:///var/run/docker.sock'}\n")
+    out = _apply(repo, tmp_path / "s")
+    assert out.returncode == 1
+    assert out.stderr.strip() == ("server 'local' reaches a Docker engine this apply already locked through"
+                                  " server 'again': two server entries name one engine (keep one)"), out.stderr
+    assert _lock(docker_api, project) == []
+    assert not docker_api.containers(all=True, filters={"label": f"syncer.project={project}"})
