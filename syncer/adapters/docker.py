@@ -19,14 +19,13 @@ from typing import Any, Literal
 
 from syncer.adapters import engine_http
 from syncer.adapters.container_args import InvalidSpec, create_args
-from syncer.adapters.docker_tls import tls_config
+from syncer.adapters.docker_tls import plain_reason, tls_config
 from syncer.core.errors import DockerUnavailable, SyncerError
 from syncer.core.model import LiveContainer, LiveNetwork, Server
 
 HEALTH_RE = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 # An empty image syncer imports itself (nothing to pull): markers are made from it, never started
 MARKER_IMAGE, MARKER_TAG = "syncer/marker", "1"
-_SSL_RE = re.compile(r"\[SSL[^\]]*\][^'\"]*")
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 FEW_NAMES = 8  # up to this many names are asked for by (anchored) name filters
 
@@ -143,13 +142,13 @@ class Engine:
 
     def _unreachable(self, exc: Exception) -> str:
         """One line naming the server: the TLS failure alone, or what ssh said, when that is why."""
-        text = " ".join(str(exc).split())
-        ssl = _SSL_RE.search(text)
-        if ssl:
-            return f"server '{self.server.name}': TLS: {re.sub(r' *[(]_ssl[.]c:[0-9]+[)]?$', '', ssl.group(0))}"
+        text = plain_reason(" ".join(str(exc).split()))
+        if text.startswith("TLS: "):
+            return f"server '{self.server.name}': {text}"
         url = self.server.docker or ""
         if not url.startswith("ssh://"):
-            where = f" at {self.socket}" if self.socket and isinstance(exc, OSError) else ""
+            where = (f" at {self.socket}" if self.socket and isinstance(exc, OSError)
+                     else f" at {url}" if url.startswith("tcp://") else "")
             return f"server '{self.server.name}': cannot reach Docker{where}: {text}"
         from syncer.adapters import ssh
 

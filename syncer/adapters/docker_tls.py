@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING
 
 from syncer.core.errors import DockerUnavailable
@@ -23,6 +24,10 @@ def tls_config(server: Server) -> TLSConfig | None:
     from docker.errors import DockerException
     from docker.tls import TLSConfig
 
+    if not tls.verify:  # asked for in the entry: urllib3's warning on every request says nothing more
+        import urllib3
+
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     try:
         return TLSConfig(client_cert=(cert, key) if cert and key else None, ca_cert=ca, verify=tls.verify)
     except DockerException:
@@ -45,3 +50,24 @@ def _tls_file(server: str, field: str, ref: FileRef | None) -> str | None:
     if not os.path.isfile(path):
         raise DockerUnavailable(f"server '{server}': tls.{field}:{shown} is not a readable file")
     return path
+
+
+# what OpenSSL said, up to Python's `(_ssl.c:NNN)` or the end of the quoted message around it
+_SSL = re.compile(r"\[SSL[^\]]*\](?:(?!\s*\(_ssl\.c)[^\"])*")
+_EOF = "EOF occurred in violation of protocol"  # the engine hung up mid-handshake: it refused this client
+_CONNECT = re.compile(r"Failed to establish a new connection: ([^'\"]+)|Connection to \S+ timed out")
+
+
+def plain_reason(text: str) -> str:
+    """Why an engine was not reached, in one short line: a TLS failure as `TLS: ...`, a
+    connection refused or timed out as the socket said it, without urllib3's wrapping
+    (`HTTPConnectionPool(...): Max retries exceeded ... NewConnectionError(<object at 0x..>`)."""
+    ssl = _SSL.search(text)
+    if ssl:
+        return "TLS: " + ssl.group(0).rstrip(" .")
+    if _EOF in text:
+        return "TLS: the engine ended the handshake (does it trust this client's certificate?)"
+    connect = _CONNECT.search(text)
+    if connect:
+        return (connect.group(1) or connect.group(0)).strip()
+    return text

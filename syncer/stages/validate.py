@@ -187,7 +187,8 @@ def _tls(raw: Mapping[str, Any] | None, root: str,
         else:
             files[key] = FileRef(rel=value, root=root)
     if ("cert" in raw) != ("key" in raw):
-        report("cert" if "cert" in raw else "key", "tls: a client certificate needs its key (cert and key go together)")
+        report("cert" if "cert" in raw else "key", "tls: a client certificate needs its key (cert and key go together)"
+               if "cert" in raw else "tls: a client key needs its certificate (cert and key go together)")
     return TLS(files["ca"], files["cert"], files["key"], bool(raw.get("verify", True)))
 
 

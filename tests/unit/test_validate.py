@@ -315,6 +315,8 @@ def test_tls_files_outside_the_repository_and_a_lone_cert_are_refused_without_th
     assert not any("/etc/keys" in line for line in found)
     lone = diagnostics(_tls_project("{ca: certs/ca.pem, cert: certs/c.pem}"))
     assert lone == ["syncer.yaml:5:35: tls: a client certificate needs its key (cert and key go together)"]
+    lone = diagnostics(_tls_project("{ca: certs/ca.pem, key: {env: DB_KEY}}"))
+    assert lone == ["syncer.yaml:5:34: tls: a client key needs its certificate (cert and key go together)"]
 
 
 def test_a_profile_takes_every_field_a_spec_takes() -> None:
