@@ -186,6 +186,8 @@ def why(server: str, url: str, *, opened: bool) -> str:
         if reason:
             return reason
     said = last_error(url)
+    if said and "open failed" in said:  # the remote end refused the forward: no engine at that socket
+        said += f" (no engine listening at {parse(url).socket} on that host? `?socket=` in the URL names it)"
     return f"server '{server}': ssh: {said}" if said else ""
 
 

@@ -5,6 +5,7 @@ and one plan over several servers where one does not answer (issue 14)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -115,6 +116,16 @@ def test_an_ssh_failure_is_one_line_naming_the_server_and_fails_only_its_actions
         f"Server edge: UNREACHABLE: {expected}"]
     assert _mine(docker_api, project) == {f"{project}-api": "running"}  # the other server was applied
     assert _mine(remote.api(), project) == {}
+
+
+def test_an_ssh_url_naming_no_engine_socket_says_so(tmp_path: Path, project: str, remote: Remote) -> None:
+    url = remote.sshd.url(Path("/nonexistent/docker.sock"))
+    repo = simple_repo(tmp_path / "r", project, definitions=_defs(project, web="edge"),
+                       extra=f"servers:\n  edge: {{docker: '{url}'}}\n")
+    out = _cli(repo, tmp_path / "s", "plan", env={"SYNCER_SSH_CONFIG": str(remote.sshd.config())})
+    assert out.returncode == 1 and out.stdout == ""
+    assert re.fullmatch(r"server 'edge': ssh: .*open failed \(no engine listening at /nonexistent/docker\.sock on that"
+                        r" host\? `\?socket=` in the URL names it\)\n", out.stderr), out.stderr
 
 
 def _tls_repo(tmp_path: Path, project: str, remote: Remote, ca: Path) -> Path:
