@@ -128,8 +128,14 @@ def apply_text(report: Any) -> str:
         lines.append(f"  {r.definition}: {mark} ({r.deployment})" + ("" if r.ok else f": {r.error}"))
     good = sum(1 for r in report.results if r.ok)
     bad = len(report.results) - good
-    head = "Apply complete" if bad == 0 else "Apply finished with failures"
-    return "\n".join([*lines, f"{head}: {good} deployment(s) succeeded, {bad} failed."]) + "\n"
+    s = report.plan.summary()
+    # what the plan blocked did not run either: the exit code is 1, and the line says why
+    left = [f"{s['unreachable']} not applied ({len(report.plan.unreachable)} server(s) unreachable)"] \
+        if s["unreachable"] else []
+    left += [f"{s['conflict']} conflict(s) left to resolve by hand"] if s["conflict"] else []
+    head = "Apply complete" if bad == 0 and not left else "Apply finished with failures"
+    tail = "".join(f"; {x}" for x in left)
+    return "\n".join([*lines, f"{head}: {good} deployment(s) succeeded, {bad} failed{tail}."]) + "\n"
 
 
 def apply_dict(report: Any) -> dict[str, Any]:

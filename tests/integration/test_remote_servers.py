@@ -209,6 +209,8 @@ def test_an_unreachable_server_fails_its_own_actions_only(tmp_path: Path, projec
     assert _mine(remote.api(), project) == {f"{project}-c": "running"}
     assert ("By server: far: unreachable, 1 not planned; local: 2 to create, 1 network(s) to create;"
             " other: 1 to create, 1 network(s) to create.") in out.stdout
+    assert out.stdout.splitlines()[-1] == ("Apply finished with failures: 2 deployment(s) succeeded, 1 failed;"
+                                           " 1 not applied (1 server(s) unreachable)."), out.stdout
     listed = _cli(repo, tmp_path / "s", "instances", "list", "--json")  # the others' rows; the list is partial
     assert listed.returncode == 1 and sorted(r["name"] for r in json.loads(listed.stdout)) == [
         f"{project}-a", f"{project}-c"]
