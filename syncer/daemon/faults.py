@@ -90,10 +90,11 @@ class DockerFaults:
                         return
                     since = max(since, int(event.get("time") or since))
                     self.event(server, observer, event)
-                log.warning("docker %s: the event stream ended (reconnecting)", server.name,
-                            extra={"event": "docker.lost"})
+                if not w.stopping.is_set():  # (closed by the watch stopping: nothing was lost)
+                    log.warning("docker %s: the event stream ended (reconnecting)", server.name,
+                                extra={"event": "docker.lost"})
             except Exception as exc:  # noqa: BLE001 - any failure: the daemon went away
-                if not lost:
+                if not lost and not w.stopping.is_set():
                     log.warning("docker %s: %s (reconnecting)", server.name, str(exc)[:200],
                                 extra={"event": "docker.lost"})
             finally:
