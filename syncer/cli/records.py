@@ -8,6 +8,7 @@ import click
 
 from syncer.cli import views
 from syncer.cli.base import cli, context
+from syncer.core.errors import SecretError
 from syncer.engine import facade as engine
 
 
@@ -18,7 +19,18 @@ def status(obj: dict[str, Any], as_json: bool) -> int:
     """Per definition: server, revision, containers with state and health, in sync or drifted;
     then each server: reachable or not, and its engine's version. Exits 1 when a server did
     not answer."""
-    _, rows, servers = engine.status(context(obj))
+    ctx = context(obj)
+    try:
+        _, rows, servers = engine.status(ctx)
+    except SecretError:
+        # the key is kept on a server that did not answer: nothing can be rendered, but which
+        # servers answer is what the operator needs now (the error follows, exit 1)
+        from syncer.engine import queries
+
+        reach = [{k: r[k] for k in ("name", "reachable", "engine_version", "error")}
+                 for r in queries.servers_info(engine.load(ctx))]
+        click.echo(views.to_json({"servers": reach}) if as_json else views.servers_text(reach), nl=False)
+        raise
     if as_json:
         click.echo(views.to_json(views.status_dict(rows, servers)), nl=False)
     else:

@@ -17,7 +17,7 @@ import docker
 import pytest
 
 from tests.dockerd import SecondDockerd
-from tests.helpers import run_cli, simple_repo
+from tests.helpers import run_cli, simple_repo, write_files
 from tests.remote import TestSshd, free_port, keygen, make_certs
 
 
@@ -248,3 +248,24 @@ def test_a_kept_client_reaches_the_server_again_after_its_tunnel_ended(remote: R
         eng.close()
         ssh._tunnels.pop(url).close()
         ssh._folders.pop(url, None)
+
+
+def test_status_shows_the_servers_when_the_key_server_is_away(tmp_path: Path, project: str) -> None:
+    """The secret key lives on the default server: while it is away nothing can be rendered,
+    and status still says which servers answer (then why there are no rows), exit 1."""
+    gone = tmp_path / "nobody-listens.sock"
+    repo = simple_repo(tmp_path / "r", project,
+                       definitions={"web": f"name: {project}-web\ntemplate: box\nserver: local\n"
+                                           "params: {token: {secret: ST}}\n"},
+                       extra=f"servers:\n  local: {{}}\n  far: {{docker: 'unix://{gone}'}}\ndefaults: {{server: far}}\n")
+    env = {"SYNCER_SECRETS_FILE": str(write_files(tmp_path / "sec", {"s.env": "ST=status-canary-3f\n"}) / "s.env")}
+    out = _cli(repo, tmp_path / "s", "status", env=env)
+    assert out.returncode == 1
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["SERVER", "REACHABLE", "ENGINE", "ERROR"]
+    assert lines[1].startswith("far") and "NO" in lines[1] and lines[2].split()[:2] == ["local", "yes"]
+    assert out.stderr.startswith("cannot read the project's secret key (kept on the default server 'far')")
+    data = _cli(repo, tmp_path / "s", "status", "--json", env=env)
+    assert data.returncode == 1
+    assert [(s["name"], s["reachable"]) for s in json.loads(data.stdout)["servers"]] == [("far", False), ("local", True)]
+    assert "status-canary-3f" not in out.stdout + out.stderr + data.stdout + data.stderr
