@@ -101,6 +101,7 @@ class _Importer:
                                    "definitions": ["definitions"]}
         networks, problems = compose_networks.top_level(self.doc)
         self.volume_names, more = fields.volume_names(self.doc, self.out.project)
+        self.volume_drivers = fields.volume_drivers(self.doc)
         for path, why in problems + more:
             self.problem(path, why)
         if networks:
@@ -305,7 +306,7 @@ class _Importer:
                 self.problem(where + (i,), f"service '{svc.name}': volumes: '{missing}' is not declared under"
                                            " the top-level volumes: (Compose refuses it too)")
             else:
-                svc.spec.setdefault("volumes", []).append(named(item, self.volume_names))
+                svc.spec.setdefault("volumes", []).append(named(item, self.volume_names, self.volume_drivers))
 
     def mounted(self, svc: _Service, key: str, value: list[Any], where: tuple[Any, ...]) -> None:
         top = self.doc.get(key) or {}

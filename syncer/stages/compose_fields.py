@@ -31,13 +31,24 @@ def volume_names(doc: dict[str, Any], project: str) -> tuple[dict[str, str], Pro
             problems.append((("volumes", key, "name"), f"volumes: {key}: name: a name with a variable is not carried"))
             continue
         names[str(key)] = str(given) if given else str(key) if external else f"{project}_{key}"
-        for other in sorted(set(conf) - {"name", "external", "driver"}):
-            problems.append((("volumes", key, other), f"volumes: {key}: {other}: not carried (syncer makes plain"
-                                                      " local volumes)"))
-        if conf.get("driver", "local") != "local":
-            problems.append((("volumes", key, "driver"), f"volumes: {key}: driver: not carried (syncer makes"
-                                                         " plain local volumes)"))
+        for other in sorted(set(conf) - {"name", "external", "driver", "driver_opts"}):
+            problems.append((("volumes", key, other), f"volumes: {key}: {other}: not carried (syncer makes a"
+                                                      " volume with its driver and driver_opts only)"))
     return names, problems
+
+
+def volume_drivers(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The driver and options each top-level volume that has them is made with (an NFS share,
+    a tmpfs), by its key: each service's entry for it carries them (the engine, or each Swarm
+    node, makes the volume with them when it does not exist)."""
+    out = {}
+    for key, conf in (doc.get("volumes") or {}).items():
+        conf = conf or {}
+        if conf.get("external") or not (conf.get("driver_opts") or conf.get("driver", "local") != "local"):
+            continue
+        out[str(key)] = {"driver": str(conf.get("driver") or "local"),
+                         **({"driver_opts": dict(conf["driver_opts"])} if conf.get("driver_opts") else {})}
+    return out
 
 
 def ports(value: list[Any]) -> tuple[list[Any], Problems]:

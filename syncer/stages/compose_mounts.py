@@ -61,12 +61,20 @@ def undeclared(item: Any, names: dict[str, str]) -> str | None:
     return None if source in names else str(source)
 
 
-def named(item: Any, names: dict[str, str]) -> Any:
-    """A named volume's entry with the Docker name its declaration gives it (`volume_names`)."""
+def named(item: Any, names: dict[str, str], drivers: dict[str, dict[str, Any]] | None = None) -> Any:
+    """A named volume's entry with the Docker name its declaration gives it (`volume_names`),
+    and the driver and options it is made with (`volume_drivers`: then in the long form)."""
     if isinstance(item, dict):
-        return {**item, "name": names[item["name"]]} if item.get("name") in names else item
+        key = item.get("name")
+        return {**item, "name": names[key], **(drivers or {}).get(key, {})} if key in names else item
     source, sep, rest = str(item).partition(":")
-    return f"{names[source]}:{rest}" if sep and source in names else item
+    if not (sep and source in names):
+        return item
+    if source not in (drivers or {}):
+        return f"{names[source]}:{rest}"
+    target, _, options = rest.partition(":")
+    return {"mount_path": target, "name": names[source], **({"read_only": True} if "ro" in options.split(",") else {}),
+            **(drivers or {})[source]}
 
 
 # what a private key looks like in a file: PEM (`-----BEGIN ... PRIVATE KEY-----`), OpenSSH's,

@@ -137,6 +137,9 @@ def bind_source(volume: Any) -> tuple[str | None, str] | None:
             value = volume.get(key)
             if isinstance(value, str) and (key == "host_path" or volume.get("type") == "bind"):
                 return key, value
+        opts = volume.get("driver_opts")  # the local driver's `o: bind, device: /srv/x` is a bind mount too
+        if isinstance(opts, Mapping) and "bind" in str(opts.get("o", "")).replace("rbind", "bind").split(","):
+            return "driver_opts", str(opts.get("device", ""))
     return None
 
 

@@ -197,6 +197,10 @@ def volumes(value: list[Any]) -> list[dict[str, Any]]:
                 del vol["read_only"]
         if vol.get("propagation") and not vol.get("host_path"):
             raise SpecError(f"volumes: {vol.get('mount_path')}: propagation is a host_path bind's (a named volume has none)")
+        if ("driver" in vol or "driver_opts" in vol) and not vol.get("name"):
+            raise SpecError(f"volumes: {vol.get('mount_path')}: driver and driver_opts are a named volume's (give it a name)")
+        if "driver_opts" in vol:  # (as the engine takes them: strings)
+            vol["driver_opts"] = {str(k): text(v) for k, v in vol["driver_opts"].items()}
         out.append(vol)
     return out
 
@@ -222,6 +226,15 @@ def _short_volume(spec: str) -> dict[str, Any]:
 
 
 PROPAGATION = ("private", "rprivate", "shared", "rshared", "slave", "rslave")  # a bind's, as Docker names them
+
+
+def volume_mount(v: Mapping[str, Any]) -> dict[str, Any]:
+    """A named volume with its driver and options as an Engine API Mount (a container's and a
+    Swarm service's alike): the engine (each node, for a service) makes the volume with them
+    when it does not exist yet; one that exists is mounted as it is."""
+    driver = {"Name": v.get("driver", "local"), **({"Options": dict(v["driver_opts"])} if v.get("driver_opts") else {})}
+    return {"Type": "volume", "Source": v["name"], "Target": v["mount_path"], "ReadOnly": bool(v.get("read_only")),
+            "VolumeOptions": {"DriverConfig": driver}}
 
 
 def as_list(value: Any) -> list[str]:

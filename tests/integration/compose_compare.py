@@ -78,14 +78,15 @@ def _exposed(ports: dict[str, Any]) -> list[str]:
 
 
 def _mounts(inspect: dict[str, Any], skip: set[str], prefix: str) -> list[tuple[str, ...]]:
-    """(destination, type[, volume | a bind's SELinux label, host path and propagation]) of each mount; a named
+    """(destination, type[, volume and its options | a bind's SELinux label, host path and propagation]) of each mount; a named
     volume's name without its project's prefix (both name it `<project>_<volume>`). An
     anonymous one has none: Compose's has a
     random name, syncer names it `<container>_<n>` (so that it outlives a recreate)."""
     anonymous = re.compile(r"[0-9a-f]{64}|" + re.escape(inspect["Name"].lstrip("/")) + r"_[0-9]+")
     found: set[tuple[str, ...]] = {
-        (m["Destination"], m["Type"], *([_project_relative(m["Name"], prefix)] if m["Type"] == "volume"
-                                        and not anonymous.fullmatch(m["Name"]) else []),
+        (m["Destination"], m["Type"], *([_project_relative(m["Name"], prefix),  # and the options it was made with
+                                          json.dumps(inspect["_volume_options"].get(m["Name"]), sort_keys=True)]
+                                         if m["Type"] == "volume" and not anonymous.fullmatch(m["Name"]) else []),
          *(sorted(set(m.get("Mode", "").split(",")) & {"z", "Z"}) if m["Type"] == "bind" else []),
          *([m["Source"], m.get("Propagation") or ""] if m["Type"] == "bind" else []))  # the host directory both mount
         for m in inspect.get("Mounts") or []}
@@ -124,10 +125,13 @@ def _aliases(inspect: dict[str, Any], service: str, prefix: str, project_network
 
 def with_internal(api: Any, inspect: dict[str, Any]) -> dict[str, Any]:
     """The inspected container with `_internal`: the names of its networks that are Internal,
-    and `_tmpfs_modes` (read while they exist: syncer's are removed before Compose's are made)."""
+    `_tmpfs_modes` and `_volume_options` (the options each named volume was made with), read
+    while they exist: syncer's are removed before Compose's are made."""
     nets = inspect["NetworkSettings"].get("Networks") or {}
     return {**inspect, "_internal": [n for n in nets if api.inspect_network(n).get("Internal")],
-            "_tmpfs_modes": _tmpfs_modes(api, inspect)}
+            "_tmpfs_modes": _tmpfs_modes(api, inspect),
+            "_volume_options": {m["Name"]: api.inspect_volume(m["Name"]).get("Options") or {}
+                                for m in inspect.get("Mounts") or [] if m["Type"] == "volume"}}
 
 
 def link_aliases(containers: list[dict[str, Any]]) -> dict[str, dict[str, set[str]]]:

@@ -1362,3 +1362,29 @@ def test_the_secret_key_is_a_swarm_config_every_manager_serves_and_an_older_mark
         assert "key-canary-71d0" not in out.stdout + out.stderr + again.stdout + again.stderr
     finally:
         api.remove_container(f"{sproject}.syncer-key", force=True)
+
+
+def test_a_named_volume_with_driver_options_is_made_by_the_node_with_them(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """Compose's `volumes: {x: {driver_opts: ...}}` (an NFS share in real life; a tmpfs here):
+    the service's Mount carries the driver's options, and the node makes the volume with them;
+    the plan after the apply has nothing to do (no drift from the manager's copy of the Mount)."""
+    api = _api(swarm)
+    name, volume = f"vol-{sproject[2:]}", f"{sproject}-tv"
+    tv = f"""
+        id: tv
+        version: "1.0"
+        spec:
+          image: {IMAGE}
+          command: {LOOP}
+          volumes: [{{name: {volume}, mount_path: /tv, driver_opts: {{type: tmpfs, device: tmpfs, o: "size=4m"}}}}]
+        """
+    repo = _repo(tmp_path, sproject, swarm, {name: f"name: {name}\ntemplate: tv\n"}, local=False,
+                 templates={"templates/tv.yaml": tv})
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert api.inspect_volume(volume)["Options"] == {"type": "tmpfs", "device": "tmpfs", "o": "size=4m"}
+    [task] = _running(api, name)
+    probe = api.exec_create(task["Status"]["ContainerStatus"]["ContainerID"], ["sh", "-c", "df -k /tv | tail -1"])
+    assert api.exec_start(probe).decode().split()[1] == "4096"  # a 4 MiB tmpfs
+    assert [a["action"] for a in _plan(repo)["actions"]] == ["noop"]

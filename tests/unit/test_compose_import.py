@@ -565,6 +565,7 @@ services:
         target: /shared
       - old:/old:ro
       - named:/named
+      - nfs:/nfs:ro
 volumes:
   data:
     driver: local
@@ -576,14 +577,16 @@ volumes:
     name: exact-name
   nfs:
     driver: nfs-plugin
-    driver_opts: {type: nfs}
+    driver_opts: {type: nfs, o: "addr=10.0.0.5,nfsvers=4", device: ":/export"}
+    labels: {team: data}
 """, read=lambda rel: None, project="shop", folder="p")
     template = str(got.files["templates/app.yaml"])
     assert ("    - shop_data:/data\n    - mount_path: /shared\n      name: shared\n    - legacy_volume:/old:ro\n"
-            "    - exact-name:/named\n") in template
+            "    - exact-name:/named\n    - mount_path: /nfs\n      name: shop_nfs\n      read_only: true\n"
+            "      driver: nfs-plugin\n      driver_opts:\n        type: nfs\n        o: \"addr=10.0.0.5,nfsvers=4\"\n"
+            "        device: \":/export\"\n") in template  # (made with them by the engine, or each Swarm node)
     assert [d.message for d in got.problems] == [
-        "volumes: nfs: driver_opts: not carried (syncer makes plain local volumes)",
-        "volumes: nfs: driver: not carried (syncer makes plain local volumes)"]
+        "volumes: nfs: labels: not carried (syncer makes a volume with its driver and driver_opts only)"]
 
 
 @pytest.mark.parametrize("name, secret", [

@@ -280,3 +280,28 @@ def test_a_binds_propagation_reads_short_or_long_and_reaches_binds_and_the_servi
     assert _mount(short)["BindOptions"] == {"Propagation": "rslave"}
     with pytest.raises(SpecError, match="propagation is a host_path bind's"):
         volumes(["data:/data:rshared"])
+
+
+def test_a_named_volume_made_with_driver_options_is_a_mount_for_docker_and_swarm_alike() -> None:
+    """`{name, driver, driver_opts}` (Compose's volumes.<name>.driver_opts: an NFS share, a
+    tmpfs) is an Engine API Mount with VolumeOptions.DriverConfig — the engine, or each Swarm
+    node, makes the volume with them; its options are strings; without a name it is an error,
+    and the local driver's `o: bind` is a bind mount the policy judges like any other."""
+    from syncer.stages.policy import bind_source
+    from syncer.stages.shortforms import SpecError, volumes
+    from syncer.stages.swarm import _mount
+
+    nfs, = volumes([{"name": "shop_nfs", "mount_path": "/nfs", "read_only": True, "driver": "local",
+                     "driver_opts": {"type": "nfs", "o": "addr=10.0.0.5", "device": ":/export", "port": 2049}}])
+    mount = {"Type": "volume", "Source": "shop_nfs", "Target": "/nfs", "ReadOnly": True, "VolumeOptions": {
+        "DriverConfig": {"Name": "local", "Options": {"type": "nfs", "o": "addr=10.0.0.5", "device": ":/export",
+                                                      "port": "2049"}}}}
+    args = create_args({"image": "x", "volumes": [nfs, {"name": "plain", "mount_path": "/p"}]}, {})
+    assert args["host_config"]["mounts"] == [mount] and args["host_config"]["binds"] == ["plain:/p:rw"]
+    assert args["volumes"] == ["/p"]  # (a Mount declares its own target)
+    assert _mount(nfs) == mount
+    with pytest.raises(SpecError, match="driver and driver_opts are a named volume's"):
+        volumes([{"mount_path": "/x", "driver_opts": {"type": "tmpfs"}}])
+    assert bind_source({"name": "v", "mount_path": "/v", "driver_opts": {"type": "none", "o": "rbind,ro",
+                                                                          "device": "/etc"}}) == ("driver_opts", "/etc")
+    assert bind_source(nfs) is None
