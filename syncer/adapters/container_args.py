@@ -11,7 +11,7 @@ from typing import Any
 
 from syncer.core.errors import SyncerError
 from syncer.core.labels import reveal
-from syncer.stages.shortforms import byte_size, tmpfs_entry, volume_mount
+from syncer.stages.shortforms import byte_size, made_with_driver, tmpfs_entry, volume_mount
 
 
 class InvalidSpec(SyncerError):
@@ -177,14 +177,14 @@ def _volume_args(volumes: list[Mapping[str, Any]], args: dict[str, Any], host: d
         return
     binds, mounts = [], []
     for v in volumes:
-        if "driver" in v or "driver_opts" in v:  # a Mount: the engine makes the volume with them (if absent)
+        if made_with_driver(v):  # a Mount: the engine makes the volume with them (if absent)
             mounts.append(volume_mount(v))
             continue
         source = v.get("host_path") or v["name"]
         label = f",{v['selinux']}" if v.get("selinux") else ""  # SELinux relabelling: z shared, Z private
         label += f",{v['propagation']}" if v.get("propagation") else ""  # a bind's (rslave: host mounts appear)
         binds.append(f"{source}:{v['mount_path']}:{'ro' if v.get('read_only') else 'rw'}{label}")
-    args["volumes"] = [v["mount_path"] for v in volumes if not ("driver" in v or "driver_opts" in v)]
+    args["volumes"] = [v["mount_path"] for v in volumes if not made_with_driver(v)]
     host["binds"] = binds
     if mounts:
         host["mounts"] = mounts

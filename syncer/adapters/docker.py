@@ -150,16 +150,14 @@ class Engine:
             where = (f" at {self.socket}" if self.socket and isinstance(exc, OSError)
                      else f" at {url}" if url.startswith("tcp://") else "")
             return f"server '{self.server.name}': cannot reach Docker{where}: {text}"
-        from syncer.adapters import ssh
-
+        from syncer.adapters import ssh  # (imported already: the server is an ssh:// one)
         return ssh.why(self.server.name, url, opened=self._made) or f"server '{self.server.name}': cannot reach Docker: {text}"
 
-    def _reopen(self) -> bool:
-        """True when an ssh server's tunnel had ended and is open again (see ssh.reopen)."""
+    def _reopen(self) -> tuple[bool, str]:
+        """An ssh server's tunnel that had ended: (open again, why it could not) — ssh.reopen."""
         from syncer.adapters import ssh  # (only on a failure: the no-op pays nothing)
-
         url = self.server.docker or ""
-        return url.startswith("ssh://") and self._made and ssh.reopen(self.server.name, url)[0]
+        return ssh.reopen(self.server.name, url) if url.startswith("ssh://") and self._made else (False, "")
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -167,12 +165,15 @@ class Engine:
         except DockerUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - sorted below; anything else goes on as it was
-            if isinstance(exc, (FileNotFoundError, ConnectionRefusedError)) and self._reopen():
-                # nothing reached the engine (its socket was gone): once more, through the new tunnel
-                try:
-                    return fn(*args, **kwargs)
-                except Exception as again:  # noqa: BLE001 - sorted below
-                    exc = again
+            if isinstance(exc, (FileNotFoundError, ConnectionRefusedError)):  # its socket was gone
+                opened, why = self._reopen()
+                if why:  # (said now: the sorting below would try ssh a second time)
+                    raise DockerUnavailable(why) from None
+                if opened:  # nothing reached the engine: once more, through the new tunnel
+                    try:
+                        return fn(*args, **kwargs)
+                    except Exception as again:  # noqa: BLE001 - sorted below
+                        exc = again
             raise self._sorted(what, exc) from None
 
     def _sorted(self, what: str, exc: Exception) -> Exception:

@@ -1,4 +1,5 @@
-"""A server entry's `tls:` as the docker SDK's client TLS, its files checked first."""
+"""A server entry's `tls:` as the docker SDK's client TLS, its files checked first; and why an
+engine was not reached (TLS or the connection), said in one short line (plain_reason)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from syncer.stages.compose_fields import is_relative, split_volume
-from syncer.stages.shortforms import PROPAGATION
+from syncer.stages.shortforms import PROPAGATION, volumes
 
 Reader = Callable[[str], "bytes | None"]
 Lister = Callable[[str], "list[str] | None"]  # the files under a directory, relative to it; None: no directory
@@ -72,9 +72,7 @@ def named(item: Any, names: dict[str, str], drivers: dict[str, dict[str, Any]] |
         return item
     if source not in (drivers or {}):
         return f"{names[source]}:{rest}"
-    target, _, options = rest.partition(":")
-    return {"mount_path": target, "name": names[source], **({"read_only": True} if "ro" in options.split(",") else {}),
-            **(drivers or {})[source]}
+    return {**volumes([f"{names[source]}:{rest}"])[0], **(drivers or {})[source]}  # (the long form carries them)
 
 
 # what a private key looks like in a file: PEM (`-----BEGIN ... PRIVATE KEY-----`), OpenSSH's,

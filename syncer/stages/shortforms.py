@@ -197,7 +197,7 @@ def volumes(value: list[Any]) -> list[dict[str, Any]]:
                 del vol["read_only"]
         if vol.get("propagation") and not vol.get("host_path"):
             raise SpecError(f"volumes: {vol.get('mount_path')}: propagation is a host_path bind's (a named volume has none)")
-        if ("driver" in vol or "driver_opts" in vol) and not vol.get("name"):
+        if made_with_driver(vol) and not vol.get("name"):
             raise SpecError(f"volumes: {vol.get('mount_path')}: driver and driver_opts are a named volume's (give it a name)")
         if "driver_opts" in vol:  # (as the engine takes them: strings)
             vol["driver_opts"] = {str(k): text(v) for k, v in vol["driver_opts"].items()}
@@ -226,6 +226,11 @@ def _short_volume(spec: str) -> dict[str, Any]:
 
 
 PROPAGATION = ("private", "rprivate", "shared", "rshared", "slave", "rslave")  # a bind's, as Docker names them
+
+
+def made_with_driver(v: Mapping[str, Any]) -> bool:
+    """A named volume with a driver or its options (mounted as a Mount: see volume_mount)."""
+    return "driver" in v or "driver_opts" in v
 
 
 def volume_mount(v: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 from syncer.core import labels as L
 from syncer.core.model import ContainerSpec, LiveContainer, LiveTask
 from syncer.core.record import Record, record
-from syncer.stages.shortforms import byte_size, volume_mount
+from syncer.stages.shortforms import byte_size, made_with_driver, volume_mount
 from syncer.stages.swarm_fields import process, text, tmpfs_mount
 
 DEFAULT_MONITOR = "5s"  # how long Swarm watches each updated task before it counts as proven
@@ -338,7 +338,7 @@ def _healthcheck(hc: Mapping[str, Any]) -> dict[str, Any]:
 
 def _mount(v: Mapping[str, Any]) -> dict[str, Any]:
     """A volume as a service Mount (Swarm mounts have no SELinux relabelling: not_on_swarm)."""
-    if "driver" in v or "driver_opts" in v:
+    if made_with_driver(v):
         return volume_mount(v)  # each node makes the volume with them (an NFS share, say)
     bind = bool(v.get("host_path"))
     out: dict[str, Any] = {"Type": "bind" if bind else "volume", "Target": v["mount_path"],
