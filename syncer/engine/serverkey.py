@@ -10,18 +10,25 @@ that name (readable by the same people), which every manager of the swarm serves
 the marker container an older syncer made there is carried over. `SYNCER_SECRET_KEY`, when set, wins (and is
 never published). A state dir's `secret.key` from an older syncer is published when the
 server has no key yet, so an upgrade recreates nothing.
+
+Every apply that changes something also leaves a copy of the key on each other server where a
+definition with a secret lands (`spread`; a server whose admins can read those secrets' values
+anyway): while the default server does not answer, the key is read from a copy, so the other
+servers are still planned and applied (an unreachable server fails its own actions only).
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from syncer.adapters.docker import Conflict, Engine, EngineError
 from syncer.core import labels as L
 from syncer.core.errors import DockerUnavailable, SecretError
-from syncer.core.model import Project
+from syncer.core.model import Desired, Project
 from syncer.engine.observe import EngineFactory
 from syncer.engine.secrets import KEY_FILE, secret_key
 from syncer.stages.render import literal_secrets, secret_references
@@ -56,11 +63,99 @@ def project_key(state: Path, project: Project, *, engines: EngineFactory = Engin
         finally:
             eng.close()
     except (EngineError, DockerUnavailable) as exc:
+        copy = _copy_elsewhere(project, engines)
+        if copy is not None:  # the copy an apply left where the secrets' users run
+            return copy
         local = local_key(state)
         if local is not None:  # the key this state dir used before: the best guess offline
             return local
         raise SecretError(f"cannot read the project's secret key (kept on the default server"
-                          f" '{server.name}'): {exc} (bring the server back, or set {ENV_KEY})") from None
+                          f" '{server.name}'; no copy on a server that answers): {exc}"
+                          f" (bring the server back, or set {ENV_KEY})") from None
+
+
+def secret_servers(desired: Desired) -> set[str]:
+    """The servers where a container with a secret (in its spec or its files) runs."""
+    return {c.server for c in desired.containers
+            if L.SECRET_REF_RE.search(json.dumps(c.spec)) or any(b"<<secret:" in v for v in c.payload.values())}
+
+
+def spread(project: Project, engines: Mapping[str, Engine], servers: Collection[str]) -> None:
+    """Copy the default server's key to `servers` (open clients by name) that lack it or hold
+    another (the key was published anew). Best effort: a copy is a fallback, not a step of
+    the apply; nothing when the key is configured or the default server is not among them."""
+    default = project.config.default_server
+    targets = sorted(set(servers) - {default})
+    if os.environ.get(ENV_KEY) or not targets or default not in engines:
+        return
+    name = key_name(project.config.name)
+    try:
+        key = _stored(engines[default], name)
+    except (EngineError, DockerUnavailable):
+        return
+    if key is None:
+        return
+    for server in targets:
+        eng = engines.get(server)
+        if eng is None:
+            continue
+        try:
+            _place(eng, project.config.name, key)
+        except (EngineError, DockerUnavailable):
+            continue
+
+
+def _copy_elsewhere(project: Project, engines: EngineFactory) -> bytes | None:
+    """A copy of the key on another server of the project that answers (by name order)."""
+    name = key_name(project.config.name)
+    for server_name, server in sorted(project.config.servers.items()):
+        if server_name == project.config.default_server:
+            continue
+        try:
+            eng = engines(server)
+            try:
+                found = _stored(eng, name)
+            finally:
+                eng.close()
+        except (EngineError, DockerUnavailable):
+            continue
+        if found is not None:
+            return found
+    return None
+
+
+def _stored(eng: Engine, name: str) -> bytes | None:
+    """The key kept on this server (a Swarm config, else a marker container), if any."""
+    swarm = _swarm(eng)
+    return _read(eng.marker(name)) if swarm is None else _from_config(swarm.find_object("config", name))
+
+
+def _place(eng: Engine, project: str, key: bytes) -> None:
+    """Make this server's copy the key (replacing another key's copy)."""
+    name = key_name(project)
+    swarm = _swarm(eng)
+    found = eng.marker(name) if swarm is None else swarm.find_object("config", name)
+    have = (_read(found) if swarm is None else _from_config(found)) if found is not None else None
+    if have == key:
+        return
+    if found is not None:
+        if swarm is None:
+            eng.remove(found["id"])
+        else:
+            swarm.remove_object("config", found["id"])
+    try:
+        _publish(eng, swarm, project, key)
+    except Conflict:  # another apply placed it at the same moment: the same key
+        return
+
+
+def _publish(eng: Engine, swarm: Any, project: str, key: bytes) -> None:
+    """Create the key's holder on this server (raises Conflict when the name is taken)."""
+    name, labels = key_name(project), {L.MARKER: "key", L.MARKER_OF: project}
+    if swarm is None:
+        eng.create_marker(name, labels, {MARKER_ENV: key.hex()})
+    else:
+        swarm.create_object("config", name, key.hex().encode(), labels)
 
 
 def local_key(state: Path) -> bytes | None:
@@ -74,21 +169,17 @@ def local_key(state: Path) -> bytes | None:
 def _on_server(eng: Engine, project: str, state: Path) -> bytes:
     name = key_name(project)
     swarm = _swarm(eng)
-    found = _read(eng.marker(name)) if swarm is None else _from_config(swarm.find_object("config", name))
+    found = _stored(eng, name)
     if found is not None:
         return found
     # an older syncer's key: on a Swarm manager the marker container it made there, else this
     # state dir's: nothing is recreated
     key = (_read(eng.marker(name)) if swarm is not None else None) or secret_key(state)
-    labels = {L.MARKER: "key", L.MARKER_OF: project}
     try:
-        if swarm is None:
-            eng.create_marker(name, labels, {MARKER_ENV: key.hex()})
-        else:
-            swarm.create_object("config", name, key.hex().encode(), labels)
+        _publish(eng, swarm, project, key)
         return key
     except Conflict:  # another state dir published one first: everybody uses theirs
-        found = _read(eng.marker(name)) if swarm is None else _from_config(swarm.find_object("config", name))
+        found = _stored(eng, name)
     if found is None:
         rm = "docker rm" if swarm is None else "docker config rm"
         raise SecretError(f"server '{eng.server.name}': {name} holds no readable key"

@@ -264,8 +264,54 @@ def test_status_shows_the_servers_when_the_key_server_is_away(tmp_path: Path, pr
     lines = out.stdout.splitlines()
     assert lines[0].split() == ["SERVER", "REACHABLE", "ENGINE", "ERROR"]
     assert lines[1].startswith("far") and "NO" in lines[1] and lines[2].split()[:2] == ["local", "yes"]
-    assert out.stderr.startswith("cannot read the project's secret key (kept on the default server 'far')")
+    assert out.stderr.startswith("cannot read the project's secret key (kept on the default server 'far';"
+                              " no copy on a server that answers): ")
     data = _cli(repo, tmp_path / "s", "status", "--json", env=env)
     assert data.returncode == 1
     assert [(s["name"], s["reachable"]) for s in json.loads(data.stdout)["servers"]] == [("far", False), ("local", True)]
     assert "status-canary-3f" not in out.stdout + out.stderr + data.stdout + data.stderr
+
+
+def _key_of(api: Any, project: str) -> str | None:
+    try:
+        env = api.inspect_container(f"{project}.syncer-key")["Config"]["Env"] or []
+    except docker.errors.NotFound:
+        return None
+    return next((e.partition("=")[2] for e in env if e.startswith("SYNCER_KEY=")), None)
+
+
+def test_a_copy_of_the_key_lets_the_others_be_planned_while_the_default_server_is_away(
+        tmp_path: Path, project: str, remote: Remote, docker_api: Any) -> None:
+    """An apply leaves a copy of the key where a secret's user runs: a fresh state dir (another
+    CI runner) plans that server without a recreate while the default server does not answer,
+    and a key published anew replaces the copy at the next apply."""
+    env = {"SYNCER_SECRETS_FILE": str(write_files(tmp_path / "sec", {"s.env": "ST=copy-canary-7d\n"}) / "s.env")}
+    defs = {"web": f"name: {project}-web\ntemplate: box\nserver: local\nparams: {{token: {{secret: ST}}}}\n",
+            "api": f"name: {project}-api\ntemplate: box\nserver: far\n"}
+
+    def repo(far: str) -> Path:
+        return simple_repo(tmp_path / "r", project, definitions=defs,
+                           extra=f"servers:\n  local: {{}}\n  far: {{docker: '{far}'}}\ndefaults: {{server: far}}\n")
+
+    out = _cli(repo(remote.d2.url), tmp_path / "s1", "apply", "--auto-approve", env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert _key_of(remote.api(), project) and _key_of(docker_api, project) == _key_of(remote.api(), project)
+    remote.api().remove_container(f"{project}.syncer-key")
+    # a state dir without a key of its own publishes a new one: web recreated, the copy replaced
+    out = _cli(repo(remote.d2.url), tmp_path / "s1b", "apply", "--auto-approve", env=env)
+    assert out.returncode == 0 and "(sensitive value changed)" in out.stdout, out.stdout + out.stderr
+    key = _key_of(remote.api(), project)
+    assert key and _key_of(docker_api, project) == key
+    web = docker_api.inspect_container(f"{project}-web")["Id"]
+
+    away = repo(f"unix://{tmp_path / 'nobody-listens.sock'}")
+    for state in ("s2", "s3"):  # a fresh state dir: no secret.key of its own
+        plan = _cli(away, tmp_path / state, "plan", "--json", env=env)
+        assert plan.returncode == 1, plan.stdout + plan.stderr
+        data = json.loads(plan.stdout)
+        assert {a["container"]: a["action"] for a in data["actions"]} == {
+            f"{project}-web": "noop", f"{project}-api": "unreachable"}
+        assert "copy-canary-7d" not in plan.stdout + plan.stderr
+    out = _cli(away, tmp_path / "s3", "apply", "--auto-approve", env=env)
+    assert out.returncode == 1 and docker_api.inspect_container(f"{project}-web")["Id"] == web
+    assert "copy-canary-7d" not in out.stdout + out.stderr
