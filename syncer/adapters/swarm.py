@@ -325,9 +325,11 @@ class Swarm:
     def events(self, project: str, *, since: int | None = None) -> Iterator[dict[str, Any]]:
         """The project's service events (create, update, remove) and its tasks' containers.
         A service event names its service only (no labels): the project's services are
-        listed once, and a service created or updated later is looked at once."""
-        ours = {str(s["Spec"]["Name"]) for s in self._call(
-            "list services", self.reads.services, filters={"label": [f"{L.PROJECT}={project}"]})}
+        listed once, and a service created or updated later is looked at once; each event
+        of theirs is given its definition's label."""
+        ours = {str(s["Spec"]["Name"]): str((s["Spec"].get("Labels") or {}).get(L.DEFINITION, ""))
+                for s in self._call("list services", self.reads.services,
+                                    filters={"label": [f"{L.PROJECT}={project}"]})}
         stream = self._call("events", self.api.events, decode=True, since=since,
                             filters={"type": ["service", "container"]})
         for event in stream:
@@ -338,17 +340,20 @@ class Swarm:
                     yield event
                 continue
             name = str(attrs.get("name", ""))
-            if name not in ours and event.get("Action") in ("create", "update") and self._ours(actor, project):
-                ours.add(name)
+            if name not in ours and event.get("Action") in ("create", "update"):
+                definition = self._ours(actor, project)
+                if definition is not None:
+                    ours[name] = definition
             if name in ours:
-                yield event
+                yield {**event, "Actor": {**actor, "Attributes": {**attrs, L.DEFINITION: ours[name]}}}
 
-    def _ours(self, actor: Mapping[str, Any], project: str) -> bool:
+    def _ours(self, actor: Mapping[str, Any], project: str) -> str | None:
+        """The service's definition when it is the project's."""
         try:
             labels = self.inspect_service(str(actor.get("ID", ""))).get("Spec", {}).get("Labels") or {}
         except (Missing, EngineError):
-            return False  # removed meanwhile: its remove event names a service we never had
-        return bool(labels.get(L.PROJECT) == project)
+            return None  # removed meanwhile: its remove event names a service we never had
+        return str(labels.get(L.DEFINITION, "")) if labels.get(L.PROJECT) == project else None
 
 
 def _is_job(service: Mapping[str, Any]) -> bool:

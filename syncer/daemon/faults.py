@@ -119,6 +119,11 @@ class DockerFaults:
         if verdict.what == "finished":
             self._finished(server, verdict)
             return
+        if verdict.what == "drift":  # the manager has the new spec when it sends the event: plan now
+            if w.opts.self_heal:
+                w.request(f"docker: service {verdict.name} {verdict.why}", kind=Kind.DOCKER,
+                          definition=verdict.definition)
+            return
         if verdict.what == "note" or not w.opts.self_heal or verdict.expect is None:
             return
         with self._lock:  # (a backed-off crash too: its timer's cycle may find the repository invalid)

@@ -44,11 +44,12 @@ class OwnActions:
         self._closing: dict[str, str] = {}  # id -> the event that ends the action on it
 
     @contextmanager
-    def acting(self, ident: str, *, until: str = "") -> Iterator[None]:
+    def acting(self, ident: str, *, until: str = "", grace: float | None = None) -> Iterator[None]:
         """Mark `ident` as ours for the action in the block, and a grace after it. `until`: the
         event that ends the action (a restart's `restart`, after its kill, die, stop and start,
         which may reach the watcher after the call returned): once it is `seen`, the id is no
-        longer ours, at once rather than after the grace, so that its next death is a fault."""
+        longer ours, at once rather than after the grace, so that its next death is a fault.
+        `grace`: this action's, instead of the default."""
         with self._lock:
             self._until[ident] = float("inf")
             if until:
@@ -60,7 +61,7 @@ class OwnActions:
                 if until and ident not in self._closing:  # its closing event came before the call returned
                     self._until.pop(ident, None)
                 else:
-                    self._until[ident] = time.monotonic() + self.grace
+                    self._until[ident] = time.monotonic() + (self.grace if grace is None else grace)
 
     def seen(self, ident: str, action: str) -> None:
         """An event of `ident`: when it is the one its action ends with, the id is a fault's

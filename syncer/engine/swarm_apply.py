@@ -24,10 +24,10 @@ from syncer.engine.heal import OWN
 from syncer.engine.swarm_wake import SLOW, Waker, since
 from syncer.engine.swarms import DeployFailed
 from syncer.stages import swarm as S
+from syncer.stages.swarm_drift import template_drifted
 from syncer.stages.swarm_tasks import (
     failed_tasks, health_checked, job_progress, last_reason, roll_time, running_count, waiting_reason, waiting_tasks,
-    wanted_replicas,
-)
+    wanted_replicas)
 
 Log = Callable[[str], None]
 # seconds between two looks at the services' tasks and UpdateStatus (shared: see _Snapshot). A
@@ -274,7 +274,7 @@ class SwarmDeployer:
         self._listen()  # (before the write: its roll's first move must not be missed)
         self.swarm.update_service(a.container_id, version, body, self.secrets)
         wanted = wanted_replicas(body)
-        if old_task == body["Labels"][S.TASK_HASH] and ports_same:
+        if old_task == body["Labels"][S.TASK_HASH] and ports_same and not template_drifted(a):
             # nothing the tasks run changed (replicas, the update pace, labels): no roll, so
             # Swarm writes no UpdateStatus; wait for the replica count
             log(f"updated service {c.definition}: its tasks are unchanged; "

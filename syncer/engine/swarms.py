@@ -11,6 +11,11 @@ from syncer.adapters.docker import Engine
 from syncer.core.model import Action, ContainerSpec, Desired, RegistryAnswer
 
 Log = Callable[[str], None]
+# how long a service's events stay this apply's after its deployment returned: none (the
+# manager sends them as it writes, and a deployment waits for Swarm well past its writes; one
+# that still comes late costs a re-plan that finds nothing to do, while a grace would hide a
+# change made by hand at once after the apply)
+OWN_GRACE_S = 0.0
 
 
 class DeployFailed(Exception):
@@ -55,8 +60,13 @@ class Swarms:
 
     def run(self, a: Action, c: ContainerSpec | None,
             labels: Callable[[Action, ContainerSpec], Mapping[str, str]], log: Log) -> None:
-        """Carry out one plan action on its Swarm server."""
-        self.deployers[a.server].run(a, c, labels(a, c) if c is not None else {}, log)
+        """Carry out one plan action on its Swarm server (the service's update events are this
+        apply's while it runs, not drift for the watch to heal)."""
+        from syncer.engine.heal import OWN
+        from syncer.stages.selfheal import service_mark
+
+        with OWN.acting(service_mark(a.container), grace=OWN_GRACE_S):
+            self.deployers[a.server].run(a, c, labels(a, c) if c is not None else {}, log)
 
     def close(self) -> None:
         """The end of the apply: the Swarm servers' event streams are read no more."""

@@ -19,6 +19,7 @@ from syncer.core.model import (
 from syncer.stages import networks, restarts, selfheal, tags
 from syncer.stages.swarm import TASK_HASH, live_mode, service_mode, task_hash
 from syncer.stages.swarm_drift import drifted
+from syncer.stages.swarm_drift import reasons as drift_reasons
 from syncer.stages.files import changed_sources
 
 RUNNING_STATES = ("running", "restarting")
@@ -251,7 +252,7 @@ def _service(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any], held:
                       reasons=(Reason("task template", live.labels[TASK_HASH], wants),), **ident)
     if drift := drifted(c, live, nets):  # `docker service update --env-add ...`: rolled back to the repository's
         return Action("update", cause="changed outside syncer: Swarm rolls it back to the repository's",
-                      reasons=tuple(Reason(f, "changed outside syncer", "the repository's") for f in drift), **ident)
+                      reasons=drift_reasons(drift), **ident)
     wanted = int(c.spec.get("replicas", 1))
     if held and live.replicas == 0:
         return Action("noop", cause="held at 0 replicas by an operator (start it through syncer)", **ident)

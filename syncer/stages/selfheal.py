@@ -33,14 +33,16 @@ UNHEALTHY = "health_status: unhealthy"
 POLICIES = ("report", "restart")
 CRASH_RESET_S = 60.0  # a container that stayed up this long after its heal crashes afresh
 CRASH_CAP_S = 300.0  # the longest wait between two heals of a crash loop
+SWARM_TASK = "com.docker.swarm.task.id"  # a label of every Swarm task's container
 
 
 @record
 class Verdict(Record):
     """What to do about one event."""
 
-    # note: worth a log line, nothing to do; finished: it ended on its own as its restart policy allows
-    what: Literal["ignore", "note", "heal", "unhealthy", "finished"]
+    # note: worth a log line, nothing to do; finished: it ended on its own as its restart policy
+    # allows; drift: a Swarm service's spec changed by someone else (re-planned at once)
+    what: Literal["ignore", "note", "heal", "unhealthy", "finished", "drift"]
     action: str = ""
     container_id: str = ""
     name: str = ""
@@ -58,22 +60,27 @@ def read_event(event: Mapping[str, Any], own: Container[str], signalled: Contain
     actor = event.get("Actor") or {}
     attrs = actor.get("Attributes") or {}
     ident = str(actor.get("ID") or event.get("id") or "")
-    name, definition = str(attrs.get("name", "?")), attrs.get("syncer.definition")
+    name, definition = str(attrs.get("name", "?")), attrs.get("syncer.definition") or None
 
-    def verdict(what: Literal["ignore", "note", "heal", "unhealthy", "finished"], why: str = "",
+    def verdict(what: Literal["ignore", "note", "heal", "unhealthy", "finished", "drift"], why: str = "",
                 expect: Expect | None = None, crashed: bool = False) -> Verdict:
         return Verdict(what, action, ident, name, definition, expect, why, crashed, _exit_code(attrs))
 
-    # a Swarm service removed behind syncer's back is the one service event that is a fault
-    # (Swarm itself replaces failed tasks); its id is a service's, so no container is listed
+    # Swarm's faults are a service removed, or its spec changed (`docker service update`,
+    # `scale`), behind syncer's back; Swarm itself replaces failed tasks, and the update events
+    # it sends as a roll moves on (`updatestate.*`: updating, completed, a rollback) are its own
     service = event.get("Type") == "service"
     known = action in _EXPECT or action in _FOLLOWED_BY_DIE or action.startswith(UNHEALTHY)
-    if (action != "remove") if service else not known:
+    if service and action == "update" and any(k.startswith("updatestate.") for k in attrs):
+        return verdict("ignore", "Swarm's own roll")
+    if (action not in ("remove", "update")) if service else not known:
         return verdict("ignore", "not a fault")
-    if ident and ident in own:
+    if (ident and ident in own) or (service and service_mark(name) in own):
         return verdict("ignore", "syncer's own action")
-    if service:
-        return verdict("heal", expect="gone")
+    if attrs.get(SWARM_TASK) and not action.startswith(UNHEALTHY):
+        return verdict("note", "a Swarm task's container: Swarm replaces its tasks itself")
+    if service:  # its id is a service's: no container to wait for
+        return verdict("drift", "changed outside syncer") if action == "update" else verdict("heal", expect="gone")
     if action in _FOLLOWED_BY_DIE:
         return verdict("note", "the `die` that follows, if the container ends, is the fault")
     if attrs.get(KIND) == "job" and action == "die":
@@ -86,6 +93,13 @@ def read_event(event: Mapping[str, Any], own: Container[str], signalled: Contain
             return verdict("finished", f"exited 0 on its own, and its restart policy is {restart}: left exited")
         return verdict("heal", expect="stopped", crashed=True)
     return verdict("heal", expect=_EXPECT[action])
+
+
+def service_mark(name: str) -> str:
+    """What an apply marks as its own while it acts on the Swarm service `name` (by name: a
+    service it creates has no id yet, and the manager sends an update as it gives it its
+    endpoint); never a prefix of another service's mark."""
+    return f"service:{name}/"
 
 
 def runs_to_completion(restart: Any) -> bool:

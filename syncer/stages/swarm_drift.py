@@ -18,11 +18,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from syncer.core import labels as L
-from syncer.core.model import ContainerSpec, LiveContainer, LiveNetwork
+from syncer.core.model import Action, ContainerSpec, LiveContainer, LiveNetwork, Reason
 from syncer.stages import swarm as S
 
 _FILLED = {"Isolation": "default", "Runtime": "container"}  # what the manager adds to a ContainerSpec / TaskTemplate
 _IGNORED = {"ForceUpdate", "ConfigID", "SecretID"}
+OUTSIDE = "changed outside syncer"  # a drifted field's `before` in the plan
+
+
+def reasons(fields: list[str]) -> tuple[Reason, ...]:
+    """The plan's reasons for drifted fields: each named, its values never shown."""
+    return tuple(Reason(f, OUTSIDE, "the repository's") for f in fields)
+
+
+def template_drifted(a: Action) -> bool:
+    """True when the plan rolls back a change made outside syncer to what the tasks run (the
+    service's task-template label still names what syncer made, but Swarm must roll them)."""
+    return any(r.before == OUTSIDE and r.field.startswith("TaskTemplate") for r in a.reasons)
 
 
 def live_template(spec: Mapping[str, Any]) -> str:

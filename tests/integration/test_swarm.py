@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -297,7 +298,7 @@ def test_files_become_configs_and_secrets_named_by_content_and_rotate(swarm: Swa
     assert not any("s3cret" in line for line in rec.lines)
 
 
-def test_watch_brings_back_a_service_removed_behind_its_back(tmp_path: Path, swarm: SwarmDockerd,
+def test_watch_brings_back_a_service_removed_or_changed_behind_its_back(tmp_path: Path, swarm: SwarmDockerd,
                                                              sproject: str) -> None:
     import signal
     import subprocess
@@ -325,6 +326,32 @@ def test_watch_brings_back_a_service_removed_behind_its_back(tmp_path: Path, swa
         assert back["Spec"]["Labels"]["syncer.project"] == sproject
         text = (tmp_path / "watch.log").read_text()
         assert "remove svc" in text and stranger not in text, text
+
+        # changed by hand (`docker service update`, `scale`): rolled back from the event, not at
+        # the next resync an hour away; Swarm's own update events (its roll, syncer's update) are not drift
+        def env() -> list[str]:
+            return list(_service(api, "svc")["Spec"]["TaskTemplate"]["ContainerSpec"].get("Env") or [])
+
+        # (a change made while syncer deploys the service is that deployment's to overwrite or
+        # fail on: each change by hand waits for the watch's deployment before it to end)
+        def deployed(count: int) -> None:
+            wait_until(lambda: (tmp_path / "watch.log").read_text().count("done: ok") == count, timeout=90,
+                       message=f"deployment {count} done ({tmp_path}/watch.log)")
+
+        deployed(2)
+        swarm.docker("service", "update", "--detach", "--env-add", "HAND=1", "svc")
+        assert "HAND=1" in env()
+        deployed(3)
+        assert "HAND=1" not in env()
+        swarm.docker("service", "scale", "--detach", "svc=3")
+        wait_until(lambda: _service(api, "svc")["Spec"]["Mode"]["Replicated"]["Replicas"] == 1, timeout=90,
+                   message=f"the hand scale undone ({tmp_path}/watch.log)")
+        wait_until(lambda: len(_running(api, "svc")) == 1, timeout=60, message="one task again")
+        time.sleep(3)  # (the heals' own update events have come by now)
+        text = (tmp_path / "watch.log").read_text()
+        triggers = [ln for ln in text.splitlines() if "trigger:" in ln]
+        assert [ln for ln in triggers if "changed outside syncer" in ln] == triggers[-2:], triggers
+        assert "scaled to 3 outside syncer" in text, text
     finally:
         w.send_signal(signal.SIGTERM)
         try:
@@ -1331,6 +1358,12 @@ def test_a_service_changed_outside_syncer_is_drift_the_next_apply_rolls_back(
     assert "t=drift-canary-5c1e;" in " ".join(spec["TaskTemplate"]["ContainerSpec"]["Env"])
     assert [p["PublishedPort"] for p in spec["EndpointSpec"]["Ports"]] == [18096]
     assert [a["action"] for a in json.loads(cli("plan", "--json").stdout)["actions"]] == ["noop"]
+    # the env alone: the service's labels still name syncer's tasks, but Swarm rolls them back,
+    # and the apply waits for that roll (it said "its tasks are unchanged" and returned at once)
+    swarm.docker("service", "update", "-d", "--env-add", "DRIFT=2", name)
+    out = cli("apply", "--auto-approve")
+    assert out.returncode == 0 and "Swarm is rolling its tasks" in out.stdout, out.stdout + out.stderr
+    assert "update completed" in out.stdout, out.stdout
 
 
 def test_the_secret_key_is_a_swarm_config_every_manager_serves_and_an_older_marker_is_carried_over(

@@ -124,15 +124,37 @@ def test_a_job_ending_is_never_a_fault_to_heal() -> None:
     assert read_event(service, set()).what == "heal"
 
 
-def test_a_swarm_service_removed_behind_syncers_back_is_a_fault_and_its_other_events_are_not() -> None:
-    def service(action: str) -> dict[str, Any]:
-        return {"Type": "service", "Action": action, "Actor": {"ID": "svc1", "Attributes": {"name": "web"}}}
+def test_a_swarm_service_removed_or_changed_behind_syncers_back_is_a_fault_and_swarms_own_moves_are_not() -> None:
+    def service(action: str, **attrs: str) -> dict[str, Any]:
+        return {"Type": "service", "Action": action,
+                "Actor": {"ID": "svc1", "Attributes": {"name": "web", "syncer.definition": "web-def", **attrs}}}
 
     v = selfheal.read_event(service("remove"), own=set())
-    assert (v.what, v.expect, v.name) == ("heal", "gone", "web")
-    assert selfheal.read_event(service("update"), own=set()).what == "ignore"
+    assert (v.what, v.expect, v.name, v.definition) == ("heal", "gone", "web", "web-def")
+    # `docker service update --env-add` / `scale` (the attributes as Docker 20.10 sends them)
+    for changed in (service("update"), service("update", **{"replicas.new": "3", "replicas.old": "1"})):
+        v = selfheal.read_event(changed, own=set())
+        assert (v.what, v.why, v.definition, v.expect) == ("drift", "changed outside syncer", "web-def", None)
+        assert selfheal.read_event(changed, own={"svc1"}).why == "syncer's own action"
+    # a roll moving on, and Swarm rolling back a failed update: Swarm's own, never re-planned
+    for state in ("updating", "completed", "rollback_started", "rollback_completed", "paused"):
+        assert selfheal.read_event(service("update", **{"updatestate.new": state}), own=set()).what == "ignore"
     assert selfheal.read_event(service("create"), own=set()).what == "ignore"
     assert selfheal.read_event(service("remove"), own={"svc1"}).why == "syncer's own action"
+    # an apply acting on the service by name (a service it creates gets an update as the
+    # manager gives it its endpoint); another service whose name it begins is not its
+    assert selfheal.read_event(service("update"), own={selfheal.service_mark("web")}).what == "ignore"
+    assert selfheal.read_event(service("update"), own={selfheal.service_mark("we")}).what == "drift"
+
+
+def test_a_swarm_tasks_container_ending_is_swarms_to_replace_and_its_health_is_reported() -> None:
+    def task(action: str) -> dict[str, Any]:
+        return {"Type": "container", "Action": action, "Actor": {"ID": "c1", "Attributes": {
+            "name": "web.1.x", "syncer.definition": "web", "com.docker.swarm.task.id": "t1"}}}
+
+    for action in ("die", "destroy", "pause"):
+        assert selfheal.read_event(task(action), own=set()).what == "note"
+    assert selfheal.read_event(task("health_status: unhealthy"), own=set()).what == "unhealthy"
 
 
 def _die(code: str | None, restart: str | None, ident: str = "abc") -> dict[str, Any]:
