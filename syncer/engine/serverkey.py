@@ -31,6 +31,7 @@ from syncer.core.errors import DockerUnavailable, SecretError
 from syncer.core.model import Desired, Project
 from syncer.engine.observe import EngineFactory
 from syncer.engine.secrets import KEY_FILE, secret_key
+from syncer.engine.swarms import is_swarm
 from syncer.stages.render import literal_secrets, secret_references
 
 ENV_KEY = "SYNCER_SECRET_KEY"
@@ -191,7 +192,7 @@ def _on_server(eng: Engine, project: str, state: Path) -> bytes:
 def _swarm(eng: Engine) -> Any:
     """On a Swarm manager, the key is a Swarm config (names are unique in the whole swarm, so
     every manager a runner reaches reads the same key; a marker container is one node's)."""
-    if getattr(getattr(eng, "server", None), "kind", "docker") != "swarm":
+    if not is_swarm(eng):
         return None
     from syncer.adapters.swarm import Swarm  # only swarm servers pay for it
 

@@ -34,6 +34,7 @@ from syncer.core import labels as L
 from syncer.core.errors import Conflict as SameEngine, DockerUnavailable, LockHeld
 from syncer.core.model import Project, Server
 from syncer.engine.observe import EngineFactory
+from syncer.engine.swarms import is_swarm
 
 LEASE = 3600.0  # seconds: a holder older than this is probably gone (the message says how to break it)
 # a lock's name taken while no container has it yet is a create in flight: looked at again after
@@ -202,8 +203,7 @@ class _Configs(_Markers):
 
 def _store(eng: Engine) -> _Markers:
     """Where the lock lives on this server, chosen once per engine (fakes have no server)."""
-    swarm = getattr(getattr(eng, "server", None), "kind", "docker") == "swarm"
-    return _Configs(eng) if swarm else _Markers(eng)
+    return _Configs(eng) if is_swarm(eng) else _Markers(eng)
 
 
 def _dead_here(labels: dict[str, str]) -> bool:

@@ -6,10 +6,10 @@ a rendered one (stages/shortforms made `dns`, `dns_search` and `tmpfs` lists).""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from syncer.core.model import Desired, Observed
+from syncer.core.model import ContainerSpec, Desired, Observed
 from syncer.core.versions import api_key
 from syncer.stages.shortforms import byte_size, tmpfs_entry
 
@@ -94,26 +94,30 @@ def not_on_swarm(spec: Mapping[str, Any]) -> list[str]:
 
 def jobs_unsupported(desired: Desired, observed: Observed) -> list[tuple[str, str, str]]:
     """(server, definition, API version) of each job wanted on a Swarm manager whose engine
-    has no job modes (API < 1.41, Docker < 20.10)."""
-    out = []
-    for c in desired.containers:
-        state = observed.servers.get(c.server)
-        if c.is_job and state is not None and state.kind == "swarm" and state.reachable \
-                and api_key(state.api_version) < JOB_API:
-            out.append((c.server, c.definition, state.api_version or "unknown"))
-    return out
+    has no job modes (API < 1.41, Docker < 20.10; an engine that did not say is refused too)."""
+    return _too_old(desired, observed, JOB_API, lambda c, kind: c.is_job and kind == "swarm", unknown=True)
 
 
 def start_interval_unsupported(desired: Desired, observed: Observed) -> list[tuple[str, str, str]]:
     """(server, definition, API version) of each healthcheck with `start_interval` wanted on an
     engine older than API 1.44 (Docker 25), which would drop it without a word (Compose refuses
     it there too)."""
+    return _too_old(desired, observed, START_INTERVAL_API,
+                    lambda c, kind: "start_interval" in (c.spec.get("healthcheck") or {}), unknown=False)
+
+
+def _too_old(desired: Desired, observed: Observed, since: tuple[int, ...],
+             wants: Callable[[ContainerSpec, str], bool], *, unknown: bool) -> list[tuple[str, str, str]]:
+    """(server, definition, API version) of each container that `wants` a feature its
+    reachable server's engine has only from API `since` on (`unknown`: refused when the engine
+    did not say its version)."""
     out = []
     for c in desired.containers:
         state = observed.servers.get(c.server)
-        if "start_interval" in (c.spec.get("healthcheck") or {}) and state is not None and state.reachable \
-                and state.api_version and api_key(state.api_version) < START_INTERVAL_API:
-            out.append((c.server, c.definition, state.api_version))
+        if state is None or not state.reachable or not wants(c, state.kind) or (not state.api_version and not unknown):
+            continue
+        if api_key(state.api_version) < since:
+            out.append((c.server, c.definition, state.api_version or "unknown"))
     return out
 
 

@@ -255,6 +255,8 @@ def test_a_swarm_job_is_a_replicated_job_run_once_per_spec_hash() -> None:
     old = Observed("acme", {"cluster": _state([], api="1.40")})
     assert swarm_fields.jobs_unsupported(Desired("acme", (job,), ("web",)), old) == [("cluster", "web", "1.40")]
     assert swarm_fields.jobs_unsupported(Desired("acme", (job,), ("web",)), Observed("acme", {"cluster": _state([])})) == []
+    silent = Observed("acme", {"cluster": _state([], api="")})  # an engine that did not say: refused, unlike start_interval
+    assert swarm_fields.jobs_unsupported(Desired("acme", (job,), ("web",)), silent) == [("cluster", "web", "unknown")]
 
 
 def test_declared_networks_are_joined_with_the_definition_as_alias() -> None:
