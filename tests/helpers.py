@@ -208,7 +208,7 @@ def _sweep_bridges(api: Any) -> None:
     # so a bridge of a network being created now (the other test shard) looks like nobody's once
     links = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True, text=True).stdout
     names = [line.split(":")[1].strip().split("@")[0] for line in links.splitlines()]
-    orphans = [n for n in names if n.startswith(("br-", "sd2")) or n == "docker_gwbridge"]
+    orphans = [n for n in names if n.startswith(("br-", "sd2", "gw2")) or n == "docker_gwbridge"]
     for again in (False, True):
         if again and orphans:
             time.sleep(2.0)
@@ -216,7 +216,7 @@ def _sweep_bridges(api: Any) -> None:
         if networks is None or not orphans:
             return
         ours = {f"br-{n['Id'][:12]}" for n in networks} | {n["Name"] for n in networks}
-        orphans = [n for n in orphans if n.startswith("sd2") or n not in ours]
+        orphans = [n for n in orphans if n.startswith(("sd2", "gw2")) or n not in ours]
     for name in orphans:
         subprocess.run(["ip", "link", "delete", name], capture_output=True)
 

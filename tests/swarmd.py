@@ -17,6 +17,15 @@ class SwarmDockerd(SecondDockerd):
 
     def start(self) -> None:
         super().start()
+        # Its own docker_gwbridge (what links a task on an overlay to the host), made before the
+        # swarm: by default every swarm daemon makes a host bridge of that one name and a subnet
+        # from the same pool, so two swarms on one machine (tests, a bench, a colleague's) shared
+        # it, and the first to go deleted it under the other (tasks failed `endpoint create on
+        # GW network`). Docker's documented way: the network made first, named docker_gwbridge.
+        self.docker("network", "create", "--driver", "bridge", "--subnet", f"10.251.{self.subnet}.0/24",
+                    "--opt", f"com.docker.network.bridge.name={self.gw_bridge}",
+                    "--opt", "com.docker.network.bridge.enable_icc=false",
+                    "--opt", "com.docker.network.bridge.enable_ip_masquerade=true", "docker_gwbridge")
         # ports of its own, so that two swarms on one machine (two engineers, CI) never clash
         port = random.randint(20000, 29000)
         self.docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{port}",
@@ -54,7 +63,9 @@ class SwarmDockerd(SecondDockerd):
         for mount in ("data", "exec"):  # a swarm daemon also mounts its data root and netns files
             subprocess.run(["umount", "-R", str(self.root / mount)], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
-        main = subprocess.run(["docker", "network", "ls", "-q", "--filter", "name=^docker_gwbridge$"],
-                              capture_output=True, text=True)
-        if main.returncode == 0 and not main.stdout.strip():  # the swarm's, not the main engine's
-            subprocess.run(["ip", "link", "delete", "docker_gwbridge"], capture_output=True)
+        subprocess.run(["ip", "link", "delete", self.gw_bridge], capture_output=True)  # (this swarm's own)
+
+    @property
+    def gw_bridge(self) -> str:
+        """The host bridge of this swarm's docker_gwbridge network."""
+        return f"gw2{self.bridge[3:]}"[:15]
