@@ -226,9 +226,9 @@ def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: De
                       registry=registry, internal=internal_names(project.config.name, project.config.internal_networks))
     try:
         results = applier.run()
-        from syncer.engine.serverkey import secret_servers, spread  # (a fallback: after the actions)
+        from syncer.engine.serverkey import spread  # (a fallback: after the actions)
 
-        spread(project, live, secret_servers(desired))
+        spread(project, live, desired)
     finally:
         for e in live.values():
             e.close()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,13 +81,16 @@ def secret_servers(desired: Desired) -> set[str]:
             if L.SECRET_REF_RE.search(json.dumps(c.spec)) or any(b"<<secret:" in v for v in c.payload.values())}
 
 
-def spread(project: Project, engines: Mapping[str, Engine], servers: Collection[str]) -> None:
-    """Copy the default server's key to `servers` (open clients by name) that lack it or hold
-    another (the key was published anew). Best effort: a copy is a fallback, not a step of
-    the apply; nothing when the key is configured or the default server is not among them."""
+def spread(project: Project, engines: Mapping[str, Engine], desired: Desired) -> None:
+    """Copy the default server's key to the other servers where a container with a secret runs
+    (`engines`: open clients by name) that lack it or hold another (the key was published
+    anew). Best effort: a copy is a fallback, not a step of the apply; nothing when the key is
+    configured or the default server is not among them."""
     default = project.config.default_server
-    targets = sorted(set(servers) - {default})
-    if os.environ.get(ENV_KEY) or not targets or default not in engines:
+    if os.environ.get(ENV_KEY) or default not in engines or not needs_key(project):
+        return
+    targets = sorted(secret_servers(desired) - {default})
+    if not targets:
         return
     name = key_name(project.config.name)
     try:
