@@ -31,23 +31,26 @@ def volume_names(doc: dict[str, Any], project: str) -> tuple[dict[str, str], Pro
             problems.append((("volumes", key, "name"), f"volumes: {key}: name: a name with a variable is not carried"))
             continue
         names[str(key)] = str(given) if given else str(key) if external else f"{project}_{key}"
-        for other in sorted(set(conf) - {"name", "external", "driver", "driver_opts"}):
+        for other in sorted(k for k in set(conf) - {"name", "external", "driver", "driver_opts", "labels"}
+                            if not str(k).startswith("x-")):  # (an extension is the file's own, as Compose's)
             problems.append((("volumes", key, other), f"volumes: {key}: {other}: not carried (syncer makes a"
-                                                      " volume with its driver and driver_opts only)"))
+                                                      " volume with its driver, driver_opts and labels only)"))
     return names, problems
 
 
 def volume_drivers(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The driver and options each top-level volume that has them is made with (an NFS share,
-    a tmpfs), by its key: each service's entry for it carries them (the engine, or each Swarm
-    node, makes the volume with them when it does not exist)."""
+    """The driver, options and labels each top-level volume that has them is made with (an NFS
+    share, a tmpfs, a backup tool's label), by its key: each service's entry for it carries
+    them (the engine, or each Swarm node, makes the volume with them when it does not exist)."""
     out = {}
     for key, conf in (doc.get("volumes") or {}).items():
         conf = conf or {}
-        if conf.get("external") or not (conf.get("driver_opts") or conf.get("driver", "local") != "local"):
+        labels = shortforms.labels(conf.get("labels") or {}, f"volumes.{key}.labels")
+        if conf.get("external") or not (conf.get("driver_opts") or labels or conf.get("driver", "local") != "local"):
             continue
         out[str(key)] = {"driver": str(conf.get("driver") or "local"),
-                         **({"driver_opts": dict(conf["driver_opts"])} if conf.get("driver_opts") else {})}
+                         **({"driver_opts": dict(conf["driver_opts"])} if conf.get("driver_opts") else {}),
+                         **({"labels": labels} if labels else {})}
     return out
 
 

@@ -198,9 +198,11 @@ def volumes(value: list[Any]) -> list[dict[str, Any]]:
         if vol.get("propagation") and not vol.get("host_path"):
             raise SpecError(f"volumes: {vol.get('mount_path')}: propagation is a host_path bind's (a named volume has none)")
         if made_with_driver(vol) and not vol.get("name"):
-            raise SpecError(f"volumes: {vol.get('mount_path')}: driver and driver_opts are a named volume's (give it a name)")
-        if "driver_opts" in vol:  # (as the engine takes them: strings)
-            vol["driver_opts"] = {str(k): text(v) for k, v in vol["driver_opts"].items()}
+            raise SpecError(f"volumes: {vol.get('mount_path')}: driver, driver_opts and labels are a named"
+                            " volume's (give it a name)")
+        for key in ("driver_opts", "labels"):  # (as the engine takes them: strings)
+            if key in vol:
+                vol[key] = {str(k): text(v) for k, v in vol[key].items()}
         out.append(vol)
     return out
 
@@ -229,17 +231,18 @@ PROPAGATION = ("private", "rprivate", "shared", "rshared", "slave", "rslave")  #
 
 
 def made_with_driver(v: Mapping[str, Any]) -> bool:
-    """A named volume with a driver or its options (mounted as a Mount: see volume_mount)."""
-    return "driver" in v or "driver_opts" in v
+    """A named volume with a driver, its options or labels (mounted as a Mount: see volume_mount)."""
+    return "driver" in v or "driver_opts" in v or "labels" in v
 
 
 def volume_mount(v: Mapping[str, Any]) -> dict[str, Any]:
-    """A named volume with its driver and options as an Engine API Mount (a container's and a
-    Swarm service's alike): the engine (each node, for a service) makes the volume with them
-    when it does not exist yet; one that exists is mounted as it is."""
+    """A named volume with its driver, options and labels as an Engine API Mount (a container's
+    and a Swarm service's alike): the engine (each node, for a service) makes the volume with
+    them when it does not exist yet; one that exists is mounted as it is."""
     driver = {"Name": v.get("driver", "local"), **({"Options": dict(v["driver_opts"])} if v.get("driver_opts") else {})}
+    labels = {"Labels": dict(v["labels"])} if v.get("labels") else {}
     return {"Type": "volume", "Source": v["name"], "Target": v["mount_path"], "ReadOnly": bool(v.get("read_only")),
-            "VolumeOptions": {"DriverConfig": driver}}
+            "VolumeOptions": {"DriverConfig": driver, **labels}}
 
 
 def as_list(value: Any) -> list[str]:

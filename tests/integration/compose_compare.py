@@ -125,13 +125,19 @@ def _aliases(inspect: dict[str, Any], service: str, prefix: str, project_network
 
 def with_internal(api: Any, inspect: dict[str, Any]) -> dict[str, Any]:
     """The inspected container with `_internal`: the names of its networks that are Internal,
-    `_tmpfs_modes` and `_volume_options` (the options each named volume was made with), read
+    `_tmpfs_modes` and `_volume_options` (the options and labels each named volume was made with), read
     while they exist: syncer's are removed before Compose's are made."""
     nets = inspect["NetworkSettings"].get("Networks") or {}
     return {**inspect, "_internal": [n for n in nets if api.inspect_network(n).get("Internal")],
             "_tmpfs_modes": _tmpfs_modes(api, inspect),
-            "_volume_options": {m["Name"]: api.inspect_volume(m["Name"]).get("Options") or {}
+            "_volume_options": {m["Name"]: _made_with(api.inspect_volume(m["Name"]))
                                 for m in inspect.get("Mounts") or [] if m["Type"] == "volume"}}
+
+
+def _made_with(volume: dict[str, Any]) -> dict[str, Any]:
+    """A named volume's options and its labels (Compose's own `com.docker.compose.*` aside)."""
+    labels = {k: v for k, v in (volume.get("Labels") or {}).items() if not k.startswith("com.docker.compose.")}
+    return {"options": volume.get("Options") or {}, **({"labels": labels} if labels else {})}
 
 
 def link_aliases(containers: list[dict[str, Any]]) -> dict[str, dict[str, set[str]]]:

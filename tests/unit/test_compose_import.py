@@ -578,15 +578,19 @@ volumes:
   nfs:
     driver: nfs-plugin
     driver_opts: {type: nfs, o: "addr=10.0.0.5,nfsvers=4", device: ":/export"}
-    labels: {team: data}
+    labels: {team: data, backup: 1}
+  tagged:
+    labels: [backup.stop=true]
+    driver_opts: {type: tmpfs, device: tmpfs}
+    x-custom: 1
 """, read=lambda rel: None, project="shop", folder="p")
     template = str(got.files["templates/app.yaml"])
     assert ("    - shop_data:/data\n    - mount_path: /shared\n      name: shared\n    - legacy_volume:/old:ro\n"
             "    - exact-name:/named\n    - mount_path: /nfs\n      name: shop_nfs\n      read_only: true\n"
             "      driver: nfs-plugin\n      driver_opts:\n        type: nfs\n        o: \"addr=10.0.0.5,nfsvers=4\"\n"
-            "        device: \":/export\"\n") in template  # (made with them by the engine, or each Swarm node)
-    assert [d.message for d in got.problems] == [
-        "volumes: nfs: labels: not carried (syncer makes a volume with its driver and driver_opts only)"]
+            "        device: \":/export\"\n      labels:\n        team: data\n        backup: \"1\"\n"
+            ) in template  # (made with them by the engine, or each Swarm node)
+    assert [d.message for d in got.problems] == []  # (`tagged` is declared only; an x- extension is the file's own)
 
 
 @pytest.mark.parametrize("name, secret", [

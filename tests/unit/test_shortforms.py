@@ -300,8 +300,14 @@ def test_a_named_volume_made_with_driver_options_is_a_mount_for_docker_and_swarm
     assert args["host_config"]["mounts"] == [mount] and args["host_config"]["binds"] == ["plain:/p:rw"]
     assert args["volumes"] == ["/p"]  # (a Mount declares its own target)
     assert _mount(nfs) == mount
-    with pytest.raises(SpecError, match="driver and driver_opts are a named volume's"):
-        volumes([{"mount_path": "/x", "driver_opts": {"type": "tmpfs"}}])
+    for made in ({"driver_opts": {"type": "tmpfs"}}, {"labels": {"backup": "yes"}}):
+        with pytest.raises(SpecError, match="driver, driver_opts and labels are a named volume's"):
+            volumes([{"mount_path": "/x", **made}])
+    # labels too (Compose's volumes.<name>.labels), as strings: the volume is made with them
+    tagged, = volumes([{"name": "shop_db", "mount_path": "/db", "labels": {"backup": True, "tier": 1}}])
+    assert _mount(tagged) == create_args({"image": "x", "volumes": [tagged]}, {})["host_config"]["mounts"][0] == {
+        "Type": "volume", "Source": "shop_db", "Target": "/db", "ReadOnly": False, "VolumeOptions": {
+            "DriverConfig": {"Name": "local"}, "Labels": {"backup": "true", "tier": "1"}}}
     assert bind_source({"name": "v", "mount_path": "/v", "driver_opts": {"type": "none", "o": "rbind,ro",
                                                                           "device": "/etc"}}) == ("driver_opts", "/etc")
     assert bind_source(nfs) is None
