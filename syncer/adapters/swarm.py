@@ -17,8 +17,9 @@ in the env, the arguments and secret files only, never in labels.
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ContextManager
 from urllib.parse import quote
 
 from syncer.adapters.docker import Engine, EngineError, Missing, live_network
@@ -39,6 +40,9 @@ class Swarm:
         self.light = engine.light  # writes of JSON without the SDK, on a unix socket
         self.name = engine.server.name
         self._image_tests: dict[str, list[str] | None] = {}  # image → its own healthcheck's test
+        # around each write of a service's spec, by its name (engine/heal.SERVICE_WRITES: the
+        # events it makes are the writer's, not a change for the watch to heal)
+        self.marks: Callable[[str], ContextManager[None]] = lambda name: contextlib.nullcontext()
 
     @property
     def api(self) -> Any:
@@ -165,12 +169,13 @@ class Swarm:
     def create_service(self, body: Mapping[str, Any], secrets: Mapping[str, str]) -> str:
         """`POST /services/create`; returns the service's id."""
         b = _revealed(body, secrets)
-        result = self._write(
-            f"create service {b['Name']}", lambda c: c.post("/services/create", b),
-            lambda api: api.create_service(
-                b["TaskTemplate"], name=b["Name"], labels=b["Labels"], mode=b["Mode"],
-                update_config=b.get("UpdateConfig"), rollback_config=b.get("RollbackConfig"),
-                endpoint_spec=b["EndpointSpec"]), pulls=True)
+        with self.marks(b["Name"]):
+            result = self._write(
+                f"create service {b['Name']}", lambda c: c.post("/services/create", b),
+                lambda api: api.create_service(
+                    b["TaskTemplate"], name=b["Name"], labels=b["Labels"], mode=b["Mode"],
+                    update_config=b.get("UpdateConfig"), rollback_config=b.get("RollbackConfig"),
+                    endpoint_spec=b["EndpointSpec"]), pulls=True)
         return str(result["ID"])
 
     def update_service(self, ident: str, version: int, body: Mapping[str, Any],
@@ -179,6 +184,10 @@ class Swarm:
         self._update(ident, version, _revealed(body, secrets))
 
     def _update(self, ident: str, version: int, b: Mapping[str, Any]) -> None:
+        with self.marks(b["Name"]):
+            self._update_now(ident, version, b)
+
+    def _update_now(self, ident: str, version: int, b: Mapping[str, Any]) -> None:
         self._write(
             f"update service {b['Name']}",
             lambda c: c.post(f"/services/{quote(ident, safe='')}/update", b, {"version": version}),
@@ -276,11 +285,11 @@ class Swarm:
 
     def find_object(self, kind: str, name: str) -> dict[str, Any] | None:
         """A config or secret of this exact name: its id, labels and (a config's; a secret's is
-        never read back) data; None when there is none."""
+        never read back) data, and when it was made; None when there is none."""
         for r in self._list(kind, {"name": [name]}):  # (a prefix match: the exact name is picked here)
             if (r.get("Spec") or {}).get("Name") == name:
                 return {"id": str(r["ID"]), "labels": dict(r["Spec"].get("Labels") or {}),
-                        "data": base64.b64decode(r["Spec"].get("Data") or "")}
+                        "data": base64.b64decode(r["Spec"].get("Data") or ""), "created": r.get("CreatedAt")}
         return None
 
     def remove_object(self, kind: str, ident: str) -> None:

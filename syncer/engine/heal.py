@@ -24,13 +24,20 @@ from syncer.engine.project import Context, load, state_store
 from syncer.stages import selfheal
 from syncer.stages.selfheal import Expect, Verdict
 
-__all__ = ["OWN", "SIGNALLED", "CrashLoops", "Observer", "OwnActions", "Verdict", "note_finished", "read_event",
+__all__ = ["OWN", "SERVICE_WRITES", "SIGNALLED", "CrashLoops", "Observer", "OwnActions", "Verdict", "note_finished", "read_event",
            "restart_unhealthy", "start_as_it_ran", "unhealthy_policy"]
 
 GRACE_S = 5.0  # how long an id stays "ours" once the action on it returned
 # How long a signal someone sent (`docker kill`, `docker stop`) makes the container's next
 # `die` theirs (a fault), not its own end: a stop waits up to the stop timeout to kill.
 SIGNAL_GRACE_S = 300.0
+# A service event this long after syncer's write to it is still the write's (the manager sends
+# it as it writes; a created service gets an update as the manager gives it its endpoint, in
+# the same few milliseconds): short, since a change made by hand within it is not seen as one
+# (one that comes later costs a re-plan that finds nothing to do). Windows are kept this long
+# for events read late, judged by their own time.
+WRITE_GRACE_S = 0.5
+WRITE_KEEP_S = 120.0
 POLL_S = 0.005  # a one-container list by id costs ~2 ms: the wait is what Docker takes, not the polling
 
 
@@ -44,12 +51,11 @@ class OwnActions:
         self._closing: dict[str, str] = {}  # id -> the event that ends the action on it
 
     @contextmanager
-    def acting(self, ident: str, *, until: str = "", grace: float | None = None) -> Iterator[None]:
+    def acting(self, ident: str, *, until: str = "") -> Iterator[None]:
         """Mark `ident` as ours for the action in the block, and a grace after it. `until`: the
         event that ends the action (a restart's `restart`, after its kill, die, stop and start,
         which may reach the watcher after the call returned): once it is `seen`, the id is no
-        longer ours, at once rather than after the grace, so that its next death is a fault.
-        `grace`: this action's, instead of the default."""
+        longer ours, at once rather than after the grace, so that its next death is a fault."""
         with self._lock:
             self._until[ident] = float("inf")
             if until:
@@ -61,7 +67,7 @@ class OwnActions:
                 if until and ident not in self._closing:  # its closing event came before the call returned
                     self._until.pop(ident, None)
                 else:
-                    self._until[ident] = time.monotonic() + (self.grace if grace is None else grace)
+                    self._until[ident] = time.monotonic() + self.grace
 
     def seen(self, ident: str, action: str) -> None:
         """An event of `ident`: when it is the one its action ends with, the id is a fault's
@@ -91,6 +97,46 @@ class OwnActions:
             return isinstance(ident, str) and any(_same(k, ident) for k in self._until)
 
 
+class ServiceWrites:
+    """The Swarm services this process writes (create, update, scale), by name, with when
+    (thread-safe). A service's event is this process's own when it comes while a write is
+    under way or within WRITE_GRACE_S of its end, or when the event's own time falls in such
+    a window (an event read late). Only the writes: a change someone makes while syncer waits
+    for a roll is theirs (drift), and Swarm's own roll and rollback events say so themselves."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._windows: dict[str, list[list[float]]] = {}  # name -> [[start, end]] (wall clock; end inf while writing)
+
+    @contextmanager
+    def writing(self, name: str) -> Iterator[None]:
+        """Mark the write to service `name` in the block."""
+        window = [time.time(), float("inf")]
+        with self._lock:
+            self._windows.setdefault(name, []).append(window)
+        try:
+            yield
+        finally:
+            with self._lock:
+                window[1] = time.time()
+
+    def covers(self, name: str, at_ns: int | None = None) -> bool:
+        """Whether an event of service `name` (sent at `at_ns`, the engine's timeNano) is a write's."""
+        now = time.time()
+        at = at_ns / 1e9 if at_ns else None
+        with self._lock:
+            kept = [w for w in self._windows.get(name, []) if w[1] + WRITE_KEEP_S > now]
+            if kept:
+                self._windows[name] = kept
+            else:
+                self._windows.pop(name, None)
+            return any(now <= end + WRITE_GRACE_S or (at is not None and start - WRITE_GRACE_S <= at <= end + WRITE_GRACE_S)
+                       for start, end in kept)
+
+
+SERVICE_WRITES = ServiceWrites()  # this process's: the watcher, and the applies and API calls it runs
+
+
 def _same(a: str, b: str) -> bool:
     """Whether two container ids (either may be short) name the same container."""
     return bool(a and b) and (a.startswith(b) or b.startswith(a))
@@ -108,7 +154,7 @@ def read_event(event: dict[str, Any]) -> Verdict:
     # (`docker stop` sends a `kill` first: its `stop` event comes after the `die`)
     if action == "kill" and event.get("Type", "container") == "container" and ident and ident not in OWN:
         SIGNALLED.mark(ident)
-    verdict = selfheal.read_event(event, OWN, SIGNALLED)
+    verdict = selfheal.read_event(event, OWN, SIGNALLED, writes=SERVICE_WRITES.covers)
     if action and ident:
         OWN.seen(ident, str(action))
     if action == "die" and ident:

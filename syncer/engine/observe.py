@@ -25,6 +25,12 @@ from syncer.stages.tags import followed
 EngineFactory = Callable[[Server], Engine]
 
 
+def is_swarm(engine: Engine) -> bool:
+    """True for a server declared `kind: swarm` (fakes without a server are not)."""
+    server = getattr(engine, "server", None)
+    return getattr(server, "kind", "docker") == "swarm"
+
+
 def observe(project: str, servers: Mapping[str, Server], desired: Desired | None,
             *, engines: EngineFactory = Engine, definition: str | None = None, versions: bool = False,
             tags: bool = True) -> Observed:

@@ -29,9 +29,9 @@ from syncer.adapters.docker import Conflict, Engine, EngineError
 from syncer.core import labels as L
 from syncer.core.errors import DockerUnavailable, SecretError
 from syncer.core.model import Desired, Project
-from syncer.engine.observe import EngineFactory
+from syncer.engine.observe import EngineFactory, is_swarm
 from syncer.engine.secrets import KEY_FILE, secret_key
-from syncer.engine.swarms import is_swarm
+from syncer.stages.networks import instant
 from syncer.stages.render import literal_secrets, secret_references
 
 ENV_KEY = "SYNCER_SECRET_KEY"
@@ -84,69 +84,81 @@ def secret_servers(desired: Desired) -> set[str]:
 def spread(project: Project, engines: Mapping[str, Engine], desired: Desired) -> None:
     """Copy the default server's key to the other servers where a container with a secret runs
     (`engines`: open clients by name) that lack it or hold another (the key was published
-    anew). Best effort: a copy is a fallback, not a step of the apply; nothing when the key is
-    configured or the default server is not among them."""
+    anew), and remove the copy from those where none runs any more (a key stays only where
+    its secrets' users are; a stale copy must not be read). Best effort: a copy is a fallback,
+    not a step of the apply; nothing when the key is configured or the default server is not
+    among them."""
     default = project.config.default_server
     if os.environ.get(ENV_KEY) or default not in engines or not needs_key(project):
         return
-    targets = sorted(secret_servers(desired) - {default})
-    if not targets:
-        return
+    hosts = secret_servers(desired) - {default}
     name = key_name(project.config.name)
     try:
-        key = _stored(engines[default], name)
+        key = _stored(engines[default], name) if hosts else b""
     except (EngineError, DockerUnavailable):
         return
     if key is None:
         return
-    for server in targets:
-        eng = engines.get(server)
-        if eng is None:
-            continue
+    for server in sorted(set(engines) - {default}):
         try:
-            _place(eng, project.config.name, key)
+            _place(engines[server], project.config.name, key if server in hosts else None)
         except (EngineError, DockerUnavailable):
             continue
 
 
 def _copy_elsewhere(project: Project, engines: EngineFactory) -> bytes | None:
-    """A copy of the key on another server of the project that answers (by name order)."""
+    """The newest copy of the key on the project's other servers that answer: a copy is made
+    or replaced with the key the default server holds then, so the newest is its latest key
+    (one a server that was away kept from before is older)."""
     name = key_name(project.config.name)
+    found: list[tuple[tuple[str, str], bytes]] = []
     for server_name, server in sorted(project.config.servers.items()):
         if server_name == project.config.default_server:
             continue
         try:
             eng = engines(server)
             try:
-                found = _stored(eng, name)
+                held = _held(eng, name)
             finally:
                 eng.close()
         except (EngineError, DockerUnavailable):
             continue
-        if found is not None:
-            return found
-    return None
+        if held is not None and held[0] is not None:
+            found.append((instant(held[1]), held[0]))
+    return max(found)[1] if found else None
 
 
 def _stored(eng: Engine, name: str) -> bytes | None:
     """The key kept on this server (a Swarm config, else a marker container), if any."""
+    held = _held(eng, name)
+    return held[0] if held is not None else None
+
+
+def _held(eng: Engine, name: str) -> tuple[bytes | None, str] | None:
+    """The key this server's holder keeps (None: unreadable) and when the holder was made;
+    None when there is no holder."""
     swarm = _swarm(eng)
-    return _read(eng.marker(name)) if swarm is None else _from_config(swarm.find_object("config", name))
+    found = eng.marker(name) if swarm is None else swarm.find_object("config", name)
+    if found is None:
+        return None
+    return (_read(found) if swarm is None else _from_config(found)), str(found.get("created") or "")
 
 
-def _place(eng: Engine, project: str, key: bytes) -> None:
-    """Make this server's copy the key (replacing another key's copy)."""
+def _place(eng: Engine, project: str, key: bytes | None) -> None:
+    """Make this server's copy the key (replacing another key's copy); None: no copy here."""
     name = key_name(project)
     swarm = _swarm(eng)
     found = eng.marker(name) if swarm is None else swarm.find_object("config", name)
     have = (_read(found) if swarm is None else _from_config(found)) if found is not None else None
-    if have == key:
+    if have == key or (found is None and key is None):
         return
     if found is not None:
         if swarm is None:
             eng.remove(found["id"])
         else:
             swarm.remove_object("config", found["id"])
+    if key is None:
+        return
     try:
         _publish(eng, swarm, project, key)
     except Conflict:  # another apply placed it at the same moment: the same key

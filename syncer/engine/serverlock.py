@@ -33,8 +33,7 @@ from syncer.core import clock
 from syncer.core import labels as L
 from syncer.core.errors import Conflict as SameEngine, DockerUnavailable, LockHeld
 from syncer.core.model import Project, Server
-from syncer.engine.observe import EngineFactory
-from syncer.engine.swarms import is_swarm
+from syncer.engine.observe import EngineFactory, is_swarm
 
 LEASE = 3600.0  # seconds: a holder older than this is probably gone (the message says how to break it)
 # a lock's name taken while no container has it yet is a create in flight: looked at again after

@@ -26,8 +26,8 @@ from syncer.engine.swarms import DeployFailed
 from syncer.stages import swarm as S
 from syncer.stages.swarm_drift import template_drifted
 from syncer.stages.swarm_tasks import (
-    failed_tasks, health_checked, job_progress, last_reason, roll_time, running_count, waiting_reason, waiting_tasks,
-    wanted_replicas)
+    failed_tasks, health_checked, job_progress, last_reason, roll_time, running_count, runs_template, superseded,
+    waiting_reason, waiting_tasks, wanted_replicas)
 
 Log = Callable[[str], None]
 # seconds between two looks at the services' tasks and UpdateStatus (shared: see _Snapshot). A
@@ -302,12 +302,15 @@ class SwarmDeployer:
         """Until Swarm's verdict on the roll. `template_only`: only the TaskTemplate changed, so
         tasks already running it mean that Swarm has nothing to roll (not so for new ports)."""
         deadline = time.monotonic() + self.timeout + extra
-        seen, after, looks = "", -1, 0
+        seen, after, looks, ours = "", -1, 0, ""
         while time.monotonic() < deadline:
             status, at = self._update_status(ident, after)
             started = status.get("StartedAt", "")
             state = status.get("State", "") if started and started != before else ""
-            looks += 1
+            if superseded(ours, status):  # (Swarm drops a roll's status when the spec is written again)
+                raise DeployFailed("the service was changed outside syncer while Swarm rolled it (its update"
+                                   " status went); the next apply plans it again")
+            ours, looks = ours or (started if state else ""), looks + 1
             if not state and looks == 3 and template_only and self._already_running(ident):
                 log("its tasks already run this template: Swarm has nothing to roll")
                 return
@@ -330,15 +333,8 @@ class SwarmDeployer:
     def _already_running(self, ident: str) -> bool:
         """Whether every task Swarm wants running runs the service's template as it stands: an
         update that changed nothing the tasks run (by Swarm's measure) starts no roll and
-        writes no UpdateStatus. Asked only when none began by the third look at the roll.
-        Placement is left aside, as Swarm leaves it: a task on a node that still fits is kept."""
-        def task_part(spec: Any) -> Any:  # (a task's copy of the template has no `Runtime`)
-            return {k: v for k, v in (spec or {}).items() if k not in ("Runtime", "Placement")}
-
-        template = task_part(self.swarm.inspect_service(ident).get("Spec", {}).get("TaskTemplate"))
-        tasks = [t for t in self.swarm.service_tasks(ident) if t.get("DesiredState") == "running"]
-        return bool(tasks) and all(task_part(t.get("Spec")) == template
-                                   and (t.get("Status") or {}).get("State") == "running" for t in tasks)
+        writes no UpdateStatus. Asked only when none began by the third look at the roll."""
+        return runs_template(self.swarm.inspect_service(ident), self.swarm.service_tasks(ident))
 
     def _wait_running(self, ident: str, wanted: int | None, log: Log, *, give_up_after: int,
                       checked: Callable[[], bool] = lambda: False) -> None:

@@ -9,13 +9,9 @@ from typing import Any
 
 from syncer.adapters.docker import Engine
 from syncer.core.model import Action, ContainerSpec, Desired, RegistryAnswer
+from syncer.engine.observe import is_swarm
 
 Log = Callable[[str], None]
-# how long a service's events stay this apply's after its deployment returned: none (the
-# manager sends them as it writes, and a deployment waits for Swarm well past its writes; one
-# that still comes late costs a re-plan that finds nothing to do, while a grace would hide a
-# change made by hand at once after the apply)
-OWN_GRACE_S = 0.0
 
 
 class DeployFailed(Exception):
@@ -24,12 +20,6 @@ class DeployFailed(Exception):
     def __init__(self, message: str, *, rolled_back: bool = False) -> None:
         super().__init__(message)
         self.rolled_back = rolled_back
-
-
-def is_swarm(engine: Engine) -> bool:
-    """True for a server declared `kind: swarm` (fakes without a server are not)."""
-    server = getattr(engine, "server", None)
-    return getattr(server, "kind", "docker") == "swarm"
 
 
 class Swarms:
@@ -44,10 +34,14 @@ class Swarms:
         if any(is_swarm(eng) for eng in engines.values()):
             from syncer.engine.swarm_apply import SwarmDeployer  # only swarm projects pay for it
 
+            from syncer.engine.heal import SERVICE_WRITES
+
             self.deployers = {name: SwarmDeployer(eng, desired, secrets, timeout=timeout, job_timeout=job_timeout,
                                                   sleep=sleep, registry=(registry or {}).get(name, {}),
                                                   internal=internal)
                               for name, eng in engines.items() if is_swarm(eng)}
+            for deployer in self.deployers.values():  # (its writes' events are this apply's, not drift)
+                deployer.swarm.marks = SERVICE_WRITES.writing
 
     def __contains__(self, server: object) -> bool:
         return server in self.deployers
@@ -60,13 +54,8 @@ class Swarms:
 
     def run(self, a: Action, c: ContainerSpec | None,
             labels: Callable[[Action, ContainerSpec], Mapping[str, str]], log: Log) -> None:
-        """Carry out one plan action on its Swarm server (the service's update events are this
-        apply's while it runs, not drift for the watch to heal)."""
-        from syncer.engine.heal import OWN
-        from syncer.stages.selfheal import service_mark
-
-        with OWN.acting(service_mark(a.container), grace=OWN_GRACE_S):
-            self.deployers[a.server].run(a, c, labels(a, c) if c is not None else {}, log)
+        """Carry out one plan action on its Swarm server."""
+        self.deployers[a.server].run(a, c, labels(a, c) if c is not None else {}, log)
 
     def close(self) -> None:
         """The end of the apply: the Swarm servers' event streams are read no more."""

@@ -15,7 +15,7 @@ crashing (`crash_delay`), as Docker's own restart policies do.
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
+from collections.abc import Callable, Container, Mapping
 from typing import Any, Literal
 
 from syncer.core.labels import KIND, spec_of
@@ -53,9 +53,11 @@ class Verdict(Record):
     exit_code: int | None = None  # a die's
 
 
-def read_event(event: Mapping[str, Any], own: Container[str], signalled: Container[str] = ()) -> Verdict:
+def read_event(event: Mapping[str, Any], own: Container[str], signalled: Container[str] = (),
+               writes: Callable[[str, int | None], bool] = lambda name, at: False) -> Verdict:
     """The verdict on one event of the project's event stream (`own`: ids syncer acts on;
-    `signalled`: ids someone sent a signal lately (`docker kill`, `docker stop`), whose `die` is their doing)."""
+    `signalled`: ids someone sent a signal lately (`docker kill`, `docker stop`), whose `die` is their doing;
+    `writes(name, at)`: whether a Swarm service's event sent at `at` (ns) comes of syncer's own write to it)."""
     action = str(event.get("Action") or event.get("status") or "")
     actor = event.get("Actor") or {}
     attrs = actor.get("Attributes") or {}
@@ -67,15 +69,18 @@ def read_event(event: Mapping[str, Any], own: Container[str], signalled: Contain
         return Verdict(what, action, ident, name, definition, expect, why, crashed, _exit_code(attrs))
 
     # Swarm's faults are a service removed, or its spec changed (`docker service update`,
-    # `scale`), behind syncer's back; Swarm itself replaces failed tasks, and the update events
-    # it sends as a roll moves on (`updatestate.*`: updating, completed, a rollback) are its own
+    # `scale`, `rollback`), behind syncer's back; Swarm itself replaces failed tasks, and the
+    # update events it sends as a roll moves on (`updatestate.*`: updating, completed, its
+    # rollback of a failed update) are its own — a rollback that no update led to is someone's
     service = event.get("Type") == "service"
     known = action in _EXPECT or action in _FOLLOWED_BY_DIE or action.startswith(UNHEALTHY)
-    if service and action == "update" and any(k.startswith("updatestate.") for k in attrs):
+    if service and action == "update" and "updatestate.new" in attrs and not _asked_rollback(attrs):
         return verdict("ignore", "Swarm's own roll")
     if (action not in ("remove", "update")) if service else not known:
         return verdict("ignore", "not a fault")
-    if (ident and ident in own) or (service and service_mark(name) in own):
+    # (syncer writes whole specs: a spec change's event may be its write's, an asked rollback never)
+    written = service and action == "update" and "updatestate.new" not in attrs and writes(name, _time_ns(event))
+    if (ident and ident in own) or written:
         return verdict("ignore", "syncer's own action")
     if attrs.get(SWARM_TASK) and not action.startswith(UNHEALTHY):
         return verdict("note", "a Swarm task's container: Swarm replaces its tasks itself")
@@ -95,11 +100,17 @@ def read_event(event: Mapping[str, Any], own: Container[str], signalled: Contain
     return verdict("heal", expect=_EXPECT[action])
 
 
-def service_mark(name: str) -> str:
-    """What an apply marks as its own while it acts on the Swarm service `name` (by name: a
-    service it creates has no id yet, and the manager sends an update as it gives it its
-    endpoint); never a prefix of another service's mark."""
-    return f"service:{name}/"
+def _asked_rollback(attrs: Mapping[str, Any]) -> bool:
+    """A service's rollback someone asked for (`docker service rollback`, `update --rollback`):
+    Swarm's own begins from a roll under way (`updating`), a requested one from anything else."""
+    return attrs.get("updatestate.new") == "rollback_started" and attrs.get("updatestate.old") != "updating"
+
+
+def _time_ns(event: Mapping[str, Any]) -> int | None:
+    try:
+        return int(event["timeNano"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def runs_to_completion(restart: Any) -> bool:

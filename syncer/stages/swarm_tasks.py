@@ -129,3 +129,24 @@ def waiting_reason(tasks: list[dict[str, Any]], since: str, notes: list[TaskNote
     if not tasks and not since:
         return "; Swarm made no task (does any node meet its placement?)"
     return last_reason(notes)
+
+
+def runs_template(service: Mapping[str, Any], tasks: list[dict[str, Any]]) -> bool:
+    """Whether every task Swarm wants running runs `service`'s template as it stands and runs.
+    Placement is left aside, as Swarm leaves it: a task on a node that still fits is kept."""
+    def task_part(spec: Any) -> Any:  # (a task's copy of the template has no `Runtime`)
+        return {k: v for k, v in (spec or {}).items() if k not in ("Runtime", "Placement")}
+
+    template = task_part(service.get("Spec", {}).get("TaskTemplate"))
+    wanted = [t for t in tasks if t.get("DesiredState") == "running"]
+    return bool(wanted) and all(task_part(t.get("Spec")) == template
+                                and (t.get("Status") or {}).get("State") == "running" for t in wanted)
+
+
+def superseded(ours: str, status: Mapping[str, Any]) -> bool:
+    """Whether the roll a deployment follows (`ours`: its UpdateStatus.StartedAt, "" until seen)
+    was replaced: someone wrote the spec again while it rolled — Swarm then drops the status
+    (a scale), or starts another roll (an update). Swarm's rollback of it is still its own."""
+    if not ours:
+        return False
+    return not status.get("State") or (status.get("StartedAt") != ours and status.get("State") == "updating")

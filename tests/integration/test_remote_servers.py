@@ -302,6 +302,15 @@ def test_a_copy_of_the_key_lets_the_others_be_planned_while_the_default_server_i
     assert out.returncode == 0 and "(sensitive value changed)" in out.stdout, out.stdout + out.stderr
     key = _key_of(remote.api(), project)
     assert key and _key_of(docker_api, project) == key
+
+    # web moves to far (the default server): its copy on local goes — a key stays only where
+    # its secrets' users run, and a copy left behind would be read later, stale after a new key
+    defs["web"] = defs["web"].replace("server: local", "server: far")
+    assert _cli(repo(remote.d2.url), tmp_path / "s1b", "apply", "--auto-approve", env=env).returncode == 0
+    assert _key_of(docker_api, project) is None
+    defs["web"] = defs["web"].replace("server: far", "server: local")
+    assert _cli(repo(remote.d2.url), tmp_path / "s1b", "apply", "--auto-approve", env=env).returncode == 0
+    assert _key_of(docker_api, project) == key
     web = docker_api.inspect_container(f"{project}-web")["Id"]
 
     away = repo(f"unix://{tmp_path / 'nobody-listens.sock'}")

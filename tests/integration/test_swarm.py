@@ -337,6 +337,7 @@ def test_watch_brings_back_a_service_removed_or_changed_behind_its_back(tmp_path
         def deployed(count: int) -> None:
             wait_until(lambda: (tmp_path / "watch.log").read_text().count("done: ok") == count, timeout=90,
                        message=f"deployment {count} done ({tmp_path}/watch.log)")
+            time.sleep(1)  # (a hand change within half a second of syncer's write reads as the write's)
 
         deployed(2)
         swarm.docker("service", "update", "--detach", "--env-add", "HAND=1", "svc")
@@ -347,10 +348,16 @@ def test_watch_brings_back_a_service_removed_or_changed_behind_its_back(tmp_path
         wait_until(lambda: _service(api, "svc")["Spec"]["Mode"]["Replicated"]["Replicas"] == 1, timeout=90,
                    message=f"the hand scale undone ({tmp_path}/watch.log)")
         wait_until(lambda: len(_running(api, "svc")) == 1, timeout=60, message="one task again")
+        # `docker service rollback`: the spec before syncer's last write (3 replicas) comes back
+        deployed(4)
+        swarm.docker("service", "rollback", "--detach", "svc")
+        deployed(5)
+        wait_until(lambda: _service(api, "svc")["Spec"]["Mode"]["Replicated"]["Replicas"] == 1, timeout=30,
+                   message=f"the rollback undone ({tmp_path}/watch.log)")
         time.sleep(3)  # (the heals' own update events have come by now)
         text = (tmp_path / "watch.log").read_text()
         triggers = [ln for ln in text.splitlines() if "trigger:" in ln]
-        assert [ln for ln in triggers if "changed outside syncer" in ln] == triggers[-2:], triggers
+        assert [ln for ln in triggers if "changed outside syncer" in ln] == triggers[-3:], triggers
         assert "scaled to 3 outside syncer" in text, text
     finally:
         w.send_signal(signal.SIGTERM)
@@ -359,6 +366,40 @@ def test_watch_brings_back_a_service_removed_or_changed_behind_its_back(tmp_path
         except subprocess.TimeoutExpired:
             w.kill()
             w.wait()
+
+
+def test_a_change_made_by_hand_while_syncer_rolls_a_service_fails_that_deployment_at_once(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """`docker service scale` while syncer's update rolls (Swarm drops the roll's UpdateStatus
+    when the spec is written again): the deployment waited for a `completed` that never came,
+    until its timeout (120 s), and said it timed out."""
+    import subprocess
+    import sys
+
+    api = _api(swarm)
+    name = f"mid-{sproject[2:]}"
+    slow = (f"id: slow\nversion: \"1.0\"\ninputs: {{type: object, properties: {{message: {{type: string}}}}}}\n"
+            f"spec: {{image: {IMAGE}, command: {LOOP}, env: {{MESSAGE: \"${{inputs.message}}\"}},"
+            " update: {monitor: 20s, order: start-first}}\n")
+    defs = {name: f"name: {name}\ntemplate: slow\nparams: {{message: one}}\n"}
+    repo = _repo(tmp_path / "r", sproject, swarm, defs, local=False, templates={"templates/slow.yaml": slow})
+    assert _apply(repo).returncode == 0
+    (repo / "definitions" / f"{name}.yaml").write_text(f"name: {name}\ntemplate: slow\nparams: {{message: two}}\n")
+    start = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "syncer", "--repo", str(repo), "apply", "--auto-approve"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: ((_service(api, name) or {}).get("UpdateStatus") or {}).get("State") == "updating",
+                   timeout=60, message="the roll under way")
+        swarm.docker("service", "scale", "--detach", f"{name}=2")
+        out, _ = proc.communicate(timeout=100)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, out
+    assert "the service was changed outside syncer while Swarm rolled it" in out, out
+    assert time.monotonic() - start < 60, out  # (not the roll's timeout)
 
 
 def test_instances_stop_holds_a_service_at_zero_and_start_and_restart_bring_it_back(

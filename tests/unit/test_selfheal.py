@@ -137,14 +137,28 @@ def test_a_swarm_service_removed_or_changed_behind_syncers_back_is_a_fault_and_s
         assert (v.what, v.why, v.definition, v.expect) == ("drift", "changed outside syncer", "web-def", None)
         assert selfheal.read_event(changed, own={"svc1"}).why == "syncer's own action"
     # a roll moving on, and Swarm rolling back a failed update: Swarm's own, never re-planned
-    for state in ("updating", "completed", "rollback_started", "rollback_completed", "paused"):
-        assert selfheal.read_event(service("update", **{"updatestate.new": state}), own=set()).what == "ignore"
+    for new, old in (("updating", None), ("completed", "updating"), ("rollback_started", "updating"),
+                     ("rollback_completed", "rollback_started"), ("paused", "updating")):
+        moved = {"updatestate.new": new, **({"updatestate.old": old} if old else {})}
+        assert selfheal.read_event(service("update", **moved), own=set()).what == "ignore", moved
     assert selfheal.read_event(service("create"), own=set()).what == "ignore"
     assert selfheal.read_event(service("remove"), own={"svc1"}).why == "syncer's own action"
-    # an apply acting on the service by name (a service it creates gets an update as the
-    # manager gives it its endpoint); another service whose name it begins is not its
-    assert selfheal.read_event(service("update"), own={selfheal.service_mark("web")}).what == "ignore"
-    assert selfheal.read_event(service("update"), own={selfheal.service_mark("we")}).what == "drift"
+    # syncer's own write to the service (a service it creates gets an update as the manager
+    # gives it its endpoint), told by name and the event's time
+    mine = {**service("update"), "timeNano": 7}
+    assert selfheal.read_event(mine, own=set(), writes=lambda name, at: (name, at) == ("web", 7)).what == "ignore"
+    assert selfheal.read_event(mine, own=set(), writes=lambda name, at: name == "we").what == "drift"
+    # (a removal is no write's: a service removed by hand just after syncer made it is a fault)
+    assert selfheal.read_event(service("remove"), own=set(), writes=lambda name, at: True).what == "heal"
+    # `docker service rollback` (asked for: from no roll, or a finished one) is someone's; Swarm's
+    # rollback of a failed roll is Swarm's own, even when it puts the replicas back
+    for old in ({}, {"updatestate.old": "completed"}, {"updatestate.old": "rollback_completed"}):
+        asked = service("update", **{"updatestate.new": "rollback_started", "replicas.new": "3", "replicas.old": "1"}, **old)
+        assert selfheal.read_event(asked, own=set()).what == "drift", old
+        assert selfheal.read_event(asked, own=set(), writes=lambda name, at: True).what == "drift", old
+    own_rollback = service("update", **{"updatestate.new": "rollback_started", "updatestate.old": "updating",
+                                        "replicas.new": "1", "replicas.old": "3"})
+    assert selfheal.read_event(own_rollback, own=set()).what == "ignore"
 
 
 def test_a_swarm_tasks_container_ending_is_swarms_to_replace_and_its_health_is_reported() -> None:
@@ -215,3 +229,35 @@ def test_a_crash_loop_backs_off_and_starts_over_once_the_container_stayed_up() -
     assert delays == [0.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 300.0, 300.0]
     delay, state = selfheal.crash_delay(state, now + selfheal.CRASH_RESET_S)  # it ran a while
     assert (delay, state[0]) == (0.0, 1)
+
+
+def test_a_services_writes_are_its_writers_while_under_way_shortly_after_and_by_the_events_own_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from syncer.engine import heal
+
+    now = [1000.0]
+    monkeypatch.setattr(heal.time, "time", lambda: now[0])
+    writes = heal.ServiceWrites()
+    assert not writes.covers("web")
+    with writes.writing("web"):
+        now[0] += 0.5
+        assert writes.covers("web") and not writes.covers("webapp")
+    now[0] += heal.WRITE_GRACE_S - 0.1
+    assert writes.covers("web")  # read at once
+    now[0] += 10
+    assert not writes.covers("web")  # a change someone made later
+    assert writes.covers("web", int(1000.2 * 1e9))  # an event of the write, read late
+    assert not writes.covers("web", int(1010.0 * 1e9))
+    now[0] += heal.WRITE_KEEP_S
+    assert not writes.covers("web", int(1000.2 * 1e9)) and writes._windows == {}  # (forgotten)
+
+
+def test_a_roll_replaced_by_someone_elses_write_is_seen_and_swarms_rollback_is_not_that() -> None:
+    from syncer.stages.swarm_tasks import superseded
+
+    ours = "2026-12-03T09:00:00Z"
+    assert not superseded("", {})  # (not seen yet)
+    assert not superseded(ours, {"State": "updating", "StartedAt": ours})
+    assert not superseded(ours, {"State": "rollback_started", "StartedAt": "2026-12-03T09:00:05Z"})
+    assert superseded(ours, {})  # a scale: Swarm dropped the status
+    assert superseded(ours, {"State": "updating", "StartedAt": "2026-12-03T09:00:07Z"})  # another roll
