@@ -24,8 +24,8 @@ from syncer.engine.project import Context, load, state_store
 from syncer.stages import selfheal
 from syncer.stages.selfheal import Expect, Verdict
 
-__all__ = ["OWN", "SERVICE_WRITES", "SIGNALLED", "CrashLoops", "Observer", "OwnActions", "Verdict", "note_finished", "read_event",
-           "restart_unhealthy", "start_as_it_ran", "unhealthy_policy"]
+__all__ = ["OWN", "SERVICE_WRITES", "SIGNALLED", "CrashLoops", "Observer", "OwnActions", "Verdict", "note_finished",
+           "read_event", "restart_unhealthy", "start_as_it_ran", "unhealthy_policy"]
 
 GRACE_S = 5.0  # how long an id stays "ours" once the action on it returned
 # How long a signal someone sent (`docker kill`, `docker stop`) makes the container's next
@@ -130,7 +130,8 @@ class ServiceWrites:
                 self._windows[name] = kept
             else:
                 self._windows.pop(name, None)
-            return any(now <= end + WRITE_GRACE_S or (at is not None and start - WRITE_GRACE_S <= at <= end + WRITE_GRACE_S)
+            return any(now <= end + WRITE_GRACE_S
+                       or (at is not None and start - WRITE_GRACE_S <= at <= end + WRITE_GRACE_S)
                        for start, end in kept)
 
 
