@@ -145,8 +145,10 @@ def runs_template(service: Mapping[str, Any], tasks: list[dict[str, Any]]) -> bo
 
 def superseded(ours: str, status: Mapping[str, Any]) -> bool:
     """Whether the roll a deployment follows (`ours`: its UpdateStatus.StartedAt, "" until seen)
-    was replaced: someone wrote the spec again while it rolled — Swarm then drops the status
-    (a scale), or starts another roll (an update). Swarm's rollback of it is still its own."""
+    was replaced: someone wrote the spec again while it rolled — Swarm then drops the status and
+    its updater starts again (a roll of its own, which may be over before the next look).
+    Swarm's rollback of it is still its own."""
     if not ours:
         return False
-    return not status.get("State") or (status.get("StartedAt") != ours and status.get("State") == "updating")
+    state = status.get("State") or ""
+    return not state or (status.get("StartedAt") != ours and not state.startswith("rollback"))

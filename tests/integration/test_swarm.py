@@ -389,10 +389,15 @@ def test_a_change_made_by_hand_while_syncer_rolls_a_service_fails_that_deploymen
     proc = subprocess.Popen([sys.executable, "-m", "syncer", "--repo", str(repo), "apply", "--auto-approve"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_until(lambda: ((_service(api, name) or {}).get("UpdateStatus") or {}).get("State") == "updating",
-                   timeout=60, message="the roll under way")
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:  # until the apply has seen its roll under way
+            lines.append(line)
+            if "update updating" in line:
+                break
+        assert _service(api, name)["UpdateStatus"]["State"] == "updating", "".join(lines)  # type: ignore[index]
         swarm.docker("service", "scale", "--detach", f"{name}=2")
-        out, _ = proc.communicate(timeout=100)
+        out = "".join(lines) + proc.communicate(timeout=100)[0]
     finally:
         if proc.poll() is None:
             proc.kill()

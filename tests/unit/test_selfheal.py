@@ -261,3 +261,5 @@ def test_a_roll_replaced_by_someone_elses_write_is_seen_and_swarms_rollback_is_n
     assert not superseded(ours, {"State": "rollback_started", "StartedAt": "2026-12-03T09:00:05Z"})
     assert superseded(ours, {})  # a scale: Swarm dropped the status
     assert superseded(ours, {"State": "updating", "StartedAt": "2026-12-03T09:00:07Z"})  # another roll
+    assert superseded(ours, {"State": "completed", "StartedAt": "2026-12-03T09:00:07Z"})  # (over before a look)
+    assert not superseded(ours, {"State": "completed", "StartedAt": ours})
