@@ -24,8 +24,8 @@ from syncer.engine.project import Context, load, state_store
 from syncer.stages import selfheal
 from syncer.stages.selfheal import Expect, Verdict
 
-__all__ = ["OWN", "SERVICE_WRITES", "SIGNALLED", "CrashLoops", "Observer", "OwnActions", "Verdict", "note_finished",
-           "read_event", "restart_unhealthy", "start_as_it_ran", "unhealthy_policy"]
+__all__ = ["OWN", "SERVICE_WRITES", "SIGNALLED", "CrashLoops", "Observer", "OwnActions", "Verdict", "marked_swarm",
+           "note_finished", "read_event", "restart_unhealthy", "start_as_it_ran", "unhealthy_policy"]
 
 GRACE_S = 5.0  # how long an id stays "ours" once the action on it returned
 # How long a signal someone sent (`docker kill`, `docker stop`) makes the container's next
@@ -136,6 +136,16 @@ class ServiceWrites:
 
 
 SERVICE_WRITES = ServiceWrites()  # this process's: the watcher, and the applies and API calls it runs
+
+
+def marked_swarm(engine: Engine) -> Any:
+    """The server's Swarm side (adapters/swarm.Swarm) with its writes of services marked in
+    SERVICE_WRITES: their events are this process's, not a change for the watch to heal."""
+    from syncer.adapters.swarm import Swarm  # (only Swarm servers pay for it)
+
+    swarm = Swarm(engine)
+    swarm.marks = SERVICE_WRITES.writing
+    return swarm
 
 
 def _same(a: str, b: str) -> bool:

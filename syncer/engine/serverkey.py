@@ -92,13 +92,14 @@ def spread(project: Project, engines: Mapping[str, Engine], desired: Desired) ->
     if os.environ.get(ENV_KEY) or default not in engines or not needs_key(project):
         return
     hosts = secret_servers(desired) - {default}
-    name = key_name(project.config.name)
-    try:
-        key = _stored(engines[default], name) if hosts else b""
-    except (EngineError, DockerUnavailable):
-        return
-    if key is None:
-        return
+    key = None
+    if hosts:
+        try:
+            key = _stored(engines[default], key_name(project.config.name))
+        except (EngineError, DockerUnavailable):
+            return
+        if key is None:
+            return
     for server in sorted(set(engines) - {default}):
         try:
             _place(engines[server], project.config.name, key if server in hosts else None)
@@ -138,18 +139,27 @@ def _held(eng: Engine, name: str) -> tuple[bytes | None, str] | None:
     """The key this server's holder keeps (None: unreadable) and when the holder was made;
     None when there is no holder."""
     swarm = _swarm(eng)
-    found = eng.marker(name) if swarm is None else swarm.find_object("config", name)
+    found = _holder(eng, swarm, name)
     if found is None:
         return None
-    return (_read(found) if swarm is None else _from_config(found)), str(found.get("created") or "")
+    return _key_in(swarm, found), str(found.get("created") or "")
+
+
+def _holder(eng: Engine, swarm: Any, name: str) -> dict[str, Any] | None:
+    """The key's holder on this server: a Swarm config on a manager, else a marker container."""
+    return eng.marker(name) if swarm is None else swarm.find_object("config", name)
+
+
+def _key_in(swarm: Any, found: dict[str, Any]) -> bytes | None:
+    return _read(found) if swarm is None else _from_config(found)
 
 
 def _place(eng: Engine, project: str, key: bytes | None) -> None:
     """Make this server's copy the key (replacing another key's copy); None: no copy here."""
     name = key_name(project)
     swarm = _swarm(eng)
-    found = eng.marker(name) if swarm is None else swarm.find_object("config", name)
-    have = (_read(found) if swarm is None else _from_config(found)) if found is not None else None
+    found = _holder(eng, swarm, name)
+    have = _key_in(swarm, found) if found is not None else None
     if have == key or (found is None and key is None):
         return
     if found is not None:

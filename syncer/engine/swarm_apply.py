@@ -20,7 +20,7 @@ from syncer.adapters.docker import Engine, EngineError
 from syncer.core.errors import DockerUnavailable
 from syncer.adapters.swarm import Swarm
 from syncer.core.model import Action, ContainerSpec, Desired, RegistryAnswer
-from syncer.engine.heal import OWN
+from syncer.engine.heal import OWN, marked_swarm
 from syncer.engine.swarm_wake import SLOW, Waker, since
 from syncer.engine.swarms import DeployFailed
 from syncer.stages import swarm as S
@@ -81,7 +81,7 @@ class SwarmDeployer:
     def __init__(self, engine: Engine, desired: Desired, secrets: Mapping[str, str], *, timeout: float,
                  job_timeout: float = 600.0, sleep: Callable[[float], None] = time.sleep,
                  registry: Mapping[str, RegistryAnswer] | None = None, internal: Collection[str] = ()) -> None:
-        self.swarm = Swarm(engine)
+        self.swarm: Swarm = marked_swarm(engine)  # (its writes' events are this apply's, not drift)
         self.internal = frozenset(internal)  # engine names of the overlays made `internal: true`
         self.registry = dict(registry or {})  # image ref → what the plan's observation heard (_pinned)
         self.project = desired.project

@@ -16,6 +16,7 @@ from syncer.adapters.docker import Engine
 from syncer.adapters.swarm import Swarm
 from syncer.core.errors import Conflict, SyncerError
 from syncer.core.model import LiveContainer, spec_replicas
+from syncer.engine.heal import marked_swarm
 
 POLL = 0.2
 
@@ -38,7 +39,7 @@ def stop(engine: Engine, c: LiveContainer, *, timeout: float) -> None:
     if c.mode == "global":
         raise Conflict(f"service {c.name} runs one task on each node (mode: global), which Swarm cannot scale"
                        " to 0: remove its definition to stop it")
-    swarm = _swarm(engine)
+    swarm: Swarm = marked_swarm(engine)  # (a watch serving the API: its own scale is no drift)
     swarm.scale(c.id, 0)
     _wait(lambda: not [t for t in swarm.service_tasks(c.id) if _state(t) == "running"], timeout,
           f"service {c.name}: tasks still running after {timeout:g}s")
@@ -47,7 +48,7 @@ def stop(engine: Engine, c: LiveContainer, *, timeout: float) -> None:
 def start(engine: Engine, c: LiveContainer, *, timeout: float, force: bool = False) -> None:
     """Scale the service back to its deployed replicas (with `force`, roll every task too),
     and wait until that many tasks run (a forced roll: until Swarm says it completed)."""
-    swarm = _swarm(engine)
+    swarm: Swarm = marked_swarm(engine)  # (a watch serving the API: its own scale is no drift)
     if c.mode.endswith("-job"):
         return _run_again(swarm, c)
     before = (swarm.inspect_service(c.id).get("UpdateStatus") or {}).get("StartedAt", "")
@@ -74,16 +75,6 @@ def _run_again(swarm: Swarm, c: LiveContainer) -> None:
     (and, as it, without waiting for the run to end: the plan judges the run as any job's).
     Any change of a job's spec starts a new run (Swarm's JobIteration)."""
     swarm.scale(c.id, None, force=True)
-
-
-def _swarm(engine: Engine) -> Swarm:
-    """The server's Swarm side, its writes marked as this process's (a watch serving the API
-    does not take its own scale for a change made by hand)."""
-    from syncer.engine.heal import SERVICE_WRITES
-
-    swarm = Swarm(engine)
-    swarm.marks = SERVICE_WRITES.writing
-    return swarm
 
 
 def _state(task: dict[str, Any]) -> str:

@@ -34,14 +34,10 @@ class Swarms:
         if any(is_swarm(eng) for eng in engines.values()):
             from syncer.engine.swarm_apply import SwarmDeployer  # only swarm projects pay for it
 
-            from syncer.engine.heal import SERVICE_WRITES
-
             self.deployers = {name: SwarmDeployer(eng, desired, secrets, timeout=timeout, job_timeout=job_timeout,
                                                   sleep=sleep, registry=(registry or {}).get(name, {}),
                                                   internal=internal)
                               for name, eng in engines.items() if is_swarm(eng)}
-            for deployer in self.deployers.values():  # (its writes' events are this apply's, not drift)
-                deployer.swarm.marks = SERVICE_WRITES.writing
 
     def __contains__(self, server: object) -> bool:
         return server in self.deployers
