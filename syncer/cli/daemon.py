@@ -22,6 +22,9 @@ from syncer.engine import facade as engine
               help="How often to fetch the remote / look for new local commits (0: never).")
 @click.option("--resync", default="5m", show_default=True, metavar="DURATION",
               help="A full re-plan this often, for drift nothing reported (0: never).")
+@click.option("--retry-failed", default="5m", show_default=True, metavar="DURATION",
+              help="A spec that failed and was rolled back is tried again after this, then twice as long after"
+                   " each further failure, up to 12 times as long; at once when it changes (0: at every cycle).")
 @click.option("--debounce", default="500ms", show_default=True, metavar="DURATION",
               help="File changes closer together than this are one trigger.")
 @click.option("--self-heal/--no-self-heal", default=True, show_default=True,
@@ -36,8 +39,8 @@ from syncer.engine import facade as engine
 @click.option("--stop-timeout", type=click.IntRange(0), default=10, show_default=True,
               help="Seconds a container gets to stop before it is killed.")
 @click.pass_obj
-def watch(obj: dict[str, Any], /, source: str | None, branch: str, git_poll: str, resync: str, debounce: str,
-          self_heal: bool, listen: str | None, log_format: str, parallelism: int, health_timeout: float,
+def watch(obj: dict[str, Any], /, source: str | None, branch: str, git_poll: str, resync: str, retry_failed: str,
+          debounce: str, self_heal: bool, listen: str | None, log_format: str, parallelism: int, health_timeout: float,
           stop_timeout: int) -> int:
     """Keep every server converged to the repository, continuously.
 
@@ -65,7 +68,7 @@ def watch(obj: dict[str, Any], /, source: str | None, branch: str, git_poll: str
                                  policy_file=ctx.policy_file)
     options = watch_.WatchOptions(
         source=remote, branch=branch, git_poll=watch_.parse_duration(git_poll),
-        resync=watch_.parse_duration(resync), debounce=watch_.parse_duration(debounce), self_heal=self_heal,
+        resync=watch_.parse_duration(resync), retry_failed=watch_.parse_duration(retry_failed), debounce=watch_.parse_duration(debounce), self_heal=self_heal,
         listen=listen, apply=ApplyOptions(parallelism=parallelism, health_timeout=health_timeout,
                                           stop_timeout=stop_timeout))
     # (the log book opens once the watch knows its repository: a URL's clone, not the cwd)

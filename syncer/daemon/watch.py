@@ -42,6 +42,7 @@ class WatchOptions:
     branch: str = "main"
     git_poll: float = 30.0
     resync: float = 300.0
+    retry_failed: float = 300.0  # the first wait before a rolled-back spec is tried again (stages/backoff.py)
     debounce: float = 0.5
     self_heal: bool = True
     listen: str | None = None
@@ -67,6 +68,7 @@ class Watcher:
         # self-heal's cycle needs a few (plan, lock, re-plan, apply)
         self.engines = EnginePool()
         self.faults = DockerFaults(self)
+        self.retries: set[tuple[str, float]] = set()  # held definitions' next tries already queued
 
     # --- the way in --------------------------------------------------------------------
 
@@ -231,7 +233,8 @@ class Watcher:
             # changes nobody asked for is queued as drift.detected there, with that project
             report = engine.apply(self.ctx, options=self.opts.apply, confirm=lambda p: True, trigger="watch",
                                   progress=self._progress, only=definition, engines=self.engines,
-                                  drift=batch.reasons if batch.drift else None, ready=batch.ready)
+                                  drift=batch.reasons if batch.drift else None, ready=batch.ready,
+                                  hold_failed=0.0 if batch.called else self.opts.retry_failed)
         except InvalidProject as exc:
             self._remember(last_validation_error=exc.lines())
             for line in exc.lines():
@@ -266,6 +269,7 @@ class Watcher:
             self._remember(last_validation_error=None, last_commit={
                 "sha": report.project.commit, "message": report.project.commit_message})
         self._log_report(report)
+        self._retry_held(report.held)
         runs = (report.run_id,) if report.run_id else ()
         if report.ok:
             return Outcome("success", runs, commit)
@@ -275,6 +279,7 @@ class Watcher:
         s = report.plan.summary()
         more = "".join(f", {s[k]} {k}" for k in ("update", "restart", "run", "network create", "network remove")
                        if s.get(k))  # (each only when the plan has one)
+        more += f" ({len(report.held)} held)" if report.held else ""
         log.info("plan: %d create, %d recreate, %d start, %d remove, %d conflict, %d in sync%s",
                  s["create"], s["recreate"], s["start"], s["remove"], s["conflict"], s["noop"], more,
                  extra={"event": "plan"})
@@ -285,6 +290,18 @@ class Watcher:
             level = logging.INFO if r.ok else logging.ERROR
             log.log(level, "deployment %s %s: %s%s", r.deployment, r.definition, "success" if r.ok else "failed",
                     "" if r.ok else f" ({r.error})", extra={"event": "deployment"})
+
+    def _retry_held(self, held: dict[str, float]) -> None:
+        """Queue each held definition's next try for when its wait ends (once per wait)."""
+        from syncer.core.clock import iso, now
+
+        for definition, until in sorted(held.items()):
+            log.warning("%s: held: its spec failed and was rolled back; tried again at %s (at once when it changes)",
+                        definition, iso(until), extra={"event": "deployment.held"})
+            if (definition, until) not in self.retries:
+                self.retries.add((definition, until))
+                self.later(f"retry {definition}: its wait after a rolled-back deployment ended",
+                           max(0.0, until - now()) + 0.5, definition=definition)
 
     def _remember(self, **values: Any) -> None:
         assert self.state is not None

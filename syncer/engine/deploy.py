@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from syncer.adapters.lock import ApplyLock
@@ -64,6 +64,7 @@ class ApplyReport:
     applied: bool
     project: Project | None = None
     desired: Desired | None = None  # what the plan was made for (its hash is in the plan's JSON)
+    held: dict[str, float] = field(default_factory=dict)  # definition → when watch tries it again (stages/backoff)
 
     @property
     def ok(self) -> bool:
@@ -123,12 +124,15 @@ def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool
           plan_file: Mapping[str, Any] | None = None, trigger: str = "cli",
           progress: Progress = quiet, events: EventSink = no_events,
           engines: EngineFactory | None = None, only: str | None = None,
-          drift: str | None = None, ready: Callable[[], object] | None = None) -> ApplyReport:
+          drift: str | None = None, ready: Callable[[], object] | None = None,
+          hold_failed: float = 0.0) -> ApplyReport:
     """Plan (or check a saved plan), confirm, then apply under the project's lock. `only`:
     plan and apply that definition alone. `drift`: nobody asked for a change (the reason
     given is a self-heal's or a resync's), so a plan with changes is queued as
     `drift.detected` for the webhooks before it is confirmed. `ready`: waited for once the
-    project is loaded and rendered, before Docker is observed (a self-heal's fault settling)."""
+    project is loaded and rendered, before Docker is observed (a self-heal's fault settling).
+    `hold_failed`: watch's base wait before a spec that failed and was rolled back is tried
+    again (stages/backoff.py; 0: no hold, as for any apply someone asked for)."""
     root = ctx.root()
     state = ctx.state(root)
     with ApplyLock(state, f"syncer apply ({trigger})"):
@@ -141,7 +145,7 @@ def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool
                 progress("", f"marked {recovered} deployment(s) of an interrupted apply as failed (interrupted)")
             return apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=plan_file,
                                  trigger=trigger, progress=progress, events=events, engines=engines, only=only,
-                                 drift=drift, ready=ready)
+                                 drift=drift, ready=ready, hold_failed=hold_failed)
         finally:
             store.close()
 
@@ -150,7 +154,7 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
                   confirm: Callable[[Plan], bool], plan_file: Mapping[str, Any] | None, trigger: str,
                   progress: Progress, events: EventSink, engines: EngineFactory | None,
                   only: str | None, drift: str | None = None,
-                  ready: Callable[[], object] | None = None) -> ApplyReport:
+                  ready: Callable[[], object] | None = None, hold_failed: float = 0.0) -> ApplyReport:
     from syncer.adapters.docker import Engine
 
     secrets = secrets_for(ctx, project)
@@ -162,6 +166,7 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
     _settle_statuses(store, result, desired, p.observed, p.known, only=only)
     if only is not None:
         result = _only(result, only, heal=heal, also=judged_with(desired.containers, only))
+    result, held = _hold(store, result, p.observed, hold_failed)
     if plan_file is not None:
         check_fresh(plan_file, result, desired)
     if result.has_changes and drift is not None:  # nobody asked for this change: report it, then heal
@@ -172,9 +177,9 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
             # a new state dir (another CI runner) learns the revisions that run: status and
             # history start from them (a set check: later no-op applies write nothing)
             _record_revisions(store, desired, result, project.commit, events)
-        return ApplyReport(result, [], None, False, project, desired)
+        return ApplyReport(result, [], None, False, project, desired, held)
     if not confirm(result):
-        return ApplyReport(result, [], None, False, project, desired)
+        return ApplyReport(result, [], None, False, project, desired, held)
     # The state dir's flock does not reach another state dir (another CI runner): an apply
     # that changes something also locks the servers, then checks that nobody changed what it
     # is about to do since its plan (actions, not the fingerprint: a crash-looping container's
@@ -187,11 +192,12 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
         # other apply is under way: taking the lock (a container create and remove) and
         # re-planning would double the time a killed container stays down
         return _run(ctx, project, store, result, desired, secrets, options=options, trigger=trigger,
-                    progress=progress, events=events, factory=factory, observed=p.observed)
+                    progress=progress, events=events, factory=factory, observed=p.observed, held=held)
     with ServerLock(project, f"syncer apply ({trigger})", engines=factory):
         fresh = planned(ctx, project, store, engines=factory, secrets=secrets, only=only, tags=not heal)
         again = (_only(fresh.plan, only, heal=heal, also=judged_with(fresh.desired.containers, only))
                  if only is not None else fresh.plan)
+        again, held = _hold(store, again, fresh.observed, hold_failed)
         if _steps(again) != _steps(result):
             if plan_file is not None:  # exactly that plan was asked for
                 raise StalePlan("another apply changed the live containers since this plan was made; run it again")
@@ -201,15 +207,15 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
             progress("", "the live containers changed since this plan was made: planned again")
             _settle_statuses(store, fresh.plan, fresh.desired, fresh.observed, fresh.known, only=only)
             if not again.has_changes or not confirm(again):
-                return ApplyReport(again, [], None, False, project, fresh.desired)
+                return ApplyReport(again, [], None, False, project, fresh.desired, held)
             result, desired, p = again, fresh.desired, fresh
         return _run(ctx, project, store, result, desired, secrets, options=options, trigger=trigger,
-                    progress=progress, events=events, factory=factory, observed=p.observed)
+                    progress=progress, events=events, factory=factory, observed=p.observed, held=held)
 
 
 def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: Desired, secrets: dict[str, str],
          *, options: ApplyOptions, trigger: str, progress: Progress, events: EventSink,
-         factory: EngineFactory, observed: Observed) -> ApplyReport:
+         factory: EngineFactory, observed: Observed, held: dict[str, float]) -> ApplyReport:
     """Carry out `result`; `observed` is the observation it was planned from (the registry's
     answers in it pin what a followed tag names: the digest the plan showed)."""
     from syncer.engine.apply import Applier
@@ -240,7 +246,20 @@ def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: De
     store.finish_run(run_id, "success" if all(r.ok for r in results) else "failed",
                      {"deployments": len(results), "failed": sum(1 for r in results if not r.ok),
                       **result.summary()})
-    return ApplyReport(result, results, run_id, True, project, desired)
+    return ApplyReport(result, results, run_id, True, project, desired, held)
+
+
+def _hold(store: Store, p: Plan, observed: Observed, base: float) -> tuple[Plan, dict[str, float]]:
+    """`p` with watch's holds (stages/backoff.py): the definitions whose spec failed and was
+    rolled back lately, read from the store's deployments."""
+    revisions = {a.definition: a.revision for a in p.actions if a.action in ("recreate", "update")}
+    if base <= 0 or not revisions:
+        return p, {}
+    from syncer.core.clock import epoch, now
+    from syncer.stages.backoff import hold_failed
+
+    failures = {d: (n, epoch(last)) for d, (n, last) in store.rolled_back_failures(revisions).items()}
+    return hold_failed(p, observed, failures, now=now(), base=base)
 
 
 def _steps(p: Plan) -> set[tuple[str, str, str, str, str]]:

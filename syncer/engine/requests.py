@@ -103,6 +103,12 @@ class Batch:
         return next((r.branch for r in reversed(self.requests) if r.branch), None)
 
     @property
+    def called(self) -> bool:
+        """True when someone called for this sync (POST /sync, POST /deployments): watch then
+        holds nothing back (stages/backoff.py)."""
+        return any(r.kind is Kind.API for r in self.requests)
+
+    @property
     def drift(self) -> bool:
         """True when nobody asked for a change: a plan with changes found now is drift."""
         return not any(r.kind.asked for r in self.requests)

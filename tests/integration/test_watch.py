@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from syncer.core.clock import epoch
 from tests.dockerd import SecondDockerd
 from tests.helpers import commit_all, git, git_init, run_cli, simple_repo, wait_until
 from tests.watching import Watch, start as _start
@@ -255,4 +256,88 @@ def test_api_requests_go_into_the_watch_queue(tmp_path: Path, project: str, dock
             " `syncer watch --repo URL --listen HOST:PORT`")
     assert done["status"] == "success" and done["run_ids"]
     assert _running(docker_api, project, name)["Id"] == first["Id"]  # started again by the API's sync
+    assert w.stop() == 0
+
+
+HC = """
+id: hc
+version: "1.0"
+inputs: {type: object, properties: {image: {type: string}, v: {type: string}}}
+spec:
+  image: ${inputs.image}
+  command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 1; done"]
+  env: {V: "${inputs.v}"}
+  healthcheck: {test: [CMD, "PROBE"], interval: 1s, timeout: 2s, retries: 1}
+"""
+
+
+def test_a_spec_rolled_back_is_tried_again_after_a_growing_wait_not_at_every_cycle(
+        tmp_path: Path, project: str, docker_api: Any, watches: list[Watch]) -> None:
+    """A commit whose container fails its health check is rolled back (the old one runs
+    again). Every resync, and every later commit that does not touch it, used to try it again:
+    each time the old container stopped for the health timeout. Now watch holds it: tried
+    again once its wait ends (then twice as long), at once when someone calls POST /sync, and
+    at once when its spec changes; a container killed meanwhile is healed as ever."""
+    import json as _json
+    import time
+
+    import httpx
+
+    from tests.apiserver import free_port
+    from tests.helpers import HEALTHY_IMAGE, UNHEALTHY_IMAGE
+
+    name = f"{project}-svc"
+    good = f"name: {name}\ntemplate: hc\nparams: {{image: '{HEALTHY_IMAGE}', v: a}}\n"
+    repo = simple_repo(tmp_path / "repo", project, templates={"hc": HC.replace("PROBE", "true")},
+                       definitions={"svc": good})
+    git_init(repo)
+    state = tmp_path / "state"
+    key = _json.loads(run_cli("--repo", str(repo), "--state-dir", str(state), "keys", "generate", "--name", "t",
+                              "--permission", "write", "--json").stdout)["key"]
+    port = free_port()
+    w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(state), "watch", "--resync", "1s",
+               "--retry-failed", "8s", "--health-timeout", "20", "--listen", f"127.0.0.1:{port}", debounce="1s")
+    old = wait_until(lambda: _running(docker_api, project, name), 60, message="first apply")
+
+    def failed() -> list[dict[str, Any]]:
+        out = run_cli("--repo", str(repo), "--state-dir", str(state), "deployments", "list", "--status", "failed",
+                      "--json")
+        return sorted(_json.loads(out.stdout), key=lambda d: d["created_at"])
+
+    (repo / "templates/hc.yaml").write_text(HC.replace("PROBE", "false"))
+    (repo / "definitions/svc.yaml").write_text(good.replace(HEALTHY_IMAGE, UNHEALTHY_IMAGE).replace("v: a", "v: b"))
+    commit_all(repo, "a failing probe")
+    [first] = wait_until(lambda: len(f := failed()) == 1 and f[0]["finished_at"] and f, 90, message="rolled back")
+    assert first["rolled_back"] is True
+    time.sleep(4)  # four resyncs and more: each one held
+    assert len(failed()) == 1
+    assert _running(docker_api, project, name)["Id"] == old["Id"]
+    assert f"{name}: held: its spec failed and was rolled back" in w.text()
+    (repo / "README.md").write_text("a commit that does not touch it\n")
+    commit_all(repo, "docs")
+    time.sleep(2)
+    assert len(failed()) == 1
+    # the wait ends: tried once more (and rolled back again), then held twice as long
+    second = wait_until(lambda: len(f := failed()) == 2 and f[1]["finished_at"] and f[1], 60, message="retried")
+    assert epoch(second["created_at"]) - epoch(first["finished_at"]) >= 7.5
+    assert _running(docker_api, project, name)["Id"] == old["Id"]
+    # a container killed while held is started again as it ran, at once (trying the failing spec
+    # on it would leave it stopped: a failed recreate restores the old container as it was)
+    docker_api.kill(old["Id"])
+    wait_until(lambda: "trigger: docker" in w.text(), 30, message="the kill seen")
+    wait_until(lambda: (c := _running(docker_api, project, name)) and c["Id"] == old["Id"], 30, message="healed")
+    assert len(failed()) == 2
+    # someone asks: tried now
+    with httpx.Client(timeout=30) as client:
+        headers = {"Authorization": f"Bearer {key}"}
+        ident = client.post(f"http://127.0.0.1:{port}/api/v1/sync", headers=headers).json()["data"]["request_id"]
+        wait_until(lambda: client.get(f"http://127.0.0.1:{port}/api/v1/sync/{ident}", headers=headers)
+                   .json()["data"]["status"] in ("success", "failed"), 60, message="sync request finished")
+    assert len(failed()) >= 3
+    # a new spec is tried at once
+    (repo / "templates/hc.yaml").write_text(HC.replace("PROBE", "true"))
+    (repo / "definitions/svc.yaml").write_text(good.replace("v: a", "v: c"))
+    sha = commit_all(repo, "fixed")
+    wait_until(lambda: (c := _running(docker_api, project, name)) and c["Labels"].get("syncer.commit") == sha, 60,
+               message="the fix applied")
     assert w.stop() == 0

@@ -17,9 +17,9 @@ from syncer.engine.requests import Kind, Outcome, RequestQueue
 from tests.helpers import wait_until
 
 
-def _report(run_id: str) -> Any:
+def _report(run_id: str, held: dict[str, float] | None = None) -> Any:
     summary = dict.fromkeys(("create", "recreate", "start", "remove", "conflict", "noop"), 0)
-    return SimpleNamespace(ok=True, run_id=run_id, project=None, results=[],
+    return SimpleNamespace(ok=True, run_id=run_id, project=None, results=[], held=held or {},
                            plan=SimpleNamespace(summary=lambda: summary, unreachable={}))
 
 
@@ -80,6 +80,28 @@ def test_every_request_served_by_one_apply_gets_its_run_id(tmp_path: Path, monke
     records = [w.describe(i) for i in ids]
     assert [(r or {}).get("status") for r in records] == ["success"] * 3
     assert [(r or {}).get("run_ids") for r in records] == [["run_batch"]] * 3
+
+
+def test_only_a_sync_someone_called_for_tries_a_held_spec_and_each_wait_is_queued_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """stages/backoff.py: watch's own cycles hold a rolled-back spec (the base wait goes to the
+    apply); POST /sync does not. The held definition's next try is queued for when its wait
+    ends, once however many cycles saw it held."""
+    import time
+
+    holds: list[float] = []
+    until = time.time() + 0.3
+    monkeypatch.setattr(engine, "apply", lambda ctx, **kw: holds.append(kw["hold_failed"]) or
+                        _report("r", {"web": until} if kw["hold_failed"] else {}))
+    later: list[tuple[str, float, str | None]] = []
+    w = Watcher(engine.Context(repo=tmp_path), WatchOptions(retry_failed=42.0))
+    monkeypatch.setattr(w, "later", lambda reason, delay, **kw: later.append((reason, delay, kw.get("definition"))))
+    for kind in (Kind.TIMER, Kind.FILE, Kind.DOCKER, Kind.API):
+        w.request(str(kind), kind=kind)
+        assert w.step(timeout=1) is True
+    assert holds == [42.0, 42.0, 42.0, 0.0]
+    [(reason, delay, definition)] = later
+    assert definition == "web" and 0.3 < delay <= 0.8 and "rolled-back" in reason
 
 
 @pytest.mark.parametrize("name", ["git-api", "startup-commit", "files-changed"])

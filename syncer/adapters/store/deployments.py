@@ -33,6 +33,23 @@ class Deployments(Db):
         self._exec("UPDATE deployments SET status=?, rolled_back=?, error=?, finished_at=? WHERE id=?",
                    ("success" if ok else "failed", int(rolled_back), error or None, now(), ident))
 
+    def rolled_back_failures(self, revisions: Mapping[str, int]) -> dict[str, tuple[int, str]]:
+        """For each definition → revision given: how many of its deployments of that revision
+        failed and were rolled back since the definition's last successful deployment of that
+        revision or a later one (in the order they were added: two can share a millisecond;
+        the old container started again as it ran is a success of an earlier revision), and
+        when the last one ended (stages/backoff.py). Definitions with none are left out."""
+        out: dict[str, tuple[int, str]] = {}
+        for name, revision in revisions.items():
+            row = self._one(
+                "SELECT COUNT(*) AS n, MAX(finished_at) AS last FROM deployments WHERE definition=? AND revision=?"
+                " AND status='failed' AND rolled_back=1 AND rowid > COALESCE((SELECT MAX(rowid)"
+                " FROM deployments WHERE definition=? AND status='success' AND revision>=?), 0)",
+                (name, revision, name, revision))
+            if row is not None and row["n"] and row["last"]:
+                out[name] = (int(row["n"]), str(row["last"]))
+        return out
+
     def log(self, deployment: str, line: str) -> None:
         """One log line of a deployment."""
         self._exec("INSERT INTO deployment_logs (deployment_id, at, line) VALUES (?,?,?)", (deployment, now(), line))
