@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.core.errors import Diagnostic
-from syncer.stages import compose_fields as fields, compose_networks
+from syncer.stages import compose_fields as fields, compose_networks, policy as policies
 from syncer.stages.compose_fields import project_name
-from syncer.stages import policy as policies
 from syncer.stages.compose_include import load_all
-from syncer.stages.compose_mounts import Lister, Reader, RepoFiles, config_file, named, secret_file, undeclared, volume
+from syncer.stages.compose_mounts import (Lister, Reader, RepoFiles, config_file, named, secret_file, undeclared,
+                                          volume, volumes_from)
 from syncer.stages.compose_vars import (
     ENTRIES, Unsupported, Vars, credentialed, dump, env_secrets, input_defaults, input_schema, interpolate,
     interpolated, merge_env, moved_lines, passwordish, settle, split_env, without_moved,
@@ -40,7 +40,6 @@ KEPT = frozenset({
 WHY = {
     "build": "syncer deploys images; build it in CI",
     "external_links": "use an external network in syncer.yaml instead",
-    "volumes_from": "declare the volumes on this service too",
 }
 TOP_LEVEL = frozenset({"version", "name", "services", "networks", "volumes", "configs", "secrets"})
 
@@ -211,6 +210,12 @@ class _Importer:
                 spec["project_network"] = False
         elif key == "volumes":
             self.service_volumes(svc, value, where)
+        elif key == "volumes_from":  # the volumes of the services named, mounted here too
+            for at, entry, why in volumes_from(self.doc.get("services") or {}, svc.name, value):
+                if why:
+                    self.problem(at, f"service '{svc.name}': volumes_from: {why}")
+                else:
+                    self.service_volumes(svc, {at[-1]: interpolated(entry, svc.vars)[0]}, at[:-1])
         elif key in ("configs", "secrets"):
             self.mounted(svc, key, value, where)
         elif key == "deploy":
@@ -290,8 +295,8 @@ class _Importer:
                 svc.env_secrets[name] = self.env_value(svc, name, interpolate(value, svc.vars) if plain else value)
         return out
 
-    def service_volumes(self, svc: _Service, value: list[Any], where: tuple[Any, ...]) -> None:
-        for i, v in enumerate(value):
+    def service_volumes(self, svc: _Service, value: list[Any] | dict[int, Any], where: tuple[Any, ...]) -> None:
+        for i, v in (value.items() if isinstance(value, dict) else enumerate(value)):
             kind, item, why = volume(v, self.repo_files, self.host)
             if why:
                 self.problem(where + (i,), f"service '{svc.name}': volumes: {why}")

@@ -279,3 +279,64 @@ class RepoFiles:
             n += 1
             out = f"{posixpath.dirname(target)}/{n}-{base}"
         return out
+
+
+Shared = tuple[tuple[Any, ...], Any, str]  # (where the entry is, the Compose volume entry to mount, why it cannot be)
+
+
+def volumes_from(services: dict[str, Any], name: str, value: Any) -> list[Shared]:
+    """The `volumes:` entries a service's `volumes_from: [other[:ro|:rw]]` mounts: each other
+    service's own (and what its `volumes_from` gives it), in the mode asked (none: each entry's
+    own, as Docker does), those at a target the service mounts itself left out (its own win,
+    as under Docker). Refused: another container (`container:x`), and an anonymous volume or a
+    tmpfs of the other service (Docker shares that very volume: a copy would be another)."""
+    own = {_target(v) for v in (services.get(name) or {}).get("volumes") or []}
+    out: list[Shared] = []
+    seen = {name}
+
+    def walk(refs: Any, where: tuple[Any, ...], outer: str) -> None:
+        for i, ref in enumerate(refs if isinstance(refs, list) else [refs]):
+            other, _, mode = str(ref).partition(":")
+            if other == "container":
+                out.append((where + (i,), None, f"'{ref}': another container's volumes are not carried; declare"
+                                                " them on this service"))
+                continue
+            if other not in services:
+                out.append((where + (i,), None, f"'{other}' is not a service of this Compose file"))
+                continue
+            if other in seen:
+                continue
+            seen.add(other)
+            mode = outer or (mode if mode in ("ro", "rw") else "")
+            raw = services[other] or {}
+            for j, v in enumerate(raw.get("volumes") or []):
+                entry, why = _in_mode(v, mode)
+                if why:
+                    out.append((("services", other, "volumes", j), None, f"'{other}' mounts {why}: Docker shares that"
+                                " one, a copy would be another; name it under the top-level volumes:"))
+                elif _target(v) not in own:
+                    out.append((("services", other, "volumes", j), entry, ""))
+            walk(raw.get("volumes_from") or [], ("services", other, "volumes_from"), mode)
+
+    walk(value, ("services", name, "volumes_from"), "")
+    return out
+
+
+def _target(entry: Any) -> str:
+    return str(entry.get("target", "")) if isinstance(entry, dict) else split_volume(str(entry))[1]
+
+
+def _in_mode(entry: Any, mode: str) -> tuple[Any, str]:
+    """A volume entry read-only (`ro`), read-write (`rw`) or as it is (""); why it cannot be shared."""
+    if isinstance(entry, dict):
+        kind = entry.get("type", "volume")
+        if kind == "tmpfs" or (kind == "volume" and not entry.get("source")):
+            return None, f"{'a tmpfs' if kind == 'tmpfs' else 'an anonymous volume'} at {entry.get('target')}"
+        return ({**entry, "read_only": mode == "ro"} if mode else entry), ""
+    source, target, options = split_volume(str(entry))
+    if not source:
+        return None, f"an anonymous volume at {target}"
+    if not mode:
+        return entry, ""
+    kept = [o for o in options if o and o not in _READ_ONLY | {"rw"}]
+    return ":".join([source, target, ",".join([*kept, mode])]), ""

@@ -78,13 +78,14 @@ def _exposed(ports: dict[str, Any]) -> list[str]:
 
 
 def _mounts(inspect: dict[str, Any], skip: set[str], prefix: str) -> list[tuple[str, ...]]:
-    """(destination, type[, volume and its options | a bind's SELinux label, host path and propagation]) of each mount; a named
-    volume's name without its project's prefix (both name it `<project>_<volume>`). An
+    """(destination, type[, rw or ro (a tmpfs's mode is `tmpfs_modes`)][, volume and its options |
+    a bind's SELinux label, host path and propagation]) of each mount; a named volume's name without its project's prefix (both name it `<project>_<volume>`). An
     anonymous one has none: Compose's has a
     random name, syncer names it `<container>_<n>` (so that it outlives a recreate)."""
     anonymous = re.compile(r"[0-9a-f]{64}|" + re.escape(inspect["Name"].lstrip("/")) + r"_[0-9]+")
     found: set[tuple[str, ...]] = {
-        (m["Destination"], m["Type"], *([_project_relative(m["Name"], prefix),  # and the options it was made with
+        (m["Destination"], m["Type"], *([] if m["Type"] == "tmpfs" else ["rw" if m.get("RW") else "ro"]),
+         *([_project_relative(m["Name"], prefix),  # and the options it was made with
                                           json.dumps(inspect["_volume_options"].get(m["Name"]), sort_keys=True)]
                                          if m["Type"] == "volume" and not anonymous.fullmatch(m["Name"]) else []),
          *(sorted(set(m.get("Mode", "").split(",")) & {"z", "Z"}) if m["Type"] == "bind" else []),

@@ -116,8 +116,8 @@ def test_unsupported_fields_are_listed_with_service_and_line() -> None:
     got = _import("build_unsupported")
     assert Diagnostic("compose.yaml", 4, 5, "service 'cx-built': build: syncer deploys images; build it in CI") \
         in got.problems
-    assert Diagnostic("compose.yaml", 17, 5, "service 'cx-gpu': volumes_from: declare the volumes on this service"
-                                             " too") in got.problems
+    assert Diagnostic("compose.yaml", 17, 20, "service 'cx-gpu': volumes_from: 'container:legacy-data': another"
+                      " container's volumes are not carried; declare them on this service") in got.problems
     # without an image, the one Compose would have built: <project>-<service>
     assert "image: build_unsupported-cx-built" in str(got.files["templates/cx-built.yaml"])
 
@@ -917,3 +917,33 @@ def test_a_password_written_over_several_lines_leaves_the_copied_env_file_whole(
     assert isinstance(copied, bytes) and b"canary" not in copied and b"line1" not in copied
     assert copied == b'A=1\n  # kept\nNOTE="two\nlines kept"\nB=2\n'
     assert "secret: DB_PASSWORD" in str(got.files["definitions/web.yaml"])
+
+
+def test_volumes_from_what_cannot_be_shared_is_one_located_line_each() -> None:
+    """Docker shares the other container's very volumes: a named volume or a bind mount is the
+    same mount when copied; an anonymous volume or a tmpfs copied would be another one."""
+    text = (b"services:\n  data:\n    image: a\n    volumes: [\"/cache\", \"kept:/kept\"]\n    tmpfs: [/run]\n"
+            b"  more:\n    image: a\n    volumes:\n      - {type: tmpfs, target: /scratch}\n"
+            b"  app:\n    image: a\n    volumes_from: [data, more, nowhere]\n"
+            b"volumes:\n  kept: {}\n")
+    got = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p")
+    assert [str(p) for p in got.problems] == [
+        "compose.yaml:4:15: service 'app': volumes_from: 'data' mounts an anonymous volume at /cache: Docker shares"
+        " that one, a copy would be another; name it under the top-level volumes:",
+        "compose.yaml:9:9: service 'app': volumes_from: 'more' mounts a tmpfs at /scratch: Docker shares that one,"
+        " a copy would be another; name it under the top-level volumes:",
+        "compose.yaml:12:32: service 'app': volumes_from: 'nowhere' is not a service of this Compose file"]
+    assert "p_kept:/kept" in str(got.files["templates/app.yaml"])
+
+
+def test_volumes_from_in_a_mode_mounts_each_entry_so_and_a_chain_keeps_it() -> None:
+    text = (b"services:\n  data:\n    image: a\n    volumes: [\"kept:/kept\", \"/srv/x:/x:rw,z\", {type: bind, source: /etc,"
+            b" target: /e}]\n  reader:\n    image: a\n    volumes_from: [\"data:ro\"]\n"
+            b"  chain:\n    image: a\n    volumes_from: [reader]\n  writer:\n    image: a\n    volumes_from: [\"reader:rw\"]\n"
+            b"volumes:\n  kept: {}\n")
+    got = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p")
+    assert got.problems == []
+    for name in ("reader", "chain"):
+        tpl = str(got.files[f"templates/{name}.yaml"])
+        assert "p_kept:/kept:ro" in tpl and "/srv/x:/x:z,ro" in tpl and "read_only: true" in tpl, tpl
+    assert "p_kept:/kept:rw" in str(got.files["templates/writer.yaml"])  # (the chain's outer mode wins)

@@ -116,12 +116,13 @@ def test_what_cannot_override_is_located_in_the_file_that_wrote_it() -> None:
 
 def test_an_import_problem_names_the_file_that_set_the_value() -> None:
     base = b"services:\n  app:\n    image: a\n    restart: always\n"
-    over = b"# the override\nservices:\n  app:\n    build: .\n    restart: always\n  b:\n    image: b\n    volumes_from: [app]\n"
+    over = b"# the override\nservices:\n  app:\n    build: .\n    restart: always\n  b:\n    image: b\n    volumes_from: [\"container:x\"]\n"
     got = import_compose("compose.yaml", base, read=lambda rel: None, project="p", folder="p",
                          more=[("compose.override.yaml", over)])
     assert [str(p) for p in got.problems] == [
         "compose.override.yaml:4:5: service 'app': build: syncer deploys images; build it in CI",
-        "compose.override.yaml:8:5: service 'b': volumes_from: declare the volumes on this service too"]
+        "compose.override.yaml:8:20: service 'b': volumes_from: 'container:x': another container's volumes are not"
+        " carried; declare them on this service"]
 
 
 @pytest.mark.parametrize("text", [b"services: [\n", b"- a\n", b"services: {app: {image: b}}\n---\nx: 1\n"])
