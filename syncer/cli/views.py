@@ -156,7 +156,8 @@ def status_text(rows: list[Any]) -> str:
                            + (f" ({c['status']})" if c.get("exit_code") is not None else "")
                            for c in s.containers) or "(none)"
         sync = "in sync" if s.in_sync else "drifted: " + "; ".join(s.actions)
-        out.append([s.definition, s.server, s.revision or "-", s.status + (" (pinned)" if s.pinned else ""),
+        out.append([s.definition, s.server, s.revision or "-", s.status + (" (pinned)" if s.pinned else "")
+                    + (f" (held until {s.held_until})" if s.held_until else ""),
                     states, sync])
     return table(["DEFINITION", "SERVER", "REV", "STATUS", "CONTAINERS", "SYNC"], out)
 
@@ -164,7 +165,8 @@ def status_text(rows: list[Any]) -> str:
 def status_dict(rows: list[Any], servers: list[dict[str, Any]]) -> dict[str, Any]:
     """`syncer status --json`: definitions and servers."""
     return {"definitions": [{"definition": s.definition, "server": s.server, "revision": s.revision,
-                             "status": s.status, "pinned": s.pinned, "in_sync": s.in_sync, "drift": s.actions,
+                             "status": s.status, "pinned": s.pinned, "held_until": s.held_until,
+                             "in_sync": s.in_sync, "drift": s.actions,
                              "containers": s.containers} for s in rows],
             "servers": servers}
 

@@ -69,6 +69,7 @@ class Watcher:
         self.engines = EnginePool()
         self.faults = DockerFaults(self)
         self.retries: set[tuple[str, float]] = set()  # held definitions' next tries already queued
+        self.shown: dict[str, str] = {}  # the holds `status` shows (definition → until)
 
     # --- the way in --------------------------------------------------------------------
 
@@ -269,7 +270,7 @@ class Watcher:
             self._remember(last_validation_error=None, last_commit={
                 "sha": report.project.commit, "message": report.project.commit_message})
         self._log_report(report)
-        self._retry_held(report.held)
+        self._retry_held(definition, report.held)
         runs = (report.run_id,) if report.run_id else ()
         if report.ok:
             return Outcome("success", runs, commit)
@@ -291,9 +292,17 @@ class Watcher:
             log.log(level, "deployment %s %s: %s%s", r.deployment, r.definition, "success" if r.ok else "failed",
                     "" if r.ok else f" ({r.error})", extra={"event": "deployment"})
 
-    def _retry_held(self, held: dict[str, float]) -> None:
-        """Queue each held definition's next try for when its wait ends (once per wait)."""
+    def _retry_held(self, definition: str | None, held: dict[str, float]) -> None:
+        """Queue each held definition's next try for when its wait ends (once per wait), and
+        remember the holds for `status` (a cycle of one definition changes its own alone)."""
         from syncer.core.clock import iso, now
+
+        shown = {d: iso(u) for d, u in held.items()}
+        if definition is not None:
+            shown = {**{d: u for d, u in self.shown.items() if d != definition}, **shown}
+        if shown != self.shown:
+            self.shown = shown
+            self._remember(held=shown)
 
         for definition, until in sorted(held.items()):
             log.warning("%s: held: its spec failed and was rolled back; tried again at %s (at once when it changes)",

@@ -26,6 +26,7 @@ class DefinitionStatus(Record):
     actions: list[str]
     status: str
     pinned: bool
+    held_until: str | None = None  # watch holds its rolled-back spec until then (stages/backoff.py)
 
 
 def status(ctx: Context, *, engines: EngineFactory | None = None, project: Project | None = None,
@@ -46,21 +47,30 @@ def status(ctx: Context, *, engines: EngineFactory | None = None, project: Proje
         result, desired, observed = p.plan, p.desired, p.observed
         stored = {d["name"]: d for d in store.definitions()}
         pins = store.pins()
+        held = _held(store.get_meta("held") or {})
     finally:
         store.close()
 
     def build() -> list[DefinitionStatus]:
-        return _rows(result, desired, observed, stored, pins)
+        return _rows(result, desired, observed, stored, pins, held)
 
     # the same plan object is the same desired state (the plan is reused only then)
-    out = reuse.same("status rows", project, (result, observed, stored, pins), build) if reuse else build()
+    out = reuse.same("status rows", project, (result, observed, stored, pins, held), build) if reuse else build()
     servers = [{"name": s.server, "reachable": s.reachable, "engine_version": s.engine_version or None,
                 "error": s.error or None} for s in sorted(observed.servers.values(), key=lambda s: s.server)]
     return project, out, servers
 
 
+def _held(remembered: Mapping[str, str]) -> dict[str, str]:
+    """The holds a watch remembered that have not ended (one it stopped leaves them behind)."""
+    from syncer.core.clock import epoch, now
+
+    moment = now()
+    return {name: until for name, until in remembered.items() if epoch(until) > moment}
+
+
 def _rows(result: Plan, desired: Desired, observed: Observed, stored: dict[str, dict[str, Any]],
-          pins: Mapping[str, Any]) -> list[DefinitionStatus]:
+          pins: Mapping[str, Any], held: Mapping[str, str] = {}) -> list[DefinitionStatus]:
     """One row per definition, desired or live, by name."""
     live: dict[str, list[dict[str, Any]]] = {}
     for s in observed.servers.values():
@@ -84,5 +94,6 @@ def _rows(result: Plan, desired: Desired, observed: Observed, stored: dict[str, 
         server = where.get(name, acts[0].server if acts else "")
         revision = max((a.revision for a in acts if a.action != "remove"), default=0)
         out.append(DefinitionStatus(name, server, revision, sorted(live.get(name, []), key=lambda c: c["name"]),
-                                    not changing, changing, stored.get(name, {}).get("status", "new"), name in pins))
+                                    not changing, changing, stored.get(name, {}).get("status", "new"), name in pins,
+                                    held.get(name) if changing else None))
     return out

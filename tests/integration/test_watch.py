@@ -313,6 +313,8 @@ def test_a_spec_rolled_back_is_tried_again_after_a_growing_wait_not_at_every_cyc
     assert len(failed()) == 1
     assert _running(docker_api, project, name)["Id"] == old["Id"]
     assert f"{name}: held: its spec failed and was rolled back" in w.text()
+    [row] = _json.loads(run_cli("--repo", str(repo), "--state-dir", str(state), "status", "--json").stdout)["definitions"]
+    assert row["status"] == "failed" and row["held_until"] and row["drift"] == [f"recreate {name}"]
     (repo / "README.md").write_text("a commit that does not touch it\n")
     commit_all(repo, "docs")
     time.sleep(2)
@@ -330,6 +332,8 @@ def test_a_spec_rolled_back_is_tried_again_after_a_growing_wait_not_at_every_cyc
     # someone asks: tried now
     with httpx.Client(timeout=30) as client:
         headers = {"Authorization": f"Bearer {key}"}
+        [row] = client.get(f"http://127.0.0.1:{port}/api/v1/status", headers=headers).json()["data"]["definitions"]
+        assert row["held_until"] and epoch(row["held_until"]) > time.time()
         ident = client.post(f"http://127.0.0.1:{port}/api/v1/sync", headers=headers).json()["data"]["request_id"]
         wait_until(lambda: client.get(f"http://127.0.0.1:{port}/api/v1/sync/{ident}", headers=headers)
                    .json()["data"]["status"] in ("success", "failed"), 60, message="sync request finished")

@@ -95,6 +95,7 @@ def test_only_a_sync_someone_called_for_tries_a_held_spec_and_each_wait_is_queue
                         _report("r", {"web": until} if kw["hold_failed"] else {}))
     later: list[tuple[str, float, str | None]] = []
     w = Watcher(engine.Context(repo=tmp_path), WatchOptions(retry_failed=42.0))
+    w.state = tmp_path  # (where the holds are remembered for `status`)
     monkeypatch.setattr(w, "later", lambda reason, delay, **kw: later.append((reason, delay, kw.get("definition"))))
     for kind in (Kind.TIMER, Kind.FILE, Kind.DOCKER, Kind.API):
         w.request(str(kind), kind=kind)
@@ -102,6 +103,13 @@ def test_only_a_sync_someone_called_for_tries_a_held_spec_and_each_wait_is_queue
     assert holds == [42.0, 42.0, 42.0, 0.0]
     [(reason, delay, definition)] = later
     assert definition == "web" and 0.3 < delay <= 0.8 and "rolled-back" in reason
+    from syncer.adapters.store import Store
+
+    store = Store(tmp_path)
+    try:  # the last cycle (POST /sync) held nothing: `status` shows no hold
+        assert store.get_meta("held") == {}
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("name", ["git-api", "startup-commit", "files-changed"])

@@ -317,7 +317,9 @@
           : running === insts.length ? badge(insts.some((i) => i.health === "healthy") ? "healthy" : "running")
             : badge(running + "/" + insts.length + " running", "warn");
       const driftCell = !row ? (allDrifted ? badge("in sync") : "—") : row.in_sync ? badge("in sync")
-        : el("div", {}, badge("drifted", "bad"), el("ul", { class: "reasons" },
+        : el("div", {}, badge("drifted", "bad"),
+          row.held_until ? el("span", { class: "muted", text: " held until " + row.held_until }) : null,
+          el("ul", { class: "reasons" },
           (row.drift || []).map((a) => el("li", { text: typeof a === "string" ? a : JSON.stringify(a) }))));
       return [el("strong", { text: d.name }), d.template, d.server, d.current_revision + (d.pinned ? " (pinned)" : ""),
         driftCell, health, (row ? row.containers : insts.length) + " of " + d.replicas];
