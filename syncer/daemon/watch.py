@@ -304,13 +304,13 @@ class Watcher:
             self.shown = shown
             self._remember(held=shown)
 
-        for definition, until in sorted(held.items()):
-            log.warning("%s: held: its spec failed and was rolled back; tried again at %s (at once when it changes)",
-                        definition, iso(until), extra={"event": "deployment.held"})
-            if (definition, until) not in self.retries:
-                self.retries.add((definition, until))
-                self.later(f"retry {definition}: its wait after a rolled-back deployment ended",
-                           max(0.0, until - now()) + 0.5, definition=definition)
+        for name, until in sorted(held.items()):  # (said once per hold: the plan line counts them each cycle)
+            if (name, until) not in self.retries:
+                log.warning("%s: held: its spec failed and was rolled back; tried again at %s (at once when it"
+                            " changes)", name, iso(until), extra={"event": "deployment.held"})
+                self.retries.add((name, until))
+                self.later(f"retry {name}: its wait after a rolled-back deployment ended",
+                           max(0.0, until - now()) + 0.5, definition=name)
 
     def _remember(self, **values: Any) -> None:
         assert self.state is not None

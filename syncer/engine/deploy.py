@@ -156,17 +156,20 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
                   only: str | None, drift: str | None = None,
                   ready: Callable[[], object] | None = None, hold_failed: float = 0.0) -> ApplyReport:
     from syncer.adapters.docker import Engine
+    from syncer.engine.holds import Holds
+    from syncer.stages.backoff import mark
 
     secrets = secrets_for(ctx, project)
     factory = engines or Engine
     heal = only is not None and drift is not None  # restores what runs: a moved tag waits for the next sync
-    p = planned(ctx, project, store, engines=factory, secrets=secrets, only=only, ready=ready, tags=not heal)
-    result, desired = p.plan, p.desired
+    hold = Holds(store, hold_failed)
+    p = planned(ctx, project, store, engines=factory, secrets=secrets, only=only, ready=ready, tags=not heal,
+                hold=hold)
+    result, desired, held = mark(p.plan, hold.held), p.desired, hold.until()
     forget_lapsed(store, p)
     _settle_statuses(store, result, desired, p.observed, p.known, only=only)
     if only is not None:
         result = _only(result, only, heal=heal, also=judged_with(desired.containers, only))
-    result, held = _hold(store, result, p.observed, hold_failed)
     if plan_file is not None:
         check_fresh(plan_file, result, desired)
     if result.has_changes and drift is not None:  # nobody asked for this change: report it, then heal
@@ -176,7 +179,7 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
         if any(d not in p.known for d in {a.definition for a in result.actions}):
             # a new state dir (another CI runner) learns the revisions that run: status and
             # history start from them (a set check: later no-op applies write nothing)
-            _record_revisions(store, desired, result, project.commit, events)
+            _record_revisions(store, desired, result, project.commit, events, held=held)
         return ApplyReport(result, [], None, False, project, desired, held)
     if not confirm(result):
         return ApplyReport(result, [], None, False, project, desired, held)
@@ -194,10 +197,11 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
         return _run(ctx, project, store, result, desired, secrets, options=options, trigger=trigger,
                     progress=progress, events=events, factory=factory, observed=p.observed, held=held)
     with ServerLock(project, f"syncer apply ({trigger})", engines=factory):
-        fresh = planned(ctx, project, store, engines=factory, secrets=secrets, only=only, tags=not heal)
-        again = (_only(fresh.plan, only, heal=heal, also=judged_with(fresh.desired.containers, only))
-                 if only is not None else fresh.plan)
-        again, held = _hold(store, again, fresh.observed, hold_failed)
+        fresh = planned(ctx, project, store, engines=factory, secrets=secrets, only=only, tags=not heal, hold=hold)
+        again = mark(fresh.plan, hold.held)
+        if only is not None:
+            again = _only(again, only, heal=heal, also=judged_with(fresh.desired.containers, only))
+        held = hold.until()
         if _steps(again) != _steps(result):
             if plan_file is not None:  # exactly that plan was asked for
                 raise StalePlan("another apply changed the live containers since this plan was made; run it again")
@@ -221,7 +225,7 @@ def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: De
     from syncer.engine.apply import Applier
 
     run_id = store.start_run(trigger, project.commit, os.getpid())
-    _record_revisions(store, desired, result, project.commit, events)
+    _record_revisions(store, desired, result, project.commit, events, held=held)
     live = _engines(factory, project.config.servers, result)
     mask = redactor(ctx, project)
     recorder = _StoreRecorder(store, run_id, trigger, project.commit, mask, progress, events)
@@ -242,24 +246,11 @@ def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: De
         store.mark_finished(name, ident, definition)
     for r in results:  # an error quotes container output (a job's last lines): masked before any view
         r.error = mask.text(r.error)
-    _record_outcomes(store, result, results, events)
+    _record_outcomes(store, result, results, events, held=held)
     store.finish_run(run_id, "success" if all(r.ok for r in results) else "failed",
                      {"deployments": len(results), "failed": sum(1 for r in results if not r.ok),
                       **result.summary()})
     return ApplyReport(result, results, run_id, True, project, desired, held)
-
-
-def _hold(store: Store, p: Plan, observed: Observed, base: float) -> tuple[Plan, dict[str, float]]:
-    """`p` with watch's holds (stages/backoff.py): the definitions whose spec failed and was
-    rolled back lately, read from the store's deployments."""
-    revisions = {a.definition: a.revision for a in p.actions if a.action in ("recreate", "update")}
-    if base <= 0 or not revisions:
-        return p, {}
-    from syncer.core.clock import epoch, now
-    from syncer.stages.backoff import hold_failed
-
-    failures = {d: (n, epoch(last)) for d, (n, last) in store.rolled_back_failures(revisions).items()}
-    return hold_failed(p, observed, failures, now=now(), base=base)
 
 
 def _steps(p: Plan) -> set[tuple[str, str, str, str, str]]:
@@ -307,8 +298,10 @@ def check_fresh(saved: Mapping[str, Any], current: Plan, desired: Desired) -> No
 
 
 def _record_revisions(store: Store, desired: Desired, p: Plan, commit: str | None,
-                      events: EventSink = no_events) -> None:
-    revs = {a.definition: a.revision for a in p.actions if a.action != "remove"}
+                      events: EventSink = no_events, *, held: Collection[str] = ()) -> None:
+    """Each definition's revision, when the store has it not yet (a held one is planned at a
+    revision it has)."""
+    revs = {a.definition: a.revision for a in p.actions if a.action != "remove" and a.definition not in held}
     by_def: dict[str, list[ContainerSpec]] = {}
     for c in desired.containers:
         by_def.setdefault(c.definition, []).append(c)
@@ -365,9 +358,12 @@ def _settle_statuses(store: Store, p: Plan, desired: Desired, observed: Observed
 
 
 def _record_outcomes(store: Store, p: Plan, results: list[DeploymentResult],
-                     events: EventSink = no_events) -> None:
+                     events: EventSink = no_events, *, held: Collection[str] = ()) -> None:
     revs = {a.definition: a.revision for a in p.actions if a.action != "remove"}
     for r in results:
+        if r.definition in held:  # what runs was healed at its last good revision: the wanted one still failed
+            store.set_definition_status(r.definition, "failed")
+            continue
         if r.definition not in revs:
             store.set_definition_status(r.definition, "removed" if r.ok else "failed", deleted=r.ok)
             if r.ok:

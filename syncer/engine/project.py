@@ -288,13 +288,15 @@ class Reuse:
 def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFactory | None = None,
             secrets: Mapping[str, str] | None = None, reuse: Reuse | None = None,
             only: str | None = None, ready: Callable[[], object] | None = None,
-            versions: bool = False, tags: bool = True) -> Planned:
+            versions: bool = False, tags: bool = True,
+            hold: Callable[[Desired, Known], Desired] | None = None) -> Planned:
     """`compute_plan`, also naming the pins and holds that lapsed (for the apply to drop).
     With `reuse` (reads only), what did not change since its last call is not computed again.
     With `only`, the plan and the observation are of that definition alone (the desired
     state stays whole: pins, holds and records are the project's). `ready` is waited for
     right before Docker is observed; `versions`: the engines' versions are observed too;
-    `tags`: the registries are asked about `pull_policy: always` images (not for a self-heal)."""
+    `tags`: the registries are asked about `pull_policy: always` images (not for a self-heal);
+    `hold`: watch's holds (engine/deploy.py), given the desired state and the known revisions."""
     from syncer.adapters.docker import Engine
     from syncer.engine.observe import observe
 
@@ -307,6 +309,8 @@ def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFact
                        definition=only, versions=versions, tags=tags)
     repofiles.check_external(project, desired, observed, ctx.ref)
     known, finished = store.latest_revisions(), store.finished()
+    if hold is not None:
+        desired = hold(desired, known)
 
     def compute() -> Plan:
         return plan(desired, observed, prune=project.config.prune, created_at=now_iso(), known=known,
@@ -331,17 +335,25 @@ def pinned(store: Store, desired: Desired) -> tuple[Desired, list[str]]:
     pins = store.pins()
     if not pins:
         return desired, []
-    out: list[ContainerSpec] = []
-    lapsed = []
+    kept, lapsed = {}, []
     for name, containers in _by_definition(desired).items():
-        pin = pins.get(name)
-        if pin is not None and definition_hash(containers) == pin[1]:
-            out.extend(from_revision(store.revision(name, pin[0]), desired.project))
-        else:
-            if pin is not None:
+        if name in pins:
+            if definition_hash(containers) == pins[name][1]:
+                kept[name] = pins[name][0]
+            else:
                 lapsed.append(name)
-            out.extend(containers)
-    return Desired(desired.project, tuple(out), desired.definitions, desired.commit), lapsed
+    return at_revisions(store, desired, kept), lapsed
+
+
+def at_revisions(store: Store, desired: Desired, revisions: Mapping[str, int]) -> Desired:
+    """`desired` with the containers of each definition named those of its recorded revision."""
+    if not revisions:
+        return desired
+    out: list[ContainerSpec] = []
+    for name, containers in _by_definition(desired).items():
+        out.extend(from_revision(store.revision(name, revisions[name]), desired.project) if name in revisions
+                   else containers)
+    return Desired(desired.project, tuple(out), desired.definitions, desired.commit)
 
 
 def held(store: Store, desired: Desired) -> tuple[frozenset[str], list[str]]:

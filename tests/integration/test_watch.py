@@ -287,7 +287,7 @@ def test_a_spec_rolled_back_is_tried_again_after_a_growing_wait_not_at_every_cyc
     from tests.helpers import HEALTHY_IMAGE, UNHEALTHY_IMAGE
 
     name = f"{project}-svc"
-    good = f"name: {name}\ntemplate: hc\nparams: {{image: '{HEALTHY_IMAGE}', v: a}}\n"
+    good = f"name: {name}\ntemplate: hc\nreplicas: 2\nparams: {{image: '{HEALTHY_IMAGE}', v: a}}\n"
     repo = simple_repo(tmp_path / "repo", project, templates={"hc": HC.replace("PROBE", "true")},
                        definitions={"svc": good})
     git_init(repo)
@@ -298,6 +298,7 @@ def test_a_spec_rolled_back_is_tried_again_after_a_growing_wait_not_at_every_cyc
     w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(state), "watch", "--resync", "1s",
                "--retry-failed", "8s", "--health-timeout", "20", "--listen", f"127.0.0.1:{port}", debounce="1s")
     old = wait_until(lambda: _running(docker_api, project, name), 60, message="first apply")
+    wait_until(lambda: _running(docker_api, project, f"{name}-2"), 60, message="second replica")
 
     def failed() -> list[dict[str, Any]]:
         out = run_cli("--repo", str(repo), "--state-dir", str(state), "deployments", "list", "--status", "failed",
@@ -314,7 +315,7 @@ def test_a_spec_rolled_back_is_tried_again_after_a_growing_wait_not_at_every_cyc
     assert _running(docker_api, project, name)["Id"] == old["Id"]
     assert f"{name}: held: its spec failed and was rolled back" in w.text()
     [row] = _json.loads(run_cli("--repo", str(repo), "--state-dir", str(state), "status", "--json").stdout)["definitions"]
-    assert row["status"] == "failed" and row["held_until"] and row["drift"] == [f"recreate {name}"]
+    assert row["status"] == "failed" and row["held_until"] and row["drift"] == [f"recreate {name}", f"recreate {name}-2"]
     (repo / "README.md").write_text("a commit that does not touch it\n")
     commit_all(repo, "docs")
     time.sleep(2)
@@ -323,12 +324,25 @@ def test_a_spec_rolled_back_is_tried_again_after_a_growing_wait_not_at_every_cyc
     second = wait_until(lambda: len(f := failed()) == 2 and f[1]["finished_at"] and f[1], 60, message="retried")
     assert epoch(second["created_at"]) - epoch(first["finished_at"]) >= 7.5
     assert _running(docker_api, project, name)["Id"] == old["Id"]
-    # a container killed while held is started again as it ran, at once (trying the failing spec
-    # on it would leave it stopped: a failed recreate restores the old container as it was)
+    # while held, self-heal works at the revision that ran: a container killed is started again
+    # (trying the failing spec on it would leave it stopped: a failed recreate restores the old
+    # container as it was), a replica removed is made again as it was (it was left missing, and
+    # the whole definition tried the failing spec at every cycle)
     docker_api.kill(old["Id"])
     wait_until(lambda: "trigger: docker" in w.text(), 30, message="the kill seen")
     wait_until(lambda: (c := _running(docker_api, project, name)) and c["Id"] == old["Id"], 30, message="healed")
-    assert len(failed()) == 2
+    docker_api.remove_container(_running(docker_api, project, f"{name}-2")["Id"], force=True)
+    again = wait_until(lambda: _running(docker_api, project, f"{name}-2"), 30, message="replica made again")
+    assert again["Labels"]["syncer.revision"] == old["Labels"]["syncer.revision"]
+    assert "V=a" in docker_api.inspect_container(again["Id"])["Config"]["Env"]
+
+    def shown() -> dict[str, Any]:
+        return _json.loads(run_cli("--repo", str(repo), "--state-dir", str(state), "status", "--json").stdout)[
+            "definitions"][0]
+
+    # the heals at the old revision succeed, and the wanted one is still the failed one
+    row = wait_until(lambda: (r := shown())["status"] != "deploying" and r, 30, message="heal deployed")
+    assert row["status"] == "failed" and row["held_until"] and len(failed()) == 2
     # someone asks: tried now
     with httpx.Client(timeout=30) as client:
         headers = {"Authorization": f"Bearer {key}"}
