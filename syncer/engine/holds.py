@@ -32,7 +32,7 @@ class Holds:
                 mine.setdefault(c.definition, []).append(c)
         wanted = {name: known[name][0] for name, containers in mine.items()  # (a spec changed since is a new
                   if name in known and known[name][1] == definition_hash(containers)}  # revision: tried at once)
-        failures = {d: (n, epoch(last)) for d, (n, last) in self.store.rolled_back_failures(wanted).items()}
+        failures = {d: (n, epoch(last)) for d, (n, last) in self.store.failures_of(wanted).items()}
         last_good = {d: r for d, r in failed.items() if r}
         self.held = holding(failures, wanted, last_good, now=now(), base=self.base)
         return at_revisions(self.store, desired, {d: h.revision for d, h in self.held.items()})

@@ -41,26 +41,30 @@ def test_a_held_definitions_actions_name_the_hold_at_its_revision() -> None:
     assert mark(plan, {}) is plan
 
 
-def test_the_store_counts_rolled_back_failures_of_a_revision_since_the_last_success(tmp_path: Path) -> None:
+def test_the_store_counts_the_failures_of_a_revision_rolled_back_once_since_its_last_success(tmp_path: Path) -> None:
     store = Store(tmp_path)
     try:
-        def deploy(revision: int, *, ok: bool, rolled_back: bool = False, definition: str = "web") -> None:
+        def deploy(revision: int, *, ok: bool, rolled_back: bool = False, definition: str = "web",
+                   error: str = "") -> None:
             d = store.add_deployment(run_id=None, definition=definition, server="local", revision=revision,
                                      actions=["recreate"], trigger="watch", commit=None)
             store.deployment_running(d)
-            store.finish_deployment(d, ok=ok, rolled_back=rolled_back)
+            store.finish_deployment(d, ok=ok, rolled_back=rolled_back, error=error)
 
         deploy(2, ok=False, rolled_back=True)
         deploy(2, ok=True)  # (an earlier try that worked)
-        assert store.rolled_back_failures({"web": 2}) == {}
-        deploy(3, ok=False, rolled_back=True)
+        assert store.failures_of({"web": 2}) == {}
         deploy(3, ok=False)  # not rolled back (an image that could not be pulled): nothing stopped
-        deploy(2, ok=True)  # the old container started again as it ran: revision 3 still fails
+        assert store.failures_of({"web": 3}) == {}
         deploy(3, ok=False, rolled_back=True)
+        deploy(2, ok=True)  # the old container started again at its revision: revision 3 still fails
+        deploy(3, ok=False)  # a retry whose old container was removed meanwhile: still a failure of it
+        deploy(3, ok=False, error="skipped: dependency db failed or is in conflict")
+        deploy(3, ok=False, error="interrupted")
         deploy(1, ok=False, rolled_back=True, definition="db")
-        got = store.rolled_back_failures({"web": 3, "db": 2})
-        assert set(got) == {"web"} and got["web"][0] == 2
+        got = store.failures_of({"web": 3, "db": 2})
+        assert set(got) == {"web"} and got["web"][0] == 3
         assert got["web"][1] == max(d["finished_at"] for d in store.deployments(definition="web")
-                                    if d["revision"] == 3 and d["rolled_back"])
+                                    if d["revision"] == 3 and not d["error"])
     finally:
         store.close()

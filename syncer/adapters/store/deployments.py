@@ -33,20 +33,21 @@ class Deployments(Db):
         self._exec("UPDATE deployments SET status=?, rolled_back=?, error=?, finished_at=? WHERE id=?",
                    ("success" if ok else "failed", int(rolled_back), error or None, now(), ident))
 
-    def rolled_back_failures(self, revisions: Mapping[str, int]) -> dict[str, tuple[int, str]]:
-        """For each definition → revision given: how many of its deployments of that revision
-        failed and were rolled back since the definition's last successful deployment of that
-        revision or a later one (in the order they were added: two can share a millisecond;
-        the old container started again as it ran is a success of an earlier revision), and
-        when the last one ended (stages/backoff.py). Definitions with none are left out."""
+    def failures_of(self, revisions: Mapping[str, int]) -> dict[str, tuple[int, str]]:
+        """For each definition → revision given, whose deployments of that revision failed since
+        the definition's last successful deployment of it or of a later one (in the order they
+        were added: two can share a millisecond; a heal at an earlier revision is no success of
+        it), at least one of them rolled back: how many failed (a dependency's skip and an
+        interrupted apply aside) and when the last one ended (stages/backoff.py)."""
         out: dict[str, tuple[int, str]] = {}
         for name, revision in revisions.items():
             row = self._one(
-                "SELECT COUNT(*) AS n, MAX(finished_at) AS last FROM deployments WHERE definition=? AND revision=?"
-                " AND status='failed' AND rolled_back=1 AND rowid > COALESCE((SELECT MAX(rowid)"
+                "SELECT COUNT(*) AS n, MAX(rolled_back) AS back, MAX(finished_at) AS last FROM deployments"
+                " WHERE definition=? AND revision=? AND status='failed' AND COALESCE(error, '') != 'interrupted'"
+                " AND COALESCE(error, '') NOT LIKE 'skipped: %' AND rowid > COALESCE((SELECT MAX(rowid)"
                 " FROM deployments WHERE definition=? AND status='success' AND revision>=?), 0)",
                 (name, revision, name, revision))
-            if row is not None and row["n"] and row["last"]:
+            if row is not None and row["n"] and row["back"] and row["last"]:
                 out[name] = (int(row["n"]), str(row["last"]))
         return out
 
