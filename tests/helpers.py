@@ -17,6 +17,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "syncer-local/busybox:latest"
 HEALTHY_IMAGE = "syncer-local/busybox-healthy:latest"
 UNHEALTHY_IMAGE = "syncer-local/busybox-unhealthy:latest"
+# a template whose probe passes (`"true"`); `.replace('"true"', '"false"')` makes it fail
+HEALTH_CHECKED = """
+id: hc
+version: "1.0"
+inputs: {type: object, properties: {image: {type: string}, v: {type: string}}}
+spec:
+  image: ${inputs.image}
+  command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 1; done"]
+  env: {V: "${inputs.v}"}
+  healthcheck: {test: [CMD, "true"], interval: 1s, timeout: 2s, retries: 1}
+"""
 
 
 def job_template(*, token: bool = False) -> str:

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import HEALTHY_IMAGE, IMAGE, UNHEALTHY_IMAGE, run_cli, simple_repo, write_files
+from tests.helpers import HEALTH_CHECKED, HEALTHY_IMAGE, IMAGE, UNHEALTHY_IMAGE, run_cli, simple_repo, write_files
 
 WEB = "name: web\ntemplate: box\nparams: {message: one}\n"
 FAST = ("--stop-timeout", "1")
@@ -81,26 +81,14 @@ def test_scaling_up_and_down(tmp_path: Path, project: str, docker_api: Any) -> N
     assert set(_containers(docker_api, project)) == {"web", "web-2"}
 
 
-UNHEALTHY_TEMPLATE = """
-id: hc
-version: "1.0"
-inputs: {type: object, properties: {image: {type: string}, v: {type: string}}}
-spec:
-  image: ${inputs.image}
-  command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 1; done"]
-  env: {V: "${inputs.v}"}
-  healthcheck: {test: [CMD, "true"], interval: 1s, timeout: 2s, retries: 1}
-"""
-
-
 def test_failed_recreate_restores_the_old_container(tmp_path: Path, project: str, docker_api: Any) -> None:
-    repo = simple_repo(tmp_path / "r", project, templates={"hc": UNHEALTHY_TEMPLATE},
+    repo = simple_repo(tmp_path / "r", project, templates={"hc": HEALTH_CHECKED},
                        definitions={"svc": f"name: svc\ntemplate: hc\nparams: {{image: '{HEALTHY_IMAGE}', v: a}}\n"})
     state = tmp_path / "s"
     _apply(repo, state)
     old = _containers(docker_api, project)["svc"]
     # the new version's probe fails: `false` instead of `true`
-    (repo / "templates/hc.yaml").write_text(UNHEALTHY_TEMPLATE.replace('"true"', '"false"'))
+    (repo / "templates/hc.yaml").write_text(HEALTH_CHECKED.replace('"true"', '"false"'))
     (repo / "definitions/svc.yaml").write_text(f"name: svc\ntemplate: hc\nparams: {{image: '{UNHEALTHY_IMAGE}', v: b}}\n")
     out = _apply(repo, state, "--health-timeout", "30", ok=False)
     assert out.returncode == 1 and "old container restored" in out.stdout
@@ -113,7 +101,7 @@ def test_failed_recreate_restores_the_old_container(tmp_path: Path, project: str
 
 
 def test_missing_image_fails_before_anything_stops(tmp_path: Path, project: str, docker_api: Any) -> None:
-    repo = simple_repo(tmp_path / "r", project, templates={"hc": UNHEALTHY_TEMPLATE},
+    repo = simple_repo(tmp_path / "r", project, templates={"hc": HEALTH_CHECKED},
                        definitions={"svc": f"name: svc\ntemplate: hc\nparams: {{image: '{HEALTHY_IMAGE}', v: a}}\n"})
     state = tmp_path / "s"
     _apply(repo, state)

@@ -259,16 +259,6 @@ def test_api_requests_go_into_the_watch_queue(tmp_path: Path, project: str, dock
     assert w.stop() == 0
 
 
-HC = """
-id: hc
-version: "1.0"
-inputs: {type: object, properties: {image: {type: string}, v: {type: string}}}
-spec:
-  image: ${inputs.image}
-  command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 1; done"]
-  env: {V: "${inputs.v}"}
-  healthcheck: {test: [CMD, "PROBE"], interval: 1s, timeout: 2s, retries: 1}
-"""
 
 
 def test_a_spec_rolled_back_is_tried_again_after_a_growing_wait_not_at_every_cycle(
@@ -284,11 +274,11 @@ def test_a_spec_rolled_back_is_tried_again_after_a_growing_wait_not_at_every_cyc
     import httpx
 
     from tests.apiserver import free_port
-    from tests.helpers import HEALTHY_IMAGE, UNHEALTHY_IMAGE
+    from tests.helpers import HEALTH_CHECKED, HEALTHY_IMAGE, UNHEALTHY_IMAGE
 
     name = f"{project}-svc"
     good = f"name: {name}\ntemplate: hc\nreplicas: 2\nparams: {{image: '{HEALTHY_IMAGE}', v: a}}\n"
-    repo = simple_repo(tmp_path / "repo", project, templates={"hc": HC.replace("PROBE", "true")},
+    repo = simple_repo(tmp_path / "repo", project, templates={"hc": HEALTH_CHECKED},
                        definitions={"svc": good})
     git_init(repo)
     state = tmp_path / "state"
@@ -305,7 +295,7 @@ def test_a_spec_rolled_back_is_tried_again_after_a_growing_wait_not_at_every_cyc
                       "--json")
         return sorted(_json.loads(out.stdout), key=lambda d: d["created_at"])
 
-    (repo / "templates/hc.yaml").write_text(HC.replace("PROBE", "false"))
+    (repo / "templates/hc.yaml").write_text(HEALTH_CHECKED.replace('"true"', '"false"'))
     (repo / "definitions/svc.yaml").write_text(good.replace(HEALTHY_IMAGE, UNHEALTHY_IMAGE).replace("v: a", "v: b"))
     commit_all(repo, "a failing probe")
     [first] = wait_until(lambda: len(f := failed()) == 1 and f[0]["finished_at"] and f, 90, message="rolled back")
@@ -353,7 +343,7 @@ def test_a_spec_rolled_back_is_tried_again_after_a_growing_wait_not_at_every_cyc
                    .json()["data"]["status"] in ("success", "failed"), 60, message="sync request finished")
     assert len(failed()) >= 3
     # a new spec is tried at once
-    (repo / "templates/hc.yaml").write_text(HC.replace("PROBE", "true"))
+    (repo / "templates/hc.yaml").write_text(HEALTH_CHECKED)
     (repo / "definitions/svc.yaml").write_text(good.replace("v: a", "v: c"))
     sha = commit_all(repo, "fixed")
     wait_until(lambda: (c := _running(docker_api, project, name)) and c["Labels"].get("syncer.commit") == sha, 60,
