@@ -270,7 +270,8 @@ class Watcher:
             self._remember(last_validation_error=None, last_commit={
                 "sha": report.project.commit, "message": report.project.commit_message})
         self._log_report(report)
-        self._retry_held(definition, report.held)
+        if not batch.called:  # (a called-for sync holds nothing: what watch holds is unknown to it)
+            self._retry_held(definition, report.held)
         runs = (report.run_id,) if report.run_id else ()
         if report.ok:
             return Outcome("success", runs, commit)
