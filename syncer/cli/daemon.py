@@ -68,7 +68,8 @@ def watch(obj: dict[str, Any], /, source: str | None, branch: str, git_poll: str
                                  policy_file=ctx.policy_file)
     options = watch_.WatchOptions(
         source=remote, branch=branch, git_poll=watch_.parse_duration(git_poll),
-        resync=watch_.parse_duration(resync), retry_failed=watch_.parse_duration(retry_failed), debounce=watch_.parse_duration(debounce), self_heal=self_heal,
+        resync=watch_.parse_duration(resync), retry_failed=watch_.parse_duration(retry_failed),
+        debounce=watch_.parse_duration(debounce), self_heal=self_heal,
         listen=listen, apply=ApplyOptions(parallelism=parallelism, health_timeout=health_timeout,
                                           stop_timeout=stop_timeout))
     # (the log book opens once the watch knows its repository: a URL's clone, not the cwd)

@@ -305,13 +305,15 @@ class Watcher:
             self.shown = shown
             self._remember(held=shown)
 
+        moment = now()
+        self.retries = {(d, u) for d, u in self.retries if u > moment - 60}  # (a watch runs for months)
         for name, until in sorted(held.items()):  # (said once per hold: the plan line counts them each cycle)
             if (name, until) not in self.retries:
                 log.warning("%s: held: its spec failed and was rolled back; tried again at %s (at once when it"
                             " changes)", name, iso(until), extra={"event": "deployment.held"})
                 self.retries.add((name, until))
                 self.later(f"retry {name}: its wait after a rolled-back deployment ended",
-                           max(0.0, until - now()) + 0.5, definition=name)
+                           max(0.0, until - moment) + 0.5, definition=name)
 
     def _remember(self, **values: Any) -> None:
         assert self.state is not None

@@ -23,7 +23,7 @@ class Holds:
     def __call__(self, desired: Desired, known: Known) -> Desired:
         if self.base <= 0:
             return desired
-        failed = {d["name"]: d["current_revision"] for d in self.store.definitions() if d["status"] == "failed"}
+        failed = self.store.failed_definitions()
         if not failed:
             return desired
         mine: dict[str, list[ContainerSpec]] = {}

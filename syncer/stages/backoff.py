@@ -37,15 +37,15 @@ class Hold(Record):
 
 
 def wait_after(failures: int, base: float) -> float:
-    """Seconds between the `failures`-th rolled-back failure of one spec and its next try."""
+    """Seconds between the `failures`-th failure of one spec (rolled back at least once) and its next try."""
     return min(base * (1 << max(0, failures - 1)), base * CAP)
 
 
 def holding(failures: Mapping[str, tuple[int, float]], wanted: Mapping[str, int], last_good: Mapping[str, int], *,
             now: float, base: float) -> dict[str, Hold]:
     """The definitions to hold. `failures`: definition → (how many deployments of the revision
-    it wants, `wanted`, failed and were rolled back since it last deployed successfully, when
-    the last one ended); `last_good`: the revision each last deployed successfully."""
+    it wants, `wanted`, failed since it last deployed successfully — at least one of them rolled
+    back —, when the last one ended); `last_good`: the revision each last deployed successfully."""
     out = {}
     for name, (count, last) in failures.items():
         until = last + wait_after(count, base)

@@ -95,6 +95,12 @@ class Runs(Db):
         """Every definition the store knows, removed ones included."""
         return self._rows("SELECT * FROM definitions ORDER BY name")
 
+    def failed_definitions(self) -> dict[str, int | None]:
+        """The definitions whose last deployment failed → the revision each last deployed
+        successfully (None: none did): what watch reads at every cycle (engine/holds.py)."""
+        return {r["name"]: r["current_revision"]
+                for r in self._rows("SELECT name, current_revision FROM definitions WHERE status='failed'")}
+
     def definition(self, ident: str) -> dict[str, Any]:
         """One definition by name or id."""
         row = self._one("SELECT * FROM definitions WHERE name=? OR id=?", (ident, ident))
