@@ -288,8 +288,8 @@ def volumes_from(services: dict[str, Any], name: str, value: Any) -> list[Shared
     """The `volumes:` entries a service's `volumes_from: [other[:ro|:rw]]` mounts: each other
     service's own (and what its `volumes_from` gives it), in the mode asked (none: each entry's
     own, as Docker does), those at a target the service mounts itself left out (its own win,
-    as under Docker). Refused: another container (`container:x`), and an anonymous volume or a
-    tmpfs of the other service (Docker shares that very volume: a copy would be another)."""
+    as under Docker). Refused: another container (`container:x`), a mode other than ro or rw,
+    and an anonymous volume or a tmpfs of the other service (Docker shares that very volume: a copy would be another)."""
     own = {_target(v) for v in (services.get(name) or {}).get("volumes") or []}
     out: list[Shared] = []
     seen = {name}
@@ -304,10 +304,13 @@ def volumes_from(services: dict[str, Any], name: str, value: Any) -> list[Shared
             if other not in services:
                 out.append((where + (i,), None, f"'{other}' is not a service of this Compose file"))
                 continue
+            if mode not in ("", "ro", "rw"):  # (Docker refuses it too: `invalid mode`)
+                out.append((where + (i,), None, f"'{ref}': the mode '{mode}' is neither ro nor rw"))
+                continue
             if other in seen:
                 continue
             seen.add(other)
-            mode = outer or (mode if mode in ("ro", "rw") else "")
+            mode = outer or mode
             raw = services[other] or {}
             for j, v in enumerate(raw.get("volumes") or []):
                 entry, why = _in_mode(v, mode)

@@ -936,6 +936,15 @@ def test_volumes_from_what_cannot_be_shared_is_one_located_line_each() -> None:
     assert "p_kept:/kept" in str(got.files["templates/app.yaml"])
 
 
+def test_volumes_from_in_a_mode_other_than_ro_or_rw_is_refused_not_ignored() -> None:
+    """Docker's `--volumes-from data:rx` is `invalid mode`: read-write mounts for a typo of `ro` would be a surprise."""
+    text = (b"services:\n  data:\n    image: a\n    volumes: [\"kept:/kept\"]\n"
+            b"  app:\n    image: a\n    volumes_from: [\"data:rx\"]\nvolumes:\n  kept: {}\n")
+    got = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p")
+    assert [str(p) for p in got.problems] == [
+        "compose.yaml:7:20: service 'app': volumes_from: 'data:rx': the mode 'rx' is neither ro nor rw"]
+
+
 def test_volumes_from_in_a_mode_mounts_each_entry_so_and_a_chain_keeps_it() -> None:
     text = (b"services:\n  data:\n    image: a\n    volumes: [\"kept:/kept\", \"/srv/x:/x:rw,z\", {type: bind, source: /etc,"
             b" target: /e}]\n  reader:\n    image: a\n    volumes_from: [\"data:ro\"]\n"
