@@ -250,8 +250,8 @@ def _service(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any], held:
     if live.labels.get(TASK_HASH, wants) != wants:  # made by an earlier syncer, which carried less of it
         return Action("update", cause="an earlier syncer carried less of this spec to Swarm: Swarm rolls it",
                       reasons=(Reason("task template", live.labels[TASK_HASH], wants),), **ident)
-    if drift := drifted(c, live, nets):  # `docker service update --env-add ...`: rolled back to the repository's
-        return Action("update", cause="changed outside syncer: Swarm rolls it back to the repository's",
+    if drift := drifted(c, live, nets):  # `docker service update --env-add ...`: back to the spec planned
+        return Action("update", cause="changed outside syncer: Swarm rolls it back to syncer's spec",
                       reasons=drift_reasons(drift), **ident)
     wanted = int(c.spec.get("replicas", 1))
     if held and live.replicas == 0:

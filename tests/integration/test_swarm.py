@@ -1394,7 +1394,8 @@ def test_a_service_changed_outside_syncer_is_drift_the_next_apply_rolls_back(
     assert [a["action"] for a in json.loads(cli("plan", "--json").stdout)["actions"]] == ["noop"]
     swarm.docker("service", "update", "-d", "--env-add", "DRIFT=1", "--publish-add", "18095:81", name)
     [action] = json.loads(cli("plan", "--json").stdout)["actions"]
-    assert action["action"] == "update" and action["cause"].startswith("changed outside syncer"), action
+    assert (action["action"], action["cause"]) == (
+        "update", "changed outside syncer: Swarm rolls it back to syncer's spec"), action
     assert {(r["field"], r["before"]) for r in action["reasons"]} == {
         ("TaskTemplate.ContainerSpec.Env", "changed outside syncer"), ("EndpointSpec.Ports", "changed outside syncer")}
     out = cli("apply", "--auto-approve")
