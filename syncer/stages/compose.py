@@ -201,9 +201,8 @@ class _Importer:
         elif key == "ports":
             spec[key] = self.located(fields.ports(value), where, svc)
         elif key == "networks":
-            fixed = bool(((self.doc.get("networks") or {}).get("default") or {}).get("ipam"))
-            nets = self.located(compose_networks.networks(value, fixed_default=fixed, renamed=self.external), where,
-                                svc)
+            nets = self.located(compose_networks.networks(value, self.doc.get("networks") or {},
+                                                          renamed=self.external), where, svc)
             if nets:
                 spec[key] = nets
             if value and "default" not in value:  # (listed networks only: not Compose's default one)

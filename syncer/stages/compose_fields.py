@@ -348,13 +348,16 @@ def with_dependencies(definition: dict[str, Any], names: list[str]) -> None:
 
 def with_alias(spec: dict[str, Any], alias: str, only: frozenset[str] | None = None) -> None:
     """`alias` as a DNS alias on every network the service joins (or on those of them in
-    `only`), the project network included: the service's name, as Compose gives it when its
+    `only`), the project network included when it joins it: the service's name, as Compose gives it when its
     container is named otherwise, or a link's alias."""
     if spec.get("network_mode"):
         return
     given = spec.get("networks")
     named = {str(n): {} for n in given} if isinstance(given, list) else dict(given or {})
-    joined: dict[str, Any] = {"default": named.pop("default", {}), **named}
+    # the project network only when the container joins it (not under `project_network: false`:
+    # an alias there would put it on that network, out of an `internal` one's isolation)
+    joined: dict[str, Any] = named if spec.get("project_network") is False \
+        else {"default": named.pop("default", {}), **named}
     for name, conf in joined.items():
         if only is not None and name not in only:
             continue

@@ -3,6 +3,7 @@ internal, their address pools) and a service's `networks` as its spec's. Pure.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from syncer.stages.compose_fields import Problems
@@ -107,17 +108,23 @@ def _ipam(value: Any) -> tuple[list[dict[str, str]], Problems]:
     return pools, problems
 
 
-def networks(value: Any, *, fixed_default: bool = False, renamed: dict[str, Any] | None = None
+def networks(value: Any, declared: Mapping[str, Any], *, renamed: dict[str, Any] | None = None
              ) -> tuple[Any, Problems]:
     """Compose's `default` network is syncer's project network (every container joins it):
     it goes from the list, and stays in a mapping only to carry aliases (and an
-    `ipv4_address` when `fixed_default`: the project network has pools of its own). An
-    external network is named by its Docker name (`renamed`: external_names)."""
+    `ipv4_address` when the file gives `default` an `ipam`: the project network has pools of
+    its own) — but beside `internal` networks only, where it stays: syncer leaves a container
+    on internal networks alone off the project network. `declared`: the file's `networks:`.
+    An external network is named by its Docker name (`renamed`: external_names)."""
     problems: Problems = []
     names = renamed or {}
+    fixed_default = bool((declared.get("default") or {}).get("ipam"))
+    internal = {n for n, conf in declared.items() if isinstance(conf, dict) and conf.get("internal") is True}
+    others = [n for n in (value or []) if n != "default"]
+    kept_default = "default" in (value or []) and bool(others) and set(others) <= set(internal)
     if isinstance(value, list):
-        kept = [names.get(n, n) for n in value if n != "default"]
-        return (kept or None), problems
+        kept = [names.get(n, n) for n in others]
+        return ((kept + ["default"] if kept_default else kept) or None), problems
     out: dict[str, Any] = {}
     for name, conf in (value or {}).items():
         conf = dict(conf or {})
@@ -127,7 +134,7 @@ def networks(value: Any, *, fixed_default: bool = False, renamed: dict[str, Any]
                 problems.append(((name, key), "not carried on the default network (its subnet is Docker's"
                                               " choice: give it `ipam` in the Compose file's networks)"
                                  if key == "ipv4_address" else "not a field of syncer's networks"))
-            if {k: conf[k] for k in allowed if conf.get(k)}:
+            if {k: conf[k] for k in allowed if conf.get(k)} or kept_default:
                 out[name] = {k: conf[k] for k in allowed if conf.get(k)}
             continue
         for key in sorted(set(conf) - {"aliases", "ipv4_address"}):

@@ -418,7 +418,7 @@ services:
     links: ["db:sql"]
   db:
     image: busybox
-    networks: [front, back]
+    networks: [front, back, default]
   cache:
     image: busybox
   debug:
@@ -440,6 +440,51 @@ networks:
     # `database` where web is (front), `sql` where api is (the project network)
     assert ("  networks:\n    default:\n      aliases: [sql]\n    front:\n      aliases: [database]\n"
             "    back: {}\n") in str(got.files["templates/db.yaml"])
+
+
+def test_a_service_off_the_default_network_stays_off_it_whatever_alias_it_is_given() -> None:
+    """Compose puts a service that lists networks without `default` on those alone: its
+    `container_name` (the service's name becomes an alias) or a link from a service on the
+    default network must not add the project network to an `internal` one's isolation."""
+    got = _imported(b"""
+services:
+  db:
+    image: busybox
+    container_name: the-db
+    networks: [back]
+  api:
+    image: busybox
+    links: ["db:sql"]
+networks:
+  back: {internal: true}
+""")
+    assert got.problems == []
+    tpl = str(got.files["templates/db.yaml"])
+    assert "  networks:\n    back:\n      aliases: [db]\n  project_network: false\n" in tpl, tpl
+
+
+def test_the_default_network_listed_beside_internal_ones_only_is_kept() -> None:
+    """syncer leaves a container on internal networks only off the project network; Compose's
+    `networks: [back, default]` (back internal) puts it on both, so `default` stays listed."""
+    got = _imported(b"""
+services:
+  worker:
+    image: busybox
+    networks: [back, default]
+  api:
+    image: busybox
+    networks: {back: {}, default: {}}
+  web:
+    image: busybox
+    networks: [front, default]
+networks:
+  back: {internal: true}
+  front: {}
+""")
+    assert got.problems == []
+    assert "  networks: [back, default]\n" in str(got.files["templates/worker.yaml"])
+    assert "  networks:\n    back: {}\n    default: {}\n" in str(got.files["templates/api.yaml"])
+    assert "  networks: [front]\n" in str(got.files["templates/web.yaml"])  # (it joins the project network anyway)
 
 
 def test_the_policy_lets_through_a_bind_mount_whose_path_is_a_variable_with_a_default() -> None:
