@@ -299,7 +299,7 @@ class Applier:
             self.sleep(0.2)
         code = state.get("ExitCode")
         if code != 0:
-            raise ActionFailed(f"the job exited with code {code}: {tail(eng, ident, 10)}".rstrip(": "))
+            raise ActionFailed(f"the job exited with code {code}: {tail(eng, ident, self.redact, 10)}".rstrip(": "))
         log("job completed (exit 0)")
 
     def _recreate(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
@@ -359,7 +359,7 @@ class Applier:
     def _wait_ready(self, eng: Engine, ident: str, spec: Mapping[str, Any], log: Callable[[str], None]) -> bool:
         """`readiness.wait_ready` with this apply's timeouts; True: it ran to completion."""
         return wait_ready(eng, ident, spec, log, timeout=self.opts.health_timeout, settle=self.opts.settle,
-                          sleep=self.sleep)
+                          redact=self.redact, sleep=self.sleep)
 
 def _resume(eng: Engine, ident: str) -> None:
     """Bring a stopped container back (start), or a paused one (unpause)."""

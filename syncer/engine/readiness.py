@@ -10,6 +10,7 @@ from typing import Any
 
 from syncer.adapters.docker import Engine, EngineError
 from syncer.core.errors import DockerUnavailable
+from syncer.core.redact import Redactor
 from syncer.stages.health import has_healthcheck, probe_output
 from syncer.stages.selfheal import runs_to_completion
 
@@ -23,10 +24,11 @@ class ActionFailed(Exception):
 
 
 def wait_ready(eng: Engine, ident: str, spec: Mapping[str, Any], log: Callable[[str], None], *,
-               timeout: float, settle: float, sleep: Callable[[float], None] = time.sleep) -> bool:
+               timeout: float, settle: float, redact: Redactor, sleep: Callable[[float], None] = time.sleep) -> bool:
     """Running, and healthy by Docker's verdict when the container has a healthcheck, whether
     the spec or the image's HEALTHCHECK gave it (`test: [NONE]` gives none). True when it
-    ran to completion instead: exited 0 under a restart policy that lets it end."""
+    ran to completion instead: exited 0 under a restart policy that lets it end. A failure
+    quotes the container's output, masked by `redact` before it is cut short."""
     start = time.monotonic()
     deadline = start + timeout
     while True:
@@ -38,14 +40,14 @@ def wait_ready(eng: Engine, ident: str, spec: Mapping[str, Any], log: Callable[[
                 log(f"ran to completion (exit 0; restart: {spec['restart']})")
                 return True
             raise ActionFailed(f"the container exited (code {state.get('ExitCode')}): "
-                               f"{tail(eng, ident)}".rstrip(": "))
+                               f"{tail(eng, ident, redact)}".rstrip(": "))
         if has_hc:
             health = (state.get("Health") or {}).get("Status")
             if health == "healthy":
                 log("healthy")
                 return False
             if health == "unhealthy":
-                raise ActionFailed("the container is unhealthy: " + probe_output(state))
+                raise ActionFailed("the container is unhealthy: " + probe_output(state, redact))
         elif time.monotonic() - start >= settle:
             return False
         if time.monotonic() > deadline:
@@ -53,10 +55,12 @@ def wait_ready(eng: Engine, ident: str, spec: Mapping[str, Any], log: Callable[[
         sleep(0.2)
 
 
-def tail(eng: Engine, ident: str, lines: int = 3) -> str:
-    """The container's last log lines, joined (for a failure's message)."""
+def tail(eng: Engine, ident: str, redact: Redactor, lines: int = 3) -> str:
+    """The container's last log lines, each masked, then joined and cut short (for a
+    failure's message: a cut through a secret would leave a piece no mask knows)."""
     try:
         out = eng.logs(ident, tail=lines).strip().splitlines()
     except (EngineError, DockerUnavailable):
         return ""
-    return " | ".join(line.split(" ", 1)[-1] for line in out)[-100 * lines:]
+    said = (line.partition(" ")[2] for line in out)  # (each line's time stamp off)
+    return " | ".join(redact.text(line) for line in said if line.strip())[-100 * lines:]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from syncer.core.redact import Redactor
+
 
 def probes(test: Any) -> bool:
     """Whether a healthcheck's `Test` is one Docker runs: given, and not NONE."""
@@ -19,11 +21,12 @@ def has_healthcheck(info: Mapping[str, Any]) -> bool:
     return probes(((info.get("Config") or {}).get("Healthcheck") or {}).get("Test"))
 
 
-def probe_output(state: Mapping[str, Any]) -> str:
-    """The last probe's exit code and output (cut short), for a failed deployment's error."""
+def probe_output(state: Mapping[str, Any], redact: Redactor) -> str:
+    """The last probe's exit code and output, masked, then cut short (for a failed
+    deployment's error)."""
     log = (state.get("Health") or {}).get("Log") or []
     if not log:
         return "no probe output"
     last = log[-1]
-    output = str(last.get("Output", "")).strip()[:200]
+    output = redact.text(str(last.get("Output", "")).strip())[:200]
     return f"probe exited {last.get('ExitCode')}" + (f": {output}" if output else " (no output)")
