@@ -194,8 +194,9 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
         # a self-heal (containers of the deployed revision started or made again) when no
         # other apply is under way: taking the lock (a container create and remove) and
         # re-planning would double the time a killed container stays down
-        return _run(ctx, project, store, result, desired, secrets, options=options, trigger=trigger,
-                    progress=progress, events=events, factory=factory, observed=p.observed, held=held)
+        return _held_after(store, hold_failed, _run(
+            ctx, project, store, result, desired, secrets, options=options, trigger=trigger, progress=progress,
+            events=events, factory=factory, observed=p.observed, held=held))
     with ServerLock(project, f"syncer apply ({trigger})", engines=factory):
         fresh = planned(ctx, project, store, engines=factory, secrets=secrets, only=only, tags=not heal, hold=hold)
         again = mark(fresh.plan, hold.held)
@@ -213,8 +214,22 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
             if not again.has_changes or not confirm(again):
                 return ApplyReport(again, [], None, False, project, fresh.desired, held)
             result, desired, p = again, fresh.desired, fresh
-        return _run(ctx, project, store, result, desired, secrets, options=options, trigger=trigger,
-                    progress=progress, events=events, factory=factory, observed=p.observed, held=held)
+        return _held_after(store, hold_failed, _run(
+            ctx, project, store, result, desired, secrets, options=options, trigger=trigger, progress=progress,
+            events=events, factory=factory, observed=p.observed, held=held))
+
+
+def _held_after(store: Store, base: float, report: ApplyReport) -> ApplyReport:
+    """The report with the holds its failures began (or, for a held spec tried again, began
+    anew with a longer wait): watch queues their next try now, not when some later cycle
+    happens to plan them."""
+    from syncer.engine.holds import Holds
+
+    if base <= 0 or report.desired is None or all(r.ok for r in report.results):
+        return report
+    hold = Holds(store, base)
+    hold(report.desired, store.latest_revisions())  # (a spec held in this apply was not tried: its hold stands)
+    return replace(report, held={**report.held, **hold.until()})
 
 
 def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: Desired, secrets: dict[str, str],

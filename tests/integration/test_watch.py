@@ -261,6 +261,40 @@ def test_api_requests_go_into_the_watch_queue(tmp_path: Path, project: str, dock
 
 
 
+def test_each_failure_of_a_held_spec_queues_its_next_try_itself_no_other_cycle_needed(
+        tmp_path: Path, project: str, docker_api: Any, watches: list[Watch]) -> None:
+    """No resync, no commit: the hold that a failure begins (and a retry's failure begins anew,
+    twice as long) queues the next try itself. It used to be learnt by the next cycle's plan
+    only, so that nothing tried the spec again (or some unrelated trigger did, without the wait)."""
+    from tests.helpers import HEALTH_CHECKED, HEALTHY_IMAGE, UNHEALTHY_IMAGE
+    import json as _json
+
+    name = f"{project}-once"
+    good = f"name: {name}\ntemplate: hc\nparams: {{image: '{HEALTHY_IMAGE}', v: a}}\n"
+    repo = simple_repo(tmp_path / "repo", project, templates={"hc": HEALTH_CHECKED}, definitions={"once": good})
+    git_init(repo)
+    state = tmp_path / "state"
+    w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(state), "watch", "--resync", "0",
+               "--retry-failed", "3s", "--health-timeout", "20", debounce="1s")
+    old = wait_until(lambda: _running(docker_api, project, name), 60, message="first apply")
+
+    def failed() -> list[dict[str, Any]]:
+        out = run_cli("--repo", str(repo), "--state-dir", str(state), "deployments", "list", "--status", "failed",
+                      "--json")
+        return sorted((d for d in _json.loads(out.stdout) if d["finished_at"]), key=lambda d: d["created_at"])
+
+    (repo / "templates/hc.yaml").write_text(HEALTH_CHECKED.replace('"true"', '"false"'))
+    (repo / "definitions/once.yaml").write_text(good.replace(HEALTHY_IMAGE, UNHEALTHY_IMAGE))
+    commit_all(repo, "a failing probe")
+    runs = wait_until(lambda: len(f := failed()) >= 3 and f, 90, message="three tries, each queued by its hold")
+    assert all(r["rolled_back"] for r in runs[:3]), runs
+    assert epoch(runs[1]["created_at"]) - epoch(runs[0]["finished_at"]) >= 2.5  # 3 s
+    assert epoch(runs[2]["created_at"]) - epoch(runs[1]["finished_at"]) >= 5.5  # then 6 s
+    assert _running(docker_api, project, name)["Id"] == old["Id"]
+    assert w.text().count(f"{name}: held: its spec failed") >= 3
+    assert w.stop() == 0
+
+
 def test_a_spec_rolled_back_is_tried_again_after_a_growing_wait_not_at_every_cycle(
         tmp_path: Path, project: str, docker_api: Any, watches: list[Watch]) -> None:
     """A commit whose container fails its health check is rolled back (the old one runs
