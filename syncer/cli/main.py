@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         _fail([f"syncer: {exc.format_message()}" + _usage_hint(exc)])
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:  # click's for Ctrl-C (KeyboardInterrupt) and for stdin closed at a prompt
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            _fail(["syncer: interrupted"], 130)
         _fail(["syncer: aborted"])
     except SyncerError as exc:
         _fail(exc.lines(), exc.exit_code)

@@ -9,6 +9,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from syncer.cli.base import COMMANDS, cli
 from tests.helpers import REPO_ROOT
@@ -97,3 +100,27 @@ def test_the_syncer_process_exits_with_everything_frozen_and_main_leaves_the_col
     scripts = tomllib.loads((CLI_DIR.parent.parent / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"syncer": "syncer.cli.main:run"}
     assert "run()" in (CLI_DIR.parent / "__main__.py").read_text()
+
+
+def test_ctrl_c_exits_130_as_documented_and_a_closed_prompt_1(monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """click turns a KeyboardInterrupt inside a command into its Abort: it exited 1, like any
+    failure, where docs/plan.md says 130 (CI tells an interrupt from a failure by it)."""
+    from syncer.cli.main import main
+    from syncer.engine import facade as engine
+
+    def interrupted(*_args: Any, **_kw: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "load", interrupted)
+    with pytest.raises(SystemExit) as exit_:
+        main(["validate"])
+    assert exit_.value.code == 130 and "syncer: interrupted" in capsys.readouterr().err
+
+    def closed(*_args: Any, **_kw: Any) -> Any:
+        raise EOFError
+
+    monkeypatch.setattr(engine, "load", closed)
+    with pytest.raises(SystemExit) as exit_:
+        main(["validate"])
+    assert exit_.value.code == 1 and "syncer: aborted" in capsys.readouterr().err
