@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.apiserver import CANARY, Served, serve, worker
-from tests.helpers import unavailable, wait_until
+from tests.helpers import commit_all, unavailable, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -147,6 +147,9 @@ def test_dashboard_shows_the_project_and_restarts_an_instance(tmp_path: Path, pr
         shows(browser, "notice", f"{wrk}: restart done")
         assert CANARY not in browser.page_source
         screenshot(browser, tmp_path / "dashboard-desktop.png")
+        wide = browser.execute_script("return [document.documentElement.scrollWidth,"
+                                      " document.documentElement.clientWidth]")
+        assert wide[0] <= wide[1], f"the page scrolls sideways on a desktop ({wide})"
 
         # a phone: one column, no sideways scrolling, the buttons still there
         browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
@@ -163,6 +166,16 @@ def test_dashboard_shows_the_project_and_restarts_an_instance(tmp_path: Path, pr
         browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                 {"width": 390, "height": height, "deviceScaleFactor": 1, "mobile": True})
         screenshot(browser, tmp_path / "dashboard-phone-full.png")
+
+        # a definition removed from git: said so, no `null` for the revision and replicas it no
+        # longer has; the commit seen is its id and message (it showed `[object Object]`)
+        (s.repo / "definitions/worker.yaml").unlink()
+        sha = commit_all(s.repo, "worker retired")
+        s.ok("POST", "/sync", 202)
+        row = shows(browser, "definitions", wrk, "removed")
+        assert "null" not in row and "undefined" not in row, row
+        overview = shows(browser, "overview", sha[:12], "worker retired")
+        assert "[object" not in overview, overview
 
 
 def test_dashboard_asks_for_a_key_and_tells_a_read_key_it_may_not_restart(tmp_path: Path, project: str,

@@ -290,7 +290,7 @@
       ["Drift", s.in_sync === null ? "—" : s.in_sync ? badge("in sync") : badge(s.drifted + " drifted", "bad")],
       ["Last apply", apply ? el("span", {}, badge(apply.status), " ", when(apply.finished_at || apply.started_at),
         " · " + apply.trigger) : "never"],
-      ["Last commit seen", short(s.last_commit_seen)],
+      ["Last commit seen", seenCommit(s.last_commit_seen)],
     ];
     const out = el("div", {}, el("dl", { class: "facts" }, facts.map(([k, v]) => [el("dt", { text: k }), el("dd", {}, v)])));
     const problems = [s.error && s.error.message, ...(s.validation_error ? [].concat(s.validation_error) : [])]
@@ -300,6 +300,11 @@
         el("ul", {}, problems.map((p) => el("li", { text: typeof p === "string" ? p : JSON.stringify(p) })))));
     }
     return out;
+  }
+
+  function seenCommit(seen) {  // GET /status: {sha, message} (a string from an older syncer)
+    if (!seen || typeof seen !== "object") return short(seen);
+    return el("span", {}, el("code", { text: short(seen.sha) }), " ", seen.message || "");
   }
 
   function drawDefinitions({ list, status, instances }) {
@@ -316,13 +321,17 @@
         : unhealthy ? badge(unhealthy + " unhealthy", "bad")
           : running === insts.length ? badge(insts.some((i) => i.health === "healthy") ? "healthy" : "running")
             : badge(running + "/" + insts.length + " running", "warn");
-      const driftCell = !row ? (allDrifted ? badge("in sync") : "—") : row.in_sync ? badge("in sync")
+      const removed = d.status === "removed";  // (gone from git, its containers removed: no revision runs)
+      const driftCell = removed ? badge("removed", "warn") : !row ? (allDrifted ? badge("in sync") : "—")
+        : row.in_sync ? badge("in sync")
         : el("div", {}, badge("drifted", "bad"),
           row.held_until ? el("span", { class: "muted", text: " held until " + row.held_until }) : null,
           el("ul", { class: "reasons" },
           (row.drift || []).map((a) => el("li", { text: typeof a === "string" ? a : JSON.stringify(a) }))));
-      return [el("strong", { text: d.name }), d.template, d.server, d.current_revision + (d.pinned ? " (pinned)" : ""),
-        driftCell, health, (row ? row.containers : insts.length) + " of " + d.replicas];
+      const revision = d.current_revision === null || d.current_revision === undefined ? "—" : d.current_revision;
+      const count = row ? row.containers : insts.length;
+      return [el("strong", { text: d.name }), d.template, d.server, revision + (d.pinned ? " (pinned)" : ""),
+        driftCell, health, d.replicas === null || d.replicas === undefined ? String(count) : count + " of " + d.replicas];
     }, (d) => ({ "data-definition": d.name }));
   }
 
