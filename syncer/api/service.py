@@ -63,8 +63,13 @@ class PushTarget(Protocol):
         """Queue a fetch of `branch` and a sync; returns the request's id at once."""
 
 
+MESSAGE_LIMIT = 500  # characters of an error's message: one naming what the caller sent (a 100 kB id) is cut
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     """VersionTwo's error: `{"success": false, "error": {"code", "message", "details"}}`."""
+    if len(message) > MESSAGE_LIMIT:
+        message = message[:MESSAGE_LIMIT - 1] + "…"
     return {"success": False, "error": {"code": code, "message": message, "details": details}}
 
 

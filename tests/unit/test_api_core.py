@@ -139,3 +139,12 @@ def test_cpu_percent_is_the_change_between_two_readings() -> None:
     assert cpu_percent((50, 1000, 2), (50, 1000, 2)) is None  # no host time passed
     stats = {"memory_stats": {"usage": 5000, "stats": {"total_inactive_file": 1000}}}
     assert memory_used(stats) == 4000 and memory_used({"memory_stats": {}}) is None
+
+
+def test_an_error_message_naming_what_the_caller_sent_is_cut_short() -> None:
+    """A 404 for a 100 kB definition id repeated the whole id."""
+    from syncer.api.service import MESSAGE_LIMIT, error_body
+
+    message = error_body("not_found", f"no definition '{'x' * 100_000}' in the store")["error"]["message"]
+    assert len(message) == MESSAGE_LIMIT and message.startswith("no definition 'xxx") and message.endswith("…")
+    assert error_body("not_found", "no definition 'web'")["error"]["message"] == "no definition 'web'"
