@@ -28,7 +28,10 @@ def secrets_check(ctx: Context) -> dict[str, Any]:
 
     rows: list[dict[str, Any]] = [{"definition": d.name, "secrets": [where(n) for n in sorted(definition_secrets(d))]}
             for d in project.definitions]
-    config = [where(n) for n in sorted(_config_references(project))]
+    secrets, variables = _config_references(project)
+    config = sorted([where(n) for n in secrets] + [  # a `{env: VAR}` is read from the environment alone
+        {"name": v, "source": "env" if os.environ.get(v) else MISSING, "file": None} for v in variables],
+        key=lambda s: str(s["name"]))
     missing = sum(s["source"] == MISSING for r in rows for s in r["secrets"])
     missing += sum(s["source"] == MISSING for s in config)
     return {"project": project.config.name, "sops_files": list(files), "definitions": rows,
@@ -48,10 +51,12 @@ def source(name: str, available: Mapping[str, str], in_file: Mapping[str, str],
     return {"source": MISSING, "file": None}
 
 
-def _config_references(project: Project) -> set[str]:
-    """`{secret: NAME}` references of syncer.yaml itself (webhook and git-hook secrets)."""
+def _config_references(project: Project) -> tuple[set[str], set[str]]:
+    """The `{secret: NAME}` and the `{env: VAR}` references of syncer.yaml itself (webhook
+    and git-hook secrets)."""
     refs: list[Any] = [t.secret for t in project.config.webhooks]
     api = project.config.raw.get("api")
     if isinstance(api, Mapping):
         refs.append(api.get("git_webhook_secret"))
-    return {str(r["secret"]) for r in refs if isinstance(r, Mapping) and set(r) == {"secret"}}
+    named = [r for r in refs if isinstance(r, Mapping) and len(r) == 1]
+    return {str(r["secret"]) for r in named if "secret" in r}, {str(r["env"]) for r in named if "env" in r}

@@ -76,6 +76,17 @@ def test_secrets_check_lists_each_definitions_names_and_sources(tmp_path: Path, 
     assert code == 1 and report["missing"] == 1 and _sources(report)[("db", "NOPE")] == ("missing", None)
     text = run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "state"), "secrets", "check", env=env)
     assert text.returncode == 1 and "MISSING" in text.stdout and "s0ps" not in text.stdout
+    # syncer.yaml's own: a webhook's `{env: VAR}` (read from the environment alone) was not listed
+    (repo / "definitions" / "db.yaml").unlink()
+    with (repo / "syncer.yaml").open("a") as f:
+        f.write("webhooks: [{url: 'http://127.0.0.1:9/h', secret: {env: HOOK_KEY}}]\n"
+                "api: {git_webhook_secret: {secret: API_TOKEN}}\n")
+    code, report = _check(repo, tmp_path / "state", env=env)
+    assert code == 1 and report["missing"] == 1
+    assert report["config"] == [{"name": "API_TOKEN", "source": "sops", "file": "secrets/prod.sops.yaml"},
+                                {"name": "HOOK_KEY", "source": "missing", "file": None}]
+    code, report = _check(repo, tmp_path / "state", env={**env, "HOOK_KEY": "k"})
+    assert code == 0 and report["config"][1] == {"name": "HOOK_KEY", "source": "env", "file": None}
 
 
 def test_a_missing_key_is_one_line_naming_the_file_and_recipient(tmp_path: Path, age_key: tuple[Path, str]) -> None:
