@@ -47,12 +47,25 @@ def wait_ready(eng: Engine, ident: str, spec: Mapping[str, Any], log: Callable[[
                 log("healthy")
                 return False
             if health == "unhealthy":
-                raise ActionFailed("the container is unhealthy: " + probe_output(state, redact))
+                raise ActionFailed(_crashing(eng, ident, info, redact)
+                                   or "the container is unhealthy: " + probe_output(state, redact))
         elif time.monotonic() - start >= settle:
             return False
         if time.monotonic() > deadline:
-            raise ActionFailed(f"not healthy within {timeout:g}s")
+            raise ActionFailed(_crashing(eng, ident, info, redact) or f"not healthy within {timeout:g}s")
         sleep(0.2)
+
+
+def _crashing(eng: Engine, ident: str, info: Mapping[str, Any], redact: Redactor) -> str:
+    """Why a container its restart policy keeps starting again failed, when no probe said
+    anything: its exit code and last lines. (Docker lists it running while it restarts, and
+    calls it unhealthy with an empty probe log: "no probe output" hid the crash.)"""
+    state = info.get("State") or {}
+    restarts = int(info.get("RestartCount") or 0)
+    if not (state.get("Restarting") or restarts) or ((state.get("Health") or {}).get("Log") or []):
+        return ""
+    return (f"the container keeps exiting (code {state.get('ExitCode')}; restarted {restarts} time(s) by its"
+            f" restart policy): {tail(eng, ident, redact)}").rstrip(": ")
 
 
 def tail(eng: Engine, ident: str, redact: Redactor, lines: int = 3) -> str:

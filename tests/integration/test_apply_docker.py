@@ -450,3 +450,27 @@ def test_a_one_shot_that_ends_before_it_is_healthy_under_restart_no_ran_and_stay
     (repo / "templates/quick.yaml").write_text(QUICK.replace('  restart: "no"\n', ""))
     failed = _apply(repo, tmp_path / "s", ok=False)
     assert failed.returncode == 1 and "the container exited (code 0)" in failed.stdout
+
+
+CRASHING = f"""
+id: crashing
+version: "1.0"
+spec:
+  image: {IMAGE}
+  command: [sh, -c, "echo 'FATAL: config invalid' >&2; exit 1"]
+  restart: unless-stopped
+  healthcheck: {{test: [CMD, "true"], interval: 1s, retries: 1}}
+"""
+
+
+def test_a_container_its_restart_policy_keeps_restarting_fails_with_its_exit_and_output(
+        tmp_path: Path, project: str) -> None:
+    """Under a restart policy Docker lists a crashing container running and unhealthy with an
+    empty probe log: the failure said "the container is unhealthy: no probe output", and the
+    container (removed by the failed create) could no longer be asked why."""
+    repo = simple_repo(tmp_path / "r", project, templates={"crashing": CRASHING},
+                       definitions={"c": f"name: {project}-c\ntemplate: crashing\n"})
+    failed = _apply(repo, tmp_path / "s", ok=False)
+    assert "the container keeps exiting (code 1; restarted" in failed.stdout, failed.stdout
+    assert "by its restart policy): FATAL: config invalid" in failed.stdout, failed.stdout
+    assert "no probe output" not in failed.stdout
