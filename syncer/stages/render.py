@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from syncer.core.errors import SecretError
-from syncer.core.labels import canonical_json, container_name, secret_ref, shared_with, spec_hash
+from syncer.core.labels import SECRET_REF_RE, canonical_json, container_name, secret_ref, shared_with, spec_hash
 from syncer.core.model import ContainerSpec, Definition, Desired, Project, Server, Template
 from syncer.stages import expr, networks, shortforms
 from syncer.stages import files as repo_files
@@ -77,6 +77,11 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
             for constraint in (base.get("placement") or {}).get("constraints") or []:  # (as substituted)
                 if problem := constraint_problem(str(constraint)):
                     raise shortforms.SpecError(f"placement.constraints: {problem}")
+            for field in ("labels", "service_labels"):  # (never revealed: syncer and everyone read them back)
+                for name, value in (base.get(field) or {}).items():
+                    if SECRET_REF_RE.search(str(value)):
+                        raise shortforms.SpecError(f"{field}.{name}: a secret cannot be a label: labels are shown"
+                                                   " to whoever lists containers (put it in env or a file)")
         except shortforms.SpecError as exc:
             raise shortforms.SpecError(f"{d.origin.file}: definition '{d.name}': {exc}") from None
         base, payload = repo_files.attach(base, read=read or {}, secrets=secrets, key=secret_key,

@@ -101,6 +101,19 @@ def test_secrets_become_keyed_references(tmp_path: Path) -> None:
     assert rotated.spec_hash != c.spec_hash
 
 
+def test_a_secret_as_a_label_is_refused_not_written_as_its_reference(tmp_path: Path) -> None:
+    """Labels are never revealed (syncer reads them back; anyone who lists containers sees
+    them): the container got the label `<<secret:DB_PW:...>>`, silently."""
+    from syncer.stages.shortforms import SpecError
+
+    for field in ("labels", "service_labels"):
+        p = _project(tmp_path, "name: web\ntemplate: app\nparams:\n  name: x\n  password: {secret: DB_PW}\n"
+                               f"overrides:\n  {field}: {{leak: 'pw=${{inputs.password}}'}}\n")
+        with pytest.raises(SpecError, match=f"definitions/d.yaml: definition 'web': {field}.leak: a secret cannot be"
+                                            " a label: labels are shown to whoever lists containers"):
+            render(p, secrets={"DB_PW": "hunter2"}, secret_key=KEY)
+
+
 def test_missing_secret_names_it(tmp_path: Path) -> None:
     p = _project(tmp_path, "name: web\ntemplate: app\nparams:\n  name: x\n  password: {secret: DB_PW}\n")
     with pytest.raises(SecretError, match="secret DB_PW is not set"):
