@@ -58,8 +58,9 @@ def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
                        more=extra, root=str(folder), home=str(Path.home()))
     if not imported.files:
         raise InvalidProject(imported.problems)
-    if not imported.problems:  # (what it could not carry first: the rest would be read half made)
-        imported.problems.extend(checked(imported, str(out)))
+    # what syncer would refuse in what is written too, whatever else cannot be carried: every
+    # problem at once, and what `--partial` writes validates (checked leaves the refused out)
+    imported.problems.extend(checked(imported, str(out)))
     report = ImportReport(imported.project, out, [], sorted(imported.problems), dict(sorted(imported.secrets.items())),
                           dict(sorted(imported.skipped.items())), env_secrets(imported.secrets),
                           dict(sorted(imported.needs.items())), [str(p) for p in merged],

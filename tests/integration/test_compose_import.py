@@ -204,12 +204,19 @@ def test_a_value_syncer_would_refuse_is_the_imports_located_error_and_nothing_is
         f"{where}:5:3: service 'job': spec.init: invalid value \"yes\" (templates/job.yaml:10:9 in the repository"
         " it becomes)",
         "Nothing written: 2 thing(s) cannot be carried (--partial writes the rest)."]
-    # (what cannot be carried at all is said first: the rest is read once it is whole)
-    where.write_text("services:\n  keep:\n    image: busybox\n    volumes: [\"novol:/x\"]\n")
+    # (what cannot be carried at all is said in the same run as what syncer would refuse)
+    where.write_text("services:\n  keep:\n    image: busybox\n    volumes: [\"novol:/x\"]\n    pull_policy: build\n")
     result = _import(tmp_path / "app", tmp_path / "out")
-    assert result.returncode == 1 and result.stderr.splitlines()[0] == (
+    assert result.returncode == 1 and result.stderr.splitlines()[:2] == [
+        f"{where}:2:3: service 'keep': spec.pull_policy: \"build\" is not one of \"always\", \"never\", \"missing\""
+        " (templates/keep.yaml:10:16 in the repository it becomes)",
         f"{where}:4:15: service 'keep': volumes: 'novol' is not declared under the top-level volumes: (Compose"
-        " refuses it too)")
+        " refuses it too)"]
+    # QA: --partial wrote the refused value, exit 0, and `syncer validate` refused the repository
+    partial = _import(tmp_path / "app", tmp_path / "out", "--partial")
+    assert partial.returncode == 0 and partial.stderr.splitlines()[:2] == result.stderr.splitlines()[:2]
+    valid = run_cli("--repo", str(tmp_path / "out"), "--state-dir", str(tmp_path / "state"), "validate")
+    assert valid.returncode == 0, valid.stderr
 
 
 def test_the_secrets_the_import_asks_for_can_come_from_the_environment_as_its_report_says(tmp_path: Path,

@@ -12,9 +12,12 @@ import pytest
 from ruamel.yaml import YAML
 
 from syncer.core.errors import Diagnostic
+from syncer.engine.importer import import_compose as engine_import
 from syncer.stages.compose import Imported, import_compose, project_name
 from syncer.stages.compose_vars import Unsupported, Vars, input_schema, interpolate
 from syncer.stages.load import parse
+from syncer.stages.tree import DirTree
+from syncer.stages.validate import build_project
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "compose"
 NAMES = sorted(p.name for p in CASES.iterdir() if (p / "compose.yaml").is_file())
@@ -1001,3 +1004,37 @@ def test_volumes_from_in_a_mode_mounts_each_entry_so_and_a_chain_keeps_it() -> N
         tpl = str(got.files[f"templates/{name}.yaml"])
         assert "p_kept:/kept:ro" in tpl and "/srv/x:/x:z,ro" in tpl and "read_only: true" in tpl, tpl
     assert "p_kept:/kept:rw" in str(got.files["templates/writer.yaml"])  # (the chain's outer mode wins)
+
+
+def test_partial_leaves_out_a_value_syncer_refuses_and_every_problem_is_said_in_one_run(tmp_path: Path) -> None:
+    """QA: beside something that cannot be carried (`cpuset`), a value syncer's spec refuses
+    (`pull_policy: build`) went unsaid — the check of what is written ran only when nothing
+    else was wrong — and `--partial` wrote it, exit 0, for `syncer validate` to refuse."""
+    compose = tmp_path / "app" / "compose.yaml"
+    compose.parent.mkdir()
+    compose.write_text('services:\n  web:\n    image: busybox\n    pull_policy: build\n    cpuset: "0"\n'
+                       '    init: "yes"\n')
+    said = [f"{compose}:2:3: service 'web': spec.init: invalid value \"yes\" (templates/web.yaml:11:9 in the"
+            " repository it becomes)",
+            f"{compose}:2:3: service 'web': spec.pull_policy: \"build\" is not one of \"always\", \"never\","
+            " \"missing\" (templates/web.yaml:10:16 in the repository it becomes)",
+            f"{compose}:5:5: service 'web': cpuset: not a field of syncer's container spec"]
+    whole = engine_import(compose, out=tmp_path / "whole")
+    assert [str(p) for p in whole.problems] == said and not (tmp_path / "whole").exists()
+    partial = engine_import(compose, out=tmp_path / "out", partial=True)
+    assert [str(p) for p in partial.problems] == said
+    build_project(DirTree(tmp_path / "out"), str(tmp_path / "out"))  # (raises InvalidProject if refused)
+    template = (tmp_path / "out" / "templates" / "web.yaml").read_text()
+    assert "pull_policy" not in template and "init" not in template and "image: busybox" in template
+
+
+def test_partial_leaves_out_a_dependency_on_a_service_it_leaves_out_so_what_it_writes_validates(
+        tmp_path: Path) -> None:
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services:\n  web:\n    image: busybox\n    depends_on: [db, cache]\n  db: [1]\n"
+                       "  cache:\n    image: busybox\n")
+    report = engine_import(compose, out=tmp_path / "out", partial=True)
+    assert [(p.line, p.message.split(" (")[0]) for p in report.problems] == [
+        (2, "service 'web': depends_on names an unknown definition 'db'"), (5, "service 'db': expected a mapping")]
+    build_project(DirTree(tmp_path / "out"), str(tmp_path / "out"))
+    assert "depends_on: [cache]" in (tmp_path / "out" / "definitions" / "web.yaml").read_text()
