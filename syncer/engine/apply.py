@@ -21,10 +21,11 @@ from syncer.core.errors import DockerUnavailable
 from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan, RegistryAnswer
 from syncer.core.redact import NOTHING, Redactor
 from syncer.engine.heal import OWN
-from syncer.engine.readiness import ActionFailed, tail, wait_ready
+from syncer.engine.readiness import ActionFailed, ended_on_its_own, tail, wait_ready
 from syncer.engine.options import ApplyOptions
 from syncer.engine.swarms import DeployFailed, Swarms
 from syncer.stages.files import archive
+from syncer.stages.selfheal import runs_to_completion
 from syncer.stages.waves import group_actions, waves
 
 
@@ -77,6 +78,9 @@ class Applier:
         self.specs = {(c.server, c.name): c for c in desired.containers}
         self.registry = registry or {}
         self.completed: list[tuple[str, str, str]] = []  # one-shots that ran to completion: name, id, definition
+        # started under a policy that lets them end, and running when the wait ended: ask again
+        # at the end of the apply (a quick one-shot's exit: `ended_on_their_own`)
+        self.may_end: list[tuple[str, ContainerSpec, str, int]] = []  # server, spec, id, unix time of its start
         self.network_errors: dict[str, str] = {}  # server → why a network it needs could not be made
         self.internal = frozenset(internal)
         self.swarms = Swarms(engines, desired, secrets, timeout=options.health_timeout,
@@ -205,8 +209,7 @@ class Applier:
         elif a.action == "start":
             with OWN.acting(a.container_id):  # dying while it comes up: this apply's failure, not a fault
                 _resume(eng, a.container_id)
-                if self._wait_ready(eng, a.container_id, spec.spec, log):
-                    self.completed.append((spec.name, a.container_id, spec.definition))
+                self._ready_or_ended(eng, a.container_id, spec, log)
             OWN.forget(a.container_id)  # up: from now on its death is a fault
         elif a.action == "recreate":
             self._recreate(eng, a, spec, log)
@@ -257,8 +260,7 @@ class Applier:
         with OWN.acting(ident):  # dying while it comes up: this apply's failure, not a fault
             self._prepare(eng, ident, c, log)
             eng.start(ident)
-            if self._wait_ready(eng, ident, c.spec, log):  # a one-shot that ran: plans leave it exited
-                self.completed.append((c.name, ident, c.definition))
+            self._ready_or_ended(eng, ident, c, log)
         OWN.forget(ident)  # up: from now on its death is a fault
 
     def _prepare(self, eng: Engine, ident: str, c: ContainerSpec, log: Callable[[str], None]) -> None:
@@ -355,6 +357,19 @@ class Applier:
         """The container's own StopTimeout (its `stop_grace_period`), else the option's."""
         own = (info.get("Config") or {}).get("StopTimeout")
         return int(own) if own is not None else self.opts.stop_timeout
+
+    def _ready_or_ended(self, eng: Engine, ident: str, c: ContainerSpec, log: Callable[[str], None]) -> None:
+        """Wait until it is up; a one-shot that ran to completion is remembered (plans leave it exited)."""
+        since = int(time.time()) - 1
+        if self._wait_ready(eng, ident, c.spec, log):
+            self.completed.append((c.name, ident, c.definition))
+        elif runs_to_completion(c.spec.get("restart")):
+            self.may_end.append((c.server, c, ident, since))
+
+    def ended_on_their_own(self) -> None:
+        """The one-shots that exited 0 on their own since their wait ended (readiness.ended_on_its_own)."""
+        self.completed += [(c.name, ident, c.definition) for server, c, ident, since in self.may_end
+                           if ended_on_its_own(self.engines[server], c.project, ident, since)]
 
     def _wait_ready(self, eng: Engine, ident: str, spec: Mapping[str, Any], log: Callable[[str], None]) -> bool:
         """`readiness.wait_ready` with this apply's timeouts; True: it ran to completion."""

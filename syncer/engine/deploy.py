@@ -251,6 +251,7 @@ def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: De
                       registry=registry, internal=internal_names(project.config.name, project.config.internal_networks))
     try:
         results = applier.run()
+        applier.ended_on_their_own()  # (before the engines close)
         from syncer.engine.serverkey import spread  # (a fallback: after the actions)
 
         spread(project, live, desired)

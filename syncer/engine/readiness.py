@@ -68,6 +68,23 @@ def _crashing(eng: Engine, ident: str, info: Mapping[str, Any], redact: Redactor
             f" restart policy): {tail(eng, ident, redact)}").rstrip(": ")
 
 
+def ended_on_its_own(eng: Engine, project: str, ident: str, since: int) -> bool:
+    """A container started under `restart: "no"` or `on-failure` at `since` (unix seconds), seen
+    running when its wait ended: whether it has exited 0 since with no one's `kill` or `stop`
+    before (what watch reads in its `die`): a one-shot that ran to completion, which plans leave
+    exited. A quick seed ends a moment after its start: asked at the end of the apply, else the
+    next plan would start it again, and the apply after that run it twice."""
+    try:
+        state = eng.inspect(ident).get("State") or {}
+        if state.get("Running") or state.get("ExitCode") != 0:
+            return False
+        signals = eng.events(project, since=since, until=int(time.time()) + 1,
+                             also={"container": [ident], "event": ["kill", "stop"]})
+        return not any(True for _ in signals)
+    except (EngineError, DockerUnavailable):
+        return False  # (a guess would be worse: the next plan starts it, as before)
+
+
 def tail(eng: Engine, ident: str, redact: Redactor, lines: int = 3) -> str:
     """The container's last log lines, each masked, then joined and cut short (for a
     failure's message: a cut through a secret would leave a piece no mask knows)."""

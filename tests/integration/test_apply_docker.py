@@ -474,3 +474,22 @@ def test_a_container_its_restart_policy_keeps_restarting_fails_with_its_exit_and
     assert "the container keeps exiting (code 1; restarted" in failed.stdout, failed.stdout
     assert "by its restart policy): FATAL: config invalid" in failed.stdout, failed.stdout
     assert "no probe output" not in failed.stdout
+
+
+def test_a_one_shot_without_a_healthcheck_that_ends_during_the_apply_is_seen_by_it(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    """`restart: "no"`, no healthcheck: the apply's wait ends as soon as the container runs, and
+    the seed exits a moment later, while the apply still waits for another container to be
+    healthy. The next plan started it again (not in sync after an apply) and the apply after
+    that ran it a second time; watch alone could tell. The apply asks again at its end."""
+    name = f"{project}-seed"
+    quick = QUICK.replace(HEALTHY_IMAGE, IMAGE).replace("echo migrated", "sleep 0.3; echo seeded once")
+    repo = simple_repo(tmp_path / "r", project, templates={"quick": quick, "hc": HEALTH_CHECKED}, definitions={
+        "seed": f"name: {name}\ntemplate: quick\n",
+        "web": f"name: {project}-web\ntemplate: hc\nparams: {{image: '{IMAGE}', v: a}}\n"})
+    _apply(repo, tmp_path / "s")
+    plan = json.loads(run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "s"), "plan", "--json").stdout)
+    assert [(a["action"], a["cause"]) for a in plan["actions"] if a["container"] == name] == [
+        ("noop", "exited 0 on its own, as its restart policy allows (start it through syncer to run it again)")]
+    _apply(repo, tmp_path / "s")
+    assert docker_api.logs(name).decode().count("seeded once") == 1

@@ -263,3 +263,33 @@ def test_a_roll_replaced_by_someone_elses_write_is_seen_and_swarms_rollback_is_n
     assert superseded(ours, {"State": "updating", "StartedAt": "2026-12-03T09:00:07Z"})  # another roll
     assert superseded(ours, {"State": "completed", "StartedAt": "2026-12-03T09:00:07Z"})  # (over before a look)
     assert not superseded(ours, {"State": "completed", "StartedAt": ours})
+
+
+def test_an_apply_counts_a_one_shot_finished_only_if_it_exited_0_with_no_ones_kill_before() -> None:
+    """engine/readiness.ended_on_its_own: what the apply asks at its end of a container it saw
+    running under `restart: "no"`; a `docker stop` meanwhile is no completion (self-heal starts it)."""
+    from typing import Any
+
+    from syncer.engine.readiness import ended_on_its_own
+
+    class Engine:
+        def __init__(self, state: dict[str, Any], signals: list[dict[str, Any]]) -> None:
+            self.state, self.signals = state, signals
+            self.asked: list[Any] = []
+
+        def inspect(self, ident: str) -> dict[str, Any]:
+            return {"State": self.state}
+
+        def events(self, project: str, **kw: Any) -> Any:
+            self.asked.append(kw)
+            return iter(self.signals)
+
+    ended = Engine({"Running": False, "ExitCode": 0}, [])
+    assert ended_on_its_own(ended, "p", "c1", 100)  # type: ignore[arg-type]
+    assert ended.asked[0]["since"] == 100
+    assert ended.asked[0]["also"] == {"container": ["c1"], "event": ["kill", "stop"]}
+    assert ended.asked[0]["until"] > 100  # (a bounded query: it returns)
+    stopped = Engine({"Running": False, "ExitCode": 0}, [{"Action": "kill"}])
+    assert not ended_on_its_own(stopped, "p", "c1", 100)  # type: ignore[arg-type]
+    assert not ended_on_its_own(Engine({"Running": True}, []), "p", "c1", 100)  # type: ignore[arg-type]
+    assert not ended_on_its_own(Engine({"Running": False, "ExitCode": 1}, []), "p", "c1", 100)  # type: ignore[arg-type]
