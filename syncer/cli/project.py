@@ -23,7 +23,7 @@ def validate(obj: dict[str, Any], as_json: bool) -> int:
 
     Nothing touches Docker. Exits 0 when the project is valid, 1 otherwise.
     """
-    project = engine.load(context(obj))
+    project = engine.validated(context(obj))
     if as_json:
         click.echo(views.to_json({"valid": True, "templates": len(project.templates),
                                   "definitions": len(project.definitions)}), nl=False)

@@ -28,6 +28,7 @@ from syncer.engine.project import (
     read_secrets,
     redactor,
     secrets_for,
+    validated,
 )
 from syncer.engine.rollback import rollback
 from syncer.engine.scaffold import init_repository
@@ -54,5 +55,5 @@ __all__ = [
     "KEY_FILE", "STATE_DIR", "ApplyReport", "Context", "DefinitionStatus", "EventSink", "Planned", "Progress", "Reuse",
     "apply", "check_fresh", "is_remote", "plan_document", "compute_plan", "desired_state", "emit_event", "fingerprint", "flush_webhooks", "init_repository", "load",
     "no_events", "now_iso", "open_store", "parse_secrets_file", "planned", "read_secrets", "redactor",
-    "rollback", "secret_key", "secrets_for", "start_notifier", "status",
+    "rollback", "secret_key", "secrets_for", "start_notifier", "status", "validated",
 ]

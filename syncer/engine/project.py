@@ -123,6 +123,14 @@ def load(ctx: Context) -> Project:
     return project
 
 
+def validated(ctx: Context) -> Project:
+    """`load`, and the repository files the specs read (`files:` sources, env files) found
+    inside the repository: what `syncer validate` checks without secrets or Docker."""
+    project = load(ctx)
+    repofiles.read_all(project, ctx.ref)
+    return project
+
+
 def fingerprint(ctx: Context) -> tuple[str, str | None, bool]:
     """What `load` of the work tree depends on (its YAML files, HEAD, dirty): a long-running
     server reloads only when this changed (a load of 10k definitions takes a second)."""

@@ -6,6 +6,7 @@ logs, network removal with prune, a missing external network, and examples/webap
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 from collections.abc import Iterator
@@ -276,6 +277,13 @@ def test_the_webapp_example_applies(tmp_path: Path, project: str, docker_api: An
     cgi = repo / "files/api.cgi"
     cgi.write_text(cgi.read_text().replace("webapp-api", f"{project}-api"))
     assert _cli(repo, "validate").returncode == 0
+    # validate reads what the specs read: a `files:` source missing (a typo) was found by plan alone
+    cgi.rename(repo / "files/api.cgi.moved")
+    out = _cli(repo, "validate", ok=False)
+    assert out.returncode == 1 and out.stdout == "", out.stdout
+    [line] = out.stderr.strip().splitlines()
+    assert re.fullmatch(r"definitions/webapp\.yaml:\d+:\d+: 'files/api\.cgi' file not found in the repository", line), line
+    (repo / "files/api.cgi.moved").rename(cgi)
     _apply(repo)
     code, body = _wget(docker_api, f"{project}-front", "http://127.0.0.1:8080/cgi-bin/api")
     assert code == 0 and body == "hello from webapp-api\nschema 3\n"
