@@ -112,7 +112,7 @@ def test_ctrl_c_exits_130_as_documented_and_a_closed_prompt_1(monkeypatch: pytes
     def interrupted(*_args: Any, **_kw: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(engine, "load", interrupted)
+    monkeypatch.setattr(engine, "validated", interrupted)
     with pytest.raises(SystemExit) as exit_:
         main(["validate"])
     assert exit_.value.code == 130 and "syncer: interrupted" in capsys.readouterr().err
@@ -120,7 +120,7 @@ def test_ctrl_c_exits_130_as_documented_and_a_closed_prompt_1(monkeypatch: pytes
     def closed(*_args: Any, **_kw: Any) -> Any:
         raise EOFError
 
-    monkeypatch.setattr(engine, "load", closed)
+    monkeypatch.setattr(engine, "validated", closed)
     with pytest.raises(SystemExit) as exit_:
         main(["validate"])
     assert exit_.value.code == 1 and "syncer: aborted" in capsys.readouterr().err
