@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.core.errors import Diagnostic
-from syncer.stages import compose_fields as fields, compose_networks, policy as policies
+from syncer.stages import compose_fields as fields, compose_networks, compose_shapes, policy as policies
 from syncer.stages.compose_fields import project_name
 from syncer.stages.compose_include import load_all
 from syncer.stages.compose_mounts import (Lister, Reader, RepoFiles, config_file, named, secret_file, undeclared,
@@ -114,10 +114,12 @@ class _Importer:
         for (service, i), reason in problems:
             self.problem(("services", service, "links", i), f"service '{service}': links: {reason}")
         for name, raw in services.items():
-            if not isinstance(raw, (dict, type(None))):
-                self.problem(("services", name), f"service '{name}': expected a mapping")
+            kept, problems = compose_shapes.service(raw, built=f"{self.out.project}-{name}")
+            for path, why in problems:  # (what Compose refuses: else read piece by piece, or made up)
+                self.problem(("services", name, *path), f"service '{name}': {why}")
+            if kept is None:
                 continue
-            svc = self.service(str(name), raw or {})
+            svc = self.service(str(name), kept)
             self.write_service(svc, job=name in jobs or svc.job)
             specs.append(substitute(svc.spec, input_defaults(svc.vars)))  # as validate reads it
         allowed = policies.needed(specs)
@@ -151,8 +153,6 @@ class _Importer:
             self.problem(("services", name), f"service '{name}': ${{{variable}}} reads as "
                          + " and as ".join(repr(v) for v in sorted(values)) + " in its uses here (their defaults"
                          " differ): a syncer input has one value; give every use the same default")
-        if "image" not in svc.spec:
-            svc.spec["image"] = f"{self.out.project}-{name}"  # the name Compose gives a built image
         return svc
 
     def variables(self, service: str) -> dict[str, str]:

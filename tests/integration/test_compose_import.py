@@ -219,6 +219,27 @@ def test_a_value_syncer_would_refuse_is_the_imports_located_error_and_nothing_is
     assert valid.returncode == 0, valid.stderr
 
 
+@pytest.mark.parametrize(("service", "said"), [
+    ("command: sleep 1", "2:3: service 'web': neither an image nor a build"),
+    ("image: busybox\n    ports: \"8080:80\"", "4:5: service 'web': ports: expected a list, got a string"),
+    ("image: busybox\n    environment:\n      - FOO: bar",
+     "5:9: service 'web': environment.0: expected KEY=VALUE text"),
+    ("image: busybox\n    scale: 3\n    deploy: {replicas: 2}",
+     "4:5: service 'web': scale: 3 beside deploy.replicas: 2")])
+def test_what_compose_refuses_is_the_imports_located_problem(service: str, said: str, tmp_path: Path) -> None:
+    """QA: each was imported (an image made up, a port a character, an input named after a
+    mapping, one of two replica counts), where Compose itself (its `config`) refuses the file."""
+    compose = tmp_path / "c" / "compose.yaml"
+    compose.parent.mkdir()
+    compose.write_text(f"services:\n  web:\n    {service}\n")
+    oracle = subprocess.run([str(_compose_binary()), "-f", str(compose), "config", "-q"], check=False,
+                            capture_output=True, text=True, timeout=60)
+    assert oracle.returncode != 0, oracle.stdout
+    result = _import(compose.parent, tmp_path / "out")
+    assert result.returncode == 1 and not (tmp_path / "out").exists()
+    assert result.stderr.splitlines()[0].startswith(f"{compose}:{said}"), result.stderr
+
+
 def test_the_secrets_the_import_asks_for_can_come_from_the_environment_as_its_report_says(tmp_path: Path,
                                                                                          project: str) -> None:
     """The report says "set it in the environment": the import's syncer.yaml allows exactly

@@ -1038,3 +1038,49 @@ def test_partial_leaves_out_a_dependency_on_a_service_it_leaves_out_so_what_it_w
         (2, "service 'web': depends_on names an unknown definition 'db'"), (5, "service 'db': expected a mapping")]
     build_project(DirTree(tmp_path / "out"), str(tmp_path / "out"))
     assert "depends_on: [cache]" in (tmp_path / "out" / "definitions" / "web.yaml").read_text()
+
+
+def test_a_service_with_neither_an_image_nor_a_build_is_refused_as_compose_refuses_it() -> None:
+    """QA: it was imported with an image made up (`p-web`); Compose says `service "web" has
+    neither an image nor a build context specified`."""
+    got = _imported(b"services:\n  web:\n    command: sleep 1\n  ok:\n    image: busybox\n")
+    assert [str(p) for p in got.problems] == [
+        "compose.yaml:2:3: service 'web': neither an image nor a build: Compose refuses it too (give it the image"
+        " it runs)"]
+    assert "templates/web.yaml" not in got.files and "templates/ok.yaml" in got.files
+    built = _imported(b"services:\n  web:\n    build: .\n")  # (built: the name Compose gives the image)
+    assert built.problems[0].message.startswith("service 'web': build:") and len(built.problems) == 1
+    assert "image: p-web" in str(built.files["templates/web.yaml"])
+
+
+def test_a_field_of_another_shape_than_compose_gives_it_is_one_located_line_not_read_piece_by_piece() -> None:
+    """QA: `ports: "8080:80"` was read a character a port (`spec.ports[4]: invalid value ":"`),
+    and a mapping among `environment`'s entries became an input named `{'foo': 'bar'}`."""
+    got = _imported(b"services:\n  web:\n    image: busybox\n    ports: \"8080:80\"\n    environment:\n"
+                    b"      - FOO: bar\n      - KEEP=1\n    deploy: [1]\n    volumes: [/data, [x]]\n")
+    assert [str(p) for p in got.problems] == [
+        "compose.yaml:4:5: service 'web': ports: expected a list, got a string (Compose refuses it too)",
+        "compose.yaml:6:9: service 'web': environment.0: expected KEY=VALUE text, got a mapping (Compose refuses"
+        " it too)",
+        "compose.yaml:8:5: service 'web': deploy: expected a mapping, got a list (Compose refuses it too)",
+        "compose.yaml:9:22: service 'web': volumes.1: expected a string or a mapping, got a list (Compose refuses"
+        " it too)"]
+    template = str(got.files["templates/web.yaml"])
+    assert "ports" not in template and "env: [KEEP=1]" in template and "inputs." not in template, template
+    got = _imported(b"services:\n  web:\n    image: busybox\n    environment: {A: {b: 1}, B: 2}\n")
+    assert [str(p) for p in got.problems] == [
+        "compose.yaml:4:19: service 'web': environment.A: expected a string, a number, a boolean or nothing, got a"
+        " mapping (Compose refuses it too)"]
+
+
+@pytest.mark.parametrize(("scale", "problem"), [
+    (3, "compose.yaml:4:5: service 'web': scale: 3 beside deploy.replicas: 2: Compose refuses distinct values (give"
+        " one of them)"),
+    (2, None)])
+def test_scale_and_deploy_replicas_that_differ_are_refused_as_compose_refuses_them(scale: int,
+                                                                                    problem: str | None) -> None:
+    """QA: `scale: 3` beside `deploy.replicas: 2` was imported as 2, without a word."""
+    got = _imported(f"services:\n  web:\n    image: busybox\n    scale: {scale}\n    deploy:\n      replicas: 2\n"
+                    .encode())
+    assert [str(p) for p in got.problems] == ([problem] if problem else [])
+    assert "replicas: 2" in str(got.files["definitions/web.yaml"])
