@@ -9,6 +9,7 @@ its exit code; anything outside this tree is a bug.
 from __future__ import annotations
 
 from functools import total_ordering
+from typing import Any
 
 from syncer.core.record import Record, record
 
@@ -72,9 +73,15 @@ class InvalidProject(SyncerError):
 
 
 class SecretError(SyncerError):
-    """A secret is missing or unusable (never carries its value)."""
+    """A secret is missing or unusable (never carries its value). `located`: for each line,
+    where its cause is — (the document's `Located`, the path in it, the message) — so that a
+    shell holding the files can say `file:line:column` (engine/project.rendered)."""
 
     code = "invalid_request"
+
+    def __init__(self, message: str = "", located: tuple[tuple[Any, tuple[Any, ...], str], ...] = ()) -> None:
+        super().__init__(message)
+        self.located = located
 
 
 class DockerUnavailable(SyncerError):

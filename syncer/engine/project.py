@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from syncer.adapters import cache, gitcli
 from syncer.adapters.store import Revision, Store
 from syncer.core import clock
-from syncer.core.errors import Diagnostic, InvalidProject
+from syncer.core.errors import Diagnostic, InvalidProject, SecretError
 from syncer.core.model import ContainerSpec, Desired, Observed, Plan, Project
 from syncer.core.record import Record, record
 from syncer.core.redact import Redactor
@@ -250,7 +250,10 @@ def rendered(ctx: Context, project: Project, secrets: Mapping[str, str], secret_
         hit = cache.get_render(ctx.state(Path(project.root)), key)
         if hit is not None:
             return _with_commit(hit, project.commit)
-    desired = render(project, secrets=secrets, secret_key=secret_key, files=files)
+    try:
+        desired = render(project, secrets=secrets, secret_key=secret_key, files=files)
+    except SecretError as exc:
+        raise repofiles.located_secrets(project, ctx.ref, exc) from None
     if key is not None:
         cache.put_render(ctx.state(Path(project.root)), key, desired)
     return desired

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from syncer.core.errors import Diagnostic, InvalidProject
+from syncer.core.errors import Diagnostic, InvalidProject, SecretError
 from syncer.core.model import Desired, Located, Observed, Project
 from syncer.stages import networks
 from syncer.stages.files import sources, unsafe
@@ -62,6 +62,15 @@ def _located(tree: Tree, uses: Iterable[tuple[Located, tuple[object, ...]]], mes
         line, col = _position(tree, where, path)
         out.append(Diagnostic(where.file, line, col, message))
     return out
+
+
+def located_secrets(project: Project, ref: str | None, exc: SecretError) -> SecretError:
+    """The error with each line's `file:line:column` (render knows the path, not the position)."""
+    if not exc.located:
+        return exc
+    tree = tree_of(Path(project.root), ref)
+    lines = [str(Diagnostic(where.file, *_position(tree, where, path), message)) for where, path, message in exc.located]
+    return SecretError("\n".join(lines), exc.located)
 
 
 def _position(tree: Tree, where: Located, path: tuple[object, ...]) -> tuple[int, int]:

@@ -34,7 +34,7 @@ def render(project: Project, *, secrets: Mapping[str, str], secret_key: bytes,
     `files` holds the bytes of the repo files the specs read (see stages.files.sources)."""
     templates = {(t.id, t.version): t for t in project.templates}
     containers: list[ContainerSpec] = []
-    missing: list[str] = []
+    missing: list[SecretError] = []
     for d in project.definitions:
         tpl = templates[(d.template, d.template_version or "")]
         server = project.config.servers[d.server]
@@ -45,9 +45,9 @@ def render(project: Project, *, secrets: Mapping[str, str], secret_key: bytes,
                                                 read=files or {}, declared=project.config.networks,
                                                 internal=project.config.internal_networks))
         except SecretError as exc:
-            missing.append(str(exc))
+            missing.append(exc)
     if missing:
-        raise SecretError("\n".join(missing))
+        raise SecretError("\n".join(str(e) for e in missing), tuple(at for e in missing for at in e.located))
     return Desired(project.config.name, tuple(containers), tuple(d.name for d in project.definitions), project.commit)
 
 
@@ -137,16 +137,17 @@ def _mappings(spec: Mapping[str, Any]) -> dict[str, Any]:
 def _inputs(d: Definition, tpl: Template, secrets: Mapping[str, str], key: bytes) -> dict[str, Any]:
     props = tpl.inputs.get("properties", {})
     values = {k: p["default"] for k, p in props.items() if isinstance(p, dict) and "default" in p}
-    problems = []
+    problems: list[tuple[Any, tuple[Any, ...], str]] = []  # (where, path in it, message)
     for name, value in d.params.items():
         if isinstance(value, dict) and set(value) == {"secret"}:
             secret_name = value["secret"]
+            at = ("params", name, "secret")
             if secret_name not in secrets:
-                problems.append(f"{d.origin.file}: definition '{d.name}': {_unset(secret_name)}")
+                problems.append((d.origin, at, f"definition '{d.name}': {_unset(secret_name)}"))
                 continue
             if not _validator(canonical_json(props.get(name, {}))).is_valid(secrets[secret_name]):
-                problems.append(f"{d.origin.file}: definition '{d.name}': secret {secret_name} does not"
-                                f" satisfy the schema of input '{name}'")
+                problems.append((d.origin, at, f"definition '{d.name}': secret {secret_name} does not"
+                                               f" satisfy the schema of input '{name}'"))
                 continue
             values[name] = secret_ref(secret_name, secrets[secret_name], key)
         elif name in tpl.secret_inputs():
@@ -155,7 +156,7 @@ def _inputs(d: Definition, tpl: Template, secrets: Mapping[str, str], key: bytes
         else:
             values[name] = value
     if problems:
-        raise SecretError("\n".join(problems))
+        raise SecretError("\n".join(f"{where.file}: {message}" for where, _, message in problems), tuple(problems))
     return values
 
 
