@@ -120,11 +120,10 @@ class Engine:
         from docker.errors import DockerException
         from requests.exceptions import RequestException
 
-        url = self.url
-        where = dict(docker.utils.kwargs_from_env()) if url is None else \
-            {"base_url": url, "tls": tls_config(self.server)}
-        known = self.api_version
-        try:
+        url, known = self.url, self.api_version
+        try:  # (DOCKER_TLS_VERIFY without the files DOCKER_CERT_PATH should hold: this server's failure)
+            where = dict(docker.utils.kwargs_from_env()) if url is None else \
+                {"base_url": url, "tls": tls_config(self.server)}
             api = docker.APIClient(**where, timeout=self.timeout,
                                    version=known or docker.constants.MINIMUM_DOCKER_API_VERSION)
             if str(api.base_url).startswith("http+docker://") or self.server.tls is not None:

@@ -321,3 +321,18 @@ def test_apply_json_carries_the_plans_desired_hash(tmp_path: Path, project: str)
         assert out.returncode == 0, out.stdout + out.stderr
         report = json.loads(out.stdout)
         assert report["applied"] is applied and report["plan"]["desired"] == desired
+
+
+def test_docker_tls_settings_in_the_environment_without_their_files_fail_that_server_only(
+        tmp_path: Path, project: str) -> None:
+    """A server without `docker:` follows DOCKER_HOST / DOCKER_TLS_VERIFY / DOCKER_CERT_PATH as
+    the docker CLI does; TLS asked for without the client's files was `internal error:
+    TLSParameterError` for every server of the project."""
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs/ca.pem").write_text("")
+    repo = simple_repo(tmp_path / "repo", project, definitions={"web": "name: web\ntemplate: box\n"})
+    out = run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "state"), "plan",
+                  env={"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(tmp_path / "certs")})
+    assert out.returncode == 1 and "internal error" not in out.stderr, out.stderr
+    [line] = out.stderr.strip().splitlines()
+    assert line.startswith("server 'local': cannot reach Docker: Path to a certificate and key files"), line
