@@ -297,6 +297,12 @@ class Swarm:
         self._write(f"remove {kind} {ident}", lambda c: c.delete(f"/{kind}s/{quote(ident, safe='')}"),
                     lambda api: getattr(api, f"remove_{kind}")(ident))
 
+    def file_names(self, ident: str) -> set[str]:
+        """The names of the configs and secrets a service's spec (as it stands) gives its tasks."""
+        cs = (self.inspect_service(ident).get("Spec") or {}).get("TaskTemplate", {}).get("ContainerSpec", {})
+        return {str(f.get(key)) for field, key in (("Configs", "ConfigName"), ("Secrets", "SecretName"))
+                for f in cs.get(field) or []}
+
     def prune_files(self, project: str, definition: str, keep: set[str]) -> list[str]:
         """Remove the definition's configs and secrets not in `keep`; those still used by a
         task being shut down stay until a later apply. Returns the names removed."""

@@ -5,8 +5,7 @@ Swarm does the rolling and the rolling back (UpdateConfig: start-first by defaul
 `completed` is a success, one that ends `rollback_completed` a failed deployment with
 `rolled_back`, each failed task's error in the deployment's log. Health, from the spec or
 the image's HEALTHCHECK, gates it: a task with a healthcheck is `running` only once healthy.
-A roll's wait ends when the manager's service events say its state moved (engine/swarm_wake.py);
-the waits for tasks to run go by the clock (POLL)."""
+A roll's wait ends when the manager's service events say its state moved (engine/swarm_wake.py)."""
 
 from __future__ import annotations
 
@@ -30,10 +29,10 @@ from syncer.stages.swarm_tasks import (
     waiting_reason, waiting_tasks, wanted_replicas)
 
 Log = Callable[[str], None]
-# seconds between two looks at the services' tasks and UpdateStatus (shared: see _Snapshot). A
-# task list is costly for a busy manager (0.3-0.6 s each while 40 tasks start on 2 cores): at
-# 0.1 s, bench/swarm's create ran at 0.93x stack deploy's rate and a change took 1.17x its time
-# (medians of 8 rounds); at 0.25 s, 1.00x and 1.12x. A roll's end is seen 0.075 s later on average.
+# seconds between two looks at the services' tasks and UpdateStatus (shared: see _Snapshot). A task
+# list is costly for a busy manager (0.3-0.6 s while 40 tasks start on 2 cores): at 0.1 s, bench/swarm's
+# create ran at 0.93x stack deploy's rate and a change took 1.17x its time (medians of 8 rounds); at
+# 0.25 s, 1.00x and 1.12x.
 POLL = 0.25
 WOKEN = 0.1  # at least this between two lists the events asked for (rolls ending together)
 CONFIRM = 0.5  # seconds after which a health-checked service's running tasks are looked at again
@@ -154,7 +153,12 @@ class SwarmDeployer:
             self._remove_earlier(a, log)
             self.create(c, body, log)
         else:
-            had_files = self.update(a, c, body, log)
+            try:
+                had_files = self.update(a, c, body, log)
+            except DeployFailed:
+                if files:  # rolled back to its earlier files: the new ones (a rejected secret's value) go
+                    self._drop_files(c, self.swarm.file_names(a.container_id))
+                raise
         if files or had_files:  # (two list calls saved for the services without files)
             gone = self.swarm.prune_files(self.project, c.definition, {f.name for f in files})
             if gone:
@@ -254,10 +258,10 @@ class SwarmDeployer:
             self._drop_files(c)
             raise DeployFailed(f"service {c.definition} did not come up: {exc}; removed it") from None
 
-    def _drop_files(self, c: ContainerSpec) -> None:
-        """The configs and secrets made for a service that is not there (no plan names them again)."""
+    def _drop_files(self, c: ContainerSpec, keep: Collection[str] = ()) -> None:
+        """The configs and secrets of a service not there, or its spec's no more (`keep`: those it names)."""
         with contextlib.suppress(EngineError, DockerUnavailable):  # (best effort: the failure is the news)
-            self.swarm.prune_files(self.project, c.definition, set())
+            self.swarm.prune_files(self.project, c.definition, set(keep))
 
     def update(self, a: Action, c: ContainerSpec, body: Mapping[str, Any], log: Log) -> bool:
         """`POST /services/{id}/update?version=…`, then wait for Swarm's verdict. True when
