@@ -102,7 +102,8 @@ class ServerLock:
                             time.sleep(pause)
                         pause = min(2 * pause, 1.0)
                     elif holder["labels"].get(TOKEN) == self.token:  # this apply's own lock
-                        others = ", ".join(f"'{s.name}'" for s, _ in self.held)
+                        others = ", ".join(f"'{s.name}'" for s, ident in self.held if ident == holder["id"]) \
+                            or ", ".join(f"'{s.name}'" for s, _ in self.held)  # (the one whose lock it is)
                         raise SameEngine(f"server '{server.name}' reaches a Docker engine this apply already locked"
                                        f" through server {others}: two server entries name one engine (keep one)")
                     elif _dead_here(holder["labels"]):

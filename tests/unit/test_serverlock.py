@@ -81,3 +81,40 @@ def test_a_name_that_stays_taken_by_nobody_is_reported_in_bounded_time(monkeypat
     with pytest.raises(LockHeld, match="keeps taking the project's lock on server 'local'"):
         ServerLock(_project(), "syncer apply", engines=lambda server: engine).__enter__()  # type: ignore[arg-type,return-value]
     assert time.monotonic() - started < 10 and engine.made == []
+
+
+class _Shared:
+    """One engine two server entries reach: its lock made once, then met again as this apply's."""
+
+    def __init__(self, ident: str) -> None:
+        self.ident, self.lock = ident, None  # type: ignore[var-annotated]
+
+    def create_marker(self, name: str, labels: Any, env: Any) -> str:
+        if self.lock is not None:
+            raise Conflict(f"create {name}: the name is in use")
+        self.lock = {"id": self.ident, "labels": dict(labels)}
+        return self.ident
+
+    def marker(self, name: str) -> dict[str, Any] | None:
+        return self.lock
+
+    def remove(self, ident: str) -> None:
+        self.lock = None
+
+    def close(self) -> None:
+        pass
+
+
+def test_two_entries_for_one_engine_name_the_entry_whose_lock_it_is_not_every_one_locked() -> None:
+    """QA: servers `a` (a swarm), `b` and `c` (one engine by TLS and by ssh): the error said `c`
+    reaches an engine locked through `'a', 'b'`."""
+    servers = {name: Server(name) for name in ("a", "b", "c")}
+    config = ProjectConfig(name="acme", servers=servers, default_server="a", default_profile="",
+                           template_dirs=(), definition_dirs=())
+    swarm, shared = _Shared("lock-on-the-swarm"), _Shared("lock-on-the-engine")
+    engines = {"a": swarm, "b": shared, "c": shared}
+    with pytest.raises(serverlock.SameEngine, match="server 'c' reaches a Docker engine this apply already locked"
+                                                    " through server 'b': two server entries"):
+        ServerLock(Project(root="/nowhere", config=config, templates=(), definitions=()), "syncer apply",
+                   engines=lambda server: engines[server.name]).__enter__()  # type: ignore[arg-type,return-value]
+    assert swarm.lock is None and shared.lock is None  # released
