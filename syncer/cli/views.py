@@ -123,8 +123,11 @@ def apply_text(report: Any) -> str:
     if not report.applied:
         return ""
     lines = []
+    servers = report.project.config.servers if report.project is not None else {}
     for r in report.results:
-        mark = "ok" if r.ok else ("FAILED, old container restored" if r.rolled_back else "FAILED")
+        back = "Swarm rolled it back" if getattr(servers.get(r.server), "kind", "") == "swarm" \
+            else "old container restored"
+        mark = "ok" if r.ok else (f"FAILED, {back}" if r.rolled_back else "FAILED")
         lines.append(f"  {r.definition}: {mark} ({r.deployment})" + ("" if r.ok else f": {r.error}"))
     good = sum(1 for r in report.results if r.ok)
     bad = len(report.results) - good

@@ -198,6 +198,7 @@ def test_a_failing_healthcheck_is_rolled_back_by_swarm(tmp_path: Path, swarm: Sw
         f"name: app\ntemplate: box\nreplicas: 2\nparams: {{image: \"{UNHEALTHY_IMAGE}\"}}\n" + conf.format("v2"))
     out = _apply(repo)
     assert out.returncode == 1, out.stdout + out.stderr
+    assert "app: FAILED, Swarm rolled it back (deploy_" in out.stdout, out.stdout  # (no "old container")
     svc = _service(api, "app")
     assert svc is not None
     assert svc["UpdateStatus"]["State"] == "rollback_completed"
