@@ -124,8 +124,7 @@ def load(ctx: Context) -> Project:
 
 
 def validated(ctx: Context) -> Project:
-    """`load`, and the repository files the specs read (`files:` sources, env files) found
-    inside the repository: what `syncer validate` checks without secrets or Docker."""
+    """`load`, and the repository files the specs read: `syncer validate`, without secrets or Docker."""
     project = load(ctx)
     repofiles.read_all(project, ctx.ref)
     return project
@@ -320,6 +319,7 @@ def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFact
                        definition=only, versions=versions, tags=tags)
     repofiles.check_external(project, desired, observed, ctx.ref)
     known, finished = store.latest_revisions(), store.finished()
+    ran = store.succeeded() if any(c.is_job for c in desired.containers) else {}
     if hold is not None:
         desired = hold(desired, known)
 
@@ -327,9 +327,9 @@ def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFact
         return plan(desired, observed, prune=project.config.prune, created_at=now_iso(), known=known,
                     dirty=project.dirty, held=keep, declared=project.config.networks, only=only,
                     finished=finished, internal=project.config.internal_networks,
-                    ipam=pools_of(project.config.raw.get("networks")))
+                    ipam=pools_of(project.config.raw.get("networks")), ran=ran)
 
-    result = reuse.same("plan", project, (desired, observed, known, keep, only), compute) if reuse is not None else compute()
+    result = reuse.same("plan", project, (desired, observed, known, keep, only, ran), compute) if reuse else compute()
     return Planned(result, desired, observed, tuple(lapsed_pins), tuple(lapsed_holds), known)
 
 

@@ -51,7 +51,7 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
          known: Known | None = None, dirty: bool = False, held: frozenset[str] = frozenset(),
          declared: networks.Declared | None = None, only: str | None = None,
          finished: Mapping[str, str] | None = None, internal: Iterable[str] = (),
-         ipam: Mapping[str, Any] = {}) -> Plan:
+         ipam: Mapping[str, Any] = {}, ran: Mapping[str, int] = {}) -> Plan:
     """The actions that bring the servers from `observed` to `desired` (of the definition
     `only`, when given: see `scoped`).
 
@@ -62,6 +62,8 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
     applied) and nothing else: what runs there is unknown, so nothing is removed.
     `declared` is syncer.yaml's `networks:` (name → external), `internal` the names of
     those it makes `internal: true`, `ipam` their address pools (name → `ipam.config`).
+    `ran`: definition → the revision it last deployed successfully (a job's container or
+    service removed by hand after its run is not run again: once per spec).
     """
     down = {n: s.error or f"server '{n}': unreachable" for n, s in sorted(observed.servers.items())
             if not s.reachable}
@@ -84,10 +86,10 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
             actions.extend(_unreachable(server, mine, revisions))
             continue
         if state.kind == "swarm":  # one service per definition: Swarm keeps its replicas
-            ours = _service_actions(server, mine, state, revisions, held)
+            ours = _service_actions(server, mine, state, revisions, held, ran)
         else:
             ours = networks.shared(_server_actions(server, mine, state.managed, state.name_holders, revisions,
-                                                   held, finished or {}), mine, state.managed)
+                                                   held, finished or {}, ran), mine, state.managed)
         actions.extend(tags.follow(ours, mine, state, held) if state.registry else ours)
         actions.extend(_removals(server, mine, state.managed, desired, prune))
     # a Swarm server's overlays are made by the deployments that join them (engine/swarm_apply.py):
@@ -152,7 +154,7 @@ def _is_aside(c: LiveContainer) -> bool:
 
 def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable[LiveContainer],
                     holders: Iterable[LiveContainer], revisions: Mapping[str, int],
-                    held: frozenset[str], finished: Mapping[str, str]) -> list[Action]:
+                    held: frozenset[str], finished: Mapping[str, str], ran: Mapping[str, int]) -> list[Action]:
     live = {c.name: c for c in managed}
     taken = {c.name: c for c in holders}
     out = []
@@ -165,7 +167,7 @@ def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable
             if c.name in taken:
                 out.append(_conflict(taken[c.name], "a container", base))
             elif c.is_job:
-                out.append(Action("run", cause="job has not run yet", **base))
+                out.append(_absent_job(base, ran, "container"))
             else:
                 out.append(Action("create", cause="container absent", **base))
             continue
@@ -206,8 +208,17 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: 
     return Action("recreate", cause=f"container is {live.state or 'in an unknown state'}", **ident)
 
 
+def _absent_job(base: dict[str, Any], ran: Mapping[str, int], what: str) -> Action:
+    """A job with no container (service): run, unless this revision of it already ran to
+    completion (it runs once per spec; its container was removed since, by hand or a prune)."""
+    if ran.get(base["definition"]) == base["revision"]:
+        return Action("noop", cause=f"job completed (exit 0) at this revision; its {what} was removed since"
+                                    " (it runs again when its spec changes)", **base)
+    return Action("run", cause="job has not run yet", **base)
+
+
 def _service_actions(server: str, desired: list[ContainerSpec], state: ServerState,
-                     revisions: Mapping[str, int], held: frozenset[str]) -> list[Action]:
+                     revisions: Mapping[str, int], held: frozenset[str], ran: Mapping[str, int]) -> list[Action]:
     """A Swarm server: create the services that are absent, update the changed ones, run a
     job once per spec hash; a name held by a service syncer does not manage (or another
     project's) is a conflict, not Docker's error at apply time."""
@@ -221,7 +232,7 @@ def _service_actions(server: str, desired: list[ContainerSpec], state: ServerSta
         if current is None and c.name in taken:
             out.append(_conflict(taken[c.name], "a service", base))
         elif current is None:
-            out.append(Action("run", cause="job has not run yet", **base) if c.is_job
+            out.append(_absent_job(base, ran, "service") if c.is_job
                        else Action("create", cause="service absent", **base))
         elif live_mode(current) != service_mode(c):  # a job, a global or a replicated service
             out.append(_mode_change(c, current, {"container_id": current.id, **base}))

@@ -199,6 +199,13 @@ def test_a_job_runs_once_before_its_dependent(tmp_path: Path, project: str, dock
     _apply(repo)  # a finished job is in sync: not run again, not restarted
     assert docker_api.inspect_container(job)["Id"] == ident
     assert docker_api.inspect_container(job)["State"]["Status"] == "exited"
+    # its container removed by hand (a clean-up): it ran at this revision, once per spec (it ran again)
+    docker_api.remove_container(ident)
+    [a] = [a for a in json.loads(_cli(repo, "plan", "--json").stdout)["actions"] if a["container"] == job]
+    assert (a["action"], a["cause"]) == ("noop", "job completed (exit 0) at this revision; its container was"
+                                                  " removed since (it runs again when its spec changes)"), a
+    _apply(repo)
+    assert not docker_api.containers(all=True, filters={"name": f"^/{job}$"})
     (repo / "definitions/all.yaml").write_text(f"name: {app}\ntemplate: sleeper\n")
     _apply(repo)  # prune removes the job once its definition is gone
     assert not docker_api.containers(all=True, filters={"name": f"^/{job}$"})

@@ -586,12 +586,18 @@ def test_a_job_swarm_retries_on_failure_succeeds_when_a_retry_does(
         states = sorted(t["Status"]["State"] for t in api.tasks(filters={"service": name}))
         assert states.count("complete") == 2 and "failed" in states, states
         assert [a["action"] for a in _plan(repo)["actions"]] == ["noop"]
+        # its service removed by hand (a clean-up): it ran at this revision, once per spec (it ran again)
+        [svc] = api.services(filters={"name": name})
+        api.remove_service(svc["ID"])
+        [a] = _plan(repo)["actions"]
+        assert (a["action"], a["cause"]) == ("noop", "job completed (exit 0) at this revision; its service was"
+                                                      " removed since (it runs again when its spec changes)"), a
         # always failing: after 1 + 1 attempts in a slot, the job failed
         (repo / f"definitions/{name}.yaml").write_text(job("exit 4", 1))
         out = _apply(repo)
         assert out.returncode == 1, out.stdout + out.stderr
         assert "non-zero exit (4)" in _last_deployment(repo, name)["error"]
-        assert len(api.services(filters={"name": name})) == 1  # run again in place
+        assert len(api.services(filters={"name": name})) == 1
     finally:  # (a removed job's containers stay: moby/moby#42789; this node is the manager)
         for svc in api.services(filters={"name": name}):
             api.remove_service(svc["ID"])

@@ -95,6 +95,12 @@ class Runs(Db):
         """Every definition the store knows, removed ones included."""
         return self._rows("SELECT * FROM definitions ORDER BY name")
 
+    def succeeded(self) -> dict[str, int]:
+        """The definitions whose last deployment succeeded → that revision (stages/plan: a job
+        that ran at it is not run again)."""
+        return {r["name"]: int(r["current_revision"]) for r in self._rows(
+            "SELECT name, current_revision FROM definitions WHERE status='active' AND current_revision IS NOT NULL")}
+
     def failed_definitions(self) -> dict[str, int | None]:
         """The definitions whose last deployment failed → the revision each last deployed
         successfully (None: none did): what watch reads at every cycle (engine/holds.py)."""
