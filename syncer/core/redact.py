@@ -16,7 +16,6 @@ from syncer.core.record import Record, record
 
 MASK = "***"
 MIN_LENGTH = 4  # shorter values are not masked inside text: "on", "1" would mask everything
-EDGE = 6  # a secret cut at a text's start or end (a tail of output): its fragment of at least this many characters
 
 
 @record
@@ -43,13 +42,12 @@ class Redactor(Record):
         return bool(self.values)
 
     def text(self, text: str) -> str:
-        """`text` with every secret value replaced by ***, and a secret's piece at its start or
-        end (output cut short through a secret: `EDGE` characters or more) too."""
+        """`text` with every secret value replaced by ***. (Output cut short is masked before
+        the cut: a piece of a secret is no value a mask knows, and text that merely begins with
+        a secret's last characters — `API_TOKEN` before a value `TOKEN-…` — is no secret.)"""
         for value in self.values:
             if value in text:
                 text = text.replace(value, MASK)
-        for value in self.values:
-            text = _edges(text, value)
         return text
 
     def data(self, value: Any) -> Any:
@@ -69,23 +67,3 @@ class Redactor(Record):
 
 NOTHING = Redactor()
 
-
-def _edges(text: str, value: str) -> str:
-    """`text` with a piece of `value` masked where a cut left it: text that starts with the
-    rest of the secret, ends with its beginning, or lies wholly inside it."""
-    if len(value) <= EDGE or len(text) < EDGE:
-        return text
-    if len(text) < len(value) and text in value:
-        return MASK
-    i = value.find(text[:EDGE], 1)  # the secret's tail at the text's start: the longest first
-    while i != -1:
-        if text.startswith(value[i:]):
-            text = MASK + text[len(value) - i:]
-            break
-        i = value.find(text[:EDGE], i + 1)
-    j = value.rfind(text[-EDGE:], 0, len(value) - 1)  # the secret's head at the text's end
-    while j != -1:
-        if text.endswith(value[:j + EDGE]):
-            return text[:len(text) - j - EDGE] + MASK
-        j = value.rfind(text[-EDGE:], 0, j + EDGE - 1)
-    return text
