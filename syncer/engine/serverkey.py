@@ -85,11 +85,11 @@ def spread(project: Project, engines: Mapping[str, Engine], desired: Desired) ->
     """Copy the default server's key to the other servers where a container with a secret runs
     (`engines`: open clients by name) that lack it or hold another (the key was published
     anew), and remove the copy from those where none runs any more (a key stays only where
-    its secrets' users are; a stale copy must not be read). Best effort: a copy is a fallback,
-    not a step of the apply; nothing when the key is configured or the default server is not
-    among them."""
+    its secrets' users are; a stale copy must not be read — also once no definition has a
+    secret left). Best effort: a copy is a fallback, not a step of the apply; nothing when the
+    key is configured or the default server is not among them."""
     default = project.config.default_server
-    if os.environ.get(ENV_KEY) or default not in engines or not needs_key(project):
+    if os.environ.get(ENV_KEY) or default not in engines:
         return
     hosts = secret_servers(desired) - {default}
     key = None

@@ -324,3 +324,8 @@ def test_a_copy_of_the_key_lets_the_others_be_planned_while_the_default_server_i
     out = _cli(away, tmp_path / "s3", "apply", "--auto-approve", env=env)
     assert out.returncode == 1 and docker_api.inspect_container(f"{project}-web")["Id"] == web
     assert "copy-canary-7d" not in out.stdout + out.stderr
+
+    # no definition has a secret any more: the copy goes too (it stayed while no secret was left)
+    defs["web"] = f"name: {project}-web\ntemplate: box\nserver: local\n"
+    assert _cli(repo(remote.d2.url), tmp_path / "s1b", "apply", "--auto-approve", env=env).returncode == 0
+    assert _key_of(docker_api, project) is None
