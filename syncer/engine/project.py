@@ -127,6 +127,7 @@ def validated(ctx: Context) -> Project:
     """`load`, and the repository files the specs read: `syncer validate`, without secrets or Docker."""
     project = load(ctx)
     repofiles.read_all(project, ctx.ref)
+    repofiles.check_server_files(project)
     return project
 
 

@@ -64,6 +64,21 @@ def _located(tree: Tree, uses: Iterable[tuple[Located, tuple[object, ...]]], mes
     return out
 
 
+def check_server_files(project: Project) -> None:
+    """The `tls:` files server entries name, in the work tree (where a connection reads them):
+    a missing one was found only when the server was reached, as if it were away."""
+    tree, problems = DirTree(Path(project.root)), []
+    for name, server in sorted(project.config.servers.items()):
+        for key in ("ca", "cert", "key"):
+            ref = getattr(server.tls, key, None)
+            if ref is not None and ref.rel and (not tree.inside(ref.rel) or tree.read(ref.rel) is None):
+                problems.extend(_located(tree, [(Located(PROJECT_FILE), ("servers", name, "tls", key))],
+                                         f"tls.{key}: no such file in the repository (a path inside it,"
+                                         " or {env: VAR})"))
+    if problems:
+        raise InvalidProject(problems)
+
+
 def located_secrets(project: Project, ref: str | None, exc: SecretError) -> SecretError:
     """The error with each line's `file:line:column` (render knows the path, not the position)."""
     if not exc.located:

@@ -52,3 +52,24 @@ def test_a_failure_to_reach_an_engine_reads_as_one_short_line() -> None:
     assert plain_reason("(Caused by ConnectTimeoutError(<urllib3.connection.HTTPConnection object at 0x7f>,"
                         " 'Connection to 10.0.0.9 timed out. (connect timeout=10)'))") == "Connection to 10.0.0.9 timed out"
     assert plain_reason("[Errno 2] No such file or directory") == "[Errno 2] No such file or directory"
+
+
+def test_validate_finds_a_tls_file_missing_at_its_line_never_naming_the_path(tmp_path: Path) -> None:
+    """It passed validate and surfaced at plan as the server being away ("bring the server back")."""
+    import pytest
+
+    from syncer.core.errors import InvalidProject
+    from syncer.engine import facade as engine
+    from tests.helpers import simple_repo
+
+    repo = simple_repo(tmp_path / "r", "tlsv", extra="servers:\n  far:\n    docker: tcp://127.0.0.1:2376\n"
+                       "    tls: {ca: certs/ca.pem, cert: certs/c.pem, key: certs/secret-key-name.pem}\n")
+    (repo / "certs").mkdir()
+    (repo / "certs/ca.pem").write_text("x")
+    (repo / "certs/c.pem").write_text("x")
+    with pytest.raises(InvalidProject) as exc:
+        engine.validated(engine.Context(repo=repo, state_dir=tmp_path / "state"))
+    assert exc.value.lines() == ["syncer.yaml:5:53: tls.key: no such file in the repository (a path inside it,"
+                                 " or {env: VAR})"]
+    (repo / "certs/secret-key-name.pem").write_text("x")
+    engine.validated(engine.Context(repo=repo, state_dir=tmp_path / "state"))
