@@ -261,15 +261,17 @@ def _service(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any], held:
     if live.labels.get(TASK_HASH, wants) != wants:  # made by an earlier syncer, which carried less of it
         return Action("update", cause="an earlier syncer carried less of this spec to Swarm: Swarm rolls it",
                       reasons=(Reason("task template", live.labels[TASK_HASH], wants),), **ident)
+    wanted = int(c.spec.get("replicas", 1))
+    scaled = (Reason("replicas", live.replicas, wanted),) if live.replicas is not None and live.replicas != wanted \
+        and not (held and live.replicas == 0) else ()
     if drift := drifted(c, live, nets):  # `docker service update --env-add ...`: back to the spec planned
         return Action("update", cause="changed outside syncer: Swarm rolls it back to syncer's spec",
-                      reasons=drift_reasons(drift), **ident)
-    wanted = int(c.spec.get("replicas", 1))
+                      reasons=(*drift_reasons(drift), *scaled), **ident)
     if held and live.replicas == 0:
         return Action("noop", cause="held at 0 replicas by an operator (start it through syncer)", **ident)
-    if live.replicas is not None and live.replicas != wanted:
-        return Action("update", cause=f"scaled to {live.replicas} outside syncer: back to {wanted}",
-                      reasons=(Reason("replicas", live.replicas, wanted),), **ident)
+    if scaled:
+        return Action("update", cause=f"scaled to {live.replicas} outside syncer: back to {wanted}", reasons=scaled,
+                      **ident)
     return Action("noop", cause=f"in sync ({live.status})" if live.status else "in sync", **ident)
 
 

@@ -1405,12 +1405,14 @@ def test_a_service_changed_outside_syncer_is_drift_the_next_apply_rolls_back(
 
     assert cli("apply", "--auto-approve").returncode == 0
     assert [a["action"] for a in json.loads(cli("plan", "--json").stdout)["actions"]] == ["noop"]
-    swarm.docker("service", "update", "-d", "--env-add", "DRIFT=1", "--publish-add", "18095:81", name)
+    swarm.docker("service", "update", "-d", "--env-add", "DRIFT=1", "--publish-add", "18095:81", "--replicas", "2",
+                 name)
     [action] = json.loads(cli("plan", "--json").stdout)["actions"]
     assert (action["action"], action["cause"]) == (
         "update", "changed outside syncer: Swarm rolls it back to syncer's spec"), action
-    assert {(r["field"], r["before"]) for r in action["reasons"]} == {
-        ("TaskTemplate.ContainerSpec.Env", "changed outside syncer"), ("EndpointSpec.Ports", "changed outside syncer")}
+    assert {(r["field"], r["before"]) for r in action["reasons"]} == {  # (the count too: it said the env alone)
+        ("TaskTemplate.ContainerSpec.Env", "changed outside syncer"), ("EndpointSpec.Ports", "changed outside syncer"),
+        ("replicas", 2)}
     out = cli("apply", "--auto-approve")
     assert out.returncode == 0, out.stdout + out.stderr
     spec = _service(api, name)["Spec"]  # type: ignore[index]
