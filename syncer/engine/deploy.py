@@ -291,8 +291,9 @@ def _only(p: Plan, definition: str, *, heal: bool = False, also: Collection[str]
     container whose definition the repository dropped, which `prune: false` keeps) has
     nothing to do; anyone asking to apply it is told it does not exist."""
     # the networks a definition joins are created whatever it is applied alone for
-    actions = tuple(a for a in p.actions
-                    if a.definition == definition or a.container in also or a.action == "network create")
+    actions = tuple(a for a in p.actions  # (a heal never runs a job: a failed one runs again at the next sync)
+                    if (a.definition == definition or a.container in also or a.action == "network create")
+                    and not (heal and a.action == "run"))
     if not any(a.definition == definition for a in actions):
         if heal:
             return replace(p, actions=())

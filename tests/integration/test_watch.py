@@ -261,6 +261,37 @@ def test_api_requests_go_into_the_watch_queue(tmp_path: Path, project: str, dock
 
 
 
+def test_a_failed_jobs_container_removed_by_hand_is_not_run_again_by_self_heal(
+        tmp_path: Path, project: str, docker_api: Any, watches: list[Watch]) -> None:
+    """README: a failed job is run again by the next apply, never by self-heal. Its container
+    (a Swarm job's service) removed by hand was a fault to heal, and the heal ran the job."""
+    import json as _json
+    import textwrap
+    import time
+
+    from tests.helpers import job_template
+
+    name = f"{project}-migrate"
+    repo = simple_repo(tmp_path / "repo", project, templates={"job": textwrap.dedent(job_template())},
+                       definitions={"migrate": f"name: {name}\ntemplate: job\nparams: {{script: 'echo x; exit 3'}}\n"})
+    git_init(repo)
+    state = tmp_path / "state"
+    w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(state), "watch", "--resync", "0",
+               debounce="1s")
+
+    def runs() -> list[dict[str, Any]]:
+        out = run_cli("--repo", str(repo), "--state-dir", str(state), "deployments", "list", "--json")
+        return [d for d in _json.loads(out.stdout) if d["finished_at"]]
+
+    [failed] = wait_until(lambda: len(r := runs()) == 1 and r, 60, message="the job's failed run")
+    assert failed["status"] == "failed"
+    docker_api.remove_container(name, force=True)
+    wait_until(lambda: f"trigger: docker: {name}" in w.text(), 30, message="the removal seen")
+    time.sleep(4)
+    assert len(runs()) == 1, runs()
+    assert w.stop() == 0
+
+
 def test_each_failure_of_a_held_spec_queues_its_next_try_itself_no_other_cycle_needed(
         tmp_path: Path, project: str, docker_api: Any, watches: list[Watch]) -> None:
     """No resync, no commit: the hold that a failure begins (and a retry's failure begins anew,
