@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except click.ClickException as exc:
         _fail([f"syncer: {exc.format_message()}" + _usage_hint(exc)])
     except click.exceptions.Abort as exc:  # click's for Ctrl-C (KeyboardInterrupt) and for stdin closed at a prompt
-        if isinstance(exc.__cause__, KeyboardInterrupt):
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):  # (its prompt raises `from None`)
             _fail(["syncer: interrupted"], 130)
         _fail(["syncer: aborted"])
     except SyncerError as exc:

@@ -106,6 +106,8 @@ def test_ctrl_c_exits_130_as_documented_and_a_closed_prompt_1(monkeypatch: pytes
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     """click turns a KeyboardInterrupt inside a command into its Abort: it exited 1, like any
     failure, where docs/plan.md says 130 (CI tells an interrupt from a failure by it)."""
+    import click
+
     from syncer.cli.main import main
     from syncer.engine import facade as engine
 
@@ -113,6 +115,17 @@ def test_ctrl_c_exits_130_as_documented_and_a_closed_prompt_1(monkeypatch: pytes
         raise KeyboardInterrupt
 
     monkeypatch.setattr(engine, "validated", interrupted)
+    with pytest.raises(SystemExit) as exit_:
+        main(["validate"])
+    assert exit_.value.code == 130 and "syncer: interrupted" in capsys.readouterr().err
+
+    def at_the_prompt(*_args: Any, **_kw: Any) -> Any:  # click's prompt: `raise Abort() from None`
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise click.exceptions.Abort() from None
+
+    monkeypatch.setattr(engine, "validated", at_the_prompt)
     with pytest.raises(SystemExit) as exit_:
         main(["validate"])
     assert exit_.value.code == 130 and "syncer: interrupted" in capsys.readouterr().err
