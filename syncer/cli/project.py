@@ -72,7 +72,8 @@ def _apply_options(f: Any) -> Any:
         click.option("--stop-timeout", type=click.IntRange(0), default=10, show_default=True,
                      help="Seconds a container gets to stop before it is killed."),
         click.option("--settle", type=click.FloatRange(0), default=0.0, show_default=True,
-                     help="Seconds a new container without a healthcheck must stay running to count as started."),
+                     help="Seconds a new container without a healthcheck must stay running to count as started"
+                          " (one its restart policy restarts meanwhile: it must then stay up 2s at least)."),
         click.option("--prune-volumes", is_flag=True, help="Also remove the named volumes of removed containers."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
     ]

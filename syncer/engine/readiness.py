@@ -23,18 +23,26 @@ class ActionFailed(Exception):
         self.rolled_back = rolled_back
 
 
+RECOVERED = 2.0  # seconds a container its restart policy started again must then stay up to count as up
+
+
 def wait_ready(eng: Engine, ident: str, spec: Mapping[str, Any], log: Callable[[str], None], *,
                timeout: float, settle: float, redact: Redactor, sleep: Callable[[float], None] = time.sleep) -> bool:
     """Running, and healthy by Docker's verdict when the container has a healthcheck, whether
     the spec or the image's HEALTHCHECK gave it (`test: [NONE]` gives none). True when it
-    ran to completion instead: exited 0 under a restart policy that lets it end. A failure
-    quotes the container's output, masked by `redact` before it is cut short."""
+    ran to completion instead: exited 0 under a restart policy that lets it end. Without a
+    healthcheck, running for `settle` seconds (a container its restart policy restarted meanwhile:
+    running since at least RECOVERED; one it keeps restarting fails). A failure quotes the
+    container's output, masked by `redact` before it is cut short."""
     start = time.monotonic()
     deadline = start + timeout
+    started, run_began = None, start  # the current run's StartedAt, and when this wait first saw it
     while True:
         info = eng.inspect(ident)
         state = info.get("State", {})
         has_hc = has_healthcheck(info)
+        if state.get("StartedAt") != started:
+            started, run_began = state.get("StartedAt"), time.monotonic()
         if not state.get("Running"):
             if state.get("ExitCode") == 0 and runs_to_completion(spec.get("restart")):
                 log(f"ran to completion (exit 0; restart: {spec['restart']})")
@@ -49,8 +57,11 @@ def wait_ready(eng: Engine, ident: str, spec: Mapping[str, Any], log: Callable[[
             if health == "unhealthy":
                 raise ActionFailed(_crashing(eng, ident, info, redact)
                                    or "the container is unhealthy: " + probe_output(state, redact))
-        elif time.monotonic() - start >= settle:
-            return False
+        elif not (state.get("Restarting") or info.get("RestartCount")):
+            if time.monotonic() - start >= settle:
+                return False
+        elif not state.get("Restarting") and time.monotonic() - run_began >= max(settle, RECOVERED):
+            return False  # (its restart policy brought it back, and it stayed up since)
         if time.monotonic() > deadline:
             raise ActionFailed(_crashing(eng, ident, info, redact) or f"not healthy within {timeout:g}s")
         sleep(0.2)

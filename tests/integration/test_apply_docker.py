@@ -493,3 +493,18 @@ def test_a_one_shot_without_a_healthcheck_that_ends_during_the_apply_is_seen_by_
         ("noop", "exited 0 on its own, as its restart policy allows (start it through syncer to run it again)")]
     _apply(repo, tmp_path / "s")
     assert docker_api.logs(name).decode().count("seeded once") == 1
+
+
+def test_a_container_without_a_healthcheck_that_keeps_crashing_within_the_settle_time_fails(
+        tmp_path: Path, project: str) -> None:
+    """`--settle` (a container without a healthcheck must stay running that long): Docker lists
+    one its restart policy keeps restarting as running, so it counted as up (QA)."""
+    crashing = CRASHING.replace("  healthcheck: {test: [CMD, \"true\"], interval: 1s, retries: 1}\n", "") \
+        .replace("echo 'FATAL: config invalid' >&2; exit 1", "sleep 0.3; echo 'panic: boom' >&2; exit 11")
+    assert "healthcheck" not in crashing
+    repo = simple_repo(tmp_path / "r", project, templates={"crashing": crashing},
+                       definitions={"c": f"name: {project}-c\ntemplate: crashing\n"})
+    out = run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "s"), "apply", "--auto-approve",
+                  "--settle", "3", "--health-timeout", "12")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "the container keeps exiting (code 11; restarted" in out.stdout and "panic: boom" in out.stdout, out.stdout
