@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from syncer.core.model import Project
+from syncer.core.model import Definition, Project, Template
 from syncer.engine import secrets as S
 from syncer.engine.project import Context, load, read_secrets, sops_secrets
 from syncer.stages.render import definition_secrets
@@ -26,8 +26,10 @@ def secrets_check(ctx: Context) -> dict[str, Any]:
     def where(name: str) -> dict[str, Any]:
         return {"name": name, **source(name, available, in_file, files)}
 
-    rows: list[dict[str, Any]] = [{"definition": d.name, "secrets": [where(n) for n in sorted(definition_secrets(d))]}
-            for d in project.definitions]
+    templates = {(t.id, t.version): t for t in project.templates}
+    rows: list[dict[str, Any]] = [{"definition": d.name, "secrets": [where(n) for n in sorted(
+        definition_secrets(d) | _file_secrets(d, templates.get((d.template, d.template_version or ""))))]}
+        for d in project.definitions]
     secrets, variables = _config_references(project)
     config = sorted([where(n) for n in secrets] + [  # a `{env: VAR}` is read from the environment alone
         {"name": v, "source": "env" if os.environ.get(v) else MISSING, "file": None} for v in variables],
@@ -49,6 +51,14 @@ def source(name: str, available: Mapping[str, str], in_file: Mapping[str, str],
     if holders:
         return {"source": "sops", "file": holders[-1]}
     return {"source": MISSING, "file": None}
+
+
+def _file_secrets(d: Definition, tpl: Template | None) -> set[str]:
+    """The secrets `files: [{path, secret: NAME}]` writes into the definition's containers: its
+    template's spec, the profile it uses, its overrides (a name given by an input is a param's)."""
+    specs = [tpl.spec, tpl.profiles.get(d.profile, {})] if tpl is not None else []
+    return {str(f["secret"]) for spec in (*specs, d.overrides) for f in spec.get("files") or []
+            if isinstance(f, Mapping) and isinstance(f.get("secret"), str) and "${" not in f["secret"]}
 
 
 def _config_references(project: Project) -> tuple[set[str], set[str]]:

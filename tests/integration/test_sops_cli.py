@@ -76,6 +76,18 @@ def test_secrets_check_lists_each_definitions_names_and_sources(tmp_path: Path, 
     assert code == 1 and report["missing"] == 1 and _sources(report)[("db", "NOPE")] == ("missing", None)
     text = run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "state"), "secrets", "check", env=env)
     assert text.returncode == 1 and "MISSING" in text.stdout and "s0ps" not in text.stdout
+    # a file the template writes from a secret (`files: [{path, secret: NAME}]`) was not listed:
+    # the check said all resolved, and plan failed
+    (repo / "templates" / "pem.yaml").write_text(
+        'id: pem\nversion: "1"\nspec:\n  image: busybox\n  files: [{path: /etc/k.pem, secret: PEM_KEY}]\n')
+    (repo / "definitions" / "db.yaml").write_text("name: db\ntemplate: pem\n")
+    conf = repo / "syncer.yaml"
+    conf.write_text(conf.read_text().replace("env: [API_TOKEN]", "env: [API_TOKEN, PEM_KEY]"))
+    code, report = _check(repo, tmp_path / "state", env=env)
+    assert code == 1 and report["missing"] == 1 and _sources(report)[("db", "PEM_KEY")] == ("missing", None)
+    code, report = _check(repo, tmp_path / "state", env={**env, "PEM_KEY": "k"})
+    assert code == 0 and _sources(report)[("db", "PEM_KEY")] == ("env", None)
+    (repo / "templates" / "pem.yaml").unlink()
     # syncer.yaml's own: a webhook's `{env: VAR}` (read from the environment alone) was not listed
     (repo / "definitions" / "db.yaml").unlink()
     with (repo / "syncer.yaml").open("a") as f:
