@@ -350,14 +350,14 @@ class _Importer:
                 self.out.needs[where] = var.name
             elif var.shell and var.default is None and not var.secret:
                 self.out.shell[where] = var.name
+        if why := compose_shapes.whole_replicas(svc.definition, input_defaults(svc.vars)):
+            self.problem(("services", svc.name), f"service '{svc.name}': {why}")
         template: dict[str, Any] = {"id": svc.name, "name": svc.name, "version": "1.0",
                                     "description": f"imported from {self.source.path} (service '{svc.name}')"}
         if job:
             template["kind"] = "job"
-        elif "restart" not in svc.spec:
-            # Compose's own default: a service that exits 0 has finished (a seed, a one-shot
-            # task), and `compose up` leaves it exited; a syncer spec that states no restart
-            # wants its container running, and would call that exit a failed deployment
+        elif "restart" not in svc.spec:  # Compose's default: a service that exits 0 has finished (a seed,
+            # a one-shot), and `up` leaves it exited; a spec stating none would call that exit a failure
             svc.spec["restart"] = "no"
         template.update({"inputs": inputs, "spec": svc.spec})
         name = self.renamed.get(svc.name, svc.name)

@@ -7,6 +7,7 @@ all. Pure."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from syncer.stages.collect import yaml_kind
@@ -100,3 +101,19 @@ _NAMES = {str: "a string", int: "a number", dict: "a mapping"}
 
 def _kind(value: Any) -> str:
     return "a mapping" if isinstance(value, dict) else "nothing" if value is None else yaml_kind(value)
+
+
+def whole_replicas(definition: dict[str, Any], defaults: dict[str, Any]) -> str:
+    """`scale` or `deploy.replicas` given as text (`scale: ${N:-2}`, `replicas: "3"`), which
+    Compose reads as the number it names: that number in `definition` (a definition's replicas
+    is no template text). The problem, "" when none (the replicas left out, as Compose's 1)."""
+    value = definition.get("replicas")
+    if not isinstance(value, str):
+        return ""
+    text = re.sub(r"\$\{(inputs\.[a-z0-9_]+)\}", lambda m: str(defaults.get(m.group(1), "")), value).strip()
+    if text.isdigit():
+        definition["replicas"] = int(text)
+        return ""
+    del definition["replicas"]
+    return ("replicas: no whole number (a variable without one for its default is read by Compose at `up`"
+            " only: give the number, or the variable a default)")

@@ -1084,3 +1084,16 @@ def test_scale_and_deploy_replicas_that_differ_are_refused_as_compose_refuses_th
                     .encode())
     assert [str(p) for p in got.problems] == ([problem] if problem else [])
     assert "replicas: 2" in str(got.files["definitions/web.yaml"])
+
+
+def test_scale_or_replicas_given_as_text_are_the_number_compose_reads() -> None:
+    """`scale: ${N:-2}` is the usual way to size a service from `.env`; Compose reads it (and
+    `replicas: "2"`) as a number. The import refused it, and --partial left the service at 1."""
+    text = (b"services:\n  sa:\n    image: a\n    scale: ${N:-2}\n  sb:\n    image: a\n    deploy: {replicas: \"2\"}\n"
+            b"  sc:\n    image: a\n    scale: \"3\"\n  sd:\n    image: a\n    scale: \"${M}\"\n")
+    got = import_compose("compose.yaml", text, read=lambda rel: None, project="p", folder="p")
+    assert [str(p) for p in got.problems] == [
+        "compose.yaml:11:3: service 'sd': replicas: no whole number (a variable without one for its default is read"
+        " by Compose at `up` only: give the number, or the variable a default)"]
+    for name, n in (("sa", 2), ("sb", 2), ("sc", 3)):
+        assert f"replicas: {n}\n" in str(got.files[f"definitions/{name}.yaml"]), got.files[f"definitions/{name}.yaml"]
