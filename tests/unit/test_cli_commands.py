@@ -102,38 +102,33 @@ def test_the_syncer_process_exits_with_everything_frozen_and_main_leaves_the_col
     assert "run()" in (CLI_DIR.parent / "__main__.py").read_text()
 
 
-def test_ctrl_c_exits_130_as_documented_and_a_closed_prompt_1(monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    """click turns a KeyboardInterrupt inside a command into its Abort: it exited 1, like any
-    failure, where docs/plan.md says 130 (CI tells an interrupt from a failure by it)."""
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+def _abort_at_prompt() -> None:  # click's prompt: `raise Abort() from None` on a KeyboardInterrupt
     import click
 
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        raise click.exceptions.Abort() from None
+
+
+@pytest.mark.parametrize(("interrupt", "code", "said"), [
+    (lambda: _raise(KeyboardInterrupt()), 130, "syncer: interrupted"),  # inside a command
+    (_abort_at_prompt, 130, "syncer: interrupted"),  # at apply's prompt
+    (lambda: _raise(EOFError()), 1, "syncer: aborted"),  # stdin closed at a prompt
+])
+def test_ctrl_c_exits_130_as_documented_and_a_closed_prompt_1(
+        interrupt: Any, code: int, said: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """click turns a KeyboardInterrupt inside a command into its Abort: it exited 1, like any
+    failure, where docs/plan.md says 130 (CI tells an interrupt from a failure by it)."""
     from syncer.cli.main import main
     from syncer.engine import facade as engine
 
-    def interrupted(*_args: Any, **_kw: Any) -> Any:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(engine, "validated", interrupted)
+    monkeypatch.setattr(engine, "validated", lambda *_a, **_k: interrupt())
     with pytest.raises(SystemExit) as exit_:
         main(["validate"])
-    assert exit_.value.code == 130 and "syncer: interrupted" in capsys.readouterr().err
-
-    def at_the_prompt(*_args: Any, **_kw: Any) -> Any:  # click's prompt: `raise Abort() from None`
-        try:
-            raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            raise click.exceptions.Abort() from None
-
-    monkeypatch.setattr(engine, "validated", at_the_prompt)
-    with pytest.raises(SystemExit) as exit_:
-        main(["validate"])
-    assert exit_.value.code == 130 and "syncer: interrupted" in capsys.readouterr().err
-
-    def closed(*_args: Any, **_kw: Any) -> Any:
-        raise EOFError
-
-    monkeypatch.setattr(engine, "validated", closed)
-    with pytest.raises(SystemExit) as exit_:
-        main(["validate"])
-    assert exit_.value.code == 1 and "syncer: aborted" in capsys.readouterr().err
+    assert exit_.value.code == code and said in capsys.readouterr().err
