@@ -367,7 +367,7 @@ class Engine:
         data = self._call(f"logs {ident}", self.api.logs, ident, tail=tail, since=since, timestamps=True)
         return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
 
-    def events(self, project: str, *, since: int | None = None, until: int | None = None,
+    def events(self, project: str, *, since: int | None = None, until: float | None = None,
                also: Mapping[str, list[str]] | None = None) -> Iterator[dict[str, Any]]:
         """The engine's events for the project's containers (`also`: more filters), a stream, or up to `until`."""
         filters = {"label": [f"syncer.project={project}"], "type": ["container"], **(also or {})}

@@ -89,7 +89,7 @@ def ended_on_its_own(eng: Engine, project: str, ident: str, since: int) -> bool:
         state = eng.inspect(ident).get("State") or {}
         if state.get("Running") or state.get("ExitCode") != 0:
             return False
-        signals = eng.events(project, since=since, until=int(time.time()) + 1,
+        signals = eng.events(project, since=since, until=time.time(),  # (a whole second ahead: it waits for it)
                              also={"container": [ident], "event": ["kill", "stop"]})
         return not any(True for _ in signals)
     except (EngineError, DockerUnavailable):
