@@ -7,11 +7,11 @@ all. Pure."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from syncer.stages.collect import yaml_kind
 from syncer.stages.compose_fields import Problems
+from syncer.stages.render import substitute
 
 # the fields the import reads entry by entry, and the kinds of entry Compose takes in each
 # (`docker compose config` on each; `env_file` and `tmpfs` may be one string, a list of one)
@@ -55,7 +55,6 @@ def service(raw: Any, built: str) -> tuple[dict[str, Any] | None, Problems]:
                                      " distinct values (give one of them)"))
         del kept["scale"]
     if kept.get("image") in (None, ""):  # (a build alone: the name `docker compose build` gives its image)
-        kept.pop("image", None)
         kept["image"] = built
     return kept, problems
 
@@ -110,9 +109,9 @@ def whole_replicas(definition: dict[str, Any], defaults: dict[str, Any]) -> str:
     value = definition.get("replicas")
     if not isinstance(value, str):
         return ""
-    text = re.sub(r"\$\{(inputs\.[a-z0-9_]+)\}", lambda m: str(defaults.get(m.group(1), "")), value).strip()
-    if text.isdigit():
-        definition["replicas"] = int(text)
+    read = substitute(value, defaults)  # (as validate reads the template: a variable its default)
+    if isinstance(read, int) or (isinstance(read, str) and read.strip().isdigit()):
+        definition["replicas"] = int(read)
         return ""
     del definition["replicas"]
     return ("replicas: no whole number (a variable without one for its default is read by Compose at `up`"
