@@ -29,10 +29,26 @@ def tls_config(server: Server) -> TLSConfig | None:
         import urllib3
 
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    if cert and key:
+        _pair(server.name, cert, key)
     try:
         return TLSConfig(client_cert=(cert, key) if cert and key else None, ca_cert=ca, verify=tls.verify)
     except DockerException:
         raise DockerUnavailable(f"server '{server.name}': tls: the certificate, key or CA file is unusable") from None
+
+
+def _pair(server: str, cert: str, key: str) -> None:
+    """The client certificate and key loaded together once, before any connection: a key that
+    is not the certificate's (or a file that is no PEM) is said here in one line, not as the
+    SDK's retries around OpenSSL's `[X509: KEY_VALUES_MISMATCH]` at the first request."""
+    import ssl
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert, key)
+    except ssl.SSLError as e:
+        why = "the key does not match the certificate" if "KEY_VALUES_MISMATCH" in str(e) \
+            else "the certificate or key is not a usable PEM file"
+        raise DockerUnavailable(f"server '{server}': tls: {why}") from None
 
 
 def _tls_file(server: str, field: str, ref: FileRef | None) -> str | None:
@@ -54,7 +70,7 @@ def _tls_file(server: str, field: str, ref: FileRef | None) -> str | None:
 
 
 # what OpenSSL said, up to Python's `(_ssl.c:NNN)` or the end of the quoted message around it
-_SSL = re.compile(r"\[SSL[^\]]*\](?:(?!\s*\(_ssl\.c)[^\"])*")
+_SSL = re.compile(r"\[(?:SSL|X509)[^\]]*\](?:(?!\s*\(_ssl\.c)[^\"])*")
 _EOF = "EOF occurred in violation of protocol"  # the engine hung up mid-handshake: it refused this client
 _CONNECT = re.compile(r"Failed to establish a new connection: ([^'\"]+)|Connection to \S+ timed out")
 

@@ -177,6 +177,21 @@ def test_a_wrong_ca_is_one_clear_error_naming_the_server(tmp_path: Path, project
     _no_key_in(remote, text)
 
 
+@pytest.mark.parametrize("wrong", ["another pair's key", "no PEM"])
+def test_a_client_key_that_is_not_the_certificates_is_one_line_naming_the_server(
+        tmp_path: Path, project: str, remote: Remote, wrong: str) -> None:
+    repo = _tls_repo(tmp_path, project, remote, remote.certs["ca"])
+    key = tmp_path / "wrong-key.pem"
+    key.write_text(remote.certs["server-key"].read_text() if wrong == "another pair's key" else "not a key\n")
+    out = _cli(repo, tmp_path / "s", "plan", env={**_key_env(remote), "TEST_TLS_KEY": str(key)})
+    text = out.stdout + out.stderr
+    assert out.returncode == 1
+    why = "the key does not match the certificate" if wrong == "another pair's key" \
+        else "the certificate or key is not a usable PEM file"
+    assert text.strip() == f"server 'secure': tls: {why}", text  # not the SDK's retries around OpenSSL's words
+    assert str(key) not in text and "wrong-key" not in text
+
+
 def test_a_tls_key_file_outside_the_repository_is_refused_without_naming_it(tmp_path: Path, project: str,
                                                                           remote: Remote) -> None:
     repo = simple_repo(tmp_path / "r", project, definitions=_defs(project, web="secure"),

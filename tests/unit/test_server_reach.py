@@ -51,6 +51,8 @@ def test_a_failure_to_reach_an_engine_reads_as_one_short_line() -> None:
                         ) == "[Errno 111] Connection refused"
     assert plain_reason("(Caused by ConnectTimeoutError(<urllib3.connection.HTTPConnection object at 0x7f>,"
                         " 'Connection to 10.0.0.9 timed out. (connect timeout=10)'))") == "Connection to 10.0.0.9 timed out"
+    assert plain_reason(f"{pool} (Caused by SSLError(SSLError(116, '[X509: KEY_VALUES_MISMATCH] key values mismatch"
+                        " (_ssl.c:3895)')))") == "TLS: [X509: KEY_VALUES_MISMATCH] key values mismatch"
     assert plain_reason("[Errno 2] No such file or directory") == "[Errno 2] No such file or directory"
 
 
