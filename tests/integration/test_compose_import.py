@@ -208,8 +208,8 @@ def test_a_value_syncer_would_refuse_is_the_imports_located_error_and_nothing_is
     where.write_text("services:\n  keep:\n    image: busybox\n    volumes: [\"novol:/x\"]\n    pull_policy: build\n")
     result = _import(tmp_path / "app", tmp_path / "out")
     assert result.returncode == 1 and result.stderr.splitlines()[:2] == [
-        f"{where}:2:3: service 'keep': spec.pull_policy: \"build\" is not one of \"always\", \"never\", \"missing\""
-        " (templates/keep.yaml:10:16 in the repository it becomes)",
+        f"{where}:2:3: service 'keep': spec.pull_policy: \"build\" is not one of \"always\", \"never\", \"missing\","
+        " \"if_not_present\" (templates/keep.yaml:10:16 in the repository it becomes)",
         f"{where}:4:15: service 'keep': volumes: 'novol' is not declared under the top-level volumes: (Compose"
         " refuses it too)"]
     # QA: --partial wrote the refused value, exit 0, and `syncer validate` refused the repository

@@ -1017,7 +1017,7 @@ def test_partial_leaves_out_a_value_syncer_refuses_and_every_problem_is_said_in_
     said = [f"{compose}:2:3: service 'web': spec.init: invalid value \"yes\" (templates/web.yaml:11:9 in the"
             " repository it becomes)",
             f"{compose}:2:3: service 'web': spec.pull_policy: \"build\" is not one of \"always\", \"never\","
-            " \"missing\" (templates/web.yaml:10:16 in the repository it becomes)",
+            " \"missing\", \"if_not_present\" (templates/web.yaml:10:16 in the repository it becomes)",
             f"{compose}:5:5: service 'web': cpuset: not a field of syncer's container spec"]
     whole = engine_import(compose, out=tmp_path / "whole")
     assert [str(p) for p in whole.problems] == said and not (tmp_path / "whole").exists()
