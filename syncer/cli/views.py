@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import threading
 from typing import Any
 
 from syncer.core.model import Action, Plan
@@ -216,10 +218,18 @@ def deployment_text(d: dict[str, Any]) -> str:
 
 
 class PlainProgress:
-    """Progress as plain lines (no terminal, or a log)."""
+    """Progress as plain lines (no terminal, or a log). The deployments of a wave report from
+    threads of their own: each line is one write under a lock (print writes the text and the
+    newline apart, so two threads' lines could share one line of the output)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
 
     def __call__(self, definition: str, line: str) -> None:
-        print(f"  {definition}: {line}" if definition else f"  {line}", flush=True)
+        text = f"  {definition}: {line}\n" if definition else f"  {line}\n"
+        with self._lock:
+            sys.stdout.write(text)
+            sys.stdout.flush()
 
     def close(self) -> None:
         """Nothing to tear down."""

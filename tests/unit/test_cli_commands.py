@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +133,37 @@ def test_ctrl_c_exits_130_as_documented_and_a_closed_prompt_1(
     with pytest.raises(SystemExit) as exit_:
         main(["validate"])
     assert exit_.value.code == code and said in capsys.readouterr().err
+
+
+def test_progress_lines_of_parallel_deployments_never_share_a_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wave's deployments report from threads of their own; on a pipe (CI, a log) each
+    progress line must stay whole. The stand-in stdout yields at every write, as a busy
+    machine's scheduler may."""
+    import threading
+    import time
+
+    from syncer.cli.views import PlainProgress
+
+    class Slow:
+        def __init__(self) -> None:
+            self.parts: list[str] = []
+
+        def write(self, text: str) -> int:
+            self.parts.append(text)
+            time.sleep(0.001)
+            return len(text)
+
+        def flush(self) -> None:
+            return None
+
+    out = Slow()
+    monkeypatch.setattr(sys, "stdout", out)
+    progress = PlainProgress()
+    threads = [threading.Thread(target=lambda n=n: [progress(f"d{n}", f"step {i}") for i in range(20)])
+               for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = "".join(out.parts).splitlines()
+    assert len(lines) == 120 and all(re.fullmatch(r"  d\d: step \d+", ln) for ln in lines), lines[:5]
