@@ -84,8 +84,11 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
                                                    " to whoever lists containers (put it in env or a file)")
         except shortforms.SpecError as exc:
             raise shortforms.SpecError(f"{d.origin.file}: definition '{d.name}': {exc}") from None
-        base, payload = repo_files.attach(base, read=read or {}, secrets=secrets, key=secret_key,
-                                          where=f"{d.origin.file}: definition '{d.name}'")
+        try:
+            base, payload = repo_files.attach(base, read=read or {}, secrets=secrets, key=secret_key,
+                                              where=f"{d.origin.file}: definition '{d.name}'")
+        except SecretError as exc:  # a `files: [{secret: NAME}]` secret not set: where the entry is written
+            raise _file_secret_located(d, tpl, base, secrets, str(exc)) from None
         if base.get("project_network") is False and not base.get("networks") and not base.get("network_mode"):
             raise shortforms.SpecError(f"{d.origin.file}: definition '{d.name}': project_network: false leaves it"
                                        " on no network: list its `networks` (or set `network_mode`)")
@@ -158,6 +161,25 @@ def _inputs(d: Definition, tpl: Template, secrets: Mapping[str, str], key: bytes
     if problems:
         raise SecretError("\n".join(f"{where.file}: {message}" for where, _, message in problems), tuple(problems))
     return values
+
+
+def _file_secret_located(d: Definition, tpl: Template, spec: Mapping[str, Any], secrets: Mapping[str, str],
+                         message: str) -> SecretError:
+    """The error of a files entry whose secret is not set, located at that entry: the
+    definition's overrides, else its profile, else the template's spec (the first that
+    writes it; a name made by substitution is found at none: the definition's top)."""
+    unset = next((str(e["secret"]) for e in spec.get("files") or []
+                  if isinstance(e, dict) and "secret" in e and str(e["secret"]) not in secrets), "")
+    places = ((d.origin, ("overrides",), d.overrides), (tpl.origin, ("profiles", d.profile), tpl.profiles.get(d.profile)),
+              (tpl.origin, ("spec",), tpl.spec))
+    where, path = d.origin, ()
+    for origin, prefix, written in places:
+        entries = (written or {}).get("files") if isinstance(written, Mapping) else None
+        i = next((i for i, e in enumerate(entries or []) if isinstance(e, dict) and e.get("secret") == unset), None)
+        if i is not None:
+            where, path = origin, (*prefix, "files", i, "secret")
+            break
+    return SecretError(message, ((where, path, message.removeprefix(f"{d.origin.file}: ")),))
 
 
 def _unset(name: str) -> str:

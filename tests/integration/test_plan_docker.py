@@ -157,6 +157,22 @@ def test_missing_secret_is_a_clear_error(tmp_path: Path, project: str) -> None:
     assert line.startswith("definitions/web.yaml:4:19: definition 'web': secret NOT_SET_ANYWHERE_42 is not set"), line
 
 
+def test_a_files_secret_not_set_is_located_at_the_entry_that_names_it(tmp_path: Path, project: str) -> None:
+    """QA: a `files: [{secret: NAME}]` secret not set was said at the definition's file alone."""
+    keyed = ('id: keyed\nversion: "1.0"\nspec:\n  image: syncer-local/busybox:latest\n'
+             '  files:\n    - {path: /etc/a, content: x}\n    - {path: /etc/k, secret: NOT_SET_FILE_43}\n')
+    repo = simple_repo(tmp_path / "repo", project, templates={"keyed": keyed}, definitions={
+        "web": "name: web\ntemplate: keyed\n",
+        "api": "name: api\ntemplate: keyed\noverrides:\n  files:\n    - {path: /k, secret: NOT_SET_FILE_44}\n"})
+    out = run_cli("--repo", str(repo), "--state-dir", str(tmp_path / "state"), "plan")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert sorted(out.stderr.strip().splitlines()) == [
+        "definitions/api.yaml:5:26: definition 'api': secret NOT_SET_FILE_44 (a file at /k) is not set"
+        " (set the environment variable or add it to --secrets-file)",
+        "templates/keyed.yaml:7:30: definition 'web': secret NOT_SET_FILE_43 (a file at /etc/k) is not set"
+        " (set the environment variable or add it to --secrets-file)"]
+
+
 def test_secrets_file_supplies_secrets(tmp_path: Path, project: str) -> None:
     definition = "name: web\ntemplate: box\nparams:\n  token: {secret: FILE_ONLY_TOKEN}\n"
     repo = simple_repo(tmp_path / "repo", project, definitions={"web": definition})
