@@ -36,9 +36,10 @@ _remove_project = remove_project  # the one cleanup, in tests/helpers.py
 
 
 @pytest.fixture
-def project(docker_api: Any) -> Iterator[str]:
-    """A project name of this test's own; its containers and volumes go at the end."""
-    name = unique("t")
+def project(request: pytest.FixtureRequest, docker_api: Any) -> Iterator[str]:
+    """A project name of this test's own (`t-…`, or a prefix of the test's own given as the
+    fixture's indirect parameter); its containers and volumes go at the end."""
+    name = unique(getattr(request, "param", "t"))
     _remove_project(docker_api, name)
     yield name
     _remove_project(docker_api, name)

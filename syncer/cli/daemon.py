@@ -23,8 +23,10 @@ from syncer.engine import facade as engine
 @click.option("--resync", default="5m", show_default=True, metavar="DURATION",
               help="A full re-plan this often, for drift nothing reported (0: never).")
 @click.option("--retry-failed", default="5m", show_default=True, metavar="DURATION",
-              help="A spec that failed and was rolled back is tried again after this, then twice as long after"
-                   " each further failure, up to 12 times as long; at once when it changes (0: at every cycle).")
+              help="A spec that failed and was rolled back (held at the last good revision), a job whose run"
+                   " failed or a first deployment that failed (deferred) is tried again after this, then twice as"
+                   " long after each further failure, up to 12 times as long; at once when it changes (0: at every"
+                   " cycle).")
 @click.option("--debounce", default="500ms", show_default=True, metavar="DURATION",
               help="File changes closer together than this are one trigger.")
 @click.option("--self-heal/--no-self-heal", default=True, show_default=True,

@@ -42,7 +42,7 @@ class WatchOptions:
     branch: str = "main"
     git_poll: float = 30.0
     resync: float = 300.0
-    retry_failed: float = 300.0  # the first wait before a rolled-back spec is tried again (stages/backoff.py)
+    retry_failed: float = 300.0  # the first wait before a failed spec is tried again (stages/backoff.py)
     debounce: float = 0.5
     self_heal: bool = True
     listen: str | None = None
@@ -281,7 +281,9 @@ class Watcher:
         s = report.plan.summary()
         more = "".join(f", {s[k]} {k}" for k in ("update", "restart", "run", "network create", "network remove")
                        if s.get(k))  # (each only when the plan has one)
-        more += f" ({len(report.held)} held)" if report.held else ""
+        kinds = {"held": sum(h.revision is not None for h in report.held.values())}
+        kinds["deferred"] = len(report.held) - kinds["held"]
+        more += f" ({', '.join(f'{n} {k}' for k, n in kinds.items() if n)})" if report.held else ""
         log.info("plan: %d create, %d recreate, %d start, %d remove, %d conflict, %d in sync%s",
                  s["create"], s["recreate"], s["start"], s["remove"], s["conflict"], s["noop"], more,
                  extra={"event": "plan"})
@@ -293,12 +295,12 @@ class Watcher:
             log.log(level, "deployment %s %s: %s%s", r.deployment, r.definition, "success" if r.ok else "failed",
                     "" if r.ok else f" ({r.error})", extra={"event": "deployment"})
 
-    def _retry_held(self, definition: str | None, held: dict[str, float]) -> None:
-        """Queue each held definition's next try for when its wait ends (once per wait), and
-        remember the holds for `status` (a cycle of one definition changes its own alone)."""
+    def _retry_held(self, definition: str | None, held: dict[str, engine.Hold]) -> None:
+        """Queue each held (or deferred) definition's next try for when its wait ends (once per
+        wait), and remember the holds for `status` (a cycle of one definition changes its own alone)."""
         from syncer.core.clock import iso, now
 
-        shown = {d: iso(u) for d, u in held.items()}
+        shown = {d: iso(h.until) for d, h in held.items()}
         if definition is not None:
             shown = {**{d: u for d, u in self.shown.items() if d != definition}, **shown}
         if shown != self.shown:
@@ -307,13 +309,23 @@ class Watcher:
 
         moment = now()
         self.retries = {(d, u) for d, u in self.retries if u > moment - 60}  # (a watch runs for months)
-        for name, until in sorted(held.items()):  # (said once per hold: the plan line counts them each cycle)
-            if (name, until) not in self.retries:
+        for name, h in sorted(held.items()):  # (said once per hold: the plan line counts them each cycle)
+            if (name, h.until) in self.retries:
+                continue
+            self.retries.add((name, h.until))
+            if h.revision is not None:
                 log.warning("%s: held: its spec failed and was rolled back; tried again at %s (at once when it"
-                            " changes)", name, iso(until), extra={"event": "deployment.held"})
-                self.retries.add((name, until))
+                            " changes)", name, iso(h.until), extra={"event": "deployment.held"})
                 self.later(f"retry {name}: its wait after a rolled-back deployment ended",
-                           max(0.0, until - moment) + 0.5, definition=name)
+                           max(0.0, h.until - moment) + 0.5, definition=name)
+                continue
+            log.warning("%s: deferred: %s failed, nothing earlier to hold it at; tried again at %s (at once when"
+                        " it changes)", name, "its job" if h.job else "its first deployment", iso(h.until),
+                        extra={"event": "deployment.deferred"})
+            # (a job's try is a sync of everything: one of its definition alone that nobody asked
+            # for is a heal, and a heal never runs a job)
+            self.later(f"retry {name}: its wait after a failed deployment ended", max(0.0, h.until - moment) + 0.5,
+                       definition=None if h.job else name)
 
     def _remember(self, **values: Any) -> None:
         assert self.state is not None

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from syncer.engine.apply import DeploymentResult
     from syncer.engine.options import ApplyOptions
     from syncer.engine.observe import EngineFactory
+    from syncer.stages.backoff import Hold
 
 Progress = Callable[[str, str], None]  # (definition or "", line)
 
@@ -64,7 +65,7 @@ class ApplyReport:
     applied: bool
     project: Project | None = None
     desired: Desired | None = None  # what the plan was made for (its hash is in the plan's JSON)
-    held: dict[str, float] = field(default_factory=dict)  # definition → when watch tries it again (stages/backoff)
+    held: dict[str, Hold] = field(default_factory=dict)  # definition → watch's hold or deferral (stages/backoff)
 
     @property
     def ok(self) -> bool:
@@ -131,8 +132,9 @@ def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool
     given is a self-heal's or a resync's), so a plan with changes is queued as
     `drift.detected` for the webhooks before it is confirmed. `ready`: waited for once the
     project is loaded and rendered, before Docker is observed (a self-heal's fault settling).
-    `hold_failed`: watch's base wait before a spec that failed and was rolled back is tried
-    again (stages/backoff.py; 0: no hold, as for any apply someone asked for)."""
+    `hold_failed`: watch's base wait before a spec that failed (rolled back, a job's run, a
+    first deployment) is tried again (stages/backoff.py; 0: no hold, as for any apply someone
+    asked for)."""
     root = ctx.root()
     state = ctx.state(root)
     with ApplyLock(state, f"syncer apply ({trigger})"):
@@ -156,7 +158,7 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
                   only: str | None, drift: str | None = None,
                   ready: Callable[[], object] | None = None, hold_failed: float = 0.0) -> ApplyReport:
     from syncer.adapters.docker import Engine
-    from syncer.engine.holds import Holds
+    from syncer.engine.holds import Holds, held_after
     from syncer.stages.backoff import mark
 
     secrets = secrets_for(ctx, project)
@@ -165,9 +167,10 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
     hold = Holds(store, hold_failed)
     p = planned(ctx, project, store, engines=factory, secrets=secrets, only=only, ready=ready, tags=not heal,
                 hold=hold)
-    result, desired, held = mark(p.plan, hold.held), p.desired, hold.until()
+    result, desired, held = mark(p.plan, hold.held), p.desired, dict(hold.held)
     forget_lapsed(store, p)
-    _settle_statuses(store, result, desired, p.observed, p.known, only=only)
+    # (the plan before its marks: a deferred definition's noops do not mean it is in sync)
+    _settle_statuses(store, p.plan, desired, p.observed, p.known, only=only)
     if only is not None:
         result = _only(result, only, heal=heal, also=judged_with(desired.containers, only))
     if plan_file is not None:
@@ -194,7 +197,7 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
         # a self-heal (containers of the deployed revision started or made again) when no
         # other apply is under way: taking the lock (a container create and remove) and
         # re-planning would double the time a killed container stays down
-        return _held_after(store, hold_failed, _run(
+        return held_after(store, hold_failed, _run(
             ctx, project, store, result, desired, secrets, options=options, trigger=trigger, progress=progress,
             events=events, factory=factory, observed=p.observed, held=held))
     with ServerLock(project, f"syncer apply ({trigger})", engines=factory):
@@ -202,7 +205,7 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
         again = mark(fresh.plan, hold.held)
         if only is not None:
             again = _only(again, only, heal=heal, also=judged_with(fresh.desired.containers, only))
-        held = hold.until()
+        held = dict(hold.held)
         if _steps(again) != _steps(result):
             if plan_file is not None:  # exactly that plan was asked for
                 raise StalePlan("another apply changed the live containers since this plan was made; run it again")
@@ -214,27 +217,14 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
             if not again.has_changes or not confirm(again):
                 return ApplyReport(again, [], None, False, project, fresh.desired, held)
             result, desired, p = again, fresh.desired, fresh
-        return _held_after(store, hold_failed, _run(
+        return held_after(store, hold_failed, _run(
             ctx, project, store, result, desired, secrets, options=options, trigger=trigger, progress=progress,
             events=events, factory=factory, observed=p.observed, held=held))
 
 
-def _held_after(store: Store, base: float, report: ApplyReport) -> ApplyReport:
-    """The report with the holds its failures began (or, for a held spec tried again, began
-    anew with a longer wait): watch queues their next try now, not when some later cycle
-    happens to plan them."""
-    from syncer.engine.holds import Holds
-
-    if base <= 0 or report.desired is None or all(r.ok for r in report.results):
-        return report
-    hold = Holds(store, base)
-    hold(report.desired, store.latest_revisions())  # (a spec held in this apply was not tried: its hold stands)
-    return replace(report, held={**report.held, **hold.until()})
-
-
 def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: Desired, secrets: dict[str, str],
          *, options: ApplyOptions, trigger: str, progress: Progress, events: EventSink,
-         factory: EngineFactory, observed: Observed, held: dict[str, float]) -> ApplyReport:
+         factory: EngineFactory, observed: Observed, held: dict[str, Hold]) -> ApplyReport:
     """Carry out `result`; `observed` is the observation it was planned from (the registry's
     answers in it pin what a followed tag names: the digest the plan showed)."""
     from syncer.engine.apply import Applier
@@ -291,7 +281,7 @@ def _only(p: Plan, definition: str, *, heal: bool = False, also: Collection[str]
     container whose definition the repository dropped, which `prune: false` keeps) has
     nothing to do; anyone asking to apply it is told it does not exist."""
     # the networks a definition joins are created whatever it is applied alone for
-    actions = tuple(a for a in p.actions  # (a heal never runs a job: a failed one runs again at the next sync)
+    actions = tuple(a for a in p.actions  # (a heal never runs a job: a failed one runs at the next sync past its wait)
                     if (a.definition == definition or a.container in also or a.action == "network create")
                     and not (heal and a.action == "run"))
     if not any(a.definition == definition for a in actions):

@@ -34,6 +34,7 @@ from syncer.engine.rollback import rollback
 from syncer.engine.scaffold import init_repository
 from syncer.engine.secrets import KEY_FILE, parse_secrets_file, secret_key
 from syncer.engine.status import DefinitionStatus, status
+from syncer.stages.backoff import Hold  # (an ApplyReport's holds, which watch reads)
 
 
 def plan_document(result: Plan, desired: Desired | None = None) -> dict[str, Any]:
@@ -52,7 +53,8 @@ def is_remote(source: str) -> bool:
     return remote(source)
 
 __all__ = [
-    "KEY_FILE", "STATE_DIR", "ApplyReport", "Context", "DefinitionStatus", "EventSink", "Planned", "Progress", "Reuse",
+    "KEY_FILE", "STATE_DIR", "ApplyReport", "Context", "DefinitionStatus", "EventSink", "Hold", "Planned", "Progress",
+    "Reuse",
     "apply", "check_fresh", "is_remote", "plan_document", "compute_plan", "desired_state", "emit_event", "fingerprint", "flush_webhooks", "init_repository", "load",
     "no_events", "now_iso", "open_store", "parse_secrets_file", "planned", "read_secrets", "redactor",
     "rollback", "secret_key", "secrets_for", "start_notifier", "status", "validated",

@@ -1,4 +1,4 @@
-"""Watch's back-off for a spec that failed and was rolled back.
+"""Watch's back-off for a spec that failed: held at the revision that last deployed, or deferred.
 
 A deployment that failed its health gate and was rolled back leaves the old container (or
 the service's previous spec) running, and the repository still asks for the failing spec.
@@ -10,14 +10,20 @@ it tries the spec once more.
 
 While held, the definition is planned against that revision: what runs is in sync, a
 container killed meanwhile is started again, a replica removed is made again, a Swarm
-service changed by hand is rolled back to it — self-heal does not wait. Never held: a
-definition whose spec changed since (a new spec is tried at once), one that never deployed
-successfully, and any apply someone asked for (`syncer apply`, POST /sync).
+service changed by hand is rolled back to it — self-heal does not wait.
+
+A job that failed, and a definition whose deployments all failed (its first one: nothing to
+roll back to), have no earlier revision to hold at: each cycle would run the job again, or
+create the container again and wait out its health timeout. Watch defers them for the same
+wait: their actions are planned, marked, and left undone (noop) until it ends.
+
+Never held or deferred: a definition whose spec changed since (a new spec is tried at once),
+and any apply someone asked for (`syncer apply`, POST /sync).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 
 from syncer.core.clock import iso
@@ -29,43 +35,55 @@ CAP = 12  # the longest wait, in units of the base wait (5 minutes → 1 hour)
 
 @record
 class Hold(Record):
-    """One held definition: the revision it is held at, until when, after how many failures."""
+    """One held definition: the revision it is held at (None: deferred, nothing to hold it at),
+    until when, after how many failures; `job`: a job's run failed."""
 
-    revision: int
+    revision: int | None
     until: float
     failures: int
+    job: bool = False
 
 
 def wait_after(failures: int, base: float) -> float:
-    """Seconds between the `failures`-th failure of one spec (rolled back at least once) and its next try."""
+    """Seconds between the `failures`-th failure of one spec and its next try."""
     return min(base * (1 << max(0, failures - 1)), base * CAP)
 
 
-def holding(failures: Mapping[str, tuple[int, float]], wanted: Mapping[str, int], last_good: Mapping[str, int], *,
-            now: float, base: float) -> dict[str, Hold]:
-    """The definitions to hold. `failures`: definition → (how many deployments of the revision
-    it wants, `wanted`, failed since it last deployed successfully — at least one of them rolled
-    back —, when the last one ended); `last_good`: the revision each last deployed successfully."""
+def holding(failures: Mapping[str, tuple[int, bool, float]], wanted: Mapping[str, int],
+            last_good: Mapping[str, int], *, now: float, base: float, jobs: Collection[str] = ()) -> dict[str, Hold]:
+    """The definitions to hold or defer. `failures`: definition → (how many deployments of
+    the revision it wants, `wanted`, failed since it last deployed successfully, whether one
+    of them rolled back, when the last one ended); `last_good`: the revision each last
+    deployed successfully; `jobs`: the definitions that are jobs. A rolled-back spec is held
+    at its last good revision; a job, or a definition that never deployed, is deferred."""
     out = {}
-    for name, (count, last) in failures.items():
+    for name, (count, rolled_back, last) in failures.items():
         until = last + wait_after(count, base)
+        if base <= 0 or now >= until:
+            continue
         back = last_good.get(name)
-        if base > 0 and now < until and back is not None and back < wanted[name]:
+        if name in jobs or back is None:
+            out[name] = Hold(None, until, count, job=name in jobs)
+        elif rolled_back and back < wanted[name]:
             out[name] = Hold(back, until, count)
     return out
 
 
 def mark(plan: Plan, held: Mapping[str, Hold]) -> Plan:
     """The plan of the held definitions (made against their revision `Hold.revision`) saying
-    so: each of their actions at that revision, its cause naming the hold."""
+    so: each of their actions at that revision, its cause naming the hold. A deferred one's
+    actions are noops, their causes naming the wait."""
     if not held:
         return plan
 
     def hold(a: Action) -> Action:
         h = held[a.definition]
         times = "once" if h.failures == 1 else f"{h.failures} times"
-        why = (f"held at revision {h.revision}: the repository's spec failed and was rolled back {times};"
-               f" watch tries it again at {iso(h.until)} (at once when it changes; `syncer apply` tries it now)")
+        when = f"watch tries it again at {iso(h.until)} (at once when it changes; `syncer apply` tries it now)"
+        if h.revision is None:
+            what = "the job failed" if h.job else "its first deployment failed"
+            return replace(a, action="noop", cause=f"{a.cause}; deferred: {what} {times}; {when}")
+        why = f"held at revision {h.revision}: the repository's spec failed and was rolled back {times}; {when}"
         return replace(a, revision=h.revision, cause=f"{a.cause}; {why}")
 
     return replace(plan, actions=tuple(hold(a) if a.definition in held else a for a in plan.actions))

@@ -17,7 +17,7 @@ from syncer.engine.requests import Kind, Outcome, RequestQueue
 from tests.helpers import wait_until
 
 
-def _report(run_id: str, held: dict[str, float] | None = None) -> Any:
+def _report(run_id: str, held: dict[str, engine.Hold] | None = None) -> Any:
     summary = dict.fromkeys(("create", "recreate", "start", "remove", "conflict", "noop"), 0)
     return SimpleNamespace(ok=True, run_id=run_id, project=None, results=[], held=held or {},
                            plan=SimpleNamespace(summary=lambda: summary, unreachable={}))
@@ -92,7 +92,7 @@ def test_only_a_sync_someone_called_for_tries_a_held_spec_and_each_wait_is_queue
     holds: list[float] = []
     until = time.time() + 0.3
     monkeypatch.setattr(engine, "apply", lambda ctx, **kw: holds.append(kw["hold_failed"]) or
-                        _report("r", {"web": until} if kw["hold_failed"] else {}))
+                        _report("r", {"web": engine.Hold(3, until, 1)} if kw["hold_failed"] else {}))
     later: list[tuple[str, float, str | None]] = []
     w = Watcher(engine.Context(repo=tmp_path), WatchOptions(retry_failed=42.0))
     w.state = tmp_path  # (where the holds are remembered for `status`)
@@ -112,6 +112,35 @@ def test_only_a_sync_someone_called_for_tries_a_held_spec_and_each_wait_is_queue
         assert store.get_meta("held") == {"web": iso(until)}
     finally:
         store.close()
+
+
+def test_a_deferred_job_is_tried_again_by_a_sync_of_everything_a_first_deployment_by_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """stages/backoff.py: a deferred definition's next try is queued for when its wait ends; a
+    job's as a sync of the whole project (one of its definition alone would be a heal, which
+    never runs a job). The plan line and `status` show them."""
+    import logging
+    import time
+
+    until = time.time() + 0.3
+    held = {"job": engine.Hold(None, until, 2, job=True), "web": engine.Hold(None, until, 1),
+            "svc": engine.Hold(4, until, 1)}
+    monkeypatch.setattr(engine, "apply", lambda ctx, **kw: _report("r", held))
+    later: list[tuple[str, str | None]] = []
+    w = Watcher(engine.Context(repo=tmp_path), WatchOptions(retry_failed=42.0))
+    w.state = tmp_path
+    monkeypatch.setattr(w, "later", lambda reason, delay, **kw: later.append((reason, kw.get("definition"))))
+    with caplog.at_level(logging.INFO, logger="syncer.daemon.watch"):
+        w.request("resync", kind=Kind.TIMER)
+        assert w.step(timeout=1) is True
+    assert sorted(later, key=str) == sorted([
+        ("retry job: its wait after a failed deployment ended", None),
+        ("retry web: its wait after a failed deployment ended", "web"),
+        ("retry svc: its wait after a rolled-back deployment ended", "svc")], key=str)
+    assert "(1 held, 2 deferred)" in caplog.text
+    assert "job: deferred: its job failed, nothing earlier to hold it at; tried again at " in caplog.text
+    assert "web: deferred: its first deployment failed, nothing earlier" in caplog.text
+    assert set(w.shown) == {"job", "web", "svc"}
 
 
 @pytest.mark.parametrize("name", ["git-api", "startup-commit", "files-changed"])

@@ -33,13 +33,13 @@ class Deployments(Db):
         self._exec("UPDATE deployments SET status=?, rolled_back=?, error=?, finished_at=? WHERE id=?",
                    ("success" if ok else "failed", int(rolled_back), error or None, now(), ident))
 
-    def failures_of(self, revisions: Mapping[str, int]) -> dict[str, tuple[int, str]]:
+    def failures_of(self, revisions: Mapping[str, int]) -> dict[str, tuple[int, bool, str]]:
         """For each definition → revision given, whose deployments of that revision failed since
         the definition's last successful deployment of it or of a later one (in the order they
         were added: two can share a millisecond; a heal at an earlier revision is no success of
-        it), at least one of them rolled back: how many failed (a dependency's skip and an
-        interrupted apply aside) and when the last one ended (stages/backoff.py)."""
-        out: dict[str, tuple[int, str]] = {}
+        it): how many failed (a dependency's skip and an interrupted apply aside), whether one
+        of them rolled back, and when the last one ended (stages/backoff.py)."""
+        out: dict[str, tuple[int, bool, str]] = {}
         for name, revision in revisions.items():
             row = self._one(
                 "SELECT COUNT(*) AS n, MAX(rolled_back) AS back, MAX(finished_at) AS last FROM deployments"
@@ -47,8 +47,8 @@ class Deployments(Db):
                 " AND COALESCE(error, '') NOT LIKE 'skipped: %' AND rowid > COALESCE((SELECT MAX(rowid)"
                 " FROM deployments WHERE definition=? AND status='success' AND revision>=?), 0)",
                 (name, revision, name, revision))
-            if row is not None and row["n"] and row["back"] and row["last"]:
-                out[name] = (int(row["n"]), str(row["last"]))
+            if row is not None and row["n"] and row["last"]:
+                out[name] = (int(row["n"]), bool(row["back"]), str(row["last"]))
         return out
 
     def log(self, deployment: str, line: str) -> None:
