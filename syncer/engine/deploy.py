@@ -21,12 +21,12 @@ from syncer.core.redact import Redactor
 from syncer.engine.events import EventSink, no_events, webhook_sink
 from syncer.engine.project import (
     Context,
-    forget_lapsed,
     load,
     planned,
     redactor,
     secrets_for,
 )
+from syncer.engine.revisions import forget_lapsed
 from syncer.stages.plan import Known, definition_hash, desired_hash, restores_only
 from syncer.stages.networks import internal_names
 from syncer.stages.restarts import judged_with

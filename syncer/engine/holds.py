@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from syncer.adapters.store import Store
 from syncer.core.clock import epoch, now
 from syncer.core.model import ContainerSpec, Desired
-from syncer.engine.project import at_revisions
+from syncer.engine.revisions import at_revisions
 from syncer.stages.backoff import Hold, holding
 from syncer.stages.plan import Known, definition_hash
 

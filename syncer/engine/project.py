@@ -3,12 +3,11 @@
 Everything here only reads: the store is consulted for revisions, rollback pins and
 operator holds, but a plan, a status or a `plan --ref OLD` never changes it. What has
 lapsed (a pin whose definition git changed since, a hold on a changed definition) is
-dropped by the apply that acts on it (`forget_lapsed`), under the apply lock.
+dropped by the apply that acts on it (engine/revisions.forget_lapsed), under the apply lock.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import field, replace
@@ -16,16 +15,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from syncer.adapters import cache, gitcli
-from syncer.adapters.store import Revision, Store
+from syncer.adapters.store import Store
 from syncer.core import clock
 from syncer.core.errors import Diagnostic, InvalidProject, SecretError
-from syncer.core.model import ContainerSpec, Desired, Observed, Plan, Project
+from syncer.core.model import Desired, Observed, Plan, Project
 from syncer.core.record import Record, record
 from syncer.core.redact import Redactor
 from syncer.engine import repofiles
 from syncer.engine import secrets as S
+from syncer.engine.revisions import held, pinned
 from syncer.stages.networks import pools_of
-from syncer.stages.plan import Known, definition_hash, plan
+from syncer.stages.plan import Known, plan
 from syncer.stages.render import render
 from syncer.stages.tree import DirTree, Tree, UnsafePath, find_root, read_regular
 
@@ -332,69 +332,3 @@ def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFact
 
     result = reuse.same("plan", project, (desired, observed, known, keep, only, ran), compute) if reuse else compute()
     return Planned(result, desired, observed, tuple(lapsed_pins), tuple(lapsed_holds), known)
-
-
-def _by_definition(desired: Desired) -> dict[str, list[ContainerSpec]]:
-    out: dict[str, list[ContainerSpec]] = {}
-    for c in desired.containers:
-        out.setdefault(c.definition, []).append(c)
-    return out
-
-
-def pinned(store: Store, desired: Desired) -> tuple[Desired, list[str]]:
-    """Definitions pinned by a rollback keep the pinned revision until git changes them.
-    Returns the desired state and the pins that lapsed (git changed their definition)."""
-    pins = store.pins()
-    if not pins:
-        return desired, []
-    kept, lapsed = {}, []
-    for name, containers in _by_definition(desired).items():
-        if name in pins:
-            if definition_hash(containers) == pins[name][1]:
-                kept[name] = pins[name][0]
-            else:
-                lapsed.append(name)
-    return at_revisions(store, desired, kept), lapsed
-
-
-def at_revisions(store: Store, desired: Desired, revisions: Mapping[str, int]) -> Desired:
-    """`desired` with the containers of each definition named those of its recorded revision."""
-    if not revisions:
-        return desired
-    out: list[ContainerSpec] = []
-    for name, containers in _by_definition(desired).items():
-        out.extend(from_revision(store.revision(name, revisions[name]), desired.project) if name in revisions
-                   else containers)
-    return Desired(desired.project, tuple(out), desired.definitions, desired.commit)
-
-
-def held(store: Store, desired: Desired) -> tuple[frozenset[str], list[str]]:
-    """Containers held stopped whose definition has not changed since, and the holds that
-    lapsed (their definition changed or is gone)."""
-    holds = store.holds()
-    if not holds:
-        return frozenset(), []
-    by_def = _by_definition(desired)
-    kept, lapsed = set(), []
-    for container, (definition, def_hash) in holds.items():
-        if definition in by_def and definition_hash(by_def[definition]) == def_hash:
-            kept.add(container)
-        else:
-            lapsed.append(container)
-    return frozenset(kept), lapsed
-
-
-def forget_lapsed(store: Store, p: Planned) -> None:
-    """Drop the pins and holds that lapsed: done by an apply, under its lock, never by a read."""
-    for name in p.lapsed_pins:
-        store.unpin(name)
-    for container in p.lapsed_holds:
-        store.release(container)
-
-
-def from_revision(rev: Revision, project: str) -> list[ContainerSpec]:
-    """A recorded revision's containers, as render makes them."""
-    return [ContainerSpec(project, s["server"], rev.definition, int(s["replica"]), s["name"], s["template_ref"],
-                          s["spec"], s["spec_hash"], tuple(s.get("depends_on", ())),
-                          {k: base64.b64decode(v) for k, v in (s.get("payload") or {}).items()})
-            for s in rev.specs]

@@ -18,7 +18,8 @@ from syncer.core.labels import changed_secrets
 from syncer.core.model import Plan
 from syncer.engine.deploy import ApplyReport, Progress, apply_locked, quiet, specs_of
 from syncer.engine.events import EventSink, no_events, webhook_sink
-from syncer.engine.project import Context, from_revision, hash_key, load, rendered, secrets_for
+from syncer.engine.project import Context, hash_key, load, rendered, secrets_for
+from syncer.engine.revisions import from_revision
 from syncer.stages.plan import definition_hash
 from syncer.stages.tags import pin_digests
 
