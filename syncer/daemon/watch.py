@@ -309,8 +309,9 @@ class Watcher:
 
         moment = now()
         self.retries = {(d, u) for d, u in self.retries if u > moment - 60}  # (a watch runs for months)
+        behind = {h.after for h in held.values() if h.after}  # deferred ones others wait for
         for name, h in sorted(held.items()):  # (said once per hold: the plan line counts them each cycle)
-            if (name, h.until) in self.retries:
+            if (name, h.until) in self.retries or h.after:  # (a dependent is tried with what it waits for)
                 continue
             self.retries.add((name, h.until))
             if h.revision is not None:
@@ -323,9 +324,10 @@ class Watcher:
                         " it changes)", name, "its job" if h.job else "its first deployment", iso(h.until),
                         extra={"event": "deployment.deferred"})
             # (a job's try is a sync of everything: one of its definition alone that nobody asked
-            # for is a heal, and a heal never runs a job)
+            # for is a heal, and a heal never runs a job; so is the try of one others depend on,
+            # whose deferred actions follow it in their waves)
             self.later(f"retry {name}: its wait after a failed deployment ended", max(0.0, h.until - moment) + 0.5,
-                       definition=None if h.job else name)
+                       definition=None if h.job or name in behind else name)
 
     def _remember(self, **values: Any) -> None:
         assert self.state is not None

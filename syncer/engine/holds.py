@@ -43,7 +43,8 @@ class Holds:
         failures = {d: (n, back, epoch(last)) for d, (n, back, last) in self.store.failures_of(wanted).items()}
         last_good = {d: r for d, r in failed.items() if r}
         jobs = {name for name, containers in mine.items() if any(c.is_job for c in containers)}
-        self.held = holding(failures, wanted, last_good, now=now(), base=self.base, jobs=jobs)
+        deps = {c.definition: c.depends_on for c in desired.containers if c.depends_on}
+        self.held = holding(failures, wanted, last_good, now=now(), base=self.base, jobs=jobs, deps=deps)
         at = {d: h.revision for d, h in self.held.items() if h.revision is not None}  # (a deferred one: as it is)
         return at_revisions(self.store, desired, at)
 

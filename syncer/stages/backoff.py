@@ -31,6 +31,7 @@ from syncer.core.model import Action, Plan
 from syncer.core.record import Record, record
 
 CAP = 12  # the longest wait, in units of the base wait (5 minutes → 1 hour)
+MAKES = ("create", "recreate", "run", "update", "restart")  # what a dependent of a deferred one waits to do
 
 
 @record
@@ -42,6 +43,7 @@ class Hold(Record):
     until: float
     failures: int
     job: bool = False
+    after: str = ""  # deferred because this dependency is (its own failures: none)
 
 
 def wait_after(failures: int, base: float) -> float:
@@ -50,12 +52,15 @@ def wait_after(failures: int, base: float) -> float:
 
 
 def holding(failures: Mapping[str, tuple[int, bool, float]], wanted: Mapping[str, int],
-            last_good: Mapping[str, int], *, now: float, base: float, jobs: Collection[str] = ()) -> dict[str, Hold]:
+            last_good: Mapping[str, int], *, now: float, base: float, jobs: Collection[str] = (),
+            deps: Mapping[str, Collection[str]] | None = None) -> dict[str, Hold]:
     """The definitions to hold or defer. `failures`: definition → (how many deployments of
     the revision it wants, `wanted`, failed since it last deployed successfully, whether one
     of them rolled back, when the last one ended); `last_good`: the revision each last
     deployed successfully; `jobs`: the definitions that are jobs. A rolled-back spec is held
-    at its last good revision; a job, or a definition that never deployed, is deferred."""
+    at its last good revision; a job, or a definition that never deployed, is deferred, and so
+    is, until the same moment, whatever depends on it (`deps`: definition → its depends_on),
+    which it would otherwise be made without."""
     out = {}
     for name, (count, rolled_back, last) in failures.items():
         until = last + wait_after(count, base)
@@ -66,7 +71,21 @@ def holding(failures: Mapping[str, tuple[int, bool, float]], wanted: Mapping[str
             out[name] = Hold(None, until, count, job=name in jobs)
         elif rolled_back and back < wanted[name]:
             out[name] = Hold(back, until, count)
-    return out
+    return _dependents(out, deps or {})
+
+
+def _dependents(held: dict[str, Hold], deps: Mapping[str, Collection[str]]) -> dict[str, Hold]:
+    """`held` with each definition that depends (also through others) on a deferred one
+    deferred until it is."""
+    grew = True
+    while grew:
+        grew = False
+        for name, needs in sorted(deps.items()):
+            first = next((d for d in sorted(needs) if d in held and held[d].revision is None), None)
+            if name not in held and first is not None:
+                held[name] = Hold(None, held[first].until, 0, after=held[first].after or first)
+                grew = True
+    return held
 
 
 def mark(plan: Plan, held: Mapping[str, Hold]) -> Plan:
@@ -80,6 +99,9 @@ def mark(plan: Plan, held: Mapping[str, Hold]) -> Plan:
         h = held[a.definition]
         times = "once" if h.failures == 1 else f"{h.failures} times"
         when = f"watch tries it again at {iso(h.until)} (at once when it changes; `syncer apply` tries it now)"
+        if h.after:  # (what runs of it is left as it is: started again, healed)
+            return a if a.action not in MAKES else replace(
+                a, action="noop", cause=f"{a.cause}; deferred: it depends on {h.after}, whose deployment failed; {when}")
         if h.revision is None:
             what = "the job failed" if h.job else "its first deployment failed"
             return replace(a, action="noop", cause=f"{a.cause}; deferred: {what} {times}; {when}")

@@ -112,3 +112,34 @@ def test_a_failed_first_deployment_is_not_created_again_at_every_cycle(
                                   and c["Labels"].get("syncer.commit") == sha), None), 60, message="the fix")
     assert up["Created"] - epoch(second["finished_at"]) < 15
     assert w.stop() == 0
+
+
+def test_what_depends_on_a_deferred_first_deployment_waits_for_it(
+        tmp_path: Path, project: str, docker_api: Any, watches: list[Watch]) -> None:
+    """`app` depends on `db`, whose first deployment failed: app was skipped in that apply,
+    then, once db was deferred, made without it at the next cycle. It waits for db's wait to
+    end, and is tried with it then (a sync of the project: db first, app after it)."""
+    db = f"name: {project}-db\ntemplate: hc\nparams: {{image: '{HEALTHY_IMAGE}', v: a}}\n"
+    app = f"name: {project}-app\ntemplate: box\ndepends_on: [{project}-db]\n"
+    repo = simple_repo(tmp_path / "repo", project, templates={"hc": HEALTH_CHECKED.replace('"true"', '"false"')},
+                       definitions={"db": db, "app": app})
+    git_init(repo)
+    state = tmp_path / "state"
+    w = start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(state), "watch", "--resync", "1s",
+              "--retry-failed", "8s", "--health-timeout", "20", debounce="1s")
+    first = wait_until(lambda: len(r := _finished(repo, state)) == 2 and r, 60, message="db failed, app skipped")
+    assert {(d["definition"], d["status"]) for d in first} == {(f"{project}-db", "failed"),
+                                                               (f"{project}-app", "failed")}
+
+    def made(definition: str) -> list[Any]:
+        return list(docker_api.containers(all=True, filters={"label": [f"syncer.project={project}",
+                                                                       f"syncer.definition={definition}"]}))
+
+    time.sleep(4)  # four resyncs and more: app waits with db
+    assert len(_finished(repo, state)) == 2 and made(f"{project}-app") == []
+    # db's wait ends: the project is synced, db tried (and failed) again, app skipped after it, not made
+    again = wait_until(lambda: len(r := _finished(repo, state)) == 4 and r[2:], 60, message="tried again")
+    assert {d["definition"] for d in again} == {f"{project}-db", f"{project}-app"}
+    assert epoch(min(d["created_at"] for d in again)) - epoch(first[0]["finished_at"]) >= 7.5
+    assert made(f"{project}-app") == []
+    assert w.stop() == 0

@@ -92,6 +92,26 @@ def test_a_deferred_definitions_actions_are_noops_naming_the_wait() -> None:
     assert db == plan.actions[2] and not held.has_changes
 
 
+def test_what_depends_on_a_deferred_definition_waits_for_it_but_is_still_healed() -> None:
+    """A dependent of a deferred definition was made without it at every cycle (and, when the
+    dependency failed in the same apply, recorded `skipped` each time). It waits, also through
+    another dependent, until the same moment; a held (rolled-back) dependency runs its old
+    revision, so its dependents go on; a dependent's own hold stands; and what runs of a
+    dependent is still started again (self-heal never waits)."""
+    deps = {"app": ("db",), "web": ("app",), "cache": ("old",), "mine": ("db",), "free": ()}
+    got = holding({"db": (2, False, NOW), "old": (1, True, NOW), "mine": (1, True, NOW)},
+                  {"db": 1, "old": 4, "mine": 3}, {"old": 3, "mine": 2}, now=NOW, base=300, deps=deps)
+    assert got == {"db": Hold(None, NOW + 600, 2), "old": Hold(3, NOW + 300, 1), "mine": Hold(2, NOW + 300, 1),
+                   "app": Hold(None, NOW + 600, 0, after="db"), "web": Hold(None, NOW + 600, 0, after="db")}
+    plan = Plan("p", None, False, "fp", "t", (
+        Action("create", "local", "app", "app", 1, "container absent"),
+        Action("start", "local", "web", "web", 1, "container is exited"),
+        Action("recreate", "local", "web", "web-2", 2, "spec changed")))
+    [app, web, web2] = mark(plan, got).actions
+    assert (app.action, web.action, web2.action) == ("noop", "start", "noop") and web == plan.actions[1]
+    assert app.cause.startswith("container absent; deferred: it depends on db, whose deployment failed; watch tries")
+
+
 def test_the_store_counts_the_failures_of_a_revision_since_its_last_success_and_if_one_rolled_back(tmp_path: Path) -> None:
     store = Store(tmp_path)
     try:

@@ -143,6 +143,25 @@ def test_a_deferred_job_is_tried_again_by_a_sync_of_everything_a_first_deploymen
     assert set(w.shown) == {"job", "web", "svc"}
 
 
+def test_a_deferred_definition_others_wait_for_is_tried_by_a_sync_of_everything_they_with_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its dependents (deferred after it) follow it in their waves: its try is the project's,
+    and they queue none of their own (one of a dependent alone would make it without `db`)."""
+    import time
+
+    until = time.time() + 0.3
+    held = {"db": engine.Hold(None, until, 1), "app": engine.Hold(None, until, 0, after="db")}
+    monkeypatch.setattr(engine, "apply", lambda ctx, **kw: _report("r", held))
+    later: list[tuple[str, str | None]] = []
+    w = Watcher(engine.Context(repo=tmp_path), WatchOptions(retry_failed=42.0))
+    w.state = tmp_path
+    monkeypatch.setattr(w, "later", lambda reason, delay, **kw: later.append((reason, kw.get("definition"))))
+    w.request("resync", kind=Kind.TIMER)
+    assert w.step(timeout=1) is True
+    assert later == [("retry db: its wait after a failed deployment ended", None)]
+    assert set(w.shown) == {"db", "app"}
+
+
 @pytest.mark.parametrize("name", ["git-api", "startup-commit", "files-changed"])
 def test_a_docker_trigger_reports_drift_whatever_the_containers_name(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
