@@ -62,10 +62,11 @@ class Applier:
                  recorder: Recorder, options: ApplyOptions, *, commit: str | None = None,
                  sleep: Callable[[float], None] = time.sleep, redact: Redactor = NOTHING,
                  registry: Mapping[str, Mapping[str, RegistryAnswer]] | None = None,
-                 internal: Collection[str] = ()) -> None:
+                 internal: Collection[str] = (), commits: Mapping[str, str | None] | None = None) -> None:
         """`registry`: server → image ref → what its registry said when the plan was made
         (`pull_policy: always`); a Swarm service is pinned to that digest, the one the plan showed.
-        `internal`: engine names of the networks syncer.yaml makes `internal: true`."""
+        `internal`: engine names of the networks syncer.yaml makes `internal: true`; `commits`:
+        definition → the commit of the earlier revision it is made at (else `commit`)."""
         self.plan = plan
         self.desired = desired
         self.engines = engines
@@ -73,6 +74,7 @@ class Applier:
         self.recorder = recorder
         self.opts = options
         self.commit = commit
+        self.commits = dict(commits or {})
         self.sleep = sleep
         self.redact = redact  # failures quote container and probe output: masked at the source
         self.specs = {(c.server, c.name): c for c in desired.containers}
@@ -222,7 +224,7 @@ class Applier:
     def _labels(self, a: Action, c: ContainerSpec) -> dict[str, str]:
         return L.container_labels(project=c.project, definition=c.definition, replica=c.replica,
                                   revision=a.revision, spec_hash_=c.spec_hash, template_ref=c.template_ref,
-                                  commit=self.commit, spec=c.spec)
+                                  commit=self.commits.get(c.definition, self.commit), spec=c.spec)
 
     def _ensure_image(self, eng: Engine, c: ContainerSpec, log: Callable[[str], None]) -> None:
         """The image, as `pull_policy` says: `missing` (default) pulls only when absent,

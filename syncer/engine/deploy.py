@@ -222,6 +222,15 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
             events=events, factory=factory, observed=p.observed, held=held))
 
 
+def _earlier_commits(store: Store, result: Plan) -> dict[str, str | None]:
+    """The commit each definition planned at an earlier revision than its latest (watch's hold)
+    came from: what its containers' `syncer.commit` label says, not the repository's HEAD."""
+    known = store.latest_revisions()
+    older = {a.definition: a.revision for a in result.actions
+             if a.definition in known and a.revision and a.revision != known[a.definition][0]}
+    return {d: store.revision(d, r).commit for d, r in older.items()}
+
+
 def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: Desired, secrets: dict[str, str],
          *, options: ApplyOptions, trigger: str, progress: Progress, events: EventSink,
          factory: EngineFactory, observed: Observed, held: dict[str, Hold]) -> ApplyReport:
@@ -238,7 +247,8 @@ def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: De
     registry = {name: s.registry for name, s in observed.servers.items()}
     recorder.images = heard(desired.containers, registry)
     applier = Applier(result, desired, live, secrets, recorder, options, commit=project.commit, redact=mask,
-                      registry=registry, internal=internal_names(project.config.name, project.config.internal_networks))
+                      registry=registry, internal=internal_names(project.config.name, project.config.internal_networks),
+                      commits=_earlier_commits(store, result))
     try:
         results = applier.run()
         applier.ended_on_their_own()  # (before the engines close)

@@ -390,6 +390,8 @@ def test_a_spec_rolled_back_is_tried_again_after_a_growing_wait_not_at_every_cyc
     again = wait_until(lambda: _running(docker_api, project, f"{name}-2"), 30, message="replica made again")
     assert again["Labels"]["syncer.revision"] == old["Labels"]["syncer.revision"]
     assert "V=a" in docker_api.inspect_container(again["Id"])["Config"]["Env"]
+    # labelled with the commit that revision came from, not HEAD's (two commits later)
+    assert again["Labels"]["syncer.commit"] == old["Labels"]["syncer.commit"] != git(repo, "rev-parse", "HEAD")
 
     def shown() -> dict[str, Any]:
         return _json.loads(run_cli("--repo", str(repo), "--state-dir", str(state), "status", "--json").stdout)[
