@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ContextManager
 from urllib.parse import quote
 
@@ -27,8 +28,9 @@ from syncer.adapters.images import registry_credentials
 from syncer.core import labels as L
 from syncer.core.labels import reveal
 from syncer.core.model import LiveContainer, LiveNetwork, LiveTask
-from syncer.stages.swarm import SwarmFile, job_completions, job_run, job_state, tasks_summary
+from syncer.stages.swarm import SwarmFile, job_completions, job_run, job_state
 from syncer.stages.swarm_drift import live_template
+from syncer.stages.swarm_status import service_state
 
 
 class Swarm:
@@ -63,12 +65,14 @@ class Swarm:
 
     # --- reads -----------------------------------------------------------------------
 
-    def observe(self, project: str, names: Sequence[str] = ()
+    def observe(self, project: str, names: Sequence[str] = (), *, health: bool = False
                 ) -> tuple[list[LiveContainer], list[LiveTask], list[LiveContainer], list[LiveNetwork]]:
         """The project's services (one LiveContainer each), their tasks, the services of
         others holding `names` (conflicts) and the networks: one GET /services, unfiltered
         (a label filter cannot also find the holders of our names), one GET /tasks filtered
-        on the project label, one GET /networks."""
+        on the project label, one GET /networks. With `health` (for `instances`), one GET
+        /containers more: the health of the tasks whose containers are on this manager's node
+        (a task's row has none; the other nodes' containers are theirs to list: None there)."""
         try:
             rows = self._call("list services", self.reads.services)
         except EngineError as exc:
@@ -82,6 +86,9 @@ class Swarm:
         runs = {r["ID"]: job_run(r.get("JobStatus")) for r in mine if _is_job(r)}
         tasks = [self._task(t, mine) for t in self._call("list tasks", self.reads.tasks, filters=label)
                  if t.get("ServiceID") not in runs or job_run(t) == runs[t["ServiceID"]]]
+        if health and tasks:
+            healths = {c.id: c.health for c in self.engine.list_project(project)}
+            tasks = [replace(t, health=healths.get(t.container_id)) if t.container_id else t for t in tasks]
         wanted, ids = set(names), {r["ID"] for r in mine}
         others = [self._service(r, []) for r in rows
                   if r["ID"] not in ids and (r.get("Spec") or {}).get("Name") in wanted]
@@ -99,20 +106,16 @@ class Swarm:
             return LiveContainer(id=row["ID"], name=spec.get("Name", ""), server=self.name, state=state,
                                  health=None, labels=labels, status=status, image=image, digests=pins,
                                  mode="global-job" if "GlobalJob" in mode else "replicated-job")
-        mine = [t for t in tasks if t.service_id == row["ID"] and t.desired == "running"]
-        running = sum(1 for t in mine if t.state == "running")
         glob = "Global" in mode  # one task per node its placement allows: as many as Swarm wants running
-        wanted = len(mine) if glob else int((mode.get("Replicated") or {}).get("Replicas", 0))
-        status = tasks_summary(running, wanted)
+        wanted = None if glob else int((mode.get("Replicated") or {}).get("Replicas", 0))
+        # `degraded` when some of its tasks run, `pending` when none runs and Swarm placed none of
+        # those, each with Swarm's reason (stages/swarm_status.py)
+        state, status = service_state([t for t in tasks if t.service_id == row["ID"]], wanted)
         update = (row.get("UpdateStatus") or {}).get("State")
         if update and update not in ("completed",):
             status += f", update {update}"
-        # no task running while some are wanted (pending on placement, starting, failing): not
-        # `running` — and no health either, which only a running task has
-        state = "running" if running else "starting" if wanted or glob else "stopped"
         return LiveContainer(id=row["ID"], name=spec.get("Name", ""), server=self.name, state=state,
-                             health=None if running >= wanted or not running else "unhealthy", labels=labels,
-                             status=status, replicas=None if glob else wanted, image=image, digests=pins,
+                             health=None, labels=labels, status=status, replicas=wanted, image=image, digests=pins,
                              mode="global" if glob else "replicated", template=live_template(spec))
 
     def _task(self, row: Mapping[str, Any], services: list[Mapping[str, Any]]) -> LiveTask:
@@ -121,7 +124,7 @@ class Swarm:
         return LiveTask(
             id=row["ID"], service=names.get(row.get("ServiceID", ""), ""), service_id=row.get("ServiceID", ""),
             slot=int(row.get("Slot") or 0), node=row.get("NodeID", ""), state=status.get("State", ""),
-            desired=row.get("DesiredState", ""), error=status.get("Err", ""),
+            desired=row.get("DesiredState", ""), error=status.get("Err", ""), message=status.get("Message", ""),
             container_id=(status.get("ContainerStatus") or {}).get("ContainerID", ""),
             updated=row.get("UpdatedAt", ""),
         )

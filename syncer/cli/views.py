@@ -7,7 +7,7 @@ import sys
 import threading
 from typing import Any
 
-from syncer.core.model import Action, Plan
+from syncer.core.model import SERVICE_SHORT, Action, Plan
 from syncer.core.labels import SENSITIVE
 
 SYMBOLS = {"create": "+", "recreate": "~", "start": ">", "remove": "-", "conflict": "!", "unreachable": "?",
@@ -21,7 +21,8 @@ def plan_text(p: Plan, *, show_noop: bool = False) -> str:
     if p.commit:
         head += f" at commit {p.commit[:12]}" + (" (with uncommitted changes)" if p.dirty else "")
     lines.append(head)
-    shown = [a for a in p.actions if show_noop or a.action != "noop"]
+    # a noop that needs attention (a Swarm service short of tasks) is shown: "in sync" alone would hide it
+    shown = [a for a in p.actions if show_noop or a.action != "noop" or a.attention]
     servers = sorted({a.server for a in shown} | set(p.unreachable))
     width = max((len(a.container) for a in shown if not _of_network(a)), default=0)
     for server in servers:
@@ -63,6 +64,9 @@ def closing_line(p: Plan) -> str:
         nets = [_of_network(a) for a in p.actions if a.action == "conflict"]
         what = "networks" if all(nets) else "containers and networks" if any(nets) else "containers"
         text += f" {s['conflict']} conflict(s): resolve them by hand; syncer will not touch those {what}."
+    short = [a.definition for a in p.actions if a.attention]
+    if short:
+        text += f" Not all tasks running: {', '.join(short)} (see above)."
     if p.unreachable:
         names = ", ".join(f"'{n}'" for n in p.unreachable)
         text += f" {len(p.unreachable)} server(s) unreachable ({names}): {_things(p, 'unreachable')} not planned."
@@ -157,8 +161,11 @@ def status_text(rows: list[Any]) -> str:
     """`syncer status` as a table."""
     out = []
     for s in rows:
+        # with Docker's words where the state alone hides why: an exited container's exit, a
+        # service short of tasks (`degraded (1/3 task(s) running: ...)`)
         states = ", ".join(f"{c['name']}={c['state']}" + (f"/{c['health']}" if c["health"] else "")
-                           + (f" ({c['status']})" if c.get("exit_code") is not None else "")
+                           + (f" ({c['status']})" if c.get("exit_code") is not None or c["state"] in SERVICE_SHORT
+                              else "")
                            for c in s.containers) or "(none)"
         sync = "in sync" if s.in_sync else "drifted: " + "; ".join(s.actions)
         out.append([s.definition, s.server, s.revision or "-", s.status + (" (pinned)" if s.pinned else "")

@@ -11,6 +11,12 @@ from syncer.core.labels import spec_of
 from syncer.core.record import Record, record
 
 
+# a long-running Swarm service's state words beyond a container's (stages/swarm_status.py): some of
+# its tasks run, not all; none runs and Swarm placed none of those (no node can take them)
+SERVICE_DEGRADED, SERVICE_PENDING = "degraded", "pending"
+SERVICE_SHORT = (SERVICE_DEGRADED, SERVICE_PENDING, "starting")  # fewer tasks run than it wants
+
+
 @record
 class LiveContainer(Record):
     """One container as one list call reports it."""
@@ -78,6 +84,10 @@ class LiveTask(Record):
     container_id: str = ""
     updated: str = ""
     spec_hash: str = ""  # the syncer.spec-hash its container carries (which revision it runs)
+    message: str = ""  # Status.Message (`pending task scheduling`): why it waits, where Err says nothing
+    # its container's health (the container list's), read for `instances` where the container is on
+    # the manager syncer talks to (a task's row has no health); None elsewhere, or with no healthcheck
+    health: str | None = None
 
 
 @record
@@ -114,7 +124,7 @@ class ServerState(Record):
         project = next((c.labels.get("syncer.project", "") for c in self.managed), "")
         tasks = tuple(
             LiveContainer(id=t.id, name=f"{t.service}.{t.slot or t.node[:12]}", server=self.server, state=t.state,
-                          health=None, labels={"syncer.project": project, "syncer.definition": t.service,
+                          health=t.health, labels={"syncer.project": project, "syncer.definition": t.service,
                                                "syncer.replica": str(t.slot)},
                           status=f"task {t.state}" + (f": {t.error}" if t.error else ""))
             for t in self.tasks if t.desired == "running")

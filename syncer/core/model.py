@@ -13,6 +13,7 @@ from syncer.core.labels import spec_of
 from syncer.core.live import (  # (the live state lives there: re-exported, every module names it here)
     LiveContainer as LiveContainer, LiveNetwork as LiveNetwork, LiveTask as LiveTask, Observed as Observed,
     RegistryAnswer as RegistryAnswer, ServerState as ServerState, spec_replicas as spec_replicas,
+    SERVICE_SHORT as SERVICE_SHORT,
 )
 from syncer.core.record import Record, record
 from syncer.core.versions import newest_first
@@ -226,7 +227,15 @@ class Action(Record):
     spec_hash: str = ""
     container_id: str = ""
 
+    @property
+    def attention(self) -> bool:
+        """A noop that does not mean all is well: the spec is in sync (nothing to write) but a
+        Swarm service runs fewer tasks than it wants (stages/swarm_status.noop_cause). The plan's
+        text shows it without --show-noop."""
+        return self.action == "noop" and self.cause.startswith(IN_SYNC_BUT)
 
+
+IN_SYNC_BUT = "in sync, but "  # how the cause of a noop that needs attention begins
 ACTION_KINDS = ("create", "recreate", "start", "remove", "conflict", "unreachable", "run", "network create",
                 "network remove", "noop")
 BLOCKING = ("conflict", "unreachable")  # planned but never acted on: they need a human or a server

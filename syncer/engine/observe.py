@@ -33,12 +33,14 @@ def is_swarm(engine: Engine) -> bool:
 
 def observe(project: str, servers: Mapping[str, Server], desired: Desired | None,
             *, engines: EngineFactory = Engine, definition: str | None = None, versions: bool = False,
-            tags: bool = True) -> Observed:
+            tags: bool = True, task_health: bool = False) -> Observed:
     """Snapshot every server (of `definition` only, when given: see `observe_server`); an
     unreachable one is recorded, not raised. `versions`: each engine's version too (for
     status: the engine answers /version in ~7 ms, a plan needs only the API version).
     `tags`: ask the registries about `pull_policy: always` images (a self-heal does not:
-    it restores what runs, and a registry's round trip would keep a killed container down)."""
+    it restores what runs, and a registry's round trip would keep a killed container down).
+    `task_health`: on a Swarm server, the health of the tasks' containers on the manager's node
+    too (one container list more: `instances` shows it; a plan and status do not need it)."""
     wanted: dict[str, list[str]] = {name: [] for name in servers}
     follow: dict[str, dict[str, str]] = {}  # server → name → image ref, for `pull_policy: always`
     restarting = Restarting(desired.containers if desired is not None else ())
@@ -53,7 +55,7 @@ def observe(project: str, servers: Mapping[str, Server], desired: Desired | None
     def one(server: Server) -> ServerState:
         return observe_server(project, server, wanted.get(server.name, []), engines=engines,
                               definition=definition, versions=versions, follow=follow.get(server.name, {}),
-                              restarting=restarting)
+                              restarting=restarting, task_health=task_health)
 
     if len(servers) == 1:  # no thread to start and join for the common case (the API lists often)
         states = [one(server) for server in servers.values()]
@@ -68,7 +70,7 @@ def observe(project: str, servers: Mapping[str, Server], desired: Desired | None
 def observe_server(project: str, server: Server, names: list[str], *,
                    engines: EngineFactory = Engine, definition: str | None = None,
                    versions: bool = False, follow: Mapping[str, str] | None = None,
-                   restarting: Restarting = Restarting(())) -> ServerState:
+                   restarting: Restarting = Restarting(()), task_health: bool = False) -> ServerState:
     """One server's managed containers and the holders of names we want but lack. With
     `definition`, only that definition's containers, plus any container of the project
     holding one of its names (another definition's: the plan recreates it); a Swarm server
@@ -78,7 +80,7 @@ def observe_server(project: str, server: Server, names: list[str], *,
     try:
         engine = engines(server)
         try:
-            state = (_swarm(engine, project, server, names, versions) if server.kind == "swarm"
+            state = (_swarm(engine, project, server, names, versions, task_health) if server.kind == "swarm"
                      else _containers(engine, project, server, names, definition, versions, restarting))
             return _tags(engine, state, follow) if follow else state
         finally:
@@ -87,11 +89,13 @@ def observe_server(project: str, server: Server, names: list[str], *,
         return ServerState(server.name, False, error=str(exc), kind=server.kind)
 
 
-def _swarm(engine: Engine, project: str, server: Server, names: list[str], versions: bool) -> ServerState:
-    """A Swarm manager: one GET /services, one GET /tasks, one GET /networks."""
+def _swarm(engine: Engine, project: str, server: Server, names: list[str], versions: bool,
+           health: bool = False) -> ServerState:
+    """A Swarm manager: one GET /services, one GET /tasks, one GET /networks (and with `health`,
+    one GET /containers)."""
     from syncer.adapters.swarm import Swarm  # only swarm servers pay for it
 
-    services, tasks, others, nets = Swarm(engine).observe(project, names)
+    services, tasks, others, nets = Swarm(engine).observe(project, names, health=health)
     return ServerState(server.name, True, tuple(services), tuple(others), kind="swarm",
                        tasks=tuple(tasks), engine_version=_version(engine, versions),
                        api_version=str(getattr(engine, "api_version", "")), networks=tuple(nets))

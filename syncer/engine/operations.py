@@ -61,11 +61,12 @@ def instance_id(container_id: str) -> str:
 
 
 def list_instances(project: Project, *, engines: EngineFactory | None = None) -> Observed:
-    """Every container of the project on every server: one list call per server."""
+    """Every container of the project on every server: one list call per server (on a Swarm
+    server its services and tasks, with the health of the tasks' containers on the manager)."""
     from syncer.adapters.docker import Engine
     from syncer.engine.observe import observe
 
-    return observe(project.config.name, project.config.servers, None, engines=engines or Engine)
+    return observe(project.config.name, project.config.servers, None, engines=engines or Engine, task_health=True)
 
 
 def find_instance(project: Project, ident: str, *, engines: EngineFactory | None = None) -> LiveContainer:

@@ -20,6 +20,7 @@ from syncer.stages import networks, restarts, selfheal, tags
 from syncer.stages.swarm import TASK_HASH, live_mode, service_mode, task_hash
 from syncer.stages.swarm_drift import drifted
 from syncer.stages.swarm_drift import reasons as drift_reasons
+from syncer.stages.swarm_status import noop_cause
 from syncer.stages.files import changed_sources
 
 RUNNING_STATES = ("running", "restarting")
@@ -272,7 +273,8 @@ def _service(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any], held:
     if scaled:
         return Action("update", cause=f"scaled to {live.replicas} outside syncer: back to {wanted}", reasons=scaled,
                       **ident)
-    return Action("noop", cause=f"in sync ({live.status})" if live.status else "in sync", **ident)
+    # nothing to write; a service short of tasks says so, and what Swarm does about it
+    return Action("noop", cause=noop_cause(live.state, live.status), **ident)
 
 
 def _job(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any]) -> Action:

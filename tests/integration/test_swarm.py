@@ -750,7 +750,7 @@ def test_a_service_swarm_cannot_place_fails_with_swarms_reason_and_a_bad_constra
     assert _apply(repo, "--health-timeout", "3").returncode == 1
     status = json.loads(run_cli("--repo", str(repo), "status", "--json").stdout)
     [row] = [r for r in status["definitions"] if r["definition"] == name]
-    assert [(c["state"], c["health"]) for c in row["containers"]] == [("starting", None)], row
+    assert [(c["state"], c["health"]) for c in row["containers"]] == [("pending", None)], row
     # a constraint Swarm would refuse: nothing happens
     (repo / f"definitions/{name}.yaml").write_text(
         f"name: {name}\ntemplate: box\noverrides: {{placement: {{constraints: ['node.role = worker']}}}}\n")

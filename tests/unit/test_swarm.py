@@ -746,7 +746,7 @@ def test_a_global_service_is_observed_with_as_many_tasks_as_swarm_wants_running(
 
     [live], tasks, _, _ = Swarm(_Engine(Reads(), None)).observe("acme")  # type: ignore[arg-type]
     assert (live.mode, live.replicas, live.state, live.health, live.status) == (
-        "global", None, "running", "unhealthy", "1/2 task(s) running")
+        "global", None, "degraded", None, "1/2 task(s) running: 1 starting")
     assert len(tasks) == 3
 
 

@@ -1,0 +1,80 @@
+"""What a long-running Swarm service's tasks say about it, for `status`, `instances`, the API
+and the plan: its state word and status line, and the words of a plan's noop when its spec is
+in sync but its tasks do not all run. Pure: the tasks as observe read them (`GET /tasks`).
+
+The words are the container side's where they mean the same (`running`, `starting`,
+`stopped`), and two of Swarm's own for what a container cannot be: `degraded` (some of the
+tasks it wants run, not all: a container's `running/unhealthy` at the scale of a service) and
+`pending` (none runs and Swarm has placed none of those: no node can take them, a drained one,
+a constraint no node meets). The status line says how many run and why the others do not,
+with Swarm's own reason (a task's `Status.Err`, else its `Status.Message`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from syncer.core.live import SERVICE_DEGRADED, SERVICE_PENDING, SERVICE_SHORT, LiveTask
+from syncer.core.model import IN_SYNC_BUT
+from syncer.stages.swarm import tasks_summary
+
+_UNPLACED = ("new", "pending")  # the scheduler has given them no node yet
+_FAILED = ("failed", "rejected")
+
+
+def service_state(tasks: Sequence[LiveTask], wanted: int | None) -> tuple[str, str]:
+    """(state, status) of a long-running service from its tasks, every one observe read (a
+    slot's earlier failed tasks among them); `wanted`: its replicas, None for a global service
+    (a task on each node it may use: as many as Swarm wants running)."""
+    # (a failed task's successor waits out the restart delay as desired `ready`: it is wanted too)
+    current = [t for t in tasks if t.desired in ("running", "ready")]
+    running = sum(1 for t in current if t.state == "running")
+    want = len(current) if wanted is None else wanted
+    summary = tasks_summary(running, want)
+    if not want:  # scaled to 0 (`instances stop`), or a global service Swarm has made no task for yet
+        return ("starting" if wanted is None else "stopped"), summary
+    if running >= want:
+        return "running", summary
+    short = [t for t in current if t.state != "running"]
+    unplaced = [t for t in short if t.state in _UNPLACED]  # (whatever Swarm wants of them next)
+    state = SERVICE_DEGRADED if running else SERVICE_PENDING if unplaced else "starting"
+    return state, f"{summary}: " + "; ".join(_why(tasks, short, unplaced, want - running - len(short)))
+
+
+def _why(tasks: Sequence[LiveTask], short: list[LiveTask], unplaced: list[LiveTask], gone: int) -> list[str]:
+    """Why the tasks that do not run do not: those not placed (Swarm's reason), those on their
+    way (by state; `restarting`: a failed one's successor waiting out the restart delay, as a
+    container's restart policy says it), the slots Swarm wants no task in any more (their
+    restart policy gave up), and the newest failure in those slots."""
+    parts = []
+    if unplaced:
+        newest = max(unplaced, key=lambda t: t.updated)
+        parts.append(f"{len(unplaced)} not placed: {newest.error or newest.message or 'no node given yet'}")
+    placed = Counter("restarting" if t.desired == "ready" else t.state or "unknown" for t in short if t not in unplaced)
+    if placed:
+        parts.append(", ".join(f"{n} {state}" for state, n in sorted(placed.items())))
+    if gone > 0:
+        parts.append(f"{gone} not started again (their restart policy)")
+    # the newest failure where a task was placed and does not run (not one of a task Swarm has not
+    # placed since: a drain rejects the tasks it moves); a slot with no task: any slot's failure
+    slots = {_slot(t) for t in short if t not in unplaced} if not gone else None
+    failed = [t for t in tasks if t.state in _FAILED and t.error and (slots is None or _slot(t) in slots)]
+    if failed:
+        parts.append(f"last failure: {max(failed, key=lambda t: t.updated).error}")
+    return parts
+
+
+def _slot(task: LiveTask) -> str:
+    """A replicated task's slot, a global one's node: where Swarm replaces a failed task."""
+    return str(task.slot) if task.slot else task.node
+
+
+def noop_cause(state: str, status: str) -> str:
+    """A plan's cause for a service whose spec is in sync: `in sync (2/2 task(s) running)`, or,
+    when not all its tasks run, the same words as `status` and what Swarm does about it (there
+    is nothing for syncer to write: the spec is what the repository says)."""
+    if state not in SERVICE_SHORT:
+        return f"in sync ({status})" if status else "in sync"
+    then = ("Swarm places them when a node can take them" if state == SERVICE_PENDING
+            else "Swarm starts them, and a failed one again as its restart policy says")
+    return f"{IN_SYNC_BUT}{status} ({then})"

@@ -1,0 +1,140 @@
+"""What `status`, `plan` and `instances` say of a Swarm service whose tasks do not all run, on a
+real single-node Swarm (tests/swarmd.py, started for this module): QA's four findings on a real
+swarm — `running` with 1 of 3 tasks running, `starting` on a drained node, a plan that said only
+"in sync" while no task ran, and `instances` without a healthy task's health."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import HEALTHY_IMAGE, run_cli, started, unique, wait_until
+from tests.integration.test_swarm import _apply, _repo
+from tests.swarmd import SwarmDockerd
+
+NO_NODE = "no suitable node"
+
+
+@pytest.fixture(scope="module")
+def swarm(docker_api: Any) -> Iterator[SwarmDockerd]:
+    """One Swarm manager for every test of this module."""
+    yield from started(SwarmDockerd(), "a Swarm manager")
+
+
+@pytest.fixture
+def sproject(swarm: SwarmDockerd) -> Iterator[str]:
+    """A project of this test's own (`sws-…`), removed from the swarm after."""
+    name = unique("sws")
+    yield name
+    swarm.remove_project(name)
+
+
+@pytest.fixture
+def drain(swarm: SwarmDockerd) -> Iterator[Any]:
+    """`drain()` drains the swarm's one node (its tasks go pending); it is active again after."""
+    node = swarm.docker("node", "ls", "-q").split()[0]
+    yield lambda: swarm.docker("node", "update", "--availability", "drain", node)
+    swarm.docker("node", "update", "--availability", "active", node)
+
+
+def _row(repo: Path, name: str) -> dict[str, Any]:
+    """`status --json`'s one container entry (the service) of definition `name`."""
+    out = run_cli("--repo", str(repo), "status", "--json")
+    assert out.returncode == 0, out.stderr
+    [row] = [r for r in json.loads(out.stdout)["definitions"] if r["definition"] == name]
+    [service] = row["containers"]
+    return dict(service)
+
+
+def _states(swarm: SwarmDockerd, name: str) -> list[str]:
+    """The states of the service's tasks Swarm wants running, as Docker's CLI says them."""
+    out = swarm.docker("service", "ps", name, "--filter", "desired-state=running", "--format", "{{.CurrentState}}")
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def _three(tmp_path: Path, sproject: str, swarm: SwarmDockerd, name: str, extra: str = "", *,
+           config: str = "") -> Path:
+    """Definition `name`: 3 replicas of the `box` template (`extra`: more of its YAML), applied."""
+    repo = _repo(tmp_path / "repo", sproject, swarm, {name: f"name: {name}\ntemplate: box\nreplicas: 3\n{extra}"},
+                 local=False, extra=config)
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return repo
+
+
+def test_status_says_a_service_with_1_of_its_3_tasks_running_is_degraded_and_why(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """Slots 2 and 3 exit 3 once a file appears in a directory bound into the tasks (after the
+    apply proved all three): Swarm restarts them, they fail again, slot 1 keeps running."""
+    name = f"web-{sproject[4:]}"
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    failing = ('[sh, -c, "trap \'exit 0\' TERM; while true; do if [ $SLOT != 1 ] && [ -f /data/fail ];'
+               ' then exit 3; fi; sleep 1; done"]')
+    repo = _three(tmp_path, sproject, swarm, name, "overrides:\n  command: " + failing + "\n"
+                  "  env: {SLOT: '{{.Task.Slot}}'}\n"
+                  f"  volumes: [{{host_path: {shared}, mount_path: /data}}]\n",
+                  config=f"policy: {{bind_mounts: [{shared}]}}\n")
+    assert _row(repo, name)["state"] == "running"
+    (shared / "fail").write_text("")
+
+    def degraded() -> dict[str, Any] | None:
+        row = _row(repo, name)
+        return row if row["state"] == "degraded" and "last failure" in row["status"] else None
+
+    row = wait_until(degraded, timeout=90, interval=1, message="the service degraded")
+    assert row["status"].startswith("1/3 task(s) running: ") and row["health"] is None, row
+    assert "last failure: task: non-zero exit (3)" in row["status"], row
+    text = run_cli("--repo", str(repo), "status").stdout
+    assert f"{name}=degraded (1/3 task(s) running: " in text, text
+
+
+def test_status_says_the_tasks_of_a_drained_node_are_not_placed_and_swarms_reason(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str, drain: Any) -> None:
+    name = f"web-{sproject[4:]}"
+    repo = _three(tmp_path, sproject, swarm, name)
+    drain()
+    row = wait_until(lambda: (r := _row(repo, name))["state"] == "pending" and r, timeout=60, interval=1,
+                     message="the service pending")
+    assert row["status"].startswith(f"0/3 task(s) running: 3 not placed: {NO_NODE}"), row
+    text = run_cli("--repo", str(repo), "status").stdout
+    assert f"{name}=pending (0/3 task(s) running: 3 not placed: {NO_NODE}" in text, text
+
+
+def test_the_plan_on_a_drained_node_is_a_noop_that_names_the_tasks_not_running_and_why(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str, drain: Any) -> None:
+    """The spec is in sync (nothing for syncer to write: exit 0 under --detailed-exitcode), but
+    the plan's line says 0/3 run and Swarm's reason, shown without --show-noop."""
+    name = f"web-{sproject[4:]}"
+    repo = _three(tmp_path, sproject, swarm, name)
+    drain()
+    wait_until(lambda: _states(swarm, name) == ["Pending"] * 3, timeout=60, interval=1, message="the tasks pending")
+    out = run_cli("--repo", str(repo), "plan", "--json")
+    [a] = json.loads(out.stdout)["actions"]
+    assert a["action"] == "noop" and a["cause"].startswith(
+        f"in sync, but 0/3 task(s) running: 3 not placed: {NO_NODE}"), a
+    assert a["cause"].endswith("(Swarm places them when a node can take them)"), a
+    out = run_cli("--repo", str(repo), "plan", "--detailed-exitcode")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"= noop     {name}  rev 1   in sync, but 0/3 task(s) running: 3 not placed" in out.stdout, out.stdout
+    assert f"Not all tasks running: {name} (see above)." in out.stdout, out.stdout
+
+
+def test_instances_gives_a_task_the_health_of_its_container_on_the_manager(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """The image has a HEALTHCHECK; Swarm's task list has no health, the container list has."""
+    name = f"web-{sproject[4:]}"
+    repo = _three(tmp_path, sproject, swarm, name, f"params: {{image: '{HEALTHY_IMAGE}'}}\n")
+
+    def healthy() -> list[dict[str, Any]] | None:
+        out = run_cli("--repo", str(repo), "instances", "list", "--definition", name, "--json")
+        assert out.returncode == 0, out.stderr
+        rows = json.loads(out.stdout)
+        return rows if len(rows) == 3 and all(r["state"] == "running" for r in rows) else None
+
+    rows = wait_until(healthy, timeout=60, interval=1, message="three tasks running")
+    assert [r["health"] for r in rows] == ["healthy"] * 3, rows
