@@ -28,7 +28,8 @@ from syncer.adapters.images import registry_credentials
 from syncer.core import labels as L
 from syncer.core.labels import reveal
 from syncer.core.model import LiveContainer, LiveNetwork, LiveTask
-from syncer.stages.swarm import SwarmFile, job_completions, job_run, job_state
+from syncer.stages.swarm import SwarmFile
+from syncer.stages.swarm_jobs import job_completions, job_run, job_state
 from syncer.stages.swarm_drift import live_template
 from syncer.stages.swarm_status import service_state
 

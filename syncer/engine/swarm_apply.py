@@ -20,50 +20,23 @@ from syncer.core.errors import DockerUnavailable
 from syncer.adapters.swarm import Swarm
 from syncer.core.model import Action, ContainerSpec, Desired, RegistryAnswer
 from syncer.engine.heal import OWN, marked_swarm
-from syncer.engine.swarm_wake import SLOW, Waker, since
+from syncer.engine.swarm_wake import SLOW, Snapshot, Waker, since
 from syncer.engine.swarms import DeployFailed
 from syncer.stages import swarm as S
 from syncer.stages.swarm_drift import template_drifted
+from syncer.stages.swarm_jobs import job_run
 from syncer.stages.swarm_tasks import (
     failed_tasks, health_checked, job_progress, last_reason, roll_time, running_count, runs_template, superseded,
     waiting_reason, waiting_tasks, wanted_replicas)
 
 Log = Callable[[str], None]
-# seconds between two looks at the services' tasks and UpdateStatus (shared: see _Snapshot). A task
+# seconds between two looks at the services' tasks and UpdateStatus (shared: see swarm_wake.Snapshot). A task
 # list is costly for a busy manager (0.3-0.6 s while 40 tasks start on 2 cores): at 0.1 s, bench/swarm's
 # create ran at 0.93x stack deploy's rate and a change took 1.17x its time (medians of 8 rounds); at
 # 0.25 s, 1.00x and 1.12x.
 POLL = 0.25
-WOKEN = 0.1  # at least this between two lists the events asked for (rolls ending together)
 CONFIRM = 0.5  # seconds after which a health-checked service's running tasks are looked at again
 FAILURES_ON_CREATE = 3  # failed tasks after which a new service is given up (Swarm would retry forever)
-
-
-class _Snapshot:
-    """One list call shared by every deployment waiting on this server, made again once it is
-    POLL old: twenty services waiting at once ask the manager four times a second, not eighty,
-    and each one still sees its change within POLL (a roll's end is not noticed late). A
-    waiter the events woke (engine/swarm_wake.py) asks for a list made after event `after`."""
-
-    def __init__(self, fetch: Callable[[], list[dict[str, Any]]], seq: Callable[[], int] = lambda: 0) -> None:
-        self.fetch, self.seq = fetch, seq
-        self._lock = threading.Lock()
-        self._rows: list[dict[str, Any]] = []
-        self._at = -1.0
-        self._seq = -1  # the events counted when the list was asked for
-
-    def rows(self, after: int = -1) -> tuple[list[dict[str, Any]], int]:
-        """The rows, and the events counted before they were asked for. Asked again for
-        events at most every WOKEN (twenty services ending at once make one list, not twenty)."""
-        with self._lock:
-            age = time.monotonic() - self._at
-            if age >= POLL or self._seq < after:
-                if self._seq < after and age < WOKEN:
-                    time.sleep(WOKEN - age)  # (the others wait on the lock, then share this list)
-                seq = self.seq()
-                self._rows = self.fetch()
-                self._at, self._seq = time.monotonic(), seq
-            return self._rows, self._seq
 
 
 def _waiting(tasks: list[dict[str, Any]], since: str, log: Log, *, until: str = "running") -> str:
@@ -94,8 +67,8 @@ class SwarmDeployer:
         self._net_ready: set[str] = set()
         # One GET /tasks and one GET /services for the whole project, shared by every deployment
         # waiting on this server: twenty services polling one by one would slow the manager
-        self._task_rows = _Snapshot(lambda: self.swarm.project_tasks(self.project))
-        self._service_rows = _Snapshot(lambda: self.swarm.project_services(self.project), self._seq)
+        self._task_rows = Snapshot(lambda: self.swarm.project_tasks(self.project), every=POLL)
+        self._service_rows = Snapshot(lambda: self.swarm.project_services(self.project), self._seq, every=POLL)
         # the manager's service events, which end a roll's wait sooner than the clock (a unix
         # socket's only: an ssh server's forwarded one too)
         self._waker: Waker | None = None
@@ -202,7 +175,7 @@ class SwarmDeployer:
             log(f"created job service {c.definition} ({ident[:12]}): Swarm runs it to completion")
         deadline = time.monotonic() + self.job_timeout
         while True:
-            tasks = [t for t in self._tasks(ident) if S.job_run(t) == run]
+            tasks = [t for t in self._tasks(ident) if job_run(t) == run]
             complete, failed = job_progress(body["Mode"], tasks, (body.get("TaskTemplate") or {}).get("RestartPolicy"))
             if complete:
                 done = sum(1 for t in tasks if (t.get("Status") or {}).get("State") == "complete")
@@ -229,7 +202,7 @@ class SwarmDeployer:
         force = int((spec.get("TaskTemplate") or {}).get("ForceUpdate") or 0) + 1
         again = {**body, "TaskTemplate": {**body["TaskTemplate"], "ForceUpdate": force}}
         self.swarm.update_service(a.container_id, int(info["Version"]["Index"]), again, self.secrets)
-        run = S.job_run(self.swarm.inspect_service(a.container_id).get("JobStatus"))
+        run = job_run(self.swarm.inspect_service(a.container_id).get("JobStatus"))
         log(f"updated job service {c.definition} ({a.container_id[:12]}): Swarm runs it again (run {run})")
         return a.container_id, run
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 SLOW = 1.0  # seconds between two looks at a roll when the events are read
+WOKEN = 0.1  # at least this between two lists the events asked for (rolls ending together)
 
 
 def rolled(event: Mapping[str, Any]) -> str | None:
@@ -99,3 +100,32 @@ def since() -> int:
     """The `since` of a stream opened now: a second back, so that no event falls between
     the apply's write and the engine's answer to `GET /events`."""
     return int(time.time()) - 1
+
+
+class Snapshot:
+    """One list call shared by every deployment waiting on a server, made again once it is
+    `every` seconds old (engine/swarm_apply.POLL): twenty services waiting at once ask the
+    manager four times a second, not eighty, and each one still sees its change within `every`
+    (a roll's end is not noticed late). A waiter the events woke asks for a list made after
+    event `after`."""
+
+    def __init__(self, fetch: Callable[[], list[dict[str, Any]]], seq: Callable[[], int] = lambda: 0, *,
+                 every: float) -> None:
+        self.fetch, self.seq, self.every = fetch, seq, every
+        self._lock = threading.Lock()
+        self._rows: list[dict[str, Any]] = []
+        self._at = -1.0
+        self._seq = -1  # the events counted when the list was asked for
+
+    def rows(self, after: int = -1) -> tuple[list[dict[str, Any]], int]:
+        """The rows, and the events counted before they were asked for. Asked again for
+        events at most every WOKEN (twenty services ending at once make one list, not twenty)."""
+        with self._lock:
+            age = time.monotonic() - self._at
+            if age >= self.every or self._seq < after:
+                if self._seq < after and age < WOKEN:
+                    time.sleep(WOKEN - age)  # (the others wait on the lock, then share this list)
+                seq = self.seq()
+                self._rows = self.fetch()
+                self._at, self._seq = time.monotonic(), seq
+            return self._rows, self._seq

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from syncer.stages.health import probes
-from syncer.stages.swarm import job_complete, job_completions
+from syncer.stages.swarm_jobs import job_complete, job_completions
 
 _NOT_YET = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting")  # before running
 
@@ -74,7 +74,7 @@ def _where(task: Mapping[str, Any]) -> str:
 def job_progress(mode: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]],
                  restart: Mapping[str, Any] | None = None) -> tuple[bool, list[Mapping[str, Any]]]:
     """(completed, failed tasks Swarm will not retry) of one run of a job service, raw: `mode`
-    and `restart` (its RestartPolicy), its spec's; `tasks`, that run's (stages/swarm.job_complete
+    and `restart` (its RestartPolicy), its spec's; `tasks`, that run's (stages/swarm_jobs.job_complete
     says when it completed). Under `on-failure`, a failed task is retried in its slot (a global
     job's: on its node) until MaxAttempts restarts failed too (0: forever; the job timeout ends it)."""
     def state(t: Mapping[str, Any]) -> str:

@@ -13,6 +13,7 @@ from syncer.core.model import (
 )
 from syncer.stages import swarm as S
 from syncer.stages import swarm_fields
+from syncer.stages.swarm_jobs import job_completions, job_run, job_state
 from syncer.stages.plan import plan
 from syncer.stages.render import normalise, render_definition
 from syncer.cli.views import closing_line
@@ -241,13 +242,13 @@ def test_a_swarm_job_is_a_replicated_job_run_once_per_spec_hash() -> None:
     assert body["TaskTemplate"]["ContainerSpec"]["Labels"][L.KIND] == "job"  # its exit is not a fault
     done = LiveTask("t1", "web", "svc1", 1, "n", "complete", "complete")
     failed = LiveTask("t2", "web", "svc1", 1, "n", "failed", "shutdown", error="task: non-zero exit (3)")
-    assert S.job_state([done], 1) == ("exited", "Exited (0) job completed")
-    assert S.job_state([failed], 1)[0] == "exited" and S.job_state([failed], 1)[1].startswith("Exited (3)")
+    assert job_state([done], 1) == ("exited", "Exited (0) job completed")
+    assert job_state([failed], 1)[0] == "exited" and job_state([failed], 1)[1].startswith("Exited (3)")
     live = _service(job)
     for tasks, want in (([done], ("noop", "job completed (exit 0)")), ([failed], ("run", "the job's last run"))):
         from dataclasses import replace
 
-        state, status = S.job_state(tasks, 1)
+        state, status = job_state(tasks, 1)
         [a] = _plan([job], [replace(live, state=state, status=status)]).actions
         assert (a.action, a.cause[:len(want[1])]) == want
     assert [a.action for a in _plan([job], []).actions] == ["run"]
@@ -669,16 +670,16 @@ def test_a_job_run_is_judged_by_each_node_or_by_its_completions() -> None:
         return LiveTask(ident, "sweep", "svc7", 0, node, state, "complete", error=err, updated=at)
 
     a_ok, b_bad = t("t1", "a", "complete", "2026-12-02T10:00:01Z"), t("t2", "b", "failed", "2026-12-02T10:00:02Z")
-    assert S.job_state([a_ok, b_bad], None) == ("exited", "Exited (4) task: non-zero exit (4)")
+    assert job_state([a_ok, b_bad], None) == ("exited", "Exited (4) task: non-zero exit (4)")
     b_retried = t("t3", "b", "complete", "2026-12-02T10:00:09Z")
-    assert S.job_state([a_ok, b_bad, b_retried], None) == ("exited", "Exited (0) job completed")
-    assert S.job_state([a_ok, b_bad], 2)[1].startswith("Exited (4)")
-    assert S.job_state([a_ok, b_retried], 2) == ("exited", "Exited (0) job completed")
-    assert S.job_state([a_ok], 2) == ("running", "job running")  # (the second is yet to be made)
-    assert S.job_state([], None) == ("created", "no task yet")
-    assert S.job_completions({"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 3}}) == 3
-    assert S.job_completions({"GlobalJob": {}}) is None
-    assert S.job_run({"JobIteration": {"Index": 2}}) == 2 and S.job_run({"JobIteration": {}}) == 0 == S.job_run(None)
+    assert job_state([a_ok, b_bad, b_retried], None) == ("exited", "Exited (0) job completed")
+    assert job_state([a_ok, b_bad], 2)[1].startswith("Exited (4)")
+    assert job_state([a_ok, b_retried], 2) == ("exited", "Exited (0) job completed")
+    assert job_state([a_ok], 2) == ("running", "job running")  # (the second is yet to be made)
+    assert job_state([], None) == ("created", "no task yet")
+    assert job_completions({"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 3}}) == 3
+    assert job_completions({"GlobalJob": {}}) is None
+    assert job_run({"JobIteration": {"Index": 2}}) == 2 and job_run({"JobIteration": {}}) == 0 == job_run(None)
 
 
 def test_a_global_job_is_observed_as_a_job_in_its_mode() -> None:
