@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
         _fail(exc.lines(), exc.exit_code)
     except KeyboardInterrupt:
         _fail(["syncer: interrupted"], 130)
+    except OSError as exc:  # the machine's, not a bug: a full or read-only disk, a symlink loop...
+        if os.environ.get("SYNCER_DEBUG"):
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        _fail([f"syncer: {exc.strerror or exc}{where}"])
     except Exception as exc:  # a bug: say so in one line, never a traceback
         if os.environ.get("SYNCER_DEBUG"):
             raise

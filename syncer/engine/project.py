@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from syncer.adapters import cache, gitcli
 from syncer.adapters.store import Store
 from syncer.core import clock
-from syncer.core.errors import Diagnostic, InvalidProject, SecretError
+from syncer.core.errors import Diagnostic, InvalidProject, SecretError, UsageError
 from syncer.core.model import Desired, Observed, Plan, Project
 from syncer.core.record import Record, record
 from syncer.core.redact import Redactor
@@ -55,16 +55,20 @@ class Context(Record):
         """The state directory (created 0700 on first use, with a `.gitignore` of `*` so that
         a repository holding it is never dirty because of it, nor commits its key)."""
         path = self.state_dir or root / STATE_DIR
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        ignore = path / ".gitignore"
-        if not ignore.exists():
-            try:  # O_EXCL: several processes may start at once; one writes it, whole
-                fd = os.open(ignore, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
-                with os.fdopen(fd, "w") as f:
-                    f.write("# syncer's state: never committed\n*\n")
+        try:
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            ignore = path / ".gitignore"
+            if not ignore.exists():
+                try:  # O_EXCL: several processes may start at once; one writes it, whole
+                    fd = os.open(ignore, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                except FileExistsError:
+                    pass
+                else:
+                    with os.fdopen(fd, "w") as f:
+                        f.write("# syncer's state: never committed\n*\n")
+        except OSError as exc:  # a file where the directory should be, a read-only or full disk...
+            why = "not a directory" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror
+            raise UsageError(f"state directory {path}: {why or exc} (--state-dir)") from None
         return path
 
 

@@ -59,6 +59,8 @@ def read_regular(root: Path, path: str, *, limit: int = MAX_FILE_BYTES, real_roo
         return None
     except IsADirectoryError:
         return None
+    except OSError as exc:  # a symbolic link loop, no permission...
+        raise UnsafePath(path, f"cannot be read: {exc.strerror or exc}") from None
     st = os.fstat(fd)
     if stat.S_ISDIR(st.st_mode):
         os.close(fd)
