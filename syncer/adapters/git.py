@@ -158,7 +158,7 @@ def _without_credentials(url: str) -> tuple[str, dict[str, str]]:
 
 
 def _clone(url: str, dest: Path, branch: str, env: dict[str, str]) -> str:
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # (the state dir: the store and the key)
     try:
         repo = git.Repo.clone_from(url, dest, branch=branch, single_branch=True, env=env or None)
     except GitCommandError as exc:

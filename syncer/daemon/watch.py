@@ -97,7 +97,7 @@ class Watcher:
     def _prepare(self) -> None:
         if self.opts.source is not None:
             self.state = (self.ctx.state_dir or Path.cwd() / engine.STATE_DIR).resolve()
-            self.state.mkdir(parents=True, exist_ok=True)
+            self.state.mkdir(parents=True, exist_ok=True, mode=0o700)  # (it holds the store and the key)
             self.repo = self.state / "clone"
             self.ctx = replace(self.ctx, repo=self.repo, state_dir=self.state)
             log.info("following %s (%s)", sources.safe_url(self.opts.source), self.opts.branch,

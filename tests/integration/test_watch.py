@@ -159,6 +159,9 @@ def test_follows_a_remote_repository_by_url(tmp_path: Path, project: str, docker
     w = _start(watches, tmp_path, "--state-dir", str(tmp_path / "state"), "watch", "--repo", f"file://{bare}",
                "--branch", "main", "--log-format", "json")
     wait_until(lambda: _running(docker_api, project, name), 60, message="first apply from the clone")
+    import stat
+
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700  # (QA: 0755; it holds the store and the key)
     (work / "definitions/web.yaml").write_text(WEB.format(name=name, message="pushed"))
     sha = commit_all(work, "pushed")
     git(work, "push", "-q", "origin", "main")
