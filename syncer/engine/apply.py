@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from syncer.core import labels as L
 from syncer.adapters import images
@@ -21,38 +20,13 @@ from syncer.core.errors import DockerUnavailable
 from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan, RegistryAnswer
 from syncer.core.redact import NOTHING, Redactor
 from syncer.engine.heal import OWN
+from syncer.engine.recording import DeploymentResult, Recorder
 from syncer.engine.readiness import ActionFailed, ended_on_its_own, tail, wait_ready
 from syncer.engine.options import ApplyOptions
 from syncer.engine.swarms import DeployFailed, Swarms
 from syncer.stages.files import archive
 from syncer.stages.selfheal import runs_to_completion
 from syncer.stages.waves import group_actions, waves
-
-
-class Recorder(Protocol):
-    """Where deployments and their log lines go (the store, events, the terminal)."""
-
-    def begin(self, definition: str, server: str, revision: int, actions: list[str]) -> str:
-        """A deployment is about to run; returns its id."""
-
-    def log(self, deployment: str, line: str) -> None:
-        """One line of a deployment's log."""
-
-    def finish(self, deployment: str, *, ok: bool, rolled_back: bool = False, error: str = "") -> None:
-        """The deployment's outcome."""
-
-
-@dataclass
-class DeploymentResult:
-    """What happened to one definition."""
-
-    definition: str
-    server: str
-    deployment: str
-    ok: bool
-    rolled_back: bool = False
-    error: str = ""
-    actions: list[str] = field(default_factory=list)
 
 
 class Applier:

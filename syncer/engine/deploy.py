@@ -26,6 +26,7 @@ from syncer.engine.project import (
     redactor,
     secrets_for,
 )
+from syncer.engine.recording import StoreRecorder
 from syncer.engine.revisions import forget_lapsed
 from syncer.stages.plan import Known, definition_hash, desired_hash, restores_only
 from syncer.stages.networks import internal_names
@@ -34,7 +35,7 @@ from syncer.stages.tags import heard
 
 if TYPE_CHECKING:
     from syncer.adapters.docker import Engine
-    from syncer.engine.apply import DeploymentResult
+    from syncer.engine.recording import DeploymentResult
     from syncer.engine.options import ApplyOptions
     from syncer.engine.observe import EngineFactory
     from syncer.stages.backoff import Hold
@@ -72,53 +73,6 @@ class ApplyReport:
         """True when nothing failed (conflicts and unreachable servers count as failures: what
         they block was not applied)."""
         return all(r.ok for r in self.results) and not any(a.action in BLOCKING for a in self.plan.actions)
-
-
-class _StoreRecorder:
-    """Deployments into the store, log lines redacted, events out, progress to the view."""
-
-    def __init__(self, store: Store, run_id: str, trigger: str, commit: str | None,
-                 redact: Redactor, progress: Progress, events: EventSink) -> None:
-        self.store, self.run_id, self.trigger, self.commit = store, run_id, trigger, commit
-        self.redact = redact  # exactly the project's secrets, not every environment variable
-        self.progress, self.events = progress, events
-        self.names: dict[str, str] = {}
-        self.info: dict[str, dict[str, Any]] = {}
-        self.message = ""
-        self.images: Mapping[tuple[str, str], Mapping[str, str]] = {}  # stages.tags.heard
-
-    def _clean(self, text: str) -> str:
-        return self.redact.text(text)
-
-    def begin(self, definition: str, server: str, revision: int, actions: list[str]) -> str:
-        dep = self.store.add_deployment(run_id=self.run_id, definition=definition, server=server,
-                                        revision=revision, actions=actions, trigger=self.trigger, commit=self.commit,
-                                        images=self.images.get((definition, server)))
-        self.store.deployment_running(dep)
-        self.store.set_definition_status(definition, "deploying")
-        self.names[dep] = definition
-        self.info[dep] = {"server": server, "revision": revision, "actions": actions}
-        if self.commit:
-            self.store.log(dep, f"commit {self.commit[:12]} {self.message}".rstrip())
-        self.events("deployment.started", {"deployment_id": dep, "definition": definition, "server": server,
-                                           "revision": revision, "actions": actions})
-        return dep
-
-    def log(self, deployment: str, line: str) -> None:
-        line = self._clean(line)
-        self.store.log(deployment, line)
-        self.progress(self.names.get(deployment, "?"), line)
-
-    def finish(self, deployment: str, *, ok: bool, rolled_back: bool = False, error: str = "") -> None:
-        error = self._clean(error)
-        self.store.finish_deployment(deployment, ok=ok, rolled_back=rolled_back, error=error)
-        self.progress(self.names.get(deployment, "?"), "done: ok" if ok else "done: failed")
-        data = {"deployment_id": deployment, "definition": self.names.get(deployment),
-                **self.info.get(deployment, {}), "commit": self.commit, "error": error or None,
-                "rolled_back": rolled_back}
-        self.events("deployment.success" if ok else "deployment.failed", data)
-        if rolled_back:
-            self.events("deployment.rolled_back", data)
 
 
 def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool],
@@ -242,7 +196,7 @@ def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: De
     _record_revisions(store, desired, result, project.commit, events, held=held)
     live = _engines(factory, project.config.servers, result)
     mask = redactor(ctx, project)
-    recorder = _StoreRecorder(store, run_id, trigger, project.commit, mask, progress, events)
+    recorder = StoreRecorder(store, run_id, trigger, project.commit, mask, progress, events)
     recorder.message = project.commit_message
     registry = {name: s.registry for name, s in observed.servers.items()}
     recorder.images = heard(desired.containers, registry)
