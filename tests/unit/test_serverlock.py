@@ -118,3 +118,20 @@ def test_two_entries_for_one_engine_name_the_entry_whose_lock_it_is_not_every_on
         ServerLock(Project(root="/nowhere", config=config, templates=(), definitions=()), "syncer apply",
                    engines=lambda server: engines[server.name]).__enter__()  # type: ignore[arg-type,return-value]
     assert swarm.lock is None and shared.lock is None  # released
+
+
+def test_a_lock_whose_holder_ended_unreaped_is_taken_over() -> None:
+    """QA: an apply killed by `kill -9` whose parent has not reaped it (a CI container without
+    an init keeps such a zombie for as long as it runs) still answered signal 0, so its lock
+    was held against every later apply."""
+    zombie = subprocess.Popen(["true"])  # never waited for until the end: a zombie meanwhile
+    try:
+        deadline = time.monotonic() + 10
+        while open(f"/proc/{zombie.pid}/stat").read().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        engine = _Engine(visible_after=0.0, holder_pid=zombie.pid)
+        with ServerLock(_project(), "syncer apply", engines=lambda server: engine) as lock:  # type: ignore[arg-type,return-value]
+            assert [ident for _, ident in lock.held] == ["mine"]
+    finally:
+        zombie.wait()
