@@ -129,6 +129,8 @@ class SampleRecorder:
             while not self._stopping.is_set():
                 try:
                     self.once(store)
+                except SyncerError as exc:  # the store busy or full: said in a line, tried next round
+                    log.warning("metric sampling failed: %s", str(exc).splitlines()[0] if str(exc) else exc)
                 except Exception:  # noqa: BLE001 - sampling must never take the server down
                     log.exception("metric sampling failed")
                 self._stopping.wait(self.interval)

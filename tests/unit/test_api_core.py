@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -148,3 +149,27 @@ def test_an_error_message_naming_what_the_caller_sent_is_cut_short() -> None:
     message = error_body("not_found", f"no definition '{'x' * 100_000}' in the store")["error"]["message"]
     assert len(message) == MESSAGE_LIMIT and message.startswith("no definition 'xxx") and message.endswith("…")
     assert error_body("not_found", "no definition 'web'")["error"]["message"] == "no definition 'web'"
+
+
+def test_a_store_that_fails_a_sampling_round_is_one_warning_line_not_a_traceback(
+        tmp_path: Any, monkeypatch: Any, caplog: Any) -> None:
+    """QA: with the state database locked by another process, the sampler logged `metric
+    sampling failed` with a whole traceback at every round."""
+    import logging
+
+    from syncer.adapters.store import StoreError
+    from syncer.engine.samples import SampleRecorder
+
+    rec = SampleRecorder(tmp_path, lambda: None, interval=0.01, retention=60)  # type: ignore[arg-type,return-value]
+
+    def locked(store: Any) -> int:
+        rec._stopping.set()
+        raise StoreError("state database /x/state.db: database is locked (another syncer process is writing it)")
+
+    monkeypatch.setattr(rec, "once", locked)
+    with caplog.at_level(logging.WARNING, logger="syncer.engine.samples"):
+        rec._loop()
+    [record] = caplog.records
+    assert record.getMessage() == ("metric sampling failed: state database /x/state.db: database is locked"
+                                   " (another syncer process is writing it)")
+    assert record.exc_info is None and record.levelno == logging.WARNING
