@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from syncer.core.clock import parse_duration
-from syncer.core.errors import DockerUnavailable, GitError, InvalidProject, LockHeld, SecretError, SyncerError
+from syncer.core.errors import (
+    DockerUnavailable, GitError, InvalidProject, LockHeld, ProjectNotFound, SecretError, SyncerError,
+)
 from syncer.daemon.faults import DockerFaults
 from syncer.daemon.logs import JsonFormatter, configure_logging
 from syncer.engine import facade as engine
@@ -255,7 +257,7 @@ class Watcher:
             return Outcome("failed", error=str(exc)[:500])
         except SyncerError as exc:
             log.error("%s", " | ".join(exc.lines()), extra={"event": "error"})
-            if isinstance(exc, SecretError):  # (nothing could be rendered)
+            if isinstance(exc, (SecretError, ProjectNotFound)):  # (nothing could be rendered: syncer.yaml gone)
                 self.faults.heal_as_it_ran()
             return Outcome("failed", error=" | ".join(exc.lines())[:500])
         if report.plan.unreachable:  # what waits for a server that did not answer is tried again, as after

@@ -119,6 +119,15 @@ def test_an_invalid_commit_or_a_missing_secret_does_not_stop_self_heal(tmp_path:
     wait_until(lambda: (c := _running(docker_api, project, worker)) and c["Id"] == killed["Id"], 30,
                message="killed container of a valid definition started again while the repository is invalid")
     assert f"{worker}: started again as it ran" in w.text()
+    # QA: with syncer.yaml gone from the work tree, nothing was healed until it came back
+    (repo / "syncer.yaml").unlink()
+    wait_until(lambda: "no syncer.yaml" in w.text(), 30, message="the missing syncer.yaml logged")
+    mark = w.text().count(f"{worker}: started again as it ran")
+    killed = _running(docker_api, project, worker)
+    docker_api.kill(killed["Id"])
+    wait_until(lambda: (c := _running(docker_api, project, worker)) and c["Id"] == killed["Id"], 30,
+               message="killed container started again while syncer.yaml is missing")
+    assert w.text().count(f"{worker}: started again as it ran") == mark + 1
     assert "periodic resync" not in w.text()
     assert w.stop() == 0
 
