@@ -34,6 +34,7 @@ from syncer.engine.requests import Batch, Kind, Outcome, RequestQueue
 __all__ = ["JsonFormatter", "Kind", "WatchOptions", "Watcher", "configure_logging", "parse_duration"]
 
 log = logging.getLogger("syncer.daemon.watch")
+POLL = "git poll"  # the reason of a followed remote's poll
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Watcher:
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
         self.repo: Path | None = None
+        self.fetched = ""  # the followed remote's commit at the last fetch
         self.state: Path | None = None
         self.docker_backoff = 1.0
         # clients kept between cycles: each new one costs a version round trip, and a
@@ -118,7 +120,10 @@ class Watcher:
         except GitError as exc:
             log.warning("git: %s (will retry)", exc, extra={"event": "git.error"})
             return False
-        log.debug("git: at %s", sha[:12], extra={"event": "git.fetched"})
+        if sha != self.fetched:
+            log.info("git: new commit %s%s", sha[:12], f" (was {self.fetched[:12]})" if self.fetched else "",
+                     extra={"event": "git.fetched"})
+        self.fetched = sha
         return True
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
@@ -161,7 +166,7 @@ class Watcher:
         last = self._head()
         while not self.stopping.wait(self.opts.git_poll):
             if self.opts.source is not None:
-                self.request("git poll", kind=Kind.GIT)
+                self.request(POLL, kind=Kind.GIT)
                 continue
             now = self._head()
             if now != last:
@@ -220,9 +225,14 @@ class Watcher:
         return True
 
     def _cycle(self, batch: Batch) -> None:
-        log.info("trigger: %s", batch.reasons[:300], extra={"event": "trigger"})
         if self.opts.source is not None and batch.fetch:
+            before = self.fetched
             self._fetch()
+            if all(r.reason == POLL for r in batch.requests) and self.fetched == before:  # (as a work tree's
+                log.debug("git: nothing new at %s", (before or "")[:12])  # poll: a new commit only)
+                self.queue.serve(batch, lambda _definition: Outcome("success", commit=before))
+                return
+        log.info("trigger: %s", batch.reasons[:300], extra={"event": "trigger"})
         try:
             self.queue.serve(batch, lambda definition: self._apply(batch, definition))
         except Exception as exc:  # noqa: BLE001 - the loop outlives any one cycle

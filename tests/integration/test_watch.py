@@ -177,6 +177,15 @@ def test_follows_a_remote_repository_by_url(tmp_path: Path, project: str, docker
     c = wait_until(lambda: (c := _running(docker_api, project, name)) and c["Labels"].get("syncer.commit") == sha
                    and c, 60, message="pushed commit applied")
     assert "MESSAGE=pushed" in docker_api.inspect_container(c["Id"])["Config"]["Env"]
+    # QA: each poll (every second here) planned again and logged it though nothing moved; the
+    # commit a fetch brought was never named
+    assert f"git: new commit {sha[:12]} (was " in w.text()
+    import time
+
+    time.sleep(3)
+    quiet = w.text()
+    time.sleep(3)  # three polls more, nothing pushed
+    assert "trigger: git poll" not in w.text()[len(quiet):] and "plan:" not in w.text()[len(quiet):]
     # the remote goes away: watch keeps running and retries
     moved = tmp_path / "moved.git"
     bare.rename(moved)
