@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import click
 
 from syncer.cli import views
 from syncer.cli.base import cli, context
-from syncer.core.errors import SecretError
+from syncer.core.errors import InvalidProject, SecretError
 from syncer.engine import facade as engine
 
 
@@ -22,6 +23,19 @@ def status(obj: dict[str, Any], as_json: bool) -> int:
     ctx = context(obj)
     try:
         _, rows, servers = engine.status(ctx)
+    except InvalidProject as exc:
+        # what runs is what the operator needs during the incident: as of the last commit an
+        # apply ran at (the errors follow, exit 1); outside git, or before any apply, the errors alone
+        last = engine.last_applied(ctx)
+        if last is None:
+            raise
+        _, rows, servers = engine.status(replace(ctx, ref=last))
+        if as_json:
+            click.echo(views.to_json({**views.status_dict(rows, servers), "as_of_commit": last}), nl=False)
+        else:
+            click.echo(f"The work tree is invalid (below): as of commit {last[:12]}, the last one applied\n"
+                       + views.status_text(rows) + "\n" + views.servers_text(servers), nl=False)
+        raise exc from None
     except SecretError:
         # the key is kept on a server that did not answer: nothing can be rendered, but which
         # servers answer is what the operator needs now (the error follows, exit 1)

@@ -33,7 +33,7 @@ from syncer.engine.project import (
 from syncer.engine.rollback import rollback
 from syncer.engine.scaffold import init_repository
 from syncer.engine.secrets import KEY_FILE, parse_secrets_file, secret_key
-from syncer.engine.status import DefinitionStatus, status
+from syncer.engine.status import DefinitionStatus, last_applied, status
 from syncer.stages.backoff import Hold  # (an ApplyReport's holds, which watch reads)
 
 
@@ -57,5 +57,5 @@ __all__ = [
     "Reuse",
     "apply", "check_fresh", "is_remote", "plan_document", "compute_plan", "desired_state", "emit_event", "fingerprint", "flush_webhooks", "init_repository", "load",
     "no_events", "now_iso", "open_store", "parse_secrets_file", "planned", "read_secrets", "redactor",
-    "rollback", "secret_key", "secrets_for", "start_notifier", "status", "validated",
+    "rollback", "secret_key", "secrets_for", "start_notifier", "status", "validated", "last_applied",
 ]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from syncer.core.model import Desired, Observed, Plan, Project
 from syncer.core.record import Record, record
-from syncer.engine.project import Context, Reuse, load, open_store, planned
+from syncer.engine.project import Context, Reuse, load, open_store, planned, state_store
 
 if TYPE_CHECKING:
     from syncer.engine.observe import EngineFactory
@@ -97,3 +97,14 @@ def _rows(result: Plan, desired: Desired, observed: Observed, stored: dict[str, 
                                     not changing, changing, stored.get(name, {}).get("status", "new"), name in pins,
                                     held.get(name) if changing else None))
     return out
+
+
+def last_applied(ctx: Context) -> str | None:
+    """The commit of the newest apply run (an apply validates first: a valid project's), for
+    a status while the work tree is invalid; None outside git or before any apply."""
+    store = state_store(ctx)
+    try:
+        rows = store.runs(1)
+    finally:
+        store.close()
+    return str(rows[0]["commit_sha"]) if rows and rows[0].get("commit_sha") else None

@@ -352,3 +352,25 @@ def test_docker_tls_settings_in_the_environment_without_their_files_fail_that_se
     assert out.returncode == 1 and "internal error" not in out.stderr, out.stderr
     [line] = out.stderr.strip().splitlines()
     assert line.startswith("server 'local': cannot reach Docker: Path to a certificate and key files"), line
+
+
+def test_status_while_the_work_tree_is_invalid_shows_what_runs_as_of_the_last_applied_commit(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    """QA: during the incident (a broken commit), `syncer status` printed the YAML error alone:
+    what runs could not be seen. It shows the status as of the commit the last apply ran at,
+    then the errors, exit 1."""
+    web = f"name: {project}-web\ntemplate: box\n"
+    repo = simple_repo(tmp_path / "repo", project, definitions={"web": web})
+    git_init(repo)
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    state = tmp_path / "state"
+    assert run_cli("--repo", str(repo), "--state-dir", str(state), "apply", "--auto-approve").returncode == 0
+    (repo / "definitions/web.yaml").write_text(web + "replicas: lots\n")
+    commit_all(repo, "broken")
+    out = run_cli("--repo", str(repo), "--state-dir", str(state), "status")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stdout.startswith(f"The work tree is invalid (below): as of commit {sha[:12]}, the last one applied\n")
+    assert f"{project}-web=running" in out.stdout and "in sync" in out.stdout
+    assert out.stderr.startswith("definitions/web.yaml:3:11: replicas: expected integer")
+    data = json.loads(run_cli("--repo", str(repo), "--state-dir", str(state), "status", "--json").stdout)
+    assert data["as_of_commit"] == sha and [d["in_sync"] for d in data["definitions"]] == [True]
