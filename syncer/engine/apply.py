@@ -16,7 +16,7 @@ from typing import Any
 from syncer.core import labels as L
 from syncer.adapters import images
 from syncer.adapters.docker import Engine, EngineError, Missing
-from syncer.core.errors import DockerUnavailable
+from syncer.core.errors import DockerUnavailable, SyncerError
 from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan, RegistryAnswer
 from syncer.core.redact import NOTHING, Redactor
 from syncer.engine.heal import OWN
@@ -58,6 +58,7 @@ class Applier:
         # at the end of the apply (a quick one-shot's exit: `ended_on_their_own`)
         self.may_end: list[tuple[str, ContainerSpec, str, int]] = []  # server, spec, id, unix time of its start
         self.network_errors: dict[str, str] = {}  # server → why a network it needs could not be made
+        self.halted: SyncerError | None = None  # a deployment the recorder could not begin: none begins after it
         self.internal = frozenset(internal)
         self.swarms = Swarms(engines, desired, secrets, timeout=options.health_timeout,
                              job_timeout=options.job_timeout, sleep=sleep, registry=registry, internal=internal)
@@ -77,6 +78,8 @@ class Applier:
         failed: set[str] = set(blocked)
         self._networks("network create")  # before the first container that joins them
         for wave in waves(self.desired, groups):
+            if self.halted is not None:
+                return results  # (nothing more is done: no network is removed either)
             todo = []
             for name in wave:
                 bad = [d for d in deps.get(name, ()) if d in failed]
@@ -124,10 +127,22 @@ class Applier:
             return L.DEFAULT_NETWORK
         return engine_name[len(prefix):] if engine_name.startswith(prefix) else engine_name
 
+    def _begin(self, name: str, server: str, revision: int, kinds: list[str]) -> str | DeploymentResult:
+        """The deployment's id; its result when it cannot be recorded (the store): then it is
+        not run, nor anything after it (a deployment under way is carried to its end)."""
+        if self.halted is None:
+            try:
+                return self.recorder.begin(name, server, revision, kinds)
+            except SyncerError as exc:
+                self.halted = exc
+        return DeploymentResult(name, server, "", False, error=f"not started: {self.halted}", actions=kinds)
+
     def _skip(self, name: str, actions: list[Action], bad: list[str]) -> DeploymentResult:
         server, revision = actions[0].server, actions[0].revision
         kinds = [f"{a.action} {a.container}" for a in actions]
-        dep = self.recorder.begin(name, server, revision, kinds)
+        dep = self._begin(name, server, revision, kinds)
+        if isinstance(dep, DeploymentResult):
+            return dep
         message = f"skipped: dependency {', '.join(sorted(bad))} failed or is in conflict"
         self.recorder.log(dep, message)
         self.recorder.finish(dep, ok=False, error=message)
@@ -148,7 +163,9 @@ class Applier:
     def _deploy(self, name: str, actions: list[Action]) -> DeploymentResult:
         server = next((a.server for a in actions if a.action != "remove"), actions[0].server)
         kinds = [f"{a.action} {a.container}" for a in actions]
-        dep = self.recorder.begin(name, server, actions[0].revision, kinds)
+        dep = self._begin(name, server, actions[0].revision, kinds)
+        if isinstance(dep, DeploymentResult):
+            return dep
 
         def log(line: str) -> None:
             self.recorder.log(dep, self.redact.text(line))

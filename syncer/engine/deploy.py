@@ -212,6 +212,8 @@ def _run(ctx: Context, project: Project, store: Store, result: Plan, desired: De
     finally:
         for e in live.values():
             e.close()
+    if recorder.error is not None:  # every deployment under way ended (StoreRecorder): the apply fails once,
+        raise recorder.error  # and the next one marks what it could not record as interrupted
     for name, ident, definition in applier.completed:  # as watch records one it sees end on its own
         store.mark_finished(name, ident, definition)
     for r in results:  # an error quotes container output (a job's last lines): masked before any view
