@@ -37,6 +37,8 @@ class DockerFaults:
         # cannot plan (an invalid repository, a secret not set) heals them as they ran
         self._open: dict[str, tuple[Any, str, str | None]] = {}
         self._lock = threading.Lock()
+        self.project = ""  # (set by `run`)
+        self.external: list[str] = []
 
     def healed(self, definition: str | None) -> None:
         """A cycle of `definition` (None: every one) converged: its faults are healed."""
@@ -63,6 +65,9 @@ class DockerFaults:
         """Follow each server's event stream; reconnect with backoff; heal on the way back."""
         w = self.watcher
         project = engine.load(w.ctx)
+        self.project = project.config.name
+        # (the external networks it joins: a container taken off one is healed too)
+        self.external = sorted(n for n, external in project.config.networks.items() if external)
         watchers = [threading.Thread(target=self._server_events, args=(project.config.name, s),
                                      daemon=True, name=f"events-{s.name}")
                     for s in project.config.servers.values()]
@@ -79,7 +84,7 @@ class DockerFaults:
         while not w.stopping.is_set():
             observer = None
             try:
-                events = sources.docker_events(server, project, since=since)
+                events = sources.docker_events(server, project, since=since, networks=self.external)
                 observer = heal.Observer(server)
                 if lost:
                     log.info("docker %s: reachable again", server.name, extra={"event": "docker.back"})
@@ -112,6 +117,11 @@ class DockerFaults:
         verdict = heal.read_event(event)
         if verdict.what == "ignore":
             return
+        if verdict.what == "detached":  # (logged once known to be a fault: a container that ends sends these too)
+            if w.opts.self_heal:  # (its own thread: the engine is asked whose container it is)
+                threading.Thread(target=self._detached, args=(server, observer, verdict), daemon=True,
+                                 name=f"detached-{verdict.container_id[:12]}").start()
+            return
         log.info("docker %s: %s %s", server.name, verdict.action, verdict.name, extra={"event": "docker.event"})
         if verdict.what == "unhealthy":
             self._unhealthy(server, verdict)
@@ -119,10 +129,10 @@ class DockerFaults:
         if verdict.what == "finished":
             self._finished(server, verdict)
             return
-        if verdict.what == "drift":  # the manager has the new spec when it sends the event: plan now
+        if verdict.what == "drift":  # the manager has the new spec (the list the new name) already: plan now
             if w.opts.self_heal:
-                w.request(f"docker: service {verdict.name} {verdict.why}", kind=Kind.DOCKER,
-                          definition=verdict.definition)
+                what = verdict.name if verdict.action == "rename" else f"service {verdict.name}"
+                w.request(f"docker: {what} {verdict.why}", kind=Kind.DOCKER, definition=verdict.definition)
             return
         if verdict.what == "note" or not w.opts.self_heal or verdict.expect is None:
             return
@@ -147,6 +157,18 @@ class DockerFaults:
         # batch still plans everything)
         w.request(f"docker: {verdict.name} {verdict.action}", kind=Kind.DOCKER, definition=verdict.definition,
                   ready=lambda: settled.wait(SETTLE_S + 1))
+
+    def _detached(self, server: Any, observer: heal.Observer, verdict: heal.Verdict) -> None:
+        """A container taken off one of the project's networks: when it is one of the project's
+        and stays off it (not released as it ended), its definition is planned again."""
+        labels = observer.detached(verdict.container_id, verdict.name, timeout=SETTLE_S)
+        definition = (labels or {}).get("syncer.definition")
+        if labels is None or labels.get("syncer.project") != self.project or not definition:
+            return
+        log.info("docker %s: disconnect %s from %s", server.name, verdict.container_id[:12], verdict.name,
+                 extra={"event": "docker.event"})
+        self.watcher.request(f"docker: a container of {definition} {verdict.why}", kind=Kind.DOCKER,
+                             definition=definition)
 
     def _finished(self, server: Any, verdict: heal.Verdict) -> None:
         log.info("docker %s: %s %s (a container that runs to completion is a `kind: job` in its template)",

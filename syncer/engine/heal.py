@@ -214,6 +214,28 @@ class Observer:
                 return False
             time.sleep(POLL_S)
 
+    def detached(self, ident: str, network: str, *, timeout: float = 3.0) -> Mapping[str, str] | None:
+        """The labels of container `ident` when it is off `network` for good — taken off by hand:
+        a container that ends is released from its networks too, but keeps them in its config —
+        once the container list shows it so (what a plan reads); None when it is still on it,
+        or gone (its own event tells), or the list did not show it within `timeout`."""
+        deadline = time.monotonic() + timeout
+        try:
+            info = self.engine.inspect(ident)
+            if network in ((info.get("NetworkSettings") or {}).get("Networks") or {}):
+                return None
+            while True:
+                row = self.engine.row(ident)
+                if row is None:
+                    return None
+                if network not in ((row.get("NetworkSettings") or {}).get("Networks") or {}):
+                    return dict((info.get("Config") or {}).get("Labels") or {})
+                if time.monotonic() > deadline:
+                    return None
+                time.sleep(POLL_S)
+        except (Missing, EngineError, DockerUnavailable):
+            return None
+
     def close(self) -> None:
         """Release the connection."""
         self.engine.close()

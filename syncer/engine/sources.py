@@ -3,7 +3,7 @@ verified push webhooks, and each Docker server's event stream."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +79,14 @@ def verify_push(ctx: Context, project: Project, headers: Mapping[str, str], body
     return hooks.verify(headers, body, git_webhook_secret(ctx, project), branch=branch)
 
 
-def docker_events(server: Server, project: str, *, since: int) -> Iterator[dict[str, Any]]:
-    """The server's events about the project's containers from `since` (unix seconds) on.
-    Checks the server answers first (raises DockerUnavailable before the first event when
-    it does not); the stream ends, or raises, when the server goes away."""
+def docker_events(server: Server, project: str, *, since: int,
+                  networks: Iterable[str] = ()) -> Iterator[dict[str, Any]]:
+    """The server's events about the project's containers from `since` (unix seconds) on,
+    and on a Docker server the `disconnect` events of the project's networks (the project
+    network, `<project>_<name>`, and `networks`: the external ones it joins), whose actor is
+    the network: they do not carry the containers' labels. Checks the server answers first
+    (raises DockerUnavailable before the first event when it does not); the stream ends, or
+    raises, when the server goes away."""
     from syncer.adapters.docker import Engine
 
     eng = Engine(server)
@@ -91,17 +95,53 @@ def docker_events(server: Server, project: str, *, since: int) -> Iterator[dict[
     except BaseException:
         eng.close()
         raise
-    return _stream(eng, project, since)
+    return _stream(eng, project, since, [project, *networks])
 
 
-def _stream(eng: Any, project: str, since: int) -> Iterator[dict[str, Any]]:
+def _stream(eng: Any, project: str, since: int, networks: list[str]) -> Iterator[dict[str, Any]]:
     try:
         if eng.server.kind == "swarm":  # services (updated, removed) and their tasks' containers
             from syncer.adapters.swarm import Swarm
 
             yield from Swarm(eng).events(project, since=since)
         else:
-            yield from eng.events(project, since=since)
+            # (one filter cannot ask for both: every key must match, and a network event has no
+            # labels; a network name matches as a prefix: `<project>_<name>` too)
+            detached = {"label": [], "type": ["network"], "event": ["disconnect"], "network": networks}
+            yield from _merged(eng.events(project, since=since), eng.events(project, since=since, also=detached))
     finally:
         eng.close()
 
+
+def _merged(*streams: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The events of blocking streams as they come (a thread reads each); ends, or raises, as
+    soon as one of them does (closing the engine then ends the others: a stream whose
+    connection outlives that ends at its next event)."""
+    import queue
+    import threading
+
+    items: queue.Queue[tuple[str, Any]] = queue.Queue()
+    done = threading.Event()
+
+    def pump(stream: Iterator[dict[str, Any]]) -> None:
+        try:
+            for event in stream:
+                if done.is_set():
+                    return
+                items.put(("event", event))
+            items.put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader, which raises it
+            items.put(("error", exc))
+
+    for stream in streams:
+        threading.Thread(target=pump, args=(stream,), daemon=True, name="docker-events").start()
+    try:
+        while True:
+            kind, item = items.get()
+            if kind == "error":
+                raise item
+            if kind == "end":
+                return
+            yield item
+    finally:
+        done.set()

@@ -16,7 +16,7 @@ from syncer.core.errors import DockerUnavailable
 from syncer.core.model import (
     Action, ContainerSpec, Desired, LiveContainer, LiveNetwork, Observed, Plan, Reason, ServerState,
 )
-from syncer.stages import networks, restarts, selfheal, tags
+from syncer.stages import networks, outside, restarts, selfheal, tags
 from syncer.stages.swarm import TASK_HASH, live_mode, service_mode, task_hash
 from syncer.stages.swarm_drift import drifted
 from syncer.stages.swarm_drift import reasons as drift_reasons
@@ -41,7 +41,7 @@ def fingerprint(observed: Observed) -> str:
         s = observed.servers[name]
         for c in sorted((*s.managed, *s.name_holders), key=lambda c: (c.name, c.id)):
             rows.append([name, c.name, c.id, c.state, c.labels.get(L.SPEC_HASH, ""),
-                         c.labels.get(L.REVISION, "")])
+                         c.labels.get(L.REVISION, ""), *([list(c.networks)] if c.networks else [])])
         rows.extend([name, "network", n.name, n.id] for n in s.networks
                     if n.labels.get(L.PROJECT) == observed.project)
         rows.extend([name, "registry", ref, s.registry[ref].digest] for ref in sorted(s.registry))
@@ -92,7 +92,8 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
             ours = networks.shared(_server_actions(server, mine, state.managed, state.name_holders, revisions,
                                                    held, finished or {}, ran), mine, state.managed)
         actions.extend(tags.follow(ours, mine, state, held) if state.registry else ours)
-        actions.extend(_removals(server, mine, state.managed, desired, prune))
+        claimed = {a.container_id for a in ours if a.action == "recreate"}  # (a renamed one's: it goes then)
+        actions.extend(_removals(server, mine, state.managed, desired, prune, claimed))
     # a Swarm server's overlays are made by the deployments that join them (engine/swarm_apply.py):
     # no `network create` there; the unused ones are removed as on any server. One definition's
     # plan sees only its own containers: whether a network is still used by the others is not
@@ -132,10 +133,12 @@ def _unreachable(server: str, desired: list[ContainerSpec], revisions: Mapping[s
 
 def _revision(name: str, desired: list[ContainerSpec], live: list[LiveContainer], known: Known) -> int:
     dh = definition_hash(desired)
-    if name in known:
-        rev, h = known[name]
-        return rev if h == dh else rev + 1
     revs = [int(c.labels.get(L.REVISION, "0") or 0) for c in live if c.labels.get(L.REVISION, "").isdigit()]
+    if name in known:
+        # a new revision goes above the labels too: a state dir restored from an older copy
+        # does not know the revisions applied since, and must not give their numbers again
+        rev, h = known[name]
+        return rev if h == dh else max([rev, *revs]) + 1
     if not revs:
         return 1
     live_hashes = sorted((c.replica, c.labels.get(L.SPEC_HASH, "")) for c in live if not _is_aside(c))
@@ -158,6 +161,7 @@ def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable
                     held: frozenset[str], finished: Mapping[str, str], ran: Mapping[str, int]) -> list[Action]:
     live = {c.name: c for c in managed}
     taken = {c.name: c for c in holders}
+    renamed = outside.renamed(desired, live.values(), {*live, *taken})
     out = []
     for c in desired:
         rev = revisions[c.definition]
@@ -169,6 +173,11 @@ def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable
                 out.append(_conflict(taken[c.name], "a container", base))
             elif c.is_job:
                 out.append(_absent_job(base, ran, "container"))
+            elif c.name in renamed:  # its own container, renamed by hand: made again under its name
+                other = renamed[c.name]
+                changes = spec_reasons(other, c.spec) if other.labels.get(L.SPEC_HASH) != c.spec_hash else []
+                out.append(Action("recreate", cause=outside.renamed_cause(other, c.name), container_id=other.id,
+                                  reasons=(Reason("name", other.name, c.name), *changes), **base))
             else:
                 out.append(Action("create", cause="container absent", **base))
             continue
@@ -196,6 +205,10 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: 
     if missing:
         # created by a syncer that hashed the spec's labels but did not apply them
         return Action("recreate", cause="the spec's labels are not on the container", reasons=missing, **ident)
+    lost = outside.lost_networks(c.spec, live)  # (one held stopped, or finished, is left as it is)
+    if lost and (live.state in RUNNING_STATES or live.state in STARTABLE_STATES and not held and not finished):
+        return Action("recreate", cause=outside.network_cause(lost), reasons=outside.network_reasons(c.spec, live),
+                      **ident)
     if live.state in RUNNING_STATES:
         cause = "in sync" if live.health != "unhealthy" else "in sync (container reports unhealthy)"
         return Action("noop", cause=cause, **ident)
@@ -298,16 +311,18 @@ def _changed(live: LiveContainer, c: ContainerSpec) -> str:
 
 
 def _removals(server: str, desired: list[ContainerSpec], managed: Iterable[LiveContainer],
-              everything: Desired, prune: bool) -> list[Action]:
+              everything: Desired, prune: bool, claimed: Iterable[str] = ()) -> list[Action]:
     wanted = {c.name for c in desired}
     defs = {c.definition: c.server for c in everything.containers}
     out = []
     for live in managed:
-        if live.name in wanted:
+        if live.name in wanted or live.id in claimed:
             continue
         d = live.definition or "?"
         if _is_aside(live):
             cause = "left over from an interrupted recreate"
+        elif own := outside.is_renamed(live, desired):
+            cause = f"replica {live.replica} renamed to {live.name} outside syncer ({own} is that replica now)"
         elif d in defs and defs[d] != server:
             cause = f"definition moved to server '{defs[d]}'"
         elif d in defs or d in everything.definitions:

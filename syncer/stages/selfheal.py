@@ -11,6 +11,13 @@ and `docker kill` send one) is treated as its restart policy says: one whose spe
 `restart: "no"` or `on-failure` and that exited 0 has finished, and is left exited (a
 one-shot); any other is healed, at once the first time and then backing off while it keeps
 crashing (`crash_delay`), as Docker's own restart policies do.
+
+Some faults leave nothing to wait for: a container renamed by hand (its `rename` event; the
+one that ends syncer's own recreate renames the new container from its temporary name), and
+a container taken off one of the project's networks (`docker network disconnect`, a network
+event: it names the network and the container's id, not its labels — the watcher asks the
+engine whose container it is, and whether it is still attached: a container that ends is
+released from its networks too, keeping them in its config).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Mapping
 from typing import Any, Literal
 
-from syncer.core.labels import KIND, spec_of
+from syncer.core.labels import KIND, TEMP_SUFFIX, spec_of
 from syncer.core.model import LiveContainer
 from syncer.core.record import Record, record
 
@@ -41,8 +48,9 @@ class Verdict(Record):
     """What to do about one event."""
 
     # note: worth a log line, nothing to do; finished: it ended on its own as its restart policy
-    # allows; drift: a Swarm service's spec changed by someone else (re-planned at once)
-    what: Literal["ignore", "note", "heal", "unhealthy", "finished", "drift"]
+    # allows; drift: a Swarm service's spec changed by someone else, or a container renamed
+    # (re-planned at once); detached: a container (`container_id`) taken off the network `name`
+    what: Literal["ignore", "note", "heal", "unhealthy", "finished", "drift", "detached"]
     action: str = ""
     container_id: str = ""
     name: str = ""
@@ -64,6 +72,9 @@ def read_event(event: Mapping[str, Any], own: Container[str], signalled: Contain
     ident = str(actor.get("ID") or event.get("id") or "")
     name, definition = str(attrs.get("name", "?")), attrs.get("syncer.definition") or None
 
+    if event.get("Type") == "network":
+        return _network_event(action, attrs, own)
+
     def verdict(what: Literal["ignore", "note", "heal", "unhealthy", "finished", "drift"], why: str = "",
                 expect: Expect | None = None, crashed: bool = False) -> Verdict:
         return Verdict(what, action, ident, name, definition, expect, why, crashed, _exit_code(attrs))
@@ -73,7 +84,9 @@ def read_event(event: Mapping[str, Any], own: Container[str], signalled: Contain
     # update events it sends as a roll moves on (`updatestate.*`: updating, completed, its
     # rollback of a failed update) are its own — a rollback that no update led to is someone's
     service = event.get("Type") == "service"
-    known = action in _EXPECT or action in _FOLLOWED_BY_DIE or action.startswith(UNHEALTHY)
+    known = action in _EXPECT or action in _FOLLOWED_BY_DIE or action.startswith(UNHEALTHY) or action == "rename"
+    if action == "rename" and str(attrs.get("oldName", "")).endswith(TEMP_SUFFIX):
+        return verdict("ignore", "syncer's own recreate: the new container takes its name")
     if service and action == "update" and "updatestate.new" in attrs and not _asked_rollback(attrs):
         return verdict("ignore", "Swarm's own roll")
     if (action not in ("remove", "update")) if service else not known:
@@ -88,6 +101,8 @@ def read_event(event: Mapping[str, Any], own: Container[str], signalled: Contain
         return verdict("drift", "changed outside syncer") if action == "update" else verdict("heal", expect="gone")
     if action in _FOLLOWED_BY_DIE:
         return verdict("note", "the `die` that follows, if the container ends, is the fault")
+    if action == "rename":  # nothing to wait for: the list has its new name
+        return verdict("drift", f"renamed outside syncer (it was {str(attrs.get('oldName', '?')).lstrip('/')})")
     if attrs.get(KIND) == "job" and action == "die":
         return verdict("ignore", "a job ending is what a job does: not drift, never self-healed")
     if action.startswith(UNHEALTHY):
@@ -98,6 +113,18 @@ def read_event(event: Mapping[str, Any], own: Container[str], signalled: Contain
             return verdict("finished", f"exited 0 on its own, and its restart policy is {restart}: left exited")
         return verdict("heal", expect="stopped", crashed=True)
     return verdict("heal", expect=_EXPECT[action])
+
+
+def _network_event(action: str, attrs: Mapping[str, Any], own: Container[str]) -> Verdict:
+    """A network event: a container taken off a network (not by syncer) may be a fault; a network
+    made, removed or joined is not (a network that is needed and absent is planned with the
+    containers that are taken off it first)."""
+    container, network = str(attrs.get("container", "")), str(attrs.get("name", "?"))
+    if action != "disconnect" or not container:
+        return Verdict("ignore", action, container, network, why="not a fault")
+    if container in own:
+        return Verdict("ignore", action, container, network, why="syncer's own action")
+    return Verdict("detached", action, container, network, why=f"disconnected from network {network}")
 
 
 def _asked_rollback(attrs: Mapping[str, Any]) -> bool:
