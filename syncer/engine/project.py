@@ -25,6 +25,7 @@ from syncer.engine import repofiles
 from syncer.engine import secrets as S
 from syncer.engine.revisions import held, pinned
 from syncer.stages.networks import pools_of
+from syncer.stages.interrupted import gate_again
 from syncer.stages.plan import Known, plan
 from syncer.stages.render import render
 from syncer.stages.tree import DirTree, Tree, UnsafePath, find_root, read_regular
@@ -335,4 +336,23 @@ def planned(ctx: Context, project: Project, store: Store, *, engines: EngineFact
                     ipam=pools_of(project.config.raw.get("networks")), ran=ran)
 
     result = reuse.same("plan", project, (desired, observed, known, keep, only, ran), compute) if reuse else compute()
+    result = gate_again(result, desired, observed, _interrupted(store))  # (before watch's holds mark it)
     return Planned(result, desired, observed, tuple(lapsed_pins), tuple(lapsed_holds), known)
+
+
+def _interrupted(store: Store) -> dict[str, int]:
+    """The definitions whose latest deployment did not end and never will (stages/interrupted.py)
+    → its revision: marked interrupted, or left running by an apply whose process is gone (a
+    plan or a status before the next apply, which marks it)."""
+    return {name: revision for name, (revision, pid) in store.unended().items() if pid is None or not _alive(pid)}
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of that id runs on this machine (the state dir is local to it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # (another user's: not ours to call gone)
+    return True

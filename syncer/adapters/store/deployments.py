@@ -51,6 +51,18 @@ class Deployments(Db):
                 out[name] = (int(row["n"]), bool(row["back"]), str(row["last"]))
         return out
 
+    def unended(self) -> dict[str, tuple[int, int | None]]:
+        """The definitions whose latest deployment (in the order they were added) did not end:
+        marked `interrupted` by `recover`, or still pending or running → (its revision, the pid
+        of the apply running it; None once marked interrupted). stages/interrupted.py"""
+        rows = self._rows(
+            "SELECT d.definition, d.revision, d.status, r.pid FROM deployments d"
+            " JOIN (SELECT definition, MAX(rowid) AS last FROM deployments GROUP BY definition) m"
+            " ON d.rowid = m.last LEFT JOIN runs r ON r.id = d.run_id"
+            " WHERE d.status NOT IN ('success', 'failed') OR (d.status = 'failed' AND d.error = 'interrupted')")
+        return {str(r["definition"]): (int(r["revision"]), None if r["status"] == "failed" or r["pid"] is None
+                                       else int(r["pid"])) for r in rows}
+
     def log(self, deployment: str, line: str) -> None:
         """One log line of a deployment."""
         self._exec("INSERT INTO deployment_logs (deployment_id, at, line) VALUES (?,?,?)", (deployment, now(), line))

@@ -1,0 +1,97 @@
+"""An apply killed during a health wait, on a real engine (QA F4: `kill -9` during a *create*'s
+health wait left a container that turned unhealthy counted as in sync: `plan` said "No
+changes", the next apply did nothing, `status` called it active).
+
+The next plan gates such a container again: a definition whose latest deployment, at the
+revision it is planned at, was interrupted has its running containers planned as `start`
+(Docker answers 304 for one already running) and waited for, as any start is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import IMAGE, run_cli, simple_repo, wait_until
+
+pytestmark = pytest.mark.parametrize("project", ["ste"], indirect=True)  # (projects named ste-…)
+
+CAUSE = "its deployment was interrupted before its health was confirmed: waiting for it again"
+# `bad` never passes its probe (unhealthy once its start period ends); `good` passes it from
+# about 3 s after its start: both are still in their health wait when the apply is killed
+PROBED = f"""
+id: probed
+version: "1.0"
+inputs: {{type: object, properties: {{probe: {{type: string}}, start: {{type: string}}}}}}
+spec:
+  image: {IMAGE}
+  command: [sh, -c, "sleep 3; touch /tmp/up; trap 'exit 0' TERM; while true; do sleep 1; done"]
+  network_mode: none
+  healthcheck: {{test: [CMD-SHELL, "${{inputs.probe}}"], interval: 1s, timeout: 2s, retries: 1,
+                start_period: "${{inputs.start}}"}}
+"""
+
+
+def _cli(repo: Path, state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    out = run_cli("--repo", str(repo), "--state-dir", str(state), *args)
+    assert "Traceback" not in out.stdout + out.stderr, out.stdout + out.stderr
+    return out
+
+
+def _health(api: Any, name: str) -> str:
+    return str(((api.inspect_container(name)["State"].get("Health") or {}).get("Status")) or "")
+
+
+def _running(api: Any, name: str) -> bool:
+    try:
+        return bool(api.inspect_container(name)["State"]["Running"])
+    except Exception:  # noqa: BLE001 - not made yet
+        return False
+
+
+def test_a_create_killed_in_its_health_wait_is_gated_again_by_the_next_apply(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    bad, good = f"{project}-bad", f"{project}-good"
+    repo = simple_repo(tmp_path / "r", project, templates={"probed": PROBED}, definitions={
+        "bad": f"name: {bad}\ntemplate: probed\nparams: {{probe: 'false', start: 6s}}\n",
+        "good": f"name: {good}\ntemplate: probed\nparams: {{probe: 'test -f /tmp/up', start: 30s}}\n"})
+    state = tmp_path / "s"
+    env = {k: v for k, v in os.environ.items() if k != "SYNCER_REPO"}
+    apply = subprocess.Popen([sys.executable, "-m", "syncer", "--repo", str(repo), "--state-dir", str(state),
+                              "apply", "--auto-approve", "--stop-timeout", "1"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        wait_until(lambda: _running(docker_api, bad) and _running(docker_api, good), 60, message="both started")
+        assert apply.poll() is None, "the apply ended before its health wait"
+    finally:
+        apply.send_signal(signal.SIGKILL)
+        apply.wait()
+    wait_until(lambda: _health(docker_api, bad) == "unhealthy" and _health(docker_api, good) == "healthy", 60,
+               message="bad unhealthy, good healthy")
+
+    planned = _cli(repo, state, "plan", "--json", "--detailed-exitcode")
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    actions = {a["container"]: (a["action"], a["cause"]) for a in json.loads(planned.stdout)["actions"]}
+    assert actions == {bad: ("start", CAUSE), good: ("start", CAUSE)}, actions
+    rows = {d["definition"]: d for d in json.loads(_cli(repo, state, "status", "--json").stdout)["definitions"]}
+    assert rows[bad]["status"] != "active" and not rows[bad]["in_sync"], rows[bad]
+
+    applied = _cli(repo, state, "apply", "--auto-approve", "--stop-timeout", "1")
+    assert applied.returncode == 1, applied.stdout + applied.stderr
+    deps = json.loads(_cli(repo, state, "deployments", "list", "--json").stdout)
+    latest = {d["definition"]: d for d in sorted(deps, key=lambda d: d["created_at"])}
+    assert latest[good]["status"] == "success" and latest[good]["actions"] == [f"start {good}"], latest[good]
+    assert latest[bad]["status"] == "failed" and "unhealthy" in (latest[bad]["error"] or ""), latest[bad]
+    assert docker_api.inspect_container(good)["State"]["Running"]  # (a start gates; it never removes)
+    rows = {d["definition"]: d for d in json.loads(_cli(repo, state, "status", "--json").stdout)["definitions"]}
+    assert rows[bad]["status"] == "failed" and rows[good]["status"] == "active", rows
+    # the gate ran: its verdict stands (an unhealthy container is not recreated: its spec is git's)
+    again = _cli(repo, state, "plan", "--json", "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout
