@@ -102,3 +102,20 @@ def _describe(fd: int) -> str:
     if not info:
         return "holder unknown"
     return f"pid {info.get('pid')} on {info.get('host')} ({info.get('purpose')}) since {info.get('since')}"
+
+
+def gone(pid: int) -> bool:
+    """Whether process `pid` of this machine has ended: there is none, or it ended and no one
+    reaped it yet (a zombie: signal 0 still reaches it; a CI container without an init keeps
+    one for as long as it runs). Another user's process is not called gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, ValueError):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[:1] in ([b"Z"], [b"X"])
+    except OSError:
+        return False

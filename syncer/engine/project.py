@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from syncer.adapters import cache, gitcli
+from syncer.adapters.lock import gone
 from syncer.adapters.store import Store
 from syncer.core import clock
 from syncer.core.errors import Diagnostic, InvalidProject, SecretError, UsageError
@@ -344,15 +345,4 @@ def _interrupted(store: Store) -> dict[str, int]:
     """The definitions whose latest deployment did not end and never will (stages/interrupted.py)
     → its revision: marked interrupted, or left running by an apply whose process is gone (a
     plan or a status before the next apply, which marks it)."""
-    return {name: revision for name, (revision, pid) in store.unended().items() if pid is None or not _alive(pid)}
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process of that id runs on this machine (the state dir is local to it)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError):
-        return True  # (another user's: not ours to call gone)
-    return True
+    return {name: revision for name, (revision, pid) in store.unended().items() if pid is None or gone(pid)}

@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any
 
 from syncer.adapters.docker import Conflict, Engine, EngineError
+from syncer.adapters.lock import gone
 from syncer.core import clock
 from syncer.core import labels as L
 from syncer.core.errors import Conflict as SameEngine, DockerUnavailable, LockHeld
@@ -215,19 +216,6 @@ def _dead_here(labels: dict[str, str]) -> bool:
         return labels.get(TOKEN) not in _LIVE
     try:
         pid = int(labels.get(PID, ""))
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except (ValueError, PermissionError):
+    except ValueError:
         return False
-    return _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    """A process that ended and that no one reaped yet (a CI container without an init keeps
-    one for as long as it runs): signal 0 still reaches it, but it holds nothing."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rpartition(b")")[2].split()[:1] in ([b"Z"], [b"X"])
-    except OSError:
-        return False
+    return gone(pid)

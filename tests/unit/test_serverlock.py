@@ -120,6 +120,24 @@ def test_two_entries_for_one_engine_name_the_entry_whose_lock_it_is_not_every_on
     assert swarm.lock is None and shared.lock is None  # released
 
 
+def test_a_process_is_gone_once_it_ended_reaped_or_not() -> None:
+    """adapters/lock.gone, which the server lock and the plan's check of an interrupted apply
+    (engine/project._interrupted) both ask."""
+    import os
+
+    from syncer.adapters.lock import gone
+
+    zombie = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 10
+        while open(f"/proc/{zombie.pid}/stat").read().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert gone(zombie.pid) and gone(_dead_pid()) and not gone(os.getpid()) and not gone(1)
+    finally:
+        zombie.wait()
+
+
 def test_a_lock_whose_holder_ended_unreaped_is_taken_over() -> None:
     """QA: an apply killed by `kill -9` whose parent has not reaped it (a CI container without
     an init keeps such a zombie for as long as it runs) still answered signal 0, so its lock
