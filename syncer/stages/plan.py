@@ -200,7 +200,9 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: 
     if c.is_job:
         return _job(c, live, ident)
     if live.labels.get(L.SPEC_HASH) != c.spec_hash:
-        return Action("recreate", cause=_changed(live, c), reasons=tuple(spec_reasons(live, c.spec)), **ident)
+        # a container not running says so: after an interrupted recreate, its service is down until this apply
+        down = f" (the container is {live.state})" if live.state not in RUNNING_STATES and not held else ""
+        return Action("recreate", cause=_changed(live, c) + down, reasons=tuple(spec_reasons(live, c.spec)), **ident)
     missing = _missing_labels(c.spec, live)
     if missing:
         # created by a syncer that hashed the spec's labels but did not apply them

@@ -70,6 +70,18 @@ def test_every_action_kind() -> None:
                        "edge": "noop"}
 
 
+def test_a_recreate_of_a_container_that_does_not_run_says_so() -> None:
+    """QA: after an apply killed in a recreate's health wait, the plan read `recreate: spec
+    changed` for a container it had stopped: that its service was down did not show."""
+    desired = Desired("p", (want("web", spec(A="2")), want("db", spec(A="2"))), ("web", "db"))
+    observed = Observed("p", {"local": ServerState("local", True, managed=(
+        live("web", spec(A="1"), state="exited"), live("db", spec(A="1"))))})
+    causes = {a.container: a.cause for a in plan(desired, observed, prune=True, created_at="t").actions}
+    assert causes == {"web": "spec changed (the container is exited)", "db": "spec changed"}
+    held = plan(desired, observed, prune=True, created_at="t", held=frozenset({"web"}))  # (stopped through syncer)
+    assert {a.container: a.cause for a in held.actions}["web"] == "spec changed"
+
+
 def test_revisions_bump_only_when_the_spec_changed() -> None:
     revs = {a.container: a.revision for a in make_plan().actions}
     assert revs["api"] == 4 and revs["db"] == 2 and revs["new"] == 1 and revs["cache"] == 1
