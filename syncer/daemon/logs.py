@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
+
+watch_log = logging.getLogger("syncer.daemon.watch")  # (log_report's lines are watch's)
 
 
 class TextFormatter(logging.Formatter):
@@ -36,3 +39,23 @@ def configure_logging(fmt: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
     root.propagate = False
+
+
+def log_report(report: Any) -> None:
+    """The plan line, each unreachable server and each deployment's end, for an apply of watch."""
+    s = report.plan.summary()
+    more = "".join(f", {s[k]} {k}" for k in ("update", "restart", "run", "network create", "network remove")
+                   if s.get(k))  # (each only when the plan has one)
+    kinds = {"held": sum(h.revision is not None for h in report.held.values())}
+    kinds["deferred"] = len(report.held) - kinds["held"]
+    more += f" ({', '.join(f'{n} {k}' for k, n in kinds.items() if n)})" if report.held else ""
+    watch_log.info("plan: %d create, %d recreate, %d start, %d remove, %d conflict, %d in sync%s",
+             s["create"], s["recreate"], s["start"], s["remove"], s["conflict"], s["noop"], more,
+             extra={"event": "plan"})
+    for server, why in sorted(report.plan.unreachable.items()):  # (its actions wait for it)
+        watch_log.warning("server %s unreachable: %s", server, str(why).replace("\n", "; ")[:300],
+                    extra={"event": "server.unreachable"})
+    for r in report.results:
+        level = logging.INFO if r.ok else logging.ERROR
+        watch_log.log(level, "deployment %s %s: %s%s", r.deployment, r.definition, "success" if r.ok else "failed",
+                "" if r.ok else f" ({r.error})", extra={"event": "deployment"})

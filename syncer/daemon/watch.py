@@ -24,7 +24,7 @@ from syncer.core.errors import (
     DockerUnavailable, GitError, InvalidProject, LockHeld, ProjectNotFound, SecretError, SyncerError,
 )
 from syncer.daemon.faults import DockerFaults
-from syncer.daemon.logs import JsonFormatter, configure_logging
+from syncer.daemon.logs import JsonFormatter, configure_logging, log_report
 from syncer.engine import facade as engine
 from syncer.engine import queries, sources
 from syncer.engine.options import ApplyOptions
@@ -66,6 +66,7 @@ class Watcher:
         self.threads: list[threading.Thread] = []
         self.repo: Path | None = None
         self.fetched = ""  # the followed remote's commit at the last fetch
+        self.heal_backoff: dict[str, float] = {}  # definition → the wait before its last failure's retry
         self.state: Path | None = None
         self.docker_backoff = 1.0
         # clients kept between cycles: each new one costs a version round trip, and a
@@ -281,31 +282,27 @@ class Watcher:
             commit = report.project.commit
             self._remember(last_validation_error=None, last_commit={
                 "sha": report.project.commit, "message": report.project.commit_message})
-        self._log_report(report)
+        log_report(report)
         if not batch.called:  # (a called-for sync holds nothing: what watch holds is unknown to it)
             self._retry_held(definition, report.held)
+            self._retry_failed_heals(report)
         runs = (report.run_id,) if report.run_id else ()
         if report.ok:
             return Outcome("success", runs, commit)
         return Outcome("failed", runs, commit, "; ".join(r.error for r in report.results if not r.ok)[:500])
 
-    def _log_report(self, report: Any) -> None:
-        s = report.plan.summary()
-        more = "".join(f", {s[k]} {k}" for k in ("update", "restart", "run", "network create", "network remove")
-                       if s.get(k))  # (each only when the plan has one)
-        kinds = {"held": sum(h.revision is not None for h in report.held.values())}
-        kinds["deferred"] = len(report.held) - kinds["held"]
-        more += f" ({', '.join(f'{n} {k}' for k, n in kinds.items() if n)})" if report.held else ""
-        log.info("plan: %d create, %d recreate, %d start, %d remove, %d conflict, %d in sync%s",
-                 s["create"], s["recreate"], s["start"], s["remove"], s["conflict"], s["noop"], more,
-                 extra={"event": "plan"})
-        for server, why in sorted(report.plan.unreachable.items()):  # (its actions wait for it)
-            log.warning("server %s unreachable: %s", server, str(why).replace("\n", "; ")[:300],
-                        extra={"event": "server.unreachable"})
+    def _retry_failed_heals(self, report: Any) -> None:
+        """A deployment that failed and that no hold or deferral covers (a heal that met a race,
+        a network removed while its plan was made, say) is tried again soon, its wait doubling
+        from 2 s to 60 s while it keeps failing: the fault it was to heal is still there, and
+        no event may come to say so (a new spec that failed is held, a first deployment or a
+        job deferred: stages/backoff.py)."""
         for r in report.results:
-            level = logging.INFO if r.ok else logging.ERROR
-            log.log(level, "deployment %s %s: %s%s", r.deployment, r.definition, "success" if r.ok else "failed",
-                    "" if r.ok else f" ({r.error})", extra={"event": "deployment"})
+            if r.ok:
+                self.heal_backoff.pop(r.definition, None)
+            elif r.definition not in report.held:
+                wait = self.heal_backoff[r.definition] = min(self.heal_backoff.get(r.definition, 1.0) * 2, 60.0)
+                self.later(f"retry {r.definition}: its deployment failed", wait, definition=r.definition)
 
     def _retry_held(self, definition: str | None, held: dict[str, engine.Hold]) -> None:
         """Queue each held (or deferred) definition's next try for when its wait ends (once per

@@ -162,6 +162,38 @@ def test_a_deferred_definition_others_wait_for_is_tried_by_a_sync_of_everything_
     assert set(w.shown) == {"db", "app"}
 
 
+def test_a_failed_deployment_no_hold_covers_is_tried_again_soon_with_a_doubling_wait(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI saw it: a heal of a container taken off a network that was removed meanwhile failed
+    (its plan was made while the network existed) and nothing came to try it again until the
+    resync. A failure no hold or deferral covers is tried again after 2 s, 4 s ... at most
+    60 s; a success resets the wait; a held definition is left to its hold."""
+    def result(name: str, ok: bool) -> Any:
+        return SimpleNamespace(definition=name, ok=ok, deployment="d", error="" if ok else "network not found")
+
+    reports = [[result("web", False), result("db", False)], [result("web", False)], [result("web", True)],
+               [result("web", False)]]
+    held = {"db": engine.Hold(3, 9e9, 1)}
+
+    def apply(ctx: Any, **kw: Any) -> Any:
+        r = _report("r", held)
+        return SimpleNamespace(**{**vars(r), "ok": False, "results": reports.pop(0)})
+
+    monkeypatch.setattr(engine, "apply", apply)
+    later: list[tuple[str, float, str | None]] = []
+    w = Watcher(engine.Context(repo=tmp_path), WatchOptions(retry_failed=42.0))
+    w.state = tmp_path
+    monkeypatch.setattr(w, "later", lambda reason, delay, **kw: later.append((reason, delay, kw.get("definition"))))
+    for _ in range(4):
+        w.request("resync", kind=Kind.TIMER)
+        assert w.step(timeout=1) is True
+    retries = [(delay, d) for reason, delay, d in later if "its deployment failed" in reason]
+    assert retries == [(2.0, "web"), (4.0, "web"), (2.0, "web")]  # (db is held: its hold's retry, not this)
+    w.heal_backoff["web"] = 60.0
+    w._retry_failed_heals(SimpleNamespace(results=[result("web", False)], held={}))
+    assert later[-1][1:] == (60.0, "web")
+
+
 @pytest.mark.parametrize("name", ["git-api", "startup-commit", "files-changed"])
 def test_a_docker_trigger_reports_drift_whatever_the_containers_name(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
