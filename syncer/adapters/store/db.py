@@ -107,6 +107,12 @@ MIGRATIONS: tuple[str, ...] = (
         container TEXT PRIMARY KEY, container_id TEXT NOT NULL, definition TEXT NOT NULL, created_at TEXT NOT NULL
     );
     """,
+    # 7: the deployments that did not end (Deployments.unended, asked at every plan and status:
+    # a scan of the whole history would grow with it)
+    """
+    CREATE INDEX deployments_unended ON deployments (definition)
+        WHERE status IN ('pending', 'running') OR error = 'interrupted';
+    """,
 )
 
 FINAL = ("success", "failed")

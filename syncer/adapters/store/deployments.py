@@ -55,11 +55,10 @@ class Deployments(Db):
         """The definitions whose latest deployment (in the order they were added) did not end:
         marked `interrupted` by `recover`, or still pending or running → (its revision, the pid
         of the apply running it; None once marked interrupted). stages/interrupted.py"""
-        rows = self._rows(
-            "SELECT d.definition, d.revision, d.status, r.pid FROM deployments d"
-            " JOIN (SELECT definition, MAX(rowid) AS last FROM deployments GROUP BY definition) m"
-            " ON d.rowid = m.last LEFT JOIN runs r ON r.id = d.run_id"
-            " WHERE d.status NOT IN ('success', 'failed') OR (d.status = 'failed' AND d.error = 'interrupted')")
+        rows = self._rows(  # (the partial index deployments_unended holds the few rows the WHERE wants)
+            "SELECT d.definition, d.revision, d.status, r.pid FROM deployments d LEFT JOIN runs r ON r.id = d.run_id"
+            " WHERE (d.status IN ('pending', 'running') OR d.error = 'interrupted')"
+            " AND d.rowid = (SELECT MAX(x.rowid) FROM deployments x WHERE x.definition = d.definition)")
         return {str(r["definition"]): (int(r["revision"]), None if r["status"] == "failed" or r["pid"] is None
                                        else int(r["pid"])) for r in rows}
 
