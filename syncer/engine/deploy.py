@@ -318,12 +318,14 @@ def _settle_statuses(store: Store, p: Plan, desired: Desired, observed: Observed
         kinds.setdefault(a.definition, set()).add(a.action)
     revs = {a.definition: a.revision for a in p.actions if a.action == "noop"}
     live = {c.definition for s in observed.servers.values() for c in s.managed}
+    sick = {c.definition for s in observed.servers.values() for c in s.managed if c.health == "unhealthy"}
     wanted = set(desired.definitions) | {c.definition for c in desired.containers}
     for d in store.definitions():
         name = d["name"]
         if only is not None and name != only:
             continue
-        if kinds.get(name) == {"noop"} and known.get(name, (0, ""))[0] == revs[name]:
+        # (one whose container is unhealthy is not: a deployment that failed its gate stays failed)
+        if kinds.get(name) == {"noop"} and known.get(name, (0, ""))[0] == revs[name] and name not in sick:
             if (d["status"], d["current_revision"]) != ("active", revs[name]):
                 store.set_definition_status(name, "active", revision=revs[name])
         elif name not in wanted and name not in live and d["status"] != "removed":

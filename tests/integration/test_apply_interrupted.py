@@ -95,3 +95,7 @@ def test_a_create_killed_in_its_health_wait_is_gated_again_by_the_next_apply(
     # the gate ran: its verdict stands (an unhealthy container is not recreated: its spec is git's)
     again = _cli(repo, state, "plan", "--json", "--detailed-exitcode")
     assert again.returncode == 0, again.stdout
+    # and the next apply (nothing to do) does not settle it back to active while it is unhealthy
+    assert _cli(repo, state, "apply", "--auto-approve").returncode == 0
+    rows = {d["definition"]: d for d in json.loads(_cli(repo, state, "status", "--json").stdout)["definitions"]}
+    assert rows[bad]["status"] == "failed" and rows[good]["status"] == "active", rows
