@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+from syncer.adapters.lock import gone
 from syncer.core.errors import DockerUnavailable
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -153,11 +154,11 @@ def _folder() -> str:
         if name.startswith("syncer-ssh-"):
             try:
                 with open(os.path.join(base, name, _OWNER), encoding="ascii") as f:
-                    os.kill(int(f.read()), 0)
-            except ProcessLookupError:
-                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+                    owner = int(f.read())
             except (OSError, ValueError):
-                pass  # not ours to judge (another user's, being made, or no owner written)
+                continue  # not ours to judge (another user's, being made, or no owner written)
+            if gone(owner):  # (also one that ended unreaped)
+                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
     folder = tempfile.mkdtemp(prefix="syncer-ssh-")
     with open(os.path.join(folder, _OWNER), "w", encoding="ascii") as f:
         f.write(str(os.getpid()))

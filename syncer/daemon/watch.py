@@ -231,7 +231,7 @@ class Watcher:
             self._fetch()
             if all(r.reason == POLL for r in batch.requests) and self.fetched == before:  # (as a work tree's
                 log.debug("git: nothing new at %s", (before or "")[:12])  # poll: a new commit only)
-                self.queue.serve(batch, lambda _definition: Outcome("success", commit=before))
+                self.queue.serve(batch, lambda _definition: Outcome("success", commit=before or None))
                 return
         log.info("trigger: %s", batch.reasons[:300], extra={"event": "trigger"})
         try:
