@@ -11,25 +11,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any
 
 from syncer.core import labels as L
-from syncer.adapters import images
-from syncer.adapters.docker import Engine, EngineError, Missing
+from syncer.adapters.docker import Engine, EngineError
 from syncer.core.errors import DockerUnavailable, SyncerError
 from syncer.core.model import BLOCKING, Action, ContainerSpec, Desired, Plan, RegistryAnswer
 from syncer.core.redact import NOTHING, Redactor
+from syncer.engine.containers import ContainerSteps, inspect_or_empty, resume
 from syncer.engine.heal import OWN
 from syncer.engine.recording import DeploymentResult, Recorder
-from syncer.engine.readiness import ActionFailed, ended_on_its_own, tail, wait_ready
+from syncer.engine.readiness import ActionFailed, ended_on_its_own
 from syncer.engine.options import ApplyOptions
 from syncer.engine.swarms import DeployFailed, Swarms
-from syncer.stages.files import archive
-from syncer.stages.selfheal import runs_to_completion
+from syncer.stages.interrupted import adopts
 from syncer.stages.waves import group_actions, waves
 
 
-class Applier:
+class Applier(ContainerSteps):
     """Executes one plan. `engines` maps a server name to its Engine."""
 
     def __init__(self, plan: Plan, desired: Desired, engines: Mapping[str, Engine], secrets: Mapping[str, str],
@@ -195,20 +193,22 @@ class Applier:
         spec = self.specs[(a.server, a.container)]
         if a.server in self.network_errors:
             raise ActionFailed(self.network_errors[a.server])
-        if a.action == "run":
+        if adopts(a):  # an interrupted recreate's leftover runs this spec: gated and renamed, not made again
+            self._adopt(eng, a, spec, log)
+        elif a.action == "run":
             self._run_job(eng, a, spec, log)
         elif a.action == "create":
             self._create(eng, a, spec, log)
         elif a.action == "start":
             with OWN.acting(a.container_id):  # dying while it comes up: this apply's failure, not a fault
-                _resume(eng, a.container_id)
+                resume(eng, a.container_id)
                 self._ready_or_ended(eng, a.container_id, spec, log)
             OWN.forget(a.container_id)  # up: from now on its death is a fault
         elif a.action == "recreate":
             self._recreate(eng, a, spec, log)
         elif a.action == "restart":  # after a dependency it restarts with (depends_on restart: true)
             with OWN.acting(a.container_id, until="restart"):  # its kill, die and stop are this apply's
-                eng.restart(a.container_id, timeout=self._stop_timeout(_inspect(eng, a.container_id)))
+                eng.restart(a.container_id, timeout=self._stop_timeout(inspect_or_empty(eng, a.container_id)))
                 log(f"restarted {spec.name} ({a.container_id[:12]}): {a.cause}")
                 self._wait_ready(eng, a.container_id, spec.spec, log)
 
@@ -217,173 +217,7 @@ class Applier:
                                   revision=a.revision, spec_hash_=c.spec_hash, template_ref=c.template_ref,
                                   commit=self.commits.get(c.definition, self.commit), spec=c.spec)
 
-    def _ensure_image(self, eng: Engine, c: ContainerSpec, log: Callable[[str], None]) -> None:
-        """The image, as `pull_policy` says: `missing` (default) pulls only when absent,
-        `always` pulls every time (the digest the plan heard its tag name, when it asked),
-        `never` uses what the server has or fails."""
-        image, policy = c.spec["image"], c.spec.get("pull_policy", "missing")
-        if policy != "always" and images.has_image(eng, image):
-            return
-        if policy == "never":
-            raise ActionFailed(f"image {image} is not present and pull_policy is never")
-        heard = self.registry.get(c.server, {}).get(image) if policy == "always" else None
-        digest = heard.digest if heard is not None and not heard.error else ""
-        log(f"image {image} is not present: pulling" if policy != "always" else
-            f"pulling {image}{f' at {digest}' if digest else ''} (pull_policy: always)")
-        try:
-            for line in images.pull(eng, image, digest):
-                log(f"pull: {line}")
-        except (EngineError, DockerUnavailable) as exc:
-            absent = "is not present and " if policy != "always" else ""
-            raise ActionFailed(f"image {image} {absent}could not be pulled: {exc}") from None
-
-    def _create(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
-        self._ensure_image(eng, c, log)
-        ident = eng.create(c.name, c.spec, self._labels(a, c), self.secrets)
-        log(f"created {c.name} ({ident[:12]})")
-        try:
-            self._bring_up(eng, ident, c, log)
-        except (ActionFailed, EngineError) as exc:
-            with OWN.acting(ident):
-                eng.remove(ident)
-            raise ActionFailed(f"{c.name} did not come up: {exc}") from None
-
-    def _bring_up(self, eng: Engine, ident: str, c: ContainerSpec, log: Callable[[str], None]) -> None:
-        """Networks, files, start, then wait until running (and healthy, with a healthcheck)."""
-        with OWN.acting(ident):  # dying while it comes up: this apply's failure, not a fault
-            self._prepare(eng, ident, c, log)
-            eng.start(ident)
-            self._ready_or_ended(eng, ident, c, log)
-        OWN.forget(ident)  # up: from now on its death is a fault
-
-    def _prepare(self, eng: Engine, ident: str, c: ContainerSpec, log: Callable[[str], None]) -> None:
-        """What a created container needs before it starts: its other networks and its files."""
-        eng.connect_networks(ident, dict(c.spec.get("networks") or {}))
-        files = c.spec.get("files") or {}
-        if files:
-            eng.put_archive(ident, archive({path: (self._reveal(c.payload.get(path, b"")), int(str(f["mode"]), 8),
-                                                   int(f.get("uid", 0)), int(f.get("gid", 0)))
-                                            for path, f in files.items()}))
-            log(f"wrote {len(files)} file(s): {', '.join(sorted(files))}")
-
-    def _reveal(self, data: bytes) -> bytes:
-        """A file's bytes with its secret references replaced by their values (for Docker only)."""
-        if b"<<secret:" not in data:
-            return data
-        return L.reveal(data.decode("utf-8"), self.secrets).encode("utf-8")
-
-    def _run_job(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
-        """Run a job to completion: exit 0 is success; anything else fails with its last lines.
-        A failed run stays exited (to be read); the next plan runs the job again."""
-        self._ensure_image(eng, c, log)
-        if a.container_id:
-            eng.remove(a.container_id)
-            log(f"removed the previous run of {c.name} ({a.container_id[:12]})")
-        ident = eng.create(c.name, c.spec, self._labels(a, c), self.secrets)
-        log(f"created {c.name} ({ident[:12]})")
-        self._prepare(eng, ident, c, log)
-        eng.start(ident)
-        deadline = time.monotonic() + self.opts.job_timeout
-        while True:
-            state = eng.inspect(ident).get("State", {})
-            if not state.get("Running") and state.get("Status") in ("exited", "dead"):
-                break
-            if time.monotonic() > deadline:
-                eng.stop(ident, timeout=self.opts.stop_timeout)
-                raise ActionFailed(f"the job did not finish within {self.opts.job_timeout:g}s")
-            self.sleep(0.2)
-        code = state.get("ExitCode")
-        if code != 0:
-            raise ActionFailed(f"the job exited with code {code}: {tail(eng, ident, self.redact, 10)}".rstrip(": "))
-        log("job completed (exit 0)")
-
-    def _recreate(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
-        # Order fixed by DESIGN.md: the new container exists (config validated by the engine)
-        # before the old one stops, and the old one goes only once the new one is proven.
-        self._ensure_image(eng, c, log)
-        temp = L.temp_name(c.name)
-        eng.remove(temp)
-        new = eng.create(temp, c.spec, self._labels(a, c), self.secrets)
-        log(f"created {temp} ({new[:12]})")
-        old = a.container_id
-        old_info = _inspect(eng, old)
-        was_running = bool(old_info.get("State", {}).get("Running"))
-        if was_running:
-            with OWN.acting(old):  # its die and stop events are ours, not a fault to heal
-                eng.stop(old, timeout=self._stop_timeout(old_info))
-            log(f"stopped the old {c.name} ({old[:12]})")
-        try:
-            self._bring_up(eng, new, c, log)
-        except (ActionFailed, EngineError) as exc:
-            log(f"the new container failed: {exc}; restoring the old one")
-            with OWN.acting(new):
-                eng.remove(new)
-            if was_running:
-                OWN.forget(old)  # running again: a fault from now on is a fault
-                eng.start(old)
-                log(f"restarted the old {c.name} ({old[:12]})")
-            raise ActionFailed(f"{c.name}: new container failed ({exc}); old container restored",
-                               rolled_back=True) from None
-        with OWN.acting(old):
-            eng.remove(old)
-        eng.rename(new, c.name)
-        log(f"replaced {c.name}: {old[:12]} -> {new[:12]}")
-
-    def _remove(self, eng: Engine, a: Action, log: Callable[[str], None]) -> None:
-        try:
-            info = eng.inspect(a.container_id)
-        except Missing:
-            log(f"{a.container} is already gone")
-            return
-        with OWN.acting(a.container_id):
-            if info.get("State", {}).get("Running"):
-                eng.stop(a.container_id, timeout=self._stop_timeout(info))
-            eng.remove(a.container_id)
-        log(f"removed {a.container} ({a.container_id[:12]})")
-        if self.opts.prune_volumes:
-            for m in info.get("Mounts", []):
-                if m.get("Type") == "volume" and m.get("Name"):
-                    eng.remove_volume(m["Name"])
-                    log(f"removed volume {m['Name']}")
-
-    def _stop_timeout(self, info: Mapping[str, Any]) -> int:
-        """The container's own StopTimeout (its `stop_grace_period`), else the option's."""
-        own = (info.get("Config") or {}).get("StopTimeout")
-        return int(own) if own is not None else self.opts.stop_timeout
-
-    def _ready_or_ended(self, eng: Engine, ident: str, c: ContainerSpec, log: Callable[[str], None]) -> None:
-        """Wait until it is up; a one-shot that ran to completion is remembered (plans leave it exited)."""
-        since = int(time.time()) - 1
-        if self._wait_ready(eng, ident, c.spec, log):
-            self.completed.append((c.name, ident, c.definition))
-        elif runs_to_completion(c.spec.get("restart")):
-            self.may_end.append((c.server, c, ident, since))
-
     def ended_on_their_own(self) -> None:
         """The one-shots that exited 0 on their own since their wait ended (readiness.ended_on_its_own)."""
         self.completed += [(c.name, ident, c.definition) for server, c, ident, since in self.may_end
                            if ended_on_its_own(self.engines[server], c.project, ident, since)]
-
-    def _wait_ready(self, eng: Engine, ident: str, spec: Mapping[str, Any], log: Callable[[str], None]) -> bool:
-        """`readiness.wait_ready` with this apply's timeouts; True: it ran to completion."""
-        return wait_ready(eng, ident, spec, log, timeout=self.opts.health_timeout, settle=self.opts.settle,
-                          redact=self.redact, sleep=self.sleep)
-
-def _resume(eng: Engine, ident: str) -> None:
-    """Bring a stopped container back (start), or a paused one (unpause)."""
-    try:
-        eng.start(ident)  # the common case first: no inspect on the way to a heal
-    except Missing:
-        raise
-    except EngineError:
-        if not eng.inspect(ident).get("State", {}).get("Paused"):
-            raise
-        eng.unpause(ident)
-
-
-def _inspect(eng: Engine, ident: str) -> dict[str, Any]:
-    try:
-        return eng.inspect(ident)
-    except Missing:
-        return {}
-

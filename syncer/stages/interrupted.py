@@ -16,14 +16,25 @@ its spec is what git says).
 Not gated again: a Swarm service (Swarm's own update monitor judged it), a job (its run is
 judged by its exit), a container that is not running (the plan starts it already, or leaves
 it as an operator or its restart policy did).
+
+A recreate killed in the same wait left more: the new container under its temporary name
+(`<name>_syncer-new`, engine/containers.py), the old one stopped. When that leftover runs the
+spec and revision the plan wants, it is adopted (`adopt`): the recreate (or, the old one gone
+already, the create) says so in its cause and carries the reason `name: "<name>_syncer-new"
+-> "<name>"`; the apply gates the leftover's health (it may not be healthy yet), then
+removes the old container and renames it, as the interrupted recreate would have. No second
+container is made, and no health wait starts from nothing. A leftover of another spec or
+revision, or one not running, unhealthy or off its networks, is removed first as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from syncer.core.model import Action, Desired, Observed, Plan
+from syncer.core import labels as L
+from syncer.core.model import Action, ContainerSpec, Desired, LiveContainer, Observed, Plan, Reason
+from syncer.stages.outside import lost_networks
 
 CAUSE = "its deployment was interrupted before its health was confirmed: waiting for it again"
 
@@ -46,3 +57,41 @@ def gate_again(plan: Plan, desired: Desired, observed: Observed, interrupted: Ma
         return plan
     return replace(plan, actions=tuple(replace(a, action="start", cause=CAUSE) if gated(a) else a
                                        for a in plan.actions))
+
+
+ADOPTING = ("create", "recreate")  # the actions an interrupted recreate's leftover can finish
+
+
+def adopt(actions: list[Action], desired: Iterable[ContainerSpec], managed: Iterable[LiveContainer]
+          ) -> tuple[list[Action], set[str]]:
+    """`actions` (one server's) with each create or recreate whose `<name>_syncer-new` leftover
+    runs the wanted spec at the planned revision marked to adopt it (see above), and the ids of
+    the leftovers adopted (not to be removed)."""
+    specs = {c.name: c for c in desired}
+    aside = {c.name: c for c in managed if c.name.endswith(L.TEMP_SUFFIX)}
+    out, adopted = [], set()
+    for a in actions:
+        left, c = aside.get(L.temp_name(a.container)), specs.get(a.container)
+        if left is None or c is None or a.action not in ADOPTING or not _fits(left, a, c):
+            out.append(a)
+            continue
+        adopted.add(left.id)
+        out.append(replace(a, cause=f"{a.cause}; finishing an interrupted recreate: {left.name} already runs the"
+                                    " wanted spec", reasons=(Reason("name", left.name, a.container), *a.reasons)))
+    return out, adopted
+
+
+def _fits(left: LiveContainer, a: Action, c: ContainerSpec) -> bool:
+    """The leftover is what this action would make: same definition, replica, spec and
+    revision; running (so its networks were joined and its files written before its start),
+    on its networks and not unhealthy. Not for a replica renamed by hand (its own recreate)."""
+    return (not c.is_job and (left.definition, left.replica) == (a.definition, a.replica)
+            and left.labels.get(L.SPEC_HASH) == a.spec_hash and left.labels.get(L.REVISION) == str(a.revision)
+            and left.state == "running" and left.health != "unhealthy" and not lost_networks(c.spec, left)
+            and not any(r.field == "name" for r in a.reasons))
+
+
+def adopts(a: Action) -> bool:
+    """True when the action finishes an interrupted recreate with its leftover (`adopt`)."""
+    return a.action in ADOPTING and any(r.field == "name" and r.before == L.temp_name(a.container)
+                                        for r in a.reasons)

@@ -16,7 +16,7 @@ from syncer.core.errors import DockerUnavailable
 from syncer.core.model import (
     Action, ContainerSpec, Desired, LiveContainer, LiveNetwork, Observed, Plan, Reason, ServerState,
 )
-from syncer.stages import networks, outside, restarts, selfheal, tags
+from syncer.stages import interrupted, networks, outside, restarts, selfheal, tags
 from syncer.stages.swarm import TASK_HASH, live_mode, service_mode, task_hash
 from syncer.stages.swarm_drift import drifted
 from syncer.stages.swarm_drift import reasons as drift_reasons
@@ -91,8 +91,11 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
         else:
             ours = networks.shared(_server_actions(server, mine, state.managed, state.name_holders, revisions,
                                                    held, finished or {}, ran), mine, state.managed)
-        actions.extend(tags.follow(ours, mine, state, held) if state.registry else ours)
-        claimed = {a.container_id for a in ours if a.action == "recreate"}  # (a renamed one's: it goes then)
+        # (an interrupted recreate's leftover of the wanted spec is finished, not made again)
+        ours, adopted = interrupted.adopt(tags.follow(ours, mine, state, held) if state.registry else ours,
+                                          mine, state.managed)
+        actions.extend(ours)
+        claimed = {a.container_id for a in ours if a.action == "recreate"} | adopted  # (they go, or stay)
         actions.extend(_removals(server, mine, state.managed, desired, prune, claimed))
     # a Swarm server's overlays are made by the deployments that join them (engine/swarm_apply.py):
     # no `network create` there; the unused ones are removed as on any server. One definition's

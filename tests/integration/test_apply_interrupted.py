@@ -21,7 +21,7 @@ import pytest
 
 from tests.helpers import IMAGE, run_cli, simple_repo, wait_until
 
-pytestmark = pytest.mark.parametrize("project", ["ste"], indirect=True)  # (projects named ste-…)
+pytestmark = pytest.mark.parametrize("project", ["h3"], indirect=True)  # (projects named h3-…)
 
 CAUSE = "its deployment was interrupted before its health was confirmed: waiting for it again"
 # `bad` never passes its probe (unhealthy once its start period ends); `good` passes it from
@@ -99,3 +99,64 @@ def test_a_create_killed_in_its_health_wait_is_gated_again_by_the_next_apply(
     assert _cli(repo, state, "apply", "--auto-approve").returncode == 0
     rows = {d["definition"]: d for d in json.loads(_cli(repo, state, "status", "--json").stdout)["definitions"]}
     assert rows[bad]["status"] == "failed" and rows[good]["status"] == "active", rows
+
+
+# healthy about 2 s after its start; `v` changes the spec (a recreate)
+SLOW = f"""
+id: slow
+version: "1.0"
+inputs: {{type: object, properties: {{v: {{type: string}}}}}}
+spec:
+  image: {IMAGE}
+  command: [sh, -c, "sleep 2; touch /tmp/up; trap 'exit 0' TERM; while true; do sleep 1; done"]
+  env: {{V: "${{inputs.v}}"}}
+  healthcheck: {{test: [CMD-SHELL, "test -f /tmp/up"], interval: 1s, timeout: 2s, retries: 1, start_period: 30s}}
+"""
+
+
+def test_a_recreate_killed_in_its_health_wait_is_finished_with_its_leftover_not_made_again(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    """QA F7: the next plan adopts `<name>_syncer-new` when it runs the wanted spec (no remove,
+    no second create); the apply gates its health, removes the old container and renames it."""
+    from syncer.engine import facade as engine
+    from syncer.engine.options import ApplyOptions
+
+    web, temp = f"{project}-web", f"{project}-web_syncer-new"
+
+    def repo(v: str) -> Path:
+        return simple_repo(tmp_path / "r", project, templates={"slow": SLOW},
+                           definitions={"web": f"name: {web}\ntemplate: slow\nparams: {{v: {v}}}\n"})
+
+    state = tmp_path / "s"
+    ctx = engine.Context(repo=repo("a"), state_dir=state)
+    options = ApplyOptions(stop_timeout=1)
+    assert engine.apply(ctx, options=options, confirm=lambda p: True).ok
+    old = docker_api.inspect_container(web)["Id"]
+    repo("b")
+    env = {k: v for k, v in os.environ.items() if k != "SYNCER_REPO"}
+    apply = subprocess.Popen([sys.executable, "-m", "syncer", "--repo", str(tmp_path / "r"), "--state-dir", str(state),
+                              "apply", "--auto-approve", "--stop-timeout", "1"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        wait_until(lambda: _running(docker_api, temp), 60, message="the new container started")
+        assert apply.poll() is None and _health(docker_api, temp) != "healthy", "killed after its health wait"
+    finally:
+        apply.send_signal(signal.SIGKILL)
+        apply.wait()
+    left = docker_api.inspect_container(temp)["Id"]
+    assert not docker_api.inspect_container(old)["State"]["Running"]  # (the service is down until the next apply)
+
+    planned = json.loads(_cli(repo("b"), state, "plan", "--json").stdout)["actions"]
+    assert [(a["action"], a["container"]) for a in planned] == [("recreate", web)], planned
+    assert planned[0]["cause"].endswith(f"; finishing an interrupted recreate: {temp} already runs the wanted spec")
+    shown: list[str] = []
+    report = engine.apply(ctx, options=options, confirm=lambda p: True, progress=lambda d, line: shown.append(line))
+    assert report.ok, report.results
+    info = docker_api.inspect_container(web)
+    assert info["Id"] == left and info["State"]["Health"]["Status"] == "healthy", info["State"]  # the leftover itself
+    assert "V=b" in info["Config"]["Env"] and info["Config"]["Labels"]["syncer.revision"] == "2"
+    names = {r["Names"][0].lstrip("/") for r in docker_api.containers(all=True, filters={"label": [
+        f"syncer.project={project}"]})}
+    assert names == {web}  # the old one removed, nothing made again
+    assert not any(line.startswith("created ") for line in shown), shown
+    assert any(line.startswith(f"adopted {temp}") for line in shown), shown

@@ -21,7 +21,7 @@ from syncer.engine import facade as engine
 from syncer.engine.options import ApplyOptions
 from tests.helpers import HEALTH_CHECKED, HEALTHY_IMAGE, simple_repo
 
-pytestmark = pytest.mark.parametrize("project", ["ste"], indirect=True)  # (projects named ste-…)
+pytestmark = pytest.mark.parametrize("project", ["h3"], indirect=True)  # (projects named h3-…)
 
 FULL = "state database /x/state.db: database or disk is full"
 # healthy a few seconds after its start: the plain deployment ends during this one's health wait
@@ -70,7 +70,7 @@ def test_a_store_failure_during_a_health_wait_carries_the_recreate_through(
     both recreates end as on success (new spec under the right name, no `_syncer-new`, no old
     container left stopped), the lines shown as progress include what could not be written, and
     the apply fails once, with the store's error."""
-    import syncer.engine.apply as applier
+    import syncer.engine.containers as applier
 
     ctx = engine.Context(repo=_repo(tmp_path / "r", project, "a"), state_dir=tmp_path / "s")
     options = ApplyOptions(stop_timeout=1)
