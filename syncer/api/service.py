@@ -204,6 +204,7 @@ class Service:
         self.state = StateView(state_dir)
         # /health's own connection: it never waits behind another request's store call
         self.health = StateView(state_dir)
+        self.health_problem: str | None = None  # why /health said unhealthy last (logged when it changes)
         self.keys = KeyRing(state_dir)
         self.project = ProjectState(ctx)
         self.project.refresh()  # now: the secrets to mask are known from the first answer

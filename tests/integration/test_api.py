@@ -424,7 +424,8 @@ def test_health_answers_at_once_while_another_process_holds_the_store(tmp_path: 
     """Regression: keys were checked with a store read (and a "last used" write) on the event
     loop, so while another process held a write on state.db, /health took 6 s. Not a
     performance bound: an answer that waited for the store would come only once the holder
-    lets go (after 10 s), so each must come well before that, with the holder still holding."""
+    lets go (after 10 s), so each must come well before that, with the holder still holding.
+    Each says 503 `unhealthy`: writes cannot be made meanwhile (QA round F5)."""
     import subprocess
     import sys
     import threading
@@ -445,7 +446,7 @@ def test_health_answers_at_once_while_another_process_holds_the_store(tmp_path: 
             times = []
             for _ in range(5):
                 started = time.monotonic()
-                assert s.http.get(f"{s.base}/health").status_code == 200
+                assert s.http.get(f"{s.base}/health").status_code == 503
                 times.append(time.monotonic() - started)
                 time.sleep(0.2)
             assert proc.poll() is None, "the lock was let go before /health was measured"

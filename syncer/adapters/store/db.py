@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from syncer.adapters.store import busy
 from syncer.core import clock
 from syncer.core.errors import SyncerError
 
@@ -149,6 +150,7 @@ class Db:
     def __init__(self, state_dir: Path, *, busy_timeout: float = 30.0) -> None:
         self.path = state_dir / DB_FILE
         self._lock = threading.RLock()
+        self._timeout = busy_timeout
         self._db = _connect(self.path, busy_timeout)
         try:
             self._file = os.stat(self.path)
@@ -166,10 +168,12 @@ class Db:
         """`with store.transaction():` groups writes into one atomic commit."""
         return Transaction(self)
 
-    def problem(self) -> str | None:
-        """Why this store cannot be read now (None when it can): the file at its path is gone
-        or is no longer the one opened, or a read of the schema fails. Never opens the file
-        anew (closing a second handle would drop this process's SQLite locks)."""
+    def problem(self, *, write_wait: float = 1.0) -> str | None:
+        """Why this store cannot be used now (None when it can): the file at its path is gone
+        or is no longer the one opened, a read of the schema fails, or another process holds
+        its write lock (writes would wait for it): a `BEGIN IMMEDIATE` waiting `write_wait`
+        seconds at most, rolled back at once. Never opens the file anew (closing a second
+        handle would drop this process's SQLite locks)."""
         try:
             now = os.stat(self.path)
         except OSError as exc:
@@ -178,6 +182,8 @@ class Db:
             return f"state database {self.path} was replaced or removed while in use"
         try:
             self._scalar("SELECT count(*) FROM sqlite_master")
+            with self._locked() as db:
+                busy.probe_write(db, write_wait, self._timeout)
         except StoreError as exc:
             return str(exc)
         return None
@@ -199,15 +205,23 @@ class Db:
             except sqlite3.Error as exc:
                 raise StoreError(_message(self.path, exc)) from None
 
+    def _run(self, db: sqlite3.Connection, sql: str, args: Sequence[Any] = (), *, write: bool) -> sqlite3.Cursor:
+        """Execute one statement (holding the lock); a wait for another process's write lock
+        says so (busy.py)."""
+        cursor = busy.execute(db, sql, args, path=self.path, timeout=self._timeout)
+        if write:
+            busy.through(self.path)
+        return cursor
+
     def _exec(self, sql: str, args: Sequence[Any] = ()) -> int:
         """Run one statement; returns how many rows it changed."""
         with self._locked() as db:
-            return int(db.execute(sql, args).rowcount)
+            return int(self._run(db, sql, args, write=True).rowcount)
 
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Every row of a query, fetched before the lock is let go."""
         with self._locked() as db:
-            return [dict(r) for r in db.execute(sql, args).fetchall()]
+            return [dict(r) for r in self._run(db, sql, args, write=False).fetchall()]
 
     def _one(self, sql: str, args: Sequence[Any] = ()) -> dict[str, Any] | None:
         """The first row of a query, or None."""
@@ -217,7 +231,7 @@ class Db:
     def _scalar(self, sql: str, args: Sequence[Any] = ()) -> Any:
         """The first column of the first row (None when there is no row)."""
         with self._locked() as db:
-            row = db.execute(sql, args).fetchone()
+            row = self._run(db, sql, args, write=False).fetchone()
         return None if row is None else row[0]
 
     def _migrate(self) -> None:
@@ -253,7 +267,7 @@ class Transaction:
             with self.db._locked() as conn:
                 # holding the lock, an open transaction can only be this thread's own, outside us
                 self.nested = conn.in_transaction
-                conn.execute("SAVEPOINT nested" if self.nested else "BEGIN IMMEDIATE")
+                self.db._run(conn, "SAVEPOINT nested" if self.nested else "BEGIN IMMEDIATE", write=True)
         except BaseException:
             self.db._lock.release()
             raise
@@ -295,7 +309,9 @@ def _commit(conn: sqlite3.Connection) -> None:
 
 def _message(path: Path, exc: sqlite3.Error) -> str:
     """What went wrong, in words a user can act on."""
-    if "locked" in str(exc) or "busy" in str(exc):
+    if str(exc).startswith(busy.HELD):  # (problem()'s write probe: it says it all)
+        return f"state database {path} is {exc}"
+    if busy.is_busy(exc):
         return f"state database {path}: {exc} (another syncer process is writing it; try again)"
     return f"state database {path}: {exc}"
 
@@ -306,10 +322,12 @@ def _statements(script: str) -> list[str]:
 
 
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
-    """Open (creating, private to this user) the database file in WAL mode."""
+    """Open (creating, private to this user) the database file in WAL mode; SQLite itself
+    waits the quiet part of the busy timeout for a lock (busy.execute the rest)."""
     try:
         _private(path)
-        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_timeout)
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                             timeout=busy.parts(busy_timeout)[0])
         db.row_factory = sqlite3.Row
         _wal(db, busy_timeout)
         db.execute("PRAGMA synchronous=NORMAL")
@@ -328,7 +346,7 @@ def _wal(db: sqlite3.Connection, busy_timeout: float) -> None:
             db.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+            if not busy.is_busy(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
 

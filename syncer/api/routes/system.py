@@ -31,16 +31,30 @@ class Health(BaseModel):
 
 
 @router.get("/health", tags=["system"], summary="Is the API up (no key needed)", response_model=Health,
-            responses={503: {"model": Health, "description": "unhealthy: the state database cannot be read"}})
+            responses={503: {"model": Health, "description": "unhealthy: the state database cannot be read,"
+                                                             " or another process holds its write lock"}})
 async def health(svc: Svc) -> Response:
     """`{"status", "version", "timestamp"}` with no envelope: 200 `healthy`, or 503 `unhealthy`
-    when the state database cannot be read. Touches no Docker server; reads the store on a
-    connection of its own, so it never waits behind another request."""
+    when the state database cannot be read or written (another process holds its write lock:
+    every write would wait, then fail). Touches no Docker server; asks the store on a
+    connection of its own, so it never waits behind another request, and waits a second at
+    most for the write lock. The reason is logged once when it begins, and its end."""
     problem = await run_in_threadpool(svc.health.problem)
-    if problem is not None:
-        log.warning("health: %s", problem)
+    _log_change(svc, problem)
     body = {"status": "unhealthy" if problem else "healthy", "version": __version__, "timestamp": clock.iso()}
     return Response(json.dumps(body, separators=(",", ":")), 503 if problem else 200, media_type="application/json")
+
+
+def _log_change(svc: Service, problem: str | None) -> None:
+    """A warning when /health turns unhealthy (or for another reason), a line when it is
+    healthy again: not one per probe (a load balancer asks every few seconds)."""
+    if problem == svc.health_problem:
+        return
+    svc.health_problem = problem
+    if problem is not None:
+        log.warning("health: unhealthy: %s", problem)
+    else:
+        log.info("health: healthy again")
 
 
 @router.get("/status", tags=["system"], summary="Commit, last apply, drift per definition (paginated)",
