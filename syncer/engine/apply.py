@@ -57,6 +57,8 @@ class Applier(ContainerSteps):
         self.may_end: list[tuple[str, ContainerSpec, str, int]] = []  # server, spec, id, unix time of its start
         self.network_errors: dict[str, str] = {}  # server → why a network it needs could not be made
         self.halted: SyncerError | None = None  # a deployment the recorder could not begin: none begins after it
+        self.begun = False  # a deployment began (the store recorded it)
+        self.made: list[tuple[str, str]] = []  # the networks this apply made: server, id
         self.internal = frozenset(internal)
         self.swarms = Swarms(engines, desired, secrets, timeout=options.health_timeout,
                              job_timeout=options.job_timeout, sleep=sleep, registry=registry, internal=internal)
@@ -77,7 +79,7 @@ class Applier(ContainerSteps):
         self._networks("network create")  # before the first container that joins them
         for wave in waves(self.desired, groups):
             if self.halted is not None:
-                return results  # (nothing more is done: no network is removed either)
+                break
             todo = []
             for name in wave:
                 bad = [d for d in deps.get(name, ()) if d in failed]
@@ -94,6 +96,10 @@ class Applier(ContainerSteps):
                 done = list(pool.map(lambda n: self._deploy(n, groups[n]), todo))
             results.extend(done)
             failed.update(r.definition for r in done if not r.ok)
+        if self.halted is not None:  # nothing more is done: no network is removed either, but
+            if not self.begun:  # an apply that began no deployment leaves Docker as it found it
+                self._unmake_networks()
+            return results
         self._networks("network remove")  # after every container that used them is gone
         return results
 
@@ -109,14 +115,23 @@ class Applier(ContainerSteps):
             try:
                 if kind == "network create":
                     name = self._network_key(a.container)
-                    eng.create_network(a.container, L.network_labels(self.plan.project, name),
-                                       internal=a.container in self.internal,
-                                       ipam=next((r.after for r in a.reasons if r.field == "ipam"), ()))
+                    made = eng.create_network(a.container, L.network_labels(self.plan.project, name),
+                                              internal=a.container in self.internal,
+                                              ipam=next((r.after for r in a.reasons if r.field == "ipam"), ()))
+                    self.made.append((a.server, made or a.container))
                 else:  # (on a Swarm server, once the tasks that left it let go)
                     self.swarms.remove_network(a, eng)
             except (EngineError, DockerUnavailable) as exc:
                 if kind == "network create":
                     self.network_errors[a.server] = f"network {a.container} could not be created: {exc}"
+
+    def _unmake_networks(self) -> None:
+        """Remove the networks this apply made (no container joined them: no deployment began)."""
+        for server, ident in self.made:
+            try:
+                self.engines[server].remove_network(ident)
+            except (EngineError, DockerUnavailable):
+                pass  # (an unused network of the project: the next apply's plan uses it, or prunes it)
 
     def _network_key(self, engine_name: str) -> str:
         """The name syncer.yaml gives a network of the project (its `syncer.network` label)."""
@@ -130,7 +145,9 @@ class Applier(ContainerSteps):
         not run, nor anything after it (a deployment under way is carried to its end)."""
         if self.halted is None:
             try:
-                return self.recorder.begin(name, server, revision, kinds)
+                dep = self.recorder.begin(name, server, revision, kinds)
+                self.begun = True
+                return dep
             except SyncerError as exc:
                 self.halted = exc
         return DeploymentResult(name, server, "", False, error=f"not started: {self.halted}", actions=kinds)

@@ -46,6 +46,7 @@ class StoreRecorder:
     under way (a recreate between its old container's stop and its rename): from the first
     one, `error`, nothing more is written (a line is still shown as progress), no deployment
     begins (`begin` raises it), and the apply fails with it once its deployments have ended.
+    When the first deployment cannot begin, the Applier removes the networks it made for it.
     """
 
     def __init__(self, store: Store, run_id: str, trigger: str, commit: str | None,

@@ -4,7 +4,8 @@ dir mid-apply left a recreate halfway: the old container stopped, `<name>_syncer
 A store failure never abandons Docker work in flight: each deployment under way is carried to
 its end (the rename done, or the old container restored), the log lines that cannot be written
 are dropped (still shown as progress), nothing more begins, and the apply then fails with the
-store's one-line error. A store that fails before any Docker work leaves everything as it was.
+store's one-line error. A store that fails before any deployment began leaves everything as it
+was (a network made for the first one goes again).
 """
 
 from __future__ import annotations
@@ -127,3 +128,22 @@ def test_a_store_failure_before_any_docker_work_changes_nothing(
     assert {name: info["Id"] for name, info in live.items()} == before
     assert all(info["State"]["Running"] for info in live.values())
     assert len(calls) == 1
+
+
+def test_a_store_failure_at_the_first_deployment_removes_the_network_the_apply_made(
+        tmp_path: Path, project: str, docker_api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A project's first apply makes its network before the first deployment: when the store
+    refuses that deployment's record, nothing began, and the network goes again (Docker as the
+    apply found it)."""
+    from syncer.adapters.store import Store
+
+    ctx = engine.Context(repo=_repo(tmp_path / "r", project, "a"), state_dir=tmp_path / "s")
+
+    def add(store: Store, **kwargs: Any) -> str:
+        raise StoreError(FULL)
+
+    monkeypatch.setattr(Store, "add_deployment", add)
+    with pytest.raises(StoreError, match="disk is full"):
+        engine.apply(ctx, options=ApplyOptions(stop_timeout=1), confirm=lambda p: True)
+    assert docker_api.networks(filters={"label": [f"syncer.project={project}"]}) == []
+    assert _live(docker_api, project) == {}
