@@ -1,7 +1,8 @@
 """The revisions a plan is made at besides the repository's: a rollback's pins (a definition
 kept at a recorded revision until git changes it), the holds of instances stopped through
-syncer, and a recorded revision's containers as render makes them. Reads only, but for
-`forget_lapsed`, which the apply that acts on a plan calls under its lock."""
+syncer, a recorded revision's containers as render makes them, and the number of a
+rollback's new revision. Reads only, but for `forget_lapsed`, which the apply that acts on a
+plan calls under its lock."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from syncer.adapters.store import Revision, Store
-from syncer.core.model import ContainerSpec, Desired
-from syncer.stages.plan import definition_hash
+from syncer.core.model import ContainerSpec, Desired, Project
+from syncer.stages.plan import definition_hash, next_revision
 
 if TYPE_CHECKING:
+    from syncer.engine.observe import EngineFactory
     from syncer.engine.project import Planned
 
 
@@ -73,6 +75,20 @@ def forget_lapsed(store: Store, p: Planned) -> None:
         store.unpin(name)
     for container in p.lapsed_holds:
         store.release(container)
+
+
+def next_number(project: Project, definition: str, stored: int, engines: EngineFactory | None = None) -> int:
+    """A rollback's new revision: numbered as a plan numbers one (`stages.plan.next_revision`),
+    above the store's `stored` and what the definition's containers (services) carry on the
+    servers that answer: a state dir restored from an older copy must not reuse a number a
+    live container already means another spec by."""
+    from syncer.adapters.docker import Engine
+    from syncer.engine.observe import observe
+
+    observed = observe(project.config.name, project.config.servers, None, engines=engines or Engine,
+                       definition=definition, tags=False)
+    return next_revision(stored, [c for s in observed.servers.values() for c in s.managed
+                                  if c.definition == definition])
 
 
 def from_revision(rev: Revision, project: str) -> list[ContainerSpec]:

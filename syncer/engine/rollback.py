@@ -3,7 +3,9 @@
 What ran before is an earlier revision, or the same one while its followed tags named other
 images (`deployments.images`): those tags are pinned to the digests recorded then. The
 definition stays pinned to the new revision until git next changes it (the pin records the
-definition's hash in git at the time).
+definition's hash in git at the time). The new revision is numbered as a plan numbers one:
+above the store's latest and the labels of the definition's live containers
+(`revisions.next_number`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from syncer.core.model import Plan
 from syncer.engine.deploy import ApplyReport, Progress, apply_locked, quiet, specs_of
 from syncer.engine.events import EventSink, no_events, webhook_sink
 from syncer.engine.project import Context, hash_key, load, rendered, secrets_for
-from syncer.engine.revisions import from_revision
+from syncer.engine.revisions import from_revision, next_number
 from syncer.stages.plan import definition_hash
 from syncer.stages.tags import pin_digests
 
@@ -65,7 +67,7 @@ def rollback(ctx: Context, definition: str, *, to: int | None, options: ApplyOpt
             if images:  # each followed tag back at the digest that deployment ran
                 containers = pin_digests(from_revision(target, project.config.name), images)
                 def_hash, specs = definition_hash(containers), specs_of(containers)
-            number, before = latest.number + 1, store.pins().get(definition)
+            number, before = next_number(project, definition, latest.number, engines), store.pins().get(definition)
             with store.transaction():
                 store.add_revision(definition, number, def_hash, specs, project.commit, rollback_of=target.number)
                 store.pin(definition, number, definition_hash(git_side))

@@ -134,19 +134,22 @@ def _unreachable(server: str, desired: list[ContainerSpec], revisions: Mapping[s
             for c in desired]
 
 
+def next_revision(stored: int, live: Iterable[LiveContainer]) -> int:
+    """A new revision's number: above the store's latest and the definition's `syncer.revision`
+    labels (a state dir restored from an older copy does not know the revisions applied since,
+    and must not give their numbers again); a plan's and a rollback's."""
+    return max([stored, *(int(c.labels[L.REVISION]) for c in live if c.labels.get(L.REVISION, "").isdigit())]) + 1
+
+
 def _revision(name: str, desired: list[ContainerSpec], live: list[LiveContainer], known: Known) -> int:
     dh = definition_hash(desired)
-    revs = [int(c.labels.get(L.REVISION, "0") or 0) for c in live if c.labels.get(L.REVISION, "").isdigit()]
     if name in known:
-        # a new revision goes above the labels too: a state dir restored from an older copy
-        # does not know the revisions applied since, and must not give their numbers again
         rev, h = known[name]
-        return rev if h == dh else max([rev, *revs]) + 1
-    if not revs:
-        return 1
+        return rev if h == dh else next_revision(rev, live)
+    fresh = next_revision(0, live)  # (no store: the labels' revision when they run this spec)
     live_hashes = sorted((c.replica, c.labels.get(L.SPEC_HASH, "")) for c in live if not _is_aside(c))
     same = live_hashes == sorted((c.replica, c.spec_hash) for c in desired)
-    return max(revs) if same else max(revs) + 1
+    return fresh - 1 if same and fresh > 1 else fresh
 
 
 def _missing_labels(spec: Mapping[str, Any], live: LiveContainer) -> tuple[Reason, ...]:
