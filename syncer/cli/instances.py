@@ -25,9 +25,11 @@ def instances() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def instances_list(obj: dict[str, Any], definition: str | None, server: str | None, as_json: bool) -> int:
-    """Every managed container: id, name, definition, server, state, health, and whether it
-    is held stopped by an operator or finished (ended on its own as its restart policy allows).
-    A server that does not answer is named on stderr, and the exit code is 1."""
+    """Every managed container: id, name, definition, server, state, health, and a note: held
+    stopped by an operator, finished (ended on its own as its restart policy allows), or why one
+    does not run (`Exited (1) …`; a Swarm task's slot: `waiting out its restart delay (task
+    ready); last failure: …`). A server that does not answer is named on stderr, and the exit
+    code is 1."""
     from syncer.engine import operations
 
     ctx = context(obj)
@@ -35,13 +37,19 @@ def instances_list(obj: dict[str, Any], definition: str | None, server: str | No
     if as_json:
         click.echo(views.to_json(rows), nl=False)
     else:
-        click.echo(views.table(["ID", "NAME", "DEFINITION", "SERVER", "STATE", "HEALTH", "HELD"],
+        click.echo(views.table(["ID", "NAME", "DEFINITION", "SERVER", "STATE", "HEALTH", "NOTE"],
                                [[r["id"], r["name"], r["definition"], r["server"], r["state"], r["health"] or "-",
-                                 "held stopped" if r["held_stopped"] else "finished" if r["finished"] else ""]
-                                for r in rows]), nl=False)
+                                 _note(r)] for r in rows]), nl=False)
     for line in down:  # the rows of the others are listed; the exit code says the list is partial
         click.echo(line, err=True)
     return 1 if down else 0
+
+
+def _note(row: dict[str, Any]) -> str:
+    """`held stopped`, `finished`, else why one that does not run does not (its status)."""
+    if row["held_stopped"] or row["finished"]:
+        return "held stopped" if row["held_stopped"] else "finished"
+    return "" if row["state"] == "running" else str(row.get("status") or "")
 
 
 def _one(obj: dict[str, Any], act: str, ident: str, **kw: Any) -> int:

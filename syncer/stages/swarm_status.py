@@ -3,11 +3,13 @@ and the plan: its state word and status line, and the words of a plan's noop whe
 in sync but its tasks do not all run. Pure: the tasks as observe read them (`GET /tasks`).
 
 The words are the container side's where they mean the same (`running`, `starting`,
-`stopped`), and two of Swarm's own for what a container cannot be: `degraded` (some of the
-tasks it wants run, not all: a container's `running/unhealthy` at the scale of a service) and
+`stopped`), and three of Swarm's own for what a container cannot be: `degraded` (some of the
+tasks it wants run, not all: a container's `running/unhealthy` at the scale of a service),
 `pending` (none runs and Swarm has placed none of those: no node can take them, a drained one,
-a constraint no node meets). The status line says how many run and why the others do not,
-with Swarm's own reason (a task's `Status.Err`, else its `Status.Message`)."""
+a constraint no node meets) and `failing` (none runs, and a slot's task failed before the one
+there now, or its restart policy gave up: not `starting`, which is a service's first tasks on
+their way). The status line says how many run and why the others do not, with Swarm's own
+reason (a task's `Status.Err`, else its `Status.Message`)."""
 
 from __future__ import annotations
 
@@ -16,10 +18,11 @@ from collections.abc import Sequence
 
 from syncer.core.live import SERVICE_DEGRADED, SERVICE_PENDING, SERVICE_SHORT, LiveTask
 from syncer.core.model import IN_SYNC_BUT
+from syncer.core.swarm_slots import (
+    CURRENT, FAILED, RESTARTING, SERVICE_FAILING, previous_failure, restarting, slot_of)
 from syncer.stages.swarm import tasks_summary
 
 _UNPLACED = ("new", "pending")  # the scheduler has given them no node yet
-_FAILED = ("failed", "rejected")
 
 
 def service_state(tasks: Sequence[LiveTask], wanted: int | None) -> tuple[str, str]:
@@ -27,7 +30,7 @@ def service_state(tasks: Sequence[LiveTask], wanted: int | None) -> tuple[str, s
     slot's earlier failed tasks among them); `wanted`: its replicas, None for a global service
     (a task on each node it may use: as many as Swarm wants running)."""
     # (a failed task's successor waits out the restart delay as desired `ready`: it is wanted too)
-    current = [t for t in tasks if t.desired in ("running", "ready")]
+    current = [t for t in tasks if t.desired in CURRENT]
     running = sum(1 for t in current if t.state == "running")
     want = len(current) if wanted is None else wanted
     summary = tasks_summary(running, want)
@@ -37,8 +40,19 @@ def service_state(tasks: Sequence[LiveTask], wanted: int | None) -> tuple[str, s
         return "running", summary
     short = [t for t in current if t.state != "running"]
     unplaced = [t for t in short if t.state in _UNPLACED]  # (whatever Swarm wants of them next)
-    state = SERVICE_DEGRADED if running else SERVICE_PENDING if unplaced else "starting"
-    return state, f"{summary}: " + "; ".join(_why(tasks, short, unplaced, want - running - len(short)))
+    gone = want - running - len(short)
+    state = (SERVICE_DEGRADED if running else SERVICE_PENDING if unplaced
+             else SERVICE_FAILING if _failing(tasks, short, gone) else "starting")
+    return state, f"{summary}: " + "; ".join(_why(tasks, short, unplaced, gone))
+
+
+def _failing(tasks: Sequence[LiveTask], short: list[LiveTask], gone: int) -> bool:
+    """Whether tasks that do not run follow a failure in their slot (Swarm restarts them: the
+    next one waits out the restart delay, or is on its way again), or slots Swarm starts no task
+    in any more follow one (the restart policy gave up). A first task on its way, or one a roll
+    made after the old one stopped, follows none: `starting`."""
+    return any(previous_failure(tasks, slot_of(t)) for t in short) or (
+        gone > 0 and any(t.state in FAILED for t in tasks))
 
 
 def _why(tasks: Sequence[LiveTask], short: list[LiveTask], unplaced: list[LiveTask], gone: int) -> list[str]:
@@ -50,31 +64,27 @@ def _why(tasks: Sequence[LiveTask], short: list[LiveTask], unplaced: list[LiveTa
     if unplaced:
         newest = max(unplaced, key=lambda t: t.updated)
         parts.append(f"{len(unplaced)} not placed: {newest.error or newest.message or 'no node given yet'}")
-    placed = Counter("restarting" if t.desired == "ready" else t.state or "unknown" for t in short if t not in unplaced)
+    placed = Counter(RESTARTING if restarting(t, tasks) else t.state or "unknown" for t in short if t not in unplaced)
     if placed:
         parts.append(", ".join(f"{n} {state}" for state, n in sorted(placed.items())))
     if gone > 0:
         parts.append(f"{gone} not started again (their restart policy)")
     # the newest failure where a task was placed and does not run (not one of a task Swarm has not
     # placed since: a drain rejects the tasks it moves); a slot with no task: any slot's failure
-    slots = {_slot(t) for t in short if t not in unplaced} if not gone else None
-    failed = [t for t in tasks if t.state in _FAILED and t.error and (slots is None or _slot(t) in slots)]
+    slots = {slot_of(t) for t in short if t not in unplaced} if not gone else None
+    failed = [t for t in tasks if t.state in FAILED and t.error and (slots is None or slot_of(t) in slots)]
     if failed:
         parts.append(f"last failure: {max(failed, key=lambda t: t.updated).error}")
     return parts
-
-
-def _slot(task: LiveTask) -> str:
-    """A replicated task's slot, a global one's node: where Swarm replaces a failed task."""
-    return str(task.slot) if task.slot else task.node
 
 
 def noop_cause(state: str, status: str) -> str:
     """A plan's cause for a service whose spec is in sync: `in sync (2/2 task(s) running)`, or,
     when not all its tasks run, the same words as `status` and what Swarm does about it (there
     is nothing for syncer to write: the spec is what the repository says)."""
-    if state not in SERVICE_SHORT:
+    if state not in (*SERVICE_SHORT, SERVICE_FAILING):
         return f"in sync ({status})" if status else "in sync"
     then = ("Swarm places them when a node can take them" if state == SERVICE_PENDING
+            else "Swarm starts a failed one again while its restart policy allows" if state == SERVICE_FAILING
             else "Swarm starts them, and a failed one again as its restart policy says")
     return f"{IN_SYNC_BUT}{status} ({then})"

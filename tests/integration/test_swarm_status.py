@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+from syncer.core.model import Server
+from syncer.core.swarm_slots import slot_rows
+from syncer.engine.observe import observe
 from tests.helpers import HEALTHY_IMAGE, run_cli, started, unique, wait_until
 from tests.integration.test_swarm import _apply, _repo
 from tests.swarmd import SwarmDockerd
@@ -138,3 +141,48 @@ def test_instances_gives_a_task_the_health_of_its_container_on_the_manager(
 
     rows = wait_until(healthy, timeout=60, interval=1, message="three tasks running")
     assert [r["health"] for r in rows] == ["healthy"] * 3, rows
+
+
+def test_a_service_whose_tasks_keep_failing_has_a_row_per_slot_and_is_failing_once_none_runs(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """A slot's task exits 1 at once once `fail-<slot>` is in a directory bound into the tasks
+    (after the apply proved all three). Its next task waits out a 30 s restart delay as desired
+    `ready` (long enough to be seen every time: Swarm's list of tasks desired `running` left
+    those slots out — 1 row of 3 —, and the test never waits the delay out); with none running
+    the service is `failing`, not `starting`."""
+    name = f"web-{sproject[4:]}"
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    failing = '[sh, -c, "trap \'exit 0\' TERM; while [ ! -f /data/fail-$SLOT ]; do sleep 1; done; exit 1"]'
+    repo = _three(tmp_path, sproject, swarm, name, "overrides:\n  command: " + failing + "\n"
+                  "  env: {SLOT: '{{.Task.Slot}}'}\n  restart_policy: {delay: 30s, max_attempts: 3}\n"
+                  f"  volumes: [{{host_path: {shared}, mount_path: /data}}]\n",
+                  config=f"policy: {{bind_mounts: [{shared}]}}\n")
+    for slot in (2, 3):
+        (shared / f"fail-{slot}").write_text("")
+
+    def rows() -> list[tuple[str, str, str]]:
+        """The `instances` rows of the service, from one snapshot of the swarm (observe, as
+        `instances` reads it)."""
+        state = observe(sproject, {"cluster": Server("cluster", swarm.url, kind="swarm")}, None,
+                        task_health=True).servers["cluster"]
+        made = slot_rows("cluster", sproject, state.managed, state.tasks)
+        return [(r.name, r.state, r.status) for r in next(iter(made.values()), [])]
+
+    exit1 = "last failure: task: non-zero exit (1)"
+    waiting = f"waiting out its restart delay (task ready); {exit1}"
+    two = [(f"{name}.1", "running", "task running"), (f"{name}.2", "restarting", waiting),
+           (f"{name}.3", "restarting", waiting)]
+    wait_until(lambda: rows() == two, timeout=60, interval=0.5, message=f"two slots waiting out their delay: {two}")
+    row = _row(repo, name)
+    assert (row["state"], row["status"]) == ("degraded", f"1/3 task(s) running: 2 restarting; {exit1}"), row
+
+    (shared / "fail-1").write_text("")
+    row = wait_until(lambda: (r := _row(repo, name))["state"] == "failing" and r, timeout=60, interval=0.5,
+                     message="the service failing")
+    assert row["status"] == f"0/3 task(s) running: 3 restarting; {exit1}", row
+    assert [state for _, state, _ in rows()] == ["restarting"] * 3
+    out = run_cli("--repo", str(repo), "plan", "--json")
+    [a] = json.loads(out.stdout)["actions"]
+    assert (a["action"], a["cause"]) == (
+        "noop", f"in sync, but {row['status']} (Swarm starts a failed one again while its restart policy allows)"), a

@@ -51,8 +51,8 @@ def test_a_service_whose_tasks_all_run_or_that_wants_none_keeps_its_words() -> N
     assert service_state([], None) == ("starting", "0/0 task(s) running")  # a global one Swarm made no task for yet
     assert service_state([_task("t1", 1, "preparing")], 1) == ("starting", "0/1 task(s) running: 1 preparing")
     gone = _task("f1", 1, "failed", "shutdown", error="task: non-zero exit (1)")
-    assert service_state([gone], 1) == (  # restart: no: Swarm makes no task again
-        "starting", "0/1 task(s) running: 1 not started again (their restart policy); last failure: task: non-zero"
+    assert service_state([gone], 1) == (  # restart: no: Swarm makes no task again (tests/unit/test_swarm_slots.py)
+        "failing", "0/1 task(s) running: 1 not started again (their restart policy); last failure: task: non-zero"
         " exit (1)")
 
 
