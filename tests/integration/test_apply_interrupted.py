@@ -101,62 +101,74 @@ def test_a_create_killed_in_its_health_wait_is_gated_again_by_the_next_apply(
     assert rows[bad]["status"] == "failed" and rows[good]["status"] == "active", rows
 
 
-# healthy about 2 s after its start; `v` changes the spec (a recreate)
+
+# `v` changes the spec (a recreate); `probe` passes about 2 s after its start for `test -f /tmp/up`,
+# never for `false` (then unhealthy once `start` is over)
 SLOW = f"""
 id: slow
 version: "1.0"
-inputs: {{type: object, properties: {{v: {{type: string}}}}}}
+inputs: {{type: object, properties: {{v: {{type: string}}, probe: {{type: string}}, start: {{type: string}}}}}}
 spec:
   image: {IMAGE}
   command: [sh, -c, "sleep 2; touch /tmp/up; trap 'exit 0' TERM; while true; do sleep 1; done"]
   env: {{V: "${{inputs.v}}"}}
-  healthcheck: {{test: [CMD-SHELL, "test -f /tmp/up"], interval: 1s, timeout: 2s, retries: 1, start_period: 30s}}
+  healthcheck: {{test: [CMD-SHELL, "${{inputs.probe}}"], interval: 1s, timeout: 2s, retries: 1,
+                start_period: "${{inputs.start}}"}}
 """
 
 
 def test_a_recreate_killed_in_its_health_wait_is_finished_with_its_leftover_not_made_again(
         tmp_path: Path, project: str, docker_api: Any) -> None:
     """QA F7: the next plan adopts `<name>_syncer-new` when it runs the wanted spec (no remove,
-    no second create); the apply gates its health, removes the old container and renames it."""
+    no second create); the apply gates its health, removes the old container and renames it.
+    An adopted leftover that fails the gate goes, and the old container, which the killed
+    recreate had stopped, runs again."""
     from syncer.engine import facade as engine
     from syncer.engine.options import ApplyOptions
 
-    web, temp = f"{project}-web", f"{project}-web_syncer-new"
+    web, bad = f"{project}-web", f"{project}-bad"
+    new = {name: f"{name}_syncer-new" for name in (web, bad)}
 
-    def repo(v: str) -> Path:
-        return simple_repo(tmp_path / "r", project, templates={"slow": SLOW},
-                           definitions={"web": f"name: {web}\ntemplate: slow\nparams: {{v: {v}}}\n"})
+    def repo(v: str, probe: str) -> Path:
+        params = f"{{v: {v}, probe: 'test -f /tmp/up', start: 30s}}"
+        return simple_repo(tmp_path / "r", project, templates={"slow": SLOW}, definitions={
+            "web": f"name: {web}\ntemplate: slow\nparams: {params}\n",
+            "bad": f"name: {bad}\ntemplate: slow\nparams: {{v: {v}, probe: '{probe}', start: 10s}}\n"})
 
     state = tmp_path / "s"
-    ctx = engine.Context(repo=repo("a"), state_dir=state)
+    ctx = engine.Context(repo=repo("a", "test -f /tmp/up"), state_dir=state)
     options = ApplyOptions(stop_timeout=1)
     assert engine.apply(ctx, options=options, confirm=lambda p: True).ok
-    old = docker_api.inspect_container(web)["Id"]
-    repo("b")
+    old = {name: docker_api.inspect_container(name)["Id"] for name in (web, bad)}
+    repo("b", "false")
     env = {k: v for k, v in os.environ.items() if k != "SYNCER_REPO"}
     apply = subprocess.Popen([sys.executable, "-m", "syncer", "--repo", str(tmp_path / "r"), "--state-dir", str(state),
                               "apply", "--auto-approve", "--stop-timeout", "1"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        wait_until(lambda: _running(docker_api, temp), 60, message="the new container started")
-        assert apply.poll() is None and _health(docker_api, temp) != "healthy", "killed after its health wait"
+        wait_until(lambda: all(_running(docker_api, t) for t in new.values()), 60, message="the new ones started")
+        assert apply.poll() is None and _health(docker_api, new[web]) != "healthy", "killed after its health wait"
     finally:
         apply.send_signal(signal.SIGKILL)
         apply.wait()
-    left = docker_api.inspect_container(temp)["Id"]
-    assert not docker_api.inspect_container(old)["State"]["Running"]  # (the service is down until the next apply)
+    left = docker_api.inspect_container(new[web])["Id"]
+    assert not any(docker_api.inspect_container(i)["State"]["Running"] for i in old.values())  # (down until then)
 
-    planned = json.loads(_cli(repo("b"), state, "plan", "--json").stdout)["actions"]
-    assert [(a["action"], a["container"]) for a in planned] == [("recreate", web)], planned
-    assert planned[0]["cause"].endswith(f"; finishing an interrupted recreate: {temp} already runs the wanted spec")
-    shown: list[str] = []
-    report = engine.apply(ctx, options=options, confirm=lambda p: True, progress=lambda d, line: shown.append(line))
-    assert report.ok, report.results
+    planned = json.loads(_cli(tmp_path / "r", state, "plan", "--json").stdout)["actions"]
+    assert sorted((a["action"], a["container"]) for a in planned) == [("recreate", bad), ("recreate", web)], planned
+    assert all(a["cause"].endswith(f"; finishing an interrupted recreate: {new[a['container']]} already runs the"
+                                   " wanted spec") for a in planned), planned
+    shown: list[tuple[str, str]] = []
+    report = engine.apply(ctx, options=options, confirm=lambda p: True, progress=lambda d, line: shown.append((d, line)))
+    results = {r.definition: r for r in report.results}
+    assert results[web].ok and not results[bad].ok and results[bad].rolled_back, report.results
     info = docker_api.inspect_container(web)
     assert info["Id"] == left and info["State"]["Health"]["Status"] == "healthy", info["State"]  # the leftover itself
     assert "V=b" in info["Config"]["Env"] and info["Config"]["Labels"]["syncer.revision"] == "2"
+    restored = docker_api.inspect_container(bad)
+    assert restored["Id"] == old[bad] and restored["State"]["Running"] and "V=a" in restored["Config"]["Env"]
     names = {r["Names"][0].lstrip("/") for r in docker_api.containers(all=True, filters={"label": [
         f"syncer.project={project}"]})}
-    assert names == {web}  # the old one removed, nothing made again
-    assert not any(line.startswith("created ") for line in shown), shown
-    assert any(line.startswith(f"adopted {temp}") for line in shown), shown
+    assert names == {web, bad}  # the old web removed, the failed leftover too, nothing made again
+    assert not any(line.startswith("created ") for _d, line in shown), shown
+    assert all(any(d == name and line.startswith(f"adopted {new[name]}") for d, line in shown) for name in new), shown
