@@ -103,3 +103,16 @@ def test_instances_list_notes_why_a_row_does_not_run() -> None:
     assert _note({**row, "state": "running", "status": "task running"}) == ""
     assert _note({**row, "held_stopped": True}) == "held stopped"
     assert _note({**row, "finished": True, "state": "exited"}) == "finished"
+
+
+def test_the_api_gives_an_instance_its_detail_and_takes_a_services_words_as_a_status_filter() -> None:
+    """GET /instances: `status` is the state word (the seed's), `detail` the line saying why."""
+    import typing
+
+    from syncer.api.routes.instances import InstanceStatus, _instance
+
+    rows = slot_rows("cluster", "acme", [_service(3)], [_task("t2", 2, "ready", "ready"), _failed("f2", 2)])
+    inst = _instance(rows["svc1"][0], {"web": "def_1"}, set(), {}, 0.0)
+    assert (inst["status"], inst["detail"], inst["replica"]) == (
+        "restarting", f"waiting out its restart delay (task ready); last failure: {EXIT}", 2)
+    assert {"restarting", "failed", "degraded", "failing"} <= set(typing.get_args(InstanceStatus))

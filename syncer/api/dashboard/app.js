@@ -55,9 +55,11 @@
   function tone(text) {
     const t = String(text).toLowerCase();
     if (["running", "success", "healthy", "in sync", "delivered", "reachable", "active", "ok"].includes(t)) return "good";
-    if (["failed", "unhealthy", "dead", "unreachable", "error", "conflict", "drifted"].includes(t)) return "bad";
+    // (a Swarm service's words: `failing`, none of its tasks runs after failures; `degraded`, some run)
+    if (["failed", "unhealthy", "dead", "unreachable", "error", "conflict", "drifted",
+         "failing"].includes(t)) return "bad";
     if (["exited", "stopped", "created", "paused", "held stopped", "pending", "sending", "starting",
-         "restarting", "running…", "rolled back"].includes(t)) return "warn";
+         "restarting", "running…", "rolled back", "degraded"].includes(t)) return "warn";
     return "plain";
   }
 
@@ -317,10 +319,12 @@
       const insts = mine(d.name);
       const running = insts.filter((i) => i.status === "running").length;
       const unhealthy = insts.filter((i) => i.health === "unhealthy").length;
+      // N/M: M is as many as it wants (its replicas) even where fewer rows are listed
+      const wanted = Math.max(insts.length, d.replicas || 0);
       const health = !insts.length ? badge(d.status === "active" ? "no containers" : d.status, "warn")
         : unhealthy ? badge(unhealthy + " unhealthy", "bad")
-          : running === insts.length ? badge(insts.some((i) => i.health === "healthy") ? "healthy" : "running")
-            : badge(running + "/" + insts.length + " running", "warn");
+          : running === wanted ? badge(insts.some((i) => i.health === "healthy") ? "healthy" : "running")
+            : badge(running + "/" + wanted + " running", "warn");
       const removed = d.status === "removed";  // (gone from git, its containers removed: no revision runs)
       const driftCell = removed ? badge("removed", "warn") : !row ? (allDrifted ? badge("in sync") : "—")
         : row.in_sync ? badge("in sync")

@@ -45,6 +45,7 @@ def _instance(c: LiveContainer, ids: dict[str, str], held: set[str], marks: dict
             "definition_id": ids.get(c.definition or ""), "definition": c.definition,
             "server_id": f"srv_{c.server}", "server": c.server, "replica": c.replica,
             "revision": int(c.labels.get("syncer.revision", "0") or 0) or None, "status": c.state,
+            "detail": c.status or None,  # the engine's line, or a task's (its last failure)
             "health": c.health, "held_stopped": c.name in held, "finished": operations.finished(c, marks),
             "created_at": clock.iso(c.created) if c.created else None,
             "started_at": clock.iso(now - up) if up is not None else None, "uptime_seconds": up}
@@ -62,10 +63,11 @@ def _precise(inst: dict[str, Any], record: dict[str, Any], now: float) -> dict[s
     return inst
 
 
-# a container's state, or (on a Swarm server) a task's
+# a container's state, or (on a Swarm server) a task's (`restarting`: waiting out its restart delay after
+# a failure), or a service's with no task row (stages/swarm_status.py: `degraded`, `failing`)
 InstanceStatus = Literal["created", "running", "paused", "restarting", "removing", "exited", "dead", "stopped",
                          "new", "pending", "assigned", "accepted", "preparing", "ready", "starting", "complete",
-                         "failed", "shutdown", "rejected", "orphaned", "remove"]
+                         "failed", "shutdown", "rejected", "orphaned", "remove", "degraded", "failing"]
 
 
 @router.get("/instances", tags=["instances"], summary="The project's containers")
