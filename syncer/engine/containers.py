@@ -174,6 +174,8 @@ class ContainerSteps:
                 OWN.forget(old)  # running again: a fault from now on is a fault
                 eng.start(old)
                 log(f"restarted the old {c.name} ({old[:12]})")
+            if not old:  # (an adopted leftover whose old container was gone already: as a create)
+                raise ActionFailed(f"{c.name} did not come up: {exc}") from None
             raise ActionFailed(f"{c.name}: new container failed ({exc}); old container restored",
                                rolled_back=True) from None
         if old:
@@ -236,7 +238,6 @@ def inspect_or_empty(eng: Engine, ident: str) -> dict[str, Any]:
         return eng.inspect(ident)
     except Missing:
         return {}
-
 
 
 def _stopped_after(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
