@@ -159,7 +159,8 @@ def test_a_recreate_killed_in_its_health_wait_is_finished_with_its_leftover_not_
     assert all(a["cause"].endswith(f"; finishing an interrupted recreate: {new[a['container']]} already runs the"
                                    " wanted spec") for a in planned), planned
     shown: list[tuple[str, str]] = []
-    report = engine.apply(ctx, options=options, confirm=lambda p: True, progress=lambda d, line: shown.append((d, line)))
+    report = engine.apply(ctx, options=options, confirm=lambda p: True,
+                          progress=lambda d, line: shown.append((d, line)))
     results = {r.definition: r for r in report.results}
     assert results[web].ok and not results[bad].ok and results[bad].rolled_back, report.results
     info = docker_api.inspect_container(web)
