@@ -4,7 +4,9 @@ A fault is healed whether or not a cycle runs (requests then coalesce into one f
 A container that ended on its own is healed at once the first time, then with a growing
 wait while it keeps crashing (`stages.selfheal.crash_delay`); one that exited 0 as its
 restart policy allows (`restart: "no"` or `on-failure`) has finished, and is remembered as
-such instead (`heal.note_finished`): plans leave it exited.
+such instead (`heal.note_finished`): plans leave it exited. A network changed by hand (a
+container taken off it, the network removed) sends a burst of events: they are requested
+together once it is over (daemon/bursts.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from syncer.core.errors import SyncerError
+from syncer.daemon.bursts import Burst
 from syncer.engine import facade as engine
 from syncer.engine import heal, sources
 from syncer.engine.requests import Kind
@@ -39,6 +42,8 @@ class DockerFaults:
         self._lock = threading.Lock()
         self.project = ""  # (set by `run`)
         self.external: list[str] = []
+        self.burst = Burst(watcher.opts.debounce, lambda reason, definition: watcher.request(
+            reason, kind=Kind.DOCKER, definition=definition))
 
     def healed(self, definition: str | None) -> None:
         """A cycle of `definition` (None: every one) converged: its faults are healed."""
@@ -117,10 +122,9 @@ class DockerFaults:
         verdict = heal.read_event(event)
         if verdict.what == "ignore":
             return
-        if verdict.what == "detached":  # (logged once known to be a fault: a container that ends sends these too)
-            if w.opts.self_heal:  # (its own thread: the engine is asked whose container it is)
-                threading.Thread(target=self._detached, args=(server, observer, verdict), daemon=True,
-                                 name=f"detached-{verdict.container_id[:12]}").start()
+        if verdict.what in ("detached", "removed"):  # (a burst of them is one request)
+            if w.opts.self_heal:
+                self._network(server, observer, verdict)
             return
         log.info("docker %s: %s %s", server.name, verdict.action, verdict.name, extra={"event": "docker.event"})
         if verdict.what == "unhealthy":
@@ -158,17 +162,37 @@ class DockerFaults:
         w.request(f"docker: {verdict.name} {verdict.action}", kind=Kind.DOCKER, definition=verdict.definition,
                   ready=lambda: settled.wait(SETTLE_S + 1))
 
+    def _network(self, server: Any, observer: heal.Observer, verdict: heal.Verdict) -> None:
+        """A network event, joined to the burst it comes in: a project network removed (the
+        stream has the project's only) is planned with the whole project; a container taken off
+        one is checked in its own thread (the engine is asked whose container it is)."""
+        self.burst.begin()
+        if verdict.what == "removed":
+            log.info("docker %s: destroy network %s", server.name, verdict.name, extra={"event": "docker.event"})
+            self.burst.end(f"docker: {verdict.why}", found=True)
+            return
+        threading.Thread(target=self._detached, args=(server, observer, verdict), daemon=True,
+                         name=f"detached-{verdict.container_id[:12]}").start()
+
     def _detached(self, server: Any, observer: heal.Observer, verdict: heal.Verdict) -> None:
         """A container taken off one of the project's networks: when it is one of the project's
         and stays off it (not released as it ended), its definition is planned again."""
+        definition = None
+        try:
+            definition = self._taken_off(server, observer, verdict)
+        finally:  # (every check begun ends: the burst waits for it)
+            self.burst.end(f"docker: a container of {definition} {verdict.why}", definition,
+                           found=definition is not None)
+
+    def _taken_off(self, server: Any, observer: heal.Observer, verdict: heal.Verdict) -> str | None:
+        """The definition of the project's container the event took off its network for good."""
         labels = observer.detached(verdict.container_id, verdict.name, timeout=SETTLE_S)
         definition = (labels or {}).get("syncer.definition")
         if labels is None or labels.get("syncer.project") != self.project or not definition:
-            return
+            return None
         log.info("docker %s: disconnect %s from %s", server.name, verdict.container_id[:12], verdict.name,
                  extra={"event": "docker.event"})
-        self.watcher.request(f"docker: a container of {definition} {verdict.why}", kind=Kind.DOCKER,
-                             definition=definition)
+        return definition
 
     def _finished(self, server: Any, verdict: heal.Verdict) -> None:
         log.info("docker %s: %s %s (a container that runs to completion is a `kind: job` in its template)",

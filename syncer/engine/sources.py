@@ -82,9 +82,11 @@ def verify_push(ctx: Context, project: Project, headers: Mapping[str, str], body
 def docker_events(server: Server, project: str, *, since: int,
                   networks: Iterable[str] = ()) -> Iterator[dict[str, Any]]:
     """The server's events about the project's containers from `since` (unix seconds) on,
-    and on a Docker server the `disconnect` events of the project's networks (the project
-    network, `<project>_<name>`, and `networks`: the external ones it joins), whose actor is
-    the network: they do not carry the containers' labels. Checks the server answers first
+    and on a Docker server the `disconnect` and `destroy` events of the project's networks (the
+    project network, `<project>_<name>`, and `networks`: the external ones it joins), whose
+    actor is the network: they carry its name and driver, neither the network's labels nor the
+    containers' (Engine API 1.41; a name matches as a prefix: of the networks removed, those
+    not the project's own are left out here). Checks the server answers first
     (raises DockerUnavailable before the first event when it does not); the stream ends, or
     raises, when the server goes away."""
     from syncer.adapters.docker import Engine
@@ -107,10 +109,22 @@ def _stream(eng: Any, project: str, since: int, networks: list[str]) -> Iterator
         else:
             # (one filter cannot ask for both: every key must match, and a network event has no
             # labels; a network name matches as a prefix: `<project>_<name>` too)
-            detached = {"label": [], "type": ["network"], "event": ["disconnect"], "network": networks}
-            yield from _merged(eng.events(project, since=since), eng.events(project, since=since, also=detached))
+            detached = {"label": [], "type": ["network"], "event": ["disconnect", "destroy"], "network": networks}
+            yield from _merged(eng.events(project, since=since),
+                               _own_removals(eng.events(project, since=since, also=detached), project))
     finally:
         eng.close()
+
+
+def _own_removals(events: Iterator[dict[str, Any]], project: str) -> Iterator[dict[str, Any]]:
+    """The network events, but of the networks removed only the project's own: an external one
+    is never made again, and the filter's prefix also matches another project's (`<project>2`)."""
+    from syncer.stages.selfheal import project_network
+
+    for event in events:
+        name = str(((event.get("Actor") or {}).get("Attributes") or {}).get("name", ""))
+        if event.get("Action") != "destroy" or project_network(name, project):
+            yield event
 
 
 def _merged(*streams: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -17,7 +17,12 @@ one that ends syncer's own recreate renames the new container from its temporary
 a container taken off one of the project's networks (`docker network disconnect`, a network
 event: it names the network and the container's id, not its labels — the watcher asks the
 engine whose container it is, and whether it is still attached: a container that ends is
-released from its networks too, keeping them in its config).
+released from its networks too, keeping them in its config), and one of the project's
+networks removed (`docker network rm`, possible once no running container is on it: its
+`destroy` event carries the network's name and driver, not its labels, so the name tells
+whose it is, `project_network`; the plan of the whole project says whether it is needed).
+Docker sends some of these twice (each `disconnect`, a few milliseconds apart): the watcher
+gathers a burst of them into one request (daemon/bursts.py).
 """
 
 from __future__ import annotations
@@ -49,8 +54,9 @@ class Verdict(Record):
 
     # note: worth a log line, nothing to do; finished: it ended on its own as its restart policy
     # allows; drift: a Swarm service's spec changed by someone else, or a container renamed
-    # (re-planned at once); detached: a container (`container_id`) taken off the network `name`
-    what: Literal["ignore", "note", "heal", "unhealthy", "finished", "drift", "detached"]
+    # (re-planned at once); detached: a container (`container_id`) taken off the network `name`;
+    # removed: the network `name` (its id `container_id`) removed, by anyone
+    what: Literal["ignore", "note", "heal", "unhealthy", "finished", "drift", "detached", "removed"]
     action: str = ""
     container_id: str = ""
     name: str = ""
@@ -73,7 +79,7 @@ def read_event(event: Mapping[str, Any], own: Container[str], signalled: Contain
     name, definition = str(attrs.get("name", "?")), attrs.get("syncer.definition") or None
 
     if event.get("Type") == "network":
-        return _network_event(action, attrs, own)
+        return _network_event(action, ident, attrs, own)
 
     def verdict(what: Literal["ignore", "note", "heal", "unhealthy", "finished", "drift"], why: str = "",
                 expect: Expect | None = None, crashed: bool = False) -> Verdict:
@@ -115,16 +121,25 @@ def read_event(event: Mapping[str, Any], own: Container[str], signalled: Contain
     return verdict("heal", expect=_EXPECT[action])
 
 
-def _network_event(action: str, attrs: Mapping[str, Any], own: Container[str]) -> Verdict:
-    """A network event: a container taken off a network (not by syncer) may be a fault; a network
-    made, removed or joined is not (a network that is needed and absent is planned with the
-    containers that are taken off it first)."""
+def _network_event(action: str, ident: str, attrs: Mapping[str, Any], own: Container[str]) -> Verdict:
+    """A network event: a container taken off a network (not by syncer) may be a fault, and so
+    may a network removed (no container runs on it then: nothing else tells); a network made or
+    joined is not."""
     container, network = str(attrs.get("container", "")), str(attrs.get("name", "?"))
+    if action == "destroy" and network != "?":  # (syncer's own, a prune's, costs a plan that finds nothing)
+        return Verdict("removed", action, ident, network, why=f"network {network} removed")
     if action != "disconnect" or not container:
         return Verdict("ignore", action, container, network, why="not a fault")
     if container in own:
         return Verdict("ignore", action, container, network, why="syncer's own action")
     return Verdict("detached", action, container, network, why=f"disconnected from network {network}")
+
+
+def project_network(network: str, project: str) -> bool:
+    """Whether `network` is named as syncer names the networks it makes for `project`: the
+    project network, or `<project>_<name>` (core/labels.network_name). An external network is
+    never made again, and its removal is not followed."""
+    return network == project or network.startswith(f"{project}_")
 
 
 def _asked_rollback(attrs: Mapping[str, Any]) -> bool:

@@ -5,10 +5,12 @@ a state dir restored from an older copy. Plan, apply, and `syncer watch` healing
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
 
 from tests.helpers import commit_all, free_port, git_init, run_cli, simple_repo, wait_until
@@ -53,6 +55,13 @@ def _rows(api: Any, project: str) -> dict[str, dict[str, Any]]:
 
 def _networks(api: Any, name: str) -> set[str]:
     return set(api.inspect_container(name)["NetworkSettings"]["Networks"])
+
+
+def _network_id(api: Any, name: str) -> str | None:
+    try:
+        return str(api.inspect_network(name)["Id"])
+    except docker.errors.NotFound:
+        return None
 
 
 def _changes(plan: dict[str, Any]) -> dict[str, tuple[str, str]]:
@@ -104,7 +113,8 @@ def test_watch_heals_a_container_taken_off_its_network_and_a_network_removed(
     # no resync: only the Docker events can heal
     w = _start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(state), "watch", "--resync", "1h")
     running = lambda: {n for n, r in _rows(docker_api, project).items() if r["State"] == "running"}  # noqa: E731
-    wait_until(lambda: running() == {web, api}, 60, message=f"the first apply ({w.log})")
+    # (its end: a container coming up is syncer's own until then, and so is its disconnect)
+    wait_until(lambda: running() == {web, api} and "plan: " in w.text(), 60, message=f"the first apply ({w.log})")
 
     before = docker_api.inspect_container(web)["Id"]
     docker_api.disconnect_container_from_network(web, project)
@@ -131,6 +141,17 @@ def test_watch_heals_a_container_taken_off_its_network_and_a_network_removed(
     wait_until(lambda: _rows(docker_api, project).get(api, {}).get("State") == "running", 60,
                message=f"api started again ({w.log})")
     assert docker_api.inspect_container(api)["Id"] == ident  # started, not made again
+
+    # a project network with no container running on it, removed by hand, is made again at once
+    _cli(repo, state, "instances", "stop", api)  # (held stopped: api stays off, front is left empty)
+    front = _network_id(docker_api, f"{project}_front")
+    docker_api.remove_network(f"{project}_front")
+    wait_until(lambda: _network_id(docker_api, f"{project}_front") not in (None, front), 30,
+               message=f"{project}_front made again ({w.log})")
+    assert _rows(docker_api, project)[api]["State"] == "exited"
+    # one hand disconnect, one plan (Docker sends its event twice)
+    alone = re.compile(rf"trigger: docker: a container of {web} disconnected from network {project}$", re.M)
+    assert len(alone.findall(w.text())) == 1, w.text()
     assert w.stop() == 0
 
 
