@@ -86,7 +86,9 @@ def _last_of_slots(mine: Sequence[LiveTask], replicas: int, taken: set[str]) -> 
     newest: dict[str, LiveTask] = {}
     for t in mine:
         key = slot_of(t)
-        if t.slot and t.slot <= replicas and key not in taken and (key not in newest or t.updated > newest[key].updated):
+        if not t.slot or t.slot > replicas or key in taken:
+            continue
+        if key not in newest or t.updated > newest[key].updated:
             newest[key] = t
     # (a task a roll shut down is followed by the roll's own: that slot is not given up)
     return [newest[k] for k in sorted(newest, key=int) if newest[k].state in _ENDED]
