@@ -226,6 +226,7 @@ class Action(Record):
     replica: int = 1
     spec_hash: str = ""
     container_id: str = ""
+    stay_stopped: bool = False  # a recreate: the new container is made but not started (held stopped)
 
     @property
     def attention(self) -> bool:

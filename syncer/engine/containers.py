@@ -131,7 +131,8 @@ class ContainerSteps:
         new = eng.create(temp, c.spec, self._labels(a, c), self.secrets)
         log(f"created {temp} ({new[:12]})")
         was_running = self._stop_old(eng, a.container_id, inspect_or_empty(eng, a.container_id), c, log)
-        self._replace(eng, c, a.container_id, new, was_running, lambda: self._bring_up(eng, new, c, log), log)
+        up = (lambda: self._prepare(eng, new, c, log)) if a.stay_stopped else (lambda: self._bring_up(eng, new, c, log))
+        self._replace(eng, c, a.container_id, new, was_running, up, log)
 
     def _adopt(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
         """Finish the recreate an interrupted apply began (stages/interrupted.adopt): its

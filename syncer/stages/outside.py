@@ -62,9 +62,11 @@ def renamed(desired: Iterable[ContainerSpec], managed: Iterable[LiveContainer],
     return out
 
 
-def renamed_cause(live: LiveContainer, name: str) -> str:
-    """The cause of the recreate of a container renamed by hand."""
-    return f"renamed to {live.name} outside syncer: made again as {name} (the renamed container goes)"
+def renamed_cause(live: LiveContainer, name: str, *, held: bool = False) -> str:
+    """The cause of the recreate of a container renamed by hand (`held`: held stopped by an
+    operator, and stopped: the new one is made and left stopped)."""
+    made = f"made again as {name}" + (", left stopped: held stopped by an operator" if held else "")
+    return f"renamed to {live.name} outside syncer: {made} (the renamed container goes)"
 
 
 def is_renamed(live: LiveContainer, desired: Iterable[ContainerSpec]) -> str:

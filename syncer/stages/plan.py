@@ -182,8 +182,10 @@ def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable
             elif c.name in renamed:  # its own container, renamed by hand: made again under its name
                 other = renamed[c.name]
                 changes = spec_reasons(other, c.spec) if other.labels.get(L.SPEC_HASH) != c.spec_hash else []
-                out.append(Action("recreate", cause=outside.renamed_cause(other, c.name), container_id=other.id,
-                                  reasons=(Reason("name", other.name, c.name), *changes), **base))
+                stay = c.name in held and other.state not in RUNNING_STATES  # (held stopped: so is the new one)
+                out.append(Action("recreate", cause=outside.renamed_cause(other, c.name, held=stay),
+                                  container_id=other.id, reasons=(Reason("name", other.name, c.name), *changes),
+                                  stay_stopped=stay, **base))
             else:
                 out.append(Action("create", cause="container absent", **base))
             continue

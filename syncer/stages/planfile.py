@@ -32,9 +32,10 @@ def _action_dict(a: Action) -> dict[str, Any]:
             reasons.append({"field": r.field, "sensitive": True, "note": SENSITIVE})
         else:
             reasons.append({"field": r.field, "before": r.before, "after": r.after})
-    return {"action": a.action, "server": a.server, "definition": a.definition, "container": a.container,
-            "revision": a.revision, "replica": a.replica, "cause": a.cause, "reasons": reasons,
-            "spec_hash": a.spec_hash, "container_id": a.container_id}
+    out = {"action": a.action, "server": a.server, "definition": a.definition, "container": a.container,
+           "revision": a.revision, "replica": a.replica, "cause": a.cause, "reasons": reasons,
+           "spec_hash": a.spec_hash, "container_id": a.container_id}
+    return {**out, "stay_stopped": True} if a.stay_stopped else out
 
 
 def from_dict(data: Mapping[str, Any]) -> Plan:
@@ -47,7 +48,7 @@ def from_dict(data: Mapping[str, Any]) -> Plan:
                         else Reason(r["field"], r.get("before"), r.get("after")) for r in a.get("reasons", []))
         actions.append(Action(a["action"], a["server"], a["definition"], a["container"], int(a["revision"]),
                               a.get("cause", ""), reasons, int(a.get("replica", 1)), a.get("spec_hash", ""),
-                              a.get("container_id", "")))
+                              a.get("container_id", ""), bool(a.get("stay_stopped", False))))
     servers = data.get("servers") or {}
     down = {name: str(s.get("error") or "unreachable") for name, s in servers.items() if not s.get("reachable", True)}
     swarm = frozenset(name for name, s in servers.items() if s.get("kind") == "swarm")

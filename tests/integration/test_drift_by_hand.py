@@ -173,6 +173,19 @@ def test_a_container_renamed_by_hand_that_publishes_a_port_is_made_again_under_i
     assert _changes(_plan(repo, state)) == {}
 
 
+def test_a_container_held_stopped_and_renamed_by_hand_is_made_again_left_stopped(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    repo, state = _repo(tmp_path, project)
+    _apply(repo, state)
+    web, old = f"{project}-web", f"{project}-web-old"
+    assert _cli(repo, state, "instances", "stop", web).returncode == 0
+    docker_api.rename(web, old)
+    _apply(repo, state)
+    rows = _rows(docker_api, project)
+    assert old not in rows and rows[web]["State"] == "created"  # made again, not started: still held
+    assert _changes(_plan(repo, state)) == {}
+
+
 def test_watch_converges_on_a_container_renamed_by_hand(tmp_path: Path, project: str, docker_api: Any,
                                                         watches: list[Watch]) -> None:
     repo, state = _repo(tmp_path, project, port=free_port())

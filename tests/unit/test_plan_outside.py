@@ -167,3 +167,18 @@ def test_a_network_disconnect_names_the_container_and_the_network_and_syncers_ow
 def replace_action(event: dict[str, Any], action: str) -> dict[str, Any]:
     return {**event, "Action": action}
 
+
+def test_a_held_stopped_container_renamed_by_hand_is_made_again_left_stopped() -> None:
+    held = frozenset({"web"})
+    a = plan_of([want(spec())], [live(spec(), name="web-old", state="exited")], held=held)["web"]
+    assert (a.action, a.container_id, a.stay_stopped) == ("recreate", "id-web-old", True)
+    assert a.cause == ("renamed to web-old outside syncer: made again as web, left stopped: held stopped by an"
+                       " operator (the renamed container goes)")
+    from syncer.stages import planfile
+    old = live(spec(), name="web-old", state="exited")
+    observed = Observed("p", {"local": ServerState("local", True, managed=(old,))})
+    p = plan(Desired("p", (want(spec()),), ("web",)), observed, prune=True, created_at="t", held=held)
+    assert [x.stay_stopped for x in planfile.from_dict(planfile.to_dict(p)).actions if x.container == "web"] == [True]
+    # started by hand meanwhile (`docker start`): no longer held in fact, made again running
+    running = plan_of([want(spec())], [live(spec(), name="web-old")], held=held)["web"]
+    assert (running.action, running.stay_stopped) == ("recreate", False)
