@@ -12,9 +12,10 @@ from syncer.core.record import Record, record
 
 
 # a long-running Swarm service's state words beyond a container's (stages/swarm_status.py): some of
-# its tasks run, not all; none runs and Swarm placed none of those (no node can take them)
-SERVICE_DEGRADED, SERVICE_PENDING = "degraded", "pending"
-SERVICE_SHORT = (SERVICE_DEGRADED, SERVICE_PENDING, "starting")  # fewer tasks run than it wants
+# its tasks run, not all; none runs and Swarm placed none of those (no node can take them); none runs
+# after failures (Swarm restarts them, or its restart policy gave up)
+SERVICE_DEGRADED, SERVICE_PENDING, SERVICE_FAILING = "degraded", "pending", "failing"
+SERVICE_SHORT = (SERVICE_DEGRADED, SERVICE_PENDING, SERVICE_FAILING, "starting")  # fewer tasks run than it wants
 
 
 @record
@@ -116,20 +117,18 @@ class ServerState(Record):
     registry: Mapping[str, RegistryAnswer] = field(default_factory=dict)  # pull_policy always: ref → now
 
     def instances(self) -> tuple[LiveContainer, ...]:
-        """What `instances` lists: the containers, or on a Swarm server the tasks Swarm wants
-        running (LiveContainers named `<service>.<slot>`, a global service's `<service>.<node>`),
-        and one row for each service with none (held at 0 by `instances stop`, a finished job)."""
+        """What `instances` lists: the containers, or on a Swarm server one row per slot Swarm
+        wants (core/swarm_slots.py: LiveContainers named `<service>.<slot>`, a global service's
+        `<service>.<node>`; `restarting` while a task waits out its restart delay), and one row
+        for each service with none (held at 0 by `instances stop`, a finished job)."""
         if self.kind != "swarm":
             return self.managed
+        from syncer.core.swarm_slots import slot_rows  # (a module of its own that builds on this one's records)
+
         project = next((c.labels.get("syncer.project", "") for c in self.managed), "")
-        tasks = tuple(
-            LiveContainer(id=t.id, name=f"{t.service}.{t.slot or t.node[:12]}", server=self.server, state=t.state,
-                          health=t.health, labels={"syncer.project": project, "syncer.definition": t.service,
-                                               "syncer.replica": str(t.slot)},
-                          status=f"task {t.state}" + (f": {t.error}" if t.error else ""))
-            for t in self.tasks if t.desired == "running")
-        busy = {t.service_id for t in self.tasks if t.desired == "running"}
-        return tasks + tuple(_idle_service(c) for c in self.managed if c.id not in busy)
+        rows = slot_rows(self.server, project, self.managed, self.tasks)
+        return tuple(r for made in rows.values() for r in made) + tuple(
+            _idle_service(c) for c in self.managed if c.id not in rows)
 
 
 def _idle_service(c: LiveContainer) -> LiveContainer:

@@ -17,9 +17,6 @@ from syncer.core.live import LiveContainer, LiveTask
 CURRENT = ("running", "ready")  # desired states of a slot's task: `ready` waits out the restart delay
 FAILED = ("failed", "rejected")
 RESTARTING = "restarting"  # the word of a slot whose task failed and whose next one waits (Docker's)
-# a service none of whose tasks runs, after a failure (stages/swarm_status.py): its tasks keep failing,
-# or its restart policy gave up; a service short of tasks as live.SERVICE_SHORT's are
-SERVICE_FAILING = "failing"
 _ENDED = (*FAILED, "complete")  # a slot's last task Swarm starts no other after: its restart policy's end
 
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from syncer.core.live import SERVICE_DEGRADED, SERVICE_PENDING, SERVICE_SHORT, LiveTask
+from syncer.core.live import SERVICE_DEGRADED, SERVICE_FAILING, SERVICE_PENDING, SERVICE_SHORT, LiveTask
 from syncer.core.model import IN_SYNC_BUT
 from syncer.core.swarm_slots import (
-    CURRENT, FAILED, RESTARTING, SERVICE_FAILING, previous_failure, restarting, slot_of)
+    CURRENT, FAILED, RESTARTING, previous_failure, restarting, slot_of)
 from syncer.stages.swarm import tasks_summary
 
 _UNPLACED = ("new", "pending")  # the scheduler has given them no node yet
@@ -82,7 +82,7 @@ def noop_cause(state: str, status: str) -> str:
     """A plan's cause for a service whose spec is in sync: `in sync (2/2 task(s) running)`, or,
     when not all its tasks run, the same words as `status` and what Swarm does about it (there
     is nothing for syncer to write: the spec is what the repository says)."""
-    if state not in (*SERVICE_SHORT, SERVICE_FAILING):
+    if state not in SERVICE_SHORT:
         return f"in sync ({status})" if status else "in sync"
     then = ("Swarm places them when a node can take them" if state == SERVICE_PENDING
             else "Swarm starts a failed one again while its restart policy allows" if state == SERVICE_FAILING

@@ -12,9 +12,6 @@ from typing import Any
 
 import pytest
 
-from syncer.core.model import Server
-from syncer.core.swarm_slots import slot_rows
-from syncer.engine.observe import observe
 from tests.helpers import HEALTHY_IMAGE, run_cli, started, unique, wait_until
 from tests.integration.test_swarm import _apply, _repo
 from tests.swarmd import SwarmDockerd
@@ -162,12 +159,9 @@ def test_a_service_whose_tasks_keep_failing_has_a_row_per_slot_and_is_failing_on
         (shared / f"fail-{slot}").write_text("")
 
     def rows() -> list[tuple[str, str, str]]:
-        """The `instances` rows of the service, from one snapshot of the swarm (observe, as
-        `instances` reads it)."""
-        state = observe(sproject, {"cluster": Server("cluster", swarm.url, kind="swarm")}, None,
-                        task_health=True).servers["cluster"]
-        made = slot_rows("cluster", sproject, state.managed, state.tasks)
-        return [(r.name, r.state, r.status) for r in next(iter(made.values()), [])]
+        out = run_cli("--repo", str(repo), "instances", "list", "--definition", name, "--json")
+        assert out.returncode == 0, out.stderr
+        return [(r["name"], r["state"], r["status"]) for r in json.loads(out.stdout)]
 
     exit1 = "last failure: task: non-zero exit (1)"
     waiting = f"waiting out its restart delay (task ready); {exit1}"
@@ -182,6 +176,8 @@ def test_a_service_whose_tasks_keep_failing_has_a_row_per_slot_and_is_failing_on
                      message="the service failing")
     assert row["status"] == f"0/3 task(s) running: 3 restarting; {exit1}", row
     assert [state for _, state, _ in rows()] == ["restarting"] * 3
+    text = run_cli("--repo", str(repo), "status").stdout
+    assert f"{name}=failing ({row['status']})" in text, text
     out = run_cli("--repo", str(repo), "plan", "--json")
     [a] = json.loads(out.stdout)["actions"]
     assert (a["action"], a["cause"]) == (

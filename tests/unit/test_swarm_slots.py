@@ -5,7 +5,7 @@ and `status` calls one with none running `failing`, not `starting` (stages/swarm
 
 from __future__ import annotations
 
-from syncer.core.model import LiveContainer, LiveTask
+from syncer.core.model import LiveContainer, LiveTask, ServerState
 from syncer.core.swarm_slots import slot_rows
 from syncer.stages.swarm_status import noop_cause, service_state
 
@@ -116,3 +116,12 @@ def test_the_api_gives_an_instance_its_detail_and_takes_a_services_words_as_a_st
     assert (inst["status"], inst["detail"], inst["replica"]) == (
         "restarting", f"waiting out its restart delay (task ready); last failure: {EXIT}", 2)
     assert {"restarting", "failed", "degraded", "failing"} <= set(typing.get_args(InstanceStatus))
+
+
+def test_server_state_instances_on_a_swarm_server_are_the_slot_rows_and_a_service_with_none() -> None:
+    tasks = (_task("t1", 1, "running"), _task("t2", 2, "ready", "ready"), _failed("f2", 2), _failed("f3", 3))
+    held = LiveContainer("svc2", "db", "cluster", "stopped", None, {"syncer.project": "acme"}, replicas=0,
+                         mode="replicated")
+    rows = ServerState("cluster", True, (_service(3), held), kind="swarm", tasks=tasks).instances()
+    assert [(r.name, r.state) for r in rows] == [
+        ("web.1", "running"), ("web.2", "restarting"), ("web.3", "failed"), ("db", "stopped")]
