@@ -5,7 +5,8 @@ Every answer is an envelope: `{"success": true, "data": ..., "pagination": {...}
 (malformed JSON, validation, unknown route, wrong method, a bug: never a stack trace).
 Status codes: invalid_request 400 (every problem with what the client sent, validation
 included; 405 and 413 keep their status), unauthorized 401, forbidden 403, not_found 404,
-conflict 409, rate_limited 429, internal_error 500 (503 when Docker cannot be reached).
+conflict 409, rate_limited 429, internal_error 500 (503 when Docker cannot be reached, or
+when the server stops while the request still runs).
 
 Auth: `Authorization: Bearer <key>` on everything except /health, the OpenAPI document
 and its docs page, and /hooks/git (which the git provider signs instead). /metrics takes
@@ -47,6 +48,7 @@ __all__ = ["API", "BackgroundSync", "ServerHandle", "SyncRequester", "create_app
            "serve_in_thread"]
 
 log = logging.getLogger("syncer.api.app")
+APPLY_GRACE = 120.0  # seconds the app's shutdown waits for an apply of a request (as for the sync worker's)
 
 
 def create_app(ctx: engine.Context, *, sync: SyncRequester | None = None, branch: str | None = None,
@@ -75,6 +77,10 @@ def create_app(ctx: engine.Context, *, sync: SyncRequester | None = None, branch
                 await run_in_threadpool(sampler.stop)
             if own is not None:
                 await run_in_threadpool(own.stop)
+            # a rollback's apply goes on past the requests' grace (server.REQUEST_GRACE) and
+            # answers; the service it uses is closed after it
+            if not await run_in_threadpool(service.applying.settle, APPLY_GRACE):
+                log.warning("stopping with an apply of a request still running (after %gs)", APPLY_GRACE)
             service.close()
 
     app = FastAPI(title="syncer", version=__version__, description=__doc__, openapi_url=f"{API}/openapi.json",
@@ -113,7 +119,8 @@ _ERRORS = {"400": "invalid_request: malformed JSON, a parameter or body that fai
            "401": "unauthorized: no key, or an unknown or revoked one", "403": "forbidden: a read key on a POST",
            "404": "not_found", "409": "conflict", "429": "rate_limited (see the X-RateLimit-* headers)",
            "500": "internal_error",
-           "503": "internal_error: a Docker server or the state database cannot be reached now"}
+           "503": "internal_error: a Docker server or the state database cannot be reached now, or the server"
+                  " is stopping"}
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

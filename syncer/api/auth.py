@@ -8,6 +8,7 @@ process's write; on the loop it would hold up every request, /health included.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
@@ -183,7 +184,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 class Gate:
     """The outermost middleware. Answers 401/403/429 before any route runs, adds the
     X-RateLimit-* headers to every authenticated answer, counts every request, and turns an
-    unexpected exception into a logged 500 envelope."""
+    unexpected exception into a logged 500 envelope, and a request cut because the server
+    stops (server.REQUEST_GRACE ran out) into a 503 one."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], service: Service,
                  paths: Callable[[], list[str]]) -> None:
@@ -238,6 +240,12 @@ class Gate:
             if not sent[0]:
                 failed = self.service.fail(500, "internal_error", "internal error; the server log has the details")
                 await failed(scope, receive, send_with_headers)
+        except asyncio.CancelledError:  # (only uvicorn's shutdown cancels a request: its answer ends it)
+            log.warning("%s %s: cut, the server is stopping", scope["method"], scope["path"])
+            if not sent[0]:
+                cut = self.service.fail(503, "internal_error", "the server is stopping: this request was cut before"
+                                        " it ended (what it asked of Docker may still happen)")
+                await cut(scope, receive, send_with_headers)
         finally:
             if anonymous and sent[0] < 400:
                 self.anonymous.refund(_client(scope))  # only refusals count towards the limit

@@ -8,9 +8,17 @@ from typing import Any
 
 from syncer.core.errors import SyncerError, UsageError
 
+# seconds the requests in flight get to finish once the server is told to stop; then they are
+# cut (their connections closed). A request may wait minutes for what it asked of Docker — a
+# stop or restart with `?timeout=600` of a container that ignores TERM — and uvicorn's own
+# graceful shutdown waits without bound. An apply in flight is not cut: the app's shutdown
+# waits for it (BackgroundSync.stop, Service.applying).
+REQUEST_GRACE = 10
+
 
 class ServerHandle:
-    """A running uvicorn server; `stop()` finishes requests in flight and returns."""
+    """A running uvicorn server; `stop()` gives requests in flight REQUEST_GRACE seconds,
+    runs the app's shutdown and returns."""
 
     def __init__(self, server: Any, thread: threading.Thread) -> None:
         self.server, self.thread = server, thread
@@ -26,20 +34,24 @@ class ServerHandle:
         return self.thread.is_alive()
 
     def stop(self, timeout: float = 150.0) -> None:
-        """Graceful shutdown: stop accepting, finish requests, run the app's shutdown."""
+        """Graceful shutdown: stop accepting, let requests finish (REQUEST_GRACE seconds at
+        most), run the app's shutdown (which finishes an apply in flight)."""
         self.server.should_exit = True
         self.thread.join(timeout)
 
 
-def serve_in_thread(app: Any, host: str, port: int, *, access_log: bool = False) -> ServerHandle:
-    """Run `app` on uvicorn in a daemon thread (signals stay with the caller's main thread).
+def serve_in_thread(app: Any, host: str, port: int, *, access_log: bool = False,
+                    grace: int = REQUEST_GRACE) -> ServerHandle:
+    """Run `app` on uvicorn in a daemon thread (signals stay with the caller's main thread);
+    once stopped, requests in flight get `grace` seconds.
 
     Returns once it listens; raises SyncerError when it cannot (port taken, bad address).
     """
     import uvicorn
 
     config = uvicorn.Config(app, host=host, port=port, access_log=access_log, lifespan="on",
-                            log_level="info" if access_log else "warning", server_header=False)
+                            log_level="info" if access_log else "warning", server_header=False,
+                            timeout_graceful_shutdown=grace)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="syncer-api", daemon=True)
     thread.start()

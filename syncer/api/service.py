@@ -12,7 +12,8 @@ import json
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -195,6 +196,32 @@ class ProjectState:
         return self._redactor
 
 
+class Applying:
+    """The applies running inside requests (a rollback answers when its apply is done): the
+    app's shutdown waits for them, as for the sync worker's, before it closes the service."""
+
+    def __init__(self) -> None:
+        self._done = threading.Condition()
+        self._running = 0
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        """Count the apply in the block as running."""
+        with self._done:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._done:
+                self._running -= 1
+                self._done.notify_all()
+
+    def settle(self, timeout: float) -> bool:
+        """Wait (`timeout` seconds at most) until none runs; False when some still does."""
+        with self._done:
+            return self._done.wait_for(lambda: self._running == 0, timeout)
+
+
 class Service:
     """Everything a request needs, made once per app."""
 
@@ -220,6 +247,7 @@ class Service:
             lambda: operations.list_instances(self.defined(), engines=self.engines))
         self.metrics = ApiMetrics(self.state, self.status.get)
         self.listed: dict[str, tuple[Any, ...]] = {}  # sorted lists kept while their inputs stand
+        self.applying = Applying()
 
     def close(self) -> None:
         """Release Docker clients, the key ring and the store."""

@@ -96,8 +96,8 @@ def serve(obj: dict[str, Any], listen: str, sample_interval: str, sample_retenti
 
     Every route but /health needs `Authorization: Bearer KEY` (see `syncer keys`). POST
     /sync and POST /deployments apply in a worker thread of this process; for continuous
-    convergence use `syncer watch --listen` instead. SIGTERM/SIGINT finish the requests and
-    the apply in flight, then exit 0.
+    convergence use `syncer watch --listen` instead. SIGTERM/SIGINT give the requests in
+    flight 10 s (then answer them 503), finish the apply in flight, and exit 0.
     """
     import signal
     import threading

@@ -24,11 +24,19 @@ MAX_EXAMPLES = int(os.environ.get("SYNCER_SCHEMATHESIS_EXAMPLES", "15"))
 MAX_TIME = int(os.environ.get("SYNCER_SCHEMATHESIS_SECONDS", "30"))
 
 
+# stopped with KILL: a stop or restart the fuzzing sends right after a start (`?timeout=600`, its
+# boundary value) would otherwise send TERM before the shell has set its trap — PID 1 ignores a
+# signal it has no handler for, a loaded machine widens that moment — and Docker would wait out
+# the 600 s (CI: the restart read-timed-out after 30 s, and serve waited for it at SIGTERM)
+QUICK_STOP = "overrides: {stop_signal: SIGKILL}\n"
+
+
 @pytest.fixture
 def server(tmp_path: Path, docker_api: Any) -> Iterator[Served]:
     project = unique("tschema")
     try:
-        with serve(tmp_path, project, definitions={"web": web(project), "worker": worker(project)}) as s:
+        with serve(tmp_path, project, definitions={"web": web(project) + QUICK_STOP,
+                                                   "worker": worker(project) + QUICK_STOP}) as s:
             yield s
     finally:
         for c in docker_api.containers(all=True, filters={"label": [f"syncer.project={project}"]}):

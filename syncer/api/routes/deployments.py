@@ -3,15 +3,18 @@ and undoing one."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from syncer.api.routes.common import Paging, Svc
 from syncer.api.routes.definitions import resolve_definition
+from syncer.api.service import Service
 from syncer.core import clock
 from syncer.core.errors import NotFound
 from syncer.engine import operations
@@ -66,17 +69,27 @@ def create_deployment(svc: Svc, body: DeploymentBody) -> Response:
 
 
 @router.post("/deployments/{deployment_id}/rollback", tags=["deployments"], summary="Undo a deployment")
-def rollback_deployment(svc: Svc, deployment_id: str) -> Response:
+async def rollback_deployment(svc: Svc, deployment_id: str) -> Response:
     """Deploys again what this deployment replaced: the definition's earlier revision, or the
     digests its followed tags named before it rolled them (same revision, another image), as a
     new revision pinned until git changes the definition. Runs before answering (200 with the deployments
-    it made; 409 when another apply holds the lock or there is nothing to roll back to)."""
+    it made; 409 when another apply holds the lock or there is nothing to roll back to). A
+    server told to stop meanwhile finishes it and answers before it exits."""
+    job = asyncio.ensure_future(run_in_threadpool(_rollback, svc, deployment_id))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:  # (the server stops, its requests' grace over: an apply is not cut)
+        return await job
+
+
+def _rollback(svc: Service, deployment_id: str) -> Response:
     from syncer.cli.views import apply_dict
     from syncer.engine.options import ApplyOptions
 
     def progress(definition: str, line: str) -> None:  # the process's log, as a sync's lines are
         log.info("%s: %s (rollback of %s)", definition or "-", line, deployment_id, extra={"event": "action"})
 
-    report = operations.rollback_deployment(svc.ctx, deployment_id, options=ApplyOptions(), engines=svc.engines,
-                                            progress=progress)
+    with svc.applying():
+        report = operations.rollback_deployment(svc.ctx, deployment_id, options=ApplyOptions(),
+                                                engines=svc.engines, progress=progress)
     return svc.ok(apply_dict(report))
