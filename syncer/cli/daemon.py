@@ -28,7 +28,8 @@ from syncer.engine import facade as engine
                    " long after each further failure, up to 12 times as long; at once when it changes (0: at every"
                    " cycle).")
 @click.option("--debounce", default="500ms", show_default=True, metavar="DURATION",
-              help="File changes closer together than this are one trigger.")
+              help="File changes closer together than this are one trigger; so are network events"
+                   " (a container taken off a network, a network removed).")
 @click.option("--self-heal/--no-self-heal", default=True, show_default=True,
               help="Converge again when Docker reports a managed container died, stopped or was removed.")
 @click.option("--listen", metavar="HOST:PORT", help="Also serve the HTTP API (status, REST, webhooks) here.")
