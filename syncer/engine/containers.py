@@ -130,9 +130,11 @@ class ContainerSteps:
         eng.remove(temp)
         new = eng.create(temp, c.spec, self._labels(a, c), self.secrets)
         log(f"created {temp} ({new[:12]})")
-        was_running = self._stop_old(eng, a.container_id, inspect_or_empty(eng, a.container_id), c, log)
+        old_info = inspect_or_empty(eng, a.container_id)
+        old = a.container_id if old_info else ""  # (removed since the plan: nothing to restore, as a create)
+        was_running = self._stop_old(eng, old, old_info, c, log)
         up = (lambda: self._prepare(eng, new, c, log)) if a.stay_stopped else (lambda: self._bring_up(eng, new, c, log))
-        self._replace(eng, c, a.container_id, new, was_running, up, log)
+        self._replace(eng, c, old, new, was_running, up, log)
 
     def _adopt(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
         """Finish the recreate an interrupted apply began (stages/interrupted.adopt): its
@@ -145,8 +147,8 @@ class ContainerSteps:
             raise ActionFailed(f"{temp} is not the container the plan saw any more: plan again")
         new = str(info["Id"])
         log(f"adopted {temp} ({new[:12]}): it runs the wanted spec already")
-        old = a.container_id
-        old_info = inspect_or_empty(eng, old) if old else {}
+        old_info = inspect_or_empty(eng, a.container_id) if a.container_id else {}
+        old = a.container_id if old_info else ""  # (gone: the adoption is a create's end)
         restore = self._stop_old(eng, old, old_info, c, log) or _stopped_after(old_info, info)
         self._replace(eng, c, old, new, restore, lambda: self._bring_up(eng, new, c, log, started=True), log)
 
@@ -168,7 +170,7 @@ class ContainerSteps:
         try:
             up()
         except (ActionFailed, EngineError) as exc:
-            log(f"the new container failed: {exc}; restoring the old one")
+            log(f"the new container failed: {exc}" + ("; restoring the old one" if old else ""))
             with OWN.acting(new):
                 eng.remove(new)
             if restore:
