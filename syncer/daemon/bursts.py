@@ -22,9 +22,14 @@ Request = Callable[[str, str | None], object]  # (reason, definition; None: the 
 class Burst:
     """Findings of events that come close together, requested together (thread-safe)."""
 
-    def __init__(self, quiet: float, request: Request) -> None:
+    def __init__(self, quiet: float, request: Request, *, longest: float | None = None) -> None:
+        """`longest`: how long a burst may go on before what it found is requested anyway (the
+        stream also carries other containers' events on the shared networks the project joins:
+        a busy proxy network must not hold a fault back); by default 4 quiet times, at least 2 s."""
         self.quiet = quiet
+        self.longest = longest if longest is not None else max(4 * quiet, 2.0)
         self.request = request
+        self._first = 0.0  # monotonic time of the burst's first event
         self._cond = threading.Condition()
         self._open = 0  # checks begun and not ended
         self._last = 0.0  # monotonic time of the newest event
@@ -37,7 +42,7 @@ class Burst:
             self._open += 1
             self._last = time.monotonic()
             if not self._draining:
-                self._draining = True
+                self._draining, self._first = True, self._last
                 threading.Thread(target=self._drain, daemon=True, name="network-burst").start()
 
     def end(self, reason: str = "", definition: str | None = None, *, found: bool = False) -> None:
@@ -47,15 +52,21 @@ class Burst:
             self._open -= 1
             if found:
                 self._found.setdefault(definition, reason)
+                if not self._draining:  # (its burst was requested at its longest, this check still open)
+                    self._draining, self._first, self._last = True, time.monotonic(), time.monotonic()
+                    threading.Thread(target=self._drain, daemon=True, name="network-burst").start()
             self._cond.notify_all()
 
     def _drain(self) -> None:
         with self._cond:
             while True:
-                left = self._last + self.quiet - time.monotonic()
-                if self._open <= 0 and left <= 0:
+                now = time.monotonic()
+                quiet_end = self._last + self.quiet
+                cap = self._first + self.longest if self._found else None  # (a fault found: not held for ever)
+                if (self._open <= 0 and now >= quiet_end) or (cap is not None and now >= cap):
                     break
-                self._cond.wait(left if left > 0 else None)  # (an ended check notifies)
+                ends = [t - now for t in (quiet_end, cap) if t is not None and t > now]
+                self._cond.wait(min(ends) if ends else None)  # (an ended check notifies)
             found, self._found, self._draining = self._found, {}, False
         if found:
             self.request(*gathered(found))

@@ -70,3 +70,28 @@ def test_a_burst_waits_for_every_check_begun_and_asks_nothing_when_none_found_a_
     burst.end("released as it ended", "web")
     wait_until(lambda: not burst._draining, 5, interval=0.01)
     assert calls == [("docker: network p removed", None)]
+
+
+def test_a_fault_found_is_requested_at_the_bursts_longest_while_other_events_keep_coming() -> None:
+    """The stream carries the disconnects of other containers on a shared network the project
+    joins (a proxy's): a busy one must not hold the project's fault back as long as it is busy."""
+    calls: list[tuple[str, str | None]] = []
+    burst = Burst(0.05, lambda reason, definition: calls.append((reason, definition)), longest=0.3)
+    burst.begin()
+    burst.end("docker: a container of web disconnected from network p", "web", found=True)
+    burst.begin()  # a check still open when the burst reaches its longest: its finding is requested after
+    stop = threading.Event()
+
+    def churn() -> None:  # others' events every 0.02 s (less than the quiet time), found nothing
+        while not stop.wait(0.02):
+            burst.begin()
+            burst.end("not the project's container")
+    threading.Thread(target=churn, daemon=True).start()
+    try:
+        wait_until(lambda: calls, 3, interval=0.01, message="the fault requested while the churn goes on")
+        assert calls == [("docker: a container of web disconnected from network p", "web")]
+        burst.end("docker: a container of api disconnected from network p", "api", found=True)
+        wait_until(lambda: len(calls) == 2, 3, interval=0.01, message="the late finding requested")
+        assert calls[1] == ("docker: a container of api disconnected from network p", "api")
+    finally:
+        stop.set()
