@@ -86,7 +86,7 @@ def docker_events(server: Server, project: str, *, since: int,
     project network, `<project>_<name>`, and `networks`: the external ones it joins), whose
     actor is the network: they carry its name and driver, neither the network's labels nor the
     containers' (Engine API 1.41; a name matches as a prefix: of the networks removed, those
-    not the project's own are left out here). Checks the server answers first
+    not named as the project's own are left out here — stages/selfheal.project_network). Checks the server answers first
     (raises DockerUnavailable before the first event when it does not); the stream ends, or
     raises, when the server goes away."""
     from syncer.adapters.docker import Engine

@@ -138,7 +138,10 @@ def _network_event(action: str, ident: str, attrs: Mapping[str, Any], own: Conta
 def project_network(network: str, project: str) -> bool:
     """Whether `network` is named as syncer names the networks it makes for `project`: the
     project network, or `<project>_<name>` (core/labels.network_name). An external network is
-    never made again, and its removal is not followed."""
+    never made again, and its removal is not followed. By the name's form, not the networks
+    syncer.yaml declares now: one declared after watch began is followed too; the price is that
+    a project named `<project>_x` has its networks' removals cost this project a plan that finds
+    nothing to do (a network event carries no labels to tell them apart)."""
     return network == project or network.startswith(f"{project}_")
 
 
