@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,10 @@ def test_watch_heals_a_container_taken_off_its_network_and_a_network_removed(
     docker_api.disconnect_container_from_network(web, project)
     wait_until(lambda: _rows(docker_api, project).get(web, {}).get("Id") not in (None, before)
                and _networks(docker_api, web) == {project}, 60, message=f"web back on its network ({w.log})")
+    # (a second plan for the twin event, the defect, would follow the heal's cycle at once: it
+    # has a second to show; the next hand changes may come in more than one burst under load)
+    threading.Event().wait(1.0)
+    first = w.text()
 
     for name in (web, api):
         docker_api.disconnect_container_from_network(name, project)
@@ -151,7 +156,7 @@ def test_watch_heals_a_container_taken_off_its_network_and_a_network_removed(
     assert _rows(docker_api, project)[api]["State"] == "exited"
     # one hand disconnect, one plan (Docker sends its event twice)
     alone = re.compile(rf"trigger: docker: a container of {web} disconnected from network {project}$", re.M)
-    assert len(alone.findall(w.text())) == 1, w.text()
+    assert len(alone.findall(first)) == 1, first
     assert w.stop() == 0
 
 
