@@ -78,8 +78,8 @@ def create_app(ctx: engine.Context, *, sync: SyncRequester | None = None, branch
             if own is not None:
                 await run_in_threadpool(own.stop)
             # a rollback's apply goes on past the requests' grace (server.REQUEST_GRACE) and
-            # answers; the service it uses is closed after it
-            if not await run_in_threadpool(service.applying.settle, APPLY_GRACE):
+            # answers; the service it uses is closed once that answer is sent
+            if not await service.applying.settle(APPLY_GRACE):
                 log.warning("stopping with an apply of a request still running (after %gs)", APPLY_GRACE)
             service.close()
 

@@ -8,12 +8,13 @@ secret equal to `null`, `true` or a key name cannot corrupt the document).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -36,6 +37,7 @@ ERROR_STATUS = {"invalid_request": 400, "unauthorized": 401, "forbidden": 403, "
                 "conflict": 409, "rate_limited": 429, "internal_error": 500}
 
 T = TypeVar("T")
+log = logging.getLogger("syncer.api.app")
 
 
 class SyncRequester(Protocol):
@@ -197,29 +199,36 @@ class ProjectState:
 
 
 class Applying:
-    """The applies running inside requests (a rollback answers when its apply is done): the
-    app's shutdown waits for them, as for the sync worker's, before it closes the service."""
+    """The requests that apply (a rollback answers when its apply is done): the app's shutdown
+    waits until each has answered, as for the sync worker's apply, before it closes the service.
+
+    Each is held as its own request task (uvicorn's, which ends once the answer is sent), taken
+    on the event loop before its apply starts. Counting the apply's block in its worker thread
+    missed both ends: the answer still being built after the block (the service closed, the
+    request cut with a 503 for a rollback that worked), and an apply whose thread had not yet
+    started (the pool busy: the service closed under it).
+    """
 
     def __init__(self) -> None:
-        self._done = threading.Condition()
-        self._running = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
 
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        """Count the apply in the block as running."""
-        with self._done:
-            self._running += 1
-        try:
-            yield
-        finally:
-            with self._done:
-                self._running -= 1
-                self._done.notify_all()
+    def hold(self) -> None:
+        """Count the calling request (on the event loop, before its apply starts) until it has answered."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    def settle(self, timeout: float) -> bool:
-        """Wait (`timeout` seconds at most) until none runs; False when some still does."""
-        with self._done:
-            return self._done.wait_for(lambda: self._running == 0, timeout)
+    async def settle(self, timeout: float) -> bool:
+        """Wait (`timeout` seconds at most) until every one has answered; False when some has not."""
+        deadline = time.monotonic() + timeout
+        while pending := {t for t in self._tasks if not t.done()}:  # (one may start meanwhile)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            log.info("stopping: waiting for %d request(s) applying to answer (%ds at most)", len(pending), round(left))
+            await asyncio.wait(pending, timeout=left)
+        return True
 
 
 class Service:

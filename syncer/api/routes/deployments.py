@@ -75,6 +75,7 @@ async def rollback_deployment(svc: Svc, deployment_id: str) -> Response:
     new revision pinned until git changes the definition. Runs before answering (200 with the deployments
     it made; 409 when another apply holds the lock or there is nothing to roll back to). A
     server told to stop meanwhile finishes it and answers before it exits."""
+    svc.applying.hold()  # now, on the loop: the server's stop waits for this answer (not merely the apply)
     job = asyncio.ensure_future(run_in_threadpool(_rollback, svc, deployment_id))
     try:
         return await asyncio.shield(job)
@@ -89,7 +90,6 @@ def _rollback(svc: Service, deployment_id: str) -> Response:
     def progress(definition: str, line: str) -> None:  # the process's log, as a sync's lines are
         log.info("%s: %s (rollback of %s)", definition or "-", line, deployment_id, extra={"event": "action"})
 
-    with svc.applying():
-        report = operations.rollback_deployment(svc.ctx, deployment_id, options=ApplyOptions(),
-                                                engines=svc.engines, progress=progress)
+    report = operations.rollback_deployment(svc.ctx, deployment_id, options=ApplyOptions(),
+                                            engines=svc.engines, progress=progress)
     return svc.ok(apply_dict(report))
