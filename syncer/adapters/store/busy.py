@@ -9,7 +9,6 @@ API's), the warning is said once per file until a write gets through, which says
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import threading
 import time
@@ -19,7 +18,12 @@ from typing import Any
 WARN_AFTER = 2.0  # seconds a write waits in silence: longer than any write of syncer's own takes
 HELD = "locked by another process"  # how probe_write's error begins
 
-log = logging.getLogger("syncer.store")
+
+def _log() -> Any:
+    """The store's logger (`logging` imported only when a write waited: a no-op never does)."""
+    import logging
+
+    return logging.getLogger("syncer.store")
 
 
 def parts(busy_timeout: float, warn_after: float = WARN_AFTER) -> tuple[float, float]:
@@ -62,7 +66,7 @@ def waiting(path: object, quiet: float, busy_timeout: float) -> None:
     """A write on `path` has waited `quiet` seconds for another process's lock: the warning,
     when it is the first to."""
     if WAITS.begin(str(path), time.monotonic() - quiet):
-        log.warning("store: %s is locked by another process; waiting up to %gs", path, busy_timeout,
+        _log().warning("store: %s is locked by another process; waiting up to %gs", path, busy_timeout,
                     extra={"event": "store.locked"})
 
 
@@ -70,7 +74,7 @@ def through(path: object) -> None:
     """A write on `path` got through: one line when a warning said it waited."""
     waited = WAITS.through(str(path), time.monotonic())
     if waited is not None:
-        log.info("store: %s is writable again; writes go on (it was locked for %.0fs or more)", path, waited,
+        _log().info("store: %s is writable again; writes go on (it was locked for %.0fs or more)", path, waited,
                  extra={"event": "store.unlocked"})
 
 
