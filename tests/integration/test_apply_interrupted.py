@@ -102,18 +102,22 @@ def test_a_create_killed_in_its_health_wait_is_gated_again_by_the_next_apply(
 
 
 
-# `v` changes the spec (a recreate); `probe` passes about 2 s after its start for `test -f /tmp/up`,
-# never for `false` (then unhealthy once `start` is over)
+# `v` changes the spec (a recreate). Nothing in the container decides when a probe passes: the
+# test does (a leftover healthy before the kill would be renamed by the killed apply; one
+# unhealthy when the next apply plans would not be adopted). At v=a `probe` is `true`; at v=b
+# web's passes once the test puts `up` in the bind-mounted `GATE`, only after the kill, and
+# bad's (`false`) never does: the start period outlasts the test, so bad's leftover stays
+# `starting` (adoptable) until the adopting apply's short health timeout fails it.
 SLOW = f"""
 id: slow
 version: "1.0"
-inputs: {{type: object, properties: {{v: {{type: string}}, probe: {{type: string}}, start: {{type: string}}}}}}
+inputs: {{type: object, properties: {{v: {{type: string}}, probe: {{type: string}}}}}}
 spec:
   image: {IMAGE}
-  command: [sh, -c, "sleep 2; touch /tmp/up; trap 'exit 0' TERM; while true; do sleep 1; done"]
+  command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 1; done"]
   env: {{V: "${{inputs.v}}"}}
-  healthcheck: {{test: [CMD-SHELL, "${{inputs.probe}}"], interval: 1s, timeout: 2s, retries: 1,
-                start_period: "${{inputs.start}}"}}
+  volumes: [{{host_path: "GATE", mount_path: /gate, read_only: true}}]
+  healthcheck: {{test: [CMD-SHELL, "${{inputs.probe}}"], interval: 1s, timeout: 2s, retries: 1, start_period: 10m}}
 """
 
 
@@ -128,24 +132,25 @@ def test_a_recreate_killed_in_its_health_wait_is_finished_with_its_leftover_not_
 
     web, bad = f"{project}-web", f"{project}-bad"
     new = {name: f"{name}_syncer-new" for name in (web, bad)}
+    gate = tmp_path / "gate"
+    gate.mkdir()
 
-    def repo(v: str, probe: str) -> Path:
-        params = f"{{v: {v}, probe: 'test -f /tmp/up', start: 30s}}"
-        return simple_repo(tmp_path / "r", project, templates={"slow": SLOW}, definitions={
-            "web": f"name: {web}\ntemplate: slow\nparams: {params}\n",
-            "bad": f"name: {bad}\ntemplate: slow\nparams: {{v: {v}, probe: '{probe}', start: 10s}}\n"})
+    def repo(v: str, web_probe: str, bad_probe: str) -> Path:
+        return simple_repo(tmp_path / "r", project, templates={"slow": SLOW.replace("GATE", str(gate))},
+                           extra=f"policy: {{bind_mounts: [{gate}]}}\n", definitions={
+            "web": f"name: {web}\ntemplate: slow\nparams: {{v: {v}, probe: '{web_probe}'}}\n",
+            "bad": f"name: {bad}\ntemplate: slow\nparams: {{v: {v}, probe: '{bad_probe}'}}\n"})
 
     state = tmp_path / "s"
-    ctx = engine.Context(repo=repo("a", "test -f /tmp/up"), state_dir=state)
-    options = ApplyOptions(stop_timeout=1)
-    assert engine.apply(ctx, options=options, confirm=lambda p: True).ok
+    ctx = engine.Context(repo=repo("a", "true", "true"), state_dir=state)
+    assert engine.apply(ctx, options=ApplyOptions(stop_timeout=1), confirm=lambda p: True).ok
     old = {name: docker_api.inspect_container(name)["Id"] for name in (web, bad)}
-    repo("b", "false")
+    repo("b", "test -f /gate/up", "false")
     env = {k: v for k, v in os.environ.items() if k != "SYNCER_REPO"}
     apply = subprocess.Popen([sys.executable, "-m", "syncer", "--repo", str(tmp_path / "r"), "--state-dir", str(state),
                               "apply", "--auto-approve", "--stop-timeout", "1"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
+    try:  # (neither leftover can pass its probe yet: the apply waits for both, however long this takes)
         wait_until(lambda: all(_running(docker_api, t) for t in new.values()), 60, message="the new ones started")
         assert apply.poll() is None and _health(docker_api, new[web]) != "healthy", "killed after its health wait"
     finally:
@@ -153,13 +158,16 @@ def test_a_recreate_killed_in_its_health_wait_is_finished_with_its_leftover_not_
         apply.wait()
     left = docker_api.inspect_container(new[web])["Id"]
     assert not any(docker_api.inspect_container(i)["State"]["Running"] for i in old.values())  # (down until then)
+    (gate / "up").touch()  # web's leftover passes its probe from now on: its gate in the next apply passes at once
+    wait_until(lambda: _health(docker_api, new[web]) == "healthy", 30, message="web's leftover healthy")
 
     planned = json.loads(_cli(tmp_path / "r", state, "plan", "--json").stdout)["actions"]
     assert sorted((a["action"], a["container"]) for a in planned) == [("recreate", bad), ("recreate", web)], planned
     assert all(a["cause"].endswith(f"; finishing an interrupted recreate: {new[a['container']]} already runs the"
                                    " wanted spec") for a in planned), planned
     shown: list[tuple[str, str]] = []
-    report = engine.apply(ctx, options=options, confirm=lambda p: True,
+    # bad's leftover is still `starting` (its start period is 10m): the health timeout fails its gate
+    report = engine.apply(ctx, options=ApplyOptions(stop_timeout=1, health_timeout=3), confirm=lambda p: True,
                           progress=lambda d, line: shown.append((d, line)))
     results = {r.definition: r for r in report.results}
     assert results[web].ok and not results[bad].ok and results[bad].rolled_back, report.results
