@@ -58,7 +58,7 @@ def slot_rows(server: str, project: str, services: Sequence[LiveContainer],
         made = [_row(server, project, t, mine) for t in current]
         if service is not None and service.mode == "replicated" and service.replicas:
             taken = {slot_of(t) for t in current}
-            made += [_given_up(server, project, t) for t in _last_of_slots(mine, service.replicas, taken)]
+            made += [_given_up(server, project, t) for t in given_up(mine, service.replicas, taken)]
         if made:
             rows[ident] = sorted(made, key=lambda r: (r.replica, r.name))
     return rows
@@ -77,9 +77,11 @@ def _row(server: str, project: str, task: LiveTask, mine: Sequence[LiveTask]) ->
     return _container(server, project, task, state, status)
 
 
-def _last_of_slots(mine: Sequence[LiveTask], replicas: int, taken: set[str]) -> list[LiveTask]:
-    """The newest task of each slot 1..replicas that has no task Swarm wants (none when the slot
-    never had one: Swarm is about to make it)."""
+def given_up(mine: Sequence[LiveTask], replicas: int, taken: set[str]) -> list[LiveTask]:
+    """The newest task of each slot 1..replicas that has no task Swarm wants (`taken`: the slots
+    that have one) when it ended there — failed, rejected or complete: its restart policy starts
+    no other. Not a slot that never had a task, nor one whose newest a roll or a scale to 0 shut
+    down (Swarm is about to make its next one)."""
     newest: dict[str, LiveTask] = {}
     for t in mine:
         key = slot_of(t)

@@ -182,3 +182,27 @@ def test_a_service_whose_tasks_keep_failing_has_a_row_per_slot_and_is_failing_on
     [a] = json.loads(out.stdout)["actions"]
     assert (a["action"], a["cause"]) == (
         "noop", f"in sync, but {row['status']} (Swarm starts a failed one again while its restart policy allows)"), a
+
+
+def test_a_service_whose_tasks_ran_to_their_end_under_on_failure_is_exited_and_in_sync(
+        tmp_path: Path, swarm: SwarmDockerd, sproject: str) -> None:
+    """`restart: on-failure`: its tasks exit 0 once a file appears in a directory bound into them
+    (after the apply proved them running); Swarm starts none again. Not `starting`: `exited`, as a
+    one-shot container left exited, and the plan's noop is plainly in sync."""
+    name = f"job-{sproject[4:]}"
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    ending = '[sh, -c, "trap \'exit 0\' TERM; while [ ! -f /data/end ]; do sleep 1; done"]'
+    repo = _repo(tmp_path / "repo", sproject, swarm, {name: (
+        f"name: {name}\ntemplate: box\nreplicas: 2\noverrides:\n  command: {ending}\n  restart: on-failure\n"
+        f"  volumes: [{{host_path: {shared}, mount_path: /data}}]\n")},
+        local=False, extra=f"policy: {{bind_mounts: [{shared}]}}\n")
+    out = _apply(repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    (shared / "end").write_text("")
+    row = wait_until(lambda: (r := _row(repo, name))["state"] != "running" and not _states(swarm, name) and r,
+                     timeout=60, interval=1, message="the tasks ended")
+    assert (row["state"], row["status"]) == (
+        "exited", "0/2 task(s) running: 2 complete (exit 0: their restart policy starts none again)"), row
+    [a] = json.loads(run_cli("--repo", str(repo), "plan", "--json").stdout)["actions"]
+    assert (a["action"], a["cause"]) == ("noop", f"in sync ({row['status']})"), a

@@ -123,3 +123,25 @@ def test_observe_reads_the_health_of_the_tasks_containers_on_the_manager_for_ins
     assert listed == ["acme"] and [t.health for t in tasks] == ["healthy", None, None]
     rows = ServerState("cluster", True, (live,), kind="swarm", tasks=tuple(tasks)).instances()
     assert [(r.name, r.health) for r in rows] == [("web.1", "healthy"), ("web.2", None), ("web.3", None)]
+
+
+def test_a_service_whose_tasks_all_ran_to_their_end_is_exited_not_starting() -> None:
+    # `restart: on-failure` (or none): a task that exited 0 ends its slot; Swarm shuts it down and starts no other
+    done = [_task(f"t{slot}", slot, "complete", "shutdown", at="2") for slot in (1, 2)]
+    assert service_state(done, 2) == (
+        "exited", "0/2 task(s) running: 2 complete (exit 0: their restart policy starts none again)")
+    assert noop_cause(*service_state(done, 2)).startswith("in sync (0/2")  # as a one-shot container left exited
+    # one slot's last task failed (its restart policy gave up): failing, not exited
+    failed = [done[0], _task("f2", 2, "failed", "shutdown", error="task: non-zero exit (1)", at="3")]
+    assert service_state(failed, 2)[0] == "failing"
+    # a slot whose completed task a roll shut down has its next one on its way: not exited
+    rolling = [*done, _task("n1", 1, "starting", at="4")]
+    assert service_state(rolling, 2)[0] == "starting"
+
+
+def test_a_service_started_again_from_0_after_an_old_failure_is_starting_until_its_tasks_fail() -> None:
+    # held at 0 by `instances stop` (its tasks shut down), an older failure in its history, started again to 3:
+    # before Swarm makes the new tasks, nothing failed since (slot_rows lists no slot given up either)
+    history = [_task("f1", 1, "failed", "shutdown", error="task: non-zero exit (1)", at="1"),
+               _task("s1", 1, "shutdown", "shutdown", at="2")]
+    assert service_state(history, 3) == ("starting", "0/3 task(s) running: 3 not made yet")
