@@ -24,16 +24,18 @@ from tests.helpers import IMAGE, run_cli, simple_repo, wait_until
 pytestmark = pytest.mark.parametrize("project", ["h3"], indirect=True)  # (projects named h3-…)
 
 CAUSE = "its deployment was interrupted before its health was confirmed: waiting for it again"
-# `bad` never passes its probe (unhealthy once its start period ends); `good` passes it from
-# about 3 s after its start: both are still in their health wait when the apply is killed
+# `bad` never passes its probe (unhealthy once its start period ends); `good` passes it once the
+# test puts `up` in the bind-mounted `GATE`, after the kill: both are still in their health wait
+# when the apply is killed, however slow the machine (bad's start period outlasts the start of both)
 PROBED = f"""
 id: probed
 version: "1.0"
 inputs: {{type: object, properties: {{probe: {{type: string}}, start: {{type: string}}}}}}
 spec:
   image: {IMAGE}
-  command: [sh, -c, "sleep 3; touch /tmp/up; trap 'exit 0' TERM; while true; do sleep 1; done"]
+  command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 1; done"]
   network_mode: none
+  volumes: [{{host_path: "GATE", mount_path: /gate, read_only: true}}]
   healthcheck: {{test: [CMD-SHELL, "${{inputs.probe}}"], interval: 1s, timeout: 2s, retries: 1,
                 start_period: "${{inputs.start}}"}}
 """
@@ -59,9 +61,12 @@ def _running(api: Any, name: str) -> bool:
 def test_a_create_killed_in_its_health_wait_is_gated_again_by_the_next_apply(
         tmp_path: Path, project: str, docker_api: Any) -> None:
     bad, good = f"{project}-bad", f"{project}-good"
-    repo = simple_repo(tmp_path / "r", project, templates={"probed": PROBED}, definitions={
-        "bad": f"name: {bad}\ntemplate: probed\nparams: {{probe: 'false', start: 6s}}\n",
-        "good": f"name: {good}\ntemplate: probed\nparams: {{probe: 'test -f /tmp/up', start: 30s}}\n"})
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    repo = simple_repo(tmp_path / "r", project, templates={"probed": PROBED.replace("GATE", str(gate))},
+                       extra=f"policy: {{bind_mounts: [{gate}]}}\n", definitions={
+        "bad": f"name: {bad}\ntemplate: probed\nparams: {{probe: 'false', start: 10s}}\n",
+        "good": f"name: {good}\ntemplate: probed\nparams: {{probe: 'test -f /gate/up', start: 10m}}\n"})
     state = tmp_path / "s"
     env = {k: v for k, v in os.environ.items() if k != "SYNCER_REPO"}
     apply = subprocess.Popen([sys.executable, "-m", "syncer", "--repo", str(repo), "--state-dir", str(state),
@@ -73,6 +78,7 @@ def test_a_create_killed_in_its_health_wait_is_gated_again_by_the_next_apply(
     finally:
         apply.send_signal(signal.SIGKILL)
         apply.wait()
+    (gate / "up").touch()  # good passes its probe from now on (its health wait was cut by the kill)
     wait_until(lambda: _health(docker_api, bad) == "unhealthy" and _health(docker_api, good) == "healthy", 60,
                message="bad unhealthy, good healthy")
 
@@ -99,7 +105,6 @@ def test_a_create_killed_in_its_health_wait_is_gated_again_by_the_next_apply(
     assert _cli(repo, state, "apply", "--auto-approve").returncode == 0
     rows = {d["definition"]: d for d in json.loads(_cli(repo, state, "status", "--json").stdout)["definitions"]}
     assert rows[bad]["status"] == "failed" and rows[good]["status"] == "active", rows
-
 
 
 # `v` changes the spec (a recreate). Nothing in the container decides when a probe passes: the
