@@ -177,8 +177,11 @@ class Applier(ContainerSteps):
 
     def _deploy(self, name: str, actions: list[Action]) -> DeploymentResult:
         server = next((a.server for a in actions if a.action != "remove"), actions[0].server)
+        # the revision the definition is made at: a remove carries its container's own (an interrupted
+        # recreate's leftover, first in order, the abandoned spec's), not the deployment's
+        revision = next((a.revision for a in actions if a.action != "remove"), actions[0].revision)
         kinds = [f"{a.action} {a.container}" for a in actions]
-        dep = self._begin(name, server, actions[0].revision, kinds)
+        dep = self._begin(name, server, revision, kinds)
         if isinstance(dep, DeploymentResult):
             return dep
 
