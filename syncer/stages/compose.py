@@ -18,10 +18,10 @@ from typing import Any
 
 from syncer.core.errors import Diagnostic
 from syncer.stages import compose_fields as fields, compose_networks, compose_shapes, policy as policies
-from syncer.stages.compose_fields import project_name
 from syncer.stages.compose_include import load_all
 from syncer.stages.compose_mounts import (Lister, Reader, RepoFiles, config_file, named, secret_file, undeclared,
                                           volume, volumes_from)
+from syncer.stages.compose_project import enabled, project_name
 from syncer.stages.compose_vars import (
     ENTRIES, Unsupported, Vars, credentialed, dump, env_secrets, input_defaults, input_schema, interpolate,
     interpolated, merge_env, moved_lines, passwordish, settle, split_env, without_moved,
@@ -106,7 +106,8 @@ class _Importer:
         if networks:
             project["networks"] = networks
         specs = []
-        services = {name: raw for name, raw in services.items() if self.enabled(str(name), raw)}
+        services = {name: raw for name, raw in services.items() 
+                    if enabled(str(name), raw, self.profiles, self.out.skipped)}
         self.renamed, problems = fields.container_names(services)
         for (service,), reason in problems:
             self.problem(("services", service, "container_name"), f"service '{service}': container_name: {reason}")
@@ -168,16 +169,6 @@ class _Importer:
         if rel == "~" or rel.startswith("~/"):  # the home of who imports it: of who ran Compose, as a rule
             return posixpath.normpath(self.home + rel[1:]) if self.home else None
         return posixpath.normpath(posixpath.join(self.root, rel)) if self.root else None
-
-    def enabled(self, name: str, raw: Any) -> bool:
-        """Whether `docker compose --profile P… up` would start the service: one in profiles
-        none of which is asked for is left out, and said so (none asked: Compose's profile "")."""
-        listed = raw.get("profiles") if isinstance(raw, dict) else None
-        if not isinstance(listed, list) or not listed or (self.profiles or {""}) & {str(p) for p in listed}:
-            return True
-        names = ", ".join(str(p) for p in listed)
-        self.out.skipped[name] = f"in profile {names}: Compose starts it only when asked (--profile {listed[0]})"
-        return False
 
     def field(self, svc: _Service, key: str, value: Any, where: tuple[Any, ...]) -> None:
         spec = svc.spec

@@ -377,13 +377,3 @@ def completed_jobs(services: dict[str, Any]) -> set[str]:
                     jobs.add(name)
     return jobs
 
-
-def project_name(explicit: str | None, doc_name: Any, folder: str) -> str:
-    """--project, else the Compose file's `name:`, else its folder's name, as Compose
-    normalises it (lower case; letters, digits, `_` and `-`)."""
-    for candidate in (explicit, doc_name if isinstance(doc_name, str) else None, folder):
-        if candidate:
-            name = re.sub(r"[^a-z0-9_-]", "", candidate.lower()).lstrip("_-")
-            if name:
-                return name
-    return "imported"
