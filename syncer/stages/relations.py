@@ -23,13 +23,31 @@ def check_ports(definitions: list[Definition], catalog: Catalog, config: Project
         tpl, _ = catalog.pick(f"{d.template}@{d.template_version}")
         if tpl is None:
             continue
-        mine = ports.published(tpl, d, config.servers.get(d.server, Server(d.server)))
+        target = config.servers.get(d.server, Server(d.server))
+        mine = list(ports.published(tpl, d, target))
         by_server.setdefault(d.server, []).extend((d.name, *entry) for entry in mine)
+        count = _replicas(tpl, d)
+        if count > 1 and target.kind != "swarm":  # (Swarm's ingress spreads a published port over the tasks)
+            for origin, path, ip, port, protocol in mine:
+                where = f"{ip}:" if ip not in ports.WILDCARDS else ""
+                out.at(origin, path, f"definition '{d.name}' publishes host port {where}{port}/{protocol} with"
+                       f" {count} replicas on server '{d.server}': only one container can bind it (publish an"
+                       " ephemeral host port, or run one replica)")
     for server, entries in by_server.items():
         for (name, origin, path), (other, first, first_path), which in ports.clashes(entries):
             line, _ = locate(out.files[first.file], first.doc, first_path)
             out.at(origin, path, f"definition '{name}' publishes host port {which} on server '{server}',"
                    f" which definition '{other}' publishes too ({first.file}:{line})")
+
+
+def _replicas(tpl: Template, d: Definition) -> int:
+    """The replicas a definition asks for as written (the definition's, its profile's, its
+    overrides', the spec's, as the render takes them); 1 when an input gives them (unknown here)."""
+    profile = tpl.profiles.get(d.profile) or {}
+    for value in (d.replicas, profile.get("replicas"), d.overrides.get("replicas"), tpl.spec.get("replicas")):
+        if value is not None:
+            return value if isinstance(value, int) and not isinstance(value, bool) else 1
+    return 1
 
 
 def check_global_replicas(definitions: list[Definition], catalog: Catalog, out: Collector) -> None:

@@ -83,7 +83,7 @@ def _rich(tmp_path: Path) -> Path:
               "  - {url: 'https://hooks.example/b'}\n"
               "networks: {back: {internal: true}, front: {}, edge: {external: true}}\n",
         definitions={
-            "web": "name: web\ntemplate: box@1.0\nserver: far\nreplicas: 2\nparams: {message: hi, port: 18080}\n",
+            "web": "name: web\ntemplate: box@1.0\nserver: far\nparams: {message: hi, port: 18080}\n",
             "api": "name: api\ntemplate: box\ndepends_on: [web]\nparams: {message: 'a: b'}\n",
         })
 

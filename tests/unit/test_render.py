@@ -78,7 +78,7 @@ def test_whole_value_substitution_keeps_the_input_type(tmp_path: Path) -> None:
 
 def test_profile_replicas_and_overrides(tmp_path: Path) -> None:
     p = _project(tmp_path, "name: api\ntemplate: app\nprofile: production\n"
-                 "params: {name: x}\noverrides: {env: {TZ: UTC}, resources: {memory: 2g}}\n")
+                 "params: {name: x}\noverrides: {env: {TZ: UTC}, resources: {memory: 2g}, ports: [{container_port: 8080}]}\n")
     cs = render(p, secrets={}, secret_key=KEY).containers
     assert [c.name for c in cs] == ["api", "api-2", "api-3"]
     assert cs[0].spec["resources"] == {"memory": "2g", "cpus": 2} and cs[0].spec["restart"] == "always"
