@@ -188,6 +188,7 @@ class Applier(ContainerSteps):
         def log(line: str) -> None:
             self.recorder.log(dep, self.redact.text(line))
 
+        replaced: list[str] = []  # (containers this deployment already made at its spec)
         for a in actions:
             log(f"{a.action} {a.container} on {a.server}: {a.cause}")
             try:
@@ -195,9 +196,13 @@ class Applier(ContainerSteps):
             except (ActionFailed, DeployFailed, EngineError, DockerUnavailable) as exc:
                 rolled_back = isinstance(exc, (ActionFailed, DeployFailed)) and exc.rolled_back
                 error = self.redact.text(str(exc))
+                if rolled_back and replaced:  # (its earlier replicas were not rolled back with it)
+                    error += f"; partly rolled back: {', '.join(replaced)} already run(s) the new spec"
                 log(f"failed: {error}")
                 self.recorder.finish(dep, ok=False, rolled_back=rolled_back, error=error)
                 return DeploymentResult(name, server, dep, False, rolled_back, error, kinds)
+            if a.action in ("create", "recreate") and server not in self.swarms:
+                replaced.append(a.container)
         self.recorder.finish(dep, ok=True)
         return DeploymentResult(name, server, dep, True, actions=kinds)
 
