@@ -14,17 +14,23 @@ from syncer.cli.base import PATH, cli
 @cli.command("import")
 @click.argument("compose_files", metavar="COMPOSE_FILE...", nargs=-1, required=True, type=PATH)
 @click.option("--project", "project_name", metavar="NAME",
-              help="The project's name (default: the Compose file's name:, else its folder's name).")
+              help="The project's name, as Compose's -p (default, as Compose picks it: COMPOSE_PROJECT_NAME from"
+                   " the environment, else from .env or --env-file, else the Compose file's name:, else its"
+                   " folder's name).")
 @click.option("--out", type=PATH, required=True, help="The directory to write the repository to (new or empty).")
 @click.option("--partial", is_flag=True, help="Write what can be carried and exit 0, still listing the rest.")
 @click.option("--profile", "profiles", multiple=True, metavar="NAME",
               help="A Compose profile to start, as `docker compose --profile NAME up` (repeatable); a service"
-                   " in profiles none of which is given is left out, as Compose leaves it.")
+                   " in profiles none of which is given is left out, as Compose leaves it (default, as Compose's:"
+                   " COMPOSE_PROFILES from the environment, else from .env or --env-file; `*`: all).")
+@click.option("--env-file", "env_files", multiple=True, type=PATH, metavar="PATH",
+              help="Read the variables from this file instead of the .env beside the Compose file, as `docker"
+                   " compose --env-file PATH` does (repeatable: a later file's value wins).")
 @click.option("--no-override", is_flag=True,
               help="Read the one file given, not the compose.override.yaml beside it that `docker compose` reads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def import_(compose_files: tuple[Path, ...], project_name: str | None, out: Path, partial: bool,
-            profiles: tuple[str, ...], no_override: bool, as_json: bool) -> int:
+            profiles: tuple[str, ...], env_files: tuple[Path, ...], no_override: bool, as_json: bool) -> int:
     """Write a syncer repository from a Docker Compose file (or several, merged in order as
     `docker compose -f A -f B` merges them; one named compose.yaml or docker-compose.yml gets
     the compose.override.yaml beside it merged in, as `docker compose` run there does).
@@ -42,7 +48,7 @@ def import_(compose_files: tuple[Path, ...], project_name: str | None, out: Path
     from syncer.engine.importer import import_compose  # the Compose stages: only for import
 
     report = import_compose(compose_files[0], out=out, project=project_name, partial=partial, profiles=profiles,
-                            more=compose_files[1:], override=not no_override)
+                            more=compose_files[1:], override=not no_override, env_files=env_files)
     if as_json:
         click.echo(views.to_json({"project": report.project, "out": str(report.out), "merged": report.merged,
                                   "written": report.written,

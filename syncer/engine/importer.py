@@ -6,6 +6,7 @@ files it names, relative to its folder) and writes the result."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,12 +38,16 @@ class ImportReport:
 
 def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
                    partial: bool = False, profiles: tuple[str, ...] = (), more: tuple[Path, ...] = (),
-                   override: bool = True) -> ImportReport:
+                   override: bool = True, env_files: tuple[Path, ...] = (),
+                   environ: Mapping[str, str] | None = None) -> ImportReport:
     """Convert `compose_file` (with the files of `more` merged into it, in order, as
     `docker compose -f A -f B` merges them) into a repository under `out` (which must be
     empty or absent). Given alone, a file `docker compose` looks for gets the override file
     beside it merged in, as `docker compose` run in that folder does, unless not `override`.
     Relative paths in every file are read from the first file's folder, as Compose reads them.
+    The variables come from the `.env` beside it, or from `env_files` instead (Compose's
+    `--env-file`); the project's name and profiles, when not given, from COMPOSE_PROJECT_NAME
+    and COMPOSE_PROFILES in `environ` (the process's environment by default), else in those.
 
     When something cannot be carried, nothing is written unless `partial`; the report lists
     it either way. A file that is not a Compose file at all raises InvalidProject."""
@@ -51,11 +56,13 @@ def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
         if override and not more else None
     merged = [*more, *([compose_file.parent / found] if found else [])]
     data, extra = _read(compose_file), [(str(p), _read(p)) for p in merged]
+    given_env = [_read(p) for p in env_files] or None  # (a missing one: as Compose, "cannot read")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} exists and is not an empty directory; choose a new --out")
     imported = convert(str(compose_file), data, read=lambda rel: _read_file(folder, rel), project=project,
                        folder=folder.name, listdir=lambda rel: _list_files(folder, rel), profiles=profiles,
-                       more=extra, root=str(folder), home=str(Path.home()))
+                       more=extra, root=str(folder), home=str(Path.home()),
+                       environ=os.environ if environ is None else environ, env_files=given_env)
     if not imported.files:
         raise InvalidProject(imported.problems)
     # what syncer would refuse in what is written too, whatever else cannot be carried: every

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ from syncer.stages import compose_fields as fields, compose_networks, compose_sh
 from syncer.stages.compose_include import load_all
 from syncer.stages.compose_mounts import (Lister, Reader, RepoFiles, config_file, named, secret_file, undeclared,
                                           volume, volumes_from)
-from syncer.stages.compose_project import enabled, project_name
+from syncer.stages.compose_project import chosen, enabled, project_name
 from syncer.stages.compose_vars import (
     ENTRIES, Unsupported, Vars, credentialed, dump, env_secrets, input_defaults, input_schema, interpolate,
     interpolated, merge_env, moved_lines, passwordish, settle, split_env, without_moved,
@@ -73,7 +73,7 @@ class _Service:
 class _Importer:
     def __init__(self, sources: list[SourceFile], doc: dict[str, Any], read: Reader, out: Imported,
                  listdir: Lister, profiles: Collection[str] = (), root: str = "", home: str = "",
-                 envs: dict[str, list[str]] | None = None) -> None:
+                 envs: dict[str, list[str]] | None = None, dotenv: dict[str, str] | None = None) -> None:
         self.profiles = set(profiles)
         self.root, self.home = root, home  # the Compose file's folder, where `./data` is; and `~`
         self.sources, self.source, self.read, self.out = sources, sources[0], read, out
@@ -81,7 +81,7 @@ class _Importer:
         self.copy = self.repo_files.copy
         self.doc = doc  # the files merged
         self.renamed: dict[str, str] = {}  # service → its container_name, which names its definition
-        self.dotenv = parse_env(read(".env") or b"", expand=True)  # what Compose interpolates from (passwords aside)
+        self.dotenv = dotenv or {}  # what Compose interpolates from (passwords aside): `.env`, or --env-file
         self.envs = envs or {}  # an included service → its include's env files (compose_include.included)
         self.links: dict[str, list[str]] = {}  # service → the services it links to (its dependencies)
         self.link_aliases: fields.Aliases = {}  # service → the names others link to it by, and where
@@ -373,18 +373,22 @@ _HEADER = "# imported from a Compose file by `syncer import`\n"
 
 def import_compose(path: str, data: bytes, *, read: Reader, project: str | None, folder: str,
                    listdir: Lister = lambda rel: None, profiles: Collection[str] = (),
-                   more: Sequence[tuple[str, bytes]] = (), root: str = "", home: str = "") -> Imported:
+                   more: Sequence[tuple[str, bytes]] = (), root: str = "", home: str = "",
+                   environ: Mapping[str, str] | None = None, env_files: Sequence[bytes] | None = None) -> Imported:
     """The syncer repository a Compose file becomes. `path` names the file in messages;
     `folder` is its folder's name (the project name of last resort); `read` and `listdir`
     read what it names, relative to its folder; `profiles`: the Compose profiles to start
     (a service in profiles none of which is given is left out, as `docker compose up` does);
     `more`: the files (path, content) merged into it, in order, as `docker compose -f` merges;
     `root`: its folder's absolute path, from which a relative data directory is bind-mounted
-    (and `home`, what `~` stands for)."""
+    (and `home`, what `~` stands for); `environ`, `env_files`: see compose_project.chosen
+    (`.env` beside it when no env file is given)."""
     envs: dict[str, list[str]] = {}
     sources, doc, problems = load_all([(path, data), *more], read, envs)
     if doc is None:
         return Imported(project or "imported", problems=problems)
-    out = Imported(project_name(project, doc.get("name"), folder), problems=problems)
-    _Importer(sources, doc, read, out, listdir, profiles, root, home, envs).run()
+    name, profiles, dotenv = chosen(project, profiles, environ=environ or {}, doc_name=doc.get("name"),
+                                    env_files=[read(".env") or b""] if env_files is None else env_files, folder=folder)
+    out = Imported(name, problems=problems)
+    _Importer(sources, doc, read, out, listdir, profiles, root, home, envs, dotenv).run()
     return out

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -253,6 +254,36 @@ def test_the_secrets_the_import_asks_for_can_come_from_the_environment_as_its_re
     given = run_cli(*repo, "plan", env={"API_KEY": "k-canary-1", "API_TOKEN": "t-canary-2"})
     assert given.returncode == 0, given.stderr
     assert "create   cx-conf" in given.stdout and "canary" not in given.stdout + given.stderr
+
+
+@pytest.mark.parametrize(("shell", "flags"), [
+    ({}, ()), ({"COMPOSE_PROJECT_NAME": "h7-shell"}, ()), ({"COMPOSE_PROJECT_NAME": "", "COMPOSE_PROFILES": ""}, ()),
+    ({"COMPOSE_PROFILES": "other"}, ()), ({}, ("--env-file", "alt.env")), ({}, ("--profile", "other")),
+    ({"COMPOSE_PROJECT_NAME": "h7-shell"}, ("--project", "h7-given", "--profile", "*"))])
+def test_the_project_name_and_profiles_are_those_compose_picks(shell: dict[str, str], flags: tuple[str, ...],
+                                                               tmp_path: Path) -> None:
+    """QA: the import read neither COMPOSE_PROJECT_NAME nor COMPOSE_PROFILES (from `.env` or
+    the shell): a migrated app started on new volumes, without the services `up` starts.
+    The oracle: `docker compose config`, run in the folder with the same environment."""
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / "compose.yaml").write_text("name: h7-named\nservices:\n  store: {image: busybox, volumes: [data:/data]}\n"
+                                         "  extra: {image: busybox, profiles: [extra]}\nvolumes:\n  data:\n")
+    (folder / ".env").write_text("COMPOSE_PROJECT_NAME=h7-dotenv\nCOMPOSE_PROFILES=extra\n")
+    (folder / "alt.env").write_text("X=1\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")} | shell
+    oracle_flags = [("-p" if f == "--project" else f) for f in flags]
+    oracle = subprocess.run([str(_compose_binary()), *oracle_flags, "config", "--format", "json"], cwd=folder,
+                            env=env, check=True, capture_output=True, text=True, timeout=60)
+    compose = json.loads(oracle.stdout)
+    result = subprocess.run([sys.executable, "-m", "syncer", "import", "compose.yaml", "--out", str(tmp_path / "out"),
+                             "--json", *flags], cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["project"] == compose["name"]
+    assert sorted(p.removeprefix("definitions/").removesuffix(".yaml") for p in report["written"]
+                  if p.startswith("definitions/")) == sorted(compose["services"])
+    assert f'"{compose["volumes"]["data"]["name"]}:/data"' in (tmp_path / "out/templates/store.yaml").read_text()
 
 
 def test_dotenv_gives_variables_and_the_report_names_the_params_still_to_give(tmp_path: Path) -> None:
