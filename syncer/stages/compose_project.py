@@ -44,9 +44,10 @@ def project_name(explicit: str | None, doc_name: Any, folder: str) -> str:
 def enabled(name: str, raw: Any, profiles: Collection[str], skipped: dict[str, str]) -> bool:
     """Whether `docker compose --profile P… up` would start the service: one in profiles
     none of which is asked for is left out, and said so in `skipped` (none asked: Compose's
-    profile ""; `*`: all of them)."""
+    profile ""; `*`: all of them). One whose profiles are not a list of names is read, for
+    compose_shapes to say what Compose refuses in it."""
     listed = raw.get("profiles") if isinstance(raw, dict) else None
-    if not isinstance(listed, list) or not listed or "*" in profiles \
+    if not isinstance(listed, list) or not listed or not all(isinstance(p, str) for p in listed) or "*" in profiles \
             or (set(profiles) or {""}) & {str(p) for p in listed}:
         return True
     names = ", ".join(str(p) for p in listed)

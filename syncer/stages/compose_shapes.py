@@ -13,15 +13,19 @@ from syncer.stages.collect import yaml_kind
 from syncer.stages.compose_fields import Problems
 from syncer.stages.render import substitute
 
-# the fields the import reads entry by entry, and the kinds of entry Compose takes in each
-# (`docker compose config` on each; `env_file` and `tmpfs` may be one string, a list of one)
+# the list fields, and the kinds of entry Compose takes in each (`docker compose config` on
+# each; `env_file`, `tmpfs`, `dns` and `dns_search` may be one string, a list of one)
 _LISTS: dict[str, tuple[type, ...]] = {
     "ports": (str, int, dict), "volumes": (str, dict), "volumes_from": (str,), "configs": (str, dict),
-    "secrets": (str, dict), "env_file": (str, dict), "tmpfs": (str,),
+    "secrets": (str, dict), "env_file": (str, dict), "tmpfs": (str,), "profiles": (str,), "cap_add": (str,),
+    "cap_drop": (str,), "dns": (str,), "dns_search": (str,), "dns_opt": (str,), "expose": (str, int),
+    "group_add": (str, int), "security_opt": (str,), "devices": (str, dict), "links": (str,),
 }
-_ONE_STRING = ("env_file", "tmpfs")
+_ONE_STRING = ("env_file", "tmpfs", "dns", "dns_search")
 _LIST_OR_MAPPING = ("networks", "depends_on")  # a list of names, or a mapping of them to settings
-_MAPPINGS = ("deploy",)
+_ENTRIES_OR_MAPPING = {"labels": (str,), "sysctls": (str,), "extra_hosts": (str,)}  # ["K=V"] or {K: V}
+_MAPPINGS = ("deploy", "healthcheck", "logging", "ulimits")
+_STRING_OR_LIST = ("command", "entrypoint")
 _SCALARS = (str, int, float, bool)
 
 
@@ -44,8 +48,8 @@ def service(raw: Any, built: str) -> tuple[dict[str, Any] | None, Problems]:
         if why is not None:
             problems.append(((key,), f"{key}: {why} (Compose refuses it too)"))
             del kept[key]
-        elif key in _LISTS and isinstance(value, list):
-            kept[key] = _entries(str(key), value, _LISTS[str(key)], problems)
+        elif (kinds := _LISTS.get(key) or _ENTRIES_OR_MAPPING.get(key)) and isinstance(value, list):
+            kept[key] = _entries(str(key), value, kinds, problems)
         elif key == "environment":
             kept[key] = _environment(value, problems)
     replicas = raw.get("deploy", {}).get("replicas") if isinstance(raw.get("deploy"), dict) else None
@@ -63,10 +67,12 @@ def _shape(key: str, value: Any) -> str | None:
     """Why `value` is not of the shape Compose's schema gives `key`, or None."""
     if key in _LISTS and not isinstance(value, list) and not (key in _ONE_STRING and isinstance(value, str)):
         return f"expected a list, got {_kind(value)}"
-    if key in _LIST_OR_MAPPING + ("environment",) and not isinstance(value, (list, dict)):
+    if key in (*_LIST_OR_MAPPING, *_ENTRIES_OR_MAPPING, "environment") and not isinstance(value, (list, dict)):
         return f"expected a list or a mapping, got {_kind(value)}"
     if key in _MAPPINGS and not isinstance(value, dict):
         return f"expected a mapping, got {_kind(value)}"
+    if key in _STRING_OR_LIST and not isinstance(value, (str, list)):
+        return f"expected a string or a list, got {_kind(value)}"
     return None
 
 

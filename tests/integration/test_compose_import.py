@@ -226,7 +226,13 @@ def test_a_value_syncer_would_refuse_is_the_imports_located_error_and_nothing_is
     ("image: busybox\n    environment:\n      - FOO: bar",
      "5:9: service 'web': environment.0: expected KEY=VALUE text"),
     ("image: busybox\n    scale: 3\n    deploy: {replicas: 2}",
-     "4:5: service 'web': scale: 3 beside deploy.replicas: 2")])
+     "4:5: service 'web': scale: 3 beside deploy.replicas: 2"),
+    # QA: `profiles: debug` was imported as an always-on service
+    ("image: busybox\n    profiles: debug", "4:5: service 'web': profiles: expected a list, got a string"),
+    ("image: busybox\n    profiles: [1]", "4:16: service 'web': profiles.0: expected a string, got a number"),
+    ("image: busybox\n    cap_add: NET_ADMIN", "4:5: service 'web': cap_add: expected a list, got a string"),
+    ("image: busybox\n    labels: a=b", "4:5: service 'web': labels: expected a list or a mapping, got a string"),
+    ("image: busybox\n    healthcheck: x", "4:5: service 'web': healthcheck: expected a mapping, got a string")])
 def test_what_compose_refuses_is_the_imports_located_problem(service: str, said: str, tmp_path: Path) -> None:
     """QA: each was imported (an image made up, a port a character, an input named after a
     mapping, one of two replica counts), where Compose itself (its `config`) refuses the file."""
