@@ -153,7 +153,7 @@ class Watcher:
         state = str(self.state)
 
         def wanted(change: Any, path: str) -> bool:
-            return not path.startswith(state) and "/.git/" not in path and path.endswith((".yaml", ".yml"))
+            return sources.watched(path, state)
 
         # `step` is the quiet time that ends a burst: an edit followed at once by a commit is
         # one trigger, seen after the commit, so the container is labelled with it.
@@ -385,3 +385,4 @@ class Watcher:
         except SyncerError as exc:
             log.warning("webhooks: %s", exc, extra={"event": "webhooks.error"})
             return None
+

@@ -11,11 +11,12 @@ from syncer.core.model import Project, Server
 from syncer.engine.facade import Context
 from syncer.stages import hooks
 from syncer.stages.hooks import HookEvent, PushEvent
+from syncer.stages.tree import watched  # (watch's file filter: a shell asks the engine)
 
 MAX_HOOK_BODY = hooks.MAX_BODY
 
 __all__ = ["MAX_HOOK_BODY", "HookEvent", "PushEvent", "docker_events", "fast_forward", "fetch_problem", "fetch_remote", "head",
-           "safe_url", "tracked_branch", "verify_push"]
+           "safe_url", "tracked_branch", "verify_push", "watched"]
 
 
 def safe_url(url: str) -> str:

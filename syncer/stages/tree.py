@@ -156,3 +156,14 @@ def find_root(start: Path) -> Path:
     raise ProjectNotFound(
         f"no {PROJECT_FILE} in {start} or any parent directory (use --repo DIR)"
     )
+
+_EDITOR_TEMP = (".swp", ".swx", ".swo", "~", ".tmp", ".kate-swp")  # an editor's own files while it saves
+
+
+def watched(path: str, state: str) -> bool:
+    """Whether a change of `path` in the work tree is one to plan on: the YAML, and every other
+    file the specs may read (env files, `files:` sources, SOPS files — their content is part of
+    the spec hash); not git's, the state dir's, or an editor's temporary files."""
+    name = path.rsplit("/", 1)[-1]
+    return (not path.startswith(state) and "/.git/" not in path and not name.startswith(".#")
+            and not name.endswith(_EDITOR_TEMP))

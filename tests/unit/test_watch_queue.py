@@ -386,3 +386,17 @@ def test_a_heal_that_met_an_unreachable_server_is_tried_again_with_backoff(
     assert w.step(timeout=3) is True  # and again, 0.1 s later: now it answers
     assert w.step(timeout=1) is False  # and nothing more
     assert calls == ["web", "web", "web"] and w.docker_backoff == 1.0
+
+
+def test_watch_plans_on_any_file_of_the_work_tree_the_specs_may_read_not_git_state_or_editor_files() -> None:
+    """QA: an edit of `files/web.env` (an env file the spec reads, part of its hash) triggered
+    nothing: watch followed `.yaml` files only, so the edit was applied unannounced at a resync."""
+    from syncer.engine.sources import watched
+
+    state = "/repo/.syncer"
+    for path in ("/repo/definitions/web.yaml", "/repo/files/web.env", "/repo/files/nginx.conf",
+                 "/repo/secrets.sops.json", "/repo/.env"):
+        assert watched(path, state), path
+    for path in ("/repo/.git/index", "/repo/.syncer/state.db", "/repo/files/.web.env.swp", "/repo/files/web.env~",
+                 "/repo/files/.#web.env"):
+        assert not watched(path, state), path
