@@ -222,14 +222,15 @@ class _Importer:
         elif key == "scale":
             svc.definition["replicas"] = value
         elif key == "depends_on":
-            svc.definition[key] = deps = self.located(fields.depends_on(value, self.out.skipped), where, svc)
-            for other in sorted(set(deps) & set(self.out.skipped)):
-                self.problem(where, f"service '{svc.name}': depends_on: '{other}' is {self.out.skipped[other]}")
+            deps = self.located(fields.depends_on(value, self.out.skipped), where, svc)
+            deps, unknown = fields.known_dependencies(deps, self.doc.get("services") or {}, self.out.skipped)
+            for at, why in unknown:  # (at its entry, in either form)
+                self.problem(where + at, f"service '{svc.name}': depends_on: {why}")
             # by definition name: a service's container_name names its definition
             svc.definition[key] = ({self.renamed.get(k, k): v for k, v in deps.items()} if isinstance(deps, dict)
                                    else [self.renamed.get(str(d), d) for d in deps])
-        elif key in ("profiles", "container_name", "links"):
-            pass  # a profile is asked for (`enabled`); container_name and links: `run`
+        elif key in ("profiles", "container_name", "links", "extends"):
+            pass  # a profile is asked for (`enabled`); container_name and links: `run`; an extends that failed: said
         else:
             why = WHY.get(key, "not a field of syncer's container spec")
             self.problem(where, f"service '{svc.name}': {key}: {why}")

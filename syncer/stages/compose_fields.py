@@ -7,7 +7,7 @@ for what it could not carry; the caller locates them in the Compose file."""
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from syncer.stages import shortforms
@@ -280,6 +280,22 @@ def depends_on(value: Any, skipped: Collection[str] = ()) -> tuple[Any, Problems
         elif on:
             out[name]["restart"] = True
     return out, problems
+
+
+def known_dependencies(deps: Any, services: Collection[str], skipped: Mapping[str, str]) -> tuple[Any, Problems]:
+    """`deps` (a list, or a mapping: `depends_on` read) without the services the import does not
+    write — one left out by its profiles, one no file defines; Compose refuses both (`depends
+    on undefined service`) — and a problem at each entry, said once."""
+    problems: Problems = []
+    for i, name in enumerate(deps):
+        why = f"'{name}' is {skipped[name]}" if name in skipped else None if name in services else \
+            f"'{name}' is not a service of this Compose application (Compose refuses it too)"
+        if why:
+            problems.append(((i,) if isinstance(deps, list) else (name,), why))
+    dropped = {name for name in deps if name in skipped or name not in services}
+    if isinstance(deps, list):
+        return [d for d in deps if d not in dropped], problems
+    return {k: v for k, v in deps.items() if k not in dropped}, problems
 
 
 _CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")

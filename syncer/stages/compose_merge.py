@@ -157,7 +157,7 @@ def extended(doc: dict[str, Any], read: Callable[[str], bytes | None], problems:
                 out[name] = resolve(str(name), services, "", (("#", str(name)),))
             except _Refused as refused:
                 problems.append((("services", str(name), "extends"), str(refused)))
-                out[name] = {k: v for k, v in service.items() if k != "extends"}
+                out[name] = clean(service)  # (its `extends` kept: an image it lacks is that one's fault)
     return {**doc, "services": out}
 
 

@@ -37,8 +37,9 @@ def service(raw: Any, built: str) -> tuple[dict[str, Any] | None, Problems]:
     if not isinstance(raw, (dict, type(None))):
         return None, [((), "expected a mapping")]
     raw = raw or {}
-    if raw.get("image") in (None, "") and raw.get("build") is None:
-        return None, [((), "neither an image nor a build: Compose refuses it too (give it the image it runs)")]
+    if raw.get("image") in (None, "") and raw.get("build") is None:  # (an `extends` left is one that failed: said)
+        return None, [] if "extends" in raw else [((), "neither an image nor a build: Compose refuses it too (give it"
+                                                       " the image it runs)")]
     problems: Problems = []
     kept = dict(raw)
     for key, value in raw.items():

@@ -232,7 +232,9 @@ def test_a_value_syncer_would_refuse_is_the_imports_located_error_and_nothing_is
     ("image: busybox\n    profiles: [1]", "4:16: service 'web': profiles.0: expected a string, got a number"),
     ("image: busybox\n    cap_add: NET_ADMIN", "4:5: service 'web': cap_add: expected a list, got a string"),
     ("image: busybox\n    labels: a=b", "4:5: service 'web': labels: expected a list or a mapping, got a string"),
-    ("image: busybox\n    healthcheck: x", "4:5: service 'web': healthcheck: expected a mapping, got a string")])
+    ("image: busybox\n    healthcheck: x", "4:5: service 'web': healthcheck: expected a mapping, got a string"),
+    # QA: located at the service (by the check of the repository it becomes), not at the entry
+    ("image: busybox\n    depends_on: [nope]", "4:18: service 'web': depends_on: 'nope' is not a service")])
 def test_what_compose_refuses_is_the_imports_located_problem(service: str, said: str, tmp_path: Path) -> None:
     """QA: each was imported (an image made up, a port a character, an input named after a
     mapping, one of two replica counts), where Compose itself (its `config`) refuses the file."""
