@@ -26,7 +26,7 @@ def chosen(explicit: str | None, profiles: Collection[str], *, environ: Mapping[
     for data in env_files:
         dotenv.update(parse_env(data, expand=True))
     env = {**dotenv, **environ}
-    given = list(profiles) if profiles else [p for p in env.get(PROFILES, "").split(",") if p]
+    given = list(profiles) if profiles else [p.strip() for p in env.get(PROFILES, "").split(",") if p.strip()]
     return project_name(explicit or env.get(NAME) or None, doc_name, folder), given, dotenv
 
 

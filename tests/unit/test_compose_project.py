@@ -54,6 +54,7 @@ def test_the_project_is_named_as_compose_names_it_and_so_are_its_volumes(
 @pytest.mark.parametrize(("dotenv", "environ", "profiles", "started"), [
     ("COMPOSE_PROFILES=extra\n", None, (), True),
     ("COMPOSE_PROFILES=other,extra\n", None, (), True),
+    (None, {"COMPOSE_PROFILES": "other, extra"}, (), True),  # (spaces around a name: Compose trims them)
     (None, {"COMPOSE_PROFILES": "extra"}, (), True),
     ("COMPOSE_PROFILES=extra\n", {"COMPOSE_PROFILES": ""}, (), False),  # (the shell's, empty, hides .env's)
     ("COMPOSE_PROFILES=extra\n", {"COMPOSE_PROFILES": "other"}, (), False),
