@@ -162,6 +162,9 @@ class UnixClient:
         wanted = {**(filters or {}), **({"name": names} if names else {})}
         return list(self._get("/networks", {"filters": _filters(wanted or None)}))
 
+    def volumes(self, filters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return dict(self._get("/volumes", {"filters": _filters(filters)}))
+
     def services(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return list(self._get("/services", {"filters": _filters(filters)}))
 

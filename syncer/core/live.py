@@ -115,6 +115,7 @@ class ServerState(Record):
     tasks: tuple[LiveTask, ...] = ()
     api_version: str = ""  # the engine API's version (Swarm jobs need 1.41, start_interval 1.44)
     registry: Mapping[str, RegistryAnswer] = field(default_factory=dict)  # pull_policy always: ref → now
+    volumes: tuple[str, ...] = ()  # of the `external: true` volumes its specs mount, those that exist
 
     def instances(self) -> tuple[LiveContainer, ...]:
         """What `instances` lists: the containers, or on a Swarm server one row per slot Swarm

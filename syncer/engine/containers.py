@@ -20,6 +20,7 @@ from syncer.core.redact import Redactor
 from syncer.engine.heal import OWN
 from syncer.engine.options import ApplyOptions
 from syncer.engine.readiness import ActionFailed, tail, wait_ready
+from syncer.stages import volumes
 from syncer.stages.files import archive
 from syncer.stages.networks import instant
 from syncer.stages.selfheal import runs_to_completion
@@ -198,9 +199,10 @@ class ContainerSteps:
                 eng.stop(a.container_id, timeout=self._stop_timeout(info))
             eng.remove(a.container_id)
         log(f"removed {a.container} ({a.container_id[:12]})")
-        if self.opts.prune_volumes:
+        if self.opts.prune_volumes:  # (never an `external: true` one: made elsewhere, it is not ours)
+            made_elsewhere = set(volumes.external(L.spec_of((info.get("Config") or {}).get("Labels") or {})))
             for m in info.get("Mounts", []):
-                if m.get("Type") == "volume" and m.get("Name"):
+                if m.get("Type") == "volume" and m.get("Name") and m["Name"] not in made_elsewhere:
                     eng.remove_volume(m["Name"])
                     log(f"removed volume {m['Name']}")
 

@@ -8,17 +8,20 @@ filtered on its label too, and the names are asked for by name: a row or two ins
 every container of the project.
 A Swarm manager: one GET /services (unfiltered: it also shows who holds our names), one
 GET /tasks filtered on the project label, one GET /networks.
+Either kind: one volume list more, only when a spec there mounts an `external: true` volume
+(which must exist: stages/volumes.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 
 from syncer.adapters.docker import Engine, Missing
 from syncer.core.errors import SyncerError
 from syncer.core.labels import shared_with
 from syncer.core.model import Desired, LiveContainer, Observed, Server, ServerState
+from syncer.stages import volumes
 from syncer.stages.restarts import Restarting, judged_with
 from syncer.stages.tags import followed
 
@@ -43,6 +46,9 @@ def observe(project: str, servers: Mapping[str, Server], desired: Desired | None
     too (one container list more: `instances` shows it; a plan and status do not need it)."""
     wanted: dict[str, list[str]] = {name: [] for name in servers}
     follow: dict[str, dict[str, str]] = {}  # server → name → image ref, for `pull_policy: always`
+    # server → the external volumes its specs mount: of every definition, even when observing
+    # one (the plan's check reads the whole desired state, as for external networks)
+    external = volumes.wanted(desired) if desired is not None else {}
     restarting = Restarting(desired.containers if desired is not None else ())
     if desired is not None:
         also = judged_with(desired.containers, definition) if definition is not None else set()
@@ -55,7 +61,8 @@ def observe(project: str, servers: Mapping[str, Server], desired: Desired | None
     def one(server: Server) -> ServerState:
         return observe_server(project, server, wanted.get(server.name, []), engines=engines,
                               definition=definition, versions=versions, follow=follow.get(server.name, {}),
-                              restarting=restarting, task_health=task_health)
+                              restarting=restarting, task_health=task_health,
+                              external=external.get(server.name, set()))
 
     if len(servers) == 1:  # no thread to start and join for the common case (the API lists often)
         states = [one(server) for server in servers.values()]
@@ -70,18 +77,24 @@ def observe(project: str, servers: Mapping[str, Server], desired: Desired | None
 def observe_server(project: str, server: Server, names: list[str], *,
                    engines: EngineFactory = Engine, definition: str | None = None,
                    versions: bool = False, follow: Mapping[str, str] | None = None,
-                   restarting: Restarting = Restarting(()), task_health: bool = False) -> ServerState:
+                   restarting: Restarting = Restarting(()), task_health: bool = False,
+                   external: Collection[str] = ()) -> ServerState:
     """One server's managed containers and the holders of names we want but lack. With
     `definition`, only that definition's containers, plus any container of the project
     holding one of its names (another definition's: the plan recreates it); a Swarm server
     is observed whole (a handful of services). `follow`: name → image ref of the specs
     with `pull_policy: always` (see `_tags`); `restarting`: the definitions whose containers'
-    start and creation times a `restart: true` needs (see `_with_starts`)."""
+    start and creation times a `restart: true` needs (see `_with_starts`); `external`: the
+    external volumes its specs mount, which of them exist is asked (one list call)."""
     try:
         engine = engines(server)
         try:
             state = (_swarm(engine, project, server, names, versions, task_health) if server.kind == "swarm"
                      else _containers(engine, project, server, names, definition, versions, restarting))
+            if external:
+                from syncer.adapters.volumes import present  # only projects with external volumes pay
+
+                state = replace(state, volumes=present(engine, external))
             return _tags(engine, state, follow) if follow else state
         finally:
             engine.close()

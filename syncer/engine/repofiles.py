@@ -1,7 +1,7 @@
 """The bytes of the repository files a project's specs read (`files[].source`, `env_file`),
 through the same Tree the project was loaded from (the work tree, or the commit of
-`--ref`), and the located errors of syncer.yaml's networks (and of jobs a Swarm manager
-cannot run). Render stays pure: it gets
+`--ref`), and the located errors of syncer.yaml's networks and of a spec's external volumes
+(and of jobs a Swarm manager cannot run). Render stays pure: it gets
 the bytes from here.
 
 Checked on every read, not only at validation: a cached project is not validated again,
@@ -10,12 +10,12 @@ and a file may have gone or turned into a symlink leading out since.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from syncer.core.errors import Diagnostic, InvalidProject, SecretError
 from syncer.core.model import Desired, Located, Observed, Project
-from syncer.stages import networks
+from syncer.stages import networks, volumes
 from syncer.stages.files import sources, unsafe
 from syncer.stages.swarm_fields import fields_unsupported, jobs_unsupported, start_interval_unsupported
 from syncer.stages.tree import PROJECT_FILE, DirTree, Tree
@@ -98,13 +98,16 @@ def _position(tree: Tree, where: Located, path: tuple[object, ...]) -> tuple[int
 
 def check_external(project: Project, desired: Desired, observed: Observed, ref: str | None) -> None:
     """A plan against a missing external network is a located error in syncer.yaml, not a
-    failed create; so are a job, or a field no Swarm service has, on a Swarm server, and a
-    healthcheck's start_interval on an engine that would drop it."""
+    failed create; one against a missing external volume is located at its volumes entry
+    (Docker would make it empty on create: it is refused before any); so are a job, or a
+    field no Swarm service has, on a Swarm server, and a healthcheck's start_interval on an
+    engine that would drop it."""
     missing = networks.missing_external(desired, observed, project.config.networks)
+    absent = volumes.missing(desired, observed)
     jobs = jobs_unsupported(desired, observed) if any(c.is_job for c in desired.containers) else []
     unsupported = fields_unsupported(desired, observed)
     old = start_interval_unsupported(desired, observed)
-    if not missing and not jobs and not unsupported and not old:
+    if not missing and not absent and not jobs and not unsupported and not old:
         return
     tree = tree_of(Path(project.root), ref)
     problems = []
@@ -117,6 +120,10 @@ def check_external(project: Project, desired: Desired, observed: Observed, ref: 
         where = d.origin if d is not None else Located(PROJECT_FILE)
         return Diagnostic(where.file, *_position(tree, where, ("template",)), message)
 
+    for server, definition, name in absent:
+        where, path = _volume_entry(project, definition, name)
+        problems.append(Diagnostic(where.file, *_position(tree, where, path), f"volume '{name}' is external and"
+                                   f" does not exist on server '{server}' (create it, or drop `external: true`)"))
     for server, definition, api in jobs:  # a Swarm job is a ReplicatedJob service
         problems.append(at_template(definition, f"definition '{definition}' is a job, and server '{server}' is a"
                                     f" Swarm manager whose engine (API {api}) has no jobs: Swarm runs jobs from"
@@ -130,3 +137,23 @@ def check_external(project: Project, desired: Desired, observed: Observed, ref: 
                                     f" which server '{server}' (API {api}) would drop: it needs Docker 25"
                                     " (API 1.44) or later; take it out (a profile may) or upgrade the engine"))
     raise InvalidProject(problems)
+
+
+def _volume_entry(project: Project, definition: str, name: str) -> tuple[Located, tuple[object, ...]]:
+    """Where the `volumes` entry saying `name` is external is written: the definition's
+    overrides, its profile in the template, or the template's spec (that order wins in
+    render). Else its `template:` line."""
+    d = project.definition(definition)
+    if d is None:
+        return Located(PROJECT_FILE), ()
+    tpl = next((t for t in project.templates if (t.id, t.version) == (d.template, d.template_version or "")), None)
+    places: list[tuple[Located, tuple[object, ...], object]] = [(d.origin, ("overrides",), d.overrides)]
+    if tpl is not None:
+        places += [(tpl.origin, ("profiles", d.profile), tpl.profiles.get(d.profile)),
+                   (tpl.origin, ("spec",), tpl.spec)]
+    for where, path, spec in places:
+        entries = spec.get("volumes") if isinstance(spec, Mapping) else None
+        for i, v in enumerate(entries if isinstance(entries, list) else []):
+            if isinstance(v, Mapping) and v.get("external") not in (None, False, "false") and v.get("name") == name:
+                return where, (*path, "volumes", i)
+    return d.origin, ("template",)

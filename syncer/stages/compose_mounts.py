@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from syncer.stages.compose_fields import is_relative, split_volume
@@ -61,18 +61,29 @@ def undeclared(item: Any, names: dict[str, str]) -> str | None:
     return None if source in names else str(source)
 
 
-def named(item: Any, names: dict[str, str], drivers: dict[str, dict[str, Any]] | None = None) -> Any:
+def named(item: Any, names: dict[str, str], drivers: dict[str, dict[str, Any]] | None = None,
+          external: Collection[str] = ()) -> Any:
     """A named volume's entry with the Docker name its declaration gives it (`volume_names`),
-    and the driver and options it is made with (`volume_drivers`: then in the long form)."""
+    and the driver and options it is made with (`volume_drivers`), or `external: true` for
+    one declared external (`external_volumes`: it must exist, as Compose requires) — either
+    in the long form."""
+    made = {**(drivers or {}), **{key: {"external": True} for key in external}}
     if isinstance(item, dict):
         key = item.get("name")
-        return {**item, "name": names[key], **(drivers or {}).get(key, {})} if key in names else item
+        return {**item, "name": names[key], **made.get(key, {})} if key in names else item
     source, sep, rest = str(item).partition(":")
     if not (sep and source in names):
         return item
-    if source not in (drivers or {}):
+    if source not in made:
         return f"{names[source]}:{rest}"
-    return {**volumes([f"{names[source]}:{rest}"])[0], **(drivers or {})[source]}  # (the long form carries them)
+    return {**volumes([f"{names[source]}:{rest}"])[0], **made[source]}  # (the long form carries them)
+
+
+def external_volumes(doc: dict[str, Any]) -> frozenset[str]:
+    """The keys of the top-level volumes declared `external: true` (or Compose's older
+    `external: {name: x}`)."""
+    return frozenset(str(key) for key, conf in (doc.get("volumes") or {}).items()
+                     if isinstance(conf, dict) and conf.get("external") not in (None, False))
 
 
 # what a private key looks like in a file: PEM (`-----BEGIN ... PRIVATE KEY-----`), OpenSSH's,

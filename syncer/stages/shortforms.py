@@ -186,20 +186,26 @@ def exposed_range(entry: str) -> tuple[int, int, str]:
 
 def volumes(value: list[Any]) -> list[dict[str, Any]]:
     """Each volume, long or short (`"data:/x"`, `"/srv/x:/x:ro,z"`, `"/x"`), long; read_only
-    only when true."""
+    and external only when true (a spec without them hashes as it did before they existed)."""
     out = []
     for item in value:
         vol = dict(item) if isinstance(item, Mapping) else _short_volume(text(item))
-        if "read_only" in vol:
-            if flag(vol["read_only"], "volumes.read_only"):
-                vol["read_only"] = True
-            else:
-                del vol["read_only"]
+        for key in ("read_only", "external"):
+            if key in vol:
+                if flag(vol[key], f"volumes.{key}"):
+                    vol[key] = True
+                else:
+                    del vol[key]
         if vol.get("propagation") and not vol.get("host_path"):
             raise SpecError(f"volumes: {vol.get('mount_path')}: propagation is a host_path bind's (a named volume has none)")
         if made_with_driver(vol) and not vol.get("name"):
             raise SpecError(f"volumes: {vol.get('mount_path')}: driver, driver_opts and labels are a named"
                             " volume's (give it a name)")
+        if vol.get("external") and (not vol.get("name") or made_with_driver(vol)):
+            raise SpecError(f"volumes: {vol.get('mount_path')}: " + (
+                "external is a named volume's (give its name)" if not vol.get("name") else
+                "an external volume is never made by syncer: it has no driver, driver_opts or labels (drop"
+                " them, or `external: true`)"))
         for key in ("driver_opts", "labels"):  # (as the engine takes them: strings)
             if key in vol:
                 vol[key] = {str(k): text(v) for k, v in vol[key].items()}
