@@ -270,6 +270,9 @@ class Watcher:
             log.error("%s", " | ".join(exc.lines()), extra={"event": "error"})
             if isinstance(exc, (SecretError, ProjectNotFound)):  # (nothing could be rendered: syncer.yaml gone)
                 self.faults.heal_as_it_ran()
+            else:  # (the store locked past its busy timeout, say: the fault to heal is still there)
+                self.later("retry after an error", self.docker_backoff, definition=definition)
+                self.docker_backoff = min(self.docker_backoff * 2, 60.0)
             return Outcome("failed", error=" | ".join(exc.lines())[:500])
         if report.plan.unreachable:  # what waits for a server that did not answer is tried again, as after
             self.later("retry: a server did not answer", self.docker_backoff, definition=definition)  # a Docker error

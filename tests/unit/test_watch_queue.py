@@ -400,3 +400,31 @@ def test_watch_plans_on_any_file_of_the_work_tree_the_specs_may_read_not_git_sta
     for path in ("/repo/.git/index", "/repo/.syncer/state.db", "/repo/files/.web.env.swp", "/repo/files/web.env~",
                  "/repo/files/.#web.env"):
         assert not watched(path, state), path
+
+
+def test_a_cycle_the_store_failed_is_tried_again_and_one_a_missing_secret_failed_waits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: a self-heal whose cycle met the store locked past its busy timeout was dropped: the
+    killed container stayed down after the store was writable again (until the next resync)."""
+    from syncer.adapters.store.db import StoreError
+    from syncer.core.errors import SecretError
+
+    failure: list[Exception] = [StoreError("state database /x/state.db: database is locked")]
+
+    def apply(ctx: Any, **kw: Any) -> Any:
+        raise failure[0]
+
+    monkeypatch.setattr(engine, "apply", apply)
+    later: list[tuple[str, float, str | None]] = []
+    w = Watcher(engine.Context(repo=tmp_path), WatchOptions())
+    w.state = tmp_path
+    monkeypatch.setattr(w, "later", lambda reason, delay, **kw: later.append((reason, delay, kw.get("definition"))))
+    monkeypatch.setattr(w.faults, "heal_as_it_ran", lambda: None)
+    w.request("docker: web die", kind=Kind.DOCKER, definition="web")
+    assert w.step(timeout=1) is True
+    w.request("docker: web die", kind=Kind.DOCKER, definition="web")
+    assert w.step(timeout=1) is True
+    assert later == [("retry after an error", 1.0, "web"), ("retry after an error", 2.0, "web")]  # (doubling)
+    failure[0] = SecretError("secret TOKEN is not set")  # (a change of the repository or env is needed)
+    w.request("resync", kind=Kind.TIMER)
+    assert w.step(timeout=1) is True and len(later) == 2

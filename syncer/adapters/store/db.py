@@ -312,7 +312,7 @@ def _message(path: Path, exc: sqlite3.Error) -> str:
     if str(exc).startswith(busy.HELD):  # (problem()'s write probe: it says it all)
         return f"state database {path} is {exc}"
     if busy.is_busy(exc):
-        return f"state database {path}: {exc} (another syncer process is writing it; try again)"
+        return f"state database {path}: {exc} (another process holds its write lock: a syncer, or a tool that opened the file)"
     return f"state database {path}: {exc}"
 
 
