@@ -19,8 +19,8 @@ from typing import Any
 from syncer.core.errors import Diagnostic
 from syncer.stages import compose_fields as fields, compose_networks, compose_shapes, policy as policies
 from syncer.stages.compose_include import load_all
-from syncer.stages.compose_mounts import (Lister, Reader, RepoFiles, config_file, named, secret_file, undeclared,
-                                          volume, volumes_from)
+from syncer.stages.compose_mounts import (Lister, Reader, RepoFiles, config_file, external_volumes, named, secret_file,
+                                          undeclared, volume, volumes_from)
 from syncer.stages.compose_project import chosen, enabled, project_name
 from syncer.stages.compose_vars import (
     ENTRIES, Unsupported, Vars, credentialed, dump, env_secrets, input_defaults, input_schema, interpolate,
@@ -302,7 +302,8 @@ class _Importer:
                 self.problem(where + (i,), f"service '{svc.name}': volumes: '{missing}' is not declared under"
                                            " the top-level volumes: (Compose refuses it too)")
             else:
-                svc.spec.setdefault("volumes", []).append(named(item, self.volume_names, self.volume_drivers))
+                svc.spec.setdefault("volumes", []).append(named(item, self.volume_names, self.volume_drivers,
+                                                                external_volumes(self.doc)))
 
     def mounted(self, svc: _Service, key: str, value: list[Any], where: tuple[Any, ...]) -> None:
         top = self.doc.get(key) or {}

@@ -78,8 +78,6 @@ def test_an_existing_external_volume_is_mounted_and_never_pruned(tmp_path: Path,
     assert _volumes(docker_api, project) == {f"{project}-ext"}
 
 
-@pytest.mark.xfail(strict=True, reason="the import's wiring is in syncer/stages/compose.py (another helper's):"
-                   " service_volumes must pass compose_mounts.external_volumes(self.doc) to named()")
 @pytest.mark.parametrize("project", ["h8"], indirect=True)
 def test_the_import_carries_external_and_its_plan_refuses_a_missing_one(tmp_path: Path, project: str,
                                                                         docker_api: Any) -> None:

@@ -633,7 +633,8 @@ volumes:
     x-custom: 1
 """, read=lambda rel: None, project="shop", folder="p")
     template = str(got.files["templates/app.yaml"])
-    assert ("    - shop_data:/data\n    - mount_path: /shared\n      name: shared\n    - legacy_volume:/old:ro\n"
+    assert ("    - shop_data:/data\n    - mount_path: /shared\n      name: shared\n      external: true\n"
+            "    - mount_path: /old\n      name: legacy_volume\n      read_only: true\n      external: true\n"
             "    - exact-name:/named\n    - mount_path: /nfs\n      name: shop_nfs\n      read_only: true\n"
             "      driver: nfs-plugin\n      driver_opts:\n        type: nfs\n        o: \"addr=10.0.0.5,nfsvers=4\"\n"
             "        device: \":/export\"\n      labels:\n        team: data\n        backup: \"1\"\n"

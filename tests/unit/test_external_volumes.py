@@ -168,8 +168,6 @@ def test_the_compose_import_carries_external_and_the_name() -> None:
     assert named("off:/off", names, {}, ext) == "p_off:/off"
 
 
-@pytest.mark.xfail(strict=True, reason="the import's wiring is in syncer/stages/compose.py (another helper's):"
-                   " service_volumes must pass compose_mounts.external_volumes(self.doc) to named()")
 def test_an_imported_compose_file_with_an_external_volume_says_so() -> None:
     got = import_compose("compose.yaml", b"""
 services:
