@@ -143,13 +143,16 @@ def next_revision(stored: int, live: Iterable[LiveContainer]) -> int:
 
 def _revision(name: str, desired: list[ContainerSpec], live: list[LiveContainer], known: Known) -> int:
     dh = definition_hash(desired)
+    labelled = next_revision(0, live) - 1  # the highest `syncer.revision` label (0: none)
+    live_hashes = sorted((c.replica, c.labels.get(L.SPEC_HASH, "")) for c in live if not _is_aside(c))
+    same = live_hashes == sorted((c.replica, c.spec_hash) for c in desired)  # (they run this spec)
     if name in known:
         rev, h = known[name]
-        return rev if h == dh else next_revision(rev, live)
-    fresh = next_revision(0, live)  # (no store: the labels' revision when they run this spec)
-    live_hashes = sorted((c.replica, c.labels.get(L.SPEC_HASH, "")) for c in live if not _is_aside(c))
-    same = live_hashes == sorted((c.replica, c.spec_hash) for c in desired)
-    return fresh - 1 if same and fresh > 1 else fresh
+        if h == dh:
+            return rev
+        # a store restored from an older copy: what runs this spec keeps the number it was applied at
+        return labelled if same and labelled > rev else next_revision(rev, live)
+    return labelled if same and labelled > 0 else labelled + 1  # (no store: the labels' revision)
 
 
 def _missing_labels(spec: Mapping[str, Any], live: LiveContainer) -> tuple[Reason, ...]:

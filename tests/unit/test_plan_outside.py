@@ -139,6 +139,16 @@ def test_a_new_revision_goes_above_the_labels_when_the_store_is_behind_them() ->
     assert plan_of([want(old)], [live(running, revision=2)], known=store)["web"].revision == 1
 
 
+def test_what_already_runs_the_wanted_spec_keeps_its_labels_revision_when_the_store_is_behind() -> None:
+    """QA: a state dir restored from before revisions 3 and 4; the containers run git's spec at
+    rev 4: the plan said `noop rev 5` and status `REV 5 active`, a number history never recorded
+    (and the next rollback gave 5 to another spec)."""
+    old, running = spec(env={"V": "1"}), spec(env={"V": "2"})
+    store = {"web": (2, definition_hash([want(old)]))}
+    a = plan_of([want(running)], [live(running, revision=4)], known=store)["web"]
+    assert (a.action, a.revision) == ("noop", 4)
+
+
 # --- the watch's events ---------------------------------------------------------------------
 
 
