@@ -53,6 +53,7 @@ def serve_in_thread(app: Any, host: str, port: int, *, access_log: bool = False,
                             log_level="info" if access_log else "warning", server_header=False,
                             timeout_graceful_shutdown=grace)
     server = uvicorn.Server(config)
+    _quiet_cancel()
     thread = threading.Thread(target=server.run, name="syncer-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -62,6 +63,21 @@ def serve_in_thread(app: Any, host: str, port: int, *, access_log: bool = False,
             raise SyncerError(f"cannot serve the API on {host}:{port} (is the port taken, or the address wrong?)")
         time.sleep(0.02)
     return ServerHandle(server, thread)
+
+
+def _uvicorns_cancel_line(record: Any) -> bool:
+    """False for uvicorn's ERROR line when the grace ran out ("Cancel N running task(s), timeout
+    graceful shutdown exceeded"): it reads as a failure, though a rollback in flight is finished
+    and answered, and each request cut says so in a line of its own (api/auth.Gate)."""
+    return not str(getattr(record, "msg", "")).startswith("Cancel %s running task(s), timeout graceful shutdown")
+
+
+def _quiet_cancel() -> None:
+    import logging
+
+    errors = logging.getLogger("uvicorn.error")
+    if _uvicorns_cancel_line not in errors.filters:
+        errors.addFilter(_uvicorns_cancel_line)
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
