@@ -20,6 +20,8 @@ from typing import Any, Literal
 from syncer.adapters import engine_http
 from syncer.adapters.container_args import InvalidSpec, create_args
 from syncer.adapters.docker_tls import plain_reason, tls_config
+from syncer.adapters.engine_rows import endpoints, ipam_config
+from syncer.adapters.engine_rows import live_network as live_network  # (swarm.py finds it here)
 from syncer.core.errors import DockerUnavailable, SyncerError
 from syncer.core.model import LiveContainer, LiveNetwork, Server
 
@@ -150,7 +152,8 @@ class Engine:
                      else f" at {url}" if url.startswith("tcp://") else "")
             return f"server '{self.server.name}': cannot reach Docker{where}: {text}"
         from syncer.adapters import ssh  # (imported already: the server is an ssh:// one)
-        return ssh.why(self.server.name, url, opened=self._made) or f"server '{self.server.name}': cannot reach Docker: {text}"
+        return (ssh.why(self.server.name, url, opened=self._made)
+                or f"server '{self.server.name}': cannot reach Docker: {text}")
 
     def _reopen(self) -> tuple[bool, str]:
         """An ssh server's tunnel that had ended: (open again, why it could not) — ssh.reopen."""
@@ -222,7 +225,7 @@ class Engine:
             id=row["Id"], name=names[0].lstrip("/"), server=self.server.name,
             state=row.get("State", ""), health=health, labels=row.get("Labels") or {},
             created=int(row.get("Created", 0)), status=status,
-            networks=tuple(sorted((row.get("NetworkSettings") or {}).get("Networks") or {})),
+            networks=tuple(sorted(attached := endpoints(row))), network_ids=attached,
             image=str(row.get("ImageID", "")), network_mode=str((row.get("HostConfig") or {}).get("NetworkMode", "")))
 
     def list_networks(self) -> list[LiveNetwork]:
@@ -385,15 +388,3 @@ class Engine:
         one-second wait: `precpu_stats` is empty, so CPU % needs the caller's previous reading)."""
         return dict(self._call(f"stats {ident}", self.api.stats, ident, stream=False, one_shot=True))
 
-
-def live_network(row: Mapping[str, Any]) -> LiveNetwork:
-    """A network as the engine's network list reports it."""
-    pools = (row.get("IPAM") or {}).get("Config") or []
-    return LiveNetwork(str(row.get("Id", "")), str(row.get("Name", "")), row.get("Labels") or {},
-                       row.get("Internal") is True, tuple(sorted(str(p["Subnet"]) for p in pools if p.get("Subnet"))))
-
-
-def ipam_config(pools: Sequence[Mapping[str, str]]) -> dict[str, Any]:
-    """The Engine API's IPAM of a network made with syncer.yaml's pools (the default driver)."""
-    keys = {"subnet": "Subnet", "gateway": "Gateway", "ip_range": "IPRange"}
-    return {"Driver": "default", "Config": [{keys[k]: v for k, v in p.items() if k in keys} for p in pools]}

@@ -31,6 +31,9 @@ class LiveContainer(Record):
     created: int = 0
     status: str = ""
     networks: tuple[str, ...] = ()  # the networks it is attached to (from the same list call)
+    # name → the id of the network its endpoint is on ("": not known): a stopped container keeps the
+    # endpoint of a network removed since, which is not that name's live network any more (stages/outside.py)
+    network_ids: Mapping[str, str] = field(default_factory=dict)
     replicas: int | None = None  # a Swarm service's: the replicas its spec asks for (None: a job, a global one)
     mode: str = ""  # a Swarm service's: `replicated`, `global`, `replicated-job` or `global-job`
     image: str = ""  # the image it runs: a container's image id, a service's image as its spec names it

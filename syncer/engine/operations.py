@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from syncer.core.errors import DockerUnavailable, NotFound, SyncerError
+from syncer.core.errors import Conflict, DockerUnavailable, NotFound, SyncerError
 from syncer.core.model import LiveContainer, Observed, Project
 from syncer.core.redact import Redactor
 from syncer.engine import secrets as S
@@ -36,6 +36,7 @@ from syncer.engine.keys import (  # where the CLI has always found them
     hash_api_key,
     key_permissions,
 )
+from syncer.stages.outside import start_blocked
 from syncer.stages.plan import definition_hash
 from syncer.stages.selfheal import finished
 
@@ -158,7 +159,18 @@ def _release_and(ctx: Context, project: Project, ident: str, engines: EngineFact
         store.unmark_finished(c.name)  # run again on purpose: its next end is judged afresh
     finally:
         store.close()
-    _on_server(project, c, engines, lambda e: act(e, c))
+    try:
+        _on_server(project, c, engines, lambda e: act(e, c))
+    except SyncerError as exc:  # attached to a network removed since, it cannot start: say what to do
+        if isinstance(exc, DockerUnavailable) or _is_service(project, c):
+            raise
+        try:
+            why = _on_server(project, c, engines, lambda e: start_blocked(c, e.list_networks()))
+        except SyncerError:
+            why = ""  # (the engine's own error, then)
+        if why:
+            raise Conflict(why) from None
+        raise
     _instance_event(ctx, project, "instance.started", c)
     return find_instance(project, c.id, engines=engines)
 

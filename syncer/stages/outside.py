@@ -9,6 +9,12 @@ hand (`docker network connect bridge web`) is no drift on its own, as under Comp
 operator may attach a container to a debugging or monitoring network on purpose; a recreate
 for another reason drops it (the new container has its spec's networks only).
 
+A network is judged by its id, not its name alone: a stopped container keeps its endpoint on a
+network removed since (`docker network rm`), and one made again under that name is another
+network, which the container cannot start on (`network … not found`). Such a container is not
+on that network: it is made again on its spec's networks, not started — and one an operator
+holds stopped is made again left stopped (still held), so that starting it through syncer works.
+
 A container renamed by hand (`docker rename web web-old`) still carries its project,
 definition and replica labels: it is that replica's container, under another name. The plan
 recreates it under its name — the recreate path stops the old container before the new one
@@ -22,26 +28,68 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from syncer.core import labels as L
-from syncer.core.model import ContainerSpec, LiveContainer, Reason
+from syncer.core.model import Action, ContainerSpec, LiveContainer, LiveNetwork, Reason
 
 
-def lost_networks(spec: Mapping[str, Any], live: LiveContainer) -> list[str]:
+def lost_networks(spec: Mapping[str, Any], live: LiveContainer, present: Iterable[LiveNetwork] | None = None,
+                  *, gone_only: bool = False) -> list[str]:
     """The engine names of the networks `spec` joins that `live` is not attached to (none when
-    the spec sets `network_mode`: the container then has another's stack, or the host's)."""
+    the spec sets `network_mode`: the container then has another's stack, or the host's). With
+    `present` (the server's networks), also those it is attached to by a stale endpoint
+    (`gone_networks`), its spec's or not: it cannot start on them; `gone_only`: those alone."""
     if spec.get("network_mode"):
         return []
-    return sorted(set(spec.get("networks") or {}) - set(live.networks))
+    gone = set(gone_networks(live, present)) if present is not None else set()
+    if gone_only:
+        return sorted(gone)
+    return sorted((set(spec.get("networks") or {}) - set(live.networks)) | gone)
 
 
-def network_cause(lost: list[str]) -> str:
-    """The cause of a recreate for networks a container is not attached to."""
+def gone_networks(live: LiveContainer, present: Iterable[LiveNetwork]) -> list[str]:
+    """The networks `live` is attached to by name whose endpoint is not on the network of that
+    name the server has (`present`): removed since, or removed and made again (another id). An
+    endpoint whose network id is not known is taken as on it."""
+    ids = {n.name: n.id for n in present}
+    return sorted(name for name, nid in live.network_ids.items() if nid and ids.get(name) != nid)
+
+
+def network_recreate(spec: Mapping[str, Any], live: LiveContainer, present: Iterable[LiveNetwork],
+                     ident: Mapping[str, Any], *, judged: bool, held: bool) -> Action | None:
+    """The recreate of a container not on a network it should be on (None when it is, or is not
+    judged): `judged` when it runs, or is stopped and to be started; `held` when an operator
+    holds it stopped: judged only on the networks that are gone (it cannot start on them), and
+    made again left stopped."""
+    lost = lost_networks(spec, live, present, gone_only=held) if judged or held else []
+    if not lost:
+        return None
+    gone = set(gone_networks(live, present))
+    return Action("recreate", cause=network_cause(lost, held=held), stay_stopped=held,
+                  reasons=network_reasons(spec, live, gone), **ident)
+
+
+def network_cause(lost: list[str], *, held: bool = False) -> str:
+    """The cause of a recreate for networks a container is not attached to (`held`: held stopped
+    by an operator: the new one is left stopped)."""
     return (f"not connected to network{'s' if len(lost) > 1 else ''} {', '.join(lost)}"
-            " (changed outside syncer): made again on its spec's networks")
+            " (changed outside syncer): made again on its spec's networks"
+            + (", left stopped: held stopped by an operator" if held else ""))
 
 
-def network_reasons(spec: Mapping[str, Any], live: LiveContainer) -> tuple[Reason, ...]:
-    """The networks the container is attached to, and those its spec joins."""
-    return (Reason("networks", list(live.networks), sorted(spec.get("networks") or {})),)
+def network_reasons(spec: Mapping[str, Any], live: LiveContainer, gone: Iterable[str] = ()) -> tuple[Reason, ...]:
+    """The networks the container is attached to (less those `gone`), and those its spec joins."""
+    left = set(gone)
+    return (Reason("networks", [n for n in live.networks if n not in left], sorted(spec.get("networks") or {})),)
+
+
+def start_blocked(live: LiveContainer, present: Iterable[LiveNetwork]) -> str:
+    """Why starting `live` would fail, in one line ("" when nothing known stops it): it is
+    attached to a network removed since (Docker's own words: `network … not found`)."""
+    gone = gone_networks(live, present)
+    if not gone:
+        return ""
+    which = f"network{'s' if len(gone) > 1 else ''} {', '.join(gone)}, which {'were' if len(gone) > 1 else 'was'}"
+    return (f"{live.name} is attached to {which} removed since it stopped: run `syncer apply` to make it"
+            " again on its spec's networks")
 
 
 def renamed(desired: Iterable[ContainerSpec], managed: Iterable[LiveContainer],

@@ -90,7 +90,7 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
             ours = _service_actions(server, mine, state, revisions, held, ran)
         else:
             ours = networks.shared(_server_actions(server, mine, state.managed, state.name_holders, revisions,
-                                                   held, finished or {}, ran), mine, state.managed)
+                                                   state.networks, held, finished or {}, ran), mine, state.managed)
         # (an interrupted recreate's leftover of the wanted spec is finished, not made again)
         ours, adopted = interrupted.adopt(tags.follow(ours, mine, state, held) if state.registry else ours,
                                           mine, state.managed)
@@ -166,7 +166,7 @@ def _is_aside(c: LiveContainer) -> bool:
 
 
 def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable[LiveContainer],
-                    holders: Iterable[LiveContainer], revisions: Mapping[str, int],
+                    holders: Iterable[LiveContainer], revisions: Mapping[str, int], nets: tuple[LiveNetwork, ...],
                     held: frozenset[str], finished: Mapping[str, str], ran: Mapping[str, int]) -> list[Action]:
     live = {c.name: c for c in managed}
     taken = {c.name: c for c in holders}
@@ -192,7 +192,7 @@ def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable
             else:
                 out.append(Action("create", cause="container absent", **base))
             continue
-        out.append(_compare(c, current, base, c.name in held, selfheal.finished(current, finished)))
+        out.append(_compare(c, current, base, c.name in held, selfheal.finished(current, finished), nets))
     return out
 
 
@@ -204,7 +204,7 @@ def _conflict(other: LiveContainer, what: str, base: dict[str, Any]) -> Action:
 
 
 def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: bool,
-             finished: bool = False) -> Action:
+             finished: bool = False, nets: tuple[LiveNetwork, ...] = ()) -> Action:
     ident = {"container_id": live.id, **base}
     if live.definition != c.definition:
         return Action("recreate", cause=f"the name is held by definition '{live.definition}'", **ident)
@@ -218,10 +218,10 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: 
     if missing:
         # created by a syncer that hashed the spec's labels but did not apply them
         return Action("recreate", cause="the spec's labels are not on the container", reasons=missing, **ident)
-    lost = outside.lost_networks(c.spec, live)  # (one held stopped, or finished, is left as it is)
-    if lost and (live.state in RUNNING_STATES or live.state in STARTABLE_STATES and not held and not finished):
-        return Action("recreate", cause=outside.network_cause(lost), reasons=outside.network_reasons(c.spec, live),
-                      **ident)
+    stopped = live.state in STARTABLE_STATES and not finished  # (one finished is left as it is)
+    judged, kept = live.state in RUNNING_STATES or stopped and not held, stopped and held  # (kept: left stopped)
+    if lost := outside.network_recreate(c.spec, live, nets, ident, judged=judged, held=kept):
+        return lost
     if live.state in RUNNING_STATES:
         cause = "in sync" if live.health != "unhealthy" else "in sync (container reports unhealthy)"
         return Action("noop", cause=cause, **ident)

@@ -191,6 +191,40 @@ def test_a_container_held_stopped_and_renamed_by_hand_is_made_again_left_stopped
     assert _changes(_plan(repo, state)) == {}
 
 
+def test_stopped_containers_whose_networks_were_removed_by_hand_are_made_again_on_the_new_ones(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    # QA s6b: a stopped container keeps its endpoint on a network removed since; it can never start
+    # (`network … not found`), so a plan that said `start` never converged
+    repo, state = _repo(tmp_path, project)
+    _apply(repo, state)
+    web, api, front = f"{project}-web", f"{project}-api", f"{project}_front"
+    assert _cli(repo, state, "instances", "stop", api).returncode == 0  # held stopped by an operator
+    docker_api.stop(web, timeout=1)  # stopped by hand: to be started again
+    for net in (project, front):
+        docker_api.remove_network(net)
+    out = _cli(repo, state, "instances", "start", web)  # (its own network is gone: one line says what to do)
+    assert out.returncode == 1 and out.stderr.strip().endswith(
+        f"{web} is attached to network {project}, which was removed since it stopped: run `syncer apply` to make"
+        " it again on its spec's networks"), out.stderr
+    plan = _plan(repo, state)
+    gone = " (changed outside syncer): made again on its spec's networks"
+    assert _changes(plan) == {
+        project: ("network create", plan[project]["cause"]), front: ("network create", plan[front]["cause"]),
+        web: ("recreate", f"not connected to network {project}{gone}"),
+        api: ("recreate", f"not connected to networks {project}, {front}{gone}, left stopped: held stopped by"
+                          " an operator")}
+    _apply(repo, state)
+    rows = _rows(docker_api, project)
+    assert rows[web]["State"] == "running" and rows[api]["State"] == "created"  # (still held: made, not started)
+    assert _networks(docker_api, api) == {project, front}  # (a container never started has no endpoint yet)
+    assert _changes(_plan(repo, state)) == {}
+    assert _cli(repo, state, "instances", "start", api).returncode == 0
+    for name, nets in ((web, {project}), (api, {project, front})):  # on the networks made again
+        joined = docker_api.inspect_container(name)["NetworkSettings"]["Networks"]
+        assert {n: e["NetworkID"] for n, e in joined.items()} == {n: _network_id(docker_api, n) for n in nets}
+    assert _rows(docker_api, project)[api]["State"] == "running" and _changes(_plan(repo, state)) == {}
+
+
 def test_watch_converges_on_a_container_renamed_by_hand(tmp_path: Path, project: str, docker_api: Any,
                                                         watches: list[Watch]) -> None:
     repo, state = _repo(tmp_path, project, port=free_port())

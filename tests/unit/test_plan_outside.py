@@ -3,11 +3,12 @@ taken off its networks, a container renamed, and a state dir restored from an ol
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from syncer.core import labels as L
-from syncer.core.model import ContainerSpec, Desired, LiveContainer, Observed, ServerState
-from syncer.stages import selfheal
+from syncer.core.model import ContainerSpec, Desired, LiveContainer, LiveNetwork, Observed, ServerState
+from syncer.stages import outside, selfheal
 from syncer.stages.plan import definition_hash, plan
 
 NETS = {"p": {"aliases": ["web"]}, "p_front": {"aliases": ["web"]}}
@@ -22,14 +23,17 @@ def want(s: dict[str, Any], *, name: str = "web", replica: int = 1) -> Container
 
 
 def live(s: dict[str, Any], *, name: str = "web", networks: tuple[str, ...] = ("p", "p_front"),
-         state: str = "running", replica: int = 1, revision: int = 1, created: int = 1) -> LiveContainer:
+         state: str = "running", replica: int = 1, revision: int = 1, created: int = 1,
+         ids: dict[str, str] | None = None) -> LiveContainer:
     lab = L.container_labels(project="p", definition="web", replica=replica, revision=revision,
                              spec_hash_=L.spec_hash(s), template_ref="box@1", commit=None, spec=s)
-    return LiveContainer(f"id-{name}", name, "local", state, None, lab, created=created, networks=networks)
+    return LiveContainer(f"id-{name}", name, "local", state, None, lab, created=created, networks=networks,
+                         network_ids=ids or {})
 
 
-def plan_of(desired: list[ContainerSpec], managed: list[LiveContainer], **kw: Any) -> dict[str, Any]:
-    observed = Observed("p", {"local": ServerState("local", True, managed=tuple(managed))})
+def plan_of(desired: list[ContainerSpec], managed: list[LiveContainer], *, nets: tuple[LiveNetwork, ...] = (),
+            **kw: Any) -> dict[str, Any]:
+    observed = Observed("p", {"local": ServerState("local", True, managed=tuple(managed), networks=nets)})
     p = plan(Desired("p", tuple(desired), ("web",)), observed, prune=True, created_at="t", **kw)
     return {a.container: a for a in p.actions if not a.action.startswith("network")}
 
@@ -72,6 +76,62 @@ def test_the_fingerprint_moves_when_a_container_leaves_a_network() -> None:
         return plan(Desired("p", (want(spec()),), ("web",)), observed, prune=True, created_at="t").fingerprint
 
     assert fp(("p", "p_front")) != fp(("p",))
+
+
+def network(name: str, ident: str) -> LiveNetwork:
+    return LiveNetwork(ident, name, {L.PROJECT: "p"})
+
+
+ON_BOTH = {"p": "net-p", "p_front": "net-front"}  # the endpoints' network ids, as the container list has them
+
+
+def test_a_stopped_container_whose_network_was_removed_and_made_again_is_recreated_not_started() -> None:
+    # QA s6b: it keeps its endpoint on the removed network (by name: `p`); starting it fails for ever
+    remade = (network("p", "net-p-again"), network("p_front", "net-front"))
+    a = plan_of([want(spec())], [live(spec(), state="exited", ids=ON_BOTH)], nets=remade)["web"]
+    assert (a.action, a.container_id, a.stay_stopped) == ("recreate", "id-web", False)
+    assert a.cause == "not connected to network p (changed outside syncer): made again on its spec's networks"
+    assert [(r.field, r.before, r.after) for r in a.reasons] == [("networks", ["p_front"], ["p", "p_front"])]
+    gone = plan_of([want(spec())], [live(spec(), state="exited", ids=ON_BOTH)], nets=remade[1:])["web"]
+    assert gone.action == "recreate" and gone.cause.startswith("not connected to network p ")  # (not made again yet)
+    same = (network("p", "net-p"), network("p_front", "net-front"))
+    assert plan_of([want(spec())], [live(spec(), state="exited", ids=ON_BOTH)], nets=same)["web"].action == "start"
+
+
+def test_a_held_stopped_container_whose_network_is_gone_is_made_again_left_stopped() -> None:
+    exited = live(spec(), state="exited", ids=ON_BOTH)
+    a = plan_of([want(spec())], [exited], nets=(network("p_front", "net-front"),), held=frozenset({"web"}))["web"]
+    assert (a.action, a.stay_stopped) == ("recreate", True)
+    assert a.cause == ("not connected to network p (changed outside syncer): made again on its spec's networks,"
+                       " left stopped: held stopped by an operator")
+    # a network added by hand and removed since: it cannot start on it either
+    extra = live(spec(), state="exited", networks=("dbg", "p", "p_front"), ids={**ON_BOTH, "dbg": "net-dbg"})
+    nets = (network("p", "net-p"), network("p_front", "net-front"))
+    b = plan_of([want(spec())], [extra], nets=nets, held=frozenset({"web"}))["web"]
+    assert (b.action, b.stay_stopped) == ("recreate", True) and b.cause.startswith("not connected to network dbg ")
+
+
+def test_a_held_or_finished_container_on_its_networks_or_only_disconnected_is_left_as_it_is() -> None:
+    nets = (network("p", "net-p"), network("p_front", "net-front"))
+    held = frozenset({"web"})
+    on = plan_of([want(spec())], [live(spec(), state="exited", ids=ON_BOTH)], nets=nets, held=held)["web"]
+    off = plan_of([want(spec())], [live(spec(), state="exited", networks=("p",), ids={"p": "net-p"})], nets=nets,
+                  held=held)["web"]
+    assert (on.action, off.action) == ("noop", "noop") and off.cause.startswith("held stopped")
+    # one made and never started has no endpoint yet ("" network id): on its networks by name
+    made = live(spec(), state="created", ids={"p": "", "p_front": ""})
+    assert plan_of([want(spec())], [made], nets=nets, held=held)["web"].action == "noop"
+    ended = replace(live(spec(), state="exited", ids=ON_BOTH), status="Exited (0) 1 minute ago")  # on its own
+    finished = {"web": ended.id}
+    assert plan_of([want(spec())], [ended], nets=nets[1:], finished=finished)["web"].action == "noop"
+
+
+def test_starting_a_container_whose_network_is_gone_says_what_to_do_in_one_line() -> None:
+    c = live(spec(), name="web", state="exited", ids=ON_BOTH)
+    nets = [network("p", "net-p-again")]
+    assert outside.start_blocked(c, nets) == ("web is attached to networks p, p_front, which were removed since it"
+                                              " stopped: run `syncer apply` to make it again on its spec's networks")
+    assert outside.start_blocked(c, [network("p", "net-p"), network("p_front", "net-front")]) == ""
 
 
 # --- F3: a container renamed by hand ----------------------------------------------------------
