@@ -142,22 +142,13 @@ def apply(obj: dict[str, Any], /, plan_file: Path | None, **kw: Any) -> int:
     """Apply the project (or exactly the saved PLAN_FILE) to the servers.
 
     Without PLAN_FILE: plan, show it, ask for confirmation (or --auto-approve). With
-    PLAN_FILE (from `syncer plan --out`): apply that plan, refusing it if the repository or
-    the live containers moved since it was made. A recreate keeps the old container until
-    the new one runs (and is healthy); if the new one fails, the old one is started again.
-    Exits 1 when anything failed.
+    PLAN_FILE (from `syncer plan --out`): apply exactly that plan, refusing it if the
+    repository or the live containers moved since it was made, or if it is not the plan
+    they give (edited by hand). A recreate keeps the old container until the new one runs
+    (and is healthy); if the new one fails, the old one is started again. Exits 1 when
+    anything failed.
     """
-    import json as _json
-
-    saved = None
-    if plan_file is not None:
-        try:
-            saved = _json.loads(plan_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise SyncerError(f"cannot read plan file {plan_file}: {exc}") from None
-        if not isinstance(saved, dict) or saved.get("format_version") != 1:
-            raise SyncerError(f"{plan_file} is not a syncer plan (format_version 1)")
-    auto = kw["auto_approve"] or saved is not None
+    auto = kw["auto_approve"] or plan_file is not None
     confirm = _confirm(auto, kw["as_json"])
     progress: Any = None
 
@@ -174,7 +165,7 @@ def apply(obj: dict[str, Any], /, plan_file: Path | None, **kw: Any) -> int:
         (progress or views.PlainProgress())(definition, line) if not kw["as_json"] else None
 
     try:
-        report = engine.apply(context(obj), options=_options(kw), confirm=approve, plan_file=saved,
+        report = engine.apply(context(obj), options=_options(kw), confirm=approve, plan_file=plan_file,
                               progress=show)
     finally:
         if progress is not None:

@@ -11,13 +11,13 @@ import base64
 import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syncer.adapters.lock import ApplyLock
 from syncer.adapters.store import Store
-from syncer.core.errors import NotFound, StalePlan, SyncerError
+from syncer.core.errors import NotFound, StalePlan, SyncerError, UsageError
 from syncer.core.model import BLOCKING, ContainerSpec, Desired, Observed, Plan, Project, Server
-from syncer.core.redact import Redactor
 from syncer.engine.events import EventSink, no_events, webhook_sink
 from syncer.engine.project import (
     Context,
@@ -28,17 +28,18 @@ from syncer.engine.project import (
 )
 from syncer.engine.recording import StoreRecorder
 from syncer.engine.revisions import forget_lapsed
-from syncer.stages.plan import Known, definition_hash, desired_hash, restores_only
 from syncer.stages.networks import internal_names
+from syncer.stages.plan import Known, definition_hash, desired_hash, restores_only
 from syncer.stages.restarts import judged_with
 from syncer.stages.tags import heard
 
 if TYPE_CHECKING:
     from syncer.adapters.docker import Engine
-    from syncer.engine.recording import DeploymentResult
-    from syncer.engine.options import ApplyOptions
     from syncer.engine.observe import EngineFactory
+    from syncer.engine.options import ApplyOptions
+    from syncer.engine.recording import DeploymentResult
     from syncer.stages.backoff import Hold
+    from syncer.stages.planfile import SavedPlan
 
 Progress = Callable[[str, str], None]  # (definition or "", line)
 
@@ -76,7 +77,7 @@ class ApplyReport:
 
 
 def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool],
-          plan_file: Mapping[str, Any] | None = None, trigger: str = "cli",
+          plan_file: Path | None = None, trigger: str = "cli",
           progress: Progress = quiet, events: EventSink = no_events,
           engines: EngineFactory | None = None, only: str | None = None,
           drift: str | None = None, ready: Callable[[], object] | None = None,
@@ -88,7 +89,9 @@ def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool
     project is loaded and rendered, before Docker is observed (a self-heal's fault settling).
     `hold_failed`: watch's base wait before a spec that failed (rolled back, a job's run, a
     first deployment) is tried again (stages/backoff.py; 0: no hold, as for any apply someone
-    asked for)."""
+    asked for). `plan_file`: apply exactly the plan saved there (`plan --out`), or refuse it
+    (read_plan, check_fresh)."""
+    saved = read_plan(plan_file) if plan_file is not None else None  # (a bad file: before anything is locked)
     root = ctx.root()
     state = ctx.state(root)
     with ApplyLock(state, f"syncer apply ({trigger})"):
@@ -99,7 +102,7 @@ def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool
             recovered = store.recover()
             if recovered:
                 progress("", f"marked {recovered} deployment(s) of an interrupted apply as failed (interrupted)")
-            return apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=plan_file,
+            return apply_locked(ctx, project, store, options=options, confirm=confirm, plan_file=saved,
                                  trigger=trigger, progress=progress, events=events, engines=engines, only=only,
                                  drift=drift, ready=ready, hold_failed=hold_failed)
         finally:
@@ -107,7 +110,7 @@ def apply(ctx: Context, *, options: ApplyOptions, confirm: Callable[[Plan], bool
 
 
 def apply_locked(ctx: Context, project: Project, store: Store, *, options: ApplyOptions,
-                  confirm: Callable[[Plan], bool], plan_file: Mapping[str, Any] | None, trigger: str,
+                  confirm: Callable[[Plan], bool], plan_file: SavedPlan | None, trigger: str,
                   progress: Progress, events: EventSink, engines: EngineFactory | None,
                   only: str | None, drift: str | None = None,
                   ready: Callable[[], object] | None = None, hold_failed: float = 0.0) -> ApplyReport:
@@ -162,7 +165,8 @@ def apply_locked(ctx: Context, project: Project, store: Store, *, options: Apply
         held = dict(hold.held)
         if _steps(again) != _steps(result):
             if plan_file is not None:  # exactly that plan was asked for
-                raise StalePlan("another apply changed the live containers since this plan was made; run it again")
+                raise StalePlan(f"{plan_file.source}: another apply changed the live containers since this plan"
+                                " was made; run `syncer plan --out FILE` again")
             # The live state moved between the plan and the lock (another apply finished, or
             # Docker was still carrying out what a killed one had asked): the plan made under
             # the lock is the one to confirm and apply.
@@ -257,17 +261,38 @@ def _only(p: Plan, definition: str, *, heal: bool = False, also: Collection[str]
     return replace(p, actions=actions)
 
 
-def check_fresh(saved: Mapping[str, Any], current: Plan, desired: Desired) -> None:
-    """Refuse a saved plan when the repository or the live state moved since it was made."""
-    if saved.get("project") != current.project:
-        raise StalePlan(f"the plan is for project '{saved.get('project')}', not '{current.project}'")
-    if saved.get("commit") != current.commit or saved.get("desired") != desired_hash(desired):
-        raise StalePlan("the plan is stale: the repository changed since it was made"
-                        f" (plan commit {str(saved.get('commit'))[:12]}, now {str(current.commit)[:12]});"
-                        " run `syncer plan --out FILE` again")
-    if saved.get("fingerprint") != current.fingerprint:
-        raise StalePlan("the plan is stale: the live containers changed since it was made;"
-                        " run `syncer plan --out FILE` again")
+def read_plan(path: Path) -> SavedPlan:
+    """The saved plan at `path` (`syncer plan --out`), read strictly (stages/planfile.read): a
+    UsageError of one line naming the file and what is wrong when it is not one."""
+    import json
+
+    from syncer.stages.planfile import Malformed, read
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read plan file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a syncer plan: not UTF-8 text") from None
+    try:
+        return read(json.loads(text), source=str(path))
+    except RecursionError:  # (JSON nested deeper than the parser goes)
+        raise UsageError(f"{path}: not a syncer plan: nested too deep") from None
+    except Malformed as exc:
+        raise UsageError(f"{path}: not a syncer plan: {exc}") from None
+    except ValueError as exc:  # (json's own: not JSON)
+        raise UsageError(f"{path}: not a syncer plan: not JSON ({exc})") from None
+
+
+def check_fresh(saved: SavedPlan, current: Plan, desired: Desired) -> None:
+    """Refuse a saved plan when the repository or the live state moved since it was made, or
+    when its actions are not the plan they give (edited by hand): `apply PLAN` applies
+    exactly the plan the file holds, or nothing."""
+    from syncer.stages.planfile import refusal
+
+    why = refusal(saved, current, desired_hash(desired))
+    if why is not None:
+        raise StalePlan(f"{saved.source or 'the plan file'}: {why}")
 
 
 def _record_revisions(store: Store, desired: Desired, p: Plan, commit: str | None,
