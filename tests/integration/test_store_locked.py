@@ -38,8 +38,8 @@ def test_a_write_that_waits_says_so_once_then_fails_in_one_line_or_goes_on(
         with pytest.raises(StoreError) as failed:
             store.hold("web-1", "web", "h")
         assert time.monotonic() - started >= 2.4  # the whole busy timeout, not just its quiet part
-        assert str(failed.value) == (f"state database {store.path}: database is locked (another syncer process is"
-                                     " writing it; try again)")
+        assert str(failed.value) == (f"state database {store.path}: database is locked (another process holds its"
+                                     " write lock: a syncer, or a tool that opened the file)")
         with pytest.raises(StoreError):
             store.hold("web-2", "web", "h")  # a second write waits too, without a second warning
         assert store.holds() == {}  # reads go on (WAL)
