@@ -30,6 +30,8 @@ from typing import Any
 from syncer.core import labels as L
 from syncer.core.model import Action, ContainerSpec, LiveContainer, LiveNetwork, Reason
 
+LEFT_STOPPED = ", left stopped: held stopped by an operator"  # a held container's recreate (stay_stopped)
+
 
 def lost_networks(spec: Mapping[str, Any], live: LiveContainer, present: Iterable[LiveNetwork] | None = None,
                   *, gone_only: bool = False) -> list[str]:
@@ -59,10 +61,12 @@ def network_recreate(spec: Mapping[str, Any], live: LiveContainer, present: Iter
     judged): `judged` when it runs, or is stopped and to be started; `held` when an operator
     holds it stopped: judged only on the networks that are gone (it cannot start on them), and
     made again left stopped."""
-    lost = lost_networks(spec, live, present, gone_only=held) if judged or held else []
+    if not (judged or held) or spec.get("network_mode"):
+        return None
+    gone = set(gone_networks(live, present))  # (once: `lost_networks` would work it out again)
+    lost = sorted(gone if held else (set(spec.get("networks") or {}) - set(live.networks)) | gone)
     if not lost:
         return None
-    gone = set(gone_networks(live, present))
     return Action("recreate", cause=network_cause(lost, held=held), stay_stopped=held,
                   reasons=network_reasons(spec, live, gone), **ident)
 
@@ -72,7 +76,7 @@ def network_cause(lost: list[str], *, held: bool = False) -> str:
     by an operator: the new one is left stopped)."""
     return (f"not connected to network{'s' if len(lost) > 1 else ''} {', '.join(lost)}"
             " (changed outside syncer): made again on its spec's networks"
-            + (", left stopped: held stopped by an operator" if held else ""))
+            + (LEFT_STOPPED if held else ""))
 
 
 def network_reasons(spec: Mapping[str, Any], live: LiveContainer, gone: Iterable[str] = ()) -> tuple[Reason, ...]:
@@ -113,7 +117,7 @@ def renamed(desired: Iterable[ContainerSpec], managed: Iterable[LiveContainer],
 def renamed_cause(live: LiveContainer, name: str, *, held: bool = False) -> str:
     """The cause of the recreate of a container renamed by hand (`held`: held stopped by an
     operator, and stopped: the new one is made and left stopped)."""
-    made = f"made again as {name}" + (", left stopped: held stopped by an operator" if held else "")
+    made = f"made again as {name}" + (LEFT_STOPPED if held else "")
     return f"renamed to {live.name} outside syncer: {made} (the renamed container goes)"
 
 

@@ -142,14 +142,13 @@ def next_revision(stored: int, live: Iterable[LiveContainer]) -> int:
 
 
 def _revision(name: str, desired: list[ContainerSpec], live: list[LiveContainer], known: Known) -> int:
-    dh = definition_hash(desired)
+    if name in known and known[name][1] == definition_hash(desired):
+        return known[name][0]  # (the common case: nothing more to work out)
     labelled = next_revision(0, live) - 1  # the highest `syncer.revision` label (0: none)
     live_hashes = sorted((c.replica, c.labels.get(L.SPEC_HASH, "")) for c in live if not _is_aside(c))
     same = live_hashes == sorted((c.replica, c.spec_hash) for c in desired)  # (they run this spec)
     if name in known:
-        rev, h = known[name]
-        if h == dh:
-            return rev
+        rev = known[name][0]
         # a store restored from an older copy: what runs this spec keeps the number it was applied at
         return labelled if same and labelled > rev else next_revision(rev, live)
     return labelled if same and labelled > 0 else labelled + 1  # (no store: the labels' revision)
