@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("syncer.daemon.watch")
 SETTLE_S = 3.0  # the longest a fault's cycle waits for the container list to show it
+TWIN_S = 1.0  # a disconnect logged again within this is Docker's twin event (its check still runs)
 
 
 class DockerFaults:
@@ -42,6 +43,7 @@ class DockerFaults:
         self._lock = threading.Lock()
         self.project = ""  # (set by `run`)
         self.external: list[str] = []
+        self._said: dict[tuple[str, str], float] = {}  # (container id, network) → when its disconnect was logged
         self.burst = Burst(watcher.opts.debounce, lambda reason, definition: watcher.request(
             reason, kind=Kind.DOCKER, definition=definition))
 
@@ -190,9 +192,20 @@ class DockerFaults:
         definition = (labels or {}).get("syncer.definition")
         if labels is None or labels.get("syncer.project") != self.project or not definition:
             return None
-        log.info("docker %s: disconnect %s from %s", server.name, verdict.container_id[:12], verdict.name,
-                 extra={"event": "docker.event"})
+        if self._first_of_twins(verdict.container_id, verdict.name):
+            log.info("docker %s: disconnect %s from %s", server.name, verdict.container_id[:12], verdict.name,
+                     extra={"event": "docker.event"})
         return definition
+
+    def _first_of_twins(self, container_id: str, network: str) -> bool:
+        """Whether this disconnect is the first of Docker's two events for it (the log line is
+        said once; both checks run, and the burst makes them one request)."""
+        now = time.monotonic()
+        with self._lock:
+            self._said = {k: t for k, t in self._said.items() if now - t < TWIN_S}
+            first = (container_id, network) not in self._said
+            self._said[(container_id, network)] = now
+        return first
 
     def _finished(self, server: Any, verdict: heal.Verdict) -> None:
         log.info("docker %s: %s %s (a container that runs to completion is a `kind: job` in its template)",

@@ -159,6 +159,8 @@ def test_watch_heals_a_container_taken_off_its_network_and_a_network_removed(
     # one hand disconnect, one plan (Docker sends its event twice)
     alone = re.compile(rf"trigger: docker: a container of {web} disconnected from network {project}$", re.M)
     assert len(alone.findall(first)) == 1, first
+    # and one line for it (each of Docker's twin events had its own)
+    assert first.count(f"disconnect {before[:12]} from {project}") == 1, first
     assert w.stop() == 0
 
 
