@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
 from syncer.adapters.docker import Engine, EngineError, Missing
 from syncer.core.errors import DockerUnavailable, SyncerError
@@ -24,8 +25,9 @@ from syncer.engine.project import Context, load, state_store
 from syncer.stages import selfheal
 from syncer.stages.selfheal import Expect, Verdict
 
-__all__ = ["OWN", "SERVICE_WRITES", "SIGNALLED", "CrashLoops", "Observer", "OwnActions", "Verdict", "marked_swarm",
-           "note_finished", "read_event", "restart_unhealthy", "start_as_it_ran", "unhealthy_policy"]
+__all__ = ["LOOKUPS", "OWN", "SERVICE_WRITES", "SIGNALLED", "TURNS", "CrashLoops", "Observer", "OwnActions", "Turn",
+           "Turns", "Verdict", "marked_swarm", "note_finished", "read_event", "restart_unhealthy", "start_as_it_ran",
+           "turn_of", "unhealthy_policy"]
 
 GRACE_S = 5.0  # how long an id stays "ours" once the action on it returned
 # How long a signal someone sent (`docker kill`, `docker stop`) makes the container's next
@@ -157,6 +159,71 @@ OWN = OwnActions()  # this process's: the watcher and the applies it runs share 
 SIGNALLED = OwnActions(grace=SIGNAL_GRACE_S)  # ids someone else sent a signal (kill, stop)
 
 
+# Instance actions (`syncer instances`, POST /instances/{id}/stop|start|restart) and the watch's
+# own heals of one container (started again as it ran, restarted when unhealthy) are serialised
+# per container, in the order they came: Docker does not serialise them (a stop sent while a
+# restart waits out its stop timeout is undone by the restart's start), and the held-stopped mark
+# written beside the action must end agreeing with the container. Not the apply locks: ApplyLock
+# (the state dir's flock) and ServerLock (a marker on each server) are one per project, refuse
+# (LockHeld) rather than wait, and would make actions on different containers wait for each other.
+# Within this process only, as OWN: a `syncer serve` beside a `syncer watch` shares none of it.
+class Turns:
+    """One action at a time per key (a server's container), in the order they lined up (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._lines: dict[tuple[str, str], deque[Turn]] = {}
+
+    def line_up(self, key: tuple[str, str]) -> Turn:
+        """Take a place in `key`'s line now; entering it waits until every earlier place has left."""
+        place = Turn(self, key)
+        with self._cond:
+            self._lines.setdefault(key, deque()).append(place)
+        return place
+
+    def wait(self, place: Turn) -> None:
+        """Until `place` is the first of its line."""
+        with self._cond:
+            while self._lines[place.key][0] is not place:
+                self._cond.wait()
+
+    def leave(self, place: Turn) -> None:
+        """`place` is done (or gives up): the next in its line goes."""
+        with self._cond:
+            line = self._lines[place.key]
+            line.remove(place)
+            if not line:
+                del self._lines[place.key]
+            self._cond.notify_all()
+
+
+class Turn:
+    """A place in a line of `Turns`: `with` it to act when its turn comes."""
+
+    def __init__(self, turns: Turns, key: tuple[str, str]) -> None:
+        self.turns, self.key = turns, key
+
+    def __enter__(self) -> Self:
+        try:
+            self.turns.wait(self)
+        except BaseException:
+            self.turns.leave(self)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.turns.leave(self)
+
+
+TURNS = Turns()  # this process's: the API's instance actions and the watch's heals share it
+LOOKUPS = Turns()  # an instance action's lookup, one at a time per project: its place in TURNS is in arrival order
+
+
+def turn_of(server: str, ident: str) -> Turn:
+    """A place in the line of actions on container `ident` (either id length) of `server`."""
+    return TURNS.line_up((server, ident[:12]))
+
+
 def read_event(event: dict[str, Any]) -> Verdict:
     """The verdict on one event, with this process's own actions recognised by id, and a
     `die` that follows someone's `kill` (a `docker stop` or `kill`) told from a container's
@@ -267,7 +334,8 @@ def restart_unhealthy(server: Server, ident: str, *, timeout: int = 10) -> bool:
             eng.restart(ident, timeout=timeout)
         return True
 
-    return bool(_on_container(server, ident, restart))
+    with turn_of(server.name, ident):  # after an instance action under way on it: judged on what it left
+        return bool(_on_container(server, ident, restart))
 
 
 def start_as_it_ran(server: Server, ident: str) -> bool | None:
@@ -281,7 +349,8 @@ def start_as_it_ran(server: Server, ident: str) -> bool | None:
         OWN.forget(ident)
         return True
 
-    return _on_container(server, ident, start)
+    with turn_of(server.name, ident):  # after an instance action under way on it: judged on what it left
+        return _on_container(server, ident, start)
 
 
 def unhealthy_policy(ctx: Context, definition: str) -> str:

@@ -9,7 +9,8 @@ CPU and memory samples in samples.py.)
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +94,22 @@ def find_instance(project: Project, ident: str, *, engines: EngineFactory | None
     raise NotFound(f"no instance '{ident}' in project '{project.config.name}'")
 
 
+@contextmanager
+def _turn(project: Project, ident: str, engines: EngineFactory | None) -> Iterator[LiveContainer]:
+    """The instance `ident` names, once every action asked earlier on it has ended; one at a
+    time per instance, in the order they were asked (see heal.TURNS: why, and why not the apply
+    locks). A second request waits for the first rather than being refused, as a second sync
+    waits in the request queue. Lookups take their turns one by one, so that each takes its
+    place in its instance's line in the order the requests came (a lookup is one list call)."""
+    from syncer.engine.heal import LOOKUPS, turn_of  # (its Docker SDK import: only for actions)
+
+    with LOOKUPS.line_up((project.config.name, "")):
+        c = find_instance(project, ident, engines=engines)
+        place = turn_of(c.server, c.id)
+    with place:
+        yield c
+
+
 def _on_server(project: Project, c: LiveContainer, engines: EngineFactory | None, act: Callable[[Any], Any]) -> Any:
     from syncer.adapters.docker import Engine
 
@@ -110,27 +127,27 @@ def stop_instance(ctx: Context, project: Project, ident: str, *, timeout: int = 
                   engines: EngineFactory | None = None) -> LiveContainer:
     """Stop a container and hold it stopped: plans, applies and self-heal leave it stopped
     until it is started through syncer or its definition changes."""
-    c = find_instance(project, ident, engines=engines)
-    store = open_store(ctx, project)
-    try:
-        mine = [d for d in desired_state(ctx, project, store=store, engines=engines).containers
-                if d.definition == c.definition]
-        held = any(d.name == c.name for d in mine)
-        if held:  # recorded before the stop, so that a self-heal woken by the stop sees it
-            store.hold(c.name, str(c.definition), definition_hash(mine))
+    with _turn(project, ident, engines) as c:
+        store = open_store(ctx, project)
         try:
-            if _is_service(project, c):  # a Swarm service: scaled to 0 replicas, held there
-                _on_server(project, c, engines, lambda e: _swarm_ops().stop(e, c, timeout=timeout + 30))
-            else:
-                _on_server(project, c, engines, lambda e: e.stop(c.id, timeout=timeout))
-        except SyncerError:
-            if held:
-                store.release(c.name)
-            raise
-    finally:
-        store.close()
-    _instance_event(ctx, project, "instance.stopped", c, held=held)
-    return find_instance(project, c.id, engines=engines)
+            mine = [d for d in desired_state(ctx, project, store=store, engines=engines).containers
+                    if d.definition == c.definition]
+            held = any(d.name == c.name for d in mine)
+            if held:  # recorded before the stop, so that a self-heal woken by the stop sees it
+                store.hold(c.name, str(c.definition), definition_hash(mine))
+            try:
+                if _is_service(project, c):  # a Swarm service: scaled to 0 replicas, held there
+                    _on_server(project, c, engines, lambda e: _swarm_ops().stop(e, c, timeout=timeout + 30))
+                else:
+                    _on_server(project, c, engines, lambda e: e.stop(c.id, timeout=timeout))
+            except SyncerError:
+                if held:
+                    store.release(c.name)
+                raise
+        finally:
+            store.close()
+        _instance_event(ctx, project, "instance.stopped", c, held=held)
+        return find_instance(project, c.id, engines=engines)  # (before the next action's turn)
 
 
 def _is_service(project: Project, c: LiveContainer) -> bool:
@@ -152,27 +169,27 @@ def _instance_event(ctx: Context, project: Project, kind: str, c: LiveContainer,
 
 def _release_and(ctx: Context, project: Project, ident: str, engines: EngineFactory | None,
                  act: Callable[[Any, LiveContainer], Any]) -> LiveContainer:
-    c = find_instance(project, ident, engines=engines)
-    store = open_store(ctx, project)
-    try:
-        store.release(c.name)
-        store.unmark_finished(c.name)  # run again on purpose: its next end is judged afresh
-    finally:
-        store.close()
-    try:
-        _on_server(project, c, engines, lambda e: act(e, c))
-    except SyncerError as exc:  # attached to a network removed since, it cannot start: say what to do
-        if isinstance(exc, DockerUnavailable) or _is_service(project, c):
-            raise
+    with _turn(project, ident, engines) as c:
+        store = open_store(ctx, project)
         try:
-            why = _on_server(project, c, engines, lambda e: start_blocked(c, e.list_networks()))
-        except SyncerError:
-            why = ""  # (the engine's own error, then)
-        if why:
-            raise Conflict(why) from None
-        raise
-    _instance_event(ctx, project, "instance.started", c)
-    return find_instance(project, c.id, engines=engines)
+            store.release(c.name)
+            store.unmark_finished(c.name)  # run again on purpose: its next end is judged afresh
+        finally:
+            store.close()
+        try:
+            _on_server(project, c, engines, lambda e: act(e, c))
+        except SyncerError as exc:  # attached to a network removed since, it cannot start: say what to do
+            if isinstance(exc, DockerUnavailable) or _is_service(project, c):
+                raise
+            try:
+                why = _on_server(project, c, engines, lambda e: start_blocked(c, e.list_networks()))
+            except SyncerError:
+                why = ""  # (the engine's own error, then)
+            if why:
+                raise Conflict(why) from None
+            raise
+        _instance_event(ctx, project, "instance.started", c)
+        return find_instance(project, c.id, engines=engines)  # (before the next action's turn)
 
 
 def start_instance(ctx: Context, project: Project, ident: str, *,

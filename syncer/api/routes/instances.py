@@ -1,5 +1,6 @@
 """Instances: the project's containers (`inst_` + the short container id; a container's
-name and id work too), stopped and held, started, restarted, and their output."""
+name and id work too), stopped and held, started, restarted, and their output. The actions on
+one instance take turns in the order they came, a later one waiting (engine/operations.py)."""
 
 from __future__ import annotations
 
