@@ -11,20 +11,20 @@ one definition per service, in the short forms the Compose file used; passwords 
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.core.errors import Diagnostic
 from syncer.stages import compose_fields as fields, compose_networks, compose_shapes, policy as policies
+from syncer.stages.compose_env import env_value, environment
 from syncer.stages.compose_include import load_all
 from syncer.stages.compose_mounts import (Lister, Reader, RepoFiles, config_file, external_volumes, named, secret_file,
                                           undeclared, volume, volumes_from)
 from syncer.stages.compose_project import chosen, enabled, project_name
 from syncer.stages.compose_vars import (
     ENTRIES, Unsupported, Vars, credentialed, dump, env_secrets, input_defaults, input_schema, interpolate,
-    interpolated, merge_env, moved_lines, passwordish, settle, split_env, without_moved,
+    interpolated, merge_env, moved_lines, passwordish, settle, without_moved,
 )
 from syncer.stages.files import parse_env
 from syncer.stages.load import SourceFile, locate_in
@@ -180,7 +180,7 @@ class _Importer:
         elif (res := fields.resource_key(key)) is not None:
             spec.setdefault("resources", {})[res] = value
         elif key == "environment":
-            spec["env"] = self.environment(svc, value)
+            spec["env"] = environment(svc.vars, value)
         elif key == "env_file":
             if paths := self.env_files(svc, value, where):
                 spec["env_file"] = paths
@@ -242,31 +242,6 @@ class _Importer:
             self.problem(where + path, f"service '{svc.name}': {named}: {reason}")
         return value
 
-    def environment(self, svc: _Service, value: Any) -> Any:
-        """Passwords become secret inputs; a variable taken from the shell becomes an input."""
-        pairs = value.items() if isinstance(value, dict) else (split_env(str(v)) for v in value)
-        env: dict[str, Any] = {}
-        for name, v in pairs:
-            env[name] = self.env_value(svc, str(name), v)
-        if isinstance(value, dict):
-            return env
-        return [f"{k}={v}" for k, v in env.items()]
-
-    def env_value(self, svc: _Service, name: str, value: Any) -> Any:
-        whole = re.fullmatch(r"\$\{inputs\.([a-z0-9_]+)\}", value) if isinstance(value, str) else None
-        if not passwordish(name) and not credentialed(value):
-            if value is None:  # Compose passes the shell's value at `up` (none: the variable is not set)
-                var = svc.vars.use(name)
-                var.shell = True
-                return "${inputs." + var.input + "}"
-            return value
-        if whole is not None:
-            var = next(v for v in svc.vars.found.values() if v.input == whole.group(1))
-        else:
-            var = svc.vars.use(name)
-        var.secret = True
-        return "${inputs." + var.input + "}"
-
     def env_files(self, svc: _Service, value: Any, where: tuple[Any, ...]) -> list[str]:
         """Copied under files/, minus the lines that hold passwords: those become secret
         inputs in `env` (the file's other lines stay under env_file)."""
@@ -283,7 +258,7 @@ class _Importer:
             out.append(copied)
             for name, value in moved_lines(self.read(posixpath.normpath(str(path))) or b"").items():
                 plain = not passwordish(name) and not credentialed(value)  # (Compose's variables in it)
-                svc.env_secrets[name] = self.env_value(svc, name, interpolate(value, svc.vars) if plain else value)
+                svc.env_secrets[name] = env_value(svc.vars, name, interpolate(value, svc.vars) if plain else value)
         return out
 
     def service_volumes(self, svc: _Service, value: list[Any] | dict[int, Any], where: tuple[Any, ...]) -> None:
