@@ -29,6 +29,7 @@ from syncer.stages.networks import pools_of
 from syncer.stages.interrupted import gate_again
 from syncer.stages.plan import Known, plan
 from syncer.stages.render import render
+from syncer.stages.secretenv import allowed_env
 from syncer.stages.tree import DirTree, Tree, UnsafePath, find_root, read_regular
 
 if TYPE_CHECKING:  # docker is imported only by commands that talk to Docker
@@ -168,7 +169,7 @@ def _with_message(project: Project, root: Path, known: Project | None = None) ->
 def read_secrets(ctx: Context, project: Project) -> dict[str, str]:
     """Secrets from --secrets-file, overridden by the environment variables the project's
     syncer.yaml allows (`secrets: {env: [...]}`)."""
-    return S.read_secrets(ctx.secrets_file, S.allowed_env(project))
+    return S.read_secrets(ctx.secrets_file, allowed_env(project))
 
 
 def secrets_for(ctx: Context, project: Project) -> dict[str, str]:

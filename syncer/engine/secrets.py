@@ -23,6 +23,7 @@ from syncer.core.errors import SecretError
 from syncer.core.model import Project
 from syncer.core.redact import Redactor
 from syncer.stages.render import literal_secrets, secret_references
+from syncer.stages.secretenv import OWN_PREFIX, env_allowed
 from syncer.stages.tree import DirTree, Tree, UnsafePath
 
 KEY_FILE = "secret.key"  # this state dir's key: published when the server has none (serverkey.py)
@@ -59,23 +60,6 @@ def secret_key(state: Path) -> bytes:
     finally:
         tmp.unlink(missing_ok=True)
     return key
-
-
-OWN_PREFIX = "SYNCER_"  # syncer's own variables: never a secret source
-
-
-def allowed_env(project: Project) -> tuple[str, ...]:
-    """The `secrets.env` patterns of syncer.yaml: exact names, or a prefix ending in `*`."""
-    section = project.config.raw.get("secrets")
-    names = section.get("env") if isinstance(section, Mapping) else None
-    return tuple(str(n) for n in names) if isinstance(names, list) else ()
-
-
-def env_allowed(name: str, patterns: tuple[str, ...]) -> bool:
-    """True when the environment variable `name` may be a secret under `patterns`."""
-    if name.startswith(OWN_PREFIX):
-        return False
-    return any(name.startswith(p[:-1]) if p.endswith("*") else name == p for p in patterns)
 
 
 def read_secrets(secrets_file: Path | None, allowed: tuple[str, ...] = ()) -> dict[str, str]:

@@ -17,6 +17,7 @@ from syncer.core.labels import SECRET_REF_RE, canonical_json, container_name, se
 from syncer.core.model import ContainerSpec, Definition, Desired, Project, Server, Template
 from syncer.stages import expr, networks, shortforms
 from syncer.stages import files as repo_files
+from syncer.stages.secretenv import OWN_PREFIX, allowed_env, env_allowed
 from syncer.stages.swarm_fields import constraint_problem
 
 
@@ -35,6 +36,7 @@ def render(project: Project, *, secrets: Mapping[str, str], secret_key: bytes,
     templates = {(t.id, t.version): t for t in project.templates}
     containers: list[ContainerSpec] = []
     missing: list[SecretError] = []
+    env = allowed_env(project)  # (a secret not set: its message says whether syncer.yaml allows the variable)
     for d in project.definitions:
         tpl = templates[(d.template, d.template_version or "")]
         server = project.config.servers[d.server]
@@ -43,7 +45,7 @@ def render(project: Project, *, secrets: Mapping[str, str], secret_key: bytes,
             specs = [dict(pinned)] if pinned is not None else None
             containers.extend(render_definition(project.config.name, d, tpl, server, secrets, secret_key, specs,
                                                 read=files or {}, declared=project.config.networks,
-                                                internal=project.config.internal_networks))
+                                                internal=project.config.internal_networks, env=env))
         except SecretError as exc:
             missing.append(exc)
     if missing:
@@ -54,8 +56,10 @@ def render(project: Project, *, secrets: Mapping[str, str], secret_key: bytes,
 def render_definition(project: str, d: Definition, tpl: Template, server: Server, secrets: Mapping[str, str],
                       secret_key: bytes, pinned: list[dict[str, Any]] | None = None, *,
                       read: Mapping[str, bytes] | None = None,
-                      declared: networks.Declared | None = None, internal: Iterable[str] = ()) -> list[ContainerSpec]:
-    """The containers of one definition (one per replica)."""
+                      declared: networks.Declared | None = None, internal: Iterable[str] = (),
+                      env: tuple[str, ...] = ()) -> list[ContainerSpec]:
+    """The containers of one definition (one per replica); `env`: the environment variables
+    syncer.yaml allows as secrets (`secrets: {env: [...]}`), for the message of one not set."""
     payload: dict[str, bytes] = {}
     profile = dict(tpl.profiles.get(d.profile, {}))
     from_profile = "replicas" in profile or d.replicas is not None
@@ -64,7 +68,7 @@ def render_definition(project: str, d: Definition, tpl: Template, server: Server
     if pinned is not None:
         base = pinned[0]
     else:
-        values = _inputs(d, tpl, secrets, secret_key)
+        values = _inputs(d, tpl, secrets, secret_key, env)
         ctx = {"definition.name": d.name, "server.name": server.name,
                "server.environment": server.environment, "profile": d.profile}
         ctx.update({f"inputs.{k}": v for k, v in values.items()})
@@ -137,7 +141,8 @@ def _mappings(spec: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _inputs(d: Definition, tpl: Template, secrets: Mapping[str, str], key: bytes) -> dict[str, Any]:
+def _inputs(d: Definition, tpl: Template, secrets: Mapping[str, str], key: bytes,
+            env: tuple[str, ...] = ()) -> dict[str, Any]:
     props = tpl.inputs.get("properties", {})
     values = {k: p["default"] for k, p in props.items() if isinstance(p, dict) and "default" in p}
     problems: list[tuple[Any, tuple[Any, ...], str]] = []  # (where, path in it, message)
@@ -146,7 +151,7 @@ def _inputs(d: Definition, tpl: Template, secrets: Mapping[str, str], key: bytes
             secret_name = value["secret"]
             at = ("params", name, "secret")
             if secret_name not in secrets:
-                problems.append((d.origin, at, f"definition '{d.name}': {_unset(secret_name)}"))
+                problems.append((d.origin, at, f"definition '{d.name}': {_unset(secret_name, env)}"))
                 continue
             if not _validator(canonical_json(props.get(name, {}))).is_valid(secrets[secret_name]):
                 problems.append((d.origin, at, f"definition '{d.name}': secret {secret_name} does not"
@@ -182,10 +187,15 @@ def _file_secret_located(d: Definition, tpl: Template, spec: Mapping[str, Any], 
     return SecretError(message, ((where, path, message.removeprefix(f"{d.origin.file}: ")),))
 
 
-def _unset(name: str) -> str:
-    if name.startswith("SYNCER_"):
+def _unset(name: str, env: tuple[str, ...]) -> str:
+    """Why secret `name` has no value and what to do, true to syncer.yaml's `secrets.env`
+    (names only: a value never reaches a message)."""
+    if name.startswith(OWN_PREFIX):
         return (f"secret {name} is not set: syncer's own SYNCER_* variables are never secrets"
                 " (name the secret otherwise)")
+    if env_allowed(name, env):
+        return (f"secret {name} is not set: set the environment variable {name} (syncer.yaml allows it)"
+                " or put it in --secrets-file")
     return (f"secret {name} is not set: put it in --secrets-file, or set the environment variable and"
             f" allow it in syncer.yaml (secrets: {{env: [{name}]}})")
 

@@ -120,6 +120,27 @@ def test_missing_secret_names_it(tmp_path: Path) -> None:
         render(p, secrets={}, secret_key=KEY)
 
 
+@pytest.mark.parametrize("allowed", ["[DB_PW]", "[DB_*]"])
+def test_a_missing_secret_that_syncer_yaml_allows_asks_only_for_its_value(tmp_path: Path, allowed: str) -> None:
+    """It said to allow it in syncer.yaml (secrets: {env: [DB_PW]}) when syncer.yaml did already."""
+    p = _project(tmp_path, "name: web\ntemplate: app\nparams:\n  name: x\n  password: {secret: DB_PW}\n",
+                 f"secrets: {{env: {allowed}}}\n")
+    with pytest.raises(SecretError) as caught:
+        render(p, secrets={"OTHER": "CANARY-other-value"}, secret_key=KEY)
+    assert str(caught.value).endswith("definition 'web': secret DB_PW is not set: set the environment variable"
+                                      " DB_PW (syncer.yaml allows it) or put it in --secrets-file")
+    assert "CANARY" not in str(caught.value)
+
+
+def test_a_missing_secret_not_allowed_asks_to_allow_it_too(tmp_path: Path) -> None:
+    p = _project(tmp_path, "name: web\ntemplate: app\nparams:\n  name: x\n  password: {secret: DB_PW}\n",
+                 "secrets: {env: [OTHER]}\n")
+    with pytest.raises(SecretError, match=r"secret DB_PW is not set: put it in --secrets-file, or set the"
+                                          r" environment variable and allow it in syncer.yaml \(secrets: \{env: "
+                                          r"\[DB_PW\]\}\)"):
+        render(p, secrets={}, secret_key=KEY)
+
+
 def test_render_is_deterministic(tmp_path: Path) -> None:
     p = _project(tmp_path, "name: web\ntemplate: app\nparams: {name: shop}\n")
     a = render(p, secrets={}, secret_key=KEY)
