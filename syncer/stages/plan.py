@@ -5,25 +5,23 @@ live container carries, so a plan needs nothing but one list call per server."""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from dataclasses import replace
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from syncer.core import labels as L
 from syncer.core.errors import DockerUnavailable
-from syncer.core.model import (
-    Action, ContainerSpec, Desired, LiveContainer, LiveNetwork, Observed, Plan, Reason, ServerState,
-)
+from syncer.core.model import Action, ContainerSpec, Desired, LiveContainer, LiveNetwork, Observed, Plan, Reason
 from syncer.stages import interrupted, networks, outside, restarts, selfheal, tags
-from syncer.stages.swarm import TASK_HASH, live_mode, service_mode, task_hash
-from syncer.stages.swarm_drift import drifted
-from syncer.stages.swarm_drift import reasons as drift_reasons
-from syncer.stages.swarm_status import noop_cause
-from syncer.stages.files import changed_sources
+from syncer.stages.plan_shared import (  # (diff_fields and spec_reasons: importable from here, as before)
+    RUNNING_STATES, absent_job, changed, conflict, diff_fields, job, missing_labels, spec_reasons,
+)
+from syncer.stages.plan_swarm import service_actions
 
-RUNNING_STATES = ("running", "restarting")
+__all__ = ["RUNNING_STATES", "STARTABLE_STATES", "Known", "definition_hash", "desired_hash", "diff_fields",
+           "fingerprint", "next_revision", "plan", "restores_only", "scoped", "spec_reasons"]
+
 STARTABLE_STATES = ("created", "exited", "paused")  # paused: started again by unpausing
 
 Known = Mapping[str, tuple[int, str]]  # definition → (current revision, definition hash)
@@ -87,7 +85,7 @@ def plan(desired: Desired, observed: Observed, *, prune: bool, created_at: str,
             actions.extend(_unreachable(server, mine, revisions))
             continue
         if state.kind == "swarm":  # one service per definition: Swarm keeps its replicas
-            ours = _service_actions(server, mine, state, revisions, held, ran)
+            ours = service_actions(server, mine, state, revisions, held, ran)
         else:
             ours = networks.shared(_server_actions(server, mine, state.managed, state.name_holders, revisions,
                                                    state.networks, held, finished or {}, ran), mine, state.managed)
@@ -154,12 +152,6 @@ def _revision(name: str, desired: list[ContainerSpec], live: list[LiveContainer]
     return labelled if same and labelled > 0 else labelled + 1  # (no store: the labels' revision)
 
 
-def _missing_labels(spec: Mapping[str, Any], live: LiveContainer) -> tuple[Reason, ...]:
-    wanted = spec.get("labels") or {}
-    return tuple(Reason(f"labels.{k}", live.labels.get(k), v) for k, v in sorted(wanted.items())
-                 if live.labels.get(k) != v)
-
-
 def _is_aside(c: LiveContainer) -> bool:
     return c.name.endswith(L.TEMP_SUFFIX)
 
@@ -178,9 +170,9 @@ def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable
         current = live.get(c.name)
         if current is None:
             if c.name in taken:
-                out.append(_conflict(taken[c.name], "a container", base))
+                out.append(conflict(taken[c.name], "a container", base))
             elif c.is_job:
-                out.append(_absent_job(base, ran, "container"))
+                out.append(absent_job(base, ran, "container"))
             elif c.name in renamed:  # its own container, renamed by hand: made again under its name
                 other = renamed[c.name]
                 changes = spec_reasons(other, c.spec) if other.labels.get(L.SPEC_HASH) != c.spec_hash else []
@@ -195,25 +187,18 @@ def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable
     return out
 
 
-def _conflict(other: LiveContainer, what: str, base: dict[str, Any]) -> Action:
-    owner = other.labels.get(L.PROJECT)
-    who = f"project '{owner}'" if owner else f"{what} syncer does not manage"
-    return Action("conflict", cause=f"the name is held by {who} ({other.id[:12]}); nothing will be done",
-                  container_id=other.id, **base)
-
-
 def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: bool,
              finished: bool = False, nets: tuple[LiveNetwork, ...] = ()) -> Action:
     ident = {"container_id": live.id, **base}
     if live.definition != c.definition:
         return Action("recreate", cause=f"the name is held by definition '{live.definition}'", **ident)
     if c.is_job:
-        return _job(c, live, ident)
+        return job(c, live, ident)
     if live.labels.get(L.SPEC_HASH) != c.spec_hash:
         # a container not running says so: after an interrupted recreate, its service is down until this apply
         down = f" (the container is {live.state})" if live.state not in RUNNING_STATES and not held else ""
-        return Action("recreate", cause=_changed(live, c) + down, reasons=tuple(spec_reasons(live, c.spec)), **ident)
-    missing = _missing_labels(c.spec, live)
+        return Action("recreate", cause=changed(live, c) + down, reasons=tuple(spec_reasons(live, c.spec)), **ident)
+    missing = missing_labels(c.spec, live)
     if missing:
         # created by a syncer that hashed the spec's labels but did not apply them
         return Action("recreate", cause="the spec's labels are not on the container", reasons=missing, **ident)
@@ -232,94 +217,6 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: 
     if live.state in STARTABLE_STATES:
         return Action("start", cause=f"container is {live.state}", **ident)
     return Action("recreate", cause=f"container is {live.state or 'in an unknown state'}", **ident)
-
-
-def _absent_job(base: dict[str, Any], ran: Mapping[str, int], what: str) -> Action:
-    """A job with no container (service): run, unless this revision of it already ran to
-    completion (it runs once per spec; its container was removed since, by hand or a prune)."""
-    if ran.get(base["definition"]) == base["revision"]:
-        return Action("noop", cause=f"job completed (exit 0) at this revision; its {what} was removed since"
-                                    " (it runs again when its spec changes)", **base)
-    return Action("run", cause="job has not run yet", **base)
-
-
-def _service_actions(server: str, desired: list[ContainerSpec], state: ServerState,
-                     revisions: Mapping[str, int], held: frozenset[str], ran: Mapping[str, int]) -> list[Action]:
-    """A Swarm server: create the services that are absent, update the changed ones, run a
-    job once per spec hash; a name held by a service syncer does not manage (or another
-    project's) is a conflict, not Docker's error at apply time."""
-    live = {c.name: c for c in state.managed}
-    taken = {c.name: c for c in state.name_holders}
-    out = []
-    for c in desired:
-        base: dict[str, Any] = dict(server=server, definition=c.definition, container=c.name,
-                                    revision=revisions[c.definition], spec_hash=c.spec_hash)
-        current = live.get(c.name)
-        if current is None and c.name in taken:
-            out.append(_conflict(taken[c.name], "a service", base))
-        elif current is None:
-            out.append(_absent_job(base, ran, "service") if c.is_job
-                       else Action("create", cause="service absent", **base))
-        elif live_mode(current) != service_mode(c):  # a job, a global or a replicated service
-            out.append(_mode_change(c, current, {"container_id": current.id, **base}))
-        elif c.is_job:
-            out.append(_job(c, current, {"container_id": current.id, **base}))
-        else:
-            out.append(_service(c, current, {"container_id": current.id, **base}, c.name in held, state.networks))
-    return out
-
-
-def _mode_change(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any]) -> Action:
-    """A service turned into a job, a global one or back: Swarm refuses a mode change on update,
-    so the service is removed and made again (a job by `run`, which removes its earlier service)."""
-    before, after = live_mode(live), service_mode(c)
-    reasons = (Reason("mode", before, after), *(r for r in spec_reasons(live, c.spec) if r.field != "mode"))
-    cause = "mode changed: Swarm cannot update a service's mode; the service is removed and made again"
-    return Action("run" if c.is_job else "recreate", cause=cause, reasons=reasons, **ident)
-
-
-def _service(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any], held: bool,
-             nets: tuple[LiveNetwork, ...]) -> Action:
-    if live.labels.get(L.SPEC_HASH) != c.spec_hash:
-        return Action("update", cause="spec changed: Swarm rolls the service",
-                      reasons=tuple(spec_reasons(live, c.spec)), **ident)
-    wants = task_hash(c, live.image if "@" in live.image else "")  # the tasks this syncer makes of the spec
-    if live.labels.get(TASK_HASH, wants) != wants:  # made by an earlier syncer, which carried less of it
-        return Action("update", cause="an earlier syncer carried less of this spec to Swarm: Swarm rolls it",
-                      reasons=(Reason("task template", live.labels[TASK_HASH], wants),), **ident)
-    wanted = int(c.spec.get("replicas", 1))
-    scaled = (Reason("replicas", live.replicas, wanted),) if live.replicas is not None and live.replicas != wanted \
-        and not (held and live.replicas == 0) else ()
-    if drift := drifted(c, live, nets):  # `docker service update --env-add ...`: back to the spec planned
-        return Action("update", cause="changed outside syncer: Swarm rolls it back to syncer's spec",
-                      reasons=(*drift_reasons(drift), *scaled), **ident)
-    if held and live.replicas == 0:
-        return Action("noop", cause="held at 0 replicas by an operator (start it through syncer)", **ident)
-    if scaled:
-        return Action("update", cause=f"scaled to {live.replicas} outside syncer: back to {wanted}", reasons=scaled,
-                      **ident)
-    # nothing to write; a service short of tasks says so, and what Swarm does about it
-    return Action("noop", cause=noop_cause(live.state, live.status), **ident)
-
-
-def _job(c: ContainerSpec, live: LiveContainer, ident: dict[str, Any]) -> Action:
-    """A job runs until its spec hash has run successfully once; a finished job is in sync
-    (left exited, never self-healed)."""
-    if live.labels.get(L.SPEC_HASH) != c.spec_hash:
-        return Action("run", cause="job " + _changed(live, c), reasons=tuple(spec_reasons(live, c.spec)), **ident)
-    if live.state in RUNNING_STATES:
-        return Action("noop", cause="job is running", **ident)
-    if live.state == "exited" and live.exit_code == 0:
-        return Action("noop", cause="job completed (exit 0)", **ident)
-    if live.state == "exited":
-        return Action("run", cause=f"the job's last run failed (exit {live.exit_code})", **ident)
-    return Action("run", cause=f"job has not run (container is {live.state or 'in an unknown state'})", **ident)
-
-
-def _changed(live: LiveContainer, c: ContainerSpec) -> str:
-    """"spec changed", naming the repository files whose content changed."""
-    names = changed_sources(L.spec_of(live.labels), c.spec)
-    return "spec changed" + (f" ({', '.join(names)} changed)" if names else "")
 
 
 def _removals(server: str, desired: list[ContainerSpec], managed: Iterable[LiveContainer],
@@ -348,39 +245,6 @@ def _removals(server: str, desired: list[ContainerSpec], managed: Iterable[LiveC
                           cause, replica=live.replica, container_id=live.id,
                           spec_hash=live.labels.get(L.SPEC_HASH, "")))
     return out
-
-
-def spec_reasons(live: LiveContainer, desired: Mapping[str, Any]) -> list[Reason]:
-    """Field-level differences between the spec a container was made from and the desired one."""
-    raw = live.labels.get(L.SPEC)
-    if raw is None:
-        return [Reason("spec_hash", live.labels.get(L.SPEC_HASH), None)]
-    try:
-        before = json.loads(raw)
-    except ValueError:
-        return [Reason("spec_hash", live.labels.get(L.SPEC_HASH), None)]
-    return list(diff_fields(before, dict(desired)))
-
-
-def diff_fields(before: Any, after: Any, path: str = "") -> Iterable[Reason]:
-    """Changed leaves as dotted paths; lists compare whole; secrets masked."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        for key in sorted(set(before) | set(after)):
-            sub = f"{path}.{key}" if path else str(key)
-            if key not in before:
-                yield _reason(sub, None, after[key])
-            elif key not in after:
-                yield _reason(sub, before[key], None)
-            else:
-                yield from diff_fields(before[key], after[key], sub)
-    elif L.canonical_json(before) != L.canonical_json(after):
-        yield _reason(path, before, after)
-
-
-def _reason(field: str, before: Any, after: Any) -> Reason:
-    if L.has_secret(before) or L.has_secret(after):
-        return Reason(field, sensitive=True)
-    return Reason(field, before, after)
 
 
 def desired_hash(desired: Desired) -> str:
