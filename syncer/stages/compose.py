@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.core.errors import Diagnostic
-from syncer.stages import compose_fields as fields, compose_networks, compose_shapes, policy as policies
+from syncer.stages import (compose_fields as fields, compose_names as names, compose_networks, compose_shapes,
+                           policy as policies)
 from syncer.stages.compose_env import env_value, environment
 from syncer.stages.compose_include import load_all
 from syncer.stages.compose_mounts import (Lister, Reader, RepoFiles, config_file, external_volumes, named, secret_file,
@@ -84,7 +85,7 @@ class _Importer:
         self.dotenv = dotenv or {}  # what Compose interpolates from (passwords aside): `.env`, or --env-file
         self.envs = envs or {}  # an included service → its include's env files (compose_include.included)
         self.links: dict[str, list[str]] = {}  # service → the services it links to (its dependencies)
-        self.link_aliases: fields.Aliases = {}  # service → the names others link to it by, and where
+        self.link_aliases: names.Aliases = {}  # service → the names others link to it by, and where
         self.external = compose_networks.external_names(doc)  # an external network's key → its Docker name
 
     def problem(self, path: tuple[Any, ...], message: str) -> None:
@@ -108,10 +109,10 @@ class _Importer:
         specs = []
         services = {name: raw for name, raw in services.items() 
                     if enabled(str(name), raw, self.profiles, self.out.skipped)}
-        self.renamed, problems = fields.container_names(services)
+        self.renamed, problems = names.container_names(services)
         for (service,), reason in problems:
             self.problem(("services", service, "container_name"), f"service '{service}': container_name: {reason}")
-        self.links, self.link_aliases, problems = fields.links(services, self.out.skipped)
+        self.links, self.link_aliases, problems = names.links(services, self.out.skipped)
         for (service, i), reason in problems:
             self.problem(("services", service, "links", i), f"service '{service}': links: {reason}")
         for name, raw in services.items():
@@ -330,11 +331,11 @@ class _Importer:
         template.update({"inputs": inputs, "spec": svc.spec})
         name = self.renamed.get(svc.name, svc.name)
         if name != svc.name:
-            fields.with_alias(svc.spec, svc.name)
+            names.with_alias(svc.spec, svc.name)
         for alias, networks in self.link_aliases.get(svc.name, []):
-            fields.with_alias(svc.spec, alias, networks)
+            names.with_alias(svc.spec, alias, networks)
         if svc.name in self.links:
-            fields.with_dependencies(svc.definition, [self.renamed.get(t, t) for t in self.links[svc.name]])
+            names.with_dependencies(svc.definition, [self.renamed.get(t, t) for t in self.links[svc.name]])
         definition: dict[str, Any] = {"name": name, "template": svc.name, **svc.definition}
         if params:
             definition["params"] = params

@@ -1,6 +1,6 @@
 """Compose service fields whose value changes shape on the way to a syncer spec: ports,
-volumes, resources (`mem_limit`, `deploy.resources`), `deploy`, `depends_on`,
-`container_name` (networks: compose_networks).
+volumes, resources (`mem_limit`, `deploy.resources`), `deploy`, `depends_on`
+(networks: compose_networks; names, links and aliases: compose_names).
 Each function returns the syncer value and the problems, as (key path, reason) pairs,
 for what it could not carry; the caller locates them in the Compose file."""
 
@@ -296,90 +296,6 @@ def known_dependencies(deps: Any, services: Collection[str], skipped: Mapping[st
     if isinstance(deps, list):
         return [d for d in deps if d not in dropped], problems
     return {k: v for k, v in deps.items() if k not in dropped}, problems
-
-
-_CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
-
-
-def container_names(services: dict[str, Any]) -> tuple[dict[str, str], Problems]:
-    """`container_name` of each service: syncer names a container after its definition, so
-    the definition takes that name (the service's name stays reachable: `with_alias`).
-    Returns service → name for the names that differ from their service's; problems as
-    ((service,), reason)."""
-    renamed: dict[str, str] = {}
-    problems: Problems = []
-    taken = {str(n): str(n) for n in services}  # name → the service it names
-    for service, raw in services.items():
-        value = raw.get("container_name") if isinstance(raw, dict) else None
-        if value is None or value == service:
-            continue
-        if not isinstance(value, str) or "$" in value:
-            problems.append(((service,), "a name with a variable cannot name a definition; write the name"))
-        elif not _CONTAINER_NAME.fullmatch(value):
-            problems.append(((service,), f"'{value}' is not a container name Docker accepts"))
-        elif value in taken:
-            problems.append(((service,), f"'{value}' is also the name of service '{taken[value]}'"))
-        else:
-            renamed[str(service)] = taken[value] = value
-    return renamed, problems
-
-
-Aliases = dict[str, list[tuple[str, frozenset[str]]]]  # service → (alias, on these networks)
-
-
-def links(services: dict[str, Any], skipped: dict[str, str]) -> tuple[dict[str, list[str]], Aliases, Problems]:
-    """`links: [SERVICE, SERVICE:ALIAS]` of every service: the services each one links to
-    (Compose starts them first: dependencies) and the aliases each linked service gets, on
-    the networks the linking service joins (every container there may use them, not only
-    the one linking). Problems as ((service, index), reason)."""
-    needs: dict[str, list[str]] = {}
-    aliases: Aliases = {}
-    problems: Problems = []
-    for service, raw in services.items():
-        value = raw.get("links") if isinstance(raw, dict) else None
-        for i, item in enumerate(value if isinstance(value, list) else []):
-            target, _, alias = str(item).partition(":")
-            if target not in services:
-                why = f"is {skipped[target]}" if target in skipped else "is no service of this file"
-                problems.append(((service, i), f"'{target}' {why}"))
-                continue
-            needs.setdefault(str(service), []).append(target)
-            nets = raw.get("networks")
-            joined = frozenset(str(n) for n in nets) if isinstance(nets, (list, dict)) and nets else frozenset({"default"})
-            if alias and alias != target and (alias, joined) not in aliases.get(target, []):
-                aliases.setdefault(target, []).append((alias, joined))
-    return needs, aliases, problems
-
-
-def with_dependencies(definition: dict[str, Any], names: list[str]) -> None:
-    """`names` added to the definition's `depends_on` (as `started`), each once."""
-    deps = definition.get("depends_on")
-    if isinstance(deps, dict):
-        for name in names:
-            deps.setdefault(name, {"condition": "started"})
-    else:
-        listed = list(deps or [])
-        definition["depends_on"] = listed + [n for n in dict.fromkeys(names) if n not in listed]
-
-
-def with_alias(spec: dict[str, Any], alias: str, only: frozenset[str] | None = None) -> None:
-    """`alias` as a DNS alias on every network the service joins (or on those of them in
-    `only`), the project network included when it joins it: the service's name, as Compose gives it when its
-    container is named otherwise, or a link's alias."""
-    if spec.get("network_mode"):
-        return
-    given = spec.get("networks")
-    named = {str(n): {} for n in given} if isinstance(given, list) else dict(given or {})
-    # the project network only when the container joins it (not under `project_network: false`:
-    # an alias there would put it on that network, out of an `internal` one's isolation)
-    joined: dict[str, Any] = named if spec.get("project_network") is False \
-        else {"default": named.pop("default", {}), **named}
-    for name, conf in joined.items():
-        if only is not None and name not in only:
-            continue
-        aliases = list((conf or {}).get("aliases") or [])
-        joined[name] = {**(conf or {}), "aliases": aliases if alias in aliases else [*aliases, alias]}
-    spec["networks"] = joined
 
 
 def completed_jobs(services: dict[str, Any]) -> set[str]:
