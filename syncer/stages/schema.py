@@ -14,7 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 
@@ -42,9 +42,15 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 @cache
-def validator(name: str) -> Draft202012Validator:
-    """A compiled validator for one of syncer's own schemas."""
-    return Draft202012Validator(load_schema(name), registry=_registry())
+def validator(name: str, *, exact: bool = False) -> Draft202012Validator:
+    """A compiled validator for one of syncer's own schemas; `exact`: an integer is written as
+    one (JSON Schema takes 3.0 for 3; in a file syncer writes itself, 3.0 is someone's edit)."""
+    kind = _EXACT if exact else Draft202012Validator
+    return kind(load_schema(name), registry=_registry())
+
+
+_EXACT = validators.extend(Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)))
 
 
 def input_validator(inputs: Mapping[str, Any]) -> Draft202012Validator:
@@ -54,14 +60,16 @@ def input_validator(inputs: Mapping[str, Any]) -> Draft202012Validator:
 
 def iter_problems(
     v: Draft202012Validator, instance: Any, *, prefix: tuple[Any, ...] = (),
-    sensitive: frozenset[str] = frozenset(),
+    sensitive: frozenset[str] = frozenset(), quoted: bool = False,
 ) -> Iterator[tuple[tuple[Any, ...], bool, str]]:
     """(path, at_key, message) for every violation, most specific first.
 
     Paths and messages start with `prefix` (where `instance` sits in its document);
-    `sensitive` names the instance's top-level properties whose values are never quoted.
+    `sensitive` names the instance's top-level properties whose values are never quoted;
+    `quoted`: a value of the wrong type is quoted, not only named by its type (`got "false"`:
+    for a file syncer wrote, where the value is what an editor typed by hand).
     """
-    ctx = _Ctx(prefix, sensitive)
+    ctx = _Ctx(prefix, sensitive, quoted)
     for error in v.iter_errors(instance):
         yield from _explain(error, ctx)
 
@@ -70,6 +78,7 @@ def iter_problems(
 class _Ctx:
     prefix: tuple[Any, ...]
     sensitive: frozenset[str]
+    quoted: bool = False
 
     def path(self, error: ValidationError) -> tuple[Any, ...]:
         return (*self.prefix, *error.absolute_path)
@@ -132,9 +141,11 @@ def _message(error: ValidationError, path: tuple[Any, ...], ctx: _Ctx) -> str:
     if kind == "type":
         wanted = _as_list(error.validator_value)
         hint = ""
-        if wanted == ["string"] and isinstance(value, (int, float)):  # bool is an int too
-            hint = " (put the value in quotes)"
-        return f"{where}: expected {' or '.join(wanted)}, got {_json_type(value)}{hint}"
+        if wanted == ["string"] and isinstance(value, (int, float)) and not ctx.quoted:  # bool is an int too
+            hint = " (put the value in quotes)"  # (YAML's unquoted `1.0`; a quoted value shows itself)
+        return f"{where}: expected {' or '.join(wanted)}, got {_found(value, path, ctx)}{hint}"
+    if kind == "const":  # (jsonschema's own sentence quotes Python: "True was expected")
+        return f"{where}: expected {json.dumps(error.validator_value)}, got {_show(value, path, ctx)}"
     if kind == "pattern" and error.schema.get("description"):  # a sentence beats a regular expression
         return f"{where}: {_show(value, path, ctx)} is not {error.schema['description']}"
     if kind == "pattern":
@@ -180,6 +191,14 @@ def _show(value: Any, path: tuple[Any, ...], ctx: _Ctx) -> str:
         return "the value"
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= EXCERPT else text[: EXCERPT - 1] + "…"
+
+
+def _found(value: Any, path: tuple[Any, ...], ctx: _Ctx) -> str:
+    """A value of the wrong type: its type, or the value itself when `ctx.quoted` and it is
+    no list or object."""
+    if ctx.quoted and not isinstance(value, (dict, list)):
+        return _show(value, path, ctx)
+    return _json_type(value)
 
 
 def _as_list(value: Any) -> list[str]:
