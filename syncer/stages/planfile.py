@@ -1,26 +1,28 @@
 """The plan file: the JSON form of a plan that DESIGN.md fixes (`plan --json` prints it,
 `--out` saves it, `apply PLAN` reads it back).
 
-`to_dict` is the one writer and `read` the one reader: it reads strictly (a field missing,
-of the wrong type or unknown is a `Malformed` naming its path, e.g. `actions[0].revision`),
-since `apply PLAN` must apply exactly the plan the file holds or refuse it. `refusal` then
-says why a well-formed saved plan is not the plan syncer makes now (pure: the caller plans).
+`to_dict` is the one writer and `read` the one reader: it reads strictly, with the JSON
+Schema schemas/plan.schema.json (a field missing, of the wrong type or unknown is a
+`Malformed` naming its path, e.g. `actions[0].revision: expected integer, got "x"`), since
+`apply PLAN` must apply exactly the plan the file holds or refuse it. `refusal` then says why
+a well-formed saved plan is not the plan syncer makes now (pure: the caller plans).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from syncer.core import labels as L
 from syncer.core.model import ACTION_KINDS, Action, Plan, Reason
+from syncer.stages.guard import MAX_DEPTH
 
 FORMAT_VERSION = 1
 SENSITIVE = L.SENSITIVE
 KINDS = (*ACTION_KINDS, "update", "restart")  # (update: a Swarm service rolled; restart: after a dependency)
 AGAIN = "run `syncer plan --out FILE` again"
+DEPTH = MAX_DEPTH + 8  # a reason's value is a spec's (no deeper than its YAML file), in a reason, in an action
 
 
 def to_dict(p: Plan, *, desired_hash: str = "") -> dict[str, Any]:
@@ -68,122 +70,53 @@ def from_dict(data: object) -> Plan:
 
 def read(data: object, *, source: str = "") -> SavedPlan:
     """The saved plan `data` (parsed JSON) holds, read strictly: Malformed, naming the field,
-    when it is not exactly what `to_dict` writes (`stay_stopped` may also be false)."""
-    version = _object(data, "", required=("format_version",), optional=None)["format_version"]
-    if type(version) is not int or version != FORMAT_VERSION:  # (first: another version has other fields)
-        raise Malformed(f"format_version: expected {FORMAT_VERSION}, not {_shown(version)}")
-    top = _object(data, "", required=_TOP, optional=())
-    for key in ("project", "fingerprint", "desired", "created_at"):
-        _typed(top, key, "", str)
-    _typed(top, "commit", "", (str, type(None)))
-    _typed(top, "dirty", "", bool)
-    actions = tuple(_action(a, f"actions[{i}]") for i, a in enumerate(_list(top["actions"], "actions")))
-    down, swarm = _servers(top["servers"])
-    p = Plan(top["project"], top["commit"], top["dirty"], top["fingerprint"], top["created_at"], actions, down,
-             frozenset(swarm))
+    when it is not exactly what `to_dict` writes (schemas/plan.schema.json; `stay_stopped` may
+    also be false), or when its summary does not count its actions."""
+    if _deeper_than(data, DEPTH):  # (before the schema, whose messages quote values)
+        raise Malformed(f"nested too deep (over {DEPTH} levels)")
+    problem = _problem(data)
+    if problem is not None:
+        raise Malformed(problem)
+    top = cast("dict[str, Any]", data)  # (an object of the schema's fields: checked above)
+    actions = tuple(Action(a["action"], a["server"], a["definition"], a["container"], a["revision"], a["cause"],
+                           tuple(map(_reason, a["reasons"])), a["replica"], a["spec_hash"], a["container_id"],
+                           a.get("stay_stopped", False)) for a in top["actions"])
+    servers = top["servers"]
+    p = Plan(top["project"], top["commit"], top["dirty"], top["fingerprint"], top["created_at"], actions,
+             {name: s["error"] or "unreachable" for name, s in servers.items() if not s["reachable"]},
+             frozenset(name for name, s in servers.items() if s["kind"] == "swarm"))
     if top["summary"] != p.summary():
         raise Malformed("summary: does not count the plan's actions")
     return SavedPlan(p, top["desired"], source)
 
 
-_TOP = ("format_version", "project", "commit", "dirty", "fingerprint", "desired", "created_at", "actions",
-        "summary", "servers")
-_ACTION = ("action", "server", "definition", "container", "revision", "replica", "cause", "reasons", "spec_hash",
-           "container_id")
-_SERVER = ("reachable", "error", "kind", "summary")
+def _problem(data: object) -> str | None:
+    """The first way `data` is not a plan file, in one line; None when it is one. (A file of
+    another format_version is told so before anything else: its other fields may differ.)"""
+    from syncer.stages import schema  # (jsonschema: only `apply PLAN` reads a plan file)
+
+    for _, _, message in schema.iter_problems(schema.validator("plan", exact=True), data, quoted=True):
+        return message  # (the first only: a huge file of bad fields costs no more than one)
+    return None
 
 
-def _action(data: object, at: str) -> Action:
-    a = _object(data, at, required=_ACTION, optional=("stay_stopped",))
-    for key in ("action", "server", "definition", "container", "cause", "spec_hash", "container_id"):
-        _typed(a, key, at, str)
-    for key in ("revision", "replica"):
-        _typed(a, key, at, int)
-    _typed(a, "stay_stopped", at, bool)
-    if a["action"] not in KINDS:
-        raise Malformed(f"{at}.action: unknown action {_shown(a['action'])} (expected one of {', '.join(KINDS)})")
-    reasons = tuple(_reason(r, f"{at}.reasons[{i}]") for i, r in enumerate(_list(a["reasons"], f"{at}.reasons")))
-    return Action(a["action"], a["server"], a["definition"], a["container"], a["revision"], a["cause"], reasons,
-                  a["replica"], a["spec_hash"], a["container_id"], a.get("stay_stopped", False))
+def _deeper_than(data: object, limit: int) -> bool:
+    """True when `data` nests lists and objects more than `limit` deep. Walked without recursion:
+    json reads values deeper than what recurses over them later (`refusal` compares them) can go."""
+    todo: list[tuple[object, int]] = [(data, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if isinstance(node, (dict, list)):
+            if depth > limit:
+                return True
+            todo.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
 
 
-def _reason(data: object, at: str) -> Reason:
-    sensitive = isinstance(data, Mapping) and "sensitive" in data
-    r = _object(data, at, required=("field", "sensitive", "note") if sensitive else ("field", "before", "after"),
-                optional=())
-    _typed(r, "field", at, str)
-    if not sensitive:
-        return Reason(r["field"], r["before"], r["after"])
-    if r["sensitive"] is not True or r["note"] != SENSITIVE:
-        raise Malformed(f"{at}: expected \"sensitive\": true with the note {_shown(SENSITIVE)}")
-    return Reason(r["field"], sensitive=True)
-
-
-def _servers(data: object) -> tuple[dict[str, str], set[str]]:
-    down: dict[str, str] = {}
-    swarm: set[str] = set()
-    for name, value in _object(data, "servers", required=(), optional=None).items():
-        at = f"servers.{name}"
-        s = _object(value, at, required=_SERVER, optional=())
-        _typed(s, "reachable", at, bool)
-        _typed(s, "error", at, (str, type(None)))
-        _typed(s, "summary", at, dict)
-        if s["kind"] not in ("docker", "swarm"):
-            raise Malformed(f"{at}.kind: expected \"docker\" or \"swarm\", not {_shown(s['kind'])}")
-        if not s["reachable"]:
-            down[name] = s["error"] or "unreachable"
-        if s["kind"] == "swarm":
-            swarm.add(name)
-    return down, swarm
-
-
-def _object(data: object, at: str, *, required: tuple[str, ...], optional: tuple[str, ...] | None
-            ) -> dict[str, Any]:
-    """`data` as an object holding every `required` key and no key but these and `optional`
-    (None: any key)."""
-    if not isinstance(data, dict):
-        raise Malformed(f"{at or 'the file'}: expected an object, not {_kind(data)}")
-    for key in required:
-        if key not in data:
-            raise Malformed(f"{_at(at, key)}: missing")
-    if optional is not None:
-        for key in data:
-            if key not in required and key not in optional:
-                raise Malformed(f"{_at(at, str(key))}: unknown field")
-    return data
-
-
-def _list(data: object, at: str) -> list[Any]:
-    if not isinstance(data, list):
-        raise Malformed(f"{at}: expected a list, not {_kind(data)}")
-    return data
-
-
-_EXPECTED: dict[object, str] = {str: "a string", int: "an integer", bool: "true or false", dict: "an object",
-                                (str, type(None)): "a string or null"}
-
-
-def _typed(data: Mapping[str, Any], key: str, at: str, kind: type | tuple[type, ...]) -> None:
-    """Malformed unless `data[key]` (when present) is of `kind` (a bool is no integer)."""
-    if key not in data:
-        return
-    value = data[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise Malformed(f"{_at(at, key)}: expected {_EXPECTED[kind]}, not {_shown(value)}")
-
-
-def _at(at: str, key: str) -> str:
-    return f"{at}.{key}" if at else key
-
-
-def _kind(value: object) -> str:
-    return {list: "a list", dict: "an object", str: "a string", bool: "true or false", type(None): "null"}.get(
-        type(value), "a number")
-
-
-def _shown(value: object) -> str:
-    text = L.canonical_json(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+def _reason(r: dict[str, Any]) -> Reason:
+    if r.get("sensitive"):
+        return Reason(r["field"], sensitive=True)
+    return Reason(r["field"], r["before"], r["after"])
 
 
 def refusal(saved: SavedPlan, current: Plan, desired: str) -> str | None:

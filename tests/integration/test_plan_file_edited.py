@@ -58,7 +58,7 @@ def test_an_edited_plan_file_is_refused_and_the_one_syncer_wrote_applies(tmp_pat
     edited.write_text(json.dumps(wrong))
     out = run_cli(*cli, "apply", str(edited), *FAST, env=env)
     assert out.returncode == 1 and out.stderr.splitlines() == [
-        f"{edited}: not a syncer plan: actions[0].stay_stopped: expected true or false, not \"false\""], out.stderr
+        f"{edited}: not a syncer plan: actions[0].stay_stopped: expected boolean, got \"false\""], out.stderr
     assert _ids(docker_api, project) == before
 
     good = run_cli(*cli, "apply", str(saved), *FAST, env=env)
