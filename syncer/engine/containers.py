@@ -136,6 +136,10 @@ class ContainerSteps:
         was_running = self._stop_old(eng, old, old_info, c, log)
         up = (lambda: self._prepare(eng, new, c, log)) if a.stay_stopped else (lambda: self._bring_up(eng, new, c, log))
         self._replace(eng, c, old, new, was_running, up, log)
+        if a.stay_stopped and _ran_to_completion(old_info, c.spec):
+            # made in place of a one-shot that had finished, and left unstarted as the plan said:
+            # remembered as finished (stages/outside.py), so that no later plan starts it
+            self.completed.append((c.name, new, c.definition))
 
     def _adopt(self, eng: Engine, a: Action, c: ContainerSpec, log: Callable[[str], None]) -> None:
         """Finish the recreate an interrupted apply began (stages/interrupted.adopt): its
@@ -243,6 +247,14 @@ def inspect_or_empty(eng: Engine, ident: str) -> dict[str, Any]:
         return eng.inspect(ident)
     except Missing:
         return {}
+
+
+def _ran_to_completion(info: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
+    """True when the container of `info` ended with exit 0 under a policy that lets it end (or,
+    made in place of one such, was never started)."""
+    state = info.get("State") or {}
+    return runs_to_completion(spec.get("restart")) and state.get("Status") in ("exited", "created") \
+        and state.get("ExitCode") == 0
 
 
 def _stopped_after(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:

@@ -14,6 +14,10 @@ network removed since (`docker network rm`), and one made again under that name 
 network, which the container cannot start on (`network … not found`). Such a container is not
 on that network: it is made again on its spec's networks, not started — and one an operator
 holds stopped is made again left stopped (still held), so that starting it through syncer works.
+So is one that ran to completion as its restart policy allows (exit 0 under `restart: "no"` or
+`on-failure`: finished, left exited): made again and never started (a one-shot that completed
+does not run again because a network was removed or made again); the apply carries its finished
+mark to the new container, which later plans leave as it is until it is started through syncer.
 
 A container renamed by hand (`docker rename web web-old`) still carries its project,
 definition and replica labels: it is that replica's container, under another name. The plan
@@ -30,7 +34,10 @@ from typing import Any
 from syncer.core import labels as L
 from syncer.core.model import Action, ContainerSpec, LiveContainer, LiveNetwork, Reason
 
-LEFT_STOPPED = ", left stopped: held stopped by an operator"  # a held container's recreate (stay_stopped)
+# why a recreate leaves the new container stopped (stay_stopped): held, or it had finished
+LEFT_STOPPED = ", left stopped: held stopped by an operator"
+LEFT_FINISHED = (", left stopped: it ran to completion (exit 0) as its restart policy allows"
+                 " (start it through syncer to run it again)")
 
 
 def lost_networks(spec: Mapping[str, Any], live: LiveContainer, present: Iterable[LiveNetwork] | None = None,
@@ -56,27 +63,26 @@ def gone_networks(live: LiveContainer, present: Iterable[LiveNetwork]) -> list[s
 
 
 def network_recreate(spec: Mapping[str, Any], live: LiveContainer, present: Iterable[LiveNetwork],
-                     ident: Mapping[str, Any], *, judged: bool, held: bool) -> Action | None:
+                     ident: Mapping[str, Any], *, judged: bool, left: str = "") -> Action | None:
     """The recreate of a container not on a network it should be on (None when it is, or is not
-    judged): `judged` when it runs, or is stopped and to be started; `held` when an operator
-    holds it stopped: judged only on the networks that are gone (it cannot start on them), and
-    made again left stopped."""
-    if not (judged or held) or spec.get("network_mode"):
+    judged): `judged` when it runs, or is stopped and to be started; `left` (LEFT_STOPPED,
+    LEFT_FINISHED) when it stays stopped, held by an operator or finished: judged only on the
+    networks that are gone (it cannot start on them), and made again left stopped."""
+    if not (judged or left) or spec.get("network_mode"):
         return None
     gone = set(gone_networks(live, present))  # (once: `lost_networks` would work it out again)
-    lost = sorted(gone if held else (set(spec.get("networks") or {}) - set(live.networks)) | gone)
+    lost = sorted(gone if left else (set(spec.get("networks") or {}) - set(live.networks)) | gone)
     if not lost:
         return None
-    return Action("recreate", cause=network_cause(lost, held=held), stay_stopped=held,
+    return Action("recreate", cause=network_cause(lost, left=left), stay_stopped=bool(left),
                   reasons=network_reasons(spec, live, gone), **ident)
 
 
-def network_cause(lost: list[str], *, held: bool = False) -> str:
-    """The cause of a recreate for networks a container is not attached to (`held`: held stopped
-    by an operator: the new one is left stopped)."""
+def network_cause(lost: list[str], *, left: str = "") -> str:
+    """The cause of a recreate for networks a container is not attached to (`left`: why the new
+    one is left stopped, when it is)."""
     return (f"not connected to network{'s' if len(lost) > 1 else ''} {', '.join(lost)}"
-            " (changed outside syncer): made again on its spec's networks"
-            + (LEFT_STOPPED if held else ""))
+            " (changed outside syncer): made again on its spec's networks" + left)
 
 
 def network_reasons(spec: Mapping[str, Any], live: LiveContainer, gone: Iterable[str] = ()) -> tuple[Reason, ...]:
@@ -114,10 +120,10 @@ def renamed(desired: Iterable[ContainerSpec], managed: Iterable[LiveContainer],
     return out
 
 
-def renamed_cause(live: LiveContainer, name: str, *, held: bool = False) -> str:
-    """The cause of the recreate of a container renamed by hand (`held`: held stopped by an
-    operator, and stopped: the new one is made and left stopped)."""
-    made = f"made again as {name}" + (LEFT_STOPPED if held else "")
+def renamed_cause(live: LiveContainer, name: str, *, left: str = "") -> str:
+    """The cause of the recreate of a container renamed by hand (`left`: why the new one is made
+    and left stopped, when it is: held stopped by an operator, or finished)."""
+    made = f"made again as {name}" + left
     return f"renamed to {live.name} outside syncer: {made} (the renamed container goes)"
 
 

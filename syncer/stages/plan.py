@@ -13,7 +13,7 @@ from typing import Any
 from syncer.core import labels as L
 from syncer.core.errors import DockerUnavailable
 from syncer.core.model import Action, ContainerSpec, Desired, LiveContainer, LiveNetwork, Observed, Plan, Reason
-from syncer.stages import interrupted, networks, outside, restarts, selfheal, tags
+from syncer.stages import interrupted, networks, outside, restarts, tags
 from syncer.stages.plan_shared import (  # (diff_fields and spec_reasons: importable from here, as before)
     RUNNING_STATES, absent_job, changed, conflict, diff_fields, job, missing_labels, spec_reasons,
 )
@@ -176,15 +176,31 @@ def _server_actions(server: str, desired: list[ContainerSpec], managed: Iterable
             elif c.name in renamed:  # its own container, renamed by hand: made again under its name
                 other = renamed[c.name]
                 changes = spec_reasons(other, c.spec) if other.labels.get(L.SPEC_HASH) != c.spec_hash else []
-                stay = c.name in held and other.state not in RUNNING_STATES  # (held stopped: so is the new one)
-                out.append(Action("recreate", cause=outside.renamed_cause(other, c.name, held=stay),
+                left = _left(other, held=c.name in held, finished=not changes and _finished(c.name, other, finished))
+                out.append(Action("recreate", cause=outside.renamed_cause(other, c.name, left=left),
                                   container_id=other.id, reasons=(Reason("name", other.name, c.name), *changes),
-                                  stay_stopped=stay, **base))
+                                  stay_stopped=bool(left), **base))
             else:
                 out.append(Action("create", cause="container absent", **base))
             continue
-        out.append(_compare(c, current, base, c.name in held, selfheal.finished(current, finished), nets))
+        out.append(_compare(c, current, base, c.name in held, _finished(c.name, current, finished), nets))
     return out
+
+
+def _finished(name: str, live: LiveContainer, marks: Mapping[str, str]) -> bool:
+    """True when `live` (the container of `name`, under that name or renamed by hand: it keeps
+    its id) is the one watch or an apply saw run to completion and still exited 0 (as
+    `selfheal.finished` says), or the one made in its place for a network removed since and
+    left unstarted (the apply carries the mark over: outside.py)."""
+    return marks.get(name) == live.id and (live.state == "exited" and live.exit_code == 0 or live.state == "created")
+
+
+def _left(live: LiveContainer, *, held: bool, finished: bool) -> str:
+    """Why a container's recreate leaves the new one stopped, as `live` is ("" when it starts
+    it): held stopped by an operator, or it had run to completion."""
+    if live.state in RUNNING_STATES:
+        return ""
+    return outside.LEFT_STOPPED if held else outside.LEFT_FINISHED if finished else ""
 
 
 def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: bool,
@@ -202,9 +218,11 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: 
     if missing:
         # created by a syncer that hashed the spec's labels but did not apply them
         return Action("recreate", cause="the spec's labels are not on the container", reasons=missing, **ident)
-    stopped = live.state in STARTABLE_STATES and not finished  # (one finished is left as it is)
-    judged, kept = live.state in RUNNING_STATES or stopped and not held, stopped and held  # (kept: left stopped)
-    if lost := outside.network_recreate(c.spec, live, nets, ident, judged=judged, held=kept):
+    # held or finished, it stays stopped: judged only on networks removed since (it could never
+    # start on them), and made again left stopped; else judged when it runs or is to be started
+    left = _left(live, held=held, finished=finished) if live.state in STARTABLE_STATES else ""
+    judged = live.state in RUNNING_STATES or live.state in STARTABLE_STATES and not left
+    if lost := outside.network_recreate(c.spec, live, nets, ident, judged=judged, left=left):
         return lost
     if live.state in RUNNING_STATES:
         cause = "in sync" if live.health != "unhealthy" else "in sync (container reports unhealthy)"
@@ -212,8 +230,9 @@ def _compare(c: ContainerSpec, live: LiveContainer, base: dict[str, Any], held: 
     if live.state in STARTABLE_STATES and held:
         return Action("noop", cause="held stopped by an operator (start it through syncer)", **ident)
     if finished:
-        return Action("noop", cause="exited 0 on its own, as its restart policy allows (start it through syncer"
-                      " to run it again)", **ident)
+        how = ("made again for a network removed since, after it ran to completion (exit 0), and never started"
+               if live.state == "created" else "exited 0 on its own, as its restart policy allows")
+        return Action("noop", cause=f"{how} (start it through syncer to run it again)", **ident)
     if live.state in STARTABLE_STATES:
         return Action("start", cause=f"container is {live.state}", **ident)
     return Action("recreate", cause=f"container is {live.state or 'in an unknown state'}", **ident)

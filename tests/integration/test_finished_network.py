@@ -1,0 +1,83 @@
+"""A one-shot that ran to completion (exit 0 under `restart: "no"`: finished, left exited) whose
+project network was removed by hand, on a real engine. The plan said noop (so did watch's, on
+the network's `destroy`), and it could never start (`network … not found`). It is made again on
+its spec's networks and left unstarted (a completed one-shot does not run again because a
+network went), and starting it through syncer works. A completed job is not run again for it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import HEALTHY_IMAGE, IMAGE, git_init, run_cli, simple_repo, wait_until
+from tests.integration.test_apply_docker import QUICK
+
+pytestmark = pytest.mark.parametrize("project", ["hbn"], indirect=True)  # (projects named hbn-…)
+
+ONESHOT = QUICK.replace(HEALTHY_IMAGE, IMAGE).replace("echo migrated", "echo ran once")  # restart: "no"
+JOB = f"""
+id: job
+version: "1.0"
+kind: job
+spec:
+  image: {IMAGE}
+  command: [sh, -c, "echo job ran"]
+"""
+
+
+def _cli(repo: Path, state: Path, *args: str) -> Any:
+    out = run_cli("--repo", str(repo), "--state-dir", str(state), *args)
+    assert "Traceback" not in out.stdout + out.stderr, out.stdout + out.stderr
+    return out
+
+
+def _apply(repo: Path, state: Path) -> None:
+    out = _cli(repo, state, "apply", "--auto-approve", "--stop-timeout", "1")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def _changes(repo: Path, state: Path) -> dict[str, tuple[str, str, bool]]:
+    out = _cli(repo, state, "plan", "--json")
+    assert out.returncode == 0, out.stderr
+    return {a["container"]: (a["action"], a["cause"], a.get("stay_stopped", False))
+            for a in json.loads(out.stdout)["actions"] if a["action"] != "noop"}
+
+
+def _state(api: Any, name: str) -> tuple[str, str, int]:
+    s = api.inspect_container(name)
+    return s["Id"], s["State"]["Status"], s["State"]["ExitCode"]
+
+
+def test_a_finished_one_shot_on_a_removed_network_is_made_again_left_stopped_and_starts_through_syncer(
+        tmp_path: Path, project: str, docker_api: Any) -> None:
+    once, job = f"{project}-once", f"{project}-job"
+    repo = simple_repo(tmp_path / "repo", project, templates={"quick": ONESHOT, "job": JOB}, definitions={
+        "once": f"name: {once}\ntemplate: quick\n", "job": f"name: {job}\ntemplate: job\n"})
+    git_init(repo)
+    state = tmp_path / "state"
+    _apply(repo, state)
+    first, status, code = _state(docker_api, once)
+    assert (status, code) == ("exited", 0) and _changes(repo, state) == {}  # finished: left exited
+    job_id = _state(docker_api, job)[0]
+    docker_api.remove_network(project)  # nothing runs on it: Docker lets anyone remove it
+
+    assert _changes(repo, state) == {
+        project: ("network create", "network absent", False),
+        once: ("recreate", (f"not connected to network {project} (changed outside syncer): made again on its spec's"
+                            " networks, left stopped: it ran to completion (exit 0) as its restart policy allows"
+                            " (start it through syncer to run it again)"), True)}  # (the completed job: no run)
+    _apply(repo, state)
+    made, status, _ = _state(docker_api, once)
+    assert made != first and status == "created"  # made again, not run again
+    assert docker_api.logs(once) == b"" and _changes(repo, state) == {}  # (and the next apply leaves it so)
+    _apply(repo, state)
+    assert _state(docker_api, once) == (made, "created", 0) and _state(docker_api, job)[0] == job_id
+
+    assert _cli(repo, state, "instances", "start", once).returncode == 0  # on purpose: it runs, on the new network
+    wait_until(lambda: docker_api.inspect_container(once)["State"]["Status"] == "exited", 30, message="its run")
+    assert docker_api.logs(once).decode().count("ran once") == 1
+    joined = docker_api.inspect_container(once)["NetworkSettings"]["Networks"]
+    assert joined[project]["NetworkID"] == docker_api.inspect_network(project)["Id"]
