@@ -105,3 +105,8 @@ def test_a_value_deeper_than_a_plan_holds_is_refused_before_anything_recurses_ov
     with pytest.raises(UsageError, match=rf"^{tmp_path / 'plan.json'}: not a syncer plan: nested too deep"):
         read_plan(tmp_path / "plan.json")
 
+
+def test_the_example_in_the_docs_is_a_plan_file() -> None:
+    text = (Path(__file__).resolve().parent.parent.parent / "docs" / "plan.md").read_text()
+    example = text.split("```json\n", 1)[1].split("```", 1)[0]
+    assert read(json.loads(example)).plan.project == "demo"
