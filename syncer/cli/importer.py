@@ -26,11 +26,17 @@ from syncer.cli.base import PATH, cli
 @click.option("--env-file", "env_files", multiple=True, type=PATH, metavar="PATH",
               help="Read the variables from this file instead of the .env beside the Compose file, as `docker"
                    " compose --env-file PATH` does (repeatable: a later file's value wins).")
+@click.option("--name-prefix", metavar="PREFIX", default="",
+              help="Begin each definition's name, which is its container's, with PREFIX (`--name-prefix shop-`:"
+                   " shop-db), so that several Compose applications, each with its own db, run side by side on"
+                   " one host, as Compose's <project>-db-1; the service's name stays a DNS alias on its networks,"
+                   " so the application still reaches `db`. A service's container_name is kept as it is.")
 @click.option("--no-override", is_flag=True,
               help="Read the one file given, not the compose.override.yaml beside it that `docker compose` reads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def import_(compose_files: tuple[Path, ...], project_name: str | None, out: Path, partial: bool,
-            profiles: tuple[str, ...], env_files: tuple[Path, ...], no_override: bool, as_json: bool) -> int:
+            profiles: tuple[str, ...], env_files: tuple[Path, ...], name_prefix: str, no_override: bool,
+            as_json: bool) -> int:
     """Write a syncer repository from a Docker Compose file (or several, merged in order as
     `docker compose -f A -f B` merges them; one named compose.yaml or docker-compose.yml gets
     the compose.override.yaml beside it merged in, as `docker compose` run there does).
@@ -48,7 +54,8 @@ def import_(compose_files: tuple[Path, ...], project_name: str | None, out: Path
     from syncer.engine.importer import import_compose  # the Compose stages: only for import
 
     report = import_compose(compose_files[0], out=out, project=project_name, partial=partial, profiles=profiles,
-                            more=compose_files[1:], override=not no_override, env_files=env_files)
+                            more=compose_files[1:], override=not no_override, env_files=env_files,
+                            name_prefix=name_prefix)
     if as_json:
         click.echo(views.to_json({"project": report.project, "out": str(report.out), "merged": report.merged,
                                   "written": report.written,

@@ -15,6 +15,7 @@ from syncer.stages.compose_vars import env_secrets
 from syncer.stages.compose import import_compose as convert
 from syncer.stages.compose_check import checked
 from syncer.stages.compose_merge import override_file
+from syncer.stages.compose_names import prefix_problem
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class ImportReport:
 def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
                    partial: bool = False, profiles: tuple[str, ...] = (), more: tuple[Path, ...] = (),
                    override: bool = True, env_files: tuple[Path, ...] = (),
-                   environ: Mapping[str, str] | None = None) -> ImportReport:
+                   environ: Mapping[str, str] | None = None, name_prefix: str = "") -> ImportReport:
     """Convert `compose_file` (with the files of `more` merged into it, in order, as
     `docker compose -f A -f B` merges them) into a repository under `out` (which must be
     empty or absent). Given alone, a file `docker compose` looks for gets the override file
@@ -50,7 +51,12 @@ def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
     and COMPOSE_PROFILES in `environ` (the process's environment by default), else in those.
 
     When something cannot be carried, nothing is written unless `partial`; the report lists
-    it either way. A file that is not a Compose file at all raises InvalidProject."""
+    it either way. A file that is not a Compose file at all raises InvalidProject.
+    `name_prefix` begins each definition's name (its container's) but a container_name's: two
+    Compose applications' `db` side by side on one host; one no name may begin with raises
+    UsageError."""
+    if why := prefix_problem(name_prefix):
+        raise UsageError(f"--name-prefix: {why}")
     folder = compose_file.resolve().parent
     found = override_file(compose_file.name, lambda name: (folder / name).is_file()) \
         if override and not more else None
@@ -62,7 +68,8 @@ def import_compose(compose_file: Path, *, out: Path, project: str | None = None,
     imported = convert(str(compose_file), data, read=lambda rel: _read_file(folder, rel), project=project,
                        folder=folder.name, listdir=lambda rel: _list_files(folder, rel), profiles=profiles,
                        more=extra, root=str(folder), home=str(Path.home()),
-                       environ=os.environ if environ is None else environ, env_files=given_env)
+                       environ=os.environ if environ is None else environ, env_files=given_env,
+                       name_prefix=name_prefix)
     if not imported.files:
         raise InvalidProject(imported.problems)
     # what syncer would refuse in what is written too, whatever else cannot be carried: every

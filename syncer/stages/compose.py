@@ -22,7 +22,7 @@ from syncer.stages.compose_env import env_value, environment
 from syncer.stages.compose_include import load_all
 from syncer.stages.compose_mounts import (Lister, Reader, RepoFiles, config_file, external_volumes, named, secret_file,
                                           undeclared, volume, volumes_from)
-from syncer.stages.compose_project import chosen, enabled, project_name
+from syncer.stages.compose_project import NAME as PROJECT_NAME, chosen, enabled, project_name
 from syncer.stages.compose_vars import (
     ENTRIES, Unsupported, Vars, credentialed, dump, env_secrets, input_defaults, input_schema, interpolate,
     interpolated, merge_env, moved_lines, passwordish, settle, without_moved,
@@ -74,19 +74,21 @@ class _Service:
 class _Importer:
     def __init__(self, sources: list[SourceFile], doc: dict[str, Any], read: Reader, out: Imported,
                  listdir: Lister, profiles: Collection[str] = (), root: str = "", home: str = "",
-                 envs: dict[str, list[str]] | None = None, dotenv: dict[str, str] | None = None) -> None:
-        self.profiles = set(profiles)
+                 envs: dict[str, list[str]] | None = None, dotenv: dict[str, str] | None = None,
+                 name_prefix: str = "") -> None:
+        self.profiles, self.name_prefix = set(profiles), name_prefix
         self.root, self.home = root, home  # the Compose file's folder, where `./data` is; and `~`
         self.sources, self.source, self.read, self.out = sources, sources[0], read, out
         self.repo_files = RepoFiles(read, listdir, out.files)
         self.copy = self.repo_files.copy
         self.doc = doc  # the files merged
-        self.renamed: dict[str, str] = {}  # service → its container_name, which names its definition
+        self.renamed: dict[str, str] = {}  # service → its container_name (or prefixed name): its definition's
         self.dotenv = dotenv or {}  # what Compose interpolates from (passwords aside): `.env`, or --env-file
         self.envs = envs or {}  # an included service → its include's env files (compose_include.included)
         self.links: dict[str, list[str]] = {}  # service → the services it links to (its dependencies)
         self.link_aliases: names.Aliases = {}  # service → the names others link to it by, and where
         self.external = compose_networks.external_names(doc)  # an external network's key → its Docker name
+        self.fixed = {PROJECT_NAME: out.project}  # what Compose interpolates itself, not from a variable
 
     def problem(self, path: tuple[Any, ...], message: str) -> None:
         self.out.problems.append(Diagnostic(*locate_in(self.sources, 0, path, key=True), message))
@@ -100,7 +102,7 @@ class _Importer:
         project: dict[str, Any] = {"project": self.out.project, "templates": ["templates"],
                                    "definitions": ["definitions"]}
         networks, problems = compose_networks.top_level(self.doc)
-        self.volume_names, more = fields.volume_names(self.doc, self.out.project)
+        self.volume_names, more = fields.volume_names(self.doc, self.out.project, self.fixed)
         self.volume_drivers = fields.volume_drivers(self.doc)
         for path, why in problems + more:
             self.problem(path, why)
@@ -109,9 +111,9 @@ class _Importer:
         specs = []
         services = {name: raw for name, raw in services.items() 
                     if enabled(str(name), raw, self.profiles, self.out.skipped)}
-        self.renamed, problems = names.container_names(services)
-        for (service,), reason in problems:
-            self.problem(("services", service, "container_name"), f"service '{service}': container_name: {reason}")
+        self.renamed, problems = names.container_names(services, self.name_prefix, self.fixed)
+        for (service, *at), reason in problems:
+            self.problem(("services", service, *at), f"service '{service}': {reason}")
         self.links, self.link_aliases, problems = names.links(services, self.out.skipped)
         for (service, i), reason in problems:
             self.problem(("services", service, "links", i), f"service '{service}': links: {reason}")
@@ -132,7 +134,7 @@ class _Importer:
         self.out.files["syncer.yaml"] = dump(project, _HEADER)
 
     def service(self, name: str, raw: dict[str, Any]) -> _Service:
-        svc = _Service(name, dotenv=self.variables(name))
+        svc = _Service(name, vars=Vars(fixed=dict(self.fixed)), dotenv=self.variables(name))
         for key, value in raw.items():
             key = str(key)
             where = ("services", name, key)
@@ -352,7 +354,8 @@ _HEADER = "# imported from a Compose file by `syncer import`\n"
 def import_compose(path: str, data: bytes, *, read: Reader, project: str | None, folder: str,
                    listdir: Lister = lambda rel: None, profiles: Collection[str] = (),
                    more: Sequence[tuple[str, bytes]] = (), root: str = "", home: str = "",
-                   environ: Mapping[str, str] | None = None, env_files: Sequence[bytes] | None = None) -> Imported:
+                   environ: Mapping[str, str] | None = None, env_files: Sequence[bytes] | None = None,
+                   name_prefix: str = "") -> Imported:
     """The syncer repository a Compose file becomes. `path` names the file in messages;
     `folder` is its folder's name (the project name of last resort); `read` and `listdir`
     read what it names, relative to its folder; `profiles`: the Compose profiles to start
@@ -360,7 +363,9 @@ def import_compose(path: str, data: bytes, *, read: Reader, project: str | None,
     `more`: the files (path, content) merged into it, in order, as `docker compose -f` merges;
     `root`: its folder's absolute path, from which a relative data directory is bind-mounted
     (and `home`, what `~` stands for); `environ`, `env_files`: see compose_project.chosen
-    (`.env` beside it when no env file is given)."""
+    (`.env` beside it when no env file is given); `name_prefix` begins the definition name
+    of each service without a container_name (compose_names.container_names: valid, as
+    compose_names.prefix_problem says)."""
     envs: dict[str, list[str]] = {}
     sources, doc, problems = load_all([(path, data), *more], read, envs)
     if doc is None:
@@ -368,5 +373,5 @@ def import_compose(path: str, data: bytes, *, read: Reader, project: str | None,
     name, profiles, dotenv = chosen(project, profiles, environ=environ or {}, doc_name=doc.get("name"),
                                     env_files=[read(".env") or b""] if env_files is None else env_files, folder=folder)
     out = Imported(name, problems=problems)
-    _Importer(sources, doc, read, out, listdir, profiles, root, home, envs, dotenv).run()
+    _Importer(sources, doc, read, out, listdir, profiles, root, home, envs, dotenv, name_prefix).run()
     return out

@@ -24,8 +24,11 @@ def environment(vars: Vars, value: Any) -> Any:
 
 def env_value(vars: Vars, name: str, value: Any) -> Any:
     """One environment value: a password (by its name, or a URL holding one) becomes a
-    secret input, a value the shell gives (None) an input, any other stays as it is."""
+    secret input, a value the shell gives (None) an input (one Compose sets: its value),
+    any other stays as it is."""
     whole = re.fullmatch(r"\$\{inputs\.([a-z0-9_]+)\}", value) if isinstance(value, str) else None
+    if value is None and name in vars.fixed:  # (Compose passes its own value, not the shell's)
+        return vars.fixed[name]
     if not passwordish(name) and not credentialed(value):
         if value is None:  # Compose passes the shell's value at `up` (none: the variable is not set)
             var = vars.use(name)

@@ -11,22 +11,26 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from syncer.stages import shortforms
+from syncer.stages.compose_vars import fixed_only
 
 Problems = list[tuple[tuple[Any, ...], str]]
 
 _PORT = re.compile(r"^(?:(?P<ip>\[[^\]]*\]|[0-9.]+):)?(?:(?P<host>[0-9-]*):)?(?P<ctr>[0-9-]+)(?:/(?P<proto>[a-z]+))?$")
 
 
-def volume_names(doc: dict[str, Any], project: str) -> tuple[dict[str, str], Problems]:
+def volume_names(doc: dict[str, Any], project: str,
+                 fixed: Mapping[str, str] | None = None) -> tuple[dict[str, str], Problems]:
     """The Docker name of each top-level volume as Compose names it — `<project>_<key>`, or its
-    `name:`; an external one its key (or name) — so that syncer mounts the volumes a Compose
-    deployment of this file filled; and what the declarations say that syncer does not carry."""
+    `name:` (`${COMPOSE_PROJECT_NAME}` read: `fixed`); an external one its key (or name) — so that
+    syncer mounts the volumes a Compose deployment of this file filled; and what the declarations
+    say that syncer does not carry."""
     names: dict[str, str] = {}
     problems: Problems = []
     for key, conf in (doc.get("volumes") or {}).items():
         conf = conf or {}
         external = conf.get("external")
-        given = conf.get("name") or (external.get("name") if isinstance(external, dict) else None)
+        given = fixed_only(conf.get("name") or (external.get("name") if isinstance(external, dict) else None),
+                           fixed or {})
         if isinstance(given, str) and "$" in given:
             problems.append((("volumes", key, "name"), f"volumes: {key}: name: a name with a variable is not carried"))
             continue

@@ -6,34 +6,57 @@ the caller to locate in the Compose file."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from syncer.stages.compose_fields import Problems
+from syncer.stages.compose_vars import fixed_only
 
 _CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
 
-def container_names(services: dict[str, Any]) -> tuple[dict[str, str], Problems]:
+def container_names(services: dict[str, Any], prefix: str = "",
+                    fixed: Mapping[str, str] | None = None) -> tuple[dict[str, str], Problems]:
     """`container_name` of each service: syncer names a container after its definition, so
-    the definition takes that name (the service's name stays reachable: `with_alias`).
-    Returns service → name for the names that differ from their service's; problems as
-    ((service,), reason)."""
+    the definition takes that name (the service's name stays reachable: `with_alias`). With
+    a `prefix`, a service without one is named `<prefix><service>` the same way: two Compose
+    applications' `db` side by side on one host, as Compose's `<project>-db-1`. A
+    container_name may use the variables Compose sets itself (`fixed`: compose_vars.fixed_only). Returns
+    service → name for the names that differ from their service's; problems as
+    ((service, key...), reason)."""
     renamed: dict[str, str] = {}
     problems: Problems = []
-    taken = {str(n): str(n) for n in services}  # name → the service it names
+    taken = {str(n): f"the name of service '{n}'" for n in services}  # (a renamed one's alias)
+    own = {str(s) for s, raw in services.items() if isinstance(raw, dict) and raw.get("container_name") is not None}
+    for service in (s for s in map(str, services) if prefix and s not in own):
+        name = prefix + service
+        if name in taken:  # (another's DNS alias: a name would resolve to two containers)
+            problems.append(((service,), f"'{name}', its name with the prefix, is also {taken[name]}"))
+        else:
+            renamed[service], taken[name] = name, f"the name of service '{service}' with the prefix"
     for service, raw in services.items():
-        value = raw.get("container_name") if isinstance(raw, dict) else None
+        value = fixed_only(raw.get("container_name"), fixed or {}) if isinstance(raw, dict) else None
+        at = (service, "container_name")
         if value is None or value == service:
             continue
         if not isinstance(value, str) or "$" in value:
-            problems.append(((service,), "a name with a variable cannot name a definition; write the name"))
+            problems.append((at, "container_name: a name with a variable cannot name a definition; write the name"))
         elif not _CONTAINER_NAME.fullmatch(value):
-            problems.append(((service,), f"'{value}' is not a container name Docker accepts"))
+            problems.append((at, f"container_name: '{value}' is not a container name Docker accepts"))
         elif value in taken:
-            problems.append(((service,), f"'{value}' is also the name of service '{taken[value]}'"))
+            problems.append((at, f"container_name: '{value}' is also {taken[value]}"))
         else:
-            renamed[str(service)] = taken[value] = value
+            renamed[str(service)], taken[value] = value, f"the container_name of service '{service}'"
     return renamed, problems
+
+
+def prefix_problem(prefix: str) -> str | None:
+    """Why `prefix` cannot begin a definition's name (None when it can): a name starts with a
+    letter or a digit, then letters, digits, `_`, `.` and `-` (a container name Docker accepts)."""
+    if prefix and not _CONTAINER_NAME.fullmatch(prefix):
+        return (f"'{prefix}' cannot begin a definition's name (its container's): letters, digits, '_', '.'"
+                " and '-', starting with a letter or a digit")
+    return None
 
 
 Aliases = dict[str, list[tuple[str, frozenset[str]]]]  # service → (alias, on these networks)
@@ -57,7 +80,8 @@ def links(services: dict[str, Any], skipped: dict[str, str]) -> tuple[dict[str, 
                 continue
             needs.setdefault(str(service), []).append(target)
             nets = raw.get("networks")
-            joined = frozenset(str(n) for n in nets) if isinstance(nets, (list, dict)) and nets else frozenset({"default"})
+            listed = isinstance(nets, (list, dict)) and nets
+            joined = frozenset(str(n) for n in nets) if listed else frozenset({"default"})
             if alias and alias != target and (alias, joined) not in aliases.get(target, []):
                 aliases.setdefault(target, []).append((alias, joined))
     return needs, aliases, problems

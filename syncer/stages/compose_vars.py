@@ -94,6 +94,8 @@ class Vars:
     """Every variable one service interpolates, in the order first met."""
 
     found: dict[str, Var] = field(default_factory=dict)
+    # variables whose value Compose sets itself, not an input's: COMPOSE_PROJECT_NAME, the project's name
+    fixed: dict[str, str] = field(default_factory=dict)
 
     def use(self, name: str, default: str | None = None, *, required: bool = False, colon: bool = True) -> Var:
         """Record a use of `name` (a later default fills an earlier absent one; `forms` keeps each)."""
@@ -134,8 +136,9 @@ class Unsupported(ValueError):
 def interpolate(text: str, vars: Vars) -> str:
     """Compose's `$VAR`, `${VAR}`, `${VAR:-d}`, `${VAR-d}`, `${VAR:?e}`, `${VAR?e}` and `$$`,
     as syncer text: each variable becomes `${inputs.var}`, whose default is Compose's value
-    for an unset variable (the default given, else ""); a literal `${` (from `$${`) stays
-    `$${`, syncer's way of writing it. Raises Unsupported for `${VAR:+x}`."""
+    for an unset variable (the default given, else ""), and one of `vars.fixed` its value;
+    a literal `${` (from `$${`) stays `$${`, syncer's way of writing it. Raises Unsupported
+    for `${VAR:+x}` (but for a fixed one: Compose's `x`)."""
     out: list[str] = []
     i = 0
     while i < len(text):
@@ -153,8 +156,7 @@ def interpolate(text: str, vars: Vars) -> str:
             end = _closing(text, i + 2)
             if end < 0:
                 raise Unsupported(f"unclosed '${{' in {text!r}")
-            var = _braced(text[i + 2:end], vars)
-            out.append("${inputs." + var.input + "}")
+            out.append(_braced(text[i + 2:end], vars))
             i = end + 1
         else:
             m = _NAME.match(text, i + 1)
@@ -162,10 +164,24 @@ def interpolate(text: str, vars: Vars) -> str:
                 out.append("$")
                 i += 1
                 continue
-            var = vars.use(m.group(0), "")
-            out.append("${inputs." + var.input + "}")
+            name = m.group(0)
+            out.append(vars.fixed[name] if name in vars.fixed else "${inputs." + vars.use(name, "").input + "}")
             i = m.end()
     return "".join(out)
+
+
+def fixed_only(value: Any, fixed: Mapping[str, str]) -> Any:
+    """A name (`container_name`, a volume's `name:`) with the variables Compose sets itself
+    (`fixed`: `${COMPOSE_PROJECT_NAME}-db`) read; `value` as it is when it holds any other
+    (a name is no template input: the caller refuses it)."""
+    if not isinstance(value, str) or "$" not in value:
+        return value
+    vars = Vars(fixed=dict(fixed))
+    try:
+        text = interpolate(value, vars)
+    except Unsupported:
+        return value
+    return value if vars.found or "$" in text else text
 
 
 ENTRIES = ("environment", "labels", "annotations", "sysctls", "extra_hosts")  # independent entries
@@ -212,11 +228,19 @@ def _closing(text: str, start: int) -> int:
     return -1
 
 
-def _braced(body: str, vars: Vars) -> Var:
+def _braced(body: str, vars: Vars) -> str:
     m = _NAME.match(body)
     if m is None:
         raise Unsupported(f"'${{{body}}}' is not a variable")
     name, rest = m.group(0), body[m.end():]
+    if name in vars.fixed:  # set and not empty: its value, whatever the default; `:+x`'s x
+        alternative = re.match(r":?\+", rest)
+        return interpolate(rest[alternative.end():], vars) if alternative else vars.fixed[name]
+    return "${inputs." + _variable(name, rest, vars).input + "}"
+
+
+def _variable(name: str, rest: str, vars: Vars) -> Var:
+    body = name + rest
     if rest == "":
         return vars.use(name, "")
     for op in (":-", "-"):
