@@ -38,18 +38,19 @@ def import_(compose_files: tuple[Path, ...], project_name: str | None, out: Path
             profiles: tuple[str, ...], env_files: tuple[Path, ...], name_prefix: str, no_override: bool,
             as_json: bool) -> int:
     """Write a syncer repository from a Docker Compose file (or several, merged in order as
-    `docker compose -f A -f B` merges them; one named compose.yaml or docker-compose.yml gets
-    the compose.override.yaml beside it merged in, as `docker compose` run there does).
+    `docker compose -f A -f B` merges them; one named compose.yaml or docker-compose.yml
+    gets the compose.override.yaml beside it merged in, as `docker compose` run there does).
 
     One template and one definition per service, syncer.yaml with the Compose networks,
     files/ for configs and relative bind mounts the container only reads (a directory's
     files, up to 100, each as a files: entry; a data directory stays the host directory
-    Compose mounts, by its absolute path), and {secret: NAME} for every
-    value that looks like a password (set those secrets before `syncer apply`). Compose
-    variables (${VAR:-default}) become template inputs; a service in profiles none of
-    which --profile names is left out, as Compose leaves it. What cannot be carried (build:,
-    say) is listed as FILE:LINE:COLUMN; then nothing is written and the exit code is 1,
-    unless --partial.
+    Compose mounts, by its absolute path), and {secret: NAME} for every value that looks
+    like a password (set those secrets before `syncer apply`). Compose variables
+    (${VAR:-default}) become template inputs (${COMPOSE_PROJECT_NAME}: the project's name);
+    a service in profiles none of which --profile names is left out, as Compose leaves it.
+    Several applications onto one host: --name-prefix keeps their `db`s apart. What cannot
+    be carried (build:, say) is listed as FILE:LINE:COLUMN; then nothing is written and the
+    exit code is 1, unless --partial.
     """
     from syncer.engine.importer import import_compose  # the Compose stages: only for import
 
