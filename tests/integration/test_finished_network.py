@@ -14,6 +14,7 @@ import pytest
 
 from tests.helpers import HEALTHY_IMAGE, IMAGE, git_init, run_cli, simple_repo, wait_until
 from tests.integration.test_apply_docker import QUICK
+from tests.watching import Watch, start
 
 pytestmark = pytest.mark.parametrize("project", ["hbn"], indirect=True)  # (projects named hbn-…)
 
@@ -26,6 +27,14 @@ spec:
   image: {IMAGE}
   command: [sh, -c, "echo job ran"]
 """
+
+
+def _repo(tmp_path: Path, project: str) -> tuple[Path, Path]:
+    """`<project>-once`, a one-shot under `restart: "no"`, and `<project>-job`, a job: both on the project network."""
+    repo = simple_repo(tmp_path / "repo", project, templates={"quick": ONESHOT, "job": JOB}, definitions={
+        "once": f"name: {project}-once\ntemplate: quick\n", "job": f"name: {project}-job\ntemplate: job\n"})
+    git_init(repo)
+    return repo, tmp_path / "state"
 
 
 def _cli(repo: Path, state: Path, *args: str) -> Any:
@@ -54,10 +63,7 @@ def _state(api: Any, name: str) -> tuple[str, str, int]:
 def test_a_finished_one_shot_on_a_removed_network_is_made_again_left_stopped_and_starts_through_syncer(
         tmp_path: Path, project: str, docker_api: Any) -> None:
     once, job = f"{project}-once", f"{project}-job"
-    repo = simple_repo(tmp_path / "repo", project, templates={"quick": ONESHOT, "job": JOB}, definitions={
-        "once": f"name: {once}\ntemplate: quick\n", "job": f"name: {job}\ntemplate: job\n"})
-    git_init(repo)
-    state = tmp_path / "state"
+    repo, state = _repo(tmp_path, project)
     _apply(repo, state)
     first, status, code = _state(docker_api, once)
     assert (status, code) == ("exited", 0) and _changes(repo, state) == {}  # finished: left exited
@@ -81,3 +87,35 @@ def test_a_finished_one_shot_on_a_removed_network_is_made_again_left_stopped_and
     assert docker_api.logs(once).decode().count("ran once") == 1
     joined = docker_api.inspect_container(once)["NetworkSettings"]["Networks"]
     assert joined[project]["NetworkID"] == docker_api.inspect_network(project)["Id"]
+
+
+def test_watch_makes_a_finished_one_shot_on_a_removed_network_again_without_running_it(
+        tmp_path: Path, project: str, docker_api: Any, watches: list[Watch]) -> None:
+    once = f"{project}-once"
+    repo, state = _repo(tmp_path, project)
+    w = start(watches, tmp_path, "--repo", str(repo), "--state-dir", str(state), "watch", "--resync", "1h")
+    wait_until(lambda: "plan: " in w.text() and _exited_0(docker_api, once), 60, message=f"the first apply ({w.log})")
+    first = docker_api.inspect_container(once)["Id"]
+    net = docker_api.inspect_network(project)["Id"]
+    docker_api.remove_network(project)  # (only the network's `destroy` event tells watch: no resync for an hour)
+
+    def made_again() -> bool:
+        try:
+            made = docker_api.inspect_container(once)
+            return bool(made["Id"] != first and made["State"]["Status"] == "created"
+                        and docker_api.inspect_network(project)["Id"] != net)
+        except Exception:  # noqa: BLE001 - the network not made yet, or the container between remove and rename
+            return False
+
+    wait_until(made_again, 60, message=f"{once} made again on the new network, not started ({w.log})")
+    assert docker_api.logs(once) == b"" and _changes(repo, state) == {}
+    assert w.stop() == 0
+    assert docker_api.inspect_container(once)["State"]["Status"] == "created"  # (nothing in watch started it)
+
+
+def _exited_0(api: Any, name: str) -> bool:
+    try:
+        s = api.inspect_container(name)["State"]
+    except Exception:  # noqa: BLE001 - not made yet
+        return False
+    return bool(s["Status"] == "exited" and s["ExitCode"] == 0)
